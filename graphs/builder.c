@@ -1,0 +1,346 @@
+/* The graph builder: tensors, dynamic dims, inputs and parameters, and the node constructor that
+ * every op's builder goes through. No call here aborts: errors are kept on the graph. */
+#include "graphs/graph.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CHUNK = 256 };
+
+loom_graph *loom_graph_new(void)
+{
+    loom_graph *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->poison.id = -1;
+    g->poison.flags = LOOM__T_POISON;
+    g->poison.graph = g;
+    snprintf(g->poison.name, sizeof g->poison.name, "<poisoned>");
+    return g;
+}
+
+void loom_graph_free(loom_graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->nchunks; i++)
+        free(g->chunks[i]);
+    free(g->chunks);
+    free(g->t);
+    free(g->dyn);
+    free(g);
+}
+
+const char *loom_graph_error(const loom_graph *g)
+{
+    if (!g)
+        return "loom: graph is NULL";
+    return g->status == LOOM_OK ? NULL : g->err;
+}
+
+loom_status loom_graph_status(const loom_graph *g) { return g ? g->status : LOOM_ERR_INVALID; }
+
+void loom_graph_set_seed(loom_graph *g, uint64_t seed)
+{
+    if (g)
+        g->seed = seed;
+}
+
+static void record(loom_graph *g, loom_status s, const char *fmt, va_list ap)
+{
+    if (g->status != LOOM_OK)
+        return; /* the first error is the one that explains the rest */
+    g->status = s;
+    vsnprintf(g->err, sizeof g->err, fmt, ap);
+}
+
+loom_tensor *loom__fail(loom_graph *g, loom_status s, const char *fmt, ...)
+{
+    if (!g)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    record(g, s, fmt, ap);
+    va_end(ap);
+    return &g->poison;
+}
+
+int loom__dyn_index(const loom_graph *g, loom_dim d)
+{
+    if (!loom_dim_is_dynamic(d))
+        return -1;
+    int64_t i = d - LOOM__DYN_BASE;
+    return g && i < g->ndyn ? (int)i : -1;
+}
+
+loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound)
+{
+    if (!g)
+        return 0;
+    if (!name || !*name || strlen(name) >= sizeof g->dyn[0].name) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_dim_dynamic: name must be 1 to %zu characters", sizeof g->dyn[0].name - 1);
+        return 0;
+    }
+    if (bound < 0) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_dim_dynamic: bound of '%s' is %" PRId64 ", expected >= 0", name, bound);
+        return 0;
+    }
+    for (int i = 0; i < g->ndyn; i++)
+        if (!strcmp(g->dyn[i].name, name)) {
+            loom__fail(g, LOOM_ERR_INVALID, "loom_dim_dynamic: a dynamic dim named '%s' exists already", name);
+            return 0;
+        }
+    loom__dyn_dim *d = realloc(g->dyn, (size_t)(g->ndyn + 1) * sizeof *d);
+    if (!d) {
+        loom__fail(g, LOOM_ERR_NOMEM, "loom_dim_dynamic: out of memory");
+        return 0;
+    }
+    g->dyn = d;
+    snprintf(d[g->ndyn].name, sizeof d[g->ndyn].name, "%s", name);
+    d[g->ndyn].bound = bound;
+    return LOOM__DYN_BASE + g->ndyn++;
+}
+
+int loom__dim_eq(loom_dim a, loom_dim b) { return a == b; }
+
+int64_t loom__dim_bound(const loom_graph *g, loom_dim d)
+{
+    int i = loom__dyn_index(g, d);
+    return i >= 0 ? g->dyn[i].bound : d;
+}
+
+int loom__axis(int axis, int ndim)
+{
+    if (axis < 0)
+        axis += ndim;
+    return axis >= 0 && axis < ndim ? axis : -1;
+}
+
+const char *loom__shape_str(const loom_graph *g, const loom_shape *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "[");
+    for (int i = 0; i < s->ndim; i++) {
+        const char *sep = i ? ", " : "";
+        int k = loom__dyn_index(g, s->d[i]);
+        if (k >= 0)
+            o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", sep, g->dyn[k].name);
+        else
+            o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%" PRId64, sep, s->d[i]);
+    }
+    snprintf(buf + o, o < len ? len - o : 0, "]");
+    return buf;
+}
+
+/* A shape is valid on g when every dim is a size >= 0 or one of g's dynamic dims. */
+static int shape_ok(const loom_graph *g, const loom_shape *s, int allow_dynamic)
+{
+    if (s->ndim < 0 || s->ndim > LOOM_MAX_DIMS)
+        return 0;
+    for (int i = 0; i < s->ndim; i++) {
+        if (loom_dim_is_dynamic(s->d[i])) {
+            if (!allow_dynamic || loom__dyn_index(g, s->d[i]) < 0)
+                return 0;
+        } else if (s->d[i] < 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static loom_tensor *alloc_tensor(loom_graph *g)
+{
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 64;
+        loom_tensor **t = realloc(g->t, (size_t)cap * sizeof *t);
+        if (!t)
+            return NULL;
+        g->t = t;
+        g->cap = cap;
+    }
+    if (!g->chunk || g->chunk_used == CHUNK) {
+        void **c = realloc(g->chunks, (size_t)(g->nchunks + 1) * sizeof *c);
+        if (!c)
+            return NULL;
+        g->chunks = c;
+        g->chunk = calloc(CHUNK, sizeof *g->chunk);
+        if (!g->chunk)
+            return NULL;
+        g->chunks[g->nchunks++] = g->chunk;
+        g->chunk_used = 0;
+    }
+    return &g->chunk[g->chunk_used++];
+}
+
+loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_tensor *const *src, const loom__attrs *a)
+{
+    if (!g)
+        return NULL;
+    const loom_op_def *def = loom__op_def(op);
+    if (!def)
+        return loom__fail(g, LOOM_ERR_UNSUPPORTED, "%s: op %d is not built into this library", api, (int)op);
+    if (n < def->min_src || n > def->max_src || n > LOOM__MAX_SRC || (n && !src))
+        return loom__fail(g, LOOM_ERR_INVALID, "%s: takes %d to %d tensors, got %d", api, def->min_src, def->max_src, n);
+    loom_tensor tmp = {.id = g->n, .op = op, .n_src = n, .graph = g, .weight_decay = NAN};
+    for (int i = 0; i < n; i++) {
+        if (!src[i])
+            return loom__fail(g, LOOM_ERR_INVALID, "%s: tensor argument %d is NULL", api, i + 1);
+        if (src[i]->flags & LOOM__T_POISON)
+            return &g->poison; /* the error that poisoned it is already recorded */
+        if (src[i]->graph != g)
+            return loom__fail(g, LOOM_ERR_INVALID, "%s: tensor argument %d belongs to another graph", api, i + 1);
+        tmp.src[i] = src[i];
+        if ((def->diff_src >> i & 1) && (src[i]->flags & LOOM__T_NEEDS_GRAD))
+            tmp.flags |= LOOM__T_NEEDS_GRAD;
+    }
+    if (a)
+        tmp.a = *a;
+    char msg[400] = "";
+    loom_status s = def->infer(&tmp, msg, sizeof msg);
+    if (s != LOOM_OK)
+        return loom__fail(g, s, "%s: %s", api, msg[0] ? msg : loom_status_str(s));
+    if (!shape_ok(g, &tmp.shape, 1))
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s: inferred an invalid shape (internal error)", api);
+    loom_tensor *t = alloc_tensor(g);
+    if (!t)
+        return loom__fail(g, LOOM_ERR_NOMEM, "%s: out of memory", api);
+    *t = tmp;
+    g->t[g->n++] = t;
+    return t;
+}
+
+static int name_ok(loom_graph *g, const char *api, const char *name);
+
+/* ---- queries ---------------------------------------------------------------------------------- */
+
+loom_dtype loom_tensor_dtype(const loom_tensor *t) { return t ? t->dtype : LOOM_DTYPE_COUNT; }
+int loom_tensor_ndim(const loom_tensor *t) { return !t || (t->flags & LOOM__T_POISON) ? -1 : t->shape.ndim; }
+loom_shape loom_tensor_shape(const loom_tensor *t) { return t ? t->shape : (loom_shape){0}; }
+int loom_tensor_is_poisoned(const loom_tensor *t) { return !t || (t->flags & LOOM__T_POISON); }
+
+loom_dim loom_tensor_dim(const loom_tensor *t, int i)
+{
+    if (!t || (i = loom__axis(i, t->shape.ndim)) < 0)
+        return -1;
+    return t->shape.d[i];
+}
+
+const char *loom_tensor_name(const loom_tensor *t)
+{
+    if (!t)
+        return "<null>";
+    return t->name[0] ? t->name : loom__op_def(t->op)->name;
+}
+
+loom_tensor *loom_graph_find(loom_graph *g, const char *name)
+{
+    if (!g || !name)
+        return NULL;
+    for (int i = 0; i < g->n; i++)
+        if (g->t[i]->name[0] && !strcmp(g->t[i]->name, name))
+            return g->t[i];
+    return NULL;
+}
+
+void loom_tensor_set_name(loom_tensor *t, const char *name)
+{
+    if (!t || (t->flags & LOOM__T_POISON))
+        return;
+    if (name_ok(t->graph, "loom_tensor_set_name", name))
+        snprintf(t->name, sizeof t->name, "%s", name);
+}
+
+loom_tensor *loom_graph_param(loom_graph *g, int k)
+{
+    for (int i = 0; g && i < g->n; i++)
+        if (g->t[i]->op == LOOM_OP_PARAM && k-- == 0)
+            return g->t[i];
+    return NULL;
+}
+
+/* ---- inputs and parameters -------------------------------------------------------------------- */
+
+static int name_ok(loom_graph *g, const char *api, const char *name)
+{
+    if (!name || !*name || strlen(name) >= sizeof g->poison.name) {
+        loom__fail(g, LOOM_ERR_INVALID, "%s: name must be 1 to %zu characters", api, sizeof g->poison.name - 1);
+        return 0;
+    }
+    if (loom_graph_find(g, name)) {
+        loom__fail(g, LOOM_ERR_INVALID, "%s: a tensor named '%s' exists already", api, name);
+        return 0;
+    }
+    return 1;
+}
+
+static loom_tensor *leaf(loom_graph *g, const char *api, loom_op op, const char *name, loom_dtype dtype,
+                         loom__layout layout, loom_shape shape)
+{
+    if (!g)
+        return NULL;
+    if (!name_ok(g, api, name))
+        return &g->poison;
+    if ((unsigned)dtype >= LOOM_DTYPE_COUNT)
+        return loom__fail(g, LOOM_ERR_DTYPE, "%s '%s': invalid dtype %d", api, name, (int)dtype);
+    char buf[128];
+    if (!shape_ok(g, &shape, op == LOOM_OP_INPUT))
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s '%s': invalid shape %s (dims must be >= 0%s)", api, name,
+                          shape.ndim >= 0 && shape.ndim <= LOOM_MAX_DIMS ? loom__shape_str(g, &shape, buf, sizeof buf)
+                                                                          : "(bad rank)",
+                          op == LOOM_OP_INPUT ? " or dynamic dims of this graph" : " and static");
+    loom__attrs a = {.i = {dtype, layout}, .shape = shape};
+    loom_tensor *t = loom__node(g, api, op, 0, NULL, &a);
+    if (!(t->flags & LOOM__T_POISON))
+        snprintf(t->name, sizeof t->name, "%s", name);
+    return t;
+}
+
+loom_tensor *loom_input(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape)
+{
+    return leaf(g, "loom_input", LOOM_OP_INPUT, name, dtype, LOOM__DENSE, shape);
+}
+
+loom_tensor *loom_input_csr(loom_graph *g, const char *name, loom_dtype vdtype, loom_dim nrows, loom_dim ncols)
+{
+    if (g && vdtype != LOOM_F32 && vdtype != LOOM_F64)
+        return loom__fail(g, LOOM_ERR_DTYPE, "loom_input_csr '%s': values must be f32 or f64, got %s",
+                          name ? name : "?", loom_dtype_name(vdtype));
+    return leaf(g, "loom_input_csr", LOOM_OP_INPUT, name, vdtype, LOOM__CSR, loom_shape(nrows, ncols));
+}
+
+loom_tensor *loom_param(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape, loom_init init)
+{
+    if (g && !loom_dtype_is_float(dtype))
+        return loom__fail(g, LOOM_ERR_DTYPE, "loom_param '%s': parameters must be f32 or f64, got %s", name ? name : "?",
+                          loom_dtype_name(dtype));
+    if (g && (unsigned)init.kind >= LOOM_INIT_KIND_COUNT)
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_param '%s': invalid initialiser kind %d", name ? name : "?",
+                          (int)init.kind);
+    if (g && init.kind == LOOM_INIT_UNIFORM && !(init.a <= init.b))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_param '%s': uniform bounds [%g, %g) are empty", name ? name : "?",
+                          init.a, init.b);
+    if (g && init.kind == LOOM_INIT_NORMAL && !(init.b >= 0))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_param '%s': normal std %g is negative", name ? name : "?", init.b);
+    loom_tensor *t = leaf(g, "loom_param", LOOM_OP_PARAM, name, dtype, LOOM__DENSE, shape);
+    if (t && !(t->flags & LOOM__T_POISON)) {
+        t->init = init;
+        t->flags |= LOOM__T_NEEDS_GRAD;
+    }
+    return t;
+}
+
+void loom_param_set_weight_decay(loom_tensor *param, double weight_decay)
+{
+    if (!param || (param->flags & LOOM__T_POISON))
+        return;
+    if (param->op != LOOM_OP_PARAM || !(weight_decay >= 0)) {
+        loom__fail(param->graph, LOOM_ERR_INVALID, "loom_param_set_weight_decay: '%s' %s", loom_tensor_name(param),
+                   param->op != LOOM_OP_PARAM ? "is not a parameter" : "needs a weight decay >= 0");
+        return;
+    }
+    param->weight_decay = weight_decay;
+}

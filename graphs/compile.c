@@ -1,0 +1,311 @@
+/* loom_compile and the program's host-side API: feeding inputs, parameters and their initial
+ * values, fetching values. Running is graphs/reference.c. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graphs/program.h"
+#include "ops/optim.h"
+
+loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+const char *loom_program_error(const loom_program *p)
+{
+    if (!p)
+        return "loom: program is NULL";
+    return p->err[0] ? p->err : NULL;
+}
+
+int64_t loom_program_steps(const loom_program *p) { return p ? p->step : 0; }
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * UINT64_C(1099511628211);
+    return h;
+}
+
+/* Element i of a parameter's initial value. Random kinds are keyed by the graph seed, the
+ * initialiser's seed and the parameter's name, so that a value never depends on placement. */
+static double init_value(const loom_graph *g, const loom_tensor *t, uint64_t key, int64_t i)
+{
+    const loom_init *in = &t->init;
+    int64_t fan_in = t->shape.ndim ? t->shape.d[0] : 1, fan_out = t->shape.ndim ? t->shape.d[t->shape.ndim - 1] : 1;
+    (void)g;
+    double u = loom__rand_unit(key, 2 * (uint64_t)i), v = loom__rand_unit(key, 2 * (uint64_t)i + 1);
+    double z = sqrt(-2.0 * log1p(-u)) * cos(2.0 * M_PI * v); /* Box-Muller; 1-u is in (0, 1] */
+    switch (in->kind) {
+    case LOOM_INIT_ZEROS:
+        return 0;
+    case LOOM_INIT_CONSTANT:
+        return in->a;
+    case LOOM_INIT_UNIFORM:
+        return in->a + (in->b - in->a) * u;
+    case LOOM_INIT_NORMAL:
+        return in->a + in->b * z;
+    case LOOM_INIT_GLOROT: {
+        double s = (in->a ? in->a : 1.0) * sqrt(6.0 / (double)(fan_in + fan_out > 0 ? fan_in + fan_out : 1));
+        return -s + 2 * s * u;
+    }
+    case LOOM_INIT_KAIMING:
+        return (in->a ? in->a : sqrt(2.0)) / sqrt((double)(fan_in > 0 ? fan_in : 1)) * z;
+    case LOOM_INIT_KIND_COUNT:
+        break;
+    }
+    return 0;
+}
+
+static loom_status init_leaf(loom_program *p, loom_tensor *t)
+{
+    int64_t shape[LOOM_MAX_DIMS];
+    for (int i = 0; i < t->shape.ndim; i++)
+        shape[i] = t->shape.d[i]; /* parameters and state are static */
+    loom_status s = loom__value_reserve(p, t->id, t->dtype, t->shape.ndim, shape);
+    if (s != LOOM_OK)
+        return loom__program_fail(p, s, "loom_compile: no memory for '%s'", loom_tensor_name(t));
+    loom__value *v = &p->val[t->id];
+    int64_t n = loom__numel(v);
+    uint64_t key = loom__rand64(p->g->seed, t->init.seed ^ name_hash(t->name));
+    for (int64_t i = 0; i < n; i++) {
+        double x = t->op == LOOM_OP_PARAM ? init_value(p->g, t, key, i) : 0.0;
+        if (t->dtype == LOOM_F32)
+            ((float *)v->data)[i] = (float)x;
+        else
+            ((double *)v->data)[i] = x;
+    }
+    p->ready[t->id] = 1;
+    return LOOM_OK;
+}
+
+static void add_optimizer(loom_program *p, loom_tensor *param, loom_tensor *grad)
+{
+    loom_graph *g = p->g;
+    double wd = isnan(param->weight_decay) ? p->opt.weight_decay : param->weight_decay;
+    loom__attrs a = {.i = {param->dtype, LOOM__DENSE}, .shape = param->shape};
+    loom_tensor *s1 = loom__node(g, "loom_compile (optimizer state)", LOOM_OP_STATE, 0, NULL, &a);
+    if (p->opt.kind == LOOM_OPT_SGD) {
+        loom__sgd_update(g, param, grad, s1, &p->opt, wd);
+    } else {
+        loom_tensor *s2 = loom__node(g, "loom_compile (optimizer state)", LOOM_OP_STATE, 0, NULL, &a);
+        loom__adam_update(g, param, grad, s1, s2, &p->opt, wd);
+    }
+}
+
+void loom_program_free(loom_program *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n; i++) {
+        free(p->val[i].data);
+        free(p->val[i].rowptr);
+        free(p->val[i].col);
+    }
+    free(p->val);
+    free(p->cap);
+    free(p->ready);
+    free(p->grad);
+    free(p->dims);
+    free(p);
+}
+
+loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts *opts, loom_program **out)
+{
+    if (!out)
+        return LOOM_ERR_INVALID;
+    *out = NULL;
+    if (!g)
+        return LOOM_ERR_INVALID;
+    if (g->status != LOOM_OK)
+        return g->status;
+    loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
+    if ((unsigned)opt.kind >= LOOM_OPT_KIND_COUNT || !(opt.lr >= 0) || !(opt.weight_decay >= 0))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)",
+                          (int)opt.kind, opt.lr, opt.weight_decay),
+               g->status;
+    if (loss) {
+        char b[96];
+        if (loss->flags & LOOM__T_POISON)
+            return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss is a poisoned tensor"), g->status;
+        if (loss->graph != g)
+            return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss belongs to another graph"), g->status;
+        if (!loom_dtype_is_float(loss->dtype) || loss->layout != LOOM__DENSE || loss->shape.ndim != 0)
+            return loom__fail(g, LOOM_ERR_SHAPE, "loom_compile: the loss must be a float scalar, got %s %s",
+                              loom_dtype_name(loss->dtype), loom__shape_str(g, &loss->shape, b, sizeof b)),
+                   g->status;
+    } else if (opt.kind != LOOM_OPT_NONE) {
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: an optimizer needs a loss"), g->status;
+    }
+
+    loom_program *p = calloc(1, sizeof *p);
+    if (!p)
+        return LOOM_ERR_NOMEM;
+    p->g = g;
+    p->loss = loss;
+    p->opt = opt;
+    p->fwd_end = g->n;
+    p->grad = calloc((size_t)g->n + 1, sizeof *p->grad);
+    if (!p->grad) {
+        free(p);
+        return LOOM_ERR_NOMEM;
+    }
+    if (loss && loom__autodiff(g, loss, p->grad) == LOOM_OK) {
+        p->bwd_end = g->n;
+        if (opt.kind != LOOM_OPT_NONE)
+            for (int i = 0; i < p->fwd_end; i++)
+                if (g->t[i]->op == LOOM_OP_PARAM && p->grad[i])
+                    add_optimizer(p, g->t[i], p->grad[i]);
+    } else {
+        p->bwd_end = g->n;
+    }
+    p->n = g->n;
+    if (g->status != LOOM_OK) {
+        loom_program_free(p);
+        return g->status;
+    }
+    p->val = calloc((size_t)p->n, sizeof *p->val);
+    p->cap = calloc((size_t)p->n, sizeof *p->cap);
+    p->ready = calloc((size_t)p->n, 1);
+    p->dims = calloc((size_t)g->ndyn + 1, sizeof *p->dims);
+    if (!p->val || !p->cap || !p->ready || !p->dims) {
+        loom_program_free(p);
+        return LOOM_ERR_NOMEM;
+    }
+    for (int i = 0; i < p->n; i++) {
+        loom_tensor *t = g->t[i];
+        if ((t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE) && init_leaf(p, t) != LOOM_OK) {
+            loom__fail(g, LOOM_ERR_NOMEM, "%s", p->err);
+            loom_program_free(p);
+            return LOOM_ERR_NOMEM;
+        }
+    }
+    *out = p;
+    return LOOM_OK;
+}
+
+/* ---- feeding and fetching --------------------------------------------------------------------- */
+
+static loom_status check_input(loom_program *p, const char *api, loom_tensor *t, loom__layout layout)
+{
+    if (!t || t->graph != p->g || t->id < 0 || t->id >= p->n || t->op != LOOM_OP_INPUT)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: not an input of this program", api);
+    if (t->layout != layout)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: input '%s' is %s", api, t->name,
+                                  t->layout == LOOM__CSR ? "sparse (use loom_program_feed_csr)" : "dense (use loom_program_feed)");
+    return LOOM_OK;
+}
+
+/* Each concrete size must fit its dim: equal to a static one, within a dynamic one's bound. */
+static loom_status check_dims(loom_program *p, const char *api, const loom_tensor *t, int ndim, const int64_t *shape)
+{
+    char b[128];
+    if (ndim != t->shape.ndim)
+        return loom__program_fail(p, LOOM_ERR_SHAPE, "%s: input '%s' is %s, data has %d dims", api, t->name,
+                                  loom__shape_str(p->g, &t->shape, b, sizeof b), ndim);
+    for (int i = 0; i < ndim; i++) {
+        int64_t bound = loom__dim_bound(p->g, t->shape.d[i]);
+        int dyn = loom__dyn_index(p->g, t->shape.d[i]) >= 0;
+        if (shape[i] < 0 || (dyn ? shape[i] > bound : shape[i] != bound))
+            return loom__program_fail(p, LOOM_ERR_SHAPE, "%s: input '%s' is %s, data has size %" PRId64 " in dim %d%s", api,
+                                      t->name, loom__shape_str(p->g, &t->shape, b, sizeof b), shape[i], i,
+                                      dyn ? " (over the bound)" : "");
+    }
+    return LOOM_OK;
+}
+
+loom_status loom_program_feed(loom_program *p, loom_tensor *t, const loom_array *a)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    loom_status s = check_input(p, "loom_program_feed", t, LOOM__DENSE);
+    if (s != LOOM_OK)
+        return s;
+    if (!a || a->dtype != t->dtype || (loom_array_numel(a) && !a->data))
+        return loom__program_fail(p, LOOM_ERR_DTYPE, "loom_program_feed: input '%s' wants %s data, got %s", t->name,
+                                  loom_dtype_name(t->dtype), a ? loom_dtype_name(a->dtype) : "NULL");
+    if ((s = check_dims(p, "loom_program_feed", t, a->ndim, a->shape)) != LOOM_OK)
+        return s;
+    if ((s = loom__value_reserve(p, t->id, a->dtype, a->ndim, a->shape)) != LOOM_OK)
+        return loom__program_fail(p, s, "loom_program_feed: no memory for input '%s'", t->name);
+    memcpy(p->val[t->id].data, a->data, (size_t)loom_array_numel(a) * loom_dtype_size(a->dtype));
+    p->ready[t->id] = 1;
+    return LOOM_OK;
+}
+
+loom_status loom_program_feed_csr(loom_program *p, loom_tensor *t, const loom_csr *m)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    loom_status s = check_input(p, "loom_program_feed_csr", t, LOOM__CSR);
+    if (s != LOOM_OK)
+        return s;
+    loom_error e = {0};
+    if (!m || loom_csr_validate(m, &e) != LOOM_OK)
+        return loom__program_fail(p, LOOM_ERR_FORMAT, "loom_program_feed_csr: input '%s': %s", t->name,
+                                  m ? e.msg : "NULL matrix");
+    if (m->vdtype != t->dtype)
+        return loom__program_fail(p, LOOM_ERR_DTYPE, "loom_program_feed_csr: input '%s' wants %s values, got %s", t->name,
+                                  loom_dtype_name(t->dtype), loom_dtype_name(m->vdtype));
+    int64_t shape[2] = {m->nrows, m->ncols};
+    if ((s = check_dims(p, "loom_program_feed_csr", t, 2, shape)) != LOOM_OK)
+        return s;
+    loom__value *v = &p->val[t->id];
+    size_t vb = (size_t)m->nnz * loom_dtype_size(m->vdtype);
+    int32_t *rp = realloc(v->rowptr, (size_t)(m->nrows + 1) * sizeof *rp);
+    if (rp)
+        v->rowptr = rp;
+    int32_t *col = realloc(v->col, (size_t)m->nnz * sizeof *col + 1);
+    if (col)
+        v->col = col;
+    void *val = realloc(v->data, vb + 1);
+    if (val)
+        v->data = val;
+    if (!rp || !col || !val)
+        return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_feed_csr: no memory for input '%s'", t->name);
+    v->dtype = m->vdtype;
+    v->ndim = 2;
+    v->shape[0] = m->nrows;
+    v->shape[1] = m->ncols;
+    v->nnz = m->nnz;
+    memcpy(rp, m->rowptr, (size_t)(m->nrows + 1) * sizeof *rp);
+    if (m->nnz) {
+        memcpy(col, m->col, (size_t)m->nnz * sizeof *col);
+        memcpy(val, m->val, vb);
+    }
+    p->ready[t->id] = 1;
+    return LOOM_OK;
+}
+
+loom_status loom_program_fetch(loom_program *p, loom_tensor *t, loom_array *out)
+{
+    if (!p || !out)
+        return LOOM_ERR_INVALID;
+    if (!t || t->graph != p->g || t->id < 0 || t->id >= p->n)
+        return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: not a tensor of this program");
+    if (!p->ready[t->id])
+        return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: '%s' has no value (not computed by the last run)",
+                                  loom_tensor_name(t));
+    const loom__value *v = &p->val[t->id];
+    if (v->rowptr)
+        return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_fetch: '%s' is sparse", loom_tensor_name(t));
+    *out = (loom_array){.dtype = v->dtype, .ndim = v->ndim, .data = v->data};
+    memcpy(out->shape, v->shape, sizeof out->shape);
+    return LOOM_OK;
+}
+
+loom_tensor *loom_program_grad(loom_program *p, loom_tensor *param)
+{
+    if (!p || !param || param->graph != p->g || param->id < 0 || param->id >= p->fwd_end)
+        return NULL;
+    return p->grad[param->id];
+}

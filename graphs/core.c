@@ -1,0 +1,127 @@
+/* Core types: status text, dtypes, shapes, host arrays, CSR matrices, counter-based random bits. */
+#include <loom/core.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/op.h"
+
+const char *loom_status_str(loom_status s)
+{
+    switch (s) {
+#define LOOM__STATUS_CASE(name, code, text) \
+    case LOOM_##name:                       \
+        return text;
+        LOOM_STATUS_LIST(LOOM__STATUS_CASE)
+#undef LOOM__STATUS_CASE
+    }
+    return "unknown status";
+}
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[LOOM_DTYPE_COUNT] = {
+    [LOOM_F32] = {"f32", 4}, [LOOM_F64] = {"f64", 8}, [LOOM_I32] = {"i32", 4},
+    [LOOM_I64] = {"i64", 8}, [LOOM_U8] = {"u8", 1},
+};
+
+size_t loom_dtype_size(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT ? dtypes[t].size : 0; }
+const char *loom_dtype_name(loom_dtype t) { return (unsigned)t < LOOM_DTYPE_COUNT ? dtypes[t].name : "?"; }
+int loom_dtype_is_float(loom_dtype t) { return t == LOOM_F32 || t == LOOM_F64; }
+
+loom_shape loom__shape_n(int n, const loom_dim *d)
+{
+    loom_shape s = {.ndim = n};
+    for (int i = 0; i < n && i < LOOM_MAX_DIMS; i++)
+        s.d[i] = d[i];
+    return s;
+}
+
+int64_t loom_array_numel(const loom_array *a)
+{
+    int64_t n = 1;
+    for (int i = 0; i < a->ndim; i++)
+        n *= a->shape[i];
+    return n;
+}
+
+loom_status loom_array_alloc(loom_array *a, loom_dtype dtype, int ndim, const int64_t *shape)
+{
+    if (!a || ndim < 0 || ndim > LOOM_MAX_DIMS || (ndim && !shape) || !loom_dtype_size(dtype))
+        return LOOM_ERR_INVALID;
+    *a = (loom_array){.dtype = dtype, .ndim = ndim};
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] && n > INT64_MAX / 16 / shape[i]))
+            return LOOM_ERR_INVALID;
+        a->shape[i] = shape[i];
+        n *= shape[i];
+    }
+    a->data = calloc(n ? (size_t)n : 1, loom_dtype_size(dtype));
+    return a->data ? LOOM_OK : LOOM_ERR_NOMEM;
+}
+
+void loom_array_free(loom_array *a)
+{
+    if (!a)
+        return;
+    free(a->data);
+    *a = (loom_array){0};
+}
+
+void loom_csr_free(loom_csr *m)
+{
+    if (!m)
+        return;
+    free(m->rowptr);
+    free(m->col);
+    free(m->val);
+    *m = (loom_csr){0};
+}
+
+__attribute__((format(printf, 2, 3))) static loom_status csr_fail(loom_error *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = LOOM_ERR_FORMAT;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return LOOM_ERR_FORMAT;
+}
+
+loom_status loom_csr_validate(const loom_csr *m, loom_error *err)
+{
+    if (!m || m->nrows < 0 || m->ncols < 0 || m->nnz < 0 || m->nnz > INT32_MAX || (m->nrows && !m->rowptr) ||
+        (m->nnz && (!m->col || !m->val)) || (m->vdtype != LOOM_F32 && m->vdtype != LOOM_F64))
+        return csr_fail(err, "csr: bad header (nrows %lld, ncols %lld, nnz %lld) or missing arrays",
+                        m ? (long long)m->nrows : -1, m ? (long long)m->ncols : -1, m ? (long long)m->nnz : -1);
+    if (m->rowptr && m->rowptr[0] != 0)
+        return csr_fail(err, "csr: rowptr[0] is %d, expected 0", m->rowptr[0]);
+    for (int64_t r = 0; r < m->nrows; r++)
+        if (m->rowptr[r + 1] < m->rowptr[r])
+            return csr_fail(err, "csr: rowptr decreases at row %lld (%d after %d)", (long long)r, m->rowptr[r + 1],
+                            m->rowptr[r]);
+    if (m->nrows && m->rowptr[m->nrows] != m->nnz)
+        return csr_fail(err, "csr: rowptr[%lld] is %d, expected nnz %lld", (long long)m->nrows, m->rowptr[m->nrows],
+                        (long long)m->nnz);
+    for (int64_t e = 0; e < m->nnz; e++)
+        if (m->col[e] < 0 || m->col[e] >= m->ncols)
+            return csr_fail(err, "csr: entry %lld has column %d, outside [0, %lld)", (long long)e, m->col[e],
+                            (long long)m->ncols);
+    return LOOM_OK;
+}
+
+int64_t loom__numel(const loom__value *v)
+{
+    if (v->rowptr)
+        return v->nnz;
+    int64_t n = 1;
+    for (int i = 0; i < v->ndim; i++)
+        n *= v->shape[i];
+    return n;
+}

@@ -1,0 +1,33 @@
+/* The logical graph (internal): an arena of tensors in creation order, which is a topological
+ * order since a tensor is made after its sources. */
+#ifndef LOOM_GRAPHS_GRAPH_H
+#define LOOM_GRAPHS_GRAPH_H
+
+#include <loom/graph.h>
+
+#include "ops/op.h"
+
+typedef struct loom__dyn_dim {
+    char name[32];
+    int64_t bound;
+} loom__dyn_dim;
+
+struct loom_graph {
+    loom_tensor **t; /* by id */
+    int n, cap;
+    loom_tensor *chunk; /* tensors are carved from chunks, freed with the graph */
+    int chunk_used;
+    void **chunks;
+    int nchunks;
+    loom__dyn_dim *dyn;
+    int ndyn;
+    loom_tensor poison;
+    loom_status status;
+    char err[512];
+    uint64_t seed;
+};
+
+/* Index of a dynamic dim handle, or -1 when d is not one of g's. */
+int loom__dyn_index(const loom_graph *g, loom_dim d);
+
+#endif

@@ -1,0 +1,39 @@
+/* A compiled program (internal): the graph's ranges per run mode, and the values the reference
+ * executor keeps between runs. */
+#ifndef LOOM_GRAPHS_PROGRAM_H
+#define LOOM_GRAPHS_PROGRAM_H
+
+#include <loom/program.h>
+
+#include "graphs/graph.h"
+
+struct loom_program {
+    loom_graph *g;
+    loom_tensor *loss;
+    loom_optimizer opt;
+    int n;       /* tensors [0, n) belong to the program */
+    int fwd_end; /* [0, fwd_end): the model as the user built it */
+    int bwd_end; /* [fwd_end, bwd_end): gradients; [bwd_end, n): optimizer updates */
+    loom_tensor **grad; /* by id, [0, fwd_end): d loss / d tensor, NULL where none flows */
+    loom__value *val;   /* by id */
+    size_t *cap;        /* bytes allocated for val[i].data (dense values the program owns) */
+    uint8_t *ready;     /* by id: val[i] holds a value (fed, initialised, or computed by the last run) */
+    int64_t *dims;      /* by dynamic dim: its size in the current run */
+    int64_t step;
+    char err[1024];
+};
+
+/* Builds gradient nodes of loss for every tensor it depends on through differentiable edges;
+ * grads (indexed by id, loss->id + 1 entries, zeroed by the caller) receives them. */
+loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads);
+
+/* Records a program error (printf style) and returns s. */
+loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Allocates (or reuses) val[id]'s dense storage for a concrete shape. */
+loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int ndim, const int64_t *shape);
+
+/* The reference executor: runs tensors [begin, end) in id order on the host. */
+loom_status loom__reference_run(loom_program *p, int begin, int end, int training);
+
+#endif

@@ -1,0 +1,132 @@
+/* Core types: status codes, dtypes, dimensions and shapes, host arrays and CSR matrices. */
+#ifndef LOOM_CORE_H
+#define LOOM_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes. Every call that can fail returns one; the message lives on the object that
+ * failed (loom_graph_error, loom_program_error) or in a caller's loom_error.
+ * ------------------------------------------------------------------------------------------- */
+#define LOOM_STATUS_LIST(X)                                                   \
+    X(OK, 0, "ok")                                                            \
+    X(ERR_INVALID, -1, "invalid argument")                                    \
+    X(ERR_SHAPE, -2, "shape mismatch")                                        \
+    X(ERR_DTYPE, -3, "dtype mismatch")                                        \
+    X(ERR_NOMEM, -4, "out of memory")                                         \
+    X(ERR_IO, -5, "input/output error")                                       \
+    X(ERR_FORMAT, -6, "malformed data")                                       \
+    X(ERR_NOT_FOUND, -7, "not found")                                         \
+    X(ERR_UNSUPPORTED, -8, "unsupported")                                     \
+    X(ERR_GRAPH, -9, "invalid graph")                                         \
+    X(ERR_RUNTIME, -10, "runtime failure")
+
+typedef enum loom_status {
+#define LOOM__STATUS_ENUM(name, code, text) LOOM_##name = code,
+    LOOM_STATUS_LIST(LOOM__STATUS_ENUM)
+#undef LOOM__STATUS_ENUM
+} loom_status;
+
+/* Short English text of a status ("shape mismatch"); never NULL. */
+const char *loom_status_str(loom_status s);
+
+/* A caller-owned error record for calls that have no object of their own to keep a message on
+ * (file readers, parsers). Every such call accepts NULL when the caller needs only the status. */
+typedef struct loom_error {
+    loom_status status;
+    char msg[512];
+} loom_error;
+
+/* ---------------------------------------------------------------------------------------------
+ * Element types.
+ * ------------------------------------------------------------------------------------------- */
+typedef enum loom_dtype {
+    LOOM_F32,
+    LOOM_F64,
+    LOOM_I32,
+    LOOM_I64,
+    LOOM_U8,
+    LOOM_DTYPE_COUNT
+} loom_dtype;
+
+/* Bytes per element; 0 for an invalid dtype. */
+size_t loom_dtype_size(loom_dtype t);
+/* "f32", "f64", "i32", "i64", "u8"; "?" for an invalid dtype. */
+const char *loom_dtype_name(loom_dtype t);
+/* 1 for f32 and f64. */
+int loom_dtype_is_float(loom_dtype t);
+
+/* ---------------------------------------------------------------------------------------------
+ * Dimensions and shapes.
+ *
+ * A loom_dim is a plain integer for a static size (0, 1, 2708 ...), or a handle made by
+ * loom_dim_dynamic() for a named dynamic dimension with an upper bound (N nodes of a batch).
+ * Memory is planned for the bound; the real size arrives with the data at run time.
+ * ------------------------------------------------------------------------------------------- */
+typedef int64_t loom_dim;
+
+#define LOOM_MAX_DIMS 6
+#define LOOM__DYN_BASE (-(INT64_C(1) << 62))
+
+/* 1 when d is a dynamic dimension handle. */
+static inline int loom_dim_is_dynamic(loom_dim d) { return d <= LOOM__DYN_BASE + (INT64_C(1) << 40) && d >= LOOM__DYN_BASE; }
+
+typedef struct loom_shape {
+    int ndim;
+    loom_dim d[LOOM_MAX_DIMS];
+} loom_shape;
+
+/* loom_shape(N, 128) makes a shape from up to LOOM_MAX_DIMS dims; loom_shape() is a scalar. */
+loom_shape loom__shape_n(int n, const loom_dim *d);
+#define LOOM__NARG(...) LOOM__NARG_(__VA_ARGS__ __VA_OPT__(,) 6, 5, 4, 3, 2, 1, 0)
+#define LOOM__NARG_(a, b, c, d, e, f, n, ...) n
+#define loom_shape(...) loom__shape_n(LOOM__NARG(__VA_ARGS__), (const loom_dim[LOOM_MAX_DIMS]){__VA_ARGS__})
+
+/* ---------------------------------------------------------------------------------------------
+ * Host arrays: a dense, contiguous, row-major block of elements. Arrays filled by Loom own their
+ * data (free with loom_array_free); an array a caller fills may point at any memory it keeps
+ * alive for the call it is passed to.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct loom_array {
+    loom_dtype dtype;
+    int ndim;
+    int64_t shape[LOOM_MAX_DIMS];
+    void *data;
+} loom_array;
+
+/* Number of elements (1 for a scalar). */
+int64_t loom_array_numel(const loom_array *a);
+/* Allocates zeroed data for the given dtype and shape; LOOM_ERR_NOMEM or LOOM_ERR_INVALID. */
+loom_status loom_array_alloc(loom_array *a, loom_dtype dtype, int ndim, const int64_t *shape);
+/* Frees data allocated by Loom and clears the array; safe on a cleared array. */
+void loom_array_free(loom_array *a);
+
+/* A compressed-sparse-row matrix. rowptr has nrows + 1 entries, col and val nnz each; val holds
+ * f32 or f64 elements (vdtype). Column indices of a row need not be sorted. */
+typedef struct loom_csr {
+    int64_t nrows, ncols, nnz;
+    loom_dtype vdtype;
+    int32_t *rowptr;
+    int32_t *col;
+    void *val;
+} loom_csr;
+
+/* Frees a CSR matrix that Loom allocated and clears it. */
+void loom_csr_free(loom_csr *m);
+/* Checks rowptr monotonicity and column bounds; LOOM_ERR_FORMAT with a message naming the first
+ * bad row or entry. */
+loom_status loom_csr_validate(const loom_csr *m, loom_error *err);
+
+/* Number of CUDA devices this process can use: 0 when Loom was built without CUDA, when no driver
+ * or device is present, or when the CUDA runtime fails (the reason goes to why, if not NULL). */
+int loom_cuda_device_count(loom_error *why);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,69 @@
+/* Datasets: NumPy .npz archives, citation graphs (Cora-style), seeded node splits. */
+#ifndef LOOM_DATA_H
+#define LOOM_DATA_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * NumPy .npz: a zip archive of .npy arrays, stored or deflated. Reads little-endian bool, int8-64,
+ * uint8-64, float32 and float64 arrays in C order (version 1, 2 and 3 headers, zip64 entries).
+ * Anything else fails with LOOM_ERR_FORMAT or LOOM_ERR_UNSUPPORTED and a message naming the file,
+ * the member, the byte offset and what was expected.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct loom_npz loom_npz;
+
+/* Opens path and reads its zip directory. */
+loom_status loom_npz_open(const char *path, loom_npz **out, loom_error *err);
+/* Same, from a caller's buffer (kept alive until loom_npz_close); name is used in messages. */
+loom_status loom_npz_open_mem(const void *data, size_t size, const char *name, loom_npz **out, loom_error *err);
+void loom_npz_close(loom_npz *z);
+/* Number of members, and the array name of member i (without ".npy"). */
+int loom_npz_count(const loom_npz *z);
+const char *loom_npz_name(const loom_npz *z, int i);
+/* Reads array `name` converted to dtype (integers to integers or floats, floats to floats; a value
+ * that does not fit is an error). out is allocated; free it with loom_array_free. */
+loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);
+/* Parses one .npy image (header and data) from memory; name is used in messages. */
+loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Citation graphs in the Cora/CiteSeer .npz layout (adj_data/adj_indices/adj_indptr/adj_shape,
+ * attr_* likewise, labels).
+ * ------------------------------------------------------------------------------------------- */
+typedef struct loom_node_dataset {
+    int64_t num_nodes, num_features, num_classes;
+    loom_csr adj;      /* symmetric, no self loops, no duplicates, values 1 (f32) */
+    loom_array x;      /* [num_nodes, num_features] f32, rows normalised to sum 1 */
+    loom_array labels; /* [num_nodes] i32 */
+} loom_node_dataset;
+
+/* Finds `file` (e.g. "cora.npz"): $LOOM_DATA/file, then the cache ($XDG_CACHE_HOME/loom or
+ * ~/.cache/loom), then downloads url into the cache when a network is reachable (url may be NULL).
+ * On success path holds the file's path. LOOM_ERR_NOT_FOUND says where it looked and where to put
+ * the file. */
+loom_status loom_data_find(const char *file, const char *url, char *path, size_t pathlen, loom_error *err);
+
+/* Loads a citation graph from an .npz file. */
+loom_status loom_citation_load(const char *path, loom_node_dataset *out, loom_error *err);
+/* Finds (see loom_data_find) and loads Cora. */
+loom_status loom_cora_load(loom_node_dataset *out, loom_error *err);
+void loom_node_dataset_free(loom_node_dataset *d);
+
+/* A seeded split: per_class nodes of each class for training, then num_val and num_test of the
+ * remaining nodes, drawn at random. Masks are [num_nodes] u8 arrays, allocated. A class with
+ * fewer than per_class nodes gives LOOM_ERR_INVALID. */
+typedef struct loom_node_split {
+    loom_array train, val, test;
+} loom_node_split;
+loom_status loom_split_per_class(const loom_array *labels, int64_t num_classes, int per_class, int num_val, int num_test,
+                                 uint64_t seed, loom_node_split *out, loom_error *err);
+void loom_node_split_free(loom_node_split *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,173 @@
+/* The graph builder: a logical graph of tensors, each made by one op from its sources.
+ *
+ * Builder calls compute nothing: they check their arguments, infer the result's dtype and shape,
+ * and record a node. They never abort and return no status to check at each line: the first bad
+ * call (NULL argument, shape mismatch, bad axis, wrong dtype) records an error on the graph, naming
+ * the op, and returns a poisoned tensor; every call given a poisoned tensor returns one too, and
+ * loom_compile() fails with the recorded message (also readable with loom_graph_error()). */
+#ifndef LOOM_GRAPH_H
+#define LOOM_GRAPH_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct loom_graph loom_graph;
+typedef struct loom_tensor loom_tensor;
+
+/* A new empty graph; NULL only when out of memory. The graph owns every tensor made on it. */
+loom_graph *loom_graph_new(void);
+/* Frees the graph and every tensor on it. NULL is ignored. */
+void loom_graph_free(loom_graph *g);
+/* The first error recorded on the graph, or NULL when there is none. */
+const char *loom_graph_error(const loom_graph *g);
+/* LOOM_OK, or the status of the first error recorded. */
+loom_status loom_graph_status(const loom_graph *g);
+/* Sets the seed that random initialisers and dropout masks derive from (default 0). */
+void loom_graph_set_seed(loom_graph *g, uint64_t seed);
+
+/* A named dynamic dimension with an upper bound (bound >= 0). The name must be unique. */
+loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound);
+
+/* Tensor queries. A poisoned tensor reports ndim -1. */
+loom_dtype loom_tensor_dtype(const loom_tensor *t);
+int loom_tensor_ndim(const loom_tensor *t);
+/* Dim i (negative counts from the end); a dynamic dim returns its handle. */
+loom_dim loom_tensor_dim(const loom_tensor *t, int i);
+loom_shape loom_tensor_shape(const loom_tensor *t);
+const char *loom_tensor_name(const loom_tensor *t);
+int loom_tensor_is_poisoned(const loom_tensor *t);
+/* The tensor named `name` (an input or parameter), or NULL. */
+loom_tensor *loom_graph_find(loom_graph *g, const char *name);
+/* Names a tensor (unique on the graph) so loom_graph_find, errors and traces can refer to it. */
+void loom_tensor_set_name(loom_tensor *t, const char *name);
+/* The k-th parameter in creation order, or NULL when there are k or fewer. */
+loom_tensor *loom_graph_param(loom_graph *g, int k);
+
+/* ---------------------------------------------------------------------------------------------
+ * Inputs and parameters.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A dense input fed before each run. Names are unique among inputs and parameters. */
+loom_tensor *loom_input(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape);
+/* A sparse CSR input of nrows x ncols with f32 or f64 values. CSR tensors are operands of spmm and
+ * degree; they are not differentiable. */
+loom_tensor *loom_input_csr(loom_graph *g, const char *name, loom_dtype vdtype, loom_dim nrows, loom_dim ncols);
+
+typedef enum loom_init_kind {
+    LOOM_INIT_ZEROS,
+    LOOM_INIT_CONSTANT,   /* a */
+    LOOM_INIT_UNIFORM,    /* U(a, b) */
+    LOOM_INIT_NORMAL,     /* N(a, b^2): mean a, std b */
+    LOOM_INIT_GLOROT,     /* U(-s, s), s = gain a * sqrt(6 / (fan_in + fan_out)); a = 0 means 1 */
+    LOOM_INIT_KAIMING,    /* N(0, (gain a)^2 / fan_in), a = 0 means sqrt(2) */
+    LOOM_INIT_KIND_COUNT
+} loom_init_kind;
+
+/* How a parameter starts. Random kinds draw element i from a counter-based generator keyed by
+ * (graph seed, seed, i), so a value never depends on how the tensor is later placed. fan_in is
+ * dim 0 and fan_out the last dim (a [in, out] weight). */
+typedef struct loom_init {
+    loom_init_kind kind;
+    double a, b;
+    uint64_t seed;
+} loom_init;
+
+#define loom_init_zeros() ((loom_init){.kind = LOOM_INIT_ZEROS})
+#define loom_init_constant(v) ((loom_init){.kind = LOOM_INIT_CONSTANT, .a = (v)})
+#define loom_init_uniform(lo, hi, s) ((loom_init){.kind = LOOM_INIT_UNIFORM, .a = (lo), .b = (hi), .seed = (s)})
+#define loom_init_normal(mean, std, s) ((loom_init){.kind = LOOM_INIT_NORMAL, .a = (mean), .b = (std), .seed = (s)})
+#define loom_init_glorot(s) ((loom_init){.kind = LOOM_INIT_GLOROT, .seed = (s)})
+#define loom_init_kaiming(s) ((loom_init){.kind = LOOM_INIT_KAIMING, .seed = (s)})
+
+/* A trainable parameter with a static shape (f32 or f64). */
+loom_tensor *loom_param(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape, loom_init init);
+/* Overrides the optimizer's weight decay for one parameter (e.g. 0 for biases). */
+void loom_param_set_weight_decay(loom_tensor *param, double weight_decay);
+
+/* ---------------------------------------------------------------------------------------------
+ * Ops. Float ops take f32 or f64 and keep the dtype; mixed dtypes are an error.
+ * ------------------------------------------------------------------------------------------- */
+
+/* [m, k] x [k, n] -> [m, n]; trans_a / trans_b use the transpose of a or b. */
+loom_tensor *loom_matmul_ex(loom_graph *g, loom_tensor *a, loom_tensor *b, int trans_a, int trans_b);
+#define loom_matmul(g, a, b) loom_matmul_ex((g), (a), (b), 0, 0)
+
+/* Elementwise with NumPy broadcasting (dims align from the right; 1 stretches). */
+loom_tensor *loom_add(loom_graph *g, loom_tensor *a, loom_tensor *b);
+loom_tensor *loom_sub(loom_graph *g, loom_tensor *a, loom_tensor *b);
+loom_tensor *loom_mul(loom_graph *g, loom_tensor *a, loom_tensor *b);
+loom_tensor *loom_div(loom_graph *g, loom_tensor *a, loom_tensor *b);
+/* x * s, a scalar constant. */
+loom_tensor *loom_scale(loom_graph *g, loom_tensor *x, double s);
+/* x [..., C] + b [C]. */
+loom_tensor *loom_bias_add(loom_graph *g, loom_tensor *x, loom_tensor *b);
+
+/* Activations. */
+loom_tensor *loom_relu(loom_graph *g, loom_tensor *x);
+loom_tensor *loom_leaky_relu(loom_graph *g, loom_tensor *x, double slope);
+loom_tensor *loom_elu(loom_graph *g, loom_tensor *x, double alpha);
+loom_tensor *loom_sigmoid(loom_graph *g, loom_tensor *x);
+loom_tensor *loom_tanh(loom_graph *g, loom_tensor *x);
+
+typedef enum loom_activation {
+    LOOM_NONE,
+    LOOM_RELU,
+    LOOM_SIGMOID,
+    LOOM_TANH,
+    LOOM_ELU,
+    LOOM_ACTIVATION_COUNT
+} loom_activation;
+/* Applies act (LOOM_NONE returns x itself). */
+loom_tensor *loom_activate(loom_graph *g, loom_tensor *x, loom_activation act);
+
+/* Inverted dropout with drop probability p in [0, 1): in training each element is zeroed with
+ * probability p and the rest scaled by 1/(1-p); in evaluation it is the identity. The mask is a
+ * tensor of its own, drawn per step from (graph seed, tensor, step, element), and the backward
+ * pass reuses it. */
+loom_tensor *loom_dropout(loom_graph *g, loom_tensor *x, double p);
+
+/* log(softmax(x)) over the last axis. */
+loom_tensor *loom_log_softmax(loom_graph *g, loom_tensor *x);
+/* Mean over rows of -log_softmax(logits)[label]: logits [N, C] float, labels [N] i32 in [0, C),
+ * mask NULL or [N] u8 (rows with 0 are left out; the mean is over the rest, 0 when none). */
+loom_tensor *loom_softmax_cross_entropy(loom_graph *g, loom_tensor *logits, loom_tensor *labels, loom_tensor *mask);
+
+/* Reductions over the axes set in axis_mask (bit i = axis i); keepdims keeps them as size 1. */
+loom_tensor *loom_sum(loom_graph *g, loom_tensor *x, uint32_t axis_mask, int keepdims);
+loom_tensor *loom_mean(loom_graph *g, loom_tensor *x, uint32_t axis_mask, int keepdims);
+#define LOOM_AXIS(i) (UINT32_C(1) << (i))
+#define LOOM_ALL_AXES UINT32_C(0xffffffff)
+
+/* Shape ops. reshape keeps the element count (dynamic dims must appear on both sides); transpose
+ * permutes axes (perm NULL reverses them); concat joins n tensors along axis; slice keeps
+ * [start, end) of a static axis. Negative axes count from the end. */
+loom_tensor *loom_reshape(loom_graph *g, loom_tensor *x, loom_shape shape);
+loom_tensor *loom_transpose(loom_graph *g, loom_tensor *x, const int *perm);
+loom_tensor *loom_concat(loom_graph *g, loom_tensor *const *xs, int n, int axis);
+loom_tensor *loom_slice(loom_graph *g, loom_tensor *x, int axis, int64_t start, int64_t end);
+
+/* Sparse-dense product: adj [N, M] CSR times x [M, F] -> [N, F]; with transpose, adj^T times
+ * x [N, F] -> [M, F]. Differentiable in x. */
+loom_tensor *loom_spmm_ex(loom_graph *g, loom_tensor *adj, loom_tensor *x, int transpose);
+#define loom_spmm(g, adj, x) loom_spmm_ex((g), (adj), (x), 0)
+/* Per-row degree of a CSR adjacency (sum of its values, +1 with self_loops) raised to power;
+ * 0 where the degree is 0. [N], the dtype of the CSR values. GCN uses power -0.5. */
+loom_tensor *loom_degree(loom_graph *g, loom_tensor *adj, int self_loops, double power);
+
+/* Rows of table [V, F...] at idx [E] (i32, each in [0, V)) -> [E, F...]. */
+loom_tensor *loom_gather_rows(loom_graph *g, loom_tensor *table, loom_tensor *idx);
+/* out [n, F...] with out[idx[e]] += src[e]: src [E, F...], idx [E] i32 in [0, n). */
+loom_tensor *loom_scatter_add_rows(loom_graph *g, loom_tensor *src, loom_tensor *idx, loom_dim n);
+/* Graph pooling: x [N, F...] rows grouped by segment id seg [N] (i32 in [0, n), any order) ->
+ * [n, F...]. Empty segments give 0. max routes the gradient to the first row reaching the max. */
+loom_tensor *loom_segment_sum(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
+loom_tensor *loom_segment_mean(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
+loom_tensor *loom_segment_max(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* Loom: train neural networks on graphs and images, on CPUs and GPUs, from C.
+ *
+ * A program starts by building a logical graph. Tensors are made by ops; nothing is computed yet.
+ *
+ *     loom_graph *g = loom_graph_new();
+ *     loom_dim N = loom_dim_dynamic(g, "N", 4096);               // nodes per batch, upper bound
+ *     loom_tensor *x   = loom_input(g, "x", LOOM_F32, loom_shape(N, 1433));
+ *     loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F32, N, N);
+ *     loom_tensor *y   = loom_input(g, "y", LOOM_I32, loom_shape(N));
+ *     loom_tensor *out = loom_nn_gcn(g, adj, x, 16, 7, 0.5);       // nn/: built from ops
+ *     loom_tensor *loss = loom_softmax_cross_entropy(g, out, y, NULL);
+ *
+ * Builder calls never abort and need no checks at each line: the first bad call is kept on the
+ * graph and compiling reports it. Compiling differentiates the loss, adds the optimizer, and
+ * returns a program:
+ *
+ *     loom_program *prog;
+ *     loom_train_opts opts = {.optimizer = loom_adam(0.01)};
+ *     if (loom_compile(g, loss, &opts, &prog) != LOOM_OK)
+ *         fprintf(stderr, "%s\n", loom_graph_error(g));
+ *
+ * Feed the inputs, run steps, and fetch any tensor or parameter:
+ *
+ *     loom_program_feed(prog, x, &features);                     // loom_array: dtype, shape, data
+ *     loom_program_feed_csr(prog, adj, &dataset.adj);
+ *     loom_program_feed(prog, y, &labels);
+ *     for (int epoch = 0; epoch < 200; epoch++)
+ *         if (loom_program_run(prog, LOOM_RUN_STEP) != LOOM_OK)
+ *             fprintf(stderr, "%s\n", loom_program_error(prog));
+ *     loom_array l;
+ *     loom_program_fetch(prog, loss, &l);                          // a view, valid until next run
+ *
+ *     loom_program_free(prog);
+ *     loom_graph_free(g);
+ *
+ * Headers: core.h (status, dtypes, shapes, arrays), graph.h (builder and ops), program.h
+ * (compile and run), data.h (npz, Cora, splits), nn.h (layers and models). */
+#ifndef LOOM_LOOM_H
+#define LOOM_LOOM_H
+
+#include "core.h"
+#include "data.h"
+#include "graph.h"
+#include "nn.h"
+#include "program.h"
+
+#endif

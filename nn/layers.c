@@ -1,0 +1,50 @@
+/* Layers built from the public ops: linear and graph convolution. */
+#include <loom/nn.h>
+
+#include <stdio.h>
+
+loom_tensor *loom_nn_linear(loom_graph *g, const char *name, loom_tensor *x, int64_t out_features, int bias)
+{
+    char pn[64];
+    int64_t in = loom_tensor_ndim(x) > 0 ? loom_tensor_dim(x, -1) : 0;
+    snprintf(pn, sizeof pn, "%s.weight", name ? name : "linear");
+    loom_tensor *w = loom_param(g, pn, loom_tensor_dtype(x), loom_shape(in, out_features), loom_init_glorot(0));
+    loom_tensor *y = loom_matmul(g, x, w);
+    if (!bias)
+        return y;
+    snprintf(pn, sizeof pn, "%s.bias", name ? name : "linear");
+    return loom_bias_add(g, y, loom_param(g, pn, loom_tensor_dtype(x), loom_shape(out_features), loom_init_zeros()));
+}
+
+/* D^-1/2 of A + I as a column [N, 1], made once per adjacency and found again by name. */
+static loom_tensor *gcn_norm(loom_graph *g, loom_tensor *adj)
+{
+    char nn[64];
+    snprintf(nn, sizeof nn, "%.40s.gcn_norm", loom_tensor_name(adj));
+    loom_tensor *d = loom_graph_find(g, nn);
+    if (d)
+        return d;
+    d = loom_reshape(g, loom_degree(g, adj, 1, -0.5), loom_shape(loom_tensor_dim(adj, 0), 1));
+    loom_tensor_set_name(d, nn);
+    return d;
+}
+
+loom_tensor *loom_nn_gcn_layer(loom_graph *g, const char *name, loom_tensor *adj, loom_tensor *x, int64_t out_features,
+                               loom_activation act)
+{
+    /* (A + I) z = A z + z keeps the adjacency as given: no self loops are added to the matrix. The
+     * product x w comes first, since GCN layers narrow (in_features > out_features). */
+    loom_tensor *d = gcn_norm(g, adj);
+    loom_tensor *z = loom_mul(g, loom_nn_linear(g, name, x, out_features, 0), d);
+    loom_tensor *h = loom_mul(g, loom_add(g, loom_spmm(g, adj, z), z), d);
+    char pn[64];
+    snprintf(pn, sizeof pn, "%s.bias", name ? name : "gcn");
+    loom_tensor *b = loom_param(g, pn, loom_tensor_dtype(x), loom_shape(out_features), loom_init_zeros());
+    return loom_activate(g, loom_bias_add(g, h, b), act);
+}
+
+loom_tensor *loom_nn_gcn(loom_graph *g, loom_tensor *adj, loom_tensor *x, int64_t hidden, int64_t classes, double dropout)
+{
+    loom_tensor *h = loom_nn_gcn_layer(g, "gcn1", adj, loom_dropout(g, x, dropout), hidden, LOOM_RELU);
+    return loom_nn_gcn_layer(g, "gcn2", adj, loom_dropout(g, h, dropout), classes, LOOM_NONE);
+}

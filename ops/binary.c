@@ -1,0 +1,198 @@
+/* Binary elementwise ops: add, sub, mul, div with NumPy broadcasting, scale by a constant, and
+ * bias_add (x [..., C] + b [C]). Builders, shape inference and gradient rules; kernels live in
+ * ops/cpu/binary.c. */
+#include <math.h>
+#include <stdio.h>
+
+#include "ops/cpu/binary.h"
+#include "ops/op.h"
+
+loom_status loom__elem_check(const loom_tensor *t, int nfloat, char *msg, size_t len)
+{
+    for (int i = 0; i < nfloat && i < t->n_src; i++) {
+        const loom_tensor *s = t->src[i];
+        if (s->layout != LOOM__DENSE) {
+            snprintf(msg, len, "operand %d is a CSR matrix; this op takes dense tensors", i + 1);
+            return LOOM_ERR_INVALID;
+        }
+        if (!loom_dtype_is_float(s->dtype)) {
+            snprintf(msg, len, "operand %d is %s; this op takes f32 or f64", i + 1, loom_dtype_name(s->dtype));
+            return LOOM_ERR_DTYPE;
+        }
+        if (s->dtype != t->src[0]->dtype) {
+            snprintf(msg, len, "operands are %s and %s; both must have the same dtype", loom_dtype_name(t->src[0]->dtype),
+                     loom_dtype_name(s->dtype));
+            return LOOM_ERR_DTYPE;
+        }
+    }
+    return LOOM_OK;
+}
+
+/* NumPy broadcasting: align from the right; equal dims (the same size or the same dynamic dim)
+ * stay, a static 1 stretches to the other. A dynamic dim never meets a different static size:
+ * its run-time size is unknown here. */
+static loom_status broadcast_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = loom__elem_check(t, 2, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    const loom_shape *a = &t->src[0]->shape, *b = &t->src[1]->shape;
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    loom_shape r = {.ndim = nd};
+    for (int i = 1; i <= nd; i++) {
+        loom_dim da = i <= a->ndim ? a->d[a->ndim - i] : 1;
+        loom_dim db = i <= b->ndim ? b->d[b->ndim - i] : 1;
+        if (loom__dim_eq(da, db) || db == 1) {
+            r.d[nd - i] = da;
+        } else if (da == 1) {
+            r.d[nd - i] = db;
+        } else {
+            char b1[160], b2[160];
+            snprintf(msg, len, "shapes %s and %s do not broadcast (axis %d)", loom__shape_str(t->graph, a, b1, sizeof b1),
+                     loom__shape_str(t->graph, b, b2, sizeof b2), -i);
+            return LOOM_ERR_SHAPE;
+        }
+    }
+    t->dtype = t->src[0]->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = r;
+    return LOOM_OK;
+}
+
+static int needs_grad(const loom_tensor *t, int i) { return (t->src[i]->flags & LOOM__T_NEEDS_GRAD) != 0; }
+
+/* Reduces a gradient shaped like t back to source i's shape. */
+static loom_tensor *to_src(loom_graph *g, loom_tensor *t, int i, loom_tensor *x)
+{
+    return loom__sum_to(g, x, &t->src[i]->shape);
+}
+
+static void add_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    for (int i = 0; i < 2; i++)
+        if (needs_grad(t, i))
+            gsrc[i] = to_src(g, t, i, gout);
+}
+
+static void sub_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    if (needs_grad(t, 0))
+        gsrc[0] = to_src(g, t, 0, gout);
+    if (needs_grad(t, 1))
+        gsrc[1] = to_src(g, t, 1, loom_scale(g, gout, -1.0));
+}
+
+static void mul_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    if (needs_grad(t, 0))
+        gsrc[0] = to_src(g, t, 0, loom_mul(g, gout, t->src[1]));
+    if (needs_grad(t, 1))
+        gsrc[1] = to_src(g, t, 1, loom_mul(g, gout, t->src[0]));
+}
+
+/* t = a / b: ga = gout / b, gb = -gout * a / b^2 = -(gout * t) / b. */
+static void div_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    loom_tensor *b = t->src[1];
+    if (needs_grad(t, 0))
+        gsrc[0] = to_src(g, t, 0, loom_div(g, gout, b));
+    if (needs_grad(t, 1))
+        gsrc[1] = to_src(g, t, 1, loom_scale(g, loom_div(g, loom_mul(g, gout, t), b), -1.0));
+}
+
+const loom_op_def loom__op_add = {.name = "add", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
+                                  .cpu = loom__cpu_add, .grad = add_grad, .diff_src = 3};
+const loom_op_def loom__op_sub = {.name = "sub", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
+                                  .cpu = loom__cpu_sub, .grad = sub_grad, .diff_src = 3};
+const loom_op_def loom__op_mul = {.name = "mul", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
+                                  .cpu = loom__cpu_mul, .grad = mul_grad, .diff_src = 3};
+const loom_op_def loom__op_div = {.name = "div", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
+                                  .cpu = loom__cpu_div, .grad = div_grad, .diff_src = 3};
+
+loom_tensor *loom_add(loom_graph *g, loom_tensor *a, loom_tensor *b)
+{
+    return loom__node(g, "loom_add", LOOM_OP_ADD, 2, (loom_tensor *[]){a, b}, NULL);
+}
+
+loom_tensor *loom_sub(loom_graph *g, loom_tensor *a, loom_tensor *b)
+{
+    return loom__node(g, "loom_sub", LOOM_OP_SUB, 2, (loom_tensor *[]){a, b}, NULL);
+}
+
+loom_tensor *loom_mul(loom_graph *g, loom_tensor *a, loom_tensor *b)
+{
+    return loom__node(g, "loom_mul", LOOM_OP_MUL, 2, (loom_tensor *[]){a, b}, NULL);
+}
+
+loom_tensor *loom_div(loom_graph *g, loom_tensor *a, loom_tensor *b)
+{
+    return loom__node(g, "loom_div", LOOM_OP_DIV, 2, (loom_tensor *[]){a, b}, NULL);
+}
+
+/* ---- scale: x * a.f[0] ------------------------------------------------------------------------ */
+
+static loom_status same_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = loom__elem_check(t, 1, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    t->dtype = t->src[0]->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = t->src[0]->shape;
+    return LOOM_OK;
+}
+
+static void scale_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    gsrc[0] = loom_scale(g, gout, t->a.f[0]);
+}
+
+const loom_op_def loom__op_scale = {.name = "scale", .min_src = 1, .max_src = 1, .infer = same_infer,
+                                    .cpu = loom__cpu_scale, .grad = scale_grad, .diff_src = 1};
+
+loom_tensor *loom_scale(loom_graph *g, loom_tensor *x, double s)
+{
+    if (g && !isfinite(s))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_scale: s must be finite, got %g", s);
+    loom__attrs a = {.f = {s}};
+    return loom__node(g, "loom_scale", LOOM_OP_SCALE, 1, &x, &a);
+}
+
+/* ---- bias_add: x [..., C] + b [C] ------------------------------------------------------------- */
+
+static loom_status bias_add_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = loom__elem_check(t, 2, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    const loom_shape *x = &t->src[0]->shape, *b = &t->src[1]->shape;
+    if (x->ndim < 1 || b->ndim != 1 || !loom__dim_eq(x->d[x->ndim - 1], b->d[0])) {
+        char b1[160], b2[160];
+        snprintf(msg, len, "bias %s must be [C] for x %s of shape [..., C]", loom__shape_str(t->graph, b, b2, sizeof b2),
+                 loom__shape_str(t->graph, x, b1, sizeof b1));
+        return LOOM_ERR_SHAPE;
+    }
+    t->dtype = t->src[0]->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = *x;
+    return LOOM_OK;
+}
+
+/* gx = gout; gb = gout summed over every axis but the last. */
+static void bias_add_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    if (needs_grad(t, 0))
+        gsrc[0] = gout;
+    if (needs_grad(t, 1)) {
+        int nd = gout->shape.ndim;
+        gsrc[1] = nd == 1 ? gout : loom_sum(g, gout, (UINT32_C(1) << (nd - 1)) - 1, 0);
+    }
+}
+
+const loom_op_def loom__op_bias_add = {.name = "bias_add", .min_src = 2, .max_src = 2, .infer = bias_add_infer,
+                                       .cpu = loom__cpu_bias_add, .grad = bias_add_grad, .diff_src = 3};
+
+loom_tensor *loom_bias_add(loom_graph *g, loom_tensor *x, loom_tensor *b)
+{
+    return loom__node(g, "loom_bias_add", LOOM_OP_BIAS_ADD, 2, (loom_tensor *[]){x, b}, NULL);
+}

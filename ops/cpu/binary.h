@@ -1,0 +1,22 @@
+/* CPU kernels of the binary elementwise ops (ops/binary.c), and the operand check that the whole
+ * elementwise family (binary, unary, dropout) shares in its shape inference. */
+#ifndef LOOM_OPS_CPU_BINARY_H
+#define LOOM_OPS_CPU_BINARY_H
+
+#include "ops/op.h"
+
+/* Every source of t (up to nfloat of them, the leading ones) must be a dense f32/f64 tensor, all of
+ * one dtype. Writes "operand 2 is i32; this op takes f32 or f64" style messages. (ops/binary.c) */
+loom_status loom__elem_check(const loom_tensor *t, int nfloat, char *msg, size_t len);
+
+/* a, b broadcast (NumPy rules) to out. */
+loom_status loom__cpu_add(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+loom_status loom__cpu_sub(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+loom_status loom__cpu_mul(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+loom_status loom__cpu_div(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+/* x * a.f[0]. */
+loom_status loom__cpu_scale(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+/* x [..., C] + b [C]. */
+loom_status loom__cpu_bias_add(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+
+#endif

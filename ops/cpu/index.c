@@ -1,0 +1,177 @@
+/* CPU kernels of gather_rows, scatter and scatter_grad. Every kernel checks its indices before it
+ * writes anything: a bad index is a data error the caller must hear about, never a stray write. */
+#include "ops/cpu/index.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/cpu/cpu.h"
+
+/* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
+static int64_t row_size(const loom__value *v)
+{
+    int64_t f = 1;
+    for (int i = 1; i < v->ndim; i++)
+        f *= v->shape[i];
+    return f;
+}
+
+/* Every idx[0, e) must lie in [0, n); what names the range for the message. */
+static loom_status check_idx(const int32_t *idx, int64_t e, int64_t n, const char *what, const loom__kctx *ctx)
+{
+    for (int64_t i = 0; i < e; i++)
+        if (idx[i] < 0 || idx[i] >= n) {
+            if (ctx->msg)
+                snprintf(ctx->msg, ctx->msglen, "idx[%" PRId64 "] = %" PRId32 " is outside [0, %" PRId64 ") (%s)", i,
+                         idx[i], n, what);
+            return LOOM_ERR_INVALID;
+        }
+    return LOOM_OK;
+}
+
+static loom_status shape_fail(const loom__kctx *ctx, const char *why)
+{
+    if (ctx->msg)
+        snprintf(ctx->msg, ctx->msglen, "%s", why);
+    return LOOM_ERR_SHAPE;
+}
+
+loom_status loom__cpu_gather_rows(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)t;
+    const loom__value *table = src[0], *idx = src[1];
+    const int64_t e = idx->shape[0], v = table->shape[0];
+    const size_t row = (size_t)row_size(table) * loom_dtype_size(table->dtype);
+    if (out->shape[0] != e || row_size(out) != row_size(table))
+        return shape_fail(ctx, "output, table and idx sizes disagree");
+    loom_status s = check_idx(idx->data, e, v, "the table's rows", ctx);
+    if (s != LOOM_OK || !row)
+        return s;
+    const int32_t *ix = idx->data;
+    const char *from = table->data;
+    char *to = out->data;
+    for (int64_t i = 0; i < e; i++)
+        memcpy(to + (size_t)i * row, from + (size_t)ix[i] * row, row);
+    return LOOM_OK;
+}
+
+/* y [n, f] from x [e, f]: sum, mean or max per target row; cnt [n] counts the rows each receives. */
+#define SCATTER(T, sfx)                                                                                  \
+    static void scatter_##sfx(T *restrict y, const T *restrict x, const int32_t *restrict idx, int64_t e, \
+                              int64_t n, int64_t f, int mode, int64_t *restrict cnt)                      \
+    {                                                                                                    \
+        for (int64_t j = 0; j < n * f; j++)                                                              \
+            y[j] = 0;                                                                                    \
+        if (mode == LOOM__SCATTER_SUM) {                                                                 \
+            for (int64_t i = 0; i < e; i++) {                                                            \
+                T *restrict yr = y + (int64_t)idx[i] * f;                                                \
+                const T *restrict xr = x + i * f;                                                        \
+                for (int64_t j = 0; j < f; j++)                                                          \
+                    yr[j] += xr[j];                                                                      \
+            }                                                                                            \
+            return;                                                                                      \
+        }                                                                                                \
+        for (int64_t i = 0; i < e; i++) {                                                                \
+            T *restrict yr = y + (int64_t)idx[i] * f;                                                    \
+            const T *restrict xr = x + i * f;                                                            \
+            if (mode == LOOM__SCATTER_MEAN)                                                              \
+                for (int64_t j = 0; j < f; j++)                                                          \
+                    yr[j] += xr[j];                                                                      \
+            else if (cnt[idx[i]] == 0) /* max: the first row sets the start, so no -inf is needed */    \
+                for (int64_t j = 0; j < f; j++)                                                          \
+                    yr[j] = xr[j];                                                                       \
+            else                                                                                         \
+                for (int64_t j = 0; j < f; j++)                                                          \
+                    if (xr[j] > yr[j] || xr[j] != xr[j]) /* NaN wins, as in PyTorch */                   \
+                        yr[j] = xr[j];                                                                   \
+            cnt[idx[i]]++;                                                                               \
+        }                                                                                                \
+        if (mode == LOOM__SCATTER_MEAN)                                                                  \
+            for (int64_t s = 0; s < n; s++)                                                              \
+                if (cnt[s] > 1)                                                                          \
+                    for (int64_t j = 0; j < f; j++)                                                      \
+                        y[s * f + j] /= (T)cnt[s];                                                       \
+    }
+LOOM__FLOAT_TYPES(SCATTER)
+#undef SCATTER
+
+loom_status loom__cpu_scatter(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const loom__value *x = src[0], *idx = src[1];
+    const int mode = (int)t->a.i[0];
+    const int64_t e = x->shape[0], n = out->shape[0], f = row_size(out);
+    if (idx->shape[0] != e || row_size(x) != f)
+        return shape_fail(ctx, "src, idx and output sizes disagree");
+    loom_status s = check_idx(idx->data, e, n, "the output's rows", ctx);
+    if (s != LOOM_OK)
+        return s;
+    int64_t *cnt = NULL;
+    if (mode != LOOM__SCATTER_SUM && !(cnt = calloc((size_t)n + 1, sizeof *cnt)))
+        return LOOM_ERR_NOMEM;
+    s = LOOM__DISPATCH_FLOAT(out->dtype, scatter, out->data, x->data, idx->data, e, n, f, mode, cnt);
+    free(cnt);
+    return s;
+}
+
+/* gx [e, f] from gy [n, f]. mean: gy[idx[i]] / cnt. max: gy[s, j] goes to the first row i (in
+ * index order) of segment s whose x[i, j] equals the forward max y[s, j]; taken [n, f] marks the
+ * (s, j) already routed, so ties send it once. */
+#define SCATTER_GRAD(T, sfx)                                                                            \
+    static void scatter_grad_##sfx(T *restrict gx, const T *restrict x, const int32_t *restrict idx,     \
+                                   const T *restrict y, const T *restrict gy, int64_t e, int64_t n,      \
+                                   int64_t f, int mode, int64_t *restrict cnt, uint8_t *restrict taken)  \
+    {                                                                                                   \
+        if (mode == LOOM__SCATTER_MEAN) {                                                               \
+            for (int64_t i = 0; i < e; i++)                                                             \
+                cnt[idx[i]]++;                                                                          \
+            for (int64_t i = 0; i < e; i++) {                                                           \
+                const T inv = (T)1 / (T)cnt[idx[i]];                                                    \
+                const T *restrict gr = gy + (int64_t)idx[i] * f;                                        \
+                for (int64_t j = 0; j < f; j++)                                                         \
+                    gx[i * f + j] = gr[j] * inv;                                                        \
+            }                                                                                           \
+            return;                                                                                     \
+        }                                                                                               \
+        (void)n;                                                                                        \
+        for (int64_t i = 0; i < e; i++) {                                                               \
+            const int64_t s = (int64_t)idx[i] * f;                                                      \
+            for (int64_t j = 0; j < f; j++) {                                                           \
+                const int hit = !taken[s + j] && x[i * f + j] == y[s + j];                              \
+                gx[i * f + j] = hit ? gy[s + j] : (T)0;                                                 \
+                taken[s + j] |= (uint8_t)hit;                                                           \
+            }                                                                                           \
+        }                                                                                               \
+    }
+LOOM__FLOAT_TYPES(SCATTER_GRAD)
+#undef SCATTER_GRAD
+
+loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
+                                   const loom__kctx *ctx)
+{
+    const loom__value *x = src[0], *idx = src[1], *y = src[2], *gy = src[3];
+    const int mode = (int)t->a.i[0];
+    const int64_t e = x->shape[0], n = y->shape[0], f = row_size(x);
+    if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || row_size(y) != f || row_size(gy) != f ||
+        row_size(out) != f)
+        return shape_fail(ctx, "src, idx, output and gradient sizes disagree");
+    if (mode != LOOM__SCATTER_MEAN && mode != LOOM__SCATTER_MAX) {
+        if (ctx->msg)
+            snprintf(ctx->msg, ctx->msglen, "mode %d has no scatter_grad (internal error)", mode);
+        return LOOM_ERR_INVALID;
+    }
+    loom_status s = check_idx(idx->data, e, n, "the output's rows", ctx);
+    if (s != LOOM_OK)
+        return s;
+    int64_t *cnt = NULL;
+    uint8_t *taken = NULL;
+    if (mode == LOOM__SCATTER_MEAN ? !(cnt = calloc((size_t)n + 1, sizeof *cnt))
+                                   : !(taken = calloc((size_t)(n * f) + 1, 1)))
+        return LOOM_ERR_NOMEM;
+    s = LOOM__DISPATCH_FLOAT(out->dtype, scatter_grad, out->data, x->data, idx->data, y->data, gy->data, e, n, f, mode,
+                             cnt, taken);
+    free(cnt);
+    free(taken);
+    return s;
+}

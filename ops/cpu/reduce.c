@@ -1,0 +1,155 @@
+/* CPU kernels of sum, mean and expand.
+ *
+ * Both walk their operand through runs of merged dims (ops/cpu/shape.h): [N, C] reduced over N is
+ * one kept run of C (stride 1) and one reduced run of N (stride C), and expanding [C] to [N, C] is
+ * a run of N with stride 0 around a run of C. */
+#include "ops/cpu/reduce.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "ops/cpu/cpu.h"
+#include "ops/cpu/shape.h"
+
+static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...)
+{
+    if (ctx && ctx->msg && ctx->msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->msg, ctx->msglen, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* ---- sum, mean --------------------------------------------------------------------------------- */
+
+/* y[o] = sum (or mean) of x over the reduced runs at the offset the kept runs give o. The last
+ * reduced run is the inner loop; count > 0 and every run has n > 1 or is the one padding run. */
+#define REDUCE(T, sfx)                                                                                      \
+    static void reduce_##sfx(T *y, const T *x, int64_t nout, const loom__runs *kept, const loom__runs *red, \
+                             int64_t count, int mean)                                                       \
+    {                                                                                                       \
+        int64_t ki[LOOM_MAX_DIMS] = {0}, base = 0;                                                          \
+        const int64_t in_n = red->n[red->nd - 1], in_s = red->s[red->nd - 1], rows = count / in_n;          \
+        loom__runs outer = *red;                                                                            \
+        outer.nd--;                                                                                         \
+        for (int64_t o = 0; o < nout; o++) {                                                                \
+            int64_t ri[LOOM_MAX_DIMS] = {0}, off = base;                                                    \
+            double acc = 0;                                                                                 \
+            for (int64_t r = 0; r < rows; r++) {                                                            \
+                const T *p = x + off;                                                                       \
+                for (int64_t j = 0; j < in_n; j++)                                                          \
+                    acc += p[j * in_s];                                                                     \
+                loom__runs_next(&outer, ri, &off);                                                          \
+            }                                                                                               \
+            y[o] = (T)(mean ? acc / (double)count : acc);                                                   \
+            loom__runs_next(kept, ki, &base);                                                               \
+        }                                                                                                   \
+    }
+LOOM__FLOAT_TYPES(REDUCE)
+#undef REDUCE
+
+#define ZERO(T, sfx)                        \
+    static void zero_##sfx(T *y, int64_t n) \
+    {                                       \
+        for (int64_t i = 0; i < n; i++)     \
+            y[i] = 0;                       \
+    }
+LOOM__FLOAT_TYPES(ZERO)
+#undef ZERO
+
+static loom_status reduce(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx,
+                          int mean)
+{
+    const loom__value *x = src[0];
+    uint32_t mask = (uint32_t)t->a.i[0];
+    int64_t stride[LOOM_MAX_DIMS], st = 1, count = 1;
+    for (int i = x->ndim - 1; i >= 0; i--) {
+        stride[i] = st;
+        st *= x->shape[i];
+    }
+    loom__runs kept = {0}, red = {0};
+    for (int i = 0; i < x->ndim; i++) {
+        if (mask >> i & 1) {
+            loom__runs_push(&red, x->shape[i], stride[i]);
+            count *= x->shape[i];
+        } else {
+            loom__runs_push(&kept, x->shape[i], stride[i]);
+        }
+    }
+    int64_t nout = loom__numel(out);
+    if (nout * count != loom__numel(x))
+        return kfail(ctx, LOOM_ERR_SHAPE, "output has %lld elements for %lld inputs reduced %lld to one (internal error)",
+                     (long long)nout, (long long)loom__numel(x), (long long)count);
+    if (nout == 0)
+        return LOOM_OK;
+    if (count == 0) /* an empty sum is 0, and so is (by Loom's convention) an empty mean */
+        return LOOM__DISPATCH_FLOAT(out->dtype, zero, out->data, nout);
+    if (red.nd == 0) { /* nothing to reduce: one padding run of a single element */
+        red.n[0] = 1;
+        red.s[0] = 0;
+        red.nd = 1;
+    }
+    return LOOM__DISPATCH_FLOAT(out->dtype, reduce, out->data, x->data, nout, &kept, &red, count, mean);
+}
+
+loom_status loom__cpu_sum(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return reduce(t, out, src, ctx, 0);
+}
+
+loom_status loom__cpu_mean(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return reduce(t, out, src, ctx, 1);
+}
+
+/* ---- expand ------------------------------------------------------------------------------------ */
+
+/* y[o] = x[off(o)] * scale, off walking w (a plan over y's dims with x's strides, 0 = stretched). */
+#define EXPAND(T, sfx)                                                                       \
+    static void expand_##sfx(T *y, const T *x, int64_t n, const loom__runs *w, double scale) \
+    {                                                                                        \
+        if (w->nd == 0) {                                                                    \
+            for (int64_t o = 0; o < n; o++)                                                  \
+                y[o] = (T)(x[0] * scale);                                                    \
+            return;                                                                          \
+        }                                                                                    \
+        const int64_t in_n = w->n[w->nd - 1], in_s = w->s[w->nd - 1];                        \
+        loom__runs outer = *w;                                                               \
+        outer.nd--;                                                                          \
+        int64_t idx[LOOM_MAX_DIMS] = {0}, off = 0;                                           \
+        for (int64_t o = 0; o < n; o += in_n) {                                              \
+            for (int64_t j = 0; j < in_n; j++)                                               \
+                y[o + j] = (T)(x[off + j * in_s] * scale);                                   \
+            loom__runs_next(&outer, idx, &off);                                              \
+        }                                                                                    \
+    }
+LOOM__FLOAT_TYPES(EXPAND)
+#undef EXPAND
+
+loom_status loom__cpu_expand(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const loom__value *x = src[0];
+    int lead = out->ndim - x->ndim;
+    int64_t s[LOOM_MAX_DIMS] = {0}, st = 1;
+    if (lead < 0)
+        return kfail(ctx, LOOM_ERR_SHAPE, "source has more dims than the output (internal error)");
+    for (int i = x->ndim - 1; i >= 0; i--) {
+        if (x->shape[i] == out->shape[lead + i])
+            s[lead + i] = st;
+        else if (x->shape[i] != 1)
+            return kfail(ctx, LOOM_ERR_SHAPE, "source dim %d has size %lld, output %lld: not a broadcast", i,
+                         (long long)x->shape[i], (long long)out->shape[lead + i]);
+        st *= x->shape[i];
+    }
+    loom__runs w = {0};
+    for (int i = 0; i < out->ndim; i++)
+        loom__runs_push(&w, out->shape[i], s[i]);
+    int64_t n = loom__numel(out), nx = loom__numel(x);
+    if (n == 0)
+        return LOOM_OK;
+    double scale = t->a.i[0] && nx > 0 ? (double)nx / (double)n : 1.0;
+    return LOOM__DISPATCH_FLOAT(out->dtype, expand, out->data, x->data, n, &w, scale);
+}

@@ -1,0 +1,119 @@
+/* CPU kernels of spmm and degree. Column indices of a CSR row may be unsorted and repeated: each
+ * entry is simply another term of the sum, so neither kernel cares. Columns are in range: feeding
+ * a CSR input validates it (loom_csr_validate). */
+#include "ops/cpu/sparse.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "ops/cpu/cpu.h"
+
+/* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
+static int64_t row_size(const loom__value *v)
+{
+    int64_t f = 1;
+    for (int i = 1; i < v->ndim; i++)
+        f *= v->shape[i];
+    return f;
+}
+
+/* y[0, f) += a x[0, f). Blocks of 8 with a fixed-count inner loop: GCC vectorises those at -O2
+ * (straight-line SLP), where its -O2 cost model leaves a loop of unknown length scalar. */
+#define AXPY(T, sfx)                                                                              \
+    static inline void axpy_##sfx(T *restrict y, T a, const T *restrict x, int64_t f)            \
+    {                                                                                             \
+        int64_t j = 0;                                                                            \
+        for (; j + 8 <= f; j += 8)                                                                \
+            for (int u = 0; u < 8; u++)                                                           \
+                y[j + u] += a * x[j + u];                                                         \
+        for (; j < f; j++)                                                                        \
+            y[j] += a * x[j];                                                                     \
+    }
+LOOM__FLOAT_TYPES(AXPY)
+#undef AXPY
+
+/* y [nrows, f] = A x with x [ncols, f]. One output row at a time: it stays in cache while the
+ * row's entries add scaled rows of x to it, the inner loop running over f contiguous elements of
+ * both (restrict: y never aliases x or the values). */
+#define SPMM(T, sfx)                                                                                      \
+    static void spmm_##sfx(T *restrict y, const int32_t *restrict rowptr, const int32_t *restrict col,      \
+                           const T *restrict val, const T *restrict x, int64_t nrows, int64_t f)            \
+    {                                                                                                     \
+        for (int64_t i = 0; i < nrows; i++) {                                                             \
+            T *restrict yi = y + i * f;                                                                   \
+            for (int64_t j = 0; j < f; j++)                                                               \
+                yi[j] = 0;                                                                                \
+            for (int32_t k = rowptr[i]; k < rowptr[i + 1]; k++)                                           \
+                axpy_##sfx(yi, val[k], x + (int64_t)col[k] * f, f);                                       \
+        }                                                                                                 \
+    }                                                                                                     \
+    /* y [ncols, f] = A^T x with x [nrows, f], without forming A^T: row i of A scatters x's row i,   \
+     * scaled by each entry, into the output rows its columns name. */                                  \
+    static void spmm_t_##sfx(T *restrict y, const int32_t *restrict rowptr, const int32_t *restrict col,    \
+                             const T *restrict val, const T *restrict x, int64_t nrows, int64_t ncols,       \
+                             int64_t f)                                                                   \
+    {                                                                                                     \
+        for (int64_t j = 0; j < ncols * f; j++)                                                           \
+            y[j] = 0;                                                                                     \
+        for (int64_t i = 0; i < nrows; i++)                                                               \
+            for (int32_t k = rowptr[i]; k < rowptr[i + 1]; k++)                                           \
+                axpy_##sfx(y + (int64_t)col[k] * f, val[k], x + i * f, f);                                \
+    }
+LOOM__FLOAT_TYPES(SPMM)
+#undef SPMM
+
+loom_status loom__cpu_spmm(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const loom__value *adj = src[0], *x = src[1];
+    const int transpose = (int)t->a.i[0];
+    const int64_t nrows = adj->shape[0], ncols = adj->shape[1];
+    const int64_t in_rows = transpose ? nrows : ncols, out_rows = transpose ? ncols : nrows;
+    const int64_t f = row_size(x);
+    /* The executor binds dims consistently; this guards the kernel against a caller that does not. */
+    if (x->ndim < 1 || x->shape[0] != in_rows || out->shape[0] != out_rows || row_size(out) != f) {
+        if (ctx->msg)
+            snprintf(ctx->msg, ctx->msglen,
+                     "adj is %" PRId64 " x %" PRId64 " but x has %" PRId64 " rows and the output %" PRId64
+                     " (transpose %d)",
+                     nrows, ncols, x->ndim ? x->shape[0] : -1, out->ndim ? out->shape[0] : -1, transpose);
+        return LOOM_ERR_SHAPE;
+    }
+    if (out->dtype != adj->dtype || x->dtype != adj->dtype)
+        return LOOM_ERR_DTYPE;
+    if (transpose)
+        return LOOM__DISPATCH_FLOAT(out->dtype, spmm_t, out->data, adj->rowptr, adj->col, adj->data, x->data, nrows,
+                                    ncols, f);
+    return LOOM__DISPATCH_FLOAT(out->dtype, spmm, out->data, adj->rowptr, adj->col, adj->data, x->data, nrows, f);
+}
+
+/* The row sum is accumulated in double for both value types: degrees are usually counts, which it
+ * keeps exact. */
+#define DEGREE(T, sfx)                                                                                \
+    static void degree_##sfx(T *restrict y, const int32_t *restrict rowptr, const T *restrict val,     \
+                             int64_t nrows, double self, double power)                                \
+    {                                                                                                 \
+        for (int64_t i = 0; i < nrows; i++) {                                                         \
+            double d = self;                                                                          \
+            for (int32_t k = rowptr[i]; k < rowptr[i + 1]; k++)                                       \
+                d += (double)val[k];                                                                  \
+            y[i] = d == 0 ? (T)0 : (T)pow(d, power); /* an isolated node: 0, not inf */               \
+        }                                                                                             \
+    }
+LOOM__FLOAT_TYPES(DEGREE)
+#undef DEGREE
+
+loom_status loom__cpu_degree(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const loom__value *adj = src[0];
+    if (out->ndim != 1 || out->shape[0] != adj->shape[0]) {
+        if (ctx->msg)
+            snprintf(ctx->msg, ctx->msglen, "adj has %" PRId64 " rows but the output %" PRId64, adj->shape[0],
+                     out->ndim ? out->shape[0] : -1);
+        return LOOM_ERR_SHAPE;
+    }
+    if (out->dtype != adj->dtype)
+        return LOOM_ERR_DTYPE;
+    return LOOM__DISPATCH_FLOAT(out->dtype, degree, out->data, adj->rowptr, adj->data, adj->shape[0],
+                                t->a.i[0] ? 1.0 : 0.0, t->a.f[0]);
+}

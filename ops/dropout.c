@@ -1,0 +1,88 @@
+/* Inverted dropout as two nodes: mask = dropout_mask(x) (u8, shaped like x, drawn per step) and
+ * out = dropout(x, mask). Keeping the mask a tensor of its own lets the backward pass reuse it:
+ * the gradient of dropout(x, mask) is dropout(gout, mask). Kernels live in ops/cpu/dropout.c. */
+#include <stdio.h>
+
+#include "ops/cpu/binary.h"
+#include "ops/cpu/dropout.h"
+#include "ops/op.h"
+
+/* dropout_mask(x): u8 of x's shape; x must be a dense float tensor (the one dropped). */
+static loom_status mask_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = loom__elem_check(t, 1, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    t->dtype = LOOM_U8;
+    t->layout = LOOM__DENSE;
+    t->shape = t->src[0]->shape;
+    return LOOM_OK;
+}
+
+const loom_op_def loom__op_dropout_mask = {.name = "dropout_mask", .min_src = 1, .max_src = 1,
+                                           .flags = LOOM__OPF_RANDOM, .infer = mask_infer,
+                                           .cpu = loom__cpu_dropout_mask};
+
+/* dropout(x, mask): x dense float, mask u8 of x's shape. */
+static loom_status dropout_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = loom__elem_check(t, 1, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    const loom_tensor *x = t->src[0], *m = t->src[1];
+    int same = m->layout == LOOM__DENSE && m->dtype == LOOM_U8 && m->shape.ndim == x->shape.ndim;
+    for (int i = 0; same && i < x->shape.ndim; i++)
+        same = loom__dim_eq(m->shape.d[i], x->shape.d[i]);
+    if (!same) {
+        char b1[160], b2[160];
+        snprintf(msg, len, "mask must be u8 %s like x, got %s %s (internal error)",
+                 loom__shape_str(t->graph, &x->shape, b1, sizeof b1), loom_dtype_name(m->dtype),
+                 loom__shape_str(t->graph, &m->shape, b2, sizeof b2));
+        return LOOM_ERR_SHAPE;
+    }
+    if (!(t->a.f[0] >= 0 && t->a.f[0] < 1)) {
+        snprintf(msg, len, "p must be in [0, 1), got %g", t->a.f[0]);
+        return LOOM_ERR_INVALID;
+    }
+    t->dtype = x->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = x->shape;
+    return LOOM_OK;
+}
+
+static void dropout_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    loom_tensor *src[2] = {gout, t->src[1]};
+    gsrc[0] = loom__node(g, "loom_dropout (gradient)", LOOM_OP_DROPOUT, 2, src, &t->a);
+}
+
+const loom_op_def loom__op_dropout = {.name = "dropout", .min_src = 2, .max_src = 2, .infer = dropout_infer,
+                                      .cpu = loom__cpu_dropout, .grad = dropout_grad, .diff_src = 1};
+
+/* The checks loom__node makes, for p == 0, where dropout is x itself and makes no node. */
+static loom_tensor *identity(loom_graph *g, loom_tensor *x)
+{
+    if (!x)
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_dropout: tensor argument 1 is NULL");
+    if (loom_tensor_is_poisoned(x)) /* g's error, recorded when x was poisoned, is the one kept */
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_dropout: tensor argument 1 is poisoned");
+    if (x->graph != g)
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_dropout: tensor argument 1 belongs to another graph");
+    loom_tensor tmp = {.n_src = 1, .src = {x}, .graph = g};
+    char msg[256];
+    loom_status s = loom__elem_check(&tmp, 1, msg, sizeof msg);
+    return s == LOOM_OK ? x : loom__fail(g, s, "loom_dropout: %s", msg);
+}
+
+loom_tensor *loom_dropout(loom_graph *g, loom_tensor *x, double p)
+{
+    if (!g)
+        return NULL;
+    if (!(p >= 0 && p < 1))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_dropout: p must be in [0, 1), got %g", p);
+    if (p == 0)
+        return identity(g, x);
+    loom__attrs a = {.f = {p}};
+    loom_tensor *mask = loom__node(g, "loom_dropout", LOOM_OP_DROPOUT_MASK, 1, &x, &a);
+    return loom__node(g, "loom_dropout", LOOM_OP_DROPOUT, 2, (loom_tensor *[]){x, mask}, &a);
+}

@@ -1,0 +1,206 @@
+/* Index ops: gather_rows, and scatter with its reductions (sum, mean, max) behind
+ * loom_scatter_add_rows and the segment ops, plus scatter_grad, the backward pass of mean and max.
+ * Builders, shape inference and gradient rules; kernels live in ops/cpu/index.c.
+ *
+ *   gather_rows(table [V, F...], idx [E] i32)                      -> [E, F...]
+ *   scatter(src [E, F...], idx [E] i32; mode a.i[0], n a.i[1])      -> [n, F...]
+ *   scatter_grad(src [E, F...], idx [E], out [n, F...], gout [n, F...]) -> [E, F...]
+ *
+ * gather_rows and a sum scatter are each other's gradients. n is a loom_dim (a size or a dynamic
+ * dim's handle) so that the gradient of a gather from a table of dynamic length V scatters into
+ * V rows. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "ops/cpu/index.h"
+#include "ops/op.h"
+
+/* idx must be a dense i32 vector as long as dim 0 of src (named what). */
+static loom_status check_idx(const loom_tensor *t, const loom_tensor *src, const loom_tensor *idx, const char *what,
+                             char *msg, size_t len)
+{
+    char b1[160], b2[160];
+    if (idx->layout != LOOM__DENSE || idx->dtype != LOOM_I32)
+        return snprintf(msg, len, "idx must be a dense i32 tensor, got %s%s", idx->layout == LOOM__CSR ? "a CSR " : "",
+                        loom_dtype_name(idx->dtype)),
+               LOOM_ERR_DTYPE;
+    if (idx->shape.ndim != 1)
+        return snprintf(msg, len, "idx must be 1-D, got %s", loom__shape_str(t->graph, &idx->shape, b1, sizeof b1)),
+               LOOM_ERR_SHAPE;
+    if (src->shape.ndim < 1)
+        return snprintf(msg, len, "%s must have at least 1 dim, got a scalar", what), LOOM_ERR_SHAPE;
+    if (!loom__dim_eq(idx->shape.d[0], src->shape.d[0]))
+        return snprintf(msg, len, "idx is %s but %s is %s; idx needs one entry per row of %s",
+                        loom__shape_str(t->graph, &idx->shape, b1, sizeof b1), what,
+                        loom__shape_str(t->graph, &src->shape, b2, sizeof b2), what),
+               LOOM_ERR_SHAPE;
+    return LOOM_OK;
+}
+
+/* ---- gather_rows ------------------------------------------------------------------------------ */
+
+static loom_status gather_infer(loom_tensor *t, char *msg, size_t len)
+{
+    const loom_tensor *table = t->src[0], *idx = t->src[1];
+    char b[160];
+    if (table->layout != LOOM__DENSE)
+        return snprintf(msg, len, "table must be dense, got a CSR matrix"), LOOM_ERR_INVALID;
+    if (table->shape.ndim < 1)
+        return snprintf(msg, len, "table must have at least 1 dim, got a scalar"), LOOM_ERR_SHAPE;
+    if (idx->layout != LOOM__DENSE || idx->dtype != LOOM_I32)
+        return snprintf(msg, len, "idx must be a dense i32 tensor, got %s%s", idx->layout == LOOM__CSR ? "a CSR " : "",
+                        loom_dtype_name(idx->dtype)),
+               LOOM_ERR_DTYPE;
+    if (idx->shape.ndim != 1)
+        return snprintf(msg, len, "idx must be 1-D, got %s", loom__shape_str(t->graph, &idx->shape, b, sizeof b)),
+               LOOM_ERR_SHAPE;
+    t->dtype = table->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = table->shape;
+    t->shape.d[0] = idx->shape.d[0];
+    return LOOM_OK;
+}
+
+/* The rows gathered flow back to where they came from; repeated indices add up. */
+static void gather_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    loom_tensor *src[2] = {gout, t->src[1]};
+    loom__attrs a = {.i = {LOOM__SCATTER_SUM, t->src[0]->shape.d[0]}};
+    gsrc[0] = loom__node(g, "loom_gather_rows (gradient)", LOOM_OP_SCATTER, 2, src, &a);
+}
+
+const loom_op_def loom__op_gather_rows = {
+    .name = "gather_rows",
+    .min_src = 2,
+    .max_src = 2,
+    .infer = gather_infer,
+    .cpu = loom__cpu_gather_rows,
+    .grad = gather_grad,
+    .diff_src = 1,
+};
+
+/* ---- scatter ---------------------------------------------------------------------------------- */
+
+static loom_status scatter_infer(loom_tensor *t, char *msg, size_t len)
+{
+    const loom_tensor *src = t->src[0], *idx = t->src[1];
+    const loom_dim n = (loom_dim)t->a.i[1];
+    if (src->layout != LOOM__DENSE || !loom_dtype_is_float(src->dtype))
+        return snprintf(msg, len, "src must be a dense f32 or f64 tensor, got %s%s",
+                        src->layout == LOOM__CSR ? "a CSR " : "", loom_dtype_name(src->dtype)),
+               LOOM_ERR_DTYPE;
+    loom_status s = check_idx(t, src, idx, "src", msg, len);
+    if (s != LOOM_OK)
+        return s;
+    if (t->a.i[0] < 0 || t->a.i[0] >= LOOM__SCATTER_MODE_COUNT)
+        return snprintf(msg, len, "unknown reduction %" PRId64 " (internal error)", t->a.i[0]), LOOM_ERR_INVALID;
+    /* A dynamic handle of another graph (or a garbage negative) has no bound on this one. */
+    if (loom_dim_is_dynamic(n) && loom__dim_bound(t->graph, n) < 0)
+        return snprintf(msg, len, "n is a dynamic dim unknown to this graph"), LOOM_ERR_INVALID;
+    if (!loom_dim_is_dynamic(n) && n < 0)
+        return snprintf(msg, len, "n must be a size >= 0 or a dynamic dim, got %" PRId64, n), LOOM_ERR_INVALID;
+    t->dtype = src->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = src->shape;
+    t->shape.d[0] = n;
+    return LOOM_OK;
+}
+
+/* sum: each source row received gout at its target, so it gets that row back. mean and max need
+ * the counts or the argmax, which scatter_grad recomputes from src, idx and the forward output. */
+static void scatter_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    if (t->a.i[0] == LOOM__SCATTER_SUM) {
+        loom_tensor *src[2] = {gout, t->src[1]};
+        gsrc[0] = loom__node(g, "loom_scatter_add_rows (gradient)", LOOM_OP_GATHER_ROWS, 2, src, NULL);
+        return;
+    }
+    loom_tensor *src[4] = {t->src[0], t->src[1], t, gout};
+    gsrc[0] = loom__node(g, t->a.i[0] == LOOM__SCATTER_MEAN ? "loom_segment_mean (gradient)" : "loom_segment_max (gradient)",
+                         LOOM_OP_SCATTER_GRAD, 4, src, &(loom__attrs){.i = {t->a.i[0]}});
+}
+
+const loom_op_def loom__op_scatter = {
+    .name = "scatter",
+    .min_src = 2,
+    .max_src = 2,
+    .infer = scatter_infer,
+    .cpu = loom__cpu_scatter,
+    .grad = scatter_grad_rule,
+    .diff_src = 1,
+};
+
+/* scatter_grad(src, idx, out, gout): made by the rule above only, so a mismatch is internal. */
+static loom_status scatter_grad_infer(loom_tensor *t, char *msg, size_t len)
+{
+    const loom_tensor *src = t->src[0], *idx = t->src[1], *out = t->src[2], *gout = t->src[3];
+    loom_status s = check_idx(t, src, idx, "src", msg, len);
+    if (s != LOOM_OK)
+        return s;
+    if (t->a.i[0] != LOOM__SCATTER_MEAN && t->a.i[0] != LOOM__SCATTER_MAX)
+        return snprintf(msg, len, "reduction %" PRId64 " has no scatter_grad (internal error)", t->a.i[0]),
+               LOOM_ERR_INVALID;
+    int ok = loom_dtype_is_float(src->dtype) && src->layout == LOOM__DENSE;
+    const loom_tensor *same[2] = {out, gout};
+    for (int k = 0; k < 2 && ok; k++) {
+        ok = same[k]->layout == LOOM__DENSE && same[k]->dtype == src->dtype && same[k]->shape.ndim == src->shape.ndim &&
+             loom__dim_eq(same[k]->shape.d[0], out->shape.d[0]);
+        for (int i = 1; ok && i < src->shape.ndim; i++)
+            ok = loom__dim_eq(same[k]->shape.d[i], src->shape.d[i]);
+    }
+    if (!ok) {
+        char b1[160], b2[160], b3[160];
+        return snprintf(msg, len, "src %s %s, out %s and gout %s do not match (internal error)", loom_dtype_name(src->dtype),
+                        loom__shape_str(t->graph, &src->shape, b1, sizeof b1),
+                        loom__shape_str(t->graph, &out->shape, b2, sizeof b2),
+                        loom__shape_str(t->graph, &gout->shape, b3, sizeof b3)),
+               LOOM_ERR_SHAPE;
+    }
+    t->dtype = src->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = src->shape;
+    return LOOM_OK;
+}
+
+/* No gradient: second derivatives of segment mean and max are not supported. */
+const loom_op_def loom__op_scatter_grad = {
+    .name = "scatter_grad",
+    .min_src = 4,
+    .max_src = 4,
+    .infer = scatter_grad_infer,
+    .cpu = loom__cpu_scatter_grad,
+};
+
+/* ---- builders --------------------------------------------------------------------------------- */
+
+loom_tensor *loom_gather_rows(loom_graph *g, loom_tensor *table, loom_tensor *idx)
+{
+    loom_tensor *src[2] = {table, idx};
+    return loom__node(g, "loom_gather_rows", LOOM_OP_GATHER_ROWS, 2, src, NULL);
+}
+
+static loom_tensor *scatter(loom_graph *g, const char *api, int mode, loom_tensor *x, loom_tensor *idx, loom_dim n)
+{
+    loom_tensor *src[2] = {x, idx};
+    return loom__node(g, api, LOOM_OP_SCATTER, 2, src, &(loom__attrs){.i = {mode, n}});
+}
+
+loom_tensor *loom_scatter_add_rows(loom_graph *g, loom_tensor *src, loom_tensor *idx, loom_dim n)
+{
+    return scatter(g, "loom_scatter_add_rows", LOOM__SCATTER_SUM, src, idx, n);
+}
+
+loom_tensor *loom_segment_sum(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n)
+{
+    return scatter(g, "loom_segment_sum", LOOM__SCATTER_SUM, x, seg, n);
+}
+
+loom_tensor *loom_segment_mean(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n)
+{
+    return scatter(g, "loom_segment_mean", LOOM__SCATTER_MEAN, x, seg, n);
+}
+
+loom_tensor *loom_segment_max(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n)
+{
+    return scatter(g, "loom_segment_max", LOOM__SCATTER_MAX, x, seg, n);
+}

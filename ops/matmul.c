@@ -1,0 +1,63 @@
+/* matmul: [m, k] x [k, n] -> [m, n], either operand possibly transposed. */
+#include "ops/cpu/matmul.h"
+
+#include <stdio.h>
+
+static loom_status matmul_infer(loom_tensor *t, char *msg, size_t len)
+{
+    const loom_tensor *a = t->src[0], *b = t->src[1];
+    int ta = (int)t->a.i[0], tb = (int)t->a.i[1];
+    char s1[96], s2[96];
+    if (a->layout != LOOM__DENSE || b->layout != LOOM__DENSE)
+        return snprintf(msg, len, "operands must be dense (use loom_spmm for a sparse one)"), LOOM_ERR_INVALID;
+    if (!loom_dtype_is_float(a->dtype) || a->dtype != b->dtype)
+        return snprintf(msg, len, "operands must be both f32 or both f64, got %s and %s", loom_dtype_name(a->dtype),
+                        loom_dtype_name(b->dtype)),
+               LOOM_ERR_DTYPE;
+    if (a->shape.ndim != 2 || b->shape.ndim != 2)
+        return snprintf(msg, len, "operands must be 2-D, got %s and %s", loom__shape_str(t->graph, &a->shape, s1, sizeof s1),
+                        loom__shape_str(t->graph, &b->shape, s2, sizeof s2)),
+               LOOM_ERR_SHAPE;
+    loom_dim m = a->shape.d[ta], ka = a->shape.d[!ta], kb = b->shape.d[tb], n = b->shape.d[!tb];
+    if (!loom__dim_eq(ka, kb))
+        return snprintf(msg, len, "inner dimensions differ: a%s is %s, b%s is %s", ta ? "^T" : "",
+                        loom__shape_str(t->graph, &a->shape, s1, sizeof s1), tb ? "^T" : "",
+                        loom__shape_str(t->graph, &b->shape, s2, sizeof s2)),
+               LOOM_ERR_SHAPE;
+    t->dtype = a->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = loom_shape(m, n);
+    return LOOM_OK;
+}
+
+/* With C = op(A) op(B): dA and dB are products of gout with the other operand, the transposes
+ * chosen so that no transpose is ever materialised. */
+static void matmul_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    loom_tensor *a = t->src[0], *b = t->src[1];
+    int ta = (int)t->a.i[0], tb = (int)t->a.i[1];
+    if (!ta)
+        gsrc[0] = tb ? loom_matmul_ex(g, gout, b, 0, 0) : loom_matmul_ex(g, gout, b, 0, 1);
+    else
+        gsrc[0] = tb ? loom_matmul_ex(g, b, gout, 1, 1) : loom_matmul_ex(g, b, gout, 0, 1);
+    if (!tb)
+        gsrc[1] = ta ? loom_matmul_ex(g, a, gout, 0, 0) : loom_matmul_ex(g, a, gout, 1, 0);
+    else
+        gsrc[1] = ta ? loom_matmul_ex(g, gout, a, 1, 1) : loom_matmul_ex(g, gout, a, 1, 0);
+}
+
+const loom_op_def loom__op_matmul = {
+    .name = "matmul",
+    .min_src = 2,
+    .max_src = 2,
+    .infer = matmul_infer,
+    .cpu = loom__cpu_matmul,
+    .grad = matmul_grad,
+    .diff_src = 3,
+};
+
+loom_tensor *loom_matmul_ex(loom_graph *g, loom_tensor *a, loom_tensor *b, int trans_a, int trans_b)
+{
+    loom_tensor *src[2] = {a, b};
+    return loom__node(g, "loom_matmul", LOOM_OP_MATMUL, 2, src, &(loom__attrs){.i = {!!trans_a, !!trans_b}});
+}

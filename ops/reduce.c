@@ -1,0 +1,185 @@
+/* Reductions: sum and mean over a set of axes, and expand, their gradient (broadcast a tensor to
+ * another's shape). Also loom__sum_to, the gradient of every broadcasting op. Kernels live in
+ * ops/cpu/reduce.c.
+ *
+ *   sum/mean(x):     a.i[0] axis mask (bit i = reduce axis i; LOOM_ALL_AXES is narrowed to x's
+ *                    axes by infer), a.i[1] keepdims.
+ *   expand(x, like): x broadcast (NumPy rules) to like's shape; like's data is never read.
+ *                    a.i[0] = 1 divides by the run-time expansion factor (mean's gradient). */
+#include <stdio.h>
+
+#include "ops/cpu/reduce.h"
+#include "ops/op.h"
+
+static loom_status float_operand(const loom_tensor *t, int i, char *msg, size_t len)
+{
+    const loom_tensor *s = t->src[i];
+    if (s->layout != LOOM__DENSE) {
+        snprintf(msg, len, "operand %d is a CSR matrix; this op takes dense tensors", i + 1);
+        return LOOM_ERR_INVALID;
+    }
+    if (!loom_dtype_is_float(s->dtype)) {
+        snprintf(msg, len, "operand %d is %s; this op takes f32 or f64", i + 1, loom_dtype_name(s->dtype));
+        return LOOM_ERR_DTYPE;
+    }
+    return LOOM_OK;
+}
+
+static int same_shape(const loom_shape *a, const loom_shape *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (!loom__dim_eq(a->d[i], b->d[i]))
+            return 0;
+    return 1;
+}
+
+/* ---- sum, mean --------------------------------------------------------------------------------- */
+
+static loom_status reduce_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = float_operand(t, 0, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    const loom_shape *x = &t->src[0]->shape;
+    uint32_t mask = (uint32_t)t->a.i[0];
+    uint32_t all = x->ndim >= 32 ? UINT32_MAX : (UINT32_C(1) << x->ndim) - 1;
+    if (mask == LOOM_ALL_AXES) {
+        mask = all;
+    } else if (mask & ~all) {
+        int bad = x->ndim;
+        while (!(mask >> bad & 1))
+            bad++;
+        char b[160];
+        snprintf(msg, len, "axis %d out of range for %s", bad, loom__shape_str(t->graph, x, b, sizeof b));
+        return LOOM_ERR_SHAPE;
+    }
+    int keep = t->a.i[1] != 0;
+    t->a.i[0] = mask; /* kernels and the gradient see the axes of x only */
+    t->a.i[1] = keep;
+    loom_shape r = {0};
+    for (int i = 0; i < x->ndim; i++)
+        if (!(mask >> i & 1))
+            r.d[r.ndim++] = x->d[i];
+        else if (keep)
+            r.d[r.ndim++] = 1;
+    t->dtype = t->src[0]->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = r;
+    return LOOM_OK;
+}
+
+/* gx = expand(gout with the reduced axes put back as size 1, x); mean divides by their count. */
+static void reduce_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    loom_tensor *x = t->src[0];
+    int mean = t->op == LOOM_OP_MEAN;
+    const char *api = mean ? "loom_mean (gradient)" : "loom_sum (gradient)";
+    if (!t->a.i[1]) {
+        loom_shape k = x->shape;
+        for (int i = 0; i < k.ndim; i++)
+            if (t->a.i[0] >> i & 1)
+                k.d[i] = 1;
+        if (!same_shape(&k, &gout->shape))
+            gout = loom__node(g, api, LOOM_OP_RESHAPE, 1, &gout, &(loom__attrs){.shape = k});
+    }
+    loom__attrs a = {.i = {mean}};
+    gsrc[0] = loom__node(g, api, LOOM_OP_EXPAND, 2, (loom_tensor *[]){gout, x}, &a);
+}
+
+const loom_op_def loom__op_sum = {.name = "sum", .min_src = 1, .max_src = 1, .infer = reduce_infer,
+                                  .cpu = loom__cpu_sum, .grad = reduce_grad, .diff_src = 1};
+const loom_op_def loom__op_mean = {.name = "mean", .min_src = 1, .max_src = 1, .infer = reduce_infer,
+                                   .cpu = loom__cpu_mean, .grad = reduce_grad, .diff_src = 1};
+
+loom_tensor *loom_sum(loom_graph *g, loom_tensor *x, uint32_t axis_mask, int keepdims)
+{
+    loom__attrs a = {.i = {axis_mask, keepdims != 0}};
+    return loom__node(g, "loom_sum", LOOM_OP_SUM, 1, &x, &a);
+}
+
+loom_tensor *loom_mean(loom_graph *g, loom_tensor *x, uint32_t axis_mask, int keepdims)
+{
+    loom__attrs a = {.i = {axis_mask, keepdims != 0}};
+    return loom__node(g, "loom_mean", LOOM_OP_MEAN, 1, &x, &a);
+}
+
+/* ---- sum_to: the reduction that undoes a broadcast --------------------------------------------- */
+
+/* Reduces x over the axes that broadcasting x's target stretched: x's leading axes beyond target's
+ * rank, and axes where target has a static 1 and x does not. Sums, or averages when mean. */
+static loom_tensor *reduce_to(loom_graph *g, const char *api, loom_tensor *x, const loom_shape *target, int mean)
+{
+    if (!g)
+        return NULL;
+    if (!target)
+        return loom__fail(g, LOOM_ERR_INVALID, "%s: target shape is NULL", api);
+    if (!x || (x->flags & LOOM__T_POISON))
+        return loom__node(g, api, LOOM_OP_SUM, 1, &x, NULL); /* records the NULL, passes the poison */
+    const loom_shape *xs = &x->shape;
+    int lead = xs->ndim - target->ndim;
+    uint32_t mask = 0;
+    int ok = lead >= 0;
+    for (int i = 0; ok && i < xs->ndim; i++) {
+        if (i < lead)
+            mask |= UINT32_C(1) << i;
+        else if (loom__dim_eq(xs->d[i], target->d[i - lead]))
+            continue;
+        else if (target->d[i - lead] == 1)
+            mask |= UINT32_C(1) << i;
+        else
+            ok = 0;
+    }
+    if (!ok) {
+        char b1[160], b2[160];
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s: %s does not broadcast from %s (internal error)", api,
+                          loom__shape_str(g, xs, b1, sizeof b1), loom__shape_str(g, target, b2, sizeof b2));
+    }
+    if (!mask)
+        return x;
+    loom__attrs a = {.i = {mask, 1}};
+    loom_tensor *r = loom__node(g, api, mean ? LOOM_OP_MEAN : LOOM_OP_SUM, 1, &x, &a);
+    if (lead > 0)
+        r = loom__node(g, api, LOOM_OP_RESHAPE, 1, &r, &(loom__attrs){.shape = *target});
+    return r;
+}
+
+loom_tensor *loom__sum_to(loom_graph *g, loom_tensor *x, const loom_shape *target)
+{
+    return reduce_to(g, "loom__sum_to", x, target, 0);
+}
+
+/* ---- expand ------------------------------------------------------------------------------------ */
+
+static loom_status expand_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = float_operand(t, 0, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    const loom_shape *x = &t->src[0]->shape, *like = &t->src[1]->shape;
+    int lead = like->ndim - x->ndim, ok = lead >= 0 && t->src[1]->layout == LOOM__DENSE;
+    for (int i = 0; ok && i < x->ndim; i++)
+        ok = loom__dim_eq(x->d[i], like->d[lead + i]) || x->d[i] == 1;
+    if (!ok) {
+        char b1[160], b2[160];
+        snprintf(msg, len, "%s does not broadcast to %s", loom__shape_str(t->graph, x, b1, sizeof b1),
+                 loom__shape_str(t->graph, like, b2, sizeof b2));
+        return LOOM_ERR_SHAPE;
+    }
+    t->a.i[0] = t->a.i[0] != 0;
+    t->dtype = t->src[0]->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = *like;
+    return LOOM_OK;
+}
+
+/* The adjoint of a broadcast is a sum over the stretched axes; of the scaled broadcast, the mean
+ * over them (the factor divided by is the count of elements summed). */
+static void expand_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    gsrc[0] = reduce_to(g, "expand (gradient)", gout, &t->src[0]->shape, (int)t->a.i[0]);
+}
+
+const loom_op_def loom__op_expand = {.name = "expand", .min_src = 2, .max_src = 2, .infer = expand_infer,
+                                     .cpu = loom__cpu_expand, .grad = expand_grad, .diff_src = 1};

@@ -1,0 +1,121 @@
+/* Activations (relu, leaky_relu, elu, sigmoid, tanh), loom_activate, and act_grad, the one
+ * internal op that carries every activation's backward pass: act_grad(s, gout) = gout * f'(.),
+ * with s the input x where f' is cheapest from x (relu, leaky_relu, elu) and the output y where it
+ * is cheapest from y (sigmoid: y (1 - y), tanh: 1 - y^2). Kernels live in ops/cpu/unary.c. */
+#include <math.h>
+#include <stdio.h>
+
+#include "ops/cpu/binary.h"
+#include "ops/cpu/unary.h"
+#include "ops/op.h"
+
+static loom_status act_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = loom__elem_check(t, 1, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    t->dtype = t->src[0]->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = t->src[0]->shape;
+    return LOOM_OK;
+}
+
+static const char *grad_api(loom_op op)
+{
+    switch (op) {
+    case LOOM_OP_RELU: return "loom_relu (gradient)";
+    case LOOM_OP_LEAKY_RELU: return "loom_leaky_relu (gradient)";
+    case LOOM_OP_ELU: return "loom_elu (gradient)";
+    case LOOM_OP_SIGMOID: return "loom_sigmoid (gradient)";
+    case LOOM_OP_TANH: return "loom_tanh (gradient)";
+    default: return "activation gradient";
+    }
+}
+
+static void act_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    int from_y = t->op == LOOM_OP_SIGMOID || t->op == LOOM_OP_TANH;
+    loom__attrs a = {.i = {t->op}, .f = {t->a.f[0]}};
+    loom_tensor *src[2] = {from_y ? t : t->src[0], gout};
+    gsrc[0] = loom__node(g, grad_api(t->op), LOOM_OP_ACT_GRAD, 2, src, &a);
+}
+
+#define ACT_DEF(n)                                                                                           \
+    const loom_op_def loom__op_##n = {.name = #n, .min_src = 1, .max_src = 1, .infer = act_infer,            \
+                                      .cpu = loom__cpu_##n, .grad = act_grad_rule, .diff_src = 1};
+ACT_DEF(relu)
+ACT_DEF(leaky_relu)
+ACT_DEF(elu)
+ACT_DEF(sigmoid)
+ACT_DEF(tanh)
+#undef ACT_DEF
+
+/* act_grad(s, gout): s and gout the same dense float shape; a.i[0] names the activation. */
+static loom_status act_grad_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = loom__elem_check(t, 2, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    switch (t->a.i[0]) {
+    case LOOM_OP_RELU: case LOOM_OP_LEAKY_RELU: case LOOM_OP_ELU: case LOOM_OP_SIGMOID: case LOOM_OP_TANH: break;
+    default:
+        snprintf(msg, len, "op %lld is not an activation (internal error)", (long long)t->a.i[0]);
+        return LOOM_ERR_INVALID;
+    }
+    const loom_shape *a = &t->src[0]->shape, *b = &t->src[1]->shape;
+    int same = a->ndim == b->ndim;
+    for (int i = 0; same && i < a->ndim; i++)
+        same = loom__dim_eq(a->d[i], b->d[i]);
+    if (!same) {
+        char b1[160], b2[160];
+        snprintf(msg, len, "shapes %s and %s differ (internal error)", loom__shape_str(t->graph, a, b1, sizeof b1),
+                 loom__shape_str(t->graph, b, b2, sizeof b2));
+        return LOOM_ERR_SHAPE;
+    }
+    t->dtype = t->src[0]->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = *a;
+    return LOOM_OK;
+}
+
+/* No gradient: second derivatives of activations are not supported. */
+const loom_op_def loom__op_act_grad = {.name = "act_grad", .min_src = 2, .max_src = 2, .infer = act_grad_infer,
+                                       .cpu = loom__cpu_act_grad};
+
+/* ---- builders --------------------------------------------------------------------------------- */
+
+static loom_tensor *act(loom_graph *g, const char *api, loom_op op, loom_tensor *x, double p)
+{
+    loom__attrs a = {.f = {p}};
+    return loom__node(g, api, op, 1, &x, &a);
+}
+
+loom_tensor *loom_relu(loom_graph *g, loom_tensor *x) { return act(g, "loom_relu", LOOM_OP_RELU, x, 0); }
+loom_tensor *loom_sigmoid(loom_graph *g, loom_tensor *x) { return act(g, "loom_sigmoid", LOOM_OP_SIGMOID, x, 0); }
+loom_tensor *loom_tanh(loom_graph *g, loom_tensor *x) { return act(g, "loom_tanh", LOOM_OP_TANH, x, 0); }
+
+loom_tensor *loom_leaky_relu(loom_graph *g, loom_tensor *x, double slope)
+{
+    if (g && !isfinite(slope))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_leaky_relu: slope must be finite, got %g", slope);
+    return act(g, "loom_leaky_relu", LOOM_OP_LEAKY_RELU, x, slope);
+}
+
+loom_tensor *loom_elu(loom_graph *g, loom_tensor *x, double alpha)
+{
+    if (g && !isfinite(alpha))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_elu: alpha must be finite, got %g", alpha);
+    return act(g, "loom_elu", LOOM_OP_ELU, x, alpha);
+}
+
+loom_tensor *loom_activate(loom_graph *g, loom_tensor *x, loom_activation a)
+{
+    switch (a) {
+    case LOOM_NONE: return x;
+    case LOOM_RELU: return act(g, "loom_activate (relu)", LOOM_OP_RELU, x, 0);
+    case LOOM_SIGMOID: return act(g, "loom_activate (sigmoid)", LOOM_OP_SIGMOID, x, 0);
+    case LOOM_TANH: return act(g, "loom_activate (tanh)", LOOM_OP_TANH, x, 0);
+    case LOOM_ELU: return act(g, "loom_activate (elu)", LOOM_OP_ELU, x, 1.0);
+    default: return loom__fail(g, LOOM_ERR_INVALID, "loom_activate: unknown activation %d", (int)a);
+    }
+}

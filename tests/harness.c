@@ -1,0 +1,277 @@
+/* The op test harness (see harness.h). */
+#include "harness.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_FEEDS = 32 };
+
+struct lt_case {
+    loom_graph *g;
+    loom_program *prog;
+    loom_tensor *r; /* the gradcheck's random weights, when made */
+    int nfeeds;
+    struct {
+        loom_tensor *t;
+        loom_array a;
+        loom_csr m;
+        int csr;
+    } feed[MAX_FEEDS];
+};
+
+lt_case *lt_case_new(void)
+{
+    lt_case *c = calloc(1, sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    c->g = loom_graph_new();
+    ck_assert_ptr_nonnull(c->g);
+    return c;
+}
+
+void lt_case_free(lt_case *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->nfeeds; i++) {
+        loom_array_free(&c->feed[i].a);
+        loom_csr_free(&c->feed[i].m);
+    }
+    loom_program_free(c->prog);
+    loom_graph_free(c->g);
+    free(c);
+}
+
+loom_graph *lt_graph(lt_case *c) { return c->g; }
+
+loom_tensor *lt_input(lt_case *c, const char *name, loom_dtype dtype, loom_shape shape, const int64_t *shape_now,
+                      const void *data)
+{
+    ck_assert_int_lt(c->nfeeds, MAX_FEEDS);
+    loom_tensor *t = loom_input(c->g, name, dtype, shape);
+    loom_array *a = &c->feed[c->nfeeds].a;
+    ck_assert_int_eq(loom_array_alloc(a, dtype, shape.ndim, shape_now), LOOM_OK);
+    if (data)
+        memcpy(a->data, data, (size_t)loom_array_numel(a) * loom_dtype_size(dtype));
+    c->feed[c->nfeeds++].t = t;
+    return t;
+}
+
+loom_tensor *lt_input_static(lt_case *c, const char *name, loom_dtype dtype, loom_shape shape, const void *data)
+{
+    int64_t now[LOOM_MAX_DIMS];
+    for (int i = 0; i < shape.ndim; i++)
+        now[i] = shape.d[i];
+    return lt_input(c, name, dtype, shape, now, data);
+}
+
+loom_tensor *lt_input_csr(lt_case *c, const char *name, loom_dim nrows, loom_dim ncols, const loom_csr *m)
+{
+    ck_assert_int_lt(c->nfeeds, MAX_FEEDS);
+    loom_tensor *t = loom_input_csr(c->g, name, m->vdtype, nrows, ncols);
+    loom_csr *d = &c->feed[c->nfeeds].m;
+    size_t vs = loom_dtype_size(m->vdtype);
+    *d = (loom_csr){.nrows = m->nrows, .ncols = m->ncols, .nnz = m->nnz, .vdtype = m->vdtype};
+    d->rowptr = malloc((size_t)(m->nrows + 1) * sizeof *d->rowptr);
+    d->col = malloc((size_t)m->nnz * sizeof *d->col + 1);
+    d->val = malloc((size_t)m->nnz * vs + 1);
+    ck_assert(d->rowptr && d->col && d->val);
+    memcpy(d->rowptr, m->rowptr, (size_t)(m->nrows + 1) * sizeof *d->rowptr);
+    if (m->nnz) {
+        memcpy(d->col, m->col, (size_t)m->nnz * sizeof *d->col);
+        memcpy(d->val, m->val, (size_t)m->nnz * vs);
+    }
+    c->feed[c->nfeeds].csr = 1;
+    c->feed[c->nfeeds++].t = t;
+    return t;
+}
+
+loom_tensor *lt_param(lt_case *c, const char *name, loom_shape shape)
+{
+    uint64_t seed = 0;
+    for (const char *s = name; *s; s++)
+        seed = seed * 131 + (uint8_t)*s;
+    return loom_param(c->g, name, LOOM_F64, shape, loom_init_normal(0.0, 1.0, seed));
+}
+
+static void compile_and_feed(lt_case *c, loom_tensor *loss)
+{
+    if (c->prog)
+        return;
+    loom_status s = loom_compile(c->g, loss, NULL, &c->prog);
+    ck_assert_msg(s == LOOM_OK, "compile failed: %s", loom_graph_error(c->g));
+    for (int i = 0; i < c->nfeeds; i++) {
+        s = c->feed[i].csr ? loom_program_feed_csr(c->prog, c->feed[i].t, &c->feed[i].m)
+                           : loom_program_feed(c->prog, c->feed[i].t, &c->feed[i].a);
+        ck_assert_msg(s == LOOM_OK, "feed failed: %s", loom_program_error(c->prog));
+    }
+}
+
+loom_array lt_eval(lt_case *c, loom_tensor *t)
+{
+    ck_assert_msg(loom_graph_status(c->g) == LOOM_OK, "graph error: %s", loom_graph_error(c->g));
+    compile_and_feed(c, NULL);
+    loom_status s = loom_program_run(c->prog, LOOM_RUN_FORWARD);
+    ck_assert_msg(s == LOOM_OK, "run failed: %s", loom_program_error(c->prog));
+    loom_array a;
+    s = loom_program_fetch(c->prog, t, &a);
+    ck_assert_msg(s == LOOM_OK, "fetch failed: %s", loom_program_error(c->prog));
+    return a;
+}
+
+static double get(const loom_array *a, int64_t i)
+{
+    return a->dtype == LOOM_F64 ? ((double *)a->data)[i] : ((float *)a->data)[i];
+}
+
+static double loss_now(lt_case *c, loom_tensor *loss, loom_run_mode mode)
+{
+    loom_status s = loom_program_run(c->prog, mode);
+    ck_assert_msg(s == LOOM_OK, "run failed: %s", loom_program_error(c->prog));
+    loom_array a;
+    ck_assert_int_eq(loom_program_fetch(c->prog, loss, &a), LOOM_OK);
+    return get(&a, 0);
+}
+
+double lt_gradcheck(lt_case *c, loom_tensor *out, double tol)
+{
+    loom_graph *g = c->g;
+    ck_assert_msg(loom_graph_status(g) == LOOM_OK, "graph error: %s", loom_graph_error(g));
+    ck_assert_ptr_null(c->prog);
+    /* R's concrete shape is out's, known only by running once: evaluate out in a program of its
+     * own first, built on a copy of the feeds. */
+    loom_tensor *r = loom_input(g, "__lt_r", loom_tensor_dtype(out), loom_tensor_shape(out));
+    loom_tensor *loss = loom_sum(g, loom_mul(g, out, r), LOOM_ALL_AXES, 0);
+    ck_assert_msg(loom_graph_status(g) == LOOM_OK, "graph error: %s", loom_graph_error(g));
+    compile_and_feed(c, loss);
+
+    /* R takes out's concrete shape: its dynamic dims are sized by the feeds that carry them. */
+    loom_program *pr = c->prog;
+    loom_array probe;
+    loom_shape rs = loom_tensor_shape(out);
+    int64_t shape[LOOM_MAX_DIMS];
+    for (int i = 0; i < rs.ndim; i++) {
+        shape[i] = rs.d[i];
+        if (loom_dim_is_dynamic(rs.d[i])) {
+            shape[i] = -1;
+            for (int f = 0; f < c->nfeeds && shape[i] < 0; f++) {
+                loom_shape fs = loom_tensor_shape(c->feed[f].t);
+                for (int j = 0; j < fs.ndim; j++)
+                    if (fs.d[j] == rs.d[i])
+                        shape[i] = c->feed[f].csr ? (j ? c->feed[f].m.ncols : c->feed[f].m.nrows) : c->feed[f].a.shape[j];
+            }
+            ck_assert_msg(shape[i] >= 0, "gradcheck: no feed carries dynamic dim %d of the output", i);
+        }
+    }
+    ck_assert_int_eq(loom_array_alloc(&probe, loom_tensor_dtype(out), rs.ndim, shape), LOOM_OK);
+    int64_t n = loom_array_numel(&probe);
+    for (int64_t i = 0; i < n; i++) {
+        double v = sin(0.7 * (double)i + 0.3) + 0.5;
+        if (probe.dtype == LOOM_F64)
+            ((double *)probe.data)[i] = v;
+        else
+            ((float *)probe.data)[i] = (float)v;
+    }
+    ck_assert_msg(loom_program_feed(pr, r, &probe) == LOOM_OK, "feed R: %s", loom_program_error(pr));
+    loom_array_free(&probe);
+
+    (void)loss_now(c, loss, LOOM_RUN_GRAD);
+    double worst = 0;
+    int nparams = 0;
+    for (int k = 0;; k++) {
+        loom_tensor *p = loom_graph_param(g, k);
+        if (!p)
+            break;
+        nparams++;
+        loom_tensor *gp = loom_program_grad(pr, p);
+        loom_array pv, gv;
+        ck_assert_int_eq(loom_program_fetch(pr, p, &pv), LOOM_OK);
+        int64_t np = loom_array_numel(&pv);
+        double *analytic = calloc((size_t)np + 1, sizeof *analytic);
+        ck_assert_ptr_nonnull(analytic);
+        if (gp) {
+            ck_assert_msg(loom_program_fetch(pr, gp, &gv) == LOOM_OK, "fetch grad: %s", loom_program_error(pr));
+            for (int64_t i = 0; i < np; i++)
+                analytic[i] = get(&gv, i);
+        }
+        for (int64_t i = 0; i < np; i++) {
+            const double eps = pv.dtype == LOOM_F64 ? 1e-6 : 1e-3;
+            double x0 = get(&pv, i);
+            double *d64 = pv.data;
+            float *d32 = pv.data;
+            if (pv.dtype == LOOM_F64)
+                d64[i] = x0 + eps;
+            else
+                d32[i] = (float)(x0 + eps);
+            double lp = loss_now(c, loss, LOOM_RUN_FORWARD);
+            if (pv.dtype == LOOM_F64)
+                d64[i] = x0 - eps;
+            else
+                d32[i] = (float)(x0 - eps);
+            double lm = loss_now(c, loss, LOOM_RUN_FORWARD);
+            if (pv.dtype == LOOM_F64)
+                d64[i] = x0;
+            else
+                d32[i] = (float)x0;
+            double num = (lp - lm) / (2 * eps);
+            double err = fabs(num - analytic[i]) / fmax(1.0, fmax(fabs(num), fabs(analytic[i])));
+            if (err > worst)
+                worst = err;
+            ck_assert_msg(err <= tol, "gradcheck: d loss / d %s[%lld]: analytic %.10g, numeric %.10g (error %.3g > %.3g)",
+                          loom_tensor_name(p), (long long)i, analytic[i], num, err, tol);
+        }
+        free(analytic);
+    }
+    ck_assert_msg(nparams > 0, "gradcheck: the graph has no parameters");
+    return worst;
+}
+
+void lt_expect_error(loom_graph *g, const char *needle)
+{
+    const char *e = loom_graph_error(g);
+    ck_assert_msg(e != NULL, "expected an error containing '%s', got none", needle);
+    ck_assert_msg(strstr(e, needle) != NULL, "expected an error containing '%s', got '%s'", needle, e);
+    loom_program *p = NULL;
+    ck_assert_int_ne(loom_compile(g, NULL, NULL, &p), LOOM_OK);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(loom_graph_error(g), needle) != NULL, "compile reported '%s'", loom_graph_error(g));
+}
+
+void lt_assert_close(const double *a, const double *b, int64_t n, double tol, const char *what)
+{
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(a[i] - b[i]) <= tol * fmax(1.0, fabs(b[i])), "%s[%lld]: got %.10g, expected %.10g", what,
+                      (long long)i, a[i], b[i]);
+}
+
+int lt_run_suite(Suite *s)
+{
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    return *s >> 11;
+}
+
+void lt_fill_normal(double *x, int64_t n, uint64_t seed)
+{
+    uint64_t s = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < n; i++) {
+        double u = ((double)lcg(&s) + 0.5) * 0x1.0p-53, v = (double)lcg(&s) * 0x1.0p-53;
+        x[i] = sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+    }
+}
+
+void lt_fill_int(int32_t *x, int64_t n, int32_t hi, uint64_t seed)
+{
+    uint64_t s = seed * 2654435761u + 7;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (int32_t)(lcg(&s) % (uint64_t)hi);
+}

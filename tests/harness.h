@@ -1,0 +1,57 @@
+/* The op test harness: build a small graph once, feed it, evaluate it through the reference
+ * executor, and check gradients numerically (f64, central differences).
+ *
+ *     START_TEST(test_relu_grad) {
+ *         lt_case *c = lt_case_new();
+ *         loom_tensor *x = lt_param(c, "x", loom_shape(3, 4));       // f64, N(0, 1), seeded
+ *         lt_gradcheck(c, loom_relu(lt_graph(c), x), 1e-6);          // fails the test on error
+ *         lt_case_free(c);
+ *     } END_TEST
+ *
+ * Inputs carry their data (copied at creation) and are fed after compiling; a dynamic dim of an
+ * input takes its size from that data. */
+#ifndef LOOM_TESTS_HARNESS_H
+#define LOOM_TESTS_HARNESS_H
+
+#include <check.h>
+#include <loom/loom.h>
+
+typedef struct lt_case lt_case;
+
+lt_case *lt_case_new(void);
+void lt_case_free(lt_case *c);
+loom_graph *lt_graph(lt_case *c);
+
+/* A dense input whose data is shape_now (the concrete sizes, which must fit shape's bounds). */
+loom_tensor *lt_input(lt_case *c, const char *name, loom_dtype dtype, loom_shape shape, const int64_t *shape_now,
+                      const void *data);
+/* A dense input of static shape. */
+loom_tensor *lt_input_static(lt_case *c, const char *name, loom_dtype dtype, loom_shape shape, const void *data);
+/* A CSR input (f64 or f32 values) with its data; nrows/ncols may be dynamic dims of the graph. */
+loom_tensor *lt_input_csr(lt_case *c, const char *name, loom_dim nrows, loom_dim ncols, const loom_csr *m);
+/* An f64 parameter of static shape, N(0, 1) from a seed derived from its name. */
+loom_tensor *lt_param(lt_case *c, const char *name, loom_shape shape);
+
+/* Compiles the graph for inference (first call only), feeds, runs LOOM_RUN_FORWARD (training mode)
+ * and returns a view of t (valid until the case is freed or run again). Fails the test on error. */
+loom_array lt_eval(lt_case *c, loom_tensor *t);
+
+/* Checks d loss / d p for every parameter p against central differences, with
+ * loss = sum(out * R), R a fixed random tensor of out's concrete shape. Fails the test when
+ * |analytic - numeric| / max(1, |analytic|, |numeric|) exceeds tol anywhere; returns the worst. */
+double lt_gradcheck(lt_case *c, loom_tensor *out, double tol);
+
+/* The graph's error must contain `needle` (case-sensitive) and compiling must fail with it. */
+void lt_expect_error(loom_graph *g, const char *needle);
+
+/* Asserts |a[i] - b[i]| <= tol * max(1, |b[i]|) for n doubles, naming the first bad index. */
+void lt_assert_close(const double *a, const double *b, int64_t n, double tol, const char *what);
+
+/* Runs a Check suite: CK_FORK as set in the environment, returns the process exit code. */
+int lt_run_suite(Suite *s);
+
+/* Deterministic test data: fills n doubles with N(0, 1) / ints in [0, hi). */
+void lt_fill_normal(double *x, int64_t n, uint64_t seed);
+void lt_fill_int(int32_t *x, int64_t n, int32_t hi, uint64_t seed);
+
+#endif
