@@ -106,7 +106,7 @@ void loom_program_free(loom_program *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->n; i++) {
+    for (int i = 0; p->val && i < p->n; i++) {
         free(p->val[i].data);
         free(p->val[i].rowptr);
         free(p->val[i].col);

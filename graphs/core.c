@@ -96,7 +96,7 @@ __attribute__((format(printf, 2, 3))) static loom_status csr_fail(loom_error *er
 
 loom_status loom_csr_validate(const loom_csr *m, loom_error *err)
 {
-    if (!m || m->nrows < 0 || m->ncols < 0 || m->nnz < 0 || m->nnz > INT32_MAX || (m->nrows && !m->rowptr) ||
+    if (!m || m->nrows < 0 || m->ncols < 0 || m->nnz < 0 || m->nnz > INT32_MAX || !m->rowptr ||
         (m->nnz && (!m->col || !m->val)) || (m->vdtype != LOOM_F32 && m->vdtype != LOOM_F64))
         return csr_fail(err, "csr: bad header (nrows %lld, ncols %lld, nnz %lld) or missing arrays",
                         m ? (long long)m->nrows : -1, m ? (long long)m->ncols : -1, m ? (long long)m->nnz : -1);

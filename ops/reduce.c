@@ -44,7 +44,7 @@ static loom_status reduce_infer(loom_tensor *t, char *msg, size_t len)
         return s;
     const loom_shape *x = &t->src[0]->shape;
     uint32_t mask = (uint32_t)t->a.i[0];
-    uint32_t all = x->ndim >= 32 ? UINT32_MAX : (UINT32_C(1) << x->ndim) - 1;
+    uint32_t all = (UINT32_C(1) << x->ndim) - 1; /* ndim <= LOOM_MAX_DIMS */
     if (mask == LOOM_ALL_AXES) {
         mask = all;
     } else if (mask & ~all) {
@@ -82,7 +82,7 @@ static void reduce_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
             if (t->a.i[0] >> i & 1)
                 k.d[i] = 1;
         if (!same_shape(&k, &gout->shape))
-            gout = loom__node(g, api, LOOM_OP_RESHAPE, 1, &gout, &(loom__attrs){.shape = k});
+            gout = loom_reshape(g, gout, k);
     }
     loom__attrs a = {.i = {mean}};
     gsrc[0] = loom__node(g, api, LOOM_OP_EXPAND, 2, (loom_tensor *[]){gout, x}, &a);
@@ -133,16 +133,15 @@ static loom_tensor *reduce_to(loom_graph *g, const char *api, loom_tensor *x, co
     }
     if (!ok) {
         char b1[160], b2[160];
-        return loom__fail(g, LOOM_ERR_SHAPE, "%s: %s does not broadcast from %s (internal error)", api,
-                          loom__shape_str(g, xs, b1, sizeof b1), loom__shape_str(g, target, b2, sizeof b2));
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s: %s does not broadcast to %s (internal error)", api,
+                          loom__shape_str(g, target, b2, sizeof b2), loom__shape_str(g, xs, b1, sizeof b1));
     }
     if (!mask)
         return x;
-    loom__attrs a = {.i = {mask, 1}};
-    loom_tensor *r = loom__node(g, api, mean ? LOOM_OP_MEAN : LOOM_OP_SUM, 1, &x, &a);
-    if (lead > 0)
-        r = loom__node(g, api, LOOM_OP_RESHAPE, 1, &r, &(loom__attrs){.shape = *target});
-    return r;
+    /* Public builders, not loom__node: a direct reference keeps ops/shape.c linked from a static
+     * library (the registry's references are weak). */
+    loom_tensor *r = mean ? loom_mean(g, x, mask, 1) : loom_sum(g, x, mask, 1);
+    return lead > 0 ? loom_reshape(g, r, *target) : r;
 }
 
 loom_tensor *loom__sum_to(loom_graph *g, loom_tensor *x, const loom_shape *target)
@@ -157,8 +156,12 @@ static loom_status expand_infer(loom_tensor *t, char *msg, size_t len)
     loom_status s = float_operand(t, 0, msg, len);
     if (s != LOOM_OK)
         return s;
+    if (t->src[1]->layout != LOOM__DENSE) {
+        snprintf(msg, len, "operand 2 is a CSR matrix; this op takes dense tensors");
+        return LOOM_ERR_INVALID;
+    }
     const loom_shape *x = &t->src[0]->shape, *like = &t->src[1]->shape;
-    int lead = like->ndim - x->ndim, ok = lead >= 0 && t->src[1]->layout == LOOM__DENSE;
+    int lead = like->ndim - x->ndim, ok = lead >= 0;
     for (int i = 0; ok && i < x->ndim; i++)
         ok = loom__dim_eq(x->d[i], like->d[lead + i]) || x->d[i] == 1;
     if (!ok) {

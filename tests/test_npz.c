@@ -464,7 +464,7 @@ START_TEST(test_zip_variants)
         for (int ce = 0; ce < 2; ce++)
             for (int o = 0; o < 4; o++) {
                 nb_buf z = two_members(lo, ce, opts[o]);
-                char what[64];
+                char what[96];
                 snprintf(what, sizeof what, "local zip64 %d, central zip64 %d, opts %d", lo, ce, o);
                 check_two(&z, what);
                 nb_free(&z);

@@ -48,7 +48,8 @@ typedef struct loom_program loom_program;
 
 /* Compiles g for training loss (a scalar float tensor), or for inference when loss is NULL.
  * opts may be NULL (no optimizer). On failure returns the status and *out is NULL; the message is
- * loom_graph_error(g). The graph must outlive the program and is not changed after this call. */
+ * loom_graph_error(g). Compiling adds the gradient and update tensors to g; the graph must outlive
+ * the program, and tensors added to it later are not part of the program. */
 loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts *opts, loom_program **out);
 void loom_program_free(loom_program *p);
 /* The last error of a program call, or NULL. */

@@ -25,28 +25,42 @@ static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, 
 
 /* ---- sum, mean --------------------------------------------------------------------------------- */
 
-/* y[o] = sum (or mean) of x over the reduced runs at the offset the kept runs give o. The last
- * reduced run is the inner loop; count > 0 and every run has n > 1 or is the one padding run. */
-#define REDUCE(T, sfx)                                                                                      \
-    static void reduce_##sfx(T *y, const T *x, int64_t nout, const loom__runs *kept, const loom__runs *red, \
-                             int64_t count, int mean)                                                       \
-    {                                                                                                       \
-        int64_t ki[LOOM_MAX_DIMS] = {0}, base = 0;                                                          \
-        const int64_t in_n = red->n[red->nd - 1], in_s = red->s[red->nd - 1], rows = count / in_n;          \
-        loom__runs outer = *red;                                                                            \
-        outer.nd--;                                                                                         \
-        for (int64_t o = 0; o < nout; o++) {                                                                \
-            int64_t ri[LOOM_MAX_DIMS] = {0}, off = base;                                                    \
-            double acc = 0;                                                                                 \
-            for (int64_t r = 0; r < rows; r++) {                                                            \
-                const T *p = x + off;                                                                       \
-                for (int64_t j = 0; j < in_n; j++)                                                          \
-                    acc += p[j * in_s];                                                                     \
-                loom__runs_next(&outer, ri, &off);                                                          \
-            }                                                                                               \
-            y[o] = (T)(mean ? acc / (double)count : acc);                                                   \
-            loom__runs_next(kept, ki, &base);                                                               \
-        }                                                                                                   \
+/* y = sum (or mean) of x over the reduced runs. Outputs are made in blocks of up to BLOCK: when
+ * x's innermost dim is kept (the bias gradient [N, C] -> [C]), a block is that many neighbouring
+ * outputs, summed together so x is read along its rows rather than down its columns; otherwise a
+ * block is one output. The last reduced run is the loop inside the block's rows. count > 0, and
+ * every run has n > 1 or is the one padding run of red. */
+enum { BLOCK = 64 };
+#define REDUCE(T, sfx)                                                                                       \
+    static void reduce_##sfx(T *y, const T *x, const loom__runs *kept, const loom__runs *red, int64_t count, \
+                             int mean)                                                                       \
+    {                                                                                                        \
+        loom__runs ko = *kept, ro = *red; /* the runs outside the innermost kept / reduced one */            \
+        const int64_t inner = ko.nd > 0 && ko.s[ko.nd - 1] == 1 ? ko.n[--ko.nd] : 1;                         \
+        const int64_t in_n = ro.n[ro.nd - 1], in_s = ro.s[ro.nd - 1], rows = count / in_n;                   \
+        ro.nd--;                                                                                             \
+        int64_t nouter = 1;                                                                                  \
+        for (int d = 0; d < ko.nd; d++)                                                                      \
+            nouter *= ko.n[d];                                                                               \
+        int64_t ki[LOOM_MAX_DIMS] = {0}, base = 0;                                                           \
+        for (int64_t o = 0; o < nouter; o++, y += inner) {                                                   \
+            for (int64_t j0 = 0; j0 < inner; j0 += BLOCK) {                                                  \
+                const int64_t nb = inner - j0 < BLOCK ? inner - j0 : BLOCK;                                  \
+                double acc[BLOCK] = {0};                                                                     \
+                int64_t ri[LOOM_MAX_DIMS] = {0}, off = base + j0;                                            \
+                for (int64_t r = 0; r < rows; r++) {                                                         \
+                    for (int64_t i = 0; i < in_n; i++) {                                                     \
+                        const T *p = x + off + i * in_s;                                                     \
+                        for (int64_t j = 0; j < nb; j++)                                                     \
+                            acc[j] += p[j];                                                                  \
+                    }                                                                                        \
+                    loom__runs_next(&ro, ri, &off);                                                          \
+                }                                                                                            \
+                for (int64_t j = 0; j < nb; j++)                                                             \
+                    y[j0 + j] = (T)(mean ? acc[j] / (double)count : acc[j]);                                 \
+            }                                                                                                \
+            loom__runs_next(&ko, ki, &base);                                                                 \
+        }                                                                                                    \
     }
 LOOM__FLOAT_TYPES(REDUCE)
 #undef REDUCE
@@ -92,7 +106,7 @@ static loom_status reduce(const loom_tensor *t, loom__value *out, loom__value *c
         red.s[0] = 0;
         red.nd = 1;
     }
-    return LOOM__DISPATCH_FLOAT(out->dtype, reduce, out->data, x->data, nout, &kept, &red, count, mean);
+    return LOOM__DISPATCH_FLOAT(out->dtype, reduce, out->data, x->data, &kept, &red, count, mean);
 }
 
 loom_status loom__cpu_sum(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
