@@ -4,7 +4,6 @@
  * made after its sources, and the gradient nodes made on the way get ids above the loss, so
  * they are never visited themselves. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "graphs/program.h"
 
@@ -35,8 +34,7 @@ loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads
             if (!gsrc[i] || (gsrc[i]->flags & LOOM__T_POISON)) {
                 loom__fail(g, LOOM_ERR_GRAPH, "loom_compile: the gradient rule of %s gave no gradient for source %d",
                            def->name, i + 1);
-            } else if (gsrc[i]->dtype != s->dtype || gsrc[i]->shape.ndim != s->shape.ndim ||
-                       memcmp(gsrc[i]->shape.d, s->shape.d, sizeof(loom_dim) * (size_t)s->shape.ndim)) {
+            } else if (gsrc[i]->dtype != s->dtype || !loom__shape_eq(&gsrc[i]->shape, &s->shape)) {
                 loom__fail(g, LOOM_ERR_GRAPH,
                            "loom_compile: the gradient rule of %s gave %s %s for source %d, which is %s %s (internal "
                            "error)",

@@ -107,6 +107,16 @@ loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound)
 
 int loom__dim_eq(loom_dim a, loom_dim b) { return a == b; }
 
+int loom__shape_eq(const loom_shape *a, const loom_shape *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (!loom__dim_eq(a->d[i], b->d[i]))
+            return 0;
+    return 1;
+}
+
 int64_t loom__dim_bound(const loom_graph *g, loom_dim d)
 {
     int i = loom__dyn_index(g, d);

@@ -131,7 +131,7 @@ loom_tensor *loom_div(loom_graph *g, loom_tensor *a, loom_tensor *b)
 
 /* ---- scale: x * a.f[0] ------------------------------------------------------------------------ */
 
-static loom_status same_infer(loom_tensor *t, char *msg, size_t len)
+loom_status loom__elem_unary_infer(loom_tensor *t, char *msg, size_t len)
 {
     loom_status s = loom__elem_check(t, 1, msg, len);
     if (s != LOOM_OK)
@@ -147,7 +147,7 @@ static void scale_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_te
     gsrc[0] = loom_scale(g, gout, t->a.f[0]);
 }
 
-const loom_op_def loom__op_scale = {.name = "scale", .min_src = 1, .max_src = 1, .infer = same_infer,
+const loom_op_def loom__op_scale = {.name = "scale", .min_src = 1, .max_src = 1, .infer = loom__elem_unary_infer,
                                     .cpu = loom__cpu_scale, .grad = scale_grad, .diff_src = 1};
 
 loom_tensor *loom_scale(loom_graph *g, loom_tensor *x, double s)

@@ -100,6 +100,8 @@ loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_
 loom_tensor *loom__fail(loom_graph *g, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Writes a shape as "[N, 128]" (dynamic dims by name). */
 const char *loom__shape_str(const loom_graph *g, const loom_shape *s, char *buf, size_t len);
+/* 1 when two shapes have the same rank and dims. */
+int loom__shape_eq(const loom_shape *a, const loom_shape *b);
 /* 1 when two dims are the same (equal sizes, or the same dynamic dim). */
 int loom__dim_eq(loom_dim a, loom_dim b);
 /* The upper bound of a dim (its size when static). */

@@ -25,16 +25,6 @@ static loom_status float_operand(const loom_tensor *t, int i, char *msg, size_t 
     return LOOM_OK;
 }
 
-static int same_shape(const loom_shape *a, const loom_shape *b)
-{
-    if (a->ndim != b->ndim)
-        return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (!loom__dim_eq(a->d[i], b->d[i]))
-            return 0;
-    return 1;
-}
-
 /* ---- sum, mean --------------------------------------------------------------------------------- */
 
 static loom_status reduce_infer(loom_tensor *t, char *msg, size_t len)
@@ -81,7 +71,7 @@ static void reduce_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
         for (int i = 0; i < k.ndim; i++)
             if (t->a.i[0] >> i & 1)
                 k.d[i] = 1;
-        if (!same_shape(&k, &gout->shape))
+        if (!loom__shape_eq(&k, &gout->shape))
             gout = loom_reshape(g, gout, k);
     }
     loom__attrs a = {.i = {mean}};
@@ -138,8 +128,6 @@ static loom_tensor *reduce_to(loom_graph *g, const char *api, loom_tensor *x, co
     }
     if (!mask)
         return x;
-    /* Public builders, not loom__node: a direct reference keeps ops/shape.c linked from a static
-     * library (the registry's references are weak). */
     loom_tensor *r = mean ? loom_mean(g, x, mask, 1) : loom_sum(g, x, mask, 1);
     return lead > 0 ? loom_reshape(g, r, *target) : r;
 }

@@ -28,16 +28,6 @@ static loom_status float_operand(const loom_tensor *t, int i, const char *what, 
     return LOOM_OK;
 }
 
-static int same_shape(const loom_shape *a, const loom_shape *b)
-{
-    if (a->ndim != b->ndim)
-        return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (!loom__dim_eq(a->d[i], b->d[i]))
-            return 0;
-    return 1;
-}
-
 /* ---- log_softmax ------------------------------------------------------------------------------- */
 
 static loom_status log_softmax_infer(loom_tensor *t, char *msg, size_t len)
@@ -77,7 +67,7 @@ static loom_status log_softmax_grad_infer(loom_tensor *t, char *msg, size_t len)
     if (s != LOOM_OK)
         return s;
     const loom_tensor *y = t->src[0], *gout = t->src[1];
-    if (y->dtype != gout->dtype || !same_shape(&y->shape, &gout->shape) || y->shape.ndim < 1) {
+    if (y->dtype != gout->dtype || !loom__shape_eq(&y->shape, &gout->shape) || y->shape.ndim < 1) {
         char b1[160], b2[160];
         snprintf(msg, len, "y is %s %s, gout %s %s; they must match (internal error)", loom_dtype_name(y->dtype),
                  loom__shape_str(t->graph, &y->shape, b1, sizeof b1), loom_dtype_name(gout->dtype),

@@ -9,17 +9,6 @@
 #include "ops/cpu/unary.h"
 #include "ops/op.h"
 
-static loom_status act_infer(loom_tensor *t, char *msg, size_t len)
-{
-    loom_status s = loom__elem_check(t, 1, msg, len);
-    if (s != LOOM_OK)
-        return s;
-    t->dtype = t->src[0]->dtype;
-    t->layout = LOOM__DENSE;
-    t->shape = t->src[0]->shape;
-    return LOOM_OK;
-}
-
 static const char *grad_api(loom_op op)
 {
     switch (op) {
@@ -41,7 +30,7 @@ static void act_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom
 }
 
 #define ACT_DEF(n)                                                                                           \
-    const loom_op_def loom__op_##n = {.name = #n, .min_src = 1, .max_src = 1, .infer = act_infer,            \
+    const loom_op_def loom__op_##n = {.name = #n, .min_src = 1, .max_src = 1, .infer = loom__elem_unary_infer,            \
                                       .cpu = loom__cpu_##n, .grad = act_grad_rule, .diff_src = 1};
 ACT_DEF(relu)
 ACT_DEF(leaky_relu)

@@ -254,6 +254,24 @@ int lt_run_suite(Suite *s)
     return failed ? 1 : 0;
 }
 
+double *lt_to_double(const loom_array *a)
+{
+    int64_t n = loom_array_numel(a);
+    double *y = malloc((size_t)(n ? n : 1) * sizeof *y);
+    ck_assert_ptr_nonnull(y);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = get(a, i);
+    return y;
+}
+
+int64_t lt_numel(int n, const int64_t *d)
+{
+    int64_t k = 1;
+    for (int i = 0; i < n; i++)
+        k *= d[i];
+    return k;
+}
+
 static uint64_t lcg(uint64_t *s)
 {
     *s = *s * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);

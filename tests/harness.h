@@ -50,6 +50,12 @@ void lt_assert_close(const double *a, const double *b, int64_t n, double tol, co
 /* Runs a Check suite: CK_FORK as set in the environment, returns the process exit code. */
 int lt_run_suite(Suite *s);
 
+/* A malloc'd copy of a float array's elements as doubles (free it). */
+double *lt_to_double(const loom_array *a);
+
+/* Product of n sizes (1 for n = 0). */
+int64_t lt_numel(int n, const int64_t *d);
+
 /* Deterministic test data: fills n doubles with N(0, 1) / ints in [0, hi). */
 void lt_fill_normal(double *x, int64_t n, uint64_t seed);
 void lt_fill_int(int32_t *x, int64_t n, int32_t hi, uint64_t seed);

@@ -29,22 +29,6 @@ static double ref_op(int op, double a, double b)
     }
 }
 
-static loom_shape mk(int n, const int64_t *d)
-{
-    loom_shape s = {.ndim = n};
-    for (int i = 0; i < n; i++)
-        s.d[i] = d[i];
-    return s;
-}
-
-static int64_t numel(int n, const int64_t *d)
-{
-    int64_t k = 1;
-    for (int i = 0; i < n; i++)
-        k *= d[i];
-    return k;
-}
-
 /* n values N(0, 1); for a divisor, pushed away from 0 so the quotient stays tame. */
 static double *data(int64_t n, uint64_t seed, int divisor)
 {
@@ -60,28 +44,18 @@ static double *data(int64_t n, uint64_t seed, int divisor)
 /* An input holding x (rounded to f32 in place when dtype is f32, so the reference sees the same). */
 static loom_tensor *input(lt_case *c, const char *name, loom_dtype dtype, int n, const int64_t *d, double *x)
 {
-    int64_t k = numel(n, d);
+    int64_t k = lt_numel(n, d);
     if (dtype == LOOM_F64)
-        return lt_input_static(c, name, dtype, mk(n, d), x);
+        return lt_input_static(c, name, dtype, loom__shape_n(n, d), x);
     float *f = malloc((size_t)(k ? k : 1) * sizeof *f);
     ck_assert_ptr_nonnull(f);
     for (int64_t i = 0; i < k; i++) {
         f[i] = (float)x[i];
         x[i] = f[i];
     }
-    loom_tensor *t = lt_input_static(c, name, dtype, mk(n, d), f);
+    loom_tensor *t = lt_input_static(c, name, dtype, loom__shape_n(n, d), f);
     free(f);
     return t;
-}
-
-static double *to_double(const loom_array *a)
-{
-    int64_t n = loom_array_numel(a);
-    double *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    ck_assert_ptr_nonnull(y);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = a->dtype == LOOM_F64 ? ((const double *)a->data)[i] : ((const float *)a->data)[i];
-    return y;
 }
 
 /* The naive reference: for each output index, the source indices NumPy broadcasting names. */
@@ -96,7 +70,7 @@ static void ref_broadcast(int op, const double *a, int an, const int64_t *as, co
         ys[i] = da == 1 ? db : da;
     }
     *yn = nd;
-    int64_t n = numel(nd, ys);
+    int64_t n = lt_numel(nd, ys);
     for (int64_t k = 0; k < n; k++) {
         int64_t idx[LOOM_MAX_DIMS], r = k;
         for (int i = nd - 1; i >= 0; i--) {
@@ -144,7 +118,7 @@ static void check_forward(int op, loom_dtype dtype, const bcase *k, uint64_t see
 {
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    int64_t na = numel(k->an, k->as), nb = numel(k->bn, k->bs);
+    int64_t na = lt_numel(k->an, k->as), nb = lt_numel(k->bn, k->bs);
     double *a = data(na, seed, 0), *b = data(nb, seed + 1, op == DIV);
     loom_tensor *ta = input(c, "a", dtype, k->an, k->as, a);
     loom_tensor *tb = input(c, "b", dtype, k->bn, k->bs, b);
@@ -164,8 +138,8 @@ static void check_forward(int op, loom_dtype dtype, const bcase *k, uint64_t see
     ck_assert_int_eq(out.ndim, yn);
     for (int i = 0; i < yn; i++)
         ck_assert_int_eq(out.shape[i], ys[i]);
-    double *got = to_double(&out);
-    lt_assert_close(got, ref, numel(yn, ys), dtype == LOOM_F32 ? 1e-6 : 1e-14, op_api[op]);
+    double *got = lt_to_double(&out);
+    lt_assert_close(got, ref, lt_numel(yn, ys), dtype == LOOM_F32 ? 1e-6 : 1e-14, op_api[op]);
     free(got);
     free(a);
     free(b);
@@ -218,11 +192,11 @@ START_TEST(test_grad_broadcast)
     for (size_t k = 0; k < sizeof gcases / sizeof gcases[0]; k++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *a = lt_param(c, "a", mk(gcases[k].an, gcases[k].as));
+        loom_tensor *a = lt_param(c, "a", loom__shape_n(gcases[k].an, gcases[k].as));
         /* a divisor well away from 0 */
-        loom_tensor *b = op == DIV ? loom_param(g, "b", LOOM_F64, mk(gcases[k].bn, gcases[k].bs),
+        loom_tensor *b = op == DIV ? loom_param(g, "b", LOOM_F64, loom__shape_n(gcases[k].bn, gcases[k].bs),
                                                 loom_init_uniform(0.5, 2.0, 7 + k))
-                                   : lt_param(c, "b", mk(gcases[k].bn, gcases[k].bs));
+                                   : lt_param(c, "b", loom__shape_n(gcases[k].bn, gcases[k].bs));
         lt_gradcheck(c, apply(g, op, a, b), 1e-6);
         lt_case_free(c);
     }
@@ -380,7 +354,7 @@ START_TEST(test_scale_forward)
     for (int k = 0; k < 3; k++) {
         loom_array out = lt_eval(c, y[k]);
         ck_assert_int_eq(out.ndim, 3);
-        double *got = to_double(&out), ref[12];
+        double *got = lt_to_double(&out), ref[12];
         for (int i = 0; i < 12; i++)
             ref[i] = x[i] * s[k];
         lt_assert_close(got, ref, 12, dtype == LOOM_F32 ? 1e-6 : 1e-15, "loom_scale");
@@ -388,7 +362,7 @@ START_TEST(test_scale_forward)
     }
     loom_array out = lt_eval(c, ys);
     ck_assert_int_eq(out.ndim, 0);
-    double *got = to_double(&out);
+    double *got = lt_to_double(&out);
     ck_assert_double_eq_tol(got[0], -6.0, 1e-6);
     free(got);
     free(x);
@@ -447,13 +421,13 @@ START_TEST(test_bias_add_forward)
     for (int k = 0; k < 4; k++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        int64_t C = shapes[k][nds[k] - 1], n = numel(nds[k], shapes[k]);
+        int64_t C = shapes[k][nds[k] - 1], n = lt_numel(nds[k], shapes[k]);
         double *x = data(n, 20 + (uint64_t)k, 0), *b = data(C, 30 + (uint64_t)k, 0);
         loom_tensor *tx = input(c, "x", dtype, nds[k], shapes[k], x);
         loom_tensor *tb = input(c, "b", dtype, 1, &C, b);
         loom_array out = lt_eval(c, loom_bias_add(g, tx, tb));
         ck_assert_int_eq(out.ndim, nds[k]);
-        double *got = to_double(&out), *ref = malloc((size_t)n * sizeof *ref);
+        double *got = lt_to_double(&out), *ref = malloc((size_t)n * sizeof *ref);
         for (int64_t i = 0; i < n; i++)
             ref[i] = x[i] + b[i % C];
         lt_assert_close(got, ref, n, dtype == LOOM_F32 ? 1e-6 : 1e-15, "loom_bias_add");

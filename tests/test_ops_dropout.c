@@ -9,16 +9,6 @@
 
 enum { R = 100, C = 100, NX = R * C };
 
-static double *to_double(const loom_array *a)
-{
-    int64_t n = loom_array_numel(a);
-    double *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    ck_assert_ptr_nonnull(y);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = a->dtype == LOOM_F64 ? ((const double *)a->data)[i] : ((const float *)a->data)[i];
-    return y;
-}
-
 /* x [R, C], N(0, 1) but never 0 (so a 0 in the output is a dropped element), rounded to the dtype. */
 static loom_tensor *input(lt_case *c, loom_dtype dtype, double *x, uint64_t seed)
 {
@@ -52,7 +42,7 @@ START_TEST(test_training_values)
     ck_assert_int_eq(out.ndim, 2);
     ck_assert_int_eq(out.shape[0], R);
     ck_assert_int_eq(out.shape[1], C);
-    double *o = to_double(&out);
+    double *o = lt_to_double(&out);
     int dropped = 0;
     for (int i = 0; i < NX; i++) {
         if (o[i] == 0) {
@@ -76,7 +66,7 @@ END_TEST
 static void mask_of(lt_case *c, loom_tensor *y, uint8_t *m)
 {
     loom_array out = lt_eval(c, y);
-    double *o = to_double(&out);
+    double *o = lt_to_double(&out);
     for (int i = 0; i < NX; i++)
         m[i] = o[i] != 0;
     free(o);
@@ -188,7 +178,7 @@ START_TEST(test_eval_identity)
                       loom_program_error(prog));
         loom_array out;
         ck_assert_int_eq(loom_program_fetch(prog, y, &out), LOOM_OK);
-        double *o = to_double(&out);
+        double *o = lt_to_double(&out);
         int same = 0;
         for (int i = 0; i < NX; i++)
             same += o[i] == x[i];

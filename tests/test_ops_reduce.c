@@ -9,22 +9,6 @@
 
 #include "../ops/op.h" /* loom__sum_to and the internal expand op */
 
-static loom_shape mk(int n, const int64_t *d)
-{
-    loom_shape s = {.ndim = n};
-    for (int i = 0; i < n; i++)
-        s.d[i] = d[i];
-    return s;
-}
-
-static int64_t numel(int n, const int64_t *d)
-{
-    int64_t k = 1;
-    for (int i = 0; i < n; i++)
-        k *= d[i];
-    return k;
-}
-
 static double *data(int64_t n, uint64_t seed)
 {
     double *x = malloc((size_t)(n ? n : 1) * sizeof *x);
@@ -36,33 +20,23 @@ static double *data(int64_t n, uint64_t seed)
 /* An input holding x (rounded to f32 in place when dtype is f32, so the reference sees the same). */
 static loom_tensor *input(lt_case *c, const char *name, loom_dtype dtype, int n, const int64_t *d, double *x)
 {
-    int64_t k = numel(n, d);
+    int64_t k = lt_numel(n, d);
     if (dtype == LOOM_F64)
-        return lt_input_static(c, name, dtype, mk(n, d), x);
+        return lt_input_static(c, name, dtype, loom__shape_n(n, d), x);
     float *f = malloc((size_t)(k ? k : 1) * sizeof *f);
     ck_assert_ptr_nonnull(f);
     for (int64_t i = 0; i < k; i++)
         x[i] = f[i] = (float)x[i];
-    loom_tensor *t = lt_input_static(c, name, dtype, mk(n, d), f);
+    loom_tensor *t = lt_input_static(c, name, dtype, loom__shape_n(n, d), f);
     free(f);
     return t;
-}
-
-static double *to_double(const loom_array *a)
-{
-    int64_t n = loom_array_numel(a);
-    double *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    ck_assert_ptr_nonnull(y);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = a->dtype == LOOM_F64 ? ((const double *)a->data)[i] : ((const float *)a->data)[i];
-    return y;
 }
 
 /* The naive reference: every element of x added to the output element its kept indices name.
  * Returns the output's element count. */
 static int64_t ref_reduce(const double *x, int nd, const int64_t *xs, uint32_t mask, int mean, double *y)
 {
-    int64_t n = numel(nd, xs), nout = 1, count = 1;
+    int64_t n = lt_numel(nd, xs), nout = 1, count = 1;
     for (int i = 0; i < nd; i++)
         if (mask >> i & 1)
             count *= xs[i];
@@ -107,7 +81,7 @@ START_TEST(test_forward)
     const char *api = mean ? "loom_mean" : "loom_sum";
     for (int k = 0; k < NSHAPES; k++) {
         const rcase *sc = &shapes[k];
-        int64_t n = numel(sc->nd, sc->d);
+        int64_t n = lt_numel(sc->nd, sc->d);
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
         double *x = data(n, 10 + (uint64_t)k), *ref = malloc((size_t)(n ? n : 1) * sizeof *ref);
@@ -135,7 +109,7 @@ START_TEST(test_forward)
                 ck_assert_int_eq(out.ndim, yn);
                 int64_t nout = ref_reduce(x, sc->nd, sc->d, eff, mean, ref);
                 ck_assert_int_eq(loom_array_numel(&out), nout);
-                double *got = to_double(&out);
+                double *got = lt_to_double(&out);
                 lt_assert_close(got, ref, nout, dtype == LOOM_F32 ? 1e-5 : 1e-13, api);
                 free(got);
             }
@@ -171,7 +145,7 @@ START_TEST(test_grad)
     for (size_t k = 0; k < sizeof gc / sizeof gc[0]; k++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *p = lt_param(c, "p", mk(gc[k].x.nd, gc[k].x.d));
+        loom_tensor *p = lt_param(c, "p", loom__shape_n(gc[k].x.nd, gc[k].x.d));
         loom_tensor *y = gc[k].mean ? loom_mean(g, p, gc[k].mask, gc[k].keep) : loom_sum(g, p, gc[k].mask, gc[k].keep);
         lt_gradcheck(c, y, 1e-6);
         lt_case_free(c);
@@ -206,7 +180,7 @@ START_TEST(test_dynamic_batch)
         uint32_t eff = rc[k].mask == LOOM_ALL_AXES ? 3 : rc[k].mask;
         int64_t nout = ref_reduce(xd, 2, xs, eff, rc[k].mean, ref);
         ck_assert_int_eq(loom_array_numel(&out), nout);
-        double *got = to_double(&out);
+        double *got = lt_to_double(&out);
         for (int64_t i = 0; i < nout; i++)
             ck_assert(!isnan(got[i]));
         lt_assert_close(got, ref, nout, 1e-14, rc[k].mean ? "loom_mean" : "loom_sum");
@@ -252,10 +226,10 @@ START_TEST(test_sum_to)
         /* forward: the reference sums the leading axes and the stretched ones */
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        int64_t n = numel(sc[k].x.nd, sc[k].x.d);
+        int64_t n = lt_numel(sc[k].x.nd, sc[k].x.d);
         double *x = data(n, 40 + k), ref[64];
         loom_tensor *tx = input(c, "x", LOOM_F64, sc[k].x.nd, sc[k].x.d, x);
-        loom_shape target = mk(sc[k].target.nd, sc[k].target.d);
+        loom_shape target = loom__shape_n(sc[k].target.nd, sc[k].target.d);
         loom_tensor *y = loom__sum_to(g, tx, &target);
         ck_assert_int_eq(loom_tensor_ndim(y), target.ndim);
         for (int i = 0; i < target.ndim; i++)
@@ -274,7 +248,7 @@ START_TEST(test_sum_to)
 
         c = lt_case_new();
         g = lt_graph(c);
-        loom_tensor *p = lt_param(c, "p", mk(sc[k].x.nd, sc[k].x.d));
+        loom_tensor *p = lt_param(c, "p", loom__shape_n(sc[k].x.nd, sc[k].x.d));
         lt_gradcheck(c, loom__sum_to(g, p, &target), 1e-6);
         lt_case_free(c);
     }
@@ -321,13 +295,13 @@ START_TEST(test_expand_forward)
     ck_assert_int_eq(loom_tensor_ndim(y), 3);
     double got[24];
     loom_array out = lt_eval(c, y);
-    double *d = to_double(&out);
+    double *d = lt_to_double(&out);
     for (int i = 0; i < 24; i++)
         got[i] = x[(i / 4) % 3] / (scaled ? 8.0 : 1.0);
     lt_assert_close(d, got, 24, 1e-6, "expand");
     free(d);
     out = lt_eval(c, y1);
-    d = to_double(&out);
+    d = lt_to_double(&out);
     for (int i = 0; i < 24; i++)
         got[i] = one[0] / (scaled ? 24.0 : 1.0);
     lt_assert_close(d, got, 24, 1e-6, "expand");

@@ -10,22 +10,6 @@
 static const loom_dtype all_dtypes[] = {LOOM_F32, LOOM_F64, LOOM_I32, LOOM_I64, LOOM_U8};
 enum { NDTYPES = sizeof all_dtypes / sizeof all_dtypes[0] };
 
-static loom_shape mk(int n, const int64_t *d)
-{
-    loom_shape s = {.ndim = n};
-    for (int i = 0; i < n; i++)
-        s.d[i] = d[i];
-    return s;
-}
-
-static int64_t numel(int n, const int64_t *d)
-{
-    int64_t k = 1;
-    for (int i = 0; i < n; i++)
-        k *= d[i];
-    return k;
-}
-
 /* n distinct-ish elements of dtype: element i is (i * 7 + seed) % 251, so u8 holds them too. */
 static void *make(loom_dtype dt, int64_t n, int seed)
 {
@@ -124,8 +108,8 @@ START_TEST(test_reshape_grad)
     for (size_t k = 0; k < sizeof rc / sizeof rc[0]; k++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *p = lt_param(c, "p", mk(rc[k].xn, rc[k].x));
-        lt_gradcheck(c, loom_reshape(g, p, mk(rc[k].yn, rc[k].y)), 1e-6);
+        loom_tensor *p = lt_param(c, "p", loom__shape_n(rc[k].xn, rc[k].x));
+        lt_gradcheck(c, loom_reshape(g, p, loom__shape_n(rc[k].yn, rc[k].y)), 1e-6);
         lt_case_free(c);
     }
 }
@@ -226,7 +210,7 @@ static int64_t *transpose_map(const tcase_ *k, int64_t *yd)
         perm[i] = k->reverse ? k->nd - 1 - i : k->perm[i];
         yd[i] = k->d[perm[i]];
     }
-    int64_t n = numel(k->nd, k->d), *map = malloc((size_t)n * sizeof *map);
+    int64_t n = lt_numel(k->nd, k->d), *map = malloc((size_t)n * sizeof *map);
     ck_assert_ptr_nonnull(map);
     for (int64_t o = 0; o < n; o++) {
         int64_t oi[LOOM_MAX_DIMS], xi[LOOM_MAX_DIMS];
@@ -245,9 +229,9 @@ START_TEST(test_transpose_forward)
         const tcase_ *tk = &tcases[k];
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        int64_t n = numel(tk->nd, tk->d), yd[LOOM_MAX_DIMS];
+        int64_t n = lt_numel(tk->nd, tk->d), yd[LOOM_MAX_DIMS];
         void *x = make(dt, n, k);
-        loom_tensor *y = loom_transpose(g, lt_input_static(c, "x", dt, mk(tk->nd, tk->d), x), tk->reverse ? NULL : tk->perm);
+        loom_tensor *y = loom_transpose(g, lt_input_static(c, "x", dt, loom__shape_n(tk->nd, tk->d), x), tk->reverse ? NULL : tk->perm);
         int64_t *map = transpose_map(tk, yd);
         ck_assert_int_eq(loom_tensor_ndim(y), tk->nd);
         for (int i = 0; i < tk->nd; i++)
@@ -270,7 +254,7 @@ START_TEST(test_transpose_grad)
         const tcase_ *tk = &tcases[cases[k]];
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *p = lt_param(c, "p", mk(tk->nd, tk->d));
+        loom_tensor *p = lt_param(c, "p", loom__shape_n(tk->nd, tk->d));
         lt_gradcheck(c, loom_transpose(g, p, tk->reverse ? NULL : tk->perm), 1e-6);
         lt_case_free(c);
     }
@@ -339,8 +323,8 @@ static void concat_case(loom_dtype dt, int n, int axis)
         for (int i = 0, j = 0; i < 3; i++)
             d[k][i] = i == ax ? k + 1 : o[j++];
         char name[8] = {'x', (char)('0' + k)};
-        xd[k] = make(dt, numel(3, d[k]), 10 * k);
-        xs[k] = lt_input_static(c, name, dt, mk(3, d[k]), xd[k]);
+        xd[k] = make(dt, lt_numel(3, d[k]), 10 * k);
+        xs[k] = lt_input_static(c, name, dt, loom__shape_n(3, d[k]), xd[k]);
         total += k + 1;
     }
     for (int i = 0; i < 3; i++)
@@ -350,7 +334,7 @@ static void concat_case(loom_dtype dt, int n, int axis)
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(loom_tensor_dim(y, i), yd[i]);
     loom_array out = lt_eval(c, y);
-    int64_t ny = numel(3, yd);
+    int64_t ny = lt_numel(3, yd);
     for (int64_t o = 0; o < ny; o++) {
         int64_t idx[3];
         unravel(o, 3, yd, idx);
@@ -387,7 +371,7 @@ START_TEST(test_concat_grad)
             int64_t d[3] = {2, 3, 2};
             d[axis] = k + 1;
             char name[4] = {'p', (char)('0' + k)};
-            xs[k] = lt_param(c, name, mk(3, d));
+            xs[k] = lt_param(c, name, loom__shape_n(3, d));
         }
         lt_gradcheck(c, loom_concat(g, xs, 3, axis), 1e-6);
         lt_case_free(c);
@@ -468,15 +452,15 @@ static void slice_case(loom_dtype dt, int nd, const int64_t *d, int axis, int64_
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
     int ax = axis < 0 ? axis + nd : axis;
-    int64_t n = numel(nd, d), yd[LOOM_MAX_DIMS];
+    int64_t n = lt_numel(nd, d), yd[LOOM_MAX_DIMS];
     void *x = make(dt, n, 9);
-    loom_tensor *y = loom_slice(g, lt_input_static(c, "x", dt, mk(nd, d), x), axis, start, end);
+    loom_tensor *y = loom_slice(g, lt_input_static(c, "x", dt, loom__shape_n(nd, d), x), axis, start, end);
     ck_assert_msg(!loom_tensor_is_poisoned(y), "%s", loom_graph_error(g));
     memcpy(yd, d, (size_t)nd * sizeof *yd);
     yd[ax] = end - start;
     for (int i = 0; i < nd; i++)
         ck_assert_int_eq(loom_tensor_dim(y, i), yd[i]);
-    int64_t ny = numel(nd, yd), *map = malloc((size_t)(ny + 1) * sizeof *map);
+    int64_t ny = lt_numel(nd, yd), *map = malloc((size_t)(ny + 1) * sizeof *map);
     for (int64_t o = 0; o < ny; o++) {
         int64_t idx[LOOM_MAX_DIMS];
         unravel(o, nd, yd, idx);
@@ -517,7 +501,7 @@ START_TEST(test_slice_grad)
     for (size_t k = 0; k < sizeof sc / sizeof sc[0]; k++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *p = lt_param(c, "p", mk(sc[k].nd, sc[k].d));
+        loom_tensor *p = lt_param(c, "p", loom__shape_n(sc[k].nd, sc[k].d));
         loom_tensor *y = loom_slice(g, p, sc[k].axis, sc[k].start, sc[k].end);
         if (sc[k].start == sc[k].end) /* an empty slice: gradcheck a loss that still uses p */
             y = loom_concat(g, (loom_tensor *[]){y, p}, 2, 0);
@@ -534,7 +518,7 @@ START_TEST(test_slice_of_transpose)
     loom_graph *g = lt_graph(c);
     int64_t d[3] = {3, 4, 5};
     double *x = make(LOOM_F64, 60, 4);
-    loom_tensor *tx = lt_input_static(c, "x", LOOM_F64, mk(3, d), x);
+    loom_tensor *tx = lt_input_static(c, "x", LOOM_F64, loom__shape_n(3, d), x);
     static const int perm[3] = {2, 0, 1};
     loom_tensor *a = loom_slice(g, loom_transpose(g, tx, perm), 1, 1, 3); /* [5, 2, 4] */
     loom_tensor *b = loom_transpose(g, loom_slice(g, tx, 2, 1, 4), perm); /* [3, 3, 4] */
@@ -555,7 +539,7 @@ START_TEST(test_slice_of_transpose)
 
     c = lt_case_new();
     g = lt_graph(c);
-    loom_tensor *p = lt_param(c, "p", mk(3, d));
+    loom_tensor *p = lt_param(c, "p", loom__shape_n(3, d));
     lt_gradcheck(c, loom_transpose(g, loom_slice(g, loom_transpose(g, p, perm), 1, 1, 3), NULL), 1e-6);
     lt_case_free(c);
 }

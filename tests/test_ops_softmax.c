@@ -8,22 +8,6 @@
 
 #include "harness.h"
 
-static loom_shape mk(int n, const int64_t *d)
-{
-    loom_shape s = {.ndim = n};
-    for (int i = 0; i < n; i++)
-        s.d[i] = d[i];
-    return s;
-}
-
-static int64_t numel(int n, const int64_t *d)
-{
-    int64_t k = 1;
-    for (int i = 0; i < n; i++)
-        k *= d[i];
-    return k;
-}
-
 /* n values N(0, 1) * scale + shift. */
 static double *data(int64_t n, uint64_t seed, double scale, double shift)
 {
@@ -41,7 +25,7 @@ static loom_tensor *input(lt_case *c, const char *name, loom_dtype dtype, loom_s
 {
     if (dtype == LOOM_F64)
         return lt_input(c, name, dtype, shape, now, x);
-    int64_t k = numel(shape.ndim, now);
+    int64_t k = lt_numel(shape.ndim, now);
     float *f = malloc((size_t)(k ? k : 1) * sizeof *f);
     ck_assert_ptr_nonnull(f);
     for (int64_t i = 0; i < k; i++)
@@ -49,16 +33,6 @@ static loom_tensor *input(lt_case *c, const char *name, loom_dtype dtype, loom_s
     loom_tensor *t = lt_input(c, name, dtype, shape, now, f);
     free(f);
     return t;
-}
-
-static double *to_double(const loom_array *a)
-{
-    int64_t n = loom_array_numel(a);
-    double *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    ck_assert_ptr_nonnull(y);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = a->dtype == LOOM_F64 ? ((const double *)a->data)[i] : ((const float *)a->data)[i];
-    return y;
 }
 
 /* log(sum(exp(x))) of a row, the textbook way with the max taken out. */
@@ -87,9 +61,9 @@ START_TEST(test_log_softmax_forward)
     for (size_t k = 0; k < sizeof lc / sizeof lc[0]; k++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        int64_t n = numel(lc[k].nd, lc[k].d), C = lc[k].d[lc[k].nd - 1];
+        int64_t n = lt_numel(lc[k].nd, lc[k].d), C = lc[k].d[lc[k].nd - 1];
         double *x = data(n, 7 + k, lc[k].scale, lc[k].shift), *ref = malloc((size_t)n * sizeof *ref);
-        loom_tensor *y = loom_log_softmax(g, input(c, "x", dtype, mk(lc[k].nd, lc[k].d), lc[k].d, x));
+        loom_tensor *y = loom_log_softmax(g, input(c, "x", dtype, loom__shape_n(lc[k].nd, lc[k].d), lc[k].d, x));
         ck_assert_int_eq(loom_tensor_ndim(y), lc[k].nd);
         ck_assert_int_eq(loom_tensor_dtype(y), dtype);
         for (int64_t r = 0; r < n / C; r++) {
@@ -98,7 +72,7 @@ START_TEST(test_log_softmax_forward)
                 ref[r * C + j] = x[r * C + j] - l;
         }
         loom_array out = lt_eval(c, y);
-        double *got = to_double(&out);
+        double *got = lt_to_double(&out);
         for (int64_t i = 0; i < n; i++)
             ck_assert(isfinite(got[i]));
         /* f32: relative to the magnitude of the shifted logits */
@@ -206,7 +180,7 @@ START_TEST(test_ce_forward)
         ck_assert_int_eq(loom_tensor_ndim(loss), 0);
         ck_assert_int_eq(loom_tensor_dtype(loss), dtype);
         loom_array out = lt_eval(c, loss);
-        double *got = to_double(&out), want = ref_ce(z, labels, m, N, C);
+        double *got = lt_to_double(&out), want = ref_ce(z, labels, m, N, C);
         if (k == 2)
             ck_assert(got[0] == 0);
         lt_assert_close(got, &want, 1, dtype == LOOM_F32 ? 1e-5 * (k == 3 ? 40 : 1) : 1e-13, "loom_softmax_cross_entropy");

@@ -59,16 +59,6 @@ static void values(double *x, uint64_t seed)
     x[5] = -1e-3;
 }
 
-static double *to_double(const loom_array *a)
-{
-    int64_t n = loom_array_numel(a);
-    double *y = malloc((size_t)(n ? n : 1) * sizeof *y);
-    ck_assert_ptr_nonnull(y);
-    for (int64_t i = 0; i < n; i++)
-        y[i] = a->dtype == LOOM_F64 ? ((const double *)a->data)[i] : ((const float *)a->data)[i];
-    return y;
-}
-
 /* An input of shape [5, 8] holding x, rounded to f32 in place for an f32 input. */
 static loom_tensor *input(lt_case *c, loom_dtype dtype, double *x)
 {
@@ -99,7 +89,7 @@ START_TEST(test_forward)
     ck_assert_int_eq(out.shape[1], 8);
     for (int i = 0; i < N; i++)
         ref[i] = ref_f(act, x[i]);
-    double *got = to_double(&out);
+    double *got = lt_to_double(&out);
     for (int i = 0; i < N; i++)
         ck_assert_msg(isfinite(got[i]), "%s(%g) is %g", act_api[act], x[i], got[i]);
     lt_assert_close(got, ref, N, dtype == LOOM_F32 ? 1e-6 : 1e-14, act_api[act]);
@@ -136,7 +126,7 @@ START_TEST(test_grad_values)
     loom_array gv;
     ck_assert_int_eq(loom_program_fetch(prog, gp, &gv), LOOM_OK);
     ck_assert_int_eq(gv.dtype, dtype);
-    double *got = to_double(&gv);
+    double *got = lt_to_double(&gv);
     /* sigmoid' and tanh' come from the rounded output: f32 is good to a few ulps of 1 */
     lt_assert_close(got, ref, N, dtype == LOOM_F32 ? 1e-6 : 1e-12, act_api[act]);
     free(got);

@@ -8,7 +8,6 @@
 #include "ops/cpu/binary.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "ops/cpu/cpu.h"
@@ -21,17 +20,6 @@ typedef struct bplan {
     int64_t total; /* output elements */
 } bplan;
 
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...)
-{
-    if (ctx && ctx->msg && ctx->msglen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ctx->msg, ctx->msglen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 /* Strides of v aligned to out's nd dims (from the right); fails when a dim neither matches nor is 1. */
 static int align_strides(const loom__value *v, int nd, const int64_t *oshape, int64_t *s)
@@ -62,7 +50,7 @@ static loom_status make_plan(bplan *p, const loom__value *out, const loom__value
     int nd = out->ndim;
     int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
     if (!align_strides(a, nd, out->shape, sa) || !align_strides(b, nd, out->shape, sb))
-        return kfail(ctx, LOOM_ERR_SHAPE, "operand shapes do not broadcast to the output's at run time");
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "operand shapes do not broadcast to the output's at run time");
     p->total = loom__numel(out);
     int k = 0;
     for (int i = 0; i < nd; i++) {
@@ -186,7 +174,7 @@ loom_status loom__cpu_bias_add(const loom_tensor *t, loom__value *out, loom__val
     const loom__value *x = src[0], *b = src[1];
     int64_t n = loom__numel(x), c = b->ndim == 1 ? b->shape[0] : -1;
     if (x->ndim < 1 || c != x->shape[x->ndim - 1])
-        return kfail(ctx, LOOM_ERR_SHAPE, "bias of %" PRId64 " elements does not match the last dim of x", loom__numel(b));
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "bias of %" PRId64 " elements does not match the last dim of x", loom__numel(b));
     if (n == 0 || c == 0)
         return LOOM_OK;
     return LOOM__DISPATCH_FLOAT(out->dtype, bias, out->data, x->data, b->data, n / c, c);

@@ -8,6 +8,8 @@
 /* Every source of t (up to nfloat of them, the leading ones) must be a dense f32/f64 tensor, all of
  * one dtype. Writes "operand 2 is i32; this op takes f32 or f64" style messages. (ops/binary.c) */
 loom_status loom__elem_check(const loom_tensor *t, int nfloat, char *msg, size_t len);
+/* Shape inference of an elementwise op of one float source: t is shaped and typed like it. */
+loom_status loom__elem_unary_infer(loom_tensor *t, char *msg, size_t len);
 
 /* a, b broadcast (NumPy rules) to out. */
 loom_status loom__cpu_add(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);

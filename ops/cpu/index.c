@@ -31,13 +31,6 @@ static loom_status check_idx(const int32_t *idx, int64_t e, int64_t n, const cha
     return LOOM_OK;
 }
 
-static loom_status shape_fail(const loom__kctx *ctx, const char *why)
-{
-    if (ctx->msg)
-        snprintf(ctx->msg, ctx->msglen, "%s", why);
-    return LOOM_ERR_SHAPE;
-}
-
 loom_status loom__cpu_gather_rows(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     (void)t;
@@ -45,7 +38,7 @@ loom_status loom__cpu_gather_rows(const loom_tensor *t, loom__value *out, loom__
     const int64_t e = idx->shape[0], v = table->shape[0];
     const size_t row = (size_t)row_size(table) * loom_dtype_size(table->dtype);
     if (out->shape[0] != e || row_size(out) != row_size(table))
-        return shape_fail(ctx, "output, table and idx sizes disagree");
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "output, table and idx sizes disagree");
     loom_status s = check_idx(idx->data, e, v, "the table's rows", ctx);
     if (s != LOOM_OK || !row)
         return s;
@@ -103,7 +96,7 @@ loom_status loom__cpu_scatter(const loom_tensor *t, loom__value *out, loom__valu
     const int mode = (int)t->a.i[0];
     const int64_t e = x->shape[0], n = out->shape[0], f = row_size(out);
     if (idx->shape[0] != e || row_size(x) != f)
-        return shape_fail(ctx, "src, idx and output sizes disagree");
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx and output sizes disagree");
     loom_status s = check_idx(idx->data, e, n, "the output's rows", ctx);
     if (s != LOOM_OK)
         return s;
@@ -155,7 +148,7 @@ loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom_
     const int64_t e = x->shape[0], n = y->shape[0], f = row_size(x);
     if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || row_size(y) != f || row_size(gy) != f ||
         row_size(out) != f)
-        return shape_fail(ctx, "src, idx, output and gradient sizes disagree");
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx, output and gradient sizes disagree");
     if (mode != LOOM__SCATTER_MEAN && mode != LOOM__SCATTER_MAX) {
         if (ctx->msg)
             snprintf(ctx->msg, ctx->msglen, "mode %d has no scatter_grad (internal error)", mode);

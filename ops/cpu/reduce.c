@@ -5,23 +5,11 @@
  * a run of N with stride 0 around a run of C. */
 #include "ops/cpu/reduce.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "ops/cpu/cpu.h"
 #include "ops/cpu/shape.h"
 
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...)
-{
-    if (ctx && ctx->msg && ctx->msglen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ctx->msg, ctx->msglen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 /* ---- sum, mean --------------------------------------------------------------------------------- */
 
@@ -95,7 +83,7 @@ static loom_status reduce(const loom_tensor *t, loom__value *out, loom__value *c
     }
     int64_t nout = loom__numel(out);
     if (nout * count != loom__numel(x))
-        return kfail(ctx, LOOM_ERR_SHAPE, "output has %lld elements for %lld inputs reduced %lld to one (internal error)",
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "output has %lld elements for %lld inputs reduced %lld to one (internal error)",
                      (long long)nout, (long long)loom__numel(x), (long long)count);
     if (nout == 0)
         return LOOM_OK;
@@ -149,12 +137,12 @@ loom_status loom__cpu_expand(const loom_tensor *t, loom__value *out, loom__value
     int lead = out->ndim - x->ndim;
     int64_t s[LOOM_MAX_DIMS] = {0}, st = 1;
     if (lead < 0)
-        return kfail(ctx, LOOM_ERR_SHAPE, "source has more dims than the output (internal error)");
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "source has more dims than the output (internal error)");
     for (int i = x->ndim - 1; i >= 0; i--) {
         if (x->shape[i] == out->shape[lead + i])
             s[lead + i] = st;
         else if (x->shape[i] != 1)
-            return kfail(ctx, LOOM_ERR_SHAPE, "source dim %d has size %lld, output %lld: not a broadcast", i,
+            return loom__kfail(ctx, LOOM_ERR_SHAPE, "source dim %d has size %lld, output %lld: not a broadcast", i,
                          (long long)x->shape[i], (long long)out->shape[lead + i]);
         st *= x->shape[i];
     }

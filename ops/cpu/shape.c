@@ -3,28 +3,18 @@
  * [outer, axis, inner] and copy contiguous blocks of axis * inner elements. */
 #include "ops/cpu/shape.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...)
-{
-    if (ctx && ctx->msg && ctx->msglen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ctx->msg, ctx->msglen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
+#include "ops/cpu/cpu.h"
+
 
 loom_status loom__cpu_reshape(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     (void)t;
     int64_t n = loom__numel(out);
     if (loom__numel(src[0]) != n)
-        return kfail(ctx, LOOM_ERR_SHAPE, "%lld elements cannot be reshaped to %lld (internal error)",
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "%lld elements cannot be reshaped to %lld (internal error)",
                      (long long)loom__numel(src[0]), (long long)n);
     memcpy(out->data, src[0]->data, (size_t)n * loom_dtype_size(out->dtype));
     return LOOM_OK;
@@ -61,7 +51,7 @@ loom_status loom__cpu_transpose(const loom_tensor *t, loom__value *out, loom__va
     const loom__value *x = src[0];
     int64_t stride[LOOM_MAX_DIMS], st = 1;
     if (x->ndim != out->ndim)
-        return kfail(ctx, LOOM_ERR_SHAPE, "rank %d transposed to rank %d (internal error)", x->ndim, out->ndim);
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "rank %d transposed to rank %d (internal error)", x->ndim, out->ndim);
     for (int i = x->ndim - 1; i >= 0; i--) {
         stride[i] = st;
         st *= x->shape[i];
@@ -76,7 +66,7 @@ loom_status loom__cpu_transpose(const loom_tensor *t, loom__value *out, loom__va
     case 1: walk_1(out->data, x->data, n, &w); break;
     case 4: walk_4(out->data, x->data, n, &w); break;
     case 8: walk_8(out->data, x->data, n, &w); break;
-    default: return kfail(ctx, LOOM_ERR_DTYPE, "no transpose for dtype %s", loom_dtype_name(out->dtype));
+    default: return loom__kfail(ctx, LOOM_ERR_DTYPE, "no transpose for dtype %s", loom_dtype_name(out->dtype));
     }
     return LOOM_OK;
 }
@@ -102,7 +92,7 @@ loom_status loom__cpu_concat(const loom_tensor *t, loom__value *out, loom__value
     for (int k = 0; k < t->n_src; k++)
         total += src[k]->shape[axis];
     if (total != out->shape[axis])
-        return kfail(ctx, LOOM_ERR_SHAPE, "sources add up to %lld along axis %d, output has %lld (internal error)",
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "sources add up to %lld along axis %d, output has %lld (internal error)",
                      (long long)total, axis, (long long)out->shape[axis]);
     char *y = out->data;
     size_t row = (size_t)(total * inner) * es; /* bytes of one outer index of out */
@@ -123,7 +113,7 @@ loom_status loom__cpu_slice(const loom_tensor *t, loom__value *out, loom__value 
     int axis = (int)t->a.i[0];
     int64_t start = t->a.i[1], end = t->a.i[2], outer, inner;
     if (end > x->shape[axis] || out->shape[axis] != end - start)
-        return kfail(ctx, LOOM_ERR_SHAPE, "slice [%lld, %lld) of a dim of %lld (internal error)", (long long)start,
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "slice [%lld, %lld) of a dim of %lld (internal error)", (long long)start,
                      (long long)end, (long long)x->shape[axis]);
     size_t es = loom_dtype_size(out->dtype);
     split(x, axis, &outer, &inner);
@@ -142,7 +132,7 @@ loom_status loom__cpu_slice_grad(const loom_tensor *t, loom__value *out, loom__v
     int axis = (int)t->a.i[0];
     int64_t start = t->a.i[1], end = t->a.i[2], outer, inner;
     if (end > out->shape[axis] || g->shape[axis] != end - start)
-        return kfail(ctx, LOOM_ERR_SHAPE, "slice [%lld, %lld) of a dim of %lld (internal error)", (long long)start,
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "slice [%lld, %lld) of a dim of %lld (internal error)", (long long)start,
                      (long long)end, (long long)out->shape[axis]);
     size_t es = loom_dtype_size(out->dtype);
     split(out, axis, &outer, &inner);

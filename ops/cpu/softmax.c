@@ -3,22 +3,10 @@
 #include "ops/cpu/softmax.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "ops/cpu/cpu.h"
 
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static loom_status kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...)
-{
-    if (ctx && ctx->msg && ctx->msglen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ctx->msg, ctx->msglen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 /* log(sum(exp(x[j]))) over a row of c > 0 elements. */
 #define LSE(T, sfx)                                                     \
@@ -107,7 +95,7 @@ static loom_status count_rows(const int32_t *labels, const uint8_t *mask, int64_
         if (mask && !mask[r])
             continue;
         if (labels[r] < 0 || labels[r] >= c)
-            return kfail(ctx, LOOM_ERR_INVALID, "row %lld has label %d, outside [0, %lld)", (long long)r, (int)labels[r],
+            return loom__kfail(ctx, LOOM_ERR_INVALID, "row %lld has label %d, outside [0, %lld)", (long long)r, (int)labels[r],
                          (long long)c);
         ++*count;
     }
