@@ -404,11 +404,12 @@ static loom_status missing(const loom_npz *z, const char *name, loom_error *err)
 {
     if (!err)
         return LOOM_ERR_NOT_FOUND;
-    fail(err, LOOM_ERR_NOT_FOUND, "%s: no member '%s' (%s.npy); the archive holds %d:", z->file, name, name, z->count);
+    fail(err, LOOM_ERR_NOT_FOUND, "%s: no member '%s' (%s.npy); the archive holds %d%s", z->file, name, name, z->count,
+         z->count ? ":" : "");
     size_t len = strlen(err->msg), cap = sizeof err->msg;
     for (int i = 0; i < z->count; i++) {
         size_t k = strlen(z->m[i].name);
-        if (len + k + 2 + 4 >= cap) {
+        if (len + k + 2 + 5 >= cap) {
             memcpy(err->msg + len, " ...", 5);
             break;
         }

@@ -735,6 +735,28 @@ START_TEST(test_missing_member)
     ck_assert_msg(strstr(e.msg, NAME) && strstr(e.msg, "holds 2: a, b"), "%s", e.msg);
     loom_npz_close(npz);
     nb_free(&z);
+
+    /* Many members: the list is cut with "..." inside the message buffer. */
+    enum { M = 60 };
+    int32_t v = 1;
+    nb_buf npy = nb_npy("<i4", "()", &v, 4);
+    nb_member m[M];
+    char names[M][40];
+    for (int i = 0; i < M; i++) {
+        snprintf(names[i], sizeof names[i], "a_rather_long_member_name_%02d.npy", i);
+        m[i] = (nb_member){names[i], npy.p, npy.n, 0, 0, 0};
+    }
+    z = nb_zip(m, M, NULL);
+    ck_assert_int_eq(loom_npz_open_mem(z.p, z.n, NAME, &npz, &e), LOOM_OK);
+    ck_assert_int_eq(loom_npz_count(npz), M);
+    expect_fail(loom_npz_read(npz, "zzz", LOOM_I32, &a, &e), LOOM_ERR_NOT_FOUND, &e, "holds 60: a_rather_long_member_name_00, ",
+                "many");
+    ck_assert_msg(strlen(e.msg) < sizeof e.msg && !strcmp(e.msg + strlen(e.msg) - 4, " ..."), "%s", e.msg);
+    ck_assert_int_eq(loom_npz_read(npz, "a_rather_long_member_name_59", LOOM_I32, &a, &e), LOOM_OK);
+    loom_array_free(&a);
+    loom_npz_close(npz);
+    nb_free(&z);
+    nb_free(&npy);
 }
 END_TEST
 
