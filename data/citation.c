@@ -493,10 +493,10 @@ done:
 
 loom_status loom_cora_load(loom_node_dataset *out, loom_error *err)
 {
-    /* The download source is shchur/gnn-benchmark's cora.npz, the only public .npz of Cora in this
-     * layout we know of; it is the full graph (about 2995 nodes), not the 2708-node Planetoid
-     * subset that $LOOM_DATA/cora.npz normally holds (Planetoid's own files are pickles, not npz).
-     * Results on a downloaded file therefore differ from the published Planetoid numbers. */
+    /* The download source is shchur/gnn-benchmark's cora.npz, the public .npz of Cora in this
+     * layout (Planetoid's own files are pickles, not npz). It has not been fetched and checked
+     * here: its node count may differ from the 2708-node file the tests are measured on, and
+     * results on a downloaded file may differ from the published Planetoid numbers. */
     static const char url[] = "https://raw.githubusercontent.com/shchur/gnn-benchmark/master/data/npz/cora.npz";
     char path[4096];
     if (out)

@@ -11,6 +11,19 @@
 #include <string.h>
 #include <zlib.h>
 
+#include <check.h>
+#include <loom/loom.h>
+
+/* Asserts a call failed with `want`, the error record says so too, and its message holds needle. */
+static inline void expect_fail(loom_status got, loom_status want, const loom_error *e, const char *needle, const char *what)
+{
+    ck_assert_msg(got == want, "%s: status %d (%s), expected %d; message: %s", what, got, loom_status_str(got), want,
+                  e->msg);
+    ck_assert_msg(e->status == want, "%s: err.status %d, expected %d", what, e->status, want);
+    if (needle)
+        ck_assert_msg(strstr(e->msg, needle), "%s: message '%s' lacks '%s'", what, e->msg, needle);
+}
+
 typedef struct {
     uint8_t *p;
     size_t n, cap;

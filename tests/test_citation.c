@@ -16,14 +16,6 @@
 static char cora[4096]; /* the file's path, empty when it was not found */
 static char tmpdir[] = "/tmp/loom_test_citation_XXXXXX";
 
-static void expect_fail(loom_status got, loom_status want, const loom_error *e, const char *needle, const char *what)
-{
-    ck_assert_msg(got == want, "%s: status %d (%s), expected %d; message: %s", what, got, loom_status_str(got), want,
-                  e->msg);
-    if (needle)
-        ck_assert_msg(strstr(e->msg, needle), "%s: message '%s' lacks '%s'", what, e->msg, needle);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Cora.
  * ------------------------------------------------------------------------------------------- */

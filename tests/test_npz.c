@@ -77,15 +77,6 @@ static void put_le(uint8_t *p, size_t size, uint64_t v)
         p[k] = (uint8_t)(v >> (8 * k));
 }
 
-static void expect_fail(loom_status got, loom_status want, const loom_error *e, const char *needle, const char *what)
-{
-    ck_assert_msg(got == want, "%s: status %d (%s), expected %d; message: %s", what, got, loom_status_str(got), want,
-                  e->msg);
-    ck_assert_msg(e->status == want, "%s: err.status %d, expected %d", what, e->status, want);
-    if (needle)
-        ck_assert_msg(strstr(e->msg, needle), "%s: message '%s' lacks '%s'", what, e->msg, needle);
-}
-
 START_TEST(test_int_dtypes_to_every_dtype)
 {
     static const char *descrs[] = {"<i1", "|i1", "<i2", "<i4", "<i8", "|u1", "<u1", "<u2", "<u4", "<u8", "=i4", "=u2", ">i1"};
@@ -741,7 +732,7 @@ START_TEST(test_missing_member)
     int32_t v = 1;
     nb_buf npy = nb_npy("<i4", "()", &v, 4);
     nb_member m[M];
-    char names[M][40];
+    char names[M][48];
     for (int i = 0; i < M; i++) {
         snprintf(names[i], sizeof names[i], "a_rather_long_member_name_%02d.npy", i);
         m[i] = (nb_member){names[i], npy.p, npy.n, 0, 0, 0};
