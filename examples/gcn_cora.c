@@ -87,7 +87,7 @@ static double train(const loom_node_dataset *d, const options *o, uint64_t seed)
         goto out;
     }
     if (loom_program_feed(p, x, &d->x) || loom_program_feed_csr(p, adj, &d->adj) || loom_program_feed(p, y, &d->labels) ||
-        loom_program_feed(p, train_mask, &split.train)) {
+        loom_program_feed(p, train_mask, &split.train) || loom_program_keep(p, logits)) {
         fprintf(stderr, "gcn_cora: %s\n", loom_program_error(p));
         goto out;
     }

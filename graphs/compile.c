@@ -106,6 +106,9 @@ void loom_program_free(loom_program *p)
 {
     if (!p)
         return;
+    loom__program_drop_plans(p);
+    free(p->keep);
+    free(p->losses);
     for (int i = 0; p->val && i < p->n; i++) {
         free(p->val[i].data);
         free(p->val[i].rowptr);
@@ -129,6 +132,10 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     if (g->status != LOOM_OK)
         return g->status;
     loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
+    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid executor %d or regst_num %d", (int)opts->executor,
+                          opts->regst_num),
+               g->status;
     if ((unsigned)opt.kind >= LOOM_OPT_KIND_COUNT || !(opt.lr >= 0) || !(opt.weight_decay >= 0))
         return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)",
                           (int)opt.kind, opt.lr, opt.weight_decay),
@@ -177,7 +184,10 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->cap = calloc((size_t)p->n, sizeof *p->cap);
     p->ready = calloc((size_t)p->n, 1);
     p->dims = calloc((size_t)g->ndyn + 1, sizeof *p->dims);
-    if (!p->val || !p->cap || !p->ready || !p->dims) {
+    p->keep = calloc((size_t)p->n, 1);
+    p->executor = opts ? opts->executor : LOOM_EXEC_ACTORS;
+    p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
+    if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep) {
         loom_program_free(p);
         return LOOM_ERR_NOMEM;
     }
@@ -293,7 +303,7 @@ loom_status loom_program_fetch(loom_program *p, loom_tensor *t, loom_array *out)
     if (!t || t->graph != p->g || t->id < 0 || t->id >= p->n)
         return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: not a tensor of this program");
     if (!p->ready[t->id])
-        return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: '%s' has no value (not computed by the last run)",
+        return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: '%s' has no value: not computed by the last run, or not kept (see loom_program_keep)",
                                   loom_tensor_name(t));
     const loom__value *v = &p->val[t->id];
     if (v->rowptr)

@@ -182,7 +182,10 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
         if (pl->task[k].kind != LOOM__TASK_COMPUTE)
             continue;
         int id = pl->task[k].t->id, r = pl->task[k].out[0];
-        if (!(keep && keep[id]) && pl->task[k].t != p->loss && pl->regst[r].nconsumers)
+        int is_grad = 0; /* parameters' gradients stay fetchable (loom_program_grad) */
+        for (int q = 0; mode >= LOOM_RUN_GRAD && q < p->fwd_end && !is_grad; q++)
+            is_grad = p->grad[q] == pl->task[k].t && g->t[q]->op == LOOM_OP_PARAM;
+        if (!(keep && keep[id]) && pl->task[k].t != p->loss && pl->regst[r].nconsumers && !is_grad)
             continue;
         int s = add_task(pl, LOOM__TASK_SINK, pl->task[k].t, 0);
         if (s < 0)

@@ -21,6 +21,14 @@ struct loom_program {
     int64_t *dims;      /* by dynamic dim: its size in the current run */
     int64_t step;
     char err[1024];
+    loom_executor executor;
+    int regst_num;
+    uint8_t *keep;              /* by id: kept by request */
+    struct loom__exec *exec[LOOM_RUN_MODE_COUNT]; /* built at a mode's first run */
+    loom_source_fn source;
+    void *source_ctx;
+    double *losses;
+    int64_t nlosses, losses_cap;
 };
 
 /* Builds gradient nodes of loss for every tensor it depends on through differentiable edges;
@@ -32,6 +40,9 @@ loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, 
 
 /* Allocates (or reuses) val[id]'s dense storage for a concrete shape. */
 loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int ndim, const int64_t *shape);
+
+/* Frees the actor plans (after a change that they depend on: kept tensors, input sizes). */
+void loom__program_drop_plans(loom_program *p);
 
 /* The reference executor: runs tensors [begin, end) in id order on the host. */
 loom_status loom__reference_run(loom_program *p, int begin, int end, int training);

@@ -124,19 +124,3 @@ loom_status loom__reference_run(loom_program *p, int begin, int end, int trainin
     }
     return LOOM_OK;
 }
-
-loom_status loom_program_run(loom_program *p, loom_run_mode mode)
-{
-    if (!p)
-        return LOOM_ERR_INVALID;
-    p->err[0] = 0;
-    if ((unsigned)mode >= LOOM_RUN_MODE_COUNT)
-        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d", (int)mode);
-    if (mode >= LOOM_RUN_GRAD && !p->loss)
-        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
-    int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
-    loom_status s = loom__reference_run(p, 0, end, mode != LOOM_RUN_EVAL);
-    if (s == LOOM_OK && mode == LOOM_RUN_STEP)
-        p->step++;
-    return s;
-}

@@ -112,7 +112,9 @@ loom_array lt_eval(lt_case *c, loom_tensor *t)
 {
     ck_assert_msg(loom_graph_status(c->g) == LOOM_OK, "graph error: %s", loom_graph_error(c->g));
     compile_and_feed(c, NULL);
-    loom_status s = loom_program_run(c->prog, LOOM_RUN_FORWARD);
+    loom_status s = loom_program_keep(c->prog, t);
+    ck_assert_msg(s == LOOM_OK, "keep failed: %s", loom_program_error(c->prog));
+    s = loom_program_run(c->prog, LOOM_RUN_FORWARD);
     ck_assert_msg(s == LOOM_OK, "run failed: %s", loom_program_error(c->prog));
     loom_array a;
     s = loom_program_fetch(c->prog, t, &a);

@@ -126,6 +126,7 @@ START_TEST(test_steps_and_backward_mask)
     loom_tensor *loss = loom_sum(g, y, LOOM_ALL_AXES, 0);
     loom_program *prog = NULL;
     ck_assert_msg(loom_compile(g, loss, NULL, &prog) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert_int_eq(loom_program_keep(prog, y), LOOM_OK);
     static double v[4][n];
     loom_array a;
     for (int k = 0; k < 4; k++) {

@@ -40,8 +40,16 @@ typedef struct loom_optimizer {
 #define loom_adamw(lr_, wd_) \
     ((loom_optimizer){.kind = LOOM_OPT_ADAM, .lr = (lr_), .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = (wd_), .decoupled = 1})
 
+typedef enum loom_executor {
+    LOOM_EXEC_ACTORS,    /* the actor runtime: the default */
+    LOOM_EXEC_REFERENCE, /* the reference executor: the logical graph in order, every value kept */
+    LOOM_EXEC_COUNT
+} loom_executor;
+
 typedef struct loom_train_opts {
     loom_optimizer optimizer;
+    loom_executor executor;
+    int regst_num; /* buffers of each input register (0 means 2): data loading runs that many steps ahead */
 } loom_train_opts;
 
 typedef struct loom_program loom_program;
@@ -68,9 +76,34 @@ typedef enum loom_run_mode {
     LOOM_RUN_MODE_COUNT
 } loom_run_mode;
 
+/* A data source for multi-step runs, called on the source thread once per step in order: it feeds
+ * every input through loom_feeder_dense / loom_feeder_csr, or sets *end when no data is left. A
+ * non-OK return fails the run with the message written to msg. Without a source, every step reads
+ * the data last given to loom_program_feed. */
+typedef struct loom_feeder loom_feeder;
+typedef loom_status (*loom_source_fn)(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t msglen);
+void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx);
+/* Copies data into the step's input register; the sizes must fit what the plan reserved (dynamic
+ * dims at their bounds; a CSR input at the size of the matrix fed before the first run). */
+loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a);
+loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m);
+
+/* Keeps t's value of the last step fetchable (the actor executor reuses the memory of values
+ * nobody asked for; the loss, parameters, inputs and values no op reads are always kept). */
+loom_status loom_program_keep(loom_program *p, loom_tensor *t);
+
 /* Runs the program once. Random masks depend on the step count, so runs between two STEPs see the
  * same masks. */
 loom_status loom_program_run(loom_program *p, loom_run_mode mode);
+/* Runs `steps` steps in one go: the actor executor pipelines them (loading step t+1 while step t
+ * computes). Returns early, with the status, on an error or when the source ends. */
+loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t steps);
+/* The loss of each step run with LOOM_RUN_STEP so far (n of them), or NULL. */
+const double *loom_program_losses(const loom_program *p, int64_t *n);
+/* Memory of the actor executor's plan for mode: bytes shared by lifetime, without reuse, and of
+ * registers with memory of their own; builds the plan if needed. */
+loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *shared, size_t *unshared, size_t *own);
+
 /* Steps taken so far. */
 int64_t loom_program_steps(const loom_program *p);
 

@@ -1,0 +1,17 @@
+/* Running a physical plan on the actor runtime: one actor per task, register buffers carved from
+ * one arena per device, tokens that carry each value's real sizes. */
+#ifndef LOOM_ACTORS_EXEC_H
+#define LOOM_ACTORS_EXEC_H
+
+#include "graphs/plan.h"
+
+typedef struct loom__exec loom__exec;
+
+/* Builds the actors of plan pl (which the exec then owns) for program p. NULL with p's error set. */
+loom__exec *loom__exec_new(loom_program *p, loom__plan *pl);
+void loom__exec_free(loom__exec *x);
+/* Runs `pieces` steps; kept values and parameters are in the program afterwards. */
+loom_status loom__exec_run(loom__exec *x, int64_t pieces);
+const loom__plan *loom__exec_plan(const loom__exec *x);
+
+#endif

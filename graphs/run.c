@@ -1,0 +1,123 @@
+/* Running a program: the executor chosen at compile time, one step or many. */
+#include <stdlib.h>
+
+#include "actors/exec.h"
+#include "graphs/program.h"
+
+static void drop_plans(loom_program *p)
+{
+    for (int m = 0; m < LOOM_RUN_MODE_COUNT; m++) {
+        loom__exec_free(p->exec[m]);
+        p->exec[m] = NULL;
+    }
+}
+
+void loom__program_drop_plans(loom_program *p) { drop_plans(p); }
+
+static loom__exec *exec_for(loom_program *p, loom_run_mode mode)
+{
+    if (p->exec[mode])
+        return p->exec[mode];
+    loom__plan *pl = loom__plan_build(p, mode, p->keep, p->regst_num);
+    if (!pl)
+        return NULL;
+    return p->exec[mode] = loom__exec_new(p, pl);
+}
+
+static loom_status record_loss(loom_program *p)
+{
+    if (p->nlosses == p->losses_cap) {
+        int64_t cap = p->losses_cap ? 2 * p->losses_cap : 256;
+        double *l = realloc(p->losses, (size_t)cap * sizeof *l);
+        if (!l)
+            return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+        p->losses = l;
+        p->losses_cap = cap;
+    }
+    const loom__value *v = &p->val[p->loss->id];
+    p->losses[p->nlosses++] = v->dtype == LOOM_F32 ? ((float *)v->data)[0] : ((double *)v->data)[0];
+    return LOOM_OK;
+}
+
+loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t steps)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    p->err[0] = 0;
+    if ((unsigned)mode >= LOOM_RUN_MODE_COUNT || steps < 0)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d or step count", (int)mode);
+    if (mode >= LOOM_RUN_GRAD && !p->loss)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
+    if (p->executor == LOOM_EXEC_REFERENCE) {
+        if (p->source)
+            return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_run: the reference executor reads fed data only, not a source");
+        int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
+        for (int64_t i = 0; i < steps; i++) {
+            loom_status s = loom__reference_run(p, 0, end, mode != LOOM_RUN_EVAL);
+            if (s == LOOM_OK && mode == LOOM_RUN_STEP) {
+                p->step++;
+                s = record_loss(p);
+            }
+            if (s != LOOM_OK)
+                return s;
+        }
+        return LOOM_OK;
+    }
+    loom__exec *x = exec_for(p, mode);
+    if (!x)
+        return loom_graph_status(p->g) != LOOM_OK ? loom_graph_status(p->g) : LOOM_ERR_RUNTIME;
+    int64_t before = p->nlosses;
+    loom_status s = loom__exec_run(x, steps);
+    if (mode == LOOM_RUN_STEP)
+        p->step += p->nlosses - before; /* a step counts once its loss reached the host */
+    return s;
+}
+
+loom_status loom_program_run(loom_program *p, loom_run_mode mode) { return loom_program_run_steps(p, mode, 1); }
+
+const double *loom_program_losses(const loom_program *p, int64_t *n)
+{
+    if (n)
+        *n = p ? p->nlosses : 0;
+    return p ? p->losses : NULL;
+}
+
+loom_status loom_program_keep(loom_program *p, loom_tensor *t)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    if (!t || t->graph != p->g || t->id < 0 || t->id >= p->n)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_keep: not a tensor of this program");
+    if (!p->keep[t->id]) {
+        p->keep[t->id] = 1;
+        drop_plans(p); /* the plans sink it from the next run on */
+    }
+    return LOOM_OK;
+}
+
+void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx)
+{
+    if (!p)
+        return;
+    p->source = fn;
+    p->source_ctx = ctx;
+}
+
+loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *shared, size_t *unshared, size_t *own)
+{
+    if (!p || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
+        return LOOM_ERR_INVALID;
+    if (mode >= LOOM_RUN_GRAD && !p->loss)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: the program was compiled without a loss");
+    loom__exec *x = exec_for(p, mode);
+    if (!x)
+        return LOOM_ERR_RUNTIME;
+    const loom__plan *pl = loom__exec_plan(x);
+    if (shared)
+        *shared = pl->shared_bytes;
+    if (unshared)
+        *unshared = pl->unshared_bytes;
+    if (own)
+        *own = pl->own_bytes;
+    return LOOM_OK;
+}

@@ -1,0 +1,139 @@
+/* Tracing: the per-thread act records, reading them back, and the Chrome trace writer. The
+ * format is the Trace Event Format's JSON array: one "X" (complete) event per act with ts and dur
+ * in microseconds, plus "M" metadata naming the process and each worker thread. */
+#define LOOM__RT_PRIVATE
+#include "runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int loom__trace_grow(loom__trace_buf *b)
+{
+    size_t cap = b->cap ? 2 * b->cap : 1024;
+    loom__trace_rec *p = realloc(b->rec, cap * sizeof *p);
+    if (!p) {
+        b->lost++;
+        return 0;
+    }
+    b->rec = p;
+    b->cap = cap;
+    return 1;
+}
+
+void loom__trace_free(loom__trace_buf *b)
+{
+    free(b->rec);
+    *b = (loom__trace_buf){0};
+}
+
+size_t loom__rt_trace_count(const loom__rt *rt)
+{
+    size_t n = 0;
+    for (int ti = 0; ti < rt->nthreads; ti++)
+        n += rt->threads[ti].trace.n;
+    return n;
+}
+
+static void to_event(const loom__rt *rt, int ti, const loom__trace_rec *r, loom__rt_event *e)
+{
+    const loom__actor *a = rt->actors[r->actor];
+    *e = (loom__rt_event){.actor = a->name, .id = a->id, .thread = ti, .piece = r->piece, .initial = (int)r->initial,
+                          .begin_ns = r->begin_ns, .end_ns = r->end_ns};
+}
+
+int loom__rt_trace_get(const loom__rt *rt, size_t i, loom__rt_event *e)
+{
+    for (int ti = 0; ti < rt->nthreads; ti++) {
+        const loom__trace_buf *b = &rt->threads[ti].trace;
+        if (i < b->n) {
+            to_event(rt, ti, &b->rec[i], e);
+            return 1;
+        }
+        i -= b->n;
+    }
+    return 0;
+}
+
+int loom__rt_trace_find(const loom__rt *rt, const char *actor, int64_t piece, loom__rt_event *e)
+{
+    for (int k = 0; k < rt->nactors; k++) {
+        const loom__actor *a = rt->actors[k];
+        if (strcmp(a->name, actor) != 0)
+            continue;
+        const loom__trace_buf *b = &rt->threads[a->thread].trace;
+        for (size_t i = 0; i < b->n; i++)
+            if (b->rec[i].actor == (uint32_t)k && b->rec[i].piece == piece && !b->rec[i].initial) {
+                to_event(rt, (int)a->thread, &b->rec[i], e);
+                return 1;
+            }
+    }
+    return 0;
+}
+
+static void put_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+loom_status loom__rt_trace_write(loom__rt *rt, const char *path)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 5);
+    if (!tmp) {
+        snprintf(rt->msg, sizeof rt->msg, "trace: out of memory");
+        return LOOM_ERR_NOMEM;
+    }
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp", 5);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(rt->msg, sizeof rt->msg, "trace: cannot write '%s': %s", tmp, strerror(errno));
+        free(tmp);
+        return LOOM_ERR_IO;
+    }
+    int pid = rt->opts.rank;
+    fprintf(f, "[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"args\":{\"name\":\"loom rank %d\"}}", pid,
+            pid);
+    for (int ti = 0; ti < rt->nthreads; ti++) {
+        fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":", pid, ti);
+        put_json_string(f, rt->threads[ti].name);
+        fputs("}}", f);
+    }
+    for (int ti = 0; ti < rt->nthreads; ti++) {
+        const loom__trace_buf *b = &rt->threads[ti].trace;
+        for (size_t i = 0; i < b->n; i++) {
+            const loom__trace_rec *r = &b->rec[i];
+            int64_t ts = r->begin_ns - rt->t0_ns, dur = r->end_ns - r->begin_ns;
+            fputs(",\n{\"name\":", f);
+            put_json_string(f, rt->actors[r->actor]->name);
+            fprintf(f,
+                    ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%lld.%03lld,\"dur\":%lld.%03lld,"
+                    "\"args\":{\"piece\":%lld}}",
+                    r->initial ? "initial" : "act", pid, ti, (long long)(ts / 1000), (long long)(ts % 1000),
+                    (long long)(dur / 1000), (long long)(dur % 1000), (long long)r->piece);
+        }
+    }
+    fputs("\n]\n", f);
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        snprintf(rt->msg, sizeof rt->msg, "trace: cannot write '%s': %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return LOOM_ERR_IO;
+    }
+    free(tmp);
+    return LOOM_OK;
+}

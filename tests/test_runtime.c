@@ -1,0 +1,914 @@
+/* The actor runtime (runtime/runtime.h): chains and fan-out/fan-in graphs on 1, 2 and 4 threads
+ * with data and piece checks in every act, the parameter-holder cycle, errors, cancel, repeated
+ * runs, deferred completion, tracing and plan validation.
+ *
+ * Act callbacks never call ck_assert (they run on worker threads): a failed check returns an
+ * error with a message, which fails the run, and the test asserts the run's status. Piece counts
+ * shrink under ThreadSanitizer, or by $LOOM_RT_TEST_SCALE (a divisor). */
+#include "harness.h"
+
+#include "../runtime/runtime.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define RT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RT_TSAN 1
+#endif
+#endif
+
+static int64_t scaled(int64_t n)
+{
+    const char *s = getenv("LOOM_RT_TEST_SCALE");
+    int64_t div = s && atoll(s) > 0 ? atoll(s) : 1;
+#ifdef RT_TSAN
+    if (!s)
+        div = 10;
+#endif
+    return n / div > 10 ? n / div : 10;
+}
+
+/* The value actor `k` writes at piece p; its consumers check it. */
+static int64_t val(int64_t p, int k) { return p * 1009 + k; }
+
+#define MAXB 4
+typedef struct tact {
+    int k;                  /* stage; written values are val(piece, k) */
+    int nin;
+    int expect_k[32];       /* input i must hold val(piece, expect_k[i]) */
+    int64_t buf[MAXB];
+    void *ptr[MAXB];
+    /* sources */
+    int64_t eod_at;         /* set eod at this piece (-1: never) */
+    /* failures */
+    int64_t fail_at;        /* return fail_st at this piece (-1: never) */
+    loom_status fail_st;
+    /* sinks */
+    int64_t next;           /* the piece expected next */
+    int64_t count;
+    /* parameter holder */
+    int64_t param;
+    useconds_t sleep_us;    /* per act, to make cancel land mid-run */
+} tact;
+
+static loom_status check_fail(loom__act *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static loom_status check_fail(loom__act *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->msg, a->msg_size, fmt, ap);
+    va_end(ap);
+    return LOOM_ERR_RUNTIME;
+}
+
+/* Generic stage: checks every input's piece and value, writes val(piece, k) to every output. Sinks
+ * (no outputs) also check that pieces arrive once each, in order. */
+static loom_status stage_act(void *ctx, loom__act *a)
+{
+    tact *c = ctx;
+    if (c->sleep_us)
+        usleep(c->sleep_us);
+    if (a->piece == c->fail_at) {
+        snprintf(a->msg, a->msg_size, "planned failure at %" PRId64, a->piece);
+        return c->fail_st;
+    }
+    if (a->nin == 0 && a->piece == c->eod_at) {
+        a->eod = 1;
+        return LOOM_OK;
+    }
+    for (int i = 0; i < a->nin; i++) {
+        if (a->in_piece[i] != a->piece)
+            return check_fail(a, "input %d has piece %" PRId64 ", act piece %" PRId64, i, a->in_piece[i], a->piece);
+        int64_t v = *(const int64_t *)a->in[i];
+        if (v != val(a->piece, c->expect_k[i]))
+            return check_fail(a, "input %d holds %" PRId64 ", expected %" PRId64, i, v, val(a->piece, c->expect_k[i]));
+    }
+    for (int j = 0; j < a->nout; j++)
+        *(int64_t *)a->out[j] = val(a->piece, c->k);
+    if (a->nout == 0) {
+        if (a->piece != c->next)
+            return check_fail(a, "sink got piece %" PRId64 ", expected %" PRId64, a->piece, c->next);
+        c->next++;
+    }
+    c->count++;
+    return LOOM_OK;
+}
+
+static tact *tact_new(int k)
+{
+    tact *c = calloc(1, sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    c->k = k;
+    c->eod_at = -1;
+    c->fail_at = -1;
+    for (int b = 0; b < MAXB; b++)
+        c->ptr[b] = &c->buf[b];
+    return c;
+}
+
+/* Adds an actor with one output register of regst_num buffers (nout 0 or 1). */
+static void add(loom__rt *rt, uint64_t id, const char *name, tact *c, int nin, int nout, int regst_num)
+{
+    loom__regst_desc out = {.regst_num = regst_num, .bufs = c->ptr};
+    loom_status st = loom__rt_add_actor(rt, &(loom__actor_desc){.id = id, .name = name, .act = stage_act, .ctx = c,
+                                                                 .nin = nin, .nout = nout, .out = nout ? &out : NULL});
+    ck_assert_int_eq(st, LOOM_OK);
+    c->nin = nin;
+}
+
+static uint64_t cpu_id(int dev, int task) { return loom__aid(0, LOOM__RT_DEV_CPU, (unsigned)dev, 0, (unsigned)task); }
+
+static loom__rt *rt_new(void)
+{
+    loom__rt *rt = loom__rt_new(&(loom__rt_opts){.pin = 1, .spin = -1});
+    ck_assert_ptr_nonnull(rt);
+    return rt;
+}
+
+/* ---- ids ------------------------------------------------------------------------------------- */
+
+START_TEST(test_actor_ids)
+{
+    uint64_t id = loom__aid(65535, 31, 127, 32767, 2097151);
+    ck_assert_uint_eq(id, UINT64_MAX);
+    id = loom__aid(3, LOOM__RT_DEV_CUDA, 5, 7, 11);
+    ck_assert_uint_eq(loom__aid_rank(id), 3);
+    ck_assert_uint_eq(loom__aid_kind(id), LOOM__RT_DEV_CUDA);
+    ck_assert_uint_eq(loom__aid_dev(id), 5);
+    ck_assert_uint_eq(loom__aid_stream(id), 7);
+    ck_assert_uint_eq(loom__aid_task(id), 11);
+    ck_assert_uint_eq(loom__aid_stream_key(id), loom__aid_stream_key(loom__aid(3, LOOM__RT_DEV_CUDA, 5, 7, 99)));
+    ck_assert_uint_ne(loom__aid_stream_key(id), loom__aid_stream_key(loom__aid(3, LOOM__RT_DEV_CUDA, 5, 8, 11)));
+    ck_assert_int_eq(sizeof(loom__rt_msg), 32);
+}
+END_TEST
+
+/* ---- a chain of n actors -------------------------------------------------------------------- */
+
+typedef struct chain {
+    loom__rt *rt;
+    int n;
+    tact **c;
+    uint64_t *id;
+} chain;
+
+/* Actor k runs on thread k * nthreads / n (contiguous blocks), or k % nthreads when interleaved. */
+static chain chain_new(int n, int nthreads, int interleave, int regst_num)
+{
+    chain ch = {.rt = rt_new(), .n = n, .c = calloc((size_t)n, sizeof(tact *)), .id = calloc((size_t)n, sizeof(uint64_t))};
+    ck_assert(ch.c && ch.id);
+    int task[8] = {0};
+    for (int k = 0; k < n; k++) {
+        int dev = interleave ? k % nthreads : k * nthreads / n;
+        ch.id[k] = cpu_id(dev, task[dev]++);
+        ch.c[k] = tact_new(k);
+        ch.c[k]->expect_k[0] = k - 1;
+        char name[32];
+        snprintf(name, sizeof name, "a%d", k);
+        add(ch.rt, ch.id[k], name, ch.c[k], k > 0, k < n - 1, regst_num);
+        if (k > 0)
+            ck_assert_int_eq(loom__rt_connect(ch.rt, ch.id[k - 1], 0, ch.id[k], 0), LOOM_OK);
+    }
+    return ch;
+}
+
+static void chain_free(chain *ch)
+{
+    loom__rt_free(ch->rt);
+    for (int k = 0; k < ch->n; k++)
+        free(ch->c[k]);
+    free(ch->c);
+    free(ch->id);
+}
+
+static void run_chain(int nthreads, int interleave)
+{
+    int64_t pieces = scaled(10000);
+    chain ch = chain_new(100, nthreads, interleave, 2);
+    loom_status st = loom__rt_run(ch.rt, pieces);
+    ck_assert_msg(st == LOOM_OK, "run: %s", loom__rt_error(ch.rt));
+    ck_assert_int_eq(loom__rt_thread_count(ch.rt), nthreads);
+    for (int k = 0; k < ch.n; k++) {
+        ck_assert_int_eq(ch.c[k]->count, pieces);
+        ck_assert_int_eq(loom__rt_actor_acts(ch.rt, ch.id[k]), pieces);
+    }
+    ck_assert_int_eq(ch.c[ch.n - 1]->next, pieces);
+    ck_assert_int_eq(loom__rt_next_piece(ch.rt), pieces);
+    chain_free(&ch);
+}
+
+START_TEST(test_chain_1_thread) { run_chain(1, 0); }
+END_TEST
+START_TEST(test_chain_2_threads) { run_chain(2, 0); }
+END_TEST
+START_TEST(test_chain_4_threads) { run_chain(4, 0); }
+END_TEST
+START_TEST(test_chain_4_threads_interleaved) { run_chain(4, 1); }
+END_TEST
+
+/* ---- fan-out / fan-in ----------------------------------------------------------------------- */
+
+static void run_fan(int nthreads, uint64_t seed)
+{
+    enum { M = 16 };
+    int64_t pieces = scaled(5000);
+    loom__rt *rt = rt_new();
+    srand((unsigned)seed);
+    tact *src = tact_new(0), *mid[M], *join = tact_new(100), *sink = tact_new(200);
+    int task[4] = {0};
+    uint64_t src_id = cpu_id(0, task[0]++);
+    add(rt, src_id, "source", src, 0, 1, 1 + rand() % 4);
+    uint64_t mid_id[M];
+    for (int m = 0; m < M; m++) {
+        int dev = m % nthreads;
+        mid_id[m] = cpu_id(dev, task[dev]++);
+        mid[m] = tact_new(m + 1);
+        mid[m]->expect_k[0] = 0;
+        char name[32];
+        snprintf(name, sizeof name, "mid%d", m);
+        add(rt, mid_id[m], name, mid[m], 1, 1, 1 + rand() % 4);
+        ck_assert_int_eq(loom__rt_connect(rt, src_id, 0, mid_id[m], 0), LOOM_OK);
+    }
+    int jdev = (nthreads - 1) % nthreads;
+    uint64_t join_id = cpu_id(jdev, task[jdev]++);
+    add(rt, join_id, "join", join, M, 1, 1 + rand() % 4);
+    for (int m = 0; m < M; m++) {
+        join->expect_k[m] = m + 1;
+        ck_assert_int_eq(loom__rt_connect(rt, mid_id[m], 0, join_id, m), LOOM_OK);
+    }
+    int sdev = nthreads > 1 ? 1 : 0;
+    uint64_t sink_id = cpu_id(sdev, task[sdev]++);
+    sink->expect_k[0] = 100;
+    add(rt, sink_id, "sink", sink, 1, 0, 0);
+    ck_assert_int_eq(loom__rt_connect(rt, join_id, 0, sink_id, 0), LOOM_OK);
+
+    loom_status st = loom__rt_run(rt, pieces);
+    ck_assert_msg(st == LOOM_OK, "run: %s", loom__rt_error(rt));
+    ck_assert_int_eq(sink->count, pieces);
+    ck_assert_int_eq(sink->next, pieces);
+    ck_assert_int_eq(join->count, pieces);
+    for (int m = 0; m < M; m++)
+        ck_assert_int_eq(mid[m]->count, pieces);
+    loom__rt_free(rt);
+    free(src);
+    free(join);
+    free(sink);
+    for (int m = 0; m < M; m++)
+        free(mid[m]);
+}
+
+START_TEST(test_fan_1_thread) { run_fan(1, 1); }
+END_TEST
+START_TEST(test_fan_2_threads) { run_fan(2, 2); }
+END_TEST
+START_TEST(test_fan_4_threads)
+{
+    for (uint64_t seed = 3; seed < 6; seed++)
+        run_fan(4, seed);
+}
+END_TEST
+
+/* ---- the parameter-holder cycle: S -> A <- H, A -> B, B -> H (gradient), B -> K (sink) ------- */
+
+typedef struct cyc {
+    int64_t param;          /* H's one buffer: the parameter version */
+    int64_t a_out[2], b_grad, b_loss[2];
+    int64_t h_acts, h_initial, a_acts, k_next;
+} cyc;
+
+static loom_status holder_act(void *ctx, loom__act *a)
+{
+    cyc *c = ctx;
+    int64_t *p = a->out[0];
+    if (p != &c->param)
+        return check_fail(a, "holder writes a foreign buffer");
+    if (a->initial) {
+        c->h_initial++;
+        if (a->out_piece != a->piece || *p != a->piece)
+            return check_fail(a, "initial emit: piece %" PRId64 ", param %" PRId64, a->piece, *p);
+        return LOOM_OK;
+    }
+    /* consumed the gradient of piece t, emits version t + 1, updating in place: every consumer has
+     * acked version t, else this act could not run (one buffer) */
+    int64_t g = *(const int64_t *)a->in[0];
+    if (a->out_piece != a->piece + 1 || g != val(a->piece, 2) || *p != a->piece)
+        return check_fail(a, "holder at piece %" PRId64 ": out piece %" PRId64 ", grad %" PRId64 ", param %" PRId64,
+                          a->piece, a->out_piece, g, *p);
+    *p = a->piece + 1;
+    c->h_acts++;
+    return LOOM_OK;
+}
+
+static loom_status user_act(void *ctx, loom__act *a) /* A: data and parameter version of one piece */
+{
+    cyc *c = ctx;
+    int64_t x = *(const int64_t *)a->in[0], p = *(const int64_t *)a->in[1];
+    if (a->in_piece[0] != a->piece || a->in_piece[1] != a->piece || x != val(a->piece, 0) || p != a->piece)
+        return check_fail(a, "A at piece %" PRId64 ": pieces %" PRId64 "/%" PRId64 ", x %" PRId64 ", param %" PRId64,
+                          a->piece, a->in_piece[0], a->in_piece[1], x, p);
+    *(int64_t *)a->out[0] = val(a->piece, 1);
+    c->a_acts++;
+    return LOOM_OK;
+}
+
+static loom_status grad_act(void *ctx, loom__act *a) /* B: gradient to H, loss to K */
+{
+    (void)ctx;
+    if (*(const int64_t *)a->in[0] != val(a->piece, 1))
+        return check_fail(a, "B: bad input at piece %" PRId64, a->piece);
+    *(int64_t *)a->out[0] = val(a->piece, 2);
+    *(int64_t *)a->out[1] = val(a->piece, 3);
+    return LOOM_OK;
+}
+
+static loom_status loss_sink_act(void *ctx, loom__act *a)
+{
+    cyc *c = ctx;
+    if (a->piece != c->k_next || *(const int64_t *)a->in[0] != val(a->piece, 3))
+        return check_fail(a, "K: piece %" PRId64 ", expected %" PRId64, a->piece, c->k_next);
+    c->k_next++;
+    return LOOM_OK;
+}
+
+static void run_cycle(int nthreads)
+{
+    loom__rt *rt = rt_new();
+    cyc c = {0};
+    tact *src = tact_new(0);
+    int d = nthreads - 1;
+    uint64_t S = cpu_id(0, 0), A = cpu_id(1 % nthreads, 1), B = cpu_id(2 % nthreads, 2), H = cpu_id(d, 3),
+             K = cpu_id(0, 4);
+    add(rt, S, "S", src, 0, 1, 2);
+    void *hb[1] = {&c.param}, *ab[2] = {&c.a_out[0], &c.a_out[1]}, *bg[1] = {&c.b_grad},
+         *bl[2] = {&c.b_loss[0], &c.b_loss[1]};
+    ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = H, .name = "H", .act = holder_act, .ctx = &c,
+                                                                 .nin = 1, .nout = 1, .initial_emits = 1,
+                                                                 .out = (loom__regst_desc[]){{1, hb}}}),
+                     LOOM_OK);
+    ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = A, .name = "A", .act = user_act, .ctx = &c,
+                                                                 .nin = 2, .nout = 1,
+                                                                 .out = (loom__regst_desc[]){{2, ab}}}),
+                     LOOM_OK);
+    ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = B, .name = "B", .act = grad_act, .ctx = &c,
+                                                                 .nin = 1, .nout = 2,
+                                                                 .out = (loom__regst_desc[]){{1, bg}, {2, bl}}}),
+                     LOOM_OK);
+    ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = K, .name = "K", .act = loss_sink_act,
+                                                                 .ctx = &c, .nin = 1}),
+                     LOOM_OK);
+    ck_assert_int_eq(loom__rt_connect(rt, S, 0, A, 0), LOOM_OK);
+    ck_assert_int_eq(loom__rt_connect(rt, H, 0, A, 1), LOOM_OK);
+    ck_assert_int_eq(loom__rt_connect(rt, A, 0, B, 0), LOOM_OK);
+    ck_assert_int_eq(loom__rt_connect(rt, B, 0, H, 0), LOOM_OK);
+    ck_assert_int_eq(loom__rt_connect(rt, B, 1, K, 0), LOOM_OK);
+
+    int64_t n = scaled(2000);
+    for (int run = 1; run <= 2; run++) { /* the second run continues from the parameter's version */
+        loom_status st = loom__rt_run(rt, n);
+        ck_assert_msg(st == LOOM_OK, "run %d: %s", run, loom__rt_error(rt));
+        ck_assert_int_eq(c.param, run * n); /* every gradient applied before the run returned */
+        ck_assert_int_eq(c.h_acts, run * n);
+        ck_assert_int_eq(c.h_initial, run);
+        ck_assert_int_eq(c.a_acts, run * n);
+        ck_assert_int_eq(c.k_next, run * n);
+    }
+    loom__rt_free(rt);
+    free(src);
+}
+
+START_TEST(test_cycle_1_thread) { run_cycle(1); }
+END_TEST
+START_TEST(test_cycle_2_threads) { run_cycle(2); }
+END_TEST
+START_TEST(test_cycle_4_threads) { run_cycle(4); }
+END_TEST
+
+/* ---- errors, cancel, repeated runs ---------------------------------------------------------- */
+
+static void run_error(int nthreads)
+{
+    chain ch = chain_new(20, nthreads, 1, 2);
+    ch.c[7]->fail_at = 500;
+    ch.c[7]->fail_st = LOOM_ERR_SHAPE;
+    loom_status st = loom__rt_run(ch.rt, 5000);
+    ck_assert_int_eq(st, LOOM_ERR_SHAPE);
+    ck_assert_msg(strstr(loom__rt_error(ch.rt), "planned failure at 500") != NULL, "%s", loom__rt_error(ch.rt));
+    ck_assert_msg(strstr(loom__rt_error(ch.rt), "a7") != NULL, "%s", loom__rt_error(ch.rt));
+    ck_assert_int_le(ch.c[ch.n - 1]->count, 500); /* nothing downstream passed the failure */
+
+    /* the runtime is usable again: pieces continue after the failed run's last source piece */
+    ch.c[7]->fail_at = -1;
+    int64_t first = loom__rt_next_piece(ch.rt);
+    ck_assert_int_ge(first, 500);
+    for (int k = 0; k < ch.n; k++)
+        ch.c[k]->count = 0;
+    ch.c[ch.n - 1]->next = first;
+    st = loom__rt_run(ch.rt, 100);
+    ck_assert_msg(st == LOOM_OK, "second run: %s", loom__rt_error(ch.rt));
+    ck_assert_str_eq(loom__rt_error(ch.rt), "");
+    ck_assert_int_eq(ch.c[ch.n - 1]->count, 100);
+    chain_free(&ch);
+}
+
+START_TEST(test_error_stops_run_1_thread) { run_error(1); }
+END_TEST
+START_TEST(test_error_stops_run_4_threads) { run_error(4); }
+END_TEST
+
+START_TEST(test_failing_source)
+{
+    chain ch = chain_new(10, 2, 0, 2);
+    ch.c[0]->fail_at = 300;
+    ch.c[0]->fail_st = LOOM_ERR_IO;
+    loom_status st = loom__rt_run(ch.rt, 0); /* sources would run forever */
+    ck_assert_int_eq(st, LOOM_ERR_IO);
+    ck_assert_msg(strstr(loom__rt_error(ch.rt), "a0 (piece 300): planned failure at 300") != NULL, "%s",
+                  loom__rt_error(ch.rt));
+    ck_assert_int_le(ch.c[ch.n - 1]->count, 300);
+    chain_free(&ch);
+}
+END_TEST
+
+typedef struct canceller {
+    loom__rt *rt;
+    tact *sink;
+} canceller;
+
+static void *cancel_later(void *arg)
+{
+    canceller *c = arg;
+    usleep(50 * 1000);
+    loom__rt_cancel(c->rt);
+    return NULL;
+}
+
+START_TEST(test_cancel_from_other_thread)
+{
+    for (int nthreads = 1; nthreads <= 4; nthreads *= 2) {
+        chain ch = chain_new(8, nthreads, 1, 2);
+        ch.c[3]->sleep_us = 100; /* slow enough that cancel lands mid-run */
+        canceller cc = {.rt = ch.rt};
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, cancel_later, &cc), 0);
+        loom_status st = loom__rt_run(ch.rt, 0); /* unbounded: only cancel ends it */
+        pthread_join(th, NULL);
+        ck_assert_int_eq(st, LOOM_ERR_RUNTIME);
+        ck_assert_str_eq(loom__rt_error(ch.rt), "cancelled");
+        ck_assert_int_gt(ch.c[ch.n - 1]->count, 0);
+
+        /* a cancel between runs ends the next one at once; the one after runs */
+        loom__rt_cancel(ch.rt);
+        ck_assert_int_eq(loom__rt_run(ch.rt, 10), LOOM_ERR_RUNTIME);
+        ch.c[3]->sleep_us = 0;
+        ch.c[ch.n - 1]->next = loom__rt_next_piece(ch.rt);
+        st = loom__rt_run(ch.rt, 10);
+        ck_assert_msg(st == LOOM_OK, "%s", loom__rt_error(ch.rt));
+        chain_free(&ch);
+    }
+}
+END_TEST
+
+START_TEST(test_run_twice)
+{
+    chain ch = chain_new(10, 2, 1, 2);
+    ck_assert_int_eq(loom__rt_run(ch.rt, 100), LOOM_OK);
+    ck_assert_int_eq(loom__rt_next_piece(ch.rt), 100);
+    ck_assert_int_eq(loom__rt_run(ch.rt, 150), LOOM_OK);
+    ck_assert_int_eq(loom__rt_next_piece(ch.rt), 250);
+    ck_assert_int_eq(ch.c[ch.n - 1]->next, 250); /* pieces 0 .. 249 reached the sink once each, in order */
+    ck_assert_int_eq(ch.c[ch.n - 1]->count, 250);
+    chain_free(&ch);
+}
+END_TEST
+
+START_TEST(test_free_without_run)
+{
+    loom__rt_free(NULL);
+    loom__rt_free(rt_new());
+    chain ch = chain_new(10, 4, 1, 3);
+    chain_free(&ch);
+    loom__rt *rt = rt_new(); /* an empty plan runs and ends at once */
+    ck_assert_int_eq(loom__rt_run(rt, 5), LOOM_OK);
+    loom__rt_free(rt);
+}
+END_TEST
+
+START_TEST(test_source_ends_data)
+{
+    chain ch = chain_new(5, 2, 1, 1);
+    ch.c[0]->eod_at = 37;
+    ck_assert_int_eq(loom__rt_run(ch.rt, 0), LOOM_OK);
+    ck_assert_int_eq(ch.c[ch.n - 1]->count, 37);
+    ck_assert_int_eq(loom__rt_next_piece(ch.rt), 37);
+    chain_free(&ch);
+}
+END_TEST
+
+/* Two sources of different lengths into one join: the join ends with the shorter one and hands
+ * back what the longer one still sends, so the longer source can finish. */
+START_TEST(test_sources_of_different_lengths)
+{
+    for (int nthreads = 1; nthreads <= 2; nthreads++) {
+        loom__rt *rt = rt_new();
+        tact *s1 = tact_new(0), *s2 = tact_new(1), *j = tact_new(2), *k = tact_new(3);
+        s1->eod_at = 10;
+        s2->eod_at = 200;
+        j->expect_k[0] = 0;
+        j->expect_k[1] = 1;
+        k->expect_k[0] = 2;
+        uint64_t S1 = cpu_id(0, 0), S2 = cpu_id(nthreads - 1, 1), J = cpu_id(0, 2), K = cpu_id(nthreads - 1, 3);
+        add(rt, S1, "s1", s1, 0, 1, 2);
+        add(rt, S2, "s2", s2, 0, 1, 1);
+        add(rt, J, "j", j, 2, 1, 2);
+        add(rt, K, "k", k, 1, 0, 0);
+        loom__rt_connect(rt, S1, 0, J, 0);
+        loom__rt_connect(rt, S2, 0, J, 1);
+        loom__rt_connect(rt, J, 0, K, 0);
+        ck_assert_msg(loom__rt_run(rt, 0) == LOOM_OK, "%s", loom__rt_error(rt));
+        ck_assert_int_eq(k->count, 10);
+        ck_assert_int_eq(s2->count, 200);
+        loom__rt_free(rt);
+        free(s1);
+        free(s2);
+        free(j);
+        free(k);
+    }
+}
+END_TEST
+
+/* ---- deferred acts: a "device" thread completes them later, in order ------------------------ */
+
+typedef struct device {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    loom__rt *rt;
+    uint64_t actor;
+    int64_t queued, stop;
+    int64_t *out;           /* written on the device thread, as a kernel would */
+    int64_t vals[64];
+} device;
+
+static void *device_main(void *arg)
+{
+    device *d = arg;
+    int64_t done = 0;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (done == d->queued && !d->stop)
+            pthread_cond_wait(&d->cv, &d->mu);
+        if (done == d->queued)
+            break;
+        int64_t v = d->vals[done % 64];
+        int64_t *out = (int64_t *)(intptr_t)d->vals[(done + 32) % 64];
+        done++;
+        pthread_mutex_unlock(&d->mu);
+        *out = v; /* the "kernel" */
+        loom__rt_complete(d->rt, d->actor, LOOM_OK, NULL);
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static loom_status deferred_act(void *ctx, loom__act *a)
+{
+    device *d = ctx;
+    if (*(const int64_t *)a->in[0] != val(a->piece, 0))
+        return check_fail(a, "deferred: bad input");
+    if (loom__act_defer(a) != LOOM_OK)
+        return check_fail(a, "cannot defer");
+    pthread_mutex_lock(&d->mu);
+    d->vals[d->queued % 64] = val(a->piece, 1);
+    d->vals[(d->queued + 32) % 64] = (int64_t)(intptr_t)a->out[0];
+    d->queued++;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    return LOOM_OK;
+}
+
+START_TEST(test_deferred_completion)
+{
+    for (int nthreads = 1; nthreads <= 2; nthreads++) {
+        loom__rt *rt = rt_new();
+        device d = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .rt = rt};
+        tact *s = tact_new(0), *k = tact_new(2), *g = tact_new(1);
+        k->expect_k[0] = 1;
+        uint64_t S = cpu_id(0, 0), G = loom__aid(0, LOOM__RT_DEV_CUDA, 0, 0, 0), K = cpu_id(nthreads - 1, 1);
+        d.actor = G;
+        add(rt, S, "src", s, 0, 1, 2);
+        ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = G, .name = "gpu", .act = deferred_act,
+                                                                     .ctx = &d, .nin = 1, .nout = 1, .max_deferred = 3,
+                                                                     .out = (loom__regst_desc[]){{4, g->ptr}}}),
+                         LOOM_OK);
+        add(rt, K, "sink", k, 1, 0, 0);
+        loom__rt_connect(rt, S, 0, G, 0);
+        loom__rt_connect(rt, G, 0, K, 0);
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, device_main, &d), 0);
+        int64_t n = scaled(3000);
+        loom_status st = loom__rt_run(rt, n);
+        pthread_mutex_lock(&d.mu);
+        d.stop = 1;
+        pthread_cond_signal(&d.cv);
+        pthread_mutex_unlock(&d.mu);
+        pthread_join(th, NULL);
+        ck_assert_msg(st == LOOM_OK, "%s", loom__rt_error(rt));
+        ck_assert_int_eq(k->count, n);
+        ck_assert_int_eq(d.queued, n);
+        ck_assert_int_eq(loom__rt_thread_count(rt), nthreads + 1);
+        loom__rt_free(rt);
+        free(s);
+        free(k);
+        free(g);
+    }
+}
+END_TEST
+
+static loom_status defer_without_room(void *ctx, loom__act *a)
+{
+    (void)ctx;
+    return loom__act_defer(a) == LOOM_ERR_INVALID ? LOOM_OK : check_fail(a, "defer allowed");
+}
+
+START_TEST(test_defer_needs_room)
+{
+    loom__rt *rt = rt_new();
+    uint64_t S = cpu_id(0, 0), K = cpu_id(0, 1);
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = S, .name = "s", .act = defer_without_room, .nout = 1});
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = K, .name = "k", .nin = 1});
+    loom__rt_connect(rt, S, 0, K, 0);
+    ck_assert_msg(loom__rt_run(rt, 20) == LOOM_OK, "%s", loom__rt_error(rt));
+    ck_assert_int_eq(loom__rt_actor_acts(rt, K), 20);
+    loom__rt_free(rt);
+}
+END_TEST
+
+/* ---- tracing -------------------------------------------------------------------------------- */
+
+/* A small JSON validator (RFC 8259 grammar, no semantics): returns the end of the value or NULL. */
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+        p++;
+    return p;
+}
+static const char *json_value(const char *p, int depth);
+static const char *json_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    for (; *p != '"'; p++) {
+        if ((unsigned char)*p < 0x20)
+            return NULL;
+        if (*p == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                        return NULL;
+                p += 4;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+    }
+    return p + 1;
+}
+static const char *json_number(const char *p)
+{
+    const char *s = p;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        if (!(*++p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p > s ? p : NULL;
+}
+static const char *json_value(const char *p, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    p = json_ws(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int obj = *p == '{';
+        p = json_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (obj) {
+                if (!(p = json_string(json_ws(p))))
+                    return NULL;
+                p = json_ws(p);
+                if (*p++ != ':')
+                    return NULL;
+            }
+            if (!(p = json_value(p, depth + 1)))
+                return NULL;
+            p = json_ws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+        }
+    }
+    if (*p == '"')
+        return json_string(p);
+    if (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))
+        return p + 4;
+    if (!strncmp(p, "false", 5))
+        return p + 5;
+    return json_number(p);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(fread(s, 1, (size_t)n, f), n);
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static size_t count_of(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+START_TEST(test_trace)
+{
+    char path[] = "/tmp/loom_rt_trace_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    loom__rt *rt = loom__rt_new(&(loom__rt_opts){.pin = 1, .spin = -1, .trace = path});
+    ck_assert_ptr_nonnull(rt);
+    enum { N = 4, P = 50 };
+    tact *c[N];
+    uint64_t id[N];
+    const char *names[N] = {"load \"batch\"", "conv\\1", "relu", "sink"}; /* names that need escaping */
+    for (int k = 0; k < N; k++) {
+        c[k] = tact_new(k);
+        c[k]->expect_k[0] = k - 1;
+        id[k] = cpu_id(k % 2, k / 2);
+        add(rt, id[k], names[k], c[k], k > 0, k < N - 1, 2);
+        if (k)
+            loom__rt_connect(rt, id[k - 1], 0, id[k], 0);
+    }
+    ck_assert_msg(loom__rt_run(rt, P) == LOOM_OK, "%s", loom__rt_error(rt));
+    ck_assert_int_eq(loom__rt_trace_count(rt), N * P);
+    loom__rt_event e, f;
+    for (int64_t p = 0; p < P; p++) {
+        ck_assert(loom__rt_trace_find(rt, "relu", p, &e));
+        ck_assert_int_eq(e.piece, p);
+        ck_assert_int_le(e.begin_ns, e.end_ns);
+        ck_assert_int_eq(e.thread, loom__rt_thread_of(rt, id[2]));
+        ck_assert(loom__rt_trace_find(rt, "conv\\1", p, &f));
+        ck_assert_int_le(f.end_ns, e.begin_ns); /* relu of p starts after conv of p ended */
+    }
+    ck_assert(!loom__rt_trace_find(rt, "relu", P, &e));
+    ck_assert(!loom__rt_trace_find(rt, "nobody", 0, &e));
+    ck_assert(loom__rt_trace_get(rt, 0, &e));
+    ck_assert(!loom__rt_trace_get(rt, N * P, &e));
+
+    char *json = slurp(path);
+    const char *end = json_value(json, 0);
+    ck_assert_msg(end != NULL, "the trace is not valid JSON");
+    ck_assert_msg(*json_ws(end) == 0, "trailing bytes after the trace's JSON");
+    ck_assert_int_eq(count_of(json, "\"ph\":\"X\""), N * P);
+    ck_assert_int_eq(count_of(json, "\"thread_name\""), 2);
+    ck_assert_ptr_nonnull(strstr(json, "\"load \\\"batch\\\"\""));
+    free(json);
+    remove(path);
+    loom__rt_free(rt);
+    for (int k = 0; k < N; k++)
+        free(c[k]);
+}
+END_TEST
+
+/* ---- plan validation ------------------------------------------------------------------------ */
+
+static void expect_run_error(loom__rt *rt, loom_status st, const char *needle)
+{
+    ck_assert_int_eq(loom__rt_run(rt, 1), st);
+    ck_assert_msg(strstr(loom__rt_error(rt), needle) != NULL, "'%s' lacks '%s'", loom__rt_error(rt), needle);
+    ck_assert_int_eq(loom__rt_run(rt, 1), st); /* the error stays */
+    loom__rt_free(rt);
+}
+
+START_TEST(test_plan_errors)
+{
+    loom__rt *rt = rt_new();
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "s", .nout = 1});
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 1), .name = "k", .nin = 2});
+    loom__rt_connect(rt, cpu_id(0, 0), 0, cpu_id(0, 1), 0);
+    expect_run_error(rt, LOOM_ERR_INVALID, "input 1 of k is not connected");
+
+    rt = rt_new();
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "x"});
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "y"});
+    expect_run_error(rt, LOOM_ERR_INVALID, "same id");
+
+    rt = rt_new();
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "s", .nout = 1});
+    loom__rt_connect(rt, cpu_id(0, 0), 0, cpu_id(3, 3), 0);
+    expect_run_error(rt, LOOM_ERR_INVALID, "no actor has id");
+
+    rt = rt_new(); /* s -> a -> b -> a: a cycle without a token */
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "s", .nout = 1});
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 1), .name = "a", .nin = 2, .nout = 1});
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(1, 0), .name = "b", .nin = 1, .nout = 1});
+    loom__rt_connect(rt, cpu_id(0, 0), 0, cpu_id(0, 1), 0);
+    loom__rt_connect(rt, cpu_id(1, 0), 0, cpu_id(0, 1), 1);
+    loom__rt_connect(rt, cpu_id(0, 1), 0, cpu_id(1, 0), 0);
+    expect_run_error(rt, LOOM_ERR_INVALID, "cycle with no initial emits");
+
+    rt = rt_new(); /* a holder in a loop with no source */
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "h", .nin = 1, .nout = 1, .initial_emits = 1});
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 1), .name = "b", .nin = 1, .nout = 1});
+    loom__rt_connect(rt, cpu_id(0, 0), 0, cpu_id(0, 1), 0);
+    loom__rt_connect(rt, cpu_id(0, 1), 0, cpu_id(0, 0), 0);
+    expect_run_error(rt, LOOM_ERR_INVALID, "no source feeds");
+
+    rt = rt_new();
+    ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = 1, .name = "r", .nout = 1,
+                                                                 .out = (loom__regst_desc[]){{.regst_num = -1}}}),
+                     LOOM_ERR_INVALID);
+    expect_run_error(rt, LOOM_ERR_INVALID, "regst_num -1");
+
+    rt = rt_new();
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = loom__aid(2, 0, 0, 0, 0), .name = "far"});
+    expect_run_error(rt, LOOM_ERR_UNSUPPORTED, "rank 2");
+}
+END_TEST
+
+static Suite *runtime_suite(void)
+{
+    Suite *s = suite_create("runtime");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_actor_ids);
+    tcase_add_test(tc, test_chain_1_thread);
+    tcase_add_test(tc, test_chain_2_threads);
+    tcase_add_test(tc, test_chain_4_threads);
+    tcase_add_test(tc, test_chain_4_threads_interleaved);
+    tcase_add_test(tc, test_fan_1_thread);
+    tcase_add_test(tc, test_fan_2_threads);
+    tcase_add_test(tc, test_fan_4_threads);
+    tcase_add_test(tc, test_cycle_1_thread);
+    tcase_add_test(tc, test_cycle_2_threads);
+    tcase_add_test(tc, test_cycle_4_threads);
+    tcase_add_test(tc, test_error_stops_run_1_thread);
+    tcase_add_test(tc, test_error_stops_run_4_threads);
+    tcase_add_test(tc, test_failing_source);
+    tcase_add_test(tc, test_cancel_from_other_thread);
+    tcase_add_test(tc, test_run_twice);
+    tcase_add_test(tc, test_free_without_run);
+    tcase_add_test(tc, test_source_ends_data);
+    tcase_add_test(tc, test_sources_of_different_lengths);
+    tcase_add_test(tc, test_deferred_completion);
+    tcase_add_test(tc, test_defer_needs_room);
+    tcase_add_test(tc, test_trace);
+    tcase_add_test(tc, test_plan_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return lt_run_suite(runtime_suite()); }
