@@ -47,6 +47,8 @@ struct loom__exec {
 };
 
 const loom__plan *loom__exec_plan(const loom__exec *x) { return x->pl; }
+void loom__exec_cancel(loom__exec *x) { loom__rt_cancel(x->rt); }
+loom__rt *loom__exec_runtime(loom__exec *x) { return x->rt; }
 
 /* ---- values ------------------------------------------------------------------------------------ */
 
@@ -350,7 +352,9 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
     x->aid = calloc((size_t)pl->ntasks + 1, sizeof *x->aid);
     x->ctx = calloc((size_t)pl->ntasks + 1, sizeof *x->ctx);
     x->input_task = malloc((size_t)p->n * sizeof *x->input_task);
-    x->rt = loom__rt_new(NULL);
+    loom__rt_opts ro = LOOM__RT_OPTS_INIT;
+    ro.trace_record = p->trace_record;
+    x->rt = loom__rt_new(&ro);
     if (!x->tok || !x->bufs || !x->aid || !x->ctx || !x->input_task || !x->rt)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
     for (int id = 0; id < p->n; id++)

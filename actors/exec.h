@@ -13,5 +13,9 @@ void loom__exec_free(loom__exec *x);
 /* Runs `pieces` steps; kept values and parameters are in the program afterwards. */
 loom_status loom__exec_run(loom__exec *x, int64_t pieces);
 const loom__plan *loom__exec_plan(const loom__exec *x);
+/* Cancels the run in progress (any thread). */
+void loom__exec_cancel(loom__exec *x);
+/* The runtime, for tests that read its trace. */
+struct loom__rt *loom__exec_runtime(loom__exec *x);
 
 #endif

@@ -29,6 +29,7 @@ struct loom_program {
     void *source_ctx;
     double *losses;
     int64_t nlosses, losses_cap;
+    int trace_record; /* the runtimes record every act (tests read them) */
 };
 
 /* Builds gradient nodes of loss for every tensor it depends on through differentiable edges;

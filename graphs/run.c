@@ -95,6 +95,16 @@ loom_status loom_program_keep(loom_program *p, loom_tensor *t)
     return LOOM_OK;
 }
 
+void loom_program_cancel(loom_program *p)
+{
+    if (!p)
+        return;
+    /* the runs of every mode: only one of them can be in progress */
+    for (int m = 0; m < LOOM_RUN_MODE_COUNT; m++)
+        if (p->exec[m])
+            loom__exec_cancel(p->exec[m]);
+}
+
 void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx)
 {
     if (!p)

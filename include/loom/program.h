@@ -98,6 +98,10 @@ loom_status loom_program_run(loom_program *p, loom_run_mode mode);
 /* Runs `steps` steps in one go: the actor executor pipelines them (loading step t+1 while step t
  * computes). Returns early, with the status, on an error or when the source ends. */
 loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t steps);
+/* Ends the run in progress (from any thread; also before a run, which then ends at once) with
+ * LOOM_ERR_RUNTIME "cancelled". The actor executor only; the reference executor ignores it. */
+void loom_program_cancel(loom_program *p);
+
 /* The loss of each step run with LOOM_RUN_STEP so far (n of them), or NULL. */
 const double *loom_program_losses(const loom_program *p, int64_t *n);
 /* Memory of the actor executor's plan for mode: bytes shared by lifetime, without reuse, and of
