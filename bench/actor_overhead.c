@@ -49,6 +49,13 @@ static double chain_us_per_act(int n, int64_t pieces, int nthreads, int interlea
     double dt = now_s() - t0;
     if (st != LOOM_OK)
         fprintf(stderr, "actor_overhead: %s\n", loom__rt_error(rt));
+    if (getenv("LOOM_BENCH_VERBOSE"))
+        for (int ti = 0; ti < loom__rt_thread_count(rt); ti++) {
+            int64_t m, z;
+            const char *nm;
+            loom__rt_thread_stats(rt, ti, &m, &z, &nm);
+            fprintf(stderr, "  %s: %lld messages, %lld sleeps\n", nm, (long long)m, (long long)z);
+        }
     (void)sleeps;
     loom__rt_free(rt);
     free(id);

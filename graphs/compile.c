@@ -102,6 +102,30 @@ static void add_optimizer(loom_program *p, loom_tensor *param, loom_tensor *grad
     }
 }
 
+/* Marks the gradient nodes that reach no parameter's gradient (nor, through it, an update). */
+static loom_status mark_dead(loom_program *p)
+{
+    loom_graph *g = p->g;
+    uint8_t *live = calloc((size_t)p->n + 1, 1);
+    p->dead = calloc((size_t)p->n + 1, 1);
+    if (!live || !p->dead) {
+        free(live);
+        return LOOM_ERR_NOMEM;
+    }
+    for (int id = p->bwd_end; id < p->n; id++)
+        live[id] = 1;
+    for (int id = 0; id < p->fwd_end; id++)
+        if (g->t[id]->op == LOOM_OP_PARAM && p->grad[id])
+            live[p->grad[id]->id] = 1;
+    for (int id = p->n - 1; id >= p->fwd_end; id--)
+        for (int i = 0; live[id] && i < g->t[id]->n_src; i++)
+            live[g->t[id]->src[i]->id] = 1;
+    for (int id = p->fwd_end; id < p->bwd_end; id++)
+        p->dead[id] = !live[id];
+    free(live);
+    return LOOM_OK;
+}
+
 void loom_program_free(loom_program *p)
 {
     if (!p)
@@ -118,6 +142,7 @@ void loom_program_free(loom_program *p)
     free(p->cap);
     free(p->ready);
     free(p->grad);
+    free(p->dead);
     free(p->dims);
     free(p);
 }
@@ -176,6 +201,8 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
         p->bwd_end = g->n;
     }
     p->n = g->n;
+    if (g->status == LOOM_OK && mark_dead(p) != LOOM_OK)
+        loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
     if (g->status != LOOM_OK) {
         loom_program_free(p);
         return g->status;

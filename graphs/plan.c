@@ -145,7 +145,7 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
     for (int id = 0; id < end; id++) {
         loom_tensor *t = g->t[id];
         const loom_op_def *def = loom__op_def(t->op);
-        if (def->flags & (LOOM__OPF_LEAF | LOOM__OPF_INPLACE))
+        if ((def->flags & (LOOM__OPF_LEAF | LOOM__OPF_INPLACE)) || p->dead[id])
             continue;
         int k = add_task(pl, LOOM__TASK_COMPUTE, t, 1);
         if (k < 0)
@@ -222,8 +222,9 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
     size_t off = pl->shared_bytes;
     for (int r = 0; r < pl->nregst; r++) {
         loom__regst *rg = &pl->regst[r];
-        if (rg->shared || pl->task[rg->producer].kind == LOOM__TASK_VARIABLE)
-            continue; /* variables expose the program's own parameter storage */
+        loom__task_kind pk = pl->task[rg->producer].kind;
+        if (rg->shared || pk == LOOM__TASK_VARIABLE || (pk == LOOM__TASK_SOURCE && !p->source))
+            continue; /* variables, and a source without a data source, expose the program's storage */
         rg->offset = off;
         off += rg->bytes * (size_t)rg->regst_num;
     }

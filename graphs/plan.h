@@ -65,8 +65,9 @@ typedef struct loom__plan {
 
 /* Builds the plan of p for mode: tasks [0, end) of the program's graph, sources for its inputs,
  * variables for its parameters, sinks for the kept tensors (keep, by id; plus the loss and
- * every value nobody reads). Register sizes use dynamic dims' bounds; CSR inputs and the
- * source's registers take the size of the data fed now. NULL with the program's error set. */
+ * every value nobody reads). Register sizes use dynamic dims' bounds; CSR inputs take the size
+ * of the data fed now. Without a data source (loom_program_set_source) the source's registers
+ * point at the fed data and take no memory of the plan. NULL with the program's error set. */
 loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num);
 void loom__plan_free(loom__plan *pl);
 /* Bytes of a CSR value laid out in one register buffer: rowptr, col, values, each 64-aligned. */

@@ -15,6 +15,8 @@ struct loom_program {
     int fwd_end; /* [0, fwd_end): the model as the user built it */
     int bwd_end; /* [fwd_end, bwd_end): gradients; [bwd_end, n): optimizer updates */
     loom_tensor **grad; /* by id, [0, fwd_end): d loss / d tensor, NULL where none flows */
+    uint8_t *dead;      /* by id: a gradient node no parameter's gradient needs (grad rules build
+                           the gradients of every source; those of inputs are never run) */
     loom__value *val;   /* by id */
     size_t *cap;        /* bytes allocated for val[i].data (dense values the program owns) */
     uint8_t *ready;     /* by id: val[i] holds a value (fed, initialised, or computed by the last run) */

@@ -90,7 +90,7 @@ loom_status loom__reference_run(loom_program *p, int begin, int end, int trainin
     for (int id = begin; id < end; id++) {
         loom_tensor *t = g->t[id];
         const loom_op_def *def = loom__op_def(t->op);
-        if (def->flags & LOOM__OPF_LEAF)
+        if ((def->flags & LOOM__OPF_LEAF) || p->dead[id])
             continue;
         int64_t shape[LOOM_MAX_DIMS] = {0};
         for (int i = 0; i < t->shape.ndim; i++) {

@@ -109,6 +109,8 @@ void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx)
 {
     if (!p)
         return;
+    if (p->source != fn)
+        drop_plans(p); /* a source's inputs get registers of their own */
     p->source = fn;
     p->source_ctx = ctx;
 }

@@ -711,3 +711,17 @@ int64_t loom__rt_actor_acts(const loom__rt *rt, uint64_t actor)
     int k = find_actor(rt, actor);
     return k < 0 ? -1 : rt->actors[k]->acts;
 }
+
+int loom__rt_thread_stats(const loom__rt *rt, int ti, int64_t *msgs, int64_t *sleeps, const char **name)
+{
+    if (!rt->laid_out || ti < 0 || ti >= rt->nthreads)
+        return 0;
+    const loom__rt_thread *t = &rt->threads[ti];
+    if (msgs)
+        *msgs = t->msgs;
+    if (sleeps)
+        *sleeps = t->sleeps;
+    if (name)
+        *name = t->name;
+    return 1;
+}

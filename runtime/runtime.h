@@ -228,6 +228,9 @@ int loom__rt_thread_count(const loom__rt *rt);
 int loom__rt_thread_of(const loom__rt *rt, uint64_t actor);
 /* Acts of an actor in the last run (initial emits included), or -1 for an unknown id. */
 int64_t loom__rt_actor_acts(const loom__rt *rt, uint64_t actor);
+/* Counters of worker thread ti in the last run: messages handled and times it went to sleep; its
+ * name ("cpu:0/s0") when name is not NULL. 0 when ti is out of range. */
+int loom__rt_thread_stats(const loom__rt *rt, int ti, int64_t *msgs, int64_t *sleeps, const char **name);
 
 /* ---------------------------------------------------------------------------------------------
  * Tracing. With a trace path (opts.trace or $LOOM_TRACE) or opts.trace_record, each act of the
