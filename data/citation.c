@@ -20,17 +20,6 @@
 
 extern char **environ;
 
-__attribute__((format(printf, 3, 4))) static loom_status fail(loom_error *err, loom_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->status = st;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Finding (and downloading) data files.
@@ -151,7 +140,7 @@ loom_status loom_data_find(const char *file, const char *url, char *path, size_t
 {
     if (!file || !file[0] || strlen(file) > 255 || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..") ||
         !path || !pathlen)
-        return fail(err, LOOM_ERR_INVALID, "loom_data_find: expected a plain file name and an output buffer");
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_data_find: expected a plain file name and an output buffer");
     path[0] = 0;
     char cand[4096], looked[1024] = "";
     const char *env = getenv("LOOM_DATA");
@@ -195,12 +184,12 @@ loom_status loom_data_find(const char *file, const char *url, char *path, size_t
     } else if (url) {
         snprintf(why, sizeof why, "no cache directory to download into");
     }
-    return fail(err, LOOM_ERR_NOT_FOUND,
+    return loom_error_set(err, LOOM_ERR_NOT_FOUND,
                 "%s not found: looked in %s; %s. Set LOOM_DATA to a directory holding %s, or put it in %s", file,
                 looked, why, file, dir);
 found:
     if (strlen(cand) >= pathlen)
-        return fail(err, LOOM_ERR_INVALID, "loom_data_find: %s does not fit a path buffer of %zu bytes", cand, pathlen);
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_data_find: %s does not fit a path buffer of %zu bytes", cand, pathlen);
     memcpy(path, cand, strlen(cand) + 1);
     return LOOM_OK;
 }
@@ -230,9 +219,9 @@ static loom_status read_vec(reader *r, const char *name, loom_dtype dt, int64_t 
             snprintf(got + n, sizeof got - (size_t)n, "]");
         loom_array_free(a);
         if (want >= 0)
-            return fail(r->err, LOOM_ERR_FORMAT, "%s: %s has shape %s: expected [%lld]", r->file, name, got,
+            return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s has shape %s: expected [%lld]", r->file, name, got,
                         (long long)want);
-        return fail(r->err, LOOM_ERR_FORMAT, "%s: %s has shape %s: expected a 1-D array", r->file, name, got);
+        return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s has shape %s: expected a 1-D array", r->file, name, got);
     }
     return LOOM_OK;
 }
@@ -249,7 +238,7 @@ static loom_status read_shape2(reader *r, const char *name, int64_t *rows, int64
     *cols = v[1];
     loom_array_free(&a);
     if (*rows < 0 || *cols < 0 || *rows >= INT32_MAX || *cols >= INT32_MAX)
-        return fail(r->err, LOOM_ERR_FORMAT, "%s: %s is (%lld, %lld): expected dimensions in [0, 2^31 - 1)", r->file,
+        return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s is (%lld, %lld): expected dimensions in [0, 2^31 - 1)", r->file,
                     name, (long long)*rows, (long long)*cols);
     return LOOM_OK;
 }
@@ -268,27 +257,27 @@ static loom_status read_csr(reader *r, const char *p, int64_t nrows, int64_t nco
         return s;
     const int64_t *ptr = indptr->data;
     if (ptr[0] != 0)
-        return fail(r->err, LOOM_ERR_FORMAT, "%s: %s[0] is %lld: expected 0", r->file, n_ptr, (long long)ptr[0]);
+        return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s[0] is %lld: expected 0", r->file, n_ptr, (long long)ptr[0]);
     for (int64_t i = 0; i < nrows; i++)
         if (ptr[i + 1] < ptr[i])
-            return fail(r->err, LOOM_ERR_FORMAT, "%s: %s decreases at row %lld (%lld after %lld): expected it monotone",
+            return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s decreases at row %lld (%lld after %lld): expected it monotone",
                         r->file, n_ptr, (long long)i, (long long)ptr[i + 1], (long long)ptr[i]);
     if ((s = read_vec(r, n_ind, LOOM_I64, -1, indices)))
         return s;
     if (ptr[nrows] != indices->shape[0])
-        return fail(r->err, LOOM_ERR_FORMAT, "%s: %s[%lld] is %lld: expected the length of %s, %lld", r->file, n_ptr,
+        return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s[%lld] is %lld: expected the length of %s, %lld", r->file, n_ptr,
                     (long long)nrows, (long long)ptr[nrows], n_ind, (long long)indices->shape[0]);
     const int64_t *ind = indices->data;
     for (int64_t k = 0; k < indices->shape[0]; k++)
         if (ind[k] < 0 || ind[k] >= ncols)
-            return fail(r->err, LOOM_ERR_FORMAT, "%s: %s[%lld] is %lld: expected a column in [0, %lld)", r->file, n_ind,
+            return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s[%lld] is %lld: expected a column in [0, %lld)", r->file, n_ind,
                         (long long)k, (long long)ind[k], (long long)ncols);
     if ((s = read_vec(r, n_dat, LOOM_F64, indices->shape[0], data)))
         return s;
     const double *v = data->data;
     for (int64_t k = 0; k < data->shape[0]; k++)
         if (!isfinite(v[k]))
-            return fail(r->err, LOOM_ERR_FORMAT, "%s: %s[%lld] is not finite", r->file, n_dat, (long long)k);
+            return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: %s[%lld] is not finite", r->file, n_dat, (long long)k);
     return LOOM_OK;
 }
 
@@ -305,7 +294,7 @@ static loom_status symmetrise(reader *r, int64_t n, const int64_t *ptr, const in
     int64_t total = 0;
     int64_t *start = calloc((size_t)n + 1, sizeof *start);
     if (!start)
-        return fail(r->err, LOOM_ERR_NOMEM, "%s: out of memory for the adjacency", r->file);
+        return loom_error_set(r->err, LOOM_ERR_NOMEM, "%s: out of memory for the adjacency", r->file);
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = ptr[i]; k < ptr[i + 1]; k++)
             if (ind[k] != i && val[k] != 0) {
@@ -315,7 +304,7 @@ static loom_status symmetrise(reader *r, int64_t n, const int64_t *ptr, const in
             }
     if (total > INT32_MAX) {
         free(start);
-        return fail(r->err, LOOM_ERR_UNSUPPORTED, "%s: adj has %lld entries once symmetrised, more than int32 indexes",
+        return loom_error_set(r->err, LOOM_ERR_UNSUPPORTED, "%s: adj has %lld entries once symmetrised, more than int32 indexes",
                      r->file, (long long)total);
     }
     for (int64_t i = 0; i < n; i++)
@@ -328,7 +317,7 @@ static loom_status symmetrise(reader *r, int64_t n, const int64_t *ptr, const in
         free(start);
         free(fill);
         loom_csr_free(out);
-        return fail(r->err, LOOM_ERR_NOMEM, "%s: out of memory for the adjacency", r->file);
+        return loom_error_set(r->err, LOOM_ERR_NOMEM, "%s: out of memory for the adjacency", r->file);
     }
     memcpy(fill, start, ((size_t)n + 1) * sizeof *fill);
     for (int64_t i = 0; i < n; i++)
@@ -355,7 +344,7 @@ static loom_status symmetrise(reader *r, int64_t n, const int64_t *ptr, const in
     float *v = malloc(((size_t)w + 1) * sizeof *v);
     if (!v) {
         loom_csr_free(out);
-        return fail(r->err, LOOM_ERR_NOMEM, "%s: out of memory for the adjacency", r->file);
+        return loom_error_set(r->err, LOOM_ERR_NOMEM, "%s: out of memory for the adjacency", r->file);
     }
     for (int64_t k = 0; k < w; k++)
         v[k] = 1.0f;
@@ -382,14 +371,14 @@ static loom_status read_features(reader *r, int64_t n, loom_array *x)
             long long d0 = x->ndim ? (long long)x->shape[0] : -1;
             int nd = x->ndim;
             loom_array_free(x);
-            return fail(r->err, LOOM_ERR_FORMAT, "%s: attr_matrix has %d dims and %lld rows: expected [%lld, F]", r->file,
+            return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: attr_matrix has %d dims and %lld rows: expected [%lld, F]", r->file,
                         nd, d0, (long long)n);
         }
         const float *v = x->data;
         for (int64_t k = 0; k < loom_array_numel(x); k++)
             if (!isfinite(v[k])) {
                 loom_array_free(x);
-                return fail(r->err, LOOM_ERR_FORMAT, "%s: attr_matrix element %lld is not finite", r->file, (long long)k);
+                return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: attr_matrix element %lld is not finite", r->file, (long long)k);
             }
         return LOOM_OK;
     }
@@ -397,14 +386,14 @@ static loom_status read_features(reader *r, int64_t n, loom_array *x)
     if ((s = read_shape2(r, "attr_shape", &rows, &f)))
         return s;
     if (rows != n)
-        return fail(r->err, LOOM_ERR_FORMAT, "%s: attr_shape is (%lld, %lld): expected %lld rows, as adj_shape has",
+        return loom_error_set(r->err, LOOM_ERR_FORMAT, "%s: attr_shape is (%lld, %lld): expected %lld rows, as adj_shape has",
                     r->file, (long long)rows, (long long)f, (long long)n);
     loom_array ptr = {0}, ind = {0}, dat = {0};
     if (!(s = read_csr(r, "attr", n, f, &ptr, &ind, &dat))) {
         int64_t shape[2] = {n, f};
         s = loom_array_alloc(x, LOOM_F32, 2, shape);
         if (s)
-            s = fail(r->err, LOOM_ERR_NOMEM, "%s: out of memory for %lld x %lld features", r->file, (long long)n,
+            s = loom_error_set(r->err, LOOM_ERR_NOMEM, "%s: out of memory for %lld x %lld features", r->file, (long long)n,
                      (long long)f);
     }
     if (!s) {
@@ -441,7 +430,7 @@ loom_status loom_citation_load(const char *path, loom_node_dataset *out, loom_er
     if (out)
         *out = (loom_node_dataset){0};
     if (!path || !out)
-        return fail(err, LOOM_ERR_INVALID, "loom_citation_load: NULL path or output");
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_citation_load: NULL path or output");
     reader r = {.file = path, .err = err};
     loom_status s = loom_npz_open(path, &r.z, err);
     if (s)
@@ -451,7 +440,7 @@ loom_status loom_citation_load(const char *path, loom_node_dataset *out, loom_er
     if ((s = read_shape2(&r, "adj_shape", &n, &n2)))
         goto done;
     if (n != n2) {
-        s = fail(err, LOOM_ERR_FORMAT, "%s: adj_shape is (%lld, %lld): expected a square matrix", path, (long long)n,
+        s = loom_error_set(err, LOOM_ERR_FORMAT, "%s: adj_shape is (%lld, %lld): expected a square matrix", path, (long long)n,
                  (long long)n2);
         goto done;
     }
@@ -463,13 +452,13 @@ loom_status loom_citation_load(const char *path, loom_node_dataset *out, loom_er
     if ((s = read_vec(&r, "labels", LOOM_I64, n, &lab)))
         goto done;
     if ((s = loom_array_alloc(&out->labels, LOOM_I32, 1, &n))) {
-        s = fail(err, LOOM_ERR_NOMEM, "%s: out of memory for labels", path);
+        s = loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory for labels", path);
         goto done;
     }
     const int64_t *l = lab.data;
     for (int64_t i = 0; i < n; i++) {
         if (l[i] < 0 || l[i] >= INT32_MAX) {
-            s = fail(err, LOOM_ERR_FORMAT, "%s: labels[%lld] is %lld: expected a class in [0, 2^31 - 1)", path,
+            s = loom_error_set(err, LOOM_ERR_FORMAT, "%s: labels[%lld] is %lld: expected a class in [0, 2^31 - 1)", path,
                      (long long)i, (long long)l[i]);
             goto done;
         }

@@ -17,17 +17,6 @@
 #error "the .npy reader assumes a little-endian host"
 #endif
 
-__attribute__((format(printf, 3, 4))) static loom_status fail(loom_error *err, loom_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->status = st;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 typedef enum { K_BOOL, K_INT, K_UINT, K_FLOAT } src_kind;
 
@@ -42,13 +31,13 @@ typedef struct {
 static loom_status expected(hdr *h, const char *what)
 {
     if (h->pos >= h->end)
-        return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: expected %s, found the end of the header",
+        return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: expected %s, found the end of the header",
                     h->name, h->pos, what);
     uint8_t c = h->p[h->pos];
     if (c >= 0x20 && c < 0x7f)
-        return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: expected %s, found '%c'", h->name, h->pos,
+        return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: expected %s, found '%c'", h->name, h->pos,
                     what, c);
-    return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: expected %s, found byte 0x%02x", h->name,
+    return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: expected %s, found byte 0x%02x", h->name,
                 h->pos, what, c);
 }
 
@@ -82,7 +71,7 @@ static loom_status parse_str(hdr *h, char *out, size_t cap, const char *what)
         if (c == '\\' || c < 0x20 || c >= 0x7f)
             return expected(h, "a plain ASCII string without escapes");
         if (n + 1 >= cap)
-            return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: string longer than %zu characters",
+            return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: string longer than %zu characters",
                         h->name, start, cap - 1);
         out[n++] = (char)c;
         h->pos++;
@@ -127,7 +116,7 @@ static loom_status parse_dim(hdr *h, int64_t *v)
     skip_ws(h);
     size_t start = h->pos;
     if (peek(h) == '-')
-        return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: negative dimension in 'shape'", h->name,
+        return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: negative dimension in 'shape'", h->name,
                     start);
     if (peek(h) < '0' || peek(h) > '9')
         return expected(h, "a dimension (a non-negative integer) in 'shape'");
@@ -135,7 +124,7 @@ static loom_status parse_dim(hdr *h, int64_t *v)
     while (peek(h) >= '0' && peek(h) <= '9') {
         unsigned d = (unsigned)(h->p[h->pos] - '0');
         if (x > ((uint64_t)INT64_MAX - d) / 10)
-            return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: dimension in 'shape' overflows int64",
+            return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: dimension in 'shape' overflows int64",
                         h->name, start);
         x = x * 10 + d;
         h->pos++;
@@ -163,7 +152,7 @@ static loom_status parse_shape(hdr *h, int *ndim, int64_t *shape)
         if ((s = parse_dim(h, &d)))
             return s;
         if (*ndim >= LOOM_MAX_DIMS)
-            return fail(h->err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: 'shape' has more than %d dimensions",
+            return loom_error_set(h->err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: 'shape' has more than %d dimensions",
                         h->name, h->pos, LOOM_MAX_DIMS);
         shape[(*ndim)++] = d;
         skip_ws(h);
@@ -208,17 +197,17 @@ static loom_status parse_dict(hdr *h, npy_header *out)
             return s;
         int k = !strcmp(key, "descr") ? 0 : !strcmp(key, "fortran_order") ? 1 : !strcmp(key, "shape") ? 2 : -1;
         if (k < 0)
-            return fail(h->err, LOOM_ERR_FORMAT,
+            return loom_error_set(h->err, LOOM_ERR_FORMAT,
                         "%s: .npy header at offset %zu: unexpected key '%s' (expected 'descr', 'fortran_order', 'shape')",
                         h->name, key_at, key);
         if (seen[k]++)
-            return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: key '%s' appears twice", h->name, key_at,
+            return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: key '%s' appears twice", h->name, key_at,
                         key);
         if ((s = eat(h, ':', "':' after a key")))
             return s;
         skip_ws(h);
         if (k == 0 && peek(h) == '[')
-            return fail(h->err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: structured dtype (a list 'descr')",
+            return loom_error_set(h->err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: structured dtype (a list 'descr')",
                         h->name, h->pos);
         s = k == 0 ? parse_str(h, out->descr, sizeof out->descr, "a quoted dtype string for 'descr'")
             : k == 1 ? parse_bool(h, &out->fortran)
@@ -237,7 +226,7 @@ static loom_status parse_dict(hdr *h, npy_header *out)
     static const char *const keys[3] = {"descr", "fortran_order", "shape"};
     for (int k = 0; k < 3; k++)
         if (!seen[k])
-            return fail(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: the dict has no key '%s'", h->name,
+            return loom_error_set(h->err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: the dict has no key '%s'", h->name,
                         h->pos, keys[k]);
     skip_ws(h);
     if (h->pos != h->end)
@@ -279,12 +268,12 @@ static loom_status parse_descr(const char *name, const char *d, size_t at, src_k
             ok = *size == 1 || *size == 2 || *size == 4 || *size == 8;
     }
     if (!ok)
-        return fail(err, LOOM_ERR_UNSUPPORTED,
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED,
                     "%s: .npy header at offset %zu: dtype '%s' is not supported (expected bool, int8-64, uint8-64, "
                     "float32 or float64)",
                     name, at, d);
     if (order == '>' && *size > 1)
-        return fail(err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: dtype '%s' is big-endian (expected '<')",
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: dtype '%s' is big-endian (expected '<')",
                     name, at, d);
     return LOOM_OK;
 }
@@ -397,7 +386,7 @@ static loom_status convert(const char *name, const uint8_t *src, src_kind kind, 
         case K_INT: {
             int64_t v = load_int(p, size);
             if (!int_fits(t, v))
-                return fail(err, LOOM_ERR_FORMAT, "%s: element %lld is %lld, which does not fit %s", name, (long long)i,
+                return loom_error_set(err, LOOM_ERR_FORMAT, "%s: element %lld is %lld, which does not fit %s", name, (long long)i,
                             (long long)v, loom_dtype_name(t));
             store_int(out->data, t, i, v);
             break;
@@ -412,7 +401,7 @@ static loom_status convert(const char *name, const uint8_t *src, src_kind kind, 
                 break;
             }
             if (v > (uint64_t)INT64_MAX || !int_fits(t, (int64_t)v))
-                return fail(err, LOOM_ERR_FORMAT, "%s: element %lld is %llu, which does not fit %s", name, (long long)i,
+                return loom_error_set(err, LOOM_ERR_FORMAT, "%s: element %lld is %llu, which does not fit %s", name, (long long)i,
                             (unsigned long long)v, loom_dtype_name(t));
             store_int(out->data, t, i, (int64_t)v);
             break;
@@ -430,19 +419,19 @@ loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom
     if (!name)
         name = "<npy>";
     if (!out || (!data && size) || !loom_dtype_size(dtype))
-        return fail(err, LOOM_ERR_INVALID, "%s: loom_npy_parse: NULL output or data, or an invalid dtype", name);
+        return loom_error_set(err, LOOM_ERR_INVALID, "%s: loom_npy_parse: NULL output or data, or an invalid dtype", name);
     const uint8_t *p = data;
     static const uint8_t magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     if (size < 10 || memcmp(p, magic, 6) != 0) {
         if (size >= 6 && memcmp(p, magic, 6) == 0)
-            return fail(err, LOOM_ERR_FORMAT, "%s: .npy header at offset 6: expected a version and header length, found "
+            return loom_error_set(err, LOOM_ERR_FORMAT, "%s: .npy header at offset 6: expected a version and header length, found "
                         "the end of the data (%zu bytes)", name, size);
-        return fail(err, LOOM_ERR_FORMAT, "%s: offset 0: expected the .npy magic \\x93NUMPY (%zu bytes of data)", name,
+        return loom_error_set(err, LOOM_ERR_FORMAT, "%s: offset 0: expected the .npy magic \\x93NUMPY (%zu bytes of data)", name,
                     size);
     }
     unsigned major = p[6], minor = p[7];
     if (major < 1 || major > 3 || minor != 0)
-        return fail(err, LOOM_ERR_UNSUPPORTED, "%s: offset 6: .npy version %u.%u (expected 1.0, 2.0 or 3.0)", name, major,
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED, "%s: offset 6: .npy version %u.%u (expected 1.0, 2.0 or 3.0)", name, major,
                     minor);
     size_t hstart, hlen;
     if (major == 1) {
@@ -450,13 +439,13 @@ loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom
         hlen = (size_t)p[8] | (size_t)p[9] << 8;
     } else {
         if (size < 12)
-            return fail(err, LOOM_ERR_FORMAT, "%s: offset 8: expected a 4-byte header length, found the end of the data "
+            return loom_error_set(err, LOOM_ERR_FORMAT, "%s: offset 8: expected a 4-byte header length, found the end of the data "
                         "(%zu bytes)", name, size);
         hstart = 12;
         hlen = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
     }
     if (hlen > size - hstart)
-        return fail(err, LOOM_ERR_FORMAT, "%s: offset 8: header length %zu runs past the end of the data (%zu bytes, "
+        return loom_error_set(err, LOOM_ERR_FORMAT, "%s: offset 8: header length %zu runs past the end of the data (%zu bytes, "
                     "header from offset %zu)", name, hlen, size, hstart);
 
     npy_header h = {.ndim = 0};
@@ -469,10 +458,10 @@ loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom
     if ((s = parse_descr(name, h.descr, hstart, &kind, &isize, err)))
         return s;
     if (h.fortran)
-        return fail(err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: fortran_order True (expected C order)",
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED, "%s: .npy header at offset %zu: fortran_order True (expected C order)",
                     name, hstart);
     if (kind == K_FLOAT && !loom_dtype_is_float(dtype))
-        return fail(err, LOOM_ERR_DTYPE, "%s: float data ('%s') cannot be read as %s", name, h.descr,
+        return loom_error_set(err, LOOM_ERR_DTYPE, "%s: float data ('%s') cannot be read as %s", name, h.descr,
                     loom_dtype_name(dtype));
 
     /* numel and byte count, checked for overflow: the product of the non-zero dims is bounded even
@@ -484,7 +473,7 @@ loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom
             continue;
         }
         if (nonzero > INT64_MAX / 16 / h.shape[i])
-            return fail(err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: shape is too large (its size overflows)",
+            return loom_error_set(err, LOOM_ERR_FORMAT, "%s: .npy header at offset %zu: shape is too large (its size overflows)",
                         name, hstart);
         nonzero *= h.shape[i];
     }
@@ -493,12 +482,12 @@ loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom
     size_t dstart = hstart + hlen, have = size - dstart;
     uint64_t want = (uint64_t)numel * isize; /* < 2^63: numel < 2^59 and isize <= 8 */
     if (want != have)
-        return fail(err, LOOM_ERR_FORMAT, "%s: data at offset %zu: expected %llu bytes (%lld elements of '%s'), found %zu",
+        return loom_error_set(err, LOOM_ERR_FORMAT, "%s: data at offset %zu: expected %llu bytes (%lld elements of '%s'), found %zu",
                     name, dstart, (unsigned long long)want, (long long)numel, h.descr, have);
     s = loom_array_alloc(out, dtype, h.ndim, h.shape);
     if (s) {
         *out = (loom_array){0};
-        return fail(err, s == LOOM_ERR_NOMEM ? LOOM_ERR_NOMEM : LOOM_ERR_FORMAT, "%s: cannot allocate %lld elements of %s",
+        return loom_error_set(err, s == LOOM_ERR_NOMEM ? LOOM_ERR_NOMEM : LOOM_ERR_FORMAT, "%s: cannot allocate %lld elements of %s",
                     name, (long long)numel, loom_dtype_name(dtype));
     }
     if ((s = convert(name, p + dstart, kind, isize, numel, out, err)))

@@ -39,17 +39,6 @@ struct loom_npz {
 
 enum { EOCD_LEN = 22, LOC64_LEN = 20, EOCD64_LEN = 56, CEN_LEN = 46, LOC_LEN = 30 };
 
-__attribute__((format(printf, 3, 4))) static loom_status fail(loom_error *err, loom_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->status = st;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -72,7 +61,7 @@ static loom_status read_zip64_extra(const loom_npz *z, const uint8_t *x, size_t 
     while (xlen - i >= 4) {
         uint16_t id = rd16(x + i), len = rd16(x + i + 2);
         if (len > xlen - i - 4)
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: member %s: central extra field at offset %llu: expected %u bytes of field 0x%04x, the extra "
                         "area has %zu left",
                         z->file, mname, (unsigned long long)(xoff + i), len, id, xlen - i - 4);
@@ -85,7 +74,7 @@ static loom_status read_zip64_extra(const loom_npz *z, const uint8_t *x, size_t 
                 if (!need[v])
                     continue;
                 if (len - k < 8)
-                    return fail(err, LOOM_ERR_FORMAT,
+                    return loom_error_set(err, LOOM_ERR_FORMAT,
                                 "%s: member %s: zip64 extra field at offset %llu: expected an 8-byte %s, the field has "
                                 "%u bytes",
                                 z->file, mname, (unsigned long long)(xoff + i),
@@ -103,7 +92,7 @@ static loom_status read_zip64_extra(const loom_npz *z, const uint8_t *x, size_t 
         i += 4 + (size_t)len;
     }
     if (need_u || need_c || need_l)
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: member %s: central entry at offset %llu: expected a zip64 extra field (0x0001) holding its %s "
                     "(the 32-bit field is 0xFFFFFFFF)",
                     z->file, mname, (unsigned long long)xoff,
@@ -117,7 +106,7 @@ static loom_status read_directory(loom_npz *z, loom_error *err)
     const uint8_t *d = z->data;
     size_t size = z->size;
     if (size < EOCD_LEN)
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: offset 0: expected a zip archive (at least a 22-byte end-of-central-directory record), found "
                     "%zu bytes",
                     z->file, size);
@@ -132,7 +121,7 @@ static loom_status read_directory(loom_npz *z, loom_error *err)
         }
     }
     if (!found)
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: offsets %zu to %zu: expected an end-of-central-directory record (signature PK\\5\\6) ending the "
                     "file; not a zip archive, or truncated",
                     z->file, lo, size - EOCD_LEN);
@@ -145,15 +134,15 @@ static loom_status read_directory(loom_npz *z, loom_error *err)
         uint32_t z64_disk = rd32(d + l + 4), disks = rd32(d + l + 16);
         uint64_t r = rd64(d + l + 8);
         if (z64_disk != 0 || disks > 1)
-            return fail(err, LOOM_ERR_UNSUPPORTED, "%s: zip64 locator at offset %zu: a multi-disk archive (%u disks)",
+            return loom_error_set(err, LOOM_ERR_UNSUPPORTED, "%s: zip64 locator at offset %zu: a multi-disk archive (%u disks)",
                         z->file, l, disks);
         if (!inside(r, EOCD64_LEN, l))
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: zip64 locator at offset %zu: expected the zip64 end-of-central-directory record before it, "
                         "found offset %llu",
                         z->file, l, (unsigned long long)r);
         if (!sig(d + r, 6, 6))
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: zip64 end-of-central-directory record at offset %llu: expected signature PK\\6\\6",
                         z->file, (unsigned long long)r);
         disk = rd32(d + r + 16);
@@ -164,55 +153,55 @@ static loom_status read_directory(loom_npz *z, loom_error *err)
         cd_off = rd64(d + r + 48);
         cd_end_limit = r;
     } else if (n == UINT16_MAX || cd_size == UINT32_MAX || cd_off == UINT32_MAX) {
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: end-of-central-directory record at offset %zu: its fields are 0xFFFF..., so expected a zip64 "
                     "locator (PK\\6\\7) at offset %lld",
                     z->file, e, (long long)e - LOC64_LEN);
     }
     if (disk != 0 || cd_disk != 0 || n_here != n)
-        return fail(err, LOOM_ERR_UNSUPPORTED,
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED,
                     "%s: end-of-central-directory record at offset %zu: a multi-disk archive (disk %llu, directory on "
                     "disk %llu, %llu of %llu entries here)",
                     z->file, e, (unsigned long long)disk, (unsigned long long)cd_disk, (unsigned long long)n_here,
                     (unsigned long long)n);
     if (!inside(cd_off, cd_size, cd_end_limit))
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: end-of-central-directory record at offset %zu: expected the central directory (offset %llu, "
                     "%llu bytes) to end by offset %llu",
                     z->file, e, (unsigned long long)cd_off, (unsigned long long)cd_size,
                     (unsigned long long)cd_end_limit);
     if (n > cd_size / CEN_LEN || n > INT_MAX)
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: end-of-central-directory record at offset %zu: %llu entries cannot fit in a central directory "
                     "of %llu bytes",
                     z->file, e, (unsigned long long)n, (unsigned long long)cd_size);
 
     z->m = calloc(n ? (size_t)n : 1, sizeof *z->m);
     if (!z->m)
-        return fail(err, LOOM_ERR_NOMEM, "%s: out of memory for %llu directory entries", z->file, (unsigned long long)n);
+        return loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory for %llu directory entries", z->file, (unsigned long long)n);
     uint64_t pos = cd_off, end = cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
         if (!inside(pos, CEN_LEN, end) || !sig(d + pos, 1, 2))
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: central directory entry %llu at offset %llu: expected signature PK\\1\\2 and %d bytes "
                         "within the directory (which ends at offset %llu)",
                         z->file, (unsigned long long)i, (unsigned long long)pos, CEN_LEN, (unsigned long long)end);
         const uint8_t *c = d + pos;
         size_t nlen = rd16(c + 28), xlen = rd16(c + 30), clen = rd16(c + 32);
         if (!inside(pos + CEN_LEN, (uint64_t)nlen + xlen + clen, end))
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: central directory entry %llu at offset %llu: expected a %zu-byte name, %zu-byte extra and "
                         "%zu-byte comment within the directory (which ends at offset %llu)",
                         z->file, (unsigned long long)i, (unsigned long long)pos, nlen, xlen, clen,
                         (unsigned long long)end);
         if (nlen == 0 || memchr(c + CEN_LEN, 0, nlen))
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: central directory entry %llu at offset %llu: expected a non-empty name without NUL bytes",
                         z->file, (unsigned long long)i, (unsigned long long)pos);
         npz_member *m = &z->m[z->count];
         m->path = malloc(nlen + 1);
         if (!m->path)
-            return fail(err, LOOM_ERR_NOMEM, "%s: out of memory", z->file);
+            return loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory", z->file);
         memcpy(m->path, c + CEN_LEN, nlen);
         m->path[nlen] = 0;
         size_t base = nlen > 4 && !memcmp(m->path + nlen - 4, ".npy", 4) ? nlen - 4 : nlen;
@@ -220,7 +209,7 @@ static loom_status read_directory(loom_npz *z, loom_error *err)
         if (!m->name) {
             free(m->path);
             m->path = NULL;
-            return fail(err, LOOM_ERR_NOMEM, "%s: out of memory", z->file);
+            return loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory", z->file);
         }
         memcpy(m->name, m->path, base);
         m->name[base] = 0;
@@ -238,7 +227,7 @@ static loom_status read_directory(loom_npz *z, loom_error *err)
         if (s)
             return s;
         if (mdisk != 0)
-            return fail(err, LOOM_ERR_UNSUPPORTED, "%s: member %s: central entry at offset %llu: on disk %u (multi-disk)",
+            return loom_error_set(err, LOOM_ERR_UNSUPPORTED, "%s: member %s: central entry at offset %llu: on disk %u (multi-disk)",
                         z->file, m->path, (unsigned long long)pos, mdisk);
         pos += CEN_LEN + nlen + xlen + clen;
     }
@@ -250,12 +239,12 @@ loom_status loom_npz_open_mem(const void *data, size_t size, const char *name, l
     if (!name)
         name = "<memory>";
     if (!out || (!data && size))
-        return fail(err, LOOM_ERR_INVALID, "%s: loom_npz_open_mem: NULL output or data", name);
+        return loom_error_set(err, LOOM_ERR_INVALID, "%s: loom_npz_open_mem: NULL output or data", name);
     *out = NULL;
     loom_npz *z = calloc(1, sizeof *z);
     if (!z || !(z->file = strdup(name))) {
         free(z);
-        return fail(err, LOOM_ERR_NOMEM, "%s: out of memory", name);
+        return loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory", name);
     }
     z->data = data ? data : (const uint8_t *)"";
     z->size = size;
@@ -271,27 +260,27 @@ loom_status loom_npz_open_mem(const void *data, size_t size, const char *name, l
 loom_status loom_npz_open(const char *path, loom_npz **out, loom_error *err)
 {
     if (!path || !out)
-        return fail(err, LOOM_ERR_INVALID, "loom_npz_open: NULL path or output");
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_npz_open: NULL path or output");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errno == ENOENT ? LOOM_ERR_NOT_FOUND : LOOM_ERR_IO, "%s: cannot open: %s", path,
+        return loom_error_set(err, errno == ENOENT ? LOOM_ERR_NOT_FOUND : LOOM_ERR_IO, "%s: cannot open: %s", path,
                     strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return fail(err, LOOM_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+        return loom_error_set(err, LOOM_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
     }
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SIZE_MAX / 2) {
         close(fd);
-        return fail(err, LOOM_ERR_IO, "%s: not a regular file of a size this process can hold", path);
+        return loom_error_set(err, LOOM_ERR_IO, "%s: not a regular file of a size this process can hold", path);
     }
     size_t size = (size_t)st.st_size;
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
         close(fd);
-        return fail(err, LOOM_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
+        return loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
     }
     size_t got = 0;
     while (got < size) {
@@ -302,7 +291,7 @@ loom_status loom_npz_open(const char *path, loom_npz **out, loom_error *err)
             int e = errno;
             close(fd);
             free(buf);
-            return fail(err, LOOM_ERR_IO, "%s: read failed at offset %zu: %s", path, got,
+            return loom_error_set(err, LOOM_ERR_IO, "%s: read failed at offset %zu: %s", path, got,
                         r == 0 ? "unexpected end of file" : strerror(e));
         }
         got += (size_t)r;
@@ -342,7 +331,7 @@ static loom_status inflate_member(const loom_npz *z, const npz_member *m, const 
     z_stream s;
     memset(&s, 0, sizeof s);
     if (inflateInit2(&s, -MAX_WBITS) != Z_OK)
-        return fail(err, LOOM_ERR_NOMEM, "%s: member %s: cannot start zlib's inflate", z->file, m->path);
+        return loom_error_set(err, LOOM_ERR_NOMEM, "%s: member %s: cannot start zlib's inflate", z->file, m->path);
     uint64_t in_left = m->csize, out_left = m->usize;
     int rc;
     do {
@@ -366,22 +355,22 @@ static loom_status inflate_member(const loom_npz *z, const npz_member *m, const 
     uint64_t produced = m->usize - out_left - s.avail_out;
     loom_status st = LOOM_OK;
     if (rc == Z_STREAM_END && produced != m->usize)
-        st = fail(err, LOOM_ERR_FORMAT,
+        st = loom_error_set(err, LOOM_ERR_FORMAT,
                   "%s: member %s: deflate data at offset %llu: expected %llu bytes uncompressed, found %llu", z->file,
                   m->path, (unsigned long long)data_off, (unsigned long long)m->usize, (unsigned long long)produced);
     else if (rc == Z_BUF_ERROR && produced == m->usize)
-        st = fail(err, LOOM_ERR_FORMAT,
+        st = loom_error_set(err, LOOM_ERR_FORMAT,
                   "%s: member %s: deflate data at offset %llu: expected %llu bytes uncompressed, found more", z->file,
                   m->path, (unsigned long long)data_off, (unsigned long long)m->usize);
     else if (rc == Z_BUF_ERROR)
-        st = fail(err, LOOM_ERR_FORMAT,
+        st = loom_error_set(err, LOOM_ERR_FORMAT,
                   "%s: member %s: deflate data at offset %llu: expected the end of the stream within %llu compressed "
                   "bytes",
                   z->file, m->path, (unsigned long long)data_off, (unsigned long long)m->csize);
     else if (rc == Z_MEM_ERROR)
-        st = fail(err, LOOM_ERR_NOMEM, "%s: member %s: out of memory in inflate", z->file, m->path);
+        st = loom_error_set(err, LOOM_ERR_NOMEM, "%s: member %s: out of memory in inflate", z->file, m->path);
     else if (rc != Z_STREAM_END)
-        st = fail(err, LOOM_ERR_FORMAT, "%s: member %s: deflate data at offset %llu: corrupt (%s)", z->file, m->path,
+        st = loom_error_set(err, LOOM_ERR_FORMAT, "%s: member %s: deflate data at offset %llu: corrupt (%s)", z->file, m->path,
                   (unsigned long long)(data_off + m->csize - in_left - s.avail_in), s.msg ? s.msg : "zlib error");
     inflateEnd(&s);
     return st;
@@ -404,7 +393,7 @@ static loom_status missing(const loom_npz *z, const char *name, loom_error *err)
 {
     if (!err)
         return LOOM_ERR_NOT_FOUND;
-    fail(err, LOOM_ERR_NOT_FOUND, "%s: no member '%s' (%s.npy); the archive holds %d%s", z->file, name, name, z->count,
+    loom_error_set(err, LOOM_ERR_NOT_FOUND, "%s: no member '%s' (%s.npy); the archive holds %d%s", z->file, name, name, z->count,
          z->count ? ":" : "");
     size_t len = strlen(err->msg), cap = sizeof err->msg;
     for (int i = 0; i < z->count; i++) {
@@ -427,7 +416,7 @@ loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_
     if (out)
         *out = (loom_array){0};
     if (!z || !name || !out)
-        return fail(err, LOOM_ERR_INVALID, "loom_npz_read: NULL archive, name or output");
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_npz_read: NULL archive, name or output");
     const npz_member *m = NULL;
     for (int i = 0; i < z->count && !m; i++)
         if (!strcmp(z->m[i].name, name) || !strcmp(z->m[i].path, name))
@@ -436,16 +425,16 @@ loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_
         return missing(z, name, err);
 
     if (m->flags & 1)
-        return fail(err, LOOM_ERR_UNSUPPORTED, "%s: member %s: central entry at offset %llu: encrypted", z->file, m->path,
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED, "%s: member %s: central entry at offset %llu: encrypted", z->file, m->path,
                     (unsigned long long)m->cdo);
     if (m->method != 0 && m->method != 8)
-        return fail(err, LOOM_ERR_UNSUPPORTED,
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED,
                     "%s: member %s: central entry at offset %llu: compression method %u (expected 0, stored, or 8, "
                     "deflate)",
                     z->file, m->path, (unsigned long long)m->cdo, m->method);
     const uint8_t *d = z->data;
     if (!inside(m->lho, LOC_LEN, z->size) || !sig(d + m->lho, 3, 4))
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: member %s: local header at offset %llu: expected signature PK\\3\\4 and %d bytes (file size %zu)",
                     z->file, m->path, (unsigned long long)m->lho, LOC_LEN, z->size);
     /* The local header has extra fields of its own (numpy writes zip64 ones there only): its
@@ -454,17 +443,17 @@ loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_
     const uint8_t *l = d + m->lho;
     uint64_t nlen = rd16(l + 26), xlen = rd16(l + 28), data_off = m->lho + LOC_LEN + nlen + xlen;
     if (!inside(m->lho + LOC_LEN, nlen + xlen, z->size))
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: member %s: local header at offset %llu: expected a %llu-byte name and %llu-byte extra field "
                     "within the file (size %zu)",
                     z->file, m->path, (unsigned long long)m->lho, (unsigned long long)nlen, (unsigned long long)xlen,
                     z->size);
     if (nlen != strlen(m->path) || memcmp(l + LOC_LEN, m->path, nlen) != 0)
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: member %s: local header at offset %llu: expected the central directory's name, found another",
                     z->file, m->path, (unsigned long long)m->lho);
     if (!inside(data_off, m->csize, z->size))
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: member %s: data at offset %llu: expected %llu compressed bytes, the file ends at offset %zu",
                     z->file, m->path, (unsigned long long)data_off, (unsigned long long)m->csize, z->size);
 
@@ -472,7 +461,7 @@ loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_
     uint8_t *buf = NULL;
     if (m->method == 0) {
         if (m->usize != m->csize)
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: member %s: central entry at offset %llu: a stored member must have equal sizes, found %llu "
                         "compressed and %llu uncompressed",
                         z->file, m->path, (unsigned long long)m->cdo, (unsigned long long)m->csize,
@@ -481,13 +470,13 @@ loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_
         /* Deflate expands at most 1032:1, so a declared size beyond that is corrupt; bounding it
          * before allocating keeps a 100-byte file from asking for terabytes. */
         if (m->usize > m->csize * 1032 + 1024)
-            return fail(err, LOOM_ERR_FORMAT,
+            return loom_error_set(err, LOOM_ERR_FORMAT,
                         "%s: member %s: central entry at offset %llu: %llu uncompressed bytes from %llu compressed is "
                         "more than deflate can produce",
                         z->file, m->path, (unsigned long long)m->cdo, (unsigned long long)m->usize,
                         (unsigned long long)m->csize);
         if (m->usize > SIZE_MAX / 2 || !(buf = malloc(m->usize ? (size_t)m->usize : 1)))
-            return fail(err, LOOM_ERR_NOMEM, "%s: member %s: out of memory for %llu bytes", z->file, m->path,
+            return loom_error_set(err, LOOM_ERR_NOMEM, "%s: member %s: out of memory for %llu bytes", z->file, m->path,
                         (unsigned long long)m->usize);
         loom_status s = inflate_member(z, m, payload, data_off, buf, err);
         if (s) {
@@ -499,7 +488,7 @@ loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_
     uint32_t crc = crc_of(payload, m->usize);
     if (crc != m->crc) {
         free(buf);
-        return fail(err, LOOM_ERR_FORMAT,
+        return loom_error_set(err, LOOM_ERR_FORMAT,
                     "%s: member %s: data at offset %llu: expected CRC-32 %08x (central entry at offset %llu), found %08x",
                     z->file, m->path, (unsigned long long)data_off, m->crc, (unsigned long long)m->cdo, crc);
     }

@@ -10,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static loom_status fail(loom_error *err, loom_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->status = st;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 static uint64_t splitmix64(uint64_t *s)
 {
@@ -59,29 +48,29 @@ loom_status loom_split_per_class(const loom_array *labels, int64_t num_classes, 
         *out = (loom_node_split){0};
     if (!labels || !out || labels->ndim != 1 || (labels->shape[0] && !labels->data) ||
         (labels->dtype != LOOM_I32 && labels->dtype != LOOM_I64 && labels->dtype != LOOM_U8))
-        return fail(err, LOOM_ERR_INVALID, "split: expected 1-D i32, i64 or u8 labels and an output");
+        return loom_error_set(err, LOOM_ERR_INVALID, "split: expected 1-D i32, i64 or u8 labels and an output");
     if (num_classes < 1 || num_classes > INT32_MAX || per_class < 0 || num_val < 0 || num_test < 0)
-        return fail(err, LOOM_ERR_INVALID, "split: num_classes %lld, per_class %d, num_val %d, num_test %d: expected "
+        return loom_error_set(err, LOOM_ERR_INVALID, "split: num_classes %lld, per_class %d, num_val %d, num_test %d: expected "
                     "num_classes >= 1 and counts >= 0",
                     (long long)num_classes, per_class, num_val, num_test);
     int64_t n = labels->shape[0];
     for (int64_t i = 0; i < n; i++) {
         int64_t c = label_at(labels, i);
         if (c < 0 || c >= num_classes)
-            return fail(err, LOOM_ERR_INVALID, "split: label %lld of node %lld is outside [0, %lld)", (long long)c,
+            return loom_error_set(err, LOOM_ERR_INVALID, "split: label %lld of node %lld is outside [0, %lld)", (long long)c,
                         (long long)i, (long long)num_classes);
     }
     int64_t *order = malloc(((size_t)n + 1) * sizeof *order);
     int64_t *taken = calloc((size_t)num_classes, sizeof *taken);
     loom_status s = LOOM_OK;
     if (!order || !taken) {
-        s = fail(err, LOOM_ERR_NOMEM, "split: out of memory for %lld nodes", (long long)n);
+        s = loom_error_set(err, LOOM_ERR_NOMEM, "split: out of memory for %lld nodes", (long long)n);
         goto done;
     }
     int64_t shape[1] = {n};
     if (loom_array_alloc(&out->train, LOOM_U8, 1, shape) || loom_array_alloc(&out->val, LOOM_U8, 1, shape) ||
         loom_array_alloc(&out->test, LOOM_U8, 1, shape)) {
-        s = fail(err, LOOM_ERR_NOMEM, "split: out of memory for masks of %lld nodes", (long long)n);
+        s = loom_error_set(err, LOOM_ERR_NOMEM, "split: out of memory for masks of %lld nodes", (long long)n);
         goto done;
     }
     /* Fisher-Yates over the node indices, from the back. */
@@ -107,12 +96,12 @@ loom_status loom_split_per_class(const loom_array *labels, int64_t num_classes, 
     }
     for (int64_t c = 0; c < num_classes; c++)
         if (taken[c] < per_class) {
-            s = fail(err, LOOM_ERR_INVALID, "split: class %lld has %lld nodes, fewer than per_class %d", (long long)c,
+            s = loom_error_set(err, LOOM_ERR_INVALID, "split: class %lld has %lld nodes, fewer than per_class %d", (long long)c,
                      (long long)taken[c], per_class);
             goto done;
         }
     if ((int64_t)num_val + num_test > rest) {
-        s = fail(err, LOOM_ERR_INVALID,
+        s = loom_error_set(err, LOOM_ERR_INVALID,
                  "split: %lld nodes remain after training, fewer than num_val %d + num_test %d", (long long)rest,
                  num_val, num_test);
         goto done;

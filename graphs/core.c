@@ -82,36 +82,36 @@ void loom_csr_free(loom_csr *m)
     *m = (loom_csr){0};
 }
 
-__attribute__((format(printf, 2, 3))) static loom_status csr_fail(loom_error *err, const char *fmt, ...)
+loom_status loom_error_set(loom_error *err, loom_status s, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        err->status = LOOM_ERR_FORMAT;
+        err->status = s;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
     }
-    return LOOM_ERR_FORMAT;
+    return s;
 }
 
 loom_status loom_csr_validate(const loom_csr *m, loom_error *err)
 {
     if (!m || m->nrows < 0 || m->ncols < 0 || m->nnz < 0 || m->nnz > INT32_MAX || !m->rowptr ||
         (m->nnz && (!m->col || !m->val)) || (m->vdtype != LOOM_F32 && m->vdtype != LOOM_F64))
-        return csr_fail(err, "csr: bad header (nrows %lld, ncols %lld, nnz %lld) or missing arrays",
+        return loom_error_set(err, LOOM_ERR_FORMAT, "csr: bad header (nrows %lld, ncols %lld, nnz %lld) or missing arrays",
                         m ? (long long)m->nrows : -1, m ? (long long)m->ncols : -1, m ? (long long)m->nnz : -1);
     if (m->rowptr && m->rowptr[0] != 0)
-        return csr_fail(err, "csr: rowptr[0] is %d, expected 0", m->rowptr[0]);
+        return loom_error_set(err, LOOM_ERR_FORMAT, "csr: rowptr[0] is %d, expected 0", m->rowptr[0]);
     for (int64_t r = 0; r < m->nrows; r++)
         if (m->rowptr[r + 1] < m->rowptr[r])
-            return csr_fail(err, "csr: rowptr decreases at row %lld (%d after %d)", (long long)r, m->rowptr[r + 1],
+            return loom_error_set(err, LOOM_ERR_FORMAT, "csr: rowptr decreases at row %lld (%d after %d)", (long long)r, m->rowptr[r + 1],
                             m->rowptr[r]);
     if (m->nrows && m->rowptr[m->nrows] != m->nnz)
-        return csr_fail(err, "csr: rowptr[%lld] is %d, expected nnz %lld", (long long)m->nrows, m->rowptr[m->nrows],
+        return loom_error_set(err, LOOM_ERR_FORMAT, "csr: rowptr[%lld] is %d, expected nnz %lld", (long long)m->nrows, m->rowptr[m->nrows],
                         (long long)m->nnz);
     for (int64_t e = 0; e < m->nnz; e++)
         if (m->col[e] < 0 || m->col[e] >= m->ncols)
-            return csr_fail(err, "csr: entry %lld has column %d, outside [0, %lld)", (long long)e, m->col[e],
+            return loom_error_set(err, LOOM_ERR_FORMAT, "csr: entry %lld has column %d, outside [0, %lld)", (long long)e, m->col[e],
                             (long long)m->ncols);
     return LOOM_OK;
 }

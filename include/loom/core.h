@@ -42,6 +42,10 @@ typedef struct loom_error {
     char msg[512];
 } loom_error;
 
+/* Fills err (when not NULL) with s and a printf-style message, and returns s: the one way code
+ * reports through a loom_error. */
+loom_status loom_error_set(loom_error *err, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---------------------------------------------------------------------------------------------
  * Element types.
  * ------------------------------------------------------------------------------------------- */
