@@ -1,5 +1,6 @@
 /* The runtime: building and laying out the plan (threads, routes, queue bounds), worker threads,
  * wake-ups, running, stopping, errors and cancel. The actor protocol itself is in actor.c. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #define LOOM__RT_PRIVATE
 #include "runtime.h"
 
@@ -120,6 +121,7 @@ static loom_status build_fail(loom__rt *rt, loom_status st, const char *fmt, ...
         vsnprintf(rt->build_msg, sizeof rt->build_msg, fmt, ap);
         va_end(ap);
         rt->build_status = st;
+        snprintf(rt->msg, sizeof rt->msg, "%s", rt->build_msg); /* loom__rt_error has it at once */
     }
     return st;
 }
@@ -321,7 +323,8 @@ static loom_status layout(loom__rt *rt)
         goto out;                                                                                                      \
     } while (0)
 
-    qsort(rt->actors, (size_t)n, sizeof *rt->actors, cmp_actor_id);
+    if (n > 0)
+        qsort(rt->actors, (size_t)n, sizeof *rt->actors, cmp_actor_id);
     rt->laid_out = 1; /* ids are sorted from here on: find_actor bisects */
     for (int k = 0; k < n; k++) {
         loom__actor *a = rt->actors[k];
@@ -617,6 +620,7 @@ static void reset_run(loom__rt *rt)
     }
     atomic_store(&rt->live, rt->nactors);
     atomic_store(&rt->err_state, 0);
+    atomic_store(&rt->deferred, 0);
     rt->status = LOOM_OK;
     rt->msg[0] = 0;
 }
@@ -625,8 +629,10 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
 {
     if (!rt)
         return LOOM_ERR_INVALID;
-    if (rt->build_status == LOOM_OK && max_pieces < 0)
-        build_fail(rt, LOOM_ERR_INVALID, "loom__rt_run: max_pieces is %" PRId64, max_pieces);
+    if (max_pieces < 0) {
+        snprintf(rt->msg, sizeof rt->msg, "loom__rt_run: max_pieces is %" PRId64, max_pieces);
+        return LOOM_ERR_INVALID;
+    }
     if (rt->build_status == LOOM_OK && !rt->laid_out)
         layout(rt);
     if (rt->build_status != LOOM_OK) {
@@ -655,6 +661,9 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
             break;
         }
         t->started = 1;
+        char tname[16]; /* the kernel's limit, with the NUL */
+        snprintf(tname, sizeof tname, "loom %.10s", t->name);
+        pthread_setname_np(t->pth, tname);
         pin(rt, ti);
     }
     for (int ti = 0; ti < rt->nthreads; ti++)
@@ -670,11 +679,12 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
             rt->next_piece = rt->actors[k]->next_piece;
 
     loom_status st = LOOM_OK;
+    int cancelled = atomic_exchange(&rt->cancel_req, 0); /* consumed by this run in any case */
     if (atomic_load(&rt->err_state) != 0) {
         while (atomic_load_explicit(&rt->err_state, memory_order_acquire) != 2)
             sched_yield(); /* the first failure is still writing its message */
         st = rt->status;
-    } else if (atomic_exchange(&rt->cancel_req, 0)) {
+    } else if (cancelled) {
         snprintf(rt->msg, sizeof rt->msg, "cancelled");
         st = LOOM_ERR_RUNTIME;
     }

@@ -217,7 +217,8 @@ loom_status loom__rt_fail(loom__rt *rt, loom_status st, const char *fmt, ...) __
  * does not return before every deferred act is completed. */
 void loom__rt_complete(loom__rt *rt, uint64_t actor, loom_status st, const char *msg);
 
-/* The message of the last failure ("" after a successful run); valid until the next run. */
+/* The message of the last failure: of a building call or of the last run ("" after a successful
+ * run); valid until the next run. */
 const char *loom__rt_error(const loom__rt *rt);
 
 /* The piece the next run starts at. */

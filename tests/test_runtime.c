@@ -480,6 +480,7 @@ END_TEST
 START_TEST(test_run_twice)
 {
     chain ch = chain_new(10, 2, 1, 2);
+    ck_assert_int_eq(loom__rt_run(ch.rt, -1), LOOM_ERR_INVALID); /* a bad argument spoils nothing */
     ck_assert_int_eq(loom__rt_run(ch.rt, 100), LOOM_OK);
     ck_assert_int_eq(loom__rt_next_piece(ch.rt), 100);
     ck_assert_int_eq(loom__rt_run(ch.rt, 150), LOOM_OK);
@@ -871,6 +872,7 @@ START_TEST(test_plan_errors)
     ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = 1, .name = "r", .nout = 1,
                                                                  .out = (loom__regst_desc[]){{.regst_num = -1}}}),
                      LOOM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(loom__rt_error(rt), "regst_num -1")); /* before any run */
     expect_run_error(rt, LOOM_ERR_INVALID, "regst_num -1");
 
     rt = rt_new();
