@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/op.h"
+
 /* ---- matmul ---------------------------------------------------------------------------------- */
 
 static void naive_matmul(const double *a, const double *b, double *c, int64_t m, int64_t n, int64_t k, int ta, int tb)
@@ -277,6 +279,10 @@ START_TEST(test_feed_errors)
     loom_csr m = {.nrows = 3, .ncols = 3, .nnz = 2, .vdtype = LOOM_F32, .rowptr = rp, .col = col, .val = val};
     ck_assert_int_eq(loom_program_feed_csr(p, adj, &m), LOOM_ERR_FORMAT);
     ck_assert_str_eq(loom_program_error(p), "loom_program_feed_csr: input 'adj': csr: entry 0 has column 5, outside [0, 3)");
+    /* an empty matrix still has rowptr[0]: a NULL rowptr is refused, not read */
+    loom_csr empty = {.nrows = 0, .ncols = 0, .nnz = 0, .vdtype = LOOM_F32};
+    ck_assert_int_eq(loom_program_feed_csr(p, adj, &empty), LOOM_ERR_FORMAT);
+    ck_assert_msg(strstr(loom_program_error(p), "missing arrays"), "%s", loom_program_error(p));
     col[0] = 1;
     ck_assert_int_eq(loom_program_feed_csr(p, adj, &m), LOOM_OK);
     /* x says N = 3, y says N = 2 */
@@ -421,10 +427,25 @@ START_TEST(test_initialisers)
 }
 END_TEST
 
+/* Every op of the enum has a definition linked in, with shape inference and, unless a leaf, a CPU
+ * kernel (a definition lost at link time once left the builder with "op 0 is not built"). */
+START_TEST(test_registry_complete)
+{
+    for (int op = 0; op < LOOM_OP_COUNT; op++) {
+        const loom_op_def *d = loom__op_def((loom_op)op);
+        ck_assert_msg(d && d->name && d->infer, "op %d has no definition", op);
+        ck_assert_msg((d->flags & LOOM__OPF_LEAF) || d->cpu, "op %s has no CPU kernel", d->name);
+        ck_assert_msg(!d->grad || d->diff_src, "op %s has a gradient rule but no differentiable source", d->name);
+    }
+    ck_assert_ptr_null(loom__op_def(LOOM_OP_COUNT));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
     TCase *tc = tcase_create("all");
+    tcase_add_test(tc, test_registry_complete);
     tcase_add_test(tc, test_matmul_forward);
     tcase_add_test(tc, test_matmul_grad);
     tcase_add_test(tc, test_matmul_awkward);
