@@ -157,9 +157,9 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     if (g->status != LOOM_OK)
         return g->status;
     loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
-    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0))
-        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid executor %d or regst_num %d", (int)opts->executor,
-                          opts->regst_num),
+    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0 || opts->threads < 0))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid executor %d, regst_num %d or threads %d",
+                          (int)opts->executor, opts->regst_num, opts->threads),
                g->status;
     if ((unsigned)opt.kind >= LOOM_OPT_KIND_COUNT || !(opt.lr >= 0) || !(opt.weight_decay >= 0))
         return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)",
@@ -214,6 +214,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->keep = calloc((size_t)p->n, 1);
     p->executor = opts ? opts->executor : LOOM_EXEC_ACTORS;
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
+    p->threads = opts ? opts->threads : 0;
     if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep) {
         loom_program_free(p);
         return LOOM_ERR_NOMEM;

@@ -25,6 +25,7 @@ struct loom_program {
     char err[1024];
     loom_executor executor;
     int regst_num;
+    int threads; /* kernel threads, 0: the default */
     uint8_t *keep;              /* by id: kept by request */
     struct loom__exec *exec[LOOM_RUN_MODE_COUNT]; /* built at a mode's first run */
     loom_source_fn source;

@@ -1,4 +1,5 @@
 /* Running a program: the executor chosen at compile time, one step or many. */
+#include <cblas.h>
 #include <stdlib.h>
 
 #include "actors/exec.h"
@@ -48,6 +49,8 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d or step count", (int)mode);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
+    if (p->threads > 0)
+        openblas_set_num_threads(p->threads); /* process-wide: OpenBLAS has no per-call setting */
     if (p->executor == LOOM_EXEC_REFERENCE) {
         if (p->source)
             return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_run: the reference executor reads fed data only, not a source");

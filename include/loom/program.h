@@ -50,6 +50,9 @@ typedef struct loom_train_opts {
     loom_optimizer optimizer;
     loom_executor executor;
     int regst_num; /* buffers of each input register (0 means 2): data loading runs that many steps ahead */
+    int threads;   /* threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0 leaves the
+                      library's default. The runtime's own threads follow from the plan: one per
+                      device stream, plus the source's and the host's. */
 } loom_train_opts;
 
 typedef struct loom_program loom_program;
