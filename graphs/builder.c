@@ -32,6 +32,7 @@ void loom_graph_free(loom_graph *g)
     free(g->chunks);
     free(g->t);
     free(g->dyn);
+    loom_placement_free(g->placement);
     free(g);
 }
 
@@ -43,6 +44,35 @@ const char *loom_graph_error(const loom_graph *g)
 }
 
 loom_status loom_graph_status(const loom_graph *g) { return g ? g->status : LOOM_ERR_INVALID; }
+
+void loom_graph_set_placement(loom_graph *g, const loom_placement *p)
+{
+    if (!g)
+        return;
+    if (!p) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_graph_set_placement: the placement is NULL");
+        return;
+    }
+    loom_placement *c = loom_placement_copy(p);
+    if (!c) {
+        loom__fail(g, LOOM_ERR_NOMEM, "loom_graph_set_placement: out of memory");
+        return;
+    }
+    loom_placement_free(g->placement);
+    g->placement = c;
+}
+
+void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s)
+{
+    if (!t || (t->flags & LOOM__T_POISON))
+        return;
+    loom_error e = {0};
+    if (loom_sbp_check(s, t->shape.ndim, &e) != LOOM_OK) {
+        loom__fail(t->graph, LOOM_ERR_INVALID, "loom_tensor_set_sbp '%s': %s", loom_tensor_name(t), e.msg);
+        return;
+    }
+    t->sbp_hint = s;
+}
 
 void loom_graph_set_seed(loom_graph *g, uint64_t seed)
 {

@@ -131,6 +131,7 @@ void loom_program_free(loom_program *p)
     if (!p)
         return;
     loom__program_drop_plans(p);
+    loom__sbp_plan_free(&p->sbp);
     free(p->keep);
     free(p->losses);
     for (int i = 0; p->val && i < p->n; i++) {
@@ -203,6 +204,14 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->n = g->n;
     if (g->status == LOOM_OK && mark_dead(p) != LOOM_OK)
         loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+    p->ndevices = g->placement ? loom_placement_ndevices(g->placement) : 1;
+    if (g->status == LOOM_OK && p->ndevices > 1) {
+        char msg[1024];
+        loom__cost_model cm = LOOM__COST_CPU;
+        loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &cm, &p->sbp, msg, sizeof msg);
+        if (s != LOOM_OK)
+            loom__fail(g, s, "loom_compile: %s", msg);
+    }
     if (g->status != LOOM_OK) {
         loom_program_free(p);
         return g->status;

@@ -25,6 +25,7 @@ struct loom_graph {
     loom_status status;
     char err[512];
     uint64_t seed;
+    loom_placement *placement; /* NULL: one device */
 };
 
 /* Index of a dynamic dim handle, or -1 when d is not one of g's. */

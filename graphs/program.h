@@ -6,6 +6,7 @@
 #include <loom/program.h>
 
 #include "graphs/graph.h"
+#include "sbp/infer.h"
 
 struct loom_program {
     loom_graph *g;
@@ -33,6 +34,8 @@ struct loom_program {
     double *losses;
     int64_t nlosses, losses_cap;
     int trace_record; /* the runtimes record every act (tests read them) */
+    int ndevices;        /* of the graph's placement */
+    loom__sbp_plan sbp;  /* with more than one device: every tensor's SBP */
 };
 
 /* Builds gradient nodes of loss for every tensor it depends on through differentiable edges;

@@ -7,6 +7,7 @@
 #define LOOM_OPS_OP_H
 
 #include <loom/graph.h>
+#include <loom/sbp.h>
 
 #define LOOM__MAX_SRC 8
 
@@ -44,6 +45,7 @@ struct loom_tensor {
     loom_graph *graph;
     char name[64];
     loom_init init;      /* parameters */
+    loom_sbp sbp_hint;   /* the user's SBP for it, or unset */
     double weight_decay; /* parameters: NaN means the optimizer's */
 };
 
@@ -66,6 +68,13 @@ typedef struct loom__kctx {
     size_t msglen;
 } loom__kctx;
 
+/* One valid SBP signature of an op on a 1-D placement: an SBP per source, and the output's. */
+typedef struct loom__sbp_sig {
+    loom_sbp in[LOOM__MAX_SRC];
+    loom_sbp out;
+} loom__sbp_sig;
+#define LOOM__MAX_SIGS 32
+
 typedef struct loom_op_def {
     const char *name;
     int min_src, max_src;
@@ -79,6 +88,10 @@ typedef struct loom_op_def {
      * NULL when no source is differentiable. */
     void (*grad)(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc);
     uint32_t diff_src; /* bit i: source i takes a gradient */
+    /* Writes t's valid signatures (at most max) into sigs and returns their number, given its
+     * sources' shapes and attributes; the all-broadcast signature (B, ..., B) -> B, valid for every
+     * deterministic op, need not be listed. NULL: that signature only. */
+    int (*sbp)(const loom_tensor *t, loom__sbp_sig *sigs, int max);
 } loom_op_def;
 
 enum loom__op_flags {

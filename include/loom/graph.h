@@ -9,6 +9,7 @@
 #define LOOM_GRAPH_H
 
 #include "core.h"
+#include "sbp.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,6 +28,13 @@ const char *loom_graph_error(const loom_graph *g);
 loom_status loom_graph_status(const loom_graph *g);
 /* Sets the seed that random initialisers and dropout masks derive from (default 0). */
 void loom_graph_set_seed(loom_graph *g, uint64_t seed);
+
+/* Places the graph on p (copied): every tensor lives on its devices, and loom_compile infers an
+ * SBP for each (docs/placement.md). A placement of one device is the default. */
+void loom_graph_set_placement(loom_graph *g, const loom_placement *p);
+/* Asks for t to have SBP s on the graph's placement; compiling honours it or fails naming the op,
+ * the tensor and the signatures that would have worked. */
+void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s);
 
 /* A named dynamic dimension with an upper bound (bound >= 0). The name must be unique. */
 loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound);
