@@ -6,6 +6,7 @@
 
 #include "ops/cpu/binary.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 loom_status loom__elem_check(const loom_tensor *t, int nfloat, char *msg, size_t len)
 {
@@ -100,14 +101,38 @@ static void div_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tens
         gsrc[1] = to_src(g, t, 1, loom_scale(g, loom_div(g, loom_mul(g, gout, t), b), -1.0));
 }
 
+/* Splits follow the broadcast (a stretched or missing operand is B). Partial sums pass through
+ * linear maps only: a + b and a - b of addends add up, so (P, P) -> P, but (P, B) would count b
+ * once per device. a * b and a / b are linear in a given b (and a * b in b given a); with P on
+ * both sides the sum of local products is not the product of sums. */
+static int add_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+    return loom__sbp_add_partial(t, 3, loom_partial_sum(), sigs, n, max);
+}
+
+static int mul_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+    n = loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+    return loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
+}
+
+/* Linear in source 0 given the others: div, and scale (its only source). */
+static int linear0_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+    return loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_add = {.name = "add", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
-                                  .cpu = loom__cpu_add, .grad = add_grad, .diff_src = 3};
+                                  .cpu = loom__cpu_add, .grad = add_grad, .diff_src = 3, .sbp = add_sbp};
 const loom_op_def loom__op_sub = {.name = "sub", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
-                                  .cpu = loom__cpu_sub, .grad = sub_grad, .diff_src = 3};
+                                  .cpu = loom__cpu_sub, .grad = sub_grad, .diff_src = 3, .sbp = add_sbp};
 const loom_op_def loom__op_mul = {.name = "mul", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
-                                  .cpu = loom__cpu_mul, .grad = mul_grad, .diff_src = 3};
+                                  .cpu = loom__cpu_mul, .grad = mul_grad, .diff_src = 3, .sbp = mul_sbp};
 const loom_op_def loom__op_div = {.name = "div", .min_src = 2, .max_src = 2, .infer = broadcast_infer,
-                                  .cpu = loom__cpu_div, .grad = div_grad, .diff_src = 3};
+                                  .cpu = loom__cpu_div, .grad = div_grad, .diff_src = 3, .sbp = linear0_sbp};
 
 loom_tensor *loom_add(loom_graph *g, loom_tensor *a, loom_tensor *b)
 {
@@ -148,7 +173,7 @@ static void scale_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_te
 }
 
 const loom_op_def loom__op_scale = {.name = "scale", .min_src = 1, .max_src = 1, .infer = loom__elem_unary_infer,
-                                    .cpu = loom__cpu_scale, .grad = scale_grad, .diff_src = 1};
+                                    .cpu = loom__cpu_scale, .grad = scale_grad, .diff_src = 1, .sbp = linear0_sbp};
 
 loom_tensor *loom_scale(loom_graph *g, loom_tensor *x, double s)
 {
@@ -189,8 +214,11 @@ static void bias_add_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom
     }
 }
 
+/* b [C] aligns with x's last axis, so it is the broadcast case: S(i) of x with b B for the leading
+ * axes, S(last) of x with S(0) of b; (P, P) -> P as for add. */
 const loom_op_def loom__op_bias_add = {.name = "bias_add", .min_src = 2, .max_src = 2, .infer = bias_add_infer,
-                                       .cpu = loom__cpu_bias_add, .grad = bias_add_grad, .diff_src = 3};
+                                       .cpu = loom__cpu_bias_add, .grad = bias_add_grad, .diff_src = 3,
+                                       .sbp = add_sbp};
 
 loom_tensor *loom_bias_add(loom_graph *g, loom_tensor *x, loom_tensor *b)
 {

@@ -6,6 +6,7 @@
 #include "ops/cpu/binary.h"
 #include "ops/cpu/dropout.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 /* dropout_mask(x): u8 of x's shape; x must be a dense float tensor (the one dropped). */
 static loom_status mask_infer(loom_tensor *t, char *msg, size_t len)
@@ -19,6 +20,10 @@ static loom_status mask_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
+/* No signature but all-B (sbp NULL): the kernel draws element i of its output from counter i, so
+ * a device holding a part would draw counters from 0 again, not from its part's offset. The
+ * mask is made whole on every device (identical: the same key everywhere), and dropout below
+ * takes it split by a local slice where x is split. */
 const loom_op_def loom__op_dropout_mask = {.name = "dropout_mask", .min_src = 1, .max_src = 1,
                                            .flags = LOOM__OPF_RANDOM, .infer = mask_infer,
                                            .cpu = loom__cpu_dropout_mask};
@@ -56,8 +61,17 @@ static void dropout_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_
     gsrc[0] = loom__node(g, "loom_dropout (gradient)", LOOM_OP_DROPOUT, 2, src, &t->a);
 }
 
+/* Given the mask, dropout is x * m * keep (training) or x (evaluation): elementwise, and linear in
+ * x, so the mask's and x's splits go together and a partial x stays partial with the mask B. */
+static int dropout_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+    return loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_dropout = {.name = "dropout", .min_src = 2, .max_src = 2, .infer = dropout_infer,
-                                      .cpu = loom__cpu_dropout, .grad = dropout_grad, .diff_src = 1};
+                                      .cpu = loom__cpu_dropout, .grad = dropout_grad, .diff_src = 1,
+                                      .sbp = dropout_sbp};
 
 /* The checks loom__node makes, for p == 0, where dropout is x itself and makes no node. */
 static loom_tensor *identity(loom_graph *g, loom_tensor *x)

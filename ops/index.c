@@ -14,6 +14,7 @@
 
 #include "ops/cpu/index.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 /* idx must be a dense i32 vector as long as dim 0 of src (named what). */
 static loom_status check_idx(const loom_tensor *t, const loom_tensor *src, const loom_tensor *idx, const char *what,
@@ -69,6 +70,22 @@ static void gather_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
     gsrc[0] = loom__node(g, "loom_gather_rows (gradient)", LOOM_OP_SCATTER, 2, src, &a);
 }
 
+/* idx indexes the whole table, so the table is whole wherever idx is split: (B, S(0)) -> S(0). A
+ * row-split table would need each device to shift idx by its part's first row and drop the rest,
+ * which the kernel does not do (it rejects indices past its part), so (S(0), B) -> P is not listed.
+ * Feature axes split through with idx whole; the output is linear in the table. */
+static int gather_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *table = &t->src[0]->shape;
+    int n = 0;
+    if (loom__sbp_can_split(&t->src[1]->shape, 0) && loom__sbp_can_split(&t->shape, 0))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_broadcast(), loom_split(0)}, loom_split(0));
+    for (int i = 1; i < table->ndim; i++)
+        if (loom__sbp_can_split(table, i) && loom__sbp_can_split(&t->shape, i))
+            n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(i), loom_broadcast()}, loom_split(i));
+    return loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_gather_rows = {
     .name = "gather_rows",
     .min_src = 2,
@@ -77,6 +94,7 @@ const loom_op_def loom__op_gather_rows = {
     .cpu = loom__cpu_gather_rows,
     .grad = gather_grad,
     .diff_src = 1,
+    .sbp = gather_sbp,
 };
 
 /* ---- scatter ---------------------------------------------------------------------------------- */
@@ -120,6 +138,25 @@ static void scatter_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, 
                          LOOM_OP_SCATTER_GRAD, 4, src, &(loom__attrs){.i = {t->a.i[0]}});
 }
 
+/* Rows of src split with their idx: each device sums its rows into all n outputs, and the sums
+ * add up (P) for the sum mode only; a device's mean divides by its own counts and a max of maxima
+ * is not a sum. Feature axes split through in every mode (idx whole: the same counts and the same
+ * rows everywhere). sum and mean are linear in src given idx: (P, B) -> P. */
+static int scatter_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *src = &t->src[0]->shape;
+    const int64_t mode = t->a.i[0];
+    int n = 0;
+    if (mode == LOOM__SCATTER_SUM && loom__sbp_can_split(src, 0) && loom__sbp_can_split(&t->src[1]->shape, 0))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_split(0)}, loom_partial_sum());
+    for (int i = 1; i < src->ndim; i++)
+        if (loom__sbp_can_split(src, i) && loom__sbp_can_split(&t->shape, i))
+            n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(i), loom_broadcast()}, loom_split(i));
+    if (mode == LOOM__SCATTER_SUM || mode == LOOM__SCATTER_MEAN)
+        n = loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+    return n;
+}
+
 const loom_op_def loom__op_scatter = {
     .name = "scatter",
     .min_src = 2,
@@ -128,6 +165,7 @@ const loom_op_def loom__op_scatter = {
     .cpu = loom__cpu_scatter,
     .grad = scatter_grad_rule,
     .diff_src = 1,
+    .sbp = scatter_sbp,
 };
 
 /* scatter_grad(src, idx, out, gout): made by the rule above only, so a mismatch is internal. */
@@ -162,6 +200,21 @@ static loom_status scatter_grad_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
+/* Feature axes split through (src, out and gout alike; idx whole). Rows of src and idx split
+ * would count each segment's rows per device (mean) or route a tied max once per device (max), so
+ * they are not listed. Given src, idx and out, the gradient is linear in gout. */
+static int scatter_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *src = &t->src[0]->shape;
+    int n = 0;
+    for (int i = 1; i < src->ndim; i++)
+        if (loom__sbp_can_split(src, i) && loom__sbp_can_split(&t->src[2]->shape, i) &&
+            loom__sbp_can_split(&t->src[3]->shape, i) && loom__sbp_can_split(&t->shape, i))
+            n = loom__sbp_add(sigs, n, max, 4, (loom_sbp[]){loom_split(i), loom_broadcast(), loom_split(i), loom_split(i)},
+                              loom_split(i));
+    return loom__sbp_add_partial(t, 8, loom_partial_sum(), sigs, n, max);
+}
+
 /* No gradient: second derivatives of segment mean and max are not supported. */
 const loom_op_def loom__op_scatter_grad = {
     .name = "scatter_grad",
@@ -169,6 +222,7 @@ const loom_op_def loom__op_scatter_grad = {
     .max_src = 4,
     .infer = scatter_grad_infer,
     .cpu = loom__cpu_scatter_grad,
+    .sbp = scatter_grad_sbp,
 };
 
 /* ---- builders --------------------------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 #include "ops/op.h"
 
 #include "ops/cpu/cpu.h"
+#include "ops/sbp_sigs.h"
 
 /* a.i[0] dtype, a.i[1] layout, a.shape: checked by the builder before it gets here. */
 static loom_status leaf_infer(loom_tensor *t, char *msg, size_t len)
@@ -15,6 +16,7 @@ static loom_status leaf_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
+/* No signatures (sbp NULL): a leaf's SBP is the user's hint or inference's default. */
 const loom_op_def loom__op_input = {.name = "input", .flags = LOOM__OPF_LEAF, .infer = leaf_infer};
 const loom_op_def loom__op_param = {.name = "param", .flags = LOOM__OPF_LEAF, .infer = leaf_infer};
 const loom_op_def loom__op_state = {.name = "state", .flags = LOOM__OPF_LEAF, .infer = leaf_infer};
@@ -47,4 +49,14 @@ static loom_status fill_cpu(const loom_tensor *t, loom__value *out, loom__value 
     return LOOM__DISPATCH_FLOAT(out->dtype, fill, out->data, loom__numel(out), t->a.f[0]);
 }
 
-const loom_op_def loom__op_fill = {.name = "fill", .min_src = 1, .max_src = 1, .infer = fill_infer, .cpu = fill_cpu};
+/* fill reads only like's shape: a split like gives the parts of the constant, and a P like (which
+ * holds the whole shape on every device) gives all of it on each: (P) -> B, the seed of the
+ * backward pass of a partial loss. */
+static int fill_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+    return loom__sbp_add_partial(t, 1, loom_broadcast(), sigs, n, max);
+}
+
+const loom_op_def loom__op_fill = {.name = "fill", .min_src = 1, .max_src = 1, .infer = fill_infer, .cpu = fill_cpu,
+                                   .sbp = fill_sbp};

@@ -1,5 +1,6 @@
 /* matmul: [m, k] x [k, n] -> [m, n], either operand possibly transposed. */
 #include "ops/cpu/matmul.h"
+#include "ops/sbp_sigs.h"
 
 #include <stdio.h>
 
@@ -46,6 +47,25 @@ static void matmul_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
         gsrc[1] = ta ? loom_matmul_ex(g, gout, a, 1, 1) : loom_matmul_ex(g, gout, a, 1, 0);
 }
 
+/* C [m, n] = op(A) op(B): rows of op(A) give rows of C, columns of op(B) columns of C, and a
+ * split of the inner dim k on both sides leaves each device a partial product over its k-range.
+ * C is bilinear, so a partial operand times a whole one stays partial. The axes name the
+ * operands as stored: with trans_a, op(A)'s rows are A's axis 1. */
+static int matmul_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *a = &t->src[0]->shape, *b = &t->src[1]->shape;
+    const int am = (int)t->a.i[0], ak = !am, bk = (int)t->a.i[1], bn = !bk;
+    int n = 0;
+    if (loom__sbp_can_split(a, am) && loom__sbp_can_split(&t->shape, 0))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(am), loom_broadcast()}, loom_split(0));
+    if (loom__sbp_can_split(b, bn) && loom__sbp_can_split(&t->shape, 1))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_broadcast(), loom_split(bn)}, loom_split(1));
+    if (loom__sbp_can_split(a, ak) && loom__sbp_can_split(b, bk))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(ak), loom_split(bk)}, loom_partial_sum());
+    n = loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+    return loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_matmul = {
     .name = "matmul",
     .min_src = 2,
@@ -54,6 +74,7 @@ const loom_op_def loom__op_matmul = {
     .cpu = loom__cpu_matmul,
     .grad = matmul_grad,
     .diff_src = 3,
+    .sbp = matmul_sbp,
 };
 
 loom_tensor *loom_matmul_ex(loom_graph *g, loom_tensor *a, loom_tensor *b, int trans_a, int trans_b)

@@ -10,6 +10,7 @@
 
 #include "ops/cpu/reduce.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 static loom_status float_operand(const loom_tensor *t, int i, char *msg, size_t len)
 {
@@ -78,10 +79,30 @@ static void reduce_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
     gsrc[0] = loom__node(g, api, LOOM_OP_EXPAND, 2, (loom_tensor *[]){gout, x}, &a);
 }
 
+/* A kept axis stays split (as output axis k, counting the reduced axes only with keepdims). A
+ * reduced axis split gives each device the sum over its part: P for sum. Not for mean: each
+ * device divides by its own part's length, and with uneven parts (7 over 3 devices: 3, 2, 2) the
+ * local means do not add up to the mean. Both are linear, so P -> P. */
+static int reduce_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *x = &t->src[0]->shape;
+    const uint32_t mask = (uint32_t)t->a.i[0];
+    int n = 0;
+    for (int i = 0, k = 0; i < x->ndim; i++) {
+        const int red = mask >> i & 1;
+        if (!red && loom__sbp_can_split(x, i) && loom__sbp_can_split(&t->shape, k))
+            n = loom__sbp_add(sigs, n, max, 1, (loom_sbp[]){loom_split(i)}, loom_split(k));
+        else if (red && t->op == LOOM_OP_SUM && loom__sbp_can_split(x, i))
+            n = loom__sbp_add(sigs, n, max, 1, (loom_sbp[]){loom_split(i)}, loom_partial_sum());
+        k += !red || t->a.i[1];
+    }
+    return loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_sum = {.name = "sum", .min_src = 1, .max_src = 1, .infer = reduce_infer,
-                                  .cpu = loom__cpu_sum, .grad = reduce_grad, .diff_src = 1};
+                                  .cpu = loom__cpu_sum, .grad = reduce_grad, .diff_src = 1, .sbp = reduce_sbp};
 const loom_op_def loom__op_mean = {.name = "mean", .min_src = 1, .max_src = 1, .infer = reduce_infer,
-                                   .cpu = loom__cpu_mean, .grad = reduce_grad, .diff_src = 1};
+                                   .cpu = loom__cpu_mean, .grad = reduce_grad, .diff_src = 1, .sbp = reduce_sbp};
 
 loom_tensor *loom_sum(loom_graph *g, loom_tensor *x, uint32_t axis_mask, int keepdims)
 {
@@ -172,5 +193,25 @@ static void expand_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
     gsrc[0] = reduce_to(g, "expand (gradient)", gout, &t->src[0]->shape, (int)t->a.i[0]);
 }
 
+/* The output takes like's shape, so like splits with it; x splits where it meets the axis
+ * unstretched and is B where it is stretched. The scaled form multiplies by numel(x) / numel(out)
+ * of the local values, which is the logical factor only when x is split along with the output:
+ * a whole x against a part of the output would scale by n / (its part) instead. like's data is
+ * never read, so a P like holds the whole shape as well as a B one does; x enters linearly. */
+static int expand_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+    if (t->a.i[0]) {
+        int kept = 0;
+        for (int i = 0; i < n; i++)
+            if (sigs[i].in[0].kind == LOOM_SBP_SPLIT)
+                sigs[kept++] = sigs[i];
+        n = kept;
+    }
+    n = loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+    n = loom__sbp_add_partial(t, 3, loom_partial_sum(), sigs, n, max);
+    return loom__sbp_add_partial(t, 2, loom_broadcast(), sigs, n, max);
+}
+
 const loom_op_def loom__op_expand = {.name = "expand", .min_src = 2, .max_src = 2, .infer = expand_infer,
-                                     .cpu = loom__cpu_expand, .grad = expand_grad, .diff_src = 1};
+                                     .cpu = loom__cpu_expand, .grad = expand_grad, .diff_src = 1, .sbp = expand_sbp};

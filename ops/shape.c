@@ -11,6 +11,7 @@
 
 #include "ops/cpu/shape.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 static loom_status dense_operand(const loom_tensor *t, int i, char *msg, size_t len)
 {
@@ -92,8 +93,50 @@ static void reshape_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_
     gsrc[0] = loom__node(g, "loom_reshape (gradient)", LOOM_OP_RESHAPE, 1, &gout, &a);
 }
 
+/* 1 when x's dims before axis i and y's dims before axis k hold as many elements at every binding
+ * of the dynamic dims (the rule of reshape_infer, on the prefixes). */
+static int same_prefix(const loom_shape *x, int i, const loom_shape *y, int k)
+{
+    loom_shape a = *x, b = *y;
+    a.ndim = i;
+    b.ndim = k;
+    int64_t na, nb;
+    if (!static_numel(&a, &na) || !static_numel(&b, &nb) || na != nb)
+        return 0;
+    for (int side = 0; side < 2; side++) {
+        const loom_shape *s = side ? &b : &a;
+        for (int j = 0; j < s->ndim; j++)
+            if (loom_dim_is_dynamic(s->d[j]) && count_dim(&a, s->d[j]) != count_dim(&b, s->d[j]))
+                return 0;
+    }
+    return 1;
+}
+
+/* Row-major x is [A, d, B] around its axis i; when the output is [A, d, B'] around an axis k (the
+ * same elements before it, the same dim), part j of x along i is, byte for byte, part j of the
+ * output along k: S(i) -> S(k). Where the split axis merges with others or is cut up, the parts
+ * of the merged dim are not the merged parts (7 x 2 over 3 devices: 5, 5, 4 rows of the product
+ * against 3, 2, 2 of 7), so no split. The local op's target shape is the output's local shape
+ * (a.shape with d[k] the part): the plan writes it, as the test does. Linear: P -> P. */
+static int reshape_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *x = &t->src[0]->shape, *y = &t->shape;
+    int n = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        if (!loom__sbp_can_split(x, i))
+            continue;
+        for (int k = 0; k < y->ndim; k++)
+            if (loom__dim_eq(x->d[i], y->d[k]) && loom__sbp_can_split(y, k) && same_prefix(x, i, y, k)) {
+                n = loom__sbp_add(sigs, n, max, 1, (loom_sbp[]){loom_split(i)}, loom_split(k));
+                break;
+            }
+    }
+    return loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_reshape = {.name = "reshape", .min_src = 1, .max_src = 1, .infer = reshape_infer,
-                                      .cpu = loom__cpu_reshape, .grad = reshape_grad, .diff_src = 1};
+                                      .cpu = loom__cpu_reshape, .grad = reshape_grad, .diff_src = 1,
+                                      .sbp = reshape_sbp};
 
 loom_tensor *loom_reshape(loom_graph *g, loom_tensor *x, loom_shape shape)
 {
@@ -143,8 +186,21 @@ static void transpose_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loo
     gsrc[0] = loom__node(g, "loom_transpose (gradient)", LOOM_OP_TRANSPOSE, 1, &gout, &a);
 }
 
+/* Output axis k is x's axis perm[k]: a split moves with its axis. Linear: P -> P. */
+static int transpose_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = 0;
+    for (int k = 0; k < t->shape.ndim; k++) {
+        int i = (int)t->a.i[k];
+        if (loom__sbp_can_split(&t->src[0]->shape, i) && loom__sbp_can_split(&t->shape, k))
+            n = loom__sbp_add(sigs, n, max, 1, (loom_sbp[]){loom_split(i)}, loom_split(k));
+    }
+    return loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_transpose = {.name = "transpose", .min_src = 1, .max_src = 1, .infer = transpose_infer,
-                                        .cpu = loom__cpu_transpose, .grad = transpose_grad, .diff_src = 1};
+                                        .cpu = loom__cpu_transpose, .grad = transpose_grad, .diff_src = 1,
+                                        .sbp = transpose_sbp};
 
 loom_tensor *loom_transpose(loom_graph *g, loom_tensor *x, const int *perm)
 {
@@ -221,9 +277,27 @@ static void concat_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
     }
 }
 
+/* Splits of the other axes pass through (every source split alike: their dims there are equal).
+ * Splitting the concat axis itself would interleave the sources' parts. Linear: all P -> P. */
+static int concat_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = 0;
+    for (int i = 0; i < t->shape.ndim; i++) {
+        int ok = i != t->a.i[0] && loom__sbp_can_split(&t->shape, i);
+        loom_sbp in[LOOM__MAX_SRC];
+        for (int k = 0; k < t->n_src && ok; k++) {
+            ok = loom__sbp_can_split(&t->src[k]->shape, i);
+            in[k] = loom_split(i);
+        }
+        if (ok)
+            n = loom__sbp_add(sigs, n, max, t->n_src, in, loom_split(i));
+    }
+    return loom__sbp_add_partial(t, (UINT32_C(1) << t->n_src) - 1, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_concat = {.name = "concat", .min_src = 1, .max_src = LOOM__MAX_SRC, .infer = concat_infer,
                                      .cpu = loom__cpu_concat, .grad = concat_grad,
-                                     .diff_src = (UINT32_C(1) << LOOM__MAX_SRC) - 1};
+                                     .diff_src = (UINT32_C(1) << LOOM__MAX_SRC) - 1, .sbp = concat_sbp};
 
 loom_tensor *loom_concat(loom_graph *g, loom_tensor *const *xs, int n, int axis)
 {
@@ -282,8 +356,20 @@ static void slice_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_te
     gsrc[0] = loom__node(g, "loom_slice (gradient)", LOOM_OP_SLICE_GRAD, 2, (loom_tensor *[]){gout, t->src[0]}, &t->a);
 }
 
+/* Splits of the axes not sliced pass through (slice_grad: of gout and x together); the sliced
+ * axis is cut by absolute [start, end), which a part would not contain. Linear: P -> P for slice;
+ * slice_grad reads only x's shape, so x may be B or P beside a P gout. */
+static int slice_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES & ~(UINT32_C(1) << t->a.i[0]), sigs, 0, max);
+    n = loom__sbp_add_partial(t, 1, loom_partial_sum(), sigs, n, max);
+    if (t->op == LOOM_OP_SLICE_GRAD)
+        n = loom__sbp_add_partial(t, 3, loom_partial_sum(), sigs, n, max);
+    return n;
+}
+
 const loom_op_def loom__op_slice = {.name = "slice", .min_src = 1, .max_src = 1, .infer = slice_infer,
-                                    .cpu = loom__cpu_slice, .grad = slice_grad, .diff_src = 1};
+                                    .cpu = loom__cpu_slice, .grad = slice_grad, .diff_src = 1, .sbp = slice_sbp};
 
 loom_tensor *loom_slice(loom_graph *g, loom_tensor *x, int axis, int64_t start, int64_t end)
 {
@@ -322,4 +408,4 @@ static loom_status slice_grad_infer(loom_tensor *t, char *msg, size_t len)
 
 /* No gradient of its own: second derivatives through slices are not supported. */
 const loom_op_def loom__op_slice_grad = {.name = "slice_grad", .min_src = 2, .max_src = 2, .infer = slice_grad_infer,
-                                         .cpu = loom__cpu_slice_grad};
+                                         .cpu = loom__cpu_slice_grad, .sbp = slice_sbp};

@@ -12,6 +12,7 @@
 
 #include "ops/cpu/softmax.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 /* what names the operand with its verb ("x is", "logits are"). */
 static loom_status float_operand(const loom_tensor *t, int i, const char *what, char *msg, size_t len)
@@ -50,8 +51,21 @@ static void log_softmax_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, l
     gsrc[0] = loom__node(g, "loom_log_softmax (gradient)", LOOM_OP_LOG_SOFTMAX_GRAD, 2, (loom_tensor *[]){t, gout}, NULL);
 }
 
+/* Rows are independent: any axis but the last (the one normalised over) may be split, in y and
+ * gout alike for the gradient. log_softmax is not linear; its gradient gout - exp(y) sum(gout) is
+ * linear in gout given y, so (B, P) -> P. */
+static int log_softmax_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    uint32_t rows = LOOM__SBP_ALL_AXES & ~(UINT32_C(1) << (t->shape.ndim - 1));
+    int n = loom__sbp_add_broadcast_splits(t, rows, sigs, 0, max);
+    if (t->op == LOOM_OP_LOG_SOFTMAX_GRAD)
+        n = loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
+    return n;
+}
+
 const loom_op_def loom__op_log_softmax = {.name = "log_softmax", .min_src = 1, .max_src = 1, .infer = log_softmax_infer,
-                                          .cpu = loom__cpu_log_softmax, .grad = log_softmax_grad, .diff_src = 1};
+                                          .cpu = loom__cpu_log_softmax, .grad = log_softmax_grad, .diff_src = 1,
+                                          .sbp = log_softmax_sbp};
 
 loom_tensor *loom_log_softmax(loom_graph *g, loom_tensor *x)
 {
@@ -82,7 +96,8 @@ static loom_status log_softmax_grad_infer(loom_tensor *t, char *msg, size_t len)
 
 /* No gradient: second derivatives of log_softmax are not supported. */
 const loom_op_def loom__op_log_softmax_grad = {.name = "log_softmax_grad", .min_src = 2, .max_src = 2,
-                                               .infer = log_softmax_grad_infer, .cpu = loom__cpu_log_softmax_grad};
+                                               .infer = log_softmax_grad_infer, .cpu = loom__cpu_log_softmax_grad,
+                                               .sbp = log_softmax_sbp};
 
 /* ---- softmax_cross_entropy --------------------------------------------------------------------- */
 
@@ -136,6 +151,10 @@ static void ce_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tenso
     gsrc[0] = loom__node(g, "loom_softmax_cross_entropy (gradient)", LOOM_OP_SOFTMAX_CE_GRAD, t->n_src + 1, src, NULL);
 }
 
+/* No signature but all-B (sbp NULL): the loss is a mean over the counted rows, and with the rows
+ * split each device would divide its own sum by its own count; the local means do not add up to
+ * the mean (nor would local sums without the global count). Exact split forms need the count
+ * first (a sum of the mask, then a division): a graph of ops, not this kernel. */
 const loom_op_def loom__op_softmax_cross_entropy = {.name = "softmax_cross_entropy", .min_src = 2, .max_src = 3,
                                                     .infer = ce_infer, .cpu = loom__cpu_softmax_ce, .grad = ce_grad,
                                                     .diff_src = 1};
@@ -165,7 +184,15 @@ static loom_status ce_grad_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
+/* Rows split would divide by each device's own count, as for the loss: not listed. The gradient is
+ * linear in gout given the rest, so a partial gout gives a partial gradient. */
+static int ce_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    return loom__sbp_add_partial(t, UINT32_C(1) << (t->n_src - 1), loom_partial_sum(), sigs, 0, max);
+}
+
 /* No gradient: second derivatives of the loss are not supported. */
+
 const loom_op_def loom__op_softmax_cross_entropy_grad = {.name = "softmax_cross_entropy_grad", .min_src = 3,
                                                          .max_src = 4, .infer = ce_grad_infer,
-                                                         .cpu = loom__cpu_softmax_ce_grad};
+                                                         .cpu = loom__cpu_softmax_ce_grad, .sbp = ce_grad_sbp};

@@ -11,6 +11,7 @@
 
 #include "ops/cpu/sparse.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 /* src[0] must be a CSR matrix: the message names the argument and how to make one. */
 static loom_status need_csr(const loom_tensor *t, char *msg, size_t len)
@@ -63,6 +64,24 @@ static void spmm_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_ten
     gsrc[1] = loom__node(g, "loom_spmm (gradient)", LOOM_OP_SPMM, 2, src, &(loom__attrs){.i = {!t->a.i[0]}});
 }
 
+/* adj is split by rows (S(0): each device a block of rows, every column, row pointers from 0) or
+ * whole; never P. y = A x: a block of A's rows gives that block of y's rows. y = A^T x: a block of
+ * rows of A meets the same block of x's rows and gives all of y, partially: the sum over blocks
+ * is A^T x. Either way x's feature axes split through, and y is linear in x given A. */
+static int spmm_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *adj = &t->src[0]->shape, *x = &t->src[1]->shape;
+    int n = 0;
+    if (!t->a.i[0] && loom__sbp_can_split(adj, 0) && loom__sbp_can_split(&t->shape, 0))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_broadcast()}, loom_split(0));
+    if (t->a.i[0] && loom__sbp_can_split(adj, 0) && loom__sbp_can_split(x, 0))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_split(0)}, loom_partial_sum());
+    for (int i = 1; i < x->ndim; i++)
+        if (loom__sbp_can_split(x, i) && loom__sbp_can_split(&t->shape, i))
+            n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_broadcast(), loom_split(i)}, loom_split(i));
+    return loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
+}
+
 const loom_op_def loom__op_spmm = {
     .name = "spmm",
     .min_src = 2,
@@ -71,6 +90,7 @@ const loom_op_def loom__op_spmm = {
     .cpu = loom__cpu_spmm,
     .grad = spmm_grad,
     .diff_src = 2,
+    .sbp = spmm_sbp,
 };
 
 static loom_status degree_infer(loom_tensor *t, char *msg, size_t len)
@@ -86,6 +106,14 @@ static loom_status degree_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
+/* One output per row of adj, from that row alone: rows split through. */
+static int degree_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    if (!loom__sbp_can_split(&t->src[0]->shape, 0) || !loom__sbp_can_split(&t->shape, 0))
+        return 0;
+    return loom__sbp_add(sigs, 0, max, 1, (loom_sbp[]){loom_split(0)}, loom_split(0));
+}
+
 /* Not differentiable: its only source is a CSR matrix. */
 const loom_op_def loom__op_degree = {
     .name = "degree",
@@ -93,6 +121,7 @@ const loom_op_def loom__op_degree = {
     .max_src = 1,
     .infer = degree_infer,
     .cpu = loom__cpu_degree,
+    .sbp = degree_sbp,
 };
 
 /* ---- builders --------------------------------------------------------------------------------- */

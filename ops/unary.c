@@ -8,6 +8,7 @@
 #include "ops/cpu/binary.h"
 #include "ops/cpu/unary.h"
 #include "ops/op.h"
+#include "ops/sbp_sigs.h"
 
 static const char *grad_api(loom_op op)
 {
@@ -29,9 +30,15 @@ static void act_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom
     gsrc[0] = loom__node(g, grad_api(t->op), LOOM_OP_ACT_GRAD, 2, src, &a);
 }
 
+/* Elementwise: any split passes through. Nonlinear, so never a partial sum. */
+static int act_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    return loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+}
+
 #define ACT_DEF(n)                                                                                           \
     const loom_op_def loom__op_##n = {.name = #n, .min_src = 1, .max_src = 1, .infer = loom__elem_unary_infer,            \
-                                      .cpu = loom__cpu_##n, .grad = act_grad_rule, .diff_src = 1};
+                                      .cpu = loom__cpu_##n, .grad = act_grad_rule, .diff_src = 1, .sbp = act_sbp};
 ACT_DEF(relu)
 ACT_DEF(leaky_relu)
 ACT_DEF(elu)
@@ -67,9 +74,16 @@ static loom_status act_grad_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
+/* Elementwise splits; and gout * f'(s) is linear in gout given s, so (B, P) -> P. */
+static int act_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    int n = loom__sbp_add_broadcast_splits(t, LOOM__SBP_ALL_AXES, sigs, 0, max);
+    return loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
+}
+
 /* No gradient: second derivatives of activations are not supported. */
 const loom_op_def loom__op_act_grad = {.name = "act_grad", .min_src = 2, .max_src = 2, .infer = act_grad_infer,
-                                       .cpu = loom__cpu_act_grad};
+                                       .cpu = loom__cpu_act_grad, .sbp = act_grad_sbp};
 
 /* ---- builders --------------------------------------------------------------------------------- */
 

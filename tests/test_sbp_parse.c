@@ -270,6 +270,10 @@ START_TEST(test_placement_errors)
     ck_assert_ptr_null(loom_placement_parse(longs, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "11111...': device index 11111111111111111111... at offset 4 is over 127"));
 
+    /* Whitespace: the suggestion is made only when the string without it parses. */
+    ck_assert_ptr_null(loom_placement_parse("cpu: x", &err));
+    ck_assert_str_eq(err.msg, "placement 'cpu: x': whitespace at offset 4; a placement has no spaces");
+
     ck_assert_ptr_null(loom_placement_parse(NULL, &err));
     ck_assert_str_eq(err.msg, "placement: the string is NULL");
 }

@@ -60,6 +60,7 @@ void loom_placement_free(loom_placement *p);
  * len > 0. Returns the length of the whole form, as snprintf does. */
 size_t loom_placement_str(const loom_placement *p, char *buf, size_t len);
 
+/* Accessors; on NULL they give 0, -1 or LOOM_DEVICE_KIND_COUNT. */
 loom_device_kind loom_placement_kind(const loom_placement *p);
 /* "cpu" or "cuda"; "?" for an invalid kind. */
 const char *loom_device_kind_name(loom_device_kind k);
@@ -111,9 +112,22 @@ typedef struct loom_sbp {
     int axis; /* LOOM_SBP_SPLIT only; 0 otherwise */
 } loom_sbp;
 
-static inline loom_sbp loom_split(int axis) { return (loom_sbp){LOOM_SBP_SPLIT, axis}; }
-static inline loom_sbp loom_broadcast(void) { return (loom_sbp){LOOM_SBP_BROADCAST, 0}; }
-static inline loom_sbp loom_partial_sum(void) { return (loom_sbp){LOOM_SBP_PARTIAL_SUM, 0}; }
+/* Constructors (plain initialisers rather than compound literals, so that C++ can include this). */
+static inline loom_sbp loom_split(int axis)
+{
+    loom_sbp s = {LOOM_SBP_SPLIT, axis};
+    return s;
+}
+static inline loom_sbp loom_broadcast(void)
+{
+    loom_sbp s = {LOOM_SBP_BROADCAST, 0};
+    return s;
+}
+static inline loom_sbp loom_partial_sum(void)
+{
+    loom_sbp s = {LOOM_SBP_PARTIAL_SUM, 0};
+    return s;
+}
 
 /* An SBP per level of a placement's hierarchy: n is 1 or 2 (0: unset). */
 #define LOOM_SBP_MAX_LEVELS 2
@@ -122,8 +136,16 @@ typedef struct loom_nd_sbp {
     loom_sbp v[LOOM_SBP_MAX_LEVELS];
 } loom_nd_sbp;
 
-static inline loom_nd_sbp loom_nd_sbp_1d(loom_sbp a) { return (loom_nd_sbp){1, {a, {LOOM_SBP_UNSET, 0}}}; }
-static inline loom_nd_sbp loom_nd_sbp_2d(loom_sbp a, loom_sbp b) { return (loom_nd_sbp){2, {a, b}}; }
+static inline loom_nd_sbp loom_nd_sbp_1d(loom_sbp a)
+{
+    loom_nd_sbp s = {1, {a, {LOOM_SBP_UNSET, 0}}};
+    return s;
+}
+static inline loom_nd_sbp loom_nd_sbp_2d(loom_sbp a, loom_sbp b)
+{
+    loom_nd_sbp s = {2, {a, b}};
+    return s;
+}
 
 /* Parses one value: "S(0)" (also "S0"), "B", "P", "P(sum)". LOOM_ERR_INVALID with a message that
  * quotes s and gives the offset of the offending character. */

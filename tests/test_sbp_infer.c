@@ -1,0 +1,151 @@
+/* SBP inference and the boxing planner: the collective for each pair of SBPs and its bytes; data
+ * parallelism inserting the weight-gradient all-reduce by itself; a split weight (model
+ * parallelism) honoured; a hint no signature meets refused with the candidates. */
+#include "harness.h"
+
+#include <string.h>
+
+#include "graphs/program.h"
+
+START_TEST(test_boxing_table)
+{
+    loom_sbp s0 = loom_split(0), s1 = loom_split(1), b = loom_broadcast(), p = loom_partial_sum();
+    ck_assert_int_eq(loom__boxing(s0, s0), LOOM__BOX_NONE);
+    ck_assert_int_eq(loom__boxing(s0, b), LOOM__BOX_ALL_GATHER);
+    ck_assert_int_eq(loom__boxing(p, b), LOOM__BOX_ALL_REDUCE);
+    ck_assert_int_eq(loom__boxing(p, s1), LOOM__BOX_REDUCE_SCATTER);
+    ck_assert_int_eq(loom__boxing(s0, s1), LOOM__BOX_ALL_TO_ALL);
+    ck_assert_int_eq(loom__boxing(b, s1), LOOM__BOX_SLICE);
+    ck_assert_int_eq(loom__boxing(b, p), LOOM__BOX_LOCAL_ZERO);
+    ck_assert_int_eq(loom__boxing(s1, p), LOOM__BOX_GATHER_ZERO);
+    /* ring collectives on 4 devices of a 1 MB tensor: bytes each device sends */
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_GATHER, 1e6, 4), 0.75e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_REDUCE_SCATTER, 1e6, 4), 0.75e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 4), 1.5e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_SLICE, 1e6, 4), 0, 1e-12);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 1), 0, 1e-12);
+    loom__cost_model cm = LOOM__COST_CPU;
+    ck_assert(loom__box_seconds(LOOM__BOX_ALL_REDUCE, 1e6, 4, &cm) > loom__box_seconds(LOOM__BOX_ALL_GATHER, 1e6, 4, &cm));
+}
+END_TEST
+
+/* An MLP's training step on `placement`, with optional SBPs for the input and the first weight. */
+static loom_program *mlp(loom_graph *g, const char *placement, loom_sbp x_sbp, loom_sbp w1_sbp)
+{
+    loom_error e = {0};
+    loom_placement *pl = loom_placement_parse(placement, &e);
+    ck_assert_msg(pl != NULL, "%s", e.msg);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_dim N = loom_dim_dynamic(g, "N", 512);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(N, 256));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(N));
+    if (x_sbp.kind != LOOM_SBP_UNSET)
+        loom_tensor_set_sbp(x, x_sbp);
+    loom_tensor *h = loom_relu(g, loom_nn_linear(g, "fc1", x, 128, 0));
+    if (w1_sbp.kind != LOOM_SBP_UNSET)
+        loom_tensor_set_sbp(loom_graph_find(g, "fc1.weight"), w1_sbp);
+    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 10, 0), y, NULL);
+    loom_program *p = NULL;
+    loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_sgd(0.1)}, &p);
+    return p;
+}
+
+/* The SBP the update of parameter `name` reads its gradient with, and what the gradient is. */
+static void grad_boxing(loom_program *p, const char *name, loom_sbp *grad_sbp, loom_sbp *wanted)
+{
+    loom_graph *g = p->g;
+    loom_tensor *w = loom_graph_find(g, name);
+    for (int id = p->bwd_end; id < p->n; id++)
+        if (g->t[id]->src[0] == w) {
+            *grad_sbp = p->sbp.sbp[g->t[id]->src[1]->id];
+            *wanted = p->sbp.sig[id].in[1];
+            return;
+        }
+    ck_abort_msg("no update for %s", name);
+}
+
+START_TEST(test_data_parallel_inserts_all_reduce)
+{
+    loom_graph *g = loom_graph_new();
+    loom_program *p = mlp(g, "cpu:0-3", (loom_sbp){0}, (loom_sbp){0});
+    ck_assert_msg(p != NULL, "%s", loom_graph_error(g));
+    ck_assert_int_eq(p->ndevices, 4);
+    /* activations follow the batch split; weights stay whole; their gradients come out partial and
+     * the update, which wants them whole, gets an all-reduce the user never wrote */
+    ck_assert_int_eq(p->sbp.sbp[loom_graph_find(g, "x")->id].kind, LOOM_SBP_SPLIT);
+    ck_assert_int_eq(p->sbp.sbp[loom_graph_find(g, "fc1.weight")->id].kind, LOOM_SBP_BROADCAST);
+    for (int k = 0; k < 2; k++) {
+        loom_sbp have, want;
+        grad_boxing(p, k ? "fc2.weight" : "fc1.weight", &have, &want);
+        ck_assert_int_eq(have.kind, LOOM_SBP_PARTIAL_SUM);
+        ck_assert_int_eq(want.kind, LOOM_SBP_BROADCAST);
+        ck_assert_int_eq(loom__boxing(have, want), LOOM__BOX_ALL_REDUCE);
+    }
+    /* and running it on 4 devices says plainly that it is not built yet */
+    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_STEP), LOOM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(loom_program_error(p), "not built yet"), "%s", loom_program_error(p));
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_model_parallel_weight)
+{
+    /* every device sees the whole batch and holds a quarter of fc1.weight (its columns): the
+     * matmul keeps the split instead of gathering the weight */
+    loom_graph *g = loom_graph_new();
+    loom_program *p = mlp(g, "cpu:0-3", loom_broadcast(), loom_split(1));
+    ck_assert_msg(p != NULL, "%s", loom_graph_error(g));
+    loom_tensor *w = loom_graph_find(g, "fc1.weight");
+    ck_assert(loom_sbp_equal(p->sbp.sbp[w->id], loom_split(1)));
+    for (int id = w->id + 1; id < p->fwd_end; id++)
+        if (g->t[id]->op == LOOM_OP_MATMUL && g->t[id]->src[1] == w) {
+            ck_assert(loom_sbp_equal(p->sbp.sig[id].in[1], loom_split(1)));
+            ck_assert_int_eq(p->sbp.sbp[id].kind, LOOM_SBP_SPLIT);
+        }
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_hint_refused_with_candidates)
+{
+    /* relu cannot produce a partial sum: the message names the op, the tensor, its sources' SBPs
+     * and the signatures that exist */
+    loom_graph *g = loom_graph_new();
+    loom_error e = {0};
+    loom_placement *pl = loom_placement_parse("cpu:0-1", &e);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+    loom_tensor *r = loom_relu(g, x);
+    loom_tensor_set_name(r, "act");
+    loom_tensor_set_sbp(r, loom_partial_sum());
+    loom_program *p = NULL;
+    ck_assert_int_eq(loom_compile(g, loom_sum(g, r, LOOM_ALL_AXES, 0), NULL, &p), LOOM_ERR_INVALID);
+    const char *m = loom_graph_error(g);
+    ck_assert_msg(strstr(m, "relu 'act': no signature gives the requested P (its sources are S(0)); valid: "), "%s", m);
+    ck_assert_msg(strstr(m, "(B) -> B"), "%s", m);
+    loom_graph_free(g);
+
+    /* a hint that does not fit the tensor is refused at once */
+    g = loom_graph_new();
+    loom_tensor_set_sbp(loom_input(g, "x", LOOM_F32, loom_shape(8, 4)), loom_split(3));
+    lt_expect_error(g, "loom_tensor_set_sbp 'x': ");
+    lt_expect_error(g, "S(3)");
+    loom_graph_free(g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sbp_infer");
+    TCase *tc = tcase_create("all");
+    tcase_add_test(tc, test_boxing_table);
+    tcase_add_test(tc, test_data_parallel_inserts_all_reduce);
+    tcase_add_test(tc, test_model_parallel_weight);
+    tcase_add_test(tc, test_hint_refused_with_candidates);
+    suite_add_tcase(s, tc);
+    return lt_run_suite(s);
+}
