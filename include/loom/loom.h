@@ -34,7 +34,8 @@
  *     loom_graph_free(g);
  *
  * Headers: core.h (status, dtypes, shapes, arrays), graph.h (builder and ops), program.h
- * (compile and run), data.h (npz, Cora, splits), nn.h (layers and models). */
+ * (compile and run), data.h (npz, Cora, splits), nn.h (layers and models), sbp.h (placements and
+ * SBP). */
 #ifndef LOOM_LOOM_H
 #define LOOM_LOOM_H
 
@@ -43,5 +44,6 @@
 #include "graph.h"
 #include "nn.h"
 #include "program.h"
+#include "sbp.h"
 
 #endif
