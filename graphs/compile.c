@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "graphs/program.h"
 #include "ops/optim.h"
@@ -158,7 +159,8 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     if (g->status != LOOM_OK)
         return g->status;
     loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
-    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0 || opts->threads < 0))
+    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0 || opts->threads < 0 ||
+                 opts->memory_limit < 0))
         return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid executor %d, regst_num %d or threads %d",
                           (int)opts->executor, opts->regst_num, opts->threads),
                g->status;
@@ -205,6 +207,12 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     if (g->status == LOOM_OK && mark_dead(p) != LOOM_OK)
         loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
     p->ndevices = g->placement ? loom_placement_ndevices(g->placement) : 1;
+    if (g->status == LOOM_OK && g->placement) {
+        loom_error e = {0};
+        int ncuda = loom_placement_kind(g->placement) == LOOM_DEVICE_CUDA ? loom_cuda_device_count(NULL) : 0;
+        if (loom_placement_check(g->placement, 1, ncuda, &e) != LOOM_OK)
+            loom__fail(g, e.status, "loom_compile: %s", e.msg);
+    }
     if (g->status == LOOM_OK && p->ndevices > 1) {
         char msg[1024];
         loom__cost_model cm = LOOM__COST_CPU;
@@ -224,6 +232,8 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->executor = opts ? opts->executor : LOOM_EXEC_ACTORS;
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
     p->threads = opts ? opts->threads : 0;
+    p->memory_limit = opts && opts->memory_limit > 0 ? opts->memory_limit
+                                                     : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
     if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep) {
         loom_program_free(p);
         return LOOM_ERR_NOMEM;

@@ -27,6 +27,7 @@ struct loom_program {
     loom_executor executor;
     int regst_num;
     int threads; /* kernel threads, 0: the default */
+    int64_t memory_limit; /* bytes a plan may take */
     uint8_t *keep;              /* by id: kept by request */
     struct loom__exec *exec[LOOM_RUN_MODE_COUNT]; /* built at a mode's first run */
     loom_source_fn source;

@@ -15,14 +15,35 @@ static void drop_plans(loom_program *p)
 
 void loom__program_drop_plans(loom_program *p) { drop_plans(p); }
 
-static loom__exec *exec_for(loom_program *p, loom_run_mode mode)
+/* The actors of mode, built at its first run; NULL with *s and the program's error set. */
+static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
 {
+    *s = LOOM_OK;
     if (p->exec[mode])
         return p->exec[mode];
+    *s = LOOM_ERR_RUNTIME;
     loom__plan *pl = loom__plan_build(p, mode, p->keep, p->regst_num);
     if (!pl)
         return NULL;
-    return p->exec[mode] = loom__exec_new(p, pl);
+    /* the whole step's memory is known before it runs: refuse a plan that cannot fit */
+    size_t state = 0;
+    for (int id = 0; id < p->n; id++)
+        if (p->g->t[id]->op == LOOM_OP_PARAM || p->g->t[id]->op == LOOM_OP_STATE)
+            state += p->cap[id];
+    size_t total = pl->shared_bytes + pl->own_bytes + state;
+    if ((int64_t)total > p->memory_limit) {
+        loom__program_fail(p, LOOM_ERR_NOMEM,
+                           "loom_program_run: the plan of a step needs %.1f MiB (%.1f shared by lifetime, %.1f of own "
+                           "registers, %.1f of parameters and optimizer state), over the limit of %.1f MiB",
+                           total / 1048576.0, pl->shared_bytes / 1048576.0, pl->own_bytes / 1048576.0, state / 1048576.0,
+                           p->memory_limit / 1048576.0);
+        loom__plan_free(pl);
+        *s = LOOM_ERR_NOMEM;
+        return NULL;
+    }
+    p->exec[mode] = loom__exec_new(p, pl);
+    *s = p->exec[mode] ? LOOM_OK : LOOM_ERR_RUNTIME;
+    return p->exec[mode];
 }
 
 static loom_status record_loss(loom_program *p)
@@ -70,11 +91,12 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         }
         return LOOM_OK;
     }
-    loom__exec *x = exec_for(p, mode);
+    loom_status s;
+    loom__exec *x = exec_for(p, mode, &s);
     if (!x)
-        return loom_graph_status(p->g) != LOOM_OK ? loom_graph_status(p->g) : LOOM_ERR_RUNTIME;
+        return s;
     int64_t before = p->nlosses;
-    loom_status s = loom__exec_run(x, steps);
+    s = loom__exec_run(x, steps);
     if (mode == LOOM_RUN_STEP)
         p->step += p->nlosses - before; /* a step counts once its loss reached the host */
     return s;
@@ -128,9 +150,10 @@ loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *sha
         return LOOM_ERR_INVALID;
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: the program was compiled without a loss");
-    loom__exec *x = exec_for(p, mode);
+    loom_status s;
+    loom__exec *x = exec_for(p, mode, &s);
     if (!x)
-        return LOOM_ERR_RUNTIME;
+        return s;
     const loom__plan *pl = loom__exec_plan(x);
     if (shared)
         *shared = pl->shared_bytes;

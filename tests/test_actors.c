@@ -294,6 +294,28 @@ START_TEST(test_memory_reuse)
 }
 END_TEST
 
+START_TEST(test_out_of_memory_at_plan_time)
+{
+    /* a step that needs more than the limit fails before it runs, saying what it needs */
+    loom_graph *g = loom_graph_new();
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(1024, 1024));
+    loom_tensor *w = loom_param(g, "w", LOOM_F32, loom_shape(1024, 1024), loom_init_glorot(1));
+    loom_tensor *loss = loom_sum(g, loom_tanh(g, loom_matmul(g, x, w)), LOOM_ALL_AXES, 0);
+    loom_program *p;
+    ck_assert_int_eq(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.1), .memory_limit = 8 << 20}, &p),
+                     LOOM_OK);
+    static float xd[1024 * 1024];
+    loom_array xa = {.dtype = LOOM_F32, .ndim = 2, .shape = {1024, 1024}, .data = xd};
+    ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_OK);
+    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_STEP), LOOM_ERR_NOMEM);
+    ck_assert_msg(strstr(loom_program_error(p), "the plan of a step needs"), "%s", loom_program_error(p));
+    ck_assert_msg(strstr(loom_program_error(p), "over the limit of 8.0 MiB"), "%s", loom_program_error(p));
+    ck_assert_int_eq(loom_program_steps(p), 0);
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("actors");
@@ -303,6 +325,7 @@ int main(void)
     tcase_add_test(tc, test_pipelining);
     tcase_add_test(tc, test_source_end_fail_cancel);
     tcase_add_test(tc, test_memory_reuse);
+    tcase_add_test(tc, test_out_of_memory_at_plan_time);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

@@ -138,6 +138,28 @@ START_TEST(test_hint_refused_with_candidates)
 }
 END_TEST
 
+START_TEST(test_more_devices_than_exist)
+{
+    /* this process is rank 0 alone, and has as many GPUs as it has: asking for more fails at compile */
+    loom_error e = {0};
+    const char *cases[] = {"@0-1/cpu:0-1", "cuda:0-127"};
+    const char *want[] = {"rank", "CUDA devices"};
+    for (int k = 0; k < 2; k++) {
+        loom_graph *g = loom_graph_new();
+        loom_placement *pl = loom_placement_parse(cases[k], &e);
+        ck_assert_msg(pl != NULL, "%s", e.msg);
+        loom_graph_set_placement(g, pl);
+        loom_placement_free(pl);
+        loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+        loom_program *p = NULL;
+        ck_assert_int_eq(loom_compile(g, loom_sum(g, x, LOOM_ALL_AXES, 0), NULL, &p), LOOM_ERR_NOT_FOUND);
+        ck_assert_msg(strstr(loom_graph_error(g), "loom_compile: placement"), "%s", loom_graph_error(g));
+        ck_assert_msg(strstr(loom_graph_error(g), want[k]), "%s", loom_graph_error(g));
+        loom_graph_free(g);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sbp_infer");
@@ -146,6 +168,7 @@ int main(void)
     tcase_add_test(tc, test_data_parallel_inserts_all_reduce);
     tcase_add_test(tc, test_model_parallel_weight);
     tcase_add_test(tc, test_hint_refused_with_candidates);
+    tcase_add_test(tc, test_more_devices_than_exist);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

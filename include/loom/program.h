@@ -50,6 +50,8 @@ typedef struct loom_train_opts {
     loom_optimizer optimizer;
     loom_executor executor;
     int regst_num; /* buffers of each input register (0 means 2): data loading runs that many steps ahead */
+    int64_t memory_limit; /* bytes a plan may take (registers, parameters, optimizer state); 0 means
+                             the machine's physical memory. Over it, the first run of a mode fails. */
     int threads;   /* threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0 leaves the
                       library's default. The runtime's own threads follow from the plan: one per
                       device stream, plus the source's and the host's. */
