@@ -23,12 +23,20 @@ static double tensor_bytes(const loom_graph *g, const loom_tensor *t)
 
 static int is_set(loom_sbp s) { return s.kind != LOOM_SBP_UNSET; }
 
-/* The candidates of t: its op's signatures and the all-broadcast one. In-place updates want
- * everything broadcast: every device holds the whole parameter. */
-static int candidates(const loom_tensor *t, loom__sbp_sig *sigs)
+/* The candidates of t: its op's signatures and the all-broadcast one. An in-place update changes
+ * its parameter where it lives, so its only signature is the parameter's own SBP for every source
+ * (a replicated parameter updated in slices would no longer be replicated; a split one, as in
+ * model parallelism, is updated in its parts). */
+static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_sig *sigs)
 {
     const loom_op_def *def = loom__op_def(t->op);
-    int n = def->sbp && !(def->flags & LOOM__OPF_INPLACE) ? def->sbp(t, sigs, LOOM__MAX_SIGS - 1) : 0;
+    if (def->flags & LOOM__OPF_INPLACE) {
+        for (int i = 0; i < LOOM__MAX_SRC; i++)
+            sigs[0].in[i] = pl->sbp[t->src[0]->id];
+        sigs[0].out = loom_broadcast(); /* no value of its own */
+        return 1;
+    }
+    int n = def->sbp ? def->sbp(t, sigs, LOOM__MAX_SIGS - 1) : 0;
     loom__sbp_sig all_b;
     for (int i = 0; i < LOOM__MAX_SRC; i++)
         all_b.in[i] = loom_broadcast();
@@ -178,6 +186,18 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
         snprintf(pl.cause[id], sizeof pl.cause[id], "%s", why);
     }
 
+    /* optimizer state lives like its parameter: whole, or in the same parts */
+    for (int id = 0; id < end; id++) {
+        const loom_tensor *u = g->t[id];
+        if (!(loom__op_def(u->op)->flags & LOOM__OPF_INPLACE))
+            continue;
+        for (int i = 2; i < u->n_src; i++)
+            if (u->src[i]->op == LOOM_OP_STATE) {
+                pl.sbp[u->src[i]->id] = pl.sig[u->src[i]->id].out = pl.sbp[u->src[0]->id];
+                snprintf(pl.cause[u->src[i]->id], sizeof pl.cause[0], "optimizer state: as its parameter");
+            }
+    }
+
     /* 2. ops, given their producers; 3. again, given their consumers too */
     for (int pass = 0; pass < 2; pass++) {
         for (int id = 0; id < end; id++) {
@@ -185,7 +205,7 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
             const loom_op_def *def = loom__op_def(t->op);
             if ((def->flags & LOOM__OPF_LEAF) || (dead && dead[id]))
                 continue;
-            int ns = candidates(t, sigs), best = -1, exact = 0;
+            int ns = candidates(&pl, t, sigs), best = -1, exact = 0;
             double best_cost = INFINITY;
             for (int k = 0; k < ns; k++) {
                 if (is_set(t->sbp_hint) && !loom_sbp_equal(sigs[k].out, t->sbp_hint))

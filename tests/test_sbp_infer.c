@@ -99,6 +99,14 @@ START_TEST(test_model_parallel_weight)
     ck_assert_msg(p != NULL, "%s", loom_graph_error(g));
     loom_tensor *w = loom_graph_find(g, "fc1.weight");
     ck_assert(loom_sbp_equal(p->sbp.sbp[w->id], loom_split(1)));
+    /* its update runs on the quarters too: the gradient arrives split like the weight */
+    loom_sbp have, want;
+    grad_boxing(p, "fc1.weight", &have, &want);
+    ck_assert(loom_sbp_equal(want, loom_split(1)));
+    for (int id = p->bwd_end; id < p->n; id++) /* and its Adam moments are quarters as well */
+        if (g->t[id]->src[0] == w)
+            for (int i = 2; i < g->t[id]->n_src; i++)
+                ck_assert(loom_sbp_equal(p->sbp.sbp[g->t[id]->src[i]->id], loom_split(1)));
     for (int id = w->id + 1; id < p->fwd_end; id++)
         if (g->t[id]->op == LOOM_OP_MATMUL && g->t[id]->src[1] == w) {
             ck_assert(loom_sbp_equal(p->sbp.sig[id].in[1], loom_split(1)));
