@@ -149,6 +149,30 @@ void loom_program_free(loom_program *p)
     free(p);
 }
 
+/* Records loom_compile's first bad argument on g (the graph keeps only the first error). */
+static void check_args(loom_graph *g, const loom_tensor *loss, const loom_train_opts *opts, const loom_optimizer *opt)
+{
+    char b[96];
+    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0 || opts->threads < 0 ||
+                 opts->memory_limit < 0))
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid executor %d, regst_num %d, threads %d or memory limit %lld",
+                   (int)opts->executor, opts->regst_num, opts->threads, (long long)opts->memory_limit);
+    if ((unsigned)opt->kind >= LOOM_OPT_KIND_COUNT || !(opt->lr >= 0) || !(opt->weight_decay >= 0))
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)", (int)opt->kind,
+                   opt->lr, opt->weight_decay);
+    if (!loss) {
+        if (opt->kind != LOOM_OPT_NONE)
+            loom__fail(g, LOOM_ERR_INVALID, "loom_compile: an optimizer needs a loss");
+    } else if (loss->flags & LOOM__T_POISON) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss is a poisoned tensor");
+    } else if (loss->graph != g) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss belongs to another graph");
+    } else if (!loom_dtype_is_float(loss->dtype) || loss->layout != LOOM__DENSE || loss->shape.ndim != 0) {
+        loom__fail(g, LOOM_ERR_SHAPE, "loom_compile: the loss must be a float scalar, got %s %s", loom_dtype_name(loss->dtype),
+                   loom__shape_str(g, &loss->shape, b, sizeof b));
+    }
+}
+
 loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts *opts, loom_program **out)
 {
     if (!out)
@@ -159,28 +183,9 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     if (g->status != LOOM_OK)
         return g->status;
     loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
-    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0 || opts->threads < 0 ||
-                 opts->memory_limit < 0))
-        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid executor %d, regst_num %d or threads %d",
-                          (int)opts->executor, opts->regst_num, opts->threads),
-               g->status;
-    if ((unsigned)opt.kind >= LOOM_OPT_KIND_COUNT || !(opt.lr >= 0) || !(opt.weight_decay >= 0))
-        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)",
-                          (int)opt.kind, opt.lr, opt.weight_decay),
-               g->status;
-    if (loss) {
-        char b[96];
-        if (loss->flags & LOOM__T_POISON)
-            return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss is a poisoned tensor"), g->status;
-        if (loss->graph != g)
-            return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss belongs to another graph"), g->status;
-        if (!loom_dtype_is_float(loss->dtype) || loss->layout != LOOM__DENSE || loss->shape.ndim != 0)
-            return loom__fail(g, LOOM_ERR_SHAPE, "loom_compile: the loss must be a float scalar, got %s %s",
-                              loom_dtype_name(loss->dtype), loom__shape_str(g, &loss->shape, b, sizeof b)),
-                   g->status;
-    } else if (opt.kind != LOOM_OPT_NONE) {
-        return loom__fail(g, LOOM_ERR_INVALID, "loom_compile: an optimizer needs a loss"), g->status;
-    }
+    check_args(g, loss, opts, &opt);
+    if (g->status != LOOM_OK)
+        return g->status;
 
     loom_program *p = calloc(1, sizeof *p);
     if (!p)
