@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sbp/parse.h"
+
 struct loom_placement {
     loom_device_kind kind;
     int has_ranks;                          /* written with "@": hierarchy [nranks, ndev] */
@@ -35,23 +37,6 @@ static const char *const kind_names[LOOM_DEVICE_KIND_COUNT] = {"cpu", "cuda"};
 
 static int bit(const uint64_t *set, int v) { return (int)((set[v >> 6] >> (v & 63)) & 1); }
 
-/* Copies s for a message: at most 60 characters, bytes outside printable ASCII as \xNN and "..."
- * when cut, so that a message stays one readable line whatever the input. */
-static void quote(const char *s, char out[256])
-{
-    size_t n = 0, i = 0;
-    for (; s[i] && i < 60; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            out[n++] = (char)c;
-        else
-            n += (size_t)snprintf(out + n, 5, "\\x%02x", c);
-    }
-    if (s[i])
-        memcpy(out + n, "...", 3), n += 3;
-    out[n] = 0;
-}
-
 /* Describes the character at s[at] for "found ..." in a message. */
 static void describe(const char *s, size_t at, char out[32])
 {
@@ -64,24 +49,7 @@ static void describe(const char *s, size_t at, char out[32])
         snprintf(out, 32, "byte 0x%02x", c);
 }
 
-typedef struct parser {
-    const char *s;
-    size_t pos;
-    loom_error *err;
-    char q[256]; /* s, quoted */
-} parser;
-
-/* Sets "placement '<s>': <detail>" and returns -1, so that callers can `return fail(...)`. */
-__attribute__((format(printf, 2, 3))) static int fail(parser *ps, const char *fmt, ...)
-{
-    char detail[384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    loom_error_set(ps->err, LOOM_ERR_INVALID, "placement '%s': %s", ps->q, detail);
-    return -1;
-}
+typedef loom__parser parser;
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -103,11 +71,11 @@ static int64_t number(parser *ps, int64_t max, const char *what, const char *why
     const char *s = ps->s;
     size_t at = ps->pos, end = at;
     if (s[at] == '-' && is_digit(s[at + 1]))
-        return fail(ps, "negative %s at offset %zu", what, at);
+        return loom__parse_fail(ps, "negative %s at offset %zu", what, at);
     if (!is_digit(s[at])) {
         char found[32];
         describe(s, at, found);
-        return fail(ps, "expected a %s at offset %zu, found %s", what, at, found);
+        return loom__parse_fail(ps, "expected a %s at offset %zu, found %s", what, at, found);
     }
     int64_t v = 0;
     for (; is_digit(s[end]); end++)
@@ -115,10 +83,10 @@ static int64_t number(parser *ps, int64_t max, const char *what, const char *why
             v = v * 10 + (s[end] - '0');
     int nd = (int)(end - at);
     if (v > max)
-        return fail(ps, "%s %.*s%s at offset %zu is over %lld (%s)", what, nd > 20 ? 20 : nd, s + at,
+        return loom__parse_fail(ps, "%s %.*s%s at offset %zu is over %lld (%s)", what, nd > 20 ? 20 : nd, s + at,
                     nd > 20 ? "..." : "", at, (long long)max, why);
     if (nd > 1 && s[at] == '0')
-        return fail(ps, "%s '%.*s%s' at offset %zu has a leading zero; write %lld", what, nd > 20 ? 20 : nd, s + at,
+        return loom__parse_fail(ps, "%s '%.*s%s' at offset %zu has a leading zero; write %lld", what, nd > 20 ? 20 : nd, s + at,
                     nd > 20 ? "..." : "", at, (long long)v);
     ps->pos = end;
     return v;
@@ -132,7 +100,7 @@ static int parse_list(parser *ps, int max, const char *what, const char *why, co
     const char *s = ps->s;
     int count = 0, last = -1;
     if (!s[ps->pos])
-        return fail(ps, "the %s list is empty: expected a %s at offset %zu", kind ? "device" : "rank", what, ps->pos);
+        return loom__parse_fail(ps, "the %s list is empty: expected a %s at offset %zu", kind ? "device" : "rank", what, ps->pos);
     for (;;) {
         size_t at = ps->pos;
         if (kind && is_alpha(s[at])) {
@@ -140,7 +108,7 @@ static int parse_list(parser *ps, int max, const char *what, const char *why, co
             while (is_alpha(s[end]))
                 end++;
             if (kind_of(s + at, end - at) >= 0 && s[end] == ':')
-                return fail(ps, "a second device kind '%.*s' at offset %zu in a %s placement (a placement has one kind)",
+                return loom__parse_fail(ps, "a second device kind '%.*s' at offset %zu in a %s placement (a placement has one kind)",
                             (int)(end - at), s + at, at, kind);
         }
         int64_t a = number(ps, max, what, why);
@@ -152,16 +120,16 @@ static int parse_list(parser *ps, int max, const char *what, const char *why, co
             if ((b = number(ps, max, what, why)) < 0)
                 return -1;
             if (b < a)
-                return fail(ps, "range %lld-%lld at offset %zu is descending; write %lld-%lld", (long long)a, (long long)b,
+                return loom__parse_fail(ps, "range %lld-%lld at offset %zu is descending; write %lld-%lld", (long long)a, (long long)b,
                             at, (long long)b, (long long)a);
         }
         for (int v = (int)a; v <= b; v++)
             if (bit(set, v))
-                return a == b ? fail(ps, "%s %d at offset %zu is listed twice", what, v, at)
-                              : fail(ps, "range %lld-%lld at offset %zu lists %s %d twice", (long long)a, (long long)b, at,
+                return a == b ? loom__parse_fail(ps, "%s %d at offset %zu is listed twice", what, v, at)
+                              : loom__parse_fail(ps, "range %lld-%lld at offset %zu lists %s %d twice", (long long)a, (long long)b, at,
                                      what, v);
         if (a <= last)
-            return fail(ps, "the list must be increasing: %s %lld at offset %zu comes after %d", what, (long long)a, at, last);
+            return loom__parse_fail(ps, "the list must be increasing: %s %lld at offset %zu comes after %d", what, (long long)a, at, last);
         for (int v = (int)a; v <= b; v++)
             set[v >> 6] |= UINT64_C(1) << (v & 63);
         count += (int)(b - a + 1);
@@ -197,10 +165,9 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
         loom_error_set(err, LOOM_ERR_INVALID, "placement: the string is NULL");
         return NULL;
     }
-    parser ps = {.s = s, .err = err};
-    quote(s, ps.q);
+    parser ps = loom__parser_start(s, "placement", err);
     if (!*s) {
-        fail(&ps, "the string is empty; expected a placement such as 'cpu:0-3' or '@0-1/cuda:0-3'");
+        loom__parse_fail(&ps, "the string is empty; expected a placement such as 'cpu:0-3' or '@0-1/cuda:0-3'");
         return NULL;
     }
     for (size_t i = 0; s[i]; i++)
@@ -213,11 +180,11 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
                     fix[n++] = s[k];
             fix[n] = 0;
             loom_placement *p = s[k] ? NULL : loom_placement_parse(fix, NULL);
-            quote(fix, qfix);
+            loom__parse_quote(fix, qfix);
             if (p)
-                fail(&ps, "whitespace at offset %zu; a placement has no spaces (did you mean '%s'?)", i, qfix);
+                loom__parse_fail(&ps, "whitespace at offset %zu; a placement has no spaces (did you mean '%s'?)", i, qfix);
             else
-                fail(&ps, "whitespace at offset %zu; a placement has no spaces", i);
+                loom__parse_fail(&ps, "whitespace at offset %zu; a placement has no spaces", i);
             loom_placement_free(p);
             return NULL;
         }
@@ -228,7 +195,7 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
     if (has_ranks) {
         ps.pos = 1;
         if (s[1] == '/') {
-            fail(&ps, "the rank list is empty: expected a rank at offset 1");
+            loom__parse_fail(&ps, "the rank list is empty: expected a rank at offset 1");
             return NULL;
         }
         nranks = parse_list(&ps, LOOM_MAX_RANK, "rank", "the actor id has 16 bits for it", NULL, ranks);
@@ -237,7 +204,7 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
         if (s[ps.pos] != '/') {
             char found[32];
             describe(s, ps.pos, found);
-            fail(&ps, "expected '/' after the rank list at offset %zu, found %s", ps.pos, found);
+            loom__parse_fail(&ps, "expected '/' after the rank list at offset %zu, found %s", ps.pos, found);
             return NULL;
         }
         ps.pos++;
@@ -250,19 +217,19 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
     if (end == at) {
         char found[32];
         describe(s, at, found);
-        fail(&ps, "expected a device kind ('cpu' or 'cuda') at offset %zu, found %s", at, found);
+        loom__parse_fail(&ps, "expected a device kind ('cpu' or 'cuda') at offset %zu, found %s", at, found);
         return NULL;
     }
     if (kind < 0) {
         int n = (int)(end - at);
-        fail(&ps, "unknown device kind '%.*s%s' at offset %zu; expected 'cpu' or 'cuda'", n > 20 ? 20 : n, s + at,
+        loom__parse_fail(&ps, "unknown device kind '%.*s%s' at offset %zu; expected 'cpu' or 'cuda'", n > 20 ? 20 : n, s + at,
              n > 20 ? "..." : "", at);
         return NULL;
     }
     if (s[end] != ':') {
         char found[32];
         describe(s, end, found);
-        fail(&ps, "expected ':' after '%s' at offset %zu, found %s", kind_names[kind], end, found);
+        loom__parse_fail(&ps, "expected ':' after '%s' at offset %zu, found %s", kind_names[kind], end, found);
         return NULL;
     }
     ps.pos = end + 1;
@@ -272,7 +239,7 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
     if (s[ps.pos]) {
         char found[32];
         describe(s, ps.pos, found);
-        fail(&ps, "unexpected %s at offset %zu after the device list", found, ps.pos);
+        loom__parse_fail(&ps, "unexpected %s at offset %zu after the device list", found, ps.pos);
         return NULL;
     }
 

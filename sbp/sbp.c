@@ -13,39 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Copies s for a message: at most 60 characters, bytes outside printable ASCII as \xNN and "..."
- * when cut. (The same helper as placement.c's; each file keeps its own to stay self-contained.) */
-static void quote(const char *s, char out[256])
-{
-    size_t n = 0, i = 0;
-    for (; s[i] && i < 60; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            out[n++] = (char)c;
-        else
-            n += (size_t)snprintf(out + n, 5, "\\x%02x", c);
-    }
-    if (s[i])
-        memcpy(out + n, "...", 3), n += 3;
-    out[n] = 0;
-}
+#include "sbp/parse.h"
 
-typedef struct parser {
-    const char *s;
-    size_t pos;
-    loom_error *err;
-    char q[256]; /* s, quoted */
-} parser;
-
-__attribute__((format(printf, 2, 3))) static loom_status fail(parser *ps, const char *fmt, ...)
-{
-    char detail[384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    return loom_error_set(ps->err, LOOM_ERR_INVALID, "SBP '%s': %s", ps->q, detail);
-}
+typedef loom__parser parser;
 
 /* "found ..." for the character at ps->pos; whitespace gets the rule that it broke. */
 static const char *found(parser *ps, char out[96])
@@ -77,20 +47,20 @@ static loom_status axis(parser *ps, int *out)
     size_t at = ps->pos, end = at;
     char f[96];
     if (s[at] == '-' && is_digit(s[at + 1]))
-        return fail(ps, "negative split axis at offset %zu: axes count from 0 (write S(1), not S(-1), for the last axis of a 2-D tensor)",
+        return loom__parse_fail(ps, "negative split axis at offset %zu: axes count from 0 (write S(1), not S(-1), for the last axis of a 2-D tensor)",
                     at);
     if (!is_digit(s[at]))
-        return fail(ps, "expected a split axis (0 to %d) at offset %zu, %s", LOOM_MAX_DIMS - 1, at, found(ps, f));
+        return loom__parse_fail(ps, "expected a split axis (0 to %d) at offset %zu, %s", LOOM_MAX_DIMS - 1, at, found(ps, f));
     int v = 0;
     for (; is_digit(s[end]); end++)
         if (v < LOOM_MAX_DIMS) /* stop growing once too large: no overflow */
             v = v * 10 + (s[end] - '0');
     int nd = (int)(end - at);
     if (v >= LOOM_MAX_DIMS)
-        return fail(ps, "split axis %.*s%s at offset %zu is over %d (tensors have at most %d dims)", nd > 20 ? 20 : nd, s + at,
+        return loom__parse_fail(ps, "split axis %.*s%s at offset %zu is over %d (tensors have at most %d dims)", nd > 20 ? 20 : nd, s + at,
                     nd > 20 ? "..." : "", at, LOOM_MAX_DIMS - 1, LOOM_MAX_DIMS);
     if (nd > 1)
-        return fail(ps, "split axis '%.*s%s' at offset %zu has a leading zero; write %d", nd > 20 ? 20 : nd, s + at,
+        return loom__parse_fail(ps, "split axis '%.*s%s' at offset %zu has a leading zero; write %d", nd > 20 ? 20 : nd, s + at,
                     nd > 20 ? "..." : "", at, v);
     ps->pos = end;
     *out = v;
@@ -113,12 +83,12 @@ static loom_status one(parser *ps, loom_sbp *out)
                 return st;
         } else {
             if (s[ps->pos] != '(')
-                return fail(ps, "expected '(' after 'S' at offset %zu, %s (a split is written S(0))", ps->pos, found(ps, f));
+                return loom__parse_fail(ps, "expected '(' after 'S' at offset %zu, %s (a split is written S(0))", ps->pos, found(ps, f));
             ps->pos++;
             if ((st = axis(ps, &ax)))
                 return st;
             if (s[ps->pos] != ')')
-                return fail(ps, "expected ')' at offset %zu to close 'S(' at offset %zu, %s", ps->pos, at, found(ps, f));
+                return loom__parse_fail(ps, "expected ')' at offset %zu to close 'S(' at offset %zu, %s", ps->pos, at, found(ps, f));
             ps->pos++;
         }
         *out = loom_split(ax);
@@ -136,14 +106,14 @@ static loom_status one(parser *ps, loom_sbp *out)
                 end++;
             if (end - w != 3 || memcmp(s + w, "sum", 3)) {
                 if (end == w)
-                    return fail(ps, "expected 'sum' at offset %zu, %s (a partial sum is written P or P(sum))", w, found(ps, f));
+                    return loom__parse_fail(ps, "expected 'sum' at offset %zu, %s (a partial sum is written P or P(sum))", w, found(ps, f));
                 int n = (int)(end - w);
-                return fail(ps, "partial '%.*s%s' at offset %zu is not supported; Loom has only P(sum)", n > 20 ? 20 : n, s + w,
+                return loom__parse_fail(ps, "partial '%.*s%s' at offset %zu is not supported; Loom has only P(sum)", n > 20 ? 20 : n, s + w,
                             n > 20 ? "..." : "", w);
             }
             ps->pos = end;
             if (s[ps->pos] != ')')
-                return fail(ps, "expected ')' at offset %zu to close 'P(' at offset %zu, %s", ps->pos, at, found(ps, f));
+                return loom__parse_fail(ps, "expected ')' at offset %zu to close 'P(' at offset %zu, %s", ps->pos, at, found(ps, f));
             ps->pos++;
         }
         *out = loom_partial_sum();
@@ -151,9 +121,9 @@ static loom_status one(parser *ps, loom_sbp *out)
     case 's':
     case 'b':
     case 'p':
-        return fail(ps, "unknown SBP '%c' at offset %zu; expected S(i), B or P (upper case)", s[at], at);
+        return loom__parse_fail(ps, "unknown SBP '%c' at offset %zu; expected S(i), B or P (upper case)", s[at], at);
     default:
-        return fail(ps, "expected an SBP (S(i), B or P) at offset %zu, %s", at, found(ps, f));
+        return loom__parse_fail(ps, "expected an SBP (S(i), B or P) at offset %zu, %s", at, found(ps, f));
     }
 }
 
@@ -161,10 +131,9 @@ static loom_status parse(const char *s, int levels, loom_nd_sbp *out, loom_error
 {
     if (!s || !out)
         return loom_error_set(err, LOOM_ERR_INVALID, "SBP: %s is NULL", s ? "the output" : "the string");
-    parser ps = {.s = s, .err = err};
-    quote(s, ps.q);
+    parser ps = loom__parser_start(s, "SBP", err);
     if (!*s)
-        return fail(&ps, "the string is empty; expected S(i), B or P%s", levels > 1 ? ", or two of them as in '(S(0), B)'" : "");
+        return loom__parse_fail(&ps, "the string is empty; expected S(i), B or P%s", levels > 1 ? ", or two of them as in '(S(0), B)'" : "");
     loom_nd_sbp v = {0};
     loom_status st;
     char f[96];
@@ -174,7 +143,7 @@ static loom_status parse(const char *s, int levels, loom_nd_sbp *out, loom_error
         for (;;) {
             skip_spaces(&ps);
             if (v.n == LOOM_SBP_MAX_LEVELS)
-                return fail(&ps, "a third value at offset %zu; an SBP has at most %d levels", ps.pos, LOOM_SBP_MAX_LEVELS);
+                return loom__parse_fail(&ps, "a third value at offset %zu; an SBP has at most %d levels", ps.pos, LOOM_SBP_MAX_LEVELS);
             if ((st = one(&ps, &v.v[v.n])))
                 return st;
             v.n++;
@@ -188,8 +157,8 @@ static loom_status parse(const char *s, int levels, loom_nd_sbp *out, loom_error
                 break;
             }
             if (s[ps.pos] == other)
-                return fail(&ps, "'%c' at offset %zu does not match '%c' at offset 0", other, ps.pos, s[0]);
-            return fail(&ps, "expected ',' or '%c' at offset %zu, %s", close, ps.pos, found(&ps, f));
+                return loom__parse_fail(&ps, "'%c' at offset %zu does not match '%c' at offset 0", other, ps.pos, s[0]);
+            return loom__parse_fail(&ps, "expected ',' or '%c' at offset %zu, %s", close, ps.pos, found(&ps, f));
         }
     } else {
         if ((st = one(&ps, &v.v[0])))
@@ -197,7 +166,7 @@ static loom_status parse(const char *s, int levels, loom_nd_sbp *out, loom_error
         v.n = 1;
     }
     if (s[ps.pos])
-        return fail(&ps, "unexpected character at offset %zu after the SBP, %s", ps.pos, found(&ps, f));
+        return loom__parse_fail(&ps, "unexpected character at offset %zu after the SBP, %s", ps.pos, found(&ps, f));
     *out = v;
     return LOOM_OK;
 }
