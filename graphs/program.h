@@ -52,6 +52,13 @@ loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int n
 /* Frees the actor plans (after a change that they depend on: kept tensors, input sizes). */
 void loom__program_drop_plans(loom_program *p);
 
+/* Takes every dynamic dim's size (p->dims) from the inputs of [0, end) that carry it; they must
+ * agree, and every input must be fed. */
+loom_status loom__bind_dims(loom_program *p, int end);
+/* The reference executor of an SBP plan on p->ndevices devices (graphs/sbp_reference.c): tensors
+ * [0, end) in id order, each op once per device on local values, boxing on the host. */
+loom_status loom__sbp_reference_run(loom_program *p, int end, int training);
+
 /* The reference executor: runs tensors [begin, end) in id order on the host. */
 loom_status loom__reference_run(loom_program *p, int begin, int end, int training);
 

@@ -32,8 +32,7 @@ loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int n
     return LOOM_OK;
 }
 
-/* Takes every dynamic dim's size from the fed inputs that carry it; they must agree. */
-static loom_status bind_dims(loom_program *p, int end)
+loom_status loom__bind_dims(loom_program *p, int end)
 {
     loom_graph *g = p->g;
     int *from = calloc((size_t)g->ndyn + 1, sizeof *from);
@@ -77,7 +76,7 @@ static loom_status bind_dims(loom_program *p, int end)
 loom_status loom__reference_run(loom_program *p, int begin, int end, int training)
 {
     loom_graph *g = p->g;
-    loom_status s = bind_dims(p, p->fwd_end);
+    loom_status s = loom__bind_dims(p, p->fwd_end);
     if (s != LOOM_OK)
         return s;
     for (int id = begin; id < end; id++)

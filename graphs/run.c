@@ -70,9 +70,10 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d or step count", (int)mode);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
-    if (p->ndevices > 1)
+    if (p->ndevices > 1 && p->executor != LOOM_EXEC_REFERENCE)
         return loom__program_fail(p, LOOM_ERR_UNSUPPORTED,
-                                  "loom_program_run: running on %d devices is not built yet (the SBP plan is: `loom plan`)",
+                                  "loom_program_run: the actor runtime on %d devices is not built yet; "
+                                  ".executor = LOOM_EXEC_REFERENCE runs the SBP plan on the host",
                                   p->ndevices);
     if (p->threads > 0)
         openblas_set_num_threads(p->threads); /* process-wide: OpenBLAS has no per-call setting */
@@ -81,7 +82,8 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
             return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_run: the reference executor reads fed data only, not a source");
         int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
         for (int64_t i = 0; i < steps; i++) {
-            loom_status s = loom__reference_run(p, 0, end, mode != LOOM_RUN_EVAL);
+            loom_status s = p->ndevices > 1 ? loom__sbp_reference_run(p, end, mode != LOOM_RUN_EVAL)
+                                            : loom__reference_run(p, 0, end, mode != LOOM_RUN_EVAL);
             if (s == LOOM_OK && mode == LOOM_RUN_STEP) {
                 p->step++;
                 s = record_loss(p);

@@ -295,3 +295,62 @@ void lt_fill_int(int32_t *x, int64_t n, int32_t hi, uint64_t seed)
     for (int64_t i = 0; i < n; i++)
         x[i] = (int32_t)(lcg(&s) % (uint64_t)hi);
 }
+
+static uint64_t graph_rng(uint64_t *s)
+{
+    *s = *s * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    return *s >> 33;
+}
+
+
+/* Builds a random DAG of ops on [R, C] float tensors (and some reshaped or reduced ones) from two
+ * inputs and three parameters, and returns a scalar loss. The same seed builds the same graph. */
+loom_tensor *lt_random_graph(loom_graph *g, uint64_t seed, loom_tensor **x_out, loom_tensor **idx_out, int64_t *rc)
+{
+    uint64_t s = seed * 7919 + 1;
+    int64_t R = 1 + (int64_t)(graph_rng(&s) % 5), C = 1 + (int64_t)(graph_rng(&s) % 4);
+    rc[0] = R;
+    rc[1] = C;
+    loom_dtype dt = graph_rng(&s) % 2 ? LOOM_F64 : LOOM_F32;
+    loom_tensor *pool[24];
+    int n = 0;
+    loom_tensor *x = loom_input(g, "x", dt, loom_shape(R, C));
+    loom_tensor *idx = loom_input(g, "idx", LOOM_I32, loom_shape(R));
+    *x_out = x;
+    *idx_out = idx;
+    pool[n++] = x;
+    pool[n++] = loom_param(g, "w0", dt, loom_shape(R, C), loom_init_normal(0, 1, seed));
+    pool[n++] = loom_param(g, "w1", dt, loom_shape(R, C), loom_init_uniform(-1, 1, seed + 1));
+    loom_tensor *sq = loom_param(g, "wc", dt, loom_shape(C, C), loom_init_glorot(seed + 2));
+    int nops = 4 + (int)(graph_rng(&s) % 12);
+    for (int k = 0; k < nops && n < 24; k++) {
+        loom_tensor *a = pool[graph_rng(&s) % (uint64_t)n], *b = pool[graph_rng(&s) % (uint64_t)n], *y = NULL;
+        switch (graph_rng(&s) % 14) {
+        case 0: y = loom_add(g, a, b); break;
+        case 1: y = loom_sub(g, a, b); break;
+        case 2: y = loom_mul(g, a, b); break;
+        case 3: y = loom_matmul(g, a, sq); break;
+        case 4: y = loom_tanh(g, a); break;
+        case 5: y = loom_sigmoid(g, a); break;
+        case 6: y = loom_relu(g, a); break;
+        case 7: y = loom_dropout(g, a, 0.25); break;
+        case 8: y = loom_log_softmax(g, a); break;
+        case 9: y = loom_bias_add(g, a, loom_sum(g, b, LOOM_AXIS(0), 0)); break;
+        case 10: y = loom_gather_rows(g, a, idx); break;
+        case 11: y = loom_reshape(g, loom_transpose(g, loom_reshape(g, a, loom_shape(R, C)), NULL), loom_shape(R, C)); break;
+        case 12: y = loom_scale(g, loom_elu(g, a, 0.7), 0.5); break;
+        default: {
+            loom_tensor *both[2] = {a, b};
+            int64_t at = (int64_t)(graph_rng(&s) % 2) * C;
+            y = loom_slice(g, loom_concat(g, both, 2, 1), 1, at, at + C);
+        }
+        }
+        pool[n++] = y;
+    }
+    /* the loss reads the last few tensors, so that most of the graph matters */
+    loom_tensor *loss = loom_mean(g, pool[n - 1], LOOM_ALL_AXES, 0);
+    for (int k = 2; k <= 3 && n - k >= 0; k++)
+        loss = loom_add(g, loss, loom_mean(g, loom_mul(g, pool[n - k], pool[n - k]), LOOM_ALL_AXES, 0));
+    return loss;
+}
+

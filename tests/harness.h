@@ -53,6 +53,11 @@ int lt_run_suite(Suite *s);
 /* A malloc'd copy of a float array's elements as doubles (free it). */
 double *lt_to_double(const loom_array *a);
 
+/* A random DAG of ops on [R, C] float tensors (R in 1..5, C in 1..4, returned in rc) from inputs
+ * "x" [R, C] and "idx" [R] (i32 in [0, R)) and parameters "w0", "w1" [R, C], "wc" [C, C]; returns a
+ * scalar loss. The same seed builds the same graph. */
+loom_tensor *lt_random_graph(loom_graph *g, uint64_t seed, loom_tensor **x_out, loom_tensor **idx_out, int64_t *rc);
+
 /* Product of n sizes (1 for n = 0). */
 int64_t lt_numel(int n, const int64_t *d);
 
