@@ -265,4 +265,45 @@ static inline int nb_write(const char *path, const nb_buf *b)
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
+
+/* The name archives built by the tests are opened under. */
+#define NAME "t.npz"
+
+/* An archive of one member "a.npy" holding npy. */
+static inline nb_buf zip1(const nb_buf *npy, int deflate)
+{
+    nb_member m = {"a.npy", npy->p, npy->n, deflate, 1, 0};
+    return nb_zip(&m, 1, NULL);
+}
+
+/* Opens z and reads "a" as dtype; the archive stays open only for the call. */
+static inline loom_status read_a(const nb_buf *z, loom_dtype dt, loom_array *a, loom_error *e)
+{
+    loom_npz *npz = NULL;
+    loom_status s = loom_npz_open_mem(z->p, z->n, NAME, &npz, e);
+    if (s)
+        return s;
+    s = loom_npz_read(npz, "a", dt, a, e);
+    loom_npz_close(npz);
+    return s;
+}
+
+/* Element i of a loaded array, as a double. */
+static inline double elem(const loom_array *a, int64_t i)
+{
+    switch (a->dtype) {
+    case LOOM_F32:
+        return ((float *)a->data)[i];
+    case LOOM_F64:
+        return ((double *)a->data)[i];
+    case LOOM_I32:
+        return ((int32_t *)a->data)[i];
+    case LOOM_I64:
+        return (double)((int64_t *)a->data)[i];
+    default:
+        return ((uint8_t *)a->data)[i];
+    }
+}
+
+
 #endif
