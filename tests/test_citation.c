@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "npz_build.h"
 
 static char cora[4096]; /* the file's path, empty when it was not found */
@@ -567,10 +568,7 @@ int main(void)
         tcase_add_test(tc, test_cora_split);
         suite_add_tcase(s, tc);
     }
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int failed = lt_run_suite(s);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

@@ -168,31 +168,22 @@ static loom_tensor *random_dag(loom_graph *g, uint64_t seed, enum mode m, loom_t
     return loss;
 }
 
-START_TEST(test_mlp_equivalent)
+/* Every case of seeds [0, nseeds) of a model: each placement and parallelism against one device. */
+static int check_seeds(build_fn build, int nseeds, double tol)
 {
     int cases = 0;
-    for (uint64_t seed = 0; seed < 4; seed++)
-        check_equivalent(mlp, seed, 1e-5, &cases);
-    ck_assert_int_eq(cases, 36);
+    for (uint64_t seed = 0; seed < (uint64_t)nseeds; seed++)
+        check_equivalent(build, seed, tol, &cases);
+    return cases;
 }
+
+START_TEST(test_mlp_equivalent) { ck_assert_int_eq(check_seeds(mlp, 4, 1e-5), 36); }
 END_TEST
 
-START_TEST(test_gcn_equivalent)
-{
-    int cases = 0;
-    for (uint64_t seed = 0; seed < 2; seed++)
-        check_equivalent(gcn, seed, 1e-9, &cases);
-    ck_assert_int_eq(cases, 18);
-}
+START_TEST(test_gcn_equivalent) { ck_assert_int_eq(check_seeds(gcn, 2, 1e-9), 18); }
 END_TEST
 
-START_TEST(test_random_graphs_equivalent)
-{
-    int cases = 0;
-    for (uint64_t seed = 0; seed < 12; seed++)
-        check_equivalent(random_dag, seed, 1e-5, &cases);
-    ck_assert_int_ge(cases, 100);
-}
+START_TEST(test_random_graphs_equivalent) { ck_assert_int_ge(check_seeds(random_dag, 12, 1e-5), 100); }
 END_TEST
 
 int main(void)
