@@ -9,6 +9,17 @@
 #include <loom/graph.h>
 #include <loom/sbp.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Functions that CUDA kernels share with the host (the counter-based generator below). */
+#ifdef __CUDACC__
+#define LOOM__HD __host__ __device__
+#else
+#define LOOM__HD
+#endif
+
 #define LOOM__MAX_SRC 8
 
 typedef enum loom_op {
@@ -66,6 +77,9 @@ typedef struct loom__kctx {
     uint64_t seed;  /* the graph's seed */
     char *msg;      /* a failing kernel writes why here */
     size_t msglen;
+    /* CUDA kernels only (ops/cuda/cuda.h): the device's stream, library handles, scratch and error
+     * record; NULL for CPU kernels. */
+    const struct loom__cuda_kctx *cuda;
 } loom__kctx;
 
 /* One valid SBP signature of an op on a 1-D placement: an SBP per source, and the output's. */
@@ -133,17 +147,20 @@ int64_t loom__numel(const loom__value *v);
 /* Counter-based random bits for (key, counter): the same everywhere, in any order. The
  * splitmix64 finaliser over a combined key is cheap, stateless and well mixed, which is what a
  * counter-based generator needs; inline, since masks draw one per element or two. */
-static inline uint64_t loom__mix64(uint64_t z)
+static inline LOOM__HD uint64_t loom__mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
     return z ^ (z >> 31);
 }
-static inline uint64_t loom__rand64(uint64_t key, uint64_t counter)
+static inline LOOM__HD uint64_t loom__rand64(uint64_t key, uint64_t counter)
 {
     return loom__mix64(loom__mix64(key + UINT64_C(0x9e3779b97f4a7c15)) ^ (counter * UINT64_C(0xd1b54a32d192ed03)));
 }
 /* Uniform in [0, 1) with 53 random bits. */
-static inline double loom__rand_unit(uint64_t key, uint64_t counter) { return (double)(loom__rand64(key, counter) >> 11) * 0x1.0p-53; }
+static inline LOOM__HD double loom__rand_unit(uint64_t key, uint64_t counter) { return (double)(loom__rand64(key, counter) >> 11) * 0x1.0p-53; }
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -95,17 +95,30 @@ loom_tensor *lt_param(lt_case *c, const char *name, loom_shape shape)
     return loom_param(c->g, name, LOOM_F64, shape, loom_init_normal(0.0, 1.0, seed));
 }
 
-static void compile_and_feed(lt_case *c, loom_tensor *loss)
+static void compile_and_feed_opts(lt_case *c, loom_tensor *loss, const loom_train_opts *opts)
 {
     if (c->prog)
         return;
-    loom_status s = loom_compile(c->g, loss, NULL, &c->prog);
+    loom_status s = loom_compile(c->g, loss, opts, &c->prog);
     ck_assert_msg(s == LOOM_OK, "compile failed: %s", loom_graph_error(c->g));
     for (int i = 0; i < c->nfeeds; i++) {
         s = c->feed[i].csr ? loom_program_feed_csr(c->prog, c->feed[i].t, &c->feed[i].m)
                            : loom_program_feed(c->prog, c->feed[i].t, &c->feed[i].a);
         ck_assert_msg(s == LOOM_OK, "feed failed: %s", loom_program_error(c->prog));
     }
+}
+
+static void compile_and_feed(lt_case *c, loom_tensor *loss) { compile_and_feed_opts(c, loss, NULL); }
+
+loom_program *lt_compile_reference(lt_case *c, loom_tensor *loss, const loom_optimizer *opt)
+{
+    ck_assert_msg(loom_graph_status(c->g) == LOOM_OK, "graph error: %s", loom_graph_error(c->g));
+    ck_assert_ptr_null(c->prog);
+    loom_train_opts o = {.executor = LOOM_EXEC_REFERENCE};
+    if (opt)
+        o.optimizer = *opt;
+    compile_and_feed_opts(c, loss, &o);
+    return c->prog;
 }
 
 loom_array lt_eval(lt_case *c, loom_tensor *t)

@@ -36,6 +36,10 @@ loom_tensor *lt_param(lt_case *c, const char *name, loom_shape shape);
  * and returns a view of t (valid until the case is freed or run again). Fails the test on error. */
 loom_array lt_eval(lt_case *c, loom_tensor *t);
 
+/* Compiles the case for training loss with the reference executor (every value kept) and opt
+ * (NULL: none), and feeds it; the program stays the case's. Fails the test on error. */
+loom_program *lt_compile_reference(lt_case *c, loom_tensor *loss, const loom_optimizer *opt);
+
 /* Checks d loss / d p for every parameter p against central differences, with
  * loss = sum(out * R), R a fixed random tensor of out's concrete shape. Fails the test when
  * |analytic - numeric| / max(1, |analytic|, |numeric|) exceeds tol anywhere; returns the worst. */

@@ -1,0 +1,89 @@
+/* The CUDA kernel contract (C; included by the .c and .cu files of ops/cuda/).
+ *
+ * A CUDA kernel of an op has the CPU kernel's signature (ops/op.h) and the same meaning, on device
+ * memory:
+ *
+ *     loom_status fn(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+ *
+ * - Every data pointer of out and src (data, rowptr, col) is device memory of ctx->cuda->device;
+ *   shapes and nnz are on the host and concrete. out is allocated for t's resolved shape.
+ * - The kernel launches its work on ctx->cuda->stream and returns: it never synchronises, never
+ *   allocates (no cudaMalloc: scratch is ctx->cuda->workspace, sized by the op's workspace query
+ *   at the plan's bounds), never copies to or from the host, so a whole step can be captured as a
+ *   CUDA graph.
+ * - A bad launch (cudaGetLastError after it) returns LOOM_ERR_RUNTIME with a message through
+ *   loom__kfail. Bad data that only the device sees (an index out of range) cannot be returned:
+ *   the kernel records it in ctx->cuda->err (first failure wins) and the executor reports it,
+ *   naming the op, when the step's results reach the host.
+ * - Results equal the CPU kernel's up to rounding; dropout masks and anything else drawn from
+ *   loom__rand64 equal it bit for bit. With ctx->cuda->deterministic, the same inputs give the
+ *   same bits on every run (no floating-point atomics).
+ * - In-place ops (optimizer updates) update their sources in device memory as the CPU kernel does.
+ *
+ * Adding a CUDA kernel: define it in the family's .cu file and set it in that file's registration
+ * function (loom__cuda_register_<family>, called once by ops/cuda/table.c). */
+#ifndef LOOM_OPS_CUDA_CUDA_H
+#define LOOM_OPS_CUDA_CUDA_H
+
+#include "ops/op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A failure that only the device sees, recorded by the first kernel that meets one (atomicCAS on
+ * code from 0). The host formats it as "<op> '<tensor>': index <value> out of range [0, <bound>)". */
+typedef struct loom__cuda_err {
+    int code;          /* enum loom__cuda_err_code; 0: none */
+    int tag;           /* ctx->cuda->tag of the kernel that failed */
+    long long value;   /* the offending value (an index) */
+    long long bound;   /* the bound it broke */
+} loom__cuda_err;
+
+enum loom__cuda_err_code {
+    LOOM__CUDA_ERR_NONE = 0,
+    LOOM__CUDA_ERR_INDEX = 1, /* value not in [0, bound) */
+    LOOM__CUDA_ERR_LABEL = 2, /* a class label not in [0, bound) */
+};
+
+typedef struct loom__cuda_kctx {
+    int device;             /* CUDA device index */
+    void *stream;           /* cudaStream_t: all work of the kernel goes here */
+    void *blas;             /* cublasHandle_t bound to stream */
+    void *sparse;           /* cusparseHandle_t bound to stream */
+    void *workspace;        /* device scratch of workspace_bytes (the op's workspace query) */
+    size_t workspace_bytes;
+    loom__cuda_err *err;    /* device memory */
+    int tag;                /* identifies the task in err records */
+    int deterministic;      /* LOOM_DETERMINISTIC=1: bitwise repeatable, no float atomics */
+    int tf32;               /* f32 matmul may use TF32 tensor cores */
+} loom__cuda_kctx;
+
+typedef loom_status (*loom__kernel_fn)(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+
+typedef struct loom__cuda_op {
+    loom__kernel_fn run; /* NULL: the op has no CUDA kernel */
+    /* (optional) Bytes of scratch the kernel needs for t at the bounds of its dims; src_nnz[i] is
+     * the nnz bound of CSR source i (0 for dense ones). NULL: none. */
+    size_t (*workspace)(const loom_tensor *t, const int64_t *src_nnz);
+} loom__cuda_op;
+
+/* The CUDA kernel of op (run NULL when it has none); never NULL for a valid op. */
+const loom__cuda_op *loom__cuda_op_get(loom_op op);
+
+/* Each family's .cu file sets its ops' entries of the table (indexed by loom_op). */
+void loom__cuda_register_binary(loom__cuda_op *table);
+void loom__cuda_register_unary(loom__cuda_op *table);
+void loom__cuda_register_matmul(loom__cuda_op *table);
+void loom__cuda_register_dropout(loom__cuda_op *table);
+void loom__cuda_register_softmax(loom__cuda_op *table);
+void loom__cuda_register_optim(loom__cuda_op *table);
+void loom__cuda_register_reduce(loom__cuda_op *table);
+void loom__cuda_register_shape(loom__cuda_op *table);
+void loom__cuda_register_index(loom__cuda_op *table);
+void loom__cuda_register_sparse(loom__cuda_op *table);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
