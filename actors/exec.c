@@ -1,59 +1,29 @@
-/* The actors of a plan: source, variable, compute and sink tasks on the runtime (see exec.h).
+/* The actors of a plan: source, variable, compute, boxing, copy and sink tasks on the runtime (see
+ * exec.h).
  *
- * Threads: the compute chain and the variables run on the device's stream 0, the source on
- * stream 1 (so loading overlaps compute), sinks on stream 2. The chain is closed by a token actor
- * that hands the last task's control output back to the first task one piece later: a device runs
- * one piece at a time, in the plan's order, which is what the lifetime-shared memory relies on. */
-#include "actors/exec.h"
+ * Threads: each device's chain and its variables run on the device's stream 0, the source on the
+ * host's stream 1 (so loading overlaps compute), sinks on the host's stream 2; a GPU's copies to and
+ * from the host have streams of their own. Each chain is closed by a token actor that hands the
+ * last task's control output back to the first task one piece later: a device runs one piece at a
+ * time, in the plan's order, which is what the lifetime-shared memory relies on. */
+#include "actors/exec_internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/runtime.h"
-
-enum { STREAM_DEVICE = 0, STREAM_SOURCE = 1, STREAM_HOST = 2 };
-
-/* What travels in a register buffer: the value's real sizes and where its data lives. */
-typedef struct token {
-    loom__value v;
-    char *base; /* the buffer in the arena (a source fed from the program points v elsewhere) */
-    int has_dims;
-    int64_t dims[LOOM__MAX_DYN];
-} token;
-
-typedef struct actor_ctx {
-    struct loom__exec *x;
-    int task;
-} actor_ctx;
-
-struct loom_feeder {
-    struct loom__exec *x;
-    void *const *out; /* the source's output tokens, one per input */
-    int64_t step;
-};
-
-struct loom__exec {
-    loom_program *p;
-    loom__plan *pl;
-    loom__rt *rt;
-    void *arena;
-    token **tok;      /* by register: regst_num tokens */
-    void ***bufs;     /* by register: pointers to its tokens, as the runtime takes them */
-    uint64_t *aid;    /* by task */
-    actor_ctx *ctx;   /* by task */
-    int *input_task;  /* by tensor id: the source output index of an input, or -1 */
-};
-
 const loom__plan *loom__exec_plan(const loom__exec *x) { return x->pl; }
 void loom__exec_cancel(loom__exec *x) { loom__rt_cancel(x->rt); }
 loom__rt *loom__exec_runtime(loom__exec *x) { return x->rt; }
 
+static int on_gpu(const loom__exec *x) { return x->pl->kind == LOOM_DEVICE_CUDA; }
+/* One CPU device: parameters, fed data and kept values are the program's own storage. */
+static int in_program(const loom__exec *x) { return x->n == 1 && !on_gpu(x); }
+
 /* ---- values ------------------------------------------------------------------------------------ */
 
-/* Points a token of a CSR register at its three parts inside the buffer. */
-static void csr_layout(token *k, char *base, int64_t nrows, int64_t nnz, loom_dtype vdtype)
+void loom__exec_csr_layout(token *k, char *base, int64_t nrows, int64_t nnz, loom_dtype vdtype)
 {
     size_t a = ((size_t)(nrows + 1) * sizeof(int32_t) + 63) / 64 * 64, b = ((size_t)nnz * sizeof(int32_t) + 63) / 64 * 64;
     k->v.rowptr = (int32_t *)base;
@@ -63,8 +33,7 @@ static void csr_layout(token *k, char *base, int64_t nrows, int64_t nnz, loom_dt
     k->v.dtype = vdtype;
 }
 
-/* The concrete shape of t given a piece's dims; -1 in bad with the dim when one is unbound. */
-static int resolve(const loom_graph *g, const loom_tensor *t, const token *dims_from, int64_t *shape)
+int loom__exec_resolve(const loom_graph *g, const loom_tensor *t, const token *dims_from, int64_t *shape)
 {
     for (int i = 0; i < t->shape.ndim; i++) {
         int k = loom__dyn_index(g, t->shape.d[i]);
@@ -78,7 +47,51 @@ static int resolve(const loom_graph *g, const loom_tensor *t, const token *dims_
     return -1;
 }
 
-/* ---- acts -------------------------------------------------------------------------------------- */
+char *loom__exec_buffer(const loom__exec *x, int r, int b)
+{
+    const loom__regst *rg = &x->pl->regst[r];
+    switch (rg->mem) {
+    case LOOM__MEM_SHARED:
+        return x->dev_block[rg->dom] + rg->offset;
+    case LOOM__MEM_OWN:
+        return (rg->dom == LOOM__HOST ? x->host_block : x->dev_block[rg->dom]) + rg->offset + (size_t)b * rg->bytes;
+    case LOOM__MEM_PARAM:
+        return x->param_block[rg->dom] + rg->offset;
+    case LOOM__MEM_NONE:
+        break;
+    }
+    return NULL;
+}
+
+/* The first input token that carries the piece's dims, or NULL. */
+static const token *dims_of(const loom__act *a, int nin)
+{
+    for (int i = 0; i < nin; i++)
+        if (a->in[i] && ((const token *)a->in[i])->has_dims)
+            return a->in[i];
+    return NULL;
+}
+
+/* Sets out's shape to device d's part of t at this piece (logical shape from the dims, cut by the
+ * register's SBP) and carries the dims on. */
+static loom_status shape_out(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims, token *out,
+                             loom__act *a)
+{
+    int64_t shape[LOOM_MAX_DIMS] = {0};
+    int unbound = loom__exec_resolve(x->p->g, t, dims, shape);
+    if (unbound >= 0) {
+        snprintf(a->msg, a->msg_size, "needs dynamic dim %s, which no fed input carries", x->p->g->dyn[unbound].name);
+        return LOOM_ERR_SHAPE;
+    }
+    out->v.ndim = t->shape.ndim;
+    loom__part_shape(shape, t->shape.ndim, rg->sbp, x->n, rg->part, out->v.shape);
+    out->has_dims = dims != NULL;
+    if (dims)
+        memcpy(out->dims, dims->dims, sizeof out->dims);
+    return LOOM_OK;
+}
+
+/* ---- acts on CPU devices ----------------------------------------------------------------------- */
 
 static loom_status compute_act(void *vctx, loom__act *a)
 {
@@ -86,33 +99,67 @@ static loom_status compute_act(void *vctx, loom__act *a)
     loom__exec *x = c->x;
     const loom__task *k = &x->pl->task[c->task];
     const loom_tensor *t = k->t;
-    const loom_op_def *def = loom__op_def(t->op);
     loom__value *src[LOOM__MAX_SRC];
-    const token *dims = NULL;
-    for (int i = 0; i < t->n_src; i++) {
-        token *in = a->in[i];
-        src[i] = &in->v;
-        if (!dims && in->has_dims)
-            dims = in;
-    }
+    for (int i = 0; i < t->n_src; i++)
+        src[i] = &((token *)a->in[i])->v;
     token *out = a->out[0];
-    int64_t shape[LOOM_MAX_DIMS] = {0};
-    int unbound = resolve(x->p->g, t, dims, shape);
-    if (unbound >= 0) {
-        snprintf(a->msg, a->msg_size, "needs dynamic dim %s, which no fed input carries", x->p->g->dyn[unbound].name);
-        return LOOM_ERR_SHAPE;
-    }
-    out->v.ndim = t->shape.ndim;
-    memcpy(out->v.shape, shape, sizeof shape);
-    out->has_dims = dims != NULL;
-    if (dims)
-        memcpy(out->dims, dims->dims, sizeof out->dims);
+    loom_status s = shape_out(x, t, &x->pl->regst[k->out[0]], dims_of(a, t->n_src), out, a);
+    if (s != LOOM_OK)
+        return s;
     loom__kctx kc = {.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step,
                      .training = x->pl->mode != LOOM_RUN_EVAL,
                      .seed = x->p->g->seed,
                      .msg = a->msg,
                      .msglen = a->msg_size};
-    return def->cpu(t, &out->v, src, &kc);
+    return loom__op_def(t->op)->cpu(t, &out->v, src, &kc);
+}
+
+/* Device d's part under the wanted SBP from every device's part: the collective's share of d, in
+ * shared memory. */
+static loom_status boxing_act(void *vctx, loom__act *a)
+{
+    actor_ctx *c = vctx;
+    loom__exec *x = c->x;
+    const loom__task *k = &x->pl->task[c->task];
+    const loom__regst *from = &x->pl->regst[k->in[0]], *to = &x->pl->regst[k->out[0]];
+    const loom__value *parts[LOOM__MAX_DEVICES];
+    for (int j = 0; j < x->n; j++)
+        parts[j] = &((const token *)a->in[j])->v;
+    token *out = a->out[0];
+    const token *dims = dims_of(a, x->n);
+    if (k->t->layout == LOOM__CSR) {
+        /* rows only: S(0) -> B joins them, B -> S(0) takes this device's */
+        if (from->sbp.kind == LOOM_SBP_SPLIT) {
+            loom__csr_join(parts, x->n, &out->v);
+        } else {
+            int64_t start, size;
+            loom_split_part(parts[to->part]->shape[0], x->n, to->part, &start, &size);
+            loom__csr_rows(parts[to->part], start, size, &out->v);
+        }
+        out->has_dims = dims != NULL;
+        if (dims)
+            memcpy(out->dims, dims->dims, sizeof out->dims);
+        return LOOM_OK;
+    }
+    loom_status s = shape_out(x, k->t, to, dims, out, a);
+    if (s != LOOM_OK)
+        return s;
+    int64_t logical[LOOM_MAX_DIMS] = {0};
+    loom__exec_resolve(x->p->g, k->t, dims, logical);
+    loom__part_convert(parts, from->sbp, to->sbp, x->n, to->part, logical, &out->v);
+    return LOOM_OK;
+}
+
+loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int d)
+{
+    loom__value v = {.dtype = t->dtype, .ndim = t->shape.ndim};
+    int64_t shape[LOOM_MAX_DIMS];
+    for (int i = 0; i < t->shape.ndim; i++)
+        shape[i] = t->shape.d[i]; /* parameters and state are static */
+    loom_sbp s = x->n > 1 ? x->p->sbp.sbp[t->id] : loom_broadcast();
+    loom__part_shape(shape, t->shape.ndim, s, x->n, d, v.shape);
+    v.data = x->param_block[d] + x->pl->param_off[(size_t)t->id * x->n + d];
+    return v;
 }
 
 static loom_status variable_act(void *vctx, loom__act *a)
@@ -122,38 +169,48 @@ static loom_status variable_act(void *vctx, loom__act *a)
     const loom__task *k = &x->pl->task[c->task];
     loom_program *p = x->p;
     token *out = a->out[0];
+    int d = k->device;
     if (k->update && !a->initial) {
         /* version piece+1 = update(version piece, gradient of piece): every reader of the old
          * version has acked it, or the runtime would not have given this act a free buffer */
         const loom_tensor *u = k->update;
-        loom__value *src[LOOM__MAX_SRC];
-        for (int i = 0; i < u->n_src; i++)
-            src[i] = &p->val[u->src[i]->id];
+        loom__value parts[LOOM__MAX_SRC], *src[LOOM__MAX_SRC];
+        for (int i = 0; i < u->n_src; i++) {
+            if (in_program(x)) {
+                src[i] = &p->val[u->src[i]->id];
+            } else {
+                parts[i] = loom__exec_param_part(x, u->src[i], d);
+                src[i] = &parts[i];
+            }
+        }
         src[1] = &((token *)a->in[0])->v;
         loom__kctx kc = {.step = a->piece, .training = 1, .seed = p->g->seed, .msg = a->msg, .msglen = a->msg_size};
         loom_status s = loom__op_def(u->op)->cpu(u, NULL, src, &kc);
         if (s != LOOM_OK)
             return s;
     }
-    out->v = p->val[k->t->id];
+    out->v = in_program(x) ? p->val[k->t->id] : loom__exec_param_part(x, k->t, d);
     out->has_dims = 0;
     return LOOM_OK;
 }
 
-/* Fills the step's input tokens from the data last fed (no copy: the tokens point at it). */
-static loom_status source_static(loom__exec *x, loom__act *a)
+/* ---- the source ------------------------------------------------------------------------------- */
+
+/* The token a data source feeds input k into: the register itself on one CPU device, the host
+ * stage otherwise (cut into parts after the callback). */
+static token *fed_token(const loom__exec *x, void *const *out, int k)
 {
-    loom_program *p = x->p;
-    for (int id = 0, j = 0; id < p->fwd_end; id++) {
-        if (x->input_task[id] < 0)
-            continue;
-        token *k = a->out[j++];
-        k->v = p->val[id];
-    }
-    return LOOM_OK;
+    return in_program(x) ? out[(size_t)k * x->n] : &x->stage[k];
 }
 
-/* Binds the dynamic dims of a step from its inputs (they must agree) and stamps every token. */
+/* The logical value of input k at this piece. */
+static const loom__value *logical_input(const loom__exec *x, void *const *out, int k)
+{
+    return x->p->source ? &fed_token(x, out, k)->v : &x->p->val[x->input_id[k]];
+}
+
+/* Binds the dynamic dims of a step from its logical inputs (they must agree) and stamps every
+ * token. */
 static loom_status stamp_dims(loom__exec *x, loom__act *a)
 {
     loom_graph *g = x->p->g;
@@ -161,26 +218,24 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
     int from[LOOM__MAX_DYN];
     for (int k = 0; k < LOOM__MAX_DYN; k++)
         dims[k] = -1, from[k] = -1;
-    for (int id = 0, j = 0; id < x->p->fwd_end; id++) {
-        if (x->input_task[id] < 0)
-            continue;
-        const token *k = a->out[j++];
-        const loom_tensor *t = g->t[id];
+    for (int k = 0; k < x->ninputs; k++) {
+        const loom__value *v = logical_input(x, a->out, k);
+        const loom_tensor *t = g->t[x->input_id[k]];
         for (int i = 0; i < t->shape.ndim; i++) {
             int d = loom__dyn_index(g, t->shape.d[i]);
             if (d < 0)
                 continue;
             if (from[d] < 0) {
-                from[d] = id;
-                dims[d] = k->v.shape[i];
-            } else if (dims[d] != k->v.shape[i]) {
+                from[d] = t->id;
+                dims[d] = v->shape[i];
+            } else if (dims[d] != v->shape[i]) {
                 snprintf(a->msg, a->msg_size, "dynamic dim %s is %" PRId64 " in input '%s' but %" PRId64 " in input '%s'",
-                         g->dyn[d].name, k->v.shape[i], t->name, dims[d], g->t[from[d]]->name);
+                         g->dyn[d].name, v->shape[i], t->name, dims[d], g->t[from[d]]->name);
                 return LOOM_ERR_SHAPE;
             }
         }
     }
-    for (int j = 0; j < x->pl->task[0].n_out; j++) { /* not the control output */
+    for (int j = 0; j < x->ninputs * x->n; j++) { /* not the control output */
         token *k = a->out[j];
         k->has_dims = 1;
         memcpy(k->dims, dims, sizeof dims);
@@ -188,33 +243,53 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
     return LOOM_OK;
 }
 
+void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int d, token *out)
+{
+    const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[(size_t)k * x->n + d]];
+    if (v->rowptr) {
+        int64_t start = 0, size = v->shape[0];
+        if (rg->sbp.kind == LOOM_SBP_SPLIT)
+            loom_split_part(v->shape[0], x->n, d, &start, &size);
+        loom__exec_csr_layout(out, out->base, size, v->rowptr[start + size] - v->rowptr[start], v->dtype);
+        loom__csr_rows(v, start, size, &out->v);
+        return;
+    }
+    out->v = (loom__value){.dtype = v->dtype, .ndim = v->ndim, .data = out->base};
+    loom__part_shape(v->shape, v->ndim, rg->sbp, x->n, d, out->v.shape);
+    loom__part_cut(v, rg->sbp, x->n, d, &out->v);
+}
+
 static loom_status source_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
     loom_program *p = x->p;
-    loom_status s;
     if (p->source) {
         loom_feeder f = {.x = x, .out = a->out, .step = a->piece};
-        for (int j = 0; j < x->pl->task[0].n_out; j++)
-            ((token *)a->out[j])->v.ndim = -1; /* not fed yet */
+        for (int k = 0; k < x->ninputs; k++)
+            fed_token(x, a->out, k)->v.ndim = -1; /* not fed yet */
         int end = 0;
-        s = p->source(p->source_ctx, a->piece, &f, &end, a->msg, a->msg_size);
+        loom_status s = p->source(p->source_ctx, a->piece, &f, &end, a->msg, a->msg_size);
         if (s != LOOM_OK)
             return s;
         if (end) {
             a->eod = 1;
             return LOOM_OK;
         }
-        for (int id = 0, j = 0; id < p->fwd_end; id++)
-            if (x->input_task[id] >= 0 && ((token *)a->out[j++])->v.ndim < 0) {
-                snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", p->g->t[id]->name);
+        for (int k = 0; k < x->ninputs; k++)
+            if (fed_token(x, a->out, k)->v.ndim < 0) {
+                snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", p->g->t[x->input_id[k]]->name);
                 return LOOM_ERR_INVALID;
             }
+        if (!in_program(x))
+            for (int k = 0; k < x->ninputs; k++)
+                for (int d = 0; d < x->n; d++)
+                    loom__exec_cut_input(x, &x->stage[k].v, k, d, a->out[(size_t)k * x->n + d]);
     } else {
-        s = source_static(x, a);
-        if (s != LOOM_OK)
-            return s;
+        /* the data last fed, or its parts staged at the start of the run: no copy */
+        for (int k = 0; k < x->ninputs; k++)
+            for (int d = 0; d < x->n; d++)
+                ((token *)a->out[(size_t)k * x->n + d])->v = in_program(x) ? p->val[x->input_id[k]] : x->stat[(size_t)k * x->n + d];
     }
     return stamp_dims(x, a);
 }
@@ -224,14 +299,29 @@ static loom_status sink_act(void *vctx, loom__act *a)
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
     loom_program *p = x->p;
-    const loom_tensor *t = x->pl->task[c->task].t;
-    const token *in = a->in[0];
-    loom_status s = loom__value_reserve(p, t->id, in->v.dtype, in->v.ndim, in->v.shape);
+    const loom__task *k = &x->pl->task[c->task];
+    const loom_tensor *t = k->t;
+    const loom__value *parts[LOOM__MAX_DEVICES];
+    for (int d = 0; d < x->n; d++) {
+        const token *in = a->in[d];
+#ifdef LOOM_HAVE_CUDA
+        if (on_gpu(x)) {
+            loom_status s = loom__exec_cuda_err(x, &in->err, a->msg, a->msg_size);
+            if (s != LOOM_OK)
+                return s;
+        }
+#endif
+        parts[d] = &in->v;
+    }
+    int64_t shape[LOOM_MAX_DIMS] = {0};
+    if (loom__exec_resolve(p->g, t, a->in[0], shape) >= 0)
+        memcpy(shape, parts[0]->shape, sizeof shape); /* one device: the part is the whole */
+    loom_status s = loom__value_reserve(p, t->id, t->dtype, t->shape.ndim, shape);
     if (s != LOOM_OK) {
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return s;
     }
-    memcpy(p->val[t->id].data, in->v.data, (size_t)loom__numel(&in->v) * loom_dtype_size(in->v.dtype));
+    loom__part_join(parts, x->pl->regst[k->in[0]].sbp, x->n, &p->val[t->id]);
     p->ready[t->id] = 1;
     if (t == p->loss && x->pl->mode == LOOM_RUN_STEP) {
         if (p->nlosses == p->losses_cap) {
@@ -244,29 +334,34 @@ static loom_status sink_act(void *vctx, loom__act *a)
             p->losses = l;
             p->losses_cap = cap;
         }
-        p->losses[p->nlosses++] = in->v.dtype == LOOM_F32 ? ((float *)in->v.data)[0] : ((double *)in->v.data)[0];
+        const loom__value *v = &p->val[t->id];
+        p->losses[p->nlosses++] = v->dtype == LOOM_F32 ? ((float *)v->data)[0] : ((double *)v->data)[0];
     }
     return LOOM_OK;
 }
 
 /* ---- feeding from a source --------------------------------------------------------------------- */
 
-static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layout, token **k, loom__regst **rg)
+/* The token to fill for input t and the bytes it holds; LOOM_ERR_INVALID for a tensor that is not
+ * an input of the plan. */
+static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layout, token **k, size_t *cap)
 {
     loom__exec *x = f->x;
-    if (!t || t->graph != x->p->g || t->id >= x->p->fwd_end || x->input_task[t->id] < 0 || t->layout != layout)
+    if (!t || t->graph != x->p->g || t->id >= x->p->fwd_end || x->input_k[t->id] < 0 || t->layout != layout)
         return LOOM_ERR_INVALID;
-    int j = x->input_task[t->id];
-    *k = f->out[j];
-    *rg = &x->pl->regst[x->pl->task[0].out[j]];
+    int j = x->input_k[t->id];
+    *k = fed_token(x, f->out, j);
+    *cap = in_program(x) ? x->pl->regst[x->pl->task[0].out[j]].bytes
+                         : (t->layout == LOOM__CSR ? loom__csr_bytes(x->p->val[t->id].shape[0], x->p->val[t->id].nnz, t->dtype)
+                                                   : loom__part_bytes(x->p, t, loom_broadcast(), 1, 0));
     return LOOM_OK;
 }
 
 loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a)
 {
     token *k;
-    loom__regst *rg;
-    if (!f || !a || feeder_slot(f, input, LOOM__DENSE, &k, &rg) != LOOM_OK || a->dtype != input->dtype ||
+    size_t cap;
+    if (!f || !a || feeder_slot(f, input, LOOM__DENSE, &k, &cap) != LOOM_OK || a->dtype != input->dtype ||
         a->ndim != input->shape.ndim)
         return LOOM_ERR_INVALID;
     for (int i = 0; i < a->ndim; i++)
@@ -274,7 +369,7 @@ loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_arr
             (loom__dyn_index(f->x->p->g, input->shape.d[i]) < 0 && a->shape[i] != input->shape.d[i]))
             return LOOM_ERR_SHAPE;
     size_t bytes = (size_t)loom_array_numel(a) * loom_dtype_size(a->dtype);
-    if (bytes > rg->bytes)
+    if (bytes > cap)
         return LOOM_ERR_SHAPE;
     k->v = (loom__value){.dtype = a->dtype, .data = k->base};
     memcpy(k->v.data, a->data, bytes);
@@ -286,15 +381,15 @@ loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_arr
 loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m)
 {
     token *k;
-    loom__regst *rg;
-    if (!f || !m || feeder_slot(f, input, LOOM__CSR, &k, &rg) != LOOM_OK || m->vdtype != input->dtype)
+    size_t cap;
+    if (!f || !m || feeder_slot(f, input, LOOM__CSR, &k, &cap) != LOOM_OK || m->vdtype != input->dtype)
         return LOOM_ERR_INVALID;
     if (loom_csr_validate(m, NULL) != LOOM_OK)
         return LOOM_ERR_FORMAT;
-    if (loom__csr_bytes(m->nrows, m->nnz, m->vdtype) > rg->bytes || m->nrows > loom__dim_bound(f->x->p->g, input->shape.d[0]) ||
+    if (loom__csr_bytes(m->nrows, m->nnz, m->vdtype) > cap || m->nrows > loom__dim_bound(f->x->p->g, input->shape.d[0]) ||
         m->ncols > loom__dim_bound(f->x->p->g, input->shape.d[1]))
         return LOOM_ERR_SHAPE;
-    csr_layout(k, k->base, m->nrows, m->nnz, m->vdtype);
+    loom__exec_csr_layout(k, k->base, m->nrows, m->nnz, m->vdtype);
     memcpy(k->v.rowptr, m->rowptr, (size_t)(m->nrows + 1) * sizeof(int32_t));
     memcpy(k->v.col, m->col, (size_t)m->nnz * sizeof(int32_t));
     memcpy(k->v.data, m->val, (size_t)m->nnz * loom_dtype_size(m->vdtype));
@@ -304,13 +399,124 @@ loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *
     return LOOM_OK;
 }
 
+/* ---- parameters between the program and the devices -------------------------------------------- */
+
+/* A part on the host with room for the part of t under the tensor's SBP on device d. */
+static int host_part(const loom__exec *x, const loom_tensor *t, int d, loom__value *v)
+{
+    *v = loom__exec_param_part(x, t, d);
+    v->data = malloc((size_t)loom__numel(v) * loom_dtype_size(v->dtype) + 1);
+    return v->data ? 0 : -1;
+}
+
+/* Copies n bytes between the host and a device part (CPU devices: plain memory). */
+static loom_status part_copy(loom__exec *x, void *dst, const void *src, size_t n)
+{
+#ifdef LOOM_HAVE_CUDA
+    if (on_gpu(x))
+        return loom__exec_cuda_copy(x, dst, src, n);
+#endif
+    (void)x;
+    memcpy(dst, src, n);
+    return LOOM_OK;
+}
+
+loom_status loom__exec_pull(loom__exec *x, int id)
+{
+    loom_program *p = x->p;
+    const loom_tensor *t = p->g->t[id];
+    loom__value host[LOOM__MAX_DEVICES];
+    const loom__value *pp[LOOM__MAX_DEVICES];
+    loom_status s = LOOM_OK;
+    int made = 0;
+    for (int d = 0; d < x->n && s == LOOM_OK; d++, made++) {
+        if (host_part(x, t, d, &host[d])) {
+            s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_fetch: out of memory");
+            break;
+        }
+        loom__value dev = loom__exec_param_part(x, t, d);
+        s = part_copy(x, host[d].data, dev.data, (size_t)loom__numel(&dev) * loom_dtype_size(dev.dtype));
+        pp[d] = &host[d];
+    }
+    if (s == LOOM_OK)
+        loom__part_join(pp, x->n > 1 ? p->sbp.sbp[id] : loom_broadcast(), x->n, &p->val[id]);
+    for (int d = 0; d < made; d++)
+        free(host[d].data);
+    if (s == LOOM_OK && p->holder[id] == x)
+        p->holder[id] = NULL;
+    return s;
+}
+
+/* Puts the newest value of every parameter and optimizer state onto this plan's devices. */
+static loom_status push_params(loom__exec *x)
+{
+    loom_program *p = x->p;
+    if (in_program(x))
+        return LOOM_OK;
+    for (int id = 0; id < p->n; id++) {
+        if (x->pl->param_off[(size_t)id * x->n] == (size_t)-1 || p->holder[id] == x)
+            continue;
+        loom_status s = p->holder[id] ? loom__exec_pull(p->holder[id], id) : LOOM_OK;
+        for (int d = 0; d < x->n && s == LOOM_OK; d++) {
+            const loom_tensor *t = p->g->t[id];
+            loom__value h;
+            if (host_part(x, t, d, &h))
+                return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+            loom__part_cut(&p->val[id], x->n > 1 ? p->sbp.sbp[id] : loom_broadcast(), x->n, d, &h);
+            loom__value dev = loom__exec_param_part(x, t, d);
+            s = part_copy(x, dev.data, h.data, (size_t)loom__numel(&h) * loom_dtype_size(h.dtype));
+            free(h.data);
+        }
+        if (s != LOOM_OK)
+            return s;
+        p->holder[id] = x;
+    }
+    return LOOM_OK;
+}
+
+/* Cuts each fed input into its parts (several CPU devices; GPUs do it in run_begin), again only
+ * when it was fed since. */
+static loom_status stage_static(loom__exec *x)
+{
+    loom_program *p = x->p;
+    if (p->source || in_program(x) || on_gpu(x))
+        return LOOM_OK;
+    for (int k = 0; k < x->ninputs; k++) {
+        int id = x->input_id[k];
+        if (x->stat_version[k] == p->feed_version[id])
+            continue;
+        for (int d = 0; d < x->n; d++) {
+            loom__value *v = &x->stat[(size_t)k * x->n + d];
+            size_t need = p->g->t[id]->layout == LOOM__CSR ? loom__csr_bytes(p->val[id].shape[0], p->val[id].nnz, p->val[id].dtype)
+                                                           : (size_t)loom__numel(&p->val[id]) * loom_dtype_size(p->val[id].dtype);
+            token tk = {0};
+            tk.base = realloc(v->data == NULL ? NULL : (v->rowptr ? (void *)v->rowptr : v->data), need + 64);
+            if (!tk.base)
+                return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: no memory for the parts of input '%s'",
+                                          p->g->t[id]->name);
+            loom__exec_cut_input(x, &p->val[id], k, d, &tk);
+            *v = tk.v;
+        }
+        x->stat_version[k] = p->feed_version[id];
+    }
+    return LOOM_OK;
+}
+
 /* ---- building ---------------------------------------------------------------------------------- */
 
 void loom__exec_free(loom__exec *x)
 {
     if (!x)
         return;
+    /* parameters this plan holds go back to the program first */
+    for (int id = 0; x->p->holder && id < x->p->n; id++)
+        if (x->p->holder[id] == x)
+            loom__exec_pull(x, id);
     loom__rt_free(x->rt);
+#ifdef LOOM_HAVE_CUDA
+    if (x->cuda)
+        loom__exec_cuda_free(x);
+#endif
     for (int r = 0; x->tok && r < x->pl->nregst; r++) {
         free(x->tok[r]);
         free(x->bufs[r]);
@@ -319,8 +525,23 @@ void loom__exec_free(loom__exec *x)
     free(x->bufs);
     free(x->aid);
     free(x->ctx);
-    free(x->input_task);
-    free(x->arena);
+    free(x->input_k);
+    free(x->input_id);
+    for (int i = 0; x->stat && !on_gpu(x) && i < x->ninputs * x->n; i++)
+        free(x->stat[i].rowptr ? (void *)x->stat[i].rowptr : x->stat[i].data);
+    free(x->stat);
+    free(x->stat_version);
+    free(x->stage);
+    free(x->stage_block);
+    if (!on_gpu(x)) {
+        for (int d = 0; d < x->n; d++) {
+            free(x->dev_block ? x->dev_block[d] : NULL);
+            free(x->param_block ? x->param_block[d] : NULL);
+        }
+        free(x->host_block);
+    }
+    free(x->dev_block);
+    free(x->param_block);
     loom__plan_free(x->pl);
     free(x);
 }
@@ -330,6 +551,105 @@ static loom__exec *fail(loom__exec *x, loom_status s, const char *what)
     loom__program_fail(x->p, s, "loom_program_run: %s", what);
     loom__exec_free(x);
     return NULL;
+}
+
+static void *block(size_t n)
+{
+    void *b = NULL;
+    return posix_memalign(&b, 64, n ? n : 64) ? NULL : b;
+}
+
+/* CPU devices' memory: each device's block (shared, then own) and param area, the host's. */
+static loom_status cpu_blocks(loom__exec *x)
+{
+    const loom__plan *pl = x->pl;
+    for (int d = 0; d < x->n; d++) {
+        x->dev_block[d] = block(pl->mem[d].shared + pl->mem[d].own);
+        x->param_block[d] = block(pl->mem[d].params);
+        if (!x->dev_block[d] || !x->param_block[d])
+            return LOOM_ERR_NOMEM;
+    }
+    x->host_block = block(pl->host_bytes);
+    return x->host_block ? LOOM_OK : LOOM_ERR_NOMEM;
+}
+
+/* The host stage of a data source's inputs on several devices or a GPU: logical values at their
+ * bounds (a CSR one at the size of the matrix fed now). */
+static loom_status stage_blocks(loom__exec *x)
+{
+    loom_program *p = x->p;
+    if (!p->source || in_program(x))
+        return LOOM_OK;
+    size_t total = 0, *off = calloc((size_t)x->ninputs + 1, sizeof *off);
+    x->stage = calloc((size_t)x->ninputs + 1, sizeof *x->stage);
+    if (!off || !x->stage) {
+        free(off);
+        return LOOM_ERR_NOMEM;
+    }
+    for (int k = 0; k < x->ninputs; k++) {
+        const loom_tensor *t = p->g->t[x->input_id[k]];
+        off[k] = total;
+        total += t->layout == LOOM__CSR ? loom__csr_bytes(p->val[t->id].shape[0], p->val[t->id].nnz, t->dtype)
+                                        : loom__part_bytes(p, t, loom_broadcast(), 1, 0);
+    }
+    x->stage_block = block(total);
+    for (int k = 0; x->stage_block && k < x->ninputs; k++)
+        x->stage[k] = (token){.v = {.dtype = p->g->t[x->input_id[k]]->dtype}, .base = x->stage_block + off[k]};
+    free(off);
+    return x->stage_block ? LOOM_OK : LOOM_ERR_NOMEM;
+}
+
+/* The actor id of task i: its device's stream, dense task numbers per stream. */
+static uint64_t task_aid(const loom__exec *x, const loom__task *k, int *counters)
+{
+    unsigned kind = LOOM__RT_DEV_CPU, dev = 0, stream = STREAM_DEVICE;
+    if (k->kind == LOOM__TASK_SOURCE) {
+        stream = STREAM_SOURCE;
+    } else if (k->kind == LOOM__TASK_SINK) {
+        stream = STREAM_HOST;
+    } else {
+        dev = (unsigned)x->pl->dev_index[k->device];
+        if (on_gpu(x)) {
+            kind = LOOM__RT_DEV_CUDA;
+            stream = k->kind == LOOM__TASK_COPY ? (k->dir == LOOM__H2D ? 1u : 2u) : 0u;
+        }
+    }
+    int *c = &counters[((int)kind * (LOOM_MAX_DEVICE_INDEX + 1) + (int)dev) * 3 + (int)stream];
+    return loom__aid(0, kind, dev, stream, (unsigned)(*c)++);
+}
+
+/* The output register index of register r within its producer's outputs. */
+static int out_index(const loom__plan *pl, int r)
+{
+    const loom__task *k = &pl->task[pl->regst[r].producer];
+    for (int j = 0; j < k->n_out; j++)
+        if (k->out[j] == r)
+            return j;
+    return -1;
+}
+
+static loom__act_fn act_of(const loom__exec *x, const loom__task *k)
+{
+#ifdef LOOM_HAVE_CUDA
+    if (on_gpu(x) && k->kind != LOOM__TASK_SOURCE && k->kind != LOOM__TASK_SINK)
+        return loom__exec_cuda_act(x, k);
+#else
+    (void)x;
+#endif
+    switch (k->kind) {
+    case LOOM__TASK_SOURCE:
+        return source_act;
+    case LOOM__TASK_VARIABLE:
+        return variable_act;
+    case LOOM__TASK_COMPUTE:
+        return compute_act;
+    case LOOM__TASK_BOXING:
+        return boxing_act;
+    case LOOM__TASK_SINK:
+        return sink_act;
+    default:
+        return NULL;
+    }
 }
 
 loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
@@ -342,27 +662,44 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
     }
     x->p = p;
     x->pl = pl;
+    x->n = pl->ndev;
     if (p->g->ndyn > LOOM__MAX_DYN)
         return fail(x, LOOM_ERR_UNSUPPORTED, "more than 16 dynamic dims in one graph");
-    size_t arena = pl->shared_bytes + pl->own_bytes;
-    if (posix_memalign(&x->arena, 64, arena ? arena : 64))
-        return x->arena = NULL, fail(x, LOOM_ERR_NOMEM, "no memory for the plan's registers");
     x->tok = calloc((size_t)pl->nregst + 1, sizeof *x->tok);
     x->bufs = calloc((size_t)pl->nregst + 1, sizeof *x->bufs);
     x->aid = calloc((size_t)pl->ntasks + 1, sizeof *x->aid);
     x->ctx = calloc((size_t)pl->ntasks + 1, sizeof *x->ctx);
-    x->input_task = malloc((size_t)p->n * sizeof *x->input_task);
+    x->input_k = malloc((size_t)p->n * sizeof *x->input_k);
+    x->input_id = calloc((size_t)p->n + 1, sizeof *x->input_id);
+    x->dev_block = calloc((size_t)x->n, sizeof *x->dev_block);
+    x->param_block = calloc((size_t)x->n, sizeof *x->param_block);
     loom__rt_opts ro = LOOM__RT_OPTS_INIT;
     ro.trace_record = p->trace_record;
     x->rt = loom__rt_new(&ro);
-    if (!x->tok || !x->bufs || !x->aid || !x->ctx || !x->input_task || !x->rt)
+    if (!x->tok || !x->bufs || !x->aid || !x->ctx || !x->input_k || !x->input_id || !x->dev_block || !x->param_block || !x->rt)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
     for (int id = 0; id < p->n; id++)
-        x->input_task[id] = -1;
-    for (int j = 0; j < pl->task[0].n_out; j++)
-        x->input_task[pl->regst[pl->task[0].out[j]].tensor] = j;
+        x->input_k[id] = -1;
+    for (int j = 0; j < pl->task[0].n_out; j += x->n) {
+        int id = pl->regst[pl->task[0].out[j]].tensor;
+        x->input_k[id] = x->ninputs;
+        x->input_id[x->ninputs++] = id;
+    }
+    x->stat = calloc((size_t)x->ninputs * (size_t)x->n + 1, sizeof *x->stat);
+    x->stat_version = calloc((size_t)x->ninputs + 1, sizeof *x->stat_version);
+    if (!x->stat || !x->stat_version)
+        return fail(x, LOOM_ERR_NOMEM, "out of memory");
+    loom_status st;
+#ifdef LOOM_HAVE_CUDA
+    if (on_gpu(x) && (st = loom__exec_cuda_new(x)) != LOOM_OK)
+        return fail(x, st, p->err[0] ? p->err : "cannot set up the GPUs");
+#endif
+    if (!on_gpu(x) && cpu_blocks(x) != LOOM_OK)
+        return fail(x, LOOM_ERR_NOMEM, "no memory for the plan's registers");
+    if (stage_blocks(x) != LOOM_OK)
+        return fail(x, LOOM_ERR_NOMEM, "no memory for the source's stage");
 
-    /* register buffers: tokens pointing into the arena */
+    /* register buffers: tokens pointing into the blocks */
     for (int r = 0; r < pl->nregst; r++) {
         const loom__regst *rg = &pl->regst[r];
         const loom_tensor *t = p->g->t[rg->tensor];
@@ -372,105 +709,135 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
             return fail(x, LOOM_ERR_NOMEM, "out of memory");
         for (int b = 0; b < rg->regst_num; b++) {
             token *k = &x->tok[r][b];
-            char *base = (char *)x->arena + rg->offset + (rg->shared ? 0 : (size_t)b * rg->bytes);
+            char *base = loom__exec_buffer(x, r, b);
             k->v.dtype = t->dtype;
             k->base = base;
-            if (t->layout == LOOM__CSR)
-                csr_layout(k, base, p->val[t->id].shape[0], p->val[t->id].nnz, t->dtype);
-            else
+            if (t->layout == LOOM__CSR && base) {
+                int64_t rows = p->val[t->id].shape[0], start;
+                if (rg->sbp.kind == LOOM_SBP_SPLIT)
+                    loom_split_part(p->val[t->id].shape[0], x->n, rg->part, &start, &rows);
+                loom__exec_csr_layout(k, base, rows, p->val[t->id].nnz, t->dtype);
+            } else {
                 k->v.data = base;
+            }
             x->bufs[r][b] = k;
         }
     }
 
-    /* actors: ids dense per stream */
-    int ntask_stream[3] = {0, 0, 0};
+    /* actors: ids dense per stream; each chain's first and last task */
+    int *counters = calloc((size_t)2 * (LOOM_MAX_DEVICE_INDEX + 1) * 3, sizeof *counters);
+    int *first = malloc((size_t)x->n * sizeof *first), *last = malloc((size_t)x->n * sizeof *last);
+    uint64_t *token_aid = calloc((size_t)x->n, sizeof *token_aid);
+    if (!counters || !first || !last || !token_aid) {
+        free(counters), free(first), free(last), free(token_aid);
+        return fail(x, LOOM_ERR_NOMEM, "out of memory");
+    }
+    for (int d = 0; d < x->n; d++)
+        first[d] = last[d] = -1;
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        int stream = k->kind == LOOM__TASK_SOURCE ? STREAM_SOURCE : k->kind == LOOM__TASK_SINK ? STREAM_HOST : STREAM_DEVICE;
-        x->aid[i] = loom__aid(0, LOOM__RT_DEV_CPU, 0, (unsigned)stream, (unsigned)ntask_stream[stream]++);
-    }
-    uint64_t token_aid = loom__aid(0, LOOM__RT_DEV_CPU, 0, STREAM_DEVICE, (unsigned)ntask_stream[STREAM_DEVICE]++);
-    int first = -1, last = -1;
-    for (int i = 0; i < pl->ntasks; i++)
-        if (pl->task[i].kind == LOOM__TASK_COMPUTE) {
-            if (first < 0)
-                first = i;
-            last = i;
+        x->aid[i] = task_aid(x, k, counters);
+        if (k->chain_pos >= 0) {
+            if (first[k->device] < 0)
+                first[k->device] = i;
+            last[k->device] = i;
         }
+    }
+    for (int d = 0; d < x->n; d++)
+        if (first[d] >= 0)
+            token_aid[d] = task_aid(x, &pl->task[first[d]], counters);
+    int any_chain = 0;
+    for (int d = 0; d < x->n; d++)
+        any_chain |= first[d] >= 0;
 
-    char name[96];
-    for (int i = 0; i < pl->ntasks; i++) {
+    char name[128];
+    st = LOOM_OK;
+    for (int i = 0; i < pl->ntasks && st == LOOM_OK; i++) {
         const loom__task *k = &pl->task[i];
         x->ctx[i] = (actor_ctx){.x = x, .task = i};
-        /* compute tasks: + a control output to the next in the chain, + control input(s) from the
+        /* chain tasks: + a control output to the next in the chain, + control input(s) from the
          * previous (the chain head: from the token and from the source, which drives the chain
          * even when no data flows from it); the source: + its control output */
-        int chain = k->kind == LOOM__TASK_COMPUTE || (k->kind == LOOM__TASK_SOURCE && first >= 0);
-        int nout = k->n_out + chain, nin = k->n_in + (k->kind == LOOM__TASK_COMPUTE) + (i == first);
+        int chain = k->chain_pos >= 0 || (k->kind == LOOM__TASK_SOURCE && any_chain);
+        int head = k->chain_pos >= 0 && first[k->device] == i;
+        int nout = k->n_out + chain, nin = k->n_in + (k->chain_pos >= 0) + head;
         loom__regst_desc *outs = calloc((size_t)nout + 1, sizeof *outs);
-        if (!outs)
-            return fail(x, LOOM_ERR_NOMEM, "out of memory");
+        if (!outs) {
+            st = LOOM_ERR_NOMEM;
+            break;
+        }
         for (int j = 0; j < k->n_out; j++)
             outs[j] = (loom__regst_desc){.regst_num = pl->regst[k->out[j]].regst_num, .bufs = x->bufs[k->out[j]]};
         if (chain)
             outs[k->n_out] = (loom__regst_desc){.regst_num = k->kind == LOOM__TASK_SOURCE ? p->regst_num : 1, .bufs = NULL};
-        static const char *const kinds[] = {"source", "variable", "", "sink"};
+        static const char *const kinds[] = {"source", "variable", "", "boxing", "copy", "sink"};
+        char dev[24] = "";
+        if (k->device != LOOM__HOST && x->n > 1)
+            snprintf(dev, sizeof dev, " @%d", k->device);
         if (k->kind == LOOM__TASK_COMPUTE)
-            snprintf(name, sizeof name, "%s %s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t));
+            snprintf(name, sizeof name, "%s %s%s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t), dev);
         else
-            snprintf(name, sizeof name, "%s%s%s", kinds[k->kind], k->t ? " " : "", k->t ? loom_tensor_name(k->t) : "");
+            snprintf(name, sizeof name, "%s%s%s%s", kinds[k->kind], k->t ? " " : "", k->t ? loom_tensor_name(k->t) : "", dev);
         loom__actor_desc d = {
             .id = x->aid[i],
             .name = name,
-            .act = k->kind == LOOM__TASK_SOURCE     ? source_act
-                   : k->kind == LOOM__TASK_VARIABLE ? variable_act
-                   : k->kind == LOOM__TASK_COMPUTE  ? compute_act
-                                                    : sink_act,
+            .act = act_of(x, k),
             .ctx = &x->ctx[i],
             .nin = nin,
             .nout = nout,
             .out = outs,
             .initial_emits = k->kind == LOOM__TASK_VARIABLE && k->n_in > 0,
+#ifdef LOOM_HAVE_CUDA
+            .max_deferred = on_gpu(x) ? loom__exec_cuda_deferred(k) : 0,
+#endif
         };
-        loom_status s = loom__rt_add_actor(x->rt, &d);
+        st = loom__rt_add_actor(x->rt, &d);
         free(outs);
-        if (s != LOOM_OK)
-            return fail(x, s, loom__rt_error(x->rt));
     }
-    if (first >= 0) {
+    for (int d = 0; d < x->n && st == LOOM_OK; d++) {
+        if (first[d] < 0)
+            continue;
         loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
-        loom__actor_desc d = {.id = token_aid, .name = "chain token", .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
-        if (loom__rt_add_actor(x->rt, &d) != LOOM_OK)
-            return fail(x, LOOM_ERR_RUNTIME, loom__rt_error(x->rt));
+        snprintf(name, sizeof name, x->n > 1 ? "chain token @%d" : "chain token", d);
+        loom__actor_desc desc = {.id = token_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
+        st = loom__rt_add_actor(x->rt, &desc);
+    }
+    if (st != LOOM_OK) {
+        free(counters), free(first), free(last), free(token_aid);
+        return fail(x, st, st == LOOM_ERR_NOMEM ? "out of memory" : loom__rt_error(x->rt));
     }
 
-    /* edges: data, then the chain's control ring */
+    /* edges: data, then each chain's control ring */
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
         for (int s = 0; s < k->n_in; s++) {
-            int r = k->in[s], prod = pl->regst[r].producer, reg = -1;
-            for (int j = 0; j < pl->task[prod].n_out; j++)
-                if (pl->task[prod].out[j] == r)
-                    reg = j;
-            loom__rt_connect(x->rt, x->aid[prod], reg, x->aid[i], s);
+            int r = k->in[s];
+            loom__rt_connect(x->rt, x->aid[pl->regst[r].producer], out_index(pl, r), x->aid[i], s);
         }
     }
-    int prev = -1;
-    for (int i = 0; i < pl->ntasks; i++) {
-        if (pl->task[i].kind != LOOM__TASK_COMPUTE)
+    int *prev = malloc((size_t)x->n * sizeof *prev);
+    for (int d = 0; prev && d < x->n; d++)
+        prev[d] = -1;
+    for (int i = 0; prev && i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos < 0)
             continue;
-        int ctl_in = pl->task[i].n_in;
-        if (prev < 0) {
-            loom__rt_connect(x->rt, token_aid, 0, x->aid[i], ctl_in);
+        int d = k->device, ctl_in = k->n_in;
+        if (prev[d] < 0) {
+            loom__rt_connect(x->rt, token_aid[d], 0, x->aid[i], ctl_in);
             loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, x->aid[i], ctl_in + 1);
+        } else {
+            loom__rt_connect(x->rt, x->aid[prev[d]], pl->task[prev[d]].n_out, x->aid[i], ctl_in);
         }
-        else
-            loom__rt_connect(x->rt, x->aid[prev], pl->task[prev].n_out, x->aid[i], ctl_in);
-        prev = i;
+        prev[d] = i;
     }
-    if (last >= 0 && loom__rt_connect(x->rt, x->aid[last], pl->task[last].n_out, token_aid, 0) != LOOM_OK)
-        return fail(x, LOOM_ERR_RUNTIME, loom__rt_error(x->rt));
+    st = prev ? LOOM_OK : LOOM_ERR_NOMEM;
+    for (int d = 0; d < x->n && st == LOOM_OK; d++)
+        if (last[d] >= 0)
+            st = loom__rt_connect(x->rt, x->aid[last[d]], pl->task[last[d]].n_out, token_aid[d], 0);
+    free(prev), free(counters), free(first), free(last), free(token_aid);
+    if (st != LOOM_OK)
+        return fail(x, st, st == LOOM_ERR_NOMEM ? "out of memory" : loom__rt_error(x->rt));
     return x;
 }
 
@@ -483,11 +850,25 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
         if (x->pl->kept[id])
             p->ready[id] = 0;
     if (!p->source)
-        for (int id = 0; id < p->fwd_end; id++)
-            if (x->input_task[id] >= 0 && !p->ready[id])
-                return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: input '%s' was not fed", p->g->t[id]->name);
-    loom_status s = loom__rt_run(x->rt, pieces);
+        for (int k = 0; k < x->ninputs; k++)
+            if (!p->ready[x->input_id[k]])
+                return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: input '%s' was not fed",
+                                          p->g->t[x->input_id[k]]->name);
+    loom_status s = push_params(x);
+    if (s == LOOM_OK)
+        s = stage_static(x);
+#ifdef LOOM_HAVE_CUDA
+    if (s == LOOM_OK && on_gpu(x))
+        s = loom__exec_cuda_run_begin(x);
+#endif
     if (s != LOOM_OK)
-        return loom__program_fail(p, s, "loom_program_run: %s", loom__rt_error(x->rt));
-    return LOOM_OK;
+        return s;
+    s = loom__rt_run(x->rt, pieces);
+    if (s != LOOM_OK)
+        loom__program_fail(p, s, "loom_program_run: %s", loom__rt_error(x->rt));
+#ifdef LOOM_HAVE_CUDA
+    if (on_gpu(x))
+        s = loom__exec_cuda_run_end(x, s);
+#endif
+    return s;
 }

@@ -15,6 +15,9 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces);
 const loom__plan *loom__exec_plan(const loom__exec *x);
 /* Cancels the run in progress (any thread). */
 void loom__exec_cancel(loom__exec *x);
+/* Copies parameter or state id from the devices back into the program (p->val) and gives the
+ * program the newest value. */
+loom_status loom__exec_pull(loom__exec *x, int id);
 /* The runtime, for tests that read its trace. */
 struct loom__rt *loom__exec_runtime(loom__exec *x);
 

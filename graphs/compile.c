@@ -146,6 +146,8 @@ void loom_program_free(loom_program *p)
     free(p->grad);
     free(p->dead);
     free(p->dims);
+    free(p->feed_version);
+    free(p->holder);
     free(p);
 }
 
@@ -234,12 +236,15 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->ready = calloc((size_t)p->n, 1);
     p->dims = calloc((size_t)g->ndyn + 1, sizeof *p->dims);
     p->keep = calloc((size_t)p->n, 1);
+    p->feed_version = calloc((size_t)p->n + 1, sizeof *p->feed_version);
+    p->holder = calloc((size_t)p->n + 1, sizeof *p->holder);
     p->executor = opts ? opts->executor : LOOM_EXEC_ACTORS;
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
     p->threads = opts ? opts->threads : 0;
+    p->allow_tf32 = opts ? opts->allow_tf32 : 0;
     p->memory_limit = opts && opts->memory_limit > 0 ? opts->memory_limit
                                                      : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
-    if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep) {
+    if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep || !p->feed_version || !p->holder) {
         loom_program_free(p);
         return LOOM_ERR_NOMEM;
     }
@@ -301,6 +306,7 @@ loom_status loom_program_feed(loom_program *p, loom_tensor *t, const loom_array 
         return loom__program_fail(p, s, "loom_program_feed: no memory for input '%s'", t->name);
     memcpy(p->val[t->id].data, a->data, (size_t)loom_array_numel(a) * loom_dtype_size(a->dtype));
     p->ready[t->id] = 1;
+    p->feed_version[t->id] = ++p->feeds;
     return LOOM_OK;
 }
 
@@ -345,6 +351,7 @@ loom_status loom_program_feed_csr(loom_program *p, loom_tensor *t, const loom_cs
         memcpy(val, m->val, vb);
     }
     p->ready[t->id] = 1;
+    p->feed_version[t->id] = ++p->feeds;
     return LOOM_OK;
 }
 
@@ -357,6 +364,11 @@ loom_status loom_program_fetch(loom_program *p, loom_tensor *t, loom_array *out)
     if (!p->ready[t->id])
         return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: '%s' has no value: not computed by the last run, or not kept (see loom_program_keep)",
                                   loom_tensor_name(t));
+    if (p->holder[t->id]) { /* a parameter or state whose newest value is on the devices */
+        loom_status s = loom__program_pull(p, t->id);
+        if (s != LOOM_OK)
+            return s;
+    }
     const loom__value *v = &p->val[t->id];
     if (v->rowptr)
         return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_fetch: '%s' is sparse", loom_tensor_name(t));

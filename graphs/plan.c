@@ -9,59 +9,172 @@
 #define ALIGN 64
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
-/* Bytes of a CSR value laid out in one buffer: rowptr, col, values, each aligned. */
 size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype)
 {
     return align_up((size_t)(nrows + 1) * sizeof(int32_t)) + align_up((size_t)nnz * sizeof(int32_t)) +
            align_up((size_t)nnz * loom_dtype_size(vdtype));
 }
 
-static size_t dense_bytes(const loom_program *p, const loom_tensor *t)
+size_t loom__part_bytes(const loom_program *p, const loom_tensor *t, loom_sbp s, int n, int d)
 {
-    size_t n = loom_dtype_size(t->dtype);
-    for (int i = 0; i < t->shape.ndim; i++)
-        n *= (size_t)loom__dim_bound(p->g, t->shape.d[i]);
-    return align_up(n ? n : 1);
+    size_t bytes = loom_dtype_size(t->dtype);
+    for (int i = 0; i < t->shape.ndim; i++) {
+        int64_t b = loom__dim_bound(p->g, t->shape.d[i]), start, size = b;
+        if (s.kind == LOOM_SBP_SPLIT && s.axis == i)
+            loom_split_part(b, n, d, &start, &size);
+        bytes *= (size_t)size;
+    }
+    return align_up(bytes ? bytes : 1);
+}
+
+/* A CSR input's part: its rows under s, with room for every entry (a part of a matrix fed later
+ * by a data source may hold more than its share of this one's). */
+static size_t csr_part_bytes(const loom__value *fed, loom_sbp s, int n, int d)
+{
+    int64_t start, rows = fed->shape[0];
+    if (s.kind == LOOM_SBP_SPLIT)
+        loom_split_part(fed->shape[0], n, d, &start, &rows);
+    return loom__csr_bytes(rows, fed->nnz, fed->dtype);
 }
 
 void loom__plan_free(loom__plan *pl)
 {
     if (!pl)
         return;
-    for (int i = 0; i < pl->ntasks; i++)
+    for (int i = 0; i < pl->ntasks; i++) {
+        free(pl->task[i].in);
         free(pl->task[i].out);
+    }
     free(pl->task);
     free(pl->regst);
     free(pl->regst_of);
     free(pl->kept);
+    free(pl->nchain);
+    free(pl->param_off);
+    free(pl->mem);
+    free(pl->dev_index);
     free(pl);
 }
 
-static int add_task(loom__plan *pl, loom__task_kind kind, loom_tensor *t, int n_out)
+/* ---- building blocks ------------------------------------------------------------------------- */
+
+static int grow(void **a, int *cap, int need, size_t elem)
 {
-    loom__task *k = &pl->task[pl->ntasks];
-    *k = (loom__task){.kind = kind, .t = t, .chain_pos = -1, .n_out = n_out};
-    k->out = calloc((size_t)(n_out ? n_out : 1), sizeof *k->out);
-    return k->out ? pl->ntasks++ : -1;
+    if (need <= *cap)
+        return 0;
+    int c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *b = realloc(*a, (size_t)c * elem);
+    if (!b)
+        return -1;
+    memset((char *)b + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
+    *a = b;
+    *cap = c;
+    return 0;
 }
 
-static int add_regst(loom__plan *pl, int task, int tensor, size_t bytes, int regst_num)
+static int add_task(loom__plan *pl, loom__task_kind kind, loom_tensor *t, int device, int n_in, int n_out)
 {
-    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .bytes = bytes, .regst_num = regst_num};
-    pl->regst_of[tensor] = pl->nregst;
+    if (grow((void **)&pl->task, &pl->cap_tasks, pl->ntasks + 1, sizeof *pl->task))
+        return -1;
+    loom__task *k = &pl->task[pl->ntasks];
+    *k = (loom__task){.kind = kind, .t = t, .device = device, .chain_pos = -1, .n_in = 0, .n_out = n_out};
+    k->in = calloc((size_t)(n_in ? n_in : 1), sizeof *k->in);
+    k->out = calloc((size_t)(n_out ? n_out : 1), sizeof *k->out);
+    if (!k->in || !k->out) {
+        free(k->in);
+        free(k->out);
+        return -1;
+    }
+    if (kind == LOOM__TASK_COMPUTE || kind == LOOM__TASK_BOXING)
+        k->chain_pos = pl->nchain[device]++;
+    return pl->ntasks++;
+}
+
+static int add_regst(loom__plan *pl, int task, int tensor, int dom, int part, loom_sbp sbp, size_t bytes, int regst_num)
+{
+    if (grow((void **)&pl->regst, &pl->cap_regst, pl->nregst + 1, sizeof *pl->regst))
+        return -1;
+    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .dom = dom, .part = part, .sbp = sbp,
+                                          .bytes = bytes, .regst_num = regst_num, .mem = LOOM__MEM_OWN};
     return pl->nregst++;
 }
 
-/* Places each shared register at the lowest offset free of every placed register whose lifetime
- * overlaps its own, largest first (greedy by size). Quadratic in the shared registers. */
-static size_t place_shared(loom__plan *pl)
+static void add_input(loom__plan *pl, int task, int r)
+{
+    loom__task *k = &pl->task[task];
+    k->in[k->n_in++] = r;
+    pl->regst[r].nconsumers++;
+}
+
+/* A boxed form of a tensor: its parts under `want`, registers base .. base + ndev - 1. */
+typedef struct boxed {
+    int tensor;
+    loom_sbp want;
+    int base;
+} boxed;
+
+typedef struct builder {
+    loom_program *p;
+    loom__plan *pl;
+    int n;
+    boxed *box;
+    int nbox, cap_box;
+    int regst_num; /* of the source's registers, and of chain outputs the host reads */
+} builder;
+
+/* The sbp of tensor id on the plan's devices: inference's on several, B on one. */
+static loom_sbp sbp_of(const builder *b, int id) { return b->n > 1 ? b->p->sbp.sbp[id] : loom_broadcast(); }
+
+/* The registers of tensor src's parts under `want` on every device (boxing tasks made on first
+ * need, in each device's chain at this point); -1 on out of memory. */
+static int parts_as(builder *b, const loom_tensor *src, loom_sbp want)
+{
+    loom__plan *pl = b->pl;
+    int n = b->n;
+    if (n == 1 || loom_sbp_equal(sbp_of(b, src->id), want))
+        return pl->regst_of[(size_t)src->id * n];
+    for (int i = 0; i < b->nbox; i++)
+        if (b->box[i].tensor == src->id && loom_sbp_equal(b->box[i].want, want))
+            return b->box[i].base;
+    if (grow((void **)&b->box, &b->cap_box, b->nbox + 1, sizeof *b->box))
+        return -1;
+    int gpu = pl->kind == LOOM_DEVICE_CUDA;
+    int base = -1;
+    for (int d = 0; d < n; d++) {
+        size_t bytes = src->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[src->id], want, n, d)
+                                                : loom__part_bytes(b->p, src, want, n, d);
+        int k = add_task(pl, LOOM__TASK_BOXING, (loom_tensor *)src, d, gpu ? 1 : n, 1);
+        if (k < 0)
+            return -1;
+        int r = add_regst(pl, k, src->id, d, d, want, bytes, 1);
+        if (r < 0)
+            return -1;
+        pl->task[k].out[0] = r;
+        if (d == 0)
+            base = r;
+        if (gpu)
+            add_input(pl, k, pl->regst_of[(size_t)src->id * n + d]);
+        else
+            for (int j = 0; j < n; j++)
+                add_input(pl, k, pl->regst_of[(size_t)src->id * n + j]);
+    }
+    b->box[b->nbox++] = (boxed){.tensor = src->id, .want = want, .base = base};
+    return base;
+}
+
+/* Places each shared register of device d at the lowest offset free of every placed register of d
+ * whose lifetime overlaps its own, largest first (greedy by size). Quadratic in the shared
+ * registers of the device. */
+static size_t place_shared(loom__plan *pl, int d)
 {
     int n = 0;
     int *order = malloc((size_t)(pl->nregst + 1) * sizeof *order);
     if (!order)
         return (size_t)-1;
     for (int r = 0; r < pl->nregst; r++)
-        if (pl->regst[r].shared)
+        if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
             order[n++] = r;
     for (int i = 1; i < n; i++) /* insertion sort by size, descending; ties by index */
         for (int j = i; j > 0 && pl->regst[order[j]].bytes > pl->regst[order[j - 1]].bytes; j--) {
@@ -93,172 +206,339 @@ static size_t place_shared(loom__plan *pl)
     return top;
 }
 
-loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num)
-{
-    loom_graph *g = p->g;
-    int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
-    loom__plan *pl = calloc(1, sizeof *pl);
-    if (!pl)
-        return NULL;
-    pl->mode = mode;
-    /* at most: a source, one task per tensor, one sink per tensor */
-    pl->task = calloc((size_t)(2 * p->n + 2), sizeof *pl->task);
-    pl->regst = calloc((size_t)(p->n + 1), sizeof *pl->regst);
-    pl->regst_of = malloc((size_t)(p->n + 1) * sizeof *pl->regst_of);
-    pl->kept = calloc((size_t)(p->n + 1), sizeof *pl->kept);
-    if (!pl->task || !pl->regst || !pl->regst_of || !pl->kept)
-        goto nomem;
-    for (int i = 0; i < p->n; i++)
-        pl->regst_of[i] = -1;
+/* ---- passes ---------------------------------------------------------------------------------- */
 
-    /* the source: one register per input, sized by the data fed now */
+/* 1. The source: one register per (input, device), holding the device's part of the piece's
+ * input; on GPUs fed by a data source, a copy task per (input, device) brings it over. */
+static int plan_source(builder *b, int source_regst_num)
+{
+    loom_program *p = b->p;
+    loom__plan *pl = b->pl;
+    int n = b->n, gpu = pl->kind == LOOM_DEVICE_CUDA;
     int ninputs = 0;
     for (int id = 0; id < p->fwd_end; id++)
-        ninputs += g->t[id]->op == LOOM_OP_INPUT;
-    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, ninputs);
+        ninputs += p->g->t[id]->op == LOOM_OP_INPUT;
+    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, ninputs * n);
     if (src < 0)
-        goto nomem;
+        return -1;
     for (int id = 0, k = 0; id < p->fwd_end; id++) {
-        loom_tensor *t = g->t[id];
+        loom_tensor *t = p->g->t[id];
         if (t->op != LOOM_OP_INPUT)
             continue;
-        const loom__value *v = &p->val[id];
-        size_t bytes = t->layout == LOOM__CSR ? loom__csr_bytes(v->shape[0], v->nnz, t->dtype) : dense_bytes(p, t);
-        pl->task[src].out[k++] = add_regst(pl, src, id, bytes, source_regst_num);
+        loom_sbp s = sbp_of(b, id);
+        for (int d = 0; d < n; d++) {
+            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, d) : loom__part_bytes(p, t, s, n, d);
+            /* fed data is staged once per run on its device; a data source's piece lands on the host */
+            int dom = gpu && !p->source ? d : LOOM__HOST;
+            int r = add_regst(pl, src, id, dom, d, s, bytes, source_regst_num);
+            if (r < 0)
+                return -1;
+            pl->regst[r].mem = p->source ? LOOM__MEM_OWN : LOOM__MEM_NONE;
+            pl->task[src].out[k * n + d] = r;
+            pl->regst_of[(size_t)id * n + d] = r;
+            if (gpu && p->source) {
+                int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1);
+                if (c < 0)
+                    return -1;
+                pl->task[c].dir = LOOM__H2D;
+                add_input(pl, c, r);
+                int rd = add_regst(pl, c, id, d, d, s, bytes, source_regst_num);
+                if (rd < 0)
+                    return -1;
+                pl->task[c].out[0] = rd;
+                pl->regst_of[(size_t)id * n + d] = rd;
+            }
+        }
+        k++;
     }
+    return 0;
+}
 
-    /* variables, each with the update op that changes it in this mode */
-    for (int id = 0; id < p->fwd_end; id++) {
-        loom_tensor *t = g->t[id];
-        if (t->op != LOOM_OP_PARAM)
+/* 2. Variables: a parameter's part on each device, with the update op that changes it in this
+ * mode. One CPU device keeps parameters in the program's storage; otherwise every device holds
+ * its parts of the parameters and of their optimizer state in a persistent area. */
+static int plan_variables(builder *b)
+{
+    loom_program *p = b->p;
+    loom__plan *pl = b->pl;
+    int n = b->n, in_program = n == 1 && pl->kind == LOOM_DEVICE_CPU;
+    for (int id = 0; id < p->n; id++) {
+        loom_tensor *t = p->g->t[id];
+        if (t->op != LOOM_OP_PARAM && (t->op != LOOM_OP_STATE || pl->mode != LOOM_RUN_STEP))
             continue;
-        int k = add_task(pl, LOOM__TASK_VARIABLE, t, 1);
-        if (k < 0)
-            goto nomem;
-        for (int u = p->bwd_end; mode == LOOM_RUN_STEP && u < p->n; u++)
-            if ((loom__op_def(g->t[u]->op)->flags & LOOM__OPF_INPLACE) && g->t[u]->src[0] == t)
-                pl->task[k].update = g->t[u];
-        pl->task[k].out[0] = add_regst(pl, k, id, dense_bytes(p, t), 1);
+        for (int d = 0; d < n && !in_program; d++) {
+            pl->param_off[(size_t)id * n + d] = pl->mem[d].params;
+            pl->mem[d].params += loom__part_bytes(p, t, sbp_of(b, id), n, d);
+        }
+        if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
+            continue;
+        loom_tensor *update = NULL;
+        for (int u = p->bwd_end; pl->mode == LOOM_RUN_STEP && u < p->n; u++)
+            if ((loom__op_def(p->g->t[u]->op)->flags & LOOM__OPF_INPLACE) && p->g->t[u]->src[0] == t)
+                update = p->g->t[u];
+        for (int d = 0; d < n; d++) {
+            int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1);
+            if (k < 0)
+                return -1;
+            pl->task[k].update = update;
+            int r = add_regst(pl, k, id, d, d, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, d), 1);
+            if (r < 0)
+                return -1;
+            pl->regst[r].mem = in_program ? LOOM__MEM_NONE : LOOM__MEM_PARAM;
+            pl->regst[r].offset = in_program ? 0 : pl->param_off[(size_t)id * n + d];
+            pl->task[k].out[0] = r;
+            pl->regst_of[(size_t)id * n + d] = r;
+        }
     }
+    return 0;
+}
 
-    /* compute tasks, in id order: the device chain */
+/* 3. Compute tasks in id order, each source boxed to the SBP the op's signature wants; then each
+ * variable reads its gradient boxed to the parameter's SBP. */
+static int plan_compute(builder *b, int end)
+{
+    loom_program *p = b->p;
+    loom__plan *pl = b->pl;
+    int n = b->n;
     for (int id = 0; id < end; id++) {
-        loom_tensor *t = g->t[id];
+        loom_tensor *t = p->g->t[id];
         const loom_op_def *def = loom__op_def(t->op);
-        if ((def->flags & (LOOM__OPF_LEAF | LOOM__OPF_INPLACE)) || p->dead[id])
+        if (def->flags & LOOM__OPF_LEAF || p->dead[id])
             continue;
-        int k = add_task(pl, LOOM__TASK_COMPUTE, t, 1);
-        if (k < 0)
-            goto nomem;
-        pl->task[k].chain_pos = pl->nchain++;
-        pl->task[k].n_in = t->n_src;
+        if (def->flags & LOOM__OPF_INPLACE) { /* the variable runs it: its gradient comes boxed */
+            if (t->n_src > 1 && pl->mode == LOOM_RUN_STEP && parts_as(b, t->src[1], sbp_of(b, t->src[0]->id)) < 0)
+                return -1;
+            continue;
+        }
+        int base[LOOM__MAX_SRC];
         for (int i = 0; i < t->n_src; i++) {
-            int r = pl->regst_of[t->src[i]->id];
-            if (r < 0) {
+            if (pl->regst_of[(size_t)t->src[i]->id * n] < 0) {
                 loom__program_fail(p, LOOM_ERR_GRAPH, "loom plan: %s '%s' reads '%s', which no task makes (internal error)",
                                    def->name, loom_tensor_name(t), loom_tensor_name(t->src[i]));
-                loom__plan_free(pl);
-                return NULL;
+                return -2;
             }
-            pl->task[k].in[i] = r;
-            pl->regst[r].nconsumers++;
+            base[i] = parts_as(b, t->src[i], n > 1 ? p->sbp.sig[id].in[i] : loom_broadcast());
+            if (base[i] < 0)
+                return -1;
         }
-        pl->task[k].out[0] = add_regst(pl, k, id, dense_bytes(p, t), 1);
+        for (int d = 0; d < n; d++) {
+            int k = add_task(pl, LOOM__TASK_COMPUTE, t, d, t->n_src, 1);
+            if (k < 0)
+                return -1;
+            for (int i = 0; i < t->n_src; i++) {
+                /* a source in its own SBP is found by tensor; a boxed one by the boxing's registers */
+                int r = base[i] == pl->regst_of[(size_t)t->src[i]->id * n] ? pl->regst_of[(size_t)t->src[i]->id * n + d]
+                                                                         : base[i] + d;
+                add_input(pl, k, r);
+            }
+            int r = add_regst(pl, k, id, d, d, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, d), 1);
+            if (r < 0)
+                return -1;
+            pl->task[k].out[0] = r;
+            pl->regst_of[(size_t)id * n + d] = r;
+        }
     }
-
-    /* variables read their gradient */
     for (int k = 0; k < pl->ntasks; k++) {
         loom__task *v = &pl->task[k];
         if (v->kind != LOOM__TASK_VARIABLE || !v->update)
             continue;
-        int r = pl->regst_of[v->update->src[1]->id];
-        v->in[v->n_in++] = r;
-        pl->regst[r].nconsumers++;
+        int base = parts_as(b, v->update->src[1], sbp_of(b, v->t->id));
+        if (base < 0)
+            return -1;
+        int r = base == pl->regst_of[(size_t)v->update->src[1]->id * n] ? pl->regst_of[(size_t)v->update->src[1]->id * n + v->device]
+                                                                       : base + v->device;
+        add_input(pl, k, r);
     }
+    return 0;
+}
 
-    /* sinks: the loss, what the caller keeps, and every computed value nobody reads */
-    int ntasks_before_sinks = pl->ntasks;
-    for (int k = 0; k < ntasks_before_sinks; k++) {
-        if (pl->task[k].kind != LOOM__TASK_COMPUTE)
+/* 4. Sinks: the loss, what the caller keeps, parameters' gradients, and every computed value
+ * nobody reads; each reads every device's part (through a copy back from a GPU). */
+static int plan_sinks(builder *b, const uint8_t *keep)
+{
+    loom_program *p = b->p;
+    loom__plan *pl = b->pl;
+    int n = b->n, gpu = pl->kind == LOOM_DEVICE_CUDA;
+    int ntasks = pl->ntasks;
+    for (int k = 0; k < ntasks; k++) {
+        if (pl->task[k].kind != LOOM__TASK_COMPUTE || pl->task[k].device != 0)
             continue;
-        int id = pl->task[k].t->id, r = pl->task[k].out[0];
+        loom_tensor *t = pl->task[k].t;
+        int id = t->id, r0 = pl->task[k].out[0];
         int is_grad = 0; /* parameters' gradients stay fetchable (loom_program_grad) */
-        for (int q = 0; mode >= LOOM_RUN_GRAD && q < p->fwd_end && !is_grad; q++)
-            is_grad = p->grad[q] == pl->task[k].t && g->t[q]->op == LOOM_OP_PARAM;
-        if (!(keep && keep[id]) && pl->task[k].t != p->loss && pl->regst[r].nconsumers && !is_grad)
+        for (int q = 0; pl->mode >= LOOM_RUN_GRAD && q < p->fwd_end && !is_grad; q++)
+            is_grad = p->grad[q] == t && p->g->t[q]->op == LOOM_OP_PARAM;
+        if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !is_grad)
             continue;
-        int s = add_task(pl, LOOM__TASK_SINK, pl->task[k].t, 0);
+        int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0);
         if (s < 0)
-            goto nomem;
-        pl->task[s].n_in = 1;
-        pl->task[s].in[0] = r;
-        pl->regst[r].nconsumers++;
+            return -1;
+        for (int d = 0; d < n; d++) {
+            int r = pl->regst_of[(size_t)id * n + d];
+            if (gpu) {
+                int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1);
+                if (c < 0)
+                    return -1;
+                pl->task[c].dir = LOOM__D2H;
+                add_input(pl, c, r);
+                int rh = add_regst(pl, c, id, LOOM__HOST, d, pl->regst[r].sbp, pl->regst[r].bytes, 1);
+                if (rh < 0)
+                    return -1;
+                pl->task[c].out[0] = rh;
+                r = rh;
+            }
+            add_input(pl, s, r);
+        }
         pl->kept[id] = 1;
     }
+    return 0;
+}
 
-    /* memory: registers read only inside the chain share a block by lifetime */
+/* 5. Memory: registers read only inside their device's chain share a block by lifetime; the rest
+ * get regst_num buffers of their own, after it. */
+static int plan_memory(builder *b)
+{
+    loom__plan *pl = b->pl;
     for (int r = 0; r < pl->nregst; r++) {
         loom__regst *rg = &pl->regst[r];
         const loom__task *prod = &pl->task[rg->producer];
-        rg->shared = prod->kind == LOOM__TASK_COMPUTE;
+        if (prod->chain_pos >= 0)
+            rg->mem = LOOM__MEM_SHARED;
         rg->first = rg->last = prod->chain_pos;
     }
     for (int k = 0; k < pl->ntasks; k++) {
         const loom__task *c = &pl->task[k];
         for (int i = 0; i < c->n_in; i++) {
             loom__regst *rg = &pl->regst[c->in[i]];
-            if (c->kind != LOOM__TASK_COMPUTE)
-                rg->shared = 0;
-            else if (c->chain_pos > rg->last)
+            const loom__task *prod = &pl->task[rg->producer];
+            if (prod->chain_pos < 0)
+                continue;
+            if (c->chain_pos < 0 || c->device != prod->device) {
+                rg->mem = LOOM__MEM_OWN; /* read by a variable, a copy, a sink or another device */
+                if (c->kind == LOOM__TASK_COPY || c->kind == LOOM__TASK_SINK)
+                    rg->regst_num = b->regst_num; /* the chain goes on while the host takes it */
+            } else if (c->chain_pos > rg->last) {
                 rg->last = c->chain_pos;
+            }
         }
     }
-    for (int r = 0; r < pl->nregst; r++)
-        if (pl->regst[r].shared)
-            pl->unshared_bytes += pl->regst[r].bytes;
-    pl->shared_bytes = place_shared(pl);
-    if (pl->shared_bytes == (size_t)-1)
-        goto nomem;
-    size_t off = pl->shared_bytes;
+    for (int d = 0; d < b->n; d++) {
+        for (int r = 0; r < pl->nregst; r++)
+            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
+                pl->mem[d].unshared += pl->regst[r].bytes;
+        pl->mem[d].shared = place_shared(pl, d);
+        if (pl->mem[d].shared == (size_t)-1)
+            return -1;
+        pl->mem[d].own = 0;
+    }
     for (int r = 0; r < pl->nregst; r++) {
         loom__regst *rg = &pl->regst[r];
-        loom__task_kind pk = pl->task[rg->producer].kind;
-        if (rg->shared || pk == LOOM__TASK_VARIABLE || (pk == LOOM__TASK_SOURCE && !p->source))
-            continue; /* variables, and a source without a data source, expose the program's storage */
-        rg->offset = off;
-        off += rg->bytes * (size_t)rg->regst_num;
+        size_t size = rg->bytes * (size_t)rg->regst_num;
+        if (rg->mem == LOOM__MEM_OWN && rg->dom == LOOM__HOST) {
+            rg->offset = pl->host_bytes;
+            pl->host_bytes += size;
+        } else if (rg->mem == LOOM__MEM_OWN) {
+            rg->offset = pl->mem[rg->dom].shared + pl->mem[rg->dom].own;
+            pl->mem[rg->dom].own += size;
+        } else if (rg->mem == LOOM__MEM_NONE && rg->dom >= 0 && pl->task[rg->producer].kind == LOOM__TASK_SOURCE) {
+            pl->mem[rg->dom].inputs += rg->bytes; /* fed data staged on the device, one copy */
+        }
     }
-    pl->own_bytes = off - pl->shared_bytes;
+    for (int d = 0; d < b->n; d++) {
+        pl->shared_bytes += pl->mem[d].shared;
+        pl->own_bytes += pl->mem[d].own;
+        pl->unshared_bytes += pl->mem[d].unshared;
+    }
+    return 0;
+}
+
+loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num)
+{
+    loom_graph *g = p->g;
+    int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
+    int n = p->ndevices;
+    loom__plan *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return NULL;
+    builder b = {.p = p, .pl = pl, .n = n, .regst_num = source_regst_num};
+    pl->mode = mode;
+    pl->ndev = n;
+    pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
+    pl->regst_of = malloc((size_t)p->n * (size_t)n * sizeof *pl->regst_of + 1);
+    pl->param_off = malloc((size_t)p->n * (size_t)n * sizeof *pl->param_off + 1);
+    pl->kept = calloc((size_t)(p->n + 1), sizeof *pl->kept);
+    pl->nchain = calloc((size_t)n, sizeof *pl->nchain);
+    pl->mem = calloc((size_t)n, sizeof *pl->mem);
+    pl->dev_index = calloc((size_t)n, sizeof *pl->dev_index);
+    if (!pl->regst_of || !pl->param_off || !pl->kept || !pl->nchain || !pl->mem || !pl->dev_index)
+        goto nomem;
+    for (size_t i = 0; i < (size_t)p->n * (size_t)n; i++) {
+        pl->regst_of[i] = -1;
+        pl->param_off[i] = (size_t)-1;
+    }
+    for (int d = 0; d < n; d++)
+        pl->dev_index[d] = g->placement ? loom_placement_device(g->placement, d, NULL) : 0;
+
+    int st;
+    if (plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) == -1 || plan_sinks(&b, keep) ||
+        plan_memory(&b))
+        goto nomem;
+    if (st == -2) {
+        free(b.box);
+        loom__plan_free(pl);
+        return NULL;
+    }
+    free(b.box);
     return pl;
 
 nomem:
+    free(b.box);
     loom__program_fail(p, LOOM_ERR_NOMEM, "loom plan: out of memory");
     loom__plan_free(pl);
     return NULL;
 }
 
-static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "sink"};
+static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "copy", "sink"};
+static const char *const mem_name[] = {"shared", "own", "param", "program"};
 
 void loom__plan_print(const loom__plan *pl, const loom_program *p, FILE *f)
 {
-    char b[128];
+    char b[128], s1[32];
     for (int k = 0; k < pl->ntasks; k++) {
         const loom__task *t = &pl->task[k];
-        fprintf(f, "task %3d %-8s %-24s", k, kind_name[t->kind],
-                t->t ? (t->kind == LOOM__TASK_COMPUTE ? loom__op_def(t->t->op)->name : loom_tensor_name(t->t)) : "inputs");
-        if (t->t)
+        const char *what = t->t ? (t->kind == LOOM__TASK_COMPUTE ? loom__op_def(t->t->op)->name : loom_tensor_name(t->t)) : "inputs";
+        if (t->device == LOOM__HOST)
+            snprintf(s1, sizeof s1, "host");
+        else
+            snprintf(s1, sizeof s1, "%s:%d", loom_device_kind_name(pl->kind), pl->dev_index[t->device]);
+        fprintf(f, "task %3d %-8s %-8s %-24s", k, kind_name[t->kind], s1, what);
+        if (t->kind == LOOM__TASK_COPY)
+            fprintf(f, " %s", t->dir == LOOM__H2D ? "to the device" : "to the host");
+        if (t->t && t->kind != LOOM__TASK_SOURCE)
             fprintf(f, " %-20s %s", loom_tensor_name(t->t), loom__shape_str(p->g, &t->t->shape, b, sizeof b));
+        if (t->kind == LOOM__TASK_BOXING) {
+            loom_sbp_str(pl->regst[t->in[0]].sbp, b, sizeof b);
+            loom_sbp_str(pl->regst[t->out[0]].sbp, s1, sizeof s1);
+            fprintf(f, " %s -> %s", b, s1);
+        }
         fprintf(f, "\n");
     }
     for (int r = 0; r < pl->nregst; r++) {
         const loom__regst *rg = &pl->regst[r];
-        fprintf(f, "regst %3d of task %3d: %zu bytes x %d, %s at %zu", r, rg->producer, rg->bytes, rg->regst_num,
-                rg->shared ? "shared" : pl->task[rg->producer].kind == LOOM__TASK_VARIABLE ? "parameter" : "own",
-                rg->offset);
-        if (rg->shared)
+        if (rg->dom == LOOM__HOST)
+            snprintf(s1, sizeof s1, "host");
+        else
+            snprintf(s1, sizeof s1, "%s:%d", loom_device_kind_name(pl->kind), pl->dev_index[rg->dom]);
+        fprintf(f, "regst %3d of task %3d: %zu bytes x %d, %s %s at %zu", r, rg->producer, rg->bytes, rg->regst_num, s1,
+                mem_name[rg->mem], rg->offset);
+        if (rg->mem == LOOM__MEM_SHARED)
             fprintf(f, ", live %d..%d", rg->first, rg->last);
         fprintf(f, "\n");
     }
-    fprintf(f, "memory: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers\n", pl->shared_bytes,
-            pl->unshared_bytes, pl->own_bytes);
+    for (int d = 0; d < pl->ndev; d++)
+        fprintf(f, "memory of %s:%d: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers, %zu bytes of parameters and optimizer state%s\n",
+                loom_device_kind_name(pl->kind), pl->dev_index[d], pl->mem[d].shared, pl->mem[d].unshared, pl->mem[d].own,
+                pl->mem[d].params, pl->ndev == 1 && pl->kind == LOOM_DEVICE_CPU ? " (held by the program)" : "");
+    fprintf(f, "memory: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers, %zu bytes on the host\n",
+            pl->shared_bytes, pl->unshared_bytes, pl->own_bytes, pl->host_bytes);
 }

@@ -1,13 +1,23 @@
-/* The physical plan (internal): one task per (op, device) with its registers, and the static
- * memory plan of each device. Built from a compiled program for one run mode; nothing after the
- * plan looks at the logical graph again.
+/* The physical plan (internal): one task per (op, device) with its registers, the boxing tasks
+ * that turn one SBP of a tensor into another, copies between host and GPU, and the static memory
+ * plan of each device. Built from a compiled program for one run mode; nothing after the plan
+ * looks at the logical graph again.
  *
- * Tasks of one device that compute run as a chain in topological order, one piece after another
- * (the device's stream): a control edge from the last back to the first admits one piece at a
- * time. That order is what makes lifetimes known, so registers produced and consumed only inside
- * the chain share memory by lifetime. Everything else (the source's registers, parameters, what
- * sinks and variables read) has memory of its own, and the source may run ahead of the chain by
- * regst_num pieces: data loading overlaps compute. */
+ * Devices are the positions 0..n-1 of the graph's placement (one device when it has none). The
+ * host runs the source (the inputs of a piece) and the sinks (values kept for the caller).
+ *
+ * The compute and boxing tasks of one device run as a chain in topological order, one piece after
+ * another (the device's stream): a control edge from the last back to the first admits one piece
+ * at a time. That order makes lifetimes known, so registers produced and consumed only inside one
+ * chain share that device's memory by lifetime. Everything else (the source's registers,
+ * parameters, what other devices, copies and sinks read) has memory of its own, and the source may
+ * run ahead of the chains by regst_num pieces: data loading overlaps compute.
+ *
+ * Boxing (ARCHITECTURE.md, "SBP"): where a consumer's signature wants a source in another SBP than
+ * the source has, each device gets a boxing task, placed in its chain before the first such
+ * consumer and shared by every consumer wanting the same SBP. On CPU devices (one shared memory)
+ * the boxing task of device d reads every device's part of the source and writes d's part under
+ * the wanted SBP; on GPUs it reads its own part and a collective moves the rest. */
 #ifndef LOOM_GRAPHS_PLAN_H
 #define LOOM_GRAPHS_PLAN_H
 
@@ -17,62 +27,95 @@
 #include "graphs/program.h"
 
 #define LOOM__MAX_DYN 16
-#define LOOM__MAX_TASK_IN (LOOM__MAX_SRC + 2)
+#define LOOM__HOST (-1) /* the device of host tasks and the memory domain of host registers */
 
 typedef enum loom__task_kind {
-    LOOM__TASK_SOURCE,   /* emits every input of a piece: one output register per input */
-    LOOM__TASK_VARIABLE, /* holds a parameter: emits version t, then updates it with gradient t */
-    LOOM__TASK_COMPUTE,  /* runs one op */
-    LOOM__TASK_SINK,     /* copies a kept value to the host at each piece */
+    LOOM__TASK_SOURCE,   /* host: emits every input of a piece, one register per (input, device) */
+    LOOM__TASK_VARIABLE, /* holds a parameter's part on a device: emits version t, then updates it with gradient t */
+    LOOM__TASK_COMPUTE,  /* runs one op on one device */
+    LOOM__TASK_BOXING,   /* makes one device's part of a tensor under another SBP */
+    LOOM__TASK_COPY,     /* GPU: an input's part from the host to a device, or a kept part back */
+    LOOM__TASK_SINK,     /* host: assembles a kept value from its parts at each piece */
     LOOM__TASK_KIND_COUNT
 } loom__task_kind;
+
+typedef enum loom__mem_kind {
+    LOOM__MEM_SHARED, /* the device's lifetime-shared block */
+    LOOM__MEM_OWN,    /* memory of its own, regst_num buffers, in its domain */
+    LOOM__MEM_PARAM,  /* the device's persistent parameters and optimizer state */
+    LOOM__MEM_NONE,   /* points at the program's storage or at the fed data: no plan memory */
+} loom__mem_kind;
+
+enum { LOOM__H2D, LOOM__D2H };
 
 /* A register: regst_num buffers of `bytes` each, written by one task. */
 typedef struct loom__regst {
     int producer;     /* task */
-    int tensor;       /* the tensor id whose value it holds */
+    int tensor;       /* the tensor id whose value (or part) it holds */
+    int dom;          /* memory domain: a device, or LOOM__HOST */
+    int part;         /* the device whose part it holds (its producer's device, or the copy's) */
+    loom_sbp sbp;     /* the part is device `part`'s share of the tensor under sbp (B with one device) */
     size_t bytes;     /* one buffer, at the bounds of dynamic dims */
     int regst_num;
-    int shared;       /* 1: in the device's shared block, reused by lifetime */
-    size_t offset;    /* of buffer 0 in the device arena; buffer b at offset + b * bytes */
+    loom__mem_kind mem;
+    size_t offset;    /* of buffer 0 in its domain's block (shared, own or param area) */
     int first, last;  /* chain positions from its write to its last read (shared registers) */
     int nconsumers;
 } loom__regst;
 
 typedef struct loom__task {
     loom__task_kind kind;
-    loom_tensor *t;   /* compute: the op's tensor; variable: the parameter; sink: what it keeps */
+    loom_tensor *t;   /* compute: the op's tensor; variable: the parameter; boxing, copy, sink: the tensor moved */
     loom_tensor *update; /* variable: the optimizer update op, or NULL */
-    int chain_pos;    /* compute: position in the device chain; -1 otherwise */
+    int device;       /* position in the placement, or LOOM__HOST */
+    int chain_pos;    /* compute and boxing: position in its device's chain; -1 otherwise */
+    int dir;          /* copy: LOOM__H2D or LOOM__D2H */
     int n_in;
-    int in[LOOM__MAX_TASK_IN]; /* registers read, in the op's source order */
+    int *in;          /* registers read: a compute task's in the op's source order; a boxing task's
+                         and a sink's by device (a GPU boxing task: its own part only) */
     int n_out;
-    int *out;         /* registers written (one, or one per input for the source) */
+    int *out;         /* registers written (one; the source: inputs x devices, input-major) */
 } loom__task;
+
+/* Memory of one device's plan, in bytes. */
+typedef struct loom__dev_mem {
+    size_t shared;   /* the lifetime-shared block */
+    size_t unshared; /* what its registers would take without reuse */
+    size_t own;      /* registers with memory of their own */
+    size_t params;   /* parameters' and optimizer state's parts */
+    size_t inputs;   /* fed data held on the device (GPU, without a data source) */
+} loom__dev_mem;
 
 typedef struct loom__plan {
     loom_run_mode mode;
-    int ntasks, nregst;
+    int ndev;
+    loom_device_kind kind; /* of every device */
+    int *dev_index;       /* by device: the CUDA device (or CPU device) index of the placement */
+    int ntasks, nregst, cap_tasks, cap_regst;
     loom__task *task;
     loom__regst *regst;
-    int *regst_of;        /* by tensor id: the register holding its value in this plan, or -1 */
+    int *regst_of;        /* by tensor id * ndev + device: the register of its part there, or -1 */
     int *kept;            /* by tensor id: 1 when a sink copies it to the host */
-    int nchain;           /* compute tasks in the chain */
-    size_t shared_bytes;  /* the reused block */
-    size_t own_bytes;     /* registers with memory of their own */
-    size_t unshared_bytes; /* what the shared registers would take without reuse */
+    int *nchain;          /* by device: tasks in its chain */
+    size_t *param_off;    /* by tensor id * ndev + device: a parameter's or state's offset in the
+                             device's param area, (size_t)-1 when it lives in the program (one CPU device) */
+    loom__dev_mem *mem;   /* by device */
+    size_t host_bytes;    /* host registers of the plan (a data source's, copies back from GPUs) */
+    size_t shared_bytes, own_bytes, unshared_bytes; /* sums over devices */
 } loom__plan;
 
-/* Builds the plan of p for mode: tasks [0, end) of the program's graph, sources for its inputs,
- * variables for its parameters, sinks for the kept tensors (keep, by id; plus the loss and
- * every value nobody reads). Register sizes use dynamic dims' bounds; CSR inputs take the size
+/* Builds the plan of p for mode: tasks [0, end) of the program's graph on every device, sources for
+ * its inputs, variables for its parameters, sinks for the kept tensors (keep, by id; plus the loss
+ * and every value nobody reads). Register sizes use dynamic dims' bounds; CSR inputs take the size
  * of the data fed now. Without a data source (loom_program_set_source) the source's registers
  * point at the fed data and take no memory of the plan. NULL with the program's error set. */
 loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num);
 void loom__plan_free(loom__plan *pl);
 /* Bytes of a CSR value laid out in one register buffer: rowptr, col, values, each 64-aligned. */
 size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype);
-/* One line per task and register, and the memory totals (for `loom plan` and the docs). */
+/* Bytes of device d's part of dense tensor t under s on n devices, at the bounds of its dims. */
+size_t loom__part_bytes(const loom_program *p, const loom_tensor *t, loom_sbp s, int n, int d);
+/* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
 void loom__plan_print(const loom__plan *pl, const loom_program *p, FILE *f);
 
 #endif

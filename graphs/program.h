@@ -27,6 +27,7 @@ struct loom_program {
     loom_executor executor;
     int regst_num;
     int threads; /* kernel threads, 0: the default */
+    int allow_tf32;
     int64_t memory_limit; /* bytes a plan may take */
     uint8_t *keep;              /* by id: kept by request */
     struct loom__exec *exec[LOOM_RUN_MODE_COUNT]; /* built at a mode's first run */
@@ -37,6 +38,11 @@ struct loom_program {
     int trace_record; /* the runtimes record every act (tests read them) */
     int ndevices;        /* of the graph's placement */
     loom__sbp_plan sbp;  /* with more than one device: every tensor's SBP */
+    uint64_t *feed_version; /* by id: the feed count when an input was last fed (plans re-stage it) */
+    uint64_t feeds;
+    /* by id: the actor plan whose devices hold the newest value of a parameter or optimizer
+     * state, or NULL when the program's own value is the newest (one CPU device: always) */
+    struct loom__exec **holder;
 };
 
 /* Builds gradient nodes of loss for every tensor it depends on through differentiable edges;
@@ -48,6 +54,10 @@ loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, 
 
 /* Allocates (or reuses) val[id]'s dense storage for a concrete shape. */
 loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int ndim, const int64_t *shape);
+
+/* Makes the program's value of parameter or state id the newest (copied back from the devices
+ * that hold it); a caller may then read or write it. */
+loom_status loom__program_pull(loom_program *p, int id);
 
 /* Frees the actor plans (after a change that they depend on: kept tensors, input sizes). */
 void loom__program_drop_plans(loom_program *p);

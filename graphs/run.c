@@ -15,6 +15,8 @@ static void drop_plans(loom_program *p)
 
 void loom__program_drop_plans(loom_program *p) { drop_plans(p); }
 
+loom_status loom__program_pull(loom_program *p, int id) { return p->holder[id] ? loom__exec_pull(p->holder[id], id) : LOOM_OK; }
+
 /* The actors of mode, built at its first run; NULL with *s and the program's error set. */
 static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
 {
@@ -70,11 +72,6 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d or step count", (int)mode);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
-    if (p->ndevices > 1 && p->executor != LOOM_EXEC_REFERENCE)
-        return loom__program_fail(p, LOOM_ERR_UNSUPPORTED,
-                                  "loom_program_run: the actor runtime on %d devices is not built yet; "
-                                  ".executor = LOOM_EXEC_REFERENCE runs the SBP plan on the host",
-                                  p->ndevices);
     if (p->threads > 0)
         openblas_set_num_threads(p->threads); /* process-wide: OpenBLAS has no per-call setting */
     if (p->executor == LOOM_EXEC_REFERENCE) {
@@ -163,5 +160,23 @@ loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *sha
         *unshared = pl->unshared_bytes;
     if (own)
         *own = pl->own_bytes;
+    return LOOM_OK;
+}
+
+loom_status loom_program_device_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out)
+{
+    if (!p || !out || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
+        return LOOM_ERR_INVALID;
+    if (device < 0 || device >= p->ndevices)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_device_memory: device %d of a placement of %d", device,
+                                  p->ndevices);
+    if (mode >= LOOM_RUN_GRAD && !p->loss)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_device_memory: the program was compiled without a loss");
+    loom_status s;
+    loom__exec *x = exec_for(p, mode, &s);
+    if (!x)
+        return s;
+    const loom__dev_mem *m = &loom__exec_plan(x)->mem[device];
+    *out = (loom_memory){.shared = m->shared, .unshared = m->unshared, .own = m->own, .params = m->params, .inputs = m->inputs};
     return LOOM_OK;
 }

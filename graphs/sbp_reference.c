@@ -7,22 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graphs/parts.h"
 #include "graphs/program.h"
 
 typedef struct dev_values {
     loom__value *v; /* [n] local values, NULL until computed */
 } dev_values;
-
-/* Rows [start, start + size) along axis a of a row-major block of `shape`. */
-static void axis_geometry(const int64_t *shape, int ndim, int a, size_t es, int64_t *outer, size_t *inner)
-{
-    *outer = 1;
-    *inner = es;
-    for (int i = 0; i < a; i++)
-        *outer *= shape[i];
-    for (int i = a + 1; i < ndim; i++)
-        *inner *= (size_t)shape[i];
-}
 
 static int value_alloc(loom__value *v, loom_dtype dt, int ndim, const int64_t *shape)
 {
@@ -42,31 +32,14 @@ static void value_free(loom__value *v)
     *v = (loom__value){0};
 }
 
-static size_t value_bytes(const loom__value *v) { return (size_t)loom__numel(v) * loom_dtype_size(v->dtype); }
-
 /* Device d's part of a logical dense value under s. */
 static int to_local(const loom__value *x, loom_sbp s, int n, int d, loom__value *out)
 {
     int64_t shape[LOOM_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    if (s.kind == LOOM_SBP_SPLIT) {
-        int64_t start, size;
-        loom_split_part(x->shape[s.axis], n, d, &start, &size);
-        shape[s.axis] = size;
-        if (value_alloc(out, x->dtype, x->ndim, shape))
-            return -1;
-        int64_t outer;
-        size_t inner;
-        axis_geometry(x->shape, x->ndim, s.axis, loom_dtype_size(x->dtype), &outer, &inner);
-        for (int64_t o = 0; o < outer; o++)
-            memcpy((char *)out->data + (size_t)(o * size) * inner,
-                   (const char *)x->data + (size_t)(o * x->shape[s.axis] + start) * inner, (size_t)size * inner);
-        return 0;
-    }
+    loom__part_shape(x->shape, x->ndim, s, n, d, shape);
     if (value_alloc(out, x->dtype, x->ndim, shape))
         return -1;
-    if (s.kind == LOOM_SBP_BROADCAST || d == 0) /* P: device 0 holds the value, the others zeros */
-        memcpy(out->data, x->data, value_bytes(x));
+    loom__part_cut(x, s, n, d, out);
     return 0;
 }
 
@@ -76,50 +49,25 @@ static int to_local_csr(const loom__value *x, loom_sbp s, int n, int d, loom__va
     int64_t start = 0, size = x->shape[0];
     if (s.kind == LOOM_SBP_SPLIT)
         loom_split_part(x->shape[0], n, d, &start, &size);
-    int32_t base = x->rowptr[start];
-    int64_t nnz = x->rowptr[start + size] - base;
+    int64_t nnz = x->rowptr[start + size] - x->rowptr[start];
     size_t vs = loom_dtype_size(x->dtype);
-    *out = (loom__value){.dtype = x->dtype, .ndim = 2, .shape = {size, x->shape[1]}, .nnz = nnz};
+    *out = (loom__value){.dtype = x->dtype};
     out->rowptr = malloc((size_t)(size + 1) * sizeof(int32_t));
     out->col = malloc((size_t)nnz * sizeof(int32_t) + 1);
     out->data = malloc((size_t)nnz * vs + 1);
     if (!out->rowptr || !out->col || !out->data)
         return -1;
-    for (int64_t r = 0; r <= size; r++)
-        out->rowptr[r] = x->rowptr[start + r] - base;
-    memcpy(out->col, x->col + base, (size_t)nnz * sizeof(int32_t));
-    memcpy(out->data, (const char *)x->data + (size_t)base * vs, (size_t)nnz * vs);
+    loom__csr_rows(x, start, size, out);
     return 0;
 }
 
 /* The logical value of n local parts under s, into x (allocated for the logical shape). */
 static void to_logical(const loom__value *parts, loom_sbp s, int n, loom__value *x)
 {
-    if (s.kind == LOOM_SBP_SPLIT) {
-        int64_t outer;
-        size_t inner;
-        axis_geometry(x->shape, x->ndim, s.axis, loom_dtype_size(x->dtype), &outer, &inner);
-        for (int d = 0; d < n; d++) {
-            int64_t start, size;
-            loom_split_part(x->shape[s.axis], n, d, &start, &size);
-            for (int64_t o = 0; o < outer; o++)
-                memcpy((char *)x->data + (size_t)(o * x->shape[s.axis] + start) * inner,
-                       (const char *)parts[d].data + (size_t)(o * size) * inner, (size_t)size * inner);
-        }
-    } else if (s.kind == LOOM_SBP_PARTIAL_SUM) {
-        int64_t m = loom__numel(x);
-        for (int64_t i = 0; i < m; i++) {
-            double sum = 0;
-            for (int d = 0; d < n; d++)
-                sum += x->dtype == LOOM_F32 ? ((const float *)parts[d].data)[i] : ((const double *)parts[d].data)[i];
-            if (x->dtype == LOOM_F32)
-                ((float *)x->data)[i] = (float)sum;
-            else
-                ((double *)x->data)[i] = sum;
-        }
-    } else {
-        memcpy(x->data, parts[0].data, value_bytes(x));
-    }
+    const loom__value *pp[LOOM__MAX_DEVICES];
+    for (int d = 0; d < n; d++)
+        pp[d] = &parts[d];
+    loom__part_join(pp, s, n, x);
 }
 
 static int concrete_shape(loom_program *p, const loom_tensor *t, int64_t *shape)

@@ -1,7 +1,8 @@
 /* The placement-equivalence property: training on cpu:0-1, cpu:0-2 (uneven splits) and cpu:0-3
  * under data parallelism, model parallelism (weights split) and both gives the losses and the
- * parameters of one device. Multi-device plans run on the SBP reference executor (each op once
- * per device on its local values, boxing on the host). */
+ * parameters of one device. Each multi-device case runs twice: on the SBP reference executor (each
+ * op once per device on its local values, boxing on the host) and on the actor runtime (a chain of
+ * tasks per device thread, boxing tasks between them), which must agree bit for bit. */
 #include "harness.h"
 
 #include <math.h>
@@ -31,7 +32,7 @@ static void place(loom_graph *g, const char *placement)
     loom_placement_free(pl);
 }
 
-static void train(build_fn build, uint64_t seed, enum mode m, const char *placement, run_result *r)
+static void train(build_fn build, uint64_t seed, enum mode m, const char *placement, loom_executor exec, run_result *r)
 {
     loom_graph *g = loom_graph_new();
     loom_graph_set_seed(g, seed);
@@ -42,7 +43,7 @@ static void train(build_fn build, uint64_t seed, enum mode m, const char *placem
     loom_program *p = NULL;
     loom_optimizer opt = seed % 2 ? loom_adam(0.05) : loom_sgd(0.1);
     opt.momentum = seed % 2 ? 0 : 0.9;
-    ck_assert_msg(loom_compile(g, loss, &(loom_train_opts){.optimizer = opt, .executor = LOOM_EXEC_REFERENCE}, &p) == LOOM_OK,
+    ck_assert_msg(loom_compile(g, loss, &(loom_train_opts){.optimizer = opt, .executor = exec}, &p) == LOOM_OK,
                   "seed %llu %s on %s: %s", (unsigned long long)seed, mode_name[m], placement, loom_graph_error(g));
     for (int k = 0; k < nin; k++) {
         if (!strcmp(loom_tensor_name(in[k]), "adj")) { /* a ring of 9 nodes with a few chords */
@@ -102,11 +103,16 @@ static void train(build_fn build, uint64_t seed, enum mode m, const char *placem
 
 static void check_equivalent(build_fn build, uint64_t seed, double tol, int *cases)
 {
-    run_result one, many;
-    train(build, seed, DATA, placements[0], &one);
+    run_result one, many, actors;
+    train(build, seed, DATA, placements[0], LOOM_EXEC_REFERENCE, &one);
     for (int m = 0; m < MODE_COUNT; m++)
         for (int k = 1; k < 4; k++) {
-            train(build, seed, (enum mode)m, placements[k], &many);
+            train(build, seed, (enum mode)m, placements[k], LOOM_EXEC_REFERENCE, &many);
+            train(build, seed, (enum mode)m, placements[k], LOOM_EXEC_ACTORS, &actors);
+            ck_assert_msg(!memcmp(actors.loss, many.loss, sizeof many.loss) && actors.nparams == many.nparams &&
+                              !memcmp(actors.params, many.params, (size_t)many.nparams * sizeof *many.params),
+                          "seed %llu %s on %s: the actor runtime differs from the SBP reference executor (loss %.17g, %.17g)",
+                          (unsigned long long)seed, mode_name[m], placements[k], actors.loss[STEPS - 1], many.loss[STEPS - 1]);
             for (int s = 0; s < STEPS; s++)
                 ck_assert_msg(fabs(many.loss[s] - one.loss[s]) <= tol * fmax(1, fabs(one.loss[s])),
                               "seed %llu %s on %s: step %d loss %.10g, one device %.10g", (unsigned long long)seed,

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "actors/exec.h"
 #include "graphs/program.h"
 
 START_TEST(test_boxing_table)
@@ -82,9 +83,21 @@ START_TEST(test_data_parallel_inserts_all_reduce)
         ck_assert_int_eq(want.kind, LOOM_SBP_BROADCAST);
         ck_assert_int_eq(loom__boxing(have, want), LOOM__BOX_ALL_REDUCE);
     }
-    /* and running it on 4 devices says plainly that it is not built yet */
-    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_STEP), LOOM_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(loom_program_error(p), "not built yet"), "%s", loom_program_error(p));
+    /* and the physical plan gives every device a boxing task for each, from P to B */
+    loom_memory m;
+    ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
+    const loom__plan *pl = loom__exec_plan(p->exec[LOOM_RUN_STEP]);
+    int boxes[4] = {0};
+    for (int k = 0; k < pl->ntasks; k++) {
+        const loom__task *t = &pl->task[k];
+        if (t->kind == LOOM__TASK_BOXING && pl->regst[t->in[0]].sbp.kind == LOOM_SBP_PARTIAL_SUM &&
+            pl->regst[t->out[0]].sbp.kind == LOOM_SBP_BROADCAST) {
+            ck_assert_int_eq(t->n_in, 4); /* every device's part, in shared memory */
+            boxes[t->device]++;
+        }
+    }
+    for (int d = 0; d < 4; d++)
+        ck_assert_int_eq(boxes[d], 2);
     loom_program_free(p);
     loom_graph_free(g);
 }
@@ -112,6 +125,13 @@ START_TEST(test_model_parallel_weight)
             ck_assert(loom_sbp_equal(p->sbp.sig[id].in[1], loom_split(1)));
             ck_assert_int_eq(p->sbp.sbp[id].kind, LOOM_SBP_SPLIT);
         }
+    /* the memory plan: each device holds a quarter of fc1.weight [256, 128] and of its momentum
+     * buffer, and the whole fc2.weight [128, 10] and its buffer, all f32 */
+    for (int d = 0; d < 4; d++) {
+        loom_memory m;
+        ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, d, &m) == LOOM_OK, "%s", loom_program_error(p));
+        ck_assert_uint_eq(m.params, 2 * (256 * 128 / 4 * 4) + 2 * (128 * 10 * 4));
+    }
     loom_program_free(p);
     loom_graph_free(g);
 }

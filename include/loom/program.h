@@ -55,6 +55,7 @@ typedef struct loom_train_opts {
     int threads;   /* threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0 leaves the
                       library's default. The runtime's own threads follow from the plan: one per
                       device stream, plus the source's and the host's. */
+    int allow_tf32; /* GPUs: f32 matmuls may use TF32 tensor cores (10-bit mantissa products) */
 } loom_train_opts;
 
 typedef struct loom_program loom_program;
@@ -112,6 +113,19 @@ const double *loom_program_losses(const loom_program *p, int64_t *n);
 /* Memory of the actor executor's plan for mode: bytes shared by lifetime, without reuse, and of
  * registers with memory of their own; builds the plan if needed. */
 loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *shared, size_t *unshared, size_t *own);
+
+/* One device's memory in the actor executor's plan of a mode, in bytes. */
+typedef struct loom_memory {
+    size_t shared;   /* registers shared by lifetime (one block) */
+    size_t unshared; /* what those registers would take without reuse */
+    size_t own;      /* registers with memory of their own */
+    size_t params;   /* the device's parts of the parameters and optimizer state (0 on one CPU
+                        device: they are the program's, see loom_program_fetch) */
+    size_t inputs;   /* fed data held on the device (a GPU without a data source) */
+} loom_memory;
+/* The memory plan of the device at position `device` of the graph's placement (0 without one) for
+ * mode; builds the plan if needed. LOOM_ERR_INVALID for a device out of range. */
+loom_status loom_program_device_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out);
 
 /* Steps taken so far. */
 int64_t loom_program_steps(const loom_program *p);

@@ -41,6 +41,9 @@ typedef struct loom__cuda_dev {
 loom_status loom__cuda_dev_open(int index, loom__cuda_dev *d, char *msg, size_t len);
 /* Synchronises the device's streams and frees what open made; safe on a zeroed struct. */
 void loom__cuda_dev_close(loom__cuda_dev *d);
+/* Gives cuBLAS its workspace (device memory of the plan), so that no call allocates: needed for
+ * capturing steps as graphs. */
+loom_status loom__cuda_dev_blas_workspace(loom__cuda_dev *d, void *ws, size_t bytes, char *msg, size_t len);
 /* Makes `index` the calling thread's current device (each worker thread calls it once). */
 loom_status loom__cuda_set_device(int index, char *msg, size_t len);
 

@@ -109,6 +109,15 @@ extern "C" void loom__cuda_dev_close(loom__cuda_dev *d)
     d->index = index;
 }
 
+extern "C" loom_status loom__cuda_dev_blas_workspace(loom__cuda_dev *d, void *ws, size_t bytes, char *msg, size_t len)
+{
+    if (cublasSetWorkspace((cublasHandle_t)d->blas, ws, bytes) != CUBLAS_STATUS_SUCCESS) {
+        snprintf(msg, len, "cuda: cublasSetWorkspace failed on device %d", d->index);
+        return LOOM_ERR_RUNTIME;
+    }
+    return LOOM_OK;
+}
+
 extern "C" loom_status loom__cuda_alloc(int index, size_t bytes, void **out, char *msg, size_t len)
 {
     *out = NULL;

@@ -1,0 +1,491 @@
+/* The executor on GPUs: device memory carved from one allocation per device, kernels launched on
+ * the device's compute stream, copies on streams of their own (see exec_internal.h).
+ *
+ * Ordering without blocking: every chain task and variable of a device launches on its compute
+ * stream, so stream order is their order and they complete at once (their REQs and ACKs go out
+ * when the launch is queued). A copy to the device (a data source's piece) waits, on its own
+ * stream, for the event its buffer's readers recorded after their launches, and completes when a
+ * host function reports the copy done; a copy to the host waits for the event the buffer's writer
+ * recorded and completes the same way, with the device's error record copied beside the value.
+ * The worker threads never wait for a GPU. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/exec_internal.h"
+#include "runtime/cuda/cuda_rt.h"
+
+enum { BLAS_WORKSPACE = 32 << 20 };
+
+typedef struct dev_state {
+    loom__cuda_dev dev;
+    char *block;        /* the one allocation: shared + own | params | inputs | workspace | cuBLAS's */
+    loom__cuda_kctx kc; /* the kernels' context; tag set per act */
+    char *inputs;       /* fed data staged on the device (no data source) */
+    size_t *input_off;  /* by input: offset of its part in inputs */
+} dev_state;
+
+typedef struct completion {
+    loom__rt *rt;
+    uint64_t aid;
+} completion;
+
+struct loom__exec_cuda {
+    dev_state *d;        /* by device */
+    completion *done;    /* by task: what a copy's host function completes */
+    void **events;       /* every event made, to free */
+    int nevents, cap_events;
+    int deterministic;
+};
+
+static _Thread_local int current_device = -1;
+
+static loom_status on_device(int index, char *msg, size_t len)
+{
+    if (current_device == index)
+        return LOOM_OK;
+    loom_status s = loom__cuda_set_device(index, msg, len);
+    if (s == LOOM_OK)
+        current_device = index;
+    return s;
+}
+
+static loom_status new_event(loom__exec_cuda *c, void **ev, char *msg, size_t len)
+{
+    if (c->nevents == c->cap_events) {
+        int cap = c->cap_events ? 2 * c->cap_events : 64;
+        void **e = realloc(c->events, (size_t)cap * sizeof *e);
+        if (!e)
+            return LOOM_ERR_NOMEM;
+        c->events = e;
+        c->cap_events = cap;
+    }
+    loom_status s = loom__cuda_event_new(ev, msg, len);
+    if (s == LOOM_OK)
+        c->events[c->nevents++] = *ev;
+    return s;
+}
+
+/* ---- acts -------------------------------------------------------------------------------------- */
+
+static void copy_done(void *arg)
+{
+    completion *c = arg;
+    loom__rt_complete(c->rt, c->aid, LOOM_OK, NULL);
+}
+
+static loom__kctx kernel_ctx(const loom__exec *x, loom__act *a, int task, loom__cuda_kctx *cc)
+{
+    const loom__task *k = &x->pl->task[task];
+    *cc = x->cuda->d[k->device].kc;
+    cc->tag = task;
+    return (loom__kctx){.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step,
+                        .training = x->pl->mode != LOOM_RUN_EVAL,
+                        .seed = x->p->g->seed,
+                        .msg = a->msg,
+                        .msglen = a->msg_size,
+                        .cuda = cc};
+}
+
+/* After a launch on the compute stream: events for the buffers other streams read or write. */
+static loom_status mark_events(const loom__exec *x, loom__act *a, const loom__task *k)
+{
+    void *stream = x->cuda->d[k->device].kc.stream;
+    for (int i = 0; i < k->n_in; i++) {
+        const token *in = a->in[i];
+        if (in && in->ev_r && loom__cuda_event_record(in->ev_r, stream, a->msg, a->msg_size) != LOOM_OK)
+            return LOOM_ERR_RUNTIME;
+    }
+    for (int j = 0; j < k->n_out; j++) {
+        const token *out = a->out[j];
+        if (out->ev_w && loom__cuda_event_record(out->ev_w, stream, a->msg, a->msg_size) != LOOM_OK)
+            return LOOM_ERR_RUNTIME;
+    }
+    return LOOM_OK;
+}
+
+static loom_status gpu_compute_act(void *vctx, loom__act *a)
+{
+    actor_ctx *c = vctx;
+    loom__exec *x = c->x;
+    const loom__task *k = &x->pl->task[c->task];
+    const loom_tensor *t = k->t;
+    loom_status s = on_device(x->pl->dev_index[k->device], a->msg, a->msg_size);
+    if (s != LOOM_OK)
+        return s;
+    loom__value *src[LOOM__MAX_SRC];
+    const token *dims = NULL;
+    for (int i = 0; i < t->n_src; i++) {
+        token *in = a->in[i];
+        src[i] = &in->v;
+        if (!dims && in->has_dims)
+            dims = in;
+    }
+    token *out = a->out[0];
+    int64_t shape[LOOM_MAX_DIMS] = {0};
+    int unbound = loom__exec_resolve(x->p->g, t, dims, shape);
+    if (unbound >= 0) {
+        snprintf(a->msg, a->msg_size, "needs dynamic dim %s, which no fed input carries", x->p->g->dyn[unbound].name);
+        return LOOM_ERR_SHAPE;
+    }
+    out->v.ndim = t->shape.ndim;
+    const loom__regst *rg = &x->pl->regst[k->out[0]];
+    loom__part_shape(shape, t->shape.ndim, rg->sbp, x->n, rg->part, out->v.shape);
+    out->has_dims = dims != NULL;
+    if (dims)
+        memcpy(out->dims, dims->dims, sizeof out->dims);
+    loom__cuda_kctx cc;
+    loom__kctx kc = kernel_ctx(x, a, c->task, &cc);
+    s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
+    return s != LOOM_OK ? s : mark_events(x, a, k);
+}
+
+static loom_status gpu_variable_act(void *vctx, loom__act *a)
+{
+    actor_ctx *c = vctx;
+    loom__exec *x = c->x;
+    const loom__task *k = &x->pl->task[c->task];
+    token *out = a->out[0];
+    loom_status s = on_device(x->pl->dev_index[k->device], a->msg, a->msg_size);
+    if (s != LOOM_OK)
+        return s;
+    if (k->update && !a->initial) {
+        const loom_tensor *u = k->update;
+        loom__value parts[LOOM__MAX_SRC], *src[LOOM__MAX_SRC];
+        for (int i = 0; i < u->n_src; i++) {
+            parts[i] = loom__exec_param_part(x, u->src[i], k->device);
+            src[i] = &parts[i];
+        }
+        src[1] = &((token *)a->in[0])->v;
+        loom__cuda_kctx cc;
+        loom__kctx kc = kernel_ctx(x, a, c->task, &cc);
+        kc.step = a->piece;
+        kc.training = 1;
+        s = loom__cuda_op_get(u->op)->run(u, NULL, src, &kc);
+        if (s != LOOM_OK)
+            return s;
+    }
+    out->v = loom__exec_param_part(x, k->t, k->device);
+    out->has_dims = 0;
+    return LOOM_OK;
+}
+
+/* The bytes a token's value spans from its base: a CSR value's three parts, or a dense one. */
+static size_t span(const token *k)
+{
+    if (k->v.rowptr)
+        return loom__csr_bytes(k->v.shape[0], k->v.nnz, k->v.dtype);
+    return (size_t)loom__numel(&k->v) * loom_dtype_size(k->v.dtype);
+}
+
+/* A value's metadata onto another buffer of the same layout. */
+static void retarget(token *out, const token *in)
+{
+    char *base = out->base;
+    void *ev_w = out->ev_w, *ev_r = out->ev_r;
+    *out = *in;
+    out->base = base;
+    out->ev_w = ev_w;
+    out->ev_r = ev_r;
+    if (in->v.rowptr)
+        loom__exec_csr_layout(out, base, in->v.shape[0], in->v.nnz, in->v.dtype);
+    else
+        out->v.data = base;
+}
+
+static loom_status gpu_copy_act(void *vctx, loom__act *a)
+{
+    actor_ctx *c = vctx;
+    loom__exec *x = c->x;
+    const loom__task *k = &x->pl->task[c->task];
+    dev_state *ds = &x->cuda->d[k->device];
+    const token *in = a->in[0];
+    token *out = a->out[0];
+    loom_status s = on_device(ds->dev.index, a->msg, a->msg_size);
+    if (s != LOOM_OK)
+        return s;
+    void *stream = ds->dev.stream[k->dir == LOOM__H2D ? LOOM__CUDA_H2D : LOOM__CUDA_D2H];
+    /* to the device: the buffer's readers of the last piece are done; to the host: its writer is */
+    void *wait = k->dir == LOOM__H2D ? out->ev_r : in->ev_w;
+    if (wait && (s = loom__cuda_stream_wait(stream, wait, a->msg, a->msg_size)) != LOOM_OK)
+        return s;
+    if (in->v.rowptr && in->base != (char *)in->v.rowptr) {
+        snprintf(a->msg, a->msg_size, "a sparse value outside its buffer (internal error)");
+        return LOOM_ERR_RUNTIME;
+    }
+    retarget(out, in);
+    s = loom__cuda_copy_async(out->base, in->base ? in->base : in->v.data, span(in), stream, a->msg, a->msg_size);
+    if (s == LOOM_OK && k->dir == LOOM__D2H)
+        s = loom__cuda_copy_async(&out->err, ds->dev.err, sizeof out->err, stream, a->msg, a->msg_size);
+    if (s != LOOM_OK)
+        return s;
+    if ((s = loom__act_defer(a)) != LOOM_OK)
+        return s;
+    x->cuda->done[c->task] = (completion){.rt = x->rt, .aid = a->id};
+    s = loom__cuda_host_fn(stream, copy_done, &x->cuda->done[c->task], a->msg, a->msg_size);
+    if (s != LOOM_OK) /* the act was deferred: its completion must still come */
+        loom__rt_complete(x->rt, a->id, s, a->msg);
+    return LOOM_OK;
+}
+
+loom__act_fn loom__exec_cuda_act(const loom__exec *x, const loom__task *k)
+{
+    (void)x;
+    switch (k->kind) {
+    case LOOM__TASK_COMPUTE:
+        return gpu_compute_act;
+    case LOOM__TASK_VARIABLE:
+        return gpu_variable_act;
+    case LOOM__TASK_COPY:
+        return gpu_copy_act;
+    default:
+        return NULL;
+    }
+}
+
+int loom__exec_cuda_deferred(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? 8 : 0; }
+
+/* ---- setting up -------------------------------------------------------------------------------- */
+
+/* Bytes of kernel scratch device d's tasks need at most. */
+static size_t workspace_of(const loom__exec *x, int d)
+{
+    const loom__plan *pl = x->pl;
+    size_t most = 0;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        const loom_tensor *t = k->kind == LOOM__TASK_COMPUTE ? k->t : k->kind == LOOM__TASK_VARIABLE ? k->update : NULL;
+        if (!t || k->device != d)
+            continue;
+        const loom__cuda_op *op = loom__cuda_op_get(t->op);
+        int64_t nnz[LOOM__MAX_SRC] = {0};
+        for (int s = 0; s < t->n_src; s++)
+            nnz[s] = t->src[s]->layout == LOOM__CSR ? x->p->val[t->src[s]->id].nnz : 0;
+        size_t w = op->workspace ? op->workspace(t, nnz) : 0;
+        if (w > most)
+            most = w;
+    }
+    return (most + 255) / 256 * 256;
+}
+
+/* Every op of the plan has a CUDA kernel, or the plan is refused naming the first that has none. */
+static loom_status check_kernels(loom__exec *x)
+{
+    const loom__plan *pl = x->pl;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        const loom_tensor *t = k->kind == LOOM__TASK_COMPUTE ? k->t : k->kind == LOOM__TASK_VARIABLE ? k->update : NULL;
+        if (t && !loom__cuda_op_get(t->op)->run)
+            return loom__program_fail(x->p, LOOM_ERR_UNSUPPORTED, "loom_program_run: %s '%s' has no CUDA kernel yet",
+                                      loom__op_def(t->op)->name, loom_tensor_name(t));
+        if (k->kind == LOOM__TASK_BOXING)
+            return loom__program_fail(x->p, LOOM_ERR_UNSUPPORTED,
+                                      "loom_program_run: boxing %s between GPUs is not built yet (NCCL collectives); "
+                                      "run on one GPU or on CPU devices",
+                                      loom_tensor_name(k->t));
+    }
+    return LOOM_OK;
+}
+
+loom_status loom__exec_cuda_new(loom__exec *x)
+{
+    loom_program *p = x->p;
+    const loom__plan *pl = x->pl;
+    char msg[512];
+    loom_status s = check_kernels(x);
+    if (s != LOOM_OK)
+        return s;
+    loom__exec_cuda *c = calloc(1, sizeof *c);
+    if (!c)
+        return LOOM_ERR_NOMEM;
+    x->cuda = c;
+    const char *det = getenv("LOOM_DETERMINISTIC");
+    c->deterministic = det && det[0] && strcmp(det, "0") != 0;
+    c->d = calloc((size_t)x->n, sizeof *c->d);
+    c->done = calloc((size_t)pl->ntasks + 1, sizeof *c->done);
+    if (!c->d || !c->done)
+        return LOOM_ERR_NOMEM;
+    for (int d = 0; d < x->n; d++) {
+        dev_state *ds = &c->d[d];
+        const loom__dev_mem *m = &pl->mem[d];
+        if ((s = loom__cuda_dev_open(pl->dev_index[d], &ds->dev, msg, sizeof msg)) != LOOM_OK)
+            return loom__program_fail(p, s, "loom_program_run: %s", msg);
+        size_t regs = m->shared + m->own, ws = workspace_of(x, d);
+        size_t total = regs + m->params + m->inputs + ws + BLAS_WORKSPACE + 4 * 256;
+        size_t off_params = (regs + 255) / 256 * 256, off_inputs = off_params + (m->params + 255) / 256 * 256;
+        size_t off_ws = off_inputs + (m->inputs + 255) / 256 * 256, off_blas = off_ws + ws;
+        if ((s = loom__cuda_alloc(ds->dev.index, total, (void **)&ds->block, msg, sizeof msg)) != LOOM_OK)
+            return loom__program_fail(p, s, "loom_program_run: the plan of cuda:%d: %s", ds->dev.index, msg);
+        if ((s = loom__cuda_dev_blas_workspace(&ds->dev, ds->block + off_blas, BLAS_WORKSPACE, msg, sizeof msg)) != LOOM_OK)
+            return loom__program_fail(p, s, "loom_program_run: %s", msg);
+        x->dev_block[d] = ds->block;
+        x->param_block[d] = ds->block + off_params;
+        ds->inputs = ds->block + off_inputs;
+        ds->kc = (loom__cuda_kctx){.device = ds->dev.index,
+                                   .stream = ds->dev.stream[LOOM__CUDA_COMPUTE],
+                                   .blas = ds->dev.blas,
+                                   .sparse = ds->dev.sparse,
+                                   .workspace = ws ? ds->block + off_ws : NULL,
+                                   .workspace_bytes = ws,
+                                   .err = ds->dev.err,
+                                   .deterministic = c->deterministic,
+                                   .tf32 = p->allow_tf32};
+        ds->input_off = calloc((size_t)x->ninputs + 1, sizeof *ds->input_off);
+        if (!ds->input_off)
+            return LOOM_ERR_NOMEM;
+        size_t at = 0;
+        for (int k = 0; k < x->ninputs; k++) {
+            ds->input_off[k] = at;
+            at += pl->regst[pl->task[0].out[(size_t)k * x->n + d]].bytes;
+        }
+    }
+    if ((s = loom__cuda_host_alloc(pl->host_bytes, (void **)&x->host_block, msg, sizeof msg)) != LOOM_OK)
+        return loom__program_fail(p, s, "loom_program_run: pinned host memory of the plan: %s", msg);
+    return LOOM_OK;
+}
+
+/* Events for the buffers that cross streams: written on the compute stream and read by a copy to
+ * the host (ev_w), or written by a copy to the device and read on the compute stream (ev_r).
+ * Called once the tokens exist. */
+static loom_status make_events(loom__exec *x)
+{
+    const loom__plan *pl = x->pl;
+    char msg[256];
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->kind != LOOM__TASK_COPY)
+            continue;
+        int r = k->dir == LOOM__H2D ? k->out[0] : k->in[0];
+        for (int b = 0; b < pl->regst[r].regst_num; b++) {
+            token *t = &x->tok[r][b];
+            void **ev = k->dir == LOOM__H2D ? &t->ev_r : &t->ev_w;
+            if (!*ev && new_event(x->cuda, ev, msg, sizeof msg) != LOOM_OK)
+                return loom__program_fail(x->p, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
+        }
+    }
+    return LOOM_OK;
+}
+
+void loom__exec_cuda_free(loom__exec *x)
+{
+    loom__exec_cuda *c = x->cuda;
+    for (int d = 0; c->d && d < x->n; d++) {
+        loom__cuda_dev_close(&c->d[d].dev); /* waits for the streams */
+        loom__cuda_free(c->d[d].block);
+        free(c->d[d].input_off);
+    }
+    for (int i = 0; i < c->nevents; i++)
+        loom__cuda_event_free(c->events[i]);
+    loom__cuda_host_free(x->host_block);
+    x->host_block = NULL;
+    for (int i = 0; x->stat && i < x->ninputs * x->n; i++)
+        x->stat[i] = (loom__value){0}; /* device memory of the block */
+    free(c->events);
+    free(c->done);
+    free(c->d);
+    free(c);
+    x->cuda = NULL;
+}
+
+/* ---- running ----------------------------------------------------------------------------------- */
+
+loom_status loom__exec_cuda_copy(loom__exec *x, void *dst, const void *src, size_t bytes)
+{
+    char msg[256];
+    loom_status s = on_device(x->cuda->d[0].dev.index, msg, sizeof msg);
+    if (s == LOOM_OK)
+        s = loom__cuda_copy_sync(dst, src, bytes, msg, sizeof msg);
+    return s == LOOM_OK ? s : loom__program_fail(x->p, s, "loom_program_run: %s", msg);
+}
+
+/* Fed data onto the devices, again only where it was fed since: each part built on the host, then
+ * copied into the device's input area, where the source's tokens point. */
+static loom_status stage_inputs(loom__exec *x)
+{
+    loom_program *p = x->p;
+    char msg[256];
+    if (p->source)
+        return LOOM_OK;
+    for (int k = 0; k < x->ninputs; k++) {
+        int id = x->input_id[k];
+        if (x->stat_version[k] == p->feed_version[id])
+            continue;
+        const loom__value *v = &p->val[id];
+        size_t need = v->rowptr ? loom__csr_bytes(v->shape[0], v->nnz, v->dtype) : (size_t)loom__numel(v) * loom_dtype_size(v->dtype);
+        token host = {.base = malloc(need + 64)};
+        if (!host.base)
+            return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+        loom_status s = LOOM_OK;
+        for (int d = 0; d < x->n && s == LOOM_OK; d++) {
+            dev_state *ds = &x->cuda->d[d];
+            char *at = ds->inputs + ds->input_off[k];
+            loom__exec_cut_input(x, v, k, d, &host);
+            s = on_device(ds->dev.index, msg, sizeof msg);
+            if (s == LOOM_OK)
+                s = loom__cuda_copy_sync(at, host.base, span(&host), msg, sizeof msg);
+            token dev = {.base = at};
+            retarget(&dev, &host);
+            x->stat[(size_t)k * x->n + d] = dev.v;
+        }
+        free(host.base);
+        if (s != LOOM_OK)
+            return loom__program_fail(p, s, "loom_program_run: input '%s' to the device: %s", p->g->t[id]->name, msg);
+        x->stat_version[k] = p->feed_version[id];
+    }
+    return LOOM_OK;
+}
+
+loom_status loom__exec_cuda_run_begin(loom__exec *x)
+{
+    loom__exec_cuda *c = x->cuda;
+    if (c->nevents == 0) {
+        loom_status s = make_events(x);
+        if (s != LOOM_OK)
+            return s;
+    }
+    char msg[256];
+    static const char zero[LOOM__CUDA_ERR_BYTES];
+    for (int d = 0; d < x->n; d++) {
+        loom_status s = on_device(c->d[d].dev.index, msg, sizeof msg);
+        if (s == LOOM_OK)
+            s = loom__cuda_copy_sync(c->d[d].dev.err, zero, sizeof zero, msg, sizeof msg);
+        if (s != LOOM_OK)
+            return loom__program_fail(x->p, s, "loom_program_run: %s", msg);
+    }
+    return stage_inputs(x);
+}
+
+loom_status loom__exec_cuda_err(const loom__exec *x, const loom__cuda_err *e, char *msg, size_t len)
+{
+    if (e->code == LOOM__CUDA_ERR_NONE)
+        return LOOM_OK;
+    const char *op = "?", *name = "?";
+    if (e->tag >= 0 && e->tag < x->pl->ntasks) {
+        const loom__task *k = &x->pl->task[e->tag];
+        const loom_tensor *t = k->kind == LOOM__TASK_VARIABLE && k->update ? k->update : k->t;
+        op = loom__op_def(t->op)->name;
+        name = loom_tensor_name(t);
+    }
+    snprintf(msg, len, "%s '%s': %s %lld out of range [0, %lld)", op, name,
+             e->code == LOOM__CUDA_ERR_LABEL ? "label" : "index", e->value, e->bound);
+    return LOOM_ERR_INVALID;
+}
+
+loom_status loom__exec_cuda_run_end(loom__exec *x, loom_status st)
+{
+    char msg[512];
+    for (int d = 0; d < x->n; d++) {
+        dev_state *ds = &x->cuda->d[d];
+        loom_status s = on_device(ds->dev.index, msg, sizeof msg);
+        for (int r = 0; r < LOOM__CUDA_STREAM_COUNT && s == LOOM_OK; r++)
+            s = loom__cuda_stream_sync(ds->dev.stream[r], msg, sizeof msg);
+        if (s == LOOM_OK)
+            s = loom__cuda_copy_sync(ds->dev.err_host, ds->dev.err, sizeof(loom__cuda_err), msg, sizeof msg);
+        if (s == LOOM_OK)
+            s = loom__exec_cuda_err(x, ds->dev.err_host, msg, sizeof msg);
+        if (s != LOOM_OK && st == LOOM_OK)
+            st = loom__program_fail(x->p, s, "loom_program_run: %s", msg);
+    }
+    return st;
+}

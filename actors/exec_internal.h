@@ -1,0 +1,91 @@
+/* The executor's state (internal to actors/): what exec.c and the GPU part (actors/cuda/) share. */
+#ifndef LOOM_ACTORS_EXEC_INTERNAL_H
+#define LOOM_ACTORS_EXEC_INTERNAL_H
+
+#include "actors/exec.h"
+#include "graphs/parts.h"
+#include "ops/cuda/cuda.h"
+#include "runtime/runtime.h"
+
+enum { STREAM_DEVICE = 0, STREAM_SOURCE = 1, STREAM_HOST = 2 }; /* of CPU actor ids */
+
+/* What travels in a register buffer: the value's real sizes and where its data lives. */
+typedef struct token {
+    loom__value v;
+    char *base;   /* the buffer (a source fed from the program points v elsewhere) */
+    int has_dims; /* the piece's dynamic dims (logical sizes), from the source */
+    int64_t dims[LOOM__MAX_DYN];
+    loom__cuda_err err; /* a copy back from a GPU: the device's error record with the value */
+    /* GPU buffers read on another stream than the one that writes them: recorded after the
+     * writer's work (ev_w) and after the readers' (ev_r), waited for by the other side */
+    void *ev_w, *ev_r;
+} token;
+
+typedef struct actor_ctx {
+    struct loom__exec *x;
+    int task;
+} actor_ctx;
+
+struct loom_feeder {
+    struct loom__exec *x;
+    void *const *out; /* the source's output tokens, inputs x devices */
+    int64_t step;
+};
+
+typedef struct loom__exec_cuda loom__exec_cuda;
+
+struct loom__exec {
+    loom_program *p;
+    loom__plan *pl;
+    loom__rt *rt;
+    int n;              /* devices */
+    char **dev_block;   /* by device: its shared block, then its own registers */
+    char **param_block; /* by device: parameters' and optimizer state's parts */
+    char *host_block;   /* host registers */
+    token **tok;        /* by register: regst_num tokens */
+    void ***bufs;       /* by register: pointers to its tokens, as the runtime takes them */
+    uint64_t *aid;      /* by task */
+    actor_ctx *ctx;     /* by task */
+    int *input_k;       /* by tensor id: the input's index among the source's inputs, or -1 */
+    int ninputs;
+    int *input_id;      /* by input index: its tensor id */
+    /* Without a data source on several devices or a GPU: each input's parts of the fed data, by
+     * input * n + device (on the device for GPUs), cut again when the data is fed anew. */
+    loom__value *stat;
+    uint64_t *stat_version;
+    /* With a data source on several devices or a GPU: each input's logical value, staged on the
+     * host before the source cuts it into parts. */
+    token *stage;
+    char *stage_block;
+    loom__exec_cuda *cuda; /* GPU state; NULL on CPU devices */
+};
+
+/* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
+ * index of a dynamic dim that nothing binds. */
+int loom__exec_resolve(const loom_graph *g, const loom_tensor *t, const token *dims_from, int64_t *shape);
+/* Points a CSR token at its three parts inside the buffer at base, for nrows rows and nnz entries. */
+void loom__exec_csr_layout(token *k, char *base, int64_t nrows, int64_t nnz, loom_dtype vdtype);
+/* The base pointer of buffer b of register r, NULL for registers without plan memory. */
+char *loom__exec_buffer(const loom__exec *x, int r, int b);
+/* A parameter's or optimizer state's part on device d, in the plan's param area (device memory on
+ * a GPU). */
+loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int d);
+/* Device d's part of logical input k (its value v) under the input's SBP, into token out, whose
+ * base is host memory with room for it. */
+void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int d, token *out);
+
+#ifdef LOOM_HAVE_CUDA
+/* The GPU part (actors/cuda/exec.c). */
+loom_status loom__exec_cuda_new(loom__exec *x);  /* devices, blocks, events, workspaces */
+void loom__exec_cuda_free(loom__exec *x);
+loom__act_fn loom__exec_cuda_act(const loom__exec *x, const loom__task *k); /* the act of a task on a GPU */
+int loom__exec_cuda_deferred(const loom__task *k); /* acts it defers at most at once */
+loom_status loom__exec_cuda_run_begin(loom__exec *x); /* fed data and the step onto the devices */
+loom_status loom__exec_cuda_run_end(loom__exec *x, loom_status st); /* waits for the devices; their errors */
+/* Copies a parameter's or state's part between the host and its device. */
+loom_status loom__exec_cuda_copy(loom__exec *x, void *dst, const void *src, size_t bytes);
+/* The message of a device error record, naming the task's op; LOOM_OK when it holds none. */
+loom_status loom__exec_cuda_err(const loom__exec *x, const loom__cuda_err *e, char *msg, size_t len);
+#endif
+
+#endif

@@ -1,0 +1,170 @@
+/* Parts of a tensor on n devices and the CPU boxing between SBPs (graphs/parts.c): every kind of
+ * boxing (all-gather S->B, all-reduce P->B, reduce-scatter P->S, all-to-all S(i)->S(j), slice B->S,
+ * B->P and S->P) on 1 to 4 devices with uneven splits must give each device exactly the part that
+ * cutting the whole value gives, and CSR row parts must join back to the matrix. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "graphs/parts.h"
+
+static loom__value make(loom_dtype dt, int ndim, const int64_t *shape)
+{
+    loom__value v = {.dtype = dt, .ndim = ndim};
+    memcpy(v.shape, shape, (size_t)ndim * sizeof *shape);
+    v.data = calloc((size_t)loom__numel(&v) * loom_dtype_size(dt) + 1, 1);
+    ck_assert_ptr_nonnull(v.data);
+    return v;
+}
+
+static loom__value part_of(const loom__value *x, loom_sbp s, int n, int d)
+{
+    int64_t shape[LOOM_MAX_DIMS];
+    loom__part_shape(x->shape, x->ndim, s, n, d, shape);
+    loom__value v = make(x->dtype, x->ndim, shape);
+    loom__part_cut(x, s, n, d, &v);
+    return v;
+}
+
+/* The parts of x under s, where the P parts are a random split of x into addends (not just x on
+ * device 0), so that reductions really add. */
+static void parts_of(const loom__value *x, loom_sbp s, int n, loom__value *parts, uint64_t seed)
+{
+    for (int d = 0; d < n; d++)
+        parts[d] = part_of(x, s.kind == LOOM_SBP_PARTIAL_SUM ? loom_broadcast() : s, n, d);
+    if (s.kind != LOOM_SBP_PARTIAL_SUM)
+        return;
+    int64_t m = loom__numel(x);
+    double *r = malloc((size_t)m * sizeof *r + 8);
+    for (int d = 1; d < n; d++) {
+        lt_fill_normal(r, m, seed + (uint64_t)d);
+        for (int64_t i = 0; i < m; i++) {
+            ((double *)parts[d].data)[i] = r[i];
+            ((double *)parts[0].data)[i] -= r[i];
+        }
+    }
+    free(r);
+}
+
+static const char *sbp_name(loom_sbp s, char *b)
+{
+    loom_sbp_str(s, b, 16);
+    return b;
+}
+
+START_TEST(test_convert_every_pair)
+{
+    const loom_sbp all[] = {loom_split(0), loom_split(1), loom_split(2), loom_broadcast(), loom_partial_sum()};
+    const int64_t shape[3] = {7, 5, 3};
+    loom__value x = make(LOOM_F64, 3, shape);
+    lt_fill_normal(x.data, loom__numel(&x), 11);
+    int checked = 0;
+    for (int n = 1; n <= 4; n++)
+        for (size_t a = 0; a < sizeof all / sizeof all[0]; a++)
+            for (size_t b = 0; b < sizeof all / sizeof all[0]; b++) {
+                loom__value parts[4], whole = make(LOOM_F64, 3, shape);
+                const loom__value *pp[4];
+                parts_of(&x, all[a], n, parts, 100 + a);
+                for (int d = 0; d < n; d++)
+                    pp[d] = &parts[d];
+                loom__part_join(pp, all[a], n, &whole);
+                for (int d = 0; d < n; d++) {
+                    loom__value want = part_of(&whole, all[b], n, d), got = make(LOOM_F64, 3, want.shape);
+                    memset(got.data, 0xff, (size_t)loom__numel(&got) * sizeof(double)); /* every element must be written */
+                    loom__part_convert(pp, all[a], all[b], n, d, shape, &got);
+                    char s1[16], s2[16];
+                    ck_assert_msg(!memcmp(got.data, want.data, (size_t)loom__numel(&want) * sizeof(double)),
+                                  "%s -> %s on %d devices: part %d differs from cutting the whole", sbp_name(all[a], s1),
+                                  sbp_name(all[b], s2), n, d);
+                    free(want.data);
+                    free(got.data);
+                    checked++;
+                }
+                for (int d = 0; d < n; d++)
+                    free(parts[d].data);
+                free(whole.data);
+            }
+    /* and joining the parts of a split gives the value back */
+    for (int n = 1; n <= 4; n++)
+        for (int axis = 0; axis < 3; axis++) {
+            loom__value parts[4], back = make(LOOM_F64, 3, shape);
+            const loom__value *pp[4];
+            parts_of(&x, loom_split(axis), n, parts, 7);
+            for (int d = 0; d < n; d++)
+                pp[d] = &parts[d];
+            loom__part_join(pp, loom_split(axis), n, &back);
+            ck_assert(!memcmp(back.data, x.data, (size_t)loom__numel(&x) * sizeof(double)));
+            for (int d = 0; d < n; d++)
+                free(parts[d].data);
+            free(back.data);
+        }
+    ck_assert_int_eq(checked, 25 * (1 + 2 + 3 + 4));
+    free(x.data);
+}
+END_TEST
+
+START_TEST(test_partial_sums_in_device_order)
+{
+    /* P parts are summed in double, in device order, rounded once: f32 parts whose float sum would
+     * lose the small addend keep it */
+    const int64_t shape[1] = {1};
+    loom__value p[3], out = make(LOOM_F32, 1, shape);
+    const float v[3] = {1e8f, 1.0f, -1e8f};
+    const loom__value *pp[3];
+    for (int d = 0; d < 3; d++) {
+        p[d] = make(LOOM_F32, 1, shape);
+        ((float *)p[d].data)[0] = v[d];
+        pp[d] = &p[d];
+    }
+    loom__part_convert(pp, loom_partial_sum(), loom_broadcast(), 3, 1, shape, &out);
+    ck_assert_float_eq(((float *)out.data)[0], 1.0f);
+    for (int d = 0; d < 3; d++)
+        free(p[d].data);
+    free(out.data);
+}
+END_TEST
+
+START_TEST(test_csr_rows_and_join)
+{
+    /* a 6 x 4 matrix with an empty row; rows split over 1..4 devices and joined again */
+    int32_t rowptr[7] = {0, 2, 2, 3, 6, 7, 9}, col[9] = {0, 3, 1, 0, 1, 2, 3, 0, 2};
+    double val[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    loom__value m = {.dtype = LOOM_F64, .ndim = 2, .shape = {6, 4}, .data = val, .rowptr = rowptr, .col = col, .nnz = 9};
+    for (int n = 1; n <= 4; n++) {
+        loom__value parts[4];
+        const loom__value *pp[4];
+        int32_t rp[4][8], cl[4][9];
+        double vl[4][9];
+        for (int d = 0; d < n; d++) {
+            int64_t start, size;
+            loom_split_part(6, n, d, &start, &size);
+            parts[d] = (loom__value){.rowptr = rp[d], .col = cl[d], .data = vl[d]};
+            loom__csr_rows(&m, start, size, &parts[d]);
+            ck_assert_int_eq(parts[d].shape[0], size);
+            ck_assert_int_eq(parts[d].rowptr[0], 0);
+            ck_assert_int_eq(parts[d].nnz, rowptr[start + size] - rowptr[start]);
+            pp[d] = &parts[d];
+        }
+        int32_t rj[8], cj[9];
+        double vj[9];
+        loom__value joined = {.rowptr = rj, .col = cj, .data = vj};
+        loom__csr_join(pp, n, &joined);
+        ck_assert_int_eq(joined.nnz, 9);
+        ck_assert_int_eq(joined.shape[0], 6);
+        ck_assert_int_eq(joined.shape[1], 4);
+        ck_assert(!memcmp(rj, rowptr, sizeof rowptr) && !memcmp(cj, col, sizeof col) && !memcmp(vj, val, sizeof val));
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("parts");
+    TCase *tc = tcase_create("all");
+    tcase_add_test(tc, test_convert_every_pair);
+    tcase_add_test(tc, test_partial_sums_in_device_order);
+    tcase_add_test(tc, test_csr_rows_and_join);
+    suite_add_tcase(s, tc);
+    return lt_run_suite(s);
+}
