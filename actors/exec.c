@@ -542,6 +542,16 @@ void loom__exec_free(loom__exec *x)
     }
     free(x->dev_block);
     free(x->param_block);
+    for (int d = 0; x->fused && d < x->n; d++)
+        if (x->fused[d]) {
+            free(x->fused[d]->tasks);
+            free(x->fused[d]->in);
+            free(x->fused[d]->out);
+            free(x->fused[d]);
+        }
+    free(x->fused);
+    free(x->slot_of);
+    free(x->outidx_of);
     loom__plan_free(x->pl);
     free(x);
 }
@@ -652,6 +662,264 @@ static loom__act_fn act_of(const loom__exec *x, const loom__task *k)
     }
 }
 
+/* Each device's chain: first and last task, the token actor that closes it, or the one actor
+ * that runs it whole (a fused chain, on GPUs: see actors/cuda/exec.c). */
+typedef struct chains {
+    int *first, *last;
+    uint64_t *token_aid;
+    int any;
+} chains;
+
+static void actor_name(const loom__exec *x, const loom__task *k, char *name, size_t len)
+{
+    static const char *const kinds[] = {"source", "variable", "", "boxing", "copy", "sink"};
+    char dev[24] = "";
+    if (k->device != LOOM__HOST && x->n > 1)
+        snprintf(dev, sizeof dev, " @%d", k->device);
+    if (k->kind == LOOM__TASK_COMPUTE)
+        snprintf(name, len, "%s %s%s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t), dev);
+    else
+        snprintf(name, len, "%s%s%s%s", kinds[k->kind], k->t ? " " : "", k->t ? loom_tensor_name(k->t) : "", dev);
+}
+
+/* The actor of every task not in a fused chain. */
+static loom_status add_task_actors(loom__exec *x, const chains *ch)
+{
+    const loom__plan *pl = x->pl;
+    char name[128];
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos >= 0 && x->fused[k->device])
+            continue;
+        x->ctx[i] = (actor_ctx){.x = x, .task = i};
+        /* chain tasks: + a control output to the next in the chain, + control input(s) from the
+         * previous (the chain head: from the token and from the source, which drives the chain
+         * even when no data flows from it); the source: + its control output */
+        int chain = k->chain_pos >= 0 || (k->kind == LOOM__TASK_SOURCE && ch->any);
+        int head = k->chain_pos >= 0 && ch->first[k->device] == i;
+        int nout = k->n_out + chain, nin = k->n_in + (k->chain_pos >= 0) + head;
+        loom__regst_desc *outs = calloc((size_t)nout + 1, sizeof *outs);
+        if (!outs)
+            return LOOM_ERR_NOMEM;
+        for (int j = 0; j < k->n_out; j++)
+            outs[j] = (loom__regst_desc){.regst_num = pl->regst[k->out[j]].regst_num, .bufs = x->bufs[k->out[j]]};
+        if (chain)
+            outs[k->n_out] = (loom__regst_desc){.regst_num = k->kind == LOOM__TASK_SOURCE ? x->p->regst_num : 1, .bufs = NULL};
+        actor_name(x, k, name, sizeof name);
+        loom__actor_desc d = {
+            .id = x->aid[i],
+            .name = name,
+            .act = act_of(x, k),
+            .ctx = &x->ctx[i],
+            .nin = nin,
+            .nout = nout,
+            .out = outs,
+            .initial_emits = k->kind == LOOM__TASK_VARIABLE && k->n_in > 0,
+#ifdef LOOM_HAVE_CUDA
+            .max_deferred = on_gpu(x) ? loom__exec_cuda_deferred(k) : 0,
+#endif
+        };
+        loom_status st = loom__rt_add_actor(x->rt, &d);
+        free(outs);
+        if (st != LOOM_OK)
+            return st;
+    }
+    for (int d = 0; d < x->n; d++) {
+        if (ch->first[d] < 0 || x->fused[d])
+            continue;
+        loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
+        snprintf(name, sizeof name, x->n > 1 ? "chain token @%d" : "chain token", d);
+        loom__actor_desc desc = {.id = ch->token_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
+        loom_status st = loom__rt_add_actor(x->rt, &desc);
+        if (st != LOOM_OK)
+            return st;
+    }
+    return LOOM_OK;
+}
+
+#ifdef LOOM_HAVE_CUDA
+/* A fused chain's registers: those it reads from outside (one input slot each, then the control
+ * slot) and those it writes that are read outside (its outputs). */
+static loom_status fuse_chain(loom__exec *x, int d)
+{
+    const loom__plan *pl = x->pl;
+    loom__fused *f = calloc(1, sizeof *f);
+    if (!f)
+        return LOOM_ERR_NOMEM;
+    x->fused[d] = f;
+    f->device = d;
+    f->tasks = malloc((size_t)pl->nchain[d] * sizeof *f->tasks + 1);
+    f->in = malloc((size_t)pl->nregst * sizeof *f->in + 1);
+    f->out = malloc((size_t)pl->nregst * sizeof *f->out + 1);
+    if (!f->tasks || !f->in || !f->out)
+        return LOOM_ERR_NOMEM;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos < 0 || k->device != d)
+            continue;
+        f->tasks[f->ntasks++] = i;
+        for (int s = 0; s < k->n_in; s++) {
+            int r = k->in[s];
+            const loom__task *prod = &pl->task[pl->regst[r].producer];
+            if ((prod->chain_pos < 0 || prod->device != d) && x->slot_of[r] < 0) {
+                x->slot_of[r] = f->nin;
+                f->in[f->nin++] = r;
+            }
+        }
+    }
+    for (int r = 0; r < pl->nregst; r++) {
+        const loom__task *prod = &pl->task[pl->regst[r].producer];
+        if (prod->chain_pos >= 0 && prod->device == d && pl->regst[r].mem != LOOM__MEM_SHARED) {
+            x->outidx_of[r] = f->nout;
+            f->out[f->nout++] = r;
+        }
+    }
+    return LOOM_OK;
+}
+#endif
+
+static loom_status add_fused_actors(loom__exec *x, int *counters)
+{
+#ifdef LOOM_HAVE_CUDA
+    char name[64];
+    for (int d = 0; d < x->n; d++) {
+        loom__fused *f = x->fused[d];
+        if (!f)
+            continue;
+        f->aid = task_aid(x, &x->pl->task[f->tasks[0]], counters);
+        loom__regst_desc *outs = calloc((size_t)f->nout + 1, sizeof *outs);
+        if (!outs)
+            return LOOM_ERR_NOMEM;
+        for (int j = 0; j < f->nout; j++)
+            outs[j] = (loom__regst_desc){.regst_num = x->pl->regst[f->out[j]].regst_num, .bufs = x->bufs[f->out[j]]};
+        snprintf(name, sizeof name, x->n > 1 ? "step @%d" : "step", d);
+        f->ctx = (actor_ctx){.x = x, .task = -1 - d};
+        loom__actor_desc desc = {.id = f->aid, .name = name, .act = loom__exec_cuda_step_act, .ctx = &f->ctx,
+                                 .nin = f->nin + 1, .nout = f->nout, .out = outs};
+        loom_status st = loom__rt_add_actor(x->rt, &desc);
+        free(outs);
+        if (st != LOOM_OK)
+            return st;
+    }
+#else
+    (void)x, (void)counters;
+#endif
+    return LOOM_OK;
+}
+
+/* The producer end of register r: its task's actor and output index, or the fused chain's. */
+static void producer_end(const loom__exec *x, int r, uint64_t *aid, int *reg)
+{
+    const loom__task *k = &x->pl->task[x->pl->regst[r].producer];
+    if (k->chain_pos >= 0 && x->fused[k->device]) {
+        *aid = x->fused[k->device]->aid;
+        *reg = x->outidx_of[r];
+    } else {
+        *aid = x->aid[x->pl->regst[r].producer];
+        *reg = out_index(x->pl, r);
+    }
+}
+
+/* Data edges, then each chain's control ring (a fused chain: the source's control only). */
+static loom_status connect_actors(loom__exec *x, const chains *ch)
+{
+    const loom__plan *pl = x->pl;
+    uint64_t paid;
+    int preg;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos >= 0 && x->fused[k->device])
+            continue;
+        for (int s = 0; s < k->n_in; s++) {
+            producer_end(x, k->in[s], &paid, &preg);
+            loom__rt_connect(x->rt, paid, preg, x->aid[i], s);
+        }
+    }
+    for (int d = 0; d < x->n; d++) {
+        const loom__fused *f = x->fused[d];
+        for (int s = 0; f && s < f->nin; s++) {
+            producer_end(x, f->in[s], &paid, &preg);
+            loom__rt_connect(x->rt, paid, preg, f->aid, s);
+        }
+        if (f)
+            loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, f->aid, f->nin);
+    }
+    int *prev = malloc((size_t)x->n * sizeof *prev);
+    if (!prev)
+        return LOOM_ERR_NOMEM;
+    for (int d = 0; d < x->n; d++)
+        prev[d] = -1;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos < 0 || x->fused[k->device])
+            continue;
+        int d = k->device, ctl_in = k->n_in;
+        if (prev[d] < 0) {
+            loom__rt_connect(x->rt, ch->token_aid[d], 0, x->aid[i], ctl_in);
+            loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, x->aid[i], ctl_in + 1);
+        } else {
+            loom__rt_connect(x->rt, x->aid[prev[d]], pl->task[prev[d]].n_out, x->aid[i], ctl_in);
+        }
+        prev[d] = i;
+    }
+    free(prev);
+    loom_status st = LOOM_OK;
+    for (int d = 0; d < x->n && st == LOOM_OK; d++)
+        if (ch->last[d] >= 0 && !x->fused[d])
+            st = loom__rt_connect(x->rt, x->aid[ch->last[d]], pl->task[ch->last[d]].n_out, ch->token_aid[d], 0);
+    return st;
+}
+
+/* Actors: ids dense per stream, the tasks' actors, fused chains, the edges. */
+static loom_status build_actors(loom__exec *x)
+{
+    const loom__plan *pl = x->pl;
+    int *counters = calloc((size_t)2 * (LOOM_MAX_DEVICE_INDEX + 1) * 3, sizeof *counters);
+    chains ch = {.first = malloc((size_t)x->n * sizeof *ch.first), .last = malloc((size_t)x->n * sizeof *ch.last),
+                 .token_aid = calloc((size_t)x->n, sizeof *ch.token_aid)};
+    x->fused = calloc((size_t)x->n, sizeof *x->fused);
+    x->slot_of = malloc((size_t)pl->nregst * sizeof *x->slot_of + 1);
+    x->outidx_of = malloc((size_t)pl->nregst * sizeof *x->outidx_of + 1);
+    loom_status st = LOOM_ERR_NOMEM;
+    if (!counters || !ch.first || !ch.last || !ch.token_aid || !x->fused || !x->slot_of || !x->outidx_of)
+        goto out;
+    for (int r = 0; r < pl->nregst; r++)
+        x->slot_of[r] = x->outidx_of[r] = -1;
+    for (int d = 0; d < x->n; d++)
+        ch.first[d] = ch.last[d] = -1;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos >= 0) {
+            if (ch.first[k->device] < 0)
+                ch.first[k->device] = i;
+            ch.last[k->device] = i;
+        }
+    }
+    st = LOOM_OK;
+    for (int d = 0; d < x->n && st == LOOM_OK; d++) {
+        ch.any |= ch.first[d] >= 0;
+#ifdef LOOM_HAVE_CUDA
+        if (ch.first[d] >= 0 && on_gpu(x) && loom__exec_cuda_fusable(x, d))
+            st = fuse_chain(x, d);
+#endif
+    }
+    for (int i = 0; i < pl->ntasks && st == LOOM_OK; i++)
+        if (!(pl->task[i].chain_pos >= 0 && x->fused[pl->task[i].device]))
+            x->aid[i] = task_aid(x, &pl->task[i], counters);
+    for (int d = 0; d < x->n && st == LOOM_OK; d++)
+        if (ch.first[d] >= 0 && !x->fused[d])
+            ch.token_aid[d] = task_aid(x, &pl->task[ch.first[d]], counters);
+    if (st == LOOM_OK)
+        st = add_fused_actors(x, counters);
+    if (st == LOOM_OK)
+        st = add_task_actors(x, &ch);
+    if (st == LOOM_OK)
+        st = connect_actors(x, &ch);
+out:
+    free(counters), free(ch.first), free(ch.last), free(ch.token_aid);
+    return st;
+}
+
 loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
 {
     loom__exec *x = calloc(1, sizeof *x);
@@ -689,8 +957,8 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
     x->stat_version = calloc((size_t)x->ninputs + 1, sizeof *x->stat_version);
     if (!x->stat || !x->stat_version)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
-    loom_status st;
 #ifdef LOOM_HAVE_CUDA
+    loom_status st;
     if (on_gpu(x) && (st = loom__exec_cuda_new(x)) != LOOM_OK)
         return fail(x, st, p->err[0] ? p->err : "cannot set up the GPUs");
 #endif
@@ -724,120 +992,9 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
         }
     }
 
-    /* actors: ids dense per stream; each chain's first and last task */
-    int *counters = calloc((size_t)2 * (LOOM_MAX_DEVICE_INDEX + 1) * 3, sizeof *counters);
-    int *first = malloc((size_t)x->n * sizeof *first), *last = malloc((size_t)x->n * sizeof *last);
-    uint64_t *token_aid = calloc((size_t)x->n, sizeof *token_aid);
-    if (!counters || !first || !last || !token_aid) {
-        free(counters), free(first), free(last), free(token_aid);
-        return fail(x, LOOM_ERR_NOMEM, "out of memory");
-    }
-    for (int d = 0; d < x->n; d++)
-        first[d] = last[d] = -1;
-    for (int i = 0; i < pl->ntasks; i++) {
-        const loom__task *k = &pl->task[i];
-        x->aid[i] = task_aid(x, k, counters);
-        if (k->chain_pos >= 0) {
-            if (first[k->device] < 0)
-                first[k->device] = i;
-            last[k->device] = i;
-        }
-    }
-    for (int d = 0; d < x->n; d++)
-        if (first[d] >= 0)
-            token_aid[d] = task_aid(x, &pl->task[first[d]], counters);
-    int any_chain = 0;
-    for (int d = 0; d < x->n; d++)
-        any_chain |= first[d] >= 0;
-
-    char name[128];
-    st = LOOM_OK;
-    for (int i = 0; i < pl->ntasks && st == LOOM_OK; i++) {
-        const loom__task *k = &pl->task[i];
-        x->ctx[i] = (actor_ctx){.x = x, .task = i};
-        /* chain tasks: + a control output to the next in the chain, + control input(s) from the
-         * previous (the chain head: from the token and from the source, which drives the chain
-         * even when no data flows from it); the source: + its control output */
-        int chain = k->chain_pos >= 0 || (k->kind == LOOM__TASK_SOURCE && any_chain);
-        int head = k->chain_pos >= 0 && first[k->device] == i;
-        int nout = k->n_out + chain, nin = k->n_in + (k->chain_pos >= 0) + head;
-        loom__regst_desc *outs = calloc((size_t)nout + 1, sizeof *outs);
-        if (!outs) {
-            st = LOOM_ERR_NOMEM;
-            break;
-        }
-        for (int j = 0; j < k->n_out; j++)
-            outs[j] = (loom__regst_desc){.regst_num = pl->regst[k->out[j]].regst_num, .bufs = x->bufs[k->out[j]]};
-        if (chain)
-            outs[k->n_out] = (loom__regst_desc){.regst_num = k->kind == LOOM__TASK_SOURCE ? p->regst_num : 1, .bufs = NULL};
-        static const char *const kinds[] = {"source", "variable", "", "boxing", "copy", "sink"};
-        char dev[24] = "";
-        if (k->device != LOOM__HOST && x->n > 1)
-            snprintf(dev, sizeof dev, " @%d", k->device);
-        if (k->kind == LOOM__TASK_COMPUTE)
-            snprintf(name, sizeof name, "%s %s%s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t), dev);
-        else
-            snprintf(name, sizeof name, "%s%s%s%s", kinds[k->kind], k->t ? " " : "", k->t ? loom_tensor_name(k->t) : "", dev);
-        loom__actor_desc d = {
-            .id = x->aid[i],
-            .name = name,
-            .act = act_of(x, k),
-            .ctx = &x->ctx[i],
-            .nin = nin,
-            .nout = nout,
-            .out = outs,
-            .initial_emits = k->kind == LOOM__TASK_VARIABLE && k->n_in > 0,
-#ifdef LOOM_HAVE_CUDA
-            .max_deferred = on_gpu(x) ? loom__exec_cuda_deferred(k) : 0,
-#endif
-        };
-        st = loom__rt_add_actor(x->rt, &d);
-        free(outs);
-    }
-    for (int d = 0; d < x->n && st == LOOM_OK; d++) {
-        if (first[d] < 0)
-            continue;
-        loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
-        snprintf(name, sizeof name, x->n > 1 ? "chain token @%d" : "chain token", d);
-        loom__actor_desc desc = {.id = token_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
-        st = loom__rt_add_actor(x->rt, &desc);
-    }
-    if (st != LOOM_OK) {
-        free(counters), free(first), free(last), free(token_aid);
-        return fail(x, st, st == LOOM_ERR_NOMEM ? "out of memory" : loom__rt_error(x->rt));
-    }
-
-    /* edges: data, then each chain's control ring */
-    for (int i = 0; i < pl->ntasks; i++) {
-        const loom__task *k = &pl->task[i];
-        for (int s = 0; s < k->n_in; s++) {
-            int r = k->in[s];
-            loom__rt_connect(x->rt, x->aid[pl->regst[r].producer], out_index(pl, r), x->aid[i], s);
-        }
-    }
-    int *prev = malloc((size_t)x->n * sizeof *prev);
-    for (int d = 0; prev && d < x->n; d++)
-        prev[d] = -1;
-    for (int i = 0; prev && i < pl->ntasks; i++) {
-        const loom__task *k = &pl->task[i];
-        if (k->chain_pos < 0)
-            continue;
-        int d = k->device, ctl_in = k->n_in;
-        if (prev[d] < 0) {
-            loom__rt_connect(x->rt, token_aid[d], 0, x->aid[i], ctl_in);
-            loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, x->aid[i], ctl_in + 1);
-        } else {
-            loom__rt_connect(x->rt, x->aid[prev[d]], pl->task[prev[d]].n_out, x->aid[i], ctl_in);
-        }
-        prev[d] = i;
-    }
-    st = prev ? LOOM_OK : LOOM_ERR_NOMEM;
-    for (int d = 0; d < x->n && st == LOOM_OK; d++)
-        if (last[d] >= 0)
-            st = loom__rt_connect(x->rt, x->aid[last[d]], pl->task[last[d]].n_out, token_aid[d], 0);
-    free(prev), free(counters), free(first), free(last), free(token_aid);
-    if (st != LOOM_OK)
-        return fail(x, st, st == LOOM_ERR_NOMEM ? "out of memory" : loom__rt_error(x->rt));
+    loom_status bs = build_actors(x);
+    if (bs != LOOM_OK)
+        return fail(x, bs, bs == LOOM_ERR_NOMEM ? "out of memory" : loom__rt_error(x->rt));
     return x;
 }
 

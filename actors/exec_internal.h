@@ -34,6 +34,17 @@ struct loom_feeder {
 
 typedef struct loom__exec_cuda loom__exec_cuda;
 
+/* A device chain run by one actor (GPUs: each piece's kernels replayed as one CUDA graph). */
+typedef struct loom__fused {
+    int device;
+    int *tasks, ntasks; /* the chain, in order */
+    int *in, nin;       /* registers it reads from outside, one input slot each (the control slot follows) */
+    int *out, nout;     /* registers it writes that are read outside it, its outputs in this order */
+    uint64_t aid;
+    actor_ctx ctx;
+    void *graphs;       /* the GPU part's captured steps */
+} loom__fused;
+
 struct loom__exec {
     loom_program *p;
     loom__plan *pl;
@@ -58,6 +69,9 @@ struct loom__exec {
     token *stage;
     char *stage_block;
     loom__exec_cuda *cuda; /* GPU state; NULL on CPU devices */
+    loom__fused **fused;   /* by device: its chain fused into one actor, or NULL */
+    int *slot_of;          /* by register: its input slot in the fused chain that reads it, or -1 */
+    int *outidx_of;        /* by register: its output index in the fused chain that writes it, or -1 */
 };
 
 /* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
@@ -80,6 +94,8 @@ loom_status loom__exec_cuda_new(loom__exec *x);  /* devices, blocks, events, wor
 void loom__exec_cuda_free(loom__exec *x);
 loom__act_fn loom__exec_cuda_act(const loom__exec *x, const loom__task *k); /* the act of a task on a GPU */
 int loom__exec_cuda_deferred(const loom__task *k); /* acts it defers at most at once */
+int loom__exec_cuda_fusable(const loom__exec *x, int d); /* 1: run device d's chain as one actor */
+loom_status loom__exec_cuda_step_act(void *ctx, loom__act *a); /* a fused chain's act */
 loom_status loom__exec_cuda_run_begin(loom__exec *x); /* fed data and the step onto the devices */
 loom_status loom__exec_cuda_run_end(loom__exec *x, loom_status st); /* waits for the devices; their errors */
 /* Copies a parameter's or state's part between the host and its device. */

@@ -33,10 +33,19 @@ loom_tensor *loom_nn_gcn_layer(loom_graph *g, const char *name, loom_tensor *adj
                                loom_activation act)
 {
     /* (A + I) z = A z + z keeps the adjacency as given: no self loops are added to the matrix. The
-     * product x w comes first, since GCN layers narrow (in_features > out_features). */
+     * sparse product runs on the narrower side of the weight: after it when the layer narrows
+     * (in_features > out_features), before it when it widens, since D^-1/2 (A + I) D^-1/2 commutes
+     * with the product by w. */
     loom_tensor *d = gcn_norm(g, adj);
-    loom_tensor *z = loom_mul(g, loom_nn_linear(g, name, x, out_features, 0), d);
-    loom_tensor *h = loom_mul(g, loom_add(g, loom_spmm(g, adj, z), z), d);
+    int64_t in = loom_tensor_ndim(x) > 0 ? loom_tensor_dim(x, -1) : 0;
+    loom_tensor *h;
+    if (in > out_features) {
+        loom_tensor *z = loom_mul(g, loom_nn_linear(g, name, x, out_features, 0), d);
+        h = loom_mul(g, loom_add(g, loom_spmm(g, adj, z), z), d);
+    } else {
+        loom_tensor *z = loom_mul(g, x, d);
+        h = loom_nn_linear(g, name, loom_mul(g, loom_add(g, loom_spmm(g, adj, z), z), d), out_features, 0);
+    }
     char pn[64];
     snprintf(pn, sizeof pn, "%s.bias", name ? name : "gcn");
     loom_tensor *b = loom_param(g, pn, loom_tensor_dtype(x), loom_shape(out_features), loom_init_zeros());

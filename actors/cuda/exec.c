@@ -16,13 +16,30 @@
 #include "actors/exec_internal.h"
 #include "runtime/cuda/cuda_rt.h"
 
-enum { BLAS_WORKSPACE = 32 << 20 };
+enum { BLAS_WORKSPACE = 32 << 20, GRAPHS = 16 };
+
+/* A step captured as a graph: what it was captured for (the pointers and sizes of the chain's
+ * inputs, its outputs' buffers, the piece's dims), how often that key ran, the graph. */
+typedef struct graph_entry {
+    int64_t *key;
+    int seen;
+    void *exec;
+    uint64_t used;
+} graph_entry;
+
+typedef struct graph_cache {
+    graph_entry e[GRAPHS];
+    int n, keylen, disabled;
+    uint64_t clock;
+    int64_t *key; /* scratch for the current act's key */
+} graph_cache;
 
 typedef struct dev_state {
     loom__cuda_dev dev;
     char *block;        /* the one allocation: shared + own | params | inputs | workspace | cuBLAS's */
     loom__cuda_kctx kc; /* the kernels' context; tag set per act */
     char *inputs;       /* fed data staged on the device (no data source) */
+    int64_t *step_dev;  /* the step a replayed graph's random kernels read */
     size_t *input_off;  /* by input: offset of its part in inputs */
 } dev_state;
 
@@ -103,6 +120,32 @@ static loom_status mark_events(const loom__exec *x, loom__act *a, const loom__ta
             return LOOM_ERR_RUNTIME;
     }
     return LOOM_OK;
+}
+
+/* The same for a fused chain's inputs and outputs. */
+static loom_status mark_fused_events(const loom__exec *x, const loom__fused *f, loom__act *a, void *stream)
+{
+    (void)x;
+    for (int i = 0; i < f->nin; i++) {
+        const token *in = a->in[i];
+        if (in->ev_r && loom__cuda_event_record(in->ev_r, stream, a->msg, a->msg_size) != LOOM_OK)
+            return LOOM_ERR_RUNTIME;
+    }
+    for (int j = 0; j < f->nout; j++) {
+        const token *out = a->out[j];
+        if (out->ev_w && loom__cuda_event_record(out->ev_w, stream, a->msg, a->msg_size) != LOOM_OK)
+            return LOOM_ERR_RUNTIME;
+    }
+    return LOOM_OK;
+}
+
+/* The first of n input tokens that carries the piece's dims, or NULL. */
+static const token *dims_of_tokens(const loom__act *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (((const token *)a->in[i])->has_dims)
+            return a->in[i];
+    return NULL;
 }
 
 static loom_status gpu_compute_act(void *vctx, loom__act *a)
@@ -229,6 +272,215 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
     return LOOM_OK;
 }
 
+
+/* ---- a fused chain: one act per piece, replayed from a CUDA graph ------------------------------ */
+
+int loom__exec_cuda_fusable(const loom__exec *x, int d)
+{
+    const char *env = getenv("LOOM_CUDA_GRAPHS");
+    if (env && !strcmp(env, "0"))
+        return 0;
+    for (int i = 0; i < x->pl->ntasks; i++)
+        if (x->pl->task[i].device == d && x->pl->task[i].kind == LOOM__TASK_BOXING)
+            return 0;
+    return 1;
+}
+
+/* The token task k of the chain reads for its source register r, or writes for r. */
+static token *chain_token(const loom__exec *x, loom__act *a, int r)
+{
+    if (x->outidx_of[r] >= 0)
+        return a->out[x->outidx_of[r]];
+    if (x->slot_of[r] >= 0 && x->pl->task[x->pl->regst[r].producer].chain_pos < 0)
+        return a->in[x->slot_of[r]];
+    return &x->tok[r][0]; /* inside the chain: one buffer, in the shared block */
+}
+
+/* What a captured step depends on: the inputs' pointers and sizes, the outputs' pointers, the
+ * dims. Equal keys replay the same graph. */
+static int make_key(const loom__exec *x, const loom__fused *f, loom__act *a, int64_t *key)
+{
+    int n = 0;
+    for (int s = 0; s < f->nin; s++) {
+        const token *t = a->in[s];
+        key[n++] = (int64_t)(intptr_t)t->v.data;
+        key[n++] = (int64_t)(intptr_t)t->v.rowptr;
+        key[n++] = t->v.nnz;
+        for (int i = 0; i < LOOM_MAX_DIMS; i++)
+            key[n++] = t->v.shape[i];
+    }
+    for (int j = 0; j < f->nout; j++)
+        key[n++] = (int64_t)(intptr_t)((const token *)a->out[j])->base;
+    const token *dims = dims_of_tokens(a, f->nin);
+    for (int i = 0; i < LOOM__MAX_DYN; i++)
+        key[n++] = dims ? dims->dims[i] : -1;
+    (void)x;
+    return n;
+}
+
+static graph_cache *cache_of(loom__fused *f)
+{
+    if (!f->graphs) {
+        graph_cache *g = calloc(1, sizeof *g);
+        if (!g)
+            return NULL;
+        g->keylen = f->nin * (3 + LOOM_MAX_DIMS) + f->nout + LOOM__MAX_DYN;
+        g->key = malloc((size_t)g->keylen * sizeof *g->key);
+        if (!g->key) {
+            free(g);
+            return NULL;
+        }
+        f->graphs = g;
+    }
+    return f->graphs;
+}
+
+/* The entry of key, or a new one (the least recently used replaced when all are taken). */
+static graph_entry *cache_find(graph_cache *g, const int64_t *key)
+{
+    size_t bytes = (size_t)g->keylen * sizeof *key;
+    graph_entry *e = NULL;
+    for (int i = 0; i < g->n; i++)
+        if (!memcmp(g->e[i].key, key, bytes))
+            e = &g->e[i];
+    if (!e) {
+        if (g->n < GRAPHS) {
+            e = &g->e[g->n++];
+            e->key = malloc(bytes);
+            if (!e->key)
+                return g->n--, NULL;
+        } else {
+            e = &g->e[0];
+            for (int i = 1; i < g->n; i++)
+                if (g->e[i].used < e->used)
+                    e = &g->e[i];
+            loom__cuda_graph_free(e->exec);
+        }
+        memcpy(e->key, key, bytes);
+        e->seen = 0;
+        e->exec = NULL;
+    }
+    e->used = ++g->clock;
+    return e;
+}
+
+/* Runs the chain's tasks in order: each output's shape for the piece, and (launch set) its kernel. */
+static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, int launch, const int64_t *step_dev)
+{
+    for (int c = 0; c < f->ntasks; c++) {
+        int ti = f->tasks[c];
+        const loom__task *k = &x->pl->task[ti];
+        const loom_tensor *t = k->t;
+        loom__value *src[LOOM__MAX_SRC];
+        const token *dims = NULL;
+        for (int i = 0; i < t->n_src; i++) {
+            token *in = chain_token(x, a, k->in[i]);
+            src[i] = &in->v;
+            if (!dims && in->has_dims)
+                dims = in;
+        }
+        token *out = chain_token(x, a, k->out[0]);
+        int64_t shape[LOOM_MAX_DIMS] = {0};
+        int unbound = loom__exec_resolve(x->p->g, t, dims, shape);
+        if (unbound >= 0) {
+            snprintf(a->msg, a->msg_size, "%s '%s' needs dynamic dim %s, which no fed input carries", loom__op_def(t->op)->name,
+                     loom_tensor_name(t), x->p->g->dyn[unbound].name);
+            return LOOM_ERR_SHAPE;
+        }
+        out->v.ndim = t->shape.ndim;
+        const loom__regst *rg = &x->pl->regst[k->out[0]];
+        loom__part_shape(shape, t->shape.ndim, rg->sbp, x->n, rg->part, out->v.shape);
+        out->has_dims = dims != NULL;
+        if (dims)
+            memcpy(out->dims, dims->dims, sizeof out->dims);
+        if (!launch)
+            continue;
+        loom__cuda_kctx cc;
+        loom__kctx kc = kernel_ctx(x, a, ti, &cc);
+        cc.step_dev = step_dev;
+        loom_status s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
+        if (s != LOOM_OK) {
+            char m[256];
+            snprintf(m, sizeof m, "%s", a->msg);
+            snprintf(a->msg, a->msg_size, "%s '%s': %s", loom__op_def(t->op)->name, loom_tensor_name(t), m);
+            return s;
+        }
+    }
+    return LOOM_OK;
+}
+
+/* The first key of a chain runs its kernels one by one (libraries load what they need outside a
+ * capture); its second run is captured and launched; later ones replay the graph. A failed
+ * capture turns graphs off for this chain and runs the kernels one by one. */
+loom_status loom__exec_cuda_step_act(void *vctx, loom__act *a)
+{
+    actor_ctx *c = vctx;
+    loom__exec *x = c->x;
+    int d = -1 - c->task;
+    loom__fused *f = x->fused[d];
+    dev_state *ds = &x->cuda->d[d];
+    void *stream = ds->kc.stream;
+    loom_status s = on_device(ds->dev.index, a->msg, a->msg_size);
+    if (s != LOOM_OK)
+        return s;
+    graph_cache *g = cache_of(f);
+    if (!g)
+        return LOOM_ERR_NOMEM;
+    graph_entry *e = NULL;
+    if (!g->disabled) {
+        make_key(x, f, a, g->key);
+        e = cache_find(g, g->key);
+    }
+    int64_t step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step;
+    if (e && (e->exec || e->seen >= 1)) {
+        if (!e->exec) {
+            char m[256];
+            s = loom__cuda_capture_begin(stream, m, sizeof m);
+            if (s == LOOM_OK)
+                s = run_chain(x, f, a, 1, ds->step_dev);
+            if (s == LOOM_OK)
+                s = loom__cuda_capture_end(stream, &e->exec, m, sizeof m);
+            if (s != LOOM_OK) {
+                loom__cuda_capture_abort(stream);
+                e->exec = NULL;
+                g->disabled = 1;
+                a->msg[0] = 0;
+            }
+        } else {
+            s = run_chain(x, f, a, 0, NULL); /* the outputs' shapes of this piece */
+            if (s != LOOM_OK)
+                return s;
+        }
+        if (e->exec) {
+            s = loom__cuda_set_i64(ds->step_dev, step, stream, a->msg, a->msg_size);
+            if (s == LOOM_OK)
+                s = loom__cuda_graph_launch(e->exec, stream, a->msg, a->msg_size);
+            if (s != LOOM_OK)
+                return s;
+            e->seen++;
+            return mark_fused_events(x, f, a, stream);
+        }
+    }
+    if (e)
+        e->seen++;
+    s = run_chain(x, f, a, 1, NULL);
+    return s != LOOM_OK ? s : mark_fused_events(x, f, a, stream);
+}
+
+static void cache_free(loom__fused *f)
+{
+    graph_cache *g = f->graphs;
+    if (!g)
+        return;
+    for (int i = 0; i < g->n; i++) {
+        loom__cuda_graph_free(g->e[i].exec);
+        free(g->e[i].key);
+    }
+    free(g->key);
+    free(g);
+    f->graphs = NULL;
+}
+
 loom__act_fn loom__exec_cuda_act(const loom__exec *x, const loom__task *k)
 {
     (void)x;
@@ -312,7 +564,7 @@ loom_status loom__exec_cuda_new(loom__exec *x)
         if ((s = loom__cuda_dev_open(pl->dev_index[d], &ds->dev, msg, sizeof msg)) != LOOM_OK)
             return loom__program_fail(p, s, "loom_program_run: %s", msg);
         size_t regs = m->shared + m->own, ws = workspace_of(x, d);
-        size_t total = regs + m->params + m->inputs + ws + BLAS_WORKSPACE + 4 * 256;
+        size_t total = regs + m->params + m->inputs + ws + BLAS_WORKSPACE + 5 * 256;
         size_t off_params = (regs + 255) / 256 * 256, off_inputs = off_params + (m->params + 255) / 256 * 256;
         size_t off_ws = off_inputs + (m->inputs + 255) / 256 * 256, off_blas = off_ws + ws;
         if ((s = loom__cuda_alloc(ds->dev.index, total, (void **)&ds->block, msg, sizeof msg)) != LOOM_OK)
@@ -320,6 +572,7 @@ loom_status loom__exec_cuda_new(loom__exec *x)
         if ((s = loom__cuda_dev_blas_workspace(&ds->dev, ds->block + off_blas, BLAS_WORKSPACE, msg, sizeof msg)) != LOOM_OK)
             return loom__program_fail(p, s, "loom_program_run: %s", msg);
         x->dev_block[d] = ds->block;
+        ds->step_dev = (int64_t *)(ds->block + off_blas + BLAS_WORKSPACE);
         x->param_block[d] = ds->block + off_params;
         ds->inputs = ds->block + off_inputs;
         ds->kc = (loom__cuda_kctx){.device = ds->dev.index,
@@ -370,6 +623,9 @@ static loom_status make_events(loom__exec *x)
 void loom__exec_cuda_free(loom__exec *x)
 {
     loom__exec_cuda *c = x->cuda;
+    for (int d = 0; x->fused && d < x->n; d++)
+        if (x->fused[d])
+            cache_free(x->fused[d]);
     for (int d = 0; c->d && d < x->n; d++) {
         loom__cuda_dev_close(&c->d[d].dev); /* waits for the streams */
         loom__cuda_free(c->d[d].block);

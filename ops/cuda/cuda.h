@@ -56,6 +56,10 @@ typedef struct loom__cuda_kctx {
     loom__cuda_err *err;    /* device memory */
     int tag;                /* identifies the task in err records */
     int deterministic;      /* LOOM_DETERMINISTIC=1: bitwise repeatable, no float atomics */
+    /* A step replayed from a captured graph: random kernels (dropout masks) read the step there
+     * (device memory, set before each replay) instead of the kctx's, which the graph froze. NULL
+     * when kernels are launched one by one. */
+    const int64_t *step_dev;
     int tf32;               /* f32 matmul may use TF32 tensor cores */
 } loom__cuda_kctx;
 

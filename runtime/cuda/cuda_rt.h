@@ -11,6 +11,7 @@
 #include <loom/core.h>
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,6 +69,11 @@ loom_status loom__cuda_event_new(void **ev, char *msg, size_t len);
 void loom__cuda_event_free(void *ev);
 loom_status loom__cuda_event_record(void *ev, void *stream, char *msg, size_t len);
 loom_status loom__cuda_stream_wait(void *stream, void *ev, char *msg, size_t len);
+/* Timing events, for benchmarks: recorded with loom__cuda_event_record and freed with
+ * loom__cuda_event_free like the others; elapsed waits for stop and gives the milliseconds between
+ * the two records. */
+loom_status loom__cuda_timer_new(void **ev, char *msg, size_t len);
+loom_status loom__cuda_timer_elapsed(void *start, void *stop, float *ms, char *msg, size_t len);
 
 /* Calls fn(arg) on a CUDA thread once the work queued on stream before it has finished. fn must
  * not call CUDA: it posts a message (loom__rt_complete) and returns. */
@@ -79,6 +85,12 @@ loom_status loom__cuda_capture_begin(void *stream, char *msg, size_t len);
 loom_status loom__cuda_capture_end(void *stream, void **exec, char *msg, size_t len);
 loom_status loom__cuda_graph_launch(void *exec, void *stream, char *msg, size_t len);
 void loom__cuda_graph_free(void *exec);
+
+/* Writes v into the int64 at dst (device memory) on stream: a step number that kernels replayed
+ * from a graph read there. */
+loom_status loom__cuda_set_i64(int64_t *dst, int64_t v, void *stream, char *msg, size_t len);
+/* Ends a capture that failed half way (the graph is dropped) and clears the error. */
+void loom__cuda_capture_abort(void *stream);
 
 /* The last CUDA error of the calling thread, cleared: LOOM_OK when none. */
 loom_status loom__cuda_check(const char *what, char *msg, size_t len);

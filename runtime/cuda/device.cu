@@ -213,6 +213,21 @@ extern "C" loom_status loom__cuda_stream_wait(void *stream, void *ev, char *msg,
     return LOOM_OK;
 }
 
+extern "C" loom_status loom__cuda_timer_new(void **ev, char *msg, size_t len)
+{
+    cudaEvent_t e;
+    CK(cudaEventCreate(&e), "cudaEventCreate");
+    *ev = e;
+    return LOOM_OK;
+}
+
+extern "C" loom_status loom__cuda_timer_elapsed(void *start, void *stop, float *ms, char *msg, size_t len)
+{
+    CK(cudaEventSynchronize((cudaEvent_t)stop), "cudaEventSynchronize");
+    CK(cudaEventElapsedTime(ms, (cudaEvent_t)start, (cudaEvent_t)stop), "cudaEventElapsedTime");
+    return LOOM_OK;
+}
+
 extern "C" loom_status loom__cuda_host_fn(void *stream, void (*fn)(void *), void *arg, char *msg, size_t len)
 {
     CK(cudaLaunchHostFunc((cudaStream_t)stream, fn, arg), "cudaLaunchHostFunc");
@@ -250,6 +265,25 @@ extern "C" void loom__cuda_graph_free(void *exec)
 {
     if (exec)
         cudaGraphExecDestroy((cudaGraphExec_t)exec);
+}
+
+static __global__ void set_i64(int64_t *dst, int64_t v) { *dst = v; }
+
+extern "C" loom_status loom__cuda_set_i64(int64_t *dst, int64_t v, void *stream, char *msg, size_t len)
+{
+    set_i64<<<1, 1, 0, (cudaStream_t)stream>>>(dst, v);
+    CK(cudaGetLastError(), "set_i64 launch");
+    return LOOM_OK;
+}
+
+extern "C" void loom__cuda_capture_abort(void *stream)
+{
+    cudaGraph_t graph = NULL;
+    cudaStreamCaptureStatus st;
+    if (cudaStreamIsCapturing((cudaStream_t)stream, &st) == cudaSuccess && st != cudaStreamCaptureStatusNone &&
+        cudaStreamEndCapture((cudaStream_t)stream, &graph) == cudaSuccess && graph)
+        cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
 }
 
 extern "C" loom_status loom__cuda_check(const char *what, char *msg, size_t len)

@@ -1,0 +1,203 @@
+/* Models trained the same way on any placement (see equiv.h). */
+#include "equiv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const lt_mode_name[LT_MODE_COUNT] = {"data parallel", "model parallel", "hybrid"};
+
+/* ---- models ----------------------------------------------------------------------------------- */
+
+/* MLP 6 -> 5 -> 3 on a batch of 7 (uneven on 2 and 3 devices... and 4). Model parallelism splits
+ * the hidden layer's weight by columns with the whole batch everywhere; hybrid splits both. */
+loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    (void)seed;
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(7, 6));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(7));
+    in[0] = x, in[1] = y, *nin = 2;
+    if (m == LT_MODEL)
+        loom_tensor_set_sbp(x, loom_broadcast());
+    loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, 5, 1));
+    if (m != LT_DATA)
+        loom_tensor_set_sbp(loom_graph_find(g, "fc1.weight"), loom_split(1));
+    return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
+}
+
+static loom_tensor *gcn(loom_graph *g, enum lt_mode m, loom_tensor **in, int *nin, double dropout)
+{
+    loom_tensor *x = loom_input(g, "x", LOOM_F64, loom_shape(9, 4));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(9));
+    in[0] = x, in[1] = y, *nin = 2;
+    loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F64, 9, 9);
+    in[2] = adj, *nin = 3;
+    if (m == LT_MODEL)
+        loom_tensor_set_sbp(adj, loom_broadcast());
+    loom_tensor *logits = loom_nn_gcn(g, adj, x, 5, 3, dropout);
+    if (m != LT_DATA)
+        loom_tensor_set_sbp(loom_graph_find(g, "gcn1.weight"), loom_split(1));
+    return loom_softmax_cross_entropy(g, logits, y, NULL);
+}
+
+/* GCN (2 layers) on a fixed random graph of 9 nodes, adjacency split by rows. */
+loom_tensor *lt_model_gcn(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    (void)seed;
+    return gcn(g, m, in, nin, 0.0);
+}
+
+loom_tensor *lt_model_gcn_dropout(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    (void)seed;
+    return gcn(g, m, in, nin, 0.5);
+}
+
+loom_tensor *lt_model_random(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    int64_t rc[2];
+    loom_tensor *x, *idx;
+    loom_tensor *loss = lt_random_graph(g, seed, &x, &idx, rc);
+    in[0] = x, in[1] = idx, *nin = 2;
+    if (m == LT_MODEL)
+        loom_tensor_set_sbp(x, loom_broadcast());
+    if (m != LT_DATA)
+        loom_tensor_set_sbp(loom_graph_find(g, "wc"), loom_split(1));
+    return loss;
+}
+
+/* ---- data ------------------------------------------------------------------------------------- */
+
+typedef struct feeds {
+    int n;
+    loom_tensor *t[8];
+    loom_array a[8];
+    loom_csr m[8];
+    int csr[8];
+} feeds;
+
+/* A ring of 9 nodes with a few chords. */
+static void ring9(loom_csr *m)
+{
+    static int32_t rowptr[10], col[36];
+    static double val[36];
+    int e = 0;
+    for (int r = 0; r < 9; r++) {
+        rowptr[r] = e;
+        int nb[3] = {(r + 8) % 9, (r + 1) % 9, (r * 4 + 1) % 9};
+        for (int j = 0; j < 3; j++)
+            if (nb[j] != r && (j < 2 || (nb[j] != (r + 8) % 9 && nb[j] != (r + 1) % 9)))
+                col[e] = nb[j], val[e++] = 1.0;
+    }
+    rowptr[9] = e;
+    *m = (loom_csr){.nrows = 9, .ncols = 9, .nnz = e, .vdtype = LOOM_F64, .rowptr = rowptr, .col = col, .val = val};
+}
+
+/* Seeded data for every input: normal floats, row indices in [0, rows), labels in [0, 3). */
+static void make_feeds(feeds *f, loom_tensor **in, int nin, uint64_t seed)
+{
+    f->n = nin;
+    for (int k = 0; k < nin; k++) {
+        f->t[k] = in[k];
+        f->csr[k] = !strcmp(loom_tensor_name(in[k]), "adj");
+        if (f->csr[k]) {
+            ring9(&f->m[k]);
+            continue;
+        }
+        loom_shape s = loom_tensor_shape(in[k]);
+        int64_t shape[LOOM_MAX_DIMS];
+        for (int i = 0; i < s.ndim; i++)
+            shape[i] = s.d[i];
+        loom_array *a = &f->a[k];
+        ck_assert_int_eq(loom_array_alloc(a, loom_tensor_dtype(in[k]), s.ndim, shape), LOOM_OK);
+        int64_t n = loom_array_numel(a);
+        double v[1024];
+        ck_assert_int_le(n, 1024);
+        lt_fill_normal(v, n, seed * 31 + (uint64_t)k);
+        for (int64_t i = 0; i < n; i++) {
+            if (a->dtype == LOOM_F32)
+                ((float *)a->data)[i] = (float)v[i];
+            else if (a->dtype == LOOM_F64)
+                ((double *)a->data)[i] = v[i];
+            else
+                ((int32_t *)a->data)[i] = (int32_t)((uint64_t)(fabs(v[i]) * 1000) %
+                                                   (uint64_t)(!strcmp(loom_tensor_name(in[k]), "idx") ? shape[0] : 3));
+        }
+    }
+}
+
+static void free_feeds(feeds *f)
+{
+    for (int k = 0; k < f->n; k++)
+        if (!f->csr[k])
+            loom_array_free(&f->a[k]);
+}
+
+/* The same data every step, through a data source. */
+static loom_status feed_source(void *ctx, int64_t step, loom_feeder *fd, int *end, char *msg, size_t len)
+{
+    (void)step, (void)end;
+    feeds *f = ctx;
+    for (int k = 0; k < f->n; k++) {
+        loom_status s = f->csr[k] ? loom_feeder_csr(fd, f->t[k], &f->m[k]) : loom_feeder_dense(fd, f->t[k], &f->a[k]);
+        if (s != LOOM_OK) {
+            snprintf(msg, len, "feeding '%s': %s", loom_tensor_name(f->t[k]), loom_status_str(s));
+            return s;
+        }
+    }
+    return LOOM_OK;
+}
+
+void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_opts *o, lt_result *r)
+{
+    loom_graph *g = loom_graph_new();
+    loom_graph_set_seed(g, seed);
+    loom_error e = {0};
+    loom_placement *pl = loom_placement_parse(o->placement, &e);
+    ck_assert_msg(pl != NULL, "%s", e.msg);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_tensor *in[8];
+    int nin = 0;
+    loom_tensor *loss = build(g, seed, m, in, &nin);
+    loom_program *p = NULL;
+    loom_optimizer opt = seed % 2 ? loom_adam(0.05) : loom_sgd(0.1);
+    opt.momentum = seed % 2 ? 0 : 0.9;
+    ck_assert_msg(loom_compile(g, loss, &(loom_train_opts){.optimizer = opt, .executor = o->executor}, &p) == LOOM_OK,
+                  "seed %llu %s on %s: %s", (unsigned long long)seed, lt_mode_name[m], o->placement, loom_graph_error(g));
+    feeds f = {0};
+    make_feeds(&f, in, nin, seed);
+    for (int k = 0; k < nin; k++) { /* fed once either way: a source's registers are sized by it */
+        loom_status s = f.csr[k] ? loom_program_feed_csr(p, in[k], &f.m[k]) : loom_program_feed(p, in[k], &f.a[k]);
+        ck_assert_msg(s == LOOM_OK, "%s", loom_program_error(p));
+    }
+    if (o->with_source)
+        loom_program_set_source(p, feed_source, &f);
+    ck_assert_msg(loom_program_run_steps(p, LOOM_RUN_STEP, LT_STEPS) == LOOM_OK, "seed %llu %s on %s: %s",
+                  (unsigned long long)seed, lt_mode_name[m], o->placement, loom_program_error(p));
+    int64_t n;
+    const double *l = loom_program_losses(p, &n);
+    ck_assert_int_eq(n, LT_STEPS);
+    memcpy(r->loss, l, sizeof r->loss);
+    r->nparams = 0;
+    for (int k = 0; loom_graph_param(g, k); k++) {
+        loom_array w;
+        ck_assert_msg(loom_program_fetch(p, loom_graph_param(g, k), &w) == LOOM_OK, "%s", loom_program_error(p));
+        for (int64_t i = 0; i < loom_array_numel(&w) && r->nparams < 256; i++)
+            r->params[r->nparams++] = w.dtype == LOOM_F32 ? ((float *)w.data)[i] : ((double *)w.data)[i];
+    }
+    loom_program_free(p);
+    free_feeds(&f);
+    loom_graph_free(g);
+}
+
+void lt_assert_results_close(const lt_result *a, const lt_result *b, double tol, const char *what)
+{
+    for (int s = 0; s < LT_STEPS; s++)
+        ck_assert_msg(fabs(a->loss[s] - b->loss[s]) <= tol * fmax(1, fabs(b->loss[s])), "%s: step %d loss %.10g, against %.10g",
+                      what, s, a->loss[s], b->loss[s]);
+    ck_assert_int_eq(a->nparams, b->nparams);
+    for (int i = 0; i < b->nparams; i++)
+        ck_assert_msg(fabs(a->params[i] - b->params[i]) <= tol * fmax(1, fabs(b->params[i])),
+                      "%s: parameter element %d is %.10g, against %.10g", what, i, a->params[i], b->params[i]);
+}

@@ -1,0 +1,44 @@
+/* Models trained the same way on any placement, for the placement-equivalence tests (CPU devices
+ * in test_sbp_equiv.c, a GPU in gpu_exec.c): seeded data, a few steps, losses and parameters. */
+#ifndef LOOM_TESTS_EQUIV_H
+#define LOOM_TESTS_EQUIV_H
+
+#include "harness.h"
+
+enum { LT_STEPS = 3 };
+enum lt_mode { LT_DATA, LT_MODEL, LT_HYBRID, LT_MODE_COUNT };
+extern const char *const lt_mode_name[LT_MODE_COUNT];
+
+typedef struct lt_result {
+    double loss[LT_STEPS];
+    double params[256];
+    int nparams;
+} lt_result;
+
+/* Builds a model on g (its inputs into in[0 .. *nin - 1]) and returns its loss; mode picks the
+ * SBP hints of data, model or hybrid parallelism. */
+typedef loom_tensor *(*lt_build_fn)(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
+
+/* MLP 6 -> 5 -> 3 on a batch of 7, f32. */
+loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
+/* 2-layer GCN on a fixed graph of 9 nodes, f64, no dropout. */
+loom_tensor *lt_model_gcn(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
+/* The same GCN with dropout 0.5 (masks must agree across devices bit for bit). */
+loom_tensor *lt_model_gcn_dropout(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
+/* lt_random_graph's DAG of ops. */
+loom_tensor *lt_model_random(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
+
+typedef struct lt_train_opts {
+    const char *placement;  /* "cpu:0", "cpu:0-3", "cuda:0" ... */
+    loom_executor executor;
+    int with_source;        /* feed every step through loom_program_set_source instead of loom_program_feed */
+} lt_train_opts;
+
+/* Trains LT_STEPS steps (Adam for odd seeds, SGD with momentum for even ones) and returns the
+ * losses and every parameter's elements. Fails the test on any error. */
+void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_opts *o, lt_result *r);
+
+/* |a - b| <= tol * max(1, |b|) for every loss and parameter, naming the first that is not. */
+void lt_assert_results_close(const lt_result *a, const lt_result *b, double tol, const char *what);
+
+#endif
