@@ -1,16 +1,49 @@
-/* GCN training speed: two-layer GCN (hidden 16, dropout 0.5, Adam) on Cora, full batch, one
- * optimizer step per epoch. Prints one JSON line per case.
+/* GCN training speed: a two-layer GCN (loom_nn_gcn: dropout 0.5, gcn(hidden, relu), dropout 0.5,
+ * gcn(classes)), full batch, Adam lr 0.01, one optimizer step per epoch. One JSON line per case,
+ * with the fields of bench/peers/gcn_pyg.py, which does the same work in PyTorch Geometric.
  *
- *     gcn [--epochs 200] [--warmup 20]
+ *     gcn [--graph cora|synthetic] [--placement cpu:0|cuda:0] [--executor actors|reference|all]
+ *         [--epochs 200] [--warmup 20] [--nodes 1000000] [--edges 20000000] [--features 64]
+ *         [--hidden 16 for cora, 128 for synthetic] [--classes 16] [--seed 0] [--memory-limit BYTES]
  *
- * Cora comes from $LOOM_DATA/cora.npz (or the cache). Time covers the training steps only:
- * forward, backward and the update, as PyG's epoch loop measures it. One line per executor. */
+ * cora: $LOOM_DATA/cora.npz (or the cache), hidden 16 unless --hidden; the loss over the 20-per-class
+ * training rows of loom_split_per_class (seed 0); weight decay 5e-4 on the first layer only, as
+ * in PyG's example. synthetic: loom_synthetic_graph(nodes, edges, features, classes, seed), the
+ * graph bench/peers/synthetic.py makes; the loss over every node; no weight decay.
+ *
+ * Executors (--executor all, the default, runs the three): "actors" times all epochs in one
+ * pipelined loom_program_run_steps; "actors_run_per_epoch" one loom_program_run per epoch, as an
+ * interactive loop does; "reference" the reference executor (the host oracle, whatever the
+ * placement). The warm-up epochs run first (they build the plan; with --warmup 0 the first timed
+ * epoch does); the time covers the timed epochs only (forward, backward and update), and a run
+ * returns once its last loss reached the host, so no separate synchronisation is needed.
+ *
+ * Memory: "plan_bytes" is the total the actor executor checks against memory_limit before a run
+ * (graphs/run.c, exec_for): the plan's registers shared by lifetime (plan_shared_bytes) plus those
+ * with memory of their own (plan_own_bytes) plus parameters and optimizer state. The last part is
+ * not reported by loom_program_memory, so it is counted here from the parameters' shapes: each
+ * parameter and Adam's two moments of it, each at least 64 bytes as the program allocates them.
+ * It is a static plan, not a measured peak: "peak_bytes" is null, and compare.py sets plan_bytes
+ * against the peer's torch.cuda.max_memory_allocated. The reference executor has no plan (null).
+ *
+ * A plan over the memory limit (--memory-limit, default the machine's memory) or an allocation
+ * that fails gives a line with "oom": true; any other failure a line with "error", and exit
+ * status 1 after the remaining cases. */
 #include <loom/loom.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+typedef struct options {
+    const char *graph, *placement, *executor;
+    int epochs, warmup;
+    int64_t nodes, edges, features, hidden, classes;
+    int64_t memory_limit; /* loom_train_opts.memory_limit: 0 is the machine's memory */
+    uint64_t seed;
+} options;
 
 static double now_ms(void)
 {
@@ -19,77 +52,276 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-int main(int argc, char **argv)
+static int usage(void)
 {
-    int epochs = 200, warmup = 20;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--epochs"))
-            epochs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--warmup"))
-            warmup = atoi(argv[i + 1]);
+    fprintf(stderr, "usage: gcn [--graph cora|synthetic] [--placement P] [--executor actors|reference|all] [--epochs N]\n"
+                    "           [--warmup N] [--nodes N] [--edges N] [--features N] [--hidden N] [--classes N] [--seed N]\n"
+                    "           [--memory-limit BYTES]\n");
+    return 2;
+}
+
+/* A whole decimal integer in [lo, hi] into *out; otherwise a message naming the option. */
+static int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "gcn: %s is '%s': expected an integer from %lld to %lld\n", opt, v, (long long)lo, (long long)hi);
+        return -1;
     }
-    loom_node_dataset d;
-    loom_error err = {0};
-    if (loom_cora_load(&d, &err) != LOOM_OK) {
-        fprintf(stderr, "gcn: %s\n", err.msg);
-        return 1;
-    }
-    loom_node_split split;
-    if (loom_split_per_class(&d.labels, d.num_classes, 20, 500, 1000, 0, &split, &err) != LOOM_OK) {
-        fprintf(stderr, "gcn: %s\n", err.msg);
-        return 1;
-    }
-    /* the same model on each executor: the actor runtime (all epochs in one pipelined run, and one
-     * run per epoch as an interactive loop does) and the reference executor */
-    static const struct {
-        const char *name;
-        loom_executor exec;
-        int one_run;
-    } cases[] = {{"actors", LOOM_EXEC_ACTORS, 1}, {"actors_run_per_epoch", LOOM_EXEC_ACTORS, 0}, {"reference", LOOM_EXEC_REFERENCE, 0}};
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        loom_graph *g = loom_graph_new();
-        loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(d.num_nodes, d.num_features));
-        loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F32, d.num_nodes, d.num_nodes);
-        loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(d.num_nodes));
-        loom_tensor *mask = loom_input(g, "train_mask", LOOM_U8, loom_shape(d.num_nodes));
-        loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_gcn(g, adj, x, 16, d.num_classes, 0.5), y, mask);
-        loom_optimizer adam = loom_adam(0.01);
-        adam.weight_decay = 5e-4;
-        loom_program *p;
-        if (loom_compile(g, loss, &(loom_train_opts){.optimizer = adam, .executor = cases[c].exec}, &p) != LOOM_OK) {
-            fprintf(stderr, "gcn: %s\n", loom_graph_error(g));
-            return 1;
-        }
-        if (loom_program_feed(p, x, &d.x) || loom_program_feed_csr(p, adj, &d.adj) || loom_program_feed(p, y, &d.labels) ||
-            loom_program_feed(p, mask, &split.train) || loom_program_run_steps(p, LOOM_RUN_STEP, warmup)) {
-            fprintf(stderr, "gcn: %s\n", loom_program_error(p));
-            return 1;
-        }
-        double t0 = now_ms();
-        loom_status s = LOOM_OK;
-        if (cases[c].one_run)
-            s = loom_program_run_steps(p, LOOM_RUN_STEP, epochs);
+    *out = x;
+    return 0;
+}
+
+static int parse(int argc, char **argv, options *o)
+{
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t x = 0;
+        int rc = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return -1;
+        if (!v)
+            return fprintf(stderr, "gcn: %s needs a value\n", a), -1;
+        if (!strcmp(a, "--graph"))
+            o->graph = v;
+        else if (!strcmp(a, "--placement"))
+            o->placement = !strcmp(v, "cpu") ? "cpu:0" : !strcmp(v, "cuda") ? "cuda:0" : v;
+        else if (!strcmp(a, "--executor"))
+            o->executor = v;
+        else if (!strcmp(a, "--epochs"))
+            rc = parse_int(a, v, 1, INT32_MAX, &x), o->epochs = (int)x;
+        else if (!strcmp(a, "--warmup"))
+            rc = parse_int(a, v, 0, INT32_MAX, &x), o->warmup = (int)x;
+        else if (!strcmp(a, "--nodes"))
+            rc = parse_int(a, v, 1, INT32_MAX, &o->nodes);
+        else if (!strcmp(a, "--edges"))
+            rc = parse_int(a, v, 0, INT32_MAX, &o->edges);
+        else if (!strcmp(a, "--features"))
+            rc = parse_int(a, v, 1, INT32_MAX, &o->features);
+        else if (!strcmp(a, "--hidden"))
+            rc = parse_int(a, v, 1, INT32_MAX, &o->hidden);
+        else if (!strcmp(a, "--classes"))
+            rc = parse_int(a, v, 1, INT32_MAX, &o->classes);
+        else if (!strcmp(a, "--memory-limit"))
+            rc = parse_int(a, v, 0, INT64_MAX, &o->memory_limit);
+        else if (!strcmp(a, "--seed"))
+            rc = parse_int(a, v, 0, INT64_MAX, &x), o->seed = (uint64_t)x;
         else
-            for (int e = 0; e < epochs && s == LOOM_OK; e++)
+            return fprintf(stderr, "gcn: unknown option %s\n", a), -1;
+        if (rc)
+            return -1;
+    }
+    if (strcmp(o->graph, "cora") && strcmp(o->graph, "synthetic"))
+        return fprintf(stderr, "gcn: --graph is '%s': expected cora or synthetic\n", o->graph), -1;
+    if (strcmp(o->executor, "actors") && strcmp(o->executor, "reference") && strcmp(o->executor, "all"))
+        return fprintf(stderr, "gcn: --executor is '%s': expected actors, reference or all\n", o->executor), -1;
+    return 0;
+}
+
+/* s as a JSON string, cut to fit buf. */
+static const char *json_str(const char *s, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[k++] = '"';
+    for (; *s && k + 8 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            buf[k++] = '\\', buf[k++] = (char)c;
+        else if (c < 0x20)
+            k += (size_t)snprintf(buf + k, n - k, "\\u%04x", c);
+        else
+            buf[k++] = (char)c;
+    }
+    buf[k++] = '"';
+    buf[k] = 0;
+    return buf;
+}
+
+/* Parameters and Adam's two moments, each allocated at no less than 64 bytes
+ * (graphs/reference.c, loom__value_reserve). */
+static size_t param_state_bytes(loom_graph *g)
+{
+    size_t total = 0;
+    loom_tensor *t;
+    for (int k = 0; (t = loom_graph_param(g, k)); k++) {
+        size_t b = loom_dtype_size(loom_tensor_dtype(t));
+        for (int i = 0; i < loom_tensor_ndim(t); i++)
+            b *= (size_t)loom_tensor_dim(t, i);
+        total += 3 * (b < 64 ? 64 : b);
+    }
+    return total;
+}
+
+typedef struct bench_case {
+    const char *name;
+    loom_executor exec;
+    int one_run;
+} bench_case;
+
+typedef struct bench_data {
+    const char *name; /* "cora" or "synthetic" */
+    loom_node_dataset d;
+    loom_node_split split; /* cora only */
+    int64_t train_rows;
+} bench_data;
+
+/* The fields every line has, up to (and without) the closing brace. */
+static void print_head(const options *o, const bench_data *b, const char *device, const bench_case *c, int64_t hidden)
+{
+    printf("{\"case\": \"%s\", \"impl\": \"loom\", \"executor\": \"%s\", \"device\": \"%s\", \"nodes\": %lld, \"edges\": %lld, "
+           "\"features\": %lld, \"hidden\": %lld, \"classes\": %lld, \"train_rows\": %lld, \"epochs\": %d, \"warmup\": %d",
+           b->name, c->name, device, (long long)b->d.num_nodes, (long long)b->d.adj.nnz, (long long)b->d.num_features,
+           (long long)hidden, (long long)b->d.num_classes, (long long)b->train_rows, o->epochs, o->warmup);
+}
+
+/* A line for a run that failed before any case: the dataset, or the placement on this machine. */
+static void print_fail(const options *o, const char *device, loom_status s, const char *why)
+{
+    char msg[1200];
+    printf("{\"case\": \"%s\", \"impl\": \"loom\", \"device\": \"%s\", \"oom\": %s, \"error\": %s}\n", o->graph, device,
+           s == LOOM_ERR_NOMEM ? "true" : "false", json_str(why, msg, sizeof msg));
+    fflush(stdout);
+}
+
+/* Builds, compiles and times one case; prints its line. 0 on success or out of memory, 1 on any
+ * other failure. */
+static int run_case(const options *o, const bench_data *b, const loom_placement *pl, const char *device, const bench_case *c)
+{
+    int cora = !strcmp(b->name, "cora");
+    int64_t hidden = o->hidden ? o->hidden : cora ? 16 : 128;
+    const loom_node_dataset *d = &b->d;
+    loom_graph *g = loom_graph_new();
+    if (!g) {
+        print_head(o, b, device, c, hidden);
+        printf(", \"oom\": true, \"error\": \"out of memory for the graph\"}\n");
+        return 0;
+    }
+    loom_graph_set_placement(g, pl);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(d->num_nodes, d->num_features));
+    loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F32, d->num_nodes, d->num_nodes);
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(d->num_nodes));
+    loom_tensor *mask = cora ? loom_input(g, "train_mask", LOOM_U8, loom_shape(d->num_nodes)) : NULL;
+    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_gcn(g, adj, x, hidden, d->num_classes, 0.5), y, mask);
+    loom_optimizer adam = loom_adam(0.01);
+    if (cora) {
+        adam.weight_decay = 5e-4;
+        loom_param_set_weight_decay(loom_graph_find(g, "gcn2.weight"), 0);
+        loom_param_set_weight_decay(loom_graph_find(g, "gcn2.bias"), 0);
+    }
+    loom_program *p = NULL;
+    loom_train_opts opts = {.optimizer = adam, .executor = c->exec, .memory_limit = o->memory_limit};
+    loom_status s = loom_compile(g, loss, &opts, &p);
+    const char *why = s ? loom_graph_error(g) : NULL;
+    if (!s && ((s = loom_program_feed(p, x, &d->x)) || (s = loom_program_feed_csr(p, adj, &d->adj)) ||
+               (s = loom_program_feed(p, y, &d->labels)) || (mask && (s = loom_program_feed(p, mask, &b->split.train)))))
+        why = loom_program_error(p);
+    /* not with 0 steps: the actor runtime waits forever on a run of none (runtime/, to be fixed there) */
+    if (!s && o->warmup > 0 && (s = loom_program_run_steps(p, LOOM_RUN_STEP, o->warmup)))
+        why = loom_program_error(p);
+    double ms = 0;
+    if (!s) {
+        double t0 = now_ms();
+        if (c->one_run)
+            s = loom_program_run_steps(p, LOOM_RUN_STEP, o->epochs);
+        else
+            for (int e = 0; e < o->epochs && !s; e++)
                 s = loom_program_run(p, LOOM_RUN_STEP);
-        double ms = (now_ms() - t0) / epochs;
-        if (s != LOOM_OK) {
-            fprintf(stderr, "gcn: %s\n", loom_program_error(p));
-            return 1;
-        }
+        ms = (now_ms() - t0) / o->epochs;
+        if (s)
+            why = loom_program_error(p);
+    }
+    size_t shared = 0, unshared = 0, own = 0;
+    if (!s && c->exec == LOOM_EXEC_ACTORS && (s = loom_program_memory(p, LOOM_RUN_STEP, &shared, &unshared, &own)))
+        why = loom_program_error(p);
+
+    char msg[1200];
+    print_head(o, b, device, c, hidden);
+    if (s) {
+        fprintf(stderr, "gcn: %s, %s: %s\n", b->name, c->name, why ? why : loom_status_str(s));
+        printf(", \"oom\": %s, \"error\": %s}\n", s == LOOM_ERR_NOMEM ? "true" : "false",
+               json_str(why ? why : loom_status_str(s), msg, sizeof msg));
+    } else {
         int64_t n;
         const double *losses = loom_program_losses(p, &n);
-        size_t shared = 0, unshared = 0, own = 0;
-        if (cases[c].exec == LOOM_EXEC_ACTORS)
-            loom_program_memory(p, LOOM_RUN_STEP, &shared, &unshared, &own);
-        printf("{\"case\": \"gcn_cora\", \"device\": \"cpu\", \"executor\": \"%s\", \"nodes\": %lld, \"edges\": %lld, "
-               "\"hidden\": 16, \"epochs\": %d, \"ms_per_epoch\": %.4f, \"final_loss\": %.6f, \"plan_shared_bytes\": %zu, "
-               "\"plan_unshared_bytes\": %zu, \"plan_own_bytes\": %zu}\n",
-               cases[c].name, (long long)d.num_nodes, (long long)d.adj.nnz, epochs, ms, losses[n - 1], shared, unshared, own);
-        loom_program_free(p);
-        loom_graph_free(g);
+        printf(", \"ms_per_epoch\": %.4f, \"final_loss\": %.6f, \"oom\": false, \"peak_bytes\": null", ms, losses[n - 1]);
+        if (c->exec == LOOM_EXEC_ACTORS)
+            printf(", \"plan_bytes\": %zu, \"plan_shared_bytes\": %zu, \"plan_unshared_bytes\": %zu, \"plan_own_bytes\": %zu}\n",
+                   shared + own + param_state_bytes(g), shared, unshared, own);
+        else
+            printf(", \"plan_bytes\": null}\n");
     }
-    loom_node_split_free(&split);
-    loom_node_dataset_free(&d);
-    return 0;
+    fflush(stdout);
+    loom_program_free(p);
+    loom_graph_free(g);
+    return s && s != LOOM_ERR_NOMEM;
+}
+
+static int load(const options *o, bench_data *b, loom_error *err)
+{
+    b->name = o->graph;
+    if (!strcmp(o->graph, "synthetic")) {
+        loom_status s = loom_synthetic_graph(o->nodes, o->edges, o->features, o->classes, o->seed, &b->d, err);
+        b->train_rows = b->d.num_nodes;
+        return s;
+    }
+    loom_status s = loom_cora_load(&b->d, err);
+    if (!s)
+        s = loom_split_per_class(&b->d.labels, b->d.num_classes, 20, 500, 1000, 0, &b->split, err);
+    const uint8_t *m = b->split.train.data;
+    for (int64_t i = 0; !s && i < b->d.num_nodes; i++)
+        b->train_rows += m[i] != 0;
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.graph = "cora", .placement = "cpu:0", .executor = "all", .epochs = 200, .warmup = 20,
+                 .nodes = 1000000, .edges = 20000000, .features = 64, .classes = 16};
+    if (parse(argc, argv, &o))
+        return usage();
+    loom_error err = {0};
+    loom_placement *pl = loom_placement_parse(o.placement, &err);
+    if (!pl) {
+        fprintf(stderr, "gcn: --placement: %s\n", err.msg);
+        return 2;
+    }
+    if (loom_placement_ndevices(pl) != 1) {
+        fprintf(stderr, "gcn: --placement %s has %d devices: this benchmark runs on one\n", o.placement,
+                loom_placement_ndevices(pl));
+        return 2;
+    }
+    char device[64];
+    loom_placement_str(pl, device, sizeof device);
+    if (loom_placement_check(pl, 1, loom_cuda_device_count(NULL), &err)) {
+        fprintf(stderr, "gcn: %s\n", err.msg);
+        print_fail(&o, device, err.status, err.msg);
+        loom_placement_free(pl);
+        return 1;
+    }
+
+    bench_data b = {0};
+    loom_status s = load(&o, &b, &err);
+    if (s) {
+        fprintf(stderr, "gcn: %s\n", err.msg);
+        print_fail(&o, device, s, err.msg);
+        loom_node_split_free(&b.split);
+        loom_node_dataset_free(&b.d);
+        loom_placement_free(pl);
+        return s == LOOM_ERR_NOMEM ? 0 : 1;
+    }
+    static const bench_case cases[] = {{"actors", LOOM_EXEC_ACTORS, 1},
+                                       {"actors_run_per_epoch", LOOM_EXEC_ACTORS, 0},
+                                       {"reference", LOOM_EXEC_REFERENCE, 1}};
+    int failed = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int all = !strcmp(o.executor, "all");
+        if (all || !strcmp(o.executor, cases[c].name))
+            failed |= run_case(&o, &b, pl, device, &cases[c]);
+    }
+    loom_node_split_free(&b.split);
+    loom_node_dataset_free(&b.d);
+    loom_placement_free(pl);
+    return failed;
 }

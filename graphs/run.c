@@ -72,6 +72,8 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d or step count", (int)mode);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
+    if (steps == 0)
+        return LOOM_OK; /* the runtime reads 0 pieces as "until the source ends" */
     if (p->threads > 0)
         openblas_set_num_threads(p->threads); /* process-wide: OpenBLAS has no per-call setting */
     if (p->executor == LOOM_EXEC_REFERENCE) {

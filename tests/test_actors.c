@@ -178,6 +178,16 @@ START_TEST(test_source_end_fail_cancel)
     loom_program_free(p);
     loom_graph_free(g);
 
+    /* zero steps of an endless source run nothing and return at once (the runtime's 0 pieces
+     * would mean "until the source ends") */
+    g = loom_graph_new();
+    st = (feed_state){.fail_at = -1, .cancel_at = -1, .end_at = -1};
+    p = sourced_program(g, &st, 2, &first);
+    ck_assert_msg(loom_program_run_steps(p, LOOM_RUN_STEP, 0) == LOOM_OK, "%s", loom_program_error(p));
+    ck_assert_int_eq(loom_program_steps(p), 0);
+    loom_program_free(p);
+    loom_graph_free(g);
+
     /* a bad record mid-run: the run returns its error, naming the source and the step */
     g = loom_graph_new();
     st = (feed_state){.fail_at = 7, .cancel_at = -1, .end_at = -1};

@@ -317,7 +317,7 @@ static void concat_case(loom_dtype dt, int n, int axis)
     int ax = axis < 0 ? axis + 3 : axis;
     loom_tensor *xs[8];
     void *xd[8];
-    int64_t d[8][3], yd[3], total = 0;
+    int64_t d[8][3] = {{0}}, yd[3], total = 0;
     for (int k = 0; k < n; k++) {
         int64_t o[2] = {2, 3};
         for (int i = 0, j = 0; i < 3; i++)

@@ -36,7 +36,7 @@ loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom
  * ------------------------------------------------------------------------------------------- */
 typedef struct loom_node_dataset {
     int64_t num_nodes, num_features, num_classes;
-    loom_csr adj;      /* symmetric, no self loops, no duplicates, values 1 (f32) */
+    loom_csr adj;      /* values 1 (f32); a citation graph: symmetric, no self loops, no duplicates */
     loom_array x;      /* [num_nodes, num_features] f32, rows normalised to sum 1 */
     loom_array labels; /* [num_nodes] i32 */
 } loom_node_dataset;
@@ -52,6 +52,16 @@ loom_status loom_citation_load(const char *path, loom_node_dataset *out, loom_er
 /* Finds (see loom_data_find) and loads Cora. */
 loom_status loom_cora_load(loom_node_dataset *out, loom_error *err);
 void loom_node_dataset_free(loom_node_dataset *d);
+
+/* ---------------------------------------------------------------------------------------------
+ * Synthetic graphs for benchmarks, the same bytes as bench/peers/synthetic.py makes in numpy.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A seeded random graph: `edges` uniform (src, dst) pairs as a CSR whose row is the destination, rows
+ * in edge order, duplicates and self loops kept, values 1; x [nodes, features] f32 in [0, 1); labels
+ * i32 in [0, classes). Free with loom_node_dataset_free. LOOM_ERR_INVALID names a bad size. */
+loom_status loom_synthetic_graph(int64_t nodes, int64_t edges, int64_t features, int64_t classes, uint64_t seed,
+                                 loom_node_dataset *out, loom_error *err);
 
 /* A seeded split: per_class nodes of each class for training, then num_val and num_test of the
  * remaining nodes, drawn at random. Masks are [num_nodes] u8 arrays, allocated. A class with
