@@ -242,6 +242,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
     p->threads = opts ? opts->threads : 0;
     p->allow_tf32 = opts ? opts->allow_tf32 : 0;
+    p->memory_limit_given = opts && opts->memory_limit > 0;
     p->memory_limit = opts && opts->memory_limit > 0 ? opts->memory_limit
                                                      : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
     if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep || !p->feed_version || !p->holder) {
@@ -328,6 +329,8 @@ loom_status loom_program_feed_csr(loom_program *p, loom_tensor *t, const loom_cs
     if ((s = check_dims(p, "loom_program_feed_csr", t, 2, shape)) != LOOM_OK)
         return s;
     loom__value *v = &p->val[t->id];
+    if (p->ready[t->id] && (v->nnz != m->nnz || v->shape[0] != m->nrows))
+        loom__program_drop_plans(p); /* plans size a sparse input's registers and scratch by the matrix fed */
     size_t vb = (size_t)m->nnz * loom_dtype_size(m->vdtype);
     int32_t *rp = realloc(v->rowptr, (size_t)(m->nrows + 1) * sizeof *rp);
     if (rp)

@@ -84,6 +84,7 @@ typedef struct loom__dev_mem {
     size_t own;      /* registers with memory of their own */
     size_t params;   /* parameters' and optimizer state's parts */
     size_t inputs;   /* fed data held on the device (GPU, without a data source) */
+    size_t scratch;  /* GPU: kernels' and libraries' workspace, known once the plan is set up */
 } loom__dev_mem;
 
 typedef struct loom__plan {

@@ -29,6 +29,7 @@ struct loom_program {
     int threads; /* kernel threads, 0: the default */
     int allow_tf32;
     int64_t memory_limit; /* bytes a plan may take */
+    int memory_limit_given; /* by the caller (else the host's memory) */
     uint8_t *keep;              /* by id: kept by request */
     struct loom__exec *exec[LOOM_RUN_MODE_COUNT]; /* built at a mode's first run */
     loom_source_fn source;

@@ -28,17 +28,39 @@ static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
     if (!pl)
         return NULL;
     /* the whole step's memory is known before it runs: refuse a plan that cannot fit */
-    size_t state = 0;
+    size_t state = 0, dev_params = 0, dev_most = 0;
+    int most = 0;
     for (int id = 0; id < p->n; id++)
         if (p->g->t[id]->op == LOOM_OP_PARAM || p->g->t[id]->op == LOOM_OP_STATE)
             state += p->cap[id];
-    size_t total = pl->shared_bytes + pl->own_bytes + state;
-    if ((int64_t)total > p->memory_limit) {
+    for (int d = 0; d < pl->ndev; d++) {
+        const loom__dev_mem *m = &pl->mem[d];
+        size_t t = m->shared + m->own + m->params + m->inputs;
+        dev_params += m->params;
+        if (t > dev_most)
+            dev_most = t, most = d;
+    }
+    if (pl->kind == LOOM_DEVICE_CPU) {
+        /* CPU devices share the host's memory with the program's own copies */
+        size_t total = pl->shared_bytes + pl->own_bytes + pl->host_bytes + state + dev_params;
+        if ((int64_t)total > p->memory_limit) {
+            loom__program_fail(p, LOOM_ERR_NOMEM,
+                               "loom_program_run: the plan of a step needs %.1f MiB (%.1f shared by lifetime, %.1f of own "
+                               "registers, %.1f of parameters and optimizer state), over the limit of %.1f MiB",
+                               total / 1048576.0, pl->shared_bytes / 1048576.0, (pl->own_bytes + pl->host_bytes) / 1048576.0,
+                               (state + dev_params) / 1048576.0, p->memory_limit / 1048576.0);
+            loom__plan_free(pl);
+            *s = LOOM_ERR_NOMEM;
+            return NULL;
+        }
+    } else if (p->memory_limit_given && (int64_t)dev_most > p->memory_limit) {
+        /* a GPU's own memory: without a limit, its allocation at the first run says whether it fits */
+        const loom__dev_mem *m = &pl->mem[most];
         loom__program_fail(p, LOOM_ERR_NOMEM,
-                           "loom_program_run: the plan of a step needs %.1f MiB (%.1f shared by lifetime, %.1f of own "
-                           "registers, %.1f of parameters and optimizer state), over the limit of %.1f MiB",
-                           total / 1048576.0, pl->shared_bytes / 1048576.0, pl->own_bytes / 1048576.0, state / 1048576.0,
-                           p->memory_limit / 1048576.0);
+                           "loom_program_run: the plan of a step needs %.1f MiB on cuda:%d (%.1f shared by lifetime, %.1f of "
+                           "own registers, %.1f of parameters and optimizer state, %.1f of fed data), over the limit of %.1f MiB",
+                           dev_most / 1048576.0, pl->dev_index[most], m->shared / 1048576.0, m->own / 1048576.0,
+                           m->params / 1048576.0, m->inputs / 1048576.0, p->memory_limit / 1048576.0);
         loom__plan_free(pl);
         *s = LOOM_ERR_NOMEM;
         return NULL;
@@ -179,6 +201,12 @@ loom_status loom_program_device_memory(loom_program *p, loom_run_mode mode, int 
     if (!x)
         return s;
     const loom__dev_mem *m = &loom__exec_plan(x)->mem[device];
-    *out = (loom_memory){.shared = m->shared, .unshared = m->unshared, .own = m->own, .params = m->params, .inputs = m->inputs};
+    *out = (loom_memory){.shared = m->shared,
+                         .unshared = m->unshared,
+                         .own = m->own,
+                         .params = m->params,
+                         .inputs = m->inputs,
+                         .scratch = m->scratch,
+                         .total = m->shared + m->own + m->params + m->inputs + m->scratch};
     return LOOM_OK;
 }

@@ -565,6 +565,7 @@ loom_status loom__exec_cuda_new(loom__exec *x)
             return loom__program_fail(p, s, "loom_program_run: %s", msg);
         size_t regs = m->shared + m->own, ws = workspace_of(x, d);
         size_t total = regs + m->params + m->inputs + ws + BLAS_WORKSPACE + 5 * 256;
+        x->pl->mem[d].scratch = ws + BLAS_WORKSPACE;
         size_t off_params = (regs + 255) / 256 * 256, off_inputs = off_params + (m->params + 255) / 256 * 256;
         size_t off_ws = off_inputs + (m->inputs + 255) / 256 * 256, off_blas = off_ws + ws;
         if ((s = loom__cuda_alloc(ds->dev.index, total, (void **)&ds->block, msg, sizeof msg)) != LOOM_OK)

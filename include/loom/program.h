@@ -51,7 +51,8 @@ typedef struct loom_train_opts {
     loom_executor executor;
     int regst_num; /* buffers of each input register (0 means 2): data loading runs that many steps ahead */
     int64_t memory_limit; /* bytes a plan may take (registers, parameters, optimizer state); 0 means
-                             the machine's physical memory. Over it, the first run of a mode fails. */
+                             the machine's physical memory, and on a GPU whatever its memory holds.
+                             Over it, the first run of a mode fails. On GPUs it bounds each device. */
     int threads;   /* threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0 leaves the
                       library's default. The runtime's own threads follow from the plan: one per
                       device stream, plus the source's and the host's. */
@@ -122,6 +123,9 @@ typedef struct loom_memory {
     size_t params;   /* the device's parts of the parameters and optimizer state (0 on one CPU
                         device: they are the program's, see loom_program_fetch) */
     size_t inputs;   /* fed data held on the device (a GPU without a data source) */
+    size_t scratch;  /* a GPU's kernel and library workspace */
+    size_t total;    /* all of it: what the plan allocates for the device (on a GPU, its one
+                        allocation; on a CPU device the program's own parameters come on top) */
 } loom_memory;
 /* The memory plan of the device at position `device` of the graph's placement (0 without one) for
  * mode; builds the plan if needed. LOOM_ERR_INVALID for a device out of range. */

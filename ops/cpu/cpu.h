@@ -4,6 +4,10 @@
 
 #include "ops/op.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Instantiates a kernel body for both float types: LOOM__FLOAT_TYPES(DEFINE) with
  * DEFINE(T, sfx) defining e.g. relu_fwd_##sfx on T. */
 #define LOOM__FLOAT_TYPES(X) X(float, f32) X(double, f64)
@@ -16,5 +20,9 @@
 
 /* A kernel's failure: writes the message into ctx->msg and returns s. */
 loom_status loom__kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

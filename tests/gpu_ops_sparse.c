@@ -1,0 +1,820 @@
+/* The CUDA kernels of the reduction, shape, index and sparse op families (sum, mean, expand,
+ * reshape, transpose, concat, slice, slice_grad, gather_rows, scatter, scatter_grad, spmm, degree),
+ * each checked against its CPU kernel on the values of a reference run: every forward and backward
+ * op of small graphs, in the default mode and in deterministic mode, both float dtypes. In
+ * deterministic mode every kernel of these families runs twice more on the same inputs, over
+ * output and workspace memory filled with different garbage each time, and must give the same bits;
+ * the sorted scatter must also equal the CPU kernel bit for bit. Indices out of range must reach
+ * the device's error record. Skipped (77) in a build without CUDA or on a machine without a GPU. */
+#ifndef LOOM_HAVE_CUDA
+#include <stdio.h>
+
+int main(void)
+{
+    printf("skipped: this build has no CUDA\n");
+    return 77;
+}
+#else
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "harness_gpu.h"
+#include "runtime/cuda/cuda_rt.h"
+
+/* The device, opened by the suite's fixture (see main), and a second handle on it for the runs
+ * whose output bits the tests compare (the harness keeps its outputs to itself). */
+static lt_gpu *gpu;
+static loom__cuda_dev bits_dev;
+
+static double tol_of(loom_dtype dt) { return dt == LOOM_F64 ? 1e-9 : 1e-5; }
+
+static uint64_t name_seed(const char *name)
+{
+    uint64_t s = 0;
+    for (const char *p = name; *p; p++)
+        s = s * 131 + (uint8_t)*p;
+    return s;
+}
+
+/* A parameter N(0, 1) of either dtype (lt_param makes f64 ones). */
+static loom_tensor *param(lt_case *c, const char *name, loom_dtype dt, loom_shape s)
+{
+    if (dt == LOOM_F64)
+        return lt_param(c, name, s);
+    return loom_param(lt_graph(c), name, dt, s, loom_init_normal(0.0, 1.0, name_seed(name)));
+}
+
+/* acc + sum(y * y): a scalar loss whose gradient 2y differs per element (acc NULL: none yet). */
+static loom_tensor *add_sq(loom_graph *g, loom_tensor *acc, loom_tensor *y)
+{
+    loom_tensor *t = loom_sum(g, loom_mul(g, y, y), LOOM_ALL_AXES, 0);
+    return acc ? loom_add(g, acc, t) : t;
+}
+
+static loom_shape shape_of(int n, const int64_t *d)
+{
+    loom_shape s = {.ndim = n};
+    for (int i = 0; i < n; i++)
+        s.d[i] = d[i];
+    return s;
+}
+
+/* ---- bitwise repeatability ------------------------------------------------------------------- */
+
+static int in_families(loom_op op)
+{
+    switch (op) {
+    case LOOM_OP_SUM:
+    case LOOM_OP_MEAN:
+    case LOOM_OP_EXPAND:
+    case LOOM_OP_RESHAPE:
+    case LOOM_OP_TRANSPOSE:
+    case LOOM_OP_CONCAT:
+    case LOOM_OP_SLICE:
+    case LOOM_OP_SLICE_GRAD:
+    case LOOM_OP_GATHER_ROWS:
+    case LOOM_OP_SCATTER:
+    case LOOM_OP_SCATTER_GRAD:
+    case LOOM_OP_SPMM:
+    case LOOM_OP_DEGREE: return 1;
+    default: return 0;
+    }
+}
+
+static size_t data_bytes(const loom__value *v) { return (size_t)loom__numel(v) * loom_dtype_size(v->dtype); }
+
+/* Device memory of n bytes (64 at least), every byte `fill`. */
+static void *dev_alloc(size_t n, int fill)
+{
+    char msg[256];
+    void *d = NULL, *h = malloc(n ? n : 64);
+    ck_assert_ptr_nonnull(h);
+    memset(h, fill, n ? n : 64);
+    loom_status s = loom__cuda_alloc(bits_dev.index, n ? n : 64, &d, msg, sizeof msg);
+    ck_assert_msg(s == LOOM_OK, "%s", msg);
+    s = loom__cuda_copy_sync(d, h, n ? n : 64, msg, sizeof msg);
+    ck_assert_msg(s == LOOM_OK, "%s", msg);
+    free(h);
+    return d;
+}
+
+static void *dev_copy(const void *h, size_t n)
+{
+    char msg[256];
+    void *d = dev_alloc(n, 0);
+    if (n) {
+        loom_status s = loom__cuda_copy_sync(d, h, n, msg, sizeof msg);
+        ck_assert_msg(s == LOOM_OK, "%s", msg);
+    }
+    return d;
+}
+
+/* t's CUDA kernel in deterministic mode on device copies of src, its output and workspace first
+ * filled with the byte `garbage`; returns the output's bytes (malloc'd, *n of them). */
+static void *run_deterministic(const loom_tensor *t, const loom__value *out_like, loom__value *const *src, int garbage,
+                               size_t *n)
+{
+    const loom__cuda_op *op = loom__cuda_op_get(t->op);
+    ck_assert_msg(op->run != NULL, "%s has no CUDA kernel", loom__op_def(t->op)->name);
+    loom__value d[LOOM__MAX_SRC], *dp[LOOM__MAX_SRC];
+    int64_t nnz[LOOM__MAX_SRC] = {0};
+    for (int i = 0; i < t->n_src; i++) {
+        d[i] = *src[i];
+        d[i].data = dev_copy(src[i]->data, data_bytes(src[i]));
+        if (src[i]->rowptr) {
+            d[i].rowptr = dev_copy(src[i]->rowptr, (size_t)(src[i]->shape[0] + 1) * sizeof(int32_t));
+            d[i].col = dev_copy(src[i]->col, (size_t)src[i]->nnz * sizeof(int32_t));
+            nnz[i] = src[i]->nnz;
+        }
+        dp[i] = &d[i];
+    }
+    loom__value out = *out_like;
+    out.rowptr = out.col = NULL;
+    *n = data_bytes(out_like);
+    out.data = dev_alloc(*n, garbage);
+    const size_t ws = op->workspace ? op->workspace(t, nnz) : 0;
+    void *wsp = ws ? dev_alloc(ws, garbage ^ 0x5a) : NULL;
+    loom__cuda_kctx cc = {.device = bits_dev.index, .stream = bits_dev.stream[LOOM__CUDA_COMPUTE], .blas = bits_dev.blas,
+                          .sparse = bits_dev.sparse, .workspace = wsp, .workspace_bytes = ws, .err = bits_dev.err,
+                          .tag = t->id, .deterministic = 1};
+    char msg[512] = "";
+    loom__kctx kc = {.training = 1, .seed = t->graph->seed, .msg = msg, .msglen = sizeof msg, .cuda = &cc};
+    loom_status s = op->run(t, &out, dp, &kc);
+    ck_assert_msg(s == LOOM_OK, "%s '%s': %s", loom__op_def(t->op)->name, t->name, msg);
+    s = loom__cuda_stream_sync(bits_dev.stream[LOOM__CUDA_COMPUTE], msg, sizeof msg);
+    ck_assert_msg(s == LOOM_OK, "%s", msg);
+    loom__cuda_err err;
+    s = loom__cuda_copy_sync(&err, bits_dev.err, sizeof err, msg, sizeof msg);
+    ck_assert_msg(s == LOOM_OK && err.code == 0, "%s '%s': device error %d", loom__op_def(t->op)->name, t->name, err.code);
+    void *h = malloc(*n ? *n : 1);
+    ck_assert_ptr_nonnull(h);
+    s = loom__cuda_copy_sync(h, out.data, *n, msg, sizeof msg);
+    ck_assert_msg(s == LOOM_OK, "%s", msg);
+    for (int i = 0; i < t->n_src; i++) {
+        loom__cuda_free(d[i].data);
+        loom__cuda_free(d[i].rowptr);
+        loom__cuda_free(d[i].col);
+    }
+    loom__cuda_free(out.data);
+    loom__cuda_free(wsp);
+    return h;
+}
+
+/* Every op of these families that p ran: two deterministic runs, the same bits. */
+static void check_bits(loom_program *p)
+{
+    int checked = 0;
+    for (int id = 0; id < p->n; id++) {
+        const loom_tensor *t = p->g->t[id];
+        if (!in_families(t->op) || p->dead[id] || !p->ready[id])
+            continue;
+        loom__value *src[LOOM__MAX_SRC];
+        int ok = 1;
+        for (int i = 0; i < t->n_src; i++) {
+            src[i] = &p->val[t->src[i]->id];
+            ok &= p->ready[t->src[i]->id];
+        }
+        if (!ok)
+            continue;
+        size_t n1, n2;
+        void *a = run_deterministic(t, &p->val[id], src, 0x00, &n1);
+        void *b = run_deterministic(t, &p->val[id], src, 0xff, &n2);
+        ck_assert(n1 == n2);
+        ck_assert_msg(memcmp(a, b, n1) == 0, "%s '%s' (id %d): two deterministic runs differ", loom__op_def(t->op)->name,
+                      t->name, id);
+        free(a);
+        free(b);
+        checked++;
+    }
+    ck_assert_msg(checked > 0, "check_bits: no op of these families ran");
+}
+
+/* 1 when p holds an op whose kernel takes another path in deterministic mode: scatter, and the
+ * transposed spmm. */
+static int has_deterministic_path(const loom_program *p)
+{
+    for (int id = 0; id < p->n; id++) {
+        const loom_tensor *t = p->g->t[id];
+        if (t->op == LOOM_OP_SCATTER || (t->op == LOOM_OP_SPMM && t->a.i[0]))
+            return 1;
+    }
+    return 0;
+}
+
+/* Runs a GRAD step of loss (forward and backward) on the reference executor, then checks every op
+ * on the GPU in the default mode and (where some kernel has another path there) in deterministic
+ * mode, and the repeatability of these families' kernels. Returns the program (the case's). */
+static loom_program *check_all(lt_case *c, loom_tensor *loss, double tol)
+{
+    loom_program *p = lt_compile_reference(c, loss, NULL);
+    loom_status s = loom_program_run(p, LOOM_RUN_GRAD);
+    ck_assert_msg(s == LOOM_OK, "grad run: %s", loom_program_error(p));
+    lt_gpu_set_modes(gpu, 0, 0);
+    lt_gpu_check_program(gpu, p, tol);
+    if (has_deterministic_path(p)) {
+        lt_gpu_set_modes(gpu, 1, 0);
+        lt_gpu_check_program(gpu, p, tol);
+        lt_gpu_set_modes(gpu, 0, 0);
+    }
+    check_bits(p);
+    return p;
+}
+
+/* t's CUDA kernel against its CPU kernel on the values p computed (tol 0: bit for bit). */
+static void check_one(loom_program *p, const loom_tensor *t, double tol)
+{
+    loom__value *src[LOOM__MAX_SRC];
+    for (int i = 0; i < t->n_src; i++)
+        src[i] = &p->val[t->src[i]->id];
+    lt_gpu_check_op(gpu, t, &p->val[t->id], src, p->step, 1, tol);
+}
+
+/* ---- sum, mean, expand ------------------------------------------------------------------------- */
+
+static const int64_t reduce_shapes[][5] = {{1, 7}, {2, 5, 6}, {3, 3, 4, 5}, {4, 2, 3, 4, 5}, {2, 1, 6}, {3, 4, 1, 3}};
+enum { NREDUCE = sizeof reduce_shapes / sizeof reduce_shapes[0] };
+
+/* _i: shape * 4 + (mean) * 2 + (f64). Every axis subset (the empty one too) with keepdims on and
+ * off, in one graph; their gradients are expands (scaled for mean). */
+START_TEST(test_reduce_every_mask)
+{
+    const int64_t *sh = reduce_shapes[_i / 4];
+    const int nd = (int)sh[0], mean = (_i / 2) % 2;
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *x = param(c, "x", dt, shape_of(nd, sh + 1)), *loss = NULL;
+    for (uint32_t m = 0; m < (1u << nd); m++)
+        for (int keep = 0; keep < 2; keep++)
+            loss = add_sq(g, loss, mean ? loom_mean(g, x, m, keep) : loom_sum(g, x, m, keep));
+    check_all(c, loss, tol_of(dt));
+    lt_case_free(c);
+}
+END_TEST
+
+/* _i: case * 2 + (f64). Shapes whose few outputs of many terms split into chunks (two passes
+ * through the workspace), both kernel shapes, long and short rows. */
+START_TEST(test_reduce_large)
+{
+    static const struct {
+        int nd;
+        int64_t d[3];
+        uint32_t mask;
+        int mean;
+    } cases[] = {
+        {2, {3000, 40}, 1, 0},  /* the bias gradient: few columns of many rows */
+        {2, {3000, 40}, 3, 1},  /* the mean of everything: one output */
+        {2, {3000, 40}, 2, 0},  /* row sums */
+        {3, {7, 3000, 3}, 2, 1}, /* a middle axis */
+        {3, {7, 3000, 3}, 5, 0}, /* the outer and inner axes: strided rows */
+        {1, {100003}, 1, 0},     /* a long vector */
+        {2, {5, 70001}, 2, 0},   /* few long rows */
+    };
+    const int k = _i / 2;
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *x = param(c, "x", dt, shape_of(cases[k].nd, cases[k].d));
+    loom_tensor *y = cases[k].mean ? loom_mean(g, x, cases[k].mask, k % 2) : loom_sum(g, x, cases[k].mask, k % 2);
+    check_all(c, add_sq(g, NULL, y), tol_of(dt));
+    lt_case_free(c);
+}
+END_TEST
+
+/* Empty operands: a sum over an empty axis is 0, a mean too; an empty output launches nothing. */
+START_TEST(test_reduce_empty)
+{
+    for (int f64 = 0; f64 < 2; f64++) {
+        const loom_dtype dt = f64 ? LOOM_F64 : LOOM_F32;
+        lt_case *c = lt_case_new();
+        loom_graph *g = lt_graph(c);
+        loom_tensor *x = param(c, "x", dt, loom_shape(0, 4)), *w = param(c, "w", dt, loom_shape(3, 4));
+        loom_tensor *loss = add_sq(g, NULL, w);
+        loss = add_sq(g, loss, loom_sum(g, x, 2, 0));  /* [0] */
+        loss = add_sq(g, loss, loom_mean(g, x, 2, 1)); /* [0, 1] */
+        /* [4] of zeros, added to a live term so that the backward pass runs through them */
+        loss = add_sq(g, loss, loom_add(g, loom_sum(g, x, 1 << 0, 0), loom_mean(g, w, 1, 0)));
+        loss = add_sq(g, loss, loom_add(g, loom_mean(g, x, 1 << 0, 1), loom_sum(g, w, 1, 1)));
+        check_all(c, loss, tol_of(dt));
+        lt_case_free(c);
+    }
+}
+END_TEST
+
+/* ---- reshape, transpose ------------------------------------------------------------------------ */
+
+static const struct {
+    int nd;
+    int64_t d[4];
+    int perm[4];
+} transposes[] = {
+    {2, {5, 7}, {1, 0}},
+    {2, {33, 65}, {1, 0}},          /* partial tiles on both sides */
+    {2, {1, 9}, {1, 0}},            /* a copy once size-1 dims merge away */
+    {3, {3, 4, 5}, {0, 1, 2}},      /* the identity */
+    {3, {3, 4, 5}, {0, 2, 1}},
+    {3, {3, 4, 5}, {1, 0, 2}},      /* the inner dim stays: rows move whole */
+    {3, {3, 4, 5}, {1, 2, 0}},
+    {3, {3, 4, 5}, {2, 0, 1}},
+    {3, {3, 4, 5}, {2, 1, 0}},
+    {3, {40, 3, 36}, {2, 1, 0}},    /* a batch of tiles */
+    {4, {2, 3, 4, 5}, {3, 2, 1, 0}},
+    {4, {2, 3, 4, 5}, {0, 2, 1, 3}},
+    {4, {2, 3, 4, 8}, {1, 0, 2, 3}}, /* rows of 32 floats move as 16-byte units */
+    {4, {2, 3, 4, 5}, {1, 3, 0, 2}},
+    {4, {3, 1, 4, 2}, {2, 0, 3, 1}},
+};
+enum { NTRANSPOSE = sizeof transposes / sizeof transposes[0] };
+
+/* _i: case * 2 + (f64). The gradient is the inverse transpose; a reshape follows each. */
+START_TEST(test_transpose)
+{
+    const int k = _i / 2;
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *x = param(c, "x", dt, shape_of(transposes[k].nd, transposes[k].d));
+    loom_tensor *y = loom_transpose(g, x, transposes[k].perm);
+    int64_t n = 1;
+    for (int i = 0; i < transposes[k].nd; i++)
+        n *= transposes[k].d[i];
+    loom_tensor *loss = add_sq(g, NULL, y);
+    loss = add_sq(g, loss, loom_mul(g, loom_reshape(g, y, loom_shape(n)), loom_reshape(g, x, loom_shape(n))));
+    check_all(c, loss, tol_of(dt));
+    lt_case_free(c);
+}
+END_TEST
+
+/* Integer tensors move as well: an i32 index matrix transposed and flattened feeds a gather. */
+START_TEST(test_transpose_int)
+{
+    int32_t idx[2 * 3] = {0, 4, 1, 3, 3, 2};
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(2, 3), idx);
+    loom_tensor *flat = loom_reshape(g, loom_transpose(g, ix, NULL), loom_shape(6));
+    loom_tensor *table = param(c, "table", LOOM_F32, loom_shape(5, 4));
+    check_all(c, add_sq(g, NULL, loom_gather_rows(g, table, flat)), 1e-5);
+    lt_case_free(c);
+}
+END_TEST
+
+/* ---- concat, slice ----------------------------------------------------------------------------- */
+
+/* _i: (3-D) * 4 + (3 sources) * 2 + (f64). 2 or 3 sources of lengths 1, 3 and 5 along each axis
+ * of a 2-D or 3-D shape; the gradient slices gout back apart. */
+START_TEST(test_concat)
+{
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    const int nsrc = 2 + (_i / 2) % 2, nd = 2 + (_i / 4) % 2;
+    static const int64_t base[3] = {3, 4, 5};
+    for (int axis = 0; axis < nd; axis++) {
+        lt_case *c = lt_case_new();
+        loom_graph *g = lt_graph(c);
+        loom_tensor *xs[3];
+        for (int k = 0; k < nsrc; k++) {
+            int64_t d[3] = {base[0], base[1], base[2]};
+            d[axis] = 1 + 2 * k; /* 1, 3, 5 along the axis */
+            char name[8];
+            snprintf(name, sizeof name, "x%d", k);
+            xs[k] = param(c, name, dt, shape_of(nd, d));
+        }
+        loom_tensor *y = loom_concat(g, xs, nsrc, axis);
+        check_all(c, add_sq(g, NULL, y), tol_of(dt));
+        lt_case_free(c);
+    }
+}
+END_TEST
+
+/* Wider rows (16-byte units), a negative axis and a source empty along the axis. */
+START_TEST(test_concat_wide_and_empty)
+{
+    for (int f64 = 0; f64 < 2; f64++) {
+        const loom_dtype dt = f64 ? LOOM_F64 : LOOM_F32;
+        lt_case *c = lt_case_new();
+        loom_graph *g = lt_graph(c);
+        loom_tensor *a = param(c, "a", dt, loom_shape(300, 16)), *b = param(c, "b", dt, loom_shape(300, 8));
+        loom_tensor *e = param(c, "e", dt, loom_shape(300, 0)), *d = param(c, "d", dt, loom_shape(300, 3));
+        loom_tensor *loss = add_sq(g, NULL, loom_concat(g, (loom_tensor *[]){a, e, b}, 3, -1));
+        loss = add_sq(g, loss, loom_concat(g, (loom_tensor *[]){e, d, a}, 3, 1));
+        check_all(c, loss, tol_of(dt));
+        lt_case_free(c);
+    }
+}
+END_TEST
+
+/* _i: (f64). Slices of each axis of [4, 6, 5]: inner, leading, whole, single and empty ranges;
+ * their gradients are slice_grads. */
+START_TEST(test_slice)
+{
+    static const int64_t ranges[][3] = {{0, 1, 3}, {0, 0, 4}, {0, 3, 4}, {1, 2, 5}, {1, 0, 6}, {1, 4, 4},
+                                        {2, 1, 4}, {2, 4, 5}, {2, 0, 0}, {-1, 2, 3}, {1, 5, 6}};
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *x = param(c, "x", dt, loom_shape(4, 6, 5)), *loss = NULL;
+    for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++)
+        loss = add_sq(g, loss, loom_slice(g, x, (int)ranges[k][0], ranges[k][1], ranges[k][2]));
+    /* rows of 64 floats: 16-byte units */
+    loom_tensor *w = param(c, "w", dt, loom_shape(9, 64));
+    loss = add_sq(g, loss, loom_slice(g, w, 0, 2, 7));
+    loss = add_sq(g, loss, loom_slice(g, w, 1, 8, 40));
+    loss = add_sq(g, loss, loom_slice(g, w, 1, 3, 4));
+    check_all(c, loss, tol_of(dt));
+    lt_case_free(c);
+}
+END_TEST
+
+/* ---- gather_rows, scatter, scatter_grad -------------------------------------------------------- */
+
+/* _i: mode (0 sum, 1 mean, 2 max, 3 gather) * 8 + width * 2 + (f64). Repeated targets, empty
+ * segments (1 and 4 receive nothing), and exact ties for max: x's rows are two copies of one
+ * parameter, both copies of a row sent to the same segment, so only the first copy may get the
+ * gradient. */
+START_TEST(test_index_small)
+{
+    static const int64_t widths[][3] = {{1, 1}, {1, 3}, {1, 16}, {2, 2, 3}};
+    const int mode = _i / 8;
+    const int64_t *w = widths[(_i / 2) % 4];
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    enum { E = 5, N = 6 };
+    static const int32_t half[E] = {3, 0, 3, 5, 2};
+    int32_t idx[2 * E];
+    for (int i = 0; i < E; i++)
+        idx[i] = idx[i + E] = half[i];
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    int64_t rd[3] = {E, w[1], w[2]};
+    loom_tensor *p = param(c, "p", dt, shape_of((int)w[0] + 1, rd));
+    loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(2 * E), idx);
+    loom_tensor *x = loom_concat(g, (loom_tensor *[]){p, p}, 2, 0); /* [2E, ...]: ties */
+    loom_tensor *y;
+    switch (mode) {
+    case 0: y = loom_segment_sum(g, x, ix, N); break;
+    case 1: y = loom_segment_mean(g, x, ix, N); break;
+    case 2: y = loom_segment_max(g, x, ix, N); break;
+    default: y = loom_gather_rows(g, x, loom_slice(g, ix, 0, 2, 2 * E)); break; /* an i32 slice feeds it */
+    }
+    loom_program *prog = check_all(c, add_sq(g, NULL, y), tol_of(dt));
+    if (mode < 3) { /* the sorted scatter is the CPU kernel's order: the same bits */
+        lt_gpu_set_modes(gpu, 1, 0);
+        check_one(prog, y, 0.0);
+        lt_gpu_set_modes(gpu, 0, 0);
+    }
+    lt_case_free(c);
+}
+END_TEST
+
+/* _i: mode (0 sum, 1 mean, 2 max, 3 gather) * 2 + (f64). More rows than a block, many segments
+ * (some empty) and a hub segment taking a fifth of the rows: atomics collide, the sort sorts. */
+START_TEST(test_index_large)
+{
+    const int mode = _i / 2;
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    enum { E = 3000, N = 500, F = 16 };
+    static int32_t idx[E];
+    lt_fill_int(idx, E, N - 100, 77); /* segments N - 100 .. N - 1 stay empty */
+    for (int i = 0; i < E; i += 5)
+        idx[i] = 7;
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    /* scaled so that the hub's sum stays near 1, where reordered f32 adds differ far below tol */
+    loom_tensor *x = loom_scale(g, param(c, "x", dt, loom_shape(E, F)), 0.05);
+    loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(E), idx);
+    loom_tensor *y = mode == 0 ? loom_segment_sum(g, x, ix, N)
+                     : mode == 1 ? loom_segment_mean(g, x, ix, N)
+                     : mode == 2 ? loom_segment_max(g, x, ix, N)
+                                 : loom_gather_rows(g, loom_reshape(g, x, loom_shape(E / 2, 2 * F)), ix);
+    loom_program *p = check_all(c, add_sq(g, NULL, y), tol_of(dt));
+    if (mode < 3) {
+        lt_gpu_set_modes(gpu, 1, 0);
+        check_one(p, y, 0.0);
+        lt_gpu_set_modes(gpu, 0, 0);
+    }
+    lt_case_free(c);
+}
+END_TEST
+
+/* No rows at all: every segment is empty, so 0 in every mode. */
+START_TEST(test_index_empty)
+{
+    for (int mode = 0; mode < 3; mode++) {
+        lt_case *c = lt_case_new();
+        loom_graph *g = lt_graph(c);
+        loom_tensor *x = param(c, "x", LOOM_F64, loom_shape(0, 3)), *w = param(c, "w", LOOM_F64, loom_shape(4, 3));
+        loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(0), NULL);
+        loom_tensor *y = mode == 0 ? loom_segment_sum(g, x, ix, 4)
+                         : mode == 1 ? loom_segment_mean(g, x, ix, 4)
+                                     : loom_segment_max(g, x, ix, 4);
+        check_all(c, add_sq(g, NULL, loom_add(g, y, w)), 1e-9);
+        lt_case_free(c);
+    }
+}
+END_TEST
+
+/* ---- spmm, degree ------------------------------------------------------------------------------ */
+
+/* A random CSR [nrows, ncols]: rows 0, 1, 6, 9, ... empty, row 2 with `heavy` entries, the others
+ * 1 to 7, uniform columns (some repeated, unsorted), values N(0, 1) / sqrt(the row's degree) as a
+ * GCN's normalisation makes them: the sums of long rows stay near 1, where f32's rounding, which
+ * FMA and atomics reorder, stays far below the tolerance. Free with free_csr. */
+static loom_csr make_csr(int64_t nrows, int64_t ncols, int heavy, loom_dtype dt, uint64_t seed)
+{
+    int32_t *deg = malloc((size_t)nrows * sizeof *deg);
+    ck_assert_ptr_nonnull(deg);
+    lt_fill_int(deg, nrows, 7, seed);
+    int64_t nnz = 0;
+    for (int64_t r = 0; r < nrows; r++) {
+        deg[r] = r % 5 == 1 || r % 9 == 0 ? 0 : r == 2 ? heavy : deg[r] + 1;
+        nnz += deg[r];
+    }
+    loom_csr m = {.nrows = nrows, .ncols = ncols, .nnz = nnz, .vdtype = dt};
+    m.rowptr = malloc((size_t)(nrows + 1) * sizeof *m.rowptr);
+    m.col = malloc((size_t)(nnz ? nnz : 1) * sizeof *m.col);
+    m.val = malloc((size_t)(nnz ? nnz : 1) * sizeof(double));
+    double *v = malloc((size_t)(nnz ? nnz : 1) * sizeof *v);
+    ck_assert(m.rowptr && m.col && m.val && v);
+    lt_fill_int(m.col, nnz, (int32_t)ncols, seed + 1);
+    lt_fill_normal(v, nnz, seed + 2);
+    m.rowptr[0] = 0;
+    for (int64_t r = 0; r < nrows; r++) {
+        m.rowptr[r + 1] = m.rowptr[r] + deg[r];
+        for (int32_t k = m.rowptr[r]; k < m.rowptr[r + 1]; k++)
+            if (dt == LOOM_F64)
+                ((double *)m.val)[k] = v[k] / sqrt((double)deg[r]);
+            else
+                ((float *)m.val)[k] = (float)(v[k] / sqrt((double)deg[r]));
+    }
+    free(v);
+    free(deg);
+    return m;
+}
+
+static void free_csr(loom_csr *m)
+{
+    free(m->rowptr);
+    free(m->col);
+    free(m->val);
+}
+
+/* _i: width * 4 + (transpose) * 2 + (f64). x a parameter, so the backward pass runs the other
+ * product: each case checks spmm and its transpose. Widths cover every group width, the vector
+ * widths 1, 2 and 4, several vectors per lane (130) and several passes (600); 16 also as [M, 2, 8]. */
+START_TEST(test_spmm)
+{
+    static const int64_t widths[] = {1, 2, 3, 4, 16, 64, 130, 600, -16};
+    const int64_t fw = widths[_i / 4], f = fw < 0 ? -fw : fw;
+    const int tr = (_i / 2) % 2;
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    const int64_t nrows = 40, ncols = 250;
+    loom_csr m = make_csr(nrows, ncols, 200, dt, (uint64_t)(10 + _i));
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *adj = lt_input_csr(c, "adj", nrows, ncols, &m);
+    const int64_t in_rows = tr ? nrows : ncols;
+    loom_tensor *x = param(c, "x", dt, fw < 0 ? loom_shape(in_rows, 2, 8) : loom_shape(in_rows, f));
+    check_all(c, add_sq(g, NULL, loom_spmm_ex(g, adj, x, tr)), tol_of(dt));
+    free_csr(&m);
+    lt_case_free(c);
+}
+END_TEST
+
+/* A bigger graph (many blocks, a hub row of 2000 entries), a matrix with no entries, and the GCN
+ * chain A (A x) with degree scaling. */
+START_TEST(test_spmm_shapes)
+{
+    for (int f64 = 0; f64 < 2; f64++) {
+        const loom_dtype dt = f64 ? LOOM_F64 : LOOM_F32;
+        {
+            loom_csr m = make_csr(3000, 2000, 2000, dt, 5 + f64);
+            lt_case *c = lt_case_new();
+            loom_graph *g = lt_graph(c);
+            loom_tensor *adj = lt_input_csr(c, "adj", 3000, 2000, &m);
+            loom_tensor *x = param(c, "x", dt, loom_shape(2000, 64));
+            check_all(c, add_sq(g, NULL, loom_spmm_ex(g, adj, x, 0)), tol_of(dt));
+            free_csr(&m);
+            lt_case_free(c);
+        }
+        {
+            loom_csr m = {.nrows = 5, .ncols = 4, .nnz = 0, .vdtype = dt, .rowptr = (int32_t[6]){0}, .col = NULL,
+                          .val = NULL};
+            lt_case *c = lt_case_new();
+            loom_graph *g = lt_graph(c);
+            loom_tensor *adj = lt_input_csr(c, "adj", 5, 4, &m);
+            loom_tensor *x = param(c, "x", dt, loom_shape(4, 8)), *w = param(c, "w", dt, loom_shape(5, 8));
+            check_all(c, add_sq(g, NULL, loom_add(g, loom_spmm_ex(g, adj, x, 0), w)), tol_of(dt));
+            lt_case_free(c);
+        }
+        {
+            loom_csr m = make_csr(30, 30, 25, dt, 9 + f64);
+            lt_case *c = lt_case_new();
+            loom_graph *g = lt_graph(c);
+            loom_tensor *adj = lt_input_csr(c, "adj", 30, 30, &m);
+            loom_tensor *x = param(c, "x", dt, loom_shape(30, 16));
+            loom_tensor *d = loom_reshape(g, loom_degree(g, adj, 1, -0.5), loom_shape(30, 1));
+            loom_tensor *h = loom_mul(g, d, loom_spmm(g, adj, loom_mul(g, d, x)));
+            check_all(c, add_sq(g, NULL, loom_spmm(g, adj, h)), tol_of(dt));
+            free_csr(&m);
+            lt_case_free(c);
+        }
+    }
+}
+END_TEST
+
+/* _i: setting * 2 + (f64). Degrees with and without self loops and several powers; rows without
+ * entries give 0 without a self loop. The values are kept positive (degrees are row sums). */
+START_TEST(test_degree)
+{
+    static const struct {
+        int self;
+        double power;
+    } settings[] = {{1, -0.5}, {0, -0.5}, {1, 1.0}, {0, -1.0}, {1, 2.0}};
+    const int k = _i / 2;
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    loom_csr m = make_csr(70, 60, 45, dt, 31);
+    for (int64_t e = 0; e < m.nnz; e++)
+        if (dt == LOOM_F64)
+            ((double *)m.val)[e] = fabs(((double *)m.val)[e]) + 0.25;
+        else
+            ((float *)m.val)[e] = fabsf(((float *)m.val)[e]) + 0.25f;
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *adj = lt_input_csr(c, "adj", 70, 60, &m);
+    loom_tensor *w = param(c, "w", dt, loom_shape(70, 3));
+    loom_tensor *d = loom_reshape(g, loom_degree(g, adj, settings[k].self, settings[k].power), loom_shape(70, 1));
+    check_all(c, add_sq(g, NULL, loom_mul(g, d, w)), tol_of(dt));
+    free_csr(&m);
+    lt_case_free(c);
+}
+END_TEST
+
+/* _i: (f64). A dynamic row count (bound 64, 40 at run time): workspaces are sized at the bounds
+ * and used at the run's sizes. A (A^T)-chain, a segment max over the dynamic rows, a column sum. */
+START_TEST(test_dynamic_rows)
+{
+    const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
+    enum { NOW = 40, M = 50, F = 16, SEG = 10 };
+    loom_csr m = make_csr(NOW, M, 30, dt, 41);
+    int32_t idx[NOW];
+    lt_fill_int(idx, NOW, SEG - 2, 42); /* the last two segments stay empty */
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_dim n = loom_dim_dynamic(g, "N", 64);
+    loom_tensor *adj = lt_input_csr(c, "adj", n, M, &m);
+    loom_tensor *ix = lt_input(c, "idx", LOOM_I32, loom_shape(n), (int64_t[]){NOW}, idx);
+    loom_tensor *x = param(c, "x", dt, loom_shape(M, F));
+    loom_tensor *y = loom_spmm(g, adj, x); /* [N, F] */
+    loom_tensor *loss = add_sq(g, NULL, loom_spmm_ex(g, adj, y, 1));
+    loss = add_sq(g, loss, loom_segment_max(g, y, ix, SEG));
+    loss = add_sq(g, loss, loom_segment_mean(g, y, ix, SEG));
+    loss = add_sq(g, loss, loom_sum(g, y, 1, 0));
+    check_all(c, loss, tol_of(dt));
+    free_csr(&m);
+    lt_case_free(c);
+}
+END_TEST
+
+/* ---- indices out of range reach the error record ----------------------------------------------- */
+
+/* Runs t's kernel (deterministic or not) and expects one INDEX record naming value and bound. */
+static void expect_index_error(const loom_tensor *t, const loom__value *out_like, loom__value *const *src, int det,
+                               long long value, long long bound)
+{
+    loom__cuda_err err;
+    char msg[256] = "";
+    memset(&err, 0xff, sizeof err);
+    lt_gpu_set_modes(gpu, det, 0);
+    loom_status s = lt_gpu_run_op(gpu, t, out_like, src, &err, msg, sizeof msg);
+    lt_gpu_set_modes(gpu, 0, 0);
+    ck_assert_msg(s == LOOM_OK, "%s: %s", loom__op_def(t->op)->name, msg);
+    ck_assert_msg(err.code == LOOM__CUDA_ERR_INDEX, "%s (deterministic %d): error code %d", loom__op_def(t->op)->name, det,
+                  err.code);
+    ck_assert_int_eq(err.tag, t->id);
+    ck_assert_int_eq(err.value, value);
+    ck_assert_int_eq(err.bound, bound);
+}
+
+START_TEST(test_bad_index)
+{
+    enum { V = 5, E = 4, F = 3 };
+    double table[V * F], x[E * F], y[V * F], gy[V * F];
+    lt_fill_normal(table, V * F, 1);
+    lt_fill_normal(x, E * F, 2);
+    lt_fill_normal(y, V * F, 3);
+    lt_fill_normal(gy, V * F, 4);
+    const int32_t good[E] = {0, 1, 2, 3};
+    lt_case *c = lt_case_new();
+    loom_graph *g = lt_graph(c);
+    loom_tensor *tt = lt_input_static(c, "table", LOOM_F64, loom_shape(V, F), table);
+    loom_tensor *xt = lt_input_static(c, "x", LOOM_F64, loom_shape(E, F), x);
+    loom_tensor *it = lt_input_static(c, "idx", LOOM_I32, loom_shape(E), good);
+    loom_tensor *gather = loom_gather_rows(g, tt, it);
+    loom_tensor *scat[3] = {loom_segment_sum(g, xt, it, V), loom_segment_mean(g, xt, it, V), loom_segment_max(g, xt, it, V)};
+    loom_tensor *yt = lt_input_static(c, "y", LOOM_F64, loom_shape(V, F), y);
+    loom_tensor *gt = lt_input_static(c, "gy", LOOM_F64, loom_shape(V, F), gy);
+    loom_tensor *sgrad[2];
+    for (int k = 0; k < 2; k++)
+        sgrad[k] = loom__node(g, "test", LOOM_OP_SCATTER_GRAD, 4, (loom_tensor *[]){xt, it, yt, gt},
+                              &(loom__attrs){.i = {k + 1}});
+    ck_assert_int_eq(loom_graph_status(g), LOOM_OK);
+
+    static const int32_t bad_values[2] = {7, -1};
+    for (int b = 0; b < 2; b++) {
+        int32_t bad[E] = {0, 1, 2, 3};
+        bad[2] = bad_values[b];
+        loom__value tv = {.dtype = LOOM_F64, .ndim = 2, .shape = {V, F}, .data = table};
+        loom__value xv = {.dtype = LOOM_F64, .ndim = 2, .shape = {E, F}, .data = x};
+        loom__value iv = {.dtype = LOOM_I32, .ndim = 1, .shape = {E}, .data = bad};
+        loom__value yv = {.dtype = LOOM_F64, .ndim = 2, .shape = {V, F}, .data = y};
+        loom__value gv = {.dtype = LOOM_F64, .ndim = 2, .shape = {V, F}, .data = gy};
+        loom__value rows_out = {.dtype = LOOM_F64, .ndim = 2, .shape = {E, F}};
+        loom__value seg_out = {.dtype = LOOM_F64, .ndim = 2, .shape = {V, F}};
+        for (int det = 0; det < 2; det++) {
+            expect_index_error(gather, &rows_out, (loom__value *[]){&tv, &iv}, det, bad[2], V);
+            for (int k = 0; k < 3; k++)
+                expect_index_error(scat[k], &seg_out, (loom__value *[]){&xv, &iv}, det, bad[2], V);
+            for (int k = 0; k < 2; k++)
+                expect_index_error(sgrad[k], &rows_out, (loom__value *[]){&xv, &iv, &yv, &gv}, det, bad[2], V);
+        }
+    }
+
+    /* a column out of range in a CSR (never fed: loom_csr_validate would refuse it) */
+    int32_t rowptr[3] = {0, 2, 3}, col[3] = {1, 9, 0};
+    double val[3] = {1.0, 2.0, 3.0}, xs[4 * F];
+    lt_fill_normal(xs, 4 * F, 5);
+    loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F64, 2, 4);
+    loom_tensor *x4 = lt_input_static(c, "x4", LOOM_F64, loom_shape(4, F), xs);
+    loom_tensor *x2 = lt_input_static(c, "x2", LOOM_F64, loom_shape(2, F), xs);
+    loom_tensor *fwd = loom_spmm_ex(g, adj, x4, 0), *bwd = loom_spmm_ex(g, adj, x2, 1);
+    ck_assert_int_eq(loom_graph_status(g), LOOM_OK);
+    loom__value av = {.dtype = LOOM_F64, .ndim = 2, .shape = {2, 4}, .data = val, .rowptr = rowptr, .col = col, .nnz = 3};
+    loom__value x4v = {.dtype = LOOM_F64, .ndim = 2, .shape = {4, F}, .data = xs};
+    loom__value x2v = {.dtype = LOOM_F64, .ndim = 2, .shape = {2, F}, .data = xs};
+    loom__value o2 = {.dtype = LOOM_F64, .ndim = 2, .shape = {2, F}}, o4 = {.dtype = LOOM_F64, .ndim = 2, .shape = {4, F}};
+    for (int det = 0; det < 2; det++) {
+        expect_index_error(fwd, &o2, (loom__value *[]){&av, &x4v}, det, 9, 4);
+        expect_index_error(bwd, &o4, (loom__value *[]){&av, &x2v}, det, 9, 4);
+    }
+    lt_case_free(c);
+}
+END_TEST
+
+/* The device is opened once for the whole suite (an unchecked fixture: ck_assert needs a running
+ * suite) and the suite runs unforked, since a forked test could not use the parent's context. */
+static void gpu_open(void)
+{
+    gpu = lt_gpu_open_or_skip();
+    char msg[256];
+    if (loom__cuda_dev_open(0, &bits_dev, msg, sizeof msg) != LOOM_OK) {
+        fprintf(stderr, "gpu_ops_sparse: %s\n", msg);
+        exit(1);
+    }
+}
+
+static void gpu_close(void)
+{
+    loom__cuda_dev_close(&bits_dev);
+    lt_gpu_close(gpu);
+    gpu = NULL;
+}
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("gpu_ops_sparse");
+    TCase *tc = tcase_create("ops");
+    tcase_add_unchecked_fixture(tc, gpu_open, gpu_close);
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_reduce_every_mask, 0, NREDUCE * 4);
+    tcase_add_loop_test(tc, test_reduce_large, 0, 14);
+    tcase_add_test(tc, test_reduce_empty);
+    tcase_add_loop_test(tc, test_transpose, 0, NTRANSPOSE * 2);
+    tcase_add_test(tc, test_transpose_int);
+    tcase_add_loop_test(tc, test_concat, 0, 8);
+    tcase_add_test(tc, test_concat_wide_and_empty);
+    tcase_add_loop_test(tc, test_slice, 0, 2);
+    tcase_add_loop_test(tc, test_index_small, 0, 32);
+    tcase_add_loop_test(tc, test_index_large, 0, 8);
+    tcase_add_test(tc, test_index_empty);
+    tcase_add_loop_test(tc, test_spmm, 0, 9 * 4);
+    tcase_add_test(tc, test_spmm_shapes);
+    tcase_add_loop_test(tc, test_degree, 0, 10);
+    tcase_add_loop_test(tc, test_dynamic_rows, 0, 2);
+    tcase_add_test(tc, test_bad_index);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    loom_error why = {0};
+    if (loom_cuda_device_count(&why) < 1) {
+        printf("skipped: no CUDA device (%s)\n", why.msg[0] ? why.msg : "none found");
+        return 77;
+    }
+    setenv("CK_FORK", "no", 1);
+    return lt_run_suite(suite());
+}
+#endif
