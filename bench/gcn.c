@@ -18,13 +18,13 @@
  * epoch does); the time covers the timed epochs only (forward, backward and update), and a run
  * returns once its last loss reached the host, so no separate synchronisation is needed.
  *
- * Memory: "plan_bytes" is the total the actor executor checks against memory_limit before a run
- * (graphs/run.c, exec_for): the plan's registers shared by lifetime (plan_shared_bytes) plus those
- * with memory of their own (plan_own_bytes) plus parameters and optimizer state. The last part is
- * not reported by loom_program_memory, so it is counted here from the parameters' shapes: each
- * parameter and Adam's two moments of it, each at least 64 bytes as the program allocates them.
- * It is a static plan, not a measured peak: "peak_bytes" is null, and compare.py sets plan_bytes
- * against the peer's torch.cuda.max_memory_allocated. The reference executor has no plan (null).
+ * Memory: "plan_bytes" is what the actor executor's plan takes on the device: on a GPU its one
+ * allocation (loom_program_device_memory's total: registers shared by lifetime, registers of their
+ * own, parameters and optimizer state, the fed data, kernel and cuBLAS scratch); on one CPU device
+ * the registers plus the program's parameters and Adam's two moments of each (counted from their
+ * shapes, at least 64 bytes each as the program allocates them). It is a static plan, not a
+ * measured peak: "peak_bytes" is null, and compare.py sets plan_bytes against the peer's
+ * torch.cuda.max_memory_allocated. The reference executor has no plan (null).
  *
  * A plan over the memory limit (--memory-limit, default the machine's memory) or an allocation
  * that fails gives a line with "oom": true; any other failure a line with "error", and exit
@@ -217,8 +217,7 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
     if (!s && ((s = loom_program_feed(p, x, &d->x)) || (s = loom_program_feed_csr(p, adj, &d->adj)) ||
                (s = loom_program_feed(p, y, &d->labels)) || (mask && (s = loom_program_feed(p, mask, &b->split.train)))))
         why = loom_program_error(p);
-    /* not with 0 steps: the actor runtime waits forever on a run of none (runtime/, to be fixed there) */
-    if (!s && o->warmup > 0 && (s = loom_program_run_steps(p, LOOM_RUN_STEP, o->warmup)))
+    if (!s && (s = loom_program_run_steps(p, LOOM_RUN_STEP, o->warmup)))
         why = loom_program_error(p);
     double ms = 0;
     if (!s) {
@@ -233,7 +232,9 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
             why = loom_program_error(p);
     }
     size_t shared = 0, unshared = 0, own = 0;
-    if (!s && c->exec == LOOM_EXEC_ACTORS && (s = loom_program_memory(p, LOOM_RUN_STEP, &shared, &unshared, &own)))
+    loom_memory dm = {0};
+    if (!s && c->exec == LOOM_EXEC_ACTORS && ((s = loom_program_memory(p, LOOM_RUN_STEP, &shared, &unshared, &own)) ||
+                                              (s = loom_program_device_memory(p, LOOM_RUN_STEP, 0, &dm))))
         why = loom_program_error(p);
 
     char msg[1200];
@@ -246,9 +247,12 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
         int64_t n;
         const double *losses = loom_program_losses(p, &n);
         printf(", \"ms_per_epoch\": %.4f, \"final_loss\": %.6f, \"oom\": false, \"peak_bytes\": null", ms, losses[n - 1]);
+        /* one CPU device keeps parameters in the program: counted from their shapes */
         if (c->exec == LOOM_EXEC_ACTORS)
-            printf(", \"plan_bytes\": %zu, \"plan_shared_bytes\": %zu, \"plan_unshared_bytes\": %zu, \"plan_own_bytes\": %zu}\n",
-                   shared + own + param_state_bytes(g), shared, unshared, own);
+            printf(", \"plan_bytes\": %zu, \"plan_shared_bytes\": %zu, \"plan_unshared_bytes\": %zu, \"plan_own_bytes\": %zu, "
+                   "\"plan_params_bytes\": %zu, \"plan_inputs_bytes\": %zu, \"plan_scratch_bytes\": %zu}\n",
+                   dm.params ? dm.total : shared + own + param_state_bytes(g), shared, unshared, own,
+                   dm.params ? dm.params : param_state_bytes(g), dm.inputs, dm.scratch);
         else
             printf(", \"plan_bytes\": null}\n");
     }

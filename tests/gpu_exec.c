@@ -162,6 +162,7 @@ int main(void)
     tcase_add_test(tc, test_bad_index_on_device);
     tcase_add_test(tc, test_memory_plan_on_gpu);
     suite_add_tcase(s, tc);
+    setenv("CK_FORK", "no", 1); /* CUDA, once touched here, is unusable in a forked child */
     return lt_run_suite(s);
 }
 #endif

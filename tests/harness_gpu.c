@@ -154,8 +154,9 @@ static double compare(const char *what, const loom_tensor *t, loom_dtype dt, con
         double e = (isnan(a) && isnan(b)) ? 0 : fabs(a - b) / fmax(1.0, fabs(b));
         if (isnan(e))
             e = INFINITY;
-        ck_assert_msg(exact ? a == b : e <= tol, "%s of %s '%s': element %lld is %.9g on CUDA, %.9g on the CPU (error %.3g, tol %.3g)",
-                      what, loom__op_def(t->op)->name, t->name, (long long)i, a, b, e, exact ? 0.0 : tol);
+        if (exact ? a != b : !(e <= tol)) /* asserting every element would cost a pipe write each */
+            ck_abort_msg("%s of %s '%s': element %lld is %.9g on CUDA, %.9g on the CPU (error %.3g, tol %.3g)", what,
+                         loom__op_def(t->op)->name, t->name, (long long)i, a, b, e, exact ? 0.0 : tol);
         if (e > worst)
             worst = e;
     }

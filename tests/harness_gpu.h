@@ -17,7 +17,9 @@
 
 typedef struct lt_gpu lt_gpu;
 
-/* Device 0, its streams and handles; prints why and exits 77 (skipped) when there is no GPU. */
+/* Device 0, its streams and handles; prints why and exits 77 (skipped) when there is no GPU. Call
+ * it inside the suite (an unchecked fixture, with CK_FORK=no: a CUDA context made before a fork is
+ * unusable in the child), after main has checked loom_cuda_device_count. */
 lt_gpu *lt_gpu_open_or_skip(void);
 void lt_gpu_close(lt_gpu *g);
 /* Turns the kernels' deterministic mode on or off (default off) and TF32 (default off). */

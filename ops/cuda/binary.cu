@@ -1,5 +1,346 @@
-// CUDA kernels of the binary ops (see ops/cuda/cuda.h for the contract).
+// CUDA kernels of the binary ops (see ops/cuda/cuda.h for the contract): add, sub, mul, div with
+// NumPy broadcasting, scale and bias_add.
+//
+// Broadcasting follows the CPU kernel's plan (ops/cpu/binary.c): each operand gets a stride per
+// output dim (0 where stretched), dims of size 1 are dropped and neighbours that both operands
+// walk contiguously are merged, so the common shapes collapse to one or two dims. Same-shape
+// operands (and an operand that is one scalar) take a flat, vectorised loop; anything else maps
+// each output element to its operands' offsets with divisions by the dims, done by multiplication
+// (magic numbers) when the tensor fits 31-bit indices. bias_add is the broadcast x [R, C] + b [C].
 // defines: loom__cuda_register_binary
 #include "ops/cuda/common.cuh"
 
-extern "C" void loom__cuda_register_binary(loom__cuda_op *table) { (void)table; }
+#include <limits.h>
+
+namespace {
+
+// ---- kernels ------------------------------------------------------------------------------------
+
+// V elements in one aligned access (16 bytes: 4 floats, 2 doubles).
+template <typename T, int V> struct alignas(sizeof(T) * V) vec_t {
+    T v[V];
+};
+
+struct op_add {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+struct op_sub {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a - b; }
+};
+struct op_mul {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a * b; }
+};
+struct op_div {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a / b; }
+};
+
+// Unsigned division by a fixed d by a multiply-high and a shift (d and the dividends below 2^31),
+// as in Granlund and Montgomery: one integer division per element would cost more than the loads.
+struct divmod32 {
+    uint32_t d, m, s;
+    __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, m) + n) >> s; }
+};
+
+static divmod32 make_divmod32(uint32_t d)
+{
+    divmod32 r;
+    r.d = d;
+    uint32_t s = 0;
+    while (s < 31 && (UINT32_C(1) << s) < d)
+        s++;
+    r.s = s;
+    r.m = (uint32_t)((((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1);
+    return r;
+}
+
+// The merged broadcast plan, innermost dim last; passed by value (kernel parameter space).
+struct bplan {
+    int nd;
+    int64_t n[LOOM_MAX_DIMS];
+    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
+    divmod32 dm[LOOM_MAX_DIMS];
+    int64_t total;
+};
+
+// y = a op b elementwise, both operands of y's size, or one of them a single value (SA or SB 0).
+template <typename T, int V, int SA, int SB, typename F>
+__global__ void flat_kernel(T *y, const T *a, const T *b, int64_t n, F f)
+{
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const T a0 = SA ? T(0) : a[0], b0 = SB ? T(0) : b[0];
+    const int64_t nv = n / V;
+    for (int64_t k = first; k < nv; k += stride) {
+        vec_t<T, V> va, vb, vy;
+        if (SA)
+            va = reinterpret_cast<const vec_t<T, V> *>(a)[k];
+        if (SB)
+            vb = reinterpret_cast<const vec_t<T, V> *>(b)[k];
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            vy.v[j] = f(SA ? va.v[j] : a0, SB ? vb.v[j] : b0);
+        reinterpret_cast<vec_t<T, V> *>(y)[k] = vy;
+    }
+    for (int64_t i = nv * V + first; i < n; i += stride)
+        y[i] = f(SA ? a[i] : a0, SB ? b[i] : b0);
+}
+
+// General broadcast with 32-bit indices: the output is contiguous, so element i is found by
+// peeling dims off i from the innermost outwards.
+template <typename T, typename F> __global__ void bcast32_kernel(T *y, const T *a, const T *b, bplan p, F f)
+{
+    const uint32_t total = (uint32_t)p.total;
+    const uint32_t stride = gridDim.x * blockDim.x;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+        uint32_t rest = i, oa = 0, ob = 0;
+#pragma unroll
+        for (int d = LOOM_MAX_DIMS - 1; d >= 1; d--) {
+            if (d >= p.nd)
+                continue;
+            const uint32_t q = p.dm[d].div(rest), r = rest - q * p.dm[d].d;
+            oa += r * (uint32_t)p.sa[d];
+            ob += r * (uint32_t)p.sb[d];
+            rest = q;
+        }
+        oa += rest * (uint32_t)p.sa[0];
+        ob += rest * (uint32_t)p.sb[0];
+        y[i] = f(a[oa], b[ob]);
+    }
+}
+
+// The same with 64-bit indices, for tensors of 2^31 elements or more.
+template <typename T, typename F> __global__ void bcast64_kernel(T *y, const T *a, const T *b, bplan p, F f)
+{
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.total; i += stride) {
+        int64_t rest = i, oa = 0, ob = 0;
+        for (int d = p.nd - 1; d >= 1; d--) {
+            const int64_t q = rest / p.n[d], r = rest - q * p.n[d];
+            oa += r * p.sa[d];
+            ob += r * p.sb[d];
+            rest = q;
+        }
+        oa += rest * p.sa[0];
+        ob += rest * p.sb[0];
+        y[i] = f(a[oa], b[ob]);
+    }
+}
+
+template <typename T, int V> __global__ void scale_kernel(T *y, const T *x, int64_t n, T s)
+{
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t nv = n / V;
+    for (int64_t k = first; k < nv; k += stride) {
+        vec_t<T, V> v = reinterpret_cast<const vec_t<T, V> *>(x)[k];
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            v.v[j] = v.v[j] * s;
+        reinterpret_cast<vec_t<T, V> *>(y)[k] = v;
+    }
+    for (int64_t i = nv * V + first; i < n; i += stride)
+        y[i] = x[i] * s;
+}
+
+} // namespace
+
+// ---- launchers ----------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kThreads = 256;
+
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+// Strides of an operand of shape (nd_v, shape_v) aligned to the output's nd dims from the right;
+// false when a dim neither matches nor is 1.
+static bool align_strides(int nd_v, const int64_t *shape_v, int nd, const int64_t *oshape, int64_t *s)
+{
+    if (nd_v > nd)
+        return false;
+    int64_t st = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        int j = i - (nd - nd_v);
+        if (j < 0) {
+            s[i] = 0;
+            continue;
+        }
+        if (shape_v[j] == oshape[i])
+            s[i] = st;
+        else if (shape_v[j] == 1)
+            s[i] = 0;
+        else
+            return false;
+        st *= shape_v[j];
+    }
+    return true;
+}
+
+static loom_status make_plan(bplan *p, const loom__value *out, int nda, const int64_t *sha, int ndb, const int64_t *shb,
+                             const loom__kctx *ctx)
+{
+    const int nd = out->ndim;
+    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
+    if (!align_strides(nda, sha, nd, out->shape, sa) || !align_strides(ndb, shb, nd, out->shape, sb))
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "operand shapes do not broadcast to the output's at run time");
+    p->total = loom__numel(out);
+    int k = 0;
+    for (int i = 0; i < nd; i++) {
+        const int64_t n = out->shape[i];
+        if (n == 1)
+            continue;
+        if (k > 0 && p->sa[k - 1] == sa[i] * n && p->sb[k - 1] == sb[i] * n) {
+            p->n[k - 1] *= n;
+            p->sa[k - 1] = sa[i];
+            p->sb[k - 1] = sb[i];
+        } else {
+            p->n[k] = n;
+            p->sa[k] = sa[i];
+            p->sb[k] = sb[i];
+            k++;
+        }
+    }
+    if (k == 0) {
+        p->n[0] = 1;
+        p->sa[0] = p->sb[0] = 0;
+        k = 1;
+    }
+    p->nd = k;
+    for (int i = k; i < LOOM_MAX_DIMS; i++) {
+        p->n[i] = 1;
+        p->sa[i] = p->sb[i] = 0;
+    }
+    return LOOM_OK;
+}
+
+template <typename T, typename F>
+static loom_status launch_plan(const bplan &p, T *y, const T *a, const T *b, F f, const loom__kctx *ctx, const char *what)
+{
+    if (p.total == 0)
+        return LOOM_OK;
+    cudaStream_t st = loom__cuda_stream(ctx);
+    constexpr int V = 16 / sizeof(T);
+    if (p.nd == 1 && (p.sa[0] | p.sb[0]) != 0) {
+        // one flat loop: both operands walk with y, or one of them is a single value
+        const bool sa = p.sa[0] != 0, sb = p.sb[0] != 0;
+        const bool vec = aligned16(y) && (!sa || aligned16(a)) && (!sb || aligned16(b));
+        const int64_t n = p.total;
+        const unsigned grid = loom__cuda_grid(vec ? n / V + (n % V != 0) : n, kThreads);
+        if (sa && sb) {
+            if (vec)
+                flat_kernel<T, V, 1, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
+            else
+                flat_kernel<T, 1, 1, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
+        } else if (sa) {
+            if (vec)
+                flat_kernel<T, V, 1, 0><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
+            else
+                flat_kernel<T, 1, 1, 0><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
+        } else {
+            if (vec)
+                flat_kernel<T, V, 0, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
+            else
+                flat_kernel<T, 1, 0, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
+        }
+    } else if (p.nd == 1) {
+        // a single element on both sides (every dim 1, or scalars): a broadcast of one value
+        flat_kernel<T, 1, 0, 0><<<loom__cuda_grid(p.total, kThreads), kThreads, 0, st>>>(y, a, b, p.total, f);
+    } else if (p.total <= INT32_MAX) {
+        bplan q = p;
+        for (int d = 0; d < q.nd; d++)
+            q.dm[d] = make_divmod32((uint32_t)q.n[d]);
+        bcast32_kernel<T><<<loom__cuda_grid(p.total, kThreads), kThreads, 0, st>>>(y, a, b, q, f);
+    } else {
+        bcast64_kernel<T><<<loom__cuda_grid(p.total, kThreads), kThreads, 0, st>>>(y, a, b, p, f);
+    }
+    LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+    return LOOM_OK;
+}
+
+template <typename F>
+static loom_status binary(const char *what, loom__value *out, loom__value *const *src, const loom__kctx *ctx, F f)
+{
+    const loom__value *a = src[0], *b = src[1];
+    if (a->dtype != out->dtype || b->dtype != out->dtype)
+        return loom__kfail(ctx, LOOM_ERR_DTYPE, "%s: operands are %s and %s, the output %s", what, loom_dtype_name(a->dtype),
+                           loom_dtype_name(b->dtype), loom_dtype_name(out->dtype));
+    bplan p;
+    loom_status s = make_plan(&p, out, a->ndim, a->shape, b->ndim, b->shape, ctx);
+    if (s != LOOM_OK || p.total == 0)
+        return s;
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        return launch_plan<T>(p, (T *)out->data, (const T *)a->data, (const T *)b->data, f, ctx, what);
+    });
+}
+
+} // namespace
+
+static loom_status cuda_add(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)t;
+    return binary("add", out, src, ctx, op_add());
+}
+
+static loom_status cuda_sub(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)t;
+    return binary("sub", out, src, ctx, op_sub());
+}
+
+static loom_status cuda_mul(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)t;
+    return binary("mul", out, src, ctx, op_mul());
+}
+
+static loom_status cuda_div(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)t;
+    return binary("div", out, src, ctx, op_div());
+}
+
+// The factor is rounded to T first, as on the CPU, so f32 results match it bit for bit.
+static loom_status cuda_scale(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const int64_t n = loom__numel(out);
+    if (n == 0)
+        return LOOM_OK;
+    const double s = t->a.f[0];
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        constexpr int V = 16 / sizeof(T);
+        T *y = (T *)out->data;
+        const T *x = (const T *)src[0]->data;
+        cudaStream_t st = loom__cuda_stream(ctx);
+        if (aligned16(y) && aligned16(x))
+            scale_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(y, x, n, (T)s);
+        else
+            scale_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(y, x, n, (T)s);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, "scale");
+        return LOOM_OK;
+    });
+}
+
+// x [..., C] + b [C]: the broadcast plan of x with b aligned to its last axis ([R, C] + [C] after
+// merging), so it shares add's kernels.
+static loom_status cuda_bias_add(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)t;
+    const loom__value *x = src[0], *b = src[1];
+    const int64_t c = b->ndim == 1 ? b->shape[0] : -1;
+    if (x->ndim < 1 || c != x->shape[x->ndim - 1])
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "bias of %lld elements does not match the last dim of x",
+                           (long long)loom__numel(b));
+    return binary("bias_add", out, src, ctx, op_add());
+}
+
+extern "C" void loom__cuda_register_binary(loom__cuda_op *table)
+{
+    table[LOOM_OP_ADD].run = cuda_add;
+    table[LOOM_OP_SUB].run = cuda_sub;
+    table[LOOM_OP_MUL].run = cuda_mul;
+    table[LOOM_OP_DIV].run = cuda_div;
+    table[LOOM_OP_SCALE].run = cuda_scale;
+    table[LOOM_OP_BIAS_ADD].run = cuda_bias_add;
+}

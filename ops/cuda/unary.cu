@@ -1,5 +1,212 @@
-// CUDA kernels of the unary ops (see ops/cuda/cuda.h for the contract).
+// CUDA kernels of the activations (relu, leaky_relu, elu, sigmoid, tanh) and act_grad, their
+// shared backward op (see ops/cuda/cuda.h for the contract; the meaning is ops/unary.c's).
+//
+// All are flat maps over contiguous values: a grid-stride loop of 16-byte vector accesses when
+// every pointer is aligned, scalar ones otherwise. The formulas are the CPU kernel's
+// (ops/cpu/unary.c), including its parameter rounded to T and its exp-of-minus-|v| forms of
+// sigmoid and tanh, so f32 and f64 results agree with it to an ulp or two.
 // defines: loom__cuda_register_unary
 #include "ops/cuda/common.cuh"
 
-extern "C" void loom__cuda_register_unary(loom__cuda_op *table) { (void)table; }
+namespace {
+
+// ---- kernels ------------------------------------------------------------------------------------
+
+template <typename T, int V> struct alignas(sizeof(T) * V) vec_t {
+    T v[V];
+};
+
+__device__ __forceinline__ float exp_(float v) { return expf(v); }
+__device__ __forceinline__ double exp_(double v) { return exp(v); }
+__device__ __forceinline__ float expm1_(float v) { return expm1f(v); }
+__device__ __forceinline__ double expm1_(double v) { return expm1(v); }
+
+// One exp of -|v| each, so neither overflows (as on the CPU).
+template <typename T> __device__ __forceinline__ T sigmoid1(T v)
+{
+    const T e = exp_(v < 0 ? v : -v);
+    return (v >= 0 ? T(1) : e) / (1 + e);
+}
+template <typename T> __device__ __forceinline__ T tanh1(T v)
+{
+    const T m = expm1_(2 * (v < 0 ? v : -v));
+    const T a = -m / (2 + m);
+    return v < 0 ? -a : a;
+}
+
+// Forward maps y = f(v); p is the activation's parameter.
+struct f_relu {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T) const { return v > 0 ? v : T(0); }
+};
+struct f_leaky_relu {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T p) const { return v > 0 ? v : v * p; }
+};
+struct f_elu {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T p) const { return v > 0 ? v : p * expm1_(v); }
+};
+struct f_sigmoid {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T) const { return sigmoid1(v); }
+};
+struct f_tanh {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T) const { return tanh1(v); }
+};
+
+// Backward maps out = g * f'(.) of s (x or y, as ops/unary.c says) and g.
+struct g_relu {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T g, T) const { return v > 0 ? g : T(0); }
+};
+struct g_leaky_relu {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T g, T p) const { return v > 0 ? g : g * p; }
+};
+struct g_elu {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T g, T p) const { return v > 0 ? g : g * p * exp_(v); }
+};
+struct g_sigmoid {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T g, T) const { return g * v * (1 - v); }
+};
+struct g_tanh {
+    template <typename T> __device__ __forceinline__ T operator()(T v, T g, T) const { return g * (1 - v * v); }
+};
+
+template <typename T, int V, typename F> __global__ void act_kernel(T *y, const T *x, int64_t n, T p, F f)
+{
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t nv = n / V;
+    for (int64_t k = first; k < nv; k += stride) {
+        vec_t<T, V> v = reinterpret_cast<const vec_t<T, V> *>(x)[k];
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            v.v[j] = f(v.v[j], p);
+        reinterpret_cast<vec_t<T, V> *>(y)[k] = v;
+    }
+    for (int64_t i = nv * V + first; i < n; i += stride)
+        y[i] = f(x[i], p);
+}
+
+template <typename T, int V, typename F> __global__ void act_grad_kernel(T *out, const T *s, const T *g, int64_t n, T p, F f)
+{
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t nv = n / V;
+    for (int64_t k = first; k < nv; k += stride) {
+        const vec_t<T, V> vs = reinterpret_cast<const vec_t<T, V> *>(s)[k];
+        vec_t<T, V> vg = reinterpret_cast<const vec_t<T, V> *>(g)[k];
+#pragma unroll
+        for (int j = 0; j < V; j++)
+            vg.v[j] = f(vs.v[j], vg.v[j], p);
+        reinterpret_cast<vec_t<T, V> *>(out)[k] = vg;
+    }
+    for (int64_t i = nv * V + first; i < n; i += stride)
+        out[i] = f(s[i], g[i], p);
+}
+
+} // namespace
+
+// ---- launchers ----------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kThreads = 256;
+
+static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+template <typename F>
+static loom_status act(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx, F f,
+                       const char *what)
+{
+    const int64_t n = loom__numel(out);
+    if (loom__numel(src[0]) != n || src[0]->dtype != out->dtype)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "%s: the operand differs from the output in size or dtype", what);
+    if (n == 0)
+        return LOOM_OK;
+    const double p = t->a.f[0];
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        constexpr int V = 16 / sizeof(T);
+        T *y = (T *)out->data;
+        const T *x = (const T *)src[0]->data;
+        cudaStream_t st = loom__cuda_stream(ctx);
+        if (aligned16(y) && aligned16(x))
+            act_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(y, x, n, (T)p, f);
+        else
+            act_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(y, x, n, (T)p, f);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+        return LOOM_OK;
+    });
+}
+
+template <typename F>
+static loom_status act_grad(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx, F f)
+{
+    const int64_t n = loom__numel(out);
+    if (loom__numel(src[0]) != n || loom__numel(src[1]) != n)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "operands of act_grad differ in size");
+    if (src[0]->dtype != out->dtype || src[1]->dtype != out->dtype)
+        return loom__kfail(ctx, LOOM_ERR_DTYPE, "operands of act_grad differ in dtype");
+    if (n == 0)
+        return LOOM_OK;
+    const double p = t->a.f[0];
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        constexpr int V = 16 / sizeof(T);
+        T *o = (T *)out->data;
+        const T *s = (const T *)src[0]->data, *g = (const T *)src[1]->data;
+        cudaStream_t st = loom__cuda_stream(ctx);
+        if (aligned16(o) && aligned16(s) && aligned16(g))
+            act_grad_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(o, s, g, n, (T)p, f);
+        else
+            act_grad_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(o, s, g, n, (T)p, f);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, "act_grad");
+        return LOOM_OK;
+    });
+}
+
+} // namespace
+
+static loom_status cuda_relu(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return act(t, out, src, ctx, f_relu(), "relu");
+}
+
+static loom_status cuda_leaky_relu(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return act(t, out, src, ctx, f_leaky_relu(), "leaky_relu");
+}
+
+static loom_status cuda_elu(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return act(t, out, src, ctx, f_elu(), "elu");
+}
+
+static loom_status cuda_sigmoid(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return act(t, out, src, ctx, f_sigmoid(), "sigmoid");
+}
+
+static loom_status cuda_tanh(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return act(t, out, src, ctx, f_tanh(), "tanh");
+}
+
+static loom_status cuda_act_grad(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    switch (t->a.i[0]) {
+    case LOOM_OP_RELU: return act_grad(t, out, src, ctx, g_relu());
+    case LOOM_OP_LEAKY_RELU: return act_grad(t, out, src, ctx, g_leaky_relu());
+    case LOOM_OP_ELU: return act_grad(t, out, src, ctx, g_elu());
+    case LOOM_OP_SIGMOID: return act_grad(t, out, src, ctx, g_sigmoid());
+    case LOOM_OP_TANH: return act_grad(t, out, src, ctx, g_tanh());
+    default: return loom__kfail(ctx, LOOM_ERR_INVALID, "op %lld is not an activation", (long long)t->a.i[0]);
+    }
+}
+
+extern "C" void loom__cuda_register_unary(loom__cuda_op *table)
+{
+    table[LOOM_OP_RELU].run = cuda_relu;
+    table[LOOM_OP_LEAKY_RELU].run = cuda_leaky_relu;
+    table[LOOM_OP_ELU].run = cuda_elu;
+    table[LOOM_OP_SIGMOID].run = cuda_sigmoid;
+    table[LOOM_OP_TANH].run = cuda_tanh;
+    table[LOOM_OP_ACT_GRAD].run = cuda_act_grad;
+}
