@@ -294,6 +294,11 @@ static loom_status source_act(void *vctx, loom__act *a)
     return stamp_dims(x, a);
 }
 
+int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece)
+{
+    return (t == x->p->loss && x->pl->mode == LOOM_RUN_STEP) || x->last_piece < 0 || piece == x->last_piece;
+}
+
 static loom_status sink_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
@@ -301,12 +306,14 @@ static loom_status sink_act(void *vctx, loom__act *a)
     loom_program *p = x->p;
     const loom__task *k = &x->pl->task[c->task];
     const loom_tensor *t = k->t;
+    if (!loom__exec_keeps(x, t, a->piece))
+        return LOOM_OK;
     const loom__value *parts[LOOM__MAX_DEVICES];
     for (int d = 0; d < x->n; d++) {
         const token *in = a->in[d];
 #ifdef LOOM_HAVE_CUDA
         if (on_gpu(x)) {
-            loom_status s = loom__exec_cuda_err(x, &in->err, a->msg, a->msg_size);
+            loom_status s = in->err ? loom__exec_cuda_err(x, in->err, a->msg, a->msg_size) : LOOM_OK;
             if (s != LOOM_OK)
                 return s;
         }
@@ -988,6 +995,8 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
             } else {
                 k->v.data = base;
             }
+            if (on_gpu(x) && base && pl->task[rg->producer].kind == LOOM__TASK_COPY && rg->dom == LOOM__HOST)
+                k->err = (loom__cuda_err *)(base + rg->bytes - LOOM__COPY_TRAILER);
             x->bufs[r][b] = k;
         }
     }
@@ -1020,6 +1029,8 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
 #endif
     if (s != LOOM_OK)
         return s;
+    int64_t first = loom__rt_next_piece(x->rt);
+    x->last_piece = p->source || pieces > INT64_MAX - first ? -1 : first + pieces - 1;
     s = loom__rt_run(x->rt, pieces);
     if (s != LOOM_OK)
         loom__program_fail(p, s, "loom_program_run: %s", loom__rt_error(x->rt));

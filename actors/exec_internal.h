@@ -15,7 +15,8 @@ typedef struct token {
     char *base;   /* the buffer (a source fed from the program points v elsewhere) */
     int has_dims; /* the piece's dynamic dims (logical sizes), from the source */
     int64_t dims[LOOM__MAX_DYN];
-    loom__cuda_err err; /* a copy back from a GPU: the device's error record with the value */
+    loom__cuda_err *err; /* a copy back from a GPU: the device's error record, after the value in
+                            the pinned buffer (LOOM__COPY_TRAILER) */
     /* GPU buffers read on another stream than the one that writes them: recorded after the
      * writer's work (ev_w) and after the readers' (ev_r), waited for by the other side */
     void *ev_w, *ev_r;
@@ -72,7 +73,13 @@ struct loom__exec {
     loom__fused **fused;   /* by device: its chain fused into one actor, or NULL */
     int *slot_of;          /* by register: its input slot in the fused chain that reads it, or -1 */
     int *outidx_of;        /* by register: its output index in the fused chain that writes it, or -1 */
+    int64_t last_piece;    /* the last piece of the run in progress, or -1 when a data source decides */
 };
+
+/* 1 when the sink of kept tensor t copies piece `piece` to the host: the loss of every training
+ * step (the loss history), and the rest only at the run's last piece, which is all a fetch can
+ * see (every piece when a data source may end the run early). */
+int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece);
 
 /* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
  * index of a dynamic dim that nothing binds. */

@@ -381,7 +381,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
                     return -1;
                 pl->task[c].dir = LOOM__D2H;
                 add_input(pl, c, r);
-                int rh = add_regst(pl, c, id, LOOM__HOST, d, pl->regst[r].sbp, pl->regst[r].bytes, 1);
+                int rh = add_regst(pl, c, id, LOOM__HOST, d, pl->regst[r].sbp, pl->regst[r].bytes + LOOM__COPY_TRAILER, 1);
                 if (rh < 0)
                     return -1;
                 pl->task[c].out[0] = rh;

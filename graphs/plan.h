@@ -28,6 +28,7 @@
 
 #define LOOM__MAX_DYN 16
 #define LOOM__HOST (-1) /* the device of host tasks and the memory domain of host registers */
+#define LOOM__COPY_TRAILER 64 /* a copy back from a GPU brings the device's error record after the value */
 
 typedef enum loom__task_kind {
     LOOM__TASK_SOURCE,   /* host: emits every input of a piece, one register per (input, device) */

@@ -30,6 +30,7 @@ typedef struct graph_entry {
 typedef struct graph_cache {
     graph_entry e[GRAPHS];
     int n, keylen, disabled;
+    int random; /* a kernel of the chain draws from the step (which replays read from the device) */
     uint64_t clock;
     int64_t *key; /* scratch for the current act's key */
 } graph_cache;
@@ -227,10 +228,12 @@ static void retarget(token *out, const token *in)
 {
     char *base = out->base;
     void *ev_w = out->ev_w, *ev_r = out->ev_r;
+    loom__cuda_err *err = out->err;
     *out = *in;
     out->base = base;
     out->ev_w = ev_w;
     out->ev_r = ev_r;
+    out->err = err;
     if (in->v.rowptr)
         loom__exec_csr_layout(out, base, in->v.shape[0], in->v.nnz, in->v.dtype);
     else
@@ -245,6 +248,8 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
     dev_state *ds = &x->cuda->d[k->device];
     const token *in = a->in[0];
     token *out = a->out[0];
+    if (k->dir == LOOM__D2H && !loom__exec_keeps(x, k->t, a->piece))
+        return LOOM_OK; /* the sink takes nothing of this piece */
     loom_status s = on_device(ds->dev.index, a->msg, a->msg_size);
     if (s != LOOM_OK)
         return s;
@@ -260,7 +265,7 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
     retarget(out, in);
     s = loom__cuda_copy_async(out->base, in->base ? in->base : in->v.data, span(in), stream, a->msg, a->msg_size);
     if (s == LOOM_OK && k->dir == LOOM__D2H)
-        s = loom__cuda_copy_async(&out->err, ds->dev.err, sizeof out->err, stream, a->msg, a->msg_size);
+        s = loom__cuda_copy_async(out->err, ds->dev.err, sizeof *out->err, stream, a->msg, a->msg_size);
     if (s != LOOM_OK)
         return s;
     if ((s = loom__act_defer(a)) != LOOM_OK)
@@ -318,13 +323,15 @@ static int make_key(const loom__exec *x, const loom__fused *f, loom__act *a, int
     return n;
 }
 
-static graph_cache *cache_of(loom__fused *f)
+static graph_cache *cache_of(const loom__exec *x, loom__fused *f)
 {
     if (!f->graphs) {
         graph_cache *g = calloc(1, sizeof *g);
         if (!g)
             return NULL;
         g->keylen = f->nin * (3 + LOOM_MAX_DIMS) + f->nout + LOOM__MAX_DYN;
+        for (int c = 0; c < f->ntasks; c++)
+            g->random |= (loom__op_def(x->pl->task[f->tasks[c]].t->op)->flags & LOOM__OPF_RANDOM) != 0;
         g->key = malloc((size_t)g->keylen * sizeof *g->key);
         if (!g->key) {
             free(g);
@@ -423,7 +430,7 @@ loom_status loom__exec_cuda_step_act(void *vctx, loom__act *a)
     loom_status s = on_device(ds->dev.index, a->msg, a->msg_size);
     if (s != LOOM_OK)
         return s;
-    graph_cache *g = cache_of(f);
+    graph_cache *g = cache_of(x, f);
     if (!g)
         return LOOM_ERR_NOMEM;
     graph_entry *e = NULL;
@@ -452,7 +459,7 @@ loom_status loom__exec_cuda_step_act(void *vctx, loom__act *a)
                 return s;
         }
         if (e->exec) {
-            s = loom__cuda_set_i64(ds->step_dev, step, stream, a->msg, a->msg_size);
+            s = g->random ? loom__cuda_set_i64(ds->step_dev, step, stream, a->msg, a->msg_size) : LOOM_OK;
             if (s == LOOM_OK)
                 s = loom__cuda_graph_launch(e->exec, stream, a->msg, a->msg_size);
             if (s != LOOM_OK)

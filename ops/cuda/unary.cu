@@ -21,6 +21,11 @@ __device__ __forceinline__ double exp_(double v) { return exp(v); }
 __device__ __forceinline__ float expm1_(float v) { return expm1f(v); }
 __device__ __forceinline__ double expm1_(double v) { return expm1(v); }
 
+// A product rounded before what follows it, as on the CPU: where 1 - v * v cancels, a fused
+// multiply-add (which nvcc would make) rounds differently by far more than the values' precision.
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+
 // One exp of -|v| each, so neither overflows (as on the CPU).
 template <typename T> __device__ __forceinline__ T sigmoid1(T v)
 {
@@ -65,7 +70,7 @@ struct g_sigmoid {
     template <typename T> __device__ __forceinline__ T operator()(T v, T g, T) const { return g * v * (1 - v); }
 };
 struct g_tanh {
-    template <typename T> __device__ __forceinline__ T operator()(T v, T g, T) const { return g * (1 - v * v); }
+    template <typename T> __device__ __forceinline__ T operator()(T v, T g, T) const { return g * (1 - mul_rn(v, v)); }
 };
 
 template <typename T, int V, typename F> __global__ void act_kernel(T *y, const T *x, int64_t n, T p, F f)

@@ -77,8 +77,10 @@ extern "C" loom_status loom__cuda_dev_open(int index, loom__cuda_dev *d, char *m
     d->sparse = sp;
     cusparseSetStream(sp, (cudaStream_t)d->stream[LOOM__CUDA_COMPUTE]);
     cudaError_t e = cudaMalloc(&d->err, LOOM__CUDA_ERR_BYTES);
+    if (e == cudaSuccess) /* done before any kernel of the non-blocking streams reads it */
+        e = cudaMemsetAsync(d->err, 0, LOOM__CUDA_ERR_BYTES, (cudaStream_t)d->stream[LOOM__CUDA_COMPUTE]);
     if (e == cudaSuccess)
-        e = cudaMemset(d->err, 0, LOOM__CUDA_ERR_BYTES);
+        e = cudaStreamSynchronize((cudaStream_t)d->stream[LOOM__CUDA_COMPUTE]);
     if (e == cudaSuccess)
         e = cudaMallocHost(&d->err_host, LOOM__CUDA_ERR_BYTES);
     if (e != cudaSuccess) {
@@ -176,8 +178,13 @@ extern "C" loom_status loom__cuda_zero_async(void *dst, size_t n, void *stream, 
 
 extern "C" loom_status loom__cuda_copy_sync(void *dst, const void *src, size_t n, char *msg, size_t len)
 {
-    if (n)
-        CK(cudaMemcpy(dst, src, n, cudaMemcpyDefault), "cudaMemcpy");
+    // Not cudaMemcpy: from pageable memory it may return before the copy reaches the device, and
+    // kernels on Loom's non-blocking streams would not wait for it. A copy on this thread's stream,
+    // then waiting for that stream, is done when this returns.
+    if (n) {
+        CK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDefault, cudaStreamPerThread), "cudaMemcpyAsync");
+        CK(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
+    }
     return LOOM_OK;
 }
 
