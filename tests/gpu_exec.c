@@ -121,25 +121,44 @@ START_TEST(test_bad_index_on_device)
 }
 END_TEST
 
-START_TEST(test_memory_plan_on_gpu)
+/* A linear classifier of 64 rows of 32 features on cuda:0, fed zeros, compiled with a memory limit
+ * (0: none). */
+static loom_program *linear_on_gpu(loom_graph *g, int64_t limit)
 {
-    loom_graph *g = on_cuda();
     loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(64, 32));
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(64));
     loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", x, 10, 1), y, NULL);
     loom_program *p;
-    ck_assert_int_eq(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.01)}, &p), LOOM_OK);
-    float xv[64 * 32] = {0};
-    int32_t yv[64] = {0};
+    ck_assert_int_eq(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.01), .memory_limit = limit}, &p), LOOM_OK);
+    static float xv[64 * 32];
+    static int32_t yv[64];
     loom_array xa = {.dtype = LOOM_F32, .ndim = 2, .shape = {64, 32}, .data = xv}, ya = {.dtype = LOOM_I32, .ndim = 1, .shape = {64}, .data = yv};
-    loom_program_feed(p, x, &xa);
-    loom_program_feed(p, y, &ya);
+    ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_OK);
+    ck_assert_int_eq(loom_program_feed(p, y, &ya), LOOM_OK);
+    return p;
+}
+
+START_TEST(test_memory_plan_on_gpu)
+{
+    loom_graph *g = on_cuda();
+    loom_program *p = linear_on_gpu(g, 0);
     loom_memory m;
     ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
     /* weight [32, 10] and bias [10], each with Adam's two moments, on the device */
     ck_assert_uint_eq(m.params, 3 * (32 * 10 * 4 + 64));
     ck_assert_uint_eq(m.inputs, 64 * 32 * 4 + 256);
     ck_assert_uint_gt(m.shared, 0);
+    ck_assert_uint_eq(m.total, m.shared + m.own + m.params + m.inputs + m.scratch);
+    ck_assert_msg(loom_program_run(p, LOOM_RUN_STEP) == LOOM_OK, "%s", loom_program_error(p));
+    loom_program_free(p);
+    loom_graph_free(g);
+
+    /* a given limit bounds each GPU's plan, refused before anything runs */
+    g = on_cuda();
+    p = linear_on_gpu(g, 4096);
+    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_STEP), LOOM_ERR_NOMEM);
+    ck_assert_msg(strstr(loom_program_error(p), "on cuda:0") && strstr(loom_program_error(p), "over the limit"), "%s",
+                  loom_program_error(p));
     loom_program_free(p);
     loom_graph_free(g);
 }
