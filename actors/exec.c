@@ -84,7 +84,7 @@ static loom_status shape_out(const loom__exec *x, const loom_tensor *t, const lo
         return LOOM_ERR_SHAPE;
     }
     out->v.ndim = t->shape.ndim;
-    loom__part_shape(shape, t->shape.ndim, rg->sbp, x->n, rg->part, out->v.shape);
+    loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
     out->has_dims = dims != NULL;
     if (dims)
         memcpy(out->dims, dims->dims, sizeof out->dims);
@@ -114,8 +114,8 @@ static loom_status compute_act(void *vctx, loom__act *a)
     return loom__op_def(t->op)->cpu(t, &out->v, src, &kc);
 }
 
-/* Device d's part under the wanted SBP from every device's part: the collective's share of d, in
- * shared memory. */
+/* This device's part under the wanted SBP from every part of the tensor, in shared memory: the
+ * collective's share of the device (a boxing), or a transfer from another placement (a move). */
 static loom_status boxing_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
@@ -123,17 +123,17 @@ static loom_status boxing_act(void *vctx, loom__act *a)
     const loom__task *k = &x->pl->task[c->task];
     const loom__regst *from = &x->pl->regst[k->in[0]], *to = &x->pl->regst[k->out[0]];
     const loom__value *parts[LOOM__MAX_DEVICES];
-    for (int j = 0; j < x->n; j++)
+    for (int j = 0; j < k->n_in; j++)
         parts[j] = &((const token *)a->in[j])->v;
     token *out = a->out[0];
-    const token *dims = dims_of(a, x->n);
+    const token *dims = dims_of(a, k->n_in);
     if (k->t->layout == LOOM__CSR) {
         /* rows only: S(0) -> B joins them, B -> S(0) takes this device's */
         if (from->sbp.kind == LOOM_SBP_SPLIT) {
-            loom__csr_join(parts, x->n, &out->v);
+            loom__csr_join(parts, k->n_in, &out->v);
         } else {
             int64_t start, size;
-            loom_split_part(parts[to->part]->shape[0], x->n, to->part, &start, &size);
+            loom_split_part(parts[to->part]->shape[0], to->nparts, to->part, &start, &size);
             loom__csr_rows(parts[to->part], start, size, &out->v);
         }
         out->has_dims = dims != NULL;
@@ -146,8 +146,17 @@ static loom_status boxing_act(void *vctx, loom__act *a)
         return s;
     int64_t logical[LOOM_MAX_DIMS] = {0};
     loom__exec_resolve(x->p->g, k->t, dims, logical);
-    loom__part_convert(parts, from->sbp, to->sbp, x->n, to->part, logical, &out->v);
+    loom__part_convert(parts, from->sbp, from->nparts, to->sbp, to->nparts, to->part, logical, &out->v);
     return LOOM_OK;
+}
+
+/* The position of plan device d in placement `place`, or -1. */
+static int part_at(const loom__plan *pl, int place, int d)
+{
+    for (int j = 0; j < pl->place_n[place]; j++)
+        if (pl->place_dev[place][j] == d)
+            return j;
+    return -1;
 }
 
 loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int d)
@@ -156,8 +165,8 @@ loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int
     int64_t shape[LOOM_MAX_DIMS];
     for (int i = 0; i < t->shape.ndim; i++)
         shape[i] = t->shape.d[i]; /* parameters and state are static */
-    loom_sbp s = x->n > 1 ? x->p->sbp.sbp[t->id] : loom_broadcast();
-    loom__part_shape(shape, t->shape.ndim, s, x->n, d, v.shape);
+    loom_sbp s = x->p->ndevices > 1 ? x->p->sbp.sbp[t->id] : loom_broadcast();
+    loom__part_shape(shape, t->shape.ndim, s, x->pl->place_n[t->place], part_at(x->pl, t->place, d), v.shape);
     v.data = x->param_block[d] + x->pl->param_off[(size_t)t->id * x->n + d];
     return v;
 }
@@ -176,14 +185,13 @@ static loom_status variable_act(void *vctx, loom__act *a)
         const loom_tensor *u = k->update;
         loom__value parts[LOOM__MAX_SRC], *src[LOOM__MAX_SRC];
         for (int i = 0; i < u->n_src; i++) {
-            if (in_program(x)) {
+            if (i == 1) /* the gradient, from the chain */
+                src[i] = &((token *)a->in[0])->v;
+            else if (in_program(x))
                 src[i] = &p->val[u->src[i]->id];
-            } else {
-                parts[i] = loom__exec_param_part(x, u->src[i], d);
-                src[i] = &parts[i];
-            }
+            else
+                parts[i] = loom__exec_param_part(x, u->src[i], d), src[i] = &parts[i];
         }
-        src[1] = &((token *)a->in[0])->v;
         loom__kctx kc = {.step = a->piece, .training = 1, .seed = p->g->seed, .msg = a->msg, .msglen = a->msg_size};
         loom_status s = loom__op_def(u->op)->cpu(u, NULL, src, &kc);
         if (s != LOOM_OK)
@@ -200,7 +208,7 @@ static loom_status variable_act(void *vctx, loom__act *a)
  * stage otherwise (cut into parts after the callback). */
 static token *fed_token(const loom__exec *x, void *const *out, int k)
 {
-    return in_program(x) ? out[(size_t)k * x->n] : &x->stage[k];
+    return in_program(x) ? out[x->input_off[k]] : &x->stage[k];
 }
 
 /* The logical value of input k at this piece. */
@@ -235,7 +243,7 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
             }
         }
     }
-    for (int j = 0; j < x->ninputs * x->n; j++) { /* not the control output */
+    for (int j = 0; j < x->pl->task[0].n_out; j++) { /* not the control output */
         token *k = a->out[j];
         k->has_dims = 1;
         memcpy(k->dims, dims, sizeof dims);
@@ -243,20 +251,20 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
     return LOOM_OK;
 }
 
-void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int d, token *out)
+void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int j, token *out)
 {
-    const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[(size_t)k * x->n + d]];
+    const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[k] + j]];
     if (v->rowptr) {
         int64_t start = 0, size = v->shape[0];
         if (rg->sbp.kind == LOOM_SBP_SPLIT)
-            loom_split_part(v->shape[0], x->n, d, &start, &size);
+            loom_split_part(v->shape[0], rg->nparts, j, &start, &size);
         loom__exec_csr_layout(out, out->base, size, v->rowptr[start + size] - v->rowptr[start], v->dtype);
         loom__csr_rows(v, start, size, &out->v);
         return;
     }
     out->v = (loom__value){.dtype = v->dtype, .ndim = v->ndim, .data = out->base};
-    loom__part_shape(v->shape, v->ndim, rg->sbp, x->n, d, out->v.shape);
-    loom__part_cut(v, rg->sbp, x->n, d, &out->v);
+    loom__part_shape(v->shape, v->ndim, rg->sbp, rg->nparts, j, out->v.shape);
+    loom__part_cut(v, rg->sbp, rg->nparts, j, &out->v);
 }
 
 static loom_status source_act(void *vctx, loom__act *a)
@@ -283,13 +291,13 @@ static loom_status source_act(void *vctx, loom__act *a)
             }
         if (!in_program(x))
             for (int k = 0; k < x->ninputs; k++)
-                for (int d = 0; d < x->n; d++)
-                    loom__exec_cut_input(x, &x->stage[k].v, k, d, a->out[(size_t)k * x->n + d]);
+                for (int j = 0; j < x->input_n[k]; j++)
+                    loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
     } else {
         /* the data last fed, or its parts staged at the start of the run: no copy */
         for (int k = 0; k < x->ninputs; k++)
-            for (int d = 0; d < x->n; d++)
-                ((token *)a->out[(size_t)k * x->n + d])->v = in_program(x) ? p->val[x->input_id[k]] : x->stat[(size_t)k * x->n + d];
+            for (int j = 0; j < x->input_n[k]; j++)
+                ((token *)a->out[x->input_off[k] + j])->v = in_program(x) ? p->val[x->input_id[k]] : x->stat[x->input_off[k] + j];
     }
     return stamp_dims(x, a);
 }
@@ -309,7 +317,7 @@ static loom_status sink_act(void *vctx, loom__act *a)
     if (!loom__exec_keeps(x, t, a->piece))
         return LOOM_OK;
     const loom__value *parts[LOOM__MAX_DEVICES];
-    for (int d = 0; d < x->n; d++) {
+    for (int d = 0; d < k->n_in; d++) {
         const token *in = a->in[d];
 #ifdef LOOM_HAVE_CUDA
         if (on_gpu(x)) {
@@ -328,7 +336,7 @@ static loom_status sink_act(void *vctx, loom__act *a)
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return s;
     }
-    loom__part_join(parts, x->pl->regst[k->in[0]].sbp, x->n, &p->val[t->id]);
+    loom__part_join(parts, x->pl->regst[k->in[0]].sbp, k->n_in, &p->val[t->id]);
     p->ready[t->id] = 1;
     if (t == p->loss && x->pl->mode == LOOM_RUN_STEP) {
         if (p->nlosses == p->losses_cap) {
@@ -432,23 +440,25 @@ loom_status loom__exec_pull(loom__exec *x, int id)
 {
     loom_program *p = x->p;
     const loom_tensor *t = p->g->t[id];
+    int n = x->pl->place_n[t->place];
     loom__value host[LOOM__MAX_DEVICES];
     const loom__value *pp[LOOM__MAX_DEVICES];
     loom_status s = LOOM_OK;
     int made = 0;
-    for (int d = 0; d < x->n && s == LOOM_OK; d++, made++) {
-        if (host_part(x, t, d, &host[d])) {
+    for (int j = 0; j < n && s == LOOM_OK; j++, made++) {
+        int d = x->pl->place_dev[t->place][j];
+        if (host_part(x, t, d, &host[j])) {
             s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_fetch: out of memory");
             break;
         }
         loom__value dev = loom__exec_param_part(x, t, d);
-        s = part_copy(x, host[d].data, dev.data, (size_t)loom__numel(&dev) * loom_dtype_size(dev.dtype));
-        pp[d] = &host[d];
+        s = part_copy(x, host[j].data, dev.data, (size_t)loom__numel(&dev) * loom_dtype_size(dev.dtype));
+        pp[j] = &host[j];
     }
     if (s == LOOM_OK)
-        loom__part_join(pp, x->n > 1 ? p->sbp.sbp[id] : loom_broadcast(), x->n, &p->val[id]);
-    for (int d = 0; d < made; d++)
-        free(host[d].data);
+        loom__part_join(pp, p->ndevices > 1 ? p->sbp.sbp[id] : loom_broadcast(), n, &p->val[id]);
+    for (int j = 0; j < made; j++)
+        free(host[j].data);
     if (s == LOOM_OK && p->holder[id] == x)
         p->holder[id] = NULL;
     return s;
@@ -461,15 +471,17 @@ static loom_status push_params(loom__exec *x)
     if (in_program(x))
         return LOOM_OK;
     for (int id = 0; id < p->n; id++) {
-        if (x->pl->param_off[(size_t)id * x->n] == (size_t)-1 || p->holder[id] == x)
+        const loom_tensor *t = p->g->t[id];
+        int n = x->pl->place_n[t->place];
+        if (x->pl->param_off[(size_t)id * x->n + x->pl->place_dev[t->place][0]] == (size_t)-1 || p->holder[id] == x)
             continue;
         loom_status s = p->holder[id] ? loom__exec_pull(p->holder[id], id) : LOOM_OK;
-        for (int d = 0; d < x->n && s == LOOM_OK; d++) {
-            const loom_tensor *t = p->g->t[id];
+        for (int j = 0; j < n && s == LOOM_OK; j++) {
+            int d = x->pl->place_dev[t->place][j];
             loom__value h;
             if (host_part(x, t, d, &h))
                 return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
-            loom__part_cut(&p->val[id], x->n > 1 ? p->sbp.sbp[id] : loom_broadcast(), x->n, d, &h);
+            loom__part_cut(&p->val[id], p->ndevices > 1 ? p->sbp.sbp[id] : loom_broadcast(), n, j, &h);
             loom__value dev = loom__exec_param_part(x, t, d);
             s = part_copy(x, dev.data, h.data, (size_t)loom__numel(&h) * loom_dtype_size(h.dtype));
             free(h.data);
@@ -492,8 +504,8 @@ static loom_status stage_static(loom__exec *x)
         int id = x->input_id[k];
         if (x->stat_version[k] == p->feed_version[id])
             continue;
-        for (int d = 0; d < x->n; d++) {
-            loom__value *v = &x->stat[(size_t)k * x->n + d];
+        for (int j = 0; j < x->input_n[k]; j++) {
+            loom__value *v = &x->stat[x->input_off[k] + j];
             size_t need = p->g->t[id]->layout == LOOM__CSR ? loom__csr_bytes(p->val[id].shape[0], p->val[id].nnz, p->val[id].dtype)
                                                            : (size_t)loom__numel(&p->val[id]) * loom_dtype_size(p->val[id].dtype);
             token tk = {0};
@@ -501,7 +513,7 @@ static loom_status stage_static(loom__exec *x)
             if (!tk.base)
                 return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: no memory for the parts of input '%s'",
                                           p->g->t[id]->name);
-            loom__exec_cut_input(x, &p->val[id], k, d, &tk);
+            loom__exec_cut_input(x, &p->val[id], k, j, &tk);
             *v = tk.v;
         }
         x->stat_version[k] = p->feed_version[id];
@@ -534,8 +546,10 @@ void loom__exec_free(loom__exec *x)
     free(x->ctx);
     free(x->input_k);
     free(x->input_id);
-    for (int i = 0; x->stat && !on_gpu(x) && i < x->ninputs * x->n; i++)
+    for (int i = 0; x->stat && !on_gpu(x) && i < x->pl->task[0].n_out; i++)
         free(x->stat[i].rowptr ? (void *)x->stat[i].rowptr : x->stat[i].data);
+    free(x->input_off);
+    free(x->input_n);
     free(x->stat);
     free(x->stat_version);
     free(x->stage);
@@ -661,6 +675,7 @@ static loom__act_fn act_of(const loom__exec *x, const loom__task *k)
     case LOOM__TASK_COMPUTE:
         return compute_act;
     case LOOM__TASK_BOXING:
+    case LOOM__TASK_MOVE:
         return boxing_act;
     case LOOM__TASK_SINK:
         return sink_act;
@@ -679,7 +694,7 @@ typedef struct chains {
 
 static void actor_name(const loom__exec *x, const loom__task *k, char *name, size_t len)
 {
-    static const char *const kinds[] = {"source", "variable", "", "boxing", "copy", "sink"};
+    static const char *const kinds[] = {"source", "variable", "", "boxing", "move", "copy", "sink"};
     char dev[24] = "";
     if (k->device != LOOM__HOST && x->n > 1)
         snprintf(dev, sizeof dev, " @%d", k->device);
@@ -955,12 +970,18 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
     for (int id = 0; id < p->n; id++)
         x->input_k[id] = -1;
-    for (int j = 0; j < pl->task[0].n_out; j += x->n) {
+    x->input_off = calloc((size_t)p->n + 1, sizeof *x->input_off);
+    x->input_n = calloc((size_t)p->n + 1, sizeof *x->input_n);
+    if (!x->input_off || !x->input_n)
+        return fail(x, LOOM_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < pl->task[0].n_out; j += pl->regst[pl->task[0].out[j]].nparts) {
         int id = pl->regst[pl->task[0].out[j]].tensor;
         x->input_k[id] = x->ninputs;
+        x->input_off[x->ninputs] = j;
+        x->input_n[x->ninputs] = pl->regst[pl->task[0].out[j]].nparts;
         x->input_id[x->ninputs++] = id;
     }
-    x->stat = calloc((size_t)x->ninputs * (size_t)x->n + 1, sizeof *x->stat);
+    x->stat = calloc((size_t)pl->task[0].n_out + 1, sizeof *x->stat);
     x->stat_version = calloc((size_t)x->ninputs + 1, sizeof *x->stat_version);
     if (!x->stat || !x->stat_version)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
@@ -990,7 +1011,7 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
             if (t->layout == LOOM__CSR && base) {
                 int64_t rows = p->val[t->id].shape[0], start;
                 if (rg->sbp.kind == LOOM_SBP_SPLIT)
-                    loom_split_part(p->val[t->id].shape[0], x->n, rg->part, &start, &rows);
+                    loom_split_part(p->val[t->id].shape[0], rg->nparts, rg->part, &start, &rows);
                 loom__exec_csr_layout(k, base, rows, p->val[t->id].nnz, t->dtype);
             } else {
                 k->v.data = base;

@@ -61,8 +61,10 @@ struct loom__exec {
     int *input_k;       /* by tensor id: the input's index among the source's inputs, or -1 */
     int ninputs;
     int *input_id;      /* by input index: its tensor id */
+    int *input_off;     /* by input index: its first part among the source's outputs (its parts follow) */
+    int *input_n;       /* by input index: its parts */
     /* Without a data source on several devices or a GPU: each input's parts of the fed data, by
-     * input * n + device (on the device for GPUs), cut again when the data is fed anew. */
+     * source output (on the device for GPUs), cut again when the data is fed anew. */
     loom__value *stat;
     uint64_t *stat_version;
     /* With a data source on several devices or a GPU: each input's logical value, staged on the
@@ -91,9 +93,9 @@ char *loom__exec_buffer(const loom__exec *x, int r, int b);
 /* A parameter's or optimizer state's part on device d, in the plan's param area (device memory on
  * a GPU). */
 loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int d);
-/* Device d's part of logical input k (its value v) under the input's SBP, into token out, whose
- * base is host memory with room for it. */
-void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int d, token *out);
+/* Part j of logical input k (its value v) under the input's SBP, into token out, whose base is
+ * host memory with room for it. */
+void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int j, token *out);
 
 #ifdef LOOM_HAVE_CUDA
 /* The GPU part (actors/cuda/exec.c). */

@@ -32,7 +32,9 @@ void loom_graph_free(loom_graph *g)
     free(g->chunks);
     free(g->t);
     free(g->dyn);
-    loom_placement_free(g->placement);
+    for (int k = 0; k < g->nplaces; k++)
+        loom_placement_free(g->places[k]);
+    free(g->places);
     free(g);
 }
 
@@ -45,6 +47,39 @@ const char *loom_graph_error(const loom_graph *g)
 
 loom_status loom_graph_status(const loom_graph *g) { return g ? g->status : LOOM_ERR_INVALID; }
 
+int loom__place_ndev(const loom_graph *g, int k)
+{
+    return k < g->nplaces && g->places[k] ? loom_placement_ndevices(g->places[k]) : 1;
+}
+
+/* Adds p to g's places, or finds it; the first becomes the graph's own placement unless `moved`
+ * says it is a move's destination (then the default, one device, keeps index 0). */
+static int place_of(loom_graph *g, const loom_placement *p, int moved)
+{
+    for (int k = 0; k < g->nplaces; k++)
+        if (g->places[k] && loom_placement_equal(g->places[k], p))
+            return k;
+    if (g->nplaces + 2 > g->cap_places) {
+        int cap = g->cap_places ? 2 * g->cap_places : 4;
+        loom_placement **q = realloc(g->places, (size_t)cap * sizeof *q);
+        if (!q)
+            return -1;
+        g->places = q;
+        g->cap_places = cap;
+    }
+    loom_placement *c = loom_placement_copy(p);
+    if (!c)
+        return -1;
+    if (g->nplaces == 0 && moved)
+        g->places[g->nplaces++] = NULL;
+    if (g->nplaces == 0)
+        g->placement = c; /* where every tensor is unless moved */
+    g->places[g->nplaces++] = c;
+    return g->nplaces - 1;
+}
+
+int loom__place_of(loom_graph *g, const loom_placement *p) { return place_of(g, p, 0); }
+
 void loom_graph_set_placement(loom_graph *g, const loom_placement *p)
 {
     if (!g)
@@ -53,13 +88,24 @@ void loom_graph_set_placement(loom_graph *g, const loom_placement *p)
         loom__fail(g, LOOM_ERR_INVALID, "loom_graph_set_placement: the placement is NULL");
         return;
     }
-    loom_placement *c = loom_placement_copy(p);
-    if (!c) {
+    int k = place_of(g, p, 0);
+    if (k < 0) {
         loom__fail(g, LOOM_ERR_NOMEM, "loom_graph_set_placement: out of memory");
         return;
     }
-    loom_placement_free(g->placement);
-    g->placement = c;
+    g->cur_place = k;
+}
+
+loom_tensor *loom_to_placement(loom_graph *g, loom_tensor *x, const loom_placement *p)
+{
+    if (!g)
+        return NULL;
+    if (!p)
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_to_placement: the placement is NULL");
+    int k = place_of(g, p, 1);
+    if (k < 0)
+        return loom__fail(g, LOOM_ERR_NOMEM, "loom_to_placement: out of memory");
+    return loom__node(g, "loom_to_placement", LOOM_OP_MOVE, 1, &x, &(loom__attrs){.i = {k}});
 }
 
 void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s)
@@ -216,6 +262,14 @@ static loom_tensor *alloc_tensor(loom_graph *g)
     return &g->chunk[g->chunk_used++];
 }
 
+static void place_str(const loom_graph *g, int k, char *buf, size_t len)
+{
+    if (k < g->nplaces && g->places[k])
+        loom_placement_str(g->places[k], buf, len);
+    else
+        snprintf(buf, len, "one device");
+}
+
 loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_tensor *const *src, const loom__attrs *a)
 {
     if (!g)
@@ -239,6 +293,20 @@ loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_
     }
     if (a)
         tmp.a = *a;
+    /* an op runs where its sources are (a move: where it moves them); leaves where the graph
+     * places them now */
+    tmp.place = n ? src[0]->place : g->cur_place;
+    for (int i = 1; i < n; i++)
+        if (src[i]->place != tmp.place) {
+            char p0[64], p1[64];
+            place_str(g, tmp.place, p0, sizeof p0);
+            place_str(g, src[i]->place, p1, sizeof p1);
+            return loom__fail(g, LOOM_ERR_INVALID,
+                              "%s: tensor argument 1 is on %s but argument %d on %s; move one with loom_to_placement", api, p0,
+                              i + 1, p1);
+        }
+    if (op == LOOM_OP_MOVE)
+        tmp.place = (int)tmp.a.i[0];
     char msg[400] = "";
     loom_status s = def->infer(&tmp, msg, sizeof msg);
     if (s != LOOM_OK)

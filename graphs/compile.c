@@ -95,10 +95,12 @@ static void add_optimizer(loom_program *p, loom_tensor *param, loom_tensor *grad
     double wd = isnan(param->weight_decay) ? p->opt.weight_decay : param->weight_decay;
     loom__attrs a = {.i = {param->dtype, LOOM__DENSE}, .shape = param->shape};
     loom_tensor *s1 = loom__node(g, "loom_compile (optimizer state)", LOOM_OP_STATE, 0, NULL, &a);
+    s1->place = param->place; /* state lives with its parameter */
     if (p->opt.kind == LOOM_OPT_SGD) {
         loom__sgd_update(g, param, grad, s1, &p->opt, wd);
     } else {
         loom_tensor *s2 = loom__node(g, "loom_compile (optimizer state)", LOOM_OP_STATE, 0, NULL, &a);
+        s2->place = param->place;
         loom__adam_update(g, param, grad, s1, s2, &p->opt, wd);
     }
 }
@@ -149,6 +151,42 @@ void loom_program_free(loom_program *p)
     free(p->feed_version);
     free(p->holder);
     free(p);
+}
+
+/* Checks every placement of the graph against the machine, and counts the plan's devices (every
+ * placement's, once each) into p->ndevices. */
+static void check_places(loom_program *p)
+{
+    loom_graph *g = p->g;
+    p->ndevices = 1;
+    if (g->nplaces == 0)
+        return;
+    loom_device_kind kind = LOOM_DEVICE_KIND_COUNT;
+    int seen[LOOM_MAX_DEVICE_INDEX + 1] = {0}, ndev = 0;
+    for (int k = 0; k < g->nplaces; k++) {
+        const loom_placement *pl = g->places[k];
+        loom_device_kind pk = pl ? loom_placement_kind(pl) : LOOM_DEVICE_CPU;
+        if (kind != LOOM_DEVICE_KIND_COUNT && pk != kind) {
+            loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: placements of %s and %s devices in one graph: moves between device kinds are not built yet",
+                       loom_device_kind_name(kind), loom_device_kind_name(pk));
+            return;
+        }
+        kind = pk;
+        if (pl) {
+            loom_error e = {0};
+            int ncuda = pk == LOOM_DEVICE_CUDA ? loom_cuda_device_count(NULL) : 0;
+            if (loom_placement_check(pl, 1, ncuda, &e) != LOOM_OK) {
+                loom__fail(g, e.status, "loom_compile: %s", e.msg);
+                return;
+            }
+        }
+        for (int j = 0; j < (pl ? loom_placement_ndevices(pl) : 1); j++) {
+            int dev = pl ? loom_placement_device(pl, j, NULL) : 0;
+            ndev += !seen[dev];
+            seen[dev] = 1;
+        }
+    }
+    p->ndevices = ndev;
 }
 
 /* Records loom_compile's first bad argument on g (the graph keeps only the first error). */
@@ -213,13 +251,8 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->n = g->n;
     if (g->status == LOOM_OK && mark_dead(p) != LOOM_OK)
         loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
-    p->ndevices = g->placement ? loom_placement_ndevices(g->placement) : 1;
-    if (g->status == LOOM_OK && g->placement) {
-        loom_error e = {0};
-        int ncuda = loom_placement_kind(g->placement) == LOOM_DEVICE_CUDA ? loom_cuda_device_count(NULL) : 0;
-        if (loom_placement_check(g->placement, 1, ncuda, &e) != LOOM_OK)
-            loom__fail(g, e.status, "loom_compile: %s", e.msg);
-    }
+    if (g->status == LOOM_OK)
+        check_places(p);
     if (g->status == LOOM_OK && p->ndevices > 1) {
         char msg[1024];
         loom__cost_model cm = LOOM__COST_CPU;

@@ -25,8 +25,18 @@ struct loom_graph {
     loom_status status;
     char err[512];
     uint64_t seed;
-    loom_placement *placement; /* NULL: one device */
+    loom_placement *placement; /* the first placement set: where tensors are unless moved; NULL: one device */
+    /* every placement of the graph: [0] is `placement` (NULL: one device), the others come from
+     * later loom_graph_set_placement and loom_to_placement calls; a tensor's place indexes it */
+    loom_placement **places;
+    int nplaces, cap_places;
+    int cur_place; /* where leaves made now go */
 };
+
+/* The index of placement p among g's places (added when new); -1 when out of memory. */
+int loom__place_of(loom_graph *g, const loom_placement *p);
+/* Devices of place k (1 for the default, NULL placement). */
+int loom__place_ndev(const loom_graph *g, int k);
 
 /* Index of a dynamic dim handle, or -1 when d is not one of g's. */
 int loom__dyn_index(const loom_graph *g, loom_dim d);

@@ -110,8 +110,8 @@ void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__v
     }
 }
 
-void loom__part_convert(const loom__value *const *parts, loom_sbp from, loom_sbp to, int n, int d, const int64_t *shape,
-                        loom__value *out)
+void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_from, loom_sbp to, int n_to, int d,
+                        const int64_t *shape, loom__value *out)
 {
     int nd = out->ndim;
     size_t es = loom_dtype_size(out->dtype);
@@ -121,16 +121,17 @@ void loom__part_convert(const loom__value *const *parts, loom_sbp from, loom_sbp
         return;
     }
     /* to P on device 0 holds the whole value, like B */
-    region(shape, nd, to.kind == LOOM_SBP_PARTIAL_SUM ? loom_broadcast() : to, n, d, ostart, osize);
+    region(shape, nd, to.kind == LOOM_SBP_PARTIAL_SUM ? loom_broadcast() : to, n_to, d, ostart, osize);
     if (from.kind == LOOM_SBP_PARTIAL_SUM) {
-        box_sum(out, parts, n, shape, ostart);
+        box_sum(out, parts, n_from, shape, ostart);
     } else if (from.kind != LOOM_SBP_SPLIT) {
-        box_copy(out->data, out->shape, zero, parts[d]->data, shape, ostart, osize, nd, es);
+        /* every part is whole: this device's own when the placement is the same, else the first */
+        box_copy(out->data, out->shape, zero, parts[n_from == n_to ? d : 0]->data, shape, ostart, osize, nd, es);
     } else {
-        for (int j = 0; j < n; j++) { /* the intersection of part j's region with ours */
+        for (int j = 0; j < n_from; j++) { /* the intersection of part j's region with ours */
             int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], lo[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS],
                 at_dst[LOOM_MAX_DIMS];
-            region(shape, nd, from, n, j, jstart, jsize);
+            region(shape, nd, from, n_from, j, jstart, jsize);
             for (int i = 0; i < nd; i++) {
                 lo[i] = jstart[i] > ostart[i] ? jstart[i] : ostart[i];
                 int64_t hi_j = jstart[i] + jsize[i], hi_o = ostart[i] + osize[i];

@@ -25,11 +25,12 @@ void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, 
 void loom__part_cut(const loom__value *x, loom_sbp s, int n, int d, loom__value *out);
 /* Assembles the logical value into x (allocated with the logical shape) from the n parts under s. */
 void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__value *x);
-/* Device d's part under `to` of the logical value whose n parts under `from` are given, written
- * into out (room for the part; dtype, ndim and shape are set): the same bits as cutting the
- * joined value, without making it. */
-void loom__part_convert(const loom__value *const *parts, loom_sbp from, loom_sbp to, int n, int d, const int64_t *shape,
-                        loom__value *out);
+/* Part d under `to` (on n_to devices) of the logical value whose n_from parts under `from` are
+ * given (on the same devices, or on another placement: a move), written into out (room for the
+ * part; dtype, ndim and shape are set): the same bits as cutting the joined value, without making
+ * it. */
+void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_from, loom_sbp to, int n_to, int d,
+                        const int64_t *shape, loom__value *out);
 
 /* CSR (row splits only, S(0) or B): rows [start, start + size) of x into out, whose rowptr, col and
  * data have room (nnz and shape set here), rowptr rebased to 0. */

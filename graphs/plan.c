@@ -1,6 +1,8 @@
 /* The physical plan and the static memory plan (see plan.h). */
 #include "graphs/plan.h"
 
+#include "graphs/parts.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,10 @@ void loom__plan_free(loom__plan *pl)
     free(pl->param_off);
     free(pl->mem);
     free(pl->dev_index);
+    for (int k = 0; pl->place_dev && k < pl->nplaces; k++)
+        free(pl->place_dev[k]);
+    free(pl->place_dev);
+    free(pl->place_n);
     free(pl);
 }
 
@@ -87,17 +93,18 @@ static int add_task(loom__plan *pl, loom__task_kind kind, loom_tensor *t, int de
         free(k->out);
         return -1;
     }
-    if (kind == LOOM__TASK_COMPUTE || kind == LOOM__TASK_BOXING)
+    if (kind == LOOM__TASK_COMPUTE || kind == LOOM__TASK_BOXING || kind == LOOM__TASK_MOVE)
         k->chain_pos = pl->nchain[device]++;
     return pl->ntasks++;
 }
 
-static int add_regst(loom__plan *pl, int task, int tensor, int dom, int part, loom_sbp sbp, size_t bytes, int regst_num)
+static int add_regst(loom__plan *pl, int task, int tensor, int dom, int part, int nparts, loom_sbp sbp, size_t bytes,
+                     int regst_num)
 {
     if (grow((void **)&pl->regst, &pl->cap_regst, pl->nregst + 1, sizeof *pl->regst))
         return -1;
-    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .dom = dom, .part = part, .sbp = sbp,
-                                          .bytes = bytes, .regst_num = regst_num, .mem = LOOM__MEM_OWN};
+    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .dom = dom, .part = part, .nparts = nparts,
+                                          .sbp = sbp, .bytes = bytes, .regst_num = regst_num, .mem = LOOM__MEM_OWN};
     return pl->nregst++;
 }
 
@@ -108,7 +115,7 @@ static void add_input(loom__plan *pl, int task, int r)
     pl->regst[r].nconsumers++;
 }
 
-/* A boxed form of a tensor: its parts under `want`, registers base .. base + ndev - 1. */
+/* A boxed form of a tensor: its parts under `want`, registers base .. base + nparts - 1. */
 typedef struct boxed {
     int tensor;
     loom_sbp want;
@@ -118,50 +125,63 @@ typedef struct boxed {
 typedef struct builder {
     loom_program *p;
     loom__plan *pl;
-    int n;
     boxed *box;
     int nbox, cap_box;
     int regst_num; /* of the source's registers, and of chain outputs the host reads */
 } builder;
 
-/* The sbp of tensor id on the plan's devices: inference's on several, B on one. */
-static loom_sbp sbp_of(const builder *b, int id) { return b->n > 1 ? b->p->sbp.sbp[id] : loom_broadcast(); }
+/* The sbp of tensor id: inference's on several devices, B on one. */
+static loom_sbp sbp_of(const builder *b, int id) { return b->p->ndevices > 1 ? b->p->sbp.sbp[id] : loom_broadcast(); }
+/* Parts of t (its placement's devices), and the plan device that holds part j. */
+static int nparts(const builder *b, const loom_tensor *t) { return b->pl->place_n[t->place]; }
+static int dev_of(const builder *b, const loom_tensor *t, int j) { return b->pl->place_dev[t->place][j]; }
+/* The register of part j of t as it is (its own SBP). */
+static int *part_reg(const builder *b, const loom_tensor *t, int j)
+{
+    return &b->pl->regst_of[(size_t)t->id * b->pl->ndev + dev_of(b, t, j)];
+}
 
-/* The registers of tensor src's parts under `want` on every device (boxing tasks made on first
- * need, in each device's chain at this point); -1 on out of memory. */
-static int parts_as(builder *b, const loom_tensor *src, loom_sbp want)
+/* Fills regs[j] with the register of part j of src under `want`, making the boxing tasks on
+ * first need (in each device's chain at this point); -1 on out of memory. One part is the same
+ * value under any SBP. */
+static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs)
 {
     loom__plan *pl = b->pl;
-    int n = b->n;
-    if (n == 1 || loom_sbp_equal(sbp_of(b, src->id), want))
-        return pl->regst_of[(size_t)src->id * n];
+    int n = nparts(b, src);
+    if (n == 1 || loom_sbp_equal(sbp_of(b, src->id), want)) {
+        for (int j = 0; j < n; j++)
+            regs[j] = *part_reg(b, src, j);
+        return 0;
+    }
     for (int i = 0; i < b->nbox; i++)
-        if (b->box[i].tensor == src->id && loom_sbp_equal(b->box[i].want, want))
-            return b->box[i].base;
+        if (b->box[i].tensor == src->id && loom_sbp_equal(b->box[i].want, want)) {
+            for (int j = 0; j < n; j++)
+                regs[j] = b->box[i].base + j;
+            return 0;
+        }
     if (grow((void **)&b->box, &b->cap_box, b->nbox + 1, sizeof *b->box))
         return -1;
     int gpu = pl->kind == LOOM_DEVICE_CUDA;
-    int base = -1;
-    for (int d = 0; d < n; d++) {
-        size_t bytes = src->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[src->id], want, n, d)
-                                                : loom__part_bytes(b->p, src, want, n, d);
+    for (int j = 0; j < n; j++) {
+        int d = dev_of(b, src, j);
+        size_t bytes = src->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[src->id], want, n, j)
+                                                : loom__part_bytes(b->p, src, want, n, j);
         int k = add_task(pl, LOOM__TASK_BOXING, (loom_tensor *)src, d, gpu ? 1 : n, 1);
         if (k < 0)
             return -1;
-        int r = add_regst(pl, k, src->id, d, d, want, bytes, 1);
+        int r = add_regst(pl, k, src->id, d, j, n, want, bytes, 1);
         if (r < 0)
             return -1;
         pl->task[k].out[0] = r;
-        if (d == 0)
-            base = r;
+        regs[j] = r; /* consecutive: regs[0] + j */
         if (gpu)
-            add_input(pl, k, pl->regst_of[(size_t)src->id * n + d]);
+            add_input(pl, k, *part_reg(b, src, j));
         else
-            for (int j = 0; j < n; j++)
-                add_input(pl, k, pl->regst_of[(size_t)src->id * n + j]);
+            for (int i = 0; i < n; i++)
+                add_input(pl, k, *part_reg(b, src, i));
     }
-    b->box[b->nbox++] = (boxed){.tensor = src->id, .want = want, .base = base};
-    return base;
+    b->box[b->nbox++] = (boxed){.tensor = src->id, .want = want, .base = regs[0]};
+    return 0;
 }
 
 /* Places each shared register of device d at the lowest offset free of every placed register of d
@@ -208,67 +228,72 @@ static size_t place_shared(loom__plan *pl, int d)
 
 /* ---- passes ---------------------------------------------------------------------------------- */
 
-/* 1. The source: one register per (input, device), holding the device's part of the piece's
- * input; on GPUs fed by a data source, a copy task per (input, device) brings it over. */
+/* 1. The source: one register per (input, part), holding the part's share of the piece's input
+ * (the source's outputs: each input's parts in turn); on GPUs fed by a data source, a copy task
+ * per part brings it over. */
 static int plan_source(builder *b, int source_regst_num)
 {
     loom_program *p = b->p;
     loom__plan *pl = b->pl;
-    int n = b->n, gpu = pl->kind == LOOM_DEVICE_CUDA;
-    int ninputs = 0;
+    int gpu = pl->kind == LOOM_DEVICE_CUDA, nout = 0;
     for (int id = 0; id < p->fwd_end; id++)
-        ninputs += p->g->t[id]->op == LOOM_OP_INPUT;
-    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, ninputs * n);
+        if (p->g->t[id]->op == LOOM_OP_INPUT)
+            nout += nparts(b, p->g->t[id]);
+    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, nout);
     if (src < 0)
         return -1;
-    for (int id = 0, k = 0; id < p->fwd_end; id++) {
+    for (int id = 0, o = 0; id < p->fwd_end; id++) {
         loom_tensor *t = p->g->t[id];
         if (t->op != LOOM_OP_INPUT)
             continue;
         loom_sbp s = sbp_of(b, id);
-        for (int d = 0; d < n; d++) {
-            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, d) : loom__part_bytes(p, t, s, n, d);
+        int n = nparts(b, t);
+        for (int j = 0; j < n; j++, o++) {
+            int d = dev_of(b, t, j);
+            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, j) : loom__part_bytes(p, t, s, n, j);
             /* fed data is staged once per run on its device; a data source's piece lands on the host */
             int dom = gpu && !p->source ? d : LOOM__HOST;
-            int r = add_regst(pl, src, id, dom, d, s, bytes, source_regst_num);
+            int r = add_regst(pl, src, id, dom, j, n, s, bytes, source_regst_num);
             if (r < 0)
                 return -1;
             pl->regst[r].mem = p->source ? LOOM__MEM_OWN : LOOM__MEM_NONE;
-            pl->task[src].out[k * n + d] = r;
-            pl->regst_of[(size_t)id * n + d] = r;
+            pl->task[src].out[o] = r;
+            *part_reg(b, t, j) = r;
             if (gpu && p->source) {
                 int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1);
                 if (c < 0)
                     return -1;
                 pl->task[c].dir = LOOM__H2D;
                 add_input(pl, c, r);
-                int rd = add_regst(pl, c, id, d, d, s, bytes, source_regst_num);
+                int rd = add_regst(pl, c, id, d, j, n, s, bytes, source_regst_num);
                 if (rd < 0)
                     return -1;
                 pl->task[c].out[0] = rd;
-                pl->regst_of[(size_t)id * n + d] = rd;
+                *part_reg(b, t, j) = rd;
             }
         }
-        k++;
     }
     return 0;
 }
 
-/* 2. Variables: a parameter's part on each device, with the update op that changes it in this
- * mode. One CPU device keeps parameters in the program's storage; otherwise every device holds
- * its parts of the parameters and of their optimizer state in a persistent area. */
+/* 2. Variables: a parameter's part on each device of its placement, with the update op that
+ * changes it in this mode. One CPU device keeps parameters in the program's storage; otherwise
+ * every device holds its parts of the parameters and of their optimizer state in a persistent
+ * area. */
 static int plan_variables(builder *b)
 {
     loom_program *p = b->p;
     loom__plan *pl = b->pl;
-    int n = b->n, in_program = n == 1 && pl->kind == LOOM_DEVICE_CPU;
+    int in_program = pl->ndev == 1 && pl->kind == LOOM_DEVICE_CPU;
     for (int id = 0; id < p->n; id++) {
         loom_tensor *t = p->g->t[id];
         if (t->op != LOOM_OP_PARAM && (t->op != LOOM_OP_STATE || pl->mode != LOOM_RUN_STEP))
             continue;
-        for (int d = 0; d < n && !in_program; d++) {
-            pl->param_off[(size_t)id * n + d] = pl->mem[d].params;
-            pl->mem[d].params += loom__part_bytes(p, t, sbp_of(b, id), n, d);
+        int n = nparts(b, t);
+        for (int j = 0; j < n && !in_program; j++) {
+            int d = dev_of(b, t, j);
+            pl->param_off[(size_t)id * pl->ndev + d] = pl->mem[d].params;
+            pl->mem[d].params += loom__part_bytes(p, t, sbp_of(b, id), n, j);
         }
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
@@ -276,95 +301,96 @@ static int plan_variables(builder *b)
         for (int u = p->bwd_end; pl->mode == LOOM_RUN_STEP && u < p->n; u++)
             if ((loom__op_def(p->g->t[u]->op)->flags & LOOM__OPF_INPLACE) && p->g->t[u]->src[0] == t)
                 update = p->g->t[u];
-        for (int d = 0; d < n; d++) {
+        for (int j = 0; j < n; j++) {
+            int d = dev_of(b, t, j);
             int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1);
             if (k < 0)
                 return -1;
             pl->task[k].update = update;
-            int r = add_regst(pl, k, id, d, d, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, d), 1);
+            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, j), 1);
             if (r < 0)
                 return -1;
             pl->regst[r].mem = in_program ? LOOM__MEM_NONE : LOOM__MEM_PARAM;
-            pl->regst[r].offset = in_program ? 0 : pl->param_off[(size_t)id * n + d];
+            pl->regst[r].offset = in_program ? 0 : pl->param_off[(size_t)id * pl->ndev + d];
             pl->task[k].out[0] = r;
-            pl->regst_of[(size_t)id * n + d] = r;
+            *part_reg(b, t, j) = r;
         }
     }
     return 0;
 }
 
-/* 3. Compute tasks in id order, each source boxed to the SBP the op's signature wants; then each
+/* 3. Compute tasks in id order on their placement's devices, each source boxed to the SBP the
+ * op's signature wants (a move reads every part of its source, wherever that is); then each
  * variable reads its gradient boxed to the parameter's SBP. */
 static int plan_compute(builder *b, int end)
 {
     loom_program *p = b->p;
     loom__plan *pl = b->pl;
-    int n = b->n;
+    int regs[LOOM__MAX_SRC][LOOM__MAX_DEVICES];
     for (int id = 0; id < end; id++) {
         loom_tensor *t = p->g->t[id];
         const loom_op_def *def = loom__op_def(t->op);
         if (def->flags & LOOM__OPF_LEAF || p->dead[id])
             continue;
         if (def->flags & LOOM__OPF_INPLACE) { /* the variable runs it: its gradient comes boxed */
-            if (t->n_src > 1 && pl->mode == LOOM_RUN_STEP && parts_as(b, t->src[1], sbp_of(b, t->src[0]->id)) < 0)
+            if (t->n_src > 1 && pl->mode == LOOM_RUN_STEP && parts_as(b, t->src[1], sbp_of(b, t->src[0]->id), regs[0]) < 0)
                 return -1;
             continue;
         }
-        int base[LOOM__MAX_SRC];
         for (int i = 0; i < t->n_src; i++) {
-            if (pl->regst_of[(size_t)t->src[i]->id * n] < 0) {
+            if (*part_reg(b, t->src[i], 0) < 0) {
                 loom__program_fail(p, LOOM_ERR_GRAPH, "loom plan: %s '%s' reads '%s', which no task makes (internal error)",
                                    def->name, loom_tensor_name(t), loom_tensor_name(t->src[i]));
                 return -2;
             }
-            base[i] = parts_as(b, t->src[i], n > 1 ? p->sbp.sig[id].in[i] : loom_broadcast());
-            if (base[i] < 0)
+            loom_sbp want = p->ndevices > 1 ? p->sbp.sig[id].in[i] : loom_broadcast();
+            if (parts_as(b, t->src[i], want, regs[i]) < 0)
                 return -1;
         }
-        for (int d = 0; d < n; d++) {
-            int k = add_task(pl, LOOM__TASK_COMPUTE, t, d, t->n_src, 1);
+        int n = nparts(b, t), move = t->op == LOOM_OP_MOVE, nsrc = move ? nparts(b, t->src[0]) : 0;
+        for (int j = 0; j < n; j++) {
+            int d = dev_of(b, t, j);
+            int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? nsrc : t->n_src, 1);
             if (k < 0)
                 return -1;
-            for (int i = 0; i < t->n_src; i++) {
-                /* a source in its own SBP is found by tensor; a boxed one by the boxing's registers */
-                int r = base[i] == pl->regst_of[(size_t)t->src[i]->id * n] ? pl->regst_of[(size_t)t->src[i]->id * n + d]
-                                                                         : base[i] + d;
-                add_input(pl, k, r);
-            }
-            int r = add_regst(pl, k, id, d, d, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, d), 1);
+            if (move) /* every part of the source, as it is */
+                for (int i = 0; i < nsrc; i++)
+                    add_input(pl, k, regs[0][i]);
+            else
+                for (int i = 0; i < t->n_src; i++)
+                    add_input(pl, k, regs[i][j]);
+            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, j), 1);
             if (r < 0)
                 return -1;
             pl->task[k].out[0] = r;
-            pl->regst_of[(size_t)id * n + d] = r;
+            *part_reg(b, t, j) = r;
         }
     }
     for (int k = 0; k < pl->ntasks; k++) {
         loom__task *v = &pl->task[k];
         if (v->kind != LOOM__TASK_VARIABLE || !v->update)
             continue;
-        int base = parts_as(b, v->update->src[1], sbp_of(b, v->t->id));
-        if (base < 0)
+        if (parts_as(b, v->update->src[1], sbp_of(b, v->t->id), regs[0]) < 0)
             return -1;
-        int r = base == pl->regst_of[(size_t)v->update->src[1]->id * n] ? pl->regst_of[(size_t)v->update->src[1]->id * n + v->device]
-                                                                       : base + v->device;
-        add_input(pl, k, r);
+        add_input(pl, k, regs[0][pl->regst[v->out[0]].part]);
     }
     return 0;
 }
 
 /* 4. Sinks: the loss, what the caller keeps, parameters' gradients, and every computed value
- * nobody reads; each reads every device's part (through a copy back from a GPU). */
+ * nobody reads; each reads every part (through a copy back from a GPU). */
 static int plan_sinks(builder *b, const uint8_t *keep)
 {
     loom_program *p = b->p;
     loom__plan *pl = b->pl;
-    int n = b->n, gpu = pl->kind == LOOM_DEVICE_CUDA;
+    int gpu = pl->kind == LOOM_DEVICE_CUDA;
     int ntasks = pl->ntasks;
     for (int k = 0; k < ntasks; k++) {
-        if (pl->task[k].kind != LOOM__TASK_COMPUTE || pl->task[k].device != 0)
-            continue;
-        loom_tensor *t = pl->task[k].t;
-        int id = t->id, r0 = pl->task[k].out[0];
+        const loom__task *tk = &pl->task[k];
+        if ((tk->kind != LOOM__TASK_COMPUTE && tk->kind != LOOM__TASK_MOVE) || pl->regst[tk->out[0]].part != 0)
+            continue; /* one sink per tensor, found at its part 0 */
+        loom_tensor *t = tk->t;
+        int id = t->id, r0 = tk->out[0], n = nparts(b, t);
         int is_grad = 0; /* parameters' gradients stay fetchable (loom_program_grad) */
         for (int q = 0; pl->mode >= LOOM_RUN_GRAD && q < p->fwd_end && !is_grad; q++)
             is_grad = p->grad[q] == t && p->g->t[q]->op == LOOM_OP_PARAM;
@@ -373,15 +399,15 @@ static int plan_sinks(builder *b, const uint8_t *keep)
         int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0);
         if (s < 0)
             return -1;
-        for (int d = 0; d < n; d++) {
-            int r = pl->regst_of[(size_t)id * n + d];
+        for (int j = 0; j < n; j++) {
+            int r = *part_reg(b, t, j);
             if (gpu) {
-                int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1);
+                int c = add_task(pl, LOOM__TASK_COPY, t, dev_of(b, t, j), 1, 1);
                 if (c < 0)
                     return -1;
                 pl->task[c].dir = LOOM__D2H;
                 add_input(pl, c, r);
-                int rh = add_regst(pl, c, id, LOOM__HOST, d, pl->regst[r].sbp, pl->regst[r].bytes + LOOM__COPY_TRAILER, 1);
+                int rh = add_regst(pl, c, id, LOOM__HOST, j, n, pl->regst[r].sbp, pl->regst[r].bytes + LOOM__COPY_TRAILER, 1);
                 if (rh < 0)
                     return -1;
                 pl->task[c].out[0] = rh;
@@ -422,7 +448,7 @@ static int plan_memory(builder *b)
             }
         }
     }
-    for (int d = 0; d < b->n; d++) {
+    for (int d = 0; d < pl->ndev; d++) {
         for (int r = 0; r < pl->nregst; r++)
             if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
                 pl->mem[d].unshared += pl->regst[r].bytes;
@@ -444,10 +470,42 @@ static int plan_memory(builder *b)
             pl->mem[rg->dom].inputs += rg->bytes; /* fed data staged on the device, one copy */
         }
     }
-    for (int d = 0; d < b->n; d++) {
+    for (int d = 0; d < pl->ndev; d++) {
         pl->shared_bytes += pl->mem[d].shared;
         pl->own_bytes += pl->mem[d].own;
         pl->unshared_bytes += pl->mem[d].unshared;
+    }
+    return 0;
+}
+
+/* The plan's devices: each placement's, in the order they first appear; place_dev maps every
+ * placement's positions onto them. */
+static int plan_devices(loom__plan *pl, const loom_graph *g)
+{
+    pl->nplaces = g->nplaces ? g->nplaces : 1;
+    pl->place_n = calloc((size_t)pl->nplaces, sizeof *pl->place_n);
+    pl->place_dev = calloc((size_t)pl->nplaces, sizeof *pl->place_dev);
+    pl->dev_index = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_index);
+    if (!pl->place_n || !pl->place_dev || !pl->dev_index)
+        return -1;
+    int d_of[LOOM__MAX_DEVICES];
+    for (int i = 0; i < LOOM__MAX_DEVICES; i++)
+        d_of[i] = -1;
+    for (int k = 0; k < pl->nplaces; k++) {
+        const loom_placement *q = k < g->nplaces ? g->places[k] : NULL;
+        int n = q ? loom_placement_ndevices(q) : 1;
+        pl->place_n[k] = n;
+        pl->place_dev[k] = malloc((size_t)n * sizeof **pl->place_dev);
+        if (!pl->place_dev[k])
+            return -1;
+        for (int j = 0; j < n; j++) {
+            int dev = q ? loom_placement_device(q, j, NULL) : 0;
+            if (d_of[dev] < 0) {
+                d_of[dev] = pl->ndev;
+                pl->dev_index[pl->ndev++] = dev;
+            }
+            pl->place_dev[k][j] = d_of[dev];
+        }
     }
     return 0;
 }
@@ -456,49 +514,42 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
 {
     loom_graph *g = p->g;
     int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
-    int n = p->ndevices;
     loom__plan *pl = calloc(1, sizeof *pl);
     if (!pl)
         return NULL;
-    builder b = {.p = p, .pl = pl, .n = n, .regst_num = source_regst_num};
+    builder b = {.p = p, .pl = pl, .regst_num = source_regst_num};
     pl->mode = mode;
-    pl->ndev = n;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
-    pl->regst_of = malloc((size_t)p->n * (size_t)n * sizeof *pl->regst_of + 1);
-    pl->param_off = malloc((size_t)p->n * (size_t)n * sizeof *pl->param_off + 1);
+    int st = -1;
+    if (plan_devices(pl, g))
+        goto out;
+    size_t n = (size_t)pl->ndev;
+    pl->regst_of = malloc((size_t)p->n * n * sizeof *pl->regst_of + 1);
+    pl->param_off = malloc((size_t)p->n * n * sizeof *pl->param_off + 1);
     pl->kept = calloc((size_t)(p->n + 1), sizeof *pl->kept);
-    pl->nchain = calloc((size_t)n, sizeof *pl->nchain);
-    pl->mem = calloc((size_t)n, sizeof *pl->mem);
-    pl->dev_index = calloc((size_t)n, sizeof *pl->dev_index);
-    if (!pl->regst_of || !pl->param_off || !pl->kept || !pl->nchain || !pl->mem || !pl->dev_index)
-        goto nomem;
-    for (size_t i = 0; i < (size_t)p->n * (size_t)n; i++) {
+    pl->nchain = calloc(n, sizeof *pl->nchain);
+    pl->mem = calloc(n, sizeof *pl->mem);
+    if (!pl->regst_of || !pl->param_off || !pl->kept || !pl->nchain || !pl->mem)
+        goto out;
+    for (size_t i = 0; i < (size_t)p->n * n; i++) {
         pl->regst_of[i] = -1;
         pl->param_off[i] = (size_t)-1;
     }
-    for (int d = 0; d < n; d++)
-        pl->dev_index[d] = g->placement ? loom_placement_device(g->placement, d, NULL) : 0;
-
-    int st;
-    if (plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) == -1 || plan_sinks(&b, keep) ||
-        plan_memory(&b))
-        goto nomem;
-    if (st == -2) {
-        free(b.box);
-        loom__plan_free(pl);
-        return NULL;
-    }
+    if (plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||
+        (st = -1, plan_sinks(&b, keep)) || plan_memory(&b))
+        goto out;
     free(b.box);
     return pl;
 
-nomem:
+out:
     free(b.box);
-    loom__program_fail(p, LOOM_ERR_NOMEM, "loom plan: out of memory");
+    if (st != -2) /* -2: the message is set already */
+        loom__program_fail(p, LOOM_ERR_NOMEM, "loom plan: out of memory");
     loom__plan_free(pl);
     return NULL;
 }
 
-static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "copy", "sink"};
+static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "move", "copy", "sink"};
 static const char *const mem_name[] = {"shared", "own", "param", "program"};
 
 void loom__plan_print(const loom__plan *pl, const loom_program *p, FILE *f)

@@ -3,8 +3,9 @@
  * plan of each device. Built from a compiled program for one run mode; nothing after the plan
  * looks at the logical graph again.
  *
- * Devices are the positions 0..n-1 of the graph's placement (one device when it has none). The
- * host runs the source (the inputs of a piece) and the sinks (values kept for the caller).
+ * Devices are those of the graph's placements (one device when it has none), each once; a tensor's
+ * parts are on its own placement's devices, in the placement's order. The host runs the source
+ * (the inputs of a piece) and the sinks (values kept for the caller).
  *
  * The compute and boxing tasks of one device run as a chain in topological order, one piece after
  * another (the device's stream): a control edge from the last back to the first admits one piece
@@ -35,6 +36,7 @@ typedef enum loom__task_kind {
     LOOM__TASK_VARIABLE, /* holds a parameter's part on a device: emits version t, then updates it with gradient t */
     LOOM__TASK_COMPUTE,  /* runs one op on one device */
     LOOM__TASK_BOXING,   /* makes one device's part of a tensor under another SBP */
+    LOOM__TASK_MOVE,     /* makes one device's part of a moved tensor from its source's parts on another placement */
     LOOM__TASK_COPY,     /* GPU: an input's part from the host to a device, or a kept part back */
     LOOM__TASK_SINK,     /* host: assembles a kept value from its parts at each piece */
     LOOM__TASK_KIND_COUNT
@@ -54,8 +56,9 @@ typedef struct loom__regst {
     int producer;     /* task */
     int tensor;       /* the tensor id whose value (or part) it holds */
     int dom;          /* memory domain: a device, or LOOM__HOST */
-    int part;         /* the device whose part it holds (its producer's device, or the copy's) */
-    loom_sbp sbp;     /* the part is device `part`'s share of the tensor under sbp (B with one device) */
+    int part;         /* which part it holds: a position in its tensor's placement */
+    int nparts;       /* of its tensor's placement */
+    loom_sbp sbp;     /* the part is part `part`'s share of the tensor under sbp (B with one device) */
     size_t bytes;     /* one buffer, at the bounds of dynamic dims */
     int regst_num;
     loom__mem_kind mem;
@@ -90,9 +93,12 @@ typedef struct loom__dev_mem {
 
 typedef struct loom__plan {
     loom_run_mode mode;
-    int ndev;
+    int ndev;             /* devices: every placement's of the graph, once each */
     loom_device_kind kind; /* of every device */
-    int *dev_index;       /* by device: the CUDA device (or CPU device) index of the placement */
+    int *dev_index;       /* by device: its CUDA (or CPU) device index */
+    int nplaces;          /* the graph's placements (one, the default, when it has none) */
+    int *place_n;         /* by place: its devices */
+    int **place_dev;      /* by place: the plan device at each of its positions */
     int ntasks, nregst, cap_tasks, cap_regst;
     loom__task *task;
     loom__regst *regst;

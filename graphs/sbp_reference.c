@@ -107,8 +107,8 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             continue;
         if (!(dv[id].v = calloc((size_t)n, sizeof *dv[id].v)))
             s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
-        for (int d = 0; d < n && s == LOOM_OK; d++)
-            if ((t->layout == LOOM__CSR ? to_local_csr : to_local)(&p->val[id], pl->sbp[id], n, d, &dv[id].v[d]))
+        for (int d = 0; d < pl->nparts[id] && s == LOOM_OK; d++)
+            if ((t->layout == LOOM__CSR ? to_local_csr : to_local)(&p->val[id], pl->sbp[id], pl->nparts[id], d, &dv[id].v[d]))
                 s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
     }
     for (int id = 0; id < end && s == LOOM_OK; id++) {
@@ -123,6 +123,23 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
                                    def->name, loom_tensor_name(t), g->dyn[unbound].name);
             break;
         }
+        const int nt = pl->nparts[id]; /* the op's placement; its sources are there too, but a move's */
+        loom_sbp os = pl->sig[id].out;
+        if (t->op == LOOM_OP_MOVE) { /* the logical value, cut for the destination's devices */
+            if (!(dv[id].v = calloc((size_t)n, sizeof *dv[id].v)))
+                s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+            for (int d = 0; d < nt && s == LOOM_OK; d++)
+                if (to_local(&p->val[t->src[0]->id], os, nt, d, &dv[id].v[d]))
+                    s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+            if (s == LOOM_OK && loom__value_reserve(p, id, t->dtype, t->shape.ndim, shape) != LOOM_OK)
+                s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+            if (s == LOOM_OK) {
+                memcpy(p->val[id].data, p->val[t->src[0]->id].data,
+                       (size_t)loom__numel(&p->val[id]) * loom_dtype_size(t->dtype));
+                p->ready[id] = 1;
+            }
+            continue;
+        }
         /* boxing: each source as this op's signature wants it, on every device */
         for (int i = 0; i < t->n_src && s == LOOM_OK; i++) {
             const loom_tensor *src = t->src[i];
@@ -131,13 +148,13 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             for (int d = 0; d < n; d++)
                 value_free(&out[d]);
             if (loom_sbp_equal(have, want)) {
-                for (int d = 0; d < n; d++)
+                for (int d = 0; d < nt; d++)
                     out[d] = dv[src->id].v[d]; /* borrowed, not freed below */
                 continue;
             }
             const loom__value *logical = &p->val[src->id];
-            for (int d = 0; d < n && s == LOOM_OK; d++)
-                if ((src->layout == LOOM__CSR ? to_local_csr : to_local)(logical, want, n, d, &out[d]))
+            for (int d = 0; d < nt && s == LOOM_OK; d++)
+                if ((src->layout == LOOM__CSR ? to_local_csr : to_local)(logical, want, nt, d, &out[d]))
                     s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
         }
         if (s != LOOM_OK)
@@ -146,8 +163,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
             break;
         }
-        loom_sbp os = pl->sig[id].out;
-        for (int d = 0; d < n && s == LOOM_OK; d++) {
+        for (int d = 0; d < nt && s == LOOM_OK; d++) {
             loom__value *src[LOOM__MAX_SRC];
             for (int i = 0; i < t->n_src; i++)
                 src[i] = &scratch[(size_t)i * n + d];
@@ -157,7 +173,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
                 memcpy(local, shape, sizeof local);
                 if (os.kind == LOOM_SBP_SPLIT) {
                     int64_t start;
-                    loom_split_part(shape[os.axis], n, d, &start, &local[os.axis]);
+                    loom_split_part(shape[os.axis], nt, d, &start, &local[os.axis]);
                 }
                 if (value_alloc(&dv[id].v[d], t->dtype, t->shape.ndim, local)) {
                     s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
@@ -182,14 +198,14 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
             break;
         }
-        to_logical(dv[id].v, os, n, &p->val[id]);
+        to_logical(dv[id].v, os, nt, &p->val[id]);
         p->ready[id] = 1;
     }
     /* parameters and optimizer state were updated in their parts: make them whole again */
     for (int id = 0; id < end && s == LOOM_OK; id++) {
         loom_tensor *t = g->t[id];
         if ((t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE) && dv[id].v)
-            to_logical(dv[id].v, pl->sbp[id], n, &p->val[id]);
+            to_logical(dv[id].v, pl->sbp[id], pl->nparts[id], &p->val[id]);
     }
 out:
     for (int i = 0; scratch && i < n * (LOOM__MAX_SRC + 1); i++)

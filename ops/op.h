@@ -57,6 +57,7 @@ struct loom_tensor {
     char name[64];
     loom_init init;      /* parameters */
     loom_sbp sbp_hint;   /* the user's SBP for it, or unset */
+    int place;           /* its placement: an index into the graph's places (0: the graph's own) */
     double weight_decay; /* parameters: NaN means the optimizer's */
 };
 

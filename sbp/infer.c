@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "graphs/graph.h"
+#include "ops/sbp_sigs.h"
 
 static double tensor_bytes(const loom_graph *g, const loom_tensor *t)
 {
@@ -30,6 +31,20 @@ static int is_set(loom_sbp s) { return s.kind != LOOM_SBP_UNSET; }
 static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_sig *sigs)
 {
     const loom_op_def *def = loom__op_def(t->op);
+    if (t->op == LOOM_OP_MOVE) {
+        /* the source stays as it is on its placement; the transfer lands in any SBP of the
+         * destination: the source's own first (nothing to rearrange), then B, then each split */
+        loom_sbp from = pl->sbp[t->src[0]->id];
+        int n = 0;
+        if (from.kind != LOOM_SBP_PARTIAL_SUM)
+            sigs[n].in[0] = from, sigs[n++].out = from;
+        if (from.kind != LOOM_SBP_BROADCAST)
+            sigs[n].in[0] = from, sigs[n++].out = loom_broadcast();
+        for (int i = 0; i < t->shape.ndim && n < LOOM__MAX_SIGS; i++)
+            if (loom__sbp_can_split(&t->shape, i) && !loom_sbp_equal(from, loom_split(i)))
+                sigs[n].in[0] = from, sigs[n++].out = loom_split(i);
+        return n;
+    }
     if (def->flags & LOOM__OPF_INPLACE) {
         for (int i = 0; i < LOOM__MAX_SRC; i++)
             sigs[0].in[i] = pl->sbp[t->src[0]->id];
@@ -64,7 +79,8 @@ static double in_cost(const loom__sbp_plan *pl, loom_graph *g, const loom_tensor
 {
     double c = 0;
     for (int i = 0; i < t->n_src; i++)
-        c += loom__box_seconds(loom__boxing(pl->sbp[t->src[i]->id], s->in[i]), tensor_bytes(g, t->src[i]), pl->n, cm);
+        c += loom__box_seconds(loom__boxing(pl->sbp[t->src[i]->id], s->in[i]), tensor_bytes(g, t->src[i]),
+                               pl->nparts[t->src[i]->id], cm);
     return c;
 }
 
@@ -114,7 +130,7 @@ static double out_cost(const loom__sbp_plan *pl, loom_graph *g, const consumers 
 {
     double c = 0, b = tensor_bytes(g, t);
     for (int k = cs->start[t->id]; k < cs->start[t->id + 1]; k++)
-        c += loom__box_seconds(loom__boxing(out, pl->sig[cs->id[k]].in[cs->slot[k]]), b, pl->n, cm);
+        c += loom__box_seconds(loom__boxing(out, pl->sig[cs->id[k]].in[cs->slot[k]]), b, pl->nparts[t->id], cm);
     return c;
 }
 
@@ -125,6 +141,7 @@ void loom__sbp_plan_free(loom__sbp_plan *pl)
     free(pl->sbp);
     free(pl->sig);
     free(pl->cause);
+    free(pl->nparts);
     *pl = (loom__sbp_plan){0};
 }
 
@@ -153,7 +170,8 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
     pl.sbp = calloc((size_t)end + 1, sizeof *pl.sbp);
     pl.sig = calloc((size_t)end + 1, sizeof *pl.sig);
     pl.cause = calloc((size_t)end + 1, sizeof *pl.cause);
-    if (!pl.sbp || !pl.sig || !pl.cause) {
+    pl.nparts = calloc((size_t)end + 1, sizeof *pl.nparts);
+    if (!pl.sbp || !pl.sig || !pl.cause || !pl.nparts) {
         loom__sbp_plan_free(&pl);
         snprintf(msg, len, "out of memory");
         return LOOM_ERR_NOMEM;
@@ -167,9 +185,13 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
         return LOOM_ERR_NOMEM;
     }
 
+    for (int id = 0; id < end; id++)
+        pl.nparts[id] = loom__place_ndev(g, g->t[id]->place);
+
     /* 1. leaves */
     for (int id = 0; id < end; id++) {
         loom_tensor *t = g->t[id];
+        int n = pl.nparts[id];
         if (!(loom__op_def(t->op)->flags & LOOM__OPF_LEAF))
             continue;
         const char *why = "hint";
@@ -210,7 +232,7 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
             for (int k = 0; k < ns; k++) {
                 if (is_set(t->sbp_hint) && !loom_sbp_equal(sigs[k].out, t->sbp_hint))
                     continue;
-                double c = in_cost(&pl, g, t, &sigs[k], cm) + output_penalty(sigs[k].out, tensor_bytes(g, t), n, cm);
+                double c = in_cost(&pl, g, t, &sigs[k], cm) + output_penalty(sigs[k].out, tensor_bytes(g, t), pl.nparts[id], cm);
                 if (pass == 1)
                     c += out_cost(&pl, g, &cs, t, sigs[k].out, cm);
                 if (c < best_cost) {
@@ -249,8 +271,8 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
         for (int i = 0; i < g->t[id]->n_src && !(dead && dead[id]); i++) {
             const loom_tensor *s = g->t[id]->src[i];
             loom__box_kind k = loom__boxing(pl.sbp[s->id], pl.sig[id].in[i]);
-            pl.box_bytes += loom__box_bytes(k, tensor_bytes(g, s), n);
-            pl.box_seconds += loom__box_seconds(k, tensor_bytes(g, s), n, cm);
+            pl.box_bytes += loom__box_bytes(k, tensor_bytes(g, s), pl.nparts[s->id]);
+            pl.box_seconds += loom__box_seconds(k, tensor_bytes(g, s), pl.nparts[s->id], cm);
         }
     consumers_free(&cs);
     *out = pl;
@@ -296,7 +318,7 @@ void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, FILE
             double bytes = tensor_bytes(g, s);
             fprintf(f, "  %-26s %s -> %s of '%s' (tensor %d, %.0f bytes) for %s (tensor %d): %.0f bytes sent per device\n",
                     loom__box_name(k), from, to, loom_tensor_name(s), s->id, bytes, loom__op_def(g->t[id]->op)->name, id,
-                    loom__box_bytes(k, bytes, pl->n));
+                    loom__box_bytes(k, bytes, pl->nparts[s->id]));
             nbox++;
         }
     fprintf(f, "%d boxing ops; %.0f bytes sent per device per step, %.1f us at the model's bandwidth\n", nbox, pl->box_bytes,
@@ -310,8 +332,8 @@ void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *
     for (int d = 0; d < pl->n; d++) {
         fprintf(f, "  subgraph cluster_dev%d {\n    label=\"device %d\";\n    style=rounded;\n", d, d);
         for (int id = 0; id < end; id++) {
-            if (pl->dead && pl->dead[id])
-                continue;
+            if ((pl->dead && pl->dead[id]) || d >= pl->nparts[id])
+                continue; /* dead, or on a placement of fewer devices */
             loom_sbp_str(pl->sbp[id], b, sizeof b);
             fprintf(f, "    t%d_%d [label=\"%s\\n%s\\n%s\"];\n", id, d, loom__op_def(g->t[id]->op)->name,
                     loom_tensor_name(g->t[id]), b);
@@ -322,15 +344,17 @@ void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *
         for (int i = 0; i < g->t[id]->n_src && !(pl->dead && pl->dead[id]); i++) {
             int s = g->t[id]->src[i]->id;
             loom__box_kind k = loom__boxing(pl->sbp[s], pl->sig[id].in[i]);
-            if (k == LOOM__BOX_NONE) {
-                for (int d = 0; d < pl->n; d++)
+            if (k == LOOM__BOX_NONE && g->t[id]->op != LOOM_OP_MOVE) {
+                for (int d = 0; d < pl->nparts[id]; d++)
                     fprintf(f, "  t%d_%d -> t%d_%d;\n", s, d, id, d);
                 continue;
             }
-            fprintf(f, "  box%d_%d [label=\"%s\", color=red, fontcolor=red, shape=hexagon];\n", id, i, loom__box_name(k));
-            for (int d = 0; d < pl->n; d++)
-                fprintf(f, "  t%d_%d -> box%d_%d [color=red];\n  box%d_%d -> t%d_%d [color=red];\n", s, d, id, i, id, i, id,
-                        d);
+            fprintf(f, "  box%d_%d [label=\"%s\", color=red, fontcolor=red, shape=hexagon];\n", id, i,
+                    k == LOOM__BOX_NONE ? "move" : loom__box_name(k));
+            for (int d = 0; d < pl->nparts[s]; d++)
+                fprintf(f, "  t%d_%d -> box%d_%d [color=red];\n", s, d, id, i);
+            for (int d = 0; d < pl->nparts[id]; d++)
+                fprintf(f, "  box%d_%d -> t%d_%d [color=red];\n", id, i, id, d);
         }
     fprintf(f, "}\n");
 }

@@ -43,7 +43,8 @@ double loom__box_bytes(loom__box_kind k, double bytes, int n);
 double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_model *cm);
 
 typedef struct loom__sbp_plan {
-    int n;             /* devices */
+    int n;             /* devices of the plan (every placement's, once each) */
+    int *nparts;       /* by tensor id: devices of its placement, the parts of a split */
     int ntensors;
     loom_sbp *sbp;     /* by tensor id: its SBP */
     loom__sbp_sig *sig; /* by tensor id: the signature chosen (sources' wanted SBPs, output) */
@@ -53,7 +54,8 @@ typedef struct loom__sbp_plan {
     const uint8_t *dead; /* by tensor id, or NULL: left out */
 } loom__sbp_plan;
 
-/* Infers SBPs for tensors [0, end) of g on n devices; tensors with dead[id] set (NULL: none) never
+/* Infers SBPs for tensors [0, end) of g, each on its placement's devices (n: the plan's, all
+ * placements together); a move (loom_to_placement) may take any SBP on its destination; tensors with dead[id] set (NULL: none) never
  * run and are left out. On a hint no signature can meet, returns
  * LOOM_ERR_INVALID with a message naming the op, the tensor, its sources' SBPs and the signatures
  * that would have worked. */

@@ -25,6 +25,32 @@ loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
 }
 
+const char *lt_stage2;
+
+loom_tensor *lt_model_pipeline(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    (void)seed;
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(7, 6));
+    in[0] = x, *nin = 1;
+    loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, 5, 1));
+    if (m == LT_HYBRID)
+        loom_tensor_set_sbp(loom_graph_find(g, "fc1.weight"), loom_split(1));
+    if (lt_stage2) {
+        loom_error e = {0};
+        loom_placement *p2 = loom_placement_parse(lt_stage2, &e);
+        ck_assert_msg(p2 != NULL, "%s", e.msg);
+        h = loom_to_placement(g, h, p2);
+        loom_graph_set_placement(g, p2); /* the next stage's inputs and parameters */
+        loom_placement_free(p2);
+    }
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(7));
+    in[1] = y, *nin = 2;
+    loom_tensor *logits = loom_nn_linear(g, "fc2", h, 3, 1);
+    if (m != LT_DATA)
+        loom_tensor_set_sbp(loom_graph_find(g, "fc2.weight"), loom_split(1));
+    return loom_softmax_cross_entropy(g, logits, y, NULL);
+}
+
 static loom_tensor *gcn(loom_graph *g, enum lt_mode m, loom_tensor **in, int *nin, double dropout)
 {
     loom_tensor *x = loom_input(g, "x", LOOM_F64, loom_shape(9, 4));

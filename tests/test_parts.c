@@ -72,7 +72,7 @@ START_TEST(test_convert_every_pair)
                 for (int d = 0; d < n; d++) {
                     loom__value want = part_of(&whole, all[b], n, d), got = make(LOOM_F64, 3, want.shape);
                     memset(got.data, 0xff, (size_t)loom__numel(&got) * sizeof(double)); /* every element must be written */
-                    loom__part_convert(pp, all[a], all[b], n, d, shape, &got);
+                    loom__part_convert(pp, all[a], n, all[b], n, d, shape, &got);
                     char s1[16], s2[16];
                     ck_assert_msg(!memcmp(got.data, want.data, (size_t)loom__numel(&want) * sizeof(double)),
                                   "%s -> %s on %d devices: part %d differs from cutting the whole", sbp_name(all[a], s1),
@@ -104,6 +104,45 @@ START_TEST(test_convert_every_pair)
 }
 END_TEST
 
+/* A move: parts on n_from devices under one SBP into parts on n_to devices under another. */
+START_TEST(test_convert_between_placements)
+{
+    const loom_sbp all[] = {loom_split(0), loom_split(1), loom_broadcast(), loom_partial_sum()};
+    const int64_t shape[2] = {7, 5};
+    loom__value x = make(LOOM_F64, 2, shape);
+    lt_fill_normal(x.data, loom__numel(&x), 3);
+    int checked = 0;
+    for (int nf = 1; nf <= 4; nf++)
+        for (int nt = 1; nt <= 4; nt++)
+            for (size_t a = 0; a < 4; a++)
+                for (size_t b = 0; b < 3; b++) { /* a move never lands partial */
+                    loom__value parts[4], whole = make(LOOM_F64, 2, shape);
+                    const loom__value *pp[4];
+                    parts_of(&x, all[a], nf, parts, 50 + a);
+                    for (int d = 0; d < nf; d++)
+                        pp[d] = &parts[d];
+                    loom__part_join(pp, all[a], nf, &whole);
+                    for (int d = 0; d < nt; d++) {
+                        loom__value want = part_of(&whole, all[b], nt, d), got = make(LOOM_F64, 2, want.shape);
+                        memset(got.data, 0xff, (size_t)loom__numel(&got) * sizeof(double));
+                        loom__part_convert(pp, all[a], nf, all[b], nt, d, shape, &got);
+                        char s1[16], s2[16];
+                        ck_assert_msg(!memcmp(got.data, want.data, (size_t)loom__numel(&want) * sizeof(double)),
+                                      "%s on %d -> %s on %d devices: part %d differs", sbp_name(all[a], s1), nf,
+                                      sbp_name(all[b], s2), nt, d);
+                        free(want.data);
+                        free(got.data);
+                        checked++;
+                    }
+                    for (int d = 0; d < nf; d++)
+                        free(parts[d].data);
+                    free(whole.data);
+                }
+    ck_assert_int_eq(checked, 4 * 4 * 3 * (1 + 2 + 3 + 4));
+    free(x.data);
+}
+END_TEST
+
 START_TEST(test_partial_sums_in_device_order)
 {
     /* P parts are summed in double, in device order, rounded once: f32 parts whose float sum would
@@ -117,7 +156,7 @@ START_TEST(test_partial_sums_in_device_order)
         ((float *)p[d].data)[0] = v[d];
         pp[d] = &p[d];
     }
-    loom__part_convert(pp, loom_partial_sum(), loom_broadcast(), 3, 1, shape, &out);
+    loom__part_convert(pp, loom_partial_sum(), 3, loom_broadcast(), 3, 1, shape, &out);
     ck_assert_float_eq(((float *)out.data)[0], 1.0f);
     for (int d = 0; d < 3; d++)
         free(p[d].data);
@@ -163,6 +202,7 @@ int main(void)
     Suite *s = suite_create("parts");
     TCase *tc = tcase_create("all");
     tcase_add_test(tc, test_convert_every_pair);
+    tcase_add_test(tc, test_convert_between_placements);
     tcase_add_test(tc, test_partial_sums_in_device_order);
     tcase_add_test(tc, test_csr_rows_and_join);
     suite_add_tcase(s, tc);

@@ -56,6 +56,40 @@ END_TEST
 START_TEST(test_gcn_dropout_equivalent) { ck_assert_int_eq(check_seeds(lt_model_gcn_dropout, 2, 1e-9), 18); }
 END_TEST
 
+/* Pipelines: two stages on two placements (of 1 to 3 devices, disjoint or sharing one), the
+ * hidden values moved between them and their gradient moved back. */
+START_TEST(test_pipelines_equivalent)
+{
+    static const char *const stages[][2] = {{"cpu:0", "cpu:1"},   {"cpu:0-1", "cpu:2-3"}, {"cpu:0", "cpu:1-3"},
+                                            {"cpu:0-2", "cpu:3"}, {"cpu:0-1", "cpu:1-2"}, {"cpu:1-3", "cpu:0"}};
+    int cases = 0;
+    for (uint64_t seed = 0; seed < 3; seed++) {
+        lt_result one, ref, actors;
+        lt_stage2 = NULL;
+        lt_train(lt_model_pipeline, seed, LT_DATA, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_REFERENCE}, &one);
+        for (size_t k = 0; k < sizeof stages / sizeof stages[0]; k++)
+            for (int m = 0; m < LT_MODE_COUNT; m++) {
+                char what[128];
+                snprintf(what, sizeof what, "seed %llu %s, stages %s and %s", (unsigned long long)seed, lt_mode_name[m],
+                         stages[k][0], stages[k][1]);
+                lt_stage2 = stages[k][1];
+                lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
+                         &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_REFERENCE}, &ref);
+                lt_assert_results_close(&ref, &one, 1e-5, what);
+                for (int src = 0; src < 2; src++) {
+                    lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
+                             &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_ACTORS, .with_source = src}, &actors);
+                    ck_assert_msg(same(&actors, &ref), "%s%s: the actor runtime differs from the SBP reference executor", what,
+                                  src ? " with a data source" : "");
+                }
+                cases++;
+            }
+    }
+    lt_stage2 = NULL;
+    ck_assert_int_eq(cases, 3 * 6 * 3);
+}
+END_TEST
+
 START_TEST(test_random_graphs_equivalent) { ck_assert_int_ge(check_seeds(lt_model_random, 12, 1e-5), 100); }
 END_TEST
 
@@ -68,6 +102,7 @@ int main(void)
     tcase_add_test(tc, test_gcn_equivalent);
     tcase_add_test(tc, test_gcn_dropout_equivalent);
     tcase_add_test(tc, test_random_graphs_equivalent);
+    tcase_add_test(tc, test_pipelines_equivalent);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

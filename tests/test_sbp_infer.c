@@ -137,6 +137,65 @@ START_TEST(test_model_parallel_weight)
 }
 END_TEST
 
+START_TEST(test_moves_between_placements)
+{
+    loom_error e = {0};
+    loom_placement *a = loom_placement_parse("cpu:0-1", &e), *b = loom_placement_parse("cpu:2-3", &e);
+    /* an op whose sources are on two placements is refused, naming both and the way out */
+    loom_graph *g = loom_graph_new();
+    loom_graph_set_placement(g, a);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+    loom_graph_set_placement(g, b);
+    loom_tensor *w = loom_param(g, "w", LOOM_F32, loom_shape(4, 3), loom_init_glorot(1));
+    ck_assert(loom_tensor_is_poisoned(loom_matmul(g, x, w)));
+    lt_expect_error(g, "loom_matmul: tensor argument 1 is on cpu:0-1 but argument 2 on cpu:2-3; move one with loom_to_placement");
+    loom_graph_free(g);
+
+    /* moved, it runs where it was moved: the move's tasks are on the destination's devices and
+     * read every part of the source */
+    g = loom_graph_new();
+    loom_graph_set_placement(g, a);
+    x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+    loom_tensor *xm = loom_to_placement(g, x, b);
+    loom_graph_set_placement(g, b);
+    w = loom_param(g, "w", LOOM_F32, loom_shape(4, 3), loom_init_glorot(1));
+    loom_tensor *loss = loom_sum(g, loom_matmul(g, xm, w), LOOM_ALL_AXES, 0);
+    loom_program *p = NULL;
+    ck_assert_msg(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_sgd(0.1)}, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert_int_eq(p->ndevices, 4);
+    loom_memory m;
+    ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
+    const loom__plan *pl = loom__exec_plan(p->exec[LOOM_RUN_STEP]);
+    int moves = 0;
+    for (int k = 0; k < pl->ntasks; k++)
+        if (pl->task[k].kind == LOOM__TASK_MOVE) {
+            ck_assert_int_ge(pl->dev_index[pl->task[k].device], 2);
+            ck_assert_int_eq(pl->task[k].n_in, 2);
+            moves++;
+        }
+    ck_assert_int_eq(moves, 2);
+    loom_program_free(p);
+    loom_graph_free(g);
+
+    /* sparse tensors do not move yet, nor do tensors between device kinds */
+    g = loom_graph_new();
+    loom_graph_set_placement(g, a);
+    ck_assert(loom_tensor_is_poisoned(loom_to_placement(g, loom_input_csr(g, "adj", LOOM_F32, 4, 4), b)));
+    lt_expect_error(g, "loom_to_placement: sparse tensors cannot move between placements yet");
+    loom_graph_free(g);
+    loom_placement *c = loom_placement_parse("cuda:0", &e);
+    g = loom_graph_new();
+    loom_graph_set_placement(g, a);
+    x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+    ck_assert_int_ne(loom_compile(g, loom_sum(g, loom_to_placement(g, x, c), LOOM_ALL_AXES, 0), NULL, &p), LOOM_OK);
+    ck_assert_msg(strstr(loom_graph_error(g), "moves between device kinds are not built yet"), "%s", loom_graph_error(g));
+    loom_graph_free(g);
+    loom_placement_free(a);
+    loom_placement_free(b);
+    loom_placement_free(c);
+}
+END_TEST
+
 START_TEST(test_hint_refused_with_candidates)
 {
     /* relu cannot produce a partial sum: the message names the op, the tensor, its sources' SBPs
@@ -196,6 +255,7 @@ int main(void)
     tcase_add_test(tc, test_data_parallel_inserts_all_reduce);
     tcase_add_test(tc, test_model_parallel_weight);
     tcase_add_test(tc, test_hint_refused_with_candidates);
+    tcase_add_test(tc, test_moves_between_placements);
     tcase_add_test(tc, test_more_devices_than_exist);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);

@@ -194,7 +194,8 @@ static int make_cases(loom_op op, op_case *cs)
     case LOOM_OP_STATE:
     case LOOM_OP_SGD_UPDATE:
     case LOOM_OP_ADAM_UPDATE:
-        break; /* leaves and in-place updates: no signatures */
+    case LOOM_OP_MOVE:
+        break; /* leaves, in-place updates and moves (any SBP; tests/test_parts.c): no signatures */
     case LOOM_OP_FILL:
         c = new_case(cs, &nc, op, "fill [5, 7]");
         add_f64(c, DIMS(5, 7));
@@ -837,8 +838,9 @@ START_TEST(test_op_signatures)
     ck_assert_ptr_nonnull(def);
     op_case cs[MAX_CASES];
     int nc = make_cases(op, cs);
-    if (def->flags & (LOOM__OPF_LEAF | LOOM__OPF_INPLACE)) {
-        ck_assert_msg(!def->sbp, "%s holds or updates values; it has no signatures", def->name);
+    if (def->flags & (LOOM__OPF_LEAF | LOOM__OPF_INPLACE) || op == LOOM_OP_MOVE) {
+        /* a move takes any SBP on its destination (sbp/infer.c; every pair in tests/test_parts.c) */
+        ck_assert_msg(!def->sbp, "%s holds, updates or moves values; it has no signature list", def->name);
         return;
     }
     ck_assert_msg(nc > 0, "op %s has no case in tests/test_sbp_sig.c: every op needs one", def->name);

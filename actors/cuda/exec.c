@@ -175,7 +175,7 @@ static loom_status gpu_compute_act(void *vctx, loom__act *a)
     }
     out->v.ndim = t->shape.ndim;
     const loom__regst *rg = &x->pl->regst[k->out[0]];
-    loom__part_shape(shape, t->shape.ndim, rg->sbp, x->n, rg->part, out->v.shape);
+    loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
     out->has_dims = dims != NULL;
     if (dims)
         memcpy(out->dims, dims->dims, sizeof out->dims);
@@ -197,11 +197,8 @@ static loom_status gpu_variable_act(void *vctx, loom__act *a)
     if (k->update && !a->initial) {
         const loom_tensor *u = k->update;
         loom__value parts[LOOM__MAX_SRC], *src[LOOM__MAX_SRC];
-        for (int i = 0; i < u->n_src; i++) {
-            parts[i] = loom__exec_param_part(x, u->src[i], k->device);
-            src[i] = &parts[i];
-        }
-        src[1] = &((token *)a->in[0])->v;
+        for (int i = 0; i < u->n_src; i++) /* the parameter and its state; the gradient from the chain */
+            parts[i] = i == 1 ? ((token *)a->in[0])->v : loom__exec_param_part(x, u->src[i], k->device), src[i] = &parts[i];
         loom__cuda_kctx cc;
         loom__kctx kc = kernel_ctx(x, a, c->task, &cc);
         kc.step = a->piece;
@@ -286,7 +283,7 @@ int loom__exec_cuda_fusable(const loom__exec *x, int d)
     if (env && !strcmp(env, "0"))
         return 0;
     for (int i = 0; i < x->pl->ntasks; i++)
-        if (x->pl->task[i].device == d && x->pl->task[i].kind == LOOM__TASK_BOXING)
+        if (x->pl->task[i].device == d && (x->pl->task[i].kind == LOOM__TASK_BOXING || x->pl->task[i].kind == LOOM__TASK_MOVE))
             return 0;
     return 1;
 }
@@ -396,7 +393,7 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
         }
         out->v.ndim = t->shape.ndim;
         const loom__regst *rg = &x->pl->regst[k->out[0]];
-        loom__part_shape(shape, t->shape.ndim, rg->sbp, x->n, rg->part, out->v.shape);
+        loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
         out->has_dims = dims != NULL;
         if (dims)
             memcpy(out->dims, dims->dims, sizeof out->dims);
@@ -538,11 +535,11 @@ static loom_status check_kernels(loom__exec *x)
         if (t && !loom__cuda_op_get(t->op)->run)
             return loom__program_fail(x->p, LOOM_ERR_UNSUPPORTED, "loom_program_run: %s '%s' has no CUDA kernel yet",
                                       loom__op_def(t->op)->name, loom_tensor_name(t));
-        if (k->kind == LOOM__TASK_BOXING)
+        if (k->kind == LOOM__TASK_BOXING || k->kind == LOOM__TASK_MOVE)
             return loom__program_fail(x->p, LOOM_ERR_UNSUPPORTED,
-                                      "loom_program_run: boxing %s between GPUs is not built yet (NCCL collectives); "
+                                      "loom_program_run: %s %s between GPUs is not built yet (NCCL collectives); "
                                       "run on one GPU or on CPU devices",
-                                      loom_tensor_name(k->t));
+                                      k->kind == LOOM__TASK_MOVE ? "moving" : "boxing", loom_tensor_name(k->t));
     }
     return LOOM_OK;
 }
@@ -592,13 +589,15 @@ loom_status loom__exec_cuda_new(loom__exec *x)
                                    .err = ds->dev.err,
                                    .deterministic = c->deterministic,
                                    .tf32 = p->allow_tf32};
-        ds->input_off = calloc((size_t)x->ninputs + 1, sizeof *ds->input_off);
+        ds->input_off = calloc((size_t)pl->task[0].n_out + 1, sizeof *ds->input_off);
         if (!ds->input_off)
             return LOOM_ERR_NOMEM;
-        size_t at = 0;
-        for (int k = 0; k < x->ninputs; k++) {
-            ds->input_off[k] = at;
-            at += pl->regst[pl->task[0].out[(size_t)k * x->n + d]].bytes;
+        size_t at = 0; /* each source output staged here whose part lives on this device */
+        for (int o = 0; o < pl->task[0].n_out; o++) {
+            const loom__regst *rg = &pl->regst[pl->task[0].out[o]];
+            ds->input_off[o] = at;
+            if (rg->dom == d)
+                at += rg->bytes;
         }
     }
     if ((s = loom__cuda_host_alloc(pl->host_bytes, (void **)&x->host_block, msg, sizeof msg)) != LOOM_OK)
@@ -643,7 +642,7 @@ void loom__exec_cuda_free(loom__exec *x)
         loom__cuda_event_free(c->events[i]);
     loom__cuda_host_free(x->host_block);
     x->host_block = NULL;
-    for (int i = 0; x->stat && i < x->ninputs * x->n; i++)
+    for (int i = 0; x->stat && i < x->pl->task[0].n_out; i++)
         x->stat[i] = (loom__value){0}; /* device memory of the block */
     free(c->events);
     free(c->done);
@@ -681,16 +680,17 @@ static loom_status stage_inputs(loom__exec *x)
         if (!host.base)
             return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
         loom_status s = LOOM_OK;
-        for (int d = 0; d < x->n && s == LOOM_OK; d++) {
-            dev_state *ds = &x->cuda->d[d];
-            char *at = ds->inputs + ds->input_off[k];
-            loom__exec_cut_input(x, v, k, d, &host);
+        for (int j = 0; j < x->input_n[k] && s == LOOM_OK; j++) {
+            int o = x->input_off[k] + j;
+            dev_state *ds = &x->cuda->d[x->pl->regst[x->pl->task[0].out[o]].dom];
+            char *at = ds->inputs + ds->input_off[o];
+            loom__exec_cut_input(x, v, k, j, &host);
             s = on_device(ds->dev.index, msg, sizeof msg);
             if (s == LOOM_OK)
                 s = loom__cuda_copy_sync(at, host.base, span(&host), msg, sizeof msg);
             token dev = {.base = at};
             retarget(&dev, &host);
-            x->stat[(size_t)k * x->n + d] = dev.v;
+            x->stat[o] = dev.v;
         }
         free(host.base);
         if (s != LOOM_OK)

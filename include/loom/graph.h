@@ -30,8 +30,14 @@ loom_status loom_graph_status(const loom_graph *g);
 void loom_graph_set_seed(loom_graph *g, uint64_t seed);
 
 /* Places the graph on p (copied): every tensor lives on its devices, and loom_compile infers an
- * SBP for each (docs/placement.md). A placement of one device is the default. */
+ * SBP for each (docs/placement.md). A placement of one device is the default. A later call with
+ * another placement puts the inputs and parameters made after it there (a pipeline's next stage);
+ * an op runs where its sources are, which must then be one placement. */
 void loom_graph_set_placement(loom_graph *g, const loom_placement *p);
+/* x on placement p (copied): the same value, moved between the placements' devices (send/recv
+ * boxing). Its SBP on p is inferred like any other, or set with loom_tensor_set_sbp; its gradient
+ * moves back. CPU devices of one process; dense tensors. */
+loom_tensor *loom_to_placement(loom_graph *g, loom_tensor *x, const loom_placement *p);
 /* Asks for t to have SBP s on the graph's placement; compiling honours it or fails naming the op,
  * the tensor and the signatures that would have worked. */
 void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s);
