@@ -105,6 +105,8 @@ loom_tensor *loom_to_placement(loom_graph *g, loom_tensor *x, const loom_placeme
     int k = place_of(g, p, 1);
     if (k < 0)
         return loom__fail(g, LOOM_ERR_NOMEM, "loom_to_placement: out of memory");
+    if (x && !(x->flags & LOOM__T_POISON) && x->graph == g && x->place == k)
+        return x; /* already there */
     return loom__node(g, "loom_to_placement", LOOM_OP_MOVE, 1, &x, &(loom__attrs){.i = {k}});
 }
 

@@ -156,6 +156,7 @@ START_TEST(test_moves_between_placements)
     g = loom_graph_new();
     loom_graph_set_placement(g, a);
     x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+    ck_assert_ptr_eq(loom_to_placement(g, x, a), x); /* already there: no move */
     loom_tensor *xm = loom_to_placement(g, x, b);
     loom_graph_set_placement(g, b);
     w = loom_param(g, "w", LOOM_F32, loom_shape(4, 3), loom_init_glorot(1));
