@@ -111,6 +111,13 @@ static loom_status compute_act(void *vctx, loom__act *a)
                      .seed = x->p->g->seed,
                      .msg = a->msg,
                      .msglen = a->msg_size};
+    if (x->p->ndevices > 1) { /* the part's offsets, for kernels whose signature needs them */
+        const loom__regst *rg = &x->pl->regst[k->out[0]];
+        int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
+        for (int i = 0; i < t->n_src; i++)
+            loom__exec_resolve(x->p->g, t->src[i], dims_of(a, t->n_src), shapes[i]);
+        loom__part_offsets(&x->p->sbp.sig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
+    }
     return loom__op_def(t->op)->cpu(t, &out->v, src, &kc);
 }
 

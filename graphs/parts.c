@@ -82,6 +82,23 @@ static void box_sum(loom__value *out, const loom__value *const *parts, int n, co
     }
 }
 
+void loom__part_offsets(const loom__sbp_sig *sig, int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], int n, int d,
+                        loom__kctx *ctx)
+{
+    ctx->sig = sig;
+    ctx->part = d;
+    ctx->nparts = n;
+    for (int i = 0; i < nsrc; i++) {
+        ctx->first[i] = 0;
+        ctx->whole[i] = 0;
+        if (sig->in[i].kind == LOOM_SBP_SPLIT) {
+            int64_t size;
+            ctx->whole[i] = shapes[i][sig->in[i].axis];
+            loom_split_part(ctx->whole[i], n, d, &ctx->first[i], &size);
+        }
+    }
+}
+
 void loom__part_cut(const loom__value *x, loom_sbp s, int n, int d, loom__value *out)
 {
     int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};

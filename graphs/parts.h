@@ -19,6 +19,12 @@
 /* The shape of device d's part of a logical shape under s. */
 void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *part);
 
+/* For each source of an op run as part d of n under sig, the first index of the part along the
+ * source's split axis and that axis's whole size, into ctx (the kctx's offsets); shapes[i] is
+ * source i's logical shape. */
+void loom__part_offsets(const loom__sbp_sig *sig, int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], int n, int d,
+                        loom__kctx *ctx);
+
 /* Writes device d's part under s of logical dense x into out, whose data has room for the part
  * (its dtype, ndim and shape are set): S slices, B copies, P puts x on device 0 and zeros on the
  * others. */

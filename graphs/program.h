@@ -44,6 +44,9 @@ struct loom_program {
     /* by id: the actor plan whose devices hold the newest value of a parameter or optimizer
      * state, or NULL when the program's own value is the newest (one CPU device: always) */
     struct loom__exec **holder;
+    /* For the signature tests: with part.sig set, the one-device reference executor runs every op
+     * as that part (the kctx's sig, part, nparts and offsets). */
+    loom__kctx part;
 };
 
 /* Builds gradient nodes of loss for every tensor it depends on through differentiable edges;

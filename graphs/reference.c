@@ -85,7 +85,12 @@ loom_status loom__reference_run(loom_program *p, int begin, int end, int trainin
         else
             p->ready[id] = 0;
     char msg[512];
-    loom__kctx ctx = {.step = p->step, .training = training, .seed = g->seed, .msg = msg, .msglen = sizeof msg};
+    loom__kctx ctx = p->part; /* NULL sig: the whole, as one device runs it */
+    ctx.step = p->step;
+    ctx.training = training;
+    ctx.seed = g->seed;
+    ctx.msg = msg;
+    ctx.msglen = sizeof msg;
     for (int id = begin; id < end; id++) {
         loom_tensor *t = g->t[id];
         const loom_op_def *def = loom__op_def(t->op);

@@ -140,6 +140,9 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             }
             continue;
         }
+        int64_t src_shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
+        for (int i = 0; i < t->n_src; i++)
+            memcpy(src_shapes[i], p->val[t->src[i]->id].shape, sizeof src_shapes[i]);
         /* boxing: each source as this op's signature wants it, on every device */
         for (int i = 0; i < t->n_src && s == LOOM_OK; i++) {
             const loom_tensor *src = t->src[i];
@@ -182,6 +185,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
                 out = &dv[id].v[d];
             }
             msg[0] = 0;
+            loom__part_offsets(&pl->sig[id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])src_shapes, nt, d, &ctx);
             s = def->cpu(t, out, src, &ctx);
             if (s != LOOM_OK)
                 s = loom__program_fail(p, s, "loom_program_run: %s '%s' (tensor %d) on device %d: %s", def->name,

@@ -74,10 +74,15 @@ static void gather_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
  * row-split table would need each device to shift idx by its part's first row and drop the rest,
  * which the kernel does not do (it rejects indices past its part), so (S(0), B) -> P is not listed.
  * Feature axes split through with idx whole; the output is linear in the table. */
+/* A row-split table (S(0), B) -> P: each device gathers the rows it holds and zeros for the
+ * others, which sum to the whole gather. Its kernel reads its part's first row from the kctx, so
+ * the table's row count must be static. */
 static int gather_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 {
     const loom_shape *table = &t->src[0]->shape;
     int n = 0;
+    if (loom__sbp_can_split(table, 0) && !loom_dim_is_dynamic(table->d[0]) && loom_dtype_is_float(t->dtype))
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_broadcast()}, loom_partial_sum());
     if (loom__sbp_can_split(&t->src[1]->shape, 0) && loom__sbp_can_split(&t->shape, 0))
         n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_broadcast(), loom_split(0)}, loom_split(0));
     for (int i = 1; i < table->ndim; i++)

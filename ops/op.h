@@ -81,6 +81,13 @@ typedef struct loom__kctx {
     /* CUDA kernels only (ops/cuda/cuda.h): the device's stream, library handles, scratch and error
      * record; NULL for CPU kernels. */
     const struct loom__cuda_kctx *cuda;
+    /* On several devices: the signature the op runs under (NULL on one device), which part of it
+     * this device holds (part of nparts), and for each source split under it, the first index of
+     * this part along the split axis and that axis's whole size (0 and the size when not split).
+     * Kernels whose signatures need offsets read them (a gather from a row-split table). */
+    const struct loom__sbp_sig *sig;
+    int part, nparts;
+    int64_t first[LOOM__MAX_SRC], whole[LOOM__MAX_SRC];
 } loom__kctx;
 
 /* One valid SBP signature of an op on a 1-D placement: an SBP per source, and the output's. */

@@ -25,6 +25,20 @@ loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
 }
 
+loom_tensor *lt_model_embedding(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    loom_tensor *idx = loom_input(g, "idx", LOOM_I32, loom_shape(7));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(7));
+    in[0] = idx, in[1] = y, *nin = 2;
+    loom_tensor *table = loom_param(g, "table", LOOM_F32, loom_shape(9, 4), loom_init_normal(0, 1, seed));
+    if (m != LT_DATA)
+        loom_tensor_set_sbp(table, loom_split(0));
+    if (m == LT_MODEL)
+        loom_tensor_set_sbp(idx, loom_broadcast());
+    loom_tensor *h = loom_tanh(g, loom_gather_rows(g, table, idx));
+    return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", h, 3, 1), y, NULL);
+}
+
 const char *lt_stage2;
 
 loom_tensor *lt_model_pipeline(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
@@ -119,8 +133,17 @@ static void ring9(loom_csr *m)
     *m = (loom_csr){.nrows = 9, .ncols = 9, .nnz = e, .vdtype = LOOM_F64, .rowptr = rowptr, .col = col, .val = val};
 }
 
+/* Indices index the graph's table when it has one, else the rows; labels are in [0, 3). */
+static uint64_t index_bound(loom_graph *g, loom_tensor *t, int64_t rows)
+{
+    if (strcmp(loom_tensor_name(t), "idx"))
+        return 3;
+    loom_tensor *table = loom_graph_find(g, "table");
+    return table ? (uint64_t)loom_tensor_dim(table, 0) : (uint64_t)rows;
+}
+
 /* Seeded data for every input: normal floats, row indices in [0, rows), labels in [0, 3). */
-static void make_feeds(feeds *f, loom_tensor **in, int nin, uint64_t seed)
+static void make_feeds(feeds *f, loom_graph *g, loom_tensor **in, int nin, uint64_t seed)
 {
     f->n = nin;
     for (int k = 0; k < nin; k++) {
@@ -146,8 +169,7 @@ static void make_feeds(feeds *f, loom_tensor **in, int nin, uint64_t seed)
             else if (a->dtype == LOOM_F64)
                 ((double *)a->data)[i] = v[i];
             else
-                ((int32_t *)a->data)[i] = (int32_t)((uint64_t)(fabs(v[i]) * 1000) %
-                                                   (uint64_t)(!strcmp(loom_tensor_name(in[k]), "idx") ? shape[0] : 3));
+                ((int32_t *)a->data)[i] = (int32_t)((uint64_t)(fabs(v[i]) * 1000) % index_bound(g, in[k], shape[0]));
         }
     }
 }
@@ -192,7 +214,7 @@ void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_o
     ck_assert_msg(loom_compile(g, loss, &(loom_train_opts){.optimizer = opt, .executor = o->executor}, &p) == LOOM_OK,
                   "seed %llu %s on %s: %s", (unsigned long long)seed, lt_mode_name[m], o->placement, loom_graph_error(g));
     feeds f = {0};
-    make_feeds(&f, in, nin, seed);
+    make_feeds(&f, g, in, nin, seed);
     for (int k = 0; k < nin; k++) { /* fed once either way: a source's registers are sized by it */
         loom_status s = f.csr[k] ? loom_program_feed_csr(p, in[k], &f.m[k]) : loom_program_feed(p, in[k], &f.a[k]);
         ck_assert_msg(s == LOOM_OK, "%s", loom_program_error(p));

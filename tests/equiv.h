@@ -30,6 +30,9 @@ loom_tensor *lt_model_gcn_dropout(loom_graph *g, uint64_t seed, enum lt_mode m, 
  * lt_stage2 is NULL. Model parallelism splits fc2's weight, hybrid fc1's too. */
 loom_tensor *lt_model_pipeline(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
 extern const char *lt_stage2;
+/* An embedding: rows of a [9, 4] table gathered at 7 indices, then a linear classifier; model and
+ * hybrid parallelism split the table by rows (each device gathers the rows it holds). */
+loom_tensor *lt_model_embedding(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
 /* lt_random_graph's DAG of ops. */
 loom_tensor *lt_model_random(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
 

@@ -90,6 +90,9 @@ START_TEST(test_pipelines_equivalent)
 }
 END_TEST
 
+START_TEST(test_embedding_equivalent) { ck_assert_int_eq(check_seeds(lt_model_embedding, 3, 1e-5), 27); }
+END_TEST
+
 START_TEST(test_random_graphs_equivalent) { ck_assert_int_ge(check_seeds(lt_model_random, 12, 1e-5), 100); }
 END_TEST
 
@@ -102,6 +105,7 @@ int main(void)
     tcase_add_test(tc, test_gcn_equivalent);
     tcase_add_test(tc, test_gcn_dropout_equivalent);
     tcase_add_test(tc, test_random_graphs_equivalent);
+    tcase_add_test(tc, test_embedding_equivalent);
     tcase_add_test(tc, test_pipelines_equivalent);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);

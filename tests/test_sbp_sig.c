@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "harness.h"
+#include "graphs/parts.h"
+#include "graphs/program.h"
 #include "ops/cpu/index.h"
 #include "ops/op.h"
 
@@ -609,7 +611,7 @@ static loom_tensor *build_op(const op_case *c, const val *vals, const loom__attr
 /* Runs t (on g, from sources src fed with vals) with the reference executor in training mode.
  * Returns its value as doubles (its shape in *shape), or NULL with the reason in why. */
 static double *eval_op(loom_graph *g, loom_tensor *t, int nsrc, loom_tensor *const *src, const val *vals,
-                       loom_array *shape, char *why, size_t len)
+                       const loom__kctx *part, loom_array *shape, char *why, size_t len)
 {
     loom_program *p;
     loom_train_opts opts = {.executor = LOOM_EXEC_REFERENCE};
@@ -617,6 +619,8 @@ static double *eval_op(loom_graph *g, loom_tensor *t, int nsrc, loom_tensor *con
         snprintf(why, len, "compile: %s", loom_graph_error(g));
         return NULL;
     }
+    if (part)
+        p->part = *part; /* the op's kernel runs as this part, as a multi-device plan runs it */
     double *out = NULL;
     loom_array r;
     loom_status s = LOOM_OK;
@@ -719,7 +723,13 @@ static double *run_device(const op_case *c, const loom_tensor *t, const loom__sb
     loom_graph *g;
     loom_tensor *src[LOOM__MAX_SRC];
     loom_tensor *lt = build_op(c, local, &a, 0, &g, src, why, len);
-    double *y = lt ? eval_op(g, lt, c->n_src, src, local, lshape, why, len) : NULL;
+    int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
+    for (int k = 0; k < c->n_src; k++)
+        for (int i = 0; i < LOOM_MAX_DIMS; i++)
+            shapes[k][i] = c->src[k].v.csr ? (i == 0 ? c->src[k].v.m.nrows : c->src[k].v.m.ncols) : c->src[k].v.a.shape[i];
+    loom__kctx part = {0};
+    loom__part_offsets(sig, c->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, ndev, d, &part);
+    double *y = lt ? eval_op(g, lt, c->n_src, src, local, &part, lshape, why, len) : NULL;
     loom_graph_free(g);
     for (int k = 0; k < c->n_src; k++)
         val_free(&local[k]);
@@ -797,7 +807,7 @@ static loom_tensor *logical(const op_case *c, loom_graph **g, double **want, loo
     loom_tensor *src[LOOM__MAX_SRC];
     loom_tensor *t = build_op(c, vals, &c->a, 1, g, src, why, sizeof why);
     ck_assert_msg(t, "%s: %s", c->label, why);
-    *want = eval_op(*g, t, c->n_src, src, vals, wshape, why, sizeof why);
+    *want = eval_op(*g, t, c->n_src, src, vals, NULL, wshape, why, sizeof why);
     ck_assert_msg(*want, "%s: %s", c->label, why);
     return t;
 }
@@ -869,7 +879,7 @@ static const struct {
     {LOOM_OP_DROPOUT_MASK, "dropout_mask [5, 7]", "(S(0)) -> S(0)"},   /* draws from local counters */
     {LOOM_OP_SOFTMAX_CE, "softmax_cross_entropy [7, 5]", "(S(0), S(0)) -> P"}, /* local counts */
     {LOOM_OP_SOFTMAX_CE_GRAD, "softmax_cross_entropy_grad [7, 5]", "(S(0), S(0), B) -> S(0)"},
-    {LOOM_OP_GATHER_ROWS, "gather_rows [5, 4] at [7]", "(S(0), B) -> P"}, /* indices past the part */
+    {LOOM_OP_GATHER_ROWS, "gather_rows [5, 4] at [7]", "(B, S(0)) -> P"}, /* every device gathers it all */
     {LOOM_OP_SCATTER, "scatter mode 1 [7, 4] to 5 rows", "(S(0), S(0)) -> P"}, /* mean: local counts */
     {LOOM_OP_SCATTER, "scatter mode 2 [7, 4] to 5 rows", "(P, B) -> P"},       /* max is not linear */
     {LOOM_OP_SCATTER_GRAD, "scatter_grad mode 1 [7, 4] from 5 rows", "(S(0), S(0), B, B) -> S(0)"},

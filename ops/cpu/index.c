@@ -33,9 +33,15 @@ static loom_status check_idx(const int32_t *idx, int64_t e, int64_t n, const cha
 
 loom_status loom__cpu_gather_rows(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    (void)t;
     const loom__value *table = src[0], *idx = src[1];
-    const int64_t e = idx->shape[0], v = table->shape[0];
+    const int64_t e = idx->shape[0];
+    int64_t v = table->shape[0], first = 0;
+    (void)t;
+    /* a part of a row-split table: indices are the whole table's; rows elsewhere gather zeros */
+    if (ctx->sig && ctx->nparts > 1 && ctx->sig->in[0].kind == LOOM_SBP_SPLIT && ctx->sig->in[0].axis == 0) {
+        v = ctx->whole[0];
+        first = ctx->first[0];
+    }
     const size_t row = (size_t)row_size(table) * loom_dtype_size(table->dtype);
     if (out->shape[0] != e || row_size(out) != row_size(table))
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "output, table and idx sizes disagree");
@@ -45,8 +51,13 @@ loom_status loom__cpu_gather_rows(const loom_tensor *t, loom__value *out, loom__
     const int32_t *ix = idx->data;
     const char *from = table->data;
     char *to = out->data;
-    for (int64_t i = 0; i < e; i++)
-        memcpy(to + (size_t)i * row, from + (size_t)ix[i] * row, row);
+    for (int64_t i = 0; i < e; i++) {
+        int64_t r = ix[i] - first;
+        if (r >= 0 && r < table->shape[0])
+            memcpy(to + (size_t)i * row, from + (size_t)r * row, row);
+        else
+            memset(to + (size_t)i * row, 0, row);
+    }
     return LOOM_OK;
 }
 
