@@ -33,9 +33,17 @@
  *     loom_program_free(prog);
  *     loom_graph_free(g);
  *
+ * Where it runs: one CPU device by default. Before building, a placement puts the graph on a GPU
+ * or on several devices, and Loom infers how each tensor is laid out on them (split, broadcast or
+ * partial sum: SBP), inserting the communication itself:
+ *
+ *     loom_placement *p = loom_placement_parse("cuda:0", NULL);   // or "cpu:0-3"
+ *     loom_graph_set_placement(g, p);
+ *     loom_placement_free(p);
+ *
  * Headers: core.h (status, dtypes, shapes, arrays), graph.h (builder and ops), program.h
- * (compile and run), data.h (npz, Cora, splits), nn.h (layers and models), sbp.h (placements and
- * SBP). */
+ * (compile and run), data.h (npz, Cora, splits, synthetic graphs), nn.h (layers and models), sbp.h
+ * (placements and SBP). */
 #ifndef LOOM_LOOM_H
 #define LOOM_LOOM_H
 
