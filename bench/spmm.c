@@ -48,55 +48,27 @@ int main(void)
 
 #include "../ops/op.h"
 #include "../runtime/cuda/cuda_rt.h"
-
-#if __has_include("ops/cuda/cuda.h")
-#include "ops/cuda/cuda.h"
-#else
-/* ops/cuda/cuda.h names "ops/op.h" from the repository root, which a benchmark's include path
- * lacks (the benchmarks see include/ only): its declarations, restated. Keep in step with it. */
-typedef struct loom__cuda_err {
-    int code, tag;
-    long long value, bound;
-} loom__cuda_err;
-typedef struct loom__cuda_kctx {
-    int device;
-    void *stream, *blas, *sparse, *workspace;
-    size_t workspace_bytes;
-    loom__cuda_err *err;
-    int tag, deterministic, tf32;
-} loom__cuda_kctx;
-typedef loom_status (*loom__kernel_fn)(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
-typedef struct loom__cuda_op {
-    loom__kernel_fn run;
-    size_t (*workspace)(const loom_tensor *t, const int64_t *src_nnz);
-} loom__cuda_op;
-const loom__cuda_op *loom__cuda_op_get(loom_op op);
-#endif
+#include "ops/cuda/cuda.h" /* the repository root is on the benchmarks' include path */
 
 static char msg[512];
 
-#define CHECK(call)                                                                                  \
-    do {                                                                                             \
-        if ((call) != LOOM_OK) {                                                                     \
-            fprintf(stderr, "spmm: %s:%d: %s\n", __FILE__, __LINE__, msg);                           \
-            exit(1);                                                                                 \
-        }                                                                                            \
+/* A failed call: where, and why (fmt), on stderr; then exit 1. */
+#define DIE(fmt, ...)                                                                                                  \
+    do {                                                                                                               \
+        fprintf(stderr, "spmm: %s:%d: " fmt "\n", __FILE__, __LINE__, __VA_ARGS__);                                    \
+        exit(1);                                                                                                       \
     } while (0)
-#define CUDA(call)                                                                                   \
-    do {                                                                                             \
-        cudaError_t e_ = (call);                                                                     \
-        if (e_ != cudaSuccess) {                                                                     \
-            fprintf(stderr, "spmm: %s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-            exit(1);                                                                                 \
-        }                                                                                            \
+/* CHECK: a Loom call, its message in msg; SPARSE: a cuSPARSE call. */
+#define CHECK(call)                                                                                                    \
+    do {                                                                                                               \
+        if ((call) != LOOM_OK)                                                                                         \
+            DIE("%s", msg);                                                                                            \
     } while (0)
-#define SPARSE(call)                                                                                 \
-    do {                                                                                             \
-        cusparseStatus_t s_ = (call);                                                                \
-        if (s_ != CUSPARSE_STATUS_SUCCESS) {                                                         \
-            fprintf(stderr, "spmm: %s:%d: %s: %s\n", __FILE__, __LINE__, #call, cusparseGetErrorString(s_)); \
-            exit(1);                                                                                 \
-        }                                                                                            \
+#define SPARSE(call)                                                                                                   \
+    do {                                                                                                               \
+        cusparseStatus_t s_ = (call);                                                                                  \
+        if (s_ != CUSPARSE_STATUS_SUCCESS)                                                                             \
+            DIE("%s: %s", #call, cusparseGetErrorString(s_));                                                          \
     } while (0)
 
 /* ---- the matrices ------------------------------------------------------------------------------ */

@@ -4,15 +4,6 @@
  * size-1 and empty dims, both float dtypes, rows short and long, masks, and the optimizers' every
  * setting; dropout masks must match bit for bit. Device-side label errors are checked through the
  * error record. Skipped (77) in a build without CUDA or on a machine without a GPU. */
-#ifndef LOOM_HAVE_CUDA
-#include <stdio.h>
-
-int main(void)
-{
-    printf("skipped: this build has no CUDA\n");
-    return 77;
-}
-#else
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,34 +11,12 @@ int main(void)
 
 #include "harness.h"
 #include "harness_gpu.h"
+
+#ifdef LOOM_HAVE_CUDA
 #include "runtime/cuda/cuda_rt.h"
 
-/* The device, opened by the suite's fixture (see main). */
+/* The device, opened by the suite's fixture (see suite). */
 static lt_gpu *gpu;
-
-static double tol_of(loom_dtype dt) { return dt == LOOM_F64 ? 1e-9 : 1e-5; }
-
-static uint64_t name_seed(const char *name)
-{
-    uint64_t s = 0;
-    for (const char *p = name; *p; p++)
-        s = s * 131 + (uint8_t)*p;
-    return s;
-}
-
-/* A parameter N(0, 1) of either dtype (lt_param makes f64 ones). */
-static loom_tensor *param(lt_case *c, const char *name, loom_dtype dt, loom_shape s)
-{
-    if (dt == LOOM_F64)
-        return lt_param(c, name, s);
-    return loom_param(lt_graph(c), name, dt, s, loom_init_normal(0.0, 1.0, name_seed(name)));
-}
-
-/* A parameter uniform in [lo, hi): divisors kept away from 0. */
-static loom_tensor *param_uniform(lt_case *c, const char *name, loom_dtype dt, loom_shape s, double lo, double hi)
-{
-    return loom_param(lt_graph(c), name, dt, s, loom_init_uniform(lo, hi, name_seed(name)));
-}
 
 /* A static float input of N(0, 1) values in dt. */
 static loom_tensor *input_normal(lt_case *c, const char *name, loom_dtype dt, loom_shape s, const int64_t *now,
@@ -68,9 +37,6 @@ static loom_tensor *input_normal(lt_case *c, const char *name, loom_dtype dt, lo
     free(f);
     return t;
 }
-
-/* sum(y * y): a scalar loss whose gradient 2y differs per element. */
-static loom_tensor *sq_loss(loom_graph *g, loom_tensor *y) { return loom_sum(g, loom_mul(g, y, y), LOOM_ALL_AXES, 0); }
 
 /* Compiles loss with opt, takes `steps` optimizer steps, runs one GRAD step and checks every op
  * it ran, and every update, on the GPU. */
@@ -116,14 +82,6 @@ static const bshape bshapes[] = {
 };
 enum { NBSHAPES = sizeof bshapes / sizeof bshapes[0] };
 
-static loom_shape shape_of(int n, const int64_t *d)
-{
-    loom_shape s = {.ndim = n};
-    for (int i = 0; i < n; i++)
-        s.d[i] = d[i];
-    return s;
-}
-
 static loom_tensor *apply_binary(loom_graph *g, int op, loom_tensor *a, loom_tensor *b)
 {
     switch (op) {
@@ -143,10 +101,10 @@ START_TEST(test_binary_broadcast)
     const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *a = param(c, "a", dt, shape_of(s->na, s->a));
-    loom_tensor *b = op == 3 ? param_uniform(c, "b", dt, shape_of(s->nb, s->b), 0.5, 2.0)
-                             : param(c, "b", dt, shape_of(s->nb, s->b));
-    check_case(c, sq_loss(g, apply_binary(g, op, a, b)), adam(), 0, tol_of(dt));
+    loom_tensor *a = lt_gpu_param(c, "a", dt, lt_gpu_shape(s->na, s->a));
+    loom_tensor *b = op == 3 ? lt_gpu_param_uniform(c, "b", dt, lt_gpu_shape(s->nb, s->b), 0.5, 2.0)
+                             : lt_gpu_param(c, "b", dt, lt_gpu_shape(s->nb, s->b));
+    check_case(c, lt_gpu_sq_loss(g, apply_binary(g, op, a, b)), adam(), 0, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -163,10 +121,10 @@ START_TEST(test_binary_dynamic_batch)
     loom_dim N = loom_dim_dynamic(g, "N", 8);
     loom_tensor *x = input_normal(c, "x", dt, loom_shape(N, 3), (int64_t[]){nnow, 3}, 1);
     loom_tensor *x1 = input_normal(c, "x1", dt, loom_shape(N, 1), (int64_t[]){nnow, 1}, 2);
-    loom_tensor *w = param_uniform(c, "w", dt, loom_shape(3), 0.5, 2.0);
-    loom_tensor *u = param_uniform(c, "u", dt, loom_shape(1, 3), 0.5, 2.0);
+    loom_tensor *w = lt_gpu_param_uniform(c, "w", dt, loom_shape(3), 0.5, 2.0);
+    loom_tensor *u = lt_gpu_param_uniform(c, "u", dt, loom_shape(1, 3), 0.5, 2.0);
     loom_tensor *y = loom_add(g, apply_binary(g, op, x, w), apply_binary(g, op, x1, u));
-    check_case(c, loom_add(g, sq_loss(g, y), sq_loss(g, w)), adam(), 0, tol_of(dt));
+    check_case(c, loom_add(g, lt_gpu_sq_loss(g, y), lt_gpu_sq_loss(g, w)), adam(), 0, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -180,10 +138,10 @@ START_TEST(test_scale_bias_add)
     const int nd = (int)x[0];
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *xp = param(c, "x", dt, shape_of(nd, x + 1));
-    loom_tensor *b = param(c, "b", dt, loom_shape(x[nd]));
+    loom_tensor *xp = lt_gpu_param(c, "x", dt, lt_gpu_shape(nd, x + 1));
+    loom_tensor *b = lt_gpu_param(c, "b", dt, loom_shape(x[nd]));
     loom_tensor *y = loom_scale(g, loom_bias_add(g, xp, b), -1.75);
-    check_case(c, sq_loss(g, y), adam(), 0, tol_of(dt));
+    check_case(c, lt_gpu_sq_loss(g, y), adam(), 0, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -198,7 +156,7 @@ START_TEST(test_activations)
     const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *x = loom_scale(g, param(c, "x", dt, loom_shape(37, 9)), 4.0);
+    loom_tensor *x = loom_scale(g, lt_gpu_param(c, "x", dt, loom_shape(37, 9)), 4.0);
     loom_tensor *y = NULL;
     switch (act) {
     case 0: y = loom_relu(g, x); break;
@@ -208,7 +166,7 @@ START_TEST(test_activations)
     case 4: y = loom_tanh(g, x); break;
     default: y = loom_leaky_relu(g, x, -0.3); break;
     }
-    check_case(c, sq_loss(g, y), adam(), 0, tol_of(dt));
+    check_case(c, lt_gpu_sq_loss(g, y), adam(), 0, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -226,7 +184,7 @@ START_TEST(test_activations_special_values)
         for (int i = 0; i < NV; i++)
             vf[i] = (float)v[i];
         loom_tensor *x = lt_input_static(c, "x", dt, loom_shape(NV), dt == LOOM_F64 ? (const void *)v : (const void *)vf);
-        loom_tensor *w = param_uniform(c, "w", dt, loom_shape(NV), 1.0, 1.0 + 1e-9);
+        loom_tensor *w = lt_gpu_param_uniform(c, "w", dt, loom_shape(NV), 1.0, 1.0 + 1e-9);
         loom_tensor *xw = loom_mul(g, x, w);
         loom_tensor *ys[6] = {loom_relu(g, xw), loom_leaky_relu(g, xw, 0.2), loom_elu(g, xw, 1.0), loom_sigmoid(g, xw),
                               loom_tanh(g, xw), loom_elu(g, xw, 0.3)};
@@ -235,7 +193,7 @@ START_TEST(test_activations_special_values)
             loom_tensor *l = loom_sum(g, ys[i], LOOM_ALL_AXES, 0);
             loss = loss ? loom_add(g, loss, l) : l;
         }
-        check_case(c, loss, adam(), 0, tol_of(dt));
+        check_case(c, loss, adam(), 0, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -252,11 +210,11 @@ START_TEST(test_matmul)
         const int64_t m = big ? 64 : 5, k = big ? 48 : 7, n = big ? 33 : 3;
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *a = param(c, "a", dt, ta ? loom_shape(k, m) : loom_shape(m, k));
-        loom_tensor *b = param(c, "b", dt, tb ? loom_shape(n, k) : loom_shape(k, n));
+        loom_tensor *a = lt_gpu_param(c, "a", dt, ta ? loom_shape(k, m) : loom_shape(m, k));
+        loom_tensor *b = lt_gpu_param(c, "b", dt, tb ? loom_shape(n, k) : loom_shape(k, n));
         /* scaled to values of about 1, so that f32 sums stay within the tolerance in either order */
         loom_tensor *y = loom_scale(g, loom_matmul_ex(g, a, b, ta, tb), 1.0 / sqrt((double)k));
-        check_case(c, sq_loss(g, y), adam(), 0, tol_of(dt));
+        check_case(c, lt_gpu_sq_loss(g, y), adam(), 0, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -270,10 +228,11 @@ START_TEST(test_matmul_empty)
     const int64_t *s = mkn[_i / 2];
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *a = param(c, "a", dt, loom_shape(s[0], s[1]));
-    loom_tensor *b = param(c, "b", dt, loom_shape(s[1], s[2]));
+    loom_tensor *a = lt_gpu_param(c, "a", dt, loom_shape(s[0], s[1]));
+    loom_tensor *b = lt_gpu_param(c, "b", dt, loom_shape(s[1], s[2]));
     loom_tensor *y = loom_matmul(g, a, b);
-    check_case(c, loom_add(g, sq_loss(g, y), loom_add(g, sq_loss(g, a), sq_loss(g, b))), adam(), 0, tol_of(dt));
+    check_case(c, loom_add(g, lt_gpu_sq_loss(g, y), loom_add(g, lt_gpu_sq_loss(g, a), lt_gpu_sq_loss(g, b))), adam(), 0,
+               lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -288,10 +247,10 @@ START_TEST(test_matmul_dynamic)
         loom_graph *g = lt_graph(c);
         loom_dim N = loom_dim_dynamic(g, "N", 64);
         loom_tensor *x = input_normal(c, "x", dt, loom_shape(N, 6), (int64_t[]){nnow, 6}, 5);
-        loom_tensor *w = param(c, "w", dt, loom_shape(6, 4));
-        loom_tensor *b = param(c, "b", dt, loom_shape(4));
+        loom_tensor *w = lt_gpu_param(c, "w", dt, loom_shape(6, 4));
+        loom_tensor *b = lt_gpu_param(c, "b", dt, loom_shape(4));
         loom_tensor *y = loom_tanh(g, loom_bias_add(g, loom_matmul(g, x, w), b));
-        check_case(c, loom_add(g, sq_loss(g, y), sq_loss(g, w)), adam(), 0, tol_of(dt));
+        check_case(c, loom_add(g, lt_gpu_sq_loss(g, y), lt_gpu_sq_loss(g, w)), adam(), 0, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -303,8 +262,8 @@ START_TEST(test_matmul_tf32)
     lt_gpu_set_modes(gpu, 0, 1);
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *a = param(c, "a", LOOM_F32, loom_shape(32, 24));
-    loom_tensor *b = param(c, "b", LOOM_F32, loom_shape(24, 16));
+    loom_tensor *a = lt_gpu_param(c, "a", LOOM_F32, loom_shape(32, 24));
+    loom_tensor *b = lt_gpu_param(c, "b", LOOM_F32, loom_shape(24, 16));
     loom_tensor *y = loom_matmul(g, a, b);
     /* relative to max(1, |value|): 24 products of N(0, 1) values, each within about 2^-10 */
     check_case(c, loom_sum(g, y, LOOM_ALL_AXES, 0), adam(), 0, 2e-2);
@@ -327,10 +286,10 @@ START_TEST(test_dropout_steps)
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
         loom_graph_set_seed(g, 1234 + (uint64_t)_i);
-        loom_tensor *x = param(c, "x", dt, loom_shape(s[0], s[1]));
+        loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(s[0], s[1]));
         loom_tensor *y = loom_dropout(g, loom_tanh(g, x), 0.3);
         loom_tensor *y2 = loom_dropout(g, y, 0.75);
-        check_case(c, sq_loss(g, y2), adam(), steps[k], tol_of(dt));
+        check_case(c, lt_gpu_sq_loss(g, y2), adam(), steps[k], lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -347,17 +306,17 @@ START_TEST(test_dropout_eval_and_sizes)
             lt_case *c = lt_case_new();
             loom_graph *g = lt_graph(c);
             loom_graph_set_seed(g, 99 + k);
-            loom_tensor *x = param(c, "x", dt, loom_shape(sizes[k]));
+            loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(sizes[k]));
             loom_tensor *y = loom_dropout(g, x, 0.5);
             const loom_optimizer o = adam();
-            loom_program *p = lt_compile_reference(c, sq_loss(g, y), &o);
+            loom_program *p = lt_compile_reference(c, lt_gpu_sq_loss(g, y), &o);
             ck_assert_int_eq(loom_program_run(p, LOOM_RUN_GRAD), LOOM_OK);
-            lt_gpu_check_program(gpu, p, tol_of(dt));
+            lt_gpu_check_program(gpu, p, lt_gpu_tol(dt));
             /* evaluation: both ops on the values of the training run */
             loom_tensor *mask = y->src[1];
             loom__value *src[2] = {&p->val[x->id], &p->val[mask->id]};
             lt_gpu_check_op(gpu, mask, &p->val[mask->id], src, p->step, 0, 0);
-            lt_gpu_check_op(gpu, y, &p->val[y->id], src, p->step, 0, tol_of(dt));
+            lt_gpu_check_op(gpu, y, &p->val[y->id], src, p->step, 0, lt_gpu_tol(dt));
             lt_case_free(c);
         }
     }
@@ -368,25 +327,15 @@ START_TEST(test_dropout_eval_and_sizes)
         loom_graph *g = lt_graph(c);
         loom_dim N = loom_dim_dynamic(g, "N", 16);
         loom_tensor *x = input_normal(c, "x", dt, loom_shape(N, 3), (int64_t[]){0, 3}, 3);
-        loom_tensor *w = param(c, "w", dt, loom_shape(3));
+        loom_tensor *w = lt_gpu_param(c, "w", dt, loom_shape(3));
         loom_tensor *y = loom_dropout(g, loom_mul(g, x, w), 0.5);
-        check_case(c, loom_add(g, sq_loss(g, y), sq_loss(g, w)), adam(), 1, tol_of(dt));
+        check_case(c, loom_add(g, lt_gpu_sq_loss(g, y), lt_gpu_sq_loss(g, w)), adam(), 1, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
 END_TEST
 
 /* ---- captured steps ------------------------------------------------------------------------------ */
-
-static void *dev_alloc(const loom__cuda_dev *d, size_t bytes, const void *from)
-{
-    char msg[256];
-    void *p = NULL;
-    ck_assert_msg(loom__cuda_alloc(d->index, bytes ? bytes : 64, &p, msg, sizeof msg) == LOOM_OK, "%s", msg);
-    if (from)
-        ck_assert_msg(loom__cuda_copy_sync(p, from, bytes, msg, sizeof msg) == LOOM_OK, "%s", msg);
-    return p;
-}
 
 /* matmul, dropout_mask, dropout and softmax_cross_entropy launched inside a stream capture, as the
  * GPU executor runs a step, then replayed at other steps: no kernel may synchronise or allocate
@@ -399,7 +348,7 @@ START_TEST(test_graph_capture_replay)
     loom__cuda_dev dev;
     ck_assert_msg(loom__cuda_dev_open(0, &dev, msg, sizeof msg) == LOOM_OK, "%s", msg);
     const size_t blas_bytes = (size_t)32 << 20;
-    void *blas_ws = dev_alloc(&dev, blas_bytes, NULL);
+    void *blas_ws = lt_gpu_alloc(dev.index, blas_bytes, NULL, -1);
     ck_assert_msg(loom__cuda_dev_blas_workspace(&dev, blas_ws, blas_bytes, msg, sizeof msg) == LOOM_OK, "%s", msg);
 
     loom_graph *g = loom_graph_new();
@@ -434,7 +383,8 @@ START_TEST(test_graph_capture_replay)
     loom__value d[7];
     for (int i = 0; i < 7; i++) {
         d[i] = h[i];
-        d[i].data = dev_alloc(&dev, (size_t)loom__numel(&h[i]) * loom_dtype_size(h[i].dtype), i < 3 ? h[i].data : NULL);
+        d[i].data = lt_gpu_alloc(dev.index, (size_t)loom__numel(&h[i]) * loom_dtype_size(h[i].dtype),
+                                 i < 3 ? h[i].data : NULL, -1);
     }
     /* sources and output of each op, as indices into h and d */
     static const int srcs[NOPS][3] = {{0, 1, -1}, {3, -1, -1}, {3, 4, -1}, {5, 2, -1}}, outs[NOPS] = {3, 4, 5, 6};
@@ -442,8 +392,8 @@ START_TEST(test_graph_capture_replay)
     const loom__cuda_op *ce = loom__cuda_op_get(LOOM_OP_SOFTMAX_CE);
     ck_assert_ptr_nonnull(ce->run);
     const size_t ws = ce->workspace ? ce->workspace(losst, nnz) : 0;
-    void *dws = ws ? dev_alloc(&dev, ws, NULL) : NULL;
-    int64_t *dstep = dev_alloc(&dev, sizeof(int64_t), NULL);
+    void *dws = ws ? lt_gpu_alloc(dev.index, ws, NULL, -1) : NULL;
+    int64_t *dstep = lt_gpu_alloc(dev.index, sizeof(int64_t), NULL, -1);
 
     /* every kernel once, then captured; both with a kctx step (9) that is not the replayed one */
     void *exec = NULL;
@@ -527,8 +477,8 @@ START_TEST(test_log_softmax)
     const int64_t *s = shapes[_i / 2];
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *x = loom_scale(g, param(c, "x", dt, shape_of((int)s[0], s + 1)), 3.0);
-    check_case(c, sq_loss(g, loom_log_softmax(g, x)), adam(), 0, tol_of(dt));
+    loom_tensor *x = loom_scale(g, lt_gpu_param(c, "x", dt, lt_gpu_shape((int)s[0], s + 1)), 3.0);
+    check_case(c, lt_gpu_sq_loss(g, loom_log_softmax(g, x)), adam(), 0, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -544,15 +494,15 @@ START_TEST(test_empty_batch)
         loom_graph_set_seed(g, 5);
         loom_dim N = loom_dim_dynamic(g, "N", 16);
         loom_tensor *x = input_normal(c, "x", dt, loom_shape(N, 5), (int64_t[]){nnow, 5}, 41);
-        loom_tensor *w = param_uniform(c, "w", dt, loom_shape(5), 0.5, 2.0);
+        loom_tensor *w = lt_gpu_param_uniform(c, "w", dt, loom_shape(5), 0.5, 2.0);
         loom_tensor *z = loom_bias_add(g, loom_mul(g, x, w), w);
         loom_tensor *ys[] = {loom_relu(g, z),       loom_leaky_relu(g, z, 0.1), loom_elu(g, z, 1.0),
                              loom_sigmoid(g, z),    loom_tanh(g, z),            loom_log_softmax(g, z),
                              loom_dropout(g, z, 0.5), loom_scale(g, loom_div(g, z, loom_add(g, loom_mul(g, w, w), w)), 2.0)};
-        loom_tensor *loss = sq_loss(g, w);
+        loom_tensor *loss = lt_gpu_sq_loss(g, w);
         for (size_t i = 0; i < sizeof ys / sizeof ys[0]; i++)
-            loss = loom_add(g, loss, sq_loss(g, ys[i]));
-        check_case(c, loss, adam(), 1, tol_of(dt));
+            loss = loom_add(g, loss, lt_gpu_sq_loss(g, ys[i]));
+        check_case(c, loss, adam(), 1, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -596,10 +546,10 @@ START_TEST(test_softmax_ce)
     const int64_t n = nc[_i / 4][0], classes = nc[_i / 4][1];
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *z = loom_scale(g, param(c, "z", dt, loom_shape(n, classes)), 2.0);
+    loom_tensor *z = loom_scale(g, lt_gpu_param(c, "z", dt, loom_shape(n, classes)), 2.0);
     loom_tensor *l = labels_input(c, "l", n, n, classes, 7 + (uint64_t)_i);
     loom_tensor *m = masked ? mask_input(c, "m", n, n, 0, 11 + (uint64_t)_i) : NULL;
-    check_case(c, loom_softmax_cross_entropy(g, z, l, m), adam(), 0, tol_of(dt));
+    check_case(c, loom_softmax_cross_entropy(g, z, l, m), adam(), 0, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -616,11 +566,11 @@ START_TEST(test_softmax_ce_dynamic)
         loom_graph *g = lt_graph(c);
         loom_dim N = loom_dim_dynamic(g, "N", 64);
         loom_tensor *x = input_normal(c, "x", dt, loom_shape(N, 5), (int64_t[]){nnow, 5}, 17);
-        loom_tensor *w = param(c, "w", dt, loom_shape(5, 7));
+        loom_tensor *w = lt_gpu_param(c, "w", dt, loom_shape(5, 7));
         loom_tensor *l = labels_input(c, "l", N, nnow, 7, 19);
         loom_tensor *m = kind == 1 || kind == 3 ? mask_input(c, "m", N, nnow, kind == 3, 23) : NULL;
         loom_tensor *loss = loom_softmax_cross_entropy(g, loom_matmul(g, x, w), l, m);
-        check_case(c, loom_add(g, loss, sq_loss(g, w)), adam(), 0, tol_of(dt));
+        check_case(c, loom_add(g, loss, lt_gpu_sq_loss(g, w)), adam(), 0, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -684,8 +634,8 @@ START_TEST(test_softmax_ce_bad_label)
                     }
                 }
                 if (!expect) { /* then both agree with the CPU kernels, which pass too */
-                    lt_gpu_check_op(gpu, loss, &out_loss, src_loss, 0, 1, tol_of(dt));
-                    lt_gpu_check_op(gpu, grad, &out_grad, src_grad, 0, 1, tol_of(dt));
+                    lt_gpu_check_op(gpu, loss, &out_loss, src_loss, 0, 1, lt_gpu_tol(dt));
+                    lt_gpu_check_op(gpu, grad, &out_grad, src_grad, 0, 1, lt_gpu_tol(dt));
                 }
                 loom_graph_free(g);
             }
@@ -725,14 +675,14 @@ START_TEST(test_optimizers)
     for (int k = 0; k < 3; k++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *w = param(c, "w", dt, loom_shape(13, 7));
-        loom_tensor *b = param(c, "b", dt, loom_shape(7));
-        loom_tensor *s = param(c, "s", dt, loom_shape(1));
-        loom_tensor *big = param(c, "big", dt, loom_shape(1029));
+        loom_tensor *w = lt_gpu_param(c, "w", dt, loom_shape(13, 7));
+        loom_tensor *b = lt_gpu_param(c, "b", dt, loom_shape(7));
+        loom_tensor *s = lt_gpu_param(c, "s", dt, loom_shape(1));
+        loom_tensor *big = lt_gpu_param(c, "big", dt, loom_shape(1029));
         loom_param_set_weight_decay(b, 0.3);
         loom_tensor *y = loom_mul(g, loom_tanh(g, loom_bias_add(g, w, b)), s);
-        loom_tensor *loss = loom_add(g, sq_loss(g, y), sq_loss(g, loom_sigmoid(g, big)));
-        check_case(c, loss, o, steps[k], tol_of(dt));
+        loom_tensor *loss = loom_add(g, lt_gpu_sq_loss(g, y), lt_gpu_sq_loss(g, loom_sigmoid(g, big)));
+        check_case(c, loss, o, steps[k], lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -796,7 +746,7 @@ START_TEST(test_random_graphs)
     for (int s = 0; s < 2; s++)
         ck_assert_msg(loom_program_run(p, LOOM_RUN_STEP) == LOOM_OK, "%s", loom_program_error(p));
     ck_assert_msg(loom_program_run(p, LOOM_RUN_GRAD) == LOOM_OK, "%s", loom_program_error(p));
-    lt_gpu_check_program(gpu, p, tol_of(xa.dtype));
+    lt_gpu_check_program(gpu, p, lt_gpu_tol(xa.dtype));
     free(xd);
     loom_array_free(&xa);
     loom_array_free(&ia);
@@ -805,20 +755,12 @@ START_TEST(test_random_graphs)
 }
 END_TEST
 
-/* The device is opened once for the whole suite (an unchecked fixture: ck_assert needs a running
- * suite) and the suite runs unforked, since a forked test could not use the parent's context. */
-static void gpu_open(void) { gpu = lt_gpu_open_or_skip(); }
-static void gpu_close(void)
-{
-    lt_gpu_close(gpu);
-    gpu = NULL;
-}
-
+/* The device is opened once for the whole suite, which runs unforked (see harness_gpu.h). */
 static Suite *suite(void)
 {
     Suite *s = suite_create("gpu_ops_dense");
     TCase *tc = tcase_create("ops");
-    tcase_add_unchecked_fixture(tc, gpu_open, gpu_close);
+    lt_gpu_add_fixture(tc, &gpu);
     tcase_add_loop_test(tc, test_binary_broadcast, 0, NBSHAPES * 8);
     tcase_add_loop_test(tc, test_binary_dynamic_batch, 0, 16);
     tcase_add_loop_test(tc, test_scale_bias_add, 0, 10);
@@ -843,14 +785,6 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    loom_error why = {0};
-    if (loom_cuda_device_count(&why) < 1) {
-        printf("skipped: no CUDA device (%s)\n", why.msg[0] ? why.msg : "none found");
-        return 77;
-    }
-    setenv("CK_FORK", "no", 1);
-    return lt_run_suite(suite());
-}
 #endif
+
+LT_GPU_MAIN(suite)

@@ -6,15 +6,6 @@
  * output and workspace memory filled with different garbage each time, and must give the same bits;
  * the sorted scatter must also equal the CPU kernel bit for bit. Indices out of range must reach
  * the device's error record. Skipped (77) in a build without CUDA or on a machine without a GPU. */
-#ifndef LOOM_HAVE_CUDA
-#include <stdio.h>
-
-int main(void)
-{
-    printf("skipped: this build has no CUDA\n");
-    return 77;
-}
-#else
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,45 +13,11 @@ int main(void)
 
 #include "harness.h"
 #include "harness_gpu.h"
-#include "runtime/cuda/cuda_rt.h"
 
-/* The device, opened by the suite's fixture (see main), and a second handle on it for the runs
- * whose output bits the tests compare (the harness keeps its outputs to itself). */
+#ifdef LOOM_HAVE_CUDA
+
+/* The device, opened by the suite's fixture (see suite). */
 static lt_gpu *gpu;
-static loom__cuda_dev bits_dev;
-
-static double tol_of(loom_dtype dt) { return dt == LOOM_F64 ? 1e-9 : 1e-5; }
-
-static uint64_t name_seed(const char *name)
-{
-    uint64_t s = 0;
-    for (const char *p = name; *p; p++)
-        s = s * 131 + (uint8_t)*p;
-    return s;
-}
-
-/* A parameter N(0, 1) of either dtype (lt_param makes f64 ones). */
-static loom_tensor *param(lt_case *c, const char *name, loom_dtype dt, loom_shape s)
-{
-    if (dt == LOOM_F64)
-        return lt_param(c, name, s);
-    return loom_param(lt_graph(c), name, dt, s, loom_init_normal(0.0, 1.0, name_seed(name)));
-}
-
-/* acc + sum(y * y): a scalar loss whose gradient 2y differs per element (acc NULL: none yet). */
-static loom_tensor *add_sq(loom_graph *g, loom_tensor *acc, loom_tensor *y)
-{
-    loom_tensor *t = loom_sum(g, loom_mul(g, y, y), LOOM_ALL_AXES, 0);
-    return acc ? loom_add(g, acc, t) : t;
-}
-
-static loom_shape shape_of(int n, const int64_t *d)
-{
-    loom_shape s = {.ndim = n};
-    for (int i = 0; i < n; i++)
-        s.d[i] = d[i];
-    return s;
-}
 
 /* ---- bitwise repeatability ------------------------------------------------------------------- */
 
@@ -84,104 +41,22 @@ static int in_families(loom_op op)
     }
 }
 
-static size_t data_bytes(const loom__value *v) { return (size_t)loom__numel(v) * loom_dtype_size(v->dtype); }
-
-/* Device memory of n bytes (64 at least), every byte `fill`. */
-static void *dev_alloc(size_t n, int fill)
-{
-    char msg[256];
-    void *d = NULL, *h = malloc(n ? n : 64);
-    ck_assert_ptr_nonnull(h);
-    memset(h, fill, n ? n : 64);
-    loom_status s = loom__cuda_alloc(bits_dev.index, n ? n : 64, &d, msg, sizeof msg);
-    ck_assert_msg(s == LOOM_OK, "%s", msg);
-    s = loom__cuda_copy_sync(d, h, n ? n : 64, msg, sizeof msg);
-    ck_assert_msg(s == LOOM_OK, "%s", msg);
-    free(h);
-    return d;
-}
-
-static void *dev_copy(const void *h, size_t n)
-{
-    char msg[256];
-    void *d = dev_alloc(n, 0);
-    if (n) {
-        loom_status s = loom__cuda_copy_sync(d, h, n, msg, sizeof msg);
-        ck_assert_msg(s == LOOM_OK, "%s", msg);
-    }
-    return d;
-}
-
-/* t's CUDA kernel in deterministic mode on device copies of src, its output and workspace first
- * filled with the byte `garbage`; returns the output's bytes (malloc'd, *n of them). */
-static void *run_deterministic(const loom_tensor *t, const loom__value *out_like, loom__value *const *src, int garbage,
-                               size_t *n)
-{
-    const loom__cuda_op *op = loom__cuda_op_get(t->op);
-    ck_assert_msg(op->run != NULL, "%s has no CUDA kernel", loom__op_def(t->op)->name);
-    loom__value d[LOOM__MAX_SRC], *dp[LOOM__MAX_SRC];
-    int64_t nnz[LOOM__MAX_SRC] = {0};
-    for (int i = 0; i < t->n_src; i++) {
-        d[i] = *src[i];
-        d[i].data = dev_copy(src[i]->data, data_bytes(src[i]));
-        if (src[i]->rowptr) {
-            d[i].rowptr = dev_copy(src[i]->rowptr, (size_t)(src[i]->shape[0] + 1) * sizeof(int32_t));
-            d[i].col = dev_copy(src[i]->col, (size_t)src[i]->nnz * sizeof(int32_t));
-            nnz[i] = src[i]->nnz;
-        }
-        dp[i] = &d[i];
-    }
-    loom__value out = *out_like;
-    out.rowptr = out.col = NULL;
-    *n = data_bytes(out_like);
-    out.data = dev_alloc(*n, garbage);
-    const size_t ws = op->workspace ? op->workspace(t, nnz) : 0;
-    void *wsp = ws ? dev_alloc(ws, garbage ^ 0x5a) : NULL;
-    loom__cuda_kctx cc = {.device = bits_dev.index, .stream = bits_dev.stream[LOOM__CUDA_COMPUTE], .blas = bits_dev.blas,
-                          .sparse = bits_dev.sparse, .workspace = wsp, .workspace_bytes = ws, .err = bits_dev.err,
-                          .tag = t->id, .deterministic = 1};
-    char msg[512] = "";
-    loom__kctx kc = {.training = 1, .seed = t->graph->seed, .msg = msg, .msglen = sizeof msg, .cuda = &cc};
-    loom_status s = op->run(t, &out, dp, &kc);
-    ck_assert_msg(s == LOOM_OK, "%s '%s': %s", loom__op_def(t->op)->name, t->name, msg);
-    s = loom__cuda_stream_sync(bits_dev.stream[LOOM__CUDA_COMPUTE], msg, sizeof msg);
-    ck_assert_msg(s == LOOM_OK, "%s", msg);
-    loom__cuda_err err;
-    s = loom__cuda_copy_sync(&err, bits_dev.err, sizeof err, msg, sizeof msg);
-    ck_assert_msg(s == LOOM_OK && err.code == 0, "%s '%s': device error %d", loom__op_def(t->op)->name, t->name, err.code);
-    void *h = malloc(*n ? *n : 1);
-    ck_assert_ptr_nonnull(h);
-    s = loom__cuda_copy_sync(h, out.data, *n, msg, sizeof msg);
-    ck_assert_msg(s == LOOM_OK, "%s", msg);
-    for (int i = 0; i < t->n_src; i++) {
-        loom__cuda_free(d[i].data);
-        loom__cuda_free(d[i].rowptr);
-        loom__cuda_free(d[i].col);
-    }
-    loom__cuda_free(out.data);
-    loom__cuda_free(wsp);
-    return h;
-}
-
-/* Every op of these families that p ran: two deterministic runs, the same bits. */
+/* Every op of these families that p ran: two deterministic runs, over output and workspace memory
+ * filled with different garbage, the same bits. */
 static void check_bits(loom_program *p)
 {
     int checked = 0;
+    lt_gpu_set_modes(gpu, 1, 0);
     for (int id = 0; id < p->n; id++) {
         const loom_tensor *t = p->g->t[id];
         if (!in_families(t->op) || p->dead[id] || !p->ready[id])
             continue;
         loom__value *src[LOOM__MAX_SRC];
-        int ok = 1;
-        for (int i = 0; i < t->n_src; i++) {
-            src[i] = &p->val[t->src[i]->id];
-            ok &= p->ready[t->src[i]->id];
-        }
-        if (!ok)
+        if (!lt_gpu_sources(p, t, src))
             continue;
         size_t n1, n2;
-        void *a = run_deterministic(t, &p->val[id], src, 0x00, &n1);
-        void *b = run_deterministic(t, &p->val[id], src, 0xff, &n2);
+        void *a = lt_gpu_run_filled(gpu, t, &p->val[id], src, 0x00, &n1);
+        void *b = lt_gpu_run_filled(gpu, t, &p->val[id], src, 0xff, &n2);
         ck_assert(n1 == n2);
         ck_assert_msg(memcmp(a, b, n1) == 0, "%s '%s' (id %d): two deterministic runs differ", loom__op_def(t->op)->name,
                       t->name, id);
@@ -189,6 +64,7 @@ static void check_bits(loom_program *p)
         free(b);
         checked++;
     }
+    lt_gpu_set_modes(gpu, 0, 0);
     ck_assert_msg(checked > 0, "check_bits: no op of these families ran");
 }
 
@@ -227,8 +103,7 @@ static loom_program *check_all(lt_case *c, loom_tensor *loss, double tol)
 static void check_one(loom_program *p, const loom_tensor *t, double tol)
 {
     loom__value *src[LOOM__MAX_SRC];
-    for (int i = 0; i < t->n_src; i++)
-        src[i] = &p->val[t->src[i]->id];
+    lt_gpu_sources(p, t, src);
     lt_gpu_check_op(gpu, t, &p->val[t->id], src, p->step, 1, tol);
 }
 
@@ -246,11 +121,11 @@ START_TEST(test_reduce_every_mask)
     const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *x = param(c, "x", dt, shape_of(nd, sh + 1)), *loss = NULL;
+    loom_tensor *x = lt_gpu_param(c, "x", dt, lt_gpu_shape(nd, sh + 1)), *loss = NULL;
     for (uint32_t m = 0; m < (1u << nd); m++)
         for (int keep = 0; keep < 2; keep++)
-            loss = add_sq(g, loss, mean ? loom_mean(g, x, m, keep) : loom_sum(g, x, m, keep));
-    check_all(c, loss, tol_of(dt));
+            loss = lt_gpu_add_sq(g, loss, mean ? loom_mean(g, x, m, keep) : loom_sum(g, x, m, keep));
+    check_all(c, loss, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -277,9 +152,9 @@ START_TEST(test_reduce_large)
     const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *x = param(c, "x", dt, shape_of(cases[k].nd, cases[k].d));
+    loom_tensor *x = lt_gpu_param(c, "x", dt, lt_gpu_shape(cases[k].nd, cases[k].d));
     loom_tensor *y = cases[k].mean ? loom_mean(g, x, cases[k].mask, k % 2) : loom_sum(g, x, cases[k].mask, k % 2);
-    check_all(c, add_sq(g, NULL, y), tol_of(dt));
+    check_all(c, lt_gpu_add_sq(g, NULL, y), lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -291,14 +166,14 @@ START_TEST(test_reduce_empty)
         const loom_dtype dt = f64 ? LOOM_F64 : LOOM_F32;
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *x = param(c, "x", dt, loom_shape(0, 4)), *w = param(c, "w", dt, loom_shape(3, 4));
-        loom_tensor *loss = add_sq(g, NULL, w);
-        loss = add_sq(g, loss, loom_sum(g, x, 2, 0));  /* [0] */
-        loss = add_sq(g, loss, loom_mean(g, x, 2, 1)); /* [0, 1] */
+        loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(0, 4)), *w = lt_gpu_param(c, "w", dt, loom_shape(3, 4));
+        loom_tensor *loss = lt_gpu_add_sq(g, NULL, w);
+        loss = lt_gpu_add_sq(g, loss, loom_sum(g, x, 2, 0));  /* [0] */
+        loss = lt_gpu_add_sq(g, loss, loom_mean(g, x, 2, 1)); /* [0, 1] */
         /* [4] of zeros, added to a live term so that the backward pass runs through them */
-        loss = add_sq(g, loss, loom_add(g, loom_sum(g, x, 1 << 0, 0), loom_mean(g, w, 1, 0)));
-        loss = add_sq(g, loss, loom_add(g, loom_mean(g, x, 1 << 0, 1), loom_sum(g, w, 1, 1)));
-        check_all(c, loss, tol_of(dt));
+        loss = lt_gpu_add_sq(g, loss, loom_add(g, loom_sum(g, x, 1 << 0, 0), loom_mean(g, w, 1, 0)));
+        loss = lt_gpu_add_sq(g, loss, loom_add(g, loom_mean(g, x, 1 << 0, 1), loom_sum(g, w, 1, 1)));
+        check_all(c, loss, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -336,14 +211,14 @@ START_TEST(test_transpose)
     const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *x = param(c, "x", dt, shape_of(transposes[k].nd, transposes[k].d));
+    loom_tensor *x = lt_gpu_param(c, "x", dt, lt_gpu_shape(transposes[k].nd, transposes[k].d));
     loom_tensor *y = loom_transpose(g, x, transposes[k].perm);
     int64_t n = 1;
     for (int i = 0; i < transposes[k].nd; i++)
         n *= transposes[k].d[i];
-    loom_tensor *loss = add_sq(g, NULL, y);
-    loss = add_sq(g, loss, loom_mul(g, loom_reshape(g, y, loom_shape(n)), loom_reshape(g, x, loom_shape(n))));
-    check_all(c, loss, tol_of(dt));
+    loom_tensor *loss = lt_gpu_add_sq(g, NULL, y);
+    loss = lt_gpu_add_sq(g, loss, loom_mul(g, loom_reshape(g, y, loom_shape(n)), loom_reshape(g, x, loom_shape(n))));
+    check_all(c, loss, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -356,8 +231,8 @@ START_TEST(test_transpose_int)
     loom_graph *g = lt_graph(c);
     loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(2, 3), idx);
     loom_tensor *flat = loom_reshape(g, loom_transpose(g, ix, NULL), loom_shape(6));
-    loom_tensor *table = param(c, "table", LOOM_F32, loom_shape(5, 4));
-    check_all(c, add_sq(g, NULL, loom_gather_rows(g, table, flat)), 1e-5);
+    loom_tensor *table = lt_gpu_param(c, "table", LOOM_F32, loom_shape(5, 4));
+    check_all(c, lt_gpu_add_sq(g, NULL, loom_gather_rows(g, table, flat)), 1e-5);
     lt_case_free(c);
 }
 END_TEST
@@ -380,10 +255,10 @@ START_TEST(test_concat)
             d[axis] = 1 + 2 * k; /* 1, 3, 5 along the axis */
             char name[8];
             snprintf(name, sizeof name, "x%d", k);
-            xs[k] = param(c, name, dt, shape_of(nd, d));
+            xs[k] = lt_gpu_param(c, name, dt, lt_gpu_shape(nd, d));
         }
         loom_tensor *y = loom_concat(g, xs, nsrc, axis);
-        check_all(c, add_sq(g, NULL, y), tol_of(dt));
+        check_all(c, lt_gpu_add_sq(g, NULL, y), lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -396,11 +271,13 @@ START_TEST(test_concat_wide_and_empty)
         const loom_dtype dt = f64 ? LOOM_F64 : LOOM_F32;
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *a = param(c, "a", dt, loom_shape(300, 16)), *b = param(c, "b", dt, loom_shape(300, 8));
-        loom_tensor *e = param(c, "e", dt, loom_shape(300, 0)), *d = param(c, "d", dt, loom_shape(300, 3));
-        loom_tensor *loss = add_sq(g, NULL, loom_concat(g, (loom_tensor *[]){a, e, b}, 3, -1));
-        loss = add_sq(g, loss, loom_concat(g, (loom_tensor *[]){e, d, a}, 3, 1));
-        check_all(c, loss, tol_of(dt));
+        loom_tensor *a = lt_gpu_param(c, "a", dt, loom_shape(300, 16));
+        loom_tensor *b = lt_gpu_param(c, "b", dt, loom_shape(300, 8));
+        loom_tensor *e = lt_gpu_param(c, "e", dt, loom_shape(300, 0));
+        loom_tensor *d = lt_gpu_param(c, "d", dt, loom_shape(300, 3));
+        loom_tensor *loss = lt_gpu_add_sq(g, NULL, loom_concat(g, (loom_tensor *[]){a, e, b}, 3, -1));
+        loss = lt_gpu_add_sq(g, loss, loom_concat(g, (loom_tensor *[]){e, d, a}, 3, 1));
+        check_all(c, loss, lt_gpu_tol(dt));
         lt_case_free(c);
     }
 }
@@ -415,15 +292,15 @@ START_TEST(test_slice)
     const loom_dtype dt = _i % 2 ? LOOM_F64 : LOOM_F32;
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
-    loom_tensor *x = param(c, "x", dt, loom_shape(4, 6, 5)), *loss = NULL;
+    loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(4, 6, 5)), *loss = NULL;
     for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++)
-        loss = add_sq(g, loss, loom_slice(g, x, (int)ranges[k][0], ranges[k][1], ranges[k][2]));
+        loss = lt_gpu_add_sq(g, loss, loom_slice(g, x, (int)ranges[k][0], ranges[k][1], ranges[k][2]));
     /* rows of 64 floats: 16-byte units */
-    loom_tensor *w = param(c, "w", dt, loom_shape(9, 64));
-    loss = add_sq(g, loss, loom_slice(g, w, 0, 2, 7));
-    loss = add_sq(g, loss, loom_slice(g, w, 1, 8, 40));
-    loss = add_sq(g, loss, loom_slice(g, w, 1, 3, 4));
-    check_all(c, loss, tol_of(dt));
+    loom_tensor *w = lt_gpu_param(c, "w", dt, loom_shape(9, 64));
+    loss = lt_gpu_add_sq(g, loss, loom_slice(g, w, 0, 2, 7));
+    loss = lt_gpu_add_sq(g, loss, loom_slice(g, w, 1, 8, 40));
+    loss = lt_gpu_add_sq(g, loss, loom_slice(g, w, 1, 3, 4));
+    check_all(c, loss, lt_gpu_tol(dt));
     lt_case_free(c);
 }
 END_TEST
@@ -448,7 +325,7 @@ START_TEST(test_index_small)
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
     int64_t rd[3] = {E, w[1], w[2]};
-    loom_tensor *p = param(c, "p", dt, shape_of((int)w[0] + 1, rd));
+    loom_tensor *p = lt_gpu_param(c, "p", dt, lt_gpu_shape((int)w[0] + 1, rd));
     loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(2 * E), idx);
     loom_tensor *x = loom_concat(g, (loom_tensor *[]){p, p}, 2, 0); /* [2E, ...]: ties */
     loom_tensor *y;
@@ -458,7 +335,7 @@ START_TEST(test_index_small)
     case 2: y = loom_segment_max(g, x, ix, N); break;
     default: y = loom_gather_rows(g, x, loom_slice(g, ix, 0, 2, 2 * E)); break; /* an i32 slice feeds it */
     }
-    loom_program *prog = check_all(c, add_sq(g, NULL, y), tol_of(dt));
+    loom_program *prog = check_all(c, lt_gpu_add_sq(g, NULL, y), lt_gpu_tol(dt));
     if (mode < 3) { /* the sorted scatter is the CPU kernel's order: the same bits */
         lt_gpu_set_modes(gpu, 1, 0);
         check_one(prog, y, 0.0);
@@ -482,13 +359,13 @@ START_TEST(test_index_large)
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
     /* scaled so that the hub's sum stays near 1, where reordered f32 adds differ far below tol */
-    loom_tensor *x = loom_scale(g, param(c, "x", dt, loom_shape(E, F)), 0.05);
+    loom_tensor *x = loom_scale(g, lt_gpu_param(c, "x", dt, loom_shape(E, F)), 0.05);
     loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(E), idx);
     loom_tensor *y = mode == 0 ? loom_segment_sum(g, x, ix, N)
                      : mode == 1 ? loom_segment_mean(g, x, ix, N)
                      : mode == 2 ? loom_segment_max(g, x, ix, N)
                                  : loom_gather_rows(g, loom_reshape(g, x, loom_shape(E / 2, 2 * F)), ix);
-    loom_program *p = check_all(c, add_sq(g, NULL, y), tol_of(dt));
+    loom_program *p = check_all(c, lt_gpu_add_sq(g, NULL, y), lt_gpu_tol(dt));
     if (mode < 3) {
         lt_gpu_set_modes(gpu, 1, 0);
         check_one(p, y, 0.0);
@@ -504,12 +381,13 @@ START_TEST(test_index_empty)
     for (int mode = 0; mode < 3; mode++) {
         lt_case *c = lt_case_new();
         loom_graph *g = lt_graph(c);
-        loom_tensor *x = param(c, "x", LOOM_F64, loom_shape(0, 3)), *w = param(c, "w", LOOM_F64, loom_shape(4, 3));
+        loom_tensor *x = lt_gpu_param(c, "x", LOOM_F64, loom_shape(0, 3));
+        loom_tensor *w = lt_gpu_param(c, "w", LOOM_F64, loom_shape(4, 3));
         loom_tensor *ix = lt_input_static(c, "idx", LOOM_I32, loom_shape(0), NULL);
         loom_tensor *y = mode == 0 ? loom_segment_sum(g, x, ix, 4)
                          : mode == 1 ? loom_segment_mean(g, x, ix, 4)
                                      : loom_segment_max(g, x, ix, 4);
-        check_all(c, add_sq(g, NULL, loom_add(g, y, w)), 1e-9);
+        check_all(c, lt_gpu_add_sq(g, NULL, loom_add(g, y, w)), 1e-9);
         lt_case_free(c);
     }
 }
@@ -575,8 +453,8 @@ START_TEST(test_spmm)
     loom_graph *g = lt_graph(c);
     loom_tensor *adj = lt_input_csr(c, "adj", nrows, ncols, &m);
     const int64_t in_rows = tr ? nrows : ncols;
-    loom_tensor *x = param(c, "x", dt, fw < 0 ? loom_shape(in_rows, 2, 8) : loom_shape(in_rows, f));
-    check_all(c, add_sq(g, NULL, loom_spmm_ex(g, adj, x, tr)), tol_of(dt));
+    loom_tensor *x = lt_gpu_param(c, "x", dt, fw < 0 ? loom_shape(in_rows, 2, 8) : loom_shape(in_rows, f));
+    check_all(c, lt_gpu_add_sq(g, NULL, loom_spmm_ex(g, adj, x, tr)), lt_gpu_tol(dt));
     free_csr(&m);
     lt_case_free(c);
 }
@@ -593,8 +471,8 @@ START_TEST(test_spmm_shapes)
             lt_case *c = lt_case_new();
             loom_graph *g = lt_graph(c);
             loom_tensor *adj = lt_input_csr(c, "adj", 3000, 2000, &m);
-            loom_tensor *x = param(c, "x", dt, loom_shape(2000, 64));
-            check_all(c, add_sq(g, NULL, loom_spmm_ex(g, adj, x, 0)), tol_of(dt));
+            loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(2000, 64));
+            check_all(c, lt_gpu_add_sq(g, NULL, loom_spmm_ex(g, adj, x, 0)), lt_gpu_tol(dt));
             free_csr(&m);
             lt_case_free(c);
         }
@@ -604,8 +482,9 @@ START_TEST(test_spmm_shapes)
             lt_case *c = lt_case_new();
             loom_graph *g = lt_graph(c);
             loom_tensor *adj = lt_input_csr(c, "adj", 5, 4, &m);
-            loom_tensor *x = param(c, "x", dt, loom_shape(4, 8)), *w = param(c, "w", dt, loom_shape(5, 8));
-            check_all(c, add_sq(g, NULL, loom_add(g, loom_spmm_ex(g, adj, x, 0), w)), tol_of(dt));
+            loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(4, 8));
+            loom_tensor *w = lt_gpu_param(c, "w", dt, loom_shape(5, 8));
+            check_all(c, lt_gpu_add_sq(g, NULL, loom_add(g, loom_spmm_ex(g, adj, x, 0), w)), lt_gpu_tol(dt));
             lt_case_free(c);
         }
         {
@@ -613,10 +492,10 @@ START_TEST(test_spmm_shapes)
             lt_case *c = lt_case_new();
             loom_graph *g = lt_graph(c);
             loom_tensor *adj = lt_input_csr(c, "adj", 30, 30, &m);
-            loom_tensor *x = param(c, "x", dt, loom_shape(30, 16));
+            loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(30, 16));
             loom_tensor *d = loom_reshape(g, loom_degree(g, adj, 1, -0.5), loom_shape(30, 1));
             loom_tensor *h = loom_mul(g, d, loom_spmm(g, adj, loom_mul(g, d, x)));
-            check_all(c, add_sq(g, NULL, loom_spmm(g, adj, h)), tol_of(dt));
+            check_all(c, lt_gpu_add_sq(g, NULL, loom_spmm(g, adj, h)), lt_gpu_tol(dt));
             free_csr(&m);
             lt_case_free(c);
         }
@@ -643,9 +522,9 @@ START_TEST(test_degree)
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
     loom_tensor *adj = lt_input_csr(c, "adj", 70, 60, &m);
-    loom_tensor *w = param(c, "w", dt, loom_shape(70, 3));
+    loom_tensor *w = lt_gpu_param(c, "w", dt, loom_shape(70, 3));
     loom_tensor *d = loom_reshape(g, loom_degree(g, adj, settings[k].self, settings[k].power), loom_shape(70, 1));
-    check_all(c, add_sq(g, NULL, loom_mul(g, d, w)), tol_of(dt));
+    check_all(c, lt_gpu_add_sq(g, NULL, loom_mul(g, d, w)), lt_gpu_tol(dt));
     free_csr(&m);
     lt_case_free(c);
 }
@@ -665,13 +544,13 @@ START_TEST(test_dynamic_rows)
     loom_dim n = loom_dim_dynamic(g, "N", 64);
     loom_tensor *adj = lt_input_csr(c, "adj", n, M, &m);
     loom_tensor *ix = lt_input(c, "idx", LOOM_I32, loom_shape(n), (int64_t[]){NOW}, idx);
-    loom_tensor *x = param(c, "x", dt, loom_shape(M, F));
+    loom_tensor *x = lt_gpu_param(c, "x", dt, loom_shape(M, F));
     loom_tensor *y = loom_spmm(g, adj, x); /* [N, F] */
-    loom_tensor *loss = add_sq(g, NULL, loom_spmm_ex(g, adj, y, 1));
-    loss = add_sq(g, loss, loom_segment_max(g, y, ix, SEG));
-    loss = add_sq(g, loss, loom_segment_mean(g, y, ix, SEG));
-    loss = add_sq(g, loss, loom_sum(g, y, 1, 0));
-    check_all(c, loss, tol_of(dt));
+    loom_tensor *loss = lt_gpu_add_sq(g, NULL, loom_spmm_ex(g, adj, y, 1));
+    loss = lt_gpu_add_sq(g, loss, loom_segment_max(g, y, ix, SEG));
+    loss = lt_gpu_add_sq(g, loss, loom_segment_mean(g, y, ix, SEG));
+    loss = lt_gpu_add_sq(g, loss, loom_sum(g, y, 1, 0));
+    check_all(c, loss, lt_gpu_tol(dt));
     free_csr(&m);
     lt_case_free(c);
 }
@@ -762,30 +641,12 @@ START_TEST(test_bad_index)
 }
 END_TEST
 
-/* The device is opened once for the whole suite (an unchecked fixture: ck_assert needs a running
- * suite) and the suite runs unforked, since a forked test could not use the parent's context. */
-static void gpu_open(void)
-{
-    gpu = lt_gpu_open_or_skip();
-    char msg[256];
-    if (loom__cuda_dev_open(0, &bits_dev, msg, sizeof msg) != LOOM_OK) {
-        fprintf(stderr, "gpu_ops_sparse: %s\n", msg);
-        exit(1);
-    }
-}
-
-static void gpu_close(void)
-{
-    loom__cuda_dev_close(&bits_dev);
-    lt_gpu_close(gpu);
-    gpu = NULL;
-}
-
+/* The device is opened once for the whole suite, which runs unforked (see harness_gpu.h). */
 static Suite *suite(void)
 {
     Suite *s = suite_create("gpu_ops_sparse");
     TCase *tc = tcase_create("ops");
-    tcase_add_unchecked_fixture(tc, gpu_open, gpu_close);
+    lt_gpu_add_fixture(tc, &gpu);
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_reduce_every_mask, 0, NREDUCE * 4);
     tcase_add_loop_test(tc, test_reduce_large, 0, 14);
@@ -807,14 +668,6 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    loom_error why = {0};
-    if (loom_cuda_device_count(&why) < 1) {
-        printf("skipped: no CUDA device (%s)\n", why.msg[0] ? why.msg : "none found");
-        return 77;
-    }
-    setenv("CK_FORK", "no", 1);
-    return lt_run_suite(suite());
-}
 #endif
+
+LT_GPU_MAIN(suite)

@@ -43,6 +43,55 @@ void lt_gpu_set_modes(lt_gpu *g, int deterministic, int tf32)
     g->tf32 = tf32;
 }
 
+/* The suite's slot for the device, for the fixture's functions (which take no arguments). */
+static lt_gpu **fixture_gpu;
+
+static void fixture_open(void) { *fixture_gpu = lt_gpu_open_or_skip(); }
+
+static void fixture_close(void)
+{
+    lt_gpu_close(*fixture_gpu);
+    *fixture_gpu = NULL;
+}
+
+void lt_gpu_add_fixture(TCase *tc, lt_gpu **gpu)
+{
+    fixture_gpu = gpu;
+    tcase_add_unchecked_fixture(tc, fixture_open, fixture_close);
+}
+
+int lt_gpu_run(Suite *(*suite)(void))
+{
+    loom_error why = {0};
+    if (loom_cuda_device_count(&why) < 1) {
+        printf("skipped: no CUDA device (%s)\n", why.msg[0] ? why.msg : "none found");
+        return 77;
+    }
+    setenv("CK_FORK", "no", 1);
+    return lt_run_suite(suite());
+}
+
+void *lt_gpu_alloc(int index, size_t n, const void *from, int fill)
+{
+    const size_t bytes = n ? n : 64;
+    char msg[256];
+    void *d = NULL;
+    loom_status s = loom__cuda_alloc(index, bytes, &d, msg, sizeof msg);
+    ck_assert_msg(s == LOOM_OK, "%s", msg);
+    if (from && n) {
+        s = loom__cuda_copy_sync(d, from, n, msg, sizeof msg);
+        ck_assert_msg(s == LOOM_OK, "%s", msg);
+    } else if (fill >= 0) {
+        void *h = malloc(bytes);
+        ck_assert_ptr_nonnull(h);
+        memset(h, fill, bytes);
+        s = loom__cuda_copy_sync(d, h, bytes, msg, sizeof msg);
+        ck_assert_msg(s == LOOM_OK, "%s", msg);
+        free(h);
+    }
+    return d;
+}
+
 static size_t dense_bytes(const loom__value *v) { return (size_t)loom__numel(v) * loom_dtype_size(v->dtype); }
 
 /* A value's parts: data (dense or CSR values), rowptr and col, with their byte sizes. */
@@ -86,25 +135,20 @@ static void host_release(loom__value *w)
     free(w->col);
 }
 
-/* A device value with copies of v's arrays (uninitialised when v's data is NULL). */
-static loom__value dev_dup(lt_gpu *g, const loom__value *v)
+/* A device value with copies of v's arrays (when v's data is NULL: every byte of the data `fill`,
+ * uninitialised for fill < 0). */
+static loom__value dev_dup(lt_gpu *g, const loom__value *v, int fill)
 {
     loom__value w = *v;
     void **p[3];
     size_t n[3];
-    char msg[256];
     parts(v, p, n, &w);
     const void *from[3] = {v->data, v->rowptr, v->col};
     for (int i = 0; i < 3; i++) {
         *p[i] = NULL;
         if (!n[i] && !(i == 0 && from[0]))
             continue;
-        loom_status s = loom__cuda_alloc(g->dev.index, n[i] ? n[i] : 64, p[i], msg, sizeof msg);
-        ck_assert_msg(s == LOOM_OK, "%s", msg);
-        if (from[i] && n[i]) {
-            s = loom__cuda_copy_sync(*p[i], from[i], n[i], msg, sizeof msg);
-            ck_assert_msg(s == LOOM_OK, "%s", msg);
-        }
+        *p[i] = lt_gpu_alloc(g->dev.index, n[i], from[i], i == 0 ? fill : -1);
     }
     return w;
 }
@@ -163,8 +207,10 @@ static double compare(const char *what, const loom_tensor *t, loom_dtype dt, con
     return worst;
 }
 
+/* The kernel of t with g's modes on device values (the workspace's bytes `fill` ^ 0x5a when fill
+ * >= 0); *err gets the device error record, which is then cleared. */
 static loom_status run_cuda(lt_gpu *g, const loom_tensor *t, loom__value *out, loom__value *const *dsrc, int64_t step,
-                            int training, loom__cuda_err *err, char *msg, size_t len)
+                            int training, int fill, loom__cuda_err *err, char *msg, size_t len)
 {
     const loom__cuda_op *op = loom__cuda_op_get(t->op);
     if (!op->run) {
@@ -176,9 +222,14 @@ static loom_status run_cuda(lt_gpu *g, const loom_tensor *t, loom__value *out, l
         nnz[i] = dsrc[i]->rowptr ? dsrc[i]->nnz : 0;
     size_t ws = op->workspace ? op->workspace(t, nnz) : 0;
     void *wsp = NULL;
-    loom_status s = loom__cuda_alloc(g->dev.index, ws, &wsp, msg, len);
-    if (s != LOOM_OK)
-        return s;
+    loom_status s;
+    if (ws && fill >= 0) {
+        wsp = lt_gpu_alloc(g->dev.index, ws, NULL, fill ^ 0x5a);
+    } else {
+        s = loom__cuda_alloc(g->dev.index, ws, &wsp, msg, len);
+        if (s != LOOM_OK)
+            return s;
+    }
     loom__cuda_kctx cc = {.device = g->dev.index,
                           .stream = g->dev.stream[LOOM__CUDA_COMPUTE],
                           .blas = g->dev.blas,
@@ -206,34 +257,64 @@ static loom_status run_cuda(lt_gpu *g, const loom_tensor *t, loom__value *out, l
     return s;
 }
 
-/* Runs the CUDA kernel of t on device copies of src; fills dout (device) and dsrc (device copies,
- * updated for in-place ops). */
+/* Runs the CUDA kernel of t on device copies of src; fills dout (device, its bytes `fill` before
+ * the run when fill >= 0, as is the workspace) and dsrc (device copies, updated for in-place ops). */
 static loom_status run_on_device(lt_gpu *g, const loom_tensor *t, const loom__value *out_like, loom__value *const *src,
-                                 int64_t step, int training, loom__value *dout, loom__value *dsrc, loom__cuda_err *err,
-                                 char *msg, size_t len)
+                                 int64_t step, int training, int fill, loom__value *dout, loom__value *dsrc,
+                                 loom__cuda_err *err, char *msg, size_t len)
 {
     loom__value *dp[LOOM__MAX_SRC];
     for (int i = 0; i < t->n_src; i++) {
-        dsrc[i] = dev_dup(g, src[i]);
+        dsrc[i] = dev_dup(g, src[i], -1);
         dp[i] = &dsrc[i];
     }
     loom__value shape = *out_like;
     shape.data = NULL;
     shape.rowptr = NULL;
     shape.col = NULL;
-    *dout = dev_dup(g, &shape);
-    return run_cuda(g, t, dout, dp, step, training, err, msg, len);
+    *dout = dev_dup(g, &shape, fill);
+    return run_cuda(g, t, dout, dp, step, training, fill, err, msg, len);
+}
+
+static void release_all(const loom_tensor *t, loom__value *dout, loom__value *dsrc)
+{
+    for (int i = 0; i < t->n_src; i++)
+        dev_release(&dsrc[i]);
+    dev_release(dout);
 }
 
 loom_status lt_gpu_run_op(lt_gpu *g, const loom_tensor *t, const loom__value *out_like, loom__value *const *src,
                           loom__cuda_err *err, char *msg, size_t len)
 {
     loom__value dout, dsrc[LOOM__MAX_SRC];
-    loom_status s = run_on_device(g, t, out_like, src, 0, 1, &dout, dsrc, err, msg, len);
-    for (int i = 0; i < t->n_src; i++)
-        dev_release(&dsrc[i]);
-    dev_release(&dout);
+    loom_status s = run_on_device(g, t, out_like, src, 0, 1, -1, &dout, dsrc, err, msg, len);
+    release_all(t, &dout, dsrc);
     return s;
+}
+
+void *lt_gpu_run_filled(lt_gpu *g, const loom_tensor *t, const loom__value *out_like, loom__value *const *src, int fill,
+                        size_t *n)
+{
+    loom__value dout, dsrc[LOOM__MAX_SRC];
+    loom__cuda_err err;
+    char msg[512];
+    loom_status s = run_on_device(g, t, out_like, src, 0, 1, fill, &dout, dsrc, &err, msg, sizeof msg);
+    ck_assert_msg(s == LOOM_OK, "%s '%s': %s", loom__op_def(t->op)->name, t->name, msg);
+    ck_assert_msg(err.code == 0, "%s '%s': device error %d", loom__op_def(t->op)->name, t->name, err.code);
+    *n = dense_bytes(out_like);
+    void *h = to_host(&dout, *n);
+    release_all(t, &dout, dsrc);
+    return h;
+}
+
+int lt_gpu_sources(loom_program *p, const loom_tensor *t, loom__value **src)
+{
+    int ok = 1;
+    for (int i = 0; i < t->n_src; i++) {
+        src[i] = &p->val[t->src[i]->id];
+        ok &= p->ready[t->src[i]->id];
+    }
+    return ok;
 }
 
 double lt_gpu_check_op(lt_gpu *g, const loom_tensor *t, const loom__value *out_like, loom__value *const *src,
@@ -261,7 +342,7 @@ double lt_gpu_check_op(lt_gpu *g, const loom_tensor *t, const loom__value *out_l
     /* the CUDA kernel on device copies */
     loom__value dout, dsrc[LOOM__MAX_SRC];
     loom__cuda_err err;
-    s = run_on_device(g, t, &hout, src, step, training, &dout, dsrc, &err, msg, sizeof msg);
+    s = run_on_device(g, t, &hout, src, step, training, -1, &dout, dsrc, &err, msg, sizeof msg);
     ck_assert_msg(s == LOOM_OK, "CUDA kernel of %s '%s': %s", def->name, t->name, msg);
     ck_assert_msg(err.code == 0, "CUDA kernel of %s '%s' recorded device error %d (value %lld, bound %lld)", def->name,
                   t->name, err.code, err.value, err.bound);
@@ -283,11 +364,9 @@ double lt_gpu_check_op(lt_gpu *g, const loom_tensor *t, const loom__value *out_l
             free(back);
         }
     }
-    for (int i = 0; i < t->n_src; i++) {
-        dev_release(&dsrc[i]);
+    for (int i = 0; i < t->n_src; i++)
         host_release(&hsrc[i]);
-    }
-    dev_release(&dout);
+    release_all(t, &dout, dsrc);
     free(hout.data);
     return worst;
 }
@@ -305,12 +384,7 @@ double lt_gpu_check_program(lt_gpu *g, loom_program *p, double tol)
         if (!inplace && !p->ready[id])
             continue; /* not run by the last run's mode */
         loom__value *src[LOOM__MAX_SRC];
-        int ok = 1;
-        for (int i = 0; i < t->n_src; i++) {
-            src[i] = &p->val[t->src[i]->id];
-            ok &= p->ready[t->src[i]->id];
-        }
-        if (!ok)
+        if (!lt_gpu_sources(p, t, src))
             continue;
         loom__value none = {.dtype = t->dtype};
         double w = lt_gpu_check_op(g, t, inplace ? &none : &p->val[id], src, p->step, 1, tol);
@@ -320,18 +394,56 @@ double lt_gpu_check_program(lt_gpu *g, loom_program *p, double tol)
             loom__value dout, dsrc[LOOM__MAX_SRC];
             loom__cuda_err err;
             char msg[512];
-            loom_status s = run_on_device(g, t, v, src, p->step, 1, &dout, dsrc, &err, msg, sizeof msg);
+            loom_status s = run_on_device(g, t, v, src, p->step, 1, -1, &dout, dsrc, &err, msg, sizeof msg);
             ck_assert_msg(s == LOOM_OK, "%s", msg);
             void *back = to_host(&dout, dense_bytes(v));
             w = fmax(w, compare("output (against the reference run)", t, v->dtype, back, v->data, loom__numel(v), tol));
             free(back);
-            for (int i = 0; i < t->n_src; i++)
-                dev_release(&dsrc[i]);
-            dev_release(&dout);
+            release_all(t, &dout, dsrc);
         }
         worst = fmax(worst, w);
         checked++;
     }
     ck_assert_msg(checked > 0, "lt_gpu_check_program: no op was checked (run the program in GRAD mode first)");
     return worst;
+}
+
+/* ---- cases for the kernel tests ------------------------------------------------------------------ */
+
+double lt_gpu_tol(loom_dtype dt) { return dt == LOOM_F64 ? 1e-9 : 1e-5; }
+
+static uint64_t name_seed(const char *name)
+{
+    uint64_t s = 0;
+    for (const char *p = name; *p; p++)
+        s = s * 131 + (uint8_t)*p;
+    return s;
+}
+
+loom_tensor *lt_gpu_param(lt_case *c, const char *name, loom_dtype dt, loom_shape s)
+{
+    if (dt == LOOM_F64)
+        return lt_param(c, name, s);
+    return loom_param(lt_graph(c), name, dt, s, loom_init_normal(0.0, 1.0, name_seed(name)));
+}
+
+loom_tensor *lt_gpu_param_uniform(lt_case *c, const char *name, loom_dtype dt, loom_shape s, double lo, double hi)
+{
+    return loom_param(lt_graph(c), name, dt, s, loom_init_uniform(lo, hi, name_seed(name)));
+}
+
+loom_shape lt_gpu_shape(int n, const int64_t *d)
+{
+    loom_shape s = {.ndim = n};
+    for (int i = 0; i < n; i++)
+        s.d[i] = d[i];
+    return s;
+}
+
+loom_tensor *lt_gpu_sq_loss(loom_graph *g, loom_tensor *y) { return loom_sum(g, loom_mul(g, y, y), LOOM_ALL_AXES, 0); }
+
+loom_tensor *lt_gpu_add_sq(loom_graph *g, loom_tensor *acc, loom_tensor *y)
+{
+    loom_tensor *t = lt_gpu_sq_loss(g, y);
+    return acc ? loom_add(g, acc, t) : t;
 }

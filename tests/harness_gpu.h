@@ -6,13 +6,27 @@
  *     loom_program_run(p, LOOM_RUN_GRAD);                  // every value of the step, on the host
  *     lt_gpu_check_program(gpu, p, 1e-5);                  // each op's CUDA kernel on its inputs
  *     lt_gpu_close(gpu);
+ *
+ * A GPU test program opens the device once for its whole suite; its tests are compiled in CUDA
+ * builds only (this harness is built in those only), its main in every build:
+ *
+ *     #include "harness_gpu.h"
+ *     #ifdef LOOM_HAVE_CUDA
+ *     static lt_gpu *gpu;
+ *     ... tests ...
+ *     static Suite *suite(void) { ... lt_gpu_add_fixture(tc, &gpu); ... }
+ *     #endif
+ *     LT_GPU_MAIN(suite)
  */
 #ifndef LOOM_TESTS_HARNESS_GPU_H
 #define LOOM_TESTS_HARNESS_GPU_H
 
+#include <check.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "graphs/program.h"
+#include "harness.h"
 #include "ops/cuda/cuda.h"
 
 typedef struct lt_gpu lt_gpu;
@@ -22,6 +36,28 @@ typedef struct lt_gpu lt_gpu;
  * unusable in the child), after main has checked loom_cuda_device_count. */
 lt_gpu *lt_gpu_open_or_skip(void);
 void lt_gpu_close(lt_gpu *g);
+
+/* Adds to tc the unchecked fixture (ck_assert needs a running suite) that opens the device into
+ * *gpu with lt_gpu_open_or_skip before the first test and closes it after the last; one per program. */
+void lt_gpu_add_fixture(TCase *tc, lt_gpu **gpu);
+/* The main of a GPU test program: prints why and returns 77 (skipped) when there is no GPU, else
+ * runs suite() unforked (CK_FORK=no: a forked test could not use the parent's CUDA context) and
+ * returns the exit code. */
+int lt_gpu_run(Suite *(*suite)(void));
+
+/* The program's main (see the top): lt_gpu_run(suite), or in a build without CUDA one that says
+ * so and exits 77 (skipped). */
+#ifdef LOOM_HAVE_CUDA
+#define LT_GPU_MAIN(suite)                                                                           \
+    int main(void) { return lt_gpu_run(suite); }
+#else
+#define LT_GPU_MAIN(suite)                                                                           \
+    int main(void)                                                                                   \
+    {                                                                                                \
+        printf("skipped: this build has no CUDA\n");                                                 \
+        return 77;                                                                                   \
+    }
+#endif
 /* Turns the kernels' deterministic mode on or off (default off) and TF32 (default off). */
 void lt_gpu_set_modes(lt_gpu *g, int deterministic, int tf32);
 
@@ -42,5 +78,33 @@ double lt_gpu_check_program(lt_gpu *g, loom_program *p, double tol);
  * none). For tests of device-side failures. */
 loom_status lt_gpu_run_op(lt_gpu *g, const loom_tensor *t, const loom__value *out_like, loom__value *const *src,
                           loom__cuda_err *err, char *msg, size_t len);
+
+/* Runs t's CUDA kernel (g's modes) on device copies of src, its output and workspace first filled
+ * with the byte `fill` (the workspace with fill ^ 0x5a); fails the test on an error or a device
+ * error record. Returns the output's bytes (malloc'd, *n of them). For tests of repeatability. */
+void *lt_gpu_run_filled(lt_gpu *g, const loom_tensor *t, const loom__value *out_like, loom__value *const *src, int fill,
+                        size_t *n);
+
+/* src[i] = the value p holds for t's source i; 0 when the last run left one of them uncomputed. */
+int lt_gpu_sources(loom_program *p, const loom_tensor *t, loom__value **src);
+
+/* Device memory on device `index` of n bytes (64 when n is 0): a copy of from's n bytes, else every
+ * byte `fill` (fill < 0: uninitialised). Fails the test on an error; free with loom__cuda_free. */
+void *lt_gpu_alloc(int index, size_t n, const void *from, int fill);
+
+/* ---- cases for the kernel tests -------------------------------------------------------------- */
+
+/* The tolerance of a float dtype's kernels against the CPU's (relative to max(1, |cpu|)). */
+double lt_gpu_tol(loom_dtype dt);
+/* A parameter N(0, 1) of either float dtype (lt_param makes f64 ones), seeded by its name. */
+loom_tensor *lt_gpu_param(lt_case *c, const char *name, loom_dtype dt, loom_shape s);
+/* A parameter uniform in [lo, hi), seeded by its name: divisors kept away from 0. */
+loom_tensor *lt_gpu_param_uniform(lt_case *c, const char *name, loom_dtype dt, loom_shape s, double lo, double hi);
+/* The static shape of n dims d. */
+loom_shape lt_gpu_shape(int n, const int64_t *d);
+/* sum(y * y): a scalar loss whose gradient 2y differs per element. */
+loom_tensor *lt_gpu_sq_loss(loom_graph *g, loom_tensor *y);
+/* acc + sum(y * y) (acc NULL: none yet). */
+loom_tensor *lt_gpu_add_sq(loom_graph *g, loom_tensor *acc, loom_tensor *y);
 
 #endif

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-_M64 = (1 << 64) - 1
+from loomrand import GOLDEN, M64, mix64
 
 
 def find(name="cora.npz"):
@@ -87,15 +87,12 @@ def load(path=None):
 
 
 def _splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & _M64
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return state, z ^ (z >> 31)
+    state = (state + GOLDEN) & M64
+    return state, mix64(state)
 
 
 def _below(state, n):
-    limit = _M64 - _M64 % n
+    limit = M64 - M64 % n
     while True:
         state, x = _splitmix64(state)
         if x < limit:
@@ -105,7 +102,7 @@ def _below(state, n):
 def split_per_class(y, classes, per_class, num_val, num_test, seed):
     """loom_split_per_class: bool masks (train, val, test), the same nodes for the same seed."""
     n = len(y)
-    state = seed & _M64
+    state = seed & M64
     order = list(range(n))
     for i in range(n - 1, 0, -1):  # Fisher-Yates from the back
         state, j = _below(state, i + 1)

@@ -10,11 +10,10 @@ The matrices are bench/spmm.c's, bit for bit (see the top of that file):
     col[k]         = rand64(rand64(seed, 0), k) mod M
     val[k]         = 1 / (degree of k's row), rounded once to the dtype
     x[j]           = (rand64(rand64(seed, 1), j) >> 40) * 2^-24, j in [0, M F), row-major
-numpy's uint64 arithmetic wraps modulo 2^64 as C's does, and a counter-based draw needs no state,
-so whole arrays are computed at once (in chunks, to bound the temporaries). Cases: N = M = 1M,
-E = 20M with F = 64 and 128, and N = M = 2708, E = 10556, F = 16 (reps x 50); "spmm" is A x and
-"spmm_t" A^T x (torch's transposed CSR, a CSC view). Without torch or a GPU it prints one line
-{"case": "spmm", "impl": "torch", "skipped": ...} and exits 0.
+The generator is loomrand.py's; whole arrays are computed at once, in chunks to bound the
+temporaries. Cases: N = M = 1M, E = 20M with F = 64 and 128, and N = M = 2708, E = 10556, F = 16
+(reps x 50); "spmm" is A x and "spmm_t" A^T x (torch's transposed CSR, a CSC view). Without torch
+or a GPU it prints one line {"case": "spmm", "impl": "torch", "skipped": ...} and exits 0.
 """
 
 import argparse
@@ -23,53 +22,21 @@ import sys
 
 import numpy as np
 
-_M64 = (1 << 64) - 1
+import loomrand
+
 _CHUNK = 1 << 23
-
-
-def _mix64_int(z):
-    """splitmix64's finaliser on a Python int (keys: no numpy overflow warnings)."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
-
-
-def rand64_int(key, counter):
-    """loom__rand64(key, counter) for Python ints."""
-    a = _mix64_int((key + 0x9E3779B97F4A7C15) & _M64)
-    return _mix64_int(a ^ ((counter * 0xD1B54A32D192ED03) & _M64))
-
-
-def rand64(key, first, count):
-    """loom__rand64(key, i) for i in [first, first + count), as a uint64 array."""
-    a = np.uint64(_mix64_int((key + 0x9E3779B97F4A7C15) & _M64))
-    z = np.arange(first, first + count, dtype=np.uint64)
-    z *= np.uint64(0xD1B54A32D192ED03)
-    z ^= a
-    z ^= z >> np.uint64(30)
-    z *= np.uint64(0xBF58476D1CE4E5B9)
-    z ^= z >> np.uint64(27)
-    z *= np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
-    return z
 
 
 def problem(n, m, e, f, dtype, seed):
     """rowptr (int32 [n + 1]), col (int32 [e]), val (dtype [e]) and x (dtype [m, f])."""
-    kcol, kx = rand64_int(seed, 0), rand64_int(seed, 1)
+    kcol, kx = loomrand.rand64_int(seed, 0), loomrand.rand64_int(seed, 1)
     rowptr = (np.arange(n + 1, dtype=np.uint64) * np.uint64(e) // np.uint64(n)).astype(np.int32)
-    col = np.empty(e, dtype=np.int32)
-    for s in range(0, e, _CHUNK):
-        c = min(_CHUNK, e - s)
-        col[s:s + c] = (rand64(kcol, s, c) % np.uint64(m)).astype(np.int32)
+    col = loomrand.stream(kcol, e, lambda r: (r % np.uint64(m)).astype(np.int32), np.int32, _CHUNK)
     deg = np.diff(rowptr).astype(np.float64)
     with np.errstate(divide="ignore"):
         per_row = np.where(deg > 0, 1.0 / np.maximum(deg, 1.0), 0.0)
     val = np.repeat(per_row.astype(dtype), np.diff(rowptr))
-    x = np.empty(m * f, dtype=dtype)
-    for s in range(0, m * f, _CHUNK):
-        c = min(_CHUNK, m * f - s)
-        x[s:s + c] = (rand64(kx, s, c) >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    x = loomrand.stream(kx, m * f, loomrand.unit_f32, dtype, _CHUNK)
     return rowptr, col, val, x.reshape(m, f)
 
 

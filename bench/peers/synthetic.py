@@ -2,9 +2,9 @@
 
 The peers train on the graph Loom trains on, so this is a transcription, not a look-alike: value i
 of each stream is rand64(key of the stream, i), Loom's counter-based generator (loom__rand64 in
-ops/op.h, the splitmix64 finaliser over key and counter), with the key rand64(seed, stream).
-numpy's uint64 arithmetic wraps modulo 2^64 as C's does, and a counter-based draw needs no state,
-so whole arrays are computed at once (in chunks, to bound the temporaries at 100M edges).
+ops/op.h, the splitmix64 finaliser over key and counter; loomrand.py), with the key
+rand64(seed, stream). Whole arrays are computed at once (in chunks, to bound the temporaries at
+100M edges).
 
     import synthetic
     g = synthetic.graph(nodes, edges, features, classes, seed)
@@ -21,38 +21,17 @@ import argparse
 
 import numpy as np
 
+import loomrand
+
 # The streams of data/synthetic.c: each keyed by rand64(seed, stream).
 SRC, DST, X, Y = 0, 1, 2, 3
 
-_M64 = (1 << 64) - 1
 _CHUNK = 1 << 22
-
-
-def _mix64_int(z):
-    """splitmix64's finaliser on a Python int (for keys: no numpy overflow warnings)."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
 
 
 def key(seed, stream):
     """rand64(seed, stream): the key of one stream, as a Python int."""
-    a = _mix64_int((seed + 0x9E3779B97F4A7C15) & _M64)
-    return _mix64_int(a ^ ((stream * 0xD1B54A32D192ED03) & _M64))
-
-
-def rand64(k, counters):
-    """rand64(k, c) for a uint64 array of counters c (overwritten and returned)."""
-    a = np.uint64(_mix64_int((k + 0x9E3779B97F4A7C15) & _M64))
-    z = counters
-    z *= np.uint64(0xD1B54A32D192ED03)
-    z ^= a
-    z ^= z >> np.uint64(30)
-    z *= np.uint64(0xBF58476D1CE4E5B9)
-    z ^= z >> np.uint64(27)
-    z *= np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
-    return z
+    return loomrand.rand64_int(seed, stream)
 
 
 def below(r, n):
@@ -67,19 +46,9 @@ def below(r, n):
     return hi
 
 
-def unit_f32(r):
-    """The top 24 bits as float32 in [0, 1): exact."""
-    return (r >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
-
-
 def _stream(seed, stream, count, fn, dtype):
     """fn(rand64(key, i)) for i in [0, count), as dtype, a chunk at a time."""
-    k = key(seed, stream)
-    out = np.empty(count, dtype=dtype)
-    for lo in range(0, count, _CHUNK):
-        hi = min(count, lo + _CHUNK)
-        out[lo:hi] = fn(rand64(k, np.arange(lo, hi, dtype=np.uint64)))
-    return out
+    return loomrand.stream(key(seed, stream), count, fn, dtype, _CHUNK)
 
 
 def check_sizes(nodes, edges, features, classes):
@@ -104,7 +73,7 @@ def edge_index(nodes, edges, seed):
 
 def features(nodes, nfeatures, seed):
     """float32 [nodes, features], element (i, j) at counter i * features + j."""
-    return _stream(seed, X, nodes * nfeatures, unit_f32, np.float32).reshape(nodes, nfeatures)
+    return _stream(seed, X, nodes * nfeatures, loomrand.unit_f32, np.float32).reshape(nodes, nfeatures)
 
 
 def labels(nodes, classes, seed):

@@ -8,18 +8,13 @@
 // each output element to its operands' offsets with divisions by the dims, done by multiplication
 // (magic numbers) when the tensor fits 31-bit indices. bias_add is the broadcast x [R, C] + b [C].
 // defines: loom__cuda_register_binary
-#include "ops/cuda/common.cuh"
+#include "ops/cuda/flat.cuh"
 
 #include <limits.h>
 
 namespace {
 
 // ---- kernels ------------------------------------------------------------------------------------
-
-// V elements in one aligned access (16 bytes: 4 floats, 2 doubles).
-template <typename T, int V> struct alignas(sizeof(T) * V) vec_t {
-    T v[V];
-};
 
 struct op_add {
     template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
@@ -32,6 +27,10 @@ struct op_mul {
 };
 struct op_div {
     template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a / b; }
+};
+// scale's map: y = x * s (loom__cuda_map_kernel's f).
+struct op_scale {
+    template <typename T> __device__ __forceinline__ T operator()(T x, T s) const { return x * s; }
 };
 
 // Unsigned division by a fixed d by a multiply-high and a shift (d and the dividends below 2^31),
@@ -66,22 +65,20 @@ struct bplan {
 template <typename T, int V, int SA, int SB, typename F>
 __global__ void flat_kernel(T *y, const T *a, const T *b, int64_t n, F f)
 {
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const loom__cuda_flat<V> r(n);
     const T a0 = SA ? T(0) : a[0], b0 = SB ? T(0) : b[0];
-    const int64_t nv = n / V;
-    for (int64_t k = first; k < nv; k += stride) {
-        vec_t<T, V> va, vb, vy;
+    for (int64_t k = r.first; k < r.nv; k += r.stride) {
+        loom__cuda_vec<T, V> va, vb, vy;
         if (SA)
-            va = reinterpret_cast<const vec_t<T, V> *>(a)[k];
+            va = loom__cuda_vload<V>(a, k);
         if (SB)
-            vb = reinterpret_cast<const vec_t<T, V> *>(b)[k];
+            vb = loom__cuda_vload<V>(b, k);
 #pragma unroll
         for (int j = 0; j < V; j++)
             vy.v[j] = f(SA ? va.v[j] : a0, SB ? vb.v[j] : b0);
-        reinterpret_cast<vec_t<T, V> *>(y)[k] = vy;
+        loom__cuda_vstore<V>(y, k, vy);
     }
-    for (int64_t i = nv * V + first; i < n; i += stride)
+    for (int64_t i = r.tail(); i < n; i += r.stride)
         y[i] = f(SA ? a[i] : a0, SB ? b[i] : b0);
 }
 
@@ -126,22 +123,6 @@ template <typename T, typename F> __global__ void bcast64_kernel(T *y, const T *
     }
 }
 
-template <typename T, int V> __global__ void scale_kernel(T *y, const T *x, int64_t n, T s)
-{
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t nv = n / V;
-    for (int64_t k = first; k < nv; k += stride) {
-        vec_t<T, V> v = reinterpret_cast<const vec_t<T, V> *>(x)[k];
-#pragma unroll
-        for (int j = 0; j < V; j++)
-            v.v[j] = v.v[j] * s;
-        reinterpret_cast<vec_t<T, V> *>(y)[k] = v;
-    }
-    for (int64_t i = nv * V + first; i < n; i += stride)
-        y[i] = x[i] * s;
-}
-
 } // namespace
 
 // ---- launchers ----------------------------------------------------------------------------------
@@ -149,8 +130,6 @@ template <typename T, int V> __global__ void scale_kernel(T *y, const T *x, int6
 namespace {
 
 constexpr int kThreads = 256;
-
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 // Strides of an operand of shape (nd_v, shape_v) aligned to the output's nd dims from the right;
 // false when a dim neither matches nor is 1.
@@ -219,29 +198,21 @@ static loom_status launch_plan(const bplan &p, T *y, const T *a, const T *b, F f
     if (p.total == 0)
         return LOOM_OK;
     cudaStream_t st = loom__cuda_stream(ctx);
-    constexpr int V = 16 / sizeof(T);
     if (p.nd == 1 && (p.sa[0] | p.sb[0]) != 0) {
         // one flat loop: both operands walk with y, or one of them is a single value
         const bool sa = p.sa[0] != 0, sb = p.sb[0] != 0;
-        const bool vec = aligned16(y) && (!sa || aligned16(a)) && (!sb || aligned16(b));
+        const bool vec =
+            loom__cuda_aligned(y, 16) && (!sa || loom__cuda_aligned(a, 16)) && (!sb || loom__cuda_aligned(b, 16));
         const int64_t n = p.total;
-        const unsigned grid = loom__cuda_grid(vec ? n / V + (n % V != 0) : n, kThreads);
-        if (sa && sb) {
-            if (vec)
+        loom__cuda_launch_flat<T>(n, vec, kThreads, [&](auto v, unsigned grid) {
+            constexpr int V = decltype(v)::value;
+            if (sa && sb)
                 flat_kernel<T, V, 1, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
-            else
-                flat_kernel<T, 1, 1, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
-        } else if (sa) {
-            if (vec)
+            else if (sa)
                 flat_kernel<T, V, 1, 0><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
             else
-                flat_kernel<T, 1, 1, 0><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
-        } else {
-            if (vec)
                 flat_kernel<T, V, 0, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
-            else
-                flat_kernel<T, 1, 0, 1><<<grid, kThreads, 0, st>>>(y, a, b, n, f);
-        }
+        });
     } else if (p.nd == 1) {
         // a single element on both sides (every dim 1, or scalars): a broadcast of one value
         flat_kernel<T, 1, 0, 0><<<loom__cuda_grid(p.total, kThreads), kThreads, 0, st>>>(y, a, b, p.total, f);
@@ -303,23 +274,9 @@ static loom_status cuda_div(const loom_tensor *t, loom__value *out, loom__value 
 // The factor is rounded to T first, as on the CPU, so f32 results match it bit for bit.
 static loom_status cuda_scale(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    const int64_t n = loom__numel(out);
-    if (n == 0)
+    if (loom__numel(out) == 0)
         return LOOM_OK;
-    const double s = t->a.f[0];
-    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
-        using T = decltype(z);
-        constexpr int V = 16 / sizeof(T);
-        T *y = (T *)out->data;
-        const T *x = (const T *)src[0]->data;
-        cudaStream_t st = loom__cuda_stream(ctx);
-        if (aligned16(y) && aligned16(x))
-            scale_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(y, x, n, (T)s);
-        else
-            scale_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(y, x, n, (T)s);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, "scale");
-        return LOOM_OK;
-    });
+    return loom__cuda_map(ctx, out, src[0], t->a.f[0], op_scale(), kThreads, "scale");
 }
 
 // x [..., C] + b [C]: the broadcast plan of x with b aligned to its last axis ([R, C] + [C] after

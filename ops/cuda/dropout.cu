@@ -8,25 +8,18 @@
 // 8-aligned, so the stores are coalesced and the hashing has no divergence.
 // dropout itself is the CPU's y = x * ((T)m * keep) with keep rounded to T first, so it is exact.
 // defines: loom__cuda_register_dropout
-#include "ops/cuda/common.cuh"
+#include "ops/cuda/flat.cuh"
 
 namespace {
 
 // ---- kernels ------------------------------------------------------------------------------------
-
-template <typename T, int V> struct alignas(sizeof(T) * V) vec_t {
-    T v[V];
-};
-template <int V> struct alignas(V) bytes_t {
-    uint8_t v[V];
-};
 
 __global__ void mask_kernel(uint8_t *m, int64_t n, uint64_t tensor_key, int64_t step, const int64_t *step_dev, uint64_t thr)
 {
     const uint64_t key = loom__rand64(tensor_key, (uint64_t)(step_dev ? *step_dev : step));
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     const int64_t groups = (n + 7) / 8;
-    const bool word = ((uintptr_t)m & 7u) == 0;
+    const bool word = loom__cuda_aligned(m, 8);
     for (int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += stride) {
         uint64_t w = 0;
 #pragma unroll
@@ -47,18 +40,16 @@ __global__ void mask_kernel(uint8_t *m, int64_t n, uint64_t tensor_key, int64_t 
 
 template <typename T, int V> __global__ void dropout_kernel(T *y, const T *x, const uint8_t *m, int64_t n, T keep)
 {
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t nv = n / V;
-    for (int64_t k = first; k < nv; k += stride) {
-        vec_t<T, V> v = reinterpret_cast<const vec_t<T, V> *>(x)[k];
-        const bytes_t<V> b = reinterpret_cast<const bytes_t<V> *>(m)[k];
+    const loom__cuda_flat<V> r(n);
+    for (int64_t k = r.first; k < r.nv; k += r.stride) {
+        loom__cuda_vec<T, V> v = loom__cuda_vload<V>(x, k);
+        const loom__cuda_vec<uint8_t, V> b = loom__cuda_vload<V>(m, k);
 #pragma unroll
         for (int j = 0; j < V; j++)
             v.v[j] = v.v[j] * ((T)b.v[j] * keep);
-        reinterpret_cast<vec_t<T, V> *>(y)[k] = v;
+        loom__cuda_vstore<V>(y, k, v);
     }
-    for (int64_t i = nv * V + first; i < n; i += stride)
+    for (int64_t i = r.tail(); i < n; i += r.stride)
         y[i] = x[i] * ((T)m[i] * keep);
 }
 
@@ -78,13 +69,9 @@ static loom_status cuda_dropout_mask(const loom_tensor *t, loom__value *out, loo
     const int64_t n = loom__numel(out);
     if (n == 0)
         return LOOM_OK;
+    if (!ctx->training)
+        return loom__cuda_memset(ctx, out->data, 1, (size_t)n, "dropout_mask");
     cudaStream_t st = loom__cuda_stream(ctx);
-    if (!ctx->training) {
-        cudaError_t e = cudaMemsetAsync(out->data, 1, (size_t)n, st);
-        if (e != cudaSuccess)
-            return loom__kfail(ctx, LOOM_ERR_RUNTIME, "dropout_mask: cudaMemsetAsync: %s", cudaGetErrorString(e));
-        return LOOM_OK;
-    }
     const uint64_t thr = (uint64_t)(t->a.f[0] * 4294967296.0);
     const uint64_t tensor_key = loom__rand64(ctx->seed, (uint64_t)t->id);
     mask_kernel<<<loom__cuda_grid((n + 7) / 8, kThreads), kThreads, 0, st>>>((uint8_t *)out->data, n, tensor_key, ctx->step,
@@ -100,31 +87,24 @@ static loom_status cuda_dropout(const loom_tensor *t, loom__value *out, loom__va
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "dropout: x differs from the output in size or dtype");
     if (n == 0)
         return LOOM_OK;
-    cudaStream_t st = loom__cuda_stream(ctx);
-    if (!ctx->training) {
-        if (out->data == src[0]->data)
-            return LOOM_OK;
-        cudaError_t e = cudaMemcpyAsync(out->data, src[0]->data, (size_t)n * loom_dtype_size(out->dtype),
-                                        cudaMemcpyDeviceToDevice, st);
-        if (e != cudaSuccess)
-            return loom__kfail(ctx, LOOM_ERR_RUNTIME, "dropout: cudaMemcpyAsync: %s", cudaGetErrorString(e));
-        return LOOM_OK;
-    }
+    if (!ctx->training) // the identity: a copy, or nothing in place
+        return loom__cuda_copy(ctx, out->data, src[0]->data, (size_t)n * loom_dtype_size(out->dtype), "dropout");
     if (loom__numel(src[1]) != n || src[1]->dtype != LOOM_U8)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "dropout: the mask is not u8 of x's size");
     const double p = t->a.f[0];
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
-        constexpr int V = 16 / sizeof(T);
         T *y = (T *)out->data;
         const T *x = (const T *)src[0]->data;
         const uint8_t *m = (const uint8_t *)src[1]->data;
         const T keep = (T)(1 / (1 - p));
-        const bool vec = ((uintptr_t)y & 15u) == 0 && ((uintptr_t)x & 15u) == 0 && ((uintptr_t)m & (V - 1)) == 0;
-        if (vec)
-            dropout_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(y, x, m, n, keep);
-        else
-            dropout_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(y, x, m, n, keep);
+        cudaStream_t st = loom__cuda_stream(ctx);
+        // a vector of V values takes V mask bytes, read in one access too
+        const bool vec =
+            loom__cuda_aligned(y, 16) && loom__cuda_aligned(x, 16) && loom__cuda_aligned(m, 16 / sizeof(T));
+        loom__cuda_launch_flat<T>(n, vec, kThreads, [&](auto v, unsigned grid) {
+            dropout_kernel<T, decltype(v)::value><<<grid, kThreads, 0, st>>>(y, x, m, n, keep);
+        });
         LOOM__CUDA_CHECK_LAUNCH(ctx, "dropout");
         return LOOM_OK;
     });

@@ -14,9 +14,7 @@
 // gradient goes to the first row reaching the max, found with an integer atomicMin over row
 // numbers, which is the same whatever the order.
 // defines: loom__cuda_register_index
-#include "ops/cuda/common.cuh"
-
-#include <cub/device/device_radix_sort.cuh>
+#include "ops/cuda/sort.cuh"
 
 namespace {
 
@@ -134,23 +132,6 @@ __global__ void scatter_keys(const int32_t *__restrict__ idx, uint32_t *__restri
     }
 }
 
-// off[s] = the first sorted position whose key is >= s, for s in [0, n]: target s owns sorted
-// positions [off[s], off[s + 1]).
-__global__ void segment_starts(const uint32_t *__restrict__ sorted, int64_t e, uint32_t *__restrict__ off, int64_t n)
-{
-    for (int64_t s = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; s <= n; s += (int64_t)gridDim.x * blockDim.x) {
-        int64_t lo = 0, hi = e;
-        while (lo < hi) {
-            const int64_t mid = (lo + hi) / 2;
-            if (sorted[mid] < (uint64_t)s)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        off[s] = (uint32_t)lo;
-    }
-}
-
 // The deterministic scatter: y[s, j] reduces x[rows[p], j] over p in [off[s], off[s + 1]) in
 // order, in T, as the CPU kernel does.
 template <typename T, typename I>
@@ -237,14 +218,6 @@ __global__ void max_grad(const int32_t *__restrict__ idx, const unsigned *__rest
 
 // ---- launchers ----------------------------------------------------------------------------------
 
-int64_t row_size(const loom__value *v)
-{
-    int64_t f = 1;
-    for (int i = 1; i < v->ndim; i++)
-        f *= v->shape[i];
-    return f;
-}
-
 // The bound of t's elements after dim 0 (a row), and of dim 0.
 int64_t row_bound(const loom_tensor *t)
 {
@@ -254,87 +227,21 @@ int64_t row_bound(const loom_tensor *t)
     return f;
 }
 
-template <typename F> loom_status with_index(int64_t n, F f)
-{
-    if (n < (int64_t)INT32_MAX)
-        return f(uint32_t(0));
-    return f(uint64_t(0));
-}
-
-int unit_of(uint64_t bits)
-{
-    int u = 16;
-    while (u > 1 && (bits & (uint64_t)(u - 1)))
-        u /= 2;
-    return u;
-}
-
-template <typename F> loom_status with_unit(int u, F f)
-{
-    switch (u) {
-    case 16: return f(uint4());
-    case 8: return f(uint2());
-    case 4: return f(uint32_t());
-    case 2: return f(uint16_t());
-    default: return f(uint8_t());
-    }
-}
-
-// Carves aligned arrays off the front of the workspace; NULL once it runs out.
-struct carver {
-    char *p;
-    size_t left;
-    template <typename X> X *take(int64_t n)
-    {
-        const size_t pad = (size_t)(-(uintptr_t)p & 255), bytes = (size_t)n * sizeof(X);
-        if (!p || pad + bytes > left)
-            return nullptr;
-        X *r = (X *)(p + pad);
-        p += pad + bytes;
-        left -= pad + bytes;
-        return r;
-    }
-};
-
-// Bytes of cub's scratch for a radix sort of items (key, value) pairs of 32 bits.
-size_t sort_scratch(int64_t items)
-{
-    size_t bytes = 0;
-    cudaError_t e = cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const uint32_t *)nullptr, (uint32_t *)nullptr,
-                                                    (const uint32_t *)nullptr, (uint32_t *)nullptr, (int)items, 0, 32,
-                                                    (cudaStream_t)0);
-    if (e != cudaSuccess) { // no device to ask: a generous guess (cub keeps double buffers and histograms)
-        (void)cudaGetLastError();
-        bytes = (size_t)items * 16 + ((size_t)1 << 20);
-    }
-    return bytes;
-}
-
-loom_status memset_async(const loom__kctx *ctx, void *p, int v, size_t n, const char *what)
-{
-    if (!n)
-        return LOOM_OK;
-    cudaError_t e = cudaMemsetAsync(p, v, n, loom__cuda_stream(ctx));
-    if (e != cudaSuccess)
-        return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: cudaMemsetAsync: %s", what, cudaGetErrorString(e));
-    return LOOM_OK;
-}
-
 loom_status gather_rows_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     (void)t;
     const loom__value *table = src[0], *idx = src[1];
     const int64_t e = idx->shape[0], v = table->shape[0];
-    const int64_t row = row_size(table) * (int64_t)loom_dtype_size(table->dtype);
-    if (out->shape[0] != e || row_size(out) != row_size(table) || out->dtype != table->dtype)
+    const int64_t row = loom__cuda_row_size(table) * (int64_t)loom_dtype_size(table->dtype);
+    if (out->shape[0] != e || loom__cuda_row_size(out) != loom__cuda_row_size(table) || out->dtype != table->dtype)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "output, table and idx sizes disagree");
     if (e == 0 || row == 0)
         return LOOM_OK;
-    const int u = unit_of((uint64_t)row | (uint64_t)(uintptr_t)out->data | (uint64_t)(uintptr_t)table->data);
+    const int u = loom__cuda_unit_of((uint64_t)row | (uint64_t)(uintptr_t)out->data | (uint64_t)(uintptr_t)table->data);
     const int64_t rowlen = row / u, n = e * rowlen, span = n > v * rowlen ? n : v * rowlen;
-    return with_unit(u, [&](auto zu) {
+    return loom__cuda_with_unit(u, [&](auto zu) {
         using U = decltype(zu);
-        return with_index(span, [&](auto zi) {
+        return loom__cuda_with_index(span, [&](auto zi) {
             using I = decltype(zi);
             gather_rows_kernel<U, I><<<loom__cuda_grid(n, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(
                 (const U *)table->data, (const int32_t *)idx->data, (U *)out->data, (I)rowlen, (I)n, v,
@@ -350,7 +257,7 @@ loom_status scatter_typed(const loom__kctx *ctx, int mode, const T *x, const int
                           int64_t f)
 {
     cudaStream_t st = loom__cuda_stream(ctx);
-    carver ws = {(char *)ctx->cuda->workspace, ctx->cuda->workspace ? ctx->cuda->workspace_bytes : 0};
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
     const int64_t total_in = e * f, total_out = n * f;
     loom__cuda_err *err = ctx->cuda->err;
     const int tag = ctx->cuda->tag;
@@ -360,7 +267,7 @@ loom_status scatter_typed(const loom__kctx *ctx, int mode, const T *x, const int
             if (!(cnt = ws.take<unsigned>(n)))
                 return loom__kfail(ctx, LOOM_ERR_RUNTIME, "scatter: the workspace is too small for %lld counts",
                                    (long long)n);
-            loom_status s = memset_async(ctx, cnt, 0, (size_t)n * sizeof *cnt, "scatter");
+            loom_status s = loom__cuda_memset(ctx, cnt, 0, (size_t)n * sizeof *cnt, "scatter");
             if (s != LOOM_OK)
                 return s;
         }
@@ -368,7 +275,7 @@ loom_status scatter_typed(const loom__kctx *ctx, int mode, const T *x, const int
             fill_kernel<T><<<loom__cuda_grid(total_out, BLOCK), BLOCK, 0, st>>>(y, total_out, -(T)INFINITY);
             LOOM__CUDA_CHECK_LAUNCH(ctx, "scatter (max: start)");
         } else {
-            loom_status s = memset_async(ctx, y, 0, (size_t)total_out * sizeof(T), "scatter");
+            loom_status s = loom__cuda_memset(ctx, y, 0, (size_t)total_out * sizeof(T), "scatter");
             if (s != LOOM_OK)
                 return s;
         }
@@ -387,18 +294,19 @@ loom_status scatter_typed(const loom__kctx *ctx, int mode, const T *x, const int
     uint32_t *keys = ws.take<uint32_t>(e), *sorted = ws.take<uint32_t>(e), *rows = ws.take<uint32_t>(e),
              *order = ws.take<uint32_t>(e), *off = ws.take<uint32_t>(n + 1);
     size_t scratch = 0;
-    const int bits = 32 - __builtin_clz((unsigned)n); // keys lie in [0, n]
-    cudaError_t ce = cub::DeviceRadixSort::SortPairs(nullptr, scratch, keys, sorted, rows, order, (int)e, 0, bits, st);
+    const int bits = loom__cuda_key_bits(n); // keys lie in [0, n]
+    cudaError_t ce = loom__cuda_sort_pairs(nullptr, scratch, keys, sorted, rows, order, e, bits, st);
     void *tmp = ce == cudaSuccess ? ws.take<char>((int64_t)scratch) : nullptr;
     if (!keys || !sorted || !rows || !order || !off || !tmp)
         return loom__kfail(ctx, LOOM_ERR_RUNTIME, "scatter: the workspace of %zu bytes is too small to sort %lld rows",
                            ctx->cuda->workspace_bytes, (long long)e);
     scatter_keys<<<loom__cuda_grid(e, BLOCK), BLOCK, 0, st>>>(idx, keys, rows, e, n, err, tag);
     LOOM__CUDA_CHECK_LAUNCH(ctx, "scatter (keys)");
-    ce = cub::DeviceRadixSort::SortPairs(tmp, scratch, keys, sorted, rows, order, (int)e, 0, bits, st);
+    ce = loom__cuda_sort_pairs(tmp, scratch, keys, sorted, rows, order, e, bits, st);
     if (ce != cudaSuccess)
         return loom__kfail(ctx, LOOM_ERR_RUNTIME, "scatter: cub::DeviceRadixSort::SortPairs: %s", cudaGetErrorString(ce));
-    segment_starts<<<loom__cuda_grid(n + 1, BLOCK), BLOCK, 0, st>>>(sorted, e, off, n);
+    // target s owns sorted positions [off[s], off[s + 1])
+    loom__cuda_key_starts<uint32_t><<<loom__cuda_grid(n + 1, BLOCK), BLOCK, 0, st>>>(sorted, e, off, n);
     LOOM__CUDA_CHECK_LAUNCH(ctx, "scatter (segments)");
     scatter_sorted<T, I><<<loom__cuda_grid(total_out, BLOCK), BLOCK, 0, st>>>(x, order, off, y, (I)total_out, (I)f, mode);
     LOOM__CUDA_CHECK_LAUNCH(ctx, "scatter (sorted)");
@@ -409,8 +317,8 @@ loom_status scatter_run(const loom_tensor *t, loom__value *out, loom__value *con
 {
     const loom__value *x = src[0], *idx = src[1];
     const int mode = (int)t->a.i[0];
-    const int64_t e = x->shape[0], n = out->shape[0], f = row_size(out);
-    if (idx->shape[0] != e || row_size(x) != f || out->dtype != x->dtype)
+    const int64_t e = x->shape[0], n = out->shape[0], f = loom__cuda_row_size(out);
+    if (idx->shape[0] != e || loom__cuda_row_size(x) != f || out->dtype != x->dtype)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx and output sizes disagree");
     if (mode < 0 || mode >= LOOM__SCATTER_MODE_COUNT)
         return loom__kfail(ctx, LOOM_ERR_INVALID, "unknown reduction %d (internal error)", mode);
@@ -419,8 +327,8 @@ loom_status scatter_run(const loom_tensor *t, loom__value *out, loom__value *con
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
         if (e == 0) // every row receives none: 0 in every mode
-            return memset_async(ctx, out->data, 0, (size_t)(n * f) * sizeof(T), "scatter");
-        return with_index(e * f > n * f ? e * f : n * f, [&](auto zi) {
+            return loom__cuda_memset(ctx, out->data, 0, (size_t)(n * f) * sizeof(T), "scatter");
+        return loom__cuda_with_index(e * f > n * f ? e * f : n * f, [&](auto zi) {
             using I = decltype(zi);
             return scatter_typed<T, I>(ctx, mode, (const T *)x->data, (const int32_t *)idx->data, (T *)out->data, e, n, f);
         });
@@ -434,7 +342,7 @@ size_t scatter_workspace(const loom_tensor *t, const int64_t *src_nnz)
     const int64_t e = loom__dim_bound(t->graph, t->src[0]->shape.d[0]);
     const int64_t n = loom__dim_bound(t->graph, t->shape.d[0]);
     const size_t atomic = t->a.i[0] == LOOM__SCATTER_SUM ? 0 : (size_t)n * sizeof(unsigned) + 256;
-    const size_t sorted = (size_t)(4 * e + n + 1) * sizeof(uint32_t) + sort_scratch(e) + 6 * 256;
+    const size_t sorted = (size_t)(4 * e + n + 1) * sizeof(uint32_t) + loom__cuda_sort_scratch(e) + 6 * 256;
     return atomic > sorted ? atomic : sorted;
 }
 
@@ -443,14 +351,14 @@ loom_status scatter_grad_typed(const loom__kctx *ctx, int mode, const T *x, cons
                                T *gx, int64_t e, int64_t n, int64_t f)
 {
     cudaStream_t st = loom__cuda_stream(ctx);
-    carver ws = {(char *)ctx->cuda->workspace, ctx->cuda->workspace ? ctx->cuda->workspace_bytes : 0};
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
     const int64_t total = e * f;
     if (mode == LOOM__SCATTER_MEAN) {
         unsigned *cnt = ws.take<unsigned>(n);
         if (n && !cnt)
             return loom__kfail(ctx, LOOM_ERR_RUNTIME, "scatter_grad: the workspace is too small for %lld counts",
                                (long long)n);
-        loom_status s = memset_async(ctx, cnt, 0, (size_t)n * sizeof(unsigned), "scatter_grad");
+        loom_status s = loom__cuda_memset(ctx, cnt, 0, (size_t)n * sizeof(unsigned), "scatter_grad");
         if (s != LOOM_OK)
             return s;
         count_rows<<<loom__cuda_grid(e, BLOCK), BLOCK, 0, st>>>(idx, cnt, e, n, ctx->cuda->err, ctx->cuda->tag);
@@ -465,7 +373,7 @@ loom_status scatter_grad_typed(const loom__kctx *ctx, int mode, const T *x, cons
     if (n * f > 0 && !first)
         return loom__kfail(ctx, LOOM_ERR_RUNTIME, "scatter_grad: the workspace is too small for %lld row numbers",
                            (long long)(n * f));
-    loom_status s = memset_async(ctx, first, 0xff, (size_t)(n * f) * sizeof(unsigned), "scatter_grad");
+    loom_status s = loom__cuda_memset(ctx, first, 0xff, (size_t)(n * f) * sizeof(unsigned), "scatter_grad");
     if (s != LOOM_OK)
         return s;
     max_first<T, I><<<loom__cuda_grid(total, BLOCK), BLOCK, 0, st>>>(x, idx, y, first, (I)total, (I)f, n, ctx->cuda->err,
@@ -480,9 +388,9 @@ loom_status scatter_grad_run(const loom_tensor *t, loom__value *out, loom__value
 {
     const loom__value *x = src[0], *idx = src[1], *y = src[2], *gy = src[3];
     const int mode = (int)t->a.i[0];
-    const int64_t e = x->shape[0], n = y->shape[0], f = row_size(x);
-    if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || row_size(y) != f || row_size(gy) != f ||
-        row_size(out) != f)
+    const int64_t e = x->shape[0], n = y->shape[0], f = loom__cuda_row_size(x);
+    if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || loom__cuda_row_size(y) != f ||
+        loom__cuda_row_size(gy) != f || loom__cuda_row_size(out) != f)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx, output and gradient sizes disagree");
     if (mode != LOOM__SCATTER_MEAN && mode != LOOM__SCATTER_MAX)
         return loom__kfail(ctx, LOOM_ERR_INVALID, "mode %d has no scatter_grad (internal error)", mode);
@@ -490,7 +398,7 @@ loom_status scatter_grad_run(const loom_tensor *t, loom__value *out, loom__value
         return LOOM_OK;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
-        return with_index(e * f > n * f ? e * f : n * f, [&](auto zi) {
+        return loom__cuda_with_index(e * f > n * f ? e * f : n * f, [&](auto zi) {
             using I = decltype(zi);
             return scatter_grad_typed<T, I>(ctx, mode, (const T *)x->data, (const int32_t *)idx->data,
                                             (const T *)y->data, (const T *)gy->data, (T *)out->data, e, n, f);

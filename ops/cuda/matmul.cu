@@ -33,13 +33,8 @@ static loom_status cuda_matmul(const loom_tensor *t, loom__value *out, loom__val
                            loom_dtype_name(b->dtype), loom_dtype_name(out->dtype));
     if (m == 0 || n == 0)
         return LOOM_OK;
-    cudaStream_t st = loom__cuda_stream(ctx);
-    if (k == 0) { // an empty sum; cuBLAS would be asked for a leading dimension of 0
-        cudaError_t e = cudaMemsetAsync(out->data, 0, (size_t)(m * n) * loom_dtype_size(out->dtype), st);
-        if (e != cudaSuccess)
-            return loom__kfail(ctx, LOOM_ERR_RUNTIME, "matmul: cudaMemsetAsync: %s", cudaGetErrorString(e));
-        return LOOM_OK;
-    }
+    if (k == 0) // an empty sum; cuBLAS would be asked for a leading dimension of 0
+        return loom__cuda_memset(ctx, out->data, 0, (size_t)(m * n) * loom_dtype_size(out->dtype), "matmul");
     if (m > INT_MAX || n > INT_MAX || k > INT_MAX || a->shape[1] > INT_MAX || b->shape[1] > INT_MAX)
         return loom__kfail(ctx, LOOM_ERR_UNSUPPORTED, "matmul: a dimension exceeds cuBLAS's 32-bit sizes");
 

@@ -8,17 +8,13 @@
 // host exactly as the CPU kernel (ops/cpu/optim.c) does, so both run the same arithmetic per
 // element.
 // defines: loom__cuda_register_optim
-#include "ops/cuda/common.cuh"
+#include "ops/cuda/flat.cuh"
 
 #include <math.h>
 
 namespace {
 
 // ---- kernels ------------------------------------------------------------------------------------
-
-template <typename T, int V> struct alignas(sizeof(T) * V) vec_t {
-    T v[V];
-};
 
 __device__ __forceinline__ float sqrt_(float v) { return sqrtf(v); }
 __device__ __forceinline__ double sqrt_(double v) { return sqrt(v); }
@@ -43,23 +39,21 @@ template <typename T> __device__ __forceinline__ void sgd1(T &p, T g, T &buf, co
 
 template <typename T, int V> __global__ void sgd_kernel(T *p, const T *g, T *buf, int64_t n, sgd_args<T> a)
 {
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t nv = n / V;
-    for (int64_t k = first; k < nv; k += stride) {
-        vec_t<T, V> vp = reinterpret_cast<const vec_t<T, V> *>(p)[k];
-        const vec_t<T, V> vg = reinterpret_cast<const vec_t<T, V> *>(g)[k];
-        vec_t<T, V> vb = {};
+    const loom__cuda_flat<V> r(n);
+    for (int64_t k = r.first; k < r.nv; k += r.stride) {
+        loom__cuda_vec<T, V> vp = loom__cuda_vload<V>(p, k);
+        const loom__cuda_vec<T, V> vg = loom__cuda_vload<V>(g, k);
+        loom__cuda_vec<T, V> vb = {};
         if (a.use_mom && !a.first)
-            vb = reinterpret_cast<const vec_t<T, V> *>(buf)[k];
+            vb = loom__cuda_vload<V>(buf, k);
 #pragma unroll
         for (int j = 0; j < V; j++)
             sgd1(vp.v[j], vg.v[j], vb.v[j], a);
-        reinterpret_cast<vec_t<T, V> *>(p)[k] = vp;
+        loom__cuda_vstore<V>(p, k, vp);
         if (a.use_mom)
-            reinterpret_cast<vec_t<T, V> *>(buf)[k] = vb;
+            loom__cuda_vstore<V>(buf, k, vb);
     }
-    for (int64_t i = nv * V + first; i < n; i += stride) {
+    for (int64_t i = r.tail(); i < n; i += r.stride) {
         T b = a.use_mom && !a.first ? buf[i] : T(0);
         sgd1(p[i], g[i], b, a);
         if (a.use_mom)
@@ -86,37 +80,33 @@ template <typename T> __device__ __forceinline__ void adam1(T &p, T g, T &m, T &
 
 template <typename T, int V> __global__ void adam_kernel(T *p, const T *g, T *m, T *v, int64_t n, adam_args<T> a)
 {
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t nv = n / V;
-    for (int64_t k = first; k < nv; k += stride) {
-        vec_t<T, V> vp = reinterpret_cast<const vec_t<T, V> *>(p)[k];
-        const vec_t<T, V> vg = reinterpret_cast<const vec_t<T, V> *>(g)[k];
-        vec_t<T, V> vm = reinterpret_cast<const vec_t<T, V> *>(m)[k];
-        vec_t<T, V> vv = reinterpret_cast<const vec_t<T, V> *>(v)[k];
+    const loom__cuda_flat<V> r(n);
+    for (int64_t k = r.first; k < r.nv; k += r.stride) {
+        loom__cuda_vec<T, V> vp = loom__cuda_vload<V>(p, k);
+        const loom__cuda_vec<T, V> vg = loom__cuda_vload<V>(g, k);
+        loom__cuda_vec<T, V> vm = loom__cuda_vload<V>(m, k);
+        loom__cuda_vec<T, V> vv = loom__cuda_vload<V>(v, k);
 #pragma unroll
         for (int j = 0; j < V; j++)
             adam1(vp.v[j], vg.v[j], vm.v[j], vv.v[j], a);
-        reinterpret_cast<vec_t<T, V> *>(p)[k] = vp;
-        reinterpret_cast<vec_t<T, V> *>(m)[k] = vm;
-        reinterpret_cast<vec_t<T, V> *>(v)[k] = vv;
+        loom__cuda_vstore<V>(p, k, vp);
+        loom__cuda_vstore<V>(m, k, vm);
+        loom__cuda_vstore<V>(v, k, vv);
     }
-    for (int64_t i = nv * V + first; i < n; i += stride)
+    for (int64_t i = r.tail(); i < n; i += r.stride)
         adam1(p[i], g[i], m[i], v[i], a);
 }
 
 template <typename T, int V> __global__ void fill_kernel(T *y, int64_t n, T value)
 {
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t nv = n / V;
-    vec_t<T, V> w;
+    const loom__cuda_flat<V> r(n);
+    loom__cuda_vec<T, V> w;
 #pragma unroll
     for (int j = 0; j < V; j++)
         w.v[j] = value;
-    for (int64_t k = first; k < nv; k += stride)
-        reinterpret_cast<vec_t<T, V> *>(y)[k] = w;
-    for (int64_t i = nv * V + first; i < n; i += stride)
+    for (int64_t k = r.first; k < r.nv; k += r.stride)
+        loom__cuda_vstore<V>(y, k, w);
+    for (int64_t i = r.tail(); i < n; i += r.stride)
         y[i] = value;
 }
 
@@ -127,8 +117,6 @@ template <typename T, int V> __global__ void fill_kernel(T *y, int64_t n, T valu
 namespace {
 
 constexpr int kThreads = 256;
-
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 // Every source is the parameter's size and dtype (as the CPU kernel checks).
 static loom_status same_size(const char *what, loom__value *const *src, int n, const loom__kctx *ctx)
@@ -141,19 +129,26 @@ static loom_status same_size(const char *what, loom__value *const *src, int n, c
     return LOOM_OK;
 }
 
+// An update in place of the parameter src[0] and the nsrc - 1 sources after it: f(T(0), n), T the
+// parameter's float dtype and n its size, once every source has been checked and when there is one.
+template <typename F>
+static loom_status update(const char *what, loom__value *const *src, int nsrc, const loom__kctx *ctx, F f)
+{
+    loom_status s = same_size(what, src, nsrc, ctx);
+    const int64_t n = loom__numel(src[0]);
+    if (s != LOOM_OK || n == 0)
+        return s;
+    return loom__cuda_float_dispatch(src[0]->dtype, ctx, [&](auto zero) { return f(zero, n); });
+}
+
 } // namespace
 
 static loom_status cuda_sgd_update(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     (void)out;
-    loom_status s = same_size("sgd_update", src, 3, ctx);
-    const int64_t n = loom__numel(src[0]);
-    if (s != LOOM_OK || n == 0)
-        return s;
     const loom__attrs *at = &t->a;
-    return loom__cuda_float_dispatch(src[0]->dtype, ctx, [&](auto zero) {
+    return update("sgd_update", src, 3, ctx, [&](auto zero, int64_t n) {
         using T = decltype(zero);
-        constexpr int V = 16 / sizeof(T);
         sgd_args<T> a;
         a.lr = (T)at->f[0];
         a.mom = (T)at->f[1];
@@ -165,10 +160,10 @@ static loom_status cuda_sgd_update(const loom_tensor *t, loom__value *out, loom_
         T *p = (T *)src[0]->data, *buf = (T *)src[2]->data;
         const T *g = (const T *)src[1]->data;
         cudaStream_t st = loom__cuda_stream(ctx);
-        if (aligned16(p) && aligned16(g) && aligned16(buf))
-            sgd_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(p, g, buf, n, a);
-        else
-            sgd_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(p, g, buf, n, a);
+        const bool vec = loom__cuda_aligned(p, 16) && loom__cuda_aligned(g, 16) && loom__cuda_aligned(buf, 16);
+        loom__cuda_launch_flat<T>(n, vec, kThreads, [&](auto v, unsigned grid) {
+            sgd_kernel<T, decltype(v)::value><<<grid, kThreads, 0, st>>>(p, g, buf, n, a);
+        });
         LOOM__CUDA_CHECK_LAUNCH(ctx, "sgd_update");
         return LOOM_OK;
     });
@@ -177,14 +172,9 @@ static loom_status cuda_sgd_update(const loom_tensor *t, loom__value *out, loom_
 static loom_status cuda_adam_update(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     (void)out;
-    loom_status s = same_size("adam_update", src, 4, ctx);
-    const int64_t n = loom__numel(src[0]);
-    if (s != LOOM_OK || n == 0)
-        return s;
     const loom__attrs *at = &t->a;
-    return loom__cuda_float_dispatch(src[0]->dtype, ctx, [&](auto zero) {
+    return update("adam_update", src, 4, ctx, [&](auto zero, int64_t n) {
         using T = decltype(zero);
-        constexpr int V = 16 / sizeof(T);
         const double step = (double)(ctx->step + 1);
         adam_args<T> a;
         a.b1 = (T)at->f[1];
@@ -198,10 +188,11 @@ static loom_status cuda_adam_update(const loom_tensor *t, loom__value *out, loom
         T *p = (T *)src[0]->data, *m = (T *)src[2]->data, *v = (T *)src[3]->data;
         const T *g = (const T *)src[1]->data;
         cudaStream_t st = loom__cuda_stream(ctx);
-        if (aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v))
-            adam_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(p, g, m, v, n, a);
-        else
-            adam_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(p, g, m, v, n, a);
+        const bool vec = loom__cuda_aligned(p, 16) && loom__cuda_aligned(g, 16) && loom__cuda_aligned(m, 16) &&
+                         loom__cuda_aligned(v, 16);
+        loom__cuda_launch_flat<T>(n, vec, kThreads, [&](auto w, unsigned grid) {
+            adam_kernel<T, decltype(w)::value><<<grid, kThreads, 0, st>>>(p, g, m, v, n, a);
+        });
         LOOM__CUDA_CHECK_LAUNCH(ctx, "adam_update");
         return LOOM_OK;
     });
@@ -216,13 +207,11 @@ static loom_status cuda_fill(const loom_tensor *t, loom__value *out, loom__value
     const double value = t->a.f[0];
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto zero) {
         using T = decltype(zero);
-        constexpr int V = 16 / sizeof(T);
         T *y = (T *)out->data;
         cudaStream_t st = loom__cuda_stream(ctx);
-        if (aligned16(y))
-            fill_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(y, n, (T)value);
-        else
-            fill_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(y, n, (T)value);
+        loom__cuda_launch_flat<T>(n, loom__cuda_aligned(y, 16), kThreads, [&](auto v, unsigned grid) {
+            fill_kernel<T, decltype(v)::value><<<grid, kThreads, 0, st>>>(y, n, (T)value);
+        });
         LOOM__CUDA_CHECK_LAUNCH(ctx, "fill");
         return LOOM_OK;
     });

@@ -13,16 +13,9 @@
 // output's chunks in order. There are no atomics anywhere: the order of every addition is fixed by
 // the shapes alone, so each run gives the same bits.
 // defines: loom__cuda_register_reduce
-#include "ops/cuda/common.cuh"
+#include "ops/cuda/runs.cuh"
 
 namespace {
-
-// A walk over merged dims, outermost first (the CPU's loom__runs; ops/cpu/shape.h is C and stays
-// out of .cu files).
-struct runs {
-    int nd;
-    int64_t n[LOOM_MAX_DIMS], s[LOOM_MAX_DIMS];
-};
 
 // Chunk sums kept in the workspace at most: enough to fill the GPU for a handful of outputs.
 constexpr int64_t MAX_PARTS = 1 << 16;
@@ -32,28 +25,13 @@ constexpr int BLOCK = 256;
 
 // ---- kernels ------------------------------------------------------------------------------------
 
-// Offset of flat index i (row-major over r's sizes) through r's strides.
-template <typename I> __device__ __forceinline__ I run_off(const runs &r, I i)
-{
-    I off = 0;
-    for (int d = r.nd - 1; d > 0; d--) {
-        const I n = (I)r.n[d];
-        off += (i % n) * (I)r.s[d];
-        i /= n;
-    }
-    if (r.nd > 0)
-        off += i * (I)r.s[0];
-    return off;
-}
-
 // x's innermost dim is kept: outputs [outer, K], unit u = (outer o, column tile, chunk c). Thread
 // (tx, ty) adds rows ty, ty + TY, ... of the chunk for column tile * TX + tx; the TY sums of a
 // column are then added in ty order. part NULL: the chunk is the whole sum, written as T.
 template <typename T, typename I, int TX>
-__global__ void __launch_bounds__(BLOCK) reduce_kept_inner(const T *__restrict__ x, T *__restrict__ y,
-                                                           double *__restrict__ part, runs outer, I K, runs red,
-                                                           I nout, I count, I chunk, I nchunks, I ntile, I units,
-                                                           double div)
+__global__ void __launch_bounds__(BLOCK)
+    reduce_kept_inner(const T *__restrict__ x, T *__restrict__ y, double *__restrict__ part, loom__cuda_runs outer, I K,
+                      loom__cuda_runs red, I nout, I count, I chunk, I nchunks, I ntile, I units, double div)
 {
     constexpr int TY = BLOCK / TX;
     __shared__ double sh[TY][TX];
@@ -64,9 +42,9 @@ __global__ void __launch_bounds__(BLOCK) reduce_kept_inner(const T *__restrict__
         const I r0 = c * chunk, r1 = min(count, r0 + chunk);
         double acc = 0;
         if (kc < K) {
-            const T *xb = x + run_off(outer, o) + kc;
+            const T *xb = x + loom__cuda_run_off(outer, o) + kc;
             for (I r = r0 + ty; r < r1; r += TY)
-                acc += (double)xb[run_off(red, r)];
+                acc += (double)xb[loom__cuda_run_off(red, r)];
         }
         sh[ty][tx] = acc;
         __syncthreads();
@@ -87,24 +65,22 @@ __global__ void __launch_bounds__(BLOCK) reduce_kept_inner(const T *__restrict__
 // x's innermost dim is reduced: a group of W lanes per unit u = (output o, chunk c), lane l adding
 // terms l, l + W, ... of the chunk (neighbouring lanes, neighbouring elements), then a butterfly.
 template <typename T, typename I, int W>
-__global__ void __launch_bounds__(BLOCK) reduce_inner(const T *__restrict__ x, T *__restrict__ y,
-                                                      double *__restrict__ part, runs kept, runs red, I nout,
-                                                      I count, I chunk, I nchunks, I units, double div)
+__global__ void __launch_bounds__(BLOCK)
+    reduce_inner(const T *__restrict__ x, T *__restrict__ y, double *__restrict__ part, loom__cuda_runs kept,
+                 loom__cuda_runs red, I nout, I count, I chunk, I nchunks, I units, double div)
 {
     const int lane = threadIdx.x % W;
     // the group's lanes only: groups of one warp may run different numbers of units
-    const unsigned mask = W == 32 ? 0xffffffffu : ((1u << (W % 32)) - 1) << (threadIdx.x % 32 / W * W);
+    const unsigned mask = loom__cuda_group_mask<W>();
     const I groups = (I)gridDim.x * (BLOCK / W);
     for (I u = ((I)blockIdx.x * BLOCK + threadIdx.x) / W; u < units; u += groups) {
         const I c = u % nchunks, o = u / nchunks;
         const I r0 = c * chunk, r1 = min(count, r0 + chunk);
-        const T *xb = x + run_off(kept, o);
+        const T *xb = x + loom__cuda_run_off(kept, o);
         double acc = 0;
         for (I r = r0 + lane; r < r1; r += W)
-            acc += (double)xb[run_off(red, r)];
-#pragma unroll
-        for (int d = W / 2; d > 0; d /= 2)
-            acc += __shfl_xor_sync(mask, acc, d, W);
+            acc += (double)xb[loom__cuda_run_off(red, r)];
+        acc = loom__cuda_group_reduce<W>(acc, mask, [](double a, double b) { return a + b; });
         if (lane == 0) {
             if (part)
                 part[(size_t)c * nout + o] = acc;
@@ -130,49 +106,15 @@ __global__ void reduce_finish(const double *__restrict__ part, T *__restrict__ y
 // y[o] = x[off(o)] * scale, off walking w (y's dims with x's strides, 0 where stretched). The
 // product is in double as on the CPU, so f32 rounds once, to the same value.
 template <typename T, typename I>
-__global__ void expand_kernel(const T *__restrict__ x, T *__restrict__ y, runs w, I n, double scale)
+__global__ void expand_kernel(const T *__restrict__ x, T *__restrict__ y, loom__cuda_runs w, I n, double scale)
 {
     for (I o = (I)blockIdx.x * blockDim.x + threadIdx.x; o < n; o += (I)gridDim.x * blockDim.x) {
-        const T v = x[run_off(w, o)];
+        const T v = x[loom__cuda_run_off(w, o)];
         y[o] = scale == 1.0 ? v : (T)((double)v * scale);
     }
 }
 
 // ---- launchers ----------------------------------------------------------------------------------
-
-// Appends the next-inner dim to r, merging it into the run before when they walk as one.
-void runs_push(runs *r, int64_t n, int64_t s)
-{
-    if (n == 1)
-        return;
-    if (r->nd > 0 && r->s[r->nd - 1] == s * n) {
-        r->n[r->nd - 1] *= n;
-        r->s[r->nd - 1] = s;
-        return;
-    }
-    r->n[r->nd] = n;
-    r->s[r->nd] = s;
-    r->nd++;
-}
-
-int64_t pow2_at_least(int64_t v, int64_t cap)
-{
-    int64_t p = 1;
-    while (p < v && p < cap)
-        p *= 2;
-    return p;
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Calls f(uint32_t) when every index fits 31 bits (cheaper division, and a chunk's end past the
-// last term cannot wrap), f(uint64_t) otherwise.
-template <typename F> loom_status with_index(int64_t n, F f)
-{
-    if (n < (int64_t)INT32_MAX)
-        return f(uint32_t(0));
-    return f(uint64_t(0));
-}
 
 // The number of chunks to split each output's count terms into, given units0 work units of
 // `threads` threads each and a chunk at least min_chunk long; fewer when the workspace cannot hold
@@ -181,7 +123,7 @@ int64_t pick_chunks(int64_t units0, int64_t threads, int64_t count, int64_t min_
 {
     if (units0 * threads >= WANT_THREADS || count < 2 * min_chunk)
         return 1;
-    int64_t s = ceil_div(WANT_THREADS, units0 * threads);
+    int64_t s = loom__cuda_ceil_div(WANT_THREADS, units0 * threads);
     s = s < count / min_chunk ? s : count / min_chunk;
     int64_t cap = (int64_t)(ws_bytes / sizeof(double)) / nout;
     cap = cap < MAX_PARTS / nout ? cap : MAX_PARTS / nout;
@@ -189,81 +131,45 @@ int64_t pick_chunks(int64_t units0, int64_t threads, int64_t count, int64_t min_
     return s > 1 ? s : 1;
 }
 
-template <typename T, typename I, int TX>
-loom_status launch_kept_inner(const loom__kctx *ctx, const T *x, T *y, double *part, const runs &outer, int64_t K,
-                              const runs &red, int64_t nout, int64_t count, int64_t chunk, int64_t nchunks,
-                              int64_t ntile, int64_t units, double div)
-{
-    reduce_kept_inner<T, I, TX><<<loom__cuda_grid(units, 1), BLOCK, 0, loom__cuda_stream(ctx)>>>(
-        x, y, part, outer, (I)K, red, (I)nout, (I)count, (I)chunk, (I)nchunks, (I)ntile, (I)units, div);
-    LOOM__CUDA_CHECK_LAUNCH(ctx, "reduce (kept inner dim)");
-    return LOOM_OK;
-}
-
-template <typename T, typename I, int W>
-loom_status launch_inner(const loom__kctx *ctx, const T *x, T *y, double *part, const runs &kept, const runs &red,
-                         int64_t nout, int64_t count, int64_t chunk, int64_t nchunks, double div)
-{
-    const int64_t units = nout * nchunks;
-    reduce_inner<T, I, W><<<loom__cuda_grid(units * W, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(
-        x, y, part, kept, red, (I)nout, (I)count, (I)chunk, (I)nchunks, (I)units, div);
-    LOOM__CUDA_CHECK_LAUNCH(ctx, "reduce (reduced inner dim)");
-    return LOOM_OK;
-}
-
 template <typename T, typename I>
-loom_status reduce_typed(const loom__kctx *ctx, const T *x, T *y, const runs &kept, const runs &red, int64_t nout,
-                         int64_t count, double div)
+loom_status reduce_typed(const loom__kctx *ctx, const T *x, T *y, const loom__cuda_runs &kept,
+                         const loom__cuda_runs &red, int64_t nout, int64_t count, double div)
 {
     cudaStream_t st = loom__cuda_stream(ctx);
     double *ws = (double *)ctx->cuda->workspace;
     const size_t ws_bytes = ws ? ctx->cuda->workspace_bytes : 0;
     int64_t nchunks;
     if (kept.nd > 0 && kept.s[kept.nd - 1] == 1) {
-        runs outer = kept;
+        loom__cuda_runs outer = kept;
         const int64_t K = outer.n[--outer.nd];
-        const int tx = (int)pow2_at_least(K, 32);
-        const int64_t ntile = ceil_div(K, tx), units0 = (nout / K) * ntile;
+        const int tx = (int)loom__cuda_pow2_at_least(K, 32);
+        if (tx < 2) // runs hold no dim of size 1
+            return loom__kfail(ctx, LOOM_ERR_RUNTIME, "reduce: no kernel for a kept run of %lld (internal error)",
+                               (long long)K);
+        const int64_t ntile = loom__cuda_ceil_div(K, tx), units0 = (nout / K) * ntile;
         nchunks = pick_chunks(units0, BLOCK, count, 8 * (BLOCK / tx), nout, ws_bytes);
-        const int64_t chunk = ceil_div(count, nchunks);
+        const int64_t chunk = loom__cuda_ceil_div(count, nchunks), units = units0 * nchunks;
         double *part = nchunks > 1 ? ws : nullptr;
-        loom_status s;
-        switch (tx) {
-#define CASE(X)                                                                                                       \
-    case X:                                                                                                           \
-        s = launch_kept_inner<T, I, X>(ctx, x, y, part, outer, K, red, nout, count, chunk, nchunks, ntile,           \
-                                       units0 * nchunks, div);                                                        \
-        break;
-            CASE(2)
-            CASE(4)
-            CASE(8)
-            CASE(16)
-            CASE(32)
-#undef CASE
-        default: return loom__kfail(ctx, LOOM_ERR_RUNTIME, "reduce: no kernel for a kept run of %lld (internal error)",
-                                    (long long)K);
-        }
+        const loom_status s = loom__cuda_with_pow2<2, 32>(tx, [&](auto tw) {
+            reduce_kept_inner<T, I, decltype(tw)::value><<<loom__cuda_grid(units, 1), BLOCK, 0, st>>>(
+                x, y, part, outer, (I)K, red, (I)nout, (I)count, (I)chunk, (I)nchunks, (I)ntile, (I)units, div);
+            LOOM__CUDA_CHECK_LAUNCH(ctx, "reduce (kept inner dim)");
+            return LOOM_OK;
+        });
         if (s != LOOM_OK)
             return s;
     } else {
         const int64_t inner = red.nd > 0 ? red.n[red.nd - 1] : 1;
-        const int w = (int)pow2_at_least(inner, 32);
+        const int w = (int)loom__cuda_pow2_at_least(inner, 32);
         nchunks = pick_chunks(nout, w, count, 8 * w, nout, ws_bytes);
-        const int64_t chunk = ceil_div(count, nchunks);
+        const int64_t chunk = loom__cuda_ceil_div(count, nchunks), units = nout * nchunks;
         double *part = nchunks > 1 ? ws : nullptr;
-        loom_status s;
-        switch (w) {
-#define CASE(X)                                                                                                       \
-    case X: s = launch_inner<T, I, X>(ctx, x, y, part, kept, red, nout, count, chunk, nchunks, div); break;
-            CASE(1)
-            CASE(2)
-            CASE(4)
-            CASE(8)
-            CASE(16)
-            CASE(32)
-#undef CASE
-        default: return loom__kfail(ctx, LOOM_ERR_RUNTIME, "reduce: no kernel for a group of %d (internal error)", w);
-        }
+        const loom_status s = loom__cuda_with_pow2<1, 32>(w, [&](auto ww) {
+            reduce_inner<T, I, decltype(ww)::value><<<loom__cuda_grid(units * w, BLOCK), BLOCK, 0, st>>>(
+                x, y, part, kept, red, (I)nout, (I)count, (I)chunk, (I)nchunks, (I)units, div);
+            LOOM__CUDA_CHECK_LAUNCH(ctx, "reduce (reduced inner dim)");
+            return LOOM_OK;
+        });
         if (s != LOOM_OK)
             return s;
     }
@@ -272,14 +178,6 @@ loom_status reduce_typed(const loom__kctx *ctx, const T *x, T *y, const runs &ke
         LOOM__CUDA_CHECK_LAUNCH(ctx, "reduce (adding the chunks)");
     }
     return LOOM_OK;
-}
-
-int64_t numel_of(const loom__value *v)
-{
-    int64_t n = 1;
-    for (int i = 0; i < v->ndim; i++)
-        n *= v->shape[i];
-    return n;
 }
 
 loom_status reduce_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx, int mean)
@@ -291,34 +189,31 @@ loom_status reduce_run(const loom_tensor *t, loom__value *out, loom__value *cons
         stride[i] = st;
         st *= x->shape[i];
     }
-    runs kept = {}, red = {};
+    loom__cuda_runs kept = {}, red = {};
     for (int i = 0; i < x->ndim; i++) {
         if (mask >> i & 1) {
-            runs_push(&red, x->shape[i], stride[i]);
+            loom__cuda_runs_push(&red, x->shape[i], stride[i]);
             count *= x->shape[i];
         } else {
-            runs_push(&kept, x->shape[i], stride[i]);
+            loom__cuda_runs_push(&kept, x->shape[i], stride[i]);
         }
     }
-    const int64_t nout = numel_of(out);
-    if (nout * count != numel_of(x))
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "output has %lld elements for %lld inputs reduced %lld to one (internal error)",
-                           (long long)nout, (long long)numel_of(x), (long long)count);
+    const int64_t nout = loom__cuda_dense_numel(out);
+    if (nout * count != loom__cuda_dense_numel(x))
+        return loom__kfail(ctx, LOOM_ERR_SHAPE,
+                           "output has %lld elements for %lld inputs reduced %lld to one (internal error)",
+                           (long long)nout, (long long)loom__cuda_dense_numel(x), (long long)count);
     if (out->dtype != x->dtype)
         return loom__kfail(ctx, LOOM_ERR_DTYPE, "output is %s, the operand %s", loom_dtype_name(out->dtype),
                            loom_dtype_name(x->dtype));
     if (nout == 0)
         return LOOM_OK;
-    if (count == 0) { // an empty sum is 0, and so is (by Loom's convention) an empty mean
-        cudaError_t e = cudaMemsetAsync(out->data, 0, (size_t)nout * loom_dtype_size(out->dtype), loom__cuda_stream(ctx));
-        if (e != cudaSuccess)
-            return loom__kfail(ctx, LOOM_ERR_RUNTIME, "reduce: cudaMemsetAsync: %s", cudaGetErrorString(e));
-        return LOOM_OK;
-    }
+    if (count == 0) // an empty sum is 0, and so is (by Loom's convention) an empty mean
+        return loom__cuda_memset(ctx, out->data, 0, (size_t)nout * loom_dtype_size(out->dtype), "reduce");
     const double div = mean ? (double)count : 1.0;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
-        return with_index(numel_of(x), [&](auto zi) {
+        return loom__cuda_with_index(loom__cuda_dense_numel(x), [&](auto zi) {
             using I = decltype(zi);
             return reduce_typed<T, I>(ctx, (const T *)x->data, (T *)out->data, kept, red, nout, count, div);
         });
@@ -363,16 +258,16 @@ loom_status expand_run(const loom_tensor *t, loom__value *out, loom__value *cons
     if (out->dtype != x->dtype)
         return loom__kfail(ctx, LOOM_ERR_DTYPE, "output is %s, the operand %s", loom_dtype_name(out->dtype),
                            loom_dtype_name(x->dtype));
-    runs w = {};
+    loom__cuda_runs w = {};
     for (int i = 0; i < out->ndim; i++)
-        runs_push(&w, out->shape[i], s[i]);
-    const int64_t n = numel_of(out), nx = numel_of(x);
+        loom__cuda_runs_push(&w, out->shape[i], s[i]);
+    const int64_t n = loom__cuda_dense_numel(out), nx = loom__cuda_dense_numel(x);
     if (n == 0)
         return LOOM_OK;
     const double scale = t->a.i[0] && nx > 0 ? (double)nx / (double)n : 1.0;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
-        return with_index(n, [&](auto zi) {
+        return loom__cuda_with_index(n, [&](auto zi) {
             using I = decltype(zi);
             expand_kernel<T, I><<<loom__cuda_grid(n, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(
                 (const T *)x->data, (T *)out->data, w, (I)n, scale);

@@ -8,15 +8,9 @@
 // x's, a 32 x 32 tile goes through shared memory so that both the reads and the writes are
 // coalesced. Nothing here adds numbers, so every result is exact and repeatable.
 // defines: loom__cuda_register_shape
-#include "ops/cuda/common.cuh"
+#include "ops/cuda/runs.cuh"
 
 namespace {
-
-// A walk over merged dims, outermost first (the CPU's loom__runs).
-struct runs {
-    int nd;
-    int64_t n[LOOM_MAX_DIMS], s[LOOM_MAX_DIMS];
-};
 
 constexpr int BLOCK = 256;
 constexpr int TILE = 32, TILE_ROWS = 8;
@@ -39,25 +33,13 @@ struct cat_plan {
 
 // ---- kernels ------------------------------------------------------------------------------------
 
-template <typename I> __device__ __forceinline__ I run_off(const runs &r, I i)
-{
-    I off = 0;
-    for (int d = r.nd - 1; d > 0; d--) {
-        const I n = (I)r.n[d];
-        off += (i % n) * (I)r.s[d];
-        i /= n;
-    }
-    if (r.nd > 0)
-        off += i * (I)r.s[0];
-    return off;
-}
-
 // y[o] = x[off(o)]: the output in order, so writes coalesce; reads do too when w's inner run has
 // stride 1.
-template <typename E, typename I> __global__ void gather_kernel(const E *__restrict__ x, E *__restrict__ y, runs w, I n)
+template <typename E, typename I>
+__global__ void gather_kernel(const E *__restrict__ x, E *__restrict__ y, loom__cuda_runs w, I n)
 {
     for (I o = (I)blockIdx.x * blockDim.x + threadIdx.x; o < n; o += (I)gridDim.x * blockDim.x)
-        y[o] = x[run_off(w, o)];
+        y[o] = x[loom__cuda_run_off(w, o)];
 }
 
 // One tile per block and step: read with threadIdx.x along x's contiguous run, write with it along
@@ -128,82 +110,19 @@ __global__ void slice_grad_kernel(const U *__restrict__ g, U *__restrict__ y, I 
 
 // ---- launchers ----------------------------------------------------------------------------------
 
-void runs_push(runs *r, int64_t n, int64_t s)
-{
-    if (n == 1)
-        return;
-    if (r->nd > 0 && r->s[r->nd - 1] == s * n) {
-        r->n[r->nd - 1] *= n;
-        r->s[r->nd - 1] = s;
-        return;
-    }
-    r->n[r->nd] = n;
-    r->s[r->nd] = s;
-    r->nd++;
-}
-
-int64_t numel_of(const loom__value *v)
-{
-    int64_t n = 1;
-    for (int i = 0; i < v->ndim; i++)
-        n *= v->shape[i];
-    return n;
-}
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-template <typename F> loom_status with_index(int64_t n, F f)
-{
-    if (n < (int64_t)INT32_MAX)
-        return f(uint32_t(0));
-    return f(uint64_t(0));
-}
-
-// The widest unit (16, 8, 4, 2 or 1 bytes) dividing every byte count and address OR-ed into bits.
-int unit_of(uint64_t bits)
-{
-    int u = 16;
-    while (u > 1 && (bits & (uint64_t)(u - 1)))
-        u /= 2;
-    return u;
-}
-
-// Calls f(U()) with U an unsigned type of u bytes.
-template <typename F> loom_status with_unit(int u, F f)
-{
-    switch (u) {
-    case 16: return f(uint4());
-    case 8: return f(uint2());
-    case 4: return f(uint32_t());
-    case 2: return f(uint16_t());
-    default: return f(uint8_t());
-    }
-}
-
-loom_status copy_bytes(const loom__kctx *ctx, void *dst, const void *src, size_t n, const char *what)
-{
-    if (!n || dst == src)
-        return LOOM_OK;
-    cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, loom__cuda_stream(ctx));
-    if (e != cudaSuccess)
-        return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: cudaMemcpyAsync: %s", what, cudaGetErrorString(e));
-    return LOOM_OK;
-}
-
 loom_status reshape_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     (void)t;
-    const int64_t n = numel_of(out);
-    if (numel_of(src[0]) != n || loom_dtype_size(src[0]->dtype) != loom_dtype_size(out->dtype))
+    const int64_t n = loom__cuda_dense_numel(out);
+    if (loom__cuda_dense_numel(src[0]) != n || loom_dtype_size(src[0]->dtype) != loom_dtype_size(out->dtype))
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "%lld elements cannot be reshaped to %lld (internal error)",
-                           (long long)numel_of(src[0]), (long long)n);
-    return copy_bytes(ctx, out->data, src[0]->data, (size_t)n * loom_dtype_size(out->dtype), "reshape");
+                           (long long)loom__cuda_dense_numel(src[0]), (long long)n);
+    return loom__cuda_copy(ctx, out->data, src[0]->data, (size_t)n * loom_dtype_size(out->dtype), "reshape");
 }
 
 // The general transpose: w over out's dims with x's strides; the inner run of w is x's
 // contiguous one (or the tile kernel handles it).
-template <typename E>
-loom_status transpose_typed(const loom__kctx *ctx, const E *x, E *y, runs w, int64_t n)
+template <typename E> loom_status transpose_typed(const loom__kctx *ctx, const E *x, E *y, loom__cuda_runs w, int64_t n)
 {
     cudaStream_t st = loom__cuda_stream(ctx);
     int p = -1;
@@ -229,17 +148,17 @@ loom_status transpose_typed(const loom__kctx *ctx, const E *x, E *y, runs w, int
         pl.Q = w.n[q];
         pl.sq = w.s[q];
         pl.op = ostride[p];
-        pl.tp = ceil_div(pl.P, TILE);
-        pl.tq = ceil_div(pl.Q, TILE);
+        pl.tp = loom__cuda_ceil_div(pl.P, TILE);
+        pl.tq = loom__cuda_ceil_div(pl.Q, TILE);
         const int64_t units = n / (pl.P * pl.Q) * pl.tp * pl.tq;
-        return with_index(n, [&](auto zi) {
+        return loom__cuda_with_index(n, [&](auto zi) {
             using I = decltype(zi);
             transpose_tiled<E, I><<<loom__cuda_grid(units, 1), dim3(TILE, TILE_ROWS), 0, st>>>(x, y, pl, (I)units);
             LOOM__CUDA_CHECK_LAUNCH(ctx, "transpose (tiled)");
             return LOOM_OK;
         });
     }
-    return with_index(n, [&](auto zi) {
+    return loom__cuda_with_index(n, [&](auto zi) {
         using I = decltype(zi);
         gather_kernel<E, I><<<loom__cuda_grid(n, BLOCK), BLOCK, 0, st>>>(x, y, w, (I)n);
         LOOM__CUDA_CHECK_LAUNCH(ctx, "transpose");
@@ -258,14 +177,14 @@ loom_status transpose_run(const loom_tensor *t, loom__value *out, loom__value *c
         stride[i] = st;
         st *= x->shape[i];
     }
-    runs w = {};
+    loom__cuda_runs w = {};
     for (int i = 0; i < out->ndim; i++)
-        runs_push(&w, out->shape[i], stride[t->a.i[i]]);
-    const int64_t n = numel_of(out);
+        loom__cuda_runs_push(&w, out->shape[i], stride[t->a.i[i]]);
+    const int64_t n = loom__cuda_dense_numel(out);
     if (n == 0)
         return LOOM_OK;
     if (w.nd == 0 || (w.nd == 1 && w.s[0] == 1)) // one element, or the identity after merging
-        return copy_bytes(ctx, out->data, x->data, (size_t)n * es, "transpose");
+        return loom__cuda_copy(ctx, out->data, x->data, (size_t)n * es, "transpose");
     // A contiguous inner run moves in wider units when its length, the other strides and both
     // addresses allow: [A, B, 64] f32 permuted (1, 0, 2) moves rows of 16 uint4s.
     if (w.s[w.nd - 1] == 1) {
@@ -273,13 +192,13 @@ loom_status transpose_run(const loom_tensor *t, loom__value *out, loom__value *c
                         (uint64_t)w.n[w.nd - 1] * es;
         for (int d = 0; d < w.nd - 1; d++)
             bits |= (uint64_t)w.s[d] * es;
-        const int u = unit_of(bits);
+        const int u = loom__cuda_unit_of(bits);
         if ((size_t)u > es) {
             const int64_t k = u / (int64_t)es;
             w.n[w.nd - 1] /= k;
             for (int d = 0; d < w.nd - 1; d++)
                 w.s[d] /= k;
-            return with_unit(u, [&](auto zu) {
+            return loom__cuda_with_unit(u, [&](auto zu) {
                 using U = decltype(zu);
                 return transpose_typed<U>(ctx, (const U *)x->data, (U *)out->data, w, n / k);
             });
@@ -315,7 +234,7 @@ loom_status concat_run(const loom_tensor *t, loom__value *out, loom__value *cons
     if (total != out->shape[axis] || t->n_src > LOOM__MAX_SRC)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "sources add up to %lld along axis %d, output has %lld (internal error)",
                            (long long)total, axis, (long long)out->shape[axis]);
-    const int64_t n = numel_of(out);
+    const int64_t n = loom__cuda_dense_numel(out);
     if (n == 0)
         return LOOM_OK;
     uint64_t bits = (uint64_t)(uintptr_t)out->data | (uint64_t)(total * inner * es);
@@ -325,7 +244,7 @@ loom_status concat_run(const loom_tensor *t, loom__value *out, loom__value *cons
         bits |= (uint64_t)at | (uint64_t)width | (width ? (uint64_t)(uintptr_t)src[k]->data : 0);
         at += width;
     }
-    const int u = unit_of(bits);
+    const int u = loom__cuda_unit_of(bits);
     cat_plan pl = {};
     pl.n = t->n_src;
     pl.rowlen = total * inner * es / u;
@@ -337,9 +256,9 @@ loom_status concat_run(const loom_tensor *t, loom__value *out, loom__value *cons
         at += pl.width[k];
     }
     const int64_t nu = n * es / u;
-    return with_unit(u, [&](auto zu) {
+    return loom__cuda_with_unit(u, [&](auto zu) {
         using U = decltype(zu);
-        return with_index(nu, [&](auto zi) {
+        return loom__cuda_with_index(nu, [&](auto zi) {
             using I = decltype(zi);
             concat_kernel<U, I><<<loom__cuda_grid(nu, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>((U *)out->data, pl,
                                                                                                  (I)nu);
@@ -365,12 +284,12 @@ loom_status slice_common(const loom_tensor *t, const loom__value *whole, const l
     const int64_t n = grad ? outer * row : outer * width;
     if (n == 0)
         return LOOM_OK;
-    const int u = unit_of((uint64_t)row | (uint64_t)width | (uint64_t)first | (uint64_t)(uintptr_t)y |
-                          (width ? (uint64_t)(uintptr_t)from : 0));
+    const int u = loom__cuda_unit_of((uint64_t)row | (uint64_t)width | (uint64_t)first | (uint64_t)(uintptr_t)y |
+                                     (width ? (uint64_t)(uintptr_t)from : 0));
     const int64_t nu = n / u;
-    return with_unit(u, [&](auto zu) {
+    return loom__cuda_with_unit(u, [&](auto zu) {
         using U = decltype(zu);
-        return with_index(nu, [&](auto zi) {
+        return loom__cuda_with_index(nu, [&](auto zi) {
             using I = decltype(zi);
             cudaStream_t st = loom__cuda_stream(ctx);
             if (grad)

@@ -42,20 +42,15 @@ template <typename T> __device__ __forceinline__ T neg_inf() { return -(T)INFINI
 // As the CPU's max: a NaN never replaces the running max (the sum then turns NaN anyway).
 template <typename T> __device__ __forceinline__ T max_(T a, T b) { return b > a ? b : a; }
 
-// Butterfly reductions over aligned groups of LANES lanes; every lane gets the same result.
+// Butterfly reductions over aligned groups of LANES lanes; every lane gets the same result. Every
+// lane of the warp runs them (kFull), shuffling at the warp's width.
 template <int LANES, typename T> __device__ __forceinline__ T group_max(T v)
 {
-#pragma unroll
-    for (int off = LANES / 2; off > 0; off >>= 1)
-        v = max_(v, __shfl_xor_sync(kFull, v, off));
-    return v;
+    return loom__cuda_group_reduce<LANES>(v, kFull, [](T a, T b) { return max_(a, b); }, 32);
 }
 template <int LANES, typename T> __device__ __forceinline__ T group_sum(T v)
 {
-#pragma unroll
-    for (int off = LANES / 2; off > 0; off >>= 1)
-        v += __shfl_xor_sync(kFull, v, off);
-    return v;
+    return loom__cuda_group_reduce<LANES>(v, kFull, [](T a, T b) { return a + b; }, 32);
 }
 
 // A block-wide reduction (BLOCK a multiple of 32, at most 1024) returned to every thread; smem
@@ -85,6 +80,41 @@ template <int BLOCK, bool MAX, typename T> __device__ T block_reduce(T v, T *sme
 // so that every lane runs the same shuffles.
 template <typename T> __device__ __forceinline__ T lse_of(T mx, T s) { return isinf(mx) ? mx : mx + log_(s); }
 
+// logsumexp of a row of c values xr[0 .. c) held by a group of LANES lanes, lane l keeping values
+// l, l + LANES, ... in v[0 .. ELEMS) (-inf past c, and everywhere when the row is not read).
+template <int LANES, int ELEMS, typename T>
+__device__ __forceinline__ T row_lse(T (&v)[ELEMS], const T *xr, bool read, int lane, int c)
+{
+    T mx = neg_inf<T>();
+#pragma unroll
+    for (int e = 0; e < ELEMS; e++) {
+        const int j = lane + e * LANES;
+        v[e] = read && j < c ? xr[j] : neg_inf<T>();
+        mx = max_(mx, v[e]);
+    }
+    mx = group_max<LANES>(mx);
+    T s = 0;
+#pragma unroll
+    for (int e = 0; e < ELEMS; e++)
+        if (lane + e * LANES < c)
+            s += exp_(v[e] - mx);
+    return lse_of(mx, group_sum<LANES>(s));
+}
+
+// logsumexp of a row xr[0 .. c) read by a block of BLOCK threads (twice: for the max, then the
+// sum); called by every thread of the block.
+template <int BLOCK, typename T> __device__ __forceinline__ T block_lse(const T *xr, int64_t c, T *smem)
+{
+    T mx = neg_inf<T>();
+    for (int64_t j = threadIdx.x; j < c; j += BLOCK)
+        mx = max_(mx, xr[j]);
+    mx = block_reduce<BLOCK, true>(mx, smem, neg_inf<T>());
+    T s = 0;
+    for (int64_t j = threadIdx.x; j < c; j += BLOCK)
+        s += exp_(xr[j] - mx);
+    return lse_of(mx, block_reduce<BLOCK, false>(s, smem, T(0)));
+}
+
 // Indexing of the group-per-row kernels: which row of the warp's GROUPS rows a lane works on.
 template <int LANES> struct rowmap {
     static constexpr int GROUPS = 32 / LANES;
@@ -106,21 +136,8 @@ template <typename T, int LANES, int ELEMS> __global__ void log_softmax_rows(T *
     for (int64_t base = rm.first; base < rows; base += rm.step) {
         const int64_t r = base + rm.group;
         const bool live = r < rows;
-        const T *xr = x + (live ? r : 0) * (int64_t)c;
-        T v[ELEMS], mx = neg_inf<T>();
-#pragma unroll
-        for (int e = 0; e < ELEMS; e++) {
-            const int j = rm.lane + e * LANES;
-            v[e] = live && j < c ? xr[j] : neg_inf<T>();
-            mx = max_(mx, v[e]);
-        }
-        mx = group_max<LANES>(mx);
-        T s = 0;
-#pragma unroll
-        for (int e = 0; e < ELEMS; e++)
-            if (rm.lane + e * LANES < c)
-                s += exp_(v[e] - mx);
-        const T lse = lse_of(mx, group_sum<LANES>(s));
+        T v[ELEMS];
+        const T lse = row_lse<LANES>(v, x + (live ? r : 0) * (int64_t)c, live, rm.lane, c);
         if (live) {
             T *yr = y + r * (int64_t)c;
 #pragma unroll
@@ -138,14 +155,7 @@ template <typename T, int BLOCK> __global__ void __launch_bounds__(BLOCK) log_so
     __shared__ T smem[33];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const T *xr = x + r * c;
-        T mx = neg_inf<T>();
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            mx = max_(mx, xr[j]);
-        mx = block_reduce<BLOCK, true>(mx, smem, neg_inf<T>());
-        T s = 0;
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            s += exp_(xr[j] - mx);
-        const T lse = lse_of(mx, block_reduce<BLOCK, false>(s, smem, T(0)));
+        const T lse = block_lse<BLOCK>(xr, c, smem);
         T *yr = y + r * c;
         for (int64_t j = threadIdx.x; j < c; j += BLOCK)
             yr[j] = xr[j] - lse;
@@ -229,20 +239,8 @@ __global__ void __launch_bounds__(kRowThreads) ce_rows(const T *z, const int32_t
         const int64_t r = base + rm.group;
         const ce_row w = ce_classify(r, rows, labels, mask, c);
         const T *zr = z + (w.valid ? r : 0) * (int64_t)c;
-        T v[ELEMS], mx = neg_inf<T>();
-#pragma unroll
-        for (int e = 0; e < ELEMS; e++) {
-            const int j = rm.lane + e * LANES;
-            v[e] = w.valid && j < c ? zr[j] : neg_inf<T>();
-            mx = max_(mx, v[e]);
-        }
-        mx = group_max<LANES>(mx);
-        T s = 0;
-#pragma unroll
-        for (int e = 0; e < ELEMS; e++)
-            if (rm.lane + e * LANES < c)
-                s += exp_(v[e] - mx);
-        const T lse = lse_of(mx, group_sum<LANES>(s));
+        T v[ELEMS];
+        const T lse = row_lse<LANES>(v, zr, w.valid, rm.lane, c);
         if (rm.lane == 0) {
             cnt += w.kept;
             if (w.valid)
@@ -275,14 +273,7 @@ __global__ void __launch_bounds__(BLOCK) ce_block(const T *z, const int32_t *lab
             continue;
         }
         const T *zr = z + r * c;
-        T mx = neg_inf<T>();
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            mx = max_(mx, zr[j]);
-        mx = block_reduce<BLOCK, true>(mx, smem, neg_inf<T>());
-        T s = 0;
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            s += exp_(zr[j] - mx);
-        const T lse = lse_of(mx, block_reduce<BLOCK, false>(s, smem, T(0)));
+        const T lse = block_lse<BLOCK>(zr, c, smem);
         cnt++;
         if (threadIdx.x == 0)
             acc += (double)lse - (double)zr[w.label];
@@ -351,21 +342,8 @@ __global__ void ce_grad_rows(T *gz, const T *z, const int32_t *labels, const uin
     for (int64_t base = rm.first; base < rows; base += rm.step) {
         const int64_t r = base + rm.group;
         const ce_row w = ce_classify(r, rows, labels, mask, c);
-        const int64_t off = (w.valid ? r : 0) * (int64_t)c;
-        T v[ELEMS], mx = neg_inf<T>();
-#pragma unroll
-        for (int e = 0; e < ELEMS; e++) {
-            const int j = rm.lane + e * LANES;
-            v[e] = w.valid && j < c ? z[off + j] : neg_inf<T>();
-            mx = max_(mx, v[e]);
-        }
-        mx = group_max<LANES>(mx);
-        T s = 0;
-#pragma unroll
-        for (int e = 0; e < ELEMS; e++)
-            if (rm.lane + e * LANES < c)
-                s += exp_(v[e] - mx);
-        const T lse = lse_of(mx, group_sum<LANES>(s));
+        T v[ELEMS];
+        const T lse = row_lse<LANES>(v, z + (w.valid ? r : 0) * (int64_t)c, w.valid, rm.lane, c);
         if (w.live) {
             T *gr = gz + r * (int64_t)c;
 #pragma unroll
@@ -398,14 +376,7 @@ __global__ void __launch_bounds__(BLOCK) ce_grad_block(T *gz, const T *z, const 
                 gr[j] = T(0);
             continue;
         }
-        T mx = neg_inf<T>();
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            mx = max_(mx, zr[j]);
-        mx = block_reduce<BLOCK, true>(mx, smem, neg_inf<T>());
-        T s = 0;
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            s += exp_(zr[j] - mx);
-        const T lse = lse_of(mx, block_reduce<BLOCK, false>(s, smem, T(0)));
+        const T lse = block_lse<BLOCK>(zr, c, smem);
         for (int64_t j = threadIdx.x; j < c; j += BLOCK)
             gr[j] = (exp_(zr[j] - lse) - (j == w.label ? T(1) : T(0))) * wt;
     }
@@ -420,47 +391,25 @@ namespace {
 // The longest row a warp keeps in registers: 32 lanes of 32 floats or 16 doubles.
 template <typename T> constexpr int64_t warp_max_c() { return 32 * 32 * 4 / (int64_t)sizeof(T); }
 
-// Calls f.template go<LANES, ELEMS>() for a row of c <= warp_max_c<T>() elements.
+// Calls f.template go<LANES, ELEMS>() for a row of c <= warp_max_c<T>() elements: the fewest lanes
+// (a power of two) that cover the row, then a warp and the fewest elements a lane (a power of two,
+// up to warp_max_c's) that do.
 template <typename T, typename F> static loom_status by_row_length(int64_t c, const F &f)
 {
-    if (c <= 1)
-        return f.template go<1, 1>();
-    if (c <= 2)
-        return f.template go<2, 1>();
-    if (c <= 4)
-        return f.template go<4, 1>();
-    if (c <= 8)
-        return f.template go<8, 1>();
-    if (c <= 16)
-        return f.template go<16, 1>();
     if (c <= 32)
-        return f.template go<32, 1>();
-    if (c <= 64)
-        return f.template go<32, 2>();
-    if (c <= 128)
-        return f.template go<32, 4>();
-    if (c <= 256)
-        return f.template go<32, 8>();
-    if constexpr (sizeof(T) == 8) // warp_max_c: 512 doubles
-        return f.template go<32, 16>();
-    else
-        return c <= 512 ? f.template go<32, 16>() : f.template go<32, 32>();
+        return loom__cuda_with_pow2<1, 32>(c, [&](auto lanes) { return f.template go<decltype(lanes)::value, 1>(); });
+    return loom__cuda_with_pow2<2, warp_max_c<T>() / 32>(
+        loom__cuda_ceil_div(c, 32), [&](auto elems) { return f.template go<32, decltype(elems)::value>(); });
 }
 
 // Blocks of kRowThreads for rows handled LANES lanes each, at most cap.
 template <int LANES> static unsigned row_grid(int64_t rows, unsigned cap = 65535u * 4u)
 {
-    const int64_t per_block = (kRowThreads / 32) * (32 / LANES);
-    int64_t b = (rows + per_block - 1) / per_block;
-    if (b < 1)
-        b = 1;
-    return (unsigned)(b > (int64_t)cap ? cap : b);
+    return loom__cuda_grid(rows, (kRowThreads / 32) * (32 / LANES), cap);
 }
 
-static unsigned block_grid(int64_t rows, unsigned cap = 65535u * 4u)
-{
-    return (unsigned)(rows < 1 ? 1 : rows > (int64_t)cap ? cap : rows);
-}
+// A block per row, at most cap.
+static unsigned block_grid(int64_t rows, unsigned cap = 65535u * 4u) { return loom__cuda_grid(rows, 1, cap); }
 
 // Rows and row length of a value whose last axis is the softmax axis.
 static void rows_of(const loom__value *v, int64_t *rows, int64_t *c)

@@ -19,9 +19,7 @@
 // order, and the row-parallel kernel runs on it. Columns outside [0, ncols) (loom_csr_validate
 // keeps them out of fed matrices) are recorded in the error record and skipped.
 // defines: loom__cuda_register_sparse
-#include "ops/cuda/common.cuh"
-
-#include <cub/device/device_radix_sort.cuh>
+#include "ops/cuda/sort.cuh"
 
 // Entries from which the transposed product sorts even when atomics are allowed (see spmm_run).
 constexpr int64_t SORTED_FROM = INT64_C(1) << 20;
@@ -91,12 +89,6 @@ __device__ __forceinline__ void red_v(double *y, double s, double2 v)
     atomicAdd(y + 1, s * v.y);
 }
 
-// The lanes of this thread's group of G (groups never straddle a warp: G divides 32).
-template <int G> __device__ __forceinline__ unsigned group_mask()
-{
-    return G == 32 ? 0xffffffffu : ((1u << (G % 32)) - 1) << (threadIdx.x % 32 / G * G);
-}
-
 // y [nrows, fv] = A x, x [ncols, fv], in vectors of V values. Group g computes rows g, g + groups,
 // ...; lane l holds vectors fb + l + q G (q < NV) of the pass starting at vector fb. U entries are
 // gathered before they are added: the loads in flight per lane.
@@ -109,7 +101,7 @@ __global__ void __launch_bounds__(BLOCK)
     using VT = typename vec<T, V>::type;
     constexpr int U = G == 1 ? 4 : (8 / NV < G ? 8 / NV : G); // divides G, so j + u below stays under G
     const int lane = threadIdx.x % G;
-    const unsigned mask = group_mask<G>();
+    const unsigned mask = loom__cuda_group_mask<G>();
     const int64_t groups = (int64_t)gridDim.x * (BLOCK / G);
     for (int64_t row = ((int64_t)blockIdx.x * BLOCK + threadIdx.x) / G; row < nrows; row += groups) {
         const int32_t start = rowptr[row], end = rowptr[row + 1];
@@ -200,7 +192,7 @@ __global__ void __launch_bounds__(BLOCK)
 {
     using VT = typename vec<T, V>::type;
     const int lane = threadIdx.x % G;
-    const unsigned mask = group_mask<G>();
+    const unsigned mask = loom__cuda_group_mask<G>();
     const int64_t groups = (int64_t)gridDim.x * (BLOCK / G);
     for (int64_t row = ((int64_t)blockIdx.x * BLOCK + threadIdx.x) / G; row < nrows; row += groups) {
         const int32_t start = rowptr[row], end = rowptr[row + 1];
@@ -276,22 +268,6 @@ __global__ void csc_gather(const uint32_t *__restrict__ order, const uint32_t *_
     }
 }
 
-// Step 4: ptr[c] = the first sorted position whose column is >= c, for c in [0, n].
-__global__ void csc_rowptr(const uint32_t *__restrict__ sorted, int64_t nnz, int32_t *__restrict__ ptr, int64_t n)
-{
-    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c <= n; c += (int64_t)gridDim.x * blockDim.x) {
-        int64_t lo = 0, hi = nnz;
-        while (lo < hi) {
-            const int64_t mid = (lo + hi) / 2;
-            if (sorted[mid] < (uint64_t)c)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        ptr[c] = (int32_t)lo;
-    }
-}
-
 // (row sum + self loop) ^ power, a warp per row; the sum in double as on the CPU.
 template <typename T>
 __global__ void degree_kernel(const int32_t *__restrict__ rowptr, const T *__restrict__ val, T *__restrict__ y,
@@ -304,9 +280,7 @@ __global__ void degree_kernel(const int32_t *__restrict__ rowptr, const T *__res
         double d = 0;
         for (int32_t k = rowptr[row] + lane; k < end; k += 32)
             d += (double)val[k];
-#pragma unroll
-        for (int o = 16; o > 0; o /= 2)
-            d += __shfl_xor_sync(0xffffffffu, d, o);
+        d = loom__cuda_group_reduce<32>(d, 0xffffffffu, [](double a, double b) { return a + b; });
         if (lane == 0) {
             d += self;
             y[row] = d == 0 ? T(0) : (T)pow(d, power); // an isolated node: 0, not inf
@@ -316,25 +290,12 @@ __global__ void degree_kernel(const int32_t *__restrict__ rowptr, const T *__res
 
 // ---- launchers ----------------------------------------------------------------------------------
 
-int64_t row_size(const loom__value *v)
-{
-    int64_t f = 1;
-    for (int i = 1; i < v->ndim; i++)
-        f *= v->shape[i];
-    return f;
-}
-
-int aligned(const void *p, size_t a) { return (uintptr_t)p % a == 0; }
-
-// Values per vector: 16-byte loads where the width and both addresses allow, else 8, else 1.
+// Values per vector: 16-byte loads where the width and both addresses allow, else 8, else 1 (the
+// widest unit dividing the row's bytes and both addresses, in values, at least one).
 template <typename T> int pick_vector(int64_t f, const void *x, const void *y)
 {
-    const int v16 = (int)(16 / sizeof(T));
-    if (f % v16 == 0 && aligned(x, 16) && aligned(y, 16))
-        return v16;
-    if (sizeof(T) == 4 && f % 2 == 0 && aligned(x, 8) && aligned(y, 8))
-        return 2;
-    return 1;
+    const int u = loom__cuda_unit_of((uint64_t)f * sizeof(T) | (uint64_t)(uintptr_t)x | (uint64_t)(uintptr_t)y);
+    return u > (int)sizeof(T) ? u / (int)sizeof(T) : 1;
 }
 
 enum kind { ROWS, ATOMIC_T };
@@ -370,17 +331,9 @@ loom_status launch_v(const loom__kctx *ctx, kind k, const int32_t *rowptr, const
         default: return launch<T, V, 32, 4>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
         }
     }
-    if (fv > 16)
-        return launch<T, V, 32, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
-    if (fv > 8)
-        return launch<T, V, 16, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
-    if (fv > 4)
-        return launch<T, V, 8, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
-    if (fv > 2)
-        return launch<T, V, 4, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
-    if (fv > 1)
-        return launch<T, V, 2, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
-    return launch<T, V, 1, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
+    return loom__cuda_with_pow2<1, 32>(fv, [&](auto g) {
+        return launch<T, V, decltype(g)::value, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, fv);
+    });
 }
 
 // k over a CSR [nrows, ncols] with x and y rows of f values.
@@ -397,35 +350,6 @@ loom_status launch_f(const loom__kctx *ctx, kind k, const int32_t *rowptr, const
     return launch_v<T, 1>(ctx, k, rowptr, col, val, x, y, nrows, ncols, f);
 }
 
-// Carves aligned arrays off the front of the workspace; NULL once it runs out.
-struct carver {
-    char *p;
-    size_t left;
-    template <typename X> X *take(int64_t n)
-    {
-        const size_t pad = (size_t)(-(uintptr_t)p & 255), bytes = (size_t)n * sizeof(X);
-        if (!p || pad + bytes > left)
-            return nullptr;
-        X *r = (X *)(p + pad);
-        p += pad + bytes;
-        left -= pad + bytes;
-        return r;
-    }
-};
-
-size_t sort_scratch(int64_t items)
-{
-    size_t bytes = 0;
-    cudaError_t e = cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const uint32_t *)nullptr, (uint32_t *)nullptr,
-                                                    (const uint32_t *)nullptr, (uint32_t *)nullptr, (int)items, 0, 32,
-                                                    (cudaStream_t)0);
-    if (e != cudaSuccess) { // no device to ask: a generous guess (cub keeps double buffers and histograms)
-        (void)cudaGetLastError();
-        bytes = (size_t)items * 16 + ((size_t)1 << 20);
-    }
-    return bytes;
-}
-
 // A^T x through A^T built in the workspace (see the top of the file).
 template <typename T>
 loom_status spmm_t_sorted(const loom__kctx *ctx, const loom__value *adj, const void *x, void *y, int64_t f)
@@ -433,14 +357,14 @@ loom_status spmm_t_sorted(const loom__kctx *ctx, const loom__value *adj, const v
     cudaStream_t st = loom__cuda_stream(ctx);
     const int64_t nrows = adj->shape[0], ncols = adj->shape[1], nnz = adj->nnz;
     const int32_t *rowptr = adj->rowptr, *col = adj->col;
-    carver ws = {(char *)ctx->cuda->workspace, ctx->cuda->workspace ? ctx->cuda->workspace_bytes : 0};
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
     uint32_t *rowid = ws.take<uint32_t>(nnz), *key = ws.take<uint32_t>(nnz), *sorted = ws.take<uint32_t>(nnz);
     uint32_t *pos = ws.take<uint32_t>(nnz), *order = ws.take<uint32_t>(nnz);
     T *t_val = ws.take<T>(nnz);
     int32_t *t_ptr = ws.take<int32_t>(ncols + 1);
-    const int bits = 32 - __builtin_clz((unsigned)ncols); // keys lie in [0, ncols]
+    const int bits = loom__cuda_key_bits(ncols); // keys lie in [0, ncols]
     size_t scratch = 0;
-    cudaError_t e = cub::DeviceRadixSort::SortPairs(nullptr, scratch, key, sorted, pos, order, (int)nnz, 0, bits, st);
+    cudaError_t e = loom__cuda_sort_pairs(nullptr, scratch, key, sorted, pos, order, nnz, bits, st);
     void *tmp = e == cudaSuccess ? ws.take<char>((int64_t)scratch) : nullptr;
     if (!rowid || !key || !sorted || !pos || !order || !t_val || !t_ptr || !tmp)
         return loom__kfail(ctx, LOOM_ERR_RUNTIME,
@@ -449,13 +373,14 @@ loom_status spmm_t_sorted(const loom__kctx *ctx, const loom__value *adj, const v
     csr_entries<<<loom__cuda_grid(nrows * 32, BLOCK), BLOCK, 0, st>>>(rowptr, col, nrows, ncols, rowid, key, pos,
                                                                       ctx->cuda->err, ctx->cuda->tag);
     LOOM__CUDA_CHECK_LAUNCH(ctx, "spmm (transposed: entries)");
-    e = cub::DeviceRadixSort::SortPairs(tmp, scratch, key, sorted, pos, order, (int)nnz, 0, bits, st);
+    e = loom__cuda_sort_pairs(tmp, scratch, key, sorted, pos, order, nnz, bits, st);
     if (e != cudaSuccess)
         return loom__kfail(ctx, LOOM_ERR_RUNTIME, "spmm: cub::DeviceRadixSort::SortPairs: %s", cudaGetErrorString(e));
     int32_t *t_col = (int32_t *)key; // the keys are spent once sorted
     csc_gather<T><<<loom__cuda_grid(nnz, BLOCK), BLOCK, 0, st>>>(order, rowid, (const T *)adj->data, nnz, t_col, t_val);
     LOOM__CUDA_CHECK_LAUNCH(ctx, "spmm (transposed: gather)");
-    csc_rowptr<<<loom__cuda_grid(ncols + 1, BLOCK), BLOCK, 0, st>>>(sorted, nnz, t_ptr, ncols);
+    // step 4: t_ptr[c] = the first sorted position whose column is >= c, for c in [0, ncols]
+    loom__cuda_key_starts<int32_t><<<loom__cuda_grid(ncols + 1, BLOCK), BLOCK, 0, st>>>(sorted, nnz, t_ptr, ncols);
     LOOM__CUDA_CHECK_LAUNCH(ctx, "spmm (transposed: row pointers)");
     return launch_f<T>(ctx, ROWS, t_ptr, t_col, t_val, x, y, ncols, nrows, f);
 }
@@ -466,8 +391,8 @@ loom_status spmm_run(const loom_tensor *t, loom__value *out, loom__value *const 
     const int transpose = (int)t->a.i[0];
     const int64_t nrows = adj->shape[0], ncols = adj->shape[1];
     const int64_t in_rows = transpose ? nrows : ncols, out_rows = transpose ? ncols : nrows;
-    const int64_t f = row_size(x);
-    if (x->ndim < 1 || x->shape[0] != in_rows || out->shape[0] != out_rows || row_size(out) != f)
+    const int64_t f = loom__cuda_row_size(x);
+    if (x->ndim < 1 || x->shape[0] != in_rows || out->shape[0] != out_rows || loom__cuda_row_size(out) != f)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "adj is %lld x %lld but x has %lld rows and the output %lld (transpose %d)",
                            (long long)nrows, (long long)ncols, (long long)(x->ndim ? x->shape[0] : -1),
                            (long long)(out->ndim ? out->shape[0] : -1), transpose);
@@ -488,11 +413,9 @@ loom_status spmm_run(const loom_tensor *t, loom__value *out, loom__value *const 
          * 2.8 ms against 7.3 ms for the atomic one at 20M entries and 64 columns, the other way
          * round at Cora's 10K), so atomics serve small ones only */
         if (adj->nnz == 0 || nrows == 0 || (!ctx->cuda->deterministic && adj->nnz < SORTED_FROM)) {
-            cudaError_t e = cudaMemsetAsync(out->data, 0, (size_t)(out_rows * f) * sizeof(T), loom__cuda_stream(ctx));
-            if (e != cudaSuccess)
-                return loom__kfail(ctx, LOOM_ERR_RUNTIME, "spmm: cudaMemsetAsync: %s", cudaGetErrorString(e));
-            if (adj->nnz == 0 || nrows == 0)
-                return LOOM_OK;
+            loom_status s = loom__cuda_memset(ctx, out->data, 0, (size_t)(out_rows * f) * sizeof(T), "spmm");
+            if (s != LOOM_OK || adj->nnz == 0 || nrows == 0)
+                return s;
             return launch_f<T>(ctx, ATOMIC_T, adj->rowptr, adj->col, val, x->data, out->data, nrows, ncols, f);
         }
         return spmm_t_sorted<T>(ctx, adj, x->data, out->data, f);
@@ -507,7 +430,8 @@ size_t spmm_workspace(const loom_tensor *t, const int64_t *src_nnz)
         return 0;
     const int64_t nnz = src_nnz[0], ncols = loom__dim_bound(t->graph, t->src[0]->shape.d[1]);
     const size_t vs = loom_dtype_size(t->src[0]->dtype);
-    return (size_t)nnz * (5 * sizeof(uint32_t) + vs) + (size_t)(ncols + 1) * sizeof(int32_t) + sort_scratch(nnz) + 8 * 256;
+    return (size_t)nnz * (5 * sizeof(uint32_t) + vs) + (size_t)(ncols + 1) * sizeof(int32_t) +
+           loom__cuda_sort_scratch(nnz) + 8 * 256;
 }
 
 loom_status degree_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)

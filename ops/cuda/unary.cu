@@ -1,20 +1,16 @@
 // CUDA kernels of the activations (relu, leaky_relu, elu, sigmoid, tanh) and act_grad, their
 // shared backward op (see ops/cuda/cuda.h for the contract; the meaning is ops/unary.c's).
 //
-// All are flat maps over contiguous values: a grid-stride loop of 16-byte vector accesses when
-// every pointer is aligned, scalar ones otherwise. The formulas are the CPU kernel's
-// (ops/cpu/unary.c), including its parameter rounded to T and its exp-of-minus-|v| forms of
-// sigmoid and tanh, so f32 and f64 results agree with it to an ulp or two.
+// All are flat maps over contiguous values (ops/cuda/flat.cuh): a grid-stride loop of 16-byte
+// vector accesses when every pointer is aligned, scalar ones otherwise. The formulas are the CPU
+// kernel's (ops/cpu/unary.c), including its parameter rounded to T and its exp-of-minus-|v| forms
+// of sigmoid and tanh, so f32 and f64 results agree with it to an ulp or two.
 // defines: loom__cuda_register_unary
-#include "ops/cuda/common.cuh"
+#include "ops/cuda/flat.cuh"
 
 namespace {
 
 // ---- kernels ------------------------------------------------------------------------------------
-
-template <typename T, int V> struct alignas(sizeof(T) * V) vec_t {
-    T v[V];
-};
 
 __device__ __forceinline__ float exp_(float v) { return expf(v); }
 __device__ __forceinline__ double exp_(double v) { return exp(v); }
@@ -39,7 +35,7 @@ template <typename T> __device__ __forceinline__ T tanh1(T v)
     return v < 0 ? -a : a;
 }
 
-// Forward maps y = f(v); p is the activation's parameter.
+// Forward maps y = f(v) (loom__cuda_map_kernel's f); p is the activation's parameter.
 struct f_relu {
     template <typename T> __device__ __forceinline__ T operator()(T v, T) const { return v > 0 ? v : T(0); }
 };
@@ -73,36 +69,18 @@ struct g_tanh {
     template <typename T> __device__ __forceinline__ T operator()(T v, T g, T) const { return g * (1 - mul_rn(v, v)); }
 };
 
-template <typename T, int V, typename F> __global__ void act_kernel(T *y, const T *x, int64_t n, T p, F f)
-{
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t nv = n / V;
-    for (int64_t k = first; k < nv; k += stride) {
-        vec_t<T, V> v = reinterpret_cast<const vec_t<T, V> *>(x)[k];
-#pragma unroll
-        for (int j = 0; j < V; j++)
-            v.v[j] = f(v.v[j], p);
-        reinterpret_cast<vec_t<T, V> *>(y)[k] = v;
-    }
-    for (int64_t i = nv * V + first; i < n; i += stride)
-        y[i] = f(x[i], p);
-}
-
 template <typename T, int V, typename F> __global__ void act_grad_kernel(T *out, const T *s, const T *g, int64_t n, T p, F f)
 {
-    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
-    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int64_t nv = n / V;
-    for (int64_t k = first; k < nv; k += stride) {
-        const vec_t<T, V> vs = reinterpret_cast<const vec_t<T, V> *>(s)[k];
-        vec_t<T, V> vg = reinterpret_cast<const vec_t<T, V> *>(g)[k];
+    const loom__cuda_flat<V> r(n);
+    for (int64_t k = r.first; k < r.nv; k += r.stride) {
+        const loom__cuda_vec<T, V> vs = loom__cuda_vload<V>(s, k);
+        loom__cuda_vec<T, V> vg = loom__cuda_vload<V>(g, k);
 #pragma unroll
         for (int j = 0; j < V; j++)
             vg.v[j] = f(vs.v[j], vg.v[j], p);
-        reinterpret_cast<vec_t<T, V> *>(out)[k] = vg;
+        loom__cuda_vstore<V>(out, k, vg);
     }
-    for (int64_t i = nv * V + first; i < n; i += stride)
+    for (int64_t i = r.tail(); i < n; i += r.stride)
         out[i] = f(s[i], g[i], p);
 }
 
@@ -114,8 +92,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-static bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
-
 template <typename F>
 static loom_status act(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx, F f,
                        const char *what)
@@ -125,20 +101,7 @@ static loom_status act(const loom_tensor *t, loom__value *out, loom__value *cons
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "%s: the operand differs from the output in size or dtype", what);
     if (n == 0)
         return LOOM_OK;
-    const double p = t->a.f[0];
-    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
-        using T = decltype(z);
-        constexpr int V = 16 / sizeof(T);
-        T *y = (T *)out->data;
-        const T *x = (const T *)src[0]->data;
-        cudaStream_t st = loom__cuda_stream(ctx);
-        if (aligned16(y) && aligned16(x))
-            act_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(y, x, n, (T)p, f);
-        else
-            act_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(y, x, n, (T)p, f);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, what);
-        return LOOM_OK;
-    });
+    return loom__cuda_map(ctx, out, src[0], t->a.f[0], f, kThreads, what);
 }
 
 template <typename F>
@@ -154,14 +117,13 @@ static loom_status act_grad(const loom_tensor *t, loom__value *out, loom__value 
     const double p = t->a.f[0];
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
-        constexpr int V = 16 / sizeof(T);
         T *o = (T *)out->data;
         const T *s = (const T *)src[0]->data, *g = (const T *)src[1]->data;
         cudaStream_t st = loom__cuda_stream(ctx);
-        if (aligned16(o) && aligned16(s) && aligned16(g))
-            act_grad_kernel<T, V><<<loom__cuda_grid(n / V + (n % V != 0), kThreads), kThreads, 0, st>>>(o, s, g, n, (T)p, f);
-        else
-            act_grad_kernel<T, 1><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>(o, s, g, n, (T)p, f);
+        const bool vec = loom__cuda_aligned(o, 16) && loom__cuda_aligned(s, 16) && loom__cuda_aligned(g, 16);
+        loom__cuda_launch_flat<T>(n, vec, kThreads, [&](auto v, unsigned grid) {
+            act_grad_kernel<T, decltype(v)::value><<<grid, kThreads, 0, st>>>(o, s, g, n, (T)p, f);
+        });
         LOOM__CUDA_CHECK_LAUNCH(ctx, "act_grad");
         return LOOM_OK;
     });
