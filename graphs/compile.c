@@ -194,9 +194,10 @@ static void check_args(loom_graph *g, const loom_tensor *loss, const loom_train_
 {
     char b[96];
     if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0 || opts->threads < 0 ||
-                 opts->memory_limit < 0))
-        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid executor %d, regst_num %d, threads %d or memory limit %lld",
-                   (int)opts->executor, opts->regst_num, opts->threads, (long long)opts->memory_limit);
+                 opts->memory_limit < 0 || (unsigned)opts->matmul >= LOOM_MATMUL_PRECISION_COUNT))
+        loom__fail(g, LOOM_ERR_INVALID,
+                   "loom_compile: invalid executor %d, regst_num %d, threads %d, memory limit %lld or matmul precision %d",
+                   (int)opts->executor, opts->regst_num, opts->threads, (long long)opts->memory_limit, (int)opts->matmul);
     if ((unsigned)opt->kind >= LOOM_OPT_KIND_COUNT || !(opt->lr >= 0) || !(opt->weight_decay >= 0))
         loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)", (int)opt->kind,
                    opt->lr, opt->weight_decay);
@@ -274,7 +275,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->executor = opts ? opts->executor : LOOM_EXEC_ACTORS;
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
     p->threads = opts ? opts->threads : 0;
-    p->allow_tf32 = opts ? opts->allow_tf32 : 0;
+    p->matmul = opts ? opts->matmul : LOOM_MATMUL_F32;
     p->memory_limit_given = opts && opts->memory_limit > 0;
     p->memory_limit = opts && opts->memory_limit > 0 ? opts->memory_limit
                                                      : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);

@@ -27,7 +27,7 @@ struct loom_program {
     loom_executor executor;
     int regst_num;
     int threads; /* kernel threads, 0: the default */
-    int allow_tf32;
+    loom_matmul_precision matmul;
     int64_t memory_limit; /* bytes a plan may take */
     int memory_limit_given; /* by the caller (else the host's memory) */
     uint8_t *keep;              /* by id: kept by request */

@@ -11,7 +11,7 @@
 
 struct lt_gpu {
     loom__cuda_dev dev;
-    int deterministic, tf32;
+    int deterministic, matmul;
 };
 
 lt_gpu *lt_gpu_open_or_skip(void)
@@ -37,10 +37,10 @@ void lt_gpu_close(lt_gpu *g)
     free(g);
 }
 
-void lt_gpu_set_modes(lt_gpu *g, int deterministic, int tf32)
+void lt_gpu_set_modes(lt_gpu *g, int deterministic, int matmul)
 {
     g->deterministic = deterministic;
-    g->tf32 = tf32;
+    g->matmul = matmul;
 }
 
 /* The suite's slot for the device, for the fixture's functions (which take no arguments). */
@@ -239,7 +239,7 @@ static loom_status run_cuda(lt_gpu *g, const loom_tensor *t, loom__value *out, l
                           .err = g->dev.err,
                           .tag = t->id,
                           .deterministic = g->deterministic,
-                          .tf32 = g->tf32};
+                          .matmul = g->matmul};
     msg[0] = 0;
     loom__kctx kc = {.step = step, .training = training, .seed = t->graph->seed, .msg = msg, .msglen = len, .cuda = &cc};
     s = op->run(t, out, dsrc, &kc);

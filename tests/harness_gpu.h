@@ -59,7 +59,7 @@ int lt_gpu_run(Suite *(*suite)(void));
     }
 #endif
 /* Turns the kernels' deterministic mode on or off (default off) and TF32 (default off). */
-void lt_gpu_set_modes(lt_gpu *g, int deterministic, int tf32);
+void lt_gpu_set_modes(lt_gpu *g, int deterministic, int matmul);
 
 /* Runs t's CPU kernel on host copies of src and its CUDA kernel on device copies, then compares
  * the outputs (and, for in-place ops, every source): floats within tol * max(1, |cpu|), integers

@@ -588,7 +588,7 @@ loom_status loom__exec_cuda_new(loom__exec *x)
                                    .workspace_bytes = ws,
                                    .err = ds->dev.err,
                                    .deterministic = c->deterministic,
-                                   .tf32 = p->allow_tf32};
+                                   .matmul = p->matmul};
         ds->input_off = calloc((size_t)pl->task[0].n_out + 1, sizeof *ds->input_off);
         if (!ds->input_off)
             return LOOM_ERR_NOMEM;

@@ -46,6 +46,14 @@ typedef enum loom_executor {
     LOOM_EXEC_COUNT
 } loom_executor;
 
+/* How f32 matmuls may compute on GPUs (CPUs and f64 always use full precision). */
+typedef enum loom_matmul_precision {
+    LOOM_MATMUL_F32,  /* f32 products and sums: the CPU's results up to rounding (the default) */
+    LOOM_MATMUL_TF32, /* TF32 tensor cores: products of 10-bit mantissas, f32 sums */
+    LOOM_MATMUL_BF16, /* BF16 tensor cores: products of 7-bit mantissas, f32 sums */
+    LOOM_MATMUL_PRECISION_COUNT
+} loom_matmul_precision;
+
 typedef struct loom_train_opts {
     loom_optimizer optimizer;
     loom_executor executor;
@@ -56,7 +64,7 @@ typedef struct loom_train_opts {
     int threads;   /* threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0 leaves the
                       library's default. The runtime's own threads follow from the plan: one per
                       device stream, plus the source's and the host's. */
-    int allow_tf32; /* GPUs: f32 matmuls may use TF32 tensor cores (10-bit mantissa products) */
+    loom_matmul_precision matmul; /* GPUs: f32 matmuls on tensor cores (TF32, BF16), or not */
 } loom_train_opts;
 
 typedef struct loom_program loom_program;

@@ -60,7 +60,7 @@ typedef struct loom__cuda_kctx {
      * (device memory, set before each replay) instead of the kctx's, which the graph froze. NULL
      * when kernels are launched one by one. */
     const int64_t *step_dev;
-    int tf32;               /* f32 matmul may use TF32 tensor cores */
+    int matmul;             /* loom_matmul_precision: f32 matmuls on TF32 or BF16 tensor cores, or not */
 } loom__cuda_kctx;
 
 typedef loom_status (*loom__kernel_fn)(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);

@@ -5,9 +5,11 @@
 // row-major C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: the operands
 // swap places, each keeps its own transpose flag and its row length as leading dimension, and
 // nothing is ever transposed in memory. f32 runs with FP32 pedantic math (no TF32, no reduced
-// precision reductions) unless the context allows TF32 tensor cores.
+// precision reductions) unless the context asks for TF32 or BF16 tensor cores.
 // defines: loom__cuda_register_matmul
 #include "ops/cuda/common.cuh"
+
+#include <loom/program.h> // loom_matmul_precision
 
 #include <cublas_v2.h>
 #include <limits.h>
@@ -46,7 +48,9 @@ static loom_status cuda_matmul(const loom_tensor *t, loom__value *out, loom__val
     if (s == CUBLAS_STATUS_SUCCESS) {
         if (out->dtype == LOOM_F32) {
             const float one = 1.0f, zero = 0.0f;
-            const cublasComputeType_t ct = ctx->cuda->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_PEDANTIC;
+            const cublasComputeType_t ct = ctx->cuda->matmul == LOOM_MATMUL_TF32   ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                           : ctx->cuda->matmul == LOOM_MATMUL_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                                                                   : CUBLAS_COMPUTE_32F_PEDANTIC;
             s = cublasGemmEx(h, opb, opa, (int)n, (int)m, (int)k, &one, b->data, CUDA_R_32F, ldb, a->data, CUDA_R_32F, lda,
                              &zero, out->data, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT);
         } else {
