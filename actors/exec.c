@@ -63,8 +63,7 @@ char *loom__exec_buffer(const loom__exec *x, int r, int b)
     return NULL;
 }
 
-/* The first input token that carries the piece's dims, or NULL. */
-static const token *dims_of(const loom__act *a, int nin)
+const token *loom__exec_dims_of(const loom__act *a, int nin)
 {
     for (int i = 0; i < nin; i++)
         if (a->in[i] && ((const token *)a->in[i])->has_dims)
@@ -72,10 +71,8 @@ static const token *dims_of(const loom__act *a, int nin)
     return NULL;
 }
 
-/* Sets out's shape to device d's part of t at this piece (logical shape from the dims, cut by the
- * register's SBP) and carries the dims on. */
-static loom_status shape_out(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims, token *out,
-                             loom__act *a)
+loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims,
+                                 token *out, loom__act *a)
 {
     int64_t shape[LOOM_MAX_DIMS] = {0};
     int unbound = loom__exec_resolve(x->p->g, t, dims, shape);
@@ -103,7 +100,7 @@ static loom_status compute_act(void *vctx, loom__act *a)
     for (int i = 0; i < t->n_src; i++)
         src[i] = &((token *)a->in[i])->v;
     token *out = a->out[0];
-    loom_status s = shape_out(x, t, &x->pl->regst[k->out[0]], dims_of(a, t->n_src), out, a);
+    loom_status s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], loom__exec_dims_of(a, t->n_src), out, a);
     if (s != LOOM_OK)
         return s;
     loom__kctx kc = {.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step,
@@ -115,7 +112,7 @@ static loom_status compute_act(void *vctx, loom__act *a)
         const loom__regst *rg = &x->pl->regst[k->out[0]];
         int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
         for (int i = 0; i < t->n_src; i++)
-            loom__exec_resolve(x->p->g, t->src[i], dims_of(a, t->n_src), shapes[i]);
+            loom__exec_resolve(x->p->g, t->src[i], loom__exec_dims_of(a, t->n_src), shapes[i]);
         loom__part_offsets(&x->p->sbp.sig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
     }
     return loom__op_def(t->op)->cpu(t, &out->v, src, &kc);
@@ -133,7 +130,7 @@ static loom_status boxing_act(void *vctx, loom__act *a)
     for (int j = 0; j < k->n_in; j++)
         parts[j] = &((const token *)a->in[j])->v;
     token *out = a->out[0];
-    const token *dims = dims_of(a, k->n_in);
+    const token *dims = loom__exec_dims_of(a, k->n_in);
     if (k->t->layout == LOOM__CSR) {
         /* rows only: S(0) -> B joins them, B -> S(0) takes this device's */
         if (from->sbp.kind == LOOM_SBP_SPLIT) {
@@ -148,7 +145,7 @@ static loom_status boxing_act(void *vctx, loom__act *a)
             memcpy(out->dims, dims->dims, sizeof out->dims);
         return LOOM_OK;
     }
-    loom_status s = shape_out(x, k->t, to, dims, out, a);
+    loom_status s = loom__exec_shape_out(x, k->t, to, dims, out, a);
     if (s != LOOM_OK)
         return s;
     int64_t logical[LOOM_MAX_DIMS] = {0};

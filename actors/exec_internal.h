@@ -86,6 +86,12 @@ int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece);
 /* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
  * index of a dynamic dim that nothing binds. */
 int loom__exec_resolve(const loom_graph *g, const loom_tensor *t, const token *dims_from, int64_t *shape);
+/* The first of an act's nin input tokens that carries the piece's dims, or NULL. */
+const token *loom__exec_dims_of(const loom__act *a, int nin);
+/* Sets out's shape to its register's part of t at this piece (the logical shape from the dims,
+ * cut by the register's SBP) and carries the dims on; LOOM_ERR_SHAPE naming a dim nothing binds. */
+loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims,
+                                 token *out, loom__act *a);
 /* Points a CSR token at its three parts inside the buffer at base, for nrows rows and nnz entries. */
 void loom__exec_csr_layout(token *k, char *base, int64_t nrows, int64_t nnz, loom_dtype vdtype);
 /* The base pointer of buffer b of register r, NULL for registers without plan memory. */

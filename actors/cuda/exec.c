@@ -106,47 +106,21 @@ static loom__kctx kernel_ctx(const loom__exec *x, loom__act *a, int task, loom__
                         .cuda = cc};
 }
 
-/* After a launch on the compute stream: events for the buffers other streams read or write. */
-static loom_status mark_events(const loom__exec *x, loom__act *a, const loom__task *k)
+/* After a launch on the compute stream: events for the buffers that other streams read (the act's
+ * first nout outputs) or write (its first nin inputs). */
+static loom_status mark_events(loom__act *a, int nin, int nout, void *stream)
 {
-    void *stream = x->cuda->d[k->device].kc.stream;
-    for (int i = 0; i < k->n_in; i++) {
+    for (int i = 0; i < nin; i++) {
         const token *in = a->in[i];
         if (in && in->ev_r && loom__cuda_event_record(in->ev_r, stream, a->msg, a->msg_size) != LOOM_OK)
             return LOOM_ERR_RUNTIME;
     }
-    for (int j = 0; j < k->n_out; j++) {
+    for (int j = 0; j < nout; j++) {
         const token *out = a->out[j];
         if (out->ev_w && loom__cuda_event_record(out->ev_w, stream, a->msg, a->msg_size) != LOOM_OK)
             return LOOM_ERR_RUNTIME;
     }
     return LOOM_OK;
-}
-
-/* The same for a fused chain's inputs and outputs. */
-static loom_status mark_fused_events(const loom__exec *x, const loom__fused *f, loom__act *a, void *stream)
-{
-    (void)x;
-    for (int i = 0; i < f->nin; i++) {
-        const token *in = a->in[i];
-        if (in->ev_r && loom__cuda_event_record(in->ev_r, stream, a->msg, a->msg_size) != LOOM_OK)
-            return LOOM_ERR_RUNTIME;
-    }
-    for (int j = 0; j < f->nout; j++) {
-        const token *out = a->out[j];
-        if (out->ev_w && loom__cuda_event_record(out->ev_w, stream, a->msg, a->msg_size) != LOOM_OK)
-            return LOOM_ERR_RUNTIME;
-    }
-    return LOOM_OK;
-}
-
-/* The first of n input tokens that carries the piece's dims, or NULL. */
-static const token *dims_of_tokens(const loom__act *a, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (((const token *)a->in[i])->has_dims)
-            return a->in[i];
-    return NULL;
 }
 
 static loom_status gpu_compute_act(void *vctx, loom__act *a)
@@ -159,30 +133,16 @@ static loom_status gpu_compute_act(void *vctx, loom__act *a)
     if (s != LOOM_OK)
         return s;
     loom__value *src[LOOM__MAX_SRC];
-    const token *dims = NULL;
-    for (int i = 0; i < t->n_src; i++) {
-        token *in = a->in[i];
-        src[i] = &in->v;
-        if (!dims && in->has_dims)
-            dims = in;
-    }
+    for (int i = 0; i < t->n_src; i++)
+        src[i] = &((token *)a->in[i])->v;
     token *out = a->out[0];
-    int64_t shape[LOOM_MAX_DIMS] = {0};
-    int unbound = loom__exec_resolve(x->p->g, t, dims, shape);
-    if (unbound >= 0) {
-        snprintf(a->msg, a->msg_size, "needs dynamic dim %s, which no fed input carries", x->p->g->dyn[unbound].name);
-        return LOOM_ERR_SHAPE;
-    }
-    out->v.ndim = t->shape.ndim;
-    const loom__regst *rg = &x->pl->regst[k->out[0]];
-    loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
-    out->has_dims = dims != NULL;
-    if (dims)
-        memcpy(out->dims, dims->dims, sizeof out->dims);
+    s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], loom__exec_dims_of(a, t->n_src), out, a);
+    if (s != LOOM_OK)
+        return s;
     loom__cuda_kctx cc;
     loom__kctx kc = kernel_ctx(x, a, c->task, &cc);
     s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
-    return s != LOOM_OK ? s : mark_events(x, a, k);
+    return s != LOOM_OK ? s : mark_events(a, k->n_in, k->n_out, cc.stream);
 }
 
 static loom_status gpu_variable_act(void *vctx, loom__act *a)
@@ -313,7 +273,7 @@ static int make_key(const loom__exec *x, const loom__fused *f, loom__act *a, int
     }
     for (int j = 0; j < f->nout; j++)
         key[n++] = (int64_t)(intptr_t)((const token *)a->out[j])->base;
-    const token *dims = dims_of_tokens(a, f->nin);
+    const token *dims = loom__exec_dims_of(a, f->nin);
     for (int i = 0; i < LOOM__MAX_DYN; i++)
         key[n++] = dims ? dims->dims[i] : -1;
     (void)x;
@@ -384,26 +344,14 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
                 dims = in;
         }
         token *out = chain_token(x, a, k->out[0]);
-        int64_t shape[LOOM_MAX_DIMS] = {0};
-        int unbound = loom__exec_resolve(x->p->g, t, dims, shape);
-        if (unbound >= 0) {
-            snprintf(a->msg, a->msg_size, "%s '%s' needs dynamic dim %s, which no fed input carries", loom__op_def(t->op)->name,
-                     loom_tensor_name(t), x->p->g->dyn[unbound].name);
-            return LOOM_ERR_SHAPE;
+        loom_status s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], dims, out, a);
+        if (s == LOOM_OK && launch) {
+            loom__cuda_kctx cc;
+            loom__kctx kc = kernel_ctx(x, a, ti, &cc);
+            cc.step_dev = step_dev;
+            s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
         }
-        out->v.ndim = t->shape.ndim;
-        const loom__regst *rg = &x->pl->regst[k->out[0]];
-        loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
-        out->has_dims = dims != NULL;
-        if (dims)
-            memcpy(out->dims, dims->dims, sizeof out->dims);
-        if (!launch)
-            continue;
-        loom__cuda_kctx cc;
-        loom__kctx kc = kernel_ctx(x, a, ti, &cc);
-        cc.step_dev = step_dev;
-        loom_status s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
-        if (s != LOOM_OK) {
+        if (s != LOOM_OK) { /* the act is the whole chain's: name the op */
             char m[256];
             snprintf(m, sizeof m, "%s", a->msg);
             snprintf(a->msg, a->msg_size, "%s '%s': %s", loom__op_def(t->op)->name, loom_tensor_name(t), m);
@@ -462,13 +410,13 @@ loom_status loom__exec_cuda_step_act(void *vctx, loom__act *a)
             if (s != LOOM_OK)
                 return s;
             e->seen++;
-            return mark_fused_events(x, f, a, stream);
+            return mark_events(a, f->nin, f->nout, stream);
         }
     }
     if (e)
         e->seen++;
     s = run_chain(x, f, a, 1, NULL);
-    return s != LOOM_OK ? s : mark_fused_events(x, f, a, stream);
+    return s != LOOM_OK ? s : mark_events(a, f->nin, f->nout, stream);
 }
 
 static void cache_free(loom__fused *f)
