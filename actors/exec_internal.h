@@ -83,6 +83,12 @@ struct loom__exec {
  * see (every piece when a data source may end the run early). */
 int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece);
 
+static inline int loom__exec_on_gpu(const loom__exec *x) { return x->pl->kind == LOOM_DEVICE_CUDA; }
+/* One CPU device: parameters, fed data and kept values are the program's own storage. */
+static inline int loom__exec_in_program(const loom__exec *x) { return x->n == 1 && !loom__exec_on_gpu(x); }
+/* The act of a task on a CPU device or the host (NULL: a copy, which only GPUs have). */
+loom__act_fn loom__exec_cpu_act(const loom__task *k);
+
 /* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
  * index of a dynamic dim that nothing binds. */
 int loom__exec_resolve(const loom_graph *g, const loom_tensor *t, const token *dims_from, int64_t *shape);

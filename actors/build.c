@@ -1,0 +1,499 @@
+/* Building the actors of a plan (see exec.h): register buffers as tokens in each device's memory,
+ * one actor per task (or per fused GPU chain), the chains' control rings, the edges. */
+#include "actors/exec_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void loom__exec_free(loom__exec *x)
+{
+    if (!x)
+        return;
+    /* parameters this plan holds go back to the program first */
+    for (int id = 0; x->p->holder && id < x->p->n; id++)
+        if (x->p->holder[id] == x)
+            loom__exec_pull(x, id);
+    loom__rt_free(x->rt);
+#ifdef LOOM_HAVE_CUDA
+    if (x->cuda)
+        loom__exec_cuda_free(x);
+#endif
+    for (int r = 0; x->tok && r < x->pl->nregst; r++) {
+        free(x->tok[r]);
+        free(x->bufs[r]);
+    }
+    free(x->tok);
+    free(x->bufs);
+    free(x->aid);
+    free(x->ctx);
+    free(x->input_k);
+    free(x->input_id);
+    for (int i = 0; x->stat && !loom__exec_on_gpu(x) && i < x->pl->task[0].n_out; i++)
+        free(x->stat[i].rowptr ? (void *)x->stat[i].rowptr : x->stat[i].data);
+    free(x->input_off);
+    free(x->input_n);
+    free(x->stat);
+    free(x->stat_version);
+    free(x->stage);
+    free(x->stage_block);
+    if (!loom__exec_on_gpu(x)) {
+        for (int d = 0; d < x->n; d++) {
+            free(x->dev_block ? x->dev_block[d] : NULL);
+            free(x->param_block ? x->param_block[d] : NULL);
+        }
+        free(x->host_block);
+    }
+    free(x->dev_block);
+    free(x->param_block);
+    for (int d = 0; x->fused && d < x->n; d++)
+        if (x->fused[d]) {
+            free(x->fused[d]->tasks);
+            free(x->fused[d]->in);
+            free(x->fused[d]->out);
+            free(x->fused[d]);
+        }
+    free(x->fused);
+    free(x->slot_of);
+    free(x->outidx_of);
+    loom__plan_free(x->pl);
+    free(x);
+}
+
+static loom__exec *fail(loom__exec *x, loom_status s, const char *what)
+{
+    loom__program_fail(x->p, s, "loom_program_run: %s", what);
+    loom__exec_free(x);
+    return NULL;
+}
+
+static void *block(size_t n)
+{
+    void *b = NULL;
+    return posix_memalign(&b, 64, n ? n : 64) ? NULL : b;
+}
+
+/* CPU devices' memory: each device's block (shared, then own) and param area, the host's. */
+static loom_status cpu_blocks(loom__exec *x)
+{
+    const loom__plan *pl = x->pl;
+    for (int d = 0; d < x->n; d++) {
+        x->dev_block[d] = block(pl->mem[d].shared + pl->mem[d].own);
+        x->param_block[d] = block(pl->mem[d].params);
+        if (!x->dev_block[d] || !x->param_block[d])
+            return LOOM_ERR_NOMEM;
+    }
+    x->host_block = block(pl->host_bytes);
+    return x->host_block ? LOOM_OK : LOOM_ERR_NOMEM;
+}
+
+/* The host stage of a data source's inputs on several devices or a GPU: logical values at their
+ * bounds (a CSR one at the size of the matrix fed now). */
+static loom_status stage_blocks(loom__exec *x)
+{
+    loom_program *p = x->p;
+    if (!p->source || loom__exec_in_program(x))
+        return LOOM_OK;
+    size_t total = 0, *off = calloc((size_t)x->ninputs + 1, sizeof *off);
+    x->stage = calloc((size_t)x->ninputs + 1, sizeof *x->stage);
+    if (!off || !x->stage) {
+        free(off);
+        return LOOM_ERR_NOMEM;
+    }
+    for (int k = 0; k < x->ninputs; k++) {
+        const loom_tensor *t = p->g->t[x->input_id[k]];
+        off[k] = total;
+        total += t->layout == LOOM__CSR ? loom__csr_bytes(p->val[t->id].shape[0], p->val[t->id].nnz, t->dtype)
+                                        : loom__part_bytes(p, t, loom_broadcast(), 1, 0);
+    }
+    x->stage_block = block(total);
+    for (int k = 0; x->stage_block && k < x->ninputs; k++)
+        x->stage[k] = (token){.v = {.dtype = p->g->t[x->input_id[k]]->dtype}, .base = x->stage_block + off[k]};
+    free(off);
+    return x->stage_block ? LOOM_OK : LOOM_ERR_NOMEM;
+}
+
+/* The actor id of task i: its device's stream, dense task numbers per stream. */
+static uint64_t task_aid(const loom__exec *x, const loom__task *k, int *counters)
+{
+    unsigned kind = LOOM__RT_DEV_CPU, dev = 0, stream = STREAM_DEVICE;
+    if (k->kind == LOOM__TASK_SOURCE) {
+        stream = STREAM_SOURCE;
+    } else if (k->kind == LOOM__TASK_SINK) {
+        stream = STREAM_HOST;
+    } else {
+        dev = (unsigned)x->pl->dev_index[k->device];
+        if (loom__exec_on_gpu(x)) {
+            kind = LOOM__RT_DEV_CUDA;
+            stream = k->kind == LOOM__TASK_COPY ? (k->dir == LOOM__H2D ? 1u : 2u) : 0u;
+        }
+    }
+    int *c = &counters[((int)kind * (LOOM_MAX_DEVICE_INDEX + 1) + (int)dev) * 3 + (int)stream];
+    return loom__aid(0, kind, dev, stream, (unsigned)(*c)++);
+}
+
+/* The output register index of register r within its producer's outputs. */
+static int out_index(const loom__plan *pl, int r)
+{
+    const loom__task *k = &pl->task[pl->regst[r].producer];
+    for (int j = 0; j < k->n_out; j++)
+        if (k->out[j] == r)
+            return j;
+    return -1;
+}
+
+static loom__act_fn act_of(const loom__exec *x, const loom__task *k)
+{
+#ifdef LOOM_HAVE_CUDA
+    if (loom__exec_on_gpu(x) && k->kind != LOOM__TASK_SOURCE && k->kind != LOOM__TASK_SINK)
+        return loom__exec_cuda_act(x, k);
+#else
+    (void)x;
+#endif
+    return loom__exec_cpu_act(k);
+}
+
+/* Each device's chain: first and last task, the token actor that closes it, or the one actor
+ * that runs it whole (a fused chain, on GPUs: see actors/cuda/exec.c). */
+typedef struct chains {
+    int *first, *last;
+    uint64_t *token_aid;
+    int any;
+} chains;
+
+static void actor_name(const loom__exec *x, const loom__task *k, char *name, size_t len)
+{
+    static const char *const kinds[] = {"source", "variable", "", "boxing", "move", "copy", "sink"};
+    char dev[24] = "";
+    if (k->device != LOOM__HOST && x->n > 1)
+        snprintf(dev, sizeof dev, " @%d", k->device);
+    if (k->kind == LOOM__TASK_COMPUTE)
+        snprintf(name, len, "%s %s%s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t), dev);
+    else
+        snprintf(name, len, "%s%s%s%s", kinds[k->kind], k->t ? " " : "", k->t ? loom_tensor_name(k->t) : "", dev);
+}
+
+/* The actor of every task not in a fused chain. */
+static loom_status add_task_actors(loom__exec *x, const chains *ch)
+{
+    const loom__plan *pl = x->pl;
+    char name[128];
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos >= 0 && x->fused[k->device])
+            continue;
+        x->ctx[i] = (actor_ctx){.x = x, .task = i};
+        /* chain tasks: + a control output to the next in the chain, + control input(s) from the
+         * previous (the chain head: from the token and from the source, which drives the chain
+         * even when no data flows from it); the source: + its control output */
+        int chain = k->chain_pos >= 0 || (k->kind == LOOM__TASK_SOURCE && ch->any);
+        int head = k->chain_pos >= 0 && ch->first[k->device] == i;
+        int nout = k->n_out + chain, nin = k->n_in + (k->chain_pos >= 0) + head;
+        loom__regst_desc *outs = calloc((size_t)nout + 1, sizeof *outs);
+        if (!outs)
+            return LOOM_ERR_NOMEM;
+        for (int j = 0; j < k->n_out; j++)
+            outs[j] = (loom__regst_desc){.regst_num = pl->regst[k->out[j]].regst_num, .bufs = x->bufs[k->out[j]]};
+        if (chain)
+            outs[k->n_out] = (loom__regst_desc){.regst_num = k->kind == LOOM__TASK_SOURCE ? x->p->regst_num : 1, .bufs = NULL};
+        actor_name(x, k, name, sizeof name);
+        loom__actor_desc d = {
+            .id = x->aid[i],
+            .name = name,
+            .act = act_of(x, k),
+            .ctx = &x->ctx[i],
+            .nin = nin,
+            .nout = nout,
+            .out = outs,
+            .initial_emits = k->kind == LOOM__TASK_VARIABLE && k->n_in > 0,
+#ifdef LOOM_HAVE_CUDA
+            .max_deferred = loom__exec_on_gpu(x) ? loom__exec_cuda_deferred(k) : 0,
+#endif
+        };
+        loom_status st = loom__rt_add_actor(x->rt, &d);
+        free(outs);
+        if (st != LOOM_OK)
+            return st;
+    }
+    for (int d = 0; d < x->n; d++) {
+        if (ch->first[d] < 0 || x->fused[d])
+            continue;
+        loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
+        snprintf(name, sizeof name, x->n > 1 ? "chain token @%d" : "chain token", d);
+        loom__actor_desc desc = {.id = ch->token_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
+        loom_status st = loom__rt_add_actor(x->rt, &desc);
+        if (st != LOOM_OK)
+            return st;
+    }
+    return LOOM_OK;
+}
+
+#ifdef LOOM_HAVE_CUDA
+/* A fused chain's registers: those it reads from outside (one input slot each, then the control
+ * slot) and those it writes that are read outside (its outputs). */
+static loom_status fuse_chain(loom__exec *x, int d)
+{
+    const loom__plan *pl = x->pl;
+    loom__fused *f = calloc(1, sizeof *f);
+    if (!f)
+        return LOOM_ERR_NOMEM;
+    x->fused[d] = f;
+    f->device = d;
+    f->tasks = malloc((size_t)pl->nchain[d] * sizeof *f->tasks + 1);
+    f->in = malloc((size_t)pl->nregst * sizeof *f->in + 1);
+    f->out = malloc((size_t)pl->nregst * sizeof *f->out + 1);
+    if (!f->tasks || !f->in || !f->out)
+        return LOOM_ERR_NOMEM;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos < 0 || k->device != d)
+            continue;
+        f->tasks[f->ntasks++] = i;
+        for (int s = 0; s < k->n_in; s++) {
+            int r = k->in[s];
+            const loom__task *prod = &pl->task[pl->regst[r].producer];
+            if ((prod->chain_pos < 0 || prod->device != d) && x->slot_of[r] < 0) {
+                x->slot_of[r] = f->nin;
+                f->in[f->nin++] = r;
+            }
+        }
+    }
+    for (int r = 0; r < pl->nregst; r++) {
+        const loom__task *prod = &pl->task[pl->regst[r].producer];
+        if (prod->chain_pos >= 0 && prod->device == d && pl->regst[r].mem != LOOM__MEM_SHARED) {
+            x->outidx_of[r] = f->nout;
+            f->out[f->nout++] = r;
+        }
+    }
+    return LOOM_OK;
+}
+#endif
+
+static loom_status add_fused_actors(loom__exec *x, int *counters)
+{
+#ifdef LOOM_HAVE_CUDA
+    char name[64];
+    for (int d = 0; d < x->n; d++) {
+        loom__fused *f = x->fused[d];
+        if (!f)
+            continue;
+        f->aid = task_aid(x, &x->pl->task[f->tasks[0]], counters);
+        loom__regst_desc *outs = calloc((size_t)f->nout + 1, sizeof *outs);
+        if (!outs)
+            return LOOM_ERR_NOMEM;
+        for (int j = 0; j < f->nout; j++)
+            outs[j] = (loom__regst_desc){.regst_num = x->pl->regst[f->out[j]].regst_num, .bufs = x->bufs[f->out[j]]};
+        snprintf(name, sizeof name, x->n > 1 ? "step @%d" : "step", d);
+        f->ctx = (actor_ctx){.x = x, .task = -1 - d};
+        loom__actor_desc desc = {.id = f->aid, .name = name, .act = loom__exec_cuda_step_act, .ctx = &f->ctx,
+                                 .nin = f->nin + 1, .nout = f->nout, .out = outs};
+        loom_status st = loom__rt_add_actor(x->rt, &desc);
+        free(outs);
+        if (st != LOOM_OK)
+            return st;
+    }
+#else
+    (void)x, (void)counters;
+#endif
+    return LOOM_OK;
+}
+
+/* The producer end of register r: its task's actor and output index, or the fused chain's. */
+static void producer_end(const loom__exec *x, int r, uint64_t *aid, int *reg)
+{
+    const loom__task *k = &x->pl->task[x->pl->regst[r].producer];
+    if (k->chain_pos >= 0 && x->fused[k->device]) {
+        *aid = x->fused[k->device]->aid;
+        *reg = x->outidx_of[r];
+    } else {
+        *aid = x->aid[x->pl->regst[r].producer];
+        *reg = out_index(x->pl, r);
+    }
+}
+
+/* Data edges, then each chain's control ring (a fused chain: the source's control only). */
+static loom_status connect_actors(loom__exec *x, const chains *ch)
+{
+    const loom__plan *pl = x->pl;
+    uint64_t paid;
+    int preg;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos >= 0 && x->fused[k->device])
+            continue;
+        for (int s = 0; s < k->n_in; s++) {
+            producer_end(x, k->in[s], &paid, &preg);
+            loom__rt_connect(x->rt, paid, preg, x->aid[i], s);
+        }
+    }
+    for (int d = 0; d < x->n; d++) {
+        const loom__fused *f = x->fused[d];
+        for (int s = 0; f && s < f->nin; s++) {
+            producer_end(x, f->in[s], &paid, &preg);
+            loom__rt_connect(x->rt, paid, preg, f->aid, s);
+        }
+        if (f)
+            loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, f->aid, f->nin);
+    }
+    int *prev = malloc((size_t)x->n * sizeof *prev);
+    if (!prev)
+        return LOOM_ERR_NOMEM;
+    for (int d = 0; d < x->n; d++)
+        prev[d] = -1;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos < 0 || x->fused[k->device])
+            continue;
+        int d = k->device, ctl_in = k->n_in;
+        if (prev[d] < 0) {
+            loom__rt_connect(x->rt, ch->token_aid[d], 0, x->aid[i], ctl_in);
+            loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, x->aid[i], ctl_in + 1);
+        } else {
+            loom__rt_connect(x->rt, x->aid[prev[d]], pl->task[prev[d]].n_out, x->aid[i], ctl_in);
+        }
+        prev[d] = i;
+    }
+    free(prev);
+    loom_status st = LOOM_OK;
+    for (int d = 0; d < x->n && st == LOOM_OK; d++)
+        if (ch->last[d] >= 0 && !x->fused[d])
+            st = loom__rt_connect(x->rt, x->aid[ch->last[d]], pl->task[ch->last[d]].n_out, ch->token_aid[d], 0);
+    return st;
+}
+
+/* Actors: ids dense per stream, the tasks' actors, fused chains, the edges. */
+static loom_status build_actors(loom__exec *x)
+{
+    const loom__plan *pl = x->pl;
+    int *counters = calloc((size_t)2 * (LOOM_MAX_DEVICE_INDEX + 1) * 3, sizeof *counters);
+    chains ch = {.first = malloc((size_t)x->n * sizeof *ch.first), .last = malloc((size_t)x->n * sizeof *ch.last),
+                 .token_aid = calloc((size_t)x->n, sizeof *ch.token_aid)};
+    x->fused = calloc((size_t)x->n, sizeof *x->fused);
+    x->slot_of = malloc((size_t)pl->nregst * sizeof *x->slot_of + 1);
+    x->outidx_of = malloc((size_t)pl->nregst * sizeof *x->outidx_of + 1);
+    loom_status st = LOOM_ERR_NOMEM;
+    if (!counters || !ch.first || !ch.last || !ch.token_aid || !x->fused || !x->slot_of || !x->outidx_of)
+        goto out;
+    for (int r = 0; r < pl->nregst; r++)
+        x->slot_of[r] = x->outidx_of[r] = -1;
+    for (int d = 0; d < x->n; d++)
+        ch.first[d] = ch.last[d] = -1;
+    for (int i = 0; i < pl->ntasks; i++) {
+        const loom__task *k = &pl->task[i];
+        if (k->chain_pos >= 0) {
+            if (ch.first[k->device] < 0)
+                ch.first[k->device] = i;
+            ch.last[k->device] = i;
+        }
+    }
+    st = LOOM_OK;
+    for (int d = 0; d < x->n && st == LOOM_OK; d++) {
+        ch.any |= ch.first[d] >= 0;
+#ifdef LOOM_HAVE_CUDA
+        if (ch.first[d] >= 0 && loom__exec_on_gpu(x) && loom__exec_cuda_fusable(x, d))
+            st = fuse_chain(x, d);
+#endif
+    }
+    for (int i = 0; i < pl->ntasks && st == LOOM_OK; i++)
+        if (!(pl->task[i].chain_pos >= 0 && x->fused[pl->task[i].device]))
+            x->aid[i] = task_aid(x, &pl->task[i], counters);
+    for (int d = 0; d < x->n && st == LOOM_OK; d++)
+        if (ch.first[d] >= 0 && !x->fused[d])
+            ch.token_aid[d] = task_aid(x, &pl->task[ch.first[d]], counters);
+    if (st == LOOM_OK)
+        st = add_fused_actors(x, counters);
+    if (st == LOOM_OK)
+        st = add_task_actors(x, &ch);
+    if (st == LOOM_OK)
+        st = connect_actors(x, &ch);
+out:
+    free(counters), free(ch.first), free(ch.last), free(ch.token_aid);
+    return st;
+}
+
+loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
+{
+    loom__exec *x = calloc(1, sizeof *x);
+    if (!x) {
+        loom__plan_free(pl);
+        loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+        return NULL;
+    }
+    x->p = p;
+    x->pl = pl;
+    x->n = pl->ndev;
+    if (p->g->ndyn > LOOM__MAX_DYN)
+        return fail(x, LOOM_ERR_UNSUPPORTED, "more than 16 dynamic dims in one graph");
+    x->tok = calloc((size_t)pl->nregst + 1, sizeof *x->tok);
+    x->bufs = calloc((size_t)pl->nregst + 1, sizeof *x->bufs);
+    x->aid = calloc((size_t)pl->ntasks + 1, sizeof *x->aid);
+    x->ctx = calloc((size_t)pl->ntasks + 1, sizeof *x->ctx);
+    x->input_k = malloc((size_t)p->n * sizeof *x->input_k);
+    x->input_id = calloc((size_t)p->n + 1, sizeof *x->input_id);
+    x->dev_block = calloc((size_t)x->n, sizeof *x->dev_block);
+    x->param_block = calloc((size_t)x->n, sizeof *x->param_block);
+    loom__rt_opts ro = LOOM__RT_OPTS_INIT;
+    ro.trace_record = p->trace_record;
+    x->rt = loom__rt_new(&ro);
+    if (!x->tok || !x->bufs || !x->aid || !x->ctx || !x->input_k || !x->input_id || !x->dev_block || !x->param_block || !x->rt)
+        return fail(x, LOOM_ERR_NOMEM, "out of memory");
+    for (int id = 0; id < p->n; id++)
+        x->input_k[id] = -1;
+    x->input_off = calloc((size_t)p->n + 1, sizeof *x->input_off);
+    x->input_n = calloc((size_t)p->n + 1, sizeof *x->input_n);
+    if (!x->input_off || !x->input_n)
+        return fail(x, LOOM_ERR_NOMEM, "out of memory");
+    for (int j = 0; j < pl->task[0].n_out; j += pl->regst[pl->task[0].out[j]].nparts) {
+        int id = pl->regst[pl->task[0].out[j]].tensor;
+        x->input_k[id] = x->ninputs;
+        x->input_off[x->ninputs] = j;
+        x->input_n[x->ninputs] = pl->regst[pl->task[0].out[j]].nparts;
+        x->input_id[x->ninputs++] = id;
+    }
+    x->stat = calloc((size_t)pl->task[0].n_out + 1, sizeof *x->stat);
+    x->stat_version = calloc((size_t)x->ninputs + 1, sizeof *x->stat_version);
+    if (!x->stat || !x->stat_version)
+        return fail(x, LOOM_ERR_NOMEM, "out of memory");
+#ifdef LOOM_HAVE_CUDA
+    loom_status st;
+    if (loom__exec_on_gpu(x) && (st = loom__exec_cuda_new(x)) != LOOM_OK)
+        return fail(x, st, p->err[0] ? p->err : "cannot set up the GPUs");
+#endif
+    if (!loom__exec_on_gpu(x) && cpu_blocks(x) != LOOM_OK)
+        return fail(x, LOOM_ERR_NOMEM, "no memory for the plan's registers");
+    if (stage_blocks(x) != LOOM_OK)
+        return fail(x, LOOM_ERR_NOMEM, "no memory for the source's stage");
+
+    /* register buffers: tokens pointing into the blocks */
+    for (int r = 0; r < pl->nregst; r++) {
+        const loom__regst *rg = &pl->regst[r];
+        const loom_tensor *t = p->g->t[rg->tensor];
+        x->tok[r] = calloc((size_t)rg->regst_num, sizeof **x->tok);
+        x->bufs[r] = calloc((size_t)rg->regst_num, sizeof **x->bufs);
+        if (!x->tok[r] || !x->bufs[r])
+            return fail(x, LOOM_ERR_NOMEM, "out of memory");
+        for (int b = 0; b < rg->regst_num; b++) {
+            token *k = &x->tok[r][b];
+            char *base = loom__exec_buffer(x, r, b);
+            k->v.dtype = t->dtype;
+            k->base = base;
+            if (t->layout == LOOM__CSR && base) {
+                int64_t rows = p->val[t->id].shape[0], start;
+                if (rg->sbp.kind == LOOM_SBP_SPLIT)
+                    loom_split_part(p->val[t->id].shape[0], rg->nparts, rg->part, &start, &rows);
+                loom__exec_csr_layout(k, base, rows, p->val[t->id].nnz, t->dtype);
+            } else {
+                k->v.data = base;
+            }
+            if (loom__exec_on_gpu(x) && base && pl->task[rg->producer].kind == LOOM__TASK_COPY && rg->dom == LOOM__HOST)
+                k->err = (loom__cuda_err *)(base + rg->bytes - LOOM__COPY_TRAILER);
+            x->bufs[r][b] = k;
+        }
+    }
+
+    loom_status bs = build_actors(x);
+    if (bs != LOOM_OK)
+        return fail(x, bs, bs == LOOM_ERR_NOMEM ? "out of memory" : loom__rt_error(x->rt));
+    return x;
+}
+
