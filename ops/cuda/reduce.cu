@@ -30,8 +30,8 @@ constexpr int BLOCK = 256;
 // column are then added in ty order. part NULL: the chunk is the whole sum, written as T.
 template <typename T, typename I, int TX>
 __global__ void __launch_bounds__(BLOCK)
-    reduce_kept_inner(const T *__restrict__ x, T *__restrict__ y, double *__restrict__ part, loom__cuda_runs outer, I K,
-                      loom__cuda_runs red, I nout, I count, I chunk, I nchunks, I ntile, I units, double div)
+    reduce_kept_inner(const T *__restrict__ x, T *__restrict__ y, double *__restrict__ part, loom__runs outer, I K,
+                      loom__runs red, I nout, I count, I chunk, I nchunks, I ntile, I units, double div)
 {
     constexpr int TY = BLOCK / TX;
     __shared__ double sh[TY][TX];
@@ -66,8 +66,8 @@ __global__ void __launch_bounds__(BLOCK)
 // terms l, l + W, ... of the chunk (neighbouring lanes, neighbouring elements), then a butterfly.
 template <typename T, typename I, int W>
 __global__ void __launch_bounds__(BLOCK)
-    reduce_inner(const T *__restrict__ x, T *__restrict__ y, double *__restrict__ part, loom__cuda_runs kept,
-                 loom__cuda_runs red, I nout, I count, I chunk, I nchunks, I units, double div)
+    reduce_inner(const T *__restrict__ x, T *__restrict__ y, double *__restrict__ part, loom__runs kept,
+                 loom__runs red, I nout, I count, I chunk, I nchunks, I units, double div)
 {
     const int lane = threadIdx.x % W;
     // the group's lanes only: groups of one warp may run different numbers of units
@@ -106,7 +106,7 @@ __global__ void reduce_finish(const double *__restrict__ part, T *__restrict__ y
 // y[o] = x[off(o)] * scale, off walking w (y's dims with x's strides, 0 where stretched). The
 // product is in double as on the CPU, so f32 rounds once, to the same value.
 template <typename T, typename I>
-__global__ void expand_kernel(const T *__restrict__ x, T *__restrict__ y, loom__cuda_runs w, I n, double scale)
+__global__ void expand_kernel(const T *__restrict__ x, T *__restrict__ y, loom__runs w, I n, double scale)
 {
     for (I o = (I)blockIdx.x * blockDim.x + threadIdx.x; o < n; o += (I)gridDim.x * blockDim.x) {
         const T v = x[loom__cuda_run_off(w, o)];
@@ -132,15 +132,15 @@ int64_t pick_chunks(int64_t units0, int64_t threads, int64_t count, int64_t min_
 }
 
 template <typename T, typename I>
-loom_status reduce_typed(const loom__kctx *ctx, const T *x, T *y, const loom__cuda_runs &kept,
-                         const loom__cuda_runs &red, int64_t nout, int64_t count, double div)
+loom_status reduce_typed(const loom__kctx *ctx, const T *x, T *y, const loom__runs &kept,
+                         const loom__runs &red, int64_t nout, int64_t count, double div)
 {
     cudaStream_t st = loom__cuda_stream(ctx);
     double *ws = (double *)ctx->cuda->workspace;
     const size_t ws_bytes = ws ? ctx->cuda->workspace_bytes : 0;
     int64_t nchunks;
     if (kept.nd > 0 && kept.s[kept.nd - 1] == 1) {
-        loom__cuda_runs outer = kept;
+        loom__runs outer = kept;
         const int64_t K = outer.n[--outer.nd];
         const int tx = (int)loom__cuda_pow2_at_least(K, 32);
         if (tx < 2) // runs hold no dim of size 1
@@ -189,13 +189,13 @@ loom_status reduce_run(const loom_tensor *t, loom__value *out, loom__value *cons
         stride[i] = st;
         st *= x->shape[i];
     }
-    loom__cuda_runs kept = {}, red = {};
+    loom__runs kept = {}, red = {};
     for (int i = 0; i < x->ndim; i++) {
         if (mask >> i & 1) {
-            loom__cuda_runs_push(&red, x->shape[i], stride[i]);
+            loom__runs_push(&red, x->shape[i], stride[i]);
             count *= x->shape[i];
         } else {
-            loom__cuda_runs_push(&kept, x->shape[i], stride[i]);
+            loom__runs_push(&kept, x->shape[i], stride[i]);
         }
     }
     const int64_t nout = loom__cuda_dense_numel(out);
@@ -258,9 +258,9 @@ loom_status expand_run(const loom_tensor *t, loom__value *out, loom__value *cons
     if (out->dtype != x->dtype)
         return loom__kfail(ctx, LOOM_ERR_DTYPE, "output is %s, the operand %s", loom_dtype_name(out->dtype),
                            loom_dtype_name(x->dtype));
-    loom__cuda_runs w = {};
+    loom__runs w = {};
     for (int i = 0; i < out->ndim; i++)
-        loom__cuda_runs_push(&w, out->shape[i], s[i]);
+        loom__runs_push(&w, out->shape[i], s[i]);
     const int64_t n = loom__cuda_dense_numel(out), nx = loom__cuda_dense_numel(x);
     if (n == 0)
         return LOOM_OK;

@@ -36,7 +36,7 @@ struct cat_plan {
 // y[o] = x[off(o)]: the output in order, so writes coalesce; reads do too when w's inner run has
 // stride 1.
 template <typename E, typename I>
-__global__ void gather_kernel(const E *__restrict__ x, E *__restrict__ y, loom__cuda_runs w, I n)
+__global__ void gather_kernel(const E *__restrict__ x, E *__restrict__ y, loom__runs w, I n)
 {
     for (I o = (I)blockIdx.x * blockDim.x + threadIdx.x; o < n; o += (I)gridDim.x * blockDim.x)
         y[o] = x[loom__cuda_run_off(w, o)];
@@ -122,7 +122,7 @@ loom_status reshape_run(const loom_tensor *t, loom__value *out, loom__value *con
 
 // The general transpose: w over out's dims with x's strides; the inner run of w is x's
 // contiguous one (or the tile kernel handles it).
-template <typename E> loom_status transpose_typed(const loom__kctx *ctx, const E *x, E *y, loom__cuda_runs w, int64_t n)
+template <typename E> loom_status transpose_typed(const loom__kctx *ctx, const E *x, E *y, loom__runs w, int64_t n)
 {
     cudaStream_t st = loom__cuda_stream(ctx);
     int p = -1;
@@ -177,9 +177,9 @@ loom_status transpose_run(const loom_tensor *t, loom__value *out, loom__value *c
         stride[i] = st;
         st *= x->shape[i];
     }
-    loom__cuda_runs w = {};
+    loom__runs w = {};
     for (int i = 0; i < out->ndim; i++)
-        loom__cuda_runs_push(&w, out->shape[i], stride[t->a.i[i]]);
+        loom__runs_push(&w, out->shape[i], stride[t->a.i[i]]);
     const int64_t n = loom__cuda_dense_numel(out);
     if (n == 0)
         return LOOM_OK;
