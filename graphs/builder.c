@@ -78,8 +78,6 @@ static int place_of(loom_graph *g, const loom_placement *p, int moved)
     return g->nplaces - 1;
 }
 
-int loom__place_of(loom_graph *g, const loom_placement *p) { return place_of(g, p, 0); }
-
 void loom_graph_set_placement(loom_graph *g, const loom_placement *p)
 {
     if (!g)

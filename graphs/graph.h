@@ -33,8 +33,6 @@ struct loom_graph {
     int cur_place; /* where leaves made now go */
 };
 
-/* The index of placement p among g's places (added when new); -1 when out of memory. */
-int loom__place_of(loom_graph *g, const loom_placement *p);
 /* Devices of place k (1 for the default, NULL placement). */
 int loom__place_ndev(const loom_graph *g, int k);
 

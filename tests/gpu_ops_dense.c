@@ -256,34 +256,22 @@ START_TEST(test_matmul_dynamic)
 }
 END_TEST
 
-/* TF32 tensor cores: f32 products within TF32's 10-bit mantissa. */
-START_TEST(test_matmul_tf32)
+/* Tensor cores for f32 (_i: TF32, BF16): products within the format's mantissa, relative to
+ * max(1, |value|) over 24 products of N(0, 1) values: TF32 keeps 10 bits (about 2^-10 each), BF16
+ * 8 (about 2^-8 each). */
+START_TEST(test_matmul_tensor_cores)
 {
-    lt_gpu_set_modes(gpu, 0, LOOM_MATMUL_TF32);
+    static const struct {
+        loom_matmul_precision precision;
+        double tol;
+    } modes[] = {{LOOM_MATMUL_TF32, 2e-2}, {LOOM_MATMUL_BF16, 1e-1}};
+    lt_gpu_set_modes(gpu, 0, modes[_i].precision);
     lt_case *c = lt_case_new();
     loom_graph *g = lt_graph(c);
     loom_tensor *a = lt_gpu_param(c, "a", LOOM_F32, loom_shape(32, 24));
     loom_tensor *b = lt_gpu_param(c, "b", LOOM_F32, loom_shape(24, 16));
-    loom_tensor *y = loom_matmul(g, a, b);
-    /* relative to max(1, |value|): 24 products of N(0, 1) values, each within about 2^-10 */
-    check_case(c, loom_sum(g, y, LOOM_ALL_AXES, 0), adam(), 0, 2e-2);
-    lt_gpu_set_modes(gpu, 0, 0);
-    lt_case_free(c);
-}
-END_TEST
-
-/* BF16 tensor cores: f32 operands rounded to 8-bit mantissas, sums in f32. */
-START_TEST(test_matmul_bf16)
-{
-    lt_gpu_set_modes(gpu, 0, LOOM_MATMUL_BF16);
-    lt_case *c = lt_case_new();
-    loom_graph *g = lt_graph(c);
-    loom_tensor *a = lt_gpu_param(c, "a", LOOM_F32, loom_shape(32, 24));
-    loom_tensor *b = lt_gpu_param(c, "b", LOOM_F32, loom_shape(24, 16));
-    loom_tensor *y = loom_matmul(g, a, b);
-    /* relative to max(1, |value|): 24 products, each operand within 2^-8 of its f32 value */
-    check_case(c, loom_sum(g, y, LOOM_ALL_AXES, 0), adam(), 0, 1e-1);
-    lt_gpu_set_modes(gpu, 0, 0);
+    check_case(c, loom_sum(g, loom_matmul(g, a, b), LOOM_ALL_AXES, 0), adam(), 0, modes[_i].tol);
+    lt_gpu_set_modes(gpu, 0, LOOM_MATMUL_F32);
     lt_case_free(c);
 }
 END_TEST
@@ -785,8 +773,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_matmul, 0, 8);
     tcase_add_loop_test(tc, test_matmul_empty, 0, 10);
     tcase_add_test(tc, test_matmul_dynamic);
-    tcase_add_test(tc, test_matmul_tf32);
-    tcase_add_test(tc, test_matmul_bf16);
+    tcase_add_loop_test(tc, test_matmul_tensor_cores, 0, 2);
     tcase_add_loop_test(tc, test_dropout_steps, 0, 8);
     tcase_add_test(tc, test_dropout_eval_and_sizes);
     tcase_add_test(tc, test_graph_capture_replay);

@@ -92,8 +92,6 @@ loom_status loom__cuda_set_i64(int64_t *dst, int64_t v, void *stream, char *msg,
 /* Ends a capture that failed half way (the graph is dropped) and clears the error. */
 void loom__cuda_capture_abort(void *stream);
 
-/* The last CUDA error of the calling thread, cleared: LOOM_OK when none. */
-loom_status loom__cuda_check(const char *what, char *msg, size_t len);
 
 #ifdef __cplusplus
 }

@@ -292,9 +292,3 @@ extern "C" void loom__cuda_capture_abort(void *stream)
         cudaGraphDestroy(graph);
     (void)cudaGetLastError();
 }
-
-extern "C" loom_status loom__cuda_check(const char *what, char *msg, size_t len)
-{
-    cudaError_t e = cudaGetLastError();
-    return e == cudaSuccess ? LOOM_OK : fail(e, what, msg, len);
-}
