@@ -234,6 +234,11 @@ void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_o
         for (int64_t i = 0; i < loom_array_numel(&w) && r->nparams < 256; i++)
             r->params[r->nparams++] = w.dtype == LOOM_F32 ? ((float *)w.data)[i] : ((double *)w.data)[i];
     }
+    char what[160];
+    snprintf(what, sizeof what, "%s seed=%llu %s exec=%d source=%d", o->placement, (unsigned long long)seed,
+             lt_mode_name[m], (int)o->executor, o->with_source);
+    lt_record_results(what, r->loss, LT_STEPS);
+    lt_record_results(what, r->params, r->nparams);
     loom_program_free(p);
     free_feeds(&f);
     loom_graph_free(g);

@@ -54,6 +54,10 @@ void lt_assert_close(const double *a, const double *b, int64_t n, double tol, co
 /* Runs a Check suite: CK_FORK as set in the environment, returns the process exit code. */
 int lt_run_suite(Suite *s);
 
+/* When LOOM_TEST_RESULTS names a file, appends one line to it: what, then the n values' bits in hex,
+ * so that the results of two builds can be compared exactly (sort the file, then hash it). */
+void lt_record_results(const char *what, const double *v, int64_t n);
+
 /* A malloc'd copy of a float array's elements as doubles (free it). */
 double *lt_to_double(const loom_array *a);
 

@@ -2,6 +2,7 @@
  * dropout on. A different seed must change them. */
 #include "harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,12 @@ static void losses(uint64_t seed, int threads, float out[STEPS])
         ck_assert_int_eq(loom_program_fetch(p, loss, &l), LOOM_OK);
         out[s] = ((float *)l.data)[0];
     }
+    double rec[STEPS];
+    for (int s = 0; s < STEPS; s++)
+        rec[s] = out[s];
+    char what[64];
+    snprintf(what, sizeof what, "determinism seed=%llu threads=%d", (unsigned long long)seed, threads);
+    lt_record_results(what, rec, STEPS);
     loom_program_free(p);
     loom_graph_free(g);
 }
