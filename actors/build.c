@@ -103,10 +103,10 @@ static loom_status stage_blocks(loom__exec *x)
     for (int k = 0; k < x->ninputs; k++) {
         const loom_tensor *t = p->g->t[x->input_id[k]];
         off[k] = total;
-        total += t->layout == LOOM__CSR ? loom__csr_bytes(p->val[t->id].shape[0], p->val[t->id].nnz, t->dtype)
-                                        : loom__part_bytes(p, t, loom_broadcast(), 1, 0);
+        total = loom__bytes_add(total, t->layout == LOOM__CSR ? loom__csr_bytes(p->val[t->id].shape[0], p->val[t->id].nnz, t->dtype)
+                                                                : loom__part_bytes(p, t, loom_broadcast(), 1, 0));
     }
-    x->stage_block = block(total);
+    x->stage_block = total == LOOM__PLAN_OVER ? NULL : block(total);
     for (int k = 0; x->stage_block && k < x->ninputs; k++)
         x->stage[k] = (token){.v = {.dtype = p->g->t[x->input_id[k]]->dtype}, .base = x->stage_block + off[k]};
     free(off);

@@ -406,11 +406,14 @@ loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_arr
         if (a->shape[i] < 0 || a->shape[i] > loom__dim_bound(f->x->p->g, input->shape.d[i]) ||
             (loom__dyn_index(f->x->p->g, input->shape.d[i]) < 0 && a->shape[i] != input->shape.d[i]))
             return LOOM_ERR_SHAPE;
-    size_t bytes = (size_t)loom_array_numel(a) * loom_dtype_size(a->dtype);
-    if (bytes > cap)
+    int64_t bytes; /* in an int64: each dim is within a bound the builder checked */
+    if (loom__dense_size(a->dtype, a->ndim, a->shape, NULL, &bytes) || (size_t)bytes > cap)
         return LOOM_ERR_SHAPE;
+    if (bytes && !a->data)
+        return LOOM_ERR_INVALID;
     k->v = (loom__value){.dtype = a->dtype, .data = k->base};
-    memcpy(k->v.data, a->data, bytes);
+    if (bytes)
+        memcpy(k->v.data, a->data, (size_t)bytes);
     k->v.ndim = a->ndim;
     memcpy(k->v.shape, a->shape, sizeof k->v.shape);
     return LOOM_OK;
@@ -429,8 +432,10 @@ loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *
         return LOOM_ERR_SHAPE;
     loom__exec_csr_layout(k, k->base, m->nrows, m->nnz, m->vdtype);
     memcpy(k->v.rowptr, m->rowptr, (size_t)(m->nrows + 1) * sizeof(int32_t));
-    memcpy(k->v.col, m->col, (size_t)m->nnz * sizeof(int32_t));
-    memcpy(k->v.data, m->val, (size_t)m->nnz * loom_dtype_size(m->vdtype));
+    if (m->nnz) { /* validated: col and val are there */
+        memcpy(k->v.col, m->col, (size_t)m->nnz * sizeof(int32_t));
+        memcpy(k->v.data, m->val, (size_t)m->nnz * loom_dtype_size(m->vdtype));
+    }
     k->v.ndim = 2;
     k->v.shape[0] = m->nrows;
     k->v.shape[1] = m->ncols;

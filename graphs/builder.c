@@ -238,6 +238,37 @@ static int shape_ok(const loom_graph *g, const loom_shape *s, int allow_dynamic)
     return 1;
 }
 
+/* 1 when a tensor of dtype, layout and (valid) shape has its element and byte counts in an int64
+ * at the bounds of its dims, which every size computed later (values, plan registers, feeds)
+ * relies on; else 0 with why = "[N, 4] of f32 is 2^66 bytes ..., over ...". A CSR matrix's
+ * arrays are sized by its rows (the row pointer) and its entries (checked when fed). */
+static int size_fits(const loom_graph *g, loom_dtype dtype, loom__layout layout, const loom_shape *s, char *why, size_t len)
+{
+    int64_t b[LOOM_MAX_DIMS], rows;
+    int dyn = 0;
+    for (int i = 0; i < s->ndim; i++) {
+        b[i] = loom__dim_bound(g, s->d[i]);
+        dyn |= loom_dim_is_dynamic(s->d[i]);
+    }
+    double bytes = 0;
+    if (layout == LOOM__CSR) {
+        if (s->ndim != 2 || (!loom__add_size(b[0], 1, &rows) && !loom__mul_size(rows, sizeof(int32_t), &rows)))
+            return 1;
+        bytes = ((double)b[0] + 1) * sizeof(int32_t);
+    } else {
+        if (!loom__dense_size(dtype, s->ndim, b, NULL, NULL))
+            return 1;
+        bytes = (double)loom_dtype_size(dtype);
+        for (int i = 0; i < s->ndim; i++)
+            bytes *= (double)b[i];
+    }
+    char sb[128];
+    snprintf(why, len, "%s of %s %s 2^%g bytes%s, over what an int64 byte count holds", loom__shape_str(g, s, sb, sizeof sb),
+             loom_dtype_name(dtype), layout == LOOM__CSR ? "has a row pointer of" : "is", round(log2(bytes) * 10) / 10,
+             dyn ? " at the bounds of its dynamic dims" : "");
+    return 0;
+}
+
 static loom_tensor *alloc_tensor(loom_graph *g)
 {
     if (g->n == g->cap) {
@@ -313,6 +344,9 @@ loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_
         return loom__fail(g, s, "%s: %s", api, msg[0] ? msg : loom_status_str(s));
     if (!shape_ok(g, &tmp.shape, 1))
         return loom__fail(g, LOOM_ERR_SHAPE, "%s: inferred an invalid shape (internal error)", api);
+    char why[256];
+    if (!size_fits(g, tmp.dtype, tmp.layout, &tmp.shape, why, sizeof why))
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s: result %s", api, why);
     loom_tensor *t = alloc_tensor(g);
     if (!t)
         return loom__fail(g, LOOM_ERR_NOMEM, "%s: out of memory", api);
@@ -400,6 +434,9 @@ static loom_tensor *leaf(loom_graph *g, const char *api, loom_op op, const char 
                           shape.ndim >= 0 && shape.ndim <= LOOM_MAX_DIMS ? loom__shape_str(g, &shape, buf, sizeof buf)
                                                                           : "(bad rank)",
                           op == LOOM_OP_INPUT ? " or dynamic dims of this graph" : " and static");
+    char why[256];
+    if (!size_fits(g, dtype, layout, &shape, why, sizeof why))
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s '%s': shape %s", api, name, why);
     loom__attrs a = {.i = {dtype, layout}, .shape = shape};
     loom_tensor *t = loom__node(g, api, op, 0, NULL, &a);
     if (!(t->flags & LOOM__T_POISON))

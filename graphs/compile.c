@@ -74,7 +74,9 @@ static loom_status init_leaf(loom_program *p, loom_tensor *t)
         shape[i] = t->shape.d[i]; /* parameters and state are static */
     loom_status s = loom__value_reserve(p, t->id, t->dtype, t->shape.ndim, shape);
     if (s != LOOM_OK)
-        return loom__program_fail(p, s, "loom_compile: no memory for '%s'", loom_tensor_name(t));
+        return loom__program_fail(p, s, s == LOOM_ERR_NOMEM ? "loom_compile: no memory for '%s'"
+                                                            : "loom_compile: '%s' is over an int64 byte count (internal error)",
+                                  loom_tensor_name(t));
     loom__value *v = &p->val[t->id];
     int64_t n = loom__numel(v);
     uint64_t key = loom__rand64(p->g->seed, t->init.seed ^ name_hash(t->name));
@@ -285,10 +287,11 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     }
     for (int i = 0; i < p->n; i++) {
         loom_tensor *t = g->t[i];
-        if ((t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE) && init_leaf(p, t) != LOOM_OK) {
-            loom__fail(g, LOOM_ERR_NOMEM, "%s", p->err);
+        loom_status s = t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE ? init_leaf(p, t) : LOOM_OK;
+        if (s != LOOM_OK) {
+            loom__fail(g, s, "%s", p->err);
             loom_program_free(p);
-            return LOOM_ERR_NOMEM;
+            return s;
         }
     }
     *out = p;
@@ -320,7 +323,7 @@ static loom_status check_dims(loom_program *p, const char *api, const loom_tenso
         if (shape[i] < 0 || (dyn ? shape[i] > bound : shape[i] != bound))
             return loom__program_fail(p, LOOM_ERR_SHAPE, "%s: input '%s' is %s, data has size %" PRId64 " in dim %d%s", api,
                                       t->name, loom__shape_str(p->g, &t->shape, b, sizeof b), shape[i], i,
-                                      dyn ? " (over the bound)" : "");
+                                      shape[i] < 0 ? " (a size must be >= 0)" : dyn ? " (over the bound)" : "");
     }
     return LOOM_OK;
 }
@@ -329,17 +332,28 @@ loom_status loom_program_feed(loom_program *p, loom_tensor *t, const loom_array 
 {
     if (!p)
         return LOOM_ERR_INVALID;
+    p->err[0] = 0; /* the last call's error only */
     loom_status s = check_input(p, "loom_program_feed", t, LOOM__DENSE);
     if (s != LOOM_OK)
         return s;
-    if (!a || a->dtype != t->dtype || (loom_array_numel(a) && !a->data))
+    if (!a)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_feed: input '%s': the array is NULL", t->name);
+    if (a->dtype != t->dtype)
         return loom__program_fail(p, LOOM_ERR_DTYPE, "loom_program_feed: input '%s' wants %s data, got %s", t->name,
-                                  loom_dtype_name(t->dtype), a ? loom_dtype_name(a->dtype) : "NULL");
+                                  loom_dtype_name(t->dtype), loom_dtype_name(a->dtype));
+    /* the rank first: the dims are read only up to it */
     if ((s = check_dims(p, "loom_program_feed", t, a->ndim, a->shape)) != LOOM_OK)
         return s;
+    int64_t n, bytes; /* in an int64: each dim is within a bound that the builder checked */
+    if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
+        return loom__program_fail(p, LOOM_ERR_SHAPE, "loom_program_feed: input '%s': data over an int64 byte count", t->name);
+    if (n && !a->data)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_feed: input '%s': data is NULL for %" PRId64 " elements",
+                                  t->name, n);
     if ((s = loom__value_reserve(p, t->id, a->dtype, a->ndim, a->shape)) != LOOM_OK)
         return loom__program_fail(p, s, "loom_program_feed: no memory for input '%s'", t->name);
-    memcpy(p->val[t->id].data, a->data, (size_t)loom_array_numel(a) * loom_dtype_size(a->dtype));
+    if (bytes)
+        memcpy(p->val[t->id].data, a->data, (size_t)bytes);
     p->ready[t->id] = 1;
     p->feed_version[t->id] = ++p->feeds;
     return LOOM_OK;
@@ -349,6 +363,7 @@ loom_status loom_program_feed_csr(loom_program *p, loom_tensor *t, const loom_cs
 {
     if (!p)
         return LOOM_ERR_INVALID;
+    p->err[0] = 0;
     loom_status s = check_input(p, "loom_program_feed_csr", t, LOOM__CSR);
     if (s != LOOM_OK)
         return s;
@@ -396,6 +411,7 @@ loom_status loom_program_fetch(loom_program *p, loom_tensor *t, loom_array *out)
 {
     if (!p || !out)
         return LOOM_ERR_INVALID;
+    p->err[0] = 0;
     if (!t || t->graph != p->g || t->id < 0 || t->id >= p->n)
         return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: not a tensor of this program");
     if (!p->ready[t->id])

@@ -40,12 +40,48 @@ loom_shape loom__shape_n(int n, const loom_dim *d)
     return s;
 }
 
+int loom__mul_size(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r))
+        return -1;
+    *out = r;
+    return 0;
+}
+
+int loom__add_size(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r))
+        return -1;
+    *out = r;
+    return 0;
+}
+
+int loom__dense_size(loom_dtype dtype, int ndim, const int64_t *shape, int64_t *numel, int64_t *bytes)
+{
+    int64_t n = 1, b;
+    if (ndim < 0 || ndim > LOOM_MAX_DIMS || !loom_dtype_size(dtype))
+        return -1;
+    for (int i = 0; i < ndim; i++)
+        if (loom__mul_size(n, shape[i], &n))
+            return -1;
+    if (loom__mul_size(n, (int64_t)loom_dtype_size(dtype), &b))
+        return -1;
+    if (numel)
+        *numel = n;
+    if (bytes)
+        *bytes = b;
+    return 0;
+}
+
 int64_t loom_array_numel(const loom_array *a)
 {
-    int64_t n = 1;
-    for (int i = 0; i < a->ndim; i++)
-        n *= a->shape[i];
-    return n;
+    int64_t n;
+    if (!a || a->ndim < 0 || a->ndim > LOOM_MAX_DIMS)
+        return -1;
+    /* any dtype counts elements; u8 keeps the byte count check from refusing a count that fits */
+    return loom__dense_size(LOOM_U8, a->ndim, a->shape, &n, NULL) ? -1 : n;
 }
 
 loom_status loom_array_alloc(loom_array *a, loom_dtype dtype, int ndim, const int64_t *shape)
@@ -53,13 +89,10 @@ loom_status loom_array_alloc(loom_array *a, loom_dtype dtype, int ndim, const in
     if (!a || ndim < 0 || ndim > LOOM_MAX_DIMS || (ndim && !shape) || !loom_dtype_size(dtype))
         return LOOM_ERR_INVALID;
     *a = (loom_array){.dtype = dtype, .ndim = ndim};
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] && n > INT64_MAX / 16 / shape[i]))
-            return LOOM_ERR_INVALID;
-        a->shape[i] = shape[i];
-        n *= shape[i];
-    }
+    int64_t n;
+    if (loom__dense_size(dtype, ndim, shape, &n, NULL))
+        return LOOM_ERR_INVALID; /* a negative dim, or over an int64 byte count */
+    memcpy(a->shape, shape, (size_t)ndim * sizeof *shape);
     a->data = calloc(n ? (size_t)n : 1, loom_dtype_size(dtype));
     return a->data ? LOOM_OK : LOOM_ERR_NOMEM;
 }
@@ -120,8 +153,6 @@ int64_t loom__numel(const loom__value *v)
 {
     if (v->rowptr)
         return v->nnz;
-    int64_t n = 1;
-    for (int i = 0; i < v->ndim; i++)
-        n *= v->shape[i];
-    return n;
+    int64_t n;
+    return loom__dense_size(LOOM_U8, v->ndim, v->shape, &n, NULL) ? -1 : n;
 }

@@ -8,25 +8,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every size and offset of a plan is a byte count within an int64, or LOOM__PLAN_OVER where one
+ * would not be: sums and products that meet it stay it, so an overflow anywhere reaches the totals,
+ * which plan_memory checks. */
+size_t loom__bytes_add(size_t a, size_t b)
+{
+    int64_t r;
+    return a <= INT64_MAX && b <= INT64_MAX && !loom__add_size((int64_t)a, (int64_t)b, &r) ? (size_t)r : LOOM__PLAN_OVER;
+}
+static size_t mul_bytes(size_t a, int64_t k)
+{
+    int64_t r;
+    return a <= INT64_MAX && !loom__mul_size((int64_t)a, k, &r) ? (size_t)r : LOOM__PLAN_OVER;
+}
+
 #define ALIGN 64
-static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+static size_t align_up(size_t n)
+{
+    size_t m = loom__bytes_add(n, ALIGN - 1);
+    return m == LOOM__PLAN_OVER ? m : m / ALIGN * ALIGN;
+}
 
 size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype)
 {
-    return align_up((size_t)(nrows + 1) * sizeof(int32_t)) + align_up((size_t)nnz * sizeof(int32_t)) +
-           align_up((size_t)nnz * loom_dtype_size(vdtype));
+    int64_t rows;
+    if (loom__add_size(nrows, 1, &rows))
+        return LOOM__PLAN_OVER;
+    return loom__bytes_add(loom__bytes_add(align_up(mul_bytes(sizeof(int32_t), rows)), align_up(mul_bytes(sizeof(int32_t), nnz))),
+                     align_up(mul_bytes(loom_dtype_size(vdtype), nnz)));
 }
 
 size_t loom__part_bytes(const loom_program *p, const loom_tensor *t, loom_sbp s, int n, int d)
 {
-    size_t bytes = loom_dtype_size(t->dtype);
+    int64_t shape[LOOM_MAX_DIMS], bytes;
     for (int i = 0; i < t->shape.ndim; i++) {
-        int64_t b = loom__dim_bound(p->g, t->shape.d[i]), start, size = b;
+        int64_t b = loom__dim_bound(p->g, t->shape.d[i]), start;
+        shape[i] = b;
         if (s.kind == LOOM_SBP_SPLIT && s.axis == i)
-            loom_split_part(b, n, d, &start, &size);
-        bytes *= (size_t)size;
+            loom_split_part(b, n, d, &start, &shape[i]);
     }
-    return align_up(bytes ? bytes : 1);
+    if (loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
+        return LOOM__PLAN_OVER;
+    return align_up(bytes ? (size_t)bytes : 1);
 }
 
 /* A CSR input's part: its rows under s, with room for every entry (a part of a matrix fed later
@@ -184,6 +207,8 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
     return 0;
 }
 
+#define PLACE_NOMEM (LOOM__PLAN_OVER - 1) /* not a byte count: plan sizes are OVER or within an int64 */
+
 /* Places each shared register of device d at the lowest offset free of every placed register of d
  * whose lifetime overlaps its own, largest first (greedy by size). Quadratic in the shared
  * registers of the device. */
@@ -192,7 +217,7 @@ static size_t place_shared(loom__plan *pl, int d)
     int n = 0;
     int *order = malloc((size_t)(pl->nregst + 1) * sizeof *order);
     if (!order)
-        return (size_t)-1;
+        return PLACE_NOMEM;
     for (int r = 0; r < pl->nregst; r++)
         if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
             order[n++] = r;
@@ -211,16 +236,16 @@ static size_t place_shared(loom__plan *pl, int d)
             for (int j = 0; j < i; j++) {
                 const loom__regst *q = &pl->regst[order[j]];
                 int overlap_life = q->first <= r->last && r->first <= q->last;
-                int overlap_mem = q->offset < off + r->bytes && off < q->offset + q->bytes;
+                int overlap_mem = q->offset < loom__bytes_add(off, r->bytes) && off < loom__bytes_add(q->offset, q->bytes);
                 if (overlap_life && overlap_mem) {
-                    off = q->offset + q->bytes;
-                    again = 1;
+                    off = loom__bytes_add(q->offset, q->bytes);
+                    again = off != LOOM__PLAN_OVER;
                 }
             }
         }
         r->offset = off;
-        if (off + r->bytes > top)
-            top = off + r->bytes;
+        if (loom__bytes_add(off, r->bytes) > top)
+            top = loom__bytes_add(off, r->bytes);
     }
     free(order);
     return top;
@@ -293,7 +318,7 @@ static int plan_variables(builder *b)
         for (int j = 0; j < n && !in_program; j++) {
             int d = dev_of(b, t, j);
             pl->param_off[(size_t)id * pl->ndev + d] = pl->mem[d].params;
-            pl->mem[d].params += loom__part_bytes(p, t, sbp_of(b, id), n, j);
+            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, loom__part_bytes(p, t, sbp_of(b, id), n, j));
         }
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
@@ -407,7 +432,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
                     return -1;
                 pl->task[c].dir = LOOM__D2H;
                 add_input(pl, c, r);
-                int rh = add_regst(pl, c, id, LOOM__HOST, j, n, pl->regst[r].sbp, pl->regst[r].bytes + LOOM__COPY_TRAILER, 1);
+                int rh = add_regst(pl, c, id, LOOM__HOST, j, n, pl->regst[r].sbp, loom__bytes_add(pl->regst[r].bytes, LOOM__COPY_TRAILER), 1);
                 if (rh < 0)
                     return -1;
                 pl->task[c].out[0] = rh;
@@ -451,31 +476,52 @@ static int plan_memory(builder *b)
     for (int d = 0; d < pl->ndev; d++) {
         for (int r = 0; r < pl->nregst; r++)
             if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
-                pl->mem[d].unshared += pl->regst[r].bytes;
+                pl->mem[d].unshared = loom__bytes_add(pl->mem[d].unshared, pl->regst[r].bytes);
         pl->mem[d].shared = place_shared(pl, d);
-        if (pl->mem[d].shared == (size_t)-1)
+        if (pl->mem[d].shared == PLACE_NOMEM)
             return -1;
         pl->mem[d].own = 0;
     }
     for (int r = 0; r < pl->nregst; r++) {
         loom__regst *rg = &pl->regst[r];
-        size_t size = rg->bytes * (size_t)rg->regst_num;
+        size_t size = mul_bytes(rg->bytes, rg->regst_num);
         if (rg->mem == LOOM__MEM_OWN && rg->dom == LOOM__HOST) {
             rg->offset = pl->host_bytes;
-            pl->host_bytes += size;
+            pl->host_bytes = loom__bytes_add(pl->host_bytes, size);
         } else if (rg->mem == LOOM__MEM_OWN) {
-            rg->offset = pl->mem[rg->dom].shared + pl->mem[rg->dom].own;
-            pl->mem[rg->dom].own += size;
+            rg->offset = loom__bytes_add(pl->mem[rg->dom].shared, pl->mem[rg->dom].own);
+            pl->mem[rg->dom].own = loom__bytes_add(pl->mem[rg->dom].own, size);
         } else if (rg->mem == LOOM__MEM_NONE && rg->dom >= 0 && pl->task[rg->producer].kind == LOOM__TASK_SOURCE) {
-            pl->mem[rg->dom].inputs += rg->bytes; /* fed data staged on the device, one copy */
+            pl->mem[rg->dom].inputs = loom__bytes_add(pl->mem[rg->dom].inputs, rg->bytes); /* fed data staged on the device, one copy */
         }
     }
+    size_t all = pl->host_bytes;
+    for (int r = 0; r < pl->nregst; r++) /* a register without plan memory still sizes copies of it */
+        all = pl->regst[r].bytes == LOOM__PLAN_OVER ? LOOM__PLAN_OVER : all;
     for (int d = 0; d < pl->ndev; d++) {
-        pl->shared_bytes += pl->mem[d].shared;
-        pl->own_bytes += pl->mem[d].own;
-        pl->unshared_bytes += pl->mem[d].unshared;
+        const loom__dev_mem *m = &pl->mem[d];
+        pl->shared_bytes = loom__bytes_add(pl->shared_bytes, m->shared);
+        pl->own_bytes = loom__bytes_add(pl->own_bytes, m->own);
+        pl->unshared_bytes = loom__bytes_add(pl->unshared_bytes, m->unshared);
+        all = loom__bytes_add(all, loom__bytes_add(loom__bytes_add(m->shared, m->own), loom__bytes_add(m->params, m->inputs)));
     }
-    return 0;
+    return all == LOOM__PLAN_OVER || pl->unshared_bytes == LOOM__PLAN_OVER ? -3 : 0;
+}
+
+/* The message of a plan over an int64 byte count: its largest register, which is what to shrink. */
+static void fail_over(loom_program *p, const loom__plan *pl)
+{
+    const loom__regst *big = NULL;
+    for (int r = 0; r < pl->nregst; r++)
+        if (!big || pl->regst[r].bytes > big->bytes)
+            big = &pl->regst[r];
+    char b[128];
+    const loom_tensor *t = big ? p->g->t[big->tensor] : NULL;
+    loom__program_fail(p, LOOM_ERR_SHAPE,
+                       "loom plan: the memory of a step is over what an int64 byte count holds; its largest register "
+                       "holds '%s' %s of %s (at the bounds of its dims)",
+                       t ? loom_tensor_name(t) : "?", t ? loom__shape_str(p->g, &t->shape, b, sizeof b) : "[]",
+                       t ? loom_dtype_name(t->dtype) : "?");
 }
 
 /* The plan's devices: each placement's, in the order they first appear; place_dev maps every
@@ -510,7 +556,7 @@ static int plan_devices(loom__plan *pl, const loom_graph *g)
     return 0;
 }
 
-loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num)
+loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num, loom_status *status)
 {
     loom_graph *g = p->g;
     int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
@@ -536,14 +582,18 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
         pl->param_off[i] = (size_t)-1;
     }
     if (plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||
-        (st = -1, plan_sinks(&b, keep)) || plan_memory(&b))
+        (st = -1, plan_sinks(&b, keep)) || (st = plan_memory(&b)) != 0)
         goto out;
     free(b.box);
+    *status = LOOM_OK;
     return pl;
 
 out:
     free(b.box);
-    if (st != -2) /* -2: the message is set already */
+    *status = st == -3 ? LOOM_ERR_SHAPE : LOOM_ERR_RUNTIME;
+    if (st == -3)
+        fail_over(p, pl);
+    else if (st != -2) /* -2: the message is set already */
         loom__program_fail(p, LOOM_ERR_NOMEM, "loom plan: out of memory");
     loom__plan_free(pl);
     return NULL;

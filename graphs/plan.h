@@ -29,6 +29,7 @@
 
 #define LOOM__MAX_DYN 16
 #define LOOM__HOST (-1) /* the device of host tasks and the memory domain of host registers */
+#define LOOM__PLAN_OVER SIZE_MAX /* a plan size over an int64 byte count (see plan.c) */
 #define LOOM__COPY_TRAILER 64 /* a copy back from a GPU brings the device's error record after the value */
 
 typedef enum loom__task_kind {
@@ -116,12 +117,18 @@ typedef struct loom__plan {
  * its inputs, variables for its parameters, sinks for the kept tensors (keep, by id; plus the loss
  * and every value nobody reads). Register sizes use dynamic dims' bounds; CSR inputs take the size
  * of the data fed now. Without a data source (loom_program_set_source) the source's registers
- * point at the fed data and take no memory of the plan. NULL with the program's error set. */
-loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num);
+ * point at the fed data and take no memory of the plan. NULL with the program's error set and
+ * *status LOOM_ERR_SHAPE when the plan's memory is over an int64 byte count (the builder keeps each
+ * tensor within one, not their sum), else LOOM_ERR_RUNTIME. */
+loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num, loom_status *status);
 void loom__plan_free(loom__plan *pl);
-/* Bytes of a CSR value laid out in one register buffer: rowptr, col, values, each 64-aligned. */
+/* a + b for plan sizes: LOOM__PLAN_OVER when either is, or the sum is over an int64. */
+size_t loom__bytes_add(size_t a, size_t b);
+/* Bytes of a CSR value laid out in one register buffer: rowptr, col, values, each 64-aligned
+ * (LOOM__PLAN_OVER when over an int64). */
 size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype);
-/* Bytes of device d's part of dense tensor t under s on n devices, at the bounds of its dims. */
+/* Bytes of device d's part of dense tensor t under s on n devices, at the bounds of its dims
+ * (LOOM__PLAN_OVER when over an int64). */
 size_t loom__part_bytes(const loom_program *p, const loom_tensor *t, loom_sbp s, int n, int d);
 /* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
 void loom__plan_print(const loom__plan *pl, const loom_program *p, FILE *f);

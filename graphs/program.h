@@ -56,7 +56,8 @@ loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads
 /* Records a program error (printf style) and returns s. */
 loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Allocates (or reuses) val[id]'s dense storage for a concrete shape. */
+/* Allocates (or reuses) val[id]'s dense storage for a concrete shape; LOOM_ERR_NOMEM, or
+ * LOOM_ERR_SHAPE when its byte count is over an int64. */
 loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int ndim, const int64_t *shape);
 
 /* Makes the program's value of parameter or state id the newest (copied back from the devices

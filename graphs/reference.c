@@ -11,12 +11,12 @@
 loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int ndim, const int64_t *shape)
 {
     loom__value *v = &p->val[id];
-    size_t bytes = loom_dtype_size(dtype);
-    for (int i = 0; i < ndim; i++)
-        bytes *= (size_t)shape[i];
-    if (bytes > p->cap[id] || !v->data) {
+    int64_t bytes;
+    if (loom__dense_size(dtype, ndim, shape, NULL, &bytes))
+        return LOOM_ERR_SHAPE; /* never for a shape the builder and the feeds let through */
+    if ((size_t)bytes > p->cap[id] || !v->data) {
         /* 64-byte aligned for vector loads; never size 0, so data is never NULL */
-        size_t want = bytes < 64 ? 64 : bytes;
+        size_t want = bytes < 64 ? 64 : (size_t)bytes;
         void *d = NULL;
         if (posix_memalign(&d, 64, want))
             return LOOM_ERR_NOMEM;

@@ -23,37 +23,43 @@ static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
     *s = LOOM_OK;
     if (p->exec[mode])
         return p->exec[mode];
-    *s = LOOM_ERR_RUNTIME;
-    loom__plan *pl = loom__plan_build(p, mode, p->keep, p->regst_num);
+    loom__plan *pl = loom__plan_build(p, mode, p->keep, p->regst_num, s);
     if (!pl)
         return NULL;
-    /* the whole step's memory is known before it runs: refuse a plan that cannot fit */
-    size_t state = 0, dev_params = 0, dev_most = 0;
-    int most = 0;
+    /* the whole step's memory is known before it runs: refuse a plan that cannot fit. Each figure
+     * is a byte count within an int64 (the plan's, each parameter's); their sums are checked, so
+     * that a huge plan never wraps under the limit */
+    int64_t state = 0, dev_params = 0, dev_most = 0, total = 0;
+    int most = 0, over = 0;
     for (int id = 0; id < p->n; id++)
         if (p->g->t[id]->op == LOOM_OP_PARAM || p->g->t[id]->op == LOOM_OP_STATE)
-            state += p->cap[id];
+            over |= loom__add_size(state, (int64_t)p->cap[id], &state);
     for (int d = 0; d < pl->ndev; d++) {
         const loom__dev_mem *m = &pl->mem[d];
-        size_t t = m->shared + m->own + m->params + m->inputs;
-        dev_params += m->params;
+        int64_t t = 0;
+        over |= loom__add_size((int64_t)m->shared, (int64_t)m->own, &t) | loom__add_size(t, (int64_t)m->params, &t) |
+                loom__add_size(t, (int64_t)m->inputs, &t) | loom__add_size(dev_params, (int64_t)m->params, &dev_params);
         if (t > dev_most)
             dev_most = t, most = d;
     }
+    over |= loom__add_size((int64_t)pl->shared_bytes, (int64_t)pl->own_bytes, &total) |
+            loom__add_size(total, (int64_t)pl->host_bytes, &total) | loom__add_size(total, state, &total) |
+            loom__add_size(total, dev_params, &total);
+    if (over)
+        total = dev_most = INT64_MAX; /* over any limit */
     if (pl->kind == LOOM_DEVICE_CPU) {
         /* CPU devices share the host's memory with the program's own copies */
-        size_t total = pl->shared_bytes + pl->own_bytes + pl->host_bytes + state + dev_params;
-        if ((int64_t)total > p->memory_limit) {
+        if ((uint64_t)total > (uint64_t)p->memory_limit) {
             loom__program_fail(p, LOOM_ERR_NOMEM,
                                "loom_program_run: the plan of a step needs %.1f MiB (%.1f shared by lifetime, %.1f of own "
                                "registers, %.1f of parameters and optimizer state), over the limit of %.1f MiB",
                                total / 1048576.0, pl->shared_bytes / 1048576.0, (pl->own_bytes + pl->host_bytes) / 1048576.0,
-                               (state + dev_params) / 1048576.0, p->memory_limit / 1048576.0);
+                               ((double)state + (double)dev_params) / 1048576.0, p->memory_limit / 1048576.0);
             loom__plan_free(pl);
             *s = LOOM_ERR_NOMEM;
             return NULL;
         }
-    } else if (p->memory_limit_given && (int64_t)dev_most > p->memory_limit) {
+    } else if (p->memory_limit_given && (uint64_t)dev_most > (uint64_t)p->memory_limit) {
         /* a GPU's own memory: without a limit, its allocation at the first run says whether it fits */
         const loom__dev_mem *m = &pl->mem[most];
         loom__program_fail(p, LOOM_ERR_NOMEM,

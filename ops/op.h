@@ -149,8 +149,19 @@ int loom__axis(int axis, int ndim);
  * (ops/reduce.c) */
 loom_tensor *loom__sum_to(loom_graph *g, loom_tensor *x, const loom_shape *target);
 
-/* Element count of a concrete value (1 for a scalar; nnz values for CSR). */
+/* Element count of a concrete value (1 for a scalar; nnz values for CSR); -1 when over an int64,
+ * which a value of a program never is (the builder and the feeds refuse such shapes). */
 int64_t loom__numel(const loom__value *v);
+
+/* Checked size arithmetic: every element count, byte count and offset computed from a caller's
+ * shapes goes through these. Each returns 0 and sets *out when the operands are >= 0 and the
+ * result fits an int64 (the largest count or byte size Loom handles), else -1 with *out as it
+ * was. */
+int loom__mul_size(int64_t a, int64_t b, int64_t *out);
+int loom__add_size(int64_t a, int64_t b, int64_t *out);
+/* Elements and bytes (either may be NULL) of a dense value of dtype and concrete shape; -1 when
+ * the rank or dtype is invalid, a dim is negative, or either count is over an int64. */
+int loom__dense_size(loom_dtype dtype, int ndim, const int64_t *shape, int64_t *numel, int64_t *bytes);
 
 /* Counter-based random bits for (key, counter): the same everywhere, in any order. The
  * splitmix64 finaliser over a combined key is cheap, stateless and well mixed, which is what a

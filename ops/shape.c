@@ -253,7 +253,11 @@ static loom_status concat_infer(loom_tensor *t, char *msg, size_t len)
                      loom__shape_str(t->graph, &x->shape, b1, sizeof b1), axis);
             return LOOM_ERR_SHAPE;
         }
-        r.d[axis] += x->shape.d[axis];
+        if (loom__add_size(r.d[axis], x->shape.d[axis], &r.d[axis])) {
+            snprintf(msg, len, "the sizes of axis %d sum to more than an int64 holds (operand %d is %s)", axis, k + 1,
+                     loom__shape_str(t->graph, &x->shape, b1, sizeof b1));
+            return LOOM_ERR_SHAPE;
+        }
     }
     t->a.i[0] = axis;
     t->dtype = x0->dtype;

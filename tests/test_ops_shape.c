@@ -338,8 +338,10 @@ static void concat_case(loom_dtype dt, int n, int axis)
     for (int64_t o = 0; o < ny; o++) {
         int64_t idx[3];
         unravel(o, 3, yd, idx);
+        /* idx[ax] < total, so the walk stops at the last input at the latest; the bound on k
+         * says so to the compiler too (it cannot see that xd[k] is set otherwise) */
         int k = 0;
-        while (idx[ax] >= d[k][ax])
+        while (k < n - 1 && idx[ax] >= d[k][ax])
             idx[ax] -= d[k++][ax];
         double want = get(xd[k], dt, ravel(3, d[k], idx));
         ck_assert_msg(get(out.data, dt, o) == want, "loom_concat (%s, axis %d) [%lld]", loom_dtype_name(dt), axis,

@@ -103,7 +103,8 @@ typedef struct loom_array {
     void *data;
 } loom_array;
 
-/* Number of elements (1 for a scalar). */
+/* Number of elements (1 for a scalar); -1 when the rank is outside 0 .. LOOM_MAX_DIMS, a dim is
+ * negative or the count is over an int64 (the dims are read only once the rank is checked). */
 int64_t loom_array_numel(const loom_array *a);
 /* Allocates zeroed data for the given dtype and shape; LOOM_ERR_NOMEM or LOOM_ERR_INVALID. */
 loom_status loom_array_alloc(loom_array *a, loom_dtype dtype, int ndim, const int64_t *shape);
