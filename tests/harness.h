@@ -71,6 +71,9 @@ int64_t lt_numel(int n, const int64_t *d);
 
 /* Deterministic test data: fills n doubles with N(0, 1) / ints in [0, hi). */
 void lt_fill_normal(double *x, int64_t n, uint64_t seed);
+/* The values of x as the test's dtype: with f32 set, x is rounded to float in place; xf gets x as
+ * floats either way (the f32 operand, while x stays the reference). */
+void lt_as_dtype(double *x, float *xf, int64_t n, int f32);
 void lt_fill_int(int32_t *x, int64_t n, int32_t hi, uint64_t seed);
 
 #endif

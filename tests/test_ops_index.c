@@ -49,8 +49,7 @@ START_TEST(test_gather_forward)
         double t[V * F], got[E * F];
         float tf[V * F];
         lt_fill_normal(t, V * F, 1);
-        for (int i = 0; i < V * F; i++)
-            tf[i] = (float)(t[i] = f32 ? (float)t[i] : t[i]);
+        lt_as_dtype(t, tf, V * F, f32);
         lt_case *c = lt_case_new();
         loom_tensor *T = lt_input_static(c, "t", f32 ? LOOM_F32 : LOOM_F64, loom_shape(V, F), f32 ? (void *)tf : t);
         loom_tensor *I = lt_input_static(c, "i", LOOM_I32, loom_shape(E), idx);
@@ -148,8 +147,8 @@ START_TEST(test_scatter_forward)
                     continue;
                 float xf[E * F];
                 double xs[E * F];
-                for (int i = 0; i < E * F; i++)
-                    xf[i] = (float)(xs[i] = f32 ? (float)x[i] : x[i]);
+                memcpy(xs, x, sizeof xs);
+                lt_as_dtype(xs, xf, E * F, f32);
                 lt_case *c = lt_case_new();
                 loom_graph *g = lt_graph(c);
                 loom_tensor *X = lt_input_static(c, "x", f32 ? LOOM_F32 : LOOM_F64, loom_shape(E, F), f32 ? (void *)xf : xs);

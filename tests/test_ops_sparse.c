@@ -103,8 +103,7 @@ START_TEST(test_spmm_forward)
             double x[AM * F], want[AM * F], got[AM * F];
             float xf[AM * F];
             lt_fill_normal(x, in_rows * F, 10 + tr);
-            for (int i = 0; i < in_rows * F; i++)
-                xf[i] = (float)(x[i] = f32 ? (float)x[i] : x[i]);
+            lt_as_dtype(x, xf, in_rows * F, f32);
             loom_csr m = csr_a(f32);
             double *d = dense_of(&m);
             lt_case *c = lt_case_new();
@@ -149,8 +148,7 @@ START_TEST(test_spmm_random)
                 float *xf = malloc((size_t)(in_rows * f) * sizeof *xf);
                 ck_assert(x && want && got && xf);
                 lt_fill_normal(x, in_rows * f, (uint64_t)(7 + w));
-                for (int64_t i = 0; i < in_rows * f; i++)
-                    xf[i] = (float)(x[i] = f32 ? (float)x[i] : x[i]);
+                lt_as_dtype(x, xf, in_rows * f, f32);
                 lt_case *c = lt_case_new();
                 loom_tensor *adj = lt_input_csr(c, "adj", n, m, &a);
                 /* f = 16 and 21 go in as [rows, 2, 8] and [rows, 3, 7] */
