@@ -107,7 +107,8 @@ static loom_status compute_act(void *vctx, loom__act *a)
                      .training = x->pl->mode != LOOM_RUN_EVAL,
                      .seed = x->p->g->seed,
                      .msg = a->msg,
-                     .msglen = a->msg_size};
+                     .msglen = a->msg_size,
+                     .pool = x->p->pool};
     if (x->p->ndevices > 1) { /* the part's offsets, for kernels whose signature needs them */
         const loom__regst *rg = &x->pl->regst[k->out[0]];
         int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
@@ -196,7 +197,7 @@ static loom_status variable_act(void *vctx, loom__act *a)
             else
                 parts[i] = loom__exec_param_part(x, u->src[i], d), src[i] = &parts[i];
         }
-        loom__kctx kc = {.step = a->piece, .training = 1, .seed = p->g->seed, .msg = a->msg, .msglen = a->msg_size};
+        loom__kctx kc = {.step = a->piece, .training = 1, .seed = p->g->seed, .msg = a->msg, .msglen = a->msg_size, .pool = p->pool};
         loom_status s = loom__op_def(u->op)->cpu(u, NULL, src, &kc);
         if (s != LOOM_OK)
             return s;

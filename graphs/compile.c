@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "graphs/program.h"
+#include "ops/cpu/pool.h"
 #include "ops/optim.h"
 
 loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...)
@@ -137,6 +138,7 @@ void loom_program_free(loom_program *p)
         return;
     loom__program_drop_plans(p);
     loom__sbp_plan_free(&p->sbp);
+    loom__pool_free(p->pool);
     free(p->keep);
     free(p->losses);
     for (int i = 0; p->val && i < p->n; i++) {

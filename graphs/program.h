@@ -27,6 +27,8 @@ struct loom_program {
     loom_executor executor;
     int regst_num;
     int threads; /* kernel threads, 0: the default */
+    struct loom__pool *pool; /* the CPU kernels' threads, made at the first run; NULL: one thread */
+    int pool_made;
     loom_matmul_precision matmul;
     int64_t memory_limit; /* bytes a plan may take */
     int memory_limit_given; /* by the caller (else the host's memory) */

@@ -91,6 +91,7 @@ loom_status loom__reference_run(loom_program *p, int begin, int end, int trainin
     ctx.seed = g->seed;
     ctx.msg = msg;
     ctx.msglen = sizeof msg;
+    ctx.pool = p->pool;
     for (int id = begin; id < end; id++) {
         loom_tensor *t = g->t[id];
         const loom_op_def *def = loom__op_def(t->op);

@@ -4,6 +4,7 @@
 
 #include "actors/exec.h"
 #include "graphs/program.h"
+#include "ops/cpu/pool.h"
 
 static void drop_plans(loom_program *p)
 {
@@ -102,8 +103,14 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
     if (steps == 0)
         return LOOM_OK; /* the runtime reads 0 pieces as "until the source ends" */
-    if (p->threads > 0)
-        openblas_set_num_threads(p->threads); /* process-wide: OpenBLAS has no per-call setting */
+    /* The CPU kernels split their work over the program's pool; OpenBLAS runs on the calling
+     * thread (process-wide: OpenBLAS has no per-call setting), where its own pool's threads would
+     * spin beside ours between calls. */
+    openblas_set_num_threads(1);
+    if (!p->pool_made) {
+        p->pool_made = 1;
+        p->pool = loom__pool_new(p->threads > 0 ? p->threads : loom__pool_cores()); /* NULL: one thread */
+    }
     if (p->executor == LOOM_EXEC_REFERENCE) {
         if (p->source)
             return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_run: the reference executor reads fed data only, not a source");

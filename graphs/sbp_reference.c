@@ -95,7 +95,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
     dev_values *dv = calloc((size_t)end + 1, sizeof *dv);
     loom__value *scratch = calloc((size_t)n * (LOOM__MAX_SRC + 1), sizeof *scratch);
     char msg[512];
-    loom__kctx ctx = {.step = p->step, .training = training, .seed = g->seed, .msg = msg, .msglen = sizeof msg};
+    loom__kctx ctx = {.step = p->step, .training = training, .seed = g->seed, .msg = msg, .msglen = sizeof msg, .pool = p->pool};
     if (!dv || !scratch) {
         s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
         goto out;

@@ -88,6 +88,8 @@ typedef struct loom__kctx {
     const struct loom__sbp_sig *sig;
     int part, nparts;
     int64_t first[LOOM__MAX_SRC], whole[LOOM__MAX_SRC];
+    /* CPU kernels: the program's kernel threads (ops/cpu/pool.h); NULL runs them on the caller. */
+    struct loom__pool *pool;
 } loom__kctx;
 
 /* One valid SBP signature of an op on a 1-D placement: an SBP per source, and the output's. */

@@ -5,6 +5,33 @@
 #include <string.h>
 
 #include "ops/cpu/cpu.h"
+#include "ops/cpu/pool.h"
+
+typedef struct mask_job {
+    uint8_t *m;
+    int64_t n;
+    uint64_t key, thr;
+} mask_job;
+
+/* Elements 2j and 2j+1 take the low and high 32 bits of draw j: half the hashing, and p is
+ * honoured to 2^-32. Keyed by the element index, so any split of the tensor draws the same; a
+ * part here is a range of draws. */
+static void mask_part(void *arg, int part, int nparts)
+{
+    const mask_job *jb = arg;
+    uint8_t *restrict m = jb->m;
+    const uint64_t key = jb->key, thr = jb->thr;
+    int64_t lo, hi;
+    loom__pool_split((jb->n + 1) / 2, part, nparts, &lo, &hi);
+    const int64_t whole = jb->n / 2 < hi ? jb->n / 2 : hi; /* draws with both halves in the tensor */
+    for (int64_t j = lo; j < whole; j++) {
+        uint64_t r = loom__rand64(key, (uint64_t)j);
+        m[2 * j] = (r & 0xffffffffu) >= thr;
+        m[2 * j + 1] = (r >> 32) >= thr;
+    }
+    if (whole < hi) /* an odd count: the last element, the low half of its draw */
+        m[2 * whole] = (loom__rand64(key, (uint64_t)whole) & 0xffffffffu) >= thr;
+}
 
 loom_status loom__cpu_dropout_mask(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
@@ -17,28 +44,38 @@ loom_status loom__cpu_dropout_mask(const loom_tensor *t, loom__value *out, loom_
         memset(m, 1, (size_t)n);
         return LOOM_OK;
     }
-    /* Elements 2j and 2j+1 take the low and high 32 bits of draw j: half the hashing, and p is
-     * honoured to 2^-32. Keyed by the element index, so any split of the tensor draws the same. */
-    const uint64_t thr = (uint64_t)(t->a.f[0] * 4294967296.0);
-    const uint64_t key = loom__rand64(loom__rand64(ctx->seed, (uint64_t)t->id), (uint64_t)ctx->step);
-    for (int64_t i = 0; i < n; i += 2) {
-        uint64_t r = loom__rand64(key, (uint64_t)i >> 1);
-        m[i] = (r & 0xffffffffu) >= thr;
-        if (i + 1 < n)
-            m[i + 1] = (r >> 32) >= thr;
-    }
+    mask_job jb = {.m = m, .n = n, .thr = (uint64_t)(t->a.f[0] * 4294967296.0),
+                   .key = loom__rand64(loom__rand64(ctx->seed, (uint64_t)t->id), (uint64_t)ctx->step)};
+    /* work: a draw costs about as much as streaming 8 bytes */
+    loom__pool_run(ctx->pool, loom__pool_parts(ctx->pool, (double)n * 4), mask_part, &jb);
     return LOOM_OK;
 }
 
-#define DROPOUT(T, sfx)                                                                 \
-    static void dropout_##sfx(T *y, const T *x, const uint8_t *m, int64_t n, double p) \
-    {                                                                                   \
-        const T keep = (T)(1 / (1 - p));                                                \
-        for (int64_t i = 0; i < n; i++) /* branch-free: the mask is random */          \
-            y[i] = x[i] * ((T)m[i] * keep);                                             \
+#define DROPOUT(T, sfx)                                                                                    \
+    static void dropout_##sfx(T *restrict y, const T *restrict x, const uint8_t *restrict m, int64_t lo,  \
+                              int64_t hi, double p)                                                        \
+    {                                                                                                      \
+        const T keep = (T)(1 / (1 - p));                                                                   \
+        for (int64_t i = lo; i < hi; i++) /* branch-free: the mask is random */                           \
+            y[i] = x[i] * ((T)m[i] * keep);                                                                \
     }
 LOOM__FLOAT_TYPES(DROPOUT)
 #undef DROPOUT
+
+typedef struct dropout_job {
+    loom__value *out;
+    const loom__value *x, *m;
+    int64_t n;
+    double p;
+} dropout_job;
+
+static void dropout_part(void *arg, int part, int nparts)
+{
+    const dropout_job *jb = arg;
+    int64_t lo, hi;
+    loom__pool_split(jb->n, part, nparts, &lo, &hi);
+    (void)LOOM__DISPATCH_FLOAT(jb->out->dtype, dropout, jb->out->data, jb->x->data, jb->m->data, lo, hi, jb->p);
+}
 
 loom_status loom__cpu_dropout(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
@@ -48,5 +85,10 @@ loom_status loom__cpu_dropout(const loom_tensor *t, loom__value *out, loom__valu
             memcpy(out->data, src[0]->data, (size_t)n * loom_dtype_size(out->dtype));
         return LOOM_OK;
     }
-    return LOOM__DISPATCH_FLOAT(out->dtype, dropout, out->data, src[0]->data, src[1]->data, n, t->a.f[0]);
+    if (out->dtype != LOOM_F32 && out->dtype != LOOM_F64)
+        return LOOM_ERR_DTYPE;
+    dropout_job jb = {.out = out, .x = src[0], .m = src[1], .n = n, .p = t->a.f[0]};
+    const double es = (double)loom_dtype_size(out->dtype);
+    loom__pool_run(ctx->pool, loom__pool_parts(ctx->pool, (double)n * (2 * es + 1)), dropout_part, &jb);
+    return LOOM_OK;
 }

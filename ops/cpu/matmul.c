@@ -1,12 +1,48 @@
-/* matmul on the CPU through OpenBLAS GEMM. */
+/* matmul on the CPU through OpenBLAS GEMM, called single-threaded: the kernel pool splits the
+ * output's rows (pool.h), so OpenBLAS's own threads never wait, spinning, beside the pool's. */
 #include "ops/cpu/matmul.h"
 
 #include <cblas.h>
 #include <string.h>
 
+#include "ops/cpu/pool.h"
+
+/* Parts start on a multiple of this many rows: GEMM kernels work on tiles of up to 16 or 32 rows,
+ * so each part's rows fall in the same tiles, with the same sum over k, as in one whole call. */
+#define ROW_ALIGN 64
+
+typedef struct gemm_job {
+    enum CBLAS_TRANSPOSE opa, opb;
+    int64_t m, n, k;
+    int lda, ldb, ldc;
+    loom_dtype dtype;
+    const void *a, *b;
+    void *c;
+} gemm_job;
+
+static void gemm_part(void *arg, int part, int nparts)
+{
+    const gemm_job *j = arg;
+    int64_t blocks = (j->m + ROW_ALIGN - 1) / ROW_ALIGN, lo, hi;
+    loom__pool_split(blocks, part, nparts, &lo, &hi);
+    lo *= ROW_ALIGN;
+    hi = hi * ROW_ALIGN < j->m ? hi * ROW_ALIGN : j->m;
+    if (lo >= hi)
+        return;
+    /* row r of op(A) starts at a + r lda untransposed, at column r (a + r) transposed */
+    const size_t es = loom_dtype_size(j->dtype);
+    const char *a = (const char *)j->a + (size_t)lo * (j->opa == CblasNoTrans ? (size_t)j->lda : 1) * es;
+    char *c = (char *)j->c + (size_t)lo * (size_t)j->ldc * es;
+    if (j->dtype == LOOM_F32)
+        cblas_sgemm(CblasRowMajor, j->opa, j->opb, (int)(hi - lo), (int)j->n, (int)j->k, 1.0f, (const float *)a, j->lda,
+                    j->b, j->ldb, 0.0f, (float *)c, j->ldc);
+    else
+        cblas_dgemm(CblasRowMajor, j->opa, j->opb, (int)(hi - lo), (int)j->n, (int)j->k, 1.0, (const double *)a, j->lda,
+                    j->b, j->ldb, 0.0, (double *)c, j->ldc);
+}
+
 loom_status loom__cpu_matmul(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    (void)ctx;
     const loom__value *a = src[0], *b = src[1];
     int ta = (int)t->a.i[0], tb = (int)t->a.i[1];
     int64_t m = out->shape[0], n = out->shape[1], k = a->shape[!ta];
@@ -16,13 +52,15 @@ loom_status loom__cpu_matmul(const loom_tensor *t, loom__value *out, loom__value
         memset(out->data, 0, (size_t)(m * n) * loom_dtype_size(out->dtype));
         return LOOM_OK;
     }
-    enum CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
-    int lda = (int)a->shape[1], ldb = (int)b->shape[1], ldc = (int)n;
-    if (out->dtype == LOOM_F32)
-        cblas_sgemm(CblasRowMajor, opa, opb, (int)m, (int)n, (int)k, 1.0f, a->data, lda, b->data, ldb, 0.0f,
-                    out->data, ldc);
-    else
-        cblas_dgemm(CblasRowMajor, opa, opb, (int)m, (int)n, (int)k, 1.0, a->data, lda, b->data, ldb, 0.0,
-                    out->data, ldc);
+    gemm_job j = {.opa = ta ? CblasTrans : CblasNoTrans, .opb = tb ? CblasTrans : CblasNoTrans, .m = m, .n = n, .k = k,
+                  .lda = (int)a->shape[1], .ldb = (int)b->shape[1], .ldc = (int)n, .dtype = out->dtype,
+                  .a = a->data, .b = b->data, .c = out->data};
+    /* work: the bytes of A and C each part streams, plus the flops at about 8 per byte */
+    const double es = (double)loom_dtype_size(out->dtype);
+    int parts = loom__pool_parts(ctx->pool, (double)m * (double)(k + n) * es + 2.0 * (double)m * (double)n * (double)k / 8);
+    const int64_t blocks = (m + ROW_ALIGN - 1) / ROW_ALIGN;
+    if (parts > blocks)
+        parts = (int)blocks;
+    loom__pool_run(ctx->pool, parts, gemm_part, &j);
     return LOOM_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/cpu.h"
+#include "ops/cpu/pool.h"
 
 /* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
 static int64_t row_size(const loom__value *v)
@@ -33,14 +34,14 @@ static int64_t row_size(const loom__value *v)
 LOOM__FLOAT_TYPES(AXPY)
 #undef AXPY
 
-/* y [nrows, f] = A x with x [ncols, f]. One output row at a time: it stays in cache while the
- * row's entries add scaled rows of x to it, the inner loop running over f contiguous elements of
- * both (restrict: y never aliases x or the values). */
+/* y [nrows, f] = A x with x [ncols, f], rows [lo, hi). One output row at a time: it stays in
+ * cache while the row's entries add scaled rows of x to it, the inner loop running over f
+ * contiguous elements of both (restrict: y never aliases x or the values). */
 #define SPMM(T, sfx)                                                                                      \
     static void spmm_##sfx(T *restrict y, const int32_t *restrict rowptr, const int32_t *restrict col,      \
-                           const T *restrict val, const T *restrict x, int64_t nrows, int64_t f)            \
+                           const T *restrict val, const T *restrict x, int64_t lo, int64_t hi, int64_t f)   \
     {                                                                                                     \
-        for (int64_t i = 0; i < nrows; i++) {                                                             \
+        for (int64_t i = lo; i < hi; i++) {                                                               \
             T *restrict yi = y + i * f;                                                                   \
             for (int64_t j = 0; j < f; j++)                                                               \
                 yi[j] = 0;                                                                                \
@@ -48,20 +49,47 @@ LOOM__FLOAT_TYPES(AXPY)
                 axpy_##sfx(yi, val[k], x + (int64_t)col[k] * f, f);                                       \
         }                                                                                                 \
     }                                                                                                     \
-    /* y [ncols, f] = A^T x with x [nrows, f], without forming A^T: row i of A scatters x's row i,   \
-     * scaled by each entry, into the output rows its columns name. */                                  \
+    /* y [ncols, f] = A^T x with x [nrows, f], output rows [lo, hi), without forming A^T: row i of A  \
+     * scatters x's row i, scaled by each entry, into the output rows its columns name. Each part     \
+     * walks every entry and takes those whose column it owns, so output row c still sums its terms  \
+     * in the order of i and k however the columns are split. */                                       \
     static void spmm_t_##sfx(T *restrict y, const int32_t *restrict rowptr, const int32_t *restrict col,    \
-                             const T *restrict val, const T *restrict x, int64_t nrows, int64_t ncols,       \
-                             int64_t f)                                                                   \
+                             const T *restrict val, const T *restrict x, int64_t nrows, int64_t lo,         \
+                             int64_t hi, int64_t f)                                                       \
     {                                                                                                     \
-        for (int64_t j = 0; j < ncols * f; j++)                                                           \
+        for (int64_t j = lo * f; j < hi * f; j++)                                                         \
             y[j] = 0;                                                                                     \
         for (int64_t i = 0; i < nrows; i++)                                                               \
             for (int32_t k = rowptr[i]; k < rowptr[i + 1]; k++)                                           \
-                axpy_##sfx(y + (int64_t)col[k] * f, val[k], x + i * f, f);                                \
+                if (col[k] >= lo && col[k] < hi)                                                          \
+                    axpy_##sfx(y + (int64_t)col[k] * f, val[k], x + i * f, f);                            \
     }
 LOOM__FLOAT_TYPES(SPMM)
 #undef SPMM
+
+typedef struct spmm_job {
+    const loom__value *adj, *x;
+    loom__value *out;
+    int transpose;
+    int64_t f;
+} spmm_job;
+
+/* A's rows split by nonzeros (A x), or the output's rows evenly (A^T x). */
+static void spmm_part(void *arg, int part, int nparts)
+{
+    const spmm_job *j = arg;
+    const loom__value *adj = j->adj;
+    int64_t lo, hi;
+    if (j->transpose) {
+        loom__pool_split(adj->shape[1], part, nparts, &lo, &hi);
+        (void)LOOM__DISPATCH_FLOAT(j->out->dtype, spmm_t, j->out->data, adj->rowptr, adj->col, adj->data, j->x->data,
+                                   adj->shape[0], lo, hi, j->f);
+    } else {
+        loom__pool_split_csr(adj->rowptr, adj->shape[0], part, nparts, &lo, &hi);
+        (void)LOOM__DISPATCH_FLOAT(j->out->dtype, spmm, j->out->data, adj->rowptr, adj->col, adj->data, j->x->data, lo,
+                                   hi, j->f);
+    }
+}
 
 loom_status loom__cpu_spmm(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
@@ -81,10 +109,14 @@ loom_status loom__cpu_spmm(const loom_tensor *t, loom__value *out, loom__value *
     }
     if (out->dtype != adj->dtype || x->dtype != adj->dtype)
         return LOOM_ERR_DTYPE;
-    if (transpose)
-        return LOOM__DISPATCH_FLOAT(out->dtype, spmm_t, out->data, adj->rowptr, adj->col, adj->data, x->data, nrows,
-                                    ncols, f);
-    return LOOM__DISPATCH_FLOAT(out->dtype, spmm, out->data, adj->rowptr, adj->col, adj->data, x->data, nrows, f);
+    spmm_job j = {.adj = adj, .x = x, .out = out, .transpose = transpose, .f = f};
+    /* work: a gathered (or scattered) row of f values per entry, and the output once */
+    const double es = (double)loom_dtype_size(out->dtype);
+    int parts = loom__pool_parts(ctx->pool, ((double)adj->rowptr[nrows] + (double)out_rows) * (double)f * es);
+    if (parts > out_rows)
+        parts = out_rows > 0 ? (int)out_rows : 1;
+    loom__pool_run(ctx->pool, parts, spmm_part, &j);
+    return LOOM_OK;
 }
 
 /* The row sum is accumulated in double for both value types: degrees are usually counts, which it
