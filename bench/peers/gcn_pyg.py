@@ -111,6 +111,8 @@ def run(args):
     import torch_geometric
 
     torch.manual_seed(args.seed)
+    if args.threads > 0:  # intra-op threads on the CPU, as Loom's --threads
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     n, src, dst, x_np, y_np, train_rows, wd1 = load_graph(args)
@@ -122,7 +124,7 @@ def run(args):
         "device": f"{device.type}:{device.index if device.index is not None else torch.cuda.current_device() if cuda else 0}",
         "nodes": int(n), "edges": int(len(src)), "features": int(x_np.shape[1]), "hidden": hidden,
         "classes": classes, "train_rows": int(n if train_rows is None else len(train_rows)),
-        "epochs": args.epochs, "warmup": args.warmup, "cached": args.cached, "dropout": args.dropout,
+        "epochs": args.epochs, "warmup": args.warmup, "threads": torch.get_num_threads(), "cached": args.cached, "dropout": args.dropout,
         "ms_per_epoch": None, "peak_bytes": None, "final_loss": None, "oom": False,
         "torch": torch.__version__, "pyg": torch_geometric.__version__,
         "gpu": torch.cuda.get_device_name(device) if cuda else None,
@@ -198,6 +200,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="the synthetic graph's seed (and torch's)")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--cached", action="store_true", help="GCNConv(cached=True): normalise once")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on the CPU (0: torch's default)")
     ap.add_argument("--dropout", type=float, default=0.5, help="0.5 as in loom_nn_gcn; other values for checks only")
     args = ap.parse_args()
     if args.epochs < 1 or args.warmup < 0 or args.hidden < 0:
