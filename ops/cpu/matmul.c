@@ -7,9 +7,11 @@
 
 #include "ops/cpu/pool.h"
 
-/* Parts start on a multiple of this many rows: GEMM kernels work on tiles of up to 16 or 32 rows,
- * so each part's rows fall in the same tiles, with the same sum over k, as in one whole call. */
-#define ROW_ALIGN 64
+/* The output's rows go to GEMM in chunks of this many, one call each, whatever the thread count:
+ * OpenBLAS's result for a row depends on the call's shape (it picks other kernels, with another
+ * order of the sum over k, for small calls), so the chunks are fixed and the threads only decide
+ * who computes which. Packing B again per chunk costs k n of the chunk's ROW_CHUNK k n work. */
+#define ROW_CHUNK 128
 
 typedef struct gemm_job {
     enum CBLAS_TRANSPOSE opa, opb;
@@ -23,22 +25,21 @@ typedef struct gemm_job {
 static void gemm_part(void *arg, int part, int nparts)
 {
     const gemm_job *j = arg;
-    int64_t blocks = (j->m + ROW_ALIGN - 1) / ROW_ALIGN, lo, hi;
-    loom__pool_split(blocks, part, nparts, &lo, &hi);
-    lo *= ROW_ALIGN;
-    hi = hi * ROW_ALIGN < j->m ? hi * ROW_ALIGN : j->m;
-    if (lo >= hi)
-        return;
-    /* row r of op(A) starts at a + r lda untransposed, at column r (a + r) transposed */
+    int64_t chunks = (j->m + ROW_CHUNK - 1) / ROW_CHUNK, lo, hi;
+    loom__pool_split(chunks, part, nparts, &lo, &hi);
     const size_t es = loom_dtype_size(j->dtype);
-    const char *a = (const char *)j->a + (size_t)lo * (j->opa == CblasNoTrans ? (size_t)j->lda : 1) * es;
-    char *c = (char *)j->c + (size_t)lo * (size_t)j->ldc * es;
-    if (j->dtype == LOOM_F32)
-        cblas_sgemm(CblasRowMajor, j->opa, j->opb, (int)(hi - lo), (int)j->n, (int)j->k, 1.0f, (const float *)a, j->lda,
-                    j->b, j->ldb, 0.0f, (float *)c, j->ldc);
-    else
-        cblas_dgemm(CblasRowMajor, j->opa, j->opb, (int)(hi - lo), (int)j->n, (int)j->k, 1.0, (const double *)a, j->lda,
-                    j->b, j->ldb, 0.0, (double *)c, j->ldc);
+    for (int64_t ch = lo; ch < hi; ch++) {
+        const int64_t r0 = ch * ROW_CHUNK, rows = j->m - r0 < ROW_CHUNK ? j->m - r0 : ROW_CHUNK;
+        /* row r of op(A) starts at a + r lda untransposed, at column r (a + r) transposed */
+        const char *a = (const char *)j->a + (size_t)r0 * (j->opa == CblasNoTrans ? (size_t)j->lda : 1) * es;
+        char *c = (char *)j->c + (size_t)r0 * (size_t)j->ldc * es;
+        if (j->dtype == LOOM_F32)
+            cblas_sgemm(CblasRowMajor, j->opa, j->opb, (int)rows, (int)j->n, (int)j->k, 1.0f, (const float *)a, j->lda,
+                        j->b, j->ldb, 0.0f, (float *)c, j->ldc);
+        else
+            cblas_dgemm(CblasRowMajor, j->opa, j->opb, (int)rows, (int)j->n, (int)j->k, 1.0, (const double *)a, j->lda,
+                        j->b, j->ldb, 0.0, (double *)c, j->ldc);
+    }
 }
 
 loom_status loom__cpu_matmul(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
@@ -58,9 +59,9 @@ loom_status loom__cpu_matmul(const loom_tensor *t, loom__value *out, loom__value
     /* work: the bytes of A and C each part streams, plus the flops at about 8 per byte */
     const double es = (double)loom_dtype_size(out->dtype);
     int parts = loom__pool_parts(ctx->pool, (double)m * (double)(k + n) * es + 2.0 * (double)m * (double)n * (double)k / 8);
-    const int64_t blocks = (m + ROW_ALIGN - 1) / ROW_ALIGN;
-    if (parts > blocks)
-        parts = (int)blocks;
+    const int64_t chunks = (m + ROW_CHUNK - 1) / ROW_CHUNK;
+    if (parts > chunks)
+        parts = (int)chunks;
     loom__pool_run(ctx->pool, parts, gemm_part, &j);
     return LOOM_OK;
 }
