@@ -49,6 +49,7 @@ int main(void)
 #include "../ops/op.h"
 #include "../runtime/cuda/cuda_rt.h"
 #include "ops/cuda/cuda.h" /* the repository root is on the benchmarks' include path */
+#include "bench/spmm_problem.h"
 
 static char msg[512];
 
@@ -70,65 +71,6 @@ static char msg[512];
         if (s_ != CUSPARSE_STATUS_SUCCESS)                                                                             \
             DIE("%s: %s", #call, cusparseGetErrorString(s_));                                                          \
     } while (0)
-
-/* ---- the matrices ------------------------------------------------------------------------------ */
-
-typedef struct problem {
-    int64_t n, m, e, f;
-    loom_dtype dt;
-    int32_t *rowptr, *col; /* host */
-    void *val, *x;          /* host, dt */
-} problem;
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "spmm: out of memory (%zu bytes)\n", n);
-        exit(1);
-    }
-    return p;
-}
-
-static problem make_problem(int64_t n, int64_t m, int64_t e, int64_t f, loom_dtype dt, uint64_t seed)
-{
-    problem p = {.n = n, .m = m, .e = e, .f = f, .dt = dt};
-    const size_t es = loom_dtype_size(dt);
-    p.rowptr = xmalloc((size_t)(n + 1) * sizeof *p.rowptr);
-    p.col = xmalloc((size_t)e * sizeof *p.col);
-    p.val = xmalloc((size_t)e * es);
-    p.x = xmalloc((size_t)(m * f) * es);
-    const uint64_t kcol = loom__rand64(seed, 0), kx = loom__rand64(seed, 1);
-    for (int64_t i = 0; i <= n; i++)
-        p.rowptr[i] = (int32_t)((uint64_t)i * (uint64_t)e / (uint64_t)n);
-    for (int64_t i = 0; i < n; i++) {
-        const int32_t deg = p.rowptr[i + 1] - p.rowptr[i];
-        const double v = deg ? 1.0 / (double)deg : 0.0;
-        for (int32_t k = p.rowptr[i]; k < p.rowptr[i + 1]; k++) {
-            p.col[k] = (int32_t)(loom__rand64(kcol, (uint64_t)k) % (uint64_t)m);
-            if (dt == LOOM_F32)
-                ((float *)p.val)[k] = (float)v;
-            else
-                ((double *)p.val)[k] = v;
-        }
-    }
-    for (int64_t j = 0; j < m * f; j++) {
-        const float u = (float)(loom__rand64(kx, (uint64_t)j) >> 40) * 0x1.0p-24f;
-        if (dt == LOOM_F32)
-            ((float *)p.x)[j] = u;
-        else
-            ((double *)p.x)[j] = u;
-    }
-    return p;
-}
-
-static void free_problem(problem *p)
-{
-    free(p->rowptr);
-    free(p->col);
-    free(p->val);
-    free(p->x);
-}
 
 /* ---- timing ------------------------------------------------------------------------------------ */
 

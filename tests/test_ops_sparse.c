@@ -130,12 +130,13 @@ START_TEST(test_spmm_forward)
 }
 END_TEST
 
-/* Larger random matrices, with feature widths around the kernel's block of 8 (tails, exact
- * blocks, several blocks), and x with more than 2 dims (trailing dims flatten into features). */
+/* Larger random matrices, with feature widths around the kernel's blocks (of 32 and 8 floats,
+ * 16 and 4 doubles, and axpy's 8: tails, exact blocks, several blocks, each kind after another),
+ * and x with more than 2 dims (trailing dims flatten into features). */
 START_TEST(test_spmm_random)
 {
-    const int64_t widths[] = {1, 7, 8, 9, 16, 21};
-    for (int w = 0; w < 6; w++)
+    const int64_t widths[] = {1, 7, 8, 9, 16, 21, 32, 45, 64};
+    for (int w = 0; w < 9; w++)
         for (int f32 = 0; f32 < 2; f32++)
             for (int tr = 0; tr < 2; tr++) {
                 const int64_t n = 23, m = 17, f = widths[w];

@@ -1,8 +1,11 @@
 """SpMM in PyTorch on the matrices of bench/spmm.c: torch.sparse CSR x dense on the GPU, timed
-with CUDA events, one JSON line per case with bench/spmm.c's fields and "impl": "torch".
+with CUDA events, one JSON line per case with bench/spmm.c's fields and "impl": "torch"; with
+--device cpu, on the CPU with --threads threads (torch.set_num_threads), the median wall time of
+reps products, with bench/spmm_cpu.c's fields and cases.
 
     python3 bench/peers/spmm_torch.py [--reps 20] [--warmup 3] [--dtype f32|f64]
                                       [--cases all|large|small] [--seed 1] [--device cuda:0]
+                                      [--threads 2]
 
 The matrices are bench/spmm.c's, bit for bit (see the top of that file):
     rand64(key, i) = loom__rand64 of ops/op.h (splitmix64's finaliser over a key and a counter)
@@ -12,7 +15,8 @@ The matrices are bench/spmm.c's, bit for bit (see the top of that file):
     x[j]           = (rand64(rand64(seed, 1), j) >> 40) * 2^-24, j in [0, M F), row-major
 The generator is loomrand.py's; whole arrays are computed at once, in chunks to bound the
 temporaries. Cases: N = M = 1M, E = 20M with F = 64 and 128, and N = M = 2708, E = 10556, F = 16
-(reps x 50); "spmm" is A x and "spmm_t" A^T x (torch's transposed CSR, a CSC view). Without torch
+(reps x 50), on a GPU; N = M = 100k, E = 2M with F = 64 and the Cora-sized case on the CPU
+(bench/spmm_cpu.c's); "spmm" is A x and "spmm_t" A^T x (torch's transposed CSR, a CSC view). Without torch
 or a GPU it prints one line {"case": "spmm", "impl": "torch", "skipped": ...} and exits 0.
 """
 
@@ -54,6 +58,53 @@ def time_ms(torch, fn, warmup, reps):
     return t0.elapsed_time(t1) / reps
 
 
+def time_cpu_ms(fn, warmup, reps):
+    """The median wall time of reps calls, after warmup calls."""
+    import time
+    for _ in range(warmup):
+        fn()
+    ms = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    ms.sort()
+    return ms[len(ms) // 2]
+
+
+def cpu_line(rec, n, m, e, f, dtype_name, reps, ms, y, threads):
+    rec.update({"device": "cpu", "threads": threads, "dtype": dtype_name, "rows": n, "cols": m, "nnz": e,
+                "features": f, "reps": reps, "ms": round(ms, 5), "gflops": round(2.0 * e * f / (ms * 1e-3) / 1e9, 3),
+                "checksum": float(f"{y.double().sum().item():.10g}")})
+    print(json.dumps(rec), flush=True)
+
+
+def run_cpu(torch, args, npdt, tdt):
+    """The CPU cases of bench/spmm_cpu.c: A x and A^T x, torch.sparse CSR (and its CSC view)."""
+    torch.set_num_threads(args.threads)
+    cases = []
+    if args.cases != "small":
+        cases += [(100000, 2000000, 64, args.reps)]
+    if args.cases != "large":
+        cases += [(2708, 10556, 16, args.reps * 50)]
+    for n, e, f, reps in cases:
+        rowptr, col, val, x = problem(n, n, e, f, npdt, args.seed)
+        a = torch.sparse_csr_tensor(torch.from_numpy(rowptr), torch.from_numpy(col), torch.from_numpy(val),
+                                    size=(n, n), dtype=tdt)
+        xt = torch.from_numpy(x)
+        for kase, mat, variant in (("spmm", a, "sparse_csr"), ("spmm_t", a.t(), "sparse_csc")):
+            try:
+                ms = time_cpu_ms(lambda: torch.sparse.mm(mat, xt), args.warmup, reps)
+                y = torch.sparse.mm(mat, xt)
+            except (RuntimeError, NotImplementedError) as err:
+                print(json.dumps({"case": kase, "impl": "torch", "device": "cpu", "rows": n, "nnz": e, "features": f,
+                                  "skipped": str(err).splitlines()[0]}), flush=True)
+                continue
+            cpu_line({"case": kase, "impl": "torch", "variant": variant}, n, n, e, f, args.dtype, reps, ms, y,
+                     args.threads)
+    return 0
+
+
 def line(rec, n, m, e, f, dtype_name, reps, ms, y, copy_bps, device, gpu):
     es = 4 if dtype_name == "f32" else 8
     nbytes = (n + 1) * 4 + e * (4 + es) + n * f * es + e * f * es
@@ -73,19 +124,22 @@ def main():
     ap.add_argument("--cases", choices=("all", "large", "small"), default="all")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cuda:0")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (with --device cpu)")
     args = ap.parse_args()
     try:
         import torch
     except ImportError as e:
         print(json.dumps({"case": "spmm", "impl": "torch", "skipped": f"no torch ({e})"}), flush=True)
         return 0
+    npdt = np.float32 if args.dtype == "f32" else np.float64
+    tdt = torch.float32 if args.dtype == "f32" else torch.float64
+    if args.device == "cpu":
+        return run_cpu(torch, args, npdt, tdt)
     if not torch.cuda.is_available():
         print(json.dumps({"case": "spmm", "impl": "torch", "skipped": "no CUDA device"}), flush=True)
         return 0
     dev = torch.device(args.device)
     gpu = torch.cuda.get_device_name(dev).replace('"', "")
-    npdt = np.float32 if args.dtype == "f32" else np.float64
-    tdt = torch.float32 if args.dtype == "f32" else torch.float64
 
     # the ceiling, as bench/spmm.c measures it: a 1 GiB device-to-device copy, bytes read + written
     nb = 1 << 30

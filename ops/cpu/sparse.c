@@ -34,19 +34,52 @@ static int64_t row_size(const loom__value *v)
 LOOM__FLOAT_TYPES(AXPY)
 #undef AXPY
 
-/* y [nrows, f] = A x with x [ncols, f], rows [lo, hi). One output row at a time: it stays in
- * cache while the row's entries add scaled rows of x to it, the inner loop running over f
- * contiguous elements of both (restrict: y never aliases x or the values). */
+/* y [nrows, f] = A x with x [ncols, f], rows [lo, hi). One output row at a time, in blocks of
+ * its columns held in registers while the row's entries add scaled rows of x to them (each
+ * element's sum in the order of the entries, from 0: the bits of a plain loop): blocks of 128
+ * bytes, then of 32, then what is left through axpy. The rows of x that the entries SPMM_AHEAD on
+ * need are fetched ahead (a gather from a table larger than the caches waits on memory
+ * otherwise). restrict: y never aliases x or the values. */
+#define SPMM_AHEAD 8
 #define SPMM(T, sfx)                                                                                      \
+    static inline __attribute__((always_inline)) void spmm_block_##sfx(                                   \
+        T *restrict yi, const int32_t *restrict col, const T *restrict val, const T *restrict x, int32_t k0, \
+        int32_t k1, int32_t end, int64_t f, int64_t j0, const int w)                                      \
+    {                                                                                                     \
+        T acc[128 / sizeof(T)];                                                                           \
+        for (int u = 0; u < w; u++)                                                                       \
+            acc[u] = 0;                                                                                   \
+        for (int32_t k = k0; k < k1; k++) {                                                               \
+            if (j0 == 0 && k + SPMM_AHEAD < end)                                                          \
+                for (int64_t b = 0; b < f; b += 64 / (int64_t)sizeof(T))                                  \
+                    __builtin_prefetch(x + (int64_t)col[k + SPMM_AHEAD] * f + b);                         \
+            const T v = val[k];                                                                           \
+            const T *restrict xr = x + (int64_t)col[k] * f + j0;                                          \
+            for (int u = 0; u < w; u++)                                                                   \
+                acc[u] += v * xr[u];                                                                      \
+        }                                                                                                 \
+        for (int u = 0; u < w; u++)                                                                       \
+            yi[j0 + u] = acc[u];                                                                          \
+    }                                                                                                     \
     static void spmm_##sfx(T *restrict y, const int32_t *restrict rowptr, const int32_t *restrict col,      \
                            const T *restrict val, const T *restrict x, int64_t lo, int64_t hi, int64_t f)   \
     {                                                                                                     \
+        enum { WIDE = 128 / sizeof(T), NARROW = 32 / sizeof(T) };                                         \
+        const int32_t end = rowptr[hi];                                                                   \
         for (int64_t i = lo; i < hi; i++) {                                                               \
             T *restrict yi = y + i * f;                                                                   \
-            for (int64_t j = 0; j < f; j++)                                                               \
-                yi[j] = 0;                                                                                \
-            for (int32_t k = rowptr[i]; k < rowptr[i + 1]; k++)                                           \
-                axpy_##sfx(yi, val[k], x + (int64_t)col[k] * f, f);                                       \
+            const int32_t k0 = rowptr[i], k1 = rowptr[i + 1];                                             \
+            int64_t j0 = 0;                                                                               \
+            for (; j0 + WIDE <= f; j0 += WIDE)                                                            \
+                spmm_block_##sfx(yi, col, val, x, k0, k1, end, f, j0, WIDE);                              \
+            for (; j0 + NARROW <= f; j0 += NARROW)                                                        \
+                spmm_block_##sfx(yi, col, val, x, k0, k1, end, f, j0, NARROW);                            \
+            if (j0 < f) {                                                                                 \
+                for (int64_t j = j0; j < f; j++)                                                          \
+                    yi[j] = 0;                                                                            \
+                for (int32_t k = k0; k < k1; k++)                                                         \
+                    axpy_##sfx(yi + j0, val[k], x + (int64_t)col[k] * f + j0, f - j0);                    \
+            }                                                                                             \
         }                                                                                                 \
     }                                                                                                     \
     /* y [ncols, f] = A^T x with x [nrows, f], output rows [lo, hi), without forming A^T: row i of A  \
