@@ -355,50 +355,16 @@ static void run_case(bench *b, int64_t n, int64_t e, int64_t f, loom_dtype dt, u
     free_problem(&p);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: spmm [--reps N] [--warmup N] [--dtype f32|f64] [--cases all|large|small] [--seed S] "
-               "[--placement cuda:N]\n");
-}
-
 int main(int argc, char **argv)
 {
-    int reps = 20, warmup = 3, device = 0;
-    uint64_t seed = 1;
-    loom_dtype dt = LOOM_F32;
-    const char *cases = "all";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!v) {
-            usage(stderr);
-            return 2;
-        }
-        if (!strcmp(a, "--reps"))
-            reps = atoi(v);
-        else if (!strcmp(a, "--warmup"))
-            warmup = atoi(v);
-        else if (!strcmp(a, "--seed"))
-            seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--cases"))
-            cases = v;
-        else if (!strcmp(a, "--dtype") && (!strcmp(v, "f32") || !strcmp(v, "f64")))
-            dt = !strcmp(v, "f32") ? LOOM_F32 : LOOM_F64;
-        else if (!strcmp(a, "--placement") && !strncmp(v, "cuda:", 5))
-            device = atoi(v + 5);
-        else {
-            usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    if (reps < 1 || warmup < 0 || (strcmp(cases, "all") && strcmp(cases, "large") && strcmp(cases, "small"))) {
-        usage(stderr);
-        return 2;
-    }
+    spmm_opts o;
+    int rc = spmm_parse(argc, argv, 1, &o);
+    if (rc >= 0)
+        return rc;
+    const int reps = o.reps, warmup = o.warmup, device = o.device;
+    const uint64_t seed = o.seed;
+    const loom_dtype dt = o.dt;
+    const char *cases = o.cases;
     loom_error why = {0};
     if (loom_cuda_device_count(&why) <= device) {
         printf("{\"case\": \"spmm\", \"skipped\": \"no CUDA device %d (%s)\"}\n", device, why.msg[0] ? why.msg : "none found");

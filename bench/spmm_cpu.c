@@ -95,50 +95,16 @@ static void run_case(int64_t n, int64_t e, int64_t f, loom_dtype dt, uint64_t se
     free_problem(&pb);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: spmm_cpu [--reps N] [--warmup N] [--threads N] [--dtype f32|f64] [--cases all|large|small] "
-               "[--seed N]\n");
-}
-
 int main(int argc, char **argv)
 {
-    int reps = 20, warmup = 3, threads = 2;
-    uint64_t seed = 1;
-    loom_dtype dt = LOOM_F32;
-    const char *cases = "all";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!v) {
-            usage(stderr);
-            return 2;
-        }
-        if (!strcmp(a, "--reps"))
-            reps = atoi(v);
-        else if (!strcmp(a, "--warmup"))
-            warmup = atoi(v);
-        else if (!strcmp(a, "--threads"))
-            threads = atoi(v);
-        else if (!strcmp(a, "--seed"))
-            seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--cases"))
-            cases = v;
-        else if (!strcmp(a, "--dtype") && (!strcmp(v, "f32") || !strcmp(v, "f64")))
-            dt = !strcmp(v, "f32") ? LOOM_F32 : LOOM_F64;
-        else {
-            usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    if (reps < 1 || warmup < 0 || threads < 1 || (strcmp(cases, "all") && strcmp(cases, "large") && strcmp(cases, "small"))) {
-        usage(stderr);
-        return 2;
-    }
+    spmm_opts o;
+    int rc = spmm_parse(argc, argv, 0, &o);
+    if (rc >= 0)
+        return rc;
+    const int reps = o.reps, warmup = o.warmup, threads = o.threads;
+    const uint64_t seed = o.seed;
+    const loom_dtype dt = o.dt;
+    const char *cases = o.cases;
     if (strcmp(cases, "small"))
         run_case(100000, 2000000, 64, dt, seed, threads, warmup, reps);
     if (strcmp(cases, "large"))

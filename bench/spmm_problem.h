@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/op.h"
 
@@ -66,6 +67,57 @@ static void free_problem(problem *p)
     free(p->col);
     free(p->val);
     free(p->x);
+}
+
+/* The benchmarks' command line: --reps, --warmup, --dtype, --cases all|large|small, --seed, and
+ * --placement cuda:N (the GPU's; device) or --threads N (the CPU's), whichever the program takes
+ * (gpu). Returns -1 to go on, else the exit status (--help: 0, after the usage on stdout). */
+typedef struct spmm_opts {
+    int reps, warmup, device, threads;
+    uint64_t seed;
+    loom_dtype dt;
+    const char *cases;
+} spmm_opts;
+
+static int spmm_parse(int argc, char **argv, int gpu, spmm_opts *o)
+{
+    const char *use = gpu ? "usage: spmm [--reps N] [--warmup N] [--dtype f32|f64] [--cases all|large|small] [--seed S] "
+                            "[--placement cuda:N]\n"
+                          : "usage: spmm_cpu [--reps N] [--warmup N] [--dtype f32|f64] [--cases all|large|small] "
+                            "[--seed S] [--threads N]\n";
+    *o = (spmm_opts){.reps = 20, .warmup = 3, .threads = 2, .seed = 1, .dt = LOOM_F32, .cases = "all"};
+    int bad = 0;
+    for (int i = 1; i < argc && !bad; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(use, stdout);
+            return 0;
+        }
+        if (!v)
+            bad = 1;
+        else if (!strcmp(a, "--reps"))
+            o->reps = atoi(v);
+        else if (!strcmp(a, "--warmup"))
+            o->warmup = atoi(v);
+        else if (!strcmp(a, "--seed"))
+            o->seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--cases"))
+            o->cases = v;
+        else if (!strcmp(a, "--dtype") && (!strcmp(v, "f32") || !strcmp(v, "f64")))
+            o->dt = !strcmp(v, "f32") ? LOOM_F32 : LOOM_F64;
+        else if (gpu && !strcmp(a, "--placement") && !strncmp(v, "cuda:", 5))
+            o->device = atoi(v + 5);
+        else if (!gpu && !strcmp(a, "--threads"))
+            o->threads = atoi(v);
+        else
+            bad = 1;
+    }
+    if (bad || o->reps < 1 || o->warmup < 0 || o->threads < 1 ||
+        (strcmp(o->cases, "all") && strcmp(o->cases, "large") && strcmp(o->cases, "small"))) {
+        fputs(use, stderr);
+        return 2;
+    }
+    return -1;
 }
 
 #endif
