@@ -20,13 +20,21 @@ static loom_status mask_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
-/* No signature but all-B (sbp NULL): the kernel draws element i of its output from counter i, so
- * a device holding a part would draw counters from 0 again, not from its part's offset. The
- * mask is made whole on every device (identical: the same key everywhere), and dropout below
- * takes it split by a local slice where x is split. */
+/* The kernels draw each element from its index in the whole tensor (loom__mask_base gives a
+ * part's first), so a mask split along a static axis 0 is drawn in parts, each device only its
+ * own rows: no all-gather of x (which would be read for its shape alone) and no whole mask per
+ * device. A dynamic axis 0 is split by the source into whole graphs, not at loom_split_part's
+ * offsets, so it stays all-B there (made whole on every device, identical everywhere). */
+static int mask_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    if (t->shape.ndim < 1 || !loom__sbp_can_split(&t->shape, 0) || loom_dim_is_dynamic(t->shape.d[0]))
+        return 0;
+    return loom__sbp_add(sigs, 0, max, 1, (loom_sbp[]){loom_split(0)}, loom_split(0));
+}
+
 const loom_op_def loom__op_dropout_mask = {.name = "dropout_mask", .min_src = 1, .max_src = 1,
                                            .flags = LOOM__OPF_RANDOM, .infer = mask_infer,
-                                           .cpu = loom__cpu_dropout_mask};
+                                           .cpu = loom__cpu_dropout_mask, .sbp = mask_sbp};
 
 /* dropout(x, mask): x dense float, mask u8 of x's shape. */
 static loom_status dropout_infer(loom_tensor *t, char *msg, size_t len)

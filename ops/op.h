@@ -178,6 +178,25 @@ static inline LOOM__HD uint64_t loom__rand64(uint64_t key, uint64_t counter)
 {
     return loom__mix64(loom__mix64(key + UINT64_C(0x9e3779b97f4a7c15)) ^ (counter * UINT64_C(0xd1b54a32d192ed03)));
 }
+/* 1 when a kernel runs on a device's part of source 0 split along axis 0 (its signature's in[0]
+ * S(0), on several devices): ctx->first[0] and ctx->whole[0] are then that part's first row and
+ * the whole tensor's rows. */
+static inline int loom__row_part(const loom__kctx *ctx)
+{
+    return ctx->sig && ctx->nparts > 1 && ctx->sig->in[0].kind == LOOM_SBP_SPLIT && ctx->sig->in[0].axis == 0;
+}
+/* The index in the whole tensor of a dropout mask part's element 0: first[0] rows in for a
+ * device's part of a row-split mask ((S(0)) -> S(0)), else 0. */
+static inline int64_t loom__mask_base(const loom__value *out, const loom__kctx *ctx)
+{
+    if (!loom__row_part(ctx) || out->ndim < 1 || out->shape[0] == 0)
+        return 0;
+    return ctx->first[0] * (loom__numel(out) / out->shape[0]);
+}
+/* The rows an unmasked softmax cross-entropy's mean divides by: the whole logits' for a device's
+ * part of row-split logits (the loss's (S(0), S(0)) -> P, the gradient's (S(0), S(0), B) -> S(0)),
+ * else the local rows. */
+static inline int64_t loom__ce_rows(int64_t rows, const loom__kctx *ctx) { return loom__row_part(ctx) ? ctx->whole[0] : rows; }
 /* Uniform in [0, 1) with 53 random bits. */
 static inline LOOM__HD double loom__rand_unit(uint64_t key, uint64_t counter) { return (double)(loom__rand64(key, counter) >> 11) * 0x1.0p-53; }
 

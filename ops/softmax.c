@@ -151,12 +151,24 @@ static void ce_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tenso
     gsrc[0] = loom__node(g, "loom_softmax_cross_entropy (gradient)", LOOM_OP_SOFTMAX_CE_GRAD, t->n_src + 1, src, NULL);
 }
 
-/* No signature but all-B (sbp NULL): the loss is a mean over the counted rows, and with the rows
- * split each device would divide its own sum by its own count; the local means do not add up to
- * the mean (nor would local sums without the global count). Exact split forms need the count
- * first (a sum of the mask, then a division): a graph of ops, not this kernel. */
+/* Unmasked, over a static axis 0: the rows split, each device's sum over its rows divided by the
+ * whole logits' row count (loom__ce_rows), partial sums of the mean. With a mask the count is of
+ * the kept rows, which no device knows alone (local counts would not add up): all-B then, as for a
+ * dynamic axis 0, which the source splits into whole graphs rather than loom_split_part's rows. */
+static int ce_rows_split(const loom_tensor *z, int has_mask)
+{
+    return !has_mask && loom__sbp_can_split(&z->shape, 0) && !loom_dim_is_dynamic(z->shape.d[0]);
+}
+
+static int ce_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    if (!ce_rows_split(t->src[0], t->n_src == 3))
+        return 0;
+    return loom__sbp_add(sigs, 0, max, 2, (loom_sbp[]){loom_split(0), loom_split(0)}, loom_partial_sum());
+}
+
 const loom_op_def loom__op_softmax_cross_entropy = {.name = "softmax_cross_entropy", .min_src = 2, .max_src = 3,
-                                                    .infer = ce_infer, .cpu = loom__cpu_softmax_ce, .grad = ce_grad,
+                                                    .infer = ce_infer, .cpu = loom__cpu_softmax_ce, .grad = ce_grad, .sbp = ce_sbp,
                                                     .diff_src = 1};
 
 loom_tensor *loom_softmax_cross_entropy(loom_graph *g, loom_tensor *logits, loom_tensor *labels, loom_tensor *mask)
@@ -184,11 +196,14 @@ static loom_status ce_grad_infer(loom_tensor *t, char *msg, size_t len)
     return LOOM_OK;
 }
 
-/* Rows split would divide by each device's own count, as for the loss: not listed. The gradient is
- * linear in gout given the rest, so a partial gout gives a partial gradient. */
+/* Rows split where the loss's are (ce_rows_split: unmasked, the whole row count), gout whole. The
+ * gradient is linear in gout given the rest, so a partial gout gives a partial gradient. */
 static int ce_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 {
-    return loom__sbp_add_partial(t, UINT32_C(1) << (t->n_src - 1), loom_partial_sum(), sigs, 0, max);
+    int n = 0;
+    if (ce_rows_split(t->src[0], t->n_src == 4))
+        n = loom__sbp_add(sigs, n, max, 3, (loom_sbp[]){loom_split(0), loom_split(0), loom_broadcast()}, loom_split(0));
+    return loom__sbp_add_partial(t, UINT32_C(1) << (t->n_src - 1), loom_partial_sum(), sigs, n, max);
 }
 
 /* No gradient: second derivatives of the loss are not supported. */

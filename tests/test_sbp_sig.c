@@ -876,9 +876,9 @@ static const struct {
     {LOOM_OP_FILL, "fill [5, 7]", "(P) -> P"},                     /* the constant n times */
     {LOOM_OP_LOG_SOFTMAX, "log_softmax [5, 7]", "(S(1)) -> S(1)"}, /* normalised per part */
     {LOOM_OP_MEAN, "mean [5, 7] axes 0x1 keepdims 0", "(S(0)) -> P"},  /* local means of uneven parts */
-    {LOOM_OP_DROPOUT_MASK, "dropout_mask [5, 7]", "(S(0)) -> S(0)"},   /* draws from local counters */
-    {LOOM_OP_SOFTMAX_CE, "softmax_cross_entropy [7, 5]", "(S(0), S(0)) -> P"}, /* local counts */
-    {LOOM_OP_SOFTMAX_CE_GRAD, "softmax_cross_entropy_grad [7, 5]", "(S(0), S(0), B) -> S(0)"},
+    {LOOM_OP_DROPOUT_MASK, "dropout_mask [5, 7]", "(S(1)) -> S(1)"},   /* offsets along axis 1 are not taken */
+    {LOOM_OP_SOFTMAX_CE, "softmax_cross_entropy [7, 5] masked", "(S(0), S(0), S(0)) -> P"}, /* local counts */
+    {LOOM_OP_SOFTMAX_CE_GRAD, "softmax_cross_entropy_grad [7, 5] masked", "(S(0), S(0), S(0), B) -> S(0)"},
     {LOOM_OP_GATHER_ROWS, "gather_rows [5, 4] at [7]", "(B, S(0)) -> P"}, /* every device gathers it all */
     {LOOM_OP_SCATTER, "scatter mode 1 [7, 4] to 5 rows", "(S(0), S(0)) -> P"}, /* mean: local counts */
     {LOOM_OP_SCATTER, "scatter mode 2 [7, 4] to 5 rows", "(P, B) -> P"},       /* max is not linear */

@@ -9,28 +9,34 @@
 
 typedef struct mask_job {
     uint8_t *m;
-    int64_t n;
+    int64_t n, base; /* m holds elements [base, base + n) of the whole mask */
     uint64_t key, thr;
 } mask_job;
 
 /* Elements 2j and 2j+1 take the low and high 32 bits of draw j: half the hashing, and p is
- * honoured to 2^-32. Keyed by the element index, so any split of the tensor draws the same; a
- * part here is a range of draws. */
+ * honoured to 2^-32. Keyed by the element's index in the whole tensor, so any split of it draws
+ * the same: a part of the pool, or a device's part of a row-split mask (base), whose first
+ * element may be the high half of a draw. */
 static void mask_part(void *arg, int part, int nparts)
 {
     const mask_job *jb = arg;
-    uint8_t *restrict m = jb->m;
+    uint8_t *restrict m = jb->m - jb->base; /* indexed by the whole tensor's element */
     const uint64_t key = jb->key, thr = jb->thr;
     int64_t lo, hi;
-    loom__pool_split((jb->n + 1) / 2, part, nparts, &lo, &hi);
-    const int64_t whole = jb->n / 2 < hi ? jb->n / 2 : hi; /* draws with both halves in the tensor */
-    for (int64_t j = lo; j < whole; j++) {
-        uint64_t r = loom__rand64(key, (uint64_t)j);
-        m[2 * j] = (r & 0xffffffffu) >= thr;
-        m[2 * j + 1] = (r >> 32) >= thr;
+    loom__pool_split(jb->n, part, nparts, &lo, &hi);
+    int64_t g = jb->base + lo;
+    const int64_t end = jb->base + hi;
+    if (g < end && (g & 1)) {
+        m[g] = (loom__rand64(key, (uint64_t)g >> 1) >> 32) >= thr;
+        g++;
     }
-    if (whole < hi) /* an odd count: the last element, the low half of its draw */
-        m[2 * whole] = (loom__rand64(key, (uint64_t)whole) & 0xffffffffu) >= thr;
+    for (; g + 1 < end; g += 2) {
+        uint64_t r = loom__rand64(key, (uint64_t)g >> 1);
+        m[g] = (r & 0xffffffffu) >= thr;
+        m[g + 1] = (r >> 32) >= thr;
+    }
+    if (g < end) /* the low half of the last draw */
+        m[g] = (loom__rand64(key, (uint64_t)g >> 1) & 0xffffffffu) >= thr;
 }
 
 loom_status loom__cpu_dropout_mask(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
@@ -44,7 +50,7 @@ loom_status loom__cpu_dropout_mask(const loom_tensor *t, loom__value *out, loom_
         memset(m, 1, (size_t)n);
         return LOOM_OK;
     }
-    mask_job jb = {.m = m, .n = n, .thr = (uint64_t)(t->a.f[0] * 4294967296.0),
+    mask_job jb = {.m = m, .n = n, .base = loom__mask_base(out, ctx), .thr = (uint64_t)(t->a.f[0] * 4294967296.0),
                    .key = loom__rand64(loom__rand64(ctx->seed, (uint64_t)t->id), (uint64_t)ctx->step)};
     /* work: a draw costs about as much as streaming 8 bytes */
     loom__pool_run(ctx->pool, loom__pool_parts(ctx->pool, (double)n * 4), mask_part, &jb);

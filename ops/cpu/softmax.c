@@ -123,6 +123,8 @@ loom_status loom__cpu_softmax_ce(const loom_tensor *t, loom__value *out, loom__v
     loom_status s = count_rows(src[1]->data, mask, n, c, &count, ctx);
     if (s != LOOM_OK)
         return s;
+    if (!mask)
+        count = loom__ce_rows(count, ctx);
     return LOOM__DISPATCH_FLOAT(out->dtype, ce, out->data, z->data, src[1]->data, mask, n, c, count);
 }
 
@@ -155,6 +157,8 @@ loom_status loom__cpu_softmax_ce_grad(const loom_tensor *t, loom__value *out, lo
     loom_status s = count_rows(src[1]->data, mask, n, c, &count, ctx);
     if (s != LOOM_OK)
         return s;
+    if (!mask)
+        count = loom__ce_rows(count, ctx);
     double g = gout->dtype == LOOM_F64 ? *(const double *)gout->data : *(const float *)gout->data;
     double w = count ? g / (double)count : 0.0;
     return LOOM__DISPATCH_FLOAT(out->dtype, ce_grad, out->data, z->data, src[1]->data, mask, n, c, w);

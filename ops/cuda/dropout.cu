@@ -1,6 +1,6 @@
 // CUDA kernels of dropout (see ops/cuda/cuda.h for the contract; the meaning is ops/dropout.c's).
 //
-// The mask is the CPU kernel's bit for bit: the same key from (graph seed, mask tensor id, step)
+// The mask is the CPU kernel's bit for bit, in a part of a row-split mask too (loom__mask_base): the same key from (graph seed, mask tensor id, step)
 // and draw j = loom__rand64(key, j) giving elements 2j (low 32 bits) and 2j + 1 (high 32 bits).
 // The key's last hash, of the step, is taken on the device, from ctx->cuda->step_dev when it is
 // set: a step replayed from a captured graph reads its step there, not the one frozen at capture.
@@ -13,6 +13,19 @@
 namespace {
 
 // ---- kernels ------------------------------------------------------------------------------------
+
+// A part of a row-split mask whose elements start at base (> 0) in the whole tensor: one element
+// per thread, its draw base + i >> 1 and half base + i & 1.
+__global__ void mask_part_kernel(uint8_t *m, int64_t n, int64_t base, uint64_t tensor_key, int64_t step, const int64_t *step_dev,
+                                 uint64_t thr)
+{
+    const uint64_t key = loom__rand64(tensor_key, (uint64_t)(step_dev ? *step_dev : step));
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const uint64_t g = (uint64_t)(base + i), r = loom__rand64(key, g >> 1);
+        m[i] = (uint8_t)(((g & 1) ? r >> 32 : r & 0xffffffffu) >= thr);
+    }
+}
 
 __global__ void mask_kernel(uint8_t *m, int64_t n, uint64_t tensor_key, int64_t step, const int64_t *step_dev, uint64_t thr)
 {
@@ -74,8 +87,13 @@ static loom_status cuda_dropout_mask(const loom_tensor *t, loom__value *out, loo
     cudaStream_t st = loom__cuda_stream(ctx);
     const uint64_t thr = (uint64_t)(t->a.f[0] * 4294967296.0);
     const uint64_t tensor_key = loom__rand64(ctx->seed, (uint64_t)t->id);
-    mask_kernel<<<loom__cuda_grid((n + 7) / 8, kThreads), kThreads, 0, st>>>((uint8_t *)out->data, n, tensor_key, ctx->step,
-                                                                            ctx->cuda->step_dev, thr);
+    const int64_t base = loom__mask_base(out, ctx);
+    if (base)
+        mask_part_kernel<<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((uint8_t *)out->data, n, base, tensor_key, ctx->step,
+                                                                           ctx->cuda->step_dev, thr);
+    else
+        mask_kernel<<<loom__cuda_grid((n + 7) / 8, kThreads), kThreads, 0, st>>>((uint8_t *)out->data, n, tensor_key, ctx->step,
+                                                                                ctx->cuda->step_dev, thr);
     LOOM__CUDA_CHECK_LAUNCH(ctx, "dropout_mask");
     return LOOM_OK;
 }

@@ -284,8 +284,10 @@ __global__ void __launch_bounds__(BLOCK) ce_block(const T *z, const int32_t *lab
     }
 }
 
-// The mean: the partials of n blocks added in a fixed order by one block of kBlockThreads.
-template <typename T> __global__ void __launch_bounds__(kBlockThreads) ce_finish(T *loss, const double *psum, const long long *pcnt, int n)
+// The mean: the partials of n blocks added in a fixed order by one block of kBlockThreads, over
+// the kept rows, or over whole rows when whole > 0 (an unmasked part of row-split logits).
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads) ce_finish(T *loss, const double *psum, const long long *pcnt, int n, long long whole)
 {
     __shared__ double ssum[33];
     __shared__ long long scnt[33];
@@ -297,6 +299,8 @@ template <typename T> __global__ void __launch_bounds__(kBlockThreads) ce_finish
     }
     s = block_reduce<kBlockThreads, false>(s, ssum, 0.0);
     k = block_reduce<kBlockThreads, false>(k, scnt, 0LL);
+    if (whole > 0)
+        k = whole;
     if (threadIdx.x == 0)
         *loss = (T)(k ? s / (double)k : 0.0);
 }
@@ -473,13 +477,13 @@ template <typename T> struct ce_grad_launch {
     const uint8_t *mask;
     const T *gout;
     const long long *count_dev;
-    int64_t rows, c;
+    int64_t count_host, rows, c;
     loom__cuda_err *err;
     int tag;
     cudaStream_t st;
     template <int L, int E> loom_status go() const
     {
-        ce_grad_rows<T, L, E><<<row_grid<L>(rows), kRowThreads, 0, st>>>(gz, z, labels, mask, gout, count_dev, rows, rows,
+        ce_grad_rows<T, L, E><<<row_grid<L>(rows), kRowThreads, 0, st>>>(gz, z, labels, mask, gout, count_dev, count_host, rows,
                                                                           (int)c, err, tag);
         return LOOM_OK;
     }
@@ -588,7 +592,8 @@ static loom_status cuda_softmax_ce(const loom_tensor *t, loom__value *out, loom_
             }
             LOOM__CUDA_CHECK_LAUNCH(ctx, "softmax_cross_entropy");
         }
-        ce_finish<T><<<1, kBlockThreads, 0, st>>>((T *)out->data, psum, pcnt, (int)grid);
+        const long long whole = has_mask ? 0 : (long long)loom__ce_rows(rows, ctx);
+        ce_finish<T><<<1, kBlockThreads, 0, st>>>((T *)out->data, psum, pcnt, (int)grid, whole);
         LOOM__CUDA_CHECK_LAUNCH(ctx, "softmax_cross_entropy (mean)");
         return LOOM_OK;
     });
@@ -621,6 +626,7 @@ static loom_status cuda_softmax_ce_grad(const loom_tensor *t, loom__value *out, 
         const int32_t *labels = (const int32_t *)src[1]->data;
         const uint8_t *mask = has_mask ? (const uint8_t *)src[2]->data : nullptr;
         const long long *count = nullptr;
+        const int64_t count_rows = loom__ce_rows(rows, ctx); // unmasked: every row counts, or the whole logits'
         if (has_mask) {
             long long *pcnt = (long long *)ctx->cuda->workspace;
             count_kept<<<cgrid, kBlockThreads, 0, st>>>(mask, rows, pcnt);
@@ -630,12 +636,12 @@ static loom_status cuda_softmax_ce_grad(const loom_tensor *t, loom__value *out, 
             count = pcnt + cgrid;
         }
         if (c == 0) // no element to write, but kept rows still have their labels checked
-            ce_grad_rows<T, 1, 1><<<row_grid<1>(rows), kRowThreads, 0, st>>>(gz, z, labels, mask, g, count, rows, rows, 0,
+            ce_grad_rows<T, 1, 1><<<row_grid<1>(rows), kRowThreads, 0, st>>>(gz, z, labels, mask, g, count, count_rows, rows, 0,
                                                                              ctx->cuda->err, ctx->cuda->tag);
         else if (c <= warp_max_c<T>())
-            by_row_length<T>(c, ce_grad_launch<T>{gz, z, labels, mask, g, count, rows, c, ctx->cuda->err, ctx->cuda->tag, st});
+            by_row_length<T>(c, ce_grad_launch<T>{gz, z, labels, mask, g, count, count_rows, rows, c, ctx->cuda->err, ctx->cuda->tag, st});
         else
-            ce_grad_block<T, kBlockThreads><<<block_grid(rows), kBlockThreads, 0, st>>>(gz, z, labels, mask, g, count, rows,
+            ce_grad_block<T, kBlockThreads><<<block_grid(rows), kBlockThreads, 0, st>>>(gz, z, labels, mask, g, count, count_rows,
                                                                                         rows, c, ctx->cuda->err,
                                                                                         ctx->cuda->tag);
         LOOM__CUDA_CHECK_LAUNCH(ctx, "softmax_cross_entropy_grad");
