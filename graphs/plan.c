@@ -141,7 +141,6 @@ static void add_input(loom__plan *pl, int task, int r)
 
 /* A boxed form of a tensor: its parts under `want`, registers base .. base + nparts - 1. */
 typedef struct boxed {
-    int tensor;
     loom_sbp want;
     int base;
     int next; /* the tensor's next boxed form, or -1 */
@@ -236,7 +235,7 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
             for (int i = 0; i < n; i++)
                 add_input(pl, k, *part_reg(b, src, i));
     }
-    b->box[b->nbox] = (boxed){.tensor = src->id, .want = want, .base = regs[0], .next = b->box_head[src->id]};
+    b->box[b->nbox] = (boxed){.want = want, .base = regs[0], .next = b->box_head[src->id]};
     b->box_head[src->id] = b->nbox++;
     return 0;
 }
