@@ -3,6 +3,7 @@
 #include "graphs/graph.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ void loom_graph_free(loom_graph *g)
     for (int k = 0; k < g->nplaces; k++)
         loom_placement_free(g->places[k]);
     free(g->places);
+    free(g->names);
     free(g);
 }
 
@@ -378,14 +380,79 @@ const char *loom_tensor_name(const loom_tensor *t)
     return t->name[0] ? t->name : loom__op_def(t->op)->name;
 }
 
+/* ---- names: a hash table of the named tensors' ids, so that naming n tensors is linear -------- */
+
+static size_t name_hash(const char *s) /* FNV-1a */
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    return (size_t)h;
+}
+
+/* The slot holding name, or else the free slot where it would go. */
+static int name_slot(const loom_graph *g, const char *name)
+{
+    size_t mask = (size_t)g->names_cap - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        int id = g->names[i];
+        if (id == LOOM__NAME_FREE || (id >= 0 && !strcmp(g->t[id]->name, name)))
+            return (int)i;
+    }
+}
+
+/* Enters t (named now) in the table, growing it to keep a free slot in every two. */
+static void name_add(loom_graph *g, const loom_tensor *t)
+{
+    if (g->names_cap < 0)
+        return;
+    if (2 * (g->names_used + 1) > g->names_cap) {
+        int cap = g->names_cap ? 2 * g->names_cap : 64;
+        int *old = g->names, old_cap = g->names_cap;
+        g->names = cap > 0 && cap <= INT_MAX / 2 ? malloc((size_t)cap * sizeof *g->names) : NULL;
+        if (!g->names) {
+            free(old);
+            g->names_cap = -1; /* searched from now on */
+            return;
+        }
+        for (int i = 0; i < cap; i++)
+            g->names[i] = LOOM__NAME_FREE;
+        g->names_cap = cap;
+        g->names_used = 0;
+        for (int i = 0; i < old_cap; i++)
+            if (old[i] >= 0) {
+                g->names[name_slot(g, g->t[old[i]]->name)] = old[i];
+                g->names_used++;
+            }
+        free(old);
+    }
+    g->names[name_slot(g, t->name)] = t->id;
+    g->names_used++;
+}
+
 loom_tensor *loom_graph_find(loom_graph *g, const char *name)
 {
-    if (!g || !name)
+    if (!g || !name || !*name)
         return NULL;
-    for (int i = 0; i < g->n; i++)
-        if (g->t[i]->name[0] && !strcmp(g->t[i]->name, name))
-            return g->t[i];
-    return NULL;
+    if (g->names_cap < 0) {
+        for (int i = 0; i < g->n; i++)
+            if (g->t[i]->name[0] && !strcmp(g->t[i]->name, name))
+                return g->t[i];
+        return NULL;
+    }
+    if (!g->names_cap)
+        return NULL;
+    int id = g->names[name_slot(g, name)];
+    return id >= 0 ? g->t[id] : NULL;
+}
+
+/* Names t (a tensor of g, name checked by name_ok), in the table too. */
+static void set_name(loom_graph *g, loom_tensor *t, const char *name)
+{
+    if (t->name[0] && g->names_cap > 0)
+        g->names[name_slot(g, t->name)] = LOOM__NAME_GONE; /* still used: probes go past it */
+    snprintf(t->name, sizeof t->name, "%s", name);
+    name_add(g, t);
 }
 
 void loom_tensor_set_name(loom_tensor *t, const char *name)
@@ -393,7 +460,7 @@ void loom_tensor_set_name(loom_tensor *t, const char *name)
     if (!t || (t->flags & LOOM__T_POISON))
         return;
     if (name_ok(t->graph, "loom_tensor_set_name", name))
-        snprintf(t->name, sizeof t->name, "%s", name);
+        set_name(t->graph, t, name);
 }
 
 loom_tensor *loom_graph_param(loom_graph *g, int k)
@@ -440,7 +507,7 @@ static loom_tensor *leaf(loom_graph *g, const char *api, loom_op op, const char 
     loom__attrs a = {.i = {dtype, layout}, .shape = shape};
     loom_tensor *t = loom__node(g, api, op, 0, NULL, &a);
     if (!(t->flags & LOOM__T_POISON))
-        snprintf(t->name, sizeof t->name, "%s", name);
+        set_name(g, t, name);
     return t;
 }
 

@@ -31,7 +31,13 @@ struct loom_graph {
     loom_placement **places;
     int nplaces, cap_places;
     int cur_place; /* where leaves made now go */
+    /* names → ids: open addressing, LOOM__NAME_FREE or LOOM__NAME_GONE where no name is; every
+     * named tensor is in it once, unless names_cap is -1 (out of memory: names are searched) */
+    int *names;
+    int names_cap, names_used; /* slots, and slots that are not free */
 };
+#define LOOM__NAME_FREE (-1)
+#define LOOM__NAME_GONE (-2) /* a renamed tensor's old slot: probes go on past it */
 
 /* Devices of place k (1 for the default, NULL placement). */
 int loom__place_ndev(const loom_graph *g, int k);

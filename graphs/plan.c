@@ -1,6 +1,7 @@
 /* The physical plan and the static memory plan (see plan.h). */
 #include "graphs/plan.h"
 
+#include "graphs/memplan.h"
 #include "graphs/parts.h"
 
 #include <inttypes.h>
@@ -140,9 +141,9 @@ static void add_input(loom__plan *pl, int task, int r)
 
 /* A boxed form of a tensor: its parts under `want`, registers base .. base + nparts - 1. */
 typedef struct boxed {
-    int tensor;
     loom_sbp want;
     int base;
+    int next; /* the tensor's next boxed form, or -1 */
 } boxed;
 
 typedef struct builder {
@@ -150,8 +151,39 @@ typedef struct builder {
     loom__plan *pl;
     boxed *box;
     int nbox, cap_box;
-    int regst_num; /* of the source's registers, and of chain outputs the host reads */
+    int *box_head;           /* by tensor id: its first boxed form in box, or -1 */
+    int regst_num;           /* of the source's registers, and of chain outputs the host reads */
+    loom_tensor **update_of; /* by parameter id: the update op that changes it in this mode, or NULL */
+    uint8_t *is_grad;        /* by id: a parameter's gradient (in modes with gradients) */
 } builder;
+
+/* The builder's tables by tensor id; -1 on out of memory. */
+static int builder_tables(builder *b)
+{
+    loom_program *p = b->p;
+    b->box_head = malloc(((size_t)p->n + 1) * sizeof *b->box_head);
+    b->update_of = calloc((size_t)p->n + 1, sizeof *b->update_of);
+    b->is_grad = calloc((size_t)p->n + 1, sizeof *b->is_grad);
+    if (!b->box_head || !b->update_of || !b->is_grad)
+        return -1;
+    for (int id = 0; id < p->n; id++)
+        b->box_head[id] = -1;
+    for (int u = p->bwd_end; b->pl->mode == LOOM_RUN_STEP && u < p->n; u++) /* the last one, should there be several */
+        if (loom__op_def(p->g->t[u]->op)->flags & LOOM__OPF_INPLACE)
+            b->update_of[p->g->t[u]->src[0]->id] = p->g->t[u];
+    for (int q = 0; b->pl->mode >= LOOM_RUN_GRAD && q < p->fwd_end; q++)
+        if (p->g->t[q]->op == LOOM_OP_PARAM && p->grad[q])
+            b->is_grad[p->grad[q]->id] = 1;
+    return 0;
+}
+
+static void builder_free(builder *b)
+{
+    free(b->box);
+    free(b->box_head);
+    free(b->update_of);
+    free(b->is_grad);
+}
 
 /* The sbp of tensor id: inference's on several devices, B on one. */
 static loom_sbp sbp_of(const builder *b, int id) { return b->p->ndevices > 1 ? b->p->sbp.sbp[id] : loom_broadcast(); }
@@ -176,8 +208,8 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
             regs[j] = *part_reg(b, src, j);
         return 0;
     }
-    for (int i = 0; i < b->nbox; i++)
-        if (b->box[i].tensor == src->id && loom_sbp_equal(b->box[i].want, want)) {
+    for (int i = b->box_head[src->id]; i >= 0; i = b->box[i].next)
+        if (loom_sbp_equal(b->box[i].want, want)) {
             for (int j = 0; j < n; j++)
                 regs[j] = b->box[i].base + j;
             return 0;
@@ -203,51 +235,32 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
             for (int i = 0; i < n; i++)
                 add_input(pl, k, *part_reg(b, src, i));
     }
-    b->box[b->nbox++] = (boxed){.tensor = src->id, .want = want, .base = regs[0]};
+    b->box[b->nbox] = (boxed){.want = want, .base = regs[0], .next = b->box_head[src->id]};
+    b->box_head[src->id] = b->nbox++;
     return 0;
 }
 
-#define PLACE_NOMEM (LOOM__PLAN_OVER - 1) /* not a byte count: plan sizes are OVER or within an int64 */
-
-/* Places each shared register of device d at the lowest offset free of every placed register of d
- * whose lifetime overlaps its own, largest first (greedy by size). Quadratic in the shared
- * registers of the device. */
+/* Places each shared register of device d by lifetime (loom__memplan); returns the size of the
+ * device's shared block. */
 static size_t place_shared(loom__plan *pl, int d)
 {
     int n = 0;
-    int *order = malloc((size_t)(pl->nregst + 1) * sizeof *order);
-    if (!order)
-        return PLACE_NOMEM;
-    for (int r = 0; r < pl->nregst; r++)
-        if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
-            order[n++] = r;
-    for (int i = 1; i < n; i++) /* insertion sort by size, descending; ties by index */
-        for (int j = i; j > 0 && pl->regst[order[j]].bytes > pl->regst[order[j - 1]].bytes; j--) {
-            int tmp = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = tmp;
-        }
-    size_t top = 0;
-    for (int i = 0; i < n; i++) {
-        loom__regst *r = &pl->regst[order[i]];
-        size_t off = 0;
-        for (int again = 1; again;) {
-            again = 0;
-            for (int j = 0; j < i; j++) {
-                const loom__regst *q = &pl->regst[order[j]];
-                int overlap_life = q->first <= r->last && r->first <= q->last;
-                int overlap_mem = q->offset < loom__bytes_add(off, r->bytes) && off < loom__bytes_add(q->offset, q->bytes);
-                if (overlap_life && overlap_mem) {
-                    off = loom__bytes_add(q->offset, q->bytes);
-                    again = off != LOOM__PLAN_OVER;
-                }
+    int *regs = malloc((size_t)(pl->nregst + 1) * sizeof *regs);
+    loom__block *blk = malloc((size_t)(pl->nregst + 1) * sizeof *blk);
+    size_t top = LOOM__MEMPLAN_NOMEM;
+    if (regs && blk) {
+        for (int r = 0; r < pl->nregst; r++)
+            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d) {
+                const loom__regst *rg = &pl->regst[r];
+                blk[n] = (loom__block){.first = rg->first, .last = rg->last, .bytes = rg->bytes};
+                regs[n++] = r;
             }
-        }
-        r->offset = off;
-        if (loom__bytes_add(off, r->bytes) > top)
-            top = loom__bytes_add(off, r->bytes);
+        top = loom__memplan(blk, n);
+        for (int i = 0; i < n && top != LOOM__MEMPLAN_NOMEM; i++)
+            pl->regst[regs[i]].offset = blk[i].offset;
     }
-    free(order);
+    free(regs);
+    free(blk);
     return top;
 }
 
@@ -322,10 +335,7 @@ static int plan_variables(builder *b)
         }
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
-        loom_tensor *update = NULL;
-        for (int u = p->bwd_end; pl->mode == LOOM_RUN_STEP && u < p->n; u++)
-            if ((loom__op_def(p->g->t[u]->op)->flags & LOOM__OPF_INPLACE) && p->g->t[u]->src[0] == t)
-                update = p->g->t[u];
+        loom_tensor *update = b->update_of[id];
         for (int j = 0; j < n; j++) {
             int d = dev_of(b, t, j);
             int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1);
@@ -416,10 +426,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
             continue; /* one sink per tensor, found at its part 0 */
         loom_tensor *t = tk->t;
         int id = t->id, r0 = tk->out[0], n = nparts(b, t);
-        int is_grad = 0; /* parameters' gradients stay fetchable (loom_program_grad) */
-        for (int q = 0; pl->mode >= LOOM_RUN_GRAD && q < p->fwd_end && !is_grad; q++)
-            is_grad = p->grad[q] == t && p->g->t[q]->op == LOOM_OP_PARAM;
-        if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !is_grad)
+        if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
             continue;
         int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0);
         if (s < 0)
@@ -478,7 +485,7 @@ static int plan_memory(builder *b)
             if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
                 pl->mem[d].unshared = loom__bytes_add(pl->mem[d].unshared, pl->regst[r].bytes);
         pl->mem[d].shared = place_shared(pl, d);
-        if (pl->mem[d].shared == PLACE_NOMEM)
+        if (pl->mem[d].shared == LOOM__MEMPLAN_NOMEM)
             return -1;
         pl->mem[d].own = 0;
     }
@@ -581,15 +588,15 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
         pl->regst_of[i] = -1;
         pl->param_off[i] = (size_t)-1;
     }
-    if (plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||
+    if (builder_tables(&b) || plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||
         (st = -1, plan_sinks(&b, keep)) || (st = plan_memory(&b)) != 0)
         goto out;
-    free(b.box);
+    builder_free(&b);
     *status = LOOM_OK;
     return pl;
 
 out:
-    free(b.box);
+    builder_free(&b);
     *status = st == -3 ? LOOM_ERR_SHAPE : LOOM_ERR_RUNTIME;
     if (st == -3)
         fail_over(p, pl);

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -429,6 +430,57 @@ END_TEST
 
 /* Every op of the enum has a definition linked in, with shape inference and, unless a leaf, a CPU
  * kernel (a definition lost at link time once left the builder with "op 0 is not built"). */
+/* Names are found through the graph's table: after it grows many times, after renames (the old
+ * name is free again, the new one taken), and a name in use is still refused. */
+START_TEST(test_names)
+{
+    enum { N = 3000 };
+    loom_graph *g = loom_graph_new();
+    static loom_tensor *t[N];
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        t[i] = loom_param(g, name, LOOM_F32, loom_shape(2), loom_init_constant(1.0));
+        if (i % 3 == 0)
+            t[i] = loom_scale(g, t[i], 2.0); /* unnamed tensors between the named ones */
+    }
+    ck_assert_ptr_null(loom_graph_error(g));
+    int wrong = -1;
+    for (int i = 0; i < N && wrong < 0; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        loom_tensor *f = loom_graph_find(g, name);
+        wrong = f && !strcmp(loom_tensor_name(f), name) && (i % 3 ? f == t[i] : f != t[i]) ? -1 : i;
+    }
+    ck_assert_msg(wrong < 0, "p%d not found", wrong);
+    ck_assert_ptr_null(loom_graph_find(g, "p3000"));
+    ck_assert_ptr_null(loom_graph_find(g, ""));
+    for (int i = 1; i < N; i += 2) { /* rename half of the parameters */
+        snprintf(name, sizeof name, "p%d", i);
+        loom_tensor *f = loom_graph_find(g, name);
+        snprintf(name, sizeof name, "q%d", i);
+        loom_tensor_set_name(f, name);
+    }
+    for (int i = 0; i < N && wrong < 0; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        loom_tensor *p = loom_graph_find(g, name);
+        snprintf(name, sizeof name, "q%d", i);
+        loom_tensor *q = loom_graph_find(g, name);
+        wrong = i % 2 ? (p || !q || strcmp(loom_tensor_name(q), name) ? i : -1) : (!p || q ? i : -1);
+    }
+    ck_assert_msg(wrong < 0, "tensor %d after the renames", wrong);
+    ck_assert_ptr_null(loom_graph_error(g));
+    loom_tensor *a = loom_graph_find(g, "p2"), *b = loom_graph_find(g, "q5");
+    loom_tensor_set_name(a, "p1"); /* free again since p1 became q1 */
+    ck_assert_ptr_eq(loom_graph_find(g, "p1"), a);
+    ck_assert_ptr_null(loom_graph_find(g, "p2"));
+    ck_assert_ptr_null(loom_graph_error(g));
+    loom_tensor_set_name(b, "p4");
+    ck_assert_ptr_nonnull(strstr(loom_graph_error(g), "a tensor named 'p4' exists already"));
+    ck_assert_ptr_eq(loom_graph_find(g, "q5"), b);
+    loom_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_registry_complete)
 {
     for (int op = 0; op < LOOM_OP_COUNT; op++) {
@@ -446,6 +498,7 @@ int main(void)
     Suite *s = suite_create("graph");
     TCase *tc = tcase_create("all");
     tcase_add_test(tc, test_registry_complete);
+    tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_matmul_forward);
     tcase_add_test(tc, test_matmul_grad);
     tcase_add_test(tc, test_matmul_awkward);
