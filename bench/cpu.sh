@@ -9,7 +9,8 @@
 # (default 2: Loom's --threads, torch.set_num_threads, OMP/OpenBLAS threads), REPEATS (3), EPOCHS
 # and WARMUP (Cora 100 / 10; the synthetic graph a fifth of them), PYTHON (python3, with torch and
 # torch_geometric). Cases: Cora with dropout 0.5 and 0; the 100k-node, 2M-edge synthetic graph on
-# cpu:0 with THREADS threads against cpu:0-THREADS-1 with one thread per device, and PyG.
+# cpu:0 with THREADS threads and with one, against cpu:0-THREADS-1 with one thread per device (data
+# parallel), and PyG; then SpMM (bench/spmm_cpu against spmm_torch.py --device cpu, THREADS each).
 set -uo pipefail
 
 out=${1:?usage: bench/cpu.sh OUTDIR}
@@ -31,7 +32,7 @@ run() {
     "$@" >>"$out/$name.jsonl" 2>>"$out/$name.log" || { note "$name failed: see $out/$name.log"; failed=1; }
 }
 
-cmake --build "$build" --target bench_gcn >"$out/build.log" 2>&1 || { note "build failed: $out/build.log"; exit 1; }
+cmake --build "$build" --target bench_gcn bench_spmm_cpu >"$out/build.log" 2>&1 || { note "build failed: $out/build.log"; exit 1; }
 rm -f "$out"/*.jsonl "$out"/*.log
 gcn=("$build/bench/gcn" --executor actors)
 pyg=("$py" "$root/bench/peers/gcn_pyg.py" --device cpu --threads "$th")
@@ -45,16 +46,24 @@ for r in $(seq "$reps"); do
         run pyg "${pyg[@]}" --graph cora --epochs "$epochs" --warmup "$warmup" --dropout "$p"
     done
     run loom "${gcn[@]}" "${syn[@]}" --placement cpu:0 --threads "$th"
-    [ "$th" -gt 1 ] && run loom "${gcn[@]}" "${syn[@]}" --placement "cpu:0-$last" --threads 1
+    if [ "$th" -gt 1 ]; then
+        run loom "${gcn[@]}" "${syn[@]}" --placement cpu:0 --threads 1
+        run loom "${gcn[@]}" "${syn[@]}" --placement "cpu:0-$last" --threads 1
+    fi
     run pyg "${pyg[@]}" "${syn[@]}"
+    run spmm_loom "$build/bench/spmm_cpu" --threads "$th"
+    run spmm_torch "$py" "$root/bench/peers/spmm_torch.py" --device cpu --threads "$th"
 done
 
-"$py" - "$out"/loom.jsonl "$out"/pyg.jsonl <<'PY' | tee "$out/summary.txt"
+"$py" - "$out"/loom.jsonl "$out"/pyg.jsonl "$out"/spmm_loom.jsonl "$out"/spmm_torch.jsonl <<'PY' | tee "$out/summary.txt"
 import json, statistics, sys
-runs = {}
+runs, spmm = {}, {}
 for path in sys.argv[1:]:
     for line in open(path):
         r = json.loads(line)
+        if r.get("case", "").startswith("spmm") and "ms" in r:
+            spmm.setdefault((r["case"], r["rows"], r["nnz"], r["features"], r["impl"]), []).append(r["ms"])
+            continue
         if "ms_per_epoch" not in r:
             print("failed:", line.strip()); continue
         key = (r["case"], float(r.get("dropout", 0.5)), r["impl"], r["device"], r.get("threads"))
@@ -70,5 +79,10 @@ for (case, p, impl, dev, th), ms in sorted(med.items(), key=str):
             print(f"speedup {case} dropout {p} loom {dev} threads {th} vs pyg threads {t2}: {ms2 / ms:.2f}x")
         if (c2, p2, i2, d2) == (case, p, "loom", "cpu:0") and dev != "cpu:0":
             print(f"speedup {case} loom {dev} threads {th} vs cpu:0 threads {t2}: {ms2 / ms:.2f}x")
+smed = {k: statistics.median(v) for k, v in spmm.items()}
+for (kase, n, e, f, impl), ms in sorted(smed.items()):
+    if impl == "loom" and (kase, n, e, f, "torch") in smed:
+        print(f"{kase} {n} rows {e} nonzeros {f} features: loom {ms:.3f} ms, torch {smed[(kase, n, e, f, 'torch')]:.3f} ms, "
+              f"speedup {smed[(kase, n, e, f, 'torch')] / ms:.2f}x")
 PY
 exit $failed

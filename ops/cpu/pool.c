@@ -137,9 +137,10 @@ void loom__pool_run(loom__pool *p, int nparts, loom__pool_fn fn, void *arg)
     atomic_flag_clear(&p->busy);
 }
 
-/* Waking a sleeping worker takes some microseconds: below this much work (about 20 us of one
- * core's streaming or arithmetic) the caller does it all sooner. */
-#define POOL_MIN_WORK (1 << 17)
+/* Waking a sleeping worker takes 5 to 30 us (more on a busy machine): a part gets at least this
+ * much work (about 40 us of one core's streaming or arithmetic), below which the caller does it
+ * all sooner. Cora's SpMM (10k entries, 16 columns, 30 us) stays whole. */
+#define POOL_MIN_WORK (1 << 20)
 
 int loom__pool_parts(const loom__pool *p, double work)
 {

@@ -37,9 +37,9 @@ LOOM__FLOAT_TYPES(AXPY)
 /* y [nrows, f] = A x with x [ncols, f], rows [lo, hi). One output row at a time, in blocks of
  * its columns held in registers while the row's entries add scaled rows of x to them (each
  * element's sum in the order of the entries, from 0: the bits of a plain loop): blocks of 128
- * bytes, then of 32, then what is left through axpy. The rows of x that the entries SPMM_AHEAD on
- * need are fetched ahead (a gather from a table larger than the caches waits on memory
- * otherwise). restrict: y never aliases x or the values. */
+ * bytes, then of 64 and 32, then what is left through axpy. Where x is large, the rows of x that
+ * the entries SPMM_AHEAD on need are fetched ahead (a gather from a table larger than the caches
+ * waits on memory otherwise). restrict: y never aliases x or the values. */
 #define SPMM_AHEAD 8
 #define SPMM(T, sfx)                                                                                      \
     static inline __attribute__((always_inline)) void spmm_block_##sfx(                                   \
@@ -62,16 +62,19 @@ LOOM__FLOAT_TYPES(AXPY)
             yi[j0 + u] = acc[u];                                                                          \
     }                                                                                                     \
     static void spmm_##sfx(T *restrict y, const int32_t *restrict rowptr, const int32_t *restrict col,      \
-                           const T *restrict val, const T *restrict x, int64_t lo, int64_t hi, int64_t f)   \
+                           const T *restrict val, const T *restrict x, int64_t lo, int64_t hi, int64_t f,   \
+                           int ahead)                                                                   \
     {                                                                                                     \
-        enum { WIDE = 128 / sizeof(T), NARROW = 32 / sizeof(T) };                                         \
-        const int32_t end = rowptr[hi];                                                                   \
+        enum { WIDE = 128 / sizeof(T), MID = 64 / sizeof(T), NARROW = 32 / sizeof(T) };                   \
+        const int32_t end = ahead ? rowptr[hi] : 0; /* 0: no entry fetches ahead */                      \
         for (int64_t i = lo; i < hi; i++) {                                                               \
             T *restrict yi = y + i * f;                                                                   \
             const int32_t k0 = rowptr[i], k1 = rowptr[i + 1];                                             \
             int64_t j0 = 0;                                                                               \
             for (; j0 + WIDE <= f; j0 += WIDE)                                                            \
                 spmm_block_##sfx(yi, col, val, x, k0, k1, end, f, j0, WIDE);                              \
+            for (; j0 + MID <= f; j0 += MID)                                                              \
+                spmm_block_##sfx(yi, col, val, x, k0, k1, end, f, j0, MID);                               \
             for (; j0 + NARROW <= f; j0 += NARROW)                                                        \
                 spmm_block_##sfx(yi, col, val, x, k0, k1, end, f, j0, NARROW);                            \
             if (j0 < f) {                                                                                 \
@@ -119,8 +122,10 @@ static void spmm_part(void *arg, int part, int nparts)
                                    adj->shape[0], lo, hi, j->f);
     } else {
         loom__pool_split_csr(adj->rowptr, adj->shape[0], part, nparts, &lo, &hi);
+        /* fetching ahead pays where x is larger than the caches hold close */
+        const int ahead = (double)j->x->shape[0] * (double)j->f * (double)loom_dtype_size(j->x->dtype) > (double)(1 << 20);
         (void)LOOM__DISPATCH_FLOAT(j->out->dtype, spmm, j->out->data, adj->rowptr, adj->col, adj->data, j->x->data, lo,
-                                   hi, j->f);
+                                   hi, j->f, ahead);
     }
 }
 
