@@ -115,9 +115,11 @@ loom_status loom_program_run(loom_program *p, loom_run_mode mode);
  * After a failed or cancelled run, the steps counted (loom_program_steps), the losses and the
  * parameters agree: each step is applied and counted, or neither. The actor executor drains: the
  * data source is asked for no new step, the steps begun complete wherever they do not need the
- * failed op, and a failure at step k of a training step leaves exactly the steps before k applied;
- * the next run goes on from there. (A failure of an optimizer update itself, or of a GPU's device
- * callback, stops at once and may leave that step partly applied.) */
+ * failed op, and a failure in training step k leaves exactly the steps before k applied; the next
+ * run goes on from there. Three failures can still leave a step partly applied: one in an
+ * optimizer update itself (the step's other updates may have run), one in an op that the loss
+ * depends on and some parameter's update does not (a loss summed from independent parts), and a
+ * GPU's device error, which stops the run at once. */
 loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t steps);
 /* Ends the run in progress, from any thread, with LOOM_ERR_RUNTIME "cancelled": the actor
  * executor completes the steps it has begun (their data was read) and starts no other; the
