@@ -16,6 +16,7 @@
 
 const loom__plan *loom__exec_plan(const loom__exec *x) { return x->pl; }
 void loom__exec_cancel(loom__exec *x) { loom__rt_cancel(x->rt); }
+int loom__exec_take_cancel(loom__exec *x) { return loom__rt_take_cancel(x->rt); }
 loom__rt *loom__exec_runtime(loom__exec *x) { return x->rt; }
 
 static int on_gpu(const loom__exec *x) { return loom__exec_on_gpu(x); }
@@ -344,15 +345,9 @@ static loom_status sink_act(void *vctx, loom__act *a)
     loom__part_join(parts, x->pl->regst[k->in[0]].sbp, k->n_in, &p->val[t->id]);
     p->ready[t->id] = 1;
     if (t == p->loss && x->pl->mode == LOOM_RUN_STEP) {
-        if (p->nlosses == p->losses_cap) {
-            int64_t cap = p->losses_cap ? 2 * p->losses_cap : 256;
-            double *l = realloc(p->losses, (size_t)cap * sizeof *l);
-            if (!l) {
-                snprintf(a->msg, a->msg_size, "no memory for the loss history");
-                return LOOM_ERR_NOMEM;
-            }
-            p->losses = l;
-            p->losses_cap = cap;
+        if (loom__losses_reserve(p, 1) != LOOM_OK) {
+            snprintf(a->msg, a->msg_size, "no memory for the loss history");
+            return LOOM_ERR_NOMEM;
         }
         const loom__value *v = &p->val[t->id];
         p->losses[p->nlosses++] = v->dtype == LOOM_F32 ? ((float *)v->data)[0] : ((double *)v->data)[0];
@@ -572,11 +567,17 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
 #endif
     if (s != LOOM_OK)
         return s;
+    /* a training step's piece is its step number (its random masks, the source's step): after a
+     * failed run the steps it did not apply run again under the same numbers */
+    if (x->pl->mode == LOOM_RUN_STEP)
+        loom__rt_set_next_piece(x->rt, p->step);
     int64_t first = loom__rt_next_piece(x->rt);
     x->last_piece = p->source || pieces > INT64_MAX - first ? -1 : first + pieces - 1;
     s = loom__rt_run(x->rt, pieces);
     if (s != LOOM_OK)
         loom__program_fail(p, s, "loom_program_run: %s", loom__rt_error(x->rt));
+    const char *te = loom__rt_trace_error(x->rt);
+    snprintf(p->trace_err, sizeof p->trace_err, "%s", te ? te : "");
 #ifdef LOOM_HAVE_CUDA
     if (on_gpu(x))
         s = loom__exec_cuda_run_end(x, s);

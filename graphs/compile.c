@@ -154,6 +154,7 @@ void loom_program_free(loom_program *p)
     free(p->dims);
     free(p->feed_version);
     free(p->holder);
+    pthread_mutex_destroy(&p->run_lock);
     free(p);
 }
 
@@ -244,6 +245,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
         free(p);
         return LOOM_ERR_NOMEM;
     }
+    pthread_mutex_init(&p->run_lock, NULL); /* every later failure path frees through loom_program_free */
     if (loss && loom__autodiff(g, loss, p->grad) == LOOM_OK) {
         p->bwd_end = g->n;
         if (opt.kind != LOOM_OPT_NONE)

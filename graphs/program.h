@@ -5,6 +5,8 @@
 
 #include <loom/program.h>
 
+#include <pthread.h>
+
 #include "graphs/graph.h"
 #include "sbp/infer.h"
 
@@ -34,11 +36,16 @@ struct loom_program {
     int memory_limit_given; /* by the caller (else the host's memory) */
     uint8_t *keep;              /* by id: kept by request */
     struct loom__exec *exec[LOOM_RUN_MODE_COUNT]; /* built at a mode's first run */
+    /* loom_program_cancel comes from any thread: it reads only these two, under the lock */
+    pthread_mutex_t run_lock;
+    struct loom__exec *running; /* the actor plan of the run in progress, or NULL */
+    int cancel_pending;         /* a cancel no run has consumed yet: the next run ends at once */
     loom_source_fn source;
     void *source_ctx;
     double *losses;
     int64_t nlosses, losses_cap;
     int trace_record; /* the runtimes record every act (tests read them) */
+    char trace_err[512]; /* why the last run's trace ($LOOM_TRACE) was not written, "" when it was */
     int ndevices;        /* of the graph's placement */
     loom__sbp_plan sbp;  /* with more than one device: every tensor's SBP */
     uint64_t *feed_version; /* by id: the feed count when an input was last fed (plans re-stage it) */
@@ -65,6 +72,9 @@ loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int n
 /* Makes the program's value of parameter or state id the newest (copied back from the devices
  * that hold it); a caller may then read or write it. */
 loom_status loom__program_pull(loom_program *p, int id);
+
+/* Makes room for `more` losses in the loss history; LOOM_ERR_NOMEM (the history unchanged). */
+loom_status loom__losses_reserve(loom_program *p, int64_t more);
 
 /* Frees the actor plans (after a change that they depend on: kept tensors, input sizes). */
 void loom__program_drop_plans(loom_program *p);

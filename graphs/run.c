@@ -77,19 +77,67 @@ static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
     return p->exec[mode];
 }
 
+loom_status loom__losses_reserve(loom_program *p, int64_t more)
+{
+    if (more <= p->losses_cap - p->nlosses)
+        return LOOM_OK;
+    int64_t cap = p->losses_cap ? p->losses_cap : 256;
+    while (cap - p->nlosses < more)
+        if (cap > INT64_MAX / 2 / (int64_t)sizeof(double))
+            return LOOM_ERR_NOMEM;
+        else
+            cap *= 2;
+    double *l = realloc(p->losses, (size_t)cap * sizeof *l);
+    if (!l)
+        return LOOM_ERR_NOMEM;
+    p->losses = l;
+    p->losses_cap = cap;
+    return LOOM_OK;
+}
+
 static loom_status record_loss(loom_program *p)
 {
-    if (p->nlosses == p->losses_cap) {
-        int64_t cap = p->losses_cap ? 2 * p->losses_cap : 256;
-        double *l = realloc(p->losses, (size_t)cap * sizeof *l);
-        if (!l)
-            return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
-        p->losses = l;
-        p->losses_cap = cap;
-    }
+    if (loom__losses_reserve(p, 1) != LOOM_OK)
+        return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
     const loom__value *v = &p->val[p->loss->id];
     p->losses[p->nlosses++] = v->dtype == LOOM_F32 ? ((float *)v->data)[0] : ((double *)v->data)[0];
     return LOOM_OK;
+}
+
+/* A cancel that came while no run was in progress ends this one before it begins: 1 if so, else
+ * x (an actor plan, or NULL) becomes the run in progress that a cancel reaches. */
+static int begin_run(loom_program *p, loom__exec *x)
+{
+    pthread_mutex_lock(&p->run_lock);
+    int c = p->cancel_pending;
+    p->cancel_pending = 0;
+    if (!c)
+        p->running = x;
+    pthread_mutex_unlock(&p->run_lock);
+    return c;
+}
+
+static loom_status cancelled(loom_program *p) { return loom__program_fail(p, LOOM_ERR_RUNTIME, "loom_program_run: cancelled"); }
+
+/* An actor run drains, so every step it began is applied and counted, and none after (see
+ * runtime/runtime.h); a step counts once its loss reached the host. The loss sink cannot fail on
+ * the history's memory for a run of a known length: room is made before it starts. */
+static loom_status run_actors(loom_program *p, loom__exec *x, loom_run_mode mode, int64_t steps)
+{
+    if (mode == LOOM_RUN_STEP && loom__losses_reserve(p, steps < 65536 ? steps : 65536) != LOOM_OK)
+        return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: no memory for the loss history");
+    if (begin_run(p, x))
+        return cancelled(p);
+    int64_t before = p->nlosses;
+    loom_status s = loom__exec_run(x, steps);
+    if (mode == LOOM_RUN_STEP)
+        p->step += p->nlosses - before;
+    pthread_mutex_lock(&p->run_lock);
+    p->running = NULL;
+    if (loom__exec_take_cancel(x)) /* it came after the run had ended: it is the next run's */
+        p->cancel_pending = 1;
+    pthread_mutex_unlock(&p->run_lock);
+    return s;
 }
 
 loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t steps)
@@ -97,6 +145,7 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
     if (!p)
         return LOOM_ERR_INVALID;
     p->err[0] = 0;
+    p->trace_err[0] = 0;
     if ((unsigned)mode >= LOOM_RUN_MODE_COUNT || steps < 0)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d or step count", (int)mode);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
@@ -116,6 +165,8 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
             return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_run: the reference executor reads fed data only, not a source");
         int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
         for (int64_t i = 0; i < steps; i++) {
+            if (begin_run(p, NULL)) /* between steps: each one is applied whole or not at all */
+                return cancelled(p);
             loom_status s = p->ndevices > 1 ? loom__sbp_reference_run(p, end, mode != LOOM_RUN_EVAL)
                                             : loom__reference_run(p, 0, end, mode != LOOM_RUN_EVAL);
             if (s == LOOM_OK && mode == LOOM_RUN_STEP) {
@@ -131,14 +182,12 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
     loom__exec *x = exec_for(p, mode, &s);
     if (!x)
         return s;
-    int64_t before = p->nlosses;
-    s = loom__exec_run(x, steps);
-    if (mode == LOOM_RUN_STEP)
-        p->step += p->nlosses - before; /* a step counts once its loss reached the host */
-    return s;
+    return run_actors(p, x, mode, steps);
 }
 
 loom_status loom_program_run(loom_program *p, loom_run_mode mode) { return loom_program_run_steps(p, mode, 1); }
+
+const char *loom_program_trace_error(const loom_program *p) { return p && p->trace_err[0] ? p->trace_err : NULL; }
 
 const double *loom_program_losses(const loom_program *p, int64_t *n)
 {
@@ -164,10 +213,14 @@ void loom_program_cancel(loom_program *p)
 {
     if (!p)
         return;
-    /* the runs of every mode: only one of them can be in progress */
-    for (int m = 0; m < LOOM_RUN_MODE_COUNT; m++)
-        if (p->exec[m])
-            loom__exec_cancel(p->exec[m]);
+    /* the plans are built and freed by the running thread: only the one running is touched, and
+     * the lock keeps it from ending (and being freed) meanwhile */
+    pthread_mutex_lock(&p->run_lock);
+    if (p->running)
+        loom__exec_cancel(p->running);
+    else
+        p->cancel_pending = 1;
+    pthread_mutex_unlock(&p->run_lock);
 }
 
 void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx)

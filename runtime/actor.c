@@ -203,8 +203,19 @@ static void flush_records(loom__rt_thread *t, loom__actor *a)
 
 /* ---- acting -------------------------------------------------------------------------------- */
 
+/* Puts the output buffers an act took (bout) back on their free lists, first in line again. */
+static void untake_outputs(loom__actor *a, const uint32_t *bout)
+{
+    for (int j = 0; j < a->nout; j++) {
+        loom__rt_out *o = &a->out[j];
+        o->free_head = o->free_head == 0 ? o->regst_num - 1 : o->free_head - 1;
+        o->freeq[o->free_head] = bout[j];
+        o->free_n++;
+    }
+}
+
 /* One act: inputs popped, one buffer of each output taken, the callback run. Returns 0 when the
- * run must stop (the callback failed). */
+ * run must stop (a broken protocol); a failing callback ends the actor and drains the run. */
 static int act(loom__rt_thread *t, loom__actor *a, int initial)
 {
     loom__rt *rt = t->rt;
@@ -265,9 +276,17 @@ static int act(loom__rt_thread *t, loom__actor *a, int initial)
     }
     a->acts++;
     if (st != LOOM_OK) {
+        /* The run drains (loom__rt_drain): this actor ends as if its data had ended at this piece.
+         * The failed act's inputs go back to their producers and its outputs to the free lists,
+         * so that nothing waits on them; every piece that does not need this act still completes. */
         t->msg[sizeof t->msg - 1] = 0;
-        loom__rt_fail(rt, st, "%s (piece %" PRId64 "): %s", a->name, piece, t->msg[0] ? t->msg : loom_status_str(st));
-        return 0;
+        loom__rt_drain(rt, st, "%s (piece %" PRId64 "): %s", a->name, piece, t->msg[0] ? t->msg : loom_status_str(st));
+        if (!initial)
+            for (int i = 0; i < a->nin; i++)
+                send(t, &a->in[i].producer, LOOM__MSG_ACK, a->id, vin[i].buf, vin[i].piece);
+        untake_outputs(a, bout);
+        a->ending = 1;
+        return 1;
     }
 
     if (initial) {
@@ -275,12 +294,7 @@ static int act(loom__rt_thread *t, loom__actor *a, int initial)
         a->next_piece++;
     } else if (a->nin == 0) {
         if (args.eod) { /* nothing produced: give the buffers back */
-            for (int j = 0; j < a->nout; j++) {
-                loom__rt_out *o = &a->out[j];
-                o->free_head = o->free_head == 0 ? o->regst_num - 1 : o->free_head - 1;
-                o->freeq[o->free_head] = bout[j];
-                o->free_n++;
-            }
+            untake_outputs(a, bout);
             a->ending = 1;
             return 1;
         }
@@ -310,8 +324,8 @@ static void try_act(loom__rt_thread *t, loom__actor *a)
         int initial = a->to_emit > 0;
         if (!a->ending && !initial) {
             if (a->nin == 0) {
-                if (a->next_piece >= rt->run_end)
-                    a->ending = 1;
+                if (a->next_piece >= rt->run_end || loom__rt_draining(rt))
+                    a->ending = 1; /* a failure or a cancel: the pieces begun complete, no new one */
             } else {
                 for (int i = 0; i < a->nin; i++)
                     if (a->in[i].n == 0) {

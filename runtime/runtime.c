@@ -84,8 +84,10 @@ loom__rt *loom__rt_new(const loom__rt_opts *opts)
     atomic_init(&rt->live, 0);
     atomic_init(&rt->err_state, 0);
     atomic_init(&rt->cancel_req, 0);
+    atomic_init(&rt->draining, 0);
     atomic_init(&rt->deferred, 0);
     atomic_init(&rt->pin_warned, 0);
+    atomic_init(&rt->trace_warned, 0);
     return rt;
 }
 
@@ -563,7 +565,8 @@ void loom__rt_actor_done(loom__rt *rt)
         loom__rt_stop(rt);
 }
 
-loom_status loom__rt_failv(loom__rt *rt, loom_status st, const char *fmt, va_list ap)
+/* Keeps the first error of a run: the message buffer is claimed by one thread only. */
+static void record_error(loom__rt *rt, loom_status st, const char *fmt, va_list ap)
 {
     int expect = 0;
     if (atomic_compare_exchange_strong(&rt->err_state, &expect, 1)) {
@@ -571,7 +574,22 @@ loom_status loom__rt_failv(loom__rt *rt, loom_status st, const char *fmt, va_lis
         rt->status = st;
         atomic_store_explicit(&rt->err_state, 2, memory_order_release);
     }
+}
+
+loom_status loom__rt_failv(loom__rt *rt, loom_status st, const char *fmt, va_list ap)
+{
+    record_error(rt, st, fmt, ap);
     loom__rt_stop(rt);
+    return st;
+}
+
+loom_status loom__rt_drain(loom__rt *rt, loom_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record_error(rt, st, fmt, ap);
+    va_end(ap);
+    atomic_store_explicit(&rt->draining, 1, memory_order_relaxed);
     return st;
 }
 
@@ -588,9 +606,14 @@ void loom__rt_cancel(loom__rt *rt)
 {
     if (!rt)
         return;
+    /* one store: the sources read it as the end of their data (the run drains), and the run's
+     * start and end consume it */
     atomic_store(&rt->cancel_req, 1);
-    loom__rt_stop(rt);
 }
+
+int loom__rt_take_cancel(loom__rt *rt) { return atomic_exchange(&rt->cancel_req, 0); }
+
+void loom__rt_set_next_piece(loom__rt *rt, int64_t piece) { rt->next_piece = piece; }
 
 void loom__rt_complete(loom__rt *rt, uint64_t actor, loom_status st, const char *msg)
 {
@@ -620,6 +643,7 @@ static void reset_run(loom__rt *rt)
     }
     atomic_store(&rt->live, rt->nactors);
     atomic_store(&rt->err_state, 0);
+    atomic_store(&rt->draining, 0);
     atomic_store(&rt->deferred, 0);
     rt->status = LOOM_OK;
     rt->msg[0] = 0;
@@ -688,14 +712,18 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
         snprintf(rt->msg, sizeof rt->msg, "cancelled");
         st = LOOM_ERR_RUNTIME;
     }
+    /* The trace is not the run: a run that did its pieces returns OK however its trace went (a
+     * caller that retried on an error would run them twice); the failure is kept apart. */
+    rt->trace_msg[0] = 0;
     if (rt->trace_path) {
         char keep[sizeof rt->msg];
         memcpy(keep, rt->msg, sizeof keep);
-        loom_status ts = loom__rt_trace_write(rt, rt->trace_path);
-        if (st == LOOM_OK)
-            st = ts;
-        else
-            memcpy(rt->msg, keep, sizeof keep); /* the run's own failure is the message to keep */
+        if (loom__rt_trace_write(rt, rt->trace_path) != LOOM_OK) {
+            memcpy(rt->trace_msg, rt->msg, sizeof rt->trace_msg);
+            if (atomic_exchange(&rt->trace_warned, 1) == 0)
+                fprintf(stderr, "loom: warning: %s; the runs go on without it\n", rt->trace_msg);
+        }
+        memcpy(rt->msg, keep, sizeof keep);
     }
     return st;
 }
@@ -703,6 +731,8 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
 /* ---- queries ------------------------------------------------------------------------------- */
 
 const char *loom__rt_error(const loom__rt *rt) { return rt ? rt->msg : "no runtime"; }
+
+const char *loom__rt_trace_error(const loom__rt *rt) { return rt && rt->trace_msg[0] ? rt->trace_msg : NULL; }
 
 int64_t loom__rt_next_piece(const loom__rt *rt) { return rt->next_piece; }
 

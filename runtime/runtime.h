@@ -25,8 +25,12 @@
  * piece (step) number; all inputs of an act carry the same one. Sources (nin == 0) act once per piece
  * until their callback reports end of data or the run's piece count is reached, then send EOD; an
  * actor whose input has seen EOD and holds no more versions forwards EOD and is done. The run ends
- * when every actor is done (so every sink has seen every piece and every last update has run), when
- * a callback fails, or on loom__rt_cancel.
+ * when every actor is done (so every sink has seen every piece and every last update has run).
+ * A failing callback or loom__rt_cancel drains the run: the sources produce no new piece, the
+ * failed actor ends as if its data had ended (its act's buffers go back), and every piece begun
+ * completes wherever it does not need the failed act; so a training step is either done on every
+ * actor after the failure's piece or not begun. Only a broken protocol, a thread that cannot start
+ * or loom__rt_fail (a device's error) stop the threads at once.
  *
  * Threads: one worker per (rank, device kind, device index, stream) that the actors use, so the
  * thread of an actor follows from its id. All state of an actor is touched by its own thread only;
@@ -204,12 +208,17 @@ loom_status loom__rt_connect(loom__rt *rt, uint64_t producer, int reg, uint64_t 
  * starts from empty queues and free buffers. */
 loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces);
 
-/* Ends the run in progress (or the next one, if none is running) with LOOM_ERR_RUNTIME "cancelled".
- * Safe from any thread and from a signal handler: an atomic store and futex wake-ups only. */
+/* Ends the run in progress (or the next one, if none is running) with LOOM_ERR_RUNTIME "cancelled":
+ * the run drains (the pieces begun complete; a run not begun yet ends at once). Safe from any
+ * thread and from a signal handler: one atomic store. */
 void loom__rt_cancel(loom__rt *rt);
+/* Takes back a cancel that no run has consumed yet: 1 if there was one. */
+int loom__rt_take_cancel(loom__rt *rt);
+/* Sets the piece the next run starts at (between runs only). */
+void loom__rt_set_next_piece(loom__rt *rt, int64_t piece);
 
-/* Records an error (first one wins) and stops the run; for code outside an act callback, e.g. a
- * device callback. Safe from any thread. Returns st. */
+/* Records an error (first one wins) and stops the run at once; for code outside an act callback,
+ * e.g. a device callback. Safe from any thread. Returns st. */
 loom_status loom__rt_fail(loom__rt *rt, loom_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Completes the oldest deferred act of `actor`: its REQs and ACKs go out on the actor's thread.
@@ -236,7 +245,8 @@ int loom__rt_thread_stats(const loom__rt *rt, int ti, int64_t *msgs, int64_t *sl
 /* ---------------------------------------------------------------------------------------------
  * Tracing. With a trace path (opts.trace or $LOOM_TRACE) or opts.trace_record, each act of the
  * last run is kept: thread, actor, piece, begin and end (CLOCK_MONOTONIC ns). With a path, a Chrome
- * trace (chrome://tracing, ui.perfetto.dev) is written after every run, replacing the previous one.
+ * trace (chrome://tracing, ui.perfetto.dev) is written after every run, replacing the previous one
+ * (see loom__rt_trace_write); a trace that cannot be written never fails the run.
  * ------------------------------------------------------------------------------------------- */
 typedef struct loom__rt_event {
     const char *actor;         /* the actor's name, owned by the runtime */
@@ -253,9 +263,14 @@ size_t loom__rt_trace_count(const loom__rt *rt);
 int loom__rt_trace_get(const loom__rt *rt, size_t i, loom__rt_event *e);
 /* The act of the named actor at `piece` (not an initial emit); 1 when found. */
 int loom__rt_trace_find(const loom__rt *rt, const char *actor, int64_t piece, loom__rt_event *e);
-/* Writes the recorded events as a Chrome trace (via path.tmp and a rename); LOOM_ERR_IO with the
- * message kept on the runtime. */
+/* Writes the recorded events as a Chrome trace: a new or regular file via path.tmp and a rename, a
+ * character device or FIFO (/dev/null, /dev/stdout, a pipe) in place; a symbolic link, a directory
+ * or another kind of file is refused, never replaced. Every write and the close are checked.
+ * LOOM_ERR_IO with the message kept on the runtime. */
 loom_status loom__rt_trace_write(loom__rt *rt, const char *path);
+/* Why the last run's trace file could not be written, or NULL. It does not change the run's
+ * status (the run's pieces were done); the first such failure is also printed to stderr. */
+const char *loom__rt_trace_error(const loom__rt *rt);
 
 /* ---------------------------------------------------------------------------------------------
  * Private to the runtime/ sources (which define LOOM__RT_PRIVATE): the state the files share. Users of the
@@ -369,6 +384,7 @@ struct loom__rt {
     _Atomic int live;         /* actors not yet done */
     _Atomic int err_state;    /* 0 none, 1 being written, 2 written: first error wins */
     _Atomic int cancel_req;
+    _Atomic int draining;     /* a callback failed: sources end their data, the pieces begun complete */
     _Atomic int deferred;     /* deferred acts not yet completed */
     loom_status status;
     char msg[512];
@@ -379,6 +395,8 @@ struct loom__rt {
     void *topo;               /* hwloc_topology_t, loaded at the first run when pinning */
     int ncores;
     _Atomic int pin_warned;
+    _Atomic int trace_warned;
+    char trace_msg[512];      /* why the last run's trace was not written, "" when it was */
 };
 
 /* actor.c */
@@ -393,6 +411,9 @@ void loom__actor_on_msg(loom__rt_thread *t, loom__actor *a, const loom__rt_msg *
 void loom__rt_stop(loom__rt *rt);
 void loom__rt_actor_done(loom__rt *rt);
 loom_status loom__rt_failv(loom__rt *rt, loom_status st, const char *fmt, va_list ap);
+/* Records an error (first one wins) and drains the run instead of stopping it: the sources end
+ * their data, the pieces already begun complete wherever they do not need the failed act. */
+loom_status loom__rt_drain(loom__rt *rt, loom_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Sends a message from thread `self` to an actor of thread `thread`. */
 static inline void loom__rt_send(loom__rt_thread *self, uint32_t thread, const loom__rt_msg *m)
@@ -407,6 +428,11 @@ static inline void loom__rt_send(loom__rt_thread *self, uint32_t thread, const l
 }
 
 static inline int loom__rt_stopping(loom__rt *rt) { return atomic_load_explicit(&rt->stop, memory_order_relaxed); }
+/* Sources produce no new piece: a callback failed, or the run is cancelled. */
+static inline int loom__rt_draining(loom__rt *rt)
+{
+    return atomic_load_explicit(&rt->draining, memory_order_relaxed) || atomic_load_explicit(&rt->cancel_req, memory_order_relaxed);
+}
 #endif /* LOOM__RT_PRIVATE */
 
 #endif

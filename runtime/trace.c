@@ -5,9 +5,12 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int loom__trace_grow(loom__trace_buf *b)
 {
@@ -87,22 +90,59 @@ static void put_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Opens where the trace goes: *tmp (to be renamed over path) for a new or regular file, path
+ * itself for a character device or a FIFO (written in place, never replaced); NULL with the
+ * message set for anything else. */
+static FILE *open_target(loom__rt *rt, const char *path, char **tmp)
+{
+    *tmp = NULL;
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
+            /* a FIFO nobody reads fails (ENXIO) rather than blocking the run's return */
+            int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+            if (fd >= 0)
+                fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+            FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+            if (!f) {
+                snprintf(rt->msg, sizeof rt->msg, "trace: cannot write '%s': %s", path, strerror(errno));
+                if (fd >= 0)
+                    close(fd);
+            }
+            return f;
+        }
+        snprintf(rt->msg, sizeof rt->msg, "trace: '%s' is %s: not replaced (give the path of a regular file or a new one)",
+                 path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+        return NULL;
+    }
+    size_t len = strlen(path);
+    if (!(*tmp = malloc(len + 5))) {
+        snprintf(rt->msg, sizeof rt->msg, "trace: out of memory");
+        return NULL;
+    }
+    memcpy(*tmp, path, len);
+    memcpy(*tmp + len, ".tmp", 5);
+    /* never through a link someone left at the temporary name */
+    int fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!f) {
+        snprintf(rt->msg, sizeof rt->msg, "trace: cannot write '%s': %s", *tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            remove(*tmp);
+        }
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return f;
+}
+
 loom_status loom__rt_trace_write(loom__rt *rt, const char *path)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 5);
-    if (!tmp) {
-        snprintf(rt->msg, sizeof rt->msg, "trace: out of memory");
-        return LOOM_ERR_NOMEM;
-    }
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(rt->msg, sizeof rt->msg, "trace: cannot write '%s': %s", tmp, strerror(errno));
-        free(tmp);
+    char *tmp;
+    FILE *f = open_target(rt, path, &tmp);
+    if (!f)
         return LOOM_ERR_IO;
-    }
     int pid = rt->opts.rank;
     fprintf(f, "[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"args\":{\"name\":\"loom rank %d\"}}", pid,
             pid);
@@ -111,9 +151,9 @@ loom_status loom__rt_trace_write(loom__rt *rt, const char *path)
         put_json_string(f, rt->threads[ti].name);
         fputs("}}", f);
     }
-    for (int ti = 0; ti < rt->nthreads; ti++) {
+    for (int ti = 0; ti < rt->nthreads && !ferror(f); ti++) {
         const loom__trace_buf *b = &rt->threads[ti].trace;
-        for (size_t i = 0; i < b->n; i++) {
+        for (size_t i = 0; i < b->n && !ferror(f); i++) {
             const loom__trace_rec *r = &b->rec[i];
             int64_t ts = r->begin_ns - rt->t0_ns, dur = r->end_ns - r->begin_ns;
             fputs(",\n{\"name\":", f);
@@ -126,14 +166,19 @@ loom_status loom__rt_trace_write(loom__rt *rt, const char *path)
         }
     }
     fputs("\n]\n", f);
-    int bad = ferror(f);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(rt->msg, sizeof rt->msg, "trace: cannot write '%s': %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return LOOM_ERR_IO;
+    /* every write: the stream's error flag is sticky, and the buffered rest surfaces at the flush
+     * and the close */
+    int bad = ferror(f) | (fflush(f) != 0);
+    int err = bad ? errno : 0;
+    if (fclose(f) != 0 && !bad)
+        bad = 1, err = errno;
+    if (!bad && tmp && rename(tmp, path) != 0)
+        bad = 1, err = errno;
+    if (bad) {
+        snprintf(rt->msg, sizeof rt->msg, "trace: cannot write '%s': %s", path, err ? strerror(err) : "write error");
+        if (tmp)
+            remove(tmp);
     }
     free(tmp);
-    return LOOM_OK;
+    return bad ? LOOM_ERR_IO : LOOM_OK;
 }

@@ -283,7 +283,8 @@ static void run_error(int nthreads)
     ck_assert_int_eq(st, LOOM_ERR_SHAPE);
     ck_assert_msg(strstr(loom__rt_error(ch.rt), "planned failure at 500") != NULL, "%s", loom__rt_error(ch.rt));
     ck_assert_msg(strstr(loom__rt_error(ch.rt), "a7") != NULL, "%s", loom__rt_error(ch.rt));
-    ck_assert_int_le(ch.c[ch.n - 1]->count, 500); /* nothing downstream passed the failure */
+    /* the run drained: every piece before the failure reached the sink, none after it */
+    ck_assert_int_eq(ch.c[ch.n - 1]->count, 500);
 
     /* the runtime is usable again: pieces continue after the failed run's last source piece */
     ch.c[7]->fail_at = -1;
@@ -313,7 +314,7 @@ START_TEST(test_failing_source)
     ck_assert_int_eq(st, LOOM_ERR_IO);
     ck_assert_msg(strstr(loom__rt_error(ch.rt), "a0 (piece 300): planned failure at 300") != NULL, "%s",
                   loom__rt_error(ch.rt));
-    ck_assert_int_le(ch.c[ch.n - 1]->count, 300);
+    ck_assert_int_eq(ch.c[ch.n - 1]->count, 300); /* drained: every piece before the failure */
     chain_free(&ch);
 }
 END_TEST
@@ -343,7 +344,9 @@ START_TEST(test_cancel_from_other_thread)
         pthread_join(th, NULL);
         ck_assert_int_eq(st, LOOM_ERR_RUNTIME);
         ck_assert_str_eq(loom__rt_error(ch.rt), "cancelled");
-        ck_assert_int_gt(ch.c[ch.n - 1]->count, 0);
+        /* drained: every piece the source produced reached the sink (however early it came) */
+        ck_assert_int_eq(ch.c[ch.n - 1]->count, ch.c[0]->count);
+        ck_assert_int_eq(ch.c[ch.n - 1]->count, loom__rt_next_piece(ch.rt));
 
         /* a cancel between runs ends the next one at once; the one after runs */
         loom__rt_cancel(ch.rt);

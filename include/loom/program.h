@@ -111,11 +111,29 @@ loom_status loom_program_keep(loom_program *p, loom_tensor *t);
  * same masks. */
 loom_status loom_program_run(loom_program *p, loom_run_mode mode);
 /* Runs `steps` steps in one go: the actor executor pipelines them (loading step t+1 while step t
- * computes). Returns early, with the status, on an error or when the source ends. */
+ * computes). Returns early, with the status, on an error or when the source ends.
+ * After a failed or cancelled run, the steps counted (loom_program_steps), the losses and the
+ * parameters agree: each step is applied and counted, or neither. The actor executor drains: the
+ * data source is asked for no new step, the steps begun complete wherever they do not need the
+ * failed op, and a failure in training step k leaves exactly the steps before k applied; the next
+ * run goes on from there. Three failures can still leave a step partly applied: one in an
+ * optimizer update itself (the step's other updates may have run), one in an op that the loss
+ * depends on and some parameter's update does not (a loss summed from independent parts), and a
+ * GPU's device error, which stops the run at once. */
 loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t steps);
-/* Ends the run in progress (from any thread; also before a run, which then ends at once) with
- * LOOM_ERR_RUNTIME "cancelled". The actor executor only; the reference executor ignores it. */
+/* Ends the run in progress, from any thread, with LOOM_ERR_RUNTIME "cancelled": the actor
+ * executor completes the steps it has begun (their data was read) and starts no other; the
+ * reference executor stops before its next step. A cancel while no run is in progress ends the
+ * next run (of any mode) at once, before it runs anything. Each cancel is consumed by exactly one
+ * run; several before a run are one. */
 void loom_program_cancel(loom_program *p);
+/* With LOOM_TRACE=file set, each actor run writes a Chrome trace of its acts (docs/runtime.md):
+ * a new or regular file is replaced whole (via file.tmp and a rename), a character device or a
+ * FIFO is written in place, and a symbolic link, a directory or another kind of file is refused
+ * and left as it is. A trace that cannot be written does not change the run's status, since its
+ * steps were run and counted: this returns why (NULL when the last run's trace was written or
+ * none was asked for), and the first such failure is printed to stderr. */
+const char *loom_program_trace_error(const loom_program *p);
 
 /* The loss of each step run with LOOM_RUN_STEP so far (n of them), or NULL. */
 const double *loom_program_losses(const loom_program *p, int64_t *n);
