@@ -1,6 +1,7 @@
 /* The graph builder: tensors, dynamic dims, inputs and parameters, and the node constructor that
  * every op's builder goes through. No call here aborts: errors are kept on the graph. */
 #include "graphs/graph.h"
+#include "ops/sbp_sigs.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -115,6 +116,11 @@ void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s)
     loom_error e = {0};
     if (loom_sbp_check(s, t->shape.ndim, &e) != LOOM_OK) {
         loom__fail(t->graph, LOOM_ERR_INVALID, "loom_tensor_set_sbp '%s': %s", loom_tensor_name(t), e.msg);
+        return;
+    }
+    if (s.kind == LOOM_SBP_PARTIAL_SUM && !loom__sbp_can_partial(t)) {
+        loom__fail(t->graph, LOOM_ERR_INVALID, "loom_tensor_set_sbp '%s': a partial sum (P) needs a dense f32 or f64 tensor; it is %s%s",
+                   loom_tensor_name(t), t->layout == LOOM__CSR ? "a sparse " : "", loom_dtype_name(t->dtype));
         return;
     }
     t->sbp_hint = s;
