@@ -5,7 +5,8 @@
  * bounds and a run (actors or the reference executor, one or two CPU devices).
  *
  * What must hold: no crash, sanitizer report or leak; every tensor the builder accepts has its
- * element and byte counts in an int64 at the bounds of its dims (checked here independently); a
+ * element and byte counts, and its strides, in an int64 at the bounds of its dims (checked here
+ * independently); a
  * graph error has a message and compile returns its status; a failed compile, feed or run leaves
  * a message. Error statuses themselves are fine.
  *
@@ -136,17 +137,18 @@ static int64_t mul_or_over(int64_t a, int64_t b, int *over)
     return c;
 }
 
-/* Bytes of a dense tensor at its bounds, -1 when over an int64 (the property the builder keeps). */
+/* Bytes of a dense tensor at its bounds with its zero dims counted as 1 (its largest stride times
+ * the first dim: kernels compute strides of empty tensors too), -1 when over an int64 (the
+ * property the builder keeps). */
 static int64_t dense_bytes(const fz *f, const loom_tensor *t)
 {
     loom_shape s = loom_tensor_shape(t);
-    for (int i = 0; i < s.ndim; i++)
-        if (bound_of(f, s.d[i]) == 0)
-            return 0; /* empty, whatever the other dims are */
     int over = 0;
     int64_t b = (int64_t)loom_dtype_size(loom_tensor_dtype(t));
-    for (int i = 0; i < s.ndim; i++)
-        b = mul_or_over(b, bound_of(f, s.d[i]), &over);
+    for (int i = 0; i < s.ndim; i++) {
+        int64_t d = bound_of(f, s.d[i]);
+        b = mul_or_over(b, d ? d : 1, &over);
+    }
     return over ? -1 : b;
 }
 
