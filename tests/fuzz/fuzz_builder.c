@@ -2,7 +2,8 @@
  * builder calls (inputs, parameters, CSR inputs and ops on earlier tensors) with shapes drawn from
  * small sizes, huge ones (2^31, 2^40, 2^62 + 4, INT64_MAX ...), raw 64-bit values and dynamic dims
  * with such bounds; then loom_compile, and when the program is small, feeds of data that fit the
- * bounds and a run (actors or the reference executor, one or two CPU devices).
+ * bounds and a run (actors or the reference executor, one or two CPU devices, the numerics check
+ * on or off).
  *
  * What must hold: no crash, sanitizer report or leak; every tensor the builder accepts has its
  * element and byte counts, and its strides, in an int64 at the bounds of its dims (checked here
@@ -407,7 +408,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     loom_optimizer opt = !loss || !(tail & 2) ? (loom_optimizer){.kind = LOOM_OPT_NONE} : tail & 4 ? loom_adam(0.01) : loom_sgd(0.1);
     loom_train_opts opts = {.optimizer = opt,
                             .executor = tail & 8 ? LOOM_EXEC_REFERENCE : LOOM_EXEC_ACTORS,
-                            .memory_limit = 64 << 20};
+                            .memory_limit = 64 << 20,
+                            .check_numerics = tail >> 4 & 1};
     loom_program *p = NULL;
     loom_status cs = loom_compile(f.g, loss, &opts, &p);
     if (gs != LOOM_OK)
