@@ -117,7 +117,8 @@ static loom_status compute_act(void *vctx, loom__act *a)
             loom__exec_resolve(x->p->g, t->src[i], loom__exec_dims_of(a, t->n_src), shapes[i]);
         loom__part_offsets(&x->p->sbp.sig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
     }
-    return loom__op_def(t->op)->cpu(t, &out->v, src, &kc);
+    s = loom__op_def(t->op)->cpu(t, &out->v, src, &kc);
+    return s != LOOM_OK ? s : loom__check_numerics(x->p, t, &out->v, a->msg, a->msg_size);
 }
 
 /* This device's part under the wanted SBP from every part of the tensor, in shared memory: the
@@ -200,6 +201,8 @@ static loom_status variable_act(void *vctx, loom__act *a)
         }
         loom__kctx kc = {.step = a->piece, .training = 1, .seed = p->g->seed, .msg = a->msg, .msglen = a->msg_size, .pool = p->pool};
         loom_status s = loom__op_def(u->op)->cpu(u, NULL, src, &kc);
+        if (s == LOOM_OK)
+            s = loom__check_numerics(p, u, src[0], a->msg, a->msg_size); /* the parameter it updated */
         if (s != LOOM_OK)
             return s;
     }

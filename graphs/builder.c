@@ -1,6 +1,7 @@
 /* The graph builder: tensors, dynamic dims, inputs and parameters, and the node constructor that
  * every op's builder goes through. No call here aborts: errors are kept on the graph. */
 #include "graphs/graph.h"
+#include "ops/sbp_sigs.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -117,6 +118,11 @@ void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s)
     loom_error e = {0};
     if (loom_sbp_check(s, t->shape.ndim, &e) != LOOM_OK) {
         loom__fail(t->graph, LOOM_ERR_INVALID, "loom_tensor_set_sbp '%s': %s", loom_tensor_name(t), e.msg);
+        return;
+    }
+    if (s.kind == LOOM_SBP_PARTIAL_SUM && !loom__sbp_can_partial(t)) {
+        loom__fail(t->graph, LOOM_ERR_INVALID, "loom_tensor_set_sbp '%s': a partial sum (P) needs a dense f32 or f64 tensor; it is %s%s",
+                   loom_tensor_name(t), t->layout == LOOM__CSR ? "a sparse " : "", loom_dtype_name(t->dtype));
         return;
     }
     t->sbp_hint = s;
@@ -242,15 +248,19 @@ static int shape_ok(const loom_graph *g, const loom_shape *s, int allow_dynamic)
 
 /* 1 when a tensor of dtype, layout and (valid) shape has its element and byte counts in an int64
  * at the bounds of its dims, which every size computed later (values, plan registers, feeds)
- * relies on; else 0 with why = "[N, 4] of f32 is 2^66 bytes ..., over ...". A CSR matrix's
- * arrays are sized by its rows (the row pointer) and its entries (checked when fed). */
+ * relies on; else 0 with why = "[N, 4] of f32 is 2^66 bytes ..., over ...". A dim of 0 counts as
+ * 1: an empty tensor's strides still multiply its other dims (kernels compute them), and the
+ * answer must not depend on where the 0 is. A CSR matrix's arrays are sized by its rows (the row
+ * pointer) and its entries (checked when fed). */
 static int size_fits(const loom_graph *g, loom_dtype dtype, loom__layout layout, const loom_shape *s, char *why, size_t len)
 {
     int64_t b[LOOM_MAX_DIMS], rows;
-    int dyn = 0;
+    int dyn = 0, empty = 0;
     for (int i = 0; i < s->ndim; i++) {
         b[i] = loom__dim_bound(g, s->d[i]);
         dyn |= loom_dim_is_dynamic(s->d[i]);
+        if (b[i] == 0 && layout == LOOM__DENSE)
+            b[i] = 1, empty = 1;
     }
     double bytes = 0;
     if (layout == LOOM__CSR) {
@@ -265,9 +275,9 @@ static int size_fits(const loom_graph *g, loom_dtype dtype, loom__layout layout,
             bytes *= (double)b[i];
     }
     char sb[128];
-    snprintf(why, len, "%s of %s %s 2^%g bytes%s, over what an int64 byte count holds", loom__shape_str(g, s, sb, sizeof sb),
-             loom_dtype_name(dtype), layout == LOOM__CSR ? "has a row pointer of" : "is", round(log2(bytes) * 10) / 10,
-             dyn ? " at the bounds of its dynamic dims" : "");
+    snprintf(why, len, "%s of %s %s 2^%g bytes%s%s, over what an int64 byte count holds", loom__shape_str(g, s, sb, sizeof sb),
+             loom_dtype_name(dtype), layout == LOOM__CSR ? "has a row pointer of" : empty ? "has strides of" : "is",
+             round(log2(bytes) * 10) / 10, empty ? " (its dims but the zeros)" : "", dyn ? " at the bounds of its dynamic dims" : "");
     return 0;
 }
 

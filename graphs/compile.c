@@ -282,6 +282,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
     p->threads = opts ? opts->threads : 0;
     p->matmul = opts ? opts->matmul : LOOM_MATMUL_F32;
+    p->check_numerics = (opts && opts->check_numerics) || loom__numerics_env();
     p->memory_limit_given = opts && opts->memory_limit > 0;
     p->memory_limit = opts && opts->memory_limit > 0 ? opts->memory_limit
                                                      : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);

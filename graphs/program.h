@@ -32,6 +32,7 @@ struct loom_program {
     struct loom__pool *pool; /* the CPU kernels' threads, made at the first run; NULL: one thread */
     int pool_made;
     loom_matmul_precision matmul;
+    int check_numerics; /* stop at the first op whose output is not finite (graphs/numerics.c) */
     int64_t memory_limit; /* bytes a plan may take */
     int memory_limit_given; /* by the caller (else the host's memory) */
     uint8_t *keep;              /* by id: kept by request */
@@ -85,6 +86,18 @@ loom_status loom__bind_dims(loom_program *p, int end);
 /* The reference executor of an SBP plan on p->ndevices devices (graphs/sbp_reference.c): tensors
  * [0, end) in id order, each op once per device on local values, boxing on the host. */
 loom_status loom__sbp_reference_run(loom_program *p, int end, int training);
+
+/* The numerics check (graphs/numerics.c). $LOOM_CHECK_NUMERICS turns it on (1, not 0 or empty). */
+int loom__numerics_env(void);
+/* The index of v's first NaN or infinity (its value in *bad), or -1; integer values: -1. */
+int64_t loom__first_nonfinite(const loom__value *v, double *bad);
+/* The message of op t having made `what` ("nan", "inf", "-inf") at element at of n, naming the op,
+ * its tensor and its pass; returns LOOM_ERR_RUNTIME. */
+loom_status loom__numerics_fail(const loom_program *p, const loom_tensor *t, int64_t at, int64_t n, const char *what,
+                                char *msg, size_t len);
+/* With the check on, LOOM_ERR_RUNTIME and that message when v, made by t (for an in-place update:
+ * the parameter it updated), is not finite; LOOM_OK otherwise. */
+loom_status loom__check_numerics(const loom_program *p, const loom_tensor *t, const loom__value *v, char *msg, size_t len);
 
 /* The reference executor: runs tensors [begin, end) in id order on the host. */
 loom_status loom__reference_run(loom_program *p, int begin, int end, int training);

@@ -17,6 +17,11 @@ int loom__sbp_add(loom__sbp_sig *sigs, int n, int max, int nsrc, const loom_sbp 
     return n + 1;
 }
 
+int loom__sbp_can_partial(const loom_tensor *t)
+{
+    return t->layout == LOOM__DENSE && (t->dtype == LOOM_F32 || t->dtype == LOOM_F64);
+}
+
 int loom__sbp_add_partial(const loom_tensor *t, uint32_t pmask, loom_sbp out, loom__sbp_sig *sigs, int n, int max)
 {
     loom_sbp in[LOOM__MAX_SRC];

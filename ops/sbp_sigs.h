@@ -20,6 +20,11 @@ int loom__sbp_can_split(const loom_shape *s, int axis);
  * (n when full: a list is cut at max, as loom_op_def.sbp allows). */
 int loom__sbp_add(loom__sbp_sig *sigs, int n, int max, int nsrc, const loom_sbp *in, loom_sbp out);
 
+/* 1 when t may be a partial sum: a dense f32 or f64 tensor (parts are added in floating point;
+ * integer and sparse values have no partial form). Lists may hold signatures with P elsewhere;
+ * inference drops them (sbp/infer.c). */
+int loom__sbp_can_partial(const loom_tensor *t);
+
 /* Appends the signature with P on the sources in pmask (bit i: source i), B on t's other sources,
  * and out: for an op linear in the P sources jointly, given the B ones (out P), or one that reads
  * only the shape of its P sources (out B). */

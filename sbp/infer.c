@@ -51,7 +51,14 @@ static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_
         sigs[0].out = loom_broadcast(); /* no value of its own */
         return 1;
     }
-    int n = def->sbp ? def->sbp(t, sigs, LOOM__MAX_SIGS - 1) : 0;
+    int listed = def->sbp ? def->sbp(t, sigs, LOOM__MAX_SIGS - 1) : 0, n = 0;
+    for (int k = 0; k < listed; k++) { /* a list is written for float tensors: no P on others */
+        int ok = sigs[k].out.kind != LOOM_SBP_PARTIAL_SUM || loom__sbp_can_partial(t);
+        for (int i = 0; i < t->n_src && ok; i++)
+            ok = sigs[k].in[i].kind != LOOM_SBP_PARTIAL_SUM || loom__sbp_can_partial(t->src[i]);
+        if (ok)
+            sigs[n++] = sigs[k];
+    }
     loom__sbp_sig all_b;
     for (int i = 0; i < LOOM__MAX_SRC; i++)
         all_b.in[i] = loom_broadcast();

@@ -7,6 +7,7 @@
 
 #include "actors/exec.h"
 #include "graphs/program.h"
+#include "ops/sbp_sigs.h"
 
 START_TEST(test_boxing_table)
 {
@@ -248,6 +249,47 @@ START_TEST(test_more_devices_than_exist)
 }
 END_TEST
 
+/* Parts of a partial sum are added in floating point: no integer (or sparse) tensor is ever a P.
+ * A u8 scalar moved through transposes on two devices once became P (transpose is linear), and
+ * joining its parts read and wrote it as doubles: 8 bytes of a 1-byte value. */
+START_TEST(test_partial_sums_only_for_floats)
+{
+    for (int ex = 0; ex < LOOM_EXEC_COUNT; ex++) {
+        loom_graph *g = loom_graph_new();
+        loom_error e = {0};
+        loom_placement *pl = loom_placement_parse("cpu:0-1", &e);
+        loom_graph_set_placement(g, pl);
+        loom_placement_free(pl);
+        loom_tensor *flag = loom_input(g, "flag", LOOM_U8, loom_shape());
+        loom_tensor *t = loom_transpose(g, loom_transpose(g, flag, NULL), NULL);
+        loom_tensor *x = loom_input(g, "x", LOOM_F64, loom_shape(64));
+        loom_program *p = NULL;
+        ck_assert_int_eq(loom_compile(g, loom_sum(g, x, LOOM_ALL_AXES, 0), &(loom_train_opts){.executor = ex}, &p), LOOM_OK);
+        for (int id = 0; id < p->n; id++)
+            if (!loom__sbp_can_partial(g->t[id]))
+                ck_assert_msg(p->sbp.sbp[id].kind != LOOM_SBP_PARTIAL_SUM, "%s '%s' is P", loom_dtype_name(g->t[id]->dtype),
+                              loom_tensor_name(g->t[id]));
+        ck_assert_int_eq(loom_program_keep(p, t), LOOM_OK);
+        uint8_t seven = 7;
+        double xs[64] = {0};
+        ck_assert_int_eq(loom_program_feed(p, flag, &(loom_array){.dtype = LOOM_U8, .ndim = 0, .data = &seven}), LOOM_OK);
+        ck_assert_int_eq(loom_program_feed(p, x, &(loom_array){.dtype = LOOM_F64, .ndim = 1, .shape = {64}, .data = xs}), LOOM_OK);
+        ck_assert_msg(loom_program_run(p, LOOM_RUN_FORWARD) == LOOM_OK, "%s", loom_program_error(p));
+        loom_array a;
+        ck_assert_int_eq(loom_program_fetch(p, t, &a), LOOM_OK);
+        ck_assert_int_eq(((const uint8_t *)a.data)[0], 7);
+        loom_program_free(p);
+        loom_graph_free(g);
+    }
+
+    /* nor may a hint make one */
+    loom_graph *g = loom_graph_new();
+    loom_tensor_set_sbp(loom_input(g, "label", LOOM_I32, loom_shape(8)), loom_partial_sum());
+    lt_expect_error(g, "loom_tensor_set_sbp 'label': a partial sum (P) needs a dense f32 or f64 tensor; it is i32");
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sbp_infer");
@@ -258,6 +300,7 @@ int main(void)
     tcase_add_test(tc, test_hint_refused_with_candidates);
     tcase_add_test(tc, test_moves_between_placements);
     tcase_add_test(tc, test_more_devices_than_exist);
+    tcase_add_test(tc, test_partial_sums_only_for_floats);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

@@ -248,6 +248,38 @@ START_TEST(test_feed_sizes)
 }
 END_TEST
 
+/* An empty tensor with huge other dims: [0, 16, 2^61] has 0 bytes, but its strides multiply 16 and
+ * 2^61 (the sum kernel overflowed computing them, found by the builder fuzzer), and [2^61, 16, 0]
+ * was refused while [0, 16, 2^61] was taken: either order is refused now, and small empty tensors
+ * stay fine. */
+START_TEST(test_empty_with_huge_dims)
+{
+    const char *want = "loom_param 'w': shape [%s] of f64 has strides of 2^68 bytes (its dims but the zeros), over what an int64 byte count holds";
+    const char *dims[] = {"0, 16, 2305843009213693952", "2305843009213693952, 16, 0"};
+    for (int k = 0; k < 2; k++) {
+        loom_graph *g = loom_graph_new();
+        loom_shape s = k ? loom_shape(P2(61), 16, 0) : loom_shape(0, 16, P2(61));
+        loom_param(g, "w", LOOM_F64, s, loom_init_uniform(-1, 1, 1));
+        char m[256];
+        snprintf(m, sizeof m, want, dims[k]);
+        expect_status(g, LOOM_ERR_SHAPE, m);
+        loom_graph_free(g);
+    }
+    loom_graph *g = loom_graph_new();
+    loom_input(g, "wide", LOOM_F32, loom_shape(0, P2(60))); /* 2^62-byte strides fit */
+    ck_assert_int_eq(loom_graph_status(g), LOOM_OK);
+    loom_graph_free(g);
+    g = loom_graph_new();
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(0, 4));
+    loom_program *p = NULL;
+    ck_assert_int_eq(loom_compile(g, loom_sum(g, x, LOOM_ALL_AXES, 0), NULL, &p), LOOM_OK);
+    ck_assert_int_eq(loom_program_feed(p, x, &(loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {0, 4}}), LOOM_OK);
+    ck_assert_msg(loom_program_run(p, LOOM_RUN_FORWARD) == LOOM_OK, "%s", loom_program_error(p));
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sizes");
@@ -258,6 +290,7 @@ int main(void)
     tcase_add_test(tc, test_plan_over_int64);
     tcase_add_test(tc, test_array_numel);
     tcase_add_test(tc, test_feed_sizes);
+    tcase_add_test(tc, test_empty_with_huge_dims);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

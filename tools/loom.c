@@ -6,10 +6,16 @@
  *                   the SBP plan of a model's training step on placement P (default cpu:0-3):
  *                   each op's signature and why, every boxing op and the bytes it moves.
  *                   Models: gcn (Cora's sizes, 2 layers, hidden 16), mlp (784-128-10).
+ *                   --dot writes the plan as Graphviz; on one device, one cluster and no boxing.
+ *
+ * Exit status: 0; 1 when compiling or a write fails (the dot file, standard output); 2 for a usage
+ * error (a missing option value, an unknown option, command or model; the usage line on stderr).
  */
 #include <loom/loom.h>
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graphs/program.h"
@@ -63,70 +69,133 @@ static loom_tensor *build_model(loom_graph *g, const char *model)
     return NULL;
 }
 
+/* Writes the plan's Graphviz graph to path; 0, or 1 with a message when a write or the close fails
+ * (a full disk shows only at the close, when the buffer is flushed). */
+static int write_dot(const loom__sbp_plan *sbp, loom_graph *g, int end, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return fprintf(stderr, "loom plan: cannot write %s: %s\n", path, strerror(errno)), 1;
+    loom__sbp_plan_dot(sbp, g, end, f);
+    int failed = ferror(f);
+    int err = errno;
+    if (fclose(f) != 0 && !failed)
+        failed = 1, err = errno;
+    if (failed)
+        return fprintf(stderr, "loom plan: cannot write %s: %s\n", path, strerror(err)), 1;
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+/* Compile keeps no SBP plan for one device; the one it would be: every tensor whole there (B) and
+ * wanted whole by its consumers, so nothing is boxed. */
+static int one_device_plan(const loom_program *p, loom__sbp_plan *pl)
+{
+    *pl = (loom__sbp_plan){.n = 1, .ntensors = p->n, .dead = p->dead};
+    pl->nparts = calloc((size_t)p->n + 1, sizeof *pl->nparts);
+    pl->sbp = calloc((size_t)p->n + 1, sizeof *pl->sbp);
+    pl->sig = calloc((size_t)p->n + 1, sizeof *pl->sig);
+    if (!pl->nparts || !pl->sbp || !pl->sig)
+        return -1;
+    for (int id = 0; id < p->n; id++) {
+        pl->nparts[id] = 1;
+        pl->sbp[id] = pl->sig[id].out = loom_broadcast();
+        for (int i = 0; i < LOOM__MAX_SRC; i++)
+            pl->sig[id].in[i] = loom_broadcast();
+    }
+    return 0;
+}
+
 static int plan(int argc, char **argv)
 {
-    const char *model = argc > 2 ? argv[2] : NULL, *placement = "cpu:0-3", *dot = NULL;
-    for (int i = 3; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--placement"))
-            placement = argv[i + 1];
-        else if (!strcmp(argv[i], "--dot"))
-            dot = argv[i + 1];
-        else
-            return fprintf(stderr, "loom plan: unknown option %s\n", argv[i]), 2;
+    const char *model = NULL, *placement = "cpu:0-3", *dot = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char **value = !strcmp(argv[i], "--placement") ? &placement : !strcmp(argv[i], "--dot") ? &dot : NULL;
+        if (value) {
+            if (i + 1 == argc)
+                return fprintf(stderr, "loom plan: %s needs a value\n", argv[i]), usage(stderr);
+            *value = argv[++i];
+        } else if (argv[i][0] == '-' || model) {
+            return fprintf(stderr, "loom plan: unknown %s '%s'\n", argv[i][0] == '-' ? "option" : "argument", argv[i]),
+                   usage(stderr);
+        } else {
+            model = argv[i];
+        }
     }
     if (!model)
-        return usage(stderr);
+        return fprintf(stderr, "loom plan: which model?\n"), usage(stderr);
     loom_error err = {0};
     loom_placement *pl = loom_placement_parse(placement, &err);
     if (!pl)
         return fprintf(stderr, "loom plan: %s\n", err.msg), 2;
+    int rc = 0;
+    loom_program *p = NULL;
+    loom__sbp_plan one = {0};
     loom_graph *g = loom_graph_new();
     loom_graph_set_placement(g, pl);
     loom_tensor *loss = build_model(g, model);
     if (!loss) {
         fprintf(stderr, "loom plan: unknown model '%s' (gcn, mlp)\n", model);
-        return 2;
+        rc = 2;
+        goto out;
     }
-    loom_program *p;
     if (loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.01)}, &p) != LOOM_OK) {
         fprintf(stderr, "loom plan: %s\n", loom_graph_error(g));
-        return 1;
+        rc = 1;
+        goto out;
     }
     char ps[128];
     loom_placement_str(pl, ps, sizeof ps);
     printf("model %s on %s: %d tensors (forward %d, backward %d, updates %d)\n\n", model, ps, p->n, p->fwd_end,
            p->bwd_end - p->fwd_end, p->n - p->bwd_end);
+    const loom__sbp_plan *sbp = &p->sbp;
     if (p->ndevices > 1) {
-        loom__sbp_plan_print(&p->sbp, g, p->n, stdout);
-        if (dot) {
-            FILE *f = fopen(dot, "w");
-            if (!f)
-                return fprintf(stderr, "loom plan: cannot write %s\n", dot), 1;
-            loom__sbp_plan_dot(&p->sbp, g, p->n, f);
-            fclose(f);
-            printf("wrote %s\n", dot);
-        }
+        loom__sbp_plan_print(sbp, g, p->n, stdout);
     } else {
         printf("one device: every tensor is whole there, nothing to box\n");
+        if (dot && one_device_plan(p, &one) != 0) {
+            fprintf(stderr, "loom plan: out of memory\n");
+            rc = 1;
+            goto out;
+        }
+        sbp = &one;
     }
+    if (dot)
+        rc = write_dot(sbp, g, p->n, dot);
+out:
+    loom__sbp_plan_free(&one);
     loom_program_free(p);
     loom_graph_free(g);
     loom_placement_free(pl);
-    return 0;
+    return rc;
 }
 
-int main(int argc, char **argv)
+static int command(int argc, char **argv)
 {
     if (argc < 2)
         return usage(stderr);
+    if (!strcmp(argv[1], "plan"))
+        return plan(argc, argv);
+    int known = !strcmp(argv[1], "info") || !strcmp(argv[1], "ops") || !strcmp(argv[1], "-h") ||
+                !strcmp(argv[1], "--help") || !strcmp(argv[1], "help");
+    if (!known)
+        return fprintf(stderr, "loom: unknown command '%s'\n", argv[1]), usage(stderr);
+    if (argc > 2)
+        return fprintf(stderr, "loom %s: unknown argument '%s'\n", argv[1], argv[2]), usage(stderr);
     if (!strcmp(argv[1], "info"))
         return info();
     if (!strcmp(argv[1], "ops"))
         return ops();
-    if (!strcmp(argv[1], "plan"))
-        return plan(argc, argv);
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
-        return usage(stdout);
-    fprintf(stderr, "loom: unknown command '%s'\n", argv[1]);
-    return usage(stderr);
+    return usage(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = command(argc, argv);
+    /* what was printed must have reached standard output (loom ops > /dev/full fails) */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "loom: cannot write standard output: %s\n", strerror(errno));
+        return rc ? rc : 1;
+    }
+    return rc;
 }

@@ -142,6 +142,8 @@ static loom_status gpu_compute_act(void *vctx, loom__act *a)
     loom__cuda_kctx cc;
     loom__kctx kc = kernel_ctx(x, a, c->task, &cc);
     s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
+    if (s == LOOM_OK && x->p->check_numerics)
+        s = loom__cuda_check_finite(&out->v, &kc);
     return s != LOOM_OK ? s : mark_events(a, k->n_in, k->n_out, cc.stream);
 }
 
@@ -164,6 +166,8 @@ static loom_status gpu_variable_act(void *vctx, loom__act *a)
         kc.step = a->piece;
         kc.training = 1;
         s = loom__cuda_op_get(u->op)->run(u, NULL, src, &kc);
+        if (s == LOOM_OK && x->p->check_numerics)
+            s = loom__cuda_check_finite(src[0], &kc); /* the parameter it updated */
         if (s != LOOM_OK)
             return s;
     }
@@ -350,6 +354,8 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
             loom__kctx kc = kernel_ctx(x, a, ti, &cc);
             cc.step_dev = step_dev;
             s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
+            if (s == LOOM_OK && x->p->check_numerics) /* captured with the chain */
+                s = loom__cuda_check_finite(&out->v, &kc);
         }
         if (s != LOOM_OK) { /* the act is the whole chain's: name the op */
             char m[256];
@@ -673,11 +679,19 @@ loom_status loom__exec_cuda_err(const loom__exec *x, const loom__cuda_err *e, ch
     if (e->code == LOOM__CUDA_ERR_NONE)
         return LOOM_OK;
     const char *op = "?", *name = "?";
+    const loom_tensor *t = NULL;
     if (e->tag >= 0 && e->tag < x->pl->ntasks) {
         const loom__task *k = &x->pl->task[e->tag];
-        const loom_tensor *t = k->kind == LOOM__TASK_VARIABLE && k->update ? k->update : k->t;
+        t = k->kind == LOOM__TASK_VARIABLE && k->update ? k->update : k->t;
         op = loom__op_def(t->op)->name;
         name = loom_tensor_name(t);
+    }
+    if (e->code >= LOOM__CUDA_ERR_NAN && e->code <= LOOM__CUDA_ERR_NEG_INF) {
+        const char *what = e->code == LOOM__CUDA_ERR_NAN ? "nan" : e->code == LOOM__CUDA_ERR_INF ? "inf" : "-inf";
+        if (t)
+            return loom__numerics_fail(x->p, t, e->value, e->bound, what, msg, len);
+        snprintf(msg, len, "an op made %s (LOOM_CHECK_NUMERICS; task %d unknown)", what, e->tag);
+        return LOOM_ERR_RUNTIME;
     }
     snprintf(msg, len, "%s '%s': %s %lld out of range [0, %lld)", op, name,
              e->code == LOOM__CUDA_ERR_LABEL ? "label" : "index", e->value, e->bound);

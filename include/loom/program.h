@@ -65,6 +65,11 @@ typedef struct loom_train_opts {
                       library's default. The runtime's own threads follow from the plan: one per
                       device stream, plus the source's and the host's. */
     loom_matmul_precision matmul; /* GPUs: f32 matmuls on tensor cores (TF32, BF16), or not */
+    int check_numerics; /* 1: after every op, scan its output; the first op whose output holds a
+                           NaN or an infinity stops the run with LOOM_ERR_RUNTIME, naming the op,
+                           its tensor and its pass (forward, backward, update). Also on with
+                           $LOOM_CHECK_NUMERICS=1. Costs a read of every output; on a GPU the
+                           error comes when the step's results reach the host. */
 } loom_train_opts;
 
 typedef struct loom_program loom_program;

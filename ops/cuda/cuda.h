@@ -44,6 +44,10 @@ enum loom__cuda_err_code {
     LOOM__CUDA_ERR_NONE = 0,
     LOOM__CUDA_ERR_INDEX = 1, /* value not in [0, bound) */
     LOOM__CUDA_ERR_LABEL = 2, /* a class label not in [0, bound) */
+    /* the numerics check: element `value` of the `bound` of an op's output is NaN, +inf, -inf */
+    LOOM__CUDA_ERR_NAN = 3,
+    LOOM__CUDA_ERR_INF = 4,
+    LOOM__CUDA_ERR_NEG_INF = 5,
 };
 
 typedef struct loom__cuda_kctx {
@@ -71,6 +75,10 @@ typedef struct loom__cuda_op {
      * the nnz bound of CSR source i (0 for dense ones). NULL: none. */
     size_t (*workspace)(const loom_tensor *t, const int64_t *src_nnz);
 } loom__cuda_op;
+
+/* The numerics check of an op's output v (device memory, f32 or f64; other dtypes pass): launches
+ * a scan on ctx's stream that records a non-finite element in ctx->cuda->err (ops/cuda/numerics.cu). */
+loom_status loom__cuda_check_finite(const loom__value *v, const loom__kctx *ctx);
 
 /* The CUDA kernel of op (run NULL when it has none); never NULL for a valid op. */
 const loom__cuda_op *loom__cuda_op_get(loom_op op);
