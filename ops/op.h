@@ -141,6 +141,10 @@ int loom__shape_eq(const loom_shape *a, const loom_shape *b);
 int loom__dim_eq(loom_dim a, loom_dim b);
 /* The upper bound of a dim (its size when static). */
 int64_t loom__dim_bound(const loom_graph *g, loom_dim d);
+/* 1 when d may be a dim on g: a size >= 0, or (allow_dynamic) one of g's dynamic dims. Else 0 with
+ * why, e.g. "<what> is a dynamic dim of another graph": every dim a caller gives the builder
+ * passes here, so that a handle of another graph is never taken for one of g's. */
+int loom__dim_ok(const loom_graph *g, loom_dim d, int allow_dynamic, const char *what, char *why, size_t len);
 /* Normalises a possibly negative axis against ndim; -1 when out of range. */
 int loom__axis(int axis, int ndim);
 
