@@ -166,6 +166,9 @@ int loom__add_size(int64_t a, int64_t b, int64_t *out);
 /* Elements and bytes (either may be NULL) of a dense value of dtype and concrete shape; -1 when
  * the rank or dtype is invalid, a dim is negative, or either count is over an int64. */
 int loom__dense_size(loom_dtype dtype, int ndim, const int64_t *shape, int64_t *numel, int64_t *bytes);
+/* A byte count as every message writes one: "512 bytes" under 1 KiB, else one decimal of the
+ * largest unit it reaches ("1.5 KiB", "3.2 MiB", "2.0 GiB", up to TiB). Returns buf. */
+const char *loom__bytes_str(double bytes, char *buf, size_t len);
 
 /* Counter-based random bits for (key, counter): the same everywhere, in any order. The
  * splitmix64 finaliser over a combined key is cheap, stateless and well mixed, which is what a

@@ -305,7 +305,7 @@ START_TEST(test_feed_errors)
     loom_array xa = {.dtype = LOOM_F32, .ndim = 2, .shape = {5, 2}, .data = xd};
     ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_ERR_SHAPE);
     ck_assert_str_eq(loom_program_error(p),
-                     "loom_program_feed: input 'x' is [N, 2], data has size 5 in dim 0 (over the bound)");
+                     "loom_program_feed: input 'x' is [N, 2], data has size 5 in dim 0 (over N's bound of 4)");
     xa.shape[0] = 3;
     xa.dtype = LOOM_F64;
     ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_ERR_DTYPE);
