@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* loom_compile admits regst_num up to the public bound; every such register must be one the
+ * runtime takes. */
+_Static_assert(LOOM_MAX_REGST_NUM <= LOOM__RT_MAX_REGST, "regst_num's public bound is over the runtime's");
+
 void loom__exec_free(loom__exec *x)
 {
     if (!x)

@@ -10,6 +10,7 @@
 #include "actors/exec_internal.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,7 +283,7 @@ static loom_status source_act(void *vctx, loom__act *a)
     loom__exec *x = c->x;
     loom_program *p = x->p;
     if (p->source) {
-        loom_feeder f = {.x = x, .out = a->out, .step = a->piece};
+        loom_feeder f = {.x = x, .out = a->out, .step = a->piece, .msg = a->msg, .msg_size = a->msg_size};
         for (int k = 0; k < x->ninputs; k++)
             fed_token(x, a->out, k)->v.ndim = -1; /* not fed yet */
         int end = 0;
@@ -394,22 +395,54 @@ static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layo
     return LOOM_OK;
 }
 
+/* Records why a feed was refused in the source's message (the source may return the status as
+ * it is) and returns s. */
+static loom_status feed_fail(loom_feeder *f, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static loom_status feed_fail(loom_feeder *f, loom_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (f->msg && f->msg_size)
+        vsnprintf(f->msg, f->msg_size, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* The data's size against the register the plan reserved for input t: cap bytes. */
+static loom_status feed_fits(loom_feeder *f, const char *api, const loom_tensor *t, size_t bytes, size_t cap)
+{
+    char b[2][32];
+    if (bytes <= cap)
+        return LOOM_OK;
+    return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s': data of %s is over the %s its register holds", api, t->name,
+                     loom__bytes_str((double)bytes, b[0], sizeof b[0]), loom__bytes_str((double)cap, b[1], sizeof b[1]));
+}
+
 loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a)
 {
+    static const char api[] = "loom_feeder_dense";
     token *k;
     size_t cap;
-    if (!f || !a || feeder_slot(f, input, LOOM__DENSE, &k, &cap) != LOOM_OK || a->dtype != input->dtype ||
-        a->ndim != input->shape.ndim)
+    char msg[256];
+    if (!f)
         return LOOM_ERR_INVALID;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->shape[i] < 0 || a->shape[i] > loom__dim_bound(f->x->p->g, input->shape.d[i]) ||
-            (loom__dyn_index(f->x->p->g, input->shape.d[i]) < 0 && a->shape[i] != input->shape.d[i]))
-            return LOOM_ERR_SHAPE;
-    int64_t bytes; /* in an int64: each dim is within a bound the builder checked */
-    if (loom__dense_size(a->dtype, a->ndim, a->shape, NULL, &bytes) || (size_t)bytes > cap)
-        return LOOM_ERR_SHAPE;
+    if (!a)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: the array is NULL", api);
+    if (feeder_slot(f, input, LOOM__DENSE, &k, &cap) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: '%s' is not a dense input of this program", api, loom_tensor_name(input));
+    if (a->dtype != input->dtype)
+        return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s' wants %s data, got %s", api, input->name,
+                         loom_dtype_name(input->dtype), loom_dtype_name(a->dtype));
+    if (loom__input_dims(f->x->p->g, input, a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
+    int64_t n, bytes; /* in an int64: each dim is within a bound the builder checked */
+    if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s': data over an int64 byte count", api, input->name);
+    loom_status s = feed_fits(f, api, input, (size_t)bytes, cap);
+    if (s != LOOM_OK)
+        return s;
     if (bytes && !a->data)
-        return LOOM_ERR_INVALID;
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: input '%s': data is NULL for %" PRId64 " elements", api, input->name, n);
     k->v = (loom__value){.dtype = a->dtype, .data = k->base};
     if (bytes)
         memcpy(k->v.data, a->data, (size_t)bytes);
@@ -420,15 +453,28 @@ loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_arr
 
 loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m)
 {
+    static const char api[] = "loom_feeder_csr";
     token *k;
     size_t cap;
-    if (!f || !m || feeder_slot(f, input, LOOM__CSR, &k, &cap) != LOOM_OK || m->vdtype != input->dtype)
+    char msg[256];
+    loom_error e = {0};
+    if (!f)
         return LOOM_ERR_INVALID;
-    if (loom_csr_validate(m, NULL) != LOOM_OK)
-        return LOOM_ERR_FORMAT;
-    if (loom__csr_bytes(m->nrows, m->nnz, m->vdtype) > cap || m->nrows > loom__dim_bound(f->x->p->g, input->shape.d[0]) ||
-        m->ncols > loom__dim_bound(f->x->p->g, input->shape.d[1]))
-        return LOOM_ERR_SHAPE;
+    if (!m)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: the matrix is NULL", api);
+    if (feeder_slot(f, input, LOOM__CSR, &k, &cap) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: '%s' is not a sparse input of this program", api, loom_tensor_name(input));
+    if (m->vdtype != input->dtype)
+        return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s' wants %s values, got %s", api, input->name,
+                         loom_dtype_name(input->dtype), loom_dtype_name(m->vdtype));
+    if (loom_csr_validate(m, &e) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_FORMAT, "%s: input '%s': %s", api, input->name, e.msg);
+    int64_t shape[2] = {m->nrows, m->ncols};
+    if (loom__input_dims(f->x->p->g, input, 2, shape, msg, sizeof msg) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
+    loom_status s = feed_fits(f, api, input, loom__csr_bytes(m->nrows, m->nnz, m->vdtype), cap);
+    if (s != LOOM_OK)
+        return s;
     loom__exec_csr_layout(k, k->base, m->nrows, m->nnz, m->vdtype);
     memcpy(k->v.rowptr, m->rowptr, (size_t)(m->nrows + 1) * sizeof(int32_t));
     if (m->nnz) { /* validated: col and val are there */

@@ -31,6 +31,8 @@ struct loom_feeder {
     struct loom__exec *x;
     void *const *out; /* the source's output tokens, inputs x devices */
     int64_t step;
+    char *msg; /* the source's message buffer: a refused feed says why there */
+    size_t msg_size;
 };
 
 typedef struct loom__exec_cuda loom__exec_cuda;

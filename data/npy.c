@@ -7,6 +7,8 @@
  * be corrupt, so the dict is parsed by hand, strictly, with every read bounded by the header. */
 #include <loom/data.h>
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,6 +346,12 @@ static void store_int(void *dst, loom_dtype t, int64_t i, int64_t v)
     }
 }
 
+/* 1 when the magnitude m of an integer is exact in a float of `digits` significant bits: its
+ * bits from the highest set one to the lowest fit them (2^53 + 1 does not fit f64's 53). */
+static int exact_in(uint64_t m, int digits) { return m == 0 || 64 - __builtin_clzll(m) - __builtin_ctzll(m) <= digits; }
+
+static int float_digits(loom_dtype t) { return t == LOOM_F32 ? 24 : 53; }
+
 static int int_fits(loom_dtype t, int64_t v)
 {
     switch (t) {
@@ -351,9 +359,19 @@ static int int_fits(loom_dtype t, int64_t v)
         return v >= INT32_MIN && v <= INT32_MAX;
     case LOOM_U8:
         return v >= 0 && v <= 255;
+    case LOOM_F32:
+    case LOOM_F64: /* |INT64_MIN| = 2^63 is exact in both */
+        return exact_in(v < 0 ? -(uint64_t)v : (uint64_t)v, float_digits(t));
     default:
-        return 1; /* i64, and floats (rounded) */
+        return 1; /* i64 */
     }
+}
+
+/* An integer that a float dtype cannot hold exactly: the message says the nearest it holds. */
+static loom_status inexact(const char *name, int64_t i, const char *value, loom_dtype t, double nearest, loom_error *err)
+{
+    return loom_error_set(err, LOOM_ERR_FORMAT, "%s: element %lld is %s, which does not fit %s exactly (the nearest %s is %.17g)",
+                          name, (long long)i, value, loom_dtype_name(t), loom_dtype_name(t), nearest);
 }
 
 /* Converts n elements of src to out's dtype; out is allocated. */
@@ -373,11 +391,19 @@ static loom_status convert(const char *name, const uint8_t *src, src_kind kind, 
         const uint8_t *p = src + (size_t)i * size;
         switch (kind) {
         case K_FLOAT: {
+            /* f64 to f32 rounds to nearest (underflow included: it is rounding too); a finite value
+             * beyond f32's range would become inf, so it is refused. NaN and inf stay as they are. */
             double v = load_float(p, size);
-            if (t == LOOM_F32)
-                ((float *)out->data)[i] = (float)v;
-            else
+            if (t == LOOM_F32) {
+                float f = (float)v;
+                if (isinf(f) && !isinf(v))
+                    return loom_error_set(err, LOOM_ERR_FORMAT,
+                                          "%s: element %lld is %.17g, which does not fit f32 (largest finite %.9g)", name,
+                                          (long long)i, v, (double)FLT_MAX);
+                ((float *)out->data)[i] = f;
+            } else {
                 ((double *)out->data)[i] = v;
+            }
             break;
         }
         case K_BOOL:
@@ -385,25 +411,34 @@ static loom_status convert(const char *name, const uint8_t *src, src_kind kind, 
             break;
         case K_INT: {
             int64_t v = load_int(p, size);
-            if (!int_fits(t, v))
-                return loom_error_set(err, LOOM_ERR_FORMAT, "%s: element %lld is %lld, which does not fit %s", name, (long long)i,
-                            (long long)v, loom_dtype_name(t));
+            if (!int_fits(t, v)) {
+                char b[24];
+                snprintf(b, sizeof b, "%lld", (long long)v);
+                if (loom_dtype_is_float(t))
+                    return inexact(name, i, b, t, t == LOOM_F32 ? (double)(float)v : (double)v, err);
+                return loom_error_set(err, LOOM_ERR_FORMAT, "%s: element %lld is %s, which does not fit %s", name, (long long)i,
+                                      b, loom_dtype_name(t));
+            }
             store_int(out->data, t, i, v);
             break;
         }
         case K_UINT: {
             uint64_t v = load_uint(p, size);
-            if (v > (uint64_t)INT64_MAX && loom_dtype_is_float(t)) {
-                if (t == LOOM_F32)
-                    ((float *)out->data)[i] = (float)v;
-                else
-                    ((double *)out->data)[i] = (double)v;
-                break;
+            int fits = loom_dtype_is_float(t) ? exact_in(v, float_digits(t)) : v <= (uint64_t)INT64_MAX && int_fits(t, (int64_t)v);
+            if (!fits) {
+                char b[24];
+                snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+                if (loom_dtype_is_float(t))
+                    return inexact(name, i, b, t, t == LOOM_F32 ? (double)(float)v : (double)v, err);
+                return loom_error_set(err, LOOM_ERR_FORMAT, "%s: element %lld is %s, which does not fit %s", name, (long long)i,
+                                      b, loom_dtype_name(t));
             }
-            if (v > (uint64_t)INT64_MAX || !int_fits(t, (int64_t)v))
-                return loom_error_set(err, LOOM_ERR_FORMAT, "%s: element %lld is %llu, which does not fit %s", name, (long long)i,
-                            (unsigned long long)v, loom_dtype_name(t));
-            store_int(out->data, t, i, (int64_t)v);
+            if (t == LOOM_F32)
+                ((float *)out->data)[i] = (float)v;
+            else if (t == LOOM_F64)
+                ((double *)out->data)[i] = (double)v;
+            else
+                store_int(out->data, t, i, (int64_t)v);
             break;
         }
         }

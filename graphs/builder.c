@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@ loom_graph *loom_graph_new(void)
     loom_graph *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
+    /* one tag per graph for its dim handles; it wraps only after 2^40 graphs, so a handle kept
+     * from a graph that long gone is the only one that could pass for another's */
+    static atomic_int_fast64_t next_tag;
+    g->dyn_tag = (int64_t)(atomic_fetch_add(&next_tag, 1) & ((INT64_C(1) << LOOM__DYN_TAG_BITS) - 1));
     g->poison.id = -1;
     g->poison.flags = LOOM__T_POISON;
     g->poison.graph = g;
@@ -155,10 +160,28 @@ loom_tensor *loom__fail(loom_graph *g, loom_status s, const char *fmt, ...)
 
 int loom__dyn_index(const loom_graph *g, loom_dim d)
 {
-    if (!loom_dim_is_dynamic(d))
+    if (!g || !loom_dim_is_dynamic(d))
         return -1;
-    int64_t i = d - LOOM__DYN_BASE;
-    return g && i < g->ndyn ? (int)i : -1;
+    int64_t h = d - LOOM__DYN_BASE, i = h & ((INT64_C(1) << LOOM__DYN_INDEX_BITS) - 1);
+    return h >> LOOM__DYN_INDEX_BITS == g->dyn_tag && i < g->ndyn ? (int)i : -1;
+}
+
+int loom__dim_ok(const loom_graph *g, loom_dim d, int allow_dynamic, const char *what, char *why, size_t len)
+{
+    int k = loom__dyn_index(g, d);
+    if (k >= 0 && allow_dynamic)
+        return 1;
+    if (k >= 0)
+        snprintf(why, len, "%s is the dynamic dim %s, where only static sizes are allowed", what, g->dyn[k].name);
+    else if (loom_dim_is_dynamic(d))
+        snprintf(why, len, "%s is %s", what,
+                 (d - LOOM__DYN_BASE) >> LOOM__DYN_INDEX_BITS != g->dyn_tag ? "a dynamic dim of another graph"
+                                                                              : "not a dynamic dim of this graph");
+    else if (d < 0)
+        snprintf(why, len, "%s is %" PRId64 " (a size must be >= 0)", what, d);
+    else
+        return 1;
+    return 0;
 }
 
 loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound)
@@ -171,6 +194,11 @@ loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound)
     }
     if (bound < 0) {
         loom__fail(g, LOOM_ERR_INVALID, "loom_dim_dynamic: bound of '%s' is %" PRId64 ", expected >= 0", name, bound);
+        return 0;
+    }
+    if (g->ndyn >= 1 << LOOM__DYN_INDEX_BITS) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_dim_dynamic: '%s' would be dynamic dim %d; a graph has at most %d", name,
+                   g->ndyn + 1, 1 << LOOM__DYN_INDEX_BITS);
         return 0;
     }
     for (int i = 0; i < g->ndyn; i++)
@@ -186,7 +214,7 @@ loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound)
     g->dyn = d;
     snprintf(d[g->ndyn].name, sizeof d[g->ndyn].name, "%s", name);
     d[g->ndyn].bound = bound;
-    return LOOM__DYN_BASE + g->ndyn++;
+    return LOOM__DYN_BASE + (g->dyn_tag << LOOM__DYN_INDEX_BITS) + g->ndyn++;
 }
 
 int loom__dim_eq(loom_dim a, loom_dim b) { return a == b; }
@@ -223,6 +251,8 @@ const char *loom__shape_str(const loom_graph *g, const loom_shape *s, char *buf,
         int k = loom__dyn_index(g, s->d[i]);
         if (k >= 0)
             o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", sep, g->dyn[k].name);
+        else if (loom_dim_is_dynamic(s->d[i]))
+            o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s?", sep); /* not a dim of g */
         else
             o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%" PRId64, sep, s->d[i]);
     }
@@ -230,18 +260,19 @@ const char *loom__shape_str(const loom_graph *g, const loom_shape *s, char *buf,
     return buf;
 }
 
-/* A shape is valid on g when every dim is a size >= 0 or one of g's dynamic dims. */
-static int shape_ok(const loom_graph *g, const loom_shape *s, int allow_dynamic)
+/* A shape is valid on g when every dim is a size >= 0 or (allow_dynamic) one of g's dynamic
+ * dims; else 0 with why as loom__dim_ok writes it. */
+static int shape_ok(const loom_graph *g, const loom_shape *s, int allow_dynamic, char *why, size_t len)
 {
-    if (s->ndim < 0 || s->ndim > LOOM_MAX_DIMS)
+    if (s->ndim < 0 || s->ndim > LOOM_MAX_DIMS) {
+        snprintf(why, len, "%d dims (0 to %d allowed)", s->ndim, LOOM_MAX_DIMS);
         return 0;
+    }
     for (int i = 0; i < s->ndim; i++) {
-        if (loom_dim_is_dynamic(s->d[i])) {
-            if (!allow_dynamic || loom__dyn_index(g, s->d[i]) < 0)
-                return 0;
-        } else if (s->d[i] < 0) {
+        char what[16];
+        snprintf(what, sizeof what, "dim %d", i);
+        if (!loom__dim_ok(g, s->d[i], allow_dynamic, what, why, len))
             return 0;
-        }
     }
     return 1;
 }
@@ -354,9 +385,9 @@ loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_
     loom_status s = def->infer(&tmp, msg, sizeof msg);
     if (s != LOOM_OK)
         return loom__fail(g, s, "%s: %s", api, msg[0] ? msg : loom_status_str(s));
-    if (!shape_ok(g, &tmp.shape, 1))
-        return loom__fail(g, LOOM_ERR_SHAPE, "%s: inferred an invalid shape (internal error)", api);
     char why[256];
+    if (!shape_ok(g, &tmp.shape, 1, why, sizeof why))
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s: inferred an invalid shape: %s (internal error)", api, why);
     if (!size_fits(g, tmp.dtype, tmp.layout, &tmp.shape, why, sizeof why))
         return loom__fail(g, LOOM_ERR_SHAPE, "%s: result %s", api, why);
     loom_tensor *t = alloc_tensor(g);
@@ -505,13 +536,12 @@ static loom_tensor *leaf(loom_graph *g, const char *api, loom_op op, const char 
         return &g->poison;
     if ((unsigned)dtype >= LOOM_DTYPE_COUNT)
         return loom__fail(g, LOOM_ERR_DTYPE, "%s '%s': invalid dtype %d", api, name, (int)dtype);
-    char buf[128];
-    if (!shape_ok(g, &shape, op == LOOM_OP_INPUT))
-        return loom__fail(g, LOOM_ERR_SHAPE, "%s '%s': invalid shape %s (dims must be >= 0%s)", api, name,
+    char buf[128], why[256];
+    if (!shape_ok(g, &shape, op == LOOM_OP_INPUT, why, sizeof why))
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s '%s': invalid shape %s: %s", api, name,
                           shape.ndim >= 0 && shape.ndim <= LOOM_MAX_DIMS ? loom__shape_str(g, &shape, buf, sizeof buf)
                                                                           : "(bad rank)",
-                          op == LOOM_OP_INPUT ? " or dynamic dims of this graph" : " and static");
-    char why[256];
+                          why);
     if (!size_fits(g, dtype, layout, &shape, why, sizeof why))
         return loom__fail(g, LOOM_ERR_SHAPE, "%s '%s': shape %s", api, name, why);
     loom__attrs a = {.i = {dtype, layout}, .shape = shape};

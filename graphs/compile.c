@@ -198,11 +198,15 @@ static void check_places(loom_program *p)
 static void check_args(loom_graph *g, const loom_tensor *loss, const loom_train_opts *opts, const loom_optimizer *opt)
 {
     char b[96];
-    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->regst_num < 0 || opts->threads < 0 ||
+    if (opts && (opts->regst_num < 0 || opts->regst_num > LOOM_MAX_REGST_NUM))
+        loom__fail(g, LOOM_ERR_INVALID,
+                   "loom_compile: regst_num %d is outside 0 .. %d (buffers of each input register; 0 means 2)",
+                   opts->regst_num, LOOM_MAX_REGST_NUM);
+    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->threads < 0 ||
                  opts->memory_limit < 0 || (unsigned)opts->matmul >= LOOM_MATMUL_PRECISION_COUNT))
         loom__fail(g, LOOM_ERR_INVALID,
-                   "loom_compile: invalid executor %d, regst_num %d, threads %d, memory limit %lld or matmul precision %d",
-                   (int)opts->executor, opts->regst_num, opts->threads, (long long)opts->memory_limit, (int)opts->matmul);
+                   "loom_compile: invalid executor %d, threads %d, memory limit %lld or matmul precision %d",
+                   (int)opts->executor, opts->threads, (long long)opts->memory_limit, (int)opts->matmul);
     if ((unsigned)opt->kind >= LOOM_OPT_KIND_COUNT || !(opt->lr >= 0) || !(opt->weight_decay >= 0))
         loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)", (int)opt->kind,
                    opt->lr, opt->weight_decay);
@@ -219,13 +223,21 @@ static void check_args(loom_graph *g, const loom_tensor *loss, const loom_train_
     }
 }
 
+static loom_status compile_nomem(loom_graph *g)
+{
+    loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+    return g->status;
+}
+
 loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts *opts, loom_program **out)
 {
-    if (!out)
-        return LOOM_ERR_INVALID;
-    *out = NULL;
     if (!g)
-        return LOOM_ERR_INVALID;
+        return LOOM_ERR_INVALID; /* loom_graph_error(NULL) says the graph is NULL */
+    if (!out) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the program pointer (out, the last argument) is NULL");
+        return g->status;
+    }
+    *out = NULL;
     if (g->status != LOOM_OK)
         return g->status;
     loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
@@ -235,7 +247,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
 
     loom_program *p = calloc(1, sizeof *p);
     if (!p)
-        return LOOM_ERR_NOMEM;
+        return compile_nomem(g);
     p->g = g;
     p->loss = loss;
     p->opt = opt;
@@ -243,7 +255,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->grad = calloc((size_t)g->n + 1, sizeof *p->grad);
     if (!p->grad) {
         free(p);
-        return LOOM_ERR_NOMEM;
+        return compile_nomem(g);
     }
     pthread_mutex_init(&p->run_lock, NULL); /* every later failure path frees through loom_program_free */
     if (loss && loom__autodiff(g, loss, p->grad) == LOOM_OK) {
@@ -288,7 +300,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
                                                      : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
     if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep || !p->feed_version || !p->holder) {
         loom_program_free(p);
-        return LOOM_ERR_NOMEM;
+        return compile_nomem(g);
     }
     for (int i = 0; i < p->n; i++) {
         loom_tensor *t = g->t[i];
@@ -315,22 +327,37 @@ static loom_status check_input(loom_program *p, const char *api, loom_tensor *t,
     return LOOM_OK;
 }
 
-/* Each concrete size must fit its dim: equal to a static one, within a dynamic one's bound. */
-static loom_status check_dims(loom_program *p, const char *api, const loom_tensor *t, int ndim, const int64_t *shape)
+loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len)
 {
     char b[128];
-    if (ndim != t->shape.ndim)
-        return loom__program_fail(p, LOOM_ERR_SHAPE, "%s: input '%s' is %s, data has %d dims", api, t->name,
-                                  loom__shape_str(p->g, &t->shape, b, sizeof b), ndim);
+    if (ndim != t->shape.ndim) {
+        snprintf(msg, len, "input '%s' is %s, data has %d dims", t->name, loom__shape_str(g, &t->shape, b, sizeof b), ndim);
+        return LOOM_ERR_SHAPE;
+    }
     for (int i = 0; i < ndim; i++) {
-        int64_t bound = loom__dim_bound(p->g, t->shape.d[i]);
-        int dyn = loom__dyn_index(p->g, t->shape.d[i]) >= 0;
-        if (shape[i] < 0 || (dyn ? shape[i] > bound : shape[i] != bound))
-            return loom__program_fail(p, LOOM_ERR_SHAPE, "%s: input '%s' is %s, data has size %" PRId64 " in dim %d%s", api,
-                                      t->name, loom__shape_str(p->g, &t->shape, b, sizeof b), shape[i], i,
-                                      shape[i] < 0 ? " (a size must be >= 0)" : dyn ? " (over the bound)" : "");
+        int64_t bound = loom__dim_bound(g, t->shape.d[i]);
+        int k = loom__dyn_index(g, t->shape.d[i]);
+        if (shape[i] >= 0 && (k >= 0 ? shape[i] <= bound : shape[i] == bound))
+            continue;
+        char why[96];
+        if (shape[i] < 0)
+            snprintf(why, sizeof why, "a size must be >= 0");
+        else if (k >= 0)
+            snprintf(why, sizeof why, "over %s's bound of %" PRId64, g->dyn[k].name, bound);
+        else
+            snprintf(why, sizeof why, "the input's is %" PRId64, bound);
+        snprintf(msg, len, "input '%s' is %s, data has size %" PRId64 " in dim %d (%s)", t->name,
+                 loom__shape_str(g, &t->shape, b, sizeof b), shape[i], i, why);
+        return LOOM_ERR_SHAPE;
     }
     return LOOM_OK;
+}
+
+static loom_status check_dims(loom_program *p, const char *api, const loom_tensor *t, int ndim, const int64_t *shape)
+{
+    char msg[256];
+    loom_status s = loom__input_dims(p->g, t, ndim, shape, msg, sizeof msg);
+    return s == LOOM_OK ? s : loom__program_fail(p, s, "%s: %s", api, msg);
 }
 
 loom_status loom_program_feed(loom_program *p, loom_tensor *t, const loom_array *a)

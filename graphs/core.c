@@ -58,6 +58,21 @@ int loom__add_size(int64_t a, int64_t b, int64_t *out)
     return 0;
 }
 
+const char *loom__bytes_str(double bytes, char *buf, size_t len)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (!(bytes >= 1023.95)) { /* under what one decimal of KiB would show as 1.0 KiB */
+        snprintf(buf, len, "%.0f byte%s", bytes, bytes == 1 ? "" : "s");
+        return buf;
+    }
+    int u = 0;
+    double v = bytes / 1024;
+    while (u < 3 && v >= 1023.95) /* so that 1 MiB - 1 reads 1.0 MiB, not 1024.0 KiB */
+        v /= 1024, u++;
+    snprintf(buf, len, "%.1f %s", v, unit[u]);
+    return buf;
+}
+
 int loom__dense_size(loom_dtype dtype, int ndim, const int64_t *shape, int64_t *numel, int64_t *bytes)
 {
     int64_t n = 1, b;

@@ -21,6 +21,7 @@ struct loom_graph {
     int nchunks;
     loom__dyn_dim *dyn;
     int ndyn;
+    int64_t dyn_tag; /* this graph's tag in its dynamic dim handles (core.h) */
     loom_tensor poison;
     loom_status status;
     char err[512];
@@ -42,7 +43,7 @@ struct loom_graph {
 /* Devices of place k (1 for the default, NULL placement). */
 int loom__place_ndev(const loom_graph *g, int k);
 
-/* Index of a dynamic dim handle, or -1 when d is not one of g's. */
+/* Index of a dynamic dim handle, or -1 when d is not one of g's (a size, or another graph's). */
 int loom__dyn_index(const loom_graph *g, loom_dim d);
 
 #endif

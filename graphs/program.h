@@ -69,6 +69,11 @@ loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, 
 /* Allocates (or reuses) val[id]'s dense storage for a concrete shape; LOOM_ERR_NOMEM, or
  * LOOM_ERR_SHAPE when its byte count is over an int64. */
 loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int ndim, const int64_t *shape);
+/* LOOM_OK when data of rank ndim and shape fits input t: each size equal to a static dim, within a
+ * dynamic one's bound; else LOOM_ERR_SHAPE with msg naming the input, its shape, the dim, the
+ * size and the bound ("input 'x' is [N, 2], data has size 5 in dim 0 (over N's bound of 4)").
+ * Every way of feeding checks here. */
+loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len);
 
 /* Makes the program's value of parameter or state id the newest (copied back from the devices
  * that hold it); a caller may then read or write it. */

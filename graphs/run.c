@@ -1,5 +1,6 @@
 /* Running a program: the executor chosen at compile time, one step or many. */
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "actors/exec.h"
@@ -17,6 +18,73 @@ static void drop_plans(loom_program *p)
 void loom__program_drop_plans(loom_program *p) { drop_plans(p); }
 
 loom_status loom__program_pull(loom_program *p, int id) { return p->holder[id] ? loom__exec_pull(p->holder[id], id) : LOOM_OK; }
+
+/* Fails the run for a step that needs `needs` bytes (what: "the plan of a step", where: its parts)
+ * when that is over the program's memory limit: every executor's refusal reads the same way. */
+static loom_status over_limit(loom_program *p, const char *what, int64_t needs, const char *where)
+{
+    char b[2][32];
+    return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: %s needs %s (%s), over the limit of %s", what,
+                              loom__bytes_str((double)needs, b[0], sizeof b[0]), where,
+                              loom__bytes_str((double)p->memory_limit, b[1], sizeof b[1]));
+}
+
+/* The reference executor keeps the value of every tensor it runs (at this run's sizes) and, on
+ * several devices, each device's parts of them as well: refuses a run whose values and
+ * parameters cannot fit the limit, before anything runs. Sizes of dims no input carries are
+ * left out (the run then fails naming the dim). */
+static loom_status reference_fits(loom_program *p, int end)
+{
+    loom_graph *g = p->g;
+    loom_status s = loom__bind_dims(p, p->fwd_end);
+    if (s != LOOM_OK)
+        return s;
+    int64_t values = 0, state = 0, parts = 0;
+    int over = 0;
+    for (int id = 0; id < end; id++) {
+        const loom_tensor *t = g->t[id];
+        const loom_op_def *def = loom__op_def(t->op);
+        const loom__value *v = &p->val[id];
+        int64_t bytes = 0;
+        if (t->layout == LOOM__CSR) {
+            if (p->ready[id]) /* a fed matrix: its arrays */
+                bytes = (int64_t)loom__csr_bytes(v->shape[0], v->nnz, v->dtype);
+        } else if (def->flags & LOOM__OPF_LEAF) {
+            bytes = (int64_t)p->cap[id]; /* fed data, parameters, state */
+        } else if (!(def->flags & LOOM__OPF_INPLACE) && !p->dead[id]) {
+            int64_t shape[LOOM_MAX_DIMS] = {0};
+            int bound = 1;
+            for (int i = 0; i < t->shape.ndim; i++) {
+                int k = loom__dyn_index(g, t->shape.d[i]);
+                shape[i] = k >= 0 ? p->dims[k] : t->shape.d[i];
+                bound &= shape[i] >= 0;
+            }
+            if (bound && loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
+                over = 1;
+            if ((int64_t)p->cap[id] > bytes) /* what an earlier, larger run left allocated */
+                bytes = (int64_t)p->cap[id];
+        }
+        int leaf_state = t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE;
+        over |= loom__add_size(leaf_state ? state : values, bytes, leaf_state ? &state : &values);
+        if (p->ndevices > 1) { /* a split tensor's parts hold it once, a broadcast or partial one on each device */
+            int64_t copies = p->sbp.sbp[id].kind == LOOM_SBP_SPLIT ? 1 : p->sbp.nparts[id], b;
+            over |= loom__mul_size(bytes, copies, &b) | loom__add_size(parts, b, &parts);
+        }
+    }
+    int64_t total = 0;
+    over |= loom__add_size(values, state, &total) | loom__add_size(total, parts, &total);
+    if (!over && total <= p->memory_limit)
+        return LOOM_OK;
+    char b[3][32], where[160];
+    if (over)
+        return over_limit(p, "the reference executor's step", INT64_MAX, "more than an int64 byte count holds");
+    snprintf(where, sizeof where, "%s of values, %s of their parts on the devices, %s of parameters and optimizer state",
+             loom__bytes_str((double)values, b[0], sizeof b[0]), loom__bytes_str((double)parts, b[1], sizeof b[1]),
+             loom__bytes_str((double)state, b[2], sizeof b[2]));
+    if (p->ndevices == 1)
+        snprintf(where, sizeof where, "%s of values, %s of parameters and optimizer state", b[0], b[2]);
+    return over_limit(p, "the reference executor's step", total, where);
+}
 
 /* The actors of mode, built at its first run; NULL with *s and the program's error set. */
 static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
@@ -48,28 +116,28 @@ static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
             loom__add_size(total, dev_params, &total);
     if (over)
         total = dev_most = INT64_MAX; /* over any limit */
+    char b[4][32], where[256], what[48];
     if (pl->kind == LOOM_DEVICE_CPU) {
         /* CPU devices share the host's memory with the program's own copies */
         if ((uint64_t)total > (uint64_t)p->memory_limit) {
-            loom__program_fail(p, LOOM_ERR_NOMEM,
-                               "loom_program_run: the plan of a step needs %.1f MiB (%.1f shared by lifetime, %.1f of own "
-                               "registers, %.1f of parameters and optimizer state), over the limit of %.1f MiB",
-                               total / 1048576.0, pl->shared_bytes / 1048576.0, (pl->own_bytes + pl->host_bytes) / 1048576.0,
-                               ((double)state + (double)dev_params) / 1048576.0, p->memory_limit / 1048576.0);
+            snprintf(where, sizeof where, "%s shared by lifetime, %s of own registers, %s of parameters and optimizer state",
+                     loom__bytes_str((double)pl->shared_bytes, b[0], sizeof b[0]),
+                     loom__bytes_str((double)pl->own_bytes + (double)pl->host_bytes, b[1], sizeof b[1]),
+                     loom__bytes_str((double)state + (double)dev_params, b[2], sizeof b[2]));
+            *s = over_limit(p, "the plan of a step", total, where);
             loom__plan_free(pl);
-            *s = LOOM_ERR_NOMEM;
             return NULL;
         }
     } else if (p->memory_limit_given && (uint64_t)dev_most > (uint64_t)p->memory_limit) {
         /* a GPU's own memory: without a limit, its allocation at the first run says whether it fits */
         const loom__dev_mem *m = &pl->mem[most];
-        loom__program_fail(p, LOOM_ERR_NOMEM,
-                           "loom_program_run: the plan of a step needs %.1f MiB on cuda:%d (%.1f shared by lifetime, %.1f of "
-                           "own registers, %.1f of parameters and optimizer state, %.1f of fed data), over the limit of %.1f MiB",
-                           dev_most / 1048576.0, pl->dev_index[most], m->shared / 1048576.0, m->own / 1048576.0,
-                           m->params / 1048576.0, m->inputs / 1048576.0, p->memory_limit / 1048576.0);
+        snprintf(what, sizeof what, "the plan of a step on cuda:%d", pl->dev_index[most]);
+        snprintf(where, sizeof where,
+                 "%s shared by lifetime, %s of own registers, %s of parameters and optimizer state, %s of fed data",
+                 loom__bytes_str((double)m->shared, b[0], sizeof b[0]), loom__bytes_str((double)m->own, b[1], sizeof b[1]),
+                 loom__bytes_str((double)m->params, b[2], sizeof b[2]), loom__bytes_str((double)m->inputs, b[3], sizeof b[3]));
+        *s = over_limit(p, what, dev_most, where);
         loom__plan_free(pl);
-        *s = LOOM_ERR_NOMEM;
         return NULL;
     }
     p->exec[mode] = loom__exec_new(p, pl);
@@ -164,6 +232,9 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         if (p->source)
             return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_run: the reference executor reads fed data only, not a source");
         int end = mode == LOOM_RUN_STEP ? p->n : mode == LOOM_RUN_GRAD ? p->bwd_end : p->fwd_end;
+        loom_status fit = reference_fits(p, end);
+        if (fit != LOOM_OK)
+            return fit;
         for (int64_t i = 0; i < steps; i++) {
             if (begin_run(p, NULL)) /* between steps: each one is applied whole or not at all */
                 return cancelled(p);

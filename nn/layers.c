@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "graphs/graph.h"
+
 loom_tensor *loom_nn_linear(loom_graph *g, const char *name, loom_tensor *x, int64_t out_features, int bias)
 {
     char pn[64];
@@ -29,9 +31,46 @@ static loom_tensor *gcn_norm(loom_graph *g, loom_tensor *adj)
     return d;
 }
 
+/* 1 when adj is a square CSR matrix [N, N] of g and x is [N, features]; else 0 with the error
+ * recorded on g, naming the layer, what was given and what a GCN takes (the ops inside would
+ * fail too, but naming neither the layer nor the adjacency). */
+static int gcn_args_ok(loom_graph *g, const char *api, const char *layer, const loom_tensor *adj, const loom_tensor *x)
+{
+    char sa[96], sx[96];
+    if (!g)
+        return 0;
+    if (!adj || !x) {
+        loom__fail(g, LOOM_ERR_INVALID, "%s '%s': the %s is NULL", api, layer, adj ? "input x" : "adjacency");
+        return 0;
+    }
+    if ((adj->flags | x->flags) & LOOM__T_POISON)
+        return 0; /* the error that poisoned it is recorded */
+    if (adj->graph != g || x->graph != g) {
+        loom__fail(g, LOOM_ERR_INVALID, "%s '%s': the %s belongs to another graph", api, layer,
+                   adj->graph != g ? "adjacency" : "input x");
+        return 0;
+    }
+    loom__shape_str(g, &adj->shape, sa, sizeof sa);
+    loom__shape_str(g, &x->shape, sx, sizeof sx);
+    if (adj->layout != LOOM__CSR || adj->shape.ndim != 2 || !loom__dim_eq(adj->shape.d[0], adj->shape.d[1])) {
+        loom__fail(g, adj->layout != LOOM__CSR ? LOOM_ERR_INVALID : LOOM_ERR_SHAPE,
+                   "%s '%s': the adjacency '%s' is a %s %s %s; expected a square CSR matrix [N, N] (loom_input_csr)", api,
+                   layer, loom_tensor_name(adj), adj->layout == LOOM__CSR ? "CSR" : "dense", loom_dtype_name(adj->dtype), sa);
+        return 0;
+    }
+    if (x->shape.ndim != 2 || !loom__dim_eq(x->shape.d[0], adj->shape.d[0])) {
+        loom__fail(g, LOOM_ERR_SHAPE, "%s '%s': x '%s' is %s; expected [N, features] with N the adjacency's size (it is %s)",
+                   api, layer, loom_tensor_name(x), sx, sa);
+        return 0;
+    }
+    return 1;
+}
+
 loom_tensor *loom_nn_gcn_layer(loom_graph *g, const char *name, loom_tensor *adj, loom_tensor *x, int64_t out_features,
                                loom_activation act)
 {
+    if (!gcn_args_ok(g, "loom_nn_gcn_layer", name ? name : "gcn", adj, x))
+        return g ? &g->poison : NULL;
     /* (A + I) z = A z + z keeps the adjacency as given: no self loops are added to the matrix. The
      * sparse product runs on the narrower side of the weight: after it when the layer narrows
      * (in_features > out_features), before it when it widens, since D^-1/2 (A + I) D^-1/2 commutes
@@ -54,6 +93,8 @@ loom_tensor *loom_nn_gcn_layer(loom_graph *g, const char *name, loom_tensor *adj
 
 loom_tensor *loom_nn_gcn(loom_graph *g, loom_tensor *adj, loom_tensor *x, int64_t hidden, int64_t classes, double dropout)
 {
+    if (!gcn_args_ok(g, "loom_nn_gcn", "gcn1", adj, x))
+        return g ? &g->poison : NULL;
     loom_tensor *h = loom_nn_gcn_layer(g, "gcn1", adj, loom_dropout(g, x, dropout), hidden, LOOM_RELU);
     return loom_nn_gcn_layer(g, "gcn2", adj, loom_dropout(g, h, dropout), classes, LOOM_NONE);
 }

@@ -117,11 +117,8 @@ static loom_status scatter_infer(loom_tensor *t, char *msg, size_t len)
         return s;
     if (t->a.i[0] < 0 || t->a.i[0] >= LOOM__SCATTER_MODE_COUNT)
         return snprintf(msg, len, "unknown reduction %" PRId64 " (internal error)", t->a.i[0]), LOOM_ERR_INVALID;
-    /* A dynamic handle of another graph (or a garbage negative) has no bound on this one. */
-    if (loom_dim_is_dynamic(n) && loom__dim_bound(t->graph, n) < 0)
-        return snprintf(msg, len, "n is a dynamic dim unknown to this graph"), LOOM_ERR_INVALID;
-    if (!loom_dim_is_dynamic(n) && n < 0)
-        return snprintf(msg, len, "n must be a size >= 0 or a dynamic dim, got %" PRId64, n), LOOM_ERR_INVALID;
+    if (!loom__dim_ok(t->graph, n, 1, "n", msg, len))
+        return LOOM_ERR_SHAPE;
     t->dtype = src->dtype;
     t->layout = LOOM__DENSE;
     t->shape = src->shape;

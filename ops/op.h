@@ -143,6 +143,10 @@ int loom__shape_eq(const loom_shape *a, const loom_shape *b);
 int loom__dim_eq(loom_dim a, loom_dim b);
 /* The upper bound of a dim (its size when static). */
 int64_t loom__dim_bound(const loom_graph *g, loom_dim d);
+/* 1 when d may be a dim on g: a size >= 0, or (allow_dynamic) one of g's dynamic dims. Else 0 with
+ * why, e.g. "<what> is a dynamic dim of another graph": every dim a caller gives the builder
+ * passes here, so that a handle of another graph is never taken for one of g's. */
+int loom__dim_ok(const loom_graph *g, loom_dim d, int allow_dynamic, const char *what, char *why, size_t len);
 /* Normalises a possibly negative axis against ndim; -1 when out of range. */
 int loom__axis(int axis, int ndim);
 
@@ -164,6 +168,9 @@ int loom__add_size(int64_t a, int64_t b, int64_t *out);
 /* Elements and bytes (either may be NULL) of a dense value of dtype and concrete shape; -1 when
  * the rank or dtype is invalid, a dim is negative, or either count is over an int64. */
 int loom__dense_size(loom_dtype dtype, int ndim, const int64_t *shape, int64_t *numel, int64_t *bytes);
+/* A byte count as every message writes one: "512 bytes" under 1 KiB, else one decimal of the
+ * largest unit it reaches ("1.5 KiB", "3.2 MiB", "2.0 GiB", up to TiB). Returns buf. */
+const char *loom__bytes_str(double bytes, char *buf, size_t len);
 
 /* Counter-based random bits for (key, counter): the same everywhere, in any order. The
  * splitmix64 finaliser over a combined key is cheap, stateless and well mixed, which is what a

@@ -57,11 +57,12 @@ static loom_status reshape_infer(loom_tensor *t, char *msg, size_t len)
         snprintf(msg, len, "target shape has %d dims; 0 to %d allowed", to->ndim, LOOM_MAX_DIMS);
         return LOOM_ERR_SHAPE;
     }
-    for (int i = 0; i < to->ndim; i++)
-        if (!loom_dim_is_dynamic(to->d[i]) && to->d[i] < 0) {
-            snprintf(msg, len, "target dim %d is %" PRId64 "; dims are sizes >= 0 or dynamic dims", i, to->d[i]);
+    for (int i = 0; i < to->ndim; i++) {
+        char what[24];
+        snprintf(what, sizeof what, "target dim %d", i);
+        if (!loom__dim_ok(t->graph, to->d[i], 1, what, msg, len))
             return LOOM_ERR_SHAPE;
-        }
+    }
     char b1[160], b2[160];
     for (int side = 0; side < 2; side++) {
         const loom_shape *a = side ? to : x;

@@ -160,7 +160,7 @@ START_TEST(test_builder_errors)
     loom_graph *other = loom_graph_new();
     loom_dim M = loom_dim_dynamic(other, "M", 4);
     loom_input(g, "x", LOOM_F32, loom_shape(M));
-    lt_expect_error(g, "dynamic dims of this graph");
+    lt_expect_error(g, "loom_input 'x': invalid shape [?]: dim 0 is a dynamic dim of another graph");
     loom_graph_free(g);
     loom_graph_free(other);
 
@@ -178,7 +178,7 @@ START_TEST(test_builder_errors)
     g = loom_graph_new();
     loom_dim N = loom_dim_dynamic(g, "N", 4);
     loom_param(g, "w", LOOM_F32, loom_shape(N, 2), loom_init_zeros());
-    lt_expect_error(g, "loom_param 'w': invalid shape [N, 2] (dims must be >= 0 and static)");
+    lt_expect_error(g, "loom_param 'w': invalid shape [N, 2]: dim 0 is the dynamic dim N, where only static sizes are allowed");
     loom_graph_free(g);
 
     g = loom_graph_new();
@@ -205,6 +205,55 @@ START_TEST(test_builder_errors)
     ck_assert_ptr_null(loom_input(NULL, "x", LOOM_F32, loom_shape(2)));
     ck_assert_ptr_null(loom_matmul(NULL, NULL, NULL));
     ck_assert_str_eq(loom_graph_error(NULL), "loom: graph is NULL");
+}
+END_TEST
+
+/* Dim handles are per graph: graph a's first dynamic dim and graph b's have the same index, and a
+ * handle of a used on b is refused wherever a dim enters b's builder, never taken for b's own. */
+START_TEST(test_foreign_dims)
+{
+    loom_graph *a = loom_graph_new();
+    loom_dim N = loom_dim_dynamic(a, "N", 4);
+    for (int where = 0; where < 5; where++) {
+        loom_graph *b = loom_graph_new();
+        loom_dim M = loom_dim_dynamic(b, "M", 8);
+        ck_assert(N != M);
+        loom_tensor *x = loom_input(b, "x", LOOM_F32, loom_shape(M, 2));
+        ck_assert_int_eq(loom_graph_status(b), LOOM_OK);
+        const char *want = NULL;
+        switch (where) {
+        case 0:
+            loom_input(b, "y", LOOM_F32, loom_shape(2, N));
+            want = "loom_input 'y': invalid shape [2, ?]: dim 1 is a dynamic dim of another graph";
+            break;
+        case 1:
+            loom_input_csr(b, "adj", LOOM_F32, M, N);
+            want = "loom_input_csr 'adj': invalid shape [M, ?]: dim 1 is a dynamic dim of another graph";
+            break;
+        case 2:
+            loom_param(b, "w", LOOM_F32, loom_shape(N), loom_init_zeros());
+            want = "loom_param 'w': invalid shape [?]: dim 0 is a dynamic dim of another graph";
+            break;
+        case 3:
+            loom_reshape(b, x, loom_shape(N, 2));
+            want = "loom_reshape: target dim 0 is a dynamic dim of another graph";
+            break;
+        case 4:
+            loom_segment_sum(b, x, loom_input(b, "seg", LOOM_I32, loom_shape(M)), N);
+            want = "loom_segment_sum: n is a dynamic dim of another graph";
+            break;
+        }
+        ck_assert_int_eq(loom_graph_status(b), LOOM_ERR_SHAPE);
+        ck_assert_str_eq(loom_graph_error(b), want);
+        loom_graph_free(b);
+    }
+    /* a handle-shaped value no graph made is refused the same way */
+    loom_graph *b = loom_graph_new();
+    loom_input(b, "x", LOOM_F32, loom_shape(LOOM__DYN_BASE + 5));
+    ck_assert_int_eq(loom_graph_status(b), LOOM_ERR_SHAPE);
+    ck_assert_msg(strstr(loom_graph_error(b), "dim 0 is "), "%s", loom_graph_error(b));
+    loom_graph_free(b);
+    loom_graph_free(a);
 }
 END_TEST
 
@@ -257,7 +306,7 @@ START_TEST(test_feed_errors)
     loom_array xa = {.dtype = LOOM_F32, .ndim = 2, .shape = {5, 2}, .data = xd};
     ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_ERR_SHAPE);
     ck_assert_str_eq(loom_program_error(p),
-                     "loom_program_feed: input 'x' is [N, 2], data has size 5 in dim 0 (over the bound)");
+                     "loom_program_feed: input 'x' is [N, 2], data has size 5 in dim 0 (over N's bound of 4)");
     xa.shape[0] = 3;
     xa.dtype = LOOM_F64;
     ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_ERR_DTYPE);
@@ -504,6 +553,7 @@ int main(void)
     tcase_add_test(tc, test_matmul_awkward);
     tcase_add_test(tc, test_matmul_bad_calls);
     tcase_add_test(tc, test_builder_errors);
+    tcase_add_test(tc, test_foreign_dims);
     tcase_add_test(tc, test_first_error_kept);
     tcase_add_test(tc, test_compile_errors);
     tcase_add_test(tc, test_feed_errors);

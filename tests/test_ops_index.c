@@ -447,7 +447,7 @@ START_TEST(test_index_bad_calls)
 
     g = loom_graph_new();
     loom_scatter_add_rows(g, loom_input(g, "x", LOOM_F64, loom_shape(5, 2)), loom_input(g, "s", LOOM_I32, loom_shape(5)), -2);
-    lt_expect_error(g, "loom_scatter_add_rows: n must be a size >= 0 or a dynamic dim, got -2");
+    lt_expect_error(g, "loom_scatter_add_rows: n is -2 (a size must be >= 0)");
     loom_graph_free(g);
 
     g = loom_graph_new();
@@ -456,7 +456,7 @@ START_TEST(test_index_bad_calls)
     loom_dim_dynamic(other, "B", 3);
     loom_dim foreign = loom_dim_dynamic(other, "C", 3);
     loom_segment_sum(g, loom_input(g, "x", LOOM_F64, loom_shape(5, 2)), loom_input(g, "s", LOOM_I32, loom_shape(5)), foreign);
-    lt_expect_error(g, "loom_segment_sum: n is a dynamic dim unknown to this graph");
+    lt_expect_error(g, "loom_segment_sum: n is a dynamic dim of another graph");
     loom_graph_free(g);
     loom_graph_free(other);
 

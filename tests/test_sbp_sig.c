@@ -372,7 +372,7 @@ static int make_cases(loom_op op, op_case *cs)
         c->a.shape = loom_shape(1, 5, 1, 7);
         c = new_case(cs, &nc, op, "reshape [N, 2, 3] to [N, 6]");
         add_f64(c, DIMS(7, 2, 3))->dyn = 1;
-        c->a.shape = loom_shape(LOOM__DYN_BASE, 6); /* the case graph's first dynamic dim: N */
+        c->a.shape = loom_shape(LOOM__DYN_BASE, 6); /* stands for the case graph's dynamic dim N (build_op) */
         break;
     case LOOM_OP_TRANSPOSE:
         c = new_case(cs, &nc, op, "transpose [3, 5, 7] perm (2, 0, 1)");
@@ -600,7 +600,12 @@ static loom_tensor *build_op(const op_case *c, const val *vals, const loom__attr
             src[k] = loom_input(*g, name, v->a.dtype, s);
         }
     }
-    loom_tensor *t = loom__node(*g, "test", c->op, c->n_src, src, a);
+    /* a dim handle is its graph's: LOOM__DYN_BASE in a target shape stands for this graph's N */
+    loom__attrs own = *a;
+    for (int i = 0; i < own.shape.ndim; i++)
+        if (N && own.shape.d[i] == LOOM__DYN_BASE)
+            own.shape.d[i] = N;
+    loom_tensor *t = loom__node(*g, "test", c->op, c->n_src, src, &own);
     if (loom_tensor_is_poisoned(t)) {
         snprintf(why, len, "building the op failed: %s", loom_graph_error(*g));
         return NULL;

@@ -211,7 +211,7 @@ START_TEST(test_feed_sizes)
     a.shape[1] = 4; /* its element count overflowed before the dims were checked */
     ck_assert_int_eq(loom_program_feed(p, x, &a), LOOM_ERR_SHAPE);
     ck_assert_str_eq(loom_program_error(p),
-                     "loom_program_feed: input 'x' is [N, 2], data has size 9223372036854775807 in dim 0 (over the bound)");
+                     "loom_program_feed: input 'x' is [N, 2], data has size 9223372036854775807 in dim 0 (over N's bound of 4)");
 
     a.shape[0] = -3;
     a.shape[1] = 2;

@@ -75,10 +75,18 @@ int loom_dtype_is_float(loom_dtype t);
 typedef int64_t loom_dim;
 
 #define LOOM_MAX_DIMS 6
+/* A dynamic dim handle is LOOM__DYN_BASE + (graph tag << LOOM__DYN_INDEX_BITS) + index: negative,
+ * so never a size, and carrying its graph's tag, so that a handle of one graph used in another is
+ * refused instead of taken as that graph's dim of the same index. */
 #define LOOM__DYN_BASE (-(INT64_C(1) << 62))
+#define LOOM__DYN_INDEX_BITS 20
+#define LOOM__DYN_TAG_BITS 40
 
-/* 1 when d is a dynamic dimension handle. */
-static inline int loom_dim_is_dynamic(loom_dim d) { return d <= LOOM__DYN_BASE + (INT64_C(1) << 40) && d >= LOOM__DYN_BASE; }
+/* 1 when d is a dynamic dimension handle (of some graph). */
+static inline int loom_dim_is_dynamic(loom_dim d)
+{
+    return d >= LOOM__DYN_BASE && d < LOOM__DYN_BASE + (INT64_C(1) << (LOOM__DYN_INDEX_BITS + LOOM__DYN_TAG_BITS));
+}
 
 typedef struct loom_shape {
     int ndim;

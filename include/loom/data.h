@@ -25,7 +25,10 @@ void loom_npz_close(loom_npz *z);
 int loom_npz_count(const loom_npz *z);
 const char *loom_npz_name(const loom_npz *z, int i);
 /* Reads array `name` converted to dtype (integers to integers or floats, floats to floats; a value
- * that does not fit is an error). out is allocated; free it with loom_array_free. */
+ * that does not fit is an error naming the file, member, element and value). Fitting: an integer
+ * in the target's range, read as a float only when exact (2^53 + 1 is not an f64); f64 read as f32
+ * rounds to nearest, tiny values to 0, but a finite value past f32's range (it would become inf)
+ * does not fit; NaN and inf stay. out is allocated; free it with loom_array_free. */
 loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);
 /* Parses one .npy image (header and data) from memory; name is used in messages. */
 loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);

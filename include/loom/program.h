@@ -54,10 +54,14 @@ typedef enum loom_matmul_precision {
     LOOM_MATMUL_PRECISION_COUNT
 } loom_matmul_precision;
 
+/* The most buffers a register holds (the runtime's bound), so the largest regst_num. */
+#define LOOM_MAX_REGST_NUM 1024
+
 typedef struct loom_train_opts {
     loom_optimizer optimizer;
     loom_executor executor;
-    int regst_num; /* buffers of each input register (0 means 2): data loading runs that many steps ahead */
+    int regst_num; /* buffers of each input register, 0 .. LOOM_MAX_REGST_NUM (0 means 2): data loading
+                      runs that many steps ahead */
     int64_t memory_limit; /* bytes a plan may take (registers, parameters, optimizer state); 0 means
                              the machine's physical memory, and on a GPU whatever its memory holds.
                              Over it, the first run of a mode fails. On GPUs it bounds each device. */

@@ -8,6 +8,7 @@
 
 #include <loom/core.h>
 
+#include "ops/op.h" // loom__bytes_str
 #include "runtime/cuda/cuda_rt.h"
 
 static loom_status fail(cudaError_t e, const char *what, char *msg, size_t len)
@@ -129,8 +130,8 @@ extern "C" loom_status loom__cuda_alloc(int index, size_t bytes, void **out, cha
     cudaError_t e = cudaMalloc(out, bytes);
     if (e != cudaSuccess) {
         *out = NULL;
-        char what[96];
-        snprintf(what, sizeof what, "cudaMalloc of %.1f MiB on device %d", bytes / 1048576.0, index);
+        char what[96], b[32];
+        snprintf(what, sizeof what, "cudaMalloc of %s on device %d", loom__bytes_str((double)bytes, b, sizeof b), index);
         return fail(e, what, msg, len);
     }
     return LOOM_OK;
