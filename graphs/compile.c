@@ -231,13 +231,14 @@ static loom_status compile_nomem(loom_graph *g)
 
 loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts *opts, loom_program **out)
 {
+    if (out)
+        *out = NULL;
     if (!g)
         return LOOM_ERR_INVALID; /* loom_graph_error(NULL) says the graph is NULL */
     if (!out) {
         loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the program pointer (out, the last argument) is NULL");
         return g->status;
     }
-    *out = NULL;
     if (g->status != LOOM_OK)
         return g->status;
     loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
