@@ -166,11 +166,6 @@ END_TEST
 
 int main(void)
 {
-    loom_error why = {0};
-    if (loom_cuda_device_count(&why) < 1) {
-        printf("skipped: no CUDA device (%s)\n", why.msg[0] ? why.msg : "none found");
-        return 77;
-    }
     Suite *s = suite_create("gpu_exec");
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 300);
@@ -181,7 +176,6 @@ int main(void)
     tcase_add_test(tc, test_bad_index_on_device);
     tcase_add_test(tc, test_memory_plan_on_gpu);
     suite_add_tcase(s, tc);
-    setenv("CK_FORK", "no", 1); /* CUDA, once touched here, is unusable in a forked child */
-    return lt_run_suite(s);
+    return lt_run_gpu_suite(s);
 }
 #endif

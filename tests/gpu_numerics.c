@@ -83,11 +83,6 @@ END_TEST
 
 int main(void)
 {
-    loom_error why = {0};
-    if (loom_cuda_device_count(&why) < 1) {
-        printf("skipped: no CUDA device (%s)\n", why.msg[0] ? why.msg : "none found");
-        return 77;
-    }
     Suite *s = suite_create("gpu_numerics");
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 300);
@@ -95,7 +90,6 @@ int main(void)
     tcase_add_test(tc, test_gradient_and_update_on_gpu);
     tcase_add_test(tc, test_off_on_gpu);
     suite_add_tcase(s, tc);
-    setenv("CK_FORK", "no", 1); /* CUDA, once touched here, is unusable in a forked child */
-    return lt_run_suite(s);
+    return lt_run_gpu_suite(s);
 }
 #endif

@@ -272,6 +272,18 @@ int lt_run_suite(Suite *s)
     return failed ? 1 : 0;
 }
 
+int lt_run_gpu_suite(Suite *s)
+{
+    loom_error why = {0};
+    if (loom_cuda_device_count(&why) < 1) {
+        printf("skipped: no CUDA device (%s)\n", why.msg[0] ? why.msg : "none found");
+        srunner_free(srunner_create(s)); /* frees the suite */
+        return 77;
+    }
+    setenv("CK_FORK", "no", 1);
+    return lt_run_suite(s);
+}
+
 void lt_record_results(const char *what, const double *v, int64_t n)
 {
     const char *path = getenv("LOOM_TEST_RESULTS");

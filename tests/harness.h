@@ -53,6 +53,9 @@ void lt_assert_close(const double *a, const double *b, int64_t n, double tol, co
 
 /* Runs a Check suite: CK_FORK as set in the environment, returns the process exit code. */
 int lt_run_suite(Suite *s);
+/* Runs a suite of GPU tests without forking (CUDA, once touched, is unusable in a forked child);
+ * returns 77 (skipped, saying why) where no CUDA device is present. */
+int lt_run_gpu_suite(Suite *s);
 
 /* When LOOM_TEST_RESULTS names a file, appends one line to it: what, then the n values' bits in hex,
  * so that the results of two builds can be compared exactly (sort the file, then hash it). */

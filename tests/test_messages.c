@@ -159,41 +159,32 @@ END_TEST
 START_TEST(test_gcn_adjacency)
 {
     /* a 3x4 adjacency failed inside loom_mul, naming neither the GCN nor the adjacency */
-    loom_graph *g = loom_graph_new();
-    loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F32, 3, 4);
-    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(3, 5));
-    ck_assert(loom_tensor_is_poisoned(loom_nn_gcn(g, adj, x, 8, 2, 0.5)));
-    ck_assert_int_eq(loom_graph_status(g), LOOM_ERR_SHAPE);
-    ck_assert_str_eq(loom_graph_error(g), "loom_nn_gcn 'gcn1': the adjacency 'adj' is a CSR f32 [3, 4]; expected a square "
-                                          "CSR matrix [N, N] (loom_input_csr)");
-    loom_graph_free(g);
-
-    /* a dense adjacency, and x of the wrong row count */
-    g = loom_graph_new();
-    adj = loom_input(g, "adj", LOOM_F32, loom_shape(3, 3));
-    x = loom_input(g, "x", LOOM_F32, loom_shape(3, 5));
-    loom_nn_gcn(g, adj, x, 8, 2, 0.5);
-    ck_assert_int_eq(loom_graph_status(g), LOOM_ERR_INVALID);
-    ck_assert_str_eq(loom_graph_error(g), "loom_nn_gcn 'gcn1': the adjacency 'adj' is a dense f32 [3, 3]; expected a square "
-                                          "CSR matrix [N, N] (loom_input_csr)");
-    loom_graph_free(g);
-
-    g = loom_graph_new();
-    adj = loom_input_csr(g, "adj", LOOM_F32, 3, 3);
-    x = loom_input(g, "x", LOOM_F32, loom_shape(4, 5));
-    loom_nn_gcn_layer(g, "layer", adj, x, 8, LOOM_RELU);
-    ck_assert_int_eq(loom_graph_status(g), LOOM_ERR_SHAPE);
-    ck_assert_str_eq(loom_graph_error(g), "loom_nn_gcn_layer 'layer': x 'x' is [4, 5]; expected [N, features] with N the "
-                                          "adjacency's size (it is [3, 3])");
-    loom_graph_free(g);
-
-    /* the square one builds */
-    g = loom_graph_new();
-    adj = loom_input_csr(g, "adj", LOOM_F32, 3, 3);
-    x = loom_input(g, "x", LOOM_F32, loom_shape(3, 5));
-    ck_assert(!loom_tensor_is_poisoned(loom_nn_gcn(g, adj, x, 8, 2, 0.5)));
-    ck_assert_int_eq(loom_graph_status(g), LOOM_OK);
-    loom_graph_free(g);
+    const struct {
+        int csr, layer;
+        int64_t rows, cols, xrows;
+        loom_status s;
+        const char *msg;
+    } cases[] = {
+        {1, 0, 3, 4, 3, LOOM_ERR_SHAPE,
+         "loom_nn_gcn 'gcn1': the adjacency 'adj' is a CSR f32 [3, 4]; expected a square CSR matrix [N, N] (loom_input_csr)"},
+        {0, 0, 3, 3, 3, LOOM_ERR_INVALID,
+         "loom_nn_gcn 'gcn1': the adjacency 'adj' is a dense f32 [3, 3]; expected a square CSR matrix [N, N] (loom_input_csr)"},
+        {1, 1, 3, 3, 4, LOOM_ERR_SHAPE,
+         "loom_nn_gcn_layer 'layer': x 'x' is [4, 5]; expected [N, features] with N the adjacency's size (it is [3, 3])"},
+        {1, 0, 3, 3, 3, LOOM_OK, NULL}, /* the square one builds */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        loom_graph *g = loom_graph_new();
+        loom_tensor *adj = cases[k].csr ? loom_input_csr(g, "adj", LOOM_F32, cases[k].rows, cases[k].cols)
+                                        : loom_input(g, "adj", LOOM_F32, loom_shape(cases[k].rows, cases[k].cols));
+        loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(cases[k].xrows, 5));
+        loom_tensor *y = cases[k].layer ? loom_nn_gcn_layer(g, "layer", adj, x, 8, LOOM_RELU) : loom_nn_gcn(g, adj, x, 8, 2, 0.5);
+        ck_assert_int_eq(loom_tensor_is_poisoned(y), cases[k].s != LOOM_OK);
+        ck_assert_int_eq(loom_graph_status(g), cases[k].s);
+        if (cases[k].msg)
+            ck_assert_str_eq(loom_graph_error(g), cases[k].msg);
+        loom_graph_free(g);
+    }
 }
 END_TEST
 
