@@ -6,8 +6,8 @@
 #     bench/gpu.sh OUTDIR
 #
 # Environment: LOOM_DATA (a directory holding cora.npz; default ./shared/data or ../shared/data when
-# there), LOOM_GPU_ENV (a script to source first, e.g. the gpu-env.sh that shared/tools/gpu-deps.sh
-# makes, which puts concurrencykit and Check where the build finds them), LOOM_BUILD (default
+# there), LOOM_GPU_ENV (a script to source first, e.g. one that puts concurrencykit and Check where
+# the build finds them on a machine without their packages), LOOM_BUILD (default
 # /tmp/b), EPOCHS and WARMUP (default 200 and 20), PYTHON (default python3), LARGE=1 (adds the 2M-node,
 # 100M-edge, 128-feature graph), QUICK=1 (a few epochs on a small synthetic graph: checks the
 # script, not the speed).

@@ -29,6 +29,13 @@ static void good_data(net *n)
     feed(n, n->d, (const float[]){2, 4, -1, 0.25f});
 }
 
+static void fetch4(net *n, float *w)
+{
+    loom_array a;
+    ck_assert_int_eq(loom_program_fetch(n->p, n->w, &a), LOOM_OK);
+    memcpy(w, a.data, 4 * sizeof *w);
+}
+
 START_TEST(test_forward_on_gpu)
 {
     for (int k = 0; k < 2; k++) {
@@ -38,10 +45,17 @@ START_TEST(test_forward_on_gpu)
          * third replayed */
         good_data(&n);
         ck_assert_msg(loom_program_run_steps(n.p, LOOM_RUN_STEP, 3) == LOOM_OK, "%s", loom_program_error(n.p));
+        float w[4];
+        fetch4(&n, w);
         feed_nan(&n);
         expect_failure(&n, nan_needles, 4);
         feed_neg_inf(&n);
         expect_failure(&n, inf_needles, 2);
+        /* the device skipped the failing steps' updates: the parameter took no NaN */
+        float after[4];
+        fetch4(&n, after);
+        ck_assert(!memcmp(w, after, sizeof w) && isfinite(after[1]));
+        ck_assert_int_eq(loom_program_steps(n.p), 3);
         good_data(&n);
         ck_assert_msg(loom_program_run(n.p, LOOM_RUN_STEP) == LOOM_OK, "%s", loom_program_error(n.p));
         net_free(&n);

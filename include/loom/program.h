@@ -128,7 +128,9 @@ loom_status loom_program_run(loom_program *p, loom_run_mode mode);
  * run goes on from there. Three failures can still leave a step partly applied: one in an
  * optimizer update itself (the step's other updates may have run), one in an op that the loss
  * depends on and some parameter's update does not (a loss summed from independent parts), and a
- * GPU's device error, which stops the run at once. */
+ * GPU's device error (an index out of range, the numerics check), which stops the run at once: the
+ * device skips every update after it, so no parameter takes the failing step's values, but an
+ * earlier step whose update the device had not yet reached is then counted and not applied. */
 loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t steps);
 /* Ends the run in progress, from any thread, with LOOM_ERR_RUNTIME "cancelled": the actor
  * executor completes the steps it has begun (their data was read) and starts no other; the

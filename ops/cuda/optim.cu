@@ -37,8 +37,16 @@ template <typename T> __device__ __forceinline__ void sgd1(T &p, T g, T &buf, co
     p -= a.lr * d;
 }
 
-template <typename T, int V> __global__ void sgd_kernel(T *p, const T *g, T *buf, int64_t n, sgd_args<T> a)
+// An update leaves its parameter as it was once the device has recorded a failure (an index out
+// of range, a non-finite output under the numerics check): the failing step's values would carry
+// it into the parameter, and the run fails at that step.
+__device__ __forceinline__ bool failed(const loom__cuda_err *err) { return err && err->code != LOOM__CUDA_ERR_NONE; }
+
+template <typename T, int V>
+__global__ void sgd_kernel(T *p, const T *g, T *buf, int64_t n, sgd_args<T> a, const loom__cuda_err *err)
 {
+    if (failed(err))
+        return;
     const loom__cuda_flat<V> r(n);
     for (int64_t k = r.first; k < r.nv; k += r.stride) {
         loom__cuda_vec<T, V> vp = loom__cuda_vload<V>(p, k);
@@ -78,8 +86,11 @@ template <typename T> __device__ __forceinline__ void adam1(T &p, T g, T &m, T &
     p -= a.step_size * (m / denom);
 }
 
-template <typename T, int V> __global__ void adam_kernel(T *p, const T *g, T *m, T *v, int64_t n, adam_args<T> a)
+template <typename T, int V>
+__global__ void adam_kernel(T *p, const T *g, T *m, T *v, int64_t n, adam_args<T> a, const loom__cuda_err *err)
 {
+    if (failed(err))
+        return;
     const loom__cuda_flat<V> r(n);
     for (int64_t k = r.first; k < r.nv; k += r.stride) {
         loom__cuda_vec<T, V> vp = loom__cuda_vload<V>(p, k);
@@ -162,7 +173,7 @@ static loom_status cuda_sgd_update(const loom_tensor *t, loom__value *out, loom_
         cudaStream_t st = loom__cuda_stream(ctx);
         const bool vec = loom__cuda_aligned(p, 16) && loom__cuda_aligned(g, 16) && loom__cuda_aligned(buf, 16);
         loom__cuda_launch_flat<T>(n, vec, kThreads, [&](auto v, unsigned grid) {
-            sgd_kernel<T, decltype(v)::value><<<grid, kThreads, 0, st>>>(p, g, buf, n, a);
+            sgd_kernel<T, decltype(v)::value><<<grid, kThreads, 0, st>>>(p, g, buf, n, a, ctx->cuda->err);
         });
         LOOM__CUDA_CHECK_LAUNCH(ctx, "sgd_update");
         return LOOM_OK;
@@ -191,7 +202,7 @@ static loom_status cuda_adam_update(const loom_tensor *t, loom__value *out, loom
         const bool vec = loom__cuda_aligned(p, 16) && loom__cuda_aligned(g, 16) && loom__cuda_aligned(m, 16) &&
                          loom__cuda_aligned(v, 16);
         loom__cuda_launch_flat<T>(n, vec, kThreads, [&](auto w, unsigned grid) {
-            adam_kernel<T, decltype(w)::value><<<grid, kThreads, 0, st>>>(p, g, m, v, n, a);
+            adam_kernel<T, decltype(w)::value><<<grid, kThreads, 0, st>>>(p, g, m, v, n, a, ctx->cuda->err);
         });
         LOOM__CUDA_CHECK_LAUNCH(ctx, "adam_update");
         return LOOM_OK;
