@@ -92,6 +92,9 @@ typedef struct loom__kctx {
     struct loom__pool *pool;
 } loom__kctx;
 
+/* A kernel's failure, on any device: writes the message into ctx->msg and returns s. */
+loom_status loom__kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* One valid SBP signature of an op on a 1-D placement: an SBP per source, and the output's. */
 typedef struct loom__sbp_sig {
     loom_sbp in[LOOM__MAX_SRC];

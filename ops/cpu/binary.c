@@ -1,85 +1,20 @@
 /* CPU kernels of the binary elementwise ops.
  *
- * Broadcasting goes through one plan: each operand gets a stride per output dim (0 where it is
- * stretched), dims of size 1 are dropped, and neighbouring dims that both operands walk
- * contiguously (or both broadcast) are merged. Same-shape operands collapse to one flat loop and
- * a row broadcast [R, C] op [C] to R rows of C, so the common cases need no special code: only the
- * innermost loop is specialised on its strides (each 0 or 1), which the compiler vectorises. */
+ * Broadcasting goes through the plan every device shares (loom__bcast_plan, ops/operands.h):
+ * same-shape operands collapse to one flat loop and a row broadcast [R, C] op [C] to R rows of C,
+ * so the common cases need no special code: only the innermost loop is specialised on its strides
+ * (each 0 or 1), which the compiler vectorises. */
 #include "ops/cpu/binary.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 
 #include "ops/cpu/cpu.h"
-
-typedef struct bplan {
-    int nd;                    /* >= 1 */
-    int64_t n[LOOM_MAX_DIMS];  /* sizes, outermost first */
-    int64_t sa[LOOM_MAX_DIMS]; /* element strides of a and b per dim; 0 = broadcast */
-    int64_t sb[LOOM_MAX_DIMS];
-    int64_t total; /* output elements */
-} bplan;
-
-
-/* Strides of v aligned to out's nd dims (from the right); fails when a dim neither matches nor is 1. */
-static int align_strides(const loom__value *v, int nd, const int64_t *oshape, int64_t *s)
-{
-    if (v->ndim > nd)
-        return 0;
-    int64_t st = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        int j = i - (nd - v->ndim);
-        if (j < 0) {
-            s[i] = 0;
-            continue;
-        }
-        if (v->shape[j] == oshape[i])
-            s[i] = st;
-        else if (v->shape[j] == 1)
-            s[i] = 0;
-        else
-            return 0;
-        st *= v->shape[j];
-    }
-    return 1;
-}
-
-static loom_status make_plan(bplan *p, const loom__value *out, const loom__value *a, const loom__value *b,
-                             const loom__kctx *ctx)
-{
-    int nd = out->ndim;
-    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
-    if (!align_strides(a, nd, out->shape, sa) || !align_strides(b, nd, out->shape, sb))
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "operand shapes do not broadcast to the output's at run time");
-    p->total = loom__numel(out);
-    int k = 0;
-    for (int i = 0; i < nd; i++) {
-        int64_t n = out->shape[i];
-        if (n == 1)
-            continue;
-        if (k > 0 && p->sa[k - 1] == sa[i] * n && p->sb[k - 1] == sb[i] * n) {
-            p->n[k - 1] *= n;
-            p->sa[k - 1] = sa[i];
-            p->sb[k - 1] = sb[i];
-        } else {
-            p->n[k] = n;
-            p->sa[k] = sa[i];
-            p->sb[k] = sb[i];
-            k++;
-        }
-    }
-    if (k == 0) { /* every dim 1, or a scalar */
-        p->n[0] = 1;
-        p->sa[0] = p->sb[0] = 0;
-        k = 1;
-    }
-    p->nd = k;
-    return LOOM_OK;
-}
+#include "ops/operands.h"
 
 /* One loop per op and dtype: rows of the innermost dim, an odometer over the outer dims. */
 #define BIN_LOOP(name, T, sfx, OP)                                                              \
-    static void name##_##sfx(T *y, const T *a, const T *b, const bplan *p)                      \
+    static void name##_##sfx(T *y, const T *a, const T *b, const loom__bcast *p)                      \
     {                                                                                           \
         const int nd = p->nd;                                                                   \
         const int64_t inner = p->n[nd - 1], ia = p->sa[nd - 1], ib = p->sb[nd - 1];             \
@@ -127,8 +62,8 @@ BIN_DEF(div, /)
                                  const loom__kctx *ctx)                                                         \
     {                                                                                                           \
         (void)t;                                                                                                \
-        bplan p;                                                                                                \
-        loom_status s = make_plan(&p, out, src[0], src[1], ctx);                                                \
+        loom__bcast p;                                                                                                \
+        loom_status s = loom__bcast_plan(&p, out, src[0], src[1], ctx);                                                \
         if (s != LOOM_OK || p.total == 0)                                                                       \
             return s;                                                                                           \
         return LOOM__DISPATCH_FLOAT(out->dtype, name, out->data, src[0]->data, src[1]->data, &p);               \

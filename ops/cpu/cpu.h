@@ -18,9 +18,6 @@ extern "C" {
      : (dtype) == LOOM_F64 ? (name##_f64(__VA_ARGS__), LOOM_OK)                   \
                            : LOOM_ERR_DTYPE)
 
-/* A kernel's failure: writes the message into ctx->msg and returns s. */
-loom_status loom__kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 
 #include "ops/cpu/cpu.h"
 #include "ops/cpu/shape.h"
+#include "ops/operands.h"
 
 
 /* ---- sum, mean --------------------------------------------------------------------------------- */
@@ -134,21 +135,10 @@ LOOM__FLOAT_TYPES(EXPAND)
 loom_status loom__cpu_expand(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     const loom__value *x = src[0];
-    int lead = out->ndim - x->ndim;
-    int64_t s[LOOM_MAX_DIMS] = {0}, st = 1;
-    if (lead < 0)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "source has more dims than the output (internal error)");
-    for (int i = x->ndim - 1; i >= 0; i--) {
-        if (x->shape[i] == out->shape[lead + i])
-            s[lead + i] = st;
-        else if (x->shape[i] != 1)
-            return loom__kfail(ctx, LOOM_ERR_SHAPE, "source dim %d has size %lld, output %lld: not a broadcast", i,
-                         (long long)x->shape[i], (long long)out->shape[lead + i]);
-        st *= x->shape[i];
-    }
-    loom__runs w = {0};
-    for (int i = 0; i < out->ndim; i++)
-        loom__runs_push(&w, out->shape[i], s[i]);
+    loom__runs w;
+    loom_status s = loom__expand_runs(out, x, &w, ctx);
+    if (s != LOOM_OK)
+        return s;
     int64_t n = loom__numel(out), nx = loom__numel(x);
     if (n == 0)
         return LOOM_OK;

@@ -9,15 +9,8 @@
 
 #include "ops/cpu/cpu.h"
 #include "ops/cpu/pool.h"
+#include "ops/operands.h"
 
-/* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
-static int64_t row_size(const loom__value *v)
-{
-    int64_t f = 1;
-    for (int i = 1; i < v->ndim; i++)
-        f *= v->shape[i];
-    return f;
-}
 
 /* y[0, f) += a x[0, f). Blocks of 8 with a fixed-count inner loop: GCC vectorises those at -O2
  * (straight-line SLP), where its -O2 cost model leaves a loop of unknown length scalar. */
@@ -133,20 +126,11 @@ loom_status loom__cpu_spmm(const loom_tensor *t, loom__value *out, loom__value *
 {
     const loom__value *adj = src[0], *x = src[1];
     const int transpose = (int)t->a.i[0];
-    const int64_t nrows = adj->shape[0], ncols = adj->shape[1];
-    const int64_t in_rows = transpose ? nrows : ncols, out_rows = transpose ? ncols : nrows;
-    const int64_t f = row_size(x);
-    /* The executor binds dims consistently; this guards the kernel against a caller that does not. */
-    if (x->ndim < 1 || x->shape[0] != in_rows || out->shape[0] != out_rows || row_size(out) != f) {
-        if (ctx->msg)
-            snprintf(ctx->msg, ctx->msglen,
-                     "adj is %" PRId64 " x %" PRId64 " but x has %" PRId64 " rows and the output %" PRId64
-                     " (transpose %d)",
-                     nrows, ncols, x->ndim ? x->shape[0] : -1, out->ndim ? out->shape[0] : -1, transpose);
-        return LOOM_ERR_SHAPE;
-    }
-    if (out->dtype != adj->dtype || x->dtype != adj->dtype)
-        return LOOM_ERR_DTYPE;
+    int64_t f, out_rows;
+    loom_status s = loom__spmm_operands(adj, x, out, transpose, &f, &out_rows, ctx);
+    if (s != LOOM_OK)
+        return s;
+    const int64_t nrows = adj->shape[0];
     spmm_job j = {.adj = adj, .x = x, .out = out, .transpose = transpose, .f = f};
     /* work: a gathered (or scattered) row of f values per entry, and the output once */
     const double es = (double)loom_dtype_size(out->dtype);

@@ -1,14 +1,14 @@
 // CUDA kernels of the binary ops (see ops/cuda/cuda.h for the contract): add, sub, mul, div with
 // NumPy broadcasting, scale and bias_add.
 //
-// Broadcasting follows the CPU kernel's plan (ops/cpu/binary.c): each operand gets a stride per
-// output dim (0 where stretched), dims of size 1 are dropped and neighbours that both operands
-// walk contiguously are merged, so the common shapes collapse to one or two dims. Same-shape
+// Broadcasting takes the plan every device shares (loom__bcast_plan, ops/operands.h), so the
+// common shapes collapse to one or two dims. Same-shape
 // operands (and an operand that is one scalar) take a flat, vectorised loop; anything else maps
 // each output element to its operands' offsets with divisions by the dims, done by multiplication
 // (magic numbers) when the tensor fits 31-bit indices. bias_add is the broadcast x [R, C] + b [C].
 // defines: loom__cuda_register_binary
 #include "ops/cuda/flat.cuh"
+#include "ops/operands.h"
 
 #include <limits.h>
 
@@ -52,13 +52,10 @@ static divmod32 make_divmod32(uint32_t d)
     return r;
 }
 
-// The merged broadcast plan, innermost dim last; passed by value (kernel parameter space).
-struct bplan {
-    int nd;
-    int64_t n[LOOM_MAX_DIMS];
-    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
+// The broadcast plan every device shares (ops/operands.h), with the divisors of its dims for
+// 32-bit index arithmetic; passed by value (kernel parameter space).
+struct bplan : loom__bcast {
     divmod32 dm[LOOM_MAX_DIMS];
-    int64_t total;
 };
 
 // y = a op b elementwise, both operands of y's size, or one of them a single value (SA or SB 0).
@@ -131,67 +128,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Strides of an operand of shape (nd_v, shape_v) aligned to the output's nd dims from the right;
-// false when a dim neither matches nor is 1.
-static bool align_strides(int nd_v, const int64_t *shape_v, int nd, const int64_t *oshape, int64_t *s)
-{
-    if (nd_v > nd)
-        return false;
-    int64_t st = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        int j = i - (nd - nd_v);
-        if (j < 0) {
-            s[i] = 0;
-            continue;
-        }
-        if (shape_v[j] == oshape[i])
-            s[i] = st;
-        else if (shape_v[j] == 1)
-            s[i] = 0;
-        else
-            return false;
-        st *= shape_v[j];
-    }
-    return true;
-}
-
-static loom_status make_plan(bplan *p, const loom__value *out, int nda, const int64_t *sha, int ndb, const int64_t *shb,
-                             const loom__kctx *ctx)
-{
-    const int nd = out->ndim;
-    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
-    if (!align_strides(nda, sha, nd, out->shape, sa) || !align_strides(ndb, shb, nd, out->shape, sb))
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "operand shapes do not broadcast to the output's at run time");
-    p->total = loom__numel(out);
-    int k = 0;
-    for (int i = 0; i < nd; i++) {
-        const int64_t n = out->shape[i];
-        if (n == 1)
-            continue;
-        if (k > 0 && p->sa[k - 1] == sa[i] * n && p->sb[k - 1] == sb[i] * n) {
-            p->n[k - 1] *= n;
-            p->sa[k - 1] = sa[i];
-            p->sb[k - 1] = sb[i];
-        } else {
-            p->n[k] = n;
-            p->sa[k] = sa[i];
-            p->sb[k] = sb[i];
-            k++;
-        }
-    }
-    if (k == 0) {
-        p->n[0] = 1;
-        p->sa[0] = p->sb[0] = 0;
-        k = 1;
-    }
-    p->nd = k;
-    for (int i = k; i < LOOM_MAX_DIMS; i++) {
-        p->n[i] = 1;
-        p->sa[i] = p->sb[i] = 0;
-    }
-    return LOOM_OK;
-}
-
 template <typename T, typename F>
 static loom_status launch_plan(const bplan &p, T *y, const T *a, const T *b, F f, const loom__kctx *ctx, const char *what)
 {
@@ -236,7 +172,7 @@ static loom_status binary(const char *what, loom__value *out, loom__value *const
         return loom__kfail(ctx, LOOM_ERR_DTYPE, "%s: operands are %s and %s, the output %s", what, loom_dtype_name(a->dtype),
                            loom_dtype_name(b->dtype), loom_dtype_name(out->dtype));
     bplan p;
-    loom_status s = make_plan(&p, out, a->ndim, a->shape, b->ndim, b->shape, ctx);
+    loom_status s = loom__bcast_plan(&p, out, a, b, ctx);
     if (s != LOOM_OK || p.total == 0)
         return s;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {

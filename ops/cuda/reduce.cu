@@ -14,6 +14,7 @@
 // the shapes alone, so each run gives the same bits.
 // defines: loom__cuda_register_reduce
 #include "ops/cuda/runs.cuh"
+#include "ops/operands.h"
 
 namespace {
 
@@ -243,24 +244,10 @@ size_t reduce_workspace(const loom_tensor *t, const int64_t *src_nnz)
 loom_status expand_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     const loom__value *x = src[0];
-    const int lead = out->ndim - x->ndim;
-    int64_t s[LOOM_MAX_DIMS] = {0}, st = 1;
-    if (lead < 0)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "source has more dims than the output (internal error)");
-    for (int i = x->ndim - 1; i >= 0; i--) {
-        if (x->shape[i] == out->shape[lead + i])
-            s[lead + i] = st;
-        else if (x->shape[i] != 1)
-            return loom__kfail(ctx, LOOM_ERR_SHAPE, "source dim %d has size %lld, output %lld: not a broadcast", i,
-                               (long long)x->shape[i], (long long)out->shape[lead + i]);
-        st *= x->shape[i];
-    }
-    if (out->dtype != x->dtype)
-        return loom__kfail(ctx, LOOM_ERR_DTYPE, "output is %s, the operand %s", loom_dtype_name(out->dtype),
-                           loom_dtype_name(x->dtype));
-    loom__runs w = {};
-    for (int i = 0; i < out->ndim; i++)
-        loom__runs_push(&w, out->shape[i], s[i]);
+    loom__runs w;
+    loom_status s = loom__expand_runs(out, x, &w, ctx);
+    if (s != LOOM_OK)
+        return s;
     const int64_t n = loom__cuda_dense_numel(out), nx = loom__cuda_dense_numel(x);
     if (n == 0)
         return LOOM_OK;

@@ -20,6 +20,7 @@
 // keeps them out of fed matrices) are recorded in the error record and skipped.
 // defines: loom__cuda_register_sparse
 #include "ops/cuda/sort.cuh"
+#include "ops/operands.h"
 
 // Entries from which the transposed product sorts even when atomics are allowed (see spmm_run).
 constexpr int64_t SORTED_FROM = INT64_C(1) << 20;
@@ -390,15 +391,10 @@ loom_status spmm_run(const loom_tensor *t, loom__value *out, loom__value *const 
     const loom__value *adj = src[0], *x = src[1];
     const int transpose = (int)t->a.i[0];
     const int64_t nrows = adj->shape[0], ncols = adj->shape[1];
-    const int64_t in_rows = transpose ? nrows : ncols, out_rows = transpose ? ncols : nrows;
-    const int64_t f = loom__cuda_row_size(x);
-    if (x->ndim < 1 || x->shape[0] != in_rows || out->shape[0] != out_rows || loom__cuda_row_size(out) != f)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "adj is %lld x %lld but x has %lld rows and the output %lld (transpose %d)",
-                           (long long)nrows, (long long)ncols, (long long)(x->ndim ? x->shape[0] : -1),
-                           (long long)(out->ndim ? out->shape[0] : -1), transpose);
-    if (out->dtype != adj->dtype || x->dtype != adj->dtype)
-        return loom__kfail(ctx, LOOM_ERR_DTYPE, "adj holds %s values, x is %s and the output %s",
-                           loom_dtype_name(adj->dtype), loom_dtype_name(x->dtype), loom_dtype_name(out->dtype));
+    int64_t f, out_rows;
+    loom_status s = loom__spmm_operands(adj, x, out, transpose, &f, &out_rows, ctx);
+    if (s != LOOM_OK)
+        return s;
     if (adj->nnz > INT32_MAX)
         return loom__kfail(ctx, LOOM_ERR_UNSUPPORTED, "spmm: %lld entries; int32 row pointers hold at most 2^31 - 1",
                            (long long)adj->nnz);
