@@ -19,10 +19,8 @@ void loom__exec_free(loom__exec *x)
         if (x->p->holder[id] == x)
             loom__exec_pull(x, id);
     loom__rt_free(x->rt);
-#ifdef LOOM_HAVE_CUDA
-    if (x->cuda)
-        loom__exec_cuda_free(x);
-#endif
+    if (x->dev && x->dev->close)
+        x->dev->close(x);
     for (int r = 0; x->tok && r < x->pl->nregst; r++) {
         free(x->tok[r]);
         free(x->bufs[r]);
@@ -33,7 +31,7 @@ void loom__exec_free(loom__exec *x)
     free(x->ctx);
     free(x->input_k);
     free(x->input_id);
-    for (int i = 0; x->stat && !loom__exec_on_gpu(x) && i < x->pl->task[0].n_out; i++)
+    for (int i = 0; x->stat && x->dev == &loom__exec_cpu_device && i < x->pl->task[0].n_out; i++)
         free(x->stat[i].rowptr ? (void *)x->stat[i].rowptr : x->stat[i].data);
     free(x->input_off);
     free(x->input_n);
@@ -41,13 +39,6 @@ void loom__exec_free(loom__exec *x)
     free(x->stat_version);
     free(x->stage);
     free(x->stage_block);
-    if (!loom__exec_on_gpu(x)) {
-        for (int d = 0; d < x->n; d++) {
-            free(x->dev_block ? x->dev_block[d] : NULL);
-            free(x->param_block ? x->param_block[d] : NULL);
-        }
-        free(x->host_block);
-    }
     free(x->dev_block);
     free(x->param_block);
     for (int d = 0; x->fused && d < x->n; d++)
@@ -77,20 +68,6 @@ static void *block(size_t n)
     return posix_memalign(&b, 64, n ? n : 64) ? NULL : b;
 }
 
-/* CPU devices' memory: each device's block (shared, then own) and param area, the host's. */
-static loom_status cpu_blocks(loom__exec *x)
-{
-    const loom__plan *pl = x->pl;
-    for (int d = 0; d < x->n; d++) {
-        x->dev_block[d] = block(pl->mem[d].shared + pl->mem[d].own);
-        x->param_block[d] = block(pl->mem[d].params);
-        if (!x->dev_block[d] || !x->param_block[d])
-            return LOOM_ERR_NOMEM;
-    }
-    x->host_block = block(pl->host_bytes);
-    return x->host_block ? LOOM_OK : LOOM_ERR_NOMEM;
-}
-
 /* The host stage of a data source's inputs on several devices or a GPU: logical values at their
  * bounds (a CSR one at the size of the matrix fed now). */
 static loom_status stage_blocks(loom__exec *x)
@@ -117,6 +94,21 @@ static loom_status stage_blocks(loom__exec *x)
     return x->stage_block ? LOOM_OK : LOOM_ERR_NOMEM;
 }
 
+/* CPU devices' memory: each device's block (shared, then own) and param area, the host's (freed
+ * by the CPU device's close, actors/exec.c). */
+loom_status loom__exec_cpu_blocks(loom__exec *x)
+{
+    const loom__plan *pl = x->pl;
+    for (int d = 0; d < x->n; d++) {
+        x->dev_block[d] = block(pl->mem[d].shared + pl->mem[d].own);
+        x->param_block[d] = block(pl->mem[d].params);
+        if (!x->dev_block[d] || !x->param_block[d])
+            return LOOM_ERR_NOMEM;
+    }
+    x->host_block = block(pl->host_bytes);
+    return x->host_block ? LOOM_OK : LOOM_ERR_NOMEM;
+}
+
 /* The actor id of task i: its device's stream, dense task numbers per stream. */
 static uint64_t task_aid(const loom__exec *x, const loom__task *k, int *counters)
 {
@@ -127,10 +119,8 @@ static uint64_t task_aid(const loom__exec *x, const loom__task *k, int *counters
         stream = STREAM_HOST;
     } else {
         dev = (unsigned)x->pl->dev_index[k->device];
-        if (loom__exec_on_gpu(x)) {
-            kind = LOOM__RT_DEV_CUDA;
-            stream = k->kind == LOOM__TASK_COPY ? (k->dir == LOOM__H2D ? 1u : 2u) : 0u;
-        }
+        kind = (unsigned)x->dev->rt_kind;
+        stream = x->dev->stream_of ? x->dev->stream_of(k) : STREAM_DEVICE;
     }
     int *c = &counters[((int)kind * (LOOM_MAX_DEVICE_INDEX + 1) + (int)dev) * 3 + (int)stream];
     return loom__aid(0, kind, dev, stream, (unsigned)(*c)++);
@@ -146,16 +136,6 @@ static int out_index(const loom__plan *pl, int r)
     return -1;
 }
 
-static loom__act_fn act_of(const loom__exec *x, const loom__task *k)
-{
-#ifdef LOOM_HAVE_CUDA
-    if (loom__exec_on_gpu(x) && k->kind != LOOM__TASK_SOURCE && k->kind != LOOM__TASK_SINK)
-        return loom__exec_cuda_act(x, k);
-#else
-    (void)x;
-#endif
-    return loom__exec_cpu_act(k);
-}
 
 /* Each device's chain: first and last task, the token actor that closes it, or the one actor
  * that runs it whole (a fused chain, on GPUs: see actors/cuda/exec.c). */
@@ -204,15 +184,13 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch)
         loom__actor_desc d = {
             .id = x->aid[i],
             .name = name,
-            .act = act_of(x, k),
+            .act = loom__exec_act(x, k),
             .ctx = &x->ctx[i],
             .nin = nin,
             .nout = nout,
             .out = outs,
             .initial_emits = k->kind == LOOM__TASK_VARIABLE && k->n_in > 0,
-#ifdef LOOM_HAVE_CUDA
-            .max_deferred = loom__exec_on_gpu(x) ? loom__exec_cuda_deferred(k) : 0,
-#endif
+            .max_deferred = x->dev->deferred ? x->dev->deferred(k) : 0,
         };
         loom_status st = loom__rt_add_actor(x->rt, &d);
         free(outs);
@@ -232,7 +210,6 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch)
     return LOOM_OK;
 }
 
-#ifdef LOOM_HAVE_CUDA
 /* A fused chain's registers: those it reads from outside (one input slot each, then the control
  * slot) and those it writes that are read outside (its outputs). */
 static loom_status fuse_chain(loom__exec *x, int d)
@@ -271,11 +248,9 @@ static loom_status fuse_chain(loom__exec *x, int d)
     }
     return LOOM_OK;
 }
-#endif
 
 static loom_status add_fused_actors(loom__exec *x, int *counters)
 {
-#ifdef LOOM_HAVE_CUDA
     char name[64];
     for (int d = 0; d < x->n; d++) {
         loom__fused *f = x->fused[d];
@@ -289,16 +264,13 @@ static loom_status add_fused_actors(loom__exec *x, int *counters)
             outs[j] = (loom__regst_desc){.regst_num = x->pl->regst[f->out[j]].regst_num, .bufs = x->bufs[f->out[j]]};
         snprintf(name, sizeof name, x->n > 1 ? "step @%d" : "step", d);
         f->ctx = (actor_ctx){.x = x, .task = -1 - d};
-        loom__actor_desc desc = {.id = f->aid, .name = name, .act = loom__exec_cuda_step_act, .ctx = &f->ctx,
+        loom__actor_desc desc = {.id = f->aid, .name = name, .act = x->dev->step_act, .ctx = &f->ctx,
                                  .nin = f->nin + 1, .nout = f->nout, .out = outs};
         loom_status st = loom__rt_add_actor(x->rt, &desc);
         free(outs);
         if (st != LOOM_OK)
             return st;
     }
-#else
-    (void)x, (void)counters;
-#endif
     return LOOM_OK;
 }
 
@@ -393,10 +365,8 @@ static loom_status build_actors(loom__exec *x)
     st = LOOM_OK;
     for (int d = 0; d < x->n && st == LOOM_OK; d++) {
         ch.any |= ch.first[d] >= 0;
-#ifdef LOOM_HAVE_CUDA
-        if (ch.first[d] >= 0 && loom__exec_on_gpu(x) && loom__exec_cuda_fusable(x, d))
+        if (ch.first[d] >= 0 && x->dev->fusable && x->dev->fusable(x, d))
             st = fuse_chain(x, d);
-#endif
     }
     for (int i = 0; i < pl->ntasks && st == LOOM_OK; i++)
         if (!(pl->task[i].chain_pos >= 0 && x->fused[pl->task[i].device]))
@@ -426,6 +396,7 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
     x->p = p;
     x->pl = pl;
     x->n = pl->ndev;
+    x->dev = pl->kind == LOOM_DEVICE_CUDA ? &loom__exec_cuda_device : &loom__exec_cpu_device;
     if (p->g->ndyn > LOOM__MAX_DYN)
         return fail(x, LOOM_ERR_UNSUPPORTED, "more than 16 dynamic dims in one graph");
     x->tok = calloc((size_t)pl->nregst + 1, sizeof *x->tok);
@@ -458,13 +429,9 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
     x->stat_version = calloc((size_t)x->ninputs + 1, sizeof *x->stat_version);
     if (!x->stat || !x->stat_version)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
-#ifdef LOOM_HAVE_CUDA
-    loom_status st;
-    if (loom__exec_on_gpu(x) && (st = loom__exec_cuda_new(x)) != LOOM_OK)
-        return fail(x, st, p->err[0] ? p->err : "cannot set up the GPUs");
-#endif
-    if (!loom__exec_on_gpu(x) && cpu_blocks(x) != LOOM_OK)
-        return fail(x, LOOM_ERR_NOMEM, "no memory for the plan's registers");
+    loom_status st = x->dev->open(x);
+    if (st != LOOM_OK)
+        return fail(x, st, p->err[0] ? p->err : "cannot set up the devices");
     if (stage_blocks(x) != LOOM_OK)
         return fail(x, LOOM_ERR_NOMEM, "no memory for the source's stage");
 
@@ -489,7 +456,7 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
             } else {
                 k->v.data = base;
             }
-            if (loom__exec_on_gpu(x) && base && pl->task[rg->producer].kind == LOOM__TASK_COPY && rg->dom == LOOM__HOST)
+            if (x->dev->value_err && base && pl->task[rg->producer].kind == LOOM__TASK_COPY && rg->dom == LOOM__HOST)
                 k->err = (loom__cuda_err *)(base + rg->bytes - LOOM__COPY_TRAILER);
             x->bufs[r][b] = k;
         }

@@ -20,7 +20,6 @@ void loom__exec_cancel(loom__exec *x) { loom__rt_cancel(x->rt); }
 int loom__exec_take_cancel(loom__exec *x) { return loom__rt_take_cancel(x->rt); }
 loom__rt *loom__exec_runtime(loom__exec *x) { return x->rt; }
 
-static int on_gpu(const loom__exec *x) { return loom__exec_on_gpu(x); }
 static int in_program(const loom__exec *x) { return loom__exec_in_program(x); }
 
 /* ---- values ------------------------------------------------------------------------------------ */
@@ -90,7 +89,16 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
     return LOOM_OK;
 }
 
-/* ---- acts on CPU devices ----------------------------------------------------------------------- */
+/* ---- acts every device shares ----------------------------------------------------------------- */
+
+loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a)
+{
+    return (loom__kctx){.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step,
+                        .training = x->pl->mode != LOOM_RUN_EVAL,
+                        .seed = x->p->g->seed,
+                        .msg = a->msg,
+                        .msglen = a->msg_size};
+}
 
 static loom_status compute_act(void *vctx, loom__act *a)
 {
@@ -105,12 +113,7 @@ static loom_status compute_act(void *vctx, loom__act *a)
     loom_status s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], loom__exec_dims_of(a, t->n_src), out, a);
     if (s != LOOM_OK)
         return s;
-    loom__kctx kc = {.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step,
-                     .training = x->pl->mode != LOOM_RUN_EVAL,
-                     .seed = x->p->g->seed,
-                     .msg = a->msg,
-                     .msglen = a->msg_size,
-                     .pool = x->p->pool};
+    loom__kctx kc = loom__exec_kctx(x, a);
     if (x->p->ndevices > 1) { /* the part's offsets, for kernels whose signature needs them */
         const loom__regst *rg = &x->pl->regst[k->out[0]];
         int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
@@ -118,8 +121,7 @@ static loom_status compute_act(void *vctx, loom__act *a)
             loom__exec_resolve(x->p->g, t->src[i], loom__exec_dims_of(a, t->n_src), shapes[i]);
         loom__part_offsets(&x->p->sbp.sig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
     }
-    s = loom__op_def(t->op)->cpu(t, &out->v, src, &kc);
-    return s != LOOM_OK ? s : loom__check_numerics(x->p, t, &out->v, a->msg, a->msg_size);
+    return x->dev->kernel(x, a, c->task, t, &out->v, src, &kc);
 }
 
 /* This device's part under the wanted SBP from every part of the tensor, in shared memory: the
@@ -200,10 +202,10 @@ static loom_status variable_act(void *vctx, loom__act *a)
             else
                 parts[i] = loom__exec_param_part(x, u->src[i], d), src[i] = &parts[i];
         }
-        loom__kctx kc = {.step = a->piece, .training = 1, .seed = p->g->seed, .msg = a->msg, .msglen = a->msg_size, .pool = p->pool};
-        loom_status s = loom__op_def(u->op)->cpu(u, NULL, src, &kc);
-        if (s == LOOM_OK)
-            s = loom__check_numerics(p, u, src[0], a->msg, a->msg_size); /* the parameter it updated */
+        loom__kctx kc = loom__exec_kctx(x, a);
+        kc.step = a->piece;
+        kc.training = 1;
+        loom_status s = x->dev->kernel(x, a, c->task, u, NULL, src, &kc);
         if (s != LOOM_OK)
             return s;
     }
@@ -329,13 +331,9 @@ static loom_status sink_act(void *vctx, loom__act *a)
     const loom__value *parts[LOOM__MAX_DEVICES];
     for (int d = 0; d < k->n_in; d++) {
         const token *in = a->in[d];
-#ifdef LOOM_HAVE_CUDA
-        if (on_gpu(x)) {
-            loom_status s = in->err ? loom__exec_cuda_err(x, in->err, a->msg, a->msg_size) : LOOM_OK;
-            if (s != LOOM_OK)
-                return s;
-        }
-#endif
+        loom_status s = x->dev->value_err ? x->dev->value_err(x, in, a->msg, a->msg_size) : LOOM_OK;
+        if (s != LOOM_OK)
+            return s;
         parts[d] = &in->v;
     }
     int64_t shape[LOOM_MAX_DIMS] = {0};
@@ -359,8 +357,11 @@ static loom_status sink_act(void *vctx, loom__act *a)
     return LOOM_OK;
 }
 
-loom__act_fn loom__exec_cpu_act(const loom__task *k)
+loom__act_fn loom__exec_act(const loom__exec *x, const loom__task *k)
 {
+    loom__act_fn own = x->dev->own_act ? x->dev->own_act(k) : NULL;
+    if (own)
+        return own;
     switch (k->kind) {
     case LOOM__TASK_SOURCE:
         return source_act;
@@ -497,17 +498,8 @@ static int host_part(const loom__exec *x, const loom_tensor *t, int d, loom__val
     return v->data ? 0 : -1;
 }
 
-/* Copies n bytes between the host and a device part (CPU devices: plain memory). */
-static loom_status part_copy(loom__exec *x, void *dst, const void *src, size_t n)
-{
-#ifdef LOOM_HAVE_CUDA
-    if (on_gpu(x))
-        return loom__exec_cuda_copy(x, dst, src, n);
-#endif
-    (void)x;
-    memcpy(dst, src, n);
-    return LOOM_OK;
-}
+/* Copies n bytes between the host and a device part. */
+static loom_status part_copy(loom__exec *x, void *dst, const void *src, size_t n) { return x->dev->copy(x, dst, src, n); }
 
 loom_status loom__exec_pull(loom__exec *x, int id)
 {
@@ -571,7 +563,7 @@ static loom_status push_params(loom__exec *x)
 static loom_status stage_static(loom__exec *x)
 {
     loom_program *p = x->p;
-    if (p->source || in_program(x) || on_gpu(x))
+    if (p->source || in_program(x) || x->dev->run_begin) /* a device that stages its own */
         return LOOM_OK;
     for (int k = 0; k < x->ninputs; k++) {
         int id = x->input_id[k];
@@ -610,10 +602,8 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
     loom_status s = push_params(x);
     if (s == LOOM_OK)
         s = stage_static(x);
-#ifdef LOOM_HAVE_CUDA
-    if (s == LOOM_OK && on_gpu(x))
-        s = loom__exec_cuda_run_begin(x);
-#endif
+    if (s == LOOM_OK && x->dev->run_begin)
+        s = x->dev->run_begin(x);
     if (s != LOOM_OK)
         return s;
     /* a training step's piece is its step number (its random masks, the source's step): after a
@@ -627,9 +617,44 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
         loom__program_fail(p, s, "loom_program_run: %s", loom__rt_error(x->rt));
     const char *te = loom__rt_trace_error(x->rt);
     snprintf(p->trace_err, sizeof p->trace_err, "%s", te ? te : "");
-#ifdef LOOM_HAVE_CUDA
-    if (on_gpu(x))
-        s = loom__exec_cuda_run_end(x, s);
-#endif
+    if (x->dev->run_end)
+        s = x->dev->run_end(x, s);
     return s;
 }
+
+/* ---- CPU devices -------------------------------------------------------------------------------- */
+
+static loom_status cpu_kernel(loom__exec *x, loom__act *a, int task, const loom_tensor *t, loom__value *out,
+                              loom__value *const *src, const loom__kctx *kc)
+{
+    (void)task;
+    loom__kctx k = *kc;
+    k.pool = x->p->pool;
+    loom_status s = loom__op_def(t->op)->cpu(t, out, src, &k);
+    /* an update writes its parameter, src[0] */
+    return s != LOOM_OK ? s : loom__check_numerics(x->p, t, out ? out : src[0], a->msg, a->msg_size);
+}
+
+static void cpu_close(loom__exec *x)
+{
+    for (int d = 0; d < x->n; d++) {
+        free(x->dev_block ? x->dev_block[d] : NULL);
+        free(x->param_block ? x->param_block[d] : NULL);
+    }
+    free(x->host_block);
+}
+
+static loom_status cpu_copy(loom__exec *x, void *dst, const void *src, size_t n)
+{
+    (void)x;
+    memcpy(dst, src, n);
+    return LOOM_OK;
+}
+
+const loom__exec_device loom__exec_cpu_device = {
+    .rt_kind = LOOM__RT_DEV_CPU,
+    .open = loom__exec_cpu_blocks,
+    .close = cpu_close,
+    .kernel = cpu_kernel,
+    .copy = cpu_copy,
+};

@@ -36,6 +36,7 @@ struct loom_feeder {
 };
 
 typedef struct loom__exec_cuda loom__exec_cuda;
+typedef struct loom__exec_device loom__exec_device;
 
 /* A device chain run by one actor (GPUs: each piece's kernels replayed as one CUDA graph). */
 typedef struct loom__fused {
@@ -73,6 +74,7 @@ struct loom__exec {
      * host before the source cuts it into parts. */
     token *stage;
     char *stage_block;
+    const loom__exec_device *dev; /* the kind of its devices */
     loom__exec_cuda *cuda; /* GPU state; NULL on CPU devices */
     loom__fused **fused;   /* by device: its chain fused into one actor, or NULL */
     int *slot_of;          /* by register: its input slot in the fused chain that reads it, or -1 */
@@ -88,8 +90,10 @@ int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece);
 static inline int loom__exec_on_gpu(const loom__exec *x) { return x->pl->kind == LOOM_DEVICE_CUDA; }
 /* One CPU device: parameters, fed data and kept values are the program's own storage. */
 static inline int loom__exec_in_program(const loom__exec *x) { return x->n == 1 && !loom__exec_on_gpu(x); }
-/* The act of a task on a CPU device or the host (NULL: a copy, which only GPUs have). */
-loom__act_fn loom__exec_cpu_act(const loom__task *k);
+/* The act of a task: the device's own for what only it has, else the one every device shares. */
+loom__act_fn loom__exec_act(const loom__exec *x, const loom__task *k);
+/* The kernel context every device's kernels start from: the act's step, mode and message. */
+loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a);
 
 /* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
  * index of a dynamic dim that nothing binds. */
@@ -111,20 +115,41 @@ loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int
  * host memory with room for it. */
 void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int j, token *out);
 
-#ifdef LOOM_HAVE_CUDA
-/* The GPU part (actors/cuda/exec.c). */
-loom_status loom__exec_cuda_new(loom__exec *x);  /* devices, blocks, events, workspaces */
-void loom__exec_cuda_free(loom__exec *x);
-loom__act_fn loom__exec_cuda_act(const loom__exec *x, const loom__task *k); /* the act of a task on a GPU */
-int loom__exec_cuda_deferred(const loom__task *k); /* acts it defers at most at once */
-int loom__exec_cuda_fusable(const loom__exec *x, int d); /* 1: run device d's chain as one actor */
-loom_status loom__exec_cuda_step_act(void *ctx, loom__act *a); /* a fused chain's act */
-loom_status loom__exec_cuda_run_begin(loom__exec *x); /* fed data and the step onto the devices */
-loom_status loom__exec_cuda_run_end(loom__exec *x, loom_status st); /* waits for the devices; their errors */
-/* Copies a parameter's or state's part between the host and its device. */
-loom_status loom__exec_cuda_copy(loom__exec *x, void *dst, const void *src, size_t bytes);
-/* The message of a device error record, naming the task's op; LOOM_OK when it holds none. */
-loom_status loom__exec_cuda_err(const loom__exec *x, const loom__cuda_err *e, char *msg, size_t len);
-#endif
+/* A kind of device as the executor sees it: one table per kind (CPU devices here, GPUs in
+ * actors/cuda/exec.c), so the acts are written once and reach a device only through it. NULL
+ * entries are what a kind does not need. */
+struct loom__exec_device {
+    int rt_kind; /* enum loom__rt_dev_kind: of the actor ids of its tasks */
+    /* The runtime stream of a task on it (a kind's chain runs on stream 0). */
+    unsigned (*stream_of)(const loom__task *k);
+    /* Its memory (the plan's blocks), streams and events for x's plan; their release. */
+    loom_status (*open)(loom__exec *x);
+    void (*close)(loom__exec *x);
+    /* The act of a task kind that only this device has (a copy to or from a GPU), else NULL. */
+    loom__act_fn (*own_act)(const loom__task *k);
+    int (*deferred)(const loom__task *k); /* acts of k it defers at most at once */
+    /* 1: run device d's chain as one actor, with step_act as its act. */
+    int (*fusable)(const loom__exec *x, int d);
+    loom__act_fn step_act;
+    /* Runs op t of task `task` on its device: out from src (out NULL for an update, which writes
+     * src[0]), then, when the numerics check is on, the check of what it wrote. */
+    loom_status (*kernel)(loom__exec *x, loom__act *a, int task, const loom_tensor *t, loom__value *out,
+                          loom__value *const *src, const loom__kctx *kc);
+    /* Fed data and the step onto the devices before a run; after it, waits for them and returns
+     * their errors (st: the run's status so far). */
+    loom_status (*run_begin)(loom__exec *x);
+    loom_status (*run_end)(loom__exec *x, loom_status st);
+    /* Copies a parameter's or state's part between the host and its device. */
+    loom_status (*copy)(loom__exec *x, void *dst, const void *src, size_t bytes);
+    /* The failure a value copied back from the device reports (its error record), LOOM_OK if none. */
+    loom_status (*value_err)(const loom__exec *x, const token *in, char *msg, size_t len);
+};
+
+extern const loom__exec_device loom__exec_cpu_device;
+/* GPUs (actors/cuda/exec.c; in a build without CUDA, actors/cuda/absent.c, whose open refuses). */
+extern const loom__exec_device loom__exec_cuda_device;
+
+/* The CPU devices' and the host's plan blocks (actors/build.c). */
+loom_status loom__exec_cpu_blocks(loom__exec *x);
 
 #endif

@@ -93,17 +93,14 @@ static void copy_done(void *arg)
     loom__rt_complete(c->rt, c->aid, LOOM_OK, NULL);
 }
 
-static loom__kctx kernel_ctx(const loom__exec *x, loom__act *a, int task, loom__cuda_kctx *cc)
+/* The kernel context of task `task` from the act's: its device's handles, the task as its tag. */
+static loom__kctx kernel_ctx(const loom__exec *x, const loom__kctx *from, int task, loom__cuda_kctx *cc)
 {
-    const loom__task *k = &x->pl->task[task];
-    *cc = x->cuda->d[k->device].kc;
+    *cc = x->cuda->d[x->pl->task[task].device].kc;
     cc->tag = task;
-    return (loom__kctx){.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step,
-                        .training = x->pl->mode != LOOM_RUN_EVAL,
-                        .seed = x->p->g->seed,
-                        .msg = a->msg,
-                        .msglen = a->msg_size,
-                        .cuda = cc};
+    loom__kctx kc = *from;
+    kc.cuda = cc;
+    return kc;
 }
 
 /* After a launch on the compute stream: events for the buffers that other streams read (the act's
@@ -123,57 +120,24 @@ static loom_status mark_events(loom__act *a, int nin, int nout, void *stream)
     return LOOM_OK;
 }
 
-static loom_status gpu_compute_act(void *vctx, loom__act *a)
+/* Launches op t of a task on its device's compute stream with the numerics check after it (an
+ * update's on the parameter it wrote, src[0]); a compute task then marks the events of its
+ * buffers that other streams use. */
+static loom_status cuda_kernel(loom__exec *x, loom__act *a, int task, const loom_tensor *t, loom__value *out,
+                               loom__value *const *src, const loom__kctx *from)
 {
-    actor_ctx *c = vctx;
-    loom__exec *x = c->x;
-    const loom__task *k = &x->pl->task[c->task];
-    const loom_tensor *t = k->t;
+    const loom__task *k = &x->pl->task[task];
     loom_status s = on_device(x->pl->dev_index[k->device], a->msg, a->msg_size);
-    if (s != LOOM_OK)
-        return s;
-    loom__value *src[LOOM__MAX_SRC];
-    for (int i = 0; i < t->n_src; i++)
-        src[i] = &((token *)a->in[i])->v;
-    token *out = a->out[0];
-    s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], loom__exec_dims_of(a, t->n_src), out, a);
     if (s != LOOM_OK)
         return s;
     loom__cuda_kctx cc;
-    loom__kctx kc = kernel_ctx(x, a, c->task, &cc);
-    s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
+    loom__kctx kc = kernel_ctx(x, from, task, &cc);
+    s = loom__cuda_op_get(t->op)->run(t, out, src, &kc);
     if (s == LOOM_OK && x->p->check_numerics)
-        s = loom__cuda_check_finite(&out->v, &kc);
-    return s != LOOM_OK ? s : mark_events(a, k->n_in, k->n_out, cc.stream);
-}
-
-static loom_status gpu_variable_act(void *vctx, loom__act *a)
-{
-    actor_ctx *c = vctx;
-    loom__exec *x = c->x;
-    const loom__task *k = &x->pl->task[c->task];
-    token *out = a->out[0];
-    loom_status s = on_device(x->pl->dev_index[k->device], a->msg, a->msg_size);
-    if (s != LOOM_OK)
+        s = loom__cuda_check_finite(out ? out : src[0], &kc);
+    if (s != LOOM_OK || k->kind != LOOM__TASK_COMPUTE)
         return s;
-    if (k->update && !a->initial) {
-        const loom_tensor *u = k->update;
-        loom__value parts[LOOM__MAX_SRC], *src[LOOM__MAX_SRC];
-        for (int i = 0; i < u->n_src; i++) /* the parameter and its state; the gradient from the chain */
-            parts[i] = i == 1 ? ((token *)a->in[0])->v : loom__exec_param_part(x, u->src[i], k->device), src[i] = &parts[i];
-        loom__cuda_kctx cc;
-        loom__kctx kc = kernel_ctx(x, a, c->task, &cc);
-        kc.step = a->piece;
-        kc.training = 1;
-        s = loom__cuda_op_get(u->op)->run(u, NULL, src, &kc);
-        if (s == LOOM_OK && x->p->check_numerics)
-            s = loom__cuda_check_finite(src[0], &kc); /* the parameter it updated */
-        if (s != LOOM_OK)
-            return s;
-    }
-    out->v = loom__exec_param_part(x, k->t, k->device);
-    out->has_dims = 0;
-    return LOOM_OK;
+    return mark_events(a, k->n_in, k->n_out, cc.stream);
 }
 
 /* The bytes a token's value spans from its base: a CSR value's three parts, or a dense one. */
@@ -241,7 +205,7 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
 
 /* ---- a fused chain: one act per piece, replayed from a CUDA graph ------------------------------ */
 
-int loom__exec_cuda_fusable(const loom__exec *x, int d)
+static int cuda_fusable(const loom__exec *x, int d)
 {
     const char *env = getenv("LOOM_CUDA_GRAPHS");
     if (env && !strcmp(env, "0"))
@@ -351,7 +315,8 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
         loom_status s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], dims, out, a);
         if (s == LOOM_OK && launch) {
             loom__cuda_kctx cc;
-            loom__kctx kc = kernel_ctx(x, a, ti, &cc);
+            const loom__kctx from = loom__exec_kctx(x, a);
+            loom__kctx kc = kernel_ctx(x, &from, ti, &cc);
             cc.step_dev = step_dev;
             s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
             if (s == LOOM_OK && x->p->check_numerics) /* captured with the chain */
@@ -370,7 +335,7 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
 /* The first key of a chain runs its kernels one by one (libraries load what they need outside a
  * capture); its second run is captured and launched; later ones replay the graph. A failed
  * capture turns graphs off for this chain and runs the kernels one by one. */
-loom_status loom__exec_cuda_step_act(void *vctx, loom__act *a)
+static loom_status cuda_step_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
@@ -439,22 +404,15 @@ static void cache_free(loom__fused *f)
     f->graphs = NULL;
 }
 
-loom__act_fn loom__exec_cuda_act(const loom__exec *x, const loom__task *k)
-{
-    (void)x;
-    switch (k->kind) {
-    case LOOM__TASK_COMPUTE:
-        return gpu_compute_act;
-    case LOOM__TASK_VARIABLE:
-        return gpu_variable_act;
-    case LOOM__TASK_COPY:
-        return gpu_copy_act;
-    default:
-        return NULL;
-    }
-}
+static loom__act_fn cuda_own_act(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? gpu_copy_act : NULL; }
 
-int loom__exec_cuda_deferred(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? 8 : 0; }
+static int cuda_deferred(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? 8 : 0; }
+
+/* Copies run on streams of their own: to the device on 1, to the host on 2. */
+static unsigned cuda_stream_of(const loom__task *k)
+{
+    return k->kind == LOOM__TASK_COPY ? (k->dir == LOOM__H2D ? 1u : 2u) : 0u;
+}
 
 /* ---- setting up -------------------------------------------------------------------------------- */
 
@@ -498,7 +456,7 @@ static loom_status check_kernels(loom__exec *x)
     return LOOM_OK;
 }
 
-loom_status loom__exec_cuda_new(loom__exec *x)
+static loom_status cuda_open(loom__exec *x)
 {
     loom_program *p = x->p;
     const loom__plan *pl = x->pl;
@@ -581,9 +539,11 @@ static loom_status make_events(loom__exec *x)
     return LOOM_OK;
 }
 
-void loom__exec_cuda_free(loom__exec *x)
+static void cuda_close(loom__exec *x)
 {
     loom__exec_cuda *c = x->cuda;
+    if (!c)
+        return;
     for (int d = 0; x->fused && d < x->n; d++)
         if (x->fused[d])
             cache_free(x->fused[d]);
@@ -607,7 +567,7 @@ void loom__exec_cuda_free(loom__exec *x)
 
 /* ---- running ----------------------------------------------------------------------------------- */
 
-loom_status loom__exec_cuda_copy(loom__exec *x, void *dst, const void *src, size_t bytes)
+static loom_status cuda_copy(loom__exec *x, void *dst, const void *src, size_t bytes)
 {
     char msg[256];
     loom_status s = on_device(x->cuda->d[0].dev.index, msg, sizeof msg);
@@ -654,7 +614,7 @@ static loom_status stage_inputs(loom__exec *x)
     return LOOM_OK;
 }
 
-loom_status loom__exec_cuda_run_begin(loom__exec *x)
+static loom_status cuda_run_begin(loom__exec *x)
 {
     loom__exec_cuda *c = x->cuda;
     if (c->nevents == 0) {
@@ -674,7 +634,7 @@ loom_status loom__exec_cuda_run_begin(loom__exec *x)
     return stage_inputs(x);
 }
 
-loom_status loom__exec_cuda_err(const loom__exec *x, const loom__cuda_err *e, char *msg, size_t len)
+static loom_status cuda_err(const loom__exec *x, const loom__cuda_err *e, char *msg, size_t len)
 {
     if (e->code == LOOM__CUDA_ERR_NONE)
         return LOOM_OK;
@@ -698,7 +658,7 @@ loom_status loom__exec_cuda_err(const loom__exec *x, const loom__cuda_err *e, ch
     return LOOM_ERR_INVALID;
 }
 
-loom_status loom__exec_cuda_run_end(loom__exec *x, loom_status st)
+static loom_status cuda_run_end(loom__exec *x, loom_status st)
 {
     char msg[512];
     for (int d = 0; d < x->n; d++) {
@@ -709,9 +669,30 @@ loom_status loom__exec_cuda_run_end(loom__exec *x, loom_status st)
         if (s == LOOM_OK)
             s = loom__cuda_copy_sync(ds->dev.err_host, ds->dev.err, sizeof(loom__cuda_err), msg, sizeof msg);
         if (s == LOOM_OK)
-            s = loom__exec_cuda_err(x, ds->dev.err_host, msg, sizeof msg);
+            s = cuda_err(x, ds->dev.err_host, msg, sizeof msg);
         if (s != LOOM_OK && st == LOOM_OK)
             st = loom__program_fail(x->p, s, "loom_program_run: %s", msg);
     }
     return st;
 }
+
+static loom_status cuda_value_err(const loom__exec *x, const token *in, char *msg, size_t len)
+{
+    return in->err ? cuda_err(x, in->err, msg, len) : LOOM_OK;
+}
+
+const loom__exec_device loom__exec_cuda_device = {
+    .rt_kind = LOOM__RT_DEV_CUDA,
+    .stream_of = cuda_stream_of,
+    .open = cuda_open,
+    .close = cuda_close,
+    .own_act = cuda_own_act,
+    .deferred = cuda_deferred,
+    .fusable = cuda_fusable,
+    .step_act = cuda_step_act,
+    .kernel = cuda_kernel,
+    .run_begin = cuda_run_begin,
+    .run_end = cuda_run_end,
+    .copy = cuda_copy,
+    .value_err = cuda_value_err,
+};
