@@ -229,6 +229,14 @@ static loom_status compile_nomem(loom_graph *g)
     return g->status;
 }
 
+static int has_sparse_input(const loom_program *p)
+{
+    for (int i = 0; i < p->fwd_end; i++)
+        if (p->g->t[i]->op == LOOM_OP_INPUT && p->g->t[i]->layout == LOOM__CSR)
+            return 1;
+    return 0;
+}
+
 loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts *opts, loom_program **out)
 {
     if (out)
@@ -306,6 +314,17 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     for (int i = 0; i < p->n; i++) {
         loom_tensor *t = g->t[i];
         loom_status s = t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE ? init_leaf(p, t) : LOOM_OK;
+        if (s != LOOM_OK) {
+            loom__fail(g, s, "%s", p->err);
+            loom_program_free(p);
+            return s;
+        }
+    }
+    /* the memory of the program's own step is planned here, so that a limit it cannot fit fails
+     * now; a plan that sizes a sparse input by its matrix is made once that is fed */
+    if (p->executor == LOOM_EXEC_ACTORS && !has_sparse_input(p)) {
+        loom_run_mode mode = !loss ? LOOM_RUN_FORWARD : opt.kind != LOOM_OPT_NONE ? LOOM_RUN_STEP : LOOM_RUN_GRAD;
+        loom_status s = loom__program_plan(p, mode, "loom_compile");
         if (s != LOOM_OK) {
             loom__fail(g, s, "%s", p->err);
             loom_program_free(p);

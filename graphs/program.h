@@ -37,6 +37,7 @@ struct loom_program {
     int memory_limit_given; /* by the caller (else the host's memory) */
     uint8_t *keep;              /* by id: kept by request */
     struct loom__exec *exec[LOOM_RUN_MODE_COUNT]; /* built at a mode's first run */
+    struct loom__plan *plan[LOOM_RUN_MODE_COUNT]; /* a mode's plan before its executor takes it */
     /* loom_program_cancel comes from any thread: it reads only these two, under the lock */
     pthread_mutex_t run_lock;
     struct loom__exec *running; /* the actor plan of the run in progress, or NULL */
@@ -64,6 +65,10 @@ struct loom_program {
 loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads);
 
 /* Records a program error (printf style) and returns s. */
+/* Makes mode's plan and checks it against the memory limit (a refusal names api). */
+loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api);
+/* Mode's plan as made so far (its executor's, or the one made before it), or NULL. */
+const struct loom__plan *loom__program_plan_of(const loom_program *p, loom_run_mode mode);
 loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Allocates (or reuses) val[id]'s dense storage for a concrete shape; LOOM_ERR_NOMEM, or

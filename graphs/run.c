@@ -12,6 +12,8 @@ static void drop_plans(loom_program *p)
     for (int m = 0; m < LOOM_RUN_MODE_COUNT; m++) {
         loom__exec_free(p->exec[m]);
         p->exec[m] = NULL;
+        loom__plan_free(p->plan[m]);
+        p->plan[m] = NULL;
     }
 }
 
@@ -19,12 +21,12 @@ void loom__program_drop_plans(loom_program *p) { drop_plans(p); }
 
 loom_status loom__program_pull(loom_program *p, int id) { return p->holder[id] ? loom__exec_pull(p->holder[id], id) : LOOM_OK; }
 
-/* Fails the run for a step that needs `needs` bytes (what: "the plan of a step", where: its parts)
- * when that is over the program's memory limit: every executor's refusal reads the same way. */
-static loom_status over_limit(loom_program *p, const char *what, int64_t needs, const char *where)
+/* Fails the call api for a step that needs `needs` bytes (what: "the plan of a step", where: its
+ * parts) when that is over the program's memory limit: every executor's refusal reads the same way. */
+static loom_status over_limit(loom_program *p, const char *api, const char *what, int64_t needs, const char *where)
 {
     char b[2][32];
-    return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: %s needs %s (%s), over the limit of %s", what,
+    return loom__program_fail(p, LOOM_ERR_NOMEM, "%s: %s needs %s (%s), over the limit of %s", api, what,
                               loom__bytes_str((double)needs, b[0], sizeof b[0]), where,
                               loom__bytes_str((double)p->memory_limit, b[1], sizeof b[1]));
 }
@@ -77,21 +79,25 @@ static loom_status reference_fits(loom_program *p, int end)
         return LOOM_OK;
     char b[3][32], where[160];
     if (over)
-        return over_limit(p, "the reference executor's step", INT64_MAX, "more than an int64 byte count holds");
+        return over_limit(p, "loom_program_run", "the reference executor's step", INT64_MAX, "more than an int64 byte count holds");
     snprintf(where, sizeof where, "%s of values, %s of their parts on the devices, %s of parameters and optimizer state",
              loom__bytes_str((double)values, b[0], sizeof b[0]), loom__bytes_str((double)parts, b[1], sizeof b[1]),
              loom__bytes_str((double)state, b[2], sizeof b[2]));
     if (p->ndevices == 1)
         snprintf(where, sizeof where, "%s of values, %s of parameters and optimizer state", b[0], b[2]);
-    return over_limit(p, "the reference executor's step", total, where);
+    return over_limit(p, "loom_program_run", "the reference executor's step", total, where);
 }
 
-/* The actors of mode, built at its first run; NULL with *s and the program's error set. */
-static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
+/* The plan of mode, checked against the memory limit (the refusal names api): made by
+ * loom_compile for the program's own mode, else at first need, and again after a change that
+ * resizes it (a keep, a source, a sparse input fed anew). NULL with *s and the program's error set. */
+static const loom__plan *plan_for(loom_program *p, loom_run_mode mode, const char *api, loom_status *s)
 {
     *s = LOOM_OK;
     if (p->exec[mode])
-        return p->exec[mode];
+        return loom__exec_plan(p->exec[mode]);
+    if (p->plan[mode])
+        return p->plan[mode];
     loom__plan *pl = loom__plan_build(p, mode, p->keep, p->regst_num, s);
     if (!pl)
         return NULL;
@@ -124,7 +130,7 @@ static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
                      loom__bytes_str((double)pl->shared_bytes, b[0], sizeof b[0]),
                      loom__bytes_str((double)pl->own_bytes + (double)pl->host_bytes, b[1], sizeof b[1]),
                      loom__bytes_str((double)state + (double)dev_params, b[2], sizeof b[2]));
-            *s = over_limit(p, "the plan of a step", total, where);
+            *s = over_limit(p, api, "the plan of a step", total, where);
             loom__plan_free(pl);
             return NULL;
         }
@@ -136,10 +142,35 @@ static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
                  "%s shared by lifetime, %s of own registers, %s of parameters and optimizer state, %s of fed data",
                  loom__bytes_str((double)m->shared, b[0], sizeof b[0]), loom__bytes_str((double)m->own, b[1], sizeof b[1]),
                  loom__bytes_str((double)m->params, b[2], sizeof b[2]), loom__bytes_str((double)m->inputs, b[3], sizeof b[3]));
-        *s = over_limit(p, what, dev_most, where);
+        *s = over_limit(p, api, what, dev_most, where);
         loom__plan_free(pl);
         return NULL;
     }
+    p->plan[mode] = pl;
+    return pl;
+}
+
+const loom__plan *loom__program_plan_of(const loom_program *p, loom_run_mode mode)
+{
+    return p->exec[mode] ? loom__exec_plan(p->exec[mode]) : p->plan[mode];
+}
+
+loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api)
+{
+    loom_status s;
+    plan_for(p, mode, api, &s);
+    return s;
+}
+
+/* The actors of mode, built at its first run from its plan; NULL with *s and the program's error set. */
+static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
+{
+    if (p->exec[mode])
+        return *s = LOOM_OK, p->exec[mode];
+    if (!plan_for(p, mode, "loom_program_run", s))
+        return NULL;
+    loom__plan *pl = p->plan[mode];
+    p->plan[mode] = NULL; /* the executor's now */
     p->exec[mode] = loom__exec_new(p, pl);
     *s = p->exec[mode] ? LOOM_OK : LOOM_ERR_RUNTIME;
     return p->exec[mode];
@@ -311,10 +342,9 @@ loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *sha
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: the program was compiled without a loss");
     loom_status s;
-    loom__exec *x = exec_for(p, mode, &s);
-    if (!x)
+    const loom__plan *pl = plan_for(p, mode, "loom_program_memory", &s);
+    if (!pl)
         return s;
-    const loom__plan *pl = loom__exec_plan(x);
     if (shared)
         *shared = pl->shared_bytes;
     if (unshared)
@@ -334,10 +364,10 @@ loom_status loom_program_device_memory(loom_program *p, loom_run_mode mode, int 
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_device_memory: the program was compiled without a loss");
     loom_status s;
-    loom__exec *x = exec_for(p, mode, &s);
-    if (!x)
+    const loom__plan *pl = plan_for(p, mode, "loom_program_device_memory", &s);
+    if (!pl)
         return s;
-    const loom__dev_mem *m = &loom__exec_plan(x)->mem[device];
+    const loom__dev_mem *m = &pl->mem[device];
     *out = (loom_memory){.shared = m->shared,
                          .unshared = m->unshared,
                          .own = m->own,

@@ -153,13 +153,18 @@ START_TEST(test_memory_plan_on_gpu)
     loom_program_free(p);
     loom_graph_free(g);
 
-    /* a given limit bounds each GPU's plan, refused before anything runs */
+    /* a given limit bounds each GPU's plan, refused by loom_compile, naming the device */
     g = on_cuda();
-    p = linear_on_gpu(g, 4096);
-    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_STEP), LOOM_ERR_NOMEM);
-    ck_assert_msg(strstr(loom_program_error(p), "on cuda:0") && strstr(loom_program_error(p), "over the limit"), "%s",
-                  loom_program_error(p));
-    loom_program_free(p);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(64, 32));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(64));
+    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", x, 10, 1), y, NULL);
+    p = NULL;
+    ck_assert_int_eq(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.01), .memory_limit = 4096}, &p),
+                     LOOM_ERR_NOMEM);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(loom_graph_error(g), "loom_compile: the plan of a step on cuda:0 needs") &&
+                      strstr(loom_graph_error(g), "over the limit of 4.0 KiB"),
+                  "%s", loom_graph_error(g));
     loom_graph_free(g);
 }
 END_TEST

@@ -247,23 +247,31 @@ END_TEST
 
 START_TEST(test_out_of_memory_at_plan_time)
 {
-    /* a step that needs more than the limit fails before it runs, saying what it needs */
-    loom_graph *g = loom_graph_new();
-    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(1024, 1024));
-    loom_tensor *w = loom_param(g, "w", LOOM_F32, loom_shape(1024, 1024), loom_init_glorot(1));
-    loom_tensor *loss = loom_sum(g, loom_tanh(g, loom_matmul(g, x, w)), LOOM_ALL_AXES, 0);
-    loom_program *p;
-    ck_assert_int_eq(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.1), .memory_limit = 8 << 20}, &p),
-                     LOOM_OK);
-    static float xd[1024 * 1024];
-    loom_array xa = {.dtype = LOOM_F32, .ndim = 2, .shape = {1024, 1024}, .data = xd};
-    ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_OK);
-    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_STEP), LOOM_ERR_NOMEM);
-    ck_assert_msg(strstr(loom_program_error(p), "the plan of a step needs"), "%s", loom_program_error(p));
-    ck_assert_msg(strstr(loom_program_error(p), "over the limit of 8.0 MiB"), "%s", loom_program_error(p));
-    ck_assert_int_eq(loom_program_steps(p), 0);
-    loom_program_free(p);
-    loom_graph_free(g);
+    /* a step that needs more than the limit fails at compile time, saying what it needs; the plan
+     * is there right after compiling */
+    for (int fits = 0; fits < 2; fits++) {
+        loom_graph *g = loom_graph_new();
+        loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(1024, 1024));
+        loom_tensor *w = loom_param(g, "w", LOOM_F32, loom_shape(1024, 1024), loom_init_glorot(1));
+        loom_tensor *loss = loom_sum(g, loom_tanh(g, loom_matmul(g, x, w)), LOOM_ALL_AXES, 0);
+        loom_program *p = NULL;
+        const int64_t limit = fits ? INT64_C(64) << 20 : 8 << 20;
+        loom_status s = loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.1), .memory_limit = limit}, &p);
+        if (!fits) {
+            ck_assert_int_eq(s, LOOM_ERR_NOMEM);
+            ck_assert_ptr_null(p);
+            ck_assert_msg(strstr(loom_graph_error(g), "loom_compile: the plan of a step needs"), "%s", loom_graph_error(g));
+            ck_assert_msg(strstr(loom_graph_error(g), "over the limit of 8.0 MiB"), "%s", loom_graph_error(g));
+        } else {
+            ck_assert_msg(s == LOOM_OK, "%s", loom_graph_error(g));
+            size_t shared = 0, own = 0;
+            ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_STEP, &shared, NULL, &own), LOOM_OK);
+            ck_assert_uint_gt(shared + own, 8 << 20);
+            ck_assert_ptr_null(p->exec[LOOM_RUN_STEP]); /* planned, no executor built yet */
+            loom_program_free(p);
+        }
+        loom_graph_free(g);
+    }
 }
 END_TEST
 

@@ -87,7 +87,7 @@ START_TEST(test_data_parallel_inserts_all_reduce)
     /* and the physical plan gives every device a boxing task for each, from P to B */
     loom_memory m;
     ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
-    const loom__plan *pl = loom__exec_plan(p->exec[LOOM_RUN_STEP]);
+    const loom__plan *pl = loom__program_plan_of(p, LOOM_RUN_STEP);
     int boxes[4] = {0};
     for (int k = 0; k < pl->ntasks; k++) {
         const loom__task *t = &pl->task[k];
@@ -167,7 +167,7 @@ START_TEST(test_moves_between_placements)
     ck_assert_int_eq(p->ndevices, 4);
     loom_memory m;
     ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
-    const loom__plan *pl = loom__exec_plan(p->exec[LOOM_RUN_STEP]);
+    const loom__plan *pl = loom__program_plan_of(p, LOOM_RUN_STEP);
     int moves = 0;
     for (int k = 0; k < pl->ntasks; k++)
         if (pl->task[k].kind == LOOM__TASK_MOVE) {

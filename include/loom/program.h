@@ -64,7 +64,10 @@ typedef struct loom_train_opts {
                       runs that many steps ahead */
     int64_t memory_limit; /* bytes a plan may take (registers, parameters, optimizer state); 0 means
                              the machine's physical memory, and on a GPU whatever its memory holds.
-                             Over it, the first run of a mode fails. On GPUs it bounds each device. */
+                             The actors' plan of the program's own step (STEP with an optimizer,
+                             GRAD with a loss, else FORWARD) is made by loom_compile, which fails
+                             over it; other modes, and a program with a CSR input (sized by the
+                             matrix fed), fail at their first run. On GPUs it bounds each device. */
     int threads;   /* threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0 leaves the
                       library's default. The runtime's own threads follow from the plan: one per
                       device stream, plus the source's and the host's. */
