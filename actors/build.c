@@ -145,16 +145,22 @@ typedef struct chains {
     int any;
 } chains;
 
+/* An actor's name, in what the user wrote: the op and its tensor's name, or what the task does
+ * with which tensor, and the device when there are several ("relu 'act' on cpu:1"). Run-time
+ * failures and the trace's boxes say it. */
 static void actor_name(const loom__exec *x, const loom__task *k, char *name, size_t len)
 {
-    static const char *const kinds[] = {"source", "variable", "", "boxing", "move", "copy", "sink"};
-    char dev[24] = "";
-    if (k->device != LOOM__HOST && x->n > 1)
-        snprintf(dev, sizeof dev, " @%d", k->device);
+    static const char *const kinds[] = {"the data source", "parameter", "", "the boxing of", "the move of",
+                                        "the copy of", "the output of"};
+    char dev[40] = "";
+    if (k->device != LOOM__HOST && (x->n > 1 || x->pl->kind != LOOM_DEVICE_CPU))
+        snprintf(dev, sizeof dev, " on %s:%d", x->pl->kind == LOOM_DEVICE_CUDA ? "cuda" : "cpu", x->pl->dev_index[k->device]);
     if (k->kind == LOOM__TASK_COMPUTE)
-        snprintf(name, len, "%s %s%s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t), dev);
+        snprintf(name, len, "%s '%s'%s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t), dev);
+    else if (k->t && k->kind != LOOM__TASK_SOURCE)
+        snprintf(name, len, "%s '%s'%s", kinds[k->kind], loom_tensor_name(k->t), dev);
     else
-        snprintf(name, len, "%s%s%s%s", kinds[k->kind], k->t ? " " : "", k->t ? loom_tensor_name(k->t) : "", dev);
+        snprintf(name, len, "%s%s", kinds[k->kind], dev);
 }
 
 /* The actor of every task not in a fused chain. */
@@ -201,7 +207,7 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch)
         if (ch->first[d] < 0 || x->fused[d])
             continue;
         loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
-        snprintf(name, sizeof name, x->n > 1 ? "chain token @%d" : "chain token", d);
+        snprintf(name, sizeof name, "the chain of device %d", d);
         loom__actor_desc desc = {.id = ch->token_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
         loom_status st = loom__rt_add_actor(x->rt, &desc);
         if (st != LOOM_OK)
@@ -262,7 +268,7 @@ static loom_status add_fused_actors(loom__exec *x, int *counters)
             return LOOM_ERR_NOMEM;
         for (int j = 0; j < f->nout; j++)
             outs[j] = (loom__regst_desc){.regst_num = x->pl->regst[f->out[j]].regst_num, .bufs = x->bufs[f->out[j]]};
-        snprintf(name, sizeof name, x->n > 1 ? "step @%d" : "step", d);
+        snprintf(name, sizeof name, "the step on cuda:%d", x->pl->dev_index[d]);
         f->ctx = (actor_ctx){.x = x, .task = -1 - d};
         loom__actor_desc desc = {.id = f->aid, .name = name, .act = x->dev->step_act, .ctx = &f->ctx,
                                  .nin = f->nin + 1, .nout = f->nout, .out = outs};

@@ -147,8 +147,8 @@ START_TEST(test_pipelining)
         int overlaps = 0;
         for (int64_t t = 0; t + 1 < 12; t++) {
             loom__rt_event src, op;
-            ck_assert(loom__rt_trace_find(rt, "source", t + 1, &src));
-            ck_assert(loom__rt_trace_find(rt, "matmul xw", t, &op));
+            ck_assert(loom__rt_trace_find(rt, "the data source", t + 1, &src));
+            ck_assert(loom__rt_trace_find(rt, "matmul 'xw'", t, &op));
             if (regst_num == 1)
                 ck_assert_msg(src.begin_ns >= op.end_ns, "step %lld: the source began %lld ns before the op ended",
                               (long long)t, (long long)(op.end_ns - src.begin_ns));

@@ -337,7 +337,7 @@ START_TEST(test_feed_errors)
     ck_assert_int_eq(loom_program_feed_csr(p, adj, &m), LOOM_OK);
     /* x says N = 3, y says N = 2 */
     ck_assert_int_eq(loom_program_run(p, LOOM_RUN_EVAL), LOOM_ERR_SHAPE);
-    ck_assert_str_eq(loom_program_error(p), "loom_program_run: source (piece 0): dynamic dim N is 2 in input 'y' but 3 in input 'x'");
+    ck_assert_str_eq(loom_program_error(p), "loom_program_run: the data source (piece 0): dynamic dim N is 2 in input 'y' but 3 in input 'x'");
     int32_t y3[3] = {0, 1, 2};
     ya.shape[0] = 3;
     ya.data = y3;

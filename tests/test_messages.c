@@ -154,7 +154,7 @@ START_TEST(test_source_over_bound)
     ck_assert_int_eq(loom_compile(m.g, m.loss, NULL, &p), LOOM_OK);
     loom_program_set_source(p, feed_rows, &m);
     ck_assert_int_eq(loom_program_run_steps(p, LOOM_RUN_STEP, 4), LOOM_ERR_SHAPE);
-    ck_assert_str_eq(loom_program_error(p), "loom_program_run: source (piece 0): loom_feeder_dense: input 'x' is [N, 2], data "
+    ck_assert_str_eq(loom_program_error(p), "loom_program_run: the data source (piece 0): loom_feeder_dense: input 'x' is [N, 2], data "
                                             "has size 5 in dim 0 (over N's bound of 4)");
     ck_assert_int_eq(loom_program_steps(p), 0);
     loom_program_free(p);
@@ -194,6 +194,38 @@ START_TEST(test_gcn_adjacency)
 }
 END_TEST
 
+START_TEST(test_runtime_failure_names_the_op)
+{
+    /* a kernel failing at run time is named as the user wrote it, with its device ("scatter
+     * scatter (piece 0)" before: the op and an unquoted tensor name) */
+    for (int two = 0; two < 2; two++) {
+        loom_graph *g = loom_graph_new();
+        if (two) {
+            loom_placement *pl = loom_placement_parse("cpu:0-1", NULL);
+            loom_graph_set_placement(g, pl);
+            loom_placement_free(pl);
+        }
+        loom_tensor *table = loom_param(g, "table", LOOM_F32, loom_shape(4, 2), loom_init_constant(1));
+        loom_tensor *idx = loom_input(g, "idx", LOOM_I32, loom_shape(2));
+        loom_tensor *rows = loom_gather_rows(g, table, idx);
+        loom_tensor_set_name(rows, "picked");
+        loom_tensor *loss = loom_sum(g, rows, LOOM_ALL_AXES, 0);
+        loom_program *p;
+        ck_assert_msg(loom_compile(g, loss, NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+        int32_t bad[2] = {1, 7};
+        ck_assert_int_eq(loom_program_feed(p, idx, &(loom_array){.dtype = LOOM_I32, .ndim = 1, .shape = {2}, .data = bad}),
+                         LOOM_OK);
+        ck_assert_int_eq(loom_program_run(p, LOOM_RUN_FORWARD), LOOM_ERR_INVALID);
+        const char *m = loom_program_error(p);
+        ck_assert_msg(starts_with(m, two ? "loom_program_run: gather_rows 'picked' on cpu:" : "loom_program_run: gather_rows 'picked' (piece 0): "),
+                      "%s", m);
+        ck_assert_msg(strstr(m, "7"), "%s", m);
+        loom_program_free(p);
+        loom_graph_free(g);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("messages");
@@ -205,6 +237,7 @@ int main(void)
     tcase_add_test(tc, test_bytes_str);
     tcase_add_test(tc, test_source_over_bound);
     tcase_add_test(tc, test_gcn_adjacency);
+    tcase_add_test(tc, test_runtime_failure_names_the_op);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }
