@@ -93,11 +93,14 @@ typedef struct loom_shape {
     loom_dim d[LOOM_MAX_DIMS];
 } loom_shape;
 
-/* loom_shape(N, 128) makes a shape from up to LOOM_MAX_DIMS dims; loom_shape() is a scalar. */
+/* loom_shape(N, 128) makes a shape from up to LOOM_MAX_DIMS dims; loom_shape() is a scalar. C11:
+ * the dims follow a leading 0 in a compound literal, so none is allowed; sizeof counts them
+ * without evaluating them (each is evaluated once), and more than LOOM_MAX_DIMS overflow the
+ * second literal, which the compiler refuses. */
 loom_shape loom__shape_n(int n, const loom_dim *d);
-#define LOOM__NARG(...) LOOM__NARG_(__VA_ARGS__ __VA_OPT__(,) 6, 5, 4, 3, 2, 1, 0)
-#define LOOM__NARG_(a, b, c, d, e, f, n, ...) n
-#define loom_shape(...) loom__shape_n(LOOM__NARG(__VA_ARGS__), (const loom_dim[LOOM_MAX_DIMS]){__VA_ARGS__})
+#define loom_shape(...)                                                                      \
+    loom__shape_n((int)(sizeof((const loom_dim[]){0, __VA_ARGS__}) / sizeof(loom_dim)) - 1, \
+                  (const loom_dim[LOOM_MAX_DIMS + 1]){0, __VA_ARGS__} + 1)
 
 /* ---------------------------------------------------------------------------------------------
  * Host arrays: a dense, contiguous, row-major block of elements. Arrays filled by Loom own their
