@@ -62,7 +62,7 @@ static int parse(int argc, char **argv, options *o)
 /* One seed: returns the test accuracy at the best validation epoch, or -1 on error. */
 static double train(const loom_node_dataset *d, const options *o, uint64_t seed)
 {
-    loom_error err = {0};
+    loom_error err = LOOM_ERROR_INIT;
     loom_node_split split;
     if (loom_split_per_class(&d->labels, d->num_classes, 20, 500, 1000, seed, &split, &err) != LOOM_OK)
         return fprintf(stderr, "gcn_cora: %s\n", err.msg), -1;
@@ -82,7 +82,9 @@ static double train(const loom_node_dataset *d, const options *o, uint64_t seed)
     adam.weight_decay = o->weight_decay;
     loom_program *p = NULL;
     double best_val = -1, test_at_best = -1;
-    if (loom_compile(g, loss, &(loom_train_opts){.optimizer = adam}, &p) != LOOM_OK) {
+    loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;
+    opts.optimizer = adam;
+    if (loom_compile(g, loss, &opts, &p) != LOOM_OK) {
         fprintf(stderr, "gcn_cora: %s\n", loom_graph_error(g));
         goto out;
     }
@@ -134,7 +136,7 @@ int main(int argc, char **argv)
     if (parse(argc, argv, &o))
         return 2;
     loom_node_dataset d;
-    loom_error err = {0};
+    loom_error err = LOOM_ERROR_INIT;
     if (loom_cora_load(&d, &err) != LOOM_OK) {
         fprintf(stderr, "gcn_cora: %s\n", err.msg);
         return o.skip_missing && err.status == LOOM_ERR_NOT_FOUND ? 77 : 1;

@@ -42,6 +42,9 @@ typedef struct loom_error {
     char msg[512];
 } loom_error;
 
+/* An empty record to pass to such a call: loom_error e = LOOM_ERROR_INIT; */
+#define LOOM_ERROR_INIT ((loom_error){.status = LOOM_OK, .msg = ""})
+
 /* Fills err (when not NULL) with s and a printf-style message, and returns s: the one way code
  * reports through a loom_error. */
 loom_status loom_error_set(loom_error *err, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -114,6 +117,9 @@ typedef struct loom_array {
     void *data;
 } loom_array;
 
+/* A cleared array (no data), what loom_array_free leaves: loom_array a = LOOM_ARRAY_INIT; */
+#define LOOM_ARRAY_INIT ((loom_array){.dtype = LOOM_F32, .ndim = 0, .shape = {0}, .data = NULL})
+
 /* Number of elements (1 for a scalar); -1 when the rank is outside 0 .. LOOM_MAX_DIMS, a dim is
  * negative or the count is over an int64 (the dims are read only once the rank is checked). */
 int64_t loom_array_numel(const loom_array *a);
@@ -131,6 +137,9 @@ typedef struct loom_csr {
     int32_t *col;
     void *val;
 } loom_csr;
+
+/* A cleared matrix (no entries, nothing allocated), what loom_csr_free leaves. */
+#define LOOM_CSR_INIT ((loom_csr){.nrows = 0, .ncols = 0, .nnz = 0, .vdtype = LOOM_F32, .rowptr = NULL, .col = NULL, .val = NULL})
 
 /* Frees a CSR matrix that Loom allocated and clears it. */
 void loom_csr_free(loom_csr *m);

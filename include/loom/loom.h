@@ -15,7 +15,8 @@
  * returns a program:
  *
  *     loom_program *prog;
- *     loom_train_opts opts = {.optimizer = loom_adam(0.01)};
+ *     loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;                // the defaults, named
+ *     opts.optimizer = loom_adam(0.01);
  *     if (loom_compile(g, loss, &opts, &prog) != LOOM_OK)
  *         fprintf(stderr, "%s\n", loom_graph_error(g));
  *

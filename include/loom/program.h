@@ -79,6 +79,16 @@ typedef struct loom_train_opts {
                            error comes when the step's results reach the host. */
 } loom_train_opts;
 
+/* The defaults, named: no optimizer, the actor executor, two buffers per input register, the
+ * machine's memory, the library's threads, f32 matmuls, no numerics check. A zeroed struct means
+ * the same; start from this and set what differs:
+ *
+ *     loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+ *     o.optimizer = loom_adam(0.01);                                                        */
+#define LOOM_TRAIN_OPTS_INIT                                                                              \
+    ((loom_train_opts){.optimizer = {.kind = LOOM_OPT_NONE}, .executor = LOOM_EXEC_ACTORS, .regst_num = 2, \
+                       .memory_limit = 0, .threads = 0, .matmul = LOOM_MATMUL_F32, .check_numerics = 0})
+
 typedef struct loom_program loom_program;
 
 /* Compiles g for training loss (a scalar float tensor), or for inference when loss is NULL.

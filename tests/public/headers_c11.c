@@ -18,5 +18,16 @@ int main(void)
         printf("loom_shape evaluated its argument %d times or lost a dim\n", k);
         return 1;
     }
+    /* the _INIT macros name what a zeroed struct means */
+    const loom_train_opts o = LOOM_TRAIN_OPTS_INIT, zero = {0};
+    const loom_error e = LOOM_ERROR_INIT;
+    const loom_array a = LOOM_ARRAY_INIT;
+    const loom_csr m = LOOM_CSR_INIT;
+    if (o.optimizer.kind != zero.optimizer.kind || o.executor != zero.executor || o.memory_limit != 0 ||
+        o.matmul != zero.matmul || o.check_numerics || o.regst_num != 2 || e.status != LOOM_OK || e.msg[0] ||
+        a.data || a.ndim || m.nnz || m.rowptr) {
+        puts("an _INIT macro differs from the documented defaults");
+        return 1;
+    }
     return 0;
 }
