@@ -75,8 +75,8 @@ static double train(const loom_node_dataset *d, const options *o, uint64_t seed)
     loom_tensor *train_mask = loom_input(g, "train_mask", LOOM_U8, loom_shape(d->num_nodes));
     loom_tensor *logits = loom_nn_gcn(g, adj, x, o->hidden, d->num_classes, o->dropout);
     loom_tensor *loss = loom_softmax_cross_entropy(g, logits, y, train_mask);
-    loom_param_set_weight_decay(loom_graph_find(g, "gcn2.weight"), 0);
-    loom_param_set_weight_decay(loom_graph_find(g, "gcn2.bias"), 0);
+    loom_param_set_weight_decay(loom_graph_tensor(g, "gcn2.weight"), 0);
+    loom_param_set_weight_decay(loom_graph_tensor(g, "gcn2.bias"), 0);
 
     loom_optimizer adam = loom_adam(o->lr);
     adam.weight_decay = o->weight_decay;

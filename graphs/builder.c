@@ -487,6 +487,18 @@ loom_tensor *loom_graph_find(loom_graph *g, const char *name)
     return id >= 0 ? g->t[id] : NULL;
 }
 
+loom_tensor *loom_graph_tensor(loom_graph *g, const char *name)
+{
+    if (!g)
+        return NULL;
+    loom_tensor *t = loom_graph_find(g, name);
+    if (t)
+        return t;
+    if (!name)
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_graph_tensor: the name is NULL");
+    return loom__fail(g, LOOM_ERR_NOT_FOUND, "loom_graph_tensor: the graph has no tensor named '%s'", name);
+}
+
 /* Names t (a tensor of g, name checked by name_ok), in the table too. */
 static void set_name(loom_graph *g, loom_tensor *t, const char *name)
 {

@@ -21,7 +21,7 @@ loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
         loom_tensor_set_sbp(x, loom_broadcast());
     loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, 5, 1));
     if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_find(g, "fc1.weight"), loom_split(1));
+        loom_tensor_set_sbp(loom_graph_tensor(g, "fc1.weight"), loom_split(1));
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
 }
 
@@ -48,7 +48,7 @@ loom_tensor *lt_model_pipeline(loom_graph *g, uint64_t seed, enum lt_mode m, loo
     in[0] = x, *nin = 1;
     loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, 5, 1));
     if (m == LT_HYBRID)
-        loom_tensor_set_sbp(loom_graph_find(g, "fc1.weight"), loom_split(1));
+        loom_tensor_set_sbp(loom_graph_tensor(g, "fc1.weight"), loom_split(1));
     if (lt_stage2) {
         loom_error e = {0};
         loom_placement *p2 = loom_placement_parse(lt_stage2, &e);
@@ -61,7 +61,7 @@ loom_tensor *lt_model_pipeline(loom_graph *g, uint64_t seed, enum lt_mode m, loo
     in[1] = y, *nin = 2;
     loom_tensor *logits = loom_nn_linear(g, "fc2", h, 3, 1);
     if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_find(g, "fc2.weight"), loom_split(1));
+        loom_tensor_set_sbp(loom_graph_tensor(g, "fc2.weight"), loom_split(1));
     return loom_softmax_cross_entropy(g, logits, y, NULL);
 }
 
@@ -76,7 +76,7 @@ static loom_tensor *gcn(loom_graph *g, enum lt_mode m, loom_tensor **in, int *ni
         loom_tensor_set_sbp(adj, loom_broadcast());
     loom_tensor *logits = loom_nn_gcn(g, adj, x, 5, 3, dropout);
     if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_find(g, "gcn1.weight"), loom_split(1));
+        loom_tensor_set_sbp(loom_graph_tensor(g, "gcn1.weight"), loom_split(1));
     return loom_softmax_cross_entropy(g, logits, y, NULL);
 }
 
@@ -102,7 +102,7 @@ loom_tensor *lt_model_random(loom_graph *g, uint64_t seed, enum lt_mode m, loom_
     if (m == LT_MODEL)
         loom_tensor_set_sbp(x, loom_broadcast());
     if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_find(g, "wc"), loom_split(1));
+        loom_tensor_set_sbp(loom_graph_tensor(g, "wc"), loom_split(1));
     return loss;
 }
 

@@ -481,6 +481,34 @@ END_TEST
  * kernel (a definition lost at link time once left the builder with "op 0 is not built"). */
 /* Names are found through the graph's table: after it grows many times, after renames (the old
  * name is free again, the new one taken), and a name in use is still refused. */
+START_TEST(test_setter_given_a_wrong_name)
+{
+    /* loom_param_set_weight_decay(loom_graph_find(g, "misspelt"), 0) set nothing and said
+     * nothing: through loom_graph_tensor the name is the graph's error, and compiling fails */
+    loom_graph *g = loom_graph_new();
+    loom_tensor *w = loom_param(g, "fc.weight", LOOM_F32, loom_shape(2, 2), loom_init_zeros());
+    loom_tensor *loss = loom_sum(g, w, LOOM_ALL_AXES, 0);
+    ck_assert_ptr_eq(loom_graph_tensor(g, "fc.weight"), w);
+    ck_assert_int_eq(loom_graph_status(g), LOOM_OK);
+    loom_tensor *t = loom_graph_tensor(g, "fc.weigth");
+    ck_assert(loom_tensor_is_poisoned(t));
+    loom_param_set_weight_decay(t, 0);
+    loom_tensor_set_sbp(t, loom_split(0));
+    loom_tensor_set_name(t, "other");
+    ck_assert_int_eq(loom_graph_status(g), LOOM_ERR_NOT_FOUND);
+    ck_assert_str_eq(loom_graph_error(g), "loom_graph_tensor: the graph has no tensor named 'fc.weigth'");
+    loom_program *p = NULL;
+    ck_assert_int_eq(loom_compile(g, loss, NULL, &p), LOOM_ERR_NOT_FOUND);
+    ck_assert_ptr_null(p);
+    ck_assert_ptr_null(loom_graph_find(g, "fc.weigth")); /* the query stays a query */
+    loom_graph_free(g);
+    g = loom_graph_new();
+    loom_graph_tensor(g, NULL);
+    ck_assert_int_eq(loom_graph_status(g), LOOM_ERR_INVALID);
+    loom_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_names)
 {
     enum { N = 3000 };
@@ -547,6 +575,7 @@ int main(void)
     Suite *s = suite_create("graph");
     TCase *tc = tcase_create("all");
     tcase_add_test(tc, test_registry_complete);
+    tcase_add_test(tc, test_setter_given_a_wrong_name);
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_matmul_forward);
     tcase_add_test(tc, test_matmul_grad);

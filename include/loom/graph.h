@@ -53,8 +53,13 @@ loom_dim loom_tensor_dim(const loom_tensor *t, int i);
 loom_shape loom_tensor_shape(const loom_tensor *t);
 const char *loom_tensor_name(const loom_tensor *t);
 int loom_tensor_is_poisoned(const loom_tensor *t);
-/* The tensor named `name` (an input or parameter), or NULL. */
+/* The tensor named `name` (an input or parameter), or NULL: a query, for asking whether it exists. */
 loom_tensor *loom_graph_find(loom_graph *g, const char *name);
+/* The tensor named `name`, for passing on (to a setter, an op): a name the graph does not hold is
+ * the graph's error, naming it, and the result a poisoned handle, so that
+ * loom_param_set_weight_decay(loom_graph_tensor(g, "fc.weigth"), 0) fails loom_compile instead
+ * of setting nothing. */
+loom_tensor *loom_graph_tensor(loom_graph *g, const char *name);
 /* Names a tensor (unique on the graph) so loom_graph_find, errors and traces can refer to it. */
 void loom_tensor_set_name(loom_tensor *t, const char *name);
 /* The k-th parameter in creation order, or NULL when there are k or fewer. */
