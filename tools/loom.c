@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graphs/program.h"
-#include "ops/op.h"
-
 static int usage(FILE *f)
 {
     fprintf(f, "usage: loom info | loom ops | loom plan gcn|mlp [--placement P] [--dot FILE]\n");
@@ -35,16 +32,17 @@ static int info(void)
     printf("cuda devices: %d%s%s\n", n, n ? "" : " (", n ? "" : why.msg[0] ? why.msg : "none found");
     if (!n)
         printf(")\n");
-    printf("ops: %d\n", (int)LOOM_OP_COUNT);
+    printf("ops: %d\n", loom_op_count());
     return 0;
 }
 
 static int ops(void)
 {
-    for (int i = 0; i < LOOM_OP_COUNT; i++) {
-        const loom_op_def *d = loom__op_def((loom_op)i);
-        printf("%-28s %s%s\n", d ? d->name : "(missing)", d && d->grad ? "grad" : "-",
-               d && (d->flags & LOOM__OPF_LEAF) ? " leaf" : "");
+    for (int i = 0; i < loom_op_count(); i++) {
+        loom_op_about a = {0};
+        if (loom_op_info(i, &a) != LOOM_OK)
+            a.name = "(missing)";
+        printf("%-28s %s%s\n", a.name, a.has_grad ? "grad" : "-", a.is_leaf ? " leaf" : "");
     }
     return 0;
 }
@@ -69,40 +67,21 @@ static loom_tensor *build_model(loom_graph *g, const char *model)
     return NULL;
 }
 
-/* Writes the plan's Graphviz graph to path; 0, or 1 with a message when a write or the close fails
- * (a full disk shows only at the close, when the buffer is flushed). */
-static int write_dot(const loom__sbp_plan *sbp, loom_graph *g, int end, const char *path)
+/* Writes the program's Graphviz graph to path; 0, or 1 with a message when a write or the close
+ * fails (a full disk shows only at the close, when the buffer is flushed). */
+static int write_dot(loom_program *p, const char *path)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return fprintf(stderr, "loom plan: cannot write %s: %s\n", path, strerror(errno)), 1;
-    loom__sbp_plan_dot(sbp, g, end, f);
-    int failed = ferror(f);
+    loom_status s = loom_program_write_dot(p, f);
+    int failed = s != LOOM_OK || ferror(f);
     int err = errno;
     if (fclose(f) != 0 && !failed)
         failed = 1, err = errno;
     if (failed)
-        return fprintf(stderr, "loom plan: cannot write %s: %s\n", path, strerror(err)), 1;
+        return fprintf(stderr, "loom plan: cannot write %s: %s\n", path, s == LOOM_ERR_NOMEM ? "out of memory" : strerror(err)), 1;
     printf("wrote %s\n", path);
-    return 0;
-}
-
-/* Compile keeps no SBP plan for one device; the one it would be: every tensor whole there (B) and
- * wanted whole by its consumers, so nothing is boxed. */
-static int one_device_plan(const loom_program *p, loom__sbp_plan *pl)
-{
-    *pl = (loom__sbp_plan){.n = 1, .ntensors = p->n, .dead = p->dead};
-    pl->nparts = calloc((size_t)p->n + 1, sizeof *pl->nparts);
-    pl->sbp = calloc((size_t)p->n + 1, sizeof *pl->sbp);
-    pl->sig = calloc((size_t)p->n + 1, sizeof *pl->sig);
-    if (!pl->nparts || !pl->sbp || !pl->sig)
-        return -1;
-    for (int id = 0; id < p->n; id++) {
-        pl->nparts[id] = 1;
-        pl->sbp[id] = pl->sig[id].out = loom_broadcast();
-        for (int i = 0; i < LOOM__MAX_SRC; i++)
-            pl->sig[id].in[i] = loom_broadcast();
-    }
     return 0;
 }
 
@@ -130,7 +109,6 @@ static int plan(int argc, char **argv)
         return fprintf(stderr, "loom plan: %s\n", err.msg), 2;
     int rc = 0;
     loom_program *p = NULL;
-    loom__sbp_plan one = {0};
     loom_graph *g = loom_graph_new();
     loom_graph_set_placement(g, pl);
     loom_tensor *loss = build_model(g, model);
@@ -146,24 +124,12 @@ static int plan(int argc, char **argv)
     }
     char ps[128];
     loom_placement_str(pl, ps, sizeof ps);
-    printf("model %s on %s: %d tensors (forward %d, backward %d, updates %d)\n\n", model, ps, p->n, p->fwd_end,
-           p->bwd_end - p->fwd_end, p->n - p->bwd_end);
-    const loom__sbp_plan *sbp = &p->sbp;
-    if (p->ndevices > 1) {
-        loom__sbp_plan_print(sbp, g, p->n, stdout);
-    } else {
-        printf("one device: every tensor is whole there, nothing to box\n");
-        if (dot && one_device_plan(p, &one) != 0) {
-            fprintf(stderr, "loom plan: out of memory\n");
-            rc = 1;
-            goto out;
-        }
-        sbp = &one;
-    }
-    if (dot)
-        rc = write_dot(sbp, g, p->n, dot);
+    printf("model %s on %s: ", model, ps);
+    if (loom_program_print_plan(p, stdout) != LOOM_OK)
+        rc = 1;
+    if (dot && rc == 0)
+        rc = write_dot(p, dot);
 out:
-    loom__sbp_plan_free(&one);
     loom_program_free(p);
     loom_graph_free(g);
     loom_placement_free(pl);

@@ -8,6 +8,8 @@
 #ifndef LOOM_PROGRAM_H
 #define LOOM_PROGRAM_H
 
+#include <stdio.h>
+
 #include "core.h"
 #include "graph.h"
 
@@ -191,6 +193,23 @@ loom_status loom_program_fetch(loom_program *p, loom_tensor *t, loom_array *out)
 /* The gradient tensor of a parameter (fetch it after a GRAD or STEP run), or NULL when the loss
  * does not depend on it. */
 loom_tensor *loom_program_grad(loom_program *p, loom_tensor *param);
+
+/* What a program is, written for its user (what `loom plan` prints): the counts of its tensors
+ * and, on several devices, each op's SBP signature and why, every boxing op and the bytes it
+ * moves per step. LOOM_ERR_IO when the stream reports a write error. */
+loom_status loom_program_print_plan(loom_program *p, FILE *f);
+/* The same plan as a Graphviz graph: a cluster per device, an edge per boxing op (on one device,
+ * one cluster and no boxing). */
+loom_status loom_program_write_dot(loom_program *p, FILE *f);
+
+/* The op registry: ops 0 .. loom_op_count() - 1, each with its name, whether it has a gradient
+ * rule and whether it is a leaf (an input, a parameter). */
+typedef struct loom_op_about {
+    const char *name;
+    int has_grad, is_leaf;
+} loom_op_about;
+int loom_op_count(void);
+loom_status loom_op_info(int op, loom_op_about *out);
 
 #ifdef __cplusplus
 }
