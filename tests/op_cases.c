@@ -221,6 +221,7 @@ const lt_op_row lt_op_rows[] = {
     {"degree", LOOM_OP_DEGREE, degree, 1, {4}, 0, NULL, NULL},
     {"gather_rows", LOOM_OP_GATHER_ROWS, gather, 2, {4, 3}, D, NULL, NULL},
     {"scatter_add_rows", LOOM_OP_SCATTER, scatter_add, 2, {3, 3}, D, scatter_add_bad, "loom_scatter_add_rows"},
+    /* loom_segment_sum builds the op and mode of scatter_add_rows */
     {"segment_mean", LOOM_OP_SCATTER, segment_mean, 2, {3, 2}, D, NULL, NULL},
     {"segment_max", LOOM_OP_SCATTER, segment_max, 2, {3, 2}, D, NULL, NULL},
 };
