@@ -48,6 +48,8 @@ void lt_case_free(lt_case *c)
 
 loom_graph *lt_graph(lt_case *c) { return c->g; }
 
+loom_program *lt_case_program(lt_case *c) { return c->prog; }
+
 loom_tensor *lt_input(lt_case *c, const char *name, loom_dtype dtype, loom_shape shape, const int64_t *shape_now,
                       const void *data)
 {
@@ -90,12 +92,17 @@ loom_tensor *lt_input_csr(lt_case *c, const char *name, loom_dim nrows, loom_dim
     return t;
 }
 
-loom_tensor *lt_param(lt_case *c, const char *name, loom_shape shape)
+uint64_t lt_name_seed(const char *name)
 {
     uint64_t seed = 0;
     for (const char *s = name; *s; s++)
         seed = seed * 131 + (uint8_t)*s;
-    return loom_param(c->g, name, LOOM_F64, shape, loom_init_normal(0.0, 1.0, seed));
+    return seed;
+}
+
+loom_tensor *lt_param(lt_case *c, const char *name, loom_shape shape)
+{
+    return loom_param(c->g, name, LOOM_F64, shape, loom_init_normal(0.0, 1.0, lt_name_seed(name)));
 }
 
 static void compile_and_feed_opts(lt_case *c, loom_tensor *loss, const loom_train_opts *opts)
@@ -113,15 +120,20 @@ static void compile_and_feed_opts(lt_case *c, loom_tensor *loss, const loom_trai
 
 static void compile_and_feed(lt_case *c, loom_tensor *loss) { compile_and_feed_opts(c, loss, NULL); }
 
-loom_program *lt_compile_reference(lt_case *c, loom_tensor *loss, const loom_optimizer *opt)
+loom_program *lt_compile(lt_case *c, loom_tensor *loss, const loom_train_opts *opts)
 {
     ck_assert_msg(loom_graph_status(c->g) == LOOM_OK, "graph error: %s", loom_graph_error(c->g));
     ck_assert_ptr_null(c->prog);
+    compile_and_feed_opts(c, loss, opts);
+    return c->prog;
+}
+
+loom_program *lt_compile_reference(lt_case *c, loom_tensor *loss, const loom_optimizer *opt)
+{
     loom_train_opts o = {.executor = LOOM_EXEC_REFERENCE};
     if (opt)
         o.optimizer = *opt;
-    compile_and_feed_opts(c, loss, &o);
-    return c->prog;
+    return lt_compile(c, loss, &o);
 }
 
 loom_array lt_eval(lt_case *c, loom_tensor *t)

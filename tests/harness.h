@@ -29,16 +29,24 @@ loom_tensor *lt_input(lt_case *c, const char *name, loom_dtype dtype, loom_shape
 loom_tensor *lt_input_static(lt_case *c, const char *name, loom_dtype dtype, loom_shape shape, const void *data);
 /* A CSR input (f64 or f32 values) with its data; nrows/ncols may be dynamic dims of the graph. */
 loom_tensor *lt_input_csr(lt_case *c, const char *name, loom_dim nrows, loom_dim ncols, const loom_csr *m);
-/* An f64 parameter of static shape, N(0, 1) from a seed derived from its name. */
+/* The seed a parameter's values draw from, derived from its name. */
+uint64_t lt_name_seed(const char *name);
+/* An f64 parameter of static shape, N(0, 1) from lt_name_seed(name). */
 loom_tensor *lt_param(lt_case *c, const char *name, loom_shape shape);
 
 /* Compiles the graph for inference (first call only), feeds, runs LOOM_RUN_FORWARD (training mode)
  * and returns a view of t (valid until the case is freed or run again). Fails the test on error. */
 loom_array lt_eval(lt_case *c, loom_tensor *t);
 
+/* Compiles the case for training loss with opts (NULL: the defaults) and feeds it; the program
+ * stays the case's. Fails the test on error. */
+loom_program *lt_compile(lt_case *c, loom_tensor *loss, const loom_train_opts *opts);
 /* Compiles the case for training loss with the reference executor (every value kept) and opt
  * (NULL: none), and feeds it; the program stays the case's. Fails the test on error. */
 loom_program *lt_compile_reference(lt_case *c, loom_tensor *loss, const loom_optimizer *opt);
+
+/* The case's program once compiled (by lt_eval, lt_gradcheck or lt_compile_reference), else NULL. */
+loom_program *lt_case_program(lt_case *c);
 
 /* Checks d loss / d p for every parameter p against central differences, with
  * loss = sum(out * R), R a fixed random tensor of out's concrete shape. Fails the test when

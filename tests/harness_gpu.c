@@ -412,24 +412,16 @@ double lt_gpu_check_program(lt_gpu *g, loom_program *p, double tol)
 
 double lt_gpu_tol(loom_dtype dt) { return dt == LOOM_F64 ? 1e-9 : 1e-5; }
 
-static uint64_t name_seed(const char *name)
-{
-    uint64_t s = 0;
-    for (const char *p = name; *p; p++)
-        s = s * 131 + (uint8_t)*p;
-    return s;
-}
-
 loom_tensor *lt_gpu_param(lt_case *c, const char *name, loom_dtype dt, loom_shape s)
 {
     if (dt == LOOM_F64)
         return lt_param(c, name, s);
-    return loom_param(lt_graph(c), name, dt, s, loom_init_normal(0.0, 1.0, name_seed(name)));
+    return loom_param(lt_graph(c), name, dt, s, loom_init_normal(0.0, 1.0, lt_name_seed(name)));
 }
 
 loom_tensor *lt_gpu_param_uniform(lt_case *c, const char *name, loom_dtype dt, loom_shape s, double lo, double hi)
 {
-    return loom_param(lt_graph(c), name, dt, s, loom_init_uniform(lo, hi, name_seed(name)));
+    return loom_param(lt_graph(c), name, dt, s, loom_init_uniform(lo, hi, lt_name_seed(name)));
 }
 
 loom_shape lt_gpu_shape(int n, const int64_t *d)

@@ -1,0 +1,266 @@
+/* The op table (see op_cases.h). Shapes are tiny (a handful of elements): each row is checked by
+ * central differences, on four CPU devices under three hint layouts, and on a GPU. */
+#include "op_cases.h"
+
+#include <stdlib.h>
+
+/* ---- leaves ------------------------------------------------------------------------------------ */
+
+static loom_tensor *hint(const lt_row_env *e, loom_tensor *t)
+{
+    if (e->split >= 0 && loom_tensor_shape(t).ndim > e->split)
+        loom_tensor_set_sbp(t, loom_split(e->split));
+    return t;
+}
+
+/* A parameter N(0, 1), seeded by its name (lt_param's values for f64). */
+static loom_tensor *x_param(lt_case *c, const lt_row_env *e, const char *name, loom_shape s)
+{
+    return hint(e, loom_param(lt_graph(c), name, e->dt, s, loom_init_normal(0.0, 1.0, lt_name_seed(name))));
+}
+
+/* A parameter uniform in [0.5, 1.5): a divisor kept away from 0. */
+static loom_tensor *pos_param(lt_case *c, const lt_row_env *e, const char *name, loom_shape s)
+{
+    return hint(e, loom_param(lt_graph(c), name, e->dt, s, loom_init_uniform(0.5, 1.5, lt_name_seed(name))));
+}
+
+/* An i32 input [n] of values in [0, hi). */
+static loom_tensor *idx_input(lt_case *c, const lt_row_env *e, const char *name, int64_t n, int32_t hi)
+{
+    int32_t v[16];
+    lt_fill_int(v, n, hi, lt_name_seed(name));
+    return hint(e, lt_input_static(c, name, LOOM_I32, loom_shape(n), v));
+}
+
+/* A fixed CSR [4, 5] with an empty row and a row of three. */
+static loom_tensor *adj_input(lt_case *c, const lt_row_env *e)
+{
+    static int32_t rowptr[] = {0, 2, 3, 3, 6}, col[] = {0, 3, 1, 0, 2, 4};
+    static const double v64[] = {0.5, -1.25, 2.0, 1.0, 0.75, -0.5};
+    float v32[6];
+    for (int i = 0; i < 6; i++)
+        v32[i] = (float)v64[i];
+    loom_csr m = {.nrows = 4, .ncols = 5, .nnz = 6, .vdtype = e->dt, .rowptr = rowptr, .col = col,
+                  .val = e->dt == LOOM_F64 ? (void *)v64 : (void *)v32};
+    loom_tensor *t = lt_input_csr(c, "adj", 4, 5, &m);
+    if (e->split == 0)
+        loom_tensor_set_sbp(t, loom_split(0));
+    return t;
+}
+
+#define G lt_graph(c)
+
+/* ---- rows: dense ------------------------------------------------------------------------------- */
+
+static loom_tensor *matmul(lt_case *c, const lt_row_env *e)
+{
+    return loom_matmul(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(4, 2)));
+}
+static loom_tensor *matmul_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_matmul(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(3, 2)));
+}
+static loom_tensor *matmul_tt(lt_case *c, const lt_row_env *e)
+{
+    return loom_matmul_ex(G, x_param(c, e, "a", loom_shape(4, 3)), x_param(c, e, "b", loom_shape(2, 4)), 1, 1);
+}
+
+static loom_tensor *add(lt_case *c, const lt_row_env *e)
+{
+    return loom_add(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(4)));
+}
+static loom_tensor *add_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_add(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(3)));
+}
+static loom_tensor *sub(lt_case *c, const lt_row_env *e)
+{
+    return loom_sub(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(3, 1)));
+}
+static loom_tensor *mul(lt_case *c, const lt_row_env *e)
+{
+    return loom_mul(G, x_param(c, e, "a", loom_shape(2, 3)), x_param(c, e, "b", loom_shape(2, 3)));
+}
+static loom_tensor *mul_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_mul(G, x_param(c, e, "a", loom_shape(2, 3)), x_param(c, e, "b", loom_shape(2, 2)));
+}
+static loom_tensor *div_(lt_case *c, const lt_row_env *e)
+{
+    return loom_div(G, x_param(c, e, "a", loom_shape(3, 2)), pos_param(c, e, "b", loom_shape(3, 2)));
+}
+static loom_tensor *scale(lt_case *c, const lt_row_env *e) { return loom_scale(G, x_param(c, e, "x", loom_shape(3, 4)), -0.5); }
+static loom_tensor *bias_add(lt_case *c, const lt_row_env *e)
+{
+    return loom_bias_add(G, x_param(c, e, "x", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(4)));
+}
+static loom_tensor *bias_add_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_bias_add(G, x_param(c, e, "x", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(3)));
+}
+
+static loom_tensor *relu(lt_case *c, const lt_row_env *e) { return loom_relu(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *leaky_relu(lt_case *c, const lt_row_env *e) { return loom_leaky_relu(G, x_param(c, e, "x", loom_shape(3, 4)), 0.1); }
+static loom_tensor *elu(lt_case *c, const lt_row_env *e) { return loom_elu(G, x_param(c, e, "x", loom_shape(3, 4)), 0.7); }
+static loom_tensor *sigmoid(lt_case *c, const lt_row_env *e) { return loom_sigmoid(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *tanh_(lt_case *c, const lt_row_env *e) { return loom_tanh(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *dropout(lt_case *c, const lt_row_env *e) { return loom_dropout(G, x_param(c, e, "x", loom_shape(4, 3)), 0.5); }
+
+static loom_tensor *log_softmax(lt_case *c, const lt_row_env *e) { return loom_log_softmax(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *softmax_ce(lt_case *c, const lt_row_env *e)
+{
+    return loom_softmax_cross_entropy(G, x_param(c, e, "logits", loom_shape(4, 3)), idx_input(c, e, "labels", 4, 3), NULL);
+}
+static loom_tensor *softmax_ce_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_softmax_cross_entropy(G, x_param(c, e, "logits", loom_shape(4, 3)), idx_input(c, e, "labels", 3, 3), NULL);
+}
+static loom_tensor *softmax_ce_masked(lt_case *c, const lt_row_env *e)
+{
+    static const uint8_t mask[] = {1, 0, 1, 1};
+    loom_tensor *m = hint(e, lt_input_static(c, "mask", LOOM_U8, loom_shape(4), mask));
+    return loom_softmax_cross_entropy(G, x_param(c, e, "logits", loom_shape(4, 3)), idx_input(c, e, "labels", 4, 3), m);
+}
+
+static loom_tensor *sum(lt_case *c, const lt_row_env *e) { return loom_sum(G, x_param(c, e, "x", loom_shape(3, 4)), LOOM_AXIS(0), 0); }
+static loom_tensor *mean(lt_case *c, const lt_row_env *e)
+{
+    return loom_mean(G, x_param(c, e, "x", loom_shape(3, 4)), LOOM_ALL_AXES, 1);
+}
+
+/* ---- rows: shape ------------------------------------------------------------------------------- */
+
+static loom_tensor *reshape(lt_case *c, const lt_row_env *e) { return loom_reshape(G, x_param(c, e, "x", loom_shape(3, 4)), loom_shape(2, 6)); }
+static loom_tensor *reshape_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_reshape(G, x_param(c, e, "x", loom_shape(3, 4)), loom_shape(5, 2));
+}
+static loom_tensor *transpose(lt_case *c, const lt_row_env *e)
+{
+    static const int perm[] = {2, 0, 1};
+    return loom_transpose(G, x_param(c, e, "x", loom_shape(2, 3, 4)), perm);
+}
+static loom_tensor *concat(lt_case *c, const lt_row_env *e)
+{
+    loom_tensor *xs[] = {x_param(c, e, "a", loom_shape(2, 3)), x_param(c, e, "b", loom_shape(2, 2))};
+    return loom_concat(G, xs, 2, 1);
+}
+static loom_tensor *concat_bad(lt_case *c, const lt_row_env *e)
+{
+    loom_tensor *xs[] = {x_param(c, e, "a", loom_shape(2, 3)), x_param(c, e, "b", loom_shape(3, 2))};
+    return loom_concat(G, xs, 2, 1);
+}
+static loom_tensor *slice(lt_case *c, const lt_row_env *e) { return loom_slice(G, x_param(c, e, "x", loom_shape(4, 3)), 0, 1, 3); }
+
+/* ---- rows: sparse and index -------------------------------------------------------------------- */
+
+static loom_tensor *spmm(lt_case *c, const lt_row_env *e) { return loom_spmm(G, adj_input(c, e), x_param(c, e, "x", loom_shape(5, 3))); }
+static loom_tensor *spmm_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_spmm(G, adj_input(c, e), x_param(c, e, "x", loom_shape(4, 3)));
+}
+static loom_tensor *spmm_t(lt_case *c, const lt_row_env *e)
+{
+    return loom_spmm_ex(G, adj_input(c, e), x_param(c, e, "x", loom_shape(4, 3)), 1);
+}
+static loom_tensor *degree(lt_case *c, const lt_row_env *e) { return loom_degree(G, adj_input(c, e), 1, -0.5); }
+
+static loom_tensor *gather(lt_case *c, const lt_row_env *e)
+{
+    return loom_gather_rows(G, x_param(c, e, "table", loom_shape(5, 3)), idx_input(c, e, "idx", 4, 5));
+}
+static loom_tensor *scatter_add(lt_case *c, const lt_row_env *e)
+{
+    return loom_scatter_add_rows(G, x_param(c, e, "x", loom_shape(4, 3)), idx_input(c, e, "idx", 4, 3), 3);
+}
+static loom_tensor *scatter_add_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_scatter_add_rows(G, x_param(c, e, "x", loom_shape(4, 3)), idx_input(c, e, "idx", 5, 3), 3);
+}
+static loom_tensor *segment_mean(lt_case *c, const lt_row_env *e)
+{
+    return loom_segment_mean(G, x_param(c, e, "x", loom_shape(5, 2)), idx_input(c, e, "seg", 5, 3), 3);
+}
+static loom_tensor *segment_max(lt_case *c, const lt_row_env *e)
+{
+    return loom_segment_max(G, x_param(c, e, "x", loom_shape(5, 2)), idx_input(c, e, "seg", 5, 3), 3);
+}
+
+#undef G
+
+/* ---- the table --------------------------------------------------------------------------------- */
+
+#define D LT_ROW_DIFF
+const lt_op_row lt_op_rows[] = {
+    {"matmul", LOOM_OP_MATMUL, matmul, 2, {3, 2}, D, matmul_bad, "loom_matmul"},
+    {"matmul (both transposed)", LOOM_OP_MATMUL, matmul_tt, 2, {3, 2}, D, NULL, NULL},
+    {"add (row broadcast)", LOOM_OP_ADD, add, 2, {3, 4}, D, add_bad, "loom_add"},
+    {"sub (column broadcast)", LOOM_OP_SUB, sub, 2, {3, 4}, D, NULL, NULL},
+    {"mul", LOOM_OP_MUL, mul, 2, {2, 3}, D, mul_bad, "loom_mul"},
+    {"div", LOOM_OP_DIV, div_, 2, {3, 2}, D, NULL, NULL},
+    {"scale", LOOM_OP_SCALE, scale, 2, {3, 4}, D, NULL, NULL},
+    {"bias_add", LOOM_OP_BIAS_ADD, bias_add, 2, {3, 4}, D, bias_add_bad, "loom_bias_add"},
+    {"relu", LOOM_OP_RELU, relu, 2, {3, 4}, D, NULL, NULL},
+    {"leaky_relu", LOOM_OP_LEAKY_RELU, leaky_relu, 2, {3, 4}, D, NULL, NULL},
+    {"elu", LOOM_OP_ELU, elu, 2, {3, 4}, D, NULL, NULL},
+    {"sigmoid", LOOM_OP_SIGMOID, sigmoid, 2, {3, 4}, D, NULL, NULL},
+    {"tanh", LOOM_OP_TANH, tanh_, 2, {3, 4}, D, NULL, NULL},
+    {"dropout", LOOM_OP_DROPOUT, dropout, 2, {4, 3}, D, NULL, NULL},
+    {"log_softmax", LOOM_OP_LOG_SOFTMAX, log_softmax, 2, {3, 4}, D, NULL, NULL},
+    {"softmax_cross_entropy", LOOM_OP_SOFTMAX_CE, softmax_ce, 0, {0}, D, softmax_ce_bad, "loom_softmax_cross_entropy"},
+    {"softmax_cross_entropy (masked)", LOOM_OP_SOFTMAX_CE, softmax_ce_masked, 0, {0}, D, NULL, NULL},
+    {"sum (axis 0)", LOOM_OP_SUM, sum, 1, {4}, D, NULL, NULL},
+    {"mean (all, keepdims)", LOOM_OP_MEAN, mean, 2, {1, 1}, D, NULL, NULL},
+    {"reshape", LOOM_OP_RESHAPE, reshape, 2, {2, 6}, D, reshape_bad, "loom_reshape"},
+    {"transpose", LOOM_OP_TRANSPOSE, transpose, 3, {4, 2, 3}, D, NULL, NULL},
+    {"concat", LOOM_OP_CONCAT, concat, 2, {2, 5}, D, concat_bad, "loom_concat"},
+    {"slice", LOOM_OP_SLICE, slice, 2, {2, 3}, D, NULL, NULL},
+    {"spmm", LOOM_OP_SPMM, spmm, 2, {4, 3}, D, spmm_bad, "loom_spmm"},
+    {"spmm (transposed)", LOOM_OP_SPMM, spmm_t, 2, {5, 3}, D, NULL, NULL},
+    {"degree", LOOM_OP_DEGREE, degree, 1, {4}, 0, NULL, NULL},
+    {"gather_rows", LOOM_OP_GATHER_ROWS, gather, 2, {4, 3}, D, NULL, NULL},
+    {"scatter_add_rows", LOOM_OP_SCATTER, scatter_add, 2, {3, 3}, D, scatter_add_bad, "loom_scatter_add_rows"},
+    /* loom_segment_sum builds the op and mode of scatter_add_rows */
+    {"segment_mean", LOOM_OP_SCATTER, segment_mean, 2, {3, 2}, D, NULL, NULL},
+    {"segment_max", LOOM_OP_SCATTER, segment_max, 2, {3, 2}, D, NULL, NULL},
+};
+#undef D
+const int lt_op_nrows = (int)(sizeof lt_op_rows / sizeof lt_op_rows[0]);
+
+/* Ops without a row: leaves, and ops only the library builds. reached = 1: a row's training
+ * program (its gradient, or the optimizer test_op_registry compiles it with) contains the op. */
+const lt_op_exemption lt_op_exempt[] = {
+    {LOOM_OP_INPUT, 1, "a leaf: the rows' inputs"},
+    {LOOM_OP_PARAM, 1, "a leaf: the rows' parameters"},
+    {LOOM_OP_STATE, 1, "optimizer state (momentum, Adam moments), made by loom_compile"},
+    {LOOM_OP_FILL, 1, "the loss's gradient (1), made by autodiff"},
+    {LOOM_OP_ACT_GRAD, 1, "the gradient of relu, leaky_relu, elu, sigmoid and tanh"},
+    {LOOM_OP_DROPOUT_MASK, 1, "made by loom_dropout with the dropout op (row dropout)"},
+    {LOOM_OP_LOG_SOFTMAX_GRAD, 1, "the gradient of log_softmax"},
+    {LOOM_OP_SOFTMAX_CE_GRAD, 1, "the gradient of softmax_cross_entropy"},
+    {LOOM_OP_EXPAND, 1, "the gradient of sum and mean"},
+    {LOOM_OP_SLICE_GRAD, 1, "the gradient of slice"},
+    {LOOM_OP_SCATTER_GRAD, 1, "the gradient of segment_max"},
+    {LOOM_OP_SGD_UPDATE, 1, "the SGD optimizer's update"},
+    {LOOM_OP_ADAM_UPDATE, 1, "the Adam optimizer's update"},
+    /* loom_to_placement needs a second placement, which a row of one placement has not; the
+     * pipelines of test_sbp_equiv and gpu_exec move values between placements */
+    {LOOM_OP_MOVE, 0, "loom_to_placement: test_sbp_equiv's pipelines"},
+};
+const int lt_op_nexempt = (int)(sizeof lt_op_exempt / sizeof lt_op_exempt[0]);
+
+int lt_op_missing(const lt_op_row *rows, int nrows, const lt_op_exemption *ex, int nex, loom_op *missing)
+{
+    int n = 0;
+    for (int op = 0; op < LOOM_OP_COUNT; op++) {
+        int found = 0;
+        for (int i = 0; i < nrows && !found; i++)
+            found = rows[i].op == (loom_op)op;
+        for (int i = 0; i < nex && !found; i++)
+            found = ex[i].op == (loom_op)op;
+        if (!found)
+            missing[n++] = (loom_op)op;
+    }
+    return n;
+}
