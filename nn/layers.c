@@ -95,6 +95,6 @@ loom_tensor *loom_nn_gcn(loom_graph *g, loom_tensor *adj, loom_tensor *x, int64_
 {
     if (!gcn_args_ok(g, "loom_nn_gcn", "gcn1", adj, x))
         return g ? &g->poison : NULL;
-    loom_tensor *h = loom_nn_gcn_layer(g, "gcn1", adj, loom_dropout(g, x, dropout), hidden, LOOM_RELU);
-    return loom_nn_gcn_layer(g, "gcn2", adj, loom_dropout(g, h, dropout), classes, LOOM_NONE);
+    loom_tensor *h = loom_nn_gcn_layer(g, "gcn1", adj, loom_dropout(g, x, dropout), hidden, LOOM_ACT_RELU);
+    return loom_nn_gcn_layer(g, "gcn2", adj, loom_dropout(g, h, dropout), classes, LOOM_ACT_NONE);
 }

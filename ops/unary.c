@@ -114,11 +114,11 @@ loom_tensor *loom_elu(loom_graph *g, loom_tensor *x, double alpha)
 loom_tensor *loom_activate(loom_graph *g, loom_tensor *x, loom_activation a)
 {
     switch (a) {
-    case LOOM_NONE: return x;
-    case LOOM_RELU: return act(g, "loom_activate (relu)", LOOM_OP_RELU, x, 0);
-    case LOOM_SIGMOID: return act(g, "loom_activate (sigmoid)", LOOM_OP_SIGMOID, x, 0);
-    case LOOM_TANH: return act(g, "loom_activate (tanh)", LOOM_OP_TANH, x, 0);
-    case LOOM_ELU: return act(g, "loom_activate (elu)", LOOM_OP_ELU, x, 1.0);
+    case LOOM_ACT_NONE: return x;
+    case LOOM_ACT_RELU: return act(g, "loom_activate (relu)", LOOM_OP_RELU, x, 0);
+    case LOOM_ACT_SIGMOID: return act(g, "loom_activate (sigmoid)", LOOM_OP_SIGMOID, x, 0);
+    case LOOM_ACT_TANH: return act(g, "loom_activate (tanh)", LOOM_OP_TANH, x, 0);
+    case LOOM_ACT_ELU: return act(g, "loom_activate (elu)", LOOM_OP_ELU, x, 1.0);
     default: return loom__fail(g, LOOM_ERR_INVALID, "loom_activate: unknown activation %d", (int)a);
     }
 }

@@ -184,7 +184,7 @@ START_TEST(test_gcn_adjacency)
         loom_tensor *adj = cases[k].csr ? loom_input_csr(g, "adj", LOOM_F32, cases[k].rows, cases[k].cols)
                                         : loom_input(g, "adj", LOOM_F32, loom_shape(cases[k].rows, cases[k].cols));
         loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(cases[k].xrows, 5));
-        loom_tensor *y = cases[k].layer ? loom_nn_gcn_layer(g, "layer", adj, x, 8, LOOM_RELU) : loom_nn_gcn(g, adj, x, 8, 2, 0.5);
+        loom_tensor *y = cases[k].layer ? loom_nn_gcn_layer(g, "layer", adj, x, 8, LOOM_ACT_RELU) : loom_nn_gcn(g, adj, x, 8, 2, 0.5);
         ck_assert_int_eq(loom_tensor_is_poisoned(y), cases[k].s != LOOM_OK);
         ck_assert_int_eq(loom_graph_status(g), cases[k].s);
         if (cases[k].msg)

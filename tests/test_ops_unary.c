@@ -222,8 +222,8 @@ START_TEST(test_activate)
     double x[N];
     values(x, 77);
     loom_tensor *t = lt_input_static(c, "x", LOOM_F64, loom_shape(5, 8), x);
-    ck_assert_ptr_eq(loom_activate(g, t, LOOM_NONE), t);
-    static const loom_activation acts[] = {LOOM_RELU, LOOM_SIGMOID, LOOM_TANH, LOOM_ELU};
+    ck_assert_ptr_eq(loom_activate(g, t, LOOM_ACT_NONE), t);
+    static const loom_activation acts[] = {LOOM_ACT_RELU, LOOM_ACT_SIGMOID, LOOM_ACT_TANH, LOOM_ACT_ELU};
     static const int refs[] = {RELU, SIGMOID, TANH, ELU};
     loom_tensor *y[4];
     for (int k = 0; k < 4; k++)
@@ -232,7 +232,7 @@ START_TEST(test_activate)
         loom_array out = lt_eval(c, y[k]);
         const double *o = out.data;
         for (int i = 0; i < N; i++) {
-            /* LOOM_ELU is elu with alpha 1 */
+            /* LOOM_ACT_ELU is elu with alpha 1 */
             double e = refs[k] == ELU ? (x[i] > 0 ? x[i] : expm1(x[i])) : ref_f(refs[k], x[i]);
             ck_assert_double_eq_tol(o[i], e, 1e-14 * fmax(1, fabs(e)));
         }
@@ -247,17 +247,17 @@ START_TEST(test_activate)
     loom_graph_free(g2);
 
     g2 = loom_graph_new();
-    ck_assert(loom_tensor_is_poisoned(loom_activate(g2, NULL, LOOM_TANH)));
+    ck_assert(loom_tensor_is_poisoned(loom_activate(g2, NULL, LOOM_ACT_TANH)));
     lt_expect_error(g2, "loom_activate");
     loom_graph_free(g2);
 
     g2 = loom_graph_new();
     u = loom_input(g2, "x", LOOM_I64, loom_shape(3));
-    ck_assert(loom_tensor_is_poisoned(loom_activate(g2, u, LOOM_SIGMOID)));
+    ck_assert(loom_tensor_is_poisoned(loom_activate(g2, u, LOOM_ACT_SIGMOID)));
     lt_expect_error(g2, "loom_activate");
     lt_expect_error(g2, "i64");
     loom_graph_free(g2);
-    ck_assert_ptr_null(loom_activate(NULL, NULL, LOOM_RELU));
+    ck_assert_ptr_null(loom_activate(NULL, NULL, LOOM_ACT_RELU));
 }
 END_TEST
 

@@ -1,4 +1,10 @@
-/* Core types: status codes, dtypes, dimensions and shapes, host arrays and CSR matrices. */
+/* Core types: status codes, dtypes, dimensions and shapes, host arrays and CSR matrices.
+ *
+ * Names: an enumerator is LOOM_<its type's short name>_<value> (LOOM_ACT_RELU of
+ * loom_activation, LOOM_OPT_ADAM, LOOM_MATMUL_TF32, LOOM_EXEC_, LOOM_RUN_, LOOM_SBP_, LOOM_DEVICE_,
+ * LOOM_INIT_), with a count after the last (LOOM_ACT_COUNT); the two a user writes most, dtypes
+ * (LOOM_F32) and statuses (LOOM_OK, LOOM_ERR_<what>), drop the type's name; a struct's defaults
+ * are LOOM_<STRUCT>_INIT. */
 #ifndef LOOM_CORE_H
 #define LOOM_CORE_H
 

@@ -132,14 +132,14 @@ loom_tensor *loom_sigmoid(loom_graph *g, loom_tensor *x);
 loom_tensor *loom_tanh(loom_graph *g, loom_tensor *x);
 
 typedef enum loom_activation {
-    LOOM_NONE,
-    LOOM_RELU,
-    LOOM_SIGMOID,
-    LOOM_TANH,
-    LOOM_ELU,
-    LOOM_ACTIVATION_COUNT
+    LOOM_ACT_NONE,
+    LOOM_ACT_RELU,
+    LOOM_ACT_SIGMOID,
+    LOOM_ACT_TANH,
+    LOOM_ACT_ELU,
+    LOOM_ACT_COUNT
 } loom_activation;
-/* Applies act (LOOM_NONE returns x itself). */
+/* Applies act (LOOM_ACT_NONE returns x itself). */
 loom_tensor *loom_activate(loom_graph *g, loom_tensor *x, loom_activation act);
 
 /* Inverted dropout with drop probability p in [0, 1): in training each element is zeroed with
