@@ -83,16 +83,16 @@ static void run_case(int params, long ops, const char *place)
         st = loom_program_run(p, LOOM_RUN_STEP);
         printf(",\"step_s\":%.4f", now_s() - t2);
     }
-    size_t shared = 0, unshared = 0, own = 0;
+    loom_memory m = {0};
     if (st == LOOM_OK)
-        st = loom_program_memory(p, LOOM_RUN_STEP, &shared, &unshared, &own);
+        st = loom_program_memory(p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &m);
     if (st != LOOM_OK) {
         printf(",\"status\":\"%s\",\"message\":\"%s\"}\n", loom_status_str(st), loom_program_error(p));
         loom_program_free(p);
         loom_graph_free(g);
         return;
     }
-    printf(",\"shared_bytes\":%zu,\"unshared_bytes\":%zu,\"own_bytes\":%zu", shared, unshared, own);
+    printf(",\"shared_bytes\":%zu,\"unshared_bytes\":%zu,\"own_bytes\":%zu", m.shared, m.unshared, m.own);
     loom_program_free(p);
     loom_graph_free(g);
     fflush(stdout);

@@ -20,7 +20,7 @@
  * returns once its last loss reached the host, so no separate synchronisation is needed.
  *
  * Memory: "plan_bytes" is what the actor executor's plan takes on the device: on a GPU its one
- * allocation (loom_program_device_memory's total: registers shared by lifetime, registers of their
+ * allocation (loom_program_memory's total for the device: registers shared by lifetime, registers of their
  * own, parameters and optimizer state, the fed data, kernel and cuBLAS scratch); on one CPU device
  * the registers plus the program's parameters and Adam's two moments of each (counted from their
  * shapes, at least 64 bytes each as the program allocates them). It is a static plan, not a
@@ -248,10 +248,9 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
         if (s)
             why = loom_program_error(p);
     }
-    size_t shared = 0, unshared = 0, own = 0;
-    loom_memory dm = {0};
-    if (!s && c->exec == LOOM_EXEC_ACTORS && ((s = loom_program_memory(p, LOOM_RUN_STEP, &shared, &unshared, &own)) ||
-                                              (s = loom_program_device_memory(p, LOOM_RUN_STEP, 0, &dm))))
+    loom_memory all = {0}, dm = {0};
+    if (!s && c->exec == LOOM_EXEC_ACTORS && ((s = loom_program_memory(p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &all)) ||
+                                              (s = loom_program_memory(p, LOOM_RUN_STEP, 0, &dm))))
         why = loom_program_error(p);
 
     char msg[1200];
@@ -268,7 +267,7 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
         if (c->exec == LOOM_EXEC_ACTORS)
             printf(", \"plan_bytes\": %zu, \"plan_shared_bytes\": %zu, \"plan_unshared_bytes\": %zu, \"plan_own_bytes\": %zu, "
                    "\"plan_params_bytes\": %zu, \"plan_inputs_bytes\": %zu, \"plan_scratch_bytes\": %zu}\n",
-                   dm.params ? dm.total : shared + own + param_state_bytes(g), shared, unshared, own,
+                   dm.params ? dm.total : all.shared + all.own + param_state_bytes(g), all.shared, all.unshared, all.own,
                    dm.params ? dm.params : param_state_bytes(g), dm.inputs, dm.scratch);
         else
             printf(", \"plan_bytes\": null}\n");

@@ -93,11 +93,11 @@ static double train(const loom_node_dataset *d, const options *o, uint64_t seed)
         fprintf(stderr, "gcn_cora: %s\n", loom_program_error(p));
         goto out;
     }
-    size_t shared, unshared, own;
-    if (seed == 0 && loom_program_memory(p, LOOM_RUN_STEP, &shared, &unshared, &own) == LOOM_OK)
+    loom_memory m;
+    if (seed == 0 && loom_program_memory(p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &m) == LOOM_OK)
         printf("memory plan of a step: %.1f MiB of values shared by lifetime (%.1f MiB without reuse), %.1f MiB of "
                "input and kept registers\n",
-               shared / 1048576.0, unshared / 1048576.0, own / 1048576.0);
+               m.shared / 1048576.0, m.unshared / 1048576.0, m.own / 1048576.0);
     int tty = isatty(STDOUT_FILENO);
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         loom_array l, z;

@@ -335,45 +335,29 @@ void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx)
     p->source_ctx = ctx;
 }
 
-loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *shared, size_t *unshared, size_t *own)
+loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out)
 {
-    if (!p || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
+    if (!p || !out || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
         return LOOM_ERR_INVALID;
+    if (device != LOOM_ALL_DEVICES && (device < 0 || device >= p->ndevices))
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: device %d of a placement of %d", device,
+                                  p->ndevices);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: the program was compiled without a loss");
     loom_status s;
     const loom__plan *pl = plan_for(p, mode, "loom_program_memory", &s);
     if (!pl)
         return s;
-    if (shared)
-        *shared = pl->shared_bytes;
-    if (unshared)
-        *unshared = pl->unshared_bytes;
-    if (own)
-        *own = pl->own_bytes;
-    return LOOM_OK;
-}
-
-loom_status loom_program_device_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out)
-{
-    if (!p || !out || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
-        return LOOM_ERR_INVALID;
-    if (device < 0 || device >= p->ndevices)
-        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_device_memory: device %d of a placement of %d", device,
-                                  p->ndevices);
-    if (mode >= LOOM_RUN_GRAD && !p->loss)
-        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_device_memory: the program was compiled without a loss");
-    loom_status s;
-    const loom__plan *pl = plan_for(p, mode, "loom_program_device_memory", &s);
-    if (!pl)
-        return s;
-    const loom__dev_mem *m = &pl->mem[device];
-    *out = (loom_memory){.shared = m->shared,
-                         .unshared = m->unshared,
-                         .own = m->own,
-                         .params = m->params,
-                         .inputs = m->inputs,
-                         .scratch = m->scratch,
-                         .total = m->shared + m->own + m->params + m->inputs + m->scratch};
+    *out = (loom_memory){.total = device == LOOM_ALL_DEVICES ? pl->host_bytes : 0};
+    for (int d = device == LOOM_ALL_DEVICES ? 0 : device; d < (device == LOOM_ALL_DEVICES ? pl->ndev : device + 1); d++) {
+        const loom__dev_mem *m = &pl->mem[d];
+        out->shared += m->shared;
+        out->unshared += m->unshared;
+        out->own += m->own;
+        out->params += m->params;
+        out->inputs += m->inputs;
+        out->scratch += m->scratch;
+        out->total += m->shared + m->own + m->params + m->inputs + m->scratch;
+    }
     return LOOM_OK;
 }

@@ -143,7 +143,7 @@ START_TEST(test_memory_plan_on_gpu)
     loom_graph *g = on_cuda();
     loom_program *p = linear_on_gpu(g, 0);
     loom_memory m;
-    ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
+    ck_assert_msg(loom_program_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
     /* weight [32, 10] and bias [10], each with Adam's two moments, on the device */
     ck_assert_uint_eq(m.params, 3 * (32 * 10 * 4 + 64));
     ck_assert_uint_eq(m.inputs, 64 * 32 * 4 + 256);

@@ -220,10 +220,10 @@ START_TEST(test_memory_reuse)
         h = loom_tanh(g, loom_scale(g, h, 0.9));
     loom_program *p;
     ck_assert_int_eq(loom_compile(g, loom_sum(g, h, LOOM_ALL_AXES, 0), NULL, &p), LOOM_OK);
-    size_t shared, unshared, own;
-    ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_EVAL, &shared, &unshared, &own), LOOM_OK);
-    ck_assert_uint_eq(unshared, 32 * (size_t)256 * 256 * 4);
-    ck_assert_uint_le(shared, 2 * (size_t)256 * 256 * 4 + 64);
+    loom_memory m;
+    ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_EVAL, LOOM_ALL_DEVICES, &m), LOOM_OK);
+    ck_assert_uint_eq(m.unshared, 32 * (size_t)256 * 256 * 4);
+    ck_assert_uint_le(m.shared, 2 * (size_t)256 * 256 * 4 + 64);
     /* and it still computes the same value */
     static float xd[256 * 256];
     for (int i = 0; i < 256 * 256; i++)
@@ -264,9 +264,10 @@ START_TEST(test_out_of_memory_at_plan_time)
             ck_assert_msg(strstr(loom_graph_error(g), "over the limit of 8.0 MiB"), "%s", loom_graph_error(g));
         } else {
             ck_assert_msg(s == LOOM_OK, "%s", loom_graph_error(g));
-            size_t shared = 0, own = 0;
-            ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_STEP, &shared, NULL, &own), LOOM_OK);
-            ck_assert_uint_gt(shared + own, 8 << 20);
+            loom_memory m;
+            ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &m), LOOM_OK);
+            ck_assert_uint_gt(m.total, 8 << 20);
+            ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_STEP, 1, &m), LOOM_ERR_INVALID);
             ck_assert_ptr_null(p->exec[LOOM_RUN_STEP]); /* planned, no executor built yet */
             loom_program_free(p);
         }

@@ -86,7 +86,7 @@ START_TEST(test_data_parallel_inserts_all_reduce)
     }
     /* and the physical plan gives every device a boxing task for each, from P to B */
     loom_memory m;
-    ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
+    ck_assert_msg(loom_program_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
     const loom__plan *pl = loom__program_plan_of(p, LOOM_RUN_STEP);
     int boxes[4] = {0};
     for (int k = 0; k < pl->ntasks; k++) {
@@ -130,7 +130,7 @@ START_TEST(test_model_parallel_weight)
      * buffer, and the whole fc2.weight [128, 10] and its buffer, all f32 */
     for (int d = 0; d < 4; d++) {
         loom_memory m;
-        ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, d, &m) == LOOM_OK, "%s", loom_program_error(p));
+        ck_assert_msg(loom_program_memory(p, LOOM_RUN_STEP, d, &m) == LOOM_OK, "%s", loom_program_error(p));
         ck_assert_uint_eq(m.params, 2 * (256 * 128 / 4 * 4) + 2 * (128 * 10 * 4));
     }
     loom_program_free(p);
@@ -166,7 +166,7 @@ START_TEST(test_moves_between_placements)
     ck_assert_msg(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_sgd(0.1)}, &p) == LOOM_OK, "%s", loom_graph_error(g));
     ck_assert_int_eq(p->ndevices, 4);
     loom_memory m;
-    ck_assert_msg(loom_program_device_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
+    ck_assert_msg(loom_program_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
     const loom__plan *pl = loom__program_plan_of(p, LOOM_RUN_STEP);
     int moves = 0;
     for (int k = 0; k < pl->ntasks; k++)

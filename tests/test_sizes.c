@@ -148,8 +148,8 @@ static loom_status run_at_bound(loom_dtype dtype, int64_t bound, int64_t limit, 
     ck_assert_int_eq(loom_program_feed(p, x, &a), LOOM_OK);
     s = loom_program_run(p, LOOM_RUN_FORWARD);
     snprintf(msg, len, "%s", s == LOOM_OK ? "" : loom_program_error(p));
-    size_t shared;
-    ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_FORWARD, &shared, NULL, NULL), s);
+    loom_memory m;
+    ck_assert_int_eq(loom_program_memory(p, LOOM_RUN_FORWARD, LOOM_ALL_DEVICES, &m), s);
     loom_program_free(p);
     loom_graph_free(g);
     return s;

@@ -163,9 +163,6 @@ const char *loom_program_trace_error(const loom_program *p);
 
 /* The loss of each step run with LOOM_RUN_STEP so far (n of them), or NULL. */
 const double *loom_program_losses(const loom_program *p, int64_t *n);
-/* Memory of the actor executor's plan for mode: bytes shared by lifetime, without reuse, and of
- * registers with memory of their own; builds the plan if needed. */
-loom_status loom_program_memory(loom_program *p, loom_run_mode mode, size_t *shared, size_t *unshared, size_t *own);
 
 /* One device's memory in the actor executor's plan of a mode, in bytes. */
 typedef struct loom_memory {
@@ -179,9 +176,13 @@ typedef struct loom_memory {
     size_t total;    /* all of it: what the plan allocates for the device (on a GPU, its one
                         allocation; on a CPU device the program's own parameters come on top) */
 } loom_memory;
-/* The memory plan of the device at position `device` of the graph's placement (0 without one) for
- * mode; builds the plan if needed. LOOM_ERR_INVALID for a device out of range. */
-loom_status loom_program_device_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out);
+/* For loom_program_memory: the whole plan, every device summed (and, in total, the host's
+ * registers: a data source's, copies back from GPUs). */
+#define LOOM_ALL_DEVICES (-1)
+/* The actor executor's memory plan of mode, for the device at position `device` of the graph's
+ * placement (0 without one) or for LOOM_ALL_DEVICES; the plan of the program's own step is made
+ * by loom_compile, another mode's here if needed. LOOM_ERR_INVALID for a device out of range. */
+loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out);
 
 /* Steps taken so far. */
 int64_t loom_program_steps(const loom_program *p);

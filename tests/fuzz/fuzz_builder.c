@@ -429,13 +429,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!feed_all(&f, p, &r, now))
         goto done;
     loom_run_mode mode = !loss ? LOOM_RUN_FORWARD : opt.kind != LOOM_OPT_NONE ? LOOM_RUN_STEP : LOOM_RUN_GRAD;
-    size_t shared = 0, own = 0;
-    loom_status ms = loom_program_memory(p, mode, &shared, NULL, &own);
+    loom_memory mem = {0};
+    loom_status ms = loom_program_memory(p, mode, LOOM_ALL_DEVICES, &mem);
     if (ms != LOOM_OK) {
         CHECK(loom_program_error(p));
         goto done;
     }
-    if (shared + own > PLAN_BUDGET)
+    if (mem.shared + mem.own > PLAN_BUDGET)
         goto done;
     loom_status rs = loom_program_run(p, mode);
     if (rs != LOOM_OK) {
