@@ -31,8 +31,6 @@ void loom__exec_free(loom__exec *x)
     free(x->ctx);
     free(x->input_k);
     free(x->input_id);
-    for (int i = 0; x->stat && x->dev == &loom__exec_cpu_device && i < x->pl->task[0].n_out; i++)
-        free(x->stat[i].rowptr ? (void *)x->stat[i].rowptr : x->stat[i].data);
     free(x->input_off);
     free(x->input_n);
     free(x->stat);

@@ -637,6 +637,8 @@ static loom_status cpu_kernel(loom__exec *x, loom__act *a, int task, const loom_
 
 static void cpu_close(loom__exec *x)
 {
+    for (int i = 0; x->stat && i < x->pl->task[0].n_out; i++) /* the parts stage_static cut */
+        free(x->stat[i].rowptr ? (void *)x->stat[i].rowptr : x->stat[i].data);
     for (int d = 0; d < x->n; d++) {
         free(x->dev_block ? x->dev_block[d] : NULL);
         free(x->param_block ? x->param_block[d] : NULL);

@@ -25,7 +25,7 @@ static loom_status one_device_plan(const loom_program *p, loom__sbp_plan *pl)
     return LOOM_OK;
 }
 
-/* Checks a describe call's arguments and what it writes; api names it. */
+/* The status of a describe call api once it has written to f: LOOM_ERR_IO when f reports a write error. */
 static loom_status written(loom_program *p, const char *api, FILE *f)
 {
     if (ferror(f))

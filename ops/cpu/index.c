@@ -8,15 +8,7 @@
 #include <string.h>
 
 #include "ops/cpu/cpu.h"
-
-/* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
-static int64_t row_size(const loom__value *v)
-{
-    int64_t f = 1;
-    for (int i = 1; i < v->ndim; i++)
-        f *= v->shape[i];
-    return f;
-}
+#include "ops/operands.h"
 
 /* Every idx[0, e) must lie in [0, n); what names the range for the message. */
 static loom_status check_idx(const int32_t *idx, int64_t e, int64_t n, const char *what, const loom__kctx *ctx)
@@ -42,8 +34,8 @@ loom_status loom__cpu_gather_rows(const loom_tensor *t, loom__value *out, loom__
         v = ctx->whole[0];
         first = ctx->first[0];
     }
-    const size_t row = (size_t)row_size(table) * loom_dtype_size(table->dtype);
-    if (out->shape[0] != e || row_size(out) != row_size(table))
+    const size_t row = (size_t)loom__row_size(table) * loom_dtype_size(table->dtype);
+    if (out->shape[0] != e || loom__row_size(out) != loom__row_size(table))
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "output, table and idx sizes disagree");
     loom_status s = check_idx(idx->data, e, v, "the table's rows", ctx);
     if (s != LOOM_OK || !row)
@@ -105,8 +97,8 @@ loom_status loom__cpu_scatter(const loom_tensor *t, loom__value *out, loom__valu
 {
     const loom__value *x = src[0], *idx = src[1];
     const int mode = (int)t->a.i[0];
-    const int64_t e = x->shape[0], n = out->shape[0], f = row_size(out);
-    if (idx->shape[0] != e || row_size(x) != f)
+    const int64_t e = x->shape[0], n = out->shape[0], f = loom__row_size(out);
+    if (idx->shape[0] != e || loom__row_size(x) != f)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx and output sizes disagree");
     loom_status s = check_idx(idx->data, e, n, "the output's rows", ctx);
     if (s != LOOM_OK)
@@ -156,9 +148,9 @@ loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom_
 {
     const loom__value *x = src[0], *idx = src[1], *y = src[2], *gy = src[3];
     const int mode = (int)t->a.i[0];
-    const int64_t e = x->shape[0], n = y->shape[0], f = row_size(x);
-    if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || row_size(y) != f || row_size(gy) != f ||
-        row_size(out) != f)
+    const int64_t e = x->shape[0], n = y->shape[0], f = loom__row_size(x);
+    if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || loom__row_size(y) != f || loom__row_size(gy) != f ||
+        loom__row_size(out) != f)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx, output and gradient sizes disagree");
     if (mode != LOOM__SCATTER_MEAN && mode != LOOM__SCATTER_MAX) {
         if (ctx->msg)

@@ -6,7 +6,7 @@
 // defines: LOOM__CUDA_CHECK_LAUNCH, loom__cuda_stream, loom__cuda_grid, loom__cuda_ceil_div,
 //          loom__cuda_float_dispatch, loom__cuda_with_index, loom__cuda_unit_of,
 //          loom__cuda_with_unit, loom__cuda_pow2_at_least, loom__cuda_with_pow2,
-//          loom__cuda_aligned, loom__cuda_dense_numel, loom__cuda_row_size, loom__cuda_carver,
+//          loom__cuda_aligned, loom__cuda_dense_numel, loom__cuda_carver,
 //          loom__cuda_workspace, loom__cuda_memset, loom__cuda_copy, loom__cuda_group_mask,
 //          loom__cuda_group_reduce, loom__cuda_record_err
 #ifndef LOOM_OPS_CUDA_COMMON_CUH
@@ -123,15 +123,6 @@ static inline int64_t loom__cuda_dense_numel(const loom__value *v)
     for (int i = 0; i < v->ndim; i++)
         n *= v->shape[i];
     return n;
-}
-
-// The elements of a row of v: the product of its dims after the first.
-static inline int64_t loom__cuda_row_size(const loom__value *v)
-{
-    int64_t f = 1;
-    for (int i = 1; i < v->ndim; i++)
-        f *= v->shape[i];
-    return f;
 }
 
 // ---- the workspace, memsets and copies ------------------------------------------------------------

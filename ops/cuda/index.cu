@@ -15,6 +15,7 @@
 // numbers, which is the same whatever the order.
 // defines: loom__cuda_register_index
 #include "ops/cuda/sort.cuh"
+#include "ops/operands.h"
 
 namespace {
 
@@ -232,8 +233,8 @@ loom_status gather_rows_run(const loom_tensor *t, loom__value *out, loom__value 
     (void)t;
     const loom__value *table = src[0], *idx = src[1];
     const int64_t e = idx->shape[0], v = table->shape[0];
-    const int64_t row = loom__cuda_row_size(table) * (int64_t)loom_dtype_size(table->dtype);
-    if (out->shape[0] != e || loom__cuda_row_size(out) != loom__cuda_row_size(table) || out->dtype != table->dtype)
+    const int64_t row = loom__row_size(table) * (int64_t)loom_dtype_size(table->dtype);
+    if (out->shape[0] != e || loom__row_size(out) != loom__row_size(table) || out->dtype != table->dtype)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "output, table and idx sizes disagree");
     if (e == 0 || row == 0)
         return LOOM_OK;
@@ -317,8 +318,8 @@ loom_status scatter_run(const loom_tensor *t, loom__value *out, loom__value *con
 {
     const loom__value *x = src[0], *idx = src[1];
     const int mode = (int)t->a.i[0];
-    const int64_t e = x->shape[0], n = out->shape[0], f = loom__cuda_row_size(out);
-    if (idx->shape[0] != e || loom__cuda_row_size(x) != f || out->dtype != x->dtype)
+    const int64_t e = x->shape[0], n = out->shape[0], f = loom__row_size(out);
+    if (idx->shape[0] != e || loom__row_size(x) != f || out->dtype != x->dtype)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx and output sizes disagree");
     if (mode < 0 || mode >= LOOM__SCATTER_MODE_COUNT)
         return loom__kfail(ctx, LOOM_ERR_INVALID, "unknown reduction %d (internal error)", mode);
@@ -388,9 +389,9 @@ loom_status scatter_grad_run(const loom_tensor *t, loom__value *out, loom__value
 {
     const loom__value *x = src[0], *idx = src[1], *y = src[2], *gy = src[3];
     const int mode = (int)t->a.i[0];
-    const int64_t e = x->shape[0], n = y->shape[0], f = loom__cuda_row_size(x);
-    if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || loom__cuda_row_size(y) != f ||
-        loom__cuda_row_size(gy) != f || loom__cuda_row_size(out) != f)
+    const int64_t e = x->shape[0], n = y->shape[0], f = loom__row_size(x);
+    if (out->shape[0] != e || idx->shape[0] != e || gy->shape[0] != n || loom__row_size(y) != f ||
+        loom__row_size(gy) != f || loom__row_size(out) != f)
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "src, idx, output and gradient sizes disagree");
     if (mode != LOOM__SCATTER_MEAN && mode != LOOM__SCATTER_MAX)
         return loom__kfail(ctx, LOOM_ERR_INVALID, "mode %d has no scatter_grad (internal error)", mode);
