@@ -15,8 +15,8 @@ void loom__exec_free(loom__exec *x)
     if (!x)
         return;
     /* parameters this plan holds go back to the program first */
-    for (int id = 0; x->p->holder && id < x->p->n; id++)
-        if (x->p->holder[id] == x)
+    for (int id = 0; x->env->holder && id < x->pl->g->n; id++)
+        if (x->env->holder[id] == x)
             loom__exec_pull(x, id);
     loom__rt_free(x->rt);
     if (x->dev && x->dev->close)
@@ -55,7 +55,9 @@ void loom__exec_free(loom__exec *x)
 
 static loom__exec *fail(loom__exec *x, loom_status s, const char *what)
 {
-    loom__program_fail(x->p, s, "loom_program_run: %s", what);
+    char why[512];
+    snprintf(why, sizeof why, "%s", what); /* what may be the environment's message itself */
+    loom__exec_fail(x, s, "loom_program_run: %s", why);
     loom__exec_free(x);
     return NULL;
 }
@@ -70,8 +72,8 @@ static void *block(size_t n)
  * bounds (a CSR one at the size of the matrix fed now). */
 static loom_status stage_blocks(loom__exec *x)
 {
-    loom_program *p = x->p;
-    if (!p->source || loom__exec_in_program(x))
+    const loom_graph *g = x->pl->g;
+    if (!x->env->source || loom__exec_in_program(x))
         return LOOM_OK;
     size_t total = 0, *off = calloc((size_t)x->ninputs + 1, sizeof *off);
     x->stage = calloc((size_t)x->ninputs + 1, sizeof *x->stage);
@@ -80,14 +82,12 @@ static loom_status stage_blocks(loom__exec *x)
         return LOOM_ERR_NOMEM;
     }
     for (int k = 0; k < x->ninputs; k++) {
-        const loom_tensor *t = p->g->t[x->input_id[k]];
         off[k] = total;
-        total = loom__bytes_add(total, t->layout == LOOM__CSR ? loom__csr_bytes(p->val[t->id].shape[0], p->val[t->id].nnz, t->dtype)
-                                                                : loom__part_bytes(p, t, loom_broadcast(), 1, 0));
+        total = loom__bytes_add(total, loom__exec_stage_bytes(x, g->t[x->input_id[k]]));
     }
     x->stage_block = total == LOOM__PLAN_OVER ? NULL : block(total);
     for (int k = 0; x->stage_block && k < x->ninputs; k++)
-        x->stage[k] = (token){.v = {.dtype = p->g->t[x->input_id[k]]->dtype}, .base = x->stage_block + off[k]};
+        x->stage[k] = (token){.v = {.dtype = g->t[x->input_id[k]]->dtype}, .base = x->stage_block + off[k]};
     free(off);
     return x->stage_block ? LOOM_OK : LOOM_ERR_NOMEM;
 }
@@ -153,10 +153,11 @@ static void actor_name(const loom__exec *x, const loom__task *k, char *name, siz
     char dev[40] = "";
     if (k->device != LOOM__HOST && (x->n > 1 || x->pl->kind != LOOM_DEVICE_CPU))
         snprintf(dev, sizeof dev, " on %s:%d", x->pl->kind == LOOM_DEVICE_CUDA ? "cuda" : "cpu", x->pl->dev_index[k->device]);
+    const loom_tensor *t = loom__task_tensor(x->pl, k);
     if (k->kind == LOOM__TASK_COMPUTE)
-        snprintf(name, len, "%s '%s'%s", loom__op_def(k->t->op)->name, loom_tensor_name(k->t), dev);
-    else if (k->t && k->kind != LOOM__TASK_SOURCE)
-        snprintf(name, len, "%s '%s'%s", kinds[k->kind], loom_tensor_name(k->t), dev);
+        snprintf(name, len, "%s '%s'%s", loom__op_def(t->op)->name, loom_tensor_name(t), dev);
+    else if (t && k->kind != LOOM__TASK_SOURCE)
+        snprintf(name, len, "%s '%s'%s", kinds[k->kind], loom_tensor_name(t), dev);
     else
         snprintf(name, len, "%s%s", kinds[k->kind], dev);
 }
@@ -183,7 +184,7 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch)
         for (int j = 0; j < k->n_out; j++)
             outs[j] = (loom__regst_desc){.regst_num = pl->regst[k->out[j]].regst_num, .bufs = x->bufs[k->out[j]]};
         if (chain)
-            outs[k->n_out] = (loom__regst_desc){.regst_num = k->kind == LOOM__TASK_SOURCE ? x->p->regst_num : 1, .bufs = NULL};
+            outs[k->n_out] = (loom__regst_desc){.regst_num = k->kind == LOOM__TASK_SOURCE ? x->pl->source_regst_num : 1, .bufs = NULL};
         actor_name(x, k, name, sizeof name);
         loom__actor_desc d = {
             .id = x->aid[i],
@@ -389,37 +390,38 @@ out:
     return st;
 }
 
-loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
+loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
 {
     loom__exec *x = calloc(1, sizeof *x);
     if (!x) {
         loom__plan_free(pl);
-        loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+        snprintf(env->err, env->err_size, "loom_program_run: out of memory");
         return NULL;
     }
-    x->p = p;
+    x->env = env;
     x->pl = pl;
     x->n = pl->ndev;
     x->dev = pl->kind == LOOM_DEVICE_CUDA ? &loom__exec_cuda_device : &loom__exec_cpu_device;
-    if (p->g->ndyn > LOOM__MAX_DYN)
+    const int ntensors = pl->g->n;
+    if (pl->g->ndyn > LOOM__MAX_DYN)
         return fail(x, LOOM_ERR_UNSUPPORTED, "more than 16 dynamic dims in one graph");
     x->tok = calloc((size_t)pl->nregst + 1, sizeof *x->tok);
     x->bufs = calloc((size_t)pl->nregst + 1, sizeof *x->bufs);
     x->aid = calloc((size_t)pl->ntasks + 1, sizeof *x->aid);
     x->ctx = calloc((size_t)pl->ntasks + 1, sizeof *x->ctx);
-    x->input_k = malloc((size_t)p->n * sizeof *x->input_k);
-    x->input_id = calloc((size_t)p->n + 1, sizeof *x->input_id);
+    x->input_k = malloc((size_t)ntensors * sizeof *x->input_k + 1);
+    x->input_id = calloc((size_t)ntensors + 1, sizeof *x->input_id);
     x->dev_block = calloc((size_t)x->n, sizeof *x->dev_block);
     x->param_block = calloc((size_t)x->n, sizeof *x->param_block);
     loom__rt_opts ro = LOOM__RT_OPTS_INIT;
-    ro.trace_record = p->trace_record;
+    ro.trace_record = env->trace_record;
     x->rt = loom__rt_new(&ro);
     if (!x->tok || !x->bufs || !x->aid || !x->ctx || !x->input_k || !x->input_id || !x->dev_block || !x->param_block || !x->rt)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
-    for (int id = 0; id < p->n; id++)
+    for (int id = 0; id < ntensors; id++)
         x->input_k[id] = -1;
-    x->input_off = calloc((size_t)p->n + 1, sizeof *x->input_off);
-    x->input_n = calloc((size_t)p->n + 1, sizeof *x->input_n);
+    x->input_off = calloc((size_t)ntensors + 1, sizeof *x->input_off);
+    x->input_n = calloc((size_t)ntensors + 1, sizeof *x->input_n);
     if (!x->input_off || !x->input_n)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
     for (int j = 0; j < pl->task[0].n_out; j += pl->regst[pl->task[0].out[j]].nparts) {
@@ -435,14 +437,14 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
     loom_status st = x->dev->open(x);
     if (st != LOOM_OK)
-        return fail(x, st, p->err[0] ? p->err : "cannot set up the devices");
+        return fail(x, st, env->err[0] ? env->err : "cannot set up the devices");
     if (stage_blocks(x) != LOOM_OK)
         return fail(x, LOOM_ERR_NOMEM, "no memory for the source's stage");
 
     /* register buffers: tokens pointing into the blocks */
     for (int r = 0; r < pl->nregst; r++) {
         const loom__regst *rg = &pl->regst[r];
-        const loom_tensor *t = p->g->t[rg->tensor];
+        const loom_tensor *t = pl->g->t[rg->tensor];
         x->tok[r] = calloc((size_t)rg->regst_num, sizeof **x->tok);
         x->bufs[r] = calloc((size_t)rg->regst_num, sizeof **x->bufs);
         if (!x->tok[r] || !x->bufs[r])
@@ -453,10 +455,10 @@ loom__exec *loom__exec_new(loom_program *p, loom__plan *pl)
             k->v.dtype = t->dtype;
             k->base = base;
             if (t->layout == LOOM__CSR && base) {
-                int64_t rows = p->val[t->id].shape[0], start;
+                int64_t rows = pl->csr_rows[t->id], start;
                 if (rg->sbp.kind == LOOM_SBP_SPLIT)
-                    loom_split_part(p->val[t->id].shape[0], rg->nparts, rg->part, &start, &rows);
-                loom__exec_csr_layout(k, base, rows, p->val[t->id].nnz, t->dtype);
+                    loom_split_part(pl->csr_rows[t->id], rg->nparts, rg->part, &start, &rows);
+                loom__exec_csr_layout(k, base, rows, pl->csr_nnz[t->id], t->dtype);
             } else {
                 k->v.data = base;
             }

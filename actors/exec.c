@@ -22,6 +22,21 @@ loom__rt *loom__exec_runtime(loom__exec *x) { return x->rt; }
 
 static int in_program(const loom__exec *x) { return loom__exec_in_program(x); }
 
+loom_status loom__exec_fail(const loom__exec *x, loom_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->env->err, x->env->err_size, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+size_t loom__exec_stage_bytes(const loom__exec *x, const loom_tensor *t)
+{
+    return t->layout == LOOM__CSR ? loom__csr_bytes(x->pl->csr_rows[t->id], x->pl->csr_nnz[t->id], t->dtype)
+                                  : loom__part_bytes(x->pl->g, t, loom_broadcast(), 1, 0);
+}
+
 /* ---- values ------------------------------------------------------------------------------------ */
 
 void loom__exec_csr_layout(token *k, char *base, int64_t nrows, int64_t nnz, loom_dtype vdtype)
@@ -76,9 +91,9 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
                                  token *out, loom__act *a)
 {
     int64_t shape[LOOM_MAX_DIMS] = {0};
-    int unbound = loom__exec_resolve(x->p->g, t, dims, shape);
+    int unbound = loom__exec_resolve(x->pl->g, t, dims, shape);
     if (unbound >= 0) {
-        snprintf(a->msg, a->msg_size, "needs dynamic dim %s, which no fed input carries", x->p->g->dyn[unbound].name);
+        snprintf(a->msg, a->msg_size, "needs dynamic dim %s, which no fed input carries", x->pl->g->dyn[unbound].name);
         return LOOM_ERR_SHAPE;
     }
     out->v.ndim = t->shape.ndim;
@@ -93,9 +108,9 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
 
 loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a)
 {
-    return (loom__kctx){.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step,
+    return (loom__kctx){.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->env->step,
                         .training = x->pl->mode != LOOM_RUN_EVAL,
-                        .seed = x->p->g->seed,
+                        .seed = x->pl->g->seed,
                         .msg = a->msg,
                         .msglen = a->msg_size};
 }
@@ -105,7 +120,7 @@ static loom_status compute_act(void *vctx, loom__act *a)
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
     const loom__task *k = &x->pl->task[c->task];
-    const loom_tensor *t = k->t;
+    const loom_tensor *t = loom__task_tensor(x->pl, k);
     loom__value *src[LOOM__MAX_SRC];
     for (int i = 0; i < t->n_src; i++)
         src[i] = &((token *)a->in[i])->v;
@@ -114,12 +129,12 @@ static loom_status compute_act(void *vctx, loom__act *a)
     if (s != LOOM_OK)
         return s;
     loom__kctx kc = loom__exec_kctx(x, a);
-    if (x->p->ndevices > 1) { /* the part's offsets, for kernels whose signature needs them */
+    if (x->pl->sig) { /* the part's offsets, for kernels whose signature needs them */
         const loom__regst *rg = &x->pl->regst[k->out[0]];
         int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
         for (int i = 0; i < t->n_src; i++)
-            loom__exec_resolve(x->p->g, t->src[i], loom__exec_dims_of(a, t->n_src), shapes[i]);
-        loom__part_offsets(&x->p->sbp.sig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
+            loom__exec_resolve(x->pl->g, t->src[i], loom__exec_dims_of(a, t->n_src), shapes[i]);
+        loom__part_offsets(&x->pl->sig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
     }
     return x->dev->kernel(x, a, c->task, t, &out->v, src, &kc);
 }
@@ -132,12 +147,13 @@ static loom_status boxing_act(void *vctx, loom__act *a)
     loom__exec *x = c->x;
     const loom__task *k = &x->pl->task[c->task];
     const loom__regst *from = &x->pl->regst[k->in[0]], *to = &x->pl->regst[k->out[0]];
+    const loom_tensor *t = loom__task_tensor(x->pl, k);
     const loom__value *parts[LOOM__MAX_DEVICES];
     for (int j = 0; j < k->n_in; j++)
         parts[j] = &((const token *)a->in[j])->v;
     token *out = a->out[0];
     const token *dims = loom__exec_dims_of(a, k->n_in);
-    if (k->t->layout == LOOM__CSR) {
+    if (t->layout == LOOM__CSR) {
         /* rows only: S(0) -> B joins them, B -> S(0) takes this device's */
         if (from->sbp.kind == LOOM_SBP_SPLIT) {
             loom__csr_join(parts, k->n_in, &out->v);
@@ -151,11 +167,11 @@ static loom_status boxing_act(void *vctx, loom__act *a)
             memcpy(out->dims, dims->dims, sizeof out->dims);
         return LOOM_OK;
     }
-    loom_status s = loom__exec_shape_out(x, k->t, to, dims, out, a);
+    loom_status s = loom__exec_shape_out(x, t, to, dims, out, a);
     if (s != LOOM_OK)
         return s;
     int64_t logical[LOOM_MAX_DIMS] = {0};
-    loom__exec_resolve(x->p->g, k->t, dims, logical);
+    loom__exec_resolve(x->pl->g, t, dims, logical);
     loom__part_convert(parts, from->sbp, from->nparts, to->sbp, to->nparts, to->part, logical, &out->v);
     return LOOM_OK;
 }
@@ -175,7 +191,7 @@ loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int
     int64_t shape[LOOM_MAX_DIMS];
     for (int i = 0; i < t->shape.ndim; i++)
         shape[i] = t->shape.d[i]; /* parameters and state are static */
-    loom_sbp s = x->p->ndevices > 1 ? x->p->sbp.sbp[t->id] : loom_broadcast();
+    loom_sbp s = loom__plan_sbp(x->pl, t->id);
     loom__part_shape(shape, t->shape.ndim, s, x->pl->place_n[t->place], part_at(x->pl, t->place, d), v.shape);
     v.data = x->param_block[d] + x->pl->param_off[(size_t)t->id * x->n + d];
     return v;
@@ -186,19 +202,19 @@ static loom_status variable_act(void *vctx, loom__act *a)
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
     const loom__task *k = &x->pl->task[c->task];
-    loom_program *p = x->p;
+    loom__exec_env *e = x->env;
     token *out = a->out[0];
     int d = k->device;
-    if (k->update && !a->initial) {
+    const loom_tensor *u = loom__task_update(x->pl, k);
+    if (u && !a->initial) {
         /* version piece+1 = update(version piece, gradient of piece): every reader of the old
          * version has acked it, or the runtime would not have given this act a free buffer */
-        const loom_tensor *u = k->update;
         loom__value parts[LOOM__MAX_SRC], *src[LOOM__MAX_SRC];
         for (int i = 0; i < u->n_src; i++) {
             if (i == 1) /* the gradient, from the chain */
                 src[i] = &((token *)a->in[0])->v;
             else if (in_program(x))
-                src[i] = &p->val[u->src[i]->id];
+                src[i] = &e->val[u->src[i]->id];
             else
                 parts[i] = loom__exec_param_part(x, u->src[i], d), src[i] = &parts[i];
         }
@@ -209,7 +225,7 @@ static loom_status variable_act(void *vctx, loom__act *a)
         if (s != LOOM_OK)
             return s;
     }
-    out->v = in_program(x) ? p->val[k->t->id] : loom__exec_param_part(x, k->t, d);
+    out->v = in_program(x) ? e->val[k->tensor] : loom__exec_param_part(x, loom__task_tensor(x->pl, k), d);
     out->has_dims = 0;
     return LOOM_OK;
 }
@@ -226,14 +242,14 @@ static token *fed_token(const loom__exec *x, void *const *out, int k)
 /* The logical value of input k at this piece. */
 static const loom__value *logical_input(const loom__exec *x, void *const *out, int k)
 {
-    return x->p->source ? &fed_token(x, out, k)->v : &x->p->val[x->input_id[k]];
+    return x->env->source ? &fed_token(x, out, k)->v : &x->env->val[x->input_id[k]];
 }
 
 /* Binds the dynamic dims of a step from its logical inputs (they must agree) and stamps every
  * token. */
 static loom_status stamp_dims(loom__exec *x, loom__act *a)
 {
-    loom_graph *g = x->p->g;
+    const loom_graph *g = x->pl->g;
     int64_t dims[LOOM__MAX_DYN];
     int from[LOOM__MAX_DYN];
     for (int k = 0; k < LOOM__MAX_DYN; k++)
@@ -283,13 +299,13 @@ static loom_status source_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
-    loom_program *p = x->p;
-    if (p->source) {
+    loom__exec_env *e = x->env;
+    if (e->source) {
         loom_feeder f = {.x = x, .out = a->out, .step = a->piece, .msg = a->msg, .msg_size = a->msg_size};
         for (int k = 0; k < x->ninputs; k++)
             fed_token(x, a->out, k)->v.ndim = -1; /* not fed yet */
         int end = 0;
-        loom_status s = p->source(p->source_ctx, a->piece, &f, &end, a->msg, a->msg_size);
+        loom_status s = e->source(e->source_ctx, a->piece, &f, &end, a->msg, a->msg_size);
         if (s != LOOM_OK)
             return s;
         if (end) {
@@ -298,7 +314,7 @@ static loom_status source_act(void *vctx, loom__act *a)
         }
         for (int k = 0; k < x->ninputs; k++)
             if (fed_token(x, a->out, k)->v.ndim < 0) {
-                snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", p->g->t[x->input_id[k]]->name);
+                snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", x->pl->g->t[x->input_id[k]]->name);
                 return LOOM_ERR_INVALID;
             }
         if (!in_program(x))
@@ -309,23 +325,23 @@ static loom_status source_act(void *vctx, loom__act *a)
         /* the data last fed, or its parts staged at the start of the run: no copy */
         for (int k = 0; k < x->ninputs; k++)
             for (int j = 0; j < x->input_n[k]; j++)
-                ((token *)a->out[x->input_off[k] + j])->v = in_program(x) ? p->val[x->input_id[k]] : x->stat[x->input_off[k] + j];
+                ((token *)a->out[x->input_off[k] + j])->v = in_program(x) ? e->val[x->input_id[k]] : x->stat[x->input_off[k] + j];
     }
     return stamp_dims(x, a);
 }
 
 int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece)
 {
-    return (t == x->p->loss && x->pl->mode == LOOM_RUN_STEP) || x->last_piece < 0 || piece == x->last_piece;
+    return (t->id == x->pl->loss && x->pl->mode == LOOM_RUN_STEP) || x->last_piece < 0 || piece == x->last_piece;
 }
 
 static loom_status sink_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
-    loom_program *p = x->p;
+    loom__exec_env *e = x->env;
     const loom__task *k = &x->pl->task[c->task];
-    const loom_tensor *t = k->t;
+    const loom_tensor *t = loom__task_tensor(x->pl, k);
     if (!loom__exec_keeps(x, t, a->piece))
         return LOOM_OK;
     const loom__value *parts[LOOM__MAX_DEVICES];
@@ -337,22 +353,21 @@ static loom_status sink_act(void *vctx, loom__act *a)
         parts[d] = &in->v;
     }
     int64_t shape[LOOM_MAX_DIMS] = {0};
-    if (loom__exec_resolve(p->g, t, a->in[0], shape) >= 0)
+    if (loom__exec_resolve(x->pl->g, t, a->in[0], shape) >= 0)
         memcpy(shape, parts[0]->shape, sizeof shape); /* one device: the part is the whole */
-    loom_status s = loom__value_reserve(p, t->id, t->dtype, t->shape.ndim, shape);
+    loom_status s = e->reserve(e->owner, t->id, t->dtype, t->shape.ndim, shape);
     if (s != LOOM_OK) {
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return s;
     }
-    loom__part_join(parts, x->pl->regst[k->in[0]].sbp, k->n_in, &p->val[t->id]);
-    p->ready[t->id] = 1;
-    if (t == p->loss && x->pl->mode == LOOM_RUN_STEP) {
-        if (loom__losses_reserve(p, 1) != LOOM_OK) {
+    loom__part_join(parts, x->pl->regst[k->in[0]].sbp, k->n_in, &e->val[t->id]);
+    e->ready[t->id] = 1;
+    if (t->id == x->pl->loss && x->pl->mode == LOOM_RUN_STEP) {
+        const loom__value *v = &e->val[t->id];
+        if (e->loss(e->owner, v->dtype == LOOM_F32 ? ((float *)v->data)[0] : ((double *)v->data)[0]) != LOOM_OK) {
             snprintf(a->msg, a->msg_size, "no memory for the loss history");
             return LOOM_ERR_NOMEM;
         }
-        const loom__value *v = &p->val[t->id];
-        p->losses[p->nlosses++] = v->dtype == LOOM_F32 ? ((float *)v->data)[0] : ((double *)v->data)[0];
     }
     return LOOM_OK;
 }
@@ -386,13 +401,11 @@ loom__act_fn loom__exec_act(const loom__exec *x, const loom__task *k)
 static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layout, token **k, size_t *cap)
 {
     loom__exec *x = f->x;
-    if (!t || t->graph != x->p->g || t->id >= x->p->fwd_end || x->input_k[t->id] < 0 || t->layout != layout)
+    if (!t || t->graph != x->env->graph || t->id >= x->pl->passes.fwd_end || x->input_k[t->id] < 0 || t->layout != layout)
         return LOOM_ERR_INVALID;
     int j = x->input_k[t->id];
     *k = fed_token(x, f->out, j);
-    *cap = in_program(x) ? x->pl->regst[x->pl->task[0].out[j]].bytes
-                         : (t->layout == LOOM__CSR ? loom__csr_bytes(x->p->val[t->id].shape[0], x->p->val[t->id].nnz, t->dtype)
-                                                   : loom__part_bytes(x->p, t, loom_broadcast(), 1, 0));
+    *cap = in_program(x) ? x->pl->regst[x->pl->task[0].out[j]].bytes : loom__exec_stage_bytes(x, t);
     return LOOM_OK;
 }
 
@@ -434,7 +447,7 @@ loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_arr
     if (a->dtype != input->dtype)
         return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s' wants %s data, got %s", api, input->name,
                          loom_dtype_name(input->dtype), loom_dtype_name(a->dtype));
-    if (loom__input_dims(f->x->p->g, input, a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
+    if (loom__input_dims(f->x->pl->g, f->x->pl->g->t[input->id], a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
         return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
     int64_t n, bytes; /* in an int64: each dim is within a bound the builder checked */
     if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
@@ -471,7 +484,7 @@ loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *
     if (loom_csr_validate(m, &e) != LOOM_OK)
         return feed_fail(f, LOOM_ERR_FORMAT, "%s: input '%s': %s", api, input->name, e.msg);
     int64_t shape[2] = {m->nrows, m->ncols};
-    if (loom__input_dims(f->x->p->g, input, 2, shape, msg, sizeof msg) != LOOM_OK)
+    if (loom__input_dims(f->x->pl->g, f->x->pl->g->t[input->id], 2, shape, msg, sizeof msg) != LOOM_OK)
         return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
     loom_status s = feed_fits(f, api, input, loom__csr_bytes(m->nrows, m->nnz, m->vdtype), cap);
     if (s != LOOM_OK)
@@ -503,17 +516,17 @@ static loom_status part_copy(loom__exec *x, void *dst, const void *src, size_t n
 
 loom_status loom__exec_pull(loom__exec *x, int id)
 {
-    loom_program *p = x->p;
-    const loom_tensor *t = p->g->t[id];
+    loom__exec_env *e = x->env;
+    const loom_tensor *t = x->pl->g->t[id];
     int n = x->pl->place_n[t->place];
     loom__value host[LOOM__MAX_DEVICES];
-    const loom__value *pp[LOOM__MAX_DEVICES];
+    const loom__value *pp[LOOM__MAX_DEVICES] = {0};
     loom_status s = LOOM_OK;
     int made = 0;
     for (int j = 0; j < n && s == LOOM_OK; j++, made++) {
         int d = x->pl->place_dev[t->place][j];
         if (host_part(x, t, d, &host[j])) {
-            s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_fetch: out of memory");
+            s = loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_fetch: out of memory");
             break;
         }
         loom__value dev = loom__exec_param_part(x, t, d);
@@ -521,39 +534,39 @@ loom_status loom__exec_pull(loom__exec *x, int id)
         pp[j] = &host[j];
     }
     if (s == LOOM_OK)
-        loom__part_join(pp, p->ndevices > 1 ? p->sbp.sbp[id] : loom_broadcast(), n, &p->val[id]);
+        loom__part_join(pp, loom__plan_sbp(x->pl, id), n, &e->val[id]);
     for (int j = 0; j < made; j++)
         free(host[j].data);
-    if (s == LOOM_OK && p->holder[id] == x)
-        p->holder[id] = NULL;
+    if (s == LOOM_OK && e->holder[id] == x)
+        e->holder[id] = NULL;
     return s;
 }
 
 /* Puts the newest value of every parameter and optimizer state onto this plan's devices. */
 static loom_status push_params(loom__exec *x)
 {
-    loom_program *p = x->p;
+    loom__exec_env *e = x->env;
     if (in_program(x))
         return LOOM_OK;
-    for (int id = 0; id < p->n; id++) {
-        const loom_tensor *t = p->g->t[id];
+    for (int id = 0; id < x->pl->g->n; id++) {
+        const loom_tensor *t = x->pl->g->t[id];
         int n = x->pl->place_n[t->place];
-        if (x->pl->param_off[(size_t)id * x->n + x->pl->place_dev[t->place][0]] == (size_t)-1 || p->holder[id] == x)
+        if (x->pl->param_off[(size_t)id * x->n + x->pl->place_dev[t->place][0]] == (size_t)-1 || e->holder[id] == x)
             continue;
-        loom_status s = p->holder[id] ? loom__exec_pull(p->holder[id], id) : LOOM_OK;
+        loom_status s = e->holder[id] ? loom__exec_pull(e->holder[id], id) : LOOM_OK;
         for (int j = 0; j < n && s == LOOM_OK; j++) {
             int d = x->pl->place_dev[t->place][j];
             loom__value h;
             if (host_part(x, t, d, &h))
-                return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
-            loom__part_cut(&p->val[id], p->ndevices > 1 ? p->sbp.sbp[id] : loom_broadcast(), n, j, &h);
+                return loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+            loom__part_cut(&e->val[id], loom__plan_sbp(x->pl, id), n, j, &h);
             loom__value dev = loom__exec_param_part(x, t, d);
             s = part_copy(x, dev.data, h.data, (size_t)loom__numel(&h) * loom_dtype_size(h.dtype));
             free(h.data);
         }
         if (s != LOOM_OK)
             return s;
-        p->holder[id] = x;
+        e->holder[id] = x;
     }
     return LOOM_OK;
 }
@@ -562,43 +575,43 @@ static loom_status push_params(loom__exec *x)
  * when it was fed since. */
 static loom_status stage_static(loom__exec *x)
 {
-    loom_program *p = x->p;
-    if (p->source || in_program(x) || x->dev->run_begin) /* a device that stages its own */
+    loom__exec_env *e = x->env;
+    if (e->source || in_program(x) || x->dev->run_begin) /* a device that stages its own */
         return LOOM_OK;
     for (int k = 0; k < x->ninputs; k++) {
         int id = x->input_id[k];
-        if (x->stat_version[k] == p->feed_version[id])
+        if (x->stat_version[k] == e->feed_version[id])
             continue;
         for (int j = 0; j < x->input_n[k]; j++) {
             loom__value *v = &x->stat[x->input_off[k] + j];
-            size_t need = p->g->t[id]->layout == LOOM__CSR ? loom__csr_bytes(p->val[id].shape[0], p->val[id].nnz, p->val[id].dtype)
-                                                           : (size_t)loom__numel(&p->val[id]) * loom_dtype_size(p->val[id].dtype);
+            size_t need = x->pl->g->t[id]->layout == LOOM__CSR ? loom__csr_bytes(e->val[id].shape[0], e->val[id].nnz, e->val[id].dtype)
+                                                               : (size_t)loom__numel(&e->val[id]) * loom_dtype_size(e->val[id].dtype);
             token tk = {0};
             tk.base = realloc(v->data == NULL ? NULL : (v->rowptr ? (void *)v->rowptr : v->data), need + 64);
             if (!tk.base)
-                return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: no memory for the parts of input '%s'",
-                                          p->g->t[id]->name);
-            loom__exec_cut_input(x, &p->val[id], k, j, &tk);
+                return loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_run: no memory for the parts of input '%s'",
+                                       x->pl->g->t[id]->name);
+            loom__exec_cut_input(x, &e->val[id], k, j, &tk);
             *v = tk.v;
         }
-        x->stat_version[k] = p->feed_version[id];
+        x->stat_version[k] = e->feed_version[id];
     }
     return LOOM_OK;
 }
 
 loom_status loom__exec_run(loom__exec *x, int64_t pieces)
 {
-    loom_program *p = x->p;
+    loom__exec_env *e = x->env;
     /* what this plan keeps is recomputed; values kept by other modes' runs stay, as with the
      * reference executor */
-    for (int id = 0; id < p->n; id++)
+    for (int id = 0; id < x->pl->g->n; id++)
         if (x->pl->kept[id])
-            p->ready[id] = 0;
-    if (!p->source)
+            e->ready[id] = 0;
+    if (!e->source)
         for (int k = 0; k < x->ninputs; k++)
-            if (!p->ready[x->input_id[k]])
-                return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: input '%s' was not fed",
-                                          p->g->t[x->input_id[k]]->name);
+            if (!e->ready[x->input_id[k]])
+                return loom__exec_fail(x, LOOM_ERR_INVALID, "loom_program_run: input '%s' was not fed",
+                                       x->pl->g->t[x->input_id[k]]->name);
     loom_status s = push_params(x);
     if (s == LOOM_OK)
         s = stage_static(x);
@@ -609,14 +622,14 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
     /* a training step's piece is its step number (its random masks, the source's step): after a
      * failed run the steps it did not apply run again under the same numbers */
     if (x->pl->mode == LOOM_RUN_STEP)
-        loom__rt_set_next_piece(x->rt, p->step);
+        loom__rt_set_next_piece(x->rt, e->step);
     int64_t first = loom__rt_next_piece(x->rt);
-    x->last_piece = p->source || pieces > INT64_MAX - first ? -1 : first + pieces - 1;
+    x->last_piece = e->source || pieces > INT64_MAX - first ? -1 : first + pieces - 1;
     s = loom__rt_run(x->rt, pieces);
     if (s != LOOM_OK)
-        loom__program_fail(p, s, "loom_program_run: %s", loom__rt_error(x->rt));
+        loom__exec_fail(x, s, "loom_program_run: %s", loom__rt_error(x->rt));
     const char *te = loom__rt_trace_error(x->rt);
-    snprintf(p->trace_err, sizeof p->trace_err, "%s", te ? te : "");
+    snprintf(e->trace_err, e->trace_err_size, "%s", te ? te : "");
     if (x->dev->run_end)
         s = x->dev->run_end(x, s);
     return s;
@@ -629,10 +642,10 @@ static loom_status cpu_kernel(loom__exec *x, loom__act *a, int task, const loom_
 {
     (void)task;
     loom__kctx k = *kc;
-    k.pool = x->p->pool;
+    k.pool = x->env->pool;
     loom_status s = loom__op_def(t->op)->cpu(t, out, src, &k);
     /* an update writes its parameter, src[0] */
-    return s != LOOM_OK ? s : loom__check_numerics(x->p, t, out ? out : src[0], a->msg, a->msg_size);
+    return s != LOOM_OK || !x->env->check_numerics ? s : loom__check_numerics(&x->pl->passes, t, out ? out : src[0], a->msg, a->msg_size);
 }
 
 static void cpu_close(loom__exec *x)

@@ -50,7 +50,7 @@ typedef struct loom__fused {
 } loom__fused;
 
 struct loom__exec {
-    loom_program *p;
+    loom__exec_env *env;
     loom__plan *pl;
     loom__rt *rt;
     int n;              /* devices */
@@ -86,6 +86,11 @@ struct loom__exec {
  * step (the loss history), and the rest only at the run's last piece, which is all a fetch can
  * see (every piece when a data source may end the run early). */
 int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece);
+/* Records a failure in the environment's message (printf style) and returns s. */
+loom_status loom__exec_fail(const loom__exec *x, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Bytes of the host stage of input t: its logical value at its bounds, a sparse one at the size
+ * the plan was made for. */
+size_t loom__exec_stage_bytes(const loom__exec *x, const loom_tensor *t);
 
 static inline int loom__exec_on_gpu(const loom__exec *x) { return x->pl->kind == LOOM_DEVICE_CUDA; }
 /* One CPU device: parameters, fed data and kept values are the program's own storage. */

@@ -608,3 +608,29 @@ void loom_param_set_weight_decay(loom_tensor *param, double weight_decay)
     }
     param->weight_decay = weight_decay;
 }
+
+loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len)
+{
+    char b[128];
+    if (ndim != t->shape.ndim) {
+        snprintf(msg, len, "input '%s' is %s, data has %d dims", t->name, loom__shape_str(g, &t->shape, b, sizeof b), ndim);
+        return LOOM_ERR_SHAPE;
+    }
+    for (int i = 0; i < ndim; i++) {
+        int64_t bound = loom__dim_bound(g, t->shape.d[i]);
+        int k = loom__dyn_index(g, t->shape.d[i]);
+        if (shape[i] >= 0 && (k >= 0 ? shape[i] <= bound : shape[i] == bound))
+            continue;
+        char why[96];
+        if (shape[i] < 0)
+            snprintf(why, sizeof why, "a size must be >= 0");
+        else if (k >= 0)
+            snprintf(why, sizeof why, "over %s's bound of %" PRId64, g->dyn[k].name, bound);
+        else
+            snprintf(why, sizeof why, "the input's is %" PRId64, bound);
+        snprintf(msg, len, "input '%s' is %s, data has size %" PRId64 " in dim %d (%s)", t->name,
+                 loom__shape_str(g, &t->shape, b, sizeof b), shape[i], i, why);
+        return LOOM_ERR_SHAPE;
+    }
+    return LOOM_OK;
+}

@@ -150,6 +150,7 @@ void loom_program_free(loom_program *p)
     free(p->cap);
     free(p->ready);
     free(p->grad);
+    free(p->grad_of);
     free(p->dead);
     free(p->dims);
     free(p->feed_version);
@@ -277,6 +278,15 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
         p->bwd_end = g->n;
     }
     p->n = g->n;
+    p->grad_of = malloc(((size_t)p->n + 1) * sizeof *p->grad_of);
+    if (!p->grad_of)
+        loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+    for (int id = 0; p->grad_of && id < p->n; id++)
+        p->grad_of[id] = -1;
+    for (int j = p->fwd_end - 1; p->grad_of && j >= 0; j--) /* the first forward tensor, should several share one */
+        if (p->grad[j])
+            p->grad_of[p->grad[j]->id] = j;
+    p->passes = (loom__passes){.g = g, .fwd_end = p->fwd_end, .bwd_end = p->bwd_end, .grad_of = p->grad_of};
     if (g->status == LOOM_OK && mark_dead(p) != LOOM_OK)
         loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
     if (g->status == LOOM_OK)
@@ -344,32 +354,6 @@ static loom_status check_input(loom_program *p, const char *api, loom_tensor *t,
     if (t->layout != layout)
         return loom__program_fail(p, LOOM_ERR_INVALID, "%s: input '%s' is %s", api, t->name,
                                   t->layout == LOOM__CSR ? "sparse (use loom_program_feed_csr)" : "dense (use loom_program_feed)");
-    return LOOM_OK;
-}
-
-loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len)
-{
-    char b[128];
-    if (ndim != t->shape.ndim) {
-        snprintf(msg, len, "input '%s' is %s, data has %d dims", t->name, loom__shape_str(g, &t->shape, b, sizeof b), ndim);
-        return LOOM_ERR_SHAPE;
-    }
-    for (int i = 0; i < ndim; i++) {
-        int64_t bound = loom__dim_bound(g, t->shape.d[i]);
-        int k = loom__dyn_index(g, t->shape.d[i]);
-        if (shape[i] >= 0 && (k >= 0 ? shape[i] <= bound : shape[i] == bound))
-            continue;
-        char why[96];
-        if (shape[i] < 0)
-            snprintf(why, sizeof why, "a size must be >= 0");
-        else if (k >= 0)
-            snprintf(why, sizeof why, "over %s's bound of %" PRId64, g->dyn[k].name, bound);
-        else
-            snprintf(why, sizeof why, "the input's is %" PRId64, bound);
-        snprintf(msg, len, "input '%s' is %s, data has size %" PRId64 " in dim %d (%s)", t->name,
-                 loom__shape_str(g, &t->shape, b, sizeof b), shape[i], i, why);
-        return LOOM_ERR_SHAPE;
-    }
     return LOOM_OK;
 }
 

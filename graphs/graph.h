@@ -46,4 +46,10 @@ int loom__place_ndev(const loom_graph *g, int k);
 /* Index of a dynamic dim handle, or -1 when d is not one of g's (a size, or another graph's). */
 int loom__dyn_index(const loom_graph *g, loom_dim d);
 
+/* LOOM_OK when data of rank ndim and shape fits input t: each size equal to a static dim, within a
+ * dynamic one's bound; else LOOM_ERR_SHAPE with msg naming the input, its shape, the dim, the
+ * size and the bound ("input 'x' is [N, 2], data has size 5 in dim 0 (over N's bound of 4)").
+ * Every way of feeding checks here. */
+loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len);
+
 #endif

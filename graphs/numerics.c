@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graphs/program.h"
+#include "graphs/numerics.h"
 
 int loom__numerics_env(void)
 {
@@ -34,29 +34,28 @@ int64_t loom__first_nonfinite(const loom__value *v, double *bad)
 
 /* Where t belongs: the model as built, the backward pass (naming the tensor whose gradient it is,
  * when it is one), or the update of a parameter. */
-static void pass_of(const loom_program *p, const loom_tensor *t, char *buf, size_t len)
+static void pass_of(const loom__passes *ps, const loom_tensor *t, char *buf, size_t len)
 {
-    if (t->id < p->fwd_end) {
+    if (t->id < ps->fwd_end) {
         snprintf(buf, len, "forward pass");
         return;
     }
-    if (t->id >= p->bwd_end && t->n_src > 0) {
+    if (t->id >= ps->bwd_end && t->n_src > 0) {
         snprintf(buf, len, "optimizer update of '%s'", loom_tensor_name(t->src[0]));
         return;
     }
-    for (int j = 0; p->grad && j < p->fwd_end; j++)
-        if (p->grad[j] == t) {
-            snprintf(buf, len, "backward pass, the gradient of '%s'", loom_tensor_name(p->g->t[j]));
-            return;
-        }
+    if (ps->grad_of && ps->grad_of[t->id] >= 0) {
+        snprintf(buf, len, "backward pass, the gradient of '%s'", loom_tensor_name(ps->g->t[ps->grad_of[t->id]]));
+        return;
+    }
     snprintf(buf, len, "backward pass");
 }
 
-loom_status loom__numerics_fail(const loom_program *p, const loom_tensor *t, int64_t at, int64_t n, const char *what,
+loom_status loom__numerics_fail(const loom__passes *ps, const loom_tensor *t, int64_t at, int64_t n, const char *what,
                                 char *msg, size_t len)
 {
     char pass[160];
-    pass_of(p, t, pass, sizeof pass);
+    pass_of(ps, t, pass, sizeof pass);
     snprintf(msg, len,
              "%s '%s' (tensor %d, %s) made %s at element %" PRId64 " of %" PRId64
              ": the first op whose output is not finite (LOOM_CHECK_NUMERICS)",
@@ -64,13 +63,11 @@ loom_status loom__numerics_fail(const loom_program *p, const loom_tensor *t, int
     return LOOM_ERR_RUNTIME;
 }
 
-loom_status loom__check_numerics(const loom_program *p, const loom_tensor *t, const loom__value *v, char *msg, size_t len)
+loom_status loom__check_numerics(const loom__passes *ps, const loom_tensor *t, const loom__value *v, char *msg, size_t len)
 {
-    if (!p->check_numerics)
-        return LOOM_OK;
     double bad = 0;
     int64_t at = loom__first_nonfinite(v, &bad);
     if (at < 0)
         return LOOM_OK;
-    return loom__numerics_fail(p, t, at, loom__numel(v), isnan(bad) ? "nan" : bad > 0 ? "inf" : "-inf", msg, len);
+    return loom__numerics_fail(ps, t, at, loom__numel(v), isnan(bad) ? "nan" : bad > 0 ? "inf" : "-inf", msg, len);
 }

@@ -3,6 +3,7 @@
 
 #include "graphs/memplan.h"
 #include "graphs/parts.h"
+#include "graphs/program.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,11 +40,11 @@ size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype)
                      align_up(mul_bytes(loom_dtype_size(vdtype), nnz)));
 }
 
-size_t loom__part_bytes(const loom_program *p, const loom_tensor *t, loom_sbp s, int n, int d)
+size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, int n, int d)
 {
     int64_t shape[LOOM_MAX_DIMS], bytes;
     for (int i = 0; i < t->shape.ndim; i++) {
-        int64_t b = loom__dim_bound(p->g, t->shape.d[i]), start;
+        int64_t b = loom__dim_bound(g, t->shape.d[i]), start;
         shape[i] = b;
         if (s.kind == LOOM_SBP_SPLIT && s.axis == i)
             loom_split_part(b, n, d, &start, &shape[i]);
@@ -63,10 +64,27 @@ static size_t csr_part_bytes(const loom__value *fed, loom_sbp s, int n, int d)
     return loom__csr_bytes(rows, fed->nnz, fed->dtype);
 }
 
+/* The plan's op table, freed with it. */
+static void ops_free(loom_graph *g)
+{
+    if (!g)
+        return;
+    free(g->t);
+    free(g->chunk);
+    free(g->dyn);
+    free(g);
+}
+
 void loom__plan_free(loom__plan *pl)
 {
     if (!pl)
         return;
+    ops_free(pl->g);
+    free((void *)pl->passes.grad_of);
+    free(pl->sbp);
+    free(pl->sig);
+    free(pl->csr_rows);
+    free(pl->csr_nnz);
     for (int i = 0; i < pl->ntasks; i++) {
         free(pl->task[i].in);
         free(pl->task[i].out);
@@ -104,12 +122,13 @@ static int grow(void **a, int *cap, int need, size_t elem)
     return 0;
 }
 
-static int add_task(loom__plan *pl, loom__task_kind kind, loom_tensor *t, int device, int n_in, int n_out)
+static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, int device, int n_in, int n_out)
 {
     if (grow((void **)&pl->task, &pl->cap_tasks, pl->ntasks + 1, sizeof *pl->task))
         return -1;
     loom__task *k = &pl->task[pl->ntasks];
-    *k = (loom__task){.kind = kind, .t = t, .device = device, .chain_pos = -1, .n_in = 0, .n_out = n_out};
+    *k = (loom__task){.kind = kind, .tensor = t ? t->id : -1, .update = -1, .device = device, .chain_pos = -1, .n_in = 0,
+                      .n_out = n_out};
     k->in = calloc((size_t)(n_in ? n_in : 1), sizeof *k->in);
     k->out = calloc((size_t)(n_out ? n_out : 1), sizeof *k->out);
     if (!k->in || !k->out) {
@@ -220,8 +239,8 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
     for (int j = 0; j < n; j++) {
         int d = dev_of(b, src, j);
         size_t bytes = src->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[src->id], want, n, j)
-                                                : loom__part_bytes(b->p, src, want, n, j);
-        int k = add_task(pl, LOOM__TASK_BOXING, (loom_tensor *)src, d, gpu ? 1 : n, 1);
+                                                : loom__part_bytes(b->p->g, src, want, n, j);
+        int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : n, 1);
         if (k < 0)
             return -1;
         int r = add_regst(pl, k, src->id, d, j, n, want, bytes, 1);
@@ -288,7 +307,7 @@ static int plan_source(builder *b, int source_regst_num)
         int n = nparts(b, t);
         for (int j = 0; j < n; j++, o++) {
             int d = dev_of(b, t, j);
-            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, j) : loom__part_bytes(p, t, s, n, j);
+            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, j) : loom__part_bytes(p->g, t, s, n, j);
             /* fed data is staged once per run on its device; a data source's piece lands on the host */
             int dom = gpu && !p->source ? d : LOOM__HOST;
             int r = add_regst(pl, src, id, dom, j, n, s, bytes, source_regst_num);
@@ -331,7 +350,7 @@ static int plan_variables(builder *b)
         for (int j = 0; j < n && !in_program; j++) {
             int d = dev_of(b, t, j);
             pl->param_off[(size_t)id * pl->ndev + d] = pl->mem[d].params;
-            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, loom__part_bytes(p, t, sbp_of(b, id), n, j));
+            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, loom__part_bytes(p->g, t, sbp_of(b, id), n, j));
         }
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
@@ -341,8 +360,8 @@ static int plan_variables(builder *b)
             int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1);
             if (k < 0)
                 return -1;
-            pl->task[k].update = update;
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, j), 1);
+            pl->task[k].update = update ? update->id : -1;
+            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
             if (r < 0)
                 return -1;
             pl->regst[r].mem = in_program ? LOOM__MEM_NONE : LOOM__MEM_PARAM;
@@ -394,7 +413,7 @@ static int plan_compute(builder *b, int end)
             else
                 for (int i = 0; i < t->n_src; i++)
                     add_input(pl, k, regs[i][j]);
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p, t, sbp_of(b, id), n, j), 1);
+            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
             if (r < 0)
                 return -1;
             pl->task[k].out[0] = r;
@@ -403,9 +422,9 @@ static int plan_compute(builder *b, int end)
     }
     for (int k = 0; k < pl->ntasks; k++) {
         loom__task *v = &pl->task[k];
-        if (v->kind != LOOM__TASK_VARIABLE || !v->update)
+        if (v->kind != LOOM__TASK_VARIABLE || v->update < 0)
             continue;
-        if (parts_as(b, v->update->src[1], sbp_of(b, v->t->id), regs[0]) < 0)
+        if (parts_as(b, p->g->t[v->update]->src[1], sbp_of(b, v->tensor), regs[0]) < 0)
             return -1;
         add_input(pl, k, regs[0][pl->regst[v->out[0]].part]);
     }
@@ -424,7 +443,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
         const loom__task *tk = &pl->task[k];
         if ((tk->kind != LOOM__TASK_COMPUTE && tk->kind != LOOM__TASK_MOVE) || pl->regst[tk->out[0]].part != 0)
             continue; /* one sink per tensor, found at its part 0 */
-        loom_tensor *t = tk->t;
+        loom_tensor *t = p->g->t[tk->tensor];
         int id = t->id, r0 = tk->out[0], n = nparts(b, t);
         if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
             continue;
@@ -563,6 +582,68 @@ static int plan_devices(loom__plan *pl, const loom_graph *g)
     return 0;
 }
 
+/* The plan's op table: the program's tensors copied, their sources pointing inside the copy, with
+ * the dynamic dims (their handles stay valid: same tag) and the seed. Names are searched there,
+ * not hashed. */
+static loom_graph *ops_copy(const loom_graph *g, int n)
+{
+    loom_graph *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->t = malloc(((size_t)n + 1) * sizeof *o->t);
+    o->chunk = malloc(((size_t)n + 1) * sizeof *o->chunk);
+    o->dyn = malloc(((size_t)g->ndyn + 1) * sizeof *o->dyn);
+    if (!o->t || !o->chunk || !o->dyn) {
+        ops_free(o);
+        return NULL;
+    }
+    o->n = o->cap = n;
+    o->ndyn = g->ndyn;
+    memcpy(o->dyn, g->dyn, (size_t)g->ndyn * sizeof *o->dyn);
+    o->dyn_tag = g->dyn_tag;
+    o->seed = g->seed;
+    o->names_cap = -1;
+    for (int id = 0; id < n; id++) {
+        o->chunk[id] = *g->t[id];
+        o->chunk[id].graph = o;
+        o->t[id] = &o->chunk[id];
+        for (int i = 0; i < o->chunk[id].n_src; i++)
+            o->chunk[id].src[i] = &o->chunk[g->t[id]->src[i]->id];
+    }
+    return o;
+}
+
+/* What the plan holds of the program beyond its tasks: the op table, the passes, the loss, every
+ * tensor's SBP and signature, the sparse inputs' sizes. -1 on out of memory. */
+static int plan_program(loom__plan *pl, const loom_program *p)
+{
+    size_t n = (size_t)p->n;
+    pl->g = ops_copy(p->g, p->n);
+    int *grad_of = malloc((n + 1) * sizeof *grad_of);
+    pl->csr_rows = malloc((n + 1) * sizeof *pl->csr_rows);
+    pl->csr_nnz = malloc((n + 1) * sizeof *pl->csr_nnz);
+    pl->passes = (loom__passes){.g = pl->g, .fwd_end = p->fwd_end, .bwd_end = p->bwd_end, .grad_of = grad_of};
+    if (!pl->g || !grad_of || !pl->csr_rows || !pl->csr_nnz)
+        return -1;
+    memcpy(grad_of, p->grad_of, n * sizeof *grad_of);
+    for (size_t id = 0; id < n; id++) {
+        int csr = p->g->t[id]->layout == LOOM__CSR && p->ready[id];
+        pl->csr_rows[id] = csr ? p->val[id].shape[0] : -1;
+        pl->csr_nnz[id] = csr ? p->val[id].nnz : -1;
+    }
+    pl->loss = p->loss ? p->loss->id : -1;
+    pl->nlogical = p->ndevices;
+    if (p->ndevices > 1) {
+        pl->sbp = malloc(n * sizeof *pl->sbp);
+        pl->sig = malloc(n * sizeof *pl->sig);
+        if (!pl->sbp || !pl->sig)
+            return -1;
+        memcpy(pl->sbp, p->sbp.sbp, n * sizeof *pl->sbp);
+        memcpy(pl->sig, p->sbp.sig, n * sizeof *pl->sig);
+    }
+    return 0;
+}
+
 loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num, loom_status *status)
 {
     loom_graph *g = p->g;
@@ -572,9 +653,10 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
         return NULL;
     builder b = {.p = p, .pl = pl, .regst_num = source_regst_num};
     pl->mode = mode;
+    pl->source_regst_num = source_regst_num;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
     int st = -1;
-    if (plan_devices(pl, g))
+    if (plan_devices(pl, g) || plan_program(pl, p))
         goto out;
     size_t n = (size_t)pl->ndev;
     pl->regst_of = malloc((size_t)p->n * n * sizeof *pl->regst_of + 1);
@@ -609,12 +691,13 @@ out:
 static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "move", "copy", "sink"};
 static const char *const mem_name[] = {"shared", "own", "param", "program"};
 
-void loom__plan_print(const loom__plan *pl, const loom_program *p, FILE *f)
+void loom__plan_print(const loom__plan *pl, FILE *f)
 {
     char b[128], s1[32];
     for (int k = 0; k < pl->ntasks; k++) {
         const loom__task *t = &pl->task[k];
-        const char *what = t->t ? (t->kind == LOOM__TASK_COMPUTE ? loom__op_def(t->t->op)->name : loom_tensor_name(t->t)) : "inputs";
+        const loom_tensor *tt = loom__task_tensor(pl, t);
+        const char *what = tt ? (t->kind == LOOM__TASK_COMPUTE ? loom__op_def(tt->op)->name : loom_tensor_name(tt)) : "inputs";
         if (t->device == LOOM__HOST)
             snprintf(s1, sizeof s1, "host");
         else
@@ -622,8 +705,8 @@ void loom__plan_print(const loom__plan *pl, const loom_program *p, FILE *f)
         fprintf(f, "task %3d %-8s %-8s %-24s", k, kind_name[t->kind], s1, what);
         if (t->kind == LOOM__TASK_COPY)
             fprintf(f, " %s", t->dir == LOOM__H2D ? "to the device" : "to the host");
-        if (t->t && t->kind != LOOM__TASK_SOURCE)
-            fprintf(f, " %-20s %s", loom_tensor_name(t->t), loom__shape_str(p->g, &t->t->shape, b, sizeof b));
+        if (tt && t->kind != LOOM__TASK_SOURCE)
+            fprintf(f, " %-20s %s", loom_tensor_name(tt), loom__shape_str(pl->g, &tt->shape, b, sizeof b));
         if (t->kind == LOOM__TASK_BOXING) {
             loom_sbp_str(pl->regst[t->in[0]].sbp, b, sizeof b);
             loom_sbp_str(pl->regst[t->out[0]].sbp, s1, sizeof s1);

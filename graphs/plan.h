@@ -1,7 +1,10 @@
 /* The physical plan (internal): one task per (op, device) with its registers, the boxing tasks
  * that turn one SBP of a tensor into another, copies between host and GPU, and the static memory
- * plan of each device. Built from a compiled program for one run mode; nothing after the plan
- * looks at the logical graph again.
+ * plan of each device. Built from a compiled program for one run mode, it stands alone: it holds
+ * its own table of the ops it runs (kinds, attributes, dtypes, shapes over the dynamic dims, the
+ * user's names), every tensor's SBP and signature, and the sizes it was planned for, so that the
+ * actors are built from it and never from the program, and it can be written out as JSON and read
+ * back (graphs/plan_json.c).
  *
  * Devices are those of the graph's placements (one device when it has none), each once; a tensor's
  * parts are on its own placement's devices, in the placement's order. The host runs the source
@@ -25,7 +28,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "graphs/program.h"
+#include <loom/program.h>
+
+#include "graphs/numerics.h"
 
 #define LOOM__MAX_DYN 16
 #define LOOM__HOST (-1) /* the device of host tasks and the memory domain of host registers */
@@ -70,8 +75,9 @@ typedef struct loom__regst {
 
 typedef struct loom__task {
     loom__task_kind kind;
-    loom_tensor *t;   /* compute: the op's tensor; variable: the parameter; boxing, copy, sink: the tensor moved */
-    loom_tensor *update; /* variable: the optimizer update op, or NULL */
+    int tensor;       /* in the plan's op table: compute: the op; variable: the parameter; boxing,
+                         move, copy, sink: the tensor moved; the source: -1 */
+    int update;       /* variable: the optimizer update op, or -1 */
     int device;       /* position in the placement, or LOOM__HOST */
     int chain_pos;    /* compute and boxing: position in its device's chain; -1 otherwise */
     int dir;          /* copy: LOOM__H2D or LOOM__D2H */
@@ -94,6 +100,16 @@ typedef struct loom__dev_mem {
 
 typedef struct loom__plan {
     loom_run_mode mode;
+    /* The plan's own op table: the program's tensors [0, g->n) copied (sources point inside it),
+     * with the graph's dynamic dims and seed; tensor ids are the program's. */
+    loom_graph *g;
+    loom__passes passes;  /* where each tensor of g belongs (numerics messages) */
+    int loss;             /* the loss's id, or -1 */
+    int nlogical;         /* devices of the graph's first placement (1: no SBP) */
+    loom_sbp *sbp;        /* by id, with nlogical > 1: the tensor's SBP; else NULL */
+    loom__sbp_sig *sig;   /* by id, likewise: the op's signature */
+    int64_t *csr_rows, *csr_nnz; /* by id: a sparse input's size the plan was made for, else -1 */
+    int source_regst_num; /* of the source's registers */
     int ndev;             /* devices: every placement's of the graph, once each */
     loom_device_kind kind; /* of every device */
     int *dev_index;       /* by device: its CUDA (or CPU) device index */
@@ -120,8 +136,25 @@ typedef struct loom__plan {
  * point at the fed data and take no memory of the plan. NULL with the program's error set and
  * *status LOOM_ERR_SHAPE when the plan's memory is over an int64 byte count (the builder keeps each
  * tensor within one, not their sum), else LOOM_ERR_RUNTIME. */
-loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num, loom_status *status);
+struct loom_program;
+loom__plan *loom__plan_build(struct loom_program *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num,
+                             loom_status *status);
 void loom__plan_free(loom__plan *pl);
+/* The tensor of task k in the plan's op table (its update op), or NULL. */
+static inline const loom_tensor *loom__task_tensor(const loom__plan *pl, const loom__task *k)
+{
+    return k->tensor >= 0 ? pl->g->t[k->tensor] : NULL;
+}
+static inline const loom_tensor *loom__task_update(const loom__plan *pl, const loom__task *k)
+{
+    return k->update >= 0 ? pl->g->t[k->update] : NULL;
+}
+/* The plan as JSON: every field above, the op table with shapes written over the dynamic dims'
+ * names (graphs/plan_json.c). LOOM_ERR_IO when f cannot be written. */
+loom_status loom__plan_write_json(const loom__plan *pl, FILE *f);
+/* A plan read back from JSON text of len bytes; NULL with msg saying what is wrong and at which
+ * byte offset (where names the text: a file's name). */
+loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where, char *msg, size_t msglen);
 /* a + b for plan sizes: LOOM__PLAN_OVER when either is, or the sum is over an int64. */
 size_t loom__bytes_add(size_t a, size_t b);
 /* Bytes of a CSR value laid out in one register buffer: rowptr, col, values, each 64-aligned
@@ -129,8 +162,10 @@ size_t loom__bytes_add(size_t a, size_t b);
 size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype);
 /* Bytes of device d's part of dense tensor t under s on n devices, at the bounds of its dims
  * (LOOM__PLAN_OVER when over an int64). */
-size_t loom__part_bytes(const loom_program *p, const loom_tensor *t, loom_sbp s, int n, int d);
+size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, int n, int d);
 /* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
-void loom__plan_print(const loom__plan *pl, const loom_program *p, FILE *f);
+void loom__plan_print(const loom__plan *pl, FILE *f);
+/* The SBP of tensor id in the plan: its own on several devices, B on one. */
+static inline loom_sbp loom__plan_sbp(const loom__plan *pl, int id) { return pl->sbp ? pl->sbp[id] : loom_broadcast(); }
 
 #endif

@@ -7,7 +7,9 @@
 
 #include <pthread.h>
 
+#include "actors/exec.h"
 #include "graphs/graph.h"
+#include "graphs/numerics.h"
 #include "sbp/infer.h"
 
 struct loom_program {
@@ -18,6 +20,8 @@ struct loom_program {
     int fwd_end; /* [0, fwd_end): the model as the user built it */
     int bwd_end; /* [fwd_end, bwd_end): gradients; [bwd_end, n): optimizer updates */
     loom_tensor **grad; /* by id, [0, fwd_end): d loss / d tensor, NULL where none flows */
+    int *grad_of;       /* by id: the forward tensor whose gradient it is, or -1 */
+    loom__passes passes; /* over g, with grad_of */
     uint8_t *dead;      /* by id: a gradient node no parameter's gradient needs (grad rules build
                            the gradients of every source; those of inputs are never run) */
     loom__value *val;   /* by id */
@@ -58,28 +62,24 @@ struct loom_program {
     /* For the signature tests: with part.sig set, the one-device reference executor runs every op
      * as that part (the kctx's sig, part, nparts and offsets). */
     loom__kctx part;
+    /* what the actor plans see of the program: its values, options and where their results go */
+    loom__exec_env env;
 };
 
 /* Builds gradient nodes of loss for every tensor it depends on through differentiable edges;
  * grads (indexed by id, loss->id + 1 entries, zeroed by the caller) receives them. */
 loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads);
 
-/* Records a program error (printf style) and returns s. */
 /* Makes mode's plan and checks it against the memory limit (a refusal names api). */
 loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api);
 /* Mode's plan as made so far (its executor's, or the one made before it), or NULL. */
 const struct loom__plan *loom__program_plan_of(const loom_program *p, loom_run_mode mode);
+/* Records a program error (printf style) and returns s. */
 loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Allocates (or reuses) val[id]'s dense storage for a concrete shape; LOOM_ERR_NOMEM, or
  * LOOM_ERR_SHAPE when its byte count is over an int64. */
 loom_status loom__value_reserve(loom_program *p, int id, loom_dtype dtype, int ndim, const int64_t *shape);
-/* LOOM_OK when data of rank ndim and shape fits input t: each size equal to a static dim, within a
- * dynamic one's bound; else LOOM_ERR_SHAPE with msg naming the input, its shape, the dim, the
- * size and the bound ("input 'x' is [N, 2], data has size 5 in dim 0 (over N's bound of 4)").
- * Every way of feeding checks here. */
-loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len);
-
 /* Makes the program's value of parameter or state id the newest (copied back from the devices
  * that hold it); a caller may then read or write it. */
 loom_status loom__program_pull(loom_program *p, int id);
@@ -96,18 +96,6 @@ loom_status loom__bind_dims(loom_program *p, int end);
 /* The reference executor of an SBP plan on p->ndevices devices (graphs/sbp_reference.c): tensors
  * [0, end) in id order, each op once per device on local values, boxing on the host. */
 loom_status loom__sbp_reference_run(loom_program *p, int end, int training);
-
-/* The numerics check (graphs/numerics.c). $LOOM_CHECK_NUMERICS turns it on (1, not 0 or empty). */
-int loom__numerics_env(void);
-/* The index of v's first NaN or infinity (its value in *bad), or -1; integer values: -1. */
-int64_t loom__first_nonfinite(const loom__value *v, double *bad);
-/* The message of op t having made `what` ("nan", "inf", "-inf") at element at of n, naming the op,
- * its tensor and its pass; returns LOOM_ERR_RUNTIME. */
-loom_status loom__numerics_fail(const loom_program *p, const loom_tensor *t, int64_t at, int64_t n, const char *what,
-                                char *msg, size_t len);
-/* With the check on, LOOM_ERR_RUNTIME and that message when v, made by t (for an in-place update:
- * the parameter it updated), is not finite; LOOM_OK otherwise. */
-loom_status loom__check_numerics(const loom_program *p, const loom_tensor *t, const loom__value *v, char *msg, size_t len);
 
 /* The reference executor: runs tensors [begin, end) in id order on the host. */
 loom_status loom__reference_run(loom_program *p, int begin, int end, int training);

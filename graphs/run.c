@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "actors/exec.h"
 #include "graphs/program.h"
 #include "ops/cpu/pool.h"
 
@@ -162,6 +161,45 @@ loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *
     return s;
 }
 
+static loom_status env_reserve(void *owner, int id, loom_dtype dtype, int ndim, const int64_t *shape)
+{
+    return loom__value_reserve(owner, id, dtype, ndim, shape);
+}
+
+static loom_status env_loss(void *owner, double value)
+{
+    loom_program *p = owner;
+    if (loom__losses_reserve(p, 1) != LOOM_OK)
+        return LOOM_ERR_NOMEM;
+    p->losses[p->nlosses++] = value;
+    return LOOM_OK;
+}
+
+/* The program as its actor plans see it, brought up to date before each is built and run. */
+static loom__exec_env *env_of(loom_program *p)
+{
+    p->env = (loom__exec_env){.val = p->val,
+                              .ready = p->ready,
+                              .feed_version = p->feed_version,
+                              .holder = p->holder,
+                              .step = p->step,
+                              .source = p->source,
+                              .source_ctx = p->source_ctx,
+                              .graph = p->g,
+                              .pool = p->pool,
+                              .matmul = p->matmul,
+                              .check_numerics = p->check_numerics,
+                              .trace_record = p->trace_record,
+                              .err = p->err,
+                              .err_size = sizeof p->err,
+                              .trace_err = p->trace_err,
+                              .trace_err_size = sizeof p->trace_err,
+                              .owner = p,
+                              .reserve = env_reserve,
+                              .loss = env_loss};
+    return &p->env;
+}
+
 /* The actors of mode, built at its first run from its plan; NULL with *s and the program's error set. */
 static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
 {
@@ -171,7 +209,7 @@ static loom__exec *exec_for(loom_program *p, loom_run_mode mode, loom_status *s)
         return NULL;
     loom__plan *pl = p->plan[mode];
     p->plan[mode] = NULL; /* the executor's now */
-    p->exec[mode] = loom__exec_new(p, pl);
+    p->exec[mode] = loom__exec_new(pl, env_of(p));
     *s = p->exec[mode] ? LOOM_OK : LOOM_ERR_RUNTIME;
     return p->exec[mode];
 }
@@ -228,6 +266,7 @@ static loom_status run_actors(loom_program *p, loom__exec *x, loom_run_mode mode
     if (begin_run(p, x))
         return cancelled(p);
     int64_t before = p->nlosses;
+    env_of(p);
     loom_status s = loom__exec_run(x, steps);
     if (mode == LOOM_RUN_STEP)
         p->step += p->nlosses - before;

@@ -190,7 +190,8 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             if (s != LOOM_OK)
                 s = loom__program_fail(p, s, "loom_program_run: %s '%s' (tensor %d) on device %d: %s", def->name,
                                        loom_tensor_name(t), id, d, msg[0] ? msg : loom_status_str(s));
-            else if ((s = loom__check_numerics(p, t, out == &none ? src[0] : out, msg, sizeof msg)) != LOOM_OK)
+            else if (p->check_numerics &&
+                 (s = loom__check_numerics(&p->passes, t, out == &none ? src[0] : out, msg, sizeof msg)) != LOOM_OK)
                 s = loom__program_fail(p, s, "loom_program_run: %s, on device %d", msg, d);
         }
         /* borrowed sources are not the scratch's to free */

@@ -4,7 +4,7 @@
 
 static loom_status absent_open(loom__exec *x)
 {
-    return loom__program_fail(x->p, LOOM_ERR_UNSUPPORTED, "loom_program_run: this build of Loom has no CUDA");
+    return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED, "loom_program_run: this build of Loom has no CUDA");
 }
 
 const loom__exec_device loom__exec_cuda_device = {.rt_kind = LOOM__RT_DEV_CUDA, .open = absent_open};

@@ -133,7 +133,7 @@ static loom_status cuda_kernel(loom__exec *x, loom__act *a, int task, const loom
     loom__cuda_kctx cc;
     loom__kctx kc = kernel_ctx(x, from, task, &cc);
     s = loom__cuda_op_get(t->op)->run(t, out, src, &kc);
-    if (s == LOOM_OK && x->p->check_numerics)
+    if (s == LOOM_OK && x->env->check_numerics)
         s = loom__cuda_check_finite(out ? out : src[0], &kc);
     if (s != LOOM_OK || k->kind != LOOM__TASK_COMPUTE)
         return s;
@@ -173,7 +173,7 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
     dev_state *ds = &x->cuda->d[k->device];
     const token *in = a->in[0];
     token *out = a->out[0];
-    if (k->dir == LOOM__D2H && !loom__exec_keeps(x, k->t, a->piece))
+    if (k->dir == LOOM__D2H && !loom__exec_keeps(x, loom__task_tensor(x->pl, k), a->piece))
         return LOOM_OK; /* the sink takes nothing of this piece */
     loom_status s = on_device(ds->dev.index, a->msg, a->msg_size);
     if (s != LOOM_OK)
@@ -256,7 +256,7 @@ static graph_cache *cache_of(const loom__exec *x, loom__fused *f)
             return NULL;
         g->keylen = f->nin * (3 + LOOM_MAX_DIMS) + f->nout + LOOM__MAX_DYN;
         for (int c = 0; c < f->ntasks; c++)
-            g->random |= (loom__op_def(x->pl->task[f->tasks[c]].t->op)->flags & LOOM__OPF_RANDOM) != 0;
+            g->random |= (loom__op_def(loom__task_tensor(x->pl, &x->pl->task[f->tasks[c]])->op)->flags & LOOM__OPF_RANDOM) != 0;
         g->key = malloc((size_t)g->keylen * sizeof *g->key);
         if (!g->key) {
             free(g);
@@ -302,7 +302,7 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
     for (int c = 0; c < f->ntasks; c++) {
         int ti = f->tasks[c];
         const loom__task *k = &x->pl->task[ti];
-        const loom_tensor *t = k->t;
+        const loom_tensor *t = loom__task_tensor(x->pl, k);
         loom__value *src[LOOM__MAX_SRC];
         const token *dims = NULL;
         for (int i = 0; i < t->n_src; i++) {
@@ -319,7 +319,7 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
             loom__kctx kc = kernel_ctx(x, &from, ti, &cc);
             cc.step_dev = step_dev;
             s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
-            if (s == LOOM_OK && x->p->check_numerics) /* captured with the chain */
+            if (s == LOOM_OK && x->env->check_numerics) /* captured with the chain */
                 s = loom__cuda_check_finite(&out->v, &kc);
         }
         if (s != LOOM_OK) { /* the act is the whole chain's: name the op */
@@ -354,7 +354,7 @@ static loom_status cuda_step_act(void *vctx, loom__act *a)
         make_key(x, f, a, g->key);
         e = cache_find(g, g->key);
     }
-    int64_t step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->p->step;
+    int64_t step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->env->step;
     if (e && (e->exec || e->seen >= 1)) {
         if (!e->exec) {
             char m[256];
@@ -423,13 +423,13 @@ static size_t workspace_of(const loom__exec *x, int d)
     size_t most = 0;
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        const loom_tensor *t = k->kind == LOOM__TASK_COMPUTE ? k->t : k->kind == LOOM__TASK_VARIABLE ? k->update : NULL;
-        if (!t || k->device != d)
+        const loom_tensor *t = k->kind == LOOM__TASK_COMPUTE ? loom__task_tensor(pl, k) : loom__task_update(pl, k);
+        if (!t || k->device != d || (k->kind != LOOM__TASK_COMPUTE && k->kind != LOOM__TASK_VARIABLE))
             continue;
         const loom__cuda_op *op = loom__cuda_op_get(t->op);
         int64_t nnz[LOOM__MAX_SRC] = {0};
         for (int s = 0; s < t->n_src; s++)
-            nnz[s] = t->src[s]->layout == LOOM__CSR ? x->p->val[t->src[s]->id].nnz : 0;
+            nnz[s] = t->src[s]->layout == LOOM__CSR && pl->csr_nnz[t->src[s]->id] > 0 ? pl->csr_nnz[t->src[s]->id] : 0;
         size_t w = op->workspace ? op->workspace(t, nnz) : 0;
         if (w > most)
             most = w;
@@ -443,22 +443,23 @@ static loom_status check_kernels(loom__exec *x)
     const loom__plan *pl = x->pl;
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        const loom_tensor *t = k->kind == LOOM__TASK_COMPUTE ? k->t : k->kind == LOOM__TASK_VARIABLE ? k->update : NULL;
+        const loom_tensor *t = k->kind == LOOM__TASK_COMPUTE    ? loom__task_tensor(pl, k)
+                               : k->kind == LOOM__TASK_VARIABLE ? loom__task_update(pl, k)
+                                                                : NULL;
         if (t && !loom__cuda_op_get(t->op)->run)
-            return loom__program_fail(x->p, LOOM_ERR_UNSUPPORTED, "loom_program_run: %s '%s' has no CUDA kernel yet",
+            return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED, "loom_program_run: %s '%s' has no CUDA kernel yet",
                                       loom__op_def(t->op)->name, loom_tensor_name(t));
         if (k->kind == LOOM__TASK_BOXING || k->kind == LOOM__TASK_MOVE)
-            return loom__program_fail(x->p, LOOM_ERR_UNSUPPORTED,
+            return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED,
                                       "loom_program_run: %s %s between GPUs is not built yet (NCCL collectives); "
                                       "run on one GPU or on CPU devices",
-                                      k->kind == LOOM__TASK_MOVE ? "moving" : "boxing", loom_tensor_name(k->t));
+                                      k->kind == LOOM__TASK_MOVE ? "moving" : "boxing", loom_tensor_name(loom__task_tensor(pl, k)));
     }
     return LOOM_OK;
 }
 
 static loom_status cuda_open(loom__exec *x)
 {
-    loom_program *p = x->p;
     const loom__plan *pl = x->pl;
     char msg[512];
     loom_status s = check_kernels(x);
@@ -478,16 +479,16 @@ static loom_status cuda_open(loom__exec *x)
         dev_state *ds = &c->d[d];
         const loom__dev_mem *m = &pl->mem[d];
         if ((s = loom__cuda_dev_open(pl->dev_index[d], &ds->dev, msg, sizeof msg)) != LOOM_OK)
-            return loom__program_fail(p, s, "loom_program_run: %s", msg);
+            return loom__exec_fail(x, s, "loom_program_run: %s", msg);
         size_t regs = m->shared + m->own, ws = workspace_of(x, d);
         size_t total = regs + m->params + m->inputs + ws + BLAS_WORKSPACE + 5 * 256;
         x->pl->mem[d].scratch = ws + BLAS_WORKSPACE;
         size_t off_params = (regs + 255) / 256 * 256, off_inputs = off_params + (m->params + 255) / 256 * 256;
         size_t off_ws = off_inputs + (m->inputs + 255) / 256 * 256, off_blas = off_ws + ws;
         if ((s = loom__cuda_alloc(ds->dev.index, total, (void **)&ds->block, msg, sizeof msg)) != LOOM_OK)
-            return loom__program_fail(p, s, "loom_program_run: the plan of cuda:%d: %s", ds->dev.index, msg);
+            return loom__exec_fail(x, s, "loom_program_run: the plan of cuda:%d: %s", ds->dev.index, msg);
         if ((s = loom__cuda_dev_blas_workspace(&ds->dev, ds->block + off_blas, BLAS_WORKSPACE, msg, sizeof msg)) != LOOM_OK)
-            return loom__program_fail(p, s, "loom_program_run: %s", msg);
+            return loom__exec_fail(x, s, "loom_program_run: %s", msg);
         x->dev_block[d] = ds->block;
         ds->step_dev = (int64_t *)(ds->block + off_blas + BLAS_WORKSPACE);
         x->param_block[d] = ds->block + off_params;
@@ -500,7 +501,7 @@ static loom_status cuda_open(loom__exec *x)
                                    .workspace_bytes = ws,
                                    .err = ds->dev.err,
                                    .deterministic = c->deterministic,
-                                   .matmul = p->matmul};
+                                   .matmul = x->env->matmul};
         ds->input_off = calloc((size_t)pl->task[0].n_out + 1, sizeof *ds->input_off);
         if (!ds->input_off)
             return LOOM_ERR_NOMEM;
@@ -513,7 +514,7 @@ static loom_status cuda_open(loom__exec *x)
         }
     }
     if ((s = loom__cuda_host_alloc(pl->host_bytes, (void **)&x->host_block, msg, sizeof msg)) != LOOM_OK)
-        return loom__program_fail(p, s, "loom_program_run: pinned host memory of the plan: %s", msg);
+        return loom__exec_fail(x, s, "loom_program_run: pinned host memory of the plan: %s", msg);
     return LOOM_OK;
 }
 
@@ -533,7 +534,7 @@ static loom_status make_events(loom__exec *x)
             token *t = &x->tok[r][b];
             void **ev = k->dir == LOOM__H2D ? &t->ev_r : &t->ev_w;
             if (!*ev && new_event(x->cuda, ev, msg, sizeof msg) != LOOM_OK)
-                return loom__program_fail(x->p, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
+                return loom__exec_fail(x, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
         }
     }
     return LOOM_OK;
@@ -573,26 +574,26 @@ static loom_status cuda_copy(loom__exec *x, void *dst, const void *src, size_t b
     loom_status s = on_device(x->cuda->d[0].dev.index, msg, sizeof msg);
     if (s == LOOM_OK)
         s = loom__cuda_copy_sync(dst, src, bytes, msg, sizeof msg);
-    return s == LOOM_OK ? s : loom__program_fail(x->p, s, "loom_program_run: %s", msg);
+    return s == LOOM_OK ? s : loom__exec_fail(x, s, "loom_program_run: %s", msg);
 }
 
 /* Fed data onto the devices, again only where it was fed since: each part built on the host, then
  * copied into the device's input area, where the source's tokens point. */
 static loom_status stage_inputs(loom__exec *x)
 {
-    loom_program *p = x->p;
+    loom__exec_env *e = x->env;
     char msg[256];
-    if (p->source)
+    if (e->source)
         return LOOM_OK;
     for (int k = 0; k < x->ninputs; k++) {
         int id = x->input_id[k];
-        if (x->stat_version[k] == p->feed_version[id])
+        if (x->stat_version[k] == e->feed_version[id])
             continue;
-        const loom__value *v = &p->val[id];
+        const loom__value *v = &e->val[id];
         size_t need = v->rowptr ? loom__csr_bytes(v->shape[0], v->nnz, v->dtype) : (size_t)loom__numel(v) * loom_dtype_size(v->dtype);
         token host = {.base = malloc(need + 64)};
         if (!host.base)
-            return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
+            return loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
         loom_status s = LOOM_OK;
         for (int j = 0; j < x->input_n[k] && s == LOOM_OK; j++) {
             int o = x->input_off[k] + j;
@@ -608,8 +609,8 @@ static loom_status stage_inputs(loom__exec *x)
         }
         free(host.base);
         if (s != LOOM_OK)
-            return loom__program_fail(p, s, "loom_program_run: input '%s' to the device: %s", p->g->t[id]->name, msg);
-        x->stat_version[k] = p->feed_version[id];
+            return loom__exec_fail(x, s, "loom_program_run: input '%s' to the device: %s", x->pl->g->t[id]->name, msg);
+        x->stat_version[k] = e->feed_version[id];
     }
     return LOOM_OK;
 }
@@ -629,7 +630,7 @@ static loom_status cuda_run_begin(loom__exec *x)
         if (s == LOOM_OK)
             s = loom__cuda_copy_sync(c->d[d].dev.err, zero, sizeof zero, msg, sizeof msg);
         if (s != LOOM_OK)
-            return loom__program_fail(x->p, s, "loom_program_run: %s", msg);
+            return loom__exec_fail(x, s, "loom_program_run: %s", msg);
     }
     return stage_inputs(x);
 }
@@ -642,14 +643,14 @@ static loom_status cuda_err(const loom__exec *x, const loom__cuda_err *e, char *
     const loom_tensor *t = NULL;
     if (e->tag >= 0 && e->tag < x->pl->ntasks) {
         const loom__task *k = &x->pl->task[e->tag];
-        t = k->kind == LOOM__TASK_VARIABLE && k->update ? k->update : k->t;
+        t = k->kind == LOOM__TASK_VARIABLE && k->update >= 0 ? loom__task_update(x->pl, k) : loom__task_tensor(x->pl, k);
         op = loom__op_def(t->op)->name;
         name = loom_tensor_name(t);
     }
     if (e->code >= LOOM__CUDA_ERR_NAN && e->code <= LOOM__CUDA_ERR_NEG_INF) {
         const char *what = e->code == LOOM__CUDA_ERR_NAN ? "nan" : e->code == LOOM__CUDA_ERR_INF ? "inf" : "-inf";
         if (t)
-            return loom__numerics_fail(x->p, t, e->value, e->bound, what, msg, len);
+            return loom__numerics_fail(&x->pl->passes, t, e->value, e->bound, what, msg, len);
         snprintf(msg, len, "an op made %s (LOOM_CHECK_NUMERICS; task %d unknown)", what, e->tag);
         return LOOM_ERR_RUNTIME;
     }
@@ -671,7 +672,7 @@ static loom_status cuda_run_end(loom__exec *x, loom_status st)
         if (s == LOOM_OK)
             s = cuda_err(x, ds->dev.err_host, msg, sizeof msg);
         if (s != LOOM_OK && st == LOOM_OK)
-            st = loom__program_fail(x->p, s, "loom_program_run: %s", msg);
+            st = loom__exec_fail(x, s, "loom_program_run: %s", msg);
     }
     return st;
 }
