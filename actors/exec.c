@@ -612,6 +612,15 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
             if (!e->ready[x->input_id[k]])
                 return loom__exec_fail(x, LOOM_ERR_INVALID, "loom_program_run: input '%s' was not fed",
                                        x->pl->g->t[x->input_id[k]]->name);
+    for (int k = 0; !e->source && k < x->ninputs; k++) { /* registers and scratch are sized for it */
+        const loom_tensor *t = x->pl->g->t[x->input_id[k]];
+        const loom__value *v = &e->val[t->id];
+        if (t->layout == LOOM__CSR && (v->shape[0] != x->pl->csr_rows[t->id] || v->nnz != x->pl->csr_nnz[t->id]))
+            return loom__exec_fail(x, LOOM_ERR_SHAPE,
+                                   "loom_program_run: sparse input '%s' is fed %" PRId64 " rows and %" PRId64
+                                   " entries; its plan was made for %" PRId64 " and %" PRId64,
+                                   t->name, v->shape[0], v->nnz, x->pl->csr_rows[t->id], x->pl->csr_nnz[t->id]);
+    }
     loom_status s = push_params(x);
     if (s == LOOM_OK)
         s = stage_static(x);

@@ -414,7 +414,7 @@ loom_status loom_program_feed_csr(loom_program *p, loom_tensor *t, const loom_cs
     if ((s = check_dims(p, "loom_program_feed_csr", t, 2, shape)) != LOOM_OK)
         return s;
     loom__value *v = &p->val[t->id];
-    if (p->ready[t->id] && (v->nnz != m->nnz || v->shape[0] != m->nrows))
+    if (!p->ready[t->id] || v->nnz != m->nnz || v->shape[0] != m->nrows)
         loom__program_drop_plans(p); /* plans size a sparse input's registers and scratch by the matrix fed */
     size_t vb = (size_t)m->nnz * loom_dtype_size(m->vdtype);
     int32_t *rp = realloc(v->rowptr, (size_t)(m->nrows + 1) * sizeof *rp);

@@ -91,7 +91,6 @@ void loom__plan_free(loom__plan *pl)
     }
     free(pl->task);
     free(pl->regst);
-    free(pl->regst_of);
     free(pl->kept);
     free(pl->nchain);
     free(pl->param_off);
@@ -174,6 +173,7 @@ typedef struct builder {
     int regst_num;           /* of the source's registers, and of chain outputs the host reads */
     loom_tensor **update_of; /* by parameter id: the update op that changes it in this mode, or NULL */
     uint8_t *is_grad;        /* by id: a parameter's gradient (in modes with gradients) */
+    int *regst_of;           /* by tensor id * ndev + device: the register of its part there, or -1 */
 } builder;
 
 /* The builder's tables by tensor id; -1 on out of memory. */
@@ -202,6 +202,7 @@ static void builder_free(builder *b)
     free(b->box_head);
     free(b->update_of);
     free(b->is_grad);
+    free(b->regst_of);
 }
 
 /* The sbp of tensor id: inference's on several devices, B on one. */
@@ -212,7 +213,7 @@ static int dev_of(const builder *b, const loom_tensor *t, int j) { return b->pl-
 /* The register of part j of t as it is (its own SBP). */
 static int *part_reg(const builder *b, const loom_tensor *t, int j)
 {
-    return &b->pl->regst_of[(size_t)t->id * b->pl->ndev + dev_of(b, t, j)];
+    return &b->regst_of[(size_t)t->id * b->pl->ndev + dev_of(b, t, j)];
 }
 
 /* Fills regs[j] with the register of part j of src under `want`, making the boxing tasks on
@@ -659,15 +660,15 @@ loom__plan *loom__plan_build(loom_program *p, loom_run_mode mode, const uint8_t 
     if (plan_devices(pl, g) || plan_program(pl, p))
         goto out;
     size_t n = (size_t)pl->ndev;
-    pl->regst_of = malloc((size_t)p->n * n * sizeof *pl->regst_of + 1);
+    b.regst_of = malloc((size_t)p->n * n * sizeof *b.regst_of + 1);
     pl->param_off = malloc((size_t)p->n * n * sizeof *pl->param_off + 1);
     pl->kept = calloc((size_t)(p->n + 1), sizeof *pl->kept);
     pl->nchain = calloc(n, sizeof *pl->nchain);
     pl->mem = calloc(n, sizeof *pl->mem);
-    if (!pl->regst_of || !pl->param_off || !pl->kept || !pl->nchain || !pl->mem)
+    if (!b.regst_of || !pl->param_off || !pl->kept || !pl->nchain || !pl->mem)
         goto out;
     for (size_t i = 0; i < (size_t)p->n * n; i++) {
-        pl->regst_of[i] = -1;
+        b.regst_of[i] = -1;
         pl->param_off[i] = (size_t)-1;
     }
     if (builder_tables(&b) || plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||

@@ -119,7 +119,6 @@ typedef struct loom__plan {
     int ntasks, nregst, cap_tasks, cap_regst;
     loom__task *task;
     loom__regst *regst;
-    int *regst_of;        /* by tensor id * ndev + device: the register of its part there, or -1 */
     int *kept;            /* by tensor id: 1 when a sink copies it to the host */
     int *nchain;          /* by device: tasks in its chain */
     size_t *param_off;    /* by tensor id * ndev + device: a parameter's or state's offset in the

@@ -72,6 +72,11 @@ loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads
 
 /* Makes mode's plan and checks it against the memory limit (a refusal names api). */
 loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api);
+/* LOOM_OK when plan pl fits the program's memory limit, else LOOM_ERR_NOMEM with the refusal
+ * (naming api, the device, the bytes needed and the limit). */
+loom_status loom__program_plan_fits(loom_program *p, const struct loom__plan *pl, const char *api);
+/* Makes pl the plan of its mode (the program's), replacing that mode's plan and actors. */
+void loom__program_set_plan(loom_program *p, struct loom__plan *pl);
 /* Mode's plan as made so far (its executor's, or the one made before it), or NULL. */
 const struct loom__plan *loom__program_plan_of(const loom_program *p, loom_run_mode mode);
 /* Records a program error (printf style) and returns s. */

@@ -87,19 +87,8 @@ static loom_status reference_fits(loom_program *p, int end)
     return over_limit(p, "loom_program_run", "the reference executor's step", total, where);
 }
 
-/* The plan of mode, checked against the memory limit (the refusal names api): made by
- * loom_compile for the program's own mode, else at first need, and again after a change that
- * resizes it (a keep, a source, a sparse input fed anew). NULL with *s and the program's error set. */
-static const loom__plan *plan_for(loom_program *p, loom_run_mode mode, const char *api, loom_status *s)
+loom_status loom__program_plan_fits(loom_program *p, const loom__plan *pl, const char *api)
 {
-    *s = LOOM_OK;
-    if (p->exec[mode])
-        return loom__exec_plan(p->exec[mode]);
-    if (p->plan[mode])
-        return p->plan[mode];
-    loom__plan *pl = loom__plan_build(p, mode, p->keep, p->regst_num, s);
-    if (!pl)
-        return NULL;
     /* the whole step's memory is known before it runs: refuse a plan that cannot fit. Each figure
      * is a byte count within an int64 (the plan's, each parameter's); their sums are checked, so
      * that a huge plan never wraps under the limit */
@@ -129,9 +118,7 @@ static const loom__plan *plan_for(loom_program *p, loom_run_mode mode, const cha
                      loom__bytes_str((double)pl->shared_bytes, b[0], sizeof b[0]),
                      loom__bytes_str((double)pl->own_bytes + (double)pl->host_bytes, b[1], sizeof b[1]),
                      loom__bytes_str((double)state + (double)dev_params, b[2], sizeof b[2]));
-            *s = over_limit(p, api, "the plan of a step", total, where);
-            loom__plan_free(pl);
-            return NULL;
+            return over_limit(p, api, "the plan of a step", total, where);
         }
     } else if (p->memory_limit_given && (uint64_t)dev_most > (uint64_t)p->memory_limit) {
         /* a GPU's own memory: without a limit, its allocation at the first run says whether it fits */
@@ -141,12 +128,38 @@ static const loom__plan *plan_for(loom_program *p, loom_run_mode mode, const cha
                  "%s shared by lifetime, %s of own registers, %s of parameters and optimizer state, %s of fed data",
                  loom__bytes_str((double)m->shared, b[0], sizeof b[0]), loom__bytes_str((double)m->own, b[1], sizeof b[1]),
                  loom__bytes_str((double)m->params, b[2], sizeof b[2]), loom__bytes_str((double)m->inputs, b[3], sizeof b[3]));
-        *s = over_limit(p, api, what, dev_most, where);
+        return over_limit(p, api, what, dev_most, where);
+    }
+    return LOOM_OK;
+}
+
+/* The plan of mode, checked against the memory limit (the refusal names api): made by
+ * loom_compile for the program's own mode, else at first need, and again after a change that
+ * resizes it (a keep, a source, a sparse input fed anew). NULL with *s and the program's error set. */
+static const loom__plan *plan_for(loom_program *p, loom_run_mode mode, const char *api, loom_status *s)
+{
+    *s = LOOM_OK;
+    if (p->exec[mode])
+        return loom__exec_plan(p->exec[mode]);
+    if (p->plan[mode])
+        return p->plan[mode];
+    loom__plan *pl = loom__plan_build(p, mode, p->keep, p->regst_num, s);
+    if (!pl)
+        return NULL;
+    if ((*s = loom__program_plan_fits(p, pl, api)) != LOOM_OK) {
         loom__plan_free(pl);
         return NULL;
     }
     p->plan[mode] = pl;
     return pl;
+}
+
+void loom__program_set_plan(loom_program *p, loom__plan *pl)
+{
+    loom__exec_free(p->exec[pl->mode]);
+    p->exec[pl->mode] = NULL;
+    loom__plan_free(p->plan[pl->mode]);
+    p->plan[pl->mode] = pl;
 }
 
 const loom__plan *loom__program_plan_of(const loom_program *p, loom_run_mode mode)

@@ -4,6 +4,8 @@
 #define LOOM__RT_PRIVATE
 #include "runtime.h"
 
+#include "graphs/json.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -75,21 +77,6 @@ int loom__rt_trace_find(const loom__rt *rt, const char *actor, int64_t piece, lo
     return 0;
 }
 
-static void put_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* Opens where the trace goes: *tmp (to be renamed over path) for a new or regular file, path
  * itself for a character device or a FIFO (written in place, never replaced); NULL with the
  * message set for anything else. */
@@ -148,7 +135,7 @@ loom_status loom__rt_trace_write(loom__rt *rt, const char *path)
             pid);
     for (int ti = 0; ti < rt->nthreads; ti++) {
         fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":", pid, ti);
-        put_json_string(f, rt->threads[ti].name);
+        loom__json_put_str(f, rt->threads[ti].name);
         fputs("}}", f);
     }
     for (int ti = 0; ti < rt->nthreads && !ferror(f); ti++) {
@@ -157,7 +144,7 @@ loom_status loom__rt_trace_write(loom__rt *rt, const char *path)
             const loom__trace_rec *r = &b->rec[i];
             int64_t ts = r->begin_ns - rt->t0_ns, dur = r->end_ns - r->begin_ns;
             fputs(",\n{\"name\":", f);
-            put_json_string(f, rt->actors[r->actor]->name);
+            loom__json_put_str(f, rt->actors[r->actor]->name);
             fprintf(f,
                     ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%lld.%03lld,\"dur\":%lld.%03lld,"
                     "\"args\":{\"piece\":%lld}}",

@@ -2,11 +2,16 @@
  *
  *     loom info     what this build has: version, CUDA devices, registered ops
  *     loom ops      the op registry, one op a line
- *     loom plan MODEL [--placement P] [--dot FILE]
+ *     loom plan MODEL [--placement P] [--dot FILE] [--tasks] [--json FILE]
  *                   the SBP plan of a model's training step on placement P (default cpu:0-3):
  *                   each op's signature and why, every boxing op and the bytes it moves.
  *                   Models: gcn (Cora's sizes, 2 layers, hidden 16), mlp (784-128-10).
  *                   --dot writes the plan as Graphviz; on one device, one cluster and no boxing.
+ *                   --tasks prints the compiled plan the actors run: each task, register and
+ *                   device's memory. --json writes that plan as JSON.
+ *     loom plan FILE.json
+ *                   the tasks, registers and memory of a plan written as JSON by any program
+ *                   (loom_program_write_plan, or --json above).
  *
  * Exit status: 0; 1 when compiling or a write fails (the dot file, standard output); 2 for a usage
  * error (a missing option value, an unknown option, command or model; the usage line on stderr).
@@ -20,7 +25,8 @@
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: loom info | loom ops | loom plan gcn|mlp [--placement P] [--dot FILE]\n");
+    fprintf(f, "usage: loom info | loom ops | loom plan gcn|mlp [--placement P] [--dot FILE] [--tasks] [--json FILE]"
+               " | loom plan FILE.json\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -67,14 +73,15 @@ static loom_tensor *build_model(loom_graph *g, const char *model)
     return NULL;
 }
 
-/* Writes the program's Graphviz graph to path; 0, or 1 with a message when a write or the close
- * fails (a full disk shows only at the close, when the buffer is flushed). */
-static int write_dot(loom_program *p, const char *path)
+/* Writes the program's Graphviz graph (json 0) or its step's plan as JSON (json 1) to path; 0, or
+ * 1 with a message when a write or the close fails (a full disk shows only at the close, when the
+ * buffer is flushed). */
+static int write_to(loom_program *p, const char *path, int json)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return fprintf(stderr, "loom plan: cannot write %s: %s\n", path, strerror(errno)), 1;
-    loom_status s = loom_program_write_dot(p, f);
+    loom_status s = json ? loom_program_write_plan(p, LOOM_RUN_STEP, LOOM_PLAN_JSON, f) : loom_program_write_dot(p, f);
     int failed = s != LOOM_OK || ferror(f);
     int err = errno;
     if (fclose(f) != 0 && !failed)
@@ -87,10 +94,16 @@ static int write_dot(loom_program *p, const char *path)
 
 static int plan(int argc, char **argv)
 {
-    const char *model = NULL, *placement = "cpu:0-3", *dot = NULL;
+    const char *model = NULL, *placement = "cpu:0-3", *dot = NULL, *json = NULL;
+    int tasks = 0;
     for (int i = 2; i < argc; i++) {
-        const char **value = !strcmp(argv[i], "--placement") ? &placement : !strcmp(argv[i], "--dot") ? &dot : NULL;
-        if (value) {
+        const char **value = !strcmp(argv[i], "--placement") ? &placement
+                             : !strcmp(argv[i], "--dot")     ? &dot
+                             : !strcmp(argv[i], "--json")    ? &json
+                                                             : NULL;
+        if (!strcmp(argv[i], "--tasks")) {
+            tasks = 1;
+        } else if (value) {
             if (i + 1 == argc)
                 return fprintf(stderr, "loom plan: %s needs a value\n", argv[i]), usage(stderr);
             *value = argv[++i];
@@ -103,6 +116,15 @@ static int plan(int argc, char **argv)
     }
     if (!model)
         return fprintf(stderr, "loom plan: which model?\n"), usage(stderr);
+    size_t len = strlen(model);
+    if (len > 5 && !strcmp(model + len - 5, ".json")) { /* a plan written before */
+        if (dot || json || tasks || argc > 3)
+            return fprintf(stderr, "loom plan: a plan file takes no options\n"), usage(stderr);
+        loom_error e = LOOM_ERROR_INIT;
+        if (loom_plan_file_print(model, stdout, &e) != LOOM_OK)
+            return fprintf(stderr, "loom plan: %s\n", e.msg), 1;
+        return 0;
+    }
     loom_error err = {0};
     loom_placement *pl = loom_placement_parse(placement, &err);
     if (!pl)
@@ -127,8 +149,15 @@ static int plan(int argc, char **argv)
     printf("model %s on %s: ", model, ps);
     if (loom_program_print_plan(p, stdout) != LOOM_OK)
         rc = 1;
+    if (tasks && rc == 0) {
+        printf("\nthe compiled plan of a training step:\n");
+        if (loom_program_write_plan(p, LOOM_RUN_STEP, LOOM_PLAN_TEXT, stdout) != LOOM_OK)
+            rc = (fprintf(stderr, "loom plan: %s\n", loom_program_error(p)), 1);
+    }
     if (dot && rc == 0)
-        rc = write_dot(p, dot);
+        rc = write_to(p, dot, 0);
+    if (json && rc == 0)
+        rc = write_to(p, json, 1);
 out:
     loom_program_free(p);
     loom_graph_free(g);

@@ -203,6 +203,24 @@ loom_status loom_program_print_plan(loom_program *p, FILE *f);
  * one cluster and no boxing). */
 loom_status loom_program_write_dot(loom_program *p, FILE *f);
 
+/* The compiled plan of mode (made now when it is not yet), the one the actors run: each task (op,
+ * device, registers read and written), each register (bytes, buffers, where in which device's
+ * memory) and each device's memory, as text (LOOM_PLAN_TEXT, one line each), or as JSON
+ * (LOOM_PLAN_JSON: the whole plan, with its own table of the ops it runs, which
+ * loom_program_read_plan takes back). LOOM_ERR_IO when the stream reports a write error. */
+typedef enum loom_plan_format { LOOM_PLAN_TEXT, LOOM_PLAN_JSON } loom_plan_format;
+loom_status loom_program_write_plan(loom_program *p, loom_run_mode mode, loom_plan_format format, FILE *f);
+/* Makes the plan in JSON file path (written by loom_program_write_plan) the plan its mode runs,
+ * in place of the program's own, until a change that plans anew (a keep, a source, a sparse input
+ * of another size). It must be a plan of this program: the same ops, shapes, names, placements
+ * and SBPs; how it lays out memory and buffers may differ. Refused naming the file and the byte
+ * offset of what is wrong, or the first tensor that differs (LOOM_ERR_FORMAT), or the memory
+ * limit (LOOM_ERR_NOMEM); LOOM_ERR_IO when the file cannot be read. */
+loom_status loom_program_read_plan(loom_program *p, const char *path);
+/* Prints the plan in JSON file path as LOOM_PLAN_TEXT does, without its program (`loom plan
+ * FILE.json`). LOOM_ERR_FORMAT (the file and byte offset in err) or LOOM_ERR_IO. */
+loom_status loom_plan_file_print(const char *path, FILE *out, loom_error *err);
+
 /* The op registry: ops 0 .. loom_op_count() - 1, each with its name, whether it has a gradient
  * rule and whether it is a leaf (an input, a parameter). */
 typedef struct loom_op_about {
