@@ -10,7 +10,7 @@
 
 #include <loom/program.h>
 
-#include "graphs/plan.h"
+#include "graphs/plan/plan.h"
 
 typedef struct loom__exec loom__exec;
 

@@ -3,7 +3,7 @@
 #define LOOM_ACTORS_EXEC_INTERNAL_H
 
 #include "actors/exec.h"
-#include "graphs/parts.h"
+#include "ops/cpu/parts.h"
 #include "ops/cuda/cuda.h"
 #include "runtime/runtime.h"
 

@@ -8,8 +8,8 @@
  * --reps runs is reported (default 3), since a shared machine adds noise only upwards; --spin and
  * --pin set the runtime options of those names; LOOM_BENCH_VERBOSE=1 prints each thread's message
  * and sleep counts to stderr. Goal: <= 1 us per act. */
-#include "../runtime/ring.h"
-#include "../runtime/runtime.h"
+#include "runtime/ring.h"
+#include "runtime/runtime.h"
 
 #include <pthread.h>
 #include <sched.h>

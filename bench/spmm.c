@@ -46,8 +46,8 @@ int main(void)
 #include <cusparse.h>
 #include <math.h>
 
-#include "../ops/op.h"
-#include "../runtime/cuda/cuda_rt.h"
+#include "graphs/core/op.h"
+#include "runtime/devices/cuda/cuda_rt.h"
 #include "ops/cuda/cuda.h" /* the repository root is on the benchmarks' include path */
 #include "bench/spmm_problem.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 typedef struct problem {
     int64_t n, m, e, f;

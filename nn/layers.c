@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-#include "graphs/graph.h"
+#include "graphs/builder/graph.h"
 
 loom_tensor *loom_nn_linear(loom_graph *g, const char *name, loom_tensor *x, int64_t out_features, int bias)
 {

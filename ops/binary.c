@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/binary.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 loom_status loom__elem_check(const loom_tensor *t, int nfloat, char *msg, size_t len)

@@ -5,7 +5,7 @@
 
 #include "ops/cpu/binary.h"
 #include "ops/cpu/dropout.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 /* dropout_mask(x): u8 of x's shape; x must be a dense float tensor (the one dropped). */

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/index.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 /* idx must be a dense i32 vector as long as dim 0 of src (named what). */

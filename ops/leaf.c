@@ -1,6 +1,6 @@
 /* Leaf ops: inputs, parameters, optimizer state (values held by the program, computed by no
  * kernel), and fill, a constant shaped like another tensor (the seed of the backward pass). */
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 #include "ops/cpu/cpu.h"
 #include "ops/sbp_sigs.h"

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 static loom_status move_infer(loom_tensor *t, char *msg, size_t len)
 {

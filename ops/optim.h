@@ -5,7 +5,7 @@
 
 #include <loom/program.h>
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* sgd_update(p, grad, buf): PyTorch's SGD step on p with momentum buffer buf (a zeroed state
  * tensor shaped like p; unused when o->momentum is 0). lr, momentum, dampening and nesterov come

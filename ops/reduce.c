@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/reduce.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 static loom_status float_operand(const loom_tensor *t, int i, char *msg, size_t len)

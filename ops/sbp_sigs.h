@@ -9,7 +9,7 @@
 #ifndef LOOM_OPS_SBP_SIGS_H
 #define LOOM_OPS_SBP_SIGS_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* 1 when a tensor of shape s may be split along axis: the axis exists, and it is axis 0 or a
  * static dim. A dynamic dim is split by the source into whole graphs (not by loom_split_part), and

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/shape.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 static loom_status dense_operand(const loom_tensor *t, int i, char *msg, size_t len)

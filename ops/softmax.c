@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/softmax.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 /* what names the operand with its verb ("x is", "logits are"). */

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/sparse.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 /* src[0] must be a CSR matrix: the message names the argument and how to make one. */

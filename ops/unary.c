@@ -7,7 +7,7 @@
 
 #include "ops/cpu/binary.h"
 #include "ops/cpu/unary.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 #include "ops/sbp_sigs.h"
 
 static const char *grad_api(loom_op op)

@@ -2,7 +2,7 @@
  * completion. Everything here runs on the actor's own thread (creation, layout and reset run on the
  * caller's thread while no worker exists), so actor state needs no atomics. */
 #define LOOM__RT_PRIVATE
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 #include <inttypes.h>
 #include <stdio.h>

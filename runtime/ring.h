@@ -12,7 +12,7 @@
 #ifndef LOOM_RUNTIME_RING_H
 #define LOOM_RUNTIME_RING_H
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 #include <assert.h>
 #include <sched.h>

@@ -2,7 +2,7 @@
  * wake-ups, running, stopping, errors and cancel. The actor protocol itself is in actor.c. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #define LOOM__RT_PRIVATE
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <hwloc.h>

@@ -277,8 +277,8 @@ const char *loom__rt_trace_error(const loom__rt *rt);
  * API above need none of it.
  * ------------------------------------------------------------------------------------------- */
 #ifdef LOOM__RT_PRIVATE
-#include "ring.h"
-#include "trace.h"
+#include "runtime/ring.h"
+#include "runtime/trace.h"
 
 #include <pthread.h>
 #include <stdarg.h>

@@ -2,9 +2,9 @@
  * format is the Trace Event Format's JSON array: one "X" (complete) event per act with ts and dur
  * in microseconds, plus "M" metadata naming the process and each worker thread. */
 #define LOOM__RT_PRIVATE
-#include "runtime.h"
+#include "runtime/runtime.h"
 
-#include "graphs/json.h"
+#include "graphs/core/json.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,7 +13,7 @@
 #include "harness_gpu.h"
 
 #ifdef LOOM_HAVE_CUDA
-#include "runtime/cuda/cuda_rt.h"
+#include "runtime/devices/cuda/cuda_rt.h"
 
 /* The device, opened by the suite's fixture (see suite). */
 static lt_gpu *gpu;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/cuda/cuda_rt.h"
+#include "runtime/devices/cuda/cuda_rt.h"
 
 struct lt_gpu {
     loom__cuda_dev dev;

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "graphs/program.h"
+#include "graphs/session/program.h"
 #include "harness.h"
 #include "ops/cuda/cuda.h"
 

@@ -8,13 +8,13 @@
  * The rule for internal ops (grad ops, fill, optimizer state and updates, dropout's mask): they
  * have no row of their own; they are listed in lt_op_exempt with the rows that reach them (through
  * a forward op's gradient or through the optimizer), and test_op_registry checks that some row's
- * training program really contains each of them. An op of ops/ops.def with neither a row nor an
+ * training program really contains each of them. An op of graphs/core/ops.def with neither a row nor an
  * exemption fails test_op_registry. */
 #ifndef LOOM_TESTS_OP_CASES_H
 #define LOOM_TESTS_OP_CASES_H
 
 #include "harness.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* How a row makes its leaves: the float dtype of the data, and the SBP hint each leaf gets on a
  * placement of several devices (split < 0: none, inference picks; else S(split) for every dense

@@ -7,7 +7,7 @@
 
 #include "harness.h"
 
-#include "../runtime/runtime.h"
+#include "runtime/runtime.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

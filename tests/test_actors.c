@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "actors/exec.h"
-#include "graphs/program.h"
+#include "graphs/session/program.h"
 #include "runtime/runtime.h"
 
 /* ---- random graphs (lt_random_graph) ---------------------------------------------------------- */

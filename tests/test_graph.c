@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* ---- matmul ---------------------------------------------------------------------------------- */
 

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graphs/memplan.h"
-#include "graphs/plan.h"
+#include "graphs/plan/memplan.h"
+#include "graphs/plan/plan.h"
+#include "graphs/session/program.h"
 
 static uint64_t rng(uint64_t *s)
 {
@@ -128,7 +129,8 @@ END_TEST
 static void check_plan(loom_program *p, loom_run_mode mode, const char *what)
 {
     loom_status st;
-    loom__plan *pl = loom__plan_build(p, mode, NULL, 2, &st);
+    loom__plan_src src = loom__program_plan_src(p);
+    loom__plan *pl = loom__plan_build(&src, mode, NULL, 2, &st);
     ck_assert_msg(pl != NULL, "%s: %s", what, loom_program_error(p));
     for (int d = 0; d < pl->ndev; d++) {
         for (int i = 0; i < pl->nregst; i++) {

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 static int starts_with(const char *s, const char *prefix)
 {

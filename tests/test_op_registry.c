@@ -3,13 +3,13 @@
  * gradients against central differences (f64); and the row's forward values and parameter
  * gradients on cpu:0-3, under inference's own layout and with every leaf hinted S(0) or S(1),
  * against one device (1e-9; the actor runtime must then give the reference executor's bits). An
- * op of ops/ops.def with neither a row nor an exemption fails; so does an exempt op that no row's
+ * op of graphs/core/ops.def with neither a row nor an exemption fails; so does an exempt op that no row's
  * training program contains. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "graphs/program.h"
+#include "graphs/session/program.h"
 #include "op_cases.h"
 
 static const lt_row_env f64_env = {.dt = LOOM_F64, .split = -1};

@@ -7,7 +7,7 @@
 
 #include "harness.h"
 
-#include "../ops/op.h" /* loom__sum_to and the internal expand op */
+#include "graphs/core/op.h" /* loom__sum_to and the internal expand op */
 
 static double *data(int64_t n, uint64_t seed)
 {

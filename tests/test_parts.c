@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graphs/parts.h"
+#include "ops/cpu/parts.h"
 
 static loom__value make(loom_dtype dt, int ndim, const int64_t *shape)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "actors/exec.h"
-#include "graphs/program.h"
+#include "graphs/session/program.h"
 #include "ops/sbp_sigs.h"
 
 START_TEST(test_boxing_table)

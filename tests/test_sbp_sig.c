@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "harness.h"
-#include "graphs/parts.h"
-#include "graphs/program.h"
+#include "ops/cpu/parts.h"
+#include "graphs/session/program.h"
 #include "ops/cpu/index.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 enum { MAX_CASES = 8 };
 static const double TOL = 1e-10;

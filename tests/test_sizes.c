@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 #define P2(k) (INT64_C(1) << (k))
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* A graph that the figures of bench/peers/synthetic.py describe in full:
  *     python3 bench/peers/synthetic.py --nodes 10 --edges 40 --features 3 --classes 4 --seed 7 --show 40 */

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/cpu.h"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 /* One loop per op and dtype: rows of the innermost dim, an odometer over the outer dims. */
 #define BIN_LOOP(name, T, sfx, OP)                                                              \

@@ -3,7 +3,7 @@
 #ifndef LOOM_OPS_CPU_BINARY_H
 #define LOOM_OPS_CPU_BINARY_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* Every source of t (up to nfloat of them, the leading ones) must be a dense f32/f64 tensor, all of
  * one dtype. Writes "operand 2 is i32; this op takes f32 or f64" style messages. (ops/binary.c) */

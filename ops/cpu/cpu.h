@@ -2,7 +2,7 @@
 #ifndef LOOM_OPS_CPU_CPU_H
 #define LOOM_OPS_CPU_CPU_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,7 +2,7 @@
 #ifndef LOOM_OPS_CPU_DROPOUT_H
 #define LOOM_OPS_CPU_DROPOUT_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* u8 keep mask shaped like its source (whose data it never reads): element i is dropped (0) with
  * probability a.f[0], drawn from (graph seed, mask tensor id, step, i); all ones in evaluation. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ops/cpu/cpu.h"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 /* Every idx[0, e) must lie in [0, n); what names the range for the message. */
 static loom_status check_idx(const int32_t *idx, int64_t e, int64_t n, const char *what, const loom__kctx *ctx)

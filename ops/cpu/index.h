@@ -2,7 +2,7 @@
 #ifndef LOOM_OPS_CPU_INDEX_H
 #define LOOM_OPS_CPU_INDEX_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* Scatter reductions, a.i[0] of SCATTER and SCATTER_GRAD. */
 enum loom__scatter_mode { LOOM__SCATTER_SUM, LOOM__SCATTER_MEAN, LOOM__SCATTER_MAX, LOOM__SCATTER_MODE_COUNT };

@@ -3,7 +3,7 @@
 #ifndef LOOM_OPS_CPU_OPTIM_H
 #define LOOM_OPS_CPU_OPTIM_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* sgd_update(p, grad, buf): a.f = {lr, momentum, dampening, weight_decay}, a.i[0] nesterov. */
 loom_status loom__cpu_sgd_update(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);

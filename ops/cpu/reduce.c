@@ -9,7 +9,7 @@
 
 #include "ops/cpu/cpu.h"
 #include "ops/cpu/shape.h"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 
 /* ---- sum, mean --------------------------------------------------------------------------------- */

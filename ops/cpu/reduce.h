@@ -2,7 +2,7 @@
 #ifndef LOOM_OPS_CPU_REDUCE_H
 #define LOOM_OPS_CPU_REDUCE_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* sum / mean of x over the axes in a.i[0] (bit i = axis i of x); out has the kept axes in order,
  * with or without the size-1 reduced ones, which does not change its layout. A mean over no

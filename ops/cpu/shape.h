@@ -3,8 +3,8 @@
 #ifndef LOOM_OPS_CPU_SHAPE_H
 #define LOOM_OPS_CPU_SHAPE_H
 
-#include "ops/op.h"
-#include "ops/runs.h"
+#include "graphs/core/op.h"
+#include "ops/shared/runs.h"
 
 /* reshape: a copy of the elements (the layout of a dense value does not depend on its shape). */
 loom_status loom__cpu_reshape(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);

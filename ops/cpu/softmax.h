@@ -3,7 +3,7 @@
 #ifndef LOOM_OPS_CPU_SOFTMAX_H
 #define LOOM_OPS_CPU_SOFTMAX_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* y = x - max - log(sum(exp(x - max))) per row. */
 loom_status loom__cpu_log_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);

@@ -9,7 +9,7 @@
 
 #include "ops/cpu/cpu.h"
 #include "ops/cpu/pool.h"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 
 /* y[0, f) += a x[0, f). Blocks of 8 with a fixed-count inner loop: GCC vectorises those at -O2

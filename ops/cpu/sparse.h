@@ -2,7 +2,7 @@
 #ifndef LOOM_OPS_CPU_SPARSE_H
 #define LOOM_OPS_CPU_SPARSE_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 /* spmm(adj CSR [N, M], x [M, F...]) -> [N, F...]; with a.i[0] (transpose) x is [N, F...] and the
  * result adj^T x, [M, F...]. */

@@ -2,7 +2,7 @@
 #ifndef LOOM_OPS_CPU_UNARY_H
 #define LOOM_OPS_CPU_UNARY_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 loom_status loom__cpu_relu(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 /* slope a.f[0] */

@@ -8,7 +8,7 @@
 // (magic numbers) when the tensor fits 31-bit indices. bias_add is the broadcast x [R, C] + b [C].
 // defines: loom__cuda_register_binary
 #include "ops/cuda/flat.cuh"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 #include <limits.h>
 

@@ -17,7 +17,7 @@
 
 #include <type_traits>
 
-#include "ops/op.h" // loom__kfail
+#include "graphs/core/op.h" // loom__kfail
 #include "ops/cuda/cuda.h"
 
 static inline cudaStream_t loom__cuda_stream(const loom__kctx *ctx) { return (cudaStream_t)ctx->cuda->stream; }

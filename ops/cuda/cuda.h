@@ -25,7 +25,7 @@
 #ifndef LOOM_OPS_CUDA_CUDA_H
 #define LOOM_OPS_CUDA_CUDA_H
 
-#include "ops/op.h"
+#include "graphs/core/op.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -15,7 +15,7 @@
 // numbers, which is the same whatever the order.
 // defines: loom__cuda_register_index
 #include "ops/cuda/sort.cuh"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 // the shapes alone, so each run gives the same bits.
 // defines: loom__cuda_register_reduce
 #include "ops/cuda/runs.cuh"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #define LOOM_OPS_CUDA_RUNS_CUH
 
 #include "ops/cuda/common.cuh"
-#include "ops/runs.h"
+#include "ops/shared/runs.h"
 
 // Offset of flat index i (row-major over r's sizes) through r's strides.
 template <typename I> static __device__ __forceinline__ I loom__cuda_run_off(const loom__runs &r, I i)

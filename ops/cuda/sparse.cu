@@ -20,7 +20,7 @@
 // keeps them out of fed matrices) are recorded in the error record and skipped.
 // defines: loom__cuda_register_sparse
 #include "ops/cuda/sort.cuh"
-#include "ops/operands.h"
+#include "ops/shared/operands.h"
 
 // Entries from which the transposed product sorts even when atomics are allowed (see spmm_run).
 constexpr int64_t SORTED_FROM = INT64_C(1) << 20;

@@ -1,0 +1,216 @@
+/* The op contract: what an op is to the passes (shape inference, gradient rule) and to the
+ * executors (a CPU kernel on concrete values).
+ *
+ * A tensor of the logical graph is the node that makes it: op, sources and attributes. Ops see
+ * tensors through this header only; the graph that owns them is opaque here. */
+#ifndef LOOM_OPS_OP_H
+#define LOOM_OPS_OP_H
+
+#include <loom/graph.h>
+#include <loom/sbp.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Functions that CUDA kernels share with the host (the counter-based generator below). */
+#ifdef __CUDACC__
+#define LOOM__HD __host__ __device__
+#else
+#define LOOM__HD
+#endif
+
+#define LOOM__MAX_SRC 8
+
+typedef enum loom_op {
+#define X(e, n) LOOM_OP_##e,
+#include "graphs/core/ops.def"
+#undef X
+    LOOM_OP_COUNT
+} loom_op;
+
+typedef enum loom__layout { LOOM__DENSE, LOOM__CSR } loom__layout;
+
+enum loom__tensor_flags {
+    LOOM__T_POISON = 1u << 0,
+    LOOM__T_NEEDS_GRAD = 1u << 1, /* depends on a parameter */
+};
+
+/* Op attributes: integers, reals and a shape, meaning what each op says. */
+typedef struct loom__attrs {
+    int64_t i[8];
+    double f[8];
+    loom_shape shape;
+} loom__attrs;
+
+struct loom_tensor {
+    int id; /* index in the graph, also a topological order */
+    loom_op op;
+    int n_src;
+    loom_tensor *src[LOOM__MAX_SRC];
+    loom__attrs a;
+    loom_dtype dtype;  /* the value dtype for CSR */
+    loom__layout layout;
+    loom_shape shape;  /* [nrows, ncols] for CSR; ndim 0 and no value for in-place ops */
+    uint32_t flags;
+    loom_graph *graph;
+    char name[64];
+    loom_init init;      /* parameters */
+    loom_sbp sbp_hint;   /* the user's SBP for it, or unset */
+    int place;           /* its placement: an index into the graph's places (0: the graph's own) */
+    double weight_decay; /* parameters: NaN means the optimizer's */
+};
+
+/* A concrete value: dense contiguous row-major data, or CSR (rowptr, col, nnz; data = values). */
+typedef struct loom__value {
+    loom_dtype dtype;
+    int ndim;
+    int64_t shape[LOOM_MAX_DIMS];
+    void *data;
+    int32_t *rowptr, *col;
+    int64_t nnz;
+} loom__value;
+
+/* What a kernel may know beyond its operands. */
+typedef struct loom__kctx {
+    int64_t step;   /* optimizer steps taken before this run; Adam uses step + 1 */
+    int training;   /* dropout on */
+    uint64_t seed;  /* the graph's seed */
+    char *msg;      /* a failing kernel writes why here */
+    size_t msglen;
+    /* CUDA kernels only (ops/cuda/cuda.h): the device's stream, library handles, scratch and error
+     * record; NULL for CPU kernels. */
+    const struct loom__cuda_kctx *cuda;
+    /* On several devices: the signature the op runs under (NULL on one device), which part of it
+     * this device holds (part of nparts), and for each source split under it, the first index of
+     * this part along the split axis and that axis's whole size (0 and the size when not split).
+     * Kernels whose signatures need offsets read them (a gather from a row-split table). */
+    const struct loom__sbp_sig *sig;
+    int part, nparts;
+    int64_t first[LOOM__MAX_SRC], whole[LOOM__MAX_SRC];
+    /* CPU kernels: the program's kernel threads (ops/cpu/pool.h); NULL runs them on the caller. */
+    struct loom__pool *pool;
+} loom__kctx;
+
+/* A kernel's failure, on any device: writes the message into ctx->msg and returns s. */
+loom_status loom__kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* One valid SBP signature of an op on a 1-D placement: an SBP per source, and the output's. */
+typedef struct loom__sbp_sig {
+    loom_sbp in[LOOM__MAX_SRC];
+    loom_sbp out;
+} loom__sbp_sig;
+#define LOOM__MAX_SIGS 32
+
+typedef struct loom_op_def {
+    const char *name;
+    int min_src, max_src;
+    uint32_t flags;
+    /* Sets t->dtype, t->layout and t->shape from t->src and t->a; on a bad call writes a message
+     * (without the op name) and returns the status. */
+    loom_status (*infer)(loom_tensor *t, char *msg, size_t len);
+    /* Computes out from src on the CPU. out is allocated for the resolved shape of t. */
+    loom_status (*cpu)(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+    /* Builds the gradient of each differentiable source from gout (the gradient of t) into gsrc[i];
+     * NULL when no source is differentiable. */
+    void (*grad)(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc);
+    uint32_t diff_src; /* bit i: source i takes a gradient */
+    /* Writes t's valid signatures (at most max) into sigs and returns their number, given its
+     * sources' shapes and attributes; the all-broadcast signature (B, ..., B) -> B, valid for every
+     * deterministic op, need not be listed. NULL: that signature only. */
+    int (*sbp)(const loom_tensor *t, loom__sbp_sig *sigs, int max);
+} loom_op_def;
+
+enum loom__op_flags {
+    LOOM__OPF_LEAF = 1u << 0,    /* input, parameter, state: holds a value, computes nothing */
+    LOOM__OPF_INPLACE = 1u << 1, /* updates its sources, has no value of its own */
+    LOOM__OPF_RANDOM = 1u << 2,  /* depends on the step and training flag */
+};
+
+/* The definition of op; never NULL for a valid op. */
+const loom_op_def *loom__op_def(loom_op op);
+
+/* ---- Services the graph gives ops (implemented in graphs/builder.c). ---- */
+
+/* Makes a tensor of op on g from n sources and attributes a (NULL: none), inferring its shape. A
+ * failure records "<api>: <message>" as the graph's error (when it is the first) and returns the
+ * graph's poisoned tensor; a poisoned or NULL source does the same. */
+loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_tensor *const *src, const loom__attrs *a);
+/* Records a builder error on g (kept only when it is the first) and returns the poisoned tensor. */
+loom_tensor *loom__fail(loom_graph *g, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Writes a shape as "[N, 128]" (dynamic dims by name). */
+const char *loom__shape_str(const loom_graph *g, const loom_shape *s, char *buf, size_t len);
+/* 1 when two shapes have the same rank and dims. */
+int loom__shape_eq(const loom_shape *a, const loom_shape *b);
+/* 1 when two dims are the same (equal sizes, or the same dynamic dim). */
+int loom__dim_eq(loom_dim a, loom_dim b);
+/* The upper bound of a dim (its size when static). */
+int64_t loom__dim_bound(const loom_graph *g, loom_dim d);
+/* 1 when d may be a dim on g: a size >= 0, or (allow_dynamic) one of g's dynamic dims. Else 0 with
+ * why, e.g. "<what> is a dynamic dim of another graph": every dim a caller gives the builder
+ * passes here, so that a handle of another graph is never taken for one of g's. */
+int loom__dim_ok(const loom_graph *g, loom_dim d, int allow_dynamic, const char *what, char *why, size_t len);
+/* Normalises a possibly negative axis against ndim; -1 when out of range. */
+int loom__axis(int axis, int ndim);
+
+/* Sums x over the dims that broadcasting stretched, to `target` (the shape of a source of a
+ * broadcasting op): the gradient of a broadcast. Returns x itself when the shapes are equal.
+ * (ops/reduce.c) */
+loom_tensor *loom__sum_to(loom_graph *g, loom_tensor *x, const loom_shape *target);
+
+/* Element count of a concrete value (1 for a scalar; nnz values for CSR); -1 when over an int64,
+ * which a value of a program never is (the builder and the feeds refuse such shapes). */
+int64_t loom__numel(const loom__value *v);
+
+/* Checked size arithmetic: every element count, byte count and offset computed from a caller's
+ * shapes goes through these. Each returns 0 and sets *out when the operands are >= 0 and the
+ * result fits an int64 (the largest count or byte size Loom handles), else -1 with *out as it
+ * was. */
+int loom__mul_size(int64_t a, int64_t b, int64_t *out);
+int loom__add_size(int64_t a, int64_t b, int64_t *out);
+/* Elements and bytes (either may be NULL) of a dense value of dtype and concrete shape; -1 when
+ * the rank or dtype is invalid, a dim is negative, or either count is over an int64. */
+int loom__dense_size(loom_dtype dtype, int ndim, const int64_t *shape, int64_t *numel, int64_t *bytes);
+/* A byte count as every message writes one: "512 bytes" under 1 KiB, else one decimal of the
+ * largest unit it reaches ("1.5 KiB", "3.2 MiB", "2.0 GiB", up to TiB). Returns buf. */
+const char *loom__bytes_str(double bytes, char *buf, size_t len);
+
+/* Counter-based random bits for (key, counter): the same everywhere, in any order. The
+ * splitmix64 finaliser over a combined key is cheap, stateless and well mixed, which is what a
+ * counter-based generator needs; inline, since masks draw one per element or two. */
+static inline LOOM__HD uint64_t loom__mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+static inline LOOM__HD uint64_t loom__rand64(uint64_t key, uint64_t counter)
+{
+    return loom__mix64(loom__mix64(key + UINT64_C(0x9e3779b97f4a7c15)) ^ (counter * UINT64_C(0xd1b54a32d192ed03)));
+}
+/* 1 when a kernel runs on a device's part of source 0 split along axis 0 (its signature's in[0]
+ * S(0), on several devices): ctx->first[0] and ctx->whole[0] are then that part's first row and
+ * the whole tensor's rows. */
+static inline int loom__row_part(const loom__kctx *ctx)
+{
+    return ctx->sig && ctx->nparts > 1 && ctx->sig->in[0].kind == LOOM_SBP_SPLIT && ctx->sig->in[0].axis == 0;
+}
+/* The index in the whole tensor of a dropout mask part's element 0: first[0] rows in for a
+ * device's part of a row-split mask ((S(0)) -> S(0)), else 0. */
+static inline int64_t loom__mask_base(const loom__value *out, const loom__kctx *ctx)
+{
+    if (!loom__row_part(ctx) || out->ndim < 1 || out->shape[0] == 0)
+        return 0;
+    return ctx->first[0] * (loom__numel(out) / out->shape[0]);
+}
+/* The rows an unmasked softmax cross-entropy's mean divides by: the whole logits' for a device's
+ * part of row-split logits (the loss's (S(0), S(0)) -> P, the gradient's (S(0), S(0), B) -> S(0)),
+ * else the local rows. */
+static inline int64_t loom__ce_rows(int64_t rows, const loom__kctx *ctx) { return loom__row_part(ctx) ? ctx->whole[0] : rows; }
+/* Uniform in [0, 1) with 53 random bits. */
+static inline LOOM__HD double loom__rand_unit(uint64_t key, uint64_t counter) { return (double)(loom__rand64(key, counter) >> 11) * 0x1.0p-53; }
+
+#ifdef __cplusplus
+}
+#endif
+#endif

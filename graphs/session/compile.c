@@ -1,0 +1,474 @@
+/* loom_compile and the program's host-side API: feeding inputs, parameters and their initial
+ * values, fetching values. Running is graphs/reference.c. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "graphs/session/program.h"
+#include "ops/cpu/pool.h"
+#include "ops/optim.h"
+
+loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+const char *loom_program_error(const loom_program *p)
+{
+    if (!p)
+        return "loom: program is NULL";
+    return p->err[0] ? p->err : NULL;
+}
+
+int64_t loom_program_steps(const loom_program *p) { return p ? p->step : 0; }
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * UINT64_C(1099511628211);
+    return h;
+}
+
+/* Element i of a parameter's initial value. Random kinds are keyed by the graph seed, the
+ * initialiser's seed and the parameter's name, so that a value never depends on placement. */
+static double init_value(const loom_graph *g, const loom_tensor *t, uint64_t key, int64_t i)
+{
+    const loom_init *in = &t->init;
+    int64_t fan_in = t->shape.ndim ? t->shape.d[0] : 1, fan_out = t->shape.ndim ? t->shape.d[t->shape.ndim - 1] : 1;
+    (void)g;
+    double u = loom__rand_unit(key, 2 * (uint64_t)i), v = loom__rand_unit(key, 2 * (uint64_t)i + 1);
+    double z = sqrt(-2.0 * log1p(-u)) * cos(2.0 * M_PI * v); /* Box-Muller; 1-u is in (0, 1] */
+    switch (in->kind) {
+    case LOOM_INIT_ZEROS:
+        return 0;
+    case LOOM_INIT_CONSTANT:
+        return in->a;
+    case LOOM_INIT_UNIFORM:
+        return in->a + (in->b - in->a) * u;
+    case LOOM_INIT_NORMAL:
+        return in->a + in->b * z;
+    case LOOM_INIT_GLOROT: {
+        double s = (in->a ? in->a : 1.0) * sqrt(6.0 / (double)(fan_in + fan_out > 0 ? fan_in + fan_out : 1));
+        return -s + 2 * s * u;
+    }
+    case LOOM_INIT_KAIMING:
+        return (in->a ? in->a : sqrt(2.0)) / sqrt((double)(fan_in > 0 ? fan_in : 1)) * z;
+    case LOOM_INIT_KIND_COUNT:
+        break;
+    }
+    return 0;
+}
+
+static loom_status init_leaf(loom_program *p, loom_tensor *t)
+{
+    int64_t shape[LOOM_MAX_DIMS];
+    for (int i = 0; i < t->shape.ndim; i++)
+        shape[i] = t->shape.d[i]; /* parameters and state are static */
+    loom_status s = loom__value_reserve(p, t->id, t->dtype, t->shape.ndim, shape);
+    if (s != LOOM_OK)
+        return loom__program_fail(p, s, s == LOOM_ERR_NOMEM ? "loom_compile: no memory for '%s'"
+                                                            : "loom_compile: '%s' is over an int64 byte count (internal error)",
+                                  loom_tensor_name(t));
+    loom__value *v = &p->val[t->id];
+    int64_t n = loom__numel(v);
+    uint64_t key = loom__rand64(p->g->seed, t->init.seed ^ name_hash(t->name));
+    for (int64_t i = 0; i < n; i++) {
+        double x = t->op == LOOM_OP_PARAM ? init_value(p->g, t, key, i) : 0.0;
+        if (t->dtype == LOOM_F32)
+            ((float *)v->data)[i] = (float)x;
+        else
+            ((double *)v->data)[i] = x;
+    }
+    p->ready[t->id] = 1;
+    return LOOM_OK;
+}
+
+static void add_optimizer(loom_program *p, loom_tensor *param, loom_tensor *grad)
+{
+    loom_graph *g = p->g;
+    double wd = isnan(param->weight_decay) ? p->opt.weight_decay : param->weight_decay;
+    loom__attrs a = {.i = {param->dtype, LOOM__DENSE}, .shape = param->shape};
+    loom_tensor *s1 = loom__node(g, "loom_compile (optimizer state)", LOOM_OP_STATE, 0, NULL, &a);
+    s1->place = param->place; /* state lives with its parameter */
+    if (p->opt.kind == LOOM_OPT_SGD) {
+        loom__sgd_update(g, param, grad, s1, &p->opt, wd);
+    } else {
+        loom_tensor *s2 = loom__node(g, "loom_compile (optimizer state)", LOOM_OP_STATE, 0, NULL, &a);
+        s2->place = param->place;
+        loom__adam_update(g, param, grad, s1, s2, &p->opt, wd);
+    }
+}
+
+/* Marks the gradient nodes that reach no parameter's gradient (nor, through it, an update). */
+static loom_status mark_dead(loom_program *p)
+{
+    loom_graph *g = p->g;
+    uint8_t *live = calloc((size_t)p->n + 1, 1);
+    p->dead = calloc((size_t)p->n + 1, 1);
+    if (!live || !p->dead) {
+        free(live);
+        return LOOM_ERR_NOMEM;
+    }
+    for (int id = p->bwd_end; id < p->n; id++)
+        live[id] = 1;
+    for (int id = 0; id < p->fwd_end; id++)
+        if (g->t[id]->op == LOOM_OP_PARAM && p->grad[id])
+            live[p->grad[id]->id] = 1;
+    for (int id = p->n - 1; id >= p->fwd_end; id--)
+        for (int i = 0; live[id] && i < g->t[id]->n_src; i++)
+            live[g->t[id]->src[i]->id] = 1;
+    for (int id = p->fwd_end; id < p->bwd_end; id++)
+        p->dead[id] = !live[id];
+    free(live);
+    return LOOM_OK;
+}
+
+void loom_program_free(loom_program *p)
+{
+    if (!p)
+        return;
+    loom__program_drop_plans(p);
+    loom__sbp_plan_free(&p->sbp);
+    loom__pool_free(p->pool);
+    free(p->keep);
+    free(p->losses);
+    for (int i = 0; p->val && i < p->n; i++) {
+        free(p->val[i].data);
+        free(p->val[i].rowptr);
+        free(p->val[i].col);
+    }
+    free(p->val);
+    free(p->cap);
+    free(p->ready);
+    free(p->grad);
+    free(p->grad_of);
+    free(p->dead);
+    free(p->dims);
+    free(p->feed_version);
+    free(p->holder);
+    pthread_mutex_destroy(&p->run_lock);
+    free(p);
+}
+
+/* Checks every placement of the graph against the machine, and counts the plan's devices (every
+ * placement's, once each) into p->ndevices. */
+static void check_places(loom_program *p)
+{
+    loom_graph *g = p->g;
+    p->ndevices = 1;
+    if (g->nplaces == 0)
+        return;
+    loom_device_kind kind = LOOM_DEVICE_KIND_COUNT;
+    int seen[LOOM_MAX_DEVICE_INDEX + 1] = {0}, ndev = 0;
+    for (int k = 0; k < g->nplaces; k++) {
+        const loom_placement *pl = g->places[k];
+        loom_device_kind pk = pl ? loom_placement_kind(pl) : LOOM_DEVICE_CPU;
+        if (kind != LOOM_DEVICE_KIND_COUNT && pk != kind) {
+            loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: placements of %s and %s devices in one graph: moves between device kinds are not built yet",
+                       loom_device_kind_name(kind), loom_device_kind_name(pk));
+            return;
+        }
+        kind = pk;
+        if (pl) {
+            loom_error e = {0};
+            int ncuda = pk == LOOM_DEVICE_CUDA ? loom_cuda_device_count(NULL) : 0;
+            if (loom_placement_check(pl, 1, ncuda, &e) != LOOM_OK) {
+                loom__fail(g, e.status, "loom_compile: %s", e.msg);
+                return;
+            }
+        }
+        for (int j = 0; j < (pl ? loom_placement_ndevices(pl) : 1); j++) {
+            int dev = pl ? loom_placement_device(pl, j, NULL) : 0;
+            ndev += !seen[dev];
+            seen[dev] = 1;
+        }
+    }
+    p->ndevices = ndev;
+}
+
+/* Records loom_compile's first bad argument on g (the graph keeps only the first error). */
+static void check_args(loom_graph *g, const loom_tensor *loss, const loom_train_opts *opts, const loom_optimizer *opt)
+{
+    char b[96];
+    if (opts && (opts->regst_num < 0 || opts->regst_num > LOOM_MAX_REGST_NUM))
+        loom__fail(g, LOOM_ERR_INVALID,
+                   "loom_compile: regst_num %d is outside 0 .. %d (buffers of each input register; 0 means 2)",
+                   opts->regst_num, LOOM_MAX_REGST_NUM);
+    if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->threads < 0 ||
+                 opts->memory_limit < 0 || (unsigned)opts->matmul >= LOOM_MATMUL_PRECISION_COUNT))
+        loom__fail(g, LOOM_ERR_INVALID,
+                   "loom_compile: invalid executor %d, threads %d, memory limit %lld or matmul precision %d",
+                   (int)opts->executor, opts->threads, (long long)opts->memory_limit, (int)opts->matmul);
+    if ((unsigned)opt->kind >= LOOM_OPT_KIND_COUNT || !(opt->lr >= 0) || !(opt->weight_decay >= 0))
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)", (int)opt->kind,
+                   opt->lr, opt->weight_decay);
+    if (!loss) {
+        if (opt->kind != LOOM_OPT_NONE)
+            loom__fail(g, LOOM_ERR_INVALID, "loom_compile: an optimizer needs a loss");
+    } else if (loss->flags & LOOM__T_POISON) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss is a poisoned tensor");
+    } else if (loss->graph != g) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the loss belongs to another graph");
+    } else if (!loom_dtype_is_float(loss->dtype) || loss->layout != LOOM__DENSE || loss->shape.ndim != 0) {
+        loom__fail(g, LOOM_ERR_SHAPE, "loom_compile: the loss must be a float scalar, got %s %s", loom_dtype_name(loss->dtype),
+                   loom__shape_str(g, &loss->shape, b, sizeof b));
+    }
+}
+
+static loom_status compile_nomem(loom_graph *g)
+{
+    loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+    return g->status;
+}
+
+static int has_sparse_input(const loom_program *p)
+{
+    for (int i = 0; i < p->fwd_end; i++)
+        if (p->g->t[i]->op == LOOM_OP_INPUT && p->g->t[i]->layout == LOOM__CSR)
+            return 1;
+    return 0;
+}
+
+loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts *opts, loom_program **out)
+{
+    if (out)
+        *out = NULL;
+    if (!g)
+        return LOOM_ERR_INVALID; /* loom_graph_error(NULL) says the graph is NULL */
+    if (!out) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: the program pointer (out, the last argument) is NULL");
+        return g->status;
+    }
+    if (g->status != LOOM_OK)
+        return g->status;
+    loom_optimizer opt = opts ? opts->optimizer : (loom_optimizer){.kind = LOOM_OPT_NONE};
+    check_args(g, loss, opts, &opt);
+    if (g->status != LOOM_OK)
+        return g->status;
+
+    loom_program *p = calloc(1, sizeof *p);
+    if (!p)
+        return compile_nomem(g);
+    p->g = g;
+    p->loss = loss;
+    p->opt = opt;
+    p->fwd_end = g->n;
+    p->grad = calloc((size_t)g->n + 1, sizeof *p->grad);
+    if (!p->grad) {
+        free(p);
+        return compile_nomem(g);
+    }
+    pthread_mutex_init(&p->run_lock, NULL); /* every later failure path frees through loom_program_free */
+    if (loss && loom__autodiff(g, loss, p->grad) == LOOM_OK) {
+        p->bwd_end = g->n;
+        if (opt.kind != LOOM_OPT_NONE)
+            for (int i = 0; i < p->fwd_end; i++)
+                if (g->t[i]->op == LOOM_OP_PARAM && p->grad[i])
+                    add_optimizer(p, g->t[i], p->grad[i]);
+    } else {
+        p->bwd_end = g->n;
+    }
+    p->n = g->n;
+    p->grad_of = malloc(((size_t)p->n + 1) * sizeof *p->grad_of);
+    if (!p->grad_of)
+        loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+    for (int id = 0; p->grad_of && id < p->n; id++)
+        p->grad_of[id] = -1;
+    for (int j = p->fwd_end - 1; p->grad_of && j >= 0; j--) /* the first forward tensor, should several share one */
+        if (p->grad[j])
+            p->grad_of[p->grad[j]->id] = j;
+    p->passes = (loom__passes){.g = g, .fwd_end = p->fwd_end, .bwd_end = p->bwd_end, .grad_of = p->grad_of};
+    if (g->status == LOOM_OK && mark_dead(p) != LOOM_OK)
+        loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+    if (g->status == LOOM_OK)
+        check_places(p);
+    if (g->status == LOOM_OK && p->ndevices > 1) {
+        char msg[1024];
+        loom__cost_model cm = LOOM__COST_CPU;
+        loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &cm, &p->sbp, msg, sizeof msg);
+        if (s != LOOM_OK)
+            loom__fail(g, s, "loom_compile: %s", msg);
+    }
+    if (g->status != LOOM_OK) {
+        loom_program_free(p);
+        return g->status;
+    }
+    p->val = calloc((size_t)p->n, sizeof *p->val);
+    p->cap = calloc((size_t)p->n, sizeof *p->cap);
+    p->ready = calloc((size_t)p->n, 1);
+    p->dims = calloc((size_t)g->ndyn + 1, sizeof *p->dims);
+    p->keep = calloc((size_t)p->n, 1);
+    p->feed_version = calloc((size_t)p->n + 1, sizeof *p->feed_version);
+    p->holder = calloc((size_t)p->n + 1, sizeof *p->holder);
+    p->executor = opts ? opts->executor : LOOM_EXEC_ACTORS;
+    p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
+    p->threads = opts ? opts->threads : 0;
+    p->matmul = opts ? opts->matmul : LOOM_MATMUL_F32;
+    p->check_numerics = (opts && opts->check_numerics) || loom__numerics_env();
+    p->memory_limit_given = opts && opts->memory_limit > 0;
+    p->memory_limit = opts && opts->memory_limit > 0 ? opts->memory_limit
+                                                     : (int64_t)sysconf(_SC_PHYS_PAGES) * (int64_t)sysconf(_SC_PAGESIZE);
+    if (!p->val || !p->cap || !p->ready || !p->dims || !p->keep || !p->feed_version || !p->holder) {
+        loom_program_free(p);
+        return compile_nomem(g);
+    }
+    for (int i = 0; i < p->n; i++) {
+        loom_tensor *t = g->t[i];
+        loom_status s = t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE ? init_leaf(p, t) : LOOM_OK;
+        if (s != LOOM_OK) {
+            loom__fail(g, s, "%s", p->err);
+            loom_program_free(p);
+            return s;
+        }
+    }
+    /* the memory of the program's own step is planned here, so that a limit it cannot fit fails
+     * now; a plan that sizes a sparse input by its matrix is made once that is fed */
+    if (p->executor == LOOM_EXEC_ACTORS && !has_sparse_input(p)) {
+        loom_run_mode mode = !loss ? LOOM_RUN_FORWARD : opt.kind != LOOM_OPT_NONE ? LOOM_RUN_STEP : LOOM_RUN_GRAD;
+        loom_status s = loom__program_plan(p, mode, "loom_compile");
+        if (s != LOOM_OK) {
+            loom__fail(g, s, "%s", p->err);
+            loom_program_free(p);
+            return s;
+        }
+    }
+    *out = p;
+    return LOOM_OK;
+}
+
+/* ---- feeding and fetching --------------------------------------------------------------------- */
+
+static loom_status check_input(loom_program *p, const char *api, loom_tensor *t, loom__layout layout)
+{
+    if (!t || t->graph != p->g || t->id < 0 || t->id >= p->n || t->op != LOOM_OP_INPUT)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: not an input of this program", api);
+    if (t->layout != layout)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: input '%s' is %s", api, t->name,
+                                  t->layout == LOOM__CSR ? "sparse (use loom_program_feed_csr)" : "dense (use loom_program_feed)");
+    return LOOM_OK;
+}
+
+static loom_status check_dims(loom_program *p, const char *api, const loom_tensor *t, int ndim, const int64_t *shape)
+{
+    char msg[256];
+    loom_status s = loom__input_dims(p->g, t, ndim, shape, msg, sizeof msg);
+    return s == LOOM_OK ? s : loom__program_fail(p, s, "%s: %s", api, msg);
+}
+
+loom_status loom_program_feed(loom_program *p, loom_tensor *t, const loom_array *a)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    p->err[0] = 0; /* the last call's error only */
+    loom_status s = check_input(p, "loom_program_feed", t, LOOM__DENSE);
+    if (s != LOOM_OK)
+        return s;
+    if (!a)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_feed: input '%s': the array is NULL", t->name);
+    if (a->dtype != t->dtype)
+        return loom__program_fail(p, LOOM_ERR_DTYPE, "loom_program_feed: input '%s' wants %s data, got %s", t->name,
+                                  loom_dtype_name(t->dtype), loom_dtype_name(a->dtype));
+    /* the rank first: the dims are read only up to it */
+    if ((s = check_dims(p, "loom_program_feed", t, a->ndim, a->shape)) != LOOM_OK)
+        return s;
+    int64_t n, bytes; /* in an int64: each dim is within a bound that the builder checked */
+    if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
+        return loom__program_fail(p, LOOM_ERR_SHAPE, "loom_program_feed: input '%s': data over an int64 byte count", t->name);
+    if (n && !a->data)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_feed: input '%s': data is NULL for %" PRId64 " elements",
+                                  t->name, n);
+    if ((s = loom__value_reserve(p, t->id, a->dtype, a->ndim, a->shape)) != LOOM_OK)
+        return loom__program_fail(p, s, "loom_program_feed: no memory for input '%s'", t->name);
+    if (bytes)
+        memcpy(p->val[t->id].data, a->data, (size_t)bytes);
+    p->ready[t->id] = 1;
+    p->feed_version[t->id] = ++p->feeds;
+    return LOOM_OK;
+}
+
+loom_status loom_program_feed_csr(loom_program *p, loom_tensor *t, const loom_csr *m)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    p->err[0] = 0;
+    loom_status s = check_input(p, "loom_program_feed_csr", t, LOOM__CSR);
+    if (s != LOOM_OK)
+        return s;
+    loom_error e = {0};
+    if (!m || loom_csr_validate(m, &e) != LOOM_OK)
+        return loom__program_fail(p, LOOM_ERR_FORMAT, "loom_program_feed_csr: input '%s': %s", t->name,
+                                  m ? e.msg : "NULL matrix");
+    if (m->vdtype != t->dtype)
+        return loom__program_fail(p, LOOM_ERR_DTYPE, "loom_program_feed_csr: input '%s' wants %s values, got %s", t->name,
+                                  loom_dtype_name(t->dtype), loom_dtype_name(m->vdtype));
+    int64_t shape[2] = {m->nrows, m->ncols};
+    if ((s = check_dims(p, "loom_program_feed_csr", t, 2, shape)) != LOOM_OK)
+        return s;
+    loom__value *v = &p->val[t->id];
+    if (!p->ready[t->id] || v->nnz != m->nnz || v->shape[0] != m->nrows)
+        loom__program_drop_plans(p); /* plans size a sparse input's registers and scratch by the matrix fed */
+    size_t vb = (size_t)m->nnz * loom_dtype_size(m->vdtype);
+    int32_t *rp = realloc(v->rowptr, (size_t)(m->nrows + 1) * sizeof *rp);
+    if (rp)
+        v->rowptr = rp;
+    int32_t *col = realloc(v->col, (size_t)m->nnz * sizeof *col + 1);
+    if (col)
+        v->col = col;
+    void *val = realloc(v->data, vb + 1);
+    if (val)
+        v->data = val;
+    if (!rp || !col || !val)
+        return loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_feed_csr: no memory for input '%s'", t->name);
+    v->dtype = m->vdtype;
+    v->ndim = 2;
+    v->shape[0] = m->nrows;
+    v->shape[1] = m->ncols;
+    v->nnz = m->nnz;
+    memcpy(rp, m->rowptr, (size_t)(m->nrows + 1) * sizeof *rp);
+    if (m->nnz) {
+        memcpy(col, m->col, (size_t)m->nnz * sizeof *col);
+        memcpy(val, m->val, vb);
+    }
+    p->ready[t->id] = 1;
+    p->feed_version[t->id] = ++p->feeds;
+    return LOOM_OK;
+}
+
+loom_status loom_program_fetch(loom_program *p, loom_tensor *t, loom_array *out)
+{
+    if (!p || !out)
+        return LOOM_ERR_INVALID;
+    p->err[0] = 0;
+    if (!t || t->graph != p->g || t->id < 0 || t->id >= p->n)
+        return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: not a tensor of this program");
+    if (!p->ready[t->id])
+        return loom__program_fail(p, LOOM_ERR_NOT_FOUND, "loom_program_fetch: '%s' has no value: not computed by the last run, or not kept (see loom_program_keep)",
+                                  loom_tensor_name(t));
+    if (p->holder[t->id]) { /* a parameter or state whose newest value is on the devices */
+        loom_status s = loom__program_pull(p, t->id);
+        if (s != LOOM_OK)
+            return s;
+    }
+    const loom__value *v = &p->val[t->id];
+    if (v->rowptr)
+        return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_fetch: '%s' is sparse", loom_tensor_name(t));
+    *out = (loom_array){.dtype = v->dtype, .ndim = v->ndim, .data = v->data};
+    memcpy(out->shape, v->shape, sizeof out->shape);
+    return LOOM_OK;
+}
+
+loom_tensor *loom_program_grad(loom_program *p, loom_tensor *param)
+{
+    if (!p || !param || param->graph != p->g || param->id < 0 || param->id >= p->fwd_end)
+        return NULL;
+    return p->grad[param->id];
+}

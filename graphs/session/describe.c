@@ -1,0 +1,78 @@
+/* A compiled program described for its user (the public calls behind `loom plan` and `loom ops`):
+ * the SBP plan as text or Graphviz, and the op registry. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "graphs/session/program.h"
+#include "graphs/core/op.h"
+
+/* Compile keeps no SBP plan for one device; the one it would be: every tensor whole there (B) and
+ * wanted whole by its consumers, so nothing is boxed. */
+static loom_status one_device_plan(const loom_program *p, loom__sbp_plan *pl)
+{
+    *pl = (loom__sbp_plan){.n = 1, .ntensors = p->n, .dead = p->dead};
+    pl->nparts = calloc((size_t)p->n + 1, sizeof *pl->nparts);
+    pl->sbp = calloc((size_t)p->n + 1, sizeof *pl->sbp);
+    pl->sig = calloc((size_t)p->n + 1, sizeof *pl->sig);
+    if (!pl->nparts || !pl->sbp || !pl->sig)
+        return LOOM_ERR_NOMEM;
+    for (int id = 0; id < p->n; id++) {
+        pl->nparts[id] = 1;
+        pl->sbp[id] = pl->sig[id].out = loom_broadcast();
+        for (int i = 0; i < LOOM__MAX_SRC; i++)
+            pl->sig[id].in[i] = loom_broadcast();
+    }
+    return LOOM_OK;
+}
+
+/* The status of a describe call api once it has written to f: LOOM_ERR_IO when f reports a write error. */
+static loom_status written(loom_program *p, const char *api, FILE *f)
+{
+    if (ferror(f))
+        return loom__program_fail(p, LOOM_ERR_IO, "%s: the stream reports a write error", api);
+    return LOOM_OK;
+}
+
+loom_status loom_program_print_plan(loom_program *p, FILE *f)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    if (!f)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_print_plan: the stream is NULL");
+    fprintf(f, "%d tensors (forward %d, backward %d, updates %d) on %d device%s\n\n", p->n, p->fwd_end,
+            p->bwd_end - p->fwd_end, p->n - p->bwd_end, p->ndevices, p->ndevices == 1 ? "" : "s");
+    if (p->ndevices > 1)
+        loom__sbp_plan_print(&p->sbp, p->g, p->n, f);
+    else
+        fprintf(f, "one device: every tensor is whole there, nothing to box\n");
+    return written(p, "loom_program_print_plan", f);
+}
+
+loom_status loom_program_write_dot(loom_program *p, FILE *f)
+{
+    if (!p)
+        return LOOM_ERR_INVALID;
+    if (!f)
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_write_dot: the stream is NULL");
+    if (p->ndevices > 1) {
+        loom__sbp_plan_dot(&p->sbp, p->g, p->n, f);
+        return written(p, "loom_program_write_dot", f);
+    }
+    loom__sbp_plan one = {0};
+    loom_status s = one_device_plan(p, &one);
+    if (s == LOOM_OK)
+        loom__sbp_plan_dot(&one, p->g, p->n, f);
+    loom__sbp_plan_free(&one);
+    return s != LOOM_OK ? loom__program_fail(p, s, "loom_program_write_dot: out of memory") : written(p, "loom_program_write_dot", f);
+}
+
+int loom_op_count(void) { return LOOM_OP_COUNT; }
+
+loom_status loom_op_info(int op, loom_op_about *out)
+{
+    const loom_op_def *d = op >= 0 && op < LOOM_OP_COUNT ? loom__op_def((loom_op)op) : NULL;
+    if (!d || !out)
+        return LOOM_ERR_INVALID;
+    *out = (loom_op_about){.name = d->name, .has_grad = d->grad != NULL, .is_leaf = (d->flags & LOOM__OPF_LEAF) != 0};
+    return LOOM_OK;
+}

@@ -1,0 +1,203 @@
+/* Parts of a tensor on n devices (see parts.h). */
+#include "ops/cpu/parts.h"
+
+#include <string.h>
+
+void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *part)
+{
+    for (int i = 0; i < ndim; i++)
+        part[i] = shape[i];
+    if (s.kind == LOOM_SBP_SPLIT) {
+        int64_t start;
+        loom_split_part(shape[s.axis], n, d, &start, &part[s.axis]);
+    }
+}
+
+/* Device d's region of the logical shape under s: start and size per dim. */
+static void region(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *start, int64_t *size)
+{
+    for (int i = 0; i < ndim; i++)
+        start[i] = 0, size[i] = shape[i];
+    if (s.kind == LOOM_SBP_SPLIT)
+        loom_split_part(shape[s.axis], n, d, &start[s.axis], &size[s.axis]);
+}
+
+static size_t value_bytes(const loom__value *v) { return (size_t)loom__numel(v) * loom_dtype_size(v->dtype); }
+
+/* Copies the box of extent ext at offset so of src (shape ss) to offset dof of dst (shape ds):
+ * contiguous runs along the last dim, an odometer over the others. */
+static void box_copy(char *dst, const int64_t *ds, const int64_t *dof, const char *src, const int64_t *ss, const int64_t *so,
+                     const int64_t *ext, int ndim, size_t es)
+{
+    for (int i = 0; i < ndim; i++)
+        if (ext[i] <= 0)
+            return;
+    if (ndim == 0) {
+        memcpy(dst, src, es);
+        return;
+    }
+    size_t run = (size_t)ext[ndim - 1] * es;
+    int64_t idx[LOOM_MAX_DIMS] = {0};
+    for (;;) {
+        int64_t od = 0, os = 0;
+        for (int i = 0; i < ndim; i++) {
+            int64_t k = i == ndim - 1 ? 0 : idx[i];
+            od = od * ds[i] + dof[i] + k;
+            os = os * ss[i] + so[i] + k;
+        }
+        memcpy(dst + (size_t)od * es, src + (size_t)os * es, run);
+        int i = ndim - 2;
+        for (; i >= 0; i--) {
+            if (++idx[i] < ext[i])
+                break;
+            idx[i] = 0;
+        }
+        if (i < 0)
+            return;
+    }
+}
+
+/* out (the box at offset `at` of the logical shape, extent out->shape) = the sum of the n parts,
+ * each of the logical shape, in double and device order. */
+static void box_sum(loom__value *out, const loom__value *const *parts, int n, const int64_t *shape, const int64_t *at)
+{
+    int nd = out->ndim;
+    int64_t m = loom__numel(out), idx[LOOM_MAX_DIMS] = {0};
+    for (int64_t e = 0; e < m; e++) {
+        int64_t li = 0;
+        for (int i = 0; i < nd; i++)
+            li = li * shape[i] + at[i] + idx[i];
+        double sum = 0;
+        for (int j = 0; j < n; j++)
+            sum += out->dtype == LOOM_F32 ? ((const float *)parts[j]->data)[li] : ((const double *)parts[j]->data)[li];
+        if (out->dtype == LOOM_F32)
+            ((float *)out->data)[e] = (float)sum;
+        else
+            ((double *)out->data)[e] = sum;
+        for (int i = nd - 1; i >= 0; i--) {
+            if (++idx[i] < out->shape[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+}
+
+void loom__part_offsets(const loom__sbp_sig *sig, int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], int n, int d,
+                        loom__kctx *ctx)
+{
+    ctx->sig = sig;
+    ctx->part = d;
+    ctx->nparts = n;
+    for (int i = 0; i < nsrc; i++) {
+        ctx->first[i] = 0;
+        ctx->whole[i] = 0;
+        if (sig->in[i].kind == LOOM_SBP_SPLIT) {
+            int64_t size;
+            ctx->whole[i] = shapes[i][sig->in[i].axis];
+            loom_split_part(ctx->whole[i], n, d, &ctx->first[i], &size);
+        }
+    }
+}
+
+void loom__part_cut(const loom__value *x, loom_sbp s, int n, int d, loom__value *out)
+{
+    int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
+    if (s.kind == LOOM_SBP_PARTIAL_SUM && d != 0) {
+        memset(out->data, 0, value_bytes(out));
+        return;
+    }
+    region(x->shape, x->ndim, s, n, d, start, size);
+    box_copy(out->data, out->shape, zero, x->data, x->shape, start, size, x->ndim, loom_dtype_size(x->dtype));
+}
+
+void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__value *x)
+{
+    int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
+    if (s.kind == LOOM_SBP_PARTIAL_SUM) {
+        box_sum(x, parts, n, x->shape, zero);
+        return;
+    }
+    if (s.kind != LOOM_SBP_SPLIT) {
+        memcpy(x->data, parts[0]->data, value_bytes(x));
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        region(x->shape, x->ndim, s, n, j, start, size);
+        box_copy(x->data, x->shape, start, parts[j]->data, parts[j]->shape, zero, size, x->ndim, loom_dtype_size(x->dtype));
+    }
+}
+
+void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_from, loom_sbp to, int n_to, int d,
+                        const int64_t *shape, loom__value *out)
+{
+    int nd = out->ndim;
+    size_t es = loom_dtype_size(out->dtype);
+    int64_t ostart[LOOM_MAX_DIMS], osize[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
+    if (to.kind == LOOM_SBP_PARTIAL_SUM && d != 0) {
+        memset(out->data, 0, value_bytes(out));
+        return;
+    }
+    /* to P on device 0 holds the whole value, like B */
+    region(shape, nd, to.kind == LOOM_SBP_PARTIAL_SUM ? loom_broadcast() : to, n_to, d, ostart, osize);
+    if (from.kind == LOOM_SBP_PARTIAL_SUM) {
+        box_sum(out, parts, n_from, shape, ostart);
+    } else if (from.kind != LOOM_SBP_SPLIT) {
+        /* every part is whole: this device's own when the placement is the same, else the first */
+        box_copy(out->data, out->shape, zero, parts[n_from == n_to ? d : 0]->data, shape, ostart, osize, nd, es);
+    } else {
+        for (int j = 0; j < n_from; j++) { /* the intersection of part j's region with ours */
+            int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], lo[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS],
+                at_dst[LOOM_MAX_DIMS];
+            region(shape, nd, from, n_from, j, jstart, jsize);
+            for (int i = 0; i < nd; i++) {
+                lo[i] = jstart[i] > ostart[i] ? jstart[i] : ostart[i];
+                int64_t hi_j = jstart[i] + jsize[i], hi_o = ostart[i] + osize[i];
+                ext[i] = (hi_j < hi_o ? hi_j : hi_o) - lo[i];
+                at_src[i] = lo[i] - jstart[i];
+                at_dst[i] = lo[i] - ostart[i];
+            }
+            box_copy(out->data, out->shape, at_dst, parts[j]->data, parts[j]->shape, at_src, ext, nd, es);
+        }
+    }
+}
+
+void loom__csr_rows(const loom__value *x, int64_t start, int64_t size, loom__value *out)
+{
+    int32_t base = x->rowptr[start];
+    int64_t nnz = x->rowptr[start + size] - base;
+    size_t vs = loom_dtype_size(x->dtype);
+    for (int64_t r = 0; r <= size; r++)
+        out->rowptr[r] = x->rowptr[start + r] - base;
+    if (nnz) {
+        memcpy(out->col, x->col + base, (size_t)nnz * sizeof(int32_t));
+        memcpy(out->data, (const char *)x->data + (size_t)base * vs, (size_t)nnz * vs);
+    }
+    out->dtype = x->dtype;
+    out->ndim = 2;
+    out->shape[0] = size;
+    out->shape[1] = x->shape[1];
+    out->nnz = nnz;
+}
+
+void loom__csr_join(const loom__value *const *parts, int n, loom__value *out)
+{
+    int64_t rows = 0, nnz = 0;
+    size_t vs = loom_dtype_size(parts[0]->dtype);
+    out->rowptr[0] = 0;
+    for (int j = 0; j < n; j++) {
+        const loom__value *q = parts[j];
+        for (int64_t r = 1; r <= q->shape[0]; r++)
+            out->rowptr[rows + r] = (int32_t)(nnz + q->rowptr[r]);
+        if (q->nnz) {
+            memcpy(out->col + nnz, q->col, (size_t)q->nnz * sizeof(int32_t));
+            memcpy((char *)out->data + (size_t)nnz * vs, q->data, (size_t)q->nnz * vs);
+        }
+        rows += q->shape[0];
+        nnz += q->nnz;
+    }
+    out->dtype = parts[0]->dtype;
+    out->ndim = 2;
+    out->shape[0] = rows;
+    out->shape[1] = parts[0]->shape[1];
+    out->nnz = nnz;
+}

@@ -1,0 +1,47 @@
+/* Parts of a tensor on n devices under an SBP, on host memory (internal): cutting a logical value
+ * into device parts, assembling it again, and converting parts under one SBP into parts under
+ * another (the boxing of CPU devices). Used by the SBP reference executor, the CPU boxing tasks and
+ * the parameters' transfers between the program and the devices.
+ *
+ * A part of S(i) is the device's range of axis i (loom_split_part); a part of B is the whole
+ * value; the parts of P have the whole shape and sum to the value. Sums of P parts are taken in
+ * double, in device order, and rounded once, everywhere: so every path from the same parts gives
+ * the same bits. Values are dense and contiguous unless a function says CSR; dims of `shape` are
+ * the logical (concrete) ones. */
+#ifndef LOOM_GRAPHS_PARTS_H
+#define LOOM_GRAPHS_PARTS_H
+
+#include "graphs/core/op.h"
+
+/* Devices of one process's placement: the actor id holds 7 bits of device index. */
+#define LOOM__MAX_DEVICES (LOOM_MAX_DEVICE_INDEX + 1)
+
+/* The shape of device d's part of a logical shape under s. */
+void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *part);
+
+/* For each source of an op run as part d of n under sig, the first index of the part along the
+ * source's split axis and that axis's whole size, into ctx (the kctx's offsets); shapes[i] is
+ * source i's logical shape. */
+void loom__part_offsets(const loom__sbp_sig *sig, int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], int n, int d,
+                        loom__kctx *ctx);
+
+/* Writes device d's part under s of logical dense x into out, whose data has room for the part
+ * (its dtype, ndim and shape are set): S slices, B copies, P puts x on device 0 and zeros on the
+ * others. */
+void loom__part_cut(const loom__value *x, loom_sbp s, int n, int d, loom__value *out);
+/* Assembles the logical value into x (allocated with the logical shape) from the n parts under s. */
+void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__value *x);
+/* Part d under `to` (on n_to devices) of the logical value whose n_from parts under `from` are
+ * given (on the same devices, or on another placement: a move), written into out (room for the
+ * part; dtype, ndim and shape are set): the same bits as cutting the joined value, without making
+ * it. */
+void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_from, loom_sbp to, int n_to, int d,
+                        const int64_t *shape, loom__value *out);
+
+/* CSR (row splits only, S(0) or B): rows [start, start + size) of x into out, whose rowptr, col and
+ * data have room (nnz and shape set here), rowptr rebased to 0. */
+void loom__csr_rows(const loom__value *x, int64_t start, int64_t size, loom__value *out);
+/* The n row parts of a CSR value joined into out (room as above). */
+void loom__csr_join(const loom__value *const *parts, int n, loom__value *out);
+
+#endif

@@ -1,0 +1,126 @@
+/* The host-side checks and plans that every device's kernels share (ops/operands.h). */
+#include "ops/shared/operands.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+loom_status loom__kfail(const loom__kctx *ctx, loom_status s, const char *fmt, ...)
+{
+    if (ctx && ctx->msg && ctx->msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->msg, ctx->msglen, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* Strides of an operand of shape (ndv, shape) aligned to the output's nd dims from the right; 0
+ * when a dim neither matches nor is 1. */
+static int align_strides(int ndv, const int64_t *shape, int nd, const int64_t *oshape, int64_t *s)
+{
+    if (ndv > nd)
+        return 0;
+    int64_t st = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        int j = i - (nd - ndv);
+        if (j < 0) {
+            s[i] = 0;
+            continue;
+        }
+        if (shape[j] == oshape[i])
+            s[i] = st;
+        else if (shape[j] == 1)
+            s[i] = 0;
+        else
+            return 0;
+        st *= shape[j];
+    }
+    return 1;
+}
+
+loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
+                             const loom__kctx *ctx)
+{
+    const int nd = out->ndim;
+    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
+    if (!align_strides(a->ndim, a->shape, nd, out->shape, sa) || !align_strides(b->ndim, b->shape, nd, out->shape, sb))
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "operand shapes do not broadcast to the output's at run time");
+    p->total = loom__numel(out);
+    int k = 0;
+    for (int i = 0; i < nd; i++) {
+        const int64_t n = out->shape[i];
+        if (n == 1)
+            continue;
+        if (k > 0 && p->sa[k - 1] == sa[i] * n && p->sb[k - 1] == sb[i] * n) {
+            p->n[k - 1] *= n;
+            p->sa[k - 1] = sa[i];
+            p->sb[k - 1] = sb[i];
+        } else {
+            p->n[k] = n;
+            p->sa[k] = sa[i];
+            p->sb[k] = sb[i];
+            k++;
+        }
+    }
+    if (k == 0) { /* every dim 1, or a scalar */
+        p->n[0] = 1;
+        p->sa[0] = p->sb[0] = 0;
+        k = 1;
+    }
+    p->nd = k;
+    for (int i = k; i < LOOM_MAX_DIMS; i++) {
+        p->n[i] = 1;
+        p->sa[i] = p->sb[i] = 0;
+    }
+    return LOOM_OK;
+}
+
+loom_status loom__expand_runs(const loom__value *out, const loom__value *x, loom__runs *w, const loom__kctx *ctx)
+{
+    const int lead = out->ndim - x->ndim;
+    int64_t s[LOOM_MAX_DIMS] = {0}, st = 1;
+    if (lead < 0)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "source has more dims than the output (internal error)");
+    for (int i = x->ndim - 1; i >= 0; i--) {
+        if (x->shape[i] == out->shape[lead + i])
+            s[lead + i] = st;
+        else if (x->shape[i] != 1)
+            return loom__kfail(ctx, LOOM_ERR_SHAPE, "source dim %d has size %lld, output %lld: not a broadcast", i,
+                               (long long)x->shape[i], (long long)out->shape[lead + i]);
+        st *= x->shape[i];
+    }
+    if (out->dtype != x->dtype)
+        return loom__kfail(ctx, LOOM_ERR_DTYPE, "output is %s, the operand %s", loom_dtype_name(out->dtype),
+                           loom_dtype_name(x->dtype));
+    *w = (loom__runs){0};
+    for (int i = 0; i < out->ndim; i++)
+        loom__runs_push(w, out->shape[i], s[i]);
+    return LOOM_OK;
+}
+
+int64_t loom__row_size(const loom__value *v)
+{
+    int64_t f = 1;
+    for (int i = 1; i < v->ndim; i++)
+        f *= v->shape[i];
+    return f;
+}
+
+loom_status loom__spmm_operands(const loom__value *adj, const loom__value *x, const loom__value *out, int transpose,
+                                int64_t *f, int64_t *out_rows, const loom__kctx *ctx)
+{
+    const int64_t nrows = adj->shape[0], ncols = adj->shape[1];
+    const int64_t in_rows = transpose ? nrows : ncols;
+    *out_rows = transpose ? ncols : nrows;
+    *f = loom__row_size(x);
+    /* the executor binds dims consistently; this guards the kernels against a caller that does not */
+    if (x->ndim < 1 || x->shape[0] != in_rows || out->ndim < 1 || out->shape[0] != *out_rows || loom__row_size(out) != *f)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "adj is %lld x %lld but x has %lld rows and the output %lld (transpose %d)",
+                           (long long)nrows, (long long)ncols, (long long)(x->ndim ? x->shape[0] : -1),
+                           (long long)(out->ndim ? out->shape[0] : -1), transpose);
+    if (out->dtype != adj->dtype || x->dtype != adj->dtype)
+        return loom__kfail(ctx, LOOM_ERR_DTYPE, "adj holds %s values, x is %s and the output %s",
+                           loom_dtype_name(adj->dtype), loom_dtype_name(x->dtype), loom_dtype_name(out->dtype));
+    return LOOM_OK;
+}

@@ -1,0 +1,48 @@
+/* What every device's kernel of an op checks and plans on the host before it runs (internal): the
+ * broadcast plan of the binary ops, the stride walk of expand, the operands of spmm. One
+ * definition each, used by the CPU kernels (ops/cpu/) and the CUDA launchers (ops/cuda/), so the
+ * devices agree on what they accept, on the message when they refuse, and on the walk they take. */
+#ifndef LOOM_OPS_OPERANDS_H
+#define LOOM_OPS_OPERANDS_H
+
+#include "ops/shared/runs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The merged broadcast plan of y = a op b: each operand gets an element stride per output dim (0
+ * where it is stretched), dims of size 1 are dropped, and neighbouring dims that both operands
+ * walk as one are merged, innermost last. Same-shape operands collapse to one flat dim, a row
+ * broadcast [R, C] op [C] to [R, C] with strides (C, 1) and (0, 1). Dims from nd on are 1 with
+ * strides 0. */
+typedef struct loom__bcast {
+    int nd;                    /* >= 1 */
+    int64_t n[LOOM_MAX_DIMS];  /* sizes, outermost first */
+    int64_t sa[LOOM_MAX_DIMS]; /* element strides of a and b per dim; 0: broadcast */
+    int64_t sb[LOOM_MAX_DIMS];
+    int64_t total;             /* output elements */
+} loom__bcast;
+
+/* The plan for out = a op b; LOOM_ERR_SHAPE (ctx's message) when a shape does not broadcast to out's. */
+loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
+                             const loom__kctx *ctx);
+
+/* The walk of expand: out's dims read x through strides (0 where x is stretched, leading dims
+ * included); LOOM_ERR_SHAPE or LOOM_ERR_DTYPE (ctx's message) when x is not a broadcast of out. */
+loom_status loom__expand_runs(const loom__value *out, const loom__value *x, loom__runs *w, const loom__kctx *ctx);
+
+/* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
+int64_t loom__row_size(const loom__value *v);
+
+/* The operands of spmm (adj CSR [R, C], x dense, transpose as the op's attribute): x has
+ * transpose ? R : C rows, out R or C rows of x's row size, one float dtype throughout; *f gets
+ * the row size, *out_rows the output's rows. LOOM_ERR_SHAPE / LOOM_ERR_DTYPE with ctx's message. */
+loom_status loom__spmm_operands(const loom__value *adj, const loom__value *x, const loom__value *out, int transpose,
+                                int64_t *f, int64_t *out_rows, const loom__kctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
