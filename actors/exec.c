@@ -1,6 +1,6 @@
 /* The acts of a plan's tasks on CPU devices and the host (source, variable, compute, boxing, move
  * and sink), feeding from a data source, parameters between the program and the devices, and
- * running (see exec.h; building the actors is actors/build.c, the GPU's acts actors/cuda/exec.c).
+ * running (see exec.h; building the actors is actors/build.c, the GPU's acts actors/devices/cuda.c).
  *
  * Threads: each device's chain and its variables run on the device's stream 0, the source on the
  * host's stream 1 (so loading overlaps compute), sinks on the host's stream 2; a GPU's copies to and
@@ -139,8 +139,9 @@ static loom_status compute_act(void *vctx, loom__act *a)
     return x->dev->kernel(x, a, c->task, t, &out->v, src, &kc);
 }
 
-/* This device's part under the wanted SBP from every part of the tensor, in shared memory: the
- * collective's share of the device (a boxing), or a transfer from another placement (a move). */
+/* This device's part under the wanted SBP from every part of the tensor, through the device's
+ * communicator: the collective's share of the device (a boxing), or a transfer from another
+ * placement (a move). */
 static loom_status boxing_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
@@ -153,27 +154,20 @@ static loom_status boxing_act(void *vctx, loom__act *a)
         parts[j] = &((const token *)a->in[j])->v;
     token *out = a->out[0];
     const token *dims = loom__exec_dims_of(a, k->n_in);
-    if (t->layout == LOOM__CSR) {
-        /* rows only: S(0) -> B joins them, B -> S(0) takes this device's */
-        if (from->sbp.kind == LOOM_SBP_SPLIT) {
-            loom__csr_join(parts, k->n_in, &out->v);
-        } else {
-            int64_t start, size;
-            loom_split_part(parts[to->part]->shape[0], to->nparts, to->part, &start, &size);
-            loom__csr_rows(parts[to->part], start, size, &out->v);
-        }
+    int64_t logical[LOOM_MAX_DIMS] = {0};
+    if (t->layout != LOOM__CSR) {
+        loom_status s = loom__exec_shape_out(x, t, to, dims, out, a);
+        if (s != LOOM_OK)
+            return s;
+        loom__exec_resolve(x->pl->g, t, dims, logical);
+    } else {
         out->has_dims = dims != NULL;
         if (dims)
             memcpy(out->dims, dims->dims, sizeof out->dims);
-        return LOOM_OK;
     }
-    loom_status s = loom__exec_shape_out(x, t, to, dims, out, a);
-    if (s != LOOM_OK)
-        return s;
-    int64_t logical[LOOM_MAX_DIMS] = {0};
-    loom__exec_resolve(x->pl->g, t, dims, logical);
-    loom__part_convert(parts, from->sbp, from->nparts, to->sbp, to->nparts, to->part, logical, &out->v);
-    return LOOM_OK;
+    loom__comm_box b = {.parts = parts, .from = from->sbp, .to = to->sbp, .n_from = from->nparts, .n_to = to->nparts,
+                        .part = to->part, .logical = logical};
+    return x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
 }
 
 /* The position of plan device d in placement `place`, or -1. */
@@ -677,6 +671,7 @@ static loom_status cpu_copy(loom__exec *x, void *dst, const void *src, size_t n)
 
 const loom__exec_device loom__exec_cpu_device = {
     .rt_kind = LOOM__RT_DEV_CPU,
+    .comm = &loom__comm_shared,
     .open = loom__exec_cpu_blocks,
     .close = cpu_close,
     .kernel = cpu_kernel,

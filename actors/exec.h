@@ -4,7 +4,7 @@
  * An executor is built from a plan and an environment, never from a program: the environment is
  * where values live between runs (fed data, parameters and optimizer state, kept values, by the
  * plan's tensor ids), the options of a run, and where results and failures go. The program fills
- * one with its own tables (graphs/run.c); a test may fill one with its own. */
+ * one with its own tables (graphs/session/run.c); a test may fill one with its own. */
 #ifndef LOOM_ACTORS_EXEC_H
 #define LOOM_ACTORS_EXEC_H
 

@@ -1,9 +1,10 @@
-/* The executor's state (internal to actors/): what exec.c and the GPU part (actors/cuda/) share. */
+/* The executor's state (internal to actors/): what exec.c and the GPU part (actors/devices/) share. */
 #ifndef LOOM_ACTORS_EXEC_INTERNAL_H
 #define LOOM_ACTORS_EXEC_INTERNAL_H
 
 #include "actors/exec.h"
-#include "ops/cpu/parts.h"
+#include "runtime/comm/comm.h"
+#include "runtime/comm/parts.h"
 #include "ops/cuda/cuda.h"
 #include "runtime/runtime.h"
 
@@ -121,10 +122,12 @@ loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int
 void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int j, token *out);
 
 /* A kind of device as the executor sees it: one table per kind (CPU devices here, GPUs in
- * actors/cuda/exec.c), so the acts are written once and reach a device only through it. NULL
+ * actors/devices/cuda.c), so the acts are written once and reach a device only through it. NULL
  * entries are what a kind does not need. */
 struct loom__exec_device {
     int rt_kind; /* enum loom__rt_dev_kind: of the actor ids of its tasks */
+    /* How its devices exchange parts (boxing and moves); NULL: the plan may hold no boxing task. */
+    const loom__comm_ops *comm;
     /* The runtime stream of a task on it (a kind's chain runs on stream 0). */
     unsigned (*stream_of)(const loom__task *k);
     /* Its memory (the plan's blocks), streams and events for x's plan; their release. */
@@ -151,7 +154,7 @@ struct loom__exec_device {
 };
 
 extern const loom__exec_device loom__exec_cpu_device;
-/* GPUs (actors/cuda/exec.c; in a build without CUDA, actors/cuda/absent.c, whose open refuses). */
+/* GPUs (actors/devices/cuda.c; in a build without CUDA, actors/devices/absent.c, whose open refuses). */
 extern const loom__exec_device loom__exec_cuda_device;
 
 /* The CPU devices' and the host's plan blocks (actors/build.c). */

@@ -3,7 +3,7 @@
  * numpy generator of bench/peers/synthetic.py, so Loom and its peers train on one graph.
  *
  * Every number is value i of a stream: rand64(key of the stream, i), with rand64 the
- * counter-based generator of ops/op.h (loom__rand64). A counter-based draw needs no state, so
+ * counter-based generator of graphs/core/op.h (loom__rand64). A counter-based draw needs no state, so
  * numpy computes whole arrays at once and this file can draw an edge twice (once to count its row,
  * once to place it) instead of keeping 100M destinations in memory. The formula is restated here
  * because data/ builds on the public headers only; tests/test_synthetic.c checks that the two

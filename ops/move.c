@@ -1,4 +1,4 @@
-/* move: a tensor onto another placement (loom_to_placement, graphs/builder.c). The value is the
+/* move: a tensor onto another placement (loom_to_placement, graphs/builder/builder.c). The value is the
  * same; where it lives changes. The executors turn it into a transfer between the placements'
  * devices; on one device it is a copy. */
 #include <stdio.h>
@@ -32,7 +32,7 @@ static void move_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_ten
     gsrc[0] = loom__node(g, "loom_to_placement (gradient)", LOOM_OP_MOVE, 1, &gout, &(loom__attrs){.i = {t->src[0]->place}});
 }
 
-/* No signature list: SBP inference gives a move any SBP on its destination (sbp/infer.c). */
+/* No signature list: SBP inference gives a move any SBP on its destination (sbp/infer/infer.c). */
 const loom_op_def loom__op_move = {
     .name = "move",
     .min_src = 1,

@@ -1,4 +1,4 @@
-/* Helpers for the ops' SBP signature lists (loom_op_def.sbp, ops/op.h): which axes may be split,
+/* Helpers for the ops' SBP signature lists (loom_op_def.sbp, graphs/core/op.h): which axes may be split,
  * appending a signature, the partial-sum signatures of linear ops, and the splits of an
  * elementwise op under NumPy broadcasting, which most ops share.
  *
@@ -22,7 +22,7 @@ int loom__sbp_add(loom__sbp_sig *sigs, int n, int max, int nsrc, const loom_sbp 
 
 /* 1 when t may be a partial sum: a dense f32 or f64 tensor (parts are added in floating point;
  * integer and sparse values have no partial form). Lists may hold signatures with P elsewhere;
- * inference drops them (sbp/infer.c). */
+ * inference drops them (sbp/infer/infer.c). */
 int loom__sbp_can_partial(const loom_tensor *t);
 
 /* Appends the signature with P on the sources in pmask (bit i: source i), B on t's other sources,

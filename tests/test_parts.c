@@ -1,4 +1,4 @@
-/* Parts of a tensor on n devices and the CPU boxing between SBPs (graphs/parts.c): every kind of
+/* Parts of a tensor on n devices and the CPU boxing between SBPs (runtime/comm/parts.c): every kind of
  * boxing (all-gather S->B, all-reduce P->B, reduce-scatter P->S, all-to-all S(i)->S(j), slice B->S,
  * B->P and S->P) on 1 to 4 devices with uneven splits must give each device exactly the part that
  * cutting the whole value gives, and CSR row parts must join back to the matrix. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/cpu/parts.h"
+#include "runtime/comm/parts.h"
 
 static loom__value make(loom_dtype dt, int ndim, const int64_t *shape)
 {

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "ops/cpu/parts.h"
+#include "runtime/comm/parts.h"
 #include "graphs/session/program.h"
 #include "ops/cpu/index.h"
 #include "graphs/core/op.h"
@@ -854,7 +854,7 @@ START_TEST(test_op_signatures)
     op_case cs[MAX_CASES];
     int nc = make_cases(op, cs);
     if (def->flags & (LOOM__OPF_LEAF | LOOM__OPF_INPLACE) || op == LOOM_OP_MOVE) {
-        /* a move takes any SBP on its destination (sbp/infer.c; every pair in tests/test_parts.c) */
+        /* a move takes any SBP on its destination (sbp/infer/infer.c; every pair in tests/test_parts.c) */
         ck_assert_msg(!def->sbp, "%s holds, updates or moves values; it has no signature list", def->name);
         return;
     }

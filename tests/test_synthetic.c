@@ -1,5 +1,5 @@
 /* Synthetic graphs (loom_synthetic_graph): a valid CSR whose row is the destination, the same
- * bytes for the same seed, the generator of ops/op.h, bad arguments, and the exact values of
+ * bytes for the same seed, the generator of graphs/core/op.h, bad arguments, and the exact values of
  * bench/peers/synthetic.py, the numpy generator the peers train on. */
 #include <check.h>
 #include <loom/loom.h>
@@ -145,7 +145,7 @@ static uint32_t below128(uint64_t r, uint64_t n) { return (uint32_t)(((unsigned 
 
 START_TEST(test_generator_is_loom_rand64)
 {
-    /* Rebuilt serially from loom__rand64 (ops/op.h) and a plain stable bucket sort: the threaded
+    /* Rebuilt serially from loom__rand64 (graphs/core/op.h) and a plain stable bucket sort: the threaded
      * counting sort and the local copy of the generator give the same graph. */
     enum { N = 20000, F = 3, C = 5 };
     const int64_t E = 1 << 22;

@@ -1,4 +1,4 @@
-"""Loom's counter-based generator (loom__rand64 in ops/op.h) in Python and numpy, bit for bit.
+"""Loom's counter-based generator (loom__rand64 in graphs/core/op.h) in Python and numpy, bit for bit.
 
 The peers make the data Loom makes (synthetic.py: loom_synthetic_graph; spmm_torch.py: bench/spmm.c's
 matrices; cora.py: the split's splitmix64), so they share this one transcription:

@@ -8,7 +8,7 @@ reps products, with bench/spmm_cpu.c's fields and cases.
                                       [--threads 2]
 
 The matrices are bench/spmm.c's, bit for bit (see the top of that file):
-    rand64(key, i) = loom__rand64 of ops/op.h (splitmix64's finaliser over a key and a counter)
+    rand64(key, i) = loom__rand64 of graphs/core/op.h (splitmix64's finaliser over a key and a counter)
     rowptr[i]      = floor(i E / N), i in [0, N]
     col[k]         = rand64(rand64(seed, 0), k) mod M
     val[k]         = 1 / (degree of k's row), rounded once to the dtype

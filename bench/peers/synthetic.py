@@ -2,7 +2,7 @@
 
 The peers train on the graph Loom trains on, so this is a transcription, not a look-alike: value i
 of each stream is rand64(key of the stream, i), Loom's counter-based generator (loom__rand64 in
-ops/op.h, the splitmix64 finaliser over key and counter; loomrand.py), with the key
+graphs/core/op.h, the splitmix64 finaliser over key and counter; loomrand.py), with the key
 rand64(seed, stream). Whole arrays are computed at once (in chunks, to bound the temporaries at
 100M edges).
 

@@ -130,7 +130,7 @@ enum loom__op_flags {
 /* The definition of op; never NULL for a valid op. */
 const loom_op_def *loom__op_def(loom_op op);
 
-/* ---- Services the graph gives ops (implemented in graphs/builder.c). ---- */
+/* ---- Services the graph gives ops (implemented in graphs/builder/builder.c). ---- */
 
 /* Makes a tensor of op on g from n sources and attributes a (NULL: none), inferring its shape. A
  * failure records "<api>: <message>" as the graph's error (when it is the first) and returns the

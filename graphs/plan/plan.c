@@ -2,7 +2,7 @@
 #include "graphs/plan/plan.h"
 
 #include "graphs/plan/memplan.h"
-#include "ops/cpu/parts.h"
+#include "runtime/comm/parts.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

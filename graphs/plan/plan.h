@@ -17,7 +17,7 @@
  * parameters, what other devices, copies and sinks read) has memory of its own, and the source may
  * run ahead of the chains by regst_num pieces: data loading overlaps compute.
  *
- * Boxing (ARCHITECTURE.md, "SBP"): where a consumer's signature wants a source in another SBP than
+ * Boxing (docs/placement.md): where a consumer's signature wants a source in another SBP than
  * the source has, each device gets a boxing task, placed in its chain before the first such
  * consumer and shared by every consumer wanting the same SBP. On CPU devices (one shared memory)
  * the boxing task of device d reads every device's part of the source and writes d's part under

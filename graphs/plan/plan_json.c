@@ -6,7 +6,7 @@
 #include "graphs/plan/plan.h"
 
 #include "graphs/core/json.h"
-#include "ops/cpu/parts.h"
+#include "runtime/comm/parts.h"
 
 #include <inttypes.h>
 #include <math.h>

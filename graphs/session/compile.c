@@ -1,5 +1,5 @@
 /* loom_compile and the program's host-side API: feeding inputs, parameters and their initial
- * values, fetching values. Running is graphs/reference.c. */
+ * values, fetching values. Running is graphs/session/reference.c. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>

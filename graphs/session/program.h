@@ -36,7 +36,7 @@ struct loom_program {
     struct loom__pool *pool; /* the CPU kernels' threads, made at the first run; NULL: one thread */
     int pool_made;
     loom_matmul_precision matmul;
-    int check_numerics; /* stop at the first op whose output is not finite (graphs/numerics.c) */
+    int check_numerics; /* stop at the first op whose output is not finite (graphs/plan/numerics.c) */
     int64_t memory_limit; /* bytes a plan may take */
     int memory_limit_given; /* by the caller (else the host's memory) */
     uint8_t *keep;              /* by id: kept by request */
@@ -100,7 +100,7 @@ void loom__program_drop_plans(loom_program *p);
 /* Takes every dynamic dim's size (p->dims) from the inputs of [0, end) that carry it; they must
  * agree, and every input must be fed. */
 loom_status loom__bind_dims(loom_program *p, int end);
-/* The reference executor of an SBP plan on p->ndevices devices (graphs/sbp_reference.c): tensors
+/* The reference executor of an SBP plan on p->ndevices devices (graphs/session/sbp_reference.c): tensors
  * [0, end) in id order, each op once per device on local values, boxing on the host. */
 loom_status loom__sbp_reference_run(loom_program *p, int end, int training);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/cpu/parts.h"
+#include "runtime/comm/parts.h"
 #include "graphs/session/program.h"
 
 typedef struct dev_values {

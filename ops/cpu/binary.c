@@ -1,6 +1,6 @@
 /* CPU kernels of the binary elementwise ops.
  *
- * Broadcasting goes through the plan every device shares (loom__bcast_plan, ops/operands.h):
+ * Broadcasting goes through the plan every device shares (loom__bcast_plan, ops/shared/operands.h):
  * same-shape operands collapse to one flat loop and a row broadcast [R, C] op [C] to R rows of C,
  * so the common cases need no special code: only the innermost loop is specialised on its strides
  * (each 0 or 1), which the compiler vectorises. */

@@ -1,7 +1,7 @@
 // CUDA kernels of the binary ops (see ops/cuda/cuda.h for the contract): add, sub, mul, div with
 // NumPy broadcasting, scale and bias_add.
 //
-// Broadcasting takes the plan every device shares (loom__bcast_plan, ops/operands.h), so the
+// Broadcasting takes the plan every device shares (loom__bcast_plan, ops/shared/operands.h), so the
 // common shapes collapse to one or two dims. Same-shape
 // operands (and an operand that is one scalar) take a flat, vectorised loop; anything else maps
 // each output element to its operands' offsets with divisions by the dims, done by multiplication
@@ -52,7 +52,7 @@ static divmod32 make_divmod32(uint32_t d)
     return r;
 }
 
-// The broadcast plan every device shares (ops/operands.h), with the divisors of its dims for
+// The broadcast plan every device shares (ops/shared/operands.h), with the divisors of its dims for
 // 32-bit index arithmetic; passed by value (kernel parameter space).
 struct bplan : loom__bcast {
     divmod32 dm[LOOM_MAX_DIMS];

@@ -1,6 +1,6 @@
 /* The CUDA kernel contract (C; included by the .c and .cu files of ops/cuda/).
  *
- * A CUDA kernel of an op has the CPU kernel's signature (ops/op.h) and the same meaning, on device
+ * A CUDA kernel of an op has the CPU kernel's signature (graphs/core/op.h) and the same meaning, on device
  * memory:
  *
  *     loom_status fn(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);

@@ -1,4 +1,4 @@
-// The numerics check on GPUs (graphs/numerics.c): a scan of an op's output for NaN and infinities,
+// The numerics check on GPUs (graphs/plan/numerics.c): a scan of an op's output for NaN and infinities,
 // launched after the op's kernel on the same stream, so it is captured into a chain's CUDA graph
 // with it. Kernels on one stream run in order: the record (first failure wins) names the first op
 // whose output is not finite, and an element of it.

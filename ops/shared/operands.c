@@ -1,4 +1,4 @@
-/* The host-side checks and plans that every device's kernels share (ops/operands.h). */
+/* The host-side checks and plans that every device's kernels share (ops/shared/operands.h). */
 #include "ops/shared/operands.h"
 
 #include <stdarg.h>

@@ -2,7 +2,7 @@
  *
  * Inference gives every tensor of a graph an SBP on a 1-D placement of n devices: inputs and
  * parameters take the user's hint or a default (inputs S(0) along the batch, parameters B), and
- * every op takes, among its valid signatures (ops/op.h) and the all-broadcast one, the one whose
+ * every op takes, among its valid signatures (graphs/core/op.h) and the all-broadcast one, the one whose
  * boxing of its sources costs least, then a refinement pass reconsiders each op given its
  * consumers too. Each choice records why, so `loom plan` can print the reason. Boxing is the
  * collective a producer's SBP needs to become its consumer's. */

@@ -7,7 +7,7 @@
  *
  * Built by CMake with -DLOOM_FUZZ=ON (scripts/fuzz.sh), or by hand:
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *       -Iinclude -I. tests/fuzz/fuzz_npz.c data/npz.c data/npy.c graphs/core.c -lz -o /tmp/fuzz_npz
+ *       -Iinclude -I. tests/fuzz/fuzz_npz.c data/npz.c data/npy.c graphs/core/core.c -lz -o /tmp/fuzz_npz
  *   /tmp/fuzz_npz -runs=200000 /tmp/npz-corpus tests/fuzz/corpus/npz
  * The seeds in tests/fuzz/corpus/npz are small valid archives written with Python's zipfile and
  * struct: stored and deflated members, numpy-style zip64 local extras, a zip64 end record, a

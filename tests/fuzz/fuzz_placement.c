@@ -5,7 +5,7 @@
  *
  * Built by CMake with -DLOOM_FUZZ=ON (scripts/fuzz.sh placement), or by hand:
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *       -Iinclude -I. tests/fuzz/fuzz_placement.c sbp/placement.c sbp/sbp.c sbp/parse.c graphs/core.c -o /tmp/fuzz_placement
+ *       -Iinclude -I. tests/fuzz/fuzz_placement.c sbp/types/placement.c sbp/types/sbp.c sbp/types/parse.c graphs/core/core.c -o /tmp/fuzz_placement
  *   /tmp/fuzz_placement -runs=1000000 /tmp/placement-corpus tests/fuzz/corpus/placement
  * Seeds: the syntax's examples and a few near misses, one per file. */
 #include <loom/sbp.h>

@@ -5,7 +5,7 @@
  *
  * Built by CMake with -DLOOM_FUZZ=ON (scripts/fuzz.sh sbp), or by hand:
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *       -Iinclude -I. tests/fuzz/fuzz_sbp.c sbp/placement.c sbp/sbp.c sbp/parse.c graphs/core.c -o /tmp/fuzz_sbp
+ *       -Iinclude -I. tests/fuzz/fuzz_sbp.c sbp/types/placement.c sbp/types/sbp.c sbp/types/parse.c graphs/core/core.c -o /tmp/fuzz_sbp
  *   /tmp/fuzz_sbp -runs=1000000 /tmp/sbp-corpus tests/fuzz/corpus/sbp
  * Seeds: every spelling the syntax accepts and a few near misses, one per file. */
 #include <loom/sbp.h>

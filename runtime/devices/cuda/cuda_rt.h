@@ -1,5 +1,5 @@
 /* CUDA devices for the runtime (C API over the CUDA runtime, cuBLAS and cuSPARSE; implemented in
- * runtime/cuda/device.cu). Nothing here is called inside a step except the asynchronous calls
+ * runtime/devices/cuda/device.cu). Nothing here is called inside a step except the asynchronous calls
  * (copies, events, host functions, graph launches): allocation, handle creation and
  * synchronisation happen when a plan is set up or torn down.
  *

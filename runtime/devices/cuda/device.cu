@@ -1,5 +1,5 @@
 // CUDA devices: discovery, streams, library handles, memory, events, host functions and graphs
-// behind the C API of runtime/cuda/cuda_rt.h.
+// behind the C API of runtime/devices/cuda/cuda_rt.h.
 // defines: loom_cuda_device_count, loom__cuda_*
 #include <cublas_v2.h>
 #include <cuda_runtime.h>

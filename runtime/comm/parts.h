@@ -8,8 +8,8 @@
  * double, in device order, and rounded once, everywhere: so every path from the same parts gives
  * the same bits. Values are dense and contiguous unless a function says CSR; dims of `shape` are
  * the logical (concrete) ones. */
-#ifndef LOOM_GRAPHS_PARTS_H
-#define LOOM_GRAPHS_PARTS_H
+#ifndef LOOM_RUNTIME_COMM_PARTS_H
+#define LOOM_RUNTIME_COMM_PARTS_H
 
 #include "graphs/core/op.h"
 

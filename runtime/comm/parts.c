@@ -1,5 +1,5 @@
 /* Parts of a tensor on n devices (see parts.h). */
-#include "ops/cpu/parts.h"
+#include "runtime/comm/parts.h"
 
 #include <string.h>
 
