@@ -570,7 +570,7 @@ static loom_status push_params(loom__exec *x)
 static loom_status stage_static(loom__exec *x)
 {
     loom__exec_env *e = x->env;
-    if (e->source || in_program(x) || x->dev->run_begin) /* a device that stages its own */
+    if (e->source || in_program(x) || x->dev->stages_inputs)
         return LOOM_OK;
     for (int k = 0; k < x->ninputs; k++) {
         int id = x->input_id[k];

@@ -146,6 +146,7 @@ struct loom__exec_device {
     /* Fed data and the step onto the devices before a run; after it, waits for them and returns
      * their errors (st: the run's status so far). */
     loom_status (*run_begin)(loom__exec *x);
+    int stages_inputs; /* 1: run_begin puts fed data onto the devices itself (else the CPU cut does) */
     loom_status (*run_end)(loom__exec *x, loom_status st);
     /* Copies a parameter's or state's part between the host and its device. */
     loom_status (*copy)(loom__exec *x, void *dst, const void *src, size_t bytes);

@@ -693,6 +693,7 @@ const loom__exec_device loom__exec_cuda_device = {
     .step_act = cuda_step_act,
     .kernel = cuda_kernel,
     .run_begin = cuda_run_begin,
+    .stages_inputs = 1,
     .run_end = cuda_run_end,
     .copy = cuda_copy,
     .value_err = cuda_value_err,
