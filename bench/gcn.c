@@ -155,7 +155,7 @@ static const char *json_str(const char *s, char *buf, size_t n)
 }
 
 /* Parameters and Adam's two moments, each allocated at no less than 64 bytes
- * (graphs/session/reference.c, loom__value_reserve). */
+ * (the reference executor's value allocation). */
 static size_t param_state_bytes(loom_graph *g)
 {
     size_t total = 0;

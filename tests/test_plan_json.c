@@ -173,6 +173,12 @@ START_TEST(test_bad_plans_are_refused)
     e = loom_program_error(a.p);
     ck_assert_msg(strstr(e, "version 9 of the plan format") && strstr(e, path), "%s", e);
 
+    /* a lone low surrogate in a name: not text */
+    const char *lone = "{\"loom_plan\": 1, \"name\": \"\\udc00\"}";
+    write_text(path, lone, strlen(lone));
+    ck_assert_int_eq(loom_program_read_plan(a.p, path), LOOM_ERR_FORMAT);
+    ck_assert_msg(strstr(loom_program_error(a.p), "low surrogate"), "%s", loom_program_error(a.p));
+
     /* not a JSON document at all */
     write_text(path, "{\"loom_plan\": 1,, }", 19);
     ck_assert_int_eq(loom_program_read_plan(a.p, path), LOOM_ERR_FORMAT);
@@ -199,6 +205,33 @@ START_TEST(test_bad_plans_are_refused)
 }
 END_TEST
 
+/* A plan made before its sparse input is fed (what `loom plan` writes for a model) is written
+ * with the empty matrix it was sized for, and reads back: it once lacked the sparse size and was
+ * refused by its own reader. */
+START_TEST(test_a_plan_before_the_feed_reads_back)
+{
+    char path[64];
+    for (int k = 0; k < 2; k++) {
+        loom_graph *g = loom_graph_new();
+        loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(N, F));
+        loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F32, N, N);
+        loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(N));
+        loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_gcn(g, adj, x, 8, C, 0.5), y, NULL);
+        loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+        o.optimizer = loom_adam(0.01);
+        model m = {.g = g, .loss = loss};
+        ck_assert_int_eq(loom_compile(g, loss, &o, &m.p), LOOM_OK);
+        if (k == 0) {
+            free(dump(&m, path));
+        } else {
+            ck_assert_msg(loom_program_read_plan(m.p, path) == LOOM_OK, "%s", loom_program_error(m.p));
+            unlink(path);
+        }
+        drop(&m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plan_json");
@@ -207,6 +240,7 @@ int main(void)
     tcase_add_test(tc, test_round_trip_one_device);
     tcase_add_test(tc, test_round_trip_four_devices);
     tcase_add_test(tc, test_bad_plans_are_refused);
+    tcase_add_test(tc, test_a_plan_before_the_feed_reads_back);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

@@ -127,6 +127,8 @@ static int read_string(reader *r, size_t *off)
             case 'u':
                 if (hex4(r, &cp))
                     return -1;
+                if (cp >= 0xDC00 && cp < 0xE000)
+                    return fail(r, r->at - 6, "a low surrogate without its high half");
                 if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
                     unsigned lo;
                     if (r->len - r->at < 2 || r->t[r->at] != '\\' || r->t[r->at + 1] != 'u')

@@ -637,9 +637,10 @@ static int plan_program(loom__plan *pl, const loom__plan_src *p)
         return -1;
     memcpy(grad_of, p->grad_of, n * sizeof *grad_of);
     for (size_t id = 0; id < n; id++) {
-        int csr = p->g->t[id]->layout == LOOM__CSR && p->ready[id];
-        pl->csr_rows[id] = csr ? p->val[id].shape[0] : -1;
-        pl->csr_nnz[id] = csr ? p->val[id].nnz : -1;
+        /* a sparse input not fed yet: planned as an empty matrix (a feed plans again) */
+        int sparse = p->g->t[id]->layout == LOOM__CSR, fed = sparse && p->ready[id];
+        pl->csr_rows[id] = fed ? p->val[id].shape[0] : sparse ? 0 : -1;
+        pl->csr_nnz[id] = fed ? p->val[id].nnz : sparse ? 0 : -1;
     }
     pl->loss = p->loss ? p->loss->id : -1;
     pl->nlogical = p->ndevices;

@@ -617,21 +617,22 @@ static int read_registers(rd *r, loom__plan *pl, int a)
             get_i(r, o, "nconsumers", 0, INT32_MAX, &rg->nconsumers))
             return -1;
         rg->mem = (loom__mem_kind)mem;
-        const loom__task *k = &pl->task[rg->producer];
-        int j = 0;
-        while (j < k->n_out && k->out[j] != i)
-            j++;
-        if (j == k->n_out)
-            return bad(r, o, "register %d is not among the outputs of its producer, task %d", i, rg->producer);
     }
+    uint8_t *written = calloc((size_t)pl->nregst + 1, 1);
+    if (!written)
+        return bad(r, a, "out of memory");
     for (int t = 0; t < pl->ntasks; t++)
         for (int j = 0; j < pl->task[t].n_in + pl->task[t].n_out; j++) {
             int reg = j < pl->task[t].n_in ? pl->task[t].in[j] : pl->task[t].out[j - pl->task[t].n_in];
             if (reg >= pl->nregst)
-                return bad(r, a, "task %d names register %d of %d", t, reg, pl->nregst);
-            if (j >= pl->task[t].n_in && pl->regst[reg].producer != t)
-                return bad(r, a, "task %d writes register %d, whose producer is task %d", t, reg, pl->regst[reg].producer);
+                return free(written), bad(r, a, "task %d names register %d of %d", t, reg, pl->nregst);
+            if (j >= pl->task[t].n_in && (pl->regst[reg].producer != t || written[reg]++))
+                return free(written), bad(r, a, "task %d writes register %d, whose producer is task %d", t, reg, pl->regst[reg].producer);
         }
+    for (int reg = 0; reg < pl->nregst; reg++)
+        if (!written[reg])
+            return free(written), bad(r, a, "register %d is not among the outputs of its producer, task %d", reg, pl->regst[reg].producer);
+    free(written);
     return 0;
 }
 

@@ -25,19 +25,14 @@
  * the same under every compiler (a call's arguments are evaluated in no set order). */
 #include <loom/loom.h>
 
+#include "fuzz.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                  \
-    do {                          \
-        if (!(c))                 \
-            __builtin_trap();     \
-    } while (0)
 
 enum { MAX_T = 24, MAX_DYN = 3, MAX_OPS = 16 };
 enum { K_OP, K_INPUT, K_CSR, K_PARAM };
