@@ -203,6 +203,8 @@ typedef struct rd {
     char *msg;
     size_t msglen;
     int failed;
+    /* the names a plan writes, by value: ops, dtypes, device kinds */
+    const char *ops[LOOM_OP_COUNT], *dtypes[LOOM_DTYPE_COUNT], *kinds[LOOM_DEVICE_KIND_COUNT];
 } rd;
 
 static int bad(rd *r, int v, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -377,15 +379,11 @@ static int read_tensor(rd *r, loom__plan *pl, int o, int id, int *grad_of)
 {
     loom_graph *g = pl->g;
     loom_tensor *t = &g->chunk[id];
-    const char *ops[LOOM_OP_COUNT], *dtypes[LOOM_DTYPE_COUNT], *layouts[] = {"dense", "csr"};
-    for (int i = 0; i < LOOM_OP_COUNT; i++)
-        ops[i] = loom__op_def((loom_op)i)->name;
-    for (int i = 0; i < LOOM_DTYPE_COUNT; i++)
-        dtypes[i] = loom_dtype_name((loom_dtype)i);
+    static const char *const layouts[] = {"dense", "csr"};
     int op = 0, dtype = 0, layout = 0, idv = 0, kind = 0, *src = NULL, nsrc = 0;
     *t = (loom_tensor){.graph = g};
-    if (get_i(r, o, "id", id, id, &idv) || get_name(r, o, "op", ops, LOOM_OP_COUNT, &op) ||
-        get_name(r, o, "dtype", dtypes, LOOM_DTYPE_COUNT, &dtype) || get_name(r, o, "layout", layouts, 2, &layout) ||
+    if (get_i(r, o, "id", id, id, &idv) || get_name(r, o, "op", r->ops, LOOM_OP_COUNT, &op) ||
+        get_name(r, o, "dtype", r->dtypes, LOOM_DTYPE_COUNT, &dtype) || get_name(r, o, "layout", layouts, 2, &layout) ||
         get_ints(r, o, "src", 0, id - 1, &src, &nsrc))
         return free(src), -1;
     t->id = id;
@@ -792,9 +790,12 @@ loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where
     loom__plan *pl = calloc(1, sizeof *pl);
     int kind = 0, mode = 0, tasks, regs;
     int64_t version = 0;
-    const char *kinds[LOOM_DEVICE_KIND_COUNT];
+    for (int i = 0; i < LOOM_OP_COUNT; i++)
+        r.ops[i] = loom__op_def((loom_op)i)->name;
+    for (int i = 0; i < LOOM_DTYPE_COUNT; i++)
+        r.dtypes[i] = loom_dtype_name((loom_dtype)i);
     for (int i = 0; i < LOOM_DEVICE_KIND_COUNT; i++)
-        kinds[i] = loom_device_kind_name((loom_device_kind)i);
+        r.kinds[i] = loom_device_kind_name((loom_device_kind)i);
     int ok = pl && doc.v[0].kind == LOOM__JSON_OBJ;
     if (!pl)
         bad(&r, 0, "out of memory");
@@ -803,7 +804,7 @@ loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where
     if (ok && (get_int(&r, 0, "loom_plan", 1, INT64_MAX, &version) ||
                (version != PLAN_JSON_VERSION && bad(&r, loom__json_get(&doc, 0, "loom_plan"), "version %" PRId64 " of the plan format; this Loom reads version %d", version, PLAN_JSON_VERSION)) ||
                get_name(&r, 0, "mode", mode_names, LOOM_RUN_MODE_COUNT, &mode) ||
-               get_name(&r, 0, "kind", kinds, LOOM_DEVICE_KIND_COUNT, &kind) ||
+               get_name(&r, 0, "kind", r.kinds, LOOM_DEVICE_KIND_COUNT, &kind) ||
                get_i(&r, 0, "source_regst_num", 1, LOOM_MAX_REGST_NUM, &pl->source_regst_num) || read_devices(&r, pl, 0)))
         ok = 0;
     if (ok) {

@@ -200,13 +200,9 @@ static void check_includes(const file *f)
         if (!end || (nl && end > nl))
             continue;
         char what[600];
-        if (*q == '<') {
-            if (f->l->rank == USERS || strncmp(q + 1, "loom/", 5))
-                continue; /* a system header, or the public API */
-        }
-        int t = *q == '<' ? -2 : include_target(f, q + 1, (size_t)(end - q - 1));
-        if (t == -2)
-            continue;
+        if (*q == '<')
+            continue; /* a system header, or the public API */
+        int t = include_target(f, q + 1, (size_t)(end - q - 1));
         snprintf(what, sizeof what, "includes \"%.*s\"", (int)(end - q - 1), q + 1);
         if (t < 0) {
             if (f->l->rank == USERS) /* an internal header a user cannot have */
@@ -219,9 +215,7 @@ static void check_includes(const file *f)
         int own_folder = strrchr(to->path, '/') && strrchr(f->path, '/') &&
                          strrchr(to->path, '/') - to->path == strrchr(f->path, '/') - f->path &&
                          !strncmp(to->path, f->path, (size_t)(strrchr(f->path, '/') - f->path));
-        if (f->l->rank == USERS && !own_folder && to->l->rank != 0)
-            report(f, f->code + (p - f->text), strcat(what, ", which is not the public API"), NULL);
-        else if (f->l->rank == USERS && !own_folder && strncmp(to->path, "include/loom/", 13))
+        if (f->l->rank == USERS && !own_folder && strncmp(to->path, "include/loom/", 13))
             report(f, f->code + (p - f->text), strcat(what, ", which is not the public API"), NULL);
         else if (to->l->rank > f->l->rank)
             report(f, f->code + (p - f->text), what, to);
