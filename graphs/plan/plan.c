@@ -609,7 +609,8 @@ static loom_graph *ops_copy(const loom_graph *g, int n)
     }
     o->n = o->cap = n;
     o->ndyn = g->ndyn;
-    memcpy(o->dyn, g->dyn, (size_t)g->ndyn * sizeof *o->dyn);
+    if (g->ndyn) /* a graph without dynamic dims has no table */
+        memcpy(o->dyn, g->dyn, (size_t)g->ndyn * sizeof *o->dyn);
     o->dyn_tag = g->dyn_tag;
     o->seed = g->seed;
     o->names_cap = -1;
