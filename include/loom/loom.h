@@ -43,16 +43,19 @@
  *     loom_placement_free(p);
  *
  * Headers: core.h (status, dtypes, shapes, arrays), graph.h (builder and ops), program.h
- * (compile and run), data.h (npz, Cora, splits, synthetic graphs), nn.h (layers and models), sbp.h
- * (placements and SBP). */
+ * (compile and run), data.h (npz, Cora, splits, synthetic graphs), samples.h (datasets of many small
+ * graphs: generated collider events, TU files), batch.h (samplers that deal them into balanced
+ * batches), nn.h (layers and models), sbp.h (placements and SBP). */
 #ifndef LOOM_LOOM_H
 #define LOOM_LOOM_H
 
+#include "batch.h"
 #include "core.h"
 #include "data.h"
 #include "graph.h"
 #include "nn.h"
 #include "program.h"
+#include "samples.h"
 #include "sbp.h"
 
 #endif

@@ -1,0 +1,102 @@
+/* Datasets of many small graphs (graph samples): collider events, TU graph-classification data.
+ *
+ * A loom_samples holds every sample's nodes and edges in one block, with per-sample offsets: sample
+ * i owns nodes node_off[i] .. node_off[i+1]-1 and edges edge_off[i] .. edge_off[i+1]-1, and its
+ * edges name their endpoints by the node's number within the sample (0 .. its node count - 1).
+ * Batches of samples (include/loom/batch.h) are collated from it block-diagonally.
+ *
+ * Generated events (loom_events_generate) are the embedded default dataset: nothing to download.
+ * Any loom_samples can be written to a compact binary file and read back (loom_samples_write,
+ * loom_samples_read), so a large dataset is made once. */
+#ifndef LOOM_SAMPLES_H
+#define LOOM_SAMPLES_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct loom_samples {
+    int64_t count;          /* samples */
+    int64_t node_features;  /* columns of x (>= 1) */
+    int64_t edge_features;  /* columns of edge_attr (0: none) */
+    int64_t num_classes;    /* classes of graph_y (0: no graph labels) */
+    int64_t *node_off;      /* [count + 1], node_off[0] = 0 */
+    int64_t *edge_off;      /* [count + 1], edge_off[0] = 0 */
+    int32_t *src, *dst;     /* [edges]: endpoints within their sample */
+    float *x;               /* [nodes, node_features] */
+    float *edge_attr;       /* [edges, edge_features], or NULL */
+    float *edge_y;          /* [edges] edge labels 0 or 1, or NULL */
+    int32_t *graph_y;       /* [count] graph labels in [0, num_classes), or NULL */
+} loom_samples;
+
+/* A cleared set (nothing allocated), what loom_samples_free leaves. */
+#define LOOM_SAMPLES_INIT                                                                               \
+    ((loom_samples){.count = 0, .node_features = 0, .edge_features = 0, .num_classes = 0, .node_off = NULL, \
+                    .edge_off = NULL, .src = NULL, .dst = NULL, .x = NULL, .edge_attr = NULL, .edge_y = NULL, \
+                    .graph_y = NULL})
+
+/* Frees what Loom allocated in s and clears it; safe on a cleared set. */
+void loom_samples_free(loom_samples *s);
+/* Nodes and edges of sample i (i in [0, count)). */
+static inline int64_t loom_samples_nodes(const loom_samples *s, int64_t i) { return s->node_off[i + 1] - s->node_off[i]; }
+static inline int64_t loom_samples_edges(const loom_samples *s, int64_t i) { return s->edge_off[i + 1] - s->edge_off[i]; }
+/* Bytes of sample i's tensors in a batch: features, edge features, endpoints, labels, and the
+ * segment ids a collation adds (one i32 per node and per edge). */
+int64_t loom_samples_bytes(const loom_samples *s, int64_t i);
+/* Checks every offset, count and endpoint (offsets start at 0 and never decrease, endpoints inside
+ * their sample, labels in range, features finite); LOOM_ERR_FORMAT naming the first bad sample and
+ * field. Readers and generators call it on what they return. */
+loom_status loom_samples_validate(const loom_samples *s, loom_error *err);
+
+/* Writes s to path as a compact binary file (a header with a magic, a version, the counts and a
+ * CRC-32 of the payload; the arrays little-endian), atomically: a temporary file, fsync, rename. */
+loom_status loom_samples_write(const loom_samples *s, const char *path, loom_error *err);
+/* Reads a file written by loom_samples_write. A file that is not one, of another version, truncated,
+ * with a bad checksum or inconsistent counts gives LOOM_ERR_FORMAT naming the file, the byte offset
+ * and what was expected; LOOM_ERR_IO when it cannot be opened or read. */
+loom_status loom_samples_read(const char *path, loom_samples *out, loom_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Synthetic collider events (docs/events.md): charged particles on helices in a solenoid field
+ * crossing cylindrical barrel layers, hits with resolution noise, noise hits, a heavy-tailed
+ * pile-up count per event. Each event is a graph: hits are nodes (features r, phi, z and derived),
+ * candidate segments between hits on adjacent layers inside geometric windows are edges (features
+ * dr, dphi, dz, dR), labelled 1 when both hits come from the same particle.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct loom_event_opts {
+    int64_t events;       /* how many (>= 1) */
+    uint64_t seed;        /* event i is made from (seed, i) alone: any subset is reproducible */
+    double pileup_mean;   /* mean number of collisions per event (heavy tailed, >= 1 each) */
+    double pileup_tail;   /* Pareto shape of the pile-up count: smaller is heavier (> 1) */
+    int64_t pileup_max;   /* the largest pile-up count drawn */
+    double particles;     /* mean charged particles per collision inside the acceptance */
+    double pt_min;        /* GeV: the smallest transverse momentum generated */
+    double noise;         /* noise hits as a fraction of the particles' hits */
+} loom_event_opts;
+
+/* The defaults: 1,000 events from seed 1, node counts spanning over 20x from the smallest event to
+ * the largest (docs/events.md gives the distribution). */
+#define LOOM_EVENT_OPTS_INIT                                                                         \
+    ((loom_event_opts){.events = 1000, .seed = 1, .pileup_mean = 4.0, .pileup_tail = 1.6, .pileup_max = 60, \
+                       .particles = 12.0, .pt_min = 1.0, .noise = 0.1})
+
+/* Generates events into out (x: [hits, 5] f32, edge_attr: [edges, 4], edge_y). The same options
+ * give the same bytes on every machine and thread count. LOOM_ERR_INVALID names a bad option. */
+loom_status loom_events_generate(const loom_event_opts *o, loom_samples *out, loom_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * The TU graph-classification text format (DS_A.txt, DS_graph_indicator.txt, DS_graph_labels.txt,
+ * and optionally DS_node_labels.txt, DS_node_attributes.txt, DS_edge_labels.txt ignored) in
+ * directory dir for dataset name: graphs become samples with graph_y (labels renumbered 0 .. C-1
+ * in increasing order), node features are the node attributes, followed by a one-hot of the node
+ * labels when those exist, or a single column of ones when neither does. A malformed file gives
+ * LOOM_ERR_FORMAT naming the file, the line and the column.
+ * ------------------------------------------------------------------------------------------- */
+loom_status loom_tu_load(const char *dir, const char *name, loom_samples *out, loom_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
