@@ -116,6 +116,27 @@ static loom_tensor *softmax_ce_bad(lt_case *c, const lt_row_env *e)
 {
     return loom_softmax_cross_entropy(G, x_param(c, e, "logits", loom_shape(4, 3)), idx_input(c, e, "labels", 3, 3), NULL);
 }
+/* Targets [4, 3] in [0, 1] (hard labels and two soft ones), in the row's dtype. */
+static loom_tensor *bce_targets(lt_case *c, const lt_row_env *e, int64_t rows)
+{
+    static const double v[12] = {1, 0, 0, 0, 1, 1, 0.25, 0, 1, 0, 0.75, 1};
+    float f[12];
+    for (int i = 0; i < 12; i++)
+        f[i] = (float)v[i];
+    return hint(e, lt_input_static(c, "targets", e->dt, loom_shape(rows, 3), e->dt == LOOM_F64 ? (const void *)v : (const void *)f));
+}
+static loom_tensor *bce(lt_case *c, const lt_row_env *e)
+{
+    return loom_bce_with_logits(G, x_param(c, e, "logits", loom_shape(4, 3)), bce_targets(c, e, 4), 1.0);
+}
+static loom_tensor *bce_weighted(lt_case *c, const lt_row_env *e)
+{
+    return loom_bce_with_logits(G, x_param(c, e, "logits", loom_shape(4, 3)), bce_targets(c, e, 4), 2.5);
+}
+static loom_tensor *bce_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_bce_with_logits(G, x_param(c, e, "logits", loom_shape(4, 3)), bce_targets(c, e, 3), 1.0);
+}
 static loom_tensor *softmax_ce_masked(lt_case *c, const lt_row_env *e)
 {
     static const uint8_t mask[] = {1, 0, 1, 1};
@@ -210,6 +231,8 @@ const lt_op_row lt_op_rows[] = {
     {"log_softmax", LOOM_OP_LOG_SOFTMAX, log_softmax, 2, {3, 4}, D, NULL, NULL},
     {"softmax_cross_entropy", LOOM_OP_SOFTMAX_CE, softmax_ce, 0, {0}, D, softmax_ce_bad, "loom_softmax_cross_entropy"},
     {"softmax_cross_entropy (masked)", LOOM_OP_SOFTMAX_CE, softmax_ce_masked, 0, {0}, D, NULL, NULL},
+    {"bce_with_logits", LOOM_OP_BCE_LOGITS, bce, 0, {0}, D, bce_bad, "loom_bce_with_logits"},
+    {"bce_with_logits (pos_weight 2.5)", LOOM_OP_BCE_LOGITS, bce_weighted, 0, {0}, D, NULL, NULL},
     {"sum (axis 0)", LOOM_OP_SUM, sum, 1, {4}, D, NULL, NULL},
     {"mean (all, keepdims)", LOOM_OP_MEAN, mean, 2, {1, 1}, D, NULL, NULL},
     {"reshape", LOOM_OP_RESHAPE, reshape, 2, {2, 6}, D, reshape_bad, "loom_reshape"},
@@ -239,6 +262,7 @@ const lt_op_exemption lt_op_exempt[] = {
     {LOOM_OP_DROPOUT_MASK, 1, "made by loom_dropout with the dropout op (row dropout)"},
     {LOOM_OP_LOG_SOFTMAX_GRAD, 1, "the gradient of log_softmax"},
     {LOOM_OP_SOFTMAX_CE_GRAD, 1, "the gradient of softmax_cross_entropy"},
+    {LOOM_OP_BCE_LOGITS_GRAD, 1, "the gradient of bce_with_logits"},
     {LOOM_OP_EXPAND, 1, "the gradient of sum and mean"},
     {LOOM_OP_SLICE_GRAD, 1, "the gradient of slice"},
     {LOOM_OP_SCATTER_GRAD, 1, "the gradient of segment_max"},

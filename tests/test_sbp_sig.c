@@ -322,6 +322,17 @@ static int make_cases(loom_op op, op_case *cs)
                 add_f64(c, 0, (int64_t[]){0}); /* gout: a scalar */
         }
         break;
+    case LOOM_OP_BCE_LOGITS:
+    case LOOM_OP_BCE_LOGITS_GRAD:
+        for (int dyn = 0; dyn < 2; dyn++) {
+            c = new_case(cs, &nc, op, "%s [%s, 5]", loom__op_def(op)->name, dyn ? "N" : "7");
+            add_f64(c, DIMS(7, 5))->dyn = dyn;
+            add_f64(c, DIMS(7, 5))->dyn = dyn;
+            c->a.f[0] = 1.5;
+            if (op == LOOM_OP_BCE_LOGITS_GRAD)
+                add_f64(c, 0, (int64_t[]){0}); /* gout: a scalar */
+        }
+        break;
     case LOOM_OP_SUM:
     case LOOM_OP_MEAN: {
         const char *nm = loom__op_def(op)->name;

@@ -207,6 +207,15 @@ static inline int64_t loom__mask_base(const loom__value *out, const loom__kctx *
  * part of row-split logits (the loss's (S(0), S(0)) -> P, the gradient's (S(0), S(0), B) -> S(0)),
  * else the local rows. */
 static inline int64_t loom__ce_rows(int64_t rows, const loom__kctx *ctx) { return loom__row_part(ctx) ? ctx->whole[0] : rows; }
+/* The elements a binary cross entropy's mean divides by: the whole logits' (the whole rows times
+ * a row's elements) for a device's part of row-split logits, else the local ones. */
+static inline int64_t loom__bce_count(const loom__value *z, const loom__kctx *ctx)
+{
+    int64_t inner = 1;
+    for (int i = 1; i < z->ndim; i++)
+        inner *= z->shape[i];
+    return z->ndim >= 1 && loom__row_part(ctx) ? ctx->whole[0] * inner : loom__numel(z);
+}
 /* Uniform in [0, 1) with 53 random bits. */
 static inline LOOM__HD double loom__rand_unit(uint64_t key, uint64_t counter) { return (double)(loom__rand64(key, counter) >> 11) * 0x1.0p-53; }
 

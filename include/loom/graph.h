@@ -153,6 +153,11 @@ loom_tensor *loom_log_softmax(loom_graph *g, loom_tensor *x);
 /* Mean over rows of -log_softmax(logits)[label]: logits [N, C] float, labels [N] i32 in [0, C),
  * mask NULL or [N] u8 (rows with 0 are left out; the mean is over the rest, 0 when none). */
 loom_tensor *loom_softmax_cross_entropy(loom_graph *g, loom_tensor *logits, loom_tensor *labels, loom_tensor *mask);
+/* Mean over every element of the binary cross entropy of sigmoid(logits) against targets, computed
+ * on the logits (stable for any z): logits float of any shape, targets of its shape and dtype in
+ * [0, 1]; pos_weight (> 0, 1 for none) weighs the positive term, as PyTorch's
+ * BCEWithLogitsLoss(pos_weight) does. */
+loom_tensor *loom_bce_with_logits(loom_graph *g, loom_tensor *logits, loom_tensor *targets, double pos_weight);
 
 /* Reductions over the axes set in axis_mask (bit i = axis i); keepdims keeps them as size 1. */
 loom_tensor *loom_sum(loom_graph *g, loom_tensor *x, uint32_t axis_mask, int keepdims);

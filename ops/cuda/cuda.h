@@ -94,6 +94,7 @@ void loom__cuda_register_reduce(loom__cuda_op *table);
 void loom__cuda_register_shape(loom__cuda_op *table);
 void loom__cuda_register_index(loom__cuda_op *table);
 void loom__cuda_register_sparse(loom__cuda_op *table);
+void loom__cuda_register_loss(loom__cuda_op *table);
 
 #ifdef __cplusplus
 }
