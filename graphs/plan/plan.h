@@ -35,7 +35,7 @@
 
 #define LOOM__MAX_DYN 16
 #define LOOM__HOST (-1) /* the device of host tasks and the memory domain of host registers */
-#define LOOM__PLAN_OVER SIZE_MAX /* a plan size over an int64 byte count (see plan.c) */
+#define LOOM__PLAN_OVER SIZE_MAX /* a plan size over an int64 byte count (see plan_memory.c) */
 #define LOOM__COPY_TRAILER 64 /* a copy back from a GPU brings the device's error record after the value */
 
 typedef enum loom__task_kind {
