@@ -1,4 +1,5 @@
-/* The executor's state (internal to actors/): what exec.c and the GPU part (actors/devices/) share. */
+/* The executor's state (internal to actors/): what exec.c, build.c, source.c, run.c and the GPU part
+ * (actors/devices/) share. */
 #ifndef LOOM_ACTORS_EXEC_INTERNAL_H
 #define LOOM_ACTORS_EXEC_INTERNAL_H
 
@@ -98,6 +99,8 @@ static inline int loom__exec_on_gpu(const loom__exec *x) { return x->pl->kind ==
 static inline int loom__exec_in_program(const loom__exec *x) { return x->n == 1 && !loom__exec_on_gpu(x); }
 /* The act of a task: the device's own for what only it has, else the one every device shares. */
 loom__act_fn loom__exec_act(const loom__exec *x, const loom__task *k);
+/* The source's act (source.c): the piece's inputs, from the data last fed or from a data source. */
+loom_status loom__exec_source_act(void *vctx, loom__act *a);
 /* The kernel context every device's kernels start from: the act's step, mode and message. */
 loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a);
 

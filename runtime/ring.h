@@ -1,6 +1,6 @@
 /* Message queues of a worker thread: the MPSC ring other threads post to (concurrencykit's
  * ck_ring, messages stored by value) and the plain FIFO for messages between actors of the same
- * thread. Both are sized at setup from the plan so that a push can never fail (see runtime.c,
+ * thread. Both are sized at setup from the plan so that a push can never fail (see layout.c,
  * plan_queues); a failing push is a bug in that bound, hence an assert. Private to runtime/.
  *
  * ThreadSanitizer: ck's atomics are inline assembly that TSan does not see, so it would take the
@@ -133,7 +133,7 @@ static inline bool loom__fifo_pop(loom__fifo *f, loom__rt_msg *m)
 
 /* ---- wake-ups ------------------------------------------------------------------------------ */
 
-/* Futex-backed ops for ck_ec (runtime.c). A sleeping thread waits on its event count; whoever
+/* Futex-backed ops for ck_ec (run.c). A sleeping thread waits on its event count; whoever
  * makes it runnable posts, then increments the count, which wakes it only if it is asleep. */
 extern const struct ck_ec_mode loom__ec_mode;
 

@@ -408,6 +408,17 @@ void loom__actor_start(loom__rt_thread *t, loom__actor *a);
 void loom__actor_on_msg(loom__rt_thread *t, loom__actor *a, const loom__rt_msg *m);
 
 /* runtime.c */
+/* Keeps the first building mistake; loom__rt_run returns it. */
+loom_status loom__rt_build_fail(loom__rt *rt, loom_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* layout.c */
+/* Index of the actor with this id in the sorted array, or -1. */
+int loom__rt_find_actor(const loom__rt *rt, uint64_t id);
+/* Sorts the actors into threads, resolves the edges, checks the graph and sizes the queues; a
+ * mistake is kept as the building mistake. */
+loom_status loom__rt_layout(loom__rt *rt);
+
+/* run.c */
 void loom__rt_stop(loom__rt *rt);
 void loom__rt_actor_done(loom__rt *rt);
 loom_status loom__rt_failv(loom__rt *rt, loom_status st, const char *fmt, va_list ap);

@@ -1,7 +1,8 @@
-/* The static memory plan (graphs/plan/memplan.c, graphs/plan/plan.c): blocks whose lifetimes meet never
- * overlap in memory, checked pair by pair on random lifetimes and sizes; each offset is the one of
- * the plain greedy-by-size method (so the block's size is what that method gives); and the shared
- * registers of real plans, on one and on several devices, never overlap while both are live. */
+/* The static memory plan (graphs/plan/memplan.c, graphs/plan/plan_memory.c): blocks whose lifetimes
+ * meet never overlap in memory, checked pair by pair on random lifetimes and sizes; each offset is
+ * the one of the plain greedy-by-size method (so the block's size is what that method gives); and
+ * the shared registers of real plans, on one and on several devices, never overlap while both are
+ * live. */
 #include "harness.h"
 
 #include <stdlib.h>

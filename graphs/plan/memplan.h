@@ -1,5 +1,5 @@
 /* Placing blocks by lifetime in one memory block (internal): the static memory plan of a device's
- * chain (graphs/plan/plan.c). */
+ * chain (graphs/plan/plan_memory.c). */
 #ifndef LOOM_GRAPHS_MEMPLAN_H
 #define LOOM_GRAPHS_MEMPLAN_H
 

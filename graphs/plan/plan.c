@@ -1,58 +1,14 @@
-/* The physical plan and the static memory plan (see plan.h). */
-#include "graphs/plan/plan.h"
+/* Building the physical plan (see plan.h): passes 1 to 4 make its tasks and registers, the boxing
+ * tasks on first need; pass 5, the memory plan, is in plan_memory.c, and what the plan holds of the
+ * program in plan_program.c. */
+#include "graphs/plan/plan_internal.h"
 
-#include "graphs/plan/memplan.h"
 #include "runtime/comm/parts.h"
 
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Every size and offset of a plan is a byte count within an int64, or LOOM__PLAN_OVER where one
- * would not be: sums and products that meet it stay it, so an overflow anywhere reaches the totals,
- * which plan_memory checks. */
-size_t loom__bytes_add(size_t a, size_t b)
-{
-    int64_t r;
-    return a <= INT64_MAX && b <= INT64_MAX && !loom__add_size((int64_t)a, (int64_t)b, &r) ? (size_t)r : LOOM__PLAN_OVER;
-}
-static size_t mul_bytes(size_t a, int64_t k)
-{
-    int64_t r;
-    return a <= INT64_MAX && !loom__mul_size((int64_t)a, k, &r) ? (size_t)r : LOOM__PLAN_OVER;
-}
-
-#define ALIGN 64
-static size_t align_up(size_t n)
-{
-    size_t m = loom__bytes_add(n, ALIGN - 1);
-    return m == LOOM__PLAN_OVER ? m : m / ALIGN * ALIGN;
-}
-
-size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype)
-{
-    int64_t rows;
-    if (loom__add_size(nrows, 1, &rows))
-        return LOOM__PLAN_OVER;
-    return loom__bytes_add(loom__bytes_add(align_up(mul_bytes(sizeof(int32_t), rows)), align_up(mul_bytes(sizeof(int32_t), nnz))),
-                     align_up(mul_bytes(loom_dtype_size(vdtype), nnz)));
-}
-
-size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, int n, int d)
-{
-    int64_t shape[LOOM_MAX_DIMS], bytes;
-    for (int i = 0; i < t->shape.ndim; i++) {
-        int64_t b = loom__dim_bound(g, t->shape.d[i]), start;
-        shape[i] = b;
-        if (s.kind == LOOM_SBP_SPLIT && s.axis == i)
-            loom_split_part(b, n, d, &start, &shape[i]);
-    }
-    if (loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
-        return LOOM__PLAN_OVER;
-    return align_up(bytes ? (size_t)bytes : 1);
-}
 
 /* A CSR input's part: its rows under s, with room for every entry (a part of a matrix fed later
  * by a data source may hold more than its share of this one's). */
@@ -62,45 +18,6 @@ static size_t csr_part_bytes(const loom__value *fed, loom_sbp s, int n, int d)
     if (s.kind == LOOM_SBP_SPLIT)
         loom_split_part(fed->shape[0], n, d, &start, &rows);
     return loom__csr_bytes(rows, fed->nnz, fed->dtype);
-}
-
-/* The plan's op table, freed with it. */
-static void ops_free(loom_graph *g)
-{
-    if (!g)
-        return;
-    free(g->t);
-    free(g->chunk);
-    free(g->dyn);
-    free(g);
-}
-
-void loom__plan_free(loom__plan *pl)
-{
-    if (!pl)
-        return;
-    ops_free(pl->g);
-    free((void *)pl->passes.grad_of);
-    free(pl->sbp);
-    free(pl->sig);
-    free(pl->csr_rows);
-    free(pl->csr_nnz);
-    for (int i = 0; i < pl->ntasks; i++) {
-        free(pl->task[i].in);
-        free(pl->task[i].out);
-    }
-    free(pl->task);
-    free(pl->regst);
-    free(pl->kept);
-    free(pl->nchain);
-    free(pl->param_off);
-    free(pl->mem);
-    free(pl->dev_index);
-    for (int k = 0; pl->place_dev && k < pl->nplaces; k++)
-        free(pl->place_dev[k]);
-    free(pl->place_dev);
-    free(pl->place_n);
-    free(pl);
 }
 
 /* Writes a failure's message into the source's error buffer. */
@@ -180,7 +97,6 @@ typedef struct builder {
     boxed *box;
     int nbox, cap_box;
     int *box_head;           /* by tensor id: its first boxed form in box, or -1 */
-    int regst_num;           /* of the source's registers, and of chain outputs the host reads */
     loom_tensor **update_of; /* by parameter id: the update op that changes it in this mode, or NULL */
     uint8_t *is_grad;        /* by id: a parameter's gradient (in modes with gradients) */
     int *regst_of;           /* by tensor id * ndev + device: the register of its part there, or -1 */
@@ -268,30 +184,6 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
     b->box[b->nbox] = (boxed){.want = want, .base = regs[0], .next = b->box_head[src->id]};
     b->box_head[src->id] = b->nbox++;
     return 0;
-}
-
-/* Places each shared register of device d by lifetime (loom__memplan); returns the size of the
- * device's shared block. */
-static size_t place_shared(loom__plan *pl, int d)
-{
-    int n = 0;
-    int *regs = malloc((size_t)(pl->nregst + 1) * sizeof *regs);
-    loom__block *blk = malloc((size_t)(pl->nregst + 1) * sizeof *blk);
-    size_t top = LOOM__MEMPLAN_NOMEM;
-    if (regs && blk) {
-        for (int r = 0; r < pl->nregst; r++)
-            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d) {
-                const loom__regst *rg = &pl->regst[r];
-                blk[n] = (loom__block){.first = rg->first, .last = rg->last, .bytes = rg->bytes};
-                regs[n++] = r;
-            }
-        top = loom__memplan(blk, n);
-        for (int i = 0; i < n && top != LOOM__MEMPLAN_NOMEM; i++)
-            pl->regst[regs[i]].offset = blk[i].offset;
-    }
-    free(regs);
-    free(blk);
-    return top;
 }
 
 /* ---- passes ---------------------------------------------------------------------------------- */
@@ -482,69 +374,6 @@ static int plan_sinks(builder *b, const uint8_t *keep)
     return 0;
 }
 
-/* 5. Memory: registers read only inside their device's chain share a block by lifetime; the rest
- * get regst_num buffers of their own, after it. */
-static int plan_memory(builder *b)
-{
-    loom__plan *pl = b->pl;
-    for (int r = 0; r < pl->nregst; r++) {
-        loom__regst *rg = &pl->regst[r];
-        const loom__task *prod = &pl->task[rg->producer];
-        if (prod->chain_pos >= 0)
-            rg->mem = LOOM__MEM_SHARED;
-        rg->first = rg->last = prod->chain_pos;
-    }
-    for (int k = 0; k < pl->ntasks; k++) {
-        const loom__task *c = &pl->task[k];
-        for (int i = 0; i < c->n_in; i++) {
-            loom__regst *rg = &pl->regst[c->in[i]];
-            const loom__task *prod = &pl->task[rg->producer];
-            if (prod->chain_pos < 0)
-                continue;
-            if (c->chain_pos < 0 || c->device != prod->device) {
-                rg->mem = LOOM__MEM_OWN; /* read by a variable, a copy, a sink or another device */
-                if (c->kind == LOOM__TASK_COPY || c->kind == LOOM__TASK_SINK)
-                    rg->regst_num = b->regst_num; /* the chain goes on while the host takes it */
-            } else if (c->chain_pos > rg->last) {
-                rg->last = c->chain_pos;
-            }
-        }
-    }
-    for (int d = 0; d < pl->ndev; d++) {
-        for (int r = 0; r < pl->nregst; r++)
-            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
-                pl->mem[d].unshared = loom__bytes_add(pl->mem[d].unshared, pl->regst[r].bytes);
-        pl->mem[d].shared = place_shared(pl, d);
-        if (pl->mem[d].shared == LOOM__MEMPLAN_NOMEM)
-            return -1;
-        pl->mem[d].own = 0;
-    }
-    for (int r = 0; r < pl->nregst; r++) {
-        loom__regst *rg = &pl->regst[r];
-        size_t size = mul_bytes(rg->bytes, rg->regst_num);
-        if (rg->mem == LOOM__MEM_OWN && rg->dom == LOOM__HOST) {
-            rg->offset = pl->host_bytes;
-            pl->host_bytes = loom__bytes_add(pl->host_bytes, size);
-        } else if (rg->mem == LOOM__MEM_OWN) {
-            rg->offset = loom__bytes_add(pl->mem[rg->dom].shared, pl->mem[rg->dom].own);
-            pl->mem[rg->dom].own = loom__bytes_add(pl->mem[rg->dom].own, size);
-        } else if (rg->mem == LOOM__MEM_NONE && rg->dom >= 0 && pl->task[rg->producer].kind == LOOM__TASK_SOURCE) {
-            pl->mem[rg->dom].inputs = loom__bytes_add(pl->mem[rg->dom].inputs, rg->bytes); /* fed data staged on the device, one copy */
-        }
-    }
-    size_t all = pl->host_bytes;
-    for (int r = 0; r < pl->nregst; r++) /* a register without plan memory still sizes copies of it */
-        all = pl->regst[r].bytes == LOOM__PLAN_OVER ? LOOM__PLAN_OVER : all;
-    for (int d = 0; d < pl->ndev; d++) {
-        const loom__dev_mem *m = &pl->mem[d];
-        pl->shared_bytes = loom__bytes_add(pl->shared_bytes, m->shared);
-        pl->own_bytes = loom__bytes_add(pl->own_bytes, m->own);
-        pl->unshared_bytes = loom__bytes_add(pl->unshared_bytes, m->unshared);
-        all = loom__bytes_add(all, loom__bytes_add(loom__bytes_add(m->shared, m->own), loom__bytes_add(m->params, m->inputs)));
-    }
-    return all == LOOM__PLAN_OVER || pl->unshared_bytes == LOOM__PLAN_OVER ? -3 : 0;
-}
-
 /* The message of a plan over an int64 byte count: its largest register, which is what to shrink. */
 static void fail_over(const loom__plan_src *p, const loom__plan *pl)
 {
@@ -560,102 +389,6 @@ static void fail_over(const loom__plan_src *p, const loom__plan *pl)
                        t ? loom_dtype_name(t->dtype) : "?");
 }
 
-/* The plan's devices: each placement's, in the order they first appear; place_dev maps every
- * placement's positions onto them. */
-static int plan_devices(loom__plan *pl, const loom_graph *g)
-{
-    pl->nplaces = g->nplaces ? g->nplaces : 1;
-    pl->place_n = calloc((size_t)pl->nplaces, sizeof *pl->place_n);
-    pl->place_dev = calloc((size_t)pl->nplaces, sizeof *pl->place_dev);
-    pl->dev_index = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_index);
-    if (!pl->place_n || !pl->place_dev || !pl->dev_index)
-        return -1;
-    int d_of[LOOM__MAX_DEVICES];
-    for (int i = 0; i < LOOM__MAX_DEVICES; i++)
-        d_of[i] = -1;
-    for (int k = 0; k < pl->nplaces; k++) {
-        const loom_placement *q = k < g->nplaces ? g->places[k] : NULL;
-        int n = q ? loom_placement_ndevices(q) : 1;
-        pl->place_n[k] = n;
-        pl->place_dev[k] = malloc((size_t)n * sizeof **pl->place_dev);
-        if (!pl->place_dev[k])
-            return -1;
-        for (int j = 0; j < n; j++) {
-            int dev = q ? loom_placement_device(q, j, NULL) : 0;
-            if (d_of[dev] < 0) {
-                d_of[dev] = pl->ndev;
-                pl->dev_index[pl->ndev++] = dev;
-            }
-            pl->place_dev[k][j] = d_of[dev];
-        }
-    }
-    return 0;
-}
-
-/* The plan's op table: the program's tensors copied, their sources pointing inside the copy, with
- * the dynamic dims (their handles stay valid: same tag) and the seed. Names are searched there,
- * not hashed. */
-static loom_graph *ops_copy(const loom_graph *g, int n)
-{
-    loom_graph *o = calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    o->t = malloc(((size_t)n + 1) * sizeof *o->t);
-    o->chunk = malloc(((size_t)n + 1) * sizeof *o->chunk);
-    o->dyn = malloc(((size_t)g->ndyn + 1) * sizeof *o->dyn);
-    if (!o->t || !o->chunk || !o->dyn) {
-        ops_free(o);
-        return NULL;
-    }
-    o->n = o->cap = n;
-    o->ndyn = g->ndyn;
-    if (g->ndyn) /* a graph without dynamic dims has no table */
-        memcpy(o->dyn, g->dyn, (size_t)g->ndyn * sizeof *o->dyn);
-    o->dyn_tag = g->dyn_tag;
-    o->seed = g->seed;
-    o->names_cap = -1;
-    for (int id = 0; id < n; id++) {
-        o->chunk[id] = *g->t[id];
-        o->chunk[id].graph = o;
-        o->t[id] = &o->chunk[id];
-        for (int i = 0; i < o->chunk[id].n_src; i++)
-            o->chunk[id].src[i] = &o->chunk[g->t[id]->src[i]->id];
-    }
-    return o;
-}
-
-/* What the plan holds of the program beyond its tasks: the op table, the passes, the loss, every
- * tensor's SBP and signature, the sparse inputs' sizes. -1 on out of memory. */
-static int plan_program(loom__plan *pl, const loom__plan_src *p)
-{
-    size_t n = (size_t)p->n;
-    pl->g = ops_copy(p->g, p->n);
-    int *grad_of = malloc((n + 1) * sizeof *grad_of);
-    pl->csr_rows = malloc((n + 1) * sizeof *pl->csr_rows);
-    pl->csr_nnz = malloc((n + 1) * sizeof *pl->csr_nnz);
-    pl->passes = (loom__passes){.g = pl->g, .fwd_end = p->fwd_end, .bwd_end = p->bwd_end, .grad_of = grad_of};
-    if (!pl->g || !grad_of || !pl->csr_rows || !pl->csr_nnz)
-        return -1;
-    memcpy(grad_of, p->grad_of, n * sizeof *grad_of);
-    for (size_t id = 0; id < n; id++) {
-        /* a sparse input not fed yet: planned as an empty matrix (a feed plans again) */
-        int sparse = p->g->t[id]->layout == LOOM__CSR, fed = sparse && p->ready[id];
-        pl->csr_rows[id] = fed ? p->val[id].shape[0] : sparse ? 0 : -1;
-        pl->csr_nnz[id] = fed ? p->val[id].nnz : sparse ? 0 : -1;
-    }
-    pl->loss = p->loss ? p->loss->id : -1;
-    pl->nlogical = p->ndevices;
-    if (p->ndevices > 1) {
-        pl->sbp = malloc(n * sizeof *pl->sbp);
-        pl->sig = malloc(n * sizeof *pl->sig);
-        if (!pl->sbp || !pl->sig)
-            return -1;
-        memcpy(pl->sbp, p->sbp->sbp, n * sizeof *pl->sbp);
-        memcpy(pl->sig, p->sbp->sig, n * sizeof *pl->sig);
-    }
-    return 0;
-}
-
 loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const uint8_t *keep, int source_regst_num, loom_status *status)
 {
     const loom_graph *g = p->g;
@@ -663,12 +396,12 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
     loom__plan *pl = calloc(1, sizeof *pl);
     if (!pl)
         return NULL;
-    builder b = {.p = p, .pl = pl, .regst_num = source_regst_num};
+    builder b = {.p = p, .pl = pl};
     pl->mode = mode;
     pl->source_regst_num = source_regst_num;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
     int st = -1;
-    if (plan_devices(pl, g) || plan_program(pl, p))
+    if (loom__plan_devices(pl, g) || loom__plan_program(pl, p))
         goto out;
     size_t n = (size_t)pl->ndev;
     b.regst_of = malloc((size_t)p->n * n * sizeof *b.regst_of + 1);
@@ -683,7 +416,7 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
         pl->param_off[i] = (size_t)-1;
     }
     if (builder_tables(&b) || plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||
-        (st = -1, plan_sinks(&b, keep)) || (st = plan_memory(&b)) != 0)
+        (st = -1, plan_sinks(&b, keep)) || (st = loom__plan_memory(pl, source_regst_num)) != 0)
         goto out;
     builder_free(&b);
     *status = LOOM_OK;
@@ -698,50 +431,4 @@ out:
         plan_fail(p, "loom plan: out of memory");
     loom__plan_free(pl);
     return NULL;
-}
-
-static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "move", "copy", "sink"};
-static const char *const mem_name[] = {"shared", "own", "param", "program"};
-
-void loom__plan_print(const loom__plan *pl, FILE *f)
-{
-    char b[128], s1[32];
-    for (int k = 0; k < pl->ntasks; k++) {
-        const loom__task *t = &pl->task[k];
-        const loom_tensor *tt = loom__task_tensor(pl, t);
-        const char *what = tt ? (t->kind == LOOM__TASK_COMPUTE ? loom__op_def(tt->op)->name : loom_tensor_name(tt)) : "inputs";
-        if (t->device == LOOM__HOST)
-            snprintf(s1, sizeof s1, "host");
-        else
-            snprintf(s1, sizeof s1, "%s:%d", loom_device_kind_name(pl->kind), pl->dev_index[t->device]);
-        fprintf(f, "task %3d %-8s %-8s %-24s", k, kind_name[t->kind], s1, what);
-        if (t->kind == LOOM__TASK_COPY)
-            fprintf(f, " %s", t->dir == LOOM__H2D ? "to the device" : "to the host");
-        if (tt && t->kind != LOOM__TASK_SOURCE)
-            fprintf(f, " %-20s %s", loom_tensor_name(tt), loom__shape_str(pl->g, &tt->shape, b, sizeof b));
-        if (t->kind == LOOM__TASK_BOXING) {
-            loom_sbp_str(pl->regst[t->in[0]].sbp, b, sizeof b);
-            loom_sbp_str(pl->regst[t->out[0]].sbp, s1, sizeof s1);
-            fprintf(f, " %s -> %s", b, s1);
-        }
-        fprintf(f, "\n");
-    }
-    for (int r = 0; r < pl->nregst; r++) {
-        const loom__regst *rg = &pl->regst[r];
-        if (rg->dom == LOOM__HOST)
-            snprintf(s1, sizeof s1, "host");
-        else
-            snprintf(s1, sizeof s1, "%s:%d", loom_device_kind_name(pl->kind), pl->dev_index[rg->dom]);
-        fprintf(f, "regst %3d of task %3d: %zu bytes x %d, %s %s at %zu", r, rg->producer, rg->bytes, rg->regst_num, s1,
-                mem_name[rg->mem], rg->offset);
-        if (rg->mem == LOOM__MEM_SHARED)
-            fprintf(f, ", live %d..%d", rg->first, rg->last);
-        fprintf(f, "\n");
-    }
-    for (int d = 0; d < pl->ndev; d++)
-        fprintf(f, "memory of %s:%d: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers, %zu bytes of parameters and optimizer state%s\n",
-                loom_device_kind_name(pl->kind), pl->dev_index[d], pl->mem[d].shared, pl->mem[d].unshared, pl->mem[d].own,
-                pl->mem[d].params, pl->ndev == 1 && pl->kind == LOOM_DEVICE_CPU ? " (held by the program)" : "");
-    fprintf(f, "memory: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers, %zu bytes on the host\n",
-            pl->shared_bytes, pl->unshared_bytes, pl->own_bytes, pl->host_bytes);
 }

@@ -4,7 +4,7 @@
  * its own table of the ops it runs (kinds, attributes, dtypes, shapes over the dynamic dims, the
  * user's names), every tensor's SBP and signature, and the sizes it was planned for, so that the
  * actors are built from it and never from the program, and it can be written out as JSON and read
- * back (graphs/plan_json.c).
+ * back (graphs/plan/plan_json_write.c, plan_json_read.c).
  *
  * Devices are those of the graph's placements (one device when it has none), each once; a tensor's
  * parts are on its own placement's devices, in the placement's order. The host runs the source
@@ -35,7 +35,7 @@
 
 #define LOOM__MAX_DYN 16
 #define LOOM__HOST (-1) /* the device of host tasks and the memory domain of host registers */
-#define LOOM__PLAN_OVER SIZE_MAX /* a plan size over an int64 byte count (see plan.c) */
+#define LOOM__PLAN_OVER SIZE_MAX /* a plan size over an int64 byte count (see plan_memory.c) */
 #define LOOM__COPY_TRAILER 64 /* a copy back from a GPU brings the device's error record after the value */
 
 typedef enum loom__task_kind {
@@ -166,10 +166,10 @@ static inline const loom_tensor *loom__task_update(const loom__plan *pl, const l
     return k->update >= 0 ? pl->g->t[k->update] : NULL;
 }
 /* The plan as JSON: every field above, the op table with shapes written over the dynamic dims'
- * names (graphs/plan_json.c). LOOM_ERR_IO when f cannot be written. */
+ * names (graphs/plan/plan_json_write.c). LOOM_ERR_IO when f cannot be written. */
 loom_status loom__plan_write_json(const loom__plan *pl, FILE *f);
 /* A plan read back from JSON text of len bytes; NULL with msg saying what is wrong and at which
- * byte offset (where names the text: a file's name). */
+ * byte offset (where names the text: a file's name; graphs/plan/plan_json_read.c). */
 loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where, char *msg, size_t msglen);
 /* a + b for plan sizes: LOOM__PLAN_OVER when either is, or the sum is over an int64. */
 size_t loom__bytes_add(size_t a, size_t b);

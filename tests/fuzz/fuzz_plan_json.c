@@ -1,5 +1,5 @@
-/* libFuzzer target for the plan-JSON reader (graphs/plan/plan_json.c on graphs/core/json.c): the input bytes
- * are the text given to loom__plan_read_json; a plan it accepts is printed (to /dev/null) and
+/* libFuzzer target for the plan-JSON reader (graphs/plan/plan_json_read.c on graphs/core/json.c): the
+ * input bytes are the text given to loom__plan_read_json; a plan it accepts is printed (to /dev/null) and
  * freed.
  *
  * What must hold: no crash, sanitizer report, leak or hang; a refusal has a message naming the

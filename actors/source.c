@@ -1,0 +1,215 @@
+/* The source: each piece's inputs from the data last fed or from a data source's callback (through
+ * a loom_feeder), cut into the parts the plan's registers hold, with the piece's dynamic dims
+ * bound and stamped on every token (see exec_internal.h). */
+#include "actors/exec_internal.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+
+/* The token a data source feeds input k into: the register itself on one CPU device, the host
+ * stage otherwise (cut into parts after the callback). */
+static token *fed_token(const loom__exec *x, void *const *out, int k)
+{
+    return loom__exec_in_program(x) ? out[x->input_off[k]] : &x->stage[k];
+}
+
+/* The logical value of input k at this piece. */
+static const loom__value *logical_input(const loom__exec *x, void *const *out, int k)
+{
+    return x->env->source ? &fed_token(x, out, k)->v : &x->env->val[x->input_id[k]];
+}
+
+/* Binds the dynamic dims of a step from its logical inputs (they must agree) and stamps every
+ * token. */
+static loom_status stamp_dims(loom__exec *x, loom__act *a)
+{
+    const loom_graph *g = x->pl->g;
+    int64_t dims[LOOM__MAX_DYN];
+    int from[LOOM__MAX_DYN];
+    for (int k = 0; k < LOOM__MAX_DYN; k++)
+        dims[k] = -1, from[k] = -1;
+    for (int k = 0; k < x->ninputs; k++) {
+        const loom__value *v = logical_input(x, a->out, k);
+        const loom_tensor *t = g->t[x->input_id[k]];
+        for (int i = 0; i < t->shape.ndim; i++) {
+            int d = loom__dyn_index(g, t->shape.d[i]);
+            if (d < 0)
+                continue;
+            if (from[d] < 0) {
+                from[d] = t->id;
+                dims[d] = v->shape[i];
+            } else if (dims[d] != v->shape[i]) {
+                snprintf(a->msg, a->msg_size, "dynamic dim %s is %" PRId64 " in input '%s' but %" PRId64 " in input '%s'",
+                         g->dyn[d].name, v->shape[i], t->name, dims[d], g->t[from[d]]->name);
+                return LOOM_ERR_SHAPE;
+            }
+        }
+    }
+    for (int j = 0; j < x->pl->task[0].n_out; j++) { /* not the control output */
+        token *k = a->out[j];
+        k->has_dims = 1;
+        memcpy(k->dims, dims, sizeof dims);
+    }
+    return LOOM_OK;
+}
+
+void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int j, token *out)
+{
+    const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[k] + j]];
+    if (v->rowptr) {
+        int64_t start = 0, size = v->shape[0];
+        if (rg->sbp.kind == LOOM_SBP_SPLIT)
+            loom_split_part(v->shape[0], rg->nparts, j, &start, &size);
+        loom__exec_csr_layout(out, out->base, size, v->rowptr[start + size] - v->rowptr[start], v->dtype);
+        loom__csr_rows(v, start, size, &out->v);
+        return;
+    }
+    out->v = (loom__value){.dtype = v->dtype, .ndim = v->ndim, .data = out->base};
+    loom__part_shape(v->shape, v->ndim, rg->sbp, rg->nparts, j, out->v.shape);
+    loom__part_cut(v, rg->sbp, rg->nparts, j, &out->v);
+}
+
+loom_status loom__exec_source_act(void *vctx, loom__act *a)
+{
+    actor_ctx *c = vctx;
+    loom__exec *x = c->x;
+    loom__exec_env *e = x->env;
+    if (e->source) {
+        loom_feeder f = {.x = x, .out = a->out, .step = a->piece, .msg = a->msg, .msg_size = a->msg_size};
+        for (int k = 0; k < x->ninputs; k++)
+            fed_token(x, a->out, k)->v.ndim = -1; /* not fed yet */
+        int end = 0;
+        loom_status s = e->source(e->source_ctx, a->piece, &f, &end, a->msg, a->msg_size);
+        if (s != LOOM_OK)
+            return s;
+        if (end) {
+            a->eod = 1;
+            return LOOM_OK;
+        }
+        for (int k = 0; k < x->ninputs; k++)
+            if (fed_token(x, a->out, k)->v.ndim < 0) {
+                snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", x->pl->g->t[x->input_id[k]]->name);
+                return LOOM_ERR_INVALID;
+            }
+        if (!loom__exec_in_program(x))
+            for (int k = 0; k < x->ninputs; k++)
+                for (int j = 0; j < x->input_n[k]; j++)
+                    loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
+    } else {
+        /* the data last fed, or its parts staged at the start of the run: no copy */
+        for (int k = 0; k < x->ninputs; k++)
+            for (int j = 0; j < x->input_n[k]; j++)
+                ((token *)a->out[x->input_off[k] + j])->v =
+                    loom__exec_in_program(x) ? e->val[x->input_id[k]] : x->stat[x->input_off[k] + j];
+    }
+    return stamp_dims(x, a);
+}
+
+
+/* The token to fill for input t and the bytes it holds; LOOM_ERR_INVALID for a tensor that is not
+ * an input of the plan. */
+static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layout, token **k, size_t *cap)
+{
+    loom__exec *x = f->x;
+    if (!t || t->graph != x->env->graph || t->id >= x->pl->passes.fwd_end || x->input_k[t->id] < 0 || t->layout != layout)
+        return LOOM_ERR_INVALID;
+    int j = x->input_k[t->id];
+    *k = fed_token(x, f->out, j);
+    *cap = loom__exec_in_program(x) ? x->pl->regst[x->pl->task[0].out[j]].bytes : loom__exec_stage_bytes(x, t);
+    return LOOM_OK;
+}
+
+/* Records why a feed was refused in the source's message (the source may return the status as
+ * it is) and returns s. */
+static loom_status feed_fail(loom_feeder *f, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static loom_status feed_fail(loom_feeder *f, loom_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (f->msg && f->msg_size)
+        vsnprintf(f->msg, f->msg_size, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* The data's size against the register the plan reserved for input t: cap bytes. */
+static loom_status feed_fits(loom_feeder *f, const char *api, const loom_tensor *t, size_t bytes, size_t cap)
+{
+    char b[2][32];
+    if (bytes <= cap)
+        return LOOM_OK;
+    return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s': data of %s is over the %s its register holds", api, t->name,
+                     loom__bytes_str((double)bytes, b[0], sizeof b[0]), loom__bytes_str((double)cap, b[1], sizeof b[1]));
+}
+
+loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a)
+{
+    static const char api[] = "loom_feeder_dense";
+    token *k;
+    size_t cap;
+    char msg[256];
+    if (!f)
+        return LOOM_ERR_INVALID;
+    if (!a)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: the array is NULL", api);
+    if (feeder_slot(f, input, LOOM__DENSE, &k, &cap) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: '%s' is not a dense input of this program", api, loom_tensor_name(input));
+    if (a->dtype != input->dtype)
+        return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s' wants %s data, got %s", api, input->name,
+                         loom_dtype_name(input->dtype), loom_dtype_name(a->dtype));
+    if (loom__input_dims(f->x->pl->g, f->x->pl->g->t[input->id], a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
+    int64_t n, bytes; /* in an int64: each dim is within a bound the builder checked */
+    if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s': data over an int64 byte count", api, input->name);
+    loom_status s = feed_fits(f, api, input, (size_t)bytes, cap);
+    if (s != LOOM_OK)
+        return s;
+    if (bytes && !a->data)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: input '%s': data is NULL for %" PRId64 " elements", api, input->name, n);
+    k->v = (loom__value){.dtype = a->dtype, .data = k->base};
+    if (bytes)
+        memcpy(k->v.data, a->data, (size_t)bytes);
+    k->v.ndim = a->ndim;
+    memcpy(k->v.shape, a->shape, sizeof k->v.shape);
+    return LOOM_OK;
+}
+
+loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m)
+{
+    static const char api[] = "loom_feeder_csr";
+    token *k;
+    size_t cap;
+    char msg[256];
+    loom_error e = {0};
+    if (!f)
+        return LOOM_ERR_INVALID;
+    if (!m)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: the matrix is NULL", api);
+    if (feeder_slot(f, input, LOOM__CSR, &k, &cap) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: '%s' is not a sparse input of this program", api, loom_tensor_name(input));
+    if (m->vdtype != input->dtype)
+        return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s' wants %s values, got %s", api, input->name,
+                         loom_dtype_name(input->dtype), loom_dtype_name(m->vdtype));
+    if (loom_csr_validate(m, &e) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_FORMAT, "%s: input '%s': %s", api, input->name, e.msg);
+    int64_t shape[2] = {m->nrows, m->ncols};
+    if (loom__input_dims(f->x->pl->g, f->x->pl->g->t[input->id], 2, shape, msg, sizeof msg) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
+    loom_status s = feed_fits(f, api, input, loom__csr_bytes(m->nrows, m->nnz, m->vdtype), cap);
+    if (s != LOOM_OK)
+        return s;
+    loom__exec_csr_layout(k, k->base, m->nrows, m->nnz, m->vdtype);
+    memcpy(k->v.rowptr, m->rowptr, (size_t)(m->nrows + 1) * sizeof(int32_t));
+    if (m->nnz) { /* validated: col and val are there */
+        memcpy(k->v.col, m->col, (size_t)m->nnz * sizeof(int32_t));
+        memcpy(k->v.data, m->val, (size_t)m->nnz * loom_dtype_size(m->vdtype));
+    }
+    k->v.ndim = 2;
+    k->v.shape[0] = m->nrows;
+    k->v.shape[1] = m->ncols;
+    return LOOM_OK;
+}

@@ -1,0 +1,135 @@
+/* The plan's byte counts and pass 5, its static memory plan (see plan.h): sizes of values and parts
+ * that saturate at LOOM__PLAN_OVER, and each register placed in its domain's memory. */
+#include "graphs/plan/plan_internal.h"
+
+#include "graphs/plan/memplan.h"
+
+#include <stdlib.h>
+
+/* Every size and offset of a plan is a byte count within an int64, or LOOM__PLAN_OVER where one
+ * would not be: sums and products that meet it stay it, so an overflow anywhere reaches the totals,
+ * which loom__plan_memory checks. */
+size_t loom__bytes_add(size_t a, size_t b)
+{
+    int64_t r;
+    return a <= INT64_MAX && b <= INT64_MAX && !loom__add_size((int64_t)a, (int64_t)b, &r) ? (size_t)r : LOOM__PLAN_OVER;
+}
+static size_t mul_bytes(size_t a, int64_t k)
+{
+    int64_t r;
+    return a <= INT64_MAX && !loom__mul_size((int64_t)a, k, &r) ? (size_t)r : LOOM__PLAN_OVER;
+}
+
+#define ALIGN 64
+static size_t align_up(size_t n)
+{
+    size_t m = loom__bytes_add(n, ALIGN - 1);
+    return m == LOOM__PLAN_OVER ? m : m / ALIGN * ALIGN;
+}
+
+size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype)
+{
+    int64_t rows;
+    if (loom__add_size(nrows, 1, &rows))
+        return LOOM__PLAN_OVER;
+    return loom__bytes_add(loom__bytes_add(align_up(mul_bytes(sizeof(int32_t), rows)), align_up(mul_bytes(sizeof(int32_t), nnz))),
+                     align_up(mul_bytes(loom_dtype_size(vdtype), nnz)));
+}
+
+size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, int n, int d)
+{
+    int64_t shape[LOOM_MAX_DIMS], bytes;
+    for (int i = 0; i < t->shape.ndim; i++) {
+        int64_t b = loom__dim_bound(g, t->shape.d[i]), start;
+        shape[i] = b;
+        if (s.kind == LOOM_SBP_SPLIT && s.axis == i)
+            loom_split_part(b, n, d, &start, &shape[i]);
+    }
+    if (loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
+        return LOOM__PLAN_OVER;
+    return align_up(bytes ? (size_t)bytes : 1);
+}
+
+/* Places each shared register of device d by lifetime (loom__memplan); returns the size of the
+ * device's shared block. */
+static size_t place_shared(loom__plan *pl, int d)
+{
+    int n = 0;
+    int *regs = malloc((size_t)(pl->nregst + 1) * sizeof *regs);
+    loom__block *blk = malloc((size_t)(pl->nregst + 1) * sizeof *blk);
+    size_t top = LOOM__MEMPLAN_NOMEM;
+    if (regs && blk) {
+        for (int r = 0; r < pl->nregst; r++)
+            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d) {
+                const loom__regst *rg = &pl->regst[r];
+                blk[n] = (loom__block){.first = rg->first, .last = rg->last, .bytes = rg->bytes};
+                regs[n++] = r;
+            }
+        top = loom__memplan(blk, n);
+        for (int i = 0; i < n && top != LOOM__MEMPLAN_NOMEM; i++)
+            pl->regst[regs[i]].offset = blk[i].offset;
+    }
+    free(regs);
+    free(blk);
+    return top;
+}
+
+int loom__plan_memory(loom__plan *pl, int source_regst_num)
+{
+    for (int r = 0; r < pl->nregst; r++) {
+        loom__regst *rg = &pl->regst[r];
+        const loom__task *prod = &pl->task[rg->producer];
+        if (prod->chain_pos >= 0)
+            rg->mem = LOOM__MEM_SHARED;
+        rg->first = rg->last = prod->chain_pos;
+    }
+    for (int k = 0; k < pl->ntasks; k++) {
+        const loom__task *c = &pl->task[k];
+        for (int i = 0; i < c->n_in; i++) {
+            loom__regst *rg = &pl->regst[c->in[i]];
+            const loom__task *prod = &pl->task[rg->producer];
+            if (prod->chain_pos < 0)
+                continue;
+            if (c->chain_pos < 0 || c->device != prod->device) {
+                rg->mem = LOOM__MEM_OWN; /* read by a variable, a copy, a sink or another device */
+                if (c->kind == LOOM__TASK_COPY || c->kind == LOOM__TASK_SINK)
+                    rg->regst_num = source_regst_num; /* the chain goes on while the host takes it */
+            } else if (c->chain_pos > rg->last) {
+                rg->last = c->chain_pos;
+            }
+        }
+    }
+    for (int d = 0; d < pl->ndev; d++) {
+        for (int r = 0; r < pl->nregst; r++)
+            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
+                pl->mem[d].unshared = loom__bytes_add(pl->mem[d].unshared, pl->regst[r].bytes);
+        pl->mem[d].shared = place_shared(pl, d);
+        if (pl->mem[d].shared == LOOM__MEMPLAN_NOMEM)
+            return -1;
+        pl->mem[d].own = 0;
+    }
+    for (int r = 0; r < pl->nregst; r++) {
+        loom__regst *rg = &pl->regst[r];
+        size_t size = mul_bytes(rg->bytes, rg->regst_num);
+        if (rg->mem == LOOM__MEM_OWN && rg->dom == LOOM__HOST) {
+            rg->offset = pl->host_bytes;
+            pl->host_bytes = loom__bytes_add(pl->host_bytes, size);
+        } else if (rg->mem == LOOM__MEM_OWN) {
+            rg->offset = loom__bytes_add(pl->mem[rg->dom].shared, pl->mem[rg->dom].own);
+            pl->mem[rg->dom].own = loom__bytes_add(pl->mem[rg->dom].own, size);
+        } else if (rg->mem == LOOM__MEM_NONE && rg->dom >= 0 && pl->task[rg->producer].kind == LOOM__TASK_SOURCE) {
+            pl->mem[rg->dom].inputs = loom__bytes_add(pl->mem[rg->dom].inputs, rg->bytes); /* fed data staged on the device, one copy */
+        }
+    }
+    size_t all = pl->host_bytes;
+    for (int r = 0; r < pl->nregst; r++) /* a register without plan memory still sizes copies of it */
+        all = pl->regst[r].bytes == LOOM__PLAN_OVER ? LOOM__PLAN_OVER : all;
+    for (int d = 0; d < pl->ndev; d++) {
+        const loom__dev_mem *m = &pl->mem[d];
+        pl->shared_bytes = loom__bytes_add(pl->shared_bytes, m->shared);
+        pl->own_bytes = loom__bytes_add(pl->own_bytes, m->own);
+        pl->unshared_bytes = loom__bytes_add(pl->unshared_bytes, m->unshared);
+        all = loom__bytes_add(all, loom__bytes_add(loom__bytes_add(m->shared, m->own), loom__bytes_add(m->params, m->inputs)));
+    }
+    return all == LOOM__PLAN_OVER || pl->unshared_bytes == LOOM__PLAN_OVER ? -3 : 0;
+}
