@@ -60,6 +60,9 @@ __attribute__((format(printf, 3, 4))) static loom_status fail_line(const text_fi
     return s;
 }
 
+/* Room for a token as a message shows it: 40 bytes, the quotes, "..." and the NUL. */
+enum { SHOWN = 48 };
+
 /* The token at p as a message shows it: quoted and cut at 40 bytes, or the end of the line. */
 static const char *shown(const text_file *t, const char *p, char *buf, size_t n)
 {
@@ -71,8 +74,6 @@ static const char *shown(const text_file *t, const char *p, char *buf, size_t n)
     snprintf(buf, n, "'%.*s%s'", (int)(len > 40 ? 40 : len), p, len > 40 ? "..." : "");
     return buf;
 }
-
-enum { SHOWN = 48 };
 
 /* Opens dir/DS<suffix>. An optional file that does not exist leaves t->f NULL, which is no error. */
 static loom_status tf_open(text_file *t, const char *dir, const char *ds, const char *suffix, int required, loom_error *err)
@@ -184,9 +185,11 @@ static loom_status read_real(const text_file *t, char **p, int64_t k, float *v)
     if (end == start || !ends_token(*end))
         return fail_at(t, start, "expected attribute %" PRId64 " (a real number), got %s", k, shown(t, start, tok, sizeof tok));
     if (!isfinite(d))
-        return fail_at(t, start, "expected attribute %" PRId64 " to be a finite number, got %s", k, shown(t, start, tok, sizeof tok));
+        return fail_at(t, start, "expected attribute %" PRId64 " to be a finite number, got %s", k,
+                       shown(t, start, tok, sizeof tok));
     if (fabs(d) > FLT_MAX)
-        return fail_at(t, start, "expected attribute %" PRId64 " within f32's range, got %s", k, shown(t, start, tok, sizeof tok));
+        return fail_at(t, start, "expected attribute %" PRId64 " within f32's range, got %s", k,
+                       shown(t, start, tok, sizeof tok));
     *v = (float)d;
     *p = end;
     return LOOM_OK;
@@ -266,7 +269,8 @@ static loom_status extra_line(const text_file *t, const tu *c, const char *at, i
 /* The file ended at line i (0-based) of the n expected. */
 static loom_status missing_line(const text_file *t, const tu *c, int64_t i, int64_t n, const char *what, const char *unit)
 {
-    return fail_line(t, i + 1, "expected the %s of %s %" PRId64 ", got the end of the file: %s_graph_indicator.txt has %" PRId64 " %ss",
+    return fail_line(t, i + 1,
+                     "expected the %s of %s %" PRId64 ", got the end of the file: %s_graph_indicator.txt has %" PRId64 " %ss",
                      what, unit, i + 1, c->ds, n, unit);
 }
 
@@ -356,19 +360,22 @@ static loom_status read_labels(tu *c, const char *suffix, int required, int64_t 
     return s;
 }
 
-/* The graph (0-based) of node v (0-based): the last whose first node is at most v. */
-static int64_t graph_of(const tu *c, int64_t v)
+/* The first index of u[0 .. k), increasing, whose value is at least x (k if none). */
+static int64_t first_at_least(const int64_t *u, int64_t k, int64_t x)
 {
-    int64_t lo = 0, hi = c->graphs; /* node_off[lo] <= v < node_off[hi] */
-    while (hi - lo > 1) {
+    int64_t lo = 0, hi = k;
+    while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (c->node_off[mid] <= v)
-            lo = mid;
+        if (u[mid] < x)
+            lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
 }
+
+/* The graph (0-based) of node v (0-based): the first whose end passes v. */
+static int64_t graph_of(const tu *c, int64_t v) { return first_at_least(c->node_off + 1, c->graphs, v + 1); }
 
 /* A node id of DS_A.txt read at *p, checked against the indicator's nodes. */
 static loom_status read_node(const text_file *t, const tu *c, char **p, int64_t *v)
@@ -416,7 +423,8 @@ static loom_status read_edges(tu *c)
             break;
         }
         c->edge = e;
-        e[c->edges++] = (tu_edge){.src = (int32_t)(a - 1 - c->node_off[ga]), .dst = (int32_t)(b - 1 - c->node_off[ga]), .graph = ga};
+        int64_t first = c->node_off[ga]; /* the graph's node count fits an i32 (read_indicator) */
+        e[c->edges++] = (tu_edge){.src = (int32_t)(a - 1 - first), .dst = (int32_t)(b - 1 - first), .graph = ga};
     }
     tf_close(&t);
     return s;
@@ -443,7 +451,8 @@ static loom_status read_attributes(tu *c)
         int64_t k = 0;
         for (;;) {
             if (i > 0 && k == f) {
-                s = fail_at(&t, p, "expected %" PRId64 " attributes, as on line 1, got more: %s", f, shown(&t, p, tok, sizeof tok));
+                s = fail_at(&t, p, "expected %" PRId64 " attributes, as on line 1, got more: %s", f,
+                            shown(&t, p, tok, sizeof tok));
                 break;
             }
             if (i == 0) {
@@ -515,20 +524,6 @@ static int64_t *distinct(const int64_t *v, int64_t n, int64_t *k)
     return u;
 }
 
-/* The index of x in u[0 .. k), increasing, which holds it. */
-static int64_t rank_of(const int64_t *u, int64_t k, int64_t x)
-{
-    int64_t lo = 0, hi = k;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (u[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* The samples from what was read: edges bucketed by graph (stably), graph labels renumbered, x of
  * the attributes then the one-hot node labels, or ones. */
 static loom_status assemble(tu *c, loom_samples *out)
@@ -573,7 +568,7 @@ static loom_status assemble(tu *c, loom_samples *out)
         out->edge_off[0] = 0;
 
         for (int64_t g = 0; g < c->graphs; g++)
-            out->graph_y[g] = (int32_t)rank_of(classes, nclass, c->glabel[g]);
+            out->graph_y[g] = (int32_t)first_at_least(classes, nclass, c->glabel[g]);
         out->num_classes = nclass;
 
         out->node_features = cols;
@@ -582,7 +577,7 @@ static loom_status assemble(tu *c, loom_samples *out)
             if (c->nattr)
                 memcpy(row, c->attr + i * c->nattr, (size_t)c->nattr * sizeof *row);
             if (values)
-                row[c->nattr + rank_of(values, nlab, c->nlabel[i])] = 1.0f;
+                row[c->nattr + first_at_least(values, nlab, c->nlabel[i])] = 1.0f;
             else if (!c->nattr)
                 row[0] = 1.0f;
         }

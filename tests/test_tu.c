@@ -76,78 +76,73 @@ static const int64_t full_node_off[] = {0, 3, 5, 9}, full_edge_off[] = {0, 4, 6,
 static const int32_t full_src[] = {0, 1, 1, 2, 0, 1, 0, 1, 3, 2}, full_dst[] = {1, 0, 2, 1, 1, 0, 1, 0, 2, 3};
 static const int32_t full_graph_y[] = {1, 0, 1};
 
-static void check_structure(const loom_samples *s)
+static const float full_x[] = {
+    0.5f, -1, 1, 0, 0, /* */ 10, 2, 0, 1, 0, /* */ 3, 4, 1, 0, 0,                      /* graph 1 */
+    -0.25f, 0, 0, 0, 1, /* */ 6, 7, 0, 1, 0,                                           /* graph 2 */
+    8, 9, 1, 0, 0, /* */ 10, 11, 1, 0, 0, /* */ 12, 13, 0, 0, 1, /* */ 14, 15, 0, 1, 0, /* graph 3 */
+};
+
+/* Loads files, a layout of the three graphs above, and checks every array: x is [9, cols]. */
+static void check_full(const char *const *files, int64_t cols, const float *x)
 {
-    ck_assert_int_eq(s->count, 3);
-    expect_i64(s->node_off, full_node_off, 4, "node_off");
-    expect_i64(s->edge_off, full_edge_off, 4, "edge_off");
-    expect_i32(s->src, full_src, 10, "src");
-    expect_i32(s->dst, full_dst, 10, "dst");
-    ck_assert_int_eq(s->num_classes, 2);
-    expect_i32(s->graph_y, full_graph_y, 3, "graph_y");
-    ck_assert_int_eq(s->edge_features, 0);
-    ck_assert_ptr_null(s->edge_attr);
-    ck_assert_ptr_null(s->edge_y);
+    loom_samples s = load(files);
+    ck_assert_int_eq(s.count, 3);
+    expect_i64(s.node_off, full_node_off, 4, "node_off");
+    expect_i64(s.edge_off, full_edge_off, 4, "edge_off");
+    expect_i32(s.src, full_src, 10, "src");
+    expect_i32(s.dst, full_dst, 10, "dst");
+    ck_assert_int_eq(s.num_classes, 2);
+    expect_i32(s.graph_y, full_graph_y, 3, "graph_y");
+    ck_assert_int_eq(s.node_features, cols);
+    expect_f32(s.x, x, 9 * (int)cols, "x");
+    ck_assert_int_eq(s.edge_features, 0);
+    ck_assert_ptr_null(s.edge_attr);
+    ck_assert_ptr_null(s.edge_y);
     loom_error e = LOOM_ERROR_INIT;
-    ck_assert_msg(loom_samples_validate(s, &e) == LOOM_OK, "%s", e.msg);
+    ck_assert_msg(loom_samples_validate(&s, &e) == LOOM_OK, "%s", e.msg);
+    loom_samples_free(&s);
+    ck_assert_ptr_null(s.x);
 }
 
 START_TEST(test_attributes_and_node_labels)
 {
-    loom_samples s = load((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
-                                                full_graph_labels, "_node_labels.txt", full_node_labels, "_node_attributes.txt",
-                                                full_attributes, NULL});
-    check_structure(&s);
-    ck_assert_int_eq(s.node_features, 5);
-    static const float x[] = {
-        0.5f, -1, 1, 0, 0, /* */ 10, 2, 0, 1, 0, /* */ 3, 4, 1, 0, 0,   /* graph 1 */
-        -0.25f, 0, 0, 0, 1, /* */ 6, 7, 0, 1, 0,                        /* graph 2 */
-        8, 9, 1, 0, 0, /* */ 10, 11, 1, 0, 0, /* */ 12, 13, 0, 0, 1, /* */ 14, 15, 0, 1, 0, /* graph 3 */
-    };
-    expect_f32(s.x, x, 45, "x");
-    loom_samples_free(&s);
-    ck_assert_ptr_null(s.x);
+    check_full((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
+                                     full_graph_labels, "_node_labels.txt", full_node_labels, "_node_attributes.txt",
+                                     full_attributes, NULL},
+               5, full_x);
 }
 END_TEST
 
 START_TEST(test_node_labels_only)
 {
-    loom_samples s = load((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
-                                                full_graph_labels, "_node_labels.txt", full_node_labels, NULL});
-    check_structure(&s);
-    ck_assert_int_eq(s.node_features, 3);
     static const float x[] = {1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0};
-    expect_f32(s.x, x, 27, "x");
-    loom_samples_free(&s);
+    check_full((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
+                                     full_graph_labels, "_node_labels.txt", full_node_labels, NULL},
+               3, x);
 }
 END_TEST
 
 START_TEST(test_attributes_only)
 {
-    loom_samples s = load((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
-                                                full_graph_labels, "_node_attributes.txt", full_attributes, NULL});
-    check_structure(&s);
-    ck_assert_int_eq(s.node_features, 2);
     static const float x[] = {0.5f, -1, 10, 2, 3, 4, -0.25f, 0, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    expect_f32(s.x, x, 18, "x");
-    loom_samples_free(&s);
+    check_full((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
+                                     full_graph_labels, "_node_attributes.txt", full_attributes, NULL},
+               2, x);
 }
 END_TEST
 
 /* Neither node file: a column of ones. The edge and graph files Loom does not read are ignored. */
 START_TEST(test_ones_without_node_files)
 {
-    loom_samples s = load((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
-                                                full_graph_labels, "_edge_labels.txt", "x\n", "_edge_attributes.txt", "?\n",
-                                                "_graph_attributes.txt", "nan\n", NULL});
-    check_structure(&s);
-    ck_assert_int_eq(s.node_features, 1);
-    static const float x[] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    expect_f32(s.x, x, 9, "x");
-    loom_samples_free(&s);
+    static const float ones[] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    check_full((const char *const[]){"_A.txt", full_a, "_graph_indicator.txt", full_indicator, "_graph_labels.txt",
+                                     full_graph_labels, "_edge_labels.txt", "x\n", "_edge_attributes.txt", "?\n",
+                                     "_graph_attributes.txt", "nan\n", NULL},
+               1, ones);
 
     /* No edges at all: graphs of isolated nodes. */
-    s = load((const char *const[]){"_A.txt", "", "_graph_indicator.txt", "1\n2\n2\n", "_graph_labels.txt", "0\n1\n", NULL});
+    loom_samples s =
+        load((const char *const[]){"_A.txt", "", "_graph_indicator.txt", "1\n2\n2\n", "_graph_labels.txt", "0\n1\n", NULL});
     ck_assert_int_eq(s.count, 2);
     static const int64_t node_off[] = {0, 1, 3}, edge_off[] = {0, 0, 0};
     expect_i64(s.node_off, node_off, 3, "node_off");
@@ -171,16 +166,14 @@ END_TEST
 /* CRLF line ends, no final newline, trailing blanks, and blank lines at the end of a file. */
 START_TEST(test_line_ends)
 {
-    loom_samples s = load((const char *const[]){
-        "_A.txt", "1, 2\r\n2, 1\r\n6, 7\r\n4, 5  \r\n2, 3\r\n7, 6\t\r\n5, 4\r\n3, 2\r\n9, 8\r\n8,9",
-        "_graph_indicator.txt", "1\r\n1\r\n1\r\n2\r\n2\r\n3\r\n3\r\n3\r\n3",
-        "_graph_labels.txt", "5 \r\n-2\r\n5\r\n\r\n  \r\n",
-        "_node_labels.txt", "0\r\n2\r\n0\r\n7\r\n2\r\n0\r\n0\r\n7\r\n2\n\n",
-        "_node_attributes.txt", "0.5, -1\r\n1e1,2\r\n 3.0 ,4\r\n-0.25, 0\r\n6, 7\r\n8, 9\r\n10, 11\r\n12, 13\r\n14, 15", NULL});
-    check_structure(&s);
-    ck_assert_int_eq(s.node_features, 5);
-    ck_assert(s.x[5] == 10 && s.x[6] == 2 && s.x[8] == 1 && s.x[44] == 0);
-    loom_samples_free(&s);
+    check_full((const char *const[]){
+                   "_A.txt", "1, 2\r\n2, 1\r\n6, 7\r\n4, 5  \r\n2, 3\r\n7, 6\t\r\n5, 4\r\n3, 2\r\n9, 8\r\n8,9",
+                   "_graph_indicator.txt", "1\r\n1\r\n1\r\n2\r\n2\r\n3\r\n3\r\n3\r\n3",
+                   "_graph_labels.txt", "5 \r\n-2\r\n5\r\n\r\n  \r\n",
+                   "_node_labels.txt", "0\r\n2\r\n0\r\n7\r\n2\r\n0\r\n0\r\n7\r\n2\n\n",
+                   "_node_attributes.txt", "0.5, -1\r\n1e1,2\r\n 3.0 ,4\r\n-0.25, 0\r\n6, 7\r\n8, 9\r\n10, 11\r\n12, 13\r\n14, 15",
+                   NULL},
+               5, full_x);
 }
 END_TEST
 
@@ -224,8 +217,10 @@ static const bad_case bad_cases[] = {
      "T_A.txt: line 2, column 4: node 3 is in graph 1 but node 4 in graph 2: expected an edge within one graph"},
     {"_A.txt", "1 2\n", LOOM_ERR_FORMAT, "T_A.txt: line 1, column 3: expected ',' after the first node id, got '2'"},
     {"_A.txt", "1,\n", LOOM_ERR_FORMAT, "T_A.txt: line 1, column 3: expected a node id (an integer), got the end of the line"},
-    {"_A.txt", "1, 2, 3\n", LOOM_ERR_FORMAT, "T_A.txt: line 1, column 5: expected the end of the line after the second node id, got ','"},
-    {"_A.txt", "1, 2\n\n2, 1\n", LOOM_ERR_FORMAT, "T_A.txt: line 2, column 1: expected a node id (an integer), got an empty line"},
+    {"_A.txt", "1, 2, 3\n", LOOM_ERR_FORMAT,
+     "T_A.txt: line 1, column 5: expected the end of the line after the second node id, got ','"},
+    {"_A.txt", "1, 2\n\n2, 1\n", LOOM_ERR_FORMAT,
+     "T_A.txt: line 2, column 1: expected a node id (an integer), got an empty line"},
     {"_A.txt", "1, 99999999999999999999\n", LOOM_ERR_FORMAT,
      "T_A.txt: line 1, column 4: expected a node id, got '99999999999999999999': outside the range of a 64-bit integer"},
     {"_A.txt", "1, 9223372036854775807\n", LOOM_ERR_FORMAT, "T_A.txt: line 1, column 4: expected a node id in [1, 9]"},
@@ -233,7 +228,8 @@ static const bad_case bad_cases[] = {
     /* DS_graph_indicator.txt */
     {"_graph_indicator.txt", "", LOOM_ERR_FORMAT,
      "T_graph_indicator.txt: line 1, column 1: expected a graph id, got the end of the file: a dataset has at least one graph"},
-    {"_graph_indicator.txt", "\n \n", LOOM_ERR_FORMAT, "T_graph_indicator.txt: line 1, column 1: expected a graph id, got the end"},
+    {"_graph_indicator.txt", "\n \n", LOOM_ERR_FORMAT,
+     "T_graph_indicator.txt: line 1, column 1: expected a graph id, got the end"},
     {"_graph_indicator.txt", "1\n1\n1\n2\n2\n3\n3\n2\n3\n", LOOM_ERR_FORMAT,
      "T_graph_indicator.txt: line 8, column 1: expected graph id 3 or 4, got 2: the nodes of a graph are contiguous"},
     {"_graph_indicator.txt", "1\n1\n1\n2\n2\n1\n3\n3\n3\n", LOOM_ERR_FORMAT,
@@ -249,20 +245,24 @@ static const bad_case bad_cases[] = {
     {"_graph_indicator.txt", NULL, LOOM_ERR_IO, "T_graph_indicator.txt: No such file or directory"},
     /* DS_graph_labels.txt */
     {"_graph_labels.txt", "5\n-2\n", LOOM_ERR_FORMAT,
-     "T_graph_labels.txt: line 3, column 1: expected the label of graph 3, got the end of the file: T_graph_indicator.txt has 3 graphs"},
+     "T_graph_labels.txt: line 3, column 1: expected the label of graph 3, got the end of the file: "
+     "T_graph_indicator.txt has 3 graphs"},
     {"_graph_labels.txt", "", LOOM_ERR_FORMAT, "T_graph_labels.txt: line 1, column 1: expected the label of graph 1"},
     {"_graph_labels.txt", "5\n-2\n5\n1\n", LOOM_ERR_FORMAT,
-     "T_graph_labels.txt: line 4, column 1: expected the end of the file after 3 lines, one per graph of T_graph_indicator.txt, got '1'"},
+     "T_graph_labels.txt: line 4, column 1: expected the end of the file after 3 lines, one per graph of "
+     "T_graph_indicator.txt, got '1'"},
     {"_graph_labels.txt", "5\n-2\nfive\n", LOOM_ERR_FORMAT,
      "T_graph_labels.txt: line 3, column 1: expected a graph label (an integer), got 'five'"},
     {"_graph_labels.txt", NULL, LOOM_ERR_IO, "T_graph_labels.txt: No such file or directory"},
     /* DS_node_labels.txt */
     {"_node_labels.txt", "0\n2\n0\n7\n2\n0\n0\n7\n", LOOM_ERR_FORMAT,
-     "T_node_labels.txt: line 9, column 1: expected the label of node 9, got the end of the file: T_graph_indicator.txt has 9 nodes"},
+     "T_node_labels.txt: line 9, column 1: expected the label of node 9, got the end of the file: "
+     "T_graph_indicator.txt has 9 nodes"},
     {"_node_labels.txt", "0\n2\n0\n7\n2\n0\n0\n7\n2\n2\n", LOOM_ERR_FORMAT,
      "T_node_labels.txt: line 10, column 1: expected the end of the file after 9 lines, one per node of T_graph_indicator.txt"},
     {"_node_labels.txt", "", LOOM_ERR_FORMAT, "T_node_labels.txt: line 1, column 1: expected the label of node 1"},
-    {"_node_labels.txt", "0\n2\n0.5\n", LOOM_ERR_FORMAT, "T_node_labels.txt: line 3, column 1: expected a node label (an integer), got '0.5'"},
+    {"_node_labels.txt", "0\n2\n0.5\n", LOOM_ERR_FORMAT,
+     "T_node_labels.txt: line 3, column 1: expected a node label (an integer), got '0.5'"},
     /* DS_node_attributes.txt */
     {"_node_attributes.txt", "0.5, -1\n1e1,2\n 3.0 ,4, 5\n", LOOM_ERR_FORMAT,
      "T_node_attributes.txt: line 3, column 10: expected 2 attributes, as on line 1, got more: '5'"},
