@@ -87,12 +87,23 @@ typedef struct loom_event_opts {
 loom_status loom_events_generate(const loom_event_opts *o, loom_samples *out, loom_error *err);
 
 /* ---------------------------------------------------------------------------------------------
- * The TU graph-classification text format (DS_A.txt, DS_graph_indicator.txt, DS_graph_labels.txt,
- * and optionally DS_node_labels.txt, DS_node_attributes.txt, DS_edge_labels.txt ignored) in
- * directory dir for dataset name: graphs become samples with graph_y (labels renumbered 0 .. C-1
- * in increasing order), node features are the node attributes, followed by a one-hot of the node
- * labels when those exist, or a single column of ones when neither does. A malformed file gives
- * LOOM_ERR_FORMAT naming the file, the line and the column.
+ * The TU graph-classification text format (https://chrsmrrs.github.io/datasets/docs/format/) of
+ * dataset name in directory dir: name_A.txt (one edge "row, col" a line, 1-based node ids),
+ * name_graph_indicator.txt (node i's graph id on line i: ids 1 .. G, the nodes of a graph
+ * contiguous, graphs in increasing order, so every graph has a node), name_graph_labels.txt (graph
+ * j's integer label on line j), and optionally name_node_labels.txt (node i's integer label) and
+ * name_node_attributes.txt (node i's comma-separated reals, as many on every line);
+ * name_edge_labels.txt, name_edge_attributes.txt and name_graph_attributes.txt are not read.
+ *
+ * Graphs become samples in file order, each with its edges as given (directed: the standard
+ * datasets list an undirected edge both ways), in file order, with endpoints numbered within the
+ * graph; graph_y holds the graph labels renumbered 0 .. C-1 in increasing order of value. Node
+ * features are the node attributes, followed by a one-hot of the node labels (a column per
+ * distinct label, in increasing order of value) when those exist, or a single column of ones when
+ * neither file does. There are no edge features or edge labels. A required file that cannot be
+ * opened gives LOOM_ERR_IO naming its path; a malformed file LOOM_ERR_FORMAT naming the file, the
+ * line and the column (1-based, in bytes) and what was expected there. Blank lines are allowed only
+ * at the end of a file; line ends may be "\n" or "\r\n", the last may be missing.
  * ------------------------------------------------------------------------------------------- */
 loom_status loom_tu_load(const char *dir, const char *name, loom_samples *out, loom_error *err);
 
