@@ -17,7 +17,6 @@
 #include <loom/batch.h>
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,43 +133,33 @@ static void iota(int64_t *v, int64_t n)
 
 /* ---- loom_sampler_new ------------------------------------------------------------------------- */
 
-static loom_status bad(loom_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static loom_status bad(loom_error *err, const char *fmt, ...)
-{
-    if (!err)
-        return LOOM_ERR_INVALID;
-    va_list ap;
-    va_start(ap, fmt);
-    char what[sizeof err->msg];
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return loom_error_set(err, LOOM_ERR_INVALID, "loom_sampler_new: %s", what);
-}
+/* A refusal of loom_sampler_new, into the caller's err. */
+#define REFUSE(...) loom_error_set(err, LOOM_ERR_INVALID, "loom_sampler_new: " __VA_ARGS__)
 
 static int uses_batch(loom_sampler_kind k) { return k != LOOM_SAMPLER_BUDGET && k != LOOM_SAMPLER_PLAN; }
 
 static loom_status check_opts(const loom_sampler_opts *o, loom_error *err)
 {
     if ((int)o->kind < 0 || o->kind >= LOOM_SAMPLER_KIND_COUNT)
-        return bad(err, "kind is %d: expected 0 to %d (random, balance, outlier, skew, budget, devices, plan)",
-                   (int)o->kind, LOOM_SAMPLER_KIND_COUNT - 1);
+        return REFUSE("kind is %d: expected 0 to %d (random, balance, outlier, skew, budget, devices, plan)",
+                      (int)o->kind, LOOM_SAMPLER_KIND_COUNT - 1);
     const char *name = kind_names[o->kind];
     if (o->devices < 1 || o->devices > MAX_DEVICES)
-        return bad(err, "devices is %d: expected 1 to %d", o->devices, MAX_DEVICES);
+        return REFUSE("devices is %d: expected 1 to %d", o->devices, MAX_DEVICES);
     if ((int)o->size < 0 || o->size >= LOOM_SIZE_KIND_COUNT)
-        return bad(err, "size is %d: expected 0 to %d (bytes, nodes, edges)", (int)o->size, LOOM_SIZE_KIND_COUNT - 1);
+        return REFUSE("size is %d: expected 0 to %d (bytes, nodes, edges)", (int)o->size, LOOM_SIZE_KIND_COUNT - 1);
     if (uses_batch(o->kind) && o->batch < 1)
-        return bad(err, "batch is %" PRId64 ": expected >= 1 for the %s sampler", o->batch, name);
+        return REFUSE("batch is %" PRId64 ": expected >= 1 for the %s sampler", o->batch, name);
     if (o->kind == LOOM_SAMPLER_BALANCE && !(o->fraction > 0.0 && o->fraction <= 1.0))
-        return bad(err, "fraction is %g: expected a value in (0, 1] for the balance sampler", o->fraction);
+        return REFUSE("fraction is %g: expected a value in (0, 1] for the balance sampler", o->fraction);
     if (!uses_batch(o->kind)) {
         if (o->max_nodes < 0)
-            return bad(err, "max_nodes is %" PRId64 ": expected >= 0 (0: no bound)", o->max_nodes);
+            return REFUSE("max_nodes is %" PRId64 ": expected >= 0 (0: no bound)", o->max_nodes);
         if (o->max_edges < 0)
-            return bad(err, "max_edges is %" PRId64 ": expected >= 0 (0: no bound)", o->max_edges);
+            return REFUSE("max_edges is %" PRId64 ": expected >= 0 (0: no bound)", o->max_edges);
         if (o->kind == LOOM_SAMPLER_PLAN && !o->max_nodes && !o->max_edges)
-            return bad(err, "max_nodes and max_edges are both 0: the plan sampler's budget comes from "
-                            "loom_batch_fit_plan");
+            return REFUSE("max_nodes and max_edges are both 0: the plan sampler's budget comes from "
+                          "loom_batch_fit_plan");
     }
     return LOOM_OK;
 }
@@ -183,25 +172,25 @@ static loom_status read_sizes(loom_sampler *p, int64_t i, int64_t id, int64_t to
     const loom_samples *s = p->s;
     int64_t nodes = loom_samples_nodes(s, id), edges = loom_samples_edges(s, id);
     if (nodes < 0 || edges < 0)
-        return bad(err, "sample %" PRId64 " has %" PRId64 " nodes and %" PRId64 " edges: offsets decrease", id, nodes,
-                   edges);
+        return REFUSE("sample %" PRId64 " has %" PRId64 " nodes and %" PRId64 " edges: offsets decrease", id, nodes,
+                      edges);
     /* loom_samples_bytes: node_features * 4 + 4 a node, edge_features * 4 + 16 at most an edge */
     int64_t per_node = s->node_features * 4 + 4, per_edge = s->edge_features * 4 + 16;
     if (nodes > INT64_MAX / 4 / per_node || edges > INT64_MAX / 4 / per_edge)
-        return bad(err, "sample %" PRId64 ": %" PRId64 " nodes and %" PRId64 " edges overflow its size in bytes", id,
-                   nodes, edges);
+        return REFUSE("sample %" PRId64 ": %" PRId64 " nodes and %" PRId64 " edges overflow its size in bytes", id,
+                      nodes, edges);
     int64_t bytes = loom_samples_bytes(s, id), v[3] = {nodes, edges, bytes};
     for (int k = 0; k < 3; k++) {
         if (tot[k] > INT64_MAX - v[k])
-            return bad(err, "the samples' sizes add up past 2^63 (at sample %" PRId64 ")", id);
+            return REFUSE("the samples' sizes add up past 2^63 (at sample %" PRId64 ")", id);
         tot[k] += v[k];
     }
     p->size[i] = p->o.size == LOOM_SIZE_NODES ? nodes : p->o.size == LOOM_SIZE_EDGES ? edges : bytes;
     int64_t bn = p->o.max_nodes, be = p->o.max_edges;
     if (!uses_batch(p->o.kind) && ((bn && nodes > bn) || (be && edges > be)))
-        return bad(err, "sample %" PRId64 " (%" PRId64 " nodes, %" PRId64 " edges) is larger than the whole budget of a "
-                        "share (max_nodes %" PRId64 ", max_edges %" PRId64 "; 0 is no bound)",
-                   id, nodes, edges, bn, be);
+        return REFUSE("sample %" PRId64 " (%" PRId64 " nodes, %" PRId64 " edges) is larger than the whole budget of a "
+                      "share (max_nodes %" PRId64 ", max_edges %" PRId64 "; 0 is no bound)",
+                      id, nodes, edges, bn, be);
     return LOOM_OK;
 }
 
@@ -231,8 +220,8 @@ static loom_status rank_samples(loom_sampler *p, loom_error *err)
     for (int64_t i = 0; i < p->n; i++) {
         if (i && r[i].id == r[i - 1].id) {
             int64_t a = r[i - 1].pos < r[i].pos ? r[i - 1].pos : r[i].pos, b = r[i - 1].pos ^ r[i].pos ^ a;
-            st = bad(err, "ids[%" PRId64 "] and ids[%" PRId64 "] are both sample %" PRId64 ": it would be dealt twice", a,
-                     b, r[i].id);
+            st = REFUSE("ids[%" PRId64 "] and ids[%" PRId64 "] are both sample %" PRId64 ": it would be dealt twice", a,
+                        b, r[i].id);
             break;
         }
         p->by_rank[i] = r[i].pos;
@@ -245,21 +234,21 @@ static loom_status check_list(const loom_samples *s, const int64_t *ids, int64_t
 {
     if (s->count < 0 || (s->count && (!s->node_off || !s->edge_off)) || s->node_features < 0 ||
         s->node_features > (INT64_C(1) << 40) || s->edge_features < 0 || s->edge_features > (INT64_C(1) << 40))
-        return bad(err, "bad dataset: %" PRId64 " samples, %" PRId64 " node features, %" PRId64 " edge features%s",
-                   s->count, s->node_features, s->edge_features, s->node_off && s->edge_off ? "" : ", no offsets");
+        return REFUSE("bad dataset: %" PRId64 " samples, %" PRId64 " node features, %" PRId64 " edge features%s",
+                      s->count, s->node_features, s->edge_features, s->node_off && s->edge_off ? "" : ", no offsets");
     if (!ids && n != s->count)
-        return bad(err, "ids is NULL but n is %" PRId64 ": expected the dataset's %" PRId64 " samples", n, s->count);
+        return REFUSE("ids is NULL but n is %" PRId64 ": expected the dataset's %" PRId64 " samples", n, s->count);
     if (n == 0)
-        return bad(err, "empty dataset: no samples to deal");
+        return REFUSE("empty dataset: no samples to deal");
     if (n < 0)
-        return bad(err, "n is %" PRId64 ": expected >= 1", n);
+        return REFUSE("n is %" PRId64 ": expected >= 1", n);
     /* the arrays: 9 int64 and an int32 a sample, and 24 bytes a sample while ranking */
     if (n > INT64_MAX / 128 || (uint64_t)n > SIZE_MAX / 128)
-        return bad(err, "n is %" PRId64 ": too many samples to hold", n);
+        return REFUSE("n is %" PRId64 ": too many samples to hold", n);
     for (int64_t i = 0; ids && i < n; i++)
         if (ids[i] < 0 || ids[i] >= s->count)
-            return bad(err, "ids[%" PRId64 "] is %" PRId64 ": outside the dataset's %" PRId64 " samples", i, ids[i],
-                       s->count);
+            return REFUSE("ids[%" PRId64 "] is %" PRId64 ": outside the dataset's %" PRId64 " samples", i, ids[i],
+                          s->count);
     return LOOM_OK;
 }
 
@@ -269,7 +258,7 @@ loom_status loom_sampler_new(const loom_samples *s, const int64_t *ids, int64_t 
     if (out)
         *out = NULL;
     if (!s || !o || !out)
-        return bad(err, "NULL %s", !s ? "samples" : !o ? "options" : "output");
+        return REFUSE("NULL %s", !s ? "samples" : !o ? "options" : "output");
     loom_status st = check_opts(o, err);
     if (st == LOOM_OK)
         st = check_list(s, ids, n, err);
