@@ -22,7 +22,8 @@ static uint64_t lcg(uint64_t *st)
 }
 
 /* count samples, nine in ten small (8 to 40 nodes), one in ten large (300 to 900 nodes), 2 to 4
- * edges a node; with arrays only (x, src, dst zero) when full, offsets only otherwise. */
+ * edges a node. When full, x, edge_attr, src and dst are there, zero-filled, and
+ * loom_samples_validate accepts the set; otherwise only the offsets, which is all a sampler reads. */
 static loom_samples make_samples(int64_t count, uint64_t seed, int full)
 {
     loom_samples s = LOOM_SAMPLES_INIT;
@@ -145,6 +146,17 @@ static void check_epoch(const loom_samples *s, const int64_t *ids, int64_t n, co
     free(seen);
 }
 
+/* A sampler of o over ids (all of s when NULL), epoch `epoch` dealt and checked; its steps. */
+static int64_t deal_checked(const loom_samples *s, const int64_t *ids, int64_t n, loom_sampler_opts o, int64_t epoch)
+{
+    loom_sampler *p = make(s, ids, n, o);
+    deal(p, epoch);
+    check_epoch(s, ids, n, p);
+    int64_t steps = loom_sampler_steps(p);
+    loom_sampler_free(p);
+    return steps;
+}
+
 /* The options of a kind for these tests: steps of 16, or a budget of 1,500 nodes and 5,000 edges
  * a share (the largest sample has 900 nodes and 3,600 edges). */
 static loom_sampler_opts opts_of(loom_sampler_kind kind, int devices, uint64_t seed)
@@ -250,6 +262,31 @@ START_TEST(test_steps_of_batch)
                 }
                 loom_sampler_free(p);
             }
+    loom_samples_free(&s);
+}
+END_TEST
+
+/* balance from one large sample to all of them, outlier and balance with a step a sample, and
+ * steps longer than the list. */
+START_TEST(test_spread_extremes)
+{
+    loom_samples s = make_samples(N, 22, 0);
+    double fractions[] = {1e-9, 0.5, 1.0};
+    for (int devices = 1; devices <= 3; devices++) {
+        for (int i = 0; i < 3; i++) {
+            loom_sampler_opts o = opts_of(LOOM_SAMPLER_BALANCE, devices, 2);
+            o.batch = 7;
+            o.fraction = fractions[i];
+            ck_assert_int_eq(deal_checked(&s, NULL, N, o, 1), (N + 6) / 7);
+        }
+        for (int kind = LOOM_SAMPLER_BALANCE; kind <= LOOM_SAMPLER_SKEW; kind++) {
+            loom_sampler_opts o = opts_of((loom_sampler_kind)kind, devices, 2);
+            o.batch = 1;
+            ck_assert_int_eq(deal_checked(&s, NULL, N, o, 0), N);
+            o.batch = 5 * N;
+            ck_assert_int_eq(deal_checked(&s, NULL, N, o, 0), 1);
+        }
+    }
     loom_samples_free(&s);
 }
 END_TEST
@@ -486,17 +523,11 @@ START_TEST(test_sample_over_budget)
     for (int64_t i = 0; i < N; i++)
         if (loom_samples_edges(&s, i) < edges)
             rest[m++] = i;
-    loom_sampler *p = make(&s, rest, m, o);
-    deal(p, 0);
-    check_epoch(&s, rest, m, p);
-    loom_sampler_free(p);
+    deal_checked(&s, rest, m, o, 0);
     /* a budget the largest sample fits exactly */
     o.max_edges = edges;
     o.sort = 1;
-    p = make(&s, NULL, N, o);
-    deal(p, 2);
-    check_epoch(&s, NULL, N, p);
-    loom_sampler_free(p);
+    deal_checked(&s, NULL, N, o, 2);
     loom_samples_free(&s);
 }
 END_TEST
@@ -511,22 +542,14 @@ START_TEST(test_budget_packs)
             loom_sampler_opts o = opts_of(LOOM_SAMPLER_BUDGET, devices, 4);
             o.max_edges = 0;
             o.sort = sort;
-            loom_sampler *p = make(&s, NULL, N, o);
-            deal(p, 1);
-            check_epoch(&s, NULL, N, p);
             /* a step closes only when its next sample (at most 900 nodes) fits no share */
-            int64_t steps = loom_sampler_steps(p), bound = total / ((1500 - 900) * devices) + 1;
+            int64_t steps = deal_checked(&s, NULL, N, o, 1), bound = total / ((1500 - 900) * devices) + 1;
             ck_assert_msg(steps <= bound, "%lld steps, over %lld", (long long)steps, (long long)bound);
-            loom_sampler_free(p);
         }
     /* no bound at all: one step */
     loom_sampler_opts o = opts_of(LOOM_SAMPLER_BUDGET, 3, 4);
     o.max_nodes = o.max_edges = 0;
-    loom_sampler *p = make(&s, NULL, N, o);
-    deal(p, 0);
-    ck_assert_int_eq(loom_sampler_steps(p), 1);
-    check_epoch(&s, NULL, N, p);
-    loom_sampler_free(p);
+    ck_assert_int_eq(deal_checked(&s, NULL, N, o, 0), 1);
     loom_samples_free(&s);
 }
 END_TEST
@@ -618,6 +641,7 @@ int main(void)
     tcase_add_test(tc, test_same_epoch_same_steps);
     tcase_add_test(tc, test_steps_of_batch);
     tcase_add_test(tc, test_composition_by_size);
+    tcase_add_test(tc, test_spread_extremes);
     tcase_add_test(tc, test_peak_share_by_kind);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_sample_over_budget);
