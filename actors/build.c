@@ -37,6 +37,8 @@ void loom__exec_free(loom__exec *x)
     free(x->stat_version);
     free(x->stage);
     free(x->stage_block);
+    free(x->by_parts);
+    free(x->pdims);
     free(x->dev_block);
     free(x->param_block);
     for (int d = 0; x->fused && d < x->n; d++)
@@ -433,7 +435,9 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
     }
     x->stat = calloc((size_t)pl->task[0].n_out + 1, sizeof *x->stat);
     x->stat_version = calloc((size_t)x->ninputs + 1, sizeof *x->stat_version);
-    if (!x->stat || !x->stat_version)
+    x->by_parts = calloc((size_t)x->ninputs + 1, sizeof *x->by_parts);
+    x->pdims = calloc((size_t)x->n, sizeof *x->pdims);
+    if (!x->stat || !x->stat_version || !x->by_parts || !x->pdims)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
     loom_status st = x->dev->open(x);
     if (st != LOOM_OK)

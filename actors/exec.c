@@ -96,10 +96,38 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
     }
     out->v.ndim = t->shape.ndim;
     loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
-    out->has_dims = dims != NULL;
-    if (dims)
-        memcpy(out->dims, dims->dims, sizeof out->dims);
+    if (rg->sbp.kind == LOOM_SBP_SPLIT) {
+        int64_t first;
+        loom__exec_part_range(x->pl->g, t, rg->sbp.axis, dims, rg->nparts, rg->part, shape[rg->sbp.axis], &first,
+                              &out->v.shape[rg->sbp.axis]);
+    }
+    loom__exec_copy_dims(out, dims);
     return LOOM_OK;
+}
+
+void loom__exec_part_range(const loom_graph *g, const loom_tensor *t, int axis, const token *dims, int nparts, int part,
+                           int64_t whole, int64_t *first, int64_t *size)
+{
+    int k = loom__dyn_index(g, t->shape.d[axis]);
+    if (k >= 0 && nparts > 1 && dims && dims->split_parts) {
+        *first = dims->pfirst[k];
+        *size = dims->psize[k];
+        return;
+    }
+    loom_split_part(whole, nparts, part, first, size);
+}
+
+void loom__exec_copy_dims(token *to, const token *from)
+{
+    to->has_dims = from != NULL && from->has_dims;
+    to->split_parts = to->has_dims && from->split_parts;
+    if (!to->has_dims)
+        return;
+    memcpy(to->dims, from->dims, sizeof to->dims);
+    if (to->split_parts) {
+        memcpy(to->pfirst, from->pfirst, sizeof to->pfirst);
+        memcpy(to->psize, from->psize, sizeof to->psize);
+    }
 }
 
 /* ---- acts every device shares ----------------------------------------------------------------- */
@@ -129,10 +157,16 @@ static loom_status compute_act(void *vctx, loom__act *a)
     loom__kctx kc = loom__exec_kctx(x, a);
     if (x->pl->sig) { /* the part's offsets, for kernels whose signature needs them */
         const loom__regst *rg = &x->pl->regst[k->out[0]];
-        int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
+        const loom__sbp_sig *sig = &x->pl->sig[t->id];
+        const token *dims = loom__exec_dims_of(a, t->n_src);
+        int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}}, size;
         for (int i = 0; i < t->n_src; i++)
-            loom__exec_resolve(x->pl->g, t->src[i], loom__exec_dims_of(a, t->n_src), shapes[i]);
-        loom__part_offsets(&x->pl->sig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
+            loom__exec_resolve(x->pl->g, t->src[i], dims, shapes[i]);
+        loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
+        for (int i = 0; i < t->n_src; i++) /* a graph batch's parts are uneven: their first rows come with the piece */
+            if (sig->in[i].kind == LOOM_SBP_SPLIT)
+                loom__exec_part_range(x->pl->g, t->src[i], sig->in[i].axis, dims, rg->nparts, rg->part, kc.whole[i],
+                                      &kc.first[i], &size);
     }
     return x->dev->kernel(x, a, c->task, t, &out->v, src, &kc);
 }
@@ -151,20 +185,29 @@ static loom_status boxing_act(void *vctx, loom__act *a)
     for (int j = 0; j < k->n_in; j++)
         parts[j] = &((const token *)a->in[j])->v;
     token *out = a->out[0];
-    const token *dims = loom__exec_dims_of(a, k->n_in);
-    int64_t logical[LOOM_MAX_DIMS] = {0};
+    /* the piece's dims as this device sees them: its own part's, which carries its share of a
+     * graph batch fed by parts (a move to another placement has no such part) */
+    const token *dims = k->n_in == to->nparts && to->part < k->n_in && ((const token *)a->in[to->part])->has_dims
+                            ? a->in[to->part]
+                            : loom__exec_dims_of(a, k->n_in);
+    if (dims && dims->split_parts && from->nparts != to->nparts) {
+        snprintf(a->msg, a->msg_size, "'%s' belongs to a graph batch fed by parts, which cannot move to another placement",
+                 loom_tensor_name(t));
+        return LOOM_ERR_UNSUPPORTED;
+    }
+    int64_t logical[LOOM_MAX_DIMS] = {0}, first = 0, size;
     if (t->layout != LOOM__CSR) {
         loom_status s = loom__exec_shape_out(x, t, to, dims, out, a);
         if (s != LOOM_OK)
             return s;
         loom__exec_resolve(x->pl->g, t, dims, logical);
+        if (to->sbp.kind == LOOM_SBP_SPLIT)
+            loom__exec_part_range(x->pl->g, t, to->sbp.axis, dims, to->nparts, to->part, logical[to->sbp.axis], &first, &size);
     } else {
-        out->has_dims = dims != NULL;
-        if (dims)
-            memcpy(out->dims, dims->dims, sizeof out->dims);
+        loom__exec_copy_dims(out, dims);
     }
     loom__comm_box b = {.parts = parts, .from = from->sbp, .to = to->sbp, .n_from = from->nparts, .n_to = to->nparts,
-                        .part = to->part, .logical = logical};
+                        .part = to->part, .first = first, .logical = logical};
     return x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
 }
 

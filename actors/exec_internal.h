@@ -17,6 +17,11 @@ typedef struct token {
     char *base;   /* the buffer (a source fed from the program points v elsewhere) */
     int has_dims; /* the piece's dynamic dims (logical sizes), from the source */
     int64_t dims[LOOM__MAX_DYN];
+    /* A graph batch fed by parts (loom_feeder_parts) splits its dynamic dims unevenly: each dim's
+     * part on this token's device, its first index and size. Else (split_parts 0) a split dim's
+     * parts are the even split of loom_split_part. */
+    int split_parts;
+    int64_t pfirst[LOOM__MAX_DYN], psize[LOOM__MAX_DYN];
     loom__cuda_err *err; /* a copy back from a GPU: the device's error record, after the value in
                             the pinned buffer (LOOM__COPY_TRAILER) */
     /* GPU buffers read on another stream than the one that writes them: recorded after the
@@ -76,6 +81,11 @@ struct loom__exec {
      * host before the source cuts it into parts. */
     token *stage;
     char *stage_block;
+    /* A graph batch fed by parts (loom_feeder_parts), per piece: which inputs were (by input
+     * index), and each dynamic dim's size on each position of the placement (by position, -1
+     * where no part said). */
+    uint8_t *by_parts;
+    int64_t (*pdims)[LOOM__MAX_DYN];
     const loom__exec_device *dev; /* the kind of its devices */
     loom__exec_cuda *cuda; /* GPU state; NULL on CPU devices */
     loom__fused **fused;   /* by device: its chain fused into one actor, or NULL */
@@ -109,6 +119,13 @@ loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a);
 int loom__exec_resolve(const loom_graph *g, const loom_tensor *t, const token *dims_from, int64_t *shape);
 /* The first of an act's nin input tokens that carries the piece's dims, or NULL. */
 const token *loom__exec_dims_of(const loom__act *a, int nin);
+/* The first index and size of part `part` of `nparts` along axis `axis` of t, whose whole size
+ * there is `whole`, at the piece dims carries: the fed part of a dynamic dim of a graph batch fed
+ * by parts, else the even split. */
+void loom__exec_part_range(const loom_graph *g, const loom_tensor *t, int axis, const token *dims, int nparts, int part,
+                           int64_t whole, int64_t *first, int64_t *size);
+/* Carries the piece's dims (and a batch's parts) from `from` (NULL: none) to `to`. */
+void loom__exec_copy_dims(token *to, const token *from);
 /* Sets out's shape to its register's part of t at this piece (the logical shape from the dims,
  * cut by the register's SBP) and carries the dims on; LOOM_ERR_SHAPE naming a dim nothing binds. */
 loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims,

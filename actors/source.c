@@ -22,16 +22,64 @@ static const loom__value *logical_input(const loom__exec *x, void *const *out, i
     return x->env->source ? &fed_token(x, out, k)->v : &x->env->val[x->input_id[k]];
 }
 
-/* Binds the dynamic dims of a step from its logical inputs (they must agree) and stamps every
- * token. */
+/* Refuses input k, fed whole (not by parts) on several devices, where its value cannot be cut
+ * evenly: an index input split along its range (each part must index its own rows), or an input
+ * split along a dim that other inputs of the piece gave by parts. */
+static loom_status whole_feed_ok(const loom__exec *x, int k, const int64_t *by_parts, loom__act *a)
+{
+    const loom_graph *g = x->pl->g;
+    const loom_tensor *t = g->t[x->input_id[k]];
+    const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[k]]];
+    if (rg->nparts < 2 || rg->sbp.kind != LOOM_SBP_SPLIT)
+        return LOOM_OK;
+    int d = loom__dyn_index(g, t->shape.d[rg->sbp.axis]);
+    if (loom__is_index_input(t) && loom__dyn_index(g, loom__index_range(t)) >= 0)
+        return snprintf(a->msg, a->msg_size,
+                        "input '%s' indexes the rows of %s and is split over %d devices: feed it by parts "
+                        "(loom_feeder_parts), each device's part indexing its own rows",
+                        t->name, g->dyn[loom__dyn_index(g, loom__index_range(t))].name, rg->nparts),
+               LOOM_ERR_INVALID;
+    if (d >= 0 && by_parts[d] >= 0)
+        return snprintf(a->msg, a->msg_size,
+                        "input '%s' was fed whole but input '%s' by parts: feed every input split along %s by parts", t->name,
+                        g->t[by_parts[d]]->name, g->dyn[d].name),
+               LOOM_ERR_INVALID;
+    return LOOM_OK;
+}
+
+/* Binds the dynamic dims of a step from its logical inputs (they must agree) and from the parts
+ * of a graph batch, and stamps every token: each part's token with its own position's part of
+ * each dim fed by parts. */
 static loom_status stamp_dims(loom__exec *x, loom__act *a)
 {
     const loom_graph *g = x->pl->g;
-    int64_t dims[LOOM__MAX_DYN];
-    int from[LOOM__MAX_DYN];
-    for (int k = 0; k < LOOM__MAX_DYN; k++)
-        dims[k] = -1, from[k] = -1;
+    int64_t dims[LOOM__MAX_DYN], by_parts[LOOM__MAX_DYN];
+    int from[LOOM__MAX_DYN], split = 0;
+    for (int k = 0; k < LOOM__MAX_DYN; k++) {
+        dims[k] = -1, from[k] = -1, by_parts[k] = -1;
+        if (x->n > 1 && x->pdims[0][k] >= 0) { /* the whole of a dim fed by parts: its parts' sum */
+            dims[k] = 0;
+            for (int j = 0; j < x->n; j++)
+                dims[k] += x->pdims[j][k];
+            split = 1;
+            if (dims[k] > g->dyn[k].bound)
+                return snprintf(a->msg, a->msg_size, "dynamic dim %s is %" PRId64 " in all (its parts summed), over its bound of %" PRId64,
+                                g->dyn[k].name, dims[k], g->dyn[k].bound),
+                       LOOM_ERR_SHAPE;
+        }
+    }
+    for (int k = 0; k < x->ninputs; k++)
+        if (x->by_parts[k]) {
+            const loom_tensor *t = g->t[x->input_id[k]];
+            int d = loom__dyn_index(g, t->shape.d[0]);
+            by_parts[d] = from[d] = t->id;
+        }
     for (int k = 0; k < x->ninputs; k++) {
+        if (x->by_parts[k])
+            continue;
+        loom_status s = whole_feed_ok(x, k, by_parts, a);
+        if (s != LOOM_OK)
+            return s;
         const loom__value *v = logical_input(x, a->out, k);
         const loom_tensor *t = g->t[x->input_id[k]];
         for (int i = 0; i < t->shape.ndim; i++) {
@@ -48,11 +96,23 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
             }
         }
     }
-    for (int j = 0; j < x->pl->task[0].n_out; j++) { /* not the control output */
-        token *k = a->out[j];
-        k->has_dims = 1;
-        memcpy(k->dims, dims, sizeof dims);
-    }
+    for (int k = 0; k < x->ninputs; k++)
+        for (int j = 0; j < x->input_n[k]; j++) {
+            token *tk = a->out[x->input_off[k] + j];
+            tk->has_dims = 1;
+            tk->split_parts = split;
+            memcpy(tk->dims, dims, sizeof dims);
+            for (int d = 0; split && d < LOOM__MAX_DYN; d++) {
+                tk->pfirst[d] = 0;
+                if (x->pdims[0][d] < 0) { /* not fed by parts: the even split */
+                    loom_split_part(dims[d] < 0 ? 0 : dims[d], x->input_n[k], j, &tk->pfirst[d], &tk->psize[d]);
+                    continue;
+                }
+                for (int q = 0; q < j; q++)
+                    tk->pfirst[d] += x->pdims[q][d];
+                tk->psize[d] = x->pdims[j][d];
+            }
+        }
     return LOOM_OK;
 }
 
@@ -77,6 +137,10 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
     loom__exec_env *e = x->env;
+    memset(x->by_parts, 0, (size_t)x->ninputs);
+    for (int j = 0; j < x->n; j++)
+        for (int d = 0; d < LOOM__MAX_DYN; d++)
+            x->pdims[j][d] = -1;
     if (e->source) {
         loom_feeder f = {.x = x, .out = a->out, .step = a->piece, .msg = a->msg, .msg_size = a->msg_size};
         for (int k = 0; k < x->ninputs; k++)
@@ -90,13 +154,13 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
             return LOOM_OK;
         }
         for (int k = 0; k < x->ninputs; k++)
-            if (fed_token(x, a->out, k)->v.ndim < 0) {
+            if (!x->by_parts[k] && fed_token(x, a->out, k)->v.ndim < 0) {
                 snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", x->pl->g->t[x->input_id[k]]->name);
                 return LOOM_ERR_INVALID;
             }
         if (!loom__exec_in_program(x))
             for (int k = 0; k < x->ninputs; k++)
-                for (int j = 0; j < x->input_n[k]; j++)
+                for (int j = 0; !x->by_parts[k] && j < x->input_n[k]; j++)
                     loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
     } else {
         /* the data last fed, or its parts staged at the start of the run: no copy */
@@ -145,37 +209,45 @@ static loom_status feed_fits(loom_feeder *f, const char *api, const loom_tensor 
                      loom__bytes_str((double)bytes, b[0], sizeof b[0]), loom__bytes_str((double)cap, b[1], sizeof b[1]));
 }
 
-loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a)
+/* Checks dense data a against input t (its dtype, its dims and bounds, the cap bytes of its
+ * register) and copies it into token k; `part` names a part in messages ("" for the whole). */
+static loom_status copy_dense(loom_feeder *f, const char *api, const loom_tensor *t, const char *part, const loom_array *a,
+                              token *k, size_t cap)
 {
-    static const char api[] = "loom_feeder_dense";
-    token *k;
-    size_t cap;
     char msg[256];
-    if (!f)
-        return LOOM_ERR_INVALID;
-    if (!a)
-        return feed_fail(f, LOOM_ERR_INVALID, "%s: the array is NULL", api);
-    if (feeder_slot(f, input, LOOM__DENSE, &k, &cap) != LOOM_OK)
-        return feed_fail(f, LOOM_ERR_INVALID, "%s: '%s' is not a dense input of this program", api, loom_tensor_name(input));
-    if (a->dtype != input->dtype)
-        return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s' wants %s data, got %s", api, input->name,
-                         loom_dtype_name(input->dtype), loom_dtype_name(a->dtype));
-    if (loom__input_dims(f->x->pl->g, f->x->pl->g->t[input->id], a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
-        return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
+    if (a->dtype != t->dtype)
+        return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s'%s wants %s data, got %s", api, t->name, part,
+                         loom_dtype_name(t->dtype), loom_dtype_name(a->dtype));
+    if (loom__input_dims(f->x->pl->g, t, a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s:%s %s", api, part, msg);
     int64_t n, bytes; /* in an int64: each dim is within a bound the builder checked */
     if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
-        return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s': data over an int64 byte count", api, input->name);
-    loom_status s = feed_fits(f, api, input, (size_t)bytes, cap);
+        return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s'%s: data over an int64 byte count", api, t->name, part);
+    loom_status s = feed_fits(f, api, t, (size_t)bytes, cap);
     if (s != LOOM_OK)
         return s;
     if (bytes && !a->data)
-        return feed_fail(f, LOOM_ERR_INVALID, "%s: input '%s': data is NULL for %" PRId64 " elements", api, input->name, n);
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: input '%s'%s: data is NULL for %" PRId64 " elements", api, t->name, part, n);
     k->v = (loom__value){.dtype = a->dtype, .data = k->base};
     if (bytes)
         memcpy(k->v.data, a->data, (size_t)bytes);
     k->v.ndim = a->ndim;
     memcpy(k->v.shape, a->shape, sizeof k->v.shape);
     return LOOM_OK;
+}
+
+loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a)
+{
+    static const char api[] = "loom_feeder_dense";
+    token *k;
+    size_t cap;
+    if (!f)
+        return LOOM_ERR_INVALID;
+    if (!a)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: the array is NULL", api);
+    if (feeder_slot(f, input, LOOM__DENSE, &k, &cap) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: '%s' is not a dense input of this program", api, loom_tensor_name(input));
+    return copy_dense(f, api, f->x->pl->g->t[input->id], "", a, k, cap);
 }
 
 loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m)
@@ -211,5 +283,63 @@ loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *
     k->v.ndim = 2;
     k->v.shape[0] = m->nrows;
     k->v.shape[1] = m->ncols;
+    return LOOM_OK;
+}
+
+loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const loom_array *parts)
+{
+    static const char api[] = "loom_feeder_parts";
+    token *k;
+    size_t cap;
+    if (!f)
+        return LOOM_ERR_INVALID;
+    if (!parts || n < 1)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: no parts given", api);
+    if (feeder_slot(f, input, LOOM__DENSE, &k, &cap) != LOOM_OK)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: '%s' is not a dense input of this program", api, loom_tensor_name(input));
+    loom__exec *x = f->x;
+    const loom_graph *g = x->pl->g;
+    const loom_tensor *t = g->t[input->id];
+    const int in = x->input_k[t->id], nparts = x->input_n[in];
+    if (nparts == 1 && n == 1)
+        return loom_feeder_dense(f, input, &parts[0]);
+    if (n != nparts)
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: input '%s' is on %d device%s, given %d part%s", api, t->name, nparts,
+                         nparts == 1 ? "" : "s", n, n == 1 ? "" : "s");
+    const loom__regst *rg0 = &x->pl->regst[x->pl->task[0].out[x->input_off[in]]];
+    int d = loom__dyn_index(g, t->shape.d[0]);
+    if (x->pl->nplaces > 1)
+        return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: a graph batch fed by parts needs a graph on one placement; this one has %d",
+                         api, x->pl->nplaces);
+    if (rg0->sbp.kind != LOOM_SBP_SPLIT || rg0->sbp.axis != 0 || d < 0) {
+        char sb[16];
+        loom_sbp_str(rg0->sbp, sb, sizeof sb);
+        return feed_fail(f, LOOM_ERR_INVALID, "%s: input '%s' is %s on its devices; feeding by parts needs it split S(0) along a dynamic dim",
+                         api, t->name, sb);
+    }
+    for (int i = 1; i < t->shape.ndim; i++)
+        if (loom_dim_is_dynamic(t->shape.d[i]))
+            return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: input '%s' has a dynamic dim past axis 0, which parts cannot carry", api,
+                             t->name);
+    for (int j = 0; j < n; j++) {
+        const loom_array *p = &parts[j];
+        char part[24];
+        snprintf(part, sizeof part, " part %d", j);
+        const int64_t most = loom__dyn_part_bound(g, d, n, j);
+        if (p->ndim >= 1 && p->shape[0] > most && p->shape[0] <= g->dyn[d].bound)
+            return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s',%s: %" PRId64 " rows, over %s's part bound of %" PRId64
+                             " (loom_dim_set_part_bound, loom_program_set_bounds)",
+                             api, t->name, part, p->shape[0], g->dyn[d].name, most);
+        if (p->ndim >= 1 && x->pdims[j][d] >= 0 && x->pdims[j][d] != p->shape[0])
+            return feed_fail(f, LOOM_ERR_SHAPE, "%s:%s: dynamic dim %s is %" PRId64 " in input '%s' but %" PRId64 " in another input's part",
+                             api, part, g->dyn[d].name, p->shape[0], t->name, x->pdims[j][d]);
+        const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[in] + j]];
+        loom_status s = copy_dense(f, api, t, part, p, f->out[x->input_off[in] + j], rg->bytes);
+        if (s != LOOM_OK)
+            return s;
+    }
+    for (int j = 0; j < n; j++)
+        x->pdims[j][d] = parts[j].shape[0];
+    x->by_parts[in] = 1;
     return LOOM_OK;
 }

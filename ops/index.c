@@ -77,13 +77,18 @@ static void gather_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_t
 /* A row-split table (S(0), B) -> P: each device gathers the rows it holds and zeros for the
  * others, which sum to the whole gather. Its kernel reads its part's first row from the kctx, so
  * the table's row count must be static. */
+/* An index input over the table's rows (loom__local_index: a graph batch split by whole graphs)
+ * indexes each device's own rows: (S(0), S(0)) -> S(0), and its parts never index a whole table. */
 static int gather_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 {
     const loom_shape *table = &t->src[0]->shape;
+    const int local = loom__local_index(t->src[1], table);
     int n = 0;
+    if (local)
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_split(0)}, loom_split(0));
     if (loom__sbp_can_split(table, 0) && !loom_dim_is_dynamic(table->d[0]) && loom_dtype_is_float(t->dtype))
         n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_broadcast()}, loom_partial_sum());
-    if (loom__sbp_can_split(&t->src[1]->shape, 0) && loom__sbp_can_split(&t->shape, 0))
+    if (!local && loom__sbp_can_split(&t->src[1]->shape, 0) && loom__sbp_can_split(&t->shape, 0))
         n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_broadcast(), loom_split(0)}, loom_split(0));
     for (int i = 1; i < table->ndim; i++)
         if (loom__sbp_can_split(table, i) && loom__sbp_can_split(&t->shape, i))
@@ -144,12 +149,17 @@ static void scatter_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, 
  * add up (P) for the sum mode only; a device's mean divides by its own counts and a max of maxima
  * is not a sum. Feature axes split through in every mode (idx whole: the same counts and the same
  * rows everywhere). sum and mean are linear in src given idx: (P, B) -> P. */
+/* An index input over the output's rows (a graph batch split by whole graphs) sends each device's
+ * rows to its own part of the output, in every mode: (S(0), S(0)) -> S(0). */
 static int scatter_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 {
     const loom_shape *src = &t->src[0]->shape;
     const int64_t mode = t->a.i[0];
+    const int local = loom__local_index(t->src[1], &t->shape);
     int n = 0;
-    if (mode == LOOM__SCATTER_SUM && loom__sbp_can_split(src, 0) && loom__sbp_can_split(&t->src[1]->shape, 0))
+    if (local)
+        n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_split(0)}, loom_split(0));
+    if (!local && mode == LOOM__SCATTER_SUM && loom__sbp_can_split(src, 0) && loom__sbp_can_split(&t->src[1]->shape, 0))
         n = loom__sbp_add(sigs, n, max, 2, (loom_sbp[]){loom_split(0), loom_split(0)}, loom_partial_sum());
     for (int i = 1; i < src->ndim; i++)
         if (loom__sbp_can_split(src, i) && loom__sbp_can_split(&t->shape, i))
@@ -209,6 +219,9 @@ static int scatter_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 {
     const loom_shape *src = &t->src[0]->shape;
     int n = 0;
+    if (loom__local_index(t->src[1], &t->src[2]->shape)) /* each device's graphs alone, as the forward scatter */
+        n = loom__sbp_add(sigs, n, max, 4, (loom_sbp[]){loom_split(0), loom_split(0), loom_split(0), loom_split(0)},
+                          loom_split(0));
     for (int i = 1; i < src->ndim; i++)
         if (loom__sbp_can_split(src, i) && loom__sbp_can_split(&t->src[2]->shape, i) &&
             loom__sbp_can_split(&t->src[3]->shape, i) && loom__sbp_can_split(&t->shape, i))

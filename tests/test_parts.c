@@ -47,6 +47,15 @@ static void parts_of(const loom__value *x, loom_sbp s, int n, loom__value *parts
     free(r);
 }
 
+/* Where part d of n under s starts along its split axis (0 when s is no split). */
+static int64_t even_first(const int64_t *shape, loom_sbp s, int n, int d)
+{
+    int64_t start = 0, size;
+    if (s.kind == LOOM_SBP_SPLIT)
+        loom_split_part(shape[s.axis], n, d, &start, &size);
+    return start;
+}
+
 static const char *sbp_name(loom_sbp s, char *b)
 {
     loom_sbp_str(s, b, 16);
@@ -72,7 +81,7 @@ START_TEST(test_convert_every_pair)
                 for (int d = 0; d < n; d++) {
                     loom__value want = part_of(&whole, all[b], n, d), got = make(LOOM_F64, 3, want.shape);
                     memset(got.data, 0xff, (size_t)loom__numel(&got) * sizeof(double)); /* every element must be written */
-                    loom__part_convert(pp, all[a], n, all[b], n, d, shape, &got);
+                    loom__part_convert(pp, all[a], n, all[b], n, d, even_first(shape, all[b], n, d), shape, &got);
                     char s1[16], s2[16];
                     ck_assert_msg(!memcmp(got.data, want.data, (size_t)loom__numel(&want) * sizeof(double)),
                                   "%s -> %s on %d devices: part %d differs from cutting the whole", sbp_name(all[a], s1),
@@ -125,7 +134,7 @@ START_TEST(test_convert_between_placements)
                     for (int d = 0; d < nt; d++) {
                         loom__value want = part_of(&whole, all[b], nt, d), got = make(LOOM_F64, 2, want.shape);
                         memset(got.data, 0xff, (size_t)loom__numel(&got) * sizeof(double));
-                        loom__part_convert(pp, all[a], nf, all[b], nt, d, shape, &got);
+                        loom__part_convert(pp, all[a], nf, all[b], nt, d, even_first(shape, all[b], nt, d), shape, &got);
                         char s1[16], s2[16];
                         ck_assert_msg(!memcmp(got.data, want.data, (size_t)loom__numel(&want) * sizeof(double)),
                                       "%s on %d -> %s on %d devices: part %d differs", sbp_name(all[a], s1), nf,
@@ -156,11 +165,52 @@ START_TEST(test_partial_sums_in_device_order)
         ((float *)p[d].data)[0] = v[d];
         pp[d] = &p[d];
     }
-    loom__part_convert(pp, loom_partial_sum(), 3, loom_broadcast(), 3, 1, shape, &out);
+    loom__part_convert(pp, loom_partial_sum(), 3, loom_broadcast(), 3, 1, 0, shape, &out);
     ck_assert_float_eq(((float *)out.data)[0], 1.0f);
     for (int d = 0; d < 3; d++)
         free(p[d].data);
     free(out.data);
+}
+END_TEST
+
+/* A graph batch fed by parts splits axis 0 unevenly (whole graphs per device, an empty share
+ * too): joining, gathering to B, reducing P into those parts and splitting axis 1 must all read
+ * each part at its own offset and size. */
+START_TEST(test_uneven_parts)
+{
+    const int64_t shape[2] = {7, 5}, sizes[3] = {3, 0, 4}, firsts[3] = {0, 3, 3};
+    loom__value x = make(LOOM_F64, 2, shape), parts[3];
+    const loom__value *pp[3];
+    lt_fill_normal(x.data, loom__numel(&x), 5);
+    for (int d = 0; d < 3; d++) {
+        parts[d] = make(LOOM_F64, 2, (int64_t[]){sizes[d], 5});
+        memcpy(parts[d].data, (double *)x.data + firsts[d] * 5, (size_t)(sizes[d] * 5) * sizeof(double));
+        pp[d] = &parts[d];
+    }
+    loom__value back = make(LOOM_F64, 2, shape);
+    loom__part_join(pp, loom_split(0), 3, &back);
+    ck_assert(!memcmp(back.data, x.data, sizeof(double) * 35));
+    for (int d = 0; d < 3; d++) {
+        loom__value b = make(LOOM_F64, 2, shape); /* all-gather */
+        loom__part_convert(pp, loom_split(0), 3, loom_broadcast(), 3, d, 0, shape, &b);
+        ck_assert(!memcmp(b.data, x.data, sizeof(double) * 35));
+        loom__value own = make(LOOM_F64, 2, (int64_t[]){sizes[d], 5}); /* from B to this device's uneven part */
+        const loom__value *whole[3] = {&x, &x, &x};
+        loom__part_convert(whole, loom_broadcast(), 3, loom_split(0), 3, d, firsts[d], shape, &own);
+        ck_assert(!memcmp(own.data, parts[d].data, sizeof(double) * (size_t)(sizes[d] * 5)));
+        loom__value cols = make(LOOM_F64, 2, (int64_t[]){7, d == 2 ? 1 : 2}); /* all-to-all S(0) -> S(1) */
+        loom__part_convert(pp, loom_split(0), 3, loom_split(1), 3, d, 2 * d, shape, &cols);
+        for (int r = 0; r < 7; r++)
+            for (int c = 0; c < cols.shape[1]; c++)
+                ck_assert(((double *)cols.data)[r * cols.shape[1] + c] == ((double *)x.data)[r * 5 + 2 * d + c]);
+        free(b.data);
+        free(own.data);
+        free(cols.data);
+    }
+    for (int d = 0; d < 3; d++)
+        free(parts[d].data);
+    free(back.data);
+    free(x.data);
 }
 END_TEST
 
@@ -204,6 +254,7 @@ int main(void)
     tcase_add_test(tc, test_convert_every_pair);
     tcase_add_test(tc, test_convert_between_placements);
     tcase_add_test(tc, test_partial_sums_in_device_order);
+    tcase_add_test(tc, test_uneven_parts);
     tcase_add_test(tc, test_csr_rows_and_join);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);

@@ -214,6 +214,7 @@ loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound)
     g->dyn = d;
     snprintf(d[g->ndyn].name, sizeof d[g->ndyn].name, "%s", name);
     d[g->ndyn].bound = bound;
+    d[g->ndyn].part_bound = 0;
     return LOOM__DYN_BASE + (g->dyn_tag << LOOM__DYN_INDEX_BITS) + g->ndyn++;
 }
 

@@ -10,6 +10,7 @@
 typedef struct loom__dyn_dim {
     char name[32];
     int64_t bound;
+    int64_t part_bound; /* a device's part when split by parts (loom_dim_set_part_bound); 0: an even split */
 } loom__dyn_dim;
 
 struct loom_graph {
@@ -45,6 +46,9 @@ int loom__place_ndev(const loom_graph *g, int k);
 
 /* Index of a dynamic dim handle, or -1 when d is not one of g's (a size, or another graph's). */
 int loom__dyn_index(const loom_graph *g, loom_dim d);
+/* The most that part j of n of dynamic dim k may hold: its part bound when set (at most the bound),
+ * else its share of an even split of the bound. */
+int64_t loom__dyn_part_bound(const loom_graph *g, int k, int n, int j);
 
 /* LOOM_OK when data of rank ndim and shape fits input t: each size equal to a static dim, within a
  * dynamic one's bound; else LOOM_ERR_SHAPE with msg naming the input, its shape, the dim, the

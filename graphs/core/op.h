@@ -127,6 +127,18 @@ enum loom__op_flags {
     LOOM__OPF_RANDOM = 1u << 2,  /* depends on the step and training flag */
 };
 
+/* An index input (loom_input_index): an i32 input (a.i[0] dtype, a.i[1] layout) with a.i[2] set,
+ * whose values index the rows of dim a.i[3]. */
+static inline int loom__is_index_input(const loom_tensor *t) { return t->op == LOOM_OP_INPUT && t->a.i[2] == 1; }
+static inline loom_dim loom__index_range(const loom_tensor *t) { return (loom_dim)t->a.i[3]; }
+/* 1 when idx is an index input over a dynamic dim that is dim 0 of rows: on a graph batch split by
+ * whole graphs, each device's part of idx indexes its own part of rows. */
+static inline int loom__local_index(const loom_tensor *idx, const loom_shape *rows)
+{
+    return loom__is_index_input(idx) && loom_dim_is_dynamic(loom__index_range(idx)) && rows->ndim >= 1 &&
+           rows->d[0] == loom__index_range(idx);
+}
+
 /* The definition of op; never NULL for a valid op. */
 const loom_op_def *loom__op_def(loom_op op);
 

@@ -179,6 +179,9 @@ size_t loom__csr_bytes(int64_t nrows, int64_t nnz, loom_dtype vdtype);
 /* Bytes of device d's part of dense tensor t under s on n devices, at the bounds of its dims
  * (LOOM__PLAN_OVER when over an int64). */
 size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, int n, int d);
+/* Device `device`'s memory in the plan (LOOM_ALL_DEVICES: every device's summed, with the host's
+ * registers in total), as loom_program_memory reports it. */
+void loom__plan_memory_of(const loom__plan *pl, int device, loom_memory *out);
 /* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
 void loom__plan_print(const loom__plan *pl, FILE *f);
 /* The SBP of tensor id in the plan: its own on several devices, B on one. */

@@ -41,9 +41,14 @@ size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, i
     int64_t shape[LOOM_MAX_DIMS], bytes;
     for (int i = 0; i < t->shape.ndim; i++) {
         int64_t b = loom__dim_bound(g, t->shape.d[i]), start;
+        int k = loom__dyn_index(g, t->shape.d[i]);
         shape[i] = b;
-        if (s.kind == LOOM_SBP_SPLIT && s.axis == i)
-            loom_split_part(b, n, d, &start, &shape[i]);
+        if (s.kind == LOOM_SBP_SPLIT && s.axis == i) {
+            if (k >= 0 && n > 1) /* a graph batch's parts are uneven: each is planned for its part bound */
+                shape[i] = loom__dyn_part_bound(g, k, n, d);
+            else
+                loom_split_part(b, n, d, &start, &shape[i]);
+        }
     }
     if (loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
         return LOOM__PLAN_OVER;
@@ -132,4 +137,20 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
         all = loom__bytes_add(all, loom__bytes_add(loom__bytes_add(m->shared, m->own), loom__bytes_add(m->params, m->inputs)));
     }
     return all == LOOM__PLAN_OVER || pl->unshared_bytes == LOOM__PLAN_OVER ? -3 : 0;
+}
+
+void loom__plan_memory_of(const loom__plan *pl, int device, loom_memory *out)
+{
+    const int all = device == LOOM_ALL_DEVICES, first = all ? 0 : device, end = all ? pl->ndev : device + 1;
+    *out = (loom_memory){.total = all ? pl->host_bytes : 0};
+    for (int d = first; d < end; d++) {
+        const loom__dev_mem *m = &pl->mem[d];
+        out->shared += m->shared;
+        out->unshared += m->unshared;
+        out->own += m->own;
+        out->params += m->params;
+        out->inputs += m->inputs;
+        out->scratch += m->scratch;
+        out->total += m->shared + m->own + m->params + m->inputs + m->scratch;
+    }
 }

@@ -420,17 +420,6 @@ loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device,
     const loom__plan *pl = plan_for(p, mode, "loom_program_memory", &s);
     if (!pl)
         return s;
-    const int all = device == LOOM_ALL_DEVICES, first = all ? 0 : device, end = all ? pl->ndev : device + 1;
-    *out = (loom_memory){.total = all ? pl->host_bytes : 0};
-    for (int d = first; d < end; d++) {
-        const loom__dev_mem *m = &pl->mem[d];
-        out->shared += m->shared;
-        out->unshared += m->unshared;
-        out->own += m->own;
-        out->params += m->params;
-        out->inputs += m->inputs;
-        out->scratch += m->scratch;
-        out->total += m->shared + m->own + m->params + m->inputs + m->scratch;
-    }
+    loom__plan_memory_of(pl, device, out);
     return LOOM_OK;
 }

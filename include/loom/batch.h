@@ -9,6 +9,7 @@
 #ifndef LOOM_BATCH_H
 #define LOOM_BATCH_H
 
+#include "program.h"
 #include "samples.h"
 
 #ifdef __cplusplus
@@ -88,6 +89,60 @@ void loom_sampler_share_size(const loom_sampler *smp, int64_t k, int d, int64_t 
  * first epoch. Any output may be NULL. */
 void loom_sampler_largest(const loom_sampler *smp, int64_t *nodes, int64_t *edges, int64_t *step, int *device);
 const loom_sampler_opts *loom_sampler_options(const loom_sampler *smp);
+
+/* ---------------------------------------------------------------------------------------------
+ * Batches as a program's data: each step's shares collated block-diagonally (one graph after
+ * another: features stacked, endpoints renumbered, a segment id per node and per edge naming its
+ * graph within the share) and fed by parts, one per device, from the program's data source, so
+ * that collation runs on the source's thread ahead of compute.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The graph's inputs a batch feeds (NULL: not fed) and its dynamic dims. */
+typedef struct loom_batch_inputs {
+    loom_dim nodes, edges, graphs; /* N, E and G: dynamic dims */
+    loom_tensor *x;                /* [N, node_features] f32 */
+    loom_tensor *edge_attr;        /* [E, edge_features] f32 */
+    loom_tensor *src, *dst;        /* [E] index inputs over N (loom_input_index) */
+    loom_tensor *edge_y;           /* [E] or [E, 1] f32 edge labels */
+    loom_tensor *node_graph;       /* [N] index input over G: each node's graph in the share */
+    loom_tensor *edge_graph;       /* [E] index input over G */
+    loom_tensor *graph_y;          /* [G] i32 graph labels */
+} loom_batch_inputs;
+
+typedef struct loom_batch_source loom_batch_source;
+
+/* A data source for p that collates the sampler's steps, from the first step of its current epoch
+ * on (loom_batch_source_rewind), each share into its device's part. The sampler's devices must be
+ * the program's (loom_program_devices); every input given must have the shape above and the
+ * dataset the arrays it needs. s and smp must outlive it. LOOM_ERR_INVALID naming what does not
+ * fit. It does not set itself as p's source: loom_batch_run does. */
+loom_status loom_batch_source_new(loom_program *p, const loom_samples *s, const loom_sampler *smp,
+                                  const loom_batch_inputs *in, loom_batch_source **out, loom_error *err);
+void loom_batch_source_free(loom_batch_source *b);
+/* The next step it feeds is step k of the sampler's current epoch. */
+void loom_batch_source_rewind(loom_batch_source *b, int64_t k);
+/* The loom_source_fn of a batch source (ctx: the loom_batch_source): feeds the next step, or ends
+ * the run after the epoch's last step. */
+loom_status loom_batch_source_fn(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t msglen);
+
+/* Sizes the program for the sampler's current epoch: the largest share (in nodes, edges and
+ * graphs) becomes each dim's part bound and the largest step its bound (loom_program_set_bounds).
+ * When that plan is over the program's memory limit, nothing runs: LOOM_ERR_NOMEM naming the
+ * largest shares (their step, device and sizes), the bytes needed and the limit. It sets the
+ * program's data source to loom_batch_source_fn, whose registers the plan holds. */
+loom_status loom_batch_plan_epoch(loom_program *p, const loom_sampler *smp, const loom_batch_inputs *in, loom_error *err);
+/* Runs `steps` steps of mode (0: to the epoch's end) from the source's next step, with it as the
+ * program's data source; the program's message is copied into err on failure. */
+loom_status loom_batch_run(loom_batch_source *b, loom_run_mode mode, int64_t steps, loom_error *err);
+
+/* The plan sampler's budget: the largest share per device (max_nodes, max_edges, with the
+ * dataset's edges per node) whose plan of mode fits the program's memory limit
+ * (loom_train_opts.memory_limit), written into o->max_nodes and o->max_edges. LOOM_ERR_NOMEM when
+ * shares that hold the dataset's largest sample do not fit, naming it and the bytes needed. Like
+ * loom_batch_plan_epoch it sets the program's data source to loom_batch_source_fn (loom_batch_run
+ * gives it its context), since the source's registers are part of the plan. */
+loom_status loom_batch_fit_plan(loom_program *p, loom_run_mode mode, const loom_samples *s, const loom_batch_inputs *in,
+                                loom_sampler_opts *o, loom_error *err);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,12 @@ void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s);
 
 /* A named dynamic dimension with an upper bound (bound >= 0). The name must be unique. */
 loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound);
+/* On a placement of several devices that splits dim d (a dynamic dim) along it, each device's part
+ * is planned for at most part_bound (>= 0); 0, the default, plans each for its share of an even
+ * split of the bound. A graph batch split by whole graphs (loom_feeder_parts) gives devices
+ * uneven parts: its sampler's largest share is the part bound (loom_program_set_bounds changes
+ * both after compiling). */
+void loom_dim_set_part_bound(loom_graph *g, loom_dim d, int64_t part_bound);
 
 /* Tensor queries. A poisoned tensor reports ndim -1. */
 loom_dtype loom_tensor_dtype(const loom_tensor *t);
@@ -71,6 +77,12 @@ loom_tensor *loom_graph_param(loom_graph *g, int k);
 
 /* A dense input fed before each run. Names are unique among inputs and parameters. */
 loom_tensor *loom_input(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape);
+/* An i32 input whose values index the rows of dim `range` (the nodes N of a graph batch, its
+ * graphs G): what gathers, scatters and segment ops take as idx on a graph batch. Where range is a
+ * dynamic dim split by whole graphs over several devices (loom_feeder_parts), each device's part
+ * holds indices into its own part of range, so gathers and scatters run on each device alone
+ * ((S(0), S(0)) -> S(0)); such an input must be fed by parts there. */
+loom_tensor *loom_input_index(loom_graph *g, const char *name, loom_shape shape, loom_dim range);
 /* A sparse CSR input of nrows x ncols with f32 or f64 values. CSR tensors are operands of spmm and
  * degree; they are not differentiable. */
 loom_tensor *loom_input_csr(loom_graph *g, const char *name, loom_dtype vdtype, loom_dim nrows, loom_dim ncols);

@@ -22,6 +22,28 @@ loom_tensor *loom_nn_gcn_layer(loom_graph *g, const char *name, loom_tensor *adj
  * Returns logits [N, classes]. Layers are named "gcn1" and "gcn2". */
 loom_tensor *loom_nn_gcn(loom_graph *g, loom_tensor *adj, loom_tensor *x, int64_t hidden, int64_t classes, double dropout);
 
+/* A multilayer perceptron: depth linear layers (with biases) of widths[0 .. depth-1] features, act
+ * between them and none after the last. Layers are named "<name>.0", "<name>.1", ... */
+loom_tensor *loom_nn_mlp(loom_graph *g, const char *name, loom_tensor *x, int depth, const int64_t *widths, loom_activation act);
+
+/* An interaction network for edge classification on a graph batch (Battaglia et al. 2016, as the
+ * Exa.TrkX track finders use it): x [N, F] node features, edge_attr [E, Fe] edge features (or
+ * NULL), src and dst [E] index inputs over N (loom_input_index). Nodes and edges are encoded to
+ * `hidden` features; then, `rounds` times, each edge is updated from its endpoints and itself
+ * (e += mlp([h[src], h[dst], e])) and each node from the sum of its edges' messages in and out
+ * (h += mlp([h, sum_in e, sum_out e])); a last mlp scores each edge. Every mlp has two layers with
+ * ReLU. Returns the edge logits [E]: train with loom_bce_with_logits. Parameters are named
+ * "<name>.node_enc.0", "<name>.edge.<round>.1", ... */
+loom_tensor *loom_nn_interaction_network(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *edge_attr,
+                                         loom_tensor *src, loom_tensor *dst, int64_t hidden, int rounds);
+
+/* A graph isomorphism network for graph classification (Xu et al. 2019, GIN-0): `layers` rounds of
+ * h = mlp(h + sum of h over in-edges) with src, dst [E] index inputs over N, each mlp two layers
+ * of `hidden` with ReLU; then the sum of each graph's nodes (node_graph [N], an index input over
+ * the graphs dim G) through a linear layer to `classes` logits [G, classes]. */
+loom_tensor *loom_nn_gin(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *src, loom_tensor *dst,
+                         loom_tensor *node_graph, loom_dim graphs, int64_t hidden, int layers, int64_t classes);
+
 /* Fraction of rows (with mask[i] != 0; all rows when mask is NULL) whose largest logit is at the
  * label: logits [N, C] f32 or f64, labels [N] i32, mask [N] u8. 0 when no row counts; -1 when the
  * arrays do not fit together. */

@@ -126,6 +126,14 @@ void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx);
  * dims at their bounds; a CSR input at the size of the matrix fed before the first run). */
 loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a);
 loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m);
+/* Feeds input by parts, one per device of its placement (n of them, in the placement's order):
+ * a graph batch split by whole graphs, each device's part collated on its own (an index input's
+ * values index its own part of their range). The input must be split S(0) along a dynamic dim
+ * (the logical value is the parts one after another); the parts of every input fed so in one step
+ * must agree on each dynamic dim they share, and each fit the dim's part bound
+ * (loom_dim_set_part_bound). With one device it is loom_feeder_dense of the one part.
+ * LOOM_ERR_INVALID or LOOM_ERR_SHAPE with the source's message naming the input and the part. */
+loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const loom_array *parts);
 
 /* Keeps t's value of the last step fetchable (the actor executor reuses the memory of values
  * nobody asked for; the loss, parameters, inputs and values no op reads are always kept). */
@@ -184,6 +192,25 @@ typedef struct loom_memory {
  * by loom_compile, another mode's here if needed. LOOM_ERR_INVALID for a device out of range. */
 loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out);
 
+/* New bounds for dynamic dims after compiling (a sampler's largest batch): for each of n entries,
+ * dim's bound and part bound (0: an even split of the bound; see loom_dim_set_part_bound). The
+ * plans are made again, and the memory limit checked, now: LOOM_ERR_NOMEM names the device, the
+ * bytes needed and the limit, and leaves the bounds as they were. LOOM_ERR_INVALID for a dim that
+ * is not one of the graph's dynamic dims, or a negative bound. */
+typedef struct loom_bound {
+    loom_dim dim;
+    int64_t bound, part_bound;
+} loom_bound;
+loom_status loom_program_set_bounds(loom_program *p, const loom_bound *b, int n);
+/* What loom_program_memory would report for mode and device if the n bounds of b were set, without
+ * setting them (a plan is made and dropped): how a sampler packs batches to a memory limit. Also
+ * LOOM_ERR_NOMEM, with out filled and the message naming the bytes and the limit, when that plan
+ * would be over the program's memory limit (loom_train_opts.memory_limit). */
+loom_status loom_program_memory_at(loom_program *p, loom_run_mode mode, int device, const loom_bound *b, int n,
+                                   loom_memory *out);
+
+/* Devices of the graph's placement (1 without one): the parts loom_feeder_parts takes. */
+int loom_program_devices(const loom_program *p);
 /* Steps taken so far. */
 int64_t loom_program_steps(const loom_program *p);
 

@@ -29,8 +29,10 @@ loom_status loom__cpu_gather_rows(const loom_tensor *t, loom__value *out, loom__
     const int64_t e = idx->shape[0];
     int64_t v = table->shape[0], first = 0;
     (void)t;
-    /* a part of a row-split table: indices are the whole table's; rows elsewhere gather zeros */
-    if (ctx->sig && ctx->nparts > 1 && ctx->sig->in[0].kind == LOOM_SBP_SPLIT && ctx->sig->in[0].axis == 0) {
+    /* a part of a row-split table with idx whole ((S(0), B) -> P): indices are the whole table's,
+     * rows elsewhere gather zeros; with idx split too, a graph batch's, they are the part's own */
+    if (ctx->sig && ctx->nparts > 1 && ctx->sig->in[0].kind == LOOM_SBP_SPLIT && ctx->sig->in[0].axis == 0 &&
+        ctx->sig->in[1].kind != LOOM_SBP_SPLIT) {
         v = ctx->whole[0];
         first = ctx->first[0];
     }

@@ -16,6 +16,8 @@ typedef struct loom__comm_box {
     loom_sbp from, to;
     int n_from, n_to;
     int part;                        /* the part to make: of n_to under to */
+    int64_t first;                   /* under S(i): the part's first index along axis i (its size is
+                                        the output's); parts under from carry their own sizes */
     const int64_t *logical;          /* the tensor's logical shape at this piece (dense values) */
 } loom__comm_box;
 

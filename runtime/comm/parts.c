@@ -110,6 +110,19 @@ void loom__part_cut(const loom__value *x, loom_sbp s, int n, int d, loom__value 
     box_copy(out->data, out->shape, zero, x->data, x->shape, start, size, x->ndim, loom_dtype_size(x->dtype));
 }
 
+/* Part j's region of the logical shape under S: its own extent along the split axis, after the
+ * parts before it (an even split's parts are where loom_split_part puts them; a graph batch's
+ * parts, fed unevenly, are where their sizes put them). */
+static void split_region(const loom__value *const *parts, int j, const int64_t *shape, int ndim, int axis, int64_t *start,
+                         int64_t *size)
+{
+    for (int i = 0; i < ndim; i++)
+        start[i] = 0, size[i] = shape[i];
+    for (int q = 0; q < j; q++)
+        start[axis] += parts[q]->shape[axis];
+    size[axis] = parts[j]->shape[axis];
+}
+
 void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__value *x)
 {
     int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
@@ -122,13 +135,13 @@ void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__v
         return;
     }
     for (int j = 0; j < n; j++) {
-        region(x->shape, x->ndim, s, n, j, start, size);
+        split_region(parts, j, x->shape, x->ndim, s.axis, start, size);
         box_copy(x->data, x->shape, start, parts[j]->data, parts[j]->shape, zero, size, x->ndim, loom_dtype_size(x->dtype));
     }
 }
 
 void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_from, loom_sbp to, int n_to, int d,
-                        const int64_t *shape, loom__value *out)
+                        int64_t first, const int64_t *shape, loom__value *out)
 {
     int nd = out->ndim;
     size_t es = loom_dtype_size(out->dtype);
@@ -139,6 +152,10 @@ void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_fr
     }
     /* to P on device 0 holds the whole value, like B */
     region(shape, nd, to.kind == LOOM_SBP_PARTIAL_SUM ? loom_broadcast() : to, n_to, d, ostart, osize);
+    if (to.kind == LOOM_SBP_SPLIT) {
+        ostart[to.axis] = first;
+        osize[to.axis] = out->shape[to.axis];
+    }
     if (from.kind == LOOM_SBP_PARTIAL_SUM) {
         box_sum(out, parts, n_from, shape, ostart);
     } else if (from.kind != LOOM_SBP_SPLIT) {
@@ -148,7 +165,7 @@ void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_fr
         for (int j = 0; j < n_from; j++) { /* the intersection of part j's region with ours */
             int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], lo[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS],
                 at_dst[LOOM_MAX_DIMS];
-            region(shape, nd, from, n_from, j, jstart, jsize);
+            split_region(parts, j, shape, nd, from.axis, jstart, jsize);
             for (int i = 0; i < nd; i++) {
                 lo[i] = jstart[i] > ostart[i] ? jstart[i] : ostart[i];
                 int64_t hi_j = jstart[i] + jsize[i], hi_o = ostart[i] + osize[i];

@@ -33,10 +33,12 @@ void loom__part_cut(const loom__value *x, loom_sbp s, int n, int d, loom__value 
 void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__value *x);
 /* Part d under `to` (on n_to devices) of the logical value whose n_from parts under `from` are
  * given (on the same devices, or on another placement: a move), written into out (room for the
- * part; dtype, ndim and shape are set): the same bits as cutting the joined value, without making
- * it. */
+ * part; dtype, ndim and shape are set, the shape being part d's): the same bits as cutting the
+ * joined value, without making it. Under to = S(i), part d starts at `first` along axis i. Parts
+ * under S lie one after another in their own sizes (so do those of join), which is where
+ * loom_split_part puts them, and where a graph batch fed by parts has them. */
 void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_from, loom_sbp to, int n_to, int d,
-                        const int64_t *shape, loom__value *out);
+                        int64_t first, const int64_t *shape, loom__value *out);
 
 /* CSR (row splits only, S(0) or B): rows [start, start + size) of x into out, whose rowptr, col and
  * data have room (nnz and shape set here), rowptr rebased to 0. */

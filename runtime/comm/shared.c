@@ -19,7 +19,7 @@ static loom_status shared_box(const loom__comm_box *b, loom__value *out, char *m
         }
         return LOOM_OK;
     }
-    loom__part_convert(b->parts, b->from, b->n_from, b->to, b->n_to, b->part, b->logical, out);
+    loom__part_convert(b->parts, b->from, b->n_from, b->to, b->n_to, b->part, b->first, b->logical, out);
     return LOOM_OK;
 }
 

@@ -1,0 +1,254 @@
+/* Graph batches end to end: the interaction network and GIN trained on cpu:0-3 and cpu:0-1, each
+ * step's batch split by whole graphs (loom_feeder_parts through the batch source), against one
+ * device fed the same batches joined; packing to a memory limit (random fails before its first
+ * step naming the batch, plan trains the epoch); and the feeder's refusals. */
+#include "batch_cases.h"
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Trains epochs of smp on m (its devices' shares fed by parts) and returns the losses (malloc'd). */
+static double *train_parts(lt_batch_model *m, const loom_samples *s, loom_sampler *smp, int epochs, int64_t *n)
+{
+    loom_error err = LOOM_ERROR_INIT;
+    loom_batch_source *src = NULL;
+    ck_assert_msg(loom_batch_source_new(m->p, s, smp, &m->in, &src, &err) == LOOM_OK, "%s", err.msg);
+    for (int e = 0; e < epochs; e++) {
+        ck_assert_msg(loom_sampler_epoch(smp, e, &err) == LOOM_OK, "%s", err.msg);
+        ck_assert_msg(loom_batch_plan_epoch(m->p, smp, &m->in, &err) == LOOM_OK, "%s", err.msg);
+        loom_batch_source_rewind(src, 0);
+        ck_assert_msg(loom_batch_run(src, LOOM_RUN_STEP, 0, &err) == LOOM_OK, "%s", err.msg);
+    }
+    loom_batch_source_free(src);
+    const double *l = loom_program_losses(m->p, n);
+    double *r = malloc((size_t)*n * sizeof *r + 1);
+    memcpy(r, l, (size_t)*n * sizeof *r);
+    return r;
+}
+
+/* The same epochs on one device, each step's shares joined into one part. */
+static double *train_joined(lt_batch_model *m, const loom_samples *s, loom_sampler *smp, int epochs, int64_t *n)
+{
+    loom_error err = LOOM_ERROR_INIT;
+    for (int e = 0; e < epochs; e++) {
+        ck_assert_msg(loom_sampler_epoch(smp, e, &err) == LOOM_OK, "%s", err.msg);
+        ck_assert_msg(loom_batch_plan_epoch(m->p, smp, &m->in, &err) == LOOM_OK, "%s", err.msg);
+        lt_joined_source js = {.s = s, .smp = smp, .in = &m->in};
+        loom_program_set_source(m->p, lt_joined_source_fn, &js);
+        ck_assert_msg(loom_program_run_steps(m->p, LOOM_RUN_STEP, loom_sampler_steps(smp)) == LOOM_OK, "%s",
+                      loom_program_error(m->p));
+    }
+    const double *l = loom_program_losses(m->p, n);
+    double *r = malloc((size_t)*n * sizeof *r + 1);
+    memcpy(r, l, (size_t)*n * sizeof *r);
+    return r;
+}
+
+static void equivalence(int gin, const char *placement, int ndev, loom_sampler_kind kind)
+{
+    loom_samples s;
+    lt_make_samples(&s, 48, 7);
+    loom_error err = LOOM_ERROR_INIT;
+    loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+    o.kind = kind;
+    o.batch = 12;
+    o.devices = ndev;
+    o.seed = 5;
+    o.max_nodes = 60; /* budget kinds: several steps an epoch */
+    o.max_edges = 120;
+    loom_sampler *smp;
+    ck_assert_msg(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
+    lt_batch_model many, one;
+    lt_batch_model_new(&many, &s, placement, gin, 11);
+    lt_batch_model_new(&one, &s, NULL, gin, 11);
+    int64_t na, nb;
+    double *a = train_parts(&many, &s, smp, 2, &na), *b = train_joined(&one, &s, smp, 2, &nb);
+    ck_assert_int_eq(na, nb);
+    ck_assert_int_gt(na, 4);
+    char what[96];
+    snprintf(what, sizeof what, "%s on %s (%s), losses against one device", gin ? "GIN" : "interaction network", placement,
+             loom_sampler_kind_name(kind));
+    lt_assert_close(a, b, na, 1e-5, what);
+    lt_record_results(what, a, na);
+    free(a);
+    free(b);
+    lt_batch_model_free(&many);
+    lt_batch_model_free(&one);
+    loom_sampler_free(smp);
+    loom_samples_free(&s);
+}
+
+START_TEST(test_interaction_network_cpu4)
+{
+    equivalence(0, "cpu:0-3", 4, LOOM_SAMPLER_DEVICES);
+    equivalence(0, "cpu:0-3", 4, LOOM_SAMPLER_BUDGET);
+}
+END_TEST
+
+START_TEST(test_interaction_network_cpu2_balance)
+{
+    equivalence(0, "cpu:0-1", 2, LOOM_SAMPLER_BALANCE);
+}
+END_TEST
+
+START_TEST(test_gin_cpu2)
+{
+    equivalence(1, "cpu:0-1", 2, LOOM_SAMPLER_DEVICES);
+}
+END_TEST
+
+/* Under a memory limit that the random sampler's largest share exceeds, random fails before its
+ * first step, naming the share, its sizes and the limit; the plan sampler packs under the same
+ * limit and trains the whole epoch. */
+START_TEST(test_memory_limit_random_fails_plan_trains)
+{
+    loom_samples s;
+    lt_make_samples(&s, 120, 3);
+    loom_error err = LOOM_ERROR_INIT;
+    loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+    o.kind = LOOM_SAMPLER_RANDOM;
+    o.batch = 24;
+    o.devices = 2;
+    loom_sampler *rnd;
+    ck_assert(loom_sampler_new(&s, NULL, s.count, &o, &rnd, &err) == LOOM_OK);
+    ck_assert(loom_sampler_epoch(rnd, 0, &err) == LOOM_OK);
+    int64_t most_n, most_e, at;
+    int dev;
+    loom_sampler_largest(rnd, &most_n, &most_e, &at, &dev);
+    /* the limit: 85% of what the plan for the random epoch's largest shares holds (CPU devices
+     * share the host's memory: the limit bounds the whole plan) */
+    lt_batch_model probe;
+    lt_batch_model_new(&probe, &s, "cpu:0-1", 0, 1);
+    loom_bound b[2] = {{probe.in.nodes, 2 * most_n, most_n}, {probe.in.edges, 2 * most_e, most_e}};
+    loom_memory mem;
+    loom_program_set_source(probe.p, loom_batch_source_fn, NULL);
+    ck_assert_msg(loom_program_memory_at(probe.p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, b, 2, &mem) == LOOM_OK, "%s", loom_program_error(probe.p));
+    const int64_t limit = (int64_t)((double)mem.total * 0.85);
+    lt_batch_model_free(&probe);
+
+    lt_batch_model m;
+    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    loom_program_free(m.p); /* the same model under the limit */
+    loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
+    t.optimizer = loom_adam(0.01);
+    t.memory_limit = limit;
+    ck_assert_msg(loom_compile(m.g, m.loss, &t, &m.p) == LOOM_OK, "%s", loom_graph_error(m.g));
+    ck_assert_int_eq(loom_batch_plan_epoch(m.p, rnd, &m.in, &err), LOOM_ERR_NOMEM);
+    ck_assert_msg(strstr(err.msg, "largest shares") && strstr(err.msg, "nodes (step") && strstr(err.msg, "edges (step") &&
+                      strstr(err.msg, "limit"),
+                  "%s", err.msg);
+    int64_t before;
+    loom_program_losses(m.p, &before);
+    ck_assert_int_eq(before, 0); /* nothing ran */
+
+    loom_sampler_opts po = o;
+    po.kind = LOOM_SAMPLER_PLAN;
+    ck_assert_msg(loom_batch_fit_plan(m.p, LOOM_RUN_STEP, &s, &m.in, &po, &err) == LOOM_OK, "%s", err.msg);
+    ck_assert(po.max_nodes > 0 && po.max_nodes < most_n);
+    loom_sampler *plan;
+    ck_assert_msg(loom_sampler_new(&s, NULL, s.count, &po, &plan, &err) == LOOM_OK, "%s", err.msg);
+    int64_t n;
+    double *l = train_parts(&m, &s, plan, 1, &n);
+    ck_assert_int_eq(n, loom_sampler_steps(plan));
+    loom_memory mm;
+    ck_assert(loom_program_memory(m.p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &mm) == LOOM_OK);
+    ck_assert_uint_le(mm.total, (uint64_t)limit);
+    free(l);
+    loom_sampler_free(plan);
+    loom_sampler_free(rnd);
+    lt_batch_model_free(&m);
+    loom_samples_free(&s);
+}
+END_TEST
+
+/* A source that feeds what its test case says, to see the feeder refuse it. */
+typedef struct bad_feed {
+    lt_batch_model *m;
+    int mode;
+} bad_feed;
+
+static loom_status bad_source(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t msglen)
+{
+    (void)msg;
+    (void)msglen;
+    bad_feed *b = ctx;
+    if (step > 0) {
+        *end = 1;
+        return LOOM_OK;
+    }
+    static float x[2][4 * 5], ea[2][6 * 4], ey[2][6];
+    static int32_t idx[2][6];
+    loom_array xs[2], eas[2], eys[2], is[2];
+    for (int d = 0; d < 2; d++) {
+        xs[d] = (loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {4, 5}, .data = x[d]};
+        eas[d] = (loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {6, 4}, .data = ea[d]};
+        eys[d] = (loom_array){.dtype = LOOM_F32, .ndim = 1, .shape = {6}, .data = ey[d]};
+        is[d] = (loom_array){.dtype = LOOM_I32, .ndim = 1, .shape = {6}, .data = idx[d]};
+    }
+    const loom_batch_inputs *in = &b->m->in;
+    loom_status s;
+    switch (b->mode) {
+    case 0: /* the index inputs fed whole */
+        if ((s = loom_feeder_parts(f, in->x, 2, xs)) || (s = loom_feeder_parts(f, in->edge_attr, 2, eas)) ||
+            (s = loom_feeder_parts(f, in->edge_y, 2, eys)))
+            return s;
+        is[0].shape[0] = 12;
+        if ((s = loom_feeder_dense(f, in->src, &is[0])))
+            return s;
+        return loom_feeder_dense(f, in->dst, &is[0]);
+    case 1: /* three parts for two devices */
+        return loom_feeder_parts(f, in->x, 3, (loom_array[]){xs[0], xs[1], xs[1]});
+    case 2: /* a part over the part bound */
+        xs[1].shape[0] = 10;
+        return loom_feeder_parts(f, in->x, 2, xs);
+    default: /* parts that disagree on N */
+        if ((s = loom_feeder_parts(f, in->x, 2, xs)))
+            return s;
+        is[1].shape[0] = 6;
+        eys[1].shape[0] = 5;
+        if ((s = loom_feeder_parts(f, in->edge_attr, 2, eas)))
+            return s;
+        return loom_feeder_parts(f, in->edge_y, 2, eys);
+    }
+}
+
+START_TEST(test_feeder_refusals)
+{
+    loom_samples s;
+    lt_make_samples(&s, 8, 1);
+    const char *want[] = {"input 'src' indexes the rows of N and is split over 2 devices: feed it by parts",
+                          "input 'x' is on 2 devices, given 3 parts", "part 1: 10 rows, over N's part bound of 8",
+                          "part 1: dynamic dim E is 5 in input 'edge_y' but 6 in another input's part"};
+    for (int mode = 0; mode < 4; mode++) {
+        lt_batch_model m;
+        lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+        loom_bound b[2] = {{m.in.nodes, 16, 8}, {m.in.edges, 24, 12}};
+        ck_assert(loom_program_set_bounds(m.p, b, 2) == LOOM_OK);
+        bad_feed bf = {.m = &m, .mode = mode};
+        loom_program_set_source(m.p, bad_source, &bf);
+        ck_assert(loom_program_run_steps(m.p, LOOM_RUN_STEP, 1) != LOOM_OK);
+        ck_assert_msg(strstr(loom_program_error(m.p), want[mode]), "mode %d: %s", mode, loom_program_error(m.p));
+        int64_t n;
+        loom_program_losses(m.p, &n);
+        ck_assert_int_eq(n, 0);
+        lt_batch_model_free(&m);
+    }
+    loom_samples_free(&s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("batch");
+    TCase *tc = tcase_create("all");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_interaction_network_cpu4);
+    tcase_add_test(tc, test_interaction_network_cpu2_balance);
+    tcase_add_test(tc, test_gin_cpu2);
+    tcase_add_test(tc, test_memory_limit_random_fails_plan_trains);
+    tcase_add_test(tc, test_feeder_refusals);
+    suite_add_tcase(s, tc);
+    return lt_run_suite(s);
+}
