@@ -360,6 +360,10 @@ static int read_ops(loom__rd *r, loom__plan *pl, int root)
         int nm = loom__rd_member(r, c, "name", LOOM__JSON_STR);
         if (nm < 0 || loom__rd_get_int(r, c, "bound", 0, INT64_MAX, &g->dyn[g->ndyn].bound))
             return -1;
+        g->dyn[g->ndyn].part_bound = 0; /* written since graph batches split by parts: absent in older plans */
+        if (loom__json_get(r->doc, c, "part_bound") >= 0 &&
+            loom__rd_get_int(r, c, "part_bound", 0, INT64_MAX, &g->dyn[g->ndyn].part_bound))
+            return -1;
         if (strlen(loom__rd_val(r, nm)->s) >= sizeof g->dyn->name)
             return loom__rd_bad(r, nm, "a dynamic dim's name of more than %zu bytes", sizeof g->dyn->name - 1);
         snprintf(g->dyn[g->ndyn].name, sizeof g->dyn->name, "%s", loom__rd_val(r, nm)->s);

@@ -123,7 +123,7 @@ loom_status loom__plan_write_json(const loom__plan *pl, FILE *f)
     for (int k = 0; k < g->ndyn; k++) {
         fputs(k ? ",{\"name\":" : "{\"name\":", f);
         loom__json_put_str(f, g->dyn[k].name);
-        fprintf(f, ",\"bound\":%" PRId64 "}", g->dyn[k].bound);
+        fprintf(f, ",\"bound\":%" PRId64 ",\"part_bound\":%" PRId64 "}", g->dyn[k].bound, g->dyn[k].part_bound);
     }
     fputs("],\n \"devices\":", f);
     put_ints(f, pl->dev_index, pl->ndev);

@@ -62,9 +62,11 @@ static int same_program(const loom__plan *own, const loom__plan *pl, char *why, 
         return snprintf(why, len, "its graph has %d dynamic dims and seed %llu, the program's %d and %llu", b->ndyn,
                         (unsigned long long)b->seed, a->ndyn, (unsigned long long)a->seed), 0;
     for (int k = 0; k < a->ndyn; k++)
-        if (strcmp(a->dyn[k].name, b->dyn[k].name) || a->dyn[k].bound != b->dyn[k].bound)
-            return snprintf(why, len, "dynamic dim %d is %s (bound %lld), the program's %s (bound %lld)", k, b->dyn[k].name,
-                            (long long)b->dyn[k].bound, a->dyn[k].name, (long long)a->dyn[k].bound), 0;
+        if (strcmp(a->dyn[k].name, b->dyn[k].name) || a->dyn[k].bound != b->dyn[k].bound ||
+            a->dyn[k].part_bound != b->dyn[k].part_bound)
+            return snprintf(why, len, "dynamic dim %d is %s (bound %lld, part bound %lld), the program's %s (bound %lld, part bound %lld)",
+                            k, b->dyn[k].name, (long long)b->dyn[k].bound, (long long)b->dyn[k].part_bound, a->dyn[k].name,
+                            (long long)a->dyn[k].bound, (long long)a->dyn[k].part_bound), 0;
     if (own->kind != pl->kind || own->ndev != pl->ndev || own->nplaces != pl->nplaces || own->nlogical != pl->nlogical)
         return snprintf(why, len, "it runs on %d %s devices, the program on %d %s devices", pl->ndev,
                         loom_device_kind_name(pl->kind), own->ndev, loom_device_kind_name(own->kind)), 0;
