@@ -118,7 +118,9 @@ static double ev_wrap(double phi)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Random numbers: value n of the event's stream is rand64(key, n) (data/synthetic.c).
+ * Random numbers: value n of the event's stream is rand64(key, n), loom__rand64 of
+ * graphs/core/op.h restated (as data/synthetic.c restates it: data/ builds on the public headers
+ * only); the checksums that tests/test_events.c pins hold it to that.
  * ------------------------------------------------------------------------------------------- */
 static uint64_t mix64(uint64_t z)
 {

@@ -199,34 +199,35 @@ static void expect_invalid(loom_event_opts o, const char *needle)
     loom_samples_free(&s);
 }
 
+/* The defaults with one option set to a bad value: refused naming it. */
+#define EXPECT_BAD(field, value, needle)                                                                 \
+    do {                                                                                                \
+        loom_event_opts o_ = LOOM_EVENT_OPTS_INIT;                                                       \
+        o_.field = value;                                                                                \
+        expect_invalid(o_, needle);                                                                      \
+    } while (0)
+
 START_TEST(test_bad_options)
 {
-    loom_event_opts o = LOOM_EVENT_OPTS_INIT;
-    expect_invalid((o.events = 0, o), "events is 0");
-    expect_invalid((o.events = -3, o), "events is -3");
-    expect_invalid((o.events = INT64_MAX, o), "events is 9223372036854775807");
-    o = LOOM_EVENT_OPTS_INIT;
-    expect_invalid((o.pileup_mean = 0.5, o), "pileup_mean is 0.5");
-    expect_invalid((o.pileup_mean = NAN, o), "pileup_mean is nan");
-    o = LOOM_EVENT_OPTS_INIT;
-    expect_invalid((o.pileup_tail = 1.0, o), "pileup_tail is 1: expected a Pareto shape above 1");
-    expect_invalid((o.pileup_tail = -2, o), "pileup_tail is -2");
-    o = LOOM_EVENT_OPTS_INIT;
-    expect_invalid((o.pileup_max = 0, o), "pileup_max is 0");
-    expect_invalid((o.pileup_max = INT64_C(1) << 40, o), "pileup_max is 1099511627776");
-    o = LOOM_EVENT_OPTS_INIT;
-    expect_invalid((o.particles = -1, o), "particles is -1");
-    expect_invalid((o.particles = INFINITY, o), "particles is inf");
-    o = LOOM_EVENT_OPTS_INIT;
-    expect_invalid((o.pt_min = 0, o), "pt_min is 0");
-    expect_invalid((o.pt_min = NAN, o), "pt_min is nan");
-    o = LOOM_EVENT_OPTS_INIT;
-    expect_invalid((o.noise = -0.1, o), "noise is -0.1");
-    expect_invalid((o.noise = 1e9, o), "noise is 1e+09");
+    EXPECT_BAD(events, 0, "events is 0");
+    EXPECT_BAD(events, -3, "events is -3");
+    EXPECT_BAD(events, INT64_MAX, "events is 9223372036854775807");
+    EXPECT_BAD(pileup_mean, 0.5, "pileup_mean is 0.5");
+    EXPECT_BAD(pileup_mean, NAN, "pileup_mean is nan");
+    EXPECT_BAD(pileup_tail, 1.0, "pileup_tail is 1: expected a Pareto shape above 1");
+    EXPECT_BAD(pileup_tail, -2, "pileup_tail is -2");
+    EXPECT_BAD(pileup_max, 0, "pileup_max is 0");
+    EXPECT_BAD(pileup_max, INT64_C(1) << 40, "pileup_max is 1099511627776");
+    EXPECT_BAD(particles, -1, "particles is -1");
+    EXPECT_BAD(particles, INFINITY, "particles is inf");
+    EXPECT_BAD(pt_min, 0, "pt_min is 0");
+    EXPECT_BAD(pt_min, NAN, "pt_min is nan");
+    EXPECT_BAD(noise, -0.1, "noise is -0.1");
+    EXPECT_BAD(noise, 1e9, "noise is 1e+09");
 
     loom_error err = LOOM_ERROR_INIT;
     loom_samples s;
-    o = LOOM_EVENT_OPTS_INIT;
+    loom_event_opts o = LOOM_EVENT_OPTS_INIT;
     ck_assert_int_eq(loom_events_generate(NULL, &s, &err), LOOM_ERR_INVALID);
     ck_assert_msg(strstr(err.msg, "NULL options"), "%s", err.msg);
     ck_assert_int_eq(loom_events_generate(&o, NULL, &err), LOOM_ERR_INVALID);
