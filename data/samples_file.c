@@ -96,7 +96,6 @@ static int sf_arrays(const loom_samples *s, int64_t nodes, int64_t edges, uint32
  * ------------------------------------------------------------------------------------------- */
 typedef struct sf_writer {
     int fd;
-    const char *path; /* the temporary file, for messages */
     uint8_t *buf;
     size_t fill;
     uLong crc;
@@ -183,9 +182,9 @@ loom_status loom_samples_write(const loom_samples *s, const char *path, loom_err
         return loom_error_set(err, LOOM_ERR_NOMEM, "loom_samples_write %s: out of memory", path);
     }
     /* beside the target (rename does not cross filesystems), named by the process so that two
-     * writers never share one, never through a link left there */
+     * processes writing one path never share it, and never opened through a link left there */
     snprintf(tmp, len + 32, "%s.%ld.tmp", path, (long)getpid());
-    sf_writer w = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666), .path = tmp, .buf = buf,
+    sf_writer w = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666), .buf = buf,
                    .crc = crc32(0, NULL, 0)};
     if (w.fd < 0) {
         loom_status st = loom_error_set(err, LOOM_ERR_IO, "loom_samples_write: cannot create %s: %s", tmp, strerror(errno));
