@@ -68,19 +68,20 @@ loom_status loom_samples_read(const char *path, loom_samples *out, loom_error *e
 typedef struct loom_event_opts {
     int64_t events;       /* how many (>= 1) */
     uint64_t seed;        /* event i is made from (seed, i) alone: any subset is reproducible */
-    double pileup_mean;   /* mean number of collisions per event (heavy tailed, >= 1 each) */
+    double pileup_mean;   /* mean number of collisions per event (heavy tailed, >= 1 each; 1 to 1e5) */
     double pileup_tail;   /* Pareto shape of the pile-up count: smaller is heavier (> 1) */
-    int64_t pileup_max;   /* the largest pile-up count drawn */
-    double particles;     /* mean charged particles per collision inside the acceptance */
-    double pt_min;        /* GeV: the smallest transverse momentum generated */
-    double noise;         /* noise hits as a fraction of the particles' hits */
+    int64_t pileup_max;   /* the largest pile-up count drawn (1 to 100000) */
+    double particles;     /* mean charged particles per collision, |eta| < 2.5 (0 to 1e5) */
+    double pt_min;        /* GeV: the smallest transverse momentum generated; the edge windows keep
+                             the segments of tracks down to it, so a lower one makes more edges */
+    double noise;         /* noise hits as a fraction of the particles' hits (0 to 100) */
 } loom_event_opts;
 
-/* The defaults: 1,000 events from seed 1, node counts spanning over 20x from the smallest event to
- * the largest (docs/events.md gives the distribution). */
+/* The defaults: 1,000 events from seed 1, about 280 hits in the median event and 4,800 in the
+ * largest (over 20x the smallest), edges about 30% true (docs/events.md gives the distribution). */
 #define LOOM_EVENT_OPTS_INIT                                                                         \
-    ((loom_event_opts){.events = 1000, .seed = 1, .pileup_mean = 4.0, .pileup_tail = 1.6, .pileup_max = 60, \
-                       .particles = 12.0, .pt_min = 1.0, .noise = 0.1})
+    ((loom_event_opts){.events = 1000, .seed = 1, .pileup_mean = 3.0, .pileup_tail = 1.6, .pileup_max = 20, \
+                       .particles = 25.0, .pt_min = 0.5, .noise = 0.2})
 
 /* Generates events into out (x: [hits, 5] f32, edge_attr: [edges, 4], edge_y). The same options
  * give the same bytes on every machine and thread count. LOOM_ERR_INVALID names a bad option. */
