@@ -126,13 +126,14 @@ static int build(model *m, const options *o, const loom_samples *train)
     return 0;
 }
 
-/* Edge precision and recall at 0.5 over every held-out event, one step at a time. */
-static int evaluate(model *m, const loom_samples *test, int ndev, double *precision, double *recall)
+/* Edge precision and recall at 0.5 over every held-out event, one step at a time, in steps dealt
+ * as training deals them (so that a memory limit holds for them too). */
+static int evaluate(model *m, const loom_samples *test, const loom_sampler_opts *train_opts, double *precision,
+                    double *recall)
 {
     loom_error err = LOOM_ERROR_INIT;
-    loom_sampler_opts so = LOOM_SAMPLER_OPTS_INIT;
-    so.batch = 32;
-    so.devices = ndev;
+    loom_sampler_opts so = *train_opts;
+    const int ndev = so.devices;
     loom_sampler *smp = NULL;
     loom_batch_source *src = NULL;
     int rc = -1;
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
             if (loom_program_memory(m.p, LOOM_RUN_STEP, d, &mm) == LOOM_OK)
                 snprintf(mem + strlen(mem), sizeof mem - strlen(mem), "%s%.1f", d ? "/" : "", (double)mm.total / (1 << 20));
         }
-        if (evaluate(&m, &test, ndev, &precision, &recall))
+        if (evaluate(&m, &test, &so, &precision, &recall))
             goto done;
         if (!o.quiet)
             printf("epoch %d: loss %.4f, edge precision %.4f, recall %.4f, %.0f events/s, plan %s MiB per device\n", epoch + 1,
