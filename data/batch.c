@@ -376,3 +376,52 @@ loom_status loom_batch_fit_plan(loom_program *p, loom_run_mode mode, const loom_
 #undef GRAPHS_FOR
     return LOOM_OK;
 }
+
+/* ---- evaluation ------------------------------------------------------------------------------- */
+
+loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
+                                    const loom_batch_inputs *in, loom_run_mode mode, double *precision, double *recall,
+                                    loom_error *err)
+{
+    if (!p || !logits || !s || !o || !in || !precision || !recall)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: NULL argument");
+    if (!s->edge_y)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: the dataset has no edge labels");
+    loom_sampler *smp = NULL;
+    loom_batch_source *src = NULL;
+    int64_t tp = 0, fp = 0, fn = 0;
+    loom_status st = loom_program_keep(p, logits);
+    if (st != LOOM_OK)
+        return loom_error_set(err, st, "%s", loom_program_error(p));
+    if ((st = loom_sampler_new(s, NULL, s->count, o, &smp, err)) != LOOM_OK || (st = loom_sampler_epoch(smp, 0, err)) != LOOM_OK ||
+        (st = loom_batch_plan_epoch(p, smp, in, err)) != LOOM_OK || (st = loom_batch_source_new(p, s, smp, in, &src, err)) != LOOM_OK)
+        goto done;
+    for (int64_t k = 0; k < loom_sampler_steps(smp); k++) {
+        loom_array z;
+        if ((st = loom_batch_run(src, mode, 1, err)) != LOOM_OK)
+            goto done;
+        if ((st = loom_program_fetch(p, logits, &z)) != LOOM_OK) {
+            loom_error_set(err, st, "%s", loom_program_error(p));
+            goto done;
+        }
+        /* the logits of a step are its shares' edges, device after device, sample after sample */
+        int64_t at = 0;
+        for (int d = 0; d < o->devices; d++) {
+            int64_t n;
+            const int64_t *ids = loom_sampler_share(smp, k, d, &n);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t e = s->edge_off[ids[i]]; e < s->edge_off[ids[i] + 1] && at < z.shape[0]; e++, at++) {
+                    int pred = ((const float *)z.data)[at] > 0, truth = s->edge_y[e] > 0.5f;
+                    tp += pred && truth;
+                    fp += pred && !truth;
+                    fn += !pred && truth;
+                }
+        }
+    }
+    *precision = tp + fp ? (double)tp / (double)(tp + fp) : 0;
+    *recall = tp + fn ? (double)tp / (double)(tp + fn) : 0;
+done:
+    loom_batch_source_free(src);
+    loom_sampler_free(smp);
+    return st;
+}

@@ -121,58 +121,7 @@ static int build(model *m, const options *o, const loom_samples *train)
     opts.memory_limit = o->memory_limit;
     if (loom_compile(g, m->loss, &opts, &m->p) != LOOM_OK)
         return fprintf(stderr, "hep_tracks: %s\n", loom_graph_error(g)), -1;
-    if (loom_program_keep(m->p, m->logits) != LOOM_OK)
-        return fprintf(stderr, "hep_tracks: %s\n", loom_program_error(m->p)), -1;
     return 0;
-}
-
-/* Edge precision and recall at 0.5 over every held-out event, one step at a time, in steps dealt
- * as training deals them (so that a memory limit holds for them too). */
-static int evaluate(model *m, const loom_samples *test, const loom_sampler_opts *train_opts, double *precision,
-                    double *recall)
-{
-    loom_error err = LOOM_ERROR_INIT;
-    loom_sampler_opts so = *train_opts;
-    const int ndev = so.devices;
-    loom_sampler *smp = NULL;
-    loom_batch_source *src = NULL;
-    int rc = -1;
-    int64_t tp = 0, fp = 0, fn = 0;
-    if (loom_sampler_new(test, NULL, test->count, &so, &smp, &err) != LOOM_OK || loom_sampler_epoch(smp, 0, &err) != LOOM_OK ||
-        loom_batch_plan_epoch(m->p, smp, &m->in, &err) != LOOM_OK ||
-        loom_batch_source_new(m->p, test, smp, &m->in, &src, &err) != LOOM_OK)
-        goto done;
-    for (int64_t k = 0; k < loom_sampler_steps(smp); k++) {
-        loom_array z;
-        if (loom_batch_run(src, LOOM_RUN_EVAL, 1, &err) != LOOM_OK)
-            goto done;
-        if (loom_program_fetch(m->p, m->logits, &z) != LOOM_OK) {
-            snprintf(err.msg, sizeof err.msg, "%s", loom_program_error(m->p));
-            goto done;
-        }
-        /* the logits of a step are its shares' edges, device after device, event after event */
-        int64_t at = 0;
-        for (int d = 0; d < ndev; d++) {
-            int64_t n;
-            const int64_t *ids = loom_sampler_share(smp, k, d, &n);
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t e = test->edge_off[ids[i]]; e < test->edge_off[ids[i] + 1]; e++, at++) {
-                    int pred = ((const float *)z.data)[at] > 0, truth = test->edge_y[e] > 0.5f;
-                    tp += pred && truth;
-                    fp += pred && !truth;
-                    fn += !pred && truth;
-                }
-        }
-    }
-    *precision = tp + fp ? (double)tp / (double)(tp + fp) : 0;
-    *recall = tp + fn ? (double)tp / (double)(tp + fn) : 0;
-    rc = 0;
-done:
-    if (rc)
-        fprintf(stderr, "hep_tracks: evaluation: %s\n", err.msg);
-    loom_batch_source_free(src);
-    loom_sampler_free(smp);
-    return rc;
 }
 
 int main(int argc, char **argv)
@@ -250,8 +199,9 @@ int main(int argc, char **argv)
             if (loom_program_memory(m.p, LOOM_RUN_STEP, d, &mm) == LOOM_OK)
                 snprintf(mem + strlen(mem), sizeof mem - strlen(mem), "%s%.1f", d ? "/" : "", (double)mm.total / (1 << 20));
         }
-        if (evaluate(&m, &test, &so, &precision, &recall))
-            goto done;
+        /* held-out events, in steps dealt as training deals them: a memory limit holds for them too */
+        if (loom_batch_edge_metrics(m.p, m.logits, &test, &so, &m.in, LOOM_RUN_EVAL, &precision, &recall, &err) != LOOM_OK)
+            goto fail;
         if (!o.quiet)
             printf("epoch %d: loss %.4f, edge precision %.4f, recall %.4f, %.0f events/s, plan %s MiB per device\n", epoch + 1,
                    n > before ? sum / (double)(n - before) : 0.0, precision, recall, (double)train.count / secs, mem);

@@ -144,6 +144,15 @@ loom_status loom_batch_run(loom_batch_source *b, loom_run_mode mode, int64_t ste
 loom_status loom_batch_fit_plan(loom_program *p, loom_run_mode mode, const loom_samples *s, const loom_batch_inputs *in,
                                 loom_sampler_opts *o, loom_error *err);
 
+/* Edge classification measured on a dataset: runs mode (LOOM_RUN_EVAL for held-out data) over
+ * every sample of s once, in steps dealt by a sampler of options o (devices: the program's), and
+ * counts at 0.5 (logits > 0) the true positives, false positives and false negatives against the
+ * samples' edge labels: precision and recall. logits [E] is the model's output; it is kept
+ * (loom_program_keep). The program's bounds are left sized for these steps. */
+loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
+                                    const loom_batch_inputs *in, loom_run_mode mode, double *precision, double *recall,
+                                    loom_error *err);
+
 #ifdef __cplusplus
 }
 #endif
