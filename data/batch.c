@@ -82,6 +82,16 @@ static loom_status check_input(const loom_samples *s, const loom_batch_inputs *i
     return LOOM_OK;
 }
 
+void loom_batch_dims(loom_graph *g, const loom_samples *s, int64_t batch, loom_batch_inputs *in)
+{
+    const int64_t count = s && s->count > 0 ? s->count : 1, nodes = s && s->count > 0 ? s->node_off[s->count] : 0,
+                  edges = s && s->count > 0 ? s->edge_off[s->count] : 0;
+    batch = batch > 0 ? batch : 1;
+    in->nodes = loom_dim_dynamic(g, "N", nodes / count * batch + 1);
+    in->edges = loom_dim_dynamic(g, "E", edges / count * batch + 1);
+    in->graphs = loom_dim_dynamic(g, "G", batch);
+}
+
 void loom_batch_source_free(loom_batch_source *b)
 {
     if (!b)
@@ -380,16 +390,15 @@ loom_status loom_batch_fit_plan(loom_program *p, loom_run_mode mode, const loom_
 /* ---- evaluation ------------------------------------------------------------------------------- */
 
 loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
-                                    const loom_batch_inputs *in, loom_run_mode mode, double *precision, double *recall,
-                                    loom_error *err)
+                                    const loom_batch_inputs *in, loom_run_mode mode, loom_edge_metrics *out, loom_error *err)
 {
-    if (!p || !logits || !s || !o || !in || !precision || !recall)
+    if (!p || !logits || !s || !o || !in || !out)
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: NULL argument");
     if (!s->edge_y)
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: the dataset has no edge labels");
     loom_sampler *smp = NULL;
     loom_batch_source *src = NULL;
-    int64_t tp = 0, fp = 0, fn = 0;
+    loom_edge_metrics m = {0};
     loom_status st = loom_program_keep(p, logits);
     if (st != LOOM_OK)
         return loom_error_set(err, st, "%s", loom_program_error(p));
@@ -412,14 +421,17 @@ loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const 
             for (int64_t i = 0; i < n; i++)
                 for (int64_t e = s->edge_off[ids[i]]; e < s->edge_off[ids[i] + 1] && at < z.shape[0]; e++, at++) {
                     int pred = ((const float *)z.data)[at] > 0, truth = s->edge_y[e] > 0.5f;
-                    tp += pred && truth;
-                    fp += pred && !truth;
-                    fn += !pred && truth;
+                    m.tp += pred && truth;
+                    m.fp += pred && !truth;
+                    m.tn += !pred && !truth;
+                    m.fn += !pred && truth;
                 }
         }
     }
-    *precision = tp + fp ? (double)tp / (double)(tp + fp) : 0;
-    *recall = tp + fn ? (double)tp / (double)(tp + fn) : 0;
+    m.precision = m.tp + m.fp ? (double)m.tp / (double)(m.tp + m.fp) : 0;
+    m.recall = m.tp + m.fn ? (double)m.tp / (double)(m.tp + m.fn) : 0;
+    m.accuracy = m.tp + m.fp + m.tn + m.fn ? (double)(m.tp + m.tn) / (double)(m.tp + m.fp + m.tn + m.fn) : 0;
+    *out = m;
 done:
     loom_batch_source_free(src);
     loom_sampler_free(smp);

@@ -629,3 +629,20 @@ void loom_sampler_largest(const loom_sampler *p, int64_t *nodes, int64_t *edges,
 }
 
 const loom_sampler_opts *loom_sampler_options(const loom_sampler *p) { return p ? &p->o : NULL; }
+
+void loom_sampler_mean_budget(const loom_samples *s, loom_sampler_opts *o)
+{
+    if (!s || !o || s->count < 1)
+        return;
+    const int devices = o->devices > 0 ? o->devices : 1;
+    int64_t most_n = 0, most_e = 0;
+    for (int64_t i = 0; i < s->count; i++) {
+        most_n = loom_samples_nodes(s, i) > most_n ? loom_samples_nodes(s, i) : most_n;
+        most_e = loom_samples_edges(s, i) > most_e ? loom_samples_edges(s, i) : most_e;
+    }
+    /* the mean of batch samples: totals are within an int64 (loom_samples_validate), batch is a caller's count */
+    const double per = (double)(o->batch > 0 ? o->batch : 1) / (double)s->count / devices;
+    const int64_t n = (int64_t)(per * (double)s->node_off[s->count]), e = (int64_t)(per * (double)s->edge_off[s->count]);
+    o->max_nodes = n > most_n ? n : most_n;
+    o->max_edges = e > most_e ? e : most_e;
+}

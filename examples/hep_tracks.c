@@ -106,9 +106,9 @@ static int build(model *m, const options *o, const loom_samples *train)
         loom_graph_set_placement(g, pl);
         loom_placement_free(pl);
     }
-    /* bounds are set per epoch from the sampler's largest share (loom_batch_plan_epoch) */
-    loom_dim N = loom_dim_dynamic(g, "N", 1), E = loom_dim_dynamic(g, "E", 1);
-    m->in = (loom_batch_inputs){.nodes = N, .edges = E};
+    /* bounds of `batch` mean events for now; each epoch's are its sampler's (loom_batch_plan_epoch) */
+    loom_batch_dims(g, train, o->batch, &m->in);
+    const loom_dim N = m->in.nodes, E = m->in.edges;
     m->in.x = loom_input(g, "x", LOOM_F32, loom_shape(N, train->node_features));
     m->in.edge_attr = loom_input(g, "edge_attr", LOOM_F32, loom_shape(E, train->edge_features));
     m->in.src = loom_input_index(g, "src", loom_shape(E), N);
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
     loom_sampler *smp = NULL;
     loom_batch_source *src = NULL;
     int rc = 1;
-    double precision = 0, recall = 0;
+    loom_edge_metrics em = {0};
     if (build(&m, &o, &train))
         goto done;
     const int ndev = loom_program_devices(m.p);
@@ -160,10 +160,8 @@ int main(int argc, char **argv)
     so.seed = o.seed;
     if (loom_sampler_kind_parse(o.sampler, &so.kind, &err) != LOOM_OK)
         goto fail;
-    if (so.kind == LOOM_SAMPLER_BUDGET) { /* as many nodes as `batch` average events hold */
-        so.max_nodes = o.batch * train.node_off[train.count] / train.count;
-        so.max_edges = o.batch * train.edge_off[train.count] / train.count;
-    }
+    if (so.kind == LOOM_SAMPLER_BUDGET) /* as many nodes and edges as `batch` mean events hold */
+        loom_sampler_mean_budget(&train, &so);
     if (so.kind == LOOM_SAMPLER_PLAN) {
         if (o.memory_limit <= 0) {
             snprintf(err.msg, sizeof err.msg, "the plan sampler packs to --memory-limit BYTES, which is missing");
@@ -200,16 +198,16 @@ int main(int argc, char **argv)
                 snprintf(mem + strlen(mem), sizeof mem - strlen(mem), "%s%.1f", d ? "/" : "", (double)mm.total / (1 << 20));
         }
         /* held-out events, in steps dealt as training deals them: a memory limit holds for them too */
-        if (loom_batch_edge_metrics(m.p, m.logits, &test, &so, &m.in, LOOM_RUN_EVAL, &precision, &recall, &err) != LOOM_OK)
+        if (loom_batch_edge_metrics(m.p, m.logits, &test, &so, &m.in, LOOM_RUN_EVAL, &em, &err) != LOOM_OK)
             goto fail;
         if (!o.quiet)
             printf("epoch %d: loss %.4f, edge precision %.4f, recall %.4f, %.0f events/s, plan %s MiB per device\n", epoch + 1,
-                   n > before ? sum / (double)(n - before) : 0.0, precision, recall, (double)train.count / secs, mem);
+                   n > before ? sum / (double)(n - before) : 0.0, em.precision, em.recall, (double)train.count / secs, mem);
         fflush(stdout);
     }
     rc = 0;
-    if (precision < o.min_precision || recall < o.min_recall) {
-        fprintf(stderr, "hep_tracks: precision %.4f and recall %.4f; wanted at least %.4f and %.4f\n", precision, recall,
+    if (em.precision < o.min_precision || em.recall < o.min_recall) {
+        fprintf(stderr, "hep_tracks: precision %.4f and recall %.4f; wanted at least %.4f and %.4f\n", em.precision, em.recall,
                 o.min_precision, o.min_recall);
         rc = 3;
     }

@@ -74,14 +74,16 @@ void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *pl
         loom_graph_set_placement(g, pl);
         loom_placement_free(pl);
     }
-    loom_dim N = loom_dim_dynamic(g, "N", 1), E = loom_dim_dynamic(g, "E", 1), G = loom_dim_dynamic(g, "G", 1);
     loom_batch_inputs *in = &m->in;
-    *in = (loom_batch_inputs){.nodes = N, .edges = E};
+    *in = (loom_batch_inputs){0};
+    loom_batch_dims(g, s, 12, in);
+    const loom_dim N = in->nodes, E = in->edges, G = in->graphs;
+    if (!gin)
+        in->graphs = 0; /* G is not fed */
     in->x = loom_input(g, "x", LOOM_F32, loom_shape(N, s->node_features));
     in->src = loom_input_index(g, "src", loom_shape(E), N);
     in->dst = loom_input_index(g, "dst", loom_shape(E), N);
     if (gin) {
-        in->graphs = G;
         in->node_graph = loom_input_index(g, "node_graph", loom_shape(N), G);
         in->graph_y = loom_input(g, "graph_y", LOOM_I32, loom_shape(G));
         m->out = loom_nn_gin(g, "gin", in->x, in->src, in->dst, in->node_graph, G, 8, 2, s->num_classes);

@@ -66,6 +66,10 @@ const char *loom_sampler_kind_name(loom_sampler_kind k);
 /* The kind named `name`; LOOM_ERR_INVALID (listing the names) when there is none. */
 loom_status loom_sampler_kind_parse(const char *name, loom_sampler_kind *out, loom_error *err);
 
+/* Sets o->max_nodes and o->max_edges to the budget of o->batch mean samples of s a step, split
+ * over o->devices shares, and never below the largest sample of s (which must fit a share). */
+void loom_sampler_mean_budget(const loom_samples *s, loom_sampler_opts *o);
+
 typedef struct loom_sampler loom_sampler;
 
 /* A sampler over samples ids[0 .. n-1] of s (ids NULL: all of them, in order, and n is s->count);
@@ -109,6 +113,12 @@ typedef struct loom_batch_inputs {
     loom_tensor *graph_y;          /* [G] i32 graph labels */
 } loom_batch_inputs;
 
+/* Makes the dynamic dims of a graph batch on g into in (nodes N, edges E, graphs G) with the bounds
+ * of `batch` mean samples of s: the sizes SBP inference weighs when loom_compile chooses each op's
+ * signature (bounds far below the batches to come would have it gather activations rather than
+ * reduce gradients). loom_batch_plan_epoch sets the real bounds of each epoch. */
+void loom_batch_dims(loom_graph *g, const loom_samples *s, int64_t batch, loom_batch_inputs *in);
+
 typedef struct loom_batch_source loom_batch_source;
 
 /* A data source for p that collates the sampler's steps, from the first step of its current epoch
@@ -146,12 +156,15 @@ loom_status loom_batch_fit_plan(loom_program *p, loom_run_mode mode, const loom_
 
 /* Edge classification measured on a dataset: runs mode (LOOM_RUN_EVAL for held-out data) over
  * every sample of s once, in steps dealt by a sampler of options o (devices: the program's), and
- * counts at 0.5 (logits > 0) the true positives, false positives and false negatives against the
- * samples' edge labels: precision and recall. logits [E] is the model's output; it is kept
- * (loom_program_keep). The program's bounds are left sized for these steps. */
+ * scores each edge at 0.5 (logits > 0) against the samples' edge labels. logits [E] is the
+ * model's output; it is kept (loom_program_keep). The program's bounds are left sized for these
+ * steps. */
+typedef struct loom_edge_metrics {
+    int64_t tp, fp, tn, fn;
+    double precision, recall, accuracy;
+} loom_edge_metrics;
 loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
-                                    const loom_batch_inputs *in, loom_run_mode mode, double *precision, double *recall,
-                                    loom_error *err);
+                                    const loom_batch_inputs *in, loom_run_mode mode, loom_edge_metrics *out, loom_error *err);
 
 #ifdef __cplusplus
 }

@@ -156,6 +156,10 @@ loom_status loom_csr_validate(const loom_csr *m, loom_error *err);
 /* Number of CUDA devices this process can use: 0 when Loom was built without CUDA, when no driver
  * or device is present, or when the CUDA runtime fails (the reason goes to why, if not NULL). */
 int loom_cuda_device_count(loom_error *why);
+/* Bytes in use on CUDA device `device` (its total less its free memory, as the driver reports
+ * them: every process's allocations and contexts), for measuring what a run took.
+ * LOOM_ERR_UNSUPPORTED without CUDA, LOOM_ERR_RUNTIME with why's message when the runtime fails. */
+loom_status loom_cuda_memory_used(int device, size_t *used, loom_error *why);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 // CUDA devices: discovery, streams, library handles, memory, events, host functions and graphs
 // behind the C API of runtime/devices/cuda/cuda_rt.h.
-// defines: loom_cuda_device_count, loom__cuda_*
+// defines: loom_cuda_device_count, loom_cuda_memory_used, loom__cuda_*
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusparse.h>
@@ -39,6 +39,25 @@ extern "C" int loom_cuda_device_count(loom_error *why)
         return 0;
     }
     return n;
+}
+
+extern "C" loom_status loom_cuda_memory_used(int device, size_t *used, loom_error *why)
+{
+    size_t free_b = 0, total_b = 0;
+    int prev = 0;
+    cudaError_t e = cudaGetDevice(&prev);
+    if (e == cudaSuccess)
+        e = cudaSetDevice(device);
+    if (e == cudaSuccess)
+        e = cudaMemGetInfo(&free_b, &total_b);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return loom_error_set(why, LOOM_ERR_RUNTIME, "cuda: device %d: %s", device, cudaGetErrorString(e));
+    }
+    (void)cudaSetDevice(prev);
+    if (used)
+        *used = total_b - free_b;
+    return LOOM_OK;
 }
 
 extern "C" loom_status loom__cuda_set_device(int index, char *msg, size_t len)

@@ -11,3 +11,11 @@ int loom_cuda_device_count(loom_error *why)
     }
     return 0;
 }
+
+loom_status loom_cuda_memory_used(int device, size_t *used, loom_error *why)
+{
+    (void)device;
+    if (used)
+        *used = 0;
+    return loom_error_set(why, LOOM_ERR_UNSUPPORTED, "this build of Loom has no CUDA support (configure with -DLOOM_CUDA=ON)");
+}
