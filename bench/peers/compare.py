@@ -15,9 +15,9 @@ import sys
 
 # what makes two lines the same work; those a line lacks are not compared
 KEYS = ("case", "nodes", "edges", "features", "hidden", "classes", "train_rows", "epochs",
-        "rows", "cols", "nnz", "m", "n", "k", "dtype")
+        "rows", "cols", "nnz", "m", "n", "k", "dtype", "bench", "sampler", "events")
 # the time of a line: the first of these it has
-TIMES = ("ms_per_epoch", "ms_per_iter", "ms")
+TIMES = ("ms_per_epoch", "ms_per_iter", "step_ms", "ms")
 
 
 def read(paths):
@@ -47,14 +47,20 @@ def time_of(r):
 
 
 def mem_of(r):
-    for k in ("peak_bytes", "plan_bytes"):
+    for k in ("peak_bytes", "plan_bytes", "plan_peak_bytes"):
         if r.get(k) is not None:
             return float(r[k])
     return None
 
 
 def same_work(a, b):
-    return all(a[k] == b[k] for k in KEYS if k in a and k in b) and a.get("case") == b.get("case")
+    return (all(a[k] == b[k] for k in KEYS if k in a and k in b) and a.get("case") == b.get("case")
+            and a.get("bench") == b.get("bench"))
+
+
+def case_of(r):
+    """A line's case: its "case", or its benchmark and sampler (bench/balance.c, peers/in_pyg.py)."""
+    return r.get("case") or "/".join(str(r[k]) for k in ("bench", "sampler") if r.get(k) is not None) or "?"
 
 
 def variant(r):
@@ -110,12 +116,12 @@ def main(argv):
             notes.append(f"devices differ ({r.get('device')} vs {p.get('device')})")
         speed = f"{tp / tl:.2f}x" if tp and tl else "-"
         mem = f"{ml / mp:.2f}" if mp and ml else "-"
-        table.append((p.get("case", "?"), size(p), f"{p['impl']}/{variant(p)}", variant(r) if r else "-",
+        table.append((case_of(p), size(p), f"{p['impl']}/{variant(p)}", variant(r) if r else "-",
                       fmt_ms(tp), fmt_ms(tl), speed,
                       fmt_gb(mp), fmt_gb(ml), mem, "; ".join(notes)))
     others = [r for r in loom if r.get("executor", "actors") != "actors" or not any(same_work(r, p) for p in peers)]
     for r in others:
-        table.append((r.get("case", "?"), size(r), "-", variant(r), "-", fmt_ms(time_of(r)), "-", "-",
+        table.append((case_of(r), size(r), "-", variant(r), "-", fmt_ms(time_of(r)), "-", "-",
                       fmt_gb(mem_of(r)), "-", "loom only" + (": out of memory" if r.get("oom") else
                                                            ": failed: " + str(r["error"])[:60] if r.get("error") else "")))
     for r in skipped:
