@@ -138,7 +138,7 @@ static int out_index(const loom__plan *pl, int r)
 
 
 /* Each device's chain: first and last task, the token actor that closes it, or the one actor
- * that runs it whole (a fused chain, on GPUs: see actors/devices/cuda.c). */
+ * that runs it whole (a fused chain, on GPUs: see actors/devices/cuda_graphs.c). */
 typedef struct chains {
     int *first, *last;
     uint64_t *token_aid;

@@ -24,13 +24,8 @@ epochs=${EPOCHS:-100}
 warmup=${WARMUP:-10}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=$th OPENBLAS_NUM_THREADS=$th MKL_NUM_THREADS=$th
 failed=0
-note() { echo "== $*" >&2; }
-run() {
-    local name=$1
-    shift
-    note "$name: $*"
-    "$@" >>"$out/$name.jsonl" 2>>"$out/$name.log" || { note "$name failed: see $out/$name.log"; failed=1; }
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 cmake --build "$build" --target bench_gcn bench_spmm_cpu >"$out/build.log" 2>&1 || { note "build failed: $out/build.log"; exit 1; }
 rm -f "$out"/*.jsonl "$out"/*.log

@@ -31,28 +31,11 @@ if [ -n "${LOOM_GPU_ENV:-}" ]; then
     # shellcheck disable=SC1090
     . "$LOOM_GPU_ENV" || { echo "gpu.sh: sourcing $LOOM_GPU_ENV failed" >&2; exit 1; }
 fi
-if [ -z "${LOOM_DATA:-}" ]; then
-    for d in "$root/shared/data" "$root/../shared/data"; do
-        [ -f "$d/cora.npz" ] && export LOOM_DATA=$d && break
-    done
-fi
 failed=0
-note() { echo "== $*" >&2; }
-
-# Each run appends its JSON lines to OUTDIR/NAME.jsonl (stderr to NAME.log); a failure is noted
-# and the next run goes on, so one broken case still leaves the others' figures.
-run() {
-    local name=$1
-    shift
-    note "$name: $*"
-    "$@" >>"$out/$name.jsonl" 2>>"$out/$name.log"
-    local rc=$?
-    if [ $rc -ne 0 ]; then
-        note "$name failed (exit $rc): see $out/$name.log"
-        tail -n 5 "$out/$name.log" >&2
-        failed=1
-    fi
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+find_data
+run_detail=1 # a failed run's note gives its exit status and the end of its log
 
 # The benchmarks and the CLI only: a warning in a test that only -O3 sees must not stop the run.
 note "build: $build"

@@ -439,3 +439,36 @@ loom_tensor *lt_gpu_add_sq(loom_graph *g, loom_tensor *acc, loom_tensor *y)
     loom_tensor *t = lt_gpu_sq_loss(g, y);
     return acc ? loom_add(g, acc, t) : t;
 }
+
+loom_tensor *lt_gpu_input_normal(lt_case *c, const char *name, loom_dtype dt, loom_shape s, const int64_t *now,
+                                 uint64_t seed)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++)
+        n *= now ? now[i] : s.d[i];
+    double *d = malloc((size_t)(n ? n : 1) * sizeof *d);
+    float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
+    ck_assert(d && f);
+    lt_fill_normal(d, n, seed);
+    for (int64_t i = 0; i < n; i++)
+        f[i] = (float)d[i];
+    loom_tensor *t = now ? lt_input(c, name, dt, s, now, dt == LOOM_F64 ? (void *)d : (void *)f)
+                         : lt_input_static(c, name, dt, s, dt == LOOM_F64 ? (void *)d : (void *)f);
+    free(d);
+    free(f);
+    return t;
+}
+
+loom_optimizer lt_gpu_adam(void) { return loom_adam(0.01); }
+
+double lt_gpu_check_case(lt_gpu *g, lt_case *c, loom_tensor *loss, loom_optimizer opt, int steps, double tol)
+{
+    loom_program *p = lt_compile_reference(c, loss, &opt);
+    for (int s = 0; s < steps; s++) {
+        loom_status st = loom_program_run(p, LOOM_RUN_STEP);
+        ck_assert_msg(st == LOOM_OK, "step %d: %s", s, loom_program_error(p));
+    }
+    loom_status st = loom_program_run(p, LOOM_RUN_GRAD);
+    ck_assert_msg(st == LOOM_OK, "grad run: %s", loom_program_error(p));
+    return lt_gpu_check_program(g, p, tol);
+}

@@ -106,5 +106,13 @@ loom_shape lt_gpu_shape(int n, const int64_t *d);
 loom_tensor *lt_gpu_sq_loss(loom_graph *g, loom_tensor *y);
 /* acc + sum(y * y) (acc NULL: none yet). */
 loom_tensor *lt_gpu_add_sq(loom_graph *g, loom_tensor *acc, loom_tensor *y);
+/* A static float input of N(0, 1) values in dt (now: its sizes when its shape has dynamic dims). */
+loom_tensor *lt_gpu_input_normal(lt_case *c, const char *name, loom_dtype dt, loom_shape s, const int64_t *now,
+                                 uint64_t seed);
+/* The optimizer of the training cases: Adam, learning rate 0.01. */
+loom_optimizer lt_gpu_adam(void);
+/* Compiles loss with opt, takes `steps` optimizer steps, runs one GRAD step and checks every op
+ * it ran, and every update, on the GPU. Returns the worst error. */
+double lt_gpu_check_case(lt_gpu *g, lt_case *c, loom_tensor *loss, loom_optimizer opt, int steps, double tol);
 
 #endif

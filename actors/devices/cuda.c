@@ -1,5 +1,6 @@
 /* The executor on GPUs: device memory carved from one allocation per device, kernels launched on
- * the device's compute stream, copies on streams of their own (see exec_internal.h).
+ * the device's compute stream, copies on streams of their own (see exec_internal.h; a chain run
+ * as one actor, replayed from CUDA graphs, is cuda_graphs.c's).
  *
  * Ordering without blocking: every chain task and variable of a device launches on its compute
  * stream, so stream order is their order and they complete at once (their REQs and ACKs go out
@@ -13,53 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/exec_internal.h"
-#include "runtime/devices/cuda/cuda_rt.h"
+#include "actors/devices/cuda_internal.h"
 
-enum { BLAS_WORKSPACE = 32 << 20, GRAPHS = 16 };
-
-/* A step captured as a graph: what it was captured for (the pointers and sizes of the chain's
- * inputs, its outputs' buffers, the piece's dims), how often that key ran, the graph. */
-typedef struct graph_entry {
-    int64_t *key;
-    int seen;
-    void *exec;
-    uint64_t used;
-} graph_entry;
-
-typedef struct graph_cache {
-    graph_entry e[GRAPHS];
-    int n, keylen, disabled;
-    int random; /* a kernel of the chain draws from the step (which replays read from the device) */
-    uint64_t clock;
-    int64_t *key; /* scratch for the current act's key */
-} graph_cache;
-
-typedef struct dev_state {
-    loom__cuda_dev dev;
-    char *block;        /* the one allocation: shared + own | params | inputs | workspace | cuBLAS's */
-    loom__cuda_kctx kc; /* the kernels' context; tag set per act */
-    char *inputs;       /* fed data staged on the device (no data source) */
-    int64_t *step_dev;  /* the step a replayed graph's random kernels read */
-    size_t *input_off;  /* by input: offset of its part in inputs */
-} dev_state;
-
-typedef struct completion {
-    loom__rt *rt;
-    uint64_t aid;
-} completion;
-
-struct loom__exec_cuda {
-    dev_state *d;        /* by device */
-    completion *done;    /* by task: what a copy's host function completes */
-    void **events;       /* every event made, to free */
-    int nevents, cap_events;
-    int deterministic;
-};
+enum { BLAS_WORKSPACE = 32 << 20 };
 
 static _Thread_local int current_device = -1;
 
-static loom_status on_device(int index, char *msg, size_t len)
+loom_status loom__exec_cuda_on_device(int index, char *msg, size_t len)
 {
     if (current_device == index)
         return LOOM_OK;
@@ -93,8 +54,7 @@ static void copy_done(void *arg)
     loom__rt_complete(c->rt, c->aid, LOOM_OK, NULL);
 }
 
-/* The kernel context of task `task` from the act's: its device's handles, the task as its tag. */
-static loom__kctx kernel_ctx(const loom__exec *x, const loom__kctx *from, int task, loom__cuda_kctx *cc)
+loom__kctx loom__exec_cuda_kernel_ctx(const loom__exec *x, const loom__kctx *from, int task, loom__cuda_kctx *cc)
 {
     *cc = x->cuda->d[x->pl->task[task].device].kc;
     cc->tag = task;
@@ -103,9 +63,7 @@ static loom__kctx kernel_ctx(const loom__exec *x, const loom__kctx *from, int ta
     return kc;
 }
 
-/* After a launch on the compute stream: events for the buffers that other streams read (the act's
- * first nout outputs) or write (its first nin inputs). */
-static loom_status mark_events(loom__act *a, int nin, int nout, void *stream)
+loom_status loom__exec_cuda_mark_events(loom__act *a, int nin, int nout, void *stream)
 {
     for (int i = 0; i < nin; i++) {
         const token *in = a->in[i];
@@ -127,17 +85,17 @@ static loom_status cuda_kernel(loom__exec *x, loom__act *a, int task, const loom
                                loom__value *const *src, const loom__kctx *from)
 {
     const loom__task *k = &x->pl->task[task];
-    loom_status s = on_device(x->pl->dev_index[k->device], a->msg, a->msg_size);
+    loom_status s = loom__exec_cuda_on_device(x->pl->dev_index[k->device], a->msg, a->msg_size);
     if (s != LOOM_OK)
         return s;
     loom__cuda_kctx cc;
-    loom__kctx kc = kernel_ctx(x, from, task, &cc);
+    loom__kctx kc = loom__exec_cuda_kernel_ctx(x, from, task, &cc);
     s = loom__cuda_op_get(t->op)->run(t, out, src, &kc);
     if (s == LOOM_OK && x->env->check_numerics)
         s = loom__cuda_check_finite(out ? out : src[0], &kc);
     if (s != LOOM_OK || k->kind != LOOM__TASK_COMPUTE)
         return s;
-    return mark_events(a, k->n_in, k->n_out, cc.stream);
+    return loom__exec_cuda_mark_events(a, k->n_in, k->n_out, cc.stream);
 }
 
 /* The bytes a token's value spans from its base: a CSR value's three parts, or a dense one. */
@@ -175,7 +133,7 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
     token *out = a->out[0];
     if (k->dir == LOOM__D2H && !loom__exec_keeps(x, loom__task_tensor(x->pl, k), a->piece))
         return LOOM_OK; /* the sink takes nothing of this piece */
-    loom_status s = on_device(ds->dev.index, a->msg, a->msg_size);
+    loom_status s = loom__exec_cuda_on_device(ds->dev.index, a->msg, a->msg_size);
     if (s != LOOM_OK)
         return s;
     void *stream = ds->dev.stream[k->dir == LOOM__H2D ? LOOM__CUDA_H2D : LOOM__CUDA_D2H];
@@ -202,207 +160,6 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
     return LOOM_OK;
 }
 
-
-/* ---- a fused chain: one act per piece, replayed from a CUDA graph ------------------------------ */
-
-static int cuda_fusable(const loom__exec *x, int d)
-{
-    const char *env = getenv("LOOM_CUDA_GRAPHS");
-    if (env && !strcmp(env, "0"))
-        return 0;
-    for (int i = 0; i < x->pl->ntasks; i++)
-        if (x->pl->task[i].device == d && (x->pl->task[i].kind == LOOM__TASK_BOXING || x->pl->task[i].kind == LOOM__TASK_MOVE))
-            return 0;
-    return 1;
-}
-
-/* The token task k of the chain reads for its source register r, or writes for r. */
-static token *chain_token(const loom__exec *x, loom__act *a, int r)
-{
-    if (x->outidx_of[r] >= 0)
-        return a->out[x->outidx_of[r]];
-    if (x->slot_of[r] >= 0 && x->pl->task[x->pl->regst[r].producer].chain_pos < 0)
-        return a->in[x->slot_of[r]];
-    return &x->tok[r][0]; /* inside the chain: one buffer, in the shared block */
-}
-
-/* What a captured step depends on: the inputs' pointers and sizes, the outputs' pointers, the
- * dims. Equal keys replay the same graph. */
-static int make_key(const loom__exec *x, const loom__fused *f, loom__act *a, int64_t *key)
-{
-    int n = 0;
-    for (int s = 0; s < f->nin; s++) {
-        const token *t = a->in[s];
-        key[n++] = (int64_t)(intptr_t)t->v.data;
-        key[n++] = (int64_t)(intptr_t)t->v.rowptr;
-        key[n++] = t->v.nnz;
-        for (int i = 0; i < LOOM_MAX_DIMS; i++)
-            key[n++] = t->v.shape[i];
-    }
-    for (int j = 0; j < f->nout; j++)
-        key[n++] = (int64_t)(intptr_t)((const token *)a->out[j])->base;
-    const token *dims = loom__exec_dims_of(a, f->nin);
-    for (int i = 0; i < LOOM__MAX_DYN; i++)
-        key[n++] = dims ? dims->dims[i] : -1;
-    (void)x;
-    return n;
-}
-
-static graph_cache *cache_of(const loom__exec *x, loom__fused *f)
-{
-    if (!f->graphs) {
-        graph_cache *g = calloc(1, sizeof *g);
-        if (!g)
-            return NULL;
-        g->keylen = f->nin * (3 + LOOM_MAX_DIMS) + f->nout + LOOM__MAX_DYN;
-        for (int c = 0; c < f->ntasks; c++)
-            g->random |= (loom__op_def(loom__task_tensor(x->pl, &x->pl->task[f->tasks[c]])->op)->flags & LOOM__OPF_RANDOM) != 0;
-        g->key = malloc((size_t)g->keylen * sizeof *g->key);
-        if (!g->key) {
-            free(g);
-            return NULL;
-        }
-        f->graphs = g;
-    }
-    return f->graphs;
-}
-
-/* The entry of key, or a new one (the least recently used replaced when all are taken). */
-static graph_entry *cache_find(graph_cache *g, const int64_t *key)
-{
-    size_t bytes = (size_t)g->keylen * sizeof *key;
-    graph_entry *e = NULL;
-    for (int i = 0; i < g->n; i++)
-        if (!memcmp(g->e[i].key, key, bytes))
-            e = &g->e[i];
-    if (!e) {
-        if (g->n < GRAPHS) {
-            e = &g->e[g->n++];
-            e->key = malloc(bytes);
-            if (!e->key)
-                return g->n--, NULL;
-        } else {
-            e = &g->e[0];
-            for (int i = 1; i < g->n; i++)
-                if (g->e[i].used < e->used)
-                    e = &g->e[i];
-            loom__cuda_graph_free(e->exec);
-        }
-        memcpy(e->key, key, bytes);
-        e->seen = 0;
-        e->exec = NULL;
-    }
-    e->used = ++g->clock;
-    return e;
-}
-
-/* Runs the chain's tasks in order: each output's shape for the piece, and (launch set) its kernel. */
-static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, int launch, const int64_t *step_dev)
-{
-    for (int c = 0; c < f->ntasks; c++) {
-        int ti = f->tasks[c];
-        const loom__task *k = &x->pl->task[ti];
-        const loom_tensor *t = loom__task_tensor(x->pl, k);
-        loom__value *src[LOOM__MAX_SRC];
-        const token *dims = NULL;
-        for (int i = 0; i < t->n_src; i++) {
-            token *in = chain_token(x, a, k->in[i]);
-            src[i] = &in->v;
-            if (!dims && in->has_dims)
-                dims = in;
-        }
-        token *out = chain_token(x, a, k->out[0]);
-        loom_status s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], dims, out, a);
-        if (s == LOOM_OK && launch) {
-            loom__cuda_kctx cc;
-            const loom__kctx from = loom__exec_kctx(x, a);
-            loom__kctx kc = kernel_ctx(x, &from, ti, &cc);
-            cc.step_dev = step_dev;
-            s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);
-            if (s == LOOM_OK && x->env->check_numerics) /* captured with the chain */
-                s = loom__cuda_check_finite(&out->v, &kc);
-        }
-        if (s != LOOM_OK) { /* the act is the whole chain's: name the op */
-            char m[256];
-            snprintf(m, sizeof m, "%s", a->msg);
-            snprintf(a->msg, a->msg_size, "%s '%s': %s", loom__op_def(t->op)->name, loom_tensor_name(t), m);
-            return s;
-        }
-    }
-    return LOOM_OK;
-}
-
-/* The first key of a chain runs its kernels one by one (libraries load what they need outside a
- * capture); its second run is captured and launched; later ones replay the graph. A failed
- * capture turns graphs off for this chain and runs the kernels one by one. */
-static loom_status cuda_step_act(void *vctx, loom__act *a)
-{
-    actor_ctx *c = vctx;
-    loom__exec *x = c->x;
-    int d = -1 - c->task;
-    loom__fused *f = x->fused[d];
-    dev_state *ds = &x->cuda->d[d];
-    void *stream = ds->kc.stream;
-    loom_status s = on_device(ds->dev.index, a->msg, a->msg_size);
-    if (s != LOOM_OK)
-        return s;
-    graph_cache *g = cache_of(x, f);
-    if (!g)
-        return LOOM_ERR_NOMEM;
-    graph_entry *e = NULL;
-    if (!g->disabled) {
-        make_key(x, f, a, g->key);
-        e = cache_find(g, g->key);
-    }
-    int64_t step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->env->step;
-    if (e && (e->exec || e->seen >= 1)) {
-        if (!e->exec) {
-            char m[256];
-            s = loom__cuda_capture_begin(stream, m, sizeof m);
-            if (s == LOOM_OK)
-                s = run_chain(x, f, a, 1, ds->step_dev);
-            if (s == LOOM_OK)
-                s = loom__cuda_capture_end(stream, &e->exec, m, sizeof m);
-            if (s != LOOM_OK) {
-                loom__cuda_capture_abort(stream);
-                e->exec = NULL;
-                g->disabled = 1;
-                a->msg[0] = 0;
-            }
-        } else {
-            s = run_chain(x, f, a, 0, NULL); /* the outputs' shapes of this piece */
-            if (s != LOOM_OK)
-                return s;
-        }
-        if (e->exec) {
-            s = g->random ? loom__cuda_set_i64(ds->step_dev, step, stream, a->msg, a->msg_size) : LOOM_OK;
-            if (s == LOOM_OK)
-                s = loom__cuda_graph_launch(e->exec, stream, a->msg, a->msg_size);
-            if (s != LOOM_OK)
-                return s;
-            e->seen++;
-            return mark_events(a, f->nin, f->nout, stream);
-        }
-    }
-    if (e)
-        e->seen++;
-    s = run_chain(x, f, a, 1, NULL);
-    return s != LOOM_OK ? s : mark_events(a, f->nin, f->nout, stream);
-}
-
-static void cache_free(loom__fused *f)
-{
-    graph_cache *g = f->graphs;
-    if (!g)
-        return;
-    for (int i = 0; i < g->n; i++) {
-        loom__cuda_graph_free(g->e[i].exec);
-        free(g->e[i].key);
-    }
-    free(g->key);
-    free(g);
-    f->graphs = NULL;
-}
 
 static loom__act_fn cuda_own_act(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? gpu_copy_act : NULL; }
 
@@ -547,7 +304,7 @@ static void cuda_close(loom__exec *x)
         return;
     for (int d = 0; x->fused && d < x->n; d++)
         if (x->fused[d])
-            cache_free(x->fused[d]);
+            loom__exec_cuda_graphs_free(x->fused[d]);
     for (int d = 0; c->d && d < x->n; d++) {
         loom__cuda_dev_close(&c->d[d].dev); /* waits for the streams */
         loom__cuda_free(c->d[d].block);
@@ -571,7 +328,7 @@ static void cuda_close(loom__exec *x)
 static loom_status cuda_copy(loom__exec *x, void *dst, const void *src, size_t bytes)
 {
     char msg[256];
-    loom_status s = on_device(x->cuda->d[0].dev.index, msg, sizeof msg);
+    loom_status s = loom__exec_cuda_on_device(x->cuda->d[0].dev.index, msg, sizeof msg);
     if (s == LOOM_OK)
         s = loom__cuda_copy_sync(dst, src, bytes, msg, sizeof msg);
     return s == LOOM_OK ? s : loom__exec_fail(x, s, "loom_program_run: %s", msg);
@@ -600,7 +357,7 @@ static loom_status stage_inputs(loom__exec *x)
             dev_state *ds = &x->cuda->d[x->pl->regst[x->pl->task[0].out[o]].dom];
             char *at = ds->inputs + ds->input_off[o];
             loom__exec_cut_input(x, v, k, j, &host);
-            s = on_device(ds->dev.index, msg, sizeof msg);
+            s = loom__exec_cuda_on_device(ds->dev.index, msg, sizeof msg);
             if (s == LOOM_OK)
                 s = loom__cuda_copy_sync(at, host.base, span(&host), msg, sizeof msg);
             token dev = {.base = at};
@@ -626,7 +383,7 @@ static loom_status cuda_run_begin(loom__exec *x)
     char msg[256];
     static const char zero[LOOM__CUDA_ERR_BYTES];
     for (int d = 0; d < x->n; d++) {
-        loom_status s = on_device(c->d[d].dev.index, msg, sizeof msg);
+        loom_status s = loom__exec_cuda_on_device(c->d[d].dev.index, msg, sizeof msg);
         if (s == LOOM_OK)
             s = loom__cuda_copy_sync(c->d[d].dev.err, zero, sizeof zero, msg, sizeof msg);
         if (s != LOOM_OK)
@@ -664,7 +421,7 @@ static loom_status cuda_run_end(loom__exec *x, loom_status st)
     char msg[512];
     for (int d = 0; d < x->n; d++) {
         dev_state *ds = &x->cuda->d[d];
-        loom_status s = on_device(ds->dev.index, msg, sizeof msg);
+        loom_status s = loom__exec_cuda_on_device(ds->dev.index, msg, sizeof msg);
         for (int r = 0; r < LOOM__CUDA_STREAM_COUNT && s == LOOM_OK; r++)
             s = loom__cuda_stream_sync(ds->dev.stream[r], msg, sizeof msg);
         if (s == LOOM_OK)
@@ -689,8 +446,8 @@ const loom__exec_device loom__exec_cuda_device = {
     .close = cuda_close,
     .own_act = cuda_own_act,
     .deferred = cuda_deferred,
-    .fusable = cuda_fusable,
-    .step_act = cuda_step_act,
+    .fusable = loom__exec_cuda_fusable,
+    .step_act = loom__exec_cuda_step_act,
     .kernel = cuda_kernel,
     .run_begin = cuda_run_begin,
     .stages_inputs = 1,

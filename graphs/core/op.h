@@ -142,7 +142,7 @@ static inline int loom__local_index(const loom_tensor *idx, const loom_shape *ro
 /* The definition of op; never NULL for a valid op. */
 const loom_op_def *loom__op_def(loom_op op);
 
-/* ---- Services the graph gives ops (implemented in graphs/builder/builder.c). ---- */
+/* ---- Services the graph gives ops (implemented in graphs/builder/builder.c and dims.c). ---- */
 
 /* Makes a tensor of op on g from n sources and attributes a (NULL: none), inferring its shape. A
  * failure records "<api>: <message>" as the graph's error (when it is the first) and returns the

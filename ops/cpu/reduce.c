@@ -135,13 +135,9 @@ LOOM__FLOAT_TYPES(EXPAND)
 loom_status loom__cpu_expand(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     const loom__value *x = src[0];
-    loom__runs w;
-    loom_status s = loom__expand_runs(out, x, &w, ctx);
-    if (s != LOOM_OK)
+    loom__expand p;
+    loom_status s = loom__expand_plan(&p, t, out, x, ctx);
+    if (s != LOOM_OK || p.n == 0)
         return s;
-    int64_t n = loom__numel(out), nx = loom__numel(x);
-    if (n == 0)
-        return LOOM_OK;
-    double scale = t->a.i[0] && nx > 0 ? (double)nx / (double)n : 1.0;
-    return LOOM__DISPATCH_FLOAT(out->dtype, expand, out->data, x->data, n, &w, scale);
+    return LOOM__DISPATCH_FLOAT(out->dtype, expand, out->data, x->data, p.n, &p.w, p.scale);
 }

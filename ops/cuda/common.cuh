@@ -2,7 +2,8 @@
 // vector-width dispatch, workspace carving, async memsets and copies, group shuffles, the device
 // error record. Each .cu file of ops/cuda holds a "kernels" section and a "launchers" section;
 // launchers have the C signature of ops/cuda/cuda.h. Family headers beside it: flat.cuh (the
-// flat elementwise maps), runs.cuh (strided walks over merged dims), sort.cuh (radix sorts).
+// flat elementwise maps), runs.cuh (strided walks over merged dims), sort.cuh (radix sorts),
+// softmax.cuh (the softmax kernels' row reductions).
 // defines: LOOM__CUDA_CHECK_LAUNCH, loom__cuda_stream, loom__cuda_grid, loom__cuda_ceil_div,
 //          loom__cuda_float_dispatch, loom__cuda_with_index, loom__cuda_unit_of,
 //          loom__cuda_with_unit, loom__cuda_pow2_at_least, loom__cuda_with_pow2,

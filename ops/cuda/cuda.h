@@ -89,6 +89,7 @@ void loom__cuda_register_unary(loom__cuda_op *table);
 void loom__cuda_register_matmul(loom__cuda_op *table);
 void loom__cuda_register_dropout(loom__cuda_op *table);
 void loom__cuda_register_softmax(loom__cuda_op *table);
+void loom__cuda_register_softmax_ce(loom__cuda_op *table);
 void loom__cuda_register_optim(loom__cuda_op *table);
 void loom__cuda_register_reduce(loom__cuda_op *table);
 void loom__cuda_register_shape(loom__cuda_op *table);

@@ -244,20 +244,16 @@ size_t reduce_workspace(const loom_tensor *t, const int64_t *src_nnz)
 loom_status expand_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     const loom__value *x = src[0];
-    loom__runs w;
-    loom_status s = loom__expand_runs(out, x, &w, ctx);
-    if (s != LOOM_OK)
+    loom__expand p;
+    loom_status s = loom__expand_plan(&p, t, out, x, ctx);
+    if (s != LOOM_OK || p.n == 0)
         return s;
-    const int64_t n = loom__cuda_dense_numel(out), nx = loom__cuda_dense_numel(x);
-    if (n == 0)
-        return LOOM_OK;
-    const double scale = t->a.i[0] && nx > 0 ? (double)nx / (double)n : 1.0;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
-        return loom__cuda_with_index(n, [&](auto zi) {
+        return loom__cuda_with_index(p.n, [&](auto zi) {
             using I = decltype(zi);
-            expand_kernel<T, I><<<loom__cuda_grid(n, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(
-                (const T *)x->data, (T *)out->data, w, (I)n, scale);
+            expand_kernel<T, I><<<loom__cuda_grid(p.n, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(
+                (const T *)x->data, (T *)out->data, p.w, (I)p.n, p.scale);
             LOOM__CUDA_CHECK_LAUNCH(ctx, "expand");
             return LOOM_OK;
         });

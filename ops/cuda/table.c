@@ -13,6 +13,7 @@ static void fill(void)
     loom__cuda_register_matmul(table);
     loom__cuda_register_dropout(table);
     loom__cuda_register_softmax(table);
+    loom__cuda_register_softmax_ce(table);
     loom__cuda_register_optim(table);
     loom__cuda_register_reduce(table);
     loom__cuda_register_shape(table);

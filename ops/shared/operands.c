@@ -76,7 +76,8 @@ loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom_
     return LOOM_OK;
 }
 
-loom_status loom__expand_runs(const loom__value *out, const loom__value *x, loom__runs *w, const loom__kctx *ctx)
+/* The walk of expand; LOOM_ERR_SHAPE or LOOM_ERR_DTYPE when x is not a broadcast of out. */
+static loom_status expand_runs(const loom__value *out, const loom__value *x, loom__runs *w, const loom__kctx *ctx)
 {
     const int lead = out->ndim - x->ndim;
     int64_t s[LOOM_MAX_DIMS] = {0}, st = 1;
@@ -96,6 +97,18 @@ loom_status loom__expand_runs(const loom__value *out, const loom__value *x, loom
     *w = (loom__runs){0};
     for (int i = 0; i < out->ndim; i++)
         loom__runs_push(w, out->shape[i], s[i]);
+    return LOOM_OK;
+}
+
+loom_status loom__expand_plan(loom__expand *p, const loom_tensor *t, const loom__value *out, const loom__value *x,
+                              const loom__kctx *ctx)
+{
+    loom_status s = expand_runs(out, x, &p->w, ctx);
+    if (s != LOOM_OK)
+        return s;
+    int64_t nx = loom__numel(x);
+    p->n = loom__numel(out);
+    p->scale = t->a.i[0] && nx > 0 && p->n > 0 ? (double)nx / (double)p->n : 1.0;
     return LOOM_OK;
 }
 

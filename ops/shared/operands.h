@@ -1,7 +1,8 @@
 /* What every device's kernel of an op checks and plans on the host before it runs (internal): the
- * broadcast plan of the binary ops, the stride walk of expand, the operands of spmm. One
- * definition each, used by the CPU kernels (ops/cpu/) and the CUDA launchers (ops/cuda/), so the
- * devices agree on what they accept, on the message when they refuse, and on the walk they take. */
+ * broadcast plan of the binary ops, the plan of expand (its stride walk and scale), the operands of
+ * spmm. One definition each, used by the CPU kernels (ops/cpu/) and the CUDA launchers (ops/cuda/),
+ * so the devices agree on what they accept, on the message when they refuse, and on the walk they
+ * take. */
 #ifndef LOOM_OPS_OPERANDS_H
 #define LOOM_OPS_OPERANDS_H
 
@@ -28,9 +29,17 @@ typedef struct loom__bcast {
 loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
                              const loom__kctx *ctx);
 
-/* The walk of expand: out's dims read x through strides (0 where x is stretched, leading dims
- * included); LOOM_ERR_SHAPE or LOOM_ERR_DTYPE (ctx's message) when x is not a broadcast of out. */
-loom_status loom__expand_runs(const loom__value *out, const loom__value *x, loom__runs *w, const loom__kctx *ctx);
+/* The plan of expand (op t, out = x stretched to out's shape): the walk, out's dims reading x through
+ * strides (0 where x is stretched, leading dims included); out's element count (0: nothing to run);
+ * and the factor every element is scaled by, x's count over out's when t is scaled (the gradient of
+ * a mean), else 1. LOOM_ERR_SHAPE or LOOM_ERR_DTYPE (ctx's message) when x is not a broadcast of out. */
+typedef struct loom__expand {
+    loom__runs w;
+    int64_t n;
+    double scale;
+} loom__expand;
+loom_status loom__expand_plan(loom__expand *p, const loom_tensor *t, const loom__value *out, const loom__value *x,
+                              const loom__kctx *ctx);
 
 /* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
 int64_t loom__row_size(const loom__value *v);

@@ -1,0 +1,433 @@
+/* The cases of test_sbp_sig (see sbp_sig_cases.h): each builds its sources' data, seeded, and
+ * names the case by its op, shapes and attributes. */
+#include "sbp_sig_cases.h"
+
+#include "ops/cpu/index.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static uint64_t next_seed(void)
+{
+    static uint64_t s = 1000;
+    return s++;
+}
+
+static op_case *new_case(op_case *cs, int *nc, loom_op op, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static op_case *new_case(op_case *cs, int *nc, loom_op op, const char *fmt, ...)
+{
+    ck_assert_int_lt(*nc, MAX_CASES);
+    op_case *c = &cs[(*nc)++];
+    *c = (op_case){.op = op};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->label, sizeof c->label, fmt, ap);
+    va_end(ap);
+    return c;
+}
+
+static src_spec *add_dense(op_case *c, loom_dtype dt, int ndim, const int64_t *shape)
+{
+    ck_assert_int_lt(c->n_src, LOOM__MAX_SRC);
+    src_spec *s = &c->src[c->n_src++];
+    ck_assert_int_eq(loom_array_alloc(&s->v.a, dt, ndim, shape), LOOM_OK);
+    return s;
+}
+
+/* f64 N(0, 1). */
+static src_spec *add_f64(op_case *c, int ndim, const int64_t *shape)
+{
+    src_spec *s = add_dense(c, LOOM_F64, ndim, shape);
+    lt_fill_normal(s->v.a.data, loom_array_numel(&s->v.a), next_seed());
+    return s;
+}
+
+/* f64 in [0.5, ...): denominators, degrees. */
+static src_spec *add_pos(op_case *c, int ndim, const int64_t *shape)
+{
+    src_spec *s = add_f64(c, ndim, shape);
+    double *x = s->v.a.data;
+    for (int64_t i = 0; i < loom_array_numel(&s->v.a); i++)
+        x[i] = 0.5 + fabs(x[i]);
+    return s;
+}
+
+/* i32 [e] in [0, hi). */
+static src_spec *add_idx(op_case *c, int64_t e, int32_t hi)
+{
+    src_spec *s = add_dense(c, LOOM_I32, 1, (int64_t[]){e});
+    lt_fill_int(s->v.a.data, e, hi, next_seed());
+    return s;
+}
+
+/* u8 0/1, about 70% ones, the first one set (a loss mask must count a row). */
+static src_spec *add_mask(op_case *c, int ndim, const int64_t *shape)
+{
+    src_spec *s = add_dense(c, LOOM_U8, ndim, shape);
+    int64_t n = loom_array_numel(&s->v.a);
+    int32_t *r = malloc((size_t)n * sizeof *r + 1);
+    ck_assert_ptr_nonnull(r);
+    lt_fill_int(r, n, 10, next_seed());
+    uint8_t *m = s->v.a.data;
+    for (int64_t i = 0; i < n; i++)
+        m[i] = i == 0 || r[i] < 7;
+    free(r);
+    return s;
+}
+
+/* A CSR [nrows, ncols] with positive f64 values, about 40% dense (a row may be empty). */
+static src_spec *add_csr(op_case *c, int64_t nrows, int64_t ncols)
+{
+    ck_assert_int_lt(c->n_src, LOOM__MAX_SRC);
+    src_spec *s = &c->src[c->n_src++];
+    int32_t *r = malloc((size_t)(nrows * ncols) * sizeof *r + 1);
+    ck_assert_ptr_nonnull(r);
+    lt_fill_int(r, nrows * ncols, 10, next_seed());
+    loom_csr *m = &s->v.m;
+    *m = (loom_csr){.nrows = nrows, .ncols = ncols, .vdtype = LOOM_F64};
+    m->rowptr = malloc((size_t)(nrows + 1) * sizeof *m->rowptr);
+    m->col = malloc((size_t)(nrows * ncols) * sizeof *m->col + 1);
+    double *v = malloc((size_t)(nrows * ncols) * sizeof *v + 1);
+    ck_assert(m->rowptr && m->col && v);
+    m->val = v;
+    m->rowptr[0] = 0;
+    for (int64_t i = 0; i < nrows; i++) {
+        for (int64_t j = 0; j < ncols; j++)
+            if (r[i * ncols + j] < 4) {
+                m->col[m->nnz] = (int32_t)j;
+                v[m->nnz++] = 0.5 + 0.1 * (double)r[i * ncols + j] + 0.01 * (double)(i + j);
+            }
+        m->rowptr[i + 1] = (int32_t)m->nnz;
+    }
+    free(r);
+    s->v.csr = 1;
+    return s;
+}
+
+/* y [n, f] = segment mean or max of x [e, f] by idx (0 for empty segments): scatter_grad's out. */
+static src_spec *add_segment_result(op_case *c, const src_spec *x, const src_spec *idx, int64_t n, int mode)
+{
+    int64_t e = x->v.a.shape[0], f = loom_array_numel(&x->v.a) / e, shape[LOOM_MAX_DIMS];
+    memcpy(shape, x->v.a.shape, sizeof shape);
+    shape[0] = n;
+    src_spec *s = add_dense(c, LOOM_F64, x->v.a.ndim, shape);
+    const double *xv = x->v.a.data;
+    const int32_t *iv = idx->v.a.data;
+    double *y = s->v.a.data;
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t j = 0; j < f; j++) {
+            double acc = mode == LOOM__SCATTER_MAX ? -INFINITY : 0;
+            int64_t cnt = 0;
+            for (int64_t i = 0; i < e; i++)
+                if (iv[i] == r) {
+                    acc = mode == LOOM__SCATTER_MAX ? fmax(acc, xv[i * f + j]) : acc + xv[i * f + j];
+                    cnt++;
+                }
+            y[r * f + j] = cnt == 0 ? 0 : mode == LOOM__SCATTER_MEAN ? acc / (double)cnt : acc;
+        }
+    return s;
+}
+
+int make_cases(loom_op op, op_case *cs)
+{
+    int nc = 0;
+    op_case *c;
+    switch (op) {
+    case LOOM_OP_INPUT:
+    case LOOM_OP_PARAM:
+    case LOOM_OP_STATE:
+    case LOOM_OP_SGD_UPDATE:
+    case LOOM_OP_ADAM_UPDATE:
+    case LOOM_OP_MOVE:
+        break; /* leaves, in-place updates and moves (any SBP; tests/test_parts.c): no signatures */
+    case LOOM_OP_FILL:
+        c = new_case(cs, &nc, op, "fill [5, 7]");
+        add_f64(c, DIMS(5, 7));
+        c->a.f[0] = 2.5;
+        break;
+    case LOOM_OP_MATMUL:
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                c = new_case(cs, &nc, op, "matmul [5, 7] x [7, 4], trans_a %d, trans_b %d", ta, tb);
+                add_f64(c, 2, ta ? (int64_t[]){7, 5} : (int64_t[]){5, 7});
+                add_f64(c, 2, tb ? (int64_t[]){4, 7} : (int64_t[]){7, 4});
+                c->a.i[0] = ta;
+                c->a.i[1] = tb;
+            }
+        /* A [N, 7] B^T with B [N, 7]: the output [N, N] may not split its axis 1. */
+        c = new_case(cs, &nc, op, "matmul [N, 7] x [N, 7]^T");
+        add_f64(c, DIMS(7, 7))->dyn = 1;
+        add_f64(c, DIMS(7, 7))->dyn = 1;
+        c->a.i[1] = 1;
+        /* X^T G over the batch: the weight gradient of data parallelism, (S(0), S(0)) -> P. */
+        c = new_case(cs, &nc, op, "matmul [N, 5]^T x [N, 4]");
+        add_f64(c, DIMS(7, 5))->dyn = 1;
+        add_f64(c, DIMS(7, 4))->dyn = 1;
+        c->a.i[0] = 1;
+        break;
+    case LOOM_OP_ADD:
+    case LOOM_OP_SUB:
+    case LOOM_OP_MUL:
+    case LOOM_OP_DIV: {
+        const char *nm = loom__op_def(op)->name;
+        src_spec *(*rhs)(op_case *, int, const int64_t *) = op == LOOM_OP_DIV ? add_pos : add_f64;
+        c = new_case(cs, &nc, op, "%s [5, 7] [5, 7]", nm);
+        add_f64(c, DIMS(5, 7));
+        rhs(c, DIMS(5, 7));
+        c = new_case(cs, &nc, op, "%s [5, 7] [7]", nm);
+        add_f64(c, DIMS(5, 7));
+        rhs(c, DIMS(7));
+        c = new_case(cs, &nc, op, "%s [7] [5, 7]", nm);
+        add_f64(c, DIMS(7));
+        rhs(c, DIMS(5, 7));
+        c = new_case(cs, &nc, op, "%s [5, 1] [1, 7]", nm);
+        add_f64(c, DIMS(5, 1));
+        rhs(c, DIMS(1, 7));
+        c = new_case(cs, &nc, op, "%s [3, 5, 7] [5, 1]", nm);
+        add_f64(c, DIMS(3, 5, 7));
+        rhs(c, DIMS(5, 1));
+        c = new_case(cs, &nc, op, "%s [N, 7] [7]", nm);
+        add_f64(c, DIMS(7, 7))->dyn = 1;
+        rhs(c, DIMS(7));
+        break;
+    }
+    case LOOM_OP_SCALE:
+        c = new_case(cs, &nc, op, "scale [5, 7]");
+        add_f64(c, DIMS(5, 7));
+        c->a.f[0] = -1.5;
+        break;
+    case LOOM_OP_BIAS_ADD:
+        c = new_case(cs, &nc, op, "bias_add [5, 7] [7]");
+        add_f64(c, DIMS(5, 7));
+        add_f64(c, DIMS(7));
+        c = new_case(cs, &nc, op, "bias_add [3, 5, 7] [7]");
+        add_f64(c, DIMS(3, 5, 7));
+        add_f64(c, DIMS(7));
+        break;
+    case LOOM_OP_RELU:
+    case LOOM_OP_LEAKY_RELU:
+    case LOOM_OP_ELU:
+    case LOOM_OP_SIGMOID:
+    case LOOM_OP_TANH:
+        c = new_case(cs, &nc, op, "%s [5, 7]", loom__op_def(op)->name);
+        add_f64(c, DIMS(5, 7));
+        c->a.f[0] = op == LOOM_OP_LEAKY_RELU ? 0.1 : op == LOOM_OP_ELU ? 1.0 : 0;
+        c = new_case(cs, &nc, op, "%s [3, 5, 7]", loom__op_def(op)->name);
+        add_f64(c, DIMS(3, 5, 7));
+        c->a.f[0] = op == LOOM_OP_LEAKY_RELU ? 0.1 : op == LOOM_OP_ELU ? 1.0 : 0;
+        break;
+    case LOOM_OP_ACT_GRAD: {
+        const loom_op acts[] = {LOOM_OP_RELU, LOOM_OP_LEAKY_RELU, LOOM_OP_ELU, LOOM_OP_SIGMOID, LOOM_OP_TANH};
+        for (int k = 0; k < 5; k++) {
+            c = new_case(cs, &nc, op, "act_grad of %s [5, 7]", loom__op_def(acts[k])->name);
+            add_f64(c, DIMS(5, 7));
+            add_f64(c, DIMS(5, 7));
+            c->a.i[0] = acts[k];
+            c->a.f[0] = acts[k] == LOOM_OP_LEAKY_RELU ? 0.1 : 1.0;
+        }
+        break;
+    }
+    case LOOM_OP_DROPOUT_MASK:
+        c = new_case(cs, &nc, op, "dropout_mask [5, 7]");
+        add_f64(c, DIMS(5, 7));
+        c->a.f[0] = 0.3;
+        break;
+    case LOOM_OP_DROPOUT:
+        c = new_case(cs, &nc, op, "dropout [5, 7]");
+        add_f64(c, DIMS(5, 7));
+        add_mask(c, DIMS(5, 7));
+        c->a.f[0] = 0.3;
+        break;
+    case LOOM_OP_LOG_SOFTMAX:
+    case LOOM_OP_LOG_SOFTMAX_GRAD: {
+        int k = op == LOOM_OP_LOG_SOFTMAX ? 1 : 2;
+        c = new_case(cs, &nc, op, "%s [5, 7]", loom__op_def(op)->name);
+        for (int i = 0; i < k; i++)
+            add_f64(c, DIMS(5, 7));
+        c = new_case(cs, &nc, op, "%s [3, 5, 7]", loom__op_def(op)->name);
+        for (int i = 0; i < k; i++)
+            add_f64(c, DIMS(3, 5, 7));
+        c = new_case(cs, &nc, op, "%s [N, 5]", loom__op_def(op)->name);
+        for (int i = 0; i < k; i++)
+            add_f64(c, DIMS(7, 5))->dyn = 1;
+        break;
+    }
+    case LOOM_OP_SOFTMAX_CE:
+    case LOOM_OP_SOFTMAX_CE_GRAD:
+        for (int masked = 0; masked < 2; masked++) {
+            c = new_case(cs, &nc, op, "%s [7, 5]%s", loom__op_def(op)->name, masked ? " masked" : "");
+            add_f64(c, DIMS(7, 5));
+            add_idx(c, 7, 5);
+            if (masked)
+                add_mask(c, DIMS(7));
+            if (op == LOOM_OP_SOFTMAX_CE_GRAD)
+                add_f64(c, 0, (int64_t[]){0}); /* gout: a scalar */
+        }
+        break;
+    case LOOM_OP_BCE_LOGITS:
+    case LOOM_OP_BCE_LOGITS_GRAD:
+        for (int dyn = 0; dyn < 2; dyn++) {
+            c = new_case(cs, &nc, op, "%s [%s, 5]", loom__op_def(op)->name, dyn ? "N" : "7");
+            add_f64(c, DIMS(7, 5))->dyn = dyn;
+            add_f64(c, DIMS(7, 5))->dyn = dyn;
+            c->a.f[0] = 1.5;
+            if (op == LOOM_OP_BCE_LOGITS_GRAD)
+                add_f64(c, 0, (int64_t[]){0}); /* gout: a scalar */
+        }
+        break;
+    case LOOM_OP_SUM:
+    case LOOM_OP_MEAN: {
+        const char *nm = loom__op_def(op)->name;
+        for (uint32_t mask = 1; mask <= 3; mask++)
+            for (int keep = 0; keep < 2; keep++) {
+                c = new_case(cs, &nc, op, "%s [5, 7] axes %#x keepdims %d", nm, mask, keep);
+                add_f64(c, DIMS(5, 7));
+                c->a.i[0] = mask;
+                c->a.i[1] = keep;
+            }
+        c = new_case(cs, &nc, op, "%s [3, 5, 7] axes 0x5", nm);
+        add_f64(c, DIMS(3, 5, 7));
+        c->a.i[0] = 5;
+        c = new_case(cs, &nc, op, "%s [N, 5] axes 0x2", nm);
+        add_f64(c, DIMS(7, 5))->dyn = 1;
+        c->a.i[0] = 2;
+        break;
+    }
+    case LOOM_OP_EXPAND:
+        for (int scaled = 0; scaled < 2; scaled++) {
+            const char *sc = scaled ? " scaled" : "";
+            c = new_case(cs, &nc, op, "expand [1, 7] to [5, 7]%s", sc);
+            add_f64(c, DIMS(1, 7));
+            add_f64(c, DIMS(5, 7));
+            c->a.i[0] = scaled;
+            c = new_case(cs, &nc, op, "expand [7] to [5, 7]%s", sc);
+            add_f64(c, DIMS(7));
+            add_f64(c, DIMS(5, 7));
+            c->a.i[0] = scaled;
+            c = new_case(cs, &nc, op, "expand [5, 1] to [3, 5, 7]%s", sc);
+            add_f64(c, DIMS(5, 1));
+            add_f64(c, DIMS(3, 5, 7));
+            c->a.i[0] = scaled;
+        }
+        break;
+    case LOOM_OP_RESHAPE:
+        c = new_case(cs, &nc, op, "reshape [3, 5, 7] to [15, 7]");
+        add_f64(c, DIMS(3, 5, 7));
+        c->a.shape = loom_shape(15, 7);
+        c = new_case(cs, &nc, op, "reshape [5, 6] to [5, 2, 3]");
+        add_f64(c, DIMS(5, 6));
+        c->a.shape = loom_shape(5, 2, 3);
+        c = new_case(cs, &nc, op, "reshape [5, 7] to [35]");
+        add_f64(c, DIMS(5, 7));
+        c->a.shape = loom_shape(35);
+        c = new_case(cs, &nc, op, "reshape [5, 7] to [1, 5, 1, 7]");
+        add_f64(c, DIMS(5, 7));
+        c->a.shape = loom_shape(1, 5, 1, 7);
+        c = new_case(cs, &nc, op, "reshape [N, 2, 3] to [N, 6]");
+        add_f64(c, DIMS(7, 2, 3))->dyn = 1;
+        c->a.shape = loom_shape(LOOM__DYN_BASE, 6); /* stands for the case graph's dynamic dim N (build_op) */
+        break;
+    case LOOM_OP_TRANSPOSE:
+        c = new_case(cs, &nc, op, "transpose [3, 5, 7] perm (2, 0, 1)");
+        add_f64(c, DIMS(3, 5, 7));
+        c->a.i[0] = 2, c->a.i[1] = 0, c->a.i[2] = 1;
+        c = new_case(cs, &nc, op, "transpose [N, 5] perm (1, 0)");
+        add_f64(c, DIMS(7, 5))->dyn = 1;
+        c->a.i[0] = 1, c->a.i[1] = 0;
+        break;
+    case LOOM_OP_CONCAT:
+        c = new_case(cs, &nc, op, "concat [5, 2] [5, 3] [5, 4] axis 1");
+        add_f64(c, DIMS(5, 2));
+        add_f64(c, DIMS(5, 3));
+        add_f64(c, DIMS(5, 4));
+        c->a.i[0] = 1;
+        c = new_case(cs, &nc, op, "concat [2, 7] [3, 7] axis 0");
+        add_f64(c, DIMS(2, 7));
+        add_f64(c, DIMS(3, 7));
+        c = new_case(cs, &nc, op, "concat [N, 2] [N, 3] axis -1");
+        add_f64(c, DIMS(7, 2))->dyn = 1;
+        add_f64(c, DIMS(7, 3))->dyn = 1;
+        c->a.i[0] = -1;
+        break;
+    case LOOM_OP_SLICE:
+        c = new_case(cs, &nc, op, "slice [5, 7] axis 1 [2, 6)");
+        add_f64(c, DIMS(5, 7));
+        c->a.i[0] = 1, c->a.i[1] = 2, c->a.i[2] = 6;
+        c = new_case(cs, &nc, op, "slice [7, 5] axis 0 [1, 4)");
+        add_f64(c, DIMS(7, 5));
+        c->a.i[0] = 0, c->a.i[1] = 1, c->a.i[2] = 4;
+        break;
+    case LOOM_OP_SLICE_GRAD:
+        c = new_case(cs, &nc, op, "slice_grad [5, 4] into [5, 7] axis 1 [2, 6)");
+        add_f64(c, DIMS(5, 4));
+        add_f64(c, DIMS(5, 7));
+        c->a.i[0] = 1, c->a.i[1] = 2, c->a.i[2] = 6;
+        c = new_case(cs, &nc, op, "slice_grad [3, 5] into [7, 5] axis 0 [1, 4)");
+        add_f64(c, DIMS(3, 5));
+        add_f64(c, DIMS(7, 5));
+        c->a.i[0] = 0, c->a.i[1] = 1, c->a.i[2] = 4;
+        break;
+    case LOOM_OP_SPMM:
+        c = new_case(cs, &nc, op, "spmm [7, 5] x [5, 4]");
+        add_csr(c, 7, 5);
+        add_f64(c, DIMS(5, 4));
+        c = new_case(cs, &nc, op, "spmm [7, 5]^T x [7, 4]");
+        add_csr(c, 7, 5);
+        add_f64(c, DIMS(7, 4));
+        c->a.i[0] = 1;
+        c = new_case(cs, &nc, op, "spmm [7, 5] x [5, 4, 3]");
+        add_csr(c, 7, 5);
+        add_f64(c, DIMS(5, 4, 3));
+        c = new_case(cs, &nc, op, "spmm [N, N] x [N, 4]");
+        add_csr(c, 7, 7)->dyn = 3;
+        add_f64(c, DIMS(7, 4))->dyn = 1;
+        c = new_case(cs, &nc, op, "spmm [N, N]^T x [N, 4]");
+        add_csr(c, 7, 7)->dyn = 3;
+        add_f64(c, DIMS(7, 4))->dyn = 1;
+        c->a.i[0] = 1;
+        break;
+    case LOOM_OP_DEGREE:
+        c = new_case(cs, &nc, op, "degree [7, 5] self loops, power -0.5");
+        add_csr(c, 7, 5);
+        c->a.i[0] = 1, c->a.f[0] = -0.5;
+        c = new_case(cs, &nc, op, "degree [N, N] power 1");
+        add_csr(c, 7, 7)->dyn = 3;
+        c->a.f[0] = 1;
+        break;
+    case LOOM_OP_GATHER_ROWS:
+        c = new_case(cs, &nc, op, "gather_rows [5, 4] at [7]");
+        add_f64(c, DIMS(5, 4));
+        add_idx(c, 7, 5);
+        c = new_case(cs, &nc, op, "gather_rows [5, 4, 3] at [7]");
+        add_f64(c, DIMS(5, 4, 3));
+        add_idx(c, 7, 5);
+        break;
+    case LOOM_OP_SCATTER:
+        for (int mode = 0; mode < LOOM__SCATTER_MODE_COUNT; mode++) {
+            c = new_case(cs, &nc, op, "scatter mode %d [7, 4] to 5 rows", mode);
+            add_f64(c, DIMS(7, 4));
+            add_idx(c, 7, 5);
+            c->a.i[0] = mode, c->a.i[1] = 5;
+            c = new_case(cs, &nc, op, "scatter mode %d [7, 4, 3] to 5 rows", mode);
+            add_f64(c, DIMS(7, 4, 3));
+            add_idx(c, 7, 5);
+            c->a.i[0] = mode, c->a.i[1] = 5;
+        }
+        break;
+    case LOOM_OP_SCATTER_GRAD:
+        for (int mode = LOOM__SCATTER_MEAN; mode <= LOOM__SCATTER_MAX; mode++) {
+            c = new_case(cs, &nc, op, "scatter_grad mode %d [7, 4] from 5 rows", mode);
+            src_spec *x = add_f64(c, DIMS(7, 4));
+            src_spec *idx = add_idx(c, 7, 5);
+            add_segment_result(c, x, idx, 5, mode);
+            add_f64(c, DIMS(5, 4));
+            c->a.i[0] = mode;
+        }
+        break;
+    case LOOM_OP_COUNT:
+        break;
+    }
+    return nc;
+}
