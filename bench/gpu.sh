@@ -10,7 +10,7 @@
 # the build finds them on a machine without their packages), LOOM_BUILD (default
 # /tmp/b), EPOCHS and WARMUP (default 200 and 20), PYTHON (default python3), LARGE=1 (adds the 2M-node,
 # 100M-edge, 128-feature graph), QUICK=1 (a few epochs on a small synthetic graph: checks the
-# script, not the speed).
+# script, not the speed), BALANCE=0 (leaves out the event-graph samplers).
 set -uo pipefail
 
 out=${1:?usage: bench/gpu.sh OUTDIR}
@@ -41,14 +41,14 @@ run_detail=1 # a failed run's note gives its exit status and the end of its log
 note "build: $build"
 cmake -S "$root" -B "$build" -DLOOM_CUDA=ON -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1 || {
     tail -n 30 "$out/build.log" >&2; note "configure failed: $out/build.log"; exit 1; }
-targets=(loom-cli bench_gcn)
+targets=(loom-cli bench_gcn bench_balance)
 # (grep without -q reads to the end: an early exit would break make's pipe and fail the test)
 cmake --build "$build" --target help 2>/dev/null | grep ' bench_spmm$' >/dev/null && targets+=(bench_spmm)
 cmake --build "$build" -j16 --target "${targets[@]}" >>"$out/build.log" 2>&1 || {
     tail -n 30 "$out/build.log" >&2; note "build failed: $out/build.log"; exit 1; }
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; "$build/loom" info; git -C "$root" rev-parse HEAD; } \
     >"$out/machine.txt" 2>&1
-rm -f "$out"/*.jsonl "$out"/gcn_*.log "$out"/spmm_*.log
+rm -f "$out"/*.jsonl "$out"/gcn_*.log "$out"/spmm_*.log "$out"/balance_*.log
 
 gcn=("$build/bench/gcn" --placement cuda:0 --executor actors --epochs "$epochs" --warmup "$warmup")
 pyg=("$py" "$root/bench/peers/gcn_pyg.py" --epochs "$epochs" --warmup "$warmup")
@@ -75,6 +75,17 @@ if [ -x "$build/bench/spmm" ] && [ -f "$root/bench/peers/spmm_torch.py" ]; then
     run spmm_torch "$py" "$root/bench/peers/spmm_torch.py"
 else
     note "spmm: no $build/bench/spmm or bench/peers/spmm_torch.py yet; skipped"
+fi
+
+# Event graphs: the interaction network per sampler on generated events, and the PyG peer on the
+# same events and the same steps (BALANCE_ARGS adds bench/balance options, e.g. --epochs 1)
+if [ "${BALANCE:-1}" = 1 ]; then
+    mkdir -p "$out/events"
+    bal=("$build/bench/balance" --placements cuda:0 --write-events "$out/events" --write-steps "$out/events/steps.jsonl")
+    [ "${QUICK:-0}" = 1 ] && bal+=(--events 100 --test-events 20 --epochs 1 --samplers random,balance)
+    # shellcheck disable=SC2086
+    run balance_loom "${bal[@]}" ${BALANCE_ARGS:-}
+    run balance_pyg "$py" "$root/bench/peers/in_pyg.py" --events "$out/events" --steps "$out/events/steps.jsonl"
 fi
 
 "$py" "$root/bench/peers/compare.py" "$out"/*.jsonl | tee "$out/summary.txt"
