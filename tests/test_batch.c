@@ -239,6 +239,53 @@ START_TEST(test_feeder_refusals)
 }
 END_TEST
 
+/* The batch source and the plan sampler refuse what cannot work, naming it. */
+START_TEST(test_batch_refusals)
+{
+    loom_samples s;
+    lt_make_samples(&s, 20, 2);
+    loom_error err = LOOM_ERROR_INIT;
+    lt_batch_model m;
+    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT; /* one share a step */
+    loom_sampler *smp;
+    loom_batch_source *src = NULL;
+    ck_assert(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK);
+    ck_assert_int_eq(loom_batch_source_new(m.p, &s, smp, &m.in, &src, &err), LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "the sampler deals 1 share a step but the program runs on 2 devices"), "%s", err.msg);
+    ck_assert_ptr_null(src);
+    loom_sampler_free(smp);
+    o.devices = 2;
+    ck_assert(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK);
+    loom_batch_inputs bad = m.in;
+    bad.edge_y = m.in.src; /* i32 where f32 labels belong */
+    ck_assert_int_eq(loom_batch_source_new(m.p, &s, smp, &bad, &src, &err), LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "input edge_y ('src') is i32, a batch feeds it f32"), "%s", err.msg);
+    loom_sampler_free(smp);
+    lt_batch_model_free(&m);
+
+    /* a limit that not even the largest sample's shares fit */
+    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
+    t.optimizer = loom_adam(0.01);
+    loom_bound tiny[2] = {{m.in.nodes, 2, 1}, {m.in.edges, 2, 1}};
+    ck_assert(loom_program_set_bounds(m.p, tiny, 2) == LOOM_OK);
+    loom_memory need;
+    ck_assert(loom_program_memory(m.p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &need) == LOOM_OK);
+    loom_program_free(m.p);
+    /* room for shares of a node (with the program's own copies of the parameters, which the limit
+     * counts on CPU devices), not for those of the largest sample */
+    t.memory_limit = (int64_t)need.total * 9 / 4;
+    ck_assert_msg(loom_compile(m.g, m.loss, &t, &m.p) == LOOM_OK, "%s", loom_graph_error(m.g)); /* the graph keeps the bounds set */
+    o.kind = LOOM_SAMPLER_PLAN;
+    ck_assert_int_eq(loom_batch_fit_plan(m.p, LOOM_RUN_STEP, &s, &m.in, &o, &err), LOOM_ERR_NOMEM);
+    ck_assert_msg(strstr(err.msg, "loom_batch_fit_plan: shares that hold the largest sample (") && strstr(err.msg, "do not fit"),
+                  "%s", err.msg);
+    lt_batch_model_free(&m);
+    loom_samples_free(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batch");
@@ -249,6 +296,7 @@ int main(void)
     tcase_add_test(tc, test_gin_cpu2);
     tcase_add_test(tc, test_memory_limit_random_fails_plan_trains);
     tcase_add_test(tc, test_feeder_refusals);
+    tcase_add_test(tc, test_batch_refusals);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }
