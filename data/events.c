@@ -3,14 +3,14 @@
  * candidate segments between hits on adjacent layers (edges), labelled by whether both hits come
  * from one particle.
  *
- * Event i is drawn from the counter-based generator of data/synthetic.c keyed by rand64(seed, i),
- * its counter running from 0: the event depends on (seed, i) alone, so a set of N events is a
+ * Event i is drawn from the counter-based generator of data/rand.h keyed by loom__data_rand64(seed,
+ * i), its counter running from 0: the event depends on (seed, i) alone, so a set of N events is a
  * prefix of a set of N + k, and events are made on several threads without changing a byte.
  *
  * The same bytes on every machine: the arithmetic is IEEE-754 double with basic operations and
  * sqrt only (correctly rounded everywhere), no contraction into fused multiply-adds, and the
- * elementary functions (exp, log, asin) are the series below instead of the C library's, whose
- * last bits differ between libraries. floor, frexp and ldexp are exact. This assumes doubles are
+ * elementary functions (exp, log, asin) are the series of data/events_math.h instead of the C
+ * library's, whose last bits differ between libraries. floor, frexp and ldexp are exact. This assumes doubles are
  * evaluated as doubles (FLT_EVAL_METHOD 0: x86-64, AArch64), not in x87 extended precision. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -19,6 +19,9 @@
 #endif
 
 #include <loom/samples.h>
+
+#include "data/events_math.h"
+#include "data/rand.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -41,104 +44,17 @@ static const double ev_radius[EV_LAYERS] = {32, 72, 116, 172, 260, 360, 500, 660
 #define EV_SIGMA_RPHI 0.05 /* mm: resolution along the layer's circumference */
 #define EV_SIGMA_Z 0.5     /* mm: resolution along the beam */
 #define EV_Z0_WINDOW 300.0 /* mm: a segment's line meets the beam within this of z = 0 (5.5 sigma of the vertices) */
-#define EV_PI 3.14159265358979323846
 
 /* ---------------------------------------------------------------------------------------------
- * Elementary functions from basic operations (see the top of the file).
+ * Random numbers: value n of the event's stream is loom__data_rand64(key, n) (data/rand.h); the
+ * checksums that tests/test_events.c pins hold it to that.
  * ------------------------------------------------------------------------------------------- */
-#define EV_LN2_HI 6.93147180369123816490e-01 /* ln 2 split so that k * EV_LN2_HI is exact for |k| < 2^11 */
-#define EV_LN2_LO 1.90821492927058770002e-10
-
-/* e^x: x = k ln 2 + r with |r| <= ln 2 / 2, e^r from 18 terms of its series (the 19th is below 1e-22). */
-static double ev_exp(double x)
-{
-    if (x < -745.0)
-        return 0.0;
-    double k = floor(x * 1.44269504088896340736 + 0.5);
-    double r = (x - k * EV_LN2_HI) - k * EV_LN2_LO;
-    double p = 1.0;
-    for (int n = 18; n >= 1; n--)
-        p = 1.0 + p * r / n;
-    return ldexp(p, (int)k);
-}
-
-/* ln x for a finite x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(t) with
- * t = (m - 1) / (m + 1), |t| <= 0.172, from 13 terms (t^26 is below 1e-19). */
-static double ev_log(double x)
-{
-    int e;
-    double m = frexp(x, &e);
-    if (m < 0.70710678118654752440) {
-        m *= 2.0;
-        e--;
-    }
-    double t = (m - 1.0) / (m + 1.0), t2 = t * t, s = 1.0 / 25.0;
-    for (int k = 11; k >= 0; k--)
-        s = s * t2 + 1.0 / (2 * k + 1);
-    return e * EV_LN2_HI + (e * EV_LN2_LO + 2.0 * t * s);
-}
-
-/* asin y for 0 <= y <= 1/2: 30 terms of sum binom(2n, n) / 4^n y^(2n+1) / (2n + 1) (y^60 < 1e-18). */
-static double ev_asin_small(double y)
-{
-    double y2 = y * y, p = y, s = 0.0;
-    for (int n = 0; n < 30; n++) {
-        s += p / (2 * n + 1);
-        p *= y2 * (2 * n + 1) / (2 * n + 2);
-    }
-    return s;
-}
-
-/* asin x for 0 <= x <= 1, above 1/2 through asin x = pi/2 - 2 asin sqrt((1 - x) / 2). */
-static double ev_asin(double x)
-{
-    return x <= 0.5 ? ev_asin_small(x) : EV_PI / 2 - 2.0 * ev_asin_small(sqrt((1.0 - x) / 2.0));
-}
-
-static double ev_sinh(double x)
-{
-    double e = ev_exp(x);
-    return (e - 1.0 / e) / 2.0;
-}
-
-static double ev_asinh(double x)
-{
-    double a = fabs(x), v = ev_log(a + sqrt(a * a + 1.0));
-    return x < 0 ? -v : v;
-}
-
-/* phi in [-pi, pi) */
-static double ev_wrap(double phi)
-{
-    while (phi >= EV_PI)
-        phi -= 2 * EV_PI;
-    while (phi < -EV_PI)
-        phi += 2 * EV_PI;
-    return phi;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Random numbers: value n of the event's stream is rand64(key, n), loom__rand64 of
- * graphs/core/op.h restated (as data/synthetic.c restates it: data/ builds on the public headers
- * only); the checksums that tests/test_events.c pins hold it to that.
- * ------------------------------------------------------------------------------------------- */
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rand64(uint64_t key, uint64_t counter)
-{
-    return mix64(mix64(key + UINT64_C(0x9e3779b97f4a7c15)) ^ (counter * UINT64_C(0xd1b54a32d192ed03)));
-}
 
 typedef struct ev_rng {
     uint64_t key, n;
 } ev_rng;
 
-static uint64_t ev_next(ev_rng *g) { return rand64(g->key, g->n++); }
+static uint64_t ev_next(ev_rng *g) { return loom__data_rand64(g->key, g->n++); }
 
 /* Uniform in (0, 1]: never 0, so its logarithm and negative powers are finite. */
 static double ev_unit(ev_rng *g) { return (double)((ev_next(g) >> 11) + 1) * 0x1.0p-53; }
@@ -424,7 +340,7 @@ static ev_fail ev_layer_edges(const ev_setup *st, ev_event *e, int64_t a0, int64
 static ev_fail ev_make(const ev_setup *st, int64_t index, ev_event *e)
 {
     const loom_event_opts *o = st->o;
-    ev_rng g = {.key = rand64(o->seed, (uint64_t)index), .n = 0};
+    ev_rng g = {.key = loom__data_rand64(o->seed, (uint64_t)index), .n = 0};
     int64_t collisions = ev_pileup(st, &g);
     int32_t pid = 0;
     for (int64_t c = 0; c < collisions; c++) {

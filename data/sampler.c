@@ -12,9 +12,11 @@
  * refused at loom_sampler_new). A step stores only its m shares, so an epoch holds at most n
  * shares however many devices there are.
  *
- * Every draw is value i of a stream, rand64(key of the stream, i), with the counter-based
- * generator of data/synthetic.c keyed by (seed, epoch, stream): an epoch depends on nothing else. */
+ * Every draw is value i of a stream, loom__data_rand64(key of the stream, i) (data/rand.h), keyed by
+ * (seed, epoch, stream): an epoch depends on nothing else. */
 #include <loom/batch.h>
+
+#include "data/rand.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -85,18 +87,6 @@ loom_status loom_sampler_kind_parse(const char *name, loom_sampler_kind *out, lo
 
 /* ---- the generator ---------------------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-/* = loom__rand64 of graphs/core/op.h, restated because data/ builds on the public headers only */
-static uint64_t rand64(uint64_t key, uint64_t counter)
-{
-    return mix64(mix64(key + UINT64_C(0x9e3779b97f4a7c15)) ^ (counter * UINT64_C(0xd1b54a32d192ed03)));
-}
 
 /* floor(r * m / 2^64) for 0 < m < 2^63: one draw per value, with a bias of m / 2^64 at most, far
  * below anything an order of samples shows. The 128-bit product is made from 32-bit halves. */
@@ -112,14 +102,14 @@ enum { STREAM_SAMPLES = 1, STREAM_STEPS = 2 };
 
 static uint64_t stream_key(const loom_sampler *p, int64_t epoch, uint64_t stream)
 {
-    return rand64(rand64(p->o.seed, (uint64_t)epoch), stream);
+    return loom__data_rand64(loom__data_rand64(p->o.seed, (uint64_t)epoch), stream);
 }
 
 /* Fisher-Yates: swaps v[i] with v[j], j drawn from value i of the stream. */
 static void shuffle(int64_t *v, int64_t n, uint64_t key)
 {
     for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = below(rand64(key, (uint64_t)i), i + 1), t = v[i];
+        int64_t j = below(loom__data_rand64(key, (uint64_t)i), i + 1), t = v[i];
         v[i] = v[j];
         v[j] = t;
     }

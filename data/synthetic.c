@@ -2,37 +2,26 @@
  * uniform features and labels, the same bytes on every platform, and reproduced exactly by the
  * numpy generator of bench/peers/synthetic.py, so Loom and its peers train on one graph.
  *
- * Every number is value i of a stream: rand64(key of the stream, i), with rand64 the
- * counter-based generator of graphs/core/op.h (loom__rand64). A counter-based draw needs no state, so
- * numpy computes whole arrays at once and this file can draw an edge twice (once to count its row,
- * once to place it) instead of keeping 100M destinations in memory. The formula is restated here
- * because data/ builds on the public headers only; tests/test_synthetic.c checks that the two
- * agree.
+ * Every number is value i of a stream: loom__data_rand64(key of the stream, i), the counter-based
+ * generator of data/rand.h (loom__rand64 of graphs/core/op.h restated; tests/test_synthetic.c
+ * checks that the two agree). A counter-based draw needs no state, so numpy computes whole arrays
+ * at once and this file can draw an edge twice (once to count its row, once to place it) instead of
+ * keeping 100M destinations in memory.
  *
  * Large graphs are built on several threads (100M edges take seconds, not tens of them): each
  * thread counts and then places the edges of one contiguous range, after the entries of the ranges
  * before it, which is a stable counting sort: the bytes do not depend on the number of threads. */
 #include <loom/data.h>
 
+#include "data/rand.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-/* The streams, each keyed by rand64(seed, stream). */
+/* The streams, each keyed by loom__data_rand64(seed, stream). */
 enum { SYN_SRC, SYN_DST, SYN_X, SYN_Y };
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-/* = loom__rand64 */
-static uint64_t rand64(uint64_t key, uint64_t counter)
-{
-    return mix64(mix64(key + UINT64_C(0x9e3779b97f4a7c15)) ^ (counter * UINT64_C(0xd1b54a32d192ed03)));
-}
 
 /* floor(r * n / 2^64) for n < 2^32, from 32-bit halves so that numpy's uint64 computes the same
  * (no 128-bit product there). Unlike a rejection loop it takes one draw per value, which keeps
@@ -62,18 +51,18 @@ static void *syn_run(void *arg)
     loom_csr *a = &p->out->adj;
     if (p->phase == 0) {
         for (int64_t e = p->e0; e < p->e1; e++)
-            p->cnt[below(rand64(p->kdst, (uint64_t)e), p->nodes)]++;
+            p->cnt[below(loom__data_rand64(p->kdst, (uint64_t)e), p->nodes)]++;
         float *x = p->out->x.data;
         for (int64_t i = p->x0; i < p->x1; i++)
-            x[i] = unit_f32(rand64(p->kx, (uint64_t)i));
+            x[i] = unit_f32(loom__data_rand64(p->kx, (uint64_t)i));
         int32_t *y = p->out->labels.data;
         for (int64_t i = p->y0; i < p->y1; i++)
-            y[i] = (int32_t)below(rand64(p->ky, (uint64_t)i), p->classes);
+            y[i] = (int32_t)below(loom__data_rand64(p->ky, (uint64_t)i), p->classes);
     } else {
         float *v = a->val;
         for (int64_t e = p->e0; e < p->e1; e++) {
-            uint32_t d = below(rand64(p->kdst, (uint64_t)e), p->nodes);
-            a->col[p->cnt[d]++] = (int32_t)below(rand64(p->ksrc, (uint64_t)e), p->nodes);
+            uint32_t d = below(loom__data_rand64(p->kdst, (uint64_t)e), p->nodes);
+            a->col[p->cnt[d]++] = (int32_t)below(loom__data_rand64(p->ksrc, (uint64_t)e), p->nodes);
             v[e] = 1.0f;
         }
     }
@@ -161,8 +150,8 @@ loom_status loom_synthetic_graph(int64_t nodes, int64_t edges, int64_t features,
             .x0 = nx / nt * t, .x1 = t + 1 == nt ? nx : nx / nt * (t + 1), /* nx * t might overflow */
             .y0 = nodes * t / nt, .y1 = nodes * (t + 1) / nt,
             .cnt = cnt + (size_t)t * (size_t)nodes,
-            .ksrc = rand64(seed, SYN_SRC), .kdst = rand64(seed, SYN_DST),
-            .kx = rand64(seed, SYN_X), .ky = rand64(seed, SYN_Y),
+            .ksrc = loom__data_rand64(seed, SYN_SRC), .kdst = loom__data_rand64(seed, SYN_DST),
+            .kx = loom__data_rand64(seed, SYN_X), .ky = loom__data_rand64(seed, SYN_Y),
             .nodes = (uint64_t)nodes, .classes = (uint64_t)classes,
             .out = out,
         };
