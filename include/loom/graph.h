@@ -203,6 +203,24 @@ loom_tensor *loom_segment_sum(loom_graph *g, loom_tensor *x, loom_tensor *seg, l
 loom_tensor *loom_segment_mean(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
 loom_tensor *loom_segment_max(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
 
+/* ---------------------------------------------------------------------------------------------
+ * Convolutional ops. Images are NCHW: [batch, channels, height, width]; the batch may be a
+ * dynamic dim, the other dims are static.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Strides, zero padding on each side and dilations as (height, width) pairs, and the number of
+ * groups: the input channels and the filters split into that many groups, each filter seeing
+ * only its group's channels. */
+typedef struct loom_conv2d_opts {
+    int stride[2], pad[2], dilation[2], groups;
+} loom_conv2d_opts;
+#define LOOM_CONV2D_OPTS_INIT ((loom_conv2d_opts){.stride = {1, 1}, .pad = {0, 0}, .dilation = {1, 1}, .groups = 1})
+
+/* y = conv2d(x, w) [+ b] (a cross-correlation, as in PyTorch): x [N, C, H, W], w [K, C / groups,
+ * R, S], b [K] or NULL -> y [N, K, P, Q] with P = (H + 2 pad_h - dil_h (R - 1) - 1) / stride_h + 1
+ * and likewise Q. o NULL means LOOM_CONV2D_OPTS_INIT. Differentiable in x, w and b. */
+loom_tensor *loom_conv2d(loom_graph *g, loom_tensor *x, loom_tensor *w, loom_tensor *b, const loom_conv2d_opts *o);
+
 #ifdef __cplusplus
 }
 #endif
