@@ -20,10 +20,11 @@
 #include "ops/sbp_sigs.h"
 #include "ops/shared/conv.h"
 
-/* Source i: a dense 4-D tensor of source 0's float dtype, static but for its batch axis (0) when
- * `batch`; what says how its axes are read ("[N, C, H, W]"). */
-static loom_status operand(const loom_tensor *t, int i, const char *name, const char *what, int batch, char *msg,
-                           size_t len)
+/* Source i, called name: a dense 4-D tensor of the float dtype of source 0 (called first),
+ * static but for its batch axis (0) when `batch`; what says how its axes are read
+ * ("[N, C, H, W]"). */
+static loom_status operand(const loom_tensor *t, int i, const char *name, const char *first, const char *what, int batch,
+                           char *msg, size_t len)
 {
     const loom_tensor *s = t->src[i];
     char b[160];
@@ -32,8 +33,8 @@ static loom_status operand(const loom_tensor *t, int i, const char *name, const 
     if (!loom_dtype_is_float(s->dtype))
         return snprintf(msg, len, "%s is %s; convolutions take f32 or f64", name, loom_dtype_name(s->dtype)), LOOM_ERR_DTYPE;
     if (s->dtype != t->src[0]->dtype)
-        return snprintf(msg, len, "%s is %s but %s; every operand must be of one float dtype", name,
-                        loom_dtype_name(s->dtype), loom_dtype_name(t->src[0]->dtype)),
+        return snprintf(msg, len, "%s is %s but %s %s; every operand must be of one float dtype", name,
+                        loom_dtype_name(s->dtype), first, loom_dtype_name(t->src[0]->dtype)),
                LOOM_ERR_DTYPE;
     if (s->shape.ndim != 4)
         return snprintf(msg, len, "%s must be 4-D %s, got %s", name, what, loom__shape_str(t->graph, &s->shape, b, sizeof b)),
@@ -85,9 +86,9 @@ static int grouped(const loom_tensor *t) { return t->a.i[LOOM__CONV_GROUPS] != 1
 
 static loom_status conv_infer(loom_tensor *t, char *msg, size_t len)
 {
-    loom_status s = operand(t, 0, "x", "[N, C, H, W]", 1, msg, len);
+    loom_status s = operand(t, 0, "x", "x", "[N, C, H, W]", 1, msg, len);
     if (s == LOOM_OK)
-        s = operand(t, 1, "w", "[K, C / groups, R, S]", 0, msg, len);
+        s = operand(t, 1, "w", "x", "[K, C / groups, R, S]", 0, msg, len);
     if (s != LOOM_OK)
         return s;
     const loom_shape *x = &t->src[0]->shape, *w = &t->src[1]->shape;
@@ -176,9 +177,9 @@ loom_tensor *loom_conv2d(loom_graph *g, loom_tensor *x, loom_tensor *w, loom_ten
 
 static loom_status grad_input_infer(loom_tensor *t, char *msg, size_t len)
 {
-    loom_status s = operand(t, 0, "dy", "[N, K, P, Q]", 1, msg, len);
+    loom_status s = operand(t, 0, "dy", "dy", "[N, K, P, Q]", 1, msg, len);
     if (s == LOOM_OK)
-        s = operand(t, 1, "w", "[K, C / groups, R, S]", 0, msg, len);
+        s = operand(t, 1, "w", "dy", "[K, C / groups, R, S]", 0, msg, len);
     const loom_shape *dy = &t->src[0]->shape, *w = &t->src[1]->shape;
     loom__conv cv = {.k = w->d[0], .cg = w->d[1], .r = w->d[2], .s = w->d[3]};
     if (s == LOOM_OK)
@@ -223,9 +224,9 @@ const loom_op_def loom__op_conv2d_grad_input = {.name = "conv2d_grad_input", .mi
 
 static loom_status grad_weight_infer(loom_tensor *t, char *msg, size_t len)
 {
-    loom_status s = operand(t, 0, "x", "[N, C, H, W]", 1, msg, len);
+    loom_status s = operand(t, 0, "x", "x", "[N, C, H, W]", 1, msg, len);
     if (s == LOOM_OK)
-        s = operand(t, 1, "dy", "[N, K, P, Q]", 1, msg, len);
+        s = operand(t, 1, "dy", "x", "[N, K, P, Q]", 1, msg, len);
     const loom_shape *x = &t->src[0]->shape, *dy = &t->src[1]->shape;
     loom__conv cv = {.c = x->d[1], .h = x->d[2], .w = x->d[3], .k = dy->d[1]};
     if (s == LOOM_OK)
