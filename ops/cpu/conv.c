@@ -236,9 +236,10 @@ loom_status loom__cpu_conv2d(const loom_tensor *t, loom__value *out, loom__value
     if (s != LOOM_OK)
         return s;
     const loom__conv *cv = &j.cv;
-    if (cv->n == 0 || cv->k == 0)
+    const loom__conv_work work = loom__conv_work_of(cv, t->op);
+    if (work == LOOM__CONV_EMPTY)
         return LOOM_OK;
-    if (j.crs == 0) { /* no input channels (a device's part of them): y is the bias */
+    if (work == LOOM__CONV_ZERO) { /* no input channel or pixel (a device's part of them): y is the bias */
         memset(out->data, 0, (size_t)loom__numel(out) * j.es);
         if (j.c)
             for (int64_t n = 0; n < cv->n; n++)
@@ -295,9 +296,8 @@ loom_status loom__cpu_conv2d_grad_input(const loom_tensor *t, loom__value *out, 
     if (s != LOOM_OK)
         return s;
     const loom__conv *cv = &j.cv;
-    if (cv->n == 0 || j.crs == 0)
-        return LOOM_OK;
-    if (cv->kg == 0) { /* no filters (a device's part of them): nothing reaches x */
+    const loom__conv_work work = loom__conv_work_of(cv, t->op);
+    if (work != LOOM__CONV_RUN) { /* no filters (a device's part of them): nothing reaches x */
         memset(out->data, 0, (size_t)loom__numel(out) * j.es);
         return LOOM_OK;
     }
@@ -353,9 +353,7 @@ loom_status loom__cpu_conv2d_grad_weight(const loom_tensor *t, loom__value *out,
         return s;
     const loom__conv *cv = &j.cv;
     const int64_t wn = cv->k * j.crs;
-    if (wn == 0)
-        return LOOM_OK;
-    if (cv->n == 0) { /* no images (a device's part of the batch) */
+    if (loom__conv_work_of(cv, t->op) != LOOM__CONV_RUN) { /* no images (a device's part of the batch) */
         memset(out->data, 0, (size_t)wn * j.es);
         return LOOM_OK;
     }

@@ -88,6 +88,19 @@ int64_t loom__conv_cols(const loom__conv *cv)
     return n;
 }
 
+loom__conv_work loom__conv_work_of(const loom__conv *cv, loom_op op)
+{
+    const int no_pixels = cv->h == 0 || cv->w == 0;
+    switch (op) {
+    case LOOM_OP_CONV2D:
+        return cv->n == 0 || cv->k == 0 ? LOOM__CONV_EMPTY : cv->cg == 0 || no_pixels ? LOOM__CONV_ZERO : LOOM__CONV_RUN;
+    case LOOM_OP_CONV2D_GRAD_INPUT:
+        return cv->n == 0 || cv->cg == 0 || no_pixels ? LOOM__CONV_EMPTY : cv->kg == 0 ? LOOM__CONV_ZERO : LOOM__CONV_RUN;
+    default:
+        return cv->k == 0 || cv->cg == 0 ? LOOM__CONV_EMPTY : cv->n == 0 || no_pixels ? LOOM__CONV_ZERO : LOOM__CONV_RUN;
+    }
+}
+
 static const char *value_str(const loom__value *v, char *buf, size_t len)
 {
     size_t o = (size_t)snprintf(buf, len, "[");

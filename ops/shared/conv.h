@@ -44,6 +44,12 @@ loom_status loom__conv_operands(loom__conv *cv, const loom_tensor *t, const loom
 /* Elements of one group's im2col matrix: cg r s rows of p q columns; -1 when over an int64. */
 int64_t loom__conv_cols(const loom__conv *cv);
 
+/* What a kernel of op (one of the three) has left to do for cv, whose sizes may be 0 (a device's
+ * part of a split, an empty batch): LOOM__CONV_EMPTY, its output has no element; LOOM__CONV_ZERO,
+ * no element of x or dy reaches it, so it is 0 (conv2d: the bias); else LOOM__CONV_RUN. */
+typedef enum loom__conv_work { LOOM__CONV_RUN, LOOM__CONV_EMPTY, LOOM__CONV_ZERO } loom__conv_work;
+loom__conv_work loom__conv_work_of(const loom__conv *cv, loom_op op);
+
 #ifdef __cplusplus
 }
 #endif
