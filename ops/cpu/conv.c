@@ -36,9 +36,9 @@ typedef struct conv_job {
     int direct;           /* 1x1, stride 1, no padding: x_g is the im2col matrix */
     const void *a, *b, *c; /* the sources: (x, w, b), (dy, w) or (x, dy) */
     void *out;
-    char *scratch;        /* per part: blk crs elements */
+    void *scratch;        /* per part: blk crs elements; NULL when direct */
     int64_t chunks;       /* weight gradient: image chunks */
-    char *partials;       /* weight gradient: dw of chunks 1 .. chunks - 1 (chunk 0 writes dw) */
+    void *partials;       /* weight gradient: dw of chunks 1 .. chunks - 1 (chunk 0 writes dw) */
 } conv_job;
 
 /* ---- element loops ----------------------------------------------------------------------------- */
@@ -173,30 +173,9 @@ static loom_status plan_job(conv_job *j, const loom_tensor *t, const loom__value
     return LOOM_OK;
 }
 
-/* One scratch block per part (none when direct); LOOM_ERR_NOMEM naming op when out of memory. */
-static loom_status alloc_scratch(conv_job *j, int parts, const char *op, const loom__kctx *ctx)
-{
-    j->scratch = NULL;
-    int64_t bytes;
-    if (j->direct || j->crs == 0)
-        return LOOM_OK;
-    if (loom__mul_size(j->blk * j->crs, (int64_t)j->es, &bytes) || loom__mul_size(bytes, parts, &bytes) ||
-        !(j->scratch = malloc((size_t)bytes)))
-        return loom__kfail(ctx, LOOM_ERR_NOMEM, "%s: out of memory for %d im2col block(s) of %lld x %lld", op, parts,
-                           (long long)j->crs, (long long)j->blk);
-    return LOOM_OK;
-}
-
 static void *part_scratch(const conv_job *j, int part)
 {
-    return j->scratch ? j->scratch + (size_t)part * (size_t)(j->blk * j->crs) * j->es : NULL;
-}
-
-/* Parts for `flops` of work over `items` independent items. */
-static int parts_for(const loom__kctx *ctx, double flops, int64_t items)
-{
-    int parts = loom__pool_parts(ctx->pool, flops / 8);
-    return items < parts ? (int)(items > 0 ? items : 1) : parts;
+    return j->scratch ? (char *)j->scratch + (size_t)part * (size_t)(j->blk * j->crs) * j->es : NULL;
 }
 
 /* ---- conv2d -------------------------------------------------------------------------------------- */
@@ -225,33 +204,6 @@ static void forward_part(void *arg, int part, int nparts)
             else if (j->c)
                 add_bias_f64(yg, (const double *)j->c + g * cv->kg, cv->kg, j->pq);
         }
-}
-
-loom_status loom__cpu_conv2d(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    conv_job j = {.a = src[0]->data, .b = src[1]->data, .c = t->n_src > 2 ? src[2]->data : NULL, .out = out->data};
-    loom_status s = loom__conv_operands(&j.cv, t, out, src, ctx);
-    if (s == LOOM_OK)
-        s = plan_job(&j, t, out, ctx);
-    if (s != LOOM_OK)
-        return s;
-    const loom__conv *cv = &j.cv;
-    const loom__conv_work work = loom__conv_work_of(cv, t->op);
-    if (work == LOOM__CONV_EMPTY)
-        return LOOM_OK;
-    if (work == LOOM__CONV_ZERO) { /* no input channel or pixel (a device's part of them): y is the bias */
-        memset(out->data, 0, (size_t)loom__numel(out) * j.es);
-        if (j.c)
-            for (int64_t n = 0; n < cv->n; n++)
-                LOOM__DISPATCH_FLOAT(j.dt, add_bias, at_mut(out->data, n * cv->k * j.pq, j.es), j.c, cv->k, j.pq);
-        return LOOM_OK;
-    }
-    const int parts = parts_for(ctx, 2.0 * (double)cv->n * (double)cv->k * (double)j.crs * (double)j.pq, cv->n);
-    if ((s = alloc_scratch(&j, parts, "conv2d", ctx)) != LOOM_OK)
-        return s;
-    loom__pool_run(ctx->pool, parts, forward_part, &j);
-    free(j.scratch);
-    return LOOM_OK;
 }
 
 /* ---- conv2d_grad_input --------------------------------------------------------------------------- */
@@ -284,29 +236,6 @@ static void grad_input_part(void *arg, int part, int nparts)
                     col2im_f64(cv, cols, j0, nb, dxg);
             }
         }
-}
-
-loom_status loom__cpu_conv2d_grad_input(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                        const loom__kctx *ctx)
-{
-    conv_job j = {.a = src[0]->data, .b = src[1]->data, .out = out->data};
-    loom_status s = loom__conv_operands(&j.cv, t, out, src, ctx);
-    if (s == LOOM_OK)
-        s = plan_job(&j, t, out, ctx);
-    if (s != LOOM_OK)
-        return s;
-    const loom__conv *cv = &j.cv;
-    const loom__conv_work work = loom__conv_work_of(cv, t->op);
-    if (work != LOOM__CONV_RUN) { /* no filters (a device's part of them): nothing reaches x */
-        memset(out->data, 0, (size_t)loom__numel(out) * j.es);
-        return LOOM_OK;
-    }
-    const int parts = parts_for(ctx, 2.0 * (double)cv->n * (double)cv->k * (double)j.crs * (double)j.pq, cv->n);
-    if ((s = alloc_scratch(&j, parts, "conv2d_grad_input", ctx)) != LOOM_OK)
-        return s;
-    loom__pool_run(ctx->pool, parts, grad_input_part, &j);
-    free(j.scratch);
-    return LOOM_OK;
 }
 
 /* ---- conv2d_grad_weight -------------------------------------------------------------------------- */
@@ -342,35 +271,69 @@ static void grad_weight_part(void *arg, int part, int nparts)
     }
 }
 
-loom_status loom__cpu_conv2d_grad_weight(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                         const loom__kctx *ctx)
+/* ---- the kernels --------------------------------------------------------------------------------- */
+
+/* Checks t's operands, fills what no image, channel or pixel reaches (0, conv2d's bias), else
+ * runs fn over the images (the weight gradient: over its chunks, then adds their partial sums in
+ * order) on the pool, each part with its scratch block. */
+static loom_status run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx,
+                       loom__pool_fn fn)
 {
+    const char *op = loom__op_def(t->op)->name;
     conv_job j = {.a = src[0]->data, .b = src[1]->data, .out = out->data};
+    if (t->op == LOOM_OP_CONV2D && t->n_src > 2)
+        j.c = src[2]->data;
     loom_status s = loom__conv_operands(&j.cv, t, out, src, ctx);
     if (s == LOOM_OK)
         s = plan_job(&j, t, out, ctx);
     if (s != LOOM_OK)
         return s;
     const loom__conv *cv = &j.cv;
-    const int64_t wn = cv->k * j.crs;
-    if (loom__conv_work_of(cv, t->op) != LOOM__CONV_RUN) { /* no images (a device's part of the batch) */
-        memset(out->data, 0, (size_t)wn * j.es);
+    const loom__conv_work work = loom__conv_work_of(cv, t->op);
+    if (work != LOOM__CONV_RUN) { /* a device's part without images, channels, filters or pixels */
+        memset(out->data, 0, (size_t)loom__numel(out) * j.es);
+        for (int64_t n = 0; j.c && n < cv->n; n++)
+            LOOM__DISPATCH_FLOAT(j.dt, add_bias, at_mut(out->data, n * cv->k * j.pq, j.es), j.c, cv->k, j.pq);
         return LOOM_OK;
     }
-    j.chunks = cv->n < WEIGHT_CHUNKS ? cv->n : WEIGHT_CHUNKS;
-    int64_t pbytes;
-    if (loom__mul_size(wn * (j.chunks - 1), (int64_t)j.es, &pbytes) || !(j.partials = malloc((size_t)pbytes + 1)))
-        return loom__kfail(ctx, LOOM_ERR_NOMEM, "conv2d_grad_weight: out of memory for %lld partial sums of %lld elements",
-                           (long long)(j.chunks - 1), (long long)wn);
-    const int parts = parts_for(ctx, 2.0 * (double)cv->n * (double)cv->k * (double)j.crs * (double)j.pq, j.chunks);
-    if ((s = alloc_scratch(&j, parts, "conv2d_grad_weight", ctx)) != LOOM_OK) {
-        free(j.partials);
-        return s;
+    const int64_t wn = cv->k * j.crs;
+    int64_t items = cv->n, bytes;
+    if (t->op == LOOM_OP_CONV2D_GRAD_WEIGHT) {
+        items = j.chunks = cv->n < WEIGHT_CHUNKS ? cv->n : WEIGHT_CHUNKS;
+        if (loom__mul_size(wn * (j.chunks - 1), (int64_t)j.es, &bytes) || !(j.partials = malloc((size_t)bytes + 1)))
+            return loom__kfail(ctx, LOOM_ERR_NOMEM, "%s: out of memory for %lld partial sums of %lld elements", op,
+                               (long long)(j.chunks - 1), (long long)wn);
     }
-    loom__pool_run(ctx->pool, parts, grad_weight_part, &j);
+    int parts = loom__pool_parts(ctx->pool, 2.0 * (double)cv->n * (double)cv->k * (double)j.crs * (double)j.pq / 8);
+    if (parts > items)
+        parts = (int)items;
+    if (!j.direct && (loom__mul_size(j.blk * j.crs, (int64_t)j.es, &bytes) || loom__mul_size(bytes, parts, &bytes) ||
+                      !(j.scratch = malloc((size_t)bytes)))) {
+        free(j.partials);
+        return loom__kfail(ctx, LOOM_ERR_NOMEM, "%s: out of memory for %d im2col block(s) of %lld x %lld", op, parts,
+                           (long long)j.crs, (long long)j.blk);
+    }
+    loom__pool_run(ctx->pool, parts, fn, &j);
     for (int64_t ch = 1; ch < j.chunks; ch++)
         LOOM__DISPATCH_FLOAT(j.dt, add_into, out->data, at(j.partials, (ch - 1) * wn, j.es), wn);
     free(j.partials);
     free(j.scratch);
     return LOOM_OK;
+}
+
+loom_status loom__cpu_conv2d(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    return run(t, out, src, ctx, forward_part);
+}
+
+loom_status loom__cpu_conv2d_grad_input(const loom_tensor *t, loom__value *out, loom__value *const *src,
+                                        const loom__kctx *ctx)
+{
+    return run(t, out, src, ctx, grad_input_part);
+}
+
+loom_status loom__cpu_conv2d_grad_weight(const loom_tensor *t, loom__value *out, loom__value *const *src,
+                                         const loom__kctx *ctx)
+{
+    return run(t, out, src, ctx, grad_weight_part);
 }
