@@ -155,7 +155,7 @@ static int conv_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 }
 
 const loom_op_def loom__op_conv2d = {.name = "conv2d", .min_src = 2, .max_src = 3, .infer = conv_infer,
-                                     .cpu = loom__cpu_conv2d, .grad = conv_grad, .diff_src = 7, .sbp = conv_sbp};
+                                     .cpu = loom__cpu_conv, .grad = conv_grad, .diff_src = 7, .sbp = conv_sbp};
 
 loom_tensor *loom_conv2d(loom_graph *g, loom_tensor *x, loom_tensor *w, loom_tensor *b, const loom_conv2d_opts *o)
 {
@@ -217,7 +217,7 @@ static int grad_input_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 
 /* No gradient: second derivatives of a convolution are not supported. */
 const loom_op_def loom__op_conv2d_grad_input = {.name = "conv2d_grad_input", .min_src = 2, .max_src = 2,
-                                                .infer = grad_input_infer, .cpu = loom__cpu_conv2d_grad_input,
+                                                .infer = grad_input_infer, .cpu = loom__cpu_conv,
                                                 .sbp = grad_input_sbp};
 
 /* ---- conv2d_grad_weight ------------------------------------------------------------------------ */
@@ -268,5 +268,5 @@ static int grad_weight_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 
 /* No gradient: second derivatives of a convolution are not supported. */
 const loom_op_def loom__op_conv2d_grad_weight = {.name = "conv2d_grad_weight", .min_src = 2, .max_src = 2,
-                                                 .infer = grad_weight_infer, .cpu = loom__cpu_conv2d_grad_weight,
+                                                 .infer = grad_weight_infer, .cpu = loom__cpu_conv,
                                                  .sbp = grad_weight_sbp};

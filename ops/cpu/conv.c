@@ -34,7 +34,8 @@ typedef struct conv_job {
     int64_t crs, pq, hw;  /* rows of a group's im2col matrix, its columns, x's pixels */
     int64_t blk;          /* output positions per block */
     int direct;           /* 1x1, stride 1, no padding: x_g is the im2col matrix */
-    const void *a, *b, *c; /* the sources: (x, w, b), (dy, w) or (x, dy) */
+    loom_op op;
+    const void *x, *w, *b, *dy; /* the sources the op has: (x, w[, b]), (dy, w) or (x, dy) */
     void *out;
     void *scratch;        /* per part: blk crs elements; NULL when direct */
     int64_t chunks;       /* weight gradient: image chunks */
@@ -43,57 +44,35 @@ typedef struct conv_job {
 
 /* ---- element loops ----------------------------------------------------------------------------- */
 
-/* cols [crs, nb] = the im2col matrix of one group's channels x [cg, h, w], output positions
- * j0 .. j0 + nb - 1 (row (c R + i) S + j, column o: x[c, oh sh - ph + i dh, ow sw - pw + j dw]
- * with o = oh Q + ow, 0 outside x). */
-#define IM2COL(T, sfx)                                                                              \
-    static void im2col_##sfx(const loom__conv *cv, const T *x, int64_t j0, int64_t nb, T *cols)     \
-    {                                                                                               \
-        for (int64_t c = 0; c < cv->cg; c++)                                                        \
-            for (int64_t i = 0; i < cv->r; i++)                                                     \
-                for (int64_t j = 0; j < cv->s; j++) {                                               \
-                    T *row = cols + ((c * cv->r + i) * cv->s + j) * nb;                             \
-                    const T *xc = x + c * cv->h * cv->w;                                            \
-                    const int64_t di = i * cv->dil[0] - cv->pad[0], dj = j * cv->dil[1] - cv->pad[1]; \
-                    int64_t oh = j0 / cv->q, ow = j0 % cv->q;                                       \
-                    for (int64_t o = 0; o < nb; o++) {                                              \
-                        const int64_t ih = oh * cv->stride[0] + di, iw = ow * cv->stride[1] + dj;   \
-                        row[o] = ih >= 0 && ih < cv->h && iw >= 0 && iw < cv->w ? xc[ih * cv->w + iw] : (T)0; \
-                        if (++ow == cv->q) {                                                        \
-                            ow = 0;                                                                 \
-                            oh++;                                                                   \
-                        }                                                                           \
-                    }                                                                               \
-                }                                                                                   \
+/* The im2col matrix cols [crs, nb] of one group's channels x [cg, h, w] at output positions
+ * j0 .. j0 + nb - 1: row (c R + i) S + j, column o holds x[c, oh sh - ph + i dh, ow sw - pw + j dw]
+ * with o = oh Q + ow, 0 outside x. to_cols: cols gets it (im2col); else cols is added back onto x
+ * (col2im, the transpose), in a fixed order: rows, then positions. */
+#define IM2COL(T, sfx)                                                                                  \
+    static void im2col_##sfx(const loom__conv *cv, T *x, int64_t j0, int64_t nb, T *cols, int to_cols) \
+    {                                                                                                   \
+        for (int64_t c = 0; c < cv->cg; c++)                                                            \
+            for (int64_t i = 0; i < cv->r; i++)                                                         \
+                for (int64_t j = 0; j < cv->s; j++) {                                                   \
+                    T *row = cols + ((c * cv->r + i) * cv->s + j) * nb, *xc = x + c * cv->h * cv->w;    \
+                    const int64_t di = i * cv->dil[0] - cv->pad[0], dj = j * cv->dil[1] - cv->pad[1];   \
+                    int64_t oh = j0 / cv->q, ow = j0 % cv->q;                                           \
+                    for (int64_t o = 0; o < nb; o++) {                                                  \
+                        const int64_t ih = oh * cv->stride[0] + di, iw = ow * cv->stride[1] + dj;       \
+                        const int in = ih >= 0 && ih < cv->h && iw >= 0 && iw < cv->w;                  \
+                        if (to_cols)                                                                    \
+                            row[o] = in ? xc[ih * cv->w + iw] : (T)0;                                   \
+                        else if (in)                                                                    \
+                            xc[ih * cv->w + iw] += row[o];                                              \
+                        if (++ow == cv->q) {                                                            \
+                            ow = 0;                                                                     \
+                            oh++;                                                                       \
+                        }                                                                               \
+                    }                                                                                   \
+                }                                                                                       \
     }
 LOOM__FLOAT_TYPES(IM2COL)
 #undef IM2COL
-
-/* The transpose of im2col: adds cols [crs, nb] (positions j0 ..) onto dx [cg, h, w], in a fixed
- * order (rows, then positions). */
-#define COL2IM(T, sfx)                                                                              \
-    static void col2im_##sfx(const loom__conv *cv, const T *cols, int64_t j0, int64_t nb, T *dx)    \
-    {                                                                                               \
-        for (int64_t c = 0; c < cv->cg; c++)                                                        \
-            for (int64_t i = 0; i < cv->r; i++)                                                     \
-                for (int64_t j = 0; j < cv->s; j++) {                                               \
-                    const T *row = cols + ((c * cv->r + i) * cv->s + j) * nb;                       \
-                    T *xc = dx + c * cv->h * cv->w;                                                 \
-                    const int64_t di = i * cv->dil[0] - cv->pad[0], dj = j * cv->dil[1] - cv->pad[1]; \
-                    int64_t oh = j0 / cv->q, ow = j0 % cv->q;                                       \
-                    for (int64_t o = 0; o < nb; o++) {                                              \
-                        const int64_t ih = oh * cv->stride[0] + di, iw = ow * cv->stride[1] + dj;   \
-                        if (ih >= 0 && ih < cv->h && iw >= 0 && iw < cv->w)                         \
-                            xc[ih * cv->w + iw] += row[o];                                          \
-                        if (++ow == cv->q) {                                                        \
-                            ow = 0;                                                                 \
-                            oh++;                                                                   \
-                        }                                                                           \
-                    }                                                                               \
-                }                                                                                   \
-    }
-LOOM__FLOAT_TYPES(COL2IM)
-#undef COL2IM
 
 /* y [rows, n] += b[row]. */
 #define ADD_BIAS(T, sfx)                                                        \
@@ -141,10 +120,7 @@ static const void *cols_of(const conv_job *j, const void *xg, int64_t j0, int64_
         return at(xg, j0, j->es);
     }
     *ld = nb;
-    if (j->dt == LOOM_F32)
-        im2col_f32(&j->cv, xg, j0, nb, scratch);
-    else
-        im2col_f64(&j->cv, xg, j0, nb, scratch);
+    LOOM__DISPATCH_FLOAT(j->dt, im2col, &j->cv, (void *)xg, j0, nb, scratch, 1);
     return scratch;
 }
 
@@ -178,111 +154,87 @@ static void *part_scratch(const conv_job *j, int part)
     return j->scratch ? (char *)j->scratch + (size_t)part * (size_t)(j->blk * j->crs) * j->es : NULL;
 }
 
-/* ---- conv2d -------------------------------------------------------------------------------------- */
+/* ---- one image ------------------------------------------------------------------------------------ */
 
-static void forward_part(void *arg, int part, int nparts)
+/* Group g of image n, a block of output positions at a time: conv2d's y, the input gradient's dx,
+ * or the weight gradient's image added into dw (that chunk's sum). */
+static void one_image(const conv_job *j, int64_t n, int64_t g, void *dw, void *scratch)
 {
-    const conv_job *j = arg;
     const loom__conv *cv = &j->cv;
-    int64_t lo, hi;
-    loom__pool_split(cv->n, part, nparts, &lo, &hi);
-    void *scratch = part_scratch(j, part);
-    for (int64_t n = lo; n < hi; n++)
-        for (int64_t g = 0; g < cv->groups; g++) {
-            const void *xg = at(j->a, (n * cv->c + g * cv->cg) * j->hw, j->es);
-            const void *wg = at(j->b, g * cv->kg * j->crs, j->es);
-            void *yg = at_mut(j->out, (n * cv->k + g * cv->kg) * j->pq, j->es);
-            for (int64_t j0 = 0; j0 < j->pq; j0 += j->blk) {
-                const int64_t nb = j->pq - j0 < j->blk ? j->pq - j0 : j->blk;
-                int64_t ld;
-                const void *cols = cols_of(j, xg, j0, nb, scratch, &ld);
-                gemm(j->dt, CblasNoTrans, CblasNoTrans, cv->kg, nb, j->crs, wg, j->crs, cols, ld, 0.0,
-                     at_mut(yg, j0, j->es), j->pq);
-            }
-            if (j->c && j->dt == LOOM_F32)
-                add_bias_f32(yg, (const float *)j->c + g * cv->kg, cv->kg, j->pq);
-            else if (j->c)
-                add_bias_f64(yg, (const double *)j->c + g * cv->kg, cv->kg, j->pq);
-        }
-}
-
-/* ---- conv2d_grad_input --------------------------------------------------------------------------- */
-
-static void grad_input_part(void *arg, int part, int nparts)
-{
-    const conv_job *j = arg;
-    const loom__conv *cv = &j->cv;
-    int64_t lo, hi;
-    loom__pool_split(cv->n, part, nparts, &lo, &hi);
-    void *scratch = part_scratch(j, part);
-    for (int64_t n = lo; n < hi; n++)
-        for (int64_t g = 0; g < cv->groups; g++) {
-            const void *dyg = at(j->a, (n * cv->k + g * cv->kg) * j->pq, j->es);
-            const void *wg = at(j->b, g * cv->kg * j->crs, j->es);
-            void *dxg = at_mut(j->out, (n * cv->c + g * cv->cg) * j->hw, j->es);
+    const int64_t xo = (n * cv->c + g * cv->cg) * j->hw, yo = (n * cv->k + g * cv->kg) * j->pq, wo = g * cv->kg * j->crs;
+    if (j->op == LOOM_OP_CONV2D_GRAD_INPUT && !j->direct)
+        memset(at_mut(j->out, xo, j->es), 0, (size_t)(cv->cg * j->hw) * j->es);
+    for (int64_t j0 = 0; j0 < j->pq; j0 += j->blk) {
+        const int64_t nb = j->pq - j0 < j->blk ? j->pq - j0 : j->blk;
+        int64_t ld;
+        if (j->op == LOOM_OP_CONV2D) {
+            const void *cols = cols_of(j, at(j->x, xo, j->es), j0, nb, scratch, &ld);
+            gemm(j->dt, CblasNoTrans, CblasNoTrans, cv->kg, nb, j->crs, at(j->w, wo, j->es), j->crs, cols, ld, 0.0,
+                 at_mut(j->out, yo + j0, j->es), j->pq);
+        } else if (j->op == LOOM_OP_CONV2D_GRAD_WEIGHT) {
+            const void *cols = cols_of(j, at(j->x, xo, j->es), j0, nb, scratch, &ld);
+            gemm(j->dt, CblasNoTrans, CblasTrans, cv->kg, j->crs, nb, at(j->dy, yo + j0, j->es), j->pq, cols, ld, 1.0,
+                 at_mut(dw, wo, j->es), j->crs);
+        } else { /* direct: the columns are dx's own pixels */
+            void *cols = j->direct ? at_mut(j->out, xo + j0, j->es) : scratch;
+            gemm(j->dt, CblasTrans, CblasNoTrans, j->crs, nb, cv->kg, at(j->w, wo, j->es), j->crs, at(j->dy, yo + j0, j->es),
+                 j->pq, 0.0, cols, j->direct ? j->pq : nb);
             if (!j->direct)
-                memset(dxg, 0, (size_t)(cv->cg * j->hw) * j->es);
-            for (int64_t j0 = 0; j0 < j->pq; j0 += j->blk) {
-                const int64_t nb = j->pq - j0 < j->blk ? j->pq - j0 : j->blk;
-                /* direct: the columns are dx's own pixels */
-                void *cols = j->direct ? at_mut(dxg, j0, j->es) : scratch;
-                gemm(j->dt, CblasTrans, CblasNoTrans, j->crs, nb, cv->kg, wg, j->crs, at(dyg, j0, j->es), j->pq, 0.0, cols,
-                     j->direct ? j->pq : nb);
-                if (j->direct)
-                    continue;
-                if (j->dt == LOOM_F32)
-                    col2im_f32(cv, cols, j0, nb, dxg);
-                else
-                    col2im_f64(cv, cols, j0, nb, dxg);
-            }
+                LOOM__DISPATCH_FLOAT(j->dt, im2col, cv, at_mut(j->out, xo, j->es), j0, nb, cols, 0);
         }
+    }
+    if (j->op == LOOM_OP_CONV2D && j->b)
+        LOOM__DISPATCH_FLOAT(j->dt, add_bias, at_mut(j->out, yo, j->es), at(j->b, g * cv->kg, j->es), cv->kg, j->pq);
 }
 
-/* ---- conv2d_grad_weight -------------------------------------------------------------------------- */
-
-/* Chunks [lo, hi) of the images: each sums its images into its own dw (zeroed first), image by
- * image in order. */
-static void grad_weight_part(void *arg, int part, int nparts)
+/* A part of the images; for the weight gradient, a part of its chunks, each summing its images
+ * into its own dw (zeroed first) in order. */
+static void run_part(void *arg, int part, int nparts)
 {
     const conv_job *j = arg;
     const loom__conv *cv = &j->cv;
+    void *scratch = part_scratch(j, part);
+    int64_t lo, hi;
+    if (j->op != LOOM_OP_CONV2D_GRAD_WEIGHT) {
+        loom__pool_split(cv->n, part, nparts, &lo, &hi);
+        for (int64_t n = lo; n < hi; n++)
+            for (int64_t g = 0; g < cv->groups; g++)
+                one_image(j, n, g, NULL, scratch);
+        return;
+    }
     const int64_t wn = cv->k * j->crs;
     int64_t clo, chi;
     loom__pool_split(j->chunks, part, nparts, &clo, &chi);
-    void *scratch = part_scratch(j, part);
     for (int64_t ch = clo; ch < chi; ch++) {
         void *dw = ch == 0 ? j->out : at_mut(j->partials, (ch - 1) * wn, j->es);
         memset(dw, 0, (size_t)wn * j->es);
-        int64_t lo, hi;
         loom__pool_split(cv->n, (int)ch, (int)j->chunks, &lo, &hi);
         for (int64_t n = lo; n < hi; n++)
-            for (int64_t g = 0; g < cv->groups; g++) {
-                const void *xg = at(j->a, (n * cv->c + g * cv->cg) * j->hw, j->es);
-                const void *dyg = at(j->b, (n * cv->k + g * cv->kg) * j->pq, j->es);
-                void *dwg = at_mut(dw, g * cv->kg * j->crs, j->es);
-                for (int64_t j0 = 0; j0 < j->pq; j0 += j->blk) {
-                    const int64_t nb = j->pq - j0 < j->blk ? j->pq - j0 : j->blk;
-                    int64_t ld;
-                    const void *cols = cols_of(j, xg, j0, nb, scratch, &ld);
-                    gemm(j->dt, CblasNoTrans, CblasTrans, cv->kg, j->crs, nb, at(dyg, j0, j->es), j->pq, cols, ld, 1.0, dwg,
-                         j->crs);
-                }
-            }
+            for (int64_t g = 0; g < cv->groups; g++)
+                one_image(j, n, g, dw, scratch);
     }
 }
 
-/* ---- the kernels --------------------------------------------------------------------------------- */
+/* ---- the kernel ---------------------------------------------------------------------------------- */
 
 /* Checks t's operands, fills what no image, channel or pixel reaches (0, conv2d's bias), else
- * runs fn over the images (the weight gradient: over its chunks, then adds their partial sums in
- * order) on the pool, each part with its scratch block. */
-static loom_status run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx,
-                       loom__pool_fn fn)
+ * runs the images (the weight gradient: its chunks, then adds their partial sums in order) on the
+ * pool, each part with its scratch block. */
+loom_status loom__cpu_conv(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     const char *op = loom__op_def(t->op)->name;
-    conv_job j = {.a = src[0]->data, .b = src[1]->data, .out = out->data};
-    if (t->op == LOOM_OP_CONV2D && t->n_src > 2)
-        j.c = src[2]->data;
+    conv_job j = {.op = t->op, .out = out->data};
+    if (t->op == LOOM_OP_CONV2D) {
+        j.x = src[0]->data;
+        j.w = src[1]->data;
+        j.b = t->n_src > 2 ? src[2]->data : NULL;
+    } else if (t->op == LOOM_OP_CONV2D_GRAD_INPUT) {
+        j.dy = src[0]->data;
+        j.w = src[1]->data;
+    } else {
+        j.x = src[0]->data;
+        j.dy = src[1]->data;
+    }
     loom_status s = loom__conv_operands(&j.cv, t, out, src, ctx);
     if (s == LOOM_OK)
         s = plan_job(&j, t, out, ctx);
@@ -292,8 +244,8 @@ static loom_status run(const loom_tensor *t, loom__value *out, loom__value *cons
     const loom__conv_work work = loom__conv_work_of(cv, t->op);
     if (work != LOOM__CONV_RUN) { /* a device's part without images, channels, filters or pixels */
         memset(out->data, 0, (size_t)loom__numel(out) * j.es);
-        for (int64_t n = 0; j.c && n < cv->n; n++)
-            LOOM__DISPATCH_FLOAT(j.dt, add_bias, at_mut(out->data, n * cv->k * j.pq, j.es), j.c, cv->k, j.pq);
+        for (int64_t n = 0; j.b && n < cv->n; n++)
+            LOOM__DISPATCH_FLOAT(j.dt, add_bias, at_mut(out->data, n * cv->k * j.pq, j.es), j.b, cv->k, j.pq);
         return LOOM_OK;
     }
     const int64_t wn = cv->k * j.crs;
@@ -313,27 +265,10 @@ static loom_status run(const loom_tensor *t, loom__value *out, loom__value *cons
         return loom__kfail(ctx, LOOM_ERR_NOMEM, "%s: out of memory for %d im2col block(s) of %lld x %lld", op, parts,
                            (long long)j.crs, (long long)j.blk);
     }
-    loom__pool_run(ctx->pool, parts, fn, &j);
+    loom__pool_run(ctx->pool, parts, run_part, &j);
     for (int64_t ch = 1; ch < j.chunks; ch++)
         LOOM__DISPATCH_FLOAT(j.dt, add_into, out->data, at(j.partials, (ch - 1) * wn, j.es), wn);
     free(j.partials);
     free(j.scratch);
     return LOOM_OK;
-}
-
-loom_status loom__cpu_conv2d(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    return run(t, out, src, ctx, forward_part);
-}
-
-loom_status loom__cpu_conv2d_grad_input(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                        const loom__kctx *ctx)
-{
-    return run(t, out, src, ctx, grad_input_part);
-}
-
-loom_status loom__cpu_conv2d_grad_weight(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                         const loom__kctx *ctx)
-{
-    return run(t, out, src, ctx, grad_weight_part);
 }

@@ -4,13 +4,8 @@
 
 #include "graphs/core/op.h"
 
-/* (x, w[, b]) -> y. */
-loom_status loom__cpu_conv2d(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
-/* (dy, w) -> dx. */
-loom_status loom__cpu_conv2d_grad_input(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                        const loom__kctx *ctx);
-/* (x, dy) -> dw. */
-loom_status loom__cpu_conv2d_grad_weight(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                         const loom__kctx *ctx);
+/* The kernel of the three ops, by t's op: conv2d (x, w[, b]) -> y, conv2d_grad_input (dy, w) -> dx,
+ * conv2d_grad_weight (x, dy) -> dw. */
+loom_status loom__cpu_conv(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 
 #endif
