@@ -55,7 +55,7 @@ typedef struct loom__cuda_kctx {
     void *stream;           /* cudaStream_t: all work of the kernel goes here */
     void *blas;             /* cublasHandle_t bound to stream */
     void *sparse;           /* cusparseHandle_t bound to stream */
-    void *dnn;              /* cudnnHandle_t bound to stream; NULL in a build without cuDNN */
+    void *dnn;              /* cudnnHandle_t bound to stream; NULL without cuDNN (convolutions run im2col) */
     void *workspace;        /* device scratch of workspace_bytes (the op's workspace query) */
     size_t workspace_bytes;
     loom__cuda_err *err;    /* device memory */

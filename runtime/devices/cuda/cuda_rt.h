@@ -34,7 +34,8 @@ typedef struct loom__cuda_dev {
     void *stream[LOOM__CUDA_STREAM_COUNT];
     void *blas;     /* cublasHandle_t on the compute stream */
     void *sparse;   /* cusparseHandle_t on the compute stream */
-    void *dnn;      /* cudnnHandle_t on the compute stream; NULL in a build without cuDNN */
+    void *dnn;      /* cudnnHandle_t on the compute stream; NULL in a build without cuDNN, or when
+                       cuDNN could not start on the device */
     void *err;      /* device: LOOM__CUDA_ERR_BYTES, zeroed */
     void *err_host; /* pinned host copy of it */
 } loom__cuda_dev;
