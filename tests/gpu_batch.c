@@ -104,6 +104,35 @@ START_TEST(test_plan_sampler_on_gpu)
 }
 END_TEST
 
+/* Data fed before loom_program_set_bounds lowered N: the device's copy of the fed data and the
+ * registers are planned for the new bound, so the run refuses the data rather than copying it. */
+START_TEST(test_bounds_lowered_under_fed_data_on_gpu)
+{
+    loom_graph *g = loom_graph_new();
+    loom_error err = LOOM_ERROR_INIT;
+    loom_placement *pl = loom_placement_parse("cuda:0", &err);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_dim N = loom_dim_dynamic(g, "N", 4096);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(N, 64));
+    loom_tensor *y = loom_scale(g, x, 2.0);
+    loom_program *p;
+    ck_assert_msg(loom_compile(g, NULL, NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert(loom_program_keep(p, y) == LOOM_OK);
+    float *data = calloc(4096 * 64, sizeof *data);
+    loom_array a = {.dtype = LOOM_F32, .ndim = 2, .shape = {4096, 64}, .data = data};
+    ck_assert(loom_program_feed(p, x, &a) == LOOM_OK);
+    ck_assert_msg(loom_program_run(p, LOOM_RUN_EVAL) == LOOM_OK, "%s", loom_program_error(p));
+    loom_bound b = {N, 4, 0};
+    ck_assert_msg(loom_program_set_bounds(p, &b, 1) == LOOM_OK, "%s", loom_program_error(p));
+    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_EVAL), LOOM_ERR_SHAPE);
+    ck_assert_msg(strstr(loom_program_error(p), "'x'") && strstr(loom_program_error(p), "bound of 4"), "%s", loom_program_error(p));
+    free(data);
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gpu_batch");
@@ -112,6 +141,7 @@ int main(void)
     tcase_add_test(tc, test_interaction_network_on_gpu);
     tcase_add_test(tc, test_gin_on_gpu);
     tcase_add_test(tc, test_plan_sampler_on_gpu);
+    tcase_add_test(tc, test_bounds_lowered_under_fed_data_on_gpu);
     suite_add_tcase(s, tc);
     return lt_run_gpu_suite(s);
 }

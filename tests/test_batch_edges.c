@@ -77,6 +77,48 @@ static double *fetch(loom_program *p, loom_tensor *t, int64_t n)
     return lt_to_double(&a);
 }
 
+/* ---- bounds under data fed before they changed ------------------------------------------------ */
+
+/* Data fed with N = 16, then the bound lowered to 4: the registers are planned for 4 rows, so the
+ * next run must refuse the data (naming the input and the bound), not write 16 rows into them. */
+static void stale_feed(const char *placement)
+{
+    loom_graph *g = graph_on(placement);
+    loom_dim N = loom_dim_dynamic(g, "N", 16);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(N, 4));
+    loom_tensor *y = loom_scale(g, x, 2.0);
+    loom_program *p;
+    ck_assert_msg(loom_compile(g, NULL, NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert(loom_program_keep(p, y) == LOOM_OK);
+    float data[16 * 4];
+    for (int i = 0; i < 64; i++)
+        data[i] = (float)i;
+    loom_array a = f32(16, 4, data);
+    ck_assert(loom_program_feed(p, x, &a) == LOOM_OK);
+    ck_assert_msg(loom_program_run(p, LOOM_RUN_EVAL) == LOOM_OK, "%s", loom_program_error(p));
+    loom_bound b = {N, 4, 0};
+    ck_assert_msg(loom_program_set_bounds(p, &b, 1) == LOOM_OK, "%s", loom_program_error(p));
+    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_EVAL), LOOM_ERR_SHAPE);
+    ck_assert_msg(strstr(loom_program_error(p), "'x'") && strstr(loom_program_error(p), "bound of 4"), "%s",
+                  loom_program_error(p));
+    /* fed again within the new bound, it runs */
+    a.shape[0] = 4;
+    ck_assert(loom_program_feed(p, x, &a) == LOOM_OK);
+    ck_assert_msg(loom_program_run(p, LOOM_RUN_EVAL) == LOOM_OK, "%s", loom_program_error(p));
+    double *v = fetch(p, y, 16);
+    for (int i = 0; i < 16; i++)
+        ck_assert_double_eq(v[i], 2.0 * i);
+    free(v);
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+
+START_TEST(test_bounds_lowered_under_fed_data_one_device) { stale_feed(NULL); }
+END_TEST
+
+START_TEST(test_bounds_lowered_under_fed_data_two_devices) { stale_feed("cpu:0-1"); }
+END_TEST
+
 /* ---- the logical batch on several devices against one ----------------------------------------- */
 
 typedef struct model {
@@ -388,6 +430,8 @@ int main(void)
     Suite *s = suite_create("batch_edges");
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_bounds_lowered_under_fed_data_one_device);
+    tcase_add_test(tc, test_bounds_lowered_under_fed_data_two_devices);
     tcase_add_test(tc, test_broadcast_input_beside_parts);
     tcase_add_test(tc, test_split_axes_on_uneven_parts);
     tcase_add_test(tc, test_dropout_mask_on_uneven_parts);
