@@ -47,6 +47,43 @@ static loom_status whole_feed_ok(const loom__exec *x, int k, const int64_t *by_p
     return LOOM_OK;
 }
 
+int loom__exec_even_over(const loom__exec *x, int d, int64_t size, int *nparts, int64_t *part, int64_t *most)
+{
+    const loom__plan *pl = x->pl;
+    const loom_graph *g = pl->g;
+    if (g->dyn[d].part_bound <= 0 || size <= g->dyn[d].part_bound) /* every even part fits the part bound */
+        return 0;
+    for (int r = 0; r < pl->nregst; r++) {
+        const loom__regst *rg = &pl->regst[r];
+        if (rg->sbp.kind != LOOM_SBP_SPLIT || rg->nparts < 2 || rg->tensor < 0)
+            continue;
+        const loom_tensor *t = g->t[rg->tensor];
+        if (t->layout == LOOM__CSR || loom__dyn_index(g, t->shape.d[rg->sbp.axis]) != d)
+            continue;
+        int64_t start, size_j, pb = loom__dyn_part_bound(g, d, rg->nparts, rg->part);
+        loom_split_part(size, rg->nparts, rg->part, &start, &size_j);
+        if (size_j > pb) {
+            *nparts = rg->nparts, *part = size_j, *most = pb;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int loom__exec_even_msg(const loom__exec *x, int d, int64_t size, char *msg, size_t len)
+{
+    int n;
+    int64_t part, most;
+    if (!loom__exec_even_over(x, d, size, &n, &part, &most))
+        return 0;
+    snprintf(msg, len,
+             "dynamic dim %s is %" PRId64 ", fed whole: its even split over %d devices gives a part of %" PRId64
+             ", over its part bound of %" PRId64 " (loom_dim_set_part_bound, loom_program_set_bounds); feed its inputs by parts "
+             "(loom_feeder_parts) or raise the part bound",
+             x->pl->g->dyn[d].name, size, n, part, most);
+    return 1;
+}
+
 /* Binds the dynamic dims of a step from its logical inputs (they must agree) and from the parts
  * of a graph batch, and stamps every token: each part's token with its own position's part of
  * each dim fed by parts. */
@@ -96,6 +133,9 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
             }
         }
     }
+    for (int d = 0; d < g->ndyn; d++) /* a dim fed whole is cut evenly: its parts must fit the registers */
+        if (x->n > 1 && x->pdims[0][d] < 0 && dims[d] >= 0 && loom__exec_even_msg(x, d, dims[d], a->msg, a->msg_size))
+            return LOOM_ERR_SHAPE;
     for (int k = 0; k < x->ninputs; k++)
         for (int j = 0; j < x->input_n[k]; j++) {
             token *tk = a->out[x->input_off[k] + j];
@@ -158,10 +198,6 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
                 snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", x->pl->g->t[x->input_id[k]]->name);
                 return LOOM_ERR_INVALID;
             }
-        if (!loom__exec_in_program(x))
-            for (int k = 0; k < x->ninputs; k++)
-                for (int j = 0; !x->by_parts[k] && j < x->input_n[k]; j++)
-                    loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
     } else {
         /* the data last fed, or its parts staged at the start of the run: no copy */
         for (int k = 0; k < x->ninputs; k++)
@@ -169,7 +205,14 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
                 ((token *)a->out[x->input_off[k] + j])->v =
                     loom__exec_in_program(x) ? e->val[x->input_id[k]] : x->stat[x->input_off[k] + j];
     }
-    return stamp_dims(x, a);
+    loom_status s = stamp_dims(x, a);
+    if (s != LOOM_OK || !e->source || loom__exec_in_program(x))
+        return s;
+    /* the parts of what the source fed whole, once the dims are known to fit the registers */
+    for (int k = 0; k < x->ninputs; k++)
+        for (int j = 0; !x->by_parts[k] && j < x->input_n[k]; j++)
+            loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
+    return LOOM_OK;
 }
 
 

@@ -119,6 +119,45 @@ END_TEST
 START_TEST(test_bounds_lowered_under_fed_data_two_devices) { stale_feed("cpu:0-1"); }
 END_TEST
 
+/* A part bound below an even share of the bound, and an input fed whole: its even parts do not fit
+ * the registers planned for the part bound, so the run must refuse it, not overrun them. */
+START_TEST(test_part_bound_below_even_split_fed_whole)
+{
+    loom_graph *g = graph_on("cpu:0-1");
+    loom_dim N = loom_dim_dynamic(g, "N", 8);
+    loom_dim_set_part_bound(g, N, 2);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(N, 4));
+    loom_tensor *y = loom_scale(g, loom_relu(g, x), 3.0);
+    loom_tensor_set_sbp(x, loom_split(0));
+    loom_program *p;
+    ck_assert_msg(loom_compile(g, NULL, NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert(loom_program_keep(p, y) == LOOM_OK);
+    float data[8 * 4];
+    for (int i = 0; i < 32; i++)
+        data[i] = (float)i;
+    loom_array a = f32(8, 4, data);
+    ck_assert(loom_program_feed(p, x, &a) == LOOM_OK);
+    loom_status s = loom_program_run(p, LOOM_RUN_EVAL);
+    if (s == LOOM_OK) { /* then it must at least be right */
+        double *v = fetch(p, y, 32);
+        for (int i = 0; i < 32; i++)
+            ck_assert_msg(v[i] == 3.0 * i, "element %d is %g, want %g", i, v[i], 3.0 * i);
+        free(v);
+    } else {
+        ck_assert_int_eq(s, LOOM_ERR_SHAPE);
+        ck_assert_msg(strstr(loom_program_error(p), "part bound of 2"), "%s", loom_program_error(p));
+    }
+    /* with a source, the same */
+    feed fd = {.nin = 1, .ndev = 2, .t = {x}, .whole = {a}, .steps = 1};
+    loom_program_set_source(p, feed_source, &fd);
+    s = loom_program_run_steps(p, LOOM_RUN_EVAL, 1);
+    ck_assert_int_eq(s, LOOM_ERR_SHAPE);
+    ck_assert_msg(strstr(loom_program_error(p), "part bound of 2"), "%s", loom_program_error(p));
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
 /* ---- the logical batch on several devices against one ----------------------------------------- */
 
 typedef struct model {
@@ -432,6 +471,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_bounds_lowered_under_fed_data_one_device);
     tcase_add_test(tc, test_bounds_lowered_under_fed_data_two_devices);
+    tcase_add_test(tc, test_part_bound_below_even_split_fed_whole);
     tcase_add_test(tc, test_broadcast_input_beside_parts);
     tcase_add_test(tc, test_split_axes_on_uneven_parts);
     tcase_add_test(tc, test_dropout_mask_on_uneven_parts);
