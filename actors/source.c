@@ -136,6 +136,16 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
     for (int d = 0; d < g->ndyn; d++) /* a dim fed whole is cut evenly: its parts must fit the registers */
         if (x->n > 1 && x->pdims[0][d] < 0 && dims[d] >= 0 && loom__exec_even_msg(x, d, dims[d], a->msg, a->msg_size))
             return LOOM_ERR_SHAPE;
+    for (int k = 0; k < x->ninputs; k++) { /* an index input by parts indexes its part of its range: given by parts too */
+        const loom_tensor *t = g->t[x->input_id[k]];
+        int r = x->by_parts[k] && loom__is_index_input(t) ? loom__dyn_index(g, loom__index_range(t)) : -1;
+        if (r >= 0 && x->pdims[0][r] < 0)
+            return snprintf(a->msg, a->msg_size,
+                            "input '%s' was fed by parts, each part indexing its own device's rows of %s, but no input along %s "
+                            "was: feed one by parts too (the rows of %s on each device)",
+                            t->name, g->dyn[r].name, g->dyn[r].name, g->dyn[r].name),
+                   LOOM_ERR_INVALID;
+    }
     for (int k = 0; k < x->ninputs; k++)
         for (int j = 0; j < x->input_n[k]; j++) {
             token *tk = a->out[x->input_off[k] + j];

@@ -225,6 +225,57 @@ static feed joined(const feed *fd, char *buf)
 /* Two shares of node features: device 0 holds 5 nodes, device 1 one. */
 static const float x0[5 * 2] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, x1[1 * 2] = {11, 12};
 
+/* The shares as graphs: device 0 holds graphs 0, 1, 2, device 1 graph 3. x [N, 2] and node_graph
+ * [N] by parts (node_graph numbering each share's graphs from 0); the per-graph weights gw [G] fed
+ * whole. */
+static const int32_t ng0[5] = {0, 0, 1, 2, 2}, ng1[1] = {0}, ng_joined[6] = {0, 0, 1, 2, 2, 3};
+static const float gw[4] = {1, 10, 100, 1000};
+static void build_segment(model *m, int several)
+{
+    (void)several;
+    loom_dim N = loom_dim_dynamic(m->g, "N", 8), G = loom_dim_dynamic(m->g, "G", 4);
+    loom_dim_set_part_bound(m->g, N, 5);
+    loom_dim_set_part_bound(m->g, G, 3);
+    m->in[0] = loom_input(m->g, "x", LOOM_F32, loom_shape(N, 2));
+    m->in[1] = loom_input_index(m->g, "node_graph", loom_shape(N), G);
+    m->in[2] = loom_input(m->g, "gw", LOOM_F32, loom_shape(G, 1));
+    m->out = loom_mul(m->g, loom_segment_sum(m->g, m->in[0], m->in[1], G), m->in[2]);
+}
+
+/* node_graph fed by parts indexes each share's own graphs, but G itself comes from an input fed
+ * whole (gw): the parts of G are the shares' graph counts (3 and 1), which nothing fed says. The
+ * run must refuse this, naming G, or give one device's answer; never an even split of G (2 and 2),
+ * which sends graph 2 of device 0 out of its part. */
+START_TEST(test_index_range_fed_whole_beside_parts)
+{
+    feed fd = {.nin = 3, .ndev = 2, .by_parts = {1, 1, 0}};
+    fd.part[0][0] = f32(5, 2, x0);
+    fd.part[0][1] = f32(1, 2, x1);
+    fd.part[1][0] = i32(5, ng0);
+    fd.part[1][1] = i32(1, ng1);
+    fd.whole[2] = f32(4, 1, gw);
+    loom_status st;
+    char msg[512] = "";
+    double *many = run_model(build_segment, "cpu:0-1", fd, LOOM_RUN_EVAL, 8, &st, msg, sizeof msg);
+    feed one = {.nin = 3, .ndev = 1};
+    float xj[12];
+    memcpy(xj, x0, sizeof x0);
+    memcpy(xj + 10, x1, sizeof x1);
+    one.whole[0] = f32(6, 2, xj);
+    one.whole[1] = i32(6, ng_joined);
+    one.whole[2] = f32(4, 1, gw);
+    loom_status st1;
+    double *want = run_model(build_segment, NULL, one, LOOM_RUN_EVAL, 8, &st1, NULL, 0);
+    ck_assert_int_eq(st1, LOOM_OK);
+    if (st == LOOM_OK)
+        lt_assert_close(many, want, 8, 0, "segment sum of a batch whose G is fed whole, against one device");
+    else
+        ck_assert_msg(strstr(msg, "G") && strstr(msg, "by parts"), "%s", msg);
+    free(many);
+    free(want);
+}
+END_TEST
+
 /* The same batch with every input over G by parts too (gw's parts: 3 graphs and 1), and an input
  * fed whole that is broadcast: its rows cut by B -> S(0) at the parts' uneven offsets. */
 static void build_broadcast(model *m, int several)
@@ -472,6 +523,7 @@ int main(void)
     tcase_add_test(tc, test_bounds_lowered_under_fed_data_one_device);
     tcase_add_test(tc, test_bounds_lowered_under_fed_data_two_devices);
     tcase_add_test(tc, test_part_bound_below_even_split_fed_whole);
+    tcase_add_test(tc, test_index_range_fed_whole_beside_parts);
     tcase_add_test(tc, test_broadcast_input_beside_parts);
     tcase_add_test(tc, test_split_axes_on_uneven_parts);
     tcase_add_test(tc, test_dropout_mask_on_uneven_parts);
