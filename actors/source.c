@@ -23,22 +23,28 @@ static const loom__value *logical_input(const loom__exec *x, void *const *out, i
 }
 
 /* Refuses input k, fed whole (not by parts) on several devices, where its value cannot be cut
- * evenly: an index input split along its range (each part must index its own rows), or an input
- * split along a dim that other inputs of the piece gave by parts. */
+ * evenly: a batch index input (each part must index its own rows), or an input split along a dim
+ * that other inputs of the piece gave by parts. */
 static loom_status whole_feed_ok(const loom__exec *x, int k, const int64_t *by_parts, loom__act *a)
 {
     const loom_graph *g = x->pl->g;
     const loom_tensor *t = g->t[x->input_id[k]];
     const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[k]]];
-    if (rg->nparts < 2 || rg->sbp.kind != LOOM_SBP_SPLIT)
+    if (rg->nparts < 2)
+        return LOOM_OK;
+    /* its gathers and scatters run per device ((S(0), S(0)) -> S(0)) whatever its own SBP: fed
+     * whole, its values index the whole range; split or broadcast, each device would read them as
+     * its own part's */
+    if (loom__batch_index(t))
+        return snprintf(a->msg, a->msg_size,
+                        "input '%s' indexes the rows of %s and is %s over %d devices: feed it by parts "
+                        "(loom_feeder_parts), each device's part indexing its own rows",
+                        t->name, g->dyn[loom__dyn_index(g, loom__index_range(t))].name,
+                        rg->sbp.kind == LOOM_SBP_SPLIT ? "split" : "whole", rg->nparts),
+               LOOM_ERR_INVALID;
+    if (rg->sbp.kind != LOOM_SBP_SPLIT)
         return LOOM_OK;
     int d = loom__dyn_index(g, t->shape.d[rg->sbp.axis]);
-    if (loom__is_index_input(t) && loom__dyn_index(g, loom__index_range(t)) >= 0)
-        return snprintf(a->msg, a->msg_size,
-                        "input '%s' indexes the rows of %s and is split over %d devices: feed it by parts "
-                        "(loom_feeder_parts), each device's part indexing its own rows",
-                        t->name, g->dyn[loom__dyn_index(g, loom__index_range(t))].name, rg->nparts),
-               LOOM_ERR_INVALID;
     if (d >= 0 && by_parts[d] >= 0)
         return snprintf(a->msg, a->msg_size,
                         "input '%s' was fed whole but input '%s' by parts: feed every input split along %s by parts", t->name,

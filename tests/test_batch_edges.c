@@ -427,6 +427,81 @@ END_TEST
 START_TEST(test_every_share_empty) { empty_shares(0, 0); }
 END_TEST
 
+/* An index input whose own length is static (it picks 3 of the batch's nodes) over the dynamic N:
+ * nothing can feed it by parts (its dim 0 is no dynamic dim), so it is not a per-device index: the
+ * program runs fed whole on two devices and agrees with one. */
+static const int32_t src_joined[5] = {4, 0, 2, 5, 5};
+static const int32_t pick[3] = {5, 0, 2};
+static int npick = 3;
+
+static void build_pick(model *m, int several)
+{
+    (void)several;
+    loom_dim N = loom_dim_dynamic(m->g, "N", 8);
+    m->in[0] = loom_input(m->g, "x", LOOM_F32, loom_shape(N, 2));
+    m->in[1] = loom_input_index(m->g, "pick", loom_shape(npick), N);
+    m->out = loom_gather_rows(m->g, loom_relu(m->g, m->in[0]), m->in[1]);
+}
+
+START_TEST(test_static_index_over_dynamic_range)
+{
+    float xj[12];
+    memcpy(xj, x0, sizeof x0);
+    memcpy(xj + 10, x1, sizeof x1);
+    /* 3 picks: the input is split over the two devices; 1 pick: too small to split, it is whole */
+    for (npick = 3; npick >= 1; npick -= 2) {
+        feed fd = {.nin = 2, .ndev = 2};
+        fd.whole[0] = f32(6, 2, xj);
+        fd.whole[1] = i32(npick, pick);
+        loom_status st, st1;
+        char msg[512] = "";
+        double *many = run_model(build_pick, "cpu:0-1", fd, LOOM_RUN_EVAL, 2 * npick, &st, msg, sizeof msg);
+        ck_assert_msg(st == LOOM_OK, "%d picks: %s", npick, msg);
+        fd.ndev = 1;
+        double *want = run_model(build_pick, NULL, fd, LOOM_RUN_EVAL, 2 * npick, &st1, NULL, 0);
+        lt_assert_close(many, want, 2 * npick, 0, "rows picked from a whole batch on two devices, against one");
+        free(many);
+        free(want);
+    }
+}
+END_TEST
+
+/* A batch index asked to be whole (B) on two devices and fed whole: its gathers still read it per
+ * device, so the run refuses it (it cannot be fed by parts either) rather than gather with each
+ * device reading the whole batch's indices as its own. */
+static void build_index_whole(model *m, int several)
+{
+    loom_dim N = loom_dim_dynamic(m->g, "N", 8), E = loom_dim_dynamic(m->g, "E", 8);
+    m->in[0] = loom_input(m->g, "x", LOOM_F32, loom_shape(N, 2));
+    m->in[1] = loom_input_index(m->g, "src", loom_shape(E), N);
+    if (several)
+        loom_tensor_set_sbp(m->in[1], loom_broadcast());
+    m->out = loom_gather_rows(m->g, m->in[0], m->in[1]);
+}
+
+START_TEST(test_broadcast_batch_index_fed_whole)
+{
+    float xj[12];
+    memcpy(xj, x0, sizeof x0);
+    memcpy(xj + 10, x1, sizeof x1);
+    feed fd = {.nin = 2, .ndev = 2};
+    fd.whole[0] = f32(6, 2, xj);
+    fd.whole[1] = i32(5, src_joined);
+    loom_status st, st1;
+    char msg[512] = "";
+    double *many = run_model(build_index_whole, "cpu:0-1", fd, LOOM_RUN_EVAL, 10, &st, msg, sizeof msg);
+    fd.ndev = 1;
+    double *want = run_model(build_index_whole, NULL, fd, LOOM_RUN_EVAL, 10, &st1, NULL, 0);
+    ck_assert_int_eq(st1, LOOM_OK);
+    if (st == LOOM_OK)
+        lt_assert_close(many, want, 10, 0, "a gather by a whole batch index on two devices, against one");
+    else
+        ck_assert_msg(strstr(msg, "input 'src' indexes the rows of N and is whole over 2 devices: feed it by parts"), "%s", msg);
+    free(many);
+    free(want);
+}
+END_TEST
+
 /* The interaction network of batch_cases.h compiled under a memory limit, its dims at the bounds
  * of one mean sample (so that it compiles under small limits). */
 static loom_status in_model(lt_batch_model *m, const loom_samples *s, int64_t limit)
@@ -529,6 +604,8 @@ int main(void)
     tcase_add_test(tc, test_dropout_mask_on_uneven_parts);
     tcase_add_test(tc, test_empty_shares);
     tcase_add_test(tc, test_every_share_empty);
+    tcase_add_test(tc, test_static_index_over_dynamic_range);
+    tcase_add_test(tc, test_broadcast_batch_index_fed_whole);
     tcase_add_test(tc, test_bounds_left_as_they_were);
     tcase_add_test(tc, test_edge_metrics_count_every_edge);
     suite_add_tcase(s, tc);
