@@ -502,6 +502,74 @@ START_TEST(test_broadcast_batch_index_fed_whole)
 }
 END_TEST
 
+/* A batch index input's values index its own part: no signature may gather it whole. The table
+ * split along its features ((S(1), B) -> S(1)) would read device 1's local indices as the whole
+ * batch's. */
+static const int32_t srcp0[3] = {4, 0, 2}, srcp1[2] = {0, 0};
+static void build_feature_split(model *m, int several)
+{
+    loom_dim N = loom_dim_dynamic(m->g, "N", 8), E = loom_dim_dynamic(m->g, "E", 8);
+    loom_dim_set_part_bound(m->g, N, 5);
+    loom_dim_set_part_bound(m->g, E, 4);
+    m->in[0] = loom_input(m->g, "x", LOOM_F32, loom_shape(N, 2));
+    m->in[1] = loom_input_index(m->g, "src", loom_shape(E), N);
+    loom_tensor *h = loom_relu(m->g, m->in[0]);
+    if (several)
+        loom_tensor_set_sbp(h, loom_split(1));
+    m->out = loom_gather_rows(m->g, h, m->in[1]);
+}
+
+START_TEST(test_batch_index_never_gathered_whole)
+{
+    feed fd = {.nin = 2, .ndev = 2, .by_parts = {1, 1}};
+    fd.part[0][0] = f32(5, 2, x0);
+    fd.part[0][1] = f32(1, 2, x1);
+    fd.part[1][0] = i32(3, srcp0);
+    fd.part[1][1] = i32(2, srcp1);
+    loom_status st, st1;
+    char msg[512] = "";
+    double *many = run_model(build_feature_split, "cpu:0-1", fd, LOOM_RUN_EVAL, 10, &st, msg, sizeof msg);
+    ck_assert_msg(st == LOOM_OK, "%s", msg);
+    float xj[12];
+    memcpy(xj, x0, sizeof x0);
+    memcpy(xj + 10, x1, sizeof x1);
+    feed one = {.nin = 2, .ndev = 1};
+    one.whole[0] = f32(6, 2, xj);
+    one.whole[1] = i32(5, src_joined);
+    double *want = run_model(build_feature_split, NULL, one, LOOM_RUN_EVAL, 10, &st1, NULL, 0);
+    lt_assert_close(many, want, 10, 0, "a gather from a feature-split table by a batch index, against one device");
+    free(many);
+
+    /* the gather's own output asked for S(1), or B: only (S(0), S(0)) -> S(0) reads the index as
+     * fed, so compiling must refuse, naming it, or the run must still give one device's answer */
+    const loom_sbp asks[2] = {loom_split(1), loom_broadcast()};
+    for (int k = 0; k < 2; k++) {
+        model m = {0};
+        m.g = graph_on("cpu:0-1");
+        build_feature_split(&m, 1);
+        loom_tensor_set_sbp(m.out, asks[k]);
+        loom_program *p = NULL;
+        if (loom_compile(m.g, NULL, NULL, &p) == LOOM_OK) {
+            ck_assert(loom_program_keep(p, m.out) == LOOM_OK);
+            feed f2 = fd;
+            f2.t[0] = m.in[0], f2.t[1] = m.in[1], f2.steps = 1;
+            loom_program_set_source(p, feed_source, &f2);
+            ck_assert_msg(loom_program_run_steps(p, LOOM_RUN_EVAL, 1) == LOOM_OK, "%s", loom_program_error(p));
+            double *got = fetch(p, m.out, 10);
+            lt_assert_close(got, want, 10, 0, k ? "a gather asked whole (B) by a batch index, against one device"
+                                                 : "a gather asked S(1) by a batch index, against one device");
+            free(got);
+            loom_program_free(p);
+        } else {
+            ck_assert_msg(strstr(loom_graph_error(m.g), "gather_rows") && strstr(loom_graph_error(m.g), "valid: (S(0), S(0)) -> S(0)"),
+                          "%s", loom_graph_error(m.g));
+        }
+        loom_graph_free(m.g);
+    }
+    free(want);
+}
+END_TEST
+
 /* The interaction network of batch_cases.h compiled under a memory limit, its dims at the bounds
  * of one mean sample (so that it compiles under small limits). */
 static loom_status in_model(lt_batch_model *m, const loom_samples *s, int64_t limit)
@@ -606,6 +674,7 @@ int main(void)
     tcase_add_test(tc, test_every_share_empty);
     tcase_add_test(tc, test_static_index_over_dynamic_range);
     tcase_add_test(tc, test_broadcast_batch_index_fed_whole);
+    tcase_add_test(tc, test_batch_index_never_gathered_whole);
     tcase_add_test(tc, test_bounds_left_as_they_were);
     tcase_add_test(tc, test_edge_metrics_count_every_edge);
     suite_add_tcase(s, tc);
