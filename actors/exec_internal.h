@@ -113,6 +113,11 @@ loom__act_fn loom__exec_act(const loom__exec *x, const loom__task *k);
 loom_status loom__exec_source_act(void *vctx, loom__act *a);
 /* The kernel context every device's kernels start from: the act's step, mode and message. */
 loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a);
+/* Adds to kc the signature of t and its part's offsets on several devices (the first row and the
+ * whole rows of each split source at the piece dims carries, a graph batch's uneven parts
+ * included), for the kernels that read them: dropout masks, the means of the losses, row-split
+ * gathers. rg is the register of t's output on this device. */
+void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims, loom__kctx *kc);
 
 /* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
  * index of a dynamic dim that nothing binds. */
