@@ -570,6 +570,43 @@ START_TEST(test_batch_index_never_gathered_whole)
 }
 END_TEST
 
+/* count graphs of 2 to 40 nodes with per_node edges per node, features and labels from a hash. */
+static void make_samples(loom_samples *s, int64_t count, int64_t per_node)
+{
+    *s = LOOM_SAMPLES_INIT;
+    s->count = count;
+    s->node_features = 5;
+    s->edge_features = 4;
+    s->node_off = calloc((size_t)count + 1, sizeof *s->node_off);
+    s->edge_off = calloc((size_t)count + 1, sizeof *s->edge_off);
+    uint64_t h = 12345;
+    for (int64_t i = 0; i < count; i++) {
+        h = h * 6364136223846793005u + 1442695040888963407u;
+        int64_t n = 2 + (int64_t)((h >> 33) % 39);
+        s->node_off[i + 1] = s->node_off[i] + n;
+        s->edge_off[i + 1] = s->edge_off[i] + per_node * n;
+    }
+    int64_t nodes = s->node_off[count], edges = s->edge_off[count];
+    s->x = malloc((size_t)nodes * 5 * sizeof(float));
+    s->edge_attr = malloc((size_t)edges * 4 * sizeof(float));
+    s->edge_y = malloc((size_t)edges * sizeof(float));
+    s->src = malloc((size_t)edges * sizeof(int32_t));
+    s->dst = malloc((size_t)edges * sizeof(int32_t));
+    for (int64_t v = 0; v < nodes * 5; v++)
+        s->x[v] = (float)((v * 37 % 11) - 5) / 5.0f;
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t e = s->edge_off[i]; e < s->edge_off[i + 1]; e++) {
+            int64_t n = loom_samples_nodes(s, i);
+            s->src[e] = (int32_t)(e * 7 % n);
+            s->dst[e] = (int32_t)(e * 13 % n);
+            for (int k = 0; k < 4; k++)
+                s->edge_attr[e * 4 + k] = (float)((e + k) % 5) - 2.0f;
+            s->edge_y[e] = (float)(e % 3 == 0);
+        }
+    loom_error err = LOOM_ERROR_INIT;
+    ck_assert_msg(loom_samples_validate(s, &err) == LOOM_OK, "%s", err.msg);
+}
+
 /* The interaction network of batch_cases.h compiled under a memory limit, its dims at the bounds
  * of one mean sample (so that it compiles under small limits). */
 static loom_status in_model(lt_batch_model *m, const loom_samples *s, int64_t limit)
@@ -658,6 +695,50 @@ START_TEST(test_edge_metrics_count_every_edge)
 }
 END_TEST
 
+/* The plan sampler's promise (docs/design.md, "Bounds are the packing's"): under the budget
+ * loom_batch_fit_plan finds for a memory limit, the epoch its packing deals fits that limit. The
+ * memory plan is not monotone in the bounds (the lifetime packing of the shared block is a
+ * heuristic), and the search probes shares of (n, its edges) at a bound of devices x n while the
+ * epoch is planned at its largest share and largest step: tried over a range of limits, on a
+ * dataset of three edges per node. */
+START_TEST(test_fit_plan_budget_fits_every_limit)
+{
+    loom_samples s;
+    make_samples(&s, 60, 3);
+    loom_error err = LOOM_ERROR_INIT;
+    int failures = 0, tried = 0;
+    char first[768] = "";
+    for (int64_t limit = 350 << 10; limit < (420 << 10) && !failures; limit += 256) {
+        lt_batch_model m;
+        if (in_model(&m, &s, limit) != LOOM_OK) {
+            loom_graph_free(m.g);
+            continue;
+        }
+        loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+        o.kind = LOOM_SAMPLER_PLAN;
+        o.devices = 2;
+        if (loom_batch_fit_plan(m.p, LOOM_RUN_STEP, &s, &m.in, &o, &err) == LOOM_OK) {
+            for (uint64_t seed = 0; seed < 4; seed++) {
+                o.sort = (int)(seed & 1);
+                o.seed = seed;
+                loom_sampler *smp;
+                ck_assert_msg(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
+                ck_assert(loom_sampler_epoch(smp, 0, &err) == LOOM_OK);
+                tried++;
+                if (loom_batch_plan_epoch(m.p, smp, &m.in, &err) != LOOM_OK && failures++ == 0)
+                    snprintf(first, sizeof first, "limit %lld bytes, budget %lld nodes and %lld edges, seed %d: %s", (long long)limit,
+                             (long long)o.max_nodes, (long long)o.max_edges, (int)seed, err.msg);
+                loom_sampler_free(smp);
+            }
+        }
+        lt_batch_model_free(&m);
+    }
+    ck_assert_int_gt(tried, 0);
+    ck_assert_msg(failures == 0, "an epoch packed by the plan sampler does not fit the limit it was packed for: %s", first);
+    loom_samples_free(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batch_edges");
@@ -677,6 +758,7 @@ int main(void)
     tcase_add_test(tc, test_batch_index_never_gathered_whole);
     tcase_add_test(tc, test_bounds_left_as_they_were);
     tcase_add_test(tc, test_edge_metrics_count_every_edge);
+    tcase_add_test(tc, test_fit_plan_budget_fits_every_limit);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }
