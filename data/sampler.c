@@ -17,6 +17,7 @@
 #include <loom/batch.h>
 
 #include "data/rand.h"
+#include "data/sampler_internal.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -636,3 +637,5 @@ void loom_sampler_mean_budget(const loom_samples *s, loom_sampler_opts *o)
     o->max_nodes = n > most_n ? n : most_n;
     o->max_edges = e > most_e ? e : most_e;
 }
+
+const loom_samples *loom__sampler_samples(const loom_sampler *smp) { return smp ? smp->s : NULL; }

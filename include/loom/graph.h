@@ -79,9 +79,11 @@ loom_tensor *loom_graph_param(loom_graph *g, int k);
 loom_tensor *loom_input(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape);
 /* An i32 input whose values index the rows of dim `range` (the nodes N of a graph batch, its
  * graphs G): what gathers, scatters and segment ops take as idx on a graph batch. Where range is a
- * dynamic dim split by whole graphs over several devices (loom_feeder_parts), each device's part
- * holds indices into its own part of range, so gathers and scatters run on each device alone
- * ((S(0), S(0)) -> S(0)); such an input must be fed by parts there. */
+ * dynamic dim split by whole graphs over several devices (loom_feeder_parts) and the input's own
+ * length (shape's dim 0) is dynamic too, each device's part holds indices into its own part of
+ * range, so gathers and scatters run on each device alone ((S(0), S(0)) -> S(0)); such an input
+ * must be fed by parts there (fed whole on several devices, a run refuses it). One of a static
+ * length indexes the whole range, like any i32 input. */
 loom_tensor *loom_input_index(loom_graph *g, const char *name, loom_shape shape, loom_dim range);
 /* A sparse CSR input of nrows x ncols with f32 or f64 values. CSR tensors are operands of spmm and
  * degree; they are not differentiable. */
