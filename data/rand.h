@@ -2,7 +2,8 @@
  * stream is rand64(key, n), which is loom__rand64 of graphs/core/op.h restated, since data/ builds
  * on the public headers only. The synthetic graphs' numpy copy (bench/peers/synthetic.py) and the
  * events' pinned checksums (tests/test_events.c) hold it to that formula. Bounded draws and
- * shuffles from it (loom__data_below, loom__data_shuffle) order the samplers' epochs. */
+ * shuffles from it (loom__data_below, loom__data_shuffle) order the samplers' and the image source's
+ * epochs. */
 #ifndef LOOM_DATA_RAND_H
 #define LOOM_DATA_RAND_H
 
