@@ -119,92 +119,64 @@ static void read_ok(const char *path, loom_array *a)
     ck_assert_msg(loom_idx_read(path, a, &e) == LOOM_OK, "%s", e.msg);
 }
 
+/* n host values of size bytes (1, 4 or 8) as big-endian bytes. */
+static void to_big_endian(uint8_t *to, const void *from, int n, size_t size)
+{
+    const uint8_t *p = from;
+    for (int i = 0; i < n; i++) {
+        uint64_t v = 0;
+        if (size == 1) {
+            v = p[i];
+        } else if (size == 4) {
+            uint32_t w;
+            memcpy(&w, p + 4 * i, 4);
+            v = w;
+        } else {
+            memcpy(&v, p + 8 * i, 8);
+        }
+        for (size_t b = 0; b < size; b++)
+            to[(size_t)i * size + b] = (uint8_t)(v >> (8 * (size - 1 - b)));
+    }
+}
+
+/* n values of size bytes written as an IDX file of type and dims, plain and gzip'd: both read back
+ * as dtype, those dims and those values. */
+static void round_trip(const char *name, uint8_t type, int nd, const uint32_t *dims, loom_dtype dtype, const void *values,
+                       int n, size_t size)
+{
+    uint8_t be[256], buf[512];
+    char paths[2][256];
+    to_big_endian(be, values, n, size);
+    write_both(name, buf, idx_image(buf, type, nd, dims, be, (size_t)n * size), paths);
+    for (int z = 0; z < 2; z++) {
+        loom_array a;
+        read_ok(paths[z], &a);
+        ck_assert_int_eq(a.dtype, dtype);
+        ck_assert_int_eq(a.ndim, nd);
+        for (int i = 0; i < nd; i++)
+            ck_assert_int_eq(a.shape[i], dims[i]);
+        ck_assert_int_eq(loom_array_numel(&a), n);
+        if (n)
+            ck_assert_mem_eq(a.data, values, (size_t)n * size);
+        loom_array_free(&a);
+    }
+}
+
 START_TEST(test_reads_u8_i32_f32_f64)
 {
-    uint8_t buf[512];
-    char paths[2][256];
-
-    /* u8, 3-D: 2 x 3 x 4, values 0 .. 23 */
     uint8_t u8[24];
     for (int i = 0; i < 24; i++)
         u8[i] = (uint8_t)(i * 11);
-    const uint32_t d3[3] = {2, 3, 4};
-    write_both("u8", buf, idx_image(buf, 0x08, 3, d3, u8, sizeof u8), paths);
-    for (int z = 0; z < 2; z++) {
-        loom_array a;
-        read_ok(paths[z], &a);
-        ck_assert_int_eq(a.dtype, LOOM_U8);
-        ck_assert_int_eq(a.ndim, 3);
-        ck_assert(a.shape[0] == 2 && a.shape[1] == 3 && a.shape[2] == 4);
-        ck_assert_mem_eq(a.data, u8, sizeof u8);
-        loom_array_free(&a);
-    }
-
-    /* i32, 1-D, big-endian on disk */
+    const uint32_t d3[3] = {2, 3, 4}, d1[1] = {5}, d2[2] = {2, 2}, d1b[1] = {3}, d0[2] = {0, 28};
+    round_trip("u8", 0x08, 3, d3, LOOM_U8, u8, 24, 1);
     const int32_t i32[5] = {0, 1, -1, 2147483647, -2147483647 - 1};
-    uint8_t be[20];
-    for (int i = 0; i < 5; i++)
-        for (int b = 0; b < 4; b++)
-            be[4 * i + b] = (uint8_t)((uint32_t)i32[i] >> (24 - 8 * b));
-    const uint32_t d1[1] = {5};
-    write_both("i32", buf, idx_image(buf, 0x0C, 1, d1, be, sizeof be), paths);
-    for (int z = 0; z < 2; z++) {
-        loom_array a;
-        read_ok(paths[z], &a);
-        ck_assert_int_eq(a.dtype, LOOM_I32);
-        ck_assert(a.ndim == 1 && a.shape[0] == 5);
-        ck_assert_mem_eq(a.data, i32, sizeof i32);
-        loom_array_free(&a);
-    }
-
-    /* f32, 2 x 2 */
+    round_trip("i32", 0x0C, 1, d1, LOOM_I32, i32, 5, 4);
     const float f32[4] = {1.5f, -2.25f, 0.0f, 3.0e38f};
-    uint8_t bf[16];
-    for (int i = 0; i < 4; i++) {
-        uint32_t u;
-        memcpy(&u, &f32[i], 4);
-        for (int b = 0; b < 4; b++)
-            bf[4 * i + b] = (uint8_t)(u >> (24 - 8 * b));
-    }
-    const uint32_t d2[2] = {2, 2};
-    write_both("f32", buf, idx_image(buf, 0x0D, 2, d2, bf, sizeof bf), paths);
-    for (int z = 0; z < 2; z++) {
-        loom_array a;
-        read_ok(paths[z], &a);
-        ck_assert_int_eq(a.dtype, LOOM_F32);
-        ck_assert(a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 2);
-        ck_assert_mem_eq(a.data, f32, sizeof f32);
-        loom_array_free(&a);
-    }
-
-    /* f64, 3 */
+    round_trip("f32", 0x0D, 2, d2, LOOM_F32, f32, 4, 4);
     const double f64[3] = {0.1, -1e300, 42.0};
-    uint8_t bd[24];
-    for (int i = 0; i < 3; i++) {
-        uint64_t u;
-        memcpy(&u, &f64[i], 8);
-        for (int b = 0; b < 8; b++)
-            bd[8 * i + b] = (uint8_t)(u >> (56 - 8 * b));
-    }
-    const uint32_t d1b[1] = {3};
-    write_both("f64", buf, idx_image(buf, 0x0E, 1, d1b, bd, sizeof bd), paths);
-    for (int z = 0; z < 2; z++) {
-        loom_array a;
-        read_ok(paths[z], &a);
-        ck_assert_int_eq(a.dtype, LOOM_F64);
-        ck_assert_mem_eq(a.data, f64, sizeof f64);
-        loom_array_free(&a);
-    }
-
+    round_trip("f64", 0x0E, 1, d1b, LOOM_F64, f64, 3, 8);
     /* a dim of 0: no data, read as an empty array */
-    const uint32_t d0[2] = {0, 28};
-    write_both("empty", buf, idx_image(buf, 0x08, 2, d0, NULL, 0), paths);
-    for (int z = 0; z < 2; z++) {
-        loom_array a;
-        read_ok(paths[z], &a);
-        ck_assert(a.ndim == 2 && a.shape[0] == 0 && a.shape[1] == 28 && loom_array_numel(&a) == 0);
-        loom_array_free(&a);
-    }
+    round_trip("empty", 0x08, 2, d0, LOOM_U8, u8, 0, 1);
 }
 END_TEST
 
