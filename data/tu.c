@@ -526,6 +526,7 @@ static int64_t *distinct(const int64_t *v, int64_t n, int64_t *k)
 
 /* The samples from what was read: edges bucketed by graph (stably), graph labels renumbered, x of
  * the attributes then the one-hot node labels, or ones. */
+#define LOOM__TU_MAX_NODE_LABELS 4096
 static loom_status assemble(tu *c, loom_samples *out)
 {
     int64_t nclass = 0, nlab = 0, cols, cells;
@@ -545,6 +546,10 @@ static loom_status assemble(tu *c, loom_samples *out)
     loom_status s = LOOM_OK;
     if (!out->edge_off || !out->src || !out->dst || !out->graph_y || !classes || (c->nlabel && !values))
         s = no_memory(c, "the samples");
+    else if (nlab > LOOM__TU_MAX_NODE_LABELS) /* a column each: a file of distinct labels would square its size */
+        s = loom_error_set(c->err, LOOM_ERR_UNSUPPORTED,
+                           "loom_tu_load %s: %" PRId64 " distinct node labels, over the %d a one-hot node feature takes", c->ds,
+                           nlab, LOOM__TU_MAX_NODE_LABELS);
     else if (cols < 0 || __builtin_mul_overflow(c->nodes, cols, &cells) || !(out->x = alloc_n(cells, sizeof *out->x)))
         s = no_memory(c, "the node features");
     else if (nclass > INT32_MAX)

@@ -317,6 +317,26 @@ START_TEST(test_nul_byte)
 }
 END_TEST
 
+/* A node label file of more distinct labels than a one-hot feature takes is refused before the
+ * features (nodes x labels) are allocated: 5,000 nodes of one graph, each its own label. */
+START_TEST(test_too_many_node_labels)
+{
+    enum { N = 5000 };
+    static char ind[N * 2 + 1], lab[N * 6 + 1];
+    char *pi = ind, *pl = lab;
+    for (int i = 0; i < N; i++) {
+        pi += sprintf(pi, "1\n");
+        pl += sprintf(pl, "%d\n", i);
+    }
+    const char *dir = make_dataset((const char *const[]){"_A.txt", "1, 2\n", "_graph_indicator.txt", ind, "_graph_labels.txt", "0\n",
+                                                         "_node_labels.txt", lab, NULL});
+    loom_samples s;
+    loom_error e = LOOM_ERROR_INIT;
+    ck_assert_int_eq(loom_tu_load(dir, "T", &s, &e), LOOM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(e.msg, "5000 distinct node labels, over the 4096 a one-hot node feature takes"), "%s", e.msg);
+}
+END_TEST
+
 START_TEST(test_bad_calls)
 {
     loom_samples s;
@@ -351,6 +371,7 @@ int main(void)
     tcase_add_test(tc, test_long_line);
     tcase_add_loop_test(tc, test_bad_files, 0, (int)(sizeof bad_cases / sizeof *bad_cases));
     tcase_add_test(tc, test_nul_byte);
+    tcase_add_test(tc, test_too_many_node_labels);
     tcase_add_test(tc, test_bad_calls);
     suite_add_tcase(s, tc);
     int failed = lt_run_suite(s);
