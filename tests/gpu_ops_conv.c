@@ -72,7 +72,7 @@ static int check_bits(loom_program *p)
 /* x, w (and b) parameters of g in dt, y = conv2d, loss sum(y * y): one GRAD run on the reference
  * executor, then every op of it on the GPU against the CPU, on cuDNN and without it, and the
  * convolutions' bits in deterministic mode. */
-static void check_geom(const geom *g, loom_dtype dt, int bias, int index)
+static void check_geom(const geom *g, loom_dtype dt, int bias, int index, double tol)
 {
     lt_case *c = lt_case_new();
     loom_graph *gr = lt_graph(c);
@@ -85,7 +85,7 @@ static void check_geom(const geom *g, loom_dtype dt, int bias, int index)
     ck_assert_msg(loom_program_run(p, LOOM_RUN_GRAD) == LOOM_OK, "%s", loom_program_error(p));
     for (int dnn = 1; dnn >= 0; dnn--) {
         lt_gpu_set_dnn(gpu, dnn);
-        lt_gpu_check_program(gpu, p, lt_gpu_tol(dt));
+        lt_gpu_check_program(gpu, p, tol);
         lt_gpu_set_modes(gpu, 1, 0);
         ck_assert_int_ge(check_bits(p), 2);
         lt_gpu_set_modes(gpu, 0, 0);
@@ -105,7 +105,7 @@ START_TEST(test_random_shapes_on_gpu)
     rng_state = 777 + (uint64_t)_i;
     for (int k = 0; k < 24; k++) {
         const geom g = random_geom();
-        check_geom(&g, dt, k % 2, k);
+        check_geom(&g, dt, k % 2, k, lt_gpu_tol(dt));
     }
 }
 END_TEST
@@ -120,8 +120,10 @@ START_TEST(test_larger_shapes_on_gpu)
         {4, 32, 12, 12, 16, 3, 3, {{2, 2}, {1, 1}, {1, 1}, 4}},
         {9, 8, 10, 7, 6, 3, 2, {{1, 2}, {2, 0}, {2, 1}, 2}},
     };
+    /* a weight gradient here sums 144 products of sums of 72 in f32, in another order than the
+     * CPU: its elements that cancel to under 1 differ by 4e-5 (seen on an H100) */
     for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
-        check_geom(&gs[i], dt, (int)(i % 2), (int)i);
+        check_geom(&gs[i], dt, (int)(i % 2), (int)i, 10 * lt_gpu_tol(dt));
 }
 END_TEST
 
