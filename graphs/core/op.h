@@ -148,6 +148,10 @@ const loom_op_def *loom__op_def(loom_op op);
  * failure records "<api>: <message>" as the graph's error (when it is the first) and returns the
  * graph's poisoned tensor; a poisoned or NULL source does the same. */
 loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_tensor *const *src, const loom__attrs *a);
+/* The checks loom__node makes of its n sources, for builders that read a source before making a
+ * node: NULL when every source is a tensor of g that is not poisoned, else the graph's poisoned
+ * tensor, with "<api>: tensor argument 2 is NULL" (or "belongs to another graph") recorded. */
+loom_tensor *loom__refuse_sources(loom_graph *g, const char *api, int n, loom_tensor *const *src);
 /* Records a builder error on g (kept only when it is the first) and returns the poisoned tensor. */
 loom_tensor *loom__fail(loom_graph *g, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Writes a shape as "[N, 128]" (dynamic dims by name). */
