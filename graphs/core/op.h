@@ -119,6 +119,11 @@ typedef struct loom_op_def {
      * sources' shapes and attributes; the all-broadcast signature (B, ..., B) -> B, valid for every
      * deterministic op, need not be listed. NULL: that signature only. */
     int (*sbp)(const loom_tensor *t, loom__sbp_sig *sigs, int max);
+    /* Builds the in-place updates that a training step makes from t besides the optimizer's (batch
+     * norm's running statistics, from its batch statistics). loom_compile calls it for every tensor
+     * of the model when it compiles a loss, after the optimizer's updates, so they run in STEP runs
+     * only, once the backward pass is done. NULL: none. */
+    void (*step_update)(loom_graph *g, loom_tensor *t);
 } loom_op_def;
 
 enum loom__op_flags {
