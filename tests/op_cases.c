@@ -208,6 +208,38 @@ static loom_tensor *segment_max(lt_case *c, const lt_row_env *e)
     return loom_segment_max(G, x_param(c, e, "x", loom_shape(5, 2)), idx_input(c, e, "seg", 5, 3), 3);
 }
 
+/* ---- rows: convolutional network ops ----------------------------------------------------------- */
+
+static loom_tensor *max_pool(lt_case *c, const lt_row_env *e)
+{
+    const loom_pool2d_opts o = {.kernel = {3, 2}, .stride = {2, 1}, .pad = {1, 0}};
+    return loom_max_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5, 4)), &o);
+}
+static loom_tensor *max_pool_bad(lt_case *c, const lt_row_env *e)
+{
+    const loom_pool2d_opts o = {.kernel = {3, 6}, .stride = {1, 1}, .pad = {1, 0}};
+    return loom_max_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5, 4)), &o);
+}
+static loom_tensor *avg_pool(lt_case *c, const lt_row_env *e)
+{
+    const loom_pool2d_opts o = {.kernel = {2, 2}, .stride = {2, 2}, .pad = {1, 1}};
+    return loom_avg_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5, 4)), &o);
+}
+static loom_tensor *avg_pool_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_avg_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5)), NULL);
+}
+static loom_tensor *global_avg_pool(lt_case *c, const lt_row_env *e)
+{
+    return loom_global_avg_pool(G, x_param(c, e, "x", loom_shape(2, 3, 4, 5)));
+}
+static loom_tensor *global_avg_pool_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_global_avg_pool(G, x_param(c, e, "x", loom_shape(2, 3, 4)));
+}
+static loom_tensor *flatten(lt_case *c, const lt_row_env *e) { return loom_flatten(G, x_param(c, e, "x", loom_shape(2, 3, 2, 2))); }
+static loom_tensor *flatten_bad(lt_case *c, const lt_row_env *e) { return loom_flatten(G, x_param(c, e, "x", loom_shape())); }
+
 #undef G
 
 /* ---- the table --------------------------------------------------------------------------------- */
@@ -247,6 +279,12 @@ const lt_op_row lt_op_rows[] = {
     /* loom_segment_sum builds the op and mode of scatter_add_rows */
     {"segment_mean", LOOM_OP_SCATTER, segment_mean, 2, {3, 2}, D, NULL, NULL},
     {"segment_max", LOOM_OP_SCATTER, segment_max, 2, {3, 2}, D, NULL, NULL},
+    {"max_pool2d", LOOM_OP_MAX_POOL2D, max_pool, 4, {2, 3, 3, 3}, D, max_pool_bad, "loom_max_pool2d"},
+    {"avg_pool2d", LOOM_OP_AVG_POOL2D, avg_pool, 4, {2, 3, 3, 3}, D, avg_pool_bad, "loom_avg_pool2d"},
+    /* the mean over axes 2 and 3 */
+    {"global_avg_pool", LOOM_OP_MEAN, global_avg_pool, 2, {2, 3}, D, global_avg_pool_bad, "loom_global_avg_pool"},
+    /* a reshape */
+    {"flatten", LOOM_OP_RESHAPE, flatten, 2, {2, 12}, D, flatten_bad, "loom_flatten"},
 };
 #undef D
 const int lt_op_nrows = (int)(sizeof lt_op_rows / sizeof lt_op_rows[0]);
@@ -268,6 +306,8 @@ const lt_op_exemption lt_op_exempt[] = {
     {LOOM_OP_SCATTER_GRAD, 1, "the gradient of segment_max"},
     {LOOM_OP_SGD_UPDATE, 1, "the SGD optimizer's update"},
     {LOOM_OP_ADAM_UPDATE, 1, "the Adam optimizer's update"},
+    {LOOM_OP_MAX_POOL2D_GRAD, 1, "the gradient of max_pool2d"},
+    {LOOM_OP_AVG_POOL2D_GRAD, 1, "the gradient of avg_pool2d"},
     /* loom_to_placement needs a second placement, which a row of one placement has not; the
      * pipelines of test_sbp_equiv and gpu_exec move values between placements */
     {LOOM_OP_MOVE, 0, "loom_to_placement: test_sbp_equiv's pipelines"},

@@ -130,6 +130,26 @@ static src_spec *add_segment_result(op_case *c, const src_spec *x, const src_spe
     return s;
 }
 
+/* The max pool of x [N, C, H, W] by a window of a (kh, kw, sh, sw, ph, pw): max_pool2d_grad's y. */
+static src_spec *add_max_pool(op_case *c, const src_spec *x, const int64_t *a)
+{
+    const int64_t *d = x->v.a.shape, p = (d[2] + 2 * a[4] - a[0]) / a[2] + 1, q = (d[3] + 2 * a[5] - a[1]) / a[3] + 1;
+    src_spec *s = add_dense(c, LOOM_F64, 4, (int64_t[]){d[0], d[1], p, q});
+    const double *xv = x->v.a.data;
+    double *y = s->v.a.data;
+    for (int64_t pl = 0; pl < d[0] * d[1]; pl++)
+        for (int64_t i = 0; i < p; i++)
+            for (int64_t j = 0; j < q; j++) {
+                double m = -INFINITY;
+                for (int64_t u = i * a[2] - a[4]; u < i * a[2] - a[4] + a[0]; u++)
+                    for (int64_t v = j * a[3] - a[5]; v < j * a[3] - a[5] + a[1]; v++)
+                        if (u >= 0 && u < d[2] && v >= 0 && v < d[3])
+                            m = fmax(m, xv[(pl * d[2] + u) * d[3] + v]);
+                y[(pl * p + i) * q + j] = m;
+            }
+    return s;
+}
+
 int make_cases(loom_op op, op_case *cs)
 {
     int nc = 0;
@@ -426,6 +446,30 @@ int make_cases(loom_op op, op_case *cs)
             c->a.i[0] = mode;
         }
         break;
+    case LOOM_OP_MAX_POOL2D:
+    case LOOM_OP_AVG_POOL2D:
+    case LOOM_OP_MAX_POOL2D_GRAD:
+    case LOOM_OP_AVG_POOL2D_GRAD: {
+        static const int64_t win[2][6] = {{3, 2, 2, 1, 1, 0}, {2, 2, 2, 2, 0, 0}};
+        for (int k = 0; k < 2; k++) {
+            const int64_t *a = win[k];
+            c = new_case(cs, &nc, op, "%s [%s, 7, 5, 4] kernel %lldx%lld stride %lldx%lld pad %lldx%lld", loom__op_def(op)->name,
+                         k ? "N" : "5", (long long)a[0], (long long)a[1], (long long)a[2], (long long)a[3], (long long)a[4],
+                         (long long)a[5]);
+            for (int i = 0; i < 6; i++)
+                c->a.i[i] = a[i];
+            const int64_t p = (5 + 2 * a[4] - a[0]) / a[2] + 1, q = (4 + 2 * a[5] - a[1]) / a[3] + 1;
+            if (op == LOOM_OP_AVG_POOL2D_GRAD)
+                add_f64(c, DIMS(5, 7, p, q))->dyn = k;
+            src_spec *x = add_f64(c, DIMS(5, 7, 5, 4));
+            x->dyn = k;
+            if (op == LOOM_OP_MAX_POOL2D_GRAD) {
+                add_max_pool(c, x, a)->dyn = k;
+                add_f64(c, DIMS(5, 7, p, q))->dyn = k;
+            }
+        }
+        break;
+    }
     case LOOM_OP_COUNT:
         break;
     }

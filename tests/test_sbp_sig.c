@@ -441,6 +441,7 @@ static const struct {
     {LOOM_OP_CONCAT, "concat [5, 2] [5, 3] [5, 4] axis 1", "(S(1), S(1), S(1)) -> S(1)"},
     {LOOM_OP_SLICE, "slice [5, 7] axis 1 [2, 6)", "(S(1)) -> S(1)"}, /* start and end are absolute */
     {LOOM_OP_SPMM, "spmm [7, 5] x [5, 4]", "(S(0), S(0)) -> P"},     /* shapes do not even meet */
+    {LOOM_OP_MAX_POOL2D, "max_pool2d [5, 7, 5, 4] kernel 3x2 stride 2x1 pad 1x0", "(P) -> P"}, /* max is not linear */
 };
 
 /* "(S(0), B) -> P" into a signature (unnamed sources B). */

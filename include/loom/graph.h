@@ -203,6 +203,30 @@ loom_tensor *loom_segment_sum(loom_graph *g, loom_tensor *x, loom_tensor *seg, l
 loom_tensor *loom_segment_mean(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
 loom_tensor *loom_segment_max(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
 
+/* ---------------------------------------------------------------------------------------------
+ * Convolutional network ops, on NCHW tensors: x [N, C, H, W] with static H and W.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A pooling window: kernel, stride and padding along H and W (index 0 and 1). The output is
+ * [N, C, P, Q] with P = (H + 2 pad[0] - kernel[0]) / stride[0] + 1, Q likewise. kernel and stride
+ * must be >= 1, pad in [0, kernel / 2] (PyTorch's rule), and the kernel no larger than the padded
+ * input. */
+typedef struct loom_pool2d_opts {
+    int kernel[2], stride[2], pad[2];
+} loom_pool2d_opts;
+/* Kernel 2x2, stride 2, no padding. */
+#define LOOM_POOL2D_OPTS_INIT ((loom_pool2d_opts){.kernel = {2, 2}, .stride = {2, 2}, .pad = {0, 0}})
+
+/* The max of each window (padding never wins); the gradient goes to the window's first max in
+ * row-major order. o NULL: LOOM_POOL2D_OPTS_INIT. */
+loom_tensor *loom_max_pool2d(loom_graph *g, loom_tensor *x, const loom_pool2d_opts *o);
+/* The mean of each window, padding counted as zeros (PyTorch's count_include_pad=True). */
+loom_tensor *loom_avg_pool2d(loom_graph *g, loom_tensor *x, const loom_pool2d_opts *o);
+/* [N, C, H, W] -> [N, C]: the mean over H and W. */
+loom_tensor *loom_global_avg_pool(loom_graph *g, loom_tensor *x);
+/* [N, d1, ...] -> [N, d1 x ...]: a reshape (the dims after the first static). */
+loom_tensor *loom_flatten(loom_graph *g, loom_tensor *x);
+
 #ifdef __cplusplus
 }
 #endif

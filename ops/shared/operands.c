@@ -137,3 +137,22 @@ loom_status loom__spmm_operands(const loom__value *adj, const loom__value *x, co
                            loom_dtype_name(adj->dtype), loom_dtype_name(x->dtype), loom_dtype_name(out->dtype));
     return LOOM_OK;
 }
+
+loom_status loom__pool2d_plan(loom__pool2d *g, const loom_tensor *t, const loom__value *x, const loom__value *y,
+                              const loom__kctx *ctx)
+{
+    const int64_t *a = t->a.i;
+    *g = (loom__pool2d){.kh = a[0], .kw = a[1], .sh = a[2], .sw = a[3], .ph = a[4], .pw = a[5]};
+    if (x->ndim != 4 || y->ndim != 4 || x->shape[0] != y->shape[0] || x->shape[1] != y->shape[1])
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "pooling needs [N, C, H, W] and [N, C, P, Q] of one N and C at run time");
+    g->planes = x->shape[0] * x->shape[1];
+    g->h = x->shape[2];
+    g->w = x->shape[3];
+    g->p = y->shape[2];
+    g->q = y->shape[3];
+    if (g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->h + 2 * g->ph < g->kh || g->w + 2 * g->pw < g->kw ||
+        g->p != (g->h + 2 * g->ph - g->kh) / g->sh + 1 || g->q != (g->w + 2 * g->pw - g->kw) / g->sw + 1)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "a pooled [%lld, %lld] from [%lld, %lld] does not fit the op's window (internal error)",
+                           (long long)g->p, (long long)g->q, (long long)g->h, (long long)g->w);
+    return LOOM_OK;
+}

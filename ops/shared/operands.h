@@ -50,6 +50,43 @@ int64_t loom__row_size(const loom__value *v);
 loom_status loom__spmm_operands(const loom__value *adj, const loom__value *x, const loom__value *out, int transpose,
                                 int64_t *f, int64_t *out_rows, const loom__kctx *ctx);
 
+/* The geometry of a 2-D pooling (max_pool2d, avg_pool2d and their gradients, ops/pool.c): x
+ * [N, C, H, W] read by windows of kh x kw at strides sh, sw, padded by ph, pw on each side, into
+ * y [N, C, P, Q]; a plane is one (n, c). */
+typedef struct loom__pool2d {
+    int64_t planes, h, w, p, q;
+    int64_t kh, kw, sh, sw, ph, pw;
+} loom__pool2d;
+
+/* The geometry of t's pooling (its attributes, a.i[0 .. 5] = kh, kw, sh, sw, ph, pw) between x,
+ * shaped like the pooled input, and y, shaped like the pooled output; LOOM_ERR_SHAPE with ctx's
+ * message when they do not fit each other. */
+loom_status loom__pool2d_plan(loom__pool2d *g, const loom_tensor *t, const loom__value *x, const loom__value *y,
+                              const loom__kctx *ctx);
+
+/* The input rows [*lo, *hi) that output row p's window covers along an axis of n (padding left
+ * out); never empty for the geometries shape inference admits (pad at most half the kernel). */
+static inline LOOM__HD void loom__pool_window(int64_t p, int64_t k, int64_t s, int64_t pad, int64_t n, int64_t *lo,
+                                              int64_t *hi)
+{
+    const int64_t a = p * s - pad, b = a + k;
+    *lo = a > 0 ? a : 0;
+    *hi = b < n ? b : n;
+}
+
+/* The output rows [*lo, *hi) of np whose windows cover input row i. */
+static inline LOOM__HD void loom__pool_covering(int64_t i, int64_t k, int64_t s, int64_t pad, int64_t np, int64_t *lo,
+                                                int64_t *hi)
+{
+    const int64_t first = i + pad - k + 1, last = (i + pad) / s + 1; /* p s <= i + pad */
+    *lo = first <= 0 ? 0 : (first + s - 1) / s;
+    *hi = last < np ? last : np;
+}
+
+/* 1 when v reaches m, the max of its window: the max pool's gradient goes to the window's first
+ * element that does (a NaN max is reached by a NaN). */
+static inline LOOM__HD int loom__pool_reaches(double v, double m) { return v >= m || (m != m && v != v); }
+
 #ifdef __cplusplus
 }
 #endif
