@@ -20,29 +20,8 @@ typedef struct pool_job {
 } pool_job;
 
 #define POOL(T, sfx)                                                                                               \
-    static void max_##sfx(const loom__pool2d *g, T *y, const T *x, int64_t lo, int64_t hi)                         \
-    {                                                                                                              \
-        for (int64_t pl = lo; pl < hi; pl++) {                                                                     \
-            const T *xp = x + pl * g->h * g->w;                                                                    \
-            T *yp = y + pl * g->p * g->q;                                                                          \
-            for (int64_t p = 0; p < g->p; p++) {                                                                   \
-                int64_t i0, i1, j0, j1;                                                                            \
-                loom__pool_window(p, g->kh, g->sh, g->ph, g->h, &i0, &i1);                                         \
-                for (int64_t q = 0; q < g->q; q++) {                                                               \
-                    loom__pool_window(q, g->kw, g->sw, g->pw, g->w, &j0, &j1);                                     \
-                    T m = xp[i0 * g->w + j0];                                                                      \
-                    for (int64_t i = i0; i < i1; i++)                                                              \
-                        for (int64_t j = j0; j < j1; j++) {                                                        \
-                            const T v = xp[i * g->w + j];                                                          \
-                            if (v > m || (isnan(v) && !isnan(m)))                                                  \
-                                m = v;                                                                             \
-                        }                                                                                          \
-                    yp[p * g->q + q] = m;                                                                          \
-                }                                                                                                  \
-            }                                                                                                      \
-        }                                                                                                          \
-    }                                                                                                              \
-    static void avg_##sfx(const loom__pool2d *g, T *y, const T *x, int64_t lo, int64_t hi)                         \
+    /* y for planes [lo, hi): each window's first max (max) or its sum over kh kw. */                              \
+    static void fwd_##sfx(const loom__pool2d *g, int max, T *y, const T *x, int64_t lo, int64_t hi)                \
     {                                                                                                              \
         const double area = (double)(g->kh * g->kw);                                                               \
         for (int64_t pl = lo; pl < hi; pl++) {                                                                     \
@@ -53,11 +32,17 @@ typedef struct pool_job {
                 loom__pool_window(p, g->kh, g->sh, g->ph, g->h, &i0, &i1);                                         \
                 for (int64_t q = 0; q < g->q; q++) {                                                               \
                     loom__pool_window(q, g->kw, g->sw, g->pw, g->w, &j0, &j1);                                     \
+                    T m = xp[i0 * g->w + j0];                                                                      \
                     double s = 0;                                                                                  \
                     for (int64_t i = i0; i < i1; i++)                                                              \
-                        for (int64_t j = j0; j < j1; j++)                                                          \
-                            s += xp[i * g->w + j];                                                                 \
-                    yp[p * g->q + q] = (T)(s / area);                                                              \
+                        for (int64_t j = j0; j < j1; j++) {                                                        \
+                            const T v = xp[i * g->w + j];                                                          \
+                            if (!max)                                                                              \
+                                s += v;                                                                            \
+                            else if (v > m || (isnan(v) && !isnan(m)))                                             \
+                                m = v;                                                                             \
+                        }                                                                                          \
+                    yp[p * g->q + q] = max ? m : (T)(s / area);                                                    \
                 }                                                                                                  \
             }                                                                                                      \
         }                                                                                                          \
@@ -75,34 +60,14 @@ typedef struct pool_job {
                     return 0;                                                                                      \
         return 1;                                                                                                  \
     }                                                                                                              \
-    static void max_grad_##sfx(const loom__pool2d *g, T *gx, const T *x, const T *y, const T *gy, int64_t lo,      \
-                               int64_t hi)                                                                         \
+    /* gx for planes [lo, hi): each element adds gy of the outputs whose windows cover it (max: whose              \
+     * first max it is), over kh kw for the average. */                                                            \
+    static void grad_##sfx(const loom__pool2d *g, int max, T *gx, const T *x, const T *y, const T *gy, int64_t lo, \
+                           int64_t hi)                                                                             \
     {                                                                                                              \
+        const double area = max ? 1.0 : (double)(g->kh * g->kw);                                                   \
         for (int64_t pl = lo; pl < hi; pl++) {                                                                     \
-            const T *xp = x + pl * g->h * g->w, *yp = y + pl * g->p * g->q, *gp = gy + pl * g->p * g->q;           \
-            T *gxp = gx + pl * g->h * g->w;                                                                        \
-            for (int64_t i = 0; i < g->h; i++) {                                                                   \
-                int64_t p0, p1, q0, q1;                                                                            \
-                loom__pool_covering(i, g->kh, g->sh, g->ph, g->p, &p0, &p1);                                       \
-                for (int64_t j = 0; j < g->w; j++) {                                                               \
-                    loom__pool_covering(j, g->kw, g->sw, g->pw, g->q, &q0, &q1);                                   \
-                    const T v = xp[i * g->w + j];                                                                  \
-                    double acc = 0;                                                                                \
-                    for (int64_t p = p0; p < p1; p++)                                                              \
-                        for (int64_t q = q0; q < q1; q++) {                                                        \
-                            const T m = yp[p * g->q + q];                                                          \
-                            if (loom__pool_reaches(v, m) && first_reach_##sfx(g, xp, p, q, i, j, m))               \
-                                acc += gp[p * g->q + q];                                                           \
-                        }                                                                                          \
-                    gxp[i * g->w + j] = (T)acc;                                                                    \
-                }                                                                                                  \
-            }                                                                                                      \
-        }                                                                                                          \
-    }                                                                                                              \
-    static void avg_grad_##sfx(const loom__pool2d *g, T *gx, const T *gy, int64_t lo, int64_t hi)                  \
-    {                                                                                                              \
-        const double area = (double)(g->kh * g->kw);                                                               \
-        for (int64_t pl = lo; pl < hi; pl++) {                                                                     \
+            const T *xp = max ? x + pl * g->h * g->w : NULL, *yp = max ? y + pl * g->p * g->q : NULL;              \
             const T *gp = gy + pl * g->p * g->q;                                                                   \
             T *gxp = gx + pl * g->h * g->w;                                                                        \
             for (int64_t i = 0; i < g->h; i++) {                                                                   \
@@ -113,7 +78,9 @@ typedef struct pool_job {
                     double acc = 0;                                                                                \
                     for (int64_t p = p0; p < p1; p++)                                                              \
                         for (int64_t q = q0; q < q1; q++)                                                          \
-                            acc += gp[p * g->q + q];                                                               \
+                            if (!max || (loom__pool_reaches(xp[i * g->w + j], yp[p * g->q + q]) &&                 \
+                                         first_reach_##sfx(g, xp, p, q, i, j, yp[p * g->q + q])))                   \
+                                acc += gp[p * g->q + q];                                                           \
                     gxp[i * g->w + j] = (T)(acc / area);                                                           \
                 }                                                                                                  \
             }                                                                                                      \
@@ -121,12 +88,11 @@ typedef struct pool_job {
     }                                                                                                              \
     static void run_##sfx(const pool_job *jb, int64_t lo, int64_t hi)                                              \
     {                                                                                                              \
-        switch (jb->kind) {                                                                                        \
-        case MAX: max_##sfx(&jb->g, jb->out, jb->x, lo, hi); break;                                                \
-        case AVG: avg_##sfx(&jb->g, jb->out, jb->x, lo, hi); break;                                                \
-        case MAX_GRAD: max_grad_##sfx(&jb->g, jb->out, jb->x, jb->y, jb->gout, lo, hi); break;                     \
-        case AVG_GRAD: avg_grad_##sfx(&jb->g, jb->out, jb->gout, lo, hi); break;                                   \
-        }                                                                                                          \
+        const int max = jb->kind == MAX || jb->kind == MAX_GRAD;                                                   \
+        if (jb->kind == MAX || jb->kind == AVG)                                                                    \
+            fwd_##sfx(&jb->g, max, jb->out, jb->x, lo, hi);                                                        \
+        else                                                                                                       \
+            grad_##sfx(&jb->g, max, jb->out, jb->x, jb->y, jb->gout, lo, hi);                                      \
     }
 LOOM__FLOAT_TYPES(POOL)
 #undef POOL
