@@ -150,6 +150,26 @@ static src_spec *add_max_pool(op_case *c, const src_spec *x, const int64_t *a)
     return s;
 }
 
+/* Batch norm's statistics of x [N, C, ...]: f64 [C, 3], the sums of x and x^2 and the count. */
+static src_spec *add_bn_stats(op_case *c, const src_spec *x)
+{
+    const int64_t n = x->v.a.shape[0], ch = x->v.a.shape[1], m = loom_array_numel(&x->v.a) / (n * ch);
+    src_spec *s = add_dense(c, LOOM_F64, 2, (int64_t[]){ch, 3});
+    const double *xv = x->v.a.data;
+    double *st = s->v.a.data;
+    for (int64_t k = 0; k < ch; k++) {
+        st[3 * k] = st[3 * k + 1] = 0;
+        st[3 * k + 2] = (double)(n * m);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < m; j++) {
+                const double v = xv[(i * ch + k) * m + j];
+                st[3 * k] += v;
+                st[3 * k + 1] += v * v;
+            }
+    }
+    return s;
+}
+
 int make_cases(loom_op op, op_case *cs)
 {
     int nc = 0;
@@ -160,6 +180,7 @@ int make_cases(loom_op op, op_case *cs)
     case LOOM_OP_STATE:
     case LOOM_OP_SGD_UPDATE:
     case LOOM_OP_ADAM_UPDATE:
+    case LOOM_OP_RUNNING_STATS_UPDATE:
     case LOOM_OP_MOVE:
         break; /* leaves, in-place updates and moves (any SBP; tests/test_parts.c): no signatures */
     case LOOM_OP_FILL:
@@ -470,6 +491,59 @@ int make_cases(loom_op op, op_case *cs)
         }
         break;
     }
+    case LOOM_OP_BN_STATS:
+        c = new_case(cs, &nc, op, "batch_norm_stats [7, 5]");
+        add_f64(c, DIMS(7, 5));
+        c = new_case(cs, &nc, op, "batch_norm_stats [5, 7, 3, 2]");
+        add_f64(c, DIMS(5, 7, 3, 2));
+        c = new_case(cs, &nc, op, "batch_norm_stats [N, 5, 2]");
+        add_f64(c, DIMS(7, 5, 2))->dyn = 1;
+        break;
+    case LOOM_OP_BATCH_NORM:
+    case LOOM_OP_BN_GRAD_SUMS:
+    case LOOM_OP_BATCH_NORM_GRAD:
+        for (int k = 0; k < 3; k++) {
+            static const int64_t shapes[3][4] = {{7, 5}, {5, 7, 3, 2}, {7, 5, 2}};
+            const int nd = k == 0 ? 2 : k == 1 ? 4 : 3;
+            const int64_t ch = shapes[k][1];
+            c = new_case(cs, &nc, op, "%s %s", loom__op_def(op)->name,
+                         k == 0 ? "[7, 5]" : k == 1 ? "[5, 7, 3, 2]" : "[N, 5, 2]");
+            c->a.f[0] = 1e-5;
+            c->a.f[1] = 0.1;
+            if (op != LOOM_OP_BATCH_NORM)
+                add_f64(c, nd, shapes[k])->dyn = k == 2;
+            src_spec *x = add_f64(c, nd, shapes[k]);
+            x->dyn = k == 2;
+            add_bn_stats(c, x);
+            if (op == LOOM_OP_BATCH_NORM) {
+                add_f64(c, 1, &ch);                       /* running_mean */
+                add_pos(c, 1, &ch);                       /* running_var */
+                add_f64(c, 1, &ch);                       /* weight */
+                add_f64(c, 1, &ch);                       /* bias */
+            } else if (op == LOOM_OP_BATCH_NORM_GRAD) {
+                add_f64(c, 1, &ch);                       /* weight */
+                add_f64(c, 2, (int64_t[]){ch, 2});        /* the sums */
+            }
+        }
+        break;
+    case LOOM_OP_LAYER_NORM:
+    case LOOM_OP_LAYER_NORM_GRAD:
+    case LOOM_OP_LN_GRAD_SUMS:
+        for (int k = 0; k < 3; k++) {
+            static const int64_t shapes[3][3] = {{5, 7, 3}, {5, 7, 3}, {7, 4}};
+            const int nd = k == 2 ? 2 : 3, axes = k == 1 ? 2 : 1;
+            c = new_case(cs, &nc, op, "%s %s axes %d", loom__op_def(op)->name, k == 2 ? "[N, 4]" : "[5, 7, 3]", axes);
+            c->a.i[0] = axes;
+            c->a.f[0] = 1e-5;
+            if (op != LOOM_OP_LAYER_NORM)
+                add_f64(c, nd, shapes[k])->dyn = k == 2;
+            add_f64(c, nd, shapes[k])->dyn = k == 2;
+            if (op != LOOM_OP_LN_GRAD_SUMS)
+                add_f64(c, axes, shapes[k] + nd - axes); /* weight */
+            if (op == LOOM_OP_LAYER_NORM)
+                add_f64(c, axes, shapes[k] + nd - axes); /* bias */
+        }
+        break;
     case LOOM_OP_COUNT:
         break;
     }

@@ -442,6 +442,9 @@ static const struct {
     {LOOM_OP_SLICE, "slice [5, 7] axis 1 [2, 6)", "(S(1)) -> S(1)"}, /* start and end are absolute */
     {LOOM_OP_SPMM, "spmm [7, 5] x [5, 4]", "(S(0), S(0)) -> P"},     /* shapes do not even meet */
     {LOOM_OP_MAX_POOL2D, "max_pool2d [5, 7, 5, 4] kernel 3x2 stride 2x1 pad 1x0", "(P) -> P"}, /* max is not linear */
+    {LOOM_OP_BN_STATS, "batch_norm_stats [7, 5]", "(P) -> P"},                   /* the squares */
+    {LOOM_OP_BATCH_NORM, "batch_norm [7, 5]", "(S(0), P, B, B, B, B) -> S(0)"},   /* a part's statistics */
+    {LOOM_OP_LAYER_NORM, "layer_norm [5, 7, 3] axes 2", "(S(1), S(0), S(0)) -> S(1)"}, /* normalised per part */
 };
 
 /* "(S(0), B) -> P" into a signature (unnamed sources B). */

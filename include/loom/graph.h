@@ -68,7 +68,8 @@ loom_tensor *loom_graph_find(loom_graph *g, const char *name);
 loom_tensor *loom_graph_tensor(loom_graph *g, const char *name);
 /* Names a tensor (unique on the graph) so loom_graph_find, errors and traces can refer to it. */
 void loom_tensor_set_name(loom_tensor *t, const char *name);
-/* The k-th parameter in creation order, or NULL when there are k or fewer. */
+/* The k-th parameter in creation order, or NULL when there are k or fewer (batch norm's running
+ * statistics among them: parameters that take no gradient). */
 loom_tensor *loom_graph_param(loom_graph *g, int k);
 
 /* ---------------------------------------------------------------------------------------------
@@ -226,6 +227,23 @@ loom_tensor *loom_avg_pool2d(loom_graph *g, loom_tensor *x, const loom_pool2d_op
 loom_tensor *loom_global_avg_pool(loom_graph *g, loom_tensor *x);
 /* [N, d1, ...] -> [N, d1 x ...]: a reshape (the dims after the first static). */
 loom_tensor *loom_flatten(loom_graph *g, loom_tensor *x);
+
+/* Batch normalisation of x [N, C] or [N, C, ...] over every axis but the channels (axis 1), as
+ * PyTorch's BatchNorm1d / BatchNorm2d (momentum 0.1, eps 1e-5 there): y = (x - mean) /
+ * sqrt(var + eps) * weight + bias per channel. In training runs (every mode but LOOM_RUN_EVAL) mean
+ * and var are the batch's (var biased), over the whole batch on every device: under data
+ * parallelism the statistics are summed across devices (sync-BN); in evaluation they are the
+ * running statistics. Each STEP run then updates running = (1 - momentum) running + momentum
+ * batch, the variance unbiased. Parameters "<name>.weight" (ones) and "<name>.bias" (zeros) of
+ * [C]; "<name>.running_mean" (zeros) and "<name>.running_var" (ones), [C], are parameters that take
+ * no gradient (never trained, updated by the steps only; loom_program_fetch reads them). C must be
+ * static; momentum in [0, 1], eps >= 0. A training run of a batch of one value per channel fails. */
+loom_tensor *loom_batch_norm(loom_graph *g, const char *name, loom_tensor *x, double momentum, double eps);
+/* Layer normalisation of x over its last `axes` axes (1 .. its rank, each static), as PyTorch's
+ * LayerNorm(x.shape[-axes:]): y = (x - mean) / sqrt(var + eps) * weight + bias with mean and the
+ * biased var of each row (the normalised elements). Parameters "<name>.weight" (ones) and
+ * "<name>.bias" (zeros) of the normalised shape; eps >= 0. */
+loom_tensor *loom_layer_norm(loom_graph *g, const char *name, loom_tensor *x, int axes, double eps);
 
 #ifdef __cplusplus
 }
