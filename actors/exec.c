@@ -155,20 +155,23 @@ static loom_status compute_act(void *vctx, loom__act *a)
     if (s != LOOM_OK)
         return s;
     loom__kctx kc = loom__exec_kctx(x, a);
-    if (x->pl->sig) { /* the part's offsets, for kernels whose signature needs them */
-        const loom__regst *rg = &x->pl->regst[k->out[0]];
-        const loom__sbp_sig *sig = &x->pl->sig[t->id];
-        const token *dims = loom__exec_dims_of(a, t->n_src);
-        int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}}, size;
-        for (int i = 0; i < t->n_src; i++)
-            loom__exec_resolve(x->pl->g, t->src[i], dims, shapes[i]);
-        loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, &kc);
-        for (int i = 0; i < t->n_src; i++) /* a graph batch's parts are uneven: their first rows come with the piece */
-            if (sig->in[i].kind == LOOM_SBP_SPLIT)
-                loom__exec_part_range(x->pl->g, t->src[i], sig->in[i].axis, dims, rg->nparts, rg->part, kc.whole[i],
-                                      &kc.first[i], &size);
-    }
+    loom__exec_part_kctx(x, t, &x->pl->regst[k->out[0]], loom__exec_dims_of(a, t->n_src), &kc);
     return x->dev->kernel(x, a, c->task, t, &out->v, src, &kc);
+}
+
+void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims, loom__kctx *kc)
+{
+    if (!x->pl->sig) /* one device: no parts */
+        return;
+    const loom__sbp_sig *sig = &x->pl->sig[t->id];
+    int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}}, size;
+    for (int i = 0; i < t->n_src; i++)
+        loom__exec_resolve(x->pl->g, t->src[i], dims, shapes[i]);
+    loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, kc);
+    for (int i = 0; i < t->n_src; i++) /* a graph batch's parts are uneven: their first rows come with the piece */
+        if (sig->in[i].kind == LOOM_SBP_SPLIT)
+            loom__exec_part_range(x->pl->g, t->src[i], sig->in[i].axis, dims, rg->nparts, rg->part, kc->whole[i], &kc->first[i],
+                                  &size);
 }
 
 /* This device's part under the wanted SBP from every part of the tensor, through the device's

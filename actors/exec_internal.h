@@ -113,6 +113,11 @@ loom__act_fn loom__exec_act(const loom__exec *x, const loom__task *k);
 loom_status loom__exec_source_act(void *vctx, loom__act *a);
 /* The kernel context every device's kernels start from: the act's step, mode and message. */
 loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a);
+/* Adds to kc the signature of t and its part's offsets on several devices (the first row and the
+ * whole rows of each split source at the piece dims carries, a graph batch's uneven parts
+ * included), for the kernels that read them: dropout masks, the means of the losses, row-split
+ * gathers. rg is the register of t's output on this device. */
+void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims, loom__kctx *kc);
 
 /* The concrete logical shape of t at a piece whose dims dims_from carries (NULL: none); -1, or the
  * index of a dynamic dim that nothing binds. */
@@ -124,6 +129,12 @@ const token *loom__exec_dims_of(const loom__act *a, int nin);
  * by parts, else the even split. */
 void loom__exec_part_range(const loom_graph *g, const loom_tensor *t, int axis, const token *dims, int nparts, int part,
                            int64_t whole, int64_t *first, int64_t *size);
+/* 1 when an even split of dynamic dim d at `size` (d fed whole) gives some device more than the
+ * part bound its registers split along d were planned for (loom_dim_set_part_bound): that part's
+ * placement size in *nparts, its size in *part and the part bound in *most. */
+int loom__exec_even_over(const loom__exec *x, int d, int64_t size, int *nparts, int64_t *part, int64_t *most);
+/* The same, writing why into msg. */
+int loom__exec_even_msg(const loom__exec *x, int d, int64_t size, char *msg, size_t len);
 /* Carries the piece's dims (and a batch's parts) from `from` (NULL: none) to `to`. */
 void loom__exec_copy_dims(token *to, const token *from);
 /* Sets out's shape to its register's part of t at this piece (the logical shape from the dims,

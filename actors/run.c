@@ -125,6 +125,15 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
                                    "loom_program_run: sparse input '%s' is fed %" PRId64 " rows and %" PRId64
                                    " entries; its plan was made for %" PRId64 " and %" PRId64,
                                    t->name, v->shape[0], v->nnz, x->pl->csr_rows[t->id], x->pl->csr_nnz[t->id]);
+        /* data fed before loom_program_set_bounds lowered a bound: the registers no longer hold it */
+        char msg[256];
+        if (t->layout != LOOM__CSR && loom__input_dims(x->pl->g, t, v->ndim, v->shape, msg, sizeof msg) != LOOM_OK)
+            return loom__exec_fail(x, LOOM_ERR_SHAPE, "loom_program_run: %s; the bounds changed since it was fed: feed it again", msg);
+        for (int i = 0; x->n > 1 && i < t->shape.ndim; i++) {
+            int d = loom__dyn_index(x->pl->g, t->shape.d[i]);
+            if (d >= 0 && loom__exec_even_msg(x, d, v->shape[i], msg, sizeof msg))
+                return loom__exec_fail(x, LOOM_ERR_SHAPE, "loom_program_run: input '%s': %s", t->name, msg);
+        }
     }
     loom_status s = push_params(x);
     if (s == LOOM_OK)

@@ -23,28 +23,71 @@ static const loom__value *logical_input(const loom__exec *x, void *const *out, i
 }
 
 /* Refuses input k, fed whole (not by parts) on several devices, where its value cannot be cut
- * evenly: an index input split along its range (each part must index its own rows), or an input
- * split along a dim that other inputs of the piece gave by parts. */
+ * evenly: a batch index input (each part must index its own rows), or an input split along a dim
+ * that other inputs of the piece gave by parts. */
 static loom_status whole_feed_ok(const loom__exec *x, int k, const int64_t *by_parts, loom__act *a)
 {
     const loom_graph *g = x->pl->g;
     const loom_tensor *t = g->t[x->input_id[k]];
     const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[k]]];
-    if (rg->nparts < 2 || rg->sbp.kind != LOOM_SBP_SPLIT)
+    if (rg->nparts < 2)
+        return LOOM_OK;
+    /* its gathers and scatters run per device ((S(0), S(0)) -> S(0)) whatever its own SBP: fed
+     * whole, its values index the whole range; split or broadcast, each device would read them as
+     * its own part's */
+    if (loom__batch_index(t))
+        return snprintf(a->msg, a->msg_size,
+                        "input '%s' indexes the rows of %s and is %s over %d devices: feed it by parts "
+                        "(loom_feeder_parts), each device's part indexing its own rows",
+                        t->name, g->dyn[loom__dyn_index(g, loom__index_range(t))].name,
+                        rg->sbp.kind == LOOM_SBP_SPLIT ? "split" : "whole", rg->nparts),
+               LOOM_ERR_INVALID;
+    if (rg->sbp.kind != LOOM_SBP_SPLIT)
         return LOOM_OK;
     int d = loom__dyn_index(g, t->shape.d[rg->sbp.axis]);
-    if (loom__is_index_input(t) && loom__dyn_index(g, loom__index_range(t)) >= 0)
-        return snprintf(a->msg, a->msg_size,
-                        "input '%s' indexes the rows of %s and is split over %d devices: feed it by parts "
-                        "(loom_feeder_parts), each device's part indexing its own rows",
-                        t->name, g->dyn[loom__dyn_index(g, loom__index_range(t))].name, rg->nparts),
-               LOOM_ERR_INVALID;
     if (d >= 0 && by_parts[d] >= 0)
         return snprintf(a->msg, a->msg_size,
                         "input '%s' was fed whole but input '%s' by parts: feed every input split along %s by parts", t->name,
                         g->t[by_parts[d]]->name, g->dyn[d].name),
                LOOM_ERR_INVALID;
     return LOOM_OK;
+}
+
+int loom__exec_even_over(const loom__exec *x, int d, int64_t size, int *nparts, int64_t *part, int64_t *most)
+{
+    const loom__plan *pl = x->pl;
+    const loom_graph *g = pl->g;
+    if (g->dyn[d].part_bound <= 0 || size <= g->dyn[d].part_bound) /* every even part fits the part bound */
+        return 0;
+    for (int r = 0; r < pl->nregst; r++) {
+        const loom__regst *rg = &pl->regst[r];
+        if (rg->sbp.kind != LOOM_SBP_SPLIT || rg->nparts < 2 || rg->tensor < 0)
+            continue;
+        const loom_tensor *t = g->t[rg->tensor];
+        if (t->layout == LOOM__CSR || loom__dyn_index(g, t->shape.d[rg->sbp.axis]) != d)
+            continue;
+        int64_t start, size_j, pb = loom__dyn_part_bound(g, d, rg->nparts, rg->part);
+        loom_split_part(size, rg->nparts, rg->part, &start, &size_j);
+        if (size_j > pb) {
+            *nparts = rg->nparts, *part = size_j, *most = pb;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int loom__exec_even_msg(const loom__exec *x, int d, int64_t size, char *msg, size_t len)
+{
+    int n;
+    int64_t part, most;
+    if (!loom__exec_even_over(x, d, size, &n, &part, &most))
+        return 0;
+    snprintf(msg, len,
+             "dynamic dim %s is %" PRId64 ", fed whole: its even split over %d devices gives a part of %" PRId64
+             ", over its part bound of %" PRId64 " (loom_dim_set_part_bound, loom_program_set_bounds); feed its inputs by parts "
+             "(loom_feeder_parts) or raise the part bound",
+             x->pl->g->dyn[d].name, size, n, part, most);
+    return 1;
 }
 
 /* Binds the dynamic dims of a step from its logical inputs (they must agree) and from the parts
@@ -95,6 +138,19 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
                 return LOOM_ERR_SHAPE;
             }
         }
+    }
+    for (int d = 0; d < g->ndyn; d++) /* a dim fed whole is cut evenly: its parts must fit the registers */
+        if (x->n > 1 && x->pdims[0][d] < 0 && dims[d] >= 0 && loom__exec_even_msg(x, d, dims[d], a->msg, a->msg_size))
+            return LOOM_ERR_SHAPE;
+    for (int k = 0; k < x->ninputs; k++) { /* an index input by parts indexes its part of its range: given by parts too */
+        const loom_tensor *t = g->t[x->input_id[k]];
+        int r = x->by_parts[k] && loom__is_index_input(t) ? loom__dyn_index(g, loom__index_range(t)) : -1;
+        if (r >= 0 && x->pdims[0][r] < 0)
+            return snprintf(a->msg, a->msg_size,
+                            "input '%s' was fed by parts, each part indexing its own device's rows of %s, but no input along %s "
+                            "was: feed one by parts too (the rows of %s on each device)",
+                            t->name, g->dyn[r].name, g->dyn[r].name, g->dyn[r].name),
+                   LOOM_ERR_INVALID;
     }
     for (int k = 0; k < x->ninputs; k++)
         for (int j = 0; j < x->input_n[k]; j++) {
@@ -158,10 +214,6 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
                 snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", x->pl->g->t[x->input_id[k]]->name);
                 return LOOM_ERR_INVALID;
             }
-        if (!loom__exec_in_program(x))
-            for (int k = 0; k < x->ninputs; k++)
-                for (int j = 0; !x->by_parts[k] && j < x->input_n[k]; j++)
-                    loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
     } else {
         /* the data last fed, or its parts staged at the start of the run: no copy */
         for (int k = 0; k < x->ninputs; k++)
@@ -169,7 +221,14 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
                 ((token *)a->out[x->input_off[k] + j])->v =
                     loom__exec_in_program(x) ? e->val[x->input_id[k]] : x->stat[x->input_off[k] + j];
     }
-    return stamp_dims(x, a);
+    loom_status s = stamp_dims(x, a);
+    if (s != LOOM_OK || !e->source || loom__exec_in_program(x))
+        return s;
+    /* the parts of what the source fed whole, once the dims are known to fit the registers */
+    for (int k = 0; k < x->ninputs; k++)
+        for (int j = 0; !x->by_parts[k] && j < x->input_n[k]; j++)
+            loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
+    return LOOM_OK;
 }
 
 

@@ -7,7 +7,7 @@
  *
  *     balance [--events 1000] [--test-events 200] [--epochs 3] [--batch 16] [--hidden 32] [--rounds 3]
  *             [--lr 0.003] [--seed 1] [--placements cpu:0,cpu:0-1,cpu:0-3]
- *             [--samplers random,balance,outlier,skew,budget,devices,plan] [--plan-fraction 0.9]
+ *             [--samplers random,balance,outlier,skew,budget,devices,plan] [--plan-fraction 0.95]
  *             [--write-events DIR] [--write-steps FILE]
  *
  * Every sampler deals the same events, `batch` of them a step (budget: the node and edge budget of
@@ -303,7 +303,7 @@ fail:
 int main(int argc, char **argv)
 {
     options o = {.events = 1000, .test_events = 200, .epochs = 3, .batch = 16, .hidden = 32, .rounds = 3, .lr = 0.003,
-                 .plan_fraction = 0.9, .seed = 1, .placements = "cpu:0,cpu:0-1,cpu:0-3",
+                 .plan_fraction = 0.95, .seed = 1, .placements = "cpu:0,cpu:0-1,cpu:0-3",
                  .samplers = "random,balance,outlier,skew,budget,devices,plan"};
     if (parse(argc, argv, &o))
         return 2;

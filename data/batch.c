@@ -7,7 +7,10 @@
  * same bytes. */
 #include <loom/batch.h>
 
+#include "data/sampler_internal.h"
+
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,6 +266,25 @@ static int bounds_for(const loom_batch_inputs *in, int ndev, int64_t nodes, int6
     return n;
 }
 
+/* The smallest nonempty sample of s in nodes (1 when none has nodes). */
+static int64_t smallest_nodes(const loom_samples *s)
+{
+    int64_t small = INT64_MAX;
+    for (int64_t i = 0; i < s->count; i++) {
+        const int64_t n = loom_samples_nodes(s, i);
+        small = n > 0 && n < small ? n : small;
+    }
+    return small == INT64_MAX ? 1 : small;
+}
+
+/* The graphs a share of n nodes holds at most: n / small + 1 of the samples of s (whose smallest
+ * nonempty one has small nodes), all of them at most. The plan sampler's budget in graphs, the
+ * same in loom_batch_fit_plan and in the epochs it packs. */
+static int64_t graphs_for(const loom_samples *s, int64_t small, int64_t n)
+{
+    return n / small + 1 < s->count ? n / small + 1 : s->count;
+}
+
 loom_status loom_batch_plan_epoch(loom_program *p, const loom_sampler *smp, const loom_batch_inputs *in, loom_error *err)
 {
     if (!p || !smp || !in)
@@ -292,6 +314,25 @@ loom_status loom_batch_plan_epoch(loom_program *p, const loom_sampler *smp, cons
         if (loom_dim_is_dynamic(i == 0 ? in->nodes : i == 1 ? in->edges : in->graphs))
             b[j++].bound = total[i];
     loom_status s = loom_program_set_bounds(p, b, nb);
+    const loom_sampler_opts *o = loom_sampler_options(smp);
+    const loom_samples *ss = loom__sampler_samples(smp);
+    if (s == LOOM_ERR_NOMEM && o->kind == LOOM_SAMPLER_PLAN && o->max_nodes > 0 && o->max_edges > 0 && ss &&
+        most[0] <= o->max_nodes && most[1] <= o->max_edges) {
+        /* The plan's memory is not monotone in its bounds (the lifetime packing of the shared
+         * block): shares smaller than the budget may not fit where the budget does. The budget's
+         * own plan, which loom_batch_fit_plan found to fit, holds every share of its packing. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", loom_program_error(p) ? loom_program_error(p) : "");
+        const int64_t g = graphs_for(ss, smallest_nodes(ss), o->max_nodes);
+        nb = bounds_for(in, ndev, o->max_nodes, o->max_edges, g > most[2] ? g : most[2], b);
+        if (loom_program_set_bounds(p, b, nb) == LOOM_OK)
+            return LOOM_OK;
+        return loom_error_set(err, s,
+                              "the epoch's largest shares, %" PRId64 " nodes (step %" PRId64 ", device %d) and %" PRId64
+                              " edges (step %" PRId64 ", device %d), do not fit, nor does the plan sampler's budget of %" PRId64
+                              " nodes and %" PRId64 " edges: %s",
+                              most[0], at_step[0], at_dev[0], most[1], at_step[1], at_dev[1], o->max_nodes, o->max_edges, why);
+    }
     if (s == LOOM_ERR_NOMEM)
         return loom_error_set(err, s,
                               "the epoch's largest shares, %" PRId64 " nodes (step %" PRId64 ", device %d) and %" PRId64
@@ -345,22 +386,19 @@ loom_status loom_batch_fit_plan(loom_program *p, loom_run_mode mode, const loom_
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_fit_plan: NULL argument or an empty dataset");
     const int ndev = loom_program_devices(p);
     loom_program_set_source(p, loom_batch_source_fn, NULL); /* planned with its registers; loom_batch_run sets the context */
-    int64_t big_n = 0, big_e = 0, small_n = INT64_MAX, big_i = 0;
+    int64_t big_n = 0, big_e = 0, big_i = 0;
     for (int64_t i = 0; i < s->count; i++) {
         int64_t n = loom_samples_nodes(s, i), e = loom_samples_edges(s, i);
         if (n > big_n)
             big_n = n, big_i = i;
         big_e = e > big_e ? e : big_e;
-        small_n = n > 0 && n < small_n ? n : small_n;
     }
-    const int64_t all_n = s->node_off[s->count], all_e = s->edge_off[s->count];
+    const int64_t all_n = s->node_off[s->count], all_e = s->edge_off[s->count], small_n = smallest_nodes(s);
     const double ratio = all_n > 0 ? (double)all_e / (double)all_n : 0.0;
-    if (small_n == INT64_MAX)
-        small_n = 1;
     /* a share of n nodes: the dataset's edges per node, at least the largest sample's edges; the
      * graphs of the most samples n nodes can hold */
 #define EDGES_FOR(n) ((int64_t)((double)(n) * ratio + 1) > big_e ? (int64_t)((double)(n) * ratio + 1) : big_e)
-#define GRAPHS_FOR(n) ((n) / small_n + 1 < s->count ? (n) / small_n + 1 : s->count)
+#define GRAPHS_FOR(n) graphs_for(s, small_n, (n))
     int ok;
     size_t need;
     loom_status st = fits(p, mode, in, ndev, big_n, EDGES_FOR(big_n), GRAPHS_FOR(big_n), &ok, &need);

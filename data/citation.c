@@ -7,10 +7,11 @@
 #define _GNU_SOURCE /* environ */
 #include <loom/data.h>
 
+#include "data/files.h"
+
 #include <errno.h>
 #include <math.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,24 +25,6 @@ extern char **environ;
 /* ---------------------------------------------------------------------------------------------
  * Finding (and downloading) data files.
  * ------------------------------------------------------------------------------------------- */
-
-/* Appends to a message buffer, cutting what does not fit (messages may be shortened, never overrun). */
-__attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap, const char *fmt, ...)
-{
-    size_t n = strlen(buf);
-    if (n + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, cap - n, fmt, ap);
-    va_end(ap);
-}
-
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, R_OK) == 0;
-}
 
 /* $XDG_CACHE_HOME/loom (the XDG spec ignores a relative value), else $HOME/.cache/loom. */
 static int cache_dir(char *buf, size_t n)
@@ -146,19 +129,19 @@ loom_status loom_data_find(const char *file, const char *url, char *path, size_t
     const char *env = getenv("LOOM_DATA");
     if (env && env[0]) {
         int k = snprintf(cand, sizeof cand, "%s/%s", env, file);
-        if (k > 0 && (size_t)k < sizeof cand && is_file(cand))
+        if (k > 0 && (size_t)k < sizeof cand && loom__data_is_file(cand))
             goto found;
-        append(looked, sizeof looked, "%s", cand);
+        loom__data_append(looked, sizeof looked, "%s", cand);
     } else {
-        append(looked, sizeof looked, "$LOOM_DATA (unset)");
+        loom__data_append(looked, sizeof looked, "$LOOM_DATA (unset)");
     }
     char dir[3800]; /* leaves room in cand for '/' and a 255-byte file name */
     int have_cache = cache_dir(dir, sizeof dir);
     if (have_cache) {
         snprintf(cand, sizeof cand, "%s/%s", dir, file);
-        if (is_file(cand))
+        if (loom__data_is_file(cand))
             goto found;
-        append(looked, sizeof looked, ", %s", cand);
+        loom__data_append(looked, sizeof looked, ", %s", cand);
     } else {
         snprintf(dir, sizeof dir, "~/.cache/loom (no $HOME)");
     }
@@ -171,12 +154,12 @@ loom_status loom_data_find(const char *file, const char *url, char *path, size_t
         snprintf(part, sizeof part, "%s.%ld.part", cand, (long)getpid());
         if (make_dirs(dir) != 0) {
             why[0] = 0;
-            append(why, sizeof why, "cannot create %s: %s", dir, strerror(errno));
+            loom__data_append(why, sizeof why, "cannot create %s: %s", dir, strerror(errno));
         } else if (fetch(url, part, why, sizeof why) != 0) {
             unlink(part);
         } else if (rename(part, cand) != 0) {
             why[0] = 0;
-            append(why, sizeof why, "cannot rename %s: %s", part, strerror(errno));
+            loom__data_append(why, sizeof why, "cannot rename %s: %s", part, strerror(errno));
             unlink(part);
         } else {
             goto found;

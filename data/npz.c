@@ -6,17 +6,17 @@
  * size before anything is allocated from them. Offsets in messages are from the archive's start. */
 #include <loom/data.h>
 
+#include "data/files.h"
+
 #define ZLIB_CONST
 #include <zlib.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
@@ -262,21 +262,12 @@ loom_status loom_npz_open(const char *path, loom_npz **out, loom_error *err)
     if (!path || !out)
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_npz_open: NULL path or output");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return loom_error_set(err, errno == ENOENT ? LOOM_ERR_NOT_FOUND : LOOM_ERR_IO, "%s: cannot open: %s", path,
-                    strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return loom_error_set(err, LOOM_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SIZE_MAX / 2) {
-        close(fd);
-        return loom_error_set(err, LOOM_ERR_IO, "%s: not a regular file of a size this process can hold", path);
-    }
-    size_t size = (size_t)st.st_size;
+    int fd;
+    uint64_t fsize;
+    loom_status st = loom__data_open(path, LOOM_ERR_NOT_FOUND, &fd, &fsize, err);
+    if (st)
+        return st;
+    size_t size = (size_t)fsize;
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
         close(fd);

@@ -17,6 +17,7 @@
 #include <loom/batch.h>
 
 #include "data/rand.h"
+#include "data/sampler_internal.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -85,34 +86,13 @@ loom_status loom_sampler_kind_parse(const char *name, loom_sampler_kind *out, lo
                           list);
 }
 
-/* ---- the generator ---------------------------------------------------------------------------- */
-
-
-/* floor(r * m / 2^64) for 0 < m < 2^63: one draw per value, with a bias of m / 2^64 at most, far
- * below anything an order of samples shows. The 128-bit product is made from 32-bit halves. */
-static int64_t below(uint64_t r, int64_t m)
-{
-    uint64_t b = (uint64_t)m, r0 = r & 0xffffffffu, r1 = r >> 32, b0 = b & 0xffffffffu, b1 = b >> 32;
-    uint64_t lo = r0 * b0, m0 = r0 * b1, m1 = r1 * b0;
-    uint64_t mid = (lo >> 32) + (m0 & 0xffffffffu) + (m1 & 0xffffffffu);
-    return (int64_t)(r1 * b1 + (m0 >> 32) + (m1 >> 32) + (mid >> 32));
-}
+/* ---- the generator (data/rand.h) ------------------------------------------------------------- */
 
 enum { STREAM_SAMPLES = 1, STREAM_STEPS = 2 };
 
 static uint64_t stream_key(const loom_sampler *p, int64_t epoch, uint64_t stream)
 {
     return loom__data_rand64(loom__data_rand64(p->o.seed, (uint64_t)epoch), stream);
-}
-
-/* Fisher-Yates: swaps v[i] with v[j], j drawn from value i of the stream. */
-static void shuffle(int64_t *v, int64_t n, uint64_t key)
-{
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = below(loom__data_rand64(key, (uint64_t)i), i + 1), t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
 }
 
 static void iota(int64_t *v, int64_t n)
@@ -393,7 +373,7 @@ static int32_t place(loom_sampler *p, int64_t pos)
 static int64_t deal_random(loom_sampler *p, uint64_t ks)
 {
     iota(p->stage, p->n);
-    shuffle(p->stage, p->n, ks);
+    loom__data_shuffle(p->stage, p->n, ks);
     return in_batches(p);
 }
 
@@ -407,7 +387,7 @@ static int64_t deal_spread(loom_sampler *p, int64_t large, uint64_t ks, uint64_t
     int64_t n = p->n, b = p->o.batch, steps = (n - 1) / b + 1, last = n - (steps - 1) * b;
     int64_t *fill = p->bounds, *perm = p->order;
     iota(p->cyc, steps);
-    shuffle(p->cyc, steps, kt);
+    loom__data_shuffle(p->cyc, steps, kt);
     memset(fill, 0, (size_t)steps * sizeof *fill);
     /* large <= n, the steps' room, so the skipping ends */
     for (int64_t r = 0, q = 0; r < large; r++, q = q + 1 == steps ? 0 : q + 1) {
@@ -417,7 +397,7 @@ static int64_t deal_spread(loom_sampler *p, int64_t large, uint64_t ks, uint64_t
         p->stage[k * b + fill[k]++] = p->by_rank[r];
     }
     memcpy(perm, p->by_rank + large, (size_t)(n - large) * sizeof *perm);
-    shuffle(perm, n - large, ks);
+    loom__data_shuffle(perm, n - large, ks);
     for (int64_t k = 0, q = 0; k < steps; k++)
         while (fill[k] < (k == steps - 1 ? last : b))
             p->stage[k * b + fill[k]++] = perm[q++];
@@ -430,7 +410,7 @@ static int64_t deal_skew(loom_sampler *p, uint64_t kt)
     memcpy(p->stage, p->by_rank, (size_t)p->n * sizeof *p->stage);
     int64_t steps = in_batches(p), full = p->n / p->o.batch;
     iota(p->cyc, steps);
-    shuffle(p->cyc, full, kt);
+    loom__data_shuffle(p->cyc, full, kt);
     return steps;
 }
 
@@ -463,7 +443,7 @@ static int64_t deal_budget(loom_sampler *p, uint64_t ks, uint64_t kt)
         memcpy(p->stage, p->by_rank, (size_t)p->n * sizeof *p->stage);
     else {
         iota(p->stage, p->n);
-        shuffle(p->stage, p->n, ks);
+        loom__data_shuffle(p->stage, p->n, ks);
     }
     p->bounded = 1;
     int64_t steps = 0;
@@ -481,7 +461,7 @@ static int64_t deal_budget(loom_sampler *p, uint64_t ks, uint64_t kt)
     p->bounds[++steps] = p->n;
     iota(p->cyc, steps);
     if (p->o.sort)
-        shuffle(p->cyc, steps, kt);
+        loom__data_shuffle(p->cyc, steps, kt);
     return steps;
 }
 
@@ -636,3 +616,5 @@ void loom_sampler_mean_budget(const loom_samples *s, loom_sampler_opts *o)
     o->max_nodes = n > most_n ? n : most_n;
     o->max_edges = e > most_e ? e : most_e;
 }
+
+const loom_samples *loom__sampler_samples(const loom_sampler *smp) { return smp ? smp->s : NULL; }

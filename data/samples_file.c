@@ -22,16 +22,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include <loom/samples.h>
 
+#include "data/files.h"
+
 #include <zlib.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define SF_MAGIC "LOOMSMP1"
@@ -239,20 +239,6 @@ loom_status loom_samples_write(const loom_samples *s, const char *path, loom_err
 /* ---------------------------------------------------------------------------------------------
  * Reading.
  * ------------------------------------------------------------------------------------------- */
-static loom_status sf_bad(loom_error *err, const char *path, uint64_t at, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static loom_status sf_bad(loom_error *err, const char *path, uint64_t at, const char *fmt, ...)
-{
-    if (!err)
-        return LOOM_ERR_FORMAT;
-    char what[sizeof err->msg];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return loom_error_set(err, LOOM_ERR_FORMAT, "%s: byte %" PRIu64 ": %s", path, at, what);
-}
-
 /* Reads exactly n bytes; the count read when the file ends first, -1 (errno set) on an error. */
 static ssize_t sf_read(int fd, void *p, size_t n)
 {
@@ -291,7 +277,7 @@ static loom_status sf_get(sf_reader *r, const sf_array *a)
             return loom_error_set(r->err, LOOM_ERR_IO, "%s: byte %" PRIu64 ": cannot read %s: %s", r->path, r->at, a->name,
                                   strerror(errno));
         if ((size_t)k < n) /* the file shrank since its size was checked */
-            return sf_bad(r->err, r->path, r->at + (uint64_t)k, "truncated: the file ends inside %s (bytes %" PRIu64
+            return loom__data_bad(r->err, r->path, r->at + (uint64_t)k, "truncated: the file ends inside %s (bytes %" PRIu64
                           " to %" PRIu64 ")", a->name, begin, begin + bytes);
         r->crc = crc32(r->crc, r->buf, (uInt)n);
         /* whole elements: n and done are multiples of 8 but the last chunk's end, where the
@@ -318,14 +304,14 @@ static loom_status sf_get(sf_reader *r, const sf_array *a)
 static loom_status sf_offsets(sf_reader *r, const char *name, const int64_t *off, int64_t count, int64_t total, uint64_t at)
 {
     if (off[0] != 0)
-        return sf_bad(r->err, r->path, at, "%s[0] is %" PRId64 ": expected 0", name, off[0]);
+        return loom__data_bad(r->err, r->path, at, "%s[0] is %" PRId64 ": expected 0", name, off[0]);
     for (int64_t i = 0; i < count; i++)
         if (off[i + 1] < off[i] || off[i + 1] > total)
-            return sf_bad(r->err, r->path, at + 8 * (uint64_t)(i + 1), "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
+            return loom__data_bad(r->err, r->path, at + 8 * (uint64_t)(i + 1), "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
                           " to %" PRId64 " (offsets never decrease and end at the header's total)",
                           name, i + 1, off[i + 1], off[i], total);
     if (off[count] != total)
-        return sf_bad(r->err, r->path, at + 8 * (uint64_t)count, "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
+        return loom__data_bad(r->err, r->path, at + 8 * (uint64_t)count, "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
                       " (the total in the header)", name, count, off[count], total);
     return LOOM_OK;
 }
@@ -345,7 +331,7 @@ static loom_status sf_header(sf_reader *r, const uint8_t *h, loom_samples *s, in
     for (int k = 0; k < 6; k++) {
         v[k] = (int64_t)get64(h + f[k].at);
         if (v[k] < f[k].min)
-            return sf_bad(r->err, r->path, (uint64_t)f[k].at, "%s is %" PRId64 ": expected at least %" PRId64, f[k].name,
+            return loom__data_bad(r->err, r->path, (uint64_t)f[k].at, "%s is %" PRId64 ": expected at least %" PRId64, f[k].name,
                           v[k], f[k].min);
     }
     s->count = v[0];
@@ -356,21 +342,21 @@ static loom_status sf_header(sf_reader *r, const uint8_t *h, loom_samples *s, in
     *edges = v[5];
     *flags = get32(h + AT_FLAGS);
     if (*flags & ~(uint32_t)SF_FLAGS)
-        return sf_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": expected only 0x1 (edge_attr), 0x2 (edge_y) and "
+        return loom__data_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": expected only 0x1 (edge_attr), 0x2 (edge_y) and "
                       "0x4 (graph_y)", *flags);
     if (s->edge_features && *edges && !(*flags & SF_EDGE_ATTR))
-        return sf_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " edge features but no edge_attr "
+        return loom__data_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " edge features but no edge_attr "
                       "(flag 0x1)", *flags, s->edge_features);
     if (s->num_classes && s->count && !(*flags & SF_GRAPH_Y))
-        return sf_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " classes but no graph_y (flag 0x4)",
+        return loom__data_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " classes but no graph_y (flag 0x4)",
                       *flags, s->num_classes);
     if (s->count == INT64_MAX)
-        return sf_bad(r->err, r->path, AT_COUNT, "count is %" PRId64 ": count + 1 offsets overflow an int64", s->count);
+        return loom__data_bad(r->err, r->path, AT_COUNT, "count is %" PRId64 ": count + 1 offsets overflow an int64", s->count);
     if (*nodes > INT64_MAX / s->node_features)
-        return sf_bad(r->err, r->path, AT_NODES, "%" PRId64 " nodes of %" PRId64 " features overflow an int64", *nodes,
+        return loom__data_bad(r->err, r->path, AT_NODES, "%" PRId64 " nodes of %" PRId64 " features overflow an int64", *nodes,
                       s->node_features);
     if (s->edge_features && *edges > INT64_MAX / s->edge_features)
-        return sf_bad(r->err, r->path, AT_EDGES, "%" PRId64 " edges of %" PRId64 " features overflow an int64", *edges,
+        return loom__data_bad(r->err, r->path, AT_EDGES, "%" PRId64 " edges of %" PRId64 " features overflow an int64", *edges,
                       s->edge_features);
     /* the sizes of the arrays, from the counts alone (no data is read yet) */
     sf_array a[8];
@@ -379,13 +365,13 @@ static loom_status sf_header(sf_reader *r, const uint8_t *h, loom_samples *s, in
     for (int k = 0; k < na; k++) {
         int64_t b = sf_padded(a[k].n, a[k].size);
         if (b < 0 || (uint64_t)b > (uint64_t)INT64_MAX - SF_HEADER - sum)
-            return sf_bad(r->err, r->path, (uint64_t)a[k].at, "%s of %" PRId64 " elements: the file would be over 2^63 "
+            return loom__data_bad(r->err, r->path, (uint64_t)a[k].at, "%s of %" PRId64 " elements: the file would be over 2^63 "
                           "bytes (the counts overflow)", a[k].name, a[k].n);
         sum += (uint64_t)b;
     }
     *payload = get64(h + AT_PAYLOAD);
     if (*payload != sum)
-        return sf_bad(r->err, r->path, AT_PAYLOAD, "payload of %" PRIu64 " bytes: the counts give %" PRIu64, *payload, sum);
+        return loom__data_bad(r->err, r->path, AT_PAYLOAD, "payload of %" PRIu64 " bytes: the counts give %" PRIu64, *payload, sum);
     return LOOM_OK;
 }
 
@@ -422,17 +408,17 @@ static loom_status sf_read_all(sf_reader *r, uint64_t size, loom_samples *s)
     if ((size_t)k < have) /* shrank since fstat */
         have = (size_t)k;
     if (memcmp(h, SF_MAGIC, have < 8 ? have : 8))
-        return sf_bad(r->err, r->path, 0, "not a Loom samples file: expected the magic \"%s\"", SF_MAGIC);
+        return loom__data_bad(r->err, r->path, 0, "not a Loom samples file: expected the magic \"%s\"", SF_MAGIC);
     /* another version may have another header: its number first, when the file holds it */
     uint32_t version = get32(h + AT_VERSION);
     if (have >= AT_VERSION + 4 && version != SF_VERSION)
-        return sf_bad(r->err, r->path, AT_VERSION, "version %" PRIu32 ", this Loom reads version %d", version, SF_VERSION);
+        return loom__data_bad(r->err, r->path, AT_VERSION, "version %" PRIu32 ", this Loom reads version %d", version, SF_VERSION);
     if (have < SF_HEADER)
-        return sf_bad(r->err, r->path, have, "truncated: the file ends at byte %zu, expected the %d-byte header", have,
+        return loom__data_bad(r->err, r->path, have, "truncated: the file ends at byte %zu, expected the %d-byte header", have,
                       SF_HEADER);
     r->at = SF_HEADER;
     if (get32(h + AT_HEADER) != SF_HEADER)
-        return sf_bad(r->err, r->path, AT_HEADER, "header of %" PRIu32 " bytes: version %d has %d", get32(h + AT_HEADER),
+        return loom__data_bad(r->err, r->path, AT_HEADER, "header of %" PRIu32 " bytes: version %d has %d", get32(h + AT_HEADER),
                       SF_VERSION, SF_HEADER);
     int64_t nodes = 0, edges = 0;
     uint32_t flags = 0;
@@ -441,10 +427,10 @@ static loom_status sf_read_all(sf_reader *r, uint64_t size, loom_samples *s)
     if (st)
         return st;
     if (size < SF_HEADER + payload)
-        return sf_bad(r->err, r->path, size, "truncated: the file ends at byte %" PRIu64 ", expected %" PRIu64 " bytes",
+        return loom__data_bad(r->err, r->path, size, "truncated: the file ends at byte %" PRIu64 ", expected %" PRIu64 " bytes",
                       size, SF_HEADER + payload);
     if (size > SF_HEADER + payload)
-        return sf_bad(r->err, r->path, SF_HEADER + payload, "%" PRIu64 " bytes past the end of the arrays: expected the "
+        return loom__data_bad(r->err, r->path, SF_HEADER + payload, "%" PRIu64 " bytes past the end of the arrays: expected the "
                       "file to end here", size - SF_HEADER - payload);
     if ((st = sf_alloc(r, s, nodes, edges, flags)))
         return st;
@@ -458,14 +444,14 @@ static loom_status sf_read_all(sf_reader *r, uint64_t size, loom_samples *s)
     }
     uint32_t want = get32(h + AT_CRC);
     if ((uint32_t)r->crc != want)
-        return sf_bad(r->err, r->path, SF_HEADER, "the payload's CRC-32 is 0x%08" PRIx32 ", expected 0x%08" PRIx32
+        return loom__data_bad(r->err, r->path, SF_HEADER, "the payload's CRC-32 is 0x%08" PRIx32 ", expected 0x%08" PRIx32
                       " (the header's, byte %d): the file is corrupt", (uint32_t)r->crc, want, AT_CRC);
     if ((st = sf_offsets(r, "node_off", s->node_off, s->count, nodes, at[0])) ||
         (st = sf_offsets(r, "edge_off", s->edge_off, s->count, edges, at[1])))
         return st;
     loom_error verr = LOOM_ERROR_INIT;
     if (loom_samples_validate(s, &verr))
-        return sf_bad(r->err, r->path, SF_HEADER, "the arrays (bytes %d to %" PRIu64 "): %s", SF_HEADER,
+        return loom__data_bad(r->err, r->path, SF_HEADER, "the arrays (bytes %d to %" PRIu64 "): %s", SF_HEADER,
                       SF_HEADER + payload, verr.msg);
     return LOOM_OK;
 }
@@ -476,21 +462,16 @@ loom_status loom_samples_read(const char *path, loom_samples *out, loom_error *e
         *out = LOOM_SAMPLES_INIT;
     if (!path || !out)
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_samples_read: NULL %s", path ? "output" : "path");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return loom_error_set(err, LOOM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat stt;
-    loom_status st = LOOM_OK;
-    if (fstat(fd, &stt) != 0)
-        st = loom_error_set(err, LOOM_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    else if (!S_ISREG(stt.st_mode))
-        st = loom_error_set(err, LOOM_ERR_IO, "%s: cannot read: %s", path,
-                            S_ISDIR(stt.st_mode) ? strerror(EISDIR) : "not a regular file");
+    int fd;
+    uint64_t size;
+    loom_status st = loom__data_open(path, LOOM_ERR_IO, &fd, &size, err);
+    if (st)
+        return st;
     sf_reader r = {.fd = fd, .path = path, .at = 0, .buf = NULL, .crc = crc32(0, NULL, 0), .err = err};
-    if (!st && !(r.buf = malloc(SF_BUF)))
+    if (!(r.buf = malloc(SF_BUF)))
         st = loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory", path);
     if (!st)
-        st = sf_read_all(&r, (uint64_t)stt.st_size, out);
+        st = sf_read_all(&r, size, out);
     free(r.buf);
     close(fd);
     if (st)

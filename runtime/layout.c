@@ -58,10 +58,11 @@ static const char *kind_name(unsigned kind)
  * edges not leaving initial emitters, then a walk over all edges from the sources. */
 static loom_status check_graph(loom__rt *rt, const int *ep, const int *ec)
 {
-    int n = rt->nactors;
-    int *deg = calloc((size_t)n, sizeof *deg), *queue = malloc((size_t)n * sizeof *queue);
-    int *first = malloc(((size_t)n + 1) * sizeof *first), *adj = malloc(((size_t)rt->nedges + 1) * sizeof *adj);
-    char *seen = calloc((size_t)n, 1);
+    const int n = rt->nactors;
+    const size_t nsz = n > 0 ? (size_t)n : 0; /* a count of actors: never negative, said so for the compiler */
+    int *deg = calloc(nsz + 1, sizeof *deg), *queue = malloc((nsz + 1) * sizeof *queue);
+    int *first = malloc((nsz + 1) * sizeof *first), *adj = malloc(((size_t)rt->nedges + 1) * sizeof *adj);
+    char *seen = calloc(nsz + 1, 1);
     loom_status st = LOOM_OK;
     if (!deg || !queue || !first || !adj || !seen) {
         st = loom__rt_build_fail(rt, LOOM_ERR_NOMEM, "loom__rt_run: out of memory");
@@ -77,7 +78,7 @@ static loom_status check_graph(loom__rt *rt, const int *ep, const int *ec)
     int *fill = deg; /* borrowed for the fill, cleared below */
     for (int e = 0; e < rt->nedges; e++)
         adj[first[ep[e]] + fill[ep[e]]++] = ec[e];
-    memset(deg, 0, (size_t)n * sizeof *deg);
+    memset(deg, 0, nsz * sizeof *deg);
 
     for (int e = 0; e < rt->nedges; e++)
         if (rt->actors[ep[e]]->initial_emits == 0)

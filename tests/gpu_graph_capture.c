@@ -70,7 +70,9 @@ START_TEST(test_graph_capture_replay)
     int64_t nnz[LOOM__MAX_SRC] = {0};
     const loom__cuda_op *ce = loom__cuda_op_get(LOOM_OP_SOFTMAX_CE);
     ck_assert_ptr_nonnull(ce->run);
-    const size_t ws = ce->workspace ? ce->workspace(losst, nnz) : 0;
+    const loom__cuda_kctx dev_cc = {.device = dev.index, .stream = dev.stream[LOOM__CUDA_COMPUTE], .blas = dev.blas,
+                                    .sparse = dev.sparse, .dnn = dev.dnn, .err = dev.err};
+    const size_t ws = ce->workspace ? ce->workspace(losst, nnz, &dev_cc) : 0;
     void *dws = ws ? lt_gpu_alloc(dev.index, ws, NULL, -1) : NULL;
     int64_t *dstep = lt_gpu_alloc(dev.index, sizeof(int64_t), NULL, -1);
 
@@ -83,7 +85,7 @@ START_TEST(test_graph_capture_replay)
         for (int k = 0; k < NOPS; k++) {
             const loom_tensor *t = ops[k];
             loom__cuda_kctx cc = {.device = dev.index, .stream = dev.stream[LOOM__CUDA_COMPUTE], .blas = dev.blas,
-                                  .sparse = dev.sparse, .workspace = dws, .workspace_bytes = ws, .err = dev.err,
+                                  .sparse = dev.sparse, .dnn = dev.dnn, .workspace = dws, .workspace_bytes = ws, .err = dev.err,
                                   .tag = t->id, .step_dev = dstep};
             loom__kctx kc = {.step = 9, .training = 1, .seed = 77, .msg = msg, .msglen = sizeof msg, .cuda = &cc};
             loom__value *src[LOOM__MAX_SRC];

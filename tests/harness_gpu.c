@@ -12,6 +12,7 @@
 struct lt_gpu {
     loom__cuda_dev dev;
     int deterministic, matmul;
+    int no_dnn; /* kernels run without the cuDNN handle */
 };
 
 lt_gpu *lt_gpu_open_or_skip(void)
@@ -42,6 +43,8 @@ void lt_gpu_set_modes(lt_gpu *g, int deterministic, int matmul)
     g->deterministic = deterministic;
     g->matmul = matmul;
 }
+
+void lt_gpu_set_dnn(lt_gpu *g, int on) { g->no_dnn = !on; }
 
 /* The suite's slot for the device, for the fixture's functions (which take no arguments). */
 static lt_gpu **fixture_gpu;
@@ -220,7 +223,16 @@ static loom_status run_cuda(lt_gpu *g, const loom_tensor *t, loom__value *out, l
     int64_t nnz[LOOM__MAX_SRC] = {0};
     for (int i = 0; i < t->n_src; i++)
         nnz[i] = dsrc[i]->rowptr ? dsrc[i]->nnz : 0;
-    size_t ws = op->workspace ? op->workspace(t, nnz) : 0;
+    loom__cuda_kctx cc = {.device = g->dev.index,
+                          .stream = g->dev.stream[LOOM__CUDA_COMPUTE],
+                          .blas = g->dev.blas,
+                          .sparse = g->dev.sparse,
+                          .dnn = g->no_dnn ? NULL : g->dev.dnn,
+                          .err = g->dev.err,
+                          .tag = t->id,
+                          .deterministic = g->deterministic,
+                          .matmul = g->matmul};
+    size_t ws = op->workspace ? op->workspace(t, nnz, &cc) : 0;
     void *wsp = NULL;
     loom_status s;
     if (ws && fill >= 0) {
@@ -230,16 +242,8 @@ static loom_status run_cuda(lt_gpu *g, const loom_tensor *t, loom__value *out, l
         if (s != LOOM_OK)
             return s;
     }
-    loom__cuda_kctx cc = {.device = g->dev.index,
-                          .stream = g->dev.stream[LOOM__CUDA_COMPUTE],
-                          .blas = g->dev.blas,
-                          .sparse = g->dev.sparse,
-                          .workspace = wsp,
-                          .workspace_bytes = ws,
-                          .err = g->dev.err,
-                          .tag = t->id,
-                          .deterministic = g->deterministic,
-                          .matmul = g->matmul};
+    cc.workspace = wsp;
+    cc.workspace_bytes = ws;
     msg[0] = 0;
     loom__kctx kc = {.step = step, .training = training, .seed = t->graph->seed, .msg = msg, .msglen = len, .cuda = &cc};
     s = op->run(t, out, dsrc, &kc);

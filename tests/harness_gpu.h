@@ -60,6 +60,8 @@ int lt_gpu_run(Suite *(*suite)(void));
 #endif
 /* Turns the kernels' deterministic mode on or off (default off) and TF32 (default off). */
 void lt_gpu_set_modes(lt_gpu *g, int deterministic, int matmul);
+/* Gives kernels the device's cuDNN handle (on, the default) or none (their paths without cuDNN). */
+void lt_gpu_set_dnn(lt_gpu *g, int on);
 
 /* Runs t's CPU kernel on host copies of src and its CUDA kernel on device copies, then compares
  * the outputs (and, for in-place ops, every source): floats within tol * max(1, |cpu|), integers

@@ -208,7 +208,35 @@ static loom_tensor *segment_max(lt_case *c, const lt_row_env *e)
     return loom_segment_max(G, x_param(c, e, "x", loom_shape(5, 2)), idx_input(c, e, "seg", 5, 3), 3);
 }
 
-/* ---- rows: convolutional network ops ----------------------------------------------------------- */
+/* ---- rows: convolution ------------------------------------------------------------------------- */
+
+static loom_tensor *conv2d(lt_case *c, const lt_row_env *e)
+{
+    loom_conv2d_opts o = {.stride = {2, 2}, .pad = {1, 1}, .dilation = {1, 1}, .groups = 1};
+    return loom_conv2d(G, x_param(c, e, "x", loom_shape(2, 3, 5, 4)), x_param(c, e, "w", loom_shape(4, 3, 3, 2)),
+                       x_param(c, e, "b", loom_shape(4)), &o);
+}
+static loom_tensor *conv2d_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_conv2d(G, x_param(c, e, "x", loom_shape(1, 2, 3, 3)), x_param(c, e, "w", loom_shape(2, 2, 5, 5)), NULL, NULL);
+}
+static loom_tensor *conv2d_grouped(lt_case *c, const lt_row_env *e)
+{
+    loom_conv2d_opts o = {.stride = {1, 2}, .pad = {1, 1}, .dilation = {1, 1}, .groups = 2};
+    return loom_conv2d(G, x_param(c, e, "x", loom_shape(2, 4, 4, 3)), x_param(c, e, "w", loom_shape(6, 2, 3, 3)), NULL, &o);
+}
+static loom_tensor *conv2d_dilated(lt_case *c, const lt_row_env *e)
+{
+    loom_conv2d_opts o = {.stride = {1, 1}, .pad = {0, 1}, .dilation = {2, 2}, .groups = 1};
+    return loom_conv2d(G, x_param(c, e, "x", loom_shape(1, 2, 6, 5)), x_param(c, e, "w", loom_shape(3, 2, 2, 2)),
+                       x_param(c, e, "b", loom_shape(3)), &o);
+}
+static loom_tensor *conv2d_1x1(lt_case *c, const lt_row_env *e)
+{
+    return loom_conv2d(G, x_param(c, e, "x", loom_shape(2, 3, 3, 2)), x_param(c, e, "w", loom_shape(4, 3, 1, 1)), NULL, NULL);
+}
+
+/* ---- rows: pooling and normalisation ----------------------------------------------------------- */
 
 static loom_tensor *max_pool(lt_case *c, const lt_row_env *e)
 {
@@ -289,6 +317,10 @@ const lt_op_row lt_op_rows[] = {
     {"softmax_cross_entropy (masked)", LOOM_OP_SOFTMAX_CE, softmax_ce_masked, 0, {0}, D, NULL, NULL},
     {"bce_with_logits", LOOM_OP_BCE_LOGITS, bce, 0, {0}, D, bce_bad, "loom_bce_with_logits"},
     {"bce_with_logits (pos_weight 2.5)", LOOM_OP_BCE_LOGITS, bce_weighted, 0, {0}, D, NULL, NULL},
+    {"conv2d (stride 2, pad 1, bias)", LOOM_OP_CONV2D, conv2d, 4, {2, 4, 3, 3}, D, conv2d_bad, "loom_conv2d"},
+    {"conv2d (groups 2, stride 1x2)", LOOM_OP_CONV2D, conv2d_grouped, 4, {2, 6, 4, 2}, D, NULL, NULL},
+    {"conv2d (dilation 2, pad 0x1, bias)", LOOM_OP_CONV2D, conv2d_dilated, 4, {1, 3, 4, 5}, D, NULL, NULL},
+    {"conv2d (1x1)", LOOM_OP_CONV2D, conv2d_1x1, 4, {2, 4, 3, 2}, D, NULL, NULL},
     {"sum (axis 0)", LOOM_OP_SUM, sum, 1, {4}, D, NULL, NULL},
     {"mean (all, keepdims)", LOOM_OP_MEAN, mean, 2, {1, 1}, D, NULL, NULL},
     {"reshape", LOOM_OP_RESHAPE, reshape, 2, {2, 6}, D, reshape_bad, "loom_reshape"},
@@ -329,6 +361,8 @@ const lt_op_exemption lt_op_exempt[] = {
     {LOOM_OP_LOG_SOFTMAX_GRAD, 1, "the gradient of log_softmax"},
     {LOOM_OP_SOFTMAX_CE_GRAD, 1, "the gradient of softmax_cross_entropy"},
     {LOOM_OP_BCE_LOGITS_GRAD, 1, "the gradient of bce_with_logits"},
+    {LOOM_OP_CONV2D_GRAD_INPUT, 1, "the gradient of conv2d in x"},
+    {LOOM_OP_CONV2D_GRAD_WEIGHT, 1, "the gradient of conv2d in w"},
     {LOOM_OP_EXPAND, 1, "the gradient of sum and mean"},
     {LOOM_OP_SLICE_GRAD, 1, "the gradient of slice"},
     {LOOM_OP_SCATTER_GRAD, 1, "the gradient of segment_max"},

@@ -130,6 +130,51 @@ static src_spec *add_segment_result(op_case *c, const src_spec *x, const src_spe
     return s;
 }
 
+/* A convolution's sizes and attributes: x [n, c, h, w] * w [k, c / groups, r, s] (+ b [k]). */
+typedef struct conv_geom {
+    const char *label;
+    int64_t n, c, h, w, k, r, s;
+    int64_t stride[2], pad[2], dil[2], groups;
+    uint32_t dyn; /* the batch is the case's dynamic dim N */
+    int bias; /* conv2d's case has b */
+} conv_geom;
+
+static const conv_geom conv_geoms[] = {
+    {"[5, 7, 4, 4] * [5, 7, 3, 3], pad 1", 5, 7, 4, 4, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, 0, 1},
+    {"[N, 7, 5, 4] * [5, 7, 2, 3], stride 2x1, pad 0x1, dilation 1x2", 7, 7, 5, 4, 5, 2, 3, {2, 1}, {0, 1}, {1, 2}, 1, 1, 0},
+    {"[7, 6, 4, 4] * [4, 3, 3, 3], pad 1, groups 2", 7, 6, 4, 4, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, 2, 0, 1},
+};
+
+/* The case of op (conv2d: x, w[, b]; conv2d_grad_input: dy, w; conv2d_grad_weight: x, dy) on g. */
+static void add_conv_case(op_case *cs, int *nc, loom_op op, const conv_geom *g)
+{
+    const int bias = op == LOOM_OP_CONV2D && g->bias;
+    op_case *c = new_case(cs, nc, op, "%s %s%s", loom__op_def(op)->name, g->label, bias ? " + b" : "");
+    const int64_t p = (g->h + 2 * g->pad[0] - g->dil[0] * (g->r - 1) - 1) / g->stride[0] + 1;
+    const int64_t q = (g->w + 2 * g->pad[1] - g->dil[1] * (g->s - 1) - 1) / g->stride[1] + 1;
+    for (int i = 0; i < 2; i++) {
+        c->a.i[i] = g->stride[i];
+        c->a.i[2 + i] = g->pad[i];
+        c->a.i[4 + i] = g->dil[i];
+    }
+    c->a.i[6] = g->groups;
+    if (op != LOOM_OP_CONV2D_GRAD_INPUT)
+        add_f64(c, DIMS(g->n, g->c, g->h, g->w))->dyn = g->dyn;
+    if (op == LOOM_OP_CONV2D_GRAD_INPUT)
+        add_f64(c, DIMS(g->n, g->k, p, q))->dyn = g->dyn;
+    if (op != LOOM_OP_CONV2D_GRAD_WEIGHT)
+        add_f64(c, DIMS(g->k, g->c / g->groups, g->r, g->s));
+    if (bias)
+        add_f64(c, DIMS(g->k));
+    if (op == LOOM_OP_CONV2D_GRAD_WEIGHT)
+        add_f64(c, DIMS(g->n, g->k, p, q))->dyn = g->dyn;
+    /* the spatial dims the gradient ops make */
+    if (op == LOOM_OP_CONV2D_GRAD_INPUT)
+        c->a.shape = (loom_shape){.ndim = 2, .d = {g->h, g->w}};
+    if (op == LOOM_OP_CONV2D_GRAD_WEIGHT)
+        c->a.shape = (loom_shape){.ndim = 2, .d = {g->r, g->s}};
+}
+
 /* The max pool of x [N, C, H, W] by a window of a (kh, kw, sh, sw, ph, pw): max_pool2d_grad's y. */
 static src_spec *add_max_pool(op_case *c, const src_spec *x, const int64_t *a)
 {
@@ -317,6 +362,12 @@ int make_cases(loom_op op, op_case *cs)
             if (op == LOOM_OP_BCE_LOGITS_GRAD)
                 add_f64(c, 0, (int64_t[]){0}); /* gout: a scalar */
         }
+        break;
+    case LOOM_OP_CONV2D:
+    case LOOM_OP_CONV2D_GRAD_INPUT:
+    case LOOM_OP_CONV2D_GRAD_WEIGHT:
+        for (size_t k = 0; k < sizeof conv_geoms / sizeof conv_geoms[0]; k++)
+            add_conv_case(cs, &nc, op, &conv_geoms[k]);
         break;
     case LOOM_OP_SUM:
     case LOOM_OP_MEAN: {

@@ -441,6 +441,11 @@ static const struct {
     {LOOM_OP_CONCAT, "concat [5, 2] [5, 3] [5, 4] axis 1", "(S(1), S(1), S(1)) -> S(1)"},
     {LOOM_OP_SLICE, "slice [5, 7] axis 1 [2, 6)", "(S(1)) -> S(1)"}, /* start and end are absolute */
     {LOOM_OP_SPMM, "spmm [7, 5] x [5, 4]", "(S(0), S(0)) -> P"},     /* shapes do not even meet */
+    /* a sum of products of parts */
+    {LOOM_OP_CONV2D, "conv2d [N, 7, 5, 4] * [5, 7, 2, 3], stride 2x1, pad 0x1, dilation 1x2", "(P, P) -> P"},
+    {LOOM_OP_CONV2D, "conv2d [5, 7, 4, 4] * [5, 7, 3, 3], pad 1 + b", "(P, B, B) -> P"}, /* b once per device */
+    /* with groups, a device's filters are not the first of their groups */
+    {LOOM_OP_CONV2D_GRAD_WEIGHT, "conv2d_grad_weight [7, 6, 4, 4] * [4, 3, 3, 3], pad 1, groups 2", "(B, S(1)) -> S(0)"},
     {LOOM_OP_MAX_POOL2D, "max_pool2d [5, 7, 5, 4] kernel 3x2 stride 2x1 pad 1x0", "(P) -> P"}, /* max is not linear */
     {LOOM_OP_BN_STATS, "batch_norm_stats [7, 5]", "(P) -> P"},                   /* the squares */
     {LOOM_OP_BATCH_NORM, "batch_norm [7, 5]", "(S(0), P, B, B, B, B) -> S(0)"},   /* a part's statistics */

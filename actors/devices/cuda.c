@@ -173,8 +173,9 @@ static unsigned cuda_stream_of(const loom__task *k)
 
 /* ---- setting up -------------------------------------------------------------------------------- */
 
-/* Bytes of kernel scratch device d's tasks need at most. */
-static size_t workspace_of(const loom__exec *x, int d)
+/* Bytes of kernel scratch device d's tasks need at most, asked of each op with kc, the context its
+ * kernels will run with (kernels that choose algorithms on the device's handles choose here). */
+static size_t workspace_of(const loom__exec *x, int d, const loom__cuda_kctx *kc)
 {
     const loom__plan *pl = x->pl;
     size_t most = 0;
@@ -187,7 +188,7 @@ static size_t workspace_of(const loom__exec *x, int d)
         int64_t nnz[LOOM__MAX_SRC] = {0};
         for (int s = 0; s < t->n_src; s++)
             nnz[s] = t->src[s]->layout == LOOM__CSR && pl->csr_nnz[t->src[s]->id] > 0 ? pl->csr_nnz[t->src[s]->id] : 0;
-        size_t w = op->workspace ? op->workspace(t, nnz) : 0;
+        size_t w = op->workspace ? op->workspace(t, nnz, kc) : 0;
         if (w > most)
             most = w;
     }
@@ -237,7 +238,15 @@ static loom_status cuda_open(loom__exec *x)
         const loom__dev_mem *m = &pl->mem[d];
         if ((s = loom__cuda_dev_open(pl->dev_index[d], &ds->dev, msg, sizeof msg)) != LOOM_OK)
             return loom__exec_fail(x, s, "loom_program_run: %s", msg);
-        size_t regs = m->shared + m->own, ws = workspace_of(x, d);
+        ds->kc = (loom__cuda_kctx){.device = ds->dev.index,
+                                   .stream = ds->dev.stream[LOOM__CUDA_COMPUTE],
+                                   .blas = ds->dev.blas,
+                                   .sparse = ds->dev.sparse,
+                                   .dnn = ds->dev.dnn,
+                                   .err = ds->dev.err,
+                                   .deterministic = c->deterministic,
+                                   .matmul = x->env->matmul};
+        size_t regs = m->shared + m->own, ws = workspace_of(x, d, &ds->kc);
         size_t total = regs + m->params + m->inputs + ws + BLAS_WORKSPACE + 5 * 256;
         x->pl->mem[d].scratch = ws + BLAS_WORKSPACE;
         size_t off_params = (regs + 255) / 256 * 256, off_inputs = off_params + (m->params + 255) / 256 * 256;
@@ -250,15 +259,8 @@ static loom_status cuda_open(loom__exec *x)
         ds->step_dev = (int64_t *)(ds->block + off_blas + BLAS_WORKSPACE);
         x->param_block[d] = ds->block + off_params;
         ds->inputs = ds->block + off_inputs;
-        ds->kc = (loom__cuda_kctx){.device = ds->dev.index,
-                                   .stream = ds->dev.stream[LOOM__CUDA_COMPUTE],
-                                   .blas = ds->dev.blas,
-                                   .sparse = ds->dev.sparse,
-                                   .workspace = ws ? ds->block + off_ws : NULL,
-                                   .workspace_bytes = ws,
-                                   .err = ds->dev.err,
-                                   .deterministic = c->deterministic,
-                                   .matmul = x->env->matmul};
+        ds->kc.workspace = ws ? ds->block + off_ws : NULL;
+        ds->kc.workspace_bytes = ws;
         ds->input_off = calloc((size_t)pl->task[0].n_out + 1, sizeof *ds->input_off);
         if (!ds->input_off)
             return LOOM_ERR_NOMEM;

@@ -65,8 +65,11 @@ static int make_key(const loom__exec *x, const loom__fused *f, loom__act *a, int
     for (int j = 0; j < f->nout; j++)
         key[n++] = (int64_t)(intptr_t)((const token *)a->out[j])->base;
     const token *dims = loom__exec_dims_of(a, f->nin);
-    for (int i = 0; i < LOOM__MAX_DYN; i++)
+    for (int i = 0; i < LOOM__MAX_DYN; i++) { /* a graph batch's part too: its first rows are kernels' arguments */
         key[n++] = dims ? dims->dims[i] : -1;
+        key[n++] = dims && dims->split_parts ? dims->pfirst[i] : -1;
+        key[n++] = dims && dims->split_parts ? dims->psize[i] : -1;
+    }
     (void)x;
     return n;
 }
@@ -77,7 +80,7 @@ static graph_cache *cache_of(const loom__exec *x, loom__fused *f)
         graph_cache *g = calloc(1, sizeof *g);
         if (!g)
             return NULL;
-        g->keylen = f->nin * (3 + LOOM_MAX_DIMS) + f->nout + LOOM__MAX_DYN;
+        g->keylen = f->nin * (3 + LOOM_MAX_DIMS) + f->nout + 3 * LOOM__MAX_DYN;
         for (int c = 0; c < f->ntasks; c++)
             g->random |= (loom__op_def(loom__task_tensor(x->pl, &x->pl->task[f->tasks[c]])->op)->flags & LOOM__OPF_RANDOM) != 0;
         g->key = malloc((size_t)g->keylen * sizeof *g->key);
@@ -138,7 +141,8 @@ static loom_status run_chain(loom__exec *x, const loom__fused *f, loom__act *a, 
         loom_status s = loom__exec_shape_out(x, t, &x->pl->regst[k->out[0]], dims, out, a);
         if (s == LOOM_OK && launch) {
             loom__cuda_kctx cc;
-            const loom__kctx from = loom__exec_kctx(x, a);
+            loom__kctx from = loom__exec_kctx(x, a);
+            loom__exec_part_kctx(x, t, &x->pl->regst[k->out[0]], dims, &from); /* as an unfused chain's kernels see it */
             loom__kctx kc = loom__exec_cuda_kernel_ctx(x, &from, ti, &cc);
             cc.step_dev = step_dev;
             s = loom__cuda_op_get(t->op)->run(t, &out->v, src, &kc);

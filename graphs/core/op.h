@@ -136,12 +136,38 @@ enum loom__op_flags {
  * whose values index the rows of dim a.i[3]. */
 static inline int loom__is_index_input(const loom_tensor *t) { return t->op == LOOM_OP_INPUT && t->a.i[2] == 1; }
 static inline loom_dim loom__index_range(const loom_tensor *t) { return (loom_dim)t->a.i[3]; }
-/* 1 when idx is an index input over a dynamic dim that is dim 0 of rows: on a graph batch split by
- * whole graphs, each device's part of idx indexes its own part of rows. */
+/* 1 for an index input of a graph batch: over a dynamic dim, and of a dynamic length itself, so
+ * that it can be fed by parts (loom_feeder_parts). One of a static length (a fixed number of
+ * picked rows) indexes the whole of its range, like any i32 input. */
+static inline int loom__batch_index(const loom_tensor *t)
+{
+    return loom__is_index_input(t) && loom_dim_is_dynamic(loom__index_range(t)) && t->shape.ndim >= 1 &&
+           loom_dim_is_dynamic(t->shape.d[0]);
+}
+/* 1 when idx is a batch index (loom__batch_index) over the dim that is dim 0 of rows: on a graph
+ * batch split by whole graphs, each device's part of idx indexes its own part of rows. */
 static inline int loom__local_index(const loom_tensor *idx, const loom_shape *rows)
 {
-    return loom__is_index_input(idx) && loom_dim_is_dynamic(loom__index_range(idx)) && rows->ndim >= 1 &&
-           rows->d[0] == loom__index_range(idx);
+    return loom__batch_index(idx) && rows->ndim >= 1 && rows->d[0] == loom__index_range(idx);
+}
+/* 1 when t reads its source i as row indices into its own part of a table, rows or output: the
+ * idx of gather_rows, scatter and scatter_grad when it is a local index. On several devices every
+ * signature of t must keep that source split S(0) as it was fed: gathered whole (B, or the
+ * all-broadcast signature), a device would read the other devices' indices as its own rows. */
+static inline int loom__reads_local_index(const loom_tensor *t, int i)
+{
+    if (i != 1 || t->n_src < 2)
+        return 0;
+    switch (t->op) {
+    case LOOM_OP_GATHER_ROWS:
+        return loom__local_index(t->src[1], &t->src[0]->shape);
+    case LOOM_OP_SCATTER:
+        return loom__local_index(t->src[1], &t->shape);
+    case LOOM_OP_SCATTER_GRAD:
+        return t->n_src > 2 && loom__local_index(t->src[1], &t->src[2]->shape);
+    default:
+        return 0;
+    }
 }
 
 /* The definition of op; never NULL for a valid op. */

@@ -137,9 +137,11 @@ loom_status loom_batch_source_fn(void *ctx, int64_t step, loom_feeder *f, int *e
 
 /* Sizes the program for the sampler's current epoch: the largest share (in nodes, edges and
  * graphs) becomes each dim's part bound and the largest step its bound (loom_program_set_bounds).
- * When that plan is over the program's memory limit, nothing runs: LOOM_ERR_NOMEM naming the
- * largest shares (their step, device and sizes), the bytes needed and the limit. It sets the
- * program's data source to loom_batch_source_fn, whose registers the plan holds. */
+ * A plan sampler whose epoch's plan is over the memory limit (the plan's memory is not monotone in
+ * its bounds) is sized for its budget instead, the plan loom_batch_fit_plan found to fit. When the
+ * plan is over the program's memory limit, nothing runs: LOOM_ERR_NOMEM naming the largest shares
+ * (their step, device and sizes), the bytes needed and the limit. It sets the program's data
+ * source to loom_batch_source_fn, whose registers the plan holds. */
 loom_status loom_batch_plan_epoch(loom_program *p, const loom_sampler *smp, const loom_batch_inputs *in, loom_error *err);
 /* Runs `steps` steps of mode (0: to the epoch's end) from the source's next step, with it as the
  * program's data source; the program's message is copied into err on failure. */

@@ -1,4 +1,5 @@
-/* Datasets: NumPy .npz archives, citation graphs (Cora-style), seeded node splits. */
+/* Datasets: NumPy .npz archives, IDX files and Fashion-MNIST, citation graphs (Cora-style), seeded
+ * node splits. */
 #ifndef LOOM_DATA_H
 #define LOOM_DATA_H
 
@@ -32,6 +33,41 @@ const char *loom_npz_name(const loom_npz *z, int i);
 loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);
 /* Parses one .npy image (header and data) from memory; name is used in messages. */
 loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * IDX files (the MNIST format): two zero bytes, a type byte (0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32,
+ * 0x0D f32, 0x0E f64), the number of dims, each dim as a big-endian u32, then the data big-endian.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Reads an IDX file, gzip'd (it starts 1f 8b) or not, into out: u8 data as a LOOM_U8 array, i32
+ * as LOOM_I32, f32 as LOOM_F32, f64 as LOOM_F64, in the host's byte order; i8 and i16 are
+ * LOOM_ERR_UNSUPPORTED naming the type. A bad magic or type byte, 0 or more than LOOM_MAX_DIMS
+ * dims, dims whose byte count overflows an int64, a file or gzip stream that ends early and bytes
+ * after the data are LOOM_ERR_FORMAT naming the file, the byte offset (in the uncompressed
+ * stream) and what was expected there, before anything is allocated from a count the file cannot
+ * hold. A file that cannot be opened or read is LOOM_ERR_IO. Free out with loom_array_free. */
+loom_status loom_idx_read(const char *path, loom_array *out, loom_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Image datasets. The batch source that feeds them to a program is in images.h.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct loom_image_set {
+    int64_t count, channels, height, width, num_classes;
+    loom_array images; /* [count, channels, height, width] u8 */
+    loom_array labels; /* [count] i32 in [0, num_classes) */
+} loom_image_set;
+
+/* Fashion-MNIST's training set (train != 0: 60,000 images) or test set (10,000), 28 x 28 grey
+ * (channels 1, 10 classes), from the IDX files train-images-idx3-ubyte.gz,
+ * train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (each also
+ * read without .gz) in dir; dir NULL: in $LOOM_DATA/fashion-mnist, then
+ * /usr/share/datasets/fashion-mnist, where the Debian package dataset-fashion-mnist installs them.
+ * LOOM_ERR_NOT_FOUND says where it looked and which package installs the files. A mislabelled
+ * set (a label outside 0..9, image and label counts that differ, images not 28 x 28 u8, labels not
+ * u8) is LOOM_ERR_FORMAT naming the file and what was expected; the files' own errors are
+ * loom_idx_read's. Free out with loom_image_set_free. */
+loom_status loom_fashion_mnist_load(const char *dir, int train, loom_image_set *out, loom_error *err);
+void loom_image_set_free(loom_image_set *s);
 
 /* ---------------------------------------------------------------------------------------------
  * Citation graphs in the Cora/CiteSeer .npz layout (adj_data/adj_indices/adj_indptr/adj_shape,

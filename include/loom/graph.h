@@ -80,9 +80,11 @@ loom_tensor *loom_graph_param(loom_graph *g, int k);
 loom_tensor *loom_input(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape);
 /* An i32 input whose values index the rows of dim `range` (the nodes N of a graph batch, its
  * graphs G): what gathers, scatters and segment ops take as idx on a graph batch. Where range is a
- * dynamic dim split by whole graphs over several devices (loom_feeder_parts), each device's part
- * holds indices into its own part of range, so gathers and scatters run on each device alone
- * ((S(0), S(0)) -> S(0)); such an input must be fed by parts there. */
+ * dynamic dim split by whole graphs over several devices (loom_feeder_parts) and the input's own
+ * length (shape's dim 0) is dynamic too, each device's part holds indices into its own part of
+ * range, so gathers and scatters run on each device alone ((S(0), S(0)) -> S(0)); such an input
+ * must be fed by parts there (fed whole on several devices, a run refuses it). One of a static
+ * length indexes the whole range, like any i32 input. */
 loom_tensor *loom_input_index(loom_graph *g, const char *name, loom_shape shape, loom_dim range);
 /* A sparse CSR input of nrows x ncols with f32 or f64 values. CSR tensors are operands of spmm and
  * degree; they are not differentiable. */
@@ -205,7 +207,26 @@ loom_tensor *loom_segment_mean(loom_graph *g, loom_tensor *x, loom_tensor *seg, 
 loom_tensor *loom_segment_max(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
 
 /* ---------------------------------------------------------------------------------------------
- * Convolutional network ops, on NCHW tensors: x [N, C, H, W] with static H and W.
+ * Convolutional ops. Images are NCHW: [batch, channels, height, width]; the batch may be a
+ * dynamic dim, the other dims are static.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Strides, zero padding on each side and dilations as (height, width) pairs, and the number of
+ * groups: the input channels and the filters split into that many groups, each filter seeing
+ * only its group's channels. */
+typedef struct loom_conv2d_opts {
+    int stride[2], pad[2], dilation[2], groups;
+} loom_conv2d_opts;
+#define LOOM_CONV2D_OPTS_INIT ((loom_conv2d_opts){.stride = {1, 1}, .pad = {0, 0}, .dilation = {1, 1}, .groups = 1})
+
+/* y = conv2d(x, w) [+ b] (a cross-correlation, as in PyTorch): x [N, C, H, W], w [K, C / groups,
+ * R, S], b [K] or NULL -> y [N, K, P, Q] with P = (H + 2 pad_h - dil_h (R - 1) - 1) / stride_h + 1
+ * and likewise Q. o NULL means LOOM_CONV2D_OPTS_INIT. Differentiable in x, w and b. */
+loom_tensor *loom_conv2d(loom_graph *g, loom_tensor *x, loom_tensor *w, loom_tensor *b, const loom_conv2d_opts *o);
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolutional network ops besides convolution: pooling (NCHW, static H and W), flattening and
+ * normalisation.
  * ------------------------------------------------------------------------------------------- */
 
 /* A pooling window: kernel, stride and padding along H and W (index 0 and 1). The output is

@@ -43,9 +43,10 @@
  *     loom_placement_free(p);
  *
  * Headers: core.h (status, dtypes, shapes, arrays), graph.h (builder and ops), program.h
- * (compile and run), data.h (npz, Cora, splits, synthetic graphs), samples.h (datasets of many small
- * graphs: generated collider events, TU files), batch.h (samplers that deal them into balanced
- * batches), nn.h (layers and models), sbp.h (placements and SBP). */
+ * (compile and run), data.h (npz, IDX files, Fashion-MNIST, Cora, splits, synthetic graphs),
+ * images.h (batches of images, normalised and augmented, as a program's data), samples.h (datasets
+ * of many small graphs: generated collider events, TU files), batch.h (samplers that deal them into
+ * balanced batches), nn.h (layers and models), sbp.h (placements and SBP). */
 #ifndef LOOM_LOOM_H
 #define LOOM_LOOM_H
 
@@ -53,6 +54,7 @@
 #include "core.h"
 #include "data.h"
 #include "graph.h"
+#include "images.h"
 #include "nn.h"
 #include "program.h"
 #include "samples.h"

@@ -196,7 +196,8 @@ loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device,
  * dim's bound and part bound (0: an even split of the bound; see loom_dim_set_part_bound). The
  * plans are made again, and the memory limit checked, now: LOOM_ERR_NOMEM names the device, the
  * bytes needed and the limit, and leaves the bounds as they were. LOOM_ERR_INVALID for a dim that
- * is not one of the graph's dynamic dims, or a negative bound. */
+ * is not one of the graph's dynamic dims, or a negative bound. Data fed before (loom_program_feed)
+ * over a lowered bound is refused by the next run (LOOM_ERR_SHAPE): feed it again. */
 typedef struct loom_bound {
     loom_dim dim;
     int64_t bound, part_bound;

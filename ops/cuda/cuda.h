@@ -55,6 +55,7 @@ typedef struct loom__cuda_kctx {
     void *stream;           /* cudaStream_t: all work of the kernel goes here */
     void *blas;             /* cublasHandle_t bound to stream */
     void *sparse;           /* cusparseHandle_t bound to stream */
+    void *dnn;              /* cudnnHandle_t bound to stream; NULL without cuDNN (convolutions run im2col) */
     void *workspace;        /* device scratch of workspace_bytes (the op's workspace query) */
     size_t workspace_bytes;
     loom__cuda_err *err;    /* device memory */
@@ -72,8 +73,11 @@ typedef loom_status (*loom__kernel_fn)(const loom_tensor *t, loom__value *out, l
 typedef struct loom__cuda_op {
     loom__kernel_fn run; /* NULL: the op has no CUDA kernel */
     /* (optional) Bytes of scratch the kernel needs for t at the bounds of its dims; src_nnz[i] is
-     * the nnz bound of CSR source i (0 for dense ones). NULL: none. */
-    size_t (*workspace)(const loom_tensor *t, const int64_t *src_nnz);
+     * the nnz bound of CSR source i (0 for dense ones); dev is the context the kernel will run
+     * with on its device (handles and modes; its workspace not yet set). Called when a plan is set
+     * up, never inside a step: a kernel that chooses among library algorithms (cuDNN's
+     * convolutions) chooses there, on dev's handle. NULL: none. */
+    size_t (*workspace)(const loom_tensor *t, const int64_t *src_nnz, const struct loom__cuda_kctx *dev);
 } loom__cuda_op;
 
 /* The numerics check of an op's output v (device memory, f32 or f64; other dtypes pass): launches
@@ -96,6 +100,7 @@ void loom__cuda_register_shape(loom__cuda_op *table);
 void loom__cuda_register_index(loom__cuda_op *table);
 void loom__cuda_register_sparse(loom__cuda_op *table);
 void loom__cuda_register_loss(loom__cuda_op *table);
+void loom__cuda_register_conv(loom__cuda_op *table);
 void loom__cuda_register_pool2d(loom__cuda_op *table);
 void loom__cuda_register_norm(loom__cuda_op *table);
 

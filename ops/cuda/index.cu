@@ -337,7 +337,7 @@ loom_status scatter_run(const loom_tensor *t, loom__value *out, loom__value *con
 }
 
 // The larger of the two paths' needs, since the mode is the executor's choice at run time.
-size_t scatter_workspace(const loom_tensor *t, const int64_t *src_nnz)
+size_t scatter_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
 {
     (void)src_nnz;
     const int64_t e = loom__dim_bound(t->graph, t->src[0]->shape.d[0]);
@@ -407,7 +407,7 @@ loom_status scatter_grad_run(const loom_tensor *t, loom__value *out, loom__value
     });
 }
 
-size_t scatter_grad_workspace(const loom_tensor *t, const int64_t *src_nnz)
+size_t scatter_grad_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
 {
     (void)src_nnz;
     const int64_t n = loom__dim_bound(t->graph, t->src[2]->shape.d[0]);

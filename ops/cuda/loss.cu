@@ -127,7 +127,7 @@ static loom_status cuda_bce_grad(const loom_tensor *t, loom__value *out, loom__v
 }
 
 // Scratch at the bounds: one partial sum per block of the mean.
-static size_t bce_workspace(const loom_tensor *t, const int64_t *src_nnz)
+static size_t bce_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
 {
     (void)src_nnz;
     int64_t n = 1;

@@ -1,17 +1,12 @@
 // CUDA kernel of matmul (see ops/cuda/cuda.h for the contract): C [m, n] = op(A) op(B) through
 // cuBLAS GEMM on the handle bound to the op's stream.
 //
-// cuBLAS is column-major; a row-major matrix is the column-major storage of its transpose, so the
-// row-major C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: the operands
-// swap places, each keeps its own transpose flag and its row length as leading dimension, and
-// nothing is ever transposed in memory. f32 runs with FP32 pedantic math (no TF32, no reduced
-// precision reductions) unless the context asks for TF32 or BF16 tensor cores.
+// The row-major product and the compute type are gemm.cuh's: operands swapped for cuBLAS's
+// column-major order, nothing transposed in memory; f32 on FP32 pedantic math unless the context
+// asks for TF32 or BF16 tensor cores.
 // defines: loom__cuda_register_matmul
-#include "ops/cuda/common.cuh"
+#include "ops/cuda/gemm.cuh"
 
-#include <loom/program.h> // loom_matmul_precision
-
-#include <cublas_v2.h>
 #include <limits.h>
 
 // ---- kernels ------------------------------------------------------------------------------------
@@ -41,24 +36,14 @@ static loom_status cuda_matmul(const loom_tensor *t, loom__value *out, loom__val
         return loom__kfail(ctx, LOOM_ERR_UNSUPPORTED, "matmul: a dimension exceeds cuBLAS's 32-bit sizes");
 
     cublasHandle_t h = (cublasHandle_t)ctx->cuda->blas;
-    // alpha and beta are host values: the handle may have been left in device pointer mode
-    cublasStatus_t s = cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST);
-    const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasComputeType_t ct = loom__cuda_gemm_compute(out->dtype, ctx);
     const int lda = (int)a->shape[1], ldb = (int)b->shape[1], ldc = (int)n;
-    if (s == CUBLAS_STATUS_SUCCESS) {
-        if (out->dtype == LOOM_F32) {
-            const float one = 1.0f, zero = 0.0f;
-            const cublasComputeType_t ct = ctx->cuda->matmul == LOOM_MATMUL_TF32   ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                           : ctx->cuda->matmul == LOOM_MATMUL_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF
-                                                                                   : CUBLAS_COMPUTE_32F_PEDANTIC;
-            s = cublasGemmEx(h, opb, opa, (int)n, (int)m, (int)k, &one, b->data, CUDA_R_32F, ldb, a->data, CUDA_R_32F, lda,
-                             &zero, out->data, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT);
-        } else {
-            const double one = 1.0, zero = 0.0;
-            s = cublasGemmEx(h, opb, opa, (int)n, (int)m, (int)k, &one, b->data, CUDA_R_64F, ldb, a->data, CUDA_R_64F, lda,
-                             &zero, out->data, CUDA_R_64F, ldc, CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT);
-        }
-    }
+    const cublasStatus_t s =
+        out->dtype == LOOM_F32
+            ? loom__cuda_gemm_rm<float>(h, ta, tb, (int)m, (int)n, (int)k, (const float *)a->data, lda, 0,
+                                        (const float *)b->data, ldb, 0, 0.0f, (float *)out->data, ldc, 0, 1, ct)
+            : loom__cuda_gemm_rm<double>(h, ta, tb, (int)m, (int)n, (int)k, (const double *)a->data, lda, 0,
+                                         (const double *)b->data, ldb, 0, 0.0, (double *)out->data, ldc, 0, 1, ct);
     if (s != CUBLAS_STATUS_SUCCESS)
         return loom__kfail(ctx, LOOM_ERR_RUNTIME, "matmul: cublasGemmEx (%lld x %lld x %lld, %s): %s", (long long)m,
                            (long long)n, (long long)k, loom_dtype_name(out->dtype), cublasGetStatusString(s));

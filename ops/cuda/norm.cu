@@ -541,27 +541,27 @@ loom__chan chan_bound(const loom_tensor *t, int xi)
 // n doubles carved after others, with the carver's alignment.
 size_t doubles(int64_t n) { return (size_t)(n > 0 ? n : 1) * sizeof(double) + 256; }
 
-size_t bn_stats_ws(const loom_tensor *t, const int64_t *nnz)
+size_t bn_stats_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
 {
     (void)nnz;
     return doubles(part_doubles_most(chan_bound(t, 0).c));
 }
 
-size_t bn_map_ws(const loom_tensor *t, const int64_t *nnz)
+size_t bn_map_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
 {
     (void)nnz;
     const bool dx = t->op == LOOM_OP_BATCH_NORM_GRAD;
     return doubles((dx ? 5 : 2) * chan_bound(t, dx ? 1 : 0).c);
 }
 
-size_t bn_sums_ws(const loom_tensor *t, const int64_t *nnz)
+size_t bn_sums_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
 {
     (void)nnz;
     const loom__chan v = chan_bound(t, 1);
     return doubles(2 * v.c) + doubles(part_doubles_most(v.c));
 }
 
-size_t ln_sums_ws(const loom_tensor *t, const int64_t *nnz)
+size_t ln_sums_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
 {
     (void)nnz;
     const loom_tensor *x = t->src[1];

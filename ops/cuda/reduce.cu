@@ -234,7 +234,7 @@ loom_status mean_run(const loom_tensor *t, loom__value *out, loom__value *const 
 // Room for the most chunk sums the split takes, asked always: with it the number of chunks, and so
 // the order of the additions, depends on the shapes alone, never on the workspace the plan happens
 // to share with other ops.
-size_t reduce_workspace(const loom_tensor *t, const int64_t *src_nnz)
+size_t reduce_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
 {
     (void)t;
     (void)src_nnz;

@@ -358,14 +358,14 @@ static loom_status cuda_softmax_ce_grad(const loom_tensor *t, loom__value *out, 
 
 // Scratch at the bounds: the CE mean's partials (a sum and a count per block), and the gradient's
 // count of kept rows (a count per block and the total) when there is a mask.
-static size_t ce_workspace(const loom_tensor *t, const int64_t *src_nnz)
+static size_t ce_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
 {
     (void)src_nnz;
     const int64_t rows = loom__dim_bound(t->graph, t->src[0]->shape.d[0]);
     return (size_t)ce_partials(rows) * (sizeof(double) + sizeof(long long));
 }
 
-static size_t ce_grad_workspace(const loom_tensor *t, const int64_t *src_nnz)
+static size_t ce_grad_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
 {
     (void)src_nnz;
     if (t->n_src != 4)

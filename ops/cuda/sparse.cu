@@ -420,7 +420,7 @@ loom_status spmm_run(const loom_tensor *t, loom__value *out, loom__value *const 
 
 // The sorted transpose's arrays at the bounds (the atomic one needs none; the mode is the
 // executor's choice at run time).
-size_t spmm_workspace(const loom_tensor *t, const int64_t *src_nnz)
+size_t spmm_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
 {
     if (!t->a.i[0])
         return 0;

@@ -20,6 +20,7 @@ static void fill(void)
     loom__cuda_register_index(table);
     loom__cuda_register_sparse(table);
     loom__cuda_register_loss(table);
+    loom__cuda_register_conv(table);
     loom__cuda_register_pool2d(table);
     loom__cuda_register_norm(table);
 }

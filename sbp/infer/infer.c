@@ -64,6 +64,13 @@ static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_
         all_b.in[i] = loom_broadcast();
     all_b.out = loom_broadcast();
     sigs[n++] = all_b;
+    if (pl->nparts[t->id] > 1 && loom__reads_local_index(t, 1)) { /* the index as fed, S(0), or nothing */
+        int kept = 0;
+        for (int k = 0; k < n; k++)
+            if (loom_sbp_equal(sigs[k].in[1], loom_split(0)))
+                sigs[kept++] = sigs[k];
+        n = kept;
+    }
     return n;
 }
 

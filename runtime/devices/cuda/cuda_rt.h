@@ -1,4 +1,4 @@
-/* CUDA devices for the runtime (C API over the CUDA runtime, cuBLAS and cuSPARSE; implemented in
+/* CUDA devices for the runtime (C API over the CUDA runtime, cuBLAS, cuSPARSE and cuDNN; implemented in
  * runtime/devices/cuda/device.cu). Nothing here is called inside a step except the asynchronous calls
  * (copies, events, host functions, graph launches): allocation, handle creation and
  * synchronisation happen when a plan is set up or torn down.
@@ -34,6 +34,8 @@ typedef struct loom__cuda_dev {
     void *stream[LOOM__CUDA_STREAM_COUNT];
     void *blas;     /* cublasHandle_t on the compute stream */
     void *sparse;   /* cusparseHandle_t on the compute stream */
+    void *dnn;      /* cudnnHandle_t on the compute stream; NULL in a build without cuDNN, or when
+                       cuDNN could not start on the device */
     void *err;      /* device: LOOM__CUDA_ERR_BYTES, zeroed */
     void *err_host; /* pinned host copy of it */
 } loom__cuda_dev;

@@ -1,10 +1,14 @@
-// CUDA devices: discovery, streams, library handles, memory, events, host functions and graphs
-// behind the C API of runtime/devices/cuda/cuda_rt.h.
+// CUDA devices: discovery, streams, library handles (cuBLAS, cuSPARSE, and cuDNN where built with
+// it), memory, events, host functions and graphs behind the C API of
+// runtime/devices/cuda/cuda_rt.h.
 // defines: loom_cuda_device_count, loom_cuda_memory_used, loom__cuda_*
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusparse.h>
 #include <stdio.h>
+#ifdef LOOM_HAVE_CUDNN
+#include <cudnn.h>
+#endif
 
 #include <loom/core.h>
 
@@ -96,6 +100,15 @@ extern "C" loom_status loom__cuda_dev_open(int index, loom__cuda_dev *d, char *m
     }
     d->sparse = sp;
     cusparseSetStream(sp, (cudaStream_t)d->stream[LOOM__CUDA_COMPUTE]);
+#ifdef LOOM_HAVE_CUDNN
+    /* Without a handle (a cuDNN that cannot start here) the convolutions take their im2col path:
+     * the device still serves everything else. */
+    cudnnHandle_t dnn;
+    if (cudnnCreate(&dnn) == CUDNN_STATUS_SUCCESS) {
+        d->dnn = dnn;
+        cudnnSetStream(dnn, (cudaStream_t)d->stream[LOOM__CUDA_COMPUTE]);
+    }
+#endif
     cudaError_t e = cudaMalloc(&d->err, LOOM__CUDA_ERR_BYTES);
     if (e == cudaSuccess) /* done before any kernel of the non-blocking streams reads it */
         e = cudaMemsetAsync(d->err, 0, LOOM__CUDA_ERR_BYTES, (cudaStream_t)d->stream[LOOM__CUDA_COMPUTE]);
@@ -123,6 +136,10 @@ extern "C" void loom__cuda_dev_close(loom__cuda_dev *d)
         cublasDestroy((cublasHandle_t)d->blas);
     if (d->sparse)
         cusparseDestroy((cusparseHandle_t)d->sparse);
+#ifdef LOOM_HAVE_CUDNN
+    if (d->dnn)
+        cudnnDestroy((cudnnHandle_t)d->dnn);
+#endif
     cudaFree(d->err);
     cudaFreeHost(d->err_host);
     (void)cudaGetLastError();
