@@ -83,6 +83,20 @@ static loom_status momentum_ok(double m, char *msg, size_t len)
     return LOOM_ERR_INVALID;
 }
 
+/* The end of the normalisations' shape inference: with s OK, eps (a.f[0]) checked, then t is a
+ * dense tensor of x's dtype and the shape given. */
+static loom_status infer_done(loom_tensor *t, loom_status s, const loom_tensor *x, loom_shape shape, char *msg, size_t len)
+{
+    if (s == LOOM_OK)
+        s = eps_ok(t->a.f[0], msg, len);
+    if (s != LOOM_OK)
+        return s;
+    t->dtype = x->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = shape;
+    return LOOM_OK;
+}
+
 static loom_shape chan_shape(const loom_tensor *x, int64_t k)
 {
     return k ? (loom_shape){.ndim = 2, .d = {x->shape.d[1], k}} : (loom_shape){.ndim = 1, .d = {x->shape.d[1]}};
@@ -136,15 +150,8 @@ static loom_status bn_infer(loom_tensor *t, char *msg, size_t len)
     for (int k = 2; k < 6 && s == LOOM_OK; k++)
         s = same_as(t, t->src[k], role[k], x->dtype, &c, msg, len);
     if (s == LOOM_OK)
-        s = eps_ok(t->a.f[0], msg, len);
-    if (s == LOOM_OK)
         s = momentum_ok(t->a.f[1], msg, len);
-    if (s != LOOM_OK)
-        return s;
-    t->dtype = x->dtype;
-    t->layout = LOOM__DENSE;
-    t->shape = x->shape;
-    return LOOM_OK;
+    return infer_done(t, s, x, x->shape, msg, len);
 }
 
 /* The gradients of x (through the batch statistics as well: stats are batch_norm_stats(x), which
@@ -205,14 +212,7 @@ static loom_status bn_grad_infer(loom_tensor *t, char *msg, size_t len)
         s = same_as(t, t->src[3], "weight", x->dtype, &c, msg, len);
     if (s == LOOM_OK && t->op == LOOM_OP_BATCH_NORM_GRAD)
         s = same_as(t, t->src[4], "sums", x->dtype, &sums, msg, len);
-    if (s == LOOM_OK)
-        s = eps_ok(t->a.f[0], msg, len);
-    if (s != LOOM_OK)
-        return s;
-    t->dtype = x->dtype;
-    t->layout = LOOM__DENSE;
-    t->shape = t->op == LOOM_OP_BATCH_NORM_GRAD ? x->shape : sums;
-    return LOOM_OK;
+    return infer_done(t, s, x, t->op == LOOM_OP_BATCH_NORM_GRAD ? x->shape : sums, msg, len);
 }
 
 /* As the forward's, gout and x split together; the sums add up over a split batch like the
@@ -316,14 +316,8 @@ static loom_status ln_infer(loom_tensor *t, char *msg, size_t len)
         s = same_as(t, t->src[fwd ? 1 : 2], "weight", x->dtype, &f, msg, len);
     if (s == LOOM_OK && fwd)
         s = same_as(t, t->src[2], "bias", x->dtype, &f, msg, len);
-    if (s == LOOM_OK)
-        s = eps_ok(t->a.f[0], msg, len);
-    if (s != LOOM_OK)
-        return s;
-    t->dtype = x->dtype;
-    t->layout = LOOM__DENSE;
-    t->shape = t->op == LOOM_OP_LN_GRAD_SUMS ? (loom_shape){.ndim = 2, .d = {ln_features(&f), 2}} : x->shape;
-    return LOOM_OK;
+    const loom_shape sums = {.ndim = 2, .d = {s == LOOM_OK ? ln_features(&f) : 0, 2}};
+    return infer_done(t, s, x, t->op == LOOM_OP_LN_GRAD_SUMS ? sums : x->shape, msg, len);
 }
 
 static void ln_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
