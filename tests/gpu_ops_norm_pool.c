@@ -35,30 +35,6 @@ static int is_ours(loom_op op)
     }
 }
 
-/* Every pooling and normalisation kernel p ran: two deterministic runs over output and workspace
- * memory filled with different bytes, the same bits. Returns how many. */
-static int check_bits(loom_program *p)
-{
-    int checked = 0;
-    lt_gpu_set_modes(gpu, 1, 0);
-    for (int id = 0; id < p->n; id++) {
-        const loom_tensor *t = p->g->t[id];
-        loom__value *src[LOOM__MAX_SRC];
-        if (!is_ours(t->op) || p->dead[id] || !p->ready[id] || !lt_gpu_sources(p, t, src))
-            continue;
-        size_t n1, n2;
-        void *a = lt_gpu_run_filled(gpu, t, &p->val[id], src, 0x00, &n1);
-        void *b = lt_gpu_run_filled(gpu, t, &p->val[id], src, 0xff, &n2);
-        ck_assert(n1 == n2);
-        ck_assert_msg(!memcmp(a, b, n1), "%s '%s': two deterministic runs differ", loom__op_def(t->op)->name, t->name);
-        free(a);
-        free(b);
-        checked++;
-    }
-    lt_gpu_set_modes(gpu, 0, 0);
-    return checked;
-}
-
 typedef enum kind { BN, LN, MAX_POOL, AVG_POOL } kind;
 
 typedef struct shape_case {
@@ -88,7 +64,7 @@ static void check_shape(const shape_case *sc, loom_dtype dt)
     }
     ck_assert_msg(loom_graph_status(g) == LOOM_OK, "%s", loom_graph_error(g));
     lt_gpu_check_case(gpu, c, lt_gpu_sq_loss(g, y), lt_gpu_adam(), 1, lt_gpu_tol(dt));
-    ck_assert_int_ge(check_bits(lt_case_program(c)), 2);
+    ck_assert_int_ge(lt_gpu_check_bits(gpu, lt_case_program(c), is_ours), 2);
     lt_case_free(c);
 }
 
