@@ -43,7 +43,7 @@ static double now(void)
 
 static int parse(int argc, char **argv, options *o)
 {
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return fprintf(stderr, "balance: %s needs a value\n", a), -1;
@@ -78,7 +78,6 @@ static int parse(int argc, char **argv, options *o)
             return fprintf(stderr, "balance: unknown option %s (see the top of bench/balance.c)\n", a), -1;
         if (!end || *end || end == v)
             return fprintf(stderr, "balance: %s: '%s' is not a valid value\n", a, v), -1;
-        i++;
     }
     if (o->events < 1 || o->test_events < 1 || o->epochs < 1 || o->batch < 1 || o->hidden < 1 || o->rounds < 0 ||
         !(o->lr > 0) || !(o->plan_fraction > 0))

@@ -286,6 +286,47 @@ START_TEST(test_batch_refusals)
 }
 END_TEST
 
+/* An input a data source feeds is fetchable once kept: after a step, x is that step's shares'
+ * node features, device after device (on one device and on two). */
+START_TEST(test_fed_input_kept)
+{
+    loom_samples s;
+    lt_make_samples(&s, 16, 8);
+    loom_error err = LOOM_ERROR_INIT;
+    for (int ndev = 1; ndev <= 2; ndev++) {
+        lt_batch_model m;
+        lt_batch_model_new(&m, &s, ndev == 1 ? NULL : "cpu:0-1", 0, 1);
+        ck_assert(loom_program_keep(m.p, m.in.x) == LOOM_OK);
+        loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+        o.batch = 5;
+        o.devices = ndev;
+        loom_sampler *smp;
+        loom_batch_source *src;
+        ck_assert(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK);
+        ck_assert(loom_sampler_epoch(smp, 0, &err) == LOOM_OK);
+        ck_assert_msg(loom_batch_plan_epoch(m.p, smp, &m.in, &err) == LOOM_OK, "%s", err.msg);
+        ck_assert(loom_batch_source_new(m.p, &s, smp, &m.in, &src, &err) == LOOM_OK);
+        loom_batch_source_rewind(src, 1);
+        ck_assert_msg(loom_batch_run(src, LOOM_RUN_STEP, 1, &err) == LOOM_OK, "%s", err.msg);
+        loom_array x;
+        ck_assert_msg(loom_program_fetch(m.p, m.in.x, &x) == LOOM_OK, "%s", loom_program_error(m.p));
+        int64_t row = 0;
+        for (int d = 0; d < ndev; d++) {
+            int64_t n;
+            const int64_t *ids = loom_sampler_share(smp, 1, d, &n);
+            for (int64_t q = 0; q < n; q++)
+                for (int64_t v = s.node_off[ids[q]]; v < s.node_off[ids[q] + 1]; v++, row++)
+                    ck_assert(!memcmp((const float *)x.data + row * 5, s.x + v * 5, 5 * sizeof(float)));
+        }
+        ck_assert_int_eq(x.shape[0], row);
+        loom_batch_source_free(src);
+        loom_sampler_free(smp);
+        lt_batch_model_free(&m);
+    }
+    loom_samples_free(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batch");
@@ -297,6 +338,7 @@ int main(void)
     tcase_add_test(tc, test_memory_limit_random_fails_plan_trains);
     tcase_add_test(tc, test_feeder_refusals);
     tcase_add_test(tc, test_batch_refusals);
+    tcase_add_test(tc, test_fed_input_kept);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

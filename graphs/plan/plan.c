@@ -335,12 +335,26 @@ static int plan_compute(builder *b, int end)
 }
 
 /* 4. Sinks: the loss, what the caller keeps, parameters' gradients, and every computed value
- * nobody reads; each reads every part (through a copy back from a GPU). */
+ * nobody reads; each reads every part (through a copy back from a GPU). An input a data source
+ * feeds is kept when the caller asks: its sink reads the source's own registers, on the host. */
 static int plan_sinks(builder *b, const uint8_t *keep)
 {
     const loom__plan_src *p = b->p;
     loom__plan *pl = b->pl;
     int gpu = pl->kind == LOOM_DEVICE_CUDA;
+    for (int o = 0; p->source && keep && o < pl->task[0].n_out;) { /* task 0, the source (add_task may move the table) */
+        const loom__regst *rg = &pl->regst[pl->task[0].out[o]];
+        const int n = rg->nparts, id = rg->tensor;
+        if (keep[id]) {
+            int s = add_task(pl, LOOM__TASK_SINK, p->g->t[id], LOOM__HOST, n, 0);
+            if (s < 0)
+                return -1;
+            for (int j = 0; j < n; j++)
+                add_input(pl, s, pl->task[0].out[o + j]);
+            pl->kept[id] = 1;
+        }
+        o += n;
+    }
     int ntasks = pl->ntasks;
     for (int k = 0; k < ntasks; k++) {
         const loom__task *tk = &pl->task[k];

@@ -136,7 +136,8 @@ loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *
 loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const loom_array *parts);
 
 /* Keeps t's value of the last step fetchable (the actor executor reuses the memory of values
- * nobody asked for; the loss, parameters, inputs and values no op reads are always kept). */
+ * nobody asked for; the loss, parameters, inputs given to loom_program_feed and values no op reads
+ * are always kept; an input a data source feeds is kept when asked for here). */
 loom_status loom_program_keep(loom_program *p, loom_tensor *t);
 
 /* Runs the program once. Random masks depend on the step count, so runs between two STEPs see the
