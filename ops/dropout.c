@@ -84,12 +84,9 @@ const loom_op_def loom__op_dropout = {.name = "dropout", .min_src = 2, .max_src 
 /* The checks loom__node makes, for p == 0, where dropout is x itself and makes no node. */
 static loom_tensor *identity(loom_graph *g, loom_tensor *x)
 {
-    if (!x)
-        return loom__fail(g, LOOM_ERR_INVALID, "loom_dropout: tensor argument 1 is NULL");
-    if (loom_tensor_is_poisoned(x)) /* g's error, recorded when x was poisoned, is the one kept */
-        return loom__fail(g, LOOM_ERR_INVALID, "loom_dropout: tensor argument 1 is poisoned");
-    if (x->graph != g)
-        return loom__fail(g, LOOM_ERR_INVALID, "loom_dropout: tensor argument 1 belongs to another graph");
+    loom_tensor *bad = loom__refuse_sources(g, "loom_dropout", 1, &x);
+    if (bad)
+        return bad;
     loom_tensor tmp = {.n_src = 1, .src = {x}, .graph = g};
     char msg[256];
     loom_status s = loom__elem_check(&tmp, 1, msg, sizeof msg);

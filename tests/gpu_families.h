@@ -9,9 +9,6 @@
 
 #include "harness_gpu.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 static inline int in_families(loom_op op)
 {
     switch (op) {
@@ -36,27 +33,7 @@ static inline int in_families(loom_op op)
  * filled with different garbage, the same bits. */
 static inline void check_bits(lt_gpu *gpu, loom_program *p)
 {
-    int checked = 0;
-    lt_gpu_set_modes(gpu, 1, 0);
-    for (int id = 0; id < p->n; id++) {
-        const loom_tensor *t = p->g->t[id];
-        if (!in_families(t->op) || p->dead[id] || !p->ready[id])
-            continue;
-        loom__value *src[LOOM__MAX_SRC];
-        if (!lt_gpu_sources(p, t, src))
-            continue;
-        size_t n1, n2;
-        void *a = lt_gpu_run_filled(gpu, t, &p->val[id], src, 0x00, &n1);
-        void *b = lt_gpu_run_filled(gpu, t, &p->val[id], src, 0xff, &n2);
-        ck_assert(n1 == n2);
-        ck_assert_msg(memcmp(a, b, n1) == 0, "%s '%s' (id %d): two deterministic runs differ", loom__op_def(t->op)->name,
-                      t->name, id);
-        free(a);
-        free(b);
-        checked++;
-    }
-    lt_gpu_set_modes(gpu, 0, 0);
-    ck_assert_msg(checked > 0, "check_bits: no op of these families ran");
+    ck_assert_msg(lt_gpu_check_bits(gpu, p, in_families) > 0, "check_bits: no op of these families ran");
 }
 
 /* 1 when p holds an op whose kernel takes another path in deterministic mode: scatter, and the

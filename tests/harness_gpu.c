@@ -375,6 +375,29 @@ double lt_gpu_check_op(lt_gpu *g, const loom_tensor *t, const loom__value *out_l
     return worst;
 }
 
+int lt_gpu_check_bits(lt_gpu *g, loom_program *p, int (*pick)(loom_op op))
+{
+    int checked = 0;
+    lt_gpu_set_modes(g, 1, 0);
+    for (int id = 0; id < p->n; id++) {
+        const loom_tensor *t = p->g->t[id];
+        loom__value *src[LOOM__MAX_SRC];
+        if (!pick(t->op) || p->dead[id] || !p->ready[id] || !lt_gpu_sources(p, t, src))
+            continue;
+        size_t n1, n2;
+        void *a = lt_gpu_run_filled(g, t, &p->val[id], src, 0x00, &n1);
+        void *b = lt_gpu_run_filled(g, t, &p->val[id], src, 0xff, &n2);
+        ck_assert(n1 == n2);
+        ck_assert_msg(!memcmp(a, b, n1), "%s '%s' (id %d): two deterministic runs differ", loom__op_def(t->op)->name,
+                      t->name, id);
+        free(a);
+        free(b);
+        checked++;
+    }
+    lt_gpu_set_modes(g, 0, 0);
+    return checked;
+}
+
 double lt_gpu_check_program(lt_gpu *g, loom_program *p, double tol)
 {
     double worst = 0;

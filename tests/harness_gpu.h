@@ -87,6 +87,12 @@ loom_status lt_gpu_run_op(lt_gpu *g, const loom_tensor *t, const loom__value *ou
 void *lt_gpu_run_filled(lt_gpu *g, const loom_tensor *t, const loom__value *out_like, loom__value *const *src, int fill,
                         size_t *n);
 
+/* Every op of p's last run that pick selects: its CUDA kernel run twice in deterministic mode on
+ * the program's values, over output and workspace memory filled with different bytes, must give
+ * the same bits (fails the test otherwise). Leaves g out of deterministic mode; returns how many
+ * ops it checked. */
+int lt_gpu_check_bits(lt_gpu *g, loom_program *p, int (*pick)(loom_op op));
+
 /* src[i] = the value p holds for t's source i; 0 when the last run left one of them uncomputed. */
 int lt_gpu_sources(loom_program *p, const loom_tensor *t, loom__value **src);
 

@@ -236,6 +236,62 @@ static loom_tensor *conv2d_1x1(lt_case *c, const lt_row_env *e)
     return loom_conv2d(G, x_param(c, e, "x", loom_shape(2, 3, 3, 2)), x_param(c, e, "w", loom_shape(4, 3, 1, 1)), NULL, NULL);
 }
 
+/* ---- rows: pooling and normalisation ----------------------------------------------------------- */
+
+static loom_tensor *max_pool(lt_case *c, const lt_row_env *e)
+{
+    const loom_pool2d_opts o = {.kernel = {3, 2}, .stride = {2, 1}, .pad = {1, 0}};
+    return loom_max_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5, 4)), &o);
+}
+static loom_tensor *max_pool_bad(lt_case *c, const lt_row_env *e)
+{
+    const loom_pool2d_opts o = {.kernel = {3, 6}, .stride = {1, 1}, .pad = {1, 0}};
+    return loom_max_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5, 4)), &o);
+}
+static loom_tensor *avg_pool(lt_case *c, const lt_row_env *e)
+{
+    const loom_pool2d_opts o = {.kernel = {2, 2}, .stride = {2, 2}, .pad = {1, 1}};
+    return loom_avg_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5, 4)), &o);
+}
+static loom_tensor *avg_pool_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_avg_pool2d(G, x_param(c, e, "x", loom_shape(2, 3, 5)), NULL);
+}
+static loom_tensor *global_avg_pool(lt_case *c, const lt_row_env *e)
+{
+    return loom_global_avg_pool(G, x_param(c, e, "x", loom_shape(2, 3, 4, 5)));
+}
+static loom_tensor *global_avg_pool_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_global_avg_pool(G, x_param(c, e, "x", loom_shape(2, 3, 4)));
+}
+static loom_tensor *flatten(lt_case *c, const lt_row_env *e) { return loom_flatten(G, x_param(c, e, "x", loom_shape(2, 3, 2, 2))); }
+static loom_tensor *flatten_bad(lt_case *c, const lt_row_env *e) { return loom_flatten(G, x_param(c, e, "x", loom_shape())); }
+static loom_tensor *batch_norm(lt_case *c, const lt_row_env *e)
+{
+    return loom_batch_norm(G, "bn", x_param(c, e, "x", loom_shape(2, 3, 2, 2)), 0.1, 1e-5);
+}
+static loom_tensor *batch_norm_1d(lt_case *c, const lt_row_env *e)
+{
+    return loom_batch_norm(G, "bn", x_param(c, e, "x", loom_shape(4, 3)), 0.1, 1e-5);
+}
+static loom_tensor *batch_norm_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_batch_norm(G, "bn", x_param(c, e, "x", loom_shape(4)), 0.1, 1e-5);
+}
+static loom_tensor *layer_norm(lt_case *c, const lt_row_env *e)
+{
+    return loom_layer_norm(G, "ln", x_param(c, e, "x", loom_shape(3, 4)), 1, 1e-5);
+}
+static loom_tensor *layer_norm_2(lt_case *c, const lt_row_env *e)
+{
+    return loom_layer_norm(G, "ln", x_param(c, e, "x", loom_shape(2, 3, 2)), 2, 1e-5);
+}
+static loom_tensor *layer_norm_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_layer_norm(G, "ln", x_param(c, e, "x", loom_shape(3, 4)), 3, 1e-5);
+}
+
 #undef G
 
 /* ---- the table --------------------------------------------------------------------------------- */
@@ -279,6 +335,16 @@ const lt_op_row lt_op_rows[] = {
     /* loom_segment_sum builds the op and mode of scatter_add_rows */
     {"segment_mean", LOOM_OP_SCATTER, segment_mean, 2, {3, 2}, D, NULL, NULL},
     {"segment_max", LOOM_OP_SCATTER, segment_max, 2, {3, 2}, D, NULL, NULL},
+    {"max_pool2d", LOOM_OP_MAX_POOL2D, max_pool, 4, {2, 3, 3, 3}, D, max_pool_bad, "loom_max_pool2d"},
+    {"avg_pool2d", LOOM_OP_AVG_POOL2D, avg_pool, 4, {2, 3, 3, 3}, D, avg_pool_bad, "loom_avg_pool2d"},
+    /* the mean over axes 2 and 3 */
+    {"global_avg_pool", LOOM_OP_MEAN, global_avg_pool, 2, {2, 3}, D, global_avg_pool_bad, "loom_global_avg_pool"},
+    /* a reshape */
+    {"flatten", LOOM_OP_RESHAPE, flatten, 2, {2, 12}, D, flatten_bad, "loom_flatten"},
+    {"batch_norm", LOOM_OP_BATCH_NORM, batch_norm, 4, {2, 3, 2, 2}, D, batch_norm_bad, "loom_batch_norm"},
+    {"batch_norm ([N, C])", LOOM_OP_BATCH_NORM, batch_norm_1d, 2, {4, 3}, D, NULL, NULL},
+    {"layer_norm", LOOM_OP_LAYER_NORM, layer_norm, 2, {3, 4}, D, layer_norm_bad, "loom_layer_norm"},
+    {"layer_norm (2 axes)", LOOM_OP_LAYER_NORM, layer_norm_2, 3, {2, 3, 2}, D, NULL, NULL},
 };
 #undef D
 const int lt_op_nrows = (int)(sizeof lt_op_rows / sizeof lt_op_rows[0]);
@@ -302,6 +368,14 @@ const lt_op_exemption lt_op_exempt[] = {
     {LOOM_OP_SCATTER_GRAD, 1, "the gradient of segment_max"},
     {LOOM_OP_SGD_UPDATE, 1, "the SGD optimizer's update"},
     {LOOM_OP_ADAM_UPDATE, 1, "the Adam optimizer's update"},
+    {LOOM_OP_MAX_POOL2D_GRAD, 1, "the gradient of max_pool2d"},
+    {LOOM_OP_AVG_POOL2D_GRAD, 1, "the gradient of avg_pool2d"},
+    {LOOM_OP_BN_STATS, 1, "made by loom_batch_norm with the batch_norm op (row batch_norm)"},
+    {LOOM_OP_BATCH_NORM_GRAD, 1, "the gradient of batch_norm"},
+    {LOOM_OP_BN_GRAD_SUMS, 1, "the gradient of batch_norm"},
+    {LOOM_OP_RUNNING_STATS_UPDATE, 1, "batch norm's running statistics, updated by a training step (row batch_norm)"},
+    {LOOM_OP_LAYER_NORM_GRAD, 1, "the gradient of layer_norm"},
+    {LOOM_OP_LN_GRAD_SUMS, 1, "the gradient of layer_norm"},
     /* loom_to_placement needs a second placement, which a row of one placement has not; the
      * pipelines of test_sbp_equiv and gpu_exec move values between placements */
     {LOOM_OP_MOVE, 0, "loom_to_placement: test_sbp_equiv's pipelines"},

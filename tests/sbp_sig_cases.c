@@ -175,6 +175,46 @@ static void add_conv_case(op_case *cs, int *nc, loom_op op, const conv_geom *g)
         c->a.shape = (loom_shape){.ndim = 2, .d = {g->r, g->s}};
 }
 
+/* The max pool of x [N, C, H, W] by a window of a (kh, kw, sh, sw, ph, pw): max_pool2d_grad's y. */
+static src_spec *add_max_pool(op_case *c, const src_spec *x, const int64_t *a)
+{
+    const int64_t *d = x->v.a.shape, p = (d[2] + 2 * a[4] - a[0]) / a[2] + 1, q = (d[3] + 2 * a[5] - a[1]) / a[3] + 1;
+    src_spec *s = add_dense(c, LOOM_F64, 4, (int64_t[]){d[0], d[1], p, q});
+    const double *xv = x->v.a.data;
+    double *y = s->v.a.data;
+    for (int64_t pl = 0; pl < d[0] * d[1]; pl++)
+        for (int64_t i = 0; i < p; i++)
+            for (int64_t j = 0; j < q; j++) {
+                double m = -INFINITY;
+                for (int64_t u = i * a[2] - a[4]; u < i * a[2] - a[4] + a[0]; u++)
+                    for (int64_t v = j * a[3] - a[5]; v < j * a[3] - a[5] + a[1]; v++)
+                        if (u >= 0 && u < d[2] && v >= 0 && v < d[3])
+                            m = fmax(m, xv[(pl * d[2] + u) * d[3] + v]);
+                y[(pl * p + i) * q + j] = m;
+            }
+    return s;
+}
+
+/* Batch norm's statistics of x [N, C, ...]: f64 [C, 3], the sums of x and x^2 and the count. */
+static src_spec *add_bn_stats(op_case *c, const src_spec *x)
+{
+    const int64_t n = x->v.a.shape[0], ch = x->v.a.shape[1], m = loom_array_numel(&x->v.a) / (n * ch);
+    src_spec *s = add_dense(c, LOOM_F64, 2, (int64_t[]){ch, 3});
+    const double *xv = x->v.a.data;
+    double *st = s->v.a.data;
+    for (int64_t k = 0; k < ch; k++) {
+        st[3 * k] = st[3 * k + 1] = 0;
+        st[3 * k + 2] = (double)(n * m);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < m; j++) {
+                const double v = xv[(i * ch + k) * m + j];
+                st[3 * k] += v;
+                st[3 * k + 1] += v * v;
+            }
+    }
+    return s;
+}
+
 int make_cases(loom_op op, op_case *cs)
 {
     int nc = 0;
@@ -185,6 +225,7 @@ int make_cases(loom_op op, op_case *cs)
     case LOOM_OP_STATE:
     case LOOM_OP_SGD_UPDATE:
     case LOOM_OP_ADAM_UPDATE:
+    case LOOM_OP_RUNNING_STATS_UPDATE:
     case LOOM_OP_MOVE:
         break; /* leaves, in-place updates and moves (any SBP; tests/test_parts.c): no signatures */
     case LOOM_OP_FILL:
@@ -475,6 +516,83 @@ int make_cases(loom_op op, op_case *cs)
             add_segment_result(c, x, idx, 5, mode);
             add_f64(c, DIMS(5, 4));
             c->a.i[0] = mode;
+        }
+        break;
+    case LOOM_OP_MAX_POOL2D:
+    case LOOM_OP_AVG_POOL2D:
+    case LOOM_OP_MAX_POOL2D_GRAD:
+    case LOOM_OP_AVG_POOL2D_GRAD: {
+        static const int64_t win[2][6] = {{3, 2, 2, 1, 1, 0}, {2, 2, 2, 2, 0, 0}};
+        for (int k = 0; k < 2; k++) {
+            const int64_t *a = win[k];
+            c = new_case(cs, &nc, op, "%s [%s, 7, 5, 4] kernel %lldx%lld stride %lldx%lld pad %lldx%lld", loom__op_def(op)->name,
+                         k ? "N" : "5", (long long)a[0], (long long)a[1], (long long)a[2], (long long)a[3], (long long)a[4],
+                         (long long)a[5]);
+            for (int i = 0; i < 6; i++)
+                c->a.i[i] = a[i];
+            const int64_t p = (5 + 2 * a[4] - a[0]) / a[2] + 1, q = (4 + 2 * a[5] - a[1]) / a[3] + 1;
+            if (op == LOOM_OP_AVG_POOL2D_GRAD)
+                add_f64(c, DIMS(5, 7, p, q))->dyn = k;
+            src_spec *x = add_f64(c, DIMS(5, 7, 5, 4));
+            x->dyn = k;
+            if (op == LOOM_OP_MAX_POOL2D_GRAD) {
+                add_max_pool(c, x, a)->dyn = k;
+                add_f64(c, DIMS(5, 7, p, q))->dyn = k;
+            }
+        }
+        break;
+    }
+    case LOOM_OP_BN_STATS:
+        c = new_case(cs, &nc, op, "batch_norm_stats [7, 5]");
+        add_f64(c, DIMS(7, 5));
+        c = new_case(cs, &nc, op, "batch_norm_stats [5, 7, 3, 2]");
+        add_f64(c, DIMS(5, 7, 3, 2));
+        c = new_case(cs, &nc, op, "batch_norm_stats [N, 5, 2]");
+        add_f64(c, DIMS(7, 5, 2))->dyn = 1;
+        break;
+    case LOOM_OP_BATCH_NORM:
+    case LOOM_OP_BN_GRAD_SUMS:
+    case LOOM_OP_BATCH_NORM_GRAD:
+        for (int k = 0; k < 3; k++) {
+            static const int64_t shapes[3][4] = {{7, 5}, {5, 7, 3, 2}, {7, 5, 2}};
+            const int nd = k == 0 ? 2 : k == 1 ? 4 : 3;
+            const int64_t ch = shapes[k][1];
+            c = new_case(cs, &nc, op, "%s %s", loom__op_def(op)->name,
+                         k == 0 ? "[7, 5]" : k == 1 ? "[5, 7, 3, 2]" : "[N, 5, 2]");
+            c->a.f[0] = 1e-5;
+            c->a.f[1] = 0.1;
+            if (op != LOOM_OP_BATCH_NORM)
+                add_f64(c, nd, shapes[k])->dyn = k == 2;
+            src_spec *x = add_f64(c, nd, shapes[k]);
+            x->dyn = k == 2;
+            add_bn_stats(c, x);
+            if (op == LOOM_OP_BATCH_NORM) {
+                add_f64(c, 1, &ch);                       /* running_mean */
+                add_pos(c, 1, &ch);                       /* running_var */
+                add_f64(c, 1, &ch);                       /* weight */
+                add_f64(c, 1, &ch);                       /* bias */
+            } else if (op == LOOM_OP_BATCH_NORM_GRAD) {
+                add_f64(c, 1, &ch);                       /* weight */
+                add_f64(c, 2, (int64_t[]){ch, 2});        /* the sums */
+            }
+        }
+        break;
+    case LOOM_OP_LAYER_NORM:
+    case LOOM_OP_LAYER_NORM_GRAD:
+    case LOOM_OP_LN_GRAD_SUMS:
+        for (int k = 0; k < 3; k++) {
+            static const int64_t shapes[3][3] = {{5, 7, 3}, {5, 7, 3}, {7, 4}};
+            const int nd = k == 2 ? 2 : 3, axes = k == 1 ? 2 : 1;
+            c = new_case(cs, &nc, op, "%s %s axes %d", loom__op_def(op)->name, k == 2 ? "[N, 4]" : "[5, 7, 3]", axes);
+            c->a.i[0] = axes;
+            c->a.f[0] = 1e-5;
+            if (op != LOOM_OP_LAYER_NORM)
+                add_f64(c, nd, shapes[k])->dyn = k == 2;
+            add_f64(c, nd, shapes[k])->dyn = k == 2;
+            if (op != LOOM_OP_LN_GRAD_SUMS)
+                add_f64(c, axes, shapes[k] + nd - axes); /* weight */
+            if (op == LOOM_OP_LAYER_NORM)
+                add_f64(c, axes, shapes[k] + nd - axes); /* bias */
         }
         break;
     case LOOM_OP_COUNT:

@@ -103,8 +103,9 @@ static void row_values_on(const lt_op_row *r, const char *placement, int split, 
     loom_tensor *loss = diff ? loom_sum(g, loom_mul(g, out, out), LOOM_ALL_AXES, 0) : NULL;
     loom_program *p = lt_compile(c, loss, &(loom_train_opts){.executor = ex});
     keep[nkeep++] = out;
-    for (int k = 0; diff && loom_graph_param(g, k); k++)
-        keep[nkeep++] = loom_program_grad(p, loom_graph_param(g, k));
+    for (int k = 0; diff && loom_graph_param(g, k); k++) /* running statistics take no gradient */
+        if (loom_program_grad(p, loom_graph_param(g, k)))
+            keep[nkeep++] = loom_program_grad(p, loom_graph_param(g, k));
     for (int k = 0; k < nkeep; k++)
         ck_assert_msg(loom_program_keep(p, keep[k]) == LOOM_OK, "%s: %s", r->name, loom_program_error(p));
     ck_assert_msg(loom_program_run(p, diff ? LOOM_RUN_GRAD : LOOM_RUN_FORWARD) == LOOM_OK, "%s on %s: %s", r->name,

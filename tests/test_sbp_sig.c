@@ -446,6 +446,10 @@ static const struct {
     {LOOM_OP_CONV2D, "conv2d [5, 7, 4, 4] * [5, 7, 3, 3], pad 1 + b", "(P, B, B) -> P"}, /* b once per device */
     /* with groups, a device's filters are not the first of their groups */
     {LOOM_OP_CONV2D_GRAD_WEIGHT, "conv2d_grad_weight [7, 6, 4, 4] * [4, 3, 3, 3], pad 1, groups 2", "(B, S(1)) -> S(0)"},
+    {LOOM_OP_MAX_POOL2D, "max_pool2d [5, 7, 5, 4] kernel 3x2 stride 2x1 pad 1x0", "(P) -> P"}, /* max is not linear */
+    {LOOM_OP_BN_STATS, "batch_norm_stats [7, 5]", "(P) -> P"},                   /* the squares */
+    {LOOM_OP_BATCH_NORM, "batch_norm [7, 5]", "(S(0), P, B, B, B, B) -> S(0)"},   /* a part's statistics */
+    {LOOM_OP_LAYER_NORM, "layer_norm [5, 7, 3] axes 2", "(S(1), S(0), S(0)) -> S(1)"}, /* normalised per part */
 };
 
 /* "(S(0), B) -> P" into a signature (unnamed sources B). */

@@ -191,6 +191,19 @@ static void place_str(const loom_graph *g, int k, char *buf, size_t len)
         snprintf(buf, len, "one device");
 }
 
+loom_tensor *loom__refuse_sources(loom_graph *g, const char *api, int n, loom_tensor *const *src)
+{
+    for (int i = 0; i < n; i++) {
+        if (!src[i])
+            return loom__fail(g, LOOM_ERR_INVALID, "%s: tensor argument %d is NULL", api, i + 1);
+        if (src[i]->flags & LOOM__T_POISON)
+            return &g->poison; /* the error that poisoned it is already recorded */
+        if (src[i]->graph != g)
+            return loom__fail(g, LOOM_ERR_INVALID, "%s: tensor argument %d belongs to another graph", api, i + 1);
+    }
+    return NULL;
+}
+
 loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_tensor *const *src, const loom__attrs *a)
 {
     if (!g)
@@ -200,14 +213,11 @@ loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_
         return loom__fail(g, LOOM_ERR_UNSUPPORTED, "%s: op %d is not built into this library", api, (int)op);
     if (n < def->min_src || n > def->max_src || n > LOOM__MAX_SRC || (n && !src))
         return loom__fail(g, LOOM_ERR_INVALID, "%s: takes %d to %d tensors, got %d", api, def->min_src, def->max_src, n);
+    loom_tensor *bad = loom__refuse_sources(g, api, n, src);
+    if (bad)
+        return bad;
     loom_tensor tmp = {.id = g->n, .op = op, .n_src = n, .graph = g, .weight_decay = NAN};
     for (int i = 0; i < n; i++) {
-        if (!src[i])
-            return loom__fail(g, LOOM_ERR_INVALID, "%s: tensor argument %d is NULL", api, i + 1);
-        if (src[i]->flags & LOOM__T_POISON)
-            return &g->poison; /* the error that poisoned it is already recorded */
-        if (src[i]->graph != g)
-            return loom__fail(g, LOOM_ERR_INVALID, "%s: tensor argument %d belongs to another graph", api, i + 1);
         tmp.src[i] = src[i];
         if ((def->diff_src >> i & 1) && (src[i]->flags & LOOM__T_NEEDS_GRAD))
             tmp.flags |= LOOM__T_NEEDS_GRAD;

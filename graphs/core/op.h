@@ -119,6 +119,11 @@ typedef struct loom_op_def {
      * sources' shapes and attributes; the all-broadcast signature (B, ..., B) -> B, valid for every
      * deterministic op, need not be listed. NULL: that signature only. */
     int (*sbp)(const loom_tensor *t, loom__sbp_sig *sigs, int max);
+    /* Builds the in-place updates that a training step makes from t besides the optimizer's (batch
+     * norm's running statistics, from its batch statistics). loom_compile calls it for every tensor
+     * of the model when it compiles a loss, after the optimizer's updates, so they run in STEP runs
+     * only, once the backward pass is done. NULL: none. */
+    void (*step_update)(loom_graph *g, loom_tensor *t);
 } loom_op_def;
 
 enum loom__op_flags {
@@ -174,6 +179,10 @@ const loom_op_def *loom__op_def(loom_op op);
  * failure records "<api>: <message>" as the graph's error (when it is the first) and returns the
  * graph's poisoned tensor; a poisoned or NULL source does the same. */
 loom_tensor *loom__node(loom_graph *g, const char *api, loom_op op, int n, loom_tensor *const *src, const loom__attrs *a);
+/* The checks loom__node makes of its n sources, for builders that read a source before making a
+ * node: NULL when every source is a tensor of g that is not poisoned, else the graph's poisoned
+ * tensor, with "<api>: tensor argument 2 is NULL" (or "belongs to another graph") recorded. */
+loom_tensor *loom__refuse_sources(loom_graph *g, const char *api, int n, loom_tensor *const *src);
 /* Records a builder error on g (kept only when it is the first) and returns the poisoned tensor. */
 loom_tensor *loom__fail(loom_graph *g, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Writes a shape as "[N, 128]" (dynamic dims by name). */

@@ -274,6 +274,11 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
             for (int i = 0; i < p->fwd_end; i++)
                 if (g->t[i]->op == LOOM_OP_PARAM && p->grad[i])
                     add_optimizer(p, g->t[i], p->grad[i]);
+        for (int i = 0; i < p->fwd_end; i++) { /* after the optimizer's: the running statistics */
+            const loom_op_def *def = loom__op_def(g->t[i]->op);
+            if (def->step_update)
+                def->step_update(g, g->t[i]);
+        }
     } else {
         p->bwd_end = g->n;
     }

@@ -68,7 +68,8 @@ loom_tensor *loom_graph_find(loom_graph *g, const char *name);
 loom_tensor *loom_graph_tensor(loom_graph *g, const char *name);
 /* Names a tensor (unique on the graph) so loom_graph_find, errors and traces can refer to it. */
 void loom_tensor_set_name(loom_tensor *t, const char *name);
-/* The k-th parameter in creation order, or NULL when there are k or fewer. */
+/* The k-th parameter in creation order, or NULL when there are k or fewer (batch norm's running
+ * statistics among them: parameters that take no gradient). */
 loom_tensor *loom_graph_param(loom_graph *g, int k);
 
 /* ---------------------------------------------------------------------------------------------
@@ -222,6 +223,48 @@ typedef struct loom_conv2d_opts {
  * R, S], b [K] or NULL -> y [N, K, P, Q] with P = (H + 2 pad_h - dil_h (R - 1) - 1) / stride_h + 1
  * and likewise Q. o NULL means LOOM_CONV2D_OPTS_INIT. Differentiable in x, w and b. */
 loom_tensor *loom_conv2d(loom_graph *g, loom_tensor *x, loom_tensor *w, loom_tensor *b, const loom_conv2d_opts *o);
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolutional network ops besides convolution: pooling (NCHW, static H and W), flattening and
+ * normalisation.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A pooling window: kernel, stride and padding along H and W (index 0 and 1). The output is
+ * [N, C, P, Q] with P = (H + 2 pad[0] - kernel[0]) / stride[0] + 1, Q likewise. kernel and stride
+ * must be >= 1, pad in [0, kernel / 2] (PyTorch's rule), and the kernel no larger than the padded
+ * input. */
+typedef struct loom_pool2d_opts {
+    int kernel[2], stride[2], pad[2];
+} loom_pool2d_opts;
+/* Kernel 2x2, stride 2, no padding. */
+#define LOOM_POOL2D_OPTS_INIT ((loom_pool2d_opts){.kernel = {2, 2}, .stride = {2, 2}, .pad = {0, 0}})
+
+/* The max of each window (padding never wins); the gradient goes to the window's first max in
+ * row-major order. o NULL: LOOM_POOL2D_OPTS_INIT. */
+loom_tensor *loom_max_pool2d(loom_graph *g, loom_tensor *x, const loom_pool2d_opts *o);
+/* The mean of each window, padding counted as zeros (PyTorch's count_include_pad=True). */
+loom_tensor *loom_avg_pool2d(loom_graph *g, loom_tensor *x, const loom_pool2d_opts *o);
+/* [N, C, H, W] -> [N, C]: the mean over H and W. */
+loom_tensor *loom_global_avg_pool(loom_graph *g, loom_tensor *x);
+/* [N, d1, ...] -> [N, d1 x ...]: a reshape (the dims after the first static). */
+loom_tensor *loom_flatten(loom_graph *g, loom_tensor *x);
+
+/* Batch normalisation of x [N, C] or [N, C, ...] over every axis but the channels (axis 1), as
+ * PyTorch's BatchNorm1d / BatchNorm2d (momentum 0.1, eps 1e-5 there): y = (x - mean) /
+ * sqrt(var + eps) * weight + bias per channel. In training runs (every mode but LOOM_RUN_EVAL) mean
+ * and var are the batch's (var biased), over the whole batch on every device: under data
+ * parallelism the statistics are summed across devices (sync-BN); in evaluation they are the
+ * running statistics. Each STEP run then updates running = (1 - momentum) running + momentum
+ * batch, the variance unbiased. Parameters "<name>.weight" (ones) and "<name>.bias" (zeros) of
+ * [C]; "<name>.running_mean" (zeros) and "<name>.running_var" (ones), [C], are parameters that take
+ * no gradient (never trained, updated by the steps only; loom_program_fetch reads them). C must be
+ * static; momentum in [0, 1], eps >= 0. A training run of a batch of one value per channel fails. */
+loom_tensor *loom_batch_norm(loom_graph *g, const char *name, loom_tensor *x, double momentum, double eps);
+/* Layer normalisation of x over its last `axes` axes (1 .. its rank, each static), as PyTorch's
+ * LayerNorm(x.shape[-axes:]): y = (x - mean) / sqrt(var + eps) * weight + bias with mean and the
+ * biased var of each row (the normalised elements). Parameters "<name>.weight" (ones) and
+ * "<name>.bias" (zeros) of the normalised shape; eps >= 0. */
+loom_tensor *loom_layer_norm(loom_graph *g, const char *name, loom_tensor *x, int axes, double eps);
 
 #ifdef __cplusplus
 }

@@ -101,6 +101,8 @@ void loom__cuda_register_index(loom__cuda_op *table);
 void loom__cuda_register_sparse(loom__cuda_op *table);
 void loom__cuda_register_loss(loom__cuda_op *table);
 void loom__cuda_register_conv(loom__cuda_op *table);
+void loom__cuda_register_pool2d(loom__cuda_op *table);
+void loom__cuda_register_norm(loom__cuda_op *table);
 
 #ifdef __cplusplus
 }

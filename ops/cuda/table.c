@@ -21,6 +21,8 @@ static void fill(void)
     loom__cuda_register_sparse(table);
     loom__cuda_register_loss(table);
     loom__cuda_register_conv(table);
+    loom__cuda_register_pool2d(table);
+    loom__cuda_register_norm(table);
 }
 
 const loom__cuda_op *loom__cuda_op_get(loom_op op)

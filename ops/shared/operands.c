@@ -137,3 +137,69 @@ loom_status loom__spmm_operands(const loom__value *adj, const loom__value *x, co
                            loom_dtype_name(adj->dtype), loom_dtype_name(x->dtype), loom_dtype_name(out->dtype));
     return LOOM_OK;
 }
+
+loom_status loom__pool2d_plan(loom__pool2d *g, const loom_tensor *t, const loom__value *x, const loom__value *y,
+                              const loom__kctx *ctx)
+{
+    const int64_t *a = t->a.i;
+    *g = (loom__pool2d){.kh = a[0], .kw = a[1], .sh = a[2], .sw = a[3], .ph = a[4], .pw = a[5]};
+    if (x->ndim != 4 || y->ndim != 4 || x->shape[0] != y->shape[0] || x->shape[1] != y->shape[1])
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "pooling needs [N, C, H, W] and [N, C, P, Q] of one N and C at run time");
+    g->planes = x->shape[0] * x->shape[1];
+    g->h = x->shape[2];
+    g->w = x->shape[3];
+    g->p = y->shape[2];
+    g->q = y->shape[3];
+    if (g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->h + 2 * g->ph < g->kh || g->w + 2 * g->pw < g->kw ||
+        g->p != (g->h + 2 * g->ph - g->kh) / g->sh + 1 || g->q != (g->w + 2 * g->pw - g->kw) / g->sw + 1)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "a pooled [%lld, %lld] from [%lld, %lld] does not fit the op's window (internal error)",
+                           (long long)g->p, (long long)g->q, (long long)g->h, (long long)g->w);
+    return LOOM_OK;
+}
+
+loom_status loom__bn_operands(loom__chan *v, const loom__value *x, const loom__value *stats, const loom__kctx *ctx)
+{
+    if (x->ndim < 2)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "batch norm needs x of 2 or more axes at run time (internal error)");
+    v->n = x->shape[0];
+    v->c = x->shape[1];
+    v->m = 1;
+    for (int i = 2; i < x->ndim; i++)
+        v->m *= x->shape[i];
+    if (stats->dtype != LOOM_F64 || stats->ndim != 2 || stats->shape[0] != v->c || stats->shape[1] != 3)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "batch statistics must be f64 [%lld, 3] at run time (internal error)",
+                           (long long)v->c);
+    return LOOM_OK;
+}
+
+/* The values per channel (axis 1) that a batch norm's statistics of x cover: the product of every
+ * other axis, with the whole size of the axis x's part is split along on several devices. */
+static int64_t norm_count(const loom__value *x, const loom__kctx *ctx)
+{
+    const int split = ctx->sig && ctx->nparts > 1 && ctx->sig->in[0].kind == LOOM_SBP_SPLIT ? ctx->sig->in[0].axis : -1;
+    int64_t n = 1;
+    for (int i = 0; i < x->ndim; i++)
+        if (i != 1)
+            n *= i == split ? ctx->whole[0] : x->shape[i];
+    return n;
+}
+
+loom_status loom__bn_batch_check(const loom__value *x, const loom__kctx *ctx)
+{
+    const int64_t n = norm_count(x, ctx);
+    if (n > 1)
+        return LOOM_OK;
+    return loom__kfail(ctx, LOOM_ERR_SHAPE, "a training run needs more than 1 value per channel, got %lld (x of [%lld, %lld, ...])",
+                       (long long)n, (long long)x->shape[0], (long long)x->shape[1]);
+}
+
+loom_status loom__ln_rows(const loom__value *x, int axes, int64_t *rows, int64_t *f, const loom__kctx *ctx)
+{
+    if (axes < 1 || axes > x->ndim)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "layer norm over %d axes of a value of %d (internal error)", axes, x->ndim);
+    *rows = 1;
+    *f = 1;
+    for (int i = 0; i < x->ndim; i++)
+        *(i < x->ndim - axes ? rows : f) *= x->shape[i];
+    return LOOM_OK;
+}

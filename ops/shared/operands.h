@@ -6,6 +6,8 @@
 #ifndef LOOM_OPS_OPERANDS_H
 #define LOOM_OPS_OPERANDS_H
 
+#include <math.h>
+
 #include "ops/shared/runs.h"
 
 #ifdef __cplusplus
@@ -49,6 +51,79 @@ int64_t loom__row_size(const loom__value *v);
  * the row size, *out_rows the output's rows. LOOM_ERR_SHAPE / LOOM_ERR_DTYPE with ctx's message. */
 loom_status loom__spmm_operands(const loom__value *adj, const loom__value *x, const loom__value *out, int transpose,
                                 int64_t *f, int64_t *out_rows, const loom__kctx *ctx);
+
+/* The geometry of a 2-D pooling (max_pool2d, avg_pool2d and their gradients, ops/pool.c): x
+ * [N, C, H, W] read by windows of kh x kw at strides sh, sw, padded by ph, pw on each side, into
+ * y [N, C, P, Q]; a plane is one (n, c). */
+typedef struct loom__pool2d {
+    int64_t planes, h, w, p, q;
+    int64_t kh, kw, sh, sw, ph, pw;
+} loom__pool2d;
+
+/* The geometry of t's pooling (its attributes, a.i[0 .. 5] = kh, kw, sh, sw, ph, pw) between x,
+ * shaped like the pooled input, and y, shaped like the pooled output; LOOM_ERR_SHAPE with ctx's
+ * message when they do not fit each other. */
+loom_status loom__pool2d_plan(loom__pool2d *g, const loom_tensor *t, const loom__value *x, const loom__value *y,
+                              const loom__kctx *ctx);
+
+/* The input rows [*lo, *hi) that output row p's window covers along an axis of n (padding left
+ * out); never empty for the geometries shape inference admits (pad at most half the kernel). */
+static inline LOOM__HD void loom__pool_window(int64_t p, int64_t k, int64_t s, int64_t pad, int64_t n, int64_t *lo,
+                                              int64_t *hi)
+{
+    const int64_t a = p * s - pad, b = a + k;
+    *lo = a > 0 ? a : 0;
+    *hi = b < n ? b : n;
+}
+
+/* The output rows [*lo, *hi) of np whose windows cover input row i. */
+static inline LOOM__HD void loom__pool_covering(int64_t i, int64_t k, int64_t s, int64_t pad, int64_t np, int64_t *lo,
+                                                int64_t *hi)
+{
+    const int64_t first = i + pad - k + 1, last = (i + pad) / s + 1; /* p s <= i + pad */
+    *lo = first <= 0 ? 0 : (first + s - 1) / s;
+    *hi = last < np ? last : np;
+}
+
+/* 1 when v reaches m, the max of its window: the max pool's gradient goes to the window's first
+ * element that does (a NaN max is reached by a NaN). */
+static inline LOOM__HD int loom__pool_reaches(double v, double m) { return v >= m || (m != m && v != v); }
+
+/* A batch norm's operand x viewed as [N, C, M] around its channel axis 1 (M the product of the
+ * axes after it, 1 for [N, C]), with its statistics stats, f64 [C, 3] (per channel the sums of x
+ * and x^2, and the count; ops/norm.c). LOOM_ERR_SHAPE with ctx's message when x has fewer than 2
+ * axes or the statistics are not f64 [C, 3]. */
+typedef struct loom__chan {
+    int64_t n, c, m;
+} loom__chan;
+loom_status loom__bn_operands(loom__chan *v, const loom__value *x, const loom__value *stats, const loom__kctx *ctx);
+
+/* LOOM_OK when the batch x of a training run (its part, with ctx's whole sizes) has more than one
+ * value per channel, which batch statistics need (PyTorch's rule); else LOOM_ERR_SHAPE with ctx's
+ * message. */
+loom_status loom__bn_batch_check(const loom__value *x, const loom__kctx *ctx);
+
+/* The mean and 1 / sqrt(var + eps) of a channel's statistics st (sum, sum of squares, count), var
+ * the biased variance (0 where rounding makes it negative). */
+static inline LOOM__HD void loom__bn_moments(const double *st, double eps, double *mean, double *rstd)
+{
+    const double m = st[0] / st[2], v = st[1] / st[2] - m * m;
+    *mean = m;
+    *rstd = 1 / sqrt((v > 0 ? v : 0) + eps);
+}
+
+/* A running statistic r after a step: (1 - momentum) r + momentum stat, stat the channel's mean or
+ * (var set) its unbiased variance (the biased one for a count of 1). */
+static inline LOOM__HD double loom__bn_running(double r, const double *st, int var, double momentum)
+{
+    const double n = st[2], m = st[0] / n, v = st[1] / n - m * m, b = v > 0 ? v : 0;
+    const double stat = !var ? m : n > 1 ? b * n / (n - 1) : b;
+    return (1 - momentum) * r + momentum * stat;
+}
+
+/* A layer norm's operand x as rows of f elements, the last `axes` axes normalised; LOOM_ERR_SHAPE
+ * with ctx's message when x has fewer axes. */
+loom_status loom__ln_rows(const loom__value *x, int axes, int64_t *rows, int64_t *f, const loom__kctx *ctx);
 
 #ifdef __cplusplus
 }

@@ -138,13 +138,27 @@ static void consumers_free(consumers *c)
     free(c->slot);
 }
 
-/* Consumers' boxing if t's output were `out`, given their chosen signatures. */
+/* Consumers' boxing if t's output were `out`, given their chosen signatures: once per SBP they
+ * want, as the plan boxes a tensor once for every consumer that wants the same SBP
+ * (graphs/plan/plan.c, parts_as). */
 static double out_cost(const loom__sbp_plan *pl, loom_graph *g, const consumers *cs, const loom_tensor *t, loom_sbp out,
                        const loom__cost_model *cm)
 {
+    enum { SEEN = 16 }; /* distinct SBPs remembered; past them, each consumer counts */
+    loom_sbp seen[SEEN];
+    int nseen = 0;
     double c = 0, b = tensor_bytes(g, t);
-    for (int k = cs->start[t->id]; k < cs->start[t->id + 1]; k++)
-        c += loom__box_seconds(loom__boxing(out, pl->sig[cs->id[k]].in[cs->slot[k]]), b, pl->nparts[t->id], cm);
+    for (int k = cs->start[t->id]; k < cs->start[t->id + 1]; k++) {
+        const loom_sbp want = pl->sig[cs->id[k]].in[cs->slot[k]];
+        int again = 0;
+        for (int j = 0; j < nseen && !again; j++)
+            again = loom_sbp_equal(seen[j], want);
+        if (again)
+            continue;
+        if (nseen < SEEN)
+            seen[nseen++] = want;
+        c += loom__box_seconds(loom__boxing(out, want), b, pl->nparts[t->id], cm);
+    }
     return c;
 }
 

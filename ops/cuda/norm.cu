@@ -1,0 +1,587 @@
+// CUDA kernels of batch and layer normalisation (see ops/cuda/cuda.h for the contract; the meaning
+// is ops/norm.c's).
+//
+// Per-channel sums (batch norm's statistics and gradient sums, layer norm's gradient sums per
+// normalised element) view their operand as [N, C, M] and add two terms per element in double,
+// in chunks of rows (n, m) of a fixed shape: with a long spatial run (M >= 32) a block per
+// (chunk, channel) reads along the run; else a block per (chunk, 32 channels) reads across the
+// channels, 8 rows at a time. A block's sums go to the workspace; a last kernel adds a channel's
+// chunks in order. Layer norm's rows take a warp each, reduced by shuffles. Every reduction has a
+// shape fixed by the operands' shapes alone and no atomics, so each run gives the same bits.
+// Coefficients per channel (mean, rstd, ...) are computed once into the workspace, in double with
+// the CPU kernels' formulas (ops/shared/operands.h).
+// defines: loom__cuda_register_norm
+#include "ops/cuda/common.cuh"
+#include "ops/shared/operands.h"
+
+#include <math.h>
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTileC = 32, kTileR = kThreads / kTileC; // the channel-across kernel's block
+constexpr int64_t kWantBlocks = 1024;                   // blocks a reduction wants in flight
+constexpr unsigned kFull = 0xffffffffu;
+
+// ---- the per-channel reduction ------------------------------------------------------------------
+
+// x's channel sums over rows (n, m): the terms of element e = (n C + c) M + m.
+template <typename T> struct stats_terms {
+    const T *x;
+    __device__ __forceinline__ void operator()(int64_t, int64_t, int64_t e, double &a, double &b) const
+    {
+        const double v = (double)x[e];
+        a += v;
+        b += v * v;
+    }
+};
+
+// gout and gout xhat, xhat from k: (mean, rstd) per channel (batch norm) or per row n (layer norm).
+template <typename T, bool PER_ROW> struct grad_terms {
+    const T *gy, *x;
+    const double *k;
+    __device__ __forceinline__ void operator()(int64_t n, int64_t c, int64_t e, double &a, double &b) const
+    {
+        const double *kk = k + 2 * (PER_ROW ? n : c), g = (double)gy[e];
+        a += g;
+        b += g * (((double)x[e] - kk[0]) * kk[1]);
+    }
+};
+
+// The rows of chunk `chunk` of rows rows.
+__device__ __forceinline__ void chunk_rows(int64_t chunk, int64_t per, int64_t rows, int64_t *r0, int64_t *r1)
+{
+    *r0 = chunk * per;
+    *r1 = *r0 + per < rows ? *r0 + per : rows;
+}
+
+// Long runs: block (chunk, c); thread t adds rows r0 + t, r0 + t + kThreads, ...; then a tree.
+template <typename F>
+__global__ void __launch_bounds__(kThreads)
+    chan_sums_along(F f, loom__chan v, int64_t per, int64_t nchunks, double *__restrict__ part)
+{
+    __shared__ double sa[kThreads], sb[kThreads];
+    const int64_t rows = v.n * v.m;
+    for (int64_t u = blockIdx.x; u < nchunks * v.c; u += gridDim.x) {
+        const int64_t c = u % v.c, chunk = u / v.c;
+        int64_t r0, r1;
+        chunk_rows(chunk, per, rows, &r0, &r1);
+        double a = 0, b = 0;
+        for (int64_t r = r0 + threadIdx.x; r < r1; r += kThreads) {
+            const int64_t n = r / v.m, m = r % v.m;
+            f(n, c, (n * v.c + c) * v.m + m, a, b);
+        }
+        sa[threadIdx.x] = a;
+        sb[threadIdx.x] = b;
+        __syncthreads();
+        for (int s = kThreads / 2; s > 0; s >>= 1) {
+            if ((int)threadIdx.x < s) {
+                sa[threadIdx.x] += sa[threadIdx.x + s];
+                sb[threadIdx.x] += sb[threadIdx.x + s];
+            }
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) {
+            part[(chunk * v.c + c) * 2] = sa[0];
+            part[(chunk * v.c + c) * 2 + 1] = sb[0];
+        }
+        __syncthreads();
+    }
+}
+
+// Short runs: block (chunk, tile of kTileC channels); thread (tx, ty) adds rows r0 + ty, r0 + ty
+// + kTileR, ... of channel tile kTileC + tx (neighbouring threads, neighbouring channels); then
+// each channel's kTileR sums in ty order.
+template <typename F>
+__global__ void __launch_bounds__(kThreads)
+    chan_sums_across(F f, loom__chan v, int64_t per, int64_t nchunks, double *__restrict__ part)
+{
+    __shared__ double sa[kTileR][kTileC], sb[kTileR][kTileC];
+    const int tx = threadIdx.x % kTileC, ty = threadIdx.x / kTileC;
+    const int64_t rows = v.n * v.m, ntile = (v.c + kTileC - 1) / kTileC;
+    for (int64_t u = blockIdx.x; u < nchunks * ntile; u += gridDim.x) {
+        const int64_t tile = u % ntile, chunk = u / ntile, c = tile * kTileC + tx;
+        int64_t r0, r1;
+        chunk_rows(chunk, per, rows, &r0, &r1);
+        double a = 0, b = 0;
+        if (c < v.c)
+            for (int64_t r = r0 + ty; r < r1; r += kTileR) {
+                const int64_t n = r / v.m, m = r % v.m;
+                f(n, c, (n * v.c + c) * v.m + m, a, b);
+            }
+        sa[ty][tx] = a;
+        sb[ty][tx] = b;
+        __syncthreads();
+        if (ty == 0 && c < v.c) {
+            double s = 0, q = 0;
+            for (int k = 0; k < kTileR; k++) {
+                s += sa[k][tx];
+                q += sb[k][tx];
+            }
+            part[(chunk * v.c + c) * 2] = s;
+            part[(chunk * v.c + c) * 2 + 1] = q;
+        }
+        __syncthreads();
+    }
+}
+
+// Channel c's chunks added in order: (sum, sum, count) f64 [C, 3] for the statistics (count the
+// values of a channel), or the two sums as T [C, 2].
+template <typename T, bool STATS>
+__global__ void chan_sums_finish(const double *__restrict__ part, int64_t nchunks, loom__chan v, void *out)
+{
+    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < v.c; c += (int64_t)gridDim.x * blockDim.x) {
+        double s = 0, q = 0;
+        for (int64_t k = 0; k < nchunks; k++) {
+            s += part[(k * v.c + c) * 2];
+            q += part[(k * v.c + c) * 2 + 1];
+        }
+        if (STATS) {
+            double *o = (double *)out + 3 * c;
+            o[0] = s;
+            o[1] = q;
+            o[2] = (double)(v.n * v.m);
+        } else {
+            T *o = (T *)out + 2 * c;
+            o[0] = (T)s;
+            o[1] = (T)q;
+        }
+    }
+}
+
+// Chunks of a channel's rows: enough blocks to fill the GPU, chunks of at least min_rows. Grows
+// with the rows, so the count at the bounds of the dims is the most a run takes.
+int64_t chunks_of(int64_t rows, int64_t units, int64_t min_rows)
+{
+    const int64_t want = loom__cuda_ceil_div(kWantBlocks, units > 0 ? units : 1), most = rows / min_rows;
+    return want < most ? (want > 1 ? want : 1) : (most > 1 ? most : 1);
+}
+
+bool along(const loom__chan &v) { return v.m >= 32; }
+
+int64_t chunks_for(const loom__chan &v)
+{
+    return along(v) ? chunks_of(v.n * v.m, v.c, 4 * kThreads) : chunks_of(v.n * v.m, loom__cuda_ceil_div(v.c, kTileC), 8 * kTileR);
+}
+
+// The partial sums' doubles a run over v takes.
+int64_t part_doubles(const loom__chan &v) { return chunks_for(v) * v.c * 2; }
+
+// The most partial sums any v of c channels takes, in either layout: fewer than kWantBlocks
+// blocks' worth of chunks (a block covering kTileC channels at most) beside one chunk of each
+// channel. A bound on the channels alone, so it holds for a device's part of them too.
+int64_t part_doubles_most(int64_t c) { return 2 * (kWantBlocks * kTileC + c); }
+
+// Sums of f over v into out (STATS: f64 [C, 3], else T [C, 2]) through part (part_doubles(v)).
+template <typename T, bool STATS, typename F>
+loom_status chan_sums(const F &f, const loom__chan &v, double *part, void *out, const char *what, const loom__kctx *ctx)
+{
+    cudaStream_t st = loom__cuda_stream(ctx);
+    const int64_t nchunks = chunks_for(v), per = loom__cuda_ceil_div(v.n * v.m, nchunks);
+    if (v.c == 0)
+        return LOOM_OK;
+    if (along(v))
+        chan_sums_along<<<loom__cuda_grid(nchunks * v.c, 1), kThreads, 0, st>>>(f, v, per, nchunks, part);
+    else
+        chan_sums_across<<<loom__cuda_grid(nchunks * loom__cuda_ceil_div(v.c, kTileC), 1), kThreads, 0, st>>>(
+            f, v, per, nchunks, part);
+    LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+    chan_sums_finish<T, STATS><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, st>>>(part, nchunks, v, out);
+    LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+    return LOOM_OK;
+}
+
+// ---- batch norm's elementwise kernels and coefficients ------------------------------------------
+
+enum coef_kind { FWD_TRAIN, FWD_EVAL, MOMENTS, DX };
+
+// Per channel: FWD_TRAIN, FWD_EVAL: (mean, weight rstd); MOMENTS: (mean, rstd); DX: (mean, rstd,
+// weight rstd, sum gout / n, sum gout xhat / n).
+template <typename T>
+__global__ void bn_coefs(double *__restrict__ k, int kind, const double *__restrict__ st, const T *__restrict__ rm,
+                         const T *__restrict__ rv, const T *__restrict__ w, const T *__restrict__ sums, int64_t C, double eps)
+{
+    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x) {
+        double mean, rstd;
+        if (kind == FWD_EVAL) {
+            mean = (double)rm[c];
+            rstd = 1 / sqrt((double)rv[c] + eps);
+        } else {
+            loom__bn_moments(st + 3 * c, eps, &mean, &rstd);
+        }
+        switch (kind) {
+        case MOMENTS:
+            k[2 * c] = mean;
+            k[2 * c + 1] = rstd;
+            break;
+        case DX: {
+            const double n = st[3 * c + 2];
+            double *o = k + 5 * c;
+            o[0] = mean;
+            o[1] = rstd;
+            o[2] = (double)w[c] * rstd;
+            o[3] = (double)sums[2 * c] / n;
+            o[4] = (double)sums[2 * c + 1] / n;
+            break;
+        }
+        default:
+            k[2 * c] = mean;
+            k[2 * c + 1] = (double)w[c] * rstd;
+        }
+    }
+}
+
+template <typename T>
+__global__ void bn_forward(T *__restrict__ y, const T *__restrict__ x, const T *__restrict__ bias, const double *__restrict__ k,
+                           loom__chan v, int64_t n)
+{
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t c = e / v.m % v.c;
+        y[e] = (T)(((double)x[e] - k[2 * c]) * k[2 * c + 1] + (double)bias[c]);
+    }
+}
+
+template <typename T>
+__global__ void bn_dx(T *__restrict__ dx, const T *__restrict__ gy, const T *__restrict__ x, const double *__restrict__ k,
+                      loom__chan v, int64_t n)
+{
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+        const double *kk = k + 5 * (e / v.m % v.c);
+        const double xh = ((double)x[e] - kk[0]) * kk[1];
+        dx[e] = (T)(kk[2] * ((double)gy[e] - kk[3] - xh * kk[4]));
+    }
+}
+
+// As the optimizers': once the device has recorded a failure, the step's statistics may carry it.
+__device__ __forceinline__ bool failed(const loom__cuda_err *err) { return err && err->code != LOOM__CUDA_ERR_NONE; }
+
+template <typename T>
+__global__ void running_update(T *__restrict__ r, const double *__restrict__ st, int64_t C, int var, double momentum,
+                               const loom__cuda_err *err)
+{
+    if (failed(err))
+        return;
+    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x)
+        r[c] = (T)loom__bn_running((double)r[c], st + 3 * c, var, momentum);
+}
+
+// ---- layer norm: a warp per row ------------------------------------------------------------------
+
+__device__ __forceinline__ double warp_sum(double v)
+{
+    return loom__cuda_group_reduce<32>(v, kFull, [](double a, double b) { return a + b; });
+}
+
+// The mean and rstd of row x[0 .. f) on every lane of the warp: two passes.
+template <typename T> __device__ void row_moments(const T *x, int64_t f, double eps, double *mean, double *rstd)
+{
+    const int lane = threadIdx.x % 32;
+    double s = 0, q = 0;
+    for (int64_t i = lane; i < f; i += 32)
+        s += (double)x[i];
+    const double m = warp_sum(s) / (double)f;
+    for (int64_t i = lane; i < f; i += 32)
+        q += ((double)x[i] - m) * ((double)x[i] - m);
+    *mean = m;
+    *rstd = 1 / sqrt(warp_sum(q) / (double)f + eps);
+}
+
+// Row loops step by whole warps, so every lane of a warp runs the same reductions.
+#define ROWS_OF_WARPS(r, rows)                                                                                  \
+    for (int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; r < (rows);                          \
+         r += (int64_t)gridDim.x * blockDim.x / 32)
+
+template <typename T>
+__global__ void ln_forward(T *__restrict__ y, const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ b,
+                           int64_t rows, int64_t f, double eps)
+{
+    const int lane = threadIdx.x % 32;
+    ROWS_OF_WARPS(r, rows)
+    {
+        const T *xr = x + r * f;
+        double mean, rstd;
+        row_moments(xr, f, eps, &mean, &rstd);
+        for (int64_t i = lane; i < f; i += 32)
+            y[r * f + i] = (T)(((double)xr[i] - mean) * rstd * (double)w[i] + (double)b[i]);
+    }
+}
+
+template <typename T>
+__global__ void ln_dx(T *__restrict__ dx, const T *__restrict__ gy, const T *__restrict__ x, const T *__restrict__ w,
+                      int64_t rows, int64_t f, double eps)
+{
+    const int lane = threadIdx.x % 32;
+    ROWS_OF_WARPS(r, rows)
+    {
+        const T *xr = x + r * f, *gr = gy + r * f;
+        double mean, rstd, sg = 0, sgx = 0;
+        row_moments(xr, f, eps, &mean, &rstd);
+        for (int64_t i = lane; i < f; i += 32) {
+            const double g = (double)gr[i] * (double)w[i];
+            sg += g;
+            sgx += g * (((double)xr[i] - mean) * rstd);
+        }
+        sg = warp_sum(sg);
+        sgx = warp_sum(sgx);
+        for (int64_t i = lane; i < f; i += 32) {
+            const double g = (double)gr[i] * (double)w[i], xh = ((double)xr[i] - mean) * rstd;
+            dx[r * f + i] = (T)(rstd * (g - sg / (double)f - xh * sgx / (double)f));
+        }
+    }
+}
+
+template <typename T> __global__ void ln_rows(double *__restrict__ k, const T *__restrict__ x, int64_t rows, int64_t f, double eps)
+{
+    const int lane = threadIdx.x % 32;
+    ROWS_OF_WARPS(r, rows)
+    {
+        double mean, rstd;
+        row_moments(x + r * f, f, eps, &mean, &rstd);
+        if (lane == 0) {
+            k[2 * r] = mean;
+            k[2 * r + 1] = rstd;
+        }
+    }
+}
+
+#undef ROWS_OF_WARPS
+
+// ---- launchers ----------------------------------------------------------------------------------
+
+// Carves n doubles off ws, or fails naming what.
+loom_status take(loom__cuda_carver &ws, int64_t n, double **p, const char *what, const loom__kctx *ctx)
+{
+    *p = ws.take<double>(n > 0 ? n : 1);
+    if (*p)
+        return LOOM_OK;
+    return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: workspace of %zu bytes, %lld doubles more needed", what,
+                       ctx->cuda->workspace_bytes, (long long)n);
+}
+
+// Every source of t but the statistics (index st, -1: none) is of t's dtype.
+loom_status same_dtype(const loom_tensor *t, loom__value *const *src, loom_dtype dt, int st, const loom__kctx *ctx)
+{
+    for (int i = 0; i < t->n_src; i++)
+        if (i != st && src[i]->dtype != dt)
+            return loom__kfail(ctx, LOOM_ERR_DTYPE, "%s: operand %d is %s, expected %s", loom__op_def(t->op)->name, i + 1,
+                               loom_dtype_name(src[i]->dtype), loom_dtype_name(dt));
+    return LOOM_OK;
+}
+
+loom_status bn_stats_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)t;
+    loom__chan v;
+    loom_status s = loom__bn_operands(&v, src[0], out, ctx);
+    if (s != LOOM_OK)
+        return s;
+    if (!ctx->training) // batch_norm reads the running statistics
+        return loom__cuda_memset(ctx, out->data, 0, (size_t)(3 * v.c) * sizeof(double), "batch_norm_stats");
+    if ((s = loom__bn_batch_check(src[0], ctx)) != LOOM_OK)
+        return s;
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
+    double *part;
+    if ((s = take(ws, part_doubles(v), &part, "batch_norm_stats", ctx)) != LOOM_OK)
+        return s;
+    return loom__cuda_float_dispatch(src[0]->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        return chan_sums<T, true>(stats_terms<T>{(const T *)src[0]->data}, v, part, out->data, "batch_norm_stats", ctx);
+    });
+}
+
+loom_status bn_sums_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    loom__chan v;
+    loom_status s = loom__bn_operands(&v, src[1], src[2], ctx);
+    if (s == LOOM_OK)
+        s = same_dtype(t, src, out->dtype, 2, ctx);
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
+    double *k = nullptr, *part = nullptr;
+    if (s == LOOM_OK)
+        s = take(ws, 2 * v.c, &k, "batch_norm_grad_sums", ctx);
+    if (s == LOOM_OK)
+        s = take(ws, part_doubles(v), &part, "batch_norm_grad_sums", ctx);
+    if (s != LOOM_OK || v.c == 0)
+        return s;
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        bn_coefs<T><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, loom__cuda_stream(ctx)>>>(
+            k, MOMENTS, (const double *)src[2]->data, nullptr, nullptr, nullptr, nullptr, v.c, t->a.f[0]);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, "batch_norm_grad_sums (coefficients)");
+        const grad_terms<T, false> f{(const T *)src[0]->data, (const T *)src[1]->data, k};
+        return chan_sums<T, false>(f, v, part, out->data, "batch_norm_grad_sums", ctx);
+    });
+}
+
+// batch_norm(x, stats, running_mean, running_var, weight, bias) and batch_norm_grad(gout, x,
+// stats, weight, sums): the channels' coefficients, then a thread per element.
+loom_status bn_map_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const bool dx = t->op == LOOM_OP_BATCH_NORM_GRAD;
+    const int si = dx ? 2 : 1; // the statistics; x is just before them
+    const char *what = loom__op_def(t->op)->name;
+    loom__chan v;
+    loom_status s = loom__bn_operands(&v, src[si - 1], src[si], ctx);
+    if (s == LOOM_OK)
+        s = same_dtype(t, src, out->dtype, si, ctx);
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
+    double *k = nullptr;
+    if (s == LOOM_OK)
+        s = take(ws, (dx ? 5 : 2) * v.c, &k, what, ctx);
+    const int64_t n = loom__cuda_dense_numel(out);
+    if (s != LOOM_OK || n == 0)
+        return s;
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        cudaStream_t st = loom__cuda_stream(ctx);
+        const double *stats = (const double *)src[si]->data;
+        const T *a = (const T *)src[0]->data, *b = (const T *)src[dx ? 1 : 5]->data;
+        const T *w = (const T *)src[dx ? 3 : 4]->data, *sums = dx ? (const T *)src[4]->data : nullptr;
+        const T *rm = dx ? nullptr : (const T *)src[2]->data, *rv = dx ? nullptr : (const T *)src[3]->data;
+        const int kind = dx ? DX : ctx->training ? FWD_TRAIN : FWD_EVAL;
+        bn_coefs<T><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, st>>>(k, kind, stats, rm, rv, w, sums, v.c, t->a.f[0]);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+        if (dx)
+            bn_dx<T><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, v, n);
+        else
+            bn_forward<T><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, v, n);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+        return LOOM_OK;
+    });
+}
+
+loom_status running_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    (void)out;
+    const loom__value *r = src[0], *st = src[1];
+    if (r->ndim != 1 || st->dtype != LOOM_F64 || st->ndim != 2 || st->shape[0] != r->shape[0] || st->shape[1] != 3)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "running_stats_update: running statistics of %lld channels, batch statistics "
+                                                "of %lld (internal error)",
+                           (long long)(r->ndim ? r->shape[0] : 0), (long long)(st->ndim ? st->shape[0] : 0));
+    const int64_t C = r->shape[0];
+    if (C == 0)
+        return LOOM_OK;
+    return loom__cuda_float_dispatch(r->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        running_update<T><<<loom__cuda_grid(C, kThreads), kThreads, 0, loom__cuda_stream(ctx)>>>(
+            (T *)r->data, (const double *)st->data, C, (int)t->a.i[0], t->a.f[0], ctx->cuda->err);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, "running_stats_update");
+        return LOOM_OK;
+    });
+}
+
+// Rows and row length of t's x (source xi); rows of warps for the grid.
+loom_status ln_shape(const loom_tensor *t, loom__value *const *src, int xi, loom_dtype dt, int64_t *rows, int64_t *f,
+                     const loom__kctx *ctx)
+{
+    loom_status s = loom__ln_rows(src[xi], (int)t->a.i[0], rows, f, ctx);
+    return s == LOOM_OK ? same_dtype(t, src, dt, -1, ctx) : s;
+}
+
+unsigned warp_grid(int64_t rows) { return loom__cuda_grid(rows * 32, kThreads); }
+
+// layer_norm(x, weight, bias) and layer_norm_grad(gout, x, weight): a warp per row.
+loom_status ln_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const bool fwd = t->op == LOOM_OP_LAYER_NORM;
+    int64_t rows, f;
+    loom_status s = ln_shape(t, src, fwd ? 0 : 1, out->dtype, &rows, &f, ctx);
+    if (s != LOOM_OK || rows * f == 0)
+        return s;
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        const T *a = (const T *)src[0]->data, *b = (const T *)src[1]->data, *c = (const T *)src[2]->data;
+        if (fwd)
+            ln_forward<T><<<warp_grid(rows), kThreads, 0, loom__cuda_stream(ctx)>>>((T *)out->data, a, b, c, rows, f, t->a.f[0]);
+        else
+            ln_dx<T><<<warp_grid(rows), kThreads, 0, loom__cuda_stream(ctx)>>>((T *)out->data, a, b, c, rows, f, t->a.f[0]);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, loom__op_def(t->op)->name);
+        return LOOM_OK;
+    });
+}
+
+loom_status ln_sums_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    int64_t rows, f;
+    loom_status s = ln_shape(t, src, 1, out->dtype, &rows, &f, ctx);
+    if (s != LOOM_OK || f == 0)
+        return s;
+    const loom__chan v = {rows, f, 1};
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
+    double *k = nullptr, *part = nullptr;
+    if ((s = take(ws, 2 * rows, &k, "layer_norm_grad_sums", ctx)) != LOOM_OK ||
+        (s = take(ws, part_doubles(v), &part, "layer_norm_grad_sums", ctx)) != LOOM_OK)
+        return s;
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        if (rows > 0) {
+            ln_rows<T><<<warp_grid(rows), kThreads, 0, loom__cuda_stream(ctx)>>>(k, (const T *)src[1]->data, rows, f,
+                                                                                 t->a.f[0]);
+            LOOM__CUDA_CHECK_LAUNCH(ctx, "layer_norm_grad_sums (rows)");
+        }
+        const grad_terms<T, true> g{(const T *)src[0]->data, (const T *)src[1]->data, k};
+        return chan_sums<T, false>(g, v, part, out->data, "layer_norm_grad_sums", ctx);
+    });
+}
+
+// ---- workspace queries, at the bounds of the dims -------------------------------------------------
+
+int64_t bound(const loom_tensor *t, int i) { return loom__dim_bound(t->graph, t->shape.d[i]); }
+
+// Batch norm's x (source xi) as [N, C, M] at the bounds.
+loom__chan chan_bound(const loom_tensor *t, int xi)
+{
+    const loom_tensor *x = t->src[xi];
+    loom__chan v = {bound(x, 0), bound(x, 1), 1};
+    for (int i = 2; i < x->shape.ndim; i++)
+        v.m *= bound(x, i);
+    return v;
+}
+
+// n doubles carved after others, with the carver's alignment.
+size_t doubles(int64_t n) { return (size_t)(n > 0 ? n : 1) * sizeof(double) + 256; }
+
+size_t bn_stats_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
+{
+    (void)nnz;
+    return doubles(part_doubles_most(chan_bound(t, 0).c));
+}
+
+size_t bn_map_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
+{
+    (void)nnz;
+    const bool dx = t->op == LOOM_OP_BATCH_NORM_GRAD;
+    return doubles((dx ? 5 : 2) * chan_bound(t, dx ? 1 : 0).c);
+}
+
+size_t bn_sums_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
+{
+    (void)nnz;
+    const loom__chan v = chan_bound(t, 1);
+    return doubles(2 * v.c) + doubles(part_doubles_most(v.c));
+}
+
+size_t ln_sums_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
+{
+    (void)nnz;
+    const loom_tensor *x = t->src[1];
+    const int axes = (int)t->a.i[0];
+    loom__chan v = {1, 1, 1};
+    for (int i = 0; i < x->shape.ndim; i++)
+        *(i < x->shape.ndim - axes ? &v.n : &v.c) *= bound(x, i);
+    return doubles(2 * v.n) + doubles(part_doubles_most(v.c));
+}
+
+} // namespace
+
+extern "C" void loom__cuda_register_norm(loom__cuda_op *table)
+{
+    table[LOOM_OP_BN_STATS] = loom__cuda_op{bn_stats_run, bn_stats_ws};
+    table[LOOM_OP_BATCH_NORM] = loom__cuda_op{bn_map_run, bn_map_ws};
+    table[LOOM_OP_BN_GRAD_SUMS] = loom__cuda_op{bn_sums_run, bn_sums_ws};
+    table[LOOM_OP_BATCH_NORM_GRAD] = loom__cuda_op{bn_map_run, bn_map_ws};
+    table[LOOM_OP_RUNNING_STATS_UPDATE] = loom__cuda_op{running_run, nullptr};
+    table[LOOM_OP_LAYER_NORM] = loom__cuda_op{ln_run, nullptr};
+    table[LOOM_OP_LAYER_NORM_GRAD] = loom__cuda_op{ln_run, nullptr};
+    table[LOOM_OP_LN_GRAD_SUMS] = loom__cuda_op{ln_sums_run, ln_sums_ws};
+}
