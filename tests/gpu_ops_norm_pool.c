@@ -176,10 +176,15 @@ START_TEST(test_cnn_on_gpu)
     train_cnn("cuda:0", LOOM_EXEC_ACTORS, &dev);
     train_cnn("cuda:0", LOOM_EXEC_ACTORS, &again);
     unsetenv("LOOM_DETERMINISTIC");
-    ck_assert_msg(!memcmp(dev.loss, again.loss, sizeof dev.loss) &&
-                      !memcmp(dev.params, again.params, (size_t)dev.nparams * sizeof *dev.params) &&
-                      !memcmp(dev.eval, again.eval, sizeof dev.eval),
-                  "two deterministic runs on cuda:0 differ");
+    int64_t at = -1;
+    for (int64_t i = 0; at < 0 && i < dev.nparams; i++)
+        if (memcmp(&dev.params[i], &again.params[i], sizeof dev.params[i]))
+            at = i;
+    ck_assert_msg(!memcmp(dev.loss, again.loss, sizeof dev.loss) && at < 0 && !memcmp(dev.eval, again.eval, sizeof dev.eval),
+                  "two deterministic runs on cuda:0 differ: losses %s (first %.9g and %.9g), parameters %s (first at %lld), "
+                  "evaluation %s",
+                  memcmp(dev.loss, again.loss, sizeof dev.loss) ? "differ" : "agree", dev.loss[0], again.loss[0],
+                  at < 0 ? "agree" : "differ", (long long)at, memcmp(dev.eval, again.eval, sizeof dev.eval) ? "differs" : "agrees");
     free(cpu.params);
     free(dev.params);
     free(again.params);
