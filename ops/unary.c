@@ -1,7 +1,9 @@
 /* Activations (relu, leaky_relu, elu, sigmoid, tanh), loom_activate, and act_grad, the one
  * internal op that carries every activation's backward pass: act_grad(s, gout) = gout * f'(.),
- * with s the input x where f' is cheapest from x (relu, leaky_relu, elu) and the output y where it
- * is cheapest from y (sigmoid: y (1 - y), tanh: 1 - y^2). Kernels live in ops/cpu/unary.c. */
+ * with s the input x where f' needs x (leaky_relu, elu) and the output y where y gives it (relu:
+ * y > 0 exactly where x > 0; sigmoid: y (1 - y); tanh: 1 - y^2). From y, the backward pass keeps one
+ * tensor for an activation and the layer after it (whose weight gradient reads y too), not two.
+ * Kernels live in ops/cpu/unary.c. */
 #include <math.h>
 #include <stdio.h>
 
@@ -24,7 +26,7 @@ static const char *grad_api(loom_op op)
 
 static void act_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
 {
-    int from_y = t->op == LOOM_OP_SIGMOID || t->op == LOOM_OP_TANH;
+    int from_y = t->op == LOOM_OP_RELU || t->op == LOOM_OP_SIGMOID || t->op == LOOM_OP_TANH;
     loom__attrs a = {.i = {t->op}, .f = {t->a.f[0]}};
     loom_tensor *src[2] = {from_y ? t : t->src[0], gout};
     gsrc[0] = loom__node(g, grad_api(t->op), LOOM_OP_ACT_GRAD, 2, src, &a);
