@@ -44,6 +44,22 @@ loom_tensor *loom_nn_interaction_network(loom_graph *g, const char *name, loom_t
 loom_tensor *loom_nn_gin(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *src, loom_tensor *dst,
                          loom_tensor *node_graph, loom_dim graphs, int64_t hidden, int layers, int64_t classes);
 
+/* A 2-D convolution layer: weight [out, in, kernel, kernel] and bias [out] drawn from
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in * kernel^2 (PyTorch's Conv2d default), named
+ * "<name>.weight" and "<name>.bias"; bias 0 leaves it out. x [N, in, H, W]. */
+loom_tensor *loom_nn_conv2d(loom_graph *g, const char *name, loom_tensor *x, int64_t out_channels, int kernel, int stride,
+                            int pad, int bias);
+
+/* CNNs for [N, C, H, W] images (28x28 Fashion-MNIST and the like), returning logits [N, classes]:
+ * LeNet-5 (conv 6 5x5 pad 2, ReLU, max pool 2; conv 16 5x5, ReLU, max pool 2; fc 120, 84, classes
+ * with ReLU between); the ConvNet (conv 64 3x3 pad 1, ReLU, max pool 2; conv 128 3x3 pad 1, ReLU,
+ * max pool 2; fc 256, ReLU, fc classes); ResNet-20 (He et al. 2016: conv 16 3x3 with batch norm,
+ * three stages of three basic blocks of 16, 32 and 64 channels, the second and third halving the
+ * size with a 1x1 convolution and batch norm on the shortcut, global average pooling, fc). */
+loom_tensor *loom_nn_lenet5(loom_graph *g, loom_tensor *x, int64_t classes);
+loom_tensor *loom_nn_convnet(loom_graph *g, loom_tensor *x, int64_t classes);
+loom_tensor *loom_nn_resnet20(loom_graph *g, loom_tensor *x, int64_t classes);
+
 /* Fraction of rows (with mask[i] != 0; all rows when mask is NULL) whose largest logit is at the
  * label: logits [N, C] f32 or f64, labels [N] i32, mask [N] u8. 0 when no row counts; -1 when the
  * arrays do not fit together. */
