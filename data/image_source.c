@@ -258,3 +258,55 @@ const int32_t *loom_image_source_labels(const loom_image_source *b, int64_t k, i
         *n = left < b->o.batch ? left : b->o.batch;
     return b->lab + first;
 }
+
+loom_status loom_image_accuracy(loom_program *p, loom_tensor *logits, const loom_image_set *s, loom_tensor *images,
+                                loom_tensor *labels, const loom_image_opts *o, loom_run_mode mode, double *accuracy,
+                                loom_error *err)
+{
+    if (!p || !logits || !s || !o || !accuracy)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_image_accuracy: NULL argument");
+    loom_image_opts eo = *o;
+    eo.shuffle = 0;
+    eo.drop_last = 0;
+    eo.crop_pad = 0;
+    eo.flip = 0;
+    loom_image_source *src = NULL;
+    loom_status st = loom_program_keep(p, logits);
+    if (st != LOOM_OK)
+        return loom_error_set(err, st, "%s", loom_program_error(p));
+    if ((st = loom_image_source_new(s, images, labels, &eo, &src, err)) != LOOM_OK)
+        return st;
+    loom_program_set_source(p, loom_image_source_fn, src);
+    int64_t right = 0, seen = 0;
+    for (int64_t k = 0; k < src->steps && st == LOOM_OK; k++) {
+        loom_array z;
+        int64_t n;
+        const int32_t *lab = loom_image_source_labels(src, k, &n);
+        if ((st = loom_program_run_steps(p, mode, 1)) != LOOM_OK || (st = loom_program_fetch(p, logits, &z)) != LOOM_OK) {
+            loom_error_set(err, st, "%s", loom_program_error(p));
+            break;
+        }
+        if (z.ndim != 2 || z.shape[0] != n || (z.dtype != LOOM_F32 && z.dtype != LOOM_F64)) {
+            st = loom_error_set(err, LOOM_ERR_SHAPE, "loom_image_accuracy: logits of step %" PRId64 " are not [%" PRId64 ", classes] floats",
+                                k, n);
+            break;
+        }
+        for (int64_t i = 0; i < n; i++) { /* the first largest logit, as loom_accuracy takes it */
+            int64_t best = 0;
+            for (int64_t c = 1; c < z.shape[1]; c++) {
+                double a = z.dtype == LOOM_F32 ? ((const float *)z.data)[i * z.shape[1] + c] : ((const double *)z.data)[i * z.shape[1] + c];
+                double m = z.dtype == LOOM_F32 ? ((const float *)z.data)[i * z.shape[1] + best]
+                                               : ((const double *)z.data)[i * z.shape[1] + best];
+                if (a > m)
+                    best = c;
+            }
+            right += best == lab[i];
+        }
+        seen += n;
+    }
+    loom_program_set_source(p, NULL, NULL);
+    loom_image_source_free(src);
+    if (st == LOOM_OK)
+        *accuracy = seen ? (double)right / (double)seen : 0.0;
+    return st;
+}

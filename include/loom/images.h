@@ -66,6 +66,14 @@ loom_status loom_image_source_fn(void *ctx, int64_t step, loom_feeder *f, int *e
  * NULL and 0 for a step out of range. Valid until the next loom_image_source_epoch. */
 const int32_t *loom_image_source_labels(const loom_image_source *b, int64_t k, int64_t *n);
 
+/* Top-1 accuracy of a program's logits [B, classes] over every image of s, in steps of o's batch
+ * (its normalisation, in the set's order, without crop or flip), run in mode (LOOM_RUN_EVAL for held-out
+ * images): a source of its own is the program's data source while it runs, and none after it.
+ * logits is kept (loom_program_keep). */
+loom_status loom_image_accuracy(loom_program *p, loom_tensor *logits, const loom_image_set *s, loom_tensor *images,
+                                loom_tensor *labels, const loom_image_opts *o, loom_run_mode mode, double *accuracy,
+                                loom_error *err);
+
 #ifdef __cplusplus
 }
 #endif
