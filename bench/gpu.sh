@@ -10,7 +10,7 @@
 # the build finds them on a machine without their packages), LOOM_BUILD (default
 # /tmp/b), EPOCHS and WARMUP (default 200 and 20), PYTHON (default python3), LARGE=1 (adds the 2M-node,
 # 100M-edge, 128-feature graph), QUICK=1 (a few epochs on a small synthetic graph: checks the
-# script, not the speed), BALANCE=0 (leaves out the event-graph samplers).
+# script, not the speed), BALANCE=0 (leaves out the event-graph samplers), CNN=0 (leaves out the CNNs).
 set -uo pipefail
 
 out=${1:?usage: bench/gpu.sh OUTDIR}
@@ -41,7 +41,7 @@ run_detail=1 # a failed run's note gives its exit status and the end of its log
 note "build: $build"
 cmake -S "$root" -B "$build" -DLOOM_CUDA=ON -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1 || {
     tail -n 30 "$out/build.log" >&2; note "configure failed: $out/build.log"; exit 1; }
-targets=(loom-cli bench_gcn bench_balance)
+targets=(loom-cli bench_gcn bench_balance bench_cnn)
 # (grep without -q reads to the end: an early exit would break make's pipe and fail the test)
 cmake --build "$build" --target help 2>/dev/null | grep ' bench_spmm$' >/dev/null && targets+=(bench_spmm)
 cmake --build "$build" -j16 --target "${targets[@]}" >>"$out/build.log" 2>&1 || {
@@ -75,6 +75,14 @@ if [ -x "$build/bench/spmm" ] && [ -f "$root/bench/peers/spmm_torch.py" ]; then
     run spmm_torch "$py" "$root/bench/peers/spmm_torch.py"
 else
     note "spmm: no $build/bench/spmm or bench/peers/spmm_torch.py yet; skipped"
+fi
+
+# CNNs: LeNet-5, the ConvNet and ResNet-20, the batch on the device; the peer eager and compiled
+if [ "${CNN:-1}" = 1 ]; then
+    cnnargs=()
+    [ "${QUICK:-0}" = 1 ] && cnnargs=(--steps 5 --warmup 2)
+    run cnn_loom "$build/bench/cnn" --placement cuda:0 "${cnnargs[@]}"
+    run cnn_torch "$py" "$root/bench/peers/cnn_torch.py" "${cnnargs[@]}"
 fi
 
 # Event graphs: the interaction network per sampler on generated events, and the PyG peer on the
