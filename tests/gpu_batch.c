@@ -2,14 +2,6 @@
  * sampler, collated by the batch source and fed through the GPU's stage, give one CPU device's
  * losses; the plan sampler packs to a memory limit on the GPU's own memory and trains the epoch.
  * Skipped (exit 77) without a GPU or without CUDA. */
-#ifndef LOOM_HAVE_CUDA
-#include <stdio.h>
-int main(void)
-{
-    puts("skipped: this build has no CUDA");
-    return 77;
-}
-#else
 #include "batch_cases.h"
 #include "harness.h"
 
@@ -238,4 +230,3 @@ int main(void)
     suite_add_tcase(s, tc);
     return lt_run_gpu_suite(s);
 }
-#endif

@@ -8,7 +8,6 @@
 #include "harness_gpu.h"
 #include "op_cases.h"
 
-#ifdef LOOM_HAVE_CUDA
 /* The device, opened by the suite's fixture. */
 static lt_gpu *gpu;
 
@@ -41,6 +40,8 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     return s;
 }
-#endif
 
-LT_GPU_MAIN(suite)
+int main(void)
+{
+    return lt_gpu_run(suite);
+}

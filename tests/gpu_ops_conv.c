@@ -10,7 +10,6 @@
 
 #include "harness_gpu.h"
 
-#ifdef LOOM_HAVE_CUDA
 #include <loom/program.h>
 
 static lt_gpu *gpu;
@@ -229,6 +228,8 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     return s;
 }
-#endif
 
-LT_GPU_MAIN(suite)
+int main(void)
+{
+    return lt_gpu_run(suite);
+}

@@ -12,7 +12,6 @@
 #include "harness.h"
 #include "harness_gpu.h"
 
-#ifdef LOOM_HAVE_CUDA
 #include "runtime/devices/cuda/cuda_rt.h"
 
 /* The device, opened by the suite's fixture (see suite). */
@@ -441,6 +440,7 @@ static Suite *suite(void)
     return s;
 }
 
-#endif
-
-LT_GPU_MAIN(suite)
+int main(void)
+{
+    return lt_gpu_run(suite);
+}

@@ -11,7 +11,6 @@
 
 #include "harness_gpu.h"
 
-#ifdef LOOM_HAVE_CUDA
 #include <loom/nn.h>
 #include <loom/program.h>
 
@@ -202,6 +201,8 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     return s;
 }
-#endif
 
-LT_GPU_MAIN(suite)
+int main(void)
+{
+    return lt_gpu_run(suite);
+}

@@ -11,8 +11,6 @@
 #include "harness.h"
 #include "harness_gpu.h"
 
-#ifdef LOOM_HAVE_CUDA
-
 /* The device, opened by the suite's fixture (see suite). */
 static lt_gpu *gpu;
 
@@ -210,6 +208,7 @@ static Suite *suite(void)
     return s;
 }
 
-#endif
-
-LT_GPU_MAIN(suite)
+int main(void)
+{
+    return lt_gpu_run(suite);
+}

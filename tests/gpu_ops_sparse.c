@@ -12,7 +12,6 @@
 #include "harness.h"
 #include "harness_gpu.h"
 
-#ifdef LOOM_HAVE_CUDA
 #include "gpu_families.h"
 
 /* The device, opened by the suite's fixture (see suite). */
@@ -373,6 +372,7 @@ static Suite *suite(void)
     return s;
 }
 
-#endif
-
-LT_GPU_MAIN(suite)
+int main(void)
+{
+    return lt_gpu_run(suite);
+}

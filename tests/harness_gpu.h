@@ -1,5 +1,5 @@
 /* The GPU side of the op harness: every CUDA kernel is checked against the CPU kernel on the same
- * inputs (CUDA builds only; a GPU test without a GPU exits 77, skipped).
+ * inputs (a GPU test without a GPU exits 77, skipped).
  *
  *     lt_gpu *gpu = lt_gpu_open_or_skip();                 // exits 77 when there is no GPU
  *     ... build a case, compile with .executor = LOOM_EXEC_REFERENCE, feed ...
@@ -7,23 +7,22 @@
  *     lt_gpu_check_program(gpu, p, 1e-5);                  // each op's CUDA kernel on its inputs
  *     lt_gpu_close(gpu);
  *
- * A GPU test program opens the device once for its whole suite; its tests are compiled in CUDA
- * builds only (this harness is built in those only), its main in every build:
+ * A GPU test program opens the device once for its whole suite:
  *
  *     #include "harness_gpu.h"
- *     #ifdef LOOM_HAVE_CUDA
  *     static lt_gpu *gpu;
  *     ... tests ...
  *     static Suite *suite(void) { ... lt_gpu_add_fixture(tc, &gpu); ... }
- *     #endif
- *     LT_GPU_MAIN(suite)
+ *     int main(void) { return lt_gpu_run(suite); }
+ *
+ * This harness and the GPU tests are built in CUDA builds only; a build without CUDA lists each
+ * GPU test all the same, run as tests/no_cuda.c, which exits 77 (skipped; tests/CMakeLists.txt).
  */
 #ifndef LOOM_TESTS_HARNESS_GPU_H
 #define LOOM_TESTS_HARNESS_GPU_H
 
 #include <check.h>
 #include <stddef.h>
-#include <stdio.h>
 
 #include "graphs/session/program.h"
 #include "harness.h"
@@ -45,19 +44,6 @@ void lt_gpu_add_fixture(TCase *tc, lt_gpu **gpu);
  * returns the exit code. */
 int lt_gpu_run(Suite *(*suite)(void));
 
-/* The program's main (see the top): lt_gpu_run(suite), or in a build without CUDA one that says
- * so and exits 77 (skipped). */
-#ifdef LOOM_HAVE_CUDA
-#define LT_GPU_MAIN(suite)                                                                           \
-    int main(void) { return lt_gpu_run(suite); }
-#else
-#define LT_GPU_MAIN(suite)                                                                           \
-    int main(void)                                                                                   \
-    {                                                                                                \
-        printf("skipped: this build has no CUDA\n");                                                 \
-        return 77;                                                                                   \
-    }
-#endif
 /* Turns the kernels' deterministic mode on or off (default off) and TF32 (default off). */
 void lt_gpu_set_modes(lt_gpu *g, int deterministic, int matmul);
 /* Gives kernels the device's cuDNN handle (on, the default) or none (their paths without cuDNN). */
