@@ -1,10 +1,11 @@
 /* Trains a CNN on Fashion-MNIST (the Debian package dataset-fashion-mnist, or $LOOM_DATA/fashion-mnist).
  *
  *     cnn_fmnist [--model lenet|convnet|resnet20] [--placement cpu:0] [--batch 256] [--epochs 6]
- *                [--lr 0.05] [--momentum 0.9] [--weight-decay 0] [--augment] [--seed 0]
+ *                [--lr 0.05] [--momentum 0.9] [--weight-decay 0] [--cosine] [--augment] [--seed 0]
  *                [--limit N] [--min-accuracy A] [--skip-missing] [--quiet]
  *
- * SGD with momentum (PyTorch's rule) on the softmax cross entropy; pixels normalised with the
+ * SGD with momentum (PyTorch's rule) on the softmax cross entropy, with --cosine a cosine schedule of
+ * the learning rate over every step of the run (to 0); pixels normalised with the
  * training set's mean and standard deviation; --augment adds random crops (padding 2) and
  * horizontal flips in the data source. Each epoch prints a progress line (images per second) and
  * the test accuracy. --limit trains on the first N training images (a quick run); --min-accuracy
@@ -22,7 +23,7 @@
 typedef struct options {
     const char *model, *placement;
     int64_t batch, limit;
-    int epochs, augment, skip_missing, quiet;
+    int epochs, augment, cosine, skip_missing, quiet;
     double lr, momentum, weight_decay, min_accuracy;
     uint64_t seed;
 } options;
@@ -31,8 +32,10 @@ static int parse(int argc, char **argv, options *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--augment") || !strcmp(a, "--skip-missing") || !strcmp(a, "--quiet")) {
-            *(a[2] == 'a' ? &o->augment : a[2] == 's' ? &o->skip_missing : &o->quiet) = 1;
+        int *flag = !strcmp(a, "--augment") ? &o->augment : !strcmp(a, "--cosine") ? &o->cosine
+                        : !strcmp(a, "--skip-missing") ? &o->skip_missing : !strcmp(a, "--quiet") ? &o->quiet : NULL;
+        if (flag) {
+            *flag = 1;
             continue;
         }
         if (!v)
@@ -128,6 +131,10 @@ int main(int argc, char **argv)
     t.optimizer = loom_sgd(o.lr);
     t.optimizer.momentum = o.momentum;
     t.optimizer.weight_decay = o.weight_decay;
+    if (o.cosine) { /* over every step of the run */
+        t.optimizer.schedule = LOOM_LR_COSINE;
+        t.optimizer.total_steps = (int64_t)o.epochs * ((train.count + o.batch - 1) / o.batch);
+    }
     loom_program *p = NULL;
     loom_image_source *src = NULL;
     int rc = 1;
@@ -145,8 +152,9 @@ int main(int argc, char **argv)
     if (loom_image_source_new(&train, x, y, &io, &src, &err) != LOOM_OK)
         goto fail;
     if (!o.quiet)
-        printf("%s on %s: %lld training and %lld test images, batch %lld, SGD lr %g momentum %g weight decay %g\n", o.model,
-               o.placement, (long long)train.count, (long long)test.count, (long long)o.batch, o.lr, o.momentum, o.weight_decay);
+        printf("%s on %s: %lld training and %lld test images, batch %lld, SGD lr %g%s momentum %g weight decay %g\n", o.model,
+               o.placement, (long long)train.count, (long long)test.count, (long long)o.batch, o.lr, o.cosine ? " (cosine)" : "",
+               o.momentum, o.weight_decay);
     for (int e = 0; e < o.epochs; e++) {
         int64_t before;
         loom_program_losses(p, &before);

@@ -3,7 +3,9 @@
  * itself has no value (shape ndim 0, dtype the parameter's). Kernels live in ops/cpu/optim.c.
  *
  *   sgd_update:  a.f = {lr, momentum, dampening, weight_decay}, a.i[0] = nesterov
- *   adam_update: a.f = {lr, beta1, beta2, eps, weight_decay},   a.i[0] = decoupled (AdamW) */
+ *   adam_update: a.f = {lr, beta1, beta2, eps, weight_decay},   a.i[0] = decoupled (AdamW)
+ * and for both the schedule of the rate (ops/optim.h, loom__lr_at): a.i[1] the schedule, a.i[2]
+ * total steps, a.i[3] warm-up steps, a.i[4] step size, a.f[5] gamma, a.f[6] min_lr. */
 #include "ops/optim.h"
 
 #include <math.h>
@@ -42,6 +44,19 @@ static loom_status update_infer(loom_tensor *t, char *msg, size_t len)
         return snprintf(msg, len, "invalid learning rate %g", f[0]), LOOM_ERR_INVALID;
     if (f[adam ? 4 : 3] < 0)
         return snprintf(msg, len, "invalid weight decay %g", f[adam ? 4 : 3]), LOOM_ERR_INVALID;
+    const int64_t *i = t->a.i;
+    if (i[1] < 0 || i[1] >= LOOM_LR_COUNT)
+        return snprintf(msg, len, "invalid learning rate schedule %lld", (long long)i[1]), LOOM_ERR_INVALID;
+    if (i[1] == LOOM_LR_COSINE && (i[2] <= 0 || !(f[6] >= 0) || !isfinite(f[6])))
+        return snprintf(msg, len, "a cosine schedule needs total_steps > 0 and a finite min_lr >= 0 (got %lld, %g)",
+                        (long long)i[2], f[6]),
+               LOOM_ERR_INVALID;
+    if (i[1] == LOOM_LR_STEP && (i[4] <= 0 || !(f[5] > 0) || !isfinite(f[5])))
+        return snprintf(msg, len, "a step schedule needs step_size > 0 and a finite gamma > 0 (got %lld, %g)",
+                        (long long)i[4], f[5]),
+               LOOM_ERR_INVALID;
+    if (i[3] < 0)
+        return snprintf(msg, len, "invalid warm-up steps %lld", (long long)i[3]), LOOM_ERR_INVALID;
     if (adam) {
         for (int k = 1; k <= 2; k++)
             if (!(f[k] >= 0 && f[k] < 1))
@@ -86,7 +101,8 @@ loom_tensor *loom__sgd_update(loom_graph *g, loom_tensor *p, loom_tensor *grad, 
     if (!o)
         return loom__fail(g, LOOM_ERR_INVALID, "loom_compile (SGD update): no optimizer settings");
     loom_tensor *src[3] = {p, grad, buf};
-    loom__attrs a = {.i = {!!o->nesterov}, .f = {o->lr, o->momentum, o->dampening, weight_decay}};
+    loom__attrs a = {.i = {!!o->nesterov, o->schedule, o->total_steps, o->warmup_steps, o->step_size},
+                     .f = {o->lr, o->momentum, o->dampening, weight_decay, 0, o->gamma, o->min_lr}};
     return loom__node(g, "loom_compile (SGD update)", LOOM_OP_SGD_UPDATE, 3, src, &a);
 }
 
@@ -96,6 +112,7 @@ loom_tensor *loom__adam_update(loom_graph *g, loom_tensor *p, loom_tensor *grad,
     if (!o)
         return loom__fail(g, LOOM_ERR_INVALID, "loom_compile (Adam update): no optimizer settings");
     loom_tensor *src[4] = {p, grad, m, v};
-    loom__attrs a = {.i = {!!o->decoupled}, .f = {o->lr, o->beta1, o->beta2, o->eps, weight_decay}};
+    loom__attrs a = {.i = {!!o->decoupled, o->schedule, o->total_steps, o->warmup_steps, o->step_size},
+                     .f = {o->lr, o->beta1, o->beta2, o->eps, weight_decay, o->gamma, o->min_lr}};
     return loom__node(g, "loom_compile (Adam update)", LOOM_OP_ADAM_UPDATE, 4, src, &a);
 }

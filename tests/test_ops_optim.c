@@ -10,6 +10,23 @@ enum { N = 5, STEPS = 4 };
 
 static const double C[N] = {0.5, -1.5, 2.0, 0.25, 1.0};
 
+/* The rate of step `step` as PyTorch's schedulers give it, stepped once per optimizer step:
+ * StepLR, CosineAnnealingLR (held at eta_min past T_max), and a LinearLR warm-up from 1/w. */
+static double ref_lr(const loom_optimizer *o, int step)
+{
+    double lr = o->lr;
+    if (o->schedule == LOOM_LR_STEP)
+        for (int k = 0; k < step / o->step_size; k++)
+            lr *= o->gamma;
+    if (o->schedule == LOOM_LR_COSINE) {
+        const int t = step < o->total_steps ? step : (int)o->total_steps;
+        lr = o->min_lr + (o->lr - o->min_lr) * (1 + cos(M_PI * t / (double)o->total_steps)) / 2;
+    }
+    if (step < o->warmup_steps)
+        lr = lr * (step + 1) / (double)o->warmup_steps;
+    return lr;
+}
+
 /* torch.optim.SGD.step on one tensor: buf is None before the first step. */
 static void ref_sgd(double *p, double *buf, int step, const loom_optimizer *o, double wd)
 {
@@ -21,7 +38,7 @@ static void ref_sgd(double *p, double *buf, int step, const loom_optimizer *o, d
             buf[i] = step == 0 ? d : o->momentum * buf[i] + (1 - o->dampening) * d;
             d = o->nesterov ? d + o->momentum * buf[i] : buf[i];
         }
-        p[i] -= o->lr * d;
+        p[i] -= ref_lr(o, step) * d;
     }
 }
 
@@ -32,13 +49,13 @@ static void ref_adam(double *p, double *m, double *v, int step, const loom_optim
     for (int i = 0; i < N; i++) {
         double g = 2 * C[i] * p[i];
         if (o->decoupled)
-            p[i] *= 1 - o->lr * wd;
+            p[i] *= 1 - ref_lr(o, step) * wd;
         else if (wd != 0)
             g += wd * p[i];
         m[i] = o->beta1 * m[i] + (1 - o->beta1) * g;
         v[i] = o->beta2 * v[i] + (1 - o->beta2) * g * g;
         double mhat = m[i] / (1 - pow(o->beta1, t)), denom = sqrt(v[i]) / sqrt(1 - pow(o->beta2, t)) + o->eps;
-        p[i] -= o->lr * mhat / denom;
+        p[i] -= ref_lr(o, step) * mhat / denom;
     }
 }
 
@@ -189,6 +206,37 @@ static void expect_compile_error(const loom_optimizer *o, const char *needle)
     loom_graph_free(g);
 }
 
+START_TEST(test_schedules)
+{
+    loom_optimizer sgd = loom_sgd(0.1);
+    sgd.momentum = 0.9;
+    loom_optimizer step = sgd;
+    step.schedule = LOOM_LR_STEP;
+    step.step_size = 2;
+    step.gamma = 0.5;
+    loom_optimizer cosine = sgd;
+    cosine.schedule = LOOM_LR_COSINE;
+    cosine.total_steps = 3; /* the fourth step is past it: held at min_lr */
+    cosine.min_lr = 0.01;
+    loom_optimizer warm = cosine;
+    warm.warmup_steps = 2;
+    loom_optimizer adamw = loom_adamw(0.05, 0.1);
+    adamw.schedule = LOOM_LR_COSINE;
+    adamw.total_steps = 4;
+    loom_optimizer adam_warm = loom_adam(0.05);
+    adam_warm.warmup_steps = 3;
+    for (int f32 = 0; f32 < 2; f32++) {
+        loom_dtype dt = f32 ? LOOM_F32 : LOOM_F64;
+        double tol = f32 ? 1e-5 : 1e-13;
+        run_case(&step, dt, -1, tol, "sgd, step schedule");
+        run_case(&cosine, dt, -1, tol, "sgd, cosine schedule");
+        run_case(&warm, dt, -1, tol, "sgd, warm-up then cosine");
+        run_case(&adamw, dt, -1, tol, "adamw, cosine schedule");
+        run_case(&adam_warm, dt, -1, tol, "adam, warm-up");
+    }
+}
+END_TEST
+
 START_TEST(test_optim_bad_settings)
 {
     loom_optimizer o = loom_sgd(0.1);
@@ -212,6 +260,22 @@ START_TEST(test_optim_bad_settings)
     o = loom_adam(0.1);
     o.beta1 = NAN;
     expect_compile_error(&o, "must be finite");
+    o = loom_sgd(0.1);
+    o.schedule = LOOM_LR_COSINE;
+    expect_compile_error(&o, "a cosine schedule needs total_steps > 0 and a finite min_lr >= 0 (got 0, 0)");
+    o.total_steps = 10;
+    o.min_lr = -1;
+    expect_compile_error(&o, "a cosine schedule needs total_steps > 0");
+    o = loom_sgd(0.1);
+    o.schedule = LOOM_LR_STEP;
+    o.step_size = 5;
+    expect_compile_error(&o, "a step schedule needs step_size > 0 and a finite gamma > 0 (got 5, 0)");
+    o = loom_sgd(0.1);
+    o.schedule = (loom_lr_schedule)7;
+    expect_compile_error(&o, "invalid learning rate schedule 7");
+    o = loom_sgd(0.1);
+    o.warmup_steps = -2;
+    expect_compile_error(&o, "invalid warm-up steps -2");
 }
 END_TEST
 
@@ -222,6 +286,7 @@ int main(void)
     tcase_add_test(tc, test_sgd);
     tcase_add_test(tc, test_adam);
     tcase_add_test(tc, test_optim_awkward);
+    tcase_add_test(tc, test_schedules);
     tcase_add_test(tc, test_optim_bad_settings);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);

@@ -24,9 +24,21 @@ typedef enum loom_optimizer_kind {
     LOOM_OPT_KIND_COUNT
 } loom_optimizer_kind;
 
+/* How the learning rate of step t (the optimizer steps taken before it, from 0) follows from lr:
+ * constant; step: lr * gamma^floor(t / step_size); cosine: min_lr + (lr - min_lr) (1 +
+ * cos(pi min(t, total_steps) / total_steps)) / 2, as torch.optim.lr_scheduler.CosineAnnealingLR
+ * stepped after every optimizer step. With warmup_steps > 0, steps t < warmup_steps take the
+ * schedule's rate times (t + 1) / warmup_steps (a linear warm-up). */
+typedef enum loom_lr_schedule {
+    LOOM_LR_CONSTANT,
+    LOOM_LR_STEP,
+    LOOM_LR_COSINE,
+    LOOM_LR_COUNT
+} loom_lr_schedule;
+
 /* SGD: v = momentum*v + (1-dampening)*(g + wd*p); p -= lr * (nesterov ? g + momentum*v : v)
  * (PyTorch's rule). Adam: L2 weight decay added to the gradient, or with decoupled (AdamW)
- * p -= lr*wd*p before the step. */
+ * p -= lr*wd*p before the step. lr is the rate of the schedule at each step (above). */
 typedef struct loom_optimizer {
     loom_optimizer_kind kind;
     double lr;
@@ -35,6 +47,12 @@ typedef struct loom_optimizer {
     double beta1, beta2, eps;
     double weight_decay;
     int decoupled;
+    loom_lr_schedule schedule; /* LOOM_LR_CONSTANT (0) by default */
+    int64_t total_steps;       /* cosine: the steps the rate anneals over (> 0) */
+    int64_t step_size;         /* step: steps between decays (> 0) */
+    double gamma;              /* step: the factor of each decay (> 0) */
+    double min_lr;             /* cosine: the rate it ends at (>= 0) */
+    int64_t warmup_steps;      /* >= 0 */
 } loom_optimizer;
 
 #define loom_sgd(lr_) ((loom_optimizer){.kind = LOOM_OPT_SGD, .lr = (lr_)})

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "ops/cpu/cpu.h"
+#include "ops/optim.h"
 
 /* d = g + wd p; with momentum, buf = d on the first step and momentum buf + (1 - dampening) d
  * after, and d = nesterov ? d + momentum buf : buf; then p -= lr d. PyTorch starts the buffer at
@@ -14,9 +15,10 @@
  * ctx->step == 0 (every trained parameter is updated at every step). */
 #define SGD(T, sfx)                                                                                   \
     static void sgd_##sfx(T *restrict p, const T *restrict g, T *restrict buf, int64_t n,              \
-                          const loom__attrs *a, int first)                                            \
+                          const loom__attrs *a, int64_t step)                                         \
     {                                                                                                 \
-        const T lr = (T)a->f[0], mom = (T)a->f[1], damp = (T)(1 - a->f[2]), wd = (T)a->f[3];          \
+        const int first = step == 0;                                                                  \
+        const T lr = (T)loom__lr_at(a, step), mom = (T)a->f[1], damp = (T)(1 - a->f[2]), wd = (T)a->f[3]; \
         const int nesterov = a->i[0] != 0, use_mom = a->f[1] != 0;                                    \
         for (int64_t i = 0; i < n; i++) {                                                             \
             T d = g[i];                                                                               \
@@ -42,9 +44,10 @@ LOOM__FLOAT_TYPES(SGD)
     {                                                                                                 \
         const double t = (double)(step + 1);                                                          \
         const T b1 = (T)a->f[1], b2 = (T)a->f[2], eps = (T)a->f[3], wd = (T)a->f[4];                  \
-        const T step_size = (T)(a->f[0] / (1 - pow(a->f[1], t)));                                     \
+        const double lr = loom__lr_at(a, step);                                                       \
+        const T step_size = (T)(lr / (1 - pow(a->f[1], t)));                                          \
         const T bc2_sqrt = (T)sqrt(1 - pow(a->f[2], t));                                              \
-        const T decay = (T)(1 - a->f[0] * a->f[4]);                                                   \
+        const T decay = (T)(1 - lr * a->f[4]);                                                        \
         const int decoupled = a->i[0] != 0;                                                           \
         for (int64_t i = 0; i < n; i++) {                                                             \
             T gi = g[i];                                                                              \
@@ -82,7 +85,7 @@ loom_status loom__cpu_sgd_update(const loom_tensor *t, loom__value *out, loom__v
     if (s != LOOM_OK)
         return s;
     return LOOM__DISPATCH_FLOAT(src[0]->dtype, sgd, src[0]->data, src[1]->data, src[2]->data, loom__numel(src[0]), &t->a,
-                                ctx->step == 0);
+                                ctx->step);
 }
 
 loom_status loom__cpu_adam_update(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)

@@ -9,6 +9,7 @@
 // element.
 // defines: loom__cuda_register_optim
 #include "ops/cuda/flat.cuh"
+#include "ops/optim.h"
 
 #include <math.h>
 
@@ -161,7 +162,7 @@ static loom_status cuda_sgd_update(const loom_tensor *t, loom__value *out, loom_
     return update("sgd_update", src, 3, ctx, [&](auto zero, int64_t n) {
         using T = decltype(zero);
         sgd_args<T> a;
-        a.lr = (T)at->f[0];
+        a.lr = (T)loom__lr_at(at, ctx->step);
         a.mom = (T)at->f[1];
         a.damp = (T)(1 - at->f[2]);
         a.wd = (T)at->f[3];
@@ -186,15 +187,15 @@ static loom_status cuda_adam_update(const loom_tensor *t, loom__value *out, loom
     const loom__attrs *at = &t->a;
     return update("adam_update", src, 4, ctx, [&](auto zero, int64_t n) {
         using T = decltype(zero);
-        const double step = (double)(ctx->step + 1);
+        const double step = (double)(ctx->step + 1), lr = loom__lr_at(at, ctx->step);
         adam_args<T> a;
         a.b1 = (T)at->f[1];
         a.b2 = (T)at->f[2];
         a.eps = (T)at->f[3];
         a.wd = (T)at->f[4];
-        a.step_size = (T)(at->f[0] / (1 - pow(at->f[1], step)));
+        a.step_size = (T)(lr / (1 - pow(at->f[1], step)));
         a.bc2_sqrt = (T)sqrt(1 - pow(at->f[2], step));
-        a.decay = (T)(1 - at->f[0] * at->f[4]);
+        a.decay = (T)(1 - lr * at->f[4]);
         a.decoupled = at->i[0] != 0;
         T *p = (T *)src[0]->data, *m = (T *)src[2]->data, *v = (T *)src[3]->data;
         const T *g = (const T *)src[1]->data;
