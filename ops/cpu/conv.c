@@ -51,23 +51,43 @@ typedef struct conv_job {
 #define IM2COL(T, sfx)                                                                                  \
     static void im2col_##sfx(const loom__conv *cv, T *x, int64_t j0, int64_t nb, T *cols, int to_cols) \
     {                                                                                                   \
+        const int64_t sh = cv->stride[0], sw = cv->stride[1];                                           \
         for (int64_t c = 0; c < cv->cg; c++)                                                            \
             for (int64_t i = 0; i < cv->r; i++)                                                         \
                 for (int64_t j = 0; j < cv->s; j++) {                                                   \
                     T *row = cols + ((c * cv->r + i) * cv->s + j) * nb, *xc = x + c * cv->h * cv->w;    \
                     const int64_t di = i * cv->dil[0] - cv->pad[0], dj = j * cv->dil[1] - cv->pad[1];   \
-                    int64_t oh = j0 / cv->q, ow = j0 % cv->q;                                           \
-                    for (int64_t o = 0; o < nb; o++) {                                                  \
-                        const int64_t ih = oh * cv->stride[0] + di, iw = ow * cv->stride[1] + dj;       \
-                        const int in = ih >= 0 && ih < cv->h && iw >= 0 && iw < cv->w;                  \
-                        if (to_cols)                                                                    \
-                            row[o] = in ? xc[ih * cv->w + iw] : (T)0;                                   \
-                        else if (in)                                                                    \
-                            xc[ih * cv->w + iw] += row[o];                                              \
-                        if (++ow == cv->q) {                                                            \
-                            ow = 0;                                                                     \
-                            oh++;                                                                       \
+                    /* the output columns whose input column is inside x: ow in [lo, hi) */             \
+                    const int64_t lo = dj >= 0 ? 0 : (-dj + sw - 1) / sw;                               \
+                    const int64_t hi = cv->w - 1 - dj < 0 ? 0 : (cv->w - 1 - dj) / sw + 1;              \
+                    for (int64_t o = 0; o < nb;) { /* one output row's run of the block at a time */   \
+                        const int64_t oh = (j0 + o) / cv->q, ow0 = (j0 + o) % cv->q;                    \
+                        const int64_t run = cv->q - ow0 < nb - o ? cv->q - ow0 : nb - o;                \
+                        const int64_t ih = oh * sh + di;                                                \
+                        T *r = row + o;                                                                 \
+                        const int64_t a = lo > ow0 ? lo : ow0, e = hi < ow0 + run ? hi : ow0 + run;     \
+                        if (ih < 0 || ih >= cv->h || a >= e) {                                          \
+                            if (to_cols)                                                                \
+                                for (int64_t k = 0; k < run; k++)                                       \
+                                    r[k] = 0;                                                           \
+                        } else {                                                                        \
+                            T *xr = xc + ih * cv->w + dj;                                               \
+                            if (to_cols) {                                                              \
+                                for (int64_t k = ow0; k < a; k++)                                       \
+                                    r[k - ow0] = 0;                                                     \
+                                if (sw == 1)                                                            \
+                                    memcpy(r + (a - ow0), xr + a, (size_t)(e - a) * sizeof(T));         \
+                                else                                                                    \
+                                    for (int64_t k = a; k < e; k++)                                     \
+                                        r[k - ow0] = xr[k * sw];                                        \
+                                for (int64_t k = e; k < ow0 + run; k++)                                 \
+                                    r[k - ow0] = 0;                                                     \
+                            } else {                                                                    \
+                                for (int64_t k = a; k < e; k++)                                         \
+                                    xr[k * sw] += r[k - ow0];                                           \
+                            }                                                                           \
                         }                                                                               \
+                        o += run;                                                                       \
                     }                                                                                   \
                 }                                                                                       \
     }
