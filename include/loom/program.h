@@ -242,6 +242,26 @@ loom_status loom_program_fetch(loom_program *p, loom_tensor *t, loom_array *out)
  * does not depend on it. */
 loom_tensor *loom_program_grad(loom_program *p, loom_tensor *param);
 
+/* Writes the program's parameters, optimizer state and step count to path in the safetensors format
+ * (https://huggingface.co/docs/safetensors: an 8-byte little-endian header length, a JSON header
+ * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ..., "__metadata__": {...}},
+ * then the raw little-endian data), atomically: a temporary file beside it, fsync, rename, fsync of the
+ * directory. The logical tensors are saved (whole, whatever the placement). Names: the parameters' own;
+ * optimizer state as "<param>.<state>" (e.g. "fc.weight.momentum", "fc.weight.exp_avg", "fc.weight.exp_avg_sq",
+ * as PyTorch names them); the step count and the optimizer kind in "__metadata__" (strings, as the format
+ * wants: "step", and "optimizer" one of "none", "sgd", "adam"). LOOM_ERR_IO naming the path and the
+ * system's reason (a failed save leaves no temporary file, and path as it was); LOOM_ERR_INVALID when
+ * two tensors would share a name (a parameter named as another's state). */
+loom_status loom_program_save(loom_program *p, const char *path);
+/* Reads a checkpoint written by loom_program_save into p: every tensor of p's must be there with its
+ * dtype and shape, and nothing else; the step count too (so schedules and Adam's bias correction go on
+ * where they were). A file of another model is refused naming the first tensor that does not match (missing,
+ * another shape or dtype, or one p does not have); a malformed file naming the file, the byte offset and what
+ * was expected. The program may have another placement than the one that saved (the logical tensors are
+ * saved). LOOM_ERR_FORMAT / LOOM_ERR_IO; on any failure p is unchanged. The loss history
+ * (loom_program_losses) is not part of a checkpoint: it stays as it was. */
+loom_status loom_program_load(loom_program *p, const char *path);
+
 /* What a program is, written for its user (what `loom plan` prints): the counts of its tensors
  * and, on several devices, each op's SBP signature and why, every boxing op and the bytes it
  * moves per step. LOOM_ERR_IO when the stream reports a write error. */
