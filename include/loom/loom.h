@@ -31,6 +31,12 @@
  *     loom_array l;
  *     loom_program_fetch(prog, loss, &l);                          // a view, valid until next run
  *
+ * A checkpoint (a safetensors file: parameters, optimizer state, step count) lets training go on
+ * later, in a program built the same way, on any placement:
+ *
+ *     loom_program_save(prog, "mlp.safetensors");
+ *     loom_program_load(prog2, "mlp.safetensors");                // then run prog2's steps
+ *
  *     loom_program_free(prog);
  *     loom_graph_free(g);
  *
