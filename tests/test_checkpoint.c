@@ -193,6 +193,17 @@ static unsigned char *slurp(const char *path, size_t *len)
     return b;
 }
 
+/* The whole file (free it), its length and its header's length (the first 8 bytes). */
+static unsigned char *slurp_header(const char *path, size_t *len, uint64_t *h)
+{
+    unsigned char *b = slurp(path, len);
+    ck_assert_uint_ge(*len, 8);
+    *h = 0;
+    for (int k = 0; k < 8; k++)
+        *h |= (uint64_t)b[k] << 8 * k;
+    return b;
+}
+
 static void spit(const char *path, const void *b, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -398,10 +409,8 @@ START_TEST(other_models_refused)
     /* one tensor more: the program's own checkpoint with "extra" after it */
     save(&m, path_of("own.safetensors"));
     size_t n;
-    unsigned char *b = slurp(path_of("own.safetensors"), &n);
-    uint64_t h = 0;
-    for (int k = 0; k < 8; k++)
-        h |= (uint64_t)b[k] << 8 * k;
+    uint64_t h;
+    unsigned char *b = slurp_header(path_of("own.safetensors"), &n, &h);
     char *head = calloc(h + 128, 1);
     memcpy(head, b + 8, h);
     char *close = strrchr(head, '}');
@@ -429,7 +438,46 @@ START_TEST(other_models_refused)
 }
 END_TEST
 
-static const char meta[] = "{\"__metadata__\":{\"optimizer\":\"adam\",\"step\":\"3\"}";
+/* Headers made by hand, each with `data` bytes after it, refused naming the byte where `at` stands in
+ * the header (or, at NULL, the file's end less `back`) and what the needle says. */
+#define META "{\"__metadata__\":{\"optimizer\":\"adam\",\"step\":\"3\"}"
+#define A8 ",\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"
+static const struct {
+    const char *header;
+    int data;
+    const char *at;
+    int back;
+    const char *needle;
+} crafted[] = {
+    /* the JSON cut, a header that is not an object */
+    {"{\"__metadata__\":", 0, NULL, 0, "expected a value, the text ended (in the JSON header, bytes 8 to 24)"},
+    {"[1, 2]", 0, "[", 0, "expected the header to be a JSON object of tensors"},
+    /* offsets: overlapping, out of order, past the data, a gap, bytes after the last, not the shape's */
+    {META A8 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "[4,12]", 0,
+     "tensor 'b': data_offsets [4, 12] overlap those of 'a' [0, 8]"},
+    {META ",\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8, "[8,0]", 0,
+     "tensor 'a': data_offsets [8, 0] are out of order (expected begin <= end)"},
+    {META A8 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 12, NULL, 0,
+     "the file ends here, inside the data of tensor 'b' (its data_offsets [8, 16], at byte 155"},
+    {META A8 ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20, "[12,20]", 0,
+     "tensor 'b': data_offsets [12, 20] leave a gap: expected its data to begin at 8, where the one before ends"},
+    {META A8 "}", 10, NULL, 2, "2 bytes after the last tensor's data: expected the file to end here"},
+    {META ",\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "[0,8]", 0,
+     "tensor 'a': data_offsets [0, 8] hold 8 bytes: expected 12, the bytes of F32 [3]"},
+    /* entries: an unknown dtype, a shape that is not sizes, offsets that are not two, a name twice */
+    {META ",\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "\"F33\"", 0,
+     "tensor 'a': unknown dtype \"F33\": expected one of the format's"},
+    {META ",\"a\":{\"dtype\":\"F32\",\"shape\":[2,-1],\"data_offsets\":[0,8]}}", 8, "-1", 0,
+     "tensor 'a': dim 1 of its shape is not a size (an integer >= 0)"},
+    {META ",\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, "[0]", 0,
+     "tensor 'a': expected data_offsets [begin, end], two integers >= 0"},
+    {META A8 ",\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16,
+     "{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8", 0, "a second tensor named 'a'"},
+    /* the metadata: none, a step count that is not one */
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "{", 0,
+     "no __metadata__: expected the step count there (\"step\": \"12\")"},
+    {"{\"__metadata__\":{\"step\":\"-3\"}}", 0, "\"-3\"", 0, "__metadata__'s step is \"-3\": expected a count of steps"},
+};
 
 START_TEST(malformed_files_refused)
 {
@@ -442,14 +490,11 @@ START_TEST(malformed_files_refused)
     const char *bad = path_of("bad.safetensors");
     unsigned char zeros[64] = {0};
 
-    /* truncated: inside the length, a header length past the end, the JSON cut, the data short */
+    /* truncated: inside the length, a header length past the end, the data short (the JSON cut: below) */
     spit(bad, good, 5);
     refused(&m, bad, LOOM_ERR_FORMAT, ": byte 5: the file ends here: expected an 8-byte header length", NULL);
     spit(bad, good, 18);
     refused(&m, bad, LOOM_ERR_FORMAT, ": byte 0: a header length of ", "the file ends 10 bytes after it: truncated", NULL);
-    craft(bad, "{\"__metadata__\":", NULL, 0);
-    refused(&m, bad, LOOM_ERR_FORMAT, ": byte 24: expected a value, the text ended", "(in the JSON header, bytes 8 to 24)",
-            NULL);
     spit(bad, good, n - 4);
     char want[160];
     snprintf(want, sizeof want, ": byte %zu: the file ends here, inside the data of tensor '", n - 4);
@@ -460,8 +505,6 @@ START_TEST(malformed_files_refused)
     b[8 + 15] = ';';
     spit(bad, b, n);
     refused(&m, bad, LOOM_ERR_FORMAT, ": byte 23: expected ':' after a member's name", NULL);
-    craft(bad, "[1, 2]", NULL, 0);
-    refused(&m, bad, LOOM_ERR_FORMAT, ": byte 8: expected the header to be a JSON object of tensors", NULL);
 
     /* a header length over the limit, before anything else is read */
     memcpy(b, good, n);
@@ -470,52 +513,14 @@ START_TEST(malformed_files_refused)
     spit(bad, b, n);
     refused(&m, bad, LOOM_ERR_FORMAT, ": byte 0: a header length of 200000000 bytes, over the limit of 100000000", NULL);
 
-    /* offsets: overlapping, out of order, past the data, a gap, bytes after the last */
-    char h[512];
-    const char *a8 = ",\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}";
-    snprintf(h, sizeof h, "%s%s,\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", meta, a8);
-    craft(bad, h, zeros, 12);
-    snprintf(want, sizeof want, ": byte %zu: tensor 'b': data_offsets [4, 12] overlap those of 'a' [0, 8]",
-             8 + (size_t)(strstr(h, "[4,12]") - h));
-    refused(&m, bad, LOOM_ERR_FORMAT, want, NULL);
-    snprintf(h, sizeof h, "%s,\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", meta);
-    craft(bad, h, zeros, 8);
-    refused(&m, bad, LOOM_ERR_FORMAT, "data_offsets [8, 0] are out of order (expected begin <= end)", NULL);
-    snprintf(h, sizeof h, "%s%s,\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", meta, a8);
-    craft(bad, h, zeros, 12);
-    snprintf(want, sizeof want, ": byte %zu: the file ends here, inside the data of tensor 'b'", 8 + strlen(h) + 12);
-    refused(&m, bad, LOOM_ERR_FORMAT, want, NULL);
-    snprintf(h, sizeof h, "%s%s,\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", meta, a8);
-    craft(bad, h, zeros, 20);
-    refused(&m, bad, LOOM_ERR_FORMAT, "tensor 'b': data_offsets [12, 20] leave a gap: expected its data to begin at 8", NULL);
-    snprintf(h, sizeof h, "%s%s}", meta, a8);
-    craft(bad, h, zeros, 10);
-    snprintf(want, sizeof want, ": byte %zu: 2 bytes after the last tensor's data: expected the file to end here",
-             8 + strlen(h) + 8);
-    refused(&m, bad, LOOM_ERR_FORMAT, want, NULL);
-    snprintf(h, sizeof h, "%s,\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", meta);
-    craft(bad, h, zeros, 8);
-    refused(&m, bad, LOOM_ERR_FORMAT, "tensor 'a': data_offsets [0, 8] hold 8 bytes: expected 12, the bytes of F32 [3]", NULL);
-
-    /* entries: an unknown dtype, a shape that is not sizes, offsets that are not two, a name twice */
-    snprintf(h, sizeof h, "%s,\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", meta);
-    craft(bad, h, zeros, 8);
-    snprintf(want, sizeof want, ": byte %zu: tensor 'a': unknown dtype \"F33\"", 8 + (size_t)(strstr(h, "\"F33\"") - h));
-    refused(&m, bad, LOOM_ERR_FORMAT, want, NULL);
-    snprintf(h, sizeof h, "%s,\"a\":{\"dtype\":\"F32\",\"shape\":[2,-1],\"data_offsets\":[0,8]}}", meta);
-    craft(bad, h, zeros, 8);
-    refused(&m, bad, LOOM_ERR_FORMAT, "tensor 'a': dim 1 of its shape is not a size (an integer >= 0)", NULL);
-    snprintf(h, sizeof h, "%s,\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", meta);
-    craft(bad, h, zeros, 8);
-    refused(&m, bad, LOOM_ERR_FORMAT, "tensor 'a': expected data_offsets [begin, end], two integers >= 0", NULL);
-    snprintf(h, sizeof h, "%s%s,\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", meta, a8);
-    craft(bad, h, zeros, 16);
-    refused(&m, bad, LOOM_ERR_FORMAT, "a second tensor named 'a'", NULL);
-    snprintf(h, sizeof h, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}");
-    craft(bad, h, zeros, 8);
-    refused(&m, bad, LOOM_ERR_FORMAT, ": byte 8: no __metadata__: expected the step count there", NULL);
-    craft(bad, "{\"__metadata__\":{\"step\":\"-3\"}}", NULL, 0);
-    refused(&m, bad, LOOM_ERR_FORMAT, ": byte 32: __metadata__'s step is \"-3\": expected a count of steps", NULL);
+    for (size_t i = 0; i < sizeof crafted / sizeof *crafted; i++) {
+        const char *h = crafted[i].header;
+        craft(bad, h, zeros, (size_t)crafted[i].data);
+        size_t at = crafted[i].at ? 8 + (size_t)(strstr(h, crafted[i].at) - h)
+                                  : 8 + strlen(h) + (size_t)crafted[i].data - (size_t)crafted[i].back;
+        snprintf(want, sizeof want, ": byte %zu: ", at);
+        refused(&m, bad, LOOM_ERR_FORMAT, want, crafted[i].needle, NULL);
+    }
 
     /* every prefix of the good file is refused, each naming the file */
     for (size_t k = 0; k < n; k += k < 64 ? 1 : 97) {
@@ -603,10 +608,8 @@ START_TEST(header_names)
         train(&m, 2, 0);
         save(&m, path_of("h.safetensors"));
         size_t n;
-        unsigned char *b = slurp(path_of("h.safetensors"), &n);
-        uint64_t h = 0;
-        for (int i = 0; i < 8; i++)
-            h |= (uint64_t)b[i] << 8 * i;
+        uint64_t h;
+        unsigned char *b = slurp_header(path_of("h.safetensors"), &n, &h);
         ck_assert_uint_eq((8 + h) % 8, 0);
         char *head = strndup((char *)b + 8, h);
         for (int i = 0; i < 3; i++)

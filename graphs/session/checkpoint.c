@@ -83,15 +83,18 @@ static loom_status own_tensors(loom_program *p, const char *api, ckpt_list *out)
 {
     loom_graph *g = p->g;
     *out = (ckpt_list){0};
+    int n = 0;
+    for (int id = 0; id < p->n; id++)
+        n += g->t[id]->op == LOOM_OP_PARAM || g->t[id]->op == LOOM_OP_STATE;
     int *slot = malloc(((size_t)p->n + 1) * sizeof *slot);
-    ckpt_tensor *t = malloc(((size_t)p->n + 1) * sizeof *t), *sorted = malloc(((size_t)p->n + 1) * sizeof *t);
+    ckpt_tensor *t = malloc(((size_t)n + 1) * sizeof *t), *sorted = malloc(((size_t)n + 1) * sizeof *t);
     if (!slot || !t || !sorted) {
         free(slot);
         free(t);
         free(sorted);
         return loom__program_fail(p, LOOM_ERR_NOMEM, "%s: out of memory", api);
     }
-    int n = 0;
+    n = 0;
     for (int id = 0; id < p->n; id++) {
         slot[id] = -1;
         if (g->t[id]->op == LOOM_OP_PARAM || g->t[id]->op == LOOM_OP_STATE) {
@@ -130,6 +133,16 @@ static loom_status own_tensors(loom_program *p, const char *api, ckpt_list *out)
     }
     *out = (ckpt_list){.t = t, .n = n};
     return LOOM_OK;
+}
+
+/* What a save and a load begin with: the path checked, the program's tensors listed. */
+static loom_status begin(loom_program *p, const char *api, const char *path, ckpt_list *l)
+{
+    *l = (ckpt_list){0};
+    p->err[0] = 0;
+    if (!path || !path[0])
+        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: the path is %s", api, path ? "empty" : "NULL");
+    return own_tensors(p, api, l);
 }
 
 static size_t value_bytes(const loom_program *p, int id)
@@ -178,11 +191,8 @@ loom_status loom_program_save(loom_program *p, const char *path)
     static const char api[] = "loom_program_save";
     if (!p)
         return LOOM_ERR_INVALID;
-    p->err[0] = 0;
-    if (!path || !path[0])
-        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: the path is %s", api, path ? "empty" : "NULL");
     ckpt_list l;
-    loom_status s = own_tensors(p, api, &l);
+    loom_status s = begin(p, api, path, &l);
     for (int i = 0; s == LOOM_OK && i < l.n; i++) /* the newest values, wherever they are */
         s = loom__program_pull(p, l.t[i].id);
     size_t hlen = 0;
@@ -510,11 +520,8 @@ loom_status loom_program_load(loom_program *p, const char *path)
     static const char api[] = "loom_program_load";
     if (!p)
         return LOOM_ERR_INVALID;
-    p->err[0] = 0;
-    if (!path || !path[0])
-        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: the path is %s", api, path ? "empty" : "NULL");
     ckpt_list l;
-    loom_status s = own_tensors(p, api, &l);
+    loom_status s = begin(p, api, path, &l);
     if (s != LOOM_OK)
         return s;
     loom_error err = LOOM_ERROR_INIT;
