@@ -74,6 +74,8 @@ int loom__file_write(int fd, const void *p, size_t n)
         ssize_t k = write(fd, (const uint8_t *)p + done, n - done);
         if (k < 0 && errno != EINTR)
             return errno;
+        if (k == 0) /* no progress and no reason: never spin on it */
+            return EIO;
         if (k > 0)
             done += (size_t)k;
     }
