@@ -180,8 +180,11 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
  * next run (of any mode) at once, before it runs anything. Each cancel is consumed by exactly one
  * run; several before a run are one. */
 void loom_program_cancel(loom_program *p);
-/* With LOOM_TRACE=file set, each actor run writes a Chrome trace of its acts (docs/runtime.md):
- * a new or regular file is replaced whole (via file.tmp and a rename), a character device or a
+/* With LOOM_TRACE=file set, each actor run writes a Chrome trace of its acts (docs/runtime.md).
+ * The file is a pattern: %p is the process id, %n the run's number among the process's traced
+ * runs (0, 1, ...), %% a '%' (LOOM_TRACE=trace-%p-%n.json keeps every run's trace); any other
+ * '%' fails the run with LOOM_ERR_INVALID before it runs anything. A new or regular file is
+ * replaced whole (via file.tmp and a rename), a character device or a
  * FIFO is written in place, and a symbolic link, a directory or another kind of file is refused
  * and left as it is. A trace that cannot be written does not change the run's status, since its
  * steps were run and counted: this returns why (NULL when the last run's trace was written or
