@@ -11,7 +11,8 @@ cc=$3
 here=$(cd "$(dirname "$0")" && pwd)
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# run NAME COMMAND...: the command's output indented; a failure counted
+# run NAME COMMAND...: the command's output kept in WORK_DIR/NAME.log, shown indented when it fails;
+# a failure counted, and the status 1
 run() {
     local name=$1
     shift
@@ -20,6 +21,7 @@ run() {
     else
         fail "$name (status $?):"
         sed 's/^/    /' "$work/$name.log" | tail -40
+        return 1
     fi
 }
 
