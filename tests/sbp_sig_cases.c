@@ -600,3 +600,55 @@ int make_cases(loom_op op, op_case *cs)
     }
     return nc;
 }
+
+/* ---- building a case's graph ---------------------------------------------------------------------- */
+
+loom_tensor *case_build(const op_case *c, const val *vals, const loom__attrs *a, int dynamic, loom_graph **g,
+                        loom_tensor **src, char *why, size_t len)
+{
+    *g = loom_graph_new();
+    ck_assert_ptr_nonnull(*g);
+    loom_dim N = 0;
+    for (int k = 0; k < c->n_src; k++) {
+        const val *v = &vals[k];
+        const uint32_t dyn = dynamic ? c->src[k].dyn : 0;
+        if (dyn && !N) /* N is the graph's first dynamic dim: reshape's target names it so */
+            N = loom_dim_dynamic(*g, "N", v->csr ? v->m.nrows : v->a.shape[__builtin_ctz(dyn)]);
+        char name[16];
+        snprintf(name, sizeof name, "s%d", k);
+        if (v->csr) {
+            src[k] = loom_input_csr(*g, name, LOOM_F64, dyn & 1 ? N : v->m.nrows, dyn & 2 ? N : v->m.ncols);
+        } else {
+            loom_shape s = {.ndim = v->a.ndim};
+            for (int i = 0; i < s.ndim; i++)
+                s.d[i] = dyn >> i & 1 ? N : v->a.shape[i];
+            src[k] = loom_input(*g, name, v->a.dtype, s);
+        }
+    }
+    /* a dim handle is its graph's: LOOM__DYN_BASE in a target shape stands for this graph's N */
+    loom__attrs own = *a;
+    for (int i = 0; i < own.shape.ndim; i++)
+        if (N && own.shape.d[i] == LOOM__DYN_BASE)
+            own.shape.d[i] = N;
+    loom_tensor *t = loom__node(*g, "test", c->op, c->n_src, src, &own);
+    if (loom_tensor_is_poisoned(t)) {
+        snprintf(why, len, "building the op failed: %s", loom_graph_error(*g));
+        return NULL;
+    }
+    return t;
+}
+
+const char *case_sig_str(const loom__sbp_sig *s, int nsrc, char *buf, size_t len)
+{
+    size_t o = 0;
+    char b[32];
+    o += (size_t)snprintf(buf + o, len - o, "(");
+    for (int k = 0; k < nsrc && o < len; k++) {
+        loom_sbp_str(s->in[k], b, sizeof b);
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", k ? ", " : "", b);
+    }
+    loom_sbp_str(s->out, b, sizeof b);
+    if (o < len)
+        snprintf(buf + o, len - o, ") -> %s", b);
+    return buf;
+}

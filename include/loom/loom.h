@@ -1,4 +1,5 @@
-/* Loom: train neural networks on graphs and images, on CPUs and GPUs, from C.
+/** @file
+ * Loom: train neural networks on graphs and images, on CPUs and GPUs, from C.
  *
  * A program starts by building a logical graph. Tensors are made by ops; nothing is computed yet.
  *
