@@ -3,6 +3,7 @@
 #include "ops/cpu/index.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +173,125 @@ loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom_
     free(cnt);
     free(taken);
     return s;
+}
+
+/* ---- segment_softmax ----------------------------------------------------------------------------- */
+
+/* Checks seg [e] against the segments' bound and gives the segments it names (its largest + 1). */
+static loom_status seg_count(const loom_tensor *t, const int32_t *seg, int64_t e, int64_t *nseg, const loom__kctx *ctx)
+{
+    const int64_t n = loom__dim_bound(t->graph, (loom_dim)t->a.i[0]);
+    loom_status s = check_idx(seg, e, n, "the segments", ctx);
+    int64_t top = -1;
+    for (int64_t i = 0; s == LOOM_OK && i < e; i++)
+        top = seg[i] > top ? seg[i] : top;
+    *nseg = top + 1;
+    return s;
+}
+
+/* m [nseg, f] the segments' maxima (a NaN never replaces one; -inf for a segment of -infs), s the
+ * sums of exp(x - m), both over the segment's rows in order. */
+#define SEG_SOFTMAX(T, sfx)                                                                                      \
+    static void seg_softmax_##sfx(T *restrict y, const T *restrict x, const int32_t *restrict seg, int64_t e,      \
+                                  int64_t f, int64_t nseg, double *restrict m, double *restrict s)                \
+    {                                                                                                            \
+        for (int64_t k = 0; k < nseg * f; k++) {                                                                 \
+            m[k] = -INFINITY;                                                                                    \
+            s[k] = 0;                                                                                            \
+        }                                                                                                        \
+        for (int64_t i = 0; i < e; i++)                                                                          \
+            for (int64_t j = 0; j < f; j++) {                                                                    \
+                double *mk = m + (int64_t)seg[i] * f + j;                                                        \
+                *mk = x[i * f + j] > *mk ? x[i * f + j] : *mk;                                                   \
+            }                                                                                                    \
+        for (int64_t i = 0; i < e; i++)                                                                          \
+            for (int64_t j = 0; j < f; j++) {                                                                    \
+                const int64_t k = (int64_t)seg[i] * f + j;                                                       \
+                s[k] += exp((double)x[i * f + j] - m[k]);                                                        \
+            }                                                                                                    \
+        for (int64_t i = 0; i < e; i++)                                                                          \
+            for (int64_t j = 0; j < f; j++) {                                                                    \
+                const int64_t k = (int64_t)seg[i] * f + j;                                                       \
+                y[i * f + j] = (T)(exp((double)x[i * f + j] - m[k]) / s[k]);                                     \
+            }                                                                                                    \
+    }
+LOOM__FLOAT_TYPES(SEG_SOFTMAX)
+#undef SEG_SOFTMAX
+
+/* d [nseg, f] the sums of g * y over each segment's rows in order; gx = y * (g - d). */
+#define SEG_SOFTMAX_GRAD(T, sfx)                                                                                   \
+    static void seg_softmax_grad_##sfx(T *restrict gx, const T *restrict y, const int32_t *restrict seg,             \
+                                       const T *restrict g, int64_t e, int64_t f, int64_t nseg, double *restrict d) \
+    {                                                                                                              \
+        for (int64_t k = 0; k < nseg * f; k++)                                                                     \
+            d[k] = 0;                                                                                              \
+        for (int64_t i = 0; i < e; i++)                                                                            \
+            for (int64_t j = 0; j < f; j++)                                                                        \
+                d[(int64_t)seg[i] * f + j] += (double)g[i * f + j] * y[i * f + j];                                 \
+        for (int64_t i = 0; i < e; i++)                                                                            \
+            for (int64_t j = 0; j < f; j++)                                                                        \
+                gx[i * f + j] = (T)(y[i * f + j] * (g[i * f + j] - d[(int64_t)seg[i] * f + j]));                    \
+    }
+LOOM__FLOAT_TYPES(SEG_SOFTMAX_GRAD)
+#undef SEG_SOFTMAX_GRAD
+
+loom_status loom__cpu_segment_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src,
+                                      const loom__kctx *ctx)
+{
+    const loom__value *x = src[0], *seg = src[1];
+    const int64_t e = x->shape[0], f = loom__row_size(x);
+    int64_t nseg;
+    if (seg->shape[0] != e || loom__numel(out) != e * f)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "x, seg and output sizes disagree");
+    loom_status s = seg_count(t, seg->data, e, &nseg, ctx);
+    if (s != LOOM_OK || e * f == 0)
+        return s;
+    double *m = malloc(2 * (size_t)(nseg * f) * sizeof *m);
+    if (!m)
+        return LOOM_ERR_NOMEM;
+    s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax, out->data, x->data, seg->data, e, f, nseg, m, m + nseg * f);
+    free(m);
+    return s;
+}
+
+loom_status loom__cpu_segment_softmax_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
+                                           const loom__kctx *ctx)
+{
+    const loom__value *y = src[0], *seg = src[1], *g = src[2];
+    const int64_t e = y->shape[0], f = loom__row_size(y);
+    int64_t nseg;
+    if (seg->shape[0] != e || loom__numel(out) != e * f || loom__numel(g) != e * f)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "y, seg, gout and output sizes disagree");
+    loom_status s = seg_count(t, seg->data, e, &nseg, ctx);
+    if (s != LOOM_OK || e * f == 0)
+        return s;
+    double *d = malloc((size_t)(nseg * f) * sizeof *d);
+    if (!d)
+        return LOOM_ERR_NOMEM;
+    s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax_grad, out->data, y->data, seg->data, g->data, e, f, nseg, d);
+    free(d);
+    return s;
+}
+
+/* ---- one_hot --------------------------------------------------------------------------------------- */
+
+#define ONE_HOT(T, sfx)                                                                   \
+    static void one_hot_##sfx(T *y, const int32_t *idx, int64_t n, int64_t classes)     \
+    {                                                                                     \
+        for (int64_t i = 0; i < n; i++, y += classes)                                     \
+            for (int64_t c = 0; c < classes; c++)                                         \
+                y[c] = (T)(c == idx[i]);                                                  \
+    }
+LOOM__FLOAT_TYPES(ONE_HOT)
+#undef ONE_HOT
+
+loom_status loom__cpu_one_hot(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const int64_t n = loom__numel(src[0]), classes = t->a.i[0];
+    if (loom__numel(out) != n * classes)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "idx and output sizes disagree");
+    loom_status s = check_idx(src[0]->data, n, classes, "loom_one_hot's classes", ctx);
+    if (s != LOOM_OK)
+        return s;
+    return LOOM__DISPATCH_FLOAT(out->dtype, one_hot, out->data, src[0]->data, n, classes);
 }
