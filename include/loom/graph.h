@@ -120,6 +120,10 @@ typedef struct loom_init {
 loom_tensor *loom_param(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape, loom_init init);
 /* Overrides the optimizer's weight decay for one parameter (e.g. 0 for biases). */
 void loom_param_set_weight_decay(loom_tensor *param, double weight_decay);
+/* Freezes a parameter (trainable 0) or thaws it (1, the default): a frozen parameter takes no
+ * gradient and no optimizer update, and the backward pass leaves out what only it needed. Call it
+ * before loom_compile; it holds for the programs compiled after it. */
+void loom_param_set_trainable(loom_tensor *param, int trainable);
 
 /* ---------------------------------------------------------------------------------------------
  * Ops. Float ops take f32 or f64 and keep the dtype; mixed dtypes are an error.
