@@ -181,7 +181,7 @@ loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom_
 static loom_status seg_count(const loom_tensor *t, const int32_t *seg, int64_t e, int64_t *nseg, const loom__kctx *ctx)
 {
     const int64_t n = loom__dim_bound(t->graph, (loom_dim)t->a.i[0]);
-    loom_status s = check_idx(seg, e, n, "the segments", ctx);
+    loom_status s = check_idx(seg, e, n, "loom_segment_softmax's segments", ctx);
     int64_t top = -1;
     for (int64_t i = 0; s == LOOM_OK && i < e; i++)
         top = seg[i] > top ? seg[i] : top;
