@@ -304,7 +304,7 @@ const loom_op_def loom__op_segment_softmax = {.name = "segment_softmax", .min_sr
 /* No gradient: second derivatives of the segment softmax are not supported. */
 const loom_op_def loom__op_segment_softmax_grad = {.name = "segment_softmax_grad", .min_src = 3, .max_src = 3,
                                                    .infer = segment_softmax_infer,
-                                                   .cpu = loom__cpu_segment_softmax_grad, .sbp = segment_softmax_sbp};
+                                                   .cpu = loom__cpu_segment_softmax, .sbp = segment_softmax_sbp};
 
 /* ---- one_hot ------------------------------------------------------------------------------------ */
 

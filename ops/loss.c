@@ -112,10 +112,12 @@ const loom_op_def loom__op_bce_with_logits_grad = {.name = "bce_with_logits_grad
  * gradient passes at delta itself, where the two agree). Each is as exact as a fused kernel (the
  * mean sums in double), and the backward passes are the ops' own. */
 
-/* NULL when pred and target are float tensors of one dtype and shape on g, else the poisoned
- * tensor with the error recorded, naming api. */
-static loom_tensor *loss_refuse(loom_graph *g, const char *api, loom_tensor *pred, loom_tensor *target)
+/* pred - target when they are float tensors of one dtype and shape on g, else the poisoned tensor
+ * with the error recorded, naming api (NULL for a NULL g). */
+static loom_tensor *loss_diff(loom_graph *g, const char *api, loom_tensor *pred, loom_tensor *target)
 {
+    if (!g)
+        return NULL;
     loom_tensor *src[2] = {pred, target};
     loom_tensor *bad = loom__refuse_sources(g, api, 2, src);
     if (bad)
@@ -128,40 +130,26 @@ static loom_tensor *loss_refuse(loom_graph *g, const char *api, loom_tensor *pre
     if (!loom__shape_eq(&pred->shape, &target->shape))
         return loom__fail(g, LOOM_ERR_SHAPE, "%s: pred is %s but target %s; they must have one shape", api,
                           loom__shape_str(g, &pred->shape, b1, sizeof b1), loom__shape_str(g, &target->shape, b2, sizeof b2));
-    return NULL;
+    return loom_sub(g, pred, target);
 }
 
+/* A poisoned d passes through the ops below (the error is d's). */
 loom_tensor *loom_mse_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target)
 {
-    if (!g)
-        return NULL;
-    loom_tensor *bad = loss_refuse(g, "loom_mse_loss", pred, target);
-    if (bad)
-        return bad;
-    loom_tensor *d = loom_sub(g, pred, target);
+    loom_tensor *d = loss_diff(g, "loom_mse_loss", pred, target);
     return loom_mean(g, loom_mul(g, d, d), LOOM_ALL_AXES, 0);
 }
 
 loom_tensor *loom_l1_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target)
 {
-    if (!g)
-        return NULL;
-    loom_tensor *bad = loss_refuse(g, "loom_l1_loss", pred, target);
-    if (bad)
-        return bad;
-    return loom_mean(g, loom_abs(g, loom_sub(g, pred, target)), LOOM_ALL_AXES, 0);
+    return loom_mean(g, loom_abs(g, loss_diff(g, "loom_l1_loss", pred, target)), LOOM_ALL_AXES, 0);
 }
 
 loom_tensor *loom_huber_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target, double delta)
 {
-    if (!g)
-        return NULL;
-    loom_tensor *bad = loss_refuse(g, "loom_huber_loss", pred, target);
-    if (bad)
-        return bad;
-    if (!(delta > 0) || !isfinite(delta))
+    loom_tensor *a = loom_abs(g, loss_diff(g, "loom_huber_loss", pred, target));
+    if (g && !(delta > 0 && isfinite(delta)))
         return loom__fail(g, LOOM_ERR_INVALID, "loom_huber_loss: delta must be a finite number > 0, got %g", delta);
-    loom_tensor *a = loom_abs(g, loom_sub(g, pred, target));
     loom_tensor *q = loom_clamp(g, a, 0, delta);
     return loom_mean(g, loom_mul(g, q, loom_sub(g, a, loom_scale(g, q, 0.5))), LOOM_ALL_AXES, 0);
 }

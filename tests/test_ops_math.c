@@ -236,6 +236,20 @@ END_TEST
 
 /* ---- softmax, segment softmax --------------------------------------------------------------------- */
 
+/* y's value and d sum(y * w) / d p, p the case's parameter "p" (y's input plus p): one GRAD run of
+ * the reference executor on c. Both malloc'd. */
+static void weighted_run(lt_case *c, loom_tensor *y, loom_tensor *w, double **got, double **ggot)
+{
+    loom_graph *g = lt_graph(c);
+    loom_program *p = lt_compile_reference(c, loom_sum(g, loom_mul(g, y, w), LOOM_ALL_AXES, 0), NULL);
+    ck_assert_msg(loom_program_run(p, LOOM_RUN_GRAD) == LOOM_OK, "%s", loom_program_error(p));
+    loom_array v;
+    ck_assert_int_eq(loom_program_fetch(p, y, &v), LOOM_OK);
+    *got = lt_to_double(&v);
+    ck_assert_int_eq(loom_program_fetch(p, loom_program_grad(p, loom_graph_find(g, "p")), &v), LOOM_OK);
+    *ggot = lt_to_double(&v);
+}
+
 /* softmax of x [2, 3, 4] along each axis against exp(x - max) / sum by hand, and its gradient
  * (of sum(w * y)) against y * (w - sum(w * y)). */
 START_TEST(test_softmax_axes)
@@ -255,14 +269,8 @@ START_TEST(test_softmax_axes)
             loom_tensor *in = loom_add(g, lt_input_static(c, "x", dt, loom_shape(2, 3, 4), f32 ? (void *)xf : (void *)x),
                                        loom_param(g, "p", dt, loom_shape(2, 3, 4), loom_init_zeros()));
             loom_tensor *wt = lt_input_static(c, "w", dt, loom_shape(2, 3, 4), f32 ? (void *)wf : (void *)w);
-            loom_tensor *y = loom_softmax(g, in, axis);
-            loom_program *p = lt_compile_reference(c, loom_sum(g, loom_mul(g, y, wt), LOOM_ALL_AXES, 0), NULL);
-            ck_assert_msg(loom_program_run(p, LOOM_RUN_GRAD) == LOOM_OK, "%s", loom_program_error(p));
-            loom_array v;
-            ck_assert_int_eq(loom_program_fetch(p, y, &v), LOOM_OK);
-            double *got = lt_to_double(&v);
-            ck_assert_int_eq(loom_program_fetch(p, loom_program_grad(p, loom_graph_find(g, "p")), &v), LOOM_OK);
-            double *ggot = lt_to_double(&v);
+            double *got, *ggot;
+            weighted_run(c, loom_softmax(g, in, axis), wt, &got, &ggot);
             const int ax = axis < 0 ? axis + 3 : axis;
             const int64_t dims[3] = {2, 3, 4}, st[3] = {12, 4, 1};
             double want[24], gwant[24];
@@ -306,14 +314,9 @@ START_TEST(test_segment_softmax)
         loom_tensor *in = loom_add(g, lt_input_static(c, "x", dt, loom_shape(6, 2), f32 ? (void *)xf : (void *)x),
                                    loom_param(g, "p", dt, loom_shape(6, 2), loom_init_zeros()));
         loom_tensor *wt = lt_input_static(c, "w", dt, loom_shape(6, 2), f32 ? (void *)wf : (void *)w);
-        loom_tensor *y = loom_segment_softmax(g, in, lt_input_static(c, "seg", LOOM_I32, loom_shape(6), seg), 5);
-        loom_program *p = lt_compile_reference(c, loom_sum(g, loom_mul(g, y, wt), LOOM_ALL_AXES, 0), NULL);
-        ck_assert_msg(loom_program_run(p, LOOM_RUN_GRAD) == LOOM_OK, "%s", loom_program_error(p));
-        loom_array v;
-        ck_assert_int_eq(loom_program_fetch(p, y, &v), LOOM_OK);
-        double *got = lt_to_double(&v);
-        ck_assert_int_eq(loom_program_fetch(p, loom_program_grad(p, loom_graph_find(g, "p")), &v), LOOM_OK);
-        double *ggot = lt_to_double(&v);
+        double *got, *ggot;
+        weighted_run(c, loom_segment_softmax(g, in, lt_input_static(c, "seg", LOOM_I32, loom_shape(6), seg), 5), wt, &got,
+                     &ggot);
         double want[12], gwant[12];
         for (int i = 0; i < 6; i++)
             for (int j = 0; j < 2; j++) {

@@ -177,10 +177,9 @@ loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom_
 
 /* ---- segment_softmax ----------------------------------------------------------------------------- */
 
-/* Checks seg [e] against the segments' bound and gives the segments it names (its largest + 1). */
-static loom_status seg_count(const loom_tensor *t, const int32_t *seg, int64_t e, int64_t *nseg, const loom__kctx *ctx)
+/* Checks seg [e] against the segments' bound n and gives the segments it names (its largest + 1). */
+static loom_status seg_count(const int32_t *seg, int64_t e, int64_t n, int64_t *nseg, const loom__kctx *ctx)
 {
-    const int64_t n = loom__dim_bound(t->graph, (loom_dim)t->a.i[0]);
     loom_status s = check_idx(seg, e, n, "loom_segment_softmax's segments", ctx);
     int64_t top = -1;
     for (int64_t i = 0; s == LOOM_OK && i < e; i++)
@@ -235,41 +234,28 @@ LOOM__FLOAT_TYPES(SEG_SOFTMAX)
 LOOM__FLOAT_TYPES(SEG_SOFTMAX_GRAD)
 #undef SEG_SOFTMAX_GRAD
 
+/* segment_softmax (src x, seg) or its gradient (src y, seg, gout): scratch of the segments' rows,
+ * m and s for the forward pass, d for the gradient. */
 loom_status loom__cpu_segment_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                       const loom__kctx *ctx)
 {
-    const loom__value *x = src[0], *seg = src[1];
-    const int64_t e = x->shape[0], f = loom__row_size(x);
-    int64_t nseg;
-    if (seg->shape[0] != e || loom__numel(out) != e * f)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "x, seg and output sizes disagree");
-    loom_status s = seg_count(t, seg->data, e, &nseg, ctx);
+    const int grad = t->op == LOOM_OP_SEGMENT_SOFTMAX_GRAD;
+    int64_t e, f, n, nseg;
+    loom_status s = loom__segment_softmax_operands(t, out, src, &e, &f, &n, ctx);
+    if (s == LOOM_OK)
+        s = seg_count(src[1]->data, e, n, &nseg, ctx);
     if (s != LOOM_OK || e * f == 0)
         return s;
-    double *m = malloc(2 * (size_t)(nseg * f) * sizeof *m);
-    if (!m)
+    double *w = malloc((size_t)(2 - grad) * (size_t)(nseg * f) * sizeof *w);
+    if (!w)
         return LOOM_ERR_NOMEM;
-    s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax, out->data, x->data, seg->data, e, f, nseg, m, m + nseg * f);
-    free(m);
-    return s;
-}
-
-loom_status loom__cpu_segment_softmax_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                           const loom__kctx *ctx)
-{
-    const loom__value *y = src[0], *seg = src[1], *g = src[2];
-    const int64_t e = y->shape[0], f = loom__row_size(y);
-    int64_t nseg;
-    if (seg->shape[0] != e || loom__numel(out) != e * f || loom__numel(g) != e * f)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "y, seg, gout and output sizes disagree");
-    loom_status s = seg_count(t, seg->data, e, &nseg, ctx);
-    if (s != LOOM_OK || e * f == 0)
-        return s;
-    double *d = malloc((size_t)(nseg * f) * sizeof *d);
-    if (!d)
-        return LOOM_ERR_NOMEM;
-    s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax_grad, out->data, y->data, seg->data, g->data, e, f, nseg, d);
-    free(d);
+    if (grad)
+        s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax_grad, out->data, src[0]->data, src[1]->data, src[2]->data, e, f,
+                                 nseg, w);
+    else
+        s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax, out->data, src[0]->data, src[1]->data, e, f, nseg, w,
+                                 w + nseg * f);
+    free(w);
     return s;
 }
 
@@ -288,9 +274,9 @@ LOOM__FLOAT_TYPES(ONE_HOT)
 loom_status loom__cpu_one_hot(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     const int64_t n = loom__numel(src[0]), classes = t->a.i[0];
-    if (loom__numel(out) != n * classes)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "idx and output sizes disagree");
-    loom_status s = check_idx(src[0]->data, n, classes, "loom_one_hot's classes", ctx);
+    loom_status s = loom__one_hot_operands(t, out, src[0], ctx);
+    if (s == LOOM_OK)
+        s = check_idx(src[0]->data, n, classes, "loom_one_hot's classes", ctx);
     if (s != LOOM_OK)
         return s;
     return LOOM__DISPATCH_FLOAT(out->dtype, one_hot, out->data, src[0]->data, n, classes);

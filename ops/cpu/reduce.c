@@ -157,10 +157,8 @@ LOOM__FLOAT_TYPES(ARGMAX)
 loom_status loom__cpu_argmax(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     int64_t outer, c, inner;
-    loom_status s = loom__axis_view(src[0], (int)t->a.i[0], &outer, &c, &inner, ctx);
+    loom_status s = loom__argmax_operands(t, out, src[0], &outer, &c, &inner, ctx);
     if (s != LOOM_OK || outer * inner == 0)
         return s;
-    if (c == 0)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "argmax along an empty axis: it has no largest element");
     return LOOM__DISPATCH_FLOAT(src[0]->dtype, argmax, out->data, src[0]->data, outer, c, inner);
 }

@@ -111,18 +111,21 @@ loom_status loom__cpu_act_grad(const loom_tensor *t, loom__value *out, loom__val
     const void *s = src[0]->data, *g = src[1]->data;
     const double p = t->a.f[0], q = t->a.f[1];
     switch (t->a.i[0]) {
-    case LOOM_OP_RELU: return LOOM__DISPATCH_FLOAT(out->dtype, relu_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_LEAKY_RELU: return LOOM__DISPATCH_FLOAT(out->dtype, leaky_relu_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_ELU: return LOOM__DISPATCH_FLOAT(out->dtype, elu_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_SIGMOID: return LOOM__DISPATCH_FLOAT(out->dtype, sigmoid_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_TANH: return LOOM__DISPATCH_FLOAT(out->dtype, tanh_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_EXP: return LOOM__DISPATCH_FLOAT(out->dtype, exp_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_LOG: return LOOM__DISPATCH_FLOAT(out->dtype, log_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_SQRT: return LOOM__DISPATCH_FLOAT(out->dtype, sqrt_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_RSQRT: return LOOM__DISPATCH_FLOAT(out->dtype, rsqrt_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_ABS: return LOOM__DISPATCH_FLOAT(out->dtype, abs_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_POW_SCALAR: return LOOM__DISPATCH_FLOAT(out->dtype, pow_scalar_grad, out->data, s, g, n, p, q);
-    case LOOM_OP_CLAMP: return LOOM__DISPATCH_FLOAT(out->dtype, clamp_grad, out->data, s, g, n, p, q);
+#define CASE(OP, name) \
+    case OP: return LOOM__DISPATCH_FLOAT(out->dtype, name##_grad, out->data, s, g, n, p, q);
+        CASE(LOOM_OP_RELU, relu)
+        CASE(LOOM_OP_LEAKY_RELU, leaky_relu)
+        CASE(LOOM_OP_ELU, elu)
+        CASE(LOOM_OP_SIGMOID, sigmoid)
+        CASE(LOOM_OP_TANH, tanh)
+        CASE(LOOM_OP_EXP, exp)
+        CASE(LOOM_OP_LOG, log)
+        CASE(LOOM_OP_SQRT, sqrt)
+        CASE(LOOM_OP_RSQRT, rsqrt)
+        CASE(LOOM_OP_ABS, abs)
+        CASE(LOOM_OP_POW_SCALAR, pow_scalar)
+        CASE(LOOM_OP_CLAMP, clamp)
+#undef CASE
     default:
         if (ctx->msg)
             snprintf(ctx->msg, ctx->msglen, "op %lld is not an activation", (long long)t->a.i[0]);

@@ -106,25 +106,52 @@ __global__ void flat_kernel(T *y, const T *a, const T *b, int64_t n, F f)
         y[i] = f(SA ? a[i] : a0, SB ? b[i] : b0);
 }
 
-// General broadcast with 32-bit indices: the output is contiguous, so element i is found by
-// peeling dims off i from the innermost outwards.
+// The offsets into a, b and c of output element i: the output is contiguous, so they are found by
+// peeling dims off i from the innermost outwards, with 32-bit indices by multiplications (p.dm),
+// else by divisions. A kernel of two operands leaves oc unused, and its arithmetic goes with it.
+__device__ __forceinline__ void offsets32(uint32_t i, const bplan &p, uint32_t &oa, uint32_t &ob, uint32_t &oc)
+{
+    uint32_t rest = i;
+    oa = ob = oc = 0;
+#pragma unroll
+    for (int d = LOOM_MAX_DIMS - 1; d >= 1; d--) {
+        if (d >= p.nd)
+            continue;
+        const uint32_t q = p.dm[d].div(rest), r = rest - q * p.dm[d].d;
+        oa += r * (uint32_t)p.sa[d];
+        ob += r * (uint32_t)p.sb[d];
+        oc += r * (uint32_t)p.sc[d];
+        rest = q;
+    }
+    oa += rest * (uint32_t)p.sa[0];
+    ob += rest * (uint32_t)p.sb[0];
+    oc += rest * (uint32_t)p.sc[0];
+}
+
+__device__ __forceinline__ void offsets64(int64_t i, const bplan &p, int64_t &oa, int64_t &ob, int64_t &oc)
+{
+    int64_t rest = i;
+    oa = ob = oc = 0;
+    for (int d = p.nd - 1; d >= 1; d--) {
+        const int64_t q = rest / p.n[d], r = rest - q * p.n[d];
+        oa += r * p.sa[d];
+        ob += r * p.sb[d];
+        oc += r * p.sc[d];
+        rest = q;
+    }
+    oa += rest * p.sa[0];
+    ob += rest * p.sb[0];
+    oc += rest * p.sc[0];
+}
+
+// General broadcast with 32-bit indices.
 template <typename T, typename F> __global__ void bcast32_kernel(T *y, const T *a, const T *b, bplan p, F f)
 {
     const uint32_t total = (uint32_t)p.total;
     const uint32_t stride = gridDim.x * blockDim.x;
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        uint32_t rest = i, oa = 0, ob = 0;
-#pragma unroll
-        for (int d = LOOM_MAX_DIMS - 1; d >= 1; d--) {
-            if (d >= p.nd)
-                continue;
-            const uint32_t q = p.dm[d].div(rest), r = rest - q * p.dm[d].d;
-            oa += r * (uint32_t)p.sa[d];
-            ob += r * (uint32_t)p.sb[d];
-            rest = q;
-        }
-        oa += rest * (uint32_t)p.sa[0];
-        ob += rest * (uint32_t)p.sb[0];
+        uint32_t oa, ob, oc;
+        offsets32(i, p, oa, ob, oc);
         y[i] = f(a[oa], b[ob]);
     }
 }
@@ -134,61 +161,32 @@ template <typename T, typename F> __global__ void bcast64_kernel(T *y, const T *
 {
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.total; i += stride) {
-        int64_t rest = i, oa = 0, ob = 0;
-        for (int d = p.nd - 1; d >= 1; d--) {
-            const int64_t q = rest / p.n[d], r = rest - q * p.n[d];
-            oa += r * p.sa[d];
-            ob += r * p.sb[d];
-            rest = q;
-        }
-        oa += rest * p.sa[0];
-        ob += rest * p.sb[0];
+        int64_t oa, ob, oc;
+        offsets64(i, p, oa, ob, oc);
         y[i] = f(a[oa], b[ob]);
     }
 }
 
-// y = f(a, b, c) with three operands walked by the plan's strides: bcast32_kernel's walk.
+// y = f(a, b, c) with three operands.
 template <typename T, typename C, typename F>
 __global__ void ternary32_kernel(T *y, const T *a, const T *b, const C *c, bplan p, F f)
 {
     const uint32_t total = (uint32_t)p.total;
     const uint32_t stride = gridDim.x * blockDim.x;
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        uint32_t rest = i, oa = 0, ob = 0, oc = 0;
-#pragma unroll
-        for (int d = LOOM_MAX_DIMS - 1; d >= 1; d--) {
-            if (d >= p.nd)
-                continue;
-            const uint32_t q = p.dm[d].div(rest), r = rest - q * p.dm[d].d;
-            oa += r * (uint32_t)p.sa[d];
-            ob += r * (uint32_t)p.sb[d];
-            oc += r * (uint32_t)p.sc[d];
-            rest = q;
-        }
-        oa += rest * (uint32_t)p.sa[0];
-        ob += rest * (uint32_t)p.sb[0];
-        oc += rest * (uint32_t)p.sc[0];
+        uint32_t oa, ob, oc;
+        offsets32(i, p, oa, ob, oc);
         y[i] = f(a[oa], b[ob], c[oc]);
     }
 }
 
-// The same with 64-bit indices.
 template <typename T, typename C, typename F>
 __global__ void ternary64_kernel(T *y, const T *a, const T *b, const C *c, bplan p, F f)
 {
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.total; i += stride) {
-        int64_t rest = i, oa = 0, ob = 0, oc = 0;
-        for (int d = p.nd - 1; d >= 1; d--) {
-            const int64_t q = rest / p.n[d], r = rest - q * p.n[d];
-            oa += r * p.sa[d];
-            ob += r * p.sb[d];
-            oc += r * p.sc[d];
-            rest = q;
-        }
-        oa += rest * p.sa[0];
-        ob += rest * p.sb[0];
-        oc += rest * p.sc[0];
+        int64_t oa, ob, oc;
+        offsets64(i, p, oa, ob, oc);
         y[i] = f(a[oa], b[ob], c[oc]);
     }
 }
@@ -286,40 +284,11 @@ static loom_status ternary(const loom_tensor *t, loom__value *out, loom__value *
 
 } // namespace
 
-static loom_status cuda_add(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+// A broadcasting binary op of map F (add, sub, mul, div, minimum, maximum), named by the op's name.
+template <typename F>
+static loom_status cuda_binary(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    (void)t;
-    return binary("add", out, src, ctx, op_add());
-}
-
-static loom_status cuda_sub(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    (void)t;
-    return binary("sub", out, src, ctx, op_sub());
-}
-
-static loom_status cuda_mul(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    (void)t;
-    return binary("mul", out, src, ctx, op_mul());
-}
-
-static loom_status cuda_div(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    (void)t;
-    return binary("div", out, src, ctx, op_div());
-}
-
-static loom_status cuda_minimum(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    (void)t;
-    return binary("minimum", out, src, ctx, op_minimum());
-}
-
-static loom_status cuda_maximum(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    (void)t;
-    return binary("maximum", out, src, ctx, op_maximum());
+    return binary(loom__op_def(t->op)->name, out, src, ctx, F());
 }
 
 static loom_status cuda_where(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
@@ -356,12 +325,12 @@ static loom_status cuda_bias_add(const loom_tensor *t, loom__value *out, loom__v
 
 extern "C" void loom__cuda_register_binary(loom__cuda_op *table)
 {
-    table[LOOM_OP_ADD].run = cuda_add;
-    table[LOOM_OP_SUB].run = cuda_sub;
-    table[LOOM_OP_MUL].run = cuda_mul;
-    table[LOOM_OP_DIV].run = cuda_div;
-    table[LOOM_OP_MINIMUM].run = cuda_minimum;
-    table[LOOM_OP_MAXIMUM].run = cuda_maximum;
+    table[LOOM_OP_ADD].run = cuda_binary<op_add>;
+    table[LOOM_OP_SUB].run = cuda_binary<op_sub>;
+    table[LOOM_OP_MUL].run = cuda_binary<op_mul>;
+    table[LOOM_OP_DIV].run = cuda_binary<op_div>;
+    table[LOOM_OP_MINIMUM].run = cuda_binary<op_minimum>;
+    table[LOOM_OP_MAXIMUM].run = cuda_binary<op_maximum>;
     table[LOOM_OP_WHERE].run = cuda_where;
     table[LOOM_OP_MINMAX_GRAD].run = cuda_minmax_grad;
     table[LOOM_OP_SCALE].run = cuda_scale;

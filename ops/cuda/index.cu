@@ -477,12 +477,10 @@ loom_status segment_softmax_run(const loom_tensor *t, loom__value *out, loom__va
     const bool grad = t->op == LOOM_OP_SEGMENT_SOFTMAX_GRAD;
     const char *what = grad ? "segment_softmax_grad" : "segment_softmax";
     const loom__value *a = src[0], *seg = src[1], *g = grad ? src[2] : nullptr;
-    const int64_t e = a->shape[0], f = loom__row_size(a), n = loom__dim_bound(t->graph, (loom_dim)t->a.i[0]);
-    if (seg->shape[0] != e || loom__numel(out) != e * f || out->dtype != a->dtype ||
-        (g && (loom__numel(g) != e * f || g->dtype != a->dtype)))
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "%s: operand and output sizes disagree", what);
-    if (e == 0 || f == 0)
-        return LOOM_OK;
+    int64_t e, f, n;
+    loom_status s = loom__segment_softmax_operands(t, out, src, &e, &f, &n, ctx);
+    if (s != LOOM_OK || e == 0 || f == 0)
+        return s;
     if (e >= INT32_MAX || n >= INT32_MAX - 1)
         return loom__kfail(ctx, LOOM_ERR_UNSUPPORTED, "%s of %lld rows into %lld segments: at most 2^31 - 2 each", what,
                            (long long)e, (long long)n);
@@ -537,10 +535,9 @@ size_t segment_softmax_workspace(const loom_tensor *t, const int64_t *src_nnz, c
 loom_status one_hot_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     const int64_t n = loom__numel(src[0]), classes = t->a.i[0], total = n * classes;
-    if (loom__numel(out) != total || src[0]->dtype != LOOM_I32)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "one_hot: idx and output sizes disagree");
-    if (total == 0)
-        return LOOM_OK;
+    loom_status s = loom__one_hot_operands(t, out, src[0], ctx);
+    if (s != LOOM_OK || total == 0)
+        return s;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
         return loom__cuda_with_index(total, [&](auto zi) {

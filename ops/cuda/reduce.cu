@@ -284,13 +284,9 @@ loom_status expand_run(const loom_tensor *t, loom__value *out, loom__value *cons
 loom_status argmax_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
     int64_t outer, c, inner;
-    loom_status s = loom__axis_view(src[0], (int)t->a.i[0], &outer, &c, &inner, ctx);
+    loom_status s = loom__argmax_operands(t, out, src[0], &outer, &c, &inner, ctx);
     if (s != LOOM_OK || outer * inner == 0)
         return s;
-    if (c == 0)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "argmax along an empty axis: it has no largest element");
-    if (out->dtype != LOOM_I32 || loom__numel(out) != outer * inner)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "argmax: the output is not i32 of x's shape without the axis");
     return loom__cuda_float_dispatch(src[0]->dtype, ctx, [&](auto z) {
         using T = decltype(z);
         argmax_kernel<T><<<loom__cuda_grid(outer * inner, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(

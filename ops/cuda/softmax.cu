@@ -42,51 +42,6 @@ template <typename T, int BLOCK> __global__ void __launch_bounds__(BLOCK) log_so
     }
 }
 
-// gx = g - exp(y) * sum(g) per row.
-template <typename T, int LANES, int ELEMS>
-__global__ void log_softmax_grad_rows(T *gx, const T *y, const T *g, int64_t rows, int c)
-{
-    const rowmap<LANES> rm;
-    for (int64_t base = rm.first; base < rows; base += rm.step) {
-        const int64_t r = base + rm.group;
-        const bool live = r < rows;
-        const int64_t off = (live ? r : 0) * (int64_t)c;
-        T vy[ELEMS], vg[ELEMS], s = 0;
-#pragma unroll
-        for (int e = 0; e < ELEMS; e++) {
-            const int j = rm.lane + e * LANES;
-            const bool in = live && j < c;
-            vy[e] = in ? y[off + j] : T(0);
-            vg[e] = in ? g[off + j] : T(0);
-            s += vg[e];
-        }
-        s = group_sum<LANES>(s);
-        if (live) {
-#pragma unroll
-            for (int e = 0; e < ELEMS; e++) {
-                const int j = rm.lane + e * LANES;
-                if (j < c)
-                    gx[off + j] = vg[e] - exp_(vy[e]) * s;
-            }
-        }
-    }
-}
-
-template <typename T, int BLOCK>
-__global__ void __launch_bounds__(BLOCK) log_softmax_grad_block(T *gx, const T *y, const T *g, int64_t rows, int64_t c)
-{
-    __shared__ T smem[33];
-    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        const int64_t off = r * c;
-        T s = 0;
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            s += g[off + j];
-        s = block_reduce<BLOCK, false>(s, smem, T(0));
-        for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            gx[off + j] = g[off + j] - exp_(y[off + j]) * s;
-    }
-}
-
 // softmax of rows of c: exp(v - max) / sum, the terms kept in registers between the passes.
 template <typename T, int LANES, int ELEMS> __global__ void softmax_rows(T *y, const T *x, int64_t rows, int c)
 {
@@ -139,9 +94,16 @@ template <typename T, int BLOCK> __global__ void __launch_bounds__(BLOCK) softma
     }
 }
 
-// gx = y * (g - sum(g * y)) per row.
-template <typename T, int LANES, int ELEMS>
-__global__ void softmax_grad_rows(T *gx, const T *y, const T *g, int64_t rows, int c)
+// The gradients per row, given y the forward output: of log_softmax (SOFT false), gx = g - exp(y)
+// sum(g); of softmax (SOFT), gx = y (g - sum(g y)).
+template <bool SOFT, typename T> __device__ __forceinline__ T grad_term(T y, T g) { return SOFT ? g * y : g; }
+template <bool SOFT, typename T> __device__ __forceinline__ T grad_of(T y, T g, T s)
+{
+    return SOFT ? y * (g - s) : g - exp_(y) * s;
+}
+
+template <typename T, int LANES, int ELEMS, bool SOFT>
+__global__ void grad_rows(T *gx, const T *y, const T *g, int64_t rows, int c)
 {
     const rowmap<LANES> rm;
     for (int64_t base = rm.first; base < rows; base += rm.step) {
@@ -155,7 +117,7 @@ __global__ void softmax_grad_rows(T *gx, const T *y, const T *g, int64_t rows, i
             const bool in = live && j < c;
             vy[e] = in ? y[off + j] : T(0);
             vg[e] = in ? g[off + j] : T(0);
-            s += vg[e] * vy[e];
+            s += grad_term<SOFT>(vy[e], vg[e]);
         }
         s = group_sum<LANES>(s);
         if (live) {
@@ -163,24 +125,24 @@ __global__ void softmax_grad_rows(T *gx, const T *y, const T *g, int64_t rows, i
             for (int e = 0; e < ELEMS; e++) {
                 const int j = rm.lane + e * LANES;
                 if (j < c)
-                    gx[off + j] = vy[e] * (vg[e] - s);
+                    gx[off + j] = grad_of<SOFT>(vy[e], vg[e], s);
             }
         }
     }
 }
 
-template <typename T, int BLOCK>
-__global__ void __launch_bounds__(BLOCK) softmax_grad_block(T *gx, const T *y, const T *g, int64_t rows, int64_t c)
+template <typename T, int BLOCK, bool SOFT>
+__global__ void __launch_bounds__(BLOCK) grad_block(T *gx, const T *y, const T *g, int64_t rows, int64_t c)
 {
     __shared__ T smem[33];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const int64_t off = r * c;
         T s = 0;
         for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            s += g[off + j] * y[off + j];
+            s += grad_term<SOFT>(y[off + j], g[off + j]);
         s = block_reduce<BLOCK, false>(s, smem, T(0));
         for (int64_t j = threadIdx.x; j < c; j += BLOCK)
-            gx[off + j] = y[off + j] * (g[off + j] - s);
+            gx[off + j] = grad_of<SOFT>(y[off + j], g[off + j], s);
     }
 }
 
@@ -224,123 +186,39 @@ __global__ void softmax_grad_cols(T *gx, const T *y, const T *g, int64_t outer, 
 
 namespace {
 
-// Rows and row length of a value whose last axis is the softmax axis.
-static void rows_of(const loom__value *v, int64_t *rows, int64_t *c)
-{
-    *c = v->ndim ? v->shape[v->ndim - 1] : 1;
-    *rows = 1;
-    for (int i = 0; i + 1 < v->ndim; i++)
-        *rows *= v->shape[i];
-}
-
-template <typename T> struct lsm_launch {
-    T *y;
-    const T *x;
-    int64_t rows, c;
-    cudaStream_t st;
-    template <int L, int E> loom_status go() const
-    {
-        log_softmax_rows<T, L, E><<<row_grid<L>(rows), kRowThreads, 0, st>>>(y, x, rows, (int)c);
-        return LOOM_OK;
-    }
-};
-
-template <typename T> struct lsm_grad_launch {
-    T *gx;
-    const T *y, *g;
-    int64_t rows, c;
-    cudaStream_t st;
-    template <int L, int E> loom_status go() const
-    {
-        log_softmax_grad_rows<T, L, E><<<row_grid<L>(rows), kRowThreads, 0, st>>>(gx, y, g, rows, (int)c);
-        return LOOM_OK;
-    }
-};
-
-template <typename T> struct sm_launch {
-    T *y;
-    const T *x;
-    int64_t rows, c;
-    cudaStream_t st;
-    template <int L, int E> loom_status go() const
-    {
-        softmax_rows<T, L, E><<<row_grid<L>(rows), kRowThreads, 0, st>>>(y, x, rows, (int)c);
-        return LOOM_OK;
-    }
-};
-
-template <typename T> struct sm_grad_launch {
-    T *gx;
-    const T *y, *g;
-    int64_t rows, c;
-    cudaStream_t st;
-    template <int L, int E> loom_status go() const
-    {
-        softmax_grad_rows<T, L, E><<<row_grid<L>(rows), kRowThreads, 0, st>>>(gx, y, g, rows, (int)c);
-        return LOOM_OK;
-    }
-};
-
+// The four kernels of the family: log_softmax and softmax, forward and backward.
+enum kind { LOG_FWD, LOG_GRAD, SOFT_FWD, SOFT_GRAD };
+constexpr const char *kind_name[4] = {"log_softmax", "log_softmax_grad", "softmax", "softmax_grad"};
 constexpr int kColThreads = 256;
 
-} // namespace
-
-static loom_status cuda_log_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    (void)t;
+// A launch of kind K on rows of c <= warp_max_c<T>() (by_row_length's f): out from a (x or y) and g.
+template <typename T, int K> struct rows_launch {
+    T *out;
+    const T *a, *g;
     int64_t rows, c;
-    rows_of(src[0], &rows, &c);
-    if (rows * c == 0)
-        return LOOM_OK;
-    if (src[0]->dtype != out->dtype || loom__numel(out) != rows * c)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "log_softmax: x differs from the output in size or dtype");
-    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto zero) {
-        using T = decltype(zero);
-        cudaStream_t st = loom__cuda_stream(ctx);
-        T *y = (T *)out->data;
-        const T *x = (const T *)src[0]->data;
-        if (c <= warp_max_c<T>())
-            by_row_length<T>(c, lsm_launch<T>{y, x, rows, c, st});
+    cudaStream_t st;
+    template <int L, int E> loom_status go() const
+    {
+        const unsigned grid = row_grid<L>(rows);
+        if constexpr (K == LOG_FWD)
+            log_softmax_rows<T, L, E><<<grid, kRowThreads, 0, st>>>(out, a, rows, (int)c);
+        else if constexpr (K == SOFT_FWD)
+            softmax_rows<T, L, E><<<grid, kRowThreads, 0, st>>>(out, a, rows, (int)c);
         else
-            log_softmax_block<T, kBlockThreads><<<block_grid(rows), kBlockThreads, 0, st>>>(y, x, rows, c);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, "log_softmax");
+            grad_rows<T, L, E, K == SOFT_GRAD><<<grid, kRowThreads, 0, st>>>(out, a, g, rows, (int)c);
         return LOOM_OK;
-    });
-}
+    }
+};
 
-static loom_status cuda_log_softmax_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
-                                         const loom__kctx *ctx)
+// Kind K along axis of src[0] (x, or y with gout src[1] for the gradients): by rows when the axis
+// is the last, by groups or blocks as the rows' length asks; else (softmax only) by columns.
+template <int K>
+loom_status run_kind(loom__value *out, loom__value *const *src, int axis, const loom__kctx *ctx)
 {
-    (void)t;
-    int64_t rows, c;
-    rows_of(src[0], &rows, &c);
-    if (rows * c == 0)
-        return LOOM_OK;
-    if (src[0]->dtype != out->dtype || src[1]->dtype != out->dtype || loom__numel(out) != rows * c ||
-        loom__numel(src[1]) != rows * c)
-        return loom__kfail(ctx, LOOM_ERR_SHAPE, "log_softmax_grad: y, gout and the output differ in size or dtype");
-    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto zero) {
-        using T = decltype(zero);
-        cudaStream_t st = loom__cuda_stream(ctx);
-        T *gx = (T *)out->data;
-        const T *y = (const T *)src[0]->data, *g = (const T *)src[1]->data;
-        if (c <= warp_max_c<T>())
-            by_row_length<T>(c, lsm_grad_launch<T>{gx, y, g, rows, c, st});
-        else
-            log_softmax_grad_block<T, kBlockThreads><<<block_grid(rows), kBlockThreads, 0, st>>>(gx, y, g, rows, c);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, "log_softmax_grad");
-        return LOOM_OK;
-    });
-}
-
-// softmax and softmax_grad (grad set): src[0] is x or y, src[1] gout; along the last axis by rows,
-// else by columns.
-static loom_status softmax_any(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx,
-                               bool grad)
-{
-    const char *what = grad ? "softmax_grad" : "softmax";
+    constexpr bool grad = K == LOG_GRAD || K == SOFT_GRAD;
+    const char *what = kind_name[K];
     int64_t outer, c, inner;
-    loom_status s = loom__axis_view(src[0], (int)t->a.i[0], &outer, &c, &inner, ctx);
+    loom_status s = loom__axis_view(src[0], axis, &outer, &c, &inner, ctx);
     if (s != LOOM_OK)
         return s;
     const int64_t n = outer * c * inner;
@@ -362,34 +240,35 @@ static loom_status softmax_any(const loom_tensor *t, loom__value *out, loom__val
             else
                 softmax_cols<T><<<grid, kColThreads, 0, st>>>(o, a, outer, c, inner);
         } else if (c <= warp_max_c<T>()) {
-            if (grad)
-                by_row_length<T>(c, sm_grad_launch<T>{o, a, g, rows, c, st});
-            else
-                by_row_length<T>(c, sm_launch<T>{o, a, rows, c, st});
-        } else if (grad) {
-            softmax_grad_block<T, kBlockThreads><<<block_grid(rows), kBlockThreads, 0, st>>>(o, a, g, rows, c);
+            by_row_length<T>(c, rows_launch<T, K>{o, a, g, rows, c, st});
         } else {
-            softmax_block<T, kBlockThreads><<<block_grid(rows), kBlockThreads, 0, st>>>(o, a, rows, c);
+            const unsigned grid = block_grid(rows);
+            if constexpr (K == LOG_FWD)
+                log_softmax_block<T, kBlockThreads><<<grid, kBlockThreads, 0, st>>>(o, a, rows, c);
+            else if constexpr (K == SOFT_FWD)
+                softmax_block<T, kBlockThreads><<<grid, kBlockThreads, 0, st>>>(o, a, rows, c);
+            else
+                grad_block<T, kBlockThreads, K == SOFT_GRAD><<<grid, kBlockThreads, 0, st>>>(o, a, g, rows, c);
         }
         LOOM__CUDA_CHECK_LAUNCH(ctx, what);
         return LOOM_OK;
     });
 }
 
-static loom_status cuda_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+// log_softmax runs along the last axis, softmax along a.i[0].
+template <int K>
+loom_status run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    return softmax_any(t, out, src, ctx, false);
+    const int axis = K == LOG_FWD || K == LOG_GRAD ? src[0]->ndim - 1 : (int)t->a.i[0];
+    return run_kind<K>(out, src, axis, ctx);
 }
 
-static loom_status cuda_softmax_grad(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    return softmax_any(t, out, src, ctx, true);
-}
+} // namespace
 
 extern "C" void loom__cuda_register_softmax(loom__cuda_op *table)
 {
-    table[LOOM_OP_SOFTMAX].run = cuda_softmax;
-    table[LOOM_OP_SOFTMAX_GRAD].run = cuda_softmax_grad;
-    table[LOOM_OP_LOG_SOFTMAX].run = cuda_log_softmax;
-    table[LOOM_OP_LOG_SOFTMAX_GRAD].run = cuda_log_softmax_grad;
+    table[LOOM_OP_LOG_SOFTMAX].run = run<LOG_FWD>;
+    table[LOOM_OP_LOG_SOFTMAX_GRAD].run = run<LOG_GRAD>;
+    table[LOOM_OP_SOFTMAX].run = run<SOFT_FWD>;
+    table[LOOM_OP_SOFTMAX_GRAD].run = run<SOFT_GRAD>;
 }

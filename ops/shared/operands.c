@@ -149,6 +149,40 @@ loom_status loom__axis_view(const loom__value *v, int axis, int64_t *outer, int6
     return LOOM_OK;
 }
 
+loom_status loom__argmax_operands(const loom_tensor *t, const loom__value *out, const loom__value *x, int64_t *outer,
+                                  int64_t *c, int64_t *inner, const loom__kctx *ctx)
+{
+    loom_status s = loom__axis_view(x, (int)t->a.i[0], outer, c, inner, ctx);
+    if (s != LOOM_OK)
+        return s;
+    if (out->dtype != LOOM_I32 || loom__numel(out) != *outer * *inner)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "argmax: the output is not i32 of x's shape without the axis");
+    if (*c == 0 && *outer * *inner > 0)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "argmax along an empty axis: it has no largest element");
+    return LOOM_OK;
+}
+
+loom_status loom__segment_softmax_operands(const loom_tensor *t, const loom__value *out, loom__value *const *src,
+                                           int64_t *e, int64_t *f, int64_t *n, const loom__kctx *ctx)
+{
+    const loom__value *a = src[0], *seg = src[1], *g = t->n_src > 2 ? src[2] : NULL;
+    *e = a->ndim >= 1 ? a->shape[0] : 0;
+    *f = loom__row_size(a);
+    *n = loom__dim_bound(t->graph, (loom_dim)t->a.i[0]);
+    if (a->ndim < 1 || seg->dtype != LOOM_I32 || seg->ndim != 1 || seg->shape[0] != *e || loom__numel(out) != *e * *f ||
+        out->dtype != a->dtype || (g && (loom__numel(g) != *e * *f || g->dtype != a->dtype)))
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "%s: operand and output sizes disagree", loom__op_def(t->op)->name);
+    return LOOM_OK;
+}
+
+loom_status loom__one_hot_operands(const loom_tensor *t, const loom__value *out, const loom__value *idx,
+                                   const loom__kctx *ctx)
+{
+    if (idx->dtype != LOOM_I32 || loom__numel(out) != loom__numel(idx) * t->a.i[0])
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "one_hot: idx and output sizes disagree");
+    return LOOM_OK;
+}
+
 int64_t loom__row_size(const loom__value *v)
 {
     int64_t f = 1;

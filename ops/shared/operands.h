@@ -77,6 +77,22 @@ loom_status loom__expand_plan(loom__expand *p, const loom_tensor *t, const loom_
 loom_status loom__axis_view(const loom__value *v, int axis, int64_t *outer, int64_t *c, int64_t *inner,
                             const loom__kctx *ctx);
 
+/* The operands of argmax (op t) from x to out: x as [outer, c, inner] around t's axis, out i32 of
+ * outer * inner elements, c >= 1 when there is an output. LOOM_ERR_SHAPE with ctx's message. */
+loom_status loom__argmax_operands(const loom_tensor *t, const loom__value *out, const loom__value *x, int64_t *outer,
+                                  int64_t *c, int64_t *inner, const loom__kctx *ctx);
+
+/* The operands of segment_softmax (x, seg) or its gradient (y, seg, gout) for op t into out: rows
+ * *e of *f elements each, every value of one float dtype, seg one i32 per row; *n the bound of the
+ * segments (a.i[0], or its dynamic dim's bound). LOOM_ERR_SHAPE with ctx's message. */
+loom_status loom__segment_softmax_operands(const loom_tensor *t, const loom__value *out, loom__value *const *src,
+                                           int64_t *e, int64_t *f, int64_t *n, const loom__kctx *ctx);
+
+/* The operands of one_hot (op t): idx i32, out of its elements times the classes (a.i[0]);
+ * LOOM_ERR_SHAPE with ctx's message. */
+loom_status loom__one_hot_operands(const loom_tensor *t, const loom__value *out, const loom__value *idx,
+                                   const loom__kctx *ctx);
+
 /* The index of the largest of c >= 1 values x[0], x[stride], ...: the first of ties, and the first
  * NaN where there is one (PyTorch's rule); argmax's kernels on every device. */
 #define LOOM__ARGMAX(T, sfx)                                                                   \
