@@ -213,13 +213,13 @@ static void ce_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tenso
     gsrc[0] = loom__node(g, "loom_softmax_cross_entropy (gradient)", LOOM_OP_SOFTMAX_CE_GRAD, t->n_src + 1, src, NULL);
 }
 
-/* Unmasked, over a static axis 0: the rows split, each device's sum over its rows divided by the
- * whole logits' row count (loom__ce_rows), partial sums of the mean. With a mask the count is of
- * the kept rows, which no device knows alone (local counts would not add up): all-B then, as for a
- * dynamic axis 0, which the source splits into whole graphs rather than loom_split_part's rows. */
+/* Unmasked: the rows split, each device's sum over its rows divided by the whole logits' row
+ * count (loom__ce_rows: the kctx's whole rows, which a dynamic axis 0 takes from the piece's
+ * stamp, a graph batch's uneven parts included), partial sums of the mean. With a mask the count
+ * is of the kept rows, which no device knows alone (local counts would not add up): all-B then. */
 static int ce_rows_split(const loom_tensor *z, int has_mask)
 {
-    return !has_mask && loom__sbp_can_split(&z->shape, 0) && !loom_dim_is_dynamic(z->shape.d[0]);
+    return !has_mask && loom__sbp_can_split(&z->shape, 0);
 }
 
 static int ce_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)

@@ -124,6 +124,9 @@ typedef struct loom_op_def {
      * of the model when it compiles a loss, after the optimizer's updates, so they run in STEP runs
      * only, once the backward pass is done. NULL: none. */
     void (*step_update)(loom_graph *g, loom_tensor *t);
+    /* Floating-point operations of the whole op at its shapes' bounds, for the cost model
+     * (sbp/infer/cost.h); NULL (optional): one per output element. */
+    double (*flops)(const loom_tensor *t);
 } loom_op_def;
 
 enum loom__op_flags {
@@ -201,6 +204,8 @@ int64_t loom__dim_bound(const loom_graph *g, loom_dim d);
  * why, e.g. "<what> is a dynamic dim of another graph": every dim a caller gives the builder
  * passes here, so that a handle of another graph is never taken for one of g's. */
 int loom__dim_ok(const loom_graph *g, loom_dim d, int allow_dynamic, const char *what, char *why, size_t len);
+/* Elements of a shape at its bounds, as a double (a cost, not a size: no overflow to check). */
+double loom__shape_bound_elems(const loom_graph *g, const loom_shape *s);
 /* Normalises a possibly negative axis against ndim; -1 when out of range. */
 int loom__axis(int axis, int ndim);
 

@@ -344,10 +344,10 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
         loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
     if (g->status == LOOM_OK)
         check_places(p);
+    loom__cost_default(&p->cost);
     if (g->status == LOOM_OK && p->ndevices > 1) {
         char msg[1024];
-        loom__cost_model cm = LOOM__COST_CPU;
-        loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &cm, &p->sbp, msg, sizeof msg);
+        loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &p->cost, &p->sbp, msg, sizeof msg);
         if (s != LOOM_OK)
             loom__fail(g, s, "loom_compile: %s", msg);
     }

@@ -41,11 +41,18 @@ loom_status loom_program_print_plan(loom_program *p, FILE *f)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_print_plan: the stream is NULL");
     fprintf(f, "%d tensors (forward %d, backward %d, updates %d) on %d device%s\n\n", p->n, p->fwd_end,
             p->bwd_end - p->fwd_end, p->n - p->bwd_end, p->ndevices, p->ndevices == 1 ? "" : "s");
-    if (p->ndevices > 1)
-        loom__sbp_plan_print(&p->sbp, p->g, p->n, f);
-    else
-        fprintf(f, "one device: every tensor is whole there, nothing to box\n");
-    return written(p, "loom_program_print_plan", f);
+    if (p->ndevices > 1) {
+        loom__sbp_plan_print(&p->sbp, p->g, p->n, &p->cost, f);
+        return written(p, "loom_program_print_plan", f);
+    }
+    loom__sbp_plan one = {0};
+    loom_status s = one_device_plan(p, &one);
+    if (s == LOOM_OK) {
+        fprintf(f, "one device: every tensor is whole there, nothing to box\n\n");
+        loom__sbp_plan_print(&one, p->g, p->n, &p->cost, f);
+    }
+    loom__sbp_plan_free(&one);
+    return s != LOOM_OK ? loom__program_fail(p, s, "loom_program_print_plan: out of memory") : written(p, "loom_program_print_plan", f);
 }
 
 loom_status loom_program_write_dot(loom_program *p, FILE *f)

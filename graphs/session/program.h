@@ -54,6 +54,7 @@ struct loom_program {
     char trace_err[512]; /* why the last run's trace ($LOOM_TRACE) was not written, "" when it was */
     int ndevices;        /* of the graph's placement */
     loom__sbp_plan sbp;  /* with more than one device: every tensor's SBP */
+    loom__cost_model cost; /* what SBP inference chose by, and `loom plan` prints */
     uint64_t *feed_version; /* by id: the feed count when an input was last fed (plans re-stage it) */
     uint64_t feeds;
     /* by id: the actor plan whose devices hold the newest value of a parameter or optimizer

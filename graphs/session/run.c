@@ -148,6 +148,7 @@ loom__plan_src loom__program_plan_src(loom_program *p)
                             .loss = p->loss,
                             .ndevices = p->ndevices,
                             .sbp = &p->sbp,
+                            .cost = &p->cost,
                             .val = p->val,
                             .ready = p->ready,
                             .source = p->source != NULL,
