@@ -10,7 +10,7 @@
 
 #include <stdlib.h>
 
-enum { MAX_CASES = 8 };
+enum { MAX_CASES = 16 };
 
 /* A concrete value: dense (dtype f64, i32 or u8) or CSR with f64 values; owns its data. */
 typedef struct val {

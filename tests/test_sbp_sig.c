@@ -154,7 +154,10 @@ static double *eval_op(loom_graph *g, loom_tensor *t, int nsrc, loom_tensor *con
         out = malloc((size_t)n * sizeof *out + 1);
         ck_assert_ptr_nonnull(out);
         for (int64_t i = 0; i < n; i++)
-            out[i] = r.dtype == LOOM_F64 ? ((double *)r.data)[i] : r.dtype == LOOM_U8 ? ((uint8_t *)r.data)[i] : NAN;
+            out[i] = r.dtype == LOOM_F64 ? ((double *)r.data)[i]
+                     : r.dtype == LOOM_U8 ? ((uint8_t *)r.data)[i]
+                     : r.dtype == LOOM_I32 ? ((int32_t *)r.data)[i]
+                                           : NAN;
         *shape = (loom_array){.dtype = LOOM_F64, .ndim = r.ndim};
         memcpy(shape->shape, r.shape, sizeof r.shape);
     }
@@ -392,6 +395,14 @@ static const struct {
     {LOOM_OP_BN_STATS, "batch_norm_stats [7, 5]", "(P) -> P"},                   /* the squares */
     {LOOM_OP_BATCH_NORM, "batch_norm [7, 5]", "(S(0), P, B, B, B, B) -> S(0)"},   /* a part's statistics */
     {LOOM_OP_LAYER_NORM, "layer_norm [5, 7, 3] axes 2", "(S(1), S(0), S(0)) -> S(1)"}, /* normalised per part */
+    {LOOM_OP_SOFTMAX, "softmax [5, 7] axis 1", "(S(1)) -> S(1)"},                    /* normalised per part */
+    {LOOM_OP_SOFTMAX, "softmax [5, 7] axis 0", "(S(0)) -> S(0)"},                    /* the same along axis 0 */
+    {LOOM_OP_MAXIMUM, "maximum [5, 7] [5, 7]", "(P, P) -> P"},                       /* not linear */
+    {LOOM_OP_WHERE, "where [5, 7] [5, 7] [5, 7]", "(B, P, B) -> P"},                 /* b counted once per device */
+    {LOOM_OP_MINMAX_GRAD, "minmax_grad mode 0 [5, 7] [5, 7]", "(P, B, B) -> P"},     /* the shares of parts */
+    /* a segment's rows split over devices: each normalises its own rows of it */
+    {LOOM_OP_SEGMENT_SOFTMAX, "segment_softmax [7, 4] into 5 segments", "(S(0), S(0)) -> S(0)"},
+    {LOOM_OP_ARGMAX, "argmax [5, 7] axis 1", "(S(1)) -> P"},                         /* local indices of parts */
 };
 
 /* "(S(0), B) -> P" into a signature (unnamed sources B). */

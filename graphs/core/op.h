@@ -154,7 +154,8 @@ static inline int loom__local_index(const loom_tensor *idx, const loom_shape *ro
     return loom__batch_index(idx) && rows->ndim >= 1 && rows->d[0] == loom__index_range(idx);
 }
 /* 1 when t reads its source i as row indices into its own part of a table, rows or output: the
- * idx of gather_rows, scatter and scatter_grad when it is a local index. On several devices every
+ * idx of gather_rows, scatter and scatter_grad, and the seg of segment_softmax and its gradient
+ * (over a.i[0] segments), when it is a local index. On several devices every
  * signature of t must keep that source split S(0) as it was fed: gathered whole (B, or the
  * all-broadcast signature), a device would read the other devices' indices as its own rows. */
 static inline int loom__reads_local_index(const loom_tensor *t, int i)
@@ -168,6 +169,9 @@ static inline int loom__reads_local_index(const loom_tensor *t, int i)
         return loom__local_index(t->src[1], &t->shape);
     case LOOM_OP_SCATTER_GRAD:
         return t->n_src > 2 && loom__local_index(t->src[1], &t->src[2]->shape);
+    case LOOM_OP_SEGMENT_SOFTMAX:
+    case LOOM_OP_SEGMENT_SOFTMAX_GRAD:
+        return loom__batch_index(t->src[1]) && loom__index_range(t->src[1]) == (loom_dim)t->a.i[0];
     default:
         return 0;
     }

@@ -135,6 +135,10 @@ typedef struct loom_init {
 loom_tensor *loom_param(loom_graph *g, const char *name, loom_dtype dtype, loom_shape shape, loom_init init);
 /** Overrides the optimizer's weight decay for one parameter (e.g. 0 for biases). */
 void loom_param_set_weight_decay(loom_tensor *param, double weight_decay);
+/** Freezes a parameter (trainable 0) or thaws it (1, the default): a frozen parameter takes no
+ * gradient and no optimizer update, and the backward pass leaves out what only it needed. Call it
+ * before loom_compile; it holds for the programs compiled after it. */
+void loom_param_set_trainable(loom_tensor *param, int trainable);
 
 /* ---------------------------------------------------------------------------------------------
  * Ops. Float ops take f32 or f64 and keep the dtype; mixed dtypes are an error.
@@ -156,6 +160,30 @@ loom_tensor *loom_div(loom_graph *g, loom_tensor *a, loom_tensor *b);
 loom_tensor *loom_scale(loom_graph *g, loom_tensor *x, double s);
 /** x [..., C] + b [C]. */
 loom_tensor *loom_bias_add(loom_graph *g, loom_tensor *x, loom_tensor *b);
+/** @{ */
+/** The elementwise minimum and maximum, broadcast. A NaN wins; the gradient goes to the operand that
+ * gives the result, half and half on a tie (PyTorch's rule). */
+loom_tensor *loom_minimum(loom_graph *g, loom_tensor *a, loom_tensor *b);
+loom_tensor *loom_maximum(loom_graph *g, loom_tensor *a, loom_tensor *b);
+/** @} */
+/** a where cond != 0, else b: cond u8, a and b of one float dtype, all three broadcast. The gradient
+ * goes to a where cond, to b elsewhere; cond takes none. */
+loom_tensor *loom_where(loom_graph *g, loom_tensor *cond, loom_tensor *a, loom_tensor *b);
+
+/** @{ */
+/** Elementwise maths. exp, the natural log, sqrt, 1 / sqrt and |x| (its gradient sign x, 0 at 0);
+ * x^p for a finite constant p (x < 0 with a fractional p gives NaN, as C's pow; the gradient
+ * p x^(p - 1), 0 for p = 0); x clamped to [lo, hi] (lo <= hi, neither NaN; an infinite bound
+ * leaves that side open; the gradient passes where lo <= x <= hi, at the bounds too, as in
+ * PyTorch, and is 0 elsewhere). */
+loom_tensor *loom_exp(loom_graph *g, loom_tensor *x);
+loom_tensor *loom_log(loom_graph *g, loom_tensor *x);
+loom_tensor *loom_sqrt(loom_graph *g, loom_tensor *x);
+loom_tensor *loom_rsqrt(loom_graph *g, loom_tensor *x);
+loom_tensor *loom_abs(loom_graph *g, loom_tensor *x);
+loom_tensor *loom_pow_scalar(loom_graph *g, loom_tensor *x, double p);
+loom_tensor *loom_clamp(loom_graph *g, loom_tensor *x, double lo, double hi);
+/** @} */
 
 /** @{ */
 /** Activations, elementwise: relu max(x, 0); leaky_relu x, or slope x below 0; elu x, or
@@ -187,6 +215,20 @@ loom_tensor *loom_dropout(loom_graph *g, loom_tensor *x, double p);
 
 /** log(softmax(x)) over the last axis. */
 loom_tensor *loom_log_softmax(loom_graph *g, loom_tensor *x);
+/** softmax(x) along axis (negative counts from the end): exp(x - max) / sum(exp(x - max)). */
+loom_tensor *loom_softmax(loom_graph *g, loom_tensor *x, int axis);
+/** The softmax of x [E] or [E, F...] within segments (a graph attention's edge softmax): seg [E] i32
+ * names each row's segment (its destination node) in [0, n) (for a dynamic n: below its bound),
+ * and each element is normalised over the rows of its segment, feature by feature, max-subtracted.
+ * Where seg is an index input of a graph batch over n (loom_input_index), each device runs its
+ * own graphs' edges. */
+loom_tensor *loom_segment_softmax(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n);
+/** The index of the largest element along axis, i32, the axis removed; the first of ties, and the
+ * first NaN where there is one (PyTorch's rule). No gradient. */
+loom_tensor *loom_argmax(loom_graph *g, loom_tensor *x, int axis);
+/** idx (i32, any shape) -> idx's shape + [classes] of dtype (f32 or f64): 1 at each index, 0
+ * elsewhere; classes >= 1, and an index outside [0, classes) fails the run. No gradient. */
+loom_tensor *loom_one_hot(loom_graph *g, loom_tensor *idx, int64_t classes, loom_dtype dtype);
 /** Mean over rows of -log_softmax(logits)[label]: logits [N, C] float, labels [N] i32 in [0, C),
  * mask NULL or [N] u8 (rows with 0 are left out; the mean is over the rest, 0 when none). */
 loom_tensor *loom_softmax_cross_entropy(loom_graph *g, loom_tensor *logits, loom_tensor *labels, loom_tensor *mask);
@@ -195,6 +237,14 @@ loom_tensor *loom_softmax_cross_entropy(loom_graph *g, loom_tensor *logits, loom
  * [0, 1]; pos_weight (> 0, 1 for none) weighs the positive term, as PyTorch's
  * BCEWithLogitsLoss(pos_weight) does. */
 loom_tensor *loom_bce_with_logits(loom_graph *g, loom_tensor *logits, loom_tensor *targets, double pos_weight);
+/** @{ */
+/** Regression losses, the mean over every element (PyTorch's defaults) of pred and target, float
+ * tensors of one dtype and shape: (pred - target)^2; |pred - target|; and Huber's, 0.5 d^2 where
+ * |d| < delta, else delta (|d| - 0.5 delta), delta > 0 and finite. Built from the ops above. */
+loom_tensor *loom_mse_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target);
+loom_tensor *loom_l1_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target);
+loom_tensor *loom_huber_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target, double delta);
+/** @} */
 
 /** @{ */
 /** Reductions over the axes set in axis_mask (bit i = axis i); keepdims keeps them as size 1. */

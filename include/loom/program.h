@@ -107,6 +107,10 @@ typedef struct loom_train_opts {
                              its tensor and its pass (forward, backward, update). Also on with
                              $LOOM_CHECK_NUMERICS=1. Costs a read of every output; on a GPU the
                              error comes when the step's results reach the host. */
+    double clip_norm; /**< > 0: before the optimizer's updates, every trained parameter's gradient is
+                           scaled by min(1, clip_norm / (norm + 1e-6)), norm the L2 norm of all of
+                           them together, as torch.nn.utils.clip_grad_norm_; 0: no clipping.
+                           loom_program_grad stays unclipped. */
 } loom_train_opts;
 
 /** The defaults, named: no optimizer, the actor executor, two buffers per input register, the
@@ -117,7 +121,8 @@ typedef struct loom_train_opts {
  *     o.optimizer = loom_adam(0.01);                                                        */
 #define LOOM_TRAIN_OPTS_INIT                                                                              \
     ((loom_train_opts){.optimizer = {.kind = LOOM_OPT_NONE}, .executor = LOOM_EXEC_ACTORS, .regst_num = 2, \
-                       .memory_limit = 0, .threads = 0, .matmul = LOOM_MATMUL_F32, .check_numerics = 0})
+                       .memory_limit = 0, .threads = 0, .matmul = LOOM_MATMUL_F32, .check_numerics = 0,   \
+                       .clip_norm = 0})
 
 /** A compiled graph (opaque): its plans, parameters, optimizer state and the data fed to it. */
 typedef struct loom_program loom_program;
