@@ -345,6 +345,12 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     if (g->status == LOOM_OK)
         check_places(p);
     loom__cost_default(&p->cost);
+    const char *cost = opts && opts->cost_model ? opts->cost_model : getenv("LOOM_COST_MODEL");
+    if (g->status == LOOM_OK && cost && *cost) {
+        loom_error e = LOOM_ERROR_INIT;
+        if (loom__cost_load(cost, &p->cost, &e) != LOOM_OK)
+            loom__fail(g, e.status, "loom_compile: the cost model %s%s", opts && opts->cost_model ? "" : "($LOOM_COST_MODEL) ", e.msg);
+    }
     if (g->status == LOOM_OK && p->ndevices > 1) {
         char msg[1024];
         loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &p->cost, &p->sbp, msg, sizeof msg);

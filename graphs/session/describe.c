@@ -25,6 +25,16 @@ static loom_status one_device_plan(const loom_program *p, loom__sbp_plan *pl)
     return LOOM_OK;
 }
 
+const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_plan *one)
+{
+    if (p->ndevices > 1)
+        return &p->sbp;
+    if (one_device_plan(p, one) == LOOM_OK)
+        return one;
+    loom__sbp_plan_free(one);
+    return NULL;
+}
+
 /* The status of a describe call api once it has written to f: LOOM_ERR_IO when f reports a write error. */
 static loom_status written(loom_program *p, const char *api, FILE *f)
 {
@@ -41,18 +51,16 @@ loom_status loom_program_print_plan(loom_program *p, FILE *f)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_print_plan: the stream is NULL");
     fprintf(f, "%d tensors (forward %d, backward %d, updates %d) on %d device%s\n\n", p->n, p->fwd_end,
             p->bwd_end - p->fwd_end, p->n - p->bwd_end, p->ndevices, p->ndevices == 1 ? "" : "s");
-    if (p->ndevices > 1) {
-        loom__sbp_plan_print(&p->sbp, p->g, p->n, &p->cost, f);
-        return written(p, "loom_program_print_plan", f);
-    }
     loom__sbp_plan one = {0};
-    loom_status s = one_device_plan(p, &one);
-    if (s == LOOM_OK) {
-        fprintf(f, "one device: every tensor is whole there, nothing to box\n\n");
-        loom__sbp_plan_print(&one, p->g, p->n, &p->cost, f);
+    const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
+    if (pl) {
+        if (p->ndevices == 1)
+            fprintf(f, "one device: every tensor is whole there, nothing to box\n\n");
+        loom__sbp_plan_print(pl, p->g, p->n, &p->cost, f);
     }
-    loom__sbp_plan_free(&one);
-    return s != LOOM_OK ? loom__program_fail(p, s, "loom_program_print_plan: out of memory") : written(p, "loom_program_print_plan", f);
+    if (pl == &one)
+        loom__sbp_plan_free(&one);
+    return !pl ? loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_print_plan: out of memory") : written(p, "loom_program_print_plan", f);
 }
 
 loom_status loom_program_write_dot(loom_program *p, FILE *f)
@@ -61,16 +69,13 @@ loom_status loom_program_write_dot(loom_program *p, FILE *f)
         return LOOM_ERR_INVALID;
     if (!f)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_write_dot: the stream is NULL");
-    if (p->ndevices > 1) {
-        loom__sbp_plan_dot(&p->sbp, p->g, p->n, f);
-        return written(p, "loom_program_write_dot", f);
-    }
     loom__sbp_plan one = {0};
-    loom_status s = one_device_plan(p, &one);
-    if (s == LOOM_OK)
-        loom__sbp_plan_dot(&one, p->g, p->n, f);
-    loom__sbp_plan_free(&one);
-    return s != LOOM_OK ? loom__program_fail(p, s, "loom_program_write_dot: out of memory") : written(p, "loom_program_write_dot", f);
+    const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
+    if (pl)
+        loom__sbp_plan_dot(pl, p->g, p->n, f);
+    if (pl == &one)
+        loom__sbp_plan_free(&one);
+    return !pl ? loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_write_dot: out of memory") : written(p, "loom_program_write_dot", f);
 }
 
 int loom_op_count(void) { return LOOM_OP_COUNT; }

@@ -71,6 +71,12 @@ struct loom_program {
  * grads (indexed by id, loss->id + 1 entries, zeroed by the caller) receives them. */
 loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads);
 
+/* Reads the calibration at path into *cm (graphs/session/calibrate.c): LOOM_ERR_IO or
+ * LOOM_ERR_FORMAT with the message naming path (and the byte offset), cm unchanged. */
+loom_status loom__cost_load(const char *path, loom__cost_model *cm, loom_error *err);
+/* The program's SBP plan: its own with several devices, else the one-device plan (every tensor B)
+ * made in *one, which the caller frees when that is what it got; NULL when out of memory. */
+const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_plan *one);
 /* Makes mode's plan and checks it against the memory limit (a refusal names api). */
 loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api);
 /* The program's logical side as a plan is made from it (its error buffer for messages). */

@@ -111,6 +111,12 @@ typedef struct loom_train_opts {
                            scaled by min(1, clip_norm / (norm + 1e-6)), norm the L2 norm of all of
                            them together, as torch.nn.utils.clip_grad_norm_; 0: no clipping.
                            loom_program_grad stays unclipped. */
+    const char *cost_model; /**< a calibration written by loom_calibrate (`loom calibrate`): the
+                                 figures SBP inference chooses signatures by, and the plan's
+                                 predicted step time. NULL: the file $LOOM_COST_MODEL names, else the
+                                 built-in figures. A file that cannot be read fails the compile,
+                                 naming it. Ranks of one job must use the same file (or none), as
+                                 their plans must be the same. */
 } loom_train_opts;
 
 /** The defaults, named: no optimizer, the actor executor, two buffers per input register, the
@@ -122,7 +128,7 @@ typedef struct loom_train_opts {
 #define LOOM_TRAIN_OPTS_INIT                                                                              \
     ((loom_train_opts){.optimizer = {.kind = LOOM_OPT_NONE}, .executor = LOOM_EXEC_ACTORS, .regst_num = 2, \
                        .memory_limit = 0, .threads = 0, .matmul = LOOM_MATMUL_F32, .check_numerics = 0,   \
-                       .clip_norm = 0})
+                       .clip_norm = 0, .cost_model = NULL})
 
 /** A compiled graph (opaque): its plans, parameters, optimizer state and the data fed to it. */
 typedef struct loom_program loom_program;
@@ -288,6 +294,16 @@ loom_status loom_program_save(loom_program *p, const char *path);
  * saved). LOOM_ERR_FORMAT / LOOM_ERR_IO; on any failure p is unchanged. The loss history
  * (loom_program_losses) is not part of a checkpoint: it stays as it was. */
 loom_status loom_program_load(loom_program *p, const char *path);
+
+/** Measures this machine for the cost model: short runs (a few seconds in all) of designed graphs
+ * of small ops, large elementwise ops, matrix products, all-gathers and all-reduces, on cpu:0 and
+ * on cpu:0-(k-1) (k the cores, 2 to 4), and on cuda:0 (and cuda:0-1) when there are GPUs; the
+ * seconds of an op, a flop, a byte, a boxing, a boxing byte and a step are fitted to them by least
+ * squares, and written to path as JSON (replaced whole, atomically) with each case's measured and
+ * predicted step. Figures no case measures (boxing between GPUs on a machine of one) keep the
+ * built-in ones, and the file says which were measured. log (NULL: none) gets a line per case.
+ * Use the file with loom_train_opts.cost_model or $LOOM_COST_MODEL. LOOM_ERR_IO naming path. */
+loom_status loom_calibrate(const char *path, FILE *log, loom_error *err);
 
 /** What a program is, written for its user (what `loom plan` prints): the counts of its tensors
  * and, on several devices, each op's SBP signature and why, every boxing op and the bytes it

@@ -73,6 +73,11 @@ typedef struct loom__cost_model {
  * NVLink. They order signatures sensibly; a calibration makes the predicted times the machine's. */
 void loom__cost_default(loom__cost_model *cm);
 
+/* Reads a calibration (the JSON loom_calibrate writes; cost_file.c) of len bytes of text, read
+ * from path, into *cm: 0, or -1 with msg naming path, the byte offset and what was expected (cm
+ * unchanged). Device kinds the file leaves out keep the built-in figures. */
+int loom__cost_parse(const char *text, size_t len, const char *path, loom__cost_model *cm, char *msg, size_t msglen);
+
 /* The collective that turns `from` into `to`. */
 loom__box_kind loom__boxing(loom_sbp from, loom_sbp to);
 const char *loom__box_name(loom__box_kind k);
