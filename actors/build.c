@@ -2,6 +2,8 @@
  * one actor per task (or per fused GPU chain), the chains' control rings, the edges. */
 #include "actors/exec_internal.h"
 
+#include <loom/dist.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,21 +111,48 @@ loom_status loom__exec_cpu_blocks(loom__exec *x)
     return x->host_block ? LOOM_OK : LOOM_ERR_NOMEM;
 }
 
-/* The actor id of task i: its device's stream, dense task numbers per stream. */
+/* The actor id of a task: its device's rank and stream, task numbers dense per stream (counters:
+ * by plan device, the host's last, three streams each). Every rank numbers every task alike, so
+ * the ids of another rank's actors are known here. */
 static uint64_t task_aid(const loom__exec *x, const loom__task *k, int *counters)
 {
-    unsigned kind = LOOM__RT_DEV_CPU, dev = 0, stream = STREAM_DEVICE;
+    unsigned kind = LOOM__RT_DEV_CPU, dev = 0, stream = STREAM_DEVICE, rank = (unsigned)x->rank;
+    int slot = x->n;
     if (k->kind == LOOM__TASK_SOURCE) {
         stream = STREAM_SOURCE;
     } else if (k->kind == LOOM__TASK_SINK) {
         stream = STREAM_HOST;
     } else {
         dev = (unsigned)x->pl->dev_index[k->device];
+        rank = (unsigned)x->pl->dev_rank[k->device];
         kind = (unsigned)x->dev->rt_kind;
         stream = x->dev->stream_of ? x->dev->stream_of(k) : STREAM_DEVICE;
+        slot = k->device;
     }
-    int *c = &counters[((int)kind * (LOOM_MAX_DEVICE_INDEX + 1) + (int)dev) * 3 + (int)stream];
-    return loom__aid(0, kind, dev, stream, (unsigned)(*c)++);
+    int *c = &counters[slot * 3 + (int)stream];
+    return loom__aid(rank, kind, dev, stream, (unsigned)(*c)++);
+}
+
+/* The same actor's id on another rank (the host's tasks act on every rank). */
+static uint64_t aid_on(uint64_t id, int rank)
+{
+    return loom__aid((unsigned)rank, loom__aid_kind(id), loom__aid_dev(id), loom__aid_stream(id), loom__aid_task(id));
+}
+
+/* 1 when task k acts on this rank: the host's tasks act on every rank (each its own source and
+ * sinks), a device's on the device's rank. */
+static int local_task(const loom__exec *x, const loom__task *k)
+{
+    return k->device == LOOM__HOST || x->pl->dev_rank[k->device] == x->rank;
+}
+
+/* 1 when edge producer -> consumer has an end on this rank and is run here: both ends here, or
+ * one end here and the other a device task of another rank (the host's tasks of another rank feed
+ * and read that rank's devices only). */
+static int edge_here(const loom__exec *x, const loom__task *prod, const loom__task *cons)
+{
+    int lp = local_task(x, prod), lc = local_task(x, cons);
+    return lc || (lp && prod->device != LOOM__HOST); /* a task of another rank is a device's */
 }
 
 /* The output register index of register r within its producer's outputs. */
@@ -165,13 +194,13 @@ static void actor_name(const loom__exec *x, const loom__task *k, char *name, siz
 }
 
 /* The actor of every task not in a fused chain. */
-static loom_status add_task_actors(loom__exec *x, const chains *ch)
+static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_t *ghost)
 {
     const loom__plan *pl = x->pl;
     char name[128];
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        if (k->chain_pos >= 0 && x->fused[k->device])
+        if ((k->chain_pos >= 0 && x->fused[k->device]) || (!local_task(x, k) && !ghost[i]))
             continue;
         x->ctx[i] = (actor_ctx){.x = x, .task = i};
         /* chain tasks: + a control output to the next in the chain, + control input(s) from the
@@ -198,14 +227,29 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch)
             .out = outs,
             .initial_emits = k->kind == LOOM__TASK_VARIABLE && k->n_in > 0,
             .max_deferred = x->dev->deferred ? x->dev->deferred(k) : 0,
+            .remote = !local_task(x, k),
         };
+        if (d.remote) { /* its registers' buffers here are the mirrors the transport fills */
+            d.act = NULL;
+            d.initial_emits = 0;
+            d.max_deferred = 0;
+        }
         loom_status st = loom__rt_add_actor(x->rt, &d);
+        /* a sink reads every device: the other ranks' copies of it read this rank's devices */
+        for (int r = 0; r < x->nranks && st == LOOM_OK && k->kind == LOOM__TASK_SINK; r++)
+            if (r != x->rank) {
+                loom__actor_desc g = d;
+                g.id = aid_on(x->aid[i], r);
+                g.act = NULL;
+                g.remote = 1;
+                st = loom__rt_add_actor(x->rt, &g);
+            }
         free(outs);
         if (st != LOOM_OK)
             return st;
     }
     for (int d = 0; d < x->n; d++) {
-        if (ch->first[d] < 0 || x->fused[d])
+        if (ch->first[d] < 0 || x->fused[d] || x->pl->dev_rank[d] != x->rank)
             continue;
         loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
         snprintf(name, sizeof name, "the chain of device %d", d);
@@ -305,8 +349,14 @@ static loom_status connect_actors(loom__exec *x, const chains *ch)
         if (k->chain_pos >= 0 && x->fused[k->device])
             continue;
         for (int s = 0; s < k->n_in; s++) {
+            const loom__task *prod = &pl->task[pl->regst[k->in[s]].producer];
+            if (!edge_here(x, prod, k))
+                continue;
             producer_end(x, k->in[s], &paid, &preg);
             loom__rt_connect(x->rt, paid, preg, x->aid[i], s);
+            for (int r = 0; r < x->nranks && k->kind == LOOM__TASK_SINK && prod->device != LOOM__HOST && local_task(x, prod); r++)
+                if (r != x->rank)
+                    loom__rt_connect(x->rt, paid, preg, aid_on(x->aid[i], r), s);
         }
     }
     for (int d = 0; d < x->n; d++) {
@@ -325,7 +375,7 @@ static loom_status connect_actors(loom__exec *x, const chains *ch)
         prev[d] = -1;
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        if (k->chain_pos < 0 || x->fused[k->device])
+        if (k->chain_pos < 0 || x->fused[k->device] || !local_task(x, k))
             continue;
         int d = k->device, ctl_in = k->n_in;
         if (prev[d] < 0) {
@@ -339,7 +389,7 @@ static loom_status connect_actors(loom__exec *x, const chains *ch)
     free(prev);
     loom_status st = LOOM_OK;
     for (int d = 0; d < x->n && st == LOOM_OK; d++)
-        if (ch->last[d] >= 0 && !x->fused[d])
+        if (ch->last[d] >= 0 && !x->fused[d] && x->pl->dev_rank[d] == x->rank)
             st = loom__rt_connect(x->rt, x->aid[ch->last[d]], pl->task[ch->last[d]].n_out, ch->token_aid[d], 0);
     return st;
 }
@@ -348,15 +398,25 @@ static loom_status connect_actors(loom__exec *x, const chains *ch)
 static loom_status build_actors(loom__exec *x)
 {
     const loom__plan *pl = x->pl;
-    int *counters = calloc((size_t)2 * (LOOM_MAX_DEVICE_INDEX + 1) * 3, sizeof *counters);
+    int *counters = calloc(((size_t)x->n + 1) * 3, sizeof *counters);
+    uint8_t *ghost = calloc((size_t)pl->ntasks + 1, 1);
     chains ch = {.first = malloc((size_t)x->n * sizeof *ch.first), .last = malloc((size_t)x->n * sizeof *ch.last),
                  .token_aid = calloc((size_t)x->n, sizeof *ch.token_aid)};
     x->fused = calloc((size_t)x->n, sizeof *x->fused);
     x->slot_of = malloc((size_t)pl->nregst * sizeof *x->slot_of + 1);
     x->outidx_of = malloc((size_t)pl->nregst * sizeof *x->outidx_of + 1);
     loom_status st = LOOM_ERR_NOMEM;
-    if (!counters || !ch.first || !ch.last || !ch.token_aid || !x->fused || !x->slot_of || !x->outidx_of)
+    if (!counters || !ghost || !ch.first || !ch.last || !ch.token_aid || !x->fused || !x->slot_of || !x->outidx_of)
         goto out;
+    /* the tasks of other ranks that this rank's edges reach stand here as remote actors */
+    for (int i = 0; i < pl->ntasks; i++)
+        for (int s = 0; s < pl->task[i].n_in; s++) {
+            const loom__task *prod = &pl->task[pl->regst[pl->task[i].in[s]].producer];
+            if (edge_here(x, prod, &pl->task[i])) {
+                ghost[i] |= !local_task(x, &pl->task[i]);
+                ghost[pl->regst[pl->task[i].in[s]].producer] |= !local_task(x, prod);
+            }
+        }
     for (int r = 0; r < pl->nregst; r++)
         x->slot_of[r] = x->outidx_of[r] = -1;
     for (int d = 0; d < x->n; d++)
@@ -384,11 +444,11 @@ static loom_status build_actors(loom__exec *x)
     if (st == LOOM_OK)
         st = add_fused_actors(x, counters);
     if (st == LOOM_OK)
-        st = add_task_actors(x, &ch);
+        st = add_task_actors(x, &ch, ghost);
     if (st == LOOM_OK)
         st = connect_actors(x, &ch);
 out:
-    free(counters), free(ch.first), free(ch.last), free(ch.token_aid);
+    free(counters), free(ghost), free(ch.first), free(ch.last), free(ch.token_aid);
     return st;
 }
 
@@ -404,6 +464,16 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
     x->pl = pl;
     x->n = pl->ndev;
     x->dev = pl->kind == LOOM_DEVICE_CUDA ? &loom__exec_cuda_device : &loom__exec_cpu_device;
+    x->rank = pl->nranks > 1 ? loom_dist_rank() : 0;
+    x->nranks = pl->nranks > 1 ? loom_dist_size() : 1;
+    if (pl->nranks > 1 && pl->kind == LOOM_DEVICE_CUDA)
+        return fail(x, LOOM_ERR_UNSUPPORTED, "GPUs on several ranks are not built yet (placements over ranks run on CPU devices)");
+    if (pl->nranks > loom_dist_size()) {
+        char m[160];
+        snprintf(m, sizeof m, "the plan spans %d ranks, this job has %d processes (run it under mpirun -np %d)", pl->nranks,
+                 loom_dist_size(), pl->nranks);
+        return fail(x, LOOM_ERR_INVALID, m);
+    }
     const int ntensors = pl->g->n;
     if (pl->g->ndyn > LOOM__MAX_DYN)
         return fail(x, LOOM_ERR_UNSUPPORTED, "more than 16 dynamic dims in one graph");
@@ -417,6 +487,7 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
     x->param_block = calloc((size_t)x->n, sizeof *x->param_block);
     loom__rt_opts ro = LOOM__RT_OPTS_INIT;
     ro.trace_record = env->trace_record;
+    ro.rank = x->rank;
     x->rt = loom__rt_new(&ro);
     if (!x->tok || !x->bufs || !x->aid || !x->ctx || !x->input_k || !x->input_id || !x->dev_block || !x->param_block || !x->rt)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
@@ -458,6 +529,7 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
             char *base = loom__exec_buffer(x, r, b);
             k->v.dtype = t->dtype;
             k->base = base;
+            k->bytes = base ? rg->bytes : 0;
             if (t->layout == LOOM__CSR && base) {
                 int64_t rows = pl->csr_rows[t->id], start;
                 if (rg->sbp.kind == LOOM_SBP_SPLIT)
@@ -472,6 +544,13 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
         }
     }
 
+    if (pl->nranks > 1) {
+        loom_status hs = loom__exec_same_plan(x);
+        if (hs != LOOM_OK)
+            return fail(x, hs, env->err);
+        loom__rt_set_wire(x->rt, &(loom__rt_wire){.ctx = x, .pack = loom__exec_wire.pack, .room = loom__exec_wire.room,
+                                                  .unpack = loom__exec_wire.unpack});
+    }
     loom_status bs = build_actors(x);
     if (bs != LOOM_OK)
         return fail(x, bs, bs == LOOM_ERR_NOMEM ? "out of memory" : loom__rt_error(x->rt));

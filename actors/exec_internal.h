@@ -15,6 +15,7 @@ enum { STREAM_DEVICE = 0, STREAM_SOURCE = 1, STREAM_HOST = 2 }; /* of CPU actor 
 typedef struct token {
     loom__value v;
     char *base;   /* the buffer (a source fed from the program points v elsewhere) */
+    size_t bytes; /* its size: the register's at the bounds */
     int has_dims; /* the piece's dynamic dims (logical sizes), from the source */
     int64_t dims[LOOM__MAX_DYN];
     /* A graph batch fed by parts (loom_feeder_parts) splits its dynamic dims unevenly: each dim's
@@ -61,6 +62,8 @@ struct loom__exec {
     loom__plan *pl;
     loom__rt *rt;
     int n;              /* devices */
+    int rank;           /* this process's rank: its devices' tasks and the host's act here */
+    int nranks;         /* the job's processes, each with the host's tasks (1: a plan of one process) */
     char **dev_block;   /* by device: its shared block, then its own registers */
     char **param_block; /* by device: parameters' and optimizer state's parts */
     char *host_block;   /* host registers */
@@ -188,6 +191,12 @@ struct loom__exec_device {
 extern const loom__exec_device loom__exec_cpu_device;
 /* GPUs (actors/devices/cuda.c; in a build without CUDA, actors/devices/absent.c, whose open refuses). */
 extern const loom__exec_device loom__exec_cuda_device;
+
+/* How register tokens travel to another rank's mirror of them (actors/wire.c). */
+extern const loom__rt_wire loom__exec_wire;
+/* Every rank's plan is this one, by a hash of its JSON (actors/wire.c); a refusal says which rank's
+ * differs. */
+loom_status loom__exec_same_plan(loom__exec *x);
 
 /* The CPU devices' and the host's plan blocks (actors/build.c). */
 loom_status loom__exec_cpu_blocks(loom__exec *x);

@@ -35,7 +35,11 @@ loom_status loom__exec_pull(loom__exec *x, int id)
             break;
         }
         loom__value dev = loom__exec_param_part(x, t, d);
-        s = part_copy(x, host[j].data, dev.data, (size_t)loom__numel(&dev) * loom_dtype_size(dev.dtype));
+        size_t bytes = (size_t)loom__numel(&dev) * loom_dtype_size(dev.dtype);
+        if (x->pl->dev_rank[d] == x->rank)
+            s = part_copy(x, host[j].data, dev.data, bytes);
+        if (s == LOOM_OK && x->nranks > 1) /* every rank pulls alike: the part's rank sends it to all */
+            s = loom__net_bcast(host[j].data, bytes, x->pl->dev_rank[d], e->err, e->err_size);
         pp[j] = &host[j];
     }
     if (s == LOOM_OK)

@@ -44,7 +44,7 @@ loom_status loom__actor_new(const loom__actor_desc *d, loom__actor **out, char *
     if (!a)
         goto nomem;
     *a = (loom__actor){.id = d->id, .fn = d->act, .ctx = d->ctx, .nin = d->nin, .nout = d->nout,
-                       .initial_emits = d->initial_emits, .max_deferred = d->max_deferred};
+                       .initial_emits = d->initial_emits, .max_deferred = d->max_deferred, .remote = d->remote};
     a->name = strdup(name);
     a->in = calloc((size_t)d->nin + 1, sizeof *a->in);
     a->out = calloc((size_t)d->nout + 1, sizeof *a->out);

@@ -80,8 +80,10 @@ static loom_status check_graph(loom__rt *rt, const int *ep, const int *ec)
         adj[first[ep[e]] + fill[ep[e]]++] = ec[e];
     memset(deg, 0, nsz * sizeof *deg);
 
+    /* remote actors: this rank sees only its end of their edges; the plan every rank shares was
+     * checked whole where it was made */
     for (int e = 0; e < rt->nedges; e++)
-        if (rt->actors[ep[e]]->initial_emits == 0)
+        if (rt->actors[ep[e]]->initial_emits == 0 && !rt->actors[ep[e]]->remote && !rt->actors[ec[e]]->remote)
             deg[ec[e]]++;
     int qn = 0, visited = 0;
     for (int k = 0; k < n; k++)
@@ -89,7 +91,7 @@ static loom_status check_graph(loom__rt *rt, const int *ep, const int *ec)
             queue[qn++] = k;
     for (int h = 0; h < qn; h++, visited++) {
         int p = queue[h];
-        if (rt->actors[p]->initial_emits)
+        if (rt->actors[p]->initial_emits || rt->actors[p]->remote)
             continue;
         for (int x = first[p]; x < first[p + 1]; x++)
             if (--deg[adj[x]] == 0)
@@ -107,7 +109,7 @@ static loom_status check_graph(loom__rt *rt, const int *ep, const int *ec)
 
     qn = 0;
     for (int k = 0; k < n; k++)
-        if (rt->actors[k]->nin == 0) {
+        if (rt->actors[k]->nin == 0 || rt->actors[k]->remote) {
             seen[k] = 1;
             queue[qn++] = k;
         }
@@ -173,18 +175,23 @@ loom_status loom__rt_layout(loom__rt *rt)
         if (k > 0 && rt->actors[k - 1]->id == a->id)
             FAIL(LOOM_ERR_INVALID, "loom__rt_run: %s and %s have the same id %#" PRIx64, rt->actors[k - 1]->name,
                  a->name, a->id);
-        if (loom__aid_rank(a->id) != (unsigned)rt->opts.rank)
-            FAIL(LOOM_ERR_UNSUPPORTED,
-                 "loom__rt_run: %s is on rank %u, this runtime is rank %d (messages between processes are not "
-                 "supported yet)",
-                 a->name, loom__aid_rank(a->id), rt->opts.rank);
+        if ((loom__aid_rank(a->id) != (unsigned)rt->opts.rank) != !!a->remote)
+            FAIL(LOOM_ERR_INVALID, "loom__rt_run: %s is on rank %u, this runtime is rank %d, and it is %s", a->name,
+                 loom__aid_rank(a->id), rt->opts.rank, a->remote ? "remote" : "not remote");
+        rt->nlocal += !a->remote;
     }
 
-    /* threads: actors are sorted by id, hence grouped by stream key */
-    int nth = 0;
-    for (int k = 0; k < n; k++)
-        if (k == 0 || loom__aid_stream_key(rt->actors[k]->id) != loom__aid_stream_key(rt->actors[k - 1]->id))
-            nth++;
+    /* threads: actors are sorted by id, hence grouped by stream key, this rank's together; the
+     * communication thread last, when any actor is remote */
+    int nth = 0, nremote = n - rt->nlocal;
+    for (int k = 0, prev = -1; k < n; k++)
+        if (!rt->actors[k]->remote) {
+            if (prev < 0 || loom__aid_stream_key(rt->actors[k]->id) != loom__aid_stream_key(rt->actors[prev]->id))
+                nth++;
+            prev = k;
+        }
+    int nworkers = nth;
+    nth += nremote > 0;
     size_t tsize = (size_t)nth * sizeof *rt->threads;
     rt->threads = aligned_alloc(64, (tsize + 63) / 64 * 64 + 64);
     if (!rt->threads)
@@ -193,6 +200,10 @@ loom_status loom__rt_layout(loom__rt *rt)
     rt->nthreads = nth;
     for (int k = 0, ti = -1; k < n; k++) {
         loom__actor *a = rt->actors[k];
+        if (a->remote) {
+            a->thread = (uint32_t)nworkers;
+            continue;
+        }
         if (ti < 0 || loom__aid_stream_key(a->id) != rt->threads[ti].key) {
             loom__rt_thread *t = &rt->threads[++ti];
             t->rt = rt;
@@ -208,7 +219,14 @@ loom_status loom__rt_layout(loom__rt *rt)
         if (loom__aid_task(a->id) + 1 > t->ntask)
             t->ntask = loom__aid_task(a->id) + 1;
     }
-    for (int ti = 0; ti < nth; ti++) {
+    if (nremote > 0) {
+        loom__rt_thread *t = &rt->threads[nworkers];
+        t->rt = rt;
+        t->index = (uint32_t)nworkers;
+        t->net = 1;
+        snprintf(t->name, sizeof t->name, "net");
+    }
+    for (int ti = 0; ti < nworkers; ti++) {
         loom__rt_thread *t = &rt->threads[ti];
         if (!(t->by_task = calloc(t->ntask, sizeof *t->by_task)))
             FAIL(LOOM_ERR_NOMEM, "loom__rt_run: out of memory");
@@ -244,7 +262,7 @@ loom_status loom__rt_layout(loom__rt *rt)
     }
     for (int k = 0; k < n; k++) {
         loom__actor *a = rt->actors[k];
-        for (int i = 0; i < a->nin; i++)
+        for (int i = 0; i < a->nin && !a->remote; i++)
             if (!a->in[i].cap)
                 FAIL(LOOM_ERR_INVALID, "loom__rt_run: input %d of %s is not connected", i, a->name);
         for (int j = 0; j < a->nout; j++) {
@@ -258,7 +276,23 @@ loom_status loom__rt_layout(loom__rt *rt)
         loom__rt_out *o = &p->out[rt->edges[e].reg];
         o->cons[o->ncons++] = (loom__rt_peer){.id = c->id, .thread = c->thread, .reg = (uint16_t)rt->edges[e].slot};
     }
+    /* a register's buffer goes to another rank once, with the REQ of its first consumer there */
+    for (int k = 0; k < n; k++) {
+        loom__actor *p = rt->actors[k];
+        for (int j = 0; j < p->nout && !p->remote; j++)
+            for (uint32_t c = 0; c < p->out[j].ncons; c++) {
+                const loom__rt_peer *cc = &p->out[j].cons[c];
+                if (cc->thread != (uint32_t)nworkers || nremote == 0)
+                    continue;
+                int first = 1;
+                for (uint32_t b = 0; b < c && first; b++)
+                    first = !(p->out[j].cons[b].thread == cc->thread && loom__aid_rank(p->out[j].cons[b].id) == loom__aid_rank(cc->id));
+                rt->actors[loom__rt_find_actor(rt, cc->id)]->in[cc->reg].with_data = first;
+            }
+    }
     if ((st = check_graph(rt, ep, ec)) != LOOM_OK)
+        goto out;
+    if (nremote > 0 && (st = loom__net_layout(rt)) != LOOM_OK)
         goto out;
 
     /* queues */

@@ -186,6 +186,7 @@ static void record_error(loom__rt *rt, loom_status st, const char *fmt, va_list 
 loom_status loom__rt_failv(loom__rt *rt, loom_status st, const char *fmt, va_list ap)
 {
     record_error(rt, st, fmt, ap);
+    atomic_store(&rt->hard, 1);
     loom__rt_stop(rt);
     return st;
 }
@@ -222,6 +223,13 @@ int loom__rt_take_cancel(loom__rt *rt) { return atomic_exchange(&rt->cancel_req,
 
 void loom__rt_set_next_piece(loom__rt *rt, int64_t piece) { rt->next_piece = piece; }
 
+void loom__rt_post(loom__rt *rt, uint32_t thread, const loom__rt_msg *m)
+{
+    loom__rt_thread *t = &rt->threads[thread];
+    loom__ring_push(&t->ring, m);
+    ck_ec32_inc(&t->ec, &loom__ec_mode);
+}
+
 void loom__rt_complete(loom__rt *rt, uint64_t actor, loom_status st, const char *msg)
 {
     int ti = loom__rt_thread_of(rt, actor);
@@ -248,12 +256,42 @@ static void reset_run(loom__rt *rt)
         t->msgs = t->sleeps = 0;
         t->started = 0;
     }
-    atomic_store(&rt->live, rt->nactors);
+    atomic_store(&rt->live, rt->nlocal);
     atomic_store(&rt->err_state, 0);
     atomic_store(&rt->draining, 0);
     atomic_store(&rt->deferred, 0);
+    atomic_store(&rt->hard, 0);
+    atomic_store(&rt->quiesce, 0);
+    atomic_store(&rt->quiet, 0);
+    atomic_store(&rt->leftovers, 0);
+    rt->runs++;
     rt->status = LOOM_OK;
     rt->msg[0] = 0;
+}
+
+/* The workers have ended; REQs from other ranks may still sit in their queues, and their
+ * producers wait for the ACKs to end their own run. Once the communication thread posts no more
+ * (quiet), each such REQ is acked through it; from then on it acks them itself. */
+static void ack_leftovers(loom__rt *rt)
+{
+    atomic_store(&rt->quiesce, 1);
+    ck_ec32_inc(&rt->threads[rt->nthreads - 1].ec, &loom__ec_mode);
+    while (!atomic_load(&rt->quiet))
+        nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
+    uint32_t net = (uint32_t)rt->nthreads - 1;
+    loom__rt_msg m;
+    for (uint32_t ti = 0; ti < net; ti++) {
+        loom__rt_thread *t = &rt->threads[ti];
+        while (loom__ring_pop(&t->ring, &m))
+            if (m.kind == LOOM__MSG_REQ && loom__aid_rank(m.src) != (unsigned)rt->opts.rank) {
+                const loom__actor *c = t->by_task[loom__aid_task(m.dst)];
+                loom__rt_msg ack = {.dst = m.src, .src = m.dst, .piece = m.piece, .buf = m.buf,
+                                    .reg = c->in[m.reg].producer.reg, .kind = LOOM__MSG_ACK};
+                loom__ring_push(&rt->threads[net].ring, &ack);
+            }
+    }
+    atomic_store(&rt->leftovers, 1);
+    ck_ec32_inc(&rt->threads[net].ec, &loom__ec_mode);
 }
 
 loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
@@ -286,7 +324,7 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
     rt->t0_ns = loom__now_ns();
     for (int ti = 0; ti < rt->nthreads; ti++) {
         loom__rt_thread *t = &rt->threads[ti];
-        int e = pthread_create(&t->pth, NULL, worker, t);
+        int e = pthread_create(&t->pth, NULL, t->net ? loom__net_main : worker, t);
         if (e != 0) {
             loom__rt_fail(rt, LOOM_ERR_RUNTIME, "cannot start runtime thread %s: %s", t->name, strerror(e));
             break;
@@ -295,11 +333,16 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
         char tname[16]; /* the kernel's limit, with the NUL */
         snprintf(tname, sizeof tname, "loom %.10s", t->name);
         pthread_setname_np(t->pth, tname);
-        pin(rt, ti);
+        if (!t->net)
+            pin(rt, ti);
     }
     for (int ti = 0; ti < rt->nthreads; ti++)
-        if (rt->threads[ti].started)
+        if (rt->threads[ti].started && !rt->threads[ti].net)
             pthread_join(rt->threads[ti].pth, NULL);
+    if (rt->net && rt->threads[rt->nthreads - 1].started) {
+        ack_leftovers(rt);
+        pthread_join(rt->threads[rt->nthreads - 1].pth, NULL);
+    }
     /* A deferred act's completion may still be on its way (a device callback): wait for it, since
      * it posts into our rings and its buffers are still in use. */
     while (atomic_load(&rt->deferred) > 0)

@@ -43,6 +43,10 @@ loom__rt *loom__rt_new(const loom__rt_opts *opts)
     atomic_init(&rt->deferred, 0);
     atomic_init(&rt->pin_warned, 0);
     atomic_init(&rt->trace_warned, 0);
+    atomic_init(&rt->hard, 0);
+    atomic_init(&rt->quiesce, 0);
+    atomic_init(&rt->quiet, 0);
+    atomic_init(&rt->leftovers, 0);
     return rt;
 }
 
@@ -59,6 +63,7 @@ void loom__rt_free(loom__rt *rt)
         free(t->by_task);
         loom__trace_free(&t->trace);
     }
+    loom__net_free(rt);
     free(rt->threads);
     free(rt->actors);
     free(rt->edges);
@@ -67,6 +72,8 @@ void loom__rt_free(loom__rt *rt)
         hwloc_topology_destroy((hwloc_topology_t)rt->topo);
     free(rt);
 }
+
+void loom__rt_set_wire(loom__rt *rt, const loom__rt_wire *w) { rt->wire = *w; }
 
 loom_status loom__rt_build_fail(loom__rt *rt, loom_status st, const char *fmt, ...)
 {

@@ -171,7 +171,27 @@ typedef struct loom__actor_desc {
      * actor closes a cycle; it needs nin > 0. Output pieces are input pieces + initial_emits. */
     int initial_emits;
     int max_deferred;          /* deferred acts that may be in flight at once (0: none) */
+    /* An actor of another rank: it acts there; here it stands for its end of the edges with this
+     * rank's actors, which the communication thread carries (runtime/comm/mpi/). Its output
+     * registers' bufs are this rank's mirrors of its buffers, filled by the transport through the
+     * runtime's wire (loom__rt_set_wire) before its REQs are delivered. act is unused. */
+    int remote;
 } loom__actor_desc;
+
+/* How register buffers travel between ranks: the caller's description of its own buffers (the
+ * runtime never reads them otherwise). pack describes buffer buf: a header of at most
+ * LOOM__WIRE_HEAD bytes into head (its length returned) and up to three ranges of bytes; room
+ * gives the ranges of a mirror buffer that the same data lands in (with their capacities); unpack
+ * applies a received header to a mirror once its ranges have landed. */
+#define LOOM__WIRE_HEAD 1024
+typedef struct loom__rt_wire {
+    void *ctx;
+    size_t (*pack)(void *ctx, void *buf, void *head, const void *range[3], size_t len[3]);
+    void (*room)(void *ctx, void *buf, void *range[3], size_t cap[3]);
+    void (*unpack)(void *ctx, void *buf, const void *head, size_t len);
+} loom__rt_wire;
+/* Sets the wire of the buffers of the runtime's registers (before the first run). */
+void loom__rt_set_wire(loom__rt *rt, const loom__rt_wire *w);
 
 typedef struct loom__rt_opts {
     int rank;                  /* this process's rank: every actor's id must carry it */
@@ -195,6 +215,15 @@ loom_status loom__rt_add_actor(loom__rt *rt, const loom__actor_desc *d);
 /* Connects output register `reg` of `producer` to input slot `slot` of `consumer`. Ids are
  * resolved at the first run, which reports unknown ids or unconnected slots. */
 loom_status loom__rt_connect(loom__rt *rt, uint64_t producer, int reg, uint64_t consumer, int slot);
+
+/* Every process of the job passes its plan's hash: LOOM_OK when all are equal, else
+ * LOOM_ERR_INVALID with msg naming each rank whose plan differs from rank 0's. A collective: every
+ * rank calls it (runtime/comm/mpi/; LOOM_OK at once in a job of one process). */
+loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len);
+
+/* Sends bytes at buf from rank root to every process of the job (a collective; a no-op in a job
+ * of one process). LOOM_ERR_RUNTIME with msg when MPI fails. */
+loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
  * Running.
@@ -305,6 +334,8 @@ typedef struct loom__rt_in {
     loom__rt_ver *q;          /* ready versions, a FIFO of cap = the producer's regst_num */
     uint32_t cap, head, n;
     int eod;                  /* EOD seen; done once q drains */
+    int with_data;            /* a remote consumer's slot: its REQs carry the buffer to its rank
+                                 (the register's first consumer there; the others' REQs follow it) */
 } loom__rt_in;
 
 typedef struct loom__rt_out {
@@ -325,6 +356,7 @@ typedef struct loom__actor {
     uint32_t index;           /* in the runtime's actor array (trace records name actors by it) */
     uint32_t thread;
     int nin, nout, initial_emits, max_deferred;
+    int remote;               /* of another rank: its thread is the communication thread */
     loom__rt_in *in;
     loom__rt_out *out;
     /* Acts taken but not yet completed (a ring of nrec = max(1, max_deferred) records): the input
@@ -361,6 +393,7 @@ typedef struct loom__rt_thread {
     int64_t msgs;             /* messages handled in the last run */
     int64_t sleeps;           /* times it went to sleep in the last run */
     loom__trace_buf trace;
+    int net;                  /* the communication thread (the last one): it carries the remote actors' messages */
     char name[40];
     char msg[512];            /* scratch for a failing callback's message */
 } loom__rt_thread;
@@ -380,7 +413,15 @@ struct loom__rt {
     int laid_out;
 
     loom__rt_thread *threads;
-    int nthreads;
+    int nthreads;             /* workers, then the communication thread when there are remote actors */
+    int nlocal;               /* actors of this rank (the others are remote) */
+    loom__rt_wire wire;
+    struct loom__net *net;    /* the communication thread's state (runtime/comm/mpi/) */
+    int64_t runs;             /* runs begun: every rank runs the same sequence of them */
+    _Atomic int hard;         /* stopped at once (loom__rt_fail), not drained */
+    _Atomic int quiesce;      /* the workers have ended: the communication thread stops posting to them ... */
+    _Atomic int quiet;        /* ... and says it has */
+    _Atomic int leftovers;    /* the REQs the workers left are acked: the communication thread may end */
     _Atomic int nthreads_live; /* threads[] may be woken by loom__rt_cancel once this is set */
 
     _Atomic int stop;         /* the run must end: done, failed or cancelled */
@@ -420,6 +461,16 @@ int loom__rt_find_actor(const loom__rt *rt, uint64_t id);
 /* Sorts the actors into threads, resolves the edges, checks the graph and sizes the queues; a
  * mistake is kept as the building mistake. */
 loom_status loom__rt_layout(loom__rt *rt);
+
+/* comm/mpi/mpi.c (absent.c without MPI): the communication thread. */
+/* Its state for a runtime with remote actors (at layout; LOOM_ERR_UNSUPPORTED without MPI). */
+loom_status loom__net_layout(loom__rt *rt);
+void loom__net_free(loom__rt *rt);
+/* The thread's body: carries messages between this rank's workers and the other ranks, the
+ * failures of any rank to every rank, and ends the run with the other ranks. */
+void *loom__net_main(void *thread);
+/* A message from outside a worker (the communication thread, the joining caller) to a worker. */
+void loom__rt_post(loom__rt *rt, uint32_t thread, const loom__rt_msg *m);
 
 /* run.c */
 void loom__rt_stop(loom__rt *rt);

@@ -224,7 +224,15 @@ START_TEST(test_plan_errors)
 
     rt = rt_new();
     loom__rt_add_actor(rt, &(loom__actor_desc){.id = loom__aid(2, 0, 0, 0, 0), .name = "far"});
-    expect_run_error(rt, LOOM_ERR_UNSUPPORTED, "rank 2");
+    expect_run_error(rt, LOOM_ERR_INVALID, "far is on rank 2, this runtime is rank 0, and it is not remote");
+
+    /* an actor of another rank needs the job's communication (loom_dist_init; MPI in the build) */
+    rt = rt_new();
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "s", .nout = 1});
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = loom__aid(1, 0, 0, 0, 0), .name = "far", .nin = 1, .remote = 1});
+    loom__rt_connect(rt, cpu_id(0, 0), 0, loom__aid(1, 0, 0, 0, 0), 0);
+    expect_run_error(rt, loom_dist_available() ? LOOM_ERR_INVALID : LOOM_ERR_UNSUPPORTED,
+                     loom_dist_available() ? "loom_dist_init was not called" : "built without it");
 
     /* a trace pattern with an unknown conversion, named with where it came from */
     rt = loom__rt_new(&(loom__rt_opts){.pin = 1, .spin = -1, .trace = "/tmp/t-%q.json"});

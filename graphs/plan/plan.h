@@ -114,6 +114,8 @@ typedef struct loom__plan {
     int ndev;             /* devices: every placement's of the graph, once each */
     loom_device_kind kind; /* of every device */
     int *dev_index;       /* by device: its CUDA (or CPU) device index */
+    int *dev_rank;        /* by device: the rank (process) it is on; 0 in a plan of one process */
+    int nranks;           /* 1 + the largest rank of a device (1: one process) */
     int nplaces;          /* the graph's placements (one, the default, when it has none) */
     int *place_n;         /* by place: its devices */
     int **place_dev;      /* by place: the plan device at each of its positions */

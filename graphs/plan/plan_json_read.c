@@ -299,6 +299,22 @@ static int read_devices(loom__rd *r, loom__plan *pl, int root)
         return free(dev), loom__rd_bad(r, root, "out of memory");
     memcpy(pl->dev_index, dev, (size_t)n * sizeof *dev);
     free(dev);
+    pl->nranks = 1;
+    pl->dev_rank = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_rank);
+    if (!pl->dev_rank)
+        return loom__rd_bad(r, root, "out of memory");
+    if (loom__json_get(r->doc, root, "ranks") >= 0) { /* a plan over several processes */
+        if (loom__rd_get_ints(r, root, "ranks", 0, LOOM_MAX_RANK, &dev, &n))
+            return free(dev), -1;
+        if (n != pl->ndev)
+            return free(dev), loom__rd_bad(r, loom__json_get(r->doc, root, "ranks"), "%d ranks for %d devices", n, pl->ndev);
+        for (int d = 0; d < n; d++) {
+            pl->dev_rank[d] = dev[d];
+            if (dev[d] + 1 > pl->nranks)
+                pl->nranks = dev[d] + 1;
+        }
+        free(dev);
+    }
     int a = loom__rd_member(r, root, "places", LOOM__JSON_ARR);
     if (a < 0)
         return -1;

@@ -127,6 +127,10 @@ loom_status loom__plan_write_json(const loom__plan *pl, FILE *f)
     }
     fputs("],\n \"devices\":", f);
     put_ints(f, pl->dev_index, pl->ndev);
+    if (pl->nranks > 1) {
+        fputs(",\n \"ranks\":", f);
+        put_ints(f, pl->dev_rank, pl->ndev);
+    }
     fputs(",\n \"places\":[", f);
     for (int k = 0; k < pl->nplaces; k++) {
         if (k)

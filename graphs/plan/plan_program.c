@@ -39,6 +39,7 @@ void loom__plan_free(loom__plan *pl)
     free(pl->param_off);
     free(pl->mem);
     free(pl->dev_index);
+    free(pl->dev_rank);
     for (int k = 0; pl->place_dev && k < pl->nplaces; k++)
         free(pl->place_dev[k]);
     free(pl->place_dev);
@@ -49,14 +50,13 @@ void loom__plan_free(loom__plan *pl)
 int loom__plan_devices(loom__plan *pl, const loom_graph *g)
 {
     pl->nplaces = g->nplaces ? g->nplaces : 1;
+    pl->nranks = 1;
     pl->place_n = calloc((size_t)pl->nplaces, sizeof *pl->place_n);
     pl->place_dev = calloc((size_t)pl->nplaces, sizeof *pl->place_dev);
     pl->dev_index = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_index);
-    if (!pl->place_n || !pl->place_dev || !pl->dev_index)
+    pl->dev_rank = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_rank);
+    if (!pl->place_n || !pl->place_dev || !pl->dev_index || !pl->dev_rank)
         return -1;
-    int d_of[LOOM__MAX_DEVICES];
-    for (int i = 0; i < LOOM__MAX_DEVICES; i++)
-        d_of[i] = -1;
     for (int k = 0; k < pl->nplaces; k++) {
         const loom_placement *q = k < g->nplaces ? g->places[k] : NULL;
         int n = q ? loom_placement_ndevices(q) : 1;
@@ -65,12 +65,16 @@ int loom__plan_devices(loom__plan *pl, const loom_graph *g)
         if (!pl->place_dev[k])
             return -1;
         for (int j = 0; j < n; j++) {
-            int dev = q ? loom_placement_device(q, j, NULL) : 0;
-            if (d_of[dev] < 0) {
-                d_of[dev] = pl->ndev;
-                pl->dev_index[pl->ndev++] = dev;
+            int rank = 0, dev = q ? loom_placement_device(q, j, &rank) : 0, d = 0;
+            while (d < pl->ndev && !(pl->dev_index[d] == dev && pl->dev_rank[d] == rank))
+                d++;
+            if (d == pl->ndev) { /* loom_compile keeps the devices within LOOM__MAX_DEVICES */
+                pl->dev_index[pl->ndev] = dev;
+                pl->dev_rank[pl->ndev++] = rank;
+                if (rank + 1 > pl->nranks)
+                    pl->nranks = rank + 1;
             }
-            pl->place_dev[k][j] = d_of[dev];
+            pl->place_dev[k][j] = d;
         }
     }
     return 0;

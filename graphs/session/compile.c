@@ -8,9 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <loom/dist.h>
+
 #include "graphs/session/program.h"
 #include "ops/cpu/pool.h"
 #include "ops/optim.h"
+#include "runtime/comm/parts.h"
 
 loom_status loom__program_fail(loom_program *p, loom_status s, const char *fmt, ...)
 {
@@ -197,7 +200,8 @@ void loom_program_free(loom_program *p)
     free(p);
 }
 
-/* Checks every placement of the graph against the machine, and counts the plan's devices (every
+/* Checks every placement of the graph against the machine and the job (a placement over ranks
+ * starts the communication between the processes), and counts the plan's devices (every
  * placement's, once each) into p->ndevices. */
 static void check_places(loom_program *p)
 {
@@ -206,31 +210,50 @@ static void check_places(loom_program *p)
     if (g->nplaces == 0)
         return;
     loom_device_kind kind = LOOM_DEVICE_KIND_COUNT;
-    int seen[LOOM_MAX_DEVICE_INDEX + 1] = {0}, ndev = 0;
+    int *seen = calloc((size_t)LOOM__MAX_DEVICES, sizeof *seen), ndev = 0;
+    if (!seen) {
+        loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+        return;
+    }
     for (int k = 0; k < g->nplaces; k++) {
         const loom_placement *pl = g->places[k];
         loom_device_kind pk = pl ? loom_placement_kind(pl) : LOOM_DEVICE_CPU;
         if (kind != LOOM_DEVICE_KIND_COUNT && pk != kind) {
             loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: placements of %s and %s devices in one graph: moves between device kinds are not built yet",
                        loom_device_kind_name(kind), loom_device_kind_name(pk));
-            return;
+            break;
         }
         kind = pk;
         if (pl) {
             loom_error e = {0};
             int ncuda = pk == LOOM_DEVICE_CUDA ? loom_cuda_device_count(NULL) : 0;
-            if (loom_placement_check(pl, 1, ncuda, &e) != LOOM_OK) {
+            if (loom_placement_has_ranks(pl) && loom_dist_init(&e) != LOOM_OK) {
+                loom__fail(g, e.status, "loom_compile: placement spans ranks: %s", e.msg);
+                break;
+            }
+            if (loom_placement_check(pl, loom_dist_size(), ncuda, &e) != LOOM_OK) {
                 loom__fail(g, e.status, "loom_compile: %s", e.msg);
-                return;
+                break;
             }
         }
         for (int j = 0; j < (pl ? loom_placement_ndevices(pl) : 1); j++) {
-            int dev = pl ? loom_placement_device(pl, j, NULL) : 0;
-            ndev += !seen[dev];
-            seen[dev] = 1;
+            int rank = 0, dev = pl ? loom_placement_device(pl, j, &rank) : 0, d = 0;
+            int key = rank * (LOOM_MAX_DEVICE_INDEX + 1) + dev + 1;
+            while (d < ndev && seen[d] != key)
+                d++;
+            if (d < ndev)
+                continue;
+            if (ndev == LOOM__MAX_DEVICES) {
+                loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: the graph's placements hold more than %d devices in all",
+                           LOOM__MAX_DEVICES);
+                free(seen);
+                return;
+            }
+            seen[ndev++] = key;
         }
     }
-    p->ndevices = ndev;
+    free(seen);
+    p->ndevices = ndev > 0 ? ndev : 1;
 }
 
 /* Records loom_compile's first bad argument on g (the graph keeps only the first error). */

@@ -60,6 +60,7 @@
 #include "batch.h"
 #include "core.h"
 #include "data.h"
+#include "dist.h"
 #include "graph.h"
 #include "images.h"
 #include "nn.h"

@@ -1,0 +1,631 @@
+/* The communication thread over MPI: one per rank and runtime, it carries the messages of the
+ * actors whose other end is on another rank, and the register buffers their REQs announce.
+ *
+ * Wire: every message is one control record (tag CTL) of a kind: a runtime message (REQ, ACK,
+ * EOD), a drain (a rank's run failed or was cancelled: every rank drains, the error names that
+ * rank), an abort (a rank stopped at once: every rank stops), a heartbeat, DONE (this rank's actors
+ * are all done) and FIN (every rank this one talks to is done). A REQ whose consumer is the
+ * register's first on that rank carries the wire header of the buffer (loom__rt_wire) and is
+ * followed by its ranges (tag DATA); the receiver posts their receives into its mirror of the
+ * buffer when the record arrives, so a large send never waits on a receive that waits on it.
+ * Records from one rank are handled in order (one receive posted per peer), and what they ask is
+ * delivered in that order once the data before it has landed.
+ *
+ * Ending a run: when this rank's workers have ended, the REQs still queued for them are acked
+ * (ack_leftovers in run.c), then every REQ that still comes is acked here; DONE goes to every
+ * peer, and once every peer is DONE, FIN. A peer's receive is not posted again after its FIN, so
+ * what it sends for the next run waits in MPI for that run. A peer that sends nothing (not even
+ * its heartbeat, every second) for LOOM_NET_TIMEOUT seconds (default 10) stops the run: it died
+ * or hangs.
+ *
+ * All MPI calls of a run are on this thread; loom_dist_init and the plan check call MPI from the
+ * caller's thread, never during a run of the same runtime. The thread never spins for long: idle,
+ * it sleeps on its event count (a worker that posts to it wakes it at once) with a timeout that
+ * grows from 4 to 100 microseconds, so that messages from other ranks are seen that soon. */
+#define _GNU_SOURCE
+#define LOOM__RT_PRIVATE
+#include "runtime/runtime.h"
+
+#include <loom/dist.h>
+
+#include <inttypes.h>
+#include <mpi.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { TAG_CTL = 7301, TAG_DATA = 7302 };
+enum { NET_MSG = 1, NET_DRAIN, NET_ABORT, NET_BEAT, NET_DONE, NET_FIN };
+enum { BEAT_NS = 1000000000, SPIN_POLLS = 64, SLEEP_MIN_NS = 4000, SLEEP_MAX_NS = 100000 };
+
+/* ---- the job: MPI initialised once per process ------------------------------------------------ */
+
+/* MPI is process-wide; so is what Loom knows of it. */
+static struct {
+    int ready, ours, rank, size;
+    MPI_Comm comm; /* Loom's own copy of MPI_COMM_WORLD: its tags never meet the program's */
+} job = {.size = 1};
+
+static void mpi_msg(int code, char *buf, size_t len)
+{
+    char s[MPI_MAX_ERROR_STRING];
+    int n = 0;
+    if (MPI_Error_string(code, s, &n) != MPI_SUCCESS)
+        snprintf(s, sizeof s, "MPI error %d", code);
+    snprintf(buf, len, "%s", s);
+}
+
+loom_status loom_dist_init(loom_error *err)
+{
+    loom_error e = LOOM_ERROR_INIT;
+    if (!job.ready) {
+        int init = 0, fin = 0, provided = 0;
+        MPI_Initialized(&init);
+        MPI_Finalized(&fin);
+        if (fin) {
+            e.status = LOOM_ERR_RUNTIME;
+            snprintf(e.msg, sizeof e.msg, "loom_dist_init: MPI was finalised already");
+        } else if (!init) {
+            int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
+            if (rc != MPI_SUCCESS) {
+                e.status = LOOM_ERR_RUNTIME;
+                mpi_msg(rc, e.msg, sizeof e.msg);
+            }
+            job.ours = rc == MPI_SUCCESS;
+        } else {
+            MPI_Query_thread(&provided);
+        }
+        if (e.status == LOOM_OK && provided < MPI_THREAD_SERIALIZED) {
+            e.status = LOOM_ERR_UNSUPPORTED;
+            snprintf(e.msg, sizeof e.msg,
+                     "loom_dist_init: MPI gives thread level %d; Loom's communication thread needs "
+                     "MPI_THREAD_SERIALIZED or more (initialise MPI with MPI_Init_thread)", provided);
+        }
+        if (e.status == LOOM_OK) {
+            MPI_Comm_dup(MPI_COMM_WORLD, &job.comm);
+            MPI_Comm_set_errhandler(job.comm, MPI_ERRORS_RETURN);
+            MPI_Comm_rank(job.comm, &job.rank);
+            MPI_Comm_size(job.comm, &job.size);
+            job.ready = 1;
+        }
+    }
+    if (err)
+        *err = e;
+    return e.status;
+}
+
+int loom_dist_rank(void) { return job.rank; }
+int loom_dist_size(void) { return job.size; }
+int loom_dist_available(void) { return 1; }
+
+void loom_dist_finalize(void)
+{
+    if (!job.ready)
+        return;
+    MPI_Comm_free(&job.comm);
+    job.ready = 0;
+    job.rank = 0;
+    job.size = 1;
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (job.ours && !fin)
+        MPI_Finalize();
+    job.ours = 0;
+}
+
+loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len)
+{
+    if (!job.ready || job.size == 1)
+        return LOOM_OK;
+    uint64_t *all = malloc((size_t)job.size * sizeof *all);
+    if (!all) {
+        snprintf(msg, len, "out of memory");
+        return LOOM_ERR_NOMEM;
+    }
+    int rc = MPI_Allgather(&hash, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, job.comm);
+    loom_status st = LOOM_OK;
+    if (rc != MPI_SUCCESS) {
+        mpi_msg(rc, msg, len);
+        st = LOOM_ERR_RUNTIME;
+    }
+    size_t at = 0;
+    for (int r = 1; r < job.size && st == LOOM_OK; r++)
+        if (all[r] != all[0]) {
+            at = (size_t)snprintf(msg, len, "the plan of rank %d differs from rank 0's (hash %016" PRIx64 " against %016" PRIx64
+                                  "): every rank must build the same graph with the same options", r, all[r], all[0]);
+            st = LOOM_ERR_INVALID;
+        }
+    (void)at;
+    free(all);
+    return st;
+}
+
+loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t len)
+{
+    if (!job.ready || job.size == 1)
+        return LOOM_OK;
+    for (size_t at = 0; at < bytes;) { /* MPI counts are ints */
+        int n = bytes - at > (size_t)INT32_MAX ? INT32_MAX : (int)(bytes - at);
+        int rc = MPI_Bcast((char *)buf + at, n, MPI_BYTE, root, job.comm);
+        if (rc != MPI_SUCCESS) {
+            mpi_msg(rc, msg, len);
+            return LOOM_ERR_RUNTIME;
+        }
+        at += (size_t)n;
+    }
+    return LOOM_OK;
+}
+
+/* ---- a runtime's communication thread ------------------------------------------------------- */
+
+typedef struct ctl {
+    loom__rt_msg m;
+    int64_t run;         /* the runtime's run: every rank runs the same sequence */
+    int32_t kind, origin; /* NET_*; DRAIN and ABORT: the rank where it began */
+    uint32_t hlen, nrange;
+    uint64_t len[3];
+    char head[LOOM__WIRE_HEAD]; /* a REQ's wire header; DRAIN and ABORT: the message */
+} ctl;
+#define CTL_FIXED offsetof(ctl, head)
+
+typedef struct sendrec {
+    MPI_Request req[4];
+    int nreq;
+    ctl c;
+} sendrec;
+
+typedef struct pending {
+    ctl c;
+    MPI_Request req[3];
+    int nreq;
+    void *mirror;        /* with data: the buffer it lands in */
+} pending;
+
+typedef struct peer {
+    int rank;
+    ctl rx;
+    MPI_Request rxreq;
+    int posted;
+    pending *q;          /* what it sent, in order, until delivered */
+    int qhead, qn, qcap;
+    int64_t heard_ns;
+    int done, fin;
+} peer;
+
+struct loom__net {
+    peer *peers;
+    int npeers;
+    sendrec **pool, **active;
+    int npool, nactive, cap;
+    int64_t timeout_ns;
+    int drain_sent;      /* this run's drain went to the peers (or came from one) */
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+loom_status loom__net_layout(loom__rt *rt)
+{
+    if (!job.ready)
+        return loom__rt_build_fail(rt, LOOM_ERR_INVALID, "loom__rt_run: actors of other ranks, and loom_dist_init was not called");
+    struct loom__net *n = calloc(1, sizeof *n);
+    char *seen = calloc((size_t)job.size, 1);
+    if (!n || !seen) {
+        free(n);
+        free(seen);
+        return loom__rt_build_fail(rt, LOOM_ERR_NOMEM, "loom__rt_run: out of memory");
+    }
+    rt->net = n;
+    for (int k = 0; k < rt->nactors; k++) {
+        unsigned r = loom__aid_rank(rt->actors[k]->id);
+        if (!rt->actors[k]->remote)
+            continue;
+        if (r >= (unsigned)job.size) {
+            free(seen);
+            return loom__rt_build_fail(rt, LOOM_ERR_INVALID, "loom__rt_run: %s is on rank %u, the job has %d", rt->actors[k]->name, r,
+                                       job.size);
+        }
+        n->npeers += !seen[r];
+        seen[r] = 1;
+    }
+    n->peers = calloc((size_t)n->npeers, sizeof *n->peers);
+    if (!n->peers) {
+        free(seen);
+        return loom__rt_build_fail(rt, LOOM_ERR_NOMEM, "loom__rt_run: out of memory");
+    }
+    for (int r = 0, i = 0; r < job.size; r++)
+        if (seen[r])
+            n->peers[i++].rank = r;
+    free(seen);
+    const char *to = getenv("LOOM_NET_TIMEOUT");
+    double secs = to && *to ? atof(to) : 10.0;
+    n->timeout_ns = (int64_t)((secs > 0 ? secs : 10.0) * 1e9);
+    return LOOM_OK;
+}
+
+void loom__net_free(loom__rt *rt)
+{
+    struct loom__net *n = rt->net;
+    if (!n)
+        return;
+    for (int i = 0; i < n->npeers; i++)
+        free(n->peers[i].q);
+    free(n->peers);
+    for (int i = 0; i < n->npool; i++)
+        free(n->pool[i]);
+    for (int i = 0; i < n->nactive; i++)
+        free(n->active[i]); /* only after a hard stop: their requests were cancelled or abandoned */
+    free(n->pool);
+    free(n->active);
+    free(n);
+    rt->net = NULL;
+}
+
+/* A send record from the pool (NULL: out of memory). */
+static sendrec *take(struct loom__net *n)
+{
+    if (n->nactive == n->cap) {
+        int cap = n->cap ? 2 * n->cap : 16;
+        sendrec **p = realloc(n->pool, (size_t)cap * sizeof *p), **a = p ? realloc(n->active, (size_t)cap * sizeof *a) : NULL;
+        if (p)
+            n->pool = p;
+        if (!a)
+            return NULL;
+        n->active = a;
+        n->cap = cap;
+    }
+    sendrec *s = n->npool ? n->pool[--n->npool] : malloc(sizeof *s);
+    if (s) {
+        s->nreq = 0;
+        n->active[n->nactive++] = s;
+    }
+    return s;
+}
+
+static loom_status post_send(loom__rt *rt, sendrec *s, int rank, const void *const *range)
+{
+    int rc = MPI_Isend(&s->c, (int)(CTL_FIXED + s->c.hlen), MPI_BYTE, rank, TAG_CTL, job.comm, &s->req[s->nreq++]);
+    for (uint32_t i = 0; i < s->c.nrange && rc == MPI_SUCCESS; i++)
+        if (s->c.len[i])
+            rc = MPI_Isend(range[i], (int)s->c.len[i], MPI_BYTE, rank, TAG_DATA, job.comm, &s->req[s->nreq++]);
+    if (rc != MPI_SUCCESS) {
+        char m[256];
+        mpi_msg(rc, m, sizeof m);
+        return loom__rt_fail(rt, LOOM_ERR_RUNTIME, "sending to rank %d: %s", rank, m);
+    }
+    return LOOM_OK;
+}
+
+/* A send record holding a fresh control record (NULL, the run failed: out of memory). */
+static sendrec *new_ctl(loom__rt *rt, int kind, int origin, const loom__rt_msg *m)
+{
+    sendrec *s = take(rt->net);
+    if (!s) {
+        loom__rt_fail(rt, LOOM_ERR_NOMEM, "the communication thread is out of memory");
+        return NULL;
+    }
+    memset(&s->c, 0, CTL_FIXED);
+    s->c.run = rt->runs;
+    s->c.kind = kind;
+    s->c.origin = origin;
+    if (m)
+        s->c.m = *m;
+    return s;
+}
+
+/* A control record without data to one rank. */
+static void send_ctl(loom__rt *rt, int rank, int kind, int origin, const loom__rt_msg *m, const char *text)
+{
+    sendrec *s = new_ctl(rt, kind, origin, m);
+    if (!s)
+        return;
+    if (text)
+        s->c.hlen = (uint32_t)snprintf(s->c.head, sizeof s->c.head, "%s", text) + 1;
+    if (s->c.hlen > sizeof s->c.head)
+        s->c.hlen = sizeof s->c.head;
+    post_send(rt, s, rank, NULL);
+}
+
+static void to_peers(loom__rt *rt, int kind, int origin, const char *text, int except)
+{
+    struct loom__net *n = rt->net;
+    for (int i = 0; i < n->npeers; i++)
+        if (n->peers[i].rank != except)
+            send_ctl(rt, n->peers[i].rank, kind, origin, NULL, text);
+}
+
+/* A worker's message to an actor of another rank; a REQ carries the buffer where it must. */
+static void send_msg(loom__rt *rt, const loom__rt_msg *m)
+{
+    int k = loom__rt_find_actor(rt, m->dst);
+    const loom__actor *c = rt->actors[k];
+    int rank = (int)loom__aid_rank(m->dst);
+    if (m->kind != LOOM__MSG_REQ || !c->in[m->reg].with_data) {
+        send_ctl(rt, rank, NET_MSG, job.rank, m, NULL);
+        return;
+    }
+    const loom__actor *p = rt->actors[loom__rt_find_actor(rt, m->src)];
+    void *buf = p->out[c->in[m->reg].producer.reg].bufs[m->buf];
+    sendrec *s = new_ctl(rt, NET_MSG, job.rank, m);
+    if (!s)
+        return;
+    const void *range[3] = {0};
+    size_t len[3] = {0};
+    if (buf && rt->wire.pack) {
+        s->c.hlen = (uint32_t)rt->wire.pack(rt->wire.ctx, buf, s->c.head, range, len);
+        s->c.nrange = 3;
+        for (int i = 0; i < 3; i++) {
+            if (len[i] > INT32_MAX) {
+                loom__rt_fail(rt, LOOM_ERR_UNSUPPORTED, "%s: a buffer of %zu bytes for rank %d: one message takes at most 2 GiB",
+                              p->name, len[i], rank);
+                return;
+            }
+            s->c.len[i] = len[i];
+        }
+    }
+    post_send(rt, s, rank, range);
+}
+
+static void complete_sends(struct loom__net *n)
+{
+    for (int i = 0; i < n->nactive;) {
+        int flag = 0;
+        MPI_Testall(n->active[i]->nreq, n->active[i]->req, &flag, MPI_STATUSES_IGNORE);
+        if (flag) {
+            n->pool[n->npool++] = n->active[i];
+            n->active[i] = n->active[--n->nactive];
+        } else {
+            i++;
+        }
+    }
+}
+
+static int post_rx(peer *p)
+{
+    p->posted = MPI_Irecv(&p->rx, (int)sizeof p->rx, MPI_BYTE, p->rank, TAG_CTL, job.comm, &p->rxreq) == MPI_SUCCESS;
+    return p->posted;
+}
+
+/* A record from peer p: runtime messages queue behind the data they wait for; the rest act now. */
+static void on_ctl(loom__rt *rt, peer *p)
+{
+    const ctl *c = &p->rx;
+    p->heard_ns = now_ns();
+
+    switch (c->kind) {
+    case NET_MSG: {
+        if (p->qn == p->qcap) {
+            int cap = p->qcap ? 2 * p->qcap : 16;
+            pending *q = malloc((size_t)cap * sizeof *q);
+            if (!q) {
+                loom__rt_fail(rt, LOOM_ERR_NOMEM, "the communication thread is out of memory");
+                return;
+            }
+            for (int i = 0; i < p->qn; i++)
+                q[i] = p->q[(p->qhead + i) % p->qcap];
+            free(p->q);
+            p->q = q;
+            p->qhead = 0;
+            p->qcap = cap;
+        }
+        pending *e = &p->q[(p->qhead + p->qn++) % p->qcap];
+        memcpy(&e->c, c, CTL_FIXED + c->hlen);
+        e->nreq = 0;
+        e->mirror = NULL;
+        if (c->nrange) {
+            const loom__actor *a = rt->actors[loom__rt_find_actor(rt, c->m.dst)];
+            e->mirror = a->in[c->m.reg].bufs[c->m.buf];
+            void *range[3] = {0};
+            size_t cap[3] = {0};
+            rt->wire.room(rt->wire.ctx, e->mirror, range, cap);
+            for (int i = 0; i < 3; i++) {
+                if (!c->len[i])
+                    continue;
+                if (c->len[i] > cap[i]) {
+                    loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d sent %" PRIu64 " bytes for %s, which holds %zu: the ranks' plans differ",
+                                  p->rank, c->len[i], a->name, cap[i]);
+                    return;
+                }
+                MPI_Irecv(range[i], (int)c->len[i], MPI_BYTE, p->rank, TAG_DATA, job.comm, &e->req[e->nreq++]);
+            }
+        }
+        break;
+    }
+    case NET_DRAIN:
+        if (!rt->net->drain_sent) {
+            rt->net->drain_sent = 1;
+            loom__rt_drain(rt, LOOM_ERR_RUNTIME, "rank %d: %s", c->origin, c->head);
+            to_peers(rt, NET_DRAIN, c->origin, c->head, p->rank);
+        }
+        break;
+    case NET_ABORT:
+        if (!atomic_load(&rt->hard)) {
+            loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d: %s", c->origin, c->head);
+            to_peers(rt, NET_ABORT, c->origin, c->head, p->rank);
+        }
+        break;
+    case NET_DONE:
+        p->done = 1;
+        break;
+    case NET_FIN:
+        p->fin = 1;
+        break;
+    default: /* NET_BEAT: heard */
+        break;
+    }
+}
+
+/* Delivers what peer p sent, in order, as far as its data has landed. */
+static int deliver(loom__rt *rt, peer *p)
+{
+    int did = 0;
+    while (p->qn) {
+        pending *e = &p->q[p->qhead];
+        if (e->nreq) {
+            int flag = 0;
+            MPI_Testall(e->nreq, e->req, &flag, MPI_STATUSES_IGNORE);
+            if (!flag)
+                break;
+            e->nreq = 0;
+        }
+        const loom__rt_msg *m = &e->c.m;
+        int k = loom__rt_find_actor(rt, m->dst);
+        const loom__actor *a = rt->actors[k];
+        if (e->mirror && rt->wire.unpack)
+            rt->wire.unpack(rt->wire.ctx, e->mirror, e->c.head, e->c.hlen);
+        if (!atomic_load(&rt->quiet)) {
+            loom__rt_post(rt, a->thread, m);
+        } else if (m->kind == LOOM__MSG_REQ) { /* this rank's actors are done: it goes straight back */
+            loom__rt_msg ack = {.dst = m->src, .src = m->dst, .piece = m->piece, .buf = m->buf,
+                                .reg = a->in[m->reg].producer.reg, .kind = LOOM__MSG_ACK};
+            send_ctl(rt, p->rank, NET_MSG, job.rank, &ack, NULL);
+        }
+        p->qhead = (p->qhead + 1) % p->qcap;
+        p->qn--;
+        did++;
+    }
+    return did;
+}
+
+/* After a stop at once: the records still posted are cancelled, the sends given a moment. */
+static void abandon(loom__rt *rt)
+{
+    struct loom__net *n = rt->net;
+    int64_t until = now_ns() + 2000000000;
+    while (n->nactive && now_ns() < until) {
+        complete_sends(n);
+        nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
+    }
+    for (int i = 0; i < n->nactive; i++)
+        for (int r = 0; r < n->active[i]->nreq; r++) {
+            MPI_Cancel(&n->active[i]->req[r]);
+            MPI_Request_free(&n->active[i]->req[r]);
+        }
+    for (int i = 0; i < n->npeers; i++) {
+        peer *p = &n->peers[i];
+        if (p->posted) {
+            MPI_Cancel(&p->rxreq);
+            MPI_Request_free(&p->rxreq);
+            p->posted = 0;
+        }
+        for (int k = 0; k < p->qn; k++) {
+            pending *e = &p->q[(p->qhead + k) % p->qcap];
+            for (int r = 0; r < e->nreq; r++) {
+                MPI_Cancel(&e->req[r]);
+                MPI_Request_free(&e->req[r]);
+            }
+        }
+        p->qn = 0;
+    }
+    /* the ranks no longer agree on what is in flight: later runs of this plan are refused */
+    loom__rt_build_fail(rt, LOOM_ERR_RUNTIME, "%s (an earlier run stopped every rank at once: this program cannot run again)",
+                        rt->msg);
+}
+
+void *loom__net_main(void *arg)
+{
+    loom__rt_thread *t = arg;
+    loom__rt *rt = t->rt;
+    struct loom__net *n = rt->net;
+    int64_t t0 = now_ns(), beat = t0;
+    for (int i = 0; i < n->npeers; i++) {
+        peer *p = &n->peers[i];
+        p->done = p->fin = 0;
+        p->heard_ns = t0;
+        p->qhead = p->qn = 0;
+        if (!p->posted && !post_rx(p))
+            loom__rt_fail(rt, LOOM_ERR_RUNTIME, "cannot receive from rank %d", p->rank);
+    }
+    int done_sent = 0, fin_sent = 0, quiet = 0, idle = 0;
+    n->drain_sent = 0;
+    loom__rt_msg m;
+    for (;;) {
+        int did = 0;
+        while (loom__ring_pop(&t->ring, &m)) {
+            send_msg(rt, &m);
+            did++;
+        }
+        complete_sends(n);
+        int64_t now = now_ns();
+        int all_done = 1, all_fin = 1, queued = 0;
+        for (int i = 0; i < n->npeers; i++) {
+            peer *p = &n->peers[i];
+            int flag = 0;
+            while (p->posted && MPI_Test(&p->rxreq, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag) {
+                p->posted = 0;
+                on_ctl(rt, p);
+                did++;
+                if (!p->fin)
+                    post_rx(p);
+            }
+            did += deliver(rt, p);
+            all_done &= p->done;
+            all_fin &= p->fin;
+            queued += p->qn;
+            if (!p->fin && now - p->heard_ns > n->timeout_ns && !atomic_load(&rt->hard))
+                loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d: nothing heard from it for %.0f s: the process died or hangs "
+                              "(LOOM_NET_TIMEOUT)", p->rank, (double)n->timeout_ns / 1e9);
+        }
+        if (atomic_load(&rt->hard)) {
+            while (atomic_load_explicit(&rt->err_state, memory_order_acquire) != 2)
+                sched_yield();
+            to_peers(rt, NET_ABORT, job.rank, rt->msg, -1); /* a peer's abort: its rank is in the text */
+            abandon(rt);
+            atomic_store(&rt->quiet, 1);
+            break;
+        }
+        if (!n->drain_sent && loom__rt_draining(rt)) { /* this rank began it: a failed act or a cancel */
+            n->drain_sent = 1;
+            int e = atomic_load_explicit(&rt->err_state, memory_order_acquire);
+            while (e == 1)
+                e = atomic_load_explicit(&rt->err_state, memory_order_acquire);
+            to_peers(rt, NET_DRAIN, job.rank, e ? rt->msg : "cancelled", -1);
+        }
+        if (!quiet && atomic_load(&rt->quiesce)) {
+            quiet = 1;
+            atomic_store(&rt->quiet, 1);
+        }
+        if (quiet && !done_sent && atomic_load(&rt->leftovers) && loom__ring_empty(&t->ring)) {
+            done_sent = 1;
+            to_peers(rt, NET_DONE, job.rank, NULL, -1);
+        }
+        if (done_sent && all_done && !queued && !fin_sent) {
+            fin_sent = 1;
+            to_peers(rt, NET_FIN, job.rank, NULL, -1);
+        }
+        if (fin_sent && all_fin && !queued && n->nactive == 0)
+            break;
+        if (!fin_sent && now - beat > BEAT_NS) {
+            beat = now;
+            to_peers(rt, NET_BEAT, job.rank, NULL, -1);
+        }
+        if (did) {
+            idle = 0;
+            continue;
+        }
+        if (++idle < SPIN_POLLS)
+            continue;
+        int64_t ns = SLEEP_MIN_NS << (idle - SPIN_POLLS < 5 ? idle - SPIN_POLLS : 5);
+        if (ns > SLEEP_MAX_NS)
+            ns = SLEEP_MAX_NS;
+        uint32_t v = ck_ec32_value(&t->ec);
+        if (!loom__ring_empty(&t->ring))
+            continue;
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_nsec += ns;
+        if (dl.tv_nsec >= 1000000000) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000;
+        }
+        t->sleeps++;
+        ck_ec32_wait(&t->ec, &loom__ec_mode, v, &dl);
+    }
+    return NULL;
+}
