@@ -16,7 +16,8 @@
  * peer, and once every peer is DONE, FIN. A peer's receive is not posted again after its FIN, so
  * what it sends for the next run waits in MPI for that run. A peer that sends nothing (not even
  * its heartbeat, every second) for LOOM_NET_TIMEOUT seconds (default 10) stops the run: it died
- * or hangs.
+ * or hangs. Before anything came from it in a run the wait is ten times as long: it may still be
+ * busy before the run (the program's own work between runs is not the same on every rank).
  *
  * All MPI calls of a run are on this thread; loom_dist_init and the plan check call MPI from the
  * caller's thread, never during a run of the same runtime. The thread never spins for long: idle,
@@ -45,6 +46,7 @@ enum { BEAT_NS = 1000000000, SPIN_POLLS = 64, SLEEP_MIN_NS = 4000, SLEEP_MAX_NS 
 /* MPI is process-wide; so is what Loom knows of it. */
 static struct {
     int ready, ours, rank, size;
+    int broken; /* a run stopped every rank at once, a rank may be dead: no collective can complete */
     MPI_Comm comm; /* Loom's own copy of MPI_COMM_WORLD: its tags never meet the program's */
 } job = {.size = 1};
 
@@ -115,10 +117,21 @@ void loom_dist_finalize(void)
     job.ours = 0;
 }
 
+/* Refuses a collective once a rank may be gone. */
+static loom_status check_job(char *msg, size_t len)
+{
+    if (!job.broken)
+        return LOOM_OK;
+    snprintf(msg, len, "a run stopped every rank at once (a rank failed or died): the processes can no longer work together");
+    return LOOM_ERR_RUNTIME;
+}
+
 loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len)
 {
     if (!job.ready || job.size == 1)
         return LOOM_OK;
+    if (check_job(msg, len) != LOOM_OK)
+        return LOOM_ERR_RUNTIME;
     uint64_t *all = malloc((size_t)job.size * sizeof *all);
     if (!all) {
         snprintf(msg, len, "out of memory");
@@ -146,6 +159,8 @@ loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t
 {
     if (!job.ready || job.size == 1)
         return LOOM_OK;
+    if (check_job(msg, len) != LOOM_OK)
+        return LOOM_ERR_RUNTIME;
     for (size_t at = 0; at < bytes;) { /* MPI counts are ints */
         int n = bytes - at > (size_t)INT32_MAX ? INT32_MAX : (int)(bytes - at);
         int rc = MPI_Bcast((char *)buf + at, n, MPI_BYTE, root, job.comm);
@@ -190,7 +205,8 @@ typedef struct peer {
     int posted;
     pending *q;          /* what it sent, in order, until delivered */
     int qhead, qn, qcap;
-    int64_t heard_ns;
+    int64_t heard_ns;    /* when it was last heard from (the run's start before) */
+    int heard;           /* anything came from it in this run */
     int done, fin;
 } peer;
 
@@ -397,6 +413,7 @@ static void on_ctl(loom__rt *rt, peer *p)
 {
     const ctl *c = &p->rx;
     p->heard_ns = now_ns();
+    p->heard = 1;
 
     switch (c->kind) {
     case NET_MSG: {
@@ -523,9 +540,13 @@ static void abandon(loom__rt *rt)
         }
         p->qn = 0;
     }
-    /* the ranks no longer agree on what is in flight: later runs of this plan are refused */
-    loom__rt_build_fail(rt, LOOM_ERR_RUNTIME, "%s (an earlier run stopped every rank at once: this program cannot run again)",
-                        rt->msg);
+    /* the ranks no longer agree on what is in flight, and one may be dead: later runs of this plan
+     * and collectives are refused (the run's own message stays as it is) */
+    job.broken = 1;
+    if (rt->build_status == LOOM_OK) {
+        snprintf(rt->build_msg, sizeof rt->build_msg, "an earlier run stopped every rank at once: %.400s", rt->msg);
+        rt->build_status = LOOM_ERR_RUNTIME;
+    }
 }
 
 void *loom__net_main(void *arg)
@@ -536,7 +557,7 @@ void *loom__net_main(void *arg)
     int64_t t0 = now_ns(), beat = t0;
     for (int i = 0; i < n->npeers; i++) {
         peer *p = &n->peers[i];
-        p->done = p->fin = 0;
+        p->done = p->fin = p->heard = 0;
         p->heard_ns = t0;
         p->qhead = p->qn = 0;
         if (!p->posted && !post_rx(p))
@@ -568,9 +589,11 @@ void *loom__net_main(void *arg)
             all_done &= p->done;
             all_fin &= p->fin;
             queued += p->qn;
-            if (!p->fin && now - p->heard_ns > n->timeout_ns && !atomic_load(&rt->hard))
+            /* a peer not heard yet in this run may still be busy before it (10 times as long) */
+            int64_t limit = p->heard ? n->timeout_ns : 10 * n->timeout_ns;
+            if (!p->fin && now - p->heard_ns > limit && !atomic_load(&rt->hard))
                 loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d: nothing heard from it for %.0f s: the process died or hangs "
-                              "(LOOM_NET_TIMEOUT)", p->rank, (double)n->timeout_ns / 1e9);
+                              "(LOOM_NET_TIMEOUT)", p->rank, (double)limit / 1e9);
         }
         if (atomic_load(&rt->hard)) {
             while (atomic_load_explicit(&rt->err_state, memory_order_acquire) != 2)

@@ -1,0 +1,98 @@
+/* Failures over ranks (ctest label mpi, through tests/mpi_fail.sh): every rank trains one MLP on
+ * @0-(n-1)/cpu:0-1 through a data source, and rank 1 breaks the run as argv[1] says:
+ *   source  its source fails at step 3: every rank's run must end with that message, the other
+ *           ranks' naming rank 1;
+ *   plan    it builds a wider model: every rank must refuse to run, naming rank 1;
+ *   kill    it dies (SIGKILL) at step 3: every other rank's run must end with an error naming
+ *           rank 1 within 30 s.
+ * Each rank that sees what it must prints "ok: rank R ..." and exits 0, else it says why and exits
+ * 1. The script counts the ok lines (a killed rank prints none, and mpirun's status is then not
+ * the test's). */
+#include <loom/loom.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { STEPS = 2000, BREAK_AT = 3 };
+
+static const char *mode;
+static float xs[7 * 6];
+static int32_t ys[7];
+static loom_tensor *x, *y;
+
+static loom_status source(void *ctx, int64_t step, loom_feeder *fd, int *end, char *msg, size_t len)
+{
+    (void)ctx, (void)end;
+    if (loom_dist_rank() == 1 && step == BREAK_AT) {
+        if (!strcmp(mode, "kill"))
+            raise(SIGKILL);
+        if (!strcmp(mode, "source")) {
+            snprintf(msg, len, "planned failure at step %d", BREAK_AT);
+            return LOOM_ERR_IO;
+        }
+    }
+    loom_array a = {.dtype = LOOM_F32, .ndim = 2, .shape = {7, 6}, .data = xs};
+    loom_array b = {.dtype = LOOM_I32, .ndim = 1, .shape = {7}, .data = ys};
+    loom_status s = loom_feeder_dense(fd, x, &a);
+    return s == LOOM_OK ? loom_feeder_dense(fd, y, &b) : s;
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    mode = argc > 1 ? argv[1] : "source";
+    loom_error e = LOOM_ERROR_INIT;
+    if (loom_dist_init(&e) != LOOM_OK) {
+        fprintf(stderr, "mpi_fail: %s\n", e.msg);
+        return 1;
+    }
+    int rank = loom_dist_rank();
+    char where[64];
+    snprintf(where, sizeof where, "@0-%d/cpu:0-1", loom_dist_size() - 1);
+    for (int i = 0; i < 7 * 6; i++)
+        xs[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+    for (int i = 0; i < 7; i++)
+        ys[i] = i % 3;
+
+    loom_graph *g = loom_graph_new();
+    loom_placement *pl = loom_placement_parse(where, &e);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    x = loom_input(g, "x", LOOM_F32, loom_shape(7, 6));
+    y = loom_input(g, "y", LOOM_I32, loom_shape(7));
+    int hidden = !strcmp(mode, "plan") && rank == 1 ? 6 : 5;
+    loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, hidden, 1));
+    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
+    loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;
+    opts.optimizer = loom_sgd(0.01);
+    loom_program *p;
+    if (loom_compile(g, loss, &opts, &p) != LOOM_OK) {
+        printf("rank %d: cannot compile: %s\n", rank, loom_graph_error(g));
+        return 1;
+    }
+    loom_program_set_source(p, source, NULL);
+    double t0 = seconds();
+    loom_status st = loom_program_run_steps(p, LOOM_RUN_STEP, STEPS);
+    double took = seconds() - t0;
+    const char *msg = loom_program_error(p);
+    const char *want = !strcmp(mode, "plan") ? "the plan of rank 1 differs from rank 0's"
+                       : !strcmp(mode, "source") ? "planned failure at step 3"
+                                                 : "rank 1";
+    int ok = st != LOOM_OK && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
+    printf("%s: rank %d after %.1f s: %s\n", ok ? "ok" : "FAILED", rank, took, st == LOOM_OK ? "the run succeeded" : msg);
+    fflush(stdout);
+    loom_program_free(p);
+    loom_graph_free(g);
+    if (strcmp(mode, "kill") != 0) /* a dead rank takes no part in MPI_Finalize */
+        loom_dist_finalize();
+    return ok ? 0 : 1;
+}
