@@ -59,7 +59,8 @@ static void unpack(void *ctx, void *buf, const void *head, size_t len)
 
 const loom__rt_wire loom__exec_wire = {.pack = pack, .room = room, .unpack = unpack};
 
-/* FNV-1a over the plan's JSON: the whole plan, op table, SBPs, tasks and sizes. */
+/* FNV-1a over the plan's JSON: the whole plan, op table, SBPs, tasks and sizes (but the graph's
+ * tag, which counts the graphs a process made). */
 loom_status loom__exec_same_plan(loom__exec *x)
 {
     char *text = NULL;
@@ -67,7 +68,10 @@ loom_status loom__exec_same_plan(loom__exec *x)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return loom__exec_fail(x, LOOM_ERR_NOMEM, "out of memory");
+    int64_t tag = x->pl->g->dyn_tag; /* numbers the graphs of this process: not part of the plan */
+    x->pl->g->dyn_tag = 0;
     loom_status st = loom__plan_write_json(x->pl, f);
+    x->pl->g->dyn_tag = tag;
     if (fclose(f) != 0 || st != LOOM_OK) {
         free(text);
         return loom__exec_fail(x, LOOM_ERR_NOMEM, "out of memory");
