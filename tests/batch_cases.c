@@ -2,6 +2,7 @@
  * apart from data/batch.c on purpose: it is the oracle the library's per-device collation is
  * checked against. */
 #include "batch_cases.h"
+#include "harness.h"
 
 #include <check.h>
 #include <math.h>
@@ -65,15 +66,7 @@ void lt_make_samples(loom_samples *s, int64_t count, uint64_t seed)
 void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *placement, int gin, uint64_t seed)
 {
     memset(m, 0, sizeof *m);
-    loom_graph *g = m->g = loom_graph_new();
-    loom_graph_set_seed(g, seed);
-    if (placement) {
-        loom_error err = LOOM_ERROR_INIT;
-        loom_placement *pl = loom_placement_parse(placement, &err);
-        ck_assert_msg(pl != NULL, "%s", err.msg);
-        loom_graph_set_placement(g, pl);
-        loom_placement_free(pl);
-    }
+    loom_graph *g = m->g = lt_graph_on(placement, seed);
     loom_batch_inputs *in = &m->in;
     *in = (loom_batch_inputs){0};
     loom_batch_dims(g, s, 12, in);
@@ -190,4 +183,74 @@ loom_status lt_joined_source_fn(void *ctx, int64_t step, loom_feeder *f, int *en
     free(j.ng);
     free(j.gy);
     return st;
+}
+
+double *lt_batch_train_parts(lt_batch_model *m, const loom_samples *s, loom_sampler *smp, int epochs, int64_t *n)
+{
+    loom_error err = LOOM_ERROR_INIT;
+    loom_batch_source *src = NULL;
+    ck_assert_msg(loom_batch_source_new(m->p, s, smp, &m->in, &src, &err) == LOOM_OK, "%s", err.msg);
+    for (int e = 0; e < epochs; e++) {
+        ck_assert_msg(loom_sampler_epoch(smp, e, &err) == LOOM_OK, "%s", err.msg);
+        ck_assert_msg(loom_batch_plan_epoch(m->p, smp, &m->in, &err) == LOOM_OK, "%s", err.msg);
+        loom_batch_source_rewind(src, 0);
+        ck_assert_msg(loom_batch_run(src, LOOM_RUN_STEP, 0, &err) == LOOM_OK, "%s", err.msg);
+    }
+    loom_batch_source_free(src);
+    const double *l = loom_program_losses(m->p, n);
+    double *r = malloc((size_t)*n * sizeof *r + 1);
+    memcpy(r, l, (size_t)*n * sizeof *r);
+    return r;
+}
+
+/* The same epochs on one device, each step's shares joined into one part. */
+static double *train_joined(lt_batch_model *m, const loom_samples *s, loom_sampler *smp, int epochs, int64_t *n)
+{
+    loom_error err = LOOM_ERROR_INIT;
+    for (int e = 0; e < epochs; e++) {
+        ck_assert_msg(loom_sampler_epoch(smp, e, &err) == LOOM_OK, "%s", err.msg);
+        ck_assert_msg(loom_batch_plan_epoch(m->p, smp, &m->in, &err) == LOOM_OK, "%s", err.msg);
+        lt_joined_source js = {.s = s, .smp = smp, .in = &m->in};
+        loom_program_set_source(m->p, lt_joined_source_fn, &js);
+        ck_assert_msg(loom_program_run_steps(m->p, LOOM_RUN_STEP, loom_sampler_steps(smp)) == LOOM_OK, "%s",
+                      loom_program_error(m->p));
+    }
+    const double *l = loom_program_losses(m->p, n);
+    double *r = malloc((size_t)*n * sizeof *r + 1);
+    memcpy(r, l, (size_t)*n * sizeof *r);
+    return r;
+}
+
+void lt_batch_equivalence(int gin, const char *placement, int ndev, loom_sampler_kind kind)
+{
+    loom_samples s;
+    lt_make_samples(&s, 48, 7);
+    loom_error err = LOOM_ERROR_INIT;
+    loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+    o.kind = kind;
+    o.batch = 12;
+    o.devices = ndev;
+    o.seed = 5;
+    o.max_nodes = 60; /* budget kinds: several steps an epoch */
+    o.max_edges = 120;
+    loom_sampler *smp;
+    ck_assert_msg(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
+    lt_batch_model many, one;
+    lt_batch_model_new(&many, &s, placement, gin, 11);
+    lt_batch_model_new(&one, &s, NULL, gin, 11);
+    int64_t na, nb;
+    double *a = lt_batch_train_parts(&many, &s, smp, 2, &na), *b = train_joined(&one, &s, smp, 2, &nb);
+    ck_assert_int_eq(na, nb);
+    ck_assert_int_gt(na, 4);
+    char what[96];
+    snprintf(what, sizeof what, "%s on %s (%s), losses against one device", gin ? "GIN" : "interaction network", placement,
+             loom_sampler_kind_name(kind));
+    lt_assert_close(a, b, na, 1e-5, what);
+    lt_record_results(what, a, na);
+    free(a);
+    free(b);
+    lt_batch_model_free(&many);
+    lt_batch_model_free(&one);
+    loom_sampler_free(smp);
+    loom_samples_free(&s);
 }

@@ -34,4 +34,12 @@ typedef struct lt_joined_source {
 } lt_joined_source;
 loom_status lt_joined_source_fn(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t msglen);
 
+/* Trains epochs of smp on m (its devices' shares fed by parts, loom_batch_source) and returns the
+ * losses (malloc'd, *n of them). */
+double *lt_batch_train_parts(lt_batch_model *m, const loom_samples *s, loom_sampler *smp, int epochs, int64_t *n);
+/* Trains 2 epochs of a sampler of `kind` over ndev devices on placement (its shares fed by parts)
+ * and on one device (each step's shares joined), the interaction network or (gin) GIN, and checks
+ * the losses within 1e-5. Fails the test otherwise. */
+void lt_batch_equivalence(int gin, const char *placement, int ndev, loom_sampler_kind kind);
+
 #endif

@@ -275,6 +275,20 @@ void lt_assert_close(const double *a, const double *b, int64_t n, double tol, co
                       (long long)i, a[i], b[i]);
 }
 
+loom_graph *lt_graph_on(const char *placement, uint64_t seed)
+{
+    loom_graph *g = loom_graph_new();
+    loom_graph_set_seed(g, seed);
+    if (placement) {
+        loom_error err = LOOM_ERROR_INIT;
+        loom_placement *pl = loom_placement_parse(placement, &err);
+        ck_assert_msg(pl != NULL, "%s", err.msg);
+        loom_graph_set_placement(g, pl);
+        loom_placement_free(pl);
+    }
+    return g;
+}
+
 int lt_run_suite(Suite *s)
 {
     SRunner *r = srunner_create(s);

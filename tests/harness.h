@@ -60,6 +60,10 @@ void lt_expect_error(loom_graph *g, const char *needle);
 void lt_assert_close(const double *a, const double *b, int64_t n, double tol, const char *what);
 
 /* Runs a Check suite: CK_FORK as set in the environment, returns the process exit code. */
+/* A new graph seeded with seed, on placement (NULL: none, one CPU device); fails the test when the
+ * placement does not parse. */
+loom_graph *lt_graph_on(const char *placement, uint64_t seed);
+
 int lt_run_suite(Suite *s);
 /* Runs a suite of GPU tests without forking (CUDA, once touched, is unusable in a forked child);
  * returns 77 (skipped, saying why) where no CUDA device is present. */

@@ -41,19 +41,7 @@ static loom_status feed_source(void *ctx, int64_t step, loom_feeder *f, int *end
     return LOOM_OK;
 }
 
-static loom_graph *graph_on(const char *placement)
-{
-    loom_graph *g = loom_graph_new();
-    loom_graph_set_seed(g, 3);
-    if (placement) {
-        loom_error err = LOOM_ERROR_INIT;
-        loom_placement *pl = loom_placement_parse(placement, &err);
-        ck_assert_msg(pl != NULL, "%s", err.msg);
-        loom_graph_set_placement(g, pl);
-        loom_placement_free(pl);
-    }
-    return g;
-}
+static loom_graph *graph_on(const char *placement) { return lt_graph_on(placement, 3); }
 
 static loom_array f32(int64_t rows, int64_t cols, const float *data)
 {
