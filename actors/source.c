@@ -188,6 +188,14 @@ void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int 
     loom__part_cut(v, rg->sbp, rg->nparts, j, &out->v);
 }
 
+/* 1 when part j of input k is read on this rank: its device is here (in a run over ranks, every
+ * rank's source makes the whole step, and each cuts and copies its own devices' parts only). */
+static int part_here(const loom__exec *x, int k, int j)
+{
+    int dom = x->pl->regst[x->pl->task[0].out[x->input_off[k] + j]].dom;
+    return dom < 0 || x->pl->dev_rank[dom] == x->rank;
+}
+
 loom_status loom__exec_source_act(void *vctx, loom__act *a)
 {
     actor_ctx *c = vctx;
@@ -227,7 +235,8 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
     /* the parts of what the source fed whole, once the dims are known to fit the registers */
     for (int k = 0; k < x->ninputs; k++)
         for (int j = 0; !x->by_parts[k] && j < x->input_n[k]; j++)
-            loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
+            if (part_here(x, k, j))
+                loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
     return LOOM_OK;
 }
 
@@ -393,6 +402,8 @@ loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const l
             return feed_fail(f, LOOM_ERR_SHAPE, "%s:%s: dynamic dim %s is %" PRId64 " in input '%s' but %" PRId64 " in another input's part",
                              api, part, g->dyn[d].name, p->shape[0], t->name, x->pdims[j][d]);
         const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[in] + j]];
+        if (!part_here(x, in, j))
+            continue;
         loom_status s = copy_dense(f, api, t, part, p, f->out[x->input_off[in] + j], rg->bytes);
         if (s != LOOM_OK)
             return s;

@@ -414,7 +414,11 @@ static void on_ctl(loom__rt *rt, peer *p)
     const ctl *c = &p->rx;
     p->heard_ns = now_ns();
     p->heard = 1;
-
+    if (c->hlen > sizeof c->head || c->nrange > 3) {
+        loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d sent a record of %u header bytes and %u ranges: not Loom's", p->rank,
+                      c->hlen, c->nrange);
+        return;
+    }
     switch (c->kind) {
     case NET_MSG: {
         if (p->qn == p->qcap) {
