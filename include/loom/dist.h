@@ -28,7 +28,9 @@ int loom_dist_rank(void);
 int loom_dist_size(void);
 /** 1 when this build of Loom can run over several processes (it was built with MPI). */
 int loom_dist_available(void);
-/** Ends what loom_dist_init started (MPI_Finalize when Loom initialised MPI); a no-op otherwise. */
+/** Ends what loom_dist_init started (MPI_Finalize when Loom initialised MPI, also at exit when the
+ * program does not call this; not after a run that stopped every rank at once, where a rank may
+ * be gone); a no-op otherwise. */
 void loom_dist_finalize(void);
 
 #ifdef __cplusplus

@@ -76,6 +76,8 @@ loom_status loom_dist_init(loom_error *err)
                 mpi_msg(rc, e.msg, sizeof e.msg);
             }
             job.ours = rc == MPI_SUCCESS;
+            if (job.ours) /* a program that never calls loom_dist_finalize still ends MPI properly */
+                atexit(loom_dist_finalize);
         } else {
             MPI_Query_thread(&provided);
         }
@@ -106,13 +108,14 @@ void loom_dist_finalize(void)
 {
     if (!job.ready)
         return;
-    MPI_Comm_free(&job.comm);
+    if (!job.broken)
+        MPI_Comm_free(&job.comm);
     job.ready = 0;
     job.rank = 0;
     job.size = 1;
     int fin = 0;
     MPI_Finalized(&fin);
-    if (job.ours && !fin)
+    if (job.ours && !fin && !job.broken) /* with a rank gone, MPI_Finalize would wait for it */
         MPI_Finalize();
     job.ours = 0;
 }
