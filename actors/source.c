@@ -241,6 +241,15 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
 }
 
 
+int loom_feeder_part_here(const loom_feeder *f, const loom_tensor *input, int j)
+{
+    const loom__exec *x = f ? f->x : NULL;
+    if (!x || !input || input->graph != x->env->graph || input->id >= x->pl->passes.fwd_end || x->input_k[input->id] < 0)
+        return 0;
+    int k = x->input_k[input->id];
+    return j >= 0 && j < x->input_n[k] && part_here(x, k, j);
+}
+
 /* The token to fill for input t and the bytes it holds; LOOM_ERR_INVALID for a tensor that is not
  * an input of the plan. */
 static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layout, token **k, size_t *cap)

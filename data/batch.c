@@ -177,6 +177,27 @@ static loom_status grow(loom_batch_source *b, int d, int64_t nodes, int64_t edge
     return LOOM_OK;
 }
 
+/* An input the source feeds (they share one placement). */
+static loom_tensor *any_input(const loom_batch_source *b)
+{
+    for (int k = 0; k < IN_COUNT; k++)
+        if (b->t[k])
+            return b->t[k];
+    return NULL;
+}
+
+/* The shapes of device d's parts for a share of n graphs, nodes and edges. */
+static void shape_parts(loom_batch_source *b, int d, int64_t nodes, int64_t edges, int64_t n)
+{
+    for (int k = 0; k < IN_COUNT; k++)
+        if (b->t[k]) {
+            loom_array *a = &b->parts[k][d];
+            a->shape[0] = rows_of(k, nodes, edges, n);
+            for (int i = 1; i < a->ndim; i++)
+                a->shape[i] = loom_tensor_dim(b->t[k], i);
+        }
+}
+
 /* Device d's part of every input from the samples ids[0 .. n-1], one graph after another. */
 static void collate(loom_batch_source *b, int d, const int64_t *ids, int64_t n)
 {
@@ -211,13 +232,7 @@ static void collate(loom_batch_source *b, int d, const int64_t *ids, int64_t n)
         nodes += nn;
         edges += ne;
     }
-    for (int k = 0; k < IN_COUNT; k++)
-        if (b->t[k]) {
-            loom_array *a = &b->parts[k][d];
-            a->shape[0] = rows_of(k, nodes, edges, n);
-            for (int i = 1; i < a->ndim; i++)
-                a->shape[i] = loom_tensor_dim(b->t[k], i);
-        }
+    shape_parts(b, d, nodes, edges, n);
 }
 
 loom_status loom_batch_source_fn(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t msglen)
@@ -234,6 +249,10 @@ loom_status loom_batch_source_fn(void *ctx, int64_t step, loom_feeder *f, int *e
         int64_t n, nodes, edges;
         const int64_t *ids = loom_sampler_share(b->smp, b->next, d, &n);
         loom_sampler_share_size(b->smp, b->next, d, &nodes, &edges);
+        if (!loom_feeder_part_here(f, any_input(b), d)) {
+            shape_parts(b, d, nodes, edges, n); /* another rank's device: its sizes count, not its data */
+            continue;
+        }
         if (grow(b, d, nodes, edges, n) != LOOM_OK)
             return snprintf(msg, msglen, "step %" PRId64 ", device %d: no memory to collate %" PRId64 " nodes and %" PRId64 " edges",
                             b->next, d, nodes, edges),

@@ -170,6 +170,12 @@ void loom_program_set_source(loom_program *p, loom_source_fn fn, void *ctx);
 /** Copies data into the step's input register; the sizes must fit what the plan reserved (dynamic
  * dims at their bounds; a CSR input at the size of the matrix fed before the first run). */
 loom_status loom_feeder_dense(loom_feeder *f, loom_tensor *input, const loom_array *a);
+/** 1 when part j of input (position j of its placement) is read on this process: in a run over
+ * several processes, a data source may leave out the data of the other parts given to
+ * loom_feeder_parts (their shapes still count: a graph batch's offsets come from every part's
+ * size), so that each rank loads only its own share. 1 in a run of one process; 0 for a bad
+ * input or j. */
+int loom_feeder_part_here(const loom_feeder *f, const loom_tensor *input, int j);
 /** Copies a CSR matrix into the step's register of a CSR input, as loom_feeder_dense does. */
 loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m);
 /** Feeds input by parts, one per device of its placement (n of them, in the placement's order):
