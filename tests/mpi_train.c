@@ -10,6 +10,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static char placement[64];
 
@@ -65,6 +67,55 @@ START_TEST(test_convnet_over_ranks)
 }
 END_TEST
 
+/* The MLP's program on the placement, fed a fixed batch (its graph in *g). */
+static loom_program *mlp_program(loom_graph **g)
+{
+    *g = lt_graph_on(placement, 5);
+    loom_tensor *in[8];
+    int nin = 0;
+    loom_tensor *loss = lt_model_mlp(*g, 5, LT_DATA, in, &nin);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_adam(0.01);
+    loom_program *p;
+    ck_assert_msg(loom_compile(*g, loss, &o, &p) == LOOM_OK, "%s", loom_graph_error(*g));
+    float x[7 * 6];
+    double xd[7 * 6];
+    int32_t y[7];
+    lt_fill_normal(xd, 7 * 6, 9);
+    for (int i = 0; i < 7 * 6; i++)
+        x[i] = (float)xd[i];
+    lt_fill_int(y, 7, 3, 10);
+    ck_assert(loom_program_feed(p, in[0], &(loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {7, 6}, .data = x}) == LOOM_OK);
+    ck_assert(loom_program_feed(p, in[1], &(loom_array){.dtype = LOOM_I32, .ndim = 1, .shape = {7}, .data = y}) == LOOM_OK);
+    return p;
+}
+
+/* A plan over ranks written as JSON (with each device's rank) and read back trains alike. */
+START_TEST(test_plan_json_over_ranks)
+{
+    loom_graph *g1, *g2;
+    loom_program *a = mlp_program(&g1), *b = mlp_program(&g2);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/loom-mpi-plan-%d-%d.json", (int)getpid(), loom_dist_rank());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert(loom_program_write_plan(a, LOOM_RUN_STEP, LOOM_PLAN_JSON, f) == LOOM_OK);
+    fclose(f);
+    ck_assert_msg(loom_program_read_plan(b, path) == LOOM_OK, "%s", loom_program_error(b));
+    unlink(path);
+    ck_assert_msg(loom_program_run_steps(a, LOOM_RUN_STEP, 3) == LOOM_OK, "%s", loom_program_error(a));
+    ck_assert_msg(loom_program_run_steps(b, LOOM_RUN_STEP, 3) == LOOM_OK, "%s", loom_program_error(b));
+    int64_t na, nb;
+    const double *la = loom_program_losses(a, &na), *lb = loom_program_losses(b, &nb);
+    ck_assert_int_eq(na, 3);
+    ck_assert_int_eq(nb, 3);
+    ck_assert_msg(!memcmp(la, lb, 3 * sizeof *la), "rank %d: %.17g from the plan read back, %.17g from the program's",
+                  loom_dist_rank(), lb[2], la[2]);
+    loom_program_free(a), loom_program_free(b);
+    loom_graph_free(g1), loom_graph_free(g2);
+}
+END_TEST
+
 int main(void)
 {
     loom_error e = LOOM_ERROR_INIT;
@@ -82,6 +133,7 @@ int main(void)
     tcase_add_test(tc, test_embedding_over_ranks);
     tcase_add_test(tc, test_event_gnn_over_ranks);
     tcase_add_test(tc, test_convnet_over_ranks);
+    tcase_add_test(tc, test_plan_json_over_ranks);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_set_fork_status(r, CK_NOFORK); /* one process per rank: MPI does not survive a fork */

@@ -71,9 +71,10 @@ static int same_program(const loom__plan *own, const loom__plan *pl, char *why, 
         return snprintf(why, len, "it runs on %d %s devices, the program on %d %s devices", pl->ndev,
                         loom_device_kind_name(pl->kind), own->ndev, loom_device_kind_name(own->kind)), 0;
     for (int d = 0; d < own->ndev; d++)
-        if (own->dev_index[d] != pl->dev_index[d])
-            return snprintf(why, len, "its device %d is %s:%d, the program's %s:%d", d, loom_device_kind_name(pl->kind),
-                            pl->dev_index[d], loom_device_kind_name(own->kind), own->dev_index[d]), 0;
+        if (own->dev_index[d] != pl->dev_index[d] || own->dev_rank[d] != pl->dev_rank[d])
+            return snprintf(why, len, "its device %d is %s:%d of rank %d, the program's %s:%d of rank %d", d,
+                            loom_device_kind_name(pl->kind), pl->dev_index[d], pl->dev_rank[d], loom_device_kind_name(own->kind),
+                            own->dev_index[d], own->dev_rank[d]), 0;
     for (int k = 0; k < own->nplaces; k++)
         if (own->place_n[k] != pl->place_n[k] || memcmp(own->place_dev[k], pl->place_dev[k], (size_t)own->place_n[k] * sizeof(int)))
             return snprintf(why, len, "its placement %d is not the program's", k), 0;
