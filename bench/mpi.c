@@ -8,7 +8,8 @@
  *   alone on buffers of the same size. Loom's side is a step that reads an input declared P on
  *   @0-(n-1)/cpu:0 (one device per rank) through relu and sums it (forward only): the boxing P -> B
  *   is the only communication. The same step with the input declared B (no boxing) is timed too,
- *   and loom_boxing_ms is the difference, so that the compute both share is left out. Bus
+ *   and loom_boxing_ms is the difference, so that the compute both share is left out (null when
+ *   the difference is lost in the machine's noise: the figures are then not a measurement). Bus
  *   bandwidth as NCCL counts it: 2 (n - 1) / n bytes per all-reduce over its time; ratio is
  *   Loom's bus bandwidth over MPI's (goal >= 0.9).
  *
@@ -110,12 +111,14 @@ static void allreduce_case(int64_t bytes, int rank, int ranks)
         tl = t < tl ? t : tl;
     }
     double box = tw - tl, bus = 2.0 * (ranks - 1) / ranks * (double)bytes;
+    char boxed[160] = "\"loom_boxing_ms\":null,\"loom_busbw_gbs\":null,\"ratio\":null"; /* lost in the noise */
+    if (box > 0)
+        snprintf(boxed, sizeof boxed, "\"loom_boxing_ms\":%.3f,\"loom_busbw_gbs\":%.3f,\"ratio\":%.3f", box * 1e3,
+                 bus / box / 1e9, mpi / box);
     if (rank == 0)
         printf("{\"case\":\"allreduce\",\"ranks\":%d,\"bytes\":%lld,\"mpi_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,"
-               "\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,\"loom_boxing_ms\":%.3f,\"loom_busbw_gbs\":%.3f,"
-               "\"ratio\":%.3f}\n",
-               ranks, (long long)bytes, mpi * 1e3, bus / mpi / 1e9, tw * 1e3, tl * 1e3, box * 1e3,
-               box > 0 ? bus / box / 1e9 : 0.0, box > 0 ? mpi / box : 0.0);
+               "\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,%s}\n",
+               ranks, (long long)bytes, mpi * 1e3, bus / mpi / 1e9, tw * 1e3, tl * 1e3, boxed);
     fflush(stdout);
     loom_program_free(with);
     loom_program_free(local);
