@@ -27,6 +27,9 @@ void loom__exec_free(loom__exec *x)
         free(x->tok[r]);
         free(x->bufs[r]);
     }
+    for (int r = 0; x->mirror && r < x->pl->nregst; r++)
+        free(x->mirror[r]);
+    free(x->mirror);
     free(x->tok);
     free(x->bufs);
     free(x->aid);
@@ -102,6 +105,8 @@ loom_status loom__exec_cpu_blocks(loom__exec *x)
 {
     const loom__plan *pl = x->pl;
     for (int d = 0; d < x->n; d++) {
+        if (!loom__exec_dev_here(x, d))
+            continue; /* another rank's: what is read of it here has mirrors */
         x->dev_block[d] = block(pl->mem[d].shared + pl->mem[d].own);
         x->param_block[d] = block(pl->mem[d].params);
         if (!x->dev_block[d] || !x->param_block[d])
@@ -143,7 +148,7 @@ static uint64_t aid_on(uint64_t id, int rank)
  * sinks), a device's on the device's rank. */
 static int local_task(const loom__exec *x, const loom__task *k)
 {
-    return k->device == LOOM__HOST || x->pl->dev_rank[k->device] == x->rank;
+    return k->device == LOOM__HOST || loom__exec_dev_here(x, k->device);
 }
 
 /* 1 when edge producer -> consumer has an end on this rank and is run here: both ends here, or
@@ -249,7 +254,7 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_
             return st;
     }
     for (int d = 0; d < x->n; d++) {
-        if (ch->first[d] < 0 || x->fused[d] || x->pl->dev_rank[d] != x->rank)
+        if (ch->first[d] < 0 || x->fused[d] || !loom__exec_dev_here(x, d))
             continue;
         loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
         snprintf(name, sizeof name, "the chain of device %d", d);
@@ -389,7 +394,7 @@ static loom_status connect_actors(loom__exec *x, const chains *ch)
     free(prev);
     loom_status st = LOOM_OK;
     for (int d = 0; d < x->n && st == LOOM_OK; d++)
-        if (ch->last[d] >= 0 && !x->fused[d] && x->pl->dev_rank[d] == x->rank)
+        if (ch->last[d] >= 0 && !x->fused[d] && loom__exec_dev_here(x, d))
             st = loom__rt_connect(x->rt, x->aid[ch->last[d]], pl->task[ch->last[d]].n_out, ch->token_aid[d], 0);
     return st;
 }
@@ -515,6 +520,20 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
         return fail(x, st, env->err[0] ? env->err : "cannot set up the devices");
     if (stage_blocks(x) != LOOM_OK)
         return fail(x, LOOM_ERR_NOMEM, "no memory for the source's stage");
+
+    /* mirrors: the registers of other ranks' devices that this rank's tasks read */
+    if (pl->nranks > 1 && !(x->mirror = calloc((size_t)pl->nregst + 1, sizeof *x->mirror)))
+        return fail(x, LOOM_ERR_NOMEM, "out of memory");
+    for (int i = 0; x->mirror && i < pl->ntasks; i++)
+        for (int s = 0; local_task(x, &pl->task[i]) && s < pl->task[i].n_in; s++) {
+            int r = pl->task[i].in[s];
+            const loom__regst *rg = &pl->regst[r];
+            if (rg->dom < 0 || loom__exec_dev_here(x, rg->dom) || x->mirror[r])
+                continue;
+            size_t bytes = rg->bytes > SIZE_MAX / (size_t)rg->regst_num ? LOOM__PLAN_OVER : rg->bytes * (size_t)rg->regst_num;
+            if (bytes == LOOM__PLAN_OVER || !(x->mirror[r] = block(bytes)))
+                return fail(x, LOOM_ERR_NOMEM, "no memory for the copies of other ranks' parts");
+        }
 
     /* register buffers: tokens pointing into the blocks */
     for (int r = 0; r < pl->nregst; r++) {

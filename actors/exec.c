@@ -64,6 +64,8 @@ int loom__exec_resolve(const loom_graph *g, const loom_tensor *t, const token *d
 char *loom__exec_buffer(const loom__exec *x, int r, int b)
 {
     const loom__regst *rg = &x->pl->regst[r];
+    if (rg->dom >= 0 && !loom__exec_dev_here(x, rg->dom))
+        return x->mirror && x->mirror[r] ? x->mirror[r] + (size_t)b * rg->bytes : NULL;
     switch (rg->mem) {
     case LOOM__MEM_SHARED:
         return x->dev_block[rg->dom] + rg->offset;
@@ -231,7 +233,7 @@ loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int
         shape[i] = t->shape.d[i]; /* parameters and state are static */
     loom_sbp s = loom__plan_sbp(x->pl, t->id);
     loom__part_shape(shape, t->shape.ndim, s, x->pl->place_n[t->place], part_at(x->pl, t->place, d), v.shape);
-    v.data = x->param_block[d] + x->pl->param_off[(size_t)t->id * x->n + d];
+    v.data = loom__exec_dev_here(x, d) ? x->param_block[d] + x->pl->param_off[(size_t)t->id * x->n + d] : NULL;
     return v;
 }
 

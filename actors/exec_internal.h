@@ -67,6 +67,9 @@ struct loom__exec {
     char **dev_block;   /* by device: its shared block, then its own registers */
     char **param_block; /* by device: parameters' and optimizer state's parts */
     char *host_block;   /* host registers */
+    char **mirror;      /* by register of another rank's device that this rank reads: its buffers here
+                           (regst_num of them, filled by the communication thread), else NULL; the
+                           other ranks' devices have no memory here */
     token **tok;        /* by register: regst_num tokens */
     void ***bufs;       /* by register: pointers to its tokens, as the runtime takes them */
     uint64_t *aid;      /* by task */
@@ -108,6 +111,8 @@ loom_status loom__exec_fail(const loom__exec *x, loom_status s, const char *fmt,
 size_t loom__exec_stage_bytes(const loom__exec *x, const loom_tensor *t);
 
 static inline int loom__exec_on_gpu(const loom__exec *x) { return x->pl->kind == LOOM_DEVICE_CUDA; }
+/* 1 when device d is this rank's (its memory and its tasks are here). */
+static inline int loom__exec_dev_here(const loom__exec *x, int d) { return x->pl->dev_rank[d] == x->rank; }
 /* One CPU device: parameters, fed data and kept values are the program's own storage. */
 static inline int loom__exec_in_program(const loom__exec *x) { return x->n == 1 && !loom__exec_on_gpu(x); }
 /* The act of a task: the device's own for what only it has, else the one every device shares. */

@@ -36,7 +36,7 @@ loom_status loom__exec_pull(loom__exec *x, int id)
         }
         loom__value dev = loom__exec_param_part(x, t, d);
         size_t bytes = (size_t)loom__numel(&dev) * loom_dtype_size(dev.dtype);
-        if (x->pl->dev_rank[d] == x->rank)
+        if (loom__exec_dev_here(x, d))
             s = part_copy(x, host[j].data, dev.data, bytes);
         if (s == LOOM_OK && x->nranks > 1) /* every rank pulls alike: the part's rank sends it to all */
             s = loom__net_bcast(host[j].data, bytes, x->pl->dev_rank[d], e->err, e->err_size);
@@ -65,6 +65,8 @@ static loom_status push_params(loom__exec *x)
         loom_status s = e->holder[id] ? loom__exec_pull(e->holder[id], id) : LOOM_OK;
         for (int j = 0; j < n && s == LOOM_OK; j++) {
             int d = x->pl->place_dev[t->place][j];
+            if (!loom__exec_dev_here(x, d))
+                continue; /* its rank puts it there */
             loom__value h;
             if (host_part(x, t, d, &h))
                 return loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_run: out of memory");

@@ -193,7 +193,7 @@ void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int 
 static int part_here(const loom__exec *x, int k, int j)
 {
     int dom = x->pl->regst[x->pl->task[0].out[x->input_off[k] + j]].dom;
-    return dom < 0 || x->pl->dev_rank[dom] == x->rank;
+    return dom < 0 || loom__exec_dev_here(x, dom);
 }
 
 loom_status loom__exec_source_act(void *vctx, loom__act *a)
