@@ -4,7 +4,9 @@
  *           ranks' naming rank 1;
  *   plan    it builds a wider model: every rank must refuse to run, naming rank 1;
  *   kill    it dies (SIGKILL) at step 3: every other rank's run must end with an error naming
- *           rank 1 within 30 s.
+ *           rank 1 within 30 s;
+ *   cancel  it cancels its run at step 3 (loom_program_cancel): every rank's run must end
+ *           cancelled, the other ranks' naming rank 1.
  * Each rank that sees what it must prints "ok: rank R ..." and exits 0, else it says why and exits
  * 1. The script counts the ok lines (a killed rank prints none, and mpirun's status is then not
  * the test's). */
@@ -23,6 +25,7 @@ static const char *mode;
 static float xs[7 * 6];
 static int32_t ys[7];
 static loom_tensor *x, *y;
+static loom_program *prog;
 
 static loom_status source(void *ctx, int64_t step, loom_feeder *fd, int *end, char *msg, size_t len)
 {
@@ -30,6 +33,8 @@ static loom_status source(void *ctx, int64_t step, loom_feeder *fd, int *end, ch
     if (loom_dist_rank() == 1 && step == BREAK_AT) {
         if (!strcmp(mode, "kill"))
             raise(SIGKILL);
+        if (!strcmp(mode, "cancel"))
+            loom_program_cancel(prog);
         if (!strcmp(mode, "source")) {
             snprintf(msg, len, "planned failure at step %d", BREAK_AT);
             return LOOM_ERR_IO;
@@ -80,13 +85,15 @@ int main(int argc, char **argv)
         printf("rank %d: cannot compile: %s\n", rank, loom_graph_error(g));
         return 1;
     }
+    prog = p;
     loom_program_set_source(p, source, NULL);
     double t0 = seconds();
     loom_status st = loom_program_run_steps(p, LOOM_RUN_STEP, STEPS);
     double took = seconds() - t0;
     const char *msg = loom_program_error(p);
-    const char *want = !strcmp(mode, "plan") ? "the plan of rank 1 differs from rank 0's"
+    const char *want = !strcmp(mode, "plan")     ? "the plan of rank 1 differs from rank 0's"
                        : !strcmp(mode, "source") ? "planned failure at step 3"
+                       : !strcmp(mode, "cancel") ? "cancelled"
                                                  : "rank 1";
     int ok = st != LOOM_OK && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
     printf("%s: rank %d after %.1f s: %s\n", ok ? "ok" : "FAILED", rank, took, st == LOOM_OK ? "the run succeeded" : msg);
