@@ -153,6 +153,9 @@ static int load_samples(cli_run *r, const char *cmd, loom_error *err)
             return fprintf(stderr, "loom %s: --data '%s': expected %s\n", cmd, d, data_help[CLI_SAMPLES]), 2;
         memcpy(dir, d, (size_t)(slash - d));
         dir[slash - d] = 0;
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return loom_error_set(err, LOOM_ERR_NOT_FOUND, "--data '%s': no such file, nor a directory %s of a TU dataset", d, dir), 1;
         if (loom_tu_load(dir, slash + 1, &r->train, err) != LOOM_OK)
             return 1;
     }

@@ -22,44 +22,77 @@ double cli_now(void)
 
 /* ---- Ctrl-C: the run is cancelled (its steps begun complete), the last checkpoint stays ------- */
 
+/* The handler only writes a byte to a pipe (what a handler may do); a thread of ours reads it and
+ * cancels the run. A second signal ends the process at once. Signals the caller's shell ignores
+ * (a background job's SIGINT) stay ignored. */
+static int signal_pipe[2] = {-1, -1};
+static volatile sig_atomic_t signals_seen;
+
+static void on_signal(int sig)
+{
+    if (signals_seen++) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    const char c = 's';
+    if (write(signal_pipe[1], &c, 1) < 0) { /* nothing else a handler can do */
+    }
+}
+
 typedef struct interrupt {
     pthread_t thread;
     loom_program *p;
-    volatile sig_atomic_t hit;
-    sigset_t set;
+    int hit, started;
+    struct sigaction old[2];
 } interrupt;
 
 static void *wait_signal(void *ctx)
 {
     interrupt *in = ctx;
-    int sig;
-    if (sigwait(&in->set, &sig) == 0) {
+    char c;
+    while (read(signal_pipe[0], &c, 1) == 1 && c == 's') {
         in->hit = 1;
         loom_program_cancel(in->p);
     }
     return NULL;
 }
 
-/* SIGINT and SIGTERM are blocked in every thread (the program's, made later, inherit it) and
- * waited for by one of their own. Call before the program's threads exist. */
-static void interrupt_block(interrupt *in)
-{
-    sigemptyset(&in->set);
-    sigaddset(&in->set, SIGINT);
-    sigaddset(&in->set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &in->set, NULL);
-}
-
 static int interrupt_start(interrupt *in, loom_program *p)
 {
+    static const int sigs[2] = {SIGINT, SIGTERM};
     in->p = p;
-    return pthread_create(&in->thread, NULL, wait_signal, in);
+    if (pipe(signal_pipe) != 0)
+        return -1;
+    if (pthread_create(&in->thread, NULL, wait_signal, in) != 0) {
+        close(signal_pipe[0]);
+        close(signal_pipe[1]);
+        return -1;
+    }
+    in->started = 1;
+    for (int k = 0; k < 2; k++) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[k], NULL, &in->old[k]);
+        if (in->old[k].sa_handler != SIG_IGN)
+            sigaction(sigs[k], &sa, NULL);
+    }
+    return 0;
 }
 
 static void interrupt_stop(interrupt *in)
 {
-    pthread_cancel(in->thread); /* sigwait is a cancellation point */
-    pthread_join(in->thread, NULL);
+    static const int sigs[2] = {SIGINT, SIGTERM};
+    if (!in->started)
+        return;
+    for (int k = 0; k < 2; k++)
+        sigaction(sigs[k], &in->old[k], NULL);
+    const char c = 'q';
+    if (write(signal_pipe[1], &c, 1) == 1)
+        pthread_join(in->thread, NULL);
+    close(signal_pipe[0]);
+    close(signal_pipe[1]);
 }
 
 /* ---- checkpoints: DIR/epoch-N.safetensors, the last kept, and DIR/run.json ------------------ */
@@ -294,7 +327,6 @@ int cli_train(int argc, char **argv)
         o.epochs = m->kind == CLI_NODES ? 200 : 5;
 
     trainer t = {0};
-    interrupt_block(&t.intr);
     if ((rc = cli_run_new(&t.r, "train", m, &o, 0)) != 0) {
         cli_run_free(&t.r);
         return rc;
@@ -355,7 +387,7 @@ int cli_train(int argc, char **argv)
         fflush(stdout);
     }
     if (interrupt_start(&t.intr, r->p) != 0) {
-        fprintf(stderr, "loom train: cannot start a thread\n");
+        fprintf(stderr, "loom train: cannot start the thread that waits for Ctrl-C: %s\n", strerror(errno));
         rc = 1;
         goto done;
     }
@@ -379,8 +411,8 @@ int cli_train(int argc, char **argv)
     }
     if (start >= o.epochs && !o.quiet)
         printf("nothing to do: the checkpoint is of epoch %d, and --epochs is %d\n", start, o.epochs);
-    interrupt_stop(&t.intr);
 done:
+    interrupt_stop(&t.intr);
     if (t.metrics && fclose(t.metrics) != 0 && rc == 0)
         rc = (fprintf(stderr, "loom train: cannot write %s: %s\n", mpath, strerror(errno)), 1);
     if (rc == 0 && o.plot) {
