@@ -292,6 +292,10 @@ static int train_epoch(trainer *t, int e, loom_error *err)
                      secs / (double)r->next * (double)(r->epoch_steps - r->next), cli_sample_name(r));
     }
     const double secs = cli_now() - t0, loss = mean_loss(r, base);
+    if (t->tty && !o->quiet) {
+        printf("\r\033[Kepoch %d/%d: loss %.4f, measuring the held-out accuracy ...", e + 1, o->epochs, loss);
+        fflush(stdout);
+    }
     double acc = -1;
     if (cli_accuracy(r, &acc, err) != LOOM_OK)
         return 1;
