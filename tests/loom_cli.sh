@@ -83,6 +83,7 @@ expect 2 "this model takes no --batch" train gcn --batch 8
 expect 2 "this model takes no --sampler" train lenet --sampler random
 expect 2 "this model takes no --hidden" train convnet --hidden 8
 expect 2 "--sampler: .*'nope'" train in --data events:8 --sampler nope
+expect 2 "--sampler plan is not offered here" train in --data events:8 --sampler plan
 expect 2 "--data 'events:1': expected events:N with N from 2" train in --data events:1
 expect 2 "--data 'frob': expected cora .*, synthetic" train gcn --data frob
 expect 2 "--data 'frob': expected events" train in --data frob

@@ -113,6 +113,22 @@ else
 fi
 ls "$dir/ckstop"/epoch-*.safetensors >/dev/null 2>&1 || fail "the stopped run left no checkpoint"
 
+# GIN on a TU dataset (graph classification, scored on its own graphs): 8 graphs, triangles
+# (label 1) and paths (label 0) of 3 nodes
+mkdir -p "$dir/tu"
+: >"$dir/tu/T_A.txt"
+: >"$dir/tu/T_graph_indicator.txt"
+: >"$dir/tu/T_graph_labels.txt"
+for k in 0 1 2 3 4 5 6 7; do
+    a=$((3 * k + 1)) b=$((3 * k + 2)) c=$((3 * k + 3))
+    printf '%d, %d\n%d, %d\n%d, %d\n%d, %d\n' $a $b $b $a $b $c $c $b >>"$dir/tu/T_A.txt"
+    [ $((k % 2)) = 1 ] && printf '%d, %d\n%d, %d\n' $a $c $c $a >>"$dir/tu/T_A.txt"
+    printf '%d\n%d\n%d\n' $((k + 1)) $((k + 1)) $((k + 1)) >>"$dir/tu/T_graph_indicator.txt"
+    echo $((k % 2)) >>"$dir/tu/T_graph_labels.txt"
+done
+run gin train gin --data "$dir/tu/T" --batch 4 --epochs 2 --hidden 8
+grep -Eq "^epoch 2/2: loss [0-9.]+, accuracy (0|1)\.[0-9]+, [0-9]+ graphs/s" "$dir/gin.out" || fail "gin on a TU dataset: $(tail -1 "$dir/gin.out")"
+
 # bench: one JSON line
 run bench bench in --data events:40 --hidden 8 --steps 3 --warmup 1
 grep -Eq '^\{"bench":"loom","model":"in",.*"steps":3,.*"samples_per_s":[0-9.e+]+.*\}$' "$dir/bench.out" ||

@@ -47,7 +47,8 @@ void cli_model_list(FILE *f)
 {
     for (int i = 0; i < MODELS; i++)
         fprintf(f, "  %-9s %s\n  %-9s --data %s\n", models[i].name, models[i].about, "", data_help[models[i].kind]);
-    fprintf(f, "  (gin on events learns whether an event has more hits than the median one)\n");
+    fprintf(f, "  (gin on events learns whether an event has more hits than the median one; events are scored on\n"
+               "  held-out ones, a TU dataset or a samples file on its own samples)\n");
 }
 
 const char *cli_sample_name(const cli_run *r)

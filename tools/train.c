@@ -379,9 +379,11 @@ int cli_train(int argc, char **argv)
         if (m->kind == CLI_NODES)
             printf("%lld nodes, %lld features, %lld classes", (long long)r->num_nodes, (long long)r->node_features,
                    (long long)r->classes);
-        else if (m->kind == CLI_SAMPLES)
+        else if (m->kind == CLI_SAMPLES && r->test.count)
             printf("%lld training and %lld held-out %s, batch %lld", (long long)r->train.count, (long long)r->test.count,
                    cli_sample_name(r), (long long)r->o.batch);
+        else if (m->kind == CLI_SAMPLES)
+            printf("%lld %s (scored on themselves), batch %lld", (long long)r->train.count, cli_sample_name(r), (long long)r->o.batch);
         else
             printf("%lld training and %lld test images, batch %lld", (long long)r->itrain.count, (long long)r->itest.count,
                    (long long)r->o.batch);
