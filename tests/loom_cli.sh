@@ -97,6 +97,8 @@ rm -rf "$dir/ck"
 expect 0 "" train in --data events:8 --hidden 4 --epochs 1 --checkpoint "$dir/ck" --quiet
 expect 2 "holds a checkpoint \\(epoch 1\\): add --resume" train in --data events:8 --hidden 4 --epochs 2 --checkpoint "$dir/ck"
 expect 2 "was trained as .*\"hidden\":4.* but this run is .*\"hidden\":5" train in --data events:8 --hidden 5 --epochs 2 --checkpoint "$dir/ck" --resume
+expect 1 "--checkpoint: cannot make /dev/null/x: Not a directory" train in --data events:8 --checkpoint /dev/null/x
+expect 1 "cannot write $dir/missing/m.jsonl: No such file" train in --data events:8 --metrics "$dir/missing/m.jsonl"
 # --plot without gnuplot on PATH: said before anything is trained
 pre=(env PATH=/nonexistent)
 expect 1 "--plot draws with gnuplot, which is not on PATH" train in --data events:8 --plot "$dir/x.png"
