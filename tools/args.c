@@ -152,7 +152,7 @@ static int set_value(const arg *a, const char *v, cli_opts *o)
         if (end == v || *end || errno)
             return -1;
         if (a->at == offsetof(cli_opts, seed)) {
-            o->seed = n, o->have_seed = 1;
+            o->seed = n;
             return 0;
         }
         if (n < 1 || n > (a->at == offsetof(cli_opts, epochs) ? 1000000ull : (unsigned long long)INT64_MAX / 4))

@@ -20,7 +20,6 @@ typedef struct cli_opts {
     int epochs, resume, quiet, tasks;
     double lr;
     uint64_t seed;
-    int have_seed;
 } cli_opts;
 
 /* Options a command accepts, as bits. */

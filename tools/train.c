@@ -259,7 +259,7 @@ typedef struct trainer {
     interrupt intr;
     FILE *metrics;
     char tmp_metrics[4200];
-    int tty, first_epoch;
+    int tty;
 } trainer;
 
 /* Epoch e (0-based) of t's run; 0, or 1 with a message. */
@@ -272,7 +272,7 @@ static int train_epoch(trainer *t, int e, loom_error *err)
     int64_t chunk = r->epoch_steps, from = loom_program_steps(r->p), samples = 0, mark = 0, marked_samples = 0;
     int64_t base;
     loom_program_losses(r->p, &base);
-    if (t->tty && !o->quiet && chunk > 50)
+    if (t->tty && !o->quiet) /* the bar moves 50 times an epoch at most */
         chunk = (chunk + 49) / 50;
     if (o->log_every && o->log_every < chunk)
         chunk = o->log_every;
