@@ -15,7 +15,7 @@ typedef struct cli_model cli_model;
 
 /* What train, bench and plan take; 0 or NULL where not given. */
 typedef struct cli_opts {
-    const char *model, *data, *placement, *sampler, *checkpoint, *metrics, *plot, *cost, *dot, *json;
+    const char *model, *data, *placement, *sampler, *checkpoint, *metrics, *plot, *cost, *dot, *png, *json;
     int64_t batch, limit, log_every, steps, warmup, hidden, memory_limit;
     int epochs, resume, quiet, tasks;
     double lr;
@@ -46,6 +46,7 @@ enum {
     CLI_O_DOT = 1 << 19,
     CLI_O_JSON = 1 << 20,
     CLI_O_TASKS = 1 << 21,
+    CLI_O_PNG = 1 << 22,
 };
 
 /* Parses argv[2 ..] of command `cmd` into o (whose defaults are kept where an option is absent):
@@ -129,9 +130,9 @@ int cli_bench(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 
 /* Draws metrics (JSON lines of loom train) as loss, accuracy and throughput curves over epochs
- * into png with gnuplot; 0, or 1 with a message. cli_gnuplot_found says whether it is on PATH. */
+ * into png with gnuplot; 0, or 1 with a message. cli_program_found says whether a program (gnuplot, dot) is on PATH. */
 int cli_plot(const char *metrics, const char *png, const char *title);
-int cli_gnuplot_found(void);
+int cli_program_found(const char *name);
 
 /* This machine's calibration for the cost model: $XDG_CACHE_HOME/loom/cost-model-HOST.json
  * (~/.cache without it), its directories made when make; 0, or -1 (said when make). */
