@@ -50,40 +50,22 @@ def log(*a):
     print("gcn_pyg:", *a, file=sys.stderr, flush=True)
 
 
-def build_gat(torch, GATConv, features, hidden, heads, classes, dropout=0.6):
+def build_model(torch, conv1, conv2, act, dropout):
+    """dropout, conv1, act, dropout, conv2: the GCN and the GAT alike."""
     F = torch.nn.functional
 
-    class GAT(torch.nn.Module):
+    class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = GATConv(features, hidden, heads=heads, dropout=dropout)
-            self.conv2 = GATConv(hidden * heads, classes, heads=1, concat=False, dropout=dropout)
-
-        def forward(self, x, edge_index):
-            x = F.dropout(x, p=dropout, training=self.training)
-            x = F.elu(self.conv1(x, edge_index))
-            x = F.dropout(x, p=dropout, training=self.training)
-            return self.conv2(x, edge_index)
-
-    return GAT()
-
-
-def build_model(torch, GCNConv, features, hidden, classes, cached, dropout=0.5):
-    F = torch.nn.functional
-
-    class GCN(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = GCNConv(features, hidden, cached=cached)
-            self.conv2 = GCNConv(hidden, classes, cached=cached)
+            self.conv1, self.conv2 = conv1, conv2
 
         def forward(self, x, adj):
             x = F.dropout(x, p=dropout, training=self.training)
-            x = F.relu(self.conv1(x, adj))
+            x = act(self.conv1(x, adj))
             x = F.dropout(x, p=dropout, training=self.training)
             return self.conv2(x, adj)
 
-    return GCN()
+    return Net()
 
 
 def to_device(torch, a, device, dtype=None):
@@ -168,17 +150,20 @@ def run(args):
             gc.collect()
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
+        F = torch.nn.functional
         if gat:
-            model = build_gat(torch, GATConv, x.shape[1], hidden, heads, classes, dropout).to(device)
+            model = build_model(torch, GATConv(x.shape[1], hidden, heads=heads, dropout=dropout),
+                                GATConv(hidden * heads, classes, heads=1, concat=False, dropout=dropout),
+                                F.elu, dropout).to(device)
             optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=wd1)
         else:
-            model = build_model(torch, GCNConv, x.shape[1], hidden, classes, args.cached, dropout).to(device)
+            model = build_model(torch, GCNConv(x.shape[1], hidden, cached=args.cached),
+                                GCNConv(hidden, classes, cached=args.cached), F.relu, dropout).to(device)
             optimizer = torch.optim.Adam([
                 dict(params=model.conv1.parameters(), weight_decay=wd1),
                 dict(params=model.conv2.parameters(), weight_decay=0.0),
             ], lr=0.01)
         model.train()
-        F = torch.nn.functional
 
         def step():
             optimizer.zero_grad(set_to_none=True)
