@@ -5,7 +5,8 @@
  *     loom plan MODEL [--placement P] [--dot FILE] [--tasks] [--json FILE]
  *                   the SBP plan of a model's training step on placement P (default cpu:0-3):
  *                   each op's signature and why, every boxing op and the bytes it moves.
- *                   Models: gcn (Cora's sizes, 2 layers, hidden 16), mlp (784-128-10).
+ *                   Models: gcn (Cora's sizes, 2 layers, hidden 16), gat (Cora's sizes and its
+ *                   13,264 edges with self loops, 8 heads of 8, one head of 7), mlp (784-128-10).
  *                   --dot writes the plan as Graphviz; on one device, one cluster and no boxing.
  *                   --tasks prints the compiled plan the actors run: each task, register and
  *                   device's memory. --json writes that plan as JSON.
@@ -36,7 +37,7 @@
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: loom info | loom ops | loom plan gcn|mlp [--placement P] [--dot FILE] [--tasks] [--json FILE]"
+    fprintf(f, "usage: loom info | loom ops | loom plan gcn|gat|mlp [--placement P] [--dot FILE] [--tasks] [--json FILE]"
                " [--cost FILE] | loom plan FILE.json | loom calibrate [--output FILE] [--force]\n");
     return f == stderr ? 2 : 0;
 }
@@ -73,6 +74,13 @@ static loom_tensor *build_model(loom_graph *g, const char *model)
         loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F32, N, N);
         loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(N));
         return loom_softmax_cross_entropy(g, loom_nn_gcn(g, adj, x, 16, 7, 0.5), y, NULL);
+    }
+    if (!strcmp(model, "gat")) { /* one whole graph: its edges index all of it */
+        loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(2708, 1433));
+        loom_tensor *src = loom_input_index(g, "src", loom_shape(13264), 2708);
+        loom_tensor *dst = loom_input_index(g, "dst", loom_shape(13264), 2708);
+        loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(2708));
+        return loom_softmax_cross_entropy(g, loom_nn_gat(g, x, src, dst, 8, 8, 7, 0.6), y, NULL);
     }
     if (!strcmp(model, "mlp")) {
         loom_dim N = loom_dim_dynamic(g, "N", 256);
@@ -149,7 +157,7 @@ static int plan(int argc, char **argv)
     loom_graph_set_placement(g, pl);
     loom_tensor *loss = build_model(g, model);
     if (!loss) {
-        fprintf(stderr, "loom plan: unknown model '%s' (gcn, mlp)\n", model);
+        fprintf(stderr, "loom plan: unknown model '%s' (gcn, gat, mlp)\n", model);
         rc = 2;
         goto out;
     }
