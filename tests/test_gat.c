@@ -25,6 +25,7 @@ static void direct_gat(const double *x, const loom_array *w, const loom_array *a
                        int64_t heads, int64_t c, int concat, double slope, double *y)
 {
     double h[N][4][4], sc[E], alpha[E];
+    ck_assert(heads <= 4 && c <= 4);
     for (int i = 0; i < N; i++)
         for (int k = 0; k < heads; k++)
             for (int j = 0; j < c; j++) {
@@ -42,18 +43,15 @@ static void direct_gat(const double *x, const loom_array *w, const loom_array *a
                 s += at(as, k * c + j) * h[src5[e]][k][j] + at(ad, k * c + j) * h[dst5[e]][k][j];
             sc[e] = s > 0 ? s : slope * s;
         }
-        for (int i = 0; i < N; i++) {
-            double m = -INFINITY, z = 0;
-            for (int e = 0; e < E; e++)
-                if (dst5[e] == i)
-                    m = fmax(m, sc[e]);
-            for (int e = 0; e < E; e++)
-                if (dst5[e] == i)
-                    z += exp(sc[e] - m);
-            for (int e = 0; e < E; e++)
-                if (dst5[e] == i)
-                    alpha[e] = exp(sc[e] - m) / z;
-        }
+        double m[N], z[N];
+        for (int i = 0; i < N; i++)
+            m[i] = -INFINITY, z[i] = 0;
+        for (int e = 0; e < E; e++)
+            m[dst5[e]] = fmax(m[dst5[e]], sc[e]);
+        for (int e = 0; e < E; e++)
+            z[dst5[e]] += exp(sc[e] - m[dst5[e]]);
+        for (int e = 0; e < E; e++)
+            alpha[e] = exp(sc[e] - m[dst5[e]]) / z[dst5[e]];
         for (int e = 0; e < E; e++)
             for (int j = 0; j < c; j++) {
                 double v = alpha[e] * h[src5[e]][k][j];
