@@ -33,7 +33,7 @@ static const arg args[] = {
     {"--log-every", CLI_O_LOG_EVERY, ARG_COUNT, AT(log_every), "N", "a metrics line every N steps too"},
     {"--plot", CLI_O_PLOT, ARG_TEXT, AT(plot), "FILE.png", "draw loss, accuracy and throughput with gnuplot"},
     {"--limit", CLI_O_LIMIT, ARG_COUNT, AT(limit), "N", "use the first N training (and held-out) samples: a quick run"},
-    {"--hidden", CLI_O_HIDDEN, ARG_COUNT, AT(hidden), "N", "the hidden width (gcn, in, gin, mlp)"},
+    {"--hidden", CLI_O_HIDDEN, ARG_COUNT, AT(hidden), "N", "the hidden width (gcn, gat per head, in, gin, mlp)"},
     {"--seed", CLI_O_SEED, ARG_COUNT, AT(seed), "N", "the seed of the weights and the data's order (default 0)"},
     {"--memory-limit", CLI_O_MEMORY, ARG_BYTES, AT(memory_limit), "BYTES", "the plan's memory limit per device"},
     {"--steps", CLI_O_STEPS, ARG_COUNT, AT(steps), "N", "timed steps (default 20)"},

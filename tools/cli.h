@@ -91,13 +91,14 @@ typedef struct cli_run {
     /* the data */
     loom_node_dataset nodes;
     loom_node_split split;
+    loom_array src, dst; /* gat: the graph's edges with a self loop per node */
     loom_samples train, test;
     loom_image_set itrain, itest;
-    int64_t node_features, classes, channels, height, width, num_nodes;
+    int64_t node_features, classes, channels, height, width, num_nodes, num_edges;
     /* the model */
     loom_graph *g;
     loom_program *p;
-    loom_tensor *logits, *loss, *x, *y, *adj, *mask;
+    loom_tensor *logits, *loss, *x, *y, *adj, *mask, *esrc, *edst;
     loom_batch_inputs in;
     /* an epoch's machinery */
     loom_sampler_opts so;
@@ -117,7 +118,7 @@ void cli_run_free(cli_run *r);
 loom_status cli_epoch(cli_run *r, int64_t e, loom_error *err);
 /* Runs the next n steps of the epoch (training), adding the samples they held to *samples. */
 loom_status cli_steps(cli_run *r, int64_t n, int64_t *samples, loom_error *err);
-/* The model's held-out accuracy (GCN: the test nodes; interaction network: its edges at 0.5; GIN:
+/* The model's held-out accuracy (GCN and GAT: the test nodes; interaction network: its edges at 0.5; GIN:
  * its graphs; images: the test set), or -1 where it has none. */
 loom_status cli_accuracy(cli_run *r, double *acc, loom_error *err);
 /* What a sample is for the model ("nodes", "events", "graphs", "images"). */
