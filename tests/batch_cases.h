@@ -18,10 +18,16 @@ typedef struct lt_batch_model {
     loom_tensor *out, *loss;
 } lt_batch_model;
 
-/* The interaction network (hidden 8, 2 rounds) with BCE on the edge labels, or (gin != 0) GIN
- * (hidden 8, 2 layers) with cross entropy on the graph labels, on placement (NULL: one CPU device),
- * compiled with Adam. Fails the test on error. */
-void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *placement, int gin, uint64_t seed);
+/* The models of lt_batch_model_new. */
+enum lt_batch_kind { LT_BATCH_IN, LT_BATCH_GIN, LT_BATCH_GAT };
+
+/* The interaction network (LT_BATCH_IN: hidden 8, 2 rounds) with BCE on the edge labels; GIN
+ * (LT_BATCH_GIN: hidden 8, 2 layers) or GAT (LT_BATCH_GAT: 2 heads of 4, ELU, one head of 4,
+ * dropout 0.2 on the attention, each graph's mean through a linear layer) with cross entropy on
+ * the graph labels; on placement (NULL: one CPU device), compiled with Adam. Fails the test on
+ * error. */
+void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *placement, enum lt_batch_kind kind,
+                        uint64_t seed);
 void lt_batch_model_free(lt_batch_model *m);
 
 /* A data source for a one-device program: step k feeds the shares of step k of smp (any number
@@ -38,8 +44,8 @@ loom_status lt_joined_source_fn(void *ctx, int64_t step, loom_feeder *f, int *en
  * losses (malloc'd, *n of them). */
 double *lt_batch_train_parts(lt_batch_model *m, const loom_samples *s, loom_sampler *smp, int epochs, int64_t *n);
 /* Trains 2 epochs of a sampler of `kind` over ndev devices on placement (its shares fed by parts)
- * and on one device (each step's shares joined), the interaction network or (gin) GIN, and checks
- * the losses within 1e-5. Fails the test otherwise. */
-void lt_batch_equivalence(int gin, const char *placement, int ndev, loom_sampler_kind kind);
+ * and on one device (each step's shares joined), the model of that kind, and checks the losses
+ * within 1e-5. Fails the test otherwise. */
+void lt_batch_equivalence(enum lt_batch_kind model, const char *placement, int ndev, loom_sampler_kind kind);
 
 #endif

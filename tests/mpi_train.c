@@ -48,8 +48,8 @@ END_TEST
  * device fed each step's shares joined. */
 START_TEST(test_event_gnn_over_ranks)
 {
-    lt_batch_equivalence(0, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
-    lt_batch_equivalence(1, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+    lt_batch_equivalence(LT_BATCH_IN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+    lt_batch_equivalence(LT_BATCH_GIN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
 }
 END_TEST
 
