@@ -3,7 +3,7 @@
  *   source  its source fails at step 3: every rank's run must end with that message, the other
  *           ranks' naming rank 1;
  *   plan    it builds a wider model: every rank must refuse to run, naming rank 1;
- *   kill    it dies (SIGKILL) at step 3: every other rank's run must end with an error naming
+ *   kill    it dies (SIGKILL) at step 50: every other rank's run must end with an error naming
  *           rank 1 within 30 s;
  *   cancel  it cancels its run at step 3 (loom_program_cancel): every rank's run must end
  *           cancelled, the other ranks' naming rank 1.
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { STEPS = 2000, BREAK_AT = 3 };
+enum { STEPS = 2000, BREAK_AT = 3, KILL_AT = 50 };
 
 static const char *mode;
 static float xs[7 * 6];
@@ -30,9 +30,9 @@ static loom_program *prog;
 static loom_status source(void *ctx, int64_t step, loom_feeder *fd, int *end, char *msg, size_t len)
 {
     (void)ctx, (void)end;
+    if (loom_dist_rank() == 1 && step == KILL_AT && !strcmp(mode, "kill"))
+        raise(SIGKILL); /* well into the run: the ranks have talked */
     if (loom_dist_rank() == 1 && step == BREAK_AT) {
-        if (!strcmp(mode, "kill"))
-            raise(SIGKILL);
         if (!strcmp(mode, "cancel"))
             loom_program_cancel(prog);
         if (!strcmp(mode, "source")) {

@@ -16,8 +16,9 @@
  * peer, and once every peer is DONE, FIN. A peer's receive is not posted again after its FIN, so
  * what it sends for the next run waits in MPI for that run. A peer that sends nothing (not even
  * its heartbeat, every second) for LOOM_NET_TIMEOUT seconds (default 10) stops the run: it died
- * or hangs. Before anything came from it in a run the wait is ten times as long: it may still be
- * busy before the run (the program's own work between runs is not the same on every rank).
+ * or hangs, and nothing more is sent to it. Before anything came from it in a run (each run begins
+ * with a heartbeat) the wait is three times as long: it may still be busy before the run (the
+ * program's own work between runs is not the same on every rank).
  *
  * All MPI calls of a run are on this thread; loom_dist_init and the plan check call MPI from the
  * caller's thread, never during a run of the same runtime. The thread never spins for long: idle,
@@ -210,6 +211,7 @@ typedef struct peer {
     int qhead, qn, qcap;
     int64_t heard_ns;    /* when it was last heard from (the run's start before) */
     int heard;           /* anything came from it in this run */
+    int dead;            /* timed out: nothing more is sent to it (a send to a dead process may never end) */
     int done, fin;
 } peer;
 
@@ -355,7 +357,7 @@ static void to_peers(loom__rt *rt, int kind, int origin, const char *text, int e
 {
     struct loom__net *n = rt->net;
     for (int i = 0; i < n->npeers; i++)
-        if (n->peers[i].rank != except)
+        if (n->peers[i].rank != except && !n->peers[i].dead)
             send_ctl(rt, n->peers[i].rank, kind, origin, NULL, text);
 }
 
@@ -561,10 +563,10 @@ void *loom__net_main(void *arg)
     loom__rt_thread *t = arg;
     loom__rt *rt = t->rt;
     struct loom__net *n = rt->net;
-    int64_t t0 = now_ns(), beat = t0;
+    int64_t t0 = now_ns(), beat = t0 - BEAT_NS - 1; /* the first heartbeat at once: every peer hears of this run */
     for (int i = 0; i < n->npeers; i++) {
         peer *p = &n->peers[i];
-        p->done = p->fin = p->heard = 0;
+        p->done = p->fin = p->heard = p->dead = 0;
         p->heard_ns = t0;
         p->qhead = p->qn = 0;
         if (!p->posted && !post_rx(p))
@@ -596,9 +598,9 @@ void *loom__net_main(void *arg)
             all_done &= p->done;
             all_fin &= p->fin;
             queued += p->qn;
-            /* a peer not heard yet in this run may still be busy before it (10 times as long) */
-            int64_t limit = p->heard ? n->timeout_ns : 10 * n->timeout_ns;
-            if (!p->fin && now - p->heard_ns > limit && !atomic_load(&rt->hard))
+            /* a peer not heard yet in this run may still be busy before it (3 times as long) */
+            int64_t limit = p->heard ? n->timeout_ns : 3 * n->timeout_ns;
+            if (!p->fin && now - p->heard_ns > limit && !atomic_load(&rt->hard) && (p->dead = 1))
                 loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d: nothing heard from it for %.0f s: the process died or hangs "
                               "(LOOM_NET_TIMEOUT)", p->rank, (double)limit / 1e9);
         }
