@@ -7,6 +7,28 @@
 
 const char *const lt_mode_name[LT_MODE_COUNT] = {"data parallel", "model parallel", "hybrid"};
 
+int lt_mesh_hybrid;
+
+/* A batch input's hint under mode m: B for model parallelism; under hybrid with lt_mesh_hybrid,
+ * (S(0), B) (the batch over the mesh's rows); none otherwise. */
+static void hint_batch(loom_tensor *x, enum lt_mode m)
+{
+    if (m == LT_MODEL)
+        loom_tensor_set_sbp(x, loom_broadcast());
+    else if (m == LT_HYBRID && lt_mesh_hybrid)
+        loom_tensor_set_nd_sbp(x, loom_nd_sbp_2d(loom_split(0), loom_broadcast()));
+}
+
+/* A weight's hint under mode m: split along axis (S(axis)) for model and hybrid parallelism;
+ * under hybrid with lt_mesh_hybrid, (B, S(axis)) (split along each row of the mesh). */
+static void hint_weight(loom_tensor *w, enum lt_mode m, int axis)
+{
+    if (m == LT_HYBRID && lt_mesh_hybrid)
+        loom_tensor_set_nd_sbp(w, loom_nd_sbp_2d(loom_broadcast(), loom_split(axis)));
+    else if (m != LT_DATA)
+        loom_tensor_set_sbp(w, loom_split(axis));
+}
+
 /* ---- models ----------------------------------------------------------------------------------- */
 
 /* MLP 6 -> 5 -> 3 on a batch of 7 (uneven on 2 and 3 devices... and 4). Model parallelism splits
@@ -17,11 +39,9 @@ loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
     loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(7, 6));
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(7));
     in[0] = x, in[1] = y, *nin = 2;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(x, loom_broadcast());
+    hint_batch(x, m);
     loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, 5, 1));
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "fc1.weight"), loom_split(1));
+    hint_weight(loom_graph_tensor(g, "fc1.weight"), m, 1);
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
 }
 
@@ -31,10 +51,8 @@ loom_tensor *lt_model_embedding(loom_graph *g, uint64_t seed, enum lt_mode m, lo
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(7));
     in[0] = idx, in[1] = y, *nin = 2;
     loom_tensor *table = loom_param(g, "table", LOOM_F32, loom_shape(9, 4), loom_init_normal(0, 1, seed));
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(table, loom_split(0));
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(idx, loom_broadcast());
+    hint_weight(table, m, 0);
+    hint_batch(idx, m);
     loom_tensor *h = loom_tanh(g, loom_gather_rows(g, table, idx));
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", h, 3, 1), y, NULL);
 }
@@ -72,11 +90,9 @@ static loom_tensor *gcn(loom_graph *g, enum lt_mode m, loom_tensor **in, int *ni
     in[0] = x, in[1] = y, *nin = 2;
     loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F64, 9, 9);
     in[2] = adj, *nin = 3;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(adj, loom_broadcast());
+    hint_batch(adj, m);
     loom_tensor *logits = loom_nn_gcn(g, adj, x, 5, 3, dropout);
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "gcn1.weight"), loom_split(1));
+    hint_weight(loom_graph_tensor(g, "gcn1.weight"), m, 1);
     return loom_softmax_cross_entropy(g, logits, y, NULL);
 }
 
@@ -99,10 +115,8 @@ loom_tensor *lt_model_random(loom_graph *g, uint64_t seed, enum lt_mode m, loom_
     loom_tensor *x, *idx;
     loom_tensor *loss = lt_random_graph(g, seed, &x, &idx, rc);
     in[0] = x, in[1] = idx, *nin = 2;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(x, loom_broadcast());
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "wc"), loom_split(1));
+    hint_batch(x, m);
+    hint_weight(loom_graph_tensor(g, "wc"), m, 1);
     return loss;
 }
 

@@ -9,6 +9,11 @@ enum { LT_STEPS = 3 };
 enum lt_mode { LT_DATA, LT_MODEL, LT_HYBRID, LT_MODE_COUNT };
 extern const char *const lt_mode_name[LT_MODE_COUNT];
 
+/* 0 by default: each mode's hints are single SBPs (on a mesh, the same on both levels). 1: on a
+ * 2-D placement, hybrid parallelism takes batches (S(0), B) and split weights (B, S(i)): data
+ * parallel over the mesh's rows, model parallel along each row. */
+extern int lt_mesh_hybrid;
+
 typedef struct lt_result {
     double loss[LT_STEPS];
     double params[256];

@@ -56,7 +56,7 @@ struct loom_tensor {
     loom_graph *graph;
     char name[64];
     loom_init init;      /* parameters */
-    loom_sbp sbp_hint;   /* the user's SBP for it, or unset */
+    loom_nd_sbp sbp_hint; /* the user's SBP for it (n 0: unset; n 1 on a mesh: that SBP on every level) */
     int place;           /* its placement: an index into the graph's places (0: the graph's own) */
     double weight_decay; /* parameters: NaN means the optimizer's */
 };

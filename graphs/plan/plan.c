@@ -438,6 +438,11 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
     pl->source_regst_num = source_regst_num;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
     int st = -1;
+    if (p->ndevices > 1 && p->sbp->mesh) {
+        plan_fail(p, "loom plan: 2-D placements run on the SBP reference executor only (LOOM_EXEC_REFERENCE)");
+        st = -2;
+        goto out;
+    }
     if (loom__plan_devices(pl, g) || loom__plan_program(pl, p))
         goto out;
     size_t n = (size_t)pl->ndev;

@@ -49,6 +49,8 @@ int loom__rd_real_at(loom__rd *r, int v, const char *what, double *out);
 int loom__rd_get_name(loom__rd *r, int o, const char *key, const char *const *names, int n, int *out);
 /* An SBP at value v, as loom_sbp_str writes it, or "unset". */
 int loom__rd_sbp_at(loom__rd *r, int v, loom_sbp *out);
+/* An SBP of one or two levels at value v, as loom_nd_sbp_str writes it, or "unset" (n 0). */
+int loom__rd_nd_sbp_at(loom__rd *r, int v, loom_nd_sbp *out);
 /* An array of ints in [lo, hi] at member key of o, into a new array (n entries). */
 int loom__rd_get_ints(loom__rd *r, int o, const char *key, int lo, int hi, int **out, int *n);
 /* A shape over the op table's dynamic dims. */

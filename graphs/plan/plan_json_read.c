@@ -67,7 +67,7 @@ static int read_tensor(loom__rd *r, loom__plan *pl, int o, int id, int *grad_of)
     t->init.kind = (loom_init_kind)kind;
     t->init.seed = (uint64_t)seed;
     if (loom__rd_real_at(r, loom__rd_any(r, o, "weight_decay"), "\"weight_decay\"", &t->weight_decay) ||
-        loom__rd_sbp_at(r, loom__rd_any(r, o, "sbp_hint"), &t->sbp_hint) ||
+        loom__rd_nd_sbp_at(r, loom__rd_any(r, o, "sbp_hint"), &t->sbp_hint) ||
         loom__rd_get_i(r, o, "place", 0, pl->nplaces - 1, &t->place) ||
         loom__rd_get_i(r, o, "grad_of", -1, id - 1 < 0 ? -1 : id - 1, &grad_of[id]))
         return -1;

@@ -29,6 +29,13 @@ static void put_sbp(FILE *f, loom_sbp s)
     loom__json_put_str(f, b);
 }
 
+static void put_nd_sbp(FILE *f, const loom_nd_sbp *s)
+{
+    char b[80];
+    loom_nd_sbp_str(s, b, sizeof b);
+    loom__json_put_str(f, b);
+}
+
 static void put_ints(FILE *f, const int *v, int n)
 {
     fputc('[', f);
@@ -91,7 +98,7 @@ static void put_tensor(FILE *f, const loom__plan *pl, const loom_tensor *t)
     fputs(",\"b\":", f);
     put_real(f, t->init.b);
     fprintf(f, ",\"seed\":%" PRIu64 "},\"sbp_hint\":", t->init.seed);
-    put_sbp(f, t->sbp_hint);
+    put_nd_sbp(f, &t->sbp_hint);
     fprintf(f, ",\"place\":%d,\"weight_decay\":", t->place);
     put_real(f, t->weight_decay);
     fprintf(f, ",\"grad_of\":%d", pl->passes.grad_of[t->id]);

@@ -1,6 +1,7 @@
 /* Parts of a tensor on n devices (see parts.h). */
 #include "runtime/comm/parts.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *part)
@@ -217,4 +218,130 @@ void loom__csr_join(const loom__value *const *parts, int n, loom__value *out)
     out->shape[0] = rows;
     out->shape[1] = parts[0]->shape[1];
     out->nnz = nnz;
+}
+
+/* ---- parts on a 2-D mesh ------------------------------------------------------------------- */
+
+/* Device d's coordinate on level l of s (row-major on a 2-D mesh). */
+static int mesh_coord(const loom_nd_sbp *s, const int *mesh, int d, int l)
+{
+    return s->n < 2 ? d : l == 0 ? d / mesh[1] : d % mesh[1];
+}
+
+void loom__nd_region(const int64_t *shape, int ndim, const loom_nd_sbp *s, const int *mesh, int d, int64_t *start,
+                     int64_t *size)
+{
+    for (int i = 0; i < ndim; i++)
+        start[i] = 0, size[i] = shape[i];
+    for (int l = 0; l < s->n; l++)
+        if (s->v[l].kind == LOOM_SBP_SPLIT) {
+            int a = s->v[l].axis;
+            int64_t sub;
+            loom_split_part(size[a], mesh[l], mesh_coord(s, mesh, d, l), &sub, &size[a]);
+            start[a] += sub;
+        }
+}
+
+int loom__nd_holds(const loom_nd_sbp *s, const int *mesh, int d, loom_sbp_kind kind)
+{
+    for (int l = 0; l < s->n; l++)
+        if (s->v[l].kind == kind && mesh_coord(s, mesh, d, l) != 0)
+            return 0;
+    return 1;
+}
+
+void loom__nd_part_shape(const int64_t *shape, int ndim, const loom_nd_sbp *s, const int *mesh, int d, int64_t *part)
+{
+    int64_t start[LOOM_MAX_DIMS];
+    loom__nd_region(shape, ndim, s, mesh, d, start, part);
+}
+
+void loom__nd_part_cut(const loom__value *x, const loom_nd_sbp *s, const int *mesh, int d, loom__value *out)
+{
+    int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
+    if (!loom__nd_holds(s, mesh, d, LOOM_SBP_PARTIAL_SUM)) { /* P holds the value on coordinate 0 of its level */
+        memset(out->data, 0, value_bytes(out));
+        return;
+    }
+    loom__nd_region(x->shape, x->ndim, s, mesh, d, start, size);
+    box_copy(out->data, out->shape, zero, x->data, x->shape, start, size, x->ndim, loom_dtype_size(x->dtype));
+}
+
+int loom__nd_part_join(const loom__value *const *parts, const loom_nd_sbp *s, const int *mesh, loom__value *x)
+{
+    int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
+    int n = s->n < 2 ? mesh[0] : mesh[0] * mesh[1], partial = 0;
+    for (int l = 0; l < s->n; l++)
+        partial |= s->v[l].kind == LOOM_SBP_PARTIAL_SUM;
+    if (!partial) { /* each element once: from the devices at coordinate 0 of every B level */
+        for (int d = 0; d < n; d++)
+            if (loom__nd_holds(s, mesh, d, LOOM_SBP_BROADCAST)) {
+                loom__nd_region(x->shape, x->ndim, s, mesh, d, start, size);
+                box_copy(x->data, x->shape, start, parts[d]->data, parts[d]->shape, zero, size, x->ndim, loom_dtype_size(x->dtype));
+            }
+        return 0;
+    }
+    /* the addends summed in double, in device order, and rounded once */
+    int64_t m = loom__numel(x);
+    double *acc = calloc((size_t)(m > 0 ? m : 1), sizeof *acc);
+    if (!acc)
+        return -1;
+    for (int d = 0; d < n; d++) {
+        if (!loom__nd_holds(s, mesh, d, LOOM_SBP_BROADCAST))
+            continue;
+        loom__nd_region(x->shape, x->ndim, s, mesh, d, start, size);
+        int64_t k = loom__numel(parts[d]), idx[LOOM_MAX_DIMS] = {0};
+        for (int64_t e = 0; e < k; e++) {
+            int64_t li = 0;
+            for (int i = 0; i < x->ndim; i++)
+                li = li * x->shape[i] + start[i] + idx[i];
+            acc[li] += x->dtype == LOOM_F32 ? ((const float *)parts[d]->data)[e] : ((const double *)parts[d]->data)[e];
+            for (int i = x->ndim - 1; i >= 0; i--) {
+                if (++idx[i] < size[i])
+                    break;
+                idx[i] = 0;
+            }
+        }
+    }
+    for (int64_t e = 0; e < m; e++)
+        if (x->dtype == LOOM_F32)
+            ((float *)x->data)[e] = (float)acc[e];
+        else
+            ((double *)x->data)[e] = acc[e];
+    free(acc);
+    return 0;
+}
+
+/* The level whose signature a kernel sees: the one that splits source 0 (along the lower axis when
+ * both do), else one that splits anything, else level 0. */
+static int kernel_level(const loom__sbp_sig *const sig[2], int nsrc)
+{
+    int best = -1;
+    for (int l = 0; l < 2; l++)
+        if (nsrc > 0 && sig[l]->in[0].kind == LOOM_SBP_SPLIT && (best < 0 || sig[l]->in[0].axis < sig[best]->in[0].axis))
+            best = l;
+    for (int l = 0; l < 2 && best < 0; l++)
+        for (int i = 0; i <= nsrc && best < 0; i++)
+            if ((i < nsrc ? sig[l]->in[i] : sig[l]->out).kind == LOOM_SBP_SPLIT)
+                best = l;
+    return best < 0 ? 0 : best;
+}
+
+void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], const int *mesh,
+                           int d, loom__sbp_sig *eff, loom__kctx *ctx)
+{
+    *eff = *sig[kernel_level(sig, nsrc)];
+    for (int i = 0; i < nsrc; i++) {
+        ctx->first[i] = ctx->whole[i] = 0;
+        if (eff->in[i].kind == LOOM_SBP_SPLIT) {
+            loom_nd_sbp s = loom_nd_sbp_2d(sig[0]->in[i], sig[1]->in[i]);
+            int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS];
+            loom__nd_region(shapes[i], LOOM_MAX_DIMS, &s, mesh, d, start, size); /* dims past the rank are 0 */
+            ctx->first[i] = start[eff->in[i].axis];
+            ctx->whole[i] = shapes[i][eff->in[i].axis];
+        }
+    }
+    ctx->sig = eff;
+    ctx->part = d;
+    ctx->nparts = mesh[0] * mesh[1];
 }

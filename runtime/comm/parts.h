@@ -40,6 +40,33 @@ void loom__part_join(const loom__value *const *parts, loom_sbp s, int n, loom__v
 void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_from, loom_sbp to, int n_to, int d,
                         int64_t first, const int64_t *shape, loom__value *out);
 
+/* ---- A 2-D mesh (rows mesh[0], columns mesh[1]; device d at row d / mesh[1], column d % mesh[1])
+ * under an SBP per level: level 0 lays the tensor over the rows, level 1 lays each row's share over
+ * its columns (a split of a split is nested: loom_split_part of the level-0 part). A 1-level s on
+ * mesh[0] devices is the 1-D case. ---- */
+
+/* Device d's region of the logical shape under s: start and size per dim. */
+void loom__nd_region(const int64_t *shape, int ndim, const loom_nd_sbp *s, const int *mesh, int d, int64_t *start,
+                     int64_t *size);
+/* 1 when device d is at coordinate 0 of every level of s that is `kind`: under P the one device of
+ * its group that a cut gives the value (the others zeros); under B the one a join reads. */
+int loom__nd_holds(const loom_nd_sbp *s, const int *mesh, int d, loom_sbp_kind kind);
+/* The shape of device d's part. */
+void loom__nd_part_shape(const int64_t *shape, int ndim, const loom_nd_sbp *s, const int *mesh, int d, int64_t *part);
+/* Device d's part of logical dense x into out (room for it; dtype, ndim and shape set). */
+void loom__nd_part_cut(const loom__value *x, const loom_nd_sbp *s, const int *mesh, int d, loom__value *out);
+/* The logical value into x (allocated with the logical shape) from every device's part: P addends
+ * summed in double in device order and rounded once. 0, or -1 out of memory. */
+int loom__nd_part_join(const loom__value *const *parts, const loom_nd_sbp *s, const int *mesh, loom__value *x);
+/* loom__part_offsets for an op run on device d of a mesh under the signature sig[0] on level 0 and
+ * sig[1] on level 1: kernels see one level's signature in eff (ctx->sig points at it): the level
+ * that splits source 0 (along the lower axis when both do), else one that splits anything, else
+ * level 0; and for each source it splits, the offset of d's block along that axis. A source split
+ * on the other level only is then seen whole, as a B of that signature: its part is a share of
+ * the work, not a share of what the kernel indexes (a row-split table's indices). */
+void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], const int *mesh,
+                           int d, loom__sbp_sig *eff, loom__kctx *ctx);
+
 /* CSR (row splits only, S(0) or B): rows [start, start + size) of x into out, whose rowptr, col and
  * data have room (nnz and shape set here), rowptr rebased to 0. */
 void loom__csr_rows(const loom__value *x, int64_t start, int64_t size, loom__value *out);
