@@ -459,10 +459,10 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
             k->v.dtype = t->dtype;
             k->base = base;
             if (t->layout == LOOM__CSR && base) {
-                int64_t rows = pl->csr_rows[t->id], start;
-                if (rg->sbp.kind == LOOM_SBP_SPLIT)
-                    loom_split_part(pl->csr_rows[t->id], rg->nparts, rg->part, &start, &rows);
-                loom__exec_csr_layout(k, base, rows, pl->csr_nnz[t->id], t->dtype);
+                const loom__lay l = loom__regst_lay(rg);
+                int64_t whole[2] = {pl->csr_rows[t->id], 0}, start[2], size[2];
+                loom__nd_region(whole, 2, &l.s, l.mesh, rg->part, start, size);
+                loom__exec_csr_layout(k, base, size[0], pl->csr_nnz[t->id], t->dtype);
             } else {
                 k->v.data = base;
             }

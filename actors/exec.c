@@ -95,8 +95,9 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
         return LOOM_ERR_SHAPE;
     }
     out->v.ndim = t->shape.ndim;
-    loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
-    if (rg->sbp.kind == LOOM_SBP_SPLIT) {
+    const loom__lay l = loom__regst_lay(rg);
+    loom__lay_shape(shape, t->shape.ndim, &l, rg->part, out->v.shape);
+    if (rg->sbp.kind == LOOM_SBP_SPLIT && l.s.n == 1) { /* a mesh splits no dynamic dim (plan.c) */
         int64_t first;
         loom__exec_part_range(x->pl->g, t, rg->sbp.axis, dims, rg->nparts, rg->part, shape[rg->sbp.axis], &first,
                               &out->v.shape[rg->sbp.axis]);
@@ -167,6 +168,11 @@ void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom_
     int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}}, size;
     for (int i = 0; i < t->n_src; i++)
         loom__exec_resolve(x->pl->g, t->src[i], dims, shapes[i]);
+    if (rg->mesh[0] > 0) { /* what the kernels see of the two levels */
+        const loom__sbp_sig *pair[2] = {sig, &x->pl->sig1[t->id]};
+        loom__nd_part_offsets(pair, &x->pl->ksig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->mesh, rg->part, kc);
+        return;
+    }
     loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, kc);
     for (int i = 0; i < t->n_src; i++) /* a graph batch's parts are uneven: their first rows come with the piece */
         if (sig->in[i].kind == LOOM_SBP_SPLIT)
@@ -204,13 +210,14 @@ static loom_status boxing_act(void *vctx, loom__act *a)
         if (s != LOOM_OK)
             return s;
         loom__exec_resolve(x->pl->g, t, dims, logical);
-        if (to->sbp.kind == LOOM_SBP_SPLIT)
+        if (to->sbp.kind == LOOM_SBP_SPLIT && !to->mesh[0])
             loom__exec_part_range(x->pl->g, t, to->sbp.axis, dims, to->nparts, to->part, logical[to->sbp.axis], &first, &size);
     } else {
         loom__exec_copy_dims(out, dims);
     }
+    const loom__lay lfrom = loom__regst_lay(from), lto = loom__regst_lay(to);
     loom__comm_box b = {.parts = parts, .from = from->sbp, .to = to->sbp, .n_from = from->nparts, .n_to = to->nparts,
-                        .part = to->part, .first = first, .logical = logical};
+                        .part = to->part, .first = first, .logical = logical, .lay_from = &lfrom, .lay_to = &lto};
     return x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
 }
 
@@ -229,8 +236,8 @@ loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int
     int64_t shape[LOOM_MAX_DIMS];
     for (int i = 0; i < t->shape.ndim; i++)
         shape[i] = t->shape.d[i]; /* parameters and state are static */
-    loom_sbp s = loom__plan_sbp(x->pl, t->id);
-    loom__part_shape(shape, t->shape.ndim, s, x->pl->place_n[t->place], part_at(x->pl, t->place, d), v.shape);
+    const loom__lay l = loom__plan_lay(x->pl, t->id, x->pl->place_n[t->place]);
+    loom__lay_shape(shape, t->shape.ndim, &l, part_at(x->pl, t->place, d), v.shape);
     v.data = x->param_block[d] + x->pl->param_off[(size_t)t->id * x->n + d];
     return v;
 }
@@ -298,7 +305,11 @@ static loom_status sink_act(void *vctx, loom__act *a)
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return s;
     }
-    loom__part_join(parts, x->pl->regst[k->in[0]].sbp, k->n_in, &e->val[t->id]);
+    const loom__lay l = loom__regst_lay(&x->pl->regst[k->in[0]]);
+    if (loom__lay_join(parts, &l, &e->val[t->id])) {
+        snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
+        return LOOM_ERR_NOMEM;
+    }
     e->ready[t->id] = 1;
     if (t->id == x->pl->loss && x->pl->mode == LOOM_RUN_STEP) {
         const loom__value *v = &e->val[t->id];

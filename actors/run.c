@@ -38,8 +38,9 @@ loom_status loom__exec_pull(loom__exec *x, int id)
         s = part_copy(x, host[j].data, dev.data, (size_t)loom__numel(&dev) * loom_dtype_size(dev.dtype));
         pp[j] = &host[j];
     }
-    if (s == LOOM_OK)
-        loom__part_join(pp, loom__plan_sbp(x->pl, id), n, &e->val[id]);
+    const loom__lay l = loom__plan_lay(x->pl, id, n);
+    if (s == LOOM_OK && loom__lay_join(pp, &l, &e->val[id]))
+        s = loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_fetch: out of memory");
     for (int j = 0; j < made; j++)
         free(host[j].data);
     if (s == LOOM_OK && e->holder[id] == x)
@@ -64,7 +65,8 @@ static loom_status push_params(loom__exec *x)
             loom__value h;
             if (host_part(x, t, d, &h))
                 return loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
-            loom__part_cut(&e->val[id], loom__plan_sbp(x->pl, id), n, j, &h);
+            const loom__lay l = loom__plan_lay(x->pl, id, n);
+            loom__lay_cut(&e->val[id], &l, j, &h);
             loom__value dev = loom__exec_param_part(x, t, d);
             s = part_copy(x, dev.data, h.data, (size_t)loom__numel(&h) * loom_dtype_size(h.dtype));
             free(h.data);

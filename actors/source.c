@@ -175,17 +175,17 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
 void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int j, token *out)
 {
     const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[k] + j]];
+    const loom__lay l = loom__regst_lay(rg);
     if (v->rowptr) {
-        int64_t start = 0, size = v->shape[0];
-        if (rg->sbp.kind == LOOM_SBP_SPLIT)
-            loom_split_part(v->shape[0], rg->nparts, j, &start, &size);
-        loom__exec_csr_layout(out, out->base, size, v->rowptr[start + size] - v->rowptr[start], v->dtype);
-        loom__csr_rows(v, start, size, &out->v);
+        int64_t start[2], size[2];
+        loom__nd_region(v->shape, 2, &l.s, l.mesh, j, start, size);
+        loom__exec_csr_layout(out, out->base, size[0], v->rowptr[start[0] + size[0]] - v->rowptr[start[0]], v->dtype);
+        loom__csr_rows(v, start[0], size[0], &out->v);
         return;
     }
     out->v = (loom__value){.dtype = v->dtype, .ndim = v->ndim, .data = out->base};
-    loom__part_shape(v->shape, v->ndim, rg->sbp, rg->nparts, j, out->v.shape);
-    loom__part_cut(v, rg->sbp, rg->nparts, j, &out->v);
+    loom__lay_shape(v->shape, v->ndim, &l, j, out->v.shape);
+    loom__lay_cut(v, &l, j, &out->v);
 }
 
 loom_status loom__exec_source_act(void *vctx, loom__act *a)
@@ -370,6 +370,9 @@ loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const l
     if (x->pl->nplaces > 1)
         return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: a graph batch fed by parts needs a graph on one placement; this one has %d",
                          api, x->pl->nplaces);
+    if (rg0->mesh[0] > 0)
+        return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: input '%s' is on a 2-D placement, where a graph batch is fed whole (its dims split "
+                         "evenly on each level), not by parts", api, t->name);
     if (rg0->sbp.kind != LOOM_SBP_SPLIT || rg0->sbp.axis != 0 || d < 0) {
         char sb[16];
         loom_sbp_str(rg0->sbp, sb, sizeof sb);

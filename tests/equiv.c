@@ -258,6 +258,41 @@ void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_o
     loom_graph_free(g);
 }
 
+int lt_results_same(const lt_result *a, const lt_result *b)
+{
+    return !memcmp(a->loss, b->loss, sizeof a->loss) && a->nparams == b->nparams &&
+           !memcmp(a->params, b->params, (size_t)a->nparams * sizeof *a->params);
+}
+
+int lt_check_pipelines(const char *const (*stages)[2], int nstages, int nseeds)
+{
+    int cases = 0;
+    for (uint64_t seed = 0; seed < (uint64_t)nseeds; seed++) {
+        lt_result one, ref, actors;
+        lt_stage2 = NULL;
+        lt_train(lt_model_pipeline, seed, LT_DATA, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_REFERENCE}, &one);
+        for (int k = 0; k < nstages; k++)
+            for (int m = 0; m < LT_MODE_COUNT; m++) {
+                char what[160];
+                snprintf(what, sizeof what, "seed %llu %s, stages %s and %s", (unsigned long long)seed, lt_mode_name[m], stages[k][0],
+                         stages[k][1]);
+                lt_stage2 = stages[k][1];
+                lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
+                         &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_REFERENCE}, &ref);
+                lt_assert_results_close(&ref, &one, 1e-5, what);
+                for (int src = 0; src < 2; src++) {
+                    lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
+                             &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_ACTORS, .with_source = src}, &actors);
+                    ck_assert_msg(lt_results_same(&actors, &ref), "%s%s: the actor runtime differs from the SBP reference executor", what,
+                                  src ? " with a data source" : "");
+                }
+                cases++;
+            }
+    }
+    lt_stage2 = NULL;
+    return cases;
+}
+
 void lt_assert_results_close(const lt_result *a, const lt_result *b, double tol, const char *what)
 {
     for (int s = 0; s < LT_STEPS; s++)

@@ -51,6 +51,12 @@ typedef struct lt_train_opts {
  * losses and every parameter's elements. Fails the test on any error. */
 void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_opts *o, lt_result *r);
 
+/* Two-stage pipelines (lt_model_pipeline) on each pair of placements, each mode, seeds
+ * [0, nseeds): the SBP reference executor against one device, the actor runtime (fed directly and
+ * by a data source) against it bit for bit. Returns the cases run. */
+int lt_check_pipelines(const char *const (*stages)[2], int nstages, int nseeds);
+/* 1 when a and b are the same bits. */
+int lt_results_same(const lt_result *a, const lt_result *b);
 /* |a - b| <= tol * max(1, |b|) for every loss and parameter, naming the first that is not. */
 void lt_assert_results_close(const lt_result *a, const lt_result *b, double tol, const char *what);
 

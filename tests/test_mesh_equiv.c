@@ -2,7 +2,9 @@
  * 1x4 and 4x1, cpu:0-1 as 2x1 and 1x2, cpu:0-2 as 1x3 and 3x1, and cpu:0-5 as 2x3 and 3x2
  * (uneven splits of the batch of 7 and of the 9-node graph), under data, model and hybrid
  * parallelism, with every hint on both levels and, for hybrid, the mesh's own (S(0), B) batches
- * and (B, S(i)) weights, gives the losses and parameters of one device. */
+ * and (B, S(i)) weights, gives the losses and parameters of one device on the SBP reference
+ * executor; the actor runtime (boxing tasks in shared memory), fed directly and by a data source,
+ * gives the reference executor's bits. */
 #include "equiv.h"
 
 #include <stdio.h>
@@ -17,7 +19,7 @@ static int check_seeds(lt_build_fn build, int nseeds, double tol)
 {
     int cases = 0;
     for (uint64_t seed = 0; seed < (uint64_t)nseeds; seed++) {
-        lt_result one, many;
+        lt_result one, many, actors;
         lt_mesh_hybrid = 0;
         lt_train(build, seed, LT_DATA, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_REFERENCE}, &one);
         for (int k = 0; k < NMESH; k++)
@@ -29,6 +31,13 @@ static int check_seeds(lt_build_fn build, int nseeds, double tol)
                          lt_mesh_hybrid ? " ((S(0), B) batches, (B, S(i)) weights)" : "", meshes[k]);
                 lt_train(build, seed, mode, &(lt_train_opts){.placement = meshes[k], .executor = LOOM_EXEC_REFERENCE}, &many);
                 lt_assert_results_close(&many, &one, tol, what);
+                for (int src = 0; src < 2; src++) {
+                    lt_train(build, seed, mode,
+                             &(lt_train_opts){.placement = meshes[k], .executor = LOOM_EXEC_ACTORS, .with_source = src}, &actors);
+                    ck_assert_msg(lt_results_same(&actors, &many),
+                                  "%s%s: the actor runtime differs from the SBP reference executor (loss %.17g, %.17g)", what,
+                                  src ? " with a data source" : "", actors.loss[LT_STEPS - 1], many.loss[LT_STEPS - 1]);
+                }
                 cases++;
             }
     }
@@ -49,6 +58,16 @@ START_TEST(test_embedding_mesh) { ck_assert_int_eq(check_seeds(lt_model_embeddin
 END_TEST
 
 START_TEST(test_random_graphs_mesh) { ck_assert_int_eq(check_seeds(lt_model_random, 12, 1e-5), 12 * NMESH * 4); }
+END_TEST
+
+/* Pipelines through meshes: two stages, either or both on a 2-D placement, the hidden values
+ * moved between them (a move task reads every part of the source mesh) and their gradient back. */
+START_TEST(test_pipelines_mesh)
+{
+    static const char *const stages[][2] = {
+        {"cpu:0-3[2,2]", "cpu:4-5"}, {"cpu:0-1", "cpu:2-5[2,2]"}, {"cpu:0-3[2,2]", "cpu:2-5[1,4]"}, {"cpu:0-5[2,3]", "cpu:0"}};
+    ck_assert_int_eq(lt_check_pipelines(stages, 4, 2), 2 * 4 * LT_MODE_COUNT);
+}
 END_TEST
 
 /* A hint whose levels are not its placement's, or that does not fit the tensor, is the graph's
@@ -96,6 +115,7 @@ int main(void)
     tcase_add_test(tc, test_gcn_dropout_mesh);
     tcase_add_test(tc, test_embedding_mesh);
     tcase_add_test(tc, test_random_graphs_mesh);
+    tcase_add_test(tc, test_pipelines_mesh);
     tcase_add_test(tc, test_mesh_bad_hints);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);

@@ -13,12 +13,11 @@
 
 /* A CSR input's part: its rows under s, with room for every entry (a part of a matrix fed later
  * by a data source may hold more than its share of this one's). */
-static size_t csr_part_bytes(const loom__value *fed, loom_sbp s, int n, int d)
+static size_t csr_part_bytes(const loom__value *fed, const loom__lay *l, int d)
 {
-    int64_t start, rows = fed->shape[0];
-    if (s.kind == LOOM_SBP_SPLIT)
-        loom_split_part(fed->shape[0], n, d, &start, &rows);
-    return loom__csr_bytes(rows, fed->nnz, fed->dtype);
+    int64_t start[2], size[2];
+    loom__nd_region(fed->shape, 2, &l->s, l->mesh, d, start, size);
+    return loom__csr_bytes(size[0], fed->nnz, fed->dtype);
 }
 
 /* Writes a failure's message into the source's error buffer. */
@@ -68,13 +67,16 @@ static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, 
     return pl->ntasks++;
 }
 
-static int add_regst(loom__plan *pl, int task, int tensor, int dom, int part, int nparts, loom_sbp sbp, size_t bytes,
-                     int regst_num)
+static int add_regst(loom__plan *pl, int task, int tensor, int dom, int part, const loom__lay *l, size_t bytes, int regst_num)
 {
     if (grow((void **)&pl->regst, &pl->cap_regst, pl->nregst + 1, sizeof *pl->regst))
         return -1;
-    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .dom = dom, .part = part, .nparts = nparts,
-                                          .sbp = sbp, .bytes = bytes, .regst_num = regst_num, .mem = LOOM__MEM_OWN};
+    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .dom = dom, .part = part, .nparts = l->n,
+                                          .sbp = l->s.v[0], .bytes = bytes, .regst_num = regst_num, .mem = LOOM__MEM_OWN};
+    if (l->s.n > 1) {
+        pl->regst[pl->nregst].sbp1 = l->s.v[1];
+        memcpy(pl->regst[pl->nregst].mesh, l->mesh, sizeof l->mesh);
+    }
     return pl->nregst++;
 }
 
@@ -87,7 +89,7 @@ static void add_input(loom__plan *pl, int task, int r)
 
 /* A boxed form of a tensor: its parts under `want`, registers base .. base + nparts - 1. */
 typedef struct boxed {
-    loom_sbp want;
+    loom_nd_sbp want;
     int base;
     int next; /* the tensor's next boxed form, or -1 */
 } boxed;
@@ -132,10 +134,26 @@ static void builder_free(builder *b)
     free(b->regst_of);
 }
 
-/* The sbp of tensor id: inference's on several devices, B on one. */
-static loom_sbp sbp_of(const builder *b, int id) { return b->p->ndevices > 1 ? b->p->sbp->sbp[id] : loom_broadcast(); }
+/* The sbp of tensor id: inference's on several devices, B on one; of one level, or two on a mesh. */
+static loom_nd_sbp sbp_of(const builder *b, int id)
+{
+    return b->p->ndevices > 1 ? loom__sbp_plan_nd(b->p->sbp, id) : loom_nd_sbp_1d(loom_broadcast());
+}
 /* Parts of t (its placement's devices), and the plan device that holds part j. */
 static int nparts(const builder *b, const loom_tensor *t) { return b->pl->place_n[t->place]; }
+/* How t's parts lie under s. */
+static loom__lay lay_of(const builder *b, const loom_tensor *t, loom_nd_sbp s)
+{
+    loom__lay l = {.s = s, .mesh = {nparts(b, t), 1}, .n = nparts(b, t)};
+    if (s.n > 1)
+        memcpy(l.mesh, b->p->sbp->mesh[t->id], sizeof l.mesh);
+    return l;
+}
+/* Bytes of part j of t laid out as l. */
+static size_t part_bytes(const builder *b, const loom_tensor *t, const loom__lay *l, int j)
+{
+    return t->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[t->id], l, j) : loom__lay_bytes(b->p->g, t, l, j);
+}
 static int dev_of(const builder *b, const loom_tensor *t, int j) { return b->pl->place_dev[t->place][j]; }
 /* The register of part j of t as it is (its own SBP). */
 static int *part_reg(const builder *b, const loom_tensor *t, int j)
@@ -145,8 +163,11 @@ static int *part_reg(const builder *b, const loom_tensor *t, int j)
 
 /* The axis a two-phase all-reduce of src splits on (loom__all_reduce_two_phase), or -1 for one
  * phase: CPU devices only (the shared-memory boxing), the first axis it can split. */
-static int two_phase_axis(const builder *b, const loom_tensor *src, loom_sbp from, loom_sbp want, int n)
+static int two_phase_axis(const builder *b, const loom_tensor *src, loom_nd_sbp from_nd, loom_nd_sbp want_nd, int n)
 {
+    if (from_nd.n > 1) /* a mesh boxes in one task per device (loom__lay_convert) */
+        return -1;
+    loom_sbp from = from_nd.v[0], want = want_nd.v[0];
     if (b->pl->kind != LOOM_DEVICE_CPU || !b->p->cost || src->layout != LOOM__DENSE || from.kind != LOOM_SBP_PARTIAL_SUM ||
         want.kind != LOOM_SBP_BROADCAST ||
         !loom__all_reduce_two_phase(loom__tensor_bytes(src), n, &b->p->cost->dev[LOOM_DEVICE_CPU]))
@@ -162,38 +183,37 @@ static int two_phase_axis(const builder *b, const loom_tensor *src, loom_sbp fro
  * value under any SBP. A boxing task on a GPU reads its own part (the collective joins the
  * others); on the CPU it reads every part where it lies: of src as it is, or, for the second phase
  * of a two-phase all-reduce, of src reduced into the ranges of an axis. */
-static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs)
+static int parts_as(builder *b, const loom_tensor *src, loom_nd_sbp want, int *regs)
 {
     loom__plan *pl = b->pl;
     int n = nparts(b, src);
-    loom_sbp from = sbp_of(b, src->id);
-    if (n == 1 || loom_sbp_equal(from, want)) {
+    loom_nd_sbp from = sbp_of(b, src->id);
+    if (n == 1 || loom_nd_sbp_equal(&from, &want)) {
         for (int j = 0; j < n; j++)
             regs[j] = *part_reg(b, src, j);
         return 0;
     }
     for (int i = b->box_head[src->id]; i >= 0; i = b->box[i].next)
-        if (loom_sbp_equal(b->box[i].want, want)) {
+        if (loom_nd_sbp_equal(&b->box[i].want, &want)) {
             for (int j = 0; j < n; j++)
                 regs[j] = b->box[i].base + j;
             return 0;
         }
     int in[LOOM__MAX_DEVICES], axis = two_phase_axis(b, src, from, want, n);
-    if (axis >= 0 && parts_as(b, src, loom_split(axis), in) < 0)
+    if (axis >= 0 && parts_as(b, src, loom_nd_sbp_1d(loom_split(axis)), in) < 0)
         return -1;
     for (int j = 0; axis < 0 && j < n; j++)
         in[j] = *part_reg(b, src, j);
     if (grow((void **)&b->box, &b->cap_box, b->nbox + 1, sizeof *b->box))
         return -1;
     int gpu = pl->kind == LOOM_DEVICE_CUDA;
+    const loom__lay l = lay_of(b, src, want);
     for (int j = 0; j < n; j++) {
         int d = dev_of(b, src, j);
-        size_t bytes = src->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[src->id], want, n, j)
-                                                : loom__part_bytes(b->p->g, src, want, n, j);
         int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : n, 1);
         if (k < 0)
             return -1;
-        int r = add_regst(pl, k, src->id, d, j, n, want, bytes, 1);
+        int r = add_regst(pl, k, src->id, d, j, &l, part_bytes(b, src, &l, j), 1);
         if (r < 0)
             return -1;
         pl->task[k].out[0] = r;
@@ -229,14 +249,14 @@ static int plan_source(builder *b, int source_regst_num)
         loom_tensor *t = p->g->t[id];
         if (t->op != LOOM_OP_INPUT)
             continue;
-        loom_sbp s = sbp_of(b, id);
+        const loom__lay l = lay_of(b, t, sbp_of(b, id));
         int n = nparts(b, t);
         for (int j = 0; j < n; j++, o++) {
             int d = dev_of(b, t, j);
-            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, j) : loom__part_bytes(p->g, t, s, n, j);
+            size_t bytes = part_bytes(b, t, &l, j);
             /* fed data is staged once per run on its device; a data source's piece lands on the host */
             int dom = gpu && !p->source ? d : LOOM__HOST;
-            int r = add_regst(pl, src, id, dom, j, n, s, bytes, source_regst_num);
+            int r = add_regst(pl, src, id, dom, j, &l, bytes, source_regst_num);
             if (r < 0)
                 return -1;
             pl->regst[r].mem = p->source ? LOOM__MEM_OWN : LOOM__MEM_NONE;
@@ -248,7 +268,7 @@ static int plan_source(builder *b, int source_regst_num)
                     return -1;
                 pl->task[c].dir = LOOM__H2D;
                 add_input(pl, c, r);
-                int rd = add_regst(pl, c, id, d, j, n, s, bytes, source_regst_num);
+                int rd = add_regst(pl, c, id, d, j, &l, bytes, source_regst_num);
                 if (rd < 0)
                     return -1;
                 pl->task[c].out[0] = rd;
@@ -273,10 +293,11 @@ static int plan_variables(builder *b)
         if (t->op != LOOM_OP_PARAM && (t->op != LOOM_OP_STATE || pl->mode != LOOM_RUN_STEP))
             continue;
         int n = nparts(b, t);
+        const loom__lay l = lay_of(b, t, sbp_of(b, id));
         for (int j = 0; j < n && !in_program; j++) {
             int d = dev_of(b, t, j);
             pl->param_off[(size_t)id * pl->ndev + d] = pl->mem[d].params;
-            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, loom__part_bytes(p->g, t, sbp_of(b, id), n, j));
+            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, loom__lay_bytes(p->g, t, &l, j));
         }
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
@@ -287,7 +308,7 @@ static int plan_variables(builder *b)
             if (k < 0)
                 return -1;
             pl->task[k].update = update ? update->id : -1;
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
+            int r = add_regst(pl, k, id, d, j, &l, loom__lay_bytes(p->g, t, &l, j), 1);
             if (r < 0)
                 return -1;
             pl->regst[r].mem = in_program ? LOOM__MEM_NONE : LOOM__MEM_PARAM;
@@ -323,11 +344,12 @@ static int plan_compute(builder *b, int end)
                                    def->name, loom_tensor_name(t), loom_tensor_name(t->src[i]));
                 return -2;
             }
-            loom_sbp want = p->ndevices > 1 ? p->sbp->sig[id].in[i] : loom_broadcast();
+            loom_nd_sbp want = p->ndevices > 1 ? loom__sbp_plan_want(p->sbp, t, i) : loom_nd_sbp_1d(loom_broadcast());
             if (parts_as(b, t->src[i], want, regs[i]) < 0)
                 return -1;
         }
         int n = nparts(b, t), move = t->op == LOOM_OP_MOVE, nsrc = move ? nparts(b, t->src[0]) : 0;
+        const loom__lay l = lay_of(b, t, sbp_of(b, id));
         for (int j = 0; j < n; j++) {
             int d = dev_of(b, t, j);
             int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? nsrc : t->n_src, 1);
@@ -339,7 +361,7 @@ static int plan_compute(builder *b, int end)
             else
                 for (int i = 0; i < t->n_src; i++)
                     add_input(pl, k, regs[i][j]);
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
+            int r = add_regst(pl, k, id, d, j, &l, loom__lay_bytes(p->g, t, &l, j), 1);
             if (r < 0)
                 return -1;
             pl->task[k].out[0] = r;
@@ -398,7 +420,8 @@ static int plan_sinks(builder *b, const uint8_t *keep)
                     return -1;
                 pl->task[c].dir = LOOM__D2H;
                 add_input(pl, c, r);
-                int rh = add_regst(pl, c, id, LOOM__HOST, j, n, pl->regst[r].sbp, loom__bytes_add(pl->regst[r].bytes, LOOM__COPY_TRAILER), 1);
+                const loom__lay l = loom__regst_lay(&pl->regst[r]);
+                int rh = add_regst(pl, c, id, LOOM__HOST, j, &l, loom__bytes_add(pl->regst[r].bytes, LOOM__COPY_TRAILER), 1);
                 if (rh < 0)
                     return -1;
                 pl->task[c].out[0] = rh;
@@ -438,8 +461,9 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
     pl->source_regst_num = source_regst_num;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
     int st = -1;
-    if (p->ndevices > 1 && p->sbp->mesh) {
-        plan_fail(p, "loom plan: 2-D placements run on the SBP reference executor only (LOOM_EXEC_REFERENCE)");
+    if (p->ndevices > 1 && p->sbp->mesh && pl->kind != LOOM_DEVICE_CPU) { /* boxing on a mesh: in shared memory */
+        plan_fail(p, "loom plan: the actor runtime runs 2-D placements on CPU devices only, not %s; run it with the SBP reference "
+                     "executor (LOOM_EXEC_REFERENCE) or on a 1-D placement", loom_device_kind_name(pl->kind));
         st = -2;
         goto out;
     }

@@ -31,6 +31,7 @@
 #include <loom/program.h>
 
 #include "graphs/plan/numerics.h"
+#include "runtime/comm/parts.h"
 #include "sbp/infer/infer.h"
 
 #define LOOM__MAX_DYN 16
@@ -66,6 +67,8 @@ typedef struct loom__regst {
     int part;         /* which part it holds: a position in its tensor's placement */
     int nparts;       /* of its tensor's placement */
     loom_sbp sbp;     /* the part is part `part`'s share of the tensor under sbp (B with one device) */
+    loom_sbp sbp1;    /* on a 2-D mesh (mesh[0] > 0): level 1's SBP, sbp being level 0's */
+    int mesh[2];      /* its placement's mesh, {0, 0} when 1-D */
     size_t bytes;     /* one buffer, at the bounds of dynamic dims */
     int regst_num;
     loom__mem_kind mem;
@@ -109,6 +112,12 @@ typedef struct loom__plan {
     int nlogical;         /* devices of the graph's first placement (1: no SBP) */
     loom_sbp *sbp;        /* by id, with nlogical > 1: the tensor's SBP; else NULL */
     loom__sbp_sig *sig;   /* by id, likewise: the op's signature */
+    /* with a tensor on a 2-D mesh (else NULL), by id: level 1's SBP and signature (sbp and sig
+     * holding level 0's), the mesh ({0, 0}: 1-D), and the signature its kernels see
+     * (loom__nd_kernel_sig) */
+    loom_sbp *sbp1;
+    loom__sbp_sig *sig1, *ksig;
+    int (*mesh)[2];
     int64_t *csr_rows, *csr_nnz; /* by id: a sparse input's size the plan was made for, else -1 */
     int source_regst_num; /* of the source's registers */
     int ndev;             /* devices: every placement's of the graph, once each */
@@ -187,5 +196,22 @@ void loom__plan_memory_of(const loom__plan *pl, int device, loom_memory *out);
 void loom__plan_print(const loom__plan *pl, FILE *f);
 /* The SBP of tensor id in the plan: its own on several devices, B on one. */
 static inline loom_sbp loom__plan_sbp(const loom__plan *pl, int id) { return pl->sbp ? pl->sbp[id] : loom_broadcast(); }
+/* How tensor id lies on its n devices: its SBP of one level, or two on a mesh. */
+static inline loom__lay loom__plan_lay(const loom__plan *pl, int id, int n)
+{
+    if (pl->mesh && pl->mesh[id][0] > 0)
+        return (loom__lay){.s = loom_nd_sbp_2d(pl->sbp[id], pl->sbp1[id]), .mesh = {pl->mesh[id][0], pl->mesh[id][1]}, .n = n};
+    return (loom__lay){.s = loom_nd_sbp_1d(loom__plan_sbp(pl, id)), .mesh = {n, 1}, .n = n};
+}
+/* How a register's part lies. */
+static inline loom__lay loom__regst_lay(const loom__regst *rg)
+{
+    if (rg->mesh[0] > 0)
+        return (loom__lay){.s = loom_nd_sbp_2d(rg->sbp, rg->sbp1), .mesh = {rg->mesh[0], rg->mesh[1]}, .n = rg->nparts};
+    return (loom__lay){.s = loom_nd_sbp_1d(rg->sbp), .mesh = {rg->nparts, 1}, .n = rg->nparts};
+}
+/* Bytes of device d's part of dense tensor t laid out as l, at the bounds of its dims
+ * (loom__part_bytes when 1-D). */
+size_t loom__lay_bytes(const loom_graph *g, const loom_tensor *t, const loom__lay *l, int d);
 
 #endif

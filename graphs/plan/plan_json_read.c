@@ -10,6 +10,60 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An SBP of two levels (a mesh's) into *a and *b, or of one into *a when b is NULL. */
+static int read_levels(loom__rd *r, int v, int two, loom_sbp *a, loom_sbp *b)
+{
+    loom_nd_sbp nd;
+    if (loom__rd_nd_sbp_at(r, v, &nd))
+        return -1;
+    if (nd.n && nd.n != (two ? 2 : 1)) /* or "unset" (n 0): an op never run */
+        return loom__rd_bad(r, v, "an SBP of %d level%s here, as its tensor's", two ? 2 : 1, two ? "s" : "");
+    *a = nd.v[0];
+    if (b)
+        *b = nd.v[1];
+    return 0;
+}
+
+/* The "mesh" [rows, columns] of object o over ndev devices into *rows and *cols. */
+static int read_mesh_of(loom__rd *r, int o, int ndev, int *rows, int *cols)
+{
+    int *m = NULL, nm = 0;
+    if (loom__rd_get_ints(r, o, "mesh", 1, LOOM__MAX_DEVICES, &m, &nm))
+        return free(m), -1;
+    int ok = nm == 2 && m[0] * m[1] == ndev;
+    if (ok)
+        *rows = m[0], *cols = m[1];
+    free(m);
+    return ok ? 0 : loom__rd_bad(r, loom__json_get(r->doc, o, "mesh"), "a mesh is [rows, columns] of its %d devices", ndev);
+}
+
+/* A tensor's mesh into the plan's by-id tables at id (made on the first mesh: alloc is then where
+ * the table of meshes goes). */
+static int read_mesh(loom__rd *r, loom__plan *pl, int o, int ndev, int (**alloc)[2], int id)
+{
+    if (alloc) {
+        size_t n = (size_t)pl->g->n + 1;
+        pl->sbp1 = calloc(n, sizeof *pl->sbp1);
+        pl->sig1 = calloc(n, sizeof *pl->sig1);
+        pl->ksig = calloc(n, sizeof *pl->ksig);
+        *alloc = calloc(n, sizeof **alloc);
+        if (!pl->sbp1 || !pl->sig1 || !pl->ksig || !*alloc)
+            return loom__rd_bad(r, o, "out of memory");
+    }
+    return read_mesh_of(r, o, ndev, &pl->mesh[id][0], &pl->mesh[id][1]);
+}
+
+/* A register's SBP: of two levels with its "mesh", else one. */
+static int read_regst_sbp(loom__rd *r, int o, loom__regst *rg)
+{
+    loom_nd_sbp nd;
+    if (loom__rd_nd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &nd))
+        return -1;
+    rg->sbp = nd.v[0];
+    rg->sbp1 = nd.v[1];
+    return nd.n < 2 ? 0 : read_mesh_of(r, o, rg->nparts, &rg->mesh[0], &rg->mesh[1]);
+}
+
 static int read_tensor(loom__rd *r, loom__plan *pl, int o, int id, int *grad_of)
 {
     loom_graph *g = pl->g;
@@ -73,14 +127,22 @@ static int read_tensor(loom__rd *r, loom__plan *pl, int o, int id, int *grad_of)
         return -1;
     if (pl->sbp) {
         int s = loom__rd_member(r, o, "sig", LOOM__JSON_OBJ), in = s >= 0 ? loom__rd_member(r, s, "in", LOOM__JSON_ARR) : -1;
-        if (s < 0 || in < 0 || loom__rd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &pl->sbp[id]) ||
-            loom__rd_sbp_at(r, loom__rd_member(r, s, "out", LOOM__JSON_STR), &pl->sig[id].out))
+        loom_nd_sbp nd;
+        if (s < 0 || in < 0 || loom__rd_nd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &nd))
+            return -1;
+        int two = nd.n == 2;
+        if (two && read_mesh(r, pl, o, pl->place_n[t->place], pl->mesh ? NULL : &pl->mesh, id))
+            return -1;
+        pl->sbp[id] = nd.v[0];
+        if (two)
+            pl->sbp1[id] = nd.v[1];
+        if (read_levels(r, loom__rd_member(r, s, "out", LOOM__JSON_STR), two, &pl->sig[id].out, two ? &pl->sig1[id].out : NULL))
             return -1;
         if (loom__rd_val(r, in)->n != nsrc)
             return loom__rd_bad(r, in, "a signature has one SBP per source (%d), not %d", nsrc, loom__rd_val(r, in)->n);
         i = 0;
         for (int c = loom__rd_val(r, in)->first; c >= 0; c = loom__rd_val(r, c)->next, i++)
-            if (loom__rd_sbp_at(r, c, &pl->sig[id].in[i]))
+            if (read_levels(r, c, two, &pl->sig[id].in[i], two ? &pl->sig1[id].in[i] : NULL))
                 return -1;
     }
     int csr = loom__json_get(r->doc, o, "csr");
@@ -229,7 +291,8 @@ static int check_reads(loom__rd *r, const loom__plan *pl, int a)
         for (int j = 0; j < k->n_out; j++) {
             const loom__regst *rg = &pl->regst[k->out[j]];
             const loom_tensor *rt = pl->g->t[rg->tensor];
-            size_t need = rt->layout == LOOM__CSR ? 0 : loom__part_bytes(pl->g, rt, rg->sbp, rg->nparts, rg->part);
+            const loom__lay l = loom__regst_lay(rg);
+            size_t need = rt->layout == LOOM__CSR ? 0 : loom__lay_bytes(pl->g, rt, &l, rg->part);
             if (rt->layout == LOOM__CSR && pl->csr_rows[rt->id] < 0)
                 return loom__rd_bad(r, o, "sparse tensor %d has no size (\"csr\")", rt->id);
             if (rg->mem != LOOM__MEM_NONE && rg->bytes < need)
@@ -257,7 +320,7 @@ static int read_registers(loom__rd *r, loom__plan *pl, int a)
             loom__rd_get_i(r, o, "dom", LOOM__HOST, pl->ndev - 1, &rg->dom) ||
             loom__rd_get_i(r, o, "nparts", 1, LOOM__MAX_DEVICES, &rg->nparts) ||
             loom__rd_get_i(r, o, "part", 0, rg->nparts - 1, &rg->part) ||
-            loom__rd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &rg->sbp) || loom__rd_get_size(r, o, "bytes", &rg->bytes) ||
+            read_regst_sbp(r, o, rg) || loom__rd_get_size(r, o, "bytes", &rg->bytes) ||
             loom__rd_get_i(r, o, "regst_num", 1, LOOM_MAX_REGST_NUM, &rg->regst_num) ||
             loom__rd_get_name(r, o, "mem", loom__plan_json_mems, LOOM__PLAN_JSON_NMEM, &mem) ||
             loom__rd_get_size(r, o, "offset", &rg->offset) ||
@@ -387,6 +450,11 @@ static int read_ops(loom__rd *r, loom__plan *pl, int root)
         if (read_tensor(r, pl, c, id, grad_of))
             return -1;
     }
+    for (int j = 0; pl->mesh && j < n; j++)
+        if (pl->mesh[j][0] > 0) {
+            const loom__sbp_sig *pair[2] = {&pl->sig[j], &pl->sig1[j]};
+            loom__nd_kernel_sig(pair, g->t[j]->n_src, &pl->ksig[j]);
+        }
     return 0;
 }
 

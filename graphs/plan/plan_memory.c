@@ -55,6 +55,19 @@ size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, i
     return align_up(bytes ? (size_t)bytes : 1);
 }
 
+size_t loom__lay_bytes(const loom_graph *g, const loom_tensor *t, const loom__lay *l, int d)
+{
+    if (l->s.n == 1)
+        return loom__part_bytes(g, t, l->s.v[0], l->n, d);
+    int64_t bound[LOOM_MAX_DIMS], shape[LOOM_MAX_DIMS], bytes;
+    for (int i = 0; i < t->shape.ndim; i++)
+        bound[i] = loom__dim_bound(g, t->shape.d[i]);
+    loom__nd_part_shape(bound, t->shape.ndim, &l->s, l->mesh, d, shape);
+    if (loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
+        return LOOM__PLAN_OVER;
+    return align_up(bytes ? (size_t)bytes : 1);
+}
+
 /* Places each shared register of device d by lifetime (loom__memplan); returns the size of the
  * device's shared block. */
 static size_t place_shared(loom__plan *pl, int d)

@@ -23,8 +23,9 @@ void loom__plan_print(const loom__plan *pl, FILE *f)
         if (tt && t->kind != LOOM__TASK_SOURCE)
             fprintf(f, " %-20s %s", loom_tensor_name(tt), loom__shape_str(pl->g, &tt->shape, b, sizeof b));
         if (t->kind == LOOM__TASK_BOXING) {
-            loom_sbp_str(pl->regst[t->in[0]].sbp, b, sizeof b);
-            loom_sbp_str(pl->regst[t->out[0]].sbp, s1, sizeof s1);
+            const loom__lay from = loom__regst_lay(&pl->regst[t->in[0]]), to = loom__regst_lay(&pl->regst[t->out[0]]);
+            loom_nd_sbp_str(&from.s, b, sizeof b);
+            loom_nd_sbp_str(&to.s, s1, sizeof s1);
             fprintf(f, " %s -> %s", b, s1);
         }
         fprintf(f, "\n");

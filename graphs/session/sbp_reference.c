@@ -32,40 +32,27 @@ static void value_free(loom__value *v)
     *v = (loom__value){0};
 }
 
-/* How a tensor lies on its devices: its SBP of one or two levels, on a mesh (mesh[1] 1 when 1-D). */
-typedef struct layout {
-    loom_nd_sbp s;
-    int mesh[2];
-    int n; /* devices */
-} layout;
-
-static layout layout_of(const loom__sbp_plan *pl, int id, loom_nd_sbp s)
+static loom__lay layout_of(const loom__sbp_plan *pl, int id, loom_nd_sbp s)
 {
-    layout l = {.s = s, .mesh = {pl->nparts[id], 1}, .n = pl->nparts[id]};
+    loom__lay l = {.s = s, .mesh = {pl->nparts[id], 1}, .n = pl->nparts[id]};
     if (loom__sbp_plan_2d(pl, id))
         memcpy(l.mesh, pl->mesh[id], sizeof l.mesh);
     return l;
 }
 
 /* Device d's part of a logical dense value. */
-static int to_local(const loom__value *x, const layout *l, int d, loom__value *out)
+static int to_local(const loom__value *x, const loom__lay *l, int d, loom__value *out)
 {
     int64_t shape[LOOM_MAX_DIMS];
-    if (l->s.n == 1)
-        loom__part_shape(x->shape, x->ndim, l->s.v[0], l->n, d, shape);
-    else
-        loom__nd_part_shape(x->shape, x->ndim, &l->s, l->mesh, d, shape);
+    loom__lay_shape(x->shape, x->ndim, l, d, shape);
     if (value_alloc(out, x->dtype, x->ndim, shape))
         return -1;
-    if (l->s.n == 1)
-        loom__part_cut(x, l->s.v[0], l->n, d, out);
-    else
-        loom__nd_part_cut(x, &l->s, l->mesh, d, out);
+    loom__lay_cut(x, l, d, out);
     return 0;
 }
 
 /* Device d's rows of a logical CSR value (S(0) or B on each level). */
-static int to_local_csr(const loom__value *x, const layout *l, int d, loom__value *out)
+static int to_local_csr(const loom__value *x, const loom__lay *l, int d, loom__value *out)
 {
     int64_t start[2], size[2];
     loom__nd_region(x->shape, 2, &l->s, l->mesh, d, start, size);
@@ -81,22 +68,19 @@ static int to_local_csr(const loom__value *x, const layout *l, int d, loom__valu
     return 0;
 }
 
-static int to_local_any(const loom_tensor *t, const loom__value *x, const layout *l, int d, loom__value *out)
+static int to_local_any(const loom_tensor *t, const loom__value *x, const loom__lay *l, int d, loom__value *out)
 {
     return (t->layout == LOOM__CSR ? to_local_csr : to_local)(x, l, d, out);
 }
 
 /* The logical value of the local parts, into x (allocated for the logical shape); 0, or -1 out of
  * memory. */
-static int to_logical(const loom__value *parts, const layout *l, loom__value *x)
+static int to_logical(const loom__value *parts, const loom__lay *l, loom__value *x)
 {
     const loom__value *pp[LOOM__MAX_DEVICES];
     for (int d = 0; d < l->n; d++)
         pp[d] = &parts[d];
-    if (l->s.n > 1)
-        return loom__nd_part_join(pp, &l->s, l->mesh, x);
-    loom__part_join(pp, l->s.v[0], l->n, x);
-    return 0;
+    return loom__lay_join(pp, l, x);
 }
 
 static int concrete_shape(loom_program *p, const loom_tensor *t, int64_t *shape)
@@ -137,7 +121,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             continue;
         if (!(dv[id].v = calloc((size_t)n, sizeof *dv[id].v)))
             s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
-        const layout l = layout_of(pl, id, loom__sbp_plan_nd(pl, id));
+        const loom__lay l = layout_of(pl, id, loom__sbp_plan_nd(pl, id));
         for (int d = 0; d < l.n && s == LOOM_OK; d++)
             if (to_local_any(t, &p->val[id], &l, d, &dv[id].v[d]))
                 s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
@@ -155,7 +139,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             break;
         }
         const int nt = pl->nparts[id]; /* the op's placement; its sources are there too, but a move's */
-        const layout ol = layout_of(pl, id, loom__sbp_plan_nd(pl, id));
+        const loom__lay ol = layout_of(pl, id, loom__sbp_plan_nd(pl, id));
         if (t->op == LOOM_OP_MOVE) { /* the logical value, cut for the destination's devices */
             if (!(dv[id].v = calloc((size_t)n, sizeof *dv[id].v)))
                 s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
@@ -178,7 +162,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
         for (int i = 0; i < t->n_src && s == LOOM_OK; i++) {
             const loom_tensor *src = t->src[i];
             loom_nd_sbp have = loom__sbp_plan_nd(pl, src->id);
-            const layout want = layout_of(pl, src->id, loom__sbp_plan_want(pl, t, i));
+            const loom__lay want = layout_of(pl, src->id, loom__sbp_plan_want(pl, t, i));
             loom__value *out = &scratch[(size_t)i * n];
             for (int d = 0; d < n; d++)
                 value_free(&out[d]);
@@ -215,7 +199,8 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
             msg[0] = 0;
             if (ol.s.n > 1) {
                 const loom__sbp_sig *pair[2] = {&pl->sig[id], &pl->sig1[id]};
-                loom__nd_part_offsets(pair, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])src_shapes, ol.mesh, d, &eff, &ctx);
+                loom__nd_kernel_sig(pair, t->n_src, &eff);
+                loom__nd_part_offsets(pair, &eff, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])src_shapes, ol.mesh, d, &ctx);
             } else
                 loom__part_offsets(&pl->sig[id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])src_shapes, nt, d, &ctx);
             s = def->cpu(t, out, src, &ctx);
@@ -249,7 +234,7 @@ loom_status loom__sbp_reference_run(loom_program *p, int end, int training)
     for (int id = 0; id < end && s == LOOM_OK; id++) {
         loom_tensor *t = g->t[id];
         if ((t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE) && dv[id].v) {
-            const layout l = layout_of(pl, id, loom__sbp_plan_nd(pl, id));
+            const loom__lay l = layout_of(pl, id, loom__sbp_plan_nd(pl, id));
             if (to_logical(dv[id].v, &l, &p->val[id]))
                 s = loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
         }

@@ -58,6 +58,22 @@ static void box_copy(char *dst, const int64_t *ds, const int64_t *dof, const cha
     }
 }
 
+/* The overlap of box a (start, size) and box b: its extent, and where it starts in each; 0 when
+ * it is empty. */
+static int overlap(const int64_t *as, const int64_t *asz, const int64_t *bs, const int64_t *bsz, int nd, int64_t *ext,
+                   int64_t *at_a, int64_t *at_b)
+{
+    int empty = 0;
+    for (int i = 0; i < nd; i++) {
+        int64_t lo = as[i] > bs[i] ? as[i] : bs[i], hi_a = as[i] + asz[i], hi_b = bs[i] + bsz[i];
+        ext[i] = (hi_a < hi_b ? hi_a : hi_b) - lo;
+        at_a[i] = lo - as[i];
+        at_b[i] = lo - bs[i];
+        empty |= ext[i] <= 0;
+    }
+    return !empty;
+}
+
 /* out (the box at offset `at` of the logical shape, extent out->shape) = the sum of the n parts,
  * each of the logical shape, in double and device order. */
 static void box_sum(loom__value *out, const loom__value *const *parts, int n, const int64_t *shape, const int64_t *at)
@@ -164,16 +180,9 @@ void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_fr
         box_copy(out->data, out->shape, zero, parts[n_from == n_to ? d : 0]->data, shape, ostart, osize, nd, es);
     } else {
         for (int j = 0; j < n_from; j++) { /* the intersection of part j's region with ours */
-            int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], lo[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS],
-                at_dst[LOOM_MAX_DIMS];
+            int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS], at_dst[LOOM_MAX_DIMS];
             split_region(parts, j, shape, nd, from.axis, jstart, jsize);
-            for (int i = 0; i < nd; i++) {
-                lo[i] = jstart[i] > ostart[i] ? jstart[i] : ostart[i];
-                int64_t hi_j = jstart[i] + jsize[i], hi_o = ostart[i] + osize[i];
-                ext[i] = (hi_j < hi_o ? hi_j : hi_o) - lo[i];
-                at_src[i] = lo[i] - jstart[i];
-                at_dst[i] = lo[i] - ostart[i];
-            }
+            overlap(jstart, jsize, ostart, osize, nd, ext, at_src, at_dst);
             box_copy(out->data, out->shape, at_dst, parts[j]->data, parts[j]->shape, at_src, ext, nd, es);
         }
     }
@@ -269,47 +278,10 @@ void loom__nd_part_cut(const loom__value *x, const loom_nd_sbp *s, const int *me
 
 int loom__nd_part_join(const loom__value *const *parts, const loom_nd_sbp *s, const int *mesh, loom__value *x)
 {
-    int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
-    int n = s->n < 2 ? mesh[0] : mesh[0] * mesh[1], partial = 0;
-    for (int l = 0; l < s->n; l++)
-        partial |= s->v[l].kind == LOOM_SBP_PARTIAL_SUM;
-    if (!partial) { /* each element once: from the devices at coordinate 0 of every B level */
-        for (int d = 0; d < n; d++)
-            if (loom__nd_holds(s, mesh, d, LOOM_SBP_BROADCAST)) {
-                loom__nd_region(x->shape, x->ndim, s, mesh, d, start, size);
-                box_copy(x->data, x->shape, start, parts[d]->data, parts[d]->shape, zero, size, x->ndim, loom_dtype_size(x->dtype));
-            }
-        return 0;
-    }
-    /* the addends summed in double, in device order, and rounded once */
-    int64_t m = loom__numel(x);
-    double *acc = calloc((size_t)(m > 0 ? m : 1), sizeof *acc);
-    if (!acc)
-        return -1;
-    for (int d = 0; d < n; d++) {
-        if (!loom__nd_holds(s, mesh, d, LOOM_SBP_BROADCAST))
-            continue;
-        loom__nd_region(x->shape, x->ndim, s, mesh, d, start, size);
-        int64_t k = loom__numel(parts[d]), idx[LOOM_MAX_DIMS] = {0};
-        for (int64_t e = 0; e < k; e++) {
-            int64_t li = 0;
-            for (int i = 0; i < x->ndim; i++)
-                li = li * x->shape[i] + start[i] + idx[i];
-            acc[li] += x->dtype == LOOM_F32 ? ((const float *)parts[d]->data)[e] : ((const double *)parts[d]->data)[e];
-            for (int i = x->ndim - 1; i >= 0; i--) {
-                if (++idx[i] < size[i])
-                    break;
-                idx[i] = 0;
-            }
-        }
-    }
-    for (int64_t e = 0; e < m; e++)
-        if (x->dtype == LOOM_F32)
-            ((float *)x->data)[e] = (float)acc[e];
-        else
-            ((double *)x->data)[e] = acc[e];
-    free(acc);
-    return 0;
+    /* the whole value is device 0's part under (B, B) */
+    const loom__lay from = {.s = *s, .mesh = {mesh[0], mesh[1]}, .n = mesh[0] * mesh[1]},
+                    to = {.s = loom_nd_sbp_2d(loom_broadcast(), loom_broadcast()), .mesh = {mesh[0], mesh[1]}, .n = from.n};
+    return loom__lay_convert(parts, &from, &to, 0, 0, x->shape, x);
 }
 
 /* The level whose signature a kernel sees: the one that splits source 0 (along the lower axis when
@@ -327,10 +299,11 @@ static int kernel_level(const loom__sbp_sig *const sig[2], int nsrc)
     return best < 0 ? 0 : best;
 }
 
-void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], const int *mesh,
-                           int d, loom__sbp_sig *eff, loom__kctx *ctx)
+void loom__nd_kernel_sig(const loom__sbp_sig *const sig[2], int nsrc, loom__sbp_sig *eff) { *eff = *sig[kernel_level(sig, nsrc)]; }
+
+void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], const loom__sbp_sig *eff, int nsrc,
+                           const int64_t (*shapes)[LOOM_MAX_DIMS], const int *mesh, int d, loom__kctx *ctx)
 {
-    *eff = *sig[kernel_level(sig, nsrc)];
     for (int i = 0; i < nsrc; i++) {
         ctx->first[i] = ctx->whole[i] = 0;
         if (eff->in[i].kind == LOOM_SBP_SPLIT) {
@@ -344,4 +317,143 @@ void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], int nsrc, const in
     ctx->sig = eff;
     ctx->part = d;
     ctx->nparts = mesh[0] * mesh[1];
+}
+
+/* ---- either: a layout ---------------------------------------------------------------------- */
+
+void loom__lay_shape(const int64_t *shape, int ndim, const loom__lay *l, int d, int64_t *part)
+{
+    if (l->s.n > 1)
+        loom__nd_part_shape(shape, ndim, &l->s, l->mesh, d, part);
+    else
+        loom__part_shape(shape, ndim, l->s.v[0], l->n, d, part);
+}
+
+void loom__lay_cut(const loom__value *x, const loom__lay *l, int d, loom__value *out)
+{
+    if (l->s.n > 1)
+        loom__nd_part_cut(x, &l->s, l->mesh, d, out);
+    else
+        loom__part_cut(x, l->s.v[0], l->n, d, out);
+}
+
+int loom__lay_join(const loom__value *const *parts, const loom__lay *l, loom__value *x)
+{
+    if (l->s.n > 1)
+        return loom__nd_part_join(parts, &l->s, l->mesh, x);
+    loom__part_join(parts, l->s.v[0], l->n, x);
+    return 0;
+}
+
+/* 1 when a conversion from l reads device q: on each B level of l, the device at coordinate want. */
+static int lay_reads(const loom__lay *l, int q, const int want[2])
+{
+    for (int k = 0; k < l->s.n; k++)
+        if (l->s.v[k].kind == LOOM_SBP_BROADCAST && mesh_coord(&l->s, l->mesh, q, k) != want[k])
+            return 0;
+    return 1;
+}
+
+int loom__lay_convert(const loom__value *const *parts, const loom__lay *from, const loom__lay *to, int d, int64_t first,
+                      const int64_t *shape, loom__value *out)
+{
+    if (from->s.n == 1 && to->s.n == 1) {
+        loom__part_convert(parts, from->s.v[0], from->n, to->s.v[0], to->n, d, first, shape, out);
+        return 0;
+    }
+    int nd = out->ndim;
+    size_t es = loom_dtype_size(out->dtype);
+    if (!loom__nd_holds(&to->s, to->mesh, d, LOOM_SBP_PARTIAL_SUM)) {
+        memset(out->data, 0, value_bytes(out));
+        return 0;
+    }
+    int64_t ostart[LOOM_MAX_DIMS], osize[LOOM_MAX_DIMS];
+    loom__nd_region(shape, nd, &to->s, to->mesh, d, ostart, osize);
+    /* the sources read: on each B level of from, the device at d's coordinate when both lie on
+     * one mesh (d's own group: the hierarchical route's reads), else coordinate 0 */
+    int same = from->s.n == to->s.n && from->mesh[0] == to->mesh[0] && from->mesh[1] == to->mesh[1], partial = 0;
+    int want[2] = {0, 0};
+    for (int l = 0; l < from->s.n; l++) {
+        partial |= from->s.v[l].kind == LOOM_SBP_PARTIAL_SUM;
+        if (same)
+            want[l] = mesh_coord(&from->s, from->mesh, d, l);
+    }
+    int64_t m = loom__numel(out);
+    double *acc = partial ? calloc((size_t)(m > 0 ? m : 1), sizeof *acc) : NULL;
+    if (partial && !acc)
+        return -1;
+    for (int q = 0; q < from->n; q++) {
+        int64_t qstart[LOOM_MAX_DIMS], qsize[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS], at_dst[LOOM_MAX_DIMS];
+        if (!lay_reads(from, q, want))
+            continue;
+        loom__nd_region(shape, nd, &from->s, from->mesh, q, qstart, qsize);
+        if (!overlap(qstart, qsize, ostart, osize, nd, ext, at_src, at_dst))
+            continue;
+        if (!partial) {
+            box_copy(out->data, out->shape, at_dst, parts[q]->data, parts[q]->shape, at_src, ext, nd, es);
+            continue;
+        }
+        int64_t k = 1, idx[LOOM_MAX_DIMS] = {0};
+        for (int i = 0; i < nd; i++)
+            k *= ext[i];
+        for (int64_t e = 0; e < k; e++) {
+            int64_t si = 0, di = 0;
+            for (int i = 0; i < nd; i++) {
+                si = si * parts[q]->shape[i] + at_src[i] + idx[i];
+                di = di * out->shape[i] + at_dst[i] + idx[i];
+            }
+            acc[di] += out->dtype == LOOM_F32 ? ((const float *)parts[q]->data)[si] : ((const double *)parts[q]->data)[si];
+            for (int i = nd - 1; i >= 0; i--) {
+                if (++idx[i] < ext[i])
+                    break;
+                idx[i] = 0;
+            }
+        }
+    }
+    for (int64_t e = 0; partial && e < m; e++)
+        if (out->dtype == LOOM_F32)
+            ((float *)out->data)[e] = (float)acc[e];
+        else
+            ((double *)out->data)[e] = acc[e];
+    free(acc);
+    return 0;
+}
+
+void loom__lay_csr_convert(const loom__value *const *parts, const loom__lay *from, const loom__lay *to, int d, loom__value *out)
+{
+    int same = from->s.n == to->s.n && from->mesh[0] == to->mesh[0] && from->mesh[1] == to->mesh[1];
+    int want[2] = {0, 0};
+    for (int l = 0; same && l < from->s.n; l++)
+        want[l] = mesh_coord(&from->s, from->mesh, d, l);
+    /* the rows each device of `from` holds: B levels at d's coordinates cover them once, in order */
+    int64_t whole[2] = {0, parts[0]->shape[1]}, ostart[2], osize[2], rows = 0, nnz = 0;
+    for (int q = 0; q < from->n; q++)
+        whole[0] += lay_reads(from, q, want) ? parts[q]->shape[0] : 0;
+    loom__nd_region(whole, 2, &to->s, to->mesh, d, ostart, osize);
+    size_t vs = loom_dtype_size(parts[0]->dtype);
+    out->rowptr[0] = 0;
+    int64_t first = 0;
+    for (int q = 0; q < from->n; q++) {
+        if (!lay_reads(from, q, want))
+            continue;
+        const loom__value *x = parts[q];
+        int64_t lo = ostart[0] > first ? ostart[0] : first, hi = ostart[0] + osize[0];
+        if (first + x->shape[0] < hi)
+            hi = first + x->shape[0];
+        for (int64_t r = lo; r < hi; r++) {
+            int32_t a = x->rowptr[r - first], b = x->rowptr[r - first + 1];
+            if (b > a) {
+                memcpy(out->col + nnz, x->col + a, (size_t)(b - a) * sizeof(int32_t));
+                memcpy((char *)out->data + (size_t)nnz * vs, (const char *)x->data + (size_t)a * vs, (size_t)(b - a) * vs);
+            }
+            nnz += b - a;
+            out->rowptr[++rows] = (int32_t)nnz;
+        }
+        first += x->shape[0];
+    }
+    out->dtype = parts[0]->dtype;
+    out->ndim = 2;
+    out->shape[0] = rows;
+    out->shape[1] = whole[1];
+    out->nnz = nnz;
 }

@@ -58,14 +58,36 @@ void loom__nd_part_cut(const loom__value *x, const loom_nd_sbp *s, const int *me
 /* The logical value into x (allocated with the logical shape) from every device's part: P addends
  * summed in double in device order and rounded once. 0, or -1 out of memory. */
 int loom__nd_part_join(const loom__value *const *parts, const loom_nd_sbp *s, const int *mesh, loom__value *x);
-/* loom__part_offsets for an op run on device d of a mesh under the signature sig[0] on level 0 and
- * sig[1] on level 1: kernels see one level's signature in eff (ctx->sig points at it): the level
- * that splits source 0 (along the lower axis when both do), else one that splits anything, else
- * level 0; and for each source it splits, the offset of d's block along that axis. A source split
- * on the other level only is then seen whole, as a B of that signature: its part is a share of
- * the work, not a share of what the kernel indexes (a row-split table's indices). */
-void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], const int *mesh,
-                           int d, loom__sbp_sig *eff, loom__kctx *ctx);
+/* The signature a kernel sees of an op run on a mesh under sig[0] on level 0 and sig[1] on level 1,
+ * into eff: one level's, the level that splits source 0 (along the lower axis when both do), else
+ * one that splits anything, else level 0. A source split on the other level only is then seen
+ * whole, as a B of that signature: its part is a share of the work, not a share of what the
+ * kernel indexes (a row-split table's indices). */
+void loom__nd_kernel_sig(const loom__sbp_sig *const sig[2], int nsrc, loom__sbp_sig *eff);
+/* loom__part_offsets on device d of a mesh: for each source eff splits, the offset of d's block
+ * along that axis and the axis's whole size; ctx->sig = eff (which must outlive the kernel call). */
+void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], const loom__sbp_sig *eff, int nsrc,
+                           const int64_t (*shapes)[LOOM_MAX_DIMS], const int *mesh, int d, loom__kctx *ctx);
+
+/* ---- Either: how a tensor's parts lie, 1-D (s.n 1 on n devices) or on a mesh (s.n 2) ---- */
+typedef struct loom__lay {
+    loom_nd_sbp s;
+    int mesh[2]; /* a 2-D mesh's rows and columns; {n, 1} when 1-D */
+    int n;       /* devices */
+} loom__lay;
+
+void loom__lay_shape(const int64_t *shape, int ndim, const loom__lay *l, int d, int64_t *part);
+void loom__lay_cut(const loom__value *x, const loom__lay *l, int d, loom__value *out);
+/* 0, or -1 out of memory (a partial sum on a mesh adds in a buffer of doubles). */
+int loom__lay_join(const loom__value *const *parts, const loom__lay *l, loom__value *x);
+/* Part d under `to` from the parts under `from` (loom__part_convert when both are 1-D). On a mesh
+ * the task reads, of the parts that overlap its own, one device per B level of `from` (its own
+ * group's when both lie on one mesh), and sums the P ones as loom__nd_part_join does, so it gives
+ * the bits of cutting the joined value. 0, or -1 out of memory. */
+int loom__lay_convert(const loom__value *const *parts, const loom__lay *from, const loom__lay *to, int d, int64_t first,
+                      const int64_t *shape, loom__value *out);
+/* The same for a CSR value (S(0) and B levels): out has room for part d's rows and every entry. */
+void loom__lay_csr_convert(const loom__value *const *parts, const loom__lay *from, const loom__lay *to, int d, loom__value *out);
 
 /* CSR (row splits only, S(0) or B): rows [start, start + size) of x into out, whose rowptr, col and
  * data have room (nnz and shape set here), rowptr rebased to 0. */
