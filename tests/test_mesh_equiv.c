@@ -7,7 +7,11 @@
  * gives the reference executor's bits. */
 #include "equiv.h"
 
+#include "graphs/session/program.h"
+
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const meshes[] = {"cpu:0-3[2,2]", "cpu:0-3[1,4]", "cpu:0-3[4,1]", "cpu:0-1[2,1]", "cpu:0-1[1,2]",
@@ -70,6 +74,170 @@ START_TEST(test_pipelines_mesh)
 }
 END_TEST
 
+/* The hybrid MLP written by hand: a batch of 16 rows of 8 features, (S(0), B): its rows split
+ * over the mesh's rows, whole along each row; fc1's weight (B, S(1)): its columns split along each
+ * row of the mesh (model parallel within, data parallel across). */
+static loom_tensor *hybrid_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    (void)seed;
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(16, 8)), *y = loom_input(g, "y", LOOM_I32, loom_shape(16));
+    in[0] = x, in[1] = y, *nin = 2;
+    loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, 12, 1));
+    if (m == LT_HYBRID) { /* the mesh's hints; none on one device */
+        loom_tensor_set_nd_sbp(x, loom_nd_sbp_2d(loom_split(0), loom_broadcast()));
+        loom_tensor_set_nd_sbp(loom_graph_tensor(g, "fc1.weight"), loom_nd_sbp_2d(loom_broadcast(), loom_split(1)));
+    }
+    return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 4, 1), y, NULL);
+}
+
+START_TEST(test_hybrid_mlp)
+{
+    /* against one device, on both executors, for SGD with momentum (seed 0) and Adam (seed 1) */
+    for (uint64_t seed = 0; seed < 2; seed++) {
+        lt_result one, ref, actors;
+        lt_train(hybrid_mlp, seed, LT_DATA, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_REFERENCE}, &one);
+        lt_train(hybrid_mlp, seed, LT_HYBRID, &(lt_train_opts){.placement = "cpu:0-3[2,2]", .executor = LOOM_EXEC_REFERENCE}, &ref);
+        lt_assert_results_close(&ref, &one, 1e-5, "the hybrid MLP on cpu:0-3[2,2]");
+        lt_train(hybrid_mlp, seed, LT_HYBRID, &(lt_train_opts){.placement = "cpu:0-3[2,2]", .executor = LOOM_EXEC_ACTORS}, &actors);
+        ck_assert_msg(lt_results_same(&actors, &ref), "the hybrid MLP: the actor runtime differs from the SBP reference executor");
+    }
+
+    /* its plan: fc1's product is (S(0), S(1)), and the weight's gradient, a partial sum over the
+     * mesh's rows, is all-reduced within each column only: hierarchically, on level 0 */
+    loom_graph *g = loom_graph_new();
+    loom_error e = {0};
+    loom_placement *pl = loom_placement_parse("cpu:0-3[2,2]", &e);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_tensor *in[2];
+    int nin;
+    loom_tensor *loss = hybrid_mlp(g, 0, LT_HYBRID, in, &nin);
+    loom_program *p = NULL;
+    ck_assert_msg(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_sgd(0.1)}, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    const loom__sbp_plan *sp = &p->sbp;
+    const loom_tensor *w = loom_graph_find(g, "fc1.weight"), *prod = NULL, *update = NULL;
+    for (int id = 0; id < p->n; id++) {
+        const loom_tensor *t = g->t[id];
+        if (t->op == LOOM_OP_MATMUL && t->src[1] == w && !prod)
+            prod = t;
+        if (t->op == LOOM_OP_SGD_UPDATE && t->src[0] == w)
+            update = t;
+    }
+    ck_assert(prod && update);
+    loom_nd_sbp s = loom__sbp_plan_nd(sp, prod->id), grad = loom__sbp_plan_nd(sp, update->src[1]->id);
+    char b[80], b2[80];
+    loom_nd_sbp_str(&s, b, sizeof b);
+    loom_nd_sbp_str(&grad, b2, sizeof b2);
+    ck_assert_str_eq(b, "(S(0), S(1))");
+    ck_assert_str_eq(b2, "(P, S(1))");
+    loom__box_route r, all[LOOM__BOX_ROUTES];
+    loom__sbp_plan_box(sp, update, 1, &p->cost, &r);
+    const loom__cost_dev *d = &p->cost.dev[LOOM_DEVICE_CPU];
+    const double bytes = loom__tensor_bytes(w); /* 8 x 12 f32 */
+    ck_assert_int_eq(r.flat, 0);
+    ck_assert_int_eq(r.nsteps, 1);
+    ck_assert_int_eq(r.step[0].level, 0);
+    ck_assert_int_eq(r.step[0].kind, LOOM__BOX_ALL_REDUCE);
+    ck_assert_int_eq(r.step[0].n, 2);
+    /* each device reads its column's two addends of its half and writes its half */
+    ck_assert_double_eq(r.bytes, loom__box_bytes(LOOM__BOX_ALL_REDUCE, bytes / 2, 2, d));
+    ck_assert_double_eq(r.bytes, 3 * bytes / 2);
+    /* the route through B on level 1 (gather each row's addend whole, all-reduce, slice again)
+     * moves more, and is the only other way */
+    loom_nd_sbp want = loom_nd_sbp_2d(loom_broadcast(), loom_split(1));
+    int nr = loom__box_routes(&grad, &want, sp->mesh[w->id], bytes, d, all);
+    double through_b = 0;
+    for (int k = 0; k < nr; k++)
+        if (all[k].nsteps == 3)
+            through_b = all[k].bytes;
+    ck_assert_double_gt(through_b, r.bytes);
+    /* loom plan says so */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert(loom_program_print_plan(p, f) == LOOM_OK);
+    fclose(f);
+    char line[200];
+    snprintf(line, sizeof line, "(P, S(1)) -> (B, S(1)) of 'matmul' (tensor %d, 384 bytes) for sgd_update (tensor %d): "
+                                "all-reduce P -> B on level 0 (groups of 2); 576 bytes read and written per device",
+             update->src[1]->id, update->id);
+    ck_assert_msg(strstr(text, line), "the plan lacks \"%s\":\n%s", line, text);
+    ck_assert_ptr_nonnull(strstr(text, "((S(0), B), (B, S(1))) -> (S(0), S(1))"));
+    free(text);
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
+/* A graph batch is fed whole onto a mesh: feeding its parts (loom_feeder_parts) is refused. */
+static loom_tensor *parts_x;
+static loom_status feed_by_parts(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t len)
+{
+    (void)ctx, (void)step, (void)end, (void)msg, (void)len;
+    static float v[4][3 * 2];
+    loom_array parts[4];
+    for (int d = 0; d < 4; d++)
+        parts[d] = (loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {3, 2}, .data = v[d]};
+    return loom_feeder_parts(f, parts_x, 4, parts);
+}
+
+START_TEST(test_mesh_fed_by_parts)
+{
+    loom_graph *g = loom_graph_new();
+    loom_error e = {0};
+    loom_placement *pl = loom_placement_parse("cpu:0-3[2,2]", &e);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_dim n = loom_dim_dynamic(g, "N", 16);
+    parts_x = loom_input(g, "x", LOOM_F32, loom_shape(n, 2));
+    loom_program *p = NULL;
+    ck_assert_msg(loom_compile(g, loom_sum(g, loom_tanh(g, parts_x), 3, 0), NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    loom_program_set_source(p, feed_by_parts, NULL);
+    ck_assert_int_eq(loom_program_run_steps(p, LOOM_RUN_FORWARD, 1), LOOM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(loom_program_error(p), "loom_feeder_parts: input 'x' is on a 2-D placement, where a graph batch is fed whole"),
+                  "%s", loom_program_error(p));
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
+/* A batch of a dynamic size, fed whole, splits evenly on each level: the forward value on a mesh
+ * (both executors) is one device's. */
+static double dynamic_batch_mean(const char *placement, loom_executor ex)
+{
+    loom_graph *g = loom_graph_new();
+    loom_error e = {0};
+    loom_placement *pl = loom_placement_parse(placement, &e);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_tensor *x = loom_input(g, "x", LOOM_F64, loom_shape(loom_dim_dynamic(g, "N", 16), 3));
+    loom_tensor *out = loom_mean(g, loom_tanh(g, loom_nn_linear(g, "fc", x, 5, 1)), 3, 0);
+    loom_program *p = NULL;
+    ck_assert_msg(loom_compile(g, out, &(loom_train_opts){.executor = ex}, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    double v[7 * 3];
+    lt_fill_normal(v, 7 * 3, 5);
+    loom_array a = {.dtype = LOOM_F64, .ndim = 2, .shape = {7, 3}, .data = v}, r;
+    ck_assert_msg(loom_program_feed(p, x, &a) == LOOM_OK && loom_program_run(p, LOOM_RUN_FORWARD) == LOOM_OK &&
+                      loom_program_fetch(p, out, &r) == LOOM_OK,
+                  "%s", loom_program_error(p));
+    double m = ((double *)r.data)[0];
+    loom_program_free(p);
+    loom_graph_free(g);
+    return m;
+}
+
+START_TEST(test_mesh_dynamic_batch)
+{
+    double one = dynamic_batch_mean("cpu:0", LOOM_EXEC_REFERENCE);
+    static const char *const where[] = {"cpu:0-3[2,2]", "cpu:0-5[3,2]", "cpu:0-2[1,3]"};
+    for (int k = 0; k < 3; k++) {
+        double ref = dynamic_batch_mean(where[k], LOOM_EXEC_REFERENCE), act = dynamic_batch_mean(where[k], LOOM_EXEC_ACTORS);
+        ck_assert_msg(fabs(ref - one) <= 1e-12 * fmax(1, fabs(one)), "%s: %.17g, one device %.17g", where[k], ref, one);
+        ck_assert_msg(ref == act, "%s: the actor runtime gives %.17g, the reference executor %.17g", where[k], act, ref);
+    }
+}
+END_TEST
+
 /* A hint whose levels are not its placement's, or that does not fit the tensor, is the graph's
  * error, which loom_compile returns. */
 static void check_bad_hint(const char *placement, loom_nd_sbp hint, int i32, const char *want)
@@ -116,6 +284,9 @@ int main(void)
     tcase_add_test(tc, test_embedding_mesh);
     tcase_add_test(tc, test_random_graphs_mesh);
     tcase_add_test(tc, test_pipelines_mesh);
+    tcase_add_test(tc, test_hybrid_mlp);
+    tcase_add_test(tc, test_mesh_fed_by_parts);
+    tcase_add_test(tc, test_mesh_dynamic_batch);
     tcase_add_test(tc, test_mesh_bad_hints);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);

@@ -111,6 +111,12 @@ typedef struct loom__box_route {
     double bytes;                   /* each device moves, over the steps */
     double seconds;
 } loom__box_route;
+/* Every route that makes the boxing, into c (at most LOOM__BOX_ROUTES), with its terms, bytes
+ * and seconds: flat (when both are one value on both levels), level 1 then 0, level 0 then 1 (when
+ * valid), and through B on level 1 (always). Returns their number. */
+#define LOOM__BOX_ROUTES 4
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, const loom__cost_dev *d,
+                     loom__box_route c[LOOM__BOX_ROUTES]);
 /* The cheapest route from `from` to `to` (two levels each) for a tensor of `bytes` logical bytes on
  * a mesh of mesh[0] x mesh[1] devices of kind d, into *best; returns its seconds (0 and no steps
  * when they are equal). */

@@ -41,14 +41,10 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
 
 static int uniform(const loom_nd_sbp *s) { return loom_sbp_equal(s->v[0], s->v[1]); }
 
-double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes,
-                            const loom__cost_dev *d, loom__box_route *best)
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, const loom__cost_dev *d,
+                     loom__box_route c[LOOM__BOX_ROUTES])
 {
-    loom__box_route c[4];
     int nc = 0;
-    *best = (loom__box_route){0};
-    if (loom_nd_sbp_equal(from, to))
-        return 0;
     const loom_sbp a0 = from->v[0], a1 = from->v[1], b0 = to->v[0], b1 = to->v[1];
     if (uniform(from) && uniform(to)) { /* flat */
         c[nc] = (loom__box_route){.flat = 1};
@@ -67,15 +63,23 @@ double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, cons
     add_step(&c[nc], 0, a0, b0, loom_broadcast(), mesh, bytes, d);
     add_step(&c[nc], 1, loom_broadcast(), b1, b0, mesh, bytes, d);
     nc++;
-    double least = INFINITY;
-    for (int k = 0; k < nc; k++) {
+    for (int k = 0; k < nc; k++)
         c[k].seconds = loom__terms_seconds(c[k].terms, d);
-        if (c[k].seconds < least) {
-            least = c[k].seconds;
+    return nc;
+}
+
+double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes,
+                            const loom__cost_dev *d, loom__box_route *best)
+{
+    *best = (loom__box_route){0};
+    if (loom_nd_sbp_equal(from, to))
+        return 0;
+    loom__box_route c[LOOM__BOX_ROUTES];
+    int nc = loom__box_routes(from, to, mesh, bytes, d, c);
+    for (int k = 0; k < nc; k++)
+        if (k == 0 || c[k].seconds < best->seconds)
             *best = c[k];
-        }
-    }
-    return least;
+    return best->seconds;
 }
 
 size_t loom__box_route_str(const loom__box_route *r, char *buf, size_t len)
