@@ -19,6 +19,18 @@ static const char *const meshes[] = {"cpu:0-3[2,2]", "cpu:0-3[1,4]", "cpu:0-3[4,
 enum { NMESH = sizeof meshes / sizeof meshes[0] };
 
 /* Each mode, and hybrid once more with the mesh's own hints, on every mesh against one device. */
+/* A new graph on the placement written p. */
+static loom_graph *graph_on(const char *p)
+{
+    loom_graph *g = loom_graph_new();
+    loom_error e = {0};
+    loom_placement *pl = loom_placement_parse(p, &e);
+    ck_assert_msg(pl != NULL, "%s", e.msg);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    return g;
+}
+
 static int check_seeds(lt_build_fn build, int nseeds, double tol)
 {
     int cases = 0;
@@ -104,11 +116,7 @@ START_TEST(test_hybrid_mlp)
 
     /* its plan: fc1's product is (S(0), S(1)), and the weight's gradient, a partial sum over the
      * mesh's rows, is all-reduced within each column only: hierarchically, on level 0 */
-    loom_graph *g = loom_graph_new();
-    loom_error e = {0};
-    loom_placement *pl = loom_placement_parse("cpu:0-3[2,2]", &e);
-    loom_graph_set_placement(g, pl);
-    loom_placement_free(pl);
+    loom_graph *g = graph_on("cpu:0-3[2,2]");
     loom_tensor *in[2];
     int nin;
     loom_tensor *loss = hybrid_mlp(g, 0, LT_HYBRID, in, &nin);
@@ -183,11 +191,7 @@ static loom_status feed_by_parts(void *ctx, int64_t step, loom_feeder *f, int *e
 
 START_TEST(test_mesh_fed_by_parts)
 {
-    loom_graph *g = loom_graph_new();
-    loom_error e = {0};
-    loom_placement *pl = loom_placement_parse("cpu:0-3[2,2]", &e);
-    loom_graph_set_placement(g, pl);
-    loom_placement_free(pl);
+    loom_graph *g = graph_on("cpu:0-3[2,2]");
     loom_dim n = loom_dim_dynamic(g, "N", 16);
     parts_x = loom_input(g, "x", LOOM_F32, loom_shape(n, 2));
     loom_program *p = NULL;
@@ -205,11 +209,7 @@ END_TEST
  * (both executors) is one device's. */
 static double dynamic_batch_mean(const char *placement, loom_executor ex)
 {
-    loom_graph *g = loom_graph_new();
-    loom_error e = {0};
-    loom_placement *pl = loom_placement_parse(placement, &e);
-    loom_graph_set_placement(g, pl);
-    loom_placement_free(pl);
+    loom_graph *g = graph_on(placement);
     loom_tensor *x = loom_input(g, "x", LOOM_F64, loom_shape(loom_dim_dynamic(g, "N", 16), 3));
     loom_tensor *out = loom_mean(g, loom_tanh(g, loom_nn_linear(g, "fc", x, 5, 1)), 3, 0);
     loom_program *p = NULL;
@@ -242,12 +242,7 @@ END_TEST
  * error, which loom_compile returns. */
 static void check_bad_hint(const char *placement, loom_nd_sbp hint, int i32, const char *want)
 {
-    loom_graph *g = loom_graph_new();
-    loom_error e = {0};
-    loom_placement *p = loom_placement_parse(placement, &e);
-    ck_assert_msg(p != NULL, "%s", e.msg);
-    loom_graph_set_placement(g, p);
-    loom_placement_free(p);
+    loom_graph *g = graph_on(placement);
     loom_tensor *x = loom_input(g, "x", i32 ? LOOM_I32 : LOOM_F32, loom_shape(8, 4)), *y = loom_input(g, "y", LOOM_F32, loom_shape(8));
     loom_tensor_set_nd_sbp(x, hint);
     ck_assert_int_eq(loom_graph_status(g), LOOM_ERR_INVALID);
