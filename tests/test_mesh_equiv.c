@@ -172,6 +172,13 @@ START_TEST(test_hybrid_mlp)
     ck_assert_msg(strstr(text, line), "the plan lacks \"%s\":\n%s", line, text);
     ck_assert_ptr_nonnull(strstr(text, "((S(0), B), (B, S(1))) -> (S(0), S(1))"));
     free(text);
+    /* and so does its Graphviz: each device's instance with its two-level SBP, the boxing between */
+    f = open_memstream(&text, &len);
+    ck_assert(loom_program_write_dot(p, f) == LOOM_OK);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "matmul\\n(S(0), S(1))"));
+    ck_assert_ptr_nonnull(strstr(text, "label=\"hierarchical boxing\""));
+    free(text);
     loom_program_free(p);
     loom_graph_free(g);
 }

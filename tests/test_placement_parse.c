@@ -77,6 +77,8 @@ START_TEST(test_placement_examples)
         {"cpu:0,1,2,3[1,4]", "cpu:0-3[1,4]", LOOM_DEVICE_CPU, 4, 1, 2, 1, 4},
         {"cpu:0-3[4,1]", "cpu:0-3[4,1]", LOOM_DEVICE_CPU, 4, 1, 2, 4, 1},
         {"cpu:0-1[2,1]", "cpu:0-1[2,1]", LOOM_DEVICE_CPU, 2, 1, 2, 2, 1},
+        {"cpu:0-5[3,2]", "cpu:0-5[3,2]", LOOM_DEVICE_CPU, 6, 1, 2, 3, 2},
+        {"cuda:0-7[2,4]", "cuda:0-7[2,4]", LOOM_DEVICE_CUDA, 8, 1, 2, 2, 4},
         {"cuda:0,2,4-6,9[2,3]", "cuda:0,2,4-6,9[2,3]", LOOM_DEVICE_CUDA, 6, 1, 2, 2, 3},
         {"cpu:5[1,1]", "cpu:5[1,1]", LOOM_DEVICE_CPU, 1, 1, 2, 1, 1},
         {"cpu:0-127[8,16]", "cpu:0-127[8,16]", LOOM_DEVICE_CPU, 128, 1, 2, 8, 16},
