@@ -10,7 +10,9 @@
 # and WARMUP (Cora 100 / 10; the synthetic graph a fifth of them), PYTHON (python3, with torch and
 # torch_geometric). Cases: Cora with dropout 0.5 and 0; the 100k-node, 2M-edge synthetic graph on
 # cpu:0 with THREADS threads and with one, against cpu:0-THREADS-1 with one thread per device (data
-# parallel), and PyG; then SpMM (bench/spmm_cpu against spmm_torch.py --device cpu, THREADS each).
+# parallel), and PyG; then SpMM (bench/spmm_cpu against spmm_torch.py --device cpu, THREADS each);
+# then the CNNs (bench/cnn on cpu:0 against cnn_torch.py --device cpu, eager; CNN=0 leaves them out,
+# CNN_STEPS (default 10) sets the steps timed).
 set -uo pipefail
 
 out=${1:?usage: bench/cpu.sh OUTDIR}
@@ -27,7 +29,7 @@ failed=0
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 
-cmake --build "$build" --target bench_gcn bench_spmm_cpu >"$out/build.log" 2>&1 || { note "build failed: $out/build.log"; exit 1; }
+cmake --build "$build" --target bench_gcn bench_spmm_cpu bench_cnn >"$out/build.log" 2>&1 || { note "build failed: $out/build.log"; exit 1; }
 rm -f "$out"/*.jsonl "$out"/*.log
 gcn=("$build/bench/gcn" --executor actors)
 pyg=("$py" "$root/bench/peers/gcn_pyg.py" --device cpu --threads "$th")
@@ -48,14 +50,25 @@ for r in $(seq "$reps"); do
     run pyg "${pyg[@]}" "${syn[@]}"
     run spmm_loom "$build/bench/spmm_cpu" --threads "$th"
     run spmm_torch "$py" "$root/bench/peers/spmm_torch.py" --device cpu --threads "$th"
+    if [ "${CNN:-1}" = 1 ]; then
+        cs=${CNN_STEPS:-10}
+        run cnn_loom "$build/bench/cnn" --placement cpu:0 --threads "$th" --steps "$cs" --warmup 2
+        run cnn_torch "$py" "$root/bench/peers/cnn_torch.py" --device cpu --variants eager --steps "$cs" --warmup 2
+    fi
 done
 
-"$py" - "$out"/loom.jsonl "$out"/pyg.jsonl "$out"/spmm_loom.jsonl "$out"/spmm_torch.jsonl <<'PY' | tee "$out/summary.txt"
+"$py" - "$out"/*.jsonl <<'PY' | tee "$out/summary.txt"
 import json, statistics, sys
-runs, spmm = {}, {}
+runs, spmm, cnn = {}, {}, {}
 for path in sys.argv[1:]:
     for line in open(path):
         r = json.loads(line)
+        if r.get("case") == "cnn":
+            if "images_per_s" in r:
+                cnn.setdefault((r["model"], r["impl"]), []).append(r["images_per_s"])
+            else:
+                print("failed:", line.strip())
+            continue
         if r.get("case", "").startswith("spmm") and "ms" in r:
             spmm.setdefault((r["case"], r["rows"], r["nnz"], r["features"], r["impl"]), []).append(r["ms"])
             continue
@@ -79,5 +92,10 @@ for (kase, n, e, f, impl), ms in sorted(smed.items()):
     if impl == "loom" and (kase, n, e, f, "torch") in smed:
         print(f"{kase} {n} rows {e} nonzeros {f} features: loom {ms:.3f} ms, torch {smed[(kase, n, e, f, 'torch')]:.3f} ms, "
               f"speedup {smed[(kase, n, e, f, 'torch')] / ms:.2f}x")
+cmed = {k: statistics.median(v) for k, v in cnn.items()}
+for (model, impl), ips in sorted(cmed.items()):
+    if impl == "loom" and (model, "torch") in cmed:
+        print(f"cnn {model}: loom {ips:.0f} images/s, torch eager {cmed[(model, 'torch')]:.0f} images/s, "
+              f"speedup {ips / cmed[(model, 'torch')]:.2f}x")
 PY
 exit $failed

@@ -327,6 +327,79 @@ START_TEST(test_fed_input_kept)
 }
 END_TEST
 
+/* loom_batch_inputs_make's inputs for each task, and loom_batch_graph_accuracy on one and two
+ * devices against the host: the logits of a graph are the sums over its nodes of their first three
+ * features, so its prediction is the argmax of those sums. */
+START_TEST(test_inputs_make_and_graph_accuracy)
+{
+    loom_samples s;
+    lt_make_samples(&s, 40, 5);
+    loom_error err = LOOM_ERROR_INIT;
+    /* what the host predicts */
+    int64_t hits = 0;
+    for (int64_t i = 0; i < s.count; i++) {
+        double sum[3] = {0, 0, 0};
+        for (int64_t v = s.node_off[i]; v < s.node_off[i + 1]; v++)
+            for (int c = 0; c < 3; c++)
+                sum[c] += s.x[v * 5 + c];
+        int best = sum[1] > sum[0] ? 1 : 0;
+        best = sum[2] > sum[best] ? 2 : best;
+        hits += best == s.graph_y[i];
+    }
+    const double want = (double)hits / (double)s.count;
+    ck_assert(want > 0 && want < 1); /* a measure that can be wrong both ways */
+    for (int ndev = 1; ndev <= 2; ndev++) {
+        loom_graph *g = loom_graph_new();
+        if (ndev == 2) {
+            loom_placement *pl = loom_placement_parse("cpu:0-1", &err);
+            loom_graph_set_placement(g, pl);
+            loom_placement_free(pl);
+        }
+        loom_batch_inputs in;
+        loom_batch_inputs_make(g, &s, 6, LOOM_TASK_GRAPHS, &in);
+        ck_assert(in.x && in.src && in.dst && in.node_graph && in.graph_y && !in.edge_attr && !in.edge_y && !in.edge_graph);
+        ck_assert_str_eq(loom_tensor_name(in.graph_y), "graph_y");
+        ck_assert_int_eq(loom_tensor_dim(in.x, 1), 5);
+        loom_tensor *logits = loom_segment_sum(g, loom_slice(g, in.x, 1, 0, 3), in.node_graph, in.graphs);
+        loom_tensor *loss = loom_softmax_cross_entropy(g, logits, in.graph_y, NULL);
+        loom_program *p = NULL;
+        ck_assert_msg(loom_compile(g, loss, NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+        loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+        o.batch = 6;
+        o.devices = ndev;
+        double acc = -1;
+        ck_assert_msg(loom_batch_graph_accuracy(p, logits, &s, &o, &in, LOOM_RUN_EVAL, &acc, &err) == LOOM_OK, "%s", err.msg);
+        ck_assert_msg(fabs(acc - want) < 1e-12, "%d devices: accuracy %g, the host's %g", ndev, acc, want);
+        loom_program_free(p);
+        loom_graph_free(g);
+
+        /* the edge task's inputs: features and labels of edges, no graphs */
+        g = loom_graph_new();
+        loom_batch_inputs_make(g, &s, 6, LOOM_TASK_EDGES, &in);
+        ck_assert(in.x && in.edge_attr && in.src && in.dst && in.edge_y && !in.node_graph && !in.graph_y && in.graphs == 0);
+        ck_assert_int_eq(loom_tensor_dim(in.edge_attr, 1), 4);
+        loom_graph_free(g);
+    }
+    /* a dataset without graph labels is refused */
+    int32_t *gy = s.graph_y;
+    s.graph_y = NULL;
+    loom_graph *g = loom_graph_new();
+    loom_batch_inputs in;
+    loom_batch_inputs_make(g, &s, 6, LOOM_TASK_EDGES, &in);
+    loom_program *p = NULL;
+    ck_assert(loom_compile(g, loom_bce_with_logits(g, loom_reshape(g, loom_slice(g, in.edge_attr, 1, 0, 1), loom_shape(in.edges)),
+                                                   in.edge_y, 1.0), NULL, &p) == LOOM_OK);
+    loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+    double acc;
+    ck_assert(loom_batch_graph_accuracy(p, in.x, &s, &o, &in, LOOM_RUN_EVAL, &acc, &err) == LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "no graph labels") != NULL, "%s", err.msg);
+    loom_program_free(p);
+    loom_graph_free(g);
+    s.graph_y = gy;
+    loom_samples_free(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batch");
@@ -339,6 +412,7 @@ int main(void)
     tcase_add_test(tc, test_feeder_refusals);
     tcase_add_test(tc, test_batch_refusals);
     tcase_add_test(tc, test_fed_input_kept);
+    tcase_add_test(tc, test_inputs_make_and_graph_accuracy);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

@@ -35,6 +35,20 @@ const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_pl
     return NULL;
 }
 
+double loom_program_predicted_step(loom_program *p)
+{
+    if (!p)
+        return -1;
+    loom__sbp_plan one = {0};
+    const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
+    loom__prediction pr = {.seconds = -1};
+    if (pl)
+        loom__sbp_plan_predict(pl, p->g, p->n, &p->cost, &pr);
+    if (pl == &one)
+        loom__sbp_plan_free(&one);
+    return pr.seconds;
+}
+
 /* The status of a describe call api once it has written to f: LOOM_ERR_IO when f reports a write error. */
 static loom_status written(loom_program *p, const char *api, FILE *f)
 {

@@ -84,6 +84,10 @@ loom__plan_src loom__program_plan_src(loom_program *p);
 /* LOOM_OK when plan pl fits the program's memory limit, else LOOM_ERR_NOMEM with the refusal
  * (naming api, the device, the bytes needed and the limit). */
 loom_status loom__program_plan_fits(loom_program *p, const struct loom__plan *pl, const char *api);
+/* The bytes plan pl is held to the memory limit by: on CPU devices the whole step with the
+ * program's own parameters and optimizer state (they share the host's memory), on GPUs the
+ * largest device's; INT64_MAX past an int64. */
+int64_t loom__program_plan_needs(loom_program *p, const struct loom__plan *pl);
 /* Makes pl the plan of its mode (the program's), replacing that mode's plan and actors. */
 void loom__program_set_plan(loom_program *p, struct loom__plan *pl);
 /* Mode's plan as made so far (its executor's, or the one made before it), or NULL. */

@@ -78,6 +78,10 @@ typedef struct loom_image_set {
 loom_status loom_fashion_mnist_load(const char *dir, int train, loom_image_set *out, loom_error *err);
 /** Frees the set's arrays and clears it. */
 void loom_image_set_free(loom_image_set *s);
+/** The mean and standard deviation of every pixel of s on the [0, 1] scale (p / 255), summed in
+ * double in the set's order: what loom_image_opts' mean and std normalise by. Both 0 for an empty
+ * set or one whose images are not u8. */
+void loom_image_set_mean_std(const loom_image_set *s, double *mean, double *std);
 
 /* ---------------------------------------------------------------------------------------------
  * Citation graphs in the Cora/CiteSeer .npz layout (adj_data/adj_indices/adj_indptr/adj_shape,

@@ -63,6 +63,7 @@
 #include "graph.h"
 #include "images.h"
 #include "nn.h"
+#include "place.h"
 #include "program.h"
 #include "samples.h"
 #include "sbp.h"

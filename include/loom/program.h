@@ -305,6 +305,13 @@ loom_status loom_program_load(loom_program *p, const char *path);
  * Use the file with loom_train_opts.cost_model or $LOOM_COST_MODEL. LOOM_ERR_IO naming path. */
 loom_status loom_calibrate(const char *path, FILE *log, loom_error *err);
 
+/** The step time the cost model predicts for p's training step (seconds): each op's compute and
+ * each boxing's transfer on its devices, the busiest device's sum or the longest chain of what
+ * waits for what, whichever is longer, and a step's own cost (docs/design.md, "The cost model").
+ * The figures are the program's cost model (loom_train_opts.cost_model); -1 when p is NULL or out
+ * of memory. */
+double loom_program_predicted_step(loom_program *p);
+
 /** What a program is, written for its user (what `loom plan` prints): the counts of its tensors
  * and, on several devices, each op's SBP signature and why, every boxing op and the bytes it
  * moves per step. LOOM_ERR_IO when the stream reports a write error. */
