@@ -334,6 +334,19 @@ START_TEST(test_placement_mesh)
     ck_assert_str_eq(err.msg, "SBP S(0) has 1 level but placement 'cpu:0-3[2,2]' has a 2-D hierarchy [2, 2]");
     ck_assert_int_eq(loom_nd_sbp_check(&two, flat, 2, &err), LOOM_ERR_INVALID);
     ck_assert_str_eq(err.msg, "SBP (S(0), B) has 2 levels but placement 'cpu:0-3' has a 1-D hierarchy [4]");
+    /* made from the 1-D placement: the same as parsed */
+    loom_placement *made = loom_placement_mesh(flat, 2, 2, &err);
+    ck_assert_msg(made && loom_placement_equal(made, m22), "%s", err.msg);
+    ck_assert_ptr_null(loom_placement_mesh(flat, 2, 3, &err));
+    ck_assert_str_eq(err.msg, "loom_placement_mesh: a mesh of 2 x 3 for placement 'cpu:0-3' of 4 devices");
+    ck_assert_ptr_null(loom_placement_mesh(flat, 0, 4, &err));
+    loom_placement *ranked = loom_placement_parse("@0-1/cpu:0-1", &err);
+    ck_assert_ptr_null(loom_placement_mesh(ranked, 2, 2, &err));
+    ck_assert_str_eq(err.msg, "loom_placement_mesh: placement '@0-1/cpu:0-1' has ranks, whose hierarchy is [ranks, devices per rank] "
+                              "already");
+    ck_assert_ptr_null(loom_placement_mesh(NULL, 1, 1, &err));
+    loom_placement_free(ranked);
+    loom_placement_free(made);
     loom_placement_free(flat);
     loom_placement_free(m22);
     loom_placement_free(m14);

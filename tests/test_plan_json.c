@@ -122,7 +122,9 @@ static void round_trip(const char *placement)
     for (int s = 0; s < STEPS; s++)
         ck_assert_msg(memcmp(&own[s], &back[s], sizeof own[s]) == 0, "%s step %d: %.17g from the program's plan, %.17g from the plan read back",
                       placement ? placement : "one device", s, own[s], back[s]);
-    lt_record_results(placement ? "plan_json cpu:0-3" : "plan_json one device", back, STEPS);
+    char what[64];
+    snprintf(what, sizeof what, "plan_json %s", placement ? placement : "one device");
+    lt_record_results(what, back, STEPS);
     drop(&c);
     unlink(path);
     unlink(again_path);
@@ -134,6 +136,10 @@ START_TEST(test_round_trip_one_device) { round_trip(NULL); }
 END_TEST
 
 START_TEST(test_round_trip_four_devices) { round_trip("cpu:0-3"); }
+END_TEST
+
+/* A mesh: two-level SBPs and signatures, registers' meshes, the kernels' signatures rebuilt. */
+START_TEST(test_round_trip_mesh) { round_trip("cpu:0-3[2,2]"); }
 END_TEST
 
 START_TEST(test_bad_plans_are_refused)
@@ -239,6 +245,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_round_trip_one_device);
     tcase_add_test(tc, test_round_trip_four_devices);
+    tcase_add_test(tc, test_round_trip_mesh);
     tcase_add_test(tc, test_bad_plans_are_refused);
     tcase_add_test(tc, test_a_plan_before_the_feed_reads_back);
     suite_add_tcase(s, tc);

@@ -127,15 +127,10 @@ static int read_tensor(loom__rd *r, loom__plan *pl, int o, int id, int *grad_of)
         return -1;
     if (pl->sbp) {
         int s = loom__rd_member(r, o, "sig", LOOM__JSON_OBJ), in = s >= 0 ? loom__rd_member(r, s, "in", LOOM__JSON_ARR) : -1;
-        loom_nd_sbp nd;
-        if (s < 0 || in < 0 || loom__rd_nd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &nd))
+        int two = loom__json_get(r->doc, o, "mesh") >= 0; /* on a mesh: every SBP of two levels */
+        if (s < 0 || in < 0 || (two && read_mesh(r, pl, o, pl->place_n[t->place], pl->mesh ? NULL : &pl->mesh, id)) ||
+            read_levels(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), two, &pl->sbp[id], two ? &pl->sbp1[id] : NULL))
             return -1;
-        int two = nd.n == 2;
-        if (two && read_mesh(r, pl, o, pl->place_n[t->place], pl->mesh ? NULL : &pl->mesh, id))
-            return -1;
-        pl->sbp[id] = nd.v[0];
-        if (two)
-            pl->sbp1[id] = nd.v[1];
         if (read_levels(r, loom__rd_member(r, s, "out", LOOM__JSON_STR), two, &pl->sig[id].out, two ? &pl->sig1[id].out : NULL))
             return -1;
         if (loom__rd_val(r, in)->n != nsrc)

@@ -50,6 +50,20 @@ static int same_shape(const loom_graph *ga, const loom_shape *a, const loom_grap
 
 /* What a plan read back must share with the program's own plan of its mode: the ops it runs and
  * how they are placed and split. The first difference goes into why. */
+/* 1 when tensor id lies on the same mesh with the same level-1 SBP and signature in both plans (or
+ * on a 1-D placement in both). */
+static int same_level1(const loom__plan *own, const loom__plan *pl, int id, int nsrc)
+{
+    int a = own->mesh && own->mesh[id][0] > 0, b = pl->mesh && pl->mesh[id][0] > 0;
+    if (!a || !b)
+        return a == b;
+    int same = !memcmp(own->mesh[id], pl->mesh[id], sizeof own->mesh[id]) && loom_sbp_equal(own->sbp1[id], pl->sbp1[id]) &&
+               loom_sbp_equal(own->sig1[id].out, pl->sig1[id].out);
+    for (int i = 0; same && i < nsrc; i++)
+        same = loom_sbp_equal(own->sig1[id].in[i], pl->sig1[id].in[i]);
+    return same;
+}
+
 static int same_program(const loom__plan *own, const loom__plan *pl, char *why, size_t len)
 {
     const loom_graph *a = own->g, *b = pl->g;
@@ -89,6 +103,7 @@ static int same_program(const loom__plan *own, const loom__plan *pl, char *why, 
             same = loom_sbp_equal(own->sbp[id], pl->sbp[id]) && loom_sbp_equal(own->sig[id].out, pl->sig[id].out);
             for (int i = 0; same && i < x->n_src; i++)
                 same = loom_sbp_equal(own->sig[id].in[i], pl->sig[id].in[i]);
+            same = same && same_level1(own, pl, id, x->n_src);
         }
         if (!same)
             return snprintf(why, len, "tensor %d is %s '%s' %s in the plan, %s '%s' %s in the program", id,

@@ -67,8 +67,11 @@ static loom_status reference_fits(loom_program *p, int end)
         }
         int leaf_state = t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE;
         over |= loom__add_size(leaf_state ? state : values, bytes, leaf_state ? &state : &values);
-        if (p->ndevices > 1) { /* a split tensor's parts hold it once, a broadcast or partial one on each device */
-            int64_t copies = p->sbp.sbp[id].kind == LOOM_SBP_SPLIT ? 1 : p->sbp.nparts[id], b;
+        if (p->ndevices > 1) { /* a split tensor's parts hold it once, a broadcast or partial one on each device (of each level) */
+            const loom_nd_sbp s = loom__sbp_plan_nd(&p->sbp, id);
+            int64_t copies = 1, b;
+            for (int l = 0; l < s.n; l++)
+                copies *= s.v[l].kind == LOOM_SBP_SPLIT ? 1 : s.n > 1 ? p->sbp.mesh[id][l] : p->sbp.nparts[id];
             over |= loom__mul_size(bytes, copies, &b) | loom__add_size(parts, b, &parts);
         }
     }

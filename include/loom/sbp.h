@@ -57,6 +57,10 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err);
  * LOOM_ERR_INVALID on an empty, unordered or out-of-range list. */
 loom_placement *loom_placement_new(loom_device_kind kind, int nranks, const int *ranks, int ndev, const int *devs,
                                    loom_error *err);
+/** A copy of p seen as a 2-D mesh of rows x cols devices, as "cpu:0-3[2,2]" is "cpu:0-3" seen as
+ * 2 x 2 (device i of p at row i / cols, column i % cols). NULL with LOOM_ERR_INVALID when rows x
+ * cols is not p's device count or p has ranks (its hierarchy is [ranks, devices per rank]). */
+loom_placement *loom_placement_mesh(const loom_placement *p, int rows, int cols, loom_error *err);
 /** A copy of p (NULL on out of memory). */
 loom_placement *loom_placement_copy(const loom_placement *p);
 /** Frees the placement; safe on NULL. */

@@ -8,7 +8,9 @@
  * SBPs splits (a split of the same axis on both levels is nested, and the column's devices then
  * hold pieces of different shares). Routes: level 1 then level 0; level 0 then level 1; level 1 to
  * B, then level 0, then level 1 from B (always valid); and, when both SBPs are one value on both
- * levels ((S(0), S(0)), (B, B), (P, P)), one boxing over the whole mesh as if it were 1-D (flat). */
+ * levels ((S(0), S(0)), (B, B), (P, P)), one boxing over the whole mesh as if it were 1-D (flat).
+ * Where the devices share memory an all-reduce step is priced in one phase, as the mesh's boxing
+ * task runs it. */
 #include "sbp/infer/cost.h"
 
 #include <math.h>
@@ -28,14 +30,21 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
     int n = mesh[l], groups = mesh[1 - l];
     double gb = other.kind == LOOM_SBP_SPLIT ? bytes / groups : bytes; /* a group's share of the tensor */
     loom__box_kind k = loom__boxing(a, b);
-    double t[LOOM__COST_TERMS] = {0};
-    loom__box_terms(k, gb, n, d, t);
+    double t[LOOM__COST_TERMS] = {0}, moved;
+    if (d->shared && k == LOOM__BOX_ALL_REDUCE && n > 1) { /* one phase: a mesh's task sums its group's parts (loom__lay_convert) */
+        moved = (n + 1) * gb;
+        t[LOOM__TERM_BOXES] = 1;
+        t[LOOM__TERM_BOX_BYTES] = n * moved;
+    } else {
+        loom__box_terms(k, gb, n, d, t);
+        moved = loom__box_bytes(k, gb, n, d);
+    }
     if (d->shared) /* every group's tasks at once, on the machine's bandwidth */
         t[LOOM__TERM_BOX_BYTES] *= groups;
     for (int i = 0; i < LOOM__COST_TERMS; i++)
         r->terms[i] += t[i];
-    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = loom__box_bytes(k, gb, n, d)};
-    r->bytes += r->step[r->nsteps - 1].bytes;
+    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved};
+    r->bytes += moved;
     return 0;
 }
 

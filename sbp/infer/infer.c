@@ -209,7 +209,7 @@ static void list_sigs(const loom_tensor *t, const loom__sbp_sig *sigs, int ns, c
 }
 
 /* Level-1 arrays and each tensor's mesh, when a placement of g is 2-D; 0, or -1 out of memory.
- * Tensors on 1-D placements have B on level 1, which no one reads. */
+ * Tensors on 1-D placements have B on level 1 (a move from one onto a mesh starts from it). */
 static int mesh_alloc(loom__sbp_plan *pl, loom_graph *g, int end)
 {
     int any = 0;
@@ -229,9 +229,8 @@ static int mesh_alloc(loom__sbp_plan *pl, loom_graph *g, int end)
         int dims[2];
         if (p && loom_placement_hierarchy(p, dims) == 2)
             memcpy(pl->mesh[id], dims, sizeof dims);
-        pl->sbp1[id] = pl->sig1[id].out = loom_broadcast();
-        for (int i = 0; i < LOOM__MAX_SRC; i++)
-            pl->sig1[id].in[i] = loom_broadcast();
+        else
+            pl->sbp1[id] = loom_broadcast(); /* on a mesh, unset until chosen, as on level 0 */
     }
     return 0;
 }

@@ -364,6 +364,35 @@ loom_placement *loom_placement_copy(const loom_placement *p)
 
 void loom_placement_free(loom_placement *p) { free(p); }
 
+loom_placement *loom_placement_mesh(const loom_placement *p, int rows, int cols, loom_error *err)
+{
+    char q[96];
+    if (!p) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_mesh: the placement is NULL");
+        return NULL;
+    }
+    if (loom_placement_str(p, q, sizeof q) >= sizeof q)
+        memcpy(q + sizeof q - 4, "...", 4);
+    if (p->has_ranks) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_mesh: placement '%s' has ranks, whose hierarchy is [ranks, devices per "
+                                              "rank] already", q);
+        return NULL;
+    }
+    if (rows < 1 || cols < 1 || (int64_t)rows * cols != p->ndev) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_mesh: a mesh of %d x %d for placement '%s' of %d device%s", rows, cols, q,
+                       p->ndev, p->ndev == 1 ? "" : "s");
+        return NULL;
+    }
+    loom_placement *m = loom_placement_copy(p);
+    if (!m) {
+        loom_error_set(err, LOOM_ERR_NOMEM, "loom_placement_mesh: out of memory");
+        return NULL;
+    }
+    m->mesh[0] = rows;
+    m->mesh[1] = cols;
+    return m;
+}
+
 /* ---- printing ------------------------------------------------------------------------------ */
 
 /* An snprintf-style output: writes what fits, counts everything. */
