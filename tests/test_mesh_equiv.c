@@ -76,6 +76,76 @@ END_TEST
 START_TEST(test_random_graphs_mesh) { ck_assert_int_eq(check_seeds(lt_model_random, 12, 1e-5), 12 * NMESH * 4); }
 END_TEST
 
+/* Random meshes: a random set of 2 to 8 of cpu:0-7 as a random rows x columns, with random hints of
+ * two levels on the random graph's input and its split weight, against one device on both
+ * executors. */
+static loom_nd_sbp random_hint[2];
+static int random_hinted[2];
+
+static loom_tensor *random_mesh_model(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    (void)m;
+    int64_t rc[2];
+    loom_tensor *x, *idx;
+    loom_tensor *loss = lt_random_graph(g, seed, &x, &idx, rc);
+    in[0] = x, in[1] = idx, *nin = 2;
+    if (random_hinted[0])
+        loom_tensor_set_nd_sbp(x, random_hint[0]);
+    if (random_hinted[1])
+        loom_tensor_set_nd_sbp(loom_graph_tensor(g, "wc"), random_hint[1]);
+    return loss;
+}
+
+START_TEST(test_random_meshes)
+{
+    const loom_nd_sbp xs[] = {loom_nd_sbp_2d(loom_split(0), loom_broadcast()), loom_nd_sbp_2d(loom_broadcast(), loom_split(0)),
+                              loom_nd_sbp_2d(loom_split(0), loom_split(0)), loom_nd_sbp_2d(loom_broadcast(), loom_broadcast())};
+    const loom_nd_sbp ws[] = {loom_nd_sbp_2d(loom_broadcast(), loom_split(1)), loom_nd_sbp_2d(loom_split(1), loom_broadcast()),
+                              loom_nd_sbp_2d(loom_split(1), loom_split(1)), loom_nd_sbp_2d(loom_broadcast(), loom_broadcast())};
+    uint64_t rs = 2026;
+    int cases = 0;
+    for (int it = 0; it < 80; it++) {
+        uint64_t r = lt_name_seed("mesh") ^ (rs += 0x9e3779b97f4a7c15u);
+        r = (r ^ (r >> 31)) * 0xbf58476d1ce4e5b9u;
+        /* a mesh of n devices: n in [2, 8], rows a divisor of n */
+        int n = 2 + (int)(r % 7), divisors[8], nd = 0;
+        for (int k = 1; k <= n; k++)
+            if (n % k == 0)
+                divisors[nd++] = k;
+        int rows = divisors[(r >> 8) % (uint64_t)nd];
+        int devs[8], used = 0;
+        for (int dv = 0; dv < 8 && used < n; dv++) /* n of the 8, in order: keep dv when the rest still fit */
+            if (8 - dv == n - used || ((r >> (16 + dv)) & 1))
+                devs[used++] = dv;
+        char placement[64];
+        int o = snprintf(placement, sizeof placement, "cpu:");
+        for (int k = 0; k < n; k++)
+            o += snprintf(placement + o, sizeof placement - (size_t)o, "%s%d", k ? "," : "", devs[k]);
+        snprintf(placement + o, sizeof placement - (size_t)o, "[%d,%d]", rows, n / rows);
+        random_hinted[0] = (r >> 40) % 5 != 4, random_hinted[1] = (r >> 44) % 5 != 4;
+        random_hint[0] = xs[(r >> 40) % 5 % 4];
+        random_hint[1] = ws[(r >> 44) % 5 % 4];
+        uint64_t seed = r >> 48;
+        char what[256], hx[40], hw[40];
+        loom_nd_sbp_str(&random_hint[0], hx, sizeof hx);
+        loom_nd_sbp_str(&random_hint[1], hw, sizeof hw);
+        snprintf(what, sizeof what, "random graph %llu on %s, x %s, wc %s", (unsigned long long)seed, placement,
+                 random_hinted[0] ? hx : "inferred", random_hinted[1] ? hw : "inferred");
+        lt_result one, ref, actors;
+        int hinted[2] = {random_hinted[0], random_hinted[1]};
+        random_hinted[0] = random_hinted[1] = 0; /* one device: no hints */
+        lt_train(random_mesh_model, seed, LT_DATA, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_REFERENCE}, &one);
+        random_hinted[0] = hinted[0], random_hinted[1] = hinted[1];
+        lt_train(random_mesh_model, seed, LT_HYBRID, &(lt_train_opts){.placement = placement, .executor = LOOM_EXEC_REFERENCE}, &ref);
+        lt_assert_results_close(&ref, &one, 1e-5, what);
+        lt_train(random_mesh_model, seed, LT_HYBRID, &(lt_train_opts){.placement = placement, .executor = LOOM_EXEC_ACTORS}, &actors);
+        ck_assert_msg(lt_results_same(&actors, &ref), "%s: the actor runtime differs from the SBP reference executor", what);
+        cases++;
+    }
+    ck_assert_int_eq(cases, 80);
+}
+END_TEST
+
 /* Pipelines through meshes: two stages, either or both on a 2-D placement, the hidden values
  * moved between them (a move task reads every part of the source mesh) and their gradient back. */
 START_TEST(test_pipelines_mesh)
@@ -285,6 +355,7 @@ int main(void)
     tcase_add_test(tc, test_gcn_dropout_mesh);
     tcase_add_test(tc, test_embedding_mesh);
     tcase_add_test(tc, test_random_graphs_mesh);
+    tcase_add_test(tc, test_random_meshes);
     tcase_add_test(tc, test_pipelines_mesh);
     tcase_add_test(tc, test_hybrid_mlp);
     tcase_add_test(tc, test_mesh_fed_by_parts);
