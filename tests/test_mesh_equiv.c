@@ -345,6 +345,24 @@ START_TEST(test_mesh_bad_hints)
 }
 END_TEST
 
+/* A hint no pair of signatures meets: the op, the tensor, its sources' SBPs and each level's
+ * candidates are named. */
+START_TEST(test_mesh_no_signature)
+{
+    loom_graph *g = graph_on("cpu:0-3[2,2]");
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+    loom_tensor_set_nd_sbp(x, loom_nd_sbp_2d(loom_split(0), loom_broadcast()));
+    loom_tensor *y = loom_relu(g, x);
+    loom_tensor_set_nd_sbp(y, loom_nd_sbp_2d(loom_partial_sum(), loom_broadcast()));
+    loom_program *p = NULL;
+    ck_assert_int_eq(loom_compile(g, loom_sum(g, y, 3, 0), NULL, &p), LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(loom_graph_error(g), "relu 'relu': no signature gives the requested (P, B) (its sources are (S(0), B)); "
+                                              "valid on each level: (S(0)) -> S(0), (S(1)) -> S(1), (B) -> B"),
+                  "%s", loom_graph_error(g));
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mesh_equiv");
@@ -361,6 +379,7 @@ int main(void)
     tcase_add_test(tc, test_mesh_fed_by_parts);
     tcase_add_test(tc, test_mesh_dynamic_batch);
     tcase_add_test(tc, test_mesh_bad_hints);
+    tcase_add_test(tc, test_mesh_no_signature);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

@@ -1,7 +1,9 @@
 /* SBP inference (see infer.h), in numbered passes:
  *   1. leaves: the user's hint, else inputs S(0) along the batch and parameters B;
  *   2. ops in topological order: the signature of least boxing cost given the producers;
- *   3. refinement: each op again, counting its consumers' boxing as well. */
+ *   3. refinement: each op again, counting its consumers' boxing as well.
+ * On a 2-D mesh a signature is a pair, one of the op's 1-D signatures per level, and every pair is
+ * weighed (boxing priced by route, sbp/infer/cost_route.c). */
 #include "sbp/infer/infer.h"
 
 #include <inttypes.h>
@@ -11,7 +13,6 @@
 
 #include "graphs/builder/graph.h"
 #include "ops/sbp_sigs.h"
-
 
 /* The candidates of t: its op's signatures and the all-broadcast one. An in-place update changes
  * its parameter where it lives, so its only signature is the parameter's own SBP for every source

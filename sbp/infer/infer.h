@@ -1,6 +1,7 @@
 /* SBP inference and the boxing planner (internal).
  *
- * Inference gives every tensor of a graph an SBP on a 1-D placement of n devices: inputs and
+ * Inference gives every tensor of a graph an SBP on its placement (of two levels on a 2-D mesh, a
+ * 1-D signature of its op per level; docs/design.md): inputs and
  * parameters take the user's hint or a default (inputs S(0) along the batch, parameters B), and
  * every op takes, among its valid signatures (graphs/core/op.h) and the all-broadcast one, the one whose
  * boxing of its sources costs least, then a refinement pass reconsiders each op given its
