@@ -1,6 +1,7 @@
 /* The placement-equivalence property on 2-D placements (meshes): training on cpu:0-3 seen as 2x2,
  * 1x4 and 4x1, cpu:0-1 as 2x1 and 1x2, cpu:0-2 as 1x3 and 3x1, and cpu:0-5 as 2x3 and 3x2
- * (uneven splits of the batch of 7 and of the 9-node graph), under data, model and hybrid
+ * (uneven splits of the batch of 7 and of the 9-node graph), and @0/cpu:0-3 (one rank of four
+ * devices: the mesh [1, 4]), under data, model and hybrid
  * parallelism, with every hint on both levels and, for hybrid, the mesh's own (S(0), B) batches
  * and (B, S(i)) weights, gives the losses and parameters of one device on the SBP reference
  * executor; the actor runtime (boxing tasks in shared memory), fed directly and by a data source,
@@ -15,7 +16,7 @@
 #include <string.h>
 
 static const char *const meshes[] = {"cpu:0-3[2,2]", "cpu:0-3[1,4]", "cpu:0-3[4,1]", "cpu:0-1[2,1]", "cpu:0-1[1,2]",
-                                     "cpu:0-2[1,3]", "cpu:0-2[3,1]", "cpu:0-5[2,3]", "cpu:0-5[3,2]"};
+                                     "cpu:0-2[1,3]", "cpu:0-2[3,1]", "cpu:0-5[2,3]", "cpu:0-5[3,2]", "@0/cpu:0-3"};
 enum { NMESH = sizeof meshes / sizeof meshes[0] };
 
 /* Each mode, and hybrid once more with the mesh's own hints, on every mesh against one device. */
