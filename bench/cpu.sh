@@ -1,5 +1,5 @@
 #!/bin/bash
-# Loom against PyG on the CPU, side by side: the same GCN training at equal thread counts, Loom and
+# Loom against PyG on the CPU, side by side: the same GCN (and GAT) training at equal thread counts, Loom and
 # the peer interleaved REPEATS times (the machine may be shared: medians of interleaved runs), one
 # JSON-lines file per program in OUTDIR, then the medians and ratios. See bench/README.md.
 #
@@ -8,11 +8,12 @@
 # Environment: LOOM_DATA (a directory holding cora.npz), LOOM_BUILD (default build), THREADS
 # (default 2: Loom's --threads, torch.set_num_threads, OMP/OpenBLAS threads), REPEATS (3), EPOCHS
 # and WARMUP (Cora 100 / 10; the synthetic graph a fifth of them), PYTHON (python3, with torch and
-# torch_geometric). Cases: Cora with dropout 0.5 and 0; the 100k-node, 2M-edge synthetic graph on
-# cpu:0 with THREADS threads and with one, against cpu:0-THREADS-1 with one thread per device (data
-# parallel), and PyG; then SpMM (bench/spmm_cpu against spmm_torch.py --device cpu, THREADS each);
-# then the CNNs (bench/cnn on cpu:0 against cnn_torch.py --device cpu, eager; CNN=0 leaves them out,
-# CNN_STEPS (default 10) sets the steps timed).
+# torch_geometric). Cases: Cora with dropout 0.5 and 0; GAT on Cora (PyG's recipe, dropout 0.6);
+# the 100k-node, 2M-edge synthetic graph on cpu:0 with THREADS threads and with one, against
+# cpu:0-THREADS-1 with one thread per device (data parallel), and PyG; then SpMM (bench/spmm_cpu
+# against spmm_torch.py --device cpu, THREADS each); then the CNNs (bench/cnn on cpu:0 against
+# cnn_torch.py --device cpu, eager; CNN=0 leaves them out, CNN_STEPS (default 10) sets the steps
+# timed).
 set -uo pipefail
 
 out=${1:?usage: bench/cpu.sh OUTDIR}
@@ -42,6 +43,8 @@ for r in $(seq "$reps"); do
         run loom "${gcn[@]}" --graph cora --epochs "$epochs" --warmup "$warmup" --threads "$th" --dropout "$p"
         run pyg "${pyg[@]}" --graph cora --epochs "$epochs" --warmup "$warmup" --dropout "$p"
     done
+    run loom "${gcn[@]}" --model gat --graph cora --epochs "$epochs" --warmup "$warmup" --threads "$th"
+    run pyg "${pyg[@]}" --model gat --graph cora --epochs "$epochs" --warmup "$warmup"
     run loom "${gcn[@]}" "${syn[@]}" --placement cpu:0 --threads "$th"
     if [ "$th" -gt 1 ]; then
         run loom "${gcn[@]}" "${syn[@]}" --placement cpu:0 --threads 1
@@ -74,7 +77,8 @@ for path in sys.argv[1:]:
             continue
         if "ms_per_epoch" not in r:
             print("failed:", line.strip()); continue
-        key = (r["case"], float(r.get("dropout", 0.5)), r["impl"], r["device"], r.get("threads"))
+        case = r["case"] if r.get("model", "gcn") == "gcn" else f'{r["case"]}/{r["model"]}'
+        key = (case, float(r.get("dropout", 0.5)), r["impl"], r["device"], r.get("threads"))
         runs.setdefault(key, []).append(r["ms_per_epoch"])
 med = {k: statistics.median(v) for k, v in runs.items()}
 for k in sorted(med, key=str):

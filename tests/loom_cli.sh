@@ -65,6 +65,21 @@ if ! grep -q "wrote $dir/one.dot" "$dir/out" || ! grep -q "cluster_dev0" "$dir/o
     echo "FAIL: loom plan gcn --placement cpu:0 --dot: no one-device graph written"
     fails=$((fails + 1))
 fi
+# --png: dot draws the plan (devices as clusters); without dot on PATH, the refusal says how to get it
+rm -f "$dir/plan.png"
+pre=(env PATH=/nonexistent)
+expect 1 "--png needs Graphviz's dot program" plan mlp --placement cpu:0-1 --png "$dir/plan.png"
+pre=(env)
+if command -v dot >/dev/null 2>&1; then
+    expect 0 "" plan mlp --placement cpu:0-1 --png "$dir/plan's.png"
+    if ! grep -q "wrote $dir/plan's.png" "$dir/out" || [ "$(head -c 4 "$dir/plan's.png" | od -An -tx1 | tr -d ' ')" != 89504e47 ]; then
+        echo "FAIL: loom plan --png wrote no PNG"
+        fails=$((fails + 1))
+    fi
+    expect 1 "dot could not write $dir/missing/plan.png" plan mlp --placement cpu:0-1 --png "$dir/missing/plan.png"
+else
+    echo "skipped: loom plan --png (Graphviz's dot is not installed)"
+fi
 expect 0 "" --help
 
 # loom train, bench and plan of the models: bad usage is status 2 with the reason

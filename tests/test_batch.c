@@ -46,7 +46,7 @@ static double *train_joined(lt_batch_model *m, const loom_samples *s, loom_sampl
     return r;
 }
 
-static void equivalence(int gin, const char *placement, int ndev, loom_sampler_kind kind)
+static void equivalence(enum lt_batch_kind model, const char *placement, int ndev, loom_sampler_kind kind)
 {
     loom_samples s;
     lt_make_samples(&s, 48, 7);
@@ -61,14 +61,15 @@ static void equivalence(int gin, const char *placement, int ndev, loom_sampler_k
     loom_sampler *smp;
     ck_assert_msg(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
     lt_batch_model many, one;
-    lt_batch_model_new(&many, &s, placement, gin, 11);
-    lt_batch_model_new(&one, &s, NULL, gin, 11);
+    lt_batch_model_new(&many, &s, placement, model, 11);
+    lt_batch_model_new(&one, &s, NULL, model, 11);
     int64_t na, nb;
     double *a = train_parts(&many, &s, smp, 2, &na), *b = train_joined(&one, &s, smp, 2, &nb);
     ck_assert_int_eq(na, nb);
     ck_assert_int_gt(na, 4);
     char what[96];
-    snprintf(what, sizeof what, "%s on %s (%s), losses against one device", gin ? "GIN" : "interaction network", placement,
+    static const char *const names[] = {"interaction network", "GIN", "GAT"};
+    snprintf(what, sizeof what, "%s on %s (%s), losses against one device", names[model], placement,
              loom_sampler_kind_name(kind));
     lt_assert_close(a, b, na, 1e-5, what);
     lt_record_results(what, a, na);
@@ -82,20 +83,29 @@ static void equivalence(int gin, const char *placement, int ndev, loom_sampler_k
 
 START_TEST(test_interaction_network_cpu4)
 {
-    equivalence(0, "cpu:0-3", 4, LOOM_SAMPLER_DEVICES);
-    equivalence(0, "cpu:0-3", 4, LOOM_SAMPLER_BUDGET);
+    equivalence(LT_BATCH_IN, "cpu:0-3", 4, LOOM_SAMPLER_DEVICES);
+    equivalence(LT_BATCH_IN, "cpu:0-3", 4, LOOM_SAMPLER_BUDGET);
 }
 END_TEST
 
 START_TEST(test_interaction_network_cpu2_balance)
 {
-    equivalence(0, "cpu:0-1", 2, LOOM_SAMPLER_BALANCE);
+    equivalence(LT_BATCH_IN, "cpu:0-1", 2, LOOM_SAMPLER_BALANCE);
 }
 END_TEST
 
 START_TEST(test_gin_cpu2)
 {
-    equivalence(1, "cpu:0-1", 2, LOOM_SAMPLER_DEVICES);
+    equivalence(LT_BATCH_GIN, "cpu:0-1", 2, LOOM_SAMPLER_DEVICES);
+}
+END_TEST
+
+/* GAT split by whole graphs: its gathers, edge softmax, attention dropout and scatters each on its
+ * device's own graphs. */
+START_TEST(test_gat_cpu2)
+{
+    equivalence(LT_BATCH_GAT, "cpu:0-1", 2, LOOM_SAMPLER_DEVICES);
+    equivalence(LT_BATCH_GAT, "cpu:0-3", 4, LOOM_SAMPLER_BUDGET);
 }
 END_TEST
 
@@ -120,7 +130,7 @@ START_TEST(test_memory_limit_random_fails_plan_trains)
     /* the limit: 85% of what the plan for the random epoch's largest shares holds (CPU devices
      * share the host's memory: the limit bounds the whole plan) */
     lt_batch_model probe;
-    lt_batch_model_new(&probe, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&probe, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_bound b[2] = {{probe.in.nodes, 2 * most_n, most_n}, {probe.in.edges, 2 * most_e, most_e}};
     loom_memory mem;
     loom_program_set_source(probe.p, loom_batch_source_fn, NULL);
@@ -129,7 +139,7 @@ START_TEST(test_memory_limit_random_fails_plan_trains)
     lt_batch_model_free(&probe);
 
     lt_batch_model m;
-    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_program_free(m.p); /* the same model under the limit */
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     t.optimizer = loom_adam(0.01);
@@ -223,7 +233,7 @@ START_TEST(test_feeder_refusals)
                           "part 1: dynamic dim E is 5 in input 'edge_y' but 6 in another input's part"};
     for (int mode = 0; mode < 4; mode++) {
         lt_batch_model m;
-        lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+        lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
         loom_bound b[2] = {{m.in.nodes, 16, 8}, {m.in.edges, 24, 12}};
         ck_assert(loom_program_set_bounds(m.p, b, 2) == LOOM_OK);
         bad_feed bf = {.m = &m, .mode = mode};
@@ -246,7 +256,7 @@ START_TEST(test_batch_refusals)
     lt_make_samples(&s, 20, 2);
     loom_error err = LOOM_ERROR_INIT;
     lt_batch_model m;
-    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT; /* one share a step */
     loom_sampler *smp;
     loom_batch_source *src = NULL;
@@ -265,7 +275,7 @@ START_TEST(test_batch_refusals)
     lt_batch_model_free(&m);
 
     /* a limit that not even the largest sample's shares fit */
-    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     t.optimizer = loom_adam(0.01);
     loom_bound tiny[2] = {{m.in.nodes, 2, 1}, {m.in.edges, 2, 1}};
@@ -295,7 +305,7 @@ START_TEST(test_fed_input_kept)
     loom_error err = LOOM_ERROR_INIT;
     for (int ndev = 1; ndev <= 2; ndev++) {
         lt_batch_model m;
-        lt_batch_model_new(&m, &s, ndev == 1 ? NULL : "cpu:0-1", 0, 1);
+        lt_batch_model_new(&m, &s, ndev == 1 ? NULL : "cpu:0-1", LT_BATCH_IN, 1);
         ck_assert(loom_program_keep(m.p, m.in.x) == LOOM_OK);
         loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
         o.batch = 5;
@@ -408,6 +418,7 @@ int main(void)
     tcase_add_test(tc, test_interaction_network_cpu4);
     tcase_add_test(tc, test_interaction_network_cpu2_balance);
     tcase_add_test(tc, test_gin_cpu2);
+    tcase_add_test(tc, test_gat_cpu2);
     tcase_add_test(tc, test_memory_limit_random_fails_plan_trains);
     tcase_add_test(tc, test_feeder_refusals);
     tcase_add_test(tc, test_batch_refusals);

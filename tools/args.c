@@ -33,13 +33,14 @@ static const arg args[] = {
     {"--log-every", CLI_O_LOG_EVERY, ARG_COUNT, AT(log_every), "N", "a metrics line every N steps too"},
     {"--plot", CLI_O_PLOT, ARG_TEXT, AT(plot), "FILE.png", "draw loss, accuracy and throughput with gnuplot"},
     {"--limit", CLI_O_LIMIT, ARG_COUNT, AT(limit), "N", "use the first N training (and held-out) samples: a quick run"},
-    {"--hidden", CLI_O_HIDDEN, ARG_COUNT, AT(hidden), "N", "the hidden width (gcn, in, gin, mlp)"},
+    {"--hidden", CLI_O_HIDDEN, ARG_COUNT, AT(hidden), "N", "the hidden width (gcn, gat per head, in, gin, mlp)"},
     {"--seed", CLI_O_SEED, ARG_COUNT, AT(seed), "N", "the seed of the weights and the data's order (default 0)"},
     {"--memory-limit", CLI_O_MEMORY, ARG_BYTES, AT(memory_limit), "BYTES", "the plan's memory limit per device"},
     {"--steps", CLI_O_STEPS, ARG_COUNT, AT(steps), "N", "timed steps (default 20)"},
     {"--warmup", CLI_O_WARMUP, ARG_COUNT, AT(warmup), "N", "untimed steps first (default 3)"},
     {"--cost", CLI_O_COST, ARG_TEXT, AT(cost), "FILE", "the cost model's figures (loom calibrate)"},
     {"--dot", CLI_O_DOT, ARG_TEXT, AT(dot), "FILE", "write the plan as Graphviz"},
+    {"--png", CLI_O_PNG, ARG_TEXT, AT(png), "FILE", "draw the plan as a PNG (Graphviz's dot; devices as clusters)"},
     {"--json", CLI_O_JSON, ARG_TEXT, AT(json), "FILE", "write the compiled plan as JSON"},
     {"--tasks", CLI_O_TASKS, ARG_FLAG, AT(tasks), NULL, "print the compiled plan: tasks, registers, memory"},
     {"--quiet", CLI_O_QUIET, ARG_FLAG, AT(quiet), NULL, "print nothing but errors (and bench's JSON line)"},
@@ -51,7 +52,7 @@ enum { TRAIN_OPTS = CLI_O_DATA | CLI_O_PLACEMENT | CLI_O_SAMPLER | CLI_O_EPOCHS 
                     CLI_O_MEMORY | CLI_O_QUIET,
        BENCH_OPTS = CLI_O_DATA | CLI_O_PLACEMENT | CLI_O_SAMPLER | CLI_O_BATCH | CLI_O_LR | CLI_O_LIMIT | CLI_O_HIDDEN |
                     CLI_O_SEED | CLI_O_MEMORY | CLI_O_STEPS | CLI_O_WARMUP,
-       PLAN_OPTS = CLI_O_DATA | CLI_O_PLACEMENT | CLI_O_BATCH | CLI_O_HIDDEN | CLI_O_COST | CLI_O_DOT | CLI_O_JSON | CLI_O_TASKS |
+       PLAN_OPTS = CLI_O_DATA | CLI_O_PLACEMENT | CLI_O_BATCH | CLI_O_HIDDEN | CLI_O_COST | CLI_O_DOT | CLI_O_PNG | CLI_O_JSON | CLI_O_TASKS |
                    CLI_O_MEMORY };
 
 typedef struct command {
@@ -73,6 +74,7 @@ static const command commands[] = {
     {"plan", "MODEL [options] | FILE.json", "the SBP plan of a model's training step (default placement cpu:0-3)", PLAN_OPTS,
      "  loom plan gcn --placement cpu:0-3                 each op's signature and why, every boxing op\n"
      "  loom plan convnet --placement cpu:0-1 --dot plan.dot\n"
+     "  loom plan mlp --placement cpu:0-3 --png plan.png     the devices as clusters, boxing in red\n"
      "  loom plan in --tasks --json plan.json             the compiled plan, written as JSON\n"
      "  loom plan plan.json                               a plan written before\n"},
     {"calibrate", "[--output FILE] [--force]", "measure this machine for the cost model", 0,

@@ -15,7 +15,7 @@ typedef struct cli_model cli_model;
 
 /* What train, bench and plan take; 0 or NULL where not given. */
 typedef struct cli_opts {
-    const char *model, *data, *placement, *sampler, *checkpoint, *metrics, *plot, *cost, *dot, *json;
+    const char *model, *data, *placement, *sampler, *checkpoint, *metrics, *plot, *cost, *dot, *png, *json;
     int64_t batch, limit, log_every, steps, warmup, hidden, memory_limit;
     int epochs, resume, quiet, tasks;
     double lr;
@@ -46,6 +46,7 @@ enum {
     CLI_O_DOT = 1 << 19,
     CLI_O_JSON = 1 << 20,
     CLI_O_TASKS = 1 << 21,
+    CLI_O_PNG = 1 << 22,
 };
 
 /* Parses argv[2 ..] of command `cmd` into o (whose defaults are kept where an option is absent):
@@ -90,13 +91,14 @@ typedef struct cli_run {
     /* the data */
     loom_node_dataset nodes;
     loom_node_split split;
+    loom_array src, dst; /* gat: the graph's edges with a self loop per node */
     loom_samples train, test;
     loom_image_set itrain, itest;
-    int64_t node_features, classes, channels, height, width, num_nodes;
+    int64_t node_features, classes, channels, height, width, num_nodes, num_edges;
     /* the model */
     loom_graph *g;
     loom_program *p;
-    loom_tensor *logits, *loss, *x, *y, *adj, *mask;
+    loom_tensor *logits, *loss, *x, *y, *adj, *mask, *esrc, *edst;
     loom_batch_inputs in;
     /* an epoch's machinery */
     loom_sampler_opts so;
@@ -116,7 +118,7 @@ void cli_run_free(cli_run *r);
 loom_status cli_epoch(cli_run *r, int64_t e, loom_error *err);
 /* Runs the next n steps of the epoch (training), adding the samples they held to *samples. */
 loom_status cli_steps(cli_run *r, int64_t n, int64_t *samples, loom_error *err);
-/* The model's held-out accuracy (GCN: the test nodes; interaction network: its edges at 0.5; GIN:
+/* The model's held-out accuracy (GCN and GAT: the test nodes; interaction network: its edges at 0.5; GIN:
  * its graphs; images: the test set), or -1 where it has none. */
 loom_status cli_accuracy(cli_run *r, double *acc, loom_error *err);
 /* What a sample is for the model ("nodes", "events", "graphs", "images"). */
@@ -129,9 +131,9 @@ int cli_bench(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 
 /* Draws metrics (JSON lines of loom train) as loss, accuracy and throughput curves over epochs
- * into png with gnuplot; 0, or 1 with a message. cli_gnuplot_found says whether it is on PATH. */
+ * into png with gnuplot; 0, or 1 with a message. cli_program_found says whether a program (gnuplot, dot) is on PATH. */
 int cli_plot(const char *metrics, const char *png, const char *title);
-int cli_gnuplot_found(void);
+int cli_program_found(const char *name);
 
 /* This machine's calibration for the cost model: $XDG_CACHE_HOME/loom/cost-model-HOST.json
  * (~/.cache without it), its directories made when make; 0, or -1 (said when make). */

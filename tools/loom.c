@@ -1,8 +1,9 @@
 /* The loom command-line program.
  *
- *     loom train MODEL [options]   trains a model (gcn, in, gin, mlp, lenet, convnet, resnet20) on
- *                                  its data: a line or a progress bar per epoch, --metrics as JSON
- *                                  lines, --checkpoint DIR and --resume, --plot FILE.png (gnuplot)
+ *     loom train MODEL [options]   trains a model (gcn, gat, in, gin, mlp, lenet, convnet,
+ *                                  resnet20) on its data: a line or a progress bar per epoch,
+ *                                  --metrics as JSON lines, --checkpoint DIR and --resume, --plot
+ *                                  FILE.png (gnuplot)
  *     loom bench MODEL [options]   a short timed run of its training steps: one JSON line
  *     loom plan MODEL [options]    the SBP plan of its training step on --placement (cpu:0-3):
  *                                  each op's signature and why, every boxing op and the bytes it

@@ -1,5 +1,5 @@
 /* The models the loom command trains, benchmarks and plans, each built from nn/ on its data: the
- * GCN on a citation graph (full batch), the interaction network and GIN on batches of graph
+ * GCN and GAT on a citation graph (full batch), the interaction network and GIN on batches of graph
  * samples (generated collider events, a TU dataset, a samples file), and the CNNs on images
  * (Fashion-MNIST). Each model's step runs through the library's own data sources: the graph is fed
  * once, a batch source collates graph samples, an image source normalises images. */
@@ -11,6 +11,8 @@
 
 static const cli_model models[] = {
     {"gcn", "2-layer GCN (hidden 16, dropout 0.5), node classification, full batch", "cora", CLI_NODES, 0.01, 0, 16},
+    {"gat", "2-layer GAT (8 heads of hidden 8, one head out, dropout 0.6), node classification, full batch", "cora",
+     CLI_NODES, 0.005, 0, 8},
     {"in", "interaction network (hidden 32, 3 rounds), edge classification of track segments", "events", CLI_SAMPLES, 0.003,
      8, 32},
     {"gin", "GIN (hidden 32, 3 layers), graph classification", "events", CLI_SAMPLES, 0.01, 32, 32},
@@ -53,7 +55,7 @@ void cli_model_list(FILE *f)
 
 const char *cli_sample_name(const cli_run *r)
 {
-    return r->m->kind == CLI_NODES ? "nodes" : r->m->kind == CLI_IMAGES ? "images" : r->m == &models[1] ? "events" : "graphs";
+    return r->m->kind == CLI_NODES ? "nodes" : r->m->kind == CLI_IMAGES ? "images" : !strcmp(r->m->name, "in") ? "events" : "graphs";
 }
 
 /* ---- data ---------------------------------------------------------------------------------- */
@@ -177,8 +179,11 @@ static int load_nodes(cli_run *r, const char *cmd, loom_error *err)
     const int cora = !strcmp(d, "cora"), synthetic = !strcmp(d, "synthetic");
     if (!cora && !synthetic && !ends_with(d, ".npz"))
         return fprintf(stderr, "loom %s: --data '%s': expected %s\n", cmd, d, data_help[CLI_NODES]), 2;
-    if (r->shapes_only && !ends_with(d, ".npz")) { /* Cora's sizes */
-        r->num_nodes = 2708, r->node_features = 1433, r->classes = 7;
+    const int gat = !strcmp(r->m->name, "gat");
+    /* Cora's sizes, and GAT's edges with a self loop per node (a synthetic graph's own, less the
+     * self loops it drew, are counted by making it) */
+    if (r->shapes_only && !ends_with(d, ".npz") && !(gat && synthetic)) {
+        r->num_nodes = 2708, r->node_features = 1433, r->classes = 7, r->num_edges = 10556 + 2708;
         return 0;
     }
     loom_status st = cora ? loom_cora_load(&r->nodes, err)
@@ -187,6 +192,11 @@ static int load_nodes(cli_run *r, const char *cmd, loom_error *err)
     if (st != LOOM_OK)
         return 1;
     r->num_nodes = r->nodes.num_nodes, r->node_features = r->nodes.num_features, r->classes = r->nodes.num_classes;
+    if (gat) { /* GAT's edges: a self loop per node, as PyG's GATConv */
+        if (loom_csr_edges(&r->nodes.adj, 1, &r->src, &r->dst, err) != LOOM_OK)
+            return 1;
+        r->num_edges = r->src.shape[0];
+    }
     if (r->shapes_only)
         return 0;
     /* Kipf and Welling's split: 20 labelled nodes a class, 500 to validate, 1000 to test */
@@ -223,14 +233,20 @@ static void build(cli_run *r, loom_train_opts *t)
     const double lr = r->o.lr > 0 ? r->o.lr : r->m->lr;
     if (r->m->kind == CLI_NODES) {
         r->x = loom_input(g, "x", LOOM_F32, loom_shape(r->num_nodes, r->node_features));
-        r->adj = loom_input_csr(g, "adj", LOOM_F32, r->num_nodes, r->num_nodes);
         r->y = loom_input(g, "y", LOOM_I32, loom_shape(r->num_nodes));
         r->mask = loom_input(g, "train_mask", LOOM_U8, loom_shape(r->num_nodes));
-        r->logits = loom_nn_gcn(g, r->adj, r->x, hidden, r->classes, 0.5);
+        if (!strcmp(name, "gat")) { /* PyG's GAT example: weight decay on every parameter */
+            r->esrc = loom_input_index(g, "src", loom_shape(r->num_edges), r->num_nodes);
+            r->edst = loom_input_index(g, "dst", loom_shape(r->num_edges), r->num_nodes);
+            r->logits = loom_nn_gat(g, r->x, r->esrc, r->edst, 8, hidden, r->classes, 0.6);
+        } else {
+            r->adj = loom_input_csr(g, "adj", LOOM_F32, r->num_nodes, r->num_nodes);
+            r->logits = loom_nn_gcn(g, r->adj, r->x, hidden, r->classes, 0.5);
+            /* weight decay on the first layer only, as Kipf and Welling */
+            loom_param_set_weight_decay(loom_graph_tensor(g, "gcn2.weight"), 0);
+            loom_param_set_weight_decay(loom_graph_tensor(g, "gcn2.bias"), 0);
+        }
         r->loss = loom_softmax_cross_entropy(g, r->logits, r->y, r->mask);
-        /* weight decay on the first layer only, as Kipf and Welling */
-        loom_param_set_weight_decay(loom_graph_tensor(g, "gcn2.weight"), 0);
-        loom_param_set_weight_decay(loom_graph_tensor(g, "gcn2.bias"), 0);
         t->optimizer = loom_adam(lr);
         t->optimizer.weight_decay = 5e-4;
     } else if (r->m->kind == CLI_SAMPLES) {
@@ -265,7 +281,8 @@ static int sources(cli_run *r, const char *cmd, loom_error *err)
 {
     loom_program *p = r->p;
     if (r->m->kind == CLI_NODES) {
-        if (loom_program_feed(p, r->x, &r->nodes.x) || loom_program_feed_csr(p, r->adj, &r->nodes.adj) ||
+        if (loom_program_feed(p, r->x, &r->nodes.x) || (r->adj && loom_program_feed_csr(p, r->adj, &r->nodes.adj)) ||
+            (r->esrc && (loom_program_feed(p, r->esrc, &r->src) || loom_program_feed(p, r->edst, &r->dst))) ||
             loom_program_feed(p, r->y, &r->nodes.labels) || loom_program_feed(p, r->mask, &r->split.train) ||
             loom_program_keep(p, r->logits))
             return loom_error_set(err, LOOM_ERR_INVALID, "%s", loom_program_error(p)), 1;
@@ -306,10 +323,10 @@ int cli_run_new(cli_run *r, const char *cmd, const cli_model *m, const cli_opts 
     if (!r->o.batch)
         r->o.batch = m->batch;
     /* options the model has no use for are refused, not ignored */
-    const char *unused = m->kind == CLI_NODES && o->batch    ? "--batch (gcn trains on the whole graph)"
-                         : m->kind == CLI_NODES && o->limit  ? "--limit (gcn trains on the whole graph)"
+    const char *unused = m->kind == CLI_NODES && o->batch    ? "--batch (it trains on the whole graph)"
+                         : m->kind == CLI_NODES && o->limit  ? "--limit (it trains on the whole graph)"
                          : m->kind != CLI_SAMPLES && o->sampler ? "--sampler (it deals graph samples: in, gin)"
-                         : !m->hidden && o->hidden           ? "--hidden (gcn, in, gin and mlp have one)"
+                         : !m->hidden && o->hidden           ? "--hidden (gcn, gat, in, gin and mlp have one)"
                                                              : NULL;
     if (unused)
         return fprintf(stderr, "loom %s %s: this model takes no %s\n", cmd, m->name, unused), 2;
@@ -350,6 +367,8 @@ void cli_run_free(cli_run *r)
     loom_graph_free(r->g);
     loom_node_split_free(&r->split);
     loom_node_dataset_free(&r->nodes);
+    loom_array_free(&r->src);
+    loom_array_free(&r->dst);
     loom_samples_free(&r->train);
     loom_samples_free(&r->test);
     loom_image_set_free(&r->itrain);

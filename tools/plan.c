@@ -1,5 +1,5 @@
 /* loom plan: the SBP plan of a model's training step (each op's signature and why, every boxing
- * op and the bytes it moves), as text, Graphviz or the compiled plan's JSON; or a plan written as
+ * op and the bytes it moves), as text, Graphviz (or a PNG drawn by its dot) or the compiled plan's JSON; or a plan written as
  * JSON before, printed without its program. */
 #include "tools/cli.h"
 
@@ -24,6 +24,32 @@ static int write_to(loom_program *p, const char *path, int json)
     if (failed)
         return fprintf(stderr, "loom plan: cannot write %s: %s\n", path, s == LOOM_ERR_NOMEM ? "out of memory" : strerror(err)), 1;
     printf("wrote %s\n", path);
+    return 0;
+}
+
+/* Draws the program's Graphviz graph into png with dot; 0, or 1 with a message (dot missing, or
+ * failing). */
+static int draw(loom_program *p, const char *png)
+{
+    if (!cli_program_found("dot"))
+        return fprintf(stderr, "loom plan: --png needs Graphviz's dot program, which is not on PATH "
+                               "(scripts/install-deps.sh --dev installs graphviz; --dot FILE writes the graph without it)\n"),
+               1;
+    char cmd[4300] = "dot -Tpng -o '";
+    size_t k = strlen(cmd);
+    for (const char *c = png; *c && k + 6 < sizeof cmd; c++) /* png in single quotes, a quote as '\'' */
+        k += *c == '\'' ? (size_t)snprintf(cmd + k, sizeof cmd - k, "'\\''") : (cmd[k] = *c, 1);
+    if (k + 2 >= sizeof cmd)
+        return fprintf(stderr, "loom plan: --png: the path is too long\n"), 1;
+    memcpy(cmd + k, "'", 2);
+    FILE *f = popen(cmd, "w");
+    if (!f)
+        return fprintf(stderr, "loom plan: --png: cannot run dot: %s\n", strerror(errno)), 1;
+    loom_status s = loom_program_write_dot(p, f);
+    int status = pclose(f);
+    if (s != LOOM_OK || status != 0)
+        return fprintf(stderr, "loom plan: --png: dot could not write %s (its messages above)\n", png), 1;
+    printf("wrote %s\n", png);
     return 0;
 }
 
@@ -62,6 +88,8 @@ int cli_plan(int argc, char **argv)
     }
     if (o.dot && rc == 0)
         rc = write_to(r.p, o.dot, 0);
+    if (o.png && rc == 0)
+        rc = draw(r.p, o.png);
     if (o.json && rc == 0)
         rc = write_to(r.p, o.json, 1);
     cli_run_free(&r);

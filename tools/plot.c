@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cli_gnuplot_found(void)
+int cli_program_found(const char *name)
 {
     const char *path = getenv("PATH");
     if (!path)
@@ -16,9 +16,9 @@ int cli_gnuplot_found(void)
     char dir[4096];
     for (const char *p = path; *p;) {
         size_t n = strcspn(p, ":");
-        if (n > 0 && n + 9 < sizeof dir) {
+        if (n > 0 && n + strlen(name) + 2 < sizeof dir) {
             memcpy(dir, p, n);
-            memcpy(dir + n, "/gnuplot", 9);
+            snprintf(dir + n, sizeof dir - n, "/%s", name);
             if (access(dir, X_OK) == 0)
                 return 1;
         }

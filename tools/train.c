@@ -324,7 +324,7 @@ int cli_train(int argc, char **argv)
         return fprintf(stderr, "loom train: --resume needs --checkpoint DIR, where the checkpoints are\n"), 2;
     if (o.log_every && !o.metrics)
         return fprintf(stderr, "loom train: --log-every writes metrics lines: give --metrics FILE too\n"), 2;
-    if (o.plot && !cli_gnuplot_found())
+    if (o.plot && !cli_program_found("gnuplot"))
         return fprintf(stderr, "loom train: --plot draws with gnuplot, which is not on PATH (scripts/install-deps.sh installs it; "
                                "on Debian: apt-get install gnuplot-nox)\n"), 1;
     if (!o.epochs)

@@ -120,6 +120,15 @@ void loom_node_dataset_free(loom_node_dataset *d);
 loom_status loom_synthetic_graph(int64_t nodes, int64_t edges, int64_t features, int64_t classes, uint64_t seed,
                                  loom_node_dataset *out, loom_error *err);
 
+/** The edges of a CSR adjacency as two [E] i32 arrays for gathers, scatters and the segment softmax:
+ * entry (row r, column c) is the edge c -> r (src c, dst r: a row is a destination, as spmm reads
+ * it), in the matrix's order. With self_loops, diagonal entries are left out and each node i gets
+ * one edge i -> i, first in its row: PyG's remove_self_loops then add_self_loops, which GAT uses.
+ * src and dst are allocated (free with loom_array_free). An invalid matrix is loom_csr_validate's
+ * LOOM_ERR_FORMAT; more than INT32_MAX rows, or self loops on a matrix that is not square,
+ * LOOM_ERR_INVALID. */
+loom_status loom_csr_edges(const loom_csr *adj, int self_loops, loom_array *src, loom_array *dst, loom_error *err);
+
 /** Training, validation and test masks over a dataset's nodes. */
 typedef struct loom_node_split {
     loom_array train; /**< [num_nodes] u8: 1 for a training node */
