@@ -138,11 +138,9 @@ loom_tensor *lt_model_gat(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(9));
     loom_tensor *src = loom_input_index(g, "src", loom_shape(e), 9), *dst = loom_input_index(g, "dst", loom_shape(e), 9);
     in[0] = x, in[1] = y, in[2] = src, in[3] = dst, *nin = 4;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(x, loom_broadcast());
+    hint_batch(x, m);
     loom_tensor *logits = loom_nn_gat(g, x, src, dst, 4, 3, 3, 0.3);
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "gat1.lin.weight"), loom_split(1));
+    hint_weight(loom_graph_tensor(g, "gat1.lin.weight"), m, 1);
     return loom_softmax_cross_entropy(g, logits, y, NULL);
 }
 

@@ -71,6 +71,9 @@ END_TEST
 START_TEST(test_gcn_dropout_mesh) { ck_assert_int_eq(check_seeds(lt_model_gcn_dropout, 2, 1e-9), 2 * NMESH * 4); }
 END_TEST
 
+START_TEST(test_gat_mesh) { ck_assert_int_eq(check_seeds(lt_model_gat, 2, 1e-9), 2 * NMESH * 4); }
+END_TEST
+
 START_TEST(test_embedding_mesh) { ck_assert_int_eq(check_seeds(lt_model_embedding, 3, 1e-5), 3 * NMESH * 4); }
 END_TEST
 
@@ -372,6 +375,7 @@ int main(void)
     tcase_add_test(tc, test_mlp_mesh);
     tcase_add_test(tc, test_gcn_mesh);
     tcase_add_test(tc, test_gcn_dropout_mesh);
+    tcase_add_test(tc, test_gat_mesh);
     tcase_add_test(tc, test_embedding_mesh);
     tcase_add_test(tc, test_random_graphs_mesh);
     tcase_add_test(tc, test_random_meshes);
