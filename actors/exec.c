@@ -170,7 +170,8 @@ void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom_
         loom__exec_resolve(x->pl->g, t->src[i], dims, shapes[i]);
     if (rg->mesh[0] > 0) { /* what the kernels see of the two levels */
         const loom__sbp_sig *pair[2] = {sig, &x->pl->sig1[t->id]};
-        loom__nd_part_offsets(pair, &x->pl->ksig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->mesh, rg->part, kc);
+        loom__nd_part_offsets(pair, &x->pl->ksig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->mesh, rg->part,
+                              kc);
         return;
     }
     loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, kc);

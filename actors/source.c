@@ -371,8 +371,10 @@ loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const l
         return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: a graph batch fed by parts needs a graph on one placement; this one has %d",
                          api, x->pl->nplaces);
     if (rg0->mesh[0] > 0)
-        return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: input '%s' is on a 2-D placement, where a graph batch is fed whole (its dims split "
-                         "evenly on each level), not by parts", api, t->name);
+        return feed_fail(f, LOOM_ERR_UNSUPPORTED,
+                         "%s: input '%s' is on a 2-D placement, where a graph batch is fed whole (its dims split evenly on each "
+                         "level), not by parts",
+                         api, t->name);
     if (rg0->sbp.kind != LOOM_SBP_SPLIT || rg0->sbp.axis != 0 || d < 0) {
         char sb[16];
         loom_sbp_str(rg0->sbp, sb, sizeof sb);

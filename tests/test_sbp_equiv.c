@@ -25,8 +25,9 @@ static void check_equivalent(lt_build_fn build, uint64_t seed, double tol, int *
             for (int src = 0; src < 2; src++) {
                 lt_train(build, seed, (enum lt_mode)m,
                          &(lt_train_opts){.placement = placements[k], .executor = LOOM_EXEC_ACTORS, .with_source = src}, &actors);
-                ck_assert_msg(lt_results_same(&actors, &many), "%s%s: the actor runtime differs from the SBP reference executor (loss %.17g, %.17g)",
-                              what, src ? " with a data source" : "", actors.loss[LT_STEPS - 1], many.loss[LT_STEPS - 1]);
+                ck_assert_msg(lt_results_same(&actors, &many),
+                              "%s%s: the actor runtime differs from the SBP reference executor (loss %.17g, %.17g)", what,
+                              src ? " with a data source" : "", actors.loss[LT_STEPS - 1], many.loss[LT_STEPS - 1]);
             }
             (*cases)++;
         }

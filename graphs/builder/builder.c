@@ -125,7 +125,8 @@ static void set_hint(loom_tensor *t, const loom_nd_sbp *s, int any_levels, const
         return;
     loom_error e = {0};
     const loom_placement *p = t->place < t->graph->nplaces ? t->graph->places[t->place] : NULL;
-    loom_status st = (s->n == 1 && any_levels) || !p ? loom_sbp_check(s->v[0], t->shape.ndim, &e) : loom_nd_sbp_check(s, p, t->shape.ndim, &e);
+    loom_status st = (s->n == 1 && any_levels) || !p ? loom_sbp_check(s->v[0], t->shape.ndim, &e)
+                                                     : loom_nd_sbp_check(s, p, t->shape.ndim, &e);
     if (st == LOOM_OK && s->n > 1 && !p)
         st = loom_error_set(&e, LOOM_ERR_INVALID, "SBP has %d levels but the tensor is on one device", s->n);
     if (st != LOOM_OK) {

@@ -13,7 +13,6 @@
  * task runs it. */
 #include "sbp/infer/cost.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,7 +30,7 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
     double gb = other.kind == LOOM_SBP_SPLIT ? bytes / groups : bytes; /* a group's share of the tensor */
     loom__box_kind k = loom__boxing(a, b);
     double t[LOOM__COST_TERMS] = {0}, moved;
-    if (d->shared && k == LOOM__BOX_ALL_REDUCE && n > 1) { /* one phase: a mesh's task sums its group's parts (loom__lay_convert) */
+    if (d->shared && k == LOOM__BOX_ALL_REDUCE && n > 1) { /* in one phase: a mesh's task sums its group's parts */
         moved = (n + 1) * gb;
         t[LOOM__TERM_BOXES] = 1;
         t[LOOM__TERM_BOX_BYTES] = n * moved;
