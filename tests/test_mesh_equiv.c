@@ -233,6 +233,17 @@ START_TEST(test_hybrid_mlp)
         if (all[k].nsteps == 3)
             through_b = all[k].bytes;
     ck_assert_double_gt(through_b, r.bytes);
+    /* and where the flat boxing moves less, it is the one taken: (P, P) -> (B, B) sums the four
+     * addends at once (5 T each), where a row's all-reduce, then a column's, moves 3 T + 3 T */
+    loom_nd_sbp pp = loom_nd_sbp_2d(loom_partial_sum(), loom_partial_sum()), bb = loom_nd_sbp_2d(loom_broadcast(), loom_broadcast());
+    loom__box_route flat;
+    loom__box_route_plan(&pp, &bb, sp->mesh[w->id], bytes, d, &flat);
+    ck_assert_int_eq(flat.flat, 1);
+    ck_assert_double_eq(flat.bytes, 5 * bytes);
+    nr = loom__box_routes(&pp, &bb, sp->mesh[w->id], bytes, d, all);
+    for (int k = 0; k < nr; k++)
+        if (!all[k].flat)
+            ck_assert_double_ge(all[k].bytes, 6 * bytes);
     /* loom plan says so */
     char *text = NULL;
     size_t len = 0;
