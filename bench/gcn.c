@@ -37,6 +37,8 @@
  * status 1 after the remaining cases. */
 #include <loom/loom.h>
 
+#include "bench/json.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,25 +135,6 @@ static int parse(int argc, char **argv, options *o)
     if (strcmp(o->executor, "actors") && strcmp(o->executor, "reference") && strcmp(o->executor, "all"))
         return fprintf(stderr, "gcn: --executor is '%s': expected actors, reference or all\n", o->executor), -1;
     return 0;
-}
-
-/* s as a JSON string, cut to fit buf. */
-static const char *json_str(const char *s, char *buf, size_t n)
-{
-    size_t k = 0;
-    buf[k++] = '"';
-    for (; *s && k + 8 < n; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            buf[k++] = '\\', buf[k++] = (char)c;
-        else if (c < 0x20)
-            k += (size_t)snprintf(buf + k, n - k, "\\u%04x", c);
-        else
-            buf[k++] = (char)c;
-    }
-    buf[k++] = '"';
-    buf[k] = 0;
-    return buf;
 }
 
 /* Parameters and Adam's two moments, each allocated at no less than 64 bytes

@@ -64,7 +64,7 @@ static loom_status idx_get(idx_in *r, void *p, size_t n, size_t *got)
                 return loom_error_set(r->err, LOOM_ERR_NOMEM, "%s: byte %" PRIu64 ": out of memory in zlib", r->path, at);
             if (zerr == Z_ERRNO)
                 return loom_error_set(r->err, LOOM_ERR_IO, "%s: byte %" PRIu64 ": cannot read: %s", r->path, at, why);
-            return loom__data_bad(r->err, r->path, at, "the gzip stream is corrupt (%s)", why);
+            return loom__file_bad(r->err, r->path, at, "the gzip stream is corrupt (%s)", why);
         }
         if (k == 0)
             break;
@@ -112,19 +112,19 @@ static loom_status idx_header(idx_in *r, const idx_type **t, loom_array *a, uint
     if (st)
         return st;
     if (got < 4)
-        return loom__data_bad(r->err, r->path, got,
+        return loom__file_bad(r->err, r->path, got,
                               "the file ends at byte %zu, expected the 4-byte IDX magic (two zero bytes, the type, the "
                               "number of dims)%s",
                               got, cut_short(r));
     if (h[0] || h[1])
-        return loom__data_bad(r->err, r->path, h[0] ? 0 : 1, "found 0x%02x 0x%02x, expected an IDX file's two zero bytes%s",
+        return loom__file_bad(r->err, r->path, h[0] ? 0 : 1, "found 0x%02x 0x%02x, expected an IDX file's two zero bytes%s",
                               h[0], h[1], r->gz ? " (at the start of the uncompressed stream)" : " (or gzip's 1f 8b)");
     *t = NULL;
     for (size_t i = 0; i < sizeof idx_types / sizeof *idx_types; i++)
         if (idx_types[i].code == h[2])
             *t = &idx_types[i];
     if (!*t)
-        return loom__data_bad(r->err, r->path, 2,
+        return loom__file_bad(r->err, r->path, 2,
                               "type byte 0x%02x, expected 0x08 (u8), 0x09 (i8), 0x0b (i16), 0x0c (i32), 0x0d (f32) or "
                               "0x0e (f64)",
                               h[2]);
@@ -135,11 +135,11 @@ static loom_status idx_header(idx_in *r, const idx_type **t, loom_array *a, uint
                               r->path, h[2], (*t)->name, (*t)->name);
     int nd = h[3];
     if (nd < 1 || nd > LOOM_MAX_DIMS)
-        return loom__data_bad(r->err, r->path, 3, "%d dims, expected 1 to %d", nd, LOOM_MAX_DIMS);
+        return loom__file_bad(r->err, r->path, 3, "%d dims, expected 1 to %d", nd, LOOM_MAX_DIMS);
     if ((st = idx_get(r, h + 4, 4 * (size_t)nd, &got)))
         return st;
     if (got < 4 * (size_t)nd)
-        return loom__data_bad(r->err, r->path, 4 + got, "the file ends at byte %zu, expected %d dims of 4 bytes each, to byte %d%s",
+        return loom__file_bad(r->err, r->path, 4 + got, "the file ends at byte %zu, expected %d dims of 4 bytes each, to byte %d%s",
                               4 + got, nd, 4 + 4 * nd, cut_short(r));
     a->dtype = (*t)->dtype;
     a->ndim = nd;
@@ -154,7 +154,7 @@ static loom_status idx_header(idx_in *r, const idx_type **t, loom_array *a, uint
         if (*bytes > (uint64_t)INT64_MAX / (uint64_t)a->shape[i]) {
             char what[160];
             loom__data_describe(what, sizeof what, a->dtype, nd, a->shape);
-            return loom__data_bad(r->err, r->path, 4 + 4 * (uint64_t)i,
+            return loom__file_bad(r->err, r->path, 4 + 4 * (uint64_t)i,
                                   "dim %d is %" PRId64 ": %s is more than 2^63 - 1 bytes, expected dims whose product "
                                   "fits an int64",
                                   i, a->shape[i], what);
@@ -171,7 +171,7 @@ static loom_status idx_data(idx_in *r, loom_array *a, uint64_t bytes)
     char what[160];
     loom__data_describe(what, sizeof what, a->dtype, a->ndim, a->shape);
     if (!r->gz && bytes > r->size - start)
-        return loom__data_bad(r->err, r->path, r->size, "the data ends at byte %" PRIu64 ", expected %" PRIu64 " bytes of %s",
+        return loom__file_bad(r->err, r->path, r->size, "the data ends at byte %" PRIu64 ", expected %" PRIu64 " bytes of %s",
                               r->size, bytes, what);
     /* bytes fits the file when it is not compressed: a size_t, at most SIZE_MAX / 2 (loom__data_open) */
     uint64_t cap = r->gz && bytes > IDX_FIRST_CHUNK ? IDX_FIRST_CHUNK : bytes, fill = 0;
@@ -193,7 +193,7 @@ static loom_status idx_data(idx_in *r, loom_array *a, uint64_t bytes)
             return st;
         fill += got;
         if (fill < cap)
-            return loom__data_bad(r->err, r->path, r->at, "the data ends at byte %" PRIu64 ", expected %" PRIu64 " bytes of %s%s",
+            return loom__file_bad(r->err, r->path, r->at, "the data ends at byte %" PRIu64 ", expected %" PRIu64 " bytes of %s%s",
                                   r->at, bytes, what, cut_short(r));
     }
     uint8_t extra[IDX_TRAILING];
@@ -204,14 +204,14 @@ static loom_status idx_data(idx_in *r, loom_array *a, uint64_t bytes)
     if (got) {
         /* an uncompressed file's size says how many; a gzip stream is not read to its end for it */
         uint64_t past = r->gz ? got : r->size - start - bytes;
-        return loom__data_bad(r->err, r->path, start + bytes,
+        return loom__file_bad(r->err, r->path, start + bytes,
                               "%s%" PRIu64 " byte%s past the end of the data (%" PRIu64 " bytes of %s): expected the %s "
                               "to end here",
                               r->gz && got == sizeof extra ? "at least " : "", past, past == 1 ? "" : "s", bytes, what,
                               r->gz ? "stream" : "file");
     }
     if (*cut_short(r))
-        return loom__data_bad(r->err, r->path, start + bytes,
+        return loom__file_bad(r->err, r->path, start + bytes,
                               "the gzip stream is cut short: its data is whole, but it ends before gzip's trailer (the "
                               "CRC-32 and length)");
     from_big_endian(buf, bytes ? (int64_t)(bytes / (uint64_t)loom_dtype_size(a->dtype)) : 0, loom_dtype_size(a->dtype));
@@ -226,7 +226,7 @@ loom_status loom_idx_read(const char *path, loom_array *out, loom_error *err)
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_idx_read: NULL %s", path ? "output" : "path");
     int fd;
     uint64_t size;
-    loom_status st = loom__data_open(path, LOOM_ERR_IO, &fd, &size, err);
+    loom_status st = loom__file_open(path, LOOM_ERR_IO, &fd, &size, err);
     if (st)
         return st;
     idx_in r = {.f = gzdopen(fd, "rb"), .path = path, .size = size, .err = err};

@@ -80,7 +80,7 @@ static loom_status fm_check(const char *paths[2], loom_array *im, loom_array *lb
     const uint8_t *l = lb->data;
     for (int64_t i = 0; i < n; i++)
         if (l[i] >= FM_CLASSES)
-            return loom__data_bad(err, paths[1], 8 + (uint64_t)i, "label %lld is %u, expected a class 0 to %d", (long long)i,
+            return loom__file_bad(err, paths[1], 8 + (uint64_t)i, "label %lld is %u, expected a class 0 to %d", (long long)i,
                                   l[i], FM_CLASSES - 1);
     if (loom_array_alloc(&out->labels, LOOM_I32, 1, &n) != LOOM_OK)
         return loom_error_set(err, LOOM_ERR_NOMEM, "%s: out of memory for %lld labels", paths[1], (long long)n);

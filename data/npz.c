@@ -264,7 +264,7 @@ loom_status loom_npz_open(const char *path, loom_npz **out, loom_error *err)
     *out = NULL;
     int fd;
     uint64_t fsize;
-    loom_status st = loom__data_open(path, LOOM_ERR_NOT_FOUND, &fd, &fsize, err);
+    loom_status st = loom__file_open(path, LOOM_ERR_NOT_FOUND, &fd, &fsize, err);
     if (st)
         return st;
     size_t size = (size_t)fsize;

@@ -27,7 +27,6 @@
 #include <zlib.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,13 +104,8 @@ typedef struct sf_writer {
 static void sf_flush(sf_writer *w)
 {
     w->crc = crc32(w->crc, w->buf, (uInt)w->fill);
-    for (size_t done = 0; done < w->fill && !w->err;) {
-        ssize_t k = write(w->fd, w->buf + done, w->fill - done);
-        if (k < 0 && errno != EINTR)
-            w->err = errno;
-        else if (k > 0)
-            done += (size_t)k;
-    }
+    if (!w->err)
+        w->err = loom__file_write(w->fd, w->buf, w->fill);
     w->fill = 0;
 }
 
@@ -136,23 +130,6 @@ static void sf_put(sf_writer *w, const sf_array *a)
         w->buf[w->fill++] = 0;
 }
 
-/* The directory holding path, fsynced so that the rename into it lasts. Filesystems that cannot
- * sync a directory (EINVAL) are left at that. */
-static int sf_sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return ENOMEM;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC), e = 0;
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
-        e = errno;
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return e;
-}
-
 loom_status loom_samples_write(const loom_samples *s, const char *path, loom_error *err)
 {
     if (!s || !path || !path[0])
@@ -173,21 +150,14 @@ loom_status loom_samples_write(const loom_samples *s, const char *path, loom_err
         payload += (uint64_t)b;
     }
 
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 32);
     uint8_t *buf = malloc(SF_BUF);
-    if (!tmp || !buf) {
-        free(tmp);
-        free(buf);
+    if (!buf)
         return loom_error_set(err, LOOM_ERR_NOMEM, "loom_samples_write %s: out of memory", path);
-    }
-    /* beside the target (rename does not cross filesystems), named by the process so that two
-     * processes writing one path never share it, and never opened through a link left there */
-    snprintf(tmp, len + 32, "%s.%ld.tmp", path, (long)getpid());
-    sf_writer w = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666), .buf = buf,
-                   .crc = crc32(0, NULL, 0)};
+    char *tmp;
+    sf_writer w = {.fd = loom__file_replace_open(path, &tmp), .buf = buf, .crc = crc32(0, NULL, 0)};
     if (w.fd < 0) {
-        loom_status st = loom_error_set(err, LOOM_ERR_IO, "loom_samples_write: cannot create %s: %s", tmp, strerror(errno));
+        loom_status st = loom_error_set(err, LOOM_ERR_IO, "loom_samples_write: cannot create %s: %s", tmp ? tmp : path,
+                                        strerror(errno));
         free(tmp);
         free(buf);
         return st;
@@ -217,45 +187,20 @@ loom_status loom_samples_write(const loom_samples *s, const char *path, loom_err
         if (k != SF_HEADER)
             w.err = k < 0 ? errno : EIO;
     }
-    if (!w.err && fsync(w.fd) != 0)
-        w.err = errno;
-    if (close(w.fd) != 0 && !w.err)
-        w.err = errno;
-    if (!w.err && rename(tmp, path) != 0)
-        w.err = errno;
-    loom_status st = LOOM_OK;
-    if (w.err) {
-        remove(tmp);
-        st = loom_error_set(err, LOOM_ERR_IO, "loom_samples_write: cannot write %s: %s", path, strerror(w.err));
-    } else if ((w.err = sf_sync_dir(path)) != 0) {
-        st = loom_error_set(err, LOOM_ERR_IO, "loom_samples_write: %s written, but its directory cannot be synced: %s",
-                            path, strerror(w.err));
-    }
-    free(tmp);
+    int renamed;
+    w.err = loom__file_replace_end(w.fd, tmp, path, w.err, &renamed);
     free(buf);
-    return st;
+    if (w.err && !renamed)
+        return loom_error_set(err, LOOM_ERR_IO, "loom_samples_write: cannot write %s: %s", path, strerror(w.err));
+    if (w.err)
+        return loom_error_set(err, LOOM_ERR_IO, "loom_samples_write: %s written, but its directory cannot be synced: %s",
+                              path, strerror(w.err));
+    return LOOM_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Reading.
  * ------------------------------------------------------------------------------------------- */
-/* Reads exactly n bytes; the count read when the file ends first, -1 (errno set) on an error. */
-static ssize_t sf_read(int fd, void *p, size_t n)
-{
-    size_t done = 0;
-    while (done < n) {
-        ssize_t k = read(fd, (uint8_t *)p + done, n - done);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0)
-            break;
-        done += (size_t)k;
-    }
-    return (ssize_t)done;
-}
-
 typedef struct sf_reader {
     int fd;
     const char *path;
@@ -272,12 +217,12 @@ static loom_status sf_get(sf_reader *r, const sf_array *a)
     uint8_t *p = a->data;
     for (uint64_t done = 0; done < bytes;) {
         size_t n = bytes - done < SF_BUF ? (size_t)(bytes - done) : SF_BUF;
-        ssize_t k = sf_read(r->fd, r->buf, n);
+        ssize_t k = loom__file_read(r->fd, r->buf, n);
         if (k < 0)
             return loom_error_set(r->err, LOOM_ERR_IO, "%s: byte %" PRIu64 ": cannot read %s: %s", r->path, r->at, a->name,
                                   strerror(errno));
         if ((size_t)k < n) /* the file shrank since its size was checked */
-            return loom__data_bad(r->err, r->path, r->at + (uint64_t)k, "truncated: the file ends inside %s (bytes %" PRIu64
+            return loom__file_bad(r->err, r->path, r->at + (uint64_t)k, "truncated: the file ends inside %s (bytes %" PRIu64
                           " to %" PRIu64 ")", a->name, begin, begin + bytes);
         r->crc = crc32(r->crc, r->buf, (uInt)n);
         /* whole elements: n and done are multiples of 8 but the last chunk's end, where the
@@ -304,14 +249,14 @@ static loom_status sf_get(sf_reader *r, const sf_array *a)
 static loom_status sf_offsets(sf_reader *r, const char *name, const int64_t *off, int64_t count, int64_t total, uint64_t at)
 {
     if (off[0] != 0)
-        return loom__data_bad(r->err, r->path, at, "%s[0] is %" PRId64 ": expected 0", name, off[0]);
+        return loom__file_bad(r->err, r->path, at, "%s[0] is %" PRId64 ": expected 0", name, off[0]);
     for (int64_t i = 0; i < count; i++)
         if (off[i + 1] < off[i] || off[i + 1] > total)
-            return loom__data_bad(r->err, r->path, at + 8 * (uint64_t)(i + 1), "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
+            return loom__file_bad(r->err, r->path, at + 8 * (uint64_t)(i + 1), "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
                           " to %" PRId64 " (offsets never decrease and end at the header's total)",
                           name, i + 1, off[i + 1], off[i], total);
     if (off[count] != total)
-        return loom__data_bad(r->err, r->path, at + 8 * (uint64_t)count, "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
+        return loom__file_bad(r->err, r->path, at + 8 * (uint64_t)count, "%s[%" PRId64 "] is %" PRId64 ": expected %" PRId64
                       " (the total in the header)", name, count, off[count], total);
     return LOOM_OK;
 }
@@ -331,7 +276,7 @@ static loom_status sf_header(sf_reader *r, const uint8_t *h, loom_samples *s, in
     for (int k = 0; k < 6; k++) {
         v[k] = (int64_t)get64(h + f[k].at);
         if (v[k] < f[k].min)
-            return loom__data_bad(r->err, r->path, (uint64_t)f[k].at, "%s is %" PRId64 ": expected at least %" PRId64, f[k].name,
+            return loom__file_bad(r->err, r->path, (uint64_t)f[k].at, "%s is %" PRId64 ": expected at least %" PRId64, f[k].name,
                           v[k], f[k].min);
     }
     s->count = v[0];
@@ -342,21 +287,21 @@ static loom_status sf_header(sf_reader *r, const uint8_t *h, loom_samples *s, in
     *edges = v[5];
     *flags = get32(h + AT_FLAGS);
     if (*flags & ~(uint32_t)SF_FLAGS)
-        return loom__data_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": expected only 0x1 (edge_attr), 0x2 (edge_y) and "
+        return loom__file_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": expected only 0x1 (edge_attr), 0x2 (edge_y) and "
                       "0x4 (graph_y)", *flags);
     if (s->edge_features && *edges && !(*flags & SF_EDGE_ATTR))
-        return loom__data_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " edge features but no edge_attr "
+        return loom__file_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " edge features but no edge_attr "
                       "(flag 0x1)", *flags, s->edge_features);
     if (s->num_classes && s->count && !(*flags & SF_GRAPH_Y))
-        return loom__data_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " classes but no graph_y (flag 0x4)",
+        return loom__file_bad(r->err, r->path, AT_FLAGS, "flags 0x%" PRIx32 ": %" PRId64 " classes but no graph_y (flag 0x4)",
                       *flags, s->num_classes);
     if (s->count == INT64_MAX)
-        return loom__data_bad(r->err, r->path, AT_COUNT, "count is %" PRId64 ": count + 1 offsets overflow an int64", s->count);
+        return loom__file_bad(r->err, r->path, AT_COUNT, "count is %" PRId64 ": count + 1 offsets overflow an int64", s->count);
     if (*nodes > INT64_MAX / s->node_features)
-        return loom__data_bad(r->err, r->path, AT_NODES, "%" PRId64 " nodes of %" PRId64 " features overflow an int64", *nodes,
+        return loom__file_bad(r->err, r->path, AT_NODES, "%" PRId64 " nodes of %" PRId64 " features overflow an int64", *nodes,
                       s->node_features);
     if (s->edge_features && *edges > INT64_MAX / s->edge_features)
-        return loom__data_bad(r->err, r->path, AT_EDGES, "%" PRId64 " edges of %" PRId64 " features overflow an int64", *edges,
+        return loom__file_bad(r->err, r->path, AT_EDGES, "%" PRId64 " edges of %" PRId64 " features overflow an int64", *edges,
                       s->edge_features);
     /* the sizes of the arrays, from the counts alone (no data is read yet) */
     sf_array a[8];
@@ -365,13 +310,13 @@ static loom_status sf_header(sf_reader *r, const uint8_t *h, loom_samples *s, in
     for (int k = 0; k < na; k++) {
         int64_t b = sf_padded(a[k].n, a[k].size);
         if (b < 0 || (uint64_t)b > (uint64_t)INT64_MAX - SF_HEADER - sum)
-            return loom__data_bad(r->err, r->path, (uint64_t)a[k].at, "%s of %" PRId64 " elements: the file would be over 2^63 "
+            return loom__file_bad(r->err, r->path, (uint64_t)a[k].at, "%s of %" PRId64 " elements: the file would be over 2^63 "
                           "bytes (the counts overflow)", a[k].name, a[k].n);
         sum += (uint64_t)b;
     }
     *payload = get64(h + AT_PAYLOAD);
     if (*payload != sum)
-        return loom__data_bad(r->err, r->path, AT_PAYLOAD, "payload of %" PRIu64 " bytes: the counts give %" PRIu64, *payload, sum);
+        return loom__file_bad(r->err, r->path, AT_PAYLOAD, "payload of %" PRIu64 " bytes: the counts give %" PRIu64, *payload, sum);
     return LOOM_OK;
 }
 
@@ -402,23 +347,23 @@ static loom_status sf_read_all(sf_reader *r, uint64_t size, loom_samples *s)
 {
     uint8_t h[SF_HEADER] = {0};
     size_t have = size < SF_HEADER ? (size_t)size : SF_HEADER;
-    ssize_t k = sf_read(r->fd, h, have);
+    ssize_t k = loom__file_read(r->fd, h, have);
     if (k < 0)
         return loom_error_set(r->err, LOOM_ERR_IO, "%s: cannot read: %s", r->path, strerror(errno));
     if ((size_t)k < have) /* shrank since fstat */
         have = (size_t)k;
     if (memcmp(h, SF_MAGIC, have < 8 ? have : 8))
-        return loom__data_bad(r->err, r->path, 0, "not a Loom samples file: expected the magic \"%s\"", SF_MAGIC);
+        return loom__file_bad(r->err, r->path, 0, "not a Loom samples file: expected the magic \"%s\"", SF_MAGIC);
     /* another version may have another header: its number first, when the file holds it */
     uint32_t version = get32(h + AT_VERSION);
     if (have >= AT_VERSION + 4 && version != SF_VERSION)
-        return loom__data_bad(r->err, r->path, AT_VERSION, "version %" PRIu32 ", this Loom reads version %d", version, SF_VERSION);
+        return loom__file_bad(r->err, r->path, AT_VERSION, "version %" PRIu32 ", this Loom reads version %d", version, SF_VERSION);
     if (have < SF_HEADER)
-        return loom__data_bad(r->err, r->path, have, "truncated: the file ends at byte %zu, expected the %d-byte header", have,
+        return loom__file_bad(r->err, r->path, have, "truncated: the file ends at byte %zu, expected the %d-byte header", have,
                       SF_HEADER);
     r->at = SF_HEADER;
     if (get32(h + AT_HEADER) != SF_HEADER)
-        return loom__data_bad(r->err, r->path, AT_HEADER, "header of %" PRIu32 " bytes: version %d has %d", get32(h + AT_HEADER),
+        return loom__file_bad(r->err, r->path, AT_HEADER, "header of %" PRIu32 " bytes: version %d has %d", get32(h + AT_HEADER),
                       SF_VERSION, SF_HEADER);
     int64_t nodes = 0, edges = 0;
     uint32_t flags = 0;
@@ -427,10 +372,10 @@ static loom_status sf_read_all(sf_reader *r, uint64_t size, loom_samples *s)
     if (st)
         return st;
     if (size < SF_HEADER + payload)
-        return loom__data_bad(r->err, r->path, size, "truncated: the file ends at byte %" PRIu64 ", expected %" PRIu64 " bytes",
+        return loom__file_bad(r->err, r->path, size, "truncated: the file ends at byte %" PRIu64 ", expected %" PRIu64 " bytes",
                       size, SF_HEADER + payload);
     if (size > SF_HEADER + payload)
-        return loom__data_bad(r->err, r->path, SF_HEADER + payload, "%" PRIu64 " bytes past the end of the arrays: expected the "
+        return loom__file_bad(r->err, r->path, SF_HEADER + payload, "%" PRIu64 " bytes past the end of the arrays: expected the "
                       "file to end here", size - SF_HEADER - payload);
     if ((st = sf_alloc(r, s, nodes, edges, flags)))
         return st;
@@ -444,14 +389,14 @@ static loom_status sf_read_all(sf_reader *r, uint64_t size, loom_samples *s)
     }
     uint32_t want = get32(h + AT_CRC);
     if ((uint32_t)r->crc != want)
-        return loom__data_bad(r->err, r->path, SF_HEADER, "the payload's CRC-32 is 0x%08" PRIx32 ", expected 0x%08" PRIx32
+        return loom__file_bad(r->err, r->path, SF_HEADER, "the payload's CRC-32 is 0x%08" PRIx32 ", expected 0x%08" PRIx32
                       " (the header's, byte %d): the file is corrupt", (uint32_t)r->crc, want, AT_CRC);
     if ((st = sf_offsets(r, "node_off", s->node_off, s->count, nodes, at[0])) ||
         (st = sf_offsets(r, "edge_off", s->edge_off, s->count, edges, at[1])))
         return st;
     loom_error verr = LOOM_ERROR_INIT;
     if (loom_samples_validate(s, &verr))
-        return loom__data_bad(r->err, r->path, SF_HEADER, "the arrays (bytes %d to %" PRIu64 "): %s", SF_HEADER,
+        return loom__file_bad(r->err, r->path, SF_HEADER, "the arrays (bytes %d to %" PRIu64 "): %s", SF_HEADER,
                       SF_HEADER + payload, verr.msg);
     return LOOM_OK;
 }
@@ -464,7 +409,7 @@ loom_status loom_samples_read(const char *path, loom_samples *out, loom_error *e
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_samples_read: NULL %s", path ? "output" : "path");
     int fd;
     uint64_t size;
-    loom_status st = loom__data_open(path, LOOM_ERR_IO, &fd, &size, err);
+    loom_status st = loom__file_open(path, LOOM_ERR_IO, &fd, &size, err);
     if (st)
         return st;
     sf_reader r = {.fd = fd, .path = path, .at = 0, .buf = NULL, .crc = crc32(0, NULL, 0), .err = err};

@@ -154,8 +154,20 @@ static int conv_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
     return loom__sbp_add_partial(t, 2 | bias, loom_partial_sum(), sigs, n, max);
 }
 
+/* 2 multiply-adds per weight element a channel of each output pixel meets: 2 |dy| |w| / C_out, for
+ * the forward pass (dy the output) and both gradients alike. */
+static double conv_flops_of(const loom_tensor *t, const loom_shape *dy, const loom_shape *w)
+{
+    double cout = (double)loom__dim_bound(t->graph, w->d[0]);
+    return 2 * loom__shape_bound_elems(t->graph, dy) * loom__shape_bound_elems(t->graph, w) / (cout > 0 ? cout : 1);
+}
+static double conv_flops(const loom_tensor *t) { return conv_flops_of(t, &t->shape, &t->src[1]->shape); }
+static double grad_input_flops(const loom_tensor *t) { return conv_flops_of(t, &t->src[0]->shape, &t->src[1]->shape); }
+static double grad_weight_flops(const loom_tensor *t) { return conv_flops_of(t, &t->src[1]->shape, &t->shape); }
+
 const loom_op_def loom__op_conv2d = {.name = "conv2d", .min_src = 2, .max_src = 3, .infer = conv_infer,
-                                     .cpu = loom__cpu_conv, .grad = conv_grad, .diff_src = 7, .sbp = conv_sbp};
+                                     .cpu = loom__cpu_conv, .grad = conv_grad, .diff_src = 7, .sbp = conv_sbp,
+                                     .flops = conv_flops};
 
 loom_tensor *loom_conv2d(loom_graph *g, loom_tensor *x, loom_tensor *w, loom_tensor *b, const loom_conv2d_opts *o)
 {
@@ -218,7 +230,7 @@ static int grad_input_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 /* No gradient: second derivatives of a convolution are not supported. */
 const loom_op_def loom__op_conv2d_grad_input = {.name = "conv2d_grad_input", .min_src = 2, .max_src = 2,
                                                 .infer = grad_input_infer, .cpu = loom__cpu_conv,
-                                                .sbp = grad_input_sbp};
+                                                .sbp = grad_input_sbp, .flops = grad_input_flops};
 
 /* ---- conv2d_grad_weight ------------------------------------------------------------------------ */
 
@@ -269,4 +281,4 @@ static int grad_weight_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 /* No gradient: second derivatives of a convolution are not supported. */
 const loom_op_def loom__op_conv2d_grad_weight = {.name = "conv2d_grad_weight", .min_src = 2, .max_src = 2,
                                                  .infer = grad_weight_infer, .cpu = loom__cpu_conv,
-                                                 .sbp = grad_weight_sbp};
+                                                 .sbp = grad_weight_sbp, .flops = grad_weight_flops};

@@ -1,10 +1,15 @@
 /* Index ops: gather_rows, and scatter with its reductions (sum, mean, max) behind
- * loom_scatter_add_rows and the segment ops, plus scatter_grad, the backward pass of mean and max.
- * Builders, shape inference and gradient rules; kernels live in ops/cpu/index.c.
+ * loom_scatter_add_rows and the segment ops, plus scatter_grad, the backward pass of mean and max;
+ * the segment softmax and its gradient; one_hot. Builders, shape inference and gradient rules;
+ * kernels live in ops/cpu/index.c and ops/cuda/index.cu.
  *
  *   gather_rows(table [V, F...], idx [E] i32)                      -> [E, F...]
  *   scatter(src [E, F...], idx [E] i32; mode a.i[0], n a.i[1])      -> [n, F...]
  *   scatter_grad(src [E, F...], idx [E], out [n, F...], gout [n, F...]) -> [E, F...]
+ *   segment_softmax(x [E, F...], seg [E] i32; n a.i[0])             -> [E, F...]
+ *   segment_softmax_grad(y [E, F...], seg [E], gout [E, F...]; n)   -> [E, F...],
+ *                 y * (gout - d[seg]) with d[s] the sum of gout * y over segment s
+ *   one_hot(idx [...] i32; classes a.i[0], dtype a.i[1])            -> [..., classes]
  *
  * gather_rows and a sum scatter are each other's gradients. n is a loom_dim (a size or a dynamic
  * dim's handle) so that the gradient of a gather from a table of dynamic length V scatters into
@@ -240,6 +245,110 @@ const loom_op_def loom__op_scatter_grad = {
     .sbp = scatter_grad_sbp,
 };
 
+/* ---- segment_softmax ---------------------------------------------------------------------------- */
+
+/* x (y for the gradient, whose gout must match it): a dense float tensor of 1 or more dims, seg an
+ * i32 vector as long, n (a.i[0]) a size or a dynamic dim of the graph. */
+static loom_status segment_softmax_infer(loom_tensor *t, char *msg, size_t len)
+{
+    const int grad = t->op == LOOM_OP_SEGMENT_SOFTMAX_GRAD;
+    const loom_tensor *x = t->src[0], *seg = t->src[1];
+    const char *what = grad ? "y" : "x";
+    if (x->layout != LOOM__DENSE || !loom_dtype_is_float(x->dtype))
+        return snprintf(msg, len, "%s must be a dense f32 or f64 tensor, got %s%s", what,
+                        x->layout == LOOM__CSR ? "a CSR " : "", loom_dtype_name(x->dtype)),
+               LOOM_ERR_DTYPE;
+    loom_status s = check_idx(t, x, seg, what, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    if (grad && (t->src[2]->layout != LOOM__DENSE || t->src[2]->dtype != x->dtype ||
+                 !loom__shape_eq(&t->src[2]->shape, &x->shape)))
+        return snprintf(msg, len, "gout does not match y (internal error)"), LOOM_ERR_SHAPE;
+    if (!loom__dim_ok(t->graph, (loom_dim)t->a.i[0], 1, "n", msg, len))
+        return LOOM_ERR_SHAPE;
+    t->dtype = x->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = x->shape;
+    return LOOM_OK;
+}
+
+static void segment_softmax_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    loom_tensor *src[3] = {t, t->src[1], gout};
+    gsrc[0] = loom__node(g, "loom_segment_softmax (gradient)", LOOM_OP_SEGMENT_SOFTMAX_GRAD, 3, src, &t->a);
+}
+
+/* A batch index over n (a graph batch split by whole graphs) holds each device's own segments, so
+ * the rows split with it: (S(0), S(0)) -> S(0), and nothing else (loom__reads_local_index). Else a
+ * segment's rows may lie on any device: feature axes split, seg whole. The gradient is linear in
+ * gout given y and seg: (B, B, P) -> P. */
+static int segment_softmax_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const int grad = t->op == LOOM_OP_SEGMENT_SOFTMAX_GRAD;
+    const loom_shape *x = &t->src[0]->shape;
+    const loom_sbp S0 = loom_split(0), B = loom_broadcast();
+    if (loom__reads_local_index(t, 1))
+        return loom__sbp_add(sigs, 0, max, 2 + grad, (loom_sbp[]){S0, S0, S0}, S0);
+    int n = 0;
+    for (int i = 1; i < x->ndim; i++)
+        if (loom__sbp_can_split(x, i))
+            n = loom__sbp_add(sigs, n, max, 2 + grad, (loom_sbp[]){loom_split(i), B, loom_split(i)}, loom_split(i));
+    return grad ? loom__sbp_add_partial(t, 4, loom_partial_sum(), sigs, n, max) : n;
+}
+
+const loom_op_def loom__op_segment_softmax = {.name = "segment_softmax", .min_src = 2, .max_src = 2,
+                                              .infer = segment_softmax_infer, .cpu = loom__cpu_segment_softmax,
+                                              .grad = segment_softmax_grad_rule, .diff_src = 1,
+                                              .sbp = segment_softmax_sbp};
+
+/* No gradient: second derivatives of the segment softmax are not supported. */
+const loom_op_def loom__op_segment_softmax_grad = {.name = "segment_softmax_grad", .min_src = 3, .max_src = 3,
+                                                   .infer = segment_softmax_infer,
+                                                   .cpu = loom__cpu_segment_softmax, .sbp = segment_softmax_sbp};
+
+/* ---- one_hot ------------------------------------------------------------------------------------ */
+
+static loom_status one_hot_infer(loom_tensor *t, char *msg, size_t len)
+{
+    const loom_tensor *idx = t->src[0];
+    const loom_dtype dt = (loom_dtype)t->a.i[1];
+    if (idx->layout != LOOM__DENSE || idx->dtype != LOOM_I32)
+        return snprintf(msg, len, "idx must be a dense i32 tensor, got %s%s", idx->layout == LOOM__CSR ? "a CSR " : "",
+                        loom_dtype_name(idx->dtype)),
+               LOOM_ERR_DTYPE;
+    if (dt != LOOM_F32 && dt != LOOM_F64)
+        return snprintf(msg, len, "dtype is %s; one-hot rows are f32 or f64",
+                        (unsigned)dt < LOOM_DTYPE_COUNT ? loom_dtype_name(dt) : "invalid"),
+               LOOM_ERR_DTYPE;
+    if (t->a.i[0] < 1)
+        return snprintf(msg, len, "classes must be 1 or more, got %lld", (long long)t->a.i[0]), LOOM_ERR_INVALID;
+    if (idx->shape.ndim >= LOOM_MAX_DIMS) {
+        char b[160];
+        return snprintf(msg, len, "idx is %s; the output would have more than %d dims",
+                        loom__shape_str(t->graph, &idx->shape, b, sizeof b), LOOM_MAX_DIMS),
+               LOOM_ERR_SHAPE;
+    }
+    t->dtype = dt;
+    t->layout = LOOM__DENSE;
+    t->shape = idx->shape;
+    t->shape.d[t->shape.ndim++] = t->a.i[0];
+    return LOOM_OK;
+}
+
+/* Elementwise in idx: its splits pass through (the classes axis whole). */
+static int one_hot_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *idx = &t->src[0]->shape;
+    int n = 0;
+    for (int i = 0; i < idx->ndim; i++)
+        if (loom__sbp_can_split(idx, i))
+            n = loom__sbp_add(sigs, n, max, 1, (loom_sbp[]){loom_split(i)}, loom_split(i));
+    return n;
+}
+
+const loom_op_def loom__op_one_hot = {.name = "one_hot", .min_src = 1, .max_src = 1, .infer = one_hot_infer,
+                                      .cpu = loom__cpu_one_hot, .sbp = one_hot_sbp};
+
 /* ---- builders --------------------------------------------------------------------------------- */
 
 loom_tensor *loom_gather_rows(loom_graph *g, loom_tensor *table, loom_tensor *idx)
@@ -272,4 +381,15 @@ loom_tensor *loom_segment_mean(loom_graph *g, loom_tensor *x, loom_tensor *seg, 
 loom_tensor *loom_segment_max(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n)
 {
     return scatter(g, "loom_segment_max", LOOM__SCATTER_MAX, x, seg, n);
+}
+
+loom_tensor *loom_segment_softmax(loom_graph *g, loom_tensor *x, loom_tensor *seg, loom_dim n)
+{
+    loom_tensor *src[2] = {x, seg};
+    return loom__node(g, "loom_segment_softmax", LOOM_OP_SEGMENT_SOFTMAX, 2, src, &(loom__attrs){.i = {n}});
+}
+
+loom_tensor *loom_one_hot(loom_graph *g, loom_tensor *idx, int64_t classes, loom_dtype dtype)
+{
+    return loom__node(g, "loom_one_hot", LOOM_OP_ONE_HOT, 1, &idx, &(loom__attrs){.i = {classes, dtype}});
 }

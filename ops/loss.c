@@ -1,5 +1,5 @@
-/* Binary cross entropy on logits, with its gradient op. Kernels live in ops/cpu/loss.c and
- * ops/cuda/loss.cu.
+/* Binary cross entropy on logits, with its gradient op (kernels in ops/cpu/loss.c and
+ * ops/cuda/loss.cu); and the regression losses, built from other ops.
  *
  *   bce_with_logits(z, y; pos_weight a.f[0]):  a scalar, the mean over every element of
  *                 (1 - y) z + (1 + (w - 1) y) log(1 + exp(-z)) (PyTorch's rule), computed as
@@ -103,3 +103,53 @@ static int bce_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 const loom_op_def loom__op_bce_with_logits_grad = {.name = "bce_with_logits_grad", .min_src = 3, .max_src = 3,
                                                    .infer = bce_grad_infer, .cpu = loom__cpu_bce_logits_grad,
                                                    .sbp = bce_grad_sbp};
+
+/* ---- regression losses ------------------------------------------------------------------------- */
+
+/* The mean over every element of the loss of each, composed: mean(d * d), mean(|d|), and Huber's
+ * as mean(q (a - q / 2)) with a = |d| and q = clamp(a, 0, delta), which is a^2 / 2 where a <= delta
+ * and delta (a - delta / 2) above, with the gradient d inside and delta sign(d) outside (clamp's
+ * gradient passes at delta itself, where the two agree). Each is as exact as a fused kernel (the
+ * mean sums in double), and the backward passes are the ops' own. */
+
+/* pred - target when they are float tensors of one dtype and shape on g, else the poisoned tensor
+ * with the error recorded, naming api (NULL for a NULL g). */
+static loom_tensor *loss_diff(loom_graph *g, const char *api, loom_tensor *pred, loom_tensor *target)
+{
+    if (!g)
+        return NULL;
+    loom_tensor *src[2] = {pred, target};
+    loom_tensor *bad = loom__refuse_sources(g, api, 2, src);
+    if (bad)
+        return bad;
+    char b1[160], b2[160];
+    if (pred->layout != LOOM__DENSE || !loom_dtype_is_float(pred->dtype) || target->dtype != pred->dtype ||
+        target->layout != LOOM__DENSE)
+        return loom__fail(g, LOOM_ERR_DTYPE, "%s: pred is %s and target %s; they must be dense tensors of one float dtype",
+                          api, loom_dtype_name(pred->dtype), loom_dtype_name(target->dtype));
+    if (!loom__shape_eq(&pred->shape, &target->shape))
+        return loom__fail(g, LOOM_ERR_SHAPE, "%s: pred is %s but target %s; they must have one shape", api,
+                          loom__shape_str(g, &pred->shape, b1, sizeof b1), loom__shape_str(g, &target->shape, b2, sizeof b2));
+    return loom_sub(g, pred, target);
+}
+
+/* A poisoned d passes through the ops below (the error is d's). */
+loom_tensor *loom_mse_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target)
+{
+    loom_tensor *d = loss_diff(g, "loom_mse_loss", pred, target);
+    return loom_mean(g, loom_mul(g, d, d), LOOM_ALL_AXES, 0);
+}
+
+loom_tensor *loom_l1_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target)
+{
+    return loom_mean(g, loom_abs(g, loss_diff(g, "loom_l1_loss", pred, target)), LOOM_ALL_AXES, 0);
+}
+
+loom_tensor *loom_huber_loss(loom_graph *g, loom_tensor *pred, loom_tensor *target, double delta)
+{
+    loom_tensor *a = loom_abs(g, loss_diff(g, "loom_huber_loss", pred, target));
+    if (g && !(delta > 0 && isfinite(delta)))
+        return loom__fail(g, LOOM_ERR_INVALID, "loom_huber_loss: delta must be a finite number > 0, got %g", delta);
+    loom_tensor *q = loom_clamp(g, a, 0, delta);
+    return loom_mean(g, loom_mul(g, q, loom_sub(g, a, loom_scale(g, q, 0.5))), LOOM_ALL_AXES, 0);
+}

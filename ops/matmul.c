@@ -66,6 +66,13 @@ static int matmul_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
     return loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
 }
 
+/* 2 m n k: each output element a dot product over k. */
+static double matmul_flops(const loom_tensor *t)
+{
+    const loom_tensor *a = t->src[0];
+    return 2 * loom__shape_bound_elems(t->graph, &t->shape) * (double)loom__dim_bound(t->graph, a->shape.d[!t->a.i[0]]);
+}
+
 const loom_op_def loom__op_matmul = {
     .name = "matmul",
     .min_src = 2,
@@ -75,6 +82,7 @@ const loom_op_def loom__op_matmul = {
     .grad = matmul_grad,
     .diff_src = 3,
     .sbp = matmul_sbp,
+    .flops = matmul_flops,
 };
 
 loom_tensor *loom_matmul_ex(loom_graph *g, loom_tensor *a, loom_tensor *b, int trans_a, int trans_b)

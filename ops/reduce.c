@@ -1,11 +1,12 @@
 /* Reductions: sum and mean over a set of axes, and expand, their gradient (broadcast a tensor to
- * another's shape). Also loom__sum_to, the gradient of every broadcasting op. Kernels live in
- * ops/cpu/reduce.c.
+ * another's shape); argmax along an axis. Also loom__sum_to, the gradient of every broadcasting op.
+ * Kernels live in ops/cpu/reduce.c and ops/cuda/reduce.cu.
  *
  *   sum/mean(x):     a.i[0] axis mask (bit i = reduce axis i; LOOM_ALL_AXES is narrowed to x's
  *                    axes by infer), a.i[1] keepdims.
  *   expand(x, like): x broadcast (NumPy rules) to like's shape; like's data is never read.
  *                    a.i[0] = 1 divides by the run-time expansion factor (mean's gradient). */
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ops/cpu/reduce.h"
@@ -215,3 +216,59 @@ static int expand_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 
 const loom_op_def loom__op_expand = {.name = "expand", .min_src = 2, .max_src = 2, .infer = expand_infer,
                                      .cpu = loom__cpu_expand, .grad = expand_grad, .diff_src = 1, .sbp = expand_sbp};
+
+/* ---- argmax ------------------------------------------------------------------------------------ */
+
+/* argmax(x; axis a.i[0], normalised here): i32, x's shape without the axis, which must not be a
+ * static 0 (an empty axis has no largest element) nor longer than an i32 counts. */
+static loom_status argmax_infer(loom_tensor *t, char *msg, size_t len)
+{
+    loom_status s = float_operand(t, 0, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    const loom_shape *x = &t->src[0]->shape;
+    const int axis = loom__axis((int)t->a.i[0], x->ndim);
+    char b[160];
+    if (axis < 0)
+        return snprintf(msg, len, "axis %lld out of range for %s", (long long)t->a.i[0],
+                        loom__shape_str(t->graph, x, b, sizeof b)),
+               LOOM_ERR_SHAPE;
+    if (x->d[axis] == 0)
+        return snprintf(msg, len, "axis %d of %s is empty: it has no largest element", axis,
+                        loom__shape_str(t->graph, x, b, sizeof b)),
+               LOOM_ERR_SHAPE;
+    if (loom__dim_bound(t->graph, x->d[axis]) > INT32_MAX)
+        return snprintf(msg, len, "axis %d of %s is longer than the i32 indices hold", axis,
+                        loom__shape_str(t->graph, x, b, sizeof b)),
+               LOOM_ERR_SHAPE;
+    t->a.i[0] = axis;
+    t->dtype = LOOM_I32;
+    t->layout = LOOM__DENSE;
+    t->shape = (loom_shape){.ndim = x->ndim - 1};
+    for (int i = 0, k = 0; i < x->ndim; i++)
+        if (i != axis)
+            t->shape.d[k++] = x->d[i];
+    return LOOM_OK;
+}
+
+/* Any other axis splits through, as the output axis it becomes. */
+static int argmax_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    const loom_shape *x = &t->src[0]->shape;
+    const int axis = (int)t->a.i[0];
+    int n = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        const int k = i < axis ? i : i - 1;
+        if (i != axis && loom__sbp_can_split(x, i) && loom__sbp_can_split(&t->shape, k))
+            n = loom__sbp_add(sigs, n, max, 1, (loom_sbp[]){loom_split(i)}, loom_split(k));
+    }
+    return n;
+}
+
+const loom_op_def loom__op_argmax = {.name = "argmax", .min_src = 1, .max_src = 1, .infer = argmax_infer,
+                                     .cpu = loom__cpu_argmax, .sbp = argmax_sbp};
+
+loom_tensor *loom_argmax(loom_graph *g, loom_tensor *x, int axis)
+{
+    return loom__node(g, "loom_argmax", LOOM_OP_ARGMAX, 1, &x, &(loom__attrs){.i = {axis}});
+}

@@ -1,8 +1,10 @@
-/* log_softmax over the last axis and softmax cross entropy, with their gradient ops. Kernels live
- * in ops/cpu/softmax.c.
+/* log_softmax over the last axis, softmax along any axis and softmax cross entropy, with their
+ * gradient ops. Kernels live in ops/cpu/softmax.c and ops/cuda/softmax.cu.
  *
  *   log_softmax(x):                     x's shape.
  *   log_softmax_grad(y, gout):          gout - exp(y) * sum(gout over the last axis), y the output.
+ *   softmax(x; axis a.i[0]):            x's shape, exp(x - max) / sum(exp(x - max)) along the axis.
+ *   softmax_grad(y, gout; axis):        y * (gout - sum(gout * y along the axis)), y the output.
  *   softmax_cross_entropy(z, l[, m]):   a scalar: logits z [N, C] float, labels l [N] i32, mask m
  *                                       [N] u8; the mean over rows with m != 0 of
  *                                       logsumexp(z[r]) - z[r, l[r]], 0 when no row counts.
@@ -98,6 +100,66 @@ static loom_status log_softmax_grad_infer(loom_tensor *t, char *msg, size_t len)
 const loom_op_def loom__op_log_softmax_grad = {.name = "log_softmax_grad", .min_src = 2, .max_src = 2,
                                                .infer = log_softmax_grad_infer, .cpu = loom__cpu_log_softmax_grad,
                                                .sbp = log_softmax_sbp};
+
+/* ---- softmax ----------------------------------------------------------------------------------- */
+
+/* x (and for the gradient, gout of x's shape and dtype): a dense float tensor of 1 or more dims;
+ * a.i[0] an axis of it, normalised here (negative counts from the end). */
+static loom_status softmax_infer(loom_tensor *t, char *msg, size_t len)
+{
+    const int grad = t->op == LOOM_OP_SOFTMAX_GRAD;
+    loom_status s = float_operand(t, 0, grad ? "y is" : "x is", msg, len);
+    if (s == LOOM_OK && grad)
+        s = float_operand(t, 1, "gout is", msg, len);
+    if (s != LOOM_OK)
+        return s;
+    const loom_tensor *x = t->src[0];
+    char b1[160], b2[160];
+    if (grad && (t->src[1]->dtype != x->dtype || !loom__shape_eq(&x->shape, &t->src[1]->shape)))
+        return snprintf(msg, len, "y is %s %s, gout %s %s; they must match (internal error)", loom_dtype_name(x->dtype),
+                        loom__shape_str(t->graph, &x->shape, b1, sizeof b1), loom_dtype_name(t->src[1]->dtype),
+                        loom__shape_str(t->graph, &t->src[1]->shape, b2, sizeof b2)),
+               LOOM_ERR_SHAPE;
+    const int axis = loom__axis((int)t->a.i[0], x->shape.ndim);
+    if (axis < 0)
+        return snprintf(msg, len, "axis %lld out of range for %s", (long long)t->a.i[0],
+                        loom__shape_str(t->graph, &x->shape, b1, sizeof b1)),
+               LOOM_ERR_SHAPE;
+    t->a.i[0] = axis;
+    t->dtype = x->dtype;
+    t->layout = LOOM__DENSE;
+    t->shape = x->shape;
+    return LOOM_OK;
+}
+
+static void softmax_grad_rule(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    gsrc[0] = loom__node(g, "loom_softmax (gradient)", LOOM_OP_SOFTMAX_GRAD, 2, (loom_tensor *[]){t, gout}, &t->a);
+}
+
+/* Every axis but the one normalised along may be split (in y and gout alike for the gradient).
+ * softmax is not linear; its gradient is linear in gout given y: (B, P) -> P. */
+static int softmax_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
+{
+    uint32_t others = LOOM__SBP_ALL_AXES & ~(UINT32_C(1) << t->a.i[0]);
+    int n = loom__sbp_add_broadcast_splits(t, others, sigs, 0, max);
+    if (t->op == LOOM_OP_SOFTMAX_GRAD)
+        n = loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
+    return n;
+}
+
+const loom_op_def loom__op_softmax = {.name = "softmax", .min_src = 1, .max_src = 1, .infer = softmax_infer,
+                                      .cpu = loom__cpu_softmax, .grad = softmax_grad_rule, .diff_src = 1,
+                                      .sbp = softmax_sbp};
+
+/* No gradient: second derivatives of softmax are not supported. */
+const loom_op_def loom__op_softmax_grad = {.name = "softmax_grad", .min_src = 2, .max_src = 2, .infer = softmax_infer,
+                                           .cpu = loom__cpu_softmax_grad, .sbp = softmax_sbp};
+
+loom_tensor *loom_softmax(loom_graph *g, loom_tensor *x, int axis)
+{
+    return loom__node(g, "loom_softmax", LOOM_OP_SOFTMAX, 1, &x, &(loom__attrs){.i = {axis}});
+}
 
 /* ---- softmax_cross_entropy --------------------------------------------------------------------- */
 

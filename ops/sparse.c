@@ -82,6 +82,15 @@ static int spmm_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
     return loom__sbp_add_partial(t, 2, loom_partial_sum(), sigs, n, max);
 }
 
+/* 2 nnz f, the nonzeros taken as two a row (the bound tensor_bytes assumes; a CSR input's count is
+ * known only when fed). */
+static double spmm_flops(const loom_tensor *t)
+{
+    const loom_shape *adj = &t->src[0]->shape;
+    double rows = (double)loom__dim_bound(t->graph, adj->d[0]), out_rows = (double)loom__dim_bound(t->graph, t->shape.d[0]);
+    return 2 * 2 * rows * (loom__shape_bound_elems(t->graph, &t->shape) / (out_rows > 0 ? out_rows : 1));
+}
+
 const loom_op_def loom__op_spmm = {
     .name = "spmm",
     .min_src = 2,
@@ -91,6 +100,7 @@ const loom_op_def loom__op_spmm = {
     .grad = spmm_grad,
     .diff_src = 2,
     .sbp = spmm_sbp,
+    .flops = spmm_flops,
 };
 
 static loom_status degree_infer(loom_tensor *t, char *msg, size_t len)

@@ -325,11 +325,13 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
     if (rt->trace_path) {
         char keep[sizeof rt->msg];
         memcpy(keep, rt->msg, sizeof keep);
-        if (loom__rt_trace_write(rt, rt->trace_path) != LOOM_OK) {
+        char *path = loom__trace_path(rt->trace_path, (long)getpid(), loom__trace_next_run(), rt->msg, sizeof rt->msg);
+        if (!path || loom__rt_trace_write(rt, path) != LOOM_OK) {
             memcpy(rt->trace_msg, rt->msg, sizeof rt->trace_msg);
             if (atomic_exchange(&rt->trace_warned, 1) == 0)
                 fprintf(stderr, "loom: warning: %s; the runs go on without it\n", rt->trace_msg);
         }
+        free(path);
         memcpy(rt->msg, keep, sizeof keep);
     }
     return st;

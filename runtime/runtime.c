@@ -25,6 +25,13 @@ loom__rt *loom__rt_new(const loom__rt_opts *opts)
         return NULL;
     }
     rt->opts.trace = rt->trace_path;
+    if (rt->trace_path) { /* a bad pattern fails the first run, before it runs anything */
+        char msg[sizeof rt->build_msg - 32];
+        char *probe = loom__trace_path(rt->trace_path, 0, 0, msg, sizeof msg);
+        if (!probe)
+            loom__rt_build_fail(rt, LOOM_ERR_INVALID, "%s (%s)", msg, opts && opts->trace ? "opts.trace" : "LOOM_TRACE");
+        free(probe);
+    }
     rt->tracing = rt->trace_path != NULL || rt->opts.trace_record;
     rt->spin = rt->opts.spin < 0 ? LOOM__RT_DEFAULT_SPIN : rt->opts.spin;
     atomic_init(&rt->nthreads_live, 0);

@@ -195,7 +195,8 @@ typedef struct loom__rt_opts {
     int rank;                  /* this process's rank: every actor's id must carry it */
     int pin;                   /* pin worker threads to cores with hwloc (1 in LOOM__RT_OPTS_INIT) */
     int spin;                  /* polls of an empty ring before sleeping (-1: default) */
-    const char *trace;         /* write a Chrome trace here after each run; NULL: $LOOM_TRACE */
+    const char *trace;         /* write a Chrome trace after each run to this pattern's file (%p,
+                                  %n, %%: loom__trace_path); NULL: $LOOM_TRACE */
     int trace_record;          /* record acts in memory even without a trace file (tests) */
 } loom__rt_opts;
 #define LOOM__RT_OPTS_INIT {.rank = 0, .pin = 1, .spin = -1, .trace = NULL, .trace_record = 0}
@@ -263,8 +264,10 @@ int loom__rt_thread_stats(const loom__rt *rt, int ti, int64_t *msgs, int64_t *sl
 /* ---------------------------------------------------------------------------------------------
  * Tracing. With a trace path (opts.trace or $LOOM_TRACE) or opts.trace_record, each act of the
  * last run is kept: thread, actor, piece, begin and end (CLOCK_MONOTONIC ns). With a path, a Chrome
- * trace (chrome://tracing, ui.perfetto.dev) is written after every run, replacing the previous one
- * (see loom__rt_trace_write); a trace that cannot be written never fails the run.
+ * trace (chrome://tracing, ui.perfetto.dev) is written after every run to the file its pattern
+ * names for the run (%p the process id, %n the run's number in the process, %% a '%'), replacing
+ * a file of that name (see loom__rt_trace_write); a trace that cannot be written never fails the
+ * run, a pattern with another conversion fails the first run before it runs anything.
  * ------------------------------------------------------------------------------------------- */
 typedef struct loom__rt_event {
     const char *actor;         /* the actor's name, owned by the runtime */

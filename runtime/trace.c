@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,52 @@ int loom__rt_trace_find(const loom__rt *rt, const char *actor, int64_t piece, lo
             }
     }
     return 0;
+}
+
+/* The process's count of traced runs, %n of a trace pattern: the one number two runtimes (two
+ * programs, or one program's modes) of a process must not both use, so it cannot live on one. */
+static atomic_uint_fast64_t trace_runs;
+
+uint64_t loom__trace_next_run(void) { return atomic_fetch_add(&trace_runs, 1); }
+
+char *loom__trace_path(const char *pattern, long pid, uint64_t run, char *msg, size_t len)
+{
+    char *out = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&out, &n); /* grows as needed: no size computed here */
+    if (!f) {
+        snprintf(msg, len, "trace: out of memory");
+        return NULL;
+    }
+    const char *bad = NULL;
+    for (const char *c = pattern; *c && !bad; c++) {
+        if (*c != '%')
+            fputc(*c, f);
+        else if (c[1] == 'p')
+            fprintf(f, "%ld", pid), c++;
+        else if (c[1] == 'n')
+            fprintf(f, "%" PRIuFAST64, run), c++;
+        else if (c[1] == '%')
+            fputc('%', f), c++;
+        else
+            bad = c;
+    }
+    int failed = ferror(f);
+    if (fclose(f) != 0 || failed) {
+        snprintf(msg, len, "trace: out of memory");
+        free(out);
+        return NULL;
+    }
+    if (bad) {
+        if (bad[1])
+            snprintf(msg, len, "trace: bad pattern '%s': '%%%c' at byte %td is none of %%p (the process id), %%n (the "
+                     "run's number in the process) and %%%% (a '%%')", pattern, bad[1], bad - pattern);
+        else
+            snprintf(msg, len, "trace: bad pattern '%s': a lone '%%' ends it (write %%%% for a '%%')", pattern);
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 /* Opens where the trace goes: *tmp (to be renamed over path) for a new or regular file, path

@@ -42,4 +42,12 @@ static inline void loom__trace_add(loom__trace_buf *b, uint32_t actor, int64_t p
 
 void loom__trace_free(loom__trace_buf *b);
 
+/* The file of one run named by a trace pattern (opts.trace, $LOOM_TRACE): %p the process id, %n
+ * the run's number among the process's traced runs, %% a '%', any other byte itself. Allocated
+ * (the caller frees it), or NULL with msg set: a '%' before any other byte or ending the pattern
+ * (the message names it and its byte), or out of memory. */
+char *loom__trace_path(const char *pattern, long pid, uint64_t run, char *msg, size_t len);
+/* The next number of the process's traced runs (0, 1, ...), from any thread. */
+uint64_t loom__trace_next_run(void);
+
 #endif

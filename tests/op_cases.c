@@ -105,9 +105,62 @@ static loom_tensor *leaky_relu(lt_case *c, const lt_row_env *e) { return loom_le
 static loom_tensor *elu(lt_case *c, const lt_row_env *e) { return loom_elu(G, x_param(c, e, "x", loom_shape(3, 4)), 0.7); }
 static loom_tensor *sigmoid(lt_case *c, const lt_row_env *e) { return loom_sigmoid(G, x_param(c, e, "x", loom_shape(3, 4))); }
 static loom_tensor *tanh_(lt_case *c, const lt_row_env *e) { return loom_tanh(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *exp_(lt_case *c, const lt_row_env *e) { return loom_exp(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *log_(lt_case *c, const lt_row_env *e) { return loom_log(G, pos_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *sqrt_(lt_case *c, const lt_row_env *e) { return loom_sqrt(G, pos_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *rsqrt(lt_case *c, const lt_row_env *e) { return loom_rsqrt(G, pos_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *abs_(lt_case *c, const lt_row_env *e) { return loom_abs(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *pow_scalar(lt_case *c, const lt_row_env *e)
+{
+    return loom_pow_scalar(G, pos_param(c, e, "x", loom_shape(3, 4)), 2.5);
+}
+static loom_tensor *pow_scalar_int(lt_case *c, const lt_row_env *e)
+{
+    return loom_pow_scalar(G, x_param(c, e, "x", loom_shape(3, 4)), 3);
+}
+static loom_tensor *clamp(lt_case *c, const lt_row_env *e)
+{
+    return loom_clamp(G, x_param(c, e, "x", loom_shape(3, 4)), -0.5, 0.7);
+}
+static loom_tensor *minimum(lt_case *c, const lt_row_env *e)
+{
+    return loom_minimum(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(4)));
+}
+static loom_tensor *maximum(lt_case *c, const lt_row_env *e)
+{
+    return loom_maximum(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(3, 1)));
+}
+static loom_tensor *maximum_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_maximum(G, x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(3)));
+}
+/* A u8 condition [rows, 4] (rows 3 or 1) with both values in each row and column. */
+static loom_tensor *cond_input(lt_case *c, const lt_row_env *e, int64_t rows)
+{
+    static const uint8_t m[12] = {1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0};
+    return hint(e, lt_input_static(c, "cond", LOOM_U8, loom_shape(rows, 4), m));
+}
+static loom_tensor *where(lt_case *c, const lt_row_env *e)
+{
+    return loom_where(G, cond_input(c, e, 3), x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(4)));
+}
+static loom_tensor *where_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_where(G, cond_input(c, e, 1), x_param(c, e, "a", loom_shape(3, 4)), x_param(c, e, "b", loom_shape(2, 4)));
+}
 static loom_tensor *dropout(lt_case *c, const lt_row_env *e) { return loom_dropout(G, x_param(c, e, "x", loom_shape(4, 3)), 0.5); }
 
 static loom_tensor *log_softmax(lt_case *c, const lt_row_env *e) { return loom_log_softmax(G, x_param(c, e, "x", loom_shape(3, 4))); }
+static loom_tensor *softmax0(lt_case *c, const lt_row_env *e) { return loom_softmax(G, x_param(c, e, "x", loom_shape(3, 4)), 0); }
+static loom_tensor *softmax_last(lt_case *c, const lt_row_env *e)
+{
+    return loom_softmax(G, x_param(c, e, "x", loom_shape(2, 3, 4)), -1);
+}
+static loom_tensor *softmax_mid(lt_case *c, const lt_row_env *e)
+{
+    return loom_softmax(G, x_param(c, e, "x", loom_shape(2, 3, 4)), 1);
+}
+static loom_tensor *softmax_bad(lt_case *c, const lt_row_env *e) { return loom_softmax(G, x_param(c, e, "x", loom_shape(3, 4)), 2); }
 static loom_tensor *softmax_ce(lt_case *c, const lt_row_env *e)
 {
     return loom_softmax_cross_entropy(G, x_param(c, e, "logits", loom_shape(4, 3)), idx_input(c, e, "labels", 4, 3), NULL);
@@ -137,6 +190,31 @@ static loom_tensor *bce_bad(lt_case *c, const lt_row_env *e)
 {
     return loom_bce_with_logits(G, x_param(c, e, "logits", loom_shape(4, 3)), bce_targets(c, e, 3), 1.0);
 }
+/* Targets of the regression losses: bce's [rows, 3] values. */
+static loom_tensor *mse(lt_case *c, const lt_row_env *e)
+{
+    return loom_mse_loss(G, x_param(c, e, "pred", loom_shape(4, 3)), bce_targets(c, e, 4));
+}
+static loom_tensor *mse_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_mse_loss(G, x_param(c, e, "pred", loom_shape(4, 3)), bce_targets(c, e, 3));
+}
+static loom_tensor *l1(lt_case *c, const lt_row_env *e)
+{
+    return loom_l1_loss(G, x_param(c, e, "pred", loom_shape(4, 3)), bce_targets(c, e, 4));
+}
+static loom_tensor *l1_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_l1_loss(G, x_param(c, e, "pred", loom_shape(4, 3)), bce_targets(c, e, 3));
+}
+static loom_tensor *huber(lt_case *c, const lt_row_env *e)
+{
+    return loom_huber_loss(G, x_param(c, e, "pred", loom_shape(4, 3)), bce_targets(c, e, 4), 0.6);
+}
+static loom_tensor *huber_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_huber_loss(G, x_param(c, e, "pred", loom_shape(4, 3)), bce_targets(c, e, 3), 0.6);
+}
 static loom_tensor *softmax_ce_masked(lt_case *c, const lt_row_env *e)
 {
     static const uint8_t mask[] = {1, 0, 1, 1};
@@ -144,6 +222,8 @@ static loom_tensor *softmax_ce_masked(lt_case *c, const lt_row_env *e)
     return loom_softmax_cross_entropy(G, x_param(c, e, "logits", loom_shape(4, 3)), idx_input(c, e, "labels", 4, 3), m);
 }
 
+static loom_tensor *argmax(lt_case *c, const lt_row_env *e) { return loom_argmax(G, x_param(c, e, "x", loom_shape(3, 4)), 1); }
+static loom_tensor *argmax_bad(lt_case *c, const lt_row_env *e) { return loom_argmax(G, x_param(c, e, "x", loom_shape(3, 4)), -3); }
 static loom_tensor *sum(lt_case *c, const lt_row_env *e) { return loom_sum(G, x_param(c, e, "x", loom_shape(3, 4)), LOOM_AXIS(0), 0); }
 static loom_tensor *mean(lt_case *c, const lt_row_env *e)
 {
@@ -207,6 +287,20 @@ static loom_tensor *segment_max(lt_case *c, const lt_row_env *e)
 {
     return loom_segment_max(G, x_param(c, e, "x", loom_shape(5, 2)), idx_input(c, e, "seg", 5, 3), 3);
 }
+
+static loom_tensor *segment_softmax(lt_case *c, const lt_row_env *e)
+{
+    return loom_segment_softmax(G, x_param(c, e, "x", loom_shape(5, 2)), idx_input(c, e, "seg", 5, 3), 3);
+}
+static loom_tensor *segment_softmax_1d(lt_case *c, const lt_row_env *e)
+{
+    return loom_segment_softmax(G, x_param(c, e, "x", loom_shape(6)), idx_input(c, e, "seg", 6, 4), 4);
+}
+static loom_tensor *segment_softmax_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_segment_softmax(G, x_param(c, e, "x", loom_shape(5, 2)), idx_input(c, e, "seg", 4, 3), 3);
+}
+static loom_tensor *one_hot(lt_case *c, const lt_row_env *e) { return loom_one_hot(G, idx_input(c, e, "idx", 4, 3), 3, e->dt); }
 
 /* ---- rows: convolution ------------------------------------------------------------------------- */
 
@@ -311,18 +405,37 @@ const lt_op_row lt_op_rows[] = {
     {"elu", LOOM_OP_ELU, elu, 2, {3, 4}, D, NULL, NULL},
     {"sigmoid", LOOM_OP_SIGMOID, sigmoid, 2, {3, 4}, D, NULL, NULL},
     {"tanh", LOOM_OP_TANH, tanh_, 2, {3, 4}, D, NULL, NULL},
+    {"exp", LOOM_OP_EXP, exp_, 2, {3, 4}, D, NULL, NULL},
+    {"log", LOOM_OP_LOG, log_, 2, {3, 4}, D, NULL, NULL},
+    {"sqrt", LOOM_OP_SQRT, sqrt_, 2, {3, 4}, D, NULL, NULL},
+    {"rsqrt", LOOM_OP_RSQRT, rsqrt, 2, {3, 4}, D, NULL, NULL},
+    {"abs", LOOM_OP_ABS, abs_, 2, {3, 4}, D, NULL, NULL},
+    {"pow_scalar (p 2.5)", LOOM_OP_POW_SCALAR, pow_scalar, 2, {3, 4}, D, NULL, NULL},
+    {"pow_scalar (p 3)", LOOM_OP_POW_SCALAR, pow_scalar_int, 2, {3, 4}, D, NULL, NULL},
+    {"clamp", LOOM_OP_CLAMP, clamp, 2, {3, 4}, D, NULL, NULL},
+    {"minimum (row broadcast)", LOOM_OP_MINIMUM, minimum, 2, {3, 4}, D, NULL, NULL},
+    {"maximum (column broadcast)", LOOM_OP_MAXIMUM, maximum, 2, {3, 4}, D, maximum_bad, "loom_maximum"},
+    {"where", LOOM_OP_WHERE, where, 2, {3, 4}, D, where_bad, "loom_where"},
     {"dropout", LOOM_OP_DROPOUT, dropout, 2, {4, 3}, D, NULL, NULL},
     {"log_softmax", LOOM_OP_LOG_SOFTMAX, log_softmax, 2, {3, 4}, D, NULL, NULL},
+    {"softmax (axis 0)", LOOM_OP_SOFTMAX, softmax0, 2, {3, 4}, D, softmax_bad, "loom_softmax"},
+    {"softmax (axis -1)", LOOM_OP_SOFTMAX, softmax_last, 3, {2, 3, 4}, D, NULL, NULL},
+    {"softmax (axis 1 of 3)", LOOM_OP_SOFTMAX, softmax_mid, 3, {2, 3, 4}, D, NULL, NULL},
     {"softmax_cross_entropy", LOOM_OP_SOFTMAX_CE, softmax_ce, 0, {0}, D, softmax_ce_bad, "loom_softmax_cross_entropy"},
     {"softmax_cross_entropy (masked)", LOOM_OP_SOFTMAX_CE, softmax_ce_masked, 0, {0}, D, NULL, NULL},
     {"bce_with_logits", LOOM_OP_BCE_LOGITS, bce, 0, {0}, D, bce_bad, "loom_bce_with_logits"},
     {"bce_with_logits (pos_weight 2.5)", LOOM_OP_BCE_LOGITS, bce_weighted, 0, {0}, D, NULL, NULL},
+    /* the regression losses: means of other ops */
+    {"mse_loss", LOOM_OP_MEAN, mse, 0, {0}, D, mse_bad, "loom_mse_loss"},
+    {"l1_loss", LOOM_OP_MEAN, l1, 0, {0}, D, l1_bad, "loom_l1_loss"},
+    {"huber_loss (delta 0.6)", LOOM_OP_MEAN, huber, 0, {0}, D, huber_bad, "loom_huber_loss"},
     {"conv2d (stride 2, pad 1, bias)", LOOM_OP_CONV2D, conv2d, 4, {2, 4, 3, 3}, D, conv2d_bad, "loom_conv2d"},
     {"conv2d (groups 2, stride 1x2)", LOOM_OP_CONV2D, conv2d_grouped, 4, {2, 6, 4, 2}, D, NULL, NULL},
     {"conv2d (dilation 2, pad 0x1, bias)", LOOM_OP_CONV2D, conv2d_dilated, 4, {1, 3, 4, 5}, D, NULL, NULL},
     {"conv2d (1x1)", LOOM_OP_CONV2D, conv2d_1x1, 4, {2, 4, 3, 2}, D, NULL, NULL},
     {"sum (axis 0)", LOOM_OP_SUM, sum, 1, {4}, D, NULL, NULL},
     {"mean (all, keepdims)", LOOM_OP_MEAN, mean, 2, {1, 1}, D, NULL, NULL},
+    {"argmax (axis 1)", LOOM_OP_ARGMAX, argmax, 1, {3}, 0, argmax_bad, "loom_argmax"},
     {"reshape", LOOM_OP_RESHAPE, reshape, 2, {2, 6}, D, reshape_bad, "loom_reshape"},
     {"transpose", LOOM_OP_TRANSPOSE, transpose, 3, {4, 2, 3}, D, NULL, NULL},
     {"concat", LOOM_OP_CONCAT, concat, 2, {2, 5}, D, concat_bad, "loom_concat"},
@@ -335,6 +448,9 @@ const lt_op_row lt_op_rows[] = {
     /* loom_segment_sum builds the op and mode of scatter_add_rows */
     {"segment_mean", LOOM_OP_SCATTER, segment_mean, 2, {3, 2}, D, NULL, NULL},
     {"segment_max", LOOM_OP_SCATTER, segment_max, 2, {3, 2}, D, NULL, NULL},
+    {"segment_softmax", LOOM_OP_SEGMENT_SOFTMAX, segment_softmax, 2, {5, 2}, D, segment_softmax_bad, "loom_segment_softmax"},
+    {"segment_softmax ([E])", LOOM_OP_SEGMENT_SOFTMAX, segment_softmax_1d, 1, {6}, D, NULL, NULL},
+    {"one_hot", LOOM_OP_ONE_HOT, one_hot, 2, {4, 3}, 0, NULL, NULL},
     {"max_pool2d", LOOM_OP_MAX_POOL2D, max_pool, 4, {2, 3, 3, 3}, D, max_pool_bad, "loom_max_pool2d"},
     {"avg_pool2d", LOOM_OP_AVG_POOL2D, avg_pool, 4, {2, 3, 3, 3}, D, avg_pool_bad, "loom_avg_pool2d"},
     /* the mean over axes 2 and 3 */
@@ -356,7 +472,10 @@ const lt_op_exemption lt_op_exempt[] = {
     {LOOM_OP_PARAM, 1, "a leaf: the rows' parameters"},
     {LOOM_OP_STATE, 1, "optimizer state (momentum, Adam moments), made by loom_compile"},
     {LOOM_OP_FILL, 1, "the loss's gradient (1), made by autodiff"},
-    {LOOM_OP_ACT_GRAD, 1, "the gradient of relu, leaky_relu, elu, sigmoid and tanh"},
+    {LOOM_OP_ACT_GRAD, 1, "the gradient of the activations and the elementwise maths (ops/unary.c)"},
+    {LOOM_OP_MINMAX_GRAD, 1, "the gradient of minimum and maximum"},
+    {LOOM_OP_SOFTMAX_GRAD, 1, "the gradient of softmax"},
+    {LOOM_OP_SEGMENT_SOFTMAX_GRAD, 1, "the gradient of segment_softmax"},
     {LOOM_OP_DROPOUT_MASK, 1, "made by loom_dropout with the dropout op (row dropout)"},
     {LOOM_OP_LOG_SOFTMAX_GRAD, 1, "the gradient of log_softmax"},
     {LOOM_OP_SOFTMAX_CE_GRAD, 1, "the gradient of softmax_cross_entropy"},

@@ -215,6 +215,22 @@ static src_spec *add_bn_stats(op_case *c, const src_spec *x)
     return s;
 }
 
+/* 1 for the functions of ops/unary.c that take positive operands here (a log, roots, a fractional
+ * power). */
+static int positive_domain(loom_op op)
+{
+    return op == LOOM_OP_LOG || op == LOOM_OP_SQRT || op == LOOM_OP_RSQRT || op == LOOM_OP_POW_SCALAR;
+}
+
+/* The parameters of a function of ops/unary.c in its cases. */
+static void act_params(loom_op op, loom__attrs *a)
+{
+    a->f[0] = op == LOOM_OP_LEAKY_RELU ? 0.1 : op == LOOM_OP_ELU ? 1.0 : op == LOOM_OP_POW_SCALAR ? 1.5
+              : op == LOOM_OP_CLAMP    ? -0.5
+                                       : 0;
+    a->f[1] = op == LOOM_OP_CLAMP ? 0.7 : 0;
+}
+
 int make_cases(loom_op op, op_case *cs)
 {
     int nc = 0;
@@ -256,7 +272,9 @@ int make_cases(loom_op op, op_case *cs)
     case LOOM_OP_ADD:
     case LOOM_OP_SUB:
     case LOOM_OP_MUL:
-    case LOOM_OP_DIV: {
+    case LOOM_OP_DIV:
+    case LOOM_OP_MINIMUM:
+    case LOOM_OP_MAXIMUM: {
         const char *nm = loom__op_def(op)->name;
         src_spec *(*rhs)(op_case *, int, const int64_t *) = op == LOOM_OP_DIV ? add_pos : add_f64;
         c = new_case(cs, &nc, op, "%s [5, 7] [5, 7]", nm);
@@ -279,6 +297,103 @@ int make_cases(loom_op op, op_case *cs)
         rhs(c, DIMS(7));
         break;
     }
+    case LOOM_OP_MINMAX_GRAD:
+        for (int k = 0; k < 4; k++) {
+            c = new_case(cs, &nc, op, "minmax_grad mode %d [5, 7] [5, 7]", k);
+            add_f64(c, DIMS(5, 7));
+            add_f64(c, DIMS(5, 7));
+            add_f64(c, DIMS(5, 7));
+            c->a.i[0] = k;
+        }
+        c = new_case(cs, &nc, op, "minmax_grad mode 3 [5, 7] [7]");
+        add_f64(c, DIMS(5, 7));
+        add_f64(c, DIMS(7));
+        add_f64(c, DIMS(5, 7));
+        c->a.i[0] = 3;
+        c = new_case(cs, &nc, op, "minmax_grad mode 1 of ties [5, 7] [5, 7]");
+        {
+            src_spec *a = add_f64(c, DIMS(5, 7)), *b = add_f64(c, DIMS(5, 7));
+            memcpy(b->v.a.data, a->v.a.data, 35 * sizeof(double));
+        }
+        add_f64(c, DIMS(5, 7));
+        c->a.i[0] = 1;
+        break;
+    case LOOM_OP_WHERE:
+        c = new_case(cs, &nc, op, "where [5, 7] [5, 7] [5, 7]");
+        add_mask(c, DIMS(5, 7));
+        add_f64(c, DIMS(5, 7));
+        add_f64(c, DIMS(5, 7));
+        c = new_case(cs, &nc, op, "where [7] [5, 7] [5, 1]");
+        add_mask(c, DIMS(7));
+        add_f64(c, DIMS(5, 7));
+        add_f64(c, DIMS(5, 1));
+        c = new_case(cs, &nc, op, "where [N, 1] [N, 7] [7]");
+        add_mask(c, DIMS(7, 1))->dyn = 1;
+        add_f64(c, DIMS(7, 7))->dyn = 1;
+        add_f64(c, DIMS(7));
+        for (int k = 1; k <= 2; k++) {
+            c = new_case(cs, &nc, op, "where [5, 7] [5, 7] keeping %s", k == 1 ? "where cond" : "where not");
+            add_mask(c, DIMS(5, 7));
+            add_f64(c, DIMS(5, 7));
+            c->a.i[0] = k;
+        }
+        break;
+    case LOOM_OP_SOFTMAX:
+    case LOOM_OP_SOFTMAX_GRAD: {
+        const int k = op == LOOM_OP_SOFTMAX ? 1 : 2;
+        static const struct {
+            int ndim, dyn, axis;
+            int64_t d[3];
+        } sm[] = {{2, 0, 1, {5, 7}}, {2, 0, 0, {5, 7}}, {3, 0, 1, {3, 5, 7}}, {2, 1, -1, {7, 5}}, {2, 1, 0, {7, 5}}};
+        for (size_t j = 0; j < sizeof sm / sizeof sm[0]; j++) {
+            c = new_case(cs, &nc, op, "%s [%s, %lld%s] axis %d", loom__op_def(op)->name,
+                         sm[j].dyn ? "N" : sm[j].d[0] == 5 ? "5" : "3", (long long)sm[j].d[1], sm[j].ndim == 3 ? ", 7" : "",
+                         sm[j].axis);
+            for (int i = 0; i < k; i++)
+                add_f64(c, sm[j].ndim, sm[j].d)->dyn = (uint32_t)sm[j].dyn;
+            c->a.i[0] = sm[j].axis;
+        }
+        break;
+    }
+    case LOOM_OP_SEGMENT_SOFTMAX:
+    case LOOM_OP_SEGMENT_SOFTMAX_GRAD: {
+        static const int64_t shapes[3][3] = {{7, 4}, {7}, {7, 4, 3}};
+        static const int nds[3] = {2, 1, 3};
+        for (int k = 0; k < 3; k++) {
+            c = new_case(cs, &nc, op, "%s %s into 5 segments", loom__op_def(op)->name,
+                         k == 0 ? "[7, 4]" : k == 1 ? "[7]" : "[7, 4, 3]");
+            add_f64(c, nds[k], shapes[k]);
+            add_idx(c, 7, 5);
+            if (op == LOOM_OP_SEGMENT_SOFTMAX_GRAD)
+                add_f64(c, nds[k], shapes[k]);
+            c->a.i[0] = 5;
+        }
+        break;
+    }
+    case LOOM_OP_ARGMAX:
+        c = new_case(cs, &nc, op, "argmax [5, 7] axis 1");
+        add_f64(c, DIMS(5, 7));
+        c->a.i[0] = 1;
+        c = new_case(cs, &nc, op, "argmax [5, 7] axis 0");
+        add_f64(c, DIMS(5, 7));
+        c = new_case(cs, &nc, op, "argmax [3, 5, 7] axis -2");
+        add_f64(c, DIMS(3, 5, 7));
+        c->a.i[0] = -2;
+        c = new_case(cs, &nc, op, "argmax [N, 5] axis 1");
+        add_f64(c, DIMS(7, 5))->dyn = 1;
+        c->a.i[0] = 1;
+        break;
+    case LOOM_OP_ONE_HOT:
+        c = new_case(cs, &nc, op, "one_hot [7] of 4 classes");
+        add_idx(c, 7, 4);
+        c->a.i[0] = 4, c->a.i[1] = LOOM_F64;
+        c = new_case(cs, &nc, op, "one_hot [5, 3] of 4 classes");
+        {
+            src_spec *x = add_dense(c, LOOM_I32, 2, (int64_t[]){5, 3});
+            lt_fill_int(x->v.a.data, 15, 4, next_seed());
+        }
+        c->a.i[0] = 4, c->a.i[1] = LOOM_F64;
+        break;
     case LOOM_OP_SCALE:
         c = new_case(cs, &nc, op, "scale [5, 7]");
         add_f64(c, DIMS(5, 7));
@@ -297,21 +412,29 @@ int make_cases(loom_op op, op_case *cs)
     case LOOM_OP_ELU:
     case LOOM_OP_SIGMOID:
     case LOOM_OP_TANH:
-        c = new_case(cs, &nc, op, "%s [5, 7]", loom__op_def(op)->name);
-        add_f64(c, DIMS(5, 7));
-        c->a.f[0] = op == LOOM_OP_LEAKY_RELU ? 0.1 : op == LOOM_OP_ELU ? 1.0 : 0;
-        c = new_case(cs, &nc, op, "%s [3, 5, 7]", loom__op_def(op)->name);
-        add_f64(c, DIMS(3, 5, 7));
-        c->a.f[0] = op == LOOM_OP_LEAKY_RELU ? 0.1 : op == LOOM_OP_ELU ? 1.0 : 0;
+    case LOOM_OP_EXP:
+    case LOOM_OP_LOG:
+    case LOOM_OP_SQRT:
+    case LOOM_OP_RSQRT:
+    case LOOM_OP_ABS:
+    case LOOM_OP_POW_SCALAR:
+    case LOOM_OP_CLAMP:
+        for (int k = 0; k < 2; k++) {
+            c = new_case(cs, &nc, op, "%s %s", loom__op_def(op)->name, k ? "[3, 5, 7]" : "[5, 7]");
+            (positive_domain(op) ? add_pos : add_f64)(c, k ? 3 : 2, k ? (int64_t[]){3, 5, 7} : (int64_t[]){5, 7});
+            act_params(op, &c->a);
+        }
         break;
     case LOOM_OP_ACT_GRAD: {
-        const loom_op acts[] = {LOOM_OP_RELU, LOOM_OP_LEAKY_RELU, LOOM_OP_ELU, LOOM_OP_SIGMOID, LOOM_OP_TANH};
-        for (int k = 0; k < 5; k++) {
+        const loom_op acts[] = {LOOM_OP_RELU, LOOM_OP_LEAKY_RELU, LOOM_OP_ELU, LOOM_OP_SIGMOID, LOOM_OP_TANH,
+                                LOOM_OP_EXP,  LOOM_OP_LOG,        LOOM_OP_SQRT, LOOM_OP_RSQRT, LOOM_OP_ABS,
+                                LOOM_OP_POW_SCALAR, LOOM_OP_CLAMP};
+        for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++) {
             c = new_case(cs, &nc, op, "act_grad of %s [5, 7]", loom__op_def(acts[k])->name);
+            (positive_domain(acts[k]) ? add_pos : add_f64)(c, DIMS(5, 7));
             add_f64(c, DIMS(5, 7));
-            add_f64(c, DIMS(5, 7));
+            act_params(acts[k], &c->a);
             c->a.i[0] = acts[k];
-            c->a.f[0] = acts[k] == LOOM_OP_LEAKY_RELU ? 0.1 : 1.0;
         }
         break;
     }
@@ -599,4 +722,56 @@ int make_cases(loom_op op, op_case *cs)
         break;
     }
     return nc;
+}
+
+/* ---- building a case's graph ---------------------------------------------------------------------- */
+
+loom_tensor *case_build(const op_case *c, const val *vals, const loom__attrs *a, int dynamic, loom_graph **g,
+                        loom_tensor **src, char *why, size_t len)
+{
+    *g = loom_graph_new();
+    ck_assert_ptr_nonnull(*g);
+    loom_dim N = 0;
+    for (int k = 0; k < c->n_src; k++) {
+        const val *v = &vals[k];
+        const uint32_t dyn = dynamic ? c->src[k].dyn : 0;
+        if (dyn && !N) /* N is the graph's first dynamic dim: reshape's target names it so */
+            N = loom_dim_dynamic(*g, "N", v->csr ? v->m.nrows : v->a.shape[__builtin_ctz(dyn)]);
+        char name[16];
+        snprintf(name, sizeof name, "s%d", k);
+        if (v->csr) {
+            src[k] = loom_input_csr(*g, name, LOOM_F64, dyn & 1 ? N : v->m.nrows, dyn & 2 ? N : v->m.ncols);
+        } else {
+            loom_shape s = {.ndim = v->a.ndim};
+            for (int i = 0; i < s.ndim; i++)
+                s.d[i] = dyn >> i & 1 ? N : v->a.shape[i];
+            src[k] = loom_input(*g, name, v->a.dtype, s);
+        }
+    }
+    /* a dim handle is its graph's: LOOM__DYN_BASE in a target shape stands for this graph's N */
+    loom__attrs own = *a;
+    for (int i = 0; i < own.shape.ndim; i++)
+        if (N && own.shape.d[i] == LOOM__DYN_BASE)
+            own.shape.d[i] = N;
+    loom_tensor *t = loom__node(*g, "test", c->op, c->n_src, src, &own);
+    if (loom_tensor_is_poisoned(t)) {
+        snprintf(why, len, "building the op failed: %s", loom_graph_error(*g));
+        return NULL;
+    }
+    return t;
+}
+
+const char *case_sig_str(const loom__sbp_sig *s, int nsrc, char *buf, size_t len)
+{
+    size_t o = 0;
+    char b[32];
+    o += (size_t)snprintf(buf + o, len - o, "(");
+    for (int k = 0; k < nsrc && o < len; k++) {
+        loom_sbp_str(s->in[k], b, sizeof b);
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", k ? ", " : "", b);
+    }
+    loom_sbp_str(s->out, b, sizeof b);
+    if (o < len)
+        snprintf(buf + o, len - o, ") -> %s", b);
+    return buf;
 }

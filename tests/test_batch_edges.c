@@ -427,6 +427,89 @@ END_TEST
 START_TEST(test_every_share_empty) { empty_shares(0, 0); }
 END_TEST
 
+/* A graph attention over a batch fed by parts: each edge's score from its source's features
+ * (through a weight w), normalised over the edges into each destination by segment_softmax with dst
+ * a batch index, so that each device runs its own graphs' edges ((S(0), S(0)) -> S(0), its
+ * gradient likewise), then the messages summed into the destinations. Device 0 holds nodes 0-4
+ * and the first four edges, device 1 node 5 and two edges into it. */
+static const int32_t asrc0[4] = {0, 1, 3, 4}, adst0[4] = {1, 1, 4, 4}, asrc1[2] = {0, 0}, adst1[2] = {0, 0};
+static const int32_t asrc_j[6] = {0, 1, 3, 4, 5, 5}, adst_j[6] = {1, 1, 4, 4, 5, 5};
+
+static loom_tensor *attention(model *m)
+{
+    loom_dim N = loom_dim_dynamic(m->g, "N", 8), E = loom_dim_dynamic(m->g, "E", 8);
+    loom_dim_set_part_bound(m->g, N, 5);
+    loom_dim_set_part_bound(m->g, E, 4);
+    m->in[0] = loom_input(m->g, "x", LOOM_F32, loom_shape(N, 2));
+    m->in[1] = loom_input_index(m->g, "src", loom_shape(E), N);
+    m->in[2] = loom_input_index(m->g, "dst", loom_shape(E), N);
+    loom_tensor *w = loom_param(m->g, "w", LOOM_F32, loom_shape(2, 2), loom_init_normal(0.0, 0.1, 7));
+    loom_tensor *h = loom_matmul(m->g, loom_gather_rows(m->g, m->in[0], m->in[1]), w);
+    loom_tensor *a = loom_segment_softmax(m->g, h, m->in[2], N);
+    m->out = loom_scatter_add_rows(m->g, loom_mul(m->g, h, a), m->in[2], N);
+    return w;
+}
+
+static void build_attention(model *m, int several)
+{
+    (void)several;
+    attention(m);
+}
+
+/* w after two SGD steps on the sum of the attention's output, fed fd, on placement. */
+static double *attention_trained(const char *placement, feed fd)
+{
+    model m = {0};
+    m.g = graph_on(placement);
+    loom_tensor *w = attention(&m);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_sgd(0.1);
+    ck_assert_msg(loom_compile(m.g, loom_sum(m.g, m.out, LOOM_ALL_AXES, 0), &o, &m.p) == LOOM_OK, "%s",
+                  loom_graph_error(m.g));
+    for (int k = 0; k < fd.nin; k++)
+        fd.t[k] = m.in[k];
+    fd.steps = 2;
+    loom_program_set_source(m.p, feed_source, &fd);
+    ck_assert_msg(loom_program_run_steps(m.p, LOOM_RUN_STEP, 2) == LOOM_OK, "%s", loom_program_error(m.p));
+    double *v = fetch(m.p, w, 4);
+    loom_program_free(m.p);
+    loom_graph_free(m.g);
+    return v;
+}
+
+START_TEST(test_segment_softmax_by_parts)
+{
+    feed fd = {.nin = 3, .ndev = 2, .by_parts = {1, 1, 1}};
+    fd.part[0][0] = f32(5, 2, x0);
+    fd.part[0][1] = f32(1, 2, x1);
+    fd.part[1][0] = i32(4, asrc0);
+    fd.part[1][1] = i32(2, asrc1);
+    fd.part[2][0] = i32(4, adst0);
+    fd.part[2][1] = i32(2, adst1);
+    feed one = {.nin = 3, .ndev = 1};
+    float xj[12];
+    memcpy(xj, x0, sizeof x0);
+    memcpy(xj + 10, x1, sizeof x1);
+    one.whole[0] = f32(6, 2, xj);
+    one.whole[1] = i32(6, asrc_j);
+    one.whole[2] = i32(6, adst_j);
+    loom_status st, st1;
+    char msg[512] = "";
+    double *many = run_model(build_attention, "cpu:0-1", fd, LOOM_RUN_EVAL, 12, &st, msg, sizeof msg);
+    ck_assert_msg(st == LOOM_OK, "%s", msg);
+    double *want = run_model(build_attention, NULL, one, LOOM_RUN_EVAL, 12, &st1, msg, sizeof msg);
+    ck_assert_msg(st1 == LOOM_OK, "%s", msg);
+    lt_assert_close(many, want, 12, 1e-6, "an edge softmax of a batch fed by parts, against one device");
+    free(many);
+    free(want);
+    many = attention_trained("cpu:0-1", fd);
+    want = attention_trained(NULL, one);
+    lt_assert_close(many, want, 4, 1e-6, "w trained through an edge softmax of a batch fed by parts, against one device");
+    free(many);
+    free(want);
+}
+END_TEST
+
 /* An index input whose own length is static (it picks 3 of the batch's nodes) over the dynamic N:
  * nothing can feed it by parts (its dim 0 is no dynamic dim), so it is not a per-device index: the
  * program runs fed whole on two devices and agrees with one. */
@@ -753,6 +836,7 @@ int main(void)
     tcase_add_test(tc, test_dropout_mask_on_uneven_parts);
     tcase_add_test(tc, test_empty_shares);
     tcase_add_test(tc, test_every_share_empty);
+    tcase_add_test(tc, test_segment_softmax_by_parts);
     tcase_add_test(tc, test_static_index_over_dynamic_range);
     tcase_add_test(tc, test_broadcast_batch_index_fed_whole);
     tcase_add_test(tc, test_batch_index_never_gathered_whole);

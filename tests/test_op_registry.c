@@ -153,7 +153,7 @@ END_TEST
 /* The check above on a table that lacks a row: the op is reported. */
 START_TEST(test_a_missing_row_is_reported)
 {
-    lt_op_row rows[64];
+    lt_op_row rows[128];
     int n = 0;
     for (int i = 0; i < lt_op_nrows; i++)
         if (lt_op_rows[i].op != LOOM_OP_MATMUL)

@@ -1,6 +1,8 @@
 /* SGD and Adam/AdamW update ops against PyTorch's rules computed by hand: a parameter p trained
- * on loss = sum(c * p * p) (gradient 2 c p, so it changes with p) for a few steps. */
+ * on loss = sum(c * p * p) (gradient 2 c p, so it changes with p) for a few steps. Also what
+ * loom_compile makes around them: frozen parameters and gradient clipping by the global norm. */
 #include "harness.h"
+#include "graphs/session/program.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -279,6 +281,263 @@ START_TEST(test_optim_bad_settings)
 }
 END_TEST
 
+/* ---- frozen parameters -------------------------------------------------------------------------- */
+
+/* The values of t (a parameter) as doubles, malloc'd. */
+static double *param_values(loom_program *p, loom_tensor *t, int64_t *n)
+{
+    loom_array a;
+    ck_assert_int_eq(loom_program_fetch(p, t, &a), LOOM_OK);
+    *n = loom_array_numel(&a);
+    return lt_to_double(&a);
+}
+
+/* A two-layer network x [8, 4] -> relu(x w1) [8, 5] -> (.) w2 [5, 3], mean squared error against
+ * fixed targets, on placement (NULL: one device); h gets the hidden layer's pre-activation. */
+static loom_tensor *mlp(loom_graph *g, loom_dtype dt, loom_tensor **w1, loom_tensor **w2, loom_tensor **x,
+                        loom_tensor **y, loom_tensor **h)
+{
+    *w1 = loom_param(g, "w1", dt, loom_shape(4, 5), loom_init_normal(0.0, 0.5, 1));
+    *w2 = loom_param(g, "w2", dt, loom_shape(5, 3), loom_init_normal(0.0, 0.5, 2));
+    *x = loom_input(g, "x", dt, loom_shape(8, 4));
+    *y = loom_input(g, "y", dt, loom_shape(8, 3));
+    *h = loom_matmul(g, *x, *w1);
+    return loom_mse_loss(g, loom_matmul(g, loom_relu(g, *h), *w2), *y);
+}
+
+static void feed_mlp(loom_program *p, loom_dtype dt, loom_tensor *x, loom_tensor *y)
+{
+    double xv[32], yv[24];
+    float xf[32], yf[24];
+    lt_fill_normal(xv, 32, 5);
+    lt_fill_normal(yv, 24, 6);
+    lt_as_dtype(xv, xf, 32, dt == LOOM_F32);
+    lt_as_dtype(yv, yf, 24, dt == LOOM_F32);
+    loom_array xa = {.dtype = dt, .ndim = 2, .shape = {8, 4}, .data = dt == LOOM_F64 ? (void *)xv : (void *)xf};
+    loom_array ya = {.dtype = dt, .ndim = 2, .shape = {8, 3}, .data = dt == LOOM_F64 ? (void *)yv : (void *)yf};
+    ck_assert_int_eq(loom_program_feed(p, x, &xa), LOOM_OK);
+    ck_assert_int_eq(loom_program_feed(p, y, &ya), LOOM_OK);
+}
+
+/* The first layer frozen: its weights are bit-equal after steps of SGD with momentum and of Adam
+ * (with weight decay, which would move them even without a gradient), the second layer's move, and
+ * the backward pass stops at the hidden layer: nothing computes the gradient of x w1. */
+START_TEST(test_frozen_layer)
+{
+    for (int k = 0; k < 4; k++) {
+        const loom_dtype dt = k & 1 ? LOOM_F32 : LOOM_F64;
+        loom_graph *g = loom_graph_new();
+        loom_tensor *w1, *w2, *x, *y, *h;
+        loom_tensor *loss = mlp(g, dt, &w1, &w2, &x, &y, &h);
+        loom_param_set_trainable(w1, 0);
+        loom_optimizer o = k & 2 ? loom_adamw(0.05, 0.1) : loom_sgd(0.1);
+        o.momentum = k & 2 ? 0 : 0.9;
+        o.weight_decay = 0.1;
+        loom_program *p = NULL;
+        loom_train_opts opts = {.optimizer = o};
+        ck_assert_msg(loom_compile(g, loss, &opts, &p) == LOOM_OK, "%s", loom_graph_error(g));
+        ck_assert_ptr_null(loom_program_grad(p, w1));
+        ck_assert_ptr_nonnull(loom_program_grad(p, w2));
+        ck_assert_msg(!p->grad[h->id], "the gradient of the frozen layer's output is computed");
+        feed_mlp(p, dt, x, y);
+        int64_t n1, n2;
+        double *w1_0 = param_values(p, w1, &n1), *w2_0 = param_values(p, w2, &n2);
+        for (int step = 0; step < 3; step++)
+            ck_assert_msg(loom_program_run(p, LOOM_RUN_STEP) == LOOM_OK, "%s", loom_program_error(p));
+        double *w1_1 = param_values(p, w1, &n1), *w2_1 = param_values(p, w2, &n2);
+        ck_assert_msg(!memcmp(w1_0, w1_1, (size_t)n1 * sizeof *w1_0), "the frozen layer moved");
+        int moved = 0;
+        for (int64_t i = 0; i < n2; i++)
+            moved += w2_0[i] != w2_1[i];
+        ck_assert_int_eq(moved, n2);
+        free(w1_0);
+        free(w1_1);
+        free(w2_0);
+        free(w2_1);
+        loom_program_free(p);
+        loom_graph_free(g);
+    }
+}
+END_TEST
+
+/* Frozen and thawed again before compiling, a parameter trains; a frozen one on several devices
+ * keeps its bits too. A tensor that is not a parameter, or a misspelt name, is an error. */
+START_TEST(test_trainable_calls)
+{
+    loom_graph *g = loom_graph_new();
+    loom_tensor *w1, *w2, *x, *y, *h;
+    loom_tensor *loss = mlp(g, LOOM_F64, &w1, &w2, &x, &y, &h);
+    loom_param_set_trainable(w1, 0);
+    loom_param_set_trainable(w1, 1);
+    loom_param_set_trainable(w2, 0);
+    loom_program *p = NULL;
+    loom_train_opts opts = {.optimizer = loom_sgd(0.1)};
+    ck_assert_msg(loom_compile(g, loss, &opts, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert_ptr_nonnull(loom_program_grad(p, w1));
+    ck_assert_ptr_null(loom_program_grad(p, w2));
+    loom_program_free(p);
+    loom_graph_free(g);
+
+    g = loom_graph_new();
+    loom_error err = {0};
+    loom_placement *pl = loom_placement_parse("cpu:0-1", &err);
+    ck_assert_ptr_nonnull(pl);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loss = mlp(g, LOOM_F64, &w1, &w2, &x, &y, &h);
+    loom_tensor_set_sbp(x, loom_split(0));
+    loom_param_set_trainable(w2, 0);
+    opts.optimizer = loom_adam(0.05);
+    ck_assert_msg(loom_compile(g, loss, &opts, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    feed_mlp(p, LOOM_F64, x, y);
+    int64_t n;
+    double *before = param_values(p, w2, &n);
+    ck_assert_msg(loom_program_run_steps(p, LOOM_RUN_STEP, 2) == LOOM_OK, "%s", loom_program_error(p));
+    double *after = param_values(p, w2, &n);
+    ck_assert_msg(!memcmp(before, after, (size_t)n * sizeof *before), "the frozen layer moved on cpu:0-1");
+    free(before);
+    free(after);
+    loom_program_free(p);
+    loom_graph_free(g);
+
+    g = loom_graph_new();
+    loom_param_set_trainable(loom_input(g, "x", LOOM_F64, loom_shape(2)), 0);
+    lt_expect_error(g, "loom_param_set_trainable: 'x' is not a parameter");
+    loom_graph_free(g);
+    g = loom_graph_new();
+    loom_param(g, "w", LOOM_F64, loom_shape(2), loom_init_zeros());
+    loom_param_set_trainable(loom_graph_tensor(g, "v"), 0);
+    lt_expect_error(g, "loom_graph_tensor: the graph has no tensor named 'v'");
+    loom_graph_free(g);
+}
+END_TEST
+
+/* ---- gradient clipping ------------------------------------------------------------------------- */
+
+/* Parameters p [N] and q [3] on loss = sum(c p p) + sum(d q q), clipped to clip and stepped by SGD
+ * (lr 0.5, no momentum) for a few steps, against torch.nn.utils.clip_grad_norm_ by hand: gradients
+ * 2 c p and 2 d q, scaled by min(1, clip / (norm + 1e-6)). */
+static void clip_case(double clip, loom_dtype dt, double tol)
+{
+    static const double D[3] = {-0.75, 3.0, 1.25};
+    loom_graph *g = loom_graph_new();
+    loom_tensor *p = loom_param(g, "p", dt, loom_shape(N), loom_init_normal(0.0, 1.0, 42));
+    loom_tensor *q = loom_param(g, "q", dt, loom_shape(3), loom_init_normal(0.0, 1.0, 43));
+    loom_tensor *c = loom_input(g, "c", dt, loom_shape(N)), *d = loom_input(g, "d", dt, loom_shape(3));
+    loom_tensor *loss = loom_add(g, loom_sum(g, loom_mul(g, loom_mul(g, p, p), c), LOOM_ALL_AXES, 0),
+                                 loom_sum(g, loom_mul(g, loom_mul(g, q, q), d), LOOM_ALL_AXES, 0));
+    loom_program *prog = NULL;
+    loom_train_opts opts = {.optimizer = loom_sgd(0.5), .clip_norm = clip};
+    ck_assert_msg(loom_compile(g, loss, &opts, &prog) == LOOM_OK, "%s", loom_graph_error(g));
+    double cv[N + 3];
+    float cf[N + 3];
+    memcpy(cv, C, sizeof C);
+    memcpy(cv + N, D, sizeof D);
+    lt_as_dtype(cv, cf, N + 3, dt == LOOM_F32);
+    loom_array ca = {.dtype = dt, .ndim = 1, .shape = {N}, .data = dt == LOOM_F64 ? (void *)cv : (void *)cf};
+    loom_array da = {.dtype = dt, .ndim = 1, .shape = {3}, .data = dt == LOOM_F64 ? (void *)(cv + N) : (void *)(cf + N)};
+    ck_assert_int_eq(loom_program_feed(prog, c, &ca), LOOM_OK);
+    ck_assert_int_eq(loom_program_feed(prog, d, &da), LOOM_OK);
+    int64_t n;
+    double *pv = param_values(prog, p, &n), *qv = param_values(prog, q, &n), w[N + 3], gr[N + 3];
+    memcpy(w, pv, N * sizeof *w);
+    memcpy(w + N, qv, 3 * sizeof *w);
+    free(pv);
+    free(qv);
+    int clipped = 0;
+    for (int step = 0; step < 3; step++) {
+        ck_assert_msg(loom_program_run(prog, LOOM_RUN_STEP) == LOOM_OK, "%s", loom_program_error(prog));
+        double sq = 0;
+        for (int i = 0; i < N + 3; i++) {
+            gr[i] = 2 * cv[i] * w[i];
+            sq += gr[i] * gr[i];
+        }
+        const double coef = clip / (sqrt(sq) + 1e-6), f = coef < 1 ? coef : 1;
+        clipped |= coef < 1;
+        for (int i = 0; i < N + 3; i++)
+            w[i] -= 0.5 * f * gr[i];
+        pv = param_values(prog, p, &n);
+        qv = param_values(prog, q, &n);
+        lt_assert_close(pv, w, N, tol, "p after clipped steps");
+        lt_assert_close(qv, w + N, 3, tol, "q after clipped steps");
+        free(pv);
+        free(qv);
+    }
+    ck_assert_int_eq(clipped, clip < 1); /* a small clip bites, a large one leaves SGD as it is */
+    loom_program_free(prog);
+    loom_graph_free(g);
+}
+
+START_TEST(test_clip_norm)
+{
+    for (int f32 = 0; f32 < 2; f32++) {
+        clip_case(0.3, f32 ? LOOM_F32 : LOOM_F64, f32 ? 1e-5 : 1e-12);
+        clip_case(1e6, f32 ? LOOM_F32 : LOOM_F64, f32 ? 1e-5 : 1e-12);
+    }
+}
+END_TEST
+
+/* The norm of gradients that are partial sums or splits on two devices is the whole one: the MLP
+ * trained with its batch split over cpu:0-1, clipped, gives one device's parameters. */
+START_TEST(test_clip_norm_placements)
+{
+    double *want[2] = {0}, *got[2] = {0};
+    for (int several = 0; several < 2; several++) {
+        for (int ex = 0; ex < (several ? 2 : 1); ex++) {
+            loom_graph *g = loom_graph_new();
+            if (several) {
+                loom_error err = {0};
+                loom_placement *pl = loom_placement_parse("cpu:0-1", &err);
+                loom_graph_set_placement(g, pl);
+                loom_placement_free(pl);
+            }
+            loom_tensor *w1, *w2, *x, *y, *h;
+            loom_tensor *loss = mlp(g, LOOM_F64, &w1, &w2, &x, &y, &h);
+            if (several)
+                loom_tensor_set_sbp(x, loom_split(0));
+            loom_program *p = NULL;
+            loom_train_opts opts = {.optimizer = loom_adam(0.05), .clip_norm = 0.05,
+                                    .executor = ex ? LOOM_EXEC_REFERENCE : LOOM_EXEC_ACTORS};
+            ck_assert_msg(loom_compile(g, loss, &opts, &p) == LOOM_OK, "%s", loom_graph_error(g));
+            feed_mlp(p, LOOM_F64, x, y);
+            for (int step = 0; step < 3; step++)
+                ck_assert_msg(loom_program_run(p, LOOM_RUN_STEP) == LOOM_OK, "%s", loom_program_error(p));
+            int64_t n;
+            double **out = several ? got : want;
+            free(out[0]);
+            free(out[1]);
+            out[0] = param_values(p, w1, &n);
+            out[1] = param_values(p, w2, &n);
+            if (several) {
+                lt_assert_close(got[0], want[0], 20, 1e-12, "w1 on cpu:0-1 against one device");
+                lt_assert_close(got[1], want[1], 15, 1e-12, "w2 on cpu:0-1 against one device");
+            }
+            loom_program_free(p);
+            loom_graph_free(g);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+}
+END_TEST
+
+START_TEST(test_clip_norm_bad)
+{
+    const double bad[3] = {-1, NAN, INFINITY};
+    for (int k = 0; k < 3; k++) {
+        loom_graph *g = loom_graph_new();
+        loom_tensor *p = loom_param(g, "p", LOOM_F64, loom_shape(2), loom_init_zeros());
+        loom_train_opts opts = {.optimizer = loom_sgd(0.1), .clip_norm = bad[k]};
+        loom_program *prog = NULL;
+        ck_assert_int_eq(loom_compile(g, loom_sum(g, p, LOOM_ALL_AXES, 0), &opts, &prog), LOOM_ERR_INVALID);
+        lt_expect_error(g, "loom_compile: clip_norm must be a finite number >= 0 (0: no clipping)");
+        loom_graph_free(g);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops_optim");
@@ -288,6 +547,11 @@ int main(void)
     tcase_add_test(tc, test_optim_awkward);
     tcase_add_test(tc, test_schedules);
     tcase_add_test(tc, test_optim_bad_settings);
+    tcase_add_test(tc, test_frozen_layer);
+    tcase_add_test(tc, test_trainable_calls);
+    tcase_add_test(tc, test_clip_norm);
+    tcase_add_test(tc, test_clip_norm_placements);
+    tcase_add_test(tc, test_clip_norm_bad);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

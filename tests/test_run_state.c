@@ -1,9 +1,12 @@
 /* A program's state after a run that failed or was cancelled (every step is applied and counted, or
  * neither); cancel before a run, and from another thread during the first one; a trace
- * (LOOM_TRACE) that cannot be written, which must neither fail the run nor replace its target. */
+ * (LOOM_TRACE) that cannot be written, which must neither fail the run nor replace its target; the
+ * trace's file pattern (%p, %n, %%) and a bad one. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -372,6 +375,85 @@ START_TEST(test_trace_never_replaces_what_it_points_at)
 }
 END_TEST
 
+/* The files in dir whose names are t-PID-N-%.json, in the order of N (the run numbers), at most 8. */
+static int traces_in(const char *dir, long pid, uint64_t *runs)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        long p;
+        uint64_t r;
+        int end = 0;
+        if (e->d_name[0] == '.')
+            continue;
+        ck_assert_msg(sscanf(e->d_name, "t-%ld-%" SCNu64 "-%%.json%n", &p, &r, &end) == 2 && !e->d_name[end],
+                      "unexpected file %s", e->d_name);
+        ck_assert_int_eq(p, pid);
+        ck_assert_int_lt(n, 8);
+        int k = n++;
+        for (; k > 0 && runs[k - 1] > r; k--)
+            runs[k] = runs[k - 1];
+        runs[k] = r;
+    }
+    closedir(d);
+    return n;
+}
+
+/* LOOM_TRACE as a pattern: each run, of one program or another, gets its own file (%p, %n, %%);
+ * a pattern with an unknown conversion fails the run before it runs a step, naming it. */
+START_TEST(test_trace_pattern)
+{
+    char dir[] = "/tmp/loom_trace_pattern_XXXXXX", pat[128], path[160];
+    ck_assert(mkdtemp(dir));
+    snprintf(pat, sizeof pat, "%s/t-%%p-%%n-%%%%.json", dir);
+    ck_assert_int_eq(setenv("LOOM_TRACE", pat, 1), 0);
+    model a, b;
+    model_new(&a, NULL);
+    model_new(&b, NULL);
+    for (int r = 0; r < 2; r++) {
+        ck_assert_int_eq(loom_program_run_steps(a.p, LOOM_RUN_STEP, 2), LOOM_OK);
+        ck_assert_int_eq(loom_program_run_steps(b.p, LOOM_RUN_STEP, 1), LOOM_OK);
+        ck_assert_ptr_null(loom_program_trace_error(a.p));
+    }
+    uint64_t runs[8];
+    ck_assert_int_eq(traces_in(dir, (long)getpid(), runs), 4);
+    for (int k = 0; k < 4; k++) {
+        ck_assert_int_eq(runs[k], runs[0] + (uint64_t)k); /* consecutive, whatever ran before */
+        snprintf(path, sizeof path, "%s/t-%ld-%" PRIu64 "-%%.json", dir, (long)getpid(), runs[k]);
+        FILE *f = fopen(path, "r");
+        ck_assert_msg(f, "%s: %s", path, strerror(errno));
+        ck_assert_int_eq(fgetc(f), '[');
+        fclose(f);
+        ck_assert_int_eq(remove(path), 0);
+    }
+    model_free(&a);
+    model_free(&b);
+
+    const char *bad[][2] = {{"t-%x.json", "'%x' at byte 2 is none of %p"}, {"t-%", "a lone '%' ends it"},
+                            {"%%%n%", "a lone '%' ends it"}, {"%d", "'%d' at byte 0"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(pat, sizeof pat, "%s/%s", dir, bad[k][0]);
+        ck_assert_int_eq(setenv("LOOM_TRACE", pat, 1), 0);
+        model_new(&a, NULL);
+        ck_assert_int_eq(loom_program_run_steps(a.p, LOOM_RUN_STEP, 2), LOOM_ERR_INVALID);
+        const char *e = loom_program_error(a.p);
+        ck_assert_msg(strstr(e, "trace: bad pattern") && strstr(e, pat) && strstr(e, "(LOOM_TRACE)"), "%s", e);
+        char want[64];
+        snprintf(want, sizeof want, "%s", bad[k][1]);
+        if (want[0] == '\'') /* the byte counts from the pattern's start: the directory before it */
+            snprintf(want, sizeof want, "'%.2s' at byte %zu", bad[k][0] + strcspn(bad[k][0], "%"),
+                     strlen(dir) + 1 + strcspn(bad[k][0], "%"));
+        ck_assert_msg(strstr(e, want), "'%s' lacks '%s'", e, want);
+        ck_assert_int_eq(loom_program_steps(a.p), 0);
+        model_free(&a);
+    }
+    unsetenv("LOOM_TRACE");
+    ck_assert_int_eq(traces_in(dir, (long)getpid(), runs), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("run_state");
@@ -382,6 +464,7 @@ int main(void)
     tcase_add_test(tc, test_cancel_before_run);
     tcase_add_test(tc, test_cancel_from_another_thread_during_first_run);
     tcase_add_test(tc, test_trace_never_replaces_what_it_points_at);
+    tcase_add_test(tc, test_trace_pattern);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

@@ -225,6 +225,14 @@ START_TEST(test_plan_errors)
     rt = rt_new();
     loom__rt_add_actor(rt, &(loom__actor_desc){.id = loom__aid(2, 0, 0, 0, 0), .name = "far"});
     expect_run_error(rt, LOOM_ERR_UNSUPPORTED, "rank 2");
+
+    /* a trace pattern with an unknown conversion, named with where it came from */
+    rt = loom__rt_new(&(loom__rt_opts){.pin = 1, .spin = -1, .trace = "/tmp/t-%q.json"});
+    ck_assert_ptr_nonnull(rt);
+    loom__rt_add_actor(rt, &(loom__actor_desc){.id = cpu_id(0, 0), .name = "s"});
+    expect_run_error(rt, LOOM_ERR_INVALID,
+                     "'%q' at byte 7 is none of %p (the process id), %n (the run's number in the process) and "
+                     "%% (a '%') (opts.trace)");
 }
 END_TEST
 

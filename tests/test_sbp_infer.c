@@ -20,14 +20,31 @@ START_TEST(test_boxing_table)
     ck_assert_int_eq(loom__boxing(b, s1), LOOM__BOX_SLICE);
     ck_assert_int_eq(loom__boxing(b, p), LOOM__BOX_LOCAL_ZERO);
     ck_assert_int_eq(loom__boxing(s1, p), LOOM__BOX_GATHER_ZERO);
+    loom__cost_model cm;
+    loom__cost_default(&cm);
+    const loom__cost_dev *ring = &cm.dev[LOOM_DEVICE_CUDA], *shared = &cm.dev[LOOM_DEVICE_CPU];
+    ck_assert(!ring->shared && shared->shared);
     /* ring collectives on 4 devices of a 1 MB tensor: bytes each device sends */
-    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_GATHER, 1e6, 4), 0.75e6, 1e-6);
-    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_REDUCE_SCATTER, 1e6, 4), 0.75e6, 1e-6);
-    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 4), 1.5e6, 1e-6);
-    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_SLICE, 1e6, 4), 0, 1e-12);
-    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 1), 0, 1e-12);
-    loom__cost_model cm = LOOM__COST_CPU;
-    ck_assert(loom__box_seconds(LOOM__BOX_ALL_REDUCE, 1e6, 4, &cm) > loom__box_seconds(LOOM__BOX_ALL_GATHER, 1e6, 4, &cm));
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_GATHER, 1e6, 4, ring), 0.75e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_REDUCE_SCATTER, 1e6, 4, ring), 0.75e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 4, ring), 1.5e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_SLICE, 1e6, 4, ring), 0, 1e-12);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 1, ring), 0, 1e-12);
+    ck_assert(loom__box_seconds(LOOM__BOX_ALL_REDUCE, 1e6, 4, ring) > loom__box_seconds(LOOM__BOX_ALL_GATHER, 1e6, 4, ring));
+    /* in shared memory, what each device's task reads and writes: P -> B reads the 4 parts whole,
+     * or, past some bytes, in two phases its quarter of each part, then the others' quarters */
+    ck_assert(!loom__all_reduce_two_phase(1e3, 4, shared) && loom__all_reduce_two_phase(1e6, 4, shared));
+    ck_assert(!loom__all_reduce_two_phase(1e9, 2, shared) && !loom__all_reduce_two_phase(1e9, 4, ring));
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e3, 4, shared), 5e3, 1e-9);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 4, shared), 3.25e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_GATHER, 1e6, 4, shared), 2e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_TO_ALL, 1e6, 4, shared), 0.5e6, 1e-6);
+    ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_NONE, 1e6, 4, shared), 0, 1e-12);
+    /* one latency whatever the device count, against one per ring step */
+    ck_assert_double_eq_tol(loom__box_seconds(LOOM__BOX_ALL_REDUCE, 0.001, 8, shared) -
+                                loom__box_seconds(LOOM__BOX_ALL_REDUCE, 0.001, 2, shared),
+                            0, 1e-9);
+    ck_assert(loom__box_seconds(LOOM__BOX_ALL_REDUCE, 0.001, 8, ring) > 7 * ring->box_latency);
 }
 END_TEST
 
@@ -84,21 +101,25 @@ START_TEST(test_data_parallel_inserts_all_reduce)
         ck_assert_int_eq(want.kind, LOOM_SBP_BROADCAST);
         ck_assert_int_eq(loom__boxing(have, want), LOOM__BOX_ALL_REDUCE);
     }
-    /* and the physical plan gives every device a boxing task for each, from P to B */
+    /* and the physical plan gives every device a boxing task for each: fc2's gradient (5 KB) from
+     * P to B, fc1's (128 KB) in two phases, P to S(0) and S(0) to B (see loom__all_reduce_two_phase) */
     loom_memory m;
     ck_assert_msg(loom_program_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
     const loom__plan *pl = loom__program_plan_of(p, LOOM_RUN_STEP);
-    int boxes[4] = {0};
+    int one[4] = {0}, reduce[4] = {0}, gather[4] = {0};
     for (int k = 0; k < pl->ntasks; k++) {
         const loom__task *t = &pl->task[k];
-        if (t->kind == LOOM__TASK_BOXING && pl->regst[t->in[0]].sbp.kind == LOOM_SBP_PARTIAL_SUM &&
-            pl->regst[t->out[0]].sbp.kind == LOOM_SBP_BROADCAST) {
-            ck_assert_int_eq(t->n_in, 4); /* every device's part, in shared memory */
-            boxes[t->device]++;
-        }
+        if (t->kind != LOOM__TASK_BOXING)
+            continue;
+        loom_sbp from = pl->regst[t->in[0]].sbp, to = pl->regst[t->out[0]].sbp;
+        ck_assert_int_eq(t->n_in, 4); /* every device's part, in shared memory */
+        if (from.kind == LOOM_SBP_PARTIAL_SUM)
+            (to.kind == LOOM_SBP_BROADCAST ? one : reduce)[t->device]++;
+        else if (from.kind == LOOM_SBP_SPLIT && to.kind == LOOM_SBP_BROADCAST)
+            gather[t->device]++;
     }
     for (int d = 0; d < 4; d++)
-        ck_assert_int_eq(boxes[d], 2);
+        ck_assert_msg(one[d] == 1 && reduce[d] == 1 && gather[d] == 1, "device %d: %d, %d, %d", d, one[d], reduce[d], gather[d]);
     loom_program_free(p);
     loom_graph_free(g);
 }

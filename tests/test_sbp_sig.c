@@ -123,44 +123,6 @@ static val local_value(const val *v, loom_sbp s, int ndev, int d, uint64_t seed)
 
 /* ---- running one graph --------------------------------------------------------------------------- */
 
-/* Builds op on inputs shaped like vals into a new graph *g (sources in src), with the case's
- * dynamic dim N where the sources' dyn says when dynamic, else static sizes throughout; a: the
- * op's attributes. Returns the op's tensor, or NULL with the reason in why (*g still to free). */
-static loom_tensor *build_op(const op_case *c, const val *vals, const loom__attrs *a, int dynamic, loom_graph **g,
-                             loom_tensor **src, char *why, size_t len)
-{
-    *g = loom_graph_new();
-    ck_assert_ptr_nonnull(*g);
-    loom_dim N = 0;
-    for (int k = 0; k < c->n_src; k++) {
-        const val *v = &vals[k];
-        const uint32_t dyn = dynamic ? c->src[k].dyn : 0;
-        if (dyn && !N) /* N is the graph's first dynamic dim: reshape's target names it so */
-            N = loom_dim_dynamic(*g, "N", v->csr ? v->m.nrows : v->a.shape[__builtin_ctz(dyn)]);
-        char name[16];
-        snprintf(name, sizeof name, "s%d", k);
-        if (v->csr) {
-            src[k] = loom_input_csr(*g, name, LOOM_F64, dyn & 1 ? N : v->m.nrows, dyn & 2 ? N : v->m.ncols);
-        } else {
-            loom_shape s = {.ndim = v->a.ndim};
-            for (int i = 0; i < s.ndim; i++)
-                s.d[i] = dyn >> i & 1 ? N : v->a.shape[i];
-            src[k] = loom_input(*g, name, v->a.dtype, s);
-        }
-    }
-    /* a dim handle is its graph's: LOOM__DYN_BASE in a target shape stands for this graph's N */
-    loom__attrs own = *a;
-    for (int i = 0; i < own.shape.ndim; i++)
-        if (N && own.shape.d[i] == LOOM__DYN_BASE)
-            own.shape.d[i] = N;
-    loom_tensor *t = loom__node(*g, "test", c->op, c->n_src, src, &own);
-    if (loom_tensor_is_poisoned(t)) {
-        snprintf(why, len, "building the op failed: %s", loom_graph_error(*g));
-        return NULL;
-    }
-    return t;
-}
-
 /* Runs t (on g, from sources src fed with vals) with the reference executor in training mode.
  * Returns its value as doubles (its shape in *shape), or NULL with the reason in why. */
 static double *eval_op(loom_graph *g, loom_tensor *t, int nsrc, loom_tensor *const *src, const val *vals,
@@ -192,7 +154,10 @@ static double *eval_op(loom_graph *g, loom_tensor *t, int nsrc, loom_tensor *con
         out = malloc((size_t)n * sizeof *out + 1);
         ck_assert_ptr_nonnull(out);
         for (int64_t i = 0; i < n; i++)
-            out[i] = r.dtype == LOOM_F64 ? ((double *)r.data)[i] : r.dtype == LOOM_U8 ? ((uint8_t *)r.data)[i] : NAN;
+            out[i] = r.dtype == LOOM_F64 ? ((double *)r.data)[i]
+                     : r.dtype == LOOM_U8 ? ((uint8_t *)r.data)[i]
+                     : r.dtype == LOOM_I32 ? ((int32_t *)r.data)[i]
+                                           : NAN;
         *shape = (loom_array){.dtype = LOOM_F64, .ndim = r.ndim};
         memcpy(shape->shape, r.shape, sizeof r.shape);
     }
@@ -201,21 +166,6 @@ static double *eval_op(loom_graph *g, loom_tensor *t, int nsrc, loom_tensor *con
 }
 
 /* ---- checking signatures ------------------------------------------------------------------------- */
-
-static const char *sig_str(const loom__sbp_sig *s, int nsrc, char *buf, size_t len)
-{
-    size_t o = 0;
-    char b[32];
-    o += (size_t)snprintf(buf + o, len - o, "(");
-    for (int k = 0; k < nsrc && o < len; k++) {
-        loom_sbp_str(s->in[k], b, sizeof b);
-        o += (size_t)snprintf(buf + o, len - o, "%s%s", k ? ", " : "", b);
-    }
-    loom_sbp_str(s->out, b, sizeof b);
-    if (o < len)
-        snprintf(buf + o, len - o, ") -> %s", b);
-    return buf;
-}
 
 static int sbp_ok(loom_sbp s, const loom_shape *shape)
 {
@@ -237,7 +187,7 @@ static void check_sig_rules(const op_case *c, const loom_tensor *t, const loom__
     for (int s = 0; s < nsig; s++) {
         const loom__sbp_sig *g = &sigs[s];
         int all_b = g->out.kind == LOOM_SBP_BROADCAST;
-        sig_str(g, t->n_src, b, sizeof b);
+        case_sig_str(g, t->n_src, b, sizeof b);
         for (int k = 0; k < t->n_src; k++) {
             const loom_tensor *x = t->src[k];
             all_b &= g->in[k].kind == LOOM_SBP_BROADCAST;
@@ -275,7 +225,7 @@ static double *run_device(const op_case *c, const loom_tensor *t, const loom__sb
     }
     loom_graph *g;
     loom_tensor *src[LOOM__MAX_SRC];
-    loom_tensor *lt = build_op(c, local, &a, 0, &g, src, why, len);
+    loom_tensor *lt = case_build(c, local, &a, 0, &g, src, why, len);
     int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}};
     for (int k = 0; k < c->n_src; k++)
         for (int i = 0; i < LOOM_MAX_DIMS; i++)
@@ -358,7 +308,7 @@ static loom_tensor *logical(const op_case *c, loom_graph **g, double **want, loo
         vals[k] = c->src[k].v;
     char why[600];
     loom_tensor *src[LOOM__MAX_SRC];
-    loom_tensor *t = build_op(c, vals, &c->a, 1, g, src, why, sizeof why);
+    loom_tensor *t = case_build(c, vals, &c->a, 1, g, src, why, sizeof why);
     ck_assert_msg(t, "%s: %s", c->label, why);
     *want = eval_op(*g, t, c->n_src, src, vals, NULL, wshape, why, sizeof why);
     ck_assert_msg(*want, "%s: %s", c->label, why);
@@ -376,19 +326,14 @@ static void run_case(const op_case *c)
     int nsig = def->sbp ? def->sbp(t, sigs, LOOM__MAX_SIGS) : 0;
     check_sig_rules(c, t, sigs, nsig);
     char b[160], why[600];
-    if (getenv("LOOM_SBP_SIG_PRINT")) { /* the table of what each case lists */
-        printf("%s:", c->label);
-        for (int s = 0; s < nsig; s++)
-            printf("%s %s", s ? "," : "", sig_str(&sigs[s], t->n_src, b, sizeof b));
-        printf("%s\n", nsig ? "" : " (all-B only)");
-    }
+    /* the table of what each case lists is docs/sbp.md (tests/sbp_doc.c) */
     sigs[nsig] = (loom__sbp_sig){.out = loom_broadcast()}; /* the implied all-B signature */
     for (int k = 0; k < LOOM__MAX_SRC; k++)
         sigs[nsig].in[k] = loom_broadcast();
     for (int ndev = 2; ndev <= 3; ndev++)
         for (int s = 0; s <= nsig; s++)
             ck_assert_msg(check_sig(c, t, &sigs[s], ndev, want, &wshape, why, sizeof why), "%s on %d devices, %s: %s",
-                          c->label, ndev, sig_str(&sigs[s], t->n_src, b, sizeof b), why);
+                          c->label, ndev, case_sig_str(&sigs[s], t->n_src, b, sizeof b), why);
     loom_graph_free(g);
     free(want);
 }
@@ -450,6 +395,14 @@ static const struct {
     {LOOM_OP_BN_STATS, "batch_norm_stats [7, 5]", "(P) -> P"},                   /* the squares */
     {LOOM_OP_BATCH_NORM, "batch_norm [7, 5]", "(S(0), P, B, B, B, B) -> S(0)"},   /* a part's statistics */
     {LOOM_OP_LAYER_NORM, "layer_norm [5, 7, 3] axes 2", "(S(1), S(0), S(0)) -> S(1)"}, /* normalised per part */
+    {LOOM_OP_SOFTMAX, "softmax [5, 7] axis 1", "(S(1)) -> S(1)"},                    /* normalised per part */
+    {LOOM_OP_SOFTMAX, "softmax [5, 7] axis 0", "(S(0)) -> S(0)"},                    /* the same along axis 0 */
+    {LOOM_OP_MAXIMUM, "maximum [5, 7] [5, 7]", "(P, P) -> P"},                       /* not linear */
+    {LOOM_OP_WHERE, "where [5, 7] [5, 7] [5, 7]", "(B, P, B) -> P"},                 /* b counted once per device */
+    {LOOM_OP_MINMAX_GRAD, "minmax_grad mode 0 [5, 7] [5, 7]", "(P, B, B) -> P"},     /* the shares of parts */
+    /* a segment's rows split over devices: each normalises its own rows of it */
+    {LOOM_OP_SEGMENT_SOFTMAX, "segment_softmax [7, 4] into 5 segments", "(S(0), S(0)) -> S(0)"},
+    {LOOM_OP_ARGMAX, "argmax [5, 7] axis 1", "(S(1)) -> P"},                         /* local indices of parts */
 };
 
 /* "(S(0), B) -> P" into a signature (unnamed sources B). */

@@ -9,9 +9,18 @@
  *                   --dot writes the plan as Graphviz; on one device, one cluster and no boxing.
  *                   --tasks prints the compiled plan the actors run: each task, register and
  *                   device's memory. --json writes that plan as JSON.
+ *                   --cost FILE takes the cost model's figures from a calibration (else
+ *                   $LOOM_COST_MODEL's, else this machine's cached by loom calibrate, else the
+ *                   built-in ones): each op's and boxing's seconds and the predicted step are
+ *                   printed.
  *     loom plan FILE.json
  *                   the tasks, registers and memory of a plan written as JSON by any program
  *                   (loom_program_write_plan, or --json above).
+ *     loom calibrate [--output FILE] [--force]
+ *                   measures this machine for the cost model (loom_calibrate, a few seconds) and
+ *                   writes the figures to FILE, by default this machine's cache
+ *                   ($XDG_CACHE_HOME or ~/.cache, loom/cost-model-HOST.json); a calibration
+ *                   already there is shown, not measured again, unless --force.
  *
  * Exit status: 0; 1 when compiling or a write fails (the dot file, standard output); 2 for a usage
  * error (a missing option value, an unknown option, command or model; the usage line on stderr).
@@ -22,11 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int usage(FILE *f)
 {
     fprintf(f, "usage: loom info | loom ops | loom plan gcn|mlp [--placement P] [--dot FILE] [--tasks] [--json FILE]"
-               " | loom plan FILE.json\n");
+               " [--cost FILE] | loom plan FILE.json | loom calibrate [--output FILE] [--force]\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -92,14 +103,17 @@ static int write_to(loom_program *p, const char *path, int json)
     return 0;
 }
 
+static int cache_path(char *path, size_t len, int make);
+
 static int plan(int argc, char **argv)
 {
-    const char *model = NULL, *placement = "cpu:0-3", *dot = NULL, *json = NULL;
+    const char *model = NULL, *placement = "cpu:0-3", *dot = NULL, *json = NULL, *cost = NULL;
     int tasks = 0;
     for (int i = 2; i < argc; i++) {
         const char **value = !strcmp(argv[i], "--placement") ? &placement
                              : !strcmp(argv[i], "--dot")     ? &dot
                              : !strcmp(argv[i], "--json")    ? &json
+                             : !strcmp(argv[i], "--cost")    ? &cost
                                                              : NULL;
         if (!strcmp(argv[i], "--tasks")) {
             tasks = 1;
@@ -118,7 +132,7 @@ static int plan(int argc, char **argv)
         return fprintf(stderr, "loom plan: which model?\n"), usage(stderr);
     size_t len = strlen(model);
     if (len > 5 && !strcmp(model + len - 5, ".json")) { /* a plan written before */
-        if (dot || json || tasks || argc > 3)
+        if (dot || json || tasks || cost || argc > 3)
             return fprintf(stderr, "loom plan: a plan file takes no options\n"), usage(stderr);
         loom_error e = LOOM_ERROR_INIT;
         if (loom_plan_file_print(model, stdout, &e) != LOOM_OK)
@@ -139,7 +153,13 @@ static int plan(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_adam(0.01)}, &p) != LOOM_OK) {
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_adam(0.01);
+    char cached[4200];
+    if (!cost && !getenv("LOOM_COST_MODEL") && cache_path(cached, sizeof cached, 0) == 0 && access(cached, R_OK) == 0)
+        cost = cached; /* this machine's calibration, where `loom calibrate` wrote one */
+    o.cost_model = cost;
+    if (loom_compile(g, loss, &o, &p) != LOOM_OK) {
         fprintf(stderr, "loom plan: %s\n", loom_graph_error(g));
         rc = 1;
         goto out;
@@ -165,12 +185,88 @@ out:
     return rc;
 }
 
+/* This machine's calibration: $XDG_CACHE_HOME/loom/cost-model-HOST.json (~/.cache without it),
+ * its directories made when make; 0, or -1 with why (said when make). */
+static int cache_path(char *path, size_t len, int make)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[4096], host[256] = "";
+    if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache", home);
+    else
+        return make ? fprintf(stderr, "loom calibrate: neither XDG_CACHE_HOME nor HOME is set; give --output FILE\n"), -1 : -1;
+    gethostname(host, sizeof host - 1);
+    for (char *c = host; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    size_t n = strlen(dir);
+    if (n + 6 >= sizeof dir)
+        return fprintf(stderr, "loom calibrate: the cache directory's path is too long\n"), -1;
+    memcpy(dir + n, "/loom", 6);
+    for (char *c = dir + 1; make && *c; c++) { /* each directory of the path, made when missing */
+        if (*c != '/')
+            continue;
+        *c = 0;
+        int bad = mkdir(dir, 0755) != 0 && errno != EEXIST;
+        *c = '/';
+        if (bad)
+            return fprintf(stderr, "loom calibrate: cannot make %.*s: %s\n", (int)(c - dir), dir, strerror(errno)), -1;
+    }
+    if (make && mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return fprintf(stderr, "loom calibrate: cannot make %s: %s\n", dir, strerror(errno)), -1;
+    if ((size_t)snprintf(path, len, "%s/cost-model-%s.json", dir, host[0] ? host : "unknown") >= len)
+        return fprintf(stderr, "loom calibrate: the cache file's path is too long\n"), -1;
+    return 0;
+}
+
+static int calibrate(int argc, char **argv)
+{
+    const char *out = NULL;
+    int force = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--force")) {
+            force = 1;
+        } else if (!strcmp(argv[i], "--output")) {
+            if (i + 1 == argc)
+                return fprintf(stderr, "loom calibrate: --output needs a value\n"), usage(stderr);
+            out = argv[++i];
+        } else {
+            return fprintf(stderr, "loom calibrate: unknown %s '%s'\n", argv[i][0] == '-' ? "option" : "argument", argv[i]),
+                   usage(stderr);
+        }
+    }
+    char path[4200];
+    if (!out && cache_path(path, sizeof path, 1) != 0)
+        return 1;
+    out = out ? out : path;
+    FILE *f = force ? NULL : fopen(out, "r");
+    if (f) { /* measured before: shown, not measured again */
+        printf("the calibration in %s (loom calibrate --force measures again):\n", out);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+            fwrite(buf, 1, n, stdout);
+        fclose(f);
+    } else {
+        loom_error e = LOOM_ERROR_INIT;
+        if (loom_calibrate(out, stdout, &e) != LOOM_OK)
+            return fprintf(stderr, "loom calibrate: %s\n", e.msg), 1;
+        printf("written to %s\n", out);
+    }
+    printf("use it: LOOM_COST_MODEL=%s (or loom_train_opts.cost_model, or loom plan --cost)\n", out);
+    return 0;
+}
+
 static int command(int argc, char **argv)
 {
     if (argc < 2)
         return usage(stderr);
     if (!strcmp(argv[1], "plan"))
         return plan(argc, argv);
+    if (!strcmp(argv[1], "calibrate"))
+        return calibrate(argc, argv);
     int known = !strcmp(argv[1], "info") || !strcmp(argv[1], "ops") || !strcmp(argv[1], "-h") ||
                 !strcmp(argv[1], "--help") || !strcmp(argv[1], "help");
     if (!known)

@@ -86,6 +86,14 @@ int64_t loom__dim_bound(const loom_graph *g, loom_dim d)
     return i >= 0 ? g->dyn[i].bound : d;
 }
 
+double loom__shape_bound_elems(const loom_graph *g, const loom_shape *s)
+{
+    double n = 1;
+    for (int i = 0; i < s->ndim; i++)
+        n *= (double)loom__dim_bound(g, s->d[i]);
+    return n;
+}
+
 int loom__axis(int axis, int ndim)
 {
     if (axis < 0)

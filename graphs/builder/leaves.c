@@ -76,6 +76,33 @@ void loom_param_set_weight_decay(loom_tensor *param, double weight_decay)
     param->weight_decay = weight_decay;
 }
 
+void loom_param_set_trainable(loom_tensor *param, int trainable)
+{
+    if (!param || (param->flags & LOOM__T_POISON))
+        return;
+    loom_graph *g = param->graph;
+    if (param->op != LOOM_OP_PARAM) {
+        loom__fail(g, LOOM_ERR_INVALID, "loom_param_set_trainable: '%s' is not a parameter", loom_tensor_name(param));
+        return;
+    }
+    if (trainable)
+        param->flags |= LOOM__T_NEEDS_GRAD;
+    else
+        param->flags &= ~(uint32_t)LOOM__T_NEEDS_GRAD;
+    /* What depends on a parameter was marked when it was made (loom__node); mark again what the
+     * graph made since this one, in id order (a topological order), from the sources' marks. */
+    for (int id = param->id + 1; id < g->n; id++) {
+        loom_tensor *t = g->t[id];
+        const loom_op_def *def = loom__op_def(t->op);
+        if (def->flags & LOOM__OPF_LEAF)
+            continue;
+        t->flags &= ~(uint32_t)LOOM__T_NEEDS_GRAD;
+        for (int i = 0; i < t->n_src; i++)
+            if ((def->diff_src >> i & 1) && (t->src[i]->flags & LOOM__T_NEEDS_GRAD))
+                t->flags |= LOOM__T_NEEDS_GRAD;
+    }
+}
+
 loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len)
 {
     char b[128];

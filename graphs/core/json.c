@@ -292,17 +292,22 @@ static int read_value(reader *r, int depth)
 
 int loom__json_parse(const char *text, size_t len, loom__json *doc, char *msg, size_t msglen)
 {
+    return loom__json_parse_range(text, 0, len, doc, msg, msglen);
+}
+
+int loom__json_parse_range(const char *text, size_t begin, size_t end, loom__json *doc, char *msg, size_t msglen)
+{
     *doc = (loom__json){0};
-    reader r = {.t = text, .len = len, .doc = doc, .msg = msg, .msglen = msglen};
-    doc->strings = malloc(len + 1);
+    reader r = {.t = text, .len = end, .at = begin, .doc = doc, .msg = msg, .msglen = msglen};
+    doc->strings = malloc(end - begin + 1);
     if (!doc->strings) {
-        snprintf(msg, msglen, "byte 0: out of memory");
+        snprintf(msg, msglen, "byte %zu: out of memory", begin);
         return -1;
     }
     int root = read_value(&r, 0);
     if (root == 0) {
         skip_space(&r);
-        if (r.at < len)
+        if (r.at < end)
             fail(&r, r.at, "text after the document");
     }
     if (root < 0 || r.failed) {

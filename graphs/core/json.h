@@ -34,6 +34,9 @@ typedef struct loom__json {
 
 /* Parses len bytes of text; 0, or -1 with msg ("byte 120: expected ',' or '}'") and doc empty. */
 int loom__json_parse(const char *text, size_t len, loom__json *doc, char *msg, size_t msglen);
+/* Parses the bytes [begin, end) of text, a document inside a file of other bytes: the offsets of
+ * the values and of msg are text's (the file's). */
+int loom__json_parse_range(const char *text, size_t begin, size_t end, loom__json *doc, char *msg, size_t msglen);
 void loom__json_free(loom__json *doc);
 /* Writes s as a JSON string (quotes, escapes). */
 void loom__json_put_str(FILE *f, const char *s);

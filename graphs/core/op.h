@@ -124,6 +124,9 @@ typedef struct loom_op_def {
      * of the model when it compiles a loss, after the optimizer's updates, so they run in STEP runs
      * only, once the backward pass is done. NULL: none. */
     void (*step_update)(loom_graph *g, loom_tensor *t);
+    /* Floating-point operations of the whole op at its shapes' bounds, for the cost model
+     * (sbp/infer/cost.h); NULL (optional): one per output element. */
+    double (*flops)(const loom_tensor *t);
 } loom_op_def;
 
 enum loom__op_flags {
@@ -151,7 +154,8 @@ static inline int loom__local_index(const loom_tensor *idx, const loom_shape *ro
     return loom__batch_index(idx) && rows->ndim >= 1 && rows->d[0] == loom__index_range(idx);
 }
 /* 1 when t reads its source i as row indices into its own part of a table, rows or output: the
- * idx of gather_rows, scatter and scatter_grad when it is a local index. On several devices every
+ * idx of gather_rows, scatter and scatter_grad, and the seg of segment_softmax and its gradient
+ * (over a.i[0] segments), when it is a local index. On several devices every
  * signature of t must keep that source split S(0) as it was fed: gathered whole (B, or the
  * all-broadcast signature), a device would read the other devices' indices as its own rows. */
 static inline int loom__reads_local_index(const loom_tensor *t, int i)
@@ -165,6 +169,9 @@ static inline int loom__reads_local_index(const loom_tensor *t, int i)
         return loom__local_index(t->src[1], &t->shape);
     case LOOM_OP_SCATTER_GRAD:
         return t->n_src > 2 && loom__local_index(t->src[1], &t->src[2]->shape);
+    case LOOM_OP_SEGMENT_SOFTMAX:
+    case LOOM_OP_SEGMENT_SOFTMAX_GRAD:
+        return loom__batch_index(t->src[1]) && loom__index_range(t->src[1]) == (loom_dim)t->a.i[0];
     default:
         return 0;
     }
@@ -197,6 +204,8 @@ int64_t loom__dim_bound(const loom_graph *g, loom_dim d);
  * why, e.g. "<what> is a dynamic dim of another graph": every dim a caller gives the builder
  * passes here, so that a handle of another graph is never taken for one of g's. */
 int loom__dim_ok(const loom_graph *g, loom_dim d, int allow_dynamic, const char *what, char *why, size_t len);
+/* Elements of a shape at its bounds, as a double (a cost, not a size: no overflow to check). */
+double loom__shape_bound_elems(const loom_graph *g, const loom_shape *s);
 /* Normalises a possibly negative axis against ndim; -1 when out of range. */
 int loom__axis(int axis, int ndim);
 

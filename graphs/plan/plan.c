@@ -3,6 +3,7 @@
  * program in plan_program.c. */
 #include "graphs/plan/plan_internal.h"
 
+#include "ops/sbp_sigs.h"
 #include "runtime/comm/parts.h"
 
 #include <stdarg.h>
@@ -142,14 +143,31 @@ static int *part_reg(const builder *b, const loom_tensor *t, int j)
     return &b->regst_of[(size_t)t->id * b->pl->ndev + dev_of(b, t, j)];
 }
 
+/* The axis a two-phase all-reduce of src splits on (loom__all_reduce_two_phase), or -1 for one
+ * phase: CPU devices only (the shared-memory boxing), the first axis it can split. */
+static int two_phase_axis(const builder *b, const loom_tensor *src, loom_sbp from, loom_sbp want, int n)
+{
+    if (b->pl->kind != LOOM_DEVICE_CPU || !b->p->cost || src->layout != LOOM__DENSE || from.kind != LOOM_SBP_PARTIAL_SUM ||
+        want.kind != LOOM_SBP_BROADCAST ||
+        !loom__all_reduce_two_phase(loom__tensor_bytes(src), n, &b->p->cost->dev[LOOM_DEVICE_CPU]))
+        return -1;
+    for (int a = 0; a < src->shape.ndim; a++)
+        if (loom__sbp_can_split(&src->shape, a) && loom__dim_bound(src->graph, src->shape.d[a]) >= n)
+            return a;
+    return -1;
+}
+
 /* Fills regs[j] with the register of part j of src under `want`, making the boxing tasks on
  * first need (in each device's chain at this point); -1 on out of memory. One part is the same
- * value under any SBP. */
+ * value under any SBP. A boxing task on a GPU reads its own part (the collective joins the
+ * others); on the CPU it reads every part where it lies: of src as it is, or, for the second phase
+ * of a two-phase all-reduce, of src reduced into the ranges of an axis. */
 static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs)
 {
     loom__plan *pl = b->pl;
     int n = nparts(b, src);
-    if (n == 1 || loom_sbp_equal(sbp_of(b, src->id), want)) {
+    loom_sbp from = sbp_of(b, src->id);
+    if (n == 1 || loom_sbp_equal(from, want)) {
         for (int j = 0; j < n; j++)
             regs[j] = *part_reg(b, src, j);
         return 0;
@@ -160,6 +178,11 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
                 regs[j] = b->box[i].base + j;
             return 0;
         }
+    int in[LOOM__MAX_DEVICES], axis = two_phase_axis(b, src, from, want, n);
+    if (axis >= 0 && parts_as(b, src, loom_split(axis), in) < 0)
+        return -1;
+    for (int j = 0; axis < 0 && j < n; j++)
+        in[j] = *part_reg(b, src, j);
     if (grow((void **)&b->box, &b->cap_box, b->nbox + 1, sizeof *b->box))
         return -1;
     int gpu = pl->kind == LOOM_DEVICE_CUDA;
@@ -176,10 +199,10 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
         pl->task[k].out[0] = r;
         regs[j] = r; /* consecutive: regs[0] + j */
         if (gpu)
-            add_input(pl, k, *part_reg(b, src, j));
+            add_input(pl, k, in[j]);
         else
             for (int i = 0; i < n; i++)
-                add_input(pl, k, *part_reg(b, src, i));
+                add_input(pl, k, in[i]);
     }
     b->box[b->nbox] = (boxed){.want = want, .base = regs[0], .next = b->box_head[src->id]};
     b->box_head[src->id] = b->nbox++;

@@ -146,6 +146,7 @@ typedef struct loom__plan_src {
     const loom_tensor *loss;     /* or NULL */
     int ndevices;                /* of the graph's first placement */
     const loom__sbp_plan *sbp;   /* with ndevices > 1 */
+    const loom__cost_model *cost; /* how a CPU all-reduce runs (loom__all_reduce_two_phase); NULL: in one phase */
     const loom__value *val;      /* by id: sparse inputs' matrices fed (their sizes) */
     const uint8_t *ready;        /* by id: val holds one */
     int source;                  /* 1: a data source feeds the inputs */

@@ -108,6 +108,44 @@ static void add_optimizer(loom_program *p, loom_tensor *param, loom_tensor *grad
     }
 }
 
+/* The gradient the optimizer of parameter id takes: its own, or with clipping (clip > 0) scaled by
+ * min(1, clip / (norm + 1e-6)), norm the L2 norm of every trained parameter's gradient together
+ * (torch.nn.utils.clip_grad_norm_), into upd[id]. The norm is sums of squares, each a sum whose
+ * (S(0)) -> P makes it whole on every placement (an all-reduce where one is needed). Built after
+ * the backward pass, so that it runs in STEP runs only and loom_program_grad stays unclipped. */
+static void clip_gradients(loom_program *p, double clip, loom_tensor **upd)
+{
+    loom_graph *g = p->g;
+    loom_tensor *total = NULL, *first = NULL;
+    for (int i = 0; i < p->fwd_end; i++)
+        upd[i] = p->grad[i];
+    for (int i = 0; clip > 0 && i < p->fwd_end; i++) {
+        loom_tensor *gr = p->grad[i];
+        if (g->t[i]->op != LOOM_OP_PARAM || !gr)
+            continue;
+        if (first && g->t[i]->dtype != first->dtype) {
+            /* no op mixes float dtypes, so one loss never reaches parameters of two */
+            loom__fail(g, LOOM_ERR_DTYPE, "loom_compile: clip_norm: gradients of %s '%s' and %s '%s' (internal error)",
+                       loom_dtype_name(first->dtype), loom_tensor_name(first), loom_dtype_name(g->t[i]->dtype),
+                       loom_tensor_name(g->t[i]));
+            return;
+        }
+        first = first ? first : g->t[i];
+        loom_tensor *sq = loom_sum(g, loom_mul(g, gr, gr), LOOM_ALL_AXES, 0);
+        total = total ? loom_add(g, total, sq) : sq;
+    }
+    if (!total)
+        return;
+    const char *api = "loom_compile (gradient clipping)";
+    loom_tensor *norm = loom_sqrt(g, total);
+    loom_tensor *c = loom__node(g, api, LOOM_OP_FILL, 1, &norm, &(loom__attrs){.f = {clip}});
+    loom_tensor *eps = loom__node(g, api, LOOM_OP_FILL, 1, &norm, &(loom__attrs){.f = {1e-6}});
+    loom_tensor *factor = loom_clamp(g, loom_div(g, c, loom_add(g, norm, eps)), -INFINITY, 1.0);
+    for (int i = 0; i < p->fwd_end; i++)
+        if (g->t[i]->op == LOOM_OP_PARAM && p->grad[i])
+            upd[i] = loom_mul(g, p->grad[i], factor);
+}
+
 /* Marks the gradient nodes that reach no parameter's gradient (nor, through it, an update). */
 static loom_status mark_dead(loom_program *p)
 {
@@ -208,6 +246,9 @@ static void check_args(loom_graph *g, const loom_tensor *loss, const loom_train_
         loom__fail(g, LOOM_ERR_INVALID,
                    "loom_compile: invalid executor %d, threads %d, memory limit %lld or matmul precision %d",
                    (int)opts->executor, opts->threads, (long long)opts->memory_limit, (int)opts->matmul);
+    if (opts && (!(opts->clip_norm >= 0) || !isfinite(opts->clip_norm)))
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: clip_norm must be a finite number >= 0 (0: no clipping), got %g",
+                   opts->clip_norm);
     if ((unsigned)opt->kind >= LOOM_OPT_KIND_COUNT || !(opt->lr >= 0) || !(opt->weight_decay >= 0))
         loom__fail(g, LOOM_ERR_INVALID, "loom_compile: invalid optimizer (kind %d, lr %g, weight decay %g)", (int)opt->kind,
                    opt->lr, opt->weight_decay);
@@ -270,10 +311,17 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     pthread_mutex_init(&p->run_lock, NULL); /* every later failure path frees through loom_program_free */
     if (loss && loom__autodiff(g, loss, p->grad) == LOOM_OK) {
         p->bwd_end = g->n;
-        if (opt.kind != LOOM_OPT_NONE)
-            for (int i = 0; i < p->fwd_end; i++)
-                if (g->t[i]->op == LOOM_OP_PARAM && p->grad[i])
-                    add_optimizer(p, g->t[i], p->grad[i]);
+        if (opt.kind != LOOM_OPT_NONE) {
+            loom_tensor **upd = calloc((size_t)p->fwd_end + 1, sizeof *upd);
+            if (!upd)
+                loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+            else
+                clip_gradients(p, opts->clip_norm, upd);
+            for (int i = 0; g->status == LOOM_OK && i < p->fwd_end; i++)
+                if (g->t[i]->op == LOOM_OP_PARAM && upd[i])
+                    add_optimizer(p, g->t[i], upd[i]);
+            free(upd);
+        }
         for (int i = 0; i < p->fwd_end; i++) { /* after the optimizer's: the running statistics */
             const loom_op_def *def = loom__op_def(g->t[i]->op);
             if (def->step_update)
@@ -296,10 +344,16 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
         loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
     if (g->status == LOOM_OK)
         check_places(p);
+    loom__cost_default(&p->cost);
+    const char *cost = opts && opts->cost_model ? opts->cost_model : getenv("LOOM_COST_MODEL");
+    if (g->status == LOOM_OK && cost && *cost) {
+        loom_error e = LOOM_ERROR_INIT;
+        if (loom__cost_load(cost, &p->cost, &e) != LOOM_OK)
+            loom__fail(g, e.status, "loom_compile: the cost model %s%s", opts && opts->cost_model ? "" : "($LOOM_COST_MODEL) ", e.msg);
+    }
     if (g->status == LOOM_OK && p->ndevices > 1) {
         char msg[1024];
-        loom__cost_model cm = LOOM__COST_CPU;
-        loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &cm, &p->sbp, msg, sizeof msg);
+        loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &p->cost, &p->sbp, msg, sizeof msg);
         if (s != LOOM_OK)
             loom__fail(g, s, "loom_compile: %s", msg);
     }

@@ -25,6 +25,30 @@ static loom_status one_device_plan(const loom_program *p, loom__sbp_plan *pl)
     return LOOM_OK;
 }
 
+const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_plan *one)
+{
+    if (p->ndevices > 1)
+        return &p->sbp;
+    if (one_device_plan(p, one) == LOOM_OK)
+        return one;
+    loom__sbp_plan_free(one);
+    return NULL;
+}
+
+double loom_program_predicted_step(loom_program *p)
+{
+    if (!p)
+        return -1;
+    loom__sbp_plan one = {0};
+    const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
+    loom__prediction pr = {.seconds = -1};
+    if (pl)
+        loom__sbp_plan_predict(pl, p->g, p->n, &p->cost, &pr);
+    if (pl == &one)
+        loom__sbp_plan_free(&one);
+    return pr.seconds;
+}
+
 /* The status of a describe call api once it has written to f: LOOM_ERR_IO when f reports a write error. */
 static loom_status written(loom_program *p, const char *api, FILE *f)
 {
@@ -41,11 +65,16 @@ loom_status loom_program_print_plan(loom_program *p, FILE *f)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_print_plan: the stream is NULL");
     fprintf(f, "%d tensors (forward %d, backward %d, updates %d) on %d device%s\n\n", p->n, p->fwd_end,
             p->bwd_end - p->fwd_end, p->n - p->bwd_end, p->ndevices, p->ndevices == 1 ? "" : "s");
-    if (p->ndevices > 1)
-        loom__sbp_plan_print(&p->sbp, p->g, p->n, f);
-    else
-        fprintf(f, "one device: every tensor is whole there, nothing to box\n");
-    return written(p, "loom_program_print_plan", f);
+    loom__sbp_plan one = {0};
+    const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
+    if (pl) {
+        if (p->ndevices == 1)
+            fprintf(f, "one device: every tensor is whole there, nothing to box\n\n");
+        loom__sbp_plan_print(pl, p->g, p->n, &p->cost, f);
+    }
+    if (pl == &one)
+        loom__sbp_plan_free(&one);
+    return !pl ? loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_print_plan: out of memory") : written(p, "loom_program_print_plan", f);
 }
 
 loom_status loom_program_write_dot(loom_program *p, FILE *f)
@@ -54,16 +83,13 @@ loom_status loom_program_write_dot(loom_program *p, FILE *f)
         return LOOM_ERR_INVALID;
     if (!f)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_write_dot: the stream is NULL");
-    if (p->ndevices > 1) {
-        loom__sbp_plan_dot(&p->sbp, p->g, p->n, f);
-        return written(p, "loom_program_write_dot", f);
-    }
     loom__sbp_plan one = {0};
-    loom_status s = one_device_plan(p, &one);
-    if (s == LOOM_OK)
-        loom__sbp_plan_dot(&one, p->g, p->n, f);
-    loom__sbp_plan_free(&one);
-    return s != LOOM_OK ? loom__program_fail(p, s, "loom_program_write_dot: out of memory") : written(p, "loom_program_write_dot", f);
+    const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
+    if (pl)
+        loom__sbp_plan_dot(pl, p->g, p->n, f);
+    if (pl == &one)
+        loom__sbp_plan_free(&one);
+    return !pl ? loom__program_fail(p, LOOM_ERR_NOMEM, "loom_program_write_dot: out of memory") : written(p, "loom_program_write_dot", f);
 }
 
 int loom_op_count(void) { return LOOM_OP_COUNT; }

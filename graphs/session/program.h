@@ -54,6 +54,7 @@ struct loom_program {
     char trace_err[512]; /* why the last run's trace ($LOOM_TRACE) was not written, "" when it was */
     int ndevices;        /* of the graph's placement */
     loom__sbp_plan sbp;  /* with more than one device: every tensor's SBP */
+    loom__cost_model cost; /* what SBP inference chose by, and `loom plan` prints */
     uint64_t *feed_version; /* by id: the feed count when an input was last fed (plans re-stage it) */
     uint64_t feeds;
     /* by id: the actor plan whose devices hold the newest value of a parameter or optimizer
@@ -70,6 +71,12 @@ struct loom_program {
  * grads (indexed by id, loss->id + 1 entries, zeroed by the caller) receives them. */
 loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads);
 
+/* Reads the calibration at path into *cm (graphs/session/calibrate.c): LOOM_ERR_IO or
+ * LOOM_ERR_FORMAT with the message naming path (and the byte offset), cm unchanged. */
+loom_status loom__cost_load(const char *path, loom__cost_model *cm, loom_error *err);
+/* The program's SBP plan: its own with several devices, else the one-device plan (every tensor B)
+ * made in *one, which the caller frees when that is what it got; NULL when out of memory. */
+const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_plan *one);
 /* Makes mode's plan and checks it against the memory limit (a refusal names api). */
 loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api);
 /* The program's logical side as a plan is made from it (its error buffer for messages). */
@@ -77,6 +84,10 @@ loom__plan_src loom__program_plan_src(loom_program *p);
 /* LOOM_OK when plan pl fits the program's memory limit, else LOOM_ERR_NOMEM with the refusal
  * (naming api, the device, the bytes needed and the limit). */
 loom_status loom__program_plan_fits(loom_program *p, const struct loom__plan *pl, const char *api);
+/* The bytes plan pl is held to the memory limit by: on CPU devices the whole step with the
+ * program's own parameters and optimizer state (they share the host's memory), on GPUs the
+ * largest device's; INT64_MAX past an int64. */
+int64_t loom__program_plan_needs(loom_program *p, const struct loom__plan *pl);
 /* Makes pl the plan of its mode (the program's), replacing that mode's plan and actors. */
 void loom__program_set_plan(loom_program *p, struct loom__plan *pl);
 /* Mode's plan as made so far (its executor's, or the one made before it), or NULL. */

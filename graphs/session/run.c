@@ -87,29 +87,53 @@ static loom_status reference_fits(loom_program *p, int end)
     return over_limit(p, "loom_program_run", "the reference executor's step", total, where);
 }
 
-loom_status loom__program_plan_fits(loom_program *p, const loom__plan *pl, const char *api)
+/* What a plan needs against the memory limit: on CPU devices the whole step, every device and the
+ * program's own parameters and optimizer state together (they share the host's memory); on GPUs
+ * the largest device's. The sums are checked: INT64_MAX when one is past an int64. The parts go to
+ * the out arguments (any may be NULL). */
+typedef struct plan_needs {
+    int64_t state, dev_params, dev_most, total;
+    int most;
+} plan_needs;
+
+static int64_t needs_of(loom_program *p, const loom__plan *pl, plan_needs *n)
 {
     /* the whole step's memory is known before it runs: refuse a plan that cannot fit. Each figure
      * is a byte count within an int64 (the plan's, each parameter's); their sums are checked, so
      * that a huge plan never wraps under the limit */
-    int64_t state = 0, dev_params = 0, dev_most = 0, total = 0;
-    int most = 0, over = 0;
+    *n = (plan_needs){0};
+    int over = 0;
     for (int id = 0; id < p->n; id++)
         if (p->g->t[id]->op == LOOM_OP_PARAM || p->g->t[id]->op == LOOM_OP_STATE)
-            over |= loom__add_size(state, (int64_t)p->cap[id], &state);
+            over |= loom__add_size(n->state, (int64_t)p->cap[id], &n->state);
     for (int d = 0; d < pl->ndev; d++) {
         const loom__dev_mem *m = &pl->mem[d];
         int64_t t = 0;
         over |= loom__add_size((int64_t)m->shared, (int64_t)m->own, &t) | loom__add_size(t, (int64_t)m->params, &t) |
-                loom__add_size(t, (int64_t)m->inputs, &t) | loom__add_size(dev_params, (int64_t)m->params, &dev_params);
-        if (t > dev_most)
-            dev_most = t, most = d;
+                loom__add_size(t, (int64_t)m->inputs, &t) | loom__add_size(n->dev_params, (int64_t)m->params, &n->dev_params);
+        if (t > n->dev_most)
+            n->dev_most = t, n->most = d;
     }
-    over |= loom__add_size((int64_t)pl->shared_bytes, (int64_t)pl->own_bytes, &total) |
-            loom__add_size(total, (int64_t)pl->host_bytes, &total) | loom__add_size(total, state, &total) |
-            loom__add_size(total, dev_params, &total);
+    over |= loom__add_size((int64_t)pl->shared_bytes, (int64_t)pl->own_bytes, &n->total) |
+            loom__add_size(n->total, (int64_t)pl->host_bytes, &n->total) | loom__add_size(n->total, n->state, &n->total) |
+            loom__add_size(n->total, n->dev_params, &n->total);
     if (over)
-        total = dev_most = INT64_MAX; /* over any limit */
+        n->total = n->dev_most = INT64_MAX; /* over any limit */
+    return pl->kind == LOOM_DEVICE_CPU ? n->total : n->dev_most;
+}
+
+int64_t loom__program_plan_needs(loom_program *p, const loom__plan *pl)
+{
+    plan_needs n;
+    return needs_of(p, pl, &n);
+}
+
+loom_status loom__program_plan_fits(loom_program *p, const loom__plan *pl, const char *api)
+{
+    plan_needs n;
+    needs_of(p, pl, &n);
+    int64_t state = n.state, dev_params = n.dev_params, dev_most = n.dev_most, total = n.total;
+    int most = n.most;
     char b[4][32], where[256], what[48];
     if (pl->kind == LOOM_DEVICE_CPU) {
         /* CPU devices share the host's memory with the program's own copies */
@@ -148,6 +172,7 @@ loom__plan_src loom__program_plan_src(loom_program *p)
                             .loss = p->loss,
                             .ndevices = p->ndevices,
                             .sbp = &p->sbp,
+                            .cost = &p->cost,
                             .val = p->val,
                             .ready = p->ready,
                             .source = p->source != NULL,

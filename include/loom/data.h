@@ -1,4 +1,5 @@
-/* Datasets: NumPy .npz archives, IDX files and Fashion-MNIST, citation graphs (Cora-style), seeded
+/** @file
+ * Datasets: NumPy .npz archives, IDX files and Fashion-MNIST, citation graphs (Cora-style), seeded
  * node splits. */
 #ifndef LOOM_DATA_H
 #define LOOM_DATA_H
@@ -15,23 +16,26 @@ extern "C" {
  * Anything else fails with LOOM_ERR_FORMAT or LOOM_ERR_UNSUPPORTED and a message naming the file,
  * the member, the byte offset and what was expected.
  * ------------------------------------------------------------------------------------------- */
+/** An open .npz archive (opaque). */
 typedef struct loom_npz loom_npz;
 
-/* Opens path and reads its zip directory. */
+/** Opens path and reads its zip directory. */
 loom_status loom_npz_open(const char *path, loom_npz **out, loom_error *err);
-/* Same, from a caller's buffer (kept alive until loom_npz_close); name is used in messages. */
+/** Same, from a caller's buffer (kept alive until loom_npz_close); name is used in messages. */
 loom_status loom_npz_open_mem(const void *data, size_t size, const char *name, loom_npz **out, loom_error *err);
+/** Closes the archive. NULL is ignored. */
 void loom_npz_close(loom_npz *z);
-/* Number of members, and the array name of member i (without ".npy"). */
+/** Number of members. */
 int loom_npz_count(const loom_npz *z);
+/** The array name of member i (without ".npy"), owned by the archive. */
 const char *loom_npz_name(const loom_npz *z, int i);
-/* Reads array `name` converted to dtype (integers to integers or floats, floats to floats; a value
+/** Reads array `name` converted to dtype (integers to integers or floats, floats to floats; a value
  * that does not fit is an error naming the file, member, element and value). Fitting: an integer
  * in the target's range, read as a float only when exact (2^53 + 1 is not an f64); f64 read as f32
  * rounds to nearest, tiny values to 0, but a finite value past f32's range (it would become inf)
  * does not fit; NaN and inf stay. out is allocated; free it with loom_array_free. */
 loom_status loom_npz_read(loom_npz *z, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);
-/* Parses one .npy image (header and data) from memory; name is used in messages. */
+/** Parses one .npy image (header and data) from memory; name is used in messages. */
 loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom_dtype dtype, loom_array *out, loom_error *err);
 
 /* ---------------------------------------------------------------------------------------------
@@ -39,7 +43,7 @@ loom_status loom_npy_parse(const void *data, size_t size, const char *name, loom
  * 0x0D f32, 0x0E f64), the number of dims, each dim as a big-endian u32, then the data big-endian.
  * ------------------------------------------------------------------------------------------- */
 
-/* Reads an IDX file, gzip'd (it starts 1f 8b) or not, into out: u8 data as a LOOM_U8 array, i32
+/** Reads an IDX file, gzip'd (it starts 1f 8b) or not, into out: u8 data as a LOOM_U8 array, i32
  * as LOOM_I32, f32 as LOOM_F32, f64 as LOOM_F64, in the host's byte order; i8 and i16 are
  * LOOM_ERR_UNSUPPORTED naming the type. A bad magic or type byte, 0 or more than LOOM_MAX_DIMS
  * dims, dims whose byte count overflows an int64, a file or gzip stream that ends early and bytes
@@ -51,13 +55,18 @@ loom_status loom_idx_read(const char *path, loom_array *out, loom_error *err);
 /* ---------------------------------------------------------------------------------------------
  * Image datasets. The batch source that feeds them to a program is in images.h.
  * ------------------------------------------------------------------------------------------- */
+/** A labelled image dataset held in memory. */
 typedef struct loom_image_set {
-    int64_t count, channels, height, width, num_classes;
-    loom_array images; /* [count, channels, height, width] u8 */
-    loom_array labels; /* [count] i32 in [0, num_classes) */
+    int64_t count;       /**< images */
+    int64_t channels;    /**< channels of each */
+    int64_t height;      /**< rows of each */
+    int64_t width;       /**< columns of each */
+    int64_t num_classes; /**< labels are 0 .. num_classes - 1 */
+    loom_array images; /**< [count, channels, height, width] u8 */
+    loom_array labels; /**< [count] i32 in [0, num_classes) */
 } loom_image_set;
 
-/* Fashion-MNIST's training set (train != 0: 60,000 images) or test set (10,000), 28 x 28 grey
+/** Fashion-MNIST's training set (train != 0: 60,000 images) or test set (10,000), 28 x 28 grey
  * (channels 1, 10 classes), from the IDX files train-images-idx3-ubyte.gz,
  * train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (each also
  * read without .gz) in dir; dir NULL: in $LOOM_DATA/fashion-mnist, then
@@ -67,49 +76,58 @@ typedef struct loom_image_set {
  * u8) is LOOM_ERR_FORMAT naming the file and what was expected; the files' own errors are
  * loom_idx_read's. Free out with loom_image_set_free. */
 loom_status loom_fashion_mnist_load(const char *dir, int train, loom_image_set *out, loom_error *err);
+/** Frees the set's arrays and clears it. */
 void loom_image_set_free(loom_image_set *s);
 
 /* ---------------------------------------------------------------------------------------------
  * Citation graphs in the Cora/CiteSeer .npz layout (adj_data/adj_indices/adj_indptr/adj_shape,
  * attr_* likewise, labels).
  * ------------------------------------------------------------------------------------------- */
+/** A graph with node features and node labels (node classification). */
 typedef struct loom_node_dataset {
-    int64_t num_nodes, num_features, num_classes;
-    loom_csr adj;      /* values 1 (f32); a citation graph: symmetric, no self loops, no duplicates */
-    loom_array x;      /* [num_nodes, num_features] f32, rows normalised to sum 1 */
-    loom_array labels; /* [num_nodes] i32 */
+    int64_t num_nodes;    /**< nodes */
+    int64_t num_features; /**< features of each node */
+    int64_t num_classes;  /**< labels are 0 .. num_classes - 1 */
+    loom_csr adj;      /**< values 1 (f32); a citation graph: symmetric, no self loops, no duplicates */
+    loom_array x;      /**< [num_nodes, num_features] f32, rows normalised to sum 1 */
+    loom_array labels; /**< [num_nodes] i32 */
 } loom_node_dataset;
 
-/* Finds `file` (e.g. "cora.npz"): $LOOM_DATA/file, then the cache ($XDG_CACHE_HOME/loom or
+/** Finds `file` (e.g. "cora.npz"): $LOOM_DATA/file, then the cache ($XDG_CACHE_HOME/loom or
  * ~/.cache/loom), then downloads url into the cache when a network is reachable (url may be NULL).
  * On success path holds the file's path. LOOM_ERR_NOT_FOUND says where it looked and where to put
  * the file. */
 loom_status loom_data_find(const char *file, const char *url, char *path, size_t pathlen, loom_error *err);
 
-/* Loads a citation graph from an .npz file. */
+/** Loads a citation graph from an .npz file. */
 loom_status loom_citation_load(const char *path, loom_node_dataset *out, loom_error *err);
-/* Finds (see loom_data_find) and loads Cora. */
+/** Finds (see loom_data_find) and loads Cora. */
 loom_status loom_cora_load(loom_node_dataset *out, loom_error *err);
+/** Frees the dataset's matrix and arrays. NULL is ignored. */
 void loom_node_dataset_free(loom_node_dataset *d);
 
 /* ---------------------------------------------------------------------------------------------
  * Synthetic graphs for benchmarks, the same bytes as bench/peers/synthetic.py makes in numpy.
  * ------------------------------------------------------------------------------------------- */
 
-/* A seeded random graph: `edges` uniform (src, dst) pairs as a CSR whose row is the destination, rows
+/** A seeded random graph: `edges` uniform (src, dst) pairs as a CSR whose row is the destination, rows
  * in edge order, duplicates and self loops kept, values 1; x [nodes, features] f32 in [0, 1); labels
  * i32 in [0, classes). Free with loom_node_dataset_free. LOOM_ERR_INVALID names a bad size. */
 loom_status loom_synthetic_graph(int64_t nodes, int64_t edges, int64_t features, int64_t classes, uint64_t seed,
                                  loom_node_dataset *out, loom_error *err);
 
-/* A seeded split: per_class nodes of each class for training, then num_val and num_test of the
+/** Training, validation and test masks over a dataset's nodes. */
+typedef struct loom_node_split {
+    loom_array train; /**< [num_nodes] u8: 1 for a training node */
+    loom_array val;   /**< [num_nodes] u8: 1 for a validation node */
+    loom_array test;  /**< [num_nodes] u8: 1 for a test node */
+} loom_node_split;
+/** A seeded split: per_class nodes of each class for training, then num_val and num_test of the
  * remaining nodes, drawn at random. Masks are [num_nodes] u8 arrays, allocated. A class with
  * fewer than per_class nodes gives LOOM_ERR_INVALID. */
-typedef struct loom_node_split {
-    loom_array train, val, test;
-} loom_node_split;
 loom_status loom_split_per_class(const loom_array *labels, int64_t num_classes, int per_class, int num_val, int num_test,
                                  uint64_t seed, loom_node_split *out, loom_error *err);
+/** Frees the split's masks. NULL is ignored. */
 void loom_node_split_free(loom_node_split *s);
 
 #ifdef __cplusplus

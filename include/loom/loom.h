@@ -1,4 +1,5 @@
-/* Loom: train neural networks on graphs and images, on CPUs and GPUs, from C.
+/** @file
+ * Loom: train neural networks on graphs and images, on CPUs and GPUs, from C.
  *
  * A program starts by building a logical graph. Tensors are made by ops; nothing is computed yet.
  *
@@ -31,6 +32,12 @@
  *     loom_array l;
  *     loom_program_fetch(prog, loss, &l);                          // a view, valid until next run
  *
+ * A checkpoint (a safetensors file: parameters, optimizer state, step count) lets training go on
+ * later, in a program built the same way, on any placement:
+ *
+ *     loom_program_save(prog, "mlp.safetensors");
+ *     loom_program_load(prog2, "mlp.safetensors");                // then run prog2's steps
+ *
  *     loom_program_free(prog);
  *     loom_graph_free(g);
  *
@@ -56,6 +63,7 @@
 #include "graph.h"
 #include "images.h"
 #include "nn.h"
+#include "place.h"
 #include "program.h"
 #include "samples.h"
 #include "sbp.h"

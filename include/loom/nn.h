@@ -1,4 +1,5 @@
-/* Layers and models built from the public ops. */
+/** @file
+ * Layers and models built from the public ops. */
 #ifndef LOOM_NN_H
 #define LOOM_NN_H
 
@@ -8,25 +9,25 @@
 extern "C" {
 #endif
 
-/* y = x w + b: x [..., in], w [in, out] (Glorot), b [out] (zeros). Parameters are named
+/** y = x w + b: x [..., in], w [in, out] (Glorot), b [out] (zeros). Parameters are named
  * "<name>.weight" and "<name>.bias"; bias 0 leaves it out. */
 loom_tensor *loom_nn_linear(loom_graph *g, const char *name, loom_tensor *x, int64_t out_features, int bias);
 
-/* One graph convolution (Kipf & Welling): act(D^-1/2 (A + I) D^-1/2 x w + b) with adj [N, N] CSR
+/** One graph convolution (Kipf & Welling): act(D^-1/2 (A + I) D^-1/2 x w + b) with adj [N, N] CSR
  * without self loops and x [N, in]. The degree normalisation of adj is computed once per graph and
  * shared by every layer on the same adjacency. Parameters "<name>.weight", "<name>.bias". */
 loom_tensor *loom_nn_gcn_layer(loom_graph *g, const char *name, loom_tensor *adj, loom_tensor *x, int64_t out_features,
                                loom_activation act);
 
-/* Two-layer GCN for node classification: dropout, gcn(hidden, relu), dropout, gcn(classes).
+/** Two-layer GCN for node classification: dropout, gcn(hidden, relu), dropout, gcn(classes).
  * Returns logits [N, classes]. Layers are named "gcn1" and "gcn2". */
 loom_tensor *loom_nn_gcn(loom_graph *g, loom_tensor *adj, loom_tensor *x, int64_t hidden, int64_t classes, double dropout);
 
-/* A multilayer perceptron: depth linear layers (with biases) of widths[0 .. depth-1] features, act
+/** A multilayer perceptron: depth linear layers (with biases) of widths[0 .. depth-1] features, act
  * between them and none after the last. Layers are named "<name>.0", "<name>.1", ... */
 loom_tensor *loom_nn_mlp(loom_graph *g, const char *name, loom_tensor *x, int depth, const int64_t *widths, loom_activation act);
 
-/* An interaction network for edge classification on a graph batch (Battaglia et al. 2016, as the
+/** An interaction network for edge classification on a graph batch (Battaglia et al. 2016, as the
  * Exa.TrkX track finders use it): x [N, F] node features, edge_attr [E, Fe] edge features (or
  * NULL), src and dst [E] index inputs over N (loom_input_index). Nodes and edges are encoded to
  * `hidden` features; then, `rounds` times, each edge is updated from its endpoints and itself
@@ -37,20 +38,21 @@ loom_tensor *loom_nn_mlp(loom_graph *g, const char *name, loom_tensor *x, int de
 loom_tensor *loom_nn_interaction_network(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *edge_attr,
                                          loom_tensor *src, loom_tensor *dst, int64_t hidden, int rounds);
 
-/* A graph isomorphism network for graph classification (Xu et al. 2019, GIN-0): `layers` rounds of
+/** A graph isomorphism network for graph classification (Xu et al. 2019, GIN-0): `layers` rounds of
  * h = mlp(h + sum of h over in-edges) with src, dst [E] index inputs over N, each mlp two layers
  * of `hidden` with ReLU; then the sum of each graph's nodes (node_graph [N], an index input over
  * the graphs dim G) through a linear layer to `classes` logits [G, classes]. */
 loom_tensor *loom_nn_gin(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *src, loom_tensor *dst,
                          loom_tensor *node_graph, loom_dim graphs, int64_t hidden, int layers, int64_t classes);
 
-/* A 2-D convolution layer: weight [out, in, kernel, kernel] and bias [out] drawn from
+/** A 2-D convolution layer: weight [out, in, kernel, kernel] and bias [out] drawn from
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in * kernel^2 (PyTorch's Conv2d default), named
  * "<name>.weight" and "<name>.bias"; bias 0 leaves it out. x [N, in, H, W]. */
 loom_tensor *loom_nn_conv2d(loom_graph *g, const char *name, loom_tensor *x, int64_t out_channels, int kernel, int stride,
                             int pad, int bias);
 
-/* CNNs for [N, C, H, W] images (28x28 Fashion-MNIST and the like), returning logits [N, classes]:
+/** @{ */
+/** CNNs for [N, C, H, W] images (28x28 Fashion-MNIST and the like), returning logits [N, classes]:
  * LeNet-5 (conv 6 5x5 pad 2, ReLU, max pool 2; conv 16 5x5, ReLU, max pool 2; fc 120, 84, classes
  * with ReLU between); the ConvNet (conv 64 3x3 pad 1, ReLU, max pool 2; conv 128 3x3 pad 1, ReLU,
  * max pool 2; fc 256, ReLU, fc classes); ResNet-20 (He et al. 2016: conv 16 3x3 with batch norm,
@@ -59,8 +61,9 @@ loom_tensor *loom_nn_conv2d(loom_graph *g, const char *name, loom_tensor *x, int
 loom_tensor *loom_nn_lenet5(loom_graph *g, loom_tensor *x, int64_t classes);
 loom_tensor *loom_nn_convnet(loom_graph *g, loom_tensor *x, int64_t classes);
 loom_tensor *loom_nn_resnet20(loom_graph *g, loom_tensor *x, int64_t classes);
+/** @} */
 
-/* Fraction of rows (with mask[i] != 0; all rows when mask is NULL) whose largest logit is at the
+/** Fraction of rows (with mask[i] != 0; all rows when mask is NULL) whose largest logit is at the
  * label: logits [N, C] f32 or f64, labels [N] i32, mask [N] u8. 0 when no row counts; -1 when the
  * arrays do not fit together. */
 double loom_accuracy(const loom_array *logits, const loom_array *labels, const loom_array *mask);

@@ -16,6 +16,13 @@ loom_status loom__cpu_add(const loom_tensor *t, loom__value *out, loom__value *c
 loom_status loom__cpu_sub(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 loom_status loom__cpu_mul(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 loom_status loom__cpu_div(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+loom_status loom__cpu_minimum(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+loom_status loom__cpu_maximum(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+/* (cond u8, a, b) broadcast to out: a where cond != 0, else b. */
+loom_status loom__cpu_where(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+/* (a, b, gout) broadcast to out: gout times the share of min or max's gradient of operand a or b
+ * (a.i[0], ops/binary.c). */
+loom_status loom__cpu_minmax_grad(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 /* x * a.f[0]. */
 loom_status loom__cpu_scale(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 /* x [..., C] + b [C]. */

@@ -3,6 +3,7 @@
 #include "ops/cpu/index.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +173,111 @@ loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom_
     free(cnt);
     free(taken);
     return s;
+}
+
+/* ---- segment_softmax ----------------------------------------------------------------------------- */
+
+/* Checks seg [e] against the segments' bound n and gives the segments it names (its largest + 1). */
+static loom_status seg_count(const int32_t *seg, int64_t e, int64_t n, int64_t *nseg, const loom__kctx *ctx)
+{
+    loom_status s = check_idx(seg, e, n, "loom_segment_softmax's segments", ctx);
+    int64_t top = -1;
+    for (int64_t i = 0; s == LOOM_OK && i < e; i++)
+        top = seg[i] > top ? seg[i] : top;
+    *nseg = top + 1;
+    return s;
+}
+
+/* m [nseg, f] the segments' maxima (a NaN never replaces one; -inf for a segment of -infs), s the
+ * sums of exp(x - m), both over the segment's rows in order. */
+#define SEG_SOFTMAX(T, sfx)                                                                                      \
+    static void seg_softmax_##sfx(T *restrict y, const T *restrict x, const int32_t *restrict seg, int64_t e,      \
+                                  int64_t f, int64_t nseg, double *restrict m, double *restrict s)                \
+    {                                                                                                            \
+        for (int64_t k = 0; k < nseg * f; k++) {                                                                 \
+            m[k] = -INFINITY;                                                                                    \
+            s[k] = 0;                                                                                            \
+        }                                                                                                        \
+        for (int64_t i = 0; i < e; i++)                                                                          \
+            for (int64_t j = 0; j < f; j++) {                                                                    \
+                double *mk = m + (int64_t)seg[i] * f + j;                                                        \
+                *mk = x[i * f + j] > *mk ? x[i * f + j] : *mk;                                                   \
+            }                                                                                                    \
+        for (int64_t i = 0; i < e; i++)                                                                          \
+            for (int64_t j = 0; j < f; j++) {                                                                    \
+                const int64_t k = (int64_t)seg[i] * f + j;                                                       \
+                s[k] += exp((double)x[i * f + j] - m[k]);                                                        \
+            }                                                                                                    \
+        for (int64_t i = 0; i < e; i++)                                                                          \
+            for (int64_t j = 0; j < f; j++) {                                                                    \
+                const int64_t k = (int64_t)seg[i] * f + j;                                                       \
+                y[i * f + j] = (T)(exp((double)x[i * f + j] - m[k]) / s[k]);                                     \
+            }                                                                                                    \
+    }
+LOOM__FLOAT_TYPES(SEG_SOFTMAX)
+#undef SEG_SOFTMAX
+
+/* d [nseg, f] the sums of g * y over each segment's rows in order; gx = y * (g - d). */
+#define SEG_SOFTMAX_GRAD(T, sfx)                                                                                   \
+    static void seg_softmax_grad_##sfx(T *restrict gx, const T *restrict y, const int32_t *restrict seg,             \
+                                       const T *restrict g, int64_t e, int64_t f, int64_t nseg, double *restrict d) \
+    {                                                                                                              \
+        for (int64_t k = 0; k < nseg * f; k++)                                                                     \
+            d[k] = 0;                                                                                              \
+        for (int64_t i = 0; i < e; i++)                                                                            \
+            for (int64_t j = 0; j < f; j++)                                                                        \
+                d[(int64_t)seg[i] * f + j] += (double)g[i * f + j] * y[i * f + j];                                 \
+        for (int64_t i = 0; i < e; i++)                                                                            \
+            for (int64_t j = 0; j < f; j++)                                                                        \
+                gx[i * f + j] = (T)(y[i * f + j] * (g[i * f + j] - d[(int64_t)seg[i] * f + j]));                    \
+    }
+LOOM__FLOAT_TYPES(SEG_SOFTMAX_GRAD)
+#undef SEG_SOFTMAX_GRAD
+
+/* segment_softmax (src x, seg) or its gradient (src y, seg, gout): scratch of the segments' rows,
+ * m and s for the forward pass, d for the gradient. */
+loom_status loom__cpu_segment_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src,
+                                      const loom__kctx *ctx)
+{
+    const int grad = t->op == LOOM_OP_SEGMENT_SOFTMAX_GRAD;
+    int64_t e, f, n, nseg;
+    loom_status s = loom__segment_softmax_operands(t, out, src, &e, &f, &n, ctx);
+    if (s == LOOM_OK)
+        s = seg_count(src[1]->data, e, n, &nseg, ctx);
+    if (s != LOOM_OK || e * f == 0)
+        return s;
+    double *w = malloc((size_t)(2 - grad) * (size_t)(nseg * f) * sizeof *w);
+    if (!w)
+        return LOOM_ERR_NOMEM;
+    if (grad)
+        s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax_grad, out->data, src[0]->data, src[1]->data, src[2]->data, e, f,
+                                 nseg, w);
+    else
+        s = LOOM__DISPATCH_FLOAT(out->dtype, seg_softmax, out->data, src[0]->data, src[1]->data, e, f, nseg, w,
+                                 w + nseg * f);
+    free(w);
+    return s;
+}
+
+/* ---- one_hot --------------------------------------------------------------------------------------- */
+
+#define ONE_HOT(T, sfx)                                                                   \
+    static void one_hot_##sfx(T *y, const int32_t *idx, int64_t n, int64_t classes)     \
+    {                                                                                     \
+        for (int64_t i = 0; i < n; i++, y += classes)                                     \
+            for (int64_t c = 0; c < classes; c++)                                         \
+                y[c] = (T)(c == idx[i]);                                                  \
+    }
+LOOM__FLOAT_TYPES(ONE_HOT)
+#undef ONE_HOT
+
+loom_status loom__cpu_one_hot(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const int64_t n = loom__numel(src[0]), classes = t->a.i[0];
+    loom_status s = loom__one_hot_operands(t, out, src[0], ctx);
+    if (s == LOOM_OK)
+        s = check_idx(src[0]->data, n, classes, "loom_one_hot's classes", ctx);
+    if (s != LOOM_OK)
+        return s;
+    return LOOM__DISPATCH_FLOAT(out->dtype, one_hot, out->data, src[0]->data, n, classes);
 }

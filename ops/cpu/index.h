@@ -17,5 +17,14 @@ loom_status loom__cpu_scatter(const loom_tensor *t, loom__value *out, loom__valu
  * a mean (gout[idx[e]] / count) or max (gout to the first row attaining the max) scatter. */
 loom_status loom__cpu_scatter_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                    const loom__kctx *ctx);
+/* segment_softmax(x [E, F...], seg [E]) -> [E, F...]: per segment and feature, exp(x - max) / sum;
+ * and (t a segment_softmax_grad) segment_softmax_grad(y, seg, gout) -> y * (gout - d[seg]), d the
+ * segment sums of gout * y. Sums in double over each segment's rows in row order; a seg value
+ * outside [0, n) (n a.i[0], or its bound when dynamic) fails with LOOM_ERR_INVALID. */
+loom_status loom__cpu_segment_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src,
+                                      const loom__kctx *ctx);
+/* one_hot(idx) -> [..., classes] of 0s and 1s; an index outside [0, classes) fails with
+ * LOOM_ERR_INVALID. */
+loom_status loom__cpu_one_hot(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 
 #endif

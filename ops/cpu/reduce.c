@@ -141,3 +141,24 @@ loom_status loom__cpu_expand(const loom_tensor *t, loom__value *out, loom__value
         return s;
     return LOOM__DISPATCH_FLOAT(out->dtype, expand, out->data, x->data, p.n, &p.w, p.scale);
 }
+
+/* ---- argmax ------------------------------------------------------------------------------------ */
+
+#define ARGMAX(T, sfx)                                                                              \
+    static void argmax_##sfx(int32_t *y, const T *x, int64_t outer, int64_t c, int64_t inner)       \
+    {                                                                                               \
+        for (int64_t o = 0; o < outer; o++)                                                         \
+            for (int64_t i = 0; i < inner; i++)                                                     \
+                y[o * inner + i] = (int32_t)loom__argmax_##sfx(x + o * c * inner + i, c, inner);    \
+    }
+LOOM__FLOAT_TYPES(ARGMAX)
+#undef ARGMAX
+
+loom_status loom__cpu_argmax(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    int64_t outer, c, inner;
+    loom_status s = loom__argmax_operands(t, out, src[0], &outer, &c, &inner, ctx);
+    if (s != LOOM_OK || outer * inner == 0)
+        return s;
+    return LOOM__DISPATCH_FLOAT(src[0]->dtype, argmax, out->data, src[0]->data, outer, c, inner);
+}

@@ -12,5 +12,7 @@ loom_status loom__cpu_mean(const loom_tensor *t, loom__value *out, loom__value *
 /* expand(x, like): x broadcast to out (like's shape, NumPy rules); with a.i[0] = 1 every element
  * is divided by numel(out) / numel(x). */
 loom_status loom__cpu_expand(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
+/* argmax(x) along a.i[0] -> i32 (loom__argmax's rule). */
+loom_status loom__cpu_argmax(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 
 #endif

@@ -4,8 +4,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ops/cpu/cpu.h"
+#include "ops/shared/operands.h"
 
 
 /* log(sum(exp(x[j]))) over a row of c > 0 elements. */
@@ -82,6 +84,80 @@ loom_status loom__cpu_log_softmax_grad(const loom_tensor *t, loom__value *out, l
     if (rows * c == 0)
         return LOOM_OK;
     return LOOM__DISPATCH_FLOAT(out->dtype, log_softmax_grad, out->data, src[0]->data, src[1]->data, rows, c);
+}
+
+/* ---- softmax along an axis --------------------------------------------------------------------- */
+
+/* x viewed as [outer, c, inner] around the axis: each (o, i) is a column of c elements at stride
+ * inner. The columns of one o run side by side (inner at a time), so that every pass reads rows
+ * of inner contiguous values; m and s hold their max and sum. exp is taken twice (for the sum, then
+ * for the value) rather than kept in T, so that the quotient is of double terms. */
+#define SOFTMAX(T, sfx)                                                                                     \
+    static void softmax_##sfx(T *y, const T *x, int64_t outer, int64_t c, int64_t inner, double *m, double *s) \
+    {                                                                                                       \
+        for (int64_t o = 0; o < outer; o++, x += c * inner, y += c * inner) {                               \
+            for (int64_t i = 0; i < inner; i++) {                                                           \
+                m[i] = x[i];                                                                                \
+                s[i] = 0;                                                                                   \
+            }                                                                                               \
+            for (int64_t j = 1; j < c; j++)                                                                 \
+                for (int64_t i = 0; i < inner; i++)                                                         \
+                    m[i] = x[j * inner + i] > m[i] ? x[j * inner + i] : m[i]; /* a NaN never replaces */    \
+            for (int64_t j = 0; j < c; j++)                                                                 \
+                for (int64_t i = 0; i < inner; i++)                                                         \
+                    s[i] += exp((double)x[j * inner + i] - m[i]);                                           \
+            for (int64_t j = 0; j < c; j++)                                                                 \
+                for (int64_t i = 0; i < inner; i++)                                                         \
+                    y[j * inner + i] = (T)(exp((double)x[j * inner + i] - m[i]) / s[i]);                    \
+        }                                                                                                   \
+    }
+LOOM__FLOAT_TYPES(SOFTMAX)
+#undef SOFTMAX
+
+/* gx = y * (g - d) per column, d = sum(g * y) over it (in s). */
+#define SOFTMAX_GRAD(T, sfx)                                                                                     \
+    static void softmax_grad_##sfx(T *gx, const T *y, const T *g, int64_t outer, int64_t c, int64_t inner, double *s) \
+    {                                                                                                            \
+        for (int64_t o = 0; o < outer; o++, y += c * inner, g += c * inner, gx += c * inner) {                   \
+            for (int64_t i = 0; i < inner; i++)                                                                  \
+                s[i] = 0;                                                                                        \
+            for (int64_t j = 0; j < c; j++)                                                                      \
+                for (int64_t i = 0; i < inner; i++)                                                              \
+                    s[i] += (double)g[j * inner + i] * y[j * inner + i];                                         \
+            for (int64_t j = 0; j < c; j++)                                                                      \
+                for (int64_t i = 0; i < inner; i++)                                                              \
+                    gx[j * inner + i] = (T)(y[j * inner + i] * (g[j * inner + i] - s[i]));                       \
+        }                                                                                                        \
+    }
+LOOM__FLOAT_TYPES(SOFTMAX_GRAD)
+#undef SOFTMAX_GRAD
+
+loom_status loom__cpu_softmax(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    int64_t outer, c, inner;
+    loom_status s = loom__axis_view(src[0], (int)t->a.i[0], &outer, &c, &inner, ctx);
+    if (s != LOOM_OK || outer * c * inner == 0)
+        return s;
+    double *m = malloc(2 * (size_t)inner * sizeof *m);
+    if (!m)
+        return LOOM_ERR_NOMEM;
+    s = LOOM__DISPATCH_FLOAT(out->dtype, softmax, out->data, src[0]->data, outer, c, inner, m, m + inner);
+    free(m);
+    return s;
+}
+
+loom_status loom__cpu_softmax_grad(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    int64_t outer, c, inner;
+    loom_status s = loom__axis_view(src[0], (int)t->a.i[0], &outer, &c, &inner, ctx);
+    if (s != LOOM_OK || outer * c * inner == 0)
+        return s;
+    double *d = malloc((size_t)inner * sizeof *d);
+    if (!d)
+        return LOOM_ERR_NOMEM;
+    s = LOOM__DISPATCH_FLOAT(out->dtype, softmax_grad, out->data, src[0]->data, src[1]->data, outer, c, inner, d);
+    free(d);
+    return s;
 }
 
 /* ---- softmax_cross_entropy --------------------------------------------------------------------- */

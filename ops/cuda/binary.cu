@@ -1,11 +1,14 @@
-// CUDA kernels of the binary ops (see ops/cuda/cuda.h for the contract): add, sub, mul, div with
-// NumPy broadcasting, scale and bias_add.
+// CUDA kernels of the binary ops (see ops/cuda/cuda.h for the contract): add, sub, mul, div,
+// minimum, maximum with NumPy broadcasting, scale and bias_add; and the three-operand where and
+// minmax_grad.
 //
 // Broadcasting takes the plan every device shares (loom__bcast_plan, ops/shared/operands.h), so the
 // common shapes collapse to one or two dims. Same-shape
 // operands (and an operand that is one scalar) take a flat, vectorised loop; anything else maps
 // each output element to its operands' offsets with divisions by the dims, done by multiplication
 // (magic numbers) when the tensor fits 31-bit indices. bias_add is the broadcast x [R, C] + b [C].
+// The three-operand ops take the plan of three (loom__ternary_plan, with the CPU's checks) and the
+// general walk only, which for same-shape operands is one flat dim.
 // defines: loom__cuda_register_binary
 #include "ops/cuda/flat.cuh"
 #include "ops/shared/operands.h"
@@ -27,6 +30,30 @@ struct op_mul {
 };
 struct op_div {
     template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a / b; }
+};
+// minimum and maximum by the rule the CPU shares (ops/shared/operands.h).
+struct op_minimum {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return loom__minmax_picks(a, b, 0) ? a : b; }
+};
+struct op_maximum {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return loom__minmax_picks(a, b, 1) ? a : b; }
+};
+// where's map of (a, b, cond), mode k as ops/binary.c says.
+struct op_where {
+    long long k;
+    template <typename T> __device__ __forceinline__ T operator()(T x, T w, uint8_t z) const
+    {
+        return k == 0 ? (z ? x : w) : (z != 0) == (k == 1) ? x : T(0);
+    }
+};
+// minmax_grad's map of (a, b, gout): gout times the share of operand k & 1 of max (k & 2) or min.
+struct op_minmax_grad {
+    int k;
+    template <typename T> __device__ __forceinline__ T operator()(T x, T w, T z) const
+    {
+        const double share = k & 1 ? loom__minmax_share(w, x, 0, k >> 1) : loom__minmax_share(x, w, 1, k >> 1);
+        return z * (T)share;
+    }
 };
 // scale's map: y = x * s (loom__cuda_map_kernel's f).
 struct op_scale {
@@ -79,25 +106,52 @@ __global__ void flat_kernel(T *y, const T *a, const T *b, int64_t n, F f)
         y[i] = f(SA ? a[i] : a0, SB ? b[i] : b0);
 }
 
-// General broadcast with 32-bit indices: the output is contiguous, so element i is found by
-// peeling dims off i from the innermost outwards.
+// The offsets into a, b and c of output element i: the output is contiguous, so they are found by
+// peeling dims off i from the innermost outwards, with 32-bit indices by multiplications (p.dm),
+// else by divisions. A kernel of two operands leaves oc unused, and its arithmetic goes with it.
+__device__ __forceinline__ void offsets32(uint32_t i, const bplan &p, uint32_t &oa, uint32_t &ob, uint32_t &oc)
+{
+    uint32_t rest = i;
+    oa = ob = oc = 0;
+#pragma unroll
+    for (int d = LOOM_MAX_DIMS - 1; d >= 1; d--) {
+        if (d >= p.nd)
+            continue;
+        const uint32_t q = p.dm[d].div(rest), r = rest - q * p.dm[d].d;
+        oa += r * (uint32_t)p.sa[d];
+        ob += r * (uint32_t)p.sb[d];
+        oc += r * (uint32_t)p.sc[d];
+        rest = q;
+    }
+    oa += rest * (uint32_t)p.sa[0];
+    ob += rest * (uint32_t)p.sb[0];
+    oc += rest * (uint32_t)p.sc[0];
+}
+
+__device__ __forceinline__ void offsets64(int64_t i, const bplan &p, int64_t &oa, int64_t &ob, int64_t &oc)
+{
+    int64_t rest = i;
+    oa = ob = oc = 0;
+    for (int d = p.nd - 1; d >= 1; d--) {
+        const int64_t q = rest / p.n[d], r = rest - q * p.n[d];
+        oa += r * p.sa[d];
+        ob += r * p.sb[d];
+        oc += r * p.sc[d];
+        rest = q;
+    }
+    oa += rest * p.sa[0];
+    ob += rest * p.sb[0];
+    oc += rest * p.sc[0];
+}
+
+// General broadcast with 32-bit indices.
 template <typename T, typename F> __global__ void bcast32_kernel(T *y, const T *a, const T *b, bplan p, F f)
 {
     const uint32_t total = (uint32_t)p.total;
     const uint32_t stride = gridDim.x * blockDim.x;
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        uint32_t rest = i, oa = 0, ob = 0;
-#pragma unroll
-        for (int d = LOOM_MAX_DIMS - 1; d >= 1; d--) {
-            if (d >= p.nd)
-                continue;
-            const uint32_t q = p.dm[d].div(rest), r = rest - q * p.dm[d].d;
-            oa += r * (uint32_t)p.sa[d];
-            ob += r * (uint32_t)p.sb[d];
-            rest = q;
-        }
-        oa += rest * (uint32_t)p.sa[0];
-        ob += rest * (uint32_t)p.sb[0];
+        uint32_t oa, ob, oc;
+        offsets32(i, p, oa, ob, oc);
         y[i] = f(a[oa], b[ob]);
     }
 }
@@ -107,16 +161,33 @@ template <typename T, typename F> __global__ void bcast64_kernel(T *y, const T *
 {
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.total; i += stride) {
-        int64_t rest = i, oa = 0, ob = 0;
-        for (int d = p.nd - 1; d >= 1; d--) {
-            const int64_t q = rest / p.n[d], r = rest - q * p.n[d];
-            oa += r * p.sa[d];
-            ob += r * p.sb[d];
-            rest = q;
-        }
-        oa += rest * p.sa[0];
-        ob += rest * p.sb[0];
+        int64_t oa, ob, oc;
+        offsets64(i, p, oa, ob, oc);
         y[i] = f(a[oa], b[ob]);
+    }
+}
+
+// y = f(a, b, c) with three operands.
+template <typename T, typename C, typename F>
+__global__ void ternary32_kernel(T *y, const T *a, const T *b, const C *c, bplan p, F f)
+{
+    const uint32_t total = (uint32_t)p.total;
+    const uint32_t stride = gridDim.x * blockDim.x;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+        uint32_t oa, ob, oc;
+        offsets32(i, p, oa, ob, oc);
+        y[i] = f(a[oa], b[ob], c[oc]);
+    }
+}
+
+template <typename T, typename C, typename F>
+__global__ void ternary64_kernel(T *y, const T *a, const T *b, const C *c, bplan p, F f)
+{
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.total; i += stride) {
+        int64_t oa, ob, oc;
+        offsets64(i, p, oa, ob, oc);
+        y[i] = f(a[oa], b[ob], c[oc]);
     }
 }
 
@@ -181,30 +252,54 @@ static loom_status binary(const char *what, loom__value *out, loom__value *const
     });
 }
 
+// A three-operand op t (where, minmax_grad) on the plan's walk; c is cond (u8) or gout (T).
+template <typename C, typename F>
+static loom_status ternary(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx, F f,
+                           const char *what)
+{
+    bplan p;
+    loom_status s = loom__ternary_plan(&p, t, out, src, ctx);
+    if (s != LOOM_OK || p.total == 0)
+        return s;
+    const int where = t->op == LOOM_OP_WHERE;
+    const loom__value *a = src[where], *b = src[where && t->n_src == 2 ? 1 : where + 1], *c = src[where ? 0 : 2];
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        using CT = typename std::conditional<std::is_same<C, void>::value, T, C>::type;
+        T *y = (T *)out->data;
+        const T *ad = (const T *)a->data, *bd = (const T *)b->data;
+        const CT *cd = (const CT *)c->data;
+        cudaStream_t st = loom__cuda_stream(ctx);
+        if (p.total <= INT32_MAX) {
+            for (int d = 0; d < p.nd; d++)
+                p.dm[d] = make_divmod32((uint32_t)p.n[d]);
+            ternary32_kernel<T><<<loom__cuda_grid(p.total, kThreads), kThreads, 0, st>>>(y, ad, bd, cd, p, f);
+        } else {
+            ternary64_kernel<T><<<loom__cuda_grid(p.total, kThreads), kThreads, 0, st>>>(y, ad, bd, cd, p, f);
+        }
+        LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+        return LOOM_OK;
+    });
+}
+
 } // namespace
 
-static loom_status cuda_add(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+// A broadcasting binary op of map F (add, sub, mul, div, minimum, maximum), named by the op's name.
+template <typename F>
+static loom_status cuda_binary(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    (void)t;
-    return binary("add", out, src, ctx, op_add());
+    return binary(loom__op_def(t->op)->name, out, src, ctx, F());
 }
 
-static loom_status cuda_sub(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+static loom_status cuda_where(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    (void)t;
-    return binary("sub", out, src, ctx, op_sub());
+    return ternary<uint8_t>(t, out, src, ctx, op_where{(long long)t->a.i[0]}, "where");
 }
 
-static loom_status cuda_mul(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+// c is gout, of the output's type (void: T).
+static loom_status cuda_minmax_grad(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    (void)t;
-    return binary("mul", out, src, ctx, op_mul());
-}
-
-static loom_status cuda_div(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
-{
-    (void)t;
-    return binary("div", out, src, ctx, op_div());
+    return ternary<void>(t, out, src, ctx, op_minmax_grad{(int)t->a.i[0]}, "minmax_grad");
 }
 
 // The factor is rounded to T first, as on the CPU, so f32 results match it bit for bit.
@@ -230,10 +325,14 @@ static loom_status cuda_bias_add(const loom_tensor *t, loom__value *out, loom__v
 
 extern "C" void loom__cuda_register_binary(loom__cuda_op *table)
 {
-    table[LOOM_OP_ADD].run = cuda_add;
-    table[LOOM_OP_SUB].run = cuda_sub;
-    table[LOOM_OP_MUL].run = cuda_mul;
-    table[LOOM_OP_DIV].run = cuda_div;
+    table[LOOM_OP_ADD].run = cuda_binary<op_add>;
+    table[LOOM_OP_SUB].run = cuda_binary<op_sub>;
+    table[LOOM_OP_MUL].run = cuda_binary<op_mul>;
+    table[LOOM_OP_DIV].run = cuda_binary<op_div>;
+    table[LOOM_OP_MINIMUM].run = cuda_binary<op_minimum>;
+    table[LOOM_OP_MAXIMUM].run = cuda_binary<op_maximum>;
+    table[LOOM_OP_WHERE].run = cuda_where;
+    table[LOOM_OP_MINMAX_GRAD].run = cuda_minmax_grad;
     table[LOOM_OP_SCALE].run = cuda_scale;
     table[LOOM_OP_BIAS_ADD].run = cuda_bias_add;
 }

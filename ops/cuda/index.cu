@@ -217,6 +217,61 @@ __global__ void max_grad(const int32_t *__restrict__ idx, const unsigned *__rest
     }
 }
 
+// segment_softmax (grad false: y = exp(x - m) / s) and its gradient (grad: y = a * (g - d), a the
+// softmax output) over segments [0, n] of f features: rows order[p] for p in [off[s], off[s + 1]).
+// Segment n holds the rows of bad ids, whose outputs are 0.
+template <typename T, typename I, bool GRAD>
+__global__ void segment_softmax_kernel(const T *__restrict__ a, const T *__restrict__ g, const uint32_t *__restrict__ order,
+                                       const uint32_t *__restrict__ off, T *__restrict__ y, I total, I f, int64_t n)
+{
+    for (I o = (I)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (I)gridDim.x * blockDim.x) {
+        const I s = o / f, j = o - s * f;
+        const uint32_t p0 = off[s], p1 = off[s + 1];
+        if ((int64_t)s == n) {
+            for (uint32_t p = p0; p < p1; p++)
+                y[(I)order[p] * f + j] = T(0);
+            continue;
+        }
+        if (GRAD) {
+            double d = 0;
+            for (uint32_t p = p0; p < p1; p++) {
+                const I q = (I)order[p] * f + j;
+                d += (double)g[q] * a[q];
+            }
+            for (uint32_t p = p0; p < p1; p++) {
+                const I q = (I)order[p] * f + j;
+                y[q] = (T)(a[q] * (g[q] - d));
+            }
+            continue;
+        }
+        double m = -INFINITY, sum = 0;
+        for (uint32_t p = p0; p < p1; p++) {
+            const double v = a[(I)order[p] * f + j];
+            m = v > m ? v : m;
+        }
+        for (uint32_t p = p0; p < p1; p++)
+            sum += exp((double)a[(I)order[p] * f + j] - m);
+        for (uint32_t p = p0; p < p1; p++) {
+            const I q = (I)order[p] * f + j;
+            y[q] = (T)(exp((double)a[q] - m) / sum);
+        }
+    }
+}
+
+// y [n, classes] from idx [n]: 1 at idx, 0 elsewhere; a bad index is recorded and its row is 0.
+template <typename T, typename I>
+__global__ void one_hot_kernel(const int32_t *__restrict__ idx, T *__restrict__ y, I total, I classes,
+                               loom__cuda_err *err, int tag)
+{
+    for (I o = (I)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (I)gridDim.x * blockDim.x) {
+        const I i = o / classes, c = o - i * classes;
+        const int32_t k = idx[i];
+        if ((k < 0 || k >= (int64_t)classes) && c == 0)
+            loom__cuda_record_err(err, LOOM__CUDA_ERR_INDEX, tag, k, (long long)classes);
+        y[o] = T((int64_t)c == k);
+    }
+}
+
 // ---- launchers ----------------------------------------------------------------------------------
 
 // The bound of t's elements after dim 0 (a row), and of dim 0.
@@ -415,10 +470,93 @@ size_t scatter_grad_workspace(const loom_tensor *t, const int64_t *src_nnz, cons
     return (size_t)(t->a.i[0] == LOOM__SCATTER_MEAN ? n : n * f) * sizeof(unsigned) + 256;
 }
 
+// segment_softmax (src x, seg) and its gradient (src y, seg, gout): the rows sorted by segment in
+// the workspace, then a thread per segment (n the segments' bound, and one for bad ids) and feature.
+loom_status segment_softmax_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const bool grad = t->op == LOOM_OP_SEGMENT_SOFTMAX_GRAD;
+    const char *what = grad ? "segment_softmax_grad" : "segment_softmax";
+    const loom__value *a = src[0], *seg = src[1], *g = grad ? src[2] : nullptr;
+    int64_t e, f, n;
+    loom_status s = loom__segment_softmax_operands(t, out, src, &e, &f, &n, ctx);
+    if (s != LOOM_OK || e == 0 || f == 0)
+        return s;
+    if (e >= INT32_MAX || n >= INT32_MAX - 1)
+        return loom__kfail(ctx, LOOM_ERR_UNSUPPORTED, "%s of %lld rows into %lld segments: at most 2^31 - 2 each", what,
+                           (long long)e, (long long)n);
+    cudaStream_t st = loom__cuda_stream(ctx);
+    loom__cuda_carver ws = loom__cuda_workspace(ctx);
+    uint32_t *keys = ws.take<uint32_t>(e), *sorted = ws.take<uint32_t>(e), *rows = ws.take<uint32_t>(e),
+             *order = ws.take<uint32_t>(e), *off = ws.take<uint32_t>(n + 2);
+    size_t scratch = 0;
+    const int bits = loom__cuda_key_bits(n > 1 ? n : 1); // keys lie in [0, n]
+    cudaError_t ce = loom__cuda_sort_pairs(nullptr, scratch, keys, sorted, rows, order, e, bits, st);
+    void *tmp = ce == cudaSuccess ? ws.take<char>((int64_t)scratch) : nullptr;
+    if (!keys || !sorted || !rows || !order || !off || !tmp)
+        return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: the workspace of %zu bytes is too small to sort %lld rows", what,
+                           ctx->cuda->workspace_bytes, (long long)e);
+    scatter_keys<<<loom__cuda_grid(e, BLOCK), BLOCK, 0, st>>>((const int32_t *)seg->data, keys, rows, e, n,
+                                                              ctx->cuda->err, ctx->cuda->tag);
+    LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+    ce = loom__cuda_sort_pairs(tmp, scratch, keys, sorted, rows, order, e, bits, st);
+    if (ce != cudaSuccess)
+        return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: cub::DeviceRadixSort::SortPairs: %s", what, cudaGetErrorString(ce));
+    // segment s owns sorted positions [off[s], off[s + 1]); segment n, the bad ids, ends at e
+    loom__cuda_key_starts<uint32_t><<<loom__cuda_grid(n + 2, BLOCK), BLOCK, 0, st>>>(sorted, e, off, n + 1);
+    LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+    const int64_t total = (n + 1) * f;
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        return loom__cuda_with_index(total > e * f ? total : e * f, [&](auto zi) {
+            using I = decltype(zi);
+            const T *ad = (const T *)a->data, *gd = g ? (const T *)g->data : nullptr;
+            const unsigned grid = loom__cuda_grid(total, BLOCK);
+            if (grad)
+                segment_softmax_kernel<T, I, true><<<grid, BLOCK, 0, st>>>(ad, gd, order, off, (T *)out->data, (I)total,
+                                                                           (I)f, n);
+            else
+                segment_softmax_kernel<T, I, false><<<grid, BLOCK, 0, st>>>(ad, gd, order, off, (T *)out->data, (I)total,
+                                                                            (I)f, n);
+            LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+            return LOOM_OK;
+        });
+    });
+}
+
+// The sort's arrays and scratch, at the bounds of the rows and the segments.
+size_t segment_softmax_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *)
+{
+    (void)src_nnz;
+    const int64_t e = loom__dim_bound(t->graph, t->src[0]->shape.d[0]);
+    const int64_t n = loom__dim_bound(t->graph, (loom_dim)t->a.i[0]);
+    return (size_t)(4 * e + n + 2) * sizeof(uint32_t) + loom__cuda_sort_scratch(e) + 6 * 256;
+}
+
+loom_status one_hot_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    const int64_t n = loom__numel(src[0]), classes = t->a.i[0], total = n * classes;
+    loom_status s = loom__one_hot_operands(t, out, src[0], ctx);
+    if (s != LOOM_OK || total == 0)
+        return s;
+    return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        return loom__cuda_with_index(total, [&](auto zi) {
+            using I = decltype(zi);
+            one_hot_kernel<T, I><<<loom__cuda_grid(total, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(
+                (const int32_t *)src[0]->data, (T *)out->data, (I)total, (I)classes, ctx->cuda->err, ctx->cuda->tag);
+            LOOM__CUDA_CHECK_LAUNCH(ctx, "one_hot");
+            return LOOM_OK;
+        });
+    });
+}
+
 } // namespace
 
 extern "C" void loom__cuda_register_index(loom__cuda_op *table)
 {
+    table[LOOM_OP_SEGMENT_SOFTMAX] = loom__cuda_op{segment_softmax_run, segment_softmax_workspace};
+    table[LOOM_OP_SEGMENT_SOFTMAX_GRAD] = loom__cuda_op{segment_softmax_run, segment_softmax_workspace};
+    table[LOOM_OP_ONE_HOT] = loom__cuda_op{one_hot_run, nullptr};
     table[LOOM_OP_GATHER_ROWS] = loom__cuda_op{gather_rows_run, nullptr};
     table[LOOM_OP_SCATTER] = loom__cuda_op{scatter_run, scatter_workspace};
     table[LOOM_OP_SCATTER_GRAD] = loom__cuda_op{scatter_grad_run, scatter_grad_workspace};

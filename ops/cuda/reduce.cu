@@ -1,5 +1,6 @@
 // CUDA kernels of the reductions (see ops/cuda/cuda.h for the contract): sum and mean over an
-// axis mask, and expand, the broadcast that is their gradient.
+// axis mask, and expand, the broadcast that is their gradient; argmax along an axis, a thread per
+// output walking its column by the rule every device shares (loom__argmax, ops/shared/operands.h).
 //
 // The plan is the CPU kernel's (ops/cpu/reduce.c): x's dims become runs of merged dims, the kept
 // runs numbering the outputs and the reduced runs numbering the terms of each output. Two kernels
@@ -112,6 +113,26 @@ __global__ void expand_kernel(const T *__restrict__ x, T *__restrict__ y, loom__
     for (I o = (I)blockIdx.x * blockDim.x + threadIdx.x; o < n; o += (I)gridDim.x * blockDim.x) {
         const T v = x[loom__cuda_run_off(w, o)];
         y[o] = scale == 1.0 ? v : (T)((double)v * scale);
+    }
+}
+
+__device__ __forceinline__ int64_t argmax_of(const float *x, int64_t c, int64_t stride)
+{
+    return loom__argmax_f32(x, c, stride);
+}
+__device__ __forceinline__ int64_t argmax_of(const double *x, int64_t c, int64_t stride)
+{
+    return loom__argmax_f64(x, c, stride);
+}
+
+// x as [outer, c, inner] -> y [outer, inner] i32; neighbouring threads read neighbouring columns.
+template <typename T>
+__global__ void argmax_kernel(const T *__restrict__ x, int32_t *__restrict__ y, int64_t outer, int64_t c, int64_t inner)
+{
+    const int64_t total = outer * inner, stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < total; k += stride) {
+        const int64_t o = k / inner, i = k - o * inner;
+        y[k] = (int32_t)argmax_of(x + o * c * inner + i, c, inner);
     }
 }
 
@@ -260,10 +281,26 @@ loom_status expand_run(const loom_tensor *t, loom__value *out, loom__value *cons
     });
 }
 
+loom_status argmax_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
+{
+    int64_t outer, c, inner;
+    loom_status s = loom__argmax_operands(t, out, src[0], &outer, &c, &inner, ctx);
+    if (s != LOOM_OK || outer * inner == 0)
+        return s;
+    return loom__cuda_float_dispatch(src[0]->dtype, ctx, [&](auto z) {
+        using T = decltype(z);
+        argmax_kernel<T><<<loom__cuda_grid(outer * inner, BLOCK), BLOCK, 0, loom__cuda_stream(ctx)>>>(
+            (const T *)src[0]->data, (int32_t *)out->data, outer, c, inner);
+        LOOM__CUDA_CHECK_LAUNCH(ctx, "argmax");
+        return LOOM_OK;
+    });
+}
+
 } // namespace
 
 extern "C" void loom__cuda_register_reduce(loom__cuda_op *table)
 {
+    table[LOOM_OP_ARGMAX] = loom__cuda_op{argmax_run, nullptr};
     table[LOOM_OP_SUM] = loom__cuda_op{sum_run, reduce_workspace};
     table[LOOM_OP_MEAN] = loom__cuda_op{mean_run, reduce_workspace};
     table[LOOM_OP_EXPAND] = loom__cuda_op{expand_run, nullptr};

@@ -39,12 +39,13 @@ static int align_strides(int ndv, const int64_t *shape, int nd, const int64_t *o
     return 1;
 }
 
-loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
-                             const loom__kctx *ctx)
+loom_status loom__bcast_plan3(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
+                              const loom__value *c, const loom__kctx *ctx)
 {
     const int nd = out->ndim;
-    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS];
-    if (!align_strides(a->ndim, a->shape, nd, out->shape, sa) || !align_strides(b->ndim, b->shape, nd, out->shape, sb))
+    int64_t sa[LOOM_MAX_DIMS], sb[LOOM_MAX_DIMS], sc[LOOM_MAX_DIMS] = {0};
+    if (!align_strides(a->ndim, a->shape, nd, out->shape, sa) || !align_strides(b->ndim, b->shape, nd, out->shape, sb) ||
+        (c && !align_strides(c->ndim, c->shape, nd, out->shape, sc)))
         return loom__kfail(ctx, LOOM_ERR_SHAPE, "operand shapes do not broadcast to the output's at run time");
     p->total = loom__numel(out);
     int k = 0;
@@ -52,28 +53,50 @@ loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom_
         const int64_t n = out->shape[i];
         if (n == 1)
             continue;
-        if (k > 0 && p->sa[k - 1] == sa[i] * n && p->sb[k - 1] == sb[i] * n) {
+        if (k > 0 && p->sa[k - 1] == sa[i] * n && p->sb[k - 1] == sb[i] * n && p->sc[k - 1] == sc[i] * n) {
             p->n[k - 1] *= n;
             p->sa[k - 1] = sa[i];
             p->sb[k - 1] = sb[i];
+            p->sc[k - 1] = sc[i];
         } else {
             p->n[k] = n;
             p->sa[k] = sa[i];
             p->sb[k] = sb[i];
+            p->sc[k] = sc[i];
             k++;
         }
     }
     if (k == 0) { /* every dim 1, or a scalar */
         p->n[0] = 1;
-        p->sa[0] = p->sb[0] = 0;
+        p->sa[0] = p->sb[0] = p->sc[0] = 0;
         k = 1;
     }
     p->nd = k;
     for (int i = k; i < LOOM_MAX_DIMS; i++) {
         p->n[i] = 1;
-        p->sa[i] = p->sb[i] = 0;
+        p->sa[i] = p->sb[i] = p->sc[i] = 0;
     }
     return LOOM_OK;
+}
+
+loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
+                             const loom__kctx *ctx)
+{
+    return loom__bcast_plan3(p, out, a, b, NULL, ctx);
+}
+
+loom_status loom__ternary_plan(loom__bcast *p, const loom_tensor *t, const loom__value *out, loom__value *const *src,
+                               const loom__kctx *ctx)
+{
+    const int where = t->op == LOOM_OP_WHERE;
+    /* the two-source where(cond, x) reads x as both a and b (its kernels use the one) */
+    const loom__value *a = src[where], *b = src[where && t->n_src == 2 ? 1 : where + 1], *c = src[where ? 0 : 2];
+    if (where && c->dtype != LOOM_U8)
+        return loom__kfail(ctx, LOOM_ERR_DTYPE, "where: cond is %s; it must be u8", loom_dtype_name(c->dtype));
+    if (a->dtype != out->dtype || b->dtype != out->dtype || (!where && c->dtype != out->dtype))
+        return loom__kfail(ctx, LOOM_ERR_DTYPE, "%s: operands are %s and %s, the output %s", where ? "where" : "minmax_grad",
+                           loom_dtype_name(a->dtype), loom_dtype_name(b->dtype), loom_dtype_name(out->dtype));
+    return loom__bcast_plan3(p, out, a, b, c, ctx);
 }
 
 /* The walk of expand; LOOM_ERR_SHAPE or LOOM_ERR_DTYPE when x is not a broadcast of out. */
@@ -109,6 +132,54 @@ loom_status loom__expand_plan(loom__expand *p, const loom_tensor *t, const loom_
     int64_t nx = loom__numel(x);
     p->n = loom__numel(out);
     p->scale = t->a.i[0] && nx > 0 && p->n > 0 ? (double)nx / (double)p->n : 1.0;
+    return LOOM_OK;
+}
+
+loom_status loom__axis_view(const loom__value *v, int axis, int64_t *outer, int64_t *c, int64_t *inner,
+                            const loom__kctx *ctx)
+{
+    if (axis < 0 || axis >= v->ndim)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "axis %d of a value of %d dims (internal error)", axis, v->ndim);
+    *outer = *inner = 1;
+    for (int i = 0; i < axis; i++)
+        *outer *= v->shape[i];
+    for (int i = axis + 1; i < v->ndim; i++)
+        *inner *= v->shape[i];
+    *c = v->shape[axis];
+    return LOOM_OK;
+}
+
+loom_status loom__argmax_operands(const loom_tensor *t, const loom__value *out, const loom__value *x, int64_t *outer,
+                                  int64_t *c, int64_t *inner, const loom__kctx *ctx)
+{
+    loom_status s = loom__axis_view(x, (int)t->a.i[0], outer, c, inner, ctx);
+    if (s != LOOM_OK)
+        return s;
+    if (out->dtype != LOOM_I32 || loom__numel(out) != *outer * *inner)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "argmax: the output is not i32 of x's shape without the axis");
+    if (*c == 0 && *outer * *inner > 0)
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "argmax along an empty axis: it has no largest element");
+    return LOOM_OK;
+}
+
+loom_status loom__segment_softmax_operands(const loom_tensor *t, const loom__value *out, loom__value *const *src,
+                                           int64_t *e, int64_t *f, int64_t *n, const loom__kctx *ctx)
+{
+    const loom__value *a = src[0], *seg = src[1], *g = t->n_src > 2 ? src[2] : NULL;
+    *e = a->ndim >= 1 ? a->shape[0] : 0;
+    *f = loom__row_size(a);
+    *n = loom__dim_bound(t->graph, (loom_dim)t->a.i[0]);
+    if (a->ndim < 1 || seg->dtype != LOOM_I32 || seg->ndim != 1 || seg->shape[0] != *e || loom__numel(out) != *e * *f ||
+        out->dtype != a->dtype || (g && (loom__numel(g) != *e * *f || g->dtype != a->dtype)))
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "%s: operand and output sizes disagree", loom__op_def(t->op)->name);
+    return LOOM_OK;
+}
+
+loom_status loom__one_hot_operands(const loom_tensor *t, const loom__value *out, const loom__value *idx,
+                                   const loom__kctx *ctx)
+{
+    if (idx->dtype != LOOM_I32 || loom__numel(out) != loom__numel(idx) * t->a.i[0])
+        return loom__kfail(ctx, LOOM_ERR_SHAPE, "one_hot: idx and output sizes disagree");
     return LOOM_OK;
 }
 

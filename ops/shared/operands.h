@@ -14,22 +14,50 @@
 extern "C" {
 #endif
 
-/* The merged broadcast plan of y = a op b: each operand gets an element stride per output dim (0
- * where it is stretched), dims of size 1 are dropped, and neighbouring dims that both operands
- * walk as one are merged, innermost last. Same-shape operands collapse to one flat dim, a row
- * broadcast [R, C] op [C] to [R, C] with strides (C, 1) and (0, 1). Dims from nd on are 1 with
- * strides 0. */
+/* The merged broadcast plan of y = a op b (or of y = f(a, b, c), three operands): each operand gets
+ * an element stride per output dim (0 where it is stretched), dims of size 1 are dropped, and
+ * neighbouring dims that every operand walks as one are merged, innermost last. Same-shape
+ * operands collapse to one flat dim, a row broadcast [R, C] op [C] to [R, C] with strides (C, 1)
+ * and (0, 1). Dims from nd on are 1 with strides 0; sc is all 0 for two operands. */
 typedef struct loom__bcast {
     int nd;                    /* >= 1 */
     int64_t n[LOOM_MAX_DIMS];  /* sizes, outermost first */
-    int64_t sa[LOOM_MAX_DIMS]; /* element strides of a and b per dim; 0: broadcast */
+    int64_t sa[LOOM_MAX_DIMS]; /* element strides of a, b and c per dim; 0: broadcast */
     int64_t sb[LOOM_MAX_DIMS];
+    int64_t sc[LOOM_MAX_DIMS];
     int64_t total;             /* output elements */
 } loom__bcast;
 
 /* The plan for out = a op b; LOOM_ERR_SHAPE (ctx's message) when a shape does not broadcast to out's. */
 loom_status loom__bcast_plan(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
                              const loom__kctx *ctx);
+/* The same for three operands (c NULL: two). */
+loom_status loom__bcast_plan3(loom__bcast *p, const loom__value *out, const loom__value *a, const loom__value *b,
+                              const loom__value *c, const loom__kctx *ctx);
+
+/* The plan of a three-operand elementwise op t (where, minmax_grad: ops/binary.c) with its checks:
+ * where(cond, a, b) plans (a, b, cond), cond u8 and a, b of out's dtype (the two-source where(cond, x)
+ * plans (x, x, cond)); minmax_grad(a, b, gout)
+ * plans (a, b, gout), all of out's dtype. LOOM_ERR_DTYPE or LOOM_ERR_SHAPE with ctx's message. */
+loom_status loom__ternary_plan(loom__bcast *p, const loom_tensor *t, const loom__value *out, loom__value *const *src,
+                               const loom__kctx *ctx);
+
+/* minimum and maximum (max set) of u and o pick u: when u is NaN, or o is not and u <= o (min) or
+ * u >= o (max). A NaN wins, as in PyTorch; a tie takes u (the same value). */
+static inline LOOM__HD int loom__minmax_picks(double u, double o, int max)
+{
+    return u != u || (o == o && (max ? u >= o : u <= o));
+}
+
+/* The share of the gradient of minimum or maximum (max set) that goes to operand u against o (first:
+ * u is the op's first operand): 1 where u alone gives the result, 0.5 each on a tie (PyTorch's
+ * rule), 0 where o gives it. With NaNs the one the forward pass picked takes all of it. */
+static inline LOOM__HD double loom__minmax_share(double u, double o, int first, int max)
+{
+    if (u != u || o != o)
+        return (first ? loom__minmax_picks(u, o, max) : !loom__minmax_picks(o, u, max)) ? 1.0 : 0.0;
+    return u == o ? 0.5 : (max ? u > o : u < o) ? 1.0 : 0.0;
+}
 
 /* The plan of expand (op t, out = x stretched to out's shape): the walk, out's dims reading x through
  * strides (0 where x is stretched, leading dims included); out's element count (0: nothing to run);
@@ -42,6 +70,48 @@ typedef struct loom__expand {
 } loom__expand;
 loom_status loom__expand_plan(loom__expand *p, const loom_tensor *t, const loom__value *out, const loom__value *x,
                               const loom__kctx *ctx);
+
+/* A dense value viewed as [outer, c, inner] around its axis `axis` (softmax's and argmax's): c the
+ * axis's size, outer and inner the products of the dims before and after it. LOOM_ERR_SHAPE with
+ * ctx's message when axis is not one of v's. */
+loom_status loom__axis_view(const loom__value *v, int axis, int64_t *outer, int64_t *c, int64_t *inner,
+                            const loom__kctx *ctx);
+
+/* The operands of argmax (op t) from x to out: x as [outer, c, inner] around t's axis, out i32 of
+ * outer * inner elements, c >= 1 when there is an output. LOOM_ERR_SHAPE with ctx's message. */
+loom_status loom__argmax_operands(const loom_tensor *t, const loom__value *out, const loom__value *x, int64_t *outer,
+                                  int64_t *c, int64_t *inner, const loom__kctx *ctx);
+
+/* The operands of segment_softmax (x, seg) or its gradient (y, seg, gout) for op t into out: rows
+ * *e of *f elements each, every value of one float dtype, seg one i32 per row; *n the bound of the
+ * segments (a.i[0], or its dynamic dim's bound). LOOM_ERR_SHAPE with ctx's message. */
+loom_status loom__segment_softmax_operands(const loom_tensor *t, const loom__value *out, loom__value *const *src,
+                                           int64_t *e, int64_t *f, int64_t *n, const loom__kctx *ctx);
+
+/* The operands of one_hot (op t): idx i32, out of its elements times the classes (a.i[0]);
+ * LOOM_ERR_SHAPE with ctx's message. */
+loom_status loom__one_hot_operands(const loom_tensor *t, const loom__value *out, const loom__value *idx,
+                                   const loom__kctx *ctx);
+
+/* The index of the largest of c >= 1 values x[0], x[stride], ...: the first of ties, and the first
+ * NaN where there is one (PyTorch's rule); argmax's kernels on every device. */
+#define LOOM__ARGMAX(T, sfx)                                                                   \
+    static inline LOOM__HD int64_t loom__argmax_##sfx(const T *x, int64_t c, int64_t stride) \
+    {                                                                                        \
+        int64_t best = 0;                                                                    \
+        T bv = x[0];                                                                         \
+        for (int64_t j = 1; j < c && bv == bv; j++) {                                        \
+            const T v = x[j * stride];                                                       \
+            if (v > bv || v != v) {                                                          \
+                bv = v;                                                                      \
+                best = j;                                                                    \
+            }                                                                                \
+        }                                                                                    \
+        return best;                                                                         \
+    }
+LOOM__ARGMAX(float, f32)
+LOOM__ARGMAX(double, f64)
+#undef LOOM__ARGMAX
 
 /* Elements per row of a dense value: the product of its dims after the first (1 when 1-D). */
 int64_t loom__row_size(const loom__value *v);

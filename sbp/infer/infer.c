@@ -12,16 +12,6 @@
 #include "graphs/builder/graph.h"
 #include "ops/sbp_sigs.h"
 
-static double tensor_bytes(const loom_graph *g, const loom_tensor *t)
-{
-    double n = (double)loom_dtype_size(t->dtype);
-    if (t->layout == LOOM__CSR) /* structure: about a row pointer and two entries per row */
-        return (double)loom__dim_bound(g, t->shape.d[0]) * 3 * 4;
-    for (int i = 0; i < t->shape.ndim; i++)
-        n *= (double)loom__dim_bound(g, t->shape.d[i]);
-    return n;
-}
-
 static int is_set(loom_sbp s) { return s.kind != LOOM_SBP_UNSET; }
 
 /* The candidates of t: its op's signatures and the all-broadcast one. An in-place update changes
@@ -74,27 +64,19 @@ static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_
     return n;
 }
 
-/* Replicated and partial results cost something even without boxing: a B output is computed n
- * times over, a P output must be reduced later ("anything -> P penalised"). */
-static double output_penalty(loom_sbp out, double bytes, int n, const loom__cost_model *cm)
+/* The boxing of source i of t into the SBP sig wants, on the source's devices. */
+static double box_in(const loom__sbp_plan *pl, const loom_tensor *t, const loom__sbp_sig *sig, int i, const loom__cost_model *cm)
 {
-    if (n <= 1)
-        return 0;
-    double f = (double)(n - 1) / n;
-    if (out.kind == LOOM_SBP_BROADCAST)
-        return 0.5 * f * bytes / cm->bandwidth;
-    if (out.kind == LOOM_SBP_PARTIAL_SUM)
-        return 0.25 * f * bytes / cm->bandwidth;
-    return 0;
+    const loom_tensor *s = t->src[i];
+    return loom__box_seconds(loom__boxing(pl->sbp[s->id], sig->in[i]), loom__tensor_bytes(s), pl->nparts[s->id],
+                             &cm->dev[loom__tensor_kind(s)]);
 }
 
-static double in_cost(const loom__sbp_plan *pl, loom_graph *g, const loom_tensor *t, const loom__sbp_sig *s,
-                      const loom__cost_model *cm)
+static double in_cost(const loom__sbp_plan *pl, const loom_tensor *t, const loom__sbp_sig *s, const loom__cost_model *cm)
 {
     double c = 0;
     for (int i = 0; i < t->n_src; i++)
-        c += loom__box_seconds(loom__boxing(pl->sbp[t->src[i]->id], s->in[i]), tensor_bytes(g, t->src[i]),
-                               pl->nparts[t->src[i]->id], cm);
+        c += box_in(pl, t, s, i, cm);
     return c;
 }
 
@@ -141,13 +123,14 @@ static void consumers_free(consumers *c)
 /* Consumers' boxing if t's output were `out`, given their chosen signatures: once per SBP they
  * want, as the plan boxes a tensor once for every consumer that wants the same SBP
  * (graphs/plan/plan.c, parts_as). */
-static double out_cost(const loom__sbp_plan *pl, loom_graph *g, const consumers *cs, const loom_tensor *t, loom_sbp out,
+static double out_cost(const loom__sbp_plan *pl, const consumers *cs, const loom_tensor *t, loom_sbp out,
                        const loom__cost_model *cm)
 {
     enum { SEEN = 16 }; /* distinct SBPs remembered; past them, each consumer counts */
     loom_sbp seen[SEEN];
     int nseen = 0;
-    double c = 0, b = tensor_bytes(g, t);
+    double c = 0, b = loom__tensor_bytes(t);
+    const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
     for (int k = cs->start[t->id]; k < cs->start[t->id + 1]; k++) {
         const loom_sbp want = pl->sig[cs->id[k]].in[cs->slot[k]];
         int again = 0;
@@ -157,7 +140,7 @@ static double out_cost(const loom__sbp_plan *pl, loom_graph *g, const consumers 
             continue;
         if (nseen < SEEN)
             seen[nseen++] = want;
-        c += loom__box_seconds(loom__boxing(out, want), b, pl->nparts[t->id], cm);
+        c += loom__box_seconds(loom__boxing(out, want), b, pl->nparts[t->id], d);
     }
     return c;
 }
@@ -260,13 +243,14 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
             for (int k = 0; k < ns; k++) {
                 if (is_set(t->sbp_hint) && !loom_sbp_equal(sigs[k].out, t->sbp_hint))
                     continue;
-                double c = in_cost(&pl, g, t, &sigs[k], cm) + output_penalty(sigs[k].out, tensor_bytes(g, t), pl.nparts[id], cm);
+                double in = in_cost(&pl, t, &sigs[k], cm);
+                double c = in + loom__op_seconds(t, &sigs[k], pl.nparts[id], cm);
                 if (pass == 1)
-                    c += out_cost(&pl, g, &cs, t, sigs[k].out, cm);
+                    c += out_cost(&pl, &cs, t, sigs[k].out, cm);
                 if (c < best_cost) {
                     best_cost = c;
                     best = k;
-                    exact = in_cost(&pl, g, t, &sigs[k], cm) == 0;
+                    exact = in == 0;
                 }
             }
             if (best < 0) {
@@ -299,18 +283,91 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
         for (int i = 0; i < g->t[id]->n_src && !(dead && dead[id]); i++) {
             const loom_tensor *s = g->t[id]->src[i];
             loom__box_kind k = loom__boxing(pl.sbp[s->id], pl.sig[id].in[i]);
-            pl.box_bytes += loom__box_bytes(k, tensor_bytes(g, s), pl.nparts[s->id]);
-            pl.box_seconds += loom__box_seconds(k, tensor_bytes(g, s), pl.nparts[s->id], cm);
+            pl.box_bytes += loom__box_bytes(k, loom__tensor_bytes(s), pl.nparts[s->id], &cm->dev[loom__tensor_kind(s)]);
+            pl.box_seconds += box_in(&pl, g->t[id], &pl.sig[id], i, cm);
         }
     consumers_free(&cs);
     *out = pl;
     return LOOM_OK;
 }
 
-void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f)
+void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm,
+                            loom__prediction *out)
 {
-    char b[32], sh[96];
-    fprintf(f, "%-5s %-26s %-22s %-20s %-28s %s\n", "id", "op", "tensor", "shape", "signature", "why");
+    enum { SLOTS = LOOM_DEVICE_KIND_COUNT * LOOM__COST_DEVICES };
+    /* by kind and device index: the terms of its ops (0 .. COST_TERMS) and of its boxing after */
+    double (*dev)[2 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
+    double *done = calloc((size_t)end + 1, sizeof *done); /* when each tensor is ready on the longest chain */
+    *out = (loom__prediction){0};
+    if (!dev || !done) {
+        free(dev);
+        free(done);
+        out->seconds = NAN;
+        return;
+    }
+    for (int id = 0; id < end; id++) {
+        const loom_tensor *t = g->t[id];
+        if (pl->dead && pl->dead[id])
+            continue;
+        double op[LOOM__COST_TERMS] = {0}, in[LOOM__COST_TERMS] = {0}, start = 0;
+        for (int i = 0; i < t->n_src; i++) {
+            const loom_tensor *s = t->src[i];
+            double b[LOOM__COST_TERMS] = {0};
+            loom__box_terms(loom__boxing(pl->sbp[s->id], pl->sig[id].in[i]), loom__tensor_bytes(s), pl->nparts[s->id],
+                            &cm->dev[loom__tensor_kind(s)], b);
+            double sec = loom__terms_seconds(b, &cm->dev[loom__tensor_kind(s)]);
+            for (int j = 0; j < LOOM__COST_TERMS; j++)
+                in[j] += b[j];
+            if (done[s->id] + sec > start)
+                start = done[s->id] + sec;
+        }
+        done[id] = start + loom__op_terms(t, &pl->sig[id], pl->nparts[id], cm, op);
+        if (done[id] > out->chain)
+            out->chain = done[id];
+        const loom_placement *q = g->places ? g->places[t->place] : NULL;
+        size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
+        for (int j = 0; j < pl->nparts[id]; j++) {
+            double *d = dev[base + (size_t)(q ? loom_placement_device(q, j, NULL) : 0)];
+            for (int k = 0; k < LOOM__COST_TERMS; k++) {
+                d[k] += op[k];
+                d[LOOM__COST_TERMS + k] += in[k];
+            }
+        }
+    }
+    for (size_t k = 0; k < SLOTS; k++) {
+        const loom__cost_dev *d = &cm->dev[k / LOOM__COST_DEVICES];
+        double ops = loom__terms_seconds(dev[k], d), box = loom__terms_seconds(dev[k] + LOOM__COST_TERMS, d);
+        if (ops + box > out->busiest) {
+            out->busiest = ops + box;
+            out->compute = ops;
+            out->boxing = box;
+            out->kind = (loom_device_kind)(k / LOOM__COST_DEVICES);
+            for (int j = 0; j < LOOM__COST_TERMS; j++)
+                out->terms[j] = dev[k][j] + dev[k][LOOM__COST_TERMS + j];
+        }
+    }
+    out->terms[LOOM__TERM_STEPS] = 1;
+    out->step = cm->dev[out->kind].step_latency;
+    out->seconds = (out->busiest > out->chain ? out->busiest : out->chain) + out->step;
+    free(dev);
+    free(done);
+}
+
+/* Seconds as text: microseconds below a millisecond, else milliseconds. */
+static const char *secs(double s, char *buf, size_t len)
+{
+    if (s < 1e-3)
+        snprintf(buf, len, "%.1f us", s * 1e6);
+    else
+        snprintf(buf, len, "%.3f ms", s * 1e3);
+    return buf;
+}
+
+void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm, FILE *f)
+{
+    char b[32], sh[96], c1[24], c2[24];
+    fprintf(f, "%-5s %-26s %-22s %-20s %-28s %-11s %-11s %s\n", "id", "op", "tensor", "shape", "signature", "op", "boxing",
+            "why");
     for (int id = 0; id < end; id++) {
         const loom_tensor *t = g->t[id];
         if (pl->dead && pl->dead[id])
@@ -329,8 +386,10 @@ void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, FILE
         loom_sbp_str(pl->sbp[id], b, sizeof b);
         if (o < sizeof sig)
             snprintf(sig + o, sizeof sig - o, "%s", b);
-        fprintf(f, "%-5d %-26s %-22.22s %-20s %-28s %s\n", id, loom__op_def(t->op)->name, loom_tensor_name(t),
-                loom__shape_str(g, &t->shape, sh, sizeof sh), sig, pl->cause[id]);
+        double op = loom__op_seconds(t, &pl->sig[id], pl->nparts[id], cm), in = in_cost(pl, t, &pl->sig[id], cm);
+        fprintf(f, "%-5d %-26s %-22.22s %-20s %-28s %-11s %-11s %s\n", id, loom__op_def(t->op)->name, loom_tensor_name(t),
+                loom__shape_str(g, &t->shape, sh, sizeof sh), sig, op > 0 ? secs(op, c1, sizeof c1) : "-",
+                in > 0 ? secs(in, c2, sizeof c2) : "-", pl->cause ? pl->cause[id] : "one device");
     }
     fprintf(f, "\nboxing:\n");
     int nbox = 0;
@@ -343,14 +402,22 @@ void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, FILE
             char from[24], to[24];
             loom_sbp_str(pl->sbp[s->id], from, sizeof from);
             loom_sbp_str(pl->sig[id].in[i], to, sizeof to);
-            double bytes = tensor_bytes(g, s);
-            fprintf(f, "  %-26s %s -> %s of '%s' (tensor %d, %.0f bytes) for %s (tensor %d): %.0f bytes sent per device\n",
+            double bytes = loom__tensor_bytes(s);
+            const loom__cost_dev *d = &cm->dev[loom__tensor_kind(s)];
+            fprintf(f, "  %-26s %s -> %s of '%s' (tensor %d, %.0f bytes) for %s (tensor %d): %.0f bytes %s per device, %s\n",
                     loom__box_name(k), from, to, loom_tensor_name(s), s->id, bytes, loom__op_def(g->t[id]->op)->name, id,
-                    loom__box_bytes(k, bytes, pl->nparts[s->id]));
+                    loom__box_bytes(k, bytes, pl->nparts[s->id], d), d->shared ? "read and written" : "sent",
+                    secs(box_in(pl, g->t[id], &pl->sig[id], i, cm), c1, sizeof c1));
             nbox++;
         }
-    fprintf(f, "%d boxing ops; %.0f bytes sent per device per step, %.1f us at the model's bandwidth\n", nbox, pl->box_bytes,
-            pl->box_seconds * 1e6);
+    if (!nbox)
+        fprintf(f, "  none\n");
+    loom__prediction pr;
+    loom__sbp_plan_predict(pl, g, end, cm, &pr);
+    fprintf(f, "%d boxing ops; %.0f bytes moved per device per step\n", nbox, pl->box_bytes);
+    fprintf(f, "predicted step: %s (busiest device: ops %s", secs(pr.seconds, c1, sizeof c1), secs(pr.compute, c2, sizeof c2));
+    fprintf(f, ", boxing %s; longest chain %s; ", secs(pr.boxing, c1, sizeof c1), secs(pr.chain, c2, sizeof c2));
+    fprintf(f, "per step %s) under the %s cost model\n", secs(pr.step, c1, sizeof c1), cm->source);
 }
 
 void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f)

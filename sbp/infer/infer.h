@@ -11,36 +11,7 @@
 
 #include <stdio.h>
 
-#include "graphs/core/op.h"
-
-typedef enum loom__box_kind {
-    LOOM__BOX_NONE,
-    LOOM__BOX_ALL_GATHER,     /* S(i) -> B */
-    LOOM__BOX_ALL_REDUCE,     /* P -> B */
-    LOOM__BOX_REDUCE_SCATTER, /* P -> S(i) */
-    LOOM__BOX_ALL_TO_ALL,     /* S(i) -> S(j) */
-    LOOM__BOX_SLICE,          /* B -> S(i): local */
-    LOOM__BOX_LOCAL_ZERO,     /* B -> P: local, zero on all but device 0 */
-    LOOM__BOX_GATHER_ZERO,    /* S(i) -> P: all-gather, then zero on all but device 0 */
-    LOOM__BOX_KIND_COUNT
-} loom__box_kind;
-
-/* A link's cost: seconds = latency * (collective steps) + bytes / bandwidth. The defaults describe
- * logical CPU devices sharing one memory; a measured device profile replaces them. */
-typedef struct loom__cost_model {
-    double bandwidth; /* bytes per second per device */
-    double latency;   /* seconds per collective step */
-} loom__cost_model;
-#define LOOM__COST_CPU ((loom__cost_model){.bandwidth = 10e9, .latency = 5e-6})
-
-/* The collective that turns `from` into `to`. */
-loom__box_kind loom__boxing(loom_sbp from, loom_sbp to);
-const char *loom__box_name(loom__box_kind k);
-/* Bytes each device sends for a tensor of `bytes` logical bytes on n devices (ring algorithms:
- * all-gather and reduce-scatter (n-1)/n, all-reduce 2(n-1)/n, all-to-all (n-1)/n^2 per pair). */
-double loom__box_bytes(loom__box_kind k, double bytes, int n);
-/* Seconds under the model. */
-double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_model *cm);
+#include "sbp/infer/cost.h"
 
 typedef struct loom__sbp_plan {
     int n;             /* devices of the plan (every placement's, once each) */
@@ -49,7 +20,7 @@ typedef struct loom__sbp_plan {
     loom_sbp *sbp;     /* by tensor id: its SBP */
     loom__sbp_sig *sig; /* by tensor id: the signature chosen (sources' wanted SBPs, output) */
     char (*cause)[48]; /* by tensor id: why */
-    double box_bytes;  /* per step, summed over boxing edges: bytes each device sends */
+    double box_bytes;  /* per step, summed over boxing edges: bytes each device moves */
     double box_seconds;
     const uint8_t *dead; /* by tensor id, or NULL: left out */
 } loom__sbp_plan;
@@ -62,8 +33,25 @@ typedef struct loom__sbp_plan {
 loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, const loom__cost_model *cm,
                             loom__sbp_plan *out, char *msg, size_t len);
 void loom__sbp_plan_free(loom__sbp_plan *pl);
-/* Each op's signature and reason, every boxing with its bytes, and the totals. */
-void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f);
+
+/* A plan's step time under the cost model: each op's seconds on its devices, each boxing's on its
+ * consumer's; the step is the longer of the busiest device's sum (devices run their ops one at a
+ * time) and the longest chain of ops and boxings (what waits for what), plus a step's own. */
+typedef struct loom__prediction {
+    double seconds;  /* the predicted step: the longer of busiest and chain, and step */
+    double compute;  /* the busiest device's op seconds */
+    double boxing;   /* the busiest device's boxing seconds */
+    double busiest;  /* the busiest device's sum */
+    double chain;    /* the longest chain */
+    double step;     /* a step's own seconds (the busiest device kind's step latency) */
+    loom_device_kind kind;              /* the busiest device's */
+    double terms[LOOM__COST_TERMS];     /* the busiest device's terms, with one step */
+} loom__prediction;
+void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm,
+                            loom__prediction *out);
+/* Each op's signature and reason, its seconds and its sources' boxing seconds under cm, every
+ * boxing with its bytes, and the totals with the predicted step. */
+void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm, FILE *f);
 /* Graphviz: each device a cluster holding its instance of every op, boxing nodes in red between. */
 void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f);
 

@@ -1,0 +1,234 @@
+/* Automatic placement (include/loom/place.h): candidates of devices and strategies compiled and
+ * priced by the cost model, the fastest predicted that fits chosen, the best few run and timed.
+ *
+ * A candidate is the first k devices of the ones given (k = 1, 2, 4, ... and all of them) with a
+ * strategy: one device alone; data parallel (dense inputs S(0), parameters B); model parallel
+ * (matrix parameters S(1), inputs B); or no hints at all, where SBP inference chooses each
+ * tensor's SBP by the same cost model (a hybrid where that is cheaper). Each is built afresh from
+ * the user's builder, so no candidate sees another's gradient or update tensors. */
+#include <loom/place.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graphs/builder/graph.h"
+#include "graphs/session/program.h"
+
+const char *loom_place_strategy_name(loom_place_strategy s)
+{
+    static const char *const names[] = {"one device", "data", "model", "inferred"};
+    return (unsigned)s < LOOM_PLACE_STRATEGY_COUNT ? names[s] : "?";
+}
+
+void loom_place_result_free(loom_place_result *r)
+{
+    if (!r)
+        return;
+    free(r->cand);
+    *r = (loom_place_result){.chosen = -1, .best_measured = -1};
+}
+
+/* The strategy's SBP hints on g's leaves: inputs and parameters made by build. */
+static void hint(loom_graph *g, loom_place_strategy s)
+{
+    if (s == LOOM_PLACE_ONE_DEVICE || s == LOOM_PLACE_INFERRED)
+        return;
+    for (int id = 0; id < g->n; id++) {
+        loom_tensor *t = g->t[id];
+        if (t->op == LOOM_OP_INPUT && t->layout == LOOM__DENSE && t->shape.ndim >= 1)
+            loom_tensor_set_sbp(t, s == LOOM_PLACE_DATA ? loom_split(0) : loom_broadcast());
+        else if (t->op == LOOM_OP_PARAM)
+            loom_tensor_set_sbp(t, s == LOOM_PLACE_MODEL && t->shape.ndim == 2 ? loom_split(1) : loom_broadcast());
+    }
+}
+
+/* Candidate c built, hinted and compiled into *pp on *gp (both NULL on failure, with c->why and
+ * the status; *built 0 when the build failed, the user's error, and 1 when the compile failed, the
+ * candidate's). */
+static loom_status make(const loom_place_model *m, const loom_place_opts *o, const loom_placement *pl,
+                        loom_place_candidate *c, loom_graph **gp, loom_program **pp, int *built)
+{
+    *built = 0;
+    *gp = NULL;
+    *pp = NULL;
+    loom_graph *g = loom_graph_new();
+    if (!g)
+        return LOOM_ERR_NOMEM;
+    loom_graph_set_placement(g, pl);
+    loom_tensor *loss = m->build(g, m->user);
+    if (!loss || loom_graph_status(g) != LOOM_OK) {
+        snprintf(c->why, sizeof c->why, "the model's build failed: %s",
+                 loom_graph_error(g) ? loom_graph_error(g) : "it returned no loss");
+        loom_status s = loom_graph_status(g) != LOOM_OK ? loom_graph_status(g) : LOOM_ERR_INVALID;
+        loom_graph_free(g);
+        return s;
+    }
+    *built = 1;
+    hint(g, c->strategy);
+    loom_train_opts t = o->train;
+    t.memory_limit = o->memory_limit;
+    loom_status s = loom_compile(g, loss, &t, pp);
+    if (s != LOOM_OK) {
+        snprintf(c->why, sizeof c->why, "%s", loom_graph_error(g) ? loom_graph_error(g) : "the compile failed");
+        loom_graph_free(g);
+        return s;
+    }
+    *gp = g;
+    return LOOM_OK;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int by_seconds(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* c's program fed and run: warm-up steps, then three rounds of the timed steps; the median
+ * round's seconds per step in c->measured_s. */
+static loom_status measure(const loom_place_model *m, const loom_place_opts *o, loom_program *p, loom_graph *g,
+                           loom_place_candidate *c, loom_error *err)
+{
+    loom_status s = m->feed(p, g, m->user);
+    if (s != LOOM_OK)
+        return loom_error_set(err, s, "loom_place_search: the feed of %s (%s) failed: %s", c->placement,
+                              loom_place_strategy_name(c->strategy), loom_program_error(p));
+    if (o->warmup > 0 && (s = loom_program_run_steps(p, LOOM_RUN_STEP, o->warmup)) != LOOM_OK)
+        goto failed;
+    int64_t per = o->steps / 3 > 0 ? o->steps / 3 : 1;
+    double round[3];
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        if ((s = loom_program_run_steps(p, LOOM_RUN_STEP, per)) != LOOM_OK)
+            goto failed;
+        round[r] = (now() - t0) / (double)per;
+    }
+    qsort(round, 3, sizeof *round, by_seconds);
+    c->measured_s = round[1];
+    return LOOM_OK;
+failed:
+    return loom_error_set(err, s, "loom_place_search: a step of %s (%s) failed: %s", c->placement,
+                          loom_place_strategy_name(c->strategy), loom_program_error(p));
+}
+
+/* The ok candidates first, by predicted seconds; the rest after, in their order. */
+static int by_prediction(const void *a, const void *b)
+{
+    const loom_place_candidate *x = a, *y = b;
+    if (x->ok != y->ok)
+        return y->ok - x->ok;
+    if (!x->ok)
+        return 0;
+    return (x->predicted_s > y->predicted_s) - (x->predicted_s < y->predicted_s);
+}
+
+/* The first k devices of all. */
+static loom_placement *prefix(const loom_placement *all, int k, loom_error *err)
+{
+    int devs[LOOM_MAX_DEVICE_INDEX + 1];
+    for (int i = 0; i < k; i++)
+        devs[i] = loom_placement_device(all, i, NULL);
+    return loom_placement_new(loom_placement_kind(all), 0, NULL, k, devs, err);
+}
+
+loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *o, loom_place_result *out,
+                              loom_error *err)
+{
+    if (!out)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_place_search: out is NULL");
+    *out = (loom_place_result){.chosen = -1, .best_measured = -1};
+    if (!m || !m->build || !m->feed || !o)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_place_search: the model (its build and feed) and the options are needed");
+    if (o->measure < 0 || o->warmup < 0 || o->steps < 0 || o->memory_limit < 0)
+        return loom_error_set(err, LOOM_ERR_INVALID,
+                              "loom_place_search: measure (%d), warmup (%d), steps (%d) and memory_limit (%lld) must be >= 0",
+                              o->measure, o->warmup, o->steps, (long long)o->memory_limit);
+    if (o->measure > 0 && o->steps == 0)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_place_search: measuring takes steps >= 1");
+    loom_placement *all = loom_placement_parse(o->devices ? o->devices : "", err);
+    if (!all)
+        return LOOM_ERR_INVALID;
+    if (loom_placement_has_ranks(all)) {
+        loom_placement_free(all);
+        return loom_error_set(err, LOOM_ERR_UNSUPPORTED, "loom_place_search: devices '%s' span ranks; a search takes the devices of this process",
+                              o->devices);
+    }
+    int ndev = loom_placement_ndevices(all), sizes[16], nsizes = 0;
+    for (int k = 1; k < ndev; k *= 2)
+        sizes[nsizes++] = k;
+    sizes[nsizes++] = ndev;
+    out->cand = calloc((size_t)nsizes * LOOM_PLACE_STRATEGY_COUNT, sizeof *out->cand);
+    if (!out->cand) {
+        loom_placement_free(all);
+        return loom_error_set(err, LOOM_ERR_NOMEM, "loom_place_search: out of memory");
+    }
+    loom_status s = LOOM_OK;
+    for (int i = 0; i < nsizes && s == LOOM_OK; i++) {
+        loom_placement *pl = prefix(all, sizes[i], err);
+        if (!pl) {
+            s = LOOM_ERR_NOMEM;
+            break;
+        }
+        for (int st = 0; st < LOOM_PLACE_STRATEGY_COUNT && s == LOOM_OK; st++) {
+            if ((sizes[i] == 1) != (st == LOOM_PLACE_ONE_DEVICE))
+                continue;
+            loom_place_candidate *c = &out->cand[out->n++];
+            loom_placement_str(pl, c->placement, sizeof c->placement);
+            c->strategy = (loom_place_strategy)st;
+            c->measured_s = -1;
+            loom_graph *g;
+            loom_program *p;
+            int built;
+            loom_status cs = make(m, o, pl, c, &g, &p, &built);
+            if (cs != LOOM_OK && !built) {
+                s = loom_error_set(err, cs, "loom_place_search: on %s, %s", c->placement, c->why);
+            } else if (cs == LOOM_OK) {
+                c->ok = 1;
+                c->predicted_s = loom_program_predicted_step(p);
+                const loom__plan *plan = loom__program_plan_of(p, LOOM_RUN_STEP);
+                c->peak_bytes = plan ? loom__program_plan_needs(p, plan) : 0;
+            }
+            if (o->log && s == LOOM_OK && !c->ok)
+                fprintf(o->log, "place: %-12s %-10s %s\n", c->placement, loom_place_strategy_name(c->strategy), c->why);
+            if (o->log && c->ok)
+                fprintf(o->log, "place: %-12s %-10s predicted %10.1f us, %lld bytes on its largest device\n", c->placement,
+                        loom_place_strategy_name(c->strategy), c->predicted_s * 1e6, (long long)c->peak_bytes);
+            loom_program_free(p);
+            loom_graph_free(g);
+        }
+        loom_placement_free(pl);
+    }
+    qsort(out->cand, (size_t)out->n, sizeof *out->cand, by_prediction);
+    out->chosen = out->n > 0 && out->cand[0].ok ? 0 : -1;
+    for (int i = 0; s == LOOM_OK && i < out->n && i < o->measure && out->cand[i].ok; i++) {
+        loom_place_candidate *c = &out->cand[i];
+        loom_placement *pl = loom_placement_parse(c->placement, err);
+        loom_graph *g = NULL;
+        loom_program *p = NULL;
+        int built;
+        s = pl ? make(m, o, pl, c, &g, &p, &built) : LOOM_ERR_NOMEM;
+        if (s != LOOM_OK)
+            s = loom_error_set(err, s, "loom_place_search: %s (%s) compiled once, not again: %s", c->placement,
+                               loom_place_strategy_name(c->strategy), c->why);
+        else
+            s = measure(m, o, p, g, c, err);
+        if (s == LOOM_OK && o->log)
+            fprintf(o->log, "place: %-12s %-10s measured  %10.1f us (predicted %.1f us)\n", c->placement,
+                    loom_place_strategy_name(c->strategy), c->measured_s * 1e6, c->predicted_s * 1e6);
+        if (s == LOOM_OK && (out->best_measured < 0 || c->measured_s < out->cand[out->best_measured].measured_s))
+            out->best_measured = i;
+        loom_program_free(p);
+        loom_graph_free(g);
+        loom_placement_free(pl);
+    }
+    loom_placement_free(all);
+    return s;
+}

@@ -1,0 +1,191 @@
+/* The cost model (see cost.h): the boxing planner's collectives, their bytes and seconds, and the
+ * seconds of an op on a device. */
+#include "sbp/infer/cost.h"
+
+#include "graphs/builder/graph.h"
+
+void loom__cost_default(loom__cost_model *cm)
+{
+    *cm = (loom__cost_model){.source = "built-in"};
+    /* a machine of a few cores: ~100 GFLOP/s in f32 GEMMs, ~10 GB/s of streaming, ~10 us an act
+     * through the runtime; boxing a pass over the parts in shared memory once the devices meet */
+    cm->dev[LOOM_DEVICE_CPU] = (loom__cost_dev){.flops = 100e9, .mem_bw = 10e9, .op_latency = 10e-6,
+                                                .box_latency = 20e-6, .box_bw = 10e9, .step_latency = 50e-6, .shared = 1};
+    /* an H100/H200: ~50 TFLOP/s f32, ~3 TB/s, a few microseconds a kernel (in a captured graph);
+     * NCCL rings over NVLink */
+    cm->dev[LOOM_DEVICE_CUDA] = (loom__cost_dev){.flops = 50e12, .mem_bw = 3e12, .op_latency = 4e-6,
+                                                 .box_latency = 10e-6, .box_bw = 150e9, .step_latency = 30e-6, .shared = 0};
+}
+
+void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS])
+{
+    unit[LOOM__TERM_OPS] = d->op_latency;
+    unit[LOOM__TERM_FLOPS] = 1 / d->flops;
+    unit[LOOM__TERM_BYTES] = 1 / d->mem_bw;
+    unit[LOOM__TERM_BOXES] = d->box_latency;
+    unit[LOOM__TERM_BOX_BYTES] = 1 / d->box_bw;
+    unit[LOOM__TERM_STEPS] = d->step_latency;
+}
+
+double loom__terms_seconds(const double *terms, const loom__cost_dev *d)
+{
+    double unit[LOOM__COST_TERMS], s = 0;
+    loom__cost_unit(d, unit);
+    for (int i = 0; i < LOOM__COST_TERMS; i++)
+        s += terms[i] * unit[i];
+    return s;
+}
+
+loom__box_kind loom__boxing(loom_sbp from, loom_sbp to)
+{
+    if (loom_sbp_equal(from, to))
+        return LOOM__BOX_NONE;
+    switch (from.kind) {
+    case LOOM_SBP_SPLIT:
+        return to.kind == LOOM_SBP_BROADCAST ? LOOM__BOX_ALL_GATHER
+               : to.kind == LOOM_SBP_SPLIT  ? LOOM__BOX_ALL_TO_ALL
+                                            : LOOM__BOX_GATHER_ZERO;
+    case LOOM_SBP_PARTIAL_SUM:
+        return to.kind == LOOM_SBP_BROADCAST ? LOOM__BOX_ALL_REDUCE : LOOM__BOX_REDUCE_SCATTER;
+    case LOOM_SBP_BROADCAST:
+        return to.kind == LOOM_SBP_SPLIT ? LOOM__BOX_SLICE : LOOM__BOX_LOCAL_ZERO;
+    default:
+        return LOOM__BOX_NONE;
+    }
+}
+
+const char *loom__box_name(loom__box_kind k)
+{
+    static const char *const names[LOOM__BOX_KIND_COUNT] = {
+        [LOOM__BOX_NONE] = "none",
+        [LOOM__BOX_ALL_GATHER] = "all-gather",
+        [LOOM__BOX_ALL_REDUCE] = "all-reduce",
+        [LOOM__BOX_REDUCE_SCATTER] = "reduce-scatter",
+        [LOOM__BOX_ALL_TO_ALL] = "all-to-all",
+        [LOOM__BOX_SLICE] = "slice",
+        [LOOM__BOX_LOCAL_ZERO] = "local (zero but one)",
+        [LOOM__BOX_GATHER_ZERO] = "all-gather, zero but one",
+    };
+    return (unsigned)k < LOOM__BOX_KIND_COUNT ? names[k] : "?";
+}
+
+int loom__all_reduce_two_phase(double bytes, int n, const loom__cost_dev *d)
+{
+    /* one phase: latency + n (n + 1) b / bw; two: 2 latency + n (3 + 1/n) b / bw */
+    return d->shared && n > 2 && (double)(n * n - 2 * n - 1) * bytes / d->box_bw > d->box_latency;
+}
+
+/* Shared memory: device d's task reads the parts its result needs and writes its result
+ * (runtime/comm/parts.c, loom__part_convert). */
+static double shared_bytes(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)
+{
+    switch (k) {
+    case LOOM__BOX_ALL_GATHER:
+    case LOOM__BOX_GATHER_ZERO:
+    case LOOM__BOX_LOCAL_ZERO:
+        return 2 * bytes; /* the whole read, the whole written */
+    case LOOM__BOX_ALL_REDUCE: /* every part read whole and the sum written, or the two phases */
+        return loom__all_reduce_two_phase(bytes, n, d) ? 3 * bytes + bytes / n : (n + 1) * bytes;
+    case LOOM__BOX_REDUCE_SCATTER:
+        return bytes + bytes / n; /* the device's range of every part, its range written */
+    case LOOM__BOX_ALL_TO_ALL:
+    case LOOM__BOX_SLICE:
+        return 2 * bytes / n;
+    default:
+        return 0;
+    }
+}
+
+/* Links: what a device sends in ring algorithms. */
+static double ring_bytes(loom__box_kind k, double bytes, int n)
+{
+    double f = (double)(n - 1) / n;
+    switch (k) {
+    case LOOM__BOX_ALL_GATHER:
+    case LOOM__BOX_REDUCE_SCATTER:
+    case LOOM__BOX_GATHER_ZERO:
+        return f * bytes;
+    case LOOM__BOX_ALL_REDUCE:
+        return 2 * f * bytes;
+    case LOOM__BOX_ALL_TO_ALL:
+        return f * bytes / n; /* each device keeps 1/n of its 1/n part and sends the rest */
+    default:
+        return 0; /* slices and zeroing are local */
+    }
+}
+
+double loom__box_bytes(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)
+{
+    if (n <= 1 || k == LOOM__BOX_NONE)
+        return 0;
+    return d->shared ? shared_bytes(k, bytes, n, d) : ring_bytes(k, bytes, n);
+}
+
+void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev *d, double *terms)
+{
+    double b = loom__box_bytes(k, bytes, n, d);
+    if (b == 0)
+        return;
+    if (d->shared) { /* the n tasks at once, on the machine's bandwidth */
+        terms[LOOM__TERM_BOXES] += k == LOOM__BOX_ALL_REDUCE && loom__all_reduce_two_phase(bytes, n, d) ? 2 : 1;
+        terms[LOOM__TERM_BOX_BYTES] += n * b;
+        return;
+    }
+    int local = k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO;
+    terms[LOOM__TERM_BOXES] += local ? 0 : k == LOOM__BOX_ALL_REDUCE ? 2 * (n - 1) : n - 1;
+    terms[LOOM__TERM_BOX_BYTES] += b;
+}
+
+double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)
+{
+    double terms[LOOM__COST_TERMS] = {0};
+    loom__box_terms(k, bytes, n, d, terms);
+    return loom__terms_seconds(terms, d);
+}
+
+double loom__tensor_bytes(const loom_tensor *t)
+{
+    const loom_graph *g = t->graph;
+    if (t->layout == LOOM__CSR) /* structure: about a row pointer and two entries per row */
+        return (double)loom__dim_bound(g, t->shape.d[0]) * 3 * 4;
+    return (double)loom_dtype_size(t->dtype) * loom__shape_bound_elems(g, &t->shape);
+}
+
+loom_device_kind loom__tensor_kind(const loom_tensor *t)
+{
+    const loom_placement *p = t->graph->places ? t->graph->places[t->place] : NULL;
+    return p ? loom_placement_kind(p) : LOOM_DEVICE_CPU;
+}
+
+double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm, double *terms)
+{
+    const loom_op_def *def = loom__op_def(t->op);
+    if (def->flags & LOOM__OPF_LEAF)
+        return 0;
+    const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
+    /* an in-place update has no value of its own: it reads and writes its parameter's size */
+    const loom_tensor *out = def->flags & LOOM__OPF_INPLACE ? t->src[0] : t;
+    double bytes = loom__tensor_bytes(out) * (def->flags & LOOM__OPF_INPLACE ? 2 : 1);
+    for (int i = 0; i < t->n_src; i++)
+        bytes += loom__tensor_bytes(t->src[i]);
+    double flops = def->flops ? def->flops(t) : loom__shape_bound_elems(t->graph, &out->shape);
+    int split = 0;
+    for (int i = 0; sig && n > 1 && i <= t->n_src && !split; i++)
+        split = (i < t->n_src ? sig->in[i] : sig->out).kind == LOOM_SBP_SPLIT;
+    /* a device's share of the work; on a shared machine, at 1/n of its rates */
+    double share = (split ? 1.0 / n : 1.0) * (d->shared && sig ? n : 1);
+    double add[LOOM__COST_TERMS] = {[LOOM__TERM_OPS] = 1};
+    if (flops / d->flops > bytes / d->mem_bw)
+        add[LOOM__TERM_FLOPS] = flops * share;
+    else
+        add[LOOM__TERM_BYTES] = bytes * share;
+    for (int i = 0; i < LOOM__COST_TERMS; i++)
+        terms[i] += add[i];
+    return loom__terms_seconds(add, d);
+}
+
+double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm)
+{
+    double terms[LOOM__COST_TERMS] = {0};
+    return loom__op_terms(t, sig, n, cm, terms);
+}

@@ -1,0 +1,113 @@
+/* The cost model (internal): what an op and a boxing cost on a kind of device, in seconds, and the
+ * step time a plan predicts from them. SBP inference chooses signatures by it; `loom plan` prints
+ * its table; `loom calibrate` fits its figures to steps measured on the machine
+ * (graphs/session/calibrate.c).
+ *
+ * Every cost is a sum of terms, each a count of something times the seconds one of it takes on the
+ * device kind (loom__cost_unit): ops (an act: its messages, a launch), floating-point operations,
+ * bytes an op reads and writes, boxings, bytes a boxing moves, and steps (what a step costs
+ * besides its ops: the data source, the sinks). Being linear in the seconds of one of each is what
+ * lets a calibration fit them by least squares.
+ *
+ * An op counts one op and the larger of its floating-point operations and its bytes at the
+ * device's rates (a roofline), times the share of the work a device does: all of it when no
+ * source and not the output is split (a replicated or partial result is computed whole on every
+ * device), 1/n otherwise. Devices that share a machine (CPU devices: threads of one process on the
+ * same cores and memory) divide its rates among the n devices of the placement, which run at once:
+ * a split op then costs its whole work at the machine's rate, a replicated one n times that.
+ *
+ * A boxing costs in one of two ways:
+ *   - devices sharing one memory: each device's boxing task reads the parts where they lie and
+ *     writes its own, once (one boxing; bytes: what the n tasks read and write together, at the
+ *     machine's rate: P -> B reads every part whole on every device, or runs in two phases, see
+ *     loom__all_reduce_two_phase);
+ *   - devices on links (GPUs): ring collectives, one boxing a ring step (2(n-1) steps for an
+ *     all-reduce, n-1 otherwise) and the bytes each device sends. */
+#ifndef LOOM_SBP_COST_H
+#define LOOM_SBP_COST_H
+
+#include "graphs/core/op.h"
+
+typedef enum loom__box_kind {
+    LOOM__BOX_NONE,
+    LOOM__BOX_ALL_GATHER,     /* S(i) -> B */
+    LOOM__BOX_ALL_REDUCE,     /* P -> B */
+    LOOM__BOX_REDUCE_SCATTER, /* P -> S(i) */
+    LOOM__BOX_ALL_TO_ALL,     /* S(i) -> S(j) */
+    LOOM__BOX_SLICE,          /* B -> S(i): local */
+    LOOM__BOX_LOCAL_ZERO,     /* B -> P: local, zero on all but device 0 */
+    LOOM__BOX_GATHER_ZERO,    /* S(i) -> P: all-gather, then zero on all but device 0 */
+    LOOM__BOX_KIND_COUNT
+} loom__box_kind;
+
+/* One kind of device: the rates and latencies the terms are counted at. */
+typedef struct loom__cost_dev {
+    double flops;        /* floating-point operations per second (f32 matrix products); shared: the machine's */
+    double mem_bw;       /* bytes per second ops read and write; shared: the machine's */
+    double op_latency;   /* seconds an op takes whatever its size */
+    double box_latency;  /* seconds a boxing takes whatever its bytes (on links: per ring step) */
+    double box_bw;       /* bytes per second a boxing moves; shared: the machine's */
+    double step_latency; /* seconds a step takes besides its ops */
+    int shared;          /* 1: the devices share one machine (see above); 0: each its own, on links */
+} loom__cost_dev;
+
+typedef enum loom__cost_term {
+    LOOM__TERM_OPS,
+    LOOM__TERM_FLOPS,
+    LOOM__TERM_BYTES,
+    LOOM__TERM_BOXES,
+    LOOM__TERM_BOX_BYTES,
+    LOOM__TERM_STEPS,
+    LOOM__COST_TERMS
+} loom__cost_term;
+
+/* Devices of one kind a process may hold (the actor id's 7 bits of device index). */
+#define LOOM__COST_DEVICES (LOOM_MAX_DEVICE_INDEX + 1)
+
+typedef struct loom__cost_model {
+    loom__cost_dev dev[LOOM_DEVICE_KIND_COUNT];
+    char source[160]; /* where the figures come from: "built-in" or the calibration file */
+} loom__cost_model;
+
+/* The built-in figures: a CPU device as a core of a small server, a GPU as an H100/H200 with
+ * NVLink. They order signatures sensibly; a calibration makes the predicted times the machine's. */
+void loom__cost_default(loom__cost_model *cm);
+
+/* Reads a calibration (the JSON loom_calibrate writes; cost_file.c) of len bytes of text, read
+ * from path, into *cm: 0, or -1 with msg naming path, the byte offset and what was expected (cm
+ * unchanged). Device kinds the file leaves out keep the built-in figures. */
+int loom__cost_parse(const char *text, size_t len, const char *path, loom__cost_model *cm, char *msg, size_t msglen);
+
+/* The collective that turns `from` into `to`. */
+loom__box_kind loom__boxing(loom_sbp from, loom_sbp to);
+const char *loom__box_name(loom__box_kind k);
+/* Bytes each device moves for a tensor of `bytes` logical bytes on n devices: on links, what it
+ * sends (ring all-gather and reduce-scatter (n-1)/n, all-reduce 2(n-1)/n, all-to-all (n-1)/n^2
+ * per pair, local ones 0); in shared memory, what its task reads and writes. */
+double loom__box_bytes(loom__box_kind k, double bytes, int n, const loom__cost_dev *d);
+/* 1 when a P -> B boxing of `bytes` on n devices sharing a machine costs less in two phases, each
+ * device reducing its range of every part (P -> S) and then gathering the others' ranges
+ * (S -> B), than in one, each device summing every part whole (from 3 devices, past some bytes).
+ * The plan boxes it so when the tensor has an axis to split. */
+int loom__all_reduce_two_phase(double bytes, int n, const loom__cost_dev *d);
+/* Adds the terms of that boxing to terms. */
+void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev *d, double *terms);
+/* Seconds under the model. */
+double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_dev *d);
+
+/* The seconds one of each term takes on d. */
+void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS]);
+/* The seconds of a sum of terms on d. */
+double loom__terms_seconds(const double *terms, const loom__cost_dev *d);
+
+/* The logical bytes of t at its bounds (a CSR structure: a row pointer and two entries per row). */
+double loom__tensor_bytes(const loom_tensor *t);
+/* The device kind of t's placement. */
+loom_device_kind loom__tensor_kind(const loom_tensor *t);
+/* Adds the terms of op t on one of its n devices under sig (NULL: the whole work; leaves none)
+ * to terms, and returns its seconds. */
+double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm, double *terms);
+/* Its seconds alone. */
+double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm);
+
+#endif

@@ -1,0 +1,250 @@
+/* The cost model: calibration files read (and refused, naming the file, the byte and what was
+ * expected), a calibration measured on this machine and used by a compile, and the CPU all-reduce
+ * in one phase or two (chosen by the model) giving the same bits. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "graphs/session/program.h"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/loom_cost_XXXXXX");
+    ck_assert(mkdtemp(dir) != NULL);
+}
+
+static void remove_dir(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Writes text to dir/name; the path in path. */
+static void put(const char *name, const char *text, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert(f != NULL);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+#define CPU_FIGURES(lat)                                                                                             \
+    "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": " lat ", \"box_bw\": 1e10, "     \
+    "\"step_latency\": 5e-5, \"shared\": true}"
+#define FILE_OF(cpu) "{\"format\": \"loom-cost-model\", \"version\": 1, \"devices\": {\"cpu\": " cpu "}}"
+
+/* A data-parallel MLP (784-256-10, batch 512) on cpu:0-3 compiled with the cost model at path
+ * (NULL: the built-in one). */
+static loom_program *mlp(loom_graph *g, const char *cost)
+{
+    loom_error e = LOOM_ERROR_INIT;
+    loom_placement *pl = loom_placement_parse("cpu:0-3", &e);
+    loom_graph_set_placement(g, pl);
+    loom_placement_free(pl);
+    loom_graph_set_seed(g, 7);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(512, 784));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(512));
+    loom_tensor *h = loom_relu(g, loom_nn_linear(g, "fc1", x, 256, 1));
+    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 10, 1), y, NULL);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_sgd(0.05);
+    o.cost_model = cost;
+    loom_program *p = NULL;
+    ck_assert_msg(loom_compile(g, loss, &o, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    return p;
+}
+
+/* Tasks of the step's plan that reduce a partial sum into ranges (the first of two phases). */
+static int reduce_scatters(loom_program *p)
+{
+    loom_memory m;
+    ck_assert_msg(loom_program_memory(p, LOOM_RUN_STEP, 0, &m) == LOOM_OK, "%s", loom_program_error(p));
+    const loom__plan *pl = loom__program_plan_of(p, LOOM_RUN_STEP);
+    int n = 0;
+    for (int k = 0; k < pl->ntasks; k++)
+        n += pl->task[k].kind == LOOM__TASK_BOXING && pl->regst[pl->task[k].in[0]].sbp.kind == LOOM_SBP_PARTIAL_SUM &&
+             pl->regst[pl->task[k].out[0]].sbp.kind == LOOM_SBP_SPLIT;
+    return n;
+}
+
+/* Three SGD steps on fixed data; the parameters after them into w (fc1.weight, then fc2.weight). */
+static void train(loom_program *p, loom_graph *g, float *w)
+{
+    float *x = malloc(512 * 784 * sizeof *x);
+    int32_t y[512];
+    ck_assert(x != NULL);
+    for (int i = 0; i < 512 * 784; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (int i = 0; i < 512; i++)
+        y[i] = (i * 7) % 10;
+    ck_assert(loom_program_feed(p, loom_graph_find(g, "x"), &(loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {512, 784}, .data = x}) == LOOM_OK);
+    ck_assert(loom_program_feed(p, loom_graph_find(g, "y"), &(loom_array){.dtype = LOOM_I32, .ndim = 1, .shape = {512}, .data = y}) == LOOM_OK);
+    free(x);
+    ck_assert_msg(loom_program_run_steps(p, LOOM_RUN_STEP, 3) == LOOM_OK, "%s", loom_program_error(p));
+    loom_array a = LOOM_ARRAY_INIT, b = LOOM_ARRAY_INIT;
+    ck_assert(loom_program_fetch(p, loom_graph_find(g, "fc1.weight"), &a) == LOOM_OK);
+    ck_assert(loom_program_fetch(p, loom_graph_find(g, "fc2.weight"), &b) == LOOM_OK);
+    memcpy(w, a.data, 784 * 256 * sizeof *w);
+    memcpy(w + 784 * 256, b.data, 256 * 10 * sizeof *w); /* views into the program: not freed */
+}
+
+START_TEST(test_all_reduce_phases_same_bits)
+{
+    /* a box latency of a second makes every all-reduce one phase, of a picosecond two phases
+     * where the gradient has rows to split */
+    make_dir();
+    char one[128], two[128];
+    put("one.json", FILE_OF(CPU_FIGURES("1")), one, sizeof one);
+    put("two.json", FILE_OF(CPU_FIGURES("1e-12")), two, sizeof two);
+    enum { NW = 784 * 256 + 256 * 10 };
+    float *w1 = malloc(NW * sizeof *w1), *w2 = malloc(NW * sizeof *w2);
+    loom_graph *g1 = loom_graph_new(), *g2 = loom_graph_new();
+    loom_program *p1 = mlp(g1, one), *p2 = mlp(g2, two);
+    ck_assert_int_eq(reduce_scatters(p1), 0);
+    ck_assert_int_ge(reduce_scatters(p2), 4 * 2); /* both weights' gradients at least, on every device */
+    train(p1, g1, w1);
+    train(p2, g2, w2);
+    ck_assert_msg(!memcmp(w1, w2, NW * sizeof *w1), "one-phase and two-phase all-reduces give different parameters");
+    loom_program_free(p1);
+    loom_program_free(p2);
+    loom_graph_free(g1);
+    loom_graph_free(g2);
+    free(w1);
+    free(w2);
+    remove_dir();
+}
+END_TEST
+
+/* The step's plan printed, into buf. */
+static void plan_text(loom_program *p, char *buf, size_t len)
+{
+    FILE *f = fmemopen(buf, len, "w");
+    ck_assert(f != NULL);
+    ck_assert(loom_program_print_plan(p, f) == LOOM_OK);
+    fclose(f);
+    buf[len - 1] = 0;
+}
+
+START_TEST(test_calibration_measured_and_used)
+{
+    make_dir();
+    char path[128], text[1 << 16];
+    snprintf(path, sizeof path, "%s/machine.json", dir);
+    loom_error e = LOOM_ERROR_INIT;
+    ck_assert_msg(loom_calibrate(path, NULL, &e) == LOOM_OK, "%s", e.msg);
+    loom__cost_model cm;
+    ck_assert_msg(loom__cost_load(path, &cm, &e) == LOOM_OK, "%s", e.msg);
+    const loom__cost_dev *d = &cm.dev[LOOM_DEVICE_CPU];
+    double fig[] = {d->flops, d->mem_bw, d->op_latency, d->box_latency, d->box_bw, d->step_latency};
+    for (size_t i = 0; i < sizeof fig / sizeof *fig; i++)
+        ck_assert_msg(fig[i] > 0 && isfinite(fig[i]), "figure %zu is %g", i, fig[i]);
+    ck_assert(d->shared);
+    /* every case's measured and predicted step are in the file */
+    FILE *f = fopen(path, "r");
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    ck_assert_ptr_nonnull(strstr(text, "\"large all-reduces\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"measured_s\""));
+    /* a compile takes it, by option and by $LOOM_COST_MODEL, and the plan says so */
+    loom_graph *g = loom_graph_new();
+    loom_program *p = mlp(g, path);
+    plan_text(p, text, sizeof text);
+    ck_assert_msg(strstr(text, path) && strstr(text, "predicted step"), "%s", text);
+    loom_program_free(p);
+    loom_graph_free(g);
+    setenv("LOOM_COST_MODEL", path, 1);
+    g = loom_graph_new();
+    p = mlp(g, NULL);
+    plan_text(p, text, sizeof text);
+    ck_assert_msg(strstr(text, path) != NULL, "%s", text);
+    loom_program_free(p);
+    loom_graph_free(g);
+    unsetenv("LOOM_COST_MODEL");
+    remove_dir();
+}
+END_TEST
+
+/* Compiling with the file of this text fails with a message holding every one of the wanted
+ * strings. */
+static void refused(const char *name, const char *text, const char *want1, const char *want2)
+{
+    char path[128];
+    if (text)
+        put(name, text, path, sizeof path);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+    loom_graph *g = loom_graph_new();
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(4, 4));
+    loom_tensor *loss = loom_mean(g, loom_nn_linear(g, "fc", x, 2, 0), 3u, 0);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.cost_model = path;
+    loom_program *p = NULL;
+    ck_assert_int_ne(loom_compile(g, loss, &o, &p), LOOM_OK);
+    ck_assert(p == NULL);
+    const char *msg = loom_graph_error(g);
+    ck_assert_msg(strstr(msg, path) && strstr(msg, want1) && (!want2 || strstr(msg, want2)), "%s: %s", name, msg);
+    loom_graph_free(g);
+}
+
+START_TEST(test_bad_calibration_files)
+{
+    make_dir();
+    refused("missing.json", NULL, "cannot open", NULL);
+    refused("empty.json", "", "byte 0", NULL);
+    refused("array.json", "[1, 2]", "byte 0", "expected an object");
+    refused("format.json", "{\"format\": \"other\", \"version\": 1, \"devices\": {}}", "byte 11", "loom-cost-model");
+    refused("version.json", "{\"format\": \"loom-cost-model\", \"version\": 2, \"devices\": {}}", "byte 41", "\"version\": 1");
+    refused("kind.json", "{\"format\": \"loom-cost-model\", \"version\": 1, \"devices\": {\"tpu\": {}}}", "byte 63",
+            "unknown device kind 'tpu'");
+    refused("negative.json", FILE_OF(CPU_FIGURES("-1")), "'box_latency' must be a positive number", "byte");
+    refused("string.json", FILE_OF("{\"flops\": \"fast\"}"), "'flops' must be a positive number", "byte");
+    refused("unknown.json", FILE_OF("{\"flop\": 1e9}"), "unknown figure 'flop'", "byte");
+    refused("missing_figure.json", FILE_OF("{\"flops\": 1e9, \"shared\": true}"), "the figure 'mem_bw' is missing", "byte");
+    refused("truncated.json", "{\"format\": \"loom-cost-model\", \"version\": 1, \"devices\": {\"cpu\": {\"flops\": 1e9",
+            "byte", NULL);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(test_one_device_plan_has_costs)
+{
+    loom_graph *g = loom_graph_new();
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(64, 32));
+    loom_tensor *loss = loom_mean(g, loom_nn_linear(g, "fc", x, 8, 1), 3u, 0);
+    loom_program *p = NULL;
+    ck_assert(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_sgd(0.1)}, &p) == LOOM_OK);
+    char text[1 << 14];
+    plan_text(p, text, sizeof text);
+    ck_assert_msg(strstr(text, "one device") && strstr(text, "matmul") && strstr(text, " us ") &&
+                      strstr(text, "predicted step") && strstr(text, "built-in"),
+                  "%s", text);
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cost");
+    TCase *tc = tcase_create("all");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_bad_calibration_files);
+    tcase_add_test(tc, test_one_device_plan_has_costs);
+    tcase_add_test(tc, test_all_reduce_phases_same_bits);
+    tcase_add_test(tc, test_calibration_measured_and_used);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
