@@ -49,7 +49,8 @@ static int grow(void **a, int *cap, int need, size_t elem)
     return 0;
 }
 
-static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, int device, int n_in, int n_out)
+/* A task; a compute, boxing or move task joins its device's chain `chain` (see loom__task). */
+static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, int device, int n_in, int n_out, int chain)
 {
     if (grow((void **)&pl->task, &pl->cap_tasks, pl->ntasks + 1, sizeof *pl->task))
         return -1;
@@ -63,8 +64,10 @@ static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, 
         free(k->out);
         return -1;
     }
-    if (kind == LOOM__TASK_COMPUTE || kind == LOOM__TASK_BOXING || kind == LOOM__TASK_MOVE)
+    if (kind == LOOM__TASK_COMPUTE || kind == LOOM__TASK_BOXING || kind == LOOM__TASK_MOVE) {
         k->chain_pos = pl->nchain[device]++;
+        k->chain = pl->nchains > 1 ? chain : LOOM__CHAIN_FWD;
+    }
     return pl->ntasks++;
 }
 
@@ -101,6 +104,7 @@ typedef struct builder {
     loom_tensor **update_of; /* by parameter id: the update op that changes it in this mode, or NULL */
     uint8_t *is_grad;        /* by id: a parameter's gradient (in modes with gradients) */
     int *regst_of;           /* by tensor id * ndev + device: the register of its part there, or -1 */
+    int chain;               /* the chain that the tasks made now join */
 } builder;
 
 /* The builder's tables by tensor id; -1 on out of memory. */
@@ -157,6 +161,13 @@ static int two_phase_axis(const builder *b, const loom_tensor *src, loom_sbp fro
     return -1;
 }
 
+/* Bytes of part j of n of tensor t under SBP s, as the plan's op table has it (with
+ * micro-batches, a micro-batch's: see loom__plan.micro). */
+static size_t part_bytes(const builder *b, const loom_tensor *t, loom_sbp s, int n, int j)
+{
+    return loom__part_bytes(b->pl->g, b->pl->g->t[t->id], s, n, j);
+}
+
 /* Fills regs[j] with the register of part j of src under `want`, making the boxing tasks on
  * first need (in each device's chain at this point); -1 on out of memory. One part is the same
  * value under any SBP. A boxing task on a GPU reads its own part (the collective joins the
@@ -189,8 +200,8 @@ static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs
     for (int j = 0; j < n; j++) {
         int d = dev_of(b, src, j);
         size_t bytes = src->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[src->id], want, n, j)
-                                                : loom__part_bytes(b->p->g, src, want, n, j);
-        int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : n, 1);
+                                                : part_bytes(b, src, want, n, j);
+        int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : n, 1, b->chain);
         if (k < 0)
             return -1;
         int r = add_regst(pl, k, src->id, d, j, n, want, bytes, 1);
@@ -222,7 +233,7 @@ static int plan_source(builder *b, int source_regst_num)
     for (int id = 0; id < p->fwd_end; id++)
         if (p->g->t[id]->op == LOOM_OP_INPUT)
             nout += nparts(b, p->g->t[id]);
-    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, nout);
+    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, nout, 0);
     if (src < 0)
         return -1;
     for (int id = 0, o = 0; id < p->fwd_end; id++) {
@@ -233,17 +244,17 @@ static int plan_source(builder *b, int source_regst_num)
         int n = nparts(b, t);
         for (int j = 0; j < n; j++, o++) {
             int d = dev_of(b, t, j);
-            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, j) : loom__part_bytes(p->g, t, s, n, j);
+            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, j) : part_bytes(b, t, s, n, j);
             /* fed data is staged once per run on its device; a data source's piece lands on the host */
             int dom = gpu && !p->source ? d : LOOM__HOST;
             int r = add_regst(pl, src, id, dom, j, n, s, bytes, source_regst_num);
             if (r < 0)
                 return -1;
-            pl->regst[r].mem = p->source ? LOOM__MEM_OWN : LOOM__MEM_NONE;
+            pl->regst[r].mem = p->source || pl->micro > 1 ? LOOM__MEM_OWN : LOOM__MEM_NONE; /* a micro-batch is copied in */
             pl->task[src].out[o] = r;
             *part_reg(b, t, j) = r;
             if (gpu && p->source) {
-                int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1);
+                int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1, 0);
                 if (c < 0)
                     return -1;
                 pl->task[c].dir = LOOM__H2D;
@@ -276,18 +287,20 @@ static int plan_variables(builder *b)
         for (int j = 0; j < n && !in_program; j++) {
             int d = dev_of(b, t, j);
             pl->param_off[(size_t)id * pl->ndev + d] = pl->mem[d].params;
-            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, loom__part_bytes(p->g, t, sbp_of(b, id), n, j));
+            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, part_bytes(b, t, sbp_of(b, id), n, j));
         }
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
         loom_tensor *update = b->update_of[id];
         for (int j = 0; j < n; j++) {
             int d = dev_of(b, t, j);
-            int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1);
+            int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1, 0);
             if (k < 0)
                 return -1;
             pl->task[k].update = update ? update->id : -1;
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
+            /* with micro-batches a version is read by each of the step's micro-batches: as many
+             * buffers, each the parameter itself */
+            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), part_bytes(b, t, sbp_of(b, id), n, j), pl->micro);
             if (r < 0)
                 return -1;
             pl->regst[r].mem = in_program ? LOOM__MEM_NONE : LOOM__MEM_PARAM;
@@ -312,6 +325,7 @@ static int plan_compute(builder *b, int end)
         const loom_op_def *def = loom__op_def(t->op);
         if (def->flags & LOOM__OPF_LEAF || p->dead[id])
             continue;
+        b->chain = id < p->fwd_end ? LOOM__CHAIN_FWD : LOOM__CHAIN_BWD;
         if (def->flags & LOOM__OPF_INPLACE) { /* the variable runs it: its gradient comes boxed */
             if (t->n_src > 1 && pl->mode == LOOM_RUN_STEP && parts_as(b, t->src[1], sbp_of(b, t->src[0]->id), regs[0]) < 0)
                 return -1;
@@ -330,7 +344,7 @@ static int plan_compute(builder *b, int end)
         int n = nparts(b, t), move = t->op == LOOM_OP_MOVE, nsrc = move ? nparts(b, t->src[0]) : 0;
         for (int j = 0; j < n; j++) {
             int d = dev_of(b, t, j);
-            int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? nsrc : t->n_src, 1);
+            int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? nsrc : t->n_src, 1, b->chain);
             if (k < 0)
                 return -1;
             if (move) /* every part of the source, as it is */
@@ -339,21 +353,66 @@ static int plan_compute(builder *b, int end)
             else
                 for (int i = 0; i < t->n_src; i++)
                     add_input(pl, k, regs[i][j]);
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
+            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), part_bytes(b, t, sbp_of(b, id), n, j), 1);
             if (r < 0)
                 return -1;
             pl->task[k].out[0] = r;
             *part_reg(b, t, j) = r;
         }
     }
+    b->chain = LOOM__CHAIN_BWD;
     for (int k = 0; k < pl->ntasks; k++) {
-        loom__task *v = &pl->task[k];
-        if (v->kind != LOOM__TASK_VARIABLE || v->update < 0)
+        if (pl->task[k].kind != LOOM__TASK_VARIABLE || pl->task[k].update < 0)
             continue;
-        if (parts_as(b, p->g->t[v->update]->src[1], sbp_of(b, v->tensor), regs[0]) < 0)
+        const loom_tensor *grad = p->g->t[pl->task[k].update]->src[1];
+        if (parts_as(b, grad, sbp_of(b, pl->task[k].tensor), regs[0]) < 0)
             return -1;
-        add_input(pl, k, regs[0][pl->regst[v->out[0]].part]);
+        int r = regs[0][pl->regst[pl->task[k].out[0]].part];
+        if (pl->micro > 1) { /* the step's gradient: its micro-batches' summed */
+            int a = add_task(pl, LOOM__TASK_ACC, grad, pl->task[k].device, 1, 1, 0);
+            if (a < 0)
+                return -1;
+            add_input(pl, a, r);
+            const loom__regst *g = &pl->regst[r];
+            int ra = add_regst(pl, a, g->tensor, g->dom, g->part, g->nparts, g->sbp, g->bytes, 1);
+            if (ra < 0)
+                return -1;
+            pl->task[a].out[0] = r = ra;
+        }
+        add_input(pl, k, r);
     }
+    return 0;
+}
+
+/* Pipeline stages: the placements in the order the model first reaches them, a placement whose
+ * devices all belong to earlier stages adding none; each device in the stage of the first that
+ * holds it. -1 on out of memory. */
+static int plan_stages(builder *b)
+{
+    const loom__plan_src *p = b->p;
+    loom__plan *pl = b->pl;
+    pl->stage = calloc((size_t)pl->ndev, sizeof *pl->stage);
+    uint8_t *seen = calloc((size_t)pl->nplaces, 1);
+    if (!pl->stage || !seen) {
+        free(seen);
+        return -1;
+    }
+    for (int d = 0; d < pl->ndev; d++)
+        pl->stage[d] = -1;
+    for (int id = 0; id < p->fwd_end; id++) {
+        int k = p->g->t[id]->place, added = 0;
+        if (seen[k])
+            continue;
+        seen[k] = 1;
+        for (int j = 0; j < pl->place_n[k]; j++)
+            if (pl->stage[pl->place_dev[k][j]] < 0)
+                pl->stage[pl->place_dev[k][j]] = pl->nstages, added = 1;
+        pl->nstages += added;
+    }
+    for (int d = 0; d < pl->ndev; d++) /* a device no forward tensor is on */
+        pl->stage[d] = pl->stage[d] < 0 ? 0 : pl->stage[d];
+    pl->nstages = pl->nstages ? pl->nstages : 1;
+    free(seen);
     return 0;
 }
 
@@ -369,7 +428,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
         const loom__regst *rg = &pl->regst[pl->task[0].out[o]];
         const int n = rg->nparts, id = rg->tensor;
         if (keep[id]) {
-            int s = add_task(pl, LOOM__TASK_SINK, p->g->t[id], LOOM__HOST, n, 0);
+            int s = add_task(pl, LOOM__TASK_SINK, p->g->t[id], LOOM__HOST, n, 0, 0);
             if (s < 0)
                 return -1;
             for (int j = 0; j < n; j++)
@@ -387,13 +446,13 @@ static int plan_sinks(builder *b, const uint8_t *keep)
         int id = t->id, r0 = tk->out[0], n = nparts(b, t);
         if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
             continue;
-        int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0);
+        int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0, 0);
         if (s < 0)
             return -1;
         for (int j = 0; j < n; j++) {
             int r = *part_reg(b, t, j);
             if (gpu) {
-                int c = add_task(pl, LOOM__TASK_COPY, t, dev_of(b, t, j), 1, 1);
+                int c = add_task(pl, LOOM__TASK_COPY, t, dev_of(b, t, j), 1, 1, 0);
                 if (c < 0)
                     return -1;
                 pl->task[c].dir = LOOM__D2H;
@@ -435,11 +494,17 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
         return NULL;
     builder b = {.p = p, .pl = pl};
     pl->mode = mode;
-    pl->source_regst_num = source_regst_num;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
     int st = -1;
-    if (loom__plan_devices(pl, g) || loom__plan_program(pl, p))
+    if (loom__plan_devices(pl, g) || loom__plan_program(pl, p) || (st = loom__plan_micro(pl, p)) != 0)
         goto out;
+    st = -1;
+    pl->schedule = p->schedule;
+    pl->nchains = pl->micro > 1 && mode >= LOOM_RUN_GRAD ? LOOM__NCHAINS : 1;
+    if (pl->micro > 1) /* data loading runs regst_num steps ahead, as without micro-batches */
+        source_regst_num = (int)(source_regst_num * (int64_t)pl->micro > LOOM_MAX_REGST_NUM ? LOOM_MAX_REGST_NUM
+                                                                                            : source_regst_num * pl->micro);
+    pl->source_regst_num = source_regst_num;
     size_t n = (size_t)pl->ndev;
     b.regst_of = malloc((size_t)p->n * n * sizeof *b.regst_of + 1);
     pl->param_off = malloc((size_t)p->n * n * sizeof *pl->param_off + 1);
@@ -452,8 +517,8 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
         b.regst_of[i] = -1;
         pl->param_off[i] = (size_t)-1;
     }
-    if (builder_tables(&b) || plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||
-        (st = -1, plan_sinks(&b, keep)) || (st = loom__plan_memory(pl, source_regst_num)) != 0)
+    if (builder_tables(&b) || plan_stages(&b) || plan_source(&b, source_regst_num) || plan_variables(&b) ||
+        (st = plan_compute(&b, end)) != 0 || (st = -1, plan_sinks(&b, keep)) || (st = loom__plan_memory(pl, source_regst_num)) != 0)
         goto out;
     builder_free(&b);
     *status = LOOM_OK;
@@ -461,10 +526,10 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
 
 out:
     builder_free(&b);
-    *status = st == -3 ? LOOM_ERR_SHAPE : LOOM_ERR_RUNTIME;
+    *status = st == -3 ? LOOM_ERR_SHAPE : st == -4 ? LOOM_ERR_INVALID : LOOM_ERR_RUNTIME;
     if (st == -3)
         fail_over(p, pl);
-    else if (st != -2) /* -2: the message is set already */
+    else if (st != -2 && st != -4) /* -2, -4 (a graph refused): the message is set already */
         plan_fail(p, "loom plan: out of memory");
     loom__plan_free(pl);
     return NULL;
