@@ -112,13 +112,7 @@ static int model_new(model *m, const options *o, const loom_samples *s, const ch
     m->cuda = loom_placement_kind(pl) == LOOM_DEVICE_CUDA;
     loom_graph_set_placement(g, pl);
     loom_placement_free(pl);
-    loom_batch_dims(g, s, o->batch, &m->in);
-    const loom_dim N = m->in.nodes, E = m->in.edges;
-    m->in.x = loom_input(g, "x", LOOM_F32, loom_shape(N, s->node_features));
-    m->in.edge_attr = loom_input(g, "edge_attr", LOOM_F32, loom_shape(E, s->edge_features));
-    m->in.src = loom_input_index(g, "src", loom_shape(E), N);
-    m->in.dst = loom_input_index(g, "dst", loom_shape(E), N);
-    m->in.edge_y = loom_input(g, "edge_y", LOOM_F32, loom_shape(E));
+    loom_batch_inputs_make(g, s, o->batch, LOOM_TASK_EDGES, &m->in);
     m->logits = loom_nn_interaction_network(g, "in", m->in.x, m->in.edge_attr, m->in.src, m->in.dst, o->hidden, o->rounds);
     loom_tensor *loss = loom_bce_with_logits(g, m->logits, m->in.edge_y, 1.0);
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;

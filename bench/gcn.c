@@ -1,16 +1,21 @@
-/* GCN training speed: a two-layer GCN (loom_nn_gcn: dropout 0.5, gcn(hidden, relu), dropout 0.5,
- * gcn(classes)), full batch, Adam lr 0.01, one optimizer step per epoch. One JSON line per case,
- * with the fields of bench/peers/gcn_pyg.py, which does the same work in PyTorch Geometric.
+/* GCN and GAT training speed, full batch, one optimizer step per epoch. One JSON line per case, with
+ * the fields of bench/peers/gcn_pyg.py, which does the same work in PyTorch Geometric.
  *
- *     gcn [--graph cora|synthetic] [--placement cpu:0|cuda:0] [--executor actors|reference|all]
- *         [--epochs 200] [--warmup 20] [--nodes 1000000] [--edges 20000000] [--features 64]
- *         [--hidden 16 for cora, 128 for synthetic] [--classes 16] [--seed 0] [--memory-limit BYTES]
- *         [--threads 0] [--dropout 0.5]
+ *     gcn [--model gcn|gat] [--graph cora|synthetic] [--placement cpu:0|cuda:0]
+ *         [--executor actors|reference|all] [--epochs 200] [--warmup 20] [--nodes 1000000]
+ *         [--edges 20000000] [--features 64] [--hidden H] [--heads 8] [--classes 16] [--seed 0]
+ *         [--memory-limit BYTES] [--threads 0] [--dropout P]
  *
- * cora: $LOOM_DATA/cora.npz (or the cache), hidden 16 unless --hidden; the loss over the 20-per-class
- * training rows of loom_split_per_class (seed 0); weight decay 5e-4 on the first layer only, as
- * in PyG's example. synthetic: loom_synthetic_graph(nodes, edges, features, classes, seed), the
- * graph bench/peers/synthetic.py makes; the loss over every node; no weight decay.
+ * gcn (the default): loom_nn_gcn, dropout 0.5, gcn(hidden, relu), dropout 0.5, gcn(classes); Adam
+ * lr 0.01; hidden 16 on cora, 128 on synthetic. gat: loom_nn_gat, PyG's GAT example: dropout 0.6
+ * on the inputs and the attention coefficients, gat(8 heads of hidden 8, concatenated), ELU,
+ * dropout 0.6, gat(classes, one head); a self loop per node (loom_csr_edges); Adam lr 0.005.
+ *
+ * cora: $LOOM_DATA/cora.npz (or the cache); the loss over the 20-per-class training rows of
+ * loom_split_per_class (seed 0); weight decay 5e-4, on the first layer only for GCN (PyG's
+ * example) and on every parameter for GAT (PyG's example). synthetic:
+ * loom_synthetic_graph(nodes, edges, features, classes, seed), the graph
+ * bench/peers/synthetic.py makes; the loss over every node; no weight decay.
  *
  * Executors (--executor all, the default, runs the three): "actors" times all epochs in one
  * pipelined loom_program_run_steps; "actors_run_per_epoch" one loom_program_run per epoch, as an
@@ -28,9 +33,9 @@
  * torch.cuda.max_memory_allocated. The reference executor has no plan (null).
  *
  * --threads is loom_train_opts.threads, the kernel threads of each device (0: the cores this
- * process may run on); --dropout the model's two dropout rates (0 turns them off, for a comparison
- * with the peer that leaves out the random mask). A placement of several CPU devices (cpu:0-1)
- * trains data parallel, as SBP inference splits the graph.
+ * process may run on); --dropout the model's dropout rates, GAT's attention dropout among them (0
+ * turns them off, for a comparison with the peer that leaves out the random masks). A placement of
+ * several CPU devices (cpu:0-1) trains as SBP inference splits the graph (GCN: data parallel).
  *
  * A plan over the memory limit (--memory-limit, default the machine's memory) or an allocation
  * that fails gives a line with "oom": true; any other failure a line with "error", and exit
@@ -46,9 +51,9 @@
 #include <time.h>
 
 typedef struct options {
-    const char *graph, *placement, *executor;
+    const char *model, *graph, *placement, *executor;
     int epochs, warmup;
-    int64_t nodes, edges, features, hidden, classes;
+    int64_t nodes, edges, features, hidden, heads, classes;
     int64_t memory_limit; /* loom_train_opts.memory_limit: 0 is the machine's memory */
     uint64_t seed;
     int threads;
@@ -64,9 +69,9 @@ static double now_ms(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: gcn [--graph cora|synthetic] [--placement P] [--executor actors|reference|all] [--epochs N]\n"
-                    "           [--warmup N] [--nodes N] [--edges N] [--features N] [--hidden N] [--classes N] [--seed N]\n"
-                    "           [--memory-limit BYTES] [--threads N] [--dropout P]\n");
+    fprintf(stderr, "usage: gcn [--model gcn|gat] [--graph cora|synthetic] [--placement P] [--executor actors|reference|all]\n"
+                    "           [--epochs N] [--warmup N] [--nodes N] [--edges N] [--features N] [--hidden N] [--heads N]\n"
+                    "           [--classes N] [--seed N] [--memory-limit BYTES] [--threads N] [--dropout P]\n");
     return 2;
 }
 
@@ -94,7 +99,9 @@ static int parse(int argc, char **argv, options *o)
             return -1;
         if (!v)
             return fprintf(stderr, "gcn: %s needs a value\n", a), -1;
-        if (!strcmp(a, "--graph"))
+        if (!strcmp(a, "--model"))
+            o->model = v;
+        else if (!strcmp(a, "--graph"))
             o->graph = v;
         else if (!strcmp(a, "--placement"))
             o->placement = !strcmp(v, "cpu") ? "cpu:0" : !strcmp(v, "cuda") ? "cuda:0" : v;
@@ -112,6 +119,8 @@ static int parse(int argc, char **argv, options *o)
             rc = parse_int(a, v, 1, INT32_MAX, &o->features);
         else if (!strcmp(a, "--hidden"))
             rc = parse_int(a, v, 1, INT32_MAX, &o->hidden);
+        else if (!strcmp(a, "--heads"))
+            rc = parse_int(a, v, 1, 4096, &o->heads);
         else if (!strcmp(a, "--classes"))
             rc = parse_int(a, v, 1, INT32_MAX, &o->classes);
         else if (!strcmp(a, "--memory-limit"))
@@ -130,6 +139,10 @@ static int parse(int argc, char **argv, options *o)
         if (rc)
             return -1;
     }
+    if (strcmp(o->model, "gcn") && strcmp(o->model, "gat"))
+        return fprintf(stderr, "gcn: --model is '%s': expected gcn or gat\n", o->model), -1;
+    if (o->dropout < 0)
+        o->dropout = !strcmp(o->model, "gat") ? 0.6 : 0.5;
     if (strcmp(o->graph, "cora") && strcmp(o->graph, "synthetic"))
         return fprintf(stderr, "gcn: --graph is '%s': expected cora or synthetic\n", o->graph), -1;
     if (strcmp(o->executor, "actors") && strcmp(o->executor, "reference") && strcmp(o->executor, "all"))
@@ -161,6 +174,7 @@ typedef struct bench_case {
 typedef struct bench_data {
     const char *name; /* "cora" or "synthetic" */
     loom_node_dataset d;
+    loom_array src, dst; /* gat only: the edges with a self loop per node */
     loom_node_split split; /* cora only */
     int64_t train_rows;
 } bench_data;
@@ -168,12 +182,12 @@ typedef struct bench_data {
 /* The fields every line has, up to (and without) the closing brace. */
 static void print_head(const options *o, const bench_data *b, const char *device, const bench_case *c, int64_t hidden)
 {
-    printf("{\"case\": \"%s\", \"impl\": \"loom\", \"executor\": \"%s\", \"device\": \"%s\", \"nodes\": %lld, \"edges\": %lld, "
-           "\"features\": %lld, \"hidden\": %lld, \"classes\": %lld, \"train_rows\": %lld, \"epochs\": %d, \"warmup\": %d, "
-           "\"threads\": %d, \"dropout\": %g",
-           b->name, c->name, device, (long long)b->d.num_nodes, (long long)b->d.adj.nnz, (long long)b->d.num_features,
-           (long long)hidden, (long long)b->d.num_classes, (long long)b->train_rows, o->epochs, o->warmup, o->threads,
-           o->dropout);
+    printf("{\"case\": \"%s\", \"impl\": \"loom\", \"model\": \"%s\", \"executor\": \"%s\", \"device\": \"%s\", "
+           "\"nodes\": %lld, \"edges\": %lld, \"features\": %lld, \"hidden\": %lld, \"heads\": %lld, \"classes\": %lld, "
+           "\"train_rows\": %lld, \"epochs\": %d, \"warmup\": %d, \"threads\": %d, \"dropout\": %g",
+           b->name, o->model, c->name, device, (long long)b->d.num_nodes, (long long)b->d.adj.nnz,
+           (long long)b->d.num_features, (long long)hidden, (long long)(b->src.data ? o->heads : 1),
+           (long long)b->d.num_classes, (long long)b->train_rows, o->epochs, o->warmup, o->threads, o->dropout);
 }
 
 /* A line for a run that failed before any case: the dataset, or the placement on this machine. */
@@ -189,8 +203,8 @@ static void print_fail(const options *o, const char *device, loom_status s, cons
  * other failure. */
 static int run_case(const options *o, const bench_data *b, const loom_placement *pl, const char *device, const bench_case *c)
 {
-    int cora = !strcmp(b->name, "cora");
-    int64_t hidden = o->hidden ? o->hidden : cora ? 16 : 128;
+    int cora = !strcmp(b->name, "cora"), gat = b->src.data != NULL;
+    int64_t hidden = o->hidden ? o->hidden : gat ? 8 : cora ? 16 : 128;
     const loom_node_dataset *d = &b->d;
     loom_graph *g = loom_graph_new();
     if (!g) {
@@ -200,13 +214,22 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
     }
     loom_graph_set_placement(g, pl);
     loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(d->num_nodes, d->num_features));
-    loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F32, d->num_nodes, d->num_nodes);
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(d->num_nodes));
     loom_tensor *mask = cora ? loom_input(g, "train_mask", LOOM_U8, loom_shape(d->num_nodes)) : NULL;
-    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_gcn(g, adj, x, hidden, d->num_classes, o->dropout), y, mask);
-    loom_optimizer adam = loom_adam(0.01);
-    if (cora) {
+    loom_tensor *adj = NULL, *src = NULL, *dst = NULL, *logits;
+    if (gat) {
+        src = loom_input_index(g, "src", loom_shape(b->src.shape[0]), d->num_nodes);
+        dst = loom_input_index(g, "dst", loom_shape(b->dst.shape[0]), d->num_nodes);
+        logits = loom_nn_gat(g, x, src, dst, o->heads, hidden, d->num_classes, o->dropout);
+    } else {
+        adj = loom_input_csr(g, "adj", LOOM_F32, d->num_nodes, d->num_nodes);
+        logits = loom_nn_gcn(g, adj, x, hidden, d->num_classes, o->dropout);
+    }
+    loom_tensor *loss = loom_softmax_cross_entropy(g, logits, y, mask);
+    loom_optimizer adam = loom_adam(gat ? 0.005 : 0.01);
+    if (cora)
         adam.weight_decay = 5e-4;
+    if (cora && !gat) {
         loom_param_set_weight_decay(loom_graph_find(g, "gcn2.weight"), 0);
         loom_param_set_weight_decay(loom_graph_find(g, "gcn2.bias"), 0);
     }
@@ -214,7 +237,8 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
     loom_train_opts opts = {.optimizer = adam, .executor = c->exec, .memory_limit = o->memory_limit, .threads = o->threads};
     loom_status s = loom_compile(g, loss, &opts, &p);
     const char *why = s ? loom_graph_error(g) : NULL;
-    if (!s && ((s = loom_program_feed(p, x, &d->x)) || (s = loom_program_feed_csr(p, adj, &d->adj)) ||
+    if (!s && ((s = loom_program_feed(p, x, &d->x)) || (adj && (s = loom_program_feed_csr(p, adj, &d->adj))) ||
+               (src && ((s = loom_program_feed(p, src, &b->src)) || (s = loom_program_feed(p, dst, &b->dst)))) ||
                (s = loom_program_feed(p, y, &d->labels)) || (mask && (s = loom_program_feed(p, mask, &b->split.train)))))
         why = loom_program_error(p);
     if (!s && (s = loom_program_run_steps(p, LOOM_RUN_STEP, o->warmup)))
@@ -261,17 +285,21 @@ static int run_case(const options *o, const bench_data *b, const loom_placement 
     return s && s != LOOM_ERR_NOMEM;
 }
 
-static int load(const options *o, bench_data *b, loom_error *err)
+/* The graph (and for GAT its edges with self loops). */
+static loom_status load(const options *o, bench_data *b, loom_error *err)
 {
     b->name = o->graph;
+    loom_status s;
     if (!strcmp(o->graph, "synthetic")) {
-        loom_status s = loom_synthetic_graph(o->nodes, o->edges, o->features, o->classes, o->seed, &b->d, err);
+        s = loom_synthetic_graph(o->nodes, o->edges, o->features, o->classes, o->seed, &b->d, err);
         b->train_rows = b->d.num_nodes;
+    } else
+        s = loom_cora_load(&b->d, err);
+    if (!s && !strcmp(o->model, "gat"))
+        s = loom_csr_edges(&b->d.adj, 1, &b->src, &b->dst, err);
+    if (s || strcmp(o->graph, "cora"))
         return s;
-    }
-    loom_status s = loom_cora_load(&b->d, err);
-    if (!s)
-        s = loom_split_per_class(&b->d.labels, b->d.num_classes, 20, 500, 1000, 0, &b->split, err);
+    s = loom_split_per_class(&b->d.labels, b->d.num_classes, 20, 500, 1000, 0, &b->split, err);
     const uint8_t *m = b->split.train.data;
     for (int64_t i = 0; !s && i < b->d.num_nodes; i++)
         b->train_rows += m[i] != 0;
@@ -280,8 +308,8 @@ static int load(const options *o, bench_data *b, loom_error *err)
 
 int main(int argc, char **argv)
 {
-    options o = {.graph = "cora", .placement = "cpu:0", .executor = "all", .epochs = 200, .warmup = 20,
-                 .nodes = 1000000, .edges = 20000000, .features = 64, .classes = 16, .dropout = 0.5};
+    options o = {.model = "gcn", .graph = "cora", .placement = "cpu:0", .executor = "all", .epochs = 200, .warmup = 20,
+                 .nodes = 1000000, .edges = 20000000, .features = 64, .heads = 8, .classes = 16, .dropout = -1};
     if (parse(argc, argv, &o))
         return usage();
     loom_error err = {0};
@@ -306,6 +334,8 @@ int main(int argc, char **argv)
         print_fail(&o, device, s, err.msg);
         loom_node_split_free(&b.split);
         loom_node_dataset_free(&b.d);
+        loom_array_free(&b.src);
+        loom_array_free(&b.dst);
         loom_placement_free(pl);
         return s == LOOM_ERR_NOMEM ? 0 : 1;
     }
@@ -320,6 +350,8 @@ int main(int argc, char **argv)
     }
     loom_node_split_free(&b.split);
     loom_node_dataset_free(&b.d);
+    loom_array_free(&b.src);
+    loom_array_free(&b.dst);
     loom_placement_free(pl);
     return failed;
 }

@@ -48,13 +48,15 @@ cmake --build "$build" -j16 --target "${targets[@]}" >>"$out/build.log" 2>&1 || 
     tail -n 30 "$out/build.log" >&2; note "build failed: $out/build.log"; exit 1; }
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; "$build/loom" info; git -C "$root" rev-parse HEAD; } \
     >"$out/machine.txt" 2>&1
-rm -f "$out"/*.jsonl "$out"/gcn_*.log "$out"/spmm_*.log "$out"/balance_*.log
+rm -f "$out"/*.jsonl "$out"/gcn_*.log "$out"/gat_*.log "$out"/spmm_*.log "$out"/balance_*.log
 
 gcn=("$build/bench/gcn" --placement cuda:0 --executor actors --epochs "$epochs" --warmup "$warmup")
 pyg=("$py" "$root/bench/peers/gcn_pyg.py" --epochs "$epochs" --warmup "$warmup")
 run gcn_cora_loom "${gcn[@]}" --graph cora
 run gcn_cora_pyg "${pyg[@]}" --graph cora
 run gcn_cora_pyg "${pyg[@]}" --graph cora --edge-index
+run gat_cora_loom "${gcn[@]}" --model gat --graph cora
+run gat_cora_pyg "${pyg[@]}" --model gat --graph cora
 run gcn_synthetic_loom "${gcn[@]}" --graph synthetic "${syn[@]}"
 run gcn_synthetic_pyg "${pyg[@]}" --graph synthetic "${syn[@]}"
 run gcn_synthetic_pyg "${pyg[@]}" --graph synthetic "${syn[@]}" --edge-index

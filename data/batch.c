@@ -95,6 +95,25 @@ void loom_batch_dims(loom_graph *g, const loom_samples *s, int64_t batch, loom_b
     in->graphs = loom_dim_dynamic(g, "G", batch);
 }
 
+void loom_batch_inputs_make(loom_graph *g, const loom_samples *s, int64_t batch, loom_batch_task task, loom_batch_inputs *in)
+{
+    *in = (loom_batch_inputs){0};
+    loom_batch_dims(g, s, batch, in);
+    const loom_dim N = in->nodes, E = in->edges, G = in->graphs;
+    in->x = loom_input(g, "x", LOOM_F32, loom_shape(N, s ? s->node_features : 0));
+    if (task == LOOM_TASK_EDGES && s && s->edge_features > 0)
+        in->edge_attr = loom_input(g, "edge_attr", LOOM_F32, loom_shape(E, s->edge_features));
+    in->src = loom_input_index(g, "src", loom_shape(E), N);
+    in->dst = loom_input_index(g, "dst", loom_shape(E), N);
+    if (task == LOOM_TASK_GRAPHS) {
+        in->node_graph = loom_input_index(g, "node_graph", loom_shape(N), G);
+        in->graph_y = loom_input(g, "graph_y", LOOM_I32, loom_shape(G));
+    } else {
+        in->edge_y = loom_input(g, "edge_y", LOOM_F32, loom_shape(E));
+        in->graphs = 0; /* G is not fed */
+    }
+}
+
 void loom_batch_source_free(loom_batch_source *b)
 {
     if (!b)
@@ -427,16 +446,16 @@ loom_status loom_batch_fit_plan(loom_program *p, loom_run_mode mode, const loom_
 
 /* ---- evaluation ------------------------------------------------------------------------------- */
 
-loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
-                                    const loom_batch_inputs *in, loom_run_mode mode, loom_edge_metrics *out, loom_error *err)
+/* Runs mode over every sample of s once, in steps dealt by a sampler of options o, and hands each
+ * step's fetched logits to score with the step's sampler (its shares say which samples they hold,
+ * device after device, sample after sample). */
+typedef void (*score_fn)(void *ctx, const loom_samples *s, const loom_sampler *smp, int64_t k, int ndev, const loom_array *z);
+
+static loom_status score_steps(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
+                               const loom_batch_inputs *in, loom_run_mode mode, score_fn score, void *ctx, loom_error *err)
 {
-    if (!p || !logits || !s || !o || !in || !out)
-        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: NULL argument");
-    if (!s->edge_y)
-        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: the dataset has no edge labels");
     loom_sampler *smp = NULL;
     loom_batch_source *src = NULL;
-    loom_edge_metrics m = {0};
     loom_status st = loom_program_keep(p, logits);
     if (st != LOOM_OK)
         return loom_error_set(err, st, "%s", loom_program_error(p));
@@ -451,27 +470,89 @@ loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const 
             loom_error_set(err, st, "%s", loom_program_error(p));
             goto done;
         }
-        /* the logits of a step are its shares' edges, device after device, sample after sample */
-        int64_t at = 0;
-        for (int d = 0; d < o->devices; d++) {
-            int64_t n;
-            const int64_t *ids = loom_sampler_share(smp, k, d, &n);
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t e = s->edge_off[ids[i]]; e < s->edge_off[ids[i] + 1] && at < z.shape[0]; e++, at++) {
-                    int pred = ((const float *)z.data)[at] > 0, truth = s->edge_y[e] > 0.5f;
-                    m.tp += pred && truth;
-                    m.fp += pred && !truth;
-                    m.tn += !pred && !truth;
-                    m.fn += !pred && truth;
-                }
-        }
+        score(ctx, s, smp, k, o->devices, &z);
     }
+done:
+    loom_batch_source_free(src);
+    loom_sampler_free(smp);
+    return st;
+}
+
+/* the logits of a step are its shares' edges, device after device, sample after sample */
+static void score_edges(void *ctx, const loom_samples *s, const loom_sampler *smp, int64_t k, int ndev, const loom_array *z)
+{
+    loom_edge_metrics *m = ctx;
+    int64_t at = 0;
+    for (int d = 0; d < ndev; d++) {
+        int64_t n;
+        const int64_t *ids = loom_sampler_share(smp, k, d, &n);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t e = s->edge_off[ids[i]]; e < s->edge_off[ids[i] + 1] && at < z->shape[0]; e++, at++) {
+                int pred = ((const float *)z->data)[at] > 0, truth = s->edge_y[e] > 0.5f;
+                m->tp += pred && truth;
+                m->fp += pred && !truth;
+                m->tn += !pred && !truth;
+                m->fn += !pred && truth;
+            }
+    }
+}
+
+loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
+                                    const loom_batch_inputs *in, loom_run_mode mode, loom_edge_metrics *out, loom_error *err)
+{
+    if (!p || !logits || !s || !o || !in || !out)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: NULL argument");
+    if (!s->edge_y)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_edge_metrics: the dataset has no edge labels");
+    loom_edge_metrics m = {0};
+    loom_status st = score_steps(p, logits, s, o, in, mode, score_edges, &m, err);
+    if (st != LOOM_OK)
+        return st;
     m.precision = m.tp + m.fp ? (double)m.tp / (double)(m.tp + m.fp) : 0;
     m.recall = m.tp + m.fn ? (double)m.tp / (double)(m.tp + m.fn) : 0;
     m.accuracy = m.tp + m.fp + m.tn + m.fn ? (double)(m.tp + m.tn) / (double)(m.tp + m.fp + m.tn + m.fn) : 0;
     *out = m;
-done:
-    loom_batch_source_free(src);
-    loom_sampler_free(smp);
+    return LOOM_OK;
+}
+
+typedef struct graph_hits {
+    int64_t hit, count;
+} graph_hits;
+
+/* the logits of a step are its shares' graphs, device after device, sample after sample: a row each */
+static void score_graphs(void *ctx, const loom_samples *s, const loom_sampler *smp, int64_t k, int ndev, const loom_array *z)
+{
+    graph_hits *h = ctx;
+    const int64_t c = z->ndim == 2 ? z->shape[1] : 0;
+    int64_t row = 0;
+    for (int d = 0; d < ndev; d++) {
+        int64_t n;
+        const int64_t *ids = loom_sampler_share(smp, k, d, &n);
+        for (int64_t i = 0; i < n && row < z->shape[0]; i++, row++) {
+            const float *r = (const float *)z->data + row * c;
+            int64_t best = 0;
+            for (int64_t j = 1; j < c; j++)
+                if (r[j] > r[best])
+                    best = j;
+            h->hit += c > 0 && best == s->graph_y[ids[i]];
+            h->count++;
+        }
+    }
+}
+
+loom_status loom_batch_graph_accuracy(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
+                                      const loom_batch_inputs *in, loom_run_mode mode, double *accuracy, loom_error *err)
+{
+    if (!p || !logits || !s || !o || !in || !accuracy)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_graph_accuracy: NULL argument");
+    if (!s->graph_y)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_graph_accuracy: the dataset has no graph labels");
+    if (loom_tensor_dtype(logits) != LOOM_F32 || loom_tensor_ndim(logits) != 2)
+        return loom_error_set(err, LOOM_ERR_INVALID, "loom_batch_graph_accuracy: logits '%s' must be f32 [G, classes]",
+                              loom_tensor_name(logits));
+    graph_hits h = {0};
+    loom_status st = score_steps(p, logits, s, o, in, mode, score_graphs, &h, err);
+    if (st == LOOM_OK)
+        *accuracy = h.count ? (double)h.hit / (double)h.count : 0;
     return st;
 }

@@ -5,6 +5,7 @@
 
 #include "data/files.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,4 +129,19 @@ void loom_image_set_free(loom_image_set *s)
     loom_array_free(&s->images);
     loom_array_free(&s->labels);
     *s = (loom_image_set){0};
+}
+
+void loom_image_set_mean_std(const loom_image_set *s, double *mean, double *std)
+{
+    *mean = *std = 0;
+    const int64_t n = s ? loom_array_numel(&s->images) : 0;
+    if (n <= 0 || s->images.dtype != LOOM_U8 || !s->images.data)
+        return;
+    const uint8_t *p = s->images.data;
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += p[i], sq += (double)p[i] * p[i];
+    const double m = sum / (double)n / 255.0;
+    *mean = m;
+    *std = sqrt(fmax(0, sq / (double)n / (255.0 * 255.0) - m * m));
 }

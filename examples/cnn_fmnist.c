@@ -14,7 +14,6 @@
 #include <loom/images.h>
 #include <loom/loom.h>
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,19 +80,6 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* The training set's pixel mean and standard deviation, on the [0, 1] scale. */
-static void pixel_stats(const loom_image_set *s, double *mean, double *std)
-{
-    const uint8_t *p = s->images.data;
-    const int64_t n = loom_array_numel(&s->images);
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < n; i++)
-        sum += p[i], sq += (double)p[i] * p[i];
-    const double m = sum / n / 255.0;
-    *mean = m;
-    *std = sqrt(sq / n / (255.0 * 255.0) - m * m);
-}
-
 int main(int argc, char **argv)
 {
     options o = {.model = "lenet", .placement = "cpu:0", .batch = 256, .epochs = 6, .lr = 0.05, .momentum = 0.9};
@@ -146,7 +132,7 @@ int main(int argc, char **argv)
     loom_image_opts io = LOOM_IMAGE_OPTS_INIT;
     io.batch = o.batch;
     io.seed = o.seed;
-    pixel_stats(&train, &io.mean, &io.std);
+    loom_image_set_mean_std(&train, &io.mean, &io.std);
     if (o.augment)
         io.crop_pad = 2, io.flip = 1;
     if (loom_image_source_new(&train, x, y, &io, &src, &err) != LOOM_OK)

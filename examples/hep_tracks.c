@@ -107,13 +107,7 @@ static int build(model *m, const options *o, const loom_samples *train)
         loom_placement_free(pl);
     }
     /* bounds of `batch` mean events for now; each epoch's are its sampler's (loom_batch_plan_epoch) */
-    loom_batch_dims(g, train, o->batch, &m->in);
-    const loom_dim N = m->in.nodes, E = m->in.edges;
-    m->in.x = loom_input(g, "x", LOOM_F32, loom_shape(N, train->node_features));
-    m->in.edge_attr = loom_input(g, "edge_attr", LOOM_F32, loom_shape(E, train->edge_features));
-    m->in.src = loom_input_index(g, "src", loom_shape(E), N);
-    m->in.dst = loom_input_index(g, "dst", loom_shape(E), N);
-    m->in.edge_y = loom_input(g, "edge_y", LOOM_F32, loom_shape(E));
+    loom_batch_inputs_make(g, train, o->batch, LOOM_TASK_EDGES, &m->in);
     m->logits = loom_nn_interaction_network(g, "in", m->in.x, m->in.edge_attr, m->in.src, m->in.dst, o->hidden, o->rounds);
     m->loss = loom_bce_with_logits(g, m->logits, m->in.edge_y, o->pos_weight);
     loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;

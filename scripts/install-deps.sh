@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages Loom builds and tests with, when missing. Idempotent; uses sudo when
 # not root. The CUDA toolkit is not installed here: Loom builds its CUDA code when nvcc is found.
-#   scripts/install-deps.sh          build and test dependencies, and the data the tests read
-#                                    (dataset-fashion-mnist: /usr/share/datasets/fashion-mnist)
+#   scripts/install-deps.sh          build and test dependencies, the data the tests read
+#                                    (dataset-fashion-mnist: /usr/share/datasets/fashion-mnist), and
+#                                    gnuplot (gnuplot-nox), which draws `loom train --plot`'s curves
 #   scripts/install-deps.sh --dev    also the sanitizer and fuzzing toolchain (clang, valgrind) and
 #                                    the API reference's (doxygen, graphviz)
 set -eu
 
 pkgs="build-essential cmake pkg-config libck-dev libhwloc-dev check libsubunit-dev libopenmpi-dev openmpi-bin
-libopenblas-dev zlib1g-dev curl dataset-fashion-mnist python3"
+libopenblas-dev zlib1g-dev curl dataset-fashion-mnist python3 gnuplot-nox"
 if [ "${1:-}" = "--dev" ]; then
     pkgs="$pkgs clang libclang-rt-14-dev valgrind doxygen graphviz"
 fi

@@ -62,8 +62,10 @@ void lt_make_samples(loom_samples *s, int64_t count, uint64_t seed)
     ck_assert_msg(loom_samples_validate(s, &err) == LOOM_OK, "%s", err.msg);
 }
 
-void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *placement, int gin, uint64_t seed)
+void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *placement, enum lt_batch_kind kind,
+                        uint64_t seed)
 {
+    const int graphs = kind != LT_BATCH_IN;
     memset(m, 0, sizeof *m);
     loom_graph *g = m->g = loom_graph_new();
     loom_graph_set_seed(g, seed);
@@ -78,15 +80,26 @@ void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *pl
     *in = (loom_batch_inputs){0};
     loom_batch_dims(g, s, 12, in);
     const loom_dim N = in->nodes, E = in->edges, G = in->graphs;
-    if (!gin)
+    if (!graphs)
         in->graphs = 0; /* G is not fed */
     in->x = loom_input(g, "x", LOOM_F32, loom_shape(N, s->node_features));
     in->src = loom_input_index(g, "src", loom_shape(E), N);
     in->dst = loom_input_index(g, "dst", loom_shape(E), N);
-    if (gin) {
+    if (graphs) {
         in->node_graph = loom_input_index(g, "node_graph", loom_shape(N), G);
         in->graph_y = loom_input(g, "graph_y", LOOM_I32, loom_shape(G));
-        m->out = loom_nn_gin(g, "gin", in->x, in->src, in->dst, in->node_graph, G, 8, 2, s->num_classes);
+        if (kind == LT_BATCH_GIN)
+            m->out = loom_nn_gin(g, "gin", in->x, in->src, in->dst, in->node_graph, G, 8, 2, s->num_classes);
+        else {
+            loom_gat_opts o = LOOM_GAT_OPTS_INIT;
+            o.heads = 2;
+            o.dropout = 0.2;
+            loom_tensor *h = loom_elu(g, loom_nn_gat_layer(g, "gat1", in->x, in->src, in->dst, 4, &o), 1.0);
+            o.heads = 1;
+            o.concat = 0;
+            h = loom_nn_gat_layer(g, "gat2", h, in->src, in->dst, 4, &o);
+            m->out = loom_nn_linear(g, "head", loom_segment_mean(g, h, in->node_graph, G), s->num_classes, 1);
+        }
         m->loss = loom_softmax_cross_entropy(g, m->out, in->graph_y, NULL);
     } else {
         in->edge_attr = loom_input(g, "edge_attr", LOOM_F32, loom_shape(E, s->edge_features));

@@ -18,10 +18,16 @@ typedef struct lt_batch_model {
     loom_tensor *out, *loss;
 } lt_batch_model;
 
-/* The interaction network (hidden 8, 2 rounds) with BCE on the edge labels, or (gin != 0) GIN
- * (hidden 8, 2 layers) with cross entropy on the graph labels, on placement (NULL: one CPU device),
- * compiled with Adam. Fails the test on error. */
-void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *placement, int gin, uint64_t seed);
+/* The models of lt_batch_model_new. */
+enum lt_batch_kind { LT_BATCH_IN, LT_BATCH_GIN, LT_BATCH_GAT };
+
+/* The interaction network (LT_BATCH_IN: hidden 8, 2 rounds) with BCE on the edge labels; GIN
+ * (LT_BATCH_GIN: hidden 8, 2 layers) or GAT (LT_BATCH_GAT: 2 heads of 4, ELU, one head of 4,
+ * dropout 0.2 on the attention, each graph's mean through a linear layer) with cross entropy on
+ * the graph labels; on placement (NULL: one CPU device), compiled with Adam. Fails the test on
+ * error. */
+void lt_batch_model_new(lt_batch_model *m, const loom_samples *s, const char *placement, enum lt_batch_kind kind,
+                        uint64_t seed);
 void lt_batch_model_free(lt_batch_model *m);
 
 /* A data source for a one-device program: step k feeds the shares of step k of smp (any number

@@ -9,6 +9,24 @@ const char *const lt_mode_name[LT_MODE_COUNT] = {"data parallel", "model paralle
 
 /* ---- models ----------------------------------------------------------------------------------- */
 
+static void ring9(loom_csr *m);
+
+/* ring9's edges with a self loop per node (loom_csr_edges); E when the arrays are NULL. */
+static int64_t ring9_edges(loom_array *src, loom_array *dst)
+{
+    loom_csr m;
+    loom_array a, b;
+    loom_error e = LOOM_ERROR_INIT;
+    ring9(&m);
+    ck_assert_msg(loom_csr_edges(&m, 1, src ? src : &a, dst ? dst : &b, &e) == LOOM_OK, "%s", e.msg);
+    int64_t n = (src ? src : &a)->shape[0];
+    if (!src) {
+        loom_array_free(&a);
+        loom_array_free(&b);
+    }
+    return n;
+}
+
 /* MLP 6 -> 5 -> 3 on a batch of 7 (uneven on 2 and 3 devices... and 4). Model parallelism splits
  * the hidden layer's weight by columns with the whole batch everywhere; hybrid splits both. */
 loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
@@ -93,6 +111,25 @@ loom_tensor *lt_model_gcn_dropout(loom_graph *g, uint64_t seed, enum lt_mode m, 
     return gcn(g, m, in, nin, 0.5);
 }
 
+/* GAT (loom_nn_gat: 4 heads of 3, then 3 classes) on ring9 with self loops, dropout 0.3 on the
+ * inputs and the attention. Model parallelism keeps x whole and splits the first projection by
+ * columns, hybrid splits it with x split by rows. */
+loom_tensor *lt_model_gat(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
+{
+    (void)seed;
+    const int64_t e = ring9_edges(NULL, NULL);
+    loom_tensor *x = loom_input(g, "x", LOOM_F64, loom_shape(9, 4));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(9));
+    loom_tensor *src = loom_input_index(g, "src", loom_shape(e), 9), *dst = loom_input_index(g, "dst", loom_shape(e), 9);
+    in[0] = x, in[1] = y, in[2] = src, in[3] = dst, *nin = 4;
+    if (m == LT_MODEL)
+        loom_tensor_set_sbp(x, loom_broadcast());
+    loom_tensor *logits = loom_nn_gat(g, x, src, dst, 4, 3, 3, 0.3);
+    if (m != LT_DATA)
+        loom_tensor_set_sbp(loom_graph_tensor(g, "gat1.lin.weight"), loom_split(1));
+    return loom_softmax_cross_entropy(g, logits, y, NULL);
+}
+
 loom_tensor *lt_model_random(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin)
 {
     int64_t rc[2];
@@ -151,6 +188,12 @@ static void make_feeds(feeds *f, loom_graph *g, loom_tensor **in, int nin, uint6
         f->csr[k] = !strcmp(loom_tensor_name(in[k]), "adj");
         if (f->csr[k]) {
             ring9(&f->m[k]);
+            continue;
+        }
+        if (!strcmp(loom_tensor_name(in[k]), "src") && k + 1 < nin && !strcmp(loom_tensor_name(in[k + 1]), "dst")) {
+            ring9_edges(&f->a[k], &f->a[k + 1]);
+            f->t[k + 1] = in[k + 1];
+            k++;
             continue;
         }
         loom_shape s = loom_tensor_shape(in[k]);

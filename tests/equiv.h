@@ -25,6 +25,8 @@ loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
 loom_tensor *lt_model_gcn(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
 /* The same GCN with dropout 0.5 (masks must agree across devices bit for bit). */
 loom_tensor *lt_model_gcn_dropout(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
+/* 2-layer GAT on the same graph with a self loop per node, f64, dropout 0.3 (inputs and attention). */
+loom_tensor *lt_model_gat(loom_graph *g, uint64_t seed, enum lt_mode m, loom_tensor **in, int *nin);
 /* A two-stage pipeline: fc1 and tanh on the graph's placement, the hidden values moved
  * (loom_to_placement) to lt_stage2's placement, fc2 and the loss there; one placement when
  * lt_stage2 is NULL. Model parallelism splits fc2's weight, hybrid fc1's too. */

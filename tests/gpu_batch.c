@@ -1,4 +1,4 @@
-/* Graph batches on a GPU (cuda:0): the interaction network and GIN trained on the same steps of a
+/* Graph batches on a GPU (cuda:0): the interaction network, GIN and GAT trained on the same steps of a
  * sampler, collated by the batch source and fed through the GPU's stage, give one CPU device's
  * losses; the plan sampler packs to a memory limit on the GPU's own memory and trains the epoch.
  * Skipped (exit 77) without a GPU or without CUDA. */
@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Trains two epochs of a balance sampler over s on placement and returns the losses (malloc'd). */
-static double *train(const loom_samples *s, const char *placement, int gin, int64_t *n)
+static double *train(const loom_samples *s, const char *placement, enum lt_batch_kind model, int64_t *n)
 {
     loom_error err = LOOM_ERROR_INIT;
     loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
@@ -20,7 +20,7 @@ static double *train(const loom_samples *s, const char *placement, int gin, int6
     loom_sampler *smp;
     ck_assert_msg(loom_sampler_new(s, NULL, s->count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
     lt_batch_model m;
-    lt_batch_model_new(&m, s, placement, gin, 5);
+    lt_batch_model_new(&m, s, placement, model, 5);
     loom_batch_source *src;
     ck_assert_msg(loom_batch_source_new(m.p, s, smp, &m.in, &src, &err) == LOOM_OK, "%s", err.msg);
     for (int e = 0; e < 2; e++) {
@@ -38,25 +38,30 @@ static double *train(const loom_samples *s, const char *placement, int gin, int6
     return r;
 }
 
-static void versus_cpu(int gin)
+static void versus_cpu(enum lt_batch_kind model)
 {
+    static const char *const what[] = {"interaction network on cuda:0, losses against cpu:0",
+                                       "GIN on cuda:0, losses against cpu:0", "GAT on cuda:0, losses against cpu:0"};
     loom_samples s;
     lt_make_samples(&s, 60, 4);
     int64_t ng, nc;
-    double *g = train(&s, "cuda:0", gin, &ng), *c = train(&s, NULL, gin, &nc);
+    double *g = train(&s, "cuda:0", model, &ng), *c = train(&s, NULL, model, &nc);
     ck_assert_int_eq(ng, nc);
     ck_assert_int_gt(ng, 6);
     /* f32 kernels that sum in another order (the GPU's scatters, its GEMMs) over 10 Adam steps */
-    lt_assert_close(g, c, ng, 1e-4, gin ? "GIN on cuda:0, losses against cpu:0" : "interaction network on cuda:0, losses against cpu:0");
+    lt_assert_close(g, c, ng, 1e-4, what[model]);
     free(g);
     free(c);
     loom_samples_free(&s);
 }
 
-START_TEST(test_interaction_network_on_gpu) { versus_cpu(0); }
+START_TEST(test_interaction_network_on_gpu) { versus_cpu(LT_BATCH_IN); }
 END_TEST
 
-START_TEST(test_gin_on_gpu) { versus_cpu(1); }
+START_TEST(test_gin_on_gpu) { versus_cpu(LT_BATCH_GIN); }
+END_TEST
+
+START_TEST(test_gat_on_gpu) { versus_cpu(LT_BATCH_GAT); }
 END_TEST
 
 /* The plan sampler under a limit on the GPU's memory: every share fits, the epoch trains, and the
@@ -67,7 +72,7 @@ START_TEST(test_plan_sampler_on_gpu)
     lt_make_samples(&s, 80, 6);
     loom_error err = LOOM_ERROR_INIT;
     lt_batch_model m;
-    lt_batch_model_new(&m, &s, "cuda:0", 0, 2);
+    lt_batch_model_new(&m, &s, "cuda:0", LT_BATCH_IN, 2);
     loom_program_free(m.p);
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     t.optimizer = loom_adam(0.01);
@@ -224,6 +229,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_interaction_network_on_gpu);
     tcase_add_test(tc, test_gin_on_gpu);
+    tcase_add_test(tc, test_gat_on_gpu);
     tcase_add_test(tc, test_plan_sampler_on_gpu);
     tcase_add_test(tc, test_bounds_lowered_under_fed_data_on_gpu);
     tcase_add_test(tc, test_two_gpus_forward_of_parts);

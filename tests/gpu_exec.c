@@ -45,6 +45,13 @@ START_TEST(test_gcn_on_gpu)
 }
 END_TEST
 
+START_TEST(test_gat_on_gpu)
+{
+    for (uint64_t seed = 0; seed < 2; seed++)
+        versus_cpu(lt_model_gat, seed, 1e-9);
+}
+END_TEST
+
 START_TEST(test_random_graphs_on_gpu)
 {
     for (uint64_t seed = 0; seed < 40; seed++)
@@ -183,6 +190,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_mlp_on_gpu);
     tcase_add_test(tc, test_gcn_on_gpu);
+    tcase_add_test(tc, test_gat_on_gpu);
     tcase_add_test(tc, test_random_graphs_on_gpu);
     tcase_add_test(tc, test_graphs_and_determinism);
     tcase_add_test(tc, test_bad_index_on_device);

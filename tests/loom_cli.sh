@@ -13,7 +13,7 @@ fails=0
 expect() {
     local want=$1 pattern=$2
     shift 2
-    "$loom" "$@" >"$dir/out" 2>"$dir/err"
+    "${pre[@]}" "$loom" "$@" >"$dir/out" 2>"$dir/err"
     local got=$?
     local said=1
     if [ -z "$pattern" ]; then [ ! -s "$dir/err" ] || said=0; else grep -Eq -- "$pattern" "$dir/err" || said=0; fi
@@ -27,6 +27,7 @@ expect() {
     fi
 }
 
+pre=(env) # what runs loom: env, or env with a changed environment
 usage='^usage: loom'
 expect 2 "$usage" # no command
 expect 2 "unknown command 'frob'" frob
@@ -64,7 +65,59 @@ if ! grep -q "wrote $dir/one.dot" "$dir/out" || ! grep -q "cluster_dev0" "$dir/o
     echo "FAIL: loom plan gcn --placement cpu:0 --dot: no one-device graph written"
     fails=$((fails + 1))
 fi
+# --png: dot draws the plan (devices as clusters); without dot on PATH, the refusal says how to get it
+rm -f "$dir/plan.png"
+pre=(env PATH=/nonexistent)
+expect 1 "--png needs Graphviz's dot program" plan mlp --placement cpu:0-1 --png "$dir/plan.png"
+pre=(env)
+if command -v dot >/dev/null 2>&1; then
+    expect 0 "" plan mlp --placement cpu:0-1 --png "$dir/plan's.png"
+    if ! grep -q "wrote $dir/plan's.png" "$dir/out" || [ "$(head -c 4 "$dir/plan's.png" | od -An -tx1 | tr -d ' ')" != 89504e47 ]; then
+        echo "FAIL: loom plan --png wrote no PNG"
+        fails=$((fails + 1))
+    fi
+    expect 1 "dot could not write $dir/missing/plan.png" plan mlp --placement cpu:0-1 --png "$dir/missing/plan.png"
+else
+    echo "skipped: loom plan --png (Graphviz's dot is not installed)"
+fi
 expect 0 "" --help
+
+# loom train, bench and plan of the models: bad usage is status 2 with the reason
+expect 2 "loom train: which model" train
+expect 2 "unknown model 'frob'" train frob
+expect 2 "unknown model 'frob'" bench frob
+expect 2 "epochs '0': expected an integer >= 1" train in --epochs 0
+expect 2 "lr '-1': expected a number > 0" train in --lr -1
+expect 2 "batch 'x8': expected an integer >= 1" train in --batch x8
+expect 2 "--epochs needs a value" train in --epochs
+expect 2 "--checkpoint is not an option of loom bench" bench in --checkpoint "$dir/ck"
+expect 2 "--epochs is not an option of loom plan" plan in --epochs 3
+expect 2 "--resume needs --checkpoint DIR" train in --resume
+expect 2 "--log-every writes metrics lines: give --metrics FILE" train in --log-every 2
+expect 2 "this model takes no --batch" train gcn --batch 8
+expect 2 "this model takes no --sampler" train lenet --sampler random
+expect 2 "this model takes no --hidden" train convnet --hidden 8
+expect 2 "--sampler: .*'nope'" train in --data events:8 --sampler nope
+expect 2 "--sampler plan is not offered here" train in --data events:8 --sampler plan
+expect 2 "--data 'events:1': expected events:N with N from 2" train in --data events:1
+expect 2 "--data 'frob': expected cora .*, synthetic" train gcn --data frob
+expect 2 "--data 'frob': expected events" train in --data frob
+expect 2 "--placement: .*cpu:3-1" train in --placement cpu:3-1
+expect 2 "unknown command 'frob'" help frob
+expect 1 "--data .*here.samples.: no such file, nor a directory .*nothing of a TU dataset" train in --data "$dir/nothing/here.samples"
+mkdir -p "$dir/empty"
+rm -rf "$dir/empty/"*
+expect 2 "--resume: $dir/empty holds no checkpoint" train in --data events:8 --hidden 4 --epochs 1 --checkpoint "$dir/empty" --resume
+rm -rf "$dir/ck"
+expect 0 "" train in --data events:8 --hidden 4 --epochs 1 --checkpoint "$dir/ck" --quiet
+expect 2 "holds a checkpoint \\(epoch 1\\): add --resume" train in --data events:8 --hidden 4 --epochs 2 --checkpoint "$dir/ck"
+expect 2 "was trained as .*\"hidden\":4.* but this run is .*\"hidden\":5" train in --data events:8 --hidden 5 --epochs 2 --checkpoint "$dir/ck" --resume
+expect 1 "--checkpoint: cannot make /dev/null/x: Not a directory" train in --data events:8 --checkpoint /dev/null/x
+expect 1 "cannot write $dir/missing/m.jsonl: No such file" train in --data events:8 --metrics "$dir/missing/m.jsonl"
+# --plot without gnuplot on PATH: said before anything is trained
+pre=(env PATH=/nonexistent)
+expect 1 "--plot draws with gnuplot, which is not on PATH" train in --data events:8 --plot "$dir/x.png"
+pre=(env)
 
 [ $fails = 0 ] && echo "all cases pass" || echo "$fails cases failed"
 [ $fails = 0 ]

@@ -46,7 +46,7 @@ static double *train_joined(lt_batch_model *m, const loom_samples *s, loom_sampl
     return r;
 }
 
-static void equivalence(int gin, const char *placement, int ndev, loom_sampler_kind kind)
+static void equivalence(enum lt_batch_kind model, const char *placement, int ndev, loom_sampler_kind kind)
 {
     loom_samples s;
     lt_make_samples(&s, 48, 7);
@@ -61,14 +61,15 @@ static void equivalence(int gin, const char *placement, int ndev, loom_sampler_k
     loom_sampler *smp;
     ck_assert_msg(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
     lt_batch_model many, one;
-    lt_batch_model_new(&many, &s, placement, gin, 11);
-    lt_batch_model_new(&one, &s, NULL, gin, 11);
+    lt_batch_model_new(&many, &s, placement, model, 11);
+    lt_batch_model_new(&one, &s, NULL, model, 11);
     int64_t na, nb;
     double *a = train_parts(&many, &s, smp, 2, &na), *b = train_joined(&one, &s, smp, 2, &nb);
     ck_assert_int_eq(na, nb);
     ck_assert_int_gt(na, 4);
     char what[96];
-    snprintf(what, sizeof what, "%s on %s (%s), losses against one device", gin ? "GIN" : "interaction network", placement,
+    static const char *const names[] = {"interaction network", "GIN", "GAT"};
+    snprintf(what, sizeof what, "%s on %s (%s), losses against one device", names[model], placement,
              loom_sampler_kind_name(kind));
     lt_assert_close(a, b, na, 1e-5, what);
     lt_record_results(what, a, na);
@@ -82,20 +83,29 @@ static void equivalence(int gin, const char *placement, int ndev, loom_sampler_k
 
 START_TEST(test_interaction_network_cpu4)
 {
-    equivalence(0, "cpu:0-3", 4, LOOM_SAMPLER_DEVICES);
-    equivalence(0, "cpu:0-3", 4, LOOM_SAMPLER_BUDGET);
+    equivalence(LT_BATCH_IN, "cpu:0-3", 4, LOOM_SAMPLER_DEVICES);
+    equivalence(LT_BATCH_IN, "cpu:0-3", 4, LOOM_SAMPLER_BUDGET);
 }
 END_TEST
 
 START_TEST(test_interaction_network_cpu2_balance)
 {
-    equivalence(0, "cpu:0-1", 2, LOOM_SAMPLER_BALANCE);
+    equivalence(LT_BATCH_IN, "cpu:0-1", 2, LOOM_SAMPLER_BALANCE);
 }
 END_TEST
 
 START_TEST(test_gin_cpu2)
 {
-    equivalence(1, "cpu:0-1", 2, LOOM_SAMPLER_DEVICES);
+    equivalence(LT_BATCH_GIN, "cpu:0-1", 2, LOOM_SAMPLER_DEVICES);
+}
+END_TEST
+
+/* GAT split by whole graphs: its gathers, edge softmax, attention dropout and scatters each on its
+ * device's own graphs. */
+START_TEST(test_gat_cpu2)
+{
+    equivalence(LT_BATCH_GAT, "cpu:0-1", 2, LOOM_SAMPLER_DEVICES);
+    equivalence(LT_BATCH_GAT, "cpu:0-3", 4, LOOM_SAMPLER_BUDGET);
 }
 END_TEST
 
@@ -120,7 +130,7 @@ START_TEST(test_memory_limit_random_fails_plan_trains)
     /* the limit: 85% of what the plan for the random epoch's largest shares holds (CPU devices
      * share the host's memory: the limit bounds the whole plan) */
     lt_batch_model probe;
-    lt_batch_model_new(&probe, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&probe, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_bound b[2] = {{probe.in.nodes, 2 * most_n, most_n}, {probe.in.edges, 2 * most_e, most_e}};
     loom_memory mem;
     loom_program_set_source(probe.p, loom_batch_source_fn, NULL);
@@ -129,7 +139,7 @@ START_TEST(test_memory_limit_random_fails_plan_trains)
     lt_batch_model_free(&probe);
 
     lt_batch_model m;
-    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_program_free(m.p); /* the same model under the limit */
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     t.optimizer = loom_adam(0.01);
@@ -223,7 +233,7 @@ START_TEST(test_feeder_refusals)
                           "part 1: dynamic dim E is 5 in input 'edge_y' but 6 in another input's part"};
     for (int mode = 0; mode < 4; mode++) {
         lt_batch_model m;
-        lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+        lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
         loom_bound b[2] = {{m.in.nodes, 16, 8}, {m.in.edges, 24, 12}};
         ck_assert(loom_program_set_bounds(m.p, b, 2) == LOOM_OK);
         bad_feed bf = {.m = &m, .mode = mode};
@@ -246,7 +256,7 @@ START_TEST(test_batch_refusals)
     lt_make_samples(&s, 20, 2);
     loom_error err = LOOM_ERROR_INIT;
     lt_batch_model m;
-    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT; /* one share a step */
     loom_sampler *smp;
     loom_batch_source *src = NULL;
@@ -265,7 +275,7 @@ START_TEST(test_batch_refusals)
     lt_batch_model_free(&m);
 
     /* a limit that not even the largest sample's shares fit */
-    lt_batch_model_new(&m, &s, "cpu:0-1", 0, 1);
+    lt_batch_model_new(&m, &s, "cpu:0-1", LT_BATCH_IN, 1);
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     t.optimizer = loom_adam(0.01);
     loom_bound tiny[2] = {{m.in.nodes, 2, 1}, {m.in.edges, 2, 1}};
@@ -295,7 +305,7 @@ START_TEST(test_fed_input_kept)
     loom_error err = LOOM_ERROR_INIT;
     for (int ndev = 1; ndev <= 2; ndev++) {
         lt_batch_model m;
-        lt_batch_model_new(&m, &s, ndev == 1 ? NULL : "cpu:0-1", 0, 1);
+        lt_batch_model_new(&m, &s, ndev == 1 ? NULL : "cpu:0-1", LT_BATCH_IN, 1);
         ck_assert(loom_program_keep(m.p, m.in.x) == LOOM_OK);
         loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
         o.batch = 5;
@@ -327,6 +337,79 @@ START_TEST(test_fed_input_kept)
 }
 END_TEST
 
+/* loom_batch_inputs_make's inputs for each task, and loom_batch_graph_accuracy on one and two
+ * devices against the host: the logits of a graph are the sums over its nodes of their first three
+ * features, so its prediction is the argmax of those sums. */
+START_TEST(test_inputs_make_and_graph_accuracy)
+{
+    loom_samples s;
+    lt_make_samples(&s, 40, 5);
+    loom_error err = LOOM_ERROR_INIT;
+    /* what the host predicts */
+    int64_t hits = 0;
+    for (int64_t i = 0; i < s.count; i++) {
+        double sum[3] = {0, 0, 0};
+        for (int64_t v = s.node_off[i]; v < s.node_off[i + 1]; v++)
+            for (int c = 0; c < 3; c++)
+                sum[c] += s.x[v * 5 + c];
+        int best = sum[1] > sum[0] ? 1 : 0;
+        best = sum[2] > sum[best] ? 2 : best;
+        hits += best == s.graph_y[i];
+    }
+    const double want = (double)hits / (double)s.count;
+    ck_assert(want > 0 && want < 1); /* a measure that can be wrong both ways */
+    for (int ndev = 1; ndev <= 2; ndev++) {
+        loom_graph *g = loom_graph_new();
+        if (ndev == 2) {
+            loom_placement *pl = loom_placement_parse("cpu:0-1", &err);
+            loom_graph_set_placement(g, pl);
+            loom_placement_free(pl);
+        }
+        loom_batch_inputs in;
+        loom_batch_inputs_make(g, &s, 6, LOOM_TASK_GRAPHS, &in);
+        ck_assert(in.x && in.src && in.dst && in.node_graph && in.graph_y && !in.edge_attr && !in.edge_y && !in.edge_graph);
+        ck_assert_str_eq(loom_tensor_name(in.graph_y), "graph_y");
+        ck_assert_int_eq(loom_tensor_dim(in.x, 1), 5);
+        loom_tensor *logits = loom_segment_sum(g, loom_slice(g, in.x, 1, 0, 3), in.node_graph, in.graphs);
+        loom_tensor *loss = loom_softmax_cross_entropy(g, logits, in.graph_y, NULL);
+        loom_program *p = NULL;
+        ck_assert_msg(loom_compile(g, loss, NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+        loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+        o.batch = 6;
+        o.devices = ndev;
+        double acc = -1;
+        ck_assert_msg(loom_batch_graph_accuracy(p, logits, &s, &o, &in, LOOM_RUN_EVAL, &acc, &err) == LOOM_OK, "%s", err.msg);
+        ck_assert_msg(fabs(acc - want) < 1e-12, "%d devices: accuracy %g, the host's %g", ndev, acc, want);
+        loom_program_free(p);
+        loom_graph_free(g);
+
+        /* the edge task's inputs: features and labels of edges, no graphs */
+        g = loom_graph_new();
+        loom_batch_inputs_make(g, &s, 6, LOOM_TASK_EDGES, &in);
+        ck_assert(in.x && in.edge_attr && in.src && in.dst && in.edge_y && !in.node_graph && !in.graph_y && in.graphs == 0);
+        ck_assert_int_eq(loom_tensor_dim(in.edge_attr, 1), 4);
+        loom_graph_free(g);
+    }
+    /* a dataset without graph labels is refused */
+    int32_t *gy = s.graph_y;
+    s.graph_y = NULL;
+    loom_graph *g = loom_graph_new();
+    loom_batch_inputs in;
+    loom_batch_inputs_make(g, &s, 6, LOOM_TASK_EDGES, &in);
+    loom_program *p = NULL;
+    ck_assert(loom_compile(g, loom_bce_with_logits(g, loom_reshape(g, loom_slice(g, in.edge_attr, 1, 0, 1), loom_shape(in.edges)),
+                                                   in.edge_y, 1.0), NULL, &p) == LOOM_OK);
+    loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
+    double acc;
+    ck_assert(loom_batch_graph_accuracy(p, in.x, &s, &o, &in, LOOM_RUN_EVAL, &acc, &err) == LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "no graph labels") != NULL, "%s", err.msg);
+    loom_program_free(p);
+    loom_graph_free(g);
+    s.graph_y = gy;
+    loom_samples_free(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batch");
@@ -335,10 +418,12 @@ int main(void)
     tcase_add_test(tc, test_interaction_network_cpu4);
     tcase_add_test(tc, test_interaction_network_cpu2_balance);
     tcase_add_test(tc, test_gin_cpu2);
+    tcase_add_test(tc, test_gat_cpu2);
     tcase_add_test(tc, test_memory_limit_random_fails_plan_trains);
     tcase_add_test(tc, test_feeder_refusals);
     tcase_add_test(tc, test_batch_refusals);
     tcase_add_test(tc, test_fed_input_kept);
+    tcase_add_test(tc, test_inputs_make_and_graph_accuracy);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

@@ -765,7 +765,7 @@ START_TEST(test_edge_metrics_count_every_edge)
     lt_make_samples(&s, 30, 4);
     loom_error err = LOOM_ERROR_INIT;
     lt_batch_model m;
-    lt_batch_model_new(&m, &s, "cpu:0-2", 0, 2);
+    lt_batch_model_new(&m, &s, "cpu:0-2", LT_BATCH_IN, 2);
     loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
     o.kind = LOOM_SAMPLER_DEVICES;
     o.batch = 7;

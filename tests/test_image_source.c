@@ -416,6 +416,25 @@ static void expect_refused(const loom_image_set *s, loom_tensor *x, loom_tensor 
     ck_assert_msg(strstr(err.msg, needle) != NULL, "expected '%s' in: %s", needle, err.msg);
 }
 
+/* loom_image_set_mean_std on pixels of a hand computation: 0, 255, 255, 255 are 0, 1, 1, 1 on the
+ * [0, 1] scale: mean 3/4, variance 3/4 - 9/16 = 3/16; nothing for an empty set. */
+START_TEST(test_mean_std)
+{
+    loom_image_set s = {.count = 2, .channels = 1, .height = 1, .width = 2, .num_classes = 1};
+    const int64_t ish[4] = {2, 1, 1, 2};
+    ck_assert_int_eq(loom_array_alloc(&s.images, LOOM_U8, 4, ish), LOOM_OK);
+    const uint8_t px[4] = {0, 255, 255, 255};
+    memcpy(s.images.data, px, 4);
+    double mean = -1, std = -1;
+    loom_image_set_mean_std(&s, &mean, &std);
+    ck_assert_double_eq_tol(mean, 0.75, 1e-15);
+    ck_assert_double_eq_tol(std, sqrt(3.0 / 16.0), 1e-15);
+    loom_image_set_free(&s);
+    loom_image_set_mean_std(&s, &mean, &std);
+    ck_assert(mean == 0 && std == 0);
+}
+END_TEST
+
 START_TEST(test_refusals)
 {
     loom_image_set s;
@@ -483,6 +502,7 @@ int main(void)
     TCase *tc = tcase_create("source");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_every_image_once_an_epoch);
+    tcase_add_test(tc, test_mean_std);
     tcase_add_test(tc, test_order_from_seed_and_epoch);
     tcase_add_test(tc, test_normalisation_exact);
     tcase_add_test(tc, test_crop);

@@ -56,6 +56,9 @@ END_TEST
 START_TEST(test_gcn_dropout_equivalent) { ck_assert_int_eq(check_seeds(lt_model_gcn_dropout, 2, 1e-9), 18); }
 END_TEST
 
+START_TEST(test_gat_equivalent) { ck_assert_int_eq(check_seeds(lt_model_gat, 2, 1e-9), 18); }
+END_TEST
+
 /* Pipelines: two stages on two placements (of 1 to 3 devices, disjoint or sharing one), the
  * hidden values moved between them and their gradient moved back. */
 START_TEST(test_pipelines_equivalent)
@@ -104,6 +107,7 @@ int main(void)
     tcase_add_test(tc, test_mlp_equivalent);
     tcase_add_test(tc, test_gcn_equivalent);
     tcase_add_test(tc, test_gcn_dropout_equivalent);
+    tcase_add_test(tc, test_gat_equivalent);
     tcase_add_test(tc, test_random_graphs_equivalent);
     tcase_add_test(tc, test_embedding_equivalent);
     tcase_add_test(tc, test_pipelines_equivalent);

@@ -1,11 +1,15 @@
-"""The peer of bench/gcn.c: the same GCN training in PyTorch Geometric, timed the same way.
+"""The peer of bench/gcn.c: the same GCN or GAT training in PyTorch Geometric, timed the same way.
 
-    python3 bench/peers/gcn_pyg.py --graph cora|synthetic [--edge-index] [--epochs 200] [--warmup 20]
-        [--nodes 1000000 --edges 20000000 --features 64 --hidden 128 --classes 16 --seed 0]
-        [--device cuda] [--cached]
+    python3 bench/peers/gcn_pyg.py [--model gcn|gat] --graph cora|synthetic [--edge-index] [--epochs 200]
+        [--warmup 20] [--nodes 1000000 --edges 20000000 --features 64 --hidden 128 --heads 8 --classes 16
+        --seed 0] [--device cuda] [--cached]
 
-The model is loom_nn_gcn's: dropout 0.5 on the input, GCNConv(hidden) (normalize, self loops,
-bias), relu, dropout 0.5, GCNConv(classes); Adam lr 0.01; float32; full-batch cross-entropy.
+gcn (the default) is loom_nn_gcn's model: dropout 0.5 on the input, GCNConv(hidden) (normalize,
+self loops, bias), relu, dropout 0.5, GCNConv(classes); Adam lr 0.01. gat is loom_nn_gat's, PyG's
+GAT example: dropout 0.6, GATConv(hidden, heads 8, dropout 0.6 on the attention), ELU, dropout
+0.6, GATConv(classes, one head, concat=False, dropout 0.6); GATConv's self loops (remove, then one
+per node, as loom_csr_edges makes them); always edge_index; hidden 8 unless --hidden; Adam lr 0.005
+with weight decay 5e-4 on every parameter on Cora. float32; full-batch cross-entropy.
 
 - cora: $LOOM_DATA/cora.npz read as data/citation.c reads it (bench/peers/cora.py: symmetrised
   adjacency without self loops, row-normalised features), the loss over the 140 training rows of
@@ -46,22 +50,22 @@ def log(*a):
     print("gcn_pyg:", *a, file=sys.stderr, flush=True)
 
 
-def build_model(torch, GCNConv, features, hidden, classes, cached, dropout=0.5):
+def build_model(torch, conv1, conv2, act, dropout):
+    """dropout, conv1, act, dropout, conv2: the GCN and the GAT alike."""
     F = torch.nn.functional
 
-    class GCN(torch.nn.Module):
+    class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = GCNConv(features, hidden, cached=cached)
-            self.conv2 = GCNConv(hidden, classes, cached=cached)
+            self.conv1, self.conv2 = conv1, conv2
 
         def forward(self, x, adj):
             x = F.dropout(x, p=dropout, training=self.training)
-            x = F.relu(self.conv1(x, adj))
+            x = act(self.conv1(x, adj))
             x = F.dropout(x, p=dropout, training=self.training)
             return self.conv2(x, adj)
 
-    return GCN()
+    return Net()
 
 
 def to_device(torch, a, device, dtype=None):
@@ -107,7 +111,7 @@ def run(args):
     import torch
     warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
     warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
-    from torch_geometric.nn import GCNConv
+    from torch_geometric.nn import GATConv, GCNConv
     import torch_geometric
 
     torch.manual_seed(args.seed)
@@ -116,15 +120,20 @@ def run(args):
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     n, src, dst, x_np, y_np, train_rows, wd1 = load_graph(args)
-    hidden = args.hidden or (16 if args.graph == "cora" else 128)
+    gat = args.model == "gat"
+    if gat:
+        args.edge_index = True
+    hidden = args.hidden or (8 if gat else 16 if args.graph == "cora" else 128)
+    heads = args.heads if gat else 1
+    dropout = args.dropout if args.dropout is not None else 0.6 if gat else 0.5
     classes = int(y_np.max()) + 1 if args.graph == "cora" else args.classes
     rec = {
-        "case": args.graph, "impl": "pyg", "adj": "edge_index" if args.edge_index else "torch_csr",
+        "case": args.graph, "impl": "pyg", "model": args.model, "adj": "edge_index" if args.edge_index else "torch_csr",
         # spelt as Loom's placements are: cuda:0, cpu:0
         "device": f"{device.type}:{device.index if device.index is not None else torch.cuda.current_device() if cuda else 0}",
         "nodes": int(n), "edges": int(len(src)), "features": int(x_np.shape[1]), "hidden": hidden,
-        "classes": classes, "train_rows": int(n if train_rows is None else len(train_rows)),
-        "epochs": args.epochs, "warmup": args.warmup, "threads": torch.get_num_threads(), "cached": args.cached, "dropout": args.dropout,
+        "heads": heads, "classes": classes, "train_rows": int(n if train_rows is None else len(train_rows)),
+        "epochs": args.epochs, "warmup": args.warmup, "threads": torch.get_num_threads(), "cached": args.cached, "dropout": dropout,
         "ms_per_epoch": None, "peak_bytes": None, "final_loss": None, "oom": False,
         "torch": torch.__version__, "pyg": torch_geometric.__version__,
         "gpu": torch.cuda.get_device_name(device) if cuda else None,
@@ -141,13 +150,20 @@ def run(args):
             gc.collect()
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
-        model = build_model(torch, GCNConv, x.shape[1], hidden, classes, args.cached, args.dropout).to(device)
-        optimizer = torch.optim.Adam([
-            dict(params=model.conv1.parameters(), weight_decay=wd1),
-            dict(params=model.conv2.parameters(), weight_decay=0.0),
-        ], lr=0.01)
-        model.train()
         F = torch.nn.functional
+        if gat:
+            model = build_model(torch, GATConv(x.shape[1], hidden, heads=heads, dropout=dropout),
+                                GATConv(hidden * heads, classes, heads=1, concat=False, dropout=dropout),
+                                F.elu, dropout).to(device)
+            optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=wd1)
+        else:
+            model = build_model(torch, GCNConv(x.shape[1], hidden, cached=args.cached),
+                                GCNConv(hidden, classes, cached=args.cached), F.relu, dropout).to(device)
+            optimizer = torch.optim.Adam([
+                dict(params=model.conv1.parameters(), weight_decay=wd1),
+                dict(params=model.conv2.parameters(), weight_decay=0.0),
+            ], lr=0.01)
+        model.train()
 
         def step():
             optimizer.zero_grad(set_to_none=True)
@@ -188,6 +204,7 @@ def run(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=["gcn", "gat"], default="gcn")
     ap.add_argument("--graph", choices=["cora", "synthetic"], default="cora")
     ap.add_argument("--edge-index", action="store_true", help="edge_index message passing instead of sparse adj_t")
     ap.add_argument("--epochs", type=int, default=200)
@@ -195,16 +212,18 @@ def main():
     ap.add_argument("--nodes", type=int, default=1_000_000)
     ap.add_argument("--edges", type=int, default=20_000_000)
     ap.add_argument("--features", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=0, help="default 16 for cora, 128 for synthetic")
+    ap.add_argument("--hidden", type=int, default=0, help="default 16 for cora, 128 for synthetic (gat: 8 per head)")
+    ap.add_argument("--heads", type=int, default=8, help="gat's attention heads in the first layer")
     ap.add_argument("--classes", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0, help="the synthetic graph's seed (and torch's)")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--cached", action="store_true", help="GCNConv(cached=True): normalise once")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on the CPU (0: torch's default)")
-    ap.add_argument("--dropout", type=float, default=0.5, help="0.5 as in loom_nn_gcn; other values for checks only")
+    ap.add_argument("--dropout", type=float, default=None,
+                    help="0.5 as in loom_nn_gcn, 0.6 as in loom_nn_gat; other values for checks only")
     args = ap.parse_args()
-    if args.epochs < 1 or args.warmup < 0 or args.hidden < 0:
-        ap.error("--epochs must be >= 1, --warmup and --hidden >= 0")
+    if args.epochs < 1 or args.warmup < 0 or args.hidden < 0 or args.heads < 1:
+        ap.error("--epochs and --heads must be >= 1, --warmup and --hidden >= 0")
     if args.graph == "synthetic":
         try:
             synthetic.check_sizes(args.nodes, args.edges, args.features, args.classes)
@@ -213,7 +232,8 @@ def main():
     try:
         run(args)
     except Exception as e:  # a line for the table (no GPU, no torch, a PyG error), then the traceback
-        print(json.dumps({"case": args.graph, "impl": "pyg", "adj": "edge_index" if args.edge_index else "torch_csr",
+        print(json.dumps({"case": args.graph, "impl": "pyg", "model": args.model,
+                          "adj": "edge_index" if args.edge_index or args.model == "gat" else "torch_csr",
                           "oom": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}),
               flush=True)
         raise

@@ -3,7 +3,7 @@
  *
  * A candidate is the first k devices of the ones given (k = 1, 2, 4, ... and all of them) with a
  * strategy: one device alone; data parallel (dense inputs S(0), parameters B); model parallel
- * (matrix parameters S(1), inputs B); or no hints at all, where SBP inference chooses each
+ * (matrix parameters S(1) and the products x W by them, inputs B); or no hints at all, where SBP inference chooses each
  * tensor's SBP by the same cost model (a hybrid where that is cheaper). Each is built afresh from
  * the user's builder, so no candidate sees another's gradient or update tensors. */
 #include <loom/place.h>
@@ -41,6 +41,9 @@ static void hint(loom_graph *g, loom_place_strategy s)
             loom_tensor_set_sbp(t, s == LOOM_PLACE_DATA ? loom_split(0) : loom_broadcast());
         else if (t->op == LOOM_OP_PARAM)
             loom_tensor_set_sbp(t, s == LOOM_PLACE_MODEL && t->shape.ndim == 2 ? loom_split(1) : loom_broadcast());
+        else if (s == LOOM_PLACE_MODEL && t->op == LOOM_OP_MATMUL && !t->a.i[1] && t->src[1]->op == LOOM_OP_PARAM &&
+                 t->src[1]->shape.ndim == 2)
+            loom_tensor_set_sbp(t, loom_split(1)); /* x W with W split by columns: (B, S(1)) -> S(1), not W gathered */
     }
 }
 
@@ -194,6 +197,15 @@ loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *
                 c->ok = 1;
                 c->predicted_s = loom_program_predicted_step(p);
                 const loom__plan *plan = loom__program_plan_of(p, LOOM_RUN_STEP);
+                if (!plan) { /* a CSR input sizes the plan: made once it is fed, and held to the limit then */
+                    loom_memory mem;
+                    if ((s = m->feed(p, g, m->user)) != LOOM_OK)
+                        s = loom_error_set(err, s, "loom_place_search: the feed of %s (%s) failed: %s", c->placement,
+                                           loom_place_strategy_name(c->strategy), loom_program_error(p));
+                    else if (loom_program_memory(p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &mem) != LOOM_OK)
+                        c->ok = 0, c->predicted_s = 0, snprintf(c->why, sizeof c->why, "%s", loom_program_error(p));
+                    plan = loom__program_plan_of(p, LOOM_RUN_STEP);
+                }
                 c->peak_bytes = plan ? loom__program_plan_needs(p, plan) : 0;
             }
             if (o->log && s == LOOM_OK && !c->ok)

@@ -130,6 +130,21 @@ typedef struct loom_batch_inputs {
  * reduce gradients). loom_batch_plan_epoch sets the real bounds of each epoch. */
 void loom_batch_dims(loom_graph *g, const loom_samples *s, int64_t batch, loom_batch_inputs *in);
 
+/** What a graph batch's labels are for: which inputs loom_batch_inputs_make makes. */
+typedef enum loom_batch_task {
+    LOOM_TASK_EDGES,  /**< edge classification: edge_y [E], and edge_attr where the dataset has edge features */
+    LOOM_TASK_GRAPHS, /**< graph classification: node_graph [N] over G and graph_y [G] */
+    LOOM_TASK_COUNT   /**< the number of tasks */
+} loom_batch_task;
+
+/** Makes the dims (loom_batch_dims) and the inputs of a graph batch of s on g for task, into in:
+ * x [N, node_features] f32 ("x"), the index inputs src and dst [E] over N ("src", "dst"), then for
+ * LOOM_TASK_EDGES edge_attr [E, edge_features] f32 ("edge_attr", when s has edge features) and
+ * edge_y [E] f32 ("edge_y"), for LOOM_TASK_GRAPHS node_graph [N] over G ("node_graph") and
+ * graph_y [G] i32 ("graph_y"); every other member NULL, and in->graphs 0 for edges (G is not fed).
+ * Errors are the builder's, kept on g. */
+void loom_batch_inputs_make(loom_graph *g, const loom_samples *s, int64_t batch, loom_batch_task task, loom_batch_inputs *in);
+
 /** A batch source (opaque): a data source that collates a sampler's steps. */
 typedef struct loom_batch_source loom_batch_source;
 
@@ -186,6 +201,13 @@ typedef struct loom_edge_metrics {
  * steps. */
 loom_status loom_batch_edge_metrics(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
                                     const loom_batch_inputs *in, loom_run_mode mode, loom_edge_metrics *out, loom_error *err);
+
+/** Graph classification measured on a dataset, as loom_batch_edge_metrics measures edges: runs
+ * mode over every sample of s once, in steps dealt by a sampler of options o, and writes to
+ * *accuracy the fraction of samples whose largest logit (of logits [G, classes], kept) is their
+ * graph label. LOOM_ERR_INVALID when s has no graph labels. */
+loom_status loom_batch_graph_accuracy(loom_program *p, loom_tensor *logits, const loom_samples *s, const loom_sampler_opts *o,
+                                      const loom_batch_inputs *in, loom_run_mode mode, double *accuracy, loom_error *err);
 
 #ifdef __cplusplus
 }

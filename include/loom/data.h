@@ -78,6 +78,10 @@ typedef struct loom_image_set {
 loom_status loom_fashion_mnist_load(const char *dir, int train, loom_image_set *out, loom_error *err);
 /** Frees the set's arrays and clears it. */
 void loom_image_set_free(loom_image_set *s);
+/** The mean and standard deviation of every pixel of s on the [0, 1] scale (p / 255), summed in
+ * double in the set's order: what loom_image_opts' mean and std normalise by. Both 0 for an empty
+ * set or one whose images are not u8. */
+void loom_image_set_mean_std(const loom_image_set *s, double *mean, double *std);
 
 /* ---------------------------------------------------------------------------------------------
  * Citation graphs in the Cora/CiteSeer .npz layout (adj_data/adj_indices/adj_indptr/adj_shape,
@@ -115,6 +119,15 @@ void loom_node_dataset_free(loom_node_dataset *d);
  * i32 in [0, classes). Free with loom_node_dataset_free. LOOM_ERR_INVALID names a bad size. */
 loom_status loom_synthetic_graph(int64_t nodes, int64_t edges, int64_t features, int64_t classes, uint64_t seed,
                                  loom_node_dataset *out, loom_error *err);
+
+/** The edges of a CSR adjacency as two [E] i32 arrays for gathers, scatters and the segment softmax:
+ * entry (row r, column c) is the edge c -> r (src c, dst r: a row is a destination, as spmm reads
+ * it), in the matrix's order. With self_loops, diagonal entries are left out and each node i gets
+ * one edge i -> i, first in its row: PyG's remove_self_loops then add_self_loops, which GAT uses.
+ * src and dst are allocated (free with loom_array_free). An invalid matrix is loom_csr_validate's
+ * LOOM_ERR_FORMAT; more than INT32_MAX rows, or self loops on a matrix that is not square,
+ * LOOM_ERR_INVALID. */
+loom_status loom_csr_edges(const loom_csr *adj, int self_loops, loom_array *src, loom_array *dst, loom_error *err);
 
 /** Training, validation and test masks over a dataset's nodes. */
 typedef struct loom_node_split {

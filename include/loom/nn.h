@@ -23,6 +23,40 @@ loom_tensor *loom_nn_gcn_layer(loom_graph *g, const char *name, loom_tensor *adj
  * Returns logits [N, classes]. Layers are named "gcn1" and "gcn2". */
 loom_tensor *loom_nn_gcn(loom_graph *g, loom_tensor *adj, loom_tensor *x, int64_t hidden, int64_t classes, double dropout);
 
+/** Options of a graph attention layer (loom_nn_gat_layer); start from LOOM_GAT_OPTS_INIT. */
+typedef struct loom_gat_opts {
+    int64_t heads;         /**< attention heads, each with its own weights and attention (>= 1) */
+    int concat;            /**< 1: the heads' outputs side by side [N, heads * out]; 0: their mean [N, out] */
+    double negative_slope; /**< leaky ReLU of the attention scores (>= 0) */
+    double dropout;        /**< dropout on the attention coefficients in training, in [0, 1) */
+    int bias;              /**< 1: a bias [heads * out] (concat) or [out] (mean) added last; 0: none */
+} loom_gat_opts;
+
+/** One head, concatenated, slope 0.2, no attention dropout, a bias: PyG's GATConv defaults. */
+#define LOOM_GAT_OPTS_INIT \
+    ((loom_gat_opts){.heads = 1, .concat = 1, .negative_slope = 0.2, .dropout = 0.0, .bias = 1})
+
+/** One graph attention layer (Velickovic et al. 2018, as PyG's GATConv computes it). x [N, in] is
+ * projected per head, h = x W ([in, heads * out], Glorot, "<name>.lin.weight") viewed [N, heads,
+ * out]. Each edge j -> i (src [E] and dst [E] i32 index inputs over N, e.g. loom_input_index or
+ * loom_csr_edges' arrays) scores leaky_relu(a_src . h[j] + a_dst . h[i]) per head (a_src, a_dst
+ * [heads, out], Glorot, "<name>.att_src", "<name>.att_dst"); the scores are normalised over each
+ * node's in-edges by loom_segment_softmax, dropped out with opts->dropout in training (per edge and
+ * head), and node i receives the sum over its in-edges of coefficient times h[j]. The heads are
+ * concatenated or averaged (opts->concat), then the bias ("<name>.bias", zeros) added; no
+ * activation. Self loops are not added here: PyG adds one per node, and so should the edges given
+ * (loom_csr_edges with self_loops); a node without in-edges gets the bias alone. opts NULL:
+ * LOOM_GAT_OPTS_INIT. A bad argument is recorded on the graph naming the layer. */
+loom_tensor *loom_nn_gat_layer(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *src, loom_tensor *dst,
+                               int64_t out_features, const loom_gat_opts *opts);
+
+/** Two-layer GAT for node classification, PyG's example for Cora: dropout, gat(hidden per head,
+ * heads, concatenated, attention dropout), ELU, dropout, gat(classes, one head, attention
+ * dropout), every dropout of rate `dropout`. Returns logits [N, classes]. Layers are named "gat1"
+ * and "gat2". */
+loom_tensor *loom_nn_gat(loom_graph *g, loom_tensor *x, loom_tensor *src, loom_tensor *dst, int64_t heads, int64_t hidden,
+                         int64_t classes, double dropout);
+
 /** A multilayer perceptron: depth linear layers (with biases) of widths[0 .. depth-1] features, act
  * between them and none after the last. Layers are named "<name>.0", "<name>.1", ... */
 loom_tensor *loom_nn_mlp(loom_graph *g, const char *name, loom_tensor *x, int depth, const int64_t *widths, loom_activation act);

@@ -35,7 +35,7 @@ typedef struct loom_place_model {
 typedef enum loom_place_strategy {
     LOOM_PLACE_ONE_DEVICE, /**< everything on one device */
     LOOM_PLACE_DATA,       /**< inputs split by rows (S(0)), parameters whole on every device (B) */
-    LOOM_PLACE_MODEL,      /**< matrix parameters split by columns (S(1)), inputs whole (B) */
+    LOOM_PLACE_MODEL,      /**< matrix parameters split by columns (S(1)) and the products x W by them, inputs whole (B) */
     LOOM_PLACE_INFERRED,   /**< no hints: SBP inference chooses every tensor's SBP (a hybrid) */
     LOOM_PLACE_STRATEGY_COUNT /**< the number of strategies */
 } loom_place_strategy;
