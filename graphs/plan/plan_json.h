@@ -14,6 +14,7 @@
 /* Defined in plan_json_write.c. */
 extern const char *const loom__plan_json_modes[LOOM_RUN_MODE_COUNT];
 extern const char *const loom__plan_json_tasks[LOOM__TASK_KIND_COUNT];
+extern const char *const loom__plan_json_schedules[LOOM_SCHEDULE_COUNT];
 #define LOOM__PLAN_JSON_NMEM 4 /* the kinds of register memory, loom__mem_kind */
 extern const char *const loom__plan_json_mems[LOOM__PLAN_JSON_NMEM];
 

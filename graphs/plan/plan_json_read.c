@@ -170,6 +170,7 @@ static int read_tasks(loom__rd *r, loom__plan *pl, int a)
             loom__rd_get_i(r, o, "update", -1, pl->g->n - 1, &k->update) ||
             loom__rd_get_i(r, o, "device", LOOM__HOST, pl->ndev - 1, &k->device) ||
             loom__rd_get_i(r, o, "chain_pos", -1, INT32_MAX, &k->chain_pos) ||
+            (loom__json_get(r->doc, o, "chain") >= 0 && loom__rd_get_i(r, o, "chain", 0, pl->nchains - 1, &k->chain)) ||
             loom__rd_get_i(r, o, "dir", LOOM__H2D, LOOM__D2H, &k->dir) || loom__rd_get_ints(r, o, "in", 0, INT32_MAX, &k->in, &k->n_in) ||
             loom__rd_get_ints(r, o, "out", 0, INT32_MAX, &k->out, &k->n_out))
             return -1;
@@ -186,6 +187,10 @@ static int read_tasks(loom__rd *r, loom__plan *pl, int a)
         int chained = k->kind == LOOM__TASK_COMPUTE || k->kind == LOOM__TASK_BOXING || k->kind == LOOM__TASK_MOVE;
         if (chained != (k->chain_pos >= 0))
             return loom__rd_bad(r, o, "compute, boxing and move tasks have a chain position, other tasks -1");
+        if (!chained && k->chain != 0)
+            return loom__rd_bad(r, o, "only compute, boxing and move tasks are in a chain other than 0");
+        if ((k->kind == LOOM__TASK_ACC) != (pl->micro > 1 && k->kind == LOOM__TASK_ACC))
+            return loom__rd_bad(r, o, "an acc task sums micro-batches, which this plan has not");
         const loom_tensor *t = k->tensor >= 0 ? pl->g->t[k->tensor] : NULL;
         uint32_t flags = t ? loom__op_def(t->op)->flags : 0;
         if (k->kind == LOOM__TASK_COMPUTE) {
@@ -211,6 +216,66 @@ static int read_tasks(loom__rd *r, loom__plan *pl, int a)
         if (k->n_in < 1 && k->kind != LOOM__TASK_COMPUTE && k->kind != LOOM__TASK_SOURCE && k->kind != LOOM__TASK_VARIABLE)
             return loom__rd_bad(r, o, "a %s task reads at least one register", loom__plan_json_tasks[k->kind]);
     }
+    return 0;
+}
+
+/* Micro-batches and the pipeline's stages (absent from plans written before them: one piece a
+ * step). */
+static int read_micro(loom__rd *r, loom__plan *pl, int root)
+{
+    int sched = 0, *stages = NULL, n = 0;
+    pl->micro = pl->nchains = pl->nstages = 1;
+    pl->mb_dim = -1;
+    pl->stage = calloc((size_t)pl->ndev, sizeof *pl->stage);
+    if (!pl->stage)
+        return loom__rd_bad(r, root, "out of memory");
+    if (loom__json_get(r->doc, root, "micro") < 0)
+        return 0;
+    if (loom__rd_get_i(r, root, "micro", 1, LOOM_MAX_REGST_NUM, &pl->micro) ||
+        loom__rd_get_name(r, root, "schedule", loom__plan_json_schedules, LOOM_SCHEDULE_COUNT, &sched) ||
+        loom__rd_get_i(r, root, "mb_dim", pl->micro > 1 ? 0 : -1, pl->micro > 1 ? pl->g->ndyn - 1 : -1, &pl->mb_dim) ||
+        loom__rd_get_int(r, root, "mb_rows", 0, INT64_MAX, &pl->mb_rows) || loom__rd_get_i(r, root, "mb_static", 0, 1, &pl->mb_static) ||
+        loom__rd_get_i(r, root, "nchains", 1, pl->micro > 1 && pl->mode >= LOOM_RUN_GRAD ? LOOM__NCHAINS : 1, &pl->nchains) ||
+        loom__rd_get_i(r, root, "nstages", 1, pl->ndev, &pl->nstages) ||
+        loom__rd_get_ints(r, root, "stages", 0, pl->nstages - 1, &stages, &n))
+        return free(stages), -1;
+    pl->schedule = (loom_schedule)sched;
+    if (n != pl->ndev)
+        return free(stages), loom__rd_bad(r, loom__json_get(r->doc, root, "stages"), "the stage of each of the %d devices", pl->ndev);
+    memcpy(pl->stage, stages, (size_t)n * sizeof *stages);
+    free(stages);
+    return 0;
+}
+
+/* With micro-batches, the buffers that let every micro-batch of a step be in flight where the
+ * schedule has them (fewer would hang the run): the source's and each parameter version's hold a
+ * step's micro-batches, and what a forward chain keeps for its backward chain holds what the
+ * schedule keeps. */
+static int check_micro_buffers(loom__rd *r, const loom__plan *pl, int a)
+{
+    if (pl->micro < 2)
+        return 0;
+    if (pl->source_regst_num < pl->micro)
+        return loom__rd_bad(r, loom__json_get(r->doc, 0, "source_regst_num"), "the source has %d buffers, under the %d micro-batches of a step",
+                            pl->source_regst_num, pl->micro);
+    int *want = malloc((size_t)pl->nregst * sizeof *want + 1), i = 0;
+    if (!want)
+        return loom__rd_bad(r, a, "out of memory");
+    for (int reg = 0; reg < pl->nregst; reg++)
+        want[reg] = pl->task[pl->regst[reg].producer].kind == LOOM__TASK_VARIABLE ? pl->micro : 1;
+    for (int k = 0; k < pl->ntasks; k++)
+        for (int j = 0; j < pl->task[k].n_in; j++) {
+            const loom__task *c = &pl->task[k], *prod = &pl->task[pl->regst[c->in[j]].producer];
+            if (c->chain_pos >= 0 && prod->chain_pos >= 0 && c->device == prod->device && c->chain != prod->chain)
+                want[c->in[j]] = loom__plan_stash(pl, prod->device);
+        }
+    for (int o = loom__rd_val(r, a)->first; o >= 0; o = loom__rd_val(r, o)->next, i++)
+        if (pl->regst[i].regst_num < want[i]) {
+            int n = pl->regst[i].regst_num, w = want[i];
+            free(want);
+            return loom__rd_bad(r, o, "register %d has %d buffers, under the %d micro-batches its readers may hold at once", i, n, w);
+        }
+    free(want);
     return 0;
 }
 
@@ -536,7 +601,8 @@ loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where
         pl->mode = (loom_run_mode)mode;
         pl->kind = (loom_device_kind)kind;
         pl->nchain = calloc((size_t)pl->ndev, sizeof *pl->nchain);
-        ok = pl->nchain ? read_ops(&r, pl, 0) == 0 && read_tables(&r, pl, 0) == 0 : loom__rd_bad(&r, 0, "out of memory") == 0;
+        ok = pl->nchain ? read_ops(&r, pl, 0) == 0 && read_tables(&r, pl, 0) == 0 && read_micro(&r, pl, 0) == 0
+                        : loom__rd_bad(&r, 0, "out of memory") == 0;
     }
     if (ok && ((tasks = loom__rd_member(&r, 0, "tasks", LOOM__JSON_ARR)) < 0 || read_tasks(&r, pl, tasks) || check_chains(&r, pl, tasks) ||
                (regs = loom__rd_member(&r, 0, "registers", LOOM__JSON_ARR)) < 0 || read_registers(&r, pl, regs)))
@@ -544,7 +610,7 @@ loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where
     for (int i = 0, o = ok ? doc.v[regs].first : -1; ok && i < pl->nregst; i++, o = doc.v[o].next)
         if (check_register(&r, pl, o, &pl->regst[i]))
             ok = 0;
-    if (ok && check_reads(&r, pl, tasks))
+    if (ok && (check_reads(&r, pl, tasks) || check_micro_buffers(&r, pl, regs)))
         ok = 0;
     loom__json_free(&doc);
     if (!ok) {

@@ -9,7 +9,9 @@
 #include <stdio.h>
 
 const char *const loom__plan_json_modes[LOOM_RUN_MODE_COUNT] = {"eval", "forward", "grad", "step"};
-const char *const loom__plan_json_tasks[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "move", "copy", "sink"};
+const char *const loom__plan_json_tasks[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing",
+                                                                    "move",   "copy",     "sink",    "acc"};
+const char *const loom__plan_json_schedules[LOOM_SCHEDULE_COUNT] = {"1f1b", "gpipe"};
 const char *const loom__plan_json_mems[LOOM__PLAN_JSON_NMEM] = {"shared", "own", "param", "none"};
 
 static void put_real(FILE *f, double v)
@@ -139,6 +141,10 @@ loom_status loom__plan_write_json(const loom__plan *pl, FILE *f)
     }
     fputs("],\n \"devices\":", f);
     put_ints(f, pl->dev_index, pl->ndev);
+    fprintf(f, ",\n \"micro\":%d,\"schedule\":\"%s\",\"mb_dim\":%d,\"mb_rows\":%" PRId64 ",\"mb_static\":%d,\"nchains\":%d,"
+               "\"nstages\":%d,\"stages\":",
+            pl->micro, loom__plan_json_schedules[pl->schedule], pl->mb_dim, pl->mb_rows, pl->mb_static, pl->nchains, pl->nstages);
+    put_ints(f, pl->stage, pl->ndev);
     fputs(",\n \"places\":[", f);
     for (int k = 0; k < pl->nplaces; k++) {
         if (k)
@@ -153,8 +159,8 @@ loom_status loom__plan_write_json(const loom__plan *pl, FILE *f)
     fputs(" ],\n \"tasks\":[\n", f);
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        fprintf(f, "    {\"kind\":\"%s\",\"tensor\":%d,\"update\":%d,\"device\":%d,\"chain_pos\":%d,\"dir\":%d,\"in\":",
-                loom__plan_json_tasks[k->kind], k->tensor, k->update, k->device, k->chain_pos, k->dir);
+        fprintf(f, "    {\"kind\":\"%s\",\"tensor\":%d,\"update\":%d,\"device\":%d,\"chain_pos\":%d,\"chain\":%d,\"dir\":%d,\"in\":",
+                loom__plan_json_tasks[k->kind], k->tensor, k->update, k->device, k->chain_pos, k->chain, k->dir);
         put_ints(f, k->in, k->n_in);
         fputs(",\"out\":", f);
         put_ints(f, k->out, k->n_out);

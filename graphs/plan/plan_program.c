@@ -43,6 +43,7 @@ void loom__plan_free(loom__plan *pl)
     free(pl->param_off);
     free(pl->mem);
     free(pl->dev_index);
+    free(pl->stage);
     for (int k = 0; pl->place_dev && k < pl->nplaces; k++)
         free(pl->place_dev[k]);
     free(pl->place_dev);

@@ -84,6 +84,12 @@ static int same_program(const loom__plan *own, const loom__plan *pl, char *why, 
     if (own->kind != pl->kind || own->ndev != pl->ndev || own->nplaces != pl->nplaces || own->nlogical != pl->nlogical)
         return snprintf(why, len, "it runs on %d %s devices, the program on %d %s devices", pl->ndev,
                         loom_device_kind_name(pl->kind), own->ndev, loom_device_kind_name(own->kind)), 0;
+    if (own->micro != pl->micro || own->schedule != pl->schedule || own->nchains != pl->nchains || own->mb_dim != pl->mb_dim ||
+        own->mb_rows != pl->mb_rows || own->mb_static != pl->mb_static || own->nstages != pl->nstages ||
+        memcmp(own->stage, pl->stage, (size_t)own->ndev * sizeof *own->stage))
+        return snprintf(why, len, "it runs %d micro-batches (%s) over %d stages, the program %d (%s) over %d", pl->micro,
+                        pl->schedule == LOOM_SCHEDULE_GPIPE ? "GPipe" : "1F1B", pl->nstages, own->micro,
+                        own->schedule == LOOM_SCHEDULE_GPIPE ? "GPipe" : "1F1B", own->nstages), 0;
     for (int d = 0; d < own->ndev; d++)
         if (own->dev_index[d] != pl->dev_index[d])
             return snprintf(why, len, "its device %d is %s:%d, the program's %s:%d", d, loom_device_kind_name(pl->kind),

@@ -179,6 +179,8 @@ loom__plan_src loom__program_plan_src(loom_program *p)
                             .val = p->val,
                             .ready = p->ready,
                             .source = p->source != NULL,
+                            .micro = p->micro,
+                            .schedule = p->schedule,
                             .err = p->err,
                             .err_size = sizeof p->err};
 }
@@ -439,15 +441,14 @@ loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device,
 {
     if (!p || !out || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
         return LOOM_ERR_INVALID;
-    if (device != LOOM_ALL_DEVICES && (device < 0 || device >= p->ndevices))
-        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: device %d of a placement of %d", device,
-                                  p->ndevices);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: the program was compiled without a loss");
     loom_status s;
     const loom__plan *pl = plan_for(p, mode, "loom_program_memory", &s);
     if (!pl)
         return s;
+    if (device != LOOM_ALL_DEVICES && (device < 0 || device >= pl->ndev))
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: device %d of a plan of %d", device, pl->ndev);
     loom__plan_memory_of(pl, device, out);
     return LOOM_OK;
 }

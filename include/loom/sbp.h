@@ -63,6 +63,12 @@ loom_placement *loom_placement_new(loom_device_kind kind, int nranks, const int 
 loom_placement *loom_placement_mesh(const loom_placement *p, int rows, int cols, loom_error *err);
 /** A copy of p (NULL on out of memory). */
 loom_placement *loom_placement_copy(const loom_placement *p);
+/** Stage `stage` of a pipeline of nstages over p's devices: p's device list cut into nstages
+ * consecutive groups as loom_split_part cuts a dim (the first ndev % nstages one device larger;
+ * a placement with "@" keeps its ranks, each cut alike), e.g. stage 1 of 2 on "cpu:0-3" is
+ * "cpu:2-3". A new placement, or NULL with LOOM_ERR_INVALID for a NULL p, nstages < 1, a stage
+ * outside 0 .. nstages - 1, or a stage that would have no devices (more stages than devices). */
+loom_placement *loom_placement_stage(const loom_placement *p, int stage, int nstages, loom_error *err);
 /** Frees the placement; safe on NULL. */
 void loom_placement_free(loom_placement *p);
 

@@ -362,6 +362,34 @@ loom_placement *loom_placement_copy(const loom_placement *p)
     return c;
 }
 
+loom_placement *loom_placement_stage(const loom_placement *p, int stage, int nstages, loom_error *err)
+{
+    char b[64];
+    if (!p) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_stage: the placement is NULL");
+        return NULL;
+    }
+    if (nstages < 1 || stage < 0 || stage >= nstages) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_stage: stage %d of %d pipeline stages (stages count from 0 to nstages - 1)",
+                       stage, nstages);
+        return NULL;
+    }
+    int64_t first, n;
+    loom_split_part(p->ndev, nstages, stage, &first, &n);
+    if (n == 0) {
+        loom_placement_str(p, b, sizeof b);
+        loom_error_set(err, LOOM_ERR_INVALID,
+                       "loom_placement_stage: placement '%s' has %d device%s%s, too few for %d pipeline stages: stage %d would have "
+                       "no devices",
+                       b, p->ndev, p->ndev == 1 ? "" : "s", p->has_ranks ? " per rank" : "", nstages, stage);
+        return NULL;
+    }
+    int devs[LOOM_MAX_DEVICE_INDEX + 1];
+    for (int j = 0; j < n; j++)
+        devs[j] = p->dev[first + j];
+    return loom_placement_new(p->kind, p->has_ranks ? p->nranks : 0, p->has_ranks ? p->rank : NULL, (int)n, devs, err);
+}
+
 void loom_placement_free(loom_placement *p) { free(p); }
 
 loom_placement *loom_placement_mesh(const loom_placement *p, int rows, int cols, loom_error *err)
