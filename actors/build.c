@@ -42,6 +42,8 @@ void loom__exec_free(loom__exec *x)
     free(x->stat_version);
     free(x->stage);
     free(x->stage_block);
+    free(x->micro_view);
+    free(x->sink_scratch);
     free(x->by_parts);
     free(x->pdims);
     free(x->dev_block);
@@ -80,7 +82,7 @@ static void *block(size_t n)
 static loom_status stage_blocks(loom__exec *x)
 {
     const loom_graph *g = x->pl->g;
-    if (!x->env->source || loom__exec_in_program(x))
+    if (!x->env->source || (loom__exec_in_program(x) && x->pl->micro == 1))
         return LOOM_OK;
     size_t total = 0, *off = calloc((size_t)x->ninputs + 1, sizeof *off);
     x->stage = calloc((size_t)x->ninputs + 1, sizeof *x->stage);
@@ -171,21 +173,30 @@ static int out_index(const loom__plan *pl, int r)
 }
 
 
-/* Each device's chain: first and last task, the token actor that closes it, or the one actor
- * that runs it whole (a fused chain, on GPUs: see actors/devices/cuda_graphs.c). */
+/* Each device's chains (one, or with micro-batches and a backward pass the forward and the
+ * backward chain, which interleave on the device's thread): first and last task, the token actor
+ * that closes it, or the one actor that runs it whole (a fused chain, on GPUs: see
+ * actors/devices/cuda_graphs.c). Chain c of device d is entry d * n + c. Under the GPipe schedule
+ * a device's backward chain starts a step's micro-batches only once its forward chain has done
+ * them all: its last task's control goes to a barrier that gathers the step's, and a gate that
+ * hands it out again to each micro-batch of the backward chain. */
 typedef struct chains {
+    int n;
     int *first, *last;
     uint64_t *token_aid;
+    uint64_t *barrier_aid, *gate_aid; /* by device: GPipe's, or 0 */
     int any;
 } chains;
+
+static int chain_of(const chains *ch, const loom__task *k) { return k->device * ch->n + k->chain; }
 
 /* An actor's name, in what the user wrote: the op and its tensor's name, or what the task does
  * with which tensor, and the device when there are several ("relu 'act' on cpu:1"). Run-time
  * failures and the trace's boxes say it. */
 static void actor_name(const loom__exec *x, const loom__task *k, char *name, size_t len)
 {
-    static const char *const kinds[] = {"the data source", "parameter", "", "the boxing of", "the move of",
-                                        "the copy of", "the output of"};
+    static const char *const kinds[LOOM__TASK_KIND_COUNT] = {"the data source", "parameter", "", "the boxing of", "the move of",
+                                                             "the copy of", "the output of", "the micro-batches' sum of"};
     char dev[40] = "";
     if (k->device != LOOM__HOST && (x->n > 1 || x->pl->kind != LOOM_DEVICE_CPU))
         snprintf(dev, sizeof dev, " on %s:%d", x->pl->kind == LOOM_DEVICE_CUDA ? "cuda" : "cpu", x->pl->dev_index[k->device]);
@@ -212,8 +223,9 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_
          * previous (the chain head: from the token and from the source, which drives the chain
          * even when no data flows from it); the source: + its control output */
         int chain = k->chain_pos >= 0 || (k->kind == LOOM__TASK_SOURCE && ch->any);
-        int head = k->chain_pos >= 0 && ch->first[k->device] == i;
-        int nout = k->n_out + chain, nin = k->n_in + (k->chain_pos >= 0) + head;
+        int head = k->chain_pos >= 0 && ch->first[chain_of(ch, k)] == i;
+        int gated = head && k->chain == LOOM__CHAIN_BWD && ch->gate_aid[k->device];
+        int nout = k->n_out + chain, nin = k->n_in + (k->chain_pos >= 0) + head + gated;
         loom__regst_desc *outs = calloc((size_t)nout + 1, sizeof *outs);
         if (!outs)
             return LOOM_ERR_NOMEM;
@@ -230,14 +242,21 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_
             .nin = nin,
             .nout = nout,
             .out = outs,
-            .initial_emits = k->kind == LOOM__TASK_VARIABLE && k->n_in > 0,
             .max_deferred = x->dev->deferred ? x->dev->deferred(k) : 0,
+            /* micro-batches: a step's pieces come in groups; a variable emits its version to each,
+             * updating it once nobody reads any; an acc sums a step's gradients into one */
+            .group = pl->micro,
             .remote = !local_task(x, k),
         };
-        if (d.remote) { /* its registers' buffers here are the mirrors the transport fills */
+        if (k->kind == LOOM__TASK_VARIABLE && k->n_in > 0) {
+            d.initial_emits = pl->micro;
+            d.hold = pl->micro;
+            d.in_place = 1;
+        }
+        d.gather = k->kind == LOOM__TASK_ACC;
+        if (d.remote) { /* its registers' buffers here are the mirrors the transport fills; it acts on its rank */
             d.act = NULL;
-            d.initial_emits = 0;
-            d.max_deferred = 0;
+            d.initial_emits = d.max_deferred = d.hold = d.group = d.gather = d.in_place = 0;
         }
         loom_status st = loom__rt_add_actor(x->rt, &d);
         /* a sink reads every device: the other ranks' copies of it read this rank's devices */
@@ -253,13 +272,29 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_
         if (st != LOOM_OK)
             return st;
     }
-    for (int d = 0; d < x->n; d++) {
-        if (ch->first[d] < 0 || x->fused[d] || !loom__exec_dev_here(x, d))
+    loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
+    for (int c = 0; c < x->n * ch->n; c++) {
+        if (ch->first[c] < 0 || x->fused[c / ch->n] || !loom__exec_dev_here(x, c / ch->n))
             continue;
-        loom__regst_desc ctl = {.regst_num = 1, .bufs = NULL};
-        snprintf(name, sizeof name, "the chain of device %d", d);
-        loom__actor_desc desc = {.id = ch->token_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
+        if (ch->n > 1)
+            snprintf(name, sizeof name, "the %s chain of device %d", c % ch->n == LOOM__CHAIN_FWD ? "forward" : "backward", c / ch->n);
+        else
+            snprintf(name, sizeof name, "the chain of device %d", c);
+        loom__actor_desc desc = {.id = ch->token_aid[c], .name = name, .nin = 1, .nout = 1, .out = &ctl, .initial_emits = 1};
         loom_status st = loom__rt_add_actor(x->rt, &desc);
+        if (st != LOOM_OK)
+            return st;
+    }
+    for (int d = 0; d < x->n; d++) {
+        if (!ch->gate_aid[d] || !loom__exec_dev_here(x, d))
+            continue;
+        snprintf(name, sizeof name, "the forward passes of a step on device %d", d);
+        loom__actor_desc bar = {.id = ch->barrier_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .group = pl->micro, .gather = 1};
+        loom_status st = loom__rt_add_actor(x->rt, &bar);
+        snprintf(name, sizeof name, "the backward passes of a step on device %d", d);
+        loom__actor_desc gate = {.id = ch->gate_aid[d], .name = name, .nin = 1, .nout = 1, .out = &ctl, .hold = pl->micro};
+        if (st == LOOM_OK)
+            st = loom__rt_add_actor(x->rt, &gate);
         if (st != LOOM_OK)
             return st;
     }
@@ -373,29 +408,37 @@ static loom_status connect_actors(loom__exec *x, const chains *ch)
         if (f)
             loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, f->aid, f->nin);
     }
-    int *prev = malloc((size_t)x->n * sizeof *prev);
+    int *prev = malloc((size_t)(x->n * ch->n) * sizeof *prev);
     if (!prev)
         return LOOM_ERR_NOMEM;
-    for (int d = 0; d < x->n; d++)
-        prev[d] = -1;
+    for (int c = 0; c < x->n * ch->n; c++)
+        prev[c] = -1;
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
         if (k->chain_pos < 0 || x->fused[k->device] || !local_task(x, k))
             continue;
-        int d = k->device, ctl_in = k->n_in;
-        if (prev[d] < 0) {
-            loom__rt_connect(x->rt, ch->token_aid[d], 0, x->aid[i], ctl_in);
+        int c = chain_of(ch, k), ctl_in = k->n_in;
+        if (prev[c] < 0) {
+            loom__rt_connect(x->rt, ch->token_aid[c], 0, x->aid[i], ctl_in);
             loom__rt_connect(x->rt, x->aid[0], pl->task[0].n_out, x->aid[i], ctl_in + 1);
+            if (k->chain == LOOM__CHAIN_BWD && ch->gate_aid[k->device])
+                loom__rt_connect(x->rt, ch->gate_aid[k->device], 0, x->aid[i], ctl_in + 2);
         } else {
-            loom__rt_connect(x->rt, x->aid[prev[d]], pl->task[prev[d]].n_out, x->aid[i], ctl_in);
+            loom__rt_connect(x->rt, x->aid[prev[c]], pl->task[prev[c]].n_out, x->aid[i], ctl_in);
         }
-        prev[d] = i;
+        prev[c] = i;
     }
     free(prev);
     loom_status st = LOOM_OK;
-    for (int d = 0; d < x->n && st == LOOM_OK; d++)
-        if (ch->last[d] >= 0 && !x->fused[d] && loom__exec_dev_here(x, d))
-            st = loom__rt_connect(x->rt, x->aid[ch->last[d]], pl->task[ch->last[d]].n_out, ch->token_aid[d], 0);
+    for (int c = 0; c < x->n * ch->n && st == LOOM_OK; c++)
+        if (ch->last[c] >= 0 && !x->fused[c / ch->n] && loom__exec_dev_here(x, c / ch->n))
+            st = loom__rt_connect(x->rt, x->aid[ch->last[c]], pl->task[ch->last[c]].n_out, ch->token_aid[c], 0);
+    for (int d = 0; d < x->n && st == LOOM_OK; d++) /* GPipe: the forward chain's end, gathered, opens the backward chain */
+        if (ch->gate_aid[d] && loom__exec_dev_here(x, d)) {
+            int last = ch->last[d * ch->n + LOOM__CHAIN_FWD];
+            loom__rt_connect(x->rt, x->aid[last], pl->task[last].n_out, ch->barrier_aid[d], 0);
+            st = loom__rt_connect(x->rt, ch->barrier_aid[d], 0, ch->gate_aid[d], 0);
+        }
     return st;
 }
 
@@ -405,13 +448,16 @@ static loom_status build_actors(loom__exec *x)
     const loom__plan *pl = x->pl;
     int *counters = calloc(((size_t)x->n + 1) * 3, sizeof *counters);
     uint8_t *ghost = calloc((size_t)pl->ntasks + 1, 1);
-    chains ch = {.first = malloc((size_t)x->n * sizeof *ch.first), .last = malloc((size_t)x->n * sizeof *ch.last),
-                 .token_aid = calloc((size_t)x->n, sizeof *ch.token_aid)};
+    const size_t nch = (size_t)x->n * (size_t)pl->nchains;
+    chains ch = {.n = pl->nchains, .first = malloc(nch * sizeof *ch.first), .last = malloc(nch * sizeof *ch.last),
+                 .token_aid = calloc(nch, sizeof *ch.token_aid), .barrier_aid = calloc((size_t)x->n, sizeof *ch.barrier_aid),
+                 .gate_aid = calloc((size_t)x->n, sizeof *ch.gate_aid)};
     x->fused = calloc((size_t)x->n, sizeof *x->fused);
     x->slot_of = malloc((size_t)pl->nregst * sizeof *x->slot_of + 1);
     x->outidx_of = malloc((size_t)pl->nregst * sizeof *x->outidx_of + 1);
     loom_status st = LOOM_ERR_NOMEM;
-    if (!counters || !ghost || !ch.first || !ch.last || !ch.token_aid || !x->fused || !x->slot_of || !x->outidx_of)
+    if (!counters || !ghost || !ch.first || !ch.last || !ch.token_aid || !ch.barrier_aid || !ch.gate_aid || !x->fused ||
+        !x->slot_of || !x->outidx_of)
         goto out;
     /* the tasks of other ranks that this rank's edges reach stand here as remote actors */
     for (int i = 0; i < pl->ntasks; i++)
@@ -424,28 +470,35 @@ static loom_status build_actors(loom__exec *x)
         }
     for (int r = 0; r < pl->nregst; r++)
         x->slot_of[r] = x->outidx_of[r] = -1;
-    for (int d = 0; d < x->n; d++)
-        ch.first[d] = ch.last[d] = -1;
+    for (size_t c = 0; c < nch; c++)
+        ch.first[c] = ch.last[c] = -1;
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
         if (k->chain_pos >= 0) {
-            if (ch.first[k->device] < 0)
-                ch.first[k->device] = i;
-            ch.last[k->device] = i;
+            if (ch.first[chain_of(&ch, k)] < 0)
+                ch.first[chain_of(&ch, k)] = i;
+            ch.last[chain_of(&ch, k)] = i;
         }
     }
     st = LOOM_OK;
-    for (int d = 0; d < x->n && st == LOOM_OK; d++) {
-        ch.any |= ch.first[d] >= 0;
-        if (ch.first[d] >= 0 && x->dev->fusable && x->dev->fusable(x, d))
+    for (int d = 0; d < x->n && st == LOOM_OK; d++) { /* GPUs run one chain per device, fused */
+        for (int c = 0; c < ch.n; c++)
+            ch.any |= ch.first[d * ch.n + c] >= 0;
+        if (ch.n == 1 && ch.first[d] >= 0 && x->dev->fusable && x->dev->fusable(x, d))
             st = fuse_chain(x, d);
     }
     for (int i = 0; i < pl->ntasks && st == LOOM_OK; i++)
         if (!(pl->task[i].chain_pos >= 0 && x->fused[pl->task[i].device]))
             x->aid[i] = task_aid(x, &pl->task[i], counters);
+    for (size_t c = 0; c < nch && st == LOOM_OK; c++)
+        if (ch.first[c] >= 0 && !x->fused[c / (size_t)ch.n])
+            ch.token_aid[c] = task_aid(x, &pl->task[ch.first[c]], counters);
     for (int d = 0; d < x->n && st == LOOM_OK; d++)
-        if (ch.first[d] >= 0 && !x->fused[d])
-            ch.token_aid[d] = task_aid(x, &pl->task[ch.first[d]], counters);
+        if (ch.n > 1 && pl->schedule == LOOM_SCHEDULE_GPIPE && ch.first[d * ch.n + LOOM__CHAIN_FWD] >= 0 &&
+            ch.first[d * ch.n + LOOM__CHAIN_BWD] >= 0) {
+            ch.barrier_aid[d] = task_aid(x, &pl->task[ch.first[d * ch.n]], counters);
+            ch.gate_aid[d] = task_aid(x, &pl->task[ch.first[d * ch.n]], counters);
+        }
     if (st == LOOM_OK)
         st = add_fused_actors(x, counters);
     if (st == LOOM_OK)
@@ -453,7 +506,7 @@ static loom_status build_actors(loom__exec *x)
     if (st == LOOM_OK)
         st = connect_actors(x, &ch);
 out:
-    free(counters), free(ghost), free(ch.first), free(ch.last), free(ch.token_aid);
+    free(counters), free(ghost), free(ch.first), free(ch.last), free(ch.token_aid), free(ch.barrier_aid), free(ch.gate_aid);
     return st;
 }
 
@@ -473,6 +526,12 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
     x->nranks = pl->nranks > 1 ? loom_dist_size() : 1;
     if (pl->nranks > 1 && pl->kind == LOOM_DEVICE_CUDA)
         return fail(x, LOOM_ERR_UNSUPPORTED, "GPUs on several ranks are not built yet (placements over ranks run on CPU devices)");
+    if (pl->nranks > 1 && pl->micro > 1) {
+        char m[200];
+        snprintf(m, sizeof m, "micro-batches over several ranks are not built yet (%d micro-batches a step on %d ranks); compile with "
+                 "micro_batches 0 or 1", pl->micro, pl->nranks);
+        return fail(x, LOOM_ERR_UNSUPPORTED, m);
+    }
     if (pl->nranks > loom_dist_size()) {
         char m[160];
         snprintf(m, sizeof m, "the plan spans %d ranks, this job has %d processes (run it under mpirun -np %d)", pl->nranks,
@@ -509,11 +568,12 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
         x->input_n[x->ninputs] = pl->regst[pl->task[0].out[j]].nparts;
         x->input_id[x->ninputs++] = id;
     }
+    x->micro_view = calloc((size_t)x->ninputs + 1, sizeof *x->micro_view);
     x->stat = calloc((size_t)pl->task[0].n_out + 1, sizeof *x->stat);
     x->stat_version = calloc((size_t)x->ninputs + 1, sizeof *x->stat_version);
     x->by_parts = calloc((size_t)x->ninputs + 1, sizeof *x->by_parts);
     x->pdims = calloc((size_t)x->n, sizeof *x->pdims);
-    if (!x->stat || !x->stat_version || !x->by_parts || !x->pdims)
+    if (!x->stat || !x->stat_version || !x->by_parts || !x->pdims || !x->micro_view)
         return fail(x, LOOM_ERR_NOMEM, "out of memory");
     loom_status st = x->dev->open(x);
     if (st != LOOM_OK)
@@ -550,10 +610,10 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
             k->base = base;
             k->bytes = base ? rg->bytes : 0;
             if (t->layout == LOOM__CSR && base) {
-                int64_t rows = pl->csr_rows[t->id], start;
-                if (rg->sbp.kind == LOOM_SBP_SPLIT)
-                    loom_split_part(pl->csr_rows[t->id], rg->nparts, rg->part, &start, &rows);
-                loom__exec_csr_layout(k, base, rows, pl->csr_nnz[t->id], t->dtype);
+                const loom__lay l = loom__regst_lay(rg);
+                int64_t whole[2] = {pl->csr_rows[t->id], 0}, start[2], size[2];
+                loom__nd_region(whole, 2, &l.s, l.mesh, rg->part, start, size);
+                loom__exec_csr_layout(k, base, size[0], pl->csr_nnz[t->id], t->dtype);
             } else {
                 k->v.data = base;
             }

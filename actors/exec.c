@@ -31,8 +31,30 @@ loom_status loom__exec_fail(const loom__exec *x, loom_status s, const char *fmt,
 
 size_t loom__exec_stage_bytes(const loom__exec *x, const loom_tensor *t)
 {
-    return t->layout == LOOM__CSR ? loom__csr_bytes(x->pl->csr_rows[t->id], x->pl->csr_nnz[t->id], t->dtype)
-                                  : loom__part_bytes(x->pl->g, t, loom_broadcast(), 1, 0);
+    if (t->layout == LOOM__CSR)
+        return loom__csr_bytes(x->pl->csr_rows[t->id], x->pl->csr_nnz[t->id], t->dtype);
+    size_t one = loom__part_bytes(x->pl->g, t, loom_broadcast(), 1, 0), all = 0;
+    for (int i = 0; i < x->pl->micro; i++) /* a step's micro-batches, each at its bound */
+        all = loom__bytes_add(all, one);
+    return all;
+}
+
+loom_status loom__exec_input_dims(const loom__exec *x, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len)
+{
+    const loom__plan *pl = x->pl;
+    if (pl->micro <= 1 || ndim != t->shape.ndim || ndim < 1 || shape[0] < 0)
+        return loom__input_dims(pl->g, t, ndim, shape, msg, len);
+    if (pl->mb_static ? shape[0] != pl->mb_rows : shape[0] > pl->mb_rows)
+        return snprintf(msg, len, "input '%s' has %" PRId64 " rows (axis 0: the batch), %s %" PRId64, t->name, shape[0],
+                        pl->mb_static ? "the batch has" : "over the batch's bound of", pl->mb_rows),
+               LOOM_ERR_SHAPE;
+    loom_status s = loom__micro_rows(t, ndim, shape, pl->micro, msg, len);
+    if (s != LOOM_OK)
+        return s;
+    int64_t one[LOOM_MAX_DIMS];
+    memcpy(one, shape, (size_t)ndim * sizeof *one);
+    one[0] /= pl->micro;
+    return loom__input_dims(pl->g, t, ndim, one, msg, len);
 }
 
 /* ---- values ------------------------------------------------------------------------------------ */
@@ -97,8 +119,9 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
         return LOOM_ERR_SHAPE;
     }
     out->v.ndim = t->shape.ndim;
-    loom__part_shape(shape, t->shape.ndim, rg->sbp, rg->nparts, rg->part, out->v.shape);
-    if (rg->sbp.kind == LOOM_SBP_SPLIT) {
+    const loom__lay l = loom__regst_lay(rg);
+    loom__lay_shape(shape, t->shape.ndim, &l, rg->part, out->v.shape);
+    if (rg->sbp.kind == LOOM_SBP_SPLIT && l.s.n == 1) { /* a mesh splits no dynamic dim (plan.c) */
         int64_t first;
         loom__exec_part_range(x->pl->g, t, rg->sbp.axis, dims, rg->nparts, rg->part, shape[rg->sbp.axis], &first,
                               &out->v.shape[rg->sbp.axis]);
@@ -136,7 +159,7 @@ void loom__exec_copy_dims(token *to, const token *from)
 
 loom__kctx loom__exec_kctx(const loom__exec *x, loom__act *a)
 {
-    return (loom__kctx){.step = x->pl->mode == LOOM_RUN_STEP ? a->piece : x->env->step,
+    return (loom__kctx){.step = x->pl->mode == LOOM_RUN_STEP ? loom__exec_step_of(x, a->piece) : x->env->step,
                         .training = x->pl->mode != LOOM_RUN_EVAL,
                         .seed = x->pl->g->seed,
                         .msg = a->msg,
@@ -158,6 +181,9 @@ static loom_status compute_act(void *vctx, loom__act *a)
         return s;
     loom__kctx kc = loom__exec_kctx(x, a);
     loom__exec_part_kctx(x, t, &x->pl->regst[k->out[0]], loom__exec_dims_of(a, t->n_src), &kc);
+    if (x->pl->micro > 1 && t->shape.ndim >= 1 && loom__dyn_index(x->pl->g, t->shape.d[0]) == x->pl->mb_dim &&
+        out->has_dims) /* a micro-batch's rows are rows of its step's batch */
+        kc.row0 = a->piece % x->pl->micro * out->dims[x->pl->mb_dim];
     return x->dev->kernel(x, a, c->task, t, &out->v, src, &kc);
 }
 
@@ -169,6 +195,12 @@ void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom_
     int64_t shapes[LOOM__MAX_SRC][LOOM_MAX_DIMS] = {{0}}, size;
     for (int i = 0; i < t->n_src; i++)
         loom__exec_resolve(x->pl->g, t->src[i], dims, shapes[i]);
+    if (rg->mesh[0] > 0) { /* what the kernels see of the two levels */
+        const loom__sbp_sig *pair[2] = {sig, &x->pl->sig1[t->id]};
+        loom__nd_part_offsets(pair, &x->pl->ksig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->mesh, rg->part,
+                              kc);
+        return;
+    }
     loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, kc);
     for (int i = 0; i < t->n_src; i++) /* a graph batch's parts are uneven: their first rows come with the piece */
         if (sig->in[i].kind == LOOM_SBP_SPLIT)
@@ -206,13 +238,14 @@ static loom_status boxing_act(void *vctx, loom__act *a)
         if (s != LOOM_OK)
             return s;
         loom__exec_resolve(x->pl->g, t, dims, logical);
-        if (to->sbp.kind == LOOM_SBP_SPLIT)
+        if (to->sbp.kind == LOOM_SBP_SPLIT && !to->mesh[0])
             loom__exec_part_range(x->pl->g, t, to->sbp.axis, dims, to->nparts, to->part, logical[to->sbp.axis], &first, &size);
     } else {
         loom__exec_copy_dims(out, dims);
     }
+    const loom__lay lfrom = loom__regst_lay(from), lto = loom__regst_lay(to);
     loom__comm_box b = {.parts = parts, .from = from->sbp, .to = to->sbp, .n_from = from->nparts, .n_to = to->nparts,
-                        .part = to->part, .first = first, .logical = logical};
+                        .part = to->part, .first = first, .logical = logical, .lay_from = &lfrom, .lay_to = &lto};
     return x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
 }
 
@@ -231,8 +264,8 @@ loom__value loom__exec_param_part(const loom__exec *x, const loom_tensor *t, int
     int64_t shape[LOOM_MAX_DIMS];
     for (int i = 0; i < t->shape.ndim; i++)
         shape[i] = t->shape.d[i]; /* parameters and state are static */
-    loom_sbp s = loom__plan_sbp(x->pl, t->id);
-    loom__part_shape(shape, t->shape.ndim, s, x->pl->place_n[t->place], part_at(x->pl, t->place, d), v.shape);
+    const loom__lay l = loom__plan_lay(x->pl, t->id, x->pl->place_n[t->place]);
+    loom__lay_shape(shape, t->shape.ndim, &l, part_at(x->pl, t->place, d), v.shape);
     v.data = loom__exec_dev_here(x, d) ? x->param_block[d] + x->pl->param_off[(size_t)t->id * x->n + d] : NULL;
     return v;
 }
@@ -246,7 +279,7 @@ static loom_status variable_act(void *vctx, loom__act *a)
     token *out = a->out[0];
     int d = k->device;
     const loom_tensor *u = loom__task_update(x->pl, k);
-    if (u && !a->initial) {
+    if (u && !a->initial && a->repeat == 0) { /* a version's later micro-batches read it as it is */
         /* version piece+1 = update(version piece, gradient of piece): every reader of the old
          * version has acked it, or the runtime would not have given this act a free buffer */
         loom__value parts[LOOM__MAX_SRC], *src[LOOM__MAX_SRC];
@@ -259,7 +292,7 @@ static loom_status variable_act(void *vctx, loom__act *a)
                 parts[i] = loom__exec_param_part(x, u->src[i], d), src[i] = &parts[i];
         }
         loom__kctx kc = loom__exec_kctx(x, a);
-        kc.step = a->piece;
+        kc.step = loom__exec_step_of(x, a->piece);
         kc.training = 1;
         loom_status s = x->dev->kernel(x, a, c->task, u, NULL, src, &kc);
         if (s != LOOM_OK)
@@ -270,9 +303,129 @@ static loom_status variable_act(void *vctx, loom__act *a)
     return LOOM_OK;
 }
 
+/* v += w, elementwise, in place, by the add op's CPU kernel (micro-batches run on CPU devices);
+ * t names the value in a failure's message. */
+static loom_status add_into(const loom__exec *x, loom__act *a, const loom_tensor *t, loom__value *v, const loom__value *w)
+{
+    loom__value *src[2] = {v, (loom__value *)w};
+    loom__kctx kc = loom__exec_kctx(x, a);
+    return loom__op_def(LOOM_OP_ADD)->cpu(t, v, src, &kc);
+}
+
+/* Sums a gradient's part over the micro-batches of a step into the task's one buffer: the first
+ * copied, the others added; the runtime sends the sum to the variable after the step's last (a
+ * gathering actor). */
+static loom_status acc_act(void *vctx, loom__act *a)
+{
+    actor_ctx *c = vctx;
+    loom__exec *x = c->x;
+    const token *in = a->in[0];
+    token *out = a->out[0];
+    if (a->piece % x->pl->micro == 0) {
+        out->v = in->v;
+        out->v.data = out->base;
+        memcpy(out->base, in->v.data, (size_t)loom__numel(&in->v) * loom_dtype_size(in->v.dtype));
+        loom__exec_copy_dims(out, in);
+        return LOOM_OK;
+    }
+    return add_into(x, a, loom__task_tensor(x->pl, &x->pl->task[c->task]), &out->v, &in->v);
+}
+
 int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece)
 {
-    return (t->id == x->pl->loss && x->pl->mode == LOOM_RUN_STEP) || x->last_piece < 0 || piece == x->last_piece;
+    return (t->id == x->pl->loss && x->pl->mode == LOOM_RUN_STEP) || x->last_piece < 0 ||
+           loom__exec_step_of(x, piece) == loom__exec_step_of(x, x->last_piece);
+}
+
+/* Copies value v into block i along axis ax of whole (whose axis ax holds the blocks one after
+ * another, each as long as v's). */
+static void put_block(loom__value *whole, const loom__value *v, int ax, int64_t i)
+{
+    int64_t outer = 1, inner = (int64_t)loom_dtype_size(v->dtype), n = v->shape[ax];
+    for (int d = 0; d < ax; d++)
+        outer *= v->shape[d];
+    for (int d = ax + 1; d < v->ndim; d++)
+        inner *= v->shape[d];
+    for (int64_t o = 0; o < outer; o++)
+        memcpy((char *)whole->data + (o * whole->shape[ax] + i * n) * inner, (const char *)v->data + o * n * inner,
+               (size_t)(n * inner));
+}
+
+/* A kept value at a piece of a step cut into micro-batches, from the piece's parts (shape: the
+ * micro-batch's logical shape): a value along the batch is the step's micro-batches one after
+ * another; a float one without it is the mean of the micro-batches' in the forward pass (the loss:
+ * a mean over the batch) and their sum in the backward pass (gradients, seeded with 1 / m); any
+ * other is the last micro-batch's. The loss history takes the step's loss after its last one.
+ * Parts are joined into the host's scratch (sinks share the host's one thread) unless they can go
+ * in place. */
+static loom_status sink_micro(loom__exec *x, loom__act *a, const loom__task *k, const loom_tensor *t,
+                              const loom__value *const *parts, const int64_t *shape)
+{
+    loom__exec_env *e = x->env;
+    const loom__plan *pl = x->pl;
+    const int m = pl->micro, i = (int)(a->piece % m), flt = t->dtype == LOOM_F32 || t->dtype == LOOM_F64;
+    int ax = -1;
+    for (int d = 0; d < t->shape.ndim && ax < 0; d++)
+        if (loom__dyn_index(pl->g, t->shape.d[d]) == pl->mb_dim)
+            ax = d;
+    int64_t whole[LOOM_MAX_DIMS];
+    memcpy(whole, shape, sizeof whole);
+    if (ax >= 0)
+        whole[ax] *= m;
+    if (i == 0) {
+        loom_status s = e->reserve(e->owner, t->id, t->dtype, t->shape.ndim, whole);
+        if (s != LOOM_OK)
+            return snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t)), s;
+    }
+    loom__value *v = &e->val[t->id], one = {.dtype = t->dtype, .ndim = t->shape.ndim};
+    memcpy(one.shape, shape, sizeof one.shape);
+    const size_t bytes = (size_t)loom__numel(&one) * loom_dtype_size(t->dtype);
+    if (ax == 0) /* rows i * r .. of the step's */
+        one.data = (char *)v->data + (size_t)i * bytes;
+    else if (ax < 0 && (i == 0 || !flt))
+        one.data = v->data;
+    else if (bytes > x->sink_cap) {
+        void *b = realloc(x->sink_scratch, bytes);
+        if (!b)
+            return snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t)), LOOM_ERR_NOMEM;
+        x->sink_scratch = b, x->sink_cap = bytes;
+    }
+    if (!one.data)
+        one.data = x->sink_scratch;
+    loom__part_join(parts, pl->regst[k->in[0]].sbp, k->n_in, &one);
+    if (ax > 0)
+        put_block(v, &one, ax, i);
+    else if (ax < 0 && flt && i > 0) {
+        loom_status s = add_into(x, a, t, v, &one);
+        if (s != LOOM_OK)
+            return s;
+    }
+    const int loss = t->id == pl->loss && pl->mode == LOOM_RUN_STEP;
+    if (loss) {
+        double l = t->dtype == LOOM_F32 ? ((const float *)one.data)[0] : ((const double *)one.data)[0];
+        x->loss_sum = i == 0 ? l : x->loss_sum + l;
+    }
+    if (i < m - 1)
+        return LOOM_OK;
+    if (ax < 0 && flt && t->id < pl->passes.fwd_end) { /* a mean over the step's micro-batches */
+        for (int64_t j = 0, n = loom__numel(v); j < n; j++) {
+            if (t->dtype == LOOM_F32)
+                ((float *)v->data)[j] /= (float)m;
+            else
+                ((double *)v->data)[j] /= m;
+        }
+    }
+    e->ready[t->id] = 1;
+    if (loss) {
+        double l = x->loss_sum / m;
+        if (t->dtype == LOOM_F32)
+            ((float *)v->data)[0] = (float)l;
+        else
+            ((double *)v->data)[0] = l;
+        if (e->loss(e->owner, l) != LOOM_OK)
+            return snprintf(a->msg, a->msg_size, "no memory for the loss history"), LOOM_ERR_NOMEM;
+    }
+    return LOOM_OK;
 }
 
 static loom_status sink_act(void *vctx, loom__act *a)
@@ -295,12 +448,18 @@ static loom_status sink_act(void *vctx, loom__act *a)
     int64_t shape[LOOM_MAX_DIMS] = {0};
     if (loom__exec_resolve(x->pl->g, t, a->in[0], shape) >= 0)
         memcpy(shape, parts[0]->shape, sizeof shape); /* one device: the part is the whole */
+    if (x->pl->micro > 1)
+        return sink_micro(x, a, k, t, parts, shape);
     loom_status s = e->reserve(e->owner, t->id, t->dtype, t->shape.ndim, shape);
     if (s != LOOM_OK) {
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return s;
     }
-    loom__part_join(parts, x->pl->regst[k->in[0]].sbp, k->n_in, &e->val[t->id]);
+    const loom__lay l = loom__regst_lay(&x->pl->regst[k->in[0]]);
+    if (loom__lay_join(parts, &l, &e->val[t->id])) {
+        snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
+        return LOOM_ERR_NOMEM;
+    }
     e->ready[t->id] = 1;
     if (t->id == x->pl->loss && x->pl->mode == LOOM_RUN_STEP) {
         const loom__value *v = &e->val[t->id];
@@ -329,6 +488,8 @@ loom__act_fn loom__exec_act(const loom__exec *x, const loom__task *k)
         return boxing_act;
     case LOOM__TASK_SINK:
         return sink_act;
+    case LOOM__TASK_ACC:
+        return acc_act;
     default:
         return NULL;
     }

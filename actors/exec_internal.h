@@ -98,6 +98,12 @@ struct loom__exec {
     int *slot_of;          /* by register: its input slot in the fused chain that reads it, or -1 */
     int *outidx_of;        /* by register: its output index in the fused chain that writes it, or -1 */
     int64_t last_piece;    /* the last piece of the run in progress, or -1 when a data source decides */
+    /* With micro-batches: by input index, the micro-batch of the piece being cut (a view of the
+     * step's batch); the loss's sum over the step's micro-batches so far. */
+    loom__value *micro_view;
+    double loss_sum;
+    void *sink_scratch; /* the host's sinks' (one thread): a micro-batch's value joined */
+    size_t sink_cap;
 };
 
 /* 1 when the sink of kept tensor t copies piece `piece` to the host: the loss of every training
@@ -106,9 +112,15 @@ struct loom__exec {
 int loom__exec_keeps(const loom__exec *x, const loom_tensor *t, int64_t piece);
 /* Records a failure in the environment's message (printf style) and returns s. */
 loom_status loom__exec_fail(const loom__exec *x, loom_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Bytes of the host stage of input t: its logical value at its bounds, a sparse one at the size
- * the plan was made for. */
+/* Bytes of the host stage of input t: its logical value at its bounds (the whole batch of a step
+ * cut into micro-batches), a sparse one at the size the plan was made for. */
 size_t loom__exec_stage_bytes(const loom__exec *x, const loom_tensor *t);
+/* loom__input_dims for data fed to input t of the plan: with micro-batches, the data is the
+ * step's whole batch (its rows checked against the batch's, and that micro-batches divide them),
+ * of which the plan's op table holds one micro-batch. */
+loom_status loom__exec_input_dims(const loom__exec *x, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len);
+/* The step of a piece: with micro-batches, pieces step * micro .. step * micro + micro - 1. */
+static inline int64_t loom__exec_step_of(const loom__exec *x, int64_t piece) { return piece / x->pl->micro; }
 
 static inline int loom__exec_on_gpu(const loom__exec *x) { return x->pl->kind == LOOM_DEVICE_CUDA; }
 /* 1 when device d is this rank's (its memory and its tasks are here). */

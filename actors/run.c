@@ -42,8 +42,9 @@ loom_status loom__exec_pull(loom__exec *x, int id)
             s = loom__net_bcast(host[j].data, bytes, x->pl->dev_rank[d], e->err, e->err_size);
         pp[j] = &host[j];
     }
-    if (s == LOOM_OK)
-        loom__part_join(pp, loom__plan_sbp(x->pl, id), n, &e->val[id]);
+    const loom__lay l = loom__plan_lay(x->pl, id, n);
+    if (s == LOOM_OK && loom__lay_join(pp, &l, &e->val[id]))
+        s = loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_fetch: out of memory");
     for (int j = 0; j < made; j++)
         free(host[j].data);
     if (s == LOOM_OK && e->holder[id] == x)
@@ -70,7 +71,8 @@ static loom_status push_params(loom__exec *x)
             loom__value h;
             if (host_part(x, t, d, &h))
                 return loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_run: out of memory");
-            loom__part_cut(&e->val[id], loom__plan_sbp(x->pl, id), n, j, &h);
+            const loom__lay l = loom__plan_lay(x->pl, id, n);
+            loom__lay_cut(&e->val[id], &l, j, &h);
             loom__value dev = loom__exec_param_part(x, t, d);
             s = part_copy(x, dev.data, h.data, (size_t)loom__numel(&h) * loom_dtype_size(h.dtype));
             free(h.data);
@@ -87,7 +89,7 @@ static loom_status push_params(loom__exec *x)
 static loom_status stage_static(loom__exec *x)
 {
     loom__exec_env *e = x->env;
-    if (e->source || loom__exec_in_program(x) || x->dev->stages_inputs)
+    if (e->source || loom__exec_in_program(x) || x->dev->stages_inputs || x->pl->micro > 1) /* micro-batches: cut at each piece */
         return LOOM_OK;
     for (int k = 0; k < x->ninputs; k++) {
         int id = x->input_id[k];
@@ -133,9 +135,9 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
                                    t->name, v->shape[0], v->nnz, x->pl->csr_rows[t->id], x->pl->csr_nnz[t->id]);
         /* data fed before loom_program_set_bounds lowered a bound: the registers no longer hold it */
         char msg[256];
-        if (t->layout != LOOM__CSR && loom__input_dims(x->pl->g, t, v->ndim, v->shape, msg, sizeof msg) != LOOM_OK)
+        if (t->layout != LOOM__CSR && loom__exec_input_dims(x, t, v->ndim, v->shape, msg, sizeof msg) != LOOM_OK)
             return loom__exec_fail(x, LOOM_ERR_SHAPE, "loom_program_run: %s; the bounds changed since it was fed: feed it again", msg);
-        for (int i = 0; x->n > 1 && i < t->shape.ndim; i++) {
+        for (int i = 0; x->n > 1 && x->pl->micro == 1 && i < t->shape.ndim; i++) { /* a micro-batch is checked as it is cut */
             int d = loom__dyn_index(x->pl->g, t->shape.d[i]);
             if (d >= 0 && loom__exec_even_msg(x, d, v->shape[i], msg, sizeof msg))
                 return loom__exec_fail(x, LOOM_ERR_SHAPE, "loom_program_run: input '%s': %s", t->name, msg);
@@ -150,10 +152,15 @@ loom_status loom__exec_run(loom__exec *x, int64_t pieces)
         return s;
     /* a training step's piece is its step number (its random masks, the source's step): after a
      * failed run the steps it did not apply run again under the same numbers */
+    const int64_t m = x->pl->micro; /* pieces per step */
+    if (pieces > INT64_MAX / m || e->step > INT64_MAX / m)
+        return loom__exec_fail(x, LOOM_ERR_INVALID, "loom_program_run: %" PRId64 " steps from step %" PRId64
+                               " of %" PRId64 " micro-batches each are over an int64 count of pieces", pieces, e->step, m);
     if (x->pl->mode == LOOM_RUN_STEP)
-        loom__rt_set_next_piece(x->rt, e->step);
+        loom__rt_set_next_piece(x->rt, e->step * m);
     int64_t first = loom__rt_next_piece(x->rt);
-    x->last_piece = e->source || pieces > INT64_MAX - first ? -1 : first + pieces - 1;
+    pieces *= m;
+    x->last_piece = e->source || pieces == 0 || pieces > INT64_MAX - first ? -1 : first + pieces - 1;
     s = loom__rt_run(x->rt, pieces);
     if (s != LOOM_OK)
         loom__exec_fail(x, s, "loom_program_run: %s", loom__rt_error(x->rt));

@@ -10,16 +10,37 @@
 
 
 /* The token a data source feeds input k into: the register itself on one CPU device, the host
- * stage otherwise (cut into parts after the callback). */
+ * stage otherwise (cut into parts after the callback; with micro-batches, into each micro-batch's
+ * parts at its piece). */
 static token *fed_token(const loom__exec *x, void *const *out, int k)
 {
-    return loom__exec_in_program(x) ? out[x->input_off[k]] : &x->stage[k];
+    return loom__exec_in_program(x) && x->pl->micro == 1 ? out[x->input_off[k]] : &x->stage[k];
 }
 
-/* The logical value of input k at this piece. */
+/* The logical value of input k at this piece: with micro-batches, the piece's micro-batch of it. */
 static const loom__value *logical_input(const loom__exec *x, void *const *out, int k)
 {
+    if (x->pl->micro > 1)
+        return &x->micro_view[k];
     return x->env->source ? &fed_token(x, out, k)->v : &x->env->val[x->input_id[k]];
+}
+
+/* Micro-batch i of each input's step batch (fed whole: the data source's stage, or the data last
+ * fed), as views: rows i * r .. (i + 1) * r of each, r its rows over micro (which divides them). */
+static loom_status micro_views(loom__exec *x, int64_t i, loom__act *a)
+{
+    const int m = x->pl->micro;
+    for (int k = 0; k < x->ninputs; k++) {
+        const loom__value *v = x->env->source ? &x->stage[k].v : &x->env->val[x->input_id[k]];
+        loom_status s = loom__exec_input_dims(x, x->pl->g->t[x->input_id[k]], v->ndim, v->shape, a->msg, a->msg_size);
+        if (s != LOOM_OK)
+            return s;
+        loom__value *w = &x->micro_view[k];
+        *w = *v;
+        w->shape[0] = v->shape[0] / m;
+        w->data = (char *)v->data + (size_t)(i * loom__numel(w)) * loom_dtype_size(v->dtype);
+    }
+    return LOOM_OK;
 }
 
 /* Refuses input k, fed whole (not by parts) on several devices, where its value cannot be cut
@@ -175,17 +196,17 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
 void loom__exec_cut_input(const loom__exec *x, const loom__value *v, int k, int j, token *out)
 {
     const loom__regst *rg = &x->pl->regst[x->pl->task[0].out[x->input_off[k] + j]];
+    const loom__lay l = loom__regst_lay(rg);
     if (v->rowptr) {
-        int64_t start = 0, size = v->shape[0];
-        if (rg->sbp.kind == LOOM_SBP_SPLIT)
-            loom_split_part(v->shape[0], rg->nparts, j, &start, &size);
-        loom__exec_csr_layout(out, out->base, size, v->rowptr[start + size] - v->rowptr[start], v->dtype);
-        loom__csr_rows(v, start, size, &out->v);
+        int64_t start[2], size[2];
+        loom__nd_region(v->shape, 2, &l.s, l.mesh, j, start, size);
+        loom__exec_csr_layout(out, out->base, size[0], v->rowptr[start[0] + size[0]] - v->rowptr[start[0]], v->dtype);
+        loom__csr_rows(v, start[0], size[0], &out->v);
         return;
     }
     out->v = (loom__value){.dtype = v->dtype, .ndim = v->ndim, .data = out->base};
-    loom__part_shape(v->shape, v->ndim, rg->sbp, rg->nparts, j, out->v.shape);
-    loom__part_cut(v, rg->sbp, rg->nparts, j, &out->v);
+    loom__lay_shape(v->shape, v->ndim, &l, j, out->v.shape);
+    loom__lay_cut(v, &l, j, &out->v);
 }
 
 /* 1 when part j of input k is read on this rank: its device is here (in a run over ranks, every
@@ -201,16 +222,17 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
     actor_ctx *c = vctx;
     loom__exec *x = c->x;
     loom__exec_env *e = x->env;
+    const int64_t i = a->piece % x->pl->micro; /* a step's micro-batch: the source feeds the step at its first */
     memset(x->by_parts, 0, (size_t)x->ninputs);
     for (int j = 0; j < x->n; j++)
         for (int d = 0; d < LOOM__MAX_DYN; d++)
             x->pdims[j][d] = -1;
-    if (e->source) {
+    if (e->source && i == 0) {
         loom_feeder f = {.x = x, .out = a->out, .step = a->piece, .msg = a->msg, .msg_size = a->msg_size};
         for (int k = 0; k < x->ninputs; k++)
             fed_token(x, a->out, k)->v.ndim = -1; /* not fed yet */
         int end = 0;
-        loom_status s = e->source(e->source_ctx, a->piece, &f, &end, a->msg, a->msg_size);
+        loom_status s = e->source(e->source_ctx, loom__exec_step_of(x, a->piece), &f, &end, a->msg, a->msg_size);
         if (s != LOOM_OK)
             return s;
         if (end) {
@@ -222,21 +244,23 @@ loom_status loom__exec_source_act(void *vctx, loom__act *a)
                 snprintf(a->msg, a->msg_size, "the source fed no data to input '%s'", x->pl->g->t[x->input_id[k]]->name);
                 return LOOM_ERR_INVALID;
             }
-    } else {
+    } else if (x->pl->micro == 1) {
         /* the data last fed, or its parts staged at the start of the run: no copy */
         for (int k = 0; k < x->ninputs; k++)
             for (int j = 0; j < x->input_n[k]; j++)
                 ((token *)a->out[x->input_off[k] + j])->v =
                     loom__exec_in_program(x) ? e->val[x->input_id[k]] : x->stat[x->input_off[k] + j];
     }
-    loom_status s = stamp_dims(x, a);
-    if (s != LOOM_OK || !e->source || loom__exec_in_program(x))
+    loom_status s = x->pl->micro > 1 ? micro_views(x, i, a) : LOOM_OK;
+    if (s == LOOM_OK)
+        s = stamp_dims(x, a);
+    if (s != LOOM_OK || ((!e->source || loom__exec_in_program(x)) && x->pl->micro == 1))
         return s;
     /* the parts of what the source fed whole, once the dims are known to fit the registers */
     for (int k = 0; k < x->ninputs; k++)
         for (int j = 0; !x->by_parts[k] && j < x->input_n[k]; j++)
             if (part_here(x, k, j))
-                loom__exec_cut_input(x, &x->stage[k].v, k, j, a->out[x->input_off[k] + j]);
+                loom__exec_cut_input(x, logical_input(x, a->out, k), k, j, a->out[x->input_off[k] + j]);
     return LOOM_OK;
 }
 
@@ -259,7 +283,7 @@ static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layo
         return LOOM_ERR_INVALID;
     int j = x->input_k[t->id];
     *k = fed_token(x, f->out, j);
-    *cap = loom__exec_in_program(x) ? x->pl->regst[x->pl->task[0].out[j]].bytes : loom__exec_stage_bytes(x, t);
+    *cap = *k != &x->stage[j] ? x->pl->regst[x->pl->task[0].out[j]].bytes : loom__exec_stage_bytes(x, t);
     return LOOM_OK;
 }
 
@@ -295,7 +319,7 @@ static loom_status copy_dense(loom_feeder *f, const char *api, const loom_tensor
     if (a->dtype != t->dtype)
         return feed_fail(f, LOOM_ERR_DTYPE, "%s: input '%s'%s wants %s data, got %s", api, t->name, part,
                          loom_dtype_name(t->dtype), loom_dtype_name(a->dtype));
-    if (loom__input_dims(f->x->pl->g, t, a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
+    if (loom__exec_input_dims(f->x, t, a->ndim, a->shape, msg, sizeof msg) != LOOM_OK)
         return feed_fail(f, LOOM_ERR_SHAPE, "%s:%s %s", api, part, msg);
     int64_t n, bytes; /* in an int64: each dim is within a bound the builder checked */
     if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
@@ -346,7 +370,7 @@ loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *
     if (loom_csr_validate(m, &e) != LOOM_OK)
         return feed_fail(f, LOOM_ERR_FORMAT, "%s: input '%s': %s", api, input->name, e.msg);
     int64_t shape[2] = {m->nrows, m->ncols};
-    if (loom__input_dims(f->x->pl->g, f->x->pl->g->t[input->id], 2, shape, msg, sizeof msg) != LOOM_OK)
+    if (loom__exec_input_dims(f->x, f->x->pl->g->t[input->id], 2, shape, msg, sizeof msg) != LOOM_OK)
         return feed_fail(f, LOOM_ERR_SHAPE, "%s: %s", api, msg);
     loom_status s = feed_fits(f, api, input, loom__csr_bytes(m->nrows, m->nnz, m->vdtype), cap);
     if (s != LOOM_OK)
@@ -388,6 +412,14 @@ loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const l
     if (x->pl->nplaces > 1)
         return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: a graph batch fed by parts needs a graph on one placement; this one has %d",
                          api, x->pl->nplaces);
+    if (rg0->mesh[0] > 0)
+        return feed_fail(f, LOOM_ERR_UNSUPPORTED,
+                         "%s: input '%s' is on a 2-D placement, where a graph batch is fed whole (its dims split evenly on each "
+                         "level), not by parts",
+                         api, t->name);
+    if (x->pl->micro > 1)
+        return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: a graph batch fed by parts is not cut into micro-batches; compile with "
+                         "micro_batches 0 or 1", api);
     if (rg0->sbp.kind != LOOM_SBP_SPLIT || rg0->sbp.axis != 0 || d < 0) {
         char sb[16];
         loom_sbp_str(rg0->sbp, sb, sizeof sb);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LOOM__REC_READY = 1, LOOM__REC_INITIAL = 2 };
+enum { LOOM__REC_READY = 1, LOOM__REC_INITIAL = 2, LOOM__REC_HELD = 4 /* its inputs stay for the next act */ };
 
 /* ---- creation ------------------------------------------------------------------------------ */
 
@@ -29,6 +29,18 @@ loom_status loom__actor_new(const loom__actor_desc *d, loom__actor **out, char *
                  d->max_deferred);
         return LOOM_ERR_INVALID;
     }
+    if (d->hold < 0 || d->hold > LOOM__RT_MAX_REGST || d->group < 0 || (d->gather && (d->nin == 0 || d->hold > 1)) ||
+        (d->max_deferred > 0 && (d->hold > 1 || d->gather))) {
+        snprintf(msg, msg_size, "loom__rt_add_actor: %s: hold %d, group %d, gather %d with %d inputs and max_deferred %d "
+                 "(hold 0 .. %d, group >= 0; gather needs an input and no hold; neither defers)", name, d->hold, d->group,
+                 d->gather, d->nin, d->max_deferred, LOOM__RT_MAX_REGST);
+        return LOOM_ERR_INVALID;
+    }
+    if (d->remote && (d->hold > 1 || d->group > 1 || d->gather || d->in_place)) {
+        snprintf(msg, msg_size, "loom__rt_add_actor: %s: a remote actor with hold %d, group %d, gather %d, in_place %d (groups of "
+                 "pieces are not carried between ranks)", name, d->hold, d->group, d->gather, d->in_place);
+        return LOOM_ERR_INVALID;
+    }
     if (d->initial_emits > 0 && d->nin == 0) {
         snprintf(msg, msg_size, "loom__rt_add_actor: %s: initial emits need an input (a source emits anyway)", name);
         return LOOM_ERR_INVALID;
@@ -44,7 +56,9 @@ loom_status loom__actor_new(const loom__actor_desc *d, loom__actor **out, char *
     if (!a)
         goto nomem;
     *a = (loom__actor){.id = d->id, .fn = d->act, .ctx = d->ctx, .nin = d->nin, .nout = d->nout,
-                       .initial_emits = d->initial_emits, .max_deferred = d->max_deferred, .remote = d->remote};
+                       .initial_emits = d->initial_emits, .max_deferred = d->max_deferred, .hold = d->hold > 1 ? d->hold : 1,
+                       .group = d->group > 1 ? d->group : 1, .gather = d->gather != 0, .in_place = d->in_place != 0,
+                       .remote = d->remote};
     a->name = strdup(name);
     a->in = calloc((size_t)d->nin + 1, sizeof *a->in);
     a->out = calloc((size_t)d->nout + 1, sizeof *a->out);
@@ -133,6 +147,7 @@ void loom__actor_reset(loom__actor *a, int64_t first_piece)
     a->rec_head = a->rec_n = 0;
     a->done = a->ending = 0;
     a->to_emit = a->initial_emits;
+    a->held = 0;
     a->next_piece = first_piece;
     a->acts = 0;
 }
@@ -185,7 +200,7 @@ static void complete(loom__rt_thread *t, loom__actor *a, int r)
         for (uint32_t c = 0; c < o->ncons; c++)
             send(t, &o->cons[c], LOOM__MSG_REQ, a->id, b, piece);
     }
-    if (!(a->rec_flags[r] & LOOM__REC_INITIAL)) {
+    if (!(a->rec_flags[r] & (LOOM__REC_INITIAL | LOOM__REC_HELD))) {
         const loom__rt_ver *vin = a->rec_in + (size_t)r * (size_t)a->nin;
         for (int i = 0; i < a->nin; i++)
             send(t, &a->in[i].producer, LOOM__MSG_ACK, a->id, vin[i].buf, vin[i].piece);
@@ -226,6 +241,7 @@ static int act(loom__rt_thread *t, loom__actor *a, int initial)
     uint32_t *bout = a->rec_out + (size_t)r * (size_t)a->nout;
 
     int64_t piece;
+    const int keep = !initial && a->nin > 0 && a->held + 1 < a->hold; /* the inputs serve another act */
     if (initial || a->nin == 0) {
         piece = a->next_piece;
         for (int i = 0; i < a->nin; i++) {
@@ -237,8 +253,10 @@ static int act(loom__rt_thread *t, loom__actor *a, int initial)
         for (int i = 0; i < a->nin; i++) {
             loom__rt_in *in = &a->in[i];
             loom__rt_ver v = in->q[in->head];
-            in->head = in->head + 1 == in->cap ? 0 : in->head + 1;
-            in->n--;
+            if (!keep) {
+                in->head = in->head + 1 == in->cap ? 0 : in->head + 1;
+                in->n--;
+            }
             vin[i] = v;
             a->in_ptr[i] = in->bufs[v.buf];
             a->in_piece[i] = v.piece;
@@ -259,12 +277,17 @@ static int act(loom__rt_thread *t, loom__actor *a, int initial)
         a->out_ptr[j] = o->bufs[b];
     }
 
-    int64_t out_piece = initial || a->nin == 0 ? piece : piece + a->initial_emits;
+    const int repeat = initial || a->nin == 0 ? 0 : a->held;
+    /* a gathering actor emits on the last piece of each group only, the outputs carrying its first */
+    const int emits = !a->gather || initial || (piece + 1) % a->group == 0;
+    int64_t out_piece = initial || a->nin == 0 ? piece : piece + a->initial_emits + repeat;
+    if (a->gather && !initial)
+        out_piece = piece + 1 - a->group + a->initial_emits;
     t->msg[0] = 0;
     loom__act args = {.rt = rt, .id = a->id, .name = a->name, .thread = (int)t->index, .piece = piece,
                       .out_piece = out_piece, .initial = initial, .nin = a->nin, .nout = a->nout, .in = a->in_ptr,
                       .in_piece = a->in_piece, .out = a->out_ptr, .out_buf = bout, .msg = t->msg,
-                      .msg_size = sizeof t->msg, .can_defer = a->max_deferred > 0};
+                      .msg_size = sizeof t->msg, .can_defer = a->max_deferred > 0, .repeat = repeat};
     loom_status st = LOOM_OK;
     if (rt->tracing) {
         int64_t t0 = loom__now_ns();
@@ -282,10 +305,23 @@ static int act(loom__rt_thread *t, loom__actor *a, int initial)
         t->msg[sizeof t->msg - 1] = 0;
         loom__rt_drain(rt, st, "%s (piece %" PRId64 "): %s", a->name, piece, t->msg[0] ? t->msg : loom_status_str(st));
         if (!initial)
-            for (int i = 0; i < a->nin; i++)
+            for (int i = 0; i < a->nin; i++) {
+                if (keep) { /* still queued: dropped with its ack */
+                    ack_head(t, a, &a->in[i]);
+                    continue;
+                }
                 send(t, &a->in[i].producer, LOOM__MSG_ACK, a->id, vin[i].buf, vin[i].piece);
+            }
         untake_outputs(a, bout);
         a->ending = 1;
+        return 1;
+    }
+    if (!initial && a->nin > 0)
+        a->held = keep ? a->held + 1 : 0;
+    if (!emits) { /* an act inside a group: its inputs are done with, its outputs not yet made */
+        untake_outputs(a, bout);
+        for (int i = 0; i < a->nin; i++)
+            send(t, &a->in[i].producer, LOOM__MSG_ACK, a->id, vin[i].buf, vin[i].piece);
         return 1;
     }
 
@@ -305,7 +341,8 @@ static int act(loom__rt_thread *t, loom__actor *a, int initial)
     }
 
     a->rec_piece[r] = out_piece;
-    a->rec_flags[r] = (uint8_t)((args.deferred ? 0 : LOOM__REC_READY) | (initial ? LOOM__REC_INITIAL : 0));
+    a->rec_flags[r] = (uint8_t)((args.deferred ? 0 : LOOM__REC_READY) | (initial ? LOOM__REC_INITIAL : 0) |
+                                (keep ? LOOM__REC_HELD : 0));
     a->rec_n++;
     if (args.deferred)
         atomic_fetch_add_explicit(&rt->deferred, 1, memory_order_relaxed);
@@ -324,8 +361,8 @@ static void try_act(loom__rt_thread *t, loom__actor *a)
         int initial = a->to_emit > 0;
         if (!a->ending && !initial) {
             if (a->nin == 0) {
-                if (a->next_piece >= rt->run_end || loom__rt_draining(rt))
-                    a->ending = 1; /* a failure or a cancel: the pieces begun complete, no new one */
+                if (a->next_piece >= rt->run_end || (loom__rt_draining(rt) && a->next_piece % a->group == 0))
+                    a->ending = 1; /* a failure or a cancel: the pieces (groups) begun complete, no new one */
             } else {
                 for (int i = 0; i < a->nin; i++)
                     if (a->in[i].n == 0) {
@@ -343,8 +380,10 @@ static void try_act(loom__rt_thread *t, loom__actor *a)
         }
         if (a->rec_n == a->nrec)
             return;
+        /* in place: a new input version waits until nobody reads what the actor emitted */
+        const uint32_t need_all = a->in_place && !initial && a->held == 0;
         for (int j = 0; j < a->nout; j++)
-            if (a->out[j].free_n == 0)
+            if (a->out[j].free_n == 0 || (need_all && a->out[j].free_n < a->out[j].regst_num))
                 return;
         if (!act(t, a, initial))
             return;

@@ -128,6 +128,7 @@ typedef struct loom__act {
     char *msg;                /* room for an error message (msg_size bytes, starts empty) */
     size_t msg_size;
     int can_defer;            /* the actor has max_deferred > 0 */
+    int repeat;               /* an actor with hold > 1: which act of its input version this is (0 first) */
     /* ---- set by the callback ---- */
     int eod;                  /* sources: nothing was produced; end of data (outputs discarded) */
     int deferred;             /* set through loom__act_defer: completes later (GPU) */
@@ -174,8 +175,26 @@ typedef struct loom__actor_desc {
     /* An actor of another rank: it acts there; here it stands for its end of the edges with this
      * rank's actors, which the communication thread carries (runtime/comm/mpi/). Its output
      * registers' bufs are this rank's mirrors of its buffers, filled by the transport through the
-     * runtime's wire (loom__rt_set_wire) before its REQs are delivered. act is unused. */
+     * runtime's wire (loom__rt_set_wire) before its REQs are delivered. act is unused, and so are
+     * hold, group, gather and in_place (refused: groups of pieces are not carried between ranks). */
     int remote;
+    /* Actors whose acts are not one per piece (a step cut into micro-batches: the pieces of a
+     * step come in groups). None of them may defer acts.
+     * hold: each input version serves `hold` acts (0 means 1): the first pops nothing, the last
+     *   pops it and acks it; act j of a version emits piece in + initial_emits + j. A parameter
+     *   holder emits each version once per micro-batch so.
+     * group: pieces come in groups of `group` (0 means 1), group g being pieces g*group ..
+     *   g*group + group - 1. A source that drains ends only at a group's end (the step begun
+     *   completes). With gather, an actor emits once per group: an act on piece p with
+     *   (p + 1) % group != 0 gives its output buffers back unsent (the next act takes the same
+     *   ones first), and the act on the group's last piece emits them carrying the group's first
+     *   piece (+ initial_emits). A gradient accumulates over the micro-batches of a step so.
+     * in_place: a new input version is taken only when every buffer of every output register is
+     *   free (nobody reads anything the actor emitted): the actor may then write them in place. */
+    int hold;
+    int group;
+    int gather;
+    int in_place;
 } loom__actor_desc;
 
 /* How register buffers travel between ranks: the caller's description of its own buffers (the
@@ -357,6 +376,7 @@ typedef struct loom__actor {
     uint32_t thread;
     int nin, nout, initial_emits, max_deferred;
     int remote;               /* of another rank: its thread is the communication thread */
+    int hold, group, gather, in_place; /* see loom__actor_desc; hold and group at least 1 */
     loom__rt_in *in;
     loom__rt_out *out;
     /* Acts taken but not yet completed (a ring of nrec = max(1, max_deferred) records): the input
@@ -373,6 +393,7 @@ typedef struct loom__actor {
     int done;                 /* EOD sent; REQs that still come are acked at once */
     int ending;               /* no act can follow: done once the records drain */
     int to_emit;              /* initial emits left */
+    int held;                 /* acts done on the input version at the heads (hold > 1) */
     int64_t next_piece;       /* sources and initial emits: the next piece to produce */
     int64_t acts;
 } loom__actor;

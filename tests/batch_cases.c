@@ -234,10 +234,9 @@ static double *train_joined(lt_batch_model *m, const loom_samples *s, loom_sampl
     return r;
 }
 
-void lt_batch_equivalence(enum lt_batch_kind model, const char *placement, int ndev, loom_sampler_kind kind)
+loom_sampler *lt_batch_sampler(loom_samples *s, int ndev, loom_sampler_kind kind)
 {
-    loom_samples s;
-    lt_make_samples(&s, 48, 7);
+    lt_make_samples(s, 48, 7);
     loom_error err = LOOM_ERROR_INIT;
     loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
     o.kind = kind;
@@ -247,7 +246,14 @@ void lt_batch_equivalence(enum lt_batch_kind model, const char *placement, int n
     o.max_nodes = 60; /* budget kinds: several steps an epoch */
     o.max_edges = 120;
     loom_sampler *smp;
-    ck_assert_msg(loom_sampler_new(&s, NULL, s.count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
+    ck_assert_msg(loom_sampler_new(s, NULL, s->count, &o, &smp, &err) == LOOM_OK, "%s", err.msg);
+    return smp;
+}
+
+void lt_batch_equivalence(enum lt_batch_kind model, const char *placement, int ndev, loom_sampler_kind kind)
+{
+    loom_samples s;
+    loom_sampler *smp = lt_batch_sampler(&s, ndev, kind);
     lt_batch_model many, one;
     lt_batch_model_new(&many, &s, placement, model, 11);
     lt_batch_model_new(&one, &s, NULL, model, 11);

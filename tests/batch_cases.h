@@ -43,6 +43,9 @@ loom_status lt_joined_source_fn(void *ctx, int64_t step, loom_feeder *f, int *en
 /* Trains epochs of smp on m (its devices' shares fed by parts, loom_batch_source) and returns the
  * losses (malloc'd, *n of them). */
 double *lt_batch_train_parts(lt_batch_model *m, const loom_samples *s, loom_sampler *smp, int epochs, int64_t *n);
+/* 48 generated samples (seed 7) in *s and a sampler of `kind` over them for ndev devices: 12
+ * samples a step, seed 5 (budgets of 60 nodes and 120 edges a share). */
+loom_sampler *lt_batch_sampler(loom_samples *s, int ndev, loom_sampler_kind kind);
 /* Trains 2 epochs of a sampler of `kind` over ndev devices on placement (its shares fed by parts)
  * and on one device (each step's shares joined), the model of that kind, and checks the losses
  * within 1e-5. Fails the test otherwise. */

@@ -7,6 +7,28 @@
 
 const char *const lt_mode_name[LT_MODE_COUNT] = {"data parallel", "model parallel", "hybrid"};
 
+int lt_mesh_hybrid;
+
+/* A batch input's hint under mode m: B for model parallelism; under hybrid with lt_mesh_hybrid,
+ * (S(0), B) (the batch over the mesh's rows); none otherwise. */
+static void hint_batch(loom_tensor *x, enum lt_mode m)
+{
+    if (m == LT_MODEL)
+        loom_tensor_set_sbp(x, loom_broadcast());
+    else if (m == LT_HYBRID && lt_mesh_hybrid)
+        loom_tensor_set_nd_sbp(x, loom_nd_sbp_2d(loom_split(0), loom_broadcast()));
+}
+
+/* A weight's hint under mode m: split along axis (S(axis)) for model and hybrid parallelism;
+ * under hybrid with lt_mesh_hybrid, (B, S(axis)) (split along each row of the mesh). */
+static void hint_weight(loom_tensor *w, enum lt_mode m, int axis)
+{
+    if (m == LT_HYBRID && lt_mesh_hybrid)
+        loom_tensor_set_nd_sbp(w, loom_nd_sbp_2d(loom_broadcast(), loom_split(axis)));
+    else if (m != LT_DATA)
+        loom_tensor_set_sbp(w, loom_split(axis));
+}
+
 /* ---- models ----------------------------------------------------------------------------------- */
 
 static void ring9(loom_csr *m);
@@ -35,11 +57,9 @@ loom_tensor *lt_model_mlp(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
     loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(7, 6));
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(7));
     in[0] = x, in[1] = y, *nin = 2;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(x, loom_broadcast());
+    hint_batch(x, m);
     loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, 5, 1));
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "fc1.weight"), loom_split(1));
+    hint_weight(loom_graph_tensor(g, "fc1.weight"), m, 1);
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
 }
 
@@ -49,10 +69,8 @@ loom_tensor *lt_model_embedding(loom_graph *g, uint64_t seed, enum lt_mode m, lo
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(7));
     in[0] = idx, in[1] = y, *nin = 2;
     loom_tensor *table = loom_param(g, "table", LOOM_F32, loom_shape(9, 4), loom_init_normal(0, 1, seed));
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(table, loom_split(0));
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(idx, loom_broadcast());
+    hint_weight(table, m, 0);
+    hint_batch(idx, m);
     loom_tensor *h = loom_tanh(g, loom_gather_rows(g, table, idx));
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", h, 3, 1), y, NULL);
 }
@@ -90,11 +108,9 @@ static loom_tensor *gcn(loom_graph *g, enum lt_mode m, loom_tensor **in, int *ni
     in[0] = x, in[1] = y, *nin = 2;
     loom_tensor *adj = loom_input_csr(g, "adj", LOOM_F64, 9, 9);
     in[2] = adj, *nin = 3;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(adj, loom_broadcast());
+    hint_batch(adj, m);
     loom_tensor *logits = loom_nn_gcn(g, adj, x, 5, 3, dropout);
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "gcn1.weight"), loom_split(1));
+    hint_weight(loom_graph_tensor(g, "gcn1.weight"), m, 1);
     return loom_softmax_cross_entropy(g, logits, y, NULL);
 }
 
@@ -122,11 +138,9 @@ loom_tensor *lt_model_gat(loom_graph *g, uint64_t seed, enum lt_mode m, loom_ten
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(9));
     loom_tensor *src = loom_input_index(g, "src", loom_shape(e), 9), *dst = loom_input_index(g, "dst", loom_shape(e), 9);
     in[0] = x, in[1] = y, in[2] = src, in[3] = dst, *nin = 4;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(x, loom_broadcast());
+    hint_batch(x, m);
     loom_tensor *logits = loom_nn_gat(g, x, src, dst, 4, 3, 3, 0.3);
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "gat1.lin.weight"), loom_split(1));
+    hint_weight(loom_graph_tensor(g, "gat1.lin.weight"), m, 1);
     return loom_softmax_cross_entropy(g, logits, y, NULL);
 }
 
@@ -136,10 +150,8 @@ loom_tensor *lt_model_random(loom_graph *g, uint64_t seed, enum lt_mode m, loom_
     loom_tensor *x, *idx;
     loom_tensor *loss = lt_random_graph(g, seed, &x, &idx, rc);
     in[0] = x, in[1] = idx, *nin = 2;
-    if (m == LT_MODEL)
-        loom_tensor_set_sbp(x, loom_broadcast());
-    if (m != LT_DATA)
-        loom_tensor_set_sbp(loom_graph_tensor(g, "wc"), loom_split(1));
+    hint_batch(x, m);
+    hint_weight(loom_graph_tensor(g, "wc"), m, 1);
     return loss;
 }
 
@@ -285,6 +297,41 @@ void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_o
     loom_program_free(p);
     free_feeds(&f);
     loom_graph_free(g);
+}
+
+int lt_results_same(const lt_result *a, const lt_result *b)
+{
+    return !memcmp(a->loss, b->loss, sizeof a->loss) && a->nparams == b->nparams &&
+           !memcmp(a->params, b->params, (size_t)a->nparams * sizeof *a->params);
+}
+
+int lt_check_pipelines(const char *const (*stages)[2], int nstages, int nseeds)
+{
+    int cases = 0;
+    for (uint64_t seed = 0; seed < (uint64_t)nseeds; seed++) {
+        lt_result one, ref, actors;
+        lt_stage2 = NULL;
+        lt_train(lt_model_pipeline, seed, LT_DATA, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_REFERENCE}, &one);
+        for (int k = 0; k < nstages; k++)
+            for (int m = 0; m < LT_MODE_COUNT; m++) {
+                char what[160];
+                snprintf(what, sizeof what, "seed %llu %s, stages %s and %s", (unsigned long long)seed, lt_mode_name[m], stages[k][0],
+                         stages[k][1]);
+                lt_stage2 = stages[k][1];
+                lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
+                         &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_REFERENCE}, &ref);
+                lt_assert_results_close(&ref, &one, 1e-5, what);
+                for (int src = 0; src < 2; src++) {
+                    lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
+                             &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_ACTORS, .with_source = src}, &actors);
+                    ck_assert_msg(lt_results_same(&actors, &ref), "%s%s: the actor runtime differs from the SBP reference executor", what,
+                                  src ? " with a data source" : "");
+                }
+                cases++;
+            }
+    }
+    lt_stage2 = NULL;
+    return cases;
 }
 
 void lt_assert_results_close(const lt_result *a, const lt_result *b, double tol, const char *what)

@@ -9,6 +9,11 @@ enum { LT_STEPS = 3 };
 enum lt_mode { LT_DATA, LT_MODEL, LT_HYBRID, LT_MODE_COUNT };
 extern const char *const lt_mode_name[LT_MODE_COUNT];
 
+/* 0 by default: each mode's hints are single SBPs (on a mesh, the same on both levels). 1: on a
+ * 2-D placement, hybrid parallelism takes batches (S(0), B) and split weights (B, S(i)): data
+ * parallel over the mesh's rows, model parallel along each row. */
+extern int lt_mesh_hybrid;
+
 typedef struct lt_result {
     double loss[LT_STEPS];
     double params[256];
@@ -48,6 +53,12 @@ typedef struct lt_train_opts {
  * losses and every parameter's elements. Fails the test on any error. */
 void lt_train(lt_build_fn build, uint64_t seed, enum lt_mode m, const lt_train_opts *o, lt_result *r);
 
+/* Two-stage pipelines (lt_model_pipeline) on each pair of placements, each mode, seeds
+ * [0, nseeds): the SBP reference executor against one device, the actor runtime (fed directly and
+ * by a data source) against it bit for bit. Returns the cases run. */
+int lt_check_pipelines(const char *const (*stages)[2], int nstages, int nseeds);
+/* 1 when a and b are the same bits. */
+int lt_results_same(const lt_result *a, const lt_result *b);
 /* |a - b| <= tol * max(1, |b|) for every loss and parameter, naming the first that is not. */
 void lt_assert_results_close(const lt_result *a, const lt_result *b, double tol, const char *what);
 

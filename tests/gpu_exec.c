@@ -2,8 +2,8 @@
  * (MLP, GCN with and without dropout, random graphs of ops) train to the same losses and
  * parameters, fed once or by a data source; a step replayed from a CUDA graph gives the same bits
  * as its kernels launched one by one; LOOM_DETERMINISTIC=1 repeats bit for bit; a bad index seen
- * only by the device fails the run with a message naming the op; the memory plan is reported.
- * Skipped (exit 77) without a GPU or without CUDA. */
+ * only by the device fails the run with a message naming the op; the memory plan is reported;
+ * micro-batches are refused. Skipped (exit 77) without a GPU or without CUDA. */
 #include "equiv.h"
 
 #include <stdio.h>
@@ -168,6 +168,21 @@ START_TEST(test_memory_plan_on_gpu)
 }
 END_TEST
 
+/* Micro-batches run on CPU devices: a GPU's program with them is refused at compile time
+ * (docs/bad-inputs.md). */
+START_TEST(test_micro_batches_refused_on_gpu)
+{
+    loom_graph *g = on_cuda();
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(8, 3));
+    loom_tensor *loss = loom_sum(g, loom_nn_linear(g, "l", x, 2, 1), LOOM_ALL_AXES, 0);
+    loom_program *p = NULL;
+    ck_assert_int_eq(loom_compile(g, loss, &(loom_train_opts){.optimizer = loom_sgd(0.1), .micro_batches = 2}, &p), LOOM_ERR_INVALID);
+    ck_assert_ptr_null(p);
+    ck_assert_str_eq(loom_graph_error(g), "loom_compile: 2 micro-batches: they run on CPU devices; this graph is on cuda devices");
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gpu_exec");
@@ -180,6 +195,7 @@ int main(void)
     tcase_add_test(tc, test_graphs_and_determinism);
     tcase_add_test(tc, test_bad_index_on_device);
     tcase_add_test(tc, test_memory_plan_on_gpu);
+    tcase_add_test(tc, test_micro_batches_refused_on_gpu);
     suite_add_tcase(s, tc);
     return lt_run_gpu_suite(s);
 }

@@ -444,3 +444,29 @@ loom_tensor *lt_random_graph(loom_graph *g, uint64_t seed, loom_tensor **x_out, 
     return loss;
 }
 
+
+char *lt_plan_json(loom_program *p, char *path)
+{
+    strcpy(path, "/tmp/loom_test_plan_XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w+");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_msg(loom_program_write_plan(p, LOOM_RUN_STEP, LOOM_PLAN_JSON, f) == LOOM_OK, "%s", loom_program_error(p));
+    long n = ftell(f);
+    char *text = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(text);
+    rewind(f);
+    ck_assert_int_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+    text[n] = 0;
+    fclose(f);
+    return text;
+}
+
+void lt_write_file(const char *path, const char *text, size_t n)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(text, 1, n, f), n);
+    fclose(f);
+}

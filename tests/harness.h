@@ -81,6 +81,12 @@ double *lt_to_double(const loom_array *a);
  * scalar loss. The same seed builds the same graph. */
 loom_tensor *lt_random_graph(loom_graph *g, uint64_t seed, loom_tensor **x_out, loom_tensor **idx_out, int64_t *rc);
 
+/* The JSON of p's plan of LOOM_RUN_STEP, written into a new temporary file whose path goes into
+ * path (at least 32 bytes), and returned as malloc'd text (free it; unlink the file). */
+char *lt_plan_json(loom_program *p, char *path);
+/* Replaces the file at path with n bytes of text. */
+void lt_write_file(const char *path, const char *text, size_t n);
+
 /* Product of n sizes (1 for n = 0). */
 int64_t lt_numel(int n, const int64_t *d);
 

@@ -1,9 +1,10 @@
 /* Training over ranks (ctest label mpi; run by mpirun -np 2, or -np 4): every rank builds the same
- * model on a placement over the job's ranks, two CPU devices each (@0-(n-1)/cpu:0-1, rank-major as
- * one list of devices), trains it and checks the losses (and parameters, where the case has them)
+ * model on a placement over the job's ranks, two CPU devices each (@0-(n-1)/cpu:0-1, the mesh
+ * [n, 2]), trains it and checks the losses (and parameters, where the case has them)
  * against one device, on every rank: the MLP, GCN and embedding models in data, model and hybrid
- * parallelism, the event-graph GNN and GIN on balanced graph batches, the ConvNet. Each rank's
- * result is its own: the sinks of every rank assemble the whole loss. */
+ * parallelism (and the MLP with two-level hints), the ConvNet. Each rank's result is its own: the sinks of every rank assemble the
+ * whole loss. A placement over ranks is 2-D ([ranks, devices per rank], one-level SBPs holding on
+ * both levels); what does not run over ranks is refused: a graph batch fed by parts, micro-batches. */
 #include "batch_cases.h"
 #include "cnn_cases.h"
 #include "equiv.h"
@@ -34,6 +35,25 @@ static void check_model(lt_build_fn build, const char *name, int nseeds, double 
 START_TEST(test_mlp_over_ranks) { check_model(lt_model_mlp, "mlp", 2, 1e-5); }
 END_TEST
 
+/* The MLP in hybrid parallelism with the mesh's own hints: (S(0), B) batches, split over the ranks
+ * and repeated within each, and (B, S(1)) weights, split over each rank's devices. */
+START_TEST(test_mlp_two_levels_over_ranks)
+{
+    lt_result one, many;
+    char what[160];
+    lt_train(lt_model_mlp, 0, LT_HYBRID, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_ACTORS}, &one);
+    lt_mesh_hybrid = 1;
+    for (int src = 0; src < 2; src++) {
+        lt_train(lt_model_mlp, 0, LT_HYBRID, &(lt_train_opts){.placement = placement, .executor = LOOM_EXEC_ACTORS, .with_source = src},
+                 &many);
+        snprintf(what, sizeof what, "rank %d: mlp with (S(0), B) batches and (B, S(1)) weights on %s%s", loom_dist_rank(), placement,
+                 src ? " with a data source" : "");
+        lt_assert_results_close(&many, &one, 1e-5, what);
+    }
+    lt_mesh_hybrid = 0;
+}
+END_TEST
+
 START_TEST(test_gcn_over_ranks) { check_model(lt_model_gcn, "gcn", 2, 1e-9); }
 END_TEST
 
@@ -43,13 +63,57 @@ END_TEST
 START_TEST(test_embedding_over_ranks) { check_model(lt_model_embedding, "embedding", 1, 1e-5); }
 END_TEST
 
-/* The event-graph GNN (the interaction network) and GIN on generated graph samples, the devices
- * sampler balancing each step's graphs over every device of every rank: the same losses as one
- * device fed each step's shares joined. */
-START_TEST(test_event_gnn_over_ranks)
+/* A placement over ranks is a 2-D placement (its ranks by each rank's devices), and a graph batch
+ * is fed by parts on 1-D placements only: the event-graph GNN's batch source over ranks is refused,
+ * on every rank, with that reason and nothing run. */
+START_TEST(test_event_gnn_over_ranks_refused)
 {
-    lt_batch_equivalence(LT_BATCH_IN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
-    lt_batch_equivalence(LT_BATCH_GIN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+    loom_samples s;
+    loom_sampler *smp = lt_batch_sampler(&s, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+    loom_error err = LOOM_ERROR_INIT;
+    lt_batch_model m;
+    lt_batch_model_new(&m, &s, placement, LT_BATCH_IN, 11);
+    loom_batch_source *src = NULL;
+    ck_assert_msg(loom_batch_source_new(m.p, &s, smp, &m.in, &src, &err) == LOOM_OK, "%s", err.msg);
+    ck_assert_msg(loom_sampler_epoch(smp, 0, &err) == LOOM_OK, "%s", err.msg);
+    ck_assert_msg(loom_batch_plan_epoch(m.p, smp, &m.in, &err) == LOOM_OK, "%s", err.msg);
+    ck_assert_int_eq(loom_batch_run(src, LOOM_RUN_STEP, 0, &err), LOOM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "is on a 2-D placement, where a graph batch is fed whole") != NULL, "rank %d: %s",
+                  loom_dist_rank(), err.msg);
+    int64_t n = -1;
+    loom_program_losses(m.p, &n);
+    ck_assert_int_eq(n, 0);
+    loom_batch_source_free(src);
+    lt_batch_model_free(&m);
+    loom_sampler_free(smp);
+    loom_samples_free(&s);
+}
+END_TEST
+
+/* Micro-batches over ranks are refused when the run starts, on every rank, before any actor. */
+START_TEST(test_micro_over_ranks_refused)
+{
+    loom_graph *g = lt_graph_on(placement, 5);
+    loom_tensor *in[8];
+    int nin = 0;
+    loom_tensor *loss = lt_model_mlp(g, 5, LT_DATA, in, &nin);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_sgd(0.1);
+    o.micro_batches = 7; /* the batch of 7 rows, one a micro-batch */
+    loom_program *p = NULL;
+    loom_status st = loom_compile(g, loss, &o, &p);
+    if (st == LOOM_OK) {
+        float x[7 * 6] = {0};
+        int32_t y[7] = {0};
+        ck_assert(loom_program_feed(p, in[0], &(loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {7, 6}, .data = x}) == LOOM_OK);
+        ck_assert(loom_program_feed(p, in[1], &(loom_array){.dtype = LOOM_I32, .ndim = 1, .shape = {7}, .data = y}) == LOOM_OK);
+        st = loom_program_run_steps(p, LOOM_RUN_STEP, 1);
+    }
+    const char *msg = p ? loom_program_error(p) : loom_graph_error(g);
+    ck_assert_msg(st != LOOM_OK, "rank %d: micro-batches over ranks ran", loom_dist_rank());
+    ck_assert_msg(strstr(msg, "micro-batches over several ranks") != NULL, "rank %d: %s", loom_dist_rank(), msg);
+    loom_program_free(p);
+    loom_graph_free(g);
 }
 END_TEST
 
@@ -128,10 +192,12 @@ int main(void)
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_mlp_over_ranks);
+    tcase_add_test(tc, test_mlp_two_levels_over_ranks);
     tcase_add_test(tc, test_gcn_over_ranks);
     tcase_add_test(tc, test_gcn_dropout_over_ranks);
     tcase_add_test(tc, test_embedding_over_ranks);
-    tcase_add_test(tc, test_event_gnn_over_ranks);
+    tcase_add_test(tc, test_event_gnn_over_ranks_refused);
+    tcase_add_test(tc, test_micro_over_ranks_refused);
     tcase_add_test(tc, test_convnet_over_ranks);
     tcase_add_test(tc, test_plan_json_over_ranks);
     suite_add_tcase(s, tc);

@@ -73,6 +73,15 @@ START_TEST(test_placement_examples)
         {"@0,1,2/cpu:5", "@0-2/cpu:5", LOOM_DEVICE_CPU, 3, 3, 2, 3, 1},
         {"@65535/cpu:127", "@65535/cpu:127", LOOM_DEVICE_CPU, 1, 1, 2, 1, 1},
         {"@0-9,100-101/cuda:7", "@0-9,100-101/cuda:7", LOOM_DEVICE_CUDA, 12, 12, 2, 12, 1},
+        {"cpu:0-3[2,2]", "cpu:0-3[2,2]", LOOM_DEVICE_CPU, 4, 1, 2, 2, 2},
+        {"cpu:0,1,2,3[1,4]", "cpu:0-3[1,4]", LOOM_DEVICE_CPU, 4, 1, 2, 1, 4},
+        {"cpu:0-3[4,1]", "cpu:0-3[4,1]", LOOM_DEVICE_CPU, 4, 1, 2, 4, 1},
+        {"cpu:0-1[2,1]", "cpu:0-1[2,1]", LOOM_DEVICE_CPU, 2, 1, 2, 2, 1},
+        {"cpu:0-5[3,2]", "cpu:0-5[3,2]", LOOM_DEVICE_CPU, 6, 1, 2, 3, 2},
+        {"cuda:0-7[2,4]", "cuda:0-7[2,4]", LOOM_DEVICE_CUDA, 8, 1, 2, 2, 4},
+        {"cuda:0,2,4-6,9[2,3]", "cuda:0,2,4-6,9[2,3]", LOOM_DEVICE_CUDA, 6, 1, 2, 2, 3},
+        {"cpu:5[1,1]", "cpu:5[1,1]", LOOM_DEVICE_CPU, 1, 1, 2, 1, 1},
+        {"cpu:0-127[8,16]", "cpu:0-127[8,16]", LOOM_DEVICE_CPU, 128, 1, 2, 8, 16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         loom_placement *p = roundtrip(cases[i].in, cases[i].canon);
@@ -247,6 +256,24 @@ START_TEST(test_placement_errors)
         {"@0-1/cuda:", "'@0-1/cuda:'", "the device list is empty: expected a device index at offset 10"},
         {"cpu:\x01", "'cpu:\\x01'", "expected a device index at offset 4, found byte 0x01"},
         {"cpu:0\xff", "'cpu:0\\xff'", "unexpected byte 0xff at offset 5"},
+        /* meshes */
+        {"cpu:0-3[2,3]", "'cpu:0-3[2,3]'", "mesh [2,3] at offset 7 has 6 devices but the list has 4"},
+        {"cpu:0-3[3,1]", "'cpu:0-3[3,1]'", "mesh [3,1] at offset 7 has 3 devices but the list has 4"},
+        {"cpu:0-3[4]", "'cpu:0-3[4]'", "expected ',' at offset 9 (a mesh has 2 dims, as in [2,2]), found ']'"},
+        {"cpu:0-3[2,2,1]", "'cpu:0-3[2,2,1]'", "expected ']' at offset 11 to close '[' at offset 7 (a mesh has 2 dims), found ','"},
+        {"cpu:0-3[2,2", "'cpu:0-3[2,2'", "expected ']' at offset 11 to close '[' at offset 7 (a mesh has 2 dims), found the end"},
+        {"cpu:0-3[]", "'cpu:0-3[]'", "expected a mesh size at offset 8, found ']'"},
+        {"cpu:0-3[,4]", "'cpu:0-3[,4]'", "expected a mesh size at offset 8, found ','"},
+        {"cpu:0-3[0,4]", "'cpu:0-3[0,4]'", "mesh size 0 at offset 8; each dim of a mesh is at least 1"},
+        {"cpu:0-3[2,02]", "'cpu:0-3[2,02]'", "mesh size '02' at offset 10 has a leading zero; write 2"},
+        {"cpu:0-3[-2,2]", "'cpu:0-3[-2,2]'", "negative mesh size at offset 8"},
+        {"cpu:0-3[2x2]", "'cpu:0-3[2x2]'", "expected ',' at offset 9 (a mesh has 2 dims, as in [2,2]), found 'x'"},
+        {"cpu:0-3[2,2]x", "'cpu:0-3[2,2]x'", "unexpected 'x' at offset 12 after the mesh"},
+        {"cpu:0-3[2,2][2,2]", "'cpu:0-3[2,2][2,2]'", "unexpected '[' at offset 12 after the mesh"},
+        {"cpu:0-3[1000,2]", "'cpu:0-3[1000,2]'", "mesh size 1000 at offset 8 is over 128 (a placement holds at most 128 devices)"},
+        {"@0-1/cpu:0-1[2,1]", "'@0-1/cpu:0-1[2,1]'",
+         "a mesh at offset 12 on a placement with ranks, whose hierarchy is [ranks, devices per rank] already"},
+        {"cpu:0-3[2, 2]", "'cpu:0-3[2, 2]'", "whitespace at offset 10; a placement has no spaces (did you mean 'cpu:0-3[2,2]'?)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         loom_error err = {0};
@@ -276,6 +303,54 @@ START_TEST(test_placement_errors)
 
     ck_assert_ptr_null(loom_placement_parse(NULL, &err));
     ck_assert_str_eq(err.msg, "placement: the string is NULL");
+}
+END_TEST
+
+/* A mesh is another hierarchy of the same devices: not equal to the 1-D placement or another mesh,
+ * overlapping both; device i sits at row i / columns, column i % columns. */
+START_TEST(test_placement_mesh)
+{
+    loom_error err = {0};
+    loom_placement *flat = loom_placement_parse("cpu:0-3", &err), *m22 = loom_placement_parse("cpu:0-3[2,2]", &err),
+                   *m14 = loom_placement_parse("cpu:0-3[1,4]", &err), *copy = loom_placement_copy(m22);
+    ck_assert(flat && m22 && m14 && copy);
+    ck_assert(!loom_placement_equal(flat, m22));
+    ck_assert(!loom_placement_equal(m22, m14));
+    ck_assert(loom_placement_equal(m22, copy));
+    ck_assert(loom_placement_overlaps(flat, m22) && loom_placement_overlaps(m14, m22));
+    ck_assert_int_eq(loom_placement_ndevices(m22), 4);
+    ck_assert_int_eq(loom_placement_nranks(m22), 1);
+    ck_assert_int_eq(loom_placement_has_ranks(m22), 0);
+    for (int i = 0; i < 4; i++) {
+        int r;
+        ck_assert_int_eq(loom_placement_device(m22, i, &r), i);
+        ck_assert_int_eq(r, 0);
+        ck_assert_int_eq(loom_placement_find(m22, 0, i), i);
+    }
+    /* the SBP of a tensor on it has two levels */
+    loom_nd_sbp two = loom_nd_sbp_2d(loom_split(0), loom_broadcast()), one = loom_nd_sbp_1d(loom_split(0));
+    ck_assert_int_eq(loom_nd_sbp_check(&two, m22, 2, &err), LOOM_OK);
+    ck_assert_int_eq(loom_nd_sbp_check(&one, m22, 2, &err), LOOM_ERR_INVALID);
+    ck_assert_str_eq(err.msg, "SBP S(0) has 1 level but placement 'cpu:0-3[2,2]' has a 2-D hierarchy [2, 2]");
+    ck_assert_int_eq(loom_nd_sbp_check(&two, flat, 2, &err), LOOM_ERR_INVALID);
+    ck_assert_str_eq(err.msg, "SBP (S(0), B) has 2 levels but placement 'cpu:0-3' has a 1-D hierarchy [4]");
+    /* made from the 1-D placement: the same as parsed */
+    loom_placement *made = loom_placement_mesh(flat, 2, 2, &err);
+    ck_assert_msg(made && loom_placement_equal(made, m22), "%s", err.msg);
+    ck_assert_ptr_null(loom_placement_mesh(flat, 2, 3, &err));
+    ck_assert_str_eq(err.msg, "loom_placement_mesh: a mesh of 2 x 3 for placement 'cpu:0-3' of 4 devices");
+    ck_assert_ptr_null(loom_placement_mesh(flat, 0, 4, &err));
+    loom_placement *ranked = loom_placement_parse("@0-1/cpu:0-1", &err);
+    ck_assert_ptr_null(loom_placement_mesh(ranked, 2, 2, &err));
+    ck_assert_str_eq(err.msg, "loom_placement_mesh: placement '@0-1/cpu:0-1' has ranks, whose hierarchy is [ranks, devices per rank] "
+                              "already");
+    ck_assert_ptr_null(loom_placement_mesh(NULL, 1, 1, &err));
+    loom_placement_free(ranked);
+    loom_placement_free(made);
+    loom_placement_free(flat);
+    loom_placement_free(m22);
+    loom_placement_free(m14);
+    loom_placement_free(copy);
 }
 END_TEST
 
@@ -453,6 +528,7 @@ static Suite *suite(void)
     tcase_add_test(pl, test_placement_accessors);
     tcase_add_test(pl, test_placement_equal_overlap);
     tcase_add_test(pl, test_placement_errors);
+    tcase_add_test(pl, test_placement_mesh);
     tcase_add_test(pl, test_placement_new);
     tcase_add_test(pl, test_placement_check);
     tcase_add_test(pl, test_placement_roundtrip_generated);

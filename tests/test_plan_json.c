@@ -75,33 +75,6 @@ static void run(model *m, double *losses)
     memcpy(losses, l, STEPS * sizeof *losses);
 }
 
-/* The JSON of m's step plan, into a temporary file (its path in path), and as text. */
-static char *dump(model *m, char *path)
-{
-    strcpy(path, "/tmp/loom_test_plan_XXXXXX");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    FILE *f = fdopen(fd, "w+");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_msg(loom_program_write_plan(m->p, LOOM_RUN_STEP, LOOM_PLAN_JSON, f) == LOOM_OK, "%s", loom_program_error(m->p));
-    long n = ftell(f);
-    char *text = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(text);
-    rewind(f);
-    ck_assert_int_eq(fread(text, 1, (size_t)n, f), (size_t)n);
-    text[n] = 0;
-    fclose(f);
-    return text;
-}
-
-static void write_text(const char *path, const char *text, size_t n)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fwrite(text, 1, n, f), n);
-    fclose(f);
-}
-
 static void round_trip(const char *placement)
 {
     double own[STEPS], back[STEPS];
@@ -111,18 +84,20 @@ static void round_trip(const char *placement)
 
     model b = build(placement, 8);
     char path[64], again_path[64];
-    char *text = dump(&b, path);
+    char *text = lt_plan_json(b.p, path);
     drop(&b);
 
     model c = build(placement, 8);
     ck_assert_msg(loom_program_read_plan(c.p, path) == LOOM_OK, "%s", loom_program_error(c.p));
-    char *again = dump(&c, again_path); /* the plan read back, written again: the same text */
+    char *again = lt_plan_json(c.p, again_path); /* the plan read back, written again: the same text */
     ck_assert_str_eq(again, text);
     run(&c, back);
     for (int s = 0; s < STEPS; s++)
         ck_assert_msg(memcmp(&own[s], &back[s], sizeof own[s]) == 0, "%s step %d: %.17g from the program's plan, %.17g from the plan read back",
                       placement ? placement : "one device", s, own[s], back[s]);
-    lt_record_results(placement ? "plan_json cpu:0-3" : "plan_json one device", back, STEPS);
+    char what[64];
+    snprintf(what, sizeof what, "plan_json %s", placement ? placement : "one device");
+    lt_record_results(what, back, STEPS);
     drop(&c);
     unlink(path);
     unlink(again_path);
@@ -136,15 +111,19 @@ END_TEST
 START_TEST(test_round_trip_four_devices) { round_trip("cpu:0-3"); }
 END_TEST
 
+/* A mesh: two-level SBPs and signatures, registers' meshes, the kernels' signatures rebuilt. */
+START_TEST(test_round_trip_mesh) { round_trip("cpu:0-3[2,2]"); }
+END_TEST
+
 START_TEST(test_bad_plans_are_refused)
 {
     model a = build(NULL, 8);
     char path[64];
-    char *text = dump(&a, path);
+    char *text = lt_plan_json(a.p, path);
     size_t n = strlen(text);
 
     /* cut short: the byte where the text ends */
-    write_text(path, text, n / 2);
+    lt_write_file(path, text, n / 2);
     ck_assert_int_eq(loom_program_read_plan(a.p, path), LOOM_ERR_FORMAT);
     const char *e = loom_program_error(a.p);
     ck_assert_msg(strstr(e, path) && strstr(e, "byte "), "%s", e);
@@ -156,7 +135,7 @@ START_TEST(test_bad_plans_are_refused)
     char *end = at + strspn(at, "0123456789");
     char *bigger = malloc(n + 32);
     snprintf(bigger, n + 32, "%.*s987654321%s", (int)(at - edit), edit, end);
-    write_text(path, bigger, strlen(bigger));
+    lt_write_file(path, bigger, strlen(bigger));
     ck_assert_int_eq(loom_program_read_plan(a.p, path), LOOM_ERR_FORMAT);
     e = loom_program_error(a.p);
     ck_assert_msg(strstr(e, "ends at byte") && strstr(e, "shared block"), "%s", e);
@@ -167,7 +146,7 @@ START_TEST(test_bad_plans_are_refused)
     char *v = strstr(text, "\"loom_plan\":1,");
     ck_assert_ptr_nonnull(v);
     v[12] = '9';
-    write_text(path, text, n);
+    lt_write_file(path, text, n);
     v[12] = '1';
     ck_assert_int_eq(loom_program_read_plan(a.p, path), LOOM_ERR_FORMAT);
     e = loom_program_error(a.p);
@@ -175,17 +154,17 @@ START_TEST(test_bad_plans_are_refused)
 
     /* a lone low surrogate in a name: not text */
     const char *lone = "{\"loom_plan\": 1, \"name\": \"\\udc00\"}";
-    write_text(path, lone, strlen(lone));
+    lt_write_file(path, lone, strlen(lone));
     ck_assert_int_eq(loom_program_read_plan(a.p, path), LOOM_ERR_FORMAT);
     ck_assert_msg(strstr(loom_program_error(a.p), "low surrogate"), "%s", loom_program_error(a.p));
 
     /* not a JSON document at all */
-    write_text(path, "{\"loom_plan\": 1,, }", 19);
+    lt_write_file(path, "{\"loom_plan\": 1,, }", 19);
     ck_assert_int_eq(loom_program_read_plan(a.p, path), LOOM_ERR_FORMAT);
     ck_assert_msg(strstr(loom_program_error(a.p), "byte 16"), "%s", loom_program_error(a.p));
 
     /* the plan of another model: another hidden width */
-    write_text(path, text, n);
+    lt_write_file(path, text, n);
     model other = build(NULL, 12);
     ck_assert_int_eq(loom_program_read_plan(other.p, path), LOOM_ERR_FORMAT);
     e = loom_program_error(other.p);
@@ -222,7 +201,7 @@ START_TEST(test_a_plan_before_the_feed_reads_back)
         model m = {.g = g, .loss = loss};
         ck_assert_int_eq(loom_compile(g, loss, &o, &m.p), LOOM_OK);
         if (k == 0) {
-            free(dump(&m, path));
+            free(lt_plan_json(m.p, path));
         } else {
             ck_assert_msg(loom_program_read_plan(m.p, path) == LOOM_OK, "%s", loom_program_error(m.p));
             unlink(path);
@@ -239,6 +218,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_round_trip_one_device);
     tcase_add_test(tc, test_round_trip_four_devices);
+    tcase_add_test(tc, test_round_trip_mesh);
     tcase_add_test(tc, test_bad_plans_are_refused);
     tcase_add_test(tc, test_a_plan_before_the_feed_reads_back);
     suite_add_tcase(s, tc);

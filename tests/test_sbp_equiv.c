@@ -11,12 +11,6 @@
 
 static const char *const placements[] = {"cpu:0", "cpu:0-1", "cpu:0-2", "cpu:0-3"};
 
-static int same(const lt_result *a, const lt_result *b)
-{
-    return !memcmp(a->loss, b->loss, sizeof a->loss) && a->nparams == b->nparams &&
-           !memcmp(a->params, b->params, (size_t)a->nparams * sizeof *a->params);
-}
-
 static void check_equivalent(lt_build_fn build, uint64_t seed, double tol, int *cases)
 {
     lt_result one, many, actors;
@@ -31,8 +25,9 @@ static void check_equivalent(lt_build_fn build, uint64_t seed, double tol, int *
             for (int src = 0; src < 2; src++) {
                 lt_train(build, seed, (enum lt_mode)m,
                          &(lt_train_opts){.placement = placements[k], .executor = LOOM_EXEC_ACTORS, .with_source = src}, &actors);
-                ck_assert_msg(same(&actors, &many), "%s%s: the actor runtime differs from the SBP reference executor (loss %.17g, %.17g)",
-                              what, src ? " with a data source" : "", actors.loss[LT_STEPS - 1], many.loss[LT_STEPS - 1]);
+                ck_assert_msg(lt_results_same(&actors, &many),
+                              "%s%s: the actor runtime differs from the SBP reference executor (loss %.17g, %.17g)", what,
+                              src ? " with a data source" : "", actors.loss[LT_STEPS - 1], many.loss[LT_STEPS - 1]);
             }
             (*cases)++;
         }
@@ -65,31 +60,7 @@ START_TEST(test_pipelines_equivalent)
 {
     static const char *const stages[][2] = {{"cpu:0", "cpu:1"},   {"cpu:0-1", "cpu:2-3"}, {"cpu:0", "cpu:1-3"},
                                             {"cpu:0-2", "cpu:3"}, {"cpu:0-1", "cpu:1-2"}, {"cpu:1-3", "cpu:0"}};
-    int cases = 0;
-    for (uint64_t seed = 0; seed < 3; seed++) {
-        lt_result one, ref, actors;
-        lt_stage2 = NULL;
-        lt_train(lt_model_pipeline, seed, LT_DATA, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_REFERENCE}, &one);
-        for (size_t k = 0; k < sizeof stages / sizeof stages[0]; k++)
-            for (int m = 0; m < LT_MODE_COUNT; m++) {
-                char what[128];
-                snprintf(what, sizeof what, "seed %llu %s, stages %s and %s", (unsigned long long)seed, lt_mode_name[m],
-                         stages[k][0], stages[k][1]);
-                lt_stage2 = stages[k][1];
-                lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
-                         &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_REFERENCE}, &ref);
-                lt_assert_results_close(&ref, &one, 1e-5, what);
-                for (int src = 0; src < 2; src++) {
-                    lt_train(lt_model_pipeline, seed, (enum lt_mode)m,
-                             &(lt_train_opts){.placement = stages[k][0], .executor = LOOM_EXEC_ACTORS, .with_source = src}, &actors);
-                    ck_assert_msg(same(&actors, &ref), "%s%s: the actor runtime differs from the SBP reference executor", what,
-                                  src ? " with a data source" : "");
-                }
-                cases++;
-            }
-    }
-    lt_stage2 = NULL;
-    ck_assert_int_eq(cases, 3 * 6 * 3);
+    ck_assert_int_eq(lt_check_pipelines(stages, 6, 3), 3 * 6 * 3);
 }
 END_TEST
 

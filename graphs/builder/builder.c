@@ -117,22 +117,38 @@ loom_tensor *loom_to_placement(loom_graph *g, loom_tensor *x, const loom_placeme
     return loom__node(g, "loom_to_placement", LOOM_OP_MOVE, 1, &x, &(loom__attrs){.i = {k}});
 }
 
-void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s)
+/* Checks hint s for t (api names the call in messages) and sets it; with any_levels, n == 1 on
+ * any placement (that SBP on every level). */
+static void set_hint(loom_tensor *t, const loom_nd_sbp *s, int any_levels, const char *api)
 {
     if (!t || (t->flags & LOOM__T_POISON))
         return;
     loom_error e = {0};
-    if (loom_sbp_check(s, t->shape.ndim, &e) != LOOM_OK) {
-        loom__fail(t->graph, LOOM_ERR_INVALID, "loom_tensor_set_sbp '%s': %s", loom_tensor_name(t), e.msg);
+    const loom_placement *p = t->place < t->graph->nplaces ? t->graph->places[t->place] : NULL;
+    loom_status st = (s->n == 1 && any_levels) || !p ? loom_sbp_check(s->v[0], t->shape.ndim, &e)
+                                                     : loom_nd_sbp_check(s, p, t->shape.ndim, &e);
+    if (st == LOOM_OK && s->n > 1 && !p)
+        st = loom_error_set(&e, LOOM_ERR_INVALID, "SBP has %d levels but the tensor is on one device", s->n);
+    if (st != LOOM_OK) {
+        loom__fail(t->graph, LOOM_ERR_INVALID, "%s '%s': %s", api, loom_tensor_name(t), e.msg);
         return;
     }
-    if (s.kind == LOOM_SBP_PARTIAL_SUM && !loom__sbp_can_partial(t)) {
-        loom__fail(t->graph, LOOM_ERR_INVALID, "loom_tensor_set_sbp '%s': a partial sum (P) needs a dense f32 or f64 tensor; it is %s%s",
-                   loom_tensor_name(t), t->layout == LOOM__CSR ? "a sparse " : "", loom_dtype_name(t->dtype));
-        return;
-    }
-    t->sbp_hint = s;
+    for (int l = 0; l < s->n; l++)
+        if (s->v[l].kind == LOOM_SBP_PARTIAL_SUM && !loom__sbp_can_partial(t)) {
+            loom__fail(t->graph, LOOM_ERR_INVALID, "%s '%s': a partial sum (P) needs a dense f32 or f64 tensor; it is %s%s", api,
+                       loom_tensor_name(t), t->layout == LOOM__CSR ? "a sparse " : "", loom_dtype_name(t->dtype));
+            return;
+        }
+    t->sbp_hint = *s;
 }
+
+void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s)
+{
+    loom_nd_sbp nd = loom_nd_sbp_1d(s);
+    set_hint(t, &nd, 1, "loom_tensor_set_sbp");
+}
+
+void loom_tensor_set_nd_sbp(loom_tensor *t, loom_nd_sbp s) { set_hint(t, &s, 0, "loom_tensor_set_nd_sbp"); }
 
 void loom_graph_set_seed(loom_graph *g, uint64_t seed)
 {

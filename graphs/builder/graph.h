@@ -55,5 +55,9 @@ int64_t loom__dyn_part_bound(const loom_graph *g, int k, int n, int j);
  * size and the bound ("input 'x' is [N, 2], data has size 5 in dim 0 (over N's bound of 4)").
  * Every way of feeding checks here. */
 loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim, const int64_t *shape, char *msg, size_t len);
+/* With micro > 1 micro-batches a step: LOOM_OK when the rows of data of rank ndim and shape for
+ * input t (its axis 0, the batch) cut into micro equal micro-batches, else LOOM_ERR_SHAPE with msg
+ * naming the input, its rows and the count. */
+loom_status loom__micro_rows(const loom_tensor *t, int ndim, const int64_t *shape, int micro, char *msg, size_t len);
 
 #endif

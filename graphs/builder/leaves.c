@@ -128,3 +128,13 @@ loom_status loom__input_dims(const loom_graph *g, const loom_tensor *t, int ndim
     }
     return LOOM_OK;
 }
+
+loom_status loom__micro_rows(const loom_tensor *t, int ndim, const int64_t *shape, int micro, char *msg, size_t len)
+{
+    if (micro <= 1 || ndim < 1 || shape[0] < 0 || shape[0] % micro == 0)
+        return LOOM_OK;
+    snprintf(msg, len, "input '%s' has %" PRId64 " rows (axis 0: the batch), which %d micro-batches do not divide "
+             "(loom_train_opts.micro_batches): feed a multiple of %d rows",
+             t->name, shape[0], micro, micro);
+    return LOOM_ERR_SHAPE;
+}

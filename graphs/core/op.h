@@ -56,7 +56,7 @@ struct loom_tensor {
     loom_graph *graph;
     char name[64];
     loom_init init;      /* parameters */
-    loom_sbp sbp_hint;   /* the user's SBP for it, or unset */
+    loom_nd_sbp sbp_hint; /* the user's SBP for it (n 0: unset; n 1 on a mesh: that SBP on every level) */
     int place;           /* its placement: an index into the graph's places (0: the graph's own) */
     double weight_decay; /* parameters: NaN means the optimizer's */
 };
@@ -90,6 +90,9 @@ typedef struct loom__kctx {
     int64_t first[LOOM__MAX_SRC], whole[LOOM__MAX_SRC];
     /* CPU kernels: the program's kernel threads (ops/cpu/pool.h); NULL runs them on the caller. */
     struct loom__pool *pool;
+    /* With micro-batches, where this micro-batch starts in its step's batch, in rows of axis 0 of
+     * the op's output (0 otherwise): a dropout mask draws the rows of the step's whole mask. */
+    int64_t row0;
 } loom__kctx;
 
 /* A kernel's failure, on any device: writes the message into ctx->msg and returns s. */
@@ -252,12 +255,13 @@ static inline int loom__row_part(const loom__kctx *ctx)
     return ctx->sig && ctx->nparts > 1 && ctx->sig->in[0].kind == LOOM_SBP_SPLIT && ctx->sig->in[0].axis == 0;
 }
 /* The index in the whole tensor of a dropout mask part's element 0: first[0] rows in for a
- * device's part of a row-split mask ((S(0)) -> S(0)), else 0. */
+ * device's part of a row-split mask ((S(0)) -> S(0)), plus a micro-batch's first row (row0). */
 static inline int64_t loom__mask_base(const loom__value *out, const loom__kctx *ctx)
 {
-    if (!loom__row_part(ctx) || out->ndim < 1 || out->shape[0] == 0)
+    int64_t row = ctx->row0 + (loom__row_part(ctx) ? ctx->first[0] : 0);
+    if (!row || out->ndim < 1 || out->shape[0] == 0)
         return 0;
-    return ctx->first[0] * (loom__numel(out) / out->shape[0]);
+    return row * (loom__numel(out) / out->shape[0]);
 }
 /* The rows an unmasked softmax cross-entropy's mean divides by: the whole logits' for a device's
  * part of row-split logits (the loss's (S(0), S(0)) -> P, the gradient's (S(0), S(0), B) -> S(0)),

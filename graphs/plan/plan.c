@@ -13,12 +13,11 @@
 
 /* A CSR input's part: its rows under s, with room for every entry (a part of a matrix fed later
  * by a data source may hold more than its share of this one's). */
-static size_t csr_part_bytes(const loom__value *fed, loom_sbp s, int n, int d)
+static size_t csr_part_bytes(const loom__value *fed, const loom__lay *l, int d)
 {
-    int64_t start, rows = fed->shape[0];
-    if (s.kind == LOOM_SBP_SPLIT)
-        loom_split_part(fed->shape[0], n, d, &start, &rows);
-    return loom__csr_bytes(rows, fed->nnz, fed->dtype);
+    int64_t start[2], size[2];
+    loom__nd_region(fed->shape, 2, &l->s, l->mesh, d, start, size);
+    return loom__csr_bytes(size[0], fed->nnz, fed->dtype);
 }
 
 /* Writes a failure's message into the source's error buffer. */
@@ -49,7 +48,8 @@ static int grow(void **a, int *cap, int need, size_t elem)
     return 0;
 }
 
-static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, int device, int n_in, int n_out)
+/* A task; a compute, boxing or move task joins its device's chain `chain` (see loom__task). */
+static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, int device, int n_in, int n_out, int chain)
 {
     if (grow((void **)&pl->task, &pl->cap_tasks, pl->ntasks + 1, sizeof *pl->task))
         return -1;
@@ -63,18 +63,23 @@ static int add_task(loom__plan *pl, loom__task_kind kind, const loom_tensor *t, 
         free(k->out);
         return -1;
     }
-    if (kind == LOOM__TASK_COMPUTE || kind == LOOM__TASK_BOXING || kind == LOOM__TASK_MOVE)
+    if (kind == LOOM__TASK_COMPUTE || kind == LOOM__TASK_BOXING || kind == LOOM__TASK_MOVE) {
         k->chain_pos = pl->nchain[device]++;
+        k->chain = pl->nchains > 1 ? chain : LOOM__CHAIN_FWD;
+    }
     return pl->ntasks++;
 }
 
-static int add_regst(loom__plan *pl, int task, int tensor, int dom, int part, int nparts, loom_sbp sbp, size_t bytes,
-                     int regst_num)
+static int add_regst(loom__plan *pl, int task, int tensor, int dom, int part, const loom__lay *l, size_t bytes, int regst_num)
 {
     if (grow((void **)&pl->regst, &pl->cap_regst, pl->nregst + 1, sizeof *pl->regst))
         return -1;
-    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .dom = dom, .part = part, .nparts = nparts,
-                                          .sbp = sbp, .bytes = bytes, .regst_num = regst_num, .mem = LOOM__MEM_OWN};
+    pl->regst[pl->nregst] = (loom__regst){.producer = task, .tensor = tensor, .dom = dom, .part = part, .nparts = l->n,
+                                          .sbp = l->s.v[0], .bytes = bytes, .regst_num = regst_num, .mem = LOOM__MEM_OWN};
+    if (l->s.n > 1) {
+        pl->regst[pl->nregst].sbp1 = l->s.v[1];
+        memcpy(pl->regst[pl->nregst].mesh, l->mesh, sizeof l->mesh);
+    }
     return pl->nregst++;
 }
 
@@ -87,7 +92,7 @@ static void add_input(loom__plan *pl, int task, int r)
 
 /* A boxed form of a tensor: its parts under `want`, registers base .. base + nparts - 1. */
 typedef struct boxed {
-    loom_sbp want;
+    loom_nd_sbp want;
     int base;
     int next; /* the tensor's next boxed form, or -1 */
 } boxed;
@@ -101,6 +106,7 @@ typedef struct builder {
     loom_tensor **update_of; /* by parameter id: the update op that changes it in this mode, or NULL */
     uint8_t *is_grad;        /* by id: a parameter's gradient (in modes with gradients) */
     int *regst_of;           /* by tensor id * ndev + device: the register of its part there, or -1 */
+    int chain;               /* the chain that the tasks made now join */
 } builder;
 
 /* The builder's tables by tensor id; -1 on out of memory. */
@@ -132,10 +138,28 @@ static void builder_free(builder *b)
     free(b->regst_of);
 }
 
-/* The sbp of tensor id: inference's on several devices, B on one. */
-static loom_sbp sbp_of(const builder *b, int id) { return b->p->ndevices > 1 ? b->p->sbp->sbp[id] : loom_broadcast(); }
+/* The sbp of tensor id: inference's on several devices, B on one; of one level, or two on a mesh. */
+static loom_nd_sbp sbp_of(const builder *b, int id)
+{
+    return b->p->ndevices > 1 ? loom__sbp_plan_nd(b->p->sbp, id) : loom_nd_sbp_1d(loom_broadcast());
+}
 /* Parts of t (its placement's devices), and the plan device that holds part j. */
 static int nparts(const builder *b, const loom_tensor *t) { return b->pl->place_n[t->place]; }
+/* How t's parts lie under s. */
+static loom__lay lay_of(const builder *b, const loom_tensor *t, loom_nd_sbp s)
+{
+    loom__lay l = {.s = s, .mesh = {nparts(b, t), 1}, .n = nparts(b, t)};
+    if (s.n > 1)
+        memcpy(l.mesh, b->p->sbp->mesh[t->id], sizeof l.mesh);
+    return l;
+}
+/* Bytes of part j of t laid out as l, as the plan's op table has it (with micro-batches, a
+ * micro-batch's: see loom__plan.micro). */
+static size_t part_bytes(const builder *b, const loom_tensor *t, const loom__lay *l, int j)
+{
+    return t->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[t->id], l, j)
+                                  : loom__lay_bytes(b->pl->g, b->pl->g->t[t->id], l, j);
+}
 static int dev_of(const builder *b, const loom_tensor *t, int j) { return b->pl->place_dev[t->place][j]; }
 /* The register of part j of t as it is (its own SBP). */
 static int *part_reg(const builder *b, const loom_tensor *t, int j)
@@ -145,8 +169,11 @@ static int *part_reg(const builder *b, const loom_tensor *t, int j)
 
 /* The axis a two-phase all-reduce of src splits on (loom__all_reduce_two_phase), or -1 for one
  * phase: CPU devices only (the shared-memory boxing), the first axis it can split. */
-static int two_phase_axis(const builder *b, const loom_tensor *src, loom_sbp from, loom_sbp want, int n)
+static int two_phase_axis(const builder *b, const loom_tensor *src, loom_nd_sbp from_nd, loom_nd_sbp want_nd, int n)
 {
+    if (from_nd.n > 1) /* a mesh boxes in one task per device (loom__lay_convert) */
+        return -1;
+    loom_sbp from = from_nd.v[0], want = want_nd.v[0];
     if (b->pl->kind != LOOM_DEVICE_CPU || !b->p->cost || src->layout != LOOM__DENSE || from.kind != LOOM_SBP_PARTIAL_SUM ||
         want.kind != LOOM_SBP_BROADCAST ||
         !loom__all_reduce_two_phase(loom__tensor_bytes(src), n, &b->p->cost->dev[LOOM_DEVICE_CPU]))
@@ -162,38 +189,37 @@ static int two_phase_axis(const builder *b, const loom_tensor *src, loom_sbp fro
  * value under any SBP. A boxing task on a GPU reads its own part (the collective joins the
  * others); on the CPU it reads every part where it lies: of src as it is, or, for the second phase
  * of a two-phase all-reduce, of src reduced into the ranges of an axis. */
-static int parts_as(builder *b, const loom_tensor *src, loom_sbp want, int *regs)
+static int parts_as(builder *b, const loom_tensor *src, loom_nd_sbp want, int *regs)
 {
     loom__plan *pl = b->pl;
     int n = nparts(b, src);
-    loom_sbp from = sbp_of(b, src->id);
-    if (n == 1 || loom_sbp_equal(from, want)) {
+    loom_nd_sbp from = sbp_of(b, src->id);
+    if (n == 1 || loom_nd_sbp_equal(&from, &want)) {
         for (int j = 0; j < n; j++)
             regs[j] = *part_reg(b, src, j);
         return 0;
     }
     for (int i = b->box_head[src->id]; i >= 0; i = b->box[i].next)
-        if (loom_sbp_equal(b->box[i].want, want)) {
+        if (loom_nd_sbp_equal(&b->box[i].want, &want)) {
             for (int j = 0; j < n; j++)
                 regs[j] = b->box[i].base + j;
             return 0;
         }
     int in[LOOM__MAX_DEVICES], axis = two_phase_axis(b, src, from, want, n);
-    if (axis >= 0 && parts_as(b, src, loom_split(axis), in) < 0)
+    if (axis >= 0 && parts_as(b, src, loom_nd_sbp_1d(loom_split(axis)), in) < 0)
         return -1;
     for (int j = 0; axis < 0 && j < n; j++)
         in[j] = *part_reg(b, src, j);
     if (grow((void **)&b->box, &b->cap_box, b->nbox + 1, sizeof *b->box))
         return -1;
     int gpu = pl->kind == LOOM_DEVICE_CUDA;
+    const loom__lay l = lay_of(b, src, want);
     for (int j = 0; j < n; j++) {
         int d = dev_of(b, src, j);
-        size_t bytes = src->layout == LOOM__CSR ? csr_part_bytes(&b->p->val[src->id], want, n, j)
-                                                : loom__part_bytes(b->p->g, src, want, n, j);
-        int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : n, 1);
+        int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : n, 1, b->chain);
         if (k < 0)
             return -1;
-        int r = add_regst(pl, k, src->id, d, j, n, want, bytes, 1);
+        int r = add_regst(pl, k, src->id, d, j, &l, part_bytes(b, src, &l, j), 1);
         if (r < 0)
             return -1;
         pl->task[k].out[0] = r;
@@ -222,33 +248,33 @@ static int plan_source(builder *b, int source_regst_num)
     for (int id = 0; id < p->fwd_end; id++)
         if (p->g->t[id]->op == LOOM_OP_INPUT)
             nout += nparts(b, p->g->t[id]);
-    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, nout);
+    int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, nout, 0);
     if (src < 0)
         return -1;
     for (int id = 0, o = 0; id < p->fwd_end; id++) {
         loom_tensor *t = p->g->t[id];
         if (t->op != LOOM_OP_INPUT)
             continue;
-        loom_sbp s = sbp_of(b, id);
+        const loom__lay l = lay_of(b, t, sbp_of(b, id));
         int n = nparts(b, t);
         for (int j = 0; j < n; j++, o++) {
             int d = dev_of(b, t, j);
-            size_t bytes = t->layout == LOOM__CSR ? csr_part_bytes(&p->val[id], s, n, j) : loom__part_bytes(p->g, t, s, n, j);
+            size_t bytes = part_bytes(b, t, &l, j);
             /* fed data is staged once per run on its device; a data source's piece lands on the host */
             int dom = gpu && !p->source ? d : LOOM__HOST;
-            int r = add_regst(pl, src, id, dom, j, n, s, bytes, source_regst_num);
+            int r = add_regst(pl, src, id, dom, j, &l, bytes, source_regst_num);
             if (r < 0)
                 return -1;
-            pl->regst[r].mem = p->source ? LOOM__MEM_OWN : LOOM__MEM_NONE;
+            pl->regst[r].mem = p->source || pl->micro > 1 ? LOOM__MEM_OWN : LOOM__MEM_NONE; /* a micro-batch is copied in */
             pl->task[src].out[o] = r;
             *part_reg(b, t, j) = r;
             if (gpu && p->source) {
-                int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1);
+                int c = add_task(pl, LOOM__TASK_COPY, t, d, 1, 1, 0);
                 if (c < 0)
                     return -1;
                 pl->task[c].dir = LOOM__H2D;
                 add_input(pl, c, r);
-                int rd = add_regst(pl, c, id, d, j, n, s, bytes, source_regst_num);
+                int rd = add_regst(pl, c, id, d, j, &l, bytes, source_regst_num);
                 if (rd < 0)
                     return -1;
                 pl->task[c].out[0] = rd;
@@ -273,21 +299,24 @@ static int plan_variables(builder *b)
         if (t->op != LOOM_OP_PARAM && (t->op != LOOM_OP_STATE || pl->mode != LOOM_RUN_STEP))
             continue;
         int n = nparts(b, t);
+        const loom__lay l = lay_of(b, t, sbp_of(b, id));
         for (int j = 0; j < n && !in_program; j++) {
             int d = dev_of(b, t, j);
             pl->param_off[(size_t)id * pl->ndev + d] = pl->mem[d].params;
-            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, loom__part_bytes(p->g, t, sbp_of(b, id), n, j));
+            pl->mem[d].params = loom__bytes_add(pl->mem[d].params, part_bytes(b, t, &l, j));
         }
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
         loom_tensor *update = b->update_of[id];
         for (int j = 0; j < n; j++) {
             int d = dev_of(b, t, j);
-            int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1);
+            int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1, 0);
             if (k < 0)
                 return -1;
             pl->task[k].update = update ? update->id : -1;
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
+            /* with micro-batches a version is read by each of the step's micro-batches: as many
+             * buffers, each the parameter itself */
+            int r = add_regst(pl, k, id, d, j, &l, part_bytes(b, t, &l, j), pl->micro);
             if (r < 0)
                 return -1;
             pl->regst[r].mem = in_program ? LOOM__MEM_NONE : LOOM__MEM_PARAM;
@@ -312,6 +341,7 @@ static int plan_compute(builder *b, int end)
         const loom_op_def *def = loom__op_def(t->op);
         if (def->flags & LOOM__OPF_LEAF || p->dead[id])
             continue;
+        b->chain = id < p->fwd_end ? LOOM__CHAIN_FWD : LOOM__CHAIN_BWD;
         if (def->flags & LOOM__OPF_INPLACE) { /* the variable runs it: its gradient comes boxed */
             if (t->n_src > 1 && pl->mode == LOOM_RUN_STEP && parts_as(b, t->src[1], sbp_of(b, t->src[0]->id), regs[0]) < 0)
                 return -1;
@@ -323,14 +353,15 @@ static int plan_compute(builder *b, int end)
                                    def->name, loom_tensor_name(t), loom_tensor_name(t->src[i]));
                 return -2;
             }
-            loom_sbp want = p->ndevices > 1 ? p->sbp->sig[id].in[i] : loom_broadcast();
+            loom_nd_sbp want = p->ndevices > 1 ? loom__sbp_plan_want(p->sbp, t, i) : loom_nd_sbp_1d(loom_broadcast());
             if (parts_as(b, t->src[i], want, regs[i]) < 0)
                 return -1;
         }
         int n = nparts(b, t), move = t->op == LOOM_OP_MOVE, nsrc = move ? nparts(b, t->src[0]) : 0;
+        const loom__lay l = lay_of(b, t, sbp_of(b, id));
         for (int j = 0; j < n; j++) {
             int d = dev_of(b, t, j);
-            int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? nsrc : t->n_src, 1);
+            int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? nsrc : t->n_src, 1, b->chain);
             if (k < 0)
                 return -1;
             if (move) /* every part of the source, as it is */
@@ -339,21 +370,67 @@ static int plan_compute(builder *b, int end)
             else
                 for (int i = 0; i < t->n_src; i++)
                     add_input(pl, k, regs[i][j]);
-            int r = add_regst(pl, k, id, d, j, n, sbp_of(b, id), loom__part_bytes(p->g, t, sbp_of(b, id), n, j), 1);
+            int r = add_regst(pl, k, id, d, j, &l, part_bytes(b, t, &l, j), 1);
             if (r < 0)
                 return -1;
             pl->task[k].out[0] = r;
             *part_reg(b, t, j) = r;
         }
     }
+    b->chain = LOOM__CHAIN_BWD;
     for (int k = 0; k < pl->ntasks; k++) {
-        loom__task *v = &pl->task[k];
-        if (v->kind != LOOM__TASK_VARIABLE || v->update < 0)
+        if (pl->task[k].kind != LOOM__TASK_VARIABLE || pl->task[k].update < 0)
             continue;
-        if (parts_as(b, p->g->t[v->update]->src[1], sbp_of(b, v->tensor), regs[0]) < 0)
+        const loom_tensor *grad = p->g->t[pl->task[k].update]->src[1];
+        if (parts_as(b, grad, sbp_of(b, pl->task[k].tensor), regs[0]) < 0)
             return -1;
-        add_input(pl, k, regs[0][pl->regst[v->out[0]].part]);
+        int r = regs[0][pl->regst[pl->task[k].out[0]].part];
+        if (pl->micro > 1) { /* the step's gradient: its micro-batches' summed */
+            int a = add_task(pl, LOOM__TASK_ACC, grad, pl->task[k].device, 1, 1, 0);
+            if (a < 0)
+                return -1;
+            add_input(pl, a, r);
+            const loom__regst *g = &pl->regst[r];
+            const loom__lay gl = lay_of(b, grad, sbp_of(b, pl->task[k].tensor));
+            int ra = add_regst(pl, a, g->tensor, g->dom, g->part, &gl, g->bytes, 1);
+            if (ra < 0)
+                return -1;
+            pl->task[a].out[0] = r = ra;
+        }
+        add_input(pl, k, r);
     }
+    return 0;
+}
+
+/* Pipeline stages: the placements in the order the model first reaches them, a placement whose
+ * devices all belong to earlier stages adding none; each device in the stage of the first that
+ * holds it. -1 on out of memory. */
+static int plan_stages(builder *b)
+{
+    const loom__plan_src *p = b->p;
+    loom__plan *pl = b->pl;
+    pl->stage = calloc((size_t)pl->ndev, sizeof *pl->stage);
+    uint8_t *seen = calloc((size_t)pl->nplaces, 1);
+    if (!pl->stage || !seen) {
+        free(seen);
+        return -1;
+    }
+    for (int d = 0; d < pl->ndev; d++)
+        pl->stage[d] = -1;
+    for (int id = 0; id < p->fwd_end; id++) {
+        int k = p->g->t[id]->place, added = 0;
+        if (seen[k])
+            continue;
+        seen[k] = 1;
+        for (int j = 0; j < pl->place_n[k]; j++)
+            if (pl->stage[pl->place_dev[k][j]] < 0)
+                pl->stage[pl->place_dev[k][j]] = pl->nstages, added = 1;
+        pl->nstages += added;
+    }
+    for (int d = 0; d < pl->ndev; d++) /* a device no forward tensor is on */
+        pl->stage[d] = pl->stage[d] < 0 ? 0 : pl->stage[d];
+    pl->nstages = pl->nstages ? pl->nstages : 1;
+    free(seen);
     return 0;
 }
 
@@ -369,7 +446,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
         const loom__regst *rg = &pl->regst[pl->task[0].out[o]];
         const int n = rg->nparts, id = rg->tensor;
         if (keep[id]) {
-            int s = add_task(pl, LOOM__TASK_SINK, p->g->t[id], LOOM__HOST, n, 0);
+            int s = add_task(pl, LOOM__TASK_SINK, p->g->t[id], LOOM__HOST, n, 0, 0);
             if (s < 0)
                 return -1;
             for (int j = 0; j < n; j++)
@@ -387,18 +464,19 @@ static int plan_sinks(builder *b, const uint8_t *keep)
         int id = t->id, r0 = tk->out[0], n = nparts(b, t);
         if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
             continue;
-        int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0);
+        int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0, 0);
         if (s < 0)
             return -1;
         for (int j = 0; j < n; j++) {
             int r = *part_reg(b, t, j);
             if (gpu) {
-                int c = add_task(pl, LOOM__TASK_COPY, t, dev_of(b, t, j), 1, 1);
+                int c = add_task(pl, LOOM__TASK_COPY, t, dev_of(b, t, j), 1, 1, 0);
                 if (c < 0)
                     return -1;
                 pl->task[c].dir = LOOM__D2H;
                 add_input(pl, c, r);
-                int rh = add_regst(pl, c, id, LOOM__HOST, j, n, pl->regst[r].sbp, loom__bytes_add(pl->regst[r].bytes, LOOM__COPY_TRAILER), 1);
+                const loom__lay l = loom__regst_lay(&pl->regst[r]);
+                int rh = add_regst(pl, c, id, LOOM__HOST, j, &l, loom__bytes_add(pl->regst[r].bytes, LOOM__COPY_TRAILER), 1);
                 if (rh < 0)
                     return -1;
                 pl->task[c].out[0] = rh;
@@ -435,11 +513,23 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
         return NULL;
     builder b = {.p = p, .pl = pl};
     pl->mode = mode;
-    pl->source_regst_num = source_regst_num;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
     int st = -1;
-    if (loom__plan_devices(pl, g) || loom__plan_program(pl, p))
+    if (p->ndevices > 1 && p->sbp->mesh && pl->kind != LOOM_DEVICE_CPU) { /* boxing on a mesh: in shared memory */
+        plan_fail(p, "loom plan: the actor runtime runs 2-D placements on CPU devices only, not %s; run it with the SBP reference "
+                     "executor (LOOM_EXEC_REFERENCE) or on a 1-D placement", loom_device_kind_name(pl->kind));
+        st = -2;
         goto out;
+    }
+    if (loom__plan_devices(pl, g) || loom__plan_program(pl, p) || (st = loom__plan_micro(pl, p)) != 0)
+        goto out;
+    st = -1;
+    pl->schedule = p->schedule;
+    pl->nchains = pl->micro > 1 && mode >= LOOM_RUN_GRAD ? LOOM__NCHAINS : 1;
+    if (pl->micro > 1) /* data loading runs regst_num steps ahead, as without micro-batches */
+        source_regst_num = (int)(source_regst_num * (int64_t)pl->micro > LOOM_MAX_REGST_NUM ? LOOM_MAX_REGST_NUM
+                                                                                            : source_regst_num * pl->micro);
+    pl->source_regst_num = source_regst_num;
     size_t n = (size_t)pl->ndev;
     b.regst_of = malloc((size_t)p->n * n * sizeof *b.regst_of + 1);
     pl->param_off = malloc((size_t)p->n * n * sizeof *pl->param_off + 1);
@@ -452,8 +542,8 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
         b.regst_of[i] = -1;
         pl->param_off[i] = (size_t)-1;
     }
-    if (builder_tables(&b) || plan_source(&b, source_regst_num) || plan_variables(&b) || (st = plan_compute(&b, end)) != 0 ||
-        (st = -1, plan_sinks(&b, keep)) || (st = loom__plan_memory(pl, source_regst_num)) != 0)
+    if (builder_tables(&b) || plan_stages(&b) || plan_source(&b, source_regst_num) || plan_variables(&b) ||
+        (st = plan_compute(&b, end)) != 0 || (st = -1, plan_sinks(&b, keep)) || (st = loom__plan_memory(pl, source_regst_num)) != 0)
         goto out;
     builder_free(&b);
     *status = LOOM_OK;
@@ -461,10 +551,10 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
 
 out:
     builder_free(&b);
-    *status = st == -3 ? LOOM_ERR_SHAPE : LOOM_ERR_RUNTIME;
+    *status = st == -3 ? LOOM_ERR_SHAPE : st == -4 ? LOOM_ERR_INVALID : LOOM_ERR_RUNTIME;
     if (st == -3)
         fail_over(p, pl);
-    else if (st != -2) /* -2: the message is set already */
+    else if (st != -2 && st != -4) /* -2, -4 (a graph refused): the message is set already */
         plan_fail(p, "loom plan: out of memory");
     loom__plan_free(pl);
     return NULL;

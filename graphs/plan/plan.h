@@ -13,7 +13,11 @@
  * The compute and boxing tasks of one device run as a chain in topological order, one piece after
  * another (the device's stream): a control edge from the last back to the first admits one piece
  * at a time. That order makes lifetimes known, so registers produced and consumed only inside one
- * chain share that device's memory by lifetime. Everything else (the source's registers,
+ * chain share that device's memory by lifetime. With micro-batches and a backward pass a device
+ * has two chains, the forward and the backward one, which interleave on its thread (a pipeline
+ * stage works on the forward of one micro-batch and the backward of another): each has a block of
+ * its own, and what the backward chain reads of the forward chain's has as many buffers as the
+ * schedule keeps micro-batches in flight (loom__plan_stash). Everything else (the source's registers,
  * parameters, what other devices, copies and sinks read) has memory of its own, and the source may
  * run ahead of the chains by regst_num pieces: data loading overlaps compute.
  *
@@ -31,6 +35,7 @@
 #include <loom/program.h>
 
 #include "graphs/plan/numerics.h"
+#include "runtime/comm/parts.h"
 #include "sbp/infer/infer.h"
 
 #define LOOM__MAX_DYN 16
@@ -46,6 +51,7 @@ typedef enum loom__task_kind {
     LOOM__TASK_MOVE,     /* makes one device's part of a moved tensor from its source's parts on another placement */
     LOOM__TASK_COPY,     /* GPU: an input's part from the host to a device, or a kept part back */
     LOOM__TASK_SINK,     /* host: assembles a kept value from its parts at each piece */
+    LOOM__TASK_ACC,      /* sums a gradient's part over the micro-batches of a step, for its variable */
     LOOM__TASK_KIND_COUNT
 } loom__task_kind;
 
@@ -57,6 +63,7 @@ typedef enum loom__mem_kind {
 } loom__mem_kind;
 
 enum { LOOM__H2D, LOOM__D2H };
+enum { LOOM__CHAIN_FWD, LOOM__CHAIN_BWD, LOOM__NCHAINS };
 
 /* A register: regst_num buffers of `bytes` each, written by one task. */
 typedef struct loom__regst {
@@ -66,6 +73,8 @@ typedef struct loom__regst {
     int part;         /* which part it holds: a position in its tensor's placement */
     int nparts;       /* of its tensor's placement */
     loom_sbp sbp;     /* the part is part `part`'s share of the tensor under sbp (B with one device) */
+    loom_sbp sbp1;    /* on a 2-D mesh (mesh[0] > 0): level 1's SBP, sbp being level 0's */
+    int mesh[2];      /* its placement's mesh, {0, 0} when 1-D */
     size_t bytes;     /* one buffer, at the bounds of dynamic dims */
     int regst_num;
     loom__mem_kind mem;
@@ -81,6 +90,8 @@ typedef struct loom__task {
     int update;       /* variable: the optimizer update op, or -1 */
     int device;       /* position in the placement, or LOOM__HOST */
     int chain_pos;    /* compute and boxing: position in its device's chain; -1 otherwise */
+    int chain;        /* with micro-batches and a backward pass, which of its device's two chains:
+                         LOOM__CHAIN_FWD (the model) or LOOM__CHAIN_BWD (gradients, updates); else 0 */
     int dir;          /* copy: LOOM__H2D or LOOM__D2H */
     int n_in;
     int *in;          /* registers read: a compute task's in the op's source order; a boxing task's
@@ -109,8 +120,27 @@ typedef struct loom__plan {
     int nlogical;         /* devices of the graph's first placement (1: no SBP) */
     loom_sbp *sbp;        /* by id, with nlogical > 1: the tensor's SBP; else NULL */
     loom__sbp_sig *sig;   /* by id, likewise: the op's signature */
+    /* with a tensor on a 2-D mesh (else NULL), by id: level 1's SBP and signature (sbp and sig
+     * holding level 0's), the mesh ({0, 0}: 1-D), and the signature its kernels see
+     * (loom__nd_kernel_sig) */
+    loom_sbp *sbp1;
+    loom__sbp_sig *sig1, *ksig;
+    int (*mesh)[2];
     int64_t *csr_rows, *csr_nnz; /* by id: a sparse input's size the plan was made for, else -1 */
     int source_regst_num; /* of the source's registers */
+    /* Micro-batches (docs/placement.md): each step's batch cut into `micro` pieces along axis 0
+     * of the inputs, which flow through the plan one after another (piece = step * micro + i).
+     * The op table then computes one micro-batch: its batch axis is dynamic dim mb_dim (bound: a
+     * micro-batch's rows), the seed of the backward pass is 1 / micro, and each step's gradients
+     * are summed over its micro-batches (ACC tasks) before the one update. 1: no micro-batches. */
+    int micro;
+    loom_schedule schedule;
+    int mb_dim;           /* the op table's dynamic dim of the batch, or -1 */
+    int64_t mb_rows;      /* the whole batch's rows: its static size, or its dynamic dim's bound */
+    int mb_static;        /* 1: the batch is static (fed data has exactly mb_rows rows) */
+    int nchains;          /* chains per device: 2 with micro-batches and a backward pass, else 1 */
+    int nstages;          /* pipeline stages (placements in the order their devices first appear) */
+    int *stage;           /* by device: its stage, 0 .. nstages - 1 */
     int ndev;             /* devices: every placement's of the graph, once each */
     loom_device_kind kind; /* of every device */
     int *dev_index;       /* by device: its CUDA (or CPU) device index */
@@ -135,9 +165,10 @@ typedef struct loom__plan {
  * its inputs, variables for its parameters, sinks for the kept tensors (keep, by id; plus the loss
  * and every value nobody reads). Register sizes use dynamic dims' bounds; CSR inputs take the size
  * of the data fed now. Without a data source (loom_program_set_source) the source's registers
- * point at the fed data and take no memory of the plan. NULL with the program's error set and
- * *status LOOM_ERR_SHAPE when the plan's memory is over an int64 byte count (the builder keeps each
- * tensor within one, not their sum), else LOOM_ERR_RUNTIME. */
+ * point at the fed data and take no memory of the plan (with micro-batches, they hold one each).
+ * NULL with the program's error set and *status LOOM_ERR_SHAPE when the plan's memory is over an
+ * int64 byte count (the builder keeps each tensor within one, not their sum), LOOM_ERR_INVALID when
+ * micro-batches cannot cut the graph (plan_micro.c), else LOOM_ERR_RUNTIME. */
 /* What a plan is made from: the compiled program's logical side, handed over by the session. */
 typedef struct loom__plan_src {
     const loom_graph *g;
@@ -152,6 +183,8 @@ typedef struct loom__plan_src {
     const loom__value *val;      /* by id: sparse inputs' matrices fed (their sizes) */
     const uint8_t *ready;        /* by id: val holds one */
     int source;                  /* 1: a data source feeds the inputs */
+    int micro;                   /* micro-batches per step (1: none) */
+    loom_schedule schedule;      /* their schedule through a pipeline */
     char *err;                   /* a failure's message (err_size bytes) */
     size_t err_size;
 } loom__plan_src;
@@ -185,9 +218,30 @@ size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, i
 /* Device `device`'s memory in the plan (LOOM_ALL_DEVICES: every device's summed, with the host's
  * registers in total), as loom_program_memory reports it. */
 void loom__plan_memory_of(const loom__plan *pl, int device, loom_memory *out);
+/* Buffers of a register of device d's forward chain that its backward chain reads (micro-batches):
+ * how many micro-batches' activations its stage keeps at once, which is what the schedule chooses
+ * (GPipe: all of a step's; 1F1B: S - k on stage k of S, at most all). */
+int loom__plan_stash(const loom__plan *pl, int d);
 /* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
 void loom__plan_print(const loom__plan *pl, FILE *f);
 /* The SBP of tensor id in the plan: its own on several devices, B on one. */
 static inline loom_sbp loom__plan_sbp(const loom__plan *pl, int id) { return pl->sbp ? pl->sbp[id] : loom_broadcast(); }
+/* How tensor id lies on its n devices: its SBP of one level, or two on a mesh. */
+static inline loom__lay loom__plan_lay(const loom__plan *pl, int id, int n)
+{
+    if (pl->mesh && pl->mesh[id][0] > 0)
+        return (loom__lay){.s = loom_nd_sbp_2d(pl->sbp[id], pl->sbp1[id]), .mesh = {pl->mesh[id][0], pl->mesh[id][1]}, .n = n};
+    return (loom__lay){.s = loom_nd_sbp_1d(loom__plan_sbp(pl, id)), .mesh = {n, 1}, .n = n};
+}
+/* How a register's part lies. */
+static inline loom__lay loom__regst_lay(const loom__regst *rg)
+{
+    if (rg->mesh[0] > 0)
+        return (loom__lay){.s = loom_nd_sbp_2d(rg->sbp, rg->sbp1), .mesh = {rg->mesh[0], rg->mesh[1]}, .n = rg->nparts};
+    return (loom__lay){.s = loom_nd_sbp_1d(rg->sbp), .mesh = {rg->nparts, 1}, .n = rg->nparts};
+}
+/* Bytes of device d's part of dense tensor t laid out as l, at the bounds of its dims
+ * (loom__part_bytes when 1-D). */
+size_t loom__lay_bytes(const loom_graph *g, const loom_tensor *t, const loom__lay *l, int d);
 
 #endif

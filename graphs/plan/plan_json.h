@@ -14,6 +14,7 @@
 /* Defined in plan_json_write.c. */
 extern const char *const loom__plan_json_modes[LOOM_RUN_MODE_COUNT];
 extern const char *const loom__plan_json_tasks[LOOM__TASK_KIND_COUNT];
+extern const char *const loom__plan_json_schedules[LOOM_SCHEDULE_COUNT];
 #define LOOM__PLAN_JSON_NMEM 4 /* the kinds of register memory, loom__mem_kind */
 extern const char *const loom__plan_json_mems[LOOM__PLAN_JSON_NMEM];
 
@@ -49,6 +50,8 @@ int loom__rd_real_at(loom__rd *r, int v, const char *what, double *out);
 int loom__rd_get_name(loom__rd *r, int o, const char *key, const char *const *names, int n, int *out);
 /* An SBP at value v, as loom_sbp_str writes it, or "unset". */
 int loom__rd_sbp_at(loom__rd *r, int v, loom_sbp *out);
+/* An SBP of one or two levels at value v, as loom_nd_sbp_str writes it, or "unset" (n 0). */
+int loom__rd_nd_sbp_at(loom__rd *r, int v, loom_nd_sbp *out);
 /* An array of ints in [lo, hi] at member key of o, into a new array (n entries). */
 int loom__rd_get_ints(loom__rd *r, int o, const char *key, int lo, int hi, int **out, int *n);
 /* A shape over the op table's dynamic dims. */

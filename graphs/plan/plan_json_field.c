@@ -109,19 +109,30 @@ int loom__rd_get_name(loom__rd *r, int o, const char *key, const char *const *na
     return loom__rd_bad(r, v, "\"%s\" is not a known %s", loom__rd_val(r, v)->s, key);
 }
 
-int loom__rd_sbp_at(loom__rd *r, int v, loom_sbp *out)
+int loom__rd_nd_sbp_at(loom__rd *r, int v, loom_nd_sbp *out)
 {
     if (v < 0)
         return -1;
     if (loom__rd_val(r, v)->kind != LOOM__JSON_STR)
-        return loom__rd_bad(r, v, "an SBP must be a string (\"S(0)\", \"B\", \"P\")");
+        return loom__rd_bad(r, v, "an SBP must be a string (\"S(0)\", \"B\", \"P\", \"(S(0), B)\")");
     if (!strcmp(loom__rd_val(r, v)->s, "unset")) {
-        *out = (loom_sbp){LOOM_SBP_UNSET, 0};
+        *out = (loom_nd_sbp){0};
         return 0;
     }
     loom_error e = LOOM_ERROR_INIT;
-    if (loom_sbp_parse(loom__rd_val(r, v)->s, out, &e) != LOOM_OK)
+    if (loom_nd_sbp_parse(loom__rd_val(r, v)->s, out, &e) != LOOM_OK)
         return loom__rd_bad(r, v, "%s", e.msg);
+    return 0;
+}
+
+int loom__rd_sbp_at(loom__rd *r, int v, loom_sbp *out)
+{
+    loom_nd_sbp nd;
+    if (loom__rd_nd_sbp_at(r, v, &nd))
+        return -1;
+    if (nd.n > 1)
+        return loom__rd_bad(r, v, "one SBP value is wanted here, not %d levels", nd.n);
+    *out = nd.n ? nd.v[0] : (loom_sbp){LOOM_SBP_UNSET, 0};
     return 0;
 }
 

@@ -10,6 +10,60 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An SBP of two levels (a mesh's) into *a and *b, or of one into *a when b is NULL. */
+static int read_levels(loom__rd *r, int v, int two, loom_sbp *a, loom_sbp *b)
+{
+    loom_nd_sbp nd;
+    if (loom__rd_nd_sbp_at(r, v, &nd))
+        return -1;
+    if (nd.n && nd.n != (two ? 2 : 1)) /* or "unset" (n 0): an op never run */
+        return loom__rd_bad(r, v, "an SBP of %d level%s here, as its tensor's", two ? 2 : 1, two ? "s" : "");
+    *a = nd.v[0];
+    if (b)
+        *b = nd.v[1];
+    return 0;
+}
+
+/* The "mesh" [rows, columns] of object o over ndev devices into *rows and *cols. */
+static int read_mesh_of(loom__rd *r, int o, int ndev, int *rows, int *cols)
+{
+    int *m = NULL, nm = 0;
+    if (loom__rd_get_ints(r, o, "mesh", 1, LOOM__MAX_DEVICES, &m, &nm))
+        return free(m), -1;
+    int ok = nm == 2 && m[0] * m[1] == ndev;
+    if (ok)
+        *rows = m[0], *cols = m[1];
+    free(m);
+    return ok ? 0 : loom__rd_bad(r, loom__json_get(r->doc, o, "mesh"), "a mesh is [rows, columns] of its %d devices", ndev);
+}
+
+/* A tensor's mesh into the plan's by-id tables at id (made on the first mesh: alloc is then where
+ * the table of meshes goes). */
+static int read_mesh(loom__rd *r, loom__plan *pl, int o, int ndev, int (**alloc)[2], int id)
+{
+    if (alloc) {
+        size_t n = (size_t)pl->g->n + 1;
+        pl->sbp1 = calloc(n, sizeof *pl->sbp1);
+        pl->sig1 = calloc(n, sizeof *pl->sig1);
+        pl->ksig = calloc(n, sizeof *pl->ksig);
+        *alloc = calloc(n, sizeof **alloc);
+        if (!pl->sbp1 || !pl->sig1 || !pl->ksig || !*alloc)
+            return loom__rd_bad(r, o, "out of memory");
+    }
+    return read_mesh_of(r, o, ndev, &pl->mesh[id][0], &pl->mesh[id][1]);
+}
+
+/* A register's SBP: of two levels with its "mesh", else one. */
+static int read_regst_sbp(loom__rd *r, int o, loom__regst *rg)
+{
+    loom_nd_sbp nd;
+    if (loom__rd_nd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &nd))
+        return -1;
+    rg->sbp = nd.v[0];
+    rg->sbp1 = nd.v[1];
+    return nd.n < 2 ? 0 : read_mesh_of(r, o, rg->nparts, &rg->mesh[0], &rg->mesh[1]);
+}
+
 static int read_tensor(loom__rd *r, loom__plan *pl, int o, int id, int *grad_of)
 {
     loom_graph *g = pl->g;
@@ -67,20 +121,23 @@ static int read_tensor(loom__rd *r, loom__plan *pl, int o, int id, int *grad_of)
     t->init.kind = (loom_init_kind)kind;
     t->init.seed = (uint64_t)seed;
     if (loom__rd_real_at(r, loom__rd_any(r, o, "weight_decay"), "\"weight_decay\"", &t->weight_decay) ||
-        loom__rd_sbp_at(r, loom__rd_any(r, o, "sbp_hint"), &t->sbp_hint) ||
+        loom__rd_nd_sbp_at(r, loom__rd_any(r, o, "sbp_hint"), &t->sbp_hint) ||
         loom__rd_get_i(r, o, "place", 0, pl->nplaces - 1, &t->place) ||
         loom__rd_get_i(r, o, "grad_of", -1, id - 1 < 0 ? -1 : id - 1, &grad_of[id]))
         return -1;
     if (pl->sbp) {
         int s = loom__rd_member(r, o, "sig", LOOM__JSON_OBJ), in = s >= 0 ? loom__rd_member(r, s, "in", LOOM__JSON_ARR) : -1;
-        if (s < 0 || in < 0 || loom__rd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &pl->sbp[id]) ||
-            loom__rd_sbp_at(r, loom__rd_member(r, s, "out", LOOM__JSON_STR), &pl->sig[id].out))
+        int two = loom__json_get(r->doc, o, "mesh") >= 0; /* on a mesh: every SBP of two levels */
+        if (s < 0 || in < 0 || (two && read_mesh(r, pl, o, pl->place_n[t->place], pl->mesh ? NULL : &pl->mesh, id)) ||
+            read_levels(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), two, &pl->sbp[id], two ? &pl->sbp1[id] : NULL))
+            return -1;
+        if (read_levels(r, loom__rd_member(r, s, "out", LOOM__JSON_STR), two, &pl->sig[id].out, two ? &pl->sig1[id].out : NULL))
             return -1;
         if (loom__rd_val(r, in)->n != nsrc)
             return loom__rd_bad(r, in, "a signature has one SBP per source (%d), not %d", nsrc, loom__rd_val(r, in)->n);
         i = 0;
         for (int c = loom__rd_val(r, in)->first; c >= 0; c = loom__rd_val(r, c)->next, i++)
-            if (loom__rd_sbp_at(r, c, &pl->sig[id].in[i]))
+            if (read_levels(r, c, two, &pl->sig[id].in[i], two ? &pl->sig1[id].in[i] : NULL))
                 return -1;
     }
     int csr = loom__json_get(r->doc, o, "csr");
@@ -113,6 +170,7 @@ static int read_tasks(loom__rd *r, loom__plan *pl, int a)
             loom__rd_get_i(r, o, "update", -1, pl->g->n - 1, &k->update) ||
             loom__rd_get_i(r, o, "device", LOOM__HOST, pl->ndev - 1, &k->device) ||
             loom__rd_get_i(r, o, "chain_pos", -1, INT32_MAX, &k->chain_pos) ||
+            (loom__json_get(r->doc, o, "chain") >= 0 && loom__rd_get_i(r, o, "chain", 0, pl->nchains - 1, &k->chain)) ||
             loom__rd_get_i(r, o, "dir", LOOM__H2D, LOOM__D2H, &k->dir) || loom__rd_get_ints(r, o, "in", 0, INT32_MAX, &k->in, &k->n_in) ||
             loom__rd_get_ints(r, o, "out", 0, INT32_MAX, &k->out, &k->n_out))
             return -1;
@@ -129,6 +187,10 @@ static int read_tasks(loom__rd *r, loom__plan *pl, int a)
         int chained = k->kind == LOOM__TASK_COMPUTE || k->kind == LOOM__TASK_BOXING || k->kind == LOOM__TASK_MOVE;
         if (chained != (k->chain_pos >= 0))
             return loom__rd_bad(r, o, "compute, boxing and move tasks have a chain position, other tasks -1");
+        if (!chained && k->chain != 0)
+            return loom__rd_bad(r, o, "only compute, boxing and move tasks are in a chain other than 0");
+        if ((k->kind == LOOM__TASK_ACC) != (pl->micro > 1 && k->kind == LOOM__TASK_ACC))
+            return loom__rd_bad(r, o, "an acc task sums micro-batches, which this plan has not");
         const loom_tensor *t = k->tensor >= 0 ? pl->g->t[k->tensor] : NULL;
         uint32_t flags = t ? loom__op_def(t->op)->flags : 0;
         if (k->kind == LOOM__TASK_COMPUTE) {
@@ -154,6 +216,66 @@ static int read_tasks(loom__rd *r, loom__plan *pl, int a)
         if (k->n_in < 1 && k->kind != LOOM__TASK_COMPUTE && k->kind != LOOM__TASK_SOURCE && k->kind != LOOM__TASK_VARIABLE)
             return loom__rd_bad(r, o, "a %s task reads at least one register", loom__plan_json_tasks[k->kind]);
     }
+    return 0;
+}
+
+/* Micro-batches and the pipeline's stages (absent from plans written before them: one piece a
+ * step). */
+static int read_micro(loom__rd *r, loom__plan *pl, int root)
+{
+    int sched = 0, *stages = NULL, n = 0;
+    pl->micro = pl->nchains = pl->nstages = 1;
+    pl->mb_dim = -1;
+    pl->stage = calloc((size_t)pl->ndev, sizeof *pl->stage);
+    if (!pl->stage)
+        return loom__rd_bad(r, root, "out of memory");
+    if (loom__json_get(r->doc, root, "micro") < 0)
+        return 0;
+    if (loom__rd_get_i(r, root, "micro", 1, LOOM_MAX_REGST_NUM, &pl->micro) ||
+        loom__rd_get_name(r, root, "schedule", loom__plan_json_schedules, LOOM_SCHEDULE_COUNT, &sched) ||
+        loom__rd_get_i(r, root, "mb_dim", pl->micro > 1 ? 0 : -1, pl->micro > 1 ? pl->g->ndyn - 1 : -1, &pl->mb_dim) ||
+        loom__rd_get_int(r, root, "mb_rows", 0, INT64_MAX, &pl->mb_rows) || loom__rd_get_i(r, root, "mb_static", 0, 1, &pl->mb_static) ||
+        loom__rd_get_i(r, root, "nchains", 1, pl->micro > 1 && pl->mode >= LOOM_RUN_GRAD ? LOOM__NCHAINS : 1, &pl->nchains) ||
+        loom__rd_get_i(r, root, "nstages", 1, pl->ndev, &pl->nstages) ||
+        loom__rd_get_ints(r, root, "stages", 0, pl->nstages - 1, &stages, &n))
+        return free(stages), -1;
+    pl->schedule = (loom_schedule)sched;
+    if (n != pl->ndev)
+        return free(stages), loom__rd_bad(r, loom__json_get(r->doc, root, "stages"), "the stage of each of the %d devices", pl->ndev);
+    memcpy(pl->stage, stages, (size_t)n * sizeof *stages);
+    free(stages);
+    return 0;
+}
+
+/* With micro-batches, the buffers that let every micro-batch of a step be in flight where the
+ * schedule has them (fewer would hang the run): the source's and each parameter version's hold a
+ * step's micro-batches, and what a forward chain keeps for its backward chain holds what the
+ * schedule keeps. */
+static int check_micro_buffers(loom__rd *r, const loom__plan *pl, int a)
+{
+    if (pl->micro < 2)
+        return 0;
+    if (pl->source_regst_num < pl->micro)
+        return loom__rd_bad(r, loom__json_get(r->doc, 0, "source_regst_num"), "the source has %d buffers, under the %d micro-batches of a step",
+                            pl->source_regst_num, pl->micro);
+    int *want = malloc((size_t)pl->nregst * sizeof *want + 1), i = 0;
+    if (!want)
+        return loom__rd_bad(r, a, "out of memory");
+    for (int reg = 0; reg < pl->nregst; reg++)
+        want[reg] = pl->task[pl->regst[reg].producer].kind == LOOM__TASK_VARIABLE ? pl->micro : 1;
+    for (int k = 0; k < pl->ntasks; k++)
+        for (int j = 0; j < pl->task[k].n_in; j++) {
+            const loom__task *c = &pl->task[k], *prod = &pl->task[pl->regst[c->in[j]].producer];
+            if (c->chain_pos >= 0 && prod->chain_pos >= 0 && c->device == prod->device && c->chain != prod->chain)
+                want[c->in[j]] = loom__plan_stash(pl, prod->device);
+        }
+    for (int o = loom__rd_val(r, a)->first; o >= 0; o = loom__rd_val(r, o)->next, i++)
+        if (pl->regst[i].regst_num < want[i]) {
+            int n = pl->regst[i].regst_num, w = want[i];
+            free(want);
+            return loom__rd_bad(r, o, "register %d has %d buffers, under the %d micro-batches its readers may hold at once", i, n, w);
+        }
+    free(want);
     return 0;
 }
 
@@ -229,7 +351,8 @@ static int check_reads(loom__rd *r, const loom__plan *pl, int a)
         for (int j = 0; j < k->n_out; j++) {
             const loom__regst *rg = &pl->regst[k->out[j]];
             const loom_tensor *rt = pl->g->t[rg->tensor];
-            size_t need = rt->layout == LOOM__CSR ? 0 : loom__part_bytes(pl->g, rt, rg->sbp, rg->nparts, rg->part);
+            const loom__lay l = loom__regst_lay(rg);
+            size_t need = rt->layout == LOOM__CSR ? 0 : loom__lay_bytes(pl->g, rt, &l, rg->part);
             if (rt->layout == LOOM__CSR && pl->csr_rows[rt->id] < 0)
                 return loom__rd_bad(r, o, "sparse tensor %d has no size (\"csr\")", rt->id);
             if (rg->mem != LOOM__MEM_NONE && rg->bytes < need)
@@ -257,7 +380,7 @@ static int read_registers(loom__rd *r, loom__plan *pl, int a)
             loom__rd_get_i(r, o, "dom", LOOM__HOST, pl->ndev - 1, &rg->dom) ||
             loom__rd_get_i(r, o, "nparts", 1, LOOM__MAX_DEVICES, &rg->nparts) ||
             loom__rd_get_i(r, o, "part", 0, rg->nparts - 1, &rg->part) ||
-            loom__rd_sbp_at(r, loom__rd_member(r, o, "sbp", LOOM__JSON_STR), &rg->sbp) || loom__rd_get_size(r, o, "bytes", &rg->bytes) ||
+            read_regst_sbp(r, o, rg) || loom__rd_get_size(r, o, "bytes", &rg->bytes) ||
             loom__rd_get_i(r, o, "regst_num", 1, LOOM_MAX_REGST_NUM, &rg->regst_num) ||
             loom__rd_get_name(r, o, "mem", loom__plan_json_mems, LOOM__PLAN_JSON_NMEM, &mem) ||
             loom__rd_get_size(r, o, "offset", &rg->offset) ||
@@ -403,6 +526,11 @@ static int read_ops(loom__rd *r, loom__plan *pl, int root)
         if (read_tensor(r, pl, c, id, grad_of))
             return -1;
     }
+    for (int j = 0; pl->mesh && j < n; j++)
+        if (pl->mesh[j][0] > 0) {
+            const loom__sbp_sig *pair[2] = {&pl->sig[j], &pl->sig1[j]};
+            loom__nd_kernel_sig(pair, g->t[j]->n_src, &pl->ksig[j]);
+        }
     return 0;
 }
 
@@ -489,7 +617,8 @@ loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where
         pl->mode = (loom_run_mode)mode;
         pl->kind = (loom_device_kind)kind;
         pl->nchain = calloc((size_t)pl->ndev, sizeof *pl->nchain);
-        ok = pl->nchain ? read_ops(&r, pl, 0) == 0 && read_tables(&r, pl, 0) == 0 : loom__rd_bad(&r, 0, "out of memory") == 0;
+        ok = pl->nchain ? read_ops(&r, pl, 0) == 0 && read_tables(&r, pl, 0) == 0 && read_micro(&r, pl, 0) == 0
+                        : loom__rd_bad(&r, 0, "out of memory") == 0;
     }
     if (ok && ((tasks = loom__rd_member(&r, 0, "tasks", LOOM__JSON_ARR)) < 0 || read_tasks(&r, pl, tasks) || check_chains(&r, pl, tasks) ||
                (regs = loom__rd_member(&r, 0, "registers", LOOM__JSON_ARR)) < 0 || read_registers(&r, pl, regs)))
@@ -497,7 +626,7 @@ loom__plan *loom__plan_read_json(const char *text, size_t len, const char *where
     for (int i = 0, o = ok ? doc.v[regs].first : -1; ok && i < pl->nregst; i++, o = doc.v[o].next)
         if (check_register(&r, pl, o, &pl->regst[i]))
             ok = 0;
-    if (ok && check_reads(&r, pl, tasks))
+    if (ok && (check_reads(&r, pl, tasks) || check_micro_buffers(&r, pl, regs)))
         ok = 0;
     loom__json_free(&doc);
     if (!ok) {

@@ -9,7 +9,9 @@
 #include <stdio.h>
 
 const char *const loom__plan_json_modes[LOOM_RUN_MODE_COUNT] = {"eval", "forward", "grad", "step"};
-const char *const loom__plan_json_tasks[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "move", "copy", "sink"};
+const char *const loom__plan_json_tasks[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing",
+                                                                    "move",   "copy",     "sink",    "acc"};
+const char *const loom__plan_json_schedules[LOOM_SCHEDULE_COUNT] = {"1f1b", "gpipe"};
 const char *const loom__plan_json_mems[LOOM__PLAN_JSON_NMEM] = {"shared", "own", "param", "none"};
 
 static void put_real(FILE *f, double v)
@@ -22,11 +24,19 @@ static void put_real(FILE *f, double v)
         fprintf(f, "%.17g", v);
 }
 
-static void put_sbp(FILE *f, loom_sbp s)
+
+static void put_nd_sbp(FILE *f, const loom_nd_sbp *s)
 {
-    char b[32];
-    loom_sbp_str(s, b, sizeof b);
+    char b[80];
+    loom_nd_sbp_str(s, b, sizeof b);
     loom__json_put_str(f, b);
+}
+
+/* a, or (a, *b) when b is not NULL (a mesh's two levels); "unset" when a is (an op never run) */
+static void put_levels(FILE *f, loom_sbp a, const loom_sbp *b)
+{
+    loom_nd_sbp s = a.kind == LOOM_SBP_UNSET ? (loom_nd_sbp){0} : b ? loom_nd_sbp_2d(a, *b) : loom_nd_sbp_1d(a);
+    put_nd_sbp(f, &s);
 }
 
 static void put_ints(FILE *f, const int *v, int n)
@@ -91,22 +101,26 @@ static void put_tensor(FILE *f, const loom__plan *pl, const loom_tensor *t)
     fputs(",\"b\":", f);
     put_real(f, t->init.b);
     fprintf(f, ",\"seed\":%" PRIu64 "},\"sbp_hint\":", t->init.seed);
-    put_sbp(f, t->sbp_hint);
+    put_nd_sbp(f, &t->sbp_hint);
     fprintf(f, ",\"place\":%d,\"weight_decay\":", t->place);
     put_real(f, t->weight_decay);
     fprintf(f, ",\"grad_of\":%d", pl->passes.grad_of[t->id]);
-    if (pl->sbp) {
+    if (pl->sbp) { /* on a mesh, every SBP of two levels, and the mesh */
+        const int two = pl->mesh && pl->mesh[t->id][0] > 0;
+        const loom__sbp_sig *s1 = two ? &pl->sig1[t->id] : NULL;
         fputs(",\"sbp\":", f);
-        put_sbp(f, pl->sbp[t->id]);
+        put_levels(f, pl->sbp[t->id], two ? &pl->sbp1[t->id] : NULL);
         fputs(",\"sig\":{\"in\":[", f);
         for (int i = 0; i < t->n_src; i++) {
             if (i)
                 fputc(',', f);
-            put_sbp(f, pl->sig[t->id].in[i]);
+            put_levels(f, pl->sig[t->id].in[i], s1 ? &s1->in[i] : NULL);
         }
         fputs("],\"out\":", f);
-        put_sbp(f, pl->sig[t->id].out);
+        put_levels(f, pl->sig[t->id].out, s1 ? &s1->out : NULL);
         fputc('}', f);
+        if (two)
+            fprintf(f, ",\"mesh\":[%d,%d]", pl->mesh[t->id][0], pl->mesh[t->id][1]);
     }
     if (pl->csr_rows[t->id] >= 0)
         fprintf(f, ",\"csr\":[%" PRId64 ",%" PRId64 "]", pl->csr_rows[t->id], pl->csr_nnz[t->id]);
@@ -131,6 +145,10 @@ loom_status loom__plan_write_json(const loom__plan *pl, FILE *f)
         fputs(",\n \"ranks\":", f);
         put_ints(f, pl->dev_rank, pl->ndev);
     }
+    fprintf(f, ",\n \"micro\":%d,\"schedule\":\"%s\",\"mb_dim\":%d,\"mb_rows\":%" PRId64 ",\"mb_static\":%d,\"nchains\":%d,"
+               "\"nstages\":%d,\"stages\":",
+            pl->micro, loom__plan_json_schedules[pl->schedule], pl->mb_dim, pl->mb_rows, pl->mb_static, pl->nchains, pl->nstages);
+    put_ints(f, pl->stage, pl->ndev);
     fputs(",\n \"places\":[", f);
     for (int k = 0; k < pl->nplaces; k++) {
         if (k)
@@ -145,8 +163,8 @@ loom_status loom__plan_write_json(const loom__plan *pl, FILE *f)
     fputs(" ],\n \"tasks\":[\n", f);
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        fprintf(f, "    {\"kind\":\"%s\",\"tensor\":%d,\"update\":%d,\"device\":%d,\"chain_pos\":%d,\"dir\":%d,\"in\":",
-                loom__plan_json_tasks[k->kind], k->tensor, k->update, k->device, k->chain_pos, k->dir);
+        fprintf(f, "    {\"kind\":\"%s\",\"tensor\":%d,\"update\":%d,\"device\":%d,\"chain_pos\":%d,\"chain\":%d,\"dir\":%d,\"in\":",
+                loom__plan_json_tasks[k->kind], k->tensor, k->update, k->device, k->chain_pos, k->chain, k->dir);
         put_ints(f, k->in, k->n_in);
         fputs(",\"out\":", f);
         put_ints(f, k->out, k->n_out);
@@ -157,7 +175,9 @@ loom_status loom__plan_write_json(const loom__plan *pl, FILE *f)
         const loom__regst *rg = &pl->regst[r];
         fprintf(f, "    {\"producer\":%d,\"tensor\":%d,\"dom\":%d,\"part\":%d,\"nparts\":%d,\"sbp\":", rg->producer, rg->tensor,
                 rg->dom, rg->part, rg->nparts);
-        put_sbp(f, rg->sbp);
+        put_levels(f, rg->sbp, rg->mesh[0] > 0 ? &rg->sbp1 : NULL);
+        if (rg->mesh[0] > 0)
+            fprintf(f, ",\"mesh\":[%d,%d]", rg->mesh[0], rg->mesh[1]);
         fprintf(f, ",\"bytes\":%zu,\"regst_num\":%d,\"mem\":\"%s\",\"offset\":%zu,\"first\":%d,\"last\":%d,\"nconsumers\":%d}%s\n",
                 rg->bytes, rg->regst_num, loom__plan_json_mems[rg->mem], rg->offset, rg->first, rg->last, rg->nconsumers,
                 r + 1 < pl->nregst ? "," : "");

@@ -55,9 +55,22 @@ size_t loom__part_bytes(const loom_graph *g, const loom_tensor *t, loom_sbp s, i
     return align_up(bytes ? (size_t)bytes : 1);
 }
 
-/* Places each shared register of device d by lifetime (loom__memplan); returns the size of the
- * device's shared block. */
-static size_t place_shared(loom__plan *pl, int d)
+size_t loom__lay_bytes(const loom_graph *g, const loom_tensor *t, const loom__lay *l, int d)
+{
+    if (l->s.n == 1)
+        return loom__part_bytes(g, t, l->s.v[0], l->n, d);
+    int64_t bound[LOOM_MAX_DIMS], shape[LOOM_MAX_DIMS], bytes;
+    for (int i = 0; i < t->shape.ndim; i++)
+        bound[i] = loom__dim_bound(g, t->shape.d[i]);
+    loom__nd_part_shape(bound, t->shape.ndim, &l->s, l->mesh, d, shape);
+    if (loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
+        return LOOM__PLAN_OVER;
+    return align_up(bytes ? (size_t)bytes : 1);
+}
+
+/* Places each shared register of chain c of device d by lifetime (loom__memplan), from offset
+ * base; returns the size of the chain's part of the device's shared block. */
+static size_t place_shared(loom__plan *pl, int d, int c, size_t base)
 {
     int n = 0;
     int *regs = malloc((size_t)(pl->nregst + 1) * sizeof *regs);
@@ -65,18 +78,24 @@ static size_t place_shared(loom__plan *pl, int d)
     size_t top = LOOM__MEMPLAN_NOMEM;
     if (regs && blk) {
         for (int r = 0; r < pl->nregst; r++)
-            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d) {
+            if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d && pl->task[pl->regst[r].producer].chain == c) {
                 const loom__regst *rg = &pl->regst[r];
                 blk[n] = (loom__block){.first = rg->first, .last = rg->last, .bytes = rg->bytes};
                 regs[n++] = r;
             }
         top = loom__memplan(blk, n);
         for (int i = 0; i < n && top != LOOM__MEMPLAN_NOMEM; i++)
-            pl->regst[regs[i]].offset = blk[i].offset;
+            pl->regst[regs[i]].offset = loom__bytes_add(base, blk[i].offset);
     }
     free(regs);
     free(blk);
     return top;
+}
+
+int loom__plan_stash(const loom__plan *pl, int d)
+{
+    int most = pl->nstages - pl->stage[d]; /* 1F1B: stage k of S keeps S - k */
+    return pl->schedule == LOOM_SCHEDULE_GPIPE || most > pl->micro ? pl->micro : most;
 }
 
 int loom__plan_memory(loom__plan *pl, int source_regst_num)
@@ -95,10 +114,19 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
             const loom__task *prod = &pl->task[rg->producer];
             if (prod->chain_pos < 0)
                 continue;
-            if (c->chain_pos < 0 || c->device != prod->device) {
-                rg->mem = LOOM__MEM_OWN; /* read by a variable, a copy, a sink or another device */
+            if (c->chain_pos < 0 || c->device != prod->device || c->chain != prod->chain) {
+                rg->mem = LOOM__MEM_OWN; /* read by a variable, a copy, a sink, another device or chain */
+                int want = rg->regst_num;
                 if (c->kind == LOOM__TASK_COPY || c->kind == LOOM__TASK_SINK)
-                    rg->regst_num = source_regst_num; /* the chain goes on while the host takes it */
+                    /* the chain goes on while the host takes it; with micro-batches, the host
+                     * takes one micro-batch's while the chain makes the next (a weight
+                     * gradient's sink would otherwise hold a step's worth of them) */
+                    want = pl->micro > 1 ? 2 : source_regst_num;
+                else if (pl->micro > 1 && c->chain_pos >= 0 && c->device != prod->device)
+                    want = 2; /* a stage works on the next micro-batch while the next stage takes this one */
+                else if (c->chain_pos >= 0 && c->chain != prod->chain)
+                    want = loom__plan_stash(pl, prod->device); /* kept for the backward pass */
+                rg->regst_num = want > rg->regst_num ? want : rg->regst_num;
             } else if (c->chain_pos > rg->last) {
                 rg->last = c->chain_pos;
             }
@@ -108,9 +136,13 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
         for (int r = 0; r < pl->nregst; r++)
             if (pl->regst[r].mem == LOOM__MEM_SHARED && pl->regst[r].dom == d)
                 pl->mem[d].unshared = loom__bytes_add(pl->mem[d].unshared, pl->regst[r].bytes);
-        pl->mem[d].shared = place_shared(pl, d);
-        if (pl->mem[d].shared == LOOM__MEMPLAN_NOMEM)
-            return -1;
+        pl->mem[d].shared = 0;
+        for (int c = 0; c < pl->nchains; c++) { /* two chains interleave: each has a block of its own */
+            size_t top = place_shared(pl, d, c, pl->mem[d].shared);
+            if (top == LOOM__MEMPLAN_NOMEM)
+                return -1;
+            pl->mem[d].shared = loom__bytes_add(pl->mem[d].shared, top);
+        }
         pl->mem[d].own = 0;
     }
     for (int r = 0; r < pl->nregst; r++) {
@@ -139,10 +171,28 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
     return all == LOOM__PLAN_OVER || pl->unshared_bytes == LOOM__PLAN_OVER ? -3 : 0;
 }
 
+/* 1 when task k is of the backward pass: in its chain with two, else by its tensor (a boxing
+ * task's is its source's, so one chain's boxing of a forward value counts as forward). */
+static int backward_task(const loom__plan *pl, const loom__task *k)
+{
+    return k->chain_pos >= 0 && (pl->nchains > 1 ? k->chain == LOOM__CHAIN_BWD : k->tensor >= pl->passes.fwd_end);
+}
+
 void loom__plan_memory_of(const loom__plan *pl, int device, loom_memory *out)
 {
     const int all = device == LOOM_ALL_DEVICES, first = all ? 0 : device, end = all ? pl->ndev : device + 1;
     *out = (loom_memory){.total = all ? pl->host_bytes : 0};
+    uint8_t *read_back = calloc((size_t)pl->nregst + 1, 1); /* by register: a backward task reads it */
+    for (int k = 0; read_back && k < pl->ntasks; k++)
+        for (int i = 0; backward_task(pl, &pl->task[k]) && i < pl->task[k].n_in; i++)
+            read_back[pl->task[k].in[i]] = 1;
+    for (int r = 0; read_back && r < pl->nregst; r++) { /* (out of memory: no count of them) */
+        const loom__regst *rg = &pl->regst[r];
+        const loom__task *prod = &pl->task[rg->producer];
+        if (read_back[r] && prod->chain_pos >= 0 && !backward_task(pl, prod) && rg->dom >= first && rg->dom < end)
+            out->activations = loom__bytes_add(out->activations, mul_bytes(rg->bytes, rg->regst_num));
+    }
+    free(read_back);
     for (int d = first; d < end; d++) {
         const loom__dev_mem *m = &pl->mem[d];
         out->shared += m->shared;

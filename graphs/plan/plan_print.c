@@ -1,9 +1,10 @@
 /* A plan in words (see plan.h): one line per task and register, and the memory of each device. */
 #include "graphs/plan/plan.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 
-static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "move", "copy", "sink"};
+static const char *const kind_name[LOOM__TASK_KIND_COUNT] = {"source", "variable", "compute", "boxing", "move", "copy", "sink", "acc"};
 static const char *const mem_name[] = {"shared", "own", "param", "program"};
 
 void loom__plan_print(const loom__plan *pl, FILE *f)
@@ -22,9 +23,12 @@ void loom__plan_print(const loom__plan *pl, FILE *f)
             fprintf(f, " %s", t->dir == LOOM__H2D ? "to the device" : "to the host");
         if (tt && t->kind != LOOM__TASK_SOURCE)
             fprintf(f, " %-20s %s", loom_tensor_name(tt), loom__shape_str(pl->g, &tt->shape, b, sizeof b));
+        if (pl->nchains > 1 && t->chain_pos >= 0)
+            fprintf(f, " (%s chain)", t->chain == LOOM__CHAIN_FWD ? "forward" : "backward");
         if (t->kind == LOOM__TASK_BOXING) {
-            loom_sbp_str(pl->regst[t->in[0]].sbp, b, sizeof b);
-            loom_sbp_str(pl->regst[t->out[0]].sbp, s1, sizeof s1);
+            const loom__lay from = loom__regst_lay(&pl->regst[t->in[0]]), to = loom__regst_lay(&pl->regst[t->out[0]]);
+            loom_nd_sbp_str(&from.s, b, sizeof b);
+            loom_nd_sbp_str(&to.s, s1, sizeof s1);
             fprintf(f, " %s -> %s", b, s1);
         }
         fprintf(f, "\n");
@@ -41,6 +45,9 @@ void loom__plan_print(const loom__plan *pl, FILE *f)
             fprintf(f, ", live %d..%d", rg->first, rg->last);
         fprintf(f, "\n");
     }
+    if (pl->micro > 1)
+        fprintf(f, "micro-batches: %d per step of %" PRId64 " rows, %s schedule over %d stage%s\n", pl->micro, pl->mb_rows,
+                pl->schedule == LOOM_SCHEDULE_GPIPE ? "GPipe" : "1F1B", pl->nstages, pl->nstages == 1 ? "" : "s");
     for (int d = 0; d < pl->ndev; d++)
         fprintf(f, "memory of %s:%d: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers, %zu bytes of parameters and optimizer state%s\n",
                 loom_device_kind_name(pl->kind), pl->dev_index[d], pl->mem[d].shared, pl->mem[d].unshared, pl->mem[d].own,

@@ -26,6 +26,10 @@ void loom__plan_free(loom__plan *pl)
     free((void *)pl->passes.grad_of);
     free(pl->sbp);
     free(pl->sig);
+    free(pl->sbp1);
+    free(pl->sig1);
+    free(pl->ksig);
+    free(pl->mesh);
     free(pl->csr_rows);
     free(pl->csr_nnz);
     for (int i = 0; i < pl->ntasks; i++) {
@@ -40,6 +44,7 @@ void loom__plan_free(loom__plan *pl)
     free(pl->mem);
     free(pl->dev_index);
     free(pl->dev_rank);
+    free(pl->stage);
     for (int k = 0; pl->place_dev && k < pl->nplaces; k++)
         free(pl->place_dev[k]);
     free(pl->place_dev);
@@ -138,6 +143,21 @@ int loom__plan_program(loom__plan *pl, const loom__plan_src *p)
             return -1;
         memcpy(pl->sbp, p->sbp->sbp, n * sizeof *pl->sbp);
         memcpy(pl->sig, p->sbp->sig, n * sizeof *pl->sig);
+    }
+    if (p->ndevices > 1 && p->sbp->mesh) {
+        pl->sbp1 = malloc(n * sizeof *pl->sbp1);
+        pl->sig1 = malloc(n * sizeof *pl->sig1);
+        pl->ksig = malloc(n * sizeof *pl->ksig);
+        pl->mesh = malloc(n * sizeof *pl->mesh);
+        if (!pl->sbp1 || !pl->sig1 || !pl->ksig || !pl->mesh)
+            return -1;
+        memcpy(pl->sbp1, p->sbp->sbp1, n * sizeof *pl->sbp1);
+        memcpy(pl->sig1, p->sbp->sig1, n * sizeof *pl->sig1);
+        memcpy(pl->mesh, p->sbp->mesh, n * sizeof *pl->mesh);
+        for (size_t id = 0; id < n; id++) {
+            const loom__sbp_sig *pair[2] = {&pl->sig[id], &pl->sig1[id]};
+            loom__nd_kernel_sig(pair, p->g->t[id]->n_src, &pl->ksig[id]);
+        }
     }
     return 0;
 }

@@ -83,8 +83,6 @@ loom_status loom_program_memory_at(loom_program *p, loom_run_mode mode, int devi
     loom__dyn_dim old[LOOM__MAX_DYN];
     if (!p || !out || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
         return LOOM_ERR_INVALID;
-    if (device != LOOM_ALL_DEVICES && (device < 0 || device >= p->ndevices))
-        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: device %d of a placement of %d", api, device, p->ndevices);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "%s: the program was compiled without a loss", api);
     loom_status s = check(p, api, b, n, k);
@@ -96,6 +94,11 @@ loom_status loom_program_memory_at(loom_program *p, loom_run_mode mode, int devi
     restore(p, n, k, old);
     if (!pl)
         return s;
+    if (device != LOOM_ALL_DEVICES && (device < 0 || device >= pl->ndev)) {
+        int n = pl->ndev;
+        loom__plan_free(pl);
+        return loom__program_fail(p, LOOM_ERR_INVALID, "%s: device %d of a plan of %d", api, device, n);
+    }
     loom__plan_memory_of(pl, device, out);
     s = loom__program_plan_fits(p, pl, api);
     loom__plan_free(pl);

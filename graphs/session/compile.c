@@ -264,6 +264,13 @@ static void check_args(loom_graph *g, const loom_tensor *loss, const loom_train_
         loom__fail(g, LOOM_ERR_INVALID,
                    "loom_compile: regst_num %d is outside 0 .. %d (buffers of each input register; 0 means 2)",
                    opts->regst_num, LOOM_MAX_REGST_NUM);
+    if (opts && (opts->micro_batches < 0 || opts->micro_batches > LOOM_MAX_REGST_NUM))
+        loom__fail(g, LOOM_ERR_INVALID,
+                   "loom_compile: micro_batches %d is outside 0 .. %d (micro-batches of a step; 0 or 1: the whole batch at once)",
+                   opts->micro_batches, LOOM_MAX_REGST_NUM);
+    if (opts && (unsigned)opts->schedule >= LOOM_SCHEDULE_COUNT)
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: schedule %d is not a loom_schedule (LOOM_SCHEDULE_1F1B or LOOM_SCHEDULE_GPIPE)",
+                   (int)opts->schedule);
     if (opts && ((unsigned)opts->executor >= LOOM_EXEC_COUNT || opts->threads < 0 ||
                  opts->memory_limit < 0 || (unsigned)opts->matmul >= LOOM_MATMUL_PRECISION_COUNT))
         loom__fail(g, LOOM_ERR_INVALID,
@@ -393,6 +400,8 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->holder = calloc((size_t)p->n + 1, sizeof *p->holder);
     p->executor = opts ? opts->executor : LOOM_EXEC_ACTORS;
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
+    p->micro = opts && opts->micro_batches > 1 ? opts->micro_batches : 1;
+    p->schedule = opts ? opts->schedule : LOOM_SCHEDULE_1F1B;
     p->threads = opts ? opts->threads : 0;
     p->matmul = opts ? opts->matmul : LOOM_MATMUL_F32;
     p->check_numerics = (opts && opts->check_numerics) || loom__numerics_env();
@@ -414,7 +423,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     }
     /* the memory of the program's own step is planned here, so that a limit it cannot fit fails
      * now; a plan that sizes a sparse input by its matrix is made once that is fed */
-    if (p->executor == LOOM_EXEC_ACTORS && !has_sparse_input(p)) {
+    if (p->executor == LOOM_EXEC_ACTORS && (!has_sparse_input(p) || p->micro > 1)) { /* micro-batches refuse a sparse input now */
         loom_run_mode mode = !loss ? LOOM_RUN_FORWARD : opt.kind != LOOM_OPT_NONE ? LOOM_RUN_STEP : LOOM_RUN_GRAD;
         loom_status s = loom__program_plan(p, mode, "loom_compile");
         if (s != LOOM_OK) {
@@ -462,6 +471,9 @@ loom_status loom_program_feed(loom_program *p, loom_tensor *t, const loom_array 
     /* the rank first: the dims are read only up to it */
     if ((s = check_dims(p, "loom_program_feed", t, a->ndim, a->shape)) != LOOM_OK)
         return s;
+    char msg[256];
+    if (p->executor == LOOM_EXEC_ACTORS && loom__micro_rows(t, a->ndim, a->shape, p->micro, msg, sizeof msg) != LOOM_OK)
+        return loom__program_fail(p, LOOM_ERR_SHAPE, "loom_program_feed: %s", msg);
     int64_t n, bytes; /* in an int64: each dim is within a bound that the builder checked */
     if (loom__dense_size(a->dtype, a->ndim, a->shape, &n, &bytes))
         return loom__program_fail(p, LOOM_ERR_SHAPE, "loom_program_feed: input '%s': data over an int64 byte count", t->name);

@@ -50,6 +50,20 @@ static int same_shape(const loom_graph *ga, const loom_shape *a, const loom_grap
 
 /* What a plan read back must share with the program's own plan of its mode: the ops it runs and
  * how they are placed and split. The first difference goes into why. */
+/* 1 when tensor id lies on the same mesh with the same level-1 SBP and signature in both plans (or
+ * on a 1-D placement in both). */
+static int same_level1(const loom__plan *own, const loom__plan *pl, int id, int nsrc)
+{
+    int a = own->mesh && own->mesh[id][0] > 0, b = pl->mesh && pl->mesh[id][0] > 0;
+    if (!a || !b)
+        return a == b;
+    int same = !memcmp(own->mesh[id], pl->mesh[id], sizeof own->mesh[id]) && loom_sbp_equal(own->sbp1[id], pl->sbp1[id]) &&
+               loom_sbp_equal(own->sig1[id].out, pl->sig1[id].out);
+    for (int i = 0; same && i < nsrc; i++)
+        same = loom_sbp_equal(own->sig1[id].in[i], pl->sig1[id].in[i]);
+    return same;
+}
+
 static int same_program(const loom__plan *own, const loom__plan *pl, char *why, size_t len)
 {
     const loom_graph *a = own->g, *b = pl->g;
@@ -70,6 +84,12 @@ static int same_program(const loom__plan *own, const loom__plan *pl, char *why, 
     if (own->kind != pl->kind || own->ndev != pl->ndev || own->nplaces != pl->nplaces || own->nlogical != pl->nlogical)
         return snprintf(why, len, "it runs on %d %s devices, the program on %d %s devices", pl->ndev,
                         loom_device_kind_name(pl->kind), own->ndev, loom_device_kind_name(own->kind)), 0;
+    if (own->micro != pl->micro || own->schedule != pl->schedule || own->nchains != pl->nchains || own->mb_dim != pl->mb_dim ||
+        own->mb_rows != pl->mb_rows || own->mb_static != pl->mb_static || own->nstages != pl->nstages ||
+        memcmp(own->stage, pl->stage, (size_t)own->ndev * sizeof *own->stage))
+        return snprintf(why, len, "it runs %d micro-batches (%s) over %d stages, the program %d (%s) over %d", pl->micro,
+                        pl->schedule == LOOM_SCHEDULE_GPIPE ? "GPipe" : "1F1B", pl->nstages, own->micro,
+                        own->schedule == LOOM_SCHEDULE_GPIPE ? "GPipe" : "1F1B", own->nstages), 0;
     for (int d = 0; d < own->ndev; d++)
         if (own->dev_index[d] != pl->dev_index[d] || own->dev_rank[d] != pl->dev_rank[d])
             return snprintf(why, len, "its device %d is %s:%d of rank %d, the program's %s:%d of rank %d", d,
@@ -90,6 +110,7 @@ static int same_program(const loom__plan *own, const loom__plan *pl, char *why, 
             same = loom_sbp_equal(own->sbp[id], pl->sbp[id]) && loom_sbp_equal(own->sig[id].out, pl->sig[id].out);
             for (int i = 0; same && i < x->n_src; i++)
                 same = loom_sbp_equal(own->sig[id].in[i], pl->sig[id].in[i]);
+            same = same && same_level1(own, pl, id, x->n_src);
         }
         if (!same)
             return snprintf(why, len, "tensor %d is %s '%s' %s in the plan, %s '%s' %s in the program", id,

@@ -32,6 +32,8 @@ struct loom_program {
     char err[1024];
     loom_executor executor;
     int regst_num;
+    int micro;              /* micro-batches per step of the actor executor (1: none) */
+    loom_schedule schedule; /* of micro-batches through a pipeline */
     int threads; /* kernel threads, 0: the default */
     struct loom__pool *pool; /* the CPU kernels' threads, made at the first run; NULL: one thread */
     int pool_made;

@@ -67,8 +67,11 @@ static loom_status reference_fits(loom_program *p, int end)
         }
         int leaf_state = t->op == LOOM_OP_PARAM || t->op == LOOM_OP_STATE;
         over |= loom__add_size(leaf_state ? state : values, bytes, leaf_state ? &state : &values);
-        if (p->ndevices > 1) { /* a split tensor's parts hold it once, a broadcast or partial one on each device */
-            int64_t copies = p->sbp.sbp[id].kind == LOOM_SBP_SPLIT ? 1 : p->sbp.nparts[id], b;
+        if (p->ndevices > 1) { /* a split tensor's parts hold it once, a broadcast or partial one on each device (of each level) */
+            const loom_nd_sbp s = loom__sbp_plan_nd(&p->sbp, id);
+            int64_t copies = 1, b;
+            for (int l = 0; l < s.n; l++)
+                copies *= s.v[l].kind == LOOM_SBP_SPLIT ? 1 : s.n > 1 ? p->sbp.mesh[id][l] : p->sbp.nparts[id];
             over |= loom__mul_size(bytes, copies, &b) | loom__add_size(parts, b, &parts);
         }
     }
@@ -176,6 +179,8 @@ loom__plan_src loom__program_plan_src(loom_program *p)
                             .val = p->val,
                             .ready = p->ready,
                             .source = p->source != NULL,
+                            .micro = p->micro,
+                            .schedule = p->schedule,
                             .err = p->err,
                             .err_size = sizeof p->err};
 }
@@ -436,15 +441,14 @@ loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device,
 {
     if (!p || !out || (unsigned)mode >= LOOM_RUN_MODE_COUNT)
         return LOOM_ERR_INVALID;
-    if (device != LOOM_ALL_DEVICES && (device < 0 || device >= p->ndevices))
-        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: device %d of a placement of %d", device,
-                                  p->ndevices);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: the program was compiled without a loss");
     loom_status s;
     const loom__plan *pl = plan_for(p, mode, "loom_program_memory", &s);
     if (!pl)
         return s;
+    if (device != LOOM_ALL_DEVICES && (device < 0 || device >= pl->ndev))
+        return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_memory: device %d of a plan of %d", device, pl->ndev);
     loom__plan_memory_of(pl, device, out);
     return LOOM_OK;
 }

@@ -41,9 +41,15 @@ void loom_graph_set_placement(loom_graph *g, const loom_placement *p);
  * boxing); x itself when it is on p already. Its SBP on p is inferred like any other, or set with
  * loom_tensor_set_sbp; its gradient moves back. CPU devices of one process; dense tensors. */
 loom_tensor *loom_to_placement(loom_graph *g, loom_tensor *x, const loom_placement *p);
-/** Asks for t to have SBP s on the graph's placement; compiling honours it or fails naming the op,
- * the tensor and the signatures that would have worked. */
+/** Asks for t to have SBP s on its placement; compiling honours it or fails naming the op,
+ * the tensor and the signatures that would have worked. On a 2-D placement (a mesh such as
+ * "cpu:0-3[2,2]") s applies on both levels: S(0) asks for (S(0), S(0)), B for (B, B). */
 void loom_tensor_set_sbp(loom_tensor *t, loom_sbp s);
+/** Asks for t to have the SBP s, one value per level of its placement's hierarchy: (S(0), B) on a
+ * 2-D mesh splits the rows over the mesh's rows and broadcasts along each row. A tuple whose length
+ * is not the placement's number of levels, or a bad axis, is recorded as the graph's error
+ * ("SBP (S(0), B) has 2 levels but placement 'cpu:0-3' has a 1-D hierarchy [4]"). */
+void loom_tensor_set_nd_sbp(loom_tensor *t, loom_nd_sbp s);
 
 /** A named dynamic dimension with an upper bound (bound >= 0). The name must be unique. */
 loom_dim loom_dim_dynamic(loom_graph *g, const char *name, int64_t bound);

@@ -86,6 +86,19 @@ typedef enum loom_matmul_precision {
 /** The most buffers a register holds (the runtime's bound), so the largest regst_num. */
 #define LOOM_MAX_REGST_NUM 1024
 
+/** How the micro-batches of a step pass through a pipeline of stages (loom_train_opts.schedule;
+ * docs/placement.md). Each stage's device runs its forward and its backward pass as two chains;
+ * the schedule is how many micro-batches' activations a stage keeps for its backward pass, which
+ * the plan's registers hold and loom_program_memory reports. */
+typedef enum loom_schedule {
+    LOOM_SCHEDULE_1F1B,  /**< one forward, one backward: stage k of S keeps at most S - k micro-batches
+                              in flight (a warm-up of S - k forwards, then a backward for each
+                              forward); the default */
+    LOOM_SCHEDULE_GPIPE, /**< every forward of the step, then every backward: each stage keeps all of
+                              the step's micro-batches */
+    LOOM_SCHEDULE_COUNT  /**< the number of schedules */
+} loom_schedule;
+
 /** How loom_compile makes and runs a program; start from LOOM_TRAIN_OPTS_INIT. */
 typedef struct loom_train_opts {
     loom_optimizer optimizer; /**< the update of each step (loom_sgd, loom_adam, loom_adamw) */
@@ -117,18 +130,30 @@ typedef struct loom_train_opts {
                                  built-in figures. A file that cannot be read fails the compile,
                                  naming it. Ranks of one job must use the same file (or none), as
                                  their plans must be the same. */
+    int micro_batches; /**< 0 or 1: each step runs its whole batch at once. m > 1 (at most
+                            LOOM_MAX_REGST_NUM): the actor executor cuts the batch (axis 0 of every
+                            input) into m equal micro-batches that flow through the plan one after
+                            another, so that the stages of a pipeline (layers on different
+                            placements) work on different micro-batches at once; the gradients of
+                            the m are summed before the step's one update, so a step is the step of
+                            the whole batch (its loss a mean over the batch: each micro-batch's
+                            weighted 1/m). m must divide the batch (a static one at loom_compile, a
+                            dynamic one when fed), on CPU devices; the reference executor runs the
+                            whole batch. See docs/placement.md. */
+    loom_schedule schedule; /**< of the micro-batches through the stages (1F1B by default) */
 } loom_train_opts;
 
 /** The defaults, named: no optimizer, the actor executor, two buffers per input register, the
- * machine's memory, the library's threads, f32 matmuls, no numerics check. A zeroed struct means
- * the same; start from this and set what differs:
+ * machine's memory, the library's threads, f32 matmuls, no numerics check, no clipping, the
+ * default cost model, no micro-batches. A zeroed struct means the same; start from this and set
+ * what differs:
  *
  *     loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
  *     o.optimizer = loom_adam(0.01);                                                        */
 #define LOOM_TRAIN_OPTS_INIT                                                                              \
     ((loom_train_opts){.optimizer = {.kind = LOOM_OPT_NONE}, .executor = LOOM_EXEC_ACTORS, .regst_num = 2, \
                        .memory_limit = 0, .threads = 0, .matmul = LOOM_MATMUL_F32, .check_numerics = 0,   \
-                       .clip_norm = 0, .cost_model = NULL})
+                       .clip_norm = 0, .cost_model = NULL, .micro_batches = 0, .schedule = LOOM_SCHEDULE_1F1B})
 
 /** A compiled graph (opaque): its plans, parameters, optimizer state and the data fed to it. */
 typedef struct loom_program loom_program;
@@ -239,13 +264,21 @@ typedef struct loom_memory {
     size_t scratch;  /**< a GPU's kernel and library workspace */
     size_t total;    /**< all of it: what the plan allocates for the device (on a GPU, its one
                           allocation; on a CPU device the program's own parameters come on top) */
+    size_t activations; /**< of the registers above, those holding values of the forward pass that
+                             the backward pass reads (layers' inputs, activations), every buffer:
+                             what a training step keeps between its passes; with micro-batches, the
+                             micro-batches its pipeline schedule keeps in flight. 0 without a
+                             backward pass. */
 } loom_memory;
 /** For loom_program_memory: the whole plan, every device summed (and, in total, the host's
  * registers: a data source's, copies back from GPUs). */
 #define LOOM_ALL_DEVICES (-1)
-/** The actor executor's memory plan of mode, for the device at position `device` of the graph's
- * placement (0 without one) or for LOOM_ALL_DEVICES; the plan of the program's own step is made
- * by loom_compile, another mode's here if needed. LOOM_ERR_INVALID for a device out of range. */
+/** The actor executor's memory plan of mode, for device `device` of the plan or for
+ * LOOM_ALL_DEVICES; the plan of the program's own step is made by loom_compile, another mode's here
+ * if needed. The plan's devices are every placement's of the graph, once each: the positions of
+ * the graph's placement (the first set; 0 without one), then the devices of the placements it moves
+ * tensors to (a pipeline's later stages), in the order it first uses them. LOOM_ERR_INVALID for a
+ * device out of range. */
 loom_status loom_program_memory(loom_program *p, loom_run_mode mode, int device, loom_memory *out);
 
 /** A dynamic dim's bounds, for loom_program_set_bounds and loom_program_memory_at. */

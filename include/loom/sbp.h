@@ -23,13 +23,16 @@ extern "C" {
  * Placements.
  *
  *   cpu:0-3          four logical CPU devices (worker threads) of this process; hierarchy [4]
+ *   cpu:0-3[2,2]     the same four as a 2-D mesh of 2 rows and 2 columns; hierarchy [2, 2]
  *   cuda:0,2,5       three GPUs of this process; hierarchy [3]
  *   @0-1/cuda:0-3    ranks 0 and 1, GPUs 0-3 on each; hierarchy [2, 4]
  *
  * A placement has one device kind. Without "@" it is on rank 0 (the one process of a
- * single-process run) and its hierarchy is 1-D; with "@" its hierarchy is [ranks, devices per
- * rank], also when either is 1. Device and rank lists are strictly increasing; the position of a
- * device in the placement (rank-major) is the part of a split it holds.
+ * single-process run) and its hierarchy is 1-D, or the 2-D mesh written after the list (device i
+ * at row i / columns, column i % columns); with "@" its hierarchy is [ranks, devices per rank],
+ * also when either is 1. Device and rank lists are strictly increasing; the position of a device
+ * in the placement (rank-major) is the part of a split it holds. A tensor on a 2-D hierarchy has
+ * an SBP per level (loom_nd_sbp, loom_tensor_set_nd_sbp).
  * ------------------------------------------------------------------------------------------- */
 /** The kind of a placement's devices. */
 typedef enum loom_device_kind {
@@ -54,13 +57,23 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err);
  * LOOM_ERR_INVALID on an empty, unordered or out-of-range list. */
 loom_placement *loom_placement_new(loom_device_kind kind, int nranks, const int *ranks, int ndev, const int *devs,
                                    loom_error *err);
+/** A copy of p seen as a 2-D mesh of rows x cols devices, as "cpu:0-3[2,2]" is "cpu:0-3" seen as
+ * 2 x 2 (device i of p at row i / cols, column i % cols). NULL with LOOM_ERR_INVALID when rows x
+ * cols is not p's device count or p has ranks (its hierarchy is [ranks, devices per rank]). */
+loom_placement *loom_placement_mesh(const loom_placement *p, int rows, int cols, loom_error *err);
 /** A copy of p (NULL on out of memory). */
 loom_placement *loom_placement_copy(const loom_placement *p);
+/** Stage `stage` of a pipeline of nstages over p's devices: p's device list cut into nstages
+ * consecutive groups as loom_split_part cuts a dim (the first ndev % nstages one device larger;
+ * a placement with "@" keeps its ranks, each cut alike), e.g. stage 1 of 2 on "cpu:0-3" is
+ * "cpu:2-3". A new placement, or NULL with LOOM_ERR_INVALID for a NULL p, nstages < 1, a stage
+ * outside 0 .. nstages - 1, or a stage that would have no devices (more stages than devices). */
+loom_placement *loom_placement_stage(const loom_placement *p, int stage, int nstages, loom_error *err);
 /** Frees the placement; safe on NULL. */
 void loom_placement_free(loom_placement *p);
 
-/** Writes the canonical form ("cuda:0-3", "cpu:0-1,3", "@0-1/cuda:0-3": runs of two or more
- * collapsed into ranges) into buf, truncated to len - 1 characters and always NUL-terminated when
+/** Writes the canonical form ("cuda:0-3", "cpu:0-1,3", "@0-1/cuda:0-3", "cpu:0-3[2,2]": runs of two
+ * or more collapsed into ranges) into buf, truncated to len - 1 characters and always NUL-terminated when
  * len > 0. Returns the length of the whole form, as snprintf does. */
 size_t loom_placement_str(const loom_placement *p, char *buf, size_t len);
 
@@ -80,7 +93,8 @@ int loom_placement_ndevices_per_rank(const loom_placement *p);
 int loom_placement_rank(const loom_placement *p, int r);
 /** The j-th device index of each rank; -1 when j is out of range. */
 int loom_placement_local_index(const loom_placement *p, int j);
-/** Writes the hierarchy into dims and returns its number of dims: 1 ([ndev]) or 2 ([nranks, ndev]). */
+/** Writes the hierarchy into dims and returns its number of dims: 1 ([ndev]), or 2 ([nranks, ndev]
+ * with ranks, [rows, columns] for a mesh). */
 int loom_placement_hierarchy(const loom_placement *p, int dims[2]);
 /** Device i of the placement, rank-major: its device index, and its rank in *rank (when not NULL);
  * -1 when i is out of range. */
@@ -88,8 +102,9 @@ int loom_placement_device(const loom_placement *p, int i, int *rank);
 /** The position of device (rank, index) in the placement, or -1 when it is not there. */
 int loom_placement_find(const loom_placement *p, int rank, int index);
 
-/** 1 when a and b are the same placement (same kind, ranks, devices and hierarchy): "cpu:0-3" and
- * "@0/cpu:0-3" are not equal (hierarchies [4] and [1, 4]) but they overlap. */
+/** 1 when a and b are the same placement (same kind, ranks, devices and hierarchy): "cpu:0-3",
+ * "cpu:0-3[2,2]" and "@0/cpu:0-3" are not equal (hierarchies [4], [2, 2] and [1, 4]) but they
+ * overlap. */
 int loom_placement_equal(const loom_placement *a, const loom_placement *b);
 /** 1 when a and b share at least one device (same kind, rank and index). */
 int loom_placement_overlaps(const loom_placement *a, const loom_placement *b);

@@ -10,6 +10,7 @@
 #define LOOM_RUNTIME_COMM_COMM_H
 
 #include "graphs/core/op.h"
+#include "runtime/comm/parts.h"
 
 typedef struct loom__comm_box {
     const loom__value *const *parts; /* the tensor's parts under from, as this transport reaches them */
@@ -19,6 +20,7 @@ typedef struct loom__comm_box {
     int64_t first;                   /* under S(i): the part's first index along axis i (its size is
                                         the output's); parts under from carry their own sizes */
     const int64_t *logical;          /* the tensor's logical shape at this piece (dense values) */
+    const loom__lay *lay_from, *lay_to; /* the same with two levels on a mesh (parts.h) */
 } loom__comm_box;
 
 typedef struct loom__comm_ops {

@@ -1,6 +1,7 @@
 /* Parts of a tensor on n devices (see parts.h). */
 #include "runtime/comm/parts.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *part)
@@ -55,6 +56,22 @@ static void box_copy(char *dst, const int64_t *ds, const int64_t *dof, const cha
         if (i < 0)
             return;
     }
+}
+
+/* The overlap of box a (start, size) and box b: its extent, and where it starts in each; 0 when
+ * it is empty. */
+static int overlap(const int64_t *as, const int64_t *asz, const int64_t *bs, const int64_t *bsz, int nd, int64_t *ext,
+                   int64_t *at_a, int64_t *at_b)
+{
+    int empty = 0;
+    for (int i = 0; i < nd; i++) {
+        int64_t lo = as[i] > bs[i] ? as[i] : bs[i], hi_a = as[i] + asz[i], hi_b = bs[i] + bsz[i];
+        ext[i] = (hi_a < hi_b ? hi_a : hi_b) - lo;
+        at_a[i] = lo - as[i];
+        at_b[i] = lo - bs[i];
+        empty |= ext[i] <= 0;
+    }
+    return !empty;
 }
 
 /* out (the box at offset `at` of the logical shape, extent out->shape) = the sum of the n parts,
@@ -163,16 +180,9 @@ void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_fr
         box_copy(out->data, out->shape, zero, parts[n_from == n_to ? d : 0]->data, shape, ostart, osize, nd, es);
     } else {
         for (int j = 0; j < n_from; j++) { /* the intersection of part j's region with ours */
-            int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], lo[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS],
-                at_dst[LOOM_MAX_DIMS];
+            int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS], at_dst[LOOM_MAX_DIMS];
             split_region(parts, j, shape, nd, from.axis, jstart, jsize);
-            for (int i = 0; i < nd; i++) {
-                lo[i] = jstart[i] > ostart[i] ? jstart[i] : ostart[i];
-                int64_t hi_j = jstart[i] + jsize[i], hi_o = ostart[i] + osize[i];
-                ext[i] = (hi_j < hi_o ? hi_j : hi_o) - lo[i];
-                at_src[i] = lo[i] - jstart[i];
-                at_dst[i] = lo[i] - ostart[i];
-            }
+            overlap(jstart, jsize, ostart, osize, nd, ext, at_src, at_dst);
             box_copy(out->data, out->shape, at_dst, parts[j]->data, parts[j]->shape, at_src, ext, nd, es);
         }
     }
@@ -216,5 +226,234 @@ void loom__csr_join(const loom__value *const *parts, int n, loom__value *out)
     out->ndim = 2;
     out->shape[0] = rows;
     out->shape[1] = parts[0]->shape[1];
+    out->nnz = nnz;
+}
+
+/* ---- parts on a 2-D mesh ------------------------------------------------------------------- */
+
+/* Device d's coordinate on level l of s (row-major on a 2-D mesh). */
+static int mesh_coord(const loom_nd_sbp *s, const int *mesh, int d, int l)
+{
+    return s->n < 2 ? d : l == 0 ? d / mesh[1] : d % mesh[1];
+}
+
+void loom__nd_region(const int64_t *shape, int ndim, const loom_nd_sbp *s, const int *mesh, int d, int64_t *start,
+                     int64_t *size)
+{
+    for (int i = 0; i < ndim; i++)
+        start[i] = 0, size[i] = shape[i];
+    for (int l = 0; l < s->n; l++)
+        if (s->v[l].kind == LOOM_SBP_SPLIT) {
+            int a = s->v[l].axis;
+            int64_t sub;
+            loom_split_part(size[a], mesh[l], mesh_coord(s, mesh, d, l), &sub, &size[a]);
+            start[a] += sub;
+        }
+}
+
+int loom__nd_holds(const loom_nd_sbp *s, const int *mesh, int d, loom_sbp_kind kind)
+{
+    for (int l = 0; l < s->n; l++)
+        if (s->v[l].kind == kind && mesh_coord(s, mesh, d, l) != 0)
+            return 0;
+    return 1;
+}
+
+void loom__nd_part_shape(const int64_t *shape, int ndim, const loom_nd_sbp *s, const int *mesh, int d, int64_t *part)
+{
+    int64_t start[LOOM_MAX_DIMS];
+    loom__nd_region(shape, ndim, s, mesh, d, start, part);
+}
+
+void loom__nd_part_cut(const loom__value *x, const loom_nd_sbp *s, const int *mesh, int d, loom__value *out)
+{
+    int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS], zero[LOOM_MAX_DIMS] = {0};
+    if (!loom__nd_holds(s, mesh, d, LOOM_SBP_PARTIAL_SUM)) { /* P holds the value on coordinate 0 of its level */
+        memset(out->data, 0, value_bytes(out));
+        return;
+    }
+    loom__nd_region(x->shape, x->ndim, s, mesh, d, start, size);
+    box_copy(out->data, out->shape, zero, x->data, x->shape, start, size, x->ndim, loom_dtype_size(x->dtype));
+}
+
+int loom__nd_part_join(const loom__value *const *parts, const loom_nd_sbp *s, const int *mesh, loom__value *x)
+{
+    /* the whole value is device 0's part under (B, B) */
+    const loom__lay from = {.s = *s, .mesh = {mesh[0], mesh[1]}, .n = mesh[0] * mesh[1]},
+                    to = {.s = loom_nd_sbp_2d(loom_broadcast(), loom_broadcast()), .mesh = {mesh[0], mesh[1]}, .n = from.n};
+    return loom__lay_convert(parts, &from, &to, 0, 0, x->shape, x);
+}
+
+/* The level whose signature a kernel sees: the one that splits source 0 (along the lower axis when
+ * both do), else one that splits anything, else level 0. */
+static int kernel_level(const loom__sbp_sig *const sig[2], int nsrc)
+{
+    int best = -1;
+    for (int l = 0; l < 2; l++)
+        if (nsrc > 0 && sig[l]->in[0].kind == LOOM_SBP_SPLIT && (best < 0 || sig[l]->in[0].axis < sig[best]->in[0].axis))
+            best = l;
+    for (int l = 0; l < 2 && best < 0; l++)
+        for (int i = 0; i <= nsrc && best < 0; i++)
+            if ((i < nsrc ? sig[l]->in[i] : sig[l]->out).kind == LOOM_SBP_SPLIT)
+                best = l;
+    return best < 0 ? 0 : best;
+}
+
+void loom__nd_kernel_sig(const loom__sbp_sig *const sig[2], int nsrc, loom__sbp_sig *eff) { *eff = *sig[kernel_level(sig, nsrc)]; }
+
+void loom__nd_part_offsets(const loom__sbp_sig *const sig[2], const loom__sbp_sig *eff, int nsrc,
+                           const int64_t (*shapes)[LOOM_MAX_DIMS], const int *mesh, int d, loom__kctx *ctx)
+{
+    for (int i = 0; i < nsrc; i++) {
+        ctx->first[i] = ctx->whole[i] = 0;
+        if (eff->in[i].kind == LOOM_SBP_SPLIT) {
+            loom_nd_sbp s = loom_nd_sbp_2d(sig[0]->in[i], sig[1]->in[i]);
+            int64_t start[LOOM_MAX_DIMS], size[LOOM_MAX_DIMS];
+            loom__nd_region(shapes[i], LOOM_MAX_DIMS, &s, mesh, d, start, size); /* dims past the rank are 0 */
+            ctx->first[i] = start[eff->in[i].axis];
+            ctx->whole[i] = shapes[i][eff->in[i].axis];
+        }
+    }
+    ctx->sig = eff;
+    ctx->part = d;
+    ctx->nparts = mesh[0] * mesh[1];
+}
+
+/* ---- either: a layout ---------------------------------------------------------------------- */
+
+void loom__lay_shape(const int64_t *shape, int ndim, const loom__lay *l, int d, int64_t *part)
+{
+    if (l->s.n > 1)
+        loom__nd_part_shape(shape, ndim, &l->s, l->mesh, d, part);
+    else
+        loom__part_shape(shape, ndim, l->s.v[0], l->n, d, part);
+}
+
+void loom__lay_cut(const loom__value *x, const loom__lay *l, int d, loom__value *out)
+{
+    if (l->s.n > 1)
+        loom__nd_part_cut(x, &l->s, l->mesh, d, out);
+    else
+        loom__part_cut(x, l->s.v[0], l->n, d, out);
+}
+
+int loom__lay_join(const loom__value *const *parts, const loom__lay *l, loom__value *x)
+{
+    if (l->s.n > 1)
+        return loom__nd_part_join(parts, &l->s, l->mesh, x);
+    loom__part_join(parts, l->s.v[0], l->n, x);
+    return 0;
+}
+
+/* 1 when a conversion from l reads device q: on each B level of l, the device at coordinate want. */
+static int lay_reads(const loom__lay *l, int q, const int want[2])
+{
+    for (int k = 0; k < l->s.n; k++)
+        if (l->s.v[k].kind == LOOM_SBP_BROADCAST && mesh_coord(&l->s, l->mesh, q, k) != want[k])
+            return 0;
+    return 1;
+}
+
+int loom__lay_convert(const loom__value *const *parts, const loom__lay *from, const loom__lay *to, int d, int64_t first,
+                      const int64_t *shape, loom__value *out)
+{
+    if (from->s.n == 1 && to->s.n == 1) {
+        loom__part_convert(parts, from->s.v[0], from->n, to->s.v[0], to->n, d, first, shape, out);
+        return 0;
+    }
+    int nd = out->ndim;
+    size_t es = loom_dtype_size(out->dtype);
+    if (!loom__nd_holds(&to->s, to->mesh, d, LOOM_SBP_PARTIAL_SUM)) {
+        memset(out->data, 0, value_bytes(out));
+        return 0;
+    }
+    int64_t ostart[LOOM_MAX_DIMS], osize[LOOM_MAX_DIMS];
+    loom__nd_region(shape, nd, &to->s, to->mesh, d, ostart, osize);
+    /* the sources read: on each B level of from, the device at d's coordinate when both lie on
+     * one mesh (d's own group: the hierarchical route's reads), else coordinate 0 */
+    int same = from->s.n == to->s.n && from->mesh[0] == to->mesh[0] && from->mesh[1] == to->mesh[1], partial = 0;
+    int want[2] = {0, 0};
+    for (int l = 0; l < from->s.n; l++) {
+        partial |= from->s.v[l].kind == LOOM_SBP_PARTIAL_SUM;
+        if (same)
+            want[l] = mesh_coord(&from->s, from->mesh, d, l);
+    }
+    int64_t m = loom__numel(out);
+    double *acc = partial ? calloc((size_t)(m > 0 ? m : 1), sizeof *acc) : NULL;
+    if (partial && !acc)
+        return -1;
+    for (int q = 0; q < from->n; q++) {
+        int64_t qstart[LOOM_MAX_DIMS], qsize[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS], at_dst[LOOM_MAX_DIMS];
+        if (!lay_reads(from, q, want))
+            continue;
+        loom__nd_region(shape, nd, &from->s, from->mesh, q, qstart, qsize);
+        if (!overlap(qstart, qsize, ostart, osize, nd, ext, at_src, at_dst))
+            continue;
+        if (!partial) {
+            box_copy(out->data, out->shape, at_dst, parts[q]->data, parts[q]->shape, at_src, ext, nd, es);
+            continue;
+        }
+        int64_t k = 1, idx[LOOM_MAX_DIMS] = {0};
+        for (int i = 0; i < nd; i++)
+            k *= ext[i];
+        for (int64_t e = 0; e < k; e++) {
+            int64_t si = 0, di = 0;
+            for (int i = 0; i < nd; i++) {
+                si = si * parts[q]->shape[i] + at_src[i] + idx[i];
+                di = di * out->shape[i] + at_dst[i] + idx[i];
+            }
+            acc[di] += out->dtype == LOOM_F32 ? ((const float *)parts[q]->data)[si] : ((const double *)parts[q]->data)[si];
+            for (int i = nd - 1; i >= 0; i--) {
+                if (++idx[i] < ext[i])
+                    break;
+                idx[i] = 0;
+            }
+        }
+    }
+    for (int64_t e = 0; partial && e < m; e++)
+        if (out->dtype == LOOM_F32)
+            ((float *)out->data)[e] = (float)acc[e];
+        else
+            ((double *)out->data)[e] = acc[e];
+    free(acc);
+    return 0;
+}
+
+void loom__lay_csr_convert(const loom__value *const *parts, const loom__lay *from, const loom__lay *to, int d, loom__value *out)
+{
+    int same = from->s.n == to->s.n && from->mesh[0] == to->mesh[0] && from->mesh[1] == to->mesh[1];
+    int want[2] = {0, 0};
+    for (int l = 0; same && l < from->s.n; l++)
+        want[l] = mesh_coord(&from->s, from->mesh, d, l);
+    /* the rows each device of `from` holds: B levels at d's coordinates cover them once, in order */
+    int64_t whole[2] = {0, parts[0]->shape[1]}, ostart[2], osize[2], rows = 0, nnz = 0;
+    for (int q = 0; q < from->n; q++)
+        whole[0] += lay_reads(from, q, want) ? parts[q]->shape[0] : 0;
+    loom__nd_region(whole, 2, &to->s, to->mesh, d, ostart, osize);
+    size_t vs = loom_dtype_size(parts[0]->dtype);
+    out->rowptr[0] = 0;
+    int64_t first = 0;
+    for (int q = 0; q < from->n; q++) {
+        if (!lay_reads(from, q, want))
+            continue;
+        const loom__value *x = parts[q];
+        int64_t lo = ostart[0] > first ? ostart[0] : first, hi = ostart[0] + osize[0];
+        if (first + x->shape[0] < hi)
+            hi = first + x->shape[0];
+        for (int64_t r = lo; r < hi; r++) {
+            int32_t a = x->rowptr[r - first], b = x->rowptr[r - first + 1];
+            if (b > a) {
+                memcpy(out->col + nnz, x->col + a, (size_t)(b - a) * sizeof(int32_t));
+                memcpy((char *)out->data + (size_t)nnz * vs, (const char *)x->data + (size_t)a * vs, (size_t)(b - a) * vs);
+            }
+            nnz += b - a;
+            out->rowptr[++rows] = (int32_t)nnz;
+        }
+        first += x->shape[0];
+    }
+    out->dtype = parts[0]->dtype;
+    out->ndim = 2;
+    out->shape[0] = rows;
+    out->shape[1] = whole[1];
     out->nnz = nnz;
 }

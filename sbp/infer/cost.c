@@ -157,11 +157,10 @@ loom_device_kind loom__tensor_kind(const loom_tensor *t)
     return p ? loom_placement_kind(p) : LOOM_DEVICE_CPU;
 }
 
-double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm, double *terms)
+/* The terms of op t on one device doing `share` of its work (see cost.h); 0 for a leaf. */
+static double op_terms_share(const loom_tensor *t, double share, const loom__cost_model *cm, double *terms)
 {
     const loom_op_def *def = loom__op_def(t->op);
-    if (def->flags & LOOM__OPF_LEAF)
-        return 0;
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
     /* an in-place update has no value of its own: it reads and writes its parameter's size */
     const loom_tensor *out = def->flags & LOOM__OPF_INPLACE ? t->src[0] : t;
@@ -169,11 +168,6 @@ double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, con
     for (int i = 0; i < t->n_src; i++)
         bytes += loom__tensor_bytes(t->src[i]);
     double flops = def->flops ? def->flops(t) : loom__shape_bound_elems(t->graph, &out->shape);
-    int split = 0;
-    for (int i = 0; sig && n > 1 && i <= t->n_src && !split; i++)
-        split = (i < t->n_src ? sig->in[i] : sig->out).kind == LOOM_SBP_SPLIT;
-    /* a device's share of the work; on a shared machine, at 1/n of its rates */
-    double share = (split ? 1.0 / n : 1.0) * (d->shared && sig ? n : 1);
     double add[LOOM__COST_TERMS] = {[LOOM__TERM_OPS] = 1};
     if (flops / d->flops > bytes / d->mem_bw)
         add[LOOM__TERM_FLOPS] = flops * share;
@@ -182,6 +176,37 @@ double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, con
     for (int i = 0; i < LOOM__COST_TERMS; i++)
         terms[i] += add[i];
     return loom__terms_seconds(add, d);
+}
+
+/* 1 when sig splits a source of t or its output. */
+static int splits(const loom_tensor *t, const loom__sbp_sig *sig)
+{
+    int split = 0;
+    for (int i = 0; i <= t->n_src && !split; i++)
+        split = (i < t->n_src ? sig->in[i] : sig->out).kind == LOOM_SBP_SPLIT;
+    return split;
+}
+
+double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm, double *terms)
+{
+    if (loom__op_def(t->op)->flags & LOOM__OPF_LEAF)
+        return 0;
+    const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
+    int split = sig && n > 1 && splits(t, sig);
+    /* a device's share of the work; on a shared machine, at 1/n of its rates */
+    return op_terms_share(t, (split ? 1.0 / n : 1.0) * (d->shared && sig ? n : 1), cm, terms);
+}
+
+double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2], const int mesh[2], const loom__cost_model *cm,
+                         double *terms)
+{
+    if (loom__op_def(t->op)->flags & LOOM__OPF_LEAF)
+        return 0;
+    double share = cm->dev[loom__tensor_kind(t)].shared ? mesh[0] * mesh[1] : 1;
+    for (int l = 0; l < 2; l++)
+        if (mesh[l] > 1 && splits(t, sig[l]))
+            share /= mesh[l];
+    return op_terms_share(t, share, cm, terms);
 }
 
 double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm)

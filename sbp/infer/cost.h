@@ -95,6 +95,36 @@ void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev
 /* Seconds under the model. */
 double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_dev *d);
 
+/* A boxing on a 2-D mesh (cost_route.c): 1-D boxings along the levels, or one over the whole
+ * mesh (flat). */
+typedef struct loom__box_step {
+    int level;          /* 0 (within each column), 1 (within each row), -1 (flat: every device) */
+    loom_sbp from, to;  /* on that level (flat: on both) */
+    loom__box_kind kind;
+    int n;              /* devices of a group */
+    double bytes;       /* each device moves (loom__box_bytes of its group's share) */
+} loom__box_step;
+typedef struct loom__box_route {
+    int nsteps, flat;
+    loom__box_step step[3];
+    double terms[LOOM__COST_TERMS]; /* of every step, every group's tasks counted */
+    double bytes;                   /* each device moves, over the steps */
+    double seconds;
+} loom__box_route;
+/* Every route that makes the boxing, into c (at most LOOM__BOX_ROUTES), with its terms, bytes
+ * and seconds: flat (when both are one value on both levels), level 1 then 0, level 0 then 1 (when
+ * valid), and through B on level 1 (always). Returns their number. */
+#define LOOM__BOX_ROUTES 4
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, const loom__cost_dev *d,
+                     loom__box_route c[LOOM__BOX_ROUTES]);
+/* The cheapest route from `from` to `to` (two levels each) for a tensor of `bytes` logical bytes on
+ * a mesh of mesh[0] x mesh[1] devices of kind d, into *best; returns its seconds (0 and no steps
+ * when they are equal). */
+double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes,
+                            const loom__cost_dev *d, loom__box_route *best);
+/* "all-gather S(0) -> B on level 1 (groups of 2), then ..." (snprintf-style). */
+size_t loom__box_route_str(const loom__box_route *r, char *buf, size_t len);
+
 /* The seconds one of each term takes on d. */
 void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS]);
 /* The seconds of a sum of terms on d. */
@@ -107,6 +137,10 @@ loom_device_kind loom__tensor_kind(const loom_tensor *t);
 /* Adds the terms of op t on one of its n devices under sig (NULL: the whole work; leaves none)
  * to terms, and returns its seconds. */
 double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm, double *terms);
+/* The same for an op on a 2-D mesh under sig[0] on level 0 and sig[1] on level 1: a device's
+ * share is 1/mesh[l] for each level whose signature splits a source or the output. */
+double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2], const int mesh[2], const loom__cost_model *cm,
+                         double *terms);
 /* Its seconds alone. */
 double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm);
 

@@ -1,7 +1,9 @@
 /* SBP inference (see infer.h), in numbered passes:
  *   1. leaves: the user's hint, else inputs S(0) along the batch and parameters B;
  *   2. ops in topological order: the signature of least boxing cost given the producers;
- *   3. refinement: each op again, counting its consumers' boxing as well. */
+ *   3. refinement: each op again, counting its consumers' boxing as well.
+ * On a 2-D mesh a signature is a pair, one of the op's 1-D signatures per level, and every pair is
+ * weighed (boxing priced by route, sbp/infer/cost_route.c). */
 #include "sbp/infer/infer.h"
 
 #include <inttypes.h>
@@ -12,19 +14,17 @@
 #include "graphs/builder/graph.h"
 #include "ops/sbp_sigs.h"
 
-static int is_set(loom_sbp s) { return s.kind != LOOM_SBP_UNSET; }
-
 /* The candidates of t: its op's signatures and the all-broadcast one. An in-place update changes
  * its parameter where it lives, so its only signature is the parameter's own SBP for every source
  * (a replicated parameter updated in slices would no longer be replicated; a split one, as in
  * model parallelism, is updated in its parts). */
-static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_sig *sigs)
+static int candidates(const loom__sbp_plan *pl, const loom_sbp *sbp, const loom_tensor *t, loom__sbp_sig *sigs)
 {
     const loom_op_def *def = loom__op_def(t->op);
     if (t->op == LOOM_OP_MOVE) {
         /* the source stays as it is on its placement; the transfer lands in any SBP of the
          * destination: the source's own first (nothing to rearrange), then B, then each split */
-        loom_sbp from = pl->sbp[t->src[0]->id];
+        loom_sbp from = sbp[t->src[0]->id];
         int n = 0;
         if (from.kind != LOOM_SBP_PARTIAL_SUM)
             sigs[n].in[0] = from, sigs[n++].out = from;
@@ -37,7 +37,7 @@ static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_
     }
     if (def->flags & LOOM__OPF_INPLACE) {
         for (int i = 0; i < LOOM__MAX_SRC; i++)
-            sigs[0].in[i] = pl->sbp[t->src[0]->id];
+            sigs[0].in[i] = sbp[t->src[0]->id];
         sigs[0].out = loom_broadcast(); /* no value of its own */
         return 1;
     }
@@ -64,19 +64,48 @@ static int candidates(const loom__sbp_plan *pl, const loom_tensor *t, loom__sbp_
     return n;
 }
 
-/* The boxing of source i of t into the SBP sig wants, on the source's devices. */
-static double box_in(const loom__sbp_plan *pl, const loom_tensor *t, const loom__sbp_sig *sig, int i, const loom__cost_model *cm)
+/* The boxing of source i of t into the SBP its signature (sig on level 0, sig1 on level 1) wants,
+ * on the source's devices; the route into *r when r is not NULL. */
+static double box_in(const loom__sbp_plan *pl, const loom_tensor *t, const loom__sbp_sig *sig, const loom__sbp_sig *sig1, int i,
+                     const loom__cost_model *cm, loom__box_route *r)
 {
     const loom_tensor *s = t->src[i];
-    return loom__box_seconds(loom__boxing(pl->sbp[s->id], sig->in[i]), loom__tensor_bytes(s), pl->nparts[s->id],
-                             &cm->dev[loom__tensor_kind(s)]);
+    const loom__cost_dev *d = &cm->dev[loom__tensor_kind(s)];
+    if (t->op == LOOM_OP_MOVE) { /* reads its source as it is (a move task, not a boxing) */
+        if (r)
+            *r = (loom__box_route){0};
+        return 0;
+    }
+    if (loom__sbp_plan_2d(pl, s->id)) {
+        loom_nd_sbp from = loom__sbp_plan_nd(pl, s->id), to = loom_nd_sbp_2d(sig->in[i], sig1->in[i]);
+        loom__box_route tmp;
+        return loom__box_route_plan(&from, &to, pl->mesh[s->id], loom__tensor_bytes(s), d, r ? r : &tmp);
+    }
+    loom__box_kind k = loom__boxing(pl->sbp[s->id], sig->in[i]);
+    double b = loom__tensor_bytes(s);
+    if (r) {
+        *r = (loom__box_route){0};
+        if (k != LOOM__BOX_NONE) {
+            r->step[r->nsteps++] = (loom__box_step){.from = pl->sbp[s->id], .to = sig->in[i], .kind = k, .n = pl->nparts[s->id],
+                                                    .bytes = loom__box_bytes(k, b, pl->nparts[s->id], d)};
+            r->bytes = r->step[0].bytes;
+            loom__box_terms(k, b, pl->nparts[s->id], d, r->terms);
+        }
+    }
+    return loom__box_seconds(k, b, pl->nparts[s->id], d);
 }
 
-static double in_cost(const loom__sbp_plan *pl, const loom_tensor *t, const loom__sbp_sig *s, const loom__cost_model *cm)
+double loom__sbp_plan_box(const loom__sbp_plan *pl, const loom_tensor *t, int i, const loom__cost_model *cm, loom__box_route *r)
+{
+    return box_in(pl, t, &pl->sig[t->id], pl->sig1 ? &pl->sig1[t->id] : &pl->sig[t->id], i, cm, r);
+}
+
+static double in_cost(const loom__sbp_plan *pl, const loom_tensor *t, const loom__sbp_sig *s, const loom__sbp_sig *s1,
+                      const loom__cost_model *cm)
 {
     double c = 0;
     for (int i = 0; i < t->n_src; i++)
-        c += box_in(pl, t, s, i, cm);
+        c += box_in(pl, t, s, s1, i, cm, NULL);
     return c;
 }
 
@@ -123,24 +152,27 @@ static void consumers_free(consumers *c)
 /* Consumers' boxing if t's output were `out`, given their chosen signatures: once per SBP they
  * want, as the plan boxes a tensor once for every consumer that wants the same SBP
  * (graphs/plan/plan.c, parts_as). */
-static double out_cost(const loom__sbp_plan *pl, const consumers *cs, const loom_tensor *t, loom_sbp out,
+static double out_cost(const loom__sbp_plan *pl, const consumers *cs, const loom_tensor *t, loom_sbp out, loom_sbp out1,
                        const loom__cost_model *cm)
 {
     enum { SEEN = 16 }; /* distinct SBPs remembered; past them, each consumer counts */
-    loom_sbp seen[SEEN];
-    int nseen = 0;
+    loom_nd_sbp seen[SEEN];
+    int nseen = 0, two = loom__sbp_plan_2d(pl, t->id);
     double c = 0, b = loom__tensor_bytes(t);
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
+    const loom_nd_sbp have = two ? loom_nd_sbp_2d(out, out1) : loom_nd_sbp_1d(out);
     for (int k = cs->start[t->id]; k < cs->start[t->id + 1]; k++) {
-        const loom_sbp want = pl->sig[cs->id[k]].in[cs->slot[k]];
+        const loom_nd_sbp want = loom__sbp_plan_want(pl, t->graph->t[cs->id[k]], cs->slot[k]);
         int again = 0;
         for (int j = 0; j < nseen && !again; j++)
-            again = loom_sbp_equal(seen[j], want);
+            again = loom_nd_sbp_equal(&seen[j], &want);
         if (again)
             continue;
         if (nseen < SEEN)
             seen[nseen++] = want;
-        c += loom__box_seconds(loom__boxing(out, want), b, pl->nparts[t->id], d);
+        loom__box_route r;
+        c += two ? loom__box_route_plan(&have, &want, pl->mesh[t->id], b, d, &r)
+                 : loom__box_seconds(loom__boxing(out, want.v[0]), b, pl->nparts[t->id], d);
     }
     return c;
 }
@@ -153,6 +185,9 @@ void loom__sbp_plan_free(loom__sbp_plan *pl)
     free(pl->sig);
     free(pl->cause);
     free(pl->nparts);
+    free(pl->mesh);
+    free(pl->sbp1);
+    free(pl->sig1);
     *pl = (loom__sbp_plan){0};
 }
 
@@ -174,6 +209,45 @@ static void list_sigs(const loom_tensor *t, const loom__sbp_sig *sigs, int ns, c
     }
 }
 
+/* Level-1 arrays and each tensor's mesh, when a placement of g is 2-D; 0, or -1 out of memory.
+ * Tensors on 1-D placements have B on level 1 (a move from one onto a mesh starts from it). */
+static int mesh_alloc(loom__sbp_plan *pl, loom_graph *g, int end)
+{
+    int any = 0;
+    for (int k = 0; k < g->nplaces && !any; k++) {
+        int dims[2];
+        any = g->places[k] && loom_placement_hierarchy(g->places[k], dims) == 2;
+    }
+    if (!any)
+        return 0;
+    pl->mesh = calloc((size_t)end + 1, sizeof *pl->mesh);
+    pl->sbp1 = calloc((size_t)end + 1, sizeof *pl->sbp1);
+    pl->sig1 = calloc((size_t)end + 1, sizeof *pl->sig1);
+    if (!pl->mesh || !pl->sbp1 || !pl->sig1)
+        return -1;
+    for (int id = 0; id < end; id++) {
+        const loom_placement *p = g->t[id]->place < g->nplaces ? g->places[g->t[id]->place] : NULL;
+        int dims[2];
+        if (p && loom_placement_hierarchy(p, dims) == 2)
+            memcpy(pl->mesh[id], dims, sizeof dims);
+        else
+            pl->sbp1[id] = loom_broadcast(); /* on a mesh, unset until chosen, as on level 0 */
+    }
+    return 0;
+}
+
+/* t's hint with a level per level of its placement (n 0: none): a one-level hint on a mesh holds
+ * on both levels. */
+static loom_nd_sbp hint(const loom__sbp_plan *pl, const loom_tensor *t)
+{
+    loom_nd_sbp h = t->sbp_hint;
+    if (h.n == 1)
+        h.v[1] = h.v[0];
+    if (h.n)
+        h.n = loom__sbp_plan_2d(pl, t->id) ? 2 : 1;
+    return h;
+}
+
 loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, const loom__cost_model *cm,
                             loom__sbp_plan *out, char *msg, size_t len)
 {
@@ -187,7 +261,7 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
         snprintf(msg, len, "out of memory");
         return LOOM_ERR_NOMEM;
     }
-    loom__sbp_sig sigs[LOOM__MAX_SIGS];
+    loom__sbp_sig sigs[LOOM__MAX_SIGS], sigs1[LOOM__MAX_SIGS];
     consumers cs = {0};
     if (consumers_build(&cs, g, end, dead)) {
         consumers_free(&cs);
@@ -198,6 +272,12 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
 
     for (int id = 0; id < end; id++)
         pl.nparts[id] = loom__place_ndev(g, g->t[id]->place);
+    if (mesh_alloc(&pl, g, end)) {
+        consumers_free(&cs);
+        loom__sbp_plan_free(&pl);
+        snprintf(msg, len, "out of memory");
+        return LOOM_ERR_NOMEM;
+    }
 
     /* 1. leaves */
     for (int id = 0; id < end; id++) {
@@ -206,16 +286,20 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
         if (!(loom__op_def(t->op)->flags & LOOM__OPF_LEAF))
             continue;
         const char *why = "hint";
-        loom_sbp s = t->sbp_hint;
-        if (!is_set(s)) {
+        loom_nd_sbp h = hint(&pl, t);
+        loom_sbp s = h.v[0];
+        if (!h.n) {
             int batch = t->op == LOOM_OP_INPUT && t->shape.ndim >= 1 &&
                         (loom__dyn_index(g, t->shape.d[0]) >= 0 || t->shape.d[0] >= n);
             s = batch ? loom_split(0) : loom_broadcast();
+            h = loom_nd_sbp_2d(s, s);
             why = batch ? "input: split along the batch" : t->op == LOOM_OP_INPUT ? "input: too small to split"
                                                                                   : "parameter: broadcast";
         }
         pl.sbp[id] = s;
         pl.sig[id].out = s;
+        if (loom__sbp_plan_2d(&pl, id))
+            pl.sbp1[id] = pl.sig1[id].out = h.v[1];
         snprintf(pl.cause[id], sizeof pl.cause[id], "%s", why);
     }
 
@@ -227,6 +311,8 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
         for (int i = 2; i < u->n_src; i++)
             if (u->src[i]->op == LOOM_OP_STATE) {
                 pl.sbp[u->src[i]->id] = pl.sig[u->src[i]->id].out = pl.sbp[u->src[0]->id];
+                if (pl.sbp1)
+                    pl.sbp1[u->src[i]->id] = pl.sig1[u->src[i]->id].out = pl.sbp1[u->src[0]->id];
                 snprintf(pl.cause[u->src[i]->id], sizeof pl.cause[0], "optimizer state: as its parameter");
             }
     }
@@ -238,41 +324,56 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
             const loom_op_def *def = loom__op_def(t->op);
             if ((def->flags & LOOM__OPF_LEAF) || (dead && dead[id]))
                 continue;
-            int ns = candidates(&pl, t, sigs), best = -1, exact = 0;
+            int two = loom__sbp_plan_2d(&pl, id);
+            int ns = candidates(&pl, pl.sbp, t, sigs), ns1 = two ? candidates(&pl, pl.sbp1, t, sigs1) : 1, best = -1, best1 = 0,
+                exact = 0;
+            const loom_nd_sbp h = hint(&pl, t);
             double best_cost = INFINITY;
-            for (int k = 0; k < ns; k++) {
-                if (is_set(t->sbp_hint) && !loom_sbp_equal(sigs[k].out, t->sbp_hint))
-                    continue;
-                double in = in_cost(&pl, t, &sigs[k], cm);
-                double c = in + loom__op_seconds(t, &sigs[k], pl.nparts[id], cm);
-                if (pass == 1)
-                    c += out_cost(&pl, &cs, t, sigs[k].out, cm);
-                if (c < best_cost) {
-                    best_cost = c;
-                    best = k;
-                    exact = in == 0;
+            for (int k = 0; k < ns; k++)
+                for (int k1 = 0; k1 < ns1; k1++) {
+                    const loom__sbp_sig *s1 = two ? &sigs1[k1] : &sigs[k];
+                    if (h.n && (!loom_sbp_equal(sigs[k].out, h.v[0]) || (two && !loom_sbp_equal(s1->out, h.v[1]))))
+                        continue;
+                    double in = in_cost(&pl, t, &sigs[k], s1, cm);
+                    const loom__sbp_sig *pair[2] = {&sigs[k], s1};
+                    double opc = two ? loom__op_terms_nd(t, pair, pl.mesh[id], cm, (double[LOOM__COST_TERMS]){0})
+                                     : loom__op_seconds(t, &sigs[k], pl.nparts[id], cm);
+                    double c = in + opc;
+                    if (pass == 1)
+                        c += out_cost(&pl, &cs, t, sigs[k].out, s1->out, cm);
+                    if (c < best_cost) {
+                        best_cost = c;
+                        best = k;
+                        best1 = k1;
+                        exact = in == 0;
+                    }
                 }
-            }
             if (best < 0) {
-                char have[160] = "", want[600], b[24];
+                char have[160] = "", want[600], b[80];
                 for (int i = 0; i < t->n_src; i++) {
-                    loom_sbp_str(pl.sbp[t->src[i]->id], b, sizeof b);
+                    loom_nd_sbp si = loom__sbp_plan_nd(&pl, t->src[i]->id);
+                    loom_nd_sbp_str(&si, b, sizeof b);
                     snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? ", " : "", b);
                 }
                 list_sigs(t, sigs, ns, want, sizeof want);
-                loom_sbp_str(t->sbp_hint, b, sizeof b);
-                snprintf(msg, len, "%s '%s': no signature gives the requested %s (its sources are %s); valid: %s", def->name,
-                         loom_tensor_name(t), b, have, want);
+                loom_nd_sbp_str(&h, b, sizeof b);
+                snprintf(msg, len, "%s '%s': no signature gives the requested %s (its sources are %s); valid%s: %s", def->name,
+                         loom_tensor_name(t), b, have, two ? " on each level" : "", want);
                 loom__sbp_plan_free(&pl);
                 consumers_free(&cs);
                 return LOOM_ERR_INVALID;
             }
-            if (pass == 1 && !memcmp(&pl.sig[id], &sigs[best], sizeof sigs[best]))
+            if (pass == 1 && !memcmp(&pl.sig[id], &sigs[best], sizeof sigs[best]) &&
+                (!two || !memcmp(&pl.sig1[id], &sigs1[best1], sizeof sigs1[best1])))
                 continue;
             pl.sig[id] = sigs[best];
             pl.sbp[id] = sigs[best].out;
+            if (two) {
+                pl.sig1[id] = sigs1[best1];
+                pl.sbp1[id] = sigs1[best1].out;
+            }
             snprintf(pl.cause[id], sizeof pl.cause[id], "%s",
-                     is_set(t->sbp_hint) ? "hint"
+                     h.n                 ? "hint"
                      : pass == 1         ? "refined for its consumers"
                      : exact             ? "matches its sources"
                                          : "least boxing");
@@ -281,14 +382,46 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
 
     for (int id = 0; id < end; id++)
         for (int i = 0; i < g->t[id]->n_src && !(dead && dead[id]); i++) {
-            const loom_tensor *s = g->t[id]->src[i];
-            loom__box_kind k = loom__boxing(pl.sbp[s->id], pl.sig[id].in[i]);
-            pl.box_bytes += loom__box_bytes(k, loom__tensor_bytes(s), pl.nparts[s->id], &cm->dev[loom__tensor_kind(s)]);
-            pl.box_seconds += box_in(&pl, g->t[id], &pl.sig[id], i, cm);
+            loom__box_route r;
+            pl.box_seconds += loom__sbp_plan_box(&pl, g->t[id], i, cm, &r);
+            pl.box_bytes += r.bytes;
         }
     consumers_free(&cs);
     *out = pl;
     return LOOM_OK;
+}
+
+/* The terms of op t on one of its devices under its signature (both levels on a mesh). */
+static double op_terms(const loom__sbp_plan *pl, const loom_tensor *t, const loom__cost_model *cm, double *terms)
+{
+    if (!loom__sbp_plan_2d(pl, t->id))
+        return loom__op_terms(t, &pl->sig[t->id], pl->nparts[t->id], cm, terms);
+    const loom__sbp_sig *pair[2] = {&pl->sig[t->id], &pl->sig1[t->id]};
+    return loom__op_terms_nd(t, pair, pl->mesh[t->id], cm, terms);
+}
+
+/* Op t's signature, both levels on a mesh: "(S(0), B) -> S(0)", "((S(0), B), (B, S(1))) -> (S(0), S(1))". */
+static void sig_str(const loom__sbp_plan *pl, const loom_tensor *t, char *sig, size_t len)
+{
+    char b[80];
+    size_t o = 0;
+    sig[0] = 0;
+    if (!(loom__op_def(t->op)->flags & LOOM__OPF_LEAF)) {
+        o += (size_t)snprintf(sig + o, len - o, "(");
+        for (int i = 0; i < t->n_src && o < len; i++) {
+            loom_nd_sbp w = loom__sbp_plan_2d(pl, t->id) && t->op != LOOM_OP_MOVE
+                                ? loom_nd_sbp_2d(pl->sig[t->id].in[i], pl->sig1[t->id].in[i])
+                                : loom__sbp_plan_want(pl, t, i);
+            loom_nd_sbp_str(&w, b, sizeof b);
+            o += (size_t)snprintf(sig + o, len - o, "%s%s", i ? ", " : "", b);
+        }
+        if (o < len)
+            o += (size_t)snprintf(sig + o, len - o, ") -> ");
+    }
+    loom_nd_sbp out = loom__sbp_plan_nd(pl, t->id);
+    loom_nd_sbp_str(&out, b, sizeof b);
+    if (o < len)
+        snprintf(sig + o, len - o, "%s", b);
 }
 
 void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm,
@@ -312,16 +445,15 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, co
         double op[LOOM__COST_TERMS] = {0}, in[LOOM__COST_TERMS] = {0}, start = 0;
         for (int i = 0; i < t->n_src; i++) {
             const loom_tensor *s = t->src[i];
-            double b[LOOM__COST_TERMS] = {0};
-            loom__box_terms(loom__boxing(pl->sbp[s->id], pl->sig[id].in[i]), loom__tensor_bytes(s), pl->nparts[s->id],
-                            &cm->dev[loom__tensor_kind(s)], b);
-            double sec = loom__terms_seconds(b, &cm->dev[loom__tensor_kind(s)]);
+            loom__box_route r;
+            loom__sbp_plan_box(pl, t, i, cm, &r);
+            double sec = loom__terms_seconds(r.terms, &cm->dev[loom__tensor_kind(s)]);
             for (int j = 0; j < LOOM__COST_TERMS; j++)
-                in[j] += b[j];
+                in[j] += r.terms[j];
             if (done[s->id] + sec > start)
                 start = done[s->id] + sec;
         }
-        done[id] = start + loom__op_terms(t, &pl->sig[id], pl->nparts[id], cm, op);
+        done[id] = start + op_terms(pl, t, cm, op);
         if (done[id] > out->chain)
             out->chain = done[id];
         const loom_placement *q = g->places ? g->places[t->place] : NULL;
@@ -365,28 +497,18 @@ static const char *secs(double s, char *buf, size_t len)
 
 void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm, FILE *f)
 {
-    char b[32], sh[96], c1[24], c2[24];
+    char sh[96], c1[24], c2[24];
     fprintf(f, "%-5s %-26s %-22s %-20s %-28s %-11s %-11s %s\n", "id", "op", "tensor", "shape", "signature", "op", "boxing",
             "why");
     for (int id = 0; id < end; id++) {
         const loom_tensor *t = g->t[id];
         if (pl->dead && pl->dead[id])
             continue; /* never runs */
-        char sig[160] = "";
-        size_t o = 0;
-        if (!(loom__op_def(t->op)->flags & LOOM__OPF_LEAF)) {
-            o += (size_t)snprintf(sig + o, sizeof sig - o, "(");
-            for (int i = 0; i < t->n_src && o < sizeof sig; i++) {
-                loom_sbp_str(pl->sig[id].in[i], b, sizeof b);
-                o += (size_t)snprintf(sig + o, sizeof sig - o, "%s%s", i ? ", " : "", b);
-            }
-            if (o < sizeof sig)
-                o += (size_t)snprintf(sig + o, sizeof sig - o, ") -> ");
-        }
-        loom_sbp_str(pl->sbp[id], b, sizeof b);
-        if (o < sizeof sig)
-            snprintf(sig + o, sizeof sig - o, "%s", b);
-        double op = loom__op_seconds(t, &pl->sig[id], pl->nparts[id], cm), in = in_cost(pl, t, &pl->sig[id], cm);
+        char sig[200];
+        sig_str(pl, t, sig, sizeof sig);
+        double in = 0, op = op_terms(pl, t, cm, (double[LOOM__COST_TERMS]){0});
+        for (int i = 0; i < t->n_src; i++)
+            in += loom__sbp_plan_box(pl, t, i, cm, NULL);
         fprintf(f, "%-5d %-26s %-22.22s %-20s %-28s %-11s %-11s %s\n", id, loom__op_def(t->op)->name, loom_tensor_name(t),
                 loom__shape_str(g, &t->shape, sh, sizeof sh), sig, op > 0 ? secs(op, c1, sizeof c1) : "-",
                 in > 0 ? secs(in, c2, sizeof c2) : "-", pl->cause ? pl->cause[id] : "one device");
@@ -396,18 +518,28 @@ void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, cons
     for (int id = 0; id < end; id++)
         for (int i = 0; i < g->t[id]->n_src && !(pl->dead && pl->dead[id]); i++) {
             const loom_tensor *s = g->t[id]->src[i];
-            loom__box_kind k = loom__boxing(pl->sbp[s->id], pl->sig[id].in[i]);
-            if (k == LOOM__BOX_NONE)
+            loom__box_route r;
+            double sec = loom__sbp_plan_box(pl, g->t[id], i, cm, &r);
+            if (!r.nsteps)
                 continue;
-            char from[24], to[24];
-            loom_sbp_str(pl->sbp[s->id], from, sizeof from);
-            loom_sbp_str(pl->sig[id].in[i], to, sizeof to);
+            char from[80], to[80], route[400];
+            loom_nd_sbp have = loom__sbp_plan_nd(pl, s->id), want = loom__sbp_plan_want(pl, g->t[id], i);
+            loom_nd_sbp_str(&have, from, sizeof from);
+            loom_nd_sbp_str(&want, to, sizeof to);
             double bytes = loom__tensor_bytes(s);
             const loom__cost_dev *d = &cm->dev[loom__tensor_kind(s)];
+            if (loom__sbp_plan_2d(pl, s->id)) {
+                loom__box_route_str(&r, route, sizeof route);
+                fprintf(f, "  %-26s %s -> %s of '%s' (tensor %d, %.0f bytes) for %s (tensor %d): %s; %.0f bytes %s per device, %s\n",
+                        r.flat ? "flat" : "hierarchical", from, to, loom_tensor_name(s), s->id, bytes,
+                        loom__op_def(g->t[id]->op)->name, id, route, r.bytes, d->shared ? "read and written" : "sent",
+                        secs(sec, c1, sizeof c1));
+                nbox++;
+                continue;
+            }
             fprintf(f, "  %-26s %s -> %s of '%s' (tensor %d, %.0f bytes) for %s (tensor %d): %.0f bytes %s per device, %s\n",
-                    loom__box_name(k), from, to, loom_tensor_name(s), s->id, bytes, loom__op_def(g->t[id]->op)->name, id,
-                    loom__box_bytes(k, bytes, pl->nparts[s->id], d), d->shared ? "read and written" : "sent",
-                    secs(box_in(pl, g->t[id], &pl->sig[id], i, cm), c1, sizeof c1));
+                    loom__box_name(r.step[0].kind), from, to, loom_tensor_name(s), s->id, bytes, loom__op_def(g->t[id]->op)->name, id,
+                    r.bytes, d->shared ? "read and written" : "sent", secs(sec, c1, sizeof c1));
             nbox++;
         }
     if (!nbox)
@@ -422,14 +554,15 @@ void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, cons
 
 void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f)
 {
-    char b[32];
+    char b[80];
     fprintf(f, "digraph loom_plan {\n  rankdir=TB;\n  node [shape=box, fontsize=10];\n");
     for (int d = 0; d < pl->n; d++) {
         fprintf(f, "  subgraph cluster_dev%d {\n    label=\"device %d\";\n    style=rounded;\n", d, d);
         for (int id = 0; id < end; id++) {
             if ((pl->dead && pl->dead[id]) || d >= pl->nparts[id])
                 continue; /* dead, or on a placement of fewer devices */
-            loom_sbp_str(pl->sbp[id], b, sizeof b);
+            loom_nd_sbp nd = loom__sbp_plan_nd(pl, id);
+            loom_nd_sbp_str(&nd, b, sizeof b);
             fprintf(f, "    t%d_%d [label=\"%s\\n%s\\n%s\"];\n", id, d, loom__op_def(g->t[id]->op)->name,
                     loom_tensor_name(g->t[id]), b);
         }
@@ -438,14 +571,16 @@ void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *
     for (int id = 0; id < end; id++)
         for (int i = 0; i < g->t[id]->n_src && !(pl->dead && pl->dead[id]); i++) {
             int s = g->t[id]->src[i]->id;
-            loom__box_kind k = loom__boxing(pl->sbp[s], pl->sig[id].in[i]);
-            if (k == LOOM__BOX_NONE && g->t[id]->op != LOOM_OP_MOVE) {
+            loom_nd_sbp have = loom__sbp_plan_nd(pl, s), want = loom__sbp_plan_want(pl, g->t[id], i);
+            loom__box_kind k = have.n == 1 ? loom__boxing(have.v[0], want.v[0]) : LOOM__BOX_NONE;
+            int boxed = !loom_nd_sbp_equal(&have, &want);
+            if (!boxed && g->t[id]->op != LOOM_OP_MOVE) {
                 for (int d = 0; d < pl->nparts[id]; d++)
                     fprintf(f, "  t%d_%d -> t%d_%d;\n", s, d, id, d);
                 continue;
             }
             fprintf(f, "  box%d_%d [label=\"%s\", color=red, fontcolor=red, shape=hexagon];\n", id, i,
-                    k == LOOM__BOX_NONE ? "move" : loom__box_name(k));
+                    !boxed ? "move" : have.n == 1 ? loom__box_name(k) : "hierarchical boxing");
             for (int d = 0; d < pl->nparts[s]; d++)
                 fprintf(f, "  t%d_%d -> box%d_%d [color=red];\n", s, d, id, i);
             for (int d = 0; d < pl->nparts[id]; d++)

@@ -1,6 +1,7 @@
 /* SBP inference and the boxing planner (internal).
  *
- * Inference gives every tensor of a graph an SBP on a 1-D placement of n devices: inputs and
+ * Inference gives every tensor of a graph an SBP on its placement (of two levels on a 2-D mesh, a
+ * 1-D signature of its op per level; docs/design.md): inputs and
  * parameters take the user's hint or a default (inputs S(0) along the batch, parameters B), and
  * every op takes, among its valid signatures (graphs/core/op.h) and the all-broadcast one, the one whose
  * boxing of its sources costs least, then a refinement pass reconsiders each op given its
@@ -23,7 +24,30 @@ typedef struct loom__sbp_plan {
     double box_bytes;  /* per step, summed over boxing edges: bytes each device moves */
     double box_seconds;
     const uint8_t *dead; /* by tensor id, or NULL: left out */
+    /* On 2-D placements (meshes, docs/placement.md) sbp and sig hold level 0, and these level 1: */
+    int (*mesh)[2];      /* by tensor id: its placement's mesh, {0, 0} on a 1-D one; NULL when no mesh */
+    loom_sbp *sbp1;      /* by tensor id, with mesh: level 1's SBP */
+    loom__sbp_sig *sig1; /* likewise, level 1's signature */
 } loom__sbp_plan;
+
+/* 1 when tensor id lies on a 2-D mesh. */
+static inline int loom__sbp_plan_2d(const loom__sbp_plan *pl, int id) { return pl->mesh && pl->mesh[id][0] > 0; }
+/* Tensor id's SBP, of one or two levels. */
+static inline loom_nd_sbp loom__sbp_plan_nd(const loom__sbp_plan *pl, int id)
+{
+    return loom__sbp_plan_2d(pl, id) ? loom_nd_sbp_2d(pl->sbp[id], pl->sbp1[id]) : loom_nd_sbp_1d(pl->sbp[id]);
+}
+/* The SBP op id's signature wants of its source i (levels as the source's placement). */
+static inline loom_nd_sbp loom__sbp_plan_want(const loom__sbp_plan *pl, const loom_tensor *t, int i)
+{
+    if (t->op == LOOM_OP_MOVE) /* a move reads its source as it is */
+        return loom__sbp_plan_nd(pl, t->src[0]->id);
+    return loom__sbp_plan_2d(pl, t->src[i]->id) ? loom_nd_sbp_2d(pl->sig[t->id].in[i], pl->sig1[t->id].in[i])
+                                                : loom_nd_sbp_1d(pl->sig[t->id].in[i]);
+}
+/* The boxing of op t's source i into what its signature wants: the route's seconds, and the route
+ * into *r (NULL: not wanted; a 1-D boxing is one step on level 0). */
+double loom__sbp_plan_box(const loom__sbp_plan *pl, const loom_tensor *t, int i, const loom__cost_model *cm, loom__box_route *r);
 
 /* Infers SBPs for tensors [0, end) of g, each on its placement's devices (n: the plan's, all
  * placements together); a move (loom_to_placement) may take any SBP on its destination; tensors with dead[id] set (NULL: none) never

@@ -4,10 +4,11 @@
  * as every (rank, device) pair: "@0-65535/cpu:0-127" is 8M devices in 256 KiB. The grammar
  * (docs/placement.md):
  *
- *     placement := [ '@' list '/' ] kind ':' list
+ *     placement := [ '@' list '/' ] kind ':' list [ mesh ]
  *     kind      := 'cpu' | 'cuda'
  *     list      := item { ',' item }         strictly increasing, no repeats
  *     item      := num | num '-' num         decimal, no sign, no leading zero
+ *     mesh      := '[' num ',' num ']'       the devices seen as a 2-D mesh, row-major; not with '@'
  *
  * Parsing is strict (no spaces, no unordered lists) so that each placement has one spelling of
  * each device set and the part a device holds never depends on how the list was written. */
@@ -25,6 +26,7 @@ struct loom_placement {
     int has_ranks;                          /* written with "@": hierarchy [nranks, ndev] */
     int ndev;                               /* device indices per rank, 1..128 */
     int nranks;                             /* 1 without "@" */
+    int mesh[2];                            /* without "@": [rows, columns] of a 2-D mesh, or {0, 0} (1-D) */
     uint64_t mask[2];                       /* the device indices as a set */
     uint8_t dev[LOOM_MAX_DEVICE_INDEX + 1]; /* ndev of them, increasing */
     int32_t rank[];                         /* nranks, increasing; {0} without "@" */
@@ -140,6 +142,40 @@ static int parse_list(parser *ps, int max, const char *what, const char *why, co
     }
 }
 
+/* Parses a mesh "[rows,columns]" at ps->pos (at its '[') over the ndev devices listed into mesh:
+ * 0, or -1 after setting the error. */
+static int parse_mesh(parser *ps, int has_ranks, int ndev, int mesh[2])
+{
+    const char *s = ps->s;
+    size_t open = ps->pos;
+    if (has_ranks)
+        return loom__parse_fail(ps, "a mesh at offset %zu on a placement with ranks, whose hierarchy is [ranks, devices per rank] "
+                                    "already", open);
+    ps->pos++;
+    for (int k = 0; k < 2; k++) {
+        size_t at = ps->pos;
+        int64_t v = number(ps, LOOM_MAX_DEVICE_INDEX + 1, "mesh size", "a placement holds at most 128 devices");
+        if (v < 0)
+            return -1;
+        if (v == 0)
+            return loom__parse_fail(ps, "mesh size 0 at offset %zu; each dim of a mesh is at least 1", at);
+        mesh[k] = (int)v;
+        char want = k ? ']' : ',';
+        if (s[ps->pos] != want) {
+            char found[32];
+            describe(s, ps->pos, found);
+            return k ? loom__parse_fail(ps, "expected ']' at offset %zu to close '[' at offset %zu (a mesh has 2 dims), found %s",
+                                        ps->pos, open, found)
+                     : loom__parse_fail(ps, "expected ',' at offset %zu (a mesh has 2 dims, as in [2,2]), found %s", ps->pos, found);
+        }
+        ps->pos++;
+    }
+    if (mesh[0] * mesh[1] != ndev)
+        return loom__parse_fail(ps, "mesh [%d,%d] at offset %zu has %d devices but the list has %d", mesh[0], mesh[1], open,
+                                mesh[0] * mesh[1], ndev);
+    return 0;
+}
+
 /* A placement of nranks ranks (NULL: none written) and ndev devices, lists not yet filled. */
 static loom_placement *alloc(loom_device_kind kind, int has_ranks, int nranks, int ndev)
 {
@@ -236,10 +272,13 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
     int ndev = parse_list(&ps, LOOM_MAX_DEVICE_INDEX, "device index", "the actor id has 7 bits for it", kind_names[kind], devs);
     if (ndev < 0)
         return NULL;
+    int mesh[2] = {0, 0};
+    if (s[ps.pos] == '[' && parse_mesh(&ps, has_ranks, ndev, mesh))
+        return NULL;
     if (s[ps.pos]) {
         char found[32];
         describe(s, ps.pos, found);
-        loom__parse_fail(&ps, "unexpected %s at offset %zu after the device list", found, ps.pos);
+        loom__parse_fail(&ps, "unexpected %s at offset %zu after the %s", found, ps.pos, mesh[0] ? "mesh" : "device list");
         return NULL;
     }
 
@@ -251,6 +290,7 @@ loom_placement *loom_placement_parse(const char *s, loom_error *err)
     for (int v = 0, j = 0; v <= LOOM_MAX_DEVICE_INDEX; v++)
         if (bit(devs, v))
             add_dev(p, j++, v);
+    memcpy(p->mesh, mesh, sizeof mesh);
     if (has_ranks) {
         for (int w = 0, r = 0; w < RANK_WORDS; w++)
             for (uint64_t m = ranks[w]; m; m &= m - 1)
@@ -322,7 +362,64 @@ loom_placement *loom_placement_copy(const loom_placement *p)
     return c;
 }
 
+loom_placement *loom_placement_stage(const loom_placement *p, int stage, int nstages, loom_error *err)
+{
+    char b[64];
+    if (!p) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_stage: the placement is NULL");
+        return NULL;
+    }
+    if (nstages < 1 || stage < 0 || stage >= nstages) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_stage: stage %d of %d pipeline stages (stages count from 0 to nstages - 1)",
+                       stage, nstages);
+        return NULL;
+    }
+    int64_t first, n;
+    loom_split_part(p->ndev, nstages, stage, &first, &n);
+    if (n == 0) {
+        loom_placement_str(p, b, sizeof b);
+        loom_error_set(err, LOOM_ERR_INVALID,
+                       "loom_placement_stage: placement '%s' has %d device%s%s, too few for %d pipeline stages: stage %d would have "
+                       "no devices",
+                       b, p->ndev, p->ndev == 1 ? "" : "s", p->has_ranks ? " per rank" : "", nstages, stage);
+        return NULL;
+    }
+    int devs[LOOM_MAX_DEVICE_INDEX + 1];
+    for (int j = 0; j < n; j++)
+        devs[j] = p->dev[first + j];
+    return loom_placement_new(p->kind, p->has_ranks ? p->nranks : 0, p->has_ranks ? p->rank : NULL, (int)n, devs, err);
+}
+
 void loom_placement_free(loom_placement *p) { free(p); }
+
+loom_placement *loom_placement_mesh(const loom_placement *p, int rows, int cols, loom_error *err)
+{
+    char q[96];
+    if (!p) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_mesh: the placement is NULL");
+        return NULL;
+    }
+    if (loom_placement_str(p, q, sizeof q) >= sizeof q)
+        memcpy(q + sizeof q - 4, "...", 4);
+    if (p->has_ranks) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_mesh: placement '%s' has ranks, whose hierarchy is [ranks, devices per "
+                                              "rank] already", q);
+        return NULL;
+    }
+    if (rows < 1 || cols < 1 || (int64_t)rows * cols != p->ndev) {
+        loom_error_set(err, LOOM_ERR_INVALID, "loom_placement_mesh: a mesh of %d x %d for placement '%s' of %d device%s", rows, cols, q,
+                       p->ndev, p->ndev == 1 ? "" : "s");
+        return NULL;
+    }
+    loom_placement *m = loom_placement_copy(p);
+    if (!m) {
+        loom_error_set(err, LOOM_ERR_NOMEM, "loom_placement_mesh: out of memory");
+        return NULL;
+    }
+    m->mesh[0] = rows;
+    m->mesh[1] = cols;
+    return m;
+}
 
 /* ---- printing ------------------------------------------------------------------------------ */
 
@@ -376,6 +473,8 @@ size_t loom_placement_str(const loom_placement *p, char *buf, size_t len)
     }
     put(&o, "%s:", loom_device_kind_name(p->kind));
     put_list(&o, p->ndev, NULL, p->dev);
+    if (p->mesh[0])
+        put(&o, "[%d,%d]", p->mesh[0], p->mesh[1]);
     return o.n;
 }
 
@@ -399,6 +498,11 @@ int loom_placement_hierarchy(const loom_placement *p, int dims[2])
 {
     if (!p)
         return 0;
+    if (p->mesh[0]) {
+        dims[0] = p->mesh[0];
+        dims[1] = p->mesh[1];
+        return 2;
+    }
     if (!p->has_ranks) {
         dims[0] = p->ndev;
         return 1;
@@ -442,6 +546,7 @@ int loom_placement_equal(const loom_placement *a, const loom_placement *b)
     if (!a || !b)
         return a == b;
     return a->kind == b->kind && a->has_ranks == b->has_ranks && a->ndev == b->ndev && a->nranks == b->nranks &&
+           a->mesh[0] == b->mesh[0] && a->mesh[1] == b->mesh[1] &&
            !memcmp(a->dev, b->dev, (size_t)a->ndev) && !memcmp(a->rank, b->rank, (size_t)a->nranks * sizeof a->rank[0]);
 }
 

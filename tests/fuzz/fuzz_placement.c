@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Accessors: device i is found at position i; hierarchy and counts agree. */
     int dims[2], h = loom_placement_hierarchy(p, dims), n = loom_placement_ndevices(p);
     if (n != loom_placement_nranks(p) * loom_placement_ndevices_per_rank(p) || (h == 1 ? dims[0] : dims[0] * dims[1]) != n ||
-        (h == 2) != loom_placement_has_ranks(p) || loom_placement_device(p, n, NULL) != -1)
+        (loom_placement_has_ranks(p) && h != 2) || loom_placement_device(p, n, NULL) != -1)
         __builtin_trap();
     for (int i = 0; i < n && i < 512; i++) {
         int r, d = loom_placement_device(p, i, &r);

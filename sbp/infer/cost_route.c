@@ -1,0 +1,110 @@
+/* The cost model on a 2-D mesh (see cost.h): a boxing between two SBPs of two levels is priced
+ * along each route that can make it, and the cheapest is taken.
+ *
+ * A route is a sequence of 1-D boxings. A step on level 1 boxes, within each row of the mesh, the
+ * row's share of the tensor (its level-0 part) among the row's devices: it is always valid. A
+ * step on level 0 boxes, within each column, the column's share (its level-1 part) among the
+ * column's devices: valid when level 1 is B or P, or splits an axis that neither of the step's
+ * SBPs splits (a split of the same axis on both levels is nested, and the column's devices then
+ * hold pieces of different shares). Routes: level 1 then level 0; level 0 then level 1; level 1 to
+ * B, then level 0, then level 1 from B (always valid); and, when both SBPs are one value on both
+ * levels ((S(0), S(0)), (B, B), (P, P)), one boxing over the whole mesh as if it were 1-D (flat).
+ * Where the devices share memory an all-reduce step is priced in one phase, as the mesh's boxing
+ * task runs it. */
+#include "sbp/infer/cost.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Adds step (level l, a -> b, the other level being `other`) to r; 0, or -1 when the step is
+ * invalid. */
+static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp other, const int mesh[2], double bytes,
+                    const loom__cost_dev *d)
+{
+    if (loom_sbp_equal(a, b))
+        return 0;
+    if (l == 0 && other.kind == LOOM_SBP_SPLIT &&
+        ((a.kind == LOOM_SBP_SPLIT && a.axis == other.axis) || (b.kind == LOOM_SBP_SPLIT && b.axis == other.axis)))
+        return -1;
+    int n = mesh[l], groups = mesh[1 - l];
+    double gb = other.kind == LOOM_SBP_SPLIT ? bytes / groups : bytes; /* a group's share of the tensor */
+    loom__box_kind k = loom__boxing(a, b);
+    double t[LOOM__COST_TERMS] = {0}, moved;
+    if (d->shared && k == LOOM__BOX_ALL_REDUCE && n > 1) { /* in one phase: a mesh's task sums its group's parts */
+        moved = (n + 1) * gb;
+        t[LOOM__TERM_BOXES] = 1;
+        t[LOOM__TERM_BOX_BYTES] = n * moved;
+    } else {
+        loom__box_terms(k, gb, n, d, t);
+        moved = loom__box_bytes(k, gb, n, d);
+    }
+    if (d->shared) /* every group's tasks at once, on the machine's bandwidth */
+        t[LOOM__TERM_BOX_BYTES] *= groups;
+    for (int i = 0; i < LOOM__COST_TERMS; i++)
+        r->terms[i] += t[i];
+    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved};
+    r->bytes += moved;
+    return 0;
+}
+
+static int uniform(const loom_nd_sbp *s) { return loom_sbp_equal(s->v[0], s->v[1]); }
+
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, const loom__cost_dev *d,
+                     loom__box_route c[LOOM__BOX_ROUTES])
+{
+    int nc = 0;
+    const loom_sbp a0 = from->v[0], a1 = from->v[1], b0 = to->v[0], b1 = to->v[1];
+    if (uniform(from) && uniform(to)) { /* flat */
+        c[nc] = (loom__box_route){.flat = 1};
+        int m[2] = {mesh[0] * mesh[1], 1};
+        add_step(&c[nc], 0, a0, b0, loom_broadcast(), m, bytes, d);
+        c[nc++].step[0].level = -1;
+    }
+    c[nc] = (loom__box_route){0}; /* level 1, then level 0 */
+    if (!add_step(&c[nc], 1, a1, b1, a0, mesh, bytes, d) && !add_step(&c[nc], 0, a0, b0, b1, mesh, bytes, d))
+        nc++;
+    c[nc] = (loom__box_route){0}; /* level 0, then level 1 */
+    if (!add_step(&c[nc], 0, a0, b0, a1, mesh, bytes, d) && !add_step(&c[nc], 1, a1, b1, b0, mesh, bytes, d))
+        nc++;
+    c[nc] = (loom__box_route){0}; /* level 1 through B */
+    add_step(&c[nc], 1, a1, loom_broadcast(), a0, mesh, bytes, d);
+    add_step(&c[nc], 0, a0, b0, loom_broadcast(), mesh, bytes, d);
+    add_step(&c[nc], 1, loom_broadcast(), b1, b0, mesh, bytes, d);
+    nc++;
+    for (int k = 0; k < nc; k++)
+        c[k].seconds = loom__terms_seconds(c[k].terms, d);
+    return nc;
+}
+
+double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes,
+                            const loom__cost_dev *d, loom__box_route *best)
+{
+    *best = (loom__box_route){0};
+    if (loom_nd_sbp_equal(from, to))
+        return 0;
+    loom__box_route c[LOOM__BOX_ROUTES];
+    int nc = loom__box_routes(from, to, mesh, bytes, d, c);
+    for (int k = 0; k < nc; k++)
+        if (k == 0 || c[k].seconds < best->seconds)
+            *best = c[k];
+    return best->seconds;
+}
+
+size_t loom__box_route_str(const loom__box_route *r, char *buf, size_t len)
+{
+    size_t o = 0;
+    if (len)
+        buf[0] = 0;
+    for (int k = 0; k < r->nsteps; k++) {
+        char a[24], b[24];
+        loom_sbp_str(r->step[k].from, a, sizeof a);
+        loom_sbp_str(r->step[k].to, b, sizeof b);
+        int w = r->step[k].level < 0
+                    ? snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s %s -> %s over all %d devices", k ? ", then " : "",
+                               loom__box_name(r->step[k].kind), a, b, r->step[k].n)
+                    : snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s %s -> %s on level %d (groups of %d)",
+                               k ? ", then " : "", loom__box_name(r->step[k].kind), a, b, r->step[k].level, r->step[k].n);
+        o += w > 0 ? (size_t)w : 0;
+    }
+    return o;
+}
