@@ -67,12 +67,13 @@ START_TEST(test_candidates_ordered_and_measured)
     loom_place_result r;
     loom_error e = LOOM_ERROR_INIT;
     ck_assert_msg(loom_place_search(&(loom_place_model){build, feed, d}, &o, &r, &e) == LOOM_OK, "%s", e.msg);
-    /* cpu:0 alone, then 2 and 4 devices each data, model and inferred */
-    ck_assert_int_eq(r.n, 7);
+    /* cpu:0 alone, then 2 and 4 devices each data, model and inferred, and 4 as a 2 x 2 mesh */
+    ck_assert_int_eq(r.n, 8);
+    ck_assert_ptr_nonnull(find(&r, "cpu:0-3[2,2]", LOOM_PLACE_MESH));
     ck_assert_ptr_nonnull(find(&r, "cpu:0", LOOM_PLACE_ONE_DEVICE));
     const char *pl[] = {"cpu:0-1", "cpu:0-3"};
     for (int k = 0; k < 2; k++)
-        for (int s = LOOM_PLACE_DATA; s < LOOM_PLACE_STRATEGY_COUNT; s++)
+        for (int s = LOOM_PLACE_DATA; s <= LOOM_PLACE_INFERRED; s++)
             ck_assert_msg(find(&r, pl[k], (loom_place_strategy)s) != NULL, "%s %s missing", pl[k],
                           loom_place_strategy_name((loom_place_strategy)s));
     ck_assert_int_eq(r.chosen, 0);
@@ -87,7 +88,7 @@ START_TEST(test_candidates_ordered_and_measured)
     ck_assert(r.best_measured >= 0 && r.best_measured < 3);
     for (int i = 0; i < 3; i++)
         ck_assert(r.cand[r.best_measured].measured_s <= r.cand[i].measured_s);
-    ck_assert_int_eq(d->builds, 7 + 3);
+    ck_assert_int_eq(d->builds, 8 + 3);
     ck_assert_int_eq(d->feeds, 3);
     /* a model split puts a share of each matrix on each device: less than data parallelism's
      * replicas */

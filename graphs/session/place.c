@@ -18,7 +18,7 @@
 
 const char *loom_place_strategy_name(loom_place_strategy s)
 {
-    static const char *const names[] = {"one device", "data", "model", "inferred"};
+    static const char *const names[] = {"one device", "data", "model", "inferred", "2-D hybrid"};
     return (unsigned)s < LOOM_PLACE_STRATEGY_COUNT ? names[s] : "?";
 }
 
@@ -35,8 +35,20 @@ static void hint(loom_graph *g, loom_place_strategy s)
 {
     if (s == LOOM_PLACE_ONE_DEVICE || s == LOOM_PLACE_INFERRED)
         return;
+    const int mesh = s == LOOM_PLACE_MESH;
     for (int id = 0; id < g->n; id++) {
         loom_tensor *t = g->t[id];
+        if (mesh) { /* data parallel across the rows, model parallel within each */
+            int matrix = t->op == LOOM_OP_PARAM && t->shape.ndim == 2,
+                product = t->op == LOOM_OP_MATMUL && !t->a.i[1] && t->src[1]->op == LOOM_OP_PARAM && t->src[1]->shape.ndim == 2;
+            if (t->op == LOOM_OP_INPUT && t->layout == LOOM__DENSE && t->shape.ndim >= 1)
+                loom_tensor_set_nd_sbp(t, loom_nd_sbp_2d(loom_split(0), loom_broadcast()));
+            else if (t->op == LOOM_OP_PARAM)
+                loom_tensor_set_nd_sbp(t, loom_nd_sbp_2d(loom_broadcast(), matrix ? loom_split(1) : loom_broadcast()));
+            else if (product)
+                loom_tensor_set_nd_sbp(t, loom_nd_sbp_2d(loom_split(0), loom_split(1)));
+            continue;
+        }
         if (t->op == LOOM_OP_INPUT && t->layout == LOOM__DENSE && t->shape.ndim >= 1)
             loom_tensor_set_sbp(t, s == LOOM_PLACE_DATA ? loom_split(0) : loom_broadcast());
         else if (t->op == LOOM_OP_PARAM)
@@ -180,17 +192,23 @@ loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *
             s = LOOM_ERR_NOMEM;
             break;
         }
+        /* a 2-D mesh of 2 rows where the devices pair up, on CPU devices (the actor runtime's
+         * boxing between 2-D SBPs is in shared memory) */
+        loom_placement *mesh = sizes[i] >= 4 && sizes[i] % 2 == 0 && loom_placement_kind(all) == LOOM_DEVICE_CPU
+                                   ? loom_placement_mesh(pl, 2, sizes[i] / 2, err)
+                                   : NULL;
         for (int st = 0; st < LOOM_PLACE_STRATEGY_COUNT && s == LOOM_OK; st++) {
-            if ((sizes[i] == 1) != (st == LOOM_PLACE_ONE_DEVICE))
+            if ((sizes[i] == 1) != (st == LOOM_PLACE_ONE_DEVICE) || (st == LOOM_PLACE_MESH && !mesh))
                 continue;
+            const loom_placement *on = st == LOOM_PLACE_MESH ? mesh : pl;
             loom_place_candidate *c = &out->cand[out->n++];
-            loom_placement_str(pl, c->placement, sizeof c->placement);
+            loom_placement_str(on, c->placement, sizeof c->placement);
             c->strategy = (loom_place_strategy)st;
             c->measured_s = -1;
             loom_graph *g;
             loom_program *p;
             int built;
-            loom_status cs = make(m, o, pl, c, &g, &p, &built);
+            loom_status cs = make(m, o, on, c, &g, &p, &built);
             if (cs != LOOM_OK && !built) {
                 s = loom_error_set(err, cs, "loom_place_search: on %s, %s", c->placement, c->why);
             } else if (cs == LOOM_OK) {
@@ -217,6 +235,7 @@ loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *
             loom_graph_free(g);
         }
         loom_placement_free(pl);
+        loom_placement_free(mesh);
     }
     qsort(out->cand, (size_t)out->n, sizeof *out->cand, by_prediction);
     out->chosen = out->n > 0 && out->cand[0].ok ? 0 : -1;

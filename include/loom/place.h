@@ -37,10 +37,13 @@ typedef enum loom_place_strategy {
     LOOM_PLACE_DATA,       /**< inputs split by rows (S(0)), parameters whole on every device (B) */
     LOOM_PLACE_MODEL,      /**< matrix parameters split by columns (S(1)) and the products x W by them, inputs whole (B) */
     LOOM_PLACE_INFERRED,   /**< no hints: SBP inference chooses every tensor's SBP (a hybrid) */
+    LOOM_PLACE_MESH,       /**< CPU devices as a mesh of 2 rows: inputs (S(0), B), matrix parameters
+                                (B, S(1)) and their products (S(0), S(1)): data parallel across the
+                                rows, model parallel within each */
     LOOM_PLACE_STRATEGY_COUNT /**< the number of strategies */
 } loom_place_strategy;
 
-/** The strategy's name: "one device", "data", "model", "inferred". */
+/** The strategy's name: "one device", "data", "model", "inferred", "2-D hybrid". */
 const char *loom_place_strategy_name(loom_place_strategy s);
 
 /** One candidate: a placement and a strategy, what it was predicted and measured to take. */
