@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 {
     opts o = {.placement = "cpu:0-3", .stages = 4, .layers = 2, .width = 512, .batch = 256, .micro = 8, .steps = 20,
               .warmup = 3, .threads = 1};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* each option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "pipeline: %s needs a value\n", a);
@@ -192,7 +192,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "pipeline: unknown option %s\n", a);
             return 2;
         }
-        i++;
     }
     if (o.stages < 1 || o.stages > MAX_STAGES || o.layers < 1 || o.width < 1 || o.width > 1 << 16 || o.batch < 1 ||
         o.batch > 1 << 20 || o.micro < 1 || o.steps < 1 || o.warmup < 0 || o.threads < 0) {

@@ -178,11 +178,10 @@ int main(int argc, char **argv)
     o.train.optimizer = loom_adam(0.01);
     o.log = stderr;
     char models[256] = "gcn,mlp,in";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* each option and its value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return fprintf(stderr, "place: %s needs a value\n", a), 2;
-        i++;
         if (!strcmp(a, "--devices"))
             o.devices = v;
         else if (!strcmp(a, "--models"))
