@@ -283,7 +283,8 @@ static loom_status feeder_slot(loom_feeder *f, loom_tensor *t, loom__layout layo
         return LOOM_ERR_INVALID;
     int j = x->input_k[t->id];
     *k = fed_token(x, f->out, j);
-    *cap = *k != &x->stage[j] ? x->pl->regst[x->pl->task[0].out[j]].bytes : loom__exec_stage_bytes(x, t);
+    int staged = x->stage && *k == &x->stage[j]; /* no stage area: never &x->stage[j] of a NULL */
+    *cap = staged ? loom__exec_stage_bytes(x, t) : x->pl->regst[x->pl->task[0].out[j]].bytes;
     return LOOM_OK;
 }
 

@@ -227,7 +227,11 @@ static void check_places(loom_program *p)
         if (pl) {
             loom_error e = {0};
             int ncuda = pk == LOOM_DEVICE_CUDA ? loom_cuda_device_count(NULL) : 0;
-            if (loom_placement_has_ranks(pl) && loom_dist_init(&e) != LOOM_OK) {
+            /* MPI in a process a launcher (mpirun, srun) started; a lone process is rank 0 of 1,
+             * without MPI: "@0/cpu:0-3" is its devices, and a placement naming another rank fails
+             * the check below */
+            int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+            if (loom_placement_has_ranks(pl) && launched && loom_dist_init(&e) != LOOM_OK) {
                 loom__fail(g, e.status, "loom_compile: placement spans ranks: %s", e.msg);
                 break;
             }
