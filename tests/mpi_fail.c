@@ -1,7 +1,7 @@
 /* Failures over ranks (ctest label mpi, through tests/mpi_fail.sh): every rank trains one MLP on
  * @0-(n-1)/cpu:0-1 through a data source, and rank 1 breaks the run as argv[1] says:
- *   source  its source fails at step 3: every rank's run must end with that message, the other
- *           ranks' naming rank 1;
+ *   source  its source fails at step 3 (LOOM_ERR_IO): every rank's run must end with that message
+ *           and that status, the other ranks' naming rank 1;
  *   plan    it builds a wider model: every rank must refuse to run, naming rank 1;
  *   kill    it dies (SIGKILL) at step 50: every other rank's run must end with an error naming
  *           rank 1 within 30 s;
@@ -95,8 +95,11 @@ int main(int argc, char **argv)
                        : !strcmp(mode, "source") ? "planned failure at step 3"
                        : !strcmp(mode, "cancel") ? "cancelled"
                                                  : "rank 1";
-    int ok = st != LOOM_OK && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
-    printf("%s: rank %d after %.1f s: %s\n", ok ? "ok" : "FAILED", rank, took, st == LOOM_OK ? "the run succeeded" : msg);
+    /* every rank returns the status the failure began with: the source's own on every rank */
+    const loom_status want_st = !strcmp(mode, "source") ? LOOM_ERR_IO : LOOM_ERR_RUNTIME;
+    int ok = st == want_st && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
+    printf("%s: rank %d after %.1f s: %s (%s, %s expected)\n", ok ? "ok" : "FAILED", rank, took,
+           st == LOOM_OK ? "the run succeeded" : msg, loom_status_str(st), loom_status_str(want_st));
     fflush(stdout);
     loom_program_free(p);
     loom_graph_free(g);

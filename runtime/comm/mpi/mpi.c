@@ -183,6 +183,7 @@ typedef struct ctl {
     loom__rt_msg m;
     int64_t run;         /* the runtime's run: every rank runs the same sequence */
     int32_t kind, origin; /* NET_*; DRAIN and ABORT: the rank where it began */
+    int32_t status;       /* DRAIN and ABORT: the status it began with, which every rank returns */
     uint32_t hlen, nrange;
     uint64_t len[3];
     char head[LOOM__WIRE_HEAD]; /* a REQ's wire header; DRAIN and ABORT: the message */
@@ -341,11 +342,12 @@ static sendrec *new_ctl(loom__rt *rt, int kind, int origin, const loom__rt_msg *
 }
 
 /* A control record without data to one rank. */
-static void send_ctl(loom__rt *rt, int rank, int kind, int origin, const loom__rt_msg *m, const char *text)
+static void send_ctl(loom__rt *rt, int rank, int kind, int origin, loom_status st, const loom__rt_msg *m, const char *text)
 {
     sendrec *s = new_ctl(rt, kind, origin, m);
     if (!s)
         return;
+    s->c.status = (int32_t)st;
     if (text)
         s->c.hlen = (uint32_t)snprintf(s->c.head, sizeof s->c.head, "%s", text) + 1;
     if (s->c.hlen > sizeof s->c.head)
@@ -353,12 +355,12 @@ static void send_ctl(loom__rt *rt, int rank, int kind, int origin, const loom__r
     post_send(rt, s, rank, NULL);
 }
 
-static void to_peers(loom__rt *rt, int kind, int origin, const char *text, int except)
+static void to_peers(loom__rt *rt, int kind, int origin, loom_status st, const char *text, int except)
 {
     struct loom__net *n = rt->net;
     for (int i = 0; i < n->npeers; i++)
         if (n->peers[i].rank != except && !n->peers[i].dead)
-            send_ctl(rt, n->peers[i].rank, kind, origin, NULL, text);
+            send_ctl(rt, n->peers[i].rank, kind, origin, st, NULL, text);
 }
 
 /* A worker's message to an actor of another rank; a REQ carries the buffer where it must. */
@@ -368,7 +370,7 @@ static void send_msg(loom__rt *rt, const loom__rt_msg *m)
     const loom__actor *c = rt->actors[k];
     int rank = (int)loom__aid_rank(m->dst);
     if (m->kind != LOOM__MSG_REQ || !c->in[m->reg].with_data) {
-        send_ctl(rt, rank, NET_MSG, job.rank, m, NULL);
+        send_ctl(rt, rank, NET_MSG, job.rank, LOOM_OK, m, NULL);
         return;
     }
     const loom__actor *p = rt->actors[loom__rt_find_actor(rt, m->src)];
@@ -412,6 +414,10 @@ static int post_rx(peer *p)
     p->posted = MPI_Irecv(&p->rx, (int)sizeof p->rx, MPI_BYTE, p->rank, TAG_CTL, job.comm, &p->rxreq) == MPI_SUCCESS;
     return p->posted;
 }
+
+/* The status a drain or an abort began with on its rank: every rank returns the same one (a
+ * program checks the status, and the ranks must agree on what their run did). */
+static loom_status origin_status(const ctl *c) { return c->status != LOOM_OK ? (loom_status)c->status : LOOM_ERR_RUNTIME; }
 
 /* A record from peer p: runtime messages queue behind the data they wait for; the rest act now. */
 static void on_ctl(loom__rt *rt, peer *p)
@@ -466,14 +472,14 @@ static void on_ctl(loom__rt *rt, peer *p)
     case NET_DRAIN:
         if (!rt->net->drain_sent) {
             rt->net->drain_sent = 1;
-            loom__rt_drain(rt, LOOM_ERR_RUNTIME, "rank %d: %s", c->origin, c->head);
-            to_peers(rt, NET_DRAIN, c->origin, c->head, p->rank);
+            loom__rt_drain(rt, origin_status(c), "rank %d: %s", c->origin, c->head);
+            to_peers(rt, NET_DRAIN, c->origin, origin_status(c), c->head, p->rank);
         }
         break;
     case NET_ABORT:
         if (!atomic_load(&rt->hard)) {
-            loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d: %s", c->origin, c->head);
-            to_peers(rt, NET_ABORT, c->origin, c->head, p->rank);
+            loom__rt_fail(rt, origin_status(c), "rank %d: %s", c->origin, c->head);
+            to_peers(rt, NET_ABORT, c->origin, origin_status(c), c->head, p->rank);
         }
         break;
     case NET_DONE:
@@ -510,7 +516,7 @@ static int deliver(loom__rt *rt, peer *p)
         } else if (m->kind == LOOM__MSG_REQ) { /* this rank's actors are done: it goes straight back */
             loom__rt_msg ack = {.dst = m->src, .src = m->dst, .piece = m->piece, .buf = m->buf,
                                 .reg = a->in[m->reg].producer.reg, .kind = LOOM__MSG_ACK};
-            send_ctl(rt, p->rank, NET_MSG, job.rank, &ack, NULL);
+            send_ctl(rt, p->rank, NET_MSG, job.rank, LOOM_OK, &ack, NULL);
         }
         p->qhead = (p->qhead + 1) % p->qcap;
         p->qn--;
@@ -607,7 +613,7 @@ void *loom__net_main(void *arg)
         if (atomic_load(&rt->hard)) {
             while (atomic_load_explicit(&rt->err_state, memory_order_acquire) != 2)
                 sched_yield();
-            to_peers(rt, NET_ABORT, job.rank, rt->msg, -1); /* a peer's abort: its rank is in the text */
+            to_peers(rt, NET_ABORT, job.rank, rt->status, rt->msg, -1); /* a peer's abort: its rank is in the text */
             abandon(rt);
             atomic_store(&rt->quiet, 1);
             break;
@@ -617,7 +623,7 @@ void *loom__net_main(void *arg)
             int e = atomic_load_explicit(&rt->err_state, memory_order_acquire);
             while (e == 1)
                 e = atomic_load_explicit(&rt->err_state, memory_order_acquire);
-            to_peers(rt, NET_DRAIN, job.rank, e ? rt->msg : "cancelled", -1);
+            to_peers(rt, NET_DRAIN, job.rank, e ? rt->status : LOOM_ERR_RUNTIME, e ? rt->msg : "cancelled", -1);
         }
         if (!quiet && atomic_load(&rt->quiesce)) {
             quiet = 1;
@@ -625,17 +631,17 @@ void *loom__net_main(void *arg)
         }
         if (quiet && !done_sent && atomic_load(&rt->leftovers) && loom__ring_empty(&t->ring)) {
             done_sent = 1;
-            to_peers(rt, NET_DONE, job.rank, NULL, -1);
+            to_peers(rt, NET_DONE, job.rank, LOOM_OK, NULL, -1);
         }
         if (done_sent && all_done && !queued && !fin_sent) {
             fin_sent = 1;
-            to_peers(rt, NET_FIN, job.rank, NULL, -1);
+            to_peers(rt, NET_FIN, job.rank, LOOM_OK, NULL, -1);
         }
         if (fin_sent && all_fin && !queued && n->nactive == 0)
             break;
         if (!fin_sent && now - beat > BEAT_NS) {
             beat = now;
-            to_peers(rt, NET_BEAT, job.rank, NULL, -1);
+            to_peers(rt, NET_BEAT, job.rank, LOOM_OK, NULL, -1);
         }
         if (did) {
             idle = 0;
