@@ -1,12 +1,16 @@
 /* Failures over ranks (ctest label mpi, through tests/mpi_fail.sh): every rank trains one MLP on
  * @0-(n-1)/cpu:0-1 through a data source, and rank 1 breaks the run as argv[1] says:
- *   source  its source fails at step 3: every rank's run must end with that message, the other
- *           ranks' naming rank 1;
+ *   source  its source fails at step 3 (LOOM_ERR_IO): every rank's run must end with that message
+ *           and that status, the other ranks' naming rank 1;
  *   plan    it builds a wider model: every rank must refuse to run, naming rank 1;
  *   kill    it dies (SIGKILL) at step 50: every other rank's run must end with an error naming
  *           rank 1 within 30 s;
  *   cancel  it cancels its run at step 3 (loom_program_cancel): every rank's run must end
- *           cancelled, the other ranks' naming rank 1.
+ *           cancelled, the other ranks' naming rank 1;
+ *   fetch   the run of 5 steps succeeds; rank 0 fetches a parameter and rank 1 does not (its
+ *           program went another way): rank 0's fetch, a collective of every rank, must fail naming
+ *           rank 1 within three times LOOM_NET_TIMEOUT (the script sets 3 s) instead of waiting for
+ *           it forever.
  * Each rank that sees what it must prints "ok: rank R ..." and exits 0, else it says why and exits
  * 1. The script counts the ok lines (a killed rank prints none, and mpirun's status is then not
  * the test's). */
@@ -88,15 +92,38 @@ int main(int argc, char **argv)
     prog = p;
     loom_program_set_source(p, source, NULL);
     double t0 = seconds();
-    loom_status st = loom_program_run_steps(p, LOOM_RUN_STEP, STEPS);
+    const int fetch = !strcmp(mode, "fetch");
+    loom_status st = loom_program_run_steps(p, LOOM_RUN_STEP, fetch ? 5 : STEPS);
     double took = seconds() - t0;
     const char *msg = loom_program_error(p);
+    if (fetch) {
+        int ok = st == LOOM_OK;
+        loom_array w;
+        if (ok && rank == 0) {
+            t0 = seconds();
+            st = loom_program_fetch(p, loom_graph_find(g, "fc1.weight"), &w);
+            took = seconds() - t0;
+            msg = loom_program_error(p);
+            ok = st == LOOM_ERR_RUNTIME && strstr(msg, "rank 1: nothing came from it") && took < 15.0;
+        }
+        printf("%s: rank %d after %.1f s: %s\n", ok ? "ok" : "FAILED", rank, took, st == LOOM_OK ? "ran as it must" : msg);
+        fflush(stdout);
+        if (rank != 0)
+            sleep(12); /* rank 0 waits for it (alive, not at the fetch) and reports first */
+        loom_program_free(p);
+        loom_graph_free(g);
+        loom_dist_finalize();
+        return ok ? 0 : 1;
+    }
     const char *want = !strcmp(mode, "plan")     ? "the plan of rank 1 differs from rank 0's"
                        : !strcmp(mode, "source") ? "planned failure at step 3"
                        : !strcmp(mode, "cancel") ? "cancelled"
                                                  : "rank 1";
-    int ok = st != LOOM_OK && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
-    printf("%s: rank %d after %.1f s: %s\n", ok ? "ok" : "FAILED", rank, took, st == LOOM_OK ? "the run succeeded" : msg);
+    /* every rank returns the status the failure began with: the source's own on every rank */
+    const loom_status want_st = !strcmp(mode, "source") ? LOOM_ERR_IO : LOOM_ERR_RUNTIME;
+    int ok = st == want_st && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
+    printf("%s: rank %d after %.1f s: %s (%s, %s expected)\n", ok ? "ok" : "FAILED", rank, took,
+           st == LOOM_OK ? "the run succeeded" : msg, loom_status_str(st), loom_status_str(want_st));
     fflush(stdout);
     loom_program_free(p);
     loom_graph_free(g);

@@ -5,6 +5,8 @@ set -u
 mpiexec=$1 np=$2 prog=$3 case=$4
 want=$np
 [ "$case" = kill ] && want=$((np - 1))
+# fetch: the wait for a rank that is not at the collective is three times this
+[ "$case" = fetch ] && export LOOM_NET_TIMEOUT=3
 # a killed rank must not take the others down before they report: mpirun keeps them running
 out=$("$mpiexec" -np "$np" --oversubscribe --mca orte_abort_on_non_zero_status 0 "$prog" "$case" 2>&1)
 echo "$out"

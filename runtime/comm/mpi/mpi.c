@@ -38,9 +38,10 @@
 #include <string.h>
 #include <time.h>
 
-enum { TAG_CTL = 7301, TAG_DATA = 7302 };
+enum { TAG_CTL = 7301, TAG_DATA = 7302, TAG_COLL = 7303, TAG_COLL_DATA = 7304 };
 enum { NET_MSG = 1, NET_DRAIN, NET_ABORT, NET_BEAT, NET_DONE, NET_FIN };
 enum { BEAT_NS = 1000000000, SPIN_POLLS = 64, SLEEP_MIN_NS = 4000, SLEEP_MAX_NS = 100000 };
+enum { WHY_LEN = 512 };
 
 /* ---- the job: MPI initialised once per process ------------------------------------------------ */
 
@@ -48,6 +49,8 @@ enum { BEAT_NS = 1000000000, SPIN_POLLS = 64, SLEEP_MIN_NS = 4000, SLEEP_MAX_NS 
 static struct {
     int ready, ours, rank, size;
     int broken; /* a run stopped every rank at once, a rank may be dead: no collective can complete */
+    char why[WHY_LEN]; /* why it is broken */
+    int64_t coll; /* the job's collectives so far: every rank calls the same ones in the same order */
     MPI_Comm comm; /* Loom's own copy of MPI_COMM_WORLD: its tags never meet the program's */
 } job = {.size = 1};
 
@@ -121,13 +124,101 @@ void loom_dist_finalize(void)
     job.ours = 0;
 }
 
-/* Refuses a collective once a rank may be gone. */
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* LOOM_NET_TIMEOUT in nanoseconds (10 s unless set). */
+static int64_t net_timeout_ns(void)
+{
+    const char *to = getenv("LOOM_NET_TIMEOUT");
+    double secs = to && *to ? atof(to) : 10.0;
+    return (int64_t)((secs > 0 ? secs : 10.0) * 1e9);
+}
+
+/* Refuses a collective once a rank may be gone, or the ranks went different ways. */
 static loom_status check_job(char *msg, size_t len)
 {
     if (!job.broken)
         return LOOM_OK;
-    snprintf(msg, len, "a run stopped every rank at once (a rank failed or died): the processes can no longer work together");
+    snprintf(msg, len, "%s: the processes can no longer work together", job.why);
     return LOOM_ERR_RUNTIME;
+}
+
+/* Marks the job broken for why (the first reason stays) and fails with it. */
+static loom_status break_job(char *msg, size_t len, const char *why)
+{
+    if (!job.broken)
+        snprintf(job.why, sizeof job.why, "%s", why);
+    job.broken = 1;
+    snprintf(msg, len, "%s", why);
+    return LOOM_ERR_RUNTIME;
+}
+
+/* The job's collectives (the plan check, the pull of parameters) run on the callers' threads
+ * between runs, as point-to-point messages waited for with a limit: a rank that died or hangs, or
+ * whose program went another way (a branch taken on one rank only, then a collective the others
+ * never call), is named instead of waited for forever. Each begins with a header: the
+ * collective's number in the job and what it is, so that a rank at another collective is named
+ * as such. The limit is three times LOOM_NET_TIMEOUT: a rank may still be busy with the program's
+ * own work before it. */
+enum { COLL_PLAN = 1, COLL_BCAST };
+typedef struct coll_head {
+    int64_t seq;
+    int32_t what, pad;
+    uint64_t value; /* the plan's hash; a broadcast's bytes */
+} coll_head;
+
+static const char *coll_name(int32_t what) { return what == COLL_PLAN ? "the plan check" : what == COLL_BCAST ? "a fetch of parameters" : "not Loom's"; }
+
+/* Waits for the n requests, to or from rank peer[i] each, for what; on the limit, names the first
+ * rank whose message has not completed and breaks the job (its messages are cancelled). */
+static loom_status coll_wait(int n, MPI_Request *req, const int *peer, const char *what, char *msg, size_t len)
+{
+    const int64_t limit = 3 * net_timeout_ns(), t0 = now_ns();
+    for (int polls = 0;; polls++) {
+        int flag = 0, rc = MPI_Testall(n, req, &flag, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            char m[MPI_MAX_ERROR_STRING + 64];
+            mpi_msg(rc, m, sizeof m);
+            return break_job(msg, len, m);
+        }
+        if (flag)
+            return LOOM_OK;
+        if (now_ns() - t0 > limit)
+            break;
+        if (polls > SPIN_POLLS)
+            nanosleep(&(struct timespec){.tv_nsec = SLEEP_MAX_NS}, NULL);
+    }
+    int who = -1;
+    for (int i = 0; i < n; i++) {
+        int flag = 0;
+        MPI_Test(&req[i], &flag, MPI_STATUS_IGNORE);
+        if (!flag) {
+            who = who < 0 ? peer[i] : who;
+            MPI_Cancel(&req[i]);
+            MPI_Request_free(&req[i]);
+        }
+    }
+    char m[WHY_LEN];
+    snprintf(m, sizeof m, "rank %d: nothing came from it for %.0f s in %s: the process died or hangs, or its program went "
+             "another way (LOOM_NET_TIMEOUT)", who, (double)limit / 1e9, what);
+    return break_job(msg, len, m);
+}
+
+/* Checks the header h from rank r against this rank's collective (seq, what). */
+static loom_status coll_check(const coll_head *h, int r, int64_t seq, int32_t what, char *msg, size_t len)
+{
+    if (h->seq == seq && h->what == what)
+        return LOOM_OK;
+    char m[WHY_LEN];
+    snprintf(m, sizeof m, "rank %d is at its collective step %" PRId64 " (%s), this rank at its step %" PRId64 " (%s): the ranks' "
+             "programs went different ways (every rank must run, fetch and free the same programs in the same order)",
+             r, h->seq, coll_name(h->what), seq, coll_name(what));
+    return break_job(msg, len, m);
 }
 
 loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len)
@@ -136,26 +227,41 @@ loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len)
         return LOOM_OK;
     if (check_job(msg, len) != LOOM_OK)
         return LOOM_ERR_RUNTIME;
-    uint64_t *all = malloc((size_t)job.size * sizeof *all);
-    if (!all) {
+    const int64_t seq = job.coll++;
+    const coll_head mine = {.seq = seq, .what = COLL_PLAN, .value = hash};
+    coll_head *all = calloc((size_t)job.size, sizeof *all);
+    MPI_Request *req = malloc(2 * (size_t)job.size * sizeof *req);
+    int *peer = malloc(2 * (size_t)job.size * sizeof *peer);
+    if (!all || !req || !peer) {
+        free(all), free(req), free(peer);
         snprintf(msg, len, "out of memory");
         return LOOM_ERR_NOMEM;
     }
-    int rc = MPI_Allgather(&hash, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, job.comm);
-    loom_status st = LOOM_OK;
+    int n = 0, rc = MPI_SUCCESS;
+    all[job.rank] = mine;
+    for (int r = 0; r < job.size && rc == MPI_SUCCESS; r++)
+        if (r != job.rank) {
+            peer[n] = r;
+            rc = MPI_Irecv(&all[r], (int)sizeof all[r], MPI_BYTE, r, TAG_COLL, job.comm, &req[n++]);
+            peer[n] = r;
+            if (rc == MPI_SUCCESS)
+                rc = MPI_Isend(&mine, (int)sizeof mine, MPI_BYTE, r, TAG_COLL, job.comm, &req[n++]);
+        }
+    loom_status st = rc == MPI_SUCCESS ? coll_wait(n, req, peer, coll_name(COLL_PLAN), msg, len) : LOOM_ERR_RUNTIME;
     if (rc != MPI_SUCCESS) {
-        mpi_msg(rc, msg, len);
-        st = LOOM_ERR_RUNTIME;
+        char m[MPI_MAX_ERROR_STRING + 64];
+        mpi_msg(rc, m, sizeof m);
+        st = break_job(msg, len, m);
     }
-    size_t at = 0;
+    for (int r = 0; r < job.size && st == LOOM_OK; r++)
+        st = coll_check(&all[r], r, seq, COLL_PLAN, msg, len);
     for (int r = 1; r < job.size && st == LOOM_OK; r++)
-        if (all[r] != all[0]) {
-            at = (size_t)snprintf(msg, len, "the plan of rank %d differs from rank 0's (hash %016" PRIx64 " against %016" PRIx64
-                                  "): every rank must build the same graph with the same options", r, all[r], all[0]);
+        if (all[r].value != all[0].value) {
+            snprintf(msg, len, "the plan of rank %d differs from rank 0's (hash %016" PRIx64 " against %016" PRIx64
+                     "): every rank must build the same graph with the same options", r, all[r].value, all[0].value);
             st = LOOM_ERR_INVALID;
         }
-    (void)at;
-    free(all);
+    free(all), free(req), free(peer);
     return st;
 }
 
@@ -165,16 +271,52 @@ loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t
         return LOOM_OK;
     if (check_job(msg, len) != LOOM_OK)
         return LOOM_ERR_RUNTIME;
-    for (size_t at = 0; at < bytes;) { /* MPI counts are ints */
-        int n = bytes - at > (size_t)INT32_MAX ? INT32_MAX : (int)(bytes - at);
-        int rc = MPI_Bcast((char *)buf + at, n, MPI_BYTE, root, job.comm);
-        if (rc != MPI_SUCCESS) {
-            mpi_msg(rc, msg, len);
-            return LOOM_ERR_RUNTIME;
-        }
-        at += (size_t)n;
+    const int64_t seq = job.coll++;
+    coll_head mine = {.seq = seq, .what = COLL_BCAST, .value = bytes}, got;
+    MPI_Request *req = malloc((size_t)job.size * sizeof *req);
+    int *peer = malloc((size_t)job.size * sizeof *peer);
+    if (!req || !peer) {
+        free(req), free(peer);
+        snprintf(msg, len, "out of memory");
+        return LOOM_ERR_NOMEM;
     }
-    return LOOM_OK;
+    loom_status st = LOOM_OK;
+    /* the header, then the bytes in pieces (MPI counts are ints): from the root to every rank */
+    for (size_t at = 0, first = 1; st == LOOM_OK && (first || at < bytes); first = 0) {
+        int n = 0, rc = MPI_SUCCESS, cnt = bytes - at > (size_t)INT32_MAX ? INT32_MAX : (int)(bytes - at);
+        void *p = first ? (job.rank == root ? (void *)&mine : (void *)&got) : (char *)buf + at;
+        if (first)
+            cnt = (int)sizeof mine;
+        for (int r = 0; r < job.size && rc == MPI_SUCCESS; r++)
+            if (job.rank == root && r != root) {
+                peer[n] = r;
+                rc = MPI_Isend(p, cnt, MPI_BYTE, r, first ? TAG_COLL : TAG_COLL_DATA, job.comm, &req[n++]);
+            }
+        if (job.rank != root) {
+            peer[n] = root;
+            rc = MPI_Irecv(p, cnt, MPI_BYTE, root, first ? TAG_COLL : TAG_COLL_DATA, job.comm, &req[n++]);
+        }
+        if (rc != MPI_SUCCESS) {
+            char m[MPI_MAX_ERROR_STRING + 64];
+            mpi_msg(rc, m, sizeof m);
+            st = break_job(msg, len, m);
+        } else {
+            st = coll_wait(n, req, peer, coll_name(COLL_BCAST), msg, len);
+        }
+        if (st == LOOM_OK && first && job.rank != root) {
+            st = coll_check(&got, root, seq, COLL_BCAST, msg, len);
+            if (st == LOOM_OK && got.value != bytes) {
+                char m[WHY_LEN];
+                snprintf(m, sizeof m, "rank %d sends %" PRIu64 " bytes of a parameter, this rank expects %zu: the ranks' plans differ",
+                         root, got.value, bytes);
+                st = break_job(msg, len, m);
+            }
+        }
+        if (!first)
+            at += (size_t)cnt;
+    }
+    free(req), free(peer);
+    return st;
 }
 
 /* ---- a runtime's communication thread ------------------------------------------------------- */
@@ -183,6 +325,7 @@ typedef struct ctl {
     loom__rt_msg m;
     int64_t run;         /* the runtime's run: every rank runs the same sequence */
     int32_t kind, origin; /* NET_*; DRAIN and ABORT: the rank where it began */
+    int32_t status;       /* DRAIN and ABORT: the status it began with, which every rank returns */
     uint32_t hlen, nrange;
     uint64_t len[3];
     char head[LOOM__WIRE_HEAD]; /* a REQ's wire header; DRAIN and ABORT: the message */
@@ -224,12 +367,6 @@ struct loom__net {
     int drain_sent;      /* this run's drain went to the peers (or came from one) */
 };
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 loom_status loom__net_layout(loom__rt *rt)
 {
@@ -264,9 +401,7 @@ loom_status loom__net_layout(loom__rt *rt)
         if (seen[r])
             n->peers[i++].rank = r;
     free(seen);
-    const char *to = getenv("LOOM_NET_TIMEOUT");
-    double secs = to && *to ? atof(to) : 10.0;
-    n->timeout_ns = (int64_t)((secs > 0 ? secs : 10.0) * 1e9);
+    n->timeout_ns = net_timeout_ns();
     return LOOM_OK;
 }
 
@@ -341,11 +476,12 @@ static sendrec *new_ctl(loom__rt *rt, int kind, int origin, const loom__rt_msg *
 }
 
 /* A control record without data to one rank. */
-static void send_ctl(loom__rt *rt, int rank, int kind, int origin, const loom__rt_msg *m, const char *text)
+static void send_ctl(loom__rt *rt, int rank, int kind, int origin, loom_status st, const loom__rt_msg *m, const char *text)
 {
     sendrec *s = new_ctl(rt, kind, origin, m);
     if (!s)
         return;
+    s->c.status = (int32_t)st;
     if (text)
         s->c.hlen = (uint32_t)snprintf(s->c.head, sizeof s->c.head, "%s", text) + 1;
     if (s->c.hlen > sizeof s->c.head)
@@ -353,12 +489,12 @@ static void send_ctl(loom__rt *rt, int rank, int kind, int origin, const loom__r
     post_send(rt, s, rank, NULL);
 }
 
-static void to_peers(loom__rt *rt, int kind, int origin, const char *text, int except)
+static void to_peers(loom__rt *rt, int kind, int origin, loom_status st, const char *text, int except)
 {
     struct loom__net *n = rt->net;
     for (int i = 0; i < n->npeers; i++)
         if (n->peers[i].rank != except && !n->peers[i].dead)
-            send_ctl(rt, n->peers[i].rank, kind, origin, NULL, text);
+            send_ctl(rt, n->peers[i].rank, kind, origin, st, NULL, text);
 }
 
 /* A worker's message to an actor of another rank; a REQ carries the buffer where it must. */
@@ -368,7 +504,7 @@ static void send_msg(loom__rt *rt, const loom__rt_msg *m)
     const loom__actor *c = rt->actors[k];
     int rank = (int)loom__aid_rank(m->dst);
     if (m->kind != LOOM__MSG_REQ || !c->in[m->reg].with_data) {
-        send_ctl(rt, rank, NET_MSG, job.rank, m, NULL);
+        send_ctl(rt, rank, NET_MSG, job.rank, LOOM_OK, m, NULL);
         return;
     }
     const loom__actor *p = rt->actors[loom__rt_find_actor(rt, m->src)];
@@ -412,6 +548,10 @@ static int post_rx(peer *p)
     p->posted = MPI_Irecv(&p->rx, (int)sizeof p->rx, MPI_BYTE, p->rank, TAG_CTL, job.comm, &p->rxreq) == MPI_SUCCESS;
     return p->posted;
 }
+
+/* The status a drain or an abort began with on its rank: every rank returns the same one (a
+ * program checks the status, and the ranks must agree on what their run did). */
+static loom_status origin_status(const ctl *c) { return c->status != LOOM_OK ? (loom_status)c->status : LOOM_ERR_RUNTIME; }
 
 /* A record from peer p: runtime messages queue behind the data they wait for; the rest act now. */
 static void on_ctl(loom__rt *rt, peer *p)
@@ -466,14 +606,14 @@ static void on_ctl(loom__rt *rt, peer *p)
     case NET_DRAIN:
         if (!rt->net->drain_sent) {
             rt->net->drain_sent = 1;
-            loom__rt_drain(rt, LOOM_ERR_RUNTIME, "rank %d: %s", c->origin, c->head);
-            to_peers(rt, NET_DRAIN, c->origin, c->head, p->rank);
+            loom__rt_drain(rt, origin_status(c), "rank %d: %s", c->origin, c->head);
+            to_peers(rt, NET_DRAIN, c->origin, origin_status(c), c->head, p->rank);
         }
         break;
     case NET_ABORT:
         if (!atomic_load(&rt->hard)) {
-            loom__rt_fail(rt, LOOM_ERR_RUNTIME, "rank %d: %s", c->origin, c->head);
-            to_peers(rt, NET_ABORT, c->origin, c->head, p->rank);
+            loom__rt_fail(rt, origin_status(c), "rank %d: %s", c->origin, c->head);
+            to_peers(rt, NET_ABORT, c->origin, origin_status(c), c->head, p->rank);
         }
         break;
     case NET_DONE:
@@ -510,7 +650,7 @@ static int deliver(loom__rt *rt, peer *p)
         } else if (m->kind == LOOM__MSG_REQ) { /* this rank's actors are done: it goes straight back */
             loom__rt_msg ack = {.dst = m->src, .src = m->dst, .piece = m->piece, .buf = m->buf,
                                 .reg = a->in[m->reg].producer.reg, .kind = LOOM__MSG_ACK};
-            send_ctl(rt, p->rank, NET_MSG, job.rank, &ack, NULL);
+            send_ctl(rt, p->rank, NET_MSG, job.rank, LOOM_OK, &ack, NULL);
         }
         p->qhead = (p->qhead + 1) % p->qcap;
         p->qn--;
@@ -551,6 +691,8 @@ static void abandon(loom__rt *rt)
     }
     /* the ranks no longer agree on what is in flight, and one may be dead: later runs of this plan
      * and collectives are refused (the run's own message stays as it is) */
+    if (!job.broken)
+        snprintf(job.why, sizeof job.why, "a run stopped every rank at once (a rank failed or died)");
     job.broken = 1;
     if (rt->build_status == LOOM_OK) {
         snprintf(rt->build_msg, sizeof rt->build_msg, "an earlier run stopped every rank at once: %.400s", rt->msg);
@@ -607,7 +749,7 @@ void *loom__net_main(void *arg)
         if (atomic_load(&rt->hard)) {
             while (atomic_load_explicit(&rt->err_state, memory_order_acquire) != 2)
                 sched_yield();
-            to_peers(rt, NET_ABORT, job.rank, rt->msg, -1); /* a peer's abort: its rank is in the text */
+            to_peers(rt, NET_ABORT, job.rank, rt->status, rt->msg, -1); /* a peer's abort: its rank is in the text */
             abandon(rt);
             atomic_store(&rt->quiet, 1);
             break;
@@ -617,7 +759,7 @@ void *loom__net_main(void *arg)
             int e = atomic_load_explicit(&rt->err_state, memory_order_acquire);
             while (e == 1)
                 e = atomic_load_explicit(&rt->err_state, memory_order_acquire);
-            to_peers(rt, NET_DRAIN, job.rank, e ? rt->msg : "cancelled", -1);
+            to_peers(rt, NET_DRAIN, job.rank, e ? rt->status : LOOM_ERR_RUNTIME, e ? rt->msg : "cancelled", -1);
         }
         if (!quiet && atomic_load(&rt->quiesce)) {
             quiet = 1;
@@ -625,17 +767,17 @@ void *loom__net_main(void *arg)
         }
         if (quiet && !done_sent && atomic_load(&rt->leftovers) && loom__ring_empty(&t->ring)) {
             done_sent = 1;
-            to_peers(rt, NET_DONE, job.rank, NULL, -1);
+            to_peers(rt, NET_DONE, job.rank, LOOM_OK, NULL, -1);
         }
         if (done_sent && all_done && !queued && !fin_sent) {
             fin_sent = 1;
-            to_peers(rt, NET_FIN, job.rank, NULL, -1);
+            to_peers(rt, NET_FIN, job.rank, LOOM_OK, NULL, -1);
         }
         if (fin_sent && all_fin && !queued && n->nactive == 0)
             break;
         if (!fin_sent && now - beat > BEAT_NS) {
             beat = now;
-            to_peers(rt, NET_BEAT, job.rank, NULL, -1);
+            to_peers(rt, NET_BEAT, job.rank, LOOM_OK, NULL, -1);
         }
         if (did) {
             idle = 0;
