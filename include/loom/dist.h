@@ -19,7 +19,8 @@ extern "C" {
 #endif
 
 /** Starts the communication between the processes of the job (MPI_Init_thread when MPI is not
- * initialised yet; loom_compile does it too when a placement spans ranks). Idempotent. LOOM_OK
+ * initialised yet; loom_compile does it too for a placement written with "@" in a process that a
+ * launcher started, as mpirun or srun do, and a lone process stays rank 0 of 1). Idempotent. LOOM_OK
  * without MPI as well (one process); LOOM_ERR_RUNTIME with err's message when MPI refuses. */
 loom_status loom_dist_init(loom_error *err);
 /** This process's rank (0 without MPI or before loom_dist_init). */
