@@ -156,15 +156,9 @@ static loom_status measure(loom_program *p, double budget, double *out, loom_err
 /* The terms of the step of p under cm (the roofline side of each op depends on cm). */
 static void terms_of(loom_program *p, const loom__cost_model *cm, cal_result *r)
 {
-    loom__sbp_plan view;
-    const loom__sbp_plan *pl = loom__program_sbp_view(p, &view);
     loom__prediction pr;
-    if (pl) {
-        loom__sbp_plan_predict(pl, p->g, p->n, cm, &pr);
+    if (loom__program_predict(p, cm, &pr) == 0)
         memcpy(r->terms, pr.terms, sizeof r->terms);
-    }
-    if (pl == &view)
-        loom__sbp_plan_free(&view);
 }
 
 /* Solves the n x n system a x = b in place by Gaussian elimination with partial pivoting; -1 when

@@ -35,18 +35,21 @@ const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_pl
     return NULL;
 }
 
-double loom_program_predicted_step(loom_program *p)
+int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loom__prediction *out)
 {
-    if (!p)
-        return -1;
     loom__sbp_plan one = {0};
     const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
-    loom__prediction pr = {.seconds = -1};
     if (pl)
-        loom__sbp_plan_predict(pl, p->g, p->n, &p->cost, &pr);
+        loom__sbp_plan_predict(pl, p->g, p->n, cm, out);
     if (pl == &one)
         loom__sbp_plan_free(&one);
-    return pr.seconds;
+    return pl ? 0 : -1;
+}
+
+double loom_program_predicted_step(loom_program *p)
+{
+    loom__prediction pr;
+    return p && loom__program_predict(p, &p->cost, &pr) == 0 ? pr.seconds : -1;
 }
 
 /* The status of a describe call api once it has written to f: LOOM_ERR_IO when f reports a write error. */

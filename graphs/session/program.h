@@ -79,6 +79,8 @@ loom_status loom__cost_load(const char *path, loom__cost_model *cm, loom_error *
 /* The program's SBP plan: its own with several devices, else the one-device plan (every tensor B)
  * made in *one, which the caller frees when that is what it got; NULL when out of memory. */
 const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_plan *one);
+/* The step p's plan predicts under cm (its one-device view too) into *out; -1 when out of memory. */
+int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loom__prediction *out);
 /* Makes mode's plan and checks it against the memory limit (a refusal names api). */
 loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api);
 /* The program's logical side as a plan is made from it (its error buffer for messages). */
