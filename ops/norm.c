@@ -137,7 +137,7 @@ static int bn_stats_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 }
 
 const loom_op_def loom__op_batch_norm_stats = {.name = "batch_norm_stats", .min_src = 1, .max_src = 1,
-                                               .infer = bn_stats_infer, .cpu = loom__cpu_bn_stats, .sbp = bn_stats_sbp};
+                                               .infer = bn_stats_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_bn_stats, .sbp = bn_stats_sbp};
 
 static loom_status bn_infer(loom_tensor *t, char *msg, size_t len)
 {
@@ -194,7 +194,7 @@ static void bn_step_update(loom_graph *g, loom_tensor *t)
 }
 
 const loom_op_def loom__op_batch_norm = {.name = "batch_norm", .min_src = 6, .max_src = 6, .infer = bn_infer,
-                                         .cpu = loom__cpu_batch_norm, .grad = bn_grad,
+                                         .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_batch_norm, .grad = bn_grad,
                                          .diff_src = 1u << 0 | 1u << 4 | 1u << 5, .sbp = bn_sbp,
                                          .step_update = bn_step_update};
 
@@ -234,10 +234,10 @@ static int bn_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 
 /* No gradients: second derivatives of batch norm are not supported. */
 const loom_op_def loom__op_batch_norm_grad_sums = {.name = "batch_norm_grad_sums", .min_src = 3, .max_src = 3,
-                                                   .infer = bn_grad_infer, .cpu = loom__cpu_bn_grad_sums,
+                                                   .infer = bn_grad_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_bn_grad_sums,
                                                    .sbp = bn_grad_sbp};
 const loom_op_def loom__op_batch_norm_grad = {.name = "batch_norm_grad", .min_src = 5, .max_src = 5,
-                                              .infer = bn_grad_infer, .cpu = loom__cpu_batch_norm_grad,
+                                              .infer = bn_grad_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_batch_norm_grad,
                                               .sbp = bn_grad_sbp};
 
 /* running_stats_update(running [C], stats f64 [C, 3]). In place: inference gives both sources the
@@ -349,12 +349,12 @@ static int ln_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 }
 
 const loom_op_def loom__op_layer_norm = {.name = "layer_norm", .min_src = 3, .max_src = 3, .infer = ln_infer,
-                                         .cpu = loom__cpu_layer_norm, .grad = ln_grad, .diff_src = 7, .sbp = ln_sbp};
+                                         .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_layer_norm, .grad = ln_grad, .diff_src = 7, .sbp = ln_sbp};
 /* No gradients: second derivatives of layer norm are not supported. */
 const loom_op_def loom__op_layer_norm_grad = {.name = "layer_norm_grad", .min_src = 3, .max_src = 3, .infer = ln_infer,
-                                              .cpu = loom__cpu_layer_norm_grad, .sbp = ln_sbp};
+                                              .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_layer_norm_grad, .sbp = ln_sbp};
 const loom_op_def loom__op_layer_norm_grad_sums = {.name = "layer_norm_grad_sums", .min_src = 2, .max_src = 2,
-                                                   .infer = ln_infer, .cpu = loom__cpu_ln_grad_sums, .sbp = ln_sbp};
+                                                   .infer = ln_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_ln_grad_sums, .sbp = ln_sbp};
 
 /* ---- builders ------------------------------------------------------------------------------------ */
 

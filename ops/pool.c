@@ -132,17 +132,17 @@ static int pool_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 }
 
 const loom_op_def loom__op_max_pool2d = {.name = "max_pool2d", .min_src = 1, .max_src = 1, .infer = pool_infer,
-                                         .cpu = loom__cpu_max_pool2d, .grad = max_pool_grad, .diff_src = 1,
+                                         .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_max_pool2d, .grad = max_pool_grad, .diff_src = 1,
                                          .sbp = pool_sbp};
 const loom_op_def loom__op_avg_pool2d = {.name = "avg_pool2d", .min_src = 1, .max_src = 1, .infer = pool_infer,
-                                         .cpu = loom__cpu_avg_pool2d, .grad = avg_pool_grad, .diff_src = 1,
+                                         .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_avg_pool2d, .grad = avg_pool_grad, .diff_src = 1,
                                          .sbp = pool_sbp};
 /* No gradients: second derivatives of pooling are not supported. */
 const loom_op_def loom__op_max_pool2d_grad = {.name = "max_pool2d_grad", .min_src = 3, .max_src = 3,
-                                              .infer = pool_grad_infer, .cpu = loom__cpu_max_pool2d_grad,
+                                              .infer = pool_grad_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_max_pool2d_grad,
                                               .sbp = pool_sbp};
 const loom_op_def loom__op_avg_pool2d_grad = {.name = "avg_pool2d_grad", .min_src = 2, .max_src = 2,
-                                              .infer = pool_grad_infer, .cpu = loom__cpu_avg_pool2d_grad,
+                                              .infer = pool_grad_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_avg_pool2d_grad,
                                               .sbp = pool_sbp};
 
 static loom_tensor *pool(loom_graph *g, const char *api, loom_op op, loom_tensor *x, const loom_pool2d_opts *o)

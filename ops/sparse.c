@@ -96,7 +96,7 @@ const loom_op_def loom__op_spmm = {
     .min_src = 2,
     .max_src = 2,
     .infer = spmm_infer,
-    .cpu = loom__cpu_spmm,
+    .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_spmm,
     .grad = spmm_grad,
     .diff_src = 2,
     .sbp = spmm_sbp,

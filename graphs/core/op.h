@@ -136,6 +136,9 @@ enum loom__op_flags {
     LOOM__OPF_LEAF = 1u << 0,    /* input, parameter, state: holds a value, computes nothing */
     LOOM__OPF_INPLACE = 1u << 1, /* updates its sources, has no value of its own */
     LOOM__OPF_RANDOM = 1u << 2,  /* depends on the step and training flag */
+    /* its CPU kernel splits its work over the program's threads (ops/cpu/pool.h); the others run
+     * on one thread, which the cost model counts (sbp/infer/cost.h) */
+    LOOM__OPF_THREADED = 1u << 3,
 };
 
 /* An index input (loom_input_index): an i32 input (a.i[0] dtype, a.i[1] layout) with a.i[2] set,

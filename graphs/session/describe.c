@@ -39,8 +39,11 @@ int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loo
 {
     loom__sbp_plan one = {0};
     const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
+    loom__cost_model m = *cm; /* the figures of cm, the threads of p (compile set them) */
+    for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
+        m.dev[k].threads = p->cost.dev[k].threads;
     if (pl)
-        loom__sbp_plan_predict(pl, p->g, p->n, cm, out);
+        loom__sbp_plan_predict(pl, p->g, p->n, &m, out);
     if (pl == &one)
         loom__sbp_plan_free(&one);
     return pl ? 0 : -1;

@@ -157,18 +157,24 @@ loom_device_kind loom__tensor_kind(const loom_tensor *t)
     return p ? loom_placement_kind(p) : LOOM_DEVICE_CPU;
 }
 
-/* The terms of op t on one device doing `share` of its work (see cost.h); 0 for a leaf. */
-static double op_terms_share(const loom_tensor *t, double share, const loom__cost_model *cm, double *terms)
+/* The terms of op t on one of n devices, doing `share` of its work (see cost.h); 0 for a leaf. */
+static double op_terms_share(const loom_tensor *t, double share, int n, const loom__cost_model *cm, double *terms)
 {
     const loom_op_def *def = loom__op_def(t->op);
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
+    double acts = 1;
+    if (d->shared) { /* at T/n of the machine's threads, or on one thread; queued past T devices */
+        const double T = d->threads > 1 ? d->threads : 1;
+        share *= def->flags & LOOM__OPF_THREADED ? n : (n > T ? n : T);
+        acts = n > T ? n / T : 1;
+    }
     /* an in-place update has no value of its own: it reads and writes its parameter's size */
     const loom_tensor *out = def->flags & LOOM__OPF_INPLACE ? t->src[0] : t;
     double bytes = loom__tensor_bytes(out) * (def->flags & LOOM__OPF_INPLACE ? 2 : 1);
     for (int i = 0; i < t->n_src; i++)
         bytes += loom__tensor_bytes(t->src[i]);
     double flops = def->flops ? def->flops(t) : loom__shape_bound_elems(t->graph, &out->shape);
-    double add[LOOM__COST_TERMS] = {[LOOM__TERM_OPS] = 1};
+    double add[LOOM__COST_TERMS] = {[LOOM__TERM_OPS] = acts};
     if (flops / d->flops > bytes / d->mem_bw)
         add[LOOM__TERM_FLOPS] = flops * share;
     else
@@ -191,10 +197,8 @@ double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, con
 {
     if (loom__op_def(t->op)->flags & LOOM__OPF_LEAF)
         return 0;
-    const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
     int split = sig && n > 1 && splits(t, sig);
-    /* a device's share of the work; on a shared machine, at 1/n of its rates */
-    return op_terms_share(t, (split ? 1.0 / n : 1.0) * (d->shared && sig ? n : 1), cm, terms);
+    return op_terms_share(t, split ? 1.0 / n : 1.0, n, cm, terms);
 }
 
 double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2], const int mesh[2], const loom__cost_model *cm,
@@ -202,11 +206,11 @@ double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2]
 {
     if (loom__op_def(t->op)->flags & LOOM__OPF_LEAF)
         return 0;
-    double share = cm->dev[loom__tensor_kind(t)].shared ? mesh[0] * mesh[1] : 1;
+    double share = 1;
     for (int l = 0; l < 2; l++)
         if (mesh[l] > 1 && splits(t, sig[l]))
             share /= mesh[l];
-    return op_terms_share(t, share, cm, terms);
+    return op_terms_share(t, share, mesh[0] * mesh[1], cm, terms);
 }
 
 double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm)

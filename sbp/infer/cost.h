@@ -13,8 +13,11 @@
  * device's rates (a roofline), times the share of the work a device does: all of it when no
  * source and not the output is split (a replicated or partial result is computed whole on every
  * device), 1/n otherwise. Devices that share a machine (CPU devices: threads of one process on the
- * same cores and memory) divide its rates among the n devices of the placement, which run at once:
- * a split op then costs its whole work at the machine's rate, a replicated one n times that.
+ * same T kernel threads, `threads`, and memory) divide its rates among the n devices of the
+ * placement, which run at once: an op whose kernel splits its work over the threads
+ * (LOOM__OPF_THREADED) gets T/n of them, a split op then costing its whole work at the machine's
+ * rate, a replicated one n times that; any other op runs on one thread, min(1, T/n) of them. The
+ * acts of n devices on T threads queue when n > T: an op counts n/T ops then.
  *
  * A boxing costs in one of two ways:
  *   - devices sharing one memory: each device's boxing task reads the parts where they lie and
@@ -49,6 +52,8 @@ typedef struct loom__cost_dev {
     double box_bw;       /* bytes per second a boxing moves; shared: the machine's */
     double step_latency; /* seconds a step takes besides its ops */
     int shared;          /* 1: the devices share one machine (see above); 0: each its own, on links */
+    int threads;         /* shared: the kernel threads the devices share (a program's, set when it
+                          * compiles; 0 counts as 1); not read from or written to a calibration */
 } loom__cost_dev;
 
 typedef enum loom__cost_term {
