@@ -16,6 +16,8 @@
 #include "graphs/builder/graph.h"
 #include "graphs/session/program.h"
 
+enum { ROUNDS = 5 }; /* of the timed steps, each candidate's fastest kept */
+
 const char *loom_place_strategy_name(loom_place_strategy s)
 {
     static const char *const names[] = {"one device", "data", "model", "inferred", "2-D hybrid"};
@@ -107,31 +109,48 @@ static int by_seconds(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* c's program fed and run: warm-up steps, then three rounds of the timed steps; the median
- * round's seconds per step in c->measured_s. */
-static loom_status measure(const loom_place_model *m, const loom_place_opts *o, loom_program *p, loom_graph *g,
-                           loom_place_candidate *c, loom_error *err)
+/* A candidate being measured: its graph and program, and its rounds' seconds per step. */
+typedef struct timed {
+    loom_graph *g;
+    loom_program *p;
+    double round[ROUNDS];
+} timed;
+
+/* The failure of a step of candidate c. */
+static loom_status step_failed(const loom_place_candidate *c, loom_program *p, loom_status s, loom_error *err)
 {
-    loom_status s = m->feed(p, g, m->user);
-    if (s != LOOM_OK)
-        return loom_error_set(err, s, "loom_place_search: the feed of %s (%s) failed: %s", c->placement,
-                              loom_place_strategy_name(c->strategy), loom_program_error(p));
-    if (o->warmup > 0 && (s = loom_program_run_steps(p, LOOM_RUN_STEP, o->warmup)) != LOOM_OK)
-        goto failed;
-    int64_t per = o->steps / 3 > 0 ? o->steps / 3 : 1;
-    double round[3];
-    for (int r = 0; r < 3; r++) {
-        double t0 = now();
-        if ((s = loom_program_run_steps(p, LOOM_RUN_STEP, per)) != LOOM_OK)
-            goto failed;
-        round[r] = (now() - t0) / (double)per;
-    }
-    qsort(round, 3, sizeof *round, by_seconds);
-    c->measured_s = round[1];
-    return LOOM_OK;
-failed:
     return loom_error_set(err, s, "loom_place_search: a step of %s (%s) failed: %s", c->placement,
                           loom_place_strategy_name(c->strategy), loom_program_error(p));
+}
+
+/* The n candidates c[0 .. n-1], compiled into t: each fed and warmed up, then ROUNDS rounds of
+ * the timed steps, each round running every candidate in turn, so that a slower spell of the
+ * machine (another process, a neighbour on a shared host) falls on all of them alike; the
+ * fastest round's seconds per step in c->measured_s. */
+static loom_status measure(const loom_place_model *m, const loom_place_opts *o, loom_place_candidate *c, timed *t, int n,
+                           loom_error *err)
+{
+    loom_status s;
+    for (int i = 0; i < n; i++) {
+        if ((s = m->feed(t[i].p, t[i].g, m->user)) != LOOM_OK)
+            return loom_error_set(err, s, "loom_place_search: the feed of %s (%s) failed: %s", c[i].placement,
+                                  loom_place_strategy_name(c[i].strategy), loom_program_error(t[i].p));
+        if (o->warmup > 0 && (s = loom_program_run_steps(t[i].p, LOOM_RUN_STEP, o->warmup)) != LOOM_OK)
+            return step_failed(&c[i], t[i].p, s, err);
+    }
+    int64_t per = o->steps / ROUNDS > 0 ? o->steps / ROUNDS : 1;
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < n; i++) {
+            double t0 = now();
+            if ((s = loom_program_run_steps(t[i].p, LOOM_RUN_STEP, per)) != LOOM_OK)
+                return step_failed(&c[i], t[i].p, s, err);
+            t[i].round[r] = (now() - t0) / (double)per;
+        }
+    for (int i = 0; i < n; i++) {
+        qsort(t[i].round, ROUNDS, sizeof *t[i].round, by_seconds);
+        c[i].measured_s = t[i].round[0];
+    }
+    return LOOM_OK;
 }
 
 /* The ok candidates first, by predicted seconds; the rest after, in their order. */
@@ -239,27 +258,37 @@ loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *
     }
     qsort(out->cand, (size_t)out->n, sizeof *out->cand, by_prediction);
     out->chosen = out->n > 0 && out->cand[0].ok ? 0 : -1;
-    for (int i = 0; s == LOOM_OK && i < out->n && i < o->measure && out->cand[i].ok; i++) {
+    int nm = 0; /* the candidates measured: the o->measure fastest predicted that compiled */
+    while (nm < out->n && nm < o->measure && out->cand[nm].ok)
+        nm++;
+    timed *t = nm ? calloc((size_t)nm, sizeof *t) : NULL;
+    if (nm && !t)
+        s = loom_error_set(err, LOOM_ERR_NOMEM, "loom_place_search: out of memory");
+    for (int i = 0; s == LOOM_OK && i < nm; i++) {
         loom_place_candidate *c = &out->cand[i];
         loom_placement *pl = loom_placement_parse(c->placement, err);
-        loom_graph *g = NULL;
-        loom_program *p = NULL;
         int built;
-        s = pl ? make(m, o, pl, c, &g, &p, &built) : LOOM_ERR_NOMEM;
+        s = pl ? make(m, o, pl, c, &t[i].g, &t[i].p, &built) : LOOM_ERR_NOMEM;
         if (s != LOOM_OK)
             s = loom_error_set(err, s, "loom_place_search: %s (%s) compiled once, not again: %s", c->placement,
                                loom_place_strategy_name(c->strategy), c->why);
-        else
-            s = measure(m, o, p, g, c, err);
-        if (s == LOOM_OK && o->log)
-            fprintf(o->log, "place: %-12s %-10s measured  %10.1f us (predicted %.1f us)\n", c->placement,
-                    loom_place_strategy_name(c->strategy), c->measured_s * 1e6, c->predicted_s * 1e6);
-        if (s == LOOM_OK && (out->best_measured < 0 || c->measured_s < out->cand[out->best_measured].measured_s))
-            out->best_measured = i;
-        loom_program_free(p);
-        loom_graph_free(g);
         loom_placement_free(pl);
     }
+    if (s == LOOM_OK && nm)
+        s = measure(m, o, out->cand, t, nm, err);
+    for (int i = 0; s == LOOM_OK && i < nm; i++) {
+        loom_place_candidate *c = &out->cand[i];
+        if (o->log)
+            fprintf(o->log, "place: %-12s %-10s measured  %10.1f us (predicted %.1f us)\n", c->placement,
+                    loom_place_strategy_name(c->strategy), c->measured_s * 1e6, c->predicted_s * 1e6);
+        if (out->best_measured < 0 || c->measured_s < out->cand[out->best_measured].measured_s)
+            out->best_measured = i;
+    }
+    for (int i = 0; t && i < nm; i++) {
+        loom_program_free(t[i].p);
+        loom_graph_free(t[i].g);
+    }
+    free(t);
     loom_placement_free(all);
     return s;
 }

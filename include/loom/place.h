@@ -52,7 +52,7 @@ typedef struct loom_place_candidate {
     loom_place_strategy strategy; /**< how the model was placed on them */
     int ok;                       /**< 1: compiled and fits; 0: see why */
     double predicted_s;           /**< the cost model's step time; 0 when not ok */
-    double measured_s;            /**< the median of the timed steps; -1 when not measured */
+    double measured_s;            /**< seconds a step, the fastest of the timed rounds; -1 when not measured */
     int64_t peak_bytes;           /**< what the memory limit is compared with: on CPU devices the
                                        whole step (they share the host's memory), with the program's
                                        parameters and optimizer state; on GPUs the largest device's */
@@ -81,7 +81,7 @@ typedef struct loom_place_opts {
                                 memory_limit is the one above */
     int measure; /**< how many of the fastest predicted candidates are run and timed (0: none) */
     int warmup;  /**< steps run before timing each */
-    int steps;   /**< steps timed, in rounds of steps / 3 (the median round's per step is reported) */
+    int steps;   /**< steps timed, in 5 rounds of steps / 5, the candidates' rounds interleaved (the fastest kept) */
     FILE *log;   /**< a line per candidate as it is priced and timed; NULL: none */
 } loom_place_opts;
 
