@@ -97,6 +97,7 @@ typedef struct cnn_result {
     double *params; /* every parameter, in creation order, running statistics included */
     int64_t nparams;
     double eval[NB * 5];
+    double eval2[NB * 5]; /* the same evaluation run again at once, in the same program */
 } cnn_result;
 
 /* x [N, 3, 8, 8] (N dynamic, bound 8) -> conv 3x3 pad 1 -> batch norm -> relu -> max pool 2 ->
@@ -129,9 +130,10 @@ static void train_cnn(const char *placement, loom_executor ex, cnn_result *r)
     ck_assert_int_eq(loom_program_keep(p, y), LOOM_OK);
     float xv[XN];
     double tmp[XN];
-    for (int s = 0; s <= STEPS; s++) {
+    for (int s = 0; s <= STEPS + 1; s++) {
         const int64_t n = s < STEPS ? sizes[s] : 5;
-        lt_fill_normal(tmp, n * 3 * 8 * 8, 100 + (uint64_t)s);
+        const int same = s == STEPS + 1; /* the evaluation again: the same input, so fed as it is */
+        lt_fill_normal(tmp, n * 3 * 8 * 8, 100 + (uint64_t)(same ? STEPS : s));
         for (int64_t i = 0; i < n * 3 * 8 * 8; i++)
             xv[i] = (float)(1 + 2 * tmp[i]);
         loom_array a = {.dtype = LOOM_F32, .ndim = 4, .shape = {n, 3, 8, 8}, .data = xv};
@@ -144,7 +146,7 @@ static void train_cnn(const char *placement, loom_executor ex, cnn_result *r)
             r->loss[s] = ((float *)l.data)[0];
         else
             for (int i = 0; i < 25; i++)
-                r->eval[i] = ((float *)l.data)[i];
+                (same ? r->eval2 : r->eval)[i] = ((float *)l.data)[i];
     }
     r->nparams = 0;
     r->params = NULL;
@@ -160,6 +162,15 @@ static void train_cnn(const char *placement, loom_executor ex, cnn_result *r)
     loom_graph_free(g);
 }
 
+/* The first index where a and b differ in their bits, or -1. */
+static int64_t first_difference(const double *a, const double *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof a[i]))
+            return i;
+    return -1;
+}
+
 START_TEST(test_cnn_on_gpu)
 {
     cnn_result cpu, dev, again;
@@ -169,21 +180,23 @@ START_TEST(test_cnn_on_gpu)
     lt_assert_close(dev.loss, cpu.loss, STEPS, 1e-4, "losses on cuda:0");
     lt_assert_close(dev.params, cpu.params, cpu.nparams, 1e-4, "parameters and running statistics on cuda:0");
     lt_assert_close(dev.eval, cpu.eval, 25, 1e-4, "an evaluation forward on cuda:0");
+    lt_assert_close(dev.eval2, cpu.eval, 25, 1e-4, "the evaluation forward again on cuda:0");
     /* LOOM_DETERMINISTIC=1: the same bits twice */
     setenv("LOOM_DETERMINISTIC", "1", 1);
     free(dev.params);
     train_cnn("cuda:0", LOOM_EXEC_ACTORS, &dev);
     train_cnn("cuda:0", LOOM_EXEC_ACTORS, &again);
     unsetenv("LOOM_DETERMINISTIC");
-    int64_t at = -1;
-    for (int64_t i = 0; at < 0 && i < dev.nparams; i++)
-        if (memcmp(&dev.params[i], &again.params[i], sizeof dev.params[i]))
-            at = i;
-    ck_assert_msg(!memcmp(dev.loss, again.loss, sizeof dev.loss) && at < 0 && !memcmp(dev.eval, again.eval, sizeof dev.eval),
-                  "two deterministic runs on cuda:0 differ: losses %s (first %.9g and %.9g), parameters %s (first at %lld), "
-                  "evaluation %s",
-                  memcmp(dev.loss, again.loss, sizeof dev.loss) ? "differ" : "agree", dev.loss[0], again.loss[0],
-                  at < 0 ? "agree" : "differ", (long long)at, memcmp(dev.eval, again.eval, sizeof dev.eval) ? "differs" : "agrees");
+    const int64_t at = first_difference(dev.params, again.params, dev.nparams);
+    const int64_t le = first_difference(dev.loss, again.loss, STEPS), ee = first_difference(dev.eval, again.eval, 25);
+    const int64_t e1 = first_difference(dev.eval, dev.eval2, 25);
+    ck_assert_msg(le < 0 && at < 0 && ee < 0 && e1 < 0,
+                  "two deterministic runs on cuda:0 differ: losses %s (first at step %lld), parameters %s (first at %lld), "
+                  "evaluation %s (first at %lld: %.9g and %.9g); an evaluation run twice in one program %s (first at %lld: "
+                  "%.9g and %.9g)",
+                  le < 0 ? "agree" : "differ", (long long)le, at < 0 ? "agree" : "differ", (long long)at,
+                  ee < 0 ? "agrees" : "differs", (long long)ee, ee < 0 ? 0 : dev.eval[ee], ee < 0 ? 0 : again.eval[ee],
+                  e1 < 0 ? "agrees" : "differs", (long long)e1, e1 < 0 ? 0 : dev.eval[e1], e1 < 0 ? 0 : dev.eval2[e1]);
     free(cpu.params);
     free(dev.params);
     free(again.params);
