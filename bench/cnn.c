@@ -4,9 +4,11 @@
  * JSON line per model, the fields of bench/peers/cnn_torch.py's lines.
  *
  *     cnn [--model lenet|convnet|resnet20|all] [--placement cpu:0|cuda:0] [--batch B] [--steps 50]
- *         [--warmup 10] [--threads 0]
+ *         [--warmup 10] [--threads 0] [--matmul f32|tf32|bf16]
  *
- * The batch defaults to the model's recipe (LeNet-5 256, the ConvNet 512, ResNet-20 128).
+ * The batch defaults to the model's recipe (LeNet-5 256, the ConvNet 512, ResNet-20 128). --matmul
+ * is loom_train_opts.matmul, for convolutions as for matrix products on a GPU: f32 (the default)
+ * runs them on FMA math, as cnn_torch.py's default (TF32 off); tf32 as its --tf32.
  * images_per_s = batch * steps / seconds; a run returns once its last loss is on the host.
  * plan_bytes is the plan's total for the device (on a GPU its one allocation). */
 #include <loom/loom.h>
@@ -26,7 +28,7 @@ static double now(void)
 static const char *const models[] = {"lenet", "convnet", "resnet20"};
 static const int64_t recipe_batch[] = {256, 512, 128};
 
-static int run_model(int m, const char *placement, int64_t batch, int steps, int warmup, int threads)
+static int run_model(int m, const char *placement, int64_t batch, int steps, int warmup, int threads, loom_matmul_precision mm)
 {
     loom_error err = LOOM_ERROR_INIT;
     loom_graph *g = loom_graph_new();
@@ -43,6 +45,7 @@ static int run_model(int m, const char *placement, int64_t batch, int steps, int
     o.optimizer = loom_sgd(0.05);
     o.optimizer.momentum = 0.9;
     o.threads = threads;
+    o.matmul = mm;
     loom_program *p = NULL;
     int rc = -1;
     float *img = malloc((size_t)batch * 28 * 28 * sizeof *img);
@@ -72,9 +75,9 @@ static int run_model(int m, const char *placement, int64_t batch, int steps, int
     loom_program_memory(p, LOOM_RUN_STEP, 0, &mem);
     int64_t n;
     const double *l = loom_program_losses(p, &n);
-    printf("{\"case\": \"cnn\", \"model\": \"%s\", \"impl\": \"loom\", \"variant\": \"actors\", \"device\": \"%s\", \"batch\": %lld, "
+    printf("{\"case\": \"cnn\", \"model\": \"%s\", \"impl\": \"loom\", \"variant\": \"actors\", \"math\": \"%s\", \"device\": \"%s\", \"batch\": %lld, "
            "\"steps\": %d, \"warmup\": %d, \"ms_per_iter\": %.4f, \"images_per_s\": %.0f, \"plan_bytes\": %zu, \"final_loss\": %.6f}\n",
-           models[m], placement, (long long)batch, steps, warmup, 1e3 * secs / steps, (double)batch * steps / secs, mem.total,
+           models[m], mm == LOOM_MATMUL_F32 ? "f32" : mm == LOOM_MATMUL_TF32 ? "tf32" : "bf16", placement, (long long)batch, steps, warmup, 1e3 * secs / steps, (double)batch * steps / secs, mem.total,
            n ? l[n - 1] : 0.0);
     fflush(stdout);
     rc = 0;
@@ -91,6 +94,7 @@ int main(int argc, char **argv)
     const char *model = "all", *placement = "cpu:0";
     int64_t batch = 0;
     int steps = 50, warmup = 10, threads = 0;
+    loom_matmul_precision mm = LOOM_MATMUL_F32;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--model"))
@@ -105,6 +109,8 @@ int main(int argc, char **argv)
             warmup = atoi(v);
         else if (!strcmp(a, "--threads"))
             threads = atoi(v);
+        else if (!strcmp(a, "--matmul") && (!strcmp(v, "f32") || !strcmp(v, "tf32") || !strcmp(v, "bf16")))
+            mm = !strcmp(v, "f32") ? LOOM_MATMUL_F32 : !strcmp(v, "tf32") ? LOOM_MATMUL_TF32 : LOOM_MATMUL_BF16;
         else
             return fprintf(stderr, "cnn: unknown option %s (see the top of bench/cnn.c)\n", a), 2;
     }
@@ -114,7 +120,7 @@ int main(int argc, char **argv)
     for (int m = 0; m < 3; m++)
         if (!strcmp(model, "all") || !strcmp(model, models[m])) {
             any = 1;
-            failed |= run_model(m, placement, batch ? batch : recipe_batch[m], steps, warmup, threads) != 0;
+            failed |= run_model(m, placement, batch ? batch : recipe_batch[m], steps, warmup, threads, mm) != 0;
         }
     if (!any)
         return fprintf(stderr, "cnn: --model is lenet, convnet, resnet20 or all, not '%s'\n", model), 2;

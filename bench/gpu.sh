@@ -79,12 +79,16 @@ else
     note "spmm: no $build/bench/spmm or bench/peers/spmm_torch.py yet; skipped"
 fi
 
-# CNNs: LeNet-5, the ConvNet and ResNet-20, the batch on the device; the peer eager and compiled
+# CNNs: LeNet-5, the ConvNet and ResNet-20, the batch on the device; the peer eager and compiled;
+# f32 on FMA math on both sides, then TF32
 if [ "${CNN:-1}" = 1 ]; then
     cnnargs=()
     [ "${QUICK:-0}" = 1 ] && cnnargs=(--steps 5 --warmup 2)
     run cnn_loom "$build/bench/cnn" --placement cuda:0 "${cnnargs[@]}"
     run cnn_torch "$py" "$root/bench/peers/cnn_torch.py" "${cnnargs[@]}"
+    # the same in TF32 (PyTorch's default for convolutions, not for matrix products)
+    run cnn_loom "$build/bench/cnn" --placement cuda:0 --matmul tf32 "${cnnargs[@]}"
+    run cnn_torch "$py" "$root/bench/peers/cnn_torch.py" --tf32 "${cnnargs[@]}"
 fi
 
 # Event graphs: the interaction network per sampler on generated events, and the PyG peer on the

@@ -4,7 +4,14 @@ after `warmup`; eager and under torch.compile(mode="reduce-overhead"), cudnn.ben
 line per (model, variant) with bench/cnn.c's fields.
 
     python3 cnn_torch.py [--model lenet|convnet|resnet20|all] [--device cuda:0] [--batch B]
-                         [--steps 50] [--warmup 10] [--variants eager,compiled]
+                         [--steps 50] [--warmup 10] [--variants eager,compiled] [--tf32]
+
+Convolutions and matrix products run in f32 on FMA math (cudnn.allow_tf32 off, PyTorch's default
+for matrix products but not for convolutions), as bench/cnn.c's default; --tf32 allows TF32 in both
+(bench/cnn.c --matmul tf32). "compiled" is the model under torch.compile(mode="reduce-overhead")
+(CUDA graphs), each step marked (torch.compiler.cudagraph_mark_step_begin), the optimizer's
+foreach SGD eager: compiling the optimizer step inside the same graphs overwrites its state
+between replays.
 
 The models are bench/cnn.c's (include/loom/nn.h): LeNet-5 conv 6 5x5 pad 2, ReLU, max pool, conv 16
 5x5, ReLU, max pool, fc 120, 84, 10; the ConvNet conv 64 3x3 pad 1, ReLU, max pool, conv 128 3x3 pad
@@ -86,16 +93,19 @@ def bench(name, variant, dev, batch, steps, warmup):
     x = (torch.arange(batch * 28 * 28, device=dev, dtype=torch.float32).reshape(batch, 1, 28, 28) * 0.37).sin()
     y = torch.arange(batch, device=dev) % 10
 
+    fwd = torch.compile(model, mode="reduce-overhead") if variant == "compiled" else model
+
     def step():
+        if variant == "compiled":
+            torch.compiler.cudagraph_mark_step_begin()
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(fwd(x), y)
         loss.backward()
         opt.step()
-        return loss
+        return loss.detach()
 
-    if variant == "compiled":
-        step = torch.compile(step, mode="reduce-overhead")
-    line = {"case": "cnn", "model": name, "impl": "torch", "variant": variant, "device": str(dev), "batch": batch,
+    math = "tf32" if torch.backends.cudnn.allow_tf32 else "f32"
+    line = {"case": "cnn", "model": name, "impl": "torch", "variant": variant, "math": math, "device": str(dev), "batch": batch,
             "steps": steps, "warmup": warmup, "torch": torch.__version__}
     try:
         for _ in range(warmup):
@@ -125,7 +135,10 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--variants", default="eager,compiled")
+    ap.add_argument("--tf32", action="store_true")
     a = ap.parse_args()
+    torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
     dev = torch.device(a.device if (a.device == "cpu" or torch.cuda.is_available()) else "cpu")
     torch.backends.cudnn.benchmark = True
     for name in MODELS if a.model == "all" else [a.model]:

@@ -15,7 +15,7 @@ import sys
 
 # what makes two lines the same work; those a line lacks are not compared
 KEYS = ("case", "nodes", "edges", "features", "hidden", "heads", "classes", "train_rows", "epochs",
-        "rows", "cols", "nnz", "m", "n", "k", "dtype", "bench", "sampler", "events", "model", "batch")
+        "rows", "cols", "nnz", "m", "n", "k", "dtype", "bench", "sampler", "events", "model", "batch", "math")
 # the time of a line: the first of these it has
 TIMES = ("ms_per_epoch", "ms_per_iter", "step_ms", "ms")
 
