@@ -4,14 +4,17 @@
 // cuDNN (builds with it, and a handle in the context): cudnnConvolutionForward, BackwardData and
 // BackwardFilter on descriptors made per call (host calls; nothing touches the device). Each
 // problem's algorithm is chosen once, not per step: the op's workspace query, called when a plan
-// is set up, asks cuDNN's heuristics (cudnnGetConvolution*Algorithm_v7: no launches, no
-// allocation) for the problem at the plan's bounds, takes the first algorithm that succeeds,
-// whose workspace fits WS_CAP and, under LOOM_DETERMINISTIC, that is deterministic, records it in
+// is set up, runs and times cuDNN's algorithms for the problem at the plan's bounds
+// (cudnnFindConvolution*Algorithm, as PyTorch's cudnn.benchmark does), takes the fastest that
+// succeeds and whose workspace fits WS_CAP (under LOOM_DETERMINISTIC: cuDNN's heuristic order
+// instead, cudnnGetConvolution*Algorithm_v7, so that every process picks the same, and only
+// deterministic algorithms), records it in
 // a small table (keyed by op, device, dtype, math, determinism, whether a cuDNN handle is given,
 // and every size; behind a mutex) and returns its workspace. A kernel finds its problem there,
 // without asking cuDNN again. A problem the query did not see (a
-// dynamic batch below its bound, a device's part of a split) is chosen the same way on its first
-// call, within the workspace the kernel was given, and recorded. f32 runs on FMA math (no TF32)
+// dynamic batch below its bound, a device's part of a split) is chosen on its first call by the
+// heuristics (no launch: the call may be inside a CUDA graph's capture), within the workspace the
+// kernel was given, and recorded. f32 runs on FMA math (no TF32)
 // unless the context asks for TF32 or BF16 matmuls.
 //
 // im2col and cuBLAS (builds without cuDNN, or a problem cuDNN has no algorithm for, such as some
@@ -260,43 +263,60 @@ bool first_fit(const Perf *perf, int n, cudnnConvolutionDescriptor_t cd, bool de
     return found;
 }
 
-// cuDNN's heuristic choice for op on d within limit bytes; false when none fits.
-bool pick_cudnn(loom_op op, cudnnHandle_t h, const conv_descs &d, bool det, bool strict, size_t limit, conv_choice *out)
+// cuDNN's choice for op on d within limit bytes; false when none fits. With measure, its
+// algorithms are run and timed (cudnnFind*, as PyTorch's cudnn.benchmark does: launches and a
+// synchronisation, so only where a plan is set up, never in a step or a capture) and the fastest
+// that fits taken; else, or when that fails, its heuristics' order (no launch, no allocation).
+bool pick_cudnn(loom_op op, cudnnHandle_t h, const conv_descs &d, bool det, bool strict, size_t limit, bool measure,
+                conv_choice *out)
 {
     int n = 0;
     if (op == LOOM_OP_CONV2D) {
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        if (cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf) !=
-            CUDNN_STATUS_SUCCESS)
-            return false;
-        return first_fit(perf, n, d.c, det, strict, limit, [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+        auto size_of = [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
             return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.c, d.y, a, b);
-        }, out);
+        };
+        if (measure && cudnnFindConvolutionForwardAlgorithm(h, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf) ==
+                           CUDNN_STATUS_SUCCESS &&
+            first_fit(perf, n, d.c, det, strict, limit, size_of, out))
+            return true;
+        return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf) ==
+                   CUDNN_STATUS_SUCCESS &&
+               first_fit(perf, n, d.c, det, strict, limit, size_of, out);
     }
     if (op == LOOM_OP_CONV2D_GRAD_INPUT) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        if (cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.c, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
-                                                        perf) != CUDNN_STATUS_SUCCESS)
-            return false;
-        return first_fit(perf, n, d.c, det, strict, limit, [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+        auto size_of = [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
             return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.c, d.x, a, b);
-        }, out);
+        };
+        if (measure && cudnnFindConvolutionBackwardDataAlgorithm(h, d.w, d.y, d.c, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                                 &n, perf) == CUDNN_STATUS_SUCCESS &&
+            first_fit(perf, n, d.c, det, strict, limit, size_of, out))
+            return true;
+        return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.c, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
+                                                           perf) == CUDNN_STATUS_SUCCESS &&
+               first_fit(perf, n, d.c, det, strict, limit, size_of, out);
     }
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.c, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
-                                                      perf) != CUDNN_STATUS_SUCCESS)
-        return false;
-    return first_fit(perf, n, d.c, det, strict, limit, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+    auto size_of = [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
         return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.c, d.w, a, b);
-    }, out);
+    };
+    if (measure && cudnnFindConvolutionBackwardFilterAlgorithm(h, d.x, d.y, d.c, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                               &n, perf) == CUDNN_STATUS_SUCCESS &&
+        first_fit(perf, n, d.c, det, strict, limit, size_of, out))
+        return true;
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.c, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
+                                                         perf) == CUDNN_STATUS_SUCCESS &&
+           first_fit(perf, n, d.c, det, strict, limit, size_of, out);
 }
 
 #endif // LOOM_HAVE_CUDNN
 
-// The choice for op on cv: the table's when it has one that fits limit, else cuDNN's heuristic
-// pick within limit (the im2col path when cuDNN has none, or the build none), recorded. False when
-// nothing fits.
-bool choose(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kctx *dev, size_t limit, conv_choice *out)
+// The choice for op on cv: the table's when it has one that fits limit, else cuDNN's pick within
+// limit (measured with measure, see pick_cudnn; the im2col path when cuDNN has none, or the build
+// none), recorded. False when nothing fits.
+bool choose(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kctx *dev, size_t limit, bool measure,
+            conv_choice *out)
 {
     const conv_key k = key_of(op, cv, dt, dev);
     if (find_choice(k, out) && out->bytes <= limit)
@@ -305,7 +325,8 @@ bool choose(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kc
 #ifdef LOOM_HAVE_CUDNN
     conv_descs d;
     if (dev->dnn && make_descs(&d, cv, dt, strict_math(dt, dev)) == CUDNN_STATUS_SUCCESS)
-        found = pick_cudnn(op, (cudnnHandle_t)dev->dnn, d, dev->deterministic != 0, strict_math(dt, dev), limit, out);
+        found = pick_cudnn(op, (cudnnHandle_t)dev->dnn, d, dev->deterministic != 0, strict_math(dt, dev), limit,
+                           measure && !dev->deterministic, out);
 #endif
     if (!found) {
         *out = conv_choice{ALGO_IM2COL, 0, im2col_bytes(cv, dt)};
@@ -457,7 +478,7 @@ static loom_status cuda_conv(const loom_tensor *t, loom__value *out, loom__value
     if (!int_sizes(&cv))
         return loom__kfail(ctx, LOOM_ERR_UNSUPPORTED, "%s: a size exceeds the 32-bit sizes of cuDNN and cuBLAS", what);
     conv_choice c;
-    if (!choose(t->op, &cv, out->dtype, ctx->cuda, ctx->cuda->workspace ? ctx->cuda->workspace_bytes : 0, &c))
+    if (!choose(t->op, &cv, out->dtype, ctx->cuda, ctx->cuda->workspace ? ctx->cuda->workspace_bytes : 0, false, &c))
         return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: no algorithm fits the workspace of %zu bytes (im2col needs %zu)", what,
                            ctx->cuda->workspace_bytes, im2col_bytes(&cv, out->dtype));
 #ifdef LOOM_HAVE_CUDNN
@@ -481,7 +502,8 @@ static loom_status cuda_conv(const loom_tensor *t, loom__value *out, loom__value
     return s == LOOM_OK ? bias(t, &cv, out, src, ctx) : s;
 }
 
-// Scratch at the bounds: the chosen algorithm's (which the query chooses and records here).
+// Scratch at the bounds: the chosen algorithm's (which the query chooses, measuring cuDNN's
+// algorithms, and records here).
 static size_t conv_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *dev)
 {
     (void)src_nnz;
@@ -489,7 +511,7 @@ static size_t conv_workspace(const loom_tensor *t, const int64_t *src_nnz, const
     if (!geometry_at_bounds(t, &cv) || loom__conv_work_of(&cv, t->op) != LOOM__CONV_RUN || !int_sizes(&cv))
         return 0;
     conv_choice c;
-    if (dev && choose(t->op, &cv, t->dtype, dev, WS_CAP, &c))
+    if (dev && choose(t->op, &cv, t->dtype, dev, WS_CAP, true, &c))
         return c.bytes;
     const size_t im = im2col_bytes(&cv, t->dtype);
     return im == SIZE_MAX ? 0 : im;
