@@ -109,6 +109,17 @@ const token *loom__exec_dims_of(const loom__act *a, int nin)
     return NULL;
 }
 
+/* The axis along which t's part under l is the range loom__exec_part_range gives, else -1: a split
+ * of one level; on a mesh, a split of both levels along a dynamic dim whose parts come with the
+ * piece (fed by parts). A mesh's even split is nested, the region of l. */
+static int ranged_axis(const loom_graph *g, const loom_tensor *t, const loom__lay *l, const token *dims)
+{
+    const int a = loom__lay_flat_axis(l);
+    if (a < 0 || l->s.n < 2)
+        return a;
+    return dims && dims->split_parts && loom__dyn_index(g, t->shape.d[a]) >= 0 ? a : -1;
+}
+
 loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims,
                                  token *out, loom__act *a)
 {
@@ -121,10 +132,10 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
     out->v.ndim = t->shape.ndim;
     const loom__lay l = loom__regst_lay(rg);
     loom__lay_shape(shape, t->shape.ndim, &l, rg->part, out->v.shape);
-    if (rg->sbp.kind == LOOM_SBP_SPLIT && l.s.n == 1) { /* a mesh splits no dynamic dim (plan.c) */
+    const int ax = ranged_axis(x->pl->g, t, &l, dims);
+    if (ax >= 0) {
         int64_t first;
-        loom__exec_part_range(x->pl->g, t, rg->sbp.axis, dims, rg->nparts, rg->part, shape[rg->sbp.axis], &first,
-                              &out->v.shape[rg->sbp.axis]);
+        loom__exec_part_range(x->pl->g, t, ax, dims, rg->nparts, rg->part, shape[ax], &first, &out->v.shape[ax]);
     }
     loom__exec_copy_dims(out, dims);
     return LOOM_OK;
@@ -199,6 +210,12 @@ void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom_
         const loom__sbp_sig *pair[2] = {sig, &x->pl->sig1[t->id]};
         loom__nd_part_offsets(pair, &x->pl->ksig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->mesh, rg->part,
                               kc);
+        for (int i = 0; i < t->n_src; i++) { /* a graph batch's parts fed by parts: their first rows come with the piece */
+            const loom__lay l = {.s = loom_nd_sbp_2d(sig->in[i], pair[1]->in[i]), .mesh = {rg->mesh[0], rg->mesh[1]}, .n = rg->nparts};
+            const int ax = ranged_axis(x->pl->g, t->src[i], &l, dims);
+            if (ax >= 0)
+                loom__exec_part_range(x->pl->g, t->src[i], ax, dims, rg->nparts, rg->part, kc->whole[i], &kc->first[i], &size);
+        }
         return;
     }
     loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, kc);
@@ -206,6 +223,15 @@ void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom_
         if (sig->in[i].kind == LOOM_SBP_SPLIT)
             loom__exec_part_range(x->pl->g, t->src[i], sig->in[i].axis, dims, rg->nparts, rg->part, kc->whole[i], &kc->first[i],
                                   &size);
+}
+
+/* 1 when l splits a dynamic dim of t on some level (in a piece fed by parts, an uneven split). */
+static int splits_fed(const loom_graph *g, const loom_tensor *t, const loom__lay *l)
+{
+    for (int i = 0; i < l->s.n; i++)
+        if (l->s.v[i].kind == LOOM_SBP_SPLIT && loom__dyn_index(g, t->shape.d[l->s.v[i].axis]) >= 0)
+            return 1;
+    return 0;
 }
 
 /* This device's part under the wanted SBP from every part of the tensor, through the device's
@@ -232,6 +258,18 @@ static loom_status boxing_act(void *vctx, loom__act *a)
                  loom_tensor_name(t));
         return LOOM_ERR_UNSUPPORTED;
     }
+    const loom__lay lfrom = loom__regst_lay(from), lto = loom__regst_lay(to);
+    if (dims && dims->split_parts && (from->mesh[0] > 0 || to->mesh[0] > 0) &&
+        (splits_fed(x->pl->g, t, &lfrom) || splits_fed(x->pl->g, t, &lto))) {
+        char sf[40], st[40];
+        loom_nd_sbp_str(&lfrom.s, sf, sizeof sf);
+        loom_nd_sbp_str(&lto.s, st, sizeof st);
+        snprintf(a->msg, a->msg_size,
+                 "'%s' belongs to a graph batch fed by parts, whose uneven parts a boxing on a 2-D placement does not carry "
+                 "(%s -> %s); keep it (S(0), S(0))",
+                 loom_tensor_name(t), sf, st);
+        return LOOM_ERR_UNSUPPORTED;
+    }
     int64_t logical[LOOM_MAX_DIMS] = {0}, first = 0, size;
     if (t->layout != LOOM__CSR) {
         loom_status s = loom__exec_shape_out(x, t, to, dims, out, a);
@@ -243,7 +281,6 @@ static loom_status boxing_act(void *vctx, loom__act *a)
     } else {
         loom__exec_copy_dims(out, dims);
     }
-    const loom__lay lfrom = loom__regst_lay(from), lto = loom__regst_lay(to);
     loom__comm_box b = {.parts = parts, .from = from->sbp, .to = to->sbp, .n_from = from->nparts, .n_to = to->nparts,
                         .part = to->part, .first = first, .logical = logical, .lay_from = &lfrom, .lay_to = &lto};
     return x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
@@ -455,7 +492,10 @@ static loom_status sink_act(void *vctx, loom__act *a)
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return s;
     }
-    const loom__lay l = loom__regst_lay(&x->pl->regst[k->in[0]]);
+    loom__lay l = loom__regst_lay(&x->pl->regst[k->in[0]]);
+    const int ax = ranged_axis(x->pl->g, t, &l, a->in[0]);
+    if (ax >= 0) /* on a mesh too, parts fed by parts lie one after another in device order */
+        l = (loom__lay){.s = loom_nd_sbp_1d(loom_split(ax)), .mesh = {l.n, 1}, .n = l.n};
     if (loom__lay_join(parts, &l, &e->val[t->id])) {
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return LOOM_ERR_NOMEM;
