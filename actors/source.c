@@ -181,8 +181,8 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
             memcpy(tk->dims, dims, sizeof dims);
             for (int d = 0; split && d < LOOM__MAX_DYN; d++) {
                 tk->pfirst[d] = 0;
-                if (x->pdims[0][d] < 0) { /* not fed by parts: the even split */
-                    loom_split_part(dims[d] < 0 ? 0 : dims[d], x->input_n[k], j, &tk->pfirst[d], &tk->psize[d]);
+                if (x->pdims[0][d] < 0) { /* not fed by parts: the layout's even split */
+                    tk->pfirst[d] = tk->psize[d] = -1;
                     continue;
                 }
                 for (int q = 0; q < j; q++)

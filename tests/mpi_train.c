@@ -2,8 +2,8 @@
  * model on a placement over the job's ranks, two CPU devices each (@0-(n-1)/cpu:0-1, the mesh
  * [n, 2]), trains it and checks the losses (and parameters, where the case has them)
  * against one device, on every rank: the MLP, GCN and embedding models in data, model and hybrid
- * parallelism (and the MLP with two-level hints), the ConvNet, and the interaction network on
- * graph batches fed by parts. Each rank's result is its own: the sinks of every rank assemble the
+ * parallelism (and the MLP with two-level hints), the ConvNet, and the interaction network, GIN
+ * and GAT on graph batches fed by parts. Each rank's result is its own: the sinks of every rank assemble the
  * whole loss. A placement over ranks is 2-D ([ranks, devices per rank], one-level SBPs holding on
  * both levels); what does not run over ranks is refused: an input fed by parts that is not split
  * on both levels, micro-batches. */
@@ -72,6 +72,15 @@ END_TEST
 START_TEST(test_event_gnn_over_ranks)
 {
     lt_batch_equivalence(LT_BATCH_IN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+}
+END_TEST
+
+/* GIN and GAT on graph batches fed by parts over the ranks: GAT's dropout masks are made whole
+ * ((S(0), S(0)) -> (B, B), the parts read across ranks in device order) and cut back. */
+START_TEST(test_graph_gnns_over_ranks)
+{
+    lt_batch_equivalence(LT_BATCH_GIN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+    lt_batch_equivalence(LT_BATCH_GAT, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
 }
 END_TEST
 
@@ -218,6 +227,7 @@ int main(void)
     tcase_add_test(tc, test_gcn_dropout_over_ranks);
     tcase_add_test(tc, test_embedding_over_ranks);
     tcase_add_test(tc, test_event_gnn_over_ranks);
+    tcase_add_test(tc, test_graph_gnns_over_ranks);
     tcase_add_test(tc, test_event_gnn_split_over_ranks_only_refused);
     tcase_add_test(tc, test_micro_over_ranks_refused);
     tcase_add_test(tc, test_convnet_over_ranks);

@@ -16,12 +16,15 @@ START_TEST(test_interaction_network_cpu4)
 }
 END_TEST
 
-/* On a mesh, parts in device order split both levels ((S(0), S(0)), rows part j of 4 on device j,
- * row-major): the same losses as one device. */
-START_TEST(test_interaction_network_mesh)
+/* On a mesh, parts in device order split both levels ((S(0), S(0)), rows part j on device j,
+ * row-major): the interaction network, GIN and GAT (its dropout masks made whole, (B, B), and cut
+ * back) give one device's losses. */
+START_TEST(test_graph_batches_on_meshes)
 {
     lt_batch_equivalence(LT_BATCH_IN, "cpu:0-3[2,2]", 4, LOOM_SAMPLER_DEVICES);
     lt_batch_equivalence(LT_BATCH_IN, "@0/cpu:0-2", 3, LOOM_SAMPLER_BUDGET);
+    lt_batch_equivalence(LT_BATCH_GIN, "cpu:0-3[2,2]", 4, LOOM_SAMPLER_DEVICES);
+    lt_batch_equivalence(LT_BATCH_GAT, "cpu:0-5[3,2]", 6, LOOM_SAMPLER_BUDGET);
 }
 END_TEST
 
@@ -356,7 +359,7 @@ int main(void)
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_interaction_network_cpu4);
-    tcase_add_test(tc, test_interaction_network_mesh);
+    tcase_add_test(tc, test_graph_batches_on_meshes);
     tcase_add_test(tc, test_interaction_network_cpu2_balance);
     tcase_add_test(tc, test_gin_cpu2);
     tcase_add_test(tc, test_gat_cpu2);

@@ -270,9 +270,9 @@ START_TEST(test_hybrid_mlp)
 END_TEST
 
 /* A graph batch fed by parts onto a mesh: its parts in device order (row-major) split both
- * levels, (S(0), S(0)), and may be uneven. An input laid otherwise, (S(0), B) here, is refused
- * when fed by parts, and so is a boxing that would move the uneven parts on the mesh (nothing
- * carries their sizes through it). */
+ * levels, (S(0), S(0)), and may be uneven; a boxing to (B, B) joins them in that order. An input
+ * laid otherwise, (S(0), B) here, is refused when fed by parts, and so is a boxing to such a
+ * layout (nothing carries the parts' sizes through its nested split). */
 static loom_tensor *parts_x;
 static loom_status feed_by_parts(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t len)
 {
@@ -320,15 +320,20 @@ START_TEST(test_mesh_fed_by_parts)
     const loom_nd_sbp split_b = loom_nd_sbp_2d(loom_split(0), loom_broadcast());
     float y[10 * 2];
     const char *why;
-    ck_assert_msg(mesh_parts_value(0, split_b, 0, split_b, y, &why) == LOOM_OK, "%s", why);
-    for (int i = 0; i < 10 * 2; i++)
-        ck_assert_msg(fabsf(y[i] - tanhf((float)(i % 7) * 0.25f - 0.5f)) < 1e-6f, "element %d: %g", i, y[i]);
+    for (int whole = 0; whole < 2; whole++) {
+        ck_assert_msg(mesh_parts_value(0, split_b, whole, loom_nd_sbp_2d(loom_broadcast(), loom_broadcast()), y, &why) == LOOM_OK,
+                      "%s", why);
+        for (int i = 0; i < 10 * 2; i++)
+            ck_assert_msg(fabsf(y[i] - tanhf((float)(i % 7) * 0.25f - 0.5f)) < 1e-6f, "tanh(x)%s, element %d: %g",
+                          whole ? " (B, B)" : "", i, y[i]);
+    }
     ck_assert_int_eq(mesh_parts_value(1, split_b, 0, split_b, y, &why), LOOM_ERR_UNSUPPORTED);
     ck_assert_msg(strstr(why, "loom_feeder_parts: input 'x' is (S(0), B) on its devices; feeding by parts needs it split (S(0), S(0)) "
                               "along a dynamic dim"),
                   "%s", why);
     ck_assert_int_eq(mesh_parts_value(0, split_b, 1, split_b, y, &why), LOOM_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(why, "belongs to a graph batch fed by parts, whose uneven parts a boxing on a 2-D placement does not carry"),
+    ck_assert_msg(strstr(why, "'x' belongs to a graph batch fed by parts, whose uneven parts a boxing on a 2-D placement carries only "
+                              "between (S(0), S(0)), (B, B) and (P, P), not (S(0), S(0)) -> (S(0), B)"),
                   "%s", why);
     mesh_parts_value(0, split_b, 0, split_b, y, &why); /* frees the last */
 }
