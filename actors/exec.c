@@ -109,6 +109,48 @@ const token *loom__exec_dims_of(const loom__act *a, int nin)
     return NULL;
 }
 
+/* 1 when axis a of t is a dim the piece's source fed by parts (its parts' sizes come with dims). */
+static int fed_dim(const loom_graph *g, const loom_tensor *t, int a, const token *dims)
+{
+    const int k = loom__dyn_index(g, t->shape.d[a]);
+    return k >= 0 && dims && dims->split_parts && dims->psize[k] >= 0;
+}
+
+/* The axis along which t's part under l is the range loom__exec_part_range gives, else -1: a split
+ * of one level; on a mesh, a split of both levels along a dim fed by parts. A mesh's even split
+ * is nested, the region of l. */
+static int ranged_axis(const loom_graph *g, const loom_tensor *t, const loom__lay *l, const token *dims)
+{
+    const int a = loom__lay_flat_axis(l);
+    if (a < 0 || l->s.n < 2)
+        return a;
+    return fed_dim(g, t, a, dims) ? a : -1;
+}
+
+/* 1 when l splits a dim of t fed by parts on some level. */
+static int splits_fed(const loom_graph *g, const loom_tensor *t, const loom__lay *l, const token *dims)
+{
+    for (int i = 0; i < l->s.n; i++)
+        if (l->s.v[i].kind == LOOM_SBP_SPLIT && fed_dim(g, t, l->s.v[i].axis, dims))
+            return 1;
+    return 0;
+}
+
+/* Mesh layout l of t as the 1-D layout it is over the devices in row-major order: (S(a), S(a))
+ * along a dim fed by parts is S(a) (the parts one after another, of the sizes dims gives), (B, B)
+ * is B and (P, P) is P. 0, or -1 for any other layout (a split of one level, or along a dim split
+ * evenly, is nested). */
+static int flat_lay(const loom_graph *g, const loom_tensor *t, const token *dims, loom__lay *l)
+{
+    const loom_sbp v = l->s.v[0];
+    if (l->s.n > 1 && !loom_sbp_equal(v, l->s.v[1]))
+        return -1;
+    if (v.kind == LOOM_SBP_SPLIT && !fed_dim(g, t, v.axis, dims))
+        return -1;
+    *l = (loom__lay){.s = loom_nd_sbp_1d(v), .mesh = {l->n, 1}, .n = l->n};
+    return 0;
+}
+
 loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, const loom__regst *rg, const token *dims,
                                  token *out, loom__act *a)
 {
@@ -121,10 +163,10 @@ loom_status loom__exec_shape_out(const loom__exec *x, const loom_tensor *t, cons
     out->v.ndim = t->shape.ndim;
     const loom__lay l = loom__regst_lay(rg);
     loom__lay_shape(shape, t->shape.ndim, &l, rg->part, out->v.shape);
-    if (rg->sbp.kind == LOOM_SBP_SPLIT && l.s.n == 1) { /* a mesh splits no dynamic dim (plan.c) */
+    const int ax = ranged_axis(x->pl->g, t, &l, dims);
+    if (ax >= 0) {
         int64_t first;
-        loom__exec_part_range(x->pl->g, t, rg->sbp.axis, dims, rg->nparts, rg->part, shape[rg->sbp.axis], &first,
-                              &out->v.shape[rg->sbp.axis]);
+        loom__exec_part_range(x->pl->g, t, ax, dims, rg->nparts, rg->part, shape[ax], &first, &out->v.shape[ax]);
     }
     loom__exec_copy_dims(out, dims);
     return LOOM_OK;
@@ -134,7 +176,7 @@ void loom__exec_part_range(const loom_graph *g, const loom_tensor *t, int axis, 
                            int64_t whole, int64_t *first, int64_t *size)
 {
     int k = loom__dyn_index(g, t->shape.d[axis]);
-    if (k >= 0 && nparts > 1 && dims && dims->split_parts) {
+    if (k >= 0 && nparts > 1 && dims && dims->split_parts && dims->psize[k] >= 0) {
         *first = dims->pfirst[k];
         *size = dims->psize[k];
         return;
@@ -199,6 +241,12 @@ void loom__exec_part_kctx(const loom__exec *x, const loom_tensor *t, const loom_
         const loom__sbp_sig *pair[2] = {sig, &x->pl->sig1[t->id]};
         loom__nd_part_offsets(pair, &x->pl->ksig[t->id], t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->mesh, rg->part,
                               kc);
+        for (int i = 0; i < t->n_src; i++) { /* a graph batch's parts fed by parts: their first rows come with the piece */
+            const loom__lay l = {.s = loom_nd_sbp_2d(sig->in[i], pair[1]->in[i]), .mesh = {rg->mesh[0], rg->mesh[1]}, .n = rg->nparts};
+            const int ax = ranged_axis(x->pl->g, t->src[i], &l, dims);
+            if (ax >= 0)
+                loom__exec_part_range(x->pl->g, t->src[i], ax, dims, rg->nparts, rg->part, kc->whole[i], &kc->first[i], &size);
+        }
         return;
     }
     loom__part_offsets(sig, t->n_src, (const int64_t(*)[LOOM_MAX_DIMS])shapes, rg->nparts, rg->part, kc);
@@ -232,19 +280,37 @@ static loom_status boxing_act(void *vctx, loom__act *a)
                  loom_tensor_name(t));
         return LOOM_ERR_UNSUPPORTED;
     }
+    /* on a mesh, a piece fed by parts boxes a tensor split along a fed dim through the 1-D
+     * layouts its layouts are (flat_lay): nothing else carries its uneven parts' sizes */
+    loom__lay lfrom = loom__regst_lay(from), lto = loom__regst_lay(to);
+    if (dims && dims->split_parts && (from->mesh[0] > 0 || to->mesh[0] > 0) &&
+        (splits_fed(x->pl->g, t, &lfrom, dims) || splits_fed(x->pl->g, t, &lto, dims))) {
+        loom__lay f1 = lfrom, t1 = lto;
+        if (t->layout == LOOM__CSR || flat_lay(x->pl->g, t, dims, &f1) || flat_lay(x->pl->g, t, dims, &t1)) {
+            char sf[40], st[40];
+            loom_nd_sbp_str(&lfrom.s, sf, sizeof sf);
+            loom_nd_sbp_str(&lto.s, st, sizeof st);
+            snprintf(a->msg, a->msg_size,
+                     "'%s' belongs to a graph batch fed by parts, whose uneven parts a boxing on a 2-D placement carries only "
+                     "between (S(0), S(0)), (B, B) and (P, P), not %s -> %s",
+                     loom_tensor_name(t), sf, st);
+            return LOOM_ERR_UNSUPPORTED;
+        }
+        lfrom = f1, lto = t1;
+    }
     int64_t logical[LOOM_MAX_DIMS] = {0}, first = 0, size;
     if (t->layout != LOOM__CSR) {
         loom_status s = loom__exec_shape_out(x, t, to, dims, out, a);
         if (s != LOOM_OK)
             return s;
         loom__exec_resolve(x->pl->g, t, dims, logical);
-        if (to->sbp.kind == LOOM_SBP_SPLIT && !to->mesh[0])
-            loom__exec_part_range(x->pl->g, t, to->sbp.axis, dims, to->nparts, to->part, logical[to->sbp.axis], &first, &size);
+        if (lto.s.n == 1 && lto.s.v[0].kind == LOOM_SBP_SPLIT)
+            loom__exec_part_range(x->pl->g, t, lto.s.v[0].axis, dims, to->nparts, to->part, logical[lto.s.v[0].axis], &first,
+                                  &size);
     } else {
         loom__exec_copy_dims(out, dims);
     }
-    const loom__lay lfrom = loom__regst_lay(from), lto = loom__regst_lay(to);
-    loom__comm_box b = {.parts = parts, .from = from->sbp, .to = to->sbp, .n_from = from->nparts, .n_to = to->nparts,
+    loom__comm_box b = {.parts = parts, .from = lfrom.s.v[0], .to = lto.s.v[0], .n_from = from->nparts, .n_to = to->nparts,
                         .part = to->part, .first = first, .logical = logical, .lay_from = &lfrom, .lay_to = &lto};
     return x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
 }
@@ -455,7 +521,9 @@ static loom_status sink_act(void *vctx, loom__act *a)
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return s;
     }
-    const loom__lay l = loom__regst_lay(&x->pl->regst[k->in[0]]);
+    loom__lay l = loom__regst_lay(&x->pl->regst[k->in[0]]);
+    if (l.s.n > 1 && ranged_axis(x->pl->g, t, &l, a->in[0]) >= 0) /* parts fed by parts: one after another */
+        flat_lay(x->pl->g, t, a->in[0], &l);
     if (loom__lay_join(parts, &l, &e->val[t->id])) {
         snprintf(a->msg, a->msg_size, "no memory to keep '%s'", loom_tensor_name(t));
         return LOOM_ERR_NOMEM;

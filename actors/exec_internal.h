@@ -19,8 +19,9 @@ typedef struct token {
     int has_dims; /* the piece's dynamic dims (logical sizes), from the source */
     int64_t dims[LOOM__MAX_DYN];
     /* A graph batch fed by parts (loom_feeder_parts) splits its dynamic dims unevenly: each dim's
-     * part on this token's device, its first index and size. Else (split_parts 0) a split dim's
-     * parts are the even split of loom_split_part. */
+     * part on this token's device, its first index and size (-1 for a dim fed whole). Else
+     * (split_parts 0, or psize -1) a split dim's parts are its layout's even split
+     * (loom_split_part; nested on a mesh). */
     int split_parts;
     int64_t pfirst[LOOM__MAX_DYN], psize[LOOM__MAX_DYN];
     loom__cuda_err *err; /* a copy back from a GPU: the device's error record, after the value in

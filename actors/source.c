@@ -181,8 +181,8 @@ static loom_status stamp_dims(loom__exec *x, loom__act *a)
             memcpy(tk->dims, dims, sizeof dims);
             for (int d = 0; split && d < LOOM__MAX_DYN; d++) {
                 tk->pfirst[d] = 0;
-                if (x->pdims[0][d] < 0) { /* not fed by parts: the even split */
-                    loom_split_part(dims[d] < 0 ? 0 : dims[d], x->input_n[k], j, &tk->pfirst[d], &tk->psize[d]);
+                if (x->pdims[0][d] < 0) { /* not fed by parts: the layout's even split */
+                    tk->pfirst[d] = tk->psize[d] = -1;
                     continue;
                 }
                 for (int q = 0; q < j; q++)
@@ -413,19 +413,17 @@ loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const l
     if (x->pl->nplaces > 1)
         return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: a graph batch fed by parts needs a graph on one placement; this one has %d",
                          api, x->pl->nplaces);
-    if (rg0->mesh[0] > 0)
-        return feed_fail(f, LOOM_ERR_UNSUPPORTED,
-                         "%s: input '%s' is on a 2-D placement, where a graph batch is fed whole (its dims split evenly on each "
-                         "level), not by parts",
-                         api, t->name);
     if (x->pl->micro > 1)
         return feed_fail(f, LOOM_ERR_UNSUPPORTED, "%s: a graph batch fed by parts is not cut into micro-batches; compile with "
                          "micro_batches 0 or 1", api);
-    if (rg0->sbp.kind != LOOM_SBP_SPLIT || rg0->sbp.axis != 0 || d < 0) {
-        char sb[16];
-        loom_sbp_str(rg0->sbp, sb, sizeof sb);
-        return feed_fail(f, LOOM_ERR_INVALID, "%s: input '%s' is %s on its devices; feeding by parts needs it split S(0) along a dynamic dim",
-                         api, t->name, sb);
+    const loom__lay l0 = loom__regst_lay(rg0);
+    if (loom__lay_flat_axis(&l0) != 0 || d < 0) {
+        /* on a mesh, parts in device order are a split of both levels: (S(0), S(0)) */
+        char sb[40];
+        loom_nd_sbp_str(&l0.s, sb, sizeof sb);
+        return feed_fail(f, rg0->mesh[0] > 0 && d >= 0 ? LOOM_ERR_UNSUPPORTED : LOOM_ERR_INVALID,
+                         "%s: input '%s' is %s on its devices; feeding by parts needs it split %s along a dynamic dim", api, t->name, sb,
+                         rg0->mesh[0] > 0 ? "(S(0), S(0))" : "S(0)");
     }
     for (int i = 1; i < t->shape.ndim; i++)
         if (loom_dim_is_dynamic(t->shape.d[i]))
@@ -435,7 +433,7 @@ loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const l
         const loom_array *p = &parts[j];
         char part[24];
         snprintf(part, sizeof part, " part %d", j);
-        const int64_t most = loom__dyn_part_bound(g, d, n, j);
+        const int64_t most = loom__lay_part_rows(g, d, &l0, j);
         if (p->ndim >= 1 && p->shape[0] > most && p->shape[0] <= g->dyn[d].bound)
             return feed_fail(f, LOOM_ERR_SHAPE, "%s: input '%s',%s: %" PRId64 " rows, over %s's part bound of %" PRId64
                              " (loom_dim_set_part_bound, loom_program_set_bounds)",

@@ -2,9 +2,11 @@
  * model on a placement over the job's ranks, two CPU devices each (@0-(n-1)/cpu:0-1, the mesh
  * [n, 2]), trains it and checks the losses (and parameters, where the case has them)
  * against one device, on every rank: the MLP, GCN and embedding models in data, model and hybrid
- * parallelism (and the MLP with two-level hints), the ConvNet. Each rank's result is its own: the sinks of every rank assemble the
+ * parallelism (and the MLP with two-level hints), the ConvNet, and the interaction network, GIN
+ * and GAT on graph batches fed by parts. Each rank's result is its own: the sinks of every rank assemble the
  * whole loss. A placement over ranks is 2-D ([ranks, devices per rank], one-level SBPs holding on
- * both levels); what does not run over ranks is refused: a graph batch fed by parts, micro-batches. */
+ * both levels); what does not run over ranks is refused: an input fed by parts that is not split
+ * on both levels, micro-batches. */
 #include "batch_cases.h"
 #include "cnn_cases.h"
 #include "equiv.h"
@@ -63,28 +65,56 @@ END_TEST
 START_TEST(test_embedding_over_ranks) { check_model(lt_model_embedding, "embedding", 1, 1e-5); }
 END_TEST
 
-/* A placement over ranks is a 2-D placement (its ranks by each rank's devices), and a graph batch
- * is fed by parts on 1-D placements only: the event-graph GNN's batch source over ranks is refused,
- * on every rank, with that reason and nothing run. */
-START_TEST(test_event_gnn_over_ranks_refused)
+/* The event-graph GNN (the interaction network) on graph batches over the ranks: the devices
+ * sampler deals each step's graphs over every device of every rank, each rank's batch source
+ * collates its own devices' shares and feeds them by parts, (S(0), S(0)) in the mesh's row-major
+ * order; the losses are one device's fed each step's shares joined. */
+START_TEST(test_event_gnn_over_ranks)
+{
+    lt_batch_equivalence(LT_BATCH_IN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+}
+END_TEST
+
+/* GIN and GAT on graph batches fed by parts over the ranks: GAT's dropout masks are made whole
+ * ((S(0), S(0)) -> (B, B), the parts read across ranks in device order) and cut back. */
+START_TEST(test_graph_gnns_over_ranks)
+{
+    lt_batch_equivalence(LT_BATCH_GIN, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+    lt_batch_equivalence(LT_BATCH_GAT, placement, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
+}
+END_TEST
+
+/* Fed by parts, a graph batch's inputs must split both levels: the interaction network with its
+ * node features laid (S(0), B) over the ranks is refused, on every rank, with that reason and
+ * nothing run. */
+START_TEST(test_event_gnn_split_over_ranks_only_refused)
 {
     loom_samples s;
     loom_sampler *smp = lt_batch_sampler(&s, 2 * loom_dist_size(), LOOM_SAMPLER_DEVICES);
     loom_error err = LOOM_ERROR_INIT;
-    lt_batch_model m;
-    lt_batch_model_new(&m, &s, placement, LT_BATCH_IN, 11);
+    loom_graph *g = lt_graph_on(placement, 11);
+    loom_batch_inputs in;
+    loom_batch_inputs_make(g, &s, 12, LOOM_TASK_EDGES, &in);
+    loom_tensor_set_nd_sbp(in.x, loom_nd_sbp_2d(loom_split(0), loom_broadcast()));
+    loom_tensor *out = loom_nn_interaction_network(g, "in", in.x, in.edge_attr, in.src, in.dst, 8, 2);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_adam(0.01);
+    loom_program *p = NULL;
+    ck_assert_msg(loom_compile(g, loom_bce_with_logits(g, out, in.edge_y, 2.0), &o, &p) == LOOM_OK, "%s", loom_graph_error(g));
     loom_batch_source *src = NULL;
-    ck_assert_msg(loom_batch_source_new(m.p, &s, smp, &m.in, &src, &err) == LOOM_OK, "%s", err.msg);
+    ck_assert_msg(loom_batch_source_new(p, &s, smp, &in, &src, &err) == LOOM_OK, "%s", err.msg);
     ck_assert_msg(loom_sampler_epoch(smp, 0, &err) == LOOM_OK, "%s", err.msg);
-    ck_assert_msg(loom_batch_plan_epoch(m.p, smp, &m.in, &err) == LOOM_OK, "%s", err.msg);
+    ck_assert_msg(loom_batch_plan_epoch(p, smp, &in, &err) == LOOM_OK, "%s", err.msg);
     ck_assert_int_eq(loom_batch_run(src, LOOM_RUN_STEP, 0, &err), LOOM_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(err.msg, "is on a 2-D placement, where a graph batch is fed whole") != NULL, "rank %d: %s",
-                  loom_dist_rank(), err.msg);
+    ck_assert_msg(strstr(err.msg, "loom_feeder_parts: input 'x' is (S(0), B) on its devices; feeding by parts needs it split "
+                                  "(S(0), S(0)) along a dynamic dim") != NULL,
+                  "rank %d: %s", loom_dist_rank(), err.msg);
     int64_t n = -1;
-    loom_program_losses(m.p, &n);
+    loom_program_losses(p, &n);
     ck_assert_int_eq(n, 0);
     loom_batch_source_free(src);
-    lt_batch_model_free(&m);
+    loom_program_free(p);
+    loom_graph_free(g);
     loom_sampler_free(smp);
     loom_samples_free(&s);
 }
@@ -196,7 +226,9 @@ int main(void)
     tcase_add_test(tc, test_gcn_over_ranks);
     tcase_add_test(tc, test_gcn_dropout_over_ranks);
     tcase_add_test(tc, test_embedding_over_ranks);
-    tcase_add_test(tc, test_event_gnn_over_ranks_refused);
+    tcase_add_test(tc, test_event_gnn_over_ranks);
+    tcase_add_test(tc, test_graph_gnns_over_ranks);
+    tcase_add_test(tc, test_event_gnn_split_over_ranks_only_refused);
     tcase_add_test(tc, test_micro_over_ranks_refused);
     tcase_add_test(tc, test_convnet_over_ranks);
     tcase_add_test(tc, test_plan_json_over_ranks);

@@ -16,6 +16,18 @@ START_TEST(test_interaction_network_cpu4)
 }
 END_TEST
 
+/* On a mesh, parts in device order split both levels ((S(0), S(0)), rows part j on device j,
+ * row-major): the interaction network, GIN and GAT (its dropout masks made whole, (B, B), and cut
+ * back) give one device's losses. */
+START_TEST(test_graph_batches_on_meshes)
+{
+    lt_batch_equivalence(LT_BATCH_IN, "cpu:0-3[2,2]", 4, LOOM_SAMPLER_DEVICES);
+    lt_batch_equivalence(LT_BATCH_IN, "@0/cpu:0-2", 3, LOOM_SAMPLER_BUDGET);
+    lt_batch_equivalence(LT_BATCH_GIN, "cpu:0-3[2,2]", 4, LOOM_SAMPLER_DEVICES);
+    lt_batch_equivalence(LT_BATCH_GAT, "cpu:0-5[3,2]", 6, LOOM_SAMPLER_BUDGET);
+}
+END_TEST
+
 START_TEST(test_interaction_network_cpu2_balance)
 {
     lt_batch_equivalence(LT_BATCH_IN, "cpu:0-1", 2, LOOM_SAMPLER_BALANCE);
@@ -225,15 +237,18 @@ START_TEST(test_batch_refusals)
 END_TEST
 
 /* An input a data source feeds is fetchable once kept: after a step, x is that step's shares'
- * node features, device after device (on one device and on two). */
+ * node features, device after device (on one device, on two, and on a mesh of four: row-major). */
 START_TEST(test_fed_input_kept)
 {
     loom_samples s;
     lt_make_samples(&s, 16, 8);
     loom_error err = LOOM_ERROR_INIT;
-    for (int ndev = 1; ndev <= 2; ndev++) {
+    static const char *const on[] = {NULL, "cpu:0-1", "cpu:0-3[2,2]"};
+    static const int devices[] = {1, 2, 4};
+    for (int c = 0; c < 3; c++) {
+        const int ndev = devices[c];
         lt_batch_model m;
-        lt_batch_model_new(&m, &s, ndev == 1 ? NULL : "cpu:0-1", LT_BATCH_IN, 1);
+        lt_batch_model_new(&m, &s, on[c], LT_BATCH_IN, 1);
         ck_assert(loom_program_keep(m.p, m.in.x) == LOOM_OK);
         loom_sampler_opts o = LOOM_SAMPLER_OPTS_INIT;
         o.batch = 5;
@@ -344,6 +359,7 @@ int main(void)
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_interaction_network_cpu4);
+    tcase_add_test(tc, test_graph_batches_on_meshes);
     tcase_add_test(tc, test_interaction_network_cpu2_balance);
     tcase_add_test(tc, test_gin_cpu2);
     tcase_add_test(tc, test_gat_cpu2);

@@ -269,31 +269,73 @@ START_TEST(test_hybrid_mlp)
 }
 END_TEST
 
-/* A graph batch is fed whole onto a mesh: feeding its parts (loom_feeder_parts) is refused. */
+/* A graph batch fed by parts onto a mesh: its parts in device order (row-major) split both
+ * levels, (S(0), S(0)), and may be uneven; a boxing to (B, B) joins them in that order. An input
+ * laid otherwise, (S(0), B) here, is refused when fed by parts, and so is a boxing to such a
+ * layout (nothing carries the parts' sizes through its nested split). */
 static loom_tensor *parts_x;
 static loom_status feed_by_parts(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t len)
 {
     (void)ctx, (void)step, (void)end, (void)msg, (void)len;
-    static float v[4][3 * 2];
+    static float v[10 * 2];
+    static const int64_t rows[4] = {3, 1, 4, 2}; /* the nested even split of 10 would be 3, 2, 3, 2 */
     loom_array parts[4];
-    for (int d = 0; d < 4; d++)
-        parts[d] = (loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {3, 2}, .data = v[d]};
+    for (int d = 0, at = 0; d < 4; at += (int)rows[d], d++)
+        parts[d] = (loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {rows[d], 2}, .data = v + 2 * at};
+    for (int i = 0; i < 10 * 2; i++)
+        v[i] = (float)(i % 7) * 0.25f - 0.5f;
     return loom_feeder_parts(f, parts_x, 4, parts);
+}
+
+/* tanh(x) of x fed by parts, kept from the forward pass of sum(tanh(x)), with x and tanh(x)'s
+ * SBPs on the mesh (n 0: the default); or the run's error. */
+static loom_status mesh_parts_value(int nx, loom_nd_sbp sx, int nh, loom_nd_sbp sh, float out[10 * 2], const char **why)
+{
+    static loom_graph *g;
+    static loom_program *p;
+    loom_program_free(p), loom_graph_free(g);
+    p = NULL;
+    g = graph_on("cpu:0-3[2,2]");
+    parts_x = loom_input(g, "x", LOOM_F32, loom_shape(loom_dim_dynamic(g, "N", 16), 2));
+    if (nx)
+        loom_tensor_set_nd_sbp(parts_x, sx);
+    loom_tensor *h = loom_tanh(g, parts_x);
+    if (nh)
+        loom_tensor_set_nd_sbp(h, sh);
+    ck_assert_msg(loom_compile(g, loom_sum(g, h, 3, 0), NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert(loom_program_keep(p, h) == LOOM_OK);
+    loom_program_set_source(p, feed_by_parts, NULL);
+    loom_status st = loom_program_run_steps(p, LOOM_RUN_FORWARD, 1);
+    *why = loom_program_error(p);
+    loom_array a;
+    if (st == LOOM_OK && (st = loom_program_fetch(p, h, &a)) == LOOM_OK) {
+        ck_assert_int_eq(a.shape[0], 10);
+        memcpy(out, a.data, 10 * 2 * sizeof(float));
+    }
+    return st;
 }
 
 START_TEST(test_mesh_fed_by_parts)
 {
-    loom_graph *g = graph_on("cpu:0-3[2,2]");
-    loom_dim n = loom_dim_dynamic(g, "N", 16);
-    parts_x = loom_input(g, "x", LOOM_F32, loom_shape(n, 2));
-    loom_program *p = NULL;
-    ck_assert_msg(loom_compile(g, loom_sum(g, loom_tanh(g, parts_x), 3, 0), NULL, &p) == LOOM_OK, "%s", loom_graph_error(g));
-    loom_program_set_source(p, feed_by_parts, NULL);
-    ck_assert_int_eq(loom_program_run_steps(p, LOOM_RUN_FORWARD, 1), LOOM_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(loom_program_error(p), "loom_feeder_parts: input 'x' is on a 2-D placement, where a graph batch is fed whole"),
-                  "%s", loom_program_error(p));
-    loom_program_free(p);
-    loom_graph_free(g);
+    const loom_nd_sbp split_b = loom_nd_sbp_2d(loom_split(0), loom_broadcast());
+    float y[10 * 2];
+    const char *why;
+    for (int whole = 0; whole < 2; whole++) {
+        ck_assert_msg(mesh_parts_value(0, split_b, whole, loom_nd_sbp_2d(loom_broadcast(), loom_broadcast()), y, &why) == LOOM_OK,
+                      "%s", why);
+        for (int i = 0; i < 10 * 2; i++)
+            ck_assert_msg(fabsf(y[i] - tanhf((float)(i % 7) * 0.25f - 0.5f)) < 1e-6f, "tanh(x)%s, element %d: %g",
+                          whole ? " (B, B)" : "", i, y[i]);
+    }
+    ck_assert_int_eq(mesh_parts_value(1, split_b, 0, split_b, y, &why), LOOM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(why, "loom_feeder_parts: input 'x' is (S(0), B) on its devices; feeding by parts needs it split (S(0), S(0)) "
+                              "along a dynamic dim"),
+                  "%s", why);
+    ck_assert_int_eq(mesh_parts_value(0, split_b, 1, split_b, y, &why), LOOM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(why, "'x' belongs to a graph batch fed by parts, whose uneven parts a boxing on a 2-D placement carries only "
+                              "between (S(0), S(0)), (B, B) and (P, P), not (S(0), S(0)) -> (S(0), B)"),
+                  "%s", why);
+    mesh_parts_value(0, split_b, 0, split_b, y, &why); /* frees the last */
 }
 END_TEST
 

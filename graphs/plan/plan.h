@@ -243,5 +243,9 @@ static inline loom__lay loom__regst_lay(const loom__regst *rg)
 /* Bytes of device d's part of dense tensor t laid out as l, at the bounds of its dims
  * (loom__part_bytes when 1-D). */
 size_t loom__lay_bytes(const loom_graph *g, const loom_tensor *t, const loom__lay *l, int d);
+/* The rows device d's part holds of dynamic dim k, which l splits on every level (of n > 1
+ * devices): its part bound (loom__dyn_part_bound, what a graph batch's part fed by parts may
+ * hold); on a mesh, the nested even share of its bound when larger (a batch fed whole). */
+int64_t loom__lay_part_rows(const loom_graph *g, int k, const loom__lay *l, int d);
 
 #endif

@@ -63,9 +63,24 @@ size_t loom__lay_bytes(const loom_graph *g, const loom_tensor *t, const loom__la
     for (int i = 0; i < t->shape.ndim; i++)
         bound[i] = loom__dim_bound(g, t->shape.d[i]);
     loom__nd_part_shape(bound, t->shape.ndim, &l->s, l->mesh, d, shape);
+    const int a = loom__lay_flat_axis(l), k = a >= 0 ? loom__dyn_index(g, t->shape.d[a]) : -1;
+    if (k >= 0) /* a graph batch's parts may be uneven on a mesh too */
+        shape[a] = loom__lay_part_rows(g, k, l, d);
     if (loom__dense_size(t->dtype, t->shape.ndim, shape, NULL, &bytes))
         return LOOM__PLAN_OVER;
     return align_up(bytes ? (size_t)bytes : 1);
+}
+
+int64_t loom__lay_part_rows(const loom_graph *g, int k, const loom__lay *l, int d)
+{
+    const int64_t most = loom__dyn_part_bound(g, k, l->n, d);
+    if (l->s.n < 2)
+        return most;
+    const int a = loom__lay_flat_axis(l);
+    int64_t bound[LOOM_MAX_DIMS] = {0}, part[LOOM_MAX_DIMS];
+    bound[a] = g->dyn[k].bound;
+    loom__nd_part_shape(bound, a + 1, &l->s, l->mesh, d, part);
+    return part[a] > most ? part[a] : most;
 }
 
 /* Places each shared register of chain c of device d by lifetime (loom__memplan), from offset

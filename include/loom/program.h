@@ -205,11 +205,13 @@ int loom_feeder_part_here(const loom_feeder *f, const loom_tensor *input, int j)
 loom_status loom_feeder_csr(loom_feeder *f, loom_tensor *input, const loom_csr *m);
 /** Feeds input by parts, one per device of its placement (n of them, in the placement's order):
  * a graph batch split by whole graphs, each device's part collated on its own (an index input's
- * values index its own part of their range). The input must be split S(0) along a dynamic dim
- * (the logical value is the parts one after another); the parts of every input fed so in one step
+ * values index its own part of their range). The input must be split S(0) along a dynamic dim,
+ * (S(0), S(0)) on a 2-D placement (parts in its row-major device order), and the logical value
+ * is the parts one after another; the parts of every input fed so in one step
  * must agree on each dynamic dim they share, and each fit the dim's part bound
  * (loom_dim_set_part_bound). With one device it is loom_feeder_dense of the one part.
- * LOOM_ERR_INVALID or LOOM_ERR_SHAPE with the source's message naming the input and the part. */
+ * LOOM_ERR_INVALID or LOOM_ERR_SHAPE with the source's message naming the input and the part;
+ * LOOM_ERR_UNSUPPORTED for an input split otherwise on a mesh. */
 loom_status loom_feeder_parts(loom_feeder *f, loom_tensor *input, int n, const loom_array *parts);
 
 /** Keeps t's value of the last step fetchable (the actor executor reuses the memory of values

@@ -329,6 +329,16 @@ void loom__lay_shape(const int64_t *shape, int ndim, const loom__lay *l, int d, 
         loom__part_shape(shape, ndim, l->s.v[0], l->n, d, part);
 }
 
+int loom__lay_flat_axis(const loom__lay *l)
+{
+    if (l->s.n < 1)
+        return -1;
+    for (int i = 0; i < l->s.n; i++)
+        if (l->s.v[i].kind != LOOM_SBP_SPLIT || l->s.v[i].axis != l->s.v[0].axis)
+            return -1;
+    return l->s.v[0].axis;
+}
+
 void loom__lay_cut(const loom__value *x, const loom__lay *l, int d, loom__value *out)
 {
     if (l->s.n > 1)

@@ -77,6 +77,11 @@ typedef struct loom__lay {
 } loom__lay;
 
 void loom__lay_shape(const int64_t *shape, int ndim, const loom__lay *l, int d, int64_t *part);
+/* The axis l splits on every level (S(a) when 1-D, (S(a), S(a)) on a mesh), else -1. Such a layout
+ * lays its parts along the axis in device order (row-major on a mesh), so they may be any sizes
+ * that add up: a graph batch's parts fed by parts (loom_feeder_parts), whose sizes come with the
+ * piece, take the place of the even split. */
+int loom__lay_flat_axis(const loom__lay *l);
 void loom__lay_cut(const loom__value *x, const loom__lay *l, int d, loom__value *out);
 /* 0, or -1 out of memory (a partial sum on a mesh adds in a buffer of doubles). */
 int loom__lay_join(const loom__value *const *parts, const loom__lay *l, loom__value *x);
