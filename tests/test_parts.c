@@ -174,9 +174,10 @@ START_TEST(test_partial_sums_in_device_order)
 END_TEST
 
 /* On a mesh, P parts are summed in double in device order too, whether each part read covers the
- * whole output (an all-reduce, a reduce-scatter: summed in blocks) or only a box of it (added box
- * by box): each element must have the bits of adding, in device order, the parts whose region holds
- * it. Rows of 1030 cross the blocks the sum walks in. */
+ * whole output (an all-reduce, a reduce-scatter: summed in blocks, or two parts added in their own
+ * type) or only a box of it (added box by box): each element must have the bits of adding from +0,
+ * in device order, the parts whose region holds it. Rows of 1030 cross the blocks the sum walks
+ * in; the first element is -0 in every part. */
 START_TEST(test_mesh_partial_sums)
 {
     const int meshes[2][2] = {{2, 2}, {2, 1}};
@@ -209,6 +210,10 @@ START_TEST(test_mesh_partial_sums)
                             else
                                 ((float *)parts[q].data)[i] = (float)(r[i] * (q == 1 ? 1e8 : 1));
                         free(r);
+                        if (dt) /* -0 everywhere: the sum starts from +0, so it is +0 */
+                            ((double *)parts[q].data)[0] = -0.0;
+                        else
+                            ((float *)parts[q].data)[0] = -0.0f;
                         pp[q] = &parts[q];
                     }
                     for (int d = 0; d < to.n; d++) {

@@ -74,6 +74,24 @@ static int overlap(const int64_t *as, const int64_t *asz, const int64_t *bs, con
     return !empty;
 }
 
+/* out[0..len) = the sum of the k <= 2 runs s[j] in device order from 0, in out's own type: the
+ * same bits as in double rounded once (one or two float addends: their double sum rounded to float
+ * is their float sum, as double has more than 2 * 24 + 2 bits), 0 + a turning -0 into +0 alike. */
+static void sum_two(void *out, const void *const *s, int k, int f32, int64_t len)
+{
+    if (f32) {
+        float *o = out;
+        const float *a = s[0], *b = s[1];
+        for (int64_t i = 0; i < len; i++)
+            o[i] = k == 0 ? 0.0f : k == 1 ? 0.0f + a[i] : (0.0f + a[i]) + b[i];
+    } else {
+        double *o = out;
+        const double *a = s[0], *b = s[1];
+        for (int64_t i = 0; i < len; i++)
+            o[i] = k == 0 ? 0.0 : k == 1 ? 0.0 + a[i] : (0.0 + a[i]) + b[i];
+    }
+}
+
 /* out = the sum of the k boxes of extent out->shape, box j at offset at[j] of src[j] (whose shape is
  * shape[j]), in double, in the order of j, rounded once. Runs along the last dim, in blocks that
  * stay in cache, so the adds vectorise and no buffer of doubles the size of out is needed. */
@@ -81,12 +99,22 @@ static void sum_boxes(loom__value *out, const loom__value *const *src, const int
 {
     enum { BLOCK = 512 };
     int nd = out->ndim, f32 = out->dtype == LOOM_F32;
+    size_t es = f32 ? sizeof(float) : sizeof(double);
     if (loom__numel(out) <= 0)
         return;
     int64_t run = nd ? out->shape[nd - 1] : 1, idx[LOOM_MAX_DIMS] = {0}, e = 0;
     double acc[BLOCK];
     for (;;) {
-        for (int64_t c = 0; c < run; c += BLOCK) {
+        const void *two[2] = {0};
+        for (int j = 0; j < k && k <= 2; j++) {
+            int64_t si = 0;
+            for (int i = 0; i < nd; i++)
+                si = si * shape[j][i] + at[j][i] + (i == nd - 1 ? 0 : idx[i]);
+            two[j] = (const char *)src[j]->data + (size_t)si * es;
+        }
+        if (k <= 2)
+            sum_two((char *)out->data + (size_t)e * es, two, k, f32, run);
+        for (int64_t c = 0; c < run && k > 2; c += BLOCK) {
             int64_t len = run - c < BLOCK ? run - c : BLOCK;
             for (int64_t i = 0; i < len; i++)
                 acc[i] = 0;
