@@ -1,26 +1,40 @@
 /* Runs over several processes (build with MPI; run under mpirun, e.g. mpirun -np 2 build/bench/mpi).
  * Rank 0 prints one JSON line per case:
  *
- *   {"case":"allreduce","ranks":2,"bytes":16777216,"mpi_ms":..,"mpi_busbw_gbs":..,
- *    "loom_step_ms":..,"loom_local_step_ms":..,"loom_boxing_ms":..,"loom_busbw_gbs":..,"ratio":..}
+ *   {"case":"allreduce","ranks":2,"bytes":16777216,"per_step":1,"net_yield_us":0,"mpi_ms":..,
+ *    "mpi_med_ms":..,"mpi_busbw_gbs":..,"loom_step_ms":..,"loom_local_step_ms":..,"loom_boxing_ms":..,
+ *    "loom_boxing_med_ms":..,"loom_busbw_gbs":..,"ratio":..}
  *
  *   The all-reduce of a partial sum between ranks through Loom's boxing, against MPI_Allreduce
- *   alone on buffers of the same size. Loom's side is a step that reads an input declared P on
- *   @0-(n-1)/cpu:0 (one device per rank) through relu and sums it (forward only): the boxing P -> B
- *   is the only communication. The same step with the input declared B (no boxing) is timed too,
- *   and loom_boxing_ms is the difference, so that the compute both share is left out (null when
- *   the difference is lost in the machine's noise: the figures are then not a measurement). Bus
- *   bandwidth as NCCL counts it: 2 (n - 1) / n bytes per all-reduce over its time; ratio is
- *   Loom's bus bandwidth over MPI's (goal >= 0.9).
+ *   alone on buffers of the same size (bytes of floats). Loom's side is a forward step over
+ *   per_step inputs x declared P on @0-(n-1)/cpu:0 (one device per rank; per_step = 16 MiB /
+ *   bytes, 1 to 16, so that a small all-reduce is timed over 16 MiB of them, not lost in the
+ *   noise of the step's fixed cost): each
+ *   y = relu(x) is asked to be B, so the boxing of x is the all-reduce P -> B (its messages through
+ *   the communication thread, the sum), then the first element of y (asked B too, so nothing else
+ *   is boxed) is summed into the loss. The same step with the inputs declared B (no boxing) is
+ *   timed too, and loom_boxing_ms is the difference over per_step: what both share is one pass of
+ *   relu over each x and the runtime's own cost (the fed inputs are not copied per step). MPI
+ *   makes per_step calls a step, back to back. Steps of a run overlap as in training (a step's
+ *   parts may travel while the step before computes): the figure is what the boxing adds to a
+ *   step. mpi_ms, loom_step_ms and loom_local_step_ms are the best of the repetitions, and
+ *   loom_boxing_ms comes from the best two; the *_med_ms fields are medians, to show the noise (a
+ *   boxing lost in it is null). Bus bandwidth as NCCL counts it: 2 (n - 1) / n bytes per
+ *   all-reduce over its time; ratio is Loom's bus bandwidth over MPI's, from the best times (goal
+ *   >= 0.9). Each size is timed with the communication thread's two settings (net_yield_us, see
+ *   set_poll), one line each, against the same MPI times.
  *
  *   {"case":"dp_step","placement":"cpu:0-1","ranks":1,"step_ms":..}
- *   {"case":"dp_step","placement":"@0-1/cpu:0","ranks":2,"step_ms":..}
+ *   {"case":"dp_step","placement":"@0-1/cpu:0","ranks":2,"net_yield_us":0,"step_ms":..}
  *
  *   A data-parallel MLP training step (Adam; batch 4096 of 256 features, 512 hidden, 10 classes),
- *   on one rank with two devices and on two ranks with one device each.
+ *   on one rank with two devices and on two ranks with one device each (there with each setting
+ *   of the communication thread, interleaved: what its polling costs the ranks' compute).
  *
- * Usage: mpi [MIB ...] (all-reduce sizes in MiB; default 1 4 16 64). Times are the best of 5
- * repetitions of 10 steps (MPI: of 10 calls) after a warm-up, the three of a size interleaved. */
+ * Usage: mpi [MIB ...] (all-reduce sizes in MiB; default 1 4 16 64). All-reduce times are of 9
+ * repetitions of 10 steps (MPI: of 10 per_step calls) after a warm-up, MPI's and the programs' of
+ * a size interleaved; the MLP's the best of 5. The bench sets LOOM_NET_YIELD_US itself. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <loom/loom.h>
 
 #include <mpi.h>
@@ -29,7 +43,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { REPS = 5, STEPS = 10 };
+enum { REPS = 5, AR_REPS = 9, STEPS = 10, MAX_PER_STEP = 16 };
 
 static double now_s(void)
 {
@@ -60,16 +74,26 @@ static double time_steps(loom_program *p, loom_run_mode mode)
     return (now_s() - t0) / STEPS;
 }
 
-/* The forward step over an input of n floats declared sbp on one device per rank, compiled and
- * fed (its data kept in *data). */
-static loom_program *reduce_program(int64_t n, loom_sbp sbp, int ranks, loom_graph **gp, float **data)
+/* The forward step over k inputs of n floats each declared sbp on one device per rank (see the
+ * top), compiled and fed (their data kept in *data). */
+static loom_program *reduce_program(int64_t n, int k, loom_sbp sbp, int ranks, loom_graph **gp, float **data)
 {
     char where[64];
     snprintf(where, sizeof where, "@0-%d/cpu:0", ranks - 1);
     loom_graph *g = *gp = graph_on(where);
-    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(n));
-    loom_tensor_set_sbp(x, sbp);
-    loom_tensor *loss = loom_sum(g, loom_relu(g, x), ~0u, 0);
+    loom_tensor *x[MAX_PER_STEP], *loss = NULL;
+    for (int i = 0; i < k; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        x[i] = loom_input(g, name, LOOM_F32, loom_shape(n));
+        loom_tensor_set_sbp(x[i], sbp);
+        loom_tensor *y = loom_relu(g, x[i]), *first;
+        loom_tensor_set_sbp(y, loom_broadcast()); /* P -> B before the relu: the whole all-reduce */
+        first = loom_slice(g, y, 0, 0, 1);
+        loom_tensor_set_sbp(first, loom_broadcast());
+        loom_tensor *s = loom_sum(g, first, ~0u, 0);
+        loss = loss ? loom_add(g, loss, s) : s;
+    }
     loom_program *p;
     loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;
     if (loom_compile(g, loss, &opts, &p) != LOOM_OK) {
@@ -79,46 +103,82 @@ static loom_program *reduce_program(int64_t n, loom_sbp sbp, int ranks, loom_gra
     *data = malloc((size_t)n * sizeof **data);
     for (int64_t i = 0; i < n; i++)
         (*data)[i] = (float)(i % 7) - 3.0f;
-    loom_program_feed(p, x, &(loom_array){.dtype = LOOM_F32, .ndim = 1, .shape = {n}, .data = *data});
+    for (int i = 0; i < k; i++)
+        loom_program_feed(p, x[i], &(loom_array){.dtype = LOOM_F32, .ndim = 1, .shape = {n}, .data = *data});
     return p;
 }
 
-/* Best seconds per call of MPI_Allreduce on n floats, and per step of the two programs, their
- * repetitions interleaved so that a busy spell of the machine falls on all three alike. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The best and the median of t[0..n). */
+static void best_median(double *t, int n, double *best, double *med)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    *best = t[0];
+    *med = t[n / 2];
+}
+
+/* The communication thread's settings compared (runtime/comm/mpi/mpi.c): LOOM_NET_YIELD_US 0, the
+ * default (it sleeps as soon as it is idle), and 200 (it polls, yielding its core, for 200 us after
+ * it last had work). */
+enum { NPOLL = 2 };
+static const char *const yield_us[NPOLL] = {"0", "200"};
+
+static void set_poll(int k) { setenv("LOOM_NET_YIELD_US", yield_us[k], 1); }
+
+/* Seconds per call of MPI_Allreduce on n floats, and per step of the two programs under each
+ * setting, their repetitions interleaved so that a busy spell of the machine falls on all alike. */
 static void allreduce_case(int64_t bytes, int rank, int ranks)
 {
     int64_t n = bytes / 4;
+    /* k all-reduces a step, k * bytes at least 16 MiB: what they add is then not lost in the noise
+     * of the step's fixed cost (the runtime's own round trips between ranks, bench/README.md) */
+    int k = bytes >= (16 << 20) ? 1 : (int)((16 << 20) / bytes);
+    k = k > MAX_PER_STEP ? MAX_PER_STEP : k;
     float *in = malloc((size_t)bytes), *out = malloc((size_t)bytes), *d1, *d2;
     for (int64_t i = 0; i < n; i++)
         in[i] = (float)(i % 5);
     loom_graph *g1, *g2;
-    loom_program *with = reduce_program(n, loom_partial_sum(), ranks, &g1, &d1);
-    loom_program *local = reduce_program(n, loom_broadcast(), ranks, &g2, &d2);
+    loom_program *with = reduce_program(n, k, loom_partial_sum(), ranks, &g1, &d1);
+    loom_program *local = reduce_program(n, k, loom_broadcast(), ranks, &g2, &d2);
     MPI_Allreduce(in, out, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); /* warm-up */
     loom_program_run_steps(with, LOOM_RUN_EVAL, 1);
     loom_program_run_steps(local, LOOM_RUN_EVAL, 1);
-    double mpi = 1e30, tw = 1e30, tl = 1e30;
-    for (int r = 0; r < REPS; r++) {
+    double tm[AR_REPS], tw[NPOLL][AR_REPS], tl[NPOLL][AR_REPS];
+    for (int r = 0; r < AR_REPS; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = now_s();
-        for (int k = 0; k < STEPS; k++)
+        for (int c = 0; c < STEPS * k; c++)
             MPI_Allreduce(in, out, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        double t = (now_s() - t0) / STEPS;
-        mpi = t < mpi ? t : mpi;
-        t = time_steps(with, LOOM_RUN_EVAL);
-        tw = t < tw ? t : tw;
-        t = time_steps(local, LOOM_RUN_EVAL);
-        tl = t < tl ? t : tl;
+        tm[r] = (now_s() - t0) / (STEPS * k);
+        for (int i = 0; i < NPOLL; i++) { /* in turns first */
+            int y = (r + i) % NPOLL;
+            set_poll(y);
+            tw[y][r] = time_steps(with, LOOM_RUN_EVAL);
+            tl[y][r] = time_steps(local, LOOM_RUN_EVAL);
+        }
     }
-    double box = tw - tl, bus = 2.0 * (ranks - 1) / ranks * (double)bytes;
-    char boxed[160] = "\"loom_boxing_ms\":null,\"loom_busbw_gbs\":null,\"ratio\":null"; /* lost in the noise */
-    if (box > 0)
-        snprintf(boxed, sizeof boxed, "\"loom_boxing_ms\":%.3f,\"loom_busbw_gbs\":%.3f,\"ratio\":%.3f", box * 1e3,
-                 bus / box / 1e9, mpi / box);
-    if (rank == 0)
-        printf("{\"case\":\"allreduce\",\"ranks\":%d,\"bytes\":%lld,\"mpi_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,"
-               "\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,%s}\n",
-               ranks, (long long)bytes, mpi * 1e3, bus / mpi / 1e9, tw * 1e3, tl * 1e3, boxed);
+    double mpi, mpi_med, bus = 2.0 * (ranks - 1) / ranks * (double)bytes;
+    best_median(tm, AR_REPS, &mpi, &mpi_med);
+    for (int y = 0; y < NPOLL; y++) {
+        double w, w_med, l, l_med;
+        best_median(tw[y], AR_REPS, &w, &w_med);
+        best_median(tl[y], AR_REPS, &l, &l_med);
+        double b = (w - l) / k, b_med = (w_med - l_med) / k;
+        char boxed[200] = "\"loom_boxing_ms\":null,\"loom_boxing_med_ms\":null,\"loom_busbw_gbs\":null,\"ratio\":null";
+        if (b > 0 && b_med > 0) /* else lost in the noise */
+            snprintf(boxed, sizeof boxed, "\"loom_boxing_ms\":%.3f,\"loom_boxing_med_ms\":%.3f,\"loom_busbw_gbs\":%.3f,\"ratio\":%.3f",
+                     b * 1e3, b_med * 1e3, bus / b / 1e9, mpi / b);
+        if (rank == 0)
+            printf("{\"case\":\"allreduce\",\"ranks\":%d,\"bytes\":%lld,\"per_step\":%d,\"net_yield_us\":%s,\"mpi_ms\":%.3f,"
+                   "\"mpi_med_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,%s}\n",
+                   ranks, (long long)bytes, k, yield_us[y], mpi * 1e3, mpi_med * 1e3, bus / mpi / 1e9, w * 1e3, l * 1e3, boxed);
+    }
+    unsetenv("LOOM_NET_YIELD_US");
     fflush(stdout);
     loom_program_free(with);
     loom_program_free(local);
@@ -169,18 +229,26 @@ static void dp_case(const char *where, int rank, int ranks, int spans)
         ys[i] = i % C;
     loom_program_feed(p, x, &(loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {B, F}, .data = xs});
     loom_program_feed(p, y, &(loom_array){.dtype = LOOM_I32, .ndim = 1, .shape = {B}, .data = ys});
-    double t = 1e30;
+    double t[NPOLL] = {1e30, 1e30};
     loom_program_run_steps(p, LOOM_RUN_STEP, 1);
-    for (int r = 0; r < REPS; r++) {
-        double t0 = now_s();
+    for (int r = 0; r < REPS; r++)
+        for (int i = 0; i < (spans ? NPOLL : 1); i++) {
+            int k = (r + i) % (spans ? NPOLL : 1);
+            set_poll(k);
+            if (spans)
+                MPI_Barrier(MPI_COMM_WORLD);
+            double t0 = now_s();
+            loom_program_run_steps(p, LOOM_RUN_STEP, STEPS);
+            double s = (now_s() - t0) / STEPS;
+            t[k] = s < t[k] ? s : t[k];
+        }
+    unsetenv("LOOM_NET_YIELD_US");
+    for (int k = 0; rank == 0 && k < (spans ? NPOLL : 1); k++)
         if (spans)
-            MPI_Barrier(MPI_COMM_WORLD);
-        loom_program_run_steps(p, LOOM_RUN_STEP, STEPS);
-        double s = (now_s() - t0) / STEPS;
-        t = s < t ? s : t;
-    }
-    if (rank == 0)
-        printf("{\"case\":\"dp_step\",\"placement\":\"%s\",\"ranks\":%d,\"step_ms\":%.3f}\n", where, spans ? ranks : 1, t * 1e3);
+            printf("{\"case\":\"dp_step\",\"placement\":\"%s\",\"ranks\":%d,\"net_yield_us\":%s,\"step_ms\":%.3f}\n", where,
+                   ranks, yield_us[k], t[k] * 1e3);
+        else
+            printf("{\"case\":\"dp_step\",\"placement\":\"%s\",\"ranks\":1,\"step_ms\":%.3f}\n", where, t[0] * 1e3);
     fflush(stdout);
     loom_program_free(p);
     loom_graph_free(g);

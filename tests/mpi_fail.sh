@@ -4,7 +4,7 @@
 set -u
 mpiexec=$1 np=$2 prog=$3 case=$4
 want=$np
-[ "$case" = kill ] && want=$((np - 1))
+[ "$case" = kill ] || [ "$case" = kill_yield ] && want=$((np - 1))
 # fetch: the wait for a rank that is not at the collective is three times this
 [ "$case" = fetch ] && export LOOM_NET_TIMEOUT=3
 # a killed rank must not take the others down before they report: mpirun keeps them running

@@ -173,6 +173,84 @@ START_TEST(test_partial_sums_in_device_order)
 }
 END_TEST
 
+/* On a mesh, P parts are summed in double in device order too, whether each part read covers the
+ * whole output (an all-reduce, a reduce-scatter: summed in blocks, or two parts added in their own
+ * type) or only a box of it (added box by box): each element must have the bits of adding from +0,
+ * in device order, the parts whose region holds it. Rows of 1030 cross the blocks the sum walks
+ * in; the first element is -0 in every part. */
+START_TEST(test_mesh_partial_sums)
+{
+    const int meshes[2][2] = {{2, 2}, {2, 1}};
+    const int64_t shape[2] = {3, 1030};
+    const loom_nd_sbp froms[3] = {loom_nd_sbp_2d(loom_partial_sum(), loom_partial_sum()),
+                                  loom_nd_sbp_2d(loom_partial_sum(), loom_split(1)),
+                                  loom_nd_sbp_2d(loom_split(0), loom_partial_sum())};
+    const loom_nd_sbp tos[3] = {loom_nd_sbp_2d(loom_broadcast(), loom_broadcast()),
+                                loom_nd_sbp_2d(loom_split(0), loom_split(1)), loom_nd_sbp_2d(loom_split(1), loom_broadcast())};
+    int checked = 0;
+    for (int dt = 0; dt < 2; dt++)
+        for (int mi = 0; mi < 2; mi++)
+            for (int f = 0; f < 3; f++)
+                for (int t = 0; t < 3; t++) {
+                    loom_dtype dtype = dt ? LOOM_F64 : LOOM_F32;
+                    size_t es = loom_dtype_size(dtype);
+                    loom__lay from = {.s = froms[f], .mesh = {meshes[mi][0], meshes[mi][1]}, .n = meshes[mi][0] * meshes[mi][1]};
+                    loom__lay to = {.s = tos[t], .mesh = {from.mesh[0], from.mesh[1]}, .n = from.n};
+                    loom__value parts[4];
+                    const loom__value *pp[4];
+                    int64_t qstart[4][LOOM_MAX_DIMS], qsize[4][LOOM_MAX_DIMS];
+                    for (int q = 0; q < from.n; q++) {
+                        loom__nd_region(shape, 2, &from.s, from.mesh, q, qstart[q], qsize[q]);
+                        parts[q] = make(dtype, 2, qsize[q]);
+                        double *r = malloc((size_t)loom__numel(&parts[q]) * sizeof *r);
+                        lt_fill_normal(r, loom__numel(&parts[q]), (uint64_t)(17 * q + 3 * f + 1));
+                        for (int64_t i = 0; i < loom__numel(&parts[q]); i++)
+                            if (dt)
+                                ((double *)parts[q].data)[i] = r[i] * (q == 1 ? 1e8 : 1);
+                            else
+                                ((float *)parts[q].data)[i] = (float)(r[i] * (q == 1 ? 1e8 : 1));
+                        free(r);
+                        if (dt) /* -0 everywhere: the sum starts from +0, so it is +0 */
+                            ((double *)parts[q].data)[0] = -0.0;
+                        else
+                            ((float *)parts[q].data)[0] = -0.0f;
+                        pp[q] = &parts[q];
+                    }
+                    for (int d = 0; d < to.n; d++) {
+                        int64_t ostart[LOOM_MAX_DIMS], osize[LOOM_MAX_DIMS];
+                        loom__nd_region(shape, 2, &to.s, to.mesh, d, ostart, osize);
+                        loom__value got = make(dtype, 2, osize), want = make(dtype, 2, osize);
+                        ck_assert_int_eq(loom__lay_convert(pp, &from, &to, d, 0, shape, &got), 0);
+                        for (int64_t i = 0; i < osize[0]; i++)
+                            for (int64_t j = 0; j < osize[1]; j++) {
+                                int64_t a = ostart[0] + i, b = ostart[1] + j;
+                                double acc = 0;
+                                for (int q = 0; q < from.n; q++) {
+                                    int64_t li = a - qstart[q][0], lj = b - qstart[q][1];
+                                    if (li < 0 || li >= qsize[q][0] || lj < 0 || lj >= qsize[q][1])
+                                        continue;
+                                    acc += dt ? ((double *)parts[q].data)[li * qsize[q][1] + lj]
+                                              : ((float *)parts[q].data)[li * qsize[q][1] + lj];
+                                }
+                                if (dt)
+                                    ((double *)want.data)[i * osize[1] + j] = acc;
+                                else
+                                    ((float *)want.data)[i * osize[1] + j] = (float)acc;
+                            }
+                        if (memcmp(got.data, want.data, (size_t)loom__numel(&got) * es))
+                            ck_abort_msg("mesh [%d,%d], from %d to %d, device %d, %s: sums differ from device order", from.mesh[0],
+                                         from.mesh[1], f, t, d, dt ? "f64" : "f32");
+                        checked++;
+                        free(got.data);
+                        free(want.data);
+                    }
+                    for (int q = 0; q < from.n; q++)
+                        free(parts[q].data);
+                }
+    ck_assert_int_eq(checked, 2 * 3 * 3 * (4 + 2));
+}
+END_TEST
+
 /* A graph batch fed by parts splits axis 0 unevenly (whole graphs per device, an empty share
  * too): joining, gathering to B, reducing P into those parts and splitting axis 1 must all read
  * each part at its own offset and size. */
@@ -254,6 +332,7 @@ int main(void)
     tcase_add_test(tc, test_convert_every_pair);
     tcase_add_test(tc, test_convert_between_placements);
     tcase_add_test(tc, test_partial_sums_in_device_order);
+    tcase_add_test(tc, test_mesh_partial_sums);
     tcase_add_test(tc, test_uneven_parts);
     tcase_add_test(tc, test_csr_rows_and_join);
     suite_add_tcase(s, tc);

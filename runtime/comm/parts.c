@@ -74,29 +74,93 @@ static int overlap(const int64_t *as, const int64_t *asz, const int64_t *bs, con
     return !empty;
 }
 
-/* out (the box at offset `at` of the logical shape, extent out->shape) = the sum of the n parts,
- * each of the logical shape, in double and device order. */
-static void box_sum(loom__value *out, const loom__value *const *parts, int n, const int64_t *shape, const int64_t *at)
+/* out[0..len) = the sum of the k <= 2 runs s[j] in device order from 0, in out's own type: the
+ * same bits as in double rounded once (one or two float addends: their double sum rounded to float
+ * is their float sum, as double has more than 2 * 24 + 2 bits), 0 + a turning -0 into +0 alike. */
+static void sum_two(void *out, const void *const *s, int k, int f32, int64_t len)
 {
-    int nd = out->ndim;
-    int64_t m = loom__numel(out), idx[LOOM_MAX_DIMS] = {0};
-    for (int64_t e = 0; e < m; e++) {
-        int64_t li = 0;
-        for (int i = 0; i < nd; i++)
-            li = li * shape[i] + at[i] + idx[i];
-        double sum = 0;
-        for (int j = 0; j < n; j++)
-            sum += out->dtype == LOOM_F32 ? ((const float *)parts[j]->data)[li] : ((const double *)parts[j]->data)[li];
-        if (out->dtype == LOOM_F32)
-            ((float *)out->data)[e] = (float)sum;
-        else
-            ((double *)out->data)[e] = sum;
-        for (int i = nd - 1; i >= 0; i--) {
+    if (f32) {
+        float *o = out;
+        const float *a = s[0], *b = s[1];
+        for (int64_t i = 0; i < len; i++)
+            o[i] = k == 0 ? 0.0f : k == 1 ? 0.0f + a[i] : (0.0f + a[i]) + b[i];
+    } else {
+        double *o = out;
+        const double *a = s[0], *b = s[1];
+        for (int64_t i = 0; i < len; i++)
+            o[i] = k == 0 ? 0.0 : k == 1 ? 0.0 + a[i] : (0.0 + a[i]) + b[i];
+    }
+}
+
+/* out = the sum of the k boxes of extent out->shape, box j at offset at[j] of src[j] (whose shape is
+ * shape[j]), in double, in the order of j, rounded once. Runs along the last dim, in blocks that
+ * stay in cache, so the adds vectorise and no buffer of doubles the size of out is needed. */
+static void sum_boxes(loom__value *out, const loom__value *const *src, const int64_t *const *shape, const int64_t *const *at, int k)
+{
+    enum { BLOCK = 512 };
+    int nd = out->ndim, f32 = out->dtype == LOOM_F32;
+    size_t es = f32 ? sizeof(float) : sizeof(double);
+    if (loom__numel(out) <= 0)
+        return;
+    int64_t run = nd ? out->shape[nd - 1] : 1, idx[LOOM_MAX_DIMS] = {0}, e = 0;
+    double acc[BLOCK];
+    for (;;) {
+        const void *two[2] = {0};
+        for (int j = 0; j < k && k <= 2; j++) {
+            int64_t si = 0;
+            for (int i = 0; i < nd; i++)
+                si = si * shape[j][i] + at[j][i] + (i == nd - 1 ? 0 : idx[i]);
+            two[j] = (const char *)src[j]->data + (size_t)si * es;
+        }
+        if (k <= 2)
+            sum_two((char *)out->data + (size_t)e * es, two, k, f32, run);
+        for (int64_t c = 0; c < run && k > 2; c += BLOCK) {
+            int64_t len = run - c < BLOCK ? run - c : BLOCK;
+            for (int64_t i = 0; i < len; i++)
+                acc[i] = 0;
+            for (int j = 0; j < k; j++) {
+                int64_t si = 0;
+                for (int i = 0; i < nd; i++)
+                    si = si * shape[j][i] + at[j][i] + (i == nd - 1 ? 0 : idx[i]);
+                si += c;
+                if (f32) {
+                    const float *s = (const float *)src[j]->data + si;
+                    for (int64_t i = 0; i < len; i++)
+                        acc[i] += s[i];
+                } else {
+                    const double *s = (const double *)src[j]->data + si;
+                    for (int64_t i = 0; i < len; i++)
+                        acc[i] += s[i];
+                }
+            }
+            if (f32) {
+                float *o = (float *)out->data + e + c;
+                for (int64_t i = 0; i < len; i++)
+                    o[i] = (float)acc[i];
+            } else {
+                memcpy((double *)out->data + e + c, acc, (size_t)len * sizeof *acc);
+            }
+        }
+        e += run;
+        int i = nd - 2;
+        for (; i >= 0; i--) {
             if (++idx[i] < out->shape[i])
                 break;
             idx[i] = 0;
         }
+        if (i < 0)
+            return;
     }
+}
+
+/* out (the box at offset `at` of the logical shape, extent out->shape) = the sum of the n parts,
+ * each of the logical shape, in double and device order. */
+static void box_sum(loom__value *out, const loom__value *const *parts, int n, const int64_t *shape, const int64_t *at)
+{
+    const int64_t *shapes[LOOM__MAX_DEVICES], *ats[LOOM__MAX_DEVICES];
+    for (int j = 0; j < n; j++)
+        shapes[j] = shape, ats[j] = at;
+    sum_boxes(out, parts, shapes, ats, n);
 }
 
 void loom__part_offsets(const loom__sbp_sig *sig, int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], int n, int d,
@@ -364,6 +428,43 @@ static int lay_reads(const loom__lay *l, int q, const int want[2])
     return 1;
 }
 
+/* out (the box at ostart of the logical shape) = the sum of the parts of `from` a conversion reads
+ * (lay_reads), when each of them covers all of it (an all-reduce's or a reduce-scatter's parts):
+ * 1 when done, 0 when some part covers it only in part (the caller adds box by box), -1 out of
+ * memory. */
+static int sum_whole(const loom__value *const *parts, const loom__lay *from, const int want[2], const int64_t *shape,
+                     const int64_t *ostart, loom__value *out)
+{
+    int nd = out->ndim, k = 0, whole = 1;
+    const loom__value **src = malloc((size_t)from->n * sizeof *src);
+    const int64_t **shapes = malloc((size_t)from->n * sizeof *shapes);
+    int64_t(*at)[LOOM_MAX_DIMS] = malloc((size_t)from->n * sizeof *at);
+    const int64_t **ats = malloc((size_t)from->n * sizeof *ats);
+    if (!src || !shapes || !at || !ats) {
+        free(src), free(shapes), free(at), free(ats);
+        return -1;
+    }
+    int64_t osize[LOOM_MAX_DIMS];
+    for (int i = 0; i < nd; i++)
+        osize[i] = out->shape[i];
+    for (int q = 0; q < from->n && whole; q++) {
+        int64_t qstart[LOOM_MAX_DIMS], qsize[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_dst[LOOM_MAX_DIMS];
+        if (!lay_reads(from, q, want))
+            continue;
+        loom__nd_region(shape, nd, &from->s, from->mesh, q, qstart, qsize);
+        if (!overlap(qstart, qsize, ostart, osize, nd, ext, at[k], at_dst))
+            continue;
+        for (int i = 0; i < nd; i++)
+            whole &= ext[i] == osize[i] && at_dst[i] == 0;
+        src[k] = parts[q], shapes[k] = parts[q]->shape, ats[k] = at[k];
+        k++;
+    }
+    if (whole) /* with no part read (k = 0): zeros */
+        sum_boxes(out, src, shapes, ats, k);
+    free(src), free(shapes), free(at), free(ats);
+    return whole;
+}
+
 int loom__lay_convert(const loom__value *const *parts, const loom__lay *from, const loom__lay *to, int d, int64_t first,
                       const int64_t *shape, loom__value *out)
 {
@@ -387,6 +488,11 @@ int loom__lay_convert(const loom__value *const *parts, const loom__lay *from, co
         partial |= from->s.v[l].kind == LOOM_SBP_PARTIAL_SUM;
         if (same)
             want[l] = mesh_coord(&from->s, from->mesh, d, l);
+    }
+    if (partial) {
+        int whole = sum_whole(parts, from, want, shape, ostart, out);
+        if (whole != 0)
+            return whole < 0 ? -1 : 0;
     }
     int64_t m = loom__numel(out);
     double *acc = partial ? calloc((size_t)(m > 0 ? m : 1), sizeof *acc) : NULL;

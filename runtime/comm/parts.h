@@ -83,7 +83,8 @@ void loom__lay_shape(const int64_t *shape, int ndim, const loom__lay *l, int d, 
  * piece, take the place of the even split. */
 int loom__lay_flat_axis(const loom__lay *l);
 void loom__lay_cut(const loom__value *x, const loom__lay *l, int d, loom__value *out);
-/* 0, or -1 out of memory (a partial sum on a mesh adds in a buffer of doubles). */
+/* 0, or -1 out of memory (a partial sum on a mesh whose parts each cover only a box of the
+ * output adds in a buffer of doubles; one whose parts each cover all of it, in blocks). */
 int loom__lay_join(const loom__value *const *parts, const loom__lay *l, loom__value *x);
 /* Part d under `to` from the parts under `from` (loom__part_convert when both are 1-D). On a mesh
  * the task reads, of the parts that overlap its own, one device per B level of `from` (its own

@@ -23,7 +23,12 @@
  * All MPI calls of a run are on this thread; loom_dist_init and the plan check call MPI from the
  * caller's thread, never during a run of the same runtime. The thread never spins for long: idle,
  * it sleeps on its event count (a worker that posts to it wakes it at once) with a timeout that
- * grows from 4 to 100 microseconds, so that messages from other ranks are seen that soon. */
+ * grows from 4 to 100 microseconds, so that messages from other ranks are seen that soon. With
+ * LOOM_NET_YIELD_US set, it first polls for that many microseconds after it last had something to
+ * do, yielding its core to any thread that wants it (sched_yield): a thread woken from a timed
+ * sleep on a loaded machine may wait milliseconds for a core, which polling avoids, but the
+ * polling takes time from the ranks' compute (bench/mpi.c measures both; sleeping is the default,
+ * as measured in bench/README.md). */
 #define _GNU_SOURCE
 #define LOOM__RT_PRIVATE
 #include "runtime/runtime.h"
@@ -137,6 +142,20 @@ static int64_t net_timeout_ns(void)
     const char *to = getenv("LOOM_NET_TIMEOUT");
     double secs = to && *to ? atof(to) : 10.0;
     return (int64_t)((secs > 0 ? secs : 10.0) * 1e9);
+}
+
+/* LOOM_NET_YIELD_US in nanoseconds (0 unless set: it sleeps as soon as it is idle); -1 when it is
+ * not a number of microseconds from 0 to 1e6. */
+static int64_t net_yield_ns(void)
+{
+    const char *y = getenv("LOOM_NET_YIELD_US");
+    if (!y || !*y)
+        return 0;
+    char *end;
+    double us = strtod(y, &end);
+    if (*end || !(us >= 0 && us <= 1e6))
+        return -1;
+    return (int64_t)(us * 1e3);
 }
 
 /* Refuses a collective once a rank may be gone, or the ranks went different ways. */
@@ -364,6 +383,7 @@ struct loom__net {
     sendrec **pool, **active;
     int npool, nactive, cap;
     int64_t timeout_ns;
+    int64_t yield_ns;    /* how long it polls, yielding, after it last had something to do */
     int drain_sent;      /* this run's drain went to the peers (or came from one) */
 };
 
@@ -715,7 +735,14 @@ void *loom__net_main(void *arg)
             loom__rt_fail(rt, LOOM_ERR_RUNTIME, "cannot receive from rank %d", p->rank);
     }
     int done_sent = 0, fin_sent = 0, quiet = 0, idle = 0;
+    int64_t busy = t0; /* when it last had something to do */
     n->drain_sent = 0;
+    n->yield_ns = net_yield_ns(); /* read per run: a program (bench/mpi.c) may compare settings */
+    if (n->yield_ns < 0) {
+        n->yield_ns = 0;
+        loom__rt_drain(rt, LOOM_ERR_INVALID, "LOOM_NET_YIELD_US is '%.64s': expected microseconds from 0 to 1000000",
+                       getenv("LOOM_NET_YIELD_US"));
+    }
     loom__rt_msg m;
     for (;;) {
         int did = 0;
@@ -781,10 +808,16 @@ void *loom__net_main(void *arg)
         }
         if (did) {
             idle = 0;
+            busy = now;
             continue;
         }
         if (++idle < SPIN_POLLS)
             continue;
+        if (now - busy < n->yield_ns) {
+            idle = SPIN_POLLS - 1; /* the sleeps after it begin short */
+            sched_yield();
+            continue;
+        }
         int64_t ns = SLEEP_MIN_NS << (idle - SPIN_POLLS < 5 ? idle - SPIN_POLLS : 5);
         if (ns > SLEEP_MAX_NS)
             ns = SLEEP_MAX_NS;
