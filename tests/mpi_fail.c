@@ -10,6 +10,8 @@
  *   yield   its LOOM_NET_YIELD_US is not a number: every rank's run must end with LOOM_ERR_INVALID
  *           naming the variable, the other ranks' naming rank 1;
  *   kill_yield  kill, with every rank's communication thread polling (LOOM_NET_YIELD_US=200);
+ *   timeout its LOOM_NET_TIMEOUT is not a number of seconds: every rank's run must end with
+ *           LOOM_ERR_INVALID naming the variable, the other ranks' naming rank 1;
  *   fetch   the run of 5 steps succeeds; rank 0 fetches a parameter and rank 1 does not (its
  *           program went another way): rank 0's fetch, a collective of every rank, must fail naming
  *           rank 1 within three times LOOM_NET_TIMEOUT (the script sets 3 s) instead of waiting for
@@ -100,6 +102,8 @@ int main(int argc, char **argv)
     loom_program_set_source(p, source, NULL);
     if (!strcmp(mode, "yield") && rank == 1)
         setenv("LOOM_NET_YIELD_US", "fast", 1);
+    if (!strcmp(mode, "timeout") && rank == 1)
+        setenv("LOOM_NET_TIMEOUT", "ten", 1);
     double t0 = seconds();
     const int fetch = !strcmp(mode, "fetch");
     loom_status st = loom_program_run_steps(p, LOOM_RUN_STEP, fetch ? 5 : STEPS);
@@ -128,9 +132,12 @@ int main(int argc, char **argv)
                        : !strcmp(mode, "source") ? "planned failure at step 3"
                        : !strcmp(mode, "cancel") ? "cancelled"
                        : !strcmp(mode, "yield")  ? "LOOM_NET_YIELD_US is 'fast'"
+                       : !strcmp(mode, "timeout") ? "LOOM_NET_TIMEOUT is 'ten'"
                                                  : "rank 1";
     /* every rank returns the status the failure began with: the source's own on every rank */
-    const loom_status want_st = !strcmp(mode, "source") ? LOOM_ERR_IO : !strcmp(mode, "yield") ? LOOM_ERR_INVALID : LOOM_ERR_RUNTIME;
+    const loom_status want_st = !strcmp(mode, "source")                             ? LOOM_ERR_IO
+                                : !strcmp(mode, "yield") || !strcmp(mode, "timeout") ? LOOM_ERR_INVALID
+                                                                                     : LOOM_ERR_RUNTIME;
     int ok = st == want_st && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
     printf("%s: rank %d after %.1f s: %s (%s, %s expected)\n", ok ? "ok" : "FAILED", rank, took,
            st == LOOM_OK ? "the run succeeded" : msg, loom_status_str(st), loom_status_str(want_st));

@@ -136,12 +136,18 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* LOOM_NET_TIMEOUT in nanoseconds (10 s unless set). */
+/* LOOM_NET_TIMEOUT in nanoseconds (10 s unless set); -1 when it is not a number of seconds above
+ * 0 and at most a day. */
 static int64_t net_timeout_ns(void)
 {
     const char *to = getenv("LOOM_NET_TIMEOUT");
-    double secs = to && *to ? atof(to) : 10.0;
-    return (int64_t)((secs > 0 ? secs : 10.0) * 1e9);
+    if (!to || !*to)
+        return 10000000000;
+    char *end;
+    double secs = strtod(to, &end);
+    if (*end || !(secs > 0 && secs <= 86400))
+        return -1;
+    return (int64_t)(secs * 1e9);
 }
 
 /* LOOM_NET_YIELD_US in nanoseconds (0 unless set: it sleeps as soon as it is idle); -1 when it is
@@ -197,7 +203,7 @@ static const char *coll_name(int32_t what) { return what == COLL_PLAN ? "the pla
  * rank whose message has not completed and breaks the job (its messages are cancelled). */
 static loom_status coll_wait(int n, MPI_Request *req, const int *peer, const char *what, char *msg, size_t len)
 {
-    const int64_t limit = 3 * net_timeout_ns(), t0 = now_ns();
+    const int64_t to = net_timeout_ns(), limit = 3 * (to > 0 ? to : 10000000000), t0 = now_ns(); /* a bad one: the run says so */
     for (int polls = 0;; polls++) {
         int flag = 0, rc = MPI_Testall(n, req, &flag, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) {
@@ -421,7 +427,6 @@ loom_status loom__net_layout(loom__rt *rt)
         if (seen[r])
             n->peers[i++].rank = r;
     free(seen);
-    n->timeout_ns = net_timeout_ns();
     return LOOM_OK;
 }
 
@@ -742,6 +747,12 @@ void *loom__net_main(void *arg)
         n->yield_ns = 0;
         loom__rt_drain(rt, LOOM_ERR_INVALID, "LOOM_NET_YIELD_US is '%.64s': expected microseconds from 0 to 1000000",
                        getenv("LOOM_NET_YIELD_US"));
+    }
+    n->timeout_ns = net_timeout_ns(); /* likewise */
+    if (n->timeout_ns < 0) {
+        n->timeout_ns = 10000000000;
+        loom__rt_drain(rt, LOOM_ERR_INVALID, "LOOM_NET_TIMEOUT is '%.64s': expected seconds above 0, at most 86400",
+                       getenv("LOOM_NET_TIMEOUT"));
     }
     loom__rt_msg m;
     for (;;) {
