@@ -35,6 +35,10 @@ const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_pl
     return NULL;
 }
 
+/* The micro-batches a step of p runs (the actor executor's; the reference executor runs the
+ * whole batch at once). */
+static int pipelined_micro(const loom_program *p) { return p->executor == LOOM_EXEC_ACTORS ? p->micro : 1; }
+
 int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loom__prediction *out)
 {
     loom__sbp_plan one = {0};
@@ -43,7 +47,7 @@ int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loo
     for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
         m.dev[k].threads = p->cost.dev[k].threads;
     if (pl)
-        loom__sbp_plan_predict(pl, p->g, p->n, &m, out);
+        loom__sbp_plan_predict(pl, p->g, p->n, pipelined_micro(p), p->bwd_end, &m, out);
     if (pl == &one)
         loom__sbp_plan_free(&one);
     return pl ? 0 : -1;
@@ -76,7 +80,7 @@ loom_status loom_program_print_plan(loom_program *p, FILE *f)
     if (pl) {
         if (p->ndevices == 1)
             fprintf(f, "one device: every tensor is whole there, nothing to box\n\n");
-        loom__sbp_plan_print(pl, p->g, p->n, &p->cost, f);
+        loom__sbp_plan_print(pl, p->g, p->n, pipelined_micro(p), p->bwd_end, &p->cost, f);
     }
     if (pl == &one)
         loom__sbp_plan_free(&one);

@@ -424,20 +424,104 @@ static void sig_str(const loom__sbp_plan *pl, const loom_tensor *t, char *sig, s
         snprintf(sig + o, len - o, "%s", b);
 }
 
-void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm,
-                            loom__prediction *out)
+/* The seconds of terms with what grows with the rows (floating-point operations, bytes, bytes
+ * boxed) cut to a micro-batch's share: each op and boxing still acts once per micro-batch. wide:
+ * only those (the machine's work). */
+static double micro_seconds(const double *terms, int micro, int wide, const loom__cost_dev *d)
 {
-    enum { SLOTS = LOOM_DEVICE_KIND_COUNT * LOOM__COST_DEVICES };
-    /* by kind and device index: the terms of its ops (0 .. COST_TERMS) and of its boxing after */
-    double (*dev)[2 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
+    double t[LOOM__COST_TERMS] = {0};
+    t[LOOM__TERM_FLOPS] = terms[LOOM__TERM_FLOPS] / micro;
+    t[LOOM__TERM_BYTES] = terms[LOOM__TERM_BYTES] / micro;
+    t[LOOM__TERM_BOX_BYTES] = terms[LOOM__TERM_BOX_BYTES] / micro;
+    if (!wide) {
+        t[LOOM__TERM_OPS] = terms[LOOM__TERM_OPS];
+        t[LOOM__TERM_BOXES] = terms[LOOM__TERM_BOXES];
+    }
+    return loom__terms_seconds(t, d);
+}
+
+enum { SLOTS = LOOM_DEVICE_KIND_COUNT * LOOM__COST_DEVICES };
+
+/* The step of a pipeline (cost.h): each device's stage (the placements in the order the passes
+ * first reach them, as the plan cuts its stages), each stage's seconds for one micro-batch (its
+ * busiest device's forward and backward terms), the fill (one micro-batch through every stage,
+ * there and back) and m - 1 more micro-batches at the period (the slowest stage; on devices sharing
+ * a machine at least the stages' work together at the machine's rates), then the updates. dev:
+ * by slot, the terms of its passes (ops, then boxing) and of its updates (the same). */
+static void pipelined(const loom__sbp_plan *pl, loom_graph *g, int upd, int micro, const double (*dev)[5 * LOOM__COST_TERMS],
+                      const loom__cost_model *cm, loom__prediction *out)
+{
+    int stage[SLOTS], nst = 0, last = -1;
+    double st[SLOTS] = {0}, wide[SLOTS] = {0};
+    for (int k = 0; k < SLOTS; k++)
+        stage[k] = -1;
+    for (int id = 0; id < upd && g->places; id++) {
+        const loom_tensor *t = g->t[id];
+        if ((pl->dead && pl->dead[id]) || t->place == last)
+            continue;
+        last = t->place;
+        const loom_placement *q = g->places[t->place];
+        size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
+        int added = 0;
+        for (int j = 0; j < loom_placement_ndevices(q); j++)
+            if (stage[base + (size_t)loom_placement_device(q, j, NULL)] < 0)
+                stage[base + (size_t)loom_placement_device(q, j, NULL)] = nst, added = 1;
+        nst += added;
+    }
+    nst = nst ? nst : 1;
+    int shared = 0;
+    for (size_t k = 0; k < SLOTS; k++) {
+        const loom__cost_dev *d = &cm->dev[k / LOOM__COST_DEVICES];
+        int s = stage[k] < 0 ? 0 : stage[k];
+        double pass[LOOM__COST_TERMS];
+        for (int j = 0; j < LOOM__COST_TERMS; j++)
+            pass[j] = dev[k][j] + dev[k][LOOM__COST_TERMS + j];
+        double upd_terms[LOOM__COST_TERMS];
+        for (int j = 0; j < LOOM__COST_TERMS; j++)
+            upd_terms[j] = dev[k][2 * LOOM__COST_TERMS + j] + dev[k][3 * LOOM__COST_TERMS + j];
+        double sec = micro_seconds(pass, micro, 0, d), w = micro_seconds(dev[k] + 4 * LOOM__COST_TERMS, micro, 1, d),
+               u = loom__terms_seconds(upd_terms, d);
+        st[s] = sec > st[s] ? sec : st[s];
+        wide[s] = w > wide[s] ? w : wide[s];
+        out->update = u > out->update ? u : out->update;
+        shared |= sec > 0 && d->shared;
+    }
+    double work = 0;
+    for (int s = 0; s < nst; s++) {
+        out->fill += st[s];
+        out->period = st[s] > out->period ? st[s] : out->period;
+        work += wide[s];
+    }
+    if (shared && work > out->period)
+        out->period = work;
+    out->micro = micro;
+    out->stages = nst;
+    out->seconds = out->fill + (micro - 1) * out->period + out->update + out->step;
+}
+
+void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, int micro, int upd,
+                            const loom__cost_model *cm, loom__prediction *out)
+{
+    /* by kind and device index: the terms of its ops (0 .. COST_TERMS) and of its boxing after,
+     * those of the passes, then those of the updates (from upd: with micro-batches); then (with
+     * micro-batches) its passes' ops and boxing as work of the whole machine (below) */
+    double (*dev)[5 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
     double *done = calloc((size_t)end + 1, sizeof *done); /* when each tensor is ready on the longest chain */
-    *out = (loom__prediction){0};
+    *out = (loom__prediction){.micro = 1, .stages = 1};
     if (!dev || !done) {
         free(dev);
         free(done);
         out->seconds = NAN;
         return;
     }
+    micro = micro > 1 ? micro : 1;
+    upd = micro > 1 && upd < end ? upd : end;
+    /* on one thread, an op on one of n devices sharing a machine counts the work of all n at the
+     * machine's rate (cost.h), whether its kernel splits over threads or not: what the machine
+     * does for it, which the stages of a pipeline share */
+    loom__cost_model whole = *cm;
+    for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
+        whole.dev[k].threads = 1;
     for (int id = 0; id < end; id++) {
         const loom_tensor *t = g->t[id];
         if (pl->dead && pl->dead[id])
@@ -459,28 +543,40 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, co
         const loom_placement *q = g->places ? g->places[t->place] : NULL;
         size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
         for (int j = 0; j < pl->nparts[id]; j++) {
-            double *d = dev[base + (size_t)(q ? loom_placement_device(q, j, NULL) : 0)];
+            double *slot = dev[base + (size_t)(q ? loom_placement_device(q, j, NULL) : 0)], *d = slot + (id < upd ? 0 : 2 * LOOM__COST_TERMS);
             for (int k = 0; k < LOOM__COST_TERMS; k++) {
                 d[k] += op[k];
                 d[LOOM__COST_TERMS + k] += in[k];
+            }
+            if (id < upd && micro > 1) {
+                op_terms(pl, t, &whole, slot + 4 * LOOM__COST_TERMS);
+                for (int k = 0; k < LOOM__COST_TERMS; k++)
+                    slot[4 * LOOM__COST_TERMS + k] += in[k];
             }
         }
     }
     for (size_t k = 0; k < SLOTS; k++) {
         const loom__cost_dev *d = &cm->dev[k / LOOM__COST_DEVICES];
-        double ops = loom__terms_seconds(dev[k], d), box = loom__terms_seconds(dev[k] + LOOM__COST_TERMS, d);
+        double op[LOOM__COST_TERMS], in[LOOM__COST_TERMS];
+        for (int j = 0; j < LOOM__COST_TERMS; j++) {
+            op[j] = dev[k][j] + dev[k][2 * LOOM__COST_TERMS + j];
+            in[j] = dev[k][LOOM__COST_TERMS + j] + dev[k][3 * LOOM__COST_TERMS + j];
+        }
+        double ops = loom__terms_seconds(op, d), box = loom__terms_seconds(in, d);
         if (ops + box > out->busiest) {
             out->busiest = ops + box;
             out->compute = ops;
             out->boxing = box;
             out->kind = (loom_device_kind)(k / LOOM__COST_DEVICES);
             for (int j = 0; j < LOOM__COST_TERMS; j++)
-                out->terms[j] = dev[k][j] + dev[k][LOOM__COST_TERMS + j];
+                out->terms[j] = op[j] + in[j];
         }
     }
     out->terms[LOOM__TERM_STEPS] = 1;
     out->step = cm->dev[out->kind].step_latency;
     out->seconds = (out->busiest > out->chain ? out->busiest : out->chain) + out->step;
+    if (micro > 1)
+        pipelined(pl, g, upd, micro, (const double(*)[5 * LOOM__COST_TERMS])dev, cm, out);
     free(dev);
     free(done);
 }
@@ -495,9 +591,10 @@ static const char *secs(double s, char *buf, size_t len)
     return buf;
 }
 
-void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm, FILE *f)
+void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, int micro, int upd, const loom__cost_model *cm,
+                          FILE *f)
 {
-    char sh[96], c1[24], c2[24];
+    char sh[96], c1[24], c2[24], c3[24];
     fprintf(f, "%-5s %-26s %-22s %-20s %-28s %-11s %-11s %s\n", "id", "op", "tensor", "shape", "signature", "op", "boxing",
             "why");
     for (int id = 0; id < end; id++) {
@@ -545,11 +642,15 @@ void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, cons
     if (!nbox)
         fprintf(f, "  none\n");
     loom__prediction pr;
-    loom__sbp_plan_predict(pl, g, end, cm, &pr);
+    loom__sbp_plan_predict(pl, g, end, micro, upd, cm, &pr);
     fprintf(f, "%d boxing ops; %.0f bytes moved per device per step\n", nbox, pl->box_bytes);
     fprintf(f, "predicted step: %s (busiest device: ops %s", secs(pr.seconds, c1, sizeof c1), secs(pr.compute, c2, sizeof c2));
     fprintf(f, ", boxing %s; longest chain %s; ", secs(pr.boxing, c1, sizeof c1), secs(pr.chain, c2, sizeof c2));
     fprintf(f, "per step %s) under the %s cost model\n", secs(pr.step, c1, sizeof c1), cm->source);
+    if (pr.micro > 1)
+        fprintf(f, "pipelined: %d micro-batches through %d stage%s: %s to fill, %s a micro-batch after, updates %s\n", pr.micro,
+                pr.stages, pr.stages == 1 ? "" : "s", secs(pr.fill, c1, sizeof c1), secs(pr.period, c2, sizeof c2),
+                secs(pr.update, c3, sizeof c3));
 }
 
 void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f)
