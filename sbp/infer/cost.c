@@ -164,9 +164,9 @@ static double op_terms_share(const loom_tensor *t, double share, int n, const lo
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
     double acts = 1;
     if (d->shared) { /* at T/n of the machine's threads, or on one thread; queued past T devices */
-        const double T = d->threads > 1 ? d->threads : 1;
-        share *= def->flags & LOOM__OPF_THREADED ? n : (n > T ? n : T);
-        acts = n > T ? n / T : 1;
+        const double T = d->threads > 1 ? d->threads : 1, P = d->running > n ? d->running : n;
+        share *= def->flags & LOOM__OPF_THREADED ? P : (P > T ? P : T);
+        acts = P > T ? P / T : 1;
     }
     /* an in-place update has no value of its own: it reads and writes its parameter's size */
     const loom_tensor *out = def->flags & LOOM__OPF_INPLACE ? t->src[0] : t;

@@ -425,34 +425,26 @@ static void sig_str(const loom__sbp_plan *pl, const loom_tensor *t, char *sig, s
 }
 
 /* The seconds of terms with what grows with the rows (floating-point operations, bytes, bytes
- * boxed) cut to a micro-batch's share: each op and boxing still acts once per micro-batch. wide:
- * only those (the machine's work). */
-static double micro_seconds(const double *terms, int micro, int wide, const loom__cost_dev *d)
+ * boxed) cut to a micro-batch's share: each op and boxing still acts once per micro-batch. */
+static double micro_seconds(const double *terms, int micro, const loom__cost_dev *d)
 {
-    double t[LOOM__COST_TERMS] = {0};
-    t[LOOM__TERM_FLOPS] = terms[LOOM__TERM_FLOPS] / micro;
-    t[LOOM__TERM_BYTES] = terms[LOOM__TERM_BYTES] / micro;
-    t[LOOM__TERM_BOX_BYTES] = terms[LOOM__TERM_BOX_BYTES] / micro;
-    if (!wide) {
-        t[LOOM__TERM_OPS] = terms[LOOM__TERM_OPS];
-        t[LOOM__TERM_BOXES] = terms[LOOM__TERM_BOXES];
-    }
+    double t[LOOM__COST_TERMS];
+    memcpy(t, terms, sizeof t);
+    t[LOOM__TERM_FLOPS] /= micro;
+    t[LOOM__TERM_BYTES] /= micro;
+    t[LOOM__TERM_BOX_BYTES] /= micro;
     return loom__terms_seconds(t, d);
 }
 
 enum { SLOTS = LOOM_DEVICE_KIND_COUNT * LOOM__COST_DEVICES };
 
-/* The step of a pipeline (cost.h): each device's stage (the placements in the order the passes
- * first reach them, as the plan cuts its stages), each stage's seconds for one micro-batch (its
- * busiest device's forward and backward terms), the fill (one micro-batch through every stage,
- * there and back) and m - 1 more micro-batches at the period (the slowest stage; on devices sharing
- * a machine at least the stages' work together at the machine's rates), then the updates. dev:
- * by slot, the terms of its passes (ops, then boxing) and of its updates (the same). */
-static void pipelined(const loom__sbp_plan *pl, loom_graph *g, int upd, int micro, const double (*dev)[5 * LOOM__COST_TERMS],
-                      const loom__cost_model *cm, loom__prediction *out)
+/* A pipeline's stages: each device slot's (the placements in the order the passes, ids before upd,
+ * first reach them, as the plan cuts its stages; -1 for a slot no tensor is on); returns their
+ * number, and in *ndev the devices of them all. */
+static int stages_of(const loom__sbp_plan *pl, loom_graph *g, int upd, int stage[SLOTS], int *ndev)
 {
-    int stage[SLOTS], nst = 0, last = -1;
-    double st[SLOTS] = {0}, wide[SLOTS] = {0};
+    int nst = 0, last = -1;
+    *ndev = 0;
     for (int k = 0; k < SLOTS; k++)
         stage[k] = -1;
     for (int id = 0; id < upd && g->places; id++) {
@@ -463,37 +455,41 @@ static void pipelined(const loom__sbp_plan *pl, loom_graph *g, int upd, int micr
         const loom_placement *q = g->places[t->place];
         size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
         int added = 0;
-        for (int j = 0; j < loom_placement_ndevices(q); j++)
-            if (stage[base + (size_t)loom_placement_device(q, j, NULL)] < 0)
-                stage[base + (size_t)loom_placement_device(q, j, NULL)] = nst, added = 1;
+        for (int j = 0; j < loom_placement_ndevices(q); j++) {
+            int *s = &stage[base + (size_t)loom_placement_device(q, j, NULL)];
+            if (*s < 0)
+                *s = nst, added = 1, ++*ndev;
+        }
         nst += added;
     }
-    nst = nst ? nst : 1;
-    int shared = 0;
+    return nst ? nst : 1;
+}
+
+/* The step of a pipeline (cost.h) into out: dev holds by slot the terms of its passes (ops, then
+ * boxing), of its updates (the same), and of its passes' ops with every device of the pipeline
+ * running at once, then their boxing. */
+static void pipelined(const int stage[SLOTS], int nst, int micro, const double (*dev)[6 * LOOM__COST_TERMS],
+                      const loom__cost_model *cm, loom__prediction *out)
+{
+    double alone[SLOTS] = {0}, busy[SLOTS] = {0}; /* by stage: a micro-batch's seconds */
     for (size_t k = 0; k < SLOTS; k++) {
         const loom__cost_dev *d = &cm->dev[k / LOOM__COST_DEVICES];
         int s = stage[k] < 0 ? 0 : stage[k];
-        double pass[LOOM__COST_TERMS];
-        for (int j = 0; j < LOOM__COST_TERMS; j++)
+        double pass[LOOM__COST_TERMS], upd[LOOM__COST_TERMS], all[LOOM__COST_TERMS];
+        for (int j = 0; j < LOOM__COST_TERMS; j++) {
             pass[j] = dev[k][j] + dev[k][LOOM__COST_TERMS + j];
-        double upd_terms[LOOM__COST_TERMS];
-        for (int j = 0; j < LOOM__COST_TERMS; j++)
-            upd_terms[j] = dev[k][2 * LOOM__COST_TERMS + j] + dev[k][3 * LOOM__COST_TERMS + j];
-        double sec = micro_seconds(pass, micro, 0, d), w = micro_seconds(dev[k] + 4 * LOOM__COST_TERMS, micro, 1, d),
-               u = loom__terms_seconds(upd_terms, d);
-        st[s] = sec > st[s] ? sec : st[s];
-        wide[s] = w > wide[s] ? w : wide[s];
+            upd[j] = dev[k][2 * LOOM__COST_TERMS + j] + dev[k][3 * LOOM__COST_TERMS + j];
+            all[j] = dev[k][4 * LOOM__COST_TERMS + j] + dev[k][5 * LOOM__COST_TERMS + j];
+        }
+        double a = micro_seconds(pass, micro, d), b = micro_seconds(all, micro, d), u = loom__terms_seconds(upd, d);
+        alone[s] = a > alone[s] ? a : alone[s];
+        busy[s] = b > busy[s] ? b : busy[s];
         out->update = u > out->update ? u : out->update;
-        shared |= sec > 0 && d->shared;
     }
-    double work = 0;
     for (int s = 0; s < nst; s++) {
-        out->fill += st[s];
-        out->period = st[s] > out->period ? st[s] : out->period;
-        work += wide[s];
+        out->fill += alone[s];
+        out->period = busy[s] > out->period ? busy[s] : out->period;
     }
-    if (shared && work > out->period)
-        out->period = work;
     out->micro = micro;
     out->stages = nst;
     out->seconds = out->fill + (micro - 1) * out->period + out->update + out->step;
@@ -504,8 +500,8 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
 {
     /* by kind and device index: the terms of its ops (0 .. COST_TERMS) and of its boxing after,
      * those of the passes, then those of the updates (from upd: with micro-batches); then (with
-     * micro-batches) its passes' ops and boxing as work of the whole machine (below) */
-    double (*dev)[5 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
+     * micro-batches) its passes' ops and boxing with every device of the pipeline busy */
+    double (*dev)[6 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
     double *done = calloc((size_t)end + 1, sizeof *done); /* when each tensor is ready on the longest chain */
     *out = (loom__prediction){.micro = 1, .stages = 1};
     if (!dev || !done) {
@@ -516,12 +512,13 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
     }
     micro = micro > 1 ? micro : 1;
     upd = micro > 1 && upd < end ? upd : end;
-    /* on one thread, an op on one of n devices sharing a machine counts the work of all n at the
-     * machine's rate (cost.h), whether its kernel splits over threads or not: what the machine
-     * does for it, which the stages of a pipeline share */
-    loom__cost_model whole = *cm;
-    for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
-        whole.dev[k].threads = 1;
+    int stage[SLOTS], nst = 1, running = 0;
+    loom__cost_model busy = *cm; /* a pipeline's devices all at work (cost.h) */
+    if (micro > 1) {
+        nst = stages_of(pl, g, upd, stage, &running);
+        for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
+            busy.dev[k].running = running;
+    }
     for (int id = 0; id < end; id++) {
         const loom_tensor *t = g->t[id];
         if (pl->dead && pl->dead[id])
@@ -549,9 +546,9 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
                 d[LOOM__COST_TERMS + k] += in[k];
             }
             if (id < upd && micro > 1) {
-                op_terms(pl, t, &whole, slot + 4 * LOOM__COST_TERMS);
+                op_terms(pl, t, &busy, slot + 4 * LOOM__COST_TERMS);
                 for (int k = 0; k < LOOM__COST_TERMS; k++)
-                    slot[4 * LOOM__COST_TERMS + k] += in[k];
+                    slot[5 * LOOM__COST_TERMS + k] += in[k];
             }
         }
     }
@@ -576,7 +573,7 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
     out->step = cm->dev[out->kind].step_latency;
     out->seconds = (out->busiest > out->chain ? out->busiest : out->chain) + out->step;
     if (micro > 1)
-        pipelined(pl, g, upd, micro, (const double(*)[5 * LOOM__COST_TERMS])dev, cm, out);
+        pipelined(stage, nst, micro, (const double(*)[6 * LOOM__COST_TERMS])dev, cm, out);
     free(dev);
     free(done);
 }
