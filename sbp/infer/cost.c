@@ -213,6 +213,18 @@ double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2]
     return op_terms_share(t, share, mesh[0] * mesh[1], cm, terms);
 }
 
+void loom__acc_terms(double bytes, int n, const loom__cost_dev *d, double *terms)
+{
+    double acts = 1, share = 1;
+    if (d->shared) { /* as an op whose kernel runs on one thread (op_terms_share) */
+        const double T = d->threads > 1 ? d->threads : 1, P = d->running > n ? d->running : n;
+        share = P > T ? P : T;
+        acts = P > T ? P / T : 1;
+    }
+    terms[LOOM__TERM_OPS] += acts;
+    terms[LOOM__TERM_BYTES] += 3 * bytes * share;
+}
+
 double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm)
 {
     double terms[LOOM__COST_TERMS] = {0};

@@ -21,15 +21,16 @@
  * that run at once: the op's placement's, or a pipeline's all, `running`.)
  *
  * A pipeline's step (micro-batches through stages, loom__sbp_plan_predict): with S stages and m
- * micro-batches, each op of the forward and backward passes acts once per micro-batch on 1/m of
- * the rows (its ops and boxings counted m times, its floating-point operations and bytes once
- * over all), and the step is about (m + S - 1) times the slowest stage's micro-batch, plus the
- * updates once: precisely, the fill (one micro-batch through every stage and back: the sum of the
- * stages' micro-batch seconds, each stage its busiest device's) and m - 1 micro-batches more at
- * the period (the slowest stage's micro-batch with every device of the pipeline running at once,
- * which on devices sharing a machine divides its rates among all of them), then the busiest
- * device's updates and a step's own seconds. Ops whose work does not grow with the rows (on
- * parameters alone) are counted at 1/m too, so a pipeline of them is predicted a little fast.
+ * micro-batches, each op of the forward and backward passes acts once per micro-batch, priced on a
+ * micro-batch's shapes (the plan's op table, whose batch is a micro-batch's rows: an op on
+ * parameters alone, or a gradient's all-reduce, costs its whole each time), and the step is
+ * about (m + S - 1) times the slowest stage's micro-batch, plus the updates once: precisely, the
+ * fill (one micro-batch through every stage and back: the sum of the stages' micro-batch seconds,
+ * each stage its busiest device's) and m - 1 micro-batches more at the period (the slowest
+ * stage's micro-batch with every device of the pipeline running at once, which on devices sharing
+ * a machine divides its rates among all of them), then the busiest device's updates and a step's
+ * own seconds. Each micro-batch also sums each parameter's gradient into the step's on the devices
+ * holding it (loom__acc_terms: an op reading and writing its bytes three times, on one thread).
  *
  * A boxing costs in one of two ways:
  *   - devices sharing one memory: each device's boxing task reads the parts where they lie and
@@ -160,6 +161,10 @@ double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, con
  * share is 1/mesh[l] for each level whose signature splits a source or the output. */
 double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2], const int mesh[2], const loom__cost_model *cm,
                          double *terms);
+/* Adds the terms of summing one micro-batch's gradient of a parameter into the step's (the
+ * accumulating task beside its variable: reads two, writes one) on one of its n devices, holding
+ * `bytes` of it, to terms. */
+void loom__acc_terms(double bytes, int n, const loom__cost_dev *d, double *terms);
 /* Its seconds alone. */
 double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm);
 

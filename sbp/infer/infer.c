@@ -424,18 +424,6 @@ static void sig_str(const loom__sbp_plan *pl, const loom_tensor *t, char *sig, s
         snprintf(sig + o, len - o, "%s", b);
 }
 
-/* The seconds of terms with what grows with the rows (floating-point operations, bytes, bytes
- * boxed) cut to a micro-batch's share: each op and boxing still acts once per micro-batch. */
-static double micro_seconds(const double *terms, int micro, const loom__cost_dev *d)
-{
-    double t[LOOM__COST_TERMS];
-    memcpy(t, terms, sizeof t);
-    t[LOOM__TERM_FLOPS] /= micro;
-    t[LOOM__TERM_BYTES] /= micro;
-    t[LOOM__TERM_BOX_BYTES] /= micro;
-    return loom__terms_seconds(t, d);
-}
-
 enum { SLOTS = LOOM_DEVICE_KIND_COUNT * LOOM__COST_DEVICES };
 
 /* A pipeline's stages: each device slot's (the placements in the order the passes, ids before upd,
@@ -466,9 +454,10 @@ static int stages_of(const loom__sbp_plan *pl, loom_graph *g, int upd, int stage
 }
 
 /* The step of a pipeline (cost.h) into out: dev holds by slot the terms of its passes (ops, then
- * boxing), of its updates (the same), and of its passes' ops with every device of the pipeline
- * running at once, then their boxing. */
-static void pipelined(const int stage[SLOTS], int nst, int micro, const double (*dev)[6 * LOOM__COST_TERMS],
+ * boxing), of its updates (the same), of its passes' ops with every device of the pipeline
+ * running at once, then their boxing, and of a micro-batch's gradient sums, alone and with every
+ * device running. */
+static void pipelined(const int stage[SLOTS], int nst, int micro, const double (*dev)[8 * LOOM__COST_TERMS],
                       const loom__cost_model *cm, loom__prediction *out)
 {
     double alone[SLOTS] = {0}, busy[SLOTS] = {0}; /* by stage: a micro-batch's seconds */
@@ -481,7 +470,9 @@ static void pipelined(const int stage[SLOTS], int nst, int micro, const double (
             upd[j] = dev[k][2 * LOOM__COST_TERMS + j] + dev[k][3 * LOOM__COST_TERMS + j];
             all[j] = dev[k][4 * LOOM__COST_TERMS + j] + dev[k][5 * LOOM__COST_TERMS + j];
         }
-        double a = micro_seconds(pass, micro, d), b = micro_seconds(all, micro, d), u = loom__terms_seconds(upd, d);
+        double a = loom__terms_seconds(pass, d) + loom__terms_seconds(dev[k] + 6 * LOOM__COST_TERMS, d),
+               b = loom__terms_seconds(all, d) + loom__terms_seconds(dev[k] + 7 * LOOM__COST_TERMS, d),
+               u = loom__terms_seconds(upd, d);
         alone[s] = a > alone[s] ? a : alone[s];
         busy[s] = b > busy[s] ? b : busy[s];
         out->update = u > out->update ? u : out->update;
@@ -500,8 +491,9 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
 {
     /* by kind and device index: the terms of its ops (0 .. COST_TERMS) and of its boxing after,
      * those of the passes, then those of the updates (from upd: with micro-batches); then (with
-     * micro-batches) its passes' ops and boxing with every device of the pipeline busy */
-    double (*dev)[6 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
+     * micro-batches) its passes' ops and boxing with every device of the pipeline busy, and a
+     * micro-batch's gradient sums alone and busy */
+    double (*dev)[8 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
     double *done = calloc((size_t)end + 1, sizeof *done); /* when each tensor is ready on the longest chain */
     *out = (loom__prediction){.micro = 1, .stages = 1};
     if (!dev || !done) {
@@ -550,6 +542,12 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
                 for (int k = 0; k < LOOM__COST_TERMS; k++)
                     slot[5 * LOOM__COST_TERMS + k] += in[k];
             }
+            if (micro > 1 && t->op == LOOM_OP_PARAM) { /* its gradient summed once a micro-batch */
+                double b = loom__tensor_bytes(t) / (pl->sbp[id].kind == LOOM_SBP_SPLIT ? pl->nparts[id] : 1);
+                const loom_device_kind kind = loom__tensor_kind(t);
+                loom__acc_terms(b, pl->nparts[id], &cm->dev[kind], slot + 6 * LOOM__COST_TERMS);
+                loom__acc_terms(b, pl->nparts[id], &busy.dev[kind], slot + 7 * LOOM__COST_TERMS);
+            }
         }
     }
     for (size_t k = 0; k < SLOTS; k++) {
@@ -573,7 +571,7 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
     out->step = cm->dev[out->kind].step_latency;
     out->seconds = (out->busiest > out->chain ? out->busiest : out->chain) + out->step;
     if (micro > 1)
-        pipelined(stage, nst, micro, (const double(*)[6 * LOOM__COST_TERMS])dev, cm, out);
+        pipelined(stage, nst, micro, (const double(*)[8 * LOOM__COST_TERMS])dev, cm, out);
     free(dev);
     free(done);
 }

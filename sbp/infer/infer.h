@@ -61,9 +61,9 @@ void loom__sbp_plan_free(loom__sbp_plan *pl);
 /* A plan's step time under the cost model: each op's seconds on its devices, each boxing's on its
  * consumer's; the step is the longer of the busiest device's sum (devices run their ops one at a
  * time) and the longest chain of ops and boxings (what waits for what), plus a step's own. With
- * micro-batches (micro > 1) the ops before upd (the forward and backward passes) run once per
- * micro-batch through the pipeline's stages and those from upd on (the updates) once: the step
- * of a pipeline (cost.h). */
+ * micro-batches (micro > 1) g's shapes are a micro-batch's (the plan's op table) and the ops
+ * before upd (the forward and backward passes) run once per micro-batch through the pipeline's
+ * stages, those from upd on (the updates) once: the step of a pipeline (cost.h). */
 typedef struct loom__prediction {
     double seconds;  /* the predicted step: the longer of busiest and chain, and step */
     double compute;  /* the busiest device's op seconds */
