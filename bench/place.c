@@ -9,7 +9,7 @@
  *
  * The models: gcn, two GCN layers (hidden 16) on a seeded random graph of Cora's size (2,708
  * nodes, 10,556 edges, 1,433 features, 7 classes: loom_synthetic_graph); mlp, 784-256-256-10 with
- * ReLU on a batch of 512, which also builds itself as a pipeline of 2 or 3 stages (its pipeline
+ * ReLU on a batch of 512, which also builds itself as a pipeline of up to 3 stages (its pipeline
  * candidates: 8 micro-batches, 1F1B; "stages" and "micro_batches" in each line); in, the
  * interaction network (hidden 32, 3 rounds) on 16 generated events joined into one graph. Adam
  * (lr 0.01) for all. --cost takes a calibration (loom
