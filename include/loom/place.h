@@ -63,7 +63,8 @@ typedef struct loom_place_candidate {
     loom_place_strategy strategy; /**< how the model was placed on them */
     int stages;                   /**< a pipeline's stages, each of the placement's devices / stages
                                        devices (loom_placement_stage); 1 for the other strategies */
-    int micro_batches;            /**< a pipeline's micro-batches a step; 1 for the other strategies */
+    int micro_batches;            /**< a pipeline's micro-batches a step (0 when none of 8, 4, 2 divides
+                                       the batch); 1 for the other strategies */
     int ok;                       /**< 1: compiled and fits; 0: see why */
     double predicted_s;           /**< the cost model's step time; 0 when not ok */
     double measured_s;            /**< seconds a step, the fastest of the timed rounds; -1 when not measured */
@@ -110,14 +111,14 @@ typedef struct loom_place_opts {
                        .warmup = 5, .steps = 30, .micro_batches = 0, .log = NULL})
 
 /** Searches the placements of m over o->devices: each candidate's graph is built, placed, given the
- * strategy's SBP hints and compiled (with m->stages, also pipelines: on k devices, k stages of one
- * device and k / s stages of s devices for s = 2, 4, ... dividing k); those that compile within the memory limit are priced by the
- * cost model (loom_program_predicted_step), the o->measure fastest predicted are run and timed.
- * out is filled (free it with loom_place_result_free) even when no candidate fits; a stage builder
- * that fails or micro-batches that do not divide the batch leave that candidate not ok, with why.
- * LOOM_ERR_INVALID for bad options (devices that do not parse, measure, warmup, steps or
- * micro_batches negative), the status of a
- * build, feed or run that fails (naming the candidate); LOOM_ERR_NOMEM. */
+ * strategy's SBP hints and compiled (with m->stages, pipelines too: on k devices, k / s stages of
+ * s devices each for s = 1, 2, 4, ... dividing k, two stages at least); those that compile within
+ * the memory limit are priced by the cost model (loom_program_predicted_step), the o->measure
+ * fastest predicted are run and timed. out is filled (free it with loom_place_result_free) even
+ * when no candidate fits; a stage builder that fails or micro-batches that do not divide the batch
+ * leave that candidate not ok, with why. LOOM_ERR_INVALID for bad options (devices that do not
+ * parse, measure, warmup, steps, memory_limit or micro_batches negative), the status of a build,
+ * feed or run that fails (naming the candidate); LOOM_ERR_NOMEM. */
 loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *o, loom_place_result *out,
                               loom_error *err);
 /** Frees what a search filled in; a zeroed result is fine. */
