@@ -8,10 +8,11 @@
  *   1f1b        `micro` micro-batches, one forward one backward after a warm-up of S - k on stage k
  *
  *     pipeline [--placement cpu:0-3] [--stages 4] [--layers 2] [--width 512] [--batch 256]
- *              [--micro 8] [--steps 20] [--warmup 3] [--threads 1] [--trace PREFIX]
+ *              [--micro 8] [--steps 20] [--warmup 3] [--threads 1] [--cost FILE] [--trace PREFIX]
  *
  * ms_per_step: the timed steps after the warm-up, total / steps (a run returns once its last update
- * has run). From loom_program_memory, summed over stage k's devices: act_bytes[k], the activations
+ * has run); predicted_ms: the cost model's step (loom_program_predicted_step, with --cost a
+ * calibration from loom calibrate, else $LOOM_COST_MODEL or the built-in figures). From loom_program_memory, summed over stage k's devices: act_bytes[k], the activations
  * the stage keeps for its backward pass at once (what the schedule decides); reg_bytes[k], all its
  * registers (shared by lifetime plus their own: activations, gradients, the micro-batches passed
  * between stages); param_bytes[k], its parameters. --trace writes each case's Chrome
@@ -31,7 +32,7 @@ static double now(void)
 }
 
 typedef struct opts {
-    const char *placement, *trace;
+    const char *placement, *trace, *cost;
     int stages, layers, micro, steps, warmup, threads;
     int64_t width, batch;
 } opts;
@@ -87,6 +88,7 @@ static int run_case(const opts *o, int c, const loom_placement *all)
     t.threads = o->threads;
     t.micro_batches = c == 0 ? 1 : o->micro;
     t.schedule = c == 1 ? LOOM_SCHEDULE_GPIPE : LOOM_SCHEDULE_1F1B;
+    t.cost_model = o->cost;
     if (loom_compile(g, loss, &t, &p) != LOOM_OK) {
         fprintf(stderr, "pipeline: %s\n", loom_graph_error(g));
         goto done;
@@ -117,10 +119,10 @@ static int run_case(const opts *o, int c, const loom_placement *all)
     int64_t nl;
     const double *l = loom_program_losses(p, &nl);
     printf("{\"case\":\"%s\",\"placement\":\"%s\",\"stages\":%d,\"layers_per_stage\":%d,\"width\":%lld,\"batch\":%lld,"
-           "\"micro_batches\":%d,\"threads\":%d,\"steps\":%d,\"warmup\":%d,\"ms_per_step\":%.3f,\"samples_per_s\":%.1f,"
+           "\"micro_batches\":%d,\"threads\":%d,\"steps\":%d,\"warmup\":%d,\"ms_per_step\":%.3f,\"predicted_ms\":%.3f,\"samples_per_s\":%.1f,"
            "\"final_loss\":%.6f,\"act_bytes\":[",
            names[c], o->placement, o->stages, o->layers, (long long)o->width, (long long)o->batch, t.micro_batches, o->threads,
-           o->steps, o->warmup, 1e3 * dt / o->steps, (double)o->batch * o->steps / dt, nl ? l[nl - 1] : 0.0);
+           o->steps, o->warmup, 1e3 * dt / o->steps, 1e3 * loom_program_predicted_step(p), (double)o->batch * o->steps / dt, nl ? l[nl - 1] : 0.0);
     loom_memory m[MAX_STAGES];
     int ndev = loom_placement_ndevices(all);
     for (int k = 0; k < o->stages; k++) { /* stage k's devices: positions first .. first + n - 1 of all */
@@ -170,6 +172,8 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--placement"))
             o.placement = v;
+        else if (!strcmp(a, "--cost"))
+            o.cost = v;
         else if (!strcmp(a, "--trace"))
             o.trace = v;
         else if (!strcmp(a, "--stages"))

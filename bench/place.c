@@ -9,8 +9,10 @@
  *
  * The models: gcn, two GCN layers (hidden 16) on a seeded random graph of Cora's size (2,708
  * nodes, 10,556 edges, 1,433 features, 7 classes: loom_synthetic_graph); mlp, 784-256-256-10 with
- * ReLU on a batch of 512; in, the interaction network (hidden 32, 3 rounds) on 16 generated
- * events joined into one graph. Adam (lr 0.01) for all. --cost takes a calibration (loom
+ * ReLU on a batch of 512, which also builds itself as a pipeline of up to 3 stages (its pipeline
+ * candidates: 8 micro-batches, 1F1B; "stages" and "micro_batches" in each line); in, the
+ * interaction network (hidden 32, 3 rounds) on 16 generated events joined into one graph. Adam
+ * (lr 0.01) for all. --cost takes a calibration (loom
  * calibrate); without it $LOOM_COST_MODEL, else the built-in figures. */
 #include <loom/loom.h>
 
@@ -29,7 +31,8 @@ typedef struct model {
     int32_t *src, *dst;                        /* in: the joined graph's endpoints */
 } model;
 
-enum { MLP_BATCH = 512 };
+enum { MLP_BATCH = 512, MLP_LAYERS = 3 };
+static const int64_t mlp_widths[MLP_LAYERS] = {256, 256, 10};
 
 static loom_tensor *build(loom_graph *g, void *user)
 {
@@ -44,8 +47,7 @@ static loom_tensor *build(loom_graph *g, void *user)
     if (!strcmp(m->name, "mlp")) {
         loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(MLP_BATCH, 784));
         loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(MLP_BATCH));
-        const int64_t widths[] = {256, 256, 10};
-        return loom_softmax_cross_entropy(g, loom_nn_mlp(g, "mlp", x, 3, widths, LOOM_ACT_RELU), y, NULL);
+            return loom_softmax_cross_entropy(g, loom_nn_mlp(g, "mlp", x, MLP_LAYERS, mlp_widths, LOOM_ACT_RELU), y, NULL);
     }
     int64_t n = m->ev.node_off[m->ev.count], e = m->ev.edge_off[m->ev.count];
     loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(n, m->ev.node_features));
@@ -54,6 +56,33 @@ static loom_tensor *build(loom_graph *g, void *user)
     loom_tensor *dst = loom_input_index(g, "dst", loom_shape(e), n);
     loom_tensor *y = loom_input(g, "edge_y", LOOM_F32, loom_shape(e));
     return loom_bce_with_logits(g, loom_nn_interaction_network(g, "in", x, ea, src, dst, 32, 3), y, 1.0);
+}
+
+/* The MLP as a pipeline: layer l on stage (l S + S - 1) / L of S (the first, the largest, alone
+ * on 2 stages), named as loom_nn_mlp names them; NULL for more stages than layers. The GCN and the
+ * interaction network have none: micro-batches take neither a sparse input nor an index into the
+ * batch's rows (docs/placement.md). */
+static loom_tensor *build_stages(loom_graph *g, const loom_placement *const *stage, int nstages, void *user)
+{
+    model *m = user;
+    if (strcmp(m->name, "mlp") || nstages > MLP_LAYERS)
+        return NULL;
+    loom_graph_set_seed(g, 1);
+    loom_tensor *h = loom_input(g, "x", LOOM_F32, loom_shape(MLP_BATCH, 784));
+    for (int l = 0, at = 0; l < MLP_LAYERS; l++) {
+        int k = (l * nstages + nstages - 1) / MLP_LAYERS;
+        if (k != at) { /* the activation to the next stage, and its layers there */
+            h = loom_to_placement(g, h, stage[k]);
+            loom_graph_set_placement(g, stage[k]);
+            at = k;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "mlp.%d", l);
+        h = loom_nn_linear(g, name, h, mlp_widths[l], 1);
+        if (l + 1 < MLP_LAYERS)
+            h = loom_relu(g, h);
+    }
+    return loom_softmax_cross_entropy(g, h, loom_input(g, "y", LOOM_I32, loom_shape(MLP_BATCH)), NULL);
 }
 
 static loom_status feed_array(loom_program *p, loom_graph *g, const char *name, loom_dtype dt, int nd, int64_t d0,
@@ -138,11 +167,22 @@ static void release(model *m)
     free(m->dst);
 }
 
+/* "cpu:0-1 data", "cpu:0-3 pipeline 2x8" (stages x micro-batches). */
+static const char *label(const loom_place_candidate *c, char *buf, size_t len)
+{
+    if (c->strategy == LOOM_PLACE_PIPELINE)
+        snprintf(buf, len, "%s pipeline %dx%d", c->placement, c->stages, c->micro_batches);
+    else
+        snprintf(buf, len, "%s %s", c->placement, loom_place_strategy_name(c->strategy));
+    return buf;
+}
+
 static int search(model *m, const loom_place_opts *o)
 {
     loom_place_result r;
     loom_error err = LOOM_ERROR_INIT;
-    loom_status s = loom_place_search(&(loom_place_model){build, feed, m}, o, &r, &err);
+    loom_place_model pm = {.build = build, .feed = feed, .user = m, .stages = !strcmp(m->name, "mlp") ? build_stages : NULL};
+    loom_status s = loom_place_search(&pm, o, &r, &err);
     char msg[600];
     if (s != LOOM_OK) {
         printf("{\"case\": \"place\", \"model\": \"%s\", \"devices\": \"%s\", \"error\": %s}\n", m->name, o->devices,
@@ -155,18 +195,21 @@ static int search(model *m, const loom_place_opts *o)
         char measured[32] = "null";
         if (c->measured_s >= 0)
             snprintf(measured, sizeof measured, "%.4f", c->measured_s * 1e3);
-        printf("{\"case\": \"place_candidate\", \"model\": \"%s\", \"placement\": \"%s\", \"strategy\": \"%s\", \"ok\": %s, "
-               "\"predicted_ms\": %.4f, \"measured_ms\": %s, \"peak_bytes\": %lld, \"chosen\": %s, \"why\": %s}\n",
-               m->name, c->placement, loom_place_strategy_name(c->strategy), c->ok ? "true" : "false", c->predicted_s * 1e3,
+        printf("{\"case\": \"place_candidate\", \"model\": \"%s\", \"placement\": \"%s\", \"strategy\": \"%s\", \"stages\": %d, "
+               "\"micro_batches\": %d, \"ok\": %s, \"predicted_ms\": %.4f, \"measured_ms\": %s, \"peak_bytes\": %lld, \"chosen\": %s, "
+               "\"why\": %s}\n",
+               m->name, c->placement, loom_place_strategy_name(c->strategy), c->stages, c->micro_batches, c->ok ? "true" : "false",
+               c->predicted_s * 1e3,
                measured, (long long)c->peak_bytes, i == r.chosen ? "true" : "false",
                json_str(c->why, msg, sizeof msg));
     }
     if (r.chosen >= 0 && r.best_measured >= 0) {
         const loom_place_candidate *c = &r.cand[r.chosen], *b = &r.cand[r.best_measured];
-        printf("{\"case\": \"place\", \"model\": \"%s\", \"devices\": \"%s\", \"candidates\": %d, \"chosen\": \"%s %s\", "
-               "\"best_measured\": \"%s %s\", \"chosen_over_best\": %.3f, \"predicted_over_measured\": %.3f}\n",
-               m->name, o->devices, r.n, c->placement, loom_place_strategy_name(c->strategy), b->placement,
-               loom_place_strategy_name(b->strategy), c->measured_s / b->measured_s, c->predicted_s / c->measured_s);
+        char cl[128], bl[128];
+        printf("{\"case\": \"place\", \"model\": \"%s\", \"devices\": \"%s\", \"candidates\": %d, \"chosen\": \"%s\", "
+               "\"best_measured\": \"%s\", \"chosen_over_best\": %.3f, \"predicted_over_measured\": %.3f}\n",
+               m->name, o->devices, r.n, label(c, cl, sizeof cl), label(b, bl, sizeof bl), c->measured_s / b->measured_s,
+               c->predicted_s / c->measured_s);
     }
     loom_place_result_free(&r);
     return 0;

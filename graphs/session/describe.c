@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "graphs/plan/plan.h"
 #include "graphs/session/program.h"
 #include "graphs/core/op.h"
 
@@ -35,6 +36,22 @@ const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_pl
     return NULL;
 }
 
+/* The graph a step of p is priced on, and its micro-batches into *micro: with micro-batches (the
+ * actor executor's; the reference executor runs the whole batch at once), the plan's op table,
+ * whose shapes are a micro-batch's (plan_micro.c), seen with the program's placements in *view;
+ * else the program's graph. */
+static loom_graph *priced(const loom_program *p, loom_graph *view, int *micro)
+{
+    const loom__plan *pl = p->executor == LOOM_EXEC_ACTORS && p->micro > 1 ? loom__program_plan_of(p, LOOM_RUN_STEP) : NULL;
+    *micro = pl && pl->micro > 1 ? pl->micro : 1;
+    if (*micro == 1)
+        return p->g;
+    *view = *pl->g;
+    view->places = p->g->places;
+    view->nplaces = p->g->nplaces;
+    return view;
+}
+
 int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loom__prediction *out)
 {
     loom__sbp_plan one = {0};
@@ -42,8 +59,11 @@ int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loo
     loom__cost_model m = *cm; /* the figures of cm, the threads of p (compile set them) */
     for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
         m.dev[k].threads = p->cost.dev[k].threads;
+    loom_graph view;
+    int micro;
+    loom_graph *g = priced(p, &view, &micro);
     if (pl)
-        loom__sbp_plan_predict(pl, p->g, p->n, &m, out);
+        loom__sbp_plan_predict(pl, g, p->n, micro, p->bwd_end, &m, out);
     if (pl == &one)
         loom__sbp_plan_free(&one);
     return pl ? 0 : -1;
@@ -76,7 +96,10 @@ loom_status loom_program_print_plan(loom_program *p, FILE *f)
     if (pl) {
         if (p->ndevices == 1)
             fprintf(f, "one device: every tensor is whole there, nothing to box\n\n");
-        loom__sbp_plan_print(pl, p->g, p->n, &p->cost, f);
+        loom_graph view;
+        int micro;
+        loom_graph *g = priced(p, &view, &micro);
+        loom__sbp_plan_print(pl, g, p->n, micro, p->bwd_end, &p->cost, f);
     }
     if (pl == &one)
         loom__sbp_plan_free(&one);

@@ -4,8 +4,10 @@
  * A candidate is the first k devices of the ones given (k = 1, 2, 4, ... and all of them) with a
  * strategy: one device alone; data parallel (dense inputs S(0), parameters B); model parallel
  * (matrix parameters S(1) and the products x W by them, inputs B); or no hints at all, where SBP inference chooses each
- * tensor's SBP by the same cost model (a hybrid where that is cheaper). Each is built afresh from
- * the user's builder, so no candidate sees another's gradient or update tensors. */
+ * tensor's SBP by the same cost model (a hybrid where that is cheaper); or, for a model that can
+ * build itself as a pipeline, its stages on consecutive groups of the devices (data parallel within
+ * a group of several), the batch cut into micro-batches. Each is built afresh from the user's
+ * builder, so no candidate sees another's gradient or update tensors. */
 #include <loom/place.h>
 
 #include <stdio.h>
@@ -20,7 +22,7 @@ enum { ROUNDS = 5 }; /* of the timed steps, each candidate's fastest kept */
 
 const char *loom_place_strategy_name(loom_place_strategy s)
 {
-    static const char *const names[] = {"one device", "data", "model", "inferred", "2-D hybrid"};
+    static const char *const names[] = {"one device", "data", "model", "inferred", "2-D hybrid", "pipeline"};
     return (unsigned)s < LOOM_PLACE_STRATEGY_COUNT ? names[s] : "?";
 }
 
@@ -61,9 +63,57 @@ static void hint(loom_graph *g, loom_place_strategy s)
     }
 }
 
+/* The model as c's pipeline on g (placed on pl's devices, cut into c->stages groups); its loss, or
+ * NULL with c->why. */
+static loom_tensor *build_stages(const loom_place_model *m, const loom_placement *pl, loom_place_candidate *c, loom_graph *g)
+{
+    loom_placement *stage[LOOM_MAX_DEVICE_INDEX + 1] = {0};
+    loom_tensor *loss = NULL;
+    loom_error e = LOOM_ERROR_INIT;
+    int k = 0;
+    while (k < c->stages && (stage[k] = loom_placement_stage(pl, k, c->stages, &e)) != NULL)
+        k++;
+    if (k < c->stages) {
+        snprintf(c->why, sizeof c->why, "stage %d of %d: %s", k, c->stages, e.msg);
+    } else {
+        loom_graph_set_placement(g, stage[0]);
+        loss = m->stages(g, (const loom_placement *const *)stage, c->stages, m->user);
+        if (!loss || loom_graph_status(g) != LOOM_OK) {
+            snprintf(c->why, sizeof c->why, "the model's stage build (%d stages) failed: %s", c->stages,
+                     loom_graph_error(g) ? loom_graph_error(g) : "it returned no loss");
+            loss = NULL;
+        }
+    }
+    for (int i = 0; i < k; i++)
+        loom_placement_free(stage[i]);
+    return loss;
+}
+
+/* c's micro-batches: o's, or the largest of 8, 4 and 2 that divides the batch (axis 0 of g's first
+ * dense input); 0 with c->why when none does. */
+static int micro_batches(const loom_place_opts *o, loom_graph *g, loom_place_candidate *c)
+{
+    if (o->micro_batches > 0)
+        return o->micro_batches;
+    for (int id = 0; id < g->n; id++) {
+        const loom_tensor *t = g->t[id];
+        if (t->op != LOOM_OP_INPUT || t->layout != LOOM__DENSE || t->shape.ndim < 1)
+            continue;
+        int64_t rows = loom__dim_bound(g, t->shape.d[0]);
+        for (int mb = 8; mb >= 2; mb /= 2)
+            if (rows % mb == 0)
+                return mb;
+        snprintf(c->why, sizeof c->why, "the batch of '%s' (%lld rows) is divided by none of 8, 4 and 2 micro-batches",
+                 loom_tensor_name(t), (long long)rows);
+        return 0;
+    }
+    snprintf(c->why, sizeof c->why, "the model has no dense input to cut into micro-batches");
+    return 0;
+}
+
 /* Candidate c built, hinted and compiled into *pp on *gp (both NULL on failure, with c->why and
- * the status; *built 0 when the build failed, the user's error, and 1 when the compile failed, the
- * candidate's). */
+ * the status; *built 0 when the build failed, the user's error, and 1 when the compile failed, or
+ * the stage build, the candidate's). */
 static loom_status make(const loom_place_model *m, const loom_place_opts *o, const loom_placement *pl,
                         loom_place_candidate *c, loom_graph **gp, loom_program **pp, int *built)
 {
@@ -73,19 +123,33 @@ static loom_status make(const loom_place_model *m, const loom_place_opts *o, con
     loom_graph *g = loom_graph_new();
     if (!g)
         return LOOM_ERR_NOMEM;
-    loom_graph_set_placement(g, pl);
-    loom_tensor *loss = m->build(g, m->user);
-    if (!loss || loom_graph_status(g) != LOOM_OK) {
-        snprintf(c->why, sizeof c->why, "the model's build failed: %s",
-                 loom_graph_error(g) ? loom_graph_error(g) : "it returned no loss");
-        loom_status s = loom_graph_status(g) != LOOM_OK ? loom_graph_status(g) : LOOM_ERR_INVALID;
-        loom_graph_free(g);
-        return s;
+    const int pipe = c->strategy == LOOM_PLACE_PIPELINE;
+    loom_tensor *loss;
+    if (pipe) {
+        *built = 1;
+        if (!(loss = build_stages(m, pl, c, g)) || !(c->micro_batches = micro_batches(o, g, c))) {
+            loom_status s = loom_graph_status(g) != LOOM_OK ? loom_graph_status(g) : LOOM_ERR_INVALID;
+            loom_graph_free(g);
+            return s;
+        }
+    } else {
+        loom_graph_set_placement(g, pl);
+        loss = m->build(g, m->user);
+        if (!loss || loom_graph_status(g) != LOOM_OK) {
+            snprintf(c->why, sizeof c->why, "the model's build failed: %s",
+                     loom_graph_error(g) ? loom_graph_error(g) : "it returned no loss");
+            loom_status s = loom_graph_status(g) != LOOM_OK ? loom_graph_status(g) : LOOM_ERR_INVALID;
+            loom_graph_free(g);
+            return s;
+        }
+        *built = 1;
     }
-    *built = 1;
-    hint(g, c->strategy);
+    /* a pipeline's stages of several devices each: data parallel within them */
+    hint(g, !pipe ? c->strategy : loom_placement_ndevices(pl) > c->stages ? LOOM_PLACE_DATA : LOOM_PLACE_ONE_DEVICE);
     loom_train_opts t = o->train;
     t.memory_limit = o->memory_limit;
+    if (pipe)
+        t.micro_batches = c->micro_batches;
     loom_status s = loom_compile(g, loss, &t, pp);
     if (s != LOOM_OK) {
         snprintf(c->why, sizeof c->why, "%s", loom_graph_error(g) ? loom_graph_error(g) : "the compile failed");
@@ -173,6 +237,51 @@ static loom_placement *prefix(const loom_placement *all, int k, loom_error *err)
     return loom_placement_new(loom_placement_kind(all), 0, NULL, k, devs, err);
 }
 
+/* Candidate c of strategy st (a pipeline: of `stages` stages) on `on`: compiled and priced, its
+ * plan's bytes held to the limit; a log line. LOOM_OK when it is priced or does not fit (c->ok
+ * says), the user's status when the build or feed fails. */
+static loom_status price(const loom_place_model *m, const loom_place_opts *o, const loom_placement *on, loom_place_strategy st,
+                         int stages, loom_place_candidate *c, loom_error *err)
+{
+    loom_placement_str(on, c->placement, sizeof c->placement);
+    c->strategy = st;
+    c->stages = stages;
+    c->micro_batches = 1;
+    c->measured_s = -1;
+    loom_graph *g;
+    loom_program *p;
+    int built;
+    loom_status s = LOOM_OK, cs = make(m, o, on, c, &g, &p, &built);
+    if (cs != LOOM_OK && !built) {
+        s = loom_error_set(err, cs, "loom_place_search: on %s, %s", c->placement, c->why);
+    } else if (cs == LOOM_OK) {
+        c->ok = 1;
+        c->predicted_s = loom_program_predicted_step(p);
+        const loom__plan *plan = loom__program_plan_of(p, LOOM_RUN_STEP);
+        if (!plan) { /* a CSR input sizes the plan: made once it is fed, and held to the limit then */
+            loom_memory mem;
+            if ((s = m->feed(p, g, m->user)) != LOOM_OK)
+                s = loom_error_set(err, s, "loom_place_search: the feed of %s (%s) failed: %s", c->placement,
+                                   loom_place_strategy_name(c->strategy), loom_program_error(p));
+            else if (loom_program_memory(p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &mem) != LOOM_OK)
+                c->ok = 0, c->predicted_s = 0, snprintf(c->why, sizeof c->why, "%s", loom_program_error(p));
+            plan = loom__program_plan_of(p, LOOM_RUN_STEP);
+        }
+        c->peak_bytes = plan ? loom__program_plan_needs(p, plan) : 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, st == LOOM_PLACE_PIPELINE ? "%s %dx%d" : "%s", loom_place_strategy_name(st), c->stages,
+             c->micro_batches);
+    if (o->log && s == LOOM_OK && !c->ok)
+        fprintf(o->log, "place: %-12s %-14s %s\n", c->placement, what, c->why);
+    if (o->log && c->ok)
+        fprintf(o->log, "place: %-12s %-14s predicted %10.1f us, %lld bytes on its largest device\n", c->placement, what,
+                c->predicted_s * 1e6, (long long)c->peak_bytes);
+    loom_program_free(p);
+    loom_graph_free(g);
+    return s;
+}
+
 loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *o, loom_place_result *out,
                               loom_error *err)
 {
@@ -181,10 +290,10 @@ loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *
     *out = (loom_place_result){.chosen = -1, .best_measured = -1};
     if (!m || !m->build || !m->feed || !o)
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_place_search: the model (its build and feed) and the options are needed");
-    if (o->measure < 0 || o->warmup < 0 || o->steps < 0 || o->memory_limit < 0)
+    if (o->measure < 0 || o->warmup < 0 || o->steps < 0 || o->memory_limit < 0 || o->micro_batches < 0)
         return loom_error_set(err, LOOM_ERR_INVALID,
-                              "loom_place_search: measure (%d), warmup (%d), steps (%d) and memory_limit (%lld) must be >= 0",
-                              o->measure, o->warmup, o->steps, (long long)o->memory_limit);
+                              "loom_place_search: measure (%d), warmup (%d), steps (%d), memory_limit (%lld) and micro_batches (%d) must be >= 0",
+                              o->measure, o->warmup, o->steps, (long long)o->memory_limit, o->micro_batches);
     if (o->measure > 0 && o->steps == 0)
         return loom_error_set(err, LOOM_ERR_INVALID, "loom_place_search: measuring takes steps >= 1");
     loom_placement *all = loom_placement_parse(o->devices ? o->devices : "", err);
@@ -199,7 +308,8 @@ loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *
     for (int k = 1; k < ndev; k *= 2)
         sizes[nsizes++] = k;
     sizes[nsizes++] = ndev;
-    out->cand = calloc((size_t)nsizes * LOOM_PLACE_STRATEGY_COUNT, sizeof *out->cand);
+    /* each size: a candidate of each strategy, and a pipeline for each power of two of devices a stage */
+    out->cand = calloc((size_t)nsizes * (LOOM_PLACE_STRATEGY_COUNT + 8), sizeof *out->cand);
     if (!out->cand) {
         loom_placement_free(all);
         return loom_error_set(err, LOOM_ERR_NOMEM, "loom_place_search: out of memory");
@@ -216,43 +326,15 @@ loom_status loom_place_search(const loom_place_model *m, const loom_place_opts *
         loom_placement *mesh = sizes[i] >= 4 && sizes[i] % 2 == 0 && loom_placement_kind(all) == LOOM_DEVICE_CPU
                                    ? loom_placement_mesh(pl, 2, sizes[i] / 2, err)
                                    : NULL;
-        for (int st = 0; st < LOOM_PLACE_STRATEGY_COUNT && s == LOOM_OK; st++) {
+        for (int st = 0; st < LOOM_PLACE_PIPELINE && s == LOOM_OK; st++) {
             if ((sizes[i] == 1) != (st == LOOM_PLACE_ONE_DEVICE) || (st == LOOM_PLACE_MESH && !mesh))
                 continue;
-            const loom_placement *on = st == LOOM_PLACE_MESH ? mesh : pl;
-            loom_place_candidate *c = &out->cand[out->n++];
-            loom_placement_str(on, c->placement, sizeof c->placement);
-            c->strategy = (loom_place_strategy)st;
-            c->measured_s = -1;
-            loom_graph *g;
-            loom_program *p;
-            int built;
-            loom_status cs = make(m, o, on, c, &g, &p, &built);
-            if (cs != LOOM_OK && !built) {
-                s = loom_error_set(err, cs, "loom_place_search: on %s, %s", c->placement, c->why);
-            } else if (cs == LOOM_OK) {
-                c->ok = 1;
-                c->predicted_s = loom_program_predicted_step(p);
-                const loom__plan *plan = loom__program_plan_of(p, LOOM_RUN_STEP);
-                if (!plan) { /* a CSR input sizes the plan: made once it is fed, and held to the limit then */
-                    loom_memory mem;
-                    if ((s = m->feed(p, g, m->user)) != LOOM_OK)
-                        s = loom_error_set(err, s, "loom_place_search: the feed of %s (%s) failed: %s", c->placement,
-                                           loom_place_strategy_name(c->strategy), loom_program_error(p));
-                    else if (loom_program_memory(p, LOOM_RUN_STEP, LOOM_ALL_DEVICES, &mem) != LOOM_OK)
-                        c->ok = 0, c->predicted_s = 0, snprintf(c->why, sizeof c->why, "%s", loom_program_error(p));
-                    plan = loom__program_plan_of(p, LOOM_RUN_STEP);
-                }
-                c->peak_bytes = plan ? loom__program_plan_needs(p, plan) : 0;
-            }
-            if (o->log && s == LOOM_OK && !c->ok)
-                fprintf(o->log, "place: %-12s %-10s %s\n", c->placement, loom_place_strategy_name(c->strategy), c->why);
-            if (o->log && c->ok)
-                fprintf(o->log, "place: %-12s %-10s predicted %10.1f us, %lld bytes on its largest device\n", c->placement,
-                        loom_place_strategy_name(c->strategy), c->predicted_s * 1e6, (long long)c->peak_bytes);
-            loom_program_free(p);
-            loom_graph_free(g);
+            s = price(m, o, st == LOOM_PLACE_MESH ? mesh : pl, (loom_place_strategy)st, 1, &out->cand[out->n++], err);
         }
+        /* pipelines: sizes[i] / g stages of g devices each, g = 1, 2, 4, ... dividing sizes[i], two stages at least */
+        for (int per = 1; m->stages && per <= sizes[i] / 2 && s == LOOM_OK; per *= 2)
+            if (sizes[i] % per == 0)
+                s = price(m, o, pl, LOOM_PLACE_PIPELINE, sizes[i] / per, &out->cand[out->n++], err);
         loom_placement_free(pl);
         loom_placement_free(mesh);
     }

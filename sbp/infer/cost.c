@@ -164,9 +164,9 @@ static double op_terms_share(const loom_tensor *t, double share, int n, const lo
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
     double acts = 1;
     if (d->shared) { /* at T/n of the machine's threads, or on one thread; queued past T devices */
-        const double T = d->threads > 1 ? d->threads : 1;
-        share *= def->flags & LOOM__OPF_THREADED ? n : (n > T ? n : T);
-        acts = n > T ? n / T : 1;
+        const double T = d->threads > 1 ? d->threads : 1, P = d->running > n ? d->running : n;
+        share *= def->flags & LOOM__OPF_THREADED ? P : (P > T ? P : T);
+        acts = P > T ? P / T : 1;
     }
     /* an in-place update has no value of its own: it reads and writes its parameter's size */
     const loom_tensor *out = def->flags & LOOM__OPF_INPLACE ? t->src[0] : t;
@@ -211,6 +211,18 @@ double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2]
         if (mesh[l] > 1 && splits(t, sig[l]))
             share /= mesh[l];
     return op_terms_share(t, share, mesh[0] * mesh[1], cm, terms);
+}
+
+void loom__acc_terms(double bytes, int n, const loom__cost_dev *d, double *terms)
+{
+    double acts = 1, share = 1;
+    if (d->shared) { /* as an op whose kernel runs on one thread (op_terms_share) */
+        const double T = d->threads > 1 ? d->threads : 1, P = d->running > n ? d->running : n;
+        share = P > T ? P : T;
+        acts = P > T ? P / T : 1;
+    }
+    terms[LOOM__TERM_OPS] += acts;
+    terms[LOOM__TERM_BYTES] += 3 * bytes * share;
 }
 
 double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm)

@@ -17,7 +17,20 @@
  * placement, which run at once: an op whose kernel splits its work over the threads
  * (LOOM__OPF_THREADED) gets T/n of them, a split op then costing its whole work at the machine's
  * rate, a replicated one n times that; any other op runs on one thread, min(1, T/n) of them. The
- * acts of n devices on T threads queue when n > T: an op counts n/T ops then.
+ * acts of n devices on T threads queue when n > T: an op counts n/T ops then. (n is the devices
+ * that run at once: the op's placement's, or a pipeline's all, `running`.)
+ *
+ * A pipeline's step (micro-batches through stages, loom__sbp_plan_predict): with S stages and m
+ * micro-batches, each op of the forward and backward passes acts once per micro-batch, priced on a
+ * micro-batch's shapes (the plan's op table, whose batch is a micro-batch's rows: an op on
+ * parameters alone, or a gradient's all-reduce, costs its whole each time), and the step is
+ * about (m + S - 1) times the slowest stage's micro-batch, plus the updates once: precisely, the
+ * fill (one micro-batch through every stage and back: the sum of the stages' micro-batch seconds,
+ * each stage its busiest device's) and m - 1 micro-batches more at the period (the slowest
+ * stage's micro-batch with every device of the pipeline running at once, which on devices sharing
+ * a machine divides its rates among all of them), then the busiest device's updates and a step's
+ * own seconds. Each micro-batch also sums each parameter's gradient into the step's on the devices
+ * holding it (loom__acc_terms: an op reading and writing its bytes three times, on one thread).
  *
  * A boxing costs in one of two ways:
  *   - devices sharing one memory: each device's boxing task reads the parts where they lie and
@@ -54,6 +67,8 @@ typedef struct loom__cost_dev {
     int shared;          /* 1: the devices share one machine (see above); 0: each its own, on links */
     int threads;         /* shared: the kernel threads the devices share (a program's, set when it
                           * compiles; 0 counts as 1); not read from or written to a calibration */
+    int running;         /* shared: the devices that run at once when more than an op's placement
+                          * has (a pipeline's stages, all busy; 0: the placement's); not in a calibration */
 } loom__cost_dev;
 
 typedef enum loom__cost_term {
@@ -146,6 +161,10 @@ double loom__op_terms(const loom_tensor *t, const loom__sbp_sig *sig, int n, con
  * share is 1/mesh[l] for each level whose signature splits a source or the output. */
 double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2], const int mesh[2], const loom__cost_model *cm,
                          double *terms);
+/* Adds the terms of summing one micro-batch's gradient of a parameter into the step's (the
+ * accumulating task beside its variable: reads two, writes one) on one of its n devices, holding
+ * `bytes` of it, to terms. */
+void loom__acc_terms(double bytes, int n, const loom__cost_dev *d, double *terms);
 /* Its seconds alone. */
 double loom__op_seconds(const loom_tensor *t, const loom__sbp_sig *sig, int n, const loom__cost_model *cm);
 

@@ -424,19 +424,92 @@ static void sig_str(const loom__sbp_plan *pl, const loom_tensor *t, char *sig, s
         snprintf(sig + o, len - o, "%s", b);
 }
 
-void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm,
-                            loom__prediction *out)
+enum { SLOTS = LOOM_DEVICE_KIND_COUNT * LOOM__COST_DEVICES };
+
+/* A pipeline's stages: each device slot's (the placements in the order the passes, ids before upd,
+ * first reach them, as the plan cuts its stages; -1 for a slot no tensor is on); returns their
+ * number, and in *ndev the devices of them all. */
+static int stages_of(const loom__sbp_plan *pl, loom_graph *g, int upd, int stage[SLOTS], int *ndev)
 {
-    enum { SLOTS = LOOM_DEVICE_KIND_COUNT * LOOM__COST_DEVICES };
-    /* by kind and device index: the terms of its ops (0 .. COST_TERMS) and of its boxing after */
-    double (*dev)[2 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
+    int nst = 0, last = -1;
+    *ndev = 0;
+    for (int k = 0; k < SLOTS; k++)
+        stage[k] = -1;
+    for (int id = 0; id < upd && g->places; id++) {
+        const loom_tensor *t = g->t[id];
+        if ((pl->dead && pl->dead[id]) || t->place == last)
+            continue;
+        last = t->place;
+        const loom_placement *q = g->places[t->place];
+        size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
+        int added = 0;
+        for (int j = 0; j < loom_placement_ndevices(q); j++) {
+            int *s = &stage[base + (size_t)loom_placement_device(q, j, NULL)];
+            if (*s < 0)
+                *s = nst, added = 1, ++*ndev;
+        }
+        nst += added;
+    }
+    return nst ? nst : 1;
+}
+
+/* The step of a pipeline (cost.h) into out: dev holds by slot the terms of its passes (ops, then
+ * boxing), of its updates (the same), of its passes' ops with every device of the pipeline
+ * running at once, then their boxing, and of a micro-batch's gradient sums, alone and with every
+ * device running. */
+static void pipelined(const int stage[SLOTS], int nst, int micro, const double (*dev)[8 * LOOM__COST_TERMS],
+                      const loom__cost_model *cm, loom__prediction *out)
+{
+    double alone[SLOTS] = {0}, busy[SLOTS] = {0}; /* by stage: a micro-batch's seconds */
+    for (size_t k = 0; k < SLOTS; k++) {
+        const loom__cost_dev *d = &cm->dev[k / LOOM__COST_DEVICES];
+        int s = stage[k] < 0 ? 0 : stage[k];
+        double pass[LOOM__COST_TERMS], upd[LOOM__COST_TERMS], all[LOOM__COST_TERMS];
+        for (int j = 0; j < LOOM__COST_TERMS; j++) {
+            pass[j] = dev[k][j] + dev[k][LOOM__COST_TERMS + j];
+            upd[j] = dev[k][2 * LOOM__COST_TERMS + j] + dev[k][3 * LOOM__COST_TERMS + j];
+            all[j] = dev[k][4 * LOOM__COST_TERMS + j] + dev[k][5 * LOOM__COST_TERMS + j];
+        }
+        double a = loom__terms_seconds(pass, d) + loom__terms_seconds(dev[k] + 6 * LOOM__COST_TERMS, d),
+               b = loom__terms_seconds(all, d) + loom__terms_seconds(dev[k] + 7 * LOOM__COST_TERMS, d),
+               u = loom__terms_seconds(upd, d);
+        alone[s] = a > alone[s] ? a : alone[s];
+        busy[s] = b > busy[s] ? b : busy[s];
+        out->update = u > out->update ? u : out->update;
+    }
+    for (int s = 0; s < nst; s++) {
+        out->fill += alone[s];
+        out->period = busy[s] > out->period ? busy[s] : out->period;
+    }
+    out->micro = micro;
+    out->stages = nst;
+    out->seconds = out->fill + (micro - 1) * out->period + out->update + out->step;
+}
+
+void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, int micro, int upd,
+                            const loom__cost_model *cm, loom__prediction *out)
+{
+    /* by kind and device index: the terms of its ops (0 .. COST_TERMS) and of its boxing after,
+     * those of the passes, then those of the updates (from upd: with micro-batches); then (with
+     * micro-batches) its passes' ops and boxing with every device of the pipeline busy, and a
+     * micro-batch's gradient sums alone and busy */
+    double (*dev)[8 * LOOM__COST_TERMS] = calloc(SLOTS, sizeof *dev);
     double *done = calloc((size_t)end + 1, sizeof *done); /* when each tensor is ready on the longest chain */
-    *out = (loom__prediction){0};
+    *out = (loom__prediction){.micro = 1, .stages = 1};
     if (!dev || !done) {
         free(dev);
         free(done);
         out->seconds = NAN;
         return;
+    }
+    micro = micro > 1 ? micro : 1;
+    upd = micro > 1 && upd < end ? upd : end;
+    int stage[SLOTS], nst = 1, running = 0;
+    loom__cost_model busy = *cm; /* a pipeline's devices all at work (cost.h) */
+    if (micro > 1) {
+        nst = stages_of(pl, g, upd, stage, &running);
+        for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
+            busy.dev[k].running = running;
     }
     for (int id = 0; id < end; id++) {
         const loom_tensor *t = g->t[id];
@@ -459,28 +532,46 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, co
         const loom_placement *q = g->places ? g->places[t->place] : NULL;
         size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
         for (int j = 0; j < pl->nparts[id]; j++) {
-            double *d = dev[base + (size_t)(q ? loom_placement_device(q, j, NULL) : 0)];
+            double *slot = dev[base + (size_t)(q ? loom_placement_device(q, j, NULL) : 0)], *d = slot + (id < upd ? 0 : 2 * LOOM__COST_TERMS);
             for (int k = 0; k < LOOM__COST_TERMS; k++) {
                 d[k] += op[k];
                 d[LOOM__COST_TERMS + k] += in[k];
+            }
+            if (id < upd && micro > 1) {
+                op_terms(pl, t, &busy, slot + 4 * LOOM__COST_TERMS);
+                for (int k = 0; k < LOOM__COST_TERMS; k++)
+                    slot[5 * LOOM__COST_TERMS + k] += in[k];
+            }
+            if (micro > 1 && t->op == LOOM_OP_PARAM) { /* its gradient summed once a micro-batch */
+                double b = loom__tensor_bytes(t) / (pl->sbp[id].kind == LOOM_SBP_SPLIT ? pl->nparts[id] : 1);
+                const loom_device_kind kind = loom__tensor_kind(t);
+                loom__acc_terms(b, pl->nparts[id], &cm->dev[kind], slot + 6 * LOOM__COST_TERMS);
+                loom__acc_terms(b, pl->nparts[id], &busy.dev[kind], slot + 7 * LOOM__COST_TERMS);
             }
         }
     }
     for (size_t k = 0; k < SLOTS; k++) {
         const loom__cost_dev *d = &cm->dev[k / LOOM__COST_DEVICES];
-        double ops = loom__terms_seconds(dev[k], d), box = loom__terms_seconds(dev[k] + LOOM__COST_TERMS, d);
+        double op[LOOM__COST_TERMS], in[LOOM__COST_TERMS];
+        for (int j = 0; j < LOOM__COST_TERMS; j++) {
+            op[j] = dev[k][j] + dev[k][2 * LOOM__COST_TERMS + j];
+            in[j] = dev[k][LOOM__COST_TERMS + j] + dev[k][3 * LOOM__COST_TERMS + j];
+        }
+        double ops = loom__terms_seconds(op, d), box = loom__terms_seconds(in, d);
         if (ops + box > out->busiest) {
             out->busiest = ops + box;
             out->compute = ops;
             out->boxing = box;
             out->kind = (loom_device_kind)(k / LOOM__COST_DEVICES);
             for (int j = 0; j < LOOM__COST_TERMS; j++)
-                out->terms[j] = dev[k][j] + dev[k][LOOM__COST_TERMS + j];
+                out->terms[j] = op[j] + in[j];
         }
     }
     out->terms[LOOM__TERM_STEPS] = 1;
     out->step = cm->dev[out->kind].step_latency;
     out->seconds = (out->busiest > out->chain ? out->busiest : out->chain) + out->step;
+    if (micro > 1)
+        pipelined(stage, nst, micro, (const double(*)[8 * LOOM__COST_TERMS])dev, cm, out);
     free(dev);
     free(done);
 }
@@ -495,9 +586,10 @@ static const char *secs(double s, char *buf, size_t len)
     return buf;
 }
 
-void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm, FILE *f)
+void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, int micro, int upd, const loom__cost_model *cm,
+                          FILE *f)
 {
-    char sh[96], c1[24], c2[24];
+    char sh[96], c1[24], c2[24], c3[24];
     fprintf(f, "%-5s %-26s %-22s %-20s %-28s %-11s %-11s %s\n", "id", "op", "tensor", "shape", "signature", "op", "boxing",
             "why");
     for (int id = 0; id < end; id++) {
@@ -545,11 +637,15 @@ void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, cons
     if (!nbox)
         fprintf(f, "  none\n");
     loom__prediction pr;
-    loom__sbp_plan_predict(pl, g, end, cm, &pr);
+    loom__sbp_plan_predict(pl, g, end, micro, upd, cm, &pr);
     fprintf(f, "%d boxing ops; %.0f bytes moved per device per step\n", nbox, pl->box_bytes);
     fprintf(f, "predicted step: %s (busiest device: ops %s", secs(pr.seconds, c1, sizeof c1), secs(pr.compute, c2, sizeof c2));
     fprintf(f, ", boxing %s; longest chain %s; ", secs(pr.boxing, c1, sizeof c1), secs(pr.chain, c2, sizeof c2));
     fprintf(f, "per step %s) under the %s cost model\n", secs(pr.step, c1, sizeof c1), cm->source);
+    if (pr.micro > 1)
+        fprintf(f, "pipelined: %d micro-batches through %d stage%s: %s to fill, %s a micro-batch after, updates %s\n", pr.micro,
+                pr.stages, pr.stages == 1 ? "" : "s", secs(pr.fill, c1, sizeof c1), secs(pr.period, c2, sizeof c2),
+                secs(pr.update, c3, sizeof c3));
 }
 
 void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f)

@@ -60,7 +60,10 @@ void loom__sbp_plan_free(loom__sbp_plan *pl);
 
 /* A plan's step time under the cost model: each op's seconds on its devices, each boxing's on its
  * consumer's; the step is the longer of the busiest device's sum (devices run their ops one at a
- * time) and the longest chain of ops and boxings (what waits for what), plus a step's own. */
+ * time) and the longest chain of ops and boxings (what waits for what), plus a step's own. With
+ * micro-batches (micro > 1) g's shapes are a micro-batch's (the plan's op table) and the ops
+ * before upd (the forward and backward passes) run once per micro-batch through the pipeline's
+ * stages, those from upd on (the updates) once: the step of a pipeline (cost.h). */
 typedef struct loom__prediction {
     double seconds;  /* the predicted step: the longer of busiest and chain, and step */
     double compute;  /* the busiest device's op seconds */
@@ -70,12 +73,17 @@ typedef struct loom__prediction {
     double step;     /* a step's own seconds (the busiest device kind's step latency) */
     loom_device_kind kind;              /* the busiest device's */
     double terms[LOOM__COST_TERMS];     /* the busiest device's terms, with one step */
+    int micro, stages;  /* micro-batches (1: none) and the pipeline's stages they pass through */
+    double fill;        /* with micro-batches: one micro-batch through every stage (the sum of the stages') */
+    double period;      /* with micro-batches: a micro-batch's slowest stage (or the machine, shared) */
+    double update;      /* with micro-batches: the busiest device's updates, once a step */
 } loom__prediction;
-void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm,
-                            loom__prediction *out);
+void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, int micro, int upd,
+                            const loom__cost_model *cm, loom__prediction *out);
 /* Each op's signature and reason, its seconds and its sources' boxing seconds under cm, every
  * boxing with its bytes, and the totals with the predicted step. */
-void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, const loom__cost_model *cm, FILE *f);
+void loom__sbp_plan_print(const loom__sbp_plan *pl, loom_graph *g, int end, int micro, int upd, const loom__cost_model *cm,
+                          FILE *f);
 /* Graphviz: each device a cluster holding its instance of every op, boxing nodes in red between. */
 void loom__sbp_plan_dot(const loom__sbp_plan *pl, loom_graph *g, int end, FILE *f);
 
