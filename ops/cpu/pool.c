@@ -101,13 +101,26 @@ void loom__pool_free(loom__pool *p)
     free(p);
 }
 
-int loom__pool_cores(void)
+/* The affinity mask is a thread's, and a library may pin the thread that calls it (one thread
+ * came back from its first steps pinned to one core of two: a compile after them then counted one
+ * core): it is read once, when the library is loaded, before any of it runs, or at the first call
+ * where the loader runs no constructors. */
+static int cores_seen;
+static pthread_once_t cores_once = PTHREAD_ONCE_INIT;
+
+static void read_cores(void)
 {
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set))
-        return 1;
-    int n = CPU_COUNT(&set);
-    return n > 0 ? n : 1;
+    int n = sched_getaffinity(0, sizeof set, &set) ? 1 : CPU_COUNT(&set);
+    cores_seen = n > 0 ? n : 1;
+}
+
+__attribute__((constructor)) static void read_cores_at_load(void) { pthread_once(&cores_once, read_cores); }
+
+int loom__pool_cores(void)
+{
+    pthread_once(&cores_once, read_cores);
+    return cores_seen;
 }
 
 int loom__pool_threads(const loom__pool *p) { return p ? p->started + 1 : 1; }

@@ -22,7 +22,8 @@ typedef struct loom__pool loom__pool;
 loom__pool *loom__pool_new(int threads);
 void loom__pool_free(loom__pool *p);
 
-/* The cores this process may run on (its affinity mask), at least 1: the default thread count. */
+/* The cores this process may run on (its affinity mask when the library was loaded), at least 1:
+ * the default thread count. */
 int loom__pool_cores(void);
 
 /* The threads a kernel may split over: 1 without a pool. */
