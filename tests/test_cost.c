@@ -232,11 +232,13 @@ START_TEST(test_one_device_plan_has_costs)
 }
 END_TEST
 
-/* CPU devices share the program's threads: an op whose kernel splits over them (matmul) costs as
- * much on one device as split over two, whole machine either way; one that runs on one thread
- * (relu) costs twice as much on one device of two threads as split over two devices; past the
- * thread count, devices queue (their acts count n / T each). The bug this catches: every op at
- * 1/n of the machine's rate, so one device's relu was predicted twice as fast as measured. */
+/* CPU devices share the machine's cores (C = 2 here, whose rates the figures are) and the
+ * program's kernel threads (T): an op whose kernel splits over them (matmul) costs as much on one
+ * device of two threads as split over two devices, but twice that on one device of one thread;
+ * one that runs on one thread (relu) costs twice as much on one device as split over two; past
+ * the cores, devices queue (their acts count n / C each). The bugs this catches: every op at 1/n
+ * of the machine's rate (one device's relu predicted twice as fast as measured), and a program of
+ * one thread priced at the rate of all the cores. */
 START_TEST(test_threads_share_the_cores)
 {
     loom_graph *g = loom_graph_new();
@@ -249,6 +251,7 @@ START_TEST(test_threads_share_the_cores)
     loom__sbp_sig whole = {.in = {loom_broadcast(), loom_broadcast()}, .out = loom_broadcast()};
     loom__sbp_sig rows = {.in = {loom_split(0), loom_broadcast()}, .out = loom_split(0)};
     double t[LOOM__COST_TERMS];
+    cm.dev[LOOM_DEVICE_CPU].cores = 2;
     for (int threads = 1; threads <= 2; threads++) {
         cm.dev[LOOM_DEVICE_CPU].threads = threads;
         double r1[LOOM__COST_TERMS] = {0}, r2[LOOM__COST_TERMS] = {0}, m1[LOOM__COST_TERMS] = {0}, m2[LOOM__COST_TERMS] = {0};
@@ -256,19 +259,23 @@ START_TEST(test_threads_share_the_cores)
         loom__op_terms(r, &rows, 2, &cm, r2);
         loom__op_terms(m, &whole, 1, &cm, m1);
         loom__op_terms(m, &rows, 2, &cm, m2);
-        ck_assert_msg(m1[LOOM__TERM_FLOPS] > 0 && m1[LOOM__TERM_FLOPS] == m2[LOOM__TERM_FLOPS],
+        ck_assert_msg(m2[LOOM__TERM_FLOPS] > 0 && m1[LOOM__TERM_FLOPS] == (threads == 1 ? 2 : 1) * m2[LOOM__TERM_FLOPS],
                       "threads %d: matmul's flops %g on one device, %g split over two", threads, m1[LOOM__TERM_FLOPS],
                       m2[LOOM__TERM_FLOPS]);
-        ck_assert_msg(r2[LOOM__TERM_BYTES] > 0 && r1[LOOM__TERM_BYTES] == threads * r2[LOOM__TERM_BYTES],
+        ck_assert_msg(r2[LOOM__TERM_BYTES] > 0 && r1[LOOM__TERM_BYTES] == 2 * r2[LOOM__TERM_BYTES],
                       "threads %d: relu's bytes %g on one device, %g split over two", threads, r1[LOOM__TERM_BYTES],
                       r2[LOOM__TERM_BYTES]);
-        ck_assert_double_eq(r2[LOOM__TERM_OPS], threads == 1 ? 2 : 1); /* 2 devices on 1 thread queue */
+        ck_assert_double_eq(r2[LOOM__TERM_OPS], 1); /* 2 devices on 2 cores: no queue */
     }
     memset(t, 0, sizeof t);
-    loom__op_terms(r, &rows, 4, &cm, t); /* 4 devices on 2 threads */
+    loom__op_terms(r, &rows, 4, &cm, t); /* 4 devices on 2 cores */
     ck_assert_double_eq_tol(t[LOOM__TERM_OPS], 2, 1e-12);
     /* a quarter of its bytes each, at a quarter of the rate: the whole at the machine's */
     ck_assert_double_eq_tol(t[LOOM__TERM_BYTES], 2 * 1024.0 * 1024 * 4, 1e-3);
+    cm.dev[LOOM_DEVICE_CPU].cores = 1;
+    memset(t, 0, sizeof t);
+    loom__op_terms(r, &rows, 2, &cm, t); /* 2 devices on one core queue */
+    ck_assert_double_eq_tol(t[LOOM__TERM_OPS], 2, 1e-12);
     loom_graph_free(g);
 }
 END_TEST

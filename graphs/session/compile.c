@@ -386,6 +386,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
             loom__fail(g, e.status, "loom_compile: the cost model %s%s", opts && opts->cost_model ? "" : "($LOOM_COST_MODEL) ", e.msg);
     }
     /* the CPU devices share the program's kernel threads (run.c makes its pool of as many) */
+    p->cost.dev[LOOM_DEVICE_CPU].cores = loom__pool_cores();
     p->cost.dev[LOOM_DEVICE_CPU].threads = opts && opts->threads > 0 ? opts->threads : loom__pool_cores();
     if (g->status == LOOM_OK && p->ndevices > 1) {
         char msg[1024];

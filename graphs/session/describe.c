@@ -56,9 +56,9 @@ int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loo
 {
     loom__sbp_plan one = {0};
     const loom__sbp_plan *pl = loom__program_sbp_view(p, &one);
-    loom__cost_model m = *cm; /* the figures of cm, the threads of p (compile set them) */
+    loom__cost_model m = *cm; /* the figures of cm, the threads and cores of p (compile set them) */
     for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
-        m.dev[k].threads = p->cost.dev[k].threads;
+        m.dev[k].threads = p->cost.dev[k].threads, m.dev[k].cores = p->cost.dev[k].cores;
     loom_graph view;
     int micro;
     loom_graph *g = priced(p, &view, &micro);

@@ -157,16 +157,27 @@ loom_device_kind loom__tensor_kind(const loom_tensor *t)
     return p ? loom_placement_kind(p) : LOOM_DEVICE_CPU;
 }
 
+/* On devices sharing a machine of C cores (its rates), one of n devices running at once (or the
+ * pipeline's `running`) with T kernel threads: what its work counts times the machine's rate (a
+ * kernel split over the threads: the devices share min(C, max(T, P)) cores; one on one thread: a
+ * core, or C/P of one), and how many acts an act counts (queued past C devices). */
+static void shared_factors(const loom__cost_dev *d, int n, int threaded, double *mult, double *acts)
+{
+    const double C = d->cores > 1 ? d->cores : 1, T = d->threads > 0 ? d->threads : C;
+    const double P = d->running > n ? d->running : n, busy = T > P ? T : P;
+    *mult = threaded ? P * C / (busy < C ? busy : C) : (P > C ? P : C);
+    *acts = P > C ? P / C : 1;
+}
+
 /* The terms of op t on one of n devices, doing `share` of its work (see cost.h); 0 for a leaf. */
 static double op_terms_share(const loom_tensor *t, double share, int n, const loom__cost_model *cm, double *terms)
 {
     const loom_op_def *def = loom__op_def(t->op);
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
-    double acts = 1;
-    if (d->shared) { /* at T/n of the machine's threads, or on one thread; queued past T devices */
-        const double T = d->threads > 1 ? d->threads : 1, P = d->running > n ? d->running : n;
-        share *= def->flags & LOOM__OPF_THREADED ? P : (P > T ? P : T);
-        acts = P > T ? P / T : 1;
+    double acts = 1, mult = 1;
+    if (d->shared) {
+        shared_factors(d, n, (def->flags & LOOM__OPF_THREADED) != 0, &mult, &acts);
+        share *= mult;
     }
     /* an in-place update has no value of its own: it reads and writes its parameter's size */
     const loom_tensor *out = def->flags & LOOM__OPF_INPLACE ? t->src[0] : t;
@@ -216,11 +227,8 @@ double loom__op_terms_nd(const loom_tensor *t, const loom__sbp_sig *const sig[2]
 void loom__acc_terms(double bytes, int n, const loom__cost_dev *d, double *terms)
 {
     double acts = 1, share = 1;
-    if (d->shared) { /* as an op whose kernel runs on one thread (op_terms_share) */
-        const double T = d->threads > 1 ? d->threads : 1, P = d->running > n ? d->running : n;
-        share = P > T ? P : T;
-        acts = P > T ? P / T : 1;
-    }
+    if (d->shared) /* as an op whose kernel runs on one thread */
+        shared_factors(d, n, 0, &share, &acts);
     terms[LOOM__TERM_OPS] += acts;
     terms[LOOM__TERM_BYTES] += 3 * bytes * share;
 }

@@ -12,13 +12,14 @@
  * An op counts one op and the larger of its floating-point operations and its bytes at the
  * device's rates (a roofline), times the share of the work a device does: all of it when no
  * source and not the output is split (a replicated or partial result is computed whole on every
- * device), 1/n otherwise. Devices that share a machine (CPU devices: threads of one process on the
- * same T kernel threads, `threads`, and memory) divide its rates among the n devices of the
- * placement, which run at once: an op whose kernel splits its work over the threads
- * (LOOM__OPF_THREADED) gets T/n of them, a split op then costing its whole work at the machine's
- * rate, a replicated one n times that; any other op runs on one thread, min(1, T/n) of them. The
- * acts of n devices on T threads queue when n > T: an op counts n/T ops then. (n is the devices
- * that run at once: the op's placement's, or a pipeline's all, `running`.)
+ * device), 1/n otherwise. Devices that share a machine (CPU devices: threads of one process on its
+ * C cores, `cores`, whose rates the figures are, with T kernel threads, `threads`) divide its rates
+ * among the n devices of the placement, which run at once: an op whose kernel splits its work
+ * over the threads (LOOM__OPF_THREADED) gets its share of min(C, max(T, n)) cores (with T = C, a
+ * split op then costs its whole work at the machine's rate, a replicated one n times that); any
+ * other op runs on one thread, one core or C/n of one. The acts of n devices on C cores queue
+ * when n > C: an op counts n/C ops then. (n is the devices that run at once: the op's
+ * placement's, or a pipeline's all, `running`.)
  *
  * A pipeline's step (micro-batches through stages, loom__sbp_plan_predict): with S stages and m
  * micro-batches, each op of the forward and backward passes acts once per micro-batch, priced on a
@@ -66,7 +67,8 @@ typedef struct loom__cost_dev {
     double step_latency; /* seconds a step takes besides its ops */
     int shared;          /* 1: the devices share one machine (see above); 0: each its own, on links */
     int threads;         /* shared: the kernel threads the devices share (a program's, set when it
-                          * compiles; 0 counts as 1); not read from or written to a calibration */
+                          * compiles; 0: as many as cores); not read from or written to a calibration */
+    int cores;           /* shared: the machine's cores (set when a program compiles; 0 counts as 1) */
     int running;         /* shared: the devices that run at once when more than an op's placement
                           * has (a pipeline's stages, all busy; 0: the placement's); not in a calibration */
 } loom__cost_dev;
