@@ -385,9 +385,10 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
         if (loom__cost_load(cost, &p->cost, &e) != LOOM_OK)
             loom__fail(g, e.status, "loom_compile: the cost model %s%s", opts && opts->cost_model ? "" : "($LOOM_COST_MODEL) ", e.msg);
     }
-    /* the CPU devices share the program's kernel threads (run.c makes its pool of as many) */
+    /* the CPU devices share the machine's cores and the program's kernel threads (its pool's) */
+    p->threads = opts && opts->threads > 0 ? opts->threads : loom__pool_cores();
     p->cost.dev[LOOM_DEVICE_CPU].cores = loom__pool_cores();
-    p->cost.dev[LOOM_DEVICE_CPU].threads = opts && opts->threads > 0 ? opts->threads : loom__pool_cores();
+    p->cost.dev[LOOM_DEVICE_CPU].threads = p->threads;
     if (g->status == LOOM_OK && p->ndevices > 1) {
         char msg[1024];
         loom_status s = loom__sbp_infer(g, p->n, p->dead, p->ndevices, &p->cost, &p->sbp, msg, sizeof msg);
@@ -409,7 +410,6 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     p->regst_num = opts && opts->regst_num > 0 ? opts->regst_num : 2;
     p->micro = opts && opts->micro_batches > 1 ? opts->micro_batches : 1;
     p->schedule = opts ? opts->schedule : LOOM_SCHEDULE_1F1B;
-    p->threads = opts ? opts->threads : 0;
     p->matmul = opts ? opts->matmul : LOOM_MATMUL_F32;
     p->check_numerics = (opts && opts->check_numerics) || loom__numerics_env();
     p->memory_limit_given = opts && opts->memory_limit > 0;

@@ -34,7 +34,7 @@ struct loom_program {
     int regst_num;
     int micro;              /* micro-batches per step of the actor executor (1: none) */
     loom_schedule schedule; /* of micro-batches through a pipeline */
-    int threads; /* kernel threads, 0: the default */
+    int threads; /* kernel threads: loom_train_opts.threads, or the cores (loom__pool_cores) */
     struct loom__pool *pool; /* the CPU kernels' threads, made at the first run; NULL: one thread */
     int pool_made;
     loom_matmul_precision matmul;

@@ -359,7 +359,7 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
     openblas_set_num_threads(1);
     if (!p->pool_made) {
         p->pool_made = 1;
-        p->pool = loom__pool_new(p->threads > 0 ? p->threads : loom__pool_cores()); /* NULL: one thread */
+        p->pool = loom__pool_new(p->threads); /* NULL: one thread */
     }
     if (p->executor == LOOM_EXEC_REFERENCE) {
         if (p->source)
