@@ -136,32 +136,41 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* LOOM_NET_TIMEOUT in nanoseconds (10 s unless set); -1 when it is not a number of seconds above
- * 0 and at most a day. */
-static int64_t net_timeout_ns(void)
+/* A setting of the communication thread from the environment: its value in nanoseconds when
+ * unset, the numbers it takes (lo itself too unless lo_open) and the nanoseconds of one. */
+typedef struct net_setting {
+    const char *name, *expected;
+    int64_t unset_ns;
+    double lo, hi, unit_ns;
+    int lo_open;
+} net_setting;
+/* how long a peer may send nothing: it died or hangs (10 s unless set) */
+static const net_setting NET_TIMEOUT = {"LOOM_NET_TIMEOUT", "seconds above 0, at most 86400", 10000000000, 0, 86400, 1e9, 1};
+/* how long it polls before it sleeps (0 unless set: it sleeps as soon as it is idle) */
+static const net_setting NET_YIELD = {"LOOM_NET_YIELD_US", "microseconds from 0 to 1000000", 0, 0, 1e6, 1e3, 0};
+
+/* s's value in nanoseconds; -1 when it is set to what s does not take. */
+static int64_t net_ns(const net_setting *s)
 {
-    const char *to = getenv("LOOM_NET_TIMEOUT");
-    if (!to || !*to)
-        return 10000000000;
+    const char *v = getenv(s->name);
+    if (!v || !*v)
+        return s->unset_ns;
     char *end;
-    double secs = strtod(to, &end);
-    if (*end || !(secs > 0 && secs <= 86400))
+    double x = strtod(v, &end);
+    if (*end || !(x >= s->lo && x <= s->hi) || (s->lo_open && x == s->lo))
         return -1;
-    return (int64_t)(secs * 1e9);
+    return (int64_t)(x * s->unit_ns);
 }
 
-/* LOOM_NET_YIELD_US in nanoseconds (0 unless set: it sleeps as soon as it is idle); -1 when it is
- * not a number of microseconds from 0 to 1e6. */
-static int64_t net_yield_ns(void)
+/* s's value for a run of rt; a bad one drains every rank with LOOM_ERR_INVALID naming it, and the
+ * run ends as though it were unset. */
+static int64_t net_ns_for_run(loom__rt *rt, const net_setting *s)
 {
-    const char *y = getenv("LOOM_NET_YIELD_US");
-    if (!y || !*y)
-        return 0;
-    char *end;
-    double us = strtod(y, &end);
-    if (*end || !(us >= 0 && us <= 1e6))
-        return -1;
-    return (int64_t)(us * 1e3);
+    int64_t ns = net_ns(s);
+    if (ns >= 0)
+        return ns;
+    loom__rt_drain(rt, LOOM_ERR_INVALID, "%s is '%.64s': expected %s", s->name, getenv(s->name), s->expected);
+    return s->unset_ns;
 }
 
 /* Refuses a collective once a rank may be gone, or the ranks went different ways. */
@@ -203,7 +212,7 @@ static const char *coll_name(int32_t what) { return what == COLL_PLAN ? "the pla
  * rank whose message has not completed and breaks the job (its messages are cancelled). */
 static loom_status coll_wait(int n, MPI_Request *req, const int *peer, const char *what, char *msg, size_t len)
 {
-    const int64_t to = net_timeout_ns(), limit = 3 * (to > 0 ? to : 10000000000), t0 = now_ns(); /* a bad one: the run says so */
+    const int64_t to = net_ns(&NET_TIMEOUT), limit = 3 * (to >= 0 ? to : NET_TIMEOUT.unset_ns), t0 = now_ns(); /* a bad one: the run says so */
     for (int polls = 0;; polls++) {
         int flag = 0, rc = MPI_Testall(n, req, &flag, MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) {
@@ -742,18 +751,9 @@ void *loom__net_main(void *arg)
     int done_sent = 0, fin_sent = 0, quiet = 0, idle = 0;
     int64_t busy = t0; /* when it last had something to do */
     n->drain_sent = 0;
-    n->yield_ns = net_yield_ns(); /* read per run: a program (bench/mpi.c) may compare settings */
-    if (n->yield_ns < 0) {
-        n->yield_ns = 0;
-        loom__rt_drain(rt, LOOM_ERR_INVALID, "LOOM_NET_YIELD_US is '%.64s': expected microseconds from 0 to 1000000",
-                       getenv("LOOM_NET_YIELD_US"));
-    }
-    n->timeout_ns = net_timeout_ns(); /* likewise */
-    if (n->timeout_ns < 0) {
-        n->timeout_ns = 10000000000;
-        loom__rt_drain(rt, LOOM_ERR_INVALID, "LOOM_NET_TIMEOUT is '%.64s': expected seconds above 0, at most 86400",
-                       getenv("LOOM_NET_TIMEOUT"));
-    }
+    /* read per run: a program (bench/mpi.c) may compare settings */
+    n->yield_ns = net_ns_for_run(rt, &NET_YIELD);
+    n->timeout_ns = net_ns_for_run(rt, &NET_TIMEOUT);
     loom__rt_msg m;
     for (;;) {
         int did = 0;
