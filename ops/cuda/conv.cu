@@ -263,6 +263,19 @@ bool first_fit(const Perf *perf, int n, cudnnConvolutionDescriptor_t cd, bool de
     return found;
 }
 
+// The first of N results that fits (first_fit): of find (cuDNN's algorithms run and timed,
+// fastest first) when measure and it succeeds and one fits, else of guess (its heuristics' order).
+template <typename Perf, int N, typename Find, typename Guess, typename SizeOf>
+bool find_or_guess(bool measure, Find find, Guess guess, SizeOf size_of, cudnnConvolutionDescriptor_t cd, bool det, bool strict,
+                   size_t limit, conv_choice *out)
+{
+    Perf perf[N];
+    int n = 0;
+    if (measure && find(N, &n, perf) == CUDNN_STATUS_SUCCESS && first_fit(perf, n, cd, det, strict, limit, size_of, out))
+        return true;
+    return guess(N, &n, perf) == CUDNN_STATUS_SUCCESS && first_fit(perf, n, cd, det, strict, limit, size_of, out);
+}
+
 // cuDNN's choice for op on d within limit bytes; false when none fits. With measure, its
 // algorithms are run and timed (cudnnFind*, as PyTorch's cudnn.benchmark does: launches and a
 // synchronisation, so only where a plan is set up, never in a step or a capture) and the fastest
@@ -270,44 +283,32 @@ bool first_fit(const Perf *perf, int n, cudnnConvolutionDescriptor_t cd, bool de
 bool pick_cudnn(loom_op op, cudnnHandle_t h, const conv_descs &d, bool det, bool strict, size_t limit, bool measure,
                 conv_choice *out)
 {
-    int n = 0;
     if (op == LOOM_OP_CONV2D) {
-        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        auto size_of = [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
-            return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.c, d.y, a, b);
-        };
-        if (measure && cudnnFindConvolutionForwardAlgorithm(h, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf) ==
-                           CUDNN_STATUS_SUCCESS &&
-            first_fit(perf, n, d.c, det, strict, limit, size_of, out))
-            return true;
-        return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.c, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf) ==
-                   CUDNN_STATUS_SUCCESS &&
-               first_fit(perf, n, d.c, det, strict, limit, size_of, out);
+        using P = cudnnConvolutionFwdAlgoPerf_t;
+        return find_or_guess<P, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+            measure, [&](int m, int *n, P *p) { return cudnnFindConvolutionForwardAlgorithm(h, d.x, d.w, d.c, d.y, m, n, p); },
+            [&](int m, int *n, P *p) { return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.c, d.y, m, n, p); },
+            [&](cudnnConvolutionFwdAlgo_t a, size_t *b) { return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.c, d.y, a, b); },
+            d.c, det, strict, limit, out);
     }
     if (op == LOOM_OP_CONV2D_GRAD_INPUT) {
-        cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-        auto size_of = [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
-            return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.c, d.x, a, b);
-        };
-        if (measure && cudnnFindConvolutionBackwardDataAlgorithm(h, d.w, d.y, d.c, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                                 &n, perf) == CUDNN_STATUS_SUCCESS &&
-            first_fit(perf, n, d.c, det, strict, limit, size_of, out))
-            return true;
-        return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.c, d.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
-                                                           perf) == CUDNN_STATUS_SUCCESS &&
-               first_fit(perf, n, d.c, det, strict, limit, size_of, out);
+        using P = cudnnConvolutionBwdDataAlgoPerf_t;
+        return find_or_guess<P, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+            measure, [&](int m, int *n, P *p) { return cudnnFindConvolutionBackwardDataAlgorithm(h, d.w, d.y, d.c, d.x, m, n, p); },
+            [&](int m, int *n, P *p) { return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.c, d.x, m, n, p); },
+            [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+                return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.c, d.x, a, b);
+            },
+            d.c, det, strict, limit, out);
     }
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    auto size_of = [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
-        return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.c, d.w, a, b);
-    };
-    if (measure && cudnnFindConvolutionBackwardFilterAlgorithm(h, d.x, d.y, d.c, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                                               &n, perf) == CUDNN_STATUS_SUCCESS &&
-        first_fit(perf, n, d.c, det, strict, limit, size_of, out))
-        return true;
-    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.c, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
-                                                         perf) == CUDNN_STATUS_SUCCESS &&
-           first_fit(perf, n, d.c, det, strict, limit, size_of, out);
+    using P = cudnnConvolutionBwdFilterAlgoPerf_t;
+    return find_or_guess<P, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+        measure, [&](int m, int *n, P *p) { return cudnnFindConvolutionBackwardFilterAlgorithm(h, d.x, d.y, d.c, d.w, m, n, p); },
+        [&](int m, int *n, P *p) { return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.c, d.w, m, n, p); },
+        [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+            return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.c, d.w, a, b);
+        },
+        d.c, det, strict, limit, out);
 }
 
 #endif // LOOM_HAVE_CUDNN
