@@ -92,6 +92,16 @@ static void sum_two(void *out, const void *const *s, int k, int f32, int64_t len
     }
 }
 
+/* The element of a tensor of `shape` (nd dims) where the run along the last dim of the box at `at`
+ * starts whose other indices within the box are idx. */
+static int64_t run_start(const int64_t *shape, const int64_t *at, const int64_t *idx, int nd)
+{
+    int64_t si = 0;
+    for (int i = 0; i < nd; i++)
+        si = si * shape[i] + at[i] + (i == nd - 1 ? 0 : idx[i]);
+    return si;
+}
+
 /* out = the sum of the k boxes of extent out->shape, box j at offset at[j] of src[j] (whose shape is
  * shape[j]), in double, in the order of j, rounded once. Runs along the last dim, in blocks that
  * stay in cache, so the adds vectorise and no buffer of doubles the size of out is needed. */
@@ -106,12 +116,8 @@ static void sum_boxes(loom__value *out, const loom__value *const *src, const int
     double acc[BLOCK];
     for (;;) {
         const void *two[2] = {0};
-        for (int j = 0; j < k && k <= 2; j++) {
-            int64_t si = 0;
-            for (int i = 0; i < nd; i++)
-                si = si * shape[j][i] + at[j][i] + (i == nd - 1 ? 0 : idx[i]);
-            two[j] = (const char *)src[j]->data + (size_t)si * es;
-        }
+        for (int j = 0; j < k && k <= 2; j++)
+            two[j] = (const char *)src[j]->data + (size_t)run_start(shape[j], at[j], idx, nd) * es;
         if (k <= 2)
             sum_two((char *)out->data + (size_t)e * es, two, k, f32, run);
         for (int64_t c = 0; c < run && k > 2; c += BLOCK) {
@@ -119,10 +125,7 @@ static void sum_boxes(loom__value *out, const loom__value *const *src, const int
             for (int64_t i = 0; i < len; i++)
                 acc[i] = 0;
             for (int j = 0; j < k; j++) {
-                int64_t si = 0;
-                for (int i = 0; i < nd; i++)
-                    si = si * shape[j][i] + at[j][i] + (i == nd - 1 ? 0 : idx[i]);
-                si += c;
+                const int64_t si = run_start(shape[j], at[j], idx, nd) + c;
                 if (f32) {
                     const float *s = (const float *)src[j]->data + si;
                     for (int64_t i = 0; i < len; i++)
