@@ -40,7 +40,8 @@ typedef struct shape_case {
     kind k;
     int ndim;
     int64_t d[4];
-    int arg; /* layer norm: axes; pooling: 1 for kernel 3, stride 2, pad 1, 0 for the defaults */
+    int arg; /* layer norm: axes; pooling: 1 for kernel 3, stride 2, pad 1 (windows overlap), 2 for kernel 2,
+              * stride 3, pad 1 (gaps between windows), 0 for the defaults (kernel 2, stride 2) */
 } shape_case;
 
 /* x a parameter in dt, y the op, loss sum(y * y): one Adam step and a GRAD run on the reference
@@ -54,7 +55,9 @@ static void check_shape(const shape_case *sc, loom_dtype dt)
     for (int i = 0; i < sc->ndim; i++)
         s.d[i] = sc->d[i];
     loom_tensor *x = lt_gpu_param(c, "x", dt, s), *y = NULL;
-    const loom_pool2d_opts po = sc->arg ? (loom_pool2d_opts){{3, 3}, {2, 2}, {1, 1}} : LOOM_POOL2D_OPTS_INIT;
+    const loom_pool2d_opts po = sc->arg == 1   ? (loom_pool2d_opts){{3, 3}, {2, 2}, {1, 1}}
+                                : sc->arg == 2 ? (loom_pool2d_opts){{2, 2}, {3, 3}, {1, 1}}
+                                               : LOOM_POOL2D_OPTS_INIT;
     switch (sc->k) {
     case BN: y = loom_batch_norm(g, "bn", x, 0.1, 1e-5); break;
     case LN: y = loom_layer_norm(g, "ln", x, sc->arg, 1e-5); break;
@@ -82,6 +85,10 @@ START_TEST(test_shapes_on_gpu)
         {MAX_POOL, 4, {3, 5, 8, 6}, 0},
         {AVG_POOL, 4, {4, 8, 17, 15}, 1},
         {AVG_POOL, 4, {3, 5, 8, 6}, 0},
+        {MAX_POOL, 4, {2, 3, 7, 9}, 0}, /* a row and a column past the last window */
+        {AVG_POOL, 4, {2, 3, 7, 9}, 0},
+        {MAX_POOL, 4, {2, 3, 10, 8}, 2}, /* gaps between windows */
+        {AVG_POOL, 4, {2, 3, 10, 8}, 2},
     };
     for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
         check_shape(&cs[k], dt);

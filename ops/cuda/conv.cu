@@ -78,10 +78,10 @@ template <typename T> __global__ void col2im(loom__conv g, const T *dcols, T *dx
     }
 }
 
-// y [N, K, P Q] += b[k].
-template <typename T> __global__ void add_bias(T *y, const T *b, int64_t total, int64_t k, int64_t pq)
+// y [N, K, P Q] += b[k], in index type U (32-bit wherever y's indices fit).
+template <typename T, typename U> __global__ void add_bias(T *y, const T *b, U total, U k, U pq)
 {
-    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x)
+    for (U e = (U)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += (U)gridDim.x * blockDim.x)
         y[e] += b[e / pq % k];
 }
 
@@ -435,10 +435,13 @@ loom_status bias(const loom_tensor *t, const loom__conv *cv, loom__value *out, l
     const int64_t total = cv->n * cv->k * cv->p * cv->q;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto zero) {
         using T = decltype(zero);
-        add_bias<T><<<loom__cuda_grid(total, kThreads), kThreads, 0, loom__cuda_stream(ctx)>>>(
-            (T *)out->data, (const T *)src[2]->data, total, cv->k, cv->p * cv->q);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, "conv2d (bias)");
-        return LOOM_OK;
+        return loom__cuda_with_index(total, [&](auto u) {
+            using U = decltype(u);
+            add_bias<T, U><<<loom__cuda_grid(total, kThreads), kThreads, 0, loom__cuda_stream(ctx)>>>(
+                (T *)out->data, (const T *)src[2]->data, (U)total, (U)cv->k, (U)(cv->p * cv->q));
+            LOOM__CUDA_CHECK_LAUNCH(ctx, "conv2d (bias)");
+            return LOOM_OK;
+        });
     });
 }
 
