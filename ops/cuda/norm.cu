@@ -56,20 +56,22 @@ __device__ __forceinline__ void chunk_rows(int64_t chunk, int64_t per, int64_t r
 }
 
 // Long runs: block (chunk, c); thread t adds rows r0 + t, r0 + t + kThreads, ...; then a tree.
-template <typename F>
+// Rows and elements are indexed in U (32-bit wherever the operand's indices fit).
+template <typename U, typename F>
 __global__ void __launch_bounds__(kThreads)
     chan_sums_along(F f, loom__chan v, int64_t per, int64_t nchunks, double *__restrict__ part)
 {
     __shared__ double sa[kThreads], sb[kThreads];
     const int64_t rows = v.n * v.m;
+    const U m_ = (U)v.m, c_ = (U)v.c;
     for (int64_t u = blockIdx.x; u < nchunks * v.c; u += gridDim.x) {
         const int64_t c = u % v.c, chunk = u / v.c;
         int64_t r0, r1;
         chunk_rows(chunk, per, rows, &r0, &r1);
         double a = 0, b = 0;
-        for (int64_t r = r0 + threadIdx.x; r < r1; r += kThreads) {
-            const int64_t n = r / v.m, m = r % v.m;
-            f(n, c, (n * v.c + c) * v.m + m, a, b);
+        for (U r = (U)r0 + threadIdx.x; r < (U)r1; r += kThreads) {
+            const U n = r / m_;
+            f((int64_t)n, c, (int64_t)((n * c_ + (U)c) * m_ + (r - n * m_)), a, b);
         }
         sa[threadIdx.x] = a;
         sb[threadIdx.x] = b;
@@ -125,17 +127,28 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-// Channel c's chunks added in order: (sum, sum, count) f64 [C, 3] for the statistics (count the
-// values of a channel), or the two sums as T [C, 2].
+__device__ __forceinline__ double warp_sum(double v)
+{
+    return loom__cuda_group_reduce<32>(v, kFull, [](double a, double b) { return a + b; });
+}
+
+// Channel c's chunks added by a warp, lane l taking chunks l, l + 32, ... in order, then the lanes
+// by a fixed tree: (sum, sum, count) f64 [C, 3] for the statistics (count the values of a channel),
+// or the two sums as T [C, 2].
 template <typename T, bool STATS>
 __global__ void chan_sums_finish(const double *__restrict__ part, int64_t nchunks, loom__chan v, void *out)
 {
-    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < v.c; c += (int64_t)gridDim.x * blockDim.x) {
+    const int lane = threadIdx.x % 32;
+    for (int64_t c = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; c < v.c; c += (int64_t)gridDim.x * blockDim.x / 32) {
         double s = 0, q = 0;
-        for (int64_t k = 0; k < nchunks; k++) {
+        for (int64_t k = lane; k < nchunks; k += 32) {
             s += part[(k * v.c + c) * 2];
             q += part[(k * v.c + c) * 2 + 1];
         }
+        s = warp_sum(s);
+        q = warp_sum(q);
+        if (lane)
+            continue;
         if (STATS) {
             double *o = (double *)out + 3 * c;
             o[0] = s;
@@ -181,12 +194,15 @@ loom_status chan_sums(const F &f, const loom__chan &v, double *part, void *out, 
     if (v.c == 0)
         return LOOM_OK;
     if (along(v))
-        chan_sums_along<<<loom__cuda_grid(nchunks * v.c, 1), kThreads, 0, st>>>(f, v, per, nchunks, part);
+        loom__cuda_with_index(v.n * v.c * v.m, [&](auto u) {
+            chan_sums_along<decltype(u)><<<loom__cuda_grid(nchunks * v.c, 1), kThreads, 0, st>>>(f, v, per, nchunks, part);
+            return LOOM_OK;
+        });
     else
         chan_sums_across<<<loom__cuda_grid(nchunks * loom__cuda_ceil_div(v.c, kTileC), 1), kThreads, 0, st>>>(
             f, v, per, nchunks, part);
     LOOM__CUDA_CHECK_LAUNCH(ctx, what);
-    chan_sums_finish<T, STATS><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, st>>>(part, nchunks, v, out);
+    chan_sums_finish<T, STATS><<<loom__cuda_grid(32 * v.c, kThreads), kThreads, 0, st>>>(part, nchunks, v, out);
     LOOM__CUDA_CHECK_LAUNCH(ctx, what);
     return LOOM_OK;
 }
@@ -231,22 +247,22 @@ __global__ void bn_coefs(double *__restrict__ k, int kind, const double *__restr
     }
 }
 
-template <typename T>
+template <typename T, typename U>
 __global__ void bn_forward(T *__restrict__ y, const T *__restrict__ x, const T *__restrict__ bias, const double *__restrict__ k,
-                           loom__chan v, int64_t n)
+                           U m, U C, U n)
 {
-    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t c = e / v.m % v.c;
+    for (U e = (U)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (U)gridDim.x * blockDim.x) {
+        const U c = e / m % C;
         y[e] = (T)(((double)x[e] - k[2 * c]) * k[2 * c + 1] + (double)bias[c]);
     }
 }
 
-template <typename T>
+template <typename T, typename U>
 __global__ void bn_dx(T *__restrict__ dx, const T *__restrict__ gy, const T *__restrict__ x, const double *__restrict__ k,
-                      loom__chan v, int64_t n)
+                      U m, U C, U n)
 {
-    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
-        const double *kk = k + 5 * (e / v.m % v.c);
+    for (U e = (U)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (U)gridDim.x * blockDim.x) {
+        const double *kk = k + 5 * (e / m % C);
         const double xh = ((double)x[e] - kk[0]) * kk[1];
         dx[e] = (T)(kk[2] * ((double)gy[e] - kk[3] - xh * kk[4]));
     }
@@ -266,11 +282,6 @@ __global__ void running_update(T *__restrict__ r, const double *__restrict__ st,
 }
 
 // ---- layer norm: a warp per row ------------------------------------------------------------------
-
-__device__ __forceinline__ double warp_sum(double v)
-{
-    return loom__cuda_group_reduce<32>(v, kFull, [](double a, double b) { return a + b; });
-}
 
 // The mean and rstd of row x[0 .. f) on every lane of the warp: two passes.
 template <typename T> __device__ void row_moments(const T *x, int64_t f, double eps, double *mean, double *rstd)
@@ -441,12 +452,15 @@ loom_status bn_map_run(const loom_tensor *t, loom__value *out, loom__value *cons
         const int kind = dx ? DX : ctx->training ? FWD_TRAIN : FWD_EVAL;
         bn_coefs<T><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, st>>>(k, kind, stats, rm, rv, w, sums, v.c, t->a.f[0]);
         LOOM__CUDA_CHECK_LAUNCH(ctx, what);
-        if (dx)
-            bn_dx<T><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, v, n);
-        else
-            bn_forward<T><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, v, n);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, what);
-        return LOOM_OK;
+        return loom__cuda_with_index(n, [&](auto u) {
+            using U = decltype(u);
+            if (dx)
+                bn_dx<T, U><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, (U)v.m, (U)v.c, (U)n);
+            else
+                bn_forward<T, U><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, (U)v.m, (U)v.c, (U)n);
+            LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+            return LOOM_OK;
+        });
     });
 }
 
