@@ -4,8 +4,9 @@
  * shared-memory boxing (loom__part_convert) gives; every kind on 1 to 5 devices, uneven splits,
  * 1 to 3 dims. And the plan's boxing tasks meet in one order on every device
  * (loom__plan_check_collectives), which a plan whose chains disagree fails. */
-#include "harness.h"
+#include "box_cases.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,33 @@ START_TEST(test_collective_order)
 }
 END_TEST
 
+/* The boxing programs of the GPU test (box_cases.c) on CPU devices: each has the one boxing it is
+ * for, and gives the values of one device. */
+START_TEST(test_box_cases_on_cpu)
+{
+    static const char *const places[] = {"cpu:0-1", "cpu:0-2"};
+    float one[8 * 5], many[8 * 5];
+    char plan[4096], want[64], sf[16], st[16];
+    for (int rows = 7; rows <= 8; rows++)
+        for (int from = 0; from < LT_BOX_KINDS; from++)
+            for (int to = 0; to < LT_BOX_KINDS; to++) {
+                if (from == to)
+                    continue;
+                lt_box_run("cpu:0", from, to, rows, one, NULL, 0);
+                for (size_t q = 0; q < sizeof places / sizeof places[0]; q++) {
+                    lt_box_run(places[q], from, to, rows, many, plan, sizeof plan);
+                    loom_sbp_str(lt_box_sbp(from), sf, sizeof sf);
+                    loom_sbp_str(lt_box_sbp(to), st, sizeof st);
+                    snprintf(want, sizeof want, "%s -> %s", sf, st);
+                    ck_assert_msg(strstr(plan, want) != NULL, "%s, %s: no boxing %s in the plan:\n%s", places[q], want, want, plan);
+                    for (int i = 0; i < rows * 5; i++)
+                        ck_assert_msg(fabsf(one[i] - many[i]) <= 1e-5f * (1 + fabsf(one[i])), "%s, %s, %d rows: element %d: %g, one device %g",
+                                      places[q], want, rows, i, many[i], one[i]);
+                }
+            }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("box_route");
@@ -245,6 +273,7 @@ int main(void)
     tcase_add_test(tc, test_routes_match_shared_boxing);
     tcase_add_test(tc, test_route_counts);
     tcase_add_test(tc, test_collective_order);
+    tcase_add_test(tc, test_box_cases_on_cpu);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

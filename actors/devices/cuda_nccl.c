@@ -64,7 +64,8 @@ size_t loom__exec_cuda_box_scratch(const loom__exec *x, int d)
     return most > SIZE_MAX - 255 ? SIZE_MAX : (most + 255) / 256 * 256;
 }
 
-/* 1 when placement `place` gets communicators: it boxes, or the job was started over MPI. */
+/* 1 when placement `place` gets communicators: it boxes, or the job was started over MPI (a
+ * placement written with "@", of one rank too: its bootstrap runs as it would over several). */
 static int needs_comm(const loom__plan *pl, int place)
 {
     if (loom__net_ready())
@@ -100,7 +101,7 @@ loom_status loom__exec_cuda_comm_open(loom__exec *x)
             rank[j] = pl->dev_rank[pl->place_dev[p][j]];
             cuda[j] = pl->dev_index[pl->place_dev[p][j]];
         }
-        s = loom__nccl_open(n, rank, cuda, x->rank, c->comm[p], msg, sizeof msg);
+        s = loom__nccl_open(n, rank, cuda, x->rank, pl->nranks > 1, c->comm[p], msg, sizeof msg);
         if (s != LOOM_OK)
             loom__exec_fail(x, s, "loom_program_run: the NCCL communicator of the placement of %d GPU%s (cuda:%d first, rank %d): %s",
                             n, n > 1 ? "s" : "", cuda[0], rank[0], msg);

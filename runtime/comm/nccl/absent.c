@@ -8,9 +8,9 @@ const int loom__nccl_built = 0;
 
 static const char why[] = "this build of Loom has no NCCL (the CUDA toolkit's, or one CMAKE_LIBRARY_PATH points at)";
 
-loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, void **comm, char *msg, size_t len)
+loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, int over_job, void **comm, char *msg, size_t len)
 {
-    (void)n, (void)rank, (void)cuda, (void)self, (void)comm;
+    (void)n, (void)rank, (void)cuda, (void)self, (void)over_job, (void)comm;
     snprintf(msg, len, "%s", why);
     return LOOM_ERR_UNSUPPORTED;
 }

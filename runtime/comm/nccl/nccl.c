@@ -34,7 +34,7 @@ static loom_status fail(ncclResult_t r, const char *call, ncclComm_t comm, char 
 
 /* ---- communicators ----------------------------------------------------------------------------- */
 
-loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, void **comm, char *msg, size_t len)
+loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, int over_job, void **comm, char *msg, size_t len)
 {
     /* the id, or why the first member's process could not make one: every process learns either */
     struct {
@@ -50,7 +50,7 @@ loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, v
         if (!made.ok)
             fail(r, "ncclGetUniqueId", NULL, msg, len);
     }
-    loom_status s = loom__net_bcast(&made, sizeof made, rank[0], msg, len);
+    loom_status s = over_job ? loom__net_bcast(&made, sizeof made, rank[0], msg, len) : LOOM_OK;
     if (s != LOOM_OK)
         return s;
     if (!made.ok) {

@@ -11,11 +11,12 @@ extern const int loom__nccl_built;
 
 /* Makes the communicators of one group: the n devices of a GPU placement in its order, device j
  * on process rank[j] with CUDA index cuda[j], NCCL rank j. This process (rank `self`) gets one per
- * device of its own in comm[j], the others NULL. The unique id is made on rank[0]'s process and
- * broadcast over the job (loom__net_bcast), so every process calls this for every group, in the
- * same order, a group of one device included. Leaves the calling thread's CUDA device changed.
- * LOOM_ERR_RUNTIME (LOOM_ERR_UNSUPPORTED without NCCL) with msg. */
-loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, void **comm, char *msg, size_t len);
+ * device of its own in comm[j], the others NULL. With over_job 1 (a plan over ranks) the unique
+ * id is made on rank[0]'s process and broadcast over the job (loom__net_bcast), so every process
+ * calls this for every group, in the same order, a group of one device included; with 0 the
+ * group is this process's own. Leaves the calling thread's CUDA device changed. LOOM_ERR_RUNTIME
+ * (LOOM_ERR_UNSUPPORTED without NCCL) with msg. */
+loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, int over_job, void **comm, char *msg, size_t len);
 /* Frees a communicator (NULL: nothing); abort 1 ends its work in flight instead of waiting for it
  * (after a failed run, where a collective may wait for a device that stopped). */
 void loom__nccl_close(void *comm, int abort);
