@@ -1,7 +1,7 @@
 /* The boxing between GPUs (NCCL) on every visible GPU, cuda:0-(n-1), against the same programs on
  * as many CPU devices: every kind of boxing (S(0), S(1), B and P to each other, rows that split
  * evenly and unevenly), and the placement-equivalence models trained data, model and hybrid
- * parallel. Moving a tensor between GPU placements is refused with a message. Skipped (exit 77)
+ * parallel, and two-stage pipelines whose values move between GPU placements. Skipped (exit 77)
  * with fewer than two GPUs, or without CUDA. */
 #include "box_cases.h"
 #include "equiv.h"
@@ -61,32 +61,29 @@ START_TEST(test_models)
 }
 END_TEST
 
-/* docs/bad-inputs.md: a tensor moved from cuda:0 to cuda:1. */
-START_TEST(test_move_refused)
+/* Two-stage pipelines between GPU placements (the hidden values moved by loom_to_placement, and
+ * their gradients back): as between CPU devices, in each mode. */
+START_TEST(test_moves)
 {
-    loom_error err = {0};
-    loom_graph *g = loom_graph_new();
-    loom_placement *p0 = loom_placement_parse("cuda:0", &err), *p1 = loom_placement_parse("cuda:1", &err);
-    loom_graph_set_placement(g, p0);
-    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(4, 3));
-    loom_tensor *y = loom_scale(g, loom_to_placement(g, loom_relu(g, x), p1), 2.0);
-    loom_program *prog = NULL;
-    loom_status s = loom_compile(g, NULL, NULL, &prog);
-    if (s == LOOM_OK) {
-        loom_array a = {.dtype = LOOM_F32, .ndim = 2, .shape = {4, 3}, .data = (float[12]){0}};
-        ck_assert_int_eq(loom_program_feed(prog, x, &a), LOOM_OK);
-        ck_assert_int_eq(loom_program_keep(prog, y), LOOM_OK);
-        s = loom_program_run(prog, LOOM_RUN_FORWARD);
-        ck_assert_int_eq(s, LOOM_ERR_UNSUPPORTED);
-        ck_assert_msg(strstr(loom_program_error(prog), "between GPU placements is not built yet") != NULL, "%s",
-                      loom_program_error(prog));
-    } else {
-        ck_assert_msg(strstr(loom_graph_error(g), "between GPU placements is not built yet") != NULL, "%s", loom_graph_error(g));
-    }
-    loom_program_free(prog);
-    loom_placement_free(p0);
-    loom_placement_free(p1);
-    loom_graph_free(g);
+    static const char *const pairs[][4] = {{"cuda:0", "cuda:1", "cpu:0", "cpu:1"},
+                                           {"cuda:1", "cuda:0", "cpu:1", "cpu:0"},
+                                           {"cuda:0-1", "cuda:1", "cpu:0-1", "cpu:1"},
+                                           {"cuda:0-1", "cuda:2-3", "cpu:0-1", "cpu:2-3"}};
+    const int npairs = ngpu >= 4 ? 4 : 3;
+    for (int q = 0; q < npairs; q++)
+        for (int m = 0; m < LT_MODE_COUNT; m++) {
+            lt_result cpu, gpu;
+            char what[128];
+            lt_stage2 = pairs[q][3];
+            lt_train(lt_model_pipeline, 1, (enum lt_mode)m, &(lt_train_opts){.placement = pairs[q][2], .executor = LOOM_EXEC_ACTORS},
+                     &cpu);
+            lt_stage2 = pairs[q][1];
+            lt_train(lt_model_pipeline, 1, (enum lt_mode)m, &(lt_train_opts){.placement = pairs[q][0], .executor = LOOM_EXEC_ACTORS},
+                     &gpu);
+            snprintf(what, sizeof what, "%s then %s, %s", pairs[q][0], pairs[q][1], lt_mode_name[m]);
+            lt_assert_results_close(&gpu, &cpu, 1e-5, what);
+        }
+    lt_stage2 = NULL;
 }
 END_TEST
 
@@ -108,7 +105,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_every_kind);
     tcase_add_test(tc, test_models);
-    tcase_add_test(tc, test_move_refused);
+    tcase_add_test(tc, test_moves);
     suite_add_tcase(s, tc);
     return lt_run_gpu_suite(s);
 }

@@ -57,6 +57,18 @@ static void copy_done(void *arg)
     loom__rt_complete(c->rt, c->aid, LOOM_OK, NULL);
 }
 
+loom_status loom__exec_cuda_complete_after(loom__exec *x, loom__act *a, int task, void *stream)
+{
+    loom_status s = loom__act_defer(a);
+    if (s != LOOM_OK)
+        return s;
+    x->cuda->done[task] = (completion){.rt = x->rt, .aid = a->id};
+    s = loom__cuda_host_fn(stream, copy_done, &x->cuda->done[task], a->msg, a->msg_size);
+    if (s != LOOM_OK) /* the act was deferred: its completion must still come */
+        loom__rt_complete(x->rt, a->id, s, a->msg);
+    return LOOM_OK;
+}
+
 loom__kctx loom__exec_cuda_kernel_ctx(const loom__exec *x, const loom__kctx *from, int task, loom__cuda_kctx *cc)
 {
     *cc = x->cuda->d[x->pl->task[task].device].kc;
@@ -154,19 +166,18 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
         s = loom__cuda_copy_async(out->err, ds->dev.err, sizeof *out->err, stream, a->msg, a->msg_size);
     if (s != LOOM_OK)
         return s;
-    if ((s = loom__act_defer(a)) != LOOM_OK)
-        return s;
-    x->cuda->done[c->task] = (completion){.rt = x->rt, .aid = a->id};
-    s = loom__cuda_host_fn(stream, copy_done, &x->cuda->done[c->task], a->msg, a->msg_size);
-    if (s != LOOM_OK) /* the act was deferred: its completion must still come */
-        loom__rt_complete(x->rt, a->id, s, a->msg);
-    return LOOM_OK;
+    return loom__exec_cuda_complete_after(x, a, c->task, stream);
 }
 
 
-static loom__act_fn cuda_own_act(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? gpu_copy_act : NULL; }
+static loom__act_fn cuda_own_act(const loom__task *k)
+{
+    return k->kind == LOOM__TASK_COPY ? gpu_copy_act : k->kind == LOOM__TASK_MOVE ? loom__exec_cuda_move_act : NULL;
+}
 
-static int cuda_deferred(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? 8 : 0; }
+/* A copy, or a move from other GPUs, completes when its transfer is done (its buffers' writers may
+ * overwrite them then). */
+static int cuda_deferred(const loom__task *k) { return k->kind == LOOM__TASK_COPY || k->kind == LOOM__TASK_MOVE ? 8 : 0; }
 
 /* Copies run on streams of their own: to the device on 1, to the host on 2. */
 static unsigned cuda_stream_of(const loom__task *k)
@@ -282,7 +293,9 @@ static loom_status cuda_open(loom__exec *x)
     }
     if ((s = loom__cuda_host_alloc(pl->host_bytes, (void **)&x->host_block, msg, sizeof msg)) != LOOM_OK)
         return loom__exec_fail(x, s, "loom_program_run: pinned host memory of the plan: %s", msg);
-    return loom__exec_cuda_comm_open(x);
+    s = loom__exec_cuda_comm_open(x);
+    loom__exec_cuda_forget_device(); /* set above without it */
+    return s;
 }
 
 /* Events for the buffers that cross streams: written on the compute stream and read by a copy to
@@ -294,14 +307,20 @@ static loom_status make_events(loom__exec *x)
     char msg[256];
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        if (k->kind != LOOM__TASK_COPY || !loom__exec_dev_here(x, k->device))
+        if ((k->kind != LOOM__TASK_COPY && k->kind != LOOM__TASK_MOVE) || !loom__exec_dev_here(x, k->device))
             continue;
-        int r = k->dir == LOOM__H2D ? k->out[0] : k->in[0];
-        for (int b = 0; b < pl->regst[r].regst_num; b++) {
-            token *t = &x->tok[r][b];
-            void **ev = k->dir == LOOM__H2D ? &t->ev_r : &t->ev_w;
-            if (!*ev && new_event(x->cuda, ev, msg, sizeof msg) != LOOM_OK)
+        /* a move reads its sources' buffers written on their devices' compute streams */
+        for (int s = 0; s < (k->kind == LOOM__TASK_MOVE ? k->n_in : 1); s++) {
+            int r = k->kind == LOOM__TASK_MOVE ? k->in[s] : k->dir == LOOM__H2D ? k->out[0] : k->in[0];
+            int dev = k->kind == LOOM__TASK_MOVE ? pl->regst[r].dom : k->device; /* an event belongs to a device */
+            if (loom__exec_cuda_on_device(pl->dev_index[dev], msg, sizeof msg) != LOOM_OK)
                 return loom__exec_fail(x, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
+            for (int b = 0; b < pl->regst[r].regst_num; b++) {
+                token *t = &x->tok[r][b];
+                void **ev = k->kind == LOOM__TASK_COPY && k->dir == LOOM__H2D ? &t->ev_r : &t->ev_w;
+                if (!*ev && new_event(x->cuda, ev, msg, sizeof msg) != LOOM_OK)
+                    return loom__exec_fail(x, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
+            }
         }
     }
     return LOOM_OK;

@@ -19,12 +19,24 @@ loom_status loom__exec_cuda_check_boxing(loom__exec *x)
         if (k->kind != LOOM__TASK_BOXING && k->kind != LOOM__TASK_MOVE)
             continue;
         const loom_tensor *t = loom__task_tensor(pl, k);
-        const loom__regst *from = &pl->regst[k->in[0]];
-        if (k->kind == LOOM__TASK_MOVE)
-            return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED,
-                                   "loom_program_run: moving '%s' between GPU placements is not built yet (boxing within one "
-                                   "GPU placement is); keep the program on one placement, or run it on CPU devices",
-                                   loom_tensor_name(t));
+        const loom__regst *from = &pl->regst[k->in[0]], *to = &pl->regst[k->out[0]];
+        if (k->kind == LOOM__TASK_MOVE) {
+            int other_rank = 0;
+            for (int s = 0; s < k->n_in; s++)
+                other_rank |= pl->dev_rank[pl->regst[k->in[s]].dom] != pl->dev_rank[k->device];
+            const char *why = other_rank ? "between GPUs of different ranks"
+                              : t->layout == LOOM__CSR ? "of a sparse (CSR) value between GPU placements"
+                              : (from->mesh[0] > 1 && from->mesh[1] > 1) || (to->mesh[0] > 1 && to->mesh[1] > 1)
+                                  ? "from or to a 2-D mesh of GPUs"
+                              : loom__regst_lay(from).s.v[0].kind == LOOM_SBP_PARTIAL_SUM ? "of a partial sum (P) between GPU placements"
+                                                                                           : NULL;
+            if (why)
+                return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED,
+                                       "loom_program_run: moving '%s' %s is not built yet; keep the program on one placement, or "
+                                       "run it on CPU devices",
+                                       loom_tensor_name(t), why);
+            continue;
+        }
         if (!loom__nccl_built)
             return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED,
                                    "loom_program_run: boxing '%s' between GPUs needs NCCL, and this build of Loom has none (the "
@@ -54,10 +66,12 @@ size_t loom__exec_cuda_box_scratch(const loom__exec *x, int d)
     size_t most = 0;
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        if (k->kind != LOOM__TASK_BOXING || k->device != d)
+        if ((k->kind != LOOM__TASK_BOXING && k->kind != LOOM__TASK_MOVE) || k->device != d)
             continue;
         const loom__regst *from = &pl->regst[k->in[0]], *to = &pl->regst[k->out[0]];
-        size_t need = loom__nccl_scratch(from->bytes, to->bytes, to->nparts);
+        size_t need = k->kind == LOOM__TASK_BOXING ? loom__nccl_scratch(from->bytes, to->bytes, to->nparts) : 0;
+        for (int s = 0; k->kind == LOOM__TASK_MOVE && s < k->n_in; s++) /* a source part, whole */
+            need = pl->regst[k->in[s]].bytes > need ? pl->regst[k->in[s]].bytes : need;
         if (need > most)
             most = need;
     }

@@ -30,9 +30,7 @@ int loom__route_contiguous(const int64_t *shape, const int64_t *at, const int64_
     return 1;
 }
 
-/* Device q's region of the logical shape under s: a split's range, or everything; `holds` 0 gives
- * an empty region (a P part off device 0 as an output holds nothing of the value). */
-static void region(const int64_t *shape, int nd, loom_sbp s, int n, int q, int holds, int64_t *start, int64_t *size)
+void loom__route_region(const int64_t *shape, int nd, loom_sbp s, int n, int q, int holds, int64_t *start, int64_t *size)
 {
     for (int i = 0; i < nd; i++)
         start[i] = 0, size[i] = holds ? shape[i] : 0;
@@ -57,7 +55,7 @@ void loom__own_route_make(const int64_t *shape, int nd, loom_sbp from, loom_sbp 
     }
     const int to_holds = to.kind != LOOM_SBP_PARTIAL_SUM || d == 0;
     int64_t ostart[LOOM_MAX_DIMS], osize[LOOM_MAX_DIMS];
-    region(shape, nd, to, n, d, to_holds, ostart, osize);
+    loom__route_region(shape, nd, to, n, d, to_holds, ostart, osize);
     r->zero = !to_holds;
     if (from.kind == LOOM_SBP_BROADCAST) { /* every device has the value: a slice, or device 0's copy */
         r->kind = LOOM__ROUTE_LOCAL;
@@ -86,11 +84,11 @@ void loom__own_route_make(const int64_t *shape, int nd, loom_sbp from, loom_sbp 
     }
     r->kind = LOOM__ROUTE_EXCHANGE;
     int64_t istart[LOOM_MAX_DIMS], isize[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_a[LOOM_MAX_DIMS], at_b[LOOM_MAX_DIMS];
-    region(shape, nd, from, n, d, 1, istart, isize);
+    loom__route_region(shape, nd, from, n, d, 1, istart, isize);
     for (int q = 0; q < n; q++) {
         int64_t qs[LOOM_MAX_DIMS], qz[LOOM_MAX_DIMS];
         /* what d sends q: d's input within q's output region */
-        region(shape, nd, to, n, q, to.kind != LOOM_SBP_PARTIAL_SUM || q == 0, qs, qz);
+        loom__route_region(shape, nd, to, n, q, to.kind != LOOM_SBP_PARTIAL_SUM || q == 0, qs, qz);
         if (loom__part_overlap(istart, isize, qs, qz, nd, ext, at_a, at_b)) {
             if (q == d) {
                 r->copy = 1;
@@ -106,7 +104,7 @@ void loom__own_route_make(const int64_t *shape, int nd, loom_sbp from, loom_sbp 
             }
         }
         /* what q sends d: q's input within d's output region */
-        region(shape, nd, from, n, q, 1, qs, qz);
+        loom__route_region(shape, nd, from, n, q, 1, qs, qz);
         if (q != d && loom__part_overlap(qs, qz, ostart, osize, nd, ext, at_a, at_b)) {
             loom__route_box *b = &r->recv[r->nrecv++];
             b->peer = q;

@@ -54,6 +54,10 @@ typedef struct loom__own_route {
 /* The route of device d of n for a tensor of logical shape `shape` (nd dims) from SBP `from` to
  * `to`. Parts lie where loom_split_part puts them. */
 void loom__own_route_make(const int64_t *shape, int nd, loom_sbp from, loom_sbp to, int n, int d, loom__own_route *r);
+/* Device q's region of the logical shape under s on n devices (start and size per dim): a split's
+ * range, or everything; holds 0 gives an empty region (a part under P, as an output off device 0,
+ * holds nothing of the value). */
+void loom__route_region(const int64_t *shape, int nd, loom_sbp s, int n, int q, int holds, int64_t *start, int64_t *size);
 /* Elements of a box. */
 int64_t loom__route_count(const int64_t *ext, int nd);
 /* 1 when the box (at, ext) of a row-major tensor of `shape` is one contiguous range, its first
