@@ -94,8 +94,8 @@ loom_status loom__exec_cuda_mark_events(loom__act *a, int nin, int nout, void *s
 }
 
 /* Launches op t of a task on its device's compute stream with the numerics check after it (an
- * update's on the parameter it wrote, src[0]); a compute task then marks the events of its
- * buffers that other streams use. */
+ * update's on the parameter it wrote, src[0]); a compute task or an update then marks the events
+ * of its buffers that other streams (a copy, another device's move) use. */
 static loom_status cuda_kernel(loom__exec *x, loom__act *a, int task, const loom_tensor *t, loom__value *out,
                                loom__value *const *src, const loom__kctx *from)
 {
@@ -108,7 +108,7 @@ static loom_status cuda_kernel(loom__exec *x, loom__act *a, int task, const loom
     s = loom__cuda_op_get(t->op)->run(t, out, src, &kc);
     if (s == LOOM_OK && x->env->check_numerics)
         s = loom__cuda_check_finite(out ? out : src[0], &kc);
-    if (s != LOOM_OK || k->kind != LOOM__TASK_COMPUTE)
+    if (s != LOOM_OK || (k->kind != LOOM__TASK_COMPUTE && k->kind != LOOM__TASK_VARIABLE))
         return s;
     return loom__exec_cuda_mark_events(a, k->n_in, k->n_out, cc.stream);
 }
