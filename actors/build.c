@@ -1,6 +1,7 @@
 /* Building the actors of a plan (see exec.h): register buffers as tokens in each device's memory,
  * one actor per task (or per fused GPU chain), the chains' control rings, the edges. */
 #include "actors/exec_internal.h"
+#include "runtime/comm/nccl/nccl.h"
 
 #include <loom/dist.h>
 
@@ -348,6 +349,8 @@ static loom_status add_fused_actors(loom__exec *x, int *counters)
         if (!f)
             continue;
         f->aid = task_aid(x, &x->pl->task[f->tasks[0]], counters);
+        if (!loom__exec_dev_here(x, d))
+            continue; /* another rank's: its id counted alike, its actor there */
         loom__regst_desc *outs = calloc((size_t)f->nout + 1, sizeof *outs);
         if (!outs)
             return LOOM_ERR_NOMEM;
@@ -400,7 +403,7 @@ static loom_status connect_actors(loom__exec *x, const chains *ch)
         }
     }
     for (int d = 0; d < x->n; d++) {
-        const loom__fused *f = x->fused[d];
+        const loom__fused *f = loom__exec_dev_here(x, d) ? x->fused[d] : NULL;
         for (int s = 0; f && s < f->nin; s++) {
             producer_end(x, f->in[s], &paid, &preg);
             loom__rt_connect(x->rt, paid, preg, f->aid, s);
@@ -524,8 +527,9 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
     x->dev = pl->kind == LOOM_DEVICE_CUDA ? &loom__exec_cuda_device : &loom__exec_cpu_device;
     x->rank = pl->nranks > 1 ? loom_dist_rank() : 0;
     x->nranks = pl->nranks > 1 ? loom_dist_size() : 1;
-    if (pl->nranks > 1 && pl->kind == LOOM_DEVICE_CUDA)
-        return fail(x, LOOM_ERR_UNSUPPORTED, "GPUs on several ranks are not built yet (placements over ranks run on CPU devices)");
+    if (pl->nranks > 1 && pl->kind == LOOM_DEVICE_CUDA && !loom__nccl_built)
+        return fail(x, LOOM_ERR_UNSUPPORTED, "GPUs on several ranks need NCCL, and this build of Loom has none (placements over "
+                                             "ranks run on CPU devices)");
     if (pl->nranks > 1 && pl->micro > 1) {
         char m[200];
         snprintf(m, sizeof m, "micro-batches over several ranks are not built yet (%d micro-batches a step on %d ranks); compile with "
@@ -617,7 +621,9 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
             } else {
                 k->v.data = base;
             }
-            if (x->dev->value_err && base && pl->task[rg->producer].kind == LOOM__TASK_COPY && rg->dom == LOOM__HOST)
+            /* a copy back of another rank's device: that rank reads its device's error record */
+            if (x->dev->value_err && base && pl->task[rg->producer].kind == LOOM__TASK_COPY && rg->dom == LOOM__HOST &&
+                local_task(x, &pl->task[rg->producer]))
                 k->err = (loom__cuda_err *)(base + rg->bytes - LOOM__COPY_TRAILER);
             x->bufs[r][b] = k;
         }

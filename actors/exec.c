@@ -312,7 +312,7 @@ static loom_status boxing_act(void *vctx, loom__act *a)
     }
     loom__comm_box b = {.parts = parts, .from = lfrom.s.v[0], .to = lto.s.v[0], .n_from = from->nparts, .n_to = to->nparts,
                         .part = to->part, .first = first, .logical = logical, .lay_from = &lfrom, .lay_to = &lto};
-    return x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
+    return x->dev->box ? x->dev->box(x, a, c->task, &b, &out->v) : x->dev->comm->box(&b, &out->v, a->msg, a->msg_size);
 }
 
 /* The position of plan device d in placement `place`, or -1. */

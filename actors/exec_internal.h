@@ -180,6 +180,9 @@ struct loom__exec_device {
     int rt_kind; /* enum loom__rt_dev_kind: of the actor ids of its tasks */
     /* How its devices exchange parts (boxing and moves); NULL: the plan may hold no boxing task. */
     const loom__comm_ops *comm;
+    /* Runs a boxing task's b through comm on its device (its state as b's ctx), or NULL: comm's
+     * box is called as it is. */
+    loom_status (*box)(loom__exec *x, loom__act *a, int task, loom__comm_box *b, loom__value *out);
     /* The runtime stream of a task on it (a kind's chain runs on stream 0). */
     unsigned (*stream_of)(const loom__task *k);
     /* Its memory (the plan's blocks), streams and events for x's plan; their release. */

@@ -240,6 +240,10 @@ loom_status loom__rt_connect(loom__rt *rt, uint64_t producer, int reg, uint64_t 
  * rank calls it (runtime/comm/mpi/; LOOM_OK at once in a job of one process). */
 loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len);
 
+/* 1 when this process belongs to a job that Loom's MPI layer started (loom_dist_init), of one
+ * process or more; 0 without MPI. */
+int loom__net_ready(void);
+
 /* Sends bytes at buf from rank root to every process of the job (a collective; a no-op in a job
  * of one process). LOOM_ERR_RUNTIME with msg when MPI fails. */
 loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t len);

@@ -310,6 +310,28 @@ int lt_run_gpu_suite(Suite *s)
     return lt_run_suite(s);
 }
 
+int lt_mpi_init(const char *prog, char *placement, size_t len, const char *devices)
+{
+    loom_error e = LOOM_ERROR_INIT;
+    if (loom_dist_init(&e) != LOOM_OK) {
+        fprintf(stderr, "%s: %s\n", prog, e.msg);
+        return -1;
+    }
+    snprintf(placement, len, "@0-%d/%s", loom_dist_size() - 1, devices);
+    return 0;
+}
+
+int lt_run_mpi_suite(Suite *s)
+{
+    SRunner *r = srunner_create(s);
+    srunner_set_fork_status(r, CK_NOFORK); /* one process per rank: MPI (and CUDA) do not survive a fork */
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    loom_dist_finalize();
+    return failed ? 1 : 0;
+}
+
 void lt_record_results(const char *what, const double *v, int64_t n)
 {
     const char *path = getenv("LOOM_TEST_RESULTS");

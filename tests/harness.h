@@ -69,6 +69,13 @@ int lt_run_suite(Suite *s);
  * returns 77 (skipped, saying why) where no CUDA device is present. */
 int lt_run_gpu_suite(Suite *s);
 
+/* The start of a test run by mpirun: loom_dist_init (on failure prog's message on stderr, and -1),
+ * then the placement over every rank of the job with `devices` on each ("cpu:0-1": "@0-1/cpu:0-1"
+ * on 2 ranks) into placement. */
+int lt_mpi_init(const char *prog, char *placement, size_t len, const char *devices);
+/* Runs a suite on every rank without forking, then loom_dist_finalize; the exit code. */
+int lt_run_mpi_suite(Suite *s);
+
 /* When LOOM_TEST_RESULTS names a file, appends one line to it: what, then the n values' bits in hex,
  * so that the results of two builds can be compared exactly (sort the file, then hash it). */
 void lt_record_results(const char *what, const double *v, int64_t n);

@@ -212,12 +212,8 @@ END_TEST
 
 int main(void)
 {
-    loom_error e = LOOM_ERROR_INIT;
-    if (loom_dist_init(&e) != LOOM_OK) {
-        fprintf(stderr, "mpi_train: %s\n", e.msg);
+    if (lt_mpi_init("mpi_train", placement, sizeof placement, "cpu:0-1"))
         return 1;
-    }
-    snprintf(placement, sizeof placement, "@0-%d/cpu:0-1", loom_dist_size() - 1);
     Suite *s = suite_create("mpi_train");
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 240);
@@ -233,11 +229,5 @@ int main(void)
     tcase_add_test(tc, test_convnet_over_ranks);
     tcase_add_test(tc, test_plan_json_over_ranks);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_set_fork_status(r, CK_NOFORK); /* one process per rank: MPI does not survive a fork */
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    loom_dist_finalize();
-    return failed ? 1 : 0;
+    return lt_run_mpi_suite(s);
 }

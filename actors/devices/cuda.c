@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "actors/devices/cuda_internal.h"
+#include "runtime/comm/nccl/nccl.h"
 
 enum { BLAS_WORKSPACE = 32 << 20 };
 
@@ -29,6 +30,8 @@ loom_status loom__exec_cuda_on_device(int index, char *msg, size_t len)
         current_device = index;
     return s;
 }
+
+void loom__exec_cuda_forget_device(void) { current_device = -1; }
 
 static loom_status new_event(loom__exec_cuda *c, void **ev, char *msg, size_t len)
 {
@@ -52,6 +55,18 @@ static void copy_done(void *arg)
 {
     completion *c = arg;
     loom__rt_complete(c->rt, c->aid, LOOM_OK, NULL);
+}
+
+loom_status loom__exec_cuda_complete_after(loom__exec *x, loom__act *a, int task, void *stream)
+{
+    loom_status s = loom__act_defer(a);
+    if (s != LOOM_OK)
+        return s;
+    x->cuda->done[task] = (completion){.rt = x->rt, .aid = a->id};
+    s = loom__cuda_host_fn(stream, copy_done, &x->cuda->done[task], a->msg, a->msg_size);
+    if (s != LOOM_OK) /* the act was deferred: its completion must still come */
+        loom__rt_complete(x->rt, a->id, s, a->msg);
+    return LOOM_OK;
 }
 
 loom__kctx loom__exec_cuda_kernel_ctx(const loom__exec *x, const loom__kctx *from, int task, loom__cuda_kctx *cc)
@@ -79,8 +94,8 @@ loom_status loom__exec_cuda_mark_events(loom__act *a, int nin, int nout, void *s
 }
 
 /* Launches op t of a task on its device's compute stream with the numerics check after it (an
- * update's on the parameter it wrote, src[0]); a compute task then marks the events of its
- * buffers that other streams use. */
+ * update's on the parameter it wrote, src[0]); a compute task or an update then marks the events
+ * of its buffers that other streams (a copy, another device's move) use. */
 static loom_status cuda_kernel(loom__exec *x, loom__act *a, int task, const loom_tensor *t, loom__value *out,
                                loom__value *const *src, const loom__kctx *from)
 {
@@ -93,7 +108,7 @@ static loom_status cuda_kernel(loom__exec *x, loom__act *a, int task, const loom
     s = loom__cuda_op_get(t->op)->run(t, out, src, &kc);
     if (s == LOOM_OK && x->env->check_numerics)
         s = loom__cuda_check_finite(out ? out : src[0], &kc);
-    if (s != LOOM_OK || k->kind != LOOM__TASK_COMPUTE)
+    if (s != LOOM_OK || (k->kind != LOOM__TASK_COMPUTE && k->kind != LOOM__TASK_VARIABLE))
         return s;
     return loom__exec_cuda_mark_events(a, k->n_in, k->n_out, cc.stream);
 }
@@ -151,19 +166,18 @@ static loom_status gpu_copy_act(void *vctx, loom__act *a)
         s = loom__cuda_copy_async(out->err, ds->dev.err, sizeof *out->err, stream, a->msg, a->msg_size);
     if (s != LOOM_OK)
         return s;
-    if ((s = loom__act_defer(a)) != LOOM_OK)
-        return s;
-    x->cuda->done[c->task] = (completion){.rt = x->rt, .aid = a->id};
-    s = loom__cuda_host_fn(stream, copy_done, &x->cuda->done[c->task], a->msg, a->msg_size);
-    if (s != LOOM_OK) /* the act was deferred: its completion must still come */
-        loom__rt_complete(x->rt, a->id, s, a->msg);
-    return LOOM_OK;
+    return loom__exec_cuda_complete_after(x, a, c->task, stream);
 }
 
 
-static loom__act_fn cuda_own_act(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? gpu_copy_act : NULL; }
+static loom__act_fn cuda_own_act(const loom__task *k)
+{
+    return k->kind == LOOM__TASK_COPY ? gpu_copy_act : k->kind == LOOM__TASK_MOVE ? loom__exec_cuda_move_act : NULL;
+}
 
-static int cuda_deferred(const loom__task *k) { return k->kind == LOOM__TASK_COPY ? 8 : 0; }
+/* A copy, or a move from other GPUs, completes when its transfer is done (its buffers' writers may
+ * overwrite them then). */
+static int cuda_deferred(const loom__task *k) { return k->kind == LOOM__TASK_COPY || k->kind == LOOM__TASK_MOVE ? 8 : 0; }
 
 /* Copies run on streams of their own: to the device on 1, to the host on 2. */
 static unsigned cuda_stream_of(const loom__task *k)
@@ -195,7 +209,8 @@ static size_t workspace_of(const loom__exec *x, int d, const loom__cuda_kctx *kc
     return (most + 255) / 256 * 256;
 }
 
-/* Every op of the plan has a CUDA kernel, or the plan is refused naming the first that has none. */
+/* Every op of the plan has a CUDA kernel, or the plan is refused naming the first that has none;
+ * so is boxing the GPUs cannot do. */
 static loom_status check_kernels(loom__exec *x)
 {
     const loom__plan *pl = x->pl;
@@ -207,13 +222,8 @@ static loom_status check_kernels(loom__exec *x)
         if (t && !loom__cuda_op_get(t->op)->run)
             return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED, "loom_program_run: %s '%s' has no CUDA kernel yet",
                                       loom__op_def(t->op)->name, loom_tensor_name(t));
-        if (k->kind == LOOM__TASK_BOXING || k->kind == LOOM__TASK_MOVE)
-            return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED,
-                                      "loom_program_run: %s %s between GPUs is not built yet (NCCL collectives); "
-                                      "run on one GPU or on CPU devices",
-                                      k->kind == LOOM__TASK_MOVE ? "moving" : "boxing", loom_tensor_name(loom__task_tensor(pl, k)));
     }
-    return LOOM_OK;
+    return loom__exec_cuda_check_boxing(x);
 }
 
 static loom_status cuda_open(loom__exec *x)
@@ -231,11 +241,15 @@ static loom_status cuda_open(loom__exec *x)
     c->deterministic = det && det[0] && strcmp(det, "0") != 0;
     c->d = calloc((size_t)x->n, sizeof *c->d);
     c->done = calloc((size_t)pl->ntasks + 1, sizeof *c->done);
-    if (!c->d || !c->done)
+    c->scratch = calloc((size_t)x->n, sizeof *c->scratch);
+    c->scratch_bytes = calloc((size_t)x->n, sizeof *c->scratch_bytes);
+    if (!c->d || !c->done || !c->scratch || !c->scratch_bytes)
         return LOOM_ERR_NOMEM;
     for (int d = 0; d < x->n; d++) {
         dev_state *ds = &c->d[d];
         const loom__dev_mem *m = &pl->mem[d];
+        if (!loom__exec_dev_here(x, d))
+            continue; /* another rank's */
         if ((s = loom__cuda_dev_open(pl->dev_index[d], &ds->dev, msg, sizeof msg)) != LOOM_OK)
             return loom__exec_fail(x, s, "loom_program_run: %s", msg);
         ds->kc = (loom__cuda_kctx){.device = ds->dev.index,
@@ -246,11 +260,14 @@ static loom_status cuda_open(loom__exec *x)
                                    .err = ds->dev.err,
                                    .deterministic = c->deterministic,
                                    .matmul = x->env->matmul};
-        size_t regs = m->shared + m->own, ws = workspace_of(x, d, &ds->kc);
-        size_t total = regs + m->params + m->inputs + ws + BLAS_WORKSPACE + 5 * 256;
-        x->pl->mem[d].scratch = ws + BLAS_WORKSPACE;
+        size_t regs = m->shared + m->own, ws = workspace_of(x, d, &ds->kc), box = loom__exec_cuda_box_scratch(x, d);
+        size_t total = loom__bytes_add(loom__bytes_add(regs + m->params + m->inputs, ws + BLAS_WORKSPACE + 6 * 256), box);
+        if (total == LOOM__PLAN_OVER)
+            return loom__exec_fail(x, LOOM_ERR_NOMEM, "loom_program_run: the plan of cuda:%d is over an int64 byte count", ds->dev.index);
+        x->pl->mem[d].scratch = ws + BLAS_WORKSPACE + box;
         size_t off_params = (regs + 255) / 256 * 256, off_inputs = off_params + (m->params + 255) / 256 * 256;
         size_t off_ws = off_inputs + (m->inputs + 255) / 256 * 256, off_blas = off_ws + ws;
+        size_t off_box = off_blas + BLAS_WORKSPACE + 256; /* after the step's int64 */
         if ((s = loom__cuda_alloc(ds->dev.index, total, (void **)&ds->block, msg, sizeof msg)) != LOOM_OK)
             return loom__exec_fail(x, s, "loom_program_run: the plan of cuda:%d: %s", ds->dev.index, msg);
         if ((s = loom__cuda_dev_blas_workspace(&ds->dev, ds->block + off_blas, BLAS_WORKSPACE, msg, sizeof msg)) != LOOM_OK)
@@ -261,6 +278,8 @@ static loom_status cuda_open(loom__exec *x)
         ds->inputs = ds->block + off_inputs;
         ds->kc.workspace = ws ? ds->block + off_ws : NULL;
         ds->kc.workspace_bytes = ws;
+        c->scratch[d] = box ? ds->block + off_box : NULL;
+        c->scratch_bytes[d] = box;
         ds->input_off = calloc((size_t)pl->task[0].n_out + 1, sizeof *ds->input_off);
         if (!ds->input_off)
             return LOOM_ERR_NOMEM;
@@ -274,7 +293,9 @@ static loom_status cuda_open(loom__exec *x)
     }
     if ((s = loom__cuda_host_alloc(pl->host_bytes, (void **)&x->host_block, msg, sizeof msg)) != LOOM_OK)
         return loom__exec_fail(x, s, "loom_program_run: pinned host memory of the plan: %s", msg);
-    return LOOM_OK;
+    s = loom__exec_cuda_comm_open(x);
+    loom__exec_cuda_forget_device(); /* set above without it */
+    return s;
 }
 
 /* Events for the buffers that cross streams: written on the compute stream and read by a copy to
@@ -286,14 +307,20 @@ static loom_status make_events(loom__exec *x)
     char msg[256];
     for (int i = 0; i < pl->ntasks; i++) {
         const loom__task *k = &pl->task[i];
-        if (k->kind != LOOM__TASK_COPY)
+        if ((k->kind != LOOM__TASK_COPY && k->kind != LOOM__TASK_MOVE) || !loom__exec_dev_here(x, k->device))
             continue;
-        int r = k->dir == LOOM__H2D ? k->out[0] : k->in[0];
-        for (int b = 0; b < pl->regst[r].regst_num; b++) {
-            token *t = &x->tok[r][b];
-            void **ev = k->dir == LOOM__H2D ? &t->ev_r : &t->ev_w;
-            if (!*ev && new_event(x->cuda, ev, msg, sizeof msg) != LOOM_OK)
+        /* a move reads its sources' buffers written on their devices' compute streams */
+        for (int s = 0; s < (k->kind == LOOM__TASK_MOVE ? k->n_in : 1); s++) {
+            int r = k->kind == LOOM__TASK_MOVE ? k->in[s] : k->dir == LOOM__H2D ? k->out[0] : k->in[0];
+            int dev = k->kind == LOOM__TASK_MOVE ? pl->regst[r].dom : k->device; /* an event belongs to a device */
+            if (loom__exec_cuda_on_device(pl->dev_index[dev], msg, sizeof msg) != LOOM_OK)
                 return loom__exec_fail(x, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
+            for (int b = 0; b < pl->regst[r].regst_num; b++) {
+                token *t = &x->tok[r][b];
+                void **ev = k->kind == LOOM__TASK_COPY && k->dir == LOOM__H2D ? &t->ev_r : &t->ev_w;
+                if (!*ev && new_event(x->cuda, ev, msg, sizeof msg) != LOOM_OK)
+                    return loom__exec_fail(x, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
+            }
         }
     }
     return LOOM_OK;
@@ -307,8 +334,10 @@ static void cuda_close(loom__exec *x)
     for (int d = 0; x->fused && d < x->n; d++)
         if (x->fused[d])
             loom__exec_cuda_graphs_free(x->fused[d]);
-    for (int d = 0; c->d && d < x->n; d++) {
+    for (int d = 0; c->d && d < x->n; d++)
         loom__cuda_dev_close(&c->d[d].dev); /* waits for the streams */
+    loom__exec_cuda_comm_close(x, c->comm_aborted);
+    for (int d = 0; c->d && d < x->n; d++) {
         loom__cuda_free(c->d[d].block);
         free(c->d[d].input_off);
     }
@@ -320,6 +349,9 @@ static void cuda_close(loom__exec *x)
         x->stat[i] = (loom__value){0}; /* device memory of the block */
     free(c->events);
     free(c->done);
+    free(c->comm);
+    free(c->scratch);
+    free(c->scratch_bytes);
     free(c->d);
     free(c);
     x->cuda = NULL;
@@ -330,7 +362,10 @@ static void cuda_close(loom__exec *x)
 static loom_status cuda_copy(loom__exec *x, void *dst, const void *src, size_t bytes)
 {
     char msg[256];
-    loom_status s = loom__exec_cuda_on_device(x->cuda->d[0].dev.index, msg, sizeof msg);
+    int d = 0;
+    while (d < x->n - 1 && !loom__exec_dev_here(x, d))
+        d++; /* any of this rank's devices: the copy goes by unified addresses */
+    loom_status s = loom__exec_cuda_on_device(x->cuda->d[d].dev.index, msg, sizeof msg);
     if (s == LOOM_OK)
         s = loom__cuda_copy_sync(dst, src, bytes, msg, sizeof msg);
     return s == LOOM_OK ? s : loom__exec_fail(x, s, "loom_program_run: %s", msg);
@@ -356,6 +391,8 @@ static loom_status stage_inputs(loom__exec *x)
         loom_status s = LOOM_OK;
         for (int j = 0; j < x->input_n[k] && s == LOOM_OK; j++) {
             int o = x->input_off[k] + j;
+            if (!loom__exec_dev_here(x, x->pl->regst[x->pl->task[0].out[o]].dom))
+                continue; /* its rank stages it */
             dev_state *ds = &x->cuda->d[x->pl->regst[x->pl->task[0].out[o]].dom];
             char *at = ds->inputs + ds->input_off[o];
             loom__exec_cut_input(x, v, k, j, &host);
@@ -382,9 +419,17 @@ static loom_status cuda_run_begin(loom__exec *x)
         if (s != LOOM_OK)
             return s;
     }
+    if (c->comm_aborted) { /* a failed run aborted them */
+        c->comm_aborted = 0;
+        loom_status s = loom__exec_cuda_comm_open(x);
+        if (s != LOOM_OK)
+            return s;
+    }
     char msg[256];
     static const char zero[LOOM__CUDA_ERR_BYTES];
     for (int d = 0; d < x->n; d++) {
+        if (!loom__exec_dev_here(x, d))
+            continue;
         loom_status s = loom__exec_cuda_on_device(c->d[d].dev.index, msg, sizeof msg);
         if (s == LOOM_OK)
             s = loom__cuda_copy_sync(c->d[d].dev.err, zero, sizeof zero, msg, sizeof msg);
@@ -421,8 +466,11 @@ static loom_status cuda_err(const loom__exec *x, const loom__cuda_err *e, char *
 static loom_status cuda_run_end(loom__exec *x, loom_status st)
 {
     char msg[512];
+    st = loom__exec_cuda_comm_end(x, st); /* first: no stream may wait for a collective that never comes */
     for (int d = 0; d < x->n; d++) {
         dev_state *ds = &x->cuda->d[d];
+        if (!loom__exec_dev_here(x, d))
+            continue;
         loom_status s = loom__exec_cuda_on_device(ds->dev.index, msg, sizeof msg);
         for (int r = 0; r < LOOM__CUDA_STREAM_COUNT && s == LOOM_OK; r++)
             s = loom__cuda_stream_sync(ds->dev.stream[r], msg, sizeof msg);
@@ -443,6 +491,8 @@ static loom_status cuda_value_err(const loom__exec *x, const token *in, char *ms
 
 const loom__exec_device loom__exec_cuda_device = {
     .rt_kind = LOOM__RT_DEV_CUDA,
+    .comm = &loom__comm_nccl,
+    .box = loom__exec_cuda_box,
     .stream_of = cuda_stream_of,
     .open = cuda_open,
     .close = cuda_close,

@@ -222,6 +222,12 @@ void loom__plan_memory_of(const loom__plan *pl, int device, loom_memory *out);
  * how many micro-batches' activations its stage keeps at once, which is what the schedule chooses
  * (GPipe: all of a step's; 1F1B: S - k on stage k of S, at most all). */
 int loom__plan_stash(const loom__plan *pl, int d);
+/* 0 when every device meets the plan's collectives in one order: each device's chain reaches the
+ * boxings (one collective per tensor and SBP, its tasks made together) in the order they were
+ * made, so devices whose collectives each run on one stream (NCCL's) never wait on each other in a
+ * cycle. Else -1 with msg naming the device and the tasks out of order, or a device with boxing in
+ * both of its chains (micro-batches), whose order changes from run to run (graphs/plan/plan_collectives.c). */
+int loom__plan_check_collectives(const loom__plan *pl, char *msg, size_t len);
 /* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
 void loom__plan_print(const loom__plan *pl, FILE *f);
 /* The SBP of tensor id in the plan: its own on several devices, B on one. */

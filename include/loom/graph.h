@@ -39,7 +39,8 @@ void loom_graph_set_seed(loom_graph *g, uint64_t seed);
 void loom_graph_set_placement(loom_graph *g, const loom_placement *p);
 /** x on placement p (copied): the same value, moved between the placements' devices (send/recv
  * boxing); x itself when it is on p already. Its SBP on p is inferred like any other, or set with
- * loom_tensor_set_sbp; its gradient moves back. CPU devices of one process; dense tensors. */
+ * loom_tensor_set_sbp; its gradient moves back. CPU devices or GPUs of one process (on GPUs, not
+ * a partial sum); dense tensors. */
 loom_tensor *loom_to_placement(loom_graph *g, loom_tensor *x, const loom_placement *p);
 /** Asks for t to have SBP s on its placement; compiling honours it or fails naming the op,
  * the tensor and the signatures that would have worked. On a 2-D placement (a mesh such as

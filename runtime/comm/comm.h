@@ -1,6 +1,6 @@
 /* Communicators (internal): how the devices of a placement exchange the parts of a tensor. The
  * actors call one through this table and never the transport itself, so a transport is one more
- * implementation: in-process for CPU devices (here), NCCL for GPUs and MPI across processes later.
+ * implementation: in-process for CPU devices (here), NCCL for GPUs (nccl/nccl.h).
  *
  * One call makes one device's part of a tensor under another SBP from the parts under its own:
  * S -> B all-gather, P -> B all-reduce, P -> S reduce-scatter, S(i) -> S(j) all-to-all, B -> S a
@@ -21,6 +21,8 @@ typedef struct loom__comm_box {
                                         the output's); parts under from carry their own sizes */
     const int64_t *logical;          /* the tensor's logical shape at this piece (dense values) */
     const loom__lay *lay_from, *lay_to; /* the same with two levels on a mesh (parts.h) */
+    void *ctx;                       /* the transport's state for the calling device (NCCL's:
+                                        nccl/nccl.h), NULL for shared memory */
 } loom__comm_box;
 
 typedef struct loom__comm_ops {

@@ -58,9 +58,7 @@ static void box_copy(char *dst, const int64_t *ds, const int64_t *dof, const cha
     }
 }
 
-/* The overlap of box a (start, size) and box b: its extent, and where it starts in each; 0 when
- * it is empty. */
-static int overlap(const int64_t *as, const int64_t *asz, const int64_t *bs, const int64_t *bsz, int nd, int64_t *ext,
+int loom__part_overlap(const int64_t *as, const int64_t *asz, const int64_t *bs, const int64_t *bsz, int nd, int64_t *ext,
                    int64_t *at_a, int64_t *at_b)
 {
     int empty = 0;
@@ -249,7 +247,7 @@ void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_fr
         for (int j = 0; j < n_from; j++) { /* the intersection of part j's region with ours */
             int64_t jstart[LOOM_MAX_DIMS], jsize[LOOM_MAX_DIMS], ext[LOOM_MAX_DIMS], at_src[LOOM_MAX_DIMS], at_dst[LOOM_MAX_DIMS];
             split_region(parts, j, shape, nd, from.axis, jstart, jsize);
-            overlap(jstart, jsize, ostart, osize, nd, ext, at_src, at_dst);
+            loom__part_overlap(jstart, jsize, ostart, osize, nd, ext, at_src, at_dst);
             box_copy(out->data, out->shape, at_dst, parts[j]->data, parts[j]->shape, at_src, ext, nd, es);
         }
     }
@@ -455,7 +453,7 @@ static int sum_whole(const loom__value *const *parts, const loom__lay *from, con
         if (!lay_reads(from, q, want))
             continue;
         loom__nd_region(shape, nd, &from->s, from->mesh, q, qstart, qsize);
-        if (!overlap(qstart, qsize, ostart, osize, nd, ext, at[k], at_dst))
+        if (!loom__part_overlap(qstart, qsize, ostart, osize, nd, ext, at[k], at_dst))
             continue;
         for (int i = 0; i < nd; i++)
             whole &= ext[i] == osize[i] && at_dst[i] == 0;
@@ -506,7 +504,7 @@ int loom__lay_convert(const loom__value *const *parts, const loom__lay *from, co
         if (!lay_reads(from, q, want))
             continue;
         loom__nd_region(shape, nd, &from->s, from->mesh, q, qstart, qsize);
-        if (!overlap(qstart, qsize, ostart, osize, nd, ext, at_src, at_dst))
+        if (!loom__part_overlap(qstart, qsize, ostart, osize, nd, ext, at_src, at_dst))
             continue;
         if (!partial) {
             box_copy(out->data, out->shape, at_dst, parts[q]->data, parts[q]->shape, at_src, ext, nd, es);

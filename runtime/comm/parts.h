@@ -25,6 +25,10 @@ void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, 
 void loom__part_offsets(const loom__sbp_sig *sig, int nsrc, const int64_t (*shapes)[LOOM_MAX_DIMS], int n, int d,
                         loom__kctx *ctx);
 
+/* The overlap of box a (start as, size asz) and box b: its extent, and where it starts in each;
+ * 0 when it is empty. */
+int loom__part_overlap(const int64_t *as, const int64_t *asz, const int64_t *bs, const int64_t *bsz, int nd, int64_t *ext,
+                       int64_t *at_a, int64_t *at_b);
 /* Writes device d's part under s of logical dense x into out, whose data has room for the part
  * (its dtype, ndim and shape are set): S slices, B copies, P puts x on device 0 and zeros on the
  * others. */

@@ -91,6 +91,10 @@ void loom__cuda_graph_free(void *exec);
 /* Writes v into the int64 at dst (device memory) on stream: a step number that kernels replayed
  * from a graph read there. */
 loom_status loom__cuda_set_i64(int64_t *dst, int64_t v, void *stream, char *msg, size_t len);
+/* Copies the box of extent ext (nd dims) at sat of src, a row-major tensor of sshape, to dat of
+ * dst (dshape), elements of es bytes (1, 4 or 8), on stream (runtime/devices/cuda/box.cu). */
+loom_status loom__cuda_box_copy(void *dst, const int64_t *dshape, const int64_t *dat, const void *src, const int64_t *sshape,
+                                const int64_t *sat, const int64_t *ext, int nd, size_t es, void *stream, char *msg, size_t len);
 /* Ends a capture that failed half way (the graph is dropped) and clears the error. */
 void loom__cuda_capture_abort(void *stream);
 
