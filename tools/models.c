@@ -346,6 +346,14 @@ int cli_run_new(cli_run *r, const char *cmd, const cli_model *m, const cli_opts 
     loom_placement_free(pl);
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     build(r, &t);
+    if (o->rank) { /* plan only: the rank's part of a job's plan */
+        char *end = NULL;
+        long rank = *o->rank >= '0' && *o->rank <= '9' ? strtol(o->rank, &end, 10) : -1;
+        if (rank < 0 || rank > LOOM_MAX_RANK || *end)
+            return fprintf(stderr, "loom %s: --rank '%s': expected a rank, 0 to %d\n", cmd, o->rank, LOOM_MAX_RANK), 2;
+        t.plan_only = 1;
+        t.plan_rank = (int)rank;
+    }
     t.memory_limit = o->memory_limit;
     t.cost_model = o->cost;
     if (loom_compile(r->g, r->loss, &t, &r->p) != LOOM_OK)

@@ -148,7 +148,15 @@ typedef struct loom__plan {
     int nranks;           /* 1 + the largest rank of a device (1: one process) */
     int nplaces;          /* the graph's placements (one, the default, when it has none) */
     int *place_n;         /* by place: its devices */
-    int **place_dev;      /* by place: the plan device at each of its positions */
+    int **place_dev;      /* by place: the plan device at each of its positions (-1: another rank's,
+                             in a plan of one rank) */
+    int *place_per_rank;  /* by place: its devices on each of its ranks (place_n without ranks) */
+    /* The rank whose tasks the plan holds, or -1: every rank's. A plan of one rank
+     * (loom_train_opts.plan_only) has its devices alone, and of each placement the parts they
+     * hold, positions place_lo .. place_hi - 1 (rank-major, so consecutive): its source, sinks
+     * and boxing tasks read those parts only. Such a plan is read, never run. */
+    int rank;
+    int *place_lo, *place_hi; /* by place */
     int ntasks, nregst, cap_tasks, cap_regst;
     loom__task *task;
     loom__regst *regst;
@@ -178,6 +186,7 @@ typedef struct loom__plan_src {
     const uint8_t *dead;         /* by id: a gradient nothing needs */
     const loom_tensor *loss;     /* or NULL */
     int ndevices;                /* of the graph's first placement */
+    int rank;                    /* the rank whose tasks to plan (a plan of one rank), or -1: all */
     const loom__sbp_plan *sbp;   /* with ndevices > 1 */
     const loom__cost_model *cost; /* how a CPU all-reduce runs (loom__all_reduce_two_phase); NULL: in one phase */
     const loom__value *val;      /* by id: sparse inputs' matrices fed (their sizes) */
@@ -222,6 +231,13 @@ void loom__plan_memory_of(const loom__plan *pl, int device, loom_memory *out);
  * how many micro-batches' activations its stage keeps at once, which is what the schedule chooses
  * (GPipe: all of a step's; 1F1B: S - k on stage k of S, at most all). */
 int loom__plan_stash(const loom__plan *pl, int d);
+/* Bytes one device sends in collective c of a tensor of `bytes` logical bytes on n devices, per_node
+ * of them on each node: to the others of its node (*gpu) and to other nodes (*node); and the
+ * seconds of the collective on links m (plan_traffic.c; docs/placement.md states the formulas). */
+double loom__coll_traffic(loom_collective c, double bytes, int n, int per_node, const loom_link_model *m, double *gpu, double *node);
+/* The traffic of rank `rank`'s devices in the plan (loom_program_traffic), a boxing on a mesh taking
+ * the route that cost chooses: 0, or -1 when the plan holds no device of the rank. */
+int loom__plan_traffic(const loom__plan *pl, int rank, const loom__cost_model *cost, const loom_link_model *m, loom_traffic *out);
 /* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
 void loom__plan_print(const loom__plan *pl, FILE *f);
 /* The SBP of tensor id in the plan: its own on several devices, B on one. */

@@ -125,6 +125,7 @@ typedef struct loom__box_step {
     loom__box_kind kind;
     int n;              /* devices of a group */
     double bytes;       /* each device moves (loom__box_bytes of its group's share) */
+    double share;       /* the logical bytes of its group's share of the tensor */
 } loom__box_step;
 typedef struct loom__box_route {
     int nsteps, flat;

@@ -42,7 +42,7 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
         t[LOOM__TERM_BOX_BYTES] *= groups;
     for (int i = 0; i < LOOM__COST_TERMS; i++)
         r->terms[i] += t[i];
-    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved};
+    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved, .share = gb};
     r->bytes += moved;
     return 0;
 }

@@ -1,0 +1,141 @@
+/* The plan of one rank of a job (loom_train_opts.plan_only): compiled without the job, on a machine
+ * without GPUs, for placements of GPUs over many ranks; its tasks grow with the rank's devices, not
+ * with the ranks; the traffic it predicts (loom_program_traffic) against the formulas worked by
+ * hand; and what it refuses. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A data-parallel linear classifier on placement: x [65536, 16] split by rows, one weight [16, 4]
+ * (256 bytes of f32) whose gradient is the step's one all-reduce. Compiled as rank `rank`. */
+static loom_status compile_as(loom_graph **gp, const char *placement, int rank, loom_program **p)
+{
+    loom_graph *g = *gp = lt_graph_on(placement, 0);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(65536, 16));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(65536));
+    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", x, 4, 0), y, NULL);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_sgd(0.1);
+    o.plan_only = 1;
+    o.plan_rank = rank;
+    return loom_compile(g, loss, &o, p);
+}
+
+/* The traffic of rank `rank` compiled alone on placement. */
+static loom_traffic traffic_of(const char *placement, int rank)
+{
+    loom_graph *g;
+    loom_program *p = NULL;
+    ck_assert_msg(compile_as(&g, placement, rank, &p) == LOOM_OK, "%s: %s", placement, loom_graph_error(g));
+    loom_traffic t;
+    ck_assert_msg(loom_program_traffic(p, rank, NULL, &t) == LOOM_OK, "%s", loom_program_error(p));
+    loom_program_free(p);
+    loom_graph_free(g);
+    return t;
+}
+
+START_TEST(test_tasks_grow_with_the_rank_alone)
+{
+    loom_traffic a = traffic_of("@0-15/cuda:0-7", 5), b = traffic_of("@0-127/cuda:0-7", 5);
+    ck_assert_int_eq(a.ndevices, 8);
+    ck_assert_int_eq(b.ndevices, 8);
+    ck_assert_int_eq(b.nodes, 128);
+    ck_assert_int_eq(b.per_node, 8);
+    ck_assert_int_eq(a.ntasks, b.ntasks); /* 16 ranks or 128: the same tasks on rank 5 */
+    ck_assert_int_eq(traffic_of("@0-127/cuda:0-7", 127).ntasks, b.ntasks);
+    /* linear in the rank's devices: the host's tasks, and as many for each device */
+    int t2 = traffic_of("@0-127/cuda:0-1", 5).ntasks, t4 = traffic_of("@0-127/cuda:0-3", 5).ntasks;
+    ck_assert_int_gt(t4, t2);
+    ck_assert_int_eq(b.ntasks - t4, 2 * (t4 - t2));
+}
+END_TEST
+
+static void near(double got, double want) { ck_assert_msg(fabs(got - want) <= 1e-9 * fabs(want) + 1e-15, "%.12g, want %.12g", got, want); }
+
+START_TEST(test_traffic_by_hand)
+{
+    const double T = 16 * 4 * 4; /* the weight's gradient, bytes */
+    /* one node of 8 GPUs: a ring all-reduce, each device sending 2 (8-1)/8 T over 14 ring steps */
+    loom_traffic t = traffic_of("cuda:0-7", 0);
+    ck_assert_int_eq(t.count[LOOM_COLL_ALL_REDUCE], 1);
+    near(t.gpu_bytes[LOOM_COLL_ALL_REDUCE], 8 * 2 * 7 / 8.0 * T);
+    near(t.node_bytes[LOOM_COLL_ALL_REDUCE], 0);
+    near(t.seconds[LOOM_COLL_ALL_REDUCE], 2 * 7 / 8.0 * T / 450e9 + 14 * 3e-6);
+    for (int c = LOOM_COLL_ALL_GATHER; c < LOOM_COLL_COUNT; c++)
+        ck_assert_int_eq(t.count[c], 0);
+    /* 128 nodes of 8: (P, P) -> (B, B) all-reduces in each node (level 1), then between the nodes
+     * (level 0: 128 devices a group, 8 groups sharing each node's 8 x 50 GB/s) */
+    t = traffic_of("@0-127/cuda:0-7", 5);
+    ck_assert_int_eq(t.count[LOOM_COLL_ALL_REDUCE], 2);
+    const double in_node = 2 * 7 / 8.0 * T, out = 2 * 127 / 128.0 * T; /* a device's */
+    near(t.gpu_bytes[LOOM_COLL_ALL_REDUCE], 8 * in_node);
+    near(t.node_bytes[LOOM_COLL_ALL_REDUCE], 8 * out);
+    near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 450e9 + 14 * 3e-6 + 8 * out / 400e9 + 254 * 10e-6);
+    /* another link model: 4 x 200 Gb/s a node */
+    loom_link_model m = LOOM_LINK_MODEL_INIT;
+    loom_error e = LOOM_ERROR_INIT;
+    ck_assert_int_eq(loom_link_model_parse("4x200Gb/s", "300GB/s", &m, &e), LOOM_OK);
+    ck_assert_int_eq(m.node_links, 4);
+    near(m.link_bw, 25e9);
+    near(m.gpu_bw, 300e9);
+    loom_graph *g;
+    loom_program *p = NULL;
+    ck_assert_int_eq(compile_as(&g, "@0-127/cuda:0-7", 5, &p), LOOM_OK);
+    ck_assert_int_eq(loom_program_traffic(p, 5, &m, &t), LOOM_OK);
+    near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 300e9 + 14 * 3e-6 + 8 * out / 100e9 + 254 * 10e-6);
+    /* what it refuses: another rank's traffic, a bad model; running */
+    ck_assert_int_eq(loom_program_traffic(p, 4, &m, &t), LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(loom_program_error(p), "rank 4 holds no device of the plan"), "%s", loom_program_error(p));
+    m.gpu_bw = 0;
+    ck_assert_int_eq(loom_program_traffic(p, 5, &m, &t), LOOM_ERR_INVALID);
+    ck_assert_int_eq(loom_program_run(p, LOOM_RUN_STEP), LOOM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(loom_program_error(p), "plan of rank 5 alone"), "%s", loom_program_error(p));
+    loom_program_free(p);
+    loom_graph_free(g);
+    ck_assert_int_eq(loom_link_model_parse("8x400Gbps", NULL, &m, &e), LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(e.msg, "'8x400Gbps': expected [COUNTx]RATE"), "%s", e.msg);
+    ck_assert_int_eq(loom_link_model_parse("0x400Gb/s", NULL, &m, &e), LOOM_ERR_INVALID);
+    ck_assert_int_eq(loom_link_model_parse(NULL, "-1GB/s", &m, &e), LOOM_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(test_refusals)
+{
+    struct {
+        const char *placement;
+        int rank;
+        loom_status st;
+        const char *msg;
+    } cases[] = {
+        {"@0-15/cuda:0-7", 16, LOOM_ERR_INVALID, "plan_rank 16 holds no device of the graph's placements (the first: @0-15/cuda:0-7)"},
+        {"@0-15/cuda:0-7", -1, LOOM_ERR_INVALID, "plan_rank -1 holds no device"},
+        {"@2,4/cuda:0-7", 3, LOOM_ERR_INVALID, "plan_rank 3 holds no device"},
+        {"@0-1024/cuda:0-63", 0, LOOM_ERR_UNSUPPORTED, "a placement of 65600 devices; a graph's placements hold at most 65536"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        loom_graph *g;
+        loom_program *p = NULL;
+        ck_assert_int_eq(compile_as(&g, cases[i].placement, cases[i].rank, &p), cases[i].st);
+        ck_assert_ptr_null(p);
+        ck_assert_msg(strstr(loom_graph_error(g), cases[i].msg), "%s", loom_graph_error(g));
+        loom_graph_free(g);
+    }
+    /* at the limit: 8,192 ranks of 8 GPUs, rank 8191's plan */
+    loom_traffic t = traffic_of("@0-8191/cuda:0-7", 8191);
+    ck_assert_int_eq(t.nodes, 8192);
+    ck_assert_int_eq(t.ntasks, traffic_of("@0-15/cuda:0-7", 0).ntasks);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("rank_plan");
+    TCase *tc = tcase_create("all");
+    tcase_add_test(tc, test_tasks_grow_with_the_rank_alone);
+    tcase_add_test(tc, test_traffic_by_hand);
+    tcase_add_test(tc, test_refusals);
+    suite_add_tcase(s, tc);
+    return lt_run_suite(s);
+}
