@@ -65,14 +65,18 @@ START_TEST(test_traffic_by_hand)
     near(t.seconds[LOOM_COLL_ALL_REDUCE], 2 * 7 / 8.0 * T / 450e9 + 14 * 3e-6);
     for (int c = LOOM_COLL_ALL_GATHER; c < LOOM_COLL_COUNT; c++)
         ck_assert_int_eq(t.count[c], 0);
-    /* 128 nodes of 8: (P, P) -> (B, B) all-reduces in each node (level 1), then between the nodes
-     * (level 0: 128 devices a group, 8 groups sharing each node's 8 x 50 GB/s) */
+    /* 128 nodes of 8: (P, P) -> (B, B) hierarchically (the route through S(0) on level 1): a
+     * reduce-scatter in each node (7/8 T from a device, 7 steps), an all-reduce of its eighth
+     * between the nodes (2 (127/128) T/8 from a device, the node's 8 at once on its 8 x 50 GB/s,
+     * 254 steps), an all-gather in each node (7/8 T, 7 steps); one boxing, an all-reduce */
     t = traffic_of("@0-127/cuda:0-7", 5);
-    ck_assert_int_eq(t.count[LOOM_COLL_ALL_REDUCE], 2);
-    const double in_node = 2 * 7 / 8.0 * T, out = 2 * 127 / 128.0 * T; /* a device's */
+    ck_assert_int_eq(t.count[LOOM_COLL_ALL_REDUCE], 1);
+    const double in_node = 2 * 7 / 8.0 * T, out = 2 * 127 / 128.0 * T / 8; /* a device's */
     near(t.gpu_bytes[LOOM_COLL_ALL_REDUCE], 8 * in_node);
     near(t.node_bytes[LOOM_COLL_ALL_REDUCE], 8 * out);
     near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 450e9 + 14 * 3e-6 + 8 * out / 400e9 + 254 * 10e-6);
+    for (int c = LOOM_COLL_ALL_GATHER; c < LOOM_COLL_COUNT; c++)
+        ck_assert_int_eq(t.count[c], 0);
     /* another link model: 4 x 200 Gb/s a node */
     loom_link_model m = LOOM_LINK_MODEL_INIT;
     loom_error e = LOOM_ERROR_INIT;

@@ -187,10 +187,7 @@ static int two_phase_axis(const builder *b, const loom_tensor *src, loom_nd_sbp 
         want.kind != LOOM_SBP_BROADCAST ||
         !loom__all_reduce_two_phase(loom__tensor_bytes(src), n, &b->p->cost->dev[LOOM_DEVICE_CPU]))
         return -1;
-    for (int a = 0; a < src->shape.ndim; a++)
-        if (loom__sbp_can_split(&src->shape, a) && loom__dim_bound(src->graph, src->shape.d[a]) >= n)
-            return a;
-    return -1;
+    return loom__route_axis(src, n);
 }
 
 /* Fills regs[j] with the register of part j of src under `want`, making the boxing tasks on

@@ -4,7 +4,9 @@
  *
  * A boxing on such a mesh runs the route the cost model chose for it (cost_route.c): steps within
  * each node (level 1: groups of G devices), between nodes (level 0: groups of N devices, one a
- * node, G groups at once sharing each node's links) or over every device (flat). A collective of
+ * node, G groups at once sharing each node's links) or over every device (flat); (P, P) -> (B, B)
+ * on GPUs, a reduce-scatter in each node, an all-reduce of a device's 1/G between the nodes and an
+ * all-gather in each node. The boxing counts as one collective (boxing_of), its steps summed. A collective of
  * the share S of the tensor that its group boxes, on a group of n devices, sends from each device
  * (ring collectives):
  *
@@ -70,6 +72,19 @@ static int collective_of(loom__box_kind k)
     }
 }
 
+/* The collective of a boxing from `from` to `to`, which a step of its route may run in part: of
+ * its levels' collectives, the first in loom_collective's order (P -> B on a level makes it an
+ * all-reduce); -1 when every level is local. */
+static int boxing_of(const loom__lay *from, const loom__lay *to)
+{
+    int c = -1;
+    for (int l = 0; l < from->s.n; l++) {
+        int cl = collective_of(loom__boxing(from->s.v[l], to->s.v[l]));
+        c = cl >= 0 && (c < 0 || cl < c) ? cl : c;
+    }
+    return c;
+}
+
 /* 1 when position j of placement `place` is a device of the plan on rank `rank`. */
 static int on_rank(const loom__plan *pl, int place, int j, int rank)
 {
@@ -100,30 +115,32 @@ int loom__plan_traffic(const loom__plan *pl, int rank, const loom__cost_model *c
         int place = t->place < pl->nplaces ? t->place : 0, n = pl->place_n[place], G = pl->place_per_rank[place];
         loom__box_route r = {.nsteps = 1, .flat = 1};
         if (lf.s.n > 1) /* a mesh [n / G, G]: the route the cost model takes */
-            loom__box_route_plan(&lf.s, &lt.s, lf.mesh, loom__tensor_bytes(t), &cost->dev[pl->kind], &r);
+            loom__box_route_plan(&lf.s, &lt.s, lf.mesh, loom__tensor_bytes(t), loom__route_axis(t, lf.mesh[1]), &cost->dev[pl->kind], &r);
         else
             r.step[0] = (loom__box_step){.level = -1, .kind = loom__boxing(lf.s.v[0], lt.s.v[0]), .n = n, .share = loom__tensor_bytes(t)};
-        int first = 0; /* the first of the boxing's parts on the rank: its collectives counted there, once */
+        int first = 0, c = boxing_of(&lf, &lt); /* its first part on the rank: the boxing counted there, once */
         while (first < n && !on_rank(pl, place, first, rank))
             first++;
-        for (int i = 0; i < r.nsteps; i++) {
-            const loom__box_step *st = &r.step[i];
-            int c = collective_of(st->kind);
-            if (c < 0)
+        if (c < 0)
+            continue;
+        out->count[c] += to->part == first;
+        for (int j = 0; j < r.nsteps; j++) {
+            const loom__box_step *st = &r.step[j];
+            int cs = collective_of(st->kind);
+            if (cs < 0)
                 continue;
-            double gpu, node, s;
+            double gpu, node, sec;
             if (st->level < 0) { /* flat: hierarchical over the nodes */
-                s = loom__coll_traffic((loom_collective)c, st->share, n, G, m, &gpu, &node);
+                sec = loom__coll_traffic((loom_collective)cs, st->share, n, G, m, &gpu, &node);
             } else if (st->level == 1) { /* within each node */
-                s = loom__coll_traffic((loom_collective)c, st->share, st->n, st->n, m, &gpu, &node);
+                sec = loom__coll_traffic((loom_collective)cs, st->share, st->n, st->n, m, &gpu, &node);
             } else { /* between the nodes: one device of each; the node's G devices at once on its links */
-                s = loom__coll_traffic((loom_collective)c, st->share, st->n, 1, m, &gpu, &node);
-                s += (G - 1) * node / (m->node_links * m->link_bw);
+                sec = loom__coll_traffic((loom_collective)cs, st->share, st->n, 1, m, &gpu, &node);
+                sec += (G - 1) * node / (m->node_links * m->link_bw);
             }
             out->gpu_bytes[c] += gpu;
             out->node_bytes[c] += node;
-            if (to->part == first)
-                out->count[c]++, out->seconds[c] += s;
+            out->seconds[c] += to->part == first ? sec : 0;
         }
     }
     return 0;

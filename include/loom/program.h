@@ -408,8 +408,10 @@ typedef enum loom_collective {
 const char *loom_collective_name(loom_collective c);
 
 /** What one rank of a job does in a training step under a link model (loom_program_traffic):
- * its part of the plan, and the bytes its devices send, by collective. Ring collectives send and
- * receive alike, so what a rank receives is what it sends. */
+ * its part of the plan, and the bytes its devices send, by the collective each boxing is (on a
+ * 2-D placement, the first of its levels' in loom_collective's order: (P, P) -> (B, B) is an
+ * all-reduce, whatever steps its route takes). Ring collectives send and receive alike, so what
+ * a rank receives is what it sends. */
 typedef struct loom_traffic {
     int rank;      /**< the rank */
     int ndevices;  /**< of the rank, in the plan */
