@@ -2,23 +2,31 @@
  * without GPUs, for placements of GPUs over many ranks; its tasks grow with the rank's devices, not
  * with the ranks; the traffic it predicts (loom_program_traffic) against the formulas worked by
  * hand; and what it refuses. */
+#define _GNU_SOURCE /* open_memstream */
 #include "harness.h"
 
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A data-parallel linear classifier on placement: x [65536, 16] split by rows, one weight [16, 4]
- * (256 bytes of f32) whose gradient is the step's one all-reduce. Compiled as rank `rank`. */
+/* A data-parallel linear classifier: x [65536, 16] split by rows, one weight [16, 4] (256 bytes
+ * of f32) whose gradient is the step's one all-reduce; its loss. */
+static loom_tensor *classifier(loom_graph *g)
+{
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(65536, 16));
+    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(65536));
+    return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", x, 4, 0), y, NULL);
+}
+
+/* The classifier on placement, compiled as rank `rank` (plan_only), or to run (rank -1). */
 static loom_status compile_as(loom_graph **gp, const char *placement, int rank, loom_program **p)
 {
     loom_graph *g = *gp = lt_graph_on(placement, 0);
-    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(65536, 16));
-    loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(65536));
-    loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", x, 4, 0), y, NULL);
+    loom_tensor *loss = classifier(g);
     loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
     o.optimizer = loom_sgd(0.1);
-    o.plan_only = 1;
+    o.plan_only = rank >= 0;
     o.plan_rank = rank;
     return loom_compile(g, loss, &o, p);
 }
@@ -49,6 +57,40 @@ START_TEST(test_tasks_grow_with_the_rank_alone)
     int t2 = traffic_of("@0-127/cuda:0-1", 5).ntasks, t4 = traffic_of("@0-127/cuda:0-3", 5).ntasks;
     ck_assert_int_gt(t4, t2);
     ck_assert_int_eq(b.ntasks - t4, 2 * (t4 - t2));
+}
+END_TEST
+
+/* The text of p's plan of a step (loom_program_write_plan), malloc'd. */
+static char *plan_text(loom_program *p)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(loom_program_write_plan(p, LOOM_RUN_STEP, LOOM_PLAN_TEXT, f), LOOM_OK);
+    fclose(f);
+    return buf;
+}
+
+/* Where the job is one rank, the plan of that rank is the plan: the same tasks, registers and
+ * memory, line for line, as a program compiled to run (1-D, and a 2-D placement over rank 0). */
+START_TEST(test_one_rank_is_the_whole_plan)
+{
+    const char *placements[] = {"cpu:0-3", "@0/cpu:0-3", "cpu:0-3[2,2]"};
+    for (size_t i = 0; i < sizeof placements / sizeof *placements; i++) {
+        loom_graph *g, *g1;
+        loom_program *p = NULL, *p1 = NULL;
+        ck_assert_int_eq(compile_as(&g1, placements[i], 0, &p1), LOOM_OK);
+        ck_assert_int_eq(compile_as(&g, placements[i], -1, &p), LOOM_OK);
+        char *whole = plan_text(p), *one = plan_text(p1);
+        ck_assert_msg(strlen(whole) > 1000 && !strcmp(whole, one), "%s: the plan of rank 0 differs:\n%s\n---\n%s", placements[i], one, whole);
+        free(whole);
+        free(one);
+        loom_program_free(p);
+        loom_program_free(p1);
+        loom_graph_free(g);
+        loom_graph_free(g1);
+    }
 }
 END_TEST
 
@@ -114,7 +156,6 @@ START_TEST(test_refusals)
         const char *msg;
     } cases[] = {
         {"@0-15/cuda:0-7", 16, LOOM_ERR_INVALID, "plan_rank 16 holds no device of the graph's placements (the first: @0-15/cuda:0-7)"},
-        {"@0-15/cuda:0-7", -1, LOOM_ERR_INVALID, "plan_rank -1 holds no device"},
         {"@2,4/cuda:0-7", 3, LOOM_ERR_INVALID, "plan_rank 3 holds no device"},
         {"@0-1024/cuda:0-63", 0, LOOM_ERR_UNSUPPORTED, "a placement of 65600 devices; a graph's placements hold at most 65536"},
     };
@@ -126,6 +167,14 @@ START_TEST(test_refusals)
         ck_assert_msg(strstr(loom_graph_error(g), cases[i].msg), "%s", loom_graph_error(g));
         loom_graph_free(g);
     }
+    loom_graph *g = lt_graph_on("@0-15/cuda:0-7", 0);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    loom_program *p = NULL;
+    o.plan_only = 1;
+    o.plan_rank = -1;
+    ck_assert_int_eq(loom_compile(g, classifier(g), &o, &p), LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(loom_graph_error(g), "plan_rank -1 holds no device"), "%s", loom_graph_error(g));
+    loom_graph_free(g);
     /* at the limit: 8,192 ranks of 8 GPUs, rank 8191's plan */
     loom_traffic t = traffic_of("@0-8191/cuda:0-7", 8191);
     ck_assert_int_eq(t.nodes, 8192);
@@ -138,6 +187,7 @@ int main(void)
     Suite *s = suite_create("rank_plan");
     TCase *tc = tcase_create("all");
     tcase_add_test(tc, test_tasks_grow_with_the_rank_alone);
+    tcase_add_test(tc, test_one_rank_is_the_whole_plan);
     tcase_add_test(tc, test_traffic_by_hand);
     tcase_add_test(tc, test_refusals);
     suite_add_tcase(s, tc);
