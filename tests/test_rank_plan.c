@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graphs/plan/plan.h"
+#include "graphs/session/program.h"
+
 /* A data-parallel linear classifier: x [65536, 16] split by rows, one weight [16, 4] (256 bytes
  * of f32) whose gradient is the step's one all-reduce; its loss. */
 static loom_tensor *classifier(loom_graph *g)
@@ -90,6 +93,81 @@ START_TEST(test_one_rank_is_the_whole_plan)
         loom_program_free(p1);
         loom_graph_free(g);
         loom_graph_free(g1);
+    }
+}
+END_TEST
+
+/* The plan of every rank of p (a running program's plan, which a job of several ranks compiles on
+ * each), built here from a program compiled as one rank. */
+static loom__plan *whole_plan(loom_program *p)
+{
+    loom_status st;
+    loom__plan_src src = loom__program_plan_src(p);
+    src.rank = -1;
+    loom__plan *pl = loom__plan_build(&src, LOOM_RUN_STEP, p->keep, p->regst_num, &st);
+    ck_assert_msg(pl != NULL, "%s", loom_program_error(p));
+    return pl;
+}
+
+/* Over several ranks, the plan of rank r is the whole plan's tasks on r's devices, in its order:
+ * the same kinds, tensors, devices, parts and register sizes, and each device's memory plan (and
+ * on GPUs of one rank, which this machine need not have, the whole plan). */
+START_TEST(test_each_rank_is_its_part_of_the_whole_plan)
+{
+    const char *placements[] = {"@0-2/cpu:0-1", "@0,3,5/cpu:1-2", "@0-3/cpu:0", "cuda:0-3"};
+    for (size_t i = 0; i < sizeof placements / sizeof *placements; i++) {
+        loom_graph *g0;
+        loom_program *p0 = NULL;
+        ck_assert_int_eq(compile_as(&g0, placements[i], 0, &p0), LOOM_OK);
+        loom__plan *whole = whole_plan(p0);
+        ck_assert_int_eq(whole->nranks, i == 3 ? 1 : i == 1 ? 6 : 3 + (i == 2));
+        int seen = 0, host = 0; /* device tasks of the whole plan seen in the ranks' plans; host tasks */
+        for (int k = 0; k < whole->ntasks; k++)
+            host += whole->task[k].device == LOOM__HOST;
+        for (int r = 0; r < whole->nranks; r++) {
+            int on = 0;
+            for (int d = 0; d < whole->ndev; d++)
+                on |= whole->dev_rank[d] == r;
+            if (!on)
+                continue;
+            loom_graph *g;
+            loom_program *p = NULL;
+            ck_assert_int_eq(compile_as(&g, placements[i], r, &p), LOOM_OK);
+            const loom__plan *pl = loom__program_plan_of(p, LOOM_RUN_STEP);
+            ck_assert_ptr_nonnull(pl);
+            int k = 0, own_host = 0;
+            for (int j = 0; j < pl->ntasks; j++) {
+                const loom__task *a = &pl->task[j];
+                if (a->device == LOOM__HOST) {
+                    own_host++;
+                    continue;
+                }
+                while (k < whole->ntasks && (whole->task[k].device == LOOM__HOST || whole->dev_rank[whole->task[k].device] != r))
+                    k++;
+                ck_assert_msg(k < whole->ntasks, "%s rank %d: task %d is not in the whole plan", placements[i], r, j);
+                const loom__task *b = &whole->task[k++];
+                const loom__regst *ra = &pl->regst[a->out[0]], *rb = &whole->regst[b->out[0]];
+                ck_assert_msg(a->kind == b->kind && a->tensor == b->tensor && pl->dev_index[a->device] == whole->dev_index[b->device] &&
+                                  a->chain_pos == b->chain_pos && ra->part == rb->part && ra->bytes == rb->bytes,
+                              "%s rank %d: task %d differs from the whole plan's %d", placements[i], r, j, k - 1);
+                seen++;
+            }
+            ck_assert_int_eq(own_host, host); /* the source and the sinks, of this rank's parts */
+            for (int d = 0; d < pl->ndev; d++) {
+                int w = 0;
+                while (!(whole->dev_rank[w] == r && whole->dev_index[w] == pl->dev_index[d]))
+                    w++;
+                const loom__dev_mem *ma = &pl->mem[d], *mb = &whole->mem[w];
+                ck_assert_msg(!memcmp(ma, mb, sizeof *ma), "%s rank %d device %d: memory %zu %zu %zu %zu, the whole plan's %zu %zu %zu %zu",
+                              placements[i], r, d, ma->shared, ma->unshared, ma->own, ma->params, mb->shared, mb->unshared, mb->own, mb->params);
+            }
+            loom_program_free(p);
+            loom_graph_free(g);
+        }
+        ck_assert_int_eq(seen, whole->ntasks - host); /* every device task, on one rank */
+        loom__plan_free(whole);
+        loom_program_free(p0);
+        loom_graph_free(g0);
     }
 }
 END_TEST
@@ -188,6 +266,7 @@ int main(void)
     TCase *tc = tcase_create("all");
     tcase_add_test(tc, test_tasks_grow_with_the_rank_alone);
     tcase_add_test(tc, test_one_rank_is_the_whole_plan);
+    tcase_add_test(tc, test_each_rank_is_its_part_of_the_whole_plan);
     tcase_add_test(tc, test_traffic_by_hand);
     tcase_add_test(tc, test_refusals);
     suite_add_tcase(s, tc);

@@ -296,7 +296,7 @@ static int plan_variables(builder *b)
 {
     const loom__plan_src *p = b->p;
     loom__plan *pl = b->pl;
-    int in_program = pl->ndev == 1 && pl->kind == LOOM_DEVICE_CPU;
+    int in_program = pl->ndev_all == 1 && pl->kind == LOOM_DEVICE_CPU;
     for (int id = 0; id < p->n; id++) {
         loom_tensor *t = p->g->t[id];
         if (t->op != LOOM_OP_PARAM && (t->op != LOOM_OP_STATE || pl->mode != LOOM_RUN_STEP))
@@ -531,6 +531,7 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
     if (loom__plan_devices(pl, g, p->rank) || loom__plan_program(pl, p) || (st = loom__plan_micro(pl, p)) != 0)
         goto out;
     st = -1;
+    pl->ndev_all = p->rank >= 0 ? p->ndevices : pl->ndev;
     pl->schedule = p->schedule;
     pl->nchains = pl->micro > 1 && mode >= LOOM_RUN_GRAD ? LOOM__NCHAINS : 1;
     if (pl->micro > 1) /* data loading runs regst_num steps ahead, as without micro-batches */

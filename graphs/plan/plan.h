@@ -141,7 +141,8 @@ typedef struct loom__plan {
     int nchains;          /* chains per device: 2 with micro-batches and a backward pass, else 1 */
     int nstages;          /* pipeline stages (placements in the order their devices first appear) */
     int *stage;           /* by device: its stage, 0 .. nstages - 1 */
-    int ndev;             /* devices: every placement's of the graph, once each */
+    int ndev;             /* devices: every placement's of the graph, once each (of its rank, in a plan of one rank) */
+    int ndev_all;         /* devices of every rank: ndev, but in a plan of one rank */
     loom_device_kind kind; /* of every device */
     int *dev_index;       /* by device: its CUDA (or CPU) device index */
     int *dev_rank;        /* by device: the rank (process) it is on; 0 in a plan of one process */

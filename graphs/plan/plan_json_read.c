@@ -416,7 +416,7 @@ static int read_devices(loom__rd *r, loom__plan *pl, int root)
         return free(dev), -1;
     if (n < 1 || n > LOOM__MAX_DEVICES)
         return free(dev), loom__rd_bad(r, loom__json_get(r->doc, root, "devices"), "a plan has 1 to %d devices", LOOM__MAX_DEVICES);
-    pl->ndev = n;
+    pl->ndev = pl->ndev_all = n;
     pl->dev_index = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_index);
     if (!pl->dev_index)
         return free(dev), loom__rd_bad(r, root, "out of memory");

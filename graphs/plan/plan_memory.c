@@ -129,7 +129,10 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
             const loom__task *prod = &pl->task[rg->producer];
             if (prod->chain_pos < 0)
                 continue;
-            if (c->chain_pos < 0 || c->device != prod->device || c->chain != prod->chain) {
+            /* a CPU boxing task of a plan of one rank reads the parts on its rank alone (n_in): the
+             * others, which read this part too, are another rank's */
+            int elsewhere = c->kind == LOOM__TASK_BOXING && pl->kind == LOOM_DEVICE_CPU && rg->nparts > c->n_in;
+            if (c->chain_pos < 0 || c->device != prod->device || c->chain != prod->chain || elsewhere) {
                 rg->mem = LOOM__MEM_OWN; /* read by a variable, a copy, a sink, another device or chain */
                 int want = rg->regst_num;
                 if (c->kind == LOOM__TASK_COPY || c->kind == LOOM__TASK_SINK)
