@@ -43,6 +43,7 @@ expect 2 "unknown model 'nope'" plan nope
 expect 2 "placement 'cpu:3-1'" plan gcn --placement cpu:3-1
 # the plan of one rank of a job (--rank): a rank outside the placement, a bad rank or link, and a
 # plan of one rank is not written as JSON (a plan to run)
+expect 1 "needs 16 processes .* \(loom plan --rank R compiles the plan of one of its ranks here\)" plan mlp --placement @0-15/cuda:0-7
 expect 1 "plan_rank 16 holds no device of the graph's placements \(the first: @0-15/cuda:0-7\)" plan mlp --placement @0-15/cuda:0-7 --rank 16
 expect 2 "--rank '-1': expected a rank, 0 to 65535" plan mlp --placement @0-15/cuda:0-7 --rank -1
 expect 2 "--rank '5x': expected a rank" plan mlp --placement @0-15/cuda:0-7 --rank 5x
