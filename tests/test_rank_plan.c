@@ -14,19 +14,31 @@
 #include "graphs/session/program.h"
 
 /* A data-parallel linear classifier: x [65536, 16] split by rows, one weight [16, 4] (256 bytes
- * of f32) whose gradient is the step's one all-reduce; its loss. */
-static loom_tensor *classifier(loom_graph *g)
+ * of f32) whose gradient is the step's one all-reduce; its loss. With a second stage (not NULL),
+ * a pipeline: a hidden layer of 8 there, moved to the second stage for the weight [8, 4]. */
+static loom_tensor *classifier(loom_graph *g, const loom_placement *stage2)
 {
     loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(65536, 16));
+    if (stage2) {
+        x = loom_to_placement(g, loom_relu(g, loom_nn_linear(g, "hidden", x, 8, 1)), stage2);
+        loom_graph_set_placement(g, stage2);
+    }
     loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(65536));
     return loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", x, 4, 0), y, NULL);
 }
 
-/* The classifier on placement, compiled as rank `rank` (plan_only), or to run (rank -1). */
+/* The classifier on placement ("A|B": a pipeline from A to B), compiled as rank `rank`
+ * (plan_only), or to run (rank -1). */
 static loom_status compile_as(loom_graph **gp, const char *placement, int rank, loom_program **p)
 {
-    loom_graph *g = *gp = lt_graph_on(placement, 0);
-    loom_tensor *loss = classifier(g);
+    char first[64];
+    const char *bar = strchr(placement, '|');
+    snprintf(first, sizeof first, "%.*s", bar ? (int)(bar - placement) : (int)strlen(placement), placement);
+    loom_graph *g = *gp = lt_graph_on(first, 0);
+    loom_placement *stage2 = bar ? loom_placement_parse(bar + 1, NULL) : NULL;
+    ck_assert(!bar || stage2);
+    loom_tensor *loss = classifier(g, stage2);
+    loom_placement_free(stage2);
     loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
     o.optimizer = loom_sgd(0.1);
     o.plan_only = rank >= 0;
@@ -109,18 +121,36 @@ static loom__plan *whole_plan(loom_program *p)
     return pl;
 }
 
+/* The host tasks of the whole plan that a plan of rank r holds: the source, and the sinks of the
+ * tensors with a part on r. */
+static int host_on(const loom__plan *whole, int r)
+{
+    int n = 0;
+    for (int k = 0; k < whole->ntasks; k++) {
+        const loom__task *t = &whole->task[k];
+        if (t->device != LOOM__HOST)
+            continue;
+        int here = t->kind == LOOM__TASK_SOURCE, place = t->tensor >= 0 ? whole->g->t[t->tensor]->place : 0;
+        for (int j = 0; !here && j < whole->place_n[place]; j++)
+            here = whole->dev_rank[whole->place_dev[place][j]] == r;
+        n += here;
+    }
+    return n;
+}
+
 /* Over several ranks, the plan of rank r is the whole plan's tasks on r's devices, in its order:
  * the same kinds, tensors, devices, parts and register sizes, and each device's memory plan (and
  * on GPUs of one rank, which this machine need not have, the whole plan). */
 START_TEST(test_each_rank_is_its_part_of_the_whole_plan)
 {
-    const char *placements[] = {"@0-2/cpu:0-1", "@0,3,5/cpu:1-2", "@0-3/cpu:0", "cuda:0-3"};
+    const char *placements[] = {"@0-2/cpu:0-1", "@0,3,5/cpu:1-2", "@0-3/cpu:0", "cuda:0-3", "@0-1/cpu:0-1|@2/cpu:0-2"};
     for (size_t i = 0; i < sizeof placements / sizeof *placements; i++) {
         loom_graph *g0;
         loom_program *p0 = NULL;
         ck_assert_int_eq(compile_as(&g0, placements[i], 0, &p0), LOOM_OK);
         loom__plan *whole = whole_plan(p0);
-        ck_assert_int_eq(whole->nranks, i == 3 ? 1 : i == 1 ? 6 : 3 + (i == 2));
+        const int nranks[] = {3, 6, 4, 1, 3};
+        ck_assert_int_eq(whole->nranks, nranks[i]);
         int seen = 0, host = 0; /* device tasks of the whole plan seen in the ranks' plans; host tasks */
         for (int k = 0; k < whole->ntasks; k++)
             host += whole->task[k].device == LOOM__HOST;
@@ -152,7 +182,7 @@ START_TEST(test_each_rank_is_its_part_of_the_whole_plan)
                               "%s rank %d: task %d differs from the whole plan's %d", placements[i], r, j, k - 1);
                 seen++;
             }
-            ck_assert_int_eq(own_host, host); /* the source and the sinks, of this rank's parts */
+            ck_assert_int_eq(own_host, host_on(whole, r)); /* the source, the sinks of tensors with parts here */
             for (int d = 0; d < pl->ndev; d++) {
                 int w = 0;
                 while (!(whole->dev_rank[w] == r && whole->dev_index[w] == pl->dev_index[d]))
@@ -250,7 +280,7 @@ START_TEST(test_refusals)
     loom_program *p = NULL;
     o.plan_only = 1;
     o.plan_rank = -1;
-    ck_assert_int_eq(loom_compile(g, classifier(g), &o, &p), LOOM_ERR_INVALID);
+    ck_assert_int_eq(loom_compile(g, classifier(g, NULL), &o, &p), LOOM_ERR_INVALID);
     ck_assert_msg(strstr(loom_graph_error(g), "plan_rank -1 holds no device"), "%s", loom_graph_error(g));
     loom_graph_free(g);
     /* at the limit: 8,192 ranks of 8 GPUs, rank 8191's plan */

@@ -233,6 +233,8 @@ static int parts_as(builder *b, const loom_tensor *src, loom_nd_sbp want, int *r
             for (int i = lo; i < hi; i++)
                 add_input(pl, k, in[i]);
     }
+    for (int j = lo; !gpu && hi - lo < n && j < hi; j++)
+        pl->regst[in[j]].elsewhere = 1; /* the boxing tasks of the other ranks' devices read it too */
     free(in);
     b->box[b->nbox] = (boxed){.want = want, .base = hi > lo ? regs[lo] : -1, .next = b->box_head[src->id]};
     b->box_head[src->id] = b->nbox++;
@@ -381,6 +383,8 @@ static int plan_compute(builder *b, int end)
             pl->task[k].out[0] = r;
             *part_reg(b, t, j) = r;
         }
+        for (int i = slo; move && hi_of(b, t) - lo_of(b, t) < nparts(b, t) && i < shi; i++)
+            pl->regst[regs[0][i]].elsewhere = 1; /* the move tasks of the other ranks' devices read it too */
     }
     b->chain = LOOM__CHAIN_BWD;
     for (int k = 0; k < pl->ntasks; k++) {
@@ -469,7 +473,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
         if (pl->regst[tk->out[0]].part != lo_of(b, t))
             continue; /* one sink per tensor, found at its first part here */
         int id = t->id, r0 = tk->out[0], lo = lo_of(b, t), n = hi_of(b, t) - lo;
-        if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
+        if (!(keep && keep[id]) && t != p->loss && (pl->regst[r0].nconsumers || pl->regst[r0].elsewhere) && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
             continue;
         int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0, 0);
         if (s < 0)

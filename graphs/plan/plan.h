@@ -81,6 +81,7 @@ typedef struct loom__regst {
     size_t offset;    /* of buffer 0 in its domain's block (shared, own or param area) */
     int first, last;  /* chain positions from its write to its last read (shared registers) */
     int nconsumers;
+    int elsewhere;    /* in a plan of one rank: tasks of other ranks, which it leaves out, read it too */
 } loom__regst;
 
 typedef struct loom__task {

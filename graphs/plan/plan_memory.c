@@ -119,7 +119,9 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
         loom__regst *rg = &pl->regst[r];
         const loom__task *prod = &pl->task[rg->producer];
         if (prod->chain_pos >= 0)
-            rg->mem = LOOM__MEM_SHARED;
+            rg->mem = rg->elsewhere ? LOOM__MEM_OWN : LOOM__MEM_SHARED; /* another rank's tasks read it */
+        if (prod->chain_pos >= 0 && rg->elsewhere && pl->micro > 1 && rg->regst_num < 2)
+            rg->regst_num = 2; /* as another device's stage takes it */
         rg->first = rg->last = prod->chain_pos;
     }
     for (int k = 0; k < pl->ntasks; k++) {
@@ -129,10 +131,7 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
             const loom__task *prod = &pl->task[rg->producer];
             if (prod->chain_pos < 0)
                 continue;
-            /* a CPU boxing task of a plan of one rank reads the parts on its rank alone (n_in): the
-             * others, which read this part too, are another rank's */
-            int elsewhere = c->kind == LOOM__TASK_BOXING && pl->kind == LOOM_DEVICE_CPU && rg->nparts > c->n_in;
-            if (c->chain_pos < 0 || c->device != prod->device || c->chain != prod->chain || elsewhere) {
+            if (c->chain_pos < 0 || c->device != prod->device || c->chain != prod->chain) {
                 rg->mem = LOOM__MEM_OWN; /* read by a variable, a copy, a sink, another device or chain */
                 int want = rg->regst_num;
                 if (c->kind == LOOM__TASK_COPY || c->kind == LOOM__TASK_SINK)
