@@ -41,6 +41,23 @@ expect 2 "$usage" plan gcn --bogus x
 expect 2 "unknown argument 'extra'" plan gcn extra
 expect 2 "unknown model 'nope'" plan nope
 expect 2 "placement 'cpu:3-1'" plan gcn --placement cpu:3-1
+# the plan of one rank of a job (--rank): a rank outside the placement, a bad rank or link, and a
+# plan of one rank is not written as JSON (a plan to run)
+expect 1 "needs 16 processes .* \(loom plan --rank R compiles the plan of one of its ranks here\)" plan mlp --placement @0-15/cuda:0-7
+expect 1 "plan_rank 16 holds no device of the graph's placements \(the first: @0-15/cuda:0-7\)" plan mlp --placement @0-15/cuda:0-7 --rank 16
+expect 2 "--rank '-1': expected a rank, 0 to 65535" plan mlp --placement @0-15/cuda:0-7 --rank -1
+expect 2 "--rank '5x': expected a rank" plan mlp --placement @0-15/cuda:0-7 --rank 5x
+expect 2 "--link: the network links '8x400Gbps': expected \[COUNTx\]RATE" plan mlp --placement @0-15/cuda:0-7 --rank 1 --link 8x400Gbps
+expect 2 "--nvlink: the links within a node '0GB/s'" plan mlp --placement @0-15/cuda:0-7 --rank 1 --nvlink 0GB/s
+expect 1 "the plan of one rank \(plan_only\) is not written as JSON" plan mlp --placement @0-1/cuda:0-1 --rank 1 --json "$dir/rank.json"
+expect 1 "a placement of 65600 devices; a graph's placements hold at most 65536" plan mlp --placement @0-1024/cuda:0-63 --rank 0
+expect 0 "" plan mlp --batch 2048 --placement @0-127/cuda:0-7 --rank 5 --link 4x200Gb/s --nvlink 300GB/s
+if ! grep -q "^links: between nodes 4 x 25 GB/s = 100 GB/s a node" "$dir/out" || ! grep -q "^rank 5: [0-9]* tasks on its 8 devices; 128 nodes of 8 devices" "$dir/out" ||
+    ! grep -q "^all-reduce " "$dir/out"; then
+    echo "FAIL: loom plan --rank 5 printed no traffic of rank 5:"
+    tail -8 "$dir/out" | sed 's/^/    /'
+    fails=$((fails + 1))
+fi
 expect 1 "cannot write $dir/missing/plan.dot: No such file" plan mlp --placement cpu:0-1 --dot "$dir/missing/plan.dot"
 if [ -w /dev/full ]; then
     # the full disk shows at the close: it must be reported, not "wrote"

@@ -43,6 +43,10 @@ static const arg args[] = {
     {"--png", CLI_O_PNG, ARG_TEXT, AT(png), "FILE", "draw the plan as a PNG (Graphviz's dot; devices as clusters)"},
     {"--json", CLI_O_JSON, ARG_TEXT, AT(json), "FILE", "write the compiled plan as JSON"},
     {"--tasks", CLI_O_TASKS, ARG_FLAG, AT(tasks), NULL, "print the compiled plan: tasks, registers, memory"},
+    {"--rank", CLI_O_RANK, ARG_TEXT, AT(rank), "R",
+     "compile the plan of rank R alone, without its job (placements over many ranks, GPUs on none here)"},
+    {"--link", CLI_O_LINK, ARG_TEXT, AT(link), "L", "a node's network links for the traffic of --rank (default 8x400Gb/s)"},
+    {"--nvlink", CLI_O_NVLINK, ARG_TEXT, AT(nvlink), "RATE", "a device's links within its node (default 450GB/s)"},
     {"--quiet", CLI_O_QUIET, ARG_FLAG, AT(quiet), NULL, "print nothing but errors (and bench's JSON line)"},
 };
 #undef AT
@@ -53,7 +57,7 @@ enum { TRAIN_OPTS = CLI_O_DATA | CLI_O_PLACEMENT | CLI_O_SAMPLER | CLI_O_EPOCHS 
        BENCH_OPTS = CLI_O_DATA | CLI_O_PLACEMENT | CLI_O_SAMPLER | CLI_O_BATCH | CLI_O_LR | CLI_O_LIMIT | CLI_O_HIDDEN |
                     CLI_O_SEED | CLI_O_MEMORY | CLI_O_STEPS | CLI_O_WARMUP,
        PLAN_OPTS = CLI_O_DATA | CLI_O_PLACEMENT | CLI_O_BATCH | CLI_O_HIDDEN | CLI_O_COST | CLI_O_DOT | CLI_O_PNG | CLI_O_JSON | CLI_O_TASKS |
-                   CLI_O_MEMORY };
+                   CLI_O_MEMORY | CLI_O_RANK | CLI_O_LINK | CLI_O_NVLINK };
 
 typedef struct command {
     const char *name, *args, *about;
@@ -76,6 +80,8 @@ static const command commands[] = {
      "  loom plan convnet --placement cpu:0-1 --dot plan.dot\n"
      "  loom plan mlp --placement cpu:0-3 --png plan.png     the devices as clusters, boxing in red\n"
      "  loom plan in --tasks --json plan.json             the compiled plan, written as JSON\n"
+     "  loom plan convnet --batch 524288 --placement @0-127/cuda:0-7 --rank 5 --link 8x400Gb/s\n"
+     "                                                    rank 5's plan of 1,024 GPUs, and its traffic\n"
      "  loom plan plan.json                               a plan written before\n"},
     {"calibrate", "[--output FILE] [--force]", "measure this machine for the cost model", 0,
      "  loom calibrate                                    into this machine's cache\n"

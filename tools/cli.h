@@ -15,7 +15,7 @@ typedef struct cli_model cli_model;
 
 /* What train, bench and plan take; 0 or NULL where not given. */
 typedef struct cli_opts {
-    const char *model, *data, *placement, *sampler, *checkpoint, *metrics, *plot, *cost, *dot, *png, *json;
+    const char *model, *data, *placement, *sampler, *checkpoint, *metrics, *plot, *cost, *dot, *png, *json, *rank, *link, *nvlink;
     int64_t batch, limit, log_every, steps, warmup, hidden, memory_limit;
     int epochs, resume, quiet, tasks;
     double lr;
@@ -47,6 +47,9 @@ enum {
     CLI_O_JSON = 1 << 20,
     CLI_O_TASKS = 1 << 21,
     CLI_O_PNG = 1 << 22,
+    CLI_O_RANK = 1 << 23,
+    CLI_O_LINK = 1 << 24,
+    CLI_O_NVLINK = 1 << 25,
 };
 
 /* Parses argv[2 ..] of command `cmd` into o (whose defaults are kept where an option is absent):

@@ -334,6 +334,7 @@ int cli_run_new(cli_run *r, const char *cmd, const cli_model *m, const cli_opts 
     loom_placement *pl = NULL;
     if (o->placement && !(pl = loom_placement_parse(o->placement, &err)))
         return fprintf(stderr, "loom %s: --placement: %s\n", cmd, err.msg), 2;
+    const int over_ranks = pl && loom_placement_nranks(pl) > 1;
     int rc = m->kind == CLI_NODES ? load_nodes(r, cmd, &err) : m->kind == CLI_SAMPLES ? load_samples(r, cmd, &err) : load_images(r, cmd, &err);
     if (rc) {
         loom_placement_free(pl);
@@ -346,10 +347,21 @@ int cli_run_new(cli_run *r, const char *cmd, const cli_model *m, const cli_opts 
     loom_placement_free(pl);
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     build(r, &t);
+    if (o->rank) { /* plan only: the rank's part of a job's plan */
+        char *end = NULL;
+        long rank = *o->rank >= '0' && *o->rank <= '9' ? strtol(o->rank, &end, 10) : -1;
+        if (rank < 0 || rank > LOOM_MAX_RANK || *end)
+            return fprintf(stderr, "loom %s: --rank '%s': expected a rank, 0 to %d\n", cmd, o->rank, LOOM_MAX_RANK), 2;
+        t.plan_only = 1;
+        t.plan_rank = (int)rank;
+    }
     t.memory_limit = o->memory_limit;
     t.cost_model = o->cost;
-    if (loom_compile(r->g, r->loss, &t, &r->p) != LOOM_OK)
-        return fprintf(stderr, "loom %s: %s\n", cmd, loom_graph_error(r->g)), 1;
+    if (loom_compile(r->g, r->loss, &t, &r->p) != LOOM_OK) {
+        int hint = !strcmp(cmd, "plan") && !o->rank && over_ranks; /* a job's plan, asked here */
+        return fprintf(stderr, "loom %s: %s%s\n", cmd, loom_graph_error(r->g),
+                       hint ? " (loom plan --rank R compiles the plan of one of its ranks here)" : ""), 1;
+    }
     if (shapes_only)
         return 0;
     rc = sources(r, cmd, &err);

@@ -107,16 +107,21 @@ typedef struct builder {
     uint8_t *is_grad;        /* by id: a parameter's gradient (in modes with gradients) */
     int *regst_of;           /* by tensor id * ndev + device: the register of its part there, or -1 */
     int chain;               /* the chain that the tasks made now join */
+    int most;                /* parts of the largest placement */
+    int *regs;               /* LOOM__MAX_SRC rows of `most`: the registers of a compute task's sources, by part */
 } builder;
 
 /* The builder's tables by tensor id; -1 on out of memory. */
 static int builder_tables(builder *b)
 {
     const loom__plan_src *p = b->p;
+    for (int k = 0; k < b->pl->nplaces; k++)
+        b->most = b->pl->place_n[k] > b->most ? b->pl->place_n[k] : b->most;
+    b->regs = malloc((size_t)LOOM__MAX_SRC * (size_t)b->most * sizeof *b->regs);
     b->box_head = malloc(((size_t)p->n + 1) * sizeof *b->box_head);
     b->update_of = calloc((size_t)p->n + 1, sizeof *b->update_of);
     b->is_grad = calloc((size_t)p->n + 1, sizeof *b->is_grad);
-    if (!b->box_head || !b->update_of || !b->is_grad)
+    if (!b->regs || !b->box_head || !b->update_of || !b->is_grad)
         return -1;
     for (int id = 0; id < p->n; id++)
         b->box_head[id] = -1;
@@ -136,6 +141,7 @@ static void builder_free(builder *b)
     free(b->update_of);
     free(b->is_grad);
     free(b->regst_of);
+    free(b->regs);
 }
 
 /* The sbp of tensor id: inference's on several devices, B on one; of one level, or two on a mesh. */
@@ -161,6 +167,9 @@ static size_t part_bytes(const builder *b, const loom_tensor *t, const loom__lay
                                   : loom__lay_bytes(b->pl->g, b->pl->g->t[t->id], l, j);
 }
 static int dev_of(const builder *b, const loom_tensor *t, int j) { return b->pl->place_dev[t->place][j]; }
+/* The parts of t this plan holds, lo .. hi - 1: every part, or those of its rank's devices. */
+static int lo_of(const builder *b, const loom_tensor *t) { return b->pl->place_lo[t->place]; }
+static int hi_of(const builder *b, const loom_tensor *t) { return b->pl->place_hi[t->place]; }
 /* The register of part j of t as it is (its own SBP). */
 static int *part_reg(const builder *b, const loom_tensor *t, int j)
 {
@@ -178,10 +187,7 @@ static int two_phase_axis(const builder *b, const loom_tensor *src, loom_nd_sbp 
         want.kind != LOOM_SBP_BROADCAST ||
         !loom__all_reduce_two_phase(loom__tensor_bytes(src), n, &b->p->cost->dev[LOOM_DEVICE_CPU]))
         return -1;
-    for (int a = 0; a < src->shape.ndim; a++)
-        if (loom__sbp_can_split(&src->shape, a) && loom__dim_bound(src->graph, src->shape.d[a]) >= n)
-            return a;
-    return -1;
+    return loom__route_axis(src, n);
 }
 
 /* Fills regs[j] with the register of part j of src under `want`, making the boxing tasks on
@@ -192,45 +198,45 @@ static int two_phase_axis(const builder *b, const loom_tensor *src, loom_nd_sbp 
 static int parts_as(builder *b, const loom_tensor *src, loom_nd_sbp want, int *regs)
 {
     loom__plan *pl = b->pl;
-    int n = nparts(b, src);
+    const int n = nparts(b, src), lo = lo_of(b, src), hi = hi_of(b, src);
     loom_nd_sbp from = sbp_of(b, src->id);
     if (n == 1 || loom_nd_sbp_equal(&from, &want)) {
-        for (int j = 0; j < n; j++)
+        for (int j = lo; j < hi; j++)
             regs[j] = *part_reg(b, src, j);
         return 0;
     }
     for (int i = b->box_head[src->id]; i >= 0; i = b->box[i].next)
         if (loom_nd_sbp_equal(&b->box[i].want, &want)) {
-            for (int j = 0; j < n; j++)
-                regs[j] = b->box[i].base + j;
+            for (int j = lo; j < hi; j++)
+                regs[j] = b->box[i].base + j - lo;
             return 0;
         }
-    int in[LOOM__MAX_DEVICES], axis = two_phase_axis(b, src, from, want, n);
-    if (axis >= 0 && parts_as(b, src, loom_nd_sbp_1d(loom_split(axis)), in) < 0)
-        return -1;
-    for (int j = 0; axis < 0 && j < n; j++)
+    int *in = malloc((size_t)n * sizeof *in), axis = two_phase_axis(b, src, from, want, n);
+    if (!in || (axis >= 0 && parts_as(b, src, loom_nd_sbp_1d(loom_split(axis)), in) < 0) ||
+        grow((void **)&b->box, &b->cap_box, b->nbox + 1, sizeof *b->box))
+        return free(in), -1;
+    for (int j = lo; axis < 0 && j < hi; j++)
         in[j] = *part_reg(b, src, j);
-    if (grow((void **)&b->box, &b->cap_box, b->nbox + 1, sizeof *b->box))
-        return -1;
     int gpu = pl->kind == LOOM_DEVICE_CUDA;
     const loom__lay l = lay_of(b, src, want);
-    for (int j = 0; j < n; j++) {
+    for (int j = lo; j < hi; j++) {
         int d = dev_of(b, src, j);
-        int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : n, 1, b->chain);
-        if (k < 0)
-            return -1;
-        int r = add_regst(pl, k, src->id, d, j, &l, part_bytes(b, src, &l, j), 1);
+        int k = add_task(pl, LOOM__TASK_BOXING, src, d, gpu ? 1 : hi - lo, 1, b->chain);
+        int r = k < 0 ? -1 : add_regst(pl, k, src->id, d, j, &l, part_bytes(b, src, &l, j), 1);
         if (r < 0)
-            return -1;
+            return free(in), -1;
         pl->task[k].out[0] = r;
-        regs[j] = r; /* consecutive: regs[0] + j */
+        regs[j] = r; /* consecutive: regs[lo] + j - lo */
         if (gpu)
             add_input(pl, k, in[j]);
         else
-            for (int i = 0; i < n; i++)
+            for (int i = lo; i < hi; i++)
                 add_input(pl, k, in[i]);
     }
-    b->box[b->nbox] = (boxed){.want = want, .base = regs[0], .next = b->box_head[src->id]};
+    for (int j = lo; !gpu && hi - lo < n && j < hi; j++)
+        pl->regst[in[j]].elsewhere = 1; /* the boxing tasks of the other ranks' devices read it too */
+    free(in);
+    b->box[b->nbox] = (boxed){.want = want, .base = hi > lo ? regs[lo] : -1, .next = b->box_head[src->id]};
     b->box_head[src->id] = b->nbox++;
     return 0;
 }
@@ -247,7 +253,7 @@ static int plan_source(builder *b, int source_regst_num)
     int gpu = pl->kind == LOOM_DEVICE_CUDA, nout = 0;
     for (int id = 0; id < p->fwd_end; id++)
         if (p->g->t[id]->op == LOOM_OP_INPUT)
-            nout += nparts(b, p->g->t[id]);
+            nout += hi_of(b, p->g->t[id]) - lo_of(b, p->g->t[id]);
     int src = add_task(pl, LOOM__TASK_SOURCE, NULL, LOOM__HOST, 0, nout, 0);
     if (src < 0)
         return -1;
@@ -256,8 +262,7 @@ static int plan_source(builder *b, int source_regst_num)
         if (t->op != LOOM_OP_INPUT)
             continue;
         const loom__lay l = lay_of(b, t, sbp_of(b, id));
-        int n = nparts(b, t);
-        for (int j = 0; j < n; j++, o++) {
+        for (int j = lo_of(b, t); j < hi_of(b, t); j++, o++) {
             int d = dev_of(b, t, j);
             size_t bytes = part_bytes(b, t, &l, j);
             /* fed data is staged once per run on its device; a data source's piece lands on the host */
@@ -293,14 +298,14 @@ static int plan_variables(builder *b)
 {
     const loom__plan_src *p = b->p;
     loom__plan *pl = b->pl;
-    int in_program = pl->ndev == 1 && pl->kind == LOOM_DEVICE_CPU;
+    int in_program = pl->ndev_all == 1 && pl->kind == LOOM_DEVICE_CPU;
     for (int id = 0; id < p->n; id++) {
         loom_tensor *t = p->g->t[id];
         if (t->op != LOOM_OP_PARAM && (t->op != LOOM_OP_STATE || pl->mode != LOOM_RUN_STEP))
             continue;
-        int n = nparts(b, t);
+        const int lo = lo_of(b, t), hi = hi_of(b, t);
         const loom__lay l = lay_of(b, t, sbp_of(b, id));
-        for (int j = 0; j < n && !in_program; j++) {
+        for (int j = lo; j < hi && !in_program; j++) {
             int d = dev_of(b, t, j);
             pl->param_off[(size_t)id * pl->ndev + d] = pl->mem[d].params;
             pl->mem[d].params = loom__bytes_add(pl->mem[d].params, part_bytes(b, t, &l, j));
@@ -308,7 +313,7 @@ static int plan_variables(builder *b)
         if (t->op != LOOM_OP_PARAM || id >= p->fwd_end)
             continue;
         loom_tensor *update = b->update_of[id];
-        for (int j = 0; j < n; j++) {
+        for (int j = lo; j < hi; j++) {
             int d = dev_of(b, t, j);
             int k = add_task(pl, LOOM__TASK_VARIABLE, t, d, 1, 1, 0);
             if (k < 0)
@@ -335,7 +340,9 @@ static int plan_compute(builder *b, int end)
 {
     const loom__plan_src *p = b->p;
     loom__plan *pl = b->pl;
-    int regs[LOOM__MAX_SRC][LOOM__MAX_DEVICES];
+    int *regs[LOOM__MAX_SRC];
+    for (int i = 0; i < LOOM__MAX_SRC; i++)
+        regs[i] = b->regs + (size_t)i * b->most;
     for (int id = 0; id < end; id++) {
         loom_tensor *t = p->g->t[id];
         const loom_op_def *def = loom__op_def(t->op);
@@ -348,7 +355,7 @@ static int plan_compute(builder *b, int end)
             continue;
         }
         for (int i = 0; i < t->n_src; i++) {
-            if (*part_reg(b, t->src[i], 0) < 0) {
+            if (hi_of(b, t->src[i]) > lo_of(b, t->src[i]) && *part_reg(b, t->src[i], lo_of(b, t->src[i])) < 0) {
                 plan_fail(p, "loom plan: %s '%s' reads '%s', which no task makes (internal error)",
                                    def->name, loom_tensor_name(t), loom_tensor_name(t->src[i]));
                 return -2;
@@ -357,15 +364,15 @@ static int plan_compute(builder *b, int end)
             if (parts_as(b, t->src[i], want, regs[i]) < 0)
                 return -1;
         }
-        int n = nparts(b, t), move = t->op == LOOM_OP_MOVE, nsrc = move ? nparts(b, t->src[0]) : 0;
+        int move = t->op == LOOM_OP_MOVE, slo = move ? lo_of(b, t->src[0]) : 0, shi = move ? hi_of(b, t->src[0]) : 0;
         const loom__lay l = lay_of(b, t, sbp_of(b, id));
-        for (int j = 0; j < n; j++) {
+        for (int j = lo_of(b, t); j < hi_of(b, t); j++) {
             int d = dev_of(b, t, j);
-            int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? nsrc : t->n_src, 1, b->chain);
+            int k = add_task(pl, move ? LOOM__TASK_MOVE : LOOM__TASK_COMPUTE, t, d, move ? shi - slo : t->n_src, 1, b->chain);
             if (k < 0)
                 return -1;
-            if (move) /* every part of the source, as it is */
-                for (int i = 0; i < nsrc; i++)
+            if (move) /* every part of the source (this plan holds), as it is */
+                for (int i = slo; i < shi; i++)
                     add_input(pl, k, regs[0][i]);
             else
                 for (int i = 0; i < t->n_src; i++)
@@ -376,6 +383,8 @@ static int plan_compute(builder *b, int end)
             pl->task[k].out[0] = r;
             *part_reg(b, t, j) = r;
         }
+        for (int i = slo; move && hi_of(b, t) - lo_of(b, t) < nparts(b, t) && i < shi; i++)
+            pl->regst[regs[0][i]].elsewhere = 1; /* the move tasks of the other ranks' devices read it too */
     }
     b->chain = LOOM__CHAIN_BWD;
     for (int k = 0; k < pl->ntasks; k++) {
@@ -422,7 +431,7 @@ static int plan_stages(builder *b)
         if (seen[k])
             continue;
         seen[k] = 1;
-        for (int j = 0; j < pl->place_n[k]; j++)
+        for (int j = pl->place_lo[k]; j < pl->place_hi[k]; j++)
             if (pl->stage[pl->place_dev[k][j]] < 0)
                 pl->stage[pl->place_dev[k][j]] = pl->nstages, added = 1;
         pl->nstages += added;
@@ -444,7 +453,7 @@ static int plan_sinks(builder *b, const uint8_t *keep)
     int gpu = pl->kind == LOOM_DEVICE_CUDA;
     for (int o = 0; p->source && keep && o < pl->task[0].n_out;) { /* task 0, the source (add_task may move the table) */
         const loom__regst *rg = &pl->regst[pl->task[0].out[o]];
-        const int n = rg->nparts, id = rg->tensor;
+        const int id = rg->tensor, n = hi_of(b, p->g->t[id]) - lo_of(b, p->g->t[id]);
         if (keep[id]) {
             int s = add_task(pl, LOOM__TASK_SINK, p->g->t[id], LOOM__HOST, n, 0, 0);
             if (s < 0)
@@ -458,16 +467,18 @@ static int plan_sinks(builder *b, const uint8_t *keep)
     int ntasks = pl->ntasks;
     for (int k = 0; k < ntasks; k++) {
         const loom__task *tk = &pl->task[k];
-        if ((tk->kind != LOOM__TASK_COMPUTE && tk->kind != LOOM__TASK_MOVE) || pl->regst[tk->out[0]].part != 0)
-            continue; /* one sink per tensor, found at its part 0 */
+        if (tk->kind != LOOM__TASK_COMPUTE && tk->kind != LOOM__TASK_MOVE)
+            continue;
         loom_tensor *t = p->g->t[tk->tensor];
-        int id = t->id, r0 = tk->out[0], n = nparts(b, t);
-        if (!(keep && keep[id]) && t != p->loss && pl->regst[r0].nconsumers && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
+        if (pl->regst[tk->out[0]].part != lo_of(b, t))
+            continue; /* one sink per tensor, found at its first part here */
+        int id = t->id, r0 = tk->out[0], lo = lo_of(b, t), n = hi_of(b, t) - lo;
+        if (!(keep && keep[id]) && t != p->loss && (pl->regst[r0].nconsumers || pl->regst[r0].elsewhere) && !b->is_grad[id]) /* parameters' gradients stay fetchable (loom_program_grad) */
             continue;
         int s = add_task(pl, LOOM__TASK_SINK, t, LOOM__HOST, n, 0, 0);
         if (s < 0)
             return -1;
-        for (int j = 0; j < n; j++) {
+        for (int j = lo; j < lo + n; j++) {
             int r = *part_reg(b, t, j);
             if (gpu) {
                 int c = add_task(pl, LOOM__TASK_COPY, t, dev_of(b, t, j), 1, 1, 0);
@@ -515,15 +526,16 @@ loom__plan *loom__plan_build(const loom__plan_src *p, loom_run_mode mode, const 
     pl->mode = mode;
     pl->kind = g->placement ? loom_placement_kind(g->placement) : LOOM_DEVICE_CPU;
     int st = -1;
-    if (p->ndevices > 1 && p->sbp->mesh && pl->kind != LOOM_DEVICE_CPU) { /* boxing on a mesh: in shared memory */
+    if (p->ndevices > 1 && p->sbp->mesh && pl->kind != LOOM_DEVICE_CPU && p->rank < 0) { /* boxing on a mesh: in shared memory */
         plan_fail(p, "loom plan: the actor runtime runs 2-D placements on CPU devices only, not %s; run it with the SBP reference "
                      "executor (LOOM_EXEC_REFERENCE) or on a 1-D placement", loom_device_kind_name(pl->kind));
         st = -2;
         goto out;
     }
-    if (loom__plan_devices(pl, g) || loom__plan_program(pl, p) || (st = loom__plan_micro(pl, p)) != 0)
+    if (loom__plan_devices(pl, g, p->rank) || loom__plan_program(pl, p) || (st = loom__plan_micro(pl, p)) != 0)
         goto out;
     st = -1;
+    pl->ndev_all = p->rank >= 0 ? p->ndevices : pl->ndev;
     pl->schedule = p->schedule;
     pl->nchains = pl->micro > 1 && mode >= LOOM_RUN_GRAD ? LOOM__NCHAINS : 1;
     if (pl->micro > 1) /* data loading runs regst_num steps ahead, as without micro-batches */

@@ -81,6 +81,7 @@ typedef struct loom__regst {
     size_t offset;    /* of buffer 0 in its domain's block (shared, own or param area) */
     int first, last;  /* chain positions from its write to its last read (shared registers) */
     int nconsumers;
+    int elsewhere;    /* in a plan of one rank: tasks of other ranks, which it leaves out, read it too */
 } loom__regst;
 
 typedef struct loom__task {
@@ -141,14 +142,23 @@ typedef struct loom__plan {
     int nchains;          /* chains per device: 2 with micro-batches and a backward pass, else 1 */
     int nstages;          /* pipeline stages (placements in the order their devices first appear) */
     int *stage;           /* by device: its stage, 0 .. nstages - 1 */
-    int ndev;             /* devices: every placement's of the graph, once each */
+    int ndev;             /* devices: every placement's of the graph, once each (of its rank, in a plan of one rank) */
+    int ndev_all;         /* devices of every rank: ndev, but in a plan of one rank */
     loom_device_kind kind; /* of every device */
     int *dev_index;       /* by device: its CUDA (or CPU) device index */
     int *dev_rank;        /* by device: the rank (process) it is on; 0 in a plan of one process */
     int nranks;           /* 1 + the largest rank of a device (1: one process) */
     int nplaces;          /* the graph's placements (one, the default, when it has none) */
     int *place_n;         /* by place: its devices */
-    int **place_dev;      /* by place: the plan device at each of its positions */
+    int **place_dev;      /* by place: the plan device at each of its positions (-1: another rank's,
+                             in a plan of one rank) */
+    int *place_per_rank;  /* by place: its devices on each of its ranks (place_n without ranks) */
+    /* The rank whose tasks the plan holds, or -1: every rank's. A plan of one rank
+     * (loom_train_opts.plan_only) has its devices alone, and of each placement the parts they
+     * hold, positions place_lo .. place_hi - 1 (rank-major, so consecutive): its source, sinks
+     * and boxing tasks read those parts only. Such a plan is read, never run. */
+    int rank;
+    int *place_lo, *place_hi; /* by place */
     int ntasks, nregst, cap_tasks, cap_regst;
     loom__task *task;
     loom__regst *regst;
@@ -178,6 +188,7 @@ typedef struct loom__plan_src {
     const uint8_t *dead;         /* by id: a gradient nothing needs */
     const loom_tensor *loss;     /* or NULL */
     int ndevices;                /* of the graph's first placement */
+    int rank;                    /* the rank whose tasks to plan (a plan of one rank), or -1: all */
     const loom__sbp_plan *sbp;   /* with ndevices > 1 */
     const loom__cost_model *cost; /* how a CPU all-reduce runs (loom__all_reduce_two_phase); NULL: in one phase */
     const loom__value *val;      /* by id: sparse inputs' matrices fed (their sizes) */
@@ -228,6 +239,13 @@ int loom__plan_stash(const loom__plan *pl, int d);
  * cycle. Else -1 with msg naming the device and the tasks out of order, or a device with boxing in
  * both of its chains (micro-batches), whose order changes from run to run (graphs/plan/plan_collectives.c). */
 int loom__plan_check_collectives(const loom__plan *pl, char *msg, size_t len);
+/* Bytes one device sends in collective c of a tensor of `bytes` logical bytes on n devices, per_node
+ * of them on each node: to the others of its node (*gpu) and to other nodes (*node); and the
+ * seconds of the collective on links m (plan_traffic.c; docs/placement.md states the formulas). */
+double loom__coll_traffic(loom_collective c, double bytes, int n, int per_node, const loom_link_model *m, double *gpu, double *node);
+/* The traffic of rank `rank`'s devices in the plan (loom_program_traffic), a boxing on a mesh taking
+ * the route that cost chooses: 0, or -1 when the plan holds no device of the rank. */
+int loom__plan_traffic(const loom__plan *pl, int rank, const loom__cost_model *cost, const loom_link_model *m, loom_traffic *out);
 /* One line per task and register, and the memory of each device (for `loom plan` and the docs). */
 void loom__plan_print(const loom__plan *pl, FILE *f);
 /* The SBP of tensor id in the plan: its own on several devices, B on one. */

@@ -5,9 +5,10 @@
 
 #include "graphs/plan/plan.h"
 
-/* The plan's devices: each placement's, in the order they first appear; place_dev maps every
- * placement's positions onto them. -1 on out of memory (plan_program.c). */
-int loom__plan_devices(loom__plan *pl, const loom_graph *g);
+/* The plan's devices: each placement's (rank >= 0: those on that rank only), in the order they
+ * first appear; place_dev maps every placement's positions onto them. -1 on out of memory
+ * (plan_program.c). */
+int loom__plan_devices(loom__plan *pl, const loom_graph *g, int rank);
 /* What the plan holds of the program beyond its tasks: the op table, the passes, the loss, every
  * tensor's SBP and signature, the sparse inputs' sizes. -1 on out of memory (plan_program.c). */
 int loom__plan_program(loom__plan *pl, const loom__plan_src *p);

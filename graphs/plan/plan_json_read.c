@@ -416,7 +416,7 @@ static int read_devices(loom__rd *r, loom__plan *pl, int root)
         return free(dev), -1;
     if (n < 1 || n > LOOM__MAX_DEVICES)
         return free(dev), loom__rd_bad(r, loom__json_get(r->doc, root, "devices"), "a plan has 1 to %d devices", LOOM__MAX_DEVICES);
-    pl->ndev = n;
+    pl->ndev = pl->ndev_all = n;
     pl->dev_index = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_index);
     if (!pl->dev_index)
         return free(dev), loom__rd_bad(r, root, "out of memory");
@@ -444,15 +444,19 @@ static int read_devices(loom__rd *r, loom__plan *pl, int root)
     pl->nplaces = loom__rd_val(r, a)->n;
     if (pl->nplaces < 1)
         return loom__rd_bad(r, a, "a plan has at least one placement");
+    pl->rank = -1; /* a plan written as JSON holds every rank's tasks */
     pl->place_n = calloc((size_t)pl->nplaces, sizeof *pl->place_n);
     pl->place_dev = calloc((size_t)pl->nplaces, sizeof *pl->place_dev);
-    if (!pl->place_n || !pl->place_dev)
+    pl->place_per_rank = calloc((size_t)pl->nplaces, sizeof *pl->place_per_rank);
+    pl->place_lo = calloc((size_t)pl->nplaces, sizeof *pl->place_lo);
+    pl->place_hi = calloc((size_t)pl->nplaces, sizeof *pl->place_hi);
+    if (!pl->place_n || !pl->place_dev || !pl->place_per_rank || !pl->place_lo || !pl->place_hi)
         return loom__rd_bad(r, a, "out of memory");
     int k = 0;
     for (int c = loom__rd_val(r, a)->first; c >= 0; c = loom__rd_val(r, c)->next, k++) {
         if (loom__rd_val(r, c)->kind != LOOM__JSON_ARR)
             return loom__rd_bad(r, c, "a placement is an array of the plan's devices");
-        pl->place_n[k] = loom__rd_val(r, c)->n;
+        pl->place_n[k] = pl->place_hi[k] = pl->place_per_rank[k] = loom__rd_val(r, c)->n;
         pl->place_dev[k] = calloc((size_t)pl->place_n[k] + 1, sizeof **pl->place_dev);
         if (!pl->place_dev[k])
             return loom__rd_bad(r, c, "out of memory");

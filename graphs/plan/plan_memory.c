@@ -119,7 +119,9 @@ int loom__plan_memory(loom__plan *pl, int source_regst_num)
         loom__regst *rg = &pl->regst[r];
         const loom__task *prod = &pl->task[rg->producer];
         if (prod->chain_pos >= 0)
-            rg->mem = LOOM__MEM_SHARED;
+            rg->mem = rg->elsewhere ? LOOM__MEM_OWN : LOOM__MEM_SHARED; /* another rank's tasks read it */
+        if (prod->chain_pos >= 0 && rg->elsewhere && pl->micro > 1 && rg->regst_num < 2)
+            rg->regst_num = 2; /* as another device's stage takes it */
         rg->first = rg->last = prod->chain_pos;
     }
     for (int k = 0; k < pl->ntasks; k++) {

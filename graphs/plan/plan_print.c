@@ -51,7 +51,7 @@ void loom__plan_print(const loom__plan *pl, FILE *f)
     for (int d = 0; d < pl->ndev; d++)
         fprintf(f, "memory of %s:%d: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers, %zu bytes of parameters and optimizer state%s\n",
                 loom_device_kind_name(pl->kind), pl->dev_index[d], pl->mem[d].shared, pl->mem[d].unshared, pl->mem[d].own,
-                pl->mem[d].params, pl->ndev == 1 && pl->kind == LOOM_DEVICE_CPU ? " (held by the program)" : "");
+                pl->mem[d].params, pl->ndev_all == 1 && pl->kind == LOOM_DEVICE_CPU ? " (held by the program)" : "");
     fprintf(f, "memory: %zu bytes shared by lifetime (%zu without reuse), %zu bytes of own registers, %zu bytes on the host\n",
             pl->shared_bytes, pl->unshared_bytes, pl->own_bytes, pl->host_bytes);
 }

@@ -49,38 +49,55 @@ void loom__plan_free(loom__plan *pl)
         free(pl->place_dev[k]);
     free(pl->place_dev);
     free(pl->place_n);
+    free(pl->place_per_rank);
+    free(pl->place_lo);
+    free(pl->place_hi);
     free(pl);
 }
 
-int loom__plan_devices(loom__plan *pl, const loom_graph *g)
+int loom__plan_devices(loom__plan *pl, const loom_graph *g, int rank)
 {
     pl->nplaces = g->nplaces ? g->nplaces : 1;
     pl->nranks = 1;
-    pl->place_n = calloc((size_t)pl->nplaces, sizeof *pl->place_n);
-    pl->place_dev = calloc((size_t)pl->nplaces, sizeof *pl->place_dev);
+    pl->rank = rank;
+    size_t np = (size_t)pl->nplaces;
+    pl->place_n = calloc(np, sizeof *pl->place_n);
+    pl->place_dev = calloc(np, sizeof *pl->place_dev);
+    pl->place_per_rank = calloc(np, sizeof *pl->place_per_rank);
+    pl->place_lo = calloc(np, sizeof *pl->place_lo);
+    pl->place_hi = calloc(np, sizeof *pl->place_hi);
     pl->dev_index = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_index);
     pl->dev_rank = calloc(LOOM__MAX_DEVICES, sizeof *pl->dev_rank);
-    if (!pl->place_n || !pl->place_dev || !pl->dev_index || !pl->dev_rank)
+    if (!pl->place_n || !pl->place_dev || !pl->place_per_rank || !pl->place_lo || !pl->place_hi || !pl->dev_index || !pl->dev_rank)
         return -1;
     for (int k = 0; k < pl->nplaces; k++) {
         const loom_placement *q = k < g->nplaces ? g->places[k] : NULL;
         int n = q ? loom_placement_ndevices(q) : 1;
         pl->place_n[k] = n;
+        pl->place_per_rank[k] = q && loom_placement_has_ranks(q) ? loom_placement_ndevices_per_rank(q) : n;
+        pl->place_lo[k] = n;
         pl->place_dev[k] = malloc((size_t)n * sizeof **pl->place_dev);
         if (!pl->place_dev[k])
             return -1;
         for (int j = 0; j < n; j++) {
-            int rank = 0, dev = q ? loom_placement_device(q, j, &rank) : 0, d = 0;
-            while (d < pl->ndev && !(pl->dev_index[d] == dev && pl->dev_rank[d] == rank))
+            int r = 0, dev = q ? loom_placement_device(q, j, &r) : 0, d = 0;
+            if (r + 1 > pl->nranks)
+                pl->nranks = r + 1;
+            pl->place_dev[k][j] = -1;
+            if (rank >= 0 && r != rank)
+                continue; /* another rank's */
+            while (d < pl->ndev && !(pl->dev_index[d] == dev && pl->dev_rank[d] == r))
                 d++;
-            if (d == pl->ndev) { /* loom_compile keeps the devices within LOOM__MAX_DEVICES */
+            if (d == pl->ndev) { /* loom_compile keeps the devices (of one rank: 128 indices) within LOOM__MAX_DEVICES */
                 pl->dev_index[pl->ndev] = dev;
-                pl->dev_rank[pl->ndev++] = rank;
-                if (rank + 1 > pl->nranks)
-                    pl->nranks = rank + 1;
+                pl->dev_rank[pl->ndev++] = r;
             }
             pl->place_dev[k][j] = d;
+            pl->place_lo[k] = j < pl->place_lo[k] ? j : pl->place_lo[k];
+            pl->place_hi[k] = j + 1;
         }
+        if (pl->place_lo[k] > pl->place_hi[k])
+            pl->place_lo[k] = pl->place_hi[k] = 0; /* none on this rank */
     }
     return 0;
 }

@@ -8,8 +8,7 @@
 
 int loom_program_devices(const loom_program *p) { return p ? p->ndevices : 0; }
 
-/* The program's own step: the mode loom_compile plans. */
-static loom_run_mode own_mode(const loom_program *p)
+loom_run_mode loom__program_own_mode(const loom_program *p)
 {
     return !p->loss ? LOOM_RUN_FORWARD : p->opt.kind != LOOM_OPT_NONE ? LOOM_RUN_STEP : LOOM_RUN_GRAD;
 }
@@ -64,7 +63,7 @@ loom_status loom_program_set_bounds(loom_program *p, const loom_bound *b, int n)
     loom__program_drop_plans(p);
     if (p->executor != LOOM_EXEC_ACTORS)
         return LOOM_OK;
-    s = loom__program_plan(p, own_mode(p), api);
+    s = loom__program_plan(p, loom__program_own_mode(p), api);
     if (s != LOOM_OK) { /* keep the program as it was: its bounds, and a plan of them */
         char msg[sizeof p->err];
         snprintf(msg, sizeof msg, "%s", p->err);

@@ -200,31 +200,74 @@ void loom_program_free(loom_program *p)
     free(p);
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The devices of the graph's placements, each once (counted by sorting their (rank, index) keys),
+ * into p->ndevices; 0, or -1 with the graph's error set when they are more than `most`. */
+static int count_devices(loom_program *p, int most)
+{
+    loom_graph *g = p->g;
+    const char *why = p->plan_only ? " (LOOM_MAX_PLAN_DEVICES, with loom_train_opts.plan_only)" : "";
+    int64_t total = 0, ndev = 0;
+    for (int k = 0; k < g->nplaces; k++) {
+        int n = g->places[k] ? loom_placement_ndevices(g->places[k]) : 1;
+        if (n > most)
+            return loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: a placement of %d devices; a graph's placements hold at most %d%s",
+                              n, most, why), -1;
+        total += n;
+    }
+    int64_t *key = malloc((size_t)total * sizeof *key + 1), nk = 0;
+    if (!key)
+        return loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory"), -1;
+    for (int k = 0; k < g->nplaces; k++) {
+        const loom_placement *pl = g->places[k];
+        for (int j = 0; j < (pl ? loom_placement_ndevices(pl) : 1); j++) {
+            int rank = 0, dev = pl ? loom_placement_device(pl, j, &rank) : 0;
+            key[nk++] = (int64_t)rank * (LOOM_MAX_DEVICE_INDEX + 1) + dev;
+        }
+    }
+    qsort(key, (size_t)nk, sizeof *key, key_cmp);
+    for (int64_t i = 0; i < nk; i++)
+        ndev += i == 0 || key[i] != key[i - 1];
+    free(key);
+    if (ndev > most)
+        return loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: the graph's placements hold %lld devices in all, at most %d%s",
+                          (long long)ndev, most, why), -1;
+    p->ndevices = ndev > 0 ? (int)ndev : 1;
+    return 0;
+}
+
 /* Checks every placement of the graph against the machine and the job (a placement over ranks
  * starts the communication between the processes), and counts the plan's devices (every
- * placement's, once each) into p->ndevices. */
+ * placement's, once each) into p->ndevices. A program compiled for its plan only (plan_only) is
+ * checked against nothing of this process: its rank must be one of the placements' ranks. */
 static void check_places(loom_program *p)
 {
     loom_graph *g = p->g;
     p->ndevices = 1;
-    if (g->nplaces == 0)
-        return;
-    loom_device_kind kind = LOOM_DEVICE_KIND_COUNT;
-    int *seen = calloc((size_t)LOOM__MAX_DEVICES, sizeof *seen), ndev = 0;
-    if (!seen) {
-        loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
+    if (g->nplaces == 0) {
+        if (p->plan_only && p->plan_rank != 0)
+            loom__fail(g, LOOM_ERR_INVALID, "loom_compile: plan_rank %d: the graph has no placement, so one rank, 0", p->plan_rank);
         return;
     }
+    loom_device_kind kind = LOOM_DEVICE_KIND_COUNT;
+    int rank_seen = 0;
     for (int k = 0; k < g->nplaces; k++) {
         const loom_placement *pl = g->places[k];
         loom_device_kind pk = pl ? loom_placement_kind(pl) : LOOM_DEVICE_CPU;
         if (kind != LOOM_DEVICE_KIND_COUNT && pk != kind) {
             loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: placements of %s and %s devices in one graph: moves between device kinds are not built yet",
                        loom_device_kind_name(kind), loom_device_kind_name(pk));
-            break;
+            return;
         }
         kind = pk;
-        if (pl) {
+        for (int r = 0; p->plan_only && !rank_seen && r < (pl ? loom_placement_nranks(pl) : 1); r++)
+            rank_seen = (pl ? loom_placement_rank(pl, r) : 0) == p->plan_rank;
+        if (pl && !p->plan_only) {
             loom_error e = {0};
             int ncuda = pk == LOOM_DEVICE_CUDA ? loom_cuda_device_count(NULL) : 0;
             /* MPI in a process a launcher (mpirun, srun) started; a lone process is rank 0 of 1,
@@ -233,31 +276,23 @@ static void check_places(loom_program *p)
             int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
             if (loom_placement_has_ranks(pl) && launched && loom_dist_init(&e) != LOOM_OK) {
                 loom__fail(g, e.status, "loom_compile: placement spans ranks: %s", e.msg);
-                break;
+                return;
             }
             if (loom_placement_check(pl, loom_dist_size(), ncuda, &e) != LOOM_OK) {
                 loom__fail(g, e.status, "loom_compile: %s", e.msg);
-                break;
-            }
-        }
-        for (int j = 0; j < (pl ? loom_placement_ndevices(pl) : 1); j++) {
-            int rank = 0, dev = pl ? loom_placement_device(pl, j, &rank) : 0, d = 0;
-            int key = rank * (LOOM_MAX_DEVICE_INDEX + 1) + dev + 1;
-            while (d < ndev && seen[d] != key)
-                d++;
-            if (d < ndev)
-                continue;
-            if (ndev == LOOM__MAX_DEVICES) {
-                loom__fail(g, LOOM_ERR_UNSUPPORTED, "loom_compile: the graph's placements hold more than %d devices in all",
-                           LOOM__MAX_DEVICES);
-                free(seen);
                 return;
             }
-            seen[ndev++] = key;
         }
     }
-    free(seen);
-    p->ndevices = ndev > 0 ? ndev : 1;
+    if (p->plan_only && !rank_seen) {
+        char b[160] = "cpu:0";
+        if (g->places[0])
+            loom_placement_str(g->places[0], b, sizeof b);
+        loom__fail(g, LOOM_ERR_INVALID, "loom_compile: plan_rank %d holds no device of the graph's placements (the first: %s)",
+                   p->plan_rank, b);
+        return;
+    }
+    count_devices(p, p->plan_only ? LOOM_MAX_PLAN_DEVICES : LOOM__MAX_DEVICES);
 }
 
 /* Records loom_compile's first bad argument on g (the graph keeps only the first error). */
@@ -373,6 +408,8 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     for (int j = p->fwd_end - 1; p->grad_of && j >= 0; j--) /* the first forward tensor, should several share one */
         if (p->grad[j])
             p->grad_of[p->grad[j]->id] = j;
+    p->plan_only = opts && opts->plan_only;
+    p->plan_rank = p->plan_only ? opts->plan_rank : 0;
     p->passes = (loom__passes){.g = g, .fwd_end = p->fwd_end, .bwd_end = p->bwd_end, .grad_of = p->grad_of};
     if (g->status == LOOM_OK && mark_dead(p) != LOOM_OK)
         loom__fail(g, LOOM_ERR_NOMEM, "loom_compile: out of memory");
@@ -431,8 +468,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
     /* the memory of the program's own step is planned here, so that a limit it cannot fit fails
      * now; a plan that sizes a sparse input by its matrix is made once that is fed */
     if (p->executor == LOOM_EXEC_ACTORS && (!has_sparse_input(p) || p->micro > 1)) { /* micro-batches refuse a sparse input now */
-        loom_run_mode mode = !loss ? LOOM_RUN_FORWARD : opt.kind != LOOM_OPT_NONE ? LOOM_RUN_STEP : LOOM_RUN_GRAD;
-        loom_status s = loom__program_plan(p, mode, "loom_compile");
+        loom_status s = loom__program_plan(p, loom__program_own_mode(p), "loom_compile");
         if (s != LOOM_OK) {
             loom__fail(g, s, "%s", p->err);
             loom_program_free(p);

@@ -17,6 +17,9 @@ loom_status loom_program_write_plan(loom_program *p, loom_run_mode mode, loom_pl
         return loom__program_fail(p, LOOM_ERR_INVALID, "%s: %s", api, !f ? "the stream is NULL" : "invalid mode or format");
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "%s: the program was compiled without a loss", api);
+    if (format == LOOM_PLAN_JSON && p->plan_only) /* JSON is a plan to run */
+        return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "%s: the plan of one rank (plan_only) is not written as JSON; "
+                                  "print it as text (LOOM_PLAN_TEXT)", api);
     loom_status s = loom__program_plan(p, mode, api);
     if (s != LOOM_OK)
         return s;

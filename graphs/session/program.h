@@ -55,6 +55,8 @@ struct loom_program {
     int trace_record; /* the runtimes record every act (tests read them) */
     char trace_err[512]; /* why the last run's trace ($LOOM_TRACE) was not written, "" when it was */
     int ndevices;        /* of the graph's placement */
+    int plan_only;       /* compiled for the plan of rank plan_rank alone (loom_train_opts.plan_only): not run */
+    int plan_rank;
     loom__sbp_plan sbp;  /* with more than one device: every tensor's SBP */
     loom__cost_model cost; /* what SBP inference chose by, and `loom plan` prints */
     uint64_t *feed_version; /* by id: the feed count when an input was last fed (plans re-stage it) */
@@ -83,6 +85,8 @@ const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_pl
 int loom__program_predict(const loom_program *p, const loom__cost_model *cm, loom__prediction *out);
 /* Makes mode's plan and checks it against the memory limit (a refusal names api). */
 loom_status loom__program_plan(loom_program *p, loom_run_mode mode, const char *api);
+/* The program's own step: the mode loom_compile plans (bounds.c). */
+loom_run_mode loom__program_own_mode(const loom_program *p);
 /* The program's logical side as a plan is made from it (its error buffer for messages). */
 loom__plan_src loom__program_plan_src(loom_program *p);
 /* LOOM_OK when plan pl fits the program's memory limit, else LOOM_ERR_NOMEM with the refusal

@@ -174,6 +174,7 @@ loom__plan_src loom__program_plan_src(loom_program *p)
                             .dead = p->dead,
                             .loss = p->loss,
                             .ndevices = p->ndevices,
+                            .rank = p->plan_only ? p->plan_rank : -1,
                             .sbp = &p->sbp,
                             .cost = &p->cost,
                             .val = p->val,
@@ -351,6 +352,10 @@ loom_status loom_program_run_steps(loom_program *p, loom_run_mode mode, int64_t 
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: invalid mode %d or step count", (int)mode);
     if (mode >= LOOM_RUN_GRAD && !p->loss)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_run: the program was compiled without a loss");
+    if (p->plan_only)
+        return loom__program_fail(p, LOOM_ERR_UNSUPPORTED, "loom_program_run: the program holds the plan of rank %d alone "
+                                  "(loom_train_opts.plan_only), to be read, not run; compile it without plan_only to run it",
+                                  p->plan_rank);
     if (steps == 0)
         return LOOM_OK; /* the runtime reads 0 pieces as "until the source ends" */
     /* The CPU kernels split their work over the program's pool; OpenBLAS runs on the calling

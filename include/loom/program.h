@@ -141,7 +141,20 @@ typedef struct loom_train_opts {
                             dynamic one when fed), on CPU devices; the reference executor runs the
                             whole batch. See docs/placement.md. */
     loom_schedule schedule; /**< of the micro-batches through the stages (1F1B by default) */
+    int plan_only; /**< 1: compile the plan of one rank of a job for reading it (loom_program_print_plan,
+                        loom_program_traffic), without running under the job's launcher: the
+                        placements are not checked against this process's job and devices (GPUs
+                        over many ranks may be planned on a machine without one), and the plan
+                        holds only the tasks and memory of rank plan_rank's devices, so that it
+                        grows with the devices of one rank, not with the job (docs/placement.md).
+                        Such a program refuses to run. A placement may then hold up to
+                        LOOM_MAX_PLAN_DEVICES devices; without plan_only, a graph's placements hold
+                        at most 128 devices in all. */
+    int plan_rank; /**< with plan_only: the rank whose plan is compiled; a rank of the placements */
 } loom_train_opts;
+
+/** The most devices a placement may hold in a program compiled with loom_train_opts.plan_only. */
+#define LOOM_MAX_PLAN_DEVICES 65536
 
 /** The defaults, named: no optimizer, the actor executor, two buffers per input register, the
  * machine's memory, the library's threads, f32 matmuls, no numerics check, no clipping, the
@@ -153,7 +166,8 @@ typedef struct loom_train_opts {
 #define LOOM_TRAIN_OPTS_INIT                                                                              \
     ((loom_train_opts){.optimizer = {.kind = LOOM_OPT_NONE}, .executor = LOOM_EXEC_ACTORS, .regst_num = 2, \
                        .memory_limit = 0, .threads = 0, .matmul = LOOM_MATMUL_F32, .check_numerics = 0,   \
-                       .clip_norm = 0, .cost_model = NULL, .micro_batches = 0, .schedule = LOOM_SCHEDULE_1F1B})
+                       .clip_norm = 0, .cost_model = NULL, .micro_batches = 0,                            \
+                       .schedule = LOOM_SCHEDULE_1F1B, .plan_only = 0, .plan_rank = 0})
 
 /** A compiled graph (opaque): its plans, parameters, optimizer state and the data fed to it. */
 typedef struct loom_program loom_program;
@@ -360,6 +374,61 @@ loom_status loom_program_print_plan(loom_program *p, FILE *f);
 /** The same plan as a Graphviz graph: a cluster per device, an edge per boxing op (on one device,
  * one cluster and no boxing). */
 loom_status loom_program_write_dot(loom_program *p, FILE *f);
+
+/** How the devices of a job are linked, for the traffic a plan predicts (loom_program_traffic;
+ * docs/placement.md, "Traffic of one rank"): each rank of a placement is a node; its devices
+ * reach one another over links of gpu_bw bytes per second each way (NVLink), and other nodes over
+ * the node's network links, node_bw bytes per second in all each way. A ring step costs a latency. */
+typedef struct loom_link_model {
+    int node_links;      /**< network links of a node (8 in "8x400Gb/s"; 1 without a count) */
+    double link_bw;      /**< bytes per second of each (400 Gb/s: 50e9) */
+    double gpu_bw;       /**< bytes per second a device sends to the others of its node */
+    double node_latency; /**< seconds of a ring step between nodes */
+    double gpu_latency;  /**< seconds of a ring step within a node */
+} loom_link_model;
+/** The defaults: 8 links of 400 Gb/s a node, 450 GB/s of NVLink a GPU (an H100 SXM's 900 GB/s
+ * both ways), 10 us a ring step between nodes and 3 us within one. */
+#define LOOM_LINK_MODEL_INIT \
+    ((loom_link_model){.node_links = 8, .link_bw = 50e9, .gpu_bw = 450e9, .node_latency = 10e-6, .gpu_latency = 3e-6})
+/** Reads a bandwidth into m: net (NULL: unchanged) as [COUNTx]RATE for the network links of a node,
+ * gpu (NULL: unchanged) as RATE for a device's links within its node; RATE is a number and a unit,
+ * one of Mb/s, Gb/s, Tb/s (bits) or MB/s, GB/s, TB/s (bytes), as "8x400Gb/s" or "450GB/s".
+ * LOOM_ERR_INVALID quoting the text and saying what was expected; m unchanged then. */
+loom_status loom_link_model_parse(const char *net, const char *gpu, loom_link_model *m, loom_error *err);
+
+/** The collectives boxing runs (docs/placement.md). */
+typedef enum loom_collective {
+    LOOM_COLL_ALL_REDUCE,     /**< P -> B */
+    LOOM_COLL_ALL_GATHER,     /**< S -> B (and S -> P, which gathers and then zeroes) */
+    LOOM_COLL_REDUCE_SCATTER, /**< P -> S */
+    LOOM_COLL_ALL_TO_ALL,     /**< S(i) -> S(j) */
+    LOOM_COLL_COUNT           /**< the number of kinds */
+} loom_collective;
+/** "all-reduce", "all-gather", "reduce-scatter", "all-to-all"; "?" out of range. */
+const char *loom_collective_name(loom_collective c);
+
+/** What one rank of a job does in a training step under a link model (loom_program_traffic):
+ * its part of the plan, and the bytes its devices send, by the collective each boxing is (on a
+ * 2-D placement, the first of its levels' in loom_collective's order: (P, P) -> (B, B) is an
+ * all-reduce, whatever steps its route takes). Ring collectives send and receive alike, so what
+ * a rank receives is what it sends. */
+typedef struct loom_traffic {
+    int rank;      /**< the rank */
+    int ndevices;  /**< of the rank, in the plan */
+    int ntasks;    /**< of the plan (a plan of one rank: that rank's, with its host tasks) */
+    int nodes;     /**< ranks of the largest placement (1: without ranks) */
+    int per_node;  /**< its devices on each rank */
+    int64_t count[LOOM_COLL_COUNT]; /**< collectives a step (each device of the rank joins each) */
+    double gpu_bytes[LOOM_COLL_COUNT];  /**< bytes the rank's devices send within its node, a step */
+    double node_bytes[LOOM_COLL_COUNT]; /**< bytes the rank sends to other nodes, a step */
+    double seconds[LOOM_COLL_COUNT];    /**< predicted, one collective after another */
+} loom_traffic;
+/** The traffic of rank `rank` in the plan of p's training step (its own mode) under links (NULL:
+ * LOOM_LINK_MODEL_INIT): hierarchical collectives, within each node, then between nodes, then
+ * within each node again, as docs/placement.md states. The rank must hold devices in the plan (a
+ * program compiled with plan_only: its plan_rank). LOOM_ERR_INVALID naming the rank, or the
+ * plan's failure. */
+loom_status loom_program_traffic(loom_program *p, int rank, const loom_link_model *links, loom_traffic *out);
 
 /** The compiled plan of mode (made now when it is not yet), the one the actors run: each task (op,
  * device, registers read and written), each register (bytes, buffers, where in which device's

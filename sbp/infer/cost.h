@@ -125,6 +125,7 @@ typedef struct loom__box_step {
     loom__box_kind kind;
     int n;              /* devices of a group */
     double bytes;       /* each device moves (loom__box_bytes of its group's share) */
+    double share;       /* the logical bytes of its group's share of the tensor */
 } loom__box_step;
 typedef struct loom__box_route {
     int nsteps, flat;
@@ -135,15 +136,18 @@ typedef struct loom__box_route {
 } loom__box_route;
 /* Every route that makes the boxing, into c (at most LOOM__BOX_ROUTES), with its terms, bytes
  * and seconds: flat (when both are one value on both levels), level 1 then 0, level 0 then 1 (when
- * valid), and through B on level 1 (always). Returns their number. */
-#define LOOM__BOX_ROUTES 4
-int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, const loom__cost_dev *d,
-                     loom__box_route c[LOOM__BOX_ROUTES]);
+ * valid), through B on level 1 (always), and on devices with links through S(axis) on level 1
+ * (axis >= 0, when valid; loom__route_axis). Returns their number. */
+#define LOOM__BOX_ROUTES 5
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
+                     const loom__cost_dev *d, loom__box_route c[LOOM__BOX_ROUTES]);
 /* The cheapest route from `from` to `to` (two levels each) for a tensor of `bytes` logical bytes on
  * a mesh of mesh[0] x mesh[1] devices of kind d, into *best; returns its seconds (0 and no steps
- * when they are equal). */
-double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes,
+ * when they are equal). axis as loom__box_routes takes it. */
+double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
                             const loom__cost_dev *d, loom__box_route *best);
+/* The first axis of dense tensor t that n devices can split (its bound at least n), or -1. */
+int loom__route_axis(const loom_tensor *t, int n);
 /* "all-gather S(0) -> B on level 1 (groups of 2), then ..." (snprintf-style). */
 size_t loom__box_route_str(const loom__box_route *r, char *buf, size_t len);
 

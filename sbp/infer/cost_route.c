@@ -9,9 +9,16 @@
  * hold pieces of different shares). Routes: level 1 then level 0; level 0 then level 1; level 1 to
  * B, then level 0, then level 1 from B (always valid); and, when both SBPs are one value on both
  * levels ((S(0), S(0)), (B, B), (P, P)), one boxing over the whole mesh as if it were 1-D (flat).
+ * On devices with links, also level 1 to S(a), then level 0 on each device's 1/columns of its
+ * row's share, then level 1 from S(a) (a an axis the tensor splits over a row, when valid): the
+ * hierarchical collective, (P, P) -> (B, B) a reduce-scatter within each row (a node), an
+ * all-reduce of 1/columns of the tensor across the rows, an all-gather within each row.
  * Where the devices share memory an all-reduce step is priced in one phase, as the mesh's boxing
  * task runs it. */
 #include "sbp/infer/cost.h"
+
+#include "graphs/builder/graph.h"
+#include "ops/sbp_sigs.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -42,15 +49,15 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
         t[LOOM__TERM_BOX_BYTES] *= groups;
     for (int i = 0; i < LOOM__COST_TERMS; i++)
         r->terms[i] += t[i];
-    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved};
+    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved, .share = gb};
     r->bytes += moved;
     return 0;
 }
 
 static int uniform(const loom_nd_sbp *s) { return loom_sbp_equal(s->v[0], s->v[1]); }
 
-int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, const loom__cost_dev *d,
-                     loom__box_route c[LOOM__BOX_ROUTES])
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
+                     const loom__cost_dev *d, loom__box_route c[LOOM__BOX_ROUTES])
 {
     int nc = 0;
     const loom_sbp a0 = from->v[0], a1 = from->v[1], b0 = to->v[0], b1 = to->v[1];
@@ -71,19 +78,34 @@ int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int m
     add_step(&c[nc], 0, a0, b0, loom_broadcast(), mesh, bytes, d);
     add_step(&c[nc], 1, loom_broadcast(), b1, b0, mesh, bytes, d);
     nc++;
+    if (!d->shared && axis >= 0) { /* level 1 through S(axis): the hierarchical collective of links */
+        const loom_sbp sa = loom_split(axis);
+        c[nc] = (loom__box_route){0};
+        if (!add_step(&c[nc], 1, a1, sa, a0, mesh, bytes, d) && !add_step(&c[nc], 0, a0, b0, sa, mesh, bytes, d) &&
+            !add_step(&c[nc], 1, sa, b1, b0, mesh, bytes, d))
+            nc++;
+    }
     for (int k = 0; k < nc; k++)
         c[k].seconds = loom__terms_seconds(c[k].terms, d);
     return nc;
 }
 
-double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes,
+int loom__route_axis(const loom_tensor *t, int n)
+{
+    for (int a = 0; t->layout == LOOM__DENSE && a < t->shape.ndim; a++)
+        if (loom__sbp_can_split(&t->shape, a) && loom__dim_bound(t->graph, t->shape.d[a]) >= n)
+            return a;
+    return -1;
+}
+
+double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
                             const loom__cost_dev *d, loom__box_route *best)
 {
     *best = (loom__box_route){0};
     if (loom_nd_sbp_equal(from, to))
         return 0;
     loom__box_route c[LOOM__BOX_ROUTES];
-    int nc = loom__box_routes(from, to, mesh, bytes, d, c);
+    int nc = loom__box_routes(from, to, mesh, bytes, axis, d, c);
     for (int k = 0; k < nc; k++)
         if (k == 0 || c[k].seconds < best->seconds)
             *best = c[k];
