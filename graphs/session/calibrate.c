@@ -169,6 +169,8 @@ static int cases_of(loom_device_kind kind, int multi, cal_case *c)
     const int64_t big = kind == LOOM_DEVICE_CUDA ? 1 << 24 : 1 << 20; /* floats of a large tensor */
     c[n++] = (cal_case){"small ops", kind, 1, SCALE, 8, 8, 8};
     c[n++] = (cal_case){"many small ops", kind, 1, SCALE, 48, 8, 8};
+    /* library calls: [48, 48] products, a GEMM's register tile (which matmul's flops count at
+     * least), so that the flops the model counts are those done and the rest is the calls' */
     c[n++] = (cal_case){"small matrix products", kind, 1, MATMUL, 16, 48, 48};
     c[n++] = (cal_case){"large elementwise ops", kind, 1, SCALE, 8, big / 256, 256};
     c[n++] = (cal_case){"matrix products", kind, 1, MATMUL, 4, kind == LOOM_DEVICE_CUDA ? 4096 : 256, kind == LOOM_DEVICE_CUDA ? 2048 : 512};
