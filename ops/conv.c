@@ -166,7 +166,7 @@ static double grad_input_flops(const loom_tensor *t) { return conv_flops_of(t, &
 static double grad_weight_flops(const loom_tensor *t) { return conv_flops_of(t, &t->src[1]->shape, &t->shape); }
 
 const loom_op_def loom__op_conv2d = {.name = "conv2d", .min_src = 2, .max_src = 3, .infer = conv_infer,
-                                     .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_conv, .grad = conv_grad, .diff_src = 7, .sbp = conv_sbp,
+                                     .flags = LOOM__OPF_THREADED | LOOM__OPF_LIBRARY, .cpu = loom__cpu_conv, .grad = conv_grad, .diff_src = 7, .sbp = conv_sbp,
                                      .flops = conv_flops};
 
 loom_tensor *loom_conv2d(loom_graph *g, loom_tensor *x, loom_tensor *w, loom_tensor *b, const loom_conv2d_opts *o)
@@ -229,7 +229,7 @@ static int grad_input_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 
 /* No gradient: second derivatives of a convolution are not supported. */
 const loom_op_def loom__op_conv2d_grad_input = {.name = "conv2d_grad_input", .min_src = 2, .max_src = 2,
-                                                .infer = grad_input_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_conv,
+                                                .infer = grad_input_infer, .flags = LOOM__OPF_THREADED | LOOM__OPF_LIBRARY, .cpu = loom__cpu_conv,
                                                 .sbp = grad_input_sbp, .flops = grad_input_flops};
 
 /* ---- conv2d_grad_weight ------------------------------------------------------------------------ */
@@ -280,5 +280,5 @@ static int grad_weight_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 
 /* No gradient: second derivatives of a convolution are not supported. */
 const loom_op_def loom__op_conv2d_grad_weight = {.name = "conv2d_grad_weight", .min_src = 2, .max_src = 2,
-                                                 .infer = grad_weight_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_conv,
+                                                 .infer = grad_weight_infer, .flags = LOOM__OPF_THREADED | LOOM__OPF_LIBRARY, .cpu = loom__cpu_conv,
                                                  .sbp = grad_weight_sbp, .flops = grad_weight_flops};

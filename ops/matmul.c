@@ -84,7 +84,7 @@ const loom_op_def loom__op_matmul = {
     .min_src = 2,
     .max_src = 2,
     .infer = matmul_infer,
-    .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_matmul,
+    .flags = LOOM__OPF_THREADED | LOOM__OPF_LIBRARY, .cpu = loom__cpu_matmul,
     .grad = matmul_grad,
     .diff_src = 3,
     .sbp = matmul_sbp,

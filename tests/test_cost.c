@@ -143,9 +143,11 @@ START_TEST(test_calibration_measured_and_used)
     loom__cost_model cm;
     ck_assert_msg(loom__cost_load(path, &cm, &e) == LOOM_OK, "%s", e.msg);
     const loom__cost_dev *d = &cm.dev[LOOM_DEVICE_CPU];
-    double fig[] = {d->flops, d->mem_bw, d->op_latency, d->box_latency, d->box_bw, d->step_latency};
-    for (size_t i = 0; i < sizeof fig / sizeof *fig; i++)
-        ck_assert_msg(fig[i] > 0 && isfinite(fig[i]), "figure %zu is %g", i, fig[i]);
+    double rate[] = {d->flops, d->mem_bw, d->box_bw}, lat[] = {d->op_latency, d->lib_latency, d->box_latency, d->step_latency};
+    for (size_t i = 0; i < sizeof rate / sizeof *rate; i++)
+        ck_assert_msg(rate[i] > 0 && isfinite(rate[i]), "rate %zu is %g", i, rate[i]);
+    for (size_t i = 0; i < sizeof lat / sizeof *lat; i++)
+        ck_assert_msg(lat[i] >= 0 && isfinite(lat[i]), "latency %zu is %g", i, lat[i]);
     ck_assert(d->shared);
     /* every case's measured and predicted step are in the file */
     FILE *f = fopen(path, "r");
@@ -153,6 +155,8 @@ START_TEST(test_calibration_measured_and_used)
     fclose(f);
     text[n] = 0;
     ck_assert_ptr_nonnull(strstr(text, "\"large all-reduces\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"small matrix products\""));
+    ck_assert_ptr_nonnull(strstr(text, "\"lib_latency\": "));
     ck_assert_ptr_nonnull(strstr(text, "\"measured_s\""));
     /* a compile takes it, by option and by $LOOM_COST_MODEL, and the plan says so */
     loom_graph *g = loom_graph_new();
@@ -205,7 +209,7 @@ START_TEST(test_bad_calibration_files)
     refused("version.json", "{\"format\": \"loom-cost-model\", \"version\": 2, \"devices\": {}}", "byte 41", "\"version\": 1");
     refused("kind.json", "{\"format\": \"loom-cost-model\", \"version\": 1, \"devices\": {\"tpu\": {}}}", "byte 63",
             "unknown device kind 'tpu'");
-    refused("negative.json", FILE_OF(CPU_FIGURES("-1")), "'box_latency' must be a positive number", "byte");
+    refused("negative.json", FILE_OF(CPU_FIGURES("-1")), "'box_latency' must be a non-negative number", "byte");
     refused("string.json", FILE_OF("{\"flops\": \"fast\"}"), "'flops' must be a positive number", "byte");
     refused("unknown.json", FILE_OF("{\"flop\": 1e9}"), "unknown figure 'flop'", "byte");
     refused("missing_figure.json", FILE_OF("{\"flops\": 1e9, \"shared\": true}"), "the figure 'mem_bw' is missing", "byte");
@@ -232,6 +236,18 @@ START_TEST(test_one_device_plan_has_costs)
 }
 END_TEST
 
+/* A graph of x and w, [n, n] each, with relu(x) in *r and x w in *m. */
+static loom_graph *relu_and_matmul(int64_t n, loom_tensor **r, loom_tensor **m)
+{
+    loom_graph *g = loom_graph_new();
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(n, n));
+    loom_tensor *w = loom_input(g, "w", LOOM_F32, loom_shape(n, n));
+    *r = loom_relu(g, x);
+    *m = loom_matmul(g, x, w);
+    ck_assert_int_eq(loom_graph_status(g), LOOM_OK);
+    return g;
+}
+
 /* CPU devices share the machine's cores (C = 2 here, whose rates the figures are) and the
  * program's kernel threads (T): an op whose kernel splits over them (matmul) costs as much on one
  * device of two threads as split over two devices, but twice that on one device of one thread;
@@ -241,11 +257,8 @@ END_TEST
  * one thread priced at the rate of all the cores. */
 START_TEST(test_threads_share_the_cores)
 {
-    loom_graph *g = loom_graph_new();
-    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(1024, 1024));
-    loom_tensor *w = loom_input(g, "w", LOOM_F32, loom_shape(1024, 1024));
-    loom_tensor *r = loom_relu(g, x), *m = loom_matmul(g, x, w);
-    ck_assert_int_eq(loom_graph_status(g), LOOM_OK);
+    loom_tensor *r, *m;
+    loom_graph *g = relu_and_matmul(1024, &r, &m);
     loom__cost_model cm;
     loom__cost_default(&cm);
     loom__sbp_sig whole = {.in = {loom_broadcast(), loom_broadcast()}, .out = loom_broadcast()};
@@ -280,6 +293,162 @@ START_TEST(test_threads_share_the_cores)
 }
 END_TEST
 
+/* Parses text as a calibration into *cm; the message into msg. */
+static int parse(const char *text, loom__cost_model *cm, char *msg, size_t len)
+{
+    return loom__cost_parse(text, strlen(text), "t.json", cm, msg, len);
+}
+
+/* text refused at the byte where `at` first occurs in it, with a message holding want. */
+static void refused_at(const char *text, const char *at, const char *want)
+{
+    loom__cost_model cm;
+    char msg[256], byte[32];
+    ck_assert_ptr_nonnull(strstr(text, at));
+    snprintf(byte, sizeof byte, "byte %zu:", (size_t)(strstr(text, at) - text));
+    ck_assert_int_eq(parse(text, &cm, msg, sizeof msg), -1);
+    ck_assert_msg(strstr(msg, "t.json") && strstr(msg, byte) && strstr(msg, want), "%s (wanted %s %s)", msg, byte, want);
+}
+
+#define LIB_FIGURES(lib, step)                                                                                       \
+    "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"lib_latency\": " lib ", \"box_latency\": 2e-5, " \
+    "\"box_bw\": 1e10, \"step_latency\": " step ", \"shared\": true}"
+
+/* lib_latency: read when there, the built-in figure when not (a file written before it was a
+ * figure); a latency may be 0 (a calibration fits one so), below 0 or not a number is refused at
+ * its byte; a rate of 0 is refused. */
+START_TEST(test_lib_latency_read)
+{
+    loom__cost_model cm, def;
+    loom__cost_default(&def);
+    char msg[256];
+    ck_assert_msg(parse(FILE_OF(LIB_FIGURES("7e-6", "0")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].lib_latency, 7e-6);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].step_latency, 0);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CUDA].lib_latency, def.dev[LOOM_DEVICE_CUDA].lib_latency);
+    ck_assert_msg(parse(FILE_OF(CPU_FIGURES("2e-5")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert(def.dev[LOOM_DEVICE_CPU].lib_latency > 0);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].lib_latency, def.dev[LOOM_DEVICE_CPU].lib_latency);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].op_latency, 1e-5);
+    refused_at(FILE_OF(LIB_FIGURES("-1e-6", "5e-5")), "-1e-6", "'lib_latency' must be a non-negative number");
+    refused_at(FILE_OF(LIB_FIGURES("\"slow\"", "5e-5")), "\"slow\"", "'lib_latency' must be a non-negative number");
+    refused_at(FILE_OF(LIB_FIGURES("1e999", "5e-5")), "1e999", "'lib_latency' must be a non-negative number");
+    refused_at(FILE_OF(LIB_FIGURES("1e-6", "-5e-5")), "-5e-5", "'step_latency' must be a non-negative number");
+    refused_at(FILE_OF("{\"flops\": 0}"), "0}", "'flops' must be a positive number");
+    refused_at(FILE_OF("{\"lib_latncy\": 1e-6}"), "1e-6", "unknown figure 'lib_latncy'");
+    /* the parse refused leaves the model as it was */
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].op_latency, 1e-5);
+}
+END_TEST
+
+/* A case of the calibration's shape: ops elementwise, libs of them library calls. */
+static loom__cost_case fit_case(double ops, double libs, double flops, double bytes, double boxes, double box_bytes)
+{
+    return (loom__cost_case){.terms = {[LOOM__TERM_OPS] = ops, [LOOM__TERM_LIBS] = libs, [LOOM__TERM_FLOPS] = flops,
+                                       [LOOM__TERM_BYTES] = bytes, [LOOM__TERM_BOXES] = boxes,
+                                       [LOOM__TERM_BOX_BYTES] = box_bytes, [LOOM__TERM_STEPS] = 1}};
+}
+
+/* The fit recovers the figures the steps were made of, every one of the seven, from the built-in
+ * ones; a term no case has keeps its figure. */
+START_TEST(test_fit_recovers_figures)
+{
+    loom__cost_dev truth = {.flops = 3e11, .mem_bw = 2e10, .op_latency = 1.5e-6, .lib_latency = 6e-6, .box_latency = 9e-6,
+                            .box_bw = 5e9, .step_latency = 2.5e-5, .shared = 1};
+    loom__cost_case c[] = {
+        fit_case(8, 0, 0, 8 * 768, 0, 0),               /* small ops */
+        fit_case(48, 0, 0, 48 * 768, 0, 0),             /* many small ops */
+        fit_case(16, 16, 16 * 221184.0, 0, 0, 0),       /* small matrix products */
+        fit_case(8, 0, 0, 8 * 8.0 * (1 << 20), 0, 0),   /* large elementwise ops */
+        fit_case(4, 4, 4 * 2 * 256.0 * 512 * 512, 0, 0, 0), /* matrix products */
+        fit_case(8, 0, 0, 0, 8, 8 * 1024.0),            /* small all-gathers */
+        fit_case(8, 0, 0, 0, 8, 8 * 8.0 * (1 << 20)),   /* large all-gathers */
+    };
+    enum { N = sizeof c / sizeof *c };
+    for (int i = 0; i < N; i++)
+        c[i].measured = loom__terms_seconds(c[i].terms, &truth);
+    loom__cost_model cm;
+    loom__cost_default(&cm);
+    loom__cost_dev d = cm.dev[LOOM_DEVICE_CPU];
+    int fitted[LOOM__COST_TERMS] = {0};
+    loom__cost_fit(c, N, &d, fitted);
+    double got[] = {d.flops, d.mem_bw, d.op_latency, d.lib_latency, d.box_latency, d.box_bw, d.step_latency};
+    double want[] = {truth.flops, truth.mem_bw, truth.op_latency, truth.lib_latency, truth.box_latency, truth.box_bw,
+                     truth.step_latency};
+    for (int j = 0; j < 7; j++)
+        ck_assert_msg(fabs(got[j] - want[j]) <= 1e-6 * want[j], "figure %d: %g, wanted %g", j, got[j], want[j]);
+    for (int j = 0; j < LOOM__COST_TERMS; j++)
+        ck_assert_msg(fitted[j], "term %d not fitted", j);
+    /* without library calls in any case, lib_latency keeps its figure and is not fitted */
+    for (int i = 0; i < N; i++)
+        c[i].terms[LOOM__TERM_LIBS] = 0;
+    c[2].measured = loom__terms_seconds(c[2].terms, &truth);
+    c[4].measured = loom__terms_seconds(c[4].terms, &truth);
+    d = cm.dev[LOOM_DEVICE_CPU];
+    memset(fitted, 0, sizeof fitted);
+    loom__cost_fit(c, N, &d, fitted);
+    ck_assert_double_eq(d.lib_latency, cm.dev[LOOM_DEVICE_CPU].lib_latency);
+    ck_assert(!fitted[LOOM__TERM_LIBS] && fitted[LOOM__TERM_OPS]);
+    ck_assert_double_eq_tol(d.op_latency, truth.op_latency, 1e-6 * truth.op_latency);
+}
+END_TEST
+
+/* The steps of an H100: 8 small ops in 10.1 us, 48 in 61.6 us, 16 small products in 120 us. By
+ * least squares alone the step's own seconds come out below 0 (-0.2 us): the fit holds them at 0
+ * and fits the op latency without them (about 1.27 us, what the steps show), where holding the
+ * step at its built-in figure would leave no room for any op latency at all. */
+START_TEST(test_fit_latency_not_negative)
+{
+    loom__cost_case c[] = {fit_case(8, 0, 0, 0, 0, 0), fit_case(48, 0, 0, 0, 0, 0), fit_case(16, 16, 0, 0, 0, 0)};
+    c[0].measured = 10.1e-6;
+    c[1].measured = 61.6e-6;
+    c[2].measured = 120e-6;
+    loom__cost_model cm;
+    loom__cost_default(&cm);
+    loom__cost_dev d = cm.dev[LOOM_DEVICE_CUDA];
+    int fitted[LOOM__COST_TERMS] = {0};
+    loom__cost_fit(c, 3, &d, fitted);
+    ck_assert_msg(d.step_latency == 0, "step latency %g", d.step_latency);
+    ck_assert_msg(d.op_latency > 1.2e-6 && d.op_latency < 1.35e-6, "op latency %g", d.op_latency);
+    /* the products: 120 us less 16 ops, a call each */
+    ck_assert_double_eq_tol(d.lib_latency, (120e-6 - 16 * d.op_latency) / 16, 1e-12);
+    ck_assert(fitted[LOOM__TERM_OPS] && fitted[LOOM__TERM_LIBS] && fitted[LOOM__TERM_STEPS]);
+    ck_assert(!fitted[LOOM__TERM_FLOPS] && d.flops == cm.dev[LOOM_DEVICE_CUDA].flops);
+}
+END_TEST
+
+/* A library op (matmul) costs lib_latency more per act, an elementwise one (relu) nothing more;
+ * a whole plan's predicted step grows with it. */
+START_TEST(test_lib_latency_priced)
+{
+    loom_tensor *r, *m;
+    loom_graph *g = relu_and_matmul(64, &r, &m);
+    loom__cost_model a, b;
+    loom__cost_default(&a);
+    a.dev[LOOM_DEVICE_CPU].cores = 2;
+    a.dev[LOOM_DEVICE_CPU].lib_latency = 0;
+    b = a;
+    b.dev[LOOM_DEVICE_CPU].lib_latency = 1e-3;
+    ck_assert_double_eq_tol(loom__op_seconds(m, NULL, 1, &b) - loom__op_seconds(m, NULL, 1, &a), 1e-3, 1e-12);
+    ck_assert_double_eq(loom__op_seconds(r, NULL, 1, &b), loom__op_seconds(r, NULL, 1, &a));
+    double t[LOOM__COST_TERMS] = {0};
+    loom__op_terms(m, NULL, 1, &b, t);
+    ck_assert_double_eq(t[LOOM__TERM_LIBS], 1);
+    loom_graph_free(g);
+
+    /* the MLP: two products forward, three backward (no gradient of x), on every device */
+    g = loom_graph_new();
+    loom_program *p = mlp(g, NULL);
+    loom__prediction pa, pb;
+    ck_assert_int_eq(loom__program_predict(p, &a, &pa), 0);
+    ck_assert_int_eq(loom__program_predict(p, &b, &pb), 0);
+    ck_assert_msg(pb.terms[LOOM__TERM_LIBS] >= 5, "library calls %g", pb.terms[LOOM__TERM_LIBS]);
+    ck_assert_msg(pb.seconds >= pa.seconds + 5e-3, "predicted %g s with lib_latency 1 ms, %g s with 0", pb.seconds, pa.seconds);
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cost");
@@ -290,6 +459,10 @@ int main(void)
     tcase_add_test(tc, test_all_reduce_phases_same_bits);
     tcase_add_test(tc, test_calibration_measured_and_used);
     tcase_add_test(tc, test_threads_share_the_cores);
+    tcase_add_test(tc, test_lib_latency_read);
+    tcase_add_test(tc, test_fit_recovers_figures);
+    tcase_add_test(tc, test_fit_latency_not_negative);
+    tcase_add_test(tc, test_lib_latency_priced);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -139,6 +139,9 @@ enum loom__op_flags {
     /* its CPU kernel splits its work over the program's threads (ops/cpu/pool.h); the others run
      * on one thread, which the cost model counts (sbp/infer/cost.h) */
     LOOM__OPF_THREADED = 1u << 3,
+    /* its kernels call a math library (cuBLAS or cuDNN on a GPU, a CBLAS on the CPU), whose call
+     * costs a fixed time besides an op's, which the cost model counts (lib_latency) */
+    LOOM__OPF_LIBRARY = 1u << 4,
 };
 
 /* An index input (loom_input_index): an i32 input (a.i[0] dtype, a.i[1] layout) with a.i[2] set,

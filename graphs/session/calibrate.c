@@ -1,13 +1,14 @@
 /* loom_calibrate: the cost model's figures measured on this machine (sbp/infer/cost.h).
  *
- * Designed graphs, each one kind of work (chains of small ops, of large elementwise ops, of matrix
- * products, of boxings small and large), are compiled and run for a fraction of a second each,
- * and their steps timed. The model predicts each step as a sum of terms (ops, flops, bytes,
- * boxings, boxing bytes, steps) times the seconds one of each takes; those seconds are what the
- * calibration fits, by least squares over the cases, weighted so that every case counts by its
- * relative error. A term no case exercises keeps its built-in figure (a machine with one GPU
- * measures no GPU boxing). The fit is made three times, each with the roofline side (flops or
- * bytes) each op falls on under the figures of the one before. */
+ * Designed graphs, each one kind of work (chains of small ops, of small and of large matrix
+ * products, of large elementwise ops, of boxings small and large), are compiled and run for a
+ * fraction of a second each, and their steps timed. The model predicts each step as a sum of terms
+ * (ops, library calls, flops, bytes, boxings, boxing bytes, steps) times the seconds one of each
+ * takes; those seconds are what the calibration fits (loom__cost_fit: least squares over the
+ * cases, weighted so that every case counts by its relative error, no latency below 0). A term no
+ * case exercises keeps its built-in figure (a machine with one GPU measures no GPU boxing). The
+ * fit is made three times, each with the roofline side (flops or bytes) each op falls on under the
+ * figures of the one before. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,8 +39,8 @@ typedef struct cal_case {
 } cal_case;
 
 typedef struct cal_result {
-    double measured, predicted;
-    double terms[LOOM__COST_TERMS];
+    loom__cost_case c; /* the terms and the measured step */
+    double predicted;
 } cal_result;
 
 static double now_s(void)
@@ -158,101 +159,7 @@ static void terms_of(loom_program *p, const loom__cost_model *cm, cal_result *r)
 {
     loom__prediction pr;
     if (loom__program_predict(p, cm, &pr) == 0)
-        memcpy(r->terms, pr.terms, sizeof r->terms);
-}
-
-/* Solves the n x n system a x = b in place by Gaussian elimination with partial pivoting; -1 when
- * it is singular. */
-static int solve(int n, double a[][LOOM__COST_TERMS], double *b, double *x)
-{
-    for (int c = 0; c < n; c++) {
-        int piv = c;
-        for (int r = c + 1; r < n; r++)
-            if (fabs(a[r][c]) > fabs(a[piv][c]))
-                piv = r;
-        if (fabs(a[piv][c]) < 1e-12)
-            return -1;
-        for (int k = 0; k < n; k++) {
-            double t = a[c][k];
-            a[c][k] = a[piv][k];
-            a[piv][k] = t;
-        }
-        double t = b[c];
-        b[c] = b[piv];
-        b[piv] = t;
-        for (int r = c + 1; r < n; r++) {
-            double f = a[r][c] / a[c][c];
-            for (int k = c; k < n; k++)
-                a[r][k] -= f * a[c][k];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int r = n - 1; r >= 0; r--) {
-        double s = b[r];
-        for (int k = r + 1; k < n; k++)
-            s -= a[r][k] * x[k];
-        x[r] = s / a[r][r];
-    }
-    return 0;
-}
-
-/* Fits the seconds of one of each term of kind d to the cases' measured steps; a term that no
- * case has, or whose fit is not positive, keeps d's figure. */
-static void fit(const cal_result *r, int nr, loom__cost_dev *d, int *fitted)
-{
-    double unit[LOOM__COST_TERMS];
-    loom__cost_unit(d, unit);
-    int free_[LOOM__COST_TERMS], nf = 0;
-    for (int j = 0; j < LOOM__COST_TERMS; j++) {
-        double any = 0;
-        for (int i = 0; i < nr; i++)
-            any += r[i].terms[j];
-        if (any > 0)
-            free_[nf++] = j;
-    }
-    for (int round = 0; round < LOOM__COST_TERMS && nf > 0; round++) {
-        /* column scales, so that the normal equations are of numbers near 1 */
-        double scale[LOOM__COST_TERMS], ata[LOOM__COST_TERMS][LOOM__COST_TERMS] = {{0}}, atb[LOOM__COST_TERMS] = {0};
-        double x[LOOM__COST_TERMS];
-        for (int a = 0; a < nf; a++)
-            scale[a] = unit[free_[a]] > 0 ? unit[free_[a]] : 1;
-        for (int i = 0; i < nr; i++) {
-            double w = 1 / r[i].measured, rhs = r[i].measured; /* relative error */
-            for (int j = 0; j < LOOM__COST_TERMS; j++) {
-                int is_free = 0;
-                for (int a = 0; a < nf; a++)
-                    is_free |= free_[a] == j;
-                if (!is_free)
-                    rhs -= r[i].terms[j] * unit[j];
-            }
-            for (int a = 0; a < nf; a++) {
-                double va = r[i].terms[free_[a]] * scale[a] * w;
-                atb[a] += va * rhs * w;
-                for (int b = 0; b < nf; b++)
-                    ata[a][b] += va * r[i].terms[free_[b]] * scale[b] * w;
-            }
-        }
-        if (solve(nf, ata, atb, x) != 0)
-            break;
-        int worst = -1;
-        for (int a = 0; a < nf; a++)
-            if (!(x[a] > 0) && (worst < 0 || x[a] < x[worst]))
-                worst = a;
-        if (worst < 0) { /* every figure positive: taken */
-            for (int a = 0; a < nf; a++) {
-                unit[free_[a]] = x[a] * scale[a];
-                fitted[free_[a]] = 1;
-            }
-            break;
-        }
-        free_[worst] = free_[--nf]; /* keep that one's figure, fit the others again */
-    }
-    d->op_latency = unit[LOOM__TERM_OPS];
-    d->flops = 1 / unit[LOOM__TERM_FLOPS];
-    d->mem_bw = 1 / unit[LOOM__TERM_BYTES];
-    d->box_latency = unit[LOOM__TERM_BOXES];
-    d->box_bw = 1 / unit[LOOM__TERM_BOX_BYTES];
-    d->step_latency = unit[LOOM__TERM_STEPS];
+        memcpy(r->c.terms, pr.terms, sizeof r->c.terms);
 }
 
 /* The cases of one device kind: one device, and `multi` devices when there are two or more. */
@@ -262,6 +169,9 @@ static int cases_of(loom_device_kind kind, int multi, cal_case *c)
     const int64_t big = kind == LOOM_DEVICE_CUDA ? 1 << 24 : 1 << 20; /* floats of a large tensor */
     c[n++] = (cal_case){"small ops", kind, 1, SCALE, 8, 8, 8};
     c[n++] = (cal_case){"many small ops", kind, 1, SCALE, 48, 8, 8};
+    /* library calls: [48, 48] products, a GEMM's register tile (which matmul's flops count at
+     * least), so that the flops the model counts are those done and the rest is the calls' */
+    c[n++] = (cal_case){"small matrix products", kind, 1, MATMUL, 16, 48, 48};
     c[n++] = (cal_case){"large elementwise ops", kind, 1, SCALE, 8, big / 256, 256};
     c[n++] = (cal_case){"matrix products", kind, 1, MATMUL, 4, kind == LOOM_DEVICE_CUDA ? 4096 : 256, kind == LOOM_DEVICE_CUDA ? 2048 : 512};
     if (m < 2)
@@ -276,7 +186,7 @@ static int cases_of(loom_device_kind kind, int multi, cal_case *c)
 }
 
 static const char *const term_field[LOOM__COST_TERMS] = {
-    [LOOM__TERM_OPS] = "op_latency", [LOOM__TERM_FLOPS] = "flops",     [LOOM__TERM_BYTES] = "mem_bw",
+    [LOOM__TERM_OPS] = "op_latency",   [LOOM__TERM_LIBS] = "lib_latency", [LOOM__TERM_FLOPS] = "flops", [LOOM__TERM_BYTES] = "mem_bw",
     [LOOM__TERM_BOXES] = "box_latency", [LOOM__TERM_BOX_BYTES] = "box_bw", [LOOM__TERM_STEPS] = "step_latency",
 };
 
@@ -292,20 +202,23 @@ static loom_status calibrate_kind(loom__cost_model *cm, loom_device_kind kind, i
     for (int i = 0; i < n && s == LOOM_OK; i++) {
         s = build(&cases[i], &g[i], &p[i], err);
         if (s == LOOM_OK)
-            s = measure(p[i], budget, &res[i].measured, err);
+            s = measure(p[i], budget, &res[i].c.measured, err);
     }
     for (int round = 0; s == LOOM_OK && round < 3; round++) { /* the roofline sides settle */
         for (int i = 0; i < n; i++)
             terms_of(p[i], cm, &res[i]);
-        fit(res, n, &cm->dev[kind], fitted);
+        loom__cost_case fc[16];
+        for (int i = 0; i < n; i++)
+            fc[i] = res[i].c;
+        loom__cost_fit(fc, n, &cm->dev[kind], fitted);
     }
     for (int i = 0; s == LOOM_OK && i < n; i++) {
         terms_of(p[i], cm, &res[i]);
-        res[i].predicted = loom__terms_seconds(res[i].terms, &cm->dev[kind]);
+        res[i].predicted = loom__terms_seconds(res[i].c.terms, &cm->dev[kind]);
         if (log)
             fprintf(log, "calibrate: %-32s on %s:0%s%d  measured %10.1f us  predicted %10.1f us\n", cases[i].what,
                     loom_device_kind_name(kind), cases[i].ndev > 1 ? "-" : "", cases[i].ndev > 1 ? cases[i].ndev - 1 : 0,
-                    res[i].measured * 1e6, res[i].predicted * 1e6);
+                    res[i].c.measured * 1e6, res[i].predicted * 1e6);
     }
     for (int i = 0; i < n; i++) {
         loom_program_free(p[i]);
@@ -317,10 +230,10 @@ static loom_status calibrate_kind(loom__cost_model *cm, loom_device_kind kind, i
 
 static void put_dev(FILE *f, loom_device_kind kind, const loom__cost_dev *d, const int *fitted, int last)
 {
-    fprintf(f, "    \"%s\": {\"flops\": %.6g, \"mem_bw\": %.6g, \"op_latency\": %.6g, \"box_latency\": %.6g, \"box_bw\": %.6g, "
-               "\"step_latency\": %.6g, \"shared\": %s, \"measured\": [",
-            loom_device_kind_name(kind), d->flops, d->mem_bw, d->op_latency, d->box_latency, d->box_bw, d->step_latency,
-            d->shared ? "true" : "false");
+    fprintf(f, "    \"%s\": {\"flops\": %.6g, \"mem_bw\": %.6g, \"op_latency\": %.6g, \"lib_latency\": %.6g, "
+               "\"box_latency\": %.6g, \"box_bw\": %.6g, \"step_latency\": %.6g, \"shared\": %s, \"measured\": [",
+            loom_device_kind_name(kind), d->flops, d->mem_bw, d->op_latency, d->lib_latency, d->box_latency, d->box_bw,
+            d->step_latency, d->shared ? "true" : "false");
     for (int j = 0, k = 0; j < LOOM__COST_TERMS; j++)
         if (fitted[j])
             fprintf(f, "%s\"%s\"", k++ ? ", " : "", term_field[j]);
@@ -372,7 +285,7 @@ loom_status loom_calibrate(const char *path, FILE *log, loom_error *err)
         for (int i = 0; i < ncases[k]; i++, first = 0) {
             fprintf(f, "%s    {\"what\": \"%s\", \"devices\": \"%s:0-%d\", \"measured_s\": %.6g, \"predicted_s\": %.6g}",
                     first ? "" : ",\n", cases[k][i].what, loom_device_kind_name((loom_device_kind)k), cases[k][i].ndev - 1,
-                    res[k][i].measured, res[k][i].predicted);
+                    res[k][i].c.measured, res[k][i].predicted);
         }
     fprintf(f, "\n  ]\n}\n");
     if (fclose(f) != 0 || !text) {

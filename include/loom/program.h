@@ -351,11 +351,12 @@ loom_status loom_program_save(loom_program *p, const char *path);
 loom_status loom_program_load(loom_program *p, const char *path);
 
 /** Measures this machine for the cost model: short runs (a few seconds in all) of designed graphs
- * of small ops, large elementwise ops, matrix products, all-gathers and all-reduces, on cpu:0 and
- * on cpu:0-(k-1) (k the cores, 2 to 4), and on cuda:0 (and cuda:0-1) when there are GPUs; the
- * seconds of an op, a flop, a byte, a boxing, a boxing byte and a step are fitted to them by least
- * squares, and written to path as JSON (replaced whole, atomically) with each case's measured and
- * predicted step. Figures no case measures (boxing between GPUs on a machine of one) keep the
+ * of small ops, small and large matrix products, large elementwise ops, all-gathers and
+ * all-reduces, on cpu:0 and on cpu:0-(k-1) (k the cores, 2 to 4), and on cuda:0 (and cuda:0-1)
+ * when there are GPUs; the seconds of an op, a library call (a matrix product's or convolution's
+ * call into cuBLAS, cuDNN or BLAS), a flop, a byte, a boxing, a boxing byte and a step are fitted to
+ * them by least squares (a latency no lower than 0), and written to path as JSON (replaced whole,
+ * atomically) with each case's measured and predicted step. Figures no case measures (boxing between GPUs on a machine of one) keep the
  * built-in ones, and the file says which were measured. log (NULL: none) gets a line per case.
  * Use the file with loom_train_opts.cost_model or $LOOM_COST_MODEL. LOOM_ERR_IO naming path. */
 loom_status loom_calibrate(const char *path, FILE *log, loom_error *err);

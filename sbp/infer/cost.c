@@ -8,18 +8,21 @@ void loom__cost_default(loom__cost_model *cm)
 {
     *cm = (loom__cost_model){.source = "built-in"};
     /* a machine of a few cores: ~100 GFLOP/s in f32 GEMMs, ~10 GB/s of streaming, ~10 us an act
-     * through the runtime; boxing a pass over the parts in shared memory once the devices meet */
-    cm->dev[LOOM_DEVICE_CPU] = (loom__cost_dev){.flops = 100e9, .mem_bw = 10e9, .op_latency = 10e-6,
+     * through the runtime and a few more a BLAS call; boxing a pass over the parts in shared memory
+     * once the devices meet */
+    cm->dev[LOOM_DEVICE_CPU] = (loom__cost_dev){.flops = 100e9, .mem_bw = 10e9, .op_latency = 10e-6, .lib_latency = 3e-6,
                                                 .box_latency = 20e-6, .box_bw = 10e9, .step_latency = 50e-6, .shared = 1};
-    /* an H100/H200: ~50 TFLOP/s f32, ~3 TB/s, a few microseconds a kernel (in a captured graph);
+    /* an H100/H200: ~50 TFLOP/s f32, ~3 TB/s, a few microseconds a kernel (in a captured graph),
+     * a cuBLAS or cuDNN call a few more (its heuristics, a split-K reduction's second kernel);
      * NCCL rings over NVLink */
-    cm->dev[LOOM_DEVICE_CUDA] = (loom__cost_dev){.flops = 50e12, .mem_bw = 3e12, .op_latency = 4e-6,
+    cm->dev[LOOM_DEVICE_CUDA] = (loom__cost_dev){.flops = 50e12, .mem_bw = 3e12, .op_latency = 4e-6, .lib_latency = 4e-6,
                                                  .box_latency = 10e-6, .box_bw = 150e9, .step_latency = 30e-6, .shared = 0};
 }
 
 void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS])
 {
     unit[LOOM__TERM_OPS] = d->op_latency;
+    unit[LOOM__TERM_LIBS] = d->lib_latency;
     unit[LOOM__TERM_FLOPS] = 1 / d->flops;
     unit[LOOM__TERM_BYTES] = 1 / d->mem_bw;
     unit[LOOM__TERM_BOXES] = d->box_latency;
@@ -185,7 +188,7 @@ static double op_terms_share(const loom_tensor *t, double share, int n, const lo
     for (int i = 0; i < t->n_src; i++)
         bytes += loom__tensor_bytes(t->src[i]);
     double flops = def->flops ? def->flops(t) : loom__shape_bound_elems(t->graph, &out->shape);
-    double add[LOOM__COST_TERMS] = {[LOOM__TERM_OPS] = acts};
+    double add[LOOM__COST_TERMS] = {[LOOM__TERM_OPS] = acts, [LOOM__TERM_LIBS] = def->flags & LOOM__OPF_LIBRARY ? acts : 0};
     if (flops / d->flops > bytes / d->mem_bw)
         add[LOOM__TERM_FLOPS] = flops * share;
     else

@@ -4,12 +4,13 @@
  * (graphs/session/calibrate.c).
  *
  * Every cost is a sum of terms, each a count of something times the seconds one of it takes on the
- * device kind (loom__cost_unit): ops (an act: its messages, a launch), floating-point operations,
- * bytes an op reads and writes, boxings, bytes a boxing moves, and steps (what a step costs
- * besides its ops: the data source, the sinks). Being linear in the seconds of one of each is what
- * lets a calibration fit them by least squares.
+ * device kind (loom__cost_unit): ops (an act: its messages, a launch), library calls (what an op
+ * whose kernel calls a math library, LOOM__OPF_LIBRARY: cuBLAS, cuDNN, a CBLAS, pays on top of an
+ * op whatever its size), floating-point operations, bytes an op reads and writes, boxings, bytes a
+ * boxing moves, and steps (what a step costs besides its ops: the data source, the sinks). Being
+ * linear in the seconds of one of each is what lets a calibration fit them by least squares.
  *
- * An op counts one op and the larger of its floating-point operations and its bytes at the
+ * An op counts one op (and a library op one library call) and the larger of its floating-point operations and its bytes at the
  * device's rates (a roofline), times the share of the work a device does: all of it when no
  * source and not the output is split (a replicated or partial result is computed whole on every
  * device), 1/n otherwise. Devices that share a machine (CPU devices: threads of one process on its
@@ -62,6 +63,7 @@ typedef struct loom__cost_dev {
     double flops;        /* floating-point operations per second (f32 matrix products); shared: the machine's */
     double mem_bw;       /* bytes per second ops read and write; shared: the machine's */
     double op_latency;   /* seconds an op takes whatever its size */
+    double lib_latency;  /* seconds a library op (LOOM__OPF_LIBRARY) takes besides an op's */
     double box_latency;  /* seconds a boxing takes whatever its bytes (on links: per ring step) */
     double box_bw;       /* bytes per second a boxing moves; shared: the machine's */
     double step_latency; /* seconds a step takes besides its ops */
@@ -75,6 +77,7 @@ typedef struct loom__cost_dev {
 
 typedef enum loom__cost_term {
     LOOM__TERM_OPS,
+    LOOM__TERM_LIBS,
     LOOM__TERM_FLOPS,
     LOOM__TERM_BYTES,
     LOOM__TERM_BOXES,
@@ -97,7 +100,8 @@ void loom__cost_default(loom__cost_model *cm);
 
 /* Reads a calibration (the JSON loom_calibrate writes; cost_file.c) of len bytes of text, read
  * from path, into *cm: 0, or -1 with msg naming path, the byte offset and what was expected (cm
- * unchanged). Device kinds the file leaves out keep the built-in figures. */
+ * unchanged). Device kinds the file leaves out keep the built-in figures, and so does lib_latency
+ * in a file written before it was a figure. */
 int loom__cost_parse(const char *text, size_t len, const char *path, loom__cost_model *cm, char *msg, size_t msglen);
 
 /* The collective that turns `from` into `to`. */
@@ -150,6 +154,19 @@ double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, cons
 int loom__route_axis(const loom_tensor *t, int n);
 /* "all-gather S(0) -> B on level 1 (groups of 2), then ..." (snprintf-style). */
 size_t loom__box_route_str(const loom__box_route *r, char *buf, size_t len);
+
+/* A calibration's case: a step's terms and its measured seconds. */
+typedef struct loom__cost_case {
+    double terms[LOOM__COST_TERMS];
+    double measured;
+} loom__cost_case;
+/* Fits the seconds of one of each term of d to the nr cases (cost_fit.c): least squares weighted
+ * by each case's relative error, over the terms some case has (the others keep d's figures). A
+ * latency (op, library, boxing, step) whose fit is below 0 is held at 0 and the others fitted
+ * again, one at a time, the most negative first, so that a step whose own seconds are too few to
+ * see does not take the op latency with it; a rate whose fit is not positive keeps d's figure.
+ * Sets fitted[j] for every term fitted (at 0 included). */
+void loom__cost_fit(const loom__cost_case *r, int nr, loom__cost_dev *d, int fitted[LOOM__COST_TERMS]);
 
 /* The seconds one of each term takes on d. */
 void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS]);

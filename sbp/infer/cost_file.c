@@ -1,14 +1,18 @@
 /* A calibration file read into a cost model (see cost.h; loom_calibrate writes them):
  *
  *     {"format": "loom-cost-model", "version": 1, "machine": "...", "measured_at": "...",
- *      "devices": {"cpu": {"flops": 1.2e11, "mem_bw": 9e9, "op_latency": 8e-6, "box_latency": 2e-5,
- *                          "box_bw": 8e9, "step_latency": 5e-5, "shared": true, "measured": [...]},
+ *      "devices": {"cpu": {"flops": 1.2e11, "mem_bw": 9e9, "op_latency": 8e-6, "lib_latency": 3e-6,
+ *                          "box_latency": 2e-5, "box_bw": 8e9, "step_latency": 5e-5, "shared": true,
+ *                          "measured": [...]},
  *                  "cuda": {...}},
  *      "cases": [...]}
  *
- * A device kind left out keeps the built-in figures; every figure of a kind given must be there,
- * a positive finite number. Members the reader does not know are refused (a misspelt figure would
- * otherwise be silently the built-in one), but for the informative ones listed. */
+ * A device kind left out keeps the built-in figures; every figure of a kind given must be there
+ * but lib_latency (a file written before it was a figure: the built-in one), a rate (flops,
+ * mem_bw, box_bw) a positive finite number, a latency a finite number not below 0 (a calibration
+ * fits one at 0 when the steps show none). Members the reader does not know are refused (a
+ * misspelt figure would otherwise be silently the built-in one), but for the informative ones
+ * listed. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,21 +28,26 @@ static int bad(char *msg, size_t len, const char *path, size_t at, const char *w
 
 static int read_dev(const loom__json *doc, int o, const char *path, loom__cost_dev *d, char *msg, size_t len)
 {
-    static const char *const figure[] = {"flops", "mem_bw", "op_latency", "box_latency", "box_bw", "step_latency"};
-    double *field[] = {&d->flops, &d->mem_bw, &d->op_latency, &d->box_latency, &d->box_bw, &d->step_latency};
+    static const struct {
+        const char *name;
+        int latency;  /* 0 allowed */
+        int optional; /* the built-in figure when left out */
+    } figure[] = {{"flops", 0, 0},       {"mem_bw", 0, 0}, {"op_latency", 1, 0},  {"lib_latency", 1, 1},
+                  {"box_latency", 1, 0}, {"box_bw", 0, 0}, {"step_latency", 1, 0}};
+    double *field[] = {&d->flops, &d->mem_bw, &d->op_latency, &d->lib_latency, &d->box_latency, &d->box_bw, &d->step_latency};
     enum { NFIG = sizeof figure / sizeof *figure };
     const loom__json_val *obj = &doc->v[o];
     if (obj->kind != LOOM__JSON_OBJ)
         return bad(msg, len, path, obj->at, "expected an object of figures");
-    char what[160];
+    char what[200];
     for (int c = obj->first; c >= 0; c = doc->v[c].next) {
         const loom__json_val *v = &doc->v[c];
         int k = 0;
-        while (k < NFIG && strcmp(v->key, figure[k]))
+        while (k < NFIG && strcmp(v->key, figure[k].name))
             k++;
         if (k < NFIG) {
-            if (v->kind != LOOM__JSON_NUM || !(v->f > 0) || !isfinite(v->f)) {
-                snprintf(what, sizeof what, "'%s' must be a positive number", figure[k]);
+            if (v->kind != LOOM__JSON_NUM || !isfinite(v->f) || !(figure[k].latency ? v->f >= 0 : v->f > 0)) {
+                snprintf(what, sizeof what, "'%s' must be a %s number", figure[k].name, figure[k].latency ? "non-negative" : "positive");
                 return bad(msg, len, path, v->at, what);
             }
             *field[k] = v->f;
@@ -47,14 +56,14 @@ static int read_dev(const loom__json *doc, int o, const char *path, loom__cost_d
                 return bad(msg, len, path, v->at, "'shared' must be true or false");
             d->shared = v->i != 0;
         } else if (strcmp(v->key, "measured")) {
-            snprintf(what, sizeof what, "unknown figure '%.40s' (expected flops, mem_bw, op_latency, box_latency, box_bw, "
-                                        "step_latency, shared, measured)", v->key);
+            snprintf(what, sizeof what, "unknown figure '%.40s' (expected flops, mem_bw, op_latency, lib_latency, box_latency, "
+                                        "box_bw, step_latency, shared, measured)", v->key);
             return bad(msg, len, path, v->at, what);
         }
     }
     for (int k = 0; k < NFIG; k++)
-        if (loom__json_get(doc, o, figure[k]) < 0) {
-            snprintf(what, sizeof what, "the figure '%s' is missing", figure[k]);
+        if (!figure[k].optional && loom__json_get(doc, o, figure[k].name) < 0) {
+            snprintf(what, sizeof what, "the figure '%s' is missing", figure[k].name);
             return bad(msg, len, path, obj->at, what);
         }
     if (loom__json_get(doc, o, "shared") < 0)
