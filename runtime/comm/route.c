@@ -45,12 +45,14 @@ void loom__own_route_make(const int64_t *shape, int nd, loom_sbp from, loom_sbp 
     loom__part_shape(shape, nd, from, n, d, r->in_shape);
     loom__part_shape(shape, nd, to, n, d, r->out_shape);
     const int64_t total = loom__route_count(shape, nd);
-    if (total == 0 || loom_sbp_equal(from, to) || n == 1) {
-        r->kind = n == 1 && total > 0 && !loom_sbp_equal(from, to) ? LOOM__ROUTE_LOCAL : LOOM__ROUTE_NONE;
-        if (r->kind == LOOM__ROUTE_LOCAL) { /* one device: every part is the whole value */
-            r->copy = 1;
-            memcpy(r->local.ext, shape, (size_t)nd * sizeof *shape);
-        }
+    if (total == 0)
+        return; /* LOOM__ROUTE_NONE */
+    if (n == 1 || loom_sbp_equal(from, to)) {
+        /* the own part is already the output part (one device: the whole value; the same SBP: a
+         * boxing on a mesh that changes only its level of one device), copied as it is */
+        r->kind = LOOM__ROUTE_LOCAL;
+        r->copy = 1;
+        memcpy(r->local.ext, r->in_shape, (size_t)nd * sizeof *r->in_shape);
         return;
     }
     const int to_holds = to.kind != LOOM_SBP_PARTIAL_SUM || d == 0;

@@ -4,6 +4,7 @@
  * exactly what d receives from q, and tested on the host against loom__part_convert.
  *
  * Routes of a 1-D layout of n devices (parts where loom_split_part puts them):
+ *   same SBP, or one device: LOCAL, the own part copied whole (the output is another buffer)
  *   B -> S(a)   LOCAL: the slice of the own part (no communication)
  *   B -> P      LOCAL: device 0 copies, the others zero
  *   P -> B      ALL_REDUCE over the whole value
@@ -20,7 +21,7 @@
 #include "runtime/comm/parts.h"
 
 typedef enum loom__route_kind {
-    LOOM__ROUTE_NONE,           /* nothing to move: an empty tensor, or the same SBP */
+    LOOM__ROUTE_NONE,           /* nothing to move: an empty tensor */
     LOOM__ROUTE_LOCAL,          /* copy (box) and zeroing on the device only */
     LOOM__ROUTE_ALL_REDUCE,
     LOOM__ROUTE_REDUCE_SCATTER,
