@@ -21,15 +21,18 @@ loom_status loom__exec_cuda_check_boxing(loom__exec *x)
         const loom_tensor *t = loom__task_tensor(pl, k);
         const loom__regst *from = &pl->regst[k->in[0]], *to = &pl->regst[k->out[0]];
         if (k->kind == LOOM__TASK_MOVE) {
-            int other_rank = 0;
+            int other_rank = 0, partial = 0;
             for (int s = 0; s < k->n_in; s++)
                 other_rank |= pl->dev_rank[pl->regst[k->in[s]].dom] != pl->dev_rank[k->device];
+            const loom__lay lf = loom__regst_lay(from); /* either level (a mesh of one rank: [1, n]) */
+            for (int l = 0; l < lf.s.n; l++)
+                partial |= lf.s.v[l].kind == LOOM_SBP_PARTIAL_SUM;
             const char *why = other_rank ? "between GPUs of different ranks"
                               : t->layout == LOOM__CSR ? "of a sparse (CSR) value between GPU placements"
                               : (from->mesh[0] > 1 && from->mesh[1] > 1) || (to->mesh[0] > 1 && to->mesh[1] > 1)
                                   ? "from or to a 2-D mesh of GPUs"
-                              : loom__regst_lay(from).s.v[0].kind == LOOM_SBP_PARTIAL_SUM ? "of a partial sum (P) between GPU placements"
-                                                                                           : NULL;
+                              : partial ? "of a partial sum (P) between GPU placements"
+                                        : NULL;
             if (why)
                 return loom__exec_fail(x, LOOM_ERR_UNSUPPORTED,
                                        "loom_program_run: moving '%s' %s is not built yet; keep the program on one placement, or "
