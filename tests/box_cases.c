@@ -43,6 +43,19 @@ void lt_box_run(const char *place, int from, int to, int64_t rows, float *out, c
     loom_tensor_set_sbp(src, lt_box_sbp(from));
     loom_tensor *y = loom_scale(g, src, 2.0);
     loom_tensor_set_sbp(y, lt_box_sbp(to));
+    float *r = NULL;
+    if (lt_box_sbp(to).kind == LOOM_SBP_BROADCAST) {
+        /* the fetch of a B value reads device 0's copy: out is then R y, R row-split, each device's
+         * rows from its own copy of all of y (small integers times eighths: exact in any order) */
+        r = malloc((size_t)rows * (size_t)rows * sizeof *r);
+        ck_assert_ptr_nonnull(r);
+        for (int64_t i = 0; i < rows * rows; i++)
+            r[i] = (float)((i * 13) % 7 - 3);
+        loom_tensor *rm = lt_input_static(c, "r", LOOM_F32, loom_shape(rows, rows), r);
+        loom_tensor_set_sbp(rm, loom_split(0));
+        y = loom_matmul(g, rm, y);
+        loom_tensor_set_sbp(y, loom_split(0));
+    }
     loom_array v = lt_eval(c, y);
     ck_assert_int_eq(v.ndim, 2);
     ck_assert_int_eq(v.shape[0], rows);
@@ -62,6 +75,7 @@ void lt_box_run(const char *place, int from, int to, int64_t rows, float *out, c
         free(text);
     }
     free(a);
+    free(r);
     loom_placement_free(p);
     lt_case_free(c);
 }

@@ -11,7 +11,8 @@ loom_sbp lt_box_sbp(int k);
 
 /* Runs the program that boxes a [rows, 5] f32 value from lt_box_sbp(from) to lt_box_sbp(to) on
  * placement `place` (forward, fed data), fetches the boxed value (its logical value, the parts
- * joined) into out (rows * 5 floats), and writes the plan's boxing lines into plan (NULL: not).
+ * joined; to B, a product that reads every device's copy) into out (rows * 5 floats), and writes
+ * the plan's boxing lines into plan (NULL: not).
  * Fails the test on any error. */
 void lt_box_run(const char *place, int from, int to, int64_t rows, float *out, char *plan, size_t plan_len);
 
