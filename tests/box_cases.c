@@ -6,6 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+void lt_host_box(void *dst, const int64_t *ds, const int64_t *dat, const void *src, const int64_t *ss, const int64_t *sat,
+                 const int64_t *ext, int nd, size_t es)
+{
+    int64_t n = 1, idx[LOOM_MAX_DIMS] = {0};
+    for (int i = 0; i < nd; i++)
+        n *= ext[i] > 0 ? ext[i] : 0;
+    for (int64_t e = 0; e < n; e++) {
+        int64_t so = 0, dof = 0;
+        for (int i = 0; i < nd; i++) {
+            so = so * ss[i] + sat[i] + idx[i];
+            dof = dof * ds[i] + dat[i] + idx[i];
+        }
+        memcpy((char *)dst + dof * (int64_t)es, (const char *)src + so * (int64_t)es, es);
+        for (int i = nd - 1; i >= 0; i--) {
+            if (++idx[i] < ext[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+}
+
 loom_sbp lt_box_sbp(int k) { return k < 2 ? loom_split(k) : k == 2 ? loom_broadcast() : loom_partial_sum(); }
 
 /* The source under `from`: an input hinted so, or under P the product of a column-split input and

@@ -16,4 +16,9 @@ loom_sbp lt_box_sbp(int k);
  * Fails the test on any error. */
 void lt_box_run(const char *place, int from, int to, int64_t rows, float *out, char *plan, size_t plan_len);
 
+/* Copies box (sat, ext) of src (row-major, shape ss) to dat of dst (shape ds), element by element,
+ * es bytes an element: what the boxing's box copies must give. */
+void lt_host_box(void *dst, const int64_t *ds, const int64_t *dat, const void *src, const int64_t *ss, const int64_t *sat,
+                 const int64_t *ext, int nd, size_t es);
+
 #endif

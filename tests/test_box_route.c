@@ -23,24 +23,11 @@ static loom__value make(int nd, const int64_t *shape)
     return v;
 }
 
-/* Copies box (sat, ext) of src (shape ss) to dat of dst (shape ds), element by element. */
+/* Copies box (sat, ext) of src (shape ss) to dat of dst (shape ds). */
 static void box(double *dst, const int64_t *ds, const int64_t *dat, const double *src, const int64_t *ss, const int64_t *sat,
                 const int64_t *ext, int nd)
 {
-    int64_t n = loom__route_count(ext, nd), idx[LOOM_MAX_DIMS] = {0};
-    for (int64_t e = 0; e < n; e++) {
-        int64_t so = 0, dof = 0;
-        for (int i = 0; i < nd; i++) {
-            so = so * ss[i] + sat[i] + idx[i];
-            dof = dof * ds[i] + dat[i] + idx[i];
-        }
-        dst[dof] = src[so];
-        for (int i = nd - 1; i >= 0; i--) {
-            if (++idx[i] < ext[i])
-                break;
-            idx[i] = 0;
-        }
-    }
+    lt_host_box(dst, ds, dat, src, ss, sat, ext, nd, sizeof *dst);
 }
 
 /* Device d's output by its route, from every device's input part and route. */
