@@ -294,6 +294,38 @@ static void ack_leftovers(loom__rt *rt)
     ck_ec32_inc(&rt->threads[net].ec, &loom__ec_mode);
 }
 
+enum { POLL_NS = 100000000 }; /* how often a waiting run asks its hooks' poll */
+
+/* Asks the hooks' poll; a failure stops the run at once (a first error recorded stays the run's). */
+static void poll_hook(loom__rt *rt)
+{
+    char msg[sizeof rt->msg] = "";
+    loom_status st = rt->hooks.poll(rt->hooks.ctx, loom__rt_draining(rt), msg, sizeof msg);
+    if (st != LOOM_OK)
+        loom__rt_fail(rt, st, "%s", msg[0] ? msg : loom_status_str(st));
+}
+
+/* Joins a thread of the run; with a poll hook, polls every POLL_NS until it has ended. */
+static void join(loom__rt *rt, pthread_t th)
+{
+    if (!rt->hooks.poll) {
+        pthread_join(th, NULL);
+        return;
+    }
+    for (;;) {
+        struct timespec dl; /* pthread_timedjoin_np's clock */
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_nsec += POLL_NS;
+        if (dl.tv_nsec >= 1000000000) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000;
+        }
+        if (pthread_timedjoin_np(th, NULL, &dl) != ETIMEDOUT)
+            return;
+        poll_hook(rt);
+    }
+}
+
 loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
 {
     if (!rt)
@@ -338,15 +370,28 @@ loom_status loom__rt_run(loom__rt *rt, int64_t max_pieces)
     }
     for (int ti = 0; ti < rt->nthreads; ti++)
         if (rt->threads[ti].started && !rt->threads[ti].net)
-            pthread_join(rt->threads[ti].pth, NULL);
+            join(rt, rt->threads[ti].pth);
     if (rt->net && rt->threads[rt->nthreads - 1].started) {
         ack_leftovers(rt);
-        pthread_join(rt->threads[rt->nthreads - 1].pth, NULL);
+        join(rt, rt->threads[rt->nthreads - 1].pth);
     }
     /* A deferred act's completion may still be on its way (a device callback): wait for it, since
-     * it posts into our rings and its buffers are still in use. */
-    while (atomic_load(&rt->deferred) > 0)
+     * it posts into our rings and its buffers are still in use. After a failure or a cancel, the
+     * devices' work that waits for a device that stopped is ended first (hooks.stopped). */
+    int stopped = 0;
+    for (int64_t polled = loom__now_ns();;) {
+        if (!stopped && rt->hooks.stopped && (atomic_load(&rt->err_state) != 0 || atomic_load(&rt->cancel_req))) {
+            stopped = 1;
+            rt->hooks.stopped(rt->hooks.ctx);
+        }
+        if (atomic_load(&rt->deferred) <= 0)
+            break;
         nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+        if (rt->hooks.poll && loom__now_ns() - polled > POLL_NS) {
+            polled = loom__now_ns();
+            poll_hook(rt);
+        }
+    }
 
     for (int k = 0; k < rt->nactors; k++)
         if (rt->actors[k]->nin == 0 && rt->actors[k]->next_piece > rt->next_piece)

@@ -75,6 +75,8 @@ void loom__rt_free(loom__rt *rt)
 
 void loom__rt_set_wire(loom__rt *rt, const loom__rt_wire *w) { rt->wire = *w; }
 
+void loom__rt_set_hooks(loom__rt *rt, const loom__rt_hooks *h) { rt->hooks = *h; }
+
 loom_status loom__rt_build_fail(loom__rt *rt, loom_status st, const char *fmt, ...)
 {
     if (rt->build_status == LOOM_OK) {

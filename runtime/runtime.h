@@ -212,6 +212,22 @@ typedef struct loom__rt_wire {
 /* Sets the wire of the buffers of the runtime's registers (before the first run). */
 void loom__rt_set_wire(loom__rt *rt, const loom__rt_wire *w);
 
+/* What the caller's devices do while a run waits for them and when it stops (every entry
+ * optional). poll is called about every 100 ms while loom__rt_run waits for its threads or for
+ * deferred completions, on the thread that called it (draining: the run drains, after a failed
+ * act or a cancel); a status other than LOOM_OK stops the run at once with msg (a device failed
+ * on its own, or device work a draining run waits for will never end). stopped is called once per
+ * run that failed or was cancelled, after its threads are joined and before the wait for deferred
+ * completions: it must make every deferred completion come (end device work that waits for a
+ * device that stopped, e.g. a collective a peer never joined). */
+typedef struct loom__rt_hooks {
+    void *ctx;
+    loom_status (*poll)(void *ctx, int draining, char *msg, size_t len);
+    void (*stopped)(void *ctx);
+} loom__rt_hooks;
+/* Sets the hooks (between runs). */
+void loom__rt_set_hooks(loom__rt *rt, const loom__rt_hooks *h);
+
 typedef struct loom__rt_opts {
     int rank;                  /* this process's rank: every actor's id must carry it */
     int pin;                   /* pin worker threads to cores with hwloc (1 in LOOM__RT_OPTS_INIT) */
@@ -247,6 +263,16 @@ int loom__net_ready(void);
 /* Sends bytes at buf from rank root to every process of the job (a collective; a no-op in a job
  * of one process). LOOM_ERR_RUNTIME with msg when MPI fails. */
 loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t len);
+
+/* Every process of the job passes its status st (with msg, when not LOOM_OK): LOOM_OK when every
+ * one is LOOM_OK; else the failing ones keep theirs and the others return the status of the first
+ * failing rank, with msg "rank R: <its message>". A collective (st at once in a job of one
+ * process). */
+loom_status loom__net_all_ok(loom_status st, char *msg, size_t len);
+
+/* LOOM_NET_TIMEOUT in nanoseconds (10 s when unset or not a number of seconds; always 10 s
+ * without MPI). */
+int64_t loom__net_timeout_ns(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Running.
@@ -441,6 +467,7 @@ struct loom__rt {
     int nthreads;             /* workers, then the communication thread when there are remote actors */
     int nlocal;               /* actors of this rank (the others are remote) */
     loom__rt_wire wire;
+    loom__rt_hooks hooks;
     struct loom__net *net;    /* the communication thread's state (runtime/comm/mpi/) */
     int64_t runs;             /* runs begun: every rank runs the same sequence of them */
     _Atomic int hard;         /* stopped at once (loom__rt_fail), not drained */

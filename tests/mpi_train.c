@@ -11,6 +11,8 @@
 #include "cnn_cases.h"
 #include "equiv.h"
 
+#include "runtime/runtime.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +212,27 @@ START_TEST(test_plan_json_over_ranks)
 }
 END_TEST
 
+/* Every rank agrees on an outcome (loom__net_all_ok, as the NCCL communicators' opening does):
+ * all succeed; rank 1 fails, and every rank returns its status, the others naming it with its
+ * message; with ranks 1 and 2 failing, the others take rank 1's; the job goes on afterwards. */
+START_TEST(test_all_ok_over_ranks)
+{
+    const int me = loom_dist_rank();
+    char msg[256] = "";
+    ck_assert_int_eq(loom__net_all_ok(LOOM_OK, msg, sizeof msg), LOOM_OK);
+    for (int nfail = 1; nfail <= (loom_dist_size() > 2 ? 2 : 1); nfail++) {
+        const int fails = me >= 1 && me <= nfail;
+        snprintf(msg, sizeof msg, "planned failure on rank %d", me);
+        loom_status st = loom__net_all_ok(fails ? (me == 1 ? LOOM_ERR_IO : LOOM_ERR_SHAPE) : LOOM_OK, msg, sizeof msg);
+        ck_assert_int_eq(st, fails && me != 1 ? LOOM_ERR_SHAPE : LOOM_ERR_IO);
+        char want[256];
+        snprintf(want, sizeof want, fails ? "planned failure on rank %d" : "rank 1: planned failure on rank 1", me);
+        ck_assert_str_eq(msg, want);
+    }
+    ck_assert_int_eq(loom__net_all_ok(LOOM_OK, msg, sizeof msg), LOOM_OK);
+}
+END_TEST
+
 int main(void)
 {
     if (lt_mpi_init("mpi_train", placement, sizeof placement, "cpu:0-1"))
@@ -217,6 +240,7 @@ int main(void)
     Suite *s = suite_create("mpi_train");
     TCase *tc = tcase_create("all");
     tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_all_ok_over_ranks);
     tcase_add_test(tc, test_mlp_over_ranks);
     tcase_add_test(tc, test_mlp_two_levels_over_ranks);
     tcase_add_test(tc, test_gcn_over_ranks);

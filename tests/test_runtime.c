@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,6 +537,133 @@ START_TEST(test_defer_needs_room)
 }
 END_TEST
 
+/* ---- hooks: a device whose work never ends until the run stops it ---------------------------- */
+
+static char stuck_msg[600];
+
+typedef struct stuck {
+    loom__rt *rt;
+    uint64_t actor;
+    _Atomic int queued;           /* deferred acts its "device" holds, never completed by itself */
+    _Atomic int polls, draining_polls, stops;
+    int fail_after;               /* the poll fails after this many polls (-1: never) */
+    int fail_draining;            /* the poll fails once the run drains */
+} stuck;
+
+static loom_status stuck_act(void *ctx, loom__act *a)
+{
+    stuck *d = ctx;
+    if (loom__act_defer(a) != LOOM_OK)
+        return check_fail(a, "cannot defer");
+    atomic_fetch_add(&d->queued, 1);
+    return LOOM_OK;
+}
+
+static loom_status stuck_poll(void *ctx, int draining, char *msg, size_t len)
+{
+    stuck *d = ctx;
+    int n = atomic_fetch_add(&d->polls, 1) + 1;
+    if (draining)
+        atomic_fetch_add(&d->draining_polls, 1);
+    if ((d->fail_after >= 0 && n > d->fail_after) || (d->fail_draining && draining)) {
+        snprintf(msg, len, "the device hangs (poll %d)", n);
+        return LOOM_ERR_RUNTIME;
+    }
+    return LOOM_OK;
+}
+
+/* As an abort of the device's work: every deferred act it held completes. */
+static void stuck_stopped(void *ctx)
+{
+    stuck *d = ctx;
+    atomic_fetch_add(&d->stops, 1);
+    for (int n = atomic_exchange(&d->queued, 0); n > 0; n--)
+        loom__rt_complete(d->rt, d->actor, LOOM_OK, NULL);
+}
+
+/* src -> stuck device -> sink, and with `failing`, src -> f -> sink2 where f fails at piece 1 (the
+ * run drains, waiting for the device's acts). The device's acts never complete by themselves: only
+ * the hooks end the run. */
+static loom_status run_stuck(stuck *d, int failing, int fail_after, int fail_draining)
+{
+    loom__rt *rt = rt_new();
+    *d = (stuck){.rt = rt, .fail_after = fail_after, .fail_draining = fail_draining};
+    tact *s = tact_new(0), *g = tact_new(1), *k = tact_new(2), *f = tact_new(3), *k2 = tact_new(4);
+    k->expect_k[0] = 1;
+    k2->expect_k[0] = 3;
+    f->expect_k[0] = 0;
+    f->fail_at = 1;
+    f->fail_st = LOOM_ERR_SHAPE;
+    uint64_t S = cpu_id(0, 0), G = loom__aid(0, LOOM__RT_DEV_CUDA, 0, 0, 0), K = cpu_id(1, 1), F = cpu_id(1, 2), K2 = cpu_id(0, 3);
+    d->actor = G;
+    add(rt, S, "src", s, 0, 1, 2);
+    ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = G, .name = "gpu", .act = stuck_act, .ctx = d, .nin = 1,
+                                                                 .nout = 1, .max_deferred = 2,
+                                                                 .out = (loom__regst_desc[]){{2, g->ptr}}}),
+                     LOOM_OK);
+    add(rt, K, "sink", k, 1, 0, 0);
+    loom__rt_connect(rt, S, 0, G, 0);
+    loom__rt_connect(rt, G, 0, K, 0);
+    if (failing) {
+        add(rt, F, "f", f, 1, 1, 2);
+        add(rt, K2, "sink2", k2, 1, 0, 0);
+        loom__rt_connect(rt, S, 0, F, 0);
+        loom__rt_connect(rt, F, 0, K2, 0);
+    }
+    loom__rt_set_hooks(rt, &(loom__rt_hooks){.ctx = d, .poll = stuck_poll, .stopped = stuck_stopped});
+    loom_status st = loom__rt_run(rt, 50);
+    char *msg = strdup(loom__rt_error(rt));
+    ck_assert_int_eq(atomic_load(&d->queued), 0);
+    loom__rt_free(rt);
+    free(s), free(g), free(k), free(f), free(k2);
+    d->rt = NULL;
+    ck_assert_msg(st == LOOM_OK || msg[0], "a failed run without a message");
+    snprintf(stuck_msg, sizeof stuck_msg, "%s", msg);
+    free(msg);
+    return st;
+}
+
+/* A device that never finishes: the poll's failure stops the run at once, and the stopped hook,
+ * called once after the threads end, makes the deferred completions come, so the run returns. */
+START_TEST(test_hooks_end_a_hung_device)
+{
+    stuck d;
+    loom_status st = run_stuck(&d, 0, 2, 0);
+    ck_assert_int_eq(st, LOOM_ERR_RUNTIME);
+    ck_assert_msg(strstr(stuck_msg, "the device hangs (poll 3)") != NULL, "%s", stuck_msg);
+    ck_assert_int_eq(atomic_load(&d.stops), 1);
+    ck_assert_int_ge(atomic_load(&d.polls), 3);
+    ck_assert_int_eq(atomic_load(&d.draining_polls), 0);
+}
+END_TEST
+
+/* A failed act drains the run, which then waits for the device forever: the poll sees the drain
+ * and stops the run; the run returns the act's failure (the first), not the poll's. */
+START_TEST(test_hooks_end_a_drain_stuck_on_a_device)
+{
+    stuck d;
+    loom_status st = run_stuck(&d, 1, -1, 1);
+    ck_assert_int_eq(st, LOOM_ERR_SHAPE);
+    ck_assert_msg(strstr(stuck_msg, "f (piece 1): planned failure at 1") != NULL, "%s", stuck_msg);
+    ck_assert_int_eq(atomic_load(&d.stops), 1);
+    ck_assert_int_ge(atomic_load(&d.draining_polls), 1);
+}
+END_TEST
+
+/* A run that succeeds with hooks set: stopped is not called. */
+START_TEST(test_hooks_quiet_on_success)
+{
+    chain ch = chain_new(4, 2, 0, 2);
+    stuck d = {.fail_after = -1};
+    loom__rt_set_hooks(ch.rt, &(loom__rt_hooks){.ctx = &d, .poll = stuck_poll, .stopped = stuck_stopped});
+    loom_status st = loom__rt_run(ch.rt, 200);
+    ck_assert_msg(st == LOOM_OK, "%s", loom__rt_error(ch.rt));
+    ck_assert_int_eq(ch.c[ch.n - 1]->count, 200);
+    ck_assert_int_eq(atomic_load(&d.stops), 0);
+    chain_free(&ch);
+}
+END_TEST
+
 /* ---- tracing -------------------------------------------------------------------------------- */
 
 static Suite *runtime_suite(void)
@@ -564,6 +692,9 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, test_sources_of_different_lengths);
     tcase_add_test(tc, test_deferred_completion);
     tcase_add_test(tc, test_defer_needs_room);
+    tcase_add_test(tc, test_hooks_end_a_hung_device);
+    tcase_add_test(tc, test_hooks_end_a_drain_stuck_on_a_device);
+    tcase_add_test(tc, test_hooks_quiet_on_success);
     suite_add_tcase(s, tc);
     return s;
 }

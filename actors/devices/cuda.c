@@ -419,6 +419,7 @@ static loom_status cuda_run_begin(loom__exec *x)
         if (s != LOOM_OK)
             return s;
     }
+    c->drain_ns = 0;
     if (c->comm_aborted) { /* a failed run aborted them */
         c->comm_aborted = 0;
         loom_status s = loom__exec_cuda_comm_open(x);

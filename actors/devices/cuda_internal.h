@@ -28,6 +28,7 @@ struct loom__exec_cuda {
     char **scratch;
     size_t *scratch_bytes;
     int comm_aborted;    /* 1: a failed run aborted the communicators; the next run makes them anew */
+    int64_t drain_ns;    /* when the run in progress was first seen draining (0: not yet) */
     completion *done;    /* by task: what a copy's host function completes */
     void **events;       /* every event made, to free */
     int nevents, cap_events;
@@ -61,8 +62,10 @@ size_t loom__exec_cuda_box_scratch(const loom__exec *x, int d);
 loom_status loom__exec_cuda_comm_open(loom__exec *x);
 /* Frees them (abort: without waiting for collectives in flight). */
 void loom__exec_cuda_comm_close(loom__exec *x, int abort);
-/* The communicators' asynchronous errors after a run; after a failed one (st), aborts them first
- * so that no stream waits for a collective a stopped device never joined. */
+/* The communicators' asynchronous errors after a run; after a failed one (st), or on such an
+ * error, aborts them (the next run makes them anew) so that no stream waits for a collective a
+ * stopped device never joined. With communicators, the run's wait polls their errors (runtime
+ * hooks; see docs/runtime.md). */
 loom_status loom__exec_cuda_comm_end(loom__exec *x, loom_status st);
 /* The act's boxing on its device (the exec device's box entry). */
 loom_status loom__exec_cuda_box(loom__exec *x, loom__act *a, int task, loom__comm_box *b, loom__value *out);

@@ -9,6 +9,7 @@
 
 #include "actors/devices/cuda_internal.h"
 #include "runtime/comm/nccl/nccl.h"
+#include "runtime/trace.h" /* loom__now_ns */
 
 loom_status loom__exec_cuda_check_boxing(loom__exec *x)
 {
@@ -81,6 +82,53 @@ size_t loom__exec_cuda_box_scratch(const loom__exec *x, int d)
     return most > SIZE_MAX - 255 ? SIZE_MAX : (most + 255) / 256 * 256;
 }
 
+/* The first asynchronous error of the communicators (a peer gone, a network failure) as
+ * "cuda:<index>: <NCCL's message>", or LOOM_OK. */
+static loom_status comm_errors(const loom__exec *x, char *msg, size_t len)
+{
+    const loom__exec_cuda *c = x->cuda;
+    char m[400];
+    for (int p = 0; c->comm && p < x->pl->nplaces; p++)
+        for (int j = 0; c->comm[p] && j < x->pl->place_n[p]; j++)
+            if (loom__nccl_error(c->comm[p][j], m, sizeof m) != LOOM_OK) {
+                snprintf(msg, len, "cuda:%d: %s", x->pl->dev_index[x->pl->place_dev[p][j]], m);
+                return LOOM_ERR_RUNTIME;
+            }
+    return LOOM_OK;
+}
+
+/* Aborts the communicators: NCCL's kernels in flight return, so the streams that wait for them
+ * drain; the next run makes them anew. After the run's threads have ended only (none calls them). */
+static void comm_abort(void *ctx)
+{
+    loom__exec *x = ctx;
+    loom__exec_cuda_comm_close(x, 1);
+    x->cuda->comm_aborted = 1;
+    loom__exec_cuda_forget_device();
+}
+
+/* The run's wait (runtime/run.c) asks this every 100 ms: an asynchronous error fails the run; so
+ * does a drain still going after LOOM_NET_TIMEOUT: a device that stopped before its side of a
+ * collective leaves its peers' streams, and the copies behind them, waiting for it, which only an
+ * abort ends. */
+static loom_status comm_poll(void *ctx, int draining, char *msg, size_t len)
+{
+    loom__exec *x = ctx;
+    loom__exec_cuda *c = x->cuda;
+    if (comm_errors(x, msg, len) != LOOM_OK)
+        return LOOM_ERR_RUNTIME;
+    if (!draining)
+        return LOOM_OK;
+    const int64_t now = loom__now_ns(), limit = loom__net_timeout_ns();
+    if (!c->drain_ns)
+        c->drain_ns = now;
+    if (now - c->drain_ns <= limit)
+        return LOOM_OK;
+    snprintf(msg, len, "the run has drained for %.0f s and the GPUs' work has not ended: a device stopped before its side of a "
+             "collective; its peers' were stopped (LOOM_NET_TIMEOUT)", (double)limit / 1e9);
+    return LOOM_ERR_RUNTIME;
+}
+
 /* 1 when placement `place` gets communicators: it boxes, or the job was started over MPI (a
  * placement written with "@", of one rank too: its bootstrap runs as it would over several). */
 static int needs_comm(const loom__plan *pl, int place)
@@ -103,6 +151,7 @@ loom_status loom__exec_cuda_comm_open(loom__exec *x)
     if (!c->comm && !(c->comm = calloc((size_t)pl->nplaces, sizeof *c->comm)))
         return LOOM_ERR_NOMEM;
     loom_status s = LOOM_OK;
+    int any = 0;
     for (int p = 0; p < pl->nplaces && s == LOOM_OK; p++) {
         const int n = pl->place_n[p];
         if (!needs_comm(pl, p))
@@ -119,12 +168,15 @@ loom_status loom__exec_cuda_comm_open(loom__exec *x)
             cuda[j] = pl->dev_index[pl->place_dev[p][j]];
         }
         s = loom__nccl_open(n, rank, cuda, x->rank, pl->nranks > 1, c->comm[p], msg, sizeof msg);
+        any = 1;
         if (s != LOOM_OK)
             loom__exec_fail(x, s, "loom_program_run: the NCCL communicator of the placement of %d GPU%s (cuda:%d first, rank %d): %s",
                             n, n > 1 ? "s" : "", cuda[0], rank[0], msg);
         free(rank), free(cuda);
     }
     loom__exec_cuda_forget_device();
+    if (any) /* the runs' waits watch the communicators */
+        loom__rt_set_hooks(x->rt, &(loom__rt_hooks){.ctx = x, .poll = comm_poll, .stopped = comm_abort});
     return s;
 }
 
@@ -145,17 +197,10 @@ loom_status loom__exec_cuda_comm_end(loom__exec *x, loom_status st)
     char msg[400];
     if (!c->comm)
         return st;
-    if (st != LOOM_OK) {
-        loom__exec_cuda_comm_close(x, 1);
-        c->comm_aborted = 1;
-        return st;
-    }
-    for (int p = 0; p < x->pl->nplaces; p++)
-        for (int j = 0; c->comm[p] && j < x->pl->place_n[p]; j++) {
-            loom_status s = loom__nccl_error(c->comm[p][j], msg, sizeof msg);
-            if (s != LOOM_OK)
-                return loom__exec_fail(x, s, "loom_program_run: cuda:%d: %s", x->pl->dev_index[x->pl->place_dev[p][j]], msg);
-        }
+    if (st == LOOM_OK && comm_errors(x, msg, sizeof msg) != LOOM_OK)
+        st = loom__exec_fail(x, LOOM_ERR_RUNTIME, "loom_program_run: %s", msg);
+    if (st != LOOM_OK)
+        comm_abort(x); /* a broken communicator is not used again */
     return st;
 }
 

@@ -200,14 +200,20 @@ static loom_status break_job(char *msg, size_t len, const char *why)
  * collective's number in the job and what it is, so that a rank at another collective is named
  * as such. The limit is three times LOOM_NET_TIMEOUT: a rank may still be busy with the program's
  * own work before it. */
-enum { COLL_PLAN = 1, COLL_BCAST };
+enum { COLL_PLAN = 1, COLL_BCAST, COLL_OK };
 typedef struct coll_head {
     int64_t seq;
     int32_t what, pad;
     uint64_t value; /* the plan's hash; a broadcast's bytes */
 } coll_head;
 
-static const char *coll_name(int32_t what) { return what == COLL_PLAN ? "the plan check" : what == COLL_BCAST ? "a fetch of parameters" : "not Loom's"; }
+static const char *coll_name(int32_t what)
+{
+    return what == COLL_PLAN    ? "the plan check"
+           : what == COLL_BCAST ? "a fetch of parameters"
+           : what == COLL_OK    ? "a check that every rank succeeded"
+                                : "not Loom's";
+}
 
 /* Waits for the n requests, to or from rank peer[i] each, for what; on the limit, names the first
  * rank whose message has not completed and breaks the job (its messages are cancelled). */
@@ -256,15 +262,16 @@ static loom_status coll_check(const coll_head *h, int r, int64_t seq, int32_t wh
     return break_job(msg, len, m);
 }
 
-loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len)
+/* Sends this rank's record (each bytes, its header first; the header's seq is set here) to every
+ * rank and receives theirs: *out holds job.size records by rank, this rank's too (the caller frees
+ * it, NULL on a failure), each checked to be at this collective. */
+static loom_status coll_all(coll_head *mine, size_t each, void **out, char *msg, size_t len)
 {
-    if (!job.ready || job.size == 1)
-        return LOOM_OK;
+    *out = NULL;
     if (check_job(msg, len) != LOOM_OK)
         return LOOM_ERR_RUNTIME;
-    const int64_t seq = job.coll++;
-    const coll_head mine = {.seq = seq, .what = COLL_PLAN, .value = hash};
-    coll_head *all = calloc((size_t)job.size, sizeof *all);
+    mine->seq = job.coll++;
+    char *all = calloc((size_t)job.size, each);
     MPI_Request *req = malloc(2 * (size_t)job.size * sizeof *req);
     int *peer = malloc(2 * (size_t)job.size * sizeof *peer);
     if (!all || !req || !peer) {
@@ -273,31 +280,79 @@ loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len)
         return LOOM_ERR_NOMEM;
     }
     int n = 0, rc = MPI_SUCCESS;
-    all[job.rank] = mine;
+    memcpy(all + (size_t)job.rank * each, mine, each);
     for (int r = 0; r < job.size && rc == MPI_SUCCESS; r++)
         if (r != job.rank) {
             peer[n] = r;
-            rc = MPI_Irecv(&all[r], (int)sizeof all[r], MPI_BYTE, r, TAG_COLL, job.comm, &req[n++]);
+            rc = MPI_Irecv(all + (size_t)r * each, (int)each, MPI_BYTE, r, TAG_COLL, job.comm, &req[n++]);
             peer[n] = r;
             if (rc == MPI_SUCCESS)
-                rc = MPI_Isend(&mine, (int)sizeof mine, MPI_BYTE, r, TAG_COLL, job.comm, &req[n++]);
+                rc = MPI_Isend(mine, (int)each, MPI_BYTE, r, TAG_COLL, job.comm, &req[n++]);
         }
-    loom_status st = rc == MPI_SUCCESS ? coll_wait(n, req, peer, coll_name(COLL_PLAN), msg, len) : LOOM_ERR_RUNTIME;
+    loom_status st = rc == MPI_SUCCESS ? coll_wait(n, req, peer, coll_name(mine->what), msg, len) : LOOM_ERR_RUNTIME;
     if (rc != MPI_SUCCESS) {
         char m[MPI_MAX_ERROR_STRING + 64];
         mpi_msg(rc, m, sizeof m);
         st = break_job(msg, len, m);
     }
     for (int r = 0; r < job.size && st == LOOM_OK; r++)
-        st = coll_check(&all[r], r, seq, COLL_PLAN, msg, len);
+        st = coll_check((const coll_head *)(all + (size_t)r * each), r, mine->seq, mine->what, msg, len);
+    free(req), free(peer);
+    if (st != LOOM_OK)
+        free(all);
+    else
+        *out = all;
+    return st;
+}
+
+loom_status loom__net_same_plan(uint64_t hash, char *msg, size_t len)
+{
+    if (!job.ready || job.size == 1)
+        return LOOM_OK;
+    coll_head mine = {.what = COLL_PLAN, .value = hash};
+    void *got;
+    loom_status st = coll_all(&mine, sizeof mine, &got, msg, len);
+    const coll_head *all = got;
     for (int r = 1; r < job.size && st == LOOM_OK; r++)
         if (all[r].value != all[0].value) {
             snprintf(msg, len, "the plan of rank %d differs from rank 0's (hash %016" PRIx64 " against %016" PRIx64
                      "): every rank must build the same graph with the same options", r, all[r].value, all[0].value);
             st = LOOM_ERR_INVALID;
         }
-    free(all), free(req), free(peer);
+    free(got);
     return st;
+}
+
+loom_status loom__net_all_ok(loom_status st, char *msg, size_t len)
+{
+    if (!job.ready || job.size == 1)
+        return st;
+    typedef struct ok_rec {
+        coll_head h; /* value: the rank's status */
+        char msg[400];
+    } ok_rec;
+    ok_rec mine = {.h = {.what = COLL_OK, .value = (uint64_t)(int64_t)st}};
+    if (st != LOOM_OK)
+        snprintf(mine.msg, sizeof mine.msg, "%s", msg);
+    void *got;
+    loom_status cs = coll_all(&mine.h, sizeof mine, &got, msg, len);
+    if (cs != LOOM_OK)
+        return cs;
+    ok_rec *all = got;
+    for (int r = 0; r < job.size && st == LOOM_OK; r++)
+        if (all[r].h.value != LOOM_OK) {
+            all[r].msg[sizeof all[r].msg - 1] = 0;
+            snprintf(msg, len, "rank %d: %s", r, all[r].msg);
+            st = (loom_status)(int64_t)all[r].h.value;
+        }
+    free(got);
+    return st;
+}
+
+int64_t loom__net_timeout_ns(void)
+{
+    int64_t ns = net_ns(&NET_TIMEOUT);
+    return ns >= 0 ? ns : NET_TIMEOUT.unset_ns;
 }
 
 loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t len)

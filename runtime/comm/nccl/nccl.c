@@ -58,29 +58,37 @@ loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, i
             snprintf(msg, len, "nccl: ncclGetUniqueId failed on rank %d", rank[0]);
         return LOOM_ERR_RUNTIME;
     }
+    /* every device is set (and so checked) before the group, and a failure on any process is
+     * known to every one before any waits in an init: inits queued in a group that ends wait for
+     * ranks that never join */
+    for (int j = 0; j < n && s == LOOM_OK; j++)
+        if (rank[j] == self)
+            s = loom__cuda_set_device(cuda[j], msg, len);
+    if (over_job)
+        s = loom__net_all_ok(s, msg, len);
+    if (s != LOOM_OK)
+        return s;
     /* several devices of one process join in one group (NCCL's rule for one thread) */
     NCK(ncclGroupStart(), NULL);
     ncclResult_t r = ncclSuccess;
     const char *call = "ncclCommInitRank";
-    for (int j = 0; j < n && r == ncclSuccess; j++) {
-        if (rank[j] != self)
-            continue;
-        if (loom__cuda_set_device(cuda[j], msg, len) != LOOM_OK) {
-            ncclGroupEnd();
-            return LOOM_ERR_RUNTIME;
-        }
-        r = ncclCommInitRank((ncclComm_t *)&comm[j], n, made.id, j);
-    }
+    for (int j = 0; j < n && r == ncclSuccess && s == LOOM_OK; j++)
+        if (rank[j] == self && (s = loom__cuda_set_device(cuda[j], msg, len)) == LOOM_OK)
+            r = ncclCommInitRank((ncclComm_t *)&comm[j], n, made.id, j);
     ncclResult_t e = ncclGroupEnd();
     if (r == ncclSuccess && e != ncclSuccess)
         r = e, call = "ncclGroupEnd (ncclCommInitRank)";
-    if (r != ncclSuccess) {
+    if (s == LOOM_OK && r != ncclSuccess)
+        s = fail(r, call, NULL, msg, len);
+    /* every process fails together, with the failing one's message, or none goes on to the next
+     * group while another stopped */
+    if (over_job)
+        s = loom__net_all_ok(s, msg, len);
+    if (s != LOOM_OK)
         for (int j = 0; j < n; j++)
             if (comm[j])
                 ncclCommAbort(comm[j]), comm[j] = NULL;
-        return fail(r, call, NULL, msg, len);
-    }
-    return LOOM_OK;
+    return s;
 }
 
 void loom__nccl_close(void *comm, int abort)

@@ -14,8 +14,10 @@ extern const int loom__nccl_built;
  * device of its own in comm[j], the others NULL. With over_job 1 (a plan over ranks) the unique
  * id is made on rank[0]'s process and broadcast over the job (loom__net_bcast), so every process
  * calls this for every group, in the same order, a group of one device included; with 0 the
- * group is this process's own. Leaves the calling thread's CUDA device changed. LOOM_ERR_RUNTIME
- * (LOOM_ERR_UNSUPPORTED without NCCL) with msg. */
+ * group is this process's own. Over the job, every process fails together (loom__net_all_ok), the
+ * others naming the rank that failed, before any waits for it; a failure leaves no communicator.
+ * Leaves the calling thread's CUDA device changed. LOOM_ERR_RUNTIME (LOOM_ERR_UNSUPPORTED without
+ * NCCL) with msg. */
 loom_status loom__nccl_open(int n, const int *rank, const int *cuda, int self, int over_job, void **comm, char *msg, size_t len);
 /* Frees a communicator (NULL: nothing); abort 1 ends its work in flight instead of waiting for it
  * (after a failed run, where a collective may wait for a device that stopped). */
