@@ -313,13 +313,7 @@ static void join(loom__rt *rt, pthread_t th)
         return;
     }
     for (;;) {
-        struct timespec dl; /* pthread_timedjoin_np's clock */
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_nsec += POLL_NS;
-        if (dl.tv_nsec >= 1000000000) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000;
-        }
+        const struct timespec dl = loom__deadline_after(CLOCK_REALTIME, POLL_NS); /* pthread_timedjoin_np's clock */
         if (pthread_timedjoin_np(th, NULL, &dl) != ETIMEDOUT)
             return;
         poll_hook(rt);

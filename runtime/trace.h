@@ -28,6 +28,19 @@ static inline int64_t loom__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The time ns (under a second) from now on clock clk: a deadline for a timed wait. */
+static inline struct timespec loom__deadline_after(clockid_t clk, long ns)
+{
+    struct timespec dl;
+    clock_gettime(clk, &dl);
+    dl.tv_nsec += ns;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    return dl;
+}
+
 /* Doubles the buffer; on failure counts the record as lost and returns 0. */
 int loom__trace_grow(loom__trace_buf *b);
 

@@ -891,13 +891,7 @@ void *loom__net_main(void *arg)
         uint32_t v = ck_ec32_value(&t->ec);
         if (!loom__ring_empty(&t->ring))
             continue;
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_nsec += ns;
-        if (dl.tv_nsec >= 1000000000) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000;
-        }
+        const struct timespec dl = loom__deadline_after(CLOCK_MONOTONIC, (long)ns);
         t->sleeps++;
         ck_ec32_wait(&t->ec, &loom__ec_mode, v, &dl);
     }
