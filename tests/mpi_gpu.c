@@ -22,12 +22,12 @@ static void check(lt_build_fn build, const char *name, enum lt_mode m, int src, 
     lt_train(build, 0, m, &(lt_train_opts){.placement = "cpu:0", .executor = LOOM_EXEC_ACTORS}, &cpu);
     lt_train(build, 0, m, &(lt_train_opts){.placement = "cuda:0", .executor = LOOM_EXEC_ACTORS}, &gpu);
     lt_train(build, 0, m, &(lt_train_opts){.placement = placement, .executor = LOOM_EXEC_ACTORS, .with_source = src}, &many);
-    snprintf(what, sizeof what, "rank %d: %s %s on %s%s, against cpu:0", loom_dist_rank(), name, lt_mode_name[m], placement,
-             src ? " with a data source" : "");
-    lt_assert_results_close(&many, &cpu, tol, what);
-    snprintf(what, sizeof what, "rank %d: %s %s on %s%s, against cuda:0", loom_dist_rank(), name, lt_mode_name[m], placement,
-             src ? " with a data source" : "");
-    lt_assert_results_close(&many, &gpu, tol, what);
+    const lt_result *ref[2] = {&cpu, &gpu};
+    for (int r = 0; r < 2; r++) {
+        snprintf(what, sizeof what, "rank %d: %s %s on %s%s, against %s", loom_dist_rank(), name, lt_mode_name[m], placement,
+                 src ? " with a data source" : "", r ? "cuda:0" : "cpu:0");
+        lt_assert_results_close(&many, ref[r], tol, what);
+    }
 }
 
 START_TEST(test_mlp_over_ranks)
