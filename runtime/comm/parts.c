@@ -14,8 +14,7 @@ void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, 
     }
 }
 
-/* Device d's region of the logical shape under s: start and size per dim. */
-static void region(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *start, int64_t *size)
+void loom__part_region(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *start, int64_t *size)
 {
     for (int i = 0; i < ndim; i++)
         start[i] = 0, size[i] = shape[i];
@@ -188,7 +187,7 @@ void loom__part_cut(const loom__value *x, loom_sbp s, int n, int d, loom__value 
         memset(out->data, 0, value_bytes(out));
         return;
     }
-    region(x->shape, x->ndim, s, n, d, start, size);
+    loom__part_region(x->shape, x->ndim, s, n, d, start, size);
     box_copy(out->data, out->shape, zero, x->data, x->shape, start, size, x->ndim, loom_dtype_size(x->dtype));
 }
 
@@ -233,7 +232,7 @@ void loom__part_convert(const loom__value *const *parts, loom_sbp from, int n_fr
         return;
     }
     /* to P on device 0 holds the whole value, like B */
-    region(shape, nd, to.kind == LOOM_SBP_PARTIAL_SUM ? loom_broadcast() : to, n_to, d, ostart, osize);
+    loom__part_region(shape, nd, to.kind == LOOM_SBP_PARTIAL_SUM ? loom_broadcast() : to, n_to, d, ostart, osize);
     if (to.kind == LOOM_SBP_SPLIT) {
         ostart[to.axis] = first;
         osize[to.axis] = out->shape[to.axis];

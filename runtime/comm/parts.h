@@ -18,6 +18,9 @@
 
 /* The shape of device d's part of a logical shape under s. */
 void loom__part_shape(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *part);
+/* Device d's region of the logical shape under s on n devices: start and size per dim (a split's
+ * range, or everything). */
+void loom__part_region(const int64_t *shape, int ndim, loom_sbp s, int n, int d, int64_t *start, int64_t *size);
 
 /* For each source of an op run as part d of n under sig, the first index of the part along the
  * source's split axis and that axis's whole size, into ctx (the kctx's offsets); shapes[i] is

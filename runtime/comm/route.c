@@ -32,10 +32,12 @@ int loom__route_contiguous(const int64_t *shape, const int64_t *at, const int64_
 
 void loom__route_region(const int64_t *shape, int nd, loom_sbp s, int n, int q, int holds, int64_t *start, int64_t *size)
 {
+    if (holds) {
+        loom__part_region(shape, nd, s, n, q, start, size);
+        return;
+    }
     for (int i = 0; i < nd; i++)
-        start[i] = 0, size[i] = holds ? shape[i] : 0;
-    if (holds && s.kind == LOOM_SBP_SPLIT)
-        loom_split_part(shape[s.axis], n, q, &start[s.axis], &size[s.axis]);
+        start[i] = 0, size[i] = 0;
 }
 
 void loom__own_route_make(const int64_t *shape, int nd, loom_sbp from, loom_sbp to, int n, int d, loom__own_route *r)
