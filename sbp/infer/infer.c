@@ -79,8 +79,8 @@ static double box_in(const loom__sbp_plan *pl, const loom_tensor *t, const loom_
     if (loom__sbp_plan_2d(pl, s->id)) {
         loom_nd_sbp from = loom__sbp_plan_nd(pl, s->id), to = loom_nd_sbp_2d(sig->in[i], sig1->in[i]);
         loom__box_route tmp;
-        return loom__box_route_plan(&from, &to, pl->mesh[s->id], loom__tensor_bytes(s), loom__route_axis(s, pl->mesh[s->id][1]), d,
-                                    r ? r : &tmp);
+        return loom__box_route_plan(&from, &to, pl->mesh[s->id], loom__tensor_bytes(s), loom__route_axis(s, pl->mesh[s->id][1]),
+                                    loom__tensor_ranks(s), d, r ? r : &tmp);
     }
     loom__box_kind k = loom__boxing(pl->sbp[s->id], sig->in[i]);
     double b = loom__tensor_bytes(s);
@@ -158,7 +158,7 @@ static double out_cost(const loom__sbp_plan *pl, const consumers *cs, const loom
 {
     enum { SEEN = 16 }; /* distinct SBPs remembered; past them, each consumer counts */
     loom_nd_sbp seen[SEEN];
-    int nseen = 0, two = loom__sbp_plan_2d(pl, t->id);
+    int nseen = 0, two = loom__sbp_plan_2d(pl, t->id), ranks = loom__tensor_ranks(t);
     double c = 0, b = loom__tensor_bytes(t);
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
     const loom_nd_sbp have = two ? loom_nd_sbp_2d(out, out1) : loom_nd_sbp_1d(out);
@@ -172,7 +172,7 @@ static double out_cost(const loom__sbp_plan *pl, const consumers *cs, const loom
         if (nseen < SEEN)
             seen[nseen++] = want;
         loom__box_route r;
-        c += two ? loom__box_route_plan(&have, &want, pl->mesh[t->id], b, loom__route_axis(t, pl->mesh[t->id][1]), d, &r)
+        c += two ? loom__box_route_plan(&have, &want, pl->mesh[t->id], b, loom__route_axis(t, pl->mesh[t->id][1]), ranks, d, &r)
                  : loom__box_seconds(loom__boxing(out, want.v[0]), b, pl->nparts[t->id], d);
     }
     return c;
