@@ -2,7 +2,7 @@
  * between them, the level within a rank on the device kind's figures; worked by hand on routes,
  * and seen in what SBP inference chooses for a bias gradient on 128 nodes of 8 GPUs (an
  * all-reduce of its partial sums, where the pricing of one bandwidth per device kind gathered the
- * activations it sums). */
+ * activations it sums), under the built-in network and under one given by loom_train_opts.links. */
 #include "harness.h"
 
 #include <math.h>
@@ -91,7 +91,7 @@ END_TEST
 /* A wide hidden layer on @0-127/cuda:0-7 (plan of rank 5): x [524288, 16] split by rows over every
  * device, hidden.bias's gradient the sum over the rows of a [524288, 512] f32 activation gradient
  * (1 GiB). Returns the program; *g its graph. */
-static loom_program *wide(loom_graph **g)
+static loom_program *wide(loom_graph **g, const loom_link_model *links)
 {
     *g = lt_graph_on("@0-127/cuda:0-7", 3);
     loom_tensor *x = loom_input(*g, "x", LOOM_F32, loom_shape(524288, 16));
@@ -102,6 +102,7 @@ static loom_program *wide(loom_graph **g)
     o.optimizer = loom_sgd(0.1);
     o.plan_only = 1;
     o.plan_rank = 5;
+    o.links = links;
     loom_program *p = NULL;
     ck_assert_msg(loom_compile(*g, loss, &o, &p) == LOOM_OK, "%s", loom_graph_error(*g));
     return p;
@@ -125,7 +126,7 @@ static loom_nd_sbp grad_sbp(loom_program *p, loom_graph *g, const char *name)
 START_TEST(test_bias_gradient_all_reduced)
 {
     loom_graph *g;
-    loom_program *p = wide(&g);
+    loom_program *p = wide(&g, NULL);
     loom_nd_sbp s = grad_sbp(p, g, "hidden.bias");
     char b[64];
     loom_nd_sbp_str(&s, b, sizeof b);
@@ -140,6 +141,39 @@ START_TEST(test_bias_gradient_all_reduced)
 }
 END_TEST
 
+/* loom_train_opts.links is the network inference prices: with 80 us a ring step between the nodes,
+ * the all-reduce's 254 steps (20 ms) cost more than gathering the activation (127 steps and
+ * 1.07 GB: 13 ms), and the gradient is gathered whole on level 0. A bad model is refused. */
+START_TEST(test_links_priced)
+{
+    loom_link_model m = LOOM_LINK_MODEL_INIT;
+    m.node_latency = 80e-6;
+    loom_graph *g;
+    loom_program *p = wide(&g, &m);
+    loom_nd_sbp s = grad_sbp(p, g, "hidden.bias");
+    char b[64];
+    loom_nd_sbp_str(&s, b, sizeof b);
+    ck_assert_msg(s.v[0].kind == LOOM_SBP_BROADCAST, "hidden.bias's gradient is %s", b);
+    ck_assert_double_eq(p->cost.dev[LOOM_DEVICE_CUDA].net_latency, 80e-6);
+    ck_assert_double_eq(p->cost.dev[LOOM_DEVICE_CPU].net_bw, 400e9);
+    loom_program_free(p);
+    loom_graph_free(g);
+    m = LOOM_LINK_MODEL_INIT;
+    m.node_links = 0;
+    g = lt_graph_on("@0-1/cuda:0-1", 3);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(64, 4));
+    loom_tensor *loss = loom_mean(g, loom_nn_linear(g, "fc", x, 2, 1), 3u, 0);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_sgd(0.1);
+    o.plan_only = 1;
+    o.links = &m;
+    loom_program *q = NULL;
+    ck_assert_int_eq(loom_compile(g, loss, &o, &q), LOOM_ERR_INVALID);
+    ck_assert_msg(strstr(loom_graph_error(g), "loom_compile: links: 0 of a node"), "%s", loom_graph_error(g));
+    loom_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("net_cost");
@@ -148,6 +182,7 @@ int main(void)
     tcase_add_test(tc, test_level_across_ranks_on_the_network);
     tcase_add_test(tc, test_cpu_over_ranks);
     tcase_add_test(tc, test_bias_gradient_all_reduced);
+    tcase_add_test(tc, test_links_priced);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }
