@@ -174,6 +174,35 @@ START_TEST(test_links_priced)
 }
 END_TEST
 
+/* The predicted step over ranks is a rank's: its devices run alike with every other rank's, so a
+ * device acts as often on 128 ranks as on 2 (counted over every rank, 64 times as often). */
+START_TEST(test_predicted_step_is_a_ranks)
+{
+    double ops[2], step[2];
+    const char *place[2] = {"@0-1/cuda:0-7", "@0-127/cuda:0-7"};
+    for (int k = 0; k < 2; k++) {
+        loom_graph *g = lt_graph_on(place[k], 3);
+        loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(65536, 16));
+        loom_tensor *y = loom_input(g, "y", LOOM_I32, loom_shape(65536));
+        loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc", x, 4, 1), y, NULL);
+        loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+        o.optimizer = loom_sgd(0.1);
+        o.plan_only = 1;
+        loom_program *p = NULL;
+        ck_assert_msg(loom_compile(g, loss, &o, &p) == LOOM_OK, "%s", loom_graph_error(g));
+        loom__prediction pr;
+        ck_assert_int_eq(loom__program_predict(p, &p->cost, &pr), 0);
+        ops[k] = pr.terms[LOOM__TERM_OPS];
+        step[k] = pr.seconds;
+        loom_program_free(p);
+        loom_graph_free(g);
+    }
+    ck_assert_double_gt(ops[0], 0);
+    ck_assert_double_eq(ops[1], ops[0]);
+    ck_assert_double_lt(step[1], 0.1); /* a few ring all-reduces over 128 nodes, not seconds */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("net_cost");
@@ -183,6 +212,7 @@ int main(void)
     tcase_add_test(tc, test_cpu_over_ranks);
     tcase_add_test(tc, test_bias_gradient_all_reduced);
     tcase_add_test(tc, test_links_priced);
+    tcase_add_test(tc, test_predicted_step_is_a_ranks);
     suite_add_tcase(s, tc);
     return lt_run_suite(s);
 }

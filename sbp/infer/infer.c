@@ -533,7 +533,10 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
         const loom_placement *q = g->places ? g->places[t->place] : NULL;
         size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
         for (int j = 0; j < pl->nparts[id]; j++) {
-            double *slot = dev[base + (size_t)(q ? loom_placement_device(q, j, NULL) : 0)], *d = slot + (id < upd ? 0 : 2 * LOOM__COST_TERMS);
+            int rank = 0, index = q ? loom_placement_device(q, j, &rank) : 0;
+            if (q && rank != loom_placement_rank(q, 0))
+                continue; /* its other ranks' devices, of the same index, run alike at once */
+            double *slot = dev[base + (size_t)index], *d = slot + (id < upd ? 0 : 2 * LOOM__COST_TERMS);
             for (int k = 0; k < LOOM__COST_TERMS; k++) {
                 d[k] += op[k];
                 d[LOOM__COST_TERMS + k] += in[k];
