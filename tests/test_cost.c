@@ -157,6 +157,7 @@ START_TEST(test_calibration_measured_and_used)
     ck_assert_ptr_nonnull(strstr(text, "\"large all-reduces\""));
     ck_assert_ptr_nonnull(strstr(text, "\"small matrix products\""));
     ck_assert_ptr_nonnull(strstr(text, "\"lib_latency\": "));
+    ck_assert_ptr_nonnull(strstr(text, "\"net_bw\": 4e+11")); /* the network's, as given: one machine does not measure it */
     ck_assert_ptr_nonnull(strstr(text, "\"measured_s\""));
     /* a compile takes it, by option and by $LOOM_COST_MODEL, and the plan says so */
     loom_graph *g = loom_graph_new();
@@ -314,9 +315,13 @@ static void refused_at(const char *text, const char *at, const char *want)
     "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"lib_latency\": " lib ", \"box_latency\": 2e-5, " \
     "\"box_bw\": 1e10, \"step_latency\": " step ", \"shared\": true}"
 
-/* lib_latency: read when there, the built-in figure when not (a file written before it was a
- * figure); a latency may be 0 (a calibration fits one so), below 0 or not a number is refused at
- * its byte; a rate of 0 is refused. */
+#define NET_FIGURES(lat, bw)                                                                                         \
+    "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": 2e-5, \"box_bw\": 1e10, "                \
+    "\"step_latency\": 5e-5, \"net_latency\": " lat ", \"net_bw\": " bw ", \"shared\": true}"
+
+/* lib_latency, and the network's figures (net_latency, net_bw): read when there, the built-in
+ * figure when not (a file written before it was a figure); a latency may be 0 (a calibration fits
+ * one so), below 0 or not a number is refused at its byte; a rate of 0 is refused. */
 START_TEST(test_lib_latency_read)
 {
     loom__cost_model cm, def;
@@ -338,6 +343,14 @@ START_TEST(test_lib_latency_read)
     refused_at(FILE_OF("{\"lib_latncy\": 1e-6}"), "1e-6", "unknown figure 'lib_latncy'");
     /* the parse refused leaves the model as it was */
     ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].op_latency, 1e-5);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].net_latency, 10e-6);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].net_bw, 400e9);
+    ck_assert_msg(parse(FILE_OF(NET_FIGURES("2e-6", "1.25e10")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].net_latency, 2e-6);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].net_bw, 1.25e10);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CUDA].net_bw, def.dev[LOOM_DEVICE_CUDA].net_bw);
+    refused_at(FILE_OF(NET_FIGURES("-1", "1e10")), "-1", "'net_latency' must be a non-negative number");
+    refused_at(FILE_OF(NET_FIGURES("1e-5", "0")), "0, \"shared", "'net_bw' must be a positive number");
 }
 END_TEST
 
@@ -377,8 +390,8 @@ START_TEST(test_fit_recovers_figures)
                      truth.step_latency};
     for (int j = 0; j < 7; j++)
         ck_assert_msg(fabs(got[j] - want[j]) <= 1e-6 * want[j], "figure %d: %g, wanted %g", j, got[j], want[j]);
-    for (int j = 0; j < LOOM__COST_TERMS; j++)
-        ck_assert_msg(fitted[j], "term %d not fitted", j);
+    for (int j = 0; j < LOOM__COST_TERMS; j++) /* the network's: no case of one machine has them */
+        ck_assert_msg(fitted[j] == (j != LOOM__TERM_NET_BOXES && j != LOOM__TERM_NET_BYTES), "term %d fitted: %d", j, fitted[j]);
     /* without library calls in any case, lib_latency keeps its figure and is not fitted */
     for (int i = 0; i < N; i++)
         c[i].terms[LOOM__TERM_LIBS] = 0;

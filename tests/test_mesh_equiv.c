@@ -227,7 +227,7 @@ START_TEST(test_hybrid_mlp)
     /* the route through B on level 1 (gather each row's addend whole, all-reduce, slice again)
      * moves more, and is the only other way */
     loom_nd_sbp want = loom_nd_sbp_2d(loom_broadcast(), loom_split(1));
-    int nr = loom__box_routes(&grad, &want, sp->mesh[w->id], bytes, 0, d, all);
+    int nr = loom__box_routes(&grad, &want, sp->mesh[w->id], bytes, 0, 0, d, all);
     double through_b = 0;
     for (int k = 0; k < nr; k++)
         if (all[k].nsteps == 3)
@@ -237,10 +237,10 @@ START_TEST(test_hybrid_mlp)
      * addends at once (5 T each), where a row's all-reduce, then a column's, moves 3 T + 3 T */
     loom_nd_sbp pp = loom_nd_sbp_2d(loom_partial_sum(), loom_partial_sum()), bb = loom_nd_sbp_2d(loom_broadcast(), loom_broadcast());
     loom__box_route flat;
-    loom__box_route_plan(&pp, &bb, sp->mesh[w->id], bytes, 0, d, &flat);
+    loom__box_route_plan(&pp, &bb, sp->mesh[w->id], bytes, 0, 0, d, &flat);
     ck_assert_int_eq(flat.flat, 1);
     ck_assert_double_eq(flat.bytes, 5 * bytes);
-    nr = loom__box_routes(&pp, &bb, sp->mesh[w->id], bytes, 0, d, all);
+    nr = loom__box_routes(&pp, &bb, sp->mesh[w->id], bytes, 0, 0, d, all);
     for (int k = 0; k < nr; k++)
         if (!all[k].flat)
             ck_assert_double_ge(all[k].bytes, 6 * bytes);

@@ -45,7 +45,7 @@ static const arg args[] = {
     {"--tasks", CLI_O_TASKS, ARG_FLAG, AT(tasks), NULL, "print the compiled plan: tasks, registers, memory"},
     {"--rank", CLI_O_RANK, ARG_TEXT, AT(rank), "R",
      "compile the plan of rank R alone, without its job (placements over many ranks, GPUs on none here)"},
-    {"--link", CLI_O_LINK, ARG_TEXT, AT(link), "L", "a node's network links for the traffic of --rank (default 8x400Gb/s)"},
+    {"--link", CLI_O_LINK, ARG_TEXT, AT(link), "L", "a node's network links, for SBP inference over ranks and the traffic of --rank (default 8x400Gb/s)"},
     {"--nvlink", CLI_O_NVLINK, ARG_TEXT, AT(nvlink), "RATE", "a device's links within its node (default 450GB/s)"},
     {"--quiet", CLI_O_QUIET, ARG_FLAG, AT(quiet), NULL, "print nothing but errors (and bench's JSON line)"},
 };

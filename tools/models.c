@@ -357,6 +357,10 @@ int cli_run_new(cli_run *r, const char *cmd, const cli_model *m, const cli_opts 
     }
     t.memory_limit = o->memory_limit;
     t.cost_model = o->cost;
+    loom_link_model links = LOOM_LINK_MODEL_INIT; /* --link: the network SBP inference prices too */
+    if (o->link && loom_link_model_parse(o->link, NULL, &links, &err) != LOOM_OK)
+        return fprintf(stderr, "loom %s: --link: %s\n", cmd, err.msg), 2;
+    t.links = o->link ? &links : NULL;
     if (loom_compile(r->g, r->loss, &t, &r->p) != LOOM_OK) {
         int hint = !strcmp(cmd, "plan") && !o->rank && over_ranks; /* a job's plan, asked here */
         return fprintf(stderr, "loom %s: %s%s\n", cmd, loom_graph_error(r->g),

@@ -188,6 +188,7 @@ static int cases_of(loom_device_kind kind, int multi, cal_case *c)
 static const char *const term_field[LOOM__COST_TERMS] = {
     [LOOM__TERM_OPS] = "op_latency",   [LOOM__TERM_LIBS] = "lib_latency", [LOOM__TERM_FLOPS] = "flops", [LOOM__TERM_BYTES] = "mem_bw",
     [LOOM__TERM_BOXES] = "box_latency", [LOOM__TERM_BOX_BYTES] = "box_bw", [LOOM__TERM_STEPS] = "step_latency",
+    [LOOM__TERM_NET_BOXES] = "net_latency", [LOOM__TERM_NET_BYTES] = "net_bw",
 };
 
 /* Calibrates kind's figures in cm->dev[kind] over its cases; writes the cases' lines to log and
@@ -231,9 +232,10 @@ static loom_status calibrate_kind(loom__cost_model *cm, loom_device_kind kind, i
 static void put_dev(FILE *f, loom_device_kind kind, const loom__cost_dev *d, const int *fitted, int last)
 {
     fprintf(f, "    \"%s\": {\"flops\": %.6g, \"mem_bw\": %.6g, \"op_latency\": %.6g, \"lib_latency\": %.6g, "
-               "\"box_latency\": %.6g, \"box_bw\": %.6g, \"step_latency\": %.6g, \"shared\": %s, \"measured\": [",
+               "\"box_latency\": %.6g, \"box_bw\": %.6g, \"step_latency\": %.6g, \"net_latency\": %.6g, \"net_bw\": %.6g, "
+               "\"shared\": %s, \"measured\": [",
             loom_device_kind_name(kind), d->flops, d->mem_bw, d->op_latency, d->lib_latency, d->box_latency, d->box_bw,
-            d->step_latency, d->shared ? "true" : "false");
+            d->step_latency, d->net_latency, d->net_bw, d->shared ? "true" : "false");
     for (int j = 0, k = 0; j < LOOM__COST_TERMS; j++)
         if (fitted[j])
             fprintf(f, "%s\"%s\"", k++ ? ", " : "", term_field[j]);

@@ -422,6 +422,15 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
         if (loom__cost_load(cost, &p->cost, &e) != LOOM_OK)
             loom__fail(g, e.status, "loom_compile: the cost model %s%s", opts && opts->cost_model ? "" : "($LOOM_COST_MODEL) ", e.msg);
     }
+    if (g->status == LOOM_OK && opts && opts->links) { /* the network between the ranks, for every kind */
+        const loom_link_model *m = opts->links;
+        if (!loom__link_model_ok(m))
+            loom__fail(g, LOOM_ERR_INVALID, "loom_compile: links: %d of a node, bandwidths %g and %g B/s, latencies %g and %g s: "
+                       "expected at least one link, bandwidths > 0, latencies >= 0", m->node_links, m->link_bw, m->gpu_bw,
+                       m->node_latency, m->gpu_latency);
+        for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
+            p->cost.dev[k].net_bw = m->node_links * m->link_bw, p->cost.dev[k].net_latency = m->node_latency;
+    }
     /* the CPU devices share the machine's cores and the program's kernel threads (its pool's) */
     p->threads = opts && opts->threads > 0 ? opts->threads : loom__pool_cores();
     p->cost.dev[LOOM_DEVICE_CPU].cores = loom__pool_cores();

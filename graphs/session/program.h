@@ -78,6 +78,9 @@ loom_status loom__autodiff(loom_graph *g, loom_tensor *loss, loom_tensor **grads
 /* Reads the calibration at path into *cm (graphs/session/calibrate.c): LOOM_ERR_IO or
  * LOOM_ERR_FORMAT with the message naming path (and the byte offset), cm unchanged. */
 loom_status loom__cost_load(const char *path, loom__cost_model *cm, loom_error *err);
+/* 1 when m's figures can price anything: a link at least, bandwidths positive, latencies not
+ * below 0, all finite (graphs/session/traffic.c). */
+int loom__link_model_ok(const loom_link_model *m);
 /* The program's SBP plan: its own with several devices, else the one-device plan (every tensor B)
  * made in *one, which the caller frees when that is what it got; NULL when out of memory. */
 const loom__sbp_plan *loom__program_sbp_view(const loom_program *p, loom__sbp_plan *one);

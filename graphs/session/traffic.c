@@ -61,6 +61,12 @@ loom_status loom_link_model_parse(const char *net, const char *gpu, loom_link_mo
     return LOOM_OK;
 }
 
+int loom__link_model_ok(const loom_link_model *m)
+{
+    return m->node_links >= 1 && m->link_bw > 0 && m->gpu_bw > 0 && isfinite(m->link_bw) && isfinite(m->gpu_bw) &&
+           m->node_latency >= 0 && m->gpu_latency >= 0 && isfinite(m->node_latency) && isfinite(m->gpu_latency);
+}
+
 loom_status loom_program_traffic(loom_program *p, int rank, const loom_link_model *links, loom_traffic *out)
 {
     if (!p)
@@ -69,8 +75,7 @@ loom_status loom_program_traffic(loom_program *p, int rank, const loom_link_mode
     const loom_link_model m = links ? *links : LOOM_LINK_MODEL_INIT;
     if (!out)
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_traffic: out is NULL");
-    if (!(m.node_links >= 1 && m.link_bw > 0 && m.gpu_bw > 0 && isfinite(m.link_bw) && isfinite(m.gpu_bw) &&
-          m.node_latency >= 0 && m.gpu_latency >= 0 && isfinite(m.node_latency) && isfinite(m.gpu_latency)))
+    if (!loom__link_model_ok(&m))
         return loom__program_fail(p, LOOM_ERR_INVALID, "loom_program_traffic: links of a node %d, bandwidths %g and %g B/s, latencies %g "
                                   "and %g s: expected at least one link, bandwidths > 0, latencies >= 0",
                                   m.node_links, m.link_bw, m.gpu_bw, m.node_latency, m.gpu_latency);

@@ -151,6 +151,13 @@ typedef struct loom_train_opts {
                         LOOM_MAX_PLAN_DEVICES devices; without plan_only, a graph's placements hold
                         at most 128 devices in all. */
     int plan_rank; /**< with plan_only: the rank whose plan is compiled; a rank of the placements */
+    const struct loom_link_model *links; /**< the network between the ranks (nodes) that SBP inference
+                                              prices the level of a placement across ranks with: a
+                                              node's links and their ring-step latency (node_links,
+                                              link_bw, node_latency; within a node the device
+                                              kind's figures hold). NULL: the cost model's (built-in:
+                                              8 x 400 Gb/s, 10 us; or the calibration's net_bw and
+                                              net_latency). Ranks of one job must use the same. */
 } loom_train_opts;
 
 /** The most devices a placement may hold in a program compiled with loom_train_opts.plan_only. */
@@ -158,8 +165,8 @@ typedef struct loom_train_opts {
 
 /** The defaults, named: no optimizer, the actor executor, two buffers per input register, the
  * machine's memory, the library's threads, f32 matmuls, no numerics check, no clipping, the
- * default cost model, no micro-batches. A zeroed struct means the same; start from this and set
- * what differs:
+ * default cost model and its network, no micro-batches. A zeroed struct means the same; start
+ * from this and set what differs:
  *
  *     loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
  *     o.optimizer = loom_adam(0.01);                                                        */
@@ -167,7 +174,7 @@ typedef struct loom_train_opts {
     ((loom_train_opts){.optimizer = {.kind = LOOM_OPT_NONE}, .executor = LOOM_EXEC_ACTORS, .regst_num = 2, \
                        .memory_limit = 0, .threads = 0, .matmul = LOOM_MATMUL_F32, .check_numerics = 0,   \
                        .clip_norm = 0, .cost_model = NULL, .micro_batches = 0,                            \
-                       .schedule = LOOM_SCHEDULE_1F1B, .plan_only = 0, .plan_rank = 0})
+                       .schedule = LOOM_SCHEDULE_1F1B, .plan_only = 0, .plan_rank = 0, .links = NULL})
 
 /** A compiled graph (opaque): its plans, parameters, optimizer state and the data fed to it. */
 typedef struct loom_program loom_program;

@@ -17,6 +17,9 @@ void loom__cost_default(loom__cost_model *cm)
      * NCCL rings over NVLink */
     cm->dev[LOOM_DEVICE_CUDA] = (loom__cost_dev){.flops = 50e12, .mem_bw = 3e12, .op_latency = 4e-6, .lib_latency = 4e-6,
                                                  .box_latency = 10e-6, .box_bw = 150e9, .step_latency = 30e-6, .shared = 0};
+    /* nodes of either kind on 8 x 400 Gb/s of network, a ring step between them 10 us */
+    for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
+        cm->dev[k].net_bw = 400e9, cm->dev[k].net_latency = 10e-6;
 }
 
 void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS])
@@ -28,6 +31,8 @@ void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS])
     unit[LOOM__TERM_BOXES] = d->box_latency;
     unit[LOOM__TERM_BOX_BYTES] = 1 / d->box_bw;
     unit[LOOM__TERM_STEPS] = d->step_latency;
+    unit[LOOM__TERM_NET_BOXES] = d->net_latency;
+    unit[LOOM__TERM_NET_BYTES] = 1 / d->net_bw;
 }
 
 double loom__terms_seconds(const double *terms, const loom__cost_dev *d)
@@ -35,7 +40,7 @@ double loom__terms_seconds(const double *terms, const loom__cost_dev *d)
     double unit[LOOM__COST_TERMS], s = 0;
     loom__cost_unit(d, unit);
     for (int i = 0; i < LOOM__COST_TERMS; i++)
-        s += terms[i] * unit[i];
+        s += terms[i] ? terms[i] * unit[i] : 0; /* a figure a device never uses may be left 0 */
     return s;
 }
 
@@ -139,6 +144,16 @@ void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev
     terms[LOOM__TERM_BOX_BYTES] += b;
 }
 
+double loom__net_terms(loom__box_kind k, double bytes, int N, int per_node, double *terms)
+{
+    double b = N > 1 ? ring_bytes(k, bytes, N) : 0;
+    if (b == 0)
+        return 0;
+    terms[LOOM__TERM_NET_BOXES] += k == LOOM__BOX_ALL_REDUCE ? 2 * (N - 1) : N - 1;
+    terms[LOOM__TERM_NET_BYTES] += per_node * b;
+    return b;
+}
+
 double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)
 {
     double terms[LOOM__COST_TERMS] = {0};
@@ -158,6 +173,12 @@ loom_device_kind loom__tensor_kind(const loom_tensor *t)
 {
     const loom_placement *p = t->graph->places ? t->graph->places[t->place] : NULL;
     return p ? loom_placement_kind(p) : LOOM_DEVICE_CPU;
+}
+
+int loom__tensor_ranks(const loom_tensor *t)
+{
+    const loom_placement *p = t->graph->places ? t->graph->places[t->place] : NULL;
+    return p && loom_placement_nranks(p) > 1;
 }
 
 /* On devices sharing a machine of C cores (its rates), one of n devices running at once (or the

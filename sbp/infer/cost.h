@@ -40,7 +40,14 @@
  *     machine's rate: P -> B reads every part whole on every device, or runs in two phases, see
  *     loom__all_reduce_two_phase);
  *   - devices on links (GPUs): ring collectives, one boxing a ring step (2(n-1) steps for an
- *     all-reduce, n-1 otherwise) and the bytes each device sends. */
+ *     all-reduce, n-1 otherwise) and the bytes each device sends.
+ *
+ * Across ranks (the level 0 of a placement with ranks: a rank is a node, docs/placement.md) the
+ * devices of any kind are on the network between the nodes: a step there is a ring over the N
+ * nodes, one device of each, the G devices of a node in G such rings at once on the node's links;
+ * it counts net boxings (a ring step each, at net_latency) and the bytes the node sends (G times
+ * a device's, at net_bw). Within a rank (level 1) a step is priced as above by the device kind's
+ * figures, on one node's machine. */
 #ifndef LOOM_SBP_COST_H
 #define LOOM_SBP_COST_H
 
@@ -67,6 +74,8 @@ typedef struct loom__cost_dev {
     double box_latency;  /* seconds a boxing takes whatever its bytes (on links: per ring step) */
     double box_bw;       /* bytes per second a boxing moves; shared: the machine's */
     double step_latency; /* seconds a step takes besides its ops */
+    double net_latency;  /* seconds of a ring step between nodes (ranks) */
+    double net_bw;       /* bytes per second a node sends to the other nodes, all its links */
     int shared;          /* 1: the devices share one machine (see above); 0: each its own, on links */
     int threads;         /* shared: the kernel threads the devices share (a program's, set when it
                           * compiles; 0: as many as cores); not read from or written to a calibration */
@@ -83,6 +92,8 @@ typedef enum loom__cost_term {
     LOOM__TERM_BOXES,
     LOOM__TERM_BOX_BYTES,
     LOOM__TERM_STEPS,
+    LOOM__TERM_NET_BOXES, /* ring steps between nodes */
+    LOOM__TERM_NET_BYTES, /* bytes a node sends to the other nodes */
     LOOM__COST_TERMS
 } loom__cost_term;
 
@@ -95,7 +106,9 @@ typedef struct loom__cost_model {
 } loom__cost_model;
 
 /* The built-in figures: a CPU device as a core of a small server, a GPU as an H100/H200 with
- * NVLink. They order signatures sensibly; a calibration makes the predicted times the machine's. */
+ * NVLink, nodes on 8 x 400 Gb/s of network (400 GB/s a node, 10 us a ring step, as
+ * LOOM_LINK_MODEL_INIT). They order signatures sensibly; a calibration makes the predicted times
+ * the machine's. */
 void loom__cost_default(loom__cost_model *cm);
 
 /* Reads a calibration (the JSON loom_calibrate writes; cost_file.c) of len bytes of text, read
@@ -121,6 +134,13 @@ void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev
 /* Seconds under the model. */
 double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_dev *d);
 
+/* 1 when t's placement lies over several ranks: its level 0 is then across the network. */
+int loom__tensor_ranks(const loom_tensor *t);
+/* Adds to terms a ring step of `kind` between N nodes (one device of each, its share `bytes` of
+ * the tensor), per_node such rings at once on each node's links; returns the bytes a device
+ * sends. */
+double loom__net_terms(loom__box_kind k, double bytes, int N, int per_node, double *terms);
+
 /* A boxing on a 2-D mesh (cost_route.c): 1-D boxings along the levels, or one over the whole
  * mesh (flat). */
 typedef struct loom__box_step {
@@ -140,15 +160,18 @@ typedef struct loom__box_route {
 } loom__box_route;
 /* Every route that makes the boxing, into c (at most LOOM__BOX_ROUTES), with its terms, bytes
  * and seconds: flat (when both are one value on both levels), level 1 then 0, level 0 then 1 (when
- * valid), through B on level 1 (always), and on devices with links through S(axis) on level 1
- * (axis >= 0, when valid; loom__route_axis). Returns their number. */
+ * valid), through B on level 1 (always), and on devices with links or over ranks through S(axis)
+ * on level 1 (axis >= 0, when valid; loom__route_axis). ranks: 1 when the mesh's rows are ranks
+ * (loom__tensor_ranks), level 0 then on the network (see above) and a flat step hierarchical:
+ * within each node on the device kind's figures, between the nodes on the network's, each device
+ * carrying 1/mesh[1] of its node's share. Returns their number. */
 #define LOOM__BOX_ROUTES 5
-int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis, int ranks,
                      const loom__cost_dev *d, loom__box_route c[LOOM__BOX_ROUTES]);
 /* The cheapest route from `from` to `to` (two levels each) for a tensor of `bytes` logical bytes on
  * a mesh of mesh[0] x mesh[1] devices of kind d, into *best; returns its seconds (0 and no steps
- * when they are equal). axis as loom__box_routes takes it. */
-double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
+ * when they are equal). axis and ranks as loom__box_routes takes them. */
+double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis, int ranks,
                             const loom__cost_dev *d, loom__box_route *best);
 /* The first axis of dense tensor t that n devices can split (its bound at least n), or -1. */
 int loom__route_axis(const loom_tensor *t, int n);

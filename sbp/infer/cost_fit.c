@@ -44,7 +44,7 @@ static int solve(int n, double a[][LOOM__COST_TERMS], double *b, double *x)
 /* 1 for a term counted in seconds each (a latency, which may be 0); 0 for a rate's. */
 static int is_latency(int j)
 {
-    return j == LOOM__TERM_OPS || j == LOOM__TERM_LIBS || j == LOOM__TERM_BOXES || j == LOOM__TERM_STEPS;
+    return j == LOOM__TERM_OPS || j == LOOM__TERM_LIBS || j == LOOM__TERM_BOXES || j == LOOM__TERM_STEPS || j == LOOM__TERM_NET_BOXES;
 }
 
 /* The least-squares seconds of the nf free terms free_[] into x (scaled by scale[]), the others
@@ -115,4 +115,6 @@ void loom__cost_fit(const loom__cost_case *r, int nr, loom__cost_dev *d, int fit
     d->box_latency = unit[LOOM__TERM_BOXES];
     d->box_bw = 1 / unit[LOOM__TERM_BOX_BYTES];
     d->step_latency = unit[LOOM__TERM_STEPS];
+    d->net_latency = unit[LOOM__TERM_NET_BOXES];
+    d->net_bw = 1 / unit[LOOM__TERM_NET_BYTES];
 }

@@ -14,7 +14,14 @@
  * hierarchical collective, (P, P) -> (B, B) a reduce-scatter within each row (a node), an
  * all-reduce of 1/columns of the tensor across the rows, an all-gather within each row.
  * Where the devices share memory an all-reduce step is priced in one phase, as the mesh's boxing
- * task runs it. */
+ * task runs it.
+ *
+ * On a placement over ranks the rows are nodes: a level-0 step is a ring between the nodes, priced
+ * with the network's figures (net_latency a ring step, net_bw the node's links, which its G
+ * devices' rings share), CPU devices too, as they share no memory across ranks; a level-1 step
+ * is within one node's machine (on devices sharing memory, that node's row alone); the route
+ * through S(a) is open to CPU devices as well; and a flat step runs hierarchically, as the
+ * traffic of a rank counts it (graphs/plan/plan_traffic.c). */
 #include "sbp/infer/cost.h"
 
 #include "graphs/builder/graph.h"
@@ -23,9 +30,33 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Adds to t the terms of `k` on a group of n devices holding a share of gb bytes, priced by the
+ * device kind's figures (one machine's tasks: shared devices count their group's); returns the
+ * bytes a device moves. */
+static double group_terms(loom__box_kind k, double gb, int n, const loom__cost_dev *d, double *t)
+{
+    if (d->shared && k == LOOM__BOX_ALL_REDUCE && n > 1) { /* in one phase: a mesh's task sums its group's parts */
+        t[LOOM__TERM_BOXES] += 1;
+        t[LOOM__TERM_BOX_BYTES] += n * (n + 1) * gb;
+        return (n + 1) * gb;
+    }
+    loom__box_terms(k, gb, n, d, t);
+    return loom__box_bytes(k, gb, n, d);
+}
+
+static int local(loom__box_kind k) { return k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO; }
+
+static void add_terms(loom__box_route *r, const double *t, loom__box_step st)
+{
+    for (int i = 0; i < LOOM__COST_TERMS; i++)
+        r->terms[i] += t[i];
+    r->step[r->nsteps++] = st;
+    r->bytes += st.bytes;
+}
+
 /* Adds step (level l, a -> b, the other level being `other`) to r; 0, or -1 when the step is
- * invalid. */
-static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp other, const int mesh[2], double bytes,
+ * invalid. Over ranks (ranks 1) level 0 is between the nodes, and a machine holds one row. */
+static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp other, const int mesh[2], double bytes, int ranks,
                     const loom__cost_dev *d)
 {
     if (loom_sbp_equal(a, b))
@@ -37,52 +68,67 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
     double gb = other.kind == LOOM_SBP_SPLIT ? bytes / groups : bytes; /* a group's share of the tensor */
     loom__box_kind k = loom__boxing(a, b);
     double t[LOOM__COST_TERMS] = {0}, moved;
-    if (d->shared && k == LOOM__BOX_ALL_REDUCE && n > 1) { /* in one phase: a mesh's task sums its group's parts */
-        moved = (n + 1) * gb;
-        t[LOOM__TERM_BOXES] = 1;
-        t[LOOM__TERM_BOX_BYTES] = n * moved;
+    if (ranks && l == 0 && !local(k)) {
+        moved = loom__net_terms(k, gb, n, groups, t);
     } else {
-        loom__box_terms(k, gb, n, d, t);
-        moved = loom__box_bytes(k, gb, n, d);
+        moved = group_terms(k, gb, n, d, t);
+        if (d->shared) /* the groups' tasks on a machine at once, on its bandwidth: every group's, or over
+                        * ranks a node's (its row; of a column, its device) */
+            t[LOOM__TERM_BOX_BYTES] *= !ranks ? groups : l == 1 ? 1 : (double)groups / n;
     }
-    if (d->shared) /* every group's tasks at once, on the machine's bandwidth */
-        t[LOOM__TERM_BOX_BYTES] *= groups;
-    for (int i = 0; i < LOOM__COST_TERMS; i++)
-        r->terms[i] += t[i];
-    r->step[r->nsteps++] = (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved, .share = gb};
-    r->bytes += moved;
+    add_terms(r, t, (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved, .share = gb});
     return 0;
+}
+
+/* Adds the flat step a -> b over every device of the mesh to r. Over ranks it runs hierarchically:
+ * within each node on the node's share (an all-to-all's within the node: T/N^2, a local one's
+ * T/N), and between the nodes each device carrying 1/G of it. */
+static void add_flat(loom__box_route *r, loom_sbp a, loom_sbp b, const int mesh[2], double bytes, int ranks, const loom__cost_dev *d)
+{
+    const int N = mesh[0], G = mesh[1];
+    if (!ranks) {
+        add_step(r, 0, a, b, loom_broadcast(), (const int[2]){N * G, 1}, bytes, 0, d);
+        r->step[r->nsteps - 1].level = -1;
+        return;
+    }
+    loom__box_kind k = loom__boxing(a, b);
+    double t[LOOM__COST_TERMS] = {0};
+    double gb = k == LOOM__BOX_ALL_TO_ALL ? bytes / ((double)N * N) : local(k) ? bytes / N : bytes;
+    double moved = group_terms(k, gb, G, d, t);
+    if (!local(k))
+        moved += loom__net_terms(k, bytes / G, N, G, t);
+    add_terms(r, t, (loom__box_step){.level = -1, .from = a, .to = b, .kind = k, .n = N * G, .bytes = moved, .share = bytes});
 }
 
 static int uniform(const loom_nd_sbp *s) { return loom_sbp_equal(s->v[0], s->v[1]); }
 
-int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
+int loom__box_routes(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis, int ranks,
                      const loom__cost_dev *d, loom__box_route c[LOOM__BOX_ROUTES])
 {
     int nc = 0;
     const loom_sbp a0 = from->v[0], a1 = from->v[1], b0 = to->v[0], b1 = to->v[1];
     if (uniform(from) && uniform(to)) { /* flat */
         c[nc] = (loom__box_route){.flat = 1};
-        int m[2] = {mesh[0] * mesh[1], 1};
-        add_step(&c[nc], 0, a0, b0, loom_broadcast(), m, bytes, d);
-        c[nc++].step[0].level = -1;
+        if (!loom_sbp_equal(a0, b0))
+            add_flat(&c[nc], a0, b0, mesh, bytes, ranks, d);
+        nc++;
     }
     c[nc] = (loom__box_route){0}; /* level 1, then level 0 */
-    if (!add_step(&c[nc], 1, a1, b1, a0, mesh, bytes, d) && !add_step(&c[nc], 0, a0, b0, b1, mesh, bytes, d))
+    if (!add_step(&c[nc], 1, a1, b1, a0, mesh, bytes, ranks, d) && !add_step(&c[nc], 0, a0, b0, b1, mesh, bytes, ranks, d))
         nc++;
     c[nc] = (loom__box_route){0}; /* level 0, then level 1 */
-    if (!add_step(&c[nc], 0, a0, b0, a1, mesh, bytes, d) && !add_step(&c[nc], 1, a1, b1, b0, mesh, bytes, d))
+    if (!add_step(&c[nc], 0, a0, b0, a1, mesh, bytes, ranks, d) && !add_step(&c[nc], 1, a1, b1, b0, mesh, bytes, ranks, d))
         nc++;
     c[nc] = (loom__box_route){0}; /* level 1 through B */
-    add_step(&c[nc], 1, a1, loom_broadcast(), a0, mesh, bytes, d);
-    add_step(&c[nc], 0, a0, b0, loom_broadcast(), mesh, bytes, d);
-    add_step(&c[nc], 1, loom_broadcast(), b1, b0, mesh, bytes, d);
+    add_step(&c[nc], 1, a1, loom_broadcast(), a0, mesh, bytes, ranks, d);
+    add_step(&c[nc], 0, a0, b0, loom_broadcast(), mesh, bytes, ranks, d);
+    add_step(&c[nc], 1, loom_broadcast(), b1, b0, mesh, bytes, ranks, d);
     nc++;
-    if (!d->shared && axis >= 0) { /* level 1 through S(axis): the hierarchical collective of links */
+    if ((!d->shared || ranks) && axis >= 0) { /* level 1 through S(axis): the hierarchical collective of links */
         const loom_sbp sa = loom_split(axis);
         c[nc] = (loom__box_route){0};
-        if (!add_step(&c[nc], 1, a1, sa, a0, mesh, bytes, d) && !add_step(&c[nc], 0, a0, b0, sa, mesh, bytes, d) &&
-            !add_step(&c[nc], 1, sa, b1, b0, mesh, bytes, d))
+        if (!add_step(&c[nc], 1, a1, sa, a0, mesh, bytes, ranks, d) && !add_step(&c[nc], 0, a0, b0, sa, mesh, bytes, ranks, d) &&
+            !add_step(&c[nc], 1, sa, b1, b0, mesh, bytes, ranks, d))
             nc++;
     }
     for (int k = 0; k < nc; k++)
@@ -98,14 +144,14 @@ int loom__route_axis(const loom_tensor *t, int n)
     return -1;
 }
 
-double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis,
+double loom__box_route_plan(const loom_nd_sbp *from, const loom_nd_sbp *to, const int mesh[2], double bytes, int axis, int ranks,
                             const loom__cost_dev *d, loom__box_route *best)
 {
     *best = (loom__box_route){0};
     if (loom_nd_sbp_equal(from, to))
         return 0;
     loom__box_route c[LOOM__BOX_ROUTES];
-    int nc = loom__box_routes(from, to, mesh, bytes, axis, d, c);
+    int nc = loom__box_routes(from, to, mesh, bytes, axis, ranks, d, c);
     for (int k = 0; k < nc; k++)
         if (k == 0 || c[k].seconds < best->seconds)
             *best = c[k];

@@ -79,8 +79,8 @@ static double box_in(const loom__sbp_plan *pl, const loom_tensor *t, const loom_
     if (loom__sbp_plan_2d(pl, s->id)) {
         loom_nd_sbp from = loom__sbp_plan_nd(pl, s->id), to = loom_nd_sbp_2d(sig->in[i], sig1->in[i]);
         loom__box_route tmp;
-        return loom__box_route_plan(&from, &to, pl->mesh[s->id], loom__tensor_bytes(s), loom__route_axis(s, pl->mesh[s->id][1]), d,
-                                    r ? r : &tmp);
+        return loom__box_route_plan(&from, &to, pl->mesh[s->id], loom__tensor_bytes(s), loom__route_axis(s, pl->mesh[s->id][1]),
+                                    loom__tensor_ranks(s), d, r ? r : &tmp);
     }
     loom__box_kind k = loom__boxing(pl->sbp[s->id], sig->in[i]);
     double b = loom__tensor_bytes(s);
@@ -158,7 +158,7 @@ static double out_cost(const loom__sbp_plan *pl, const consumers *cs, const loom
 {
     enum { SEEN = 16 }; /* distinct SBPs remembered; past them, each consumer counts */
     loom_nd_sbp seen[SEEN];
-    int nseen = 0, two = loom__sbp_plan_2d(pl, t->id);
+    int nseen = 0, two = loom__sbp_plan_2d(pl, t->id), ranks = loom__tensor_ranks(t);
     double c = 0, b = loom__tensor_bytes(t);
     const loom__cost_dev *d = &cm->dev[loom__tensor_kind(t)];
     const loom_nd_sbp have = two ? loom_nd_sbp_2d(out, out1) : loom_nd_sbp_1d(out);
@@ -172,7 +172,7 @@ static double out_cost(const loom__sbp_plan *pl, const consumers *cs, const loom
         if (nseen < SEEN)
             seen[nseen++] = want;
         loom__box_route r;
-        c += two ? loom__box_route_plan(&have, &want, pl->mesh[t->id], b, loom__route_axis(t, pl->mesh[t->id][1]), d, &r)
+        c += two ? loom__box_route_plan(&have, &want, pl->mesh[t->id], b, loom__route_axis(t, pl->mesh[t->id][1]), ranks, d, &r)
                  : loom__box_seconds(loom__boxing(out, want.v[0]), b, pl->nparts[t->id], d);
     }
     return c;
@@ -533,7 +533,10 @@ void loom__sbp_plan_predict(const loom__sbp_plan *pl, loom_graph *g, int end, in
         const loom_placement *q = g->places ? g->places[t->place] : NULL;
         size_t base = (size_t)loom__tensor_kind(t) * LOOM__COST_DEVICES;
         for (int j = 0; j < pl->nparts[id]; j++) {
-            double *slot = dev[base + (size_t)(q ? loom_placement_device(q, j, NULL) : 0)], *d = slot + (id < upd ? 0 : 2 * LOOM__COST_TERMS);
+            int rank = 0, index = q ? loom_placement_device(q, j, &rank) : 0;
+            if (q && rank != loom_placement_rank(q, 0))
+                continue; /* its other ranks' devices, of the same index, run alike at once */
+            double *slot = dev[base + (size_t)index], *d = slot + (id < upd ? 0 : 2 * LOOM__COST_TERMS);
             for (int k = 0; k < LOOM__COST_TERMS; k++) {
                 d[k] += op[k];
                 d[LOOM__COST_TERMS + k] += in[k];

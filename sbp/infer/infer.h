@@ -59,7 +59,8 @@ loom_status loom__sbp_infer(loom_graph *g, int end, const uint8_t *dead, int n, 
 void loom__sbp_plan_free(loom__sbp_plan *pl);
 
 /* A plan's step time under the cost model: each op's seconds on its devices, each boxing's on its
- * consumer's; the step is the longer of the busiest device's sum (devices run their ops one at a
+ * consumer's (over ranks, on the devices of a placement's first rank, which every rank's run
+ * alike); the step is the longer of the busiest device's sum (devices run their ops one at a
  * time) and the longest chain of ops and boxings (what waits for what), plus a step's own. With
  * micro-batches (micro > 1) g's shapes are a micro-batch's (the plan's op table) and the ops
  * before upd (the forward and backward passes) run once per micro-batch through the pipeline's
