@@ -6,6 +6,9 @@
  *   - a pipeline of 4 stages, 8 micro-batches: one a rank on 4 ranks, two a rank on 2;
  *   - data parallelism over every rank (one and two devices a rank) with micro-batches: gradient
  *     accumulation, then the sum over the devices; on 4 ranks also 2 stages of 2 ranks each.
+ * The 2-stage pipeline's EVAL and GRAD runs match one device's too, and its plan written as JSON
+ * and read back trains to the same bits; a parameter of rank 0's stage read on rank 1 trains to one
+ * device's.
  * The groups of pieces of a step (the parameters' copies, the gradients' sums, GPipe's barrier
  * and gate) act on their own ranks; what crosses them is micro-batches, their gradients and the
  * sums of a step's gradients. */
@@ -13,7 +16,9 @@
 #include "pipe_cases.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const lt_pipe_opts one_device = {.stage = {"cpu:0"}, .nstages = 1};
 
@@ -51,6 +56,22 @@ static void check_all(lt_pipe_opts o, const char *what)
 START_TEST(test_two_stages_over_ranks)
 {
     check_all((lt_pipe_opts){.stage = {"@0/cpu:0", "@1/cpu:0"}, .nstages = 2, .micro = 4}, "2 stages on ranks 0 and 1");
+}
+END_TEST
+
+/* The 2-stage pipeline over ranks in EVAL and GRAD runs (the logits joined from the micro-batches
+ * of the last stage's rank on every rank, the gradients summed), and its plan written as JSON and
+ * read back on every rank, which trains to the same bits. */
+START_TEST(test_modes_and_plan_json_over_ranks)
+{
+    lt_pipe_opts o = {.stage = {"@0/cpu:0", "@1/cpu:0"}, .nstages = 2, .micro = 4};
+    lt_pipe_check_modes(&o);
+    o.schedule = LOOM_SCHEDULE_GPIPE;
+    lt_pipe_model m;
+    char path[64];
+    free(lt_pipe_read_back(&o, &m, path));
+    unlink(path);
+    lt_pipe_model_free(&m);
 }
 END_TEST
 
@@ -138,8 +159,8 @@ int main(void)
 {
     if (lt_mpi_init("mpi_pipeline", placement, sizeof placement, "cpu:0"))
         return 1;
-    const TTest *cases[] = {test_two_stages_over_ranks, test_four_stages_over_ranks, test_data_parallel_micro_over_ranks,
-                            test_shared_parameter_over_ranks};
+    const TTest *cases[] = {test_two_stages_over_ranks, test_modes_and_plan_json_over_ranks, test_four_stages_over_ranks,
+                            test_data_parallel_micro_over_ranks, test_shared_parameter_over_ranks};
     TCase *tc = tcase_create("micro-batches over ranks");
     tcase_set_timeout(tc, 240);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)

@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graphs/session/program.h"
@@ -130,4 +131,55 @@ void lt_pipe_assert_close(const lt_pipe_result *a, const lt_pipe_result *b, doub
     lt_assert_close(a->loss, b->loss, LT_PIPE_STEPS, tol, what);
     lt_assert_close(a->param, b->param, a->nparam, tol, what);
     lt_record_results(what, a->loss, LT_PIPE_STEPS);
+}
+
+void lt_pipe_check_modes(const lt_pipe_opts *o)
+{
+    lt_pipe_model a, b;
+    lt_pipe_compile(&a, &(lt_pipe_opts){.stage = {"cpu:0"}, .nstages = 1});
+    lt_pipe_compile(&b, o);
+    ck_assert_int_eq(loom_program_keep(a.p, a.logits), LOOM_OK);
+    ck_assert_int_eq(loom_program_keep(b.p, b.logits), LOOM_OK);
+    for (int mode = LOOM_RUN_EVAL; mode <= LOOM_RUN_GRAD; mode++) {
+        ck_assert_msg(loom_program_run(a.p, (loom_run_mode)mode) == LOOM_OK, "%s", loom_program_error(a.p));
+        ck_assert_msg(loom_program_run(b.p, (loom_run_mode)mode) == LOOM_OK, "%s", loom_program_error(b.p));
+        loom_tensor *want[2 + 8], *got[2 + 8];
+        int n = 0;
+        want[n] = a.logits, got[n++] = b.logits;
+        want[n] = a.loss, got[n++] = b.loss;
+        for (int k = 0; mode == LOOM_RUN_GRAD && loom_graph_param(a.g, k); k++)
+            want[n] = loom_program_grad(a.p, loom_graph_param(a.g, k)), got[n++] = loom_program_grad(b.p, loom_graph_param(b.g, k));
+        for (int i = 0; i < n; i++) {
+            loom_array wa, ga;
+            ck_assert_msg(loom_program_fetch(a.p, want[i], &wa) == LOOM_OK, "%s", loom_program_error(a.p));
+            ck_assert_msg(loom_program_fetch(b.p, got[i], &ga) == LOOM_OK, "%s", loom_program_error(b.p));
+            ck_assert_int_eq(loom_array_numel(&wa), loom_array_numel(&ga));
+            ck_assert_int_eq(memcmp(wa.shape, ga.shape, sizeof wa.shape), 0);
+            double *dw = lt_to_double(&wa), *dg = lt_to_double(&ga);
+            char what[64];
+            snprintf(what, sizeof what, "mode %d, value %d", mode, i);
+            lt_assert_close(dg, dw, loom_array_numel(&wa), 1e-5, what);
+            free(dw);
+            free(dg);
+        }
+    }
+    lt_pipe_model_free(&a);
+    lt_pipe_model_free(&b);
+}
+
+char *lt_pipe_read_back(const lt_pipe_opts *o, lt_pipe_model *m, char *path)
+{
+    lt_pipe_result own;
+    lt_pipe_train(o, &own);
+    lt_pipe_compile(m, o);
+    char *text = lt_plan_json(m->p, path);
+    ck_assert_msg(loom_program_read_plan(m->p, path) == LOOM_OK, "%s", loom_program_error(m->p));
+    for (int run = 0; run < 2; run++)
+        ck_assert_msg(loom_program_run_steps(m->p, LOOM_RUN_STEP, LT_PIPE_STEPS / 2) == LOOM_OK, "%s", loom_program_error(m->p));
+    int64_t n;
+    const double *back = loom_program_losses(m->p, &n);
+    ck_assert_int_eq(n, LT_PIPE_STEPS);
+    ck_assert_msg(!memcmp(back, own.loss, sizeof own.loss), "the plan read back trains to %.17g, its program to %.17g", back[n - 1],
+                  own.loss[LT_PIPE_STEPS - 1]);
+    return text;
 }

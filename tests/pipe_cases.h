@@ -42,6 +42,13 @@ void lt_pipe_model_free(lt_pipe_model *m);
 /* Trains LT_PIPE_STEPS steps (two runs: the second goes on from the first) and reads the losses and
  * every parameter into r. Fails the test on any error. */
 void lt_pipe_train(const lt_pipe_opts *o, lt_pipe_result *r);
+/* o's EVAL and GRAD runs (its logits, loss and parameters' gradients) against one device's with
+ * the whole batch, within 1e-5: a step's values joined or summed from its micro-batches. */
+void lt_pipe_check_modes(const lt_pipe_opts *o);
+/* Trains o, then compiles it into m, writes m's plan as JSON to path (a new temporary file),
+ * reads it back into m and trains m: the same losses bit for bit. Returns the JSON text (the
+ * caller frees it and unlinks path; m stays compiled, its plan the one read back). */
+char *lt_pipe_read_back(const lt_pipe_opts *o, lt_pipe_model *m, char *path);
 /* Losses and parameters of a and b within tol (relative above 1); records a's losses. */
 void lt_pipe_assert_close(const lt_pipe_result *a, const lt_pipe_result *b, double tol, const char *what);
 

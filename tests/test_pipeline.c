@@ -119,38 +119,9 @@ END_TEST
  * after another). */
 START_TEST(test_other_modes)
 {
-    lt_pipe_model a, b;
     lt_pipe_opts o = four_stages;
     o.micro = 8;
-    lt_pipe_compile(&a, &one_device);
-    lt_pipe_compile(&b, &o);
-    ck_assert_int_eq(loom_program_keep(a.p, a.logits), LOOM_OK);
-    ck_assert_int_eq(loom_program_keep(b.p, b.logits), LOOM_OK);
-    for (int mode = LOOM_RUN_EVAL; mode <= LOOM_RUN_GRAD; mode++) {
-        ck_assert_msg(loom_program_run(a.p, (loom_run_mode)mode) == LOOM_OK, "%s", loom_program_error(a.p));
-        ck_assert_msg(loom_program_run(b.p, (loom_run_mode)mode) == LOOM_OK, "%s", loom_program_error(b.p));
-        loom_tensor *want[2 + 8], *got[2 + 8];
-        int n = 0;
-        want[n] = a.logits, got[n++] = b.logits;
-        want[n] = a.loss, got[n++] = b.loss;
-        for (int k = 0; mode == LOOM_RUN_GRAD && loom_graph_param(a.g, k); k++)
-            want[n] = loom_program_grad(a.p, loom_graph_param(a.g, k)), got[n++] = loom_program_grad(b.p, loom_graph_param(b.g, k));
-        for (int i = 0; i < n; i++) {
-            loom_array wa, ga;
-            ck_assert_msg(loom_program_fetch(a.p, want[i], &wa) == LOOM_OK, "%s", loom_program_error(a.p));
-            ck_assert_msg(loom_program_fetch(b.p, got[i], &ga) == LOOM_OK, "%s", loom_program_error(b.p));
-            ck_assert_int_eq(loom_array_numel(&wa), loom_array_numel(&ga));
-            ck_assert_int_eq(memcmp(wa.shape, ga.shape, sizeof wa.shape), 0);
-            double *dw = lt_to_double(&wa), *dg = lt_to_double(&ga);
-            char what[64];
-            snprintf(what, sizeof what, "mode %d, value %d", mode, i);
-            lt_assert_close(dg, dw, loom_array_numel(&wa), 1e-5, what);
-            free(dw);
-            free(dg);
-        }
-    }
-    lt_pipe_model_free(&a);
-    lt_pipe_model_free(&b);
+    lt_pipe_check_modes(&o);
 }
 END_TEST
 
@@ -262,18 +233,9 @@ START_TEST(test_plan_json)
     lt_pipe_opts o = four_stages;
     o.micro = 8;
     o.schedule = LOOM_SCHEDULE_GPIPE;
-    lt_pipe_result own, back;
-    lt_pipe_train(&o, &own);
     lt_pipe_model m;
-    lt_pipe_compile(&m, &o);
     char path[64];
-    char *text = lt_plan_json(m.p, path);
-    ck_assert_msg(loom_program_read_plan(m.p, path) == LOOM_OK, "%s", loom_program_error(m.p));
-    for (int run = 0; run < 2; run++)
-        ck_assert_msg(loom_program_run_steps(m.p, LOOM_RUN_STEP, STEPS / 2) == LOOM_OK, "%s", loom_program_error(m.p));
-    int64_t n;
-    memcpy(back.loss, loom_program_losses(m.p, &n), sizeof back.loss);
-    ck_assert_int_eq(memcmp(back.loss, own.loss, sizeof own.loss), 0);
+    char *text = lt_pipe_read_back(&o, &m, path);
 
     char *at = strstr(text, "\"regst_num\":8,\"mem\":\"own\""); /* a forward register the backward pass reads */
     ck_assert_ptr_nonnull(at);
