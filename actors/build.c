@@ -210,6 +210,16 @@ static void actor_name(const loom__exec *x, const loom__task *k, char *name, siz
         snprintf(name, len, "%s%s", kinds[k->kind], dev);
 }
 
+/* d made the stand-in of an actor of another rank: it never acts here, and its registers' buffers
+ * here are the mirrors the transport fills. How it acts on its own rank (the groups of pieces of
+ * micro-batches, initial emits, deferred acts) shows here only in the pieces its messages carry. */
+static void as_remote(loom__actor_desc *d)
+{
+    d->act = NULL;
+    d->remote = 1;
+    d->initial_emits = d->max_deferred = d->hold = d->group = d->gather = d->in_place = 0;
+}
+
 /* The actor of every task not in a fused chain. */
 static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_t *ghost)
 {
@@ -247,7 +257,6 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_
             /* micro-batches: a step's pieces come in groups; a variable emits its version to each,
              * updating it once nobody reads any; an acc sums a step's gradients into one */
             .group = pl->micro,
-            .remote = !local_task(x, k),
         };
         if (k->kind == LOOM__TASK_VARIABLE && k->n_in > 0) {
             d.initial_emits = pl->micro;
@@ -255,18 +264,15 @@ static loom_status add_task_actors(loom__exec *x, const chains *ch, const uint8_
             d.in_place = 1;
         }
         d.gather = k->kind == LOOM__TASK_ACC;
-        if (d.remote) { /* its registers' buffers here are the mirrors the transport fills; it acts on its rank */
-            d.act = NULL;
-            d.initial_emits = d.max_deferred = d.hold = d.group = d.gather = d.in_place = 0;
-        }
+        if (!local_task(x, k))
+            as_remote(&d);
         loom_status st = loom__rt_add_actor(x->rt, &d);
         /* a sink reads every device: the other ranks' copies of it read this rank's devices */
         for (int r = 0; r < x->nranks && st == LOOM_OK && k->kind == LOOM__TASK_SINK; r++)
             if (r != x->rank) {
                 loom__actor_desc g = d;
                 g.id = aid_on(x->aid[i], r);
-                g.act = NULL;
-                g.remote = 1;
+                as_remote(&g);
                 st = loom__rt_add_actor(x->rt, &g);
             }
         free(outs);
@@ -530,12 +536,6 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
     if (pl->nranks > 1 && pl->kind == LOOM_DEVICE_CUDA && !loom__nccl_built)
         return fail(x, LOOM_ERR_UNSUPPORTED, "GPUs on several ranks need NCCL, and this build of Loom has none (placements over "
                                              "ranks run on CPU devices)");
-    if (pl->nranks > 1 && pl->micro > 1) {
-        char m[200];
-        snprintf(m, sizeof m, "micro-batches over several ranks are not built yet (%d micro-batches a step on %d ranks); compile with "
-                 "micro_batches 0 or 1", pl->micro, pl->nranks);
-        return fail(x, LOOM_ERR_UNSUPPORTED, m);
-    }
     if (pl->nranks > loom_dist_size()) {
         char m[160];
         snprintf(m, sizeof m, "the plan spans %d ranks, this job has %d processes (run it under mpirun -np %d)", pl->nranks,

@@ -9,6 +9,10 @@
  *
  *     pipeline [--placement cpu:0-3] [--stages 4] [--layers 2] [--width 512] [--batch 256]
  *              [--micro 8] [--steps 20] [--warmup 3] [--threads 1] [--cost FILE] [--trace PREFIX]
+ *              [--stage-ranks 0]
+ *
+ * --stage-ranks 1 puts stage k on rank k, on the placement's devices there ("cpu:0": stage k on
+ * "@k/cpu:0"); run it under mpirun -np STAGES. Rank 0 prints.
  *
  * ms_per_step: the timed steps after the warm-up, total / steps (a run returns once its last update
  * has run); predicted_ms: the cost model's step (loom_program_predicted_step, with --cost a
@@ -32,8 +36,8 @@ static double now(void)
 }
 
 typedef struct opts {
-    const char *placement, *trace, *cost;
-    int stages, layers, micro, steps, warmup, threads;
+    const char *placement, *name, *trace, *cost; /* name: every stage's devices */
+    int stages, layers, micro, steps, warmup, threads, stage_ranks;
     int64_t width, batch;
 } opts;
 
@@ -46,7 +50,9 @@ static loom_tensor *build(loom_graph *g, const opts *o, const loom_placement *al
 {
     loom_tensor *h = NULL;
     for (int k = 0; k < o->stages; k++) {
-        loom_placement *s = loom_placement_stage(all, k, o->stages, err);
+        char on_rank[160];
+        snprintf(on_rank, sizeof on_rank, "@%d/%s", k, o->placement);
+        loom_placement *s = o->stage_ranks ? loom_placement_parse(on_rank, err) : loom_placement_stage(all, k, o->stages, err);
         if (!s)
             return NULL;
         if (k == 0) {
@@ -121,7 +127,7 @@ static int run_case(const opts *o, int c, const loom_placement *all)
     printf("{\"case\":\"%s\",\"placement\":\"%s\",\"stages\":%d,\"layers_per_stage\":%d,\"width\":%lld,\"batch\":%lld,"
            "\"micro_batches\":%d,\"threads\":%d,\"steps\":%d,\"warmup\":%d,\"ms_per_step\":%.3f,\"predicted_ms\":%.3f,\"samples_per_s\":%.1f,"
            "\"final_loss\":%.6f,\"act_bytes\":[",
-           names[c], o->placement, o->stages, o->layers, (long long)o->width, (long long)o->batch, t.micro_batches, o->threads,
+           names[c], o->name, o->stages, o->layers, (long long)o->width, (long long)o->batch, t.micro_batches, o->threads,
            o->steps, o->warmup, 1e3 * dt / o->steps, 1e3 * loom_program_predicted_step(p), (double)o->batch * o->steps / dt, nl ? l[nl - 1] : 0.0);
     loom_memory m[MAX_STAGES];
     int ndev = loom_placement_ndevices(all);
@@ -192,6 +198,8 @@ int main(int argc, char **argv)
             o.warmup = atoi(v);
         else if (!strcmp(a, "--threads"))
             o.threads = atoi(v);
+        else if (!strcmp(a, "--stage-ranks"))
+            o.stage_ranks = atoi(v);
         else {
             fprintf(stderr, "pipeline: unknown option %s\n", a);
             return 2;
@@ -204,7 +212,16 @@ int main(int argc, char **argv)
         return 2;
     }
     loom_error err = LOOM_ERROR_INIT;
-    loom_placement *all = loom_placement_parse(o.placement, &err);
+    char over_ranks[160];
+    snprintf(over_ranks, sizeof over_ranks, "@0-%d/%s", o.stages - 1, o.placement);
+    o.name = o.stage_ranks ? over_ranks : o.placement;
+    if (o.stage_ranks && loom_dist_init(&err) != LOOM_OK) {
+        fprintf(stderr, "pipeline: %s\n", err.msg);
+        return 2;
+    }
+    if (loom_dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) /* over ranks, rank 0 prints */
+        return 2;
+    loom_placement *all = loom_placement_parse(o.name, &err);
     if (!all) {
         fprintf(stderr, "pipeline: %s\n", err.msg);
         return 2;
@@ -213,5 +230,6 @@ int main(int argc, char **argv)
     for (int c = 0; c < 3; c++)
         rc |= run_case(&o, c, all) != 0;
     loom_placement_free(all);
+    loom_dist_finalize();
     return rc;
 }

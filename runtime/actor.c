@@ -37,8 +37,8 @@ loom_status loom__actor_new(const loom__actor_desc *d, loom__actor **out, char *
         return LOOM_ERR_INVALID;
     }
     if (d->remote && (d->hold > 1 || d->group > 1 || d->gather || d->in_place)) {
-        snprintf(msg, msg_size, "loom__rt_add_actor: %s: a remote actor with hold %d, group %d, gather %d, in_place %d (groups of "
-                 "pieces are not carried between ranks)", name, d->hold, d->group, d->gather, d->in_place);
+        snprintf(msg, msg_size, "loom__rt_add_actor: %s: a remote actor with hold %d, group %d, gather %d, in_place %d (it acts "
+                 "on its own rank, which holds its groups of pieces; here it has none)", name, d->hold, d->group, d->gather, d->in_place);
         return LOOM_ERR_INVALID;
     }
     if (d->initial_emits > 0 && d->nin == 0) {

@@ -176,7 +176,8 @@ typedef struct loom__actor_desc {
      * rank's actors, which the communication thread carries (runtime/comm/mpi/). Its output
      * registers' bufs are this rank's mirrors of its buffers, filled by the transport through the
      * runtime's wire (loom__rt_set_wire) before its REQs are delivered. act is unused, and so are
-     * hold, group, gather and in_place (refused: groups of pieces are not carried between ranks). */
+     * hold, group, gather and in_place (refused: its rank runs its groups of pieces, and here they
+     * show only in the pieces its messages carry). */
     int remote;
     /* Actors whose acts are not one per piece (a step cut into micro-batches: the pieces of a
      * step come in groups). None of them may defer acts.

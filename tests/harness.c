@@ -280,13 +280,19 @@ loom_graph *lt_graph_on(const char *placement, uint64_t seed)
     loom_graph *g = loom_graph_new();
     loom_graph_set_seed(g, seed);
     if (placement) {
-        loom_error err = LOOM_ERROR_INIT;
-        loom_placement *pl = loom_placement_parse(placement, &err);
-        ck_assert_msg(pl != NULL, "%s", err.msg);
+        loom_placement *pl = lt_placement(placement);
         loom_graph_set_placement(g, pl);
         loom_placement_free(pl);
     }
     return g;
+}
+
+loom_placement *lt_placement(const char *s)
+{
+    loom_error err = LOOM_ERROR_INIT;
+    loom_placement *pl = loom_placement_parse(s, &err);
+    ck_assert_msg(pl != NULL, "%s", err.msg);
+    return pl;
 }
 
 int lt_run_suite(Suite *s)

@@ -59,11 +59,13 @@ void lt_expect_error(loom_graph *g, const char *needle);
 /* Asserts |a[i] - b[i]| <= tol * max(1, |b[i]|) for n doubles, naming the first bad index. */
 void lt_assert_close(const double *a, const double *b, int64_t n, double tol, const char *what);
 
-/* Runs a Check suite: CK_FORK as set in the environment, returns the process exit code. */
 /* A new graph seeded with seed, on placement (NULL: none, one CPU device); fails the test when the
  * placement does not parse. */
 loom_graph *lt_graph_on(const char *placement, uint64_t seed);
+/* The placement s, parsed; fails the test when it does not parse. The caller frees it. */
+loom_placement *lt_placement(const char *s);
 
+/* Runs a Check suite: CK_FORK as set in the environment, returns the process exit code. */
 int lt_run_suite(Suite *s);
 /* Runs a suite of GPU tests without forking (CUDA, once touched, is unusable in a forked child);
  * returns 77 (skipped, saying why) where no CUDA device is present. */

@@ -16,11 +16,22 @@
  *           program went another way): rank 0's fetch, a collective of every rank, must fail naming
  *           rank 1 within three times LOOM_NET_TIMEOUT (the script sets 3 s) instead of waiting for
  *           it forever.
+ * With micro-batches (4 a step), the model a pipeline of two stages, the first on rank 1 and the
+ * second on rank 0 (on 4 ranks, ranks 2 and 3 hold no stage), each rank's groups of pieces in
+ * flight when the failure comes:
+ *   source_pipe   source, under 1F1B;
+ *   cancel_pipe   cancel, under GPipe;
+ *   numerics_pipe rank 1's data holds an infinity in micro-batch 1 of step 3, and the numerics
+ *           check stops its first layer's act there, in the middle of the step's group: every
+ *           rank's run must end with LOOM_ERR_RUNTIME naming the op and the piece.
+ *   These print the steps each rank applied, which the script checks are the same on every rank
+ *   (a step is applied whole or not at all, on every rank alike).
  * Each rank that sees what it must prints "ok: rank R ..." and exits 0, else it says why and exits
  * 1. The script counts the ok lines (a killed rank prints none, and mpirun's status is then not
  * the test's). */
 #include <loom/loom.h>
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +39,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { STEPS = 2000, BREAK_AT = 3, KILL_AT = 50 };
+enum { STEPS = 2000, BREAK_AT = 3, KILL_AT = 50, ROWS = 8, MICRO = 4 };
 
 static const char *mode;
-static float xs[7 * 6];
-static int32_t ys[7];
+static int in_pipeline; /* a *_pipe case: micro-batches through a pipeline */
+static float xs[ROWS * 6];
+static int32_t ys[ROWS];
 static loom_tensor *x, *y;
 static loom_program *prog;
 
@@ -49,8 +61,12 @@ static loom_status source(void *ctx, int64_t step, loom_feeder *fd, int *end, ch
             return LOOM_ERR_IO;
         }
     }
-    loom_array a = {.dtype = LOOM_F32, .ndim = 2, .shape = {7, 6}, .data = xs};
-    loom_array b = {.dtype = LOOM_I32, .ndim = 1, .shape = {7}, .data = ys};
+    float step_x[ROWS * 6];
+    memcpy(step_x, xs, sizeof xs);
+    if (loom_dist_rank() == 1 && step == BREAK_AT && !strcmp(mode, "numerics"))
+        step_x[(ROWS / MICRO) * 6] = INFINITY; /* the first row of micro-batch 1 */
+    loom_array a = {.dtype = LOOM_F32, .ndim = 2, .shape = {ROWS, 6}, .data = step_x};
+    loom_array b = {.dtype = LOOM_I32, .ndim = 1, .shape = {ROWS}, .data = ys};
     loom_status s = loom_feeder_dense(fd, x, &a);
     return s == LOOM_OK ? loom_feeder_dense(fd, y, &b) : s;
 }
@@ -65,6 +81,13 @@ static double seconds(void)
 int main(int argc, char **argv)
 {
     mode = argc > 1 ? argv[1] : "source";
+    static char base[32];
+    const char *suffix = strstr(mode, "_pipe");
+    if (suffix && !suffix[5]) {
+        in_pipeline = 1;
+        snprintf(base, sizeof base, "%.*s", (int)(suffix - mode), mode);
+        mode = base;
+    }
     if (!strcmp(mode, "kill_yield")) {
         setenv("LOOM_NET_YIELD_US", "200", 1);
         mode = "kill";
@@ -77,22 +100,31 @@ int main(int argc, char **argv)
     int rank = loom_dist_rank();
     char where[64];
     snprintf(where, sizeof where, "@0-%d/cpu:0-1", loom_dist_size() - 1);
-    for (int i = 0; i < 7 * 6; i++)
+    for (int i = 0; i < ROWS * 6; i++)
         xs[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < ROWS; i++)
         ys[i] = i % 3;
 
     loom_graph *g = loom_graph_new();
-    loom_placement *pl = loom_placement_parse(where, &e);
+    loom_placement *pl = loom_placement_parse(in_pipeline ? "@1/cpu:0" : where, &e);
     loom_graph_set_placement(g, pl);
     loom_placement_free(pl);
-    x = loom_input(g, "x", LOOM_F32, loom_shape(7, 6));
-    y = loom_input(g, "y", LOOM_I32, loom_shape(7));
+    x = loom_input(g, "x", LOOM_F32, loom_shape(ROWS, 6));
     int hidden = !strcmp(mode, "plan") && rank == 1 ? 6 : 5;
     loom_tensor *h = loom_tanh(g, loom_nn_linear(g, "fc1", x, hidden, 1));
+    if (in_pipeline) { /* the second stage on rank 0 */
+        pl = loom_placement_parse("@0/cpu:0", &e);
+        h = loom_to_placement(g, h, pl);
+        loom_graph_set_placement(g, pl);
+        loom_placement_free(pl);
+    }
+    y = loom_input(g, "y", LOOM_I32, loom_shape(ROWS));
     loom_tensor *loss = loom_softmax_cross_entropy(g, loom_nn_linear(g, "fc2", h, 3, 1), y, NULL);
     loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;
     opts.optimizer = loom_sgd(0.01);
+    opts.micro_batches = in_pipeline ? MICRO : 0;
+    opts.schedule = !strcmp(mode, "cancel") ? LOOM_SCHEDULE_GPIPE : LOOM_SCHEDULE_1F1B;
+    opts.check_numerics = !strcmp(mode, "numerics");
     loom_program *p;
     if (loom_compile(g, loss, &opts, &p) != LOOM_OK) {
         printf("rank %d: cannot compile: %s\n", rank, loom_graph_error(g));
@@ -130,6 +162,7 @@ int main(int argc, char **argv)
     }
     const char *want = !strcmp(mode, "plan")     ? "the plan of rank 1 differs from rank 0's"
                        : !strcmp(mode, "source") ? "planned failure at step 3"
+                       : !strcmp(mode, "numerics") ? "matmul 'matmul' on cpu:0 (piece 13): "
                        : !strcmp(mode, "cancel") ? "cancelled"
                        : !strcmp(mode, "yield")  ? "LOOM_NET_YIELD_US is 'fast'"
                        : !strcmp(mode, "timeout") ? "LOOM_NET_TIMEOUT is 'ten'"
@@ -139,8 +172,11 @@ int main(int argc, char **argv)
                                 : !strcmp(mode, "yield") || !strcmp(mode, "timeout") ? LOOM_ERR_INVALID
                                                                                      : LOOM_ERR_RUNTIME;
     int ok = st == want_st && strstr(msg, want) && (rank == 1 || strstr(msg, "rank 1")) && took <= 30.0;
-    printf("%s: rank %d after %.1f s: %s (%s, %s expected)\n", ok ? "ok" : "FAILED", rank, took,
-           st == LOOM_OK ? "the run succeeded" : msg, loom_status_str(st), loom_status_str(want_st));
+    int64_t nloss = 0;
+    loom_program_losses(p, &nloss);
+    ok &= nloss <= (!strcmp(mode, "kill") ? KILL_AT : !strcmp(mode, "cancel") ? BREAK_AT + 1 : BREAK_AT);
+    printf("%s: rank %d after %.1f s: %s (%s, %s expected), steps %lld\n", ok ? "ok" : "FAILED", rank, took,
+           st == LOOM_OK ? "the run succeeded" : msg, loom_status_str(st), loom_status_str(want_st), (long long)nloss);
     fflush(stdout);
     loom_program_free(p);
     loom_graph_free(g);

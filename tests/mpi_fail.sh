@@ -15,3 +15,12 @@ if [ "$got" -ne "$want" ]; then
     echo "mpi_fail.sh: $case on $np ranks: $got ranks reported the failure as they must, $want should have" >&2
     exit 1
 fi
+# a step is applied whole on every rank or on none: the ranks that report say the same count (a
+# rank stopped at once, killed, may leave one partly applied)
+if [ "$case" != kill ] && [ "$case" != kill_yield ]; then
+    counts=$(grep '^ok: ' <<<"$out" | grep -o 'steps [0-9]*$' | sort -u | wc -l)
+    if [ "$counts" -gt 1 ]; then
+        echo "mpi_fail.sh: $case on $np ranks: the ranks applied different numbers of steps" >&2
+        exit 1
+    fi
+fi

@@ -6,7 +6,7 @@
  * and GAT on graph batches fed by parts. Each rank's result is its own: the sinks of every rank assemble the
  * whole loss. A placement over ranks is 2-D ([ranks, devices per rank], one-level SBPs holding on
  * both levels); what does not run over ranks is refused: an input fed by parts that is not split
- * on both levels, micro-batches. */
+ * on both levels. Micro-batches over ranks: tests/mpi_pipeline.c. */
 #include "batch_cases.h"
 #include "cnn_cases.h"
 #include "equiv.h"
@@ -122,33 +122,6 @@ START_TEST(test_event_gnn_split_over_ranks_only_refused)
 }
 END_TEST
 
-/* Micro-batches over ranks are refused when the run starts, on every rank, before any actor. */
-START_TEST(test_micro_over_ranks_refused)
-{
-    loom_graph *g = lt_graph_on(placement, 5);
-    loom_tensor *in[8];
-    int nin = 0;
-    loom_tensor *loss = lt_model_mlp(g, 5, LT_DATA, in, &nin);
-    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
-    o.optimizer = loom_sgd(0.1);
-    o.micro_batches = 7; /* the batch of 7 rows, one a micro-batch */
-    loom_program *p = NULL;
-    loom_status st = loom_compile(g, loss, &o, &p);
-    if (st == LOOM_OK) {
-        float x[7 * 6] = {0};
-        int32_t y[7] = {0};
-        ck_assert(loom_program_feed(p, in[0], &(loom_array){.dtype = LOOM_F32, .ndim = 2, .shape = {7, 6}, .data = x}) == LOOM_OK);
-        ck_assert(loom_program_feed(p, in[1], &(loom_array){.dtype = LOOM_I32, .ndim = 1, .shape = {7}, .data = y}) == LOOM_OK);
-        st = loom_program_run_steps(p, LOOM_RUN_STEP, 1);
-    }
-    const char *msg = p ? loom_program_error(p) : loom_graph_error(g);
-    ck_assert_msg(st != LOOM_OK, "rank %d: micro-batches over ranks ran", loom_dist_rank());
-    ck_assert_msg(strstr(msg, "micro-batches over several ranks") != NULL, "rank %d: %s", loom_dist_rank(), msg);
-    loom_program_free(p);
-    loom_graph_free(g);
-}
-END_TEST
-
 /* The ConvNet data parallel and with its first convolution split by output channels. */
 START_TEST(test_convnet_over_ranks)
 {
@@ -249,7 +222,6 @@ int main(void)
     tcase_add_test(tc, test_event_gnn_over_ranks);
     tcase_add_test(tc, test_graph_gnns_over_ranks);
     tcase_add_test(tc, test_event_gnn_split_over_ranks_only_refused);
-    tcase_add_test(tc, test_micro_over_ranks_refused);
     tcase_add_test(tc, test_convnet_over_ranks);
     tcase_add_test(tc, test_plan_json_over_ranks);
     suite_add_tcase(s, tc);

@@ -7,6 +7,7 @@
  * of each stage's acts; what micro-batches cannot cut is refused with a message
  * (docs/bad-inputs.md). */
 #include "harness.h"
+#include "pipe_cases.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,191 +18,34 @@
 #include "actors/exec_internal.h"
 #include "graphs/session/program.h"
 
-enum { ROWS = 32, FEAT = 6, HID = 8, CLASSES = 3, STEPS = 4, LAYERS = 4, MAXP = 512 };
+enum { ROWS = LT_PIPE_ROWS, FEAT = LT_PIPE_FEAT, STEPS = LT_PIPE_STEPS };
 
-typedef struct pipe_opts {
-    const char *stage[LAYERS]; /* the placement of each stage; nstages of them */
-    int nstages;
-    int micro;
-    loom_schedule schedule;
-    int dynamic;     /* the batch is a dynamic dim N (bound 40), else a static 32 */
-    double dropout;  /* after layer 1 */
-    int with_source; /* a data source feeds each step's own batch, else one batch fed for every step */
-    int adam;
-    int trace;
-} pipe_opts;
-
-typedef struct result {
-    double loss[STEPS];
-    double param[MAXP];
-    int nparam;
-} result;
-
-typedef struct model {
-    loom_graph *g;
-    loom_tensor *x, *y, *logits, *loss;
-    loom_program *p;
-    int dynamic;
-} model;
-
-static loom_placement *place(const char *s)
-{
-    loom_error e = {0};
-    loom_placement *p = loom_placement_parse(s, &e);
-    ck_assert_msg(p != NULL, "%s", e.msg);
-    return p;
-}
-
-/* Layer k on stage k * nstages / LAYERS; the labels on the last stage. */
-static void build(model *m, const pipe_opts *o)
-{
-    loom_graph *g = m->g = loom_graph_new();
-    loom_graph_set_seed(g, 11);
-    loom_placement *pl = place(o->stage[0]);
-    loom_graph_set_placement(g, pl);
-    loom_placement_free(pl);
-    loom_dim b = o->dynamic ? loom_dim_dynamic(g, "N", 40) : ROWS;
-    m->x = loom_input(g, "x", LOOM_F32, loom_shape(b, FEAT));
-    loom_tensor *h = m->x;
-    for (int k = 0, at = 0; k < LAYERS; k++) {
-        int s = k * o->nstages / LAYERS;
-        if (s != at) {
-            pl = place(o->stage[s]);
-            h = loom_to_placement(g, h, pl);
-            loom_graph_set_placement(g, pl);
-            loom_placement_free(pl);
-            at = s;
-        }
-        char name[8];
-        snprintf(name, sizeof name, "fc%d", k);
-        h = loom_nn_linear(g, name, h, k == LAYERS - 1 ? CLASSES : HID, 1);
-        if (k < LAYERS - 1)
-            h = loom_tanh(g, h);
-        if (k == 1 && o->dropout > 0)
-            h = loom_dropout(g, h, o->dropout);
-    }
-    m->y = loom_input(g, "y", LOOM_I32, loom_shape(b));
-    m->logits = h;
-    m->loss = loom_softmax_cross_entropy(g, h, m->y, NULL);
-    m->dynamic = o->dynamic;
-}
-
-/* Step s's batch (the same for every step without a source). */
-static void batch(int64_t s, float *x, int32_t *y)
-{
-    double v[ROWS * FEAT];
-    lt_fill_normal(v, ROWS * FEAT, 100 + (uint64_t)s);
-    for (int i = 0; i < ROWS * FEAT; i++)
-        x[i] = (float)v[i];
-    lt_fill_int(y, ROWS, CLASSES, 200 + (uint64_t)s);
-}
-
-/* A data source's step s: a dynamic batch has 32 rows and 24 in turn (8 micro-batches of 4 or 3). */
-static loom_status source(void *ctx, int64_t step, loom_feeder *f, int *end, char *msg, size_t len)
-{
-    (void)end, (void)msg, (void)len;
-    model *m = ctx;
-    float x[ROWS * FEAT];
-    int32_t y[ROWS];
-    batch(step, x, y);
-    int64_t rows = m->dynamic && step % 2 ? ROWS - 8 : ROWS;
-    loom_array ax = {.dtype = LOOM_F32, .ndim = 2, .shape = {rows, FEAT}, .data = x};
-    loom_array ay = {.dtype = LOOM_I32, .ndim = 1, .shape = {rows}, .data = y};
-    loom_status s = loom_feeder_dense(f, m->x, &ax);
-    return s != LOOM_OK ? s : loom_feeder_dense(f, m->y, &ay);
-}
-
-static void compile(model *m, const pipe_opts *o)
-{
-    build(m, o);
-    loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
-    t.optimizer = o->adam ? loom_adam(0.02) : loom_sgd(0.1);
-    t.optimizer.momentum = o->adam ? 0 : 0.9;
-    t.micro_batches = o->micro;
-    t.schedule = o->schedule;
-    ck_assert_msg(loom_compile(m->g, m->loss, &t, &m->p) == LOOM_OK, "%s", loom_graph_error(m->g));
-    m->p->trace_record = o->trace;
-    float x[ROWS * FEAT];
-    int32_t y[ROWS];
-    batch(0, x, y);
-    loom_array ax = {.dtype = LOOM_F32, .ndim = 2, .shape = {ROWS, FEAT}, .data = x};
-    loom_array ay = {.dtype = LOOM_I32, .ndim = 1, .shape = {ROWS}, .data = y};
-    ck_assert_msg(loom_program_feed(m->p, m->x, &ax) == LOOM_OK, "%s", loom_program_error(m->p));
-    ck_assert_msg(loom_program_feed(m->p, m->y, &ay) == LOOM_OK, "%s", loom_program_error(m->p));
-    if (o->with_source)
-        loom_program_set_source(m->p, source, m);
-}
-
-static void model_free(model *m)
-{
-    loom_program_free(m->p);
-    loom_graph_free(m->g);
-}
-
-/* Trains STEPS steps (two runs: the second goes on from the first) and reads the losses and every
- * parameter. */
-static void train(const pipe_opts *o, result *r)
-{
-    model m;
-    compile(&m, o);
-    for (int run = 0; run < 2; run++)
-        ck_assert_msg(loom_program_run_steps(m.p, LOOM_RUN_STEP, STEPS / 2) == LOOM_OK, "%s", loom_program_error(m.p));
-    int64_t n;
-    const double *l = loom_program_losses(m.p, &n);
-    ck_assert_int_eq(n, STEPS);
-    ck_assert_int_eq(loom_program_steps(m.p), STEPS);
-    memcpy(r->loss, l, sizeof r->loss);
-    r->nparam = 0;
-    for (int k = 0; loom_graph_param(m.g, k); k++) {
-        loom_array w;
-        ck_assert_msg(loom_program_fetch(m.p, loom_graph_param(m.g, k), &w) == LOOM_OK, "%s", loom_program_error(m.p));
-        for (int64_t i = 0; i < loom_array_numel(&w); i++) {
-            ck_assert_int_lt(r->nparam, MAXP);
-            r->param[r->nparam++] = ((const float *)w.data)[i];
-        }
-    }
-    /* the loss fetched is the step's, as recorded */
-    loom_array la;
-    ck_assert_msg(loom_program_fetch(m.p, m.loss, &la) == LOOM_OK, "%s", loom_program_error(m.p));
-    ck_assert_msg(fabs(((const float *)la.data)[0] - r->loss[STEPS - 1]) <= 1e-6 * fmax(1, fabs(r->loss[STEPS - 1])),
-                  "fetched loss %g, recorded %g", ((const float *)la.data)[0], r->loss[STEPS - 1]);
-    model_free(&m);
-}
-
-static void assert_close(const result *a, const result *b, double tol, const char *what)
-{
-    ck_assert_int_eq(a->nparam, b->nparam);
-    lt_assert_close(a->loss, b->loss, STEPS, tol, what);
-    lt_assert_close(a->param, b->param, a->nparam, tol, what);
-    lt_record_results(what, a->loss, STEPS);
-}
-
-static const pipe_opts one_device = {.stage = {"cpu:0"}, .nstages = 1};
-static const pipe_opts four_stages = {.stage = {"cpu:0", "cpu:1", "cpu:2", "cpu:3"}, .nstages = 4};
+static const lt_pipe_opts one_device = {.stage = {"cpu:0"}, .nstages = 1};
+static const lt_pipe_opts four_stages = {.stage = {"cpu:0", "cpu:1", "cpu:2", "cpu:3"}, .nstages = 4};
 
 /* The 4-stage pipeline with 8 micro-batches under both schedules, against one device and the whole
  * batch: fed and sourced data, SGD with momentum and Adam, a static and a dynamic batch. */
 START_TEST(test_four_stages_match_one_device)
 {
     for (int variant = 0; variant < 4; variant++) {
-        pipe_opts ref = one_device;
+        lt_pipe_opts ref = one_device;
         ref.with_source = variant & 1;
         ref.adam = variant >> 1 & 1;
         ref.dynamic = variant == 3;
-        result want;
-        train(&ref, &want);
+        lt_pipe_result want;
+        lt_pipe_train(&ref, &want);
         for (int sched = 0; sched < LOOM_SCHEDULE_COUNT; sched++) {
-            pipe_opts o = four_stages;
+            lt_pipe_opts o = four_stages;
             o.micro = 8;
             o.schedule = (loom_schedule)sched;
             o.with_source = ref.with_source;
             o.adam = ref.adam;
             o.dynamic = ref.dynamic;
-            result got;
-            train(&o, &got);
+            lt_pipe_result got;
+            lt_pipe_train(&o, &got);
             char what[96];
             snprintf(what, sizeof what, "4 stages, 8 micro-batches, %s, variant %d", sched ? "GPipe" : "1F1B", variant);
-            assert_close(&got, &want, 1e-5, what);
+            lt_pipe_assert_close(&got, &want, 1e-5, what);
         }
     }
 }
@@ -211,18 +55,18 @@ END_TEST
 START_TEST(test_one_micro_batch_is_the_whole_batch)
 {
     for (int sched = 0; sched < LOOM_SCHEDULE_COUNT; sched++) {
-        pipe_opts o = four_stages, one = four_stages;
+        lt_pipe_opts o = four_stages, one = four_stages;
         o.with_source = one.with_source = sched;
         one.micro = 1;
         one.schedule = (loom_schedule)sched;
-        result a, b;
-        train(&o, &a);
-        train(&one, &b);
+        lt_pipe_result a, b;
+        lt_pipe_train(&o, &a);
+        lt_pipe_train(&one, &b);
         ck_assert_int_eq(memcmp(a.loss, b.loss, sizeof a.loss), 0);
         ck_assert_int_eq(memcmp(a.param, b.param, sizeof a.param[0] * (size_t)a.nparam), 0);
-        model ma, mb;
-        compile(&ma, &o);
-        compile(&mb, &one);
+        lt_pipe_model ma, mb;
+        lt_pipe_compile(&ma, &o);
+        lt_pipe_compile(&mb, &one);
         char *ta = NULL, *tb = NULL;
         size_t la = 0, lb = 0;
         FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
@@ -233,8 +77,8 @@ START_TEST(test_one_micro_batch_is_the_whole_batch)
         ck_assert_str_eq(ta, tb);
         free(ta);
         free(tb);
-        model_free(&ma);
-        model_free(&mb);
+        lt_pipe_model_free(&ma);
+        lt_pipe_model_free(&mb);
     }
 }
 END_TEST
@@ -245,7 +89,7 @@ END_TEST
  * tensor, and the moves make the pipeline's tensors other than one device's). */
 START_TEST(test_other_pipelines_match_one_device)
 {
-    static const pipe_opts cases[] = {
+    static const lt_pipe_opts cases[] = {
         {.stage = {"cpu:0"}, .nstages = 1, .micro = 4},
         {.stage = {"cpu:0"}, .nstages = 1, .micro = 8, .schedule = LOOM_SCHEDULE_GPIPE, .dynamic = 1, .with_source = 1},
         {.stage = {"cpu:0", "cpu:1", "cpu:2", "cpu:3"}, .nstages = 4, .micro = 4, .dropout = 0.3, .adam = 1},
@@ -254,18 +98,18 @@ START_TEST(test_other_pipelines_match_one_device)
         {.stage = {"cpu:0", "cpu:1-3"}, .nstages = 2, .micro = 8, .dynamic = 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        pipe_opts ref = one_device;
+        lt_pipe_opts ref = one_device;
         if (cases[c].dropout > 0)
             ref = cases[c], ref.micro = 0, ref.schedule = LOOM_SCHEDULE_1F1B;
         ref.adam = cases[c].adam;
         ref.with_source = cases[c].with_source;
         ref.dynamic = cases[c].dynamic;
-        result want, got;
-        train(&ref, &want);
-        train(&cases[c], &got);
+        lt_pipe_result want, got;
+        lt_pipe_train(&ref, &want);
+        lt_pipe_train(&cases[c], &got);
         char what[96];
         snprintf(what, sizeof what, "case %zu: %d micro-batches over %d stages", c, cases[c].micro, cases[c].nstages);
-        assert_close(&got, &want, 1e-5, what);
+        lt_pipe_assert_close(&got, &want, 1e-5, what);
     }
 }
 END_TEST
@@ -275,38 +119,9 @@ END_TEST
  * after another). */
 START_TEST(test_other_modes)
 {
-    model a, b;
-    pipe_opts o = four_stages;
+    lt_pipe_opts o = four_stages;
     o.micro = 8;
-    compile(&a, &one_device);
-    compile(&b, &o);
-    ck_assert_int_eq(loom_program_keep(a.p, a.logits), LOOM_OK);
-    ck_assert_int_eq(loom_program_keep(b.p, b.logits), LOOM_OK);
-    for (int mode = LOOM_RUN_EVAL; mode <= LOOM_RUN_GRAD; mode++) {
-        ck_assert_msg(loom_program_run(a.p, (loom_run_mode)mode) == LOOM_OK, "%s", loom_program_error(a.p));
-        ck_assert_msg(loom_program_run(b.p, (loom_run_mode)mode) == LOOM_OK, "%s", loom_program_error(b.p));
-        loom_tensor *want[2 + 8], *got[2 + 8];
-        int n = 0;
-        want[n] = a.logits, got[n++] = b.logits;
-        want[n] = a.loss, got[n++] = b.loss;
-        for (int k = 0; mode == LOOM_RUN_GRAD && loom_graph_param(a.g, k); k++)
-            want[n] = loom_program_grad(a.p, loom_graph_param(a.g, k)), got[n++] = loom_program_grad(b.p, loom_graph_param(b.g, k));
-        for (int i = 0; i < n; i++) {
-            loom_array wa, ga;
-            ck_assert_msg(loom_program_fetch(a.p, want[i], &wa) == LOOM_OK, "%s", loom_program_error(a.p));
-            ck_assert_msg(loom_program_fetch(b.p, got[i], &ga) == LOOM_OK, "%s", loom_program_error(b.p));
-            ck_assert_int_eq(loom_array_numel(&wa), loom_array_numel(&ga));
-            ck_assert_int_eq(memcmp(wa.shape, ga.shape, sizeof wa.shape), 0);
-            double *dw = lt_to_double(&wa), *dg = lt_to_double(&ga);
-            char what[64];
-            snprintf(what, sizeof what, "mode %d, value %d", mode, i);
-            lt_assert_close(dg, dw, loom_array_numel(&wa), 1e-5, what);
-            free(dw);
-            free(dg);
-        }
-    }
-    model_free(&a);
-    model_free(&b);
+    lt_pipe_check_modes(&o);
 }
 END_TEST
 
@@ -317,11 +132,11 @@ START_TEST(test_schedules_memory)
 {
     loom_memory mem[LOOM_SCHEDULE_COUNT + 1][4];
     for (int c = 0; c <= LOOM_SCHEDULE_COUNT; c++) { /* 1F1B, GPipe, no micro-batches */
-        pipe_opts o = four_stages;
+        lt_pipe_opts o = four_stages;
         o.micro = c < LOOM_SCHEDULE_COUNT ? 8 : 0;
         o.schedule = c < LOOM_SCHEDULE_COUNT ? (loom_schedule)c : LOOM_SCHEDULE_1F1B;
-        model m;
-        compile(&m, &o);
+        lt_pipe_model m;
+        lt_pipe_compile(&m, &o);
         for (int d = 0; d < 4; d++)
             ck_assert_int_eq(loom_program_memory(m.p, LOOM_RUN_STEP, d, &mem[c][d]), LOOM_OK);
         loom_memory bad, fwd;
@@ -329,7 +144,7 @@ START_TEST(test_schedules_memory)
         ck_assert_msg(strstr(loom_program_error(m.p), "device 4 of a plan of 4"), "%s", loom_program_error(m.p));
         ck_assert_int_eq(loom_program_memory(m.p, LOOM_RUN_FORWARD, 0, &fwd), LOOM_OK);
         ck_assert_uint_eq(fwd.activations, 0); /* no backward pass: nothing kept for it */
-        model_free(&m);
+        lt_pipe_model_free(&m);
     }
     for (int d = 0; d < 4; d++) {
         size_t f = mem[LOOM_SCHEDULE_1F1B][d].activations, gp = mem[LOOM_SCHEDULE_GPIPE][d].activations;
@@ -352,13 +167,13 @@ END_TEST
 START_TEST(test_schedules_order)
 {
     for (int sched = 0; sched < LOOM_SCHEDULE_COUNT; sched++) {
-        pipe_opts o = four_stages;
+        lt_pipe_opts o = four_stages;
         o.micro = 8;
         o.schedule = (loom_schedule)sched;
         o.trace = 1;
         o.with_source = 1;
-        model m;
-        compile(&m, &o);
+        lt_pipe_model m;
+        lt_pipe_compile(&m, &o);
         ck_assert_msg(loom_program_run_steps(m.p, LOOM_RUN_STEP, 3) == LOOM_OK, "%s", loom_program_error(m.p));
         const loom__exec *x = m.p->exec[LOOM_RUN_STEP];
         const loom__plan *pl = x->pl;
@@ -405,7 +220,7 @@ START_TEST(test_schedules_order)
                                       i - (4 - d));
                     }
                 }
-        model_free(&m);
+        lt_pipe_model_free(&m);
     }
 }
 END_TEST
@@ -415,21 +230,12 @@ END_TEST
  * the plan of another micro-batch count. */
 START_TEST(test_plan_json)
 {
-    pipe_opts o = four_stages;
+    lt_pipe_opts o = four_stages;
     o.micro = 8;
     o.schedule = LOOM_SCHEDULE_GPIPE;
-    result own, back;
-    train(&o, &own);
-    model m;
-    compile(&m, &o);
+    lt_pipe_model m;
     char path[64];
-    char *text = lt_plan_json(m.p, path);
-    ck_assert_msg(loom_program_read_plan(m.p, path) == LOOM_OK, "%s", loom_program_error(m.p));
-    for (int run = 0; run < 2; run++)
-        ck_assert_msg(loom_program_run_steps(m.p, LOOM_RUN_STEP, STEPS / 2) == LOOM_OK, "%s", loom_program_error(m.p));
-    int64_t n;
-    memcpy(back.loss, loom_program_losses(m.p, &n), sizeof back.loss);
-    ck_assert_int_eq(memcmp(back.loss, own.loss, sizeof own.loss), 0);
+    char *text = lt_pipe_read_back(&o, &m, path);
 
     char *at = strstr(text, "\"regst_num\":8,\"mem\":\"own\""); /* a forward register the backward pass reads */
     ck_assert_ptr_nonnull(at);
@@ -440,21 +246,21 @@ START_TEST(test_plan_json)
                   loom_program_error(m.p));
     at[12] = '8';
     lt_write_file(path, text, strlen(text));
-    model_free(&m);
+    lt_pipe_model_free(&m);
     o.micro = 4;
-    compile(&m, &o);
+    lt_pipe_compile(&m, &o);
     ck_assert_int_eq(loom_program_read_plan(m.p, path), LOOM_ERR_FORMAT);
     ck_assert_msg(strstr(loom_program_error(m.p), "not a plan of this program"), "%s", loom_program_error(m.p));
-    model_free(&m);
+    lt_pipe_model_free(&m);
     unlink(path);
     free(text);
 }
 END_TEST
 
-static void expect_compile_error(const pipe_opts *o, int micro_opt, loom_schedule sched, const char *needle)
+static void expect_compile_error(const lt_pipe_opts *o, int micro_opt, loom_schedule sched, const char *needle)
 {
-    model m;
-    build(&m, o);
+    lt_pipe_model m;
+    lt_pipe_build(&m, o);
     loom_train_opts t = LOOM_TRAIN_OPTS_INIT;
     t.optimizer = loom_sgd(0.1);
     t.micro_batches = micro_opt;
@@ -474,26 +280,26 @@ START_TEST(test_bad_inputs)
     expect_compile_error(&four_stages, 4, (loom_schedule)7, "loom_compile: schedule 7 is not a loom_schedule");
 
     /* a dynamic one when fed, or when a data source feeds it */
-    pipe_opts o = four_stages;
+    lt_pipe_opts o = four_stages;
     o.micro = 8;
     o.dynamic = 1;
-    model m;
-    compile(&m, &o);
+    lt_pipe_model m;
+    lt_pipe_compile(&m, &o);
     float x[30 * FEAT] = {0};
     loom_array ax = {.dtype = LOOM_F32, .ndim = 2, .shape = {30, FEAT}, .data = x};
     ck_assert_int_eq(loom_program_feed(m.p, m.x, &ax), LOOM_ERR_SHAPE);
     ck_assert_str_eq(loom_program_error(m.p), "loom_program_feed: input 'x' has 30 rows (axis 0: the batch), which 8 "
                                               "micro-batches do not divide (loom_train_opts.micro_batches): feed a multiple of 8 rows");
-    model_free(&m);
+    lt_pipe_model_free(&m);
     o.micro = 32; /* the source's second step has 24 rows: the run stops there, the first step applied */
     o.with_source = 1;
-    compile(&m, &o);
+    lt_pipe_compile(&m, &o);
     ck_assert_int_eq(loom_program_run_steps(m.p, LOOM_RUN_STEP, 4), LOOM_ERR_SHAPE);
     ck_assert_str_eq(loom_program_error(m.p), "loom_program_run: the data source (piece 32): loom_feeder_dense: input 'x' has 24 "
                                               "rows (axis 0: the batch), which 32 micro-batches do not divide "
                                               "(loom_train_opts.micro_batches): feed a multiple of 32 rows");
     ck_assert_int_eq(loom_program_steps(m.p), 1);
-    model_free(&m);
+    lt_pipe_model_free(&m);
 
     /* inputs whose axis 0 differ, a batch norm, a sparse input */
     loom_graph *g = loom_graph_new();
@@ -551,7 +357,7 @@ END_TEST
 /* A stage with no devices: more stages than devices. */
 START_TEST(test_stage_without_devices)
 {
-    loom_placement *all = place("cpu:0-2");
+    loom_placement *all = lt_placement("cpu:0-2");
     loom_error e = {0};
     ck_assert_ptr_null(loom_placement_stage(all, 3, 4, &e));
     ck_assert_int_eq(e.status, LOOM_ERR_INVALID);
@@ -571,7 +377,7 @@ START_TEST(test_stage_without_devices)
         ck_assert_str_eq(b, want[k]);
         loom_placement_free(s);
     }
-    loom_placement *r = place("@0-1/cuda:0-3"), *s = loom_placement_stage(r, 3, 4, &e);
+    loom_placement *r = lt_placement("@0-1/cuda:0-3"), *s = loom_placement_stage(r, 3, 4, &e);
     char b[32];
     loom_placement_str(s, b, sizeof b);
     ck_assert_str_eq(b, "@0-1/cuda:3");

@@ -222,7 +222,7 @@ START_TEST(test_groups_refused)
                                                                  .nin = 1, .nout = 1, .out = &out, .hold = 2, .max_deferred = 1}),
                      LOOM_ERR_INVALID);
     loom__rt_free(rt);
-    /* another rank's actor acts there: groups of pieces are not carried between ranks */
+    /* another rank's actor acts there, its groups of pieces with it: here it has none */
     rt = rt_new();
     ck_assert_int_eq(loom__rt_add_actor(rt, &(loom__actor_desc){.id = loom__aid(1, 0, 0, 0, 0), .name = "far", .nin = 1, .nout = 1,
                                                                  .out = &out, .group = 2, .remote = 1}),
