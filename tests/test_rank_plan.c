@@ -215,16 +215,20 @@ START_TEST(test_traffic_by_hand)
     near(t.seconds[LOOM_COLL_ALL_REDUCE], 2 * 7 / 8.0 * T / 450e9 + 14 * 3e-6);
     for (int c = LOOM_COLL_ALL_GATHER; c < LOOM_COLL_COUNT; c++)
         ck_assert_int_eq(t.count[c], 0);
+    ck_assert_int_eq(t.net_trees[LOOM_COLL_ALL_REDUCE] + t.net_rings[LOOM_COLL_ALL_REDUCE], 0); /* nothing between nodes */
     /* 128 nodes of 8: (P, P) -> (B, B) hierarchically (the route through S(0) on level 1): a
      * reduce-scatter in each node (7/8 T from a device, 7 steps), an all-reduce of its eighth
-     * between the nodes (2 (127/128) T/8 from a device, the node's 8 at once on its 8 x 50 GB/s,
-     * 254 steps), an all-gather in each node (7/8 T, 7 steps); one boxing, an all-reduce */
+     * between the nodes, an all-gather in each node (7/8 T, 7 steps); one boxing, an all-reduce.
+     * Between the nodes a tree: 2 T/8 from a device (the node's 8 at once on its 8 x 50 GB/s) and
+     * 2 log2(128) = 14 steps, 0.14 ms, where a ring's 254 steps take 2.54 ms for 2 (127/128) T/8 */
     t = traffic_of("@0-127/cuda:0-7", 5);
     ck_assert_int_eq(t.count[LOOM_COLL_ALL_REDUCE], 1);
-    const double in_node = 2 * 7 / 8.0 * T, out = 2 * 127 / 128.0 * T / 8; /* a device's */
+    ck_assert_int_eq(t.net_trees[LOOM_COLL_ALL_REDUCE], 1);
+    ck_assert_int_eq(t.net_rings[LOOM_COLL_ALL_REDUCE], 0);
+    const double in_node = 2 * 7 / 8.0 * T, out = 2 * T / 8, ring_out = 2 * 127 / 128.0 * T / 8; /* a device's */
     near(t.gpu_bytes[LOOM_COLL_ALL_REDUCE], 8 * in_node);
     near(t.node_bytes[LOOM_COLL_ALL_REDUCE], 8 * out);
-    near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 450e9 + 14 * 3e-6 + 8 * out / 400e9 + 254 * 10e-6);
+    near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 450e9 + 14 * 3e-6 + 8 * out / 400e9 + 14 * 10e-6);
     for (int c = LOOM_COLL_ALL_GATHER; c < LOOM_COLL_COUNT; c++)
         ck_assert_int_eq(t.count[c], 0);
     /* another link model: 4 x 200 Gb/s a node */
@@ -238,7 +242,14 @@ START_TEST(test_traffic_by_hand)
     loom_program *p = NULL;
     ck_assert_int_eq(compile_as(&g, "@0-127/cuda:0-7", 5, &p), LOOM_OK);
     ck_assert_int_eq(loom_program_traffic(p, 5, &m, &t), LOOM_OK);
-    near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 300e9 + 14 * 3e-6 + 8 * out / 100e9 + 254 * 10e-6);
+    near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 300e9 + 14 * 3e-6 + 8 * out / 100e9 + 14 * 10e-6);
+    /* no latency between the nodes: the ring, sending less, is the cheaper */
+    m.node_latency = 0;
+    ck_assert_int_eq(loom_program_traffic(p, 5, &m, &t), LOOM_OK);
+    ck_assert_int_eq(t.net_trees[LOOM_COLL_ALL_REDUCE], 0);
+    ck_assert_int_eq(t.net_rings[LOOM_COLL_ALL_REDUCE], 1);
+    near(t.node_bytes[LOOM_COLL_ALL_REDUCE], 8 * ring_out);
+    near(t.seconds[LOOM_COLL_ALL_REDUCE], in_node / 300e9 + 14 * 3e-6 + 8 * ring_out / 100e9);
     /* what it refuses: another rank's traffic, a bad model; running */
     ck_assert_int_eq(loom_program_traffic(p, 4, &m, &t), LOOM_ERR_INVALID);
     ck_assert_msg(strstr(loom_program_error(p), "rank 4 holds no device of the plan"), "%s", loom_program_error(p));

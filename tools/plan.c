@@ -76,18 +76,24 @@ static int print_traffic(loom_program *p, int rank, const loom_link_model *links
     char b[3][32];
     printf("\nrank %d: %d tasks on its %d devices; %d node%s of %d devices\n", t.rank, t.ntasks, t.ndevices, t.nodes,
            t.nodes == 1 ? "" : "s", t.per_node);
-    printf("links: between nodes %d x %s/s = %s/s a node, %.0f us a ring step; within a node %s/s a device, %.0f us a step\n",
+    printf("links: between nodes %d x %s/s = %s/s a node, %.0f us a step; within a node %s/s a device, %.0f us a step\n",
            links->node_links, si_bytes(links->link_bw, b[0]), si_bytes(links->node_links * links->link_bw, b[1]),
            links->node_latency * 1e6, si_bytes(links->gpu_bw, b[2]), links->gpu_latency * 1e6);
-    printf("%-15s %6s %16s %16s %16s %12s\n", "collective", "count", "sent in node", "sent to nodes", "received", "seconds");
+    printf("%-15s %6s %16s %16s %16s %12s  %s\n", "collective", "count", "sent in node", "sent to nodes", "received", "seconds",
+           "between nodes");
     double total = 0;
     for (int c = 0; c < LOOM_COLL_COUNT; c++) {
         if (!t.count[c] && !t.gpu_bytes[c])
             continue;
-        char s[3][32];
-        printf("%-15s %6lld %16s %16s %16s %12.6f\n", loom_collective_name((loom_collective)c), (long long)t.count[c],
+        char s[3][32], algo[48];
+        long long trees = t.net_trees[c], rings = t.net_rings[c];
+        if (trees && rings)
+            snprintf(algo, sizeof algo, "%lld tree, %lld ring", trees, rings);
+        else
+            snprintf(algo, sizeof algo, "%s", trees ? "tree" : rings ? "ring" : "-");
+        printf("%-15s %6lld %16s %16s %16s %12.6f  %s\n", loom_collective_name((loom_collective)c), (long long)t.count[c],
                si_bytes(t.gpu_bytes[c], s[0]), si_bytes(t.node_bytes[c], s[1]), si_bytes(t.gpu_bytes[c] + t.node_bytes[c], s[2]),
-               t.seconds[c]);
+               t.seconds[c], algo);
         total += t.seconds[c];
     }
     printf("a step's collectives, one after another: %.6f s (all-reduce: %.6f s)\n", total, t.seconds[LOOM_COLL_ALL_REDUCE]);

@@ -239,10 +239,6 @@ int loom__plan_stash(const loom__plan *pl, int d);
  * cycle. Else -1 with msg naming the device and the tasks out of order, or a device with boxing in
  * both of its chains (micro-batches), whose order changes from run to run (graphs/plan/plan_collectives.c). */
 int loom__plan_check_collectives(const loom__plan *pl, char *msg, size_t len);
-/* Bytes one device sends in collective c of a tensor of `bytes` logical bytes on n devices, per_node
- * of them on each node: to the others of its node (*gpu) and to other nodes (*node); and the
- * seconds of the collective on links m (plan_traffic.c; docs/placement.md states the formulas). */
-double loom__coll_traffic(loom_collective c, double bytes, int n, int per_node, const loom_link_model *m, double *gpu, double *node);
 /* The traffic of rank `rank`'s devices in the plan (loom_program_traffic), a boxing on a mesh taking
  * the route that cost chooses: 0, or -1 when the plan holds no device of the rank. */
 int loom__plan_traffic(const loom__plan *pl, int rank, const loom__cost_model *cost, const loom_link_model *m, loom_traffic *out);

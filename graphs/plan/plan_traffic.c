@@ -14,44 +14,42 @@
  *   all-gather, reduce-scatter  (n-1)/n S       n-1 ring steps
  *   all-to-all                  (n-1) S/n^2     n-1 steps
  *
- * within its node for a level-1 step, to other nodes for a level-0 step. A flat step runs
- * hierarchically: within each node, then between the nodes (each device carrying 1/G of the
- * node's share), then within each node again, each device sending
+ * within its node for a level-1 step, to other nodes for a level-0 step. Between N nodes an
+ * all-reduce runs as a double binary tree instead when that takes less time (as NCCL's tuner
+ * chooses): 2 S from each device over 2 floor(log2 N) steps; the cost model chooses its own
+ * all-reduces between nodes by the same function (loom__net_coll_of), here on the link model's
+ * figures. A flat step runs hierarchically: within each node, then between the nodes (each
+ * device carrying 1/G of the node's share), then within each node again, each device sending
  *
- *   all-reduce                  2 (G-1)/G S in its node, 2 (N-1)/N S/G to other nodes
+ *   all-reduce                  2 (G-1)/G S in its node, 2 (N-1)/N S/G to other nodes (ring)
+ *                                                        or 2 S/G (tree)
  *   all-gather, reduce-scatter  (G-1)/G S,               (N-1)/N S/G
  *   all-to-all                  (G-1) S/n^2,             (n-G) S/n^2
  *
  * A step takes what a device sends in its node / gpu_bw, plus what the node sends out (G times a
- * device's) / (links x link_bw), plus its ring steps' latencies (within a node gpu_latency,
- * between nodes node_latency); the steps of a boxing, and the boxings of a step, one after
- * another. A placement without ranks is one node; a 1-D one, of G devices, a flat step. */
+ * device's) / (links x link_bw), plus its steps' latencies (within a node gpu_latency, between
+ * nodes node_latency); the steps of a boxing, and the boxings of a step, one after another. A
+ * placement without ranks is one node; a 1-D one, of G devices, a flat step. */
 #include "graphs/plan/plan.h"
 
 #include "sbp/infer/cost.h"
 
 #include <string.h>
 
-double loom__coll_traffic(loom_collective c, double bytes, int n, int per_node, const loom_link_model *m, double *gpu, double *node)
+/* What one device sends in step st of a boxing on a placement of n devices, G of them on each
+ * node: within its node (*gpu) and to other nodes (*node); *tree when the step between the nodes
+ * is a tree; returns the step's seconds on links m. */
+static double step_traffic(const loom__box_step *st, int n, int G, const loom_link_model *m, double *gpu, double *node, int *tree)
 {
-    const double G = per_node, N = (double)n / per_node, T = bytes;
-    const double steps = c == LOOM_COLL_ALL_REDUCE ? 2 : 1;
-    switch (c) {
-    case LOOM_COLL_ALL_REDUCE:
-    case LOOM_COLL_ALL_GATHER:
-    case LOOM_COLL_REDUCE_SCATTER:
-        *gpu = steps * (G - 1) / G * T;
-        *node = steps * (N - 1) / N * T / G;
-        break;
-    case LOOM_COLL_ALL_TO_ALL:
-        *gpu = (G - 1) * T / ((double)n * n);
-        *node = (n - G) * T / ((double)n * n);
-        break;
-    default:
-        *gpu = *node = 0;
-        return 0;
-    }
-    return *gpu / m->gpu_bw + G * *node / (m->node_links * m->link_bw) + steps * ((G - 1) * m->gpu_latency + (N - 1) * m->node_latency);
+    /* a level-1 step is a ring of the st->n devices of a node; a level-0 one a collective between
+     * st->n nodes; a flat one both, G devices of N nodes */
+    const int in_node = st->level == 0 ? 1 : st->level == 1 ? st->n : G, N = st->level == 0 ? st->n : st->level == 1 ? 1 : n / G;
+    *gpu = loom__ring_bytes(st->kind, st->level < 0 ? loom__flat_node_share(st->kind, st->share, N) : st->share, in_node);
+    loom__net_coll c =
+        loom__net_coll_of(st->kind, st->level < 0 ? st->share / G : st->share, N, G, m->node_latency, m->node_links * m->link_bw);
+    *node = c.bytes;
+    *tree = c.tree;
+    return *gpu / m->gpu_bw + loom__ring_steps(st->kind, in_node) * m->gpu_latency + c.seconds;
 }
 
 /* The collective of a boxing kind, or -1 for a local one. */
@@ -124,25 +122,24 @@ int loom__plan_traffic(const loom__plan *pl, int rank, const loom__cost_model *c
             first++;
         if (c < 0)
             continue;
-        out->count[c] += to->part == first;
+        const int once = to->part == first;
+        int net = 0, tree = 0;
+        out->count[c] += once;
         for (int j = 0; j < r.nsteps; j++) {
             const loom__box_step *st = &r.step[j];
-            int cs = collective_of(st->kind);
-            if (cs < 0)
+            if (collective_of(st->kind) < 0)
                 continue;
-            double gpu, node, sec;
-            if (st->level < 0) { /* flat: hierarchical over the nodes */
-                sec = loom__coll_traffic((loom_collective)cs, st->share, n, G, m, &gpu, &node);
-            } else if (st->level == 1) { /* within each node */
-                sec = loom__coll_traffic((loom_collective)cs, st->share, st->n, st->n, m, &gpu, &node);
-            } else { /* between the nodes: one device of each; the node's G devices at once on its links */
-                sec = loom__coll_traffic((loom_collective)cs, st->share, st->n, 1, m, &gpu, &node);
-                sec += (G - 1) * node / (m->node_links * m->link_bw);
-            }
+            double gpu, node;
+            int st_tree;
+            double sec = step_traffic(st, n, G, m, &gpu, &node, &st_tree);
             out->gpu_bytes[c] += gpu;
             out->node_bytes[c] += node;
-            out->seconds[c] += to->part == first ? sec : 0;
+            out->seconds[c] += once ? sec : 0;
+            net |= node > 0;
+            tree |= st_tree;
         }
+        out->net_trees[c] += once && tree;
+        out->net_rings[c] += once && net && !tree;
     }
     return 0;
 }

@@ -153,7 +153,7 @@ typedef struct loom_train_opts {
     int plan_rank; /**< with plan_only: the rank whose plan is compiled; a rank of the placements */
     const struct loom_link_model *links; /**< the network between the ranks (nodes) that SBP inference
                                               prices the level of a placement across ranks with: a
-                                              node's links and their ring-step latency (node_links,
+                                              node's links and their latency a step (node_links,
                                               link_bw, node_latency; within a node the device
                                               kind's figures hold). NULL: the cost model's (built-in:
                                               8 x 400 Gb/s, 10 us; or the calibration's net_bw and
@@ -391,7 +391,7 @@ typedef struct loom_link_model {
     int node_links;      /**< network links of a node (8 in "8x400Gb/s"; 1 without a count) */
     double link_bw;      /**< bytes per second of each (400 Gb/s: 50e9) */
     double gpu_bw;       /**< bytes per second a device sends to the others of its node */
-    double node_latency; /**< seconds of a ring step between nodes */
+    double node_latency; /**< seconds of a step between nodes (of a ring or a tree) */
     double gpu_latency;  /**< seconds of a ring step within a node */
 } loom_link_model;
 /** The defaults: 8 links of 400 Gb/s a node, 450 GB/s of NVLink a GPU (an H100 SXM's 900 GB/s
@@ -418,8 +418,8 @@ const char *loom_collective_name(loom_collective c);
 /** What one rank of a job does in a training step under a link model (loom_program_traffic):
  * its part of the plan, and the bytes its devices send, by the collective each boxing is (on a
  * 2-D placement, the first of its levels' in loom_collective's order: (P, P) -> (B, B) is an
- * all-reduce, whatever steps its route takes). Ring collectives send and receive alike, so what
- * a rank receives is what it sends. */
+ * all-reduce, whatever steps its route takes). Ring and tree collectives send and receive alike,
+ * so what a rank receives is what it sends. */
 typedef struct loom_traffic {
     int rank;      /**< the rank */
     int ndevices;  /**< of the rank, in the plan */
@@ -430,10 +430,14 @@ typedef struct loom_traffic {
     double gpu_bytes[LOOM_COLL_COUNT];  /**< bytes the rank's devices send within its node, a step */
     double node_bytes[LOOM_COLL_COUNT]; /**< bytes the rank sends to other nodes, a step */
     double seconds[LOOM_COLL_COUNT];    /**< predicted, one collective after another */
+    int64_t net_trees[LOOM_COLL_COUNT]; /**< of count, those whose all-reduce between the nodes runs as
+                                         * a double binary tree (cheaper than a ring there) */
+    int64_t net_rings[LOOM_COLL_COUNT]; /**< of count, those whose step between the nodes runs as a ring */
 } loom_traffic;
 /** The traffic of rank `rank` in the plan of p's training step (its own mode) under links (NULL:
- * LOOM_LINK_MODEL_INIT): hierarchical collectives, within each node, then between nodes, then
- * within each node again, as docs/placement.md states. The rank must hold devices in the plan (a
+ * LOOM_LINK_MODEL_INIT): hierarchical collectives, within each node, then between nodes (rings,
+ * or an all-reduce as a tree where that is cheaper), then within each node again, as
+ * docs/placement.md states. The rank must hold devices in the plan (a
  * program compiled with plan_only: its plan_rank). LOOM_ERR_INVALID naming the rank, or the
  * plan's failure. */
 loom_status loom_program_traffic(loom_program *p, int rank, const loom_link_model *links, loom_traffic *out);

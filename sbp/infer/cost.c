@@ -104,9 +104,10 @@ static double shared_bytes(loom__box_kind k, double bytes, int n, const loom__co
     }
 }
 
-/* Links: what a device sends in ring algorithms. */
-static double ring_bytes(loom__box_kind k, double bytes, int n)
+double loom__ring_bytes(loom__box_kind k, double bytes, int n)
 {
+    if (n <= 1)
+        return 0;
     double f = (double)(n - 1) / n;
     switch (k) {
     case LOOM__BOX_ALL_GATHER:
@@ -122,11 +123,43 @@ static double ring_bytes(loom__box_kind k, double bytes, int n)
     }
 }
 
+int loom__ring_steps(loom__box_kind k, int n)
+{
+    if (n <= 1 || k == LOOM__BOX_NONE || k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO)
+        return 0;
+    return k == LOOM__BOX_ALL_REDUCE ? 2 * (n - 1) : n - 1;
+}
+
+/* floor(log2 n), n >= 1: the depth of a binary tree of n nodes. */
+static int log2_floor(int n)
+{
+    int l = 0;
+    while (n >>= 1)
+        l++;
+    return l;
+}
+
+loom__net_coll loom__net_coll_of(loom__box_kind k, double bytes, int N, int per_node, double latency, double node_bw)
+{
+    loom__net_coll ring = {.steps = loom__ring_steps(k, N), .bytes = loom__ring_bytes(k, bytes, N)};
+    ring.seconds = ring.steps * latency + per_node * ring.bytes / node_bw;
+    if (k != LOOM__BOX_ALL_REDUCE || N <= 2) /* two nodes: a tree's 2 steps are the ring's, its bytes twice */
+        return ring;
+    loom__net_coll tree = {.tree = 1, .steps = 2 * log2_floor(N), .bytes = 2 * bytes};
+    tree.seconds = tree.steps * latency + per_node * tree.bytes / node_bw;
+    return tree.seconds < ring.seconds ? tree : ring;
+}
+
+double loom__flat_node_share(loom__box_kind k, double bytes, int N)
+{
+    return k == LOOM__BOX_ALL_TO_ALL ? bytes / ((double)N * N) : k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO ? bytes / N : bytes;
+}
+
 double loom__box_bytes(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)
 {
     if (n <= 1 || k == LOOM__BOX_NONE)
         return 0;
-    return d->shared ? shared_bytes(k, bytes, n, d) : ring_bytes(k, bytes, n);
+    return d->shared ? shared_bytes(k, bytes, n, d) : loom__ring_bytes(k, bytes, n);
 }
 
 void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev *d, double *terms)
@@ -139,19 +172,18 @@ void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev
         terms[LOOM__TERM_BOX_BYTES] += n * b;
         return;
     }
-    int local = k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO;
-    terms[LOOM__TERM_BOXES] += local ? 0 : k == LOOM__BOX_ALL_REDUCE ? 2 * (n - 1) : n - 1;
+    terms[LOOM__TERM_BOXES] += loom__ring_steps(k, n);
     terms[LOOM__TERM_BOX_BYTES] += b;
 }
 
-double loom__net_terms(loom__box_kind k, double bytes, int N, int per_node, double *terms)
+loom__net_coll loom__net_terms(loom__box_kind k, double bytes, int N, int per_node, const loom__cost_dev *d, double *terms)
 {
-    double b = N > 1 ? ring_bytes(k, bytes, N) : 0;
-    if (b == 0)
-        return 0;
-    terms[LOOM__TERM_NET_BOXES] += k == LOOM__BOX_ALL_REDUCE ? 2 * (N - 1) : N - 1;
-    terms[LOOM__TERM_NET_BYTES] += per_node * b;
-    return b;
+    loom__net_coll c = loom__net_coll_of(k, bytes, N, per_node, d->net_latency, d->net_bw);
+    if (c.bytes == 0)
+        return (loom__net_coll){0};
+    terms[LOOM__TERM_NET_BOXES] += c.steps;
+    terms[LOOM__TERM_NET_BYTES] += per_node * c.bytes;
+    return c;
 }
 
 double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)

@@ -43,11 +43,12 @@
  *     all-reduce, n-1 otherwise) and the bytes each device sends.
  *
  * Across ranks (the level 0 of a placement with ranks: a rank is a node, docs/placement.md) the
- * devices of any kind are on the network between the nodes: a step there is a ring over the N
- * nodes, one device of each, the G devices of a node in G such rings at once on the node's links;
- * it counts net boxings (a ring step each, at net_latency) and the bytes the node sends (G times
- * a device's, at net_bw). Within a rank (level 1) a step is priced as above by the device kind's
- * figures, on one node's machine. */
+ * devices of any kind are on the network between the nodes: a step there is a collective over the
+ * N nodes, one device of each, the G devices of a node in G such at once on the node's links: a
+ * ring, or an all-reduce as a double binary tree when that is cheaper (loom__net_coll_of); it
+ * counts net boxings (a step between two nodes each, at net_latency) and the bytes the node sends
+ * (G times a device's, at net_bw). Within a rank (level 1) a step is priced as above by the device
+ * kind's figures, on one node's machine. */
 #ifndef LOOM_SBP_COST_H
 #define LOOM_SBP_COST_H
 
@@ -74,7 +75,7 @@ typedef struct loom__cost_dev {
     double box_latency;  /* seconds a boxing takes whatever its bytes (on links: per ring step) */
     double box_bw;       /* bytes per second a boxing moves; shared: the machine's */
     double step_latency; /* seconds a step takes besides its ops */
-    double net_latency;  /* seconds of a ring step between nodes (ranks) */
+    double net_latency;  /* seconds of a step between nodes (ranks), of a ring or a tree */
     double net_bw;       /* bytes per second a node sends to the other nodes, all its links */
     int shared;          /* 1: the devices share one machine (see above); 0: each its own, on links */
     int threads;         /* shared: the kernel threads the devices share (a program's, set when it
@@ -134,12 +135,38 @@ void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev
 /* Seconds under the model. */
 double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost_dev *d);
 
+/* A ring collective of kind k on n devices holding a share of `bytes` each: the bytes a device
+ * sends (as loom__box_bytes on links) and its ring steps (2 (n-1) for an all-reduce, n-1 for the
+ * others, 0 for a local one). */
+double loom__ring_bytes(loom__box_kind k, double bytes, int n);
+int loom__ring_steps(loom__box_kind k, int n);
+
+/* A collective between N nodes, one device of each holding its share `bytes` of the tensor,
+ * per_node such collectives at once on each node's links (node_bw bytes per second in all),
+ * `latency` seconds a step between two nodes: a ring (as above), or, for an all-reduce, a double
+ * binary tree when that costs less, as NCCL's tuner chooses: 2 floor(log2 N) steps (up each tree
+ * and down again) and 2 `bytes` sent from a device (each tree carries half of it; a node is inner
+ * in one, sending both halves' up and down, a leaf in the other), where a ring sends
+ * 2 (N-1)/N `bytes` over 2 (N-1) steps. The cost model and the traffic of a rank both take the
+ * algorithm from here. */
+typedef struct loom__net_coll {
+    int tree;       /* 1: a double binary tree; 0: a ring */
+    int steps;      /* latency steps between the nodes */
+    double bytes;   /* a device sends to other nodes (and receives as much) */
+    double seconds; /* steps latency + per_node bytes / node_bw */
+} loom__net_coll;
+loom__net_coll loom__net_coll_of(loom__box_kind k, double bytes, int N, int per_node, double latency, double node_bw);
+
 /* 1 when t's placement lies over several ranks: its level 0 is then across the network. */
 int loom__tensor_ranks(const loom_tensor *t);
-/* Adds to terms a ring step of `kind` between N nodes (one device of each, its share `bytes` of
- * the tensor), per_node such rings at once on each node's links; returns the bytes a device
- * sends. */
-double loom__net_terms(loom__box_kind k, double bytes, int N, int per_node, double *terms);
+/* Adds to terms the collective of `kind` between N nodes (loom__net_coll_of on d's net_latency
+ * and net_bw): its steps (net boxings) and the bytes a node sends (per_node devices'); returns
+ * it. */
+loom__net_coll loom__net_terms(loom__box_kind k, double bytes, int N, int per_node, const loom__cost_dev *d, double *terms);
+/* The share of a tensor of `bytes` that a flat step of kind k over N nodes boxes within each node
+ * (it runs hierarchically, see loom__box_routes): an all-to-all's bytes / N^2, a local one's
+ * bytes / N, the others' the whole. */
+double loom__flat_node_share(loom__box_kind k, double bytes, int N);
 
 /* A boxing on a 2-D mesh (cost_route.c): 1-D boxings along the levels, or one over the whole
  * mesh (flat). */
@@ -148,6 +175,7 @@ typedef struct loom__box_step {
     loom_sbp from, to;  /* on that level (flat: on both) */
     loom__box_kind kind;
     int n;              /* devices of a group */
+    int tree;           /* 1: its all-reduce between the nodes runs as a tree (loom__net_coll_of) */
     double bytes;       /* each device moves (loom__box_bytes of its group's share) */
     double share;       /* the logical bytes of its group's share of the tensor */
 } loom__box_step;

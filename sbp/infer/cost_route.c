@@ -16,9 +16,10 @@
  * Where the devices share memory an all-reduce step is priced in one phase, as the mesh's boxing
  * task runs it.
  *
- * On a placement over ranks the rows are nodes: a level-0 step is a ring between the nodes, priced
- * with the network's figures (net_latency a ring step, net_bw the node's links, which its G
- * devices' rings share), CPU devices too, as they share no memory across ranks; a level-1 step
+ * On a placement over ranks the rows are nodes: a level-0 step is a collective between the nodes,
+ * a ring or, for an all-reduce, a tree when cheaper (loom__net_coll_of), priced with the network's
+ * figures (net_latency a step, net_bw the node's links, which its G devices' collectives share),
+ * CPU devices too, as they share no memory across ranks; a level-1 step
  * is within one node's machine (on devices sharing memory, that node's row alone); the route
  * through S(a) is open to CPU devices as well; and a flat step runs hierarchically, as the
  * traffic of a rank counts it (graphs/plan/plan_traffic.c). */
@@ -68,15 +69,17 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
     double gb = other.kind == LOOM_SBP_SPLIT ? bytes / groups : bytes; /* a group's share of the tensor */
     loom__box_kind k = loom__boxing(a, b);
     double t[LOOM__COST_TERMS] = {0}, moved;
+    int tree = 0;
     if (ranks && l == 0 && !local(k)) {
-        moved = loom__net_terms(k, gb, n, groups, t);
+        loom__net_coll c = loom__net_terms(k, gb, n, groups, d, t);
+        moved = c.bytes, tree = c.tree;
     } else {
         moved = group_terms(k, gb, n, d, t);
         if (d->shared) /* the groups' tasks on a machine at once, on its bandwidth: every group's, or over
                         * ranks a node's (its row; of a column, its device) */
             t[LOOM__TERM_BOX_BYTES] *= !ranks ? groups : l == 1 ? 1 : (double)groups / n;
     }
-    add_terms(r, t, (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .bytes = moved, .share = gb});
+    add_terms(r, t, (loom__box_step){.level = l, .from = a, .to = b, .kind = k, .n = n, .tree = tree, .bytes = moved, .share = gb});
     return 0;
 }
 
@@ -93,11 +96,12 @@ static void add_flat(loom__box_route *r, loom_sbp a, loom_sbp b, const int mesh[
     }
     loom__box_kind k = loom__boxing(a, b);
     double t[LOOM__COST_TERMS] = {0};
-    double gb = k == LOOM__BOX_ALL_TO_ALL ? bytes / ((double)N * N) : local(k) ? bytes / N : bytes;
-    double moved = group_terms(k, gb, G, d, t);
+    double moved = group_terms(k, loom__flat_node_share(k, bytes, N), G, d, t);
+    loom__net_coll c = {0};
     if (!local(k))
-        moved += loom__net_terms(k, bytes / G, N, G, t);
-    add_terms(r, t, (loom__box_step){.level = -1, .from = a, .to = b, .kind = k, .n = N * G, .bytes = moved, .share = bytes});
+        c = loom__net_terms(k, bytes / G, N, G, d, t);
+    add_terms(r, t,
+              (loom__box_step){.level = -1, .from = a, .to = b, .kind = k, .n = N * G, .tree = c.tree, .bytes = moved + c.bytes, .share = bytes});
 }
 
 static int uniform(const loom_nd_sbp *s) { return loom_sbp_equal(s->v[0], s->v[1]); }
@@ -167,11 +171,12 @@ size_t loom__box_route_str(const loom__box_route *r, char *buf, size_t len)
         char a[24], b[24];
         loom_sbp_str(r->step[k].from, a, sizeof a);
         loom_sbp_str(r->step[k].to, b, sizeof b);
+        const char *tree = r->step[k].tree ? ", a tree between the nodes" : "";
         int w = r->step[k].level < 0
-                    ? snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s %s -> %s over all %d devices", k ? ", then " : "",
-                               loom__box_name(r->step[k].kind), a, b, r->step[k].n)
-                    : snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s %s -> %s on level %d (groups of %d)",
-                               k ? ", then " : "", loom__box_name(r->step[k].kind), a, b, r->step[k].level, r->step[k].n);
+                    ? snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s %s -> %s over all %d devices%s", k ? ", then " : "",
+                               loom__box_name(r->step[k].kind), a, b, r->step[k].n, tree)
+                    : snprintf(o < len ? buf + o : NULL, o < len ? len - o : 0, "%s%s %s -> %s on level %d (groups of %d%s)",
+                               k ? ", then " : "", loom__box_name(r->step[k].kind), a, b, r->step[k].level, r->step[k].n, tree);
         o += w > 0 ? (size_t)w : 0;
     }
     return o;
