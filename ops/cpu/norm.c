@@ -20,6 +20,8 @@ typedef struct norm_job {
     loom_dtype dt;
     void *out;
     const void *a, *b, *c; /* the kind's operands, in its order below */
+    const void *y;         /* BN_SUMS, BN_DX: a ReLU's output, gout read where y > 0 only; or NULL */
+    int relu;              /* BN_FWD: relu of the result */
     const double *k;       /* per channel or per row coefficients, or the kind's output */
     double *kout;
     loom__chan v;          /* batch norm's [N, C, M]; layer norm's rows (n) of m elements */
@@ -49,8 +51,9 @@ typedef struct norm_job {
                         }                                                                                         \
                     } else {                                                                                      \
                         const double mean = j->k[2 * (c0 + c)], rstd = j->k[2 * (c0 + c) + 1];                    \
+                        const T *mk = j->y;                                                                       \
                         for (int64_t m = off; m < off + j->v.m; m++) {                                            \
-                            const double g = gy[m];                                                               \
+                            const double g = mk && !(mk[m] > 0) ? 0.0 : (double)gy[m];                            \
                             a += g;                                                                               \
                             b += g * (((double)x[m] - mean) * rstd);                                              \
                         }                                                                                         \
@@ -68,22 +71,31 @@ typedef struct norm_job {
             }                                                                                                     \
         }                                                                                                         \
     }                                                                                                             \
-    /* Rows (n, c) [lo, hi) of BN_FWD (a: x, b: bias; k: (mean, weight rstd) per channel) or BN_DX (a:           \
-     * gout, b: x; k: (mean, rstd, weight rstd, sum gout / n, sum gout xhat / n) per channel). */                 \
+    /* Rows (n, c) [lo, hi) of BN_FWD (a: x, b: bias, c: a residual added or NULL, relu; k: (mean,          \
+     * weight rstd) per channel) or BN_DX (a: gout, b: x, y; k: (mean, rstd, weight rstd, sum gout / n,           \
+     * sum gout xhat / n) per channel). */                                                                        \
     static void bn_map_##sfx(const norm_job *j, int64_t lo, int64_t hi)                                            \
     {                                                                                                             \
-        const T *a = j->a, *b = j->b;                                                                             \
+        const T *a = j->a, *b = j->b, *res = j->c, *mk = j->y;                                                    \
         T *out = j->out;                                                                                          \
         for (int64_t r = lo; r < hi; r++) {                                                                       \
             const int64_t c = r % j->v.c, m0 = r * j->v.m, m1 = m0 + j->v.m;                                      \
-            if (j->kind == BN_FWD) {                                                                              \
+            if (j->kind == BN_FWD && !res && !j->relu) {                                                          \
                 const double mean = j->k[2 * c], sc = j->k[2 * c + 1], bias = b[c];                               \
                 for (int64_t m = m0; m < m1; m++)                                                                 \
                     out[m] = (T)(((double)a[m] - mean) * sc + bias);                                              \
+            } else if (j->kind == BN_FWD) {                                                                       \
+                const double mean = j->k[2 * c], sc = j->k[2 * c + 1], bias = b[c];                               \
+                for (int64_t m = m0; m < m1; m++) {                                                               \
+                    const double v = ((double)a[m] - mean) * sc + bias + (res ? (double)res[m] : 0.0);            \
+                    out[m] = (T)(v > 0 ? v : 0.0);                                                                \
+                }                                                                                                 \
             } else {                                                                                              \
                 const double *k = j->k + 5 * c;                                                                   \
-                for (int64_t m = m0; m < m1; m++)                                                                 \
-                    out[m] = (T)(k[2] * ((double)a[m] - k[3] - ((double)b[m] - k[0]) * k[1] * k[4]));             \
+                for (int64_t m = m0; m < m1; m++) {                                                               \
+                    const double g = mk && !(mk[m] > 0) ? 0.0 : (double)a[m];                                     \
+                    out[m] = (T)(k[2] * (g - k[3] - ((double)b[m] - k[0]) * k[1] * k[4]));                        \
+                }                                                                                                 \
             }                                                                                                     \
         }                                                                                                         \
     }                                                                                                             \
@@ -227,7 +239,8 @@ loom_status loom__cpu_bn_stats(const loom_tensor *t, loom__value *out, loom__val
 
 loom_status loom__cpu_batch_norm(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    norm_job j = {.kind = BN_FWD, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[5]->data};
+    norm_job j = {.kind = BN_FWD, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[5]->data,
+                  .c = t->n_src > 6 ? src[6]->data : NULL, .relu = t->op == LOOM_OP_BN_RELU};
     loom_status s = loom__bn_operands(&j.v, src[0], src[1], ctx);
     double *k = s == LOOM_OK ? coefs(&j.v, 2, &s, ctx) : NULL;
     if (s != LOOM_OK)
@@ -260,7 +273,8 @@ static void batch_coefs(double *k, int per, const loom__chan *v, const loom__val
 loom_status loom__cpu_bn_grad_sums(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                    const loom__kctx *ctx)
 {
-    norm_job j = {.kind = BN_SUMS, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data};
+    norm_job j = {.kind = BN_SUMS, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data,
+                  .y = t->n_src > 3 ? src[3]->data : NULL};
     loom_status s = loom__bn_operands(&j.v, src[1], src[2], ctx);
     double *k = s == LOOM_OK ? coefs(&j.v, 2, &s, ctx) : NULL;
     if (s != LOOM_OK)
@@ -276,7 +290,8 @@ loom_status loom__cpu_bn_grad_sums(const loom_tensor *t, loom__value *out, loom_
 loom_status loom__cpu_batch_norm_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                       const loom__kctx *ctx)
 {
-    norm_job j = {.kind = BN_DX, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data};
+    norm_job j = {.kind = BN_DX, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data,
+                  .y = t->n_src > 5 ? src[5]->data : NULL};
     loom_status s = loom__bn_operands(&j.v, src[1], src[2], ctx);
     double *k = s == LOOM_OK ? coefs(&j.v, 5, &s, ctx) : NULL;
     if (s != LOOM_OK)
