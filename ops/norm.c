@@ -169,40 +169,38 @@ static loom_status bn_infer(loom_tensor *t, char *msg, size_t len)
 }
 
 /* The gradients of x (through the batch statistics as well: stats are batch_norm_stats(x), which
- * the builder guarantees, so stats take no gradient of their own), of the weight and of the bias;
- * the running statistics take none. */
-static void bn_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+ * the builder guarantees, so stats take no gradient of their own), of the weight and of the bias
+ * from gout, read where y > 0 only when y (a batch_norm_relu's output) is given; the running
+ * statistics take none. */
+static void bn_backward(loom_graph *g, const char *api, loom_tensor *t, loom_tensor *gout, loom_tensor *y, loom_tensor **gsrc)
 {
-    const char *api = "loom_batch_norm (gradient)";
     loom_tensor *x = t->src[0], *stats = t->src[1], *w = t->src[4];
     const loom__attrs a = {.f = {t->a.f[0]}};
-    loom_tensor *sums = loom__node(g, api, LOOM_OP_BN_GRAD_SUMS, 3, (loom_tensor *[]){gout, x, stats}, &a);
-    gsrc[0] = loom__node(g, api, LOOM_OP_BATCH_NORM_GRAD, 5, (loom_tensor *[]){gout, x, stats, w, sums}, &a);
+    const int m = y != NULL;
+    loom_tensor *sums = loom__node(g, api, LOOM_OP_BN_GRAD_SUMS, 3 + m, (loom_tensor *[]){gout, x, stats, y}, &a);
+    gsrc[0] = loom__node(g, api, LOOM_OP_BATCH_NORM_GRAD, 5 + m, (loom_tensor *[]){gout, x, stats, w, sums, y}, &a);
     gsrc[4] = sums_column(g, api, sums, 1, &w->shape);
     gsrc[5] = sums_column(g, api, sums, 0, &w->shape);
 }
 
-/* batch_norm_relu's: as batch_norm's with gout masked by the output (t itself). Without a residual
+static void bn_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    bn_backward(g, "loom_batch_norm (gradient)", t, gout, NULL, gsrc);
+}
+
+/* batch_norm_relu's: batch_norm's with gout masked by the output (t itself). Without a residual
  * the mask is read inside the gradient ops; with one, the residual needs the masked gout as a
  * tensor anyway (the add passes it through), so it is made once (act_grad, as relu's gradient)
  * and the gradient ops read it instead of reading gout and y twice each. */
 static void bn_relu_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
 {
     const char *api = "loom_batch_norm_relu (gradient)";
-    loom_tensor *x = t->src[0], *stats = t->src[1], *w = t->src[4];
-    const loom__attrs a = {.f = {t->a.f[0]}};
-    loom_tensor *y = NULL;
-    if (t->n_src > 6) {
-        gout = loom__node(g, api, LOOM_OP_ACT_GRAD, 2, (loom_tensor *[]){t, gout}, &(loom__attrs){.i = {LOOM_OP_RELU}});
-        gsrc[6] = gout;
-    } else {
-        y = t;
+    if (t->n_src < 7) {
+        bn_backward(g, api, t, gout, t, gsrc);
+        return;
     }
-    const int m = y != NULL;
-    loom_tensor *sums = loom__node(g, api, LOOM_OP_BN_GRAD_SUMS, 3 + m, (loom_tensor *[]){gout, x, stats, y}, &a);
-    gsrc[0] = loom__node(g, api, LOOM_OP_BATCH_NORM_GRAD, 5 + m, (loom_tensor *[]){gout, x, stats, w, sums, y}, &a);
-    gsrc[4] = sums_column(g, api, sums, 1, &w->shape);
-    gsrc[5] = sums_column(g, api, sums, 0, &w->shape);
+    gsrc[6] = loom__node(g, api, LOOM_OP_ACT_GRAD, 2, (loom_tensor *[]){t, gout}, &(loom__attrs){.i = {LOOM_OP_RELU}});
+    bn_backward(g, api, t, gsrc[6], NULL, gsrc);
 }
 
 /* Per channel: with x split along any axis but the channels, every device needs the whole

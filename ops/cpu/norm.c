@@ -6,6 +6,7 @@
 #include "ops/cpu/norm.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/cpu/cpu.h"
 #include "ops/cpu/pool.h"
@@ -29,6 +30,17 @@ typedef struct norm_job {
     int64_t items;         /* what the threads split: channels, rows or element blocks */
 } norm_job;
 
+/* v where keep, else +0: a ReLU's mask without a branch (a random mask mispredicts one at every
+ * other element), and 0 for a NaN or infinite v masked off, as the ReLU's own gradient gives. */
+static inline double keep_if(double v, int keep)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= -(uint64_t)(keep != 0);
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
 #define KERNELS(T, sfx)                                                                                           \
     /* Channels [lo, hi) of BN_STATS (a: x; out f64 [C, 3]: the sums of x and x^2, the count) or     \
      * BN_SUMS (a: gout, b: x, k: (mean, rstd) per channel; out [C, 2]: the sums of gout, gout xhat). */         \
@@ -51,12 +63,19 @@ typedef struct norm_job {
                         }                                                                                         \
                     } else {                                                                                      \
                         const double mean = j->k[2 * (c0 + c)], rstd = j->k[2 * (c0 + c) + 1];                    \
-                        const T *mk = j->y;                                                                       \
-                        for (int64_t m = off; m < off + j->v.m; m++) {                                            \
-                            const double g = mk && !(mk[m] > 0) ? 0.0 : (double)gy[m];                            \
-                            a += g;                                                                               \
-                            b += g * (((double)x[m] - mean) * rstd);                                              \
-                        }                                                                                         \
+                        const T *mk = j->y; /* loops apart, so that each is branch-free */                        \
+                        if (mk)                                                                                   \
+                            for (int64_t m = off; m < off + j->v.m; m++) {                                        \
+                                const double g = keep_if(gy[m], mk[m] > 0);                                       \
+                                a += g;                                                                           \
+                                b += g * (((double)x[m] - mean) * rstd);                                          \
+                            }                                                                                     \
+                        else                                                                                      \
+                            for (int64_t m = off; m < off + j->v.m; m++) {                                        \
+                                const double g = gy[m];                                                           \
+                                a += g;                                                                           \
+                                b += g * (((double)x[m] - mean) * rstd);                                          \
+                            }                                                                                     \
                     }                                                                                             \
                     s[c] = a, q[c] = b;                                                                           \
                 }                                                                                                 \
@@ -84,18 +103,26 @@ typedef struct norm_job {
                 const double mean = j->k[2 * c], sc = j->k[2 * c + 1], bias = b[c];                               \
                 for (int64_t m = m0; m < m1; m++)                                                                 \
                     out[m] = (T)(((double)a[m] - mean) * sc + bias);                                              \
-            } else if (j->kind == BN_FWD) {                                                                       \
+            } else if (j->kind == BN_FWD) { /* relu; the loops apart, so that each is branch-free */              \
                 const double mean = j->k[2 * c], sc = j->k[2 * c + 1], bias = b[c];                               \
-                for (int64_t m = m0; m < m1; m++) {                                                               \
-                    const double v = ((double)a[m] - mean) * sc + bias + (res ? (double)res[m] : 0.0);            \
-                    out[m] = (T)(v > 0 ? v : 0.0);                                                                \
-                }                                                                                                 \
+                if (res)                                                                                          \
+                    for (int64_t m = m0; m < m1; m++) {                                                           \
+                        const T v = (T)(((double)a[m] - mean) * sc + bias + (double)res[m]);                      \
+                        out[m] = v > 0 ? v : (T)0; /* in T: a select that vectorises */                          \
+                    }                                                                                             \
+                else                                                                                              \
+                    for (int64_t m = m0; m < m1; m++) {                                                           \
+                        const T v = (T)(((double)a[m] - mean) * sc + bias);                                       \
+                        out[m] = v > 0 ? v : (T)0;                                                                \
+                    }                                                                                             \
             } else {                                                                                              \
                 const double *k = j->k + 5 * c;                                                                   \
-                for (int64_t m = m0; m < m1; m++) {                                                               \
-                    const double g = mk && !(mk[m] > 0) ? 0.0 : (double)a[m];                                     \
-                    out[m] = (T)(k[2] * (g - k[3] - ((double)b[m] - k[0]) * k[1] * k[4]));                        \
-                }                                                                                                 \
+                if (mk)                                                                                           \
+                    for (int64_t m = m0; m < m1; m++)                                                             \
+                        out[m] = (T)(k[2] * (keep_if(a[m], mk[m] > 0) - k[3] - ((double)b[m] - k[0]) * k[1] * k[4])); \
+                else                                                                                              \
+                    for (int64_t m = m0; m < m1; m++)                                                             \
+                        out[m] = (T)(k[2] * ((double)a[m] - k[3] - ((double)b[m] - k[0]) * k[1] * k[4]));         \
             }                                                                                                     \
         }                                                                                                         \
     }                                                                                                             \
