@@ -50,31 +50,34 @@ loom_tensor *loom_nn_convnet(loom_graph *g, loom_tensor *x, int64_t classes)
     return loom_nn_linear(g, "fc2", h, classes, 1);
 }
 
-/* conv (no bias) then batch norm, named "<name>" and "<name>.bn" */
-static loom_tensor *conv_bn(loom_graph *g, const char *name, loom_tensor *x, int64_t out, int kernel, int stride, int pad)
+/* conv (no bias) then batch norm, named "<name>" and "<name>.bn"; with relu set, relu(bn + res)
+ * (res NULL: none) as one fused op. */
+static loom_tensor *conv_bn(loom_graph *g, const char *name, loom_tensor *x, int64_t out, int kernel, int stride, int pad,
+                            int relu, loom_tensor *res)
 {
     char bn[64];
     snprintf(bn, sizeof bn, "%.50s.bn", name);
-    return loom_batch_norm(g, bn, loom_nn_conv2d(g, name, x, out, kernel, stride, pad, 0), 0.1, 1e-5);
+    loom_tensor *h = loom_nn_conv2d(g, name, x, out, kernel, stride, pad, 0);
+    return relu ? loom_batch_norm_relu(g, bn, h, res, 0.1, 1e-5) : loom_batch_norm(g, bn, h, 0.1, 1e-5);
 }
 
 /* A basic block: relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)), the shortcut a 1x1 conv and bn
- * where the block changes the channels or the size. */
+ * where the block changes the channels or the size; each relu fused with the batch norm before it
+ * (and the add), so that the block's tail is one pass. */
 static loom_tensor *basic_block(loom_graph *g, const char *name, loom_tensor *x, int64_t out, int stride)
 {
     char n1[64], n2[64], ns[64];
     snprintf(n1, sizeof n1, "%.40s.conv1", name);
     snprintf(n2, sizeof n2, "%.40s.conv2", name);
     snprintf(ns, sizeof ns, "%.40s.shortcut", name);
-    loom_tensor *h = loom_relu(g, conv_bn(g, n1, x, out, 3, stride, 1));
-    h = conv_bn(g, n2, h, out, 3, 1, 1);
-    loom_tensor *s = stride != 1 || loom_tensor_dim(x, 1) != out ? conv_bn(g, ns, x, out, 1, stride, 0) : x;
-    return loom_relu(g, loom_add(g, h, s));
+    loom_tensor *h = conv_bn(g, n1, x, out, 3, stride, 1, 1, NULL);
+    loom_tensor *s = stride != 1 || loom_tensor_dim(x, 1) != out ? conv_bn(g, ns, x, out, 1, stride, 0, 0, NULL) : x;
+    return conv_bn(g, n2, h, out, 3, 1, 1, 1, s);
 }
 
 loom_tensor *loom_nn_resnet20(loom_graph *g, loom_tensor *x, int64_t classes)
 {
-    loom_tensor *h = loom_relu(g, conv_bn(g, "stem", x, 16, 3, 1, 1));
+    loom_tensor *h = conv_bn(g, "stem", x, 16, 3, 1, 1, 1, NULL);
     const int64_t widths[3] = {16, 32, 64};
     char name[32];
     for (int stage = 0; stage < 3; stage++)

@@ -12,11 +12,16 @@
  *   batch_norm(x, stats, running_mean, running_var, weight, bias; eps a.f[0], momentum a.f[1]):
  *                 x's shape, (x - mean) / sqrt(var + eps) * weight + bias per channel, mean and
  *                 the biased var from stats in training and the running ones in evaluation.
- *   batch_norm_grad_sums(gout, x, stats; eps):  x's dtype [C, 2], per channel the sums of gout and
- *                 of gout xhat (xhat = (x - mean) / sqrt(var + eps)): the bias and weight
+ *   batch_norm_relu(x, stats, running_mean, running_var, weight, bias[, residual]; eps, momentum):
+ *                 relu(batch_norm(...) + residual), the residual (x's dtype and shape) optional:
+ *                 batch norm's epilogue in one pass over x, as the tail of a residual block.
+ *   batch_norm_grad_sums(gout, x, stats[, y]; eps):  x's dtype [C, 2], per channel the sums of gout
+ *                 and of gout xhat (xhat = (x - mean) / sqrt(var + eps)): the bias and weight
  *                 gradients, and what the gradient of x needs of the whole batch.
- *   batch_norm_grad(gout, x, stats, weight, sums; eps):  the gradient of x through the batch
+ *   batch_norm_grad(gout, x, stats, weight, sums[, y]; eps):  the gradient of x through the batch
  *                 statistics too, weight rstd (gout - sums[c, 0] / n - xhat sums[c, 1] / n).
+ *                 With y, a batch_norm_relu's output, both read gout where y > 0 and 0 elsewhere:
+ *                 the ReLU's gradient from the output, with no tensor of its own.
  *   running_stats_update(running, stats; which a.i[0], momentum a.f[0]):  in place, running =
  *                 (1 - momentum) running + momentum stat, stat the mean (which 0) or the unbiased
  *                 variance (which 1) of stats. Made by loom_compile (step_update): a STEP runs it
@@ -139,10 +144,12 @@ static int bn_stats_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 const loom_op_def loom__op_batch_norm_stats = {.name = "batch_norm_stats", .min_src = 1, .max_src = 1,
                                                .infer = bn_stats_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_bn_stats, .sbp = bn_stats_sbp};
 
+/* batch_norm(x, stats, running_mean, running_var, weight, bias) and batch_norm_relu(the same[,
+ * residual]). The residual is the caller's: a mismatch is their error. */
 static loom_status bn_infer(loom_tensor *t, char *msg, size_t len)
 {
     static const char *const role[] = {"x", "stats", "running_mean", "running_var", "weight", "bias"};
-    const loom_tensor *x = t->src[0];
+    const loom_tensor *x = t->src[0], *r = t->n_src > 6 ? t->src[6] : NULL;
     loom_status s = chan_operand(t, x, msg, len);
     const loom_shape st = chan_shape(x, 3), c = chan_shape(x, 0);
     if (s == LOOM_OK)
@@ -151,25 +158,54 @@ static loom_status bn_infer(loom_tensor *t, char *msg, size_t len)
         s = same_as(t, t->src[k], role[k], x->dtype, &c, msg, len);
     if (s == LOOM_OK)
         s = momentum_ok(t->a.f[1], msg, len);
+    if (s == LOOM_OK && r && (r->layout != LOOM__DENSE || r->dtype != x->dtype || !loom__shape_eq(&r->shape, &x->shape))) {
+        char b1[160], b2[160];
+        snprintf(msg, len, "residual is %s%s %s; expected x's %s %s", r->layout == LOOM__DENSE ? "" : "a CSR matrix of ",
+                 loom_dtype_name(r->dtype), loom__shape_str(t->graph, &r->shape, b1, sizeof b1), loom_dtype_name(x->dtype),
+                 loom__shape_str(t->graph, &x->shape, b2, sizeof b2));
+        s = r->dtype != x->dtype ? LOOM_ERR_DTYPE : LOOM_ERR_SHAPE;
+    }
     return infer_done(t, s, x, x->shape, msg, len);
 }
 
 /* The gradients of x (through the batch statistics as well: stats are batch_norm_stats(x), which
- * the builder guarantees, so stats take no gradient of their own), of the weight and of the bias;
- * the running statistics take none. */
-static void bn_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+ * the builder guarantees, so stats take no gradient of their own), of the weight and of the bias
+ * from gout, read where y > 0 only when y (a batch_norm_relu's output) is given; the running
+ * statistics take none. */
+static void bn_backward(loom_graph *g, const char *api, loom_tensor *t, loom_tensor *gout, loom_tensor *y, loom_tensor **gsrc)
 {
-    const char *api = "loom_batch_norm (gradient)";
     loom_tensor *x = t->src[0], *stats = t->src[1], *w = t->src[4];
     const loom__attrs a = {.f = {t->a.f[0]}};
-    loom_tensor *sums = loom__node(g, api, LOOM_OP_BN_GRAD_SUMS, 3, (loom_tensor *[]){gout, x, stats}, &a);
-    gsrc[0] = loom__node(g, api, LOOM_OP_BATCH_NORM_GRAD, 5, (loom_tensor *[]){gout, x, stats, w, sums}, &a);
+    const int m = y != NULL;
+    loom_tensor *sums = loom__node(g, api, LOOM_OP_BN_GRAD_SUMS, 3 + m, (loom_tensor *[]){gout, x, stats, y}, &a);
+    gsrc[0] = loom__node(g, api, LOOM_OP_BATCH_NORM_GRAD, 5 + m, (loom_tensor *[]){gout, x, stats, w, sums, y}, &a);
     gsrc[4] = sums_column(g, api, sums, 1, &w->shape);
     gsrc[5] = sums_column(g, api, sums, 0, &w->shape);
 }
 
+static void bn_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    bn_backward(g, "loom_batch_norm (gradient)", t, gout, NULL, gsrc);
+}
+
+/* batch_norm_relu's: batch_norm's with gout masked by the output (t itself). Without a residual
+ * the mask is read inside the gradient ops; with one, the residual needs the masked gout as a
+ * tensor anyway (the add passes it through), so it is made once (act_grad, as relu's gradient)
+ * and the gradient ops read it instead of reading gout and y twice each. */
+static void bn_relu_grad(loom_graph *g, loom_tensor *t, loom_tensor *gout, loom_tensor **gsrc)
+{
+    const char *api = "loom_batch_norm_relu (gradient)";
+    if (t->n_src < 7) {
+        bn_backward(g, api, t, gout, t, gsrc);
+        return;
+    }
+    gsrc[6] = loom__node(g, api, LOOM_OP_ACT_GRAD, 2, (loom_tensor *[]){t, gout}, &(loom__attrs){.i = {LOOM_OP_RELU}});
+    bn_backward(g, api, t, gsrc[6], NULL, gsrc);
+}
+
 /* Per channel: with x split along any axis but the channels, every device needs the whole
- * statistics and parameters; split along the channels, each takes its channels of them. */
+ * statistics and parameters; split along the channels, each takes its channels of them. A
+ * residual splits as x does. */
 static int bn_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 {
     const loom_shape *x = &t->src[0]->shape;
@@ -177,8 +213,8 @@ static int bn_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
     for (int k = 0; k < x->ndim; k++) {
         if (!loom__sbp_can_split(x, k))
             continue;
-        const loom_sbp c = k == 1 ? loom_split(0) : loom_broadcast();
-        n = loom__sbp_add(sigs, n, max, 6, (loom_sbp[]){loom_split(k), c, c, c, c, c}, loom_split(k));
+        const loom_sbp s = loom_split(k), c = k == 1 ? loom_split(0) : loom_broadcast();
+        n = loom__sbp_add(sigs, n, max, t->n_src, (loom_sbp[]){s, c, c, c, c, c, s}, s);
     }
     return n;
 }
@@ -197,8 +233,19 @@ const loom_op_def loom__op_batch_norm = {.name = "batch_norm", .min_src = 6, .ma
                                          .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_batch_norm, .grad = bn_grad,
                                          .diff_src = 1u << 0 | 1u << 4 | 1u << 5, .sbp = bn_sbp,
                                          .step_update = bn_step_update};
+const loom_op_def loom__op_batch_norm_relu = {.name = "batch_norm_relu", .min_src = 6, .max_src = 7, .infer = bn_infer,
+                                              .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_batch_norm, .grad = bn_relu_grad,
+                                              .diff_src = 1u << 0 | 1u << 4 | 1u << 5 | 1u << 6, .sbp = bn_sbp,
+                                              .step_update = bn_step_update};
 
-/* batch_norm_grad_sums(gout, x, stats), batch_norm_grad(gout, x, stats, weight, sums). */
+/* The index of the ReLU's output y among a batch norm gradient op's sources, -1 when it has none. */
+static int bn_grad_mask(const loom_tensor *t)
+{
+    const int y = t->op == LOOM_OP_BATCH_NORM_GRAD ? 5 : 3;
+    return t->n_src > y ? y : -1;
+}
+
+/* batch_norm_grad_sums(gout, x, stats[, y]), batch_norm_grad(gout, x, stats, weight, sums[, y]). */
 static loom_status bn_grad_infer(loom_tensor *t, char *msg, size_t len)
 {
     const loom_tensor *x = t->src[1];
@@ -206,6 +253,8 @@ static loom_status bn_grad_infer(loom_tensor *t, char *msg, size_t len)
     const loom_shape st = chan_shape(x, 3), c = chan_shape(x, 0), sums = chan_shape(x, 2);
     if (s == LOOM_OK)
         s = same_as(t, t->src[0], "gout", x->dtype, &x->shape, msg, len);
+    if (s == LOOM_OK && bn_grad_mask(t) >= 0)
+        s = same_as(t, t->src[bn_grad_mask(t)], "y", x->dtype, &x->shape, msg, len);
     if (s == LOOM_OK)
         s = same_as(t, t->src[2], "stats", LOOM_F64, &st, msg, len);
     if (s == LOOM_OK && t->op == LOOM_OP_BATCH_NORM_GRAD)
@@ -215,28 +264,32 @@ static loom_status bn_grad_infer(loom_tensor *t, char *msg, size_t len)
     return infer_done(t, s, x, t->op == LOOM_OP_BATCH_NORM_GRAD ? x->shape : sums, msg, len);
 }
 
-/* As the forward's, gout and x split together; the sums add up over a split batch like the
- * statistics. Both are linear in gout (the gradient jointly in gout and the sums) given the rest. */
+/* As the forward's, gout, x (and y) split together; the sums add up over a split batch like the
+ * statistics. Both are linear in gout (the gradient jointly in gout and the sums) given the rest,
+ * the mask y > 0 included. */
 static int bn_grad_sbp(const loom_tensor *t, loom__sbp_sig *sigs, int max)
 {
     const loom_shape *x = &t->src[1]->shape;
-    const int dx = t->op == LOOM_OP_BATCH_NORM_GRAD;
+    const int dx = t->op == LOOM_OP_BATCH_NORM_GRAD, y = bn_grad_mask(t);
     int n = 0;
     for (int k = 0; k < x->ndim; k++) {
         if (!loom__sbp_can_split(x, k))
             continue;
         const loom_sbp c = k == 1 ? loom_split(0) : loom_broadcast();
         const loom_sbp out = dx ? loom_split(k) : k == 1 ? loom_split(0) : loom_partial_sum();
-        n = loom__sbp_add(sigs, n, max, t->n_src, (loom_sbp[]){loom_split(k), loom_split(k), c, c, c}, out);
+        loom_sbp in[LOOM__MAX_SRC];
+        for (int i = 0; i < t->n_src; i++)
+            in[i] = i < 2 || i == y ? loom_split(k) : c;
+        n = loom__sbp_add(sigs, n, max, t->n_src, in, out);
     }
     return loom__sbp_add_partial(t, dx ? 1u | 1u << 4 : 1u, loom_partial_sum(), sigs, n, max);
 }
 
 /* No gradients: second derivatives of batch norm are not supported. */
-const loom_op_def loom__op_batch_norm_grad_sums = {.name = "batch_norm_grad_sums", .min_src = 3, .max_src = 3,
+const loom_op_def loom__op_batch_norm_grad_sums = {.name = "batch_norm_grad_sums", .min_src = 3, .max_src = 4,
                                                    .infer = bn_grad_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_bn_grad_sums,
                                                    .sbp = bn_grad_sbp};
-const loom_op_def loom__op_batch_norm_grad = {.name = "batch_norm_grad", .min_src = 5, .max_src = 5,
+const loom_op_def loom__op_batch_norm_grad = {.name = "batch_norm_grad", .min_src = 5, .max_src = 6,
                                               .infer = bn_grad_infer, .flags = LOOM__OPF_THREADED, .cpu = loom__cpu_batch_norm_grad,
                                               .sbp = bn_grad_sbp};
 
@@ -391,22 +444,37 @@ static loom_tensor *norm_refuse(loom_graph *g, const char *api, loom_tensor *x, 
     return NULL;
 }
 
-loom_tensor *loom_batch_norm(loom_graph *g, const char *name, loom_tensor *x, double momentum, double eps)
+/* batch_norm (op BATCH_NORM) or batch_norm_relu (op BN_RELU, with the residual r or none). */
+static loom_tensor *batch_norm(loom_graph *g, const char *api, loom_op op, const char *name, loom_tensor *x, loom_tensor *r,
+                               double momentum, double eps)
 {
-    const char *api = "loom_batch_norm";
     loom_shape c;
     if (!g)
         return NULL;
     loom_tensor *bad = norm_refuse(g, api, x, name, 0, 0, &c);
+    if (!bad && r) /* the residual is the builder's second tensor argument */
+        bad = loom__refuse_sources(g, api, 2, (loom_tensor *[]){x, r});
     if (bad)
         return bad;
-    loom_tensor *src[6] = {x};
+    loom_tensor *src[7] = {x};
     src[1] = loom__node(g, api, LOOM_OP_BN_STATS, 1, &x, NULL);
     src[2] = norm_param(g, name, "running_mean", x, c, 0, 0);
     src[3] = norm_param(g, name, "running_var", x, c, 1, 0);
     src[4] = norm_param(g, name, "weight", x, c, 1, 1);
     src[5] = norm_param(g, name, "bias", x, c, 0, 1);
-    return loom__node(g, api, LOOM_OP_BATCH_NORM, 6, src, &(loom__attrs){.f = {eps, momentum}});
+    src[6] = r;
+    return loom__node(g, api, op, r ? 7 : 6, src, &(loom__attrs){.f = {eps, momentum}});
+}
+
+loom_tensor *loom_batch_norm(loom_graph *g, const char *name, loom_tensor *x, double momentum, double eps)
+{
+    return batch_norm(g, "loom_batch_norm", LOOM_OP_BATCH_NORM, name, x, NULL, momentum, eps);
+}
+
+loom_tensor *loom_batch_norm_relu(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *residual, double momentum,
+                                  double eps)
+{
+    return batch_norm(g, "loom_batch_norm_relu", LOOM_OP_BN_RELU, name, x, residual, momentum, eps);
 }
 
 loom_tensor *loom_layer_norm(loom_graph *g, const char *name, loom_tensor *x, int axes, double eps)

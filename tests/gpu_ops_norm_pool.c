@@ -1,7 +1,8 @@
-/* Pooling, batch norm and layer norm on a GPU: each kernel against the CPU's on shapes that take
- * every path of the per-channel sums (long spatial runs, rows across many channels, several chunks
- * a channel) in f32 and f64, a training step's running-statistics update included, and in
- * deterministic mode twice over differently filled memory for the same bits; and a small CNN
+/* Pooling, batch norm (alone and fused with a ReLU and a residual add) and layer norm on a GPU: each
+ * kernel against the CPU's on shapes that take every path of the per-channel sums (long spatial
+ * runs, rows across many channels, several chunks a channel) and of the coefficients (in the
+ * blocks, or by a kernel for more channels than a block's threads) in f32 and f64, a training
+ * step's running-statistics update included, and in deterministic mode twice over differently filled memory for the same bits; and a small CNN
  * (conv, batch norm, relu, max pool, global average pool, layer norm, linear) trained on cuda:0
  * with a dynamic batch fed below its bound, against cpu:0: losses, parameters, running statistics
  * and an evaluation forward. Skipped (77) without CUDA or a GPU. */
@@ -25,6 +26,7 @@ static int is_ours(loom_op op)
     case LOOM_OP_AVG_POOL2D_GRAD:
     case LOOM_OP_BN_STATS:
     case LOOM_OP_BATCH_NORM:
+    case LOOM_OP_BN_RELU:
     case LOOM_OP_BATCH_NORM_GRAD:
     case LOOM_OP_BN_GRAD_SUMS:
     case LOOM_OP_LAYER_NORM:
@@ -34,7 +36,7 @@ static int is_ours(loom_op op)
     }
 }
 
-typedef enum kind { BN, LN, MAX_POOL, AVG_POOL } kind;
+typedef enum kind { BN, BN_RELU, BN_ADD_RELU, LN, MAX_POOL, AVG_POOL } kind;
 
 typedef struct shape_case {
     kind k;
@@ -60,6 +62,8 @@ static void check_shape(const shape_case *sc, loom_dtype dt)
                                                : LOOM_POOL2D_OPTS_INIT;
     switch (sc->k) {
     case BN: y = loom_batch_norm(g, "bn", x, 0.1, 1e-5); break;
+    case BN_RELU: y = loom_batch_norm_relu(g, "bn", x, NULL, 0.1, 1e-5); break;
+    case BN_ADD_RELU: y = loom_batch_norm_relu(g, "bn", x, lt_gpu_param(c, "r", dt, s), 0.1, 1e-5); break;
     case LN: y = loom_layer_norm(g, "ln", x, sc->arg, 1e-5); break;
     case MAX_POOL: y = loom_max_pool2d(g, x, &po); break;
     case AVG_POOL: y = loom_avg_pool2d(g, x, &po); break;
@@ -78,6 +82,13 @@ START_TEST(test_shapes_on_gpu)
         {BN, 2, {512, 70}, 0},       /* [N, C]: blocks across 32 channels, 8 chunks */
         {BN, 3, {3, 5, 7}, 0},
         {BN, 4, {2, 3, 1, 1}, 0},
+        {BN, 2, {6, 300}, 0}, /* more channels than a block's threads: coefficients by a kernel of their own */
+        {BN_RELU, 4, {16, 8, 16, 16}, 0},
+        {BN_RELU, 2, {512, 70}, 0},
+        {BN_RELU, 2, {6, 300}, 0},
+        {BN_ADD_RELU, 4, {16, 8, 16, 16}, 0},
+        {BN_ADD_RELU, 3, {3, 5, 7}, 0},
+        {BN_ADD_RELU, 2, {6, 300}, 0},
         {LN, 2, {300, 70}, 1}, /* the weight's sums over 300 rows in chunks */
         {LN, 3, {4, 6, 40}, 2},
         {LN, 4, {2, 3, 5, 7}, 3},

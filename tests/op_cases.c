@@ -373,6 +373,23 @@ static loom_tensor *batch_norm_bad(lt_case *c, const lt_row_env *e)
 {
     return loom_batch_norm(G, "bn", x_param(c, e, "x", loom_shape(4)), 0.1, 1e-5);
 }
+static loom_tensor *batch_norm_relu(lt_case *c, const lt_row_env *e)
+{
+    return loom_batch_norm_relu(G, "bn", x_param(c, e, "x", loom_shape(2, 3, 2, 2)), NULL, 0.1, 1e-5);
+}
+static loom_tensor *batch_norm_add_relu(lt_case *c, const lt_row_env *e)
+{
+    return loom_batch_norm_relu(G, "bn", x_param(c, e, "x", loom_shape(2, 3, 2, 2)), x_param(c, e, "r", loom_shape(2, 3, 2, 2)),
+                                0.1, 1e-5);
+}
+static loom_tensor *batch_norm_add_relu_1d(lt_case *c, const lt_row_env *e)
+{
+    return loom_batch_norm_relu(G, "bn", x_param(c, e, "x", loom_shape(4, 3)), x_param(c, e, "r", loom_shape(4, 3)), 0.1, 1e-5);
+}
+static loom_tensor *batch_norm_add_relu_bad(lt_case *c, const lt_row_env *e)
+{
+    return loom_batch_norm_relu(G, "bn", x_param(c, e, "x", loom_shape(4, 3)), x_param(c, e, "r", loom_shape(4, 2)), 0.1, 1e-5);
+}
 static loom_tensor *layer_norm(lt_case *c, const lt_row_env *e)
 {
     return loom_layer_norm(G, "ln", x_param(c, e, "x", loom_shape(3, 4)), 1, 1e-5);
@@ -459,6 +476,10 @@ const lt_op_row lt_op_rows[] = {
     {"flatten", LOOM_OP_RESHAPE, flatten, 2, {2, 12}, D, flatten_bad, "loom_flatten"},
     {"batch_norm", LOOM_OP_BATCH_NORM, batch_norm, 4, {2, 3, 2, 2}, D, batch_norm_bad, "loom_batch_norm"},
     {"batch_norm ([N, C])", LOOM_OP_BATCH_NORM, batch_norm_1d, 2, {4, 3}, D, NULL, NULL},
+    {"batch_norm_relu", LOOM_OP_BN_RELU, batch_norm_relu, 4, {2, 3, 2, 2}, D, NULL, NULL},
+    {"batch_norm_relu (residual)", LOOM_OP_BN_RELU, batch_norm_add_relu, 4, {2, 3, 2, 2}, D, batch_norm_add_relu_bad,
+     "loom_batch_norm_relu"},
+    {"batch_norm_relu ([N, C], residual)", LOOM_OP_BN_RELU, batch_norm_add_relu_1d, 2, {4, 3}, D, NULL, NULL},
     {"layer_norm", LOOM_OP_LAYER_NORM, layer_norm, 2, {3, 4}, D, layer_norm_bad, "loom_layer_norm"},
     {"layer_norm (2 axes)", LOOM_OP_LAYER_NORM, layer_norm_2, 3, {2, 3, 2}, D, NULL, NULL},
 };
@@ -490,8 +511,8 @@ const lt_op_exemption lt_op_exempt[] = {
     {LOOM_OP_MAX_POOL2D_GRAD, 1, "the gradient of max_pool2d"},
     {LOOM_OP_AVG_POOL2D_GRAD, 1, "the gradient of avg_pool2d"},
     {LOOM_OP_BN_STATS, 1, "made by loom_batch_norm with the batch_norm op (row batch_norm)"},
-    {LOOM_OP_BATCH_NORM_GRAD, 1, "the gradient of batch_norm"},
-    {LOOM_OP_BN_GRAD_SUMS, 1, "the gradient of batch_norm"},
+    {LOOM_OP_BATCH_NORM_GRAD, 1, "the gradient of batch_norm and batch_norm_relu"},
+    {LOOM_OP_BN_GRAD_SUMS, 1, "the gradient of batch_norm and batch_norm_relu"},
     {LOOM_OP_RUNNING_STATS_UPDATE, 1, "batch norm's running statistics, updated by a training step (row batch_norm)"},
     {LOOM_OP_LAYER_NORM_GRAD, 1, "the gradient of layer_norm"},
     {LOOM_OP_LN_GRAD_SUMS, 1, "the gradient of layer_norm"},

@@ -674,22 +674,26 @@ int make_cases(loom_op op, op_case *cs)
         add_f64(c, DIMS(7, 5, 2))->dyn = 1;
         break;
     case LOOM_OP_BATCH_NORM:
+    case LOOM_OP_BN_RELU:
     case LOOM_OP_BN_GRAD_SUMS:
     case LOOM_OP_BATCH_NORM_GRAD:
-        for (int k = 0; k < 3; k++) {
+        /* batch_norm_relu with a residual (extra), the gradient ops with a ReLU's output y */
+        for (int k = 0; k < (op == LOOM_OP_BATCH_NORM ? 3 : 6); k++) {
             static const int64_t shapes[3][4] = {{7, 5}, {5, 7, 3, 2}, {7, 5, 2}};
-            const int nd = k == 0 ? 2 : k == 1 ? 4 : 3;
-            const int64_t ch = shapes[k][1];
-            c = new_case(cs, &nc, op, "%s %s", loom__op_def(op)->name,
-                         k == 0 ? "[7, 5]" : k == 1 ? "[5, 7, 3, 2]" : "[N, 5, 2]");
+            const int nd = k % 3 == 0 ? 2 : k % 3 == 1 ? 4 : 3, extra = k >= 3;
+            const int64_t ch = shapes[k % 3][1];
+            const int fwd = op == LOOM_OP_BATCH_NORM || op == LOOM_OP_BN_RELU;
+            c = new_case(cs, &nc, op, "%s %s%s", loom__op_def(op)->name,
+                         k % 3 == 0 ? "[7, 5]" : k % 3 == 1 ? "[5, 7, 3, 2]" : "[N, 5, 2]",
+                         !extra ? "" : fwd ? " with a residual" : " with y");
             c->a.f[0] = 1e-5;
             c->a.f[1] = 0.1;
-            if (op != LOOM_OP_BATCH_NORM)
-                add_f64(c, nd, shapes[k])->dyn = k == 2;
-            src_spec *x = add_f64(c, nd, shapes[k]);
-            x->dyn = k == 2;
+            if (!fwd)
+                add_f64(c, nd, shapes[k % 3])->dyn = k % 3 == 2;
+            src_spec *x = add_f64(c, nd, shapes[k % 3]);
+            x->dyn = k % 3 == 2;
             add_bn_stats(c, x);
-            if (op == LOOM_OP_BATCH_NORM) {
+            if (fwd) {
                 add_f64(c, 1, &ch);                       /* running_mean */
                 add_pos(c, 1, &ch);                       /* running_var */
                 add_f64(c, 1, &ch);                       /* weight */
@@ -698,6 +702,8 @@ int make_cases(loom_op op, op_case *cs)
                 add_f64(c, 1, &ch);                       /* weight */
                 add_f64(c, 2, (int64_t[]){ch, 2});        /* the sums */
             }
+            if (extra)                                    /* the residual, or y */
+                add_f64(c, nd, shapes[k % 3])->dyn = k % 3 == 2;
         }
         break;
     case LOOM_OP_LAYER_NORM:

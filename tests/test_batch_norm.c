@@ -113,6 +113,15 @@ static loom_tensor *param(loom_graph *g, const char *name)
     return t;
 }
 
+/* The weight, bias and running statistics of the batch norm "bn", c channels. */
+static void fetch_bn(loom_program *p, loom_graph *g, double *w, double *b, double *rm, double *rv, int64_t c)
+{
+    fetch(p, param(g, "bn.weight"), w, c);
+    fetch(p, param(g, "bn.bias"), b, c);
+    fetch(p, param(g, "bn.running_mean"), rm, c);
+    fetch(p, param(g, "bn.running_var"), rv, c);
+}
+
 static void set_placement(loom_graph *g, const char *placement)
 {
     if (!placement)
@@ -250,6 +259,83 @@ START_TEST(test_gradients)
 }
 END_TEST
 
+/* ---- batch_norm_relu against the ops it fuses --------------------------------------------------------- */
+
+enum { FN = 4, FC = 3, FM = 5, FX = FN * FC * FM };
+
+typedef struct fused_result {
+    double loss[STEPS], x[FX], r[FX], r0[FX], w[FC], b[FC], rm[FC], rv[FC], eval[FX];
+} fused_result;
+
+/* x and r parameters [4, 3, 5] (r unused without res), y = relu(bn(x) + r) built as one op (fused)
+ * or three, loss = sum(y q) for a fixed q; on placement (NULL: one device), three SGD steps, then an
+ * EVAL run's y, in dt. */
+static void run_fused(int fused, int res, const char *placement, loom_dtype dt, fused_result *out)
+{
+    loom_graph *g = loom_graph_new();
+    set_placement(g, placement);
+    const loom_shape sh = loom_shape(FN, FC, FM);
+    loom_tensor *x = loom_param(g, "x", dt, sh, loom_init_normal(0, 1, 3));
+    loom_tensor *r = loom_param(g, "r", dt, sh, loom_init_normal(0, 1, 5));
+    loom_tensor *q = loom_input(g, "q", dt, sh);
+    loom_tensor *y = fused ? loom_batch_norm_relu(g, "bn", x, res ? r : NULL, MOMENTUM, EPS)
+                           : loom_relu(g, res ? loom_add(g, loom_batch_norm(g, "bn", x, MOMENTUM, EPS), r)
+                                              : loom_batch_norm(g, "bn", x, MOMENTUM, EPS));
+    loom_tensor *loss = loom_sum(g, loom_mul(g, y, q), LOOM_ALL_AXES, 0);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.optimizer = loom_sgd(LR);
+    loom_program *p;
+    ck_assert_msg(loom_compile(g, loss, &o, &p) == LOOM_OK, "%s", loom_graph_error(g));
+    ck_assert_int_eq(loom_program_keep(p, y), LOOM_OK);
+    double qv[FX];
+    lt_fill_normal(qv, FX, 11);
+    feed(p, q, dt, 3, (int64_t[]){FN, FC, FM}, qv);
+    fetch(p, r, out->r0, FX);
+    for (int k = 0; k < STEPS; k++) {
+        ck_assert_msg(loom_program_run(p, LOOM_RUN_STEP) == LOOM_OK, "%s", loom_program_error(p));
+        fetch(p, loss, &out->loss[k], 1);
+    }
+    fetch(p, x, out->x, FX);
+    fetch(p, r, out->r, FX);
+    fetch_bn(p, g, out->w, out->b, out->rm, out->rv, FC);
+    ck_assert_msg(loom_program_run(p, LOOM_RUN_EVAL) == LOOM_OK, "%s", loom_program_error(p));
+    fetch(p, y, out->eval, FX);
+    loom_program_free(p);
+    loom_graph_free(g);
+}
+
+/* _i: bit 0 the residual, bit 1 on cpu:0-3 (the batch split), bit 2 f32. The fused op trains as
+ * relu(batch_norm(x) [+ r]): the same losses, gradients (through the trained x, r, weight and
+ * bias), running statistics and evaluation. */
+START_TEST(test_fused_relu_is_composed)
+{
+    const int res = _i & 1;
+    const char *pl = _i & 2 ? "cpu:0-3" : NULL;
+    const loom_dtype dt = _i & 4 ? LOOM_F32 : LOOM_F64;
+    const double tol = dt == LOOM_F64 ? 1e-12 : 1e-5;
+    fused_result *a = calloc(2, sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    run_fused(0, res, NULL, dt, &a[0]);
+    run_fused(1, res, pl, dt, &a[1]);
+    lt_assert_close(a[1].loss, a[0].loss, STEPS, tol, "losses");
+    lt_assert_close(a[1].x, a[0].x, FX, tol, "x");
+    lt_assert_close(a[1].r, a[0].r, FX, tol, "r");
+    lt_assert_close(a[1].w, a[0].w, FC, tol, "weight");
+    lt_assert_close(a[1].b, a[0].b, FC, tol, "bias");
+    lt_assert_close(a[1].rm, a[0].rm, FC, tol, "running mean");
+    lt_assert_close(a[1].rv, a[0].rv, FC, tol, "running var");
+    lt_assert_close(a[1].eval, a[0].eval, FX, tol, "evaluation");
+    int zeros = 0, moved = 0; /* the ReLU cut some values; r trained through the residual only */
+    for (int i = 0; i < FX; i++) {
+        zeros += a[1].eval[i] == 0;
+        moved += a[1].r[i] != a[1].r0[i];
+    }
+    ck_assert_int_gt(zeros, 0);
+    ck_assert_int_eq(moved > 0, res);
+    free(a);
+}
+END_TEST
+
 /* ---- data parallelism ------------------------------------------------------------------------------- */
 
 typedef struct run_result {
@@ -297,10 +383,7 @@ static void run_net(const char *placement, int dyn, int ln, run_result *out)
     if (ln) {
         fetch(p, param(g, "bn.weight"), out->eval, C * 6);
     } else {
-        fetch(p, param(g, "bn.weight"), out->w, C);
-        fetch(p, param(g, "bn.bias"), out->b, C);
-        fetch(p, param(g, "bn.running_mean"), out->rm, C);
-        fetch(p, param(g, "bn.running_var"), out->rv, C);
+        fetch_bn(p, g, out->w, out->b, out->rm, out->rv, C);
         ck_assert_msg(loom_program_run(p, LOOM_RUN_EVAL) == LOOM_OK, "%s", loom_program_error(p));
         fetch(p, y, out->eval, NX);
     }
@@ -512,6 +595,42 @@ START_TEST(test_bad_calls)
     expect_refusal(g, LOOM_ERR_DTYPE, "loom_batch_norm: x is i32; batch norm takes a dense f32 or f64 tensor");
     lt_case_free(c);
 
+    static const struct {
+        loom_dtype dt;
+        int64_t c;
+        loom_status s;
+        const char *msg;
+    } res[] = {
+        {LOOM_F32, 2, LOOM_ERR_SHAPE, "loom_batch_norm_relu: residual is f32 [4, 2]; expected x's f32 [4, 3]"},
+        {LOOM_F64, 3, LOOM_ERR_DTYPE, "loom_batch_norm_relu: residual is f64 [4, 3]; expected x's f32 [4, 3]"},
+    };
+    for (size_t k = 0; k < sizeof res / sizeof res[0]; k++) {
+        c = lt_case_new();
+        g = lt_graph(c);
+        loom_batch_norm_relu(g, "bn", loom_input(g, "x", LOOM_F32, loom_shape(4, 3)),
+                             loom_input(g, "r", res[k].dt, loom_shape(4, res[k].c)), 0.1, 1e-5);
+        expect_refusal(g, res[k].s, res[k].msg);
+        lt_case_free(c);
+    }
+    c = lt_case_new();
+    g = lt_graph(c);
+    loom_batch_norm_relu(g, NULL, loom_input(g, "x", LOOM_F32, loom_shape(4, 3)), NULL, 0.1, 1e-5);
+    expect_refusal(g, LOOM_ERR_INVALID, "loom_batch_norm_relu: name is NULL");
+    lt_case_free(c);
+    c = lt_case_new();
+    g = lt_graph(c);
+    loom_batch_norm_relu(g, "bn", loom_input(g, "x", LOOM_F32, loom_shape(4, 3)), NULL, 2, 1e-5);
+    expect_refusal(g, LOOM_ERR_INVALID, "loom_batch_norm_relu: momentum must be in [0, 1], got 2");
+    lt_case_free(c);
+    c = lt_case_new();
+    g = lt_graph(c);
+    loom_graph *other = loom_graph_new();
+    loom_batch_norm_relu(g, "bn", loom_input(g, "x", LOOM_F32, loom_shape(4, 3)), loom_input(other, "r", LOOM_F32, loom_shape(4, 3)),
+                         0.1, 1e-5);
+    expect_refusal(g, LOOM_ERR_INVALID, "loom_batch_norm_relu: tensor argument 2 belongs to another graph");
+    loom_graph_free(other);
+    lt_case_free(c);
+
     c = lt_case_new(); /* the parameters' names are taken */
     g = lt_graph(c);
     loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(4, 3));
@@ -553,6 +672,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_steps_against_reference, 0, 4);
     tcase_add_test(tc, test_gradients);
+    tcase_add_loop_test(tc, test_fused_relu_is_composed, 0, 8);
     tcase_add_test(tc, test_statistics_are_partial_sums);
     tcase_add_loop_test(tc, test_data_parallel_is_one_device, 0, 4);
     tcase_add_loop_test(tc, test_layer_norm_values, 0, 2);

@@ -75,7 +75,7 @@ static int check_graph(const loom__plan_src *p, const loom__plan *pl, loom_dim b
             return refuse(p, "input '%s' indexes the rows of the batch, which a micro-batch holds only some of "
                              "(a graph batch is cut by whole graphs, into devices' parts)",
                           t->name);
-        if (t->op == LOOM_OP_BATCH_NORM) { /* named by its layer: its weight's name up to ".weight" */
+        if (t->op == LOOM_OP_BATCH_NORM || t->op == LOOM_OP_BN_RELU) { /* named by its layer: its weight's name up to ".weight" */
             const char *w = t->src[4]->name, *dot = strrchr(w, '.');
             return refuse(p, "batch norm '%.*s' of '%s' takes its statistics over the whole batch, which a micro-batch holds "
                              "only part of; use layer norm",

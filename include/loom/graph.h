@@ -354,6 +354,12 @@ loom_tensor *loom_flatten(loom_graph *g, loom_tensor *x);
  * no gradient (never trained, updated by the steps only; loom_program_fetch reads them). C must be
  * static; momentum in [0, 1], eps >= 0. A training run of a batch of one value per channel fails. */
 loom_tensor *loom_batch_norm(loom_graph *g, const char *name, loom_tensor *x, double momentum, double eps);
+/** relu(loom_batch_norm(x) + residual), or relu(loom_batch_norm(x)) when residual is NULL, as one
+ * op: batch norm's epilogue fused, the tail of a ResNet block in one pass over x (and one over the
+ * gradient, whose ReLU mask is read from the output). The same parameters, names, statistics and
+ * errors as loom_batch_norm; the residual must have x's dtype and shape. */
+loom_tensor *loom_batch_norm_relu(loom_graph *g, const char *name, loom_tensor *x, loom_tensor *residual, double momentum,
+                                  double eps);
 /** Layer normalisation of x over its last `axes` axes (1 .. its rank, each static), as PyTorch's
  * LayerNorm(x.shape[-axes:]): y = (x - mean) / sqrt(var + eps) * weight + bias with mean and the
  * biased var of each row (the normalised elements). Parameters "<name>.weight" (ones) and

@@ -91,7 +91,9 @@ loom_tensor *loom_nn_conv2d(loom_graph *g, const char *name, loom_tensor *x, int
  * with ReLU between); the ConvNet (conv 64 3x3 pad 1, ReLU, max pool 2; conv 128 3x3 pad 1, ReLU,
  * max pool 2; fc 256, ReLU, fc classes); ResNet-20 (He et al. 2016: conv 16 3x3 with batch norm,
  * three stages of three basic blocks of 16, 32 and 64 channels, the second and third halving the
- * size with a 1x1 convolution and batch norm on the shortcut, global average pooling, fc). */
+ * size with a 1x1 convolution and batch norm on the shortcut, global average pooling, fc; each
+ * batch norm followed by a ReLU, with the residual add where there is one, is one fused op,
+ * loom_batch_norm_relu). */
 loom_tensor *loom_nn_lenet5(loom_graph *g, loom_tensor *x, int64_t classes);
 loom_tensor *loom_nn_convnet(loom_graph *g, loom_tensor *x, int64_t classes);
 loom_tensor *loom_nn_resnet20(loom_graph *g, loom_tensor *x, int64_t classes);

@@ -6,6 +6,7 @@
 #include "ops/cpu/norm.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/cpu/cpu.h"
 #include "ops/cpu/pool.h"
@@ -20,12 +21,25 @@ typedef struct norm_job {
     loom_dtype dt;
     void *out;
     const void *a, *b, *c; /* the kind's operands, in its order below */
+    const void *y;         /* BN_SUMS, BN_DX: a ReLU's output, gout read where y > 0 only; or NULL */
+    int relu;              /* BN_FWD: relu of the result */
     const double *k;       /* per channel or per row coefficients, or the kind's output */
     double *kout;
     loom__chan v;          /* batch norm's [N, C, M]; layer norm's rows (n) of m elements */
     double eps;
     int64_t items;         /* what the threads split: channels, rows or element blocks */
 } norm_job;
+
+/* v where keep, else +0: a ReLU's mask without a branch (a random mask mispredicts one at every
+ * other element), and 0 for a NaN or infinite v masked off, as the ReLU's own gradient gives. */
+static inline double keep_if(double v, int keep)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= -(uint64_t)(keep != 0);
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
 
 #define KERNELS(T, sfx)                                                                                           \
     /* Channels [lo, hi) of BN_STATS (a: x; out f64 [C, 3]: the sums of x and x^2, the count) or     \
@@ -49,11 +63,19 @@ typedef struct norm_job {
                         }                                                                                         \
                     } else {                                                                                      \
                         const double mean = j->k[2 * (c0 + c)], rstd = j->k[2 * (c0 + c) + 1];                    \
-                        for (int64_t m = off; m < off + j->v.m; m++) {                                            \
-                            const double g = gy[m];                                                               \
-                            a += g;                                                                               \
-                            b += g * (((double)x[m] - mean) * rstd);                                              \
-                        }                                                                                         \
+                        const T *mk = j->y; /* loops apart, so that each is branch-free */                        \
+                        if (mk)                                                                                   \
+                            for (int64_t m = off; m < off + j->v.m; m++) {                                        \
+                                const double g = keep_if(gy[m], mk[m] > 0);                                       \
+                                a += g;                                                                           \
+                                b += g * (((double)x[m] - mean) * rstd);                                          \
+                            }                                                                                     \
+                        else                                                                                      \
+                            for (int64_t m = off; m < off + j->v.m; m++) {                                        \
+                                const double g = gy[m];                                                           \
+                                a += g;                                                                           \
+                                b += g * (((double)x[m] - mean) * rstd);                                          \
+                            }                                                                                     \
                     }                                                                                             \
                     s[c] = a, q[c] = b;                                                                           \
                 }                                                                                                 \
@@ -68,22 +90,39 @@ typedef struct norm_job {
             }                                                                                                     \
         }                                                                                                         \
     }                                                                                                             \
-    /* Rows (n, c) [lo, hi) of BN_FWD (a: x, b: bias; k: (mean, weight rstd) per channel) or BN_DX (a:           \
-     * gout, b: x; k: (mean, rstd, weight rstd, sum gout / n, sum gout xhat / n) per channel). */                 \
+    /* Rows (n, c) [lo, hi) of BN_FWD (a: x, b: bias, c: a residual added or NULL, relu; k: (mean,          \
+     * weight rstd) per channel) or BN_DX (a: gout, b: x, y; k: (mean, rstd, weight rstd, sum gout / n,           \
+     * sum gout xhat / n) per channel). */                                                                        \
     static void bn_map_##sfx(const norm_job *j, int64_t lo, int64_t hi)                                            \
     {                                                                                                             \
-        const T *a = j->a, *b = j->b;                                                                             \
+        const T *a = j->a, *b = j->b, *res = j->c, *mk = j->y;                                                    \
         T *out = j->out;                                                                                          \
         for (int64_t r = lo; r < hi; r++) {                                                                       \
             const int64_t c = r % j->v.c, m0 = r * j->v.m, m1 = m0 + j->v.m;                                      \
-            if (j->kind == BN_FWD) {                                                                              \
+            if (j->kind == BN_FWD && !res && !j->relu) {                                                          \
                 const double mean = j->k[2 * c], sc = j->k[2 * c + 1], bias = b[c];                               \
                 for (int64_t m = m0; m < m1; m++)                                                                 \
                     out[m] = (T)(((double)a[m] - mean) * sc + bias);                                              \
+            } else if (j->kind == BN_FWD) { /* relu; the loops apart, so that each is branch-free */              \
+                const double mean = j->k[2 * c], sc = j->k[2 * c + 1], bias = b[c];                               \
+                if (res)                                                                                          \
+                    for (int64_t m = m0; m < m1; m++) {                                                           \
+                        const T v = (T)(((double)a[m] - mean) * sc + bias + (double)res[m]);                      \
+                        out[m] = v > 0 ? v : (T)0; /* in T: a select that vectorises */                          \
+                    }                                                                                             \
+                else                                                                                              \
+                    for (int64_t m = m0; m < m1; m++) {                                                           \
+                        const T v = (T)(((double)a[m] - mean) * sc + bias);                                       \
+                        out[m] = v > 0 ? v : (T)0;                                                                \
+                    }                                                                                             \
             } else {                                                                                              \
                 const double *k = j->k + 5 * c;                                                                   \
-                for (int64_t m = m0; m < m1; m++)                                                                 \
-                    out[m] = (T)(k[2] * ((double)a[m] - k[3] - ((double)b[m] - k[0]) * k[1] * k[4]));             \
+                if (mk)                                                                                           \
+                    for (int64_t m = m0; m < m1; m++)                                                             \
+                        out[m] = (T)(k[2] * (keep_if(a[m], mk[m] > 0) - k[3] - ((double)b[m] - k[0]) * k[1] * k[4])); \
+                else                                                                                              \
+                    for (int64_t m = m0; m < m1; m++)                                                             \
+                        out[m] = (T)(k[2] * ((double)a[m] - k[3] - ((double)b[m] - k[0]) * k[1] * k[4]));         \
             }                                                                                                     \
         }                                                                                                         \
     }                                                                                                             \
@@ -227,7 +266,8 @@ loom_status loom__cpu_bn_stats(const loom_tensor *t, loom__value *out, loom__val
 
 loom_status loom__cpu_batch_norm(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    norm_job j = {.kind = BN_FWD, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[5]->data};
+    norm_job j = {.kind = BN_FWD, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[5]->data,
+                  .c = t->n_src > 6 ? src[6]->data : NULL, .relu = t->op == LOOM_OP_BN_RELU};
     loom_status s = loom__bn_operands(&j.v, src[0], src[1], ctx);
     double *k = s == LOOM_OK ? coefs(&j.v, 2, &s, ctx) : NULL;
     if (s != LOOM_OK)
@@ -260,7 +300,8 @@ static void batch_coefs(double *k, int per, const loom__chan *v, const loom__val
 loom_status loom__cpu_bn_grad_sums(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                    const loom__kctx *ctx)
 {
-    norm_job j = {.kind = BN_SUMS, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data};
+    norm_job j = {.kind = BN_SUMS, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data,
+                  .y = t->n_src > 3 ? src[3]->data : NULL};
     loom_status s = loom__bn_operands(&j.v, src[1], src[2], ctx);
     double *k = s == LOOM_OK ? coefs(&j.v, 2, &s, ctx) : NULL;
     if (s != LOOM_OK)
@@ -276,7 +317,8 @@ loom_status loom__cpu_bn_grad_sums(const loom_tensor *t, loom__value *out, loom_
 loom_status loom__cpu_batch_norm_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                       const loom__kctx *ctx)
 {
-    norm_job j = {.kind = BN_DX, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data};
+    norm_job j = {.kind = BN_DX, .dt = out->dtype, .out = out->data, .a = src[0]->data, .b = src[1]->data,
+                  .y = t->n_src > 5 ? src[5]->data : NULL};
     loom_status s = loom__bn_operands(&j.v, src[1], src[2], ctx);
     double *k = s == LOOM_OK ? coefs(&j.v, 5, &s, ctx) : NULL;
     if (s != LOOM_OK)

@@ -10,12 +10,14 @@
  * Fails a training run of one value per channel. */
 loom_status loom__cpu_bn_stats(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
 /* (x, stats, running_mean, running_var, weight, bias) -> x's shape, normalised by the batch
- * statistics (training) or the running ones. */
+ * statistics (training) or the running ones; batch_norm_relu's too: relu of that plus its residual
+ * (a 7th source) when it has one. */
 loom_status loom__cpu_batch_norm(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx);
-/* (gout, x, stats) -> [C, 2]: per channel the sum of gout and of gout xhat. */
+/* (gout, x, stats[, y]) -> [C, 2]: per channel the sum of gout and of gout xhat, gout taken where
+ * y > 0 only when y is given. */
 loom_status loom__cpu_bn_grad_sums(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                    const loom__kctx *ctx);
-/* (gout, x, stats, weight, sums) -> the gradient of x. */
+/* (gout, x, stats, weight, sums[, y]) -> the gradient of x, gout masked by y > 0 as above. */
 loom_status loom__cpu_batch_norm_grad(const loom_tensor *t, loom__value *out, loom__value *const *src,
                                       const loom__kctx *ctx);
 /* (running [C], stats) in place: running = (1 - momentum) running + momentum stat. */

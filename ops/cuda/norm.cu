@@ -8,8 +8,11 @@
 // channels, 8 rows at a time. A block's sums go to the workspace; a last kernel adds a channel's
 // chunks in order. Layer norm's rows take a warp each, reduced by shuffles. Every reduction has a
 // shape fixed by the operands' shapes alone and no atomics, so each run gives the same bits.
-// Coefficients per channel (mean, rstd, ...) are computed once into the workspace, in double with
-// the CPU kernels' formulas (ops/shared/operands.h).
+// Batch norm's gradient sums add gout and gout x, which the last kernel turns into gout xhat by the
+// channel's moments (sum gout xhat = rstd (sum gout x - mean sum gout), in double). Batch norm's
+// elementwise kernels compute the coefficients per channel (mean, rstd, ...) they need, in double
+// with the CPU kernels' formulas (ops/shared/operands.h): each block into shared memory where the
+// channels are at most a block's threads, else a kernel before them into the workspace.
 // defines: loom__cuda_register_norm
 #include "ops/cuda/common.cuh"
 #include "ops/shared/operands.h"
@@ -45,6 +48,18 @@ template <typename T, bool PER_ROW> struct grad_terms {
         const double *kk = k + 2 * (PER_ROW ? n : c), g = (double)gy[e];
         a += g;
         b += g * (((double)x[e] - kk[0]) * kk[1]);
+    }
+};
+
+// Batch norm's gradient sums before the moments: gout and gout x, gout read where y > 0 only when
+// y (a ReLU's output) is given.
+template <typename T> struct bn_grad_terms {
+    const T *gy, *x, *y;
+    __device__ __forceinline__ void operator()(int64_t, int64_t, int64_t e, double &a, double &b) const
+    {
+        const double g = y && !(y[e] > 0) ? 0.0 : (double)gy[e];
+        a += g;
+        b += g * (double)x[e];
     }
 };
 
@@ -134,9 +149,11 @@ __device__ __forceinline__ double warp_sum(double v)
 
 // Channel c's chunks added by a warp, lane l taking chunks l, l + 32, ... in order, then the lanes
 // by a fixed tree: (sum, sum, count) f64 [C, 3] for the statistics (count the values of a channel),
-// or the two sums as T [C, 2].
+// or the two sums as T [C, 2]; with st (batch norm's statistics), the second sum, of gout x, made
+// that of gout xhat by the channel's moments.
 template <typename T, bool STATS>
-__global__ void chan_sums_finish(const double *__restrict__ part, int64_t nchunks, loom__chan v, void *out)
+__global__ void chan_sums_finish(const double *__restrict__ part, int64_t nchunks, loom__chan v, void *out,
+                                 const double *__restrict__ st, double eps)
 {
     const int lane = threadIdx.x % 32;
     for (int64_t c = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; c < v.c; c += (int64_t)gridDim.x * blockDim.x / 32) {
@@ -149,6 +166,11 @@ __global__ void chan_sums_finish(const double *__restrict__ part, int64_t nchunk
         q = warp_sum(q);
         if (lane)
             continue;
+        if (st) {
+            double mean, rstd;
+            loom__bn_moments(st + 3 * c, eps, &mean, &rstd);
+            q = rstd * (q - mean * s);
+        }
         if (STATS) {
             double *o = (double *)out + 3 * c;
             o[0] = s;
@@ -185,86 +207,113 @@ int64_t part_doubles(const loom__chan &v) { return chunks_for(v) * v.c * 2; }
 // channel. A bound on the channels alone, so it holds for a device's part of them too.
 int64_t part_doubles_most(int64_t c) { return 2 * (kWantBlocks * kTileC + c); }
 
-// Sums of f over v into out (STATS: f64 [C, 3], else T [C, 2]) through part (part_doubles(v)).
+// Sums of f over v into out (STATS: f64 [C, 3], else T [C, 2]) through part (part_doubles(v)); st
+// and eps: chan_sums_finish's.
 template <typename T, bool STATS, typename F>
-loom_status chan_sums(const F &f, const loom__chan &v, double *part, void *out, const char *what, const loom__kctx *ctx)
+loom_status chan_sums(const F &f, const loom__chan &v, double *part, void *out, const char *what, const loom__kctx *ctx,
+                      const double *st = nullptr, double eps = 0)
 {
-    cudaStream_t st = loom__cuda_stream(ctx);
+    cudaStream_t stream = loom__cuda_stream(ctx);
     const int64_t nchunks = chunks_for(v), per = loom__cuda_ceil_div(v.n * v.m, nchunks);
     if (v.c == 0)
         return LOOM_OK;
     if (along(v))
         loom__cuda_with_index(v.n * v.c * v.m, [&](auto u) {
-            chan_sums_along<decltype(u)><<<loom__cuda_grid(nchunks * v.c, 1), kThreads, 0, st>>>(f, v, per, nchunks, part);
+            chan_sums_along<decltype(u)><<<loom__cuda_grid(nchunks * v.c, 1), kThreads, 0, stream>>>(f, v, per, nchunks, part);
             return LOOM_OK;
         });
     else
-        chan_sums_across<<<loom__cuda_grid(nchunks * loom__cuda_ceil_div(v.c, kTileC), 1), kThreads, 0, st>>>(
+        chan_sums_across<<<loom__cuda_grid(nchunks * loom__cuda_ceil_div(v.c, kTileC), 1), kThreads, 0, stream>>>(
             f, v, per, nchunks, part);
     LOOM__CUDA_CHECK_LAUNCH(ctx, what);
-    chan_sums_finish<T, STATS><<<loom__cuda_grid(32 * v.c, kThreads), kThreads, 0, st>>>(part, nchunks, v, out);
+    chan_sums_finish<T, STATS><<<loom__cuda_grid(32 * v.c, kThreads), kThreads, 0, stream>>>(part, nchunks, v, out, st, eps);
     LOOM__CUDA_CHECK_LAUNCH(ctx, what);
     return LOOM_OK;
 }
 
 // ---- batch norm's elementwise kernels and coefficients ------------------------------------------
 
-enum coef_kind { FWD_TRAIN, FWD_EVAL, MOMENTS, DX };
+enum coef_kind { FWD_TRAIN, FWD_EVAL, DX };
 
-// Per channel: FWD_TRAIN, FWD_EVAL: (mean, weight rstd); MOMENTS: (mean, rstd); DX: (mean, rstd,
+// What a channel's coefficients are made of: the batch statistics st, or (FWD_EVAL) the running
+// ones rm and rv; the weight w; DX: the gradient sums.
+template <typename T> struct coef_in {
+    int kind;
+    const double *st;
+    const T *rm, *rv, *w, *sums;
+    double eps;
+};
+
+__host__ __device__ constexpr int coefs_per(int kind) { return kind == DX ? 5 : 2; }
+
+// Channel c's coefficients into o: FWD_TRAIN, FWD_EVAL: (mean, weight rstd); DX: (mean, rstd,
 // weight rstd, sum gout / n, sum gout xhat / n).
-template <typename T>
-__global__ void bn_coefs(double *__restrict__ k, int kind, const double *__restrict__ st, const T *__restrict__ rm,
-                         const T *__restrict__ rv, const T *__restrict__ w, const T *__restrict__ sums, int64_t C, double eps)
+template <typename T> __device__ void coef_of(const coef_in<T> &in, int64_t c, double *o)
 {
-    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x) {
-        double mean, rstd;
-        if (kind == FWD_EVAL) {
-            mean = (double)rm[c];
-            rstd = 1 / sqrt((double)rv[c] + eps);
-        } else {
-            loom__bn_moments(st + 3 * c, eps, &mean, &rstd);
-        }
-        switch (kind) {
-        case MOMENTS:
-            k[2 * c] = mean;
-            k[2 * c + 1] = rstd;
-            break;
-        case DX: {
-            const double n = st[3 * c + 2];
-            double *o = k + 5 * c;
-            o[0] = mean;
-            o[1] = rstd;
-            o[2] = (double)w[c] * rstd;
-            o[3] = (double)sums[2 * c] / n;
-            o[4] = (double)sums[2 * c + 1] / n;
-            break;
-        }
-        default:
-            k[2 * c] = mean;
-            k[2 * c + 1] = (double)w[c] * rstd;
-        }
+    double mean, rstd;
+    if (in.kind == FWD_EVAL) {
+        mean = (double)in.rm[c];
+        rstd = 1 / sqrt((double)in.rv[c] + in.eps);
+    } else {
+        loom__bn_moments(in.st + 3 * c, in.eps, &mean, &rstd);
     }
+    o[0] = mean;
+    if (in.kind != DX) {
+        o[1] = (double)in.w[c] * rstd;
+        return;
+    }
+    const double n = in.st[3 * c + 2];
+    o[1] = rstd;
+    o[2] = (double)in.w[c] * rstd;
+    o[3] = (double)in.sums[2 * c] / n;
+    o[4] = (double)in.sums[2 * c + 1] / n;
 }
 
-template <typename T, typename U>
-__global__ void bn_forward(T *__restrict__ y, const T *__restrict__ x, const T *__restrict__ bias, const double *__restrict__ k,
-                           U m, U C, U n)
+// Every channel's coefficients into k, for the elementwise kernels of many channels.
+template <typename T> __global__ void bn_coefs(double *__restrict__ k, coef_in<T> in, int64_t C)
 {
+    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x)
+        coef_of(in, c, k + coefs_per(in.kind) * c);
+}
+
+// The coefficients an elementwise block reads: with k NULL (C at most the block's threads), its own,
+// computed into shared memory; else bn_coefs's in k. Every thread of the block calls it.
+template <typename T> __device__ const double *block_coefs(const coef_in<T> &in, const double *k, int64_t C)
+{
+    extern __shared__ double sk[];
+    if (k)
+        return k;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+        coef_of(in, c, sk + coefs_per(in.kind) * c);
+    __syncthreads();
+    return sk;
+}
+
+// y = (x - mean) weight rstd + bias [+ res], then relu (RELU).
+template <typename T, typename U, bool RELU>
+__global__ void bn_forward(T *__restrict__ y, const T *__restrict__ x, const T *__restrict__ bias, const T *__restrict__ res,
+                           coef_in<T> in, const double *__restrict__ kg, U m, U C, U n)
+{
+    const double *k = block_coefs(in, kg, C);
     for (U e = (U)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (U)gridDim.x * blockDim.x) {
         const U c = e / m % C;
-        y[e] = (T)(((double)x[e] - k[2 * c]) * k[2 * c + 1] + (double)bias[c]);
+        double v = ((double)x[e] - k[2 * c]) * k[2 * c + 1] + (double)bias[c];
+        if (RELU)
+            v = res ? v + (double)res[e] : v;
+        y[e] = (T)(RELU && !(v > 0) ? 0.0 : v);
     }
 }
 
+// The gradient of x, gout read where y > 0 only when y is given.
 template <typename T, typename U>
-__global__ void bn_dx(T *__restrict__ dx, const T *__restrict__ gy, const T *__restrict__ x, const double *__restrict__ k,
-                      U m, U C, U n)
+__global__ void bn_dx(T *__restrict__ dx, const T *__restrict__ gy, const T *__restrict__ x, const T *__restrict__ y,
+                      coef_in<T> in, const double *__restrict__ kg, U m, U C, U n)
 {
+    const double *k = block_coefs(in, kg, C);
     for (U e = (U)blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (U)gridDim.x * blockDim.x) {
         const double *kk = k + 5 * (e / m % C);
-        const double xh = ((double)x[e] - kk[0]) * kk[1];
-        dx[e] = (T)(kk[2] * ((double)gy[e] - kk[3] - xh * kk[4]));
+        const double xh = ((double)x[e] - kk[0]) * kk[1], g = y && !(y[e] > 0) ? 0.0 : (double)gy[e];
+        dx[e] = (T)(kk[2] * (g - kk[3] - xh * kk[4]));
     }
 }
 
@@ -407,57 +456,69 @@ loom_status bn_sums_run(const loom_tensor *t, loom__value *out, loom__value *con
     if (s == LOOM_OK)
         s = same_dtype(t, src, out->dtype, 2, ctx);
     loom__cuda_carver ws = loom__cuda_workspace(ctx);
-    double *k = nullptr, *part = nullptr;
-    if (s == LOOM_OK)
-        s = take(ws, 2 * v.c, &k, "batch_norm_grad_sums", ctx);
+    double *part = nullptr;
     if (s == LOOM_OK)
         s = take(ws, part_doubles(v), &part, "batch_norm_grad_sums", ctx);
     if (s != LOOM_OK || v.c == 0)
         return s;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
-        bn_coefs<T><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, loom__cuda_stream(ctx)>>>(
-            k, MOMENTS, (const double *)src[2]->data, nullptr, nullptr, nullptr, nullptr, v.c, t->a.f[0]);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, "batch_norm_grad_sums (coefficients)");
-        const grad_terms<T, false> f{(const T *)src[0]->data, (const T *)src[1]->data, k};
-        return chan_sums<T, false>(f, v, part, out->data, "batch_norm_grad_sums", ctx);
+        const bn_grad_terms<T> f{(const T *)src[0]->data, (const T *)src[1]->data, t->n_src > 3 ? (const T *)src[3]->data : nullptr};
+        return chan_sums<T, false>(f, v, part, out->data, "batch_norm_grad_sums", ctx, (const double *)src[2]->data, t->a.f[0]);
     });
 }
 
-// batch_norm(x, stats, running_mean, running_var, weight, bias) and batch_norm_grad(gout, x,
-// stats, weight, sums): the channels' coefficients, then a thread per element.
+// Whether an elementwise kernel over C channels computes their coefficients in its blocks.
+bool coefs_in_blocks(int64_t C) { return C <= kThreads; }
+
+// batch_norm(x, stats, running_mean, running_var, weight, bias), batch_norm_relu(the same[,
+// residual]) and batch_norm_grad(gout, x, stats, weight, sums[, y]): a thread per element, the
+// channels' coefficients computed by each block, or by a kernel before (many channels).
 loom_status bn_map_run(const loom_tensor *t, loom__value *out, loom__value *const *src, const loom__kctx *ctx)
 {
-    const bool dx = t->op == LOOM_OP_BATCH_NORM_GRAD;
+    const bool dx = t->op == LOOM_OP_BATCH_NORM_GRAD, relu = t->op == LOOM_OP_BN_RELU;
     const int si = dx ? 2 : 1; // the statistics; x is just before them
     const char *what = loom__op_def(t->op)->name;
     loom__chan v;
     loom_status s = loom__bn_operands(&v, src[si - 1], src[si], ctx);
     if (s == LOOM_OK)
         s = same_dtype(t, src, out->dtype, si, ctx);
+    const int kind = dx ? DX : ctx->training ? FWD_TRAIN : FWD_EVAL;
+    const bool in_blocks = coefs_in_blocks(v.c);
     loom__cuda_carver ws = loom__cuda_workspace(ctx);
     double *k = nullptr;
-    if (s == LOOM_OK)
-        s = take(ws, (dx ? 5 : 2) * v.c, &k, what, ctx);
+    if (s == LOOM_OK && !in_blocks)
+        s = take(ws, coefs_per(kind) * v.c, &k, what, ctx);
     const int64_t n = loom__cuda_dense_numel(out);
     if (s != LOOM_OK || n == 0)
         return s;
     return loom__cuda_float_dispatch(out->dtype, ctx, [&](auto z) {
         using T = decltype(z);
         cudaStream_t st = loom__cuda_stream(ctx);
-        const double *stats = (const double *)src[si]->data;
         const T *a = (const T *)src[0]->data, *b = (const T *)src[dx ? 1 : 5]->data;
-        const T *w = (const T *)src[dx ? 3 : 4]->data, *sums = dx ? (const T *)src[4]->data : nullptr;
-        const T *rm = dx ? nullptr : (const T *)src[2]->data, *rv = dx ? nullptr : (const T *)src[3]->data;
-        const int kind = dx ? DX : ctx->training ? FWD_TRAIN : FWD_EVAL;
-        bn_coefs<T><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, st>>>(k, kind, stats, rm, rv, w, sums, v.c, t->a.f[0]);
-        LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+        const T *extra = t->n_src > (dx ? 5 : 6) ? (const T *)src[dx ? 5 : 6]->data : nullptr; // y, or the residual
+        const coef_in<T> in = {kind,
+                               (const double *)src[si]->data,
+                               dx ? nullptr : (const T *)src[2]->data,
+                               dx ? nullptr : (const T *)src[3]->data,
+                               (const T *)src[dx ? 3 : 4]->data,
+                               dx ? (const T *)src[4]->data : nullptr,
+                               t->a.f[0]};
+        if (!in_blocks) {
+            bn_coefs<T><<<loom__cuda_grid(v.c, kThreads), kThreads, 0, st>>>(k, in, v.c);
+            LOOM__CUDA_CHECK_LAUNCH(ctx, what);
+        }
+        const size_t shared = in_blocks ? (size_t)(coefs_per(kind) * v.c) * sizeof(double) : 0;
         return loom__cuda_with_index(n, [&](auto u) {
             using U = decltype(u);
+            const unsigned grid = loom__cuda_grid(n, kThreads);
+            T *o = (T *)out->data;
             if (dx)
-                bn_dx<T, U><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, (U)v.m, (U)v.c, (U)n);
+                bn_dx<T, U><<<grid, kThreads, shared, st>>>(o, a, b, extra, in, k, (U)v.m, (U)v.c, (U)n);
+            else if (relu)
+                bn_forward<T, U, true><<<grid, kThreads, shared, st>>>(o, a, b, extra, in, k, (U)v.m, (U)v.c, (U)n);
             else
-                bn_forward<T, U><<<loom__cuda_grid(n, kThreads), kThreads, 0, st>>>((T *)out->data, a, b, k, (U)v.m, (U)v.c, (U)n);
+                bn_forward<T, U, false><<<grid, kThreads, shared, st>>>(o, a, b, nullptr, in, k, (U)v.m, (U)v.c, (U)n);
             LOOM__CUDA_CHECK_LAUNCH(ctx, what);
             return LOOM_OK;
         });
@@ -561,18 +622,19 @@ size_t bn_stats_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kc
     return doubles(part_doubles_most(chan_bound(t, 0).c));
 }
 
+// The channels are static: a device's part of them (a channel split) never takes more.
 size_t bn_map_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
 {
     (void)nnz;
     const bool dx = t->op == LOOM_OP_BATCH_NORM_GRAD;
-    return doubles((dx ? 5 : 2) * chan_bound(t, dx ? 1 : 0).c);
+    const int64_t c = chan_bound(t, dx ? 1 : 0).c;
+    return coefs_in_blocks(c) ? 0 : doubles(coefs_per(dx ? DX : FWD_TRAIN) * c);
 }
 
 size_t bn_sums_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
 {
     (void)nnz;
-    const loom__chan v = chan_bound(t, 1);
-    return doubles(2 * v.c) + doubles(part_doubles_most(v.c));
+    return doubles(part_doubles_most(chan_bound(t, 1).c));
 }
 
 size_t ln_sums_ws(const loom_tensor *t, const int64_t *nnz, const loom__cuda_kctx *)
@@ -592,6 +654,7 @@ extern "C" void loom__cuda_register_norm(loom__cuda_op *table)
 {
     table[LOOM_OP_BN_STATS] = loom__cuda_op{bn_stats_run, bn_stats_ws};
     table[LOOM_OP_BATCH_NORM] = loom__cuda_op{bn_map_run, bn_map_ws};
+    table[LOOM_OP_BN_RELU] = loom__cuda_op{bn_map_run, bn_map_ws};
     table[LOOM_OP_BN_GRAD_SUMS] = loom__cuda_op{bn_sums_run, bn_sums_ws};
     table[LOOM_OP_BATCH_NORM_GRAD] = loom__cuda_op{bn_map_run, bn_map_ws};
     table[LOOM_OP_RUNNING_STATS_UPDATE] = loom__cuda_op{running_run, nullptr};
