@@ -31,6 +31,7 @@ void loom__exec_free(loom__exec *x)
     for (int r = 0; x->mirror && r < x->pl->nregst; r++)
         free(x->mirror[r]);
     free(x->mirror);
+    free(x->window);
     free(x->tok);
     free(x->bufs);
     free(x->aid);
@@ -613,6 +614,7 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
             k->v.dtype = t->dtype;
             k->base = base;
             k->bytes = base ? rg->bytes : 0;
+            k->regst = r;
             if (t->layout == LOOM__CSR && base) {
                 const loom__lay l = loom__regst_lay(rg);
                 int64_t whole[2] = {pl->csr_rows[t->id], 0}, start[2], size[2];
@@ -633,6 +635,8 @@ loom__exec *loom__exec_new(loom__plan *pl, loom__exec_env *env)
         loom_status hs = loom__exec_same_plan(x);
         if (hs != LOOM_OK)
             return fail(x, hs, env->err);
+        if (loom__exec_wire_windows(x) != LOOM_OK)
+            return fail(x, LOOM_ERR_NOMEM, "out of memory");
         loom__rt_set_wire(x->rt, &(loom__rt_wire){.ctx = x, .pack = loom__exec_wire.pack, .room = loom__exec_wire.room,
                                                   .unpack = loom__exec_wire.unpack});
     }

@@ -16,6 +16,7 @@ typedef struct token {
     loom__value v;
     char *base;   /* the buffer (a source fed from the program points v elsewhere) */
     size_t bytes; /* its size: the register's at the bounds */
+    int regst;    /* the plan's register it is a buffer of */
     int has_dims; /* the piece's dynamic dims (logical sizes), from the source */
     int64_t dims[LOOM__MAX_DYN];
     /* A graph batch fed by parts (loom_feeder_parts) splits its dynamic dims unevenly: each dim's
@@ -71,6 +72,9 @@ struct loom__exec {
     char **mirror;      /* by register of another rank's device that this rank reads: its buffers here
                            (regst_num of them, filled by the communication thread), else NULL; the
                            other ranks' devices have no memory here */
+    /* by register * nranks + rank, of a register of this rank's devices (else NULL): the window of
+     * its bytes that rank's actors read, {first, count}, or {0, -1}: all (actors/wire.c) */
+    int64_t (*window)[2];
     token **tok;        /* by register: regst_num tokens */
     void ***bufs;       /* by register: pointers to its tokens, as the runtime takes them */
     uint64_t *aid;      /* by task */
@@ -215,6 +219,11 @@ extern const loom__exec_device loom__exec_cuda_device;
 
 /* How register tokens travel to another rank's mirror of them (actors/wire.c). */
 extern const loom__rt_wire loom__exec_wire;
+/* The windows of the registers of this rank's devices that other ranks read (x->window): a
+ * rank whose every reader of a dense register of static shape is a boxing or a move task reads of
+ * it only the bytes that overlap the parts those tasks write (from the first to the last, in
+ * row-major order), and only those cross. LOOM_OK, or LOOM_ERR_NOMEM. */
+loom_status loom__exec_wire_windows(loom__exec *x);
 /* Every rank's plan is this one, by a hash of its JSON (actors/wire.c); a refusal says which rank's
  * differs. */
 loom_status loom__exec_same_plan(loom__exec *x);

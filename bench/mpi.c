@@ -1,28 +1,33 @@
 /* Runs over several processes (build with MPI; run under mpirun, e.g. mpirun -np 2 build/bench/mpi).
  * Rank 0 prints one JSON line per case:
  *
- *   {"case":"allreduce","ranks":2,"bytes":16777216,"per_step":1,"net_yield_us":0,"mpi_ms":..,
- *    "mpi_med_ms":..,"mpi_busbw_gbs":..,"loom_step_ms":..,"loom_local_step_ms":..,"loom_boxing_ms":..,
- *    "loom_boxing_med_ms":..,"loom_busbw_gbs":..,"ratio":..}
+ *   {"case":"allreduce","ranks":2,"devices_per_rank":1,"bytes":16777216,"per_step":1,"route":"one phase",
+ *    "net_yield_us":0,"mpi_ms":..,"mpi_med_ms":..,"mpi_busbw_gbs":..,"loom_step_ms":..,"loom_local_step_ms":..,
+ *    "loom_boxing_ms":..,"loom_boxing_med_ms":..,"loom_busbw_gbs":..,"ratio":..}
  *
  *   The all-reduce of a partial sum between ranks through Loom's boxing, against MPI_Allreduce
  *   alone on buffers of the same size (bytes of floats). Loom's side is a forward step over
- *   per_step inputs x declared P on @0-(n-1)/cpu:0 (one device per rank; per_step = 16 MiB /
- *   bytes, 1 to 16, so that a small all-reduce is timed over 16 MiB of them, not lost in the
- *   noise of the step's fixed cost): each
- *   y = relu(x) is asked to be B, so the boxing of x is the all-reduce P -> B (its messages through
- *   the communication thread, the sum), then the first element of y (asked B too, so nothing else
- *   is boxed) is summed into the loss. The same step with the inputs declared B (no boxing) is
- *   timed too, and loom_boxing_ms is the difference over per_step: what both share is one pass of
- *   relu over each x and the runtime's own cost (the fed inputs are not copied per step). MPI
- *   makes per_step calls a step, back to back. Steps of a run overlap as in training (a step's
- *   parts may travel while the step before computes): the figure is what the boxing adds to a
- *   step. mpi_ms, loom_step_ms and loom_local_step_ms are the best of the repetitions, and
- *   loom_boxing_ms comes from the best two; the *_med_ms fields are medians, to show the noise (a
- *   boxing lost in it is null). Bus bandwidth as NCCL counts it: 2 (n - 1) / n bytes per
- *   all-reduce over its time; ratio is Loom's bus bandwidth over MPI's, from the best times (goal
- *   >= 0.9). Each size is timed with the communication thread's two settings (net_yield_us, see
- *   set_poll), one line each, against the same MPI times.
+ *   per_step inputs x declared P on @0-(n-1)/cpu:0 (one device per rank; with --devices 2,
+ *   @0-(n-1)/cpu:0-1; per_step = 16 MiB / bytes, 1 to 16, so that a small all-reduce is timed
+ *   over 16 MiB of them, not lost in the noise of the step's fixed cost): each z = x, computed P
+ *   on the devices (a fed input is every rank's own: only what devices compute crosses ranks),
+ *   y = relu(z) is asked to be B, so the boxing of z is the all-reduce P -> B (its messages
+ *   through the communication thread, the sum), then the first element of y (asked B too, so
+ *   nothing else is boxed) is summed into the loss. The same step with the inputs declared B (no
+ *   boxing) is timed too, and loom_boxing_ms is the difference over per_step: what both share is
+ *   z and one pass of relu over each and the runtime's own cost. route: the all-reduce in one
+ *   phase (every device reads every part whole), or as a ring (a reduce-scatter, of which only a
+ *   device's range of another rank's part crosses, then an all-gather of the ranges:
+ *   graphs/plan/plan.c), the route a cost model with a boxing latency of a second, and of a
+ *   picosecond, chooses (from 3 devices; on 2 the model keeps one phase, and only that line is
+ *   printed). MPI makes per_step calls a step, back to back. Steps of a run overlap as in training
+ *   (a step's parts may travel while the step before computes): the figure is what the boxing
+ *   adds to a step. mpi_ms, loom_step_ms and loom_local_step_ms are the best of the repetitions,
+ *   and loom_boxing_ms comes from the best two; the *_med_ms fields are medians, to show the noise
+ *   (a boxing lost in it is null). Bus bandwidth as NCCL counts it: 2 (n - 1) / n bytes per
+ *   all-reduce over its time (n ranks); ratio is Loom's bus bandwidth over MPI's, from the best
+ *   times (goal >= 0.9). Each size is timed with the communication thread's two settings
+ *   (net_yield_us, see set_poll), one line each, against the same MPI times.
  *
  *   {"case":"dp_step","placement":"cpu:0-1","ranks":1,"step_ms":..}
  *   {"case":"dp_step","placement":"@0-1/cpu:0","ranks":2,"net_yield_us":0,"step_ms":..}
@@ -31,10 +36,11 @@
  *   on one rank with two devices and on two ranks with one device each (there with each setting
  *   of the communication thread, interleaved: what its polling costs the ranks' compute).
  *
- * Usage: mpi [MIB ...] (all-reduce sizes in MiB; default 1 4 16 64). All-reduce times are of 9
- * repetitions of 10 steps (MPI: of 10 per_step calls) after a warm-up, MPI's and the programs' of
- * a size interleaved; the MLP's the best of 5. The bench sets LOOM_NET_YIELD_US itself. */
-#define _POSIX_C_SOURCE 200809L /* setenv */
+ * Usage: mpi [--devices 1|2] [MIB ...] (CPU devices a rank for the all-reduce, default 1;
+ * all-reduce sizes in MiB, default 1 4 16 64). All-reduce times are of 9 repetitions of 10 steps
+ * (MPI: of 10 per_step calls) after a warm-up, MPI's and the programs' of a size interleaved; the
+ * MLP's the best of 5. The bench sets LOOM_NET_YIELD_US itself. */
+#define _POSIX_C_SOURCE 200809L /* setenv, mkdtemp, open_memstream */
 #include <loom/loom.h>
 
 #include <mpi.h>
@@ -42,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { REPS = 5, AR_REPS = 9, STEPS = 10, MAX_PER_STEP = 16 };
 
@@ -76,10 +83,11 @@ static double time_steps(loom_program *p, loom_run_mode mode)
 
 /* The forward step over k inputs of n floats each declared sbp on one device per rank (see the
  * top), compiled and fed (their data kept in *data). */
-static loom_program *reduce_program(int64_t n, int k, loom_sbp sbp, int ranks, loom_graph **gp, float **data)
+static loom_program *reduce_program(int64_t n, int k, loom_sbp sbp, int ranks, int per_rank, const char *cost, loom_graph **gp,
+                                    float **data)
 {
     char where[64];
-    snprintf(where, sizeof where, "@0-%d/cpu:0", ranks - 1);
+    snprintf(where, sizeof where, "@0-%d/cpu:0%s", ranks - 1, per_rank > 1 ? "-1" : "");
     loom_graph *g = *gp = graph_on(where);
     loom_tensor *x[MAX_PER_STEP], *loss = NULL;
     for (int i = 0; i < k; i++) {
@@ -87,7 +95,11 @@ static loom_program *reduce_program(int64_t n, int k, loom_sbp sbp, int ranks, l
         snprintf(name, sizeof name, "x%d", i);
         x[i] = loom_input(g, name, LOOM_F32, loom_shape(n));
         loom_tensor_set_sbp(x[i], sbp);
-        loom_tensor *y = loom_relu(g, x[i]), *first;
+        /* z = x on the devices: a fed input is every rank's own (its source's), only what the
+         * devices compute crosses ranks */
+        loom_tensor *z = loom_scale(g, x[i], 1.0);
+        loom_tensor_set_sbp(z, sbp);
+        loom_tensor *y = loom_relu(g, z), *first;
         loom_tensor_set_sbp(y, loom_broadcast()); /* P -> B before the relu: the whole all-reduce */
         first = loom_slice(g, y, 0, 0, 1);
         loom_tensor_set_sbp(first, loom_broadcast());
@@ -96,6 +108,7 @@ static loom_program *reduce_program(int64_t n, int k, loom_sbp sbp, int ranks, l
     }
     loom_program *p;
     loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;
+    opts.cost_model = cost;
     if (loom_compile(g, loss, &opts, &p) != LOOM_OK) {
         fprintf(stderr, "mpi bench: %s\n", loom_graph_error(g));
         exit(1);
@@ -130,25 +143,82 @@ static const char *const yield_us[NPOLL] = {"0", "200"};
 
 static void set_poll(int k) { setenv("LOOM_NET_YIELD_US", yield_us[k], 1); }
 
-/* Seconds per call of MPI_Allreduce on n floats, and per step of the two programs under each
- * setting, their repetitions interleaved so that a busy spell of the machine falls on all alike. */
-static void allreduce_case(int64_t bytes, int rank, int ranks)
+/* The cost models that choose the all-reduce's route (graphs/plan/plan.c): one of a boxing latency
+ * of a second keeps it in one phase, one of a picosecond makes it a ring wherever the model prefers
+ * one (loom__all_reduce_ring: from 3 devices); each rank writes its own copy. */
+static char model_dir[64], model[2][128];
+static const char *const route_name[2] = {"one phase", "ring"};
+
+static void write_models(void)
+{
+    static const char *const lat[2] = {"1", "1e-12"};
+    snprintf(model_dir, sizeof model_dir, "/tmp/loom_bench_mpi_XXXXXX");
+    if (!mkdtemp(model_dir)) {
+        perror("mpi bench: mkdtemp");
+        exit(1);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(model[i], sizeof model[i], "%s/%s.json", model_dir, i ? "ring" : "one");
+        FILE *f = fopen(model[i], "w");
+        if (!f || fprintf(f,
+                          "{\"format\": \"loom-cost-model\", \"version\": 1, \"devices\": {\"cpu\": {\"flops\": 1e11, "
+                          "\"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": %s, \"box_bw\": 1e10, "
+                          "\"step_latency\": 5e-5, \"shared\": true}}}\n",
+                          lat[i]) < 0 ||
+            fclose(f) != 0) {
+            perror("mpi bench: writing a cost model");
+            exit(1);
+        }
+    }
+}
+
+static void remove_models(void)
+{
+    for (int i = 0; i < 2; i++)
+        unlink(model[i]);
+    rmdir(model_dir);
+}
+
+/* 1 when p's plan boxes a partial sum into the ranges of an axis (the ring's reduce-scatter). */
+static int has_ring(loom_program *p)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f || loom_program_write_plan(p, LOOM_RUN_EVAL, LOOM_PLAN_TEXT, f) != LOOM_OK) {
+        fprintf(stderr, "mpi bench: cannot print the plan\n");
+        exit(1);
+    }
+    fclose(f);
+    int ring = strstr(text, "(P, P) -> S(") || strstr(text, "(P, B) -> S(");
+    free(text);
+    return ring;
+}
+
+/* Seconds per call of MPI_Allreduce on n floats, and per step of the programs under each setting
+ * (the all-reduce in one phase, as a ring, and the inputs declared B), their repetitions
+ * interleaved so that a busy spell of the machine falls on all alike. */
+static void allreduce_case(int64_t bytes, int rank, int ranks, int per_rank)
 {
     int64_t n = bytes / 4;
     /* k all-reduces a step, k * bytes at least 16 MiB: what they add is then not lost in the noise
      * of the step's fixed cost (the runtime's own round trips between ranks, bench/README.md) */
     int k = bytes >= (16 << 20) ? 1 : (int)((16 << 20) / bytes);
     k = k > MAX_PER_STEP ? MAX_PER_STEP : k;
-    float *in = malloc((size_t)bytes), *out = malloc((size_t)bytes), *d1, *d2;
+    float *in = malloc((size_t)bytes), *out = malloc((size_t)bytes), *d[2], *dl;
     for (int64_t i = 0; i < n; i++)
         in[i] = (float)(i % 5);
-    loom_graph *g1, *g2;
-    loom_program *with = reduce_program(n, k, loom_partial_sum(), ranks, &g1, &d1);
-    loom_program *local = reduce_program(n, k, loom_broadcast(), ranks, &g2, &d2);
+    loom_graph *g[2], *gl;
+    loom_program *with[2];
+    for (int r = 0; r < 2; r++)
+        with[r] = reduce_program(n, k, loom_partial_sum(), ranks, per_rank, model[r], &g[r], &d[r]);
+    loom_program *local = reduce_program(n, k, loom_broadcast(), ranks, per_rank, NULL, &gl, &dl);
+    const int ring = has_ring(with[1]), routes = ring ? 2 : 1; /* on 2 ranks the model keeps one phase */
     MPI_Allreduce(in, out, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); /* warm-up */
-    loom_program_run_steps(with, LOOM_RUN_EVAL, 1);
+    for (int r = 0; r < routes; r++)
+        loom_program_run_steps(with[r], LOOM_RUN_EVAL, 1);
     loom_program_run_steps(local, LOOM_RUN_EVAL, 1);
-    double tm[AR_REPS], tw[NPOLL][AR_REPS], tl[NPOLL][AR_REPS];
+    double tm[AR_REPS], tw[NPOLL][2][AR_REPS], tl[NPOLL][AR_REPS];
     for (int r = 0; r < AR_REPS; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = now_s();
@@ -158,33 +228,43 @@ static void allreduce_case(int64_t bytes, int rank, int ranks)
         for (int i = 0; i < NPOLL; i++) { /* in turns first */
             int y = (r + i) % NPOLL;
             set_poll(y);
-            tw[y][r] = time_steps(with, LOOM_RUN_EVAL);
+            for (int j = 0; j < routes; j++) {
+                int q = (r + j) % routes;
+                tw[y][q][r] = time_steps(with[q], LOOM_RUN_EVAL);
+            }
             tl[y][r] = time_steps(local, LOOM_RUN_EVAL);
         }
     }
     double mpi, mpi_med, bus = 2.0 * (ranks - 1) / ranks * (double)bytes;
     best_median(tm, AR_REPS, &mpi, &mpi_med);
     for (int y = 0; y < NPOLL; y++) {
-        double w, w_med, l, l_med;
-        best_median(tw[y], AR_REPS, &w, &w_med);
+        double l, l_med;
         best_median(tl[y], AR_REPS, &l, &l_med);
-        double b = (w - l) / k, b_med = (w_med - l_med) / k;
-        char boxed[200] = "\"loom_boxing_ms\":null,\"loom_boxing_med_ms\":null,\"loom_busbw_gbs\":null,\"ratio\":null";
-        if (b > 0 && b_med > 0) /* else lost in the noise */
-            snprintf(boxed, sizeof boxed, "\"loom_boxing_ms\":%.3f,\"loom_boxing_med_ms\":%.3f,\"loom_busbw_gbs\":%.3f,\"ratio\":%.3f",
-                     b * 1e3, b_med * 1e3, bus / b / 1e9, mpi / b);
-        if (rank == 0)
-            printf("{\"case\":\"allreduce\",\"ranks\":%d,\"bytes\":%lld,\"per_step\":%d,\"net_yield_us\":%s,\"mpi_ms\":%.3f,"
-                   "\"mpi_med_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,%s}\n",
-                   ranks, (long long)bytes, k, yield_us[y], mpi * 1e3, mpi_med * 1e3, bus / mpi / 1e9, w * 1e3, l * 1e3, boxed);
+        for (int q = 0; q < routes; q++) {
+            double w, w_med;
+            best_median(tw[y][q], AR_REPS, &w, &w_med);
+            double b = (w - l) / k, b_med = (w_med - l_med) / k;
+            char boxed[200] = "\"loom_boxing_ms\":null,\"loom_boxing_med_ms\":null,\"loom_busbw_gbs\":null,\"ratio\":null";
+            if (b > 0 && b_med > 0) /* else lost in the noise */
+                snprintf(boxed, sizeof boxed, "\"loom_boxing_ms\":%.3f,\"loom_boxing_med_ms\":%.3f,\"loom_busbw_gbs\":%.3f,\"ratio\":%.3f",
+                         b * 1e3, b_med * 1e3, bus / b / 1e9, mpi / b);
+            if (rank == 0)
+                printf("{\"case\":\"allreduce\",\"ranks\":%d,\"devices_per_rank\":%d,\"bytes\":%lld,\"per_step\":%d,\"route\":\"%s\",\"net_yield_us\":%s,"
+                       "\"mpi_ms\":%.3f,\"mpi_med_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,%s}\n",
+                       ranks, per_rank, (long long)bytes, k, route_name[q], yield_us[y], mpi * 1e3, mpi_med * 1e3, bus / mpi / 1e9, w * 1e3,
+                       l * 1e3, boxed);
+        }
     }
     unsetenv("LOOM_NET_YIELD_US");
     fflush(stdout);
-    loom_program_free(with);
+    for (int r = 0; r < 2; r++) {
+        loom_program_free(with[r]);
+        loom_graph_free(g[r]);
+        free(d[r]);
+    }
     loom_program_free(local);
-    loom_graph_free(g1);
-    loom_graph_free(g2);
-    free(in), free(out), free(d1), free(d2);
+    loom_graph_free(gl);
+    free(in), free(out), free(dl);
 }
 
 /* A barrier that does not spin: a rank that waits here leaves its core to the others (MPI's own
@@ -269,12 +349,22 @@ int main(int argc, char **argv)
     }
     int rank = loom_dist_rank(), ranks = loom_dist_size();
     int64_t mib[16] = {1, 4, 16, 64};
-    int nmib = 4;
-    if (argc > 1)
-        for (nmib = 0; nmib + 1 < argc && nmib < 16; nmib++)
-            mib[nmib] = atoll(argv[nmib + 1]);
+    int nmib = 4, first = 1, per_rank = 1;
+    if (argc > 2 && !strcmp(argv[1], "--devices")) {
+        per_rank = atoi(argv[2]);
+        first = 3;
+        if (per_rank != 1 && per_rank != 2) {
+            fprintf(stderr, "mpi bench: --devices is 1 or 2 (CPU devices a rank), not '%s'\n", argv[2]);
+            return 2;
+        }
+    }
+    if (argc > first)
+        for (nmib = 0; first + nmib < argc && nmib < 16; nmib++)
+            mib[nmib] = atoll(argv[first + nmib]);
+    write_models();
     for (int k = 0; k < nmib; k++)
-        allreduce_case(mib[k] << 20, rank, ranks);
+        allreduce_case(mib[k] << 20, rank, ranks, per_rank);
+    remove_models();
     dp_case("cpu:0-1", rank, ranks, 0);
     char where[64];
     snprintf(where, sizeof where, "@0-%d/cpu:0", ranks - 1);

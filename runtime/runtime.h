@@ -199,15 +199,16 @@ typedef struct loom__actor_desc {
 } loom__actor_desc;
 
 /* How register buffers travel between ranks: the caller's description of its own buffers (the
- * runtime never reads them otherwise). pack describes buffer buf: a header of at most
- * LOOM__WIRE_HEAD bytes into head (its length returned) and up to three ranges of bytes; room
- * gives the ranges of a mirror buffer that the same data lands in (with their capacities); unpack
- * applies a received header to a mirror once its ranges have landed. */
+ * runtime never reads them otherwise). pack describes buffer buf for rank `rank`: a header of at
+ * most LOOM__WIRE_HEAD bytes into head (its length returned) and up to three ranges of bytes (what
+ * that rank's actors read of it); room gives, from that header (hlen bytes), the ranges of a mirror
+ * buffer that the same data lands in (with their capacities); unpack applies a received header to
+ * a mirror once its ranges have landed. */
 #define LOOM__WIRE_HEAD 1024
 typedef struct loom__rt_wire {
     void *ctx;
-    size_t (*pack)(void *ctx, void *buf, void *head, const void *range[3], size_t len[3]);
-    void (*room)(void *ctx, void *buf, void *range[3], size_t cap[3]);
+    size_t (*pack)(void *ctx, void *buf, int rank, void *head, const void *range[3], size_t len[3]);
+    void (*room)(void *ctx, void *buf, const void *head, size_t hlen, void *range[3], size_t cap[3]);
     void (*unpack)(void *ctx, void *buf, const void *head, size_t len);
 } loom__rt_wire;
 /* Sets the wire of the buffers of the runtime's registers (before the first run). */
@@ -270,6 +271,10 @@ loom_status loom__net_bcast(void *buf, size_t bytes, int root, char *msg, size_t
  * failing rank, with msg "rank R: <its message>". A collective (st at once in a job of one
  * process). */
 loom_status loom__net_all_ok(loom_status st, char *msg, size_t len);
+
+/* Bytes of register buffers this process has sent to other ranks since it started (what the
+ * communication threads' REQs carried: the wire's ranges); 0 without MPI. Read between runs. */
+int64_t loom__net_data_sent(void);
 
 /* LOOM_NET_TIMEOUT in nanoseconds (10 s when unset or not a number of seconds; always 10 s
  * without MPI). */

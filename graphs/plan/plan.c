@@ -176,15 +176,44 @@ static int *part_reg(const builder *b, const loom_tensor *t, int j)
     return &b->regst_of[(size_t)t->id * b->pl->ndev + dev_of(b, t, j)];
 }
 
-/* The axis a two-phase all-reduce of src splits on (loom__all_reduce_two_phase), or -1 for one
- * phase: CPU devices only (the shared-memory boxing), the first axis it can split. */
+/* Over ranks, the axis a two-phase all-reduce of src (a ring: loom__all_reduce_ring) splits on,
+ * or -1 for one phase: a dense tensor of static shape, from P to B on every level of more than
+ * one device (every device sums every part, in device order, as one phase does), on an axis whose
+ * ranges are contiguous (every dim before it is 1), so that only a device's range of another
+ * rank's part crosses to it (actors/wire.c). */
+static int ring_axis(const builder *b, const loom_tensor *src, loom_nd_sbp from, loom_nd_sbp want, int n)
+{
+    const loom__lay l = lay_of(b, src, from);
+    int any = 0, axis = loom__route_axis(src, n);
+    if (from.n != want.n || axis < 0)
+        return -1;
+    for (int k = 0; k < from.n; k++) {
+        if (l.mesh[k] == 1)
+            continue;
+        if (from.v[k].kind != LOOM_SBP_PARTIAL_SUM || want.v[k].kind != LOOM_SBP_BROADCAST)
+            return -1;
+        any = 1;
+    }
+    for (int a = 0; a < src->shape.ndim; a++)
+        if (loom_dim_is_dynamic(src->shape.d[a]) || (a < axis && src->shape.d[a] != 1))
+            return -1;
+    int per_rank = b->pl->place_per_rank[src->place];
+    return any && loom__all_reduce_ring(loom__tensor_bytes(src), n, per_rank, &b->p->cost->dev[LOOM_DEVICE_CPU]) ? axis : -1;
+}
+
+/* The axis a two-phase all-reduce of src splits on (loom__all_reduce_two_phase, or over ranks
+ * ring_axis), or -1 for one phase: CPU devices only (the shared-memory boxing), the first axis it
+ * can split. */
 static int two_phase_axis(const builder *b, const loom_tensor *src, loom_nd_sbp from_nd, loom_nd_sbp want_nd, int n)
 {
-    if (from_nd.n > 1) /* a mesh boxes in one task per device (loom__lay_convert) */
+    if (b->pl->kind != LOOM_DEVICE_CPU || !b->p->cost || src->layout != LOOM__DENSE)
+        return -1;
+    if (b->pl->place_per_rank[src->place] < n)
+        return ring_axis(b, src, from_nd, want_nd, n);
+    if (from_nd.n > 1) /* a mesh of one rank boxes in one task per device (loom__lay_convert) */
         return -1;
     loom_sbp from = from_nd.v[0], want = want_nd.v[0];
-    if (b->pl->kind != LOOM_DEVICE_CPU || !b->p->cost || src->layout != LOOM__DENSE || from.kind != LOOM_SBP_PARTIAL_SUM ||
-        want.kind != LOOM_SBP_BROADCAST ||
+    if (from.kind != LOOM_SBP_PARTIAL_SUM || want.kind != LOOM_SBP_BROADCAST ||
         !loom__all_reduce_two_phase(loom__tensor_bytes(src), n, &b->p->cost->dev[LOOM_DEVICE_CPU]))
         return -1;
     return loom__route_axis(src, n);

@@ -112,12 +112,14 @@ int loom__plan_traffic(const loom__plan *pl, int rank, const loom__cost_model *c
         const loom_tensor *t = loom__task_tensor(pl, k);
         int place = t->place < pl->nplaces ? t->place : 0, n = pl->place_n[place], G = pl->place_per_rank[place];
         loom__box_route r = {.nsteps = 1, .flat = 1};
-        if (lf.s.n > 1) /* a mesh [n / G, G]: the route the cost model takes */
+        if (lf.s.n > 1 && lt.s.n > 1) /* a mesh [n / G, G]: the route the cost model takes */
             loom__box_route_plan(&lf.s, &lt.s, lf.mesh, loom__tensor_bytes(t), loom__route_axis(t, lf.mesh[1]), loom__tensor_ranks(t),
                                  &cost->dev[pl->kind], &r);
         else
             r.step[0] = (loom__box_step){.level = -1, .kind = loom__boxing(lf.s.v[0], lt.s.v[0]), .n = n, .share = loom__tensor_bytes(t)};
-        int first = 0, c = boxing_of(&lf, &lt); /* its first part on the rank: the boxing counted there, once */
+        /* its first part on the rank: the boxing counted there, once; one of a mesh's two levels
+         * and one flat (a two-phase all-reduce over ranks: (P, P) -> S(i) -> (B, B)), flat */
+        int first = 0, c = lf.s.n == lt.s.n ? boxing_of(&lf, &lt) : collective_of(r.step[0].kind);
         while (first < n && !on_rank(pl, place, first, rank))
             first++;
         if (c < 0)

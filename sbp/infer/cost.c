@@ -83,6 +83,19 @@ int loom__all_reduce_two_phase(double bytes, int n, const loom__cost_dev *d)
     return d->shared && n > 2 && (double)(n * n - 2 * n - 1) * bytes / d->box_bw > d->box_latency;
 }
 
+int loom__all_reduce_ring(double bytes, int n, int per_rank, const loom__cost_dev *d)
+{
+    /* a rank of m devices, T bytes: one phase receives (n - m) T and its devices read and write
+     * m (n + 1) T, in one boxing; the ring receives (m + 1) (n - m) / n T (each device's range of
+     * every other rank's part, then the other ranks' ranges once) and its devices read and write
+     * m (3 + 1/n) T (loom__all_reduce_two_phase's), in two boxings one after the other */
+    if (n < 2 || per_rank < 1 || per_rank >= n)
+        return 0;
+    const double m = per_rank, T = bytes;
+    const double one = (n - m) * T + m * (n + 1) * T, ring = (m + 1) * (n - m) / n * T + m * (3 + 1.0 / n) * T;
+    return (one - ring) / d->box_bw > d->box_latency;
+}
+
 /* Shared memory: device d's task reads the parts its result needs and writes its result
  * (runtime/comm/parts.c, loom__part_convert). */
 static double shared_bytes(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)

@@ -130,6 +130,17 @@ double loom__box_bytes(loom__box_kind k, double bytes, int n, const loom__cost_d
  * (S -> B), than in one, each device summing every part whole (from 3 devices, past some bytes).
  * The plan boxes it so when the tensor has an axis to split. */
 int loom__all_reduce_two_phase(double bytes, int n, const loom__cost_dev *d);
+/* 1 when a P -> B boxing of `bytes` on n CPU devices over ranks, per_rank of them on each rank,
+ * costs less as a ring's reduce-scatter and all-gather, each device summing its 1/n range of every
+ * part (of which only that range crosses ranks) and then gathering the others' ranges, than in
+ * one phase, each device reading every part whole (a rank receives n - per_rank parts and each
+ * device sums n). Never on 2 devices (the same bytes cross, and the gather adds a pass). Assumes
+ * that what a rank receives from others costs as much a byte as what its devices read and write
+ * (box_bw, shared by the rank's devices), and that each of the ring's two boxings, one after the
+ * other, costs a boxing latency (box_latency) as one phase's one does. The plan boxes it so
+ * (graphs/plan/plan.c, two_phase_axis) when the tensor has a static axis whose ranges are
+ * contiguous. */
+int loom__all_reduce_ring(double bytes, int n, int per_rank, const loom__cost_dev *d);
 /* Adds the terms of that boxing to terms. */
 void loom__box_terms(loom__box_kind k, double bytes, int n, const loom__cost_dev *d, double *terms);
 /* Seconds under the model. */

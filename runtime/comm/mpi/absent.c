@@ -36,6 +36,8 @@ loom_status loom__net_all_ok(loom_status st, char *msg, size_t len)
 
 int64_t loom__net_timeout_ns(void) { return 10000000000; }
 
+int64_t loom__net_data_sent(void) { return 0; }
+
 loom_status loom__net_layout(loom__rt *rt)
 {
     return loom__rt_build_fail(rt, LOOM_ERR_UNSUPPORTED,

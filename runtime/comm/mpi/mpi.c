@@ -57,7 +57,10 @@ static struct {
     char why[WHY_LEN]; /* why it is broken */
     int64_t coll; /* the job's collectives so far: every rank calls the same ones in the same order */
     MPI_Comm comm; /* Loom's own copy of MPI_COMM_WORLD: its tags never meet the program's */
+    _Atomic int64_t sent; /* bytes of register buffers sent (loom__net_data_sent) */
 } job = {.size = 1};
+
+int64_t loom__net_data_sent(void) { return atomic_load(&job.sent); }
 
 static void mpi_msg(int code, char *buf, size_t len)
 {
@@ -605,7 +608,7 @@ static void send_msg(loom__rt *rt, const loom__rt_msg *m)
     const void *range[3] = {0};
     size_t len[3] = {0};
     if (buf && rt->wire.pack) {
-        s->c.hlen = (uint32_t)rt->wire.pack(rt->wire.ctx, buf, s->c.head, range, len);
+        s->c.hlen = (uint32_t)rt->wire.pack(rt->wire.ctx, buf, rank, s->c.head, range, len);
         s->c.nrange = 3;
         for (int i = 0; i < 3; i++) {
             if (len[i] > INT32_MAX) {
@@ -614,6 +617,7 @@ static void send_msg(loom__rt *rt, const loom__rt_msg *m)
                 return;
             }
             s->c.len[i] = len[i];
+            atomic_fetch_add(&job.sent, (int64_t)len[i]);
         }
     }
     post_send(rt, s, rank, range);
@@ -679,7 +683,7 @@ static void on_ctl(loom__rt *rt, peer *p)
             e->mirror = a->in[c->m.reg].bufs[c->m.buf];
             void *range[3] = {0};
             size_t cap[3] = {0};
-            rt->wire.room(rt->wire.ctx, e->mirror, range, cap);
+            rt->wire.room(rt->wire.ctx, e->mirror, c->head, c->hlen, range, cap);
             for (int i = 0; i < 3; i++) {
                 if (!c->len[i])
                     continue;
