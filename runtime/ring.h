@@ -137,4 +137,9 @@ static inline bool loom__fifo_pop(loom__fifo *f, loom__rt_msg *m)
  * makes it runnable posts, then increments the count, which wakes it only if it is asleep. */
 extern const struct ck_ec_mode loom__ec_mode;
 
+/* Waits until ec's value differs from v or CLOCK_MONOTONIC passes dl. ck_ec's own timed wait
+ * sleeps in steps of its backoff (the first 2 ms long with loom__ec_mode) and gives the futex the
+ * step's end even when dl is sooner, so a wait of 4 us lasted 2 ms; each step here ends by dl. */
+void loom__ec_wait_until(struct ck_ec32 *ec, const struct ck_ec_mode *mode, uint32_t v, const struct timespec *dl);
+
 #endif

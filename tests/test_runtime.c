@@ -6,6 +6,7 @@
  * error with a message, which fails the run, and the test asserts the run's status. Piece counts
  * shrink under ThreadSanitizer, or by $LOOM_RT_TEST_SCALE (a divisor). */
 #include "rt_helpers.h"
+#include "runtime/ring.h" /* loom__ec_wait_until */
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -666,6 +667,60 @@ END_TEST
 
 /* ---- tracing -------------------------------------------------------------------------------- */
 
+/* loom__ec_wait_until never hands the futex a later deadline than its own. ck_ec's timed wait gave
+ * it the end of its first backoff step, 2 ms on, so the communication thread's sleeps of 4 to
+ * 100 us lasted 2 ms and every message from another rank waited about that long. A clock of the
+ * test's own: a wait "sleeps" to the deadline it is given. */
+static struct timespec fake_now, latest;
+
+static int ts_after(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+static int fake_time(const struct ck_ec_ops *ops, struct timespec *out)
+{
+    (void)ops;
+    *out = fake_now;
+    return 0;
+}
+
+static void fake_wait32(const struct ck_ec_wait_state *ws, const uint32_t *addr, uint32_t expected, const struct timespec *dl)
+{
+    (void)ws, (void)addr, (void)expected;
+    ck_assert_ptr_nonnull(dl);
+    fake_now = *dl;
+    if (ts_after(dl, &latest))
+        latest = *dl;
+}
+
+static void fake_wait64(const struct ck_ec_wait_state *ws, const uint64_t *addr, uint64_t expected, const struct timespec *dl)
+{
+    fake_wait32(ws, (const uint32_t *)addr, (uint32_t)expected, dl);
+}
+
+static void fake_wake32(const struct ck_ec_ops *ops, const uint32_t *addr) { (void)ops, (void)addr; }
+
+static void fake_wake64(const struct ck_ec_ops *ops, const uint64_t *addr) { (void)ops, (void)addr; }
+
+START_TEST(test_timed_wait_ends_by_its_deadline)
+{
+    static const struct ck_ec_ops ops = {
+        .gettime = fake_time, .wait32 = fake_wait32, .wait64 = fake_wait64, .wake32 = fake_wake32, .wake64 = fake_wake64};
+    const struct ck_ec_mode mode = {.ops = &ops, .single_producer = false};
+    const long waits_ns[] = {4000, 100000, 999999999};
+    for (size_t i = 0; i < sizeof waits_ns / sizeof *waits_ns; i++) {
+        struct ck_ec32 ec = CK_EC_INITIALIZER;
+        fake_now = latest = (struct timespec){.tv_sec = 100};
+        const struct timespec dl = {.tv_sec = 100, .tv_nsec = waits_ns[i]};
+        loom__ec_wait_until(&ec, &mode, ck_ec32_value(&ec), &dl);
+        ck_assert_msg(!ts_after(&latest, &dl), "a wait of %ld ns slept to %lld.%09ld s, past its deadline %lld.%09ld s", waits_ns[i],
+                      (long long)latest.tv_sec, latest.tv_nsec, (long long)dl.tv_sec, dl.tv_nsec);
+        ck_assert_msg(!ts_after(&dl, &fake_now), "a wait of %ld ns returned before its deadline", waits_ns[i]);
+    }
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("runtime");
@@ -695,6 +750,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, test_hooks_end_a_hung_device);
     tcase_add_test(tc, test_hooks_end_a_drain_stuck_on_a_device);
     tcase_add_test(tc, test_hooks_quiet_on_success);
+    tcase_add_test(tc, test_timed_wait_ends_by_its_deadline);
     suite_add_tcase(s, tc);
     return s;
 }
