@@ -29,6 +29,16 @@
  *   times (goal >= 0.9). Each size is timed with the communication thread's two settings
  *   (net_yield_us, see set_poll), one line each, against the same MPI times.
  *
+ *   {"case":"hop","ranks":2,"net_yield_us":0,"loom_us":..,"loom_med_us":..,"mpi_us":..,"mpi_med_us":..,
+ *    "mpi_thread_us":..,"mpi_thread_med_us":..}
+ *
+ *   One message between rank 0 and rank 1: Loom's is a move of one float to the other rank's
+ *   device and a relu there (the difference of a run of one step of a chain of 130 such hops and
+ *   one of 2, over 128: what a run costs besides its hops drops out), through both communication
+ *   threads, under each setting of theirs; MPI's a ping-pong of 4 bytes (MPI_Send, MPI_Recv)
+ *   from the main thread, and from a thread of its own (mpi_thread: what an actor's thread
+ *   calling MPI itself under MPI_THREAD_MULTIPLE would see). Best of 9 and median.
+ *
  *   {"case":"dp_step","placement":"cpu:0-1","ranks":1,"step_ms":..}
  *   {"case":"dp_step","placement":"@0-1/cpu:0","ranks":2,"net_yield_us":0,"step_ms":..}
  *
@@ -44,6 +54,7 @@
 #include <loom/loom.h>
 
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +278,120 @@ static void allreduce_case(int64_t bytes, int rank, int ranks, int per_rank)
     free(in), free(out), free(dl);
 }
 
+/* Seconds of a run of one step of p (evaluation), after a barrier. */
+static double time_run(loom_program *p)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = now_s();
+    if (loom_program_run_steps(p, LOOM_RUN_EVAL, 1) != LOOM_OK) {
+        fprintf(stderr, "mpi bench: %s\n", loom_program_error(p));
+        exit(1);
+    }
+    return now_s() - t0;
+}
+
+/* The forward step of a chain of `hops` moves of one float between rank 0 and rank 1 (each hop a
+ * relu of the value moved to the other rank's device), compiled and fed. */
+static loom_program *hop_program(int hops, loom_graph **gp)
+{
+    loom_placement *at[2] = {loom_placement_parse("@0/cpu:0", NULL), loom_placement_parse("@1/cpu:0", NULL)};
+    loom_graph *g = *gp = loom_graph_new();
+    loom_graph_set_placement(g, at[0]);
+    loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(1)), *v = x;
+    for (int i = 0; i < hops; i++)
+        v = loom_relu(g, loom_to_placement(g, v, at[(i + 1) % 2]));
+    loom_tensor *loss = loom_sum(g, v, ~0u, 0);
+    loom_placement_free(at[0]);
+    loom_placement_free(at[1]);
+    loom_program *p;
+    loom_train_opts opts = LOOM_TRAIN_OPTS_INIT;
+    if (loom_compile(g, loss, &opts, &p) != LOOM_OK) {
+        fprintf(stderr, "mpi bench: %s\n", loom_graph_error(g));
+        exit(1);
+    }
+    static float one = 1.0f;
+    loom_program_feed(p, x, &(loom_array){.dtype = LOOM_F32, .ndim = 1, .shape = {1}, .data = &one});
+    return p;
+}
+
+/* Seconds of `hops` one-way messages of 4 bytes between ranks 0 and 1 (a ping-pong), MPI alone. */
+static double mpi_hops(int hops, int rank)
+{
+    float v = 1.0f;
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = now_s();
+    for (int i = 0; i < hops && rank < 2; i++) {
+        if (i % 2 == rank)
+            MPI_Send(&v, 1, MPI_FLOAT, 1 - rank, 9, MPI_COMM_WORLD);
+        else
+            MPI_Recv(&v, 1, MPI_FLOAT, 1 - rank, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    return now_s() - t0;
+}
+
+typedef struct hop_job {
+    int hops, rank;
+    double s;
+} hop_job;
+
+static void *mpi_hops_thread(void *arg)
+{
+    hop_job *j = arg;
+    j->s = mpi_hops(j->hops, j->rank);
+    return NULL;
+}
+
+/* One message between ranks: Loom's (a move between the ranks' devices, through the communication
+ * threads: the difference of a run of one step of LONG hops and one of SHORT, over LONG - SHORT,
+ * so that what a run costs besides its hops drops out), under each setting of the communication
+ * thread, against MPI_Send/MPI_Recv alone, called from the main thread and from a thread of its
+ * own (what an actor's thread calling MPI itself under MPI_THREAD_MULTIPLE would see). */
+static void hop_case(int rank, int ranks)
+{
+    enum { SHORT = 2, LONG = 130 };
+    loom_graph *gs, *gl;
+    loom_program *ps = hop_program(SHORT, &gs), *pl = hop_program(LONG, &gl);
+    double tl[NPOLL][AR_REPS], ts[NPOLL][AR_REPS], tm[AR_REPS], tt[AR_REPS];
+    for (int r = -1; r < AR_REPS; r++) { /* r = -1: a warm-up */
+        double m = mpi_hops(LONG - SHORT, rank);
+        hop_job j = {.hops = LONG - SHORT, .rank = rank};
+        pthread_t th;
+        if (pthread_create(&th, NULL, mpi_hops_thread, &j) != 0 || pthread_join(th, NULL) != 0) {
+            fprintf(stderr, "mpi bench: pthread_create failed\n");
+            exit(1);
+        }
+        for (int i = 0; i < NPOLL; i++) {
+            int y = (r + 1 + i) % NPOLL;
+            set_poll(y);
+            double a = time_run(pl), b = time_run(ps);
+            if (r >= 0)
+                tl[y][r] = a, ts[y][r] = b;
+        }
+        if (r >= 0)
+            tm[r] = m, tt[r] = j.s;
+    }
+    unsetenv("LOOM_NET_YIELD_US");
+    double m, m_med, t, t_med;
+    best_median(tm, AR_REPS, &m, &m_med);
+    best_median(tt, AR_REPS, &t, &t_med);
+    for (int y = 0; y < NPOLL && rank == 0; y++) {
+        double d[AR_REPS];
+        for (int r = 0; r < AR_REPS; r++)
+            d[r] = tl[y][r] - ts[y][r];
+        double best, med;
+        best_median(d, AR_REPS, &best, &med);
+        const double n = LONG - SHORT;
+        printf("{\"case\":\"hop\",\"ranks\":%d,\"net_yield_us\":%s,\"loom_us\":%.1f,\"loom_med_us\":%.1f,\"mpi_us\":%.1f,"
+               "\"mpi_med_us\":%.1f,\"mpi_thread_us\":%.1f,\"mpi_thread_med_us\":%.1f}\n",
+               ranks, yield_us[y], best / n * 1e6, med / n * 1e6, m / n * 1e6, m_med / n * 1e6, t / n * 1e6, t_med / n * 1e6);
+    }
+    fflush(stdout);
+    loom_program_free(ps);
+    loom_program_free(pl);
+    loom_graph_free(gs);
+    loom_graph_free(gl);
+}
+
 /* A barrier that does not spin: a rank that waits here leaves its core to the others (MPI's own
  * barrier polls). */
 static void quiet_barrier(void)
@@ -350,6 +475,13 @@ int main(int argc, char **argv)
     int rank = loom_dist_rank(), ranks = loom_dist_size();
     int64_t mib[16] = {1, 4, 16, 64};
     int nmib = 4, first = 1, per_rank = 1;
+    if (argc == 2 && !strcmp(argv[1], "hop")) { /* the messages alone */
+        if (ranks >= 2)
+            hop_case(rank, ranks);
+        loom_dist_finalize();
+        MPI_Finalize();
+        return 0;
+    }
     if (argc > 2 && !strcmp(argv[1], "--devices")) {
         per_rank = atoi(argv[2]);
         first = 3;
@@ -365,6 +497,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < nmib; k++)
         allreduce_case(mib[k] << 20, rank, ranks, per_rank);
     remove_models();
+    if (ranks >= 2)
+        hop_case(rank, ranks);
     dp_case("cpu:0-1", rank, ranks, 0);
     char where[64];
     snprintf(where, sizeof where, "@0-%d/cpu:0", ranks - 1);
