@@ -136,9 +136,11 @@ double loom__ring_bytes(loom__box_kind k, double bytes, int n)
     }
 }
 
+int loom__box_local(loom__box_kind k) { return k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO; }
+
 int loom__ring_steps(loom__box_kind k, int n)
 {
-    if (n <= 1 || k == LOOM__BOX_NONE || k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO)
+    if (n <= 1 || k == LOOM__BOX_NONE || loom__box_local(k))
         return 0;
     return k == LOOM__BOX_ALL_REDUCE ? 2 * (n - 1) : n - 1;
 }
@@ -165,7 +167,7 @@ loom__net_coll loom__net_coll_of(loom__box_kind k, double bytes, int N, int per_
 
 double loom__flat_node_share(loom__box_kind k, double bytes, int N)
 {
-    return k == LOOM__BOX_ALL_TO_ALL ? bytes / ((double)N * N) : k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO ? bytes / N : bytes;
+    return k == LOOM__BOX_ALL_TO_ALL ? bytes / ((double)N * N) : loom__box_local(k) ? bytes / N : bytes;
 }
 
 double loom__box_bytes(loom__box_kind k, double bytes, int n, const loom__cost_dev *d)
@@ -214,15 +216,18 @@ double loom__tensor_bytes(const loom_tensor *t)
     return (double)loom_dtype_size(t->dtype) * loom__shape_bound_elems(g, &t->shape);
 }
 
+/* t's placement, or NULL (one CPU device) in a graph without placements. */
+static const loom_placement *placement_of(const loom_tensor *t) { return t->graph->places ? t->graph->places[t->place] : NULL; }
+
 loom_device_kind loom__tensor_kind(const loom_tensor *t)
 {
-    const loom_placement *p = t->graph->places ? t->graph->places[t->place] : NULL;
+    const loom_placement *p = placement_of(t);
     return p ? loom_placement_kind(p) : LOOM_DEVICE_CPU;
 }
 
 int loom__tensor_ranks(const loom_tensor *t)
 {
-    const loom_placement *p = t->graph->places ? t->graph->places[t->place] : NULL;
+    const loom_placement *p = placement_of(t);
     return p && loom_placement_nranks(p) > 1;
 }
 

@@ -151,6 +151,8 @@ double loom__box_seconds(loom__box_kind k, double bytes, int n, const loom__cost
  * others, 0 for a local one). */
 double loom__ring_bytes(loom__box_kind k, double bytes, int n);
 int loom__ring_steps(loom__box_kind k, int n);
+/* 1 for a boxing each device does on its own (a slice, zeroing): nothing moves between them. */
+int loom__box_local(loom__box_kind k);
 
 /* A collective between N nodes, one device of each holding its share `bytes` of the tensor,
  * per_node such collectives at once on each node's links (node_bw bytes per second in all),

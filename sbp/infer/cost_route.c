@@ -45,8 +45,6 @@ static double group_terms(loom__box_kind k, double gb, int n, const loom__cost_d
     return loom__box_bytes(k, gb, n, d);
 }
 
-static int local(loom__box_kind k) { return k == LOOM__BOX_SLICE || k == LOOM__BOX_LOCAL_ZERO; }
-
 static void add_terms(loom__box_route *r, const double *t, loom__box_step st)
 {
     for (int i = 0; i < LOOM__COST_TERMS; i++)
@@ -70,7 +68,7 @@ static int add_step(loom__box_route *r, int l, loom_sbp a, loom_sbp b, loom_sbp 
     loom__box_kind k = loom__boxing(a, b);
     double t[LOOM__COST_TERMS] = {0}, moved;
     int tree = 0;
-    if (ranks && l == 0 && !local(k)) {
+    if (ranks && l == 0 && !loom__box_local(k)) {
         loom__net_coll c = loom__net_terms(k, gb, n, groups, d, t);
         moved = c.bytes, tree = c.tree;
     } else {
@@ -98,7 +96,7 @@ static void add_flat(loom__box_route *r, loom_sbp a, loom_sbp b, const int mesh[
     double t[LOOM__COST_TERMS] = {0};
     double moved = group_terms(k, loom__flat_node_share(k, bytes, N), G, d, t);
     loom__net_coll c = {0};
-    if (!local(k))
+    if (!loom__box_local(k))
         c = loom__net_terms(k, bytes / G, N, G, d, t);
     add_terms(r, t,
               (loom__box_step){.level = -1, .from = a, .to = b, .kind = k, .n = N * G, .tree = c.tree, .bytes = moved + c.bytes, .share = bytes});
