@@ -141,5 +141,10 @@ extern const struct ck_ec_mode loom__ec_mode;
  * sleeps in steps of its backoff (the first 2 ms long with loom__ec_mode) and gives the futex the
  * step's end even when dl is sooner, so a wait of 4 us lasted 2 ms; each step here ends by dl. */
 void loom__ec_wait_until(struct ck_ec32 *ec, const struct ck_ec_mode *mode, uint32_t v, const struct timespec *dl);
+/* 1 when time a is before time b. */
+static inline int loom__ts_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
 
 #endif

@@ -64,19 +64,14 @@ static const struct ck_ec_ops loom__ec_ops = {
 
 const struct ck_ec_mode loom__ec_mode = {.ops = &loom__ec_ops, .single_producer = false};
 
-static int ts_before(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 /* ck_ec's predicate, before each step of its backoff: the step ends by the deadline (data), and
  * the wait once the deadline has passed. */
 static int until_deadline(const struct ck_ec_wait_state *ws, struct timespec *step)
 {
     const struct timespec *dl = ws->data;
-    if (!ts_before(&ws->now, dl))
+    if (!loom__ts_before(&ws->now, dl))
         return 1;
-    if (ts_before(dl, step))
+    if (loom__ts_before(dl, step))
         *step = *dl;
     return 0;
 }

@@ -673,11 +673,6 @@ END_TEST
  * test's own: a wait "sleeps" to the deadline it is given. */
 static struct timespec fake_now, latest;
 
-static int ts_after(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
-}
-
 static int fake_time(const struct ck_ec_ops *ops, struct timespec *out)
 {
     (void)ops;
@@ -690,7 +685,7 @@ static void fake_wait32(const struct ck_ec_wait_state *ws, const uint32_t *addr,
     (void)ws, (void)addr, (void)expected;
     ck_assert_ptr_nonnull(dl);
     fake_now = *dl;
-    if (ts_after(dl, &latest))
+    if (loom__ts_before(&latest, dl))
         latest = *dl;
 }
 
@@ -714,9 +709,9 @@ START_TEST(test_timed_wait_ends_by_its_deadline)
         fake_now = latest = (struct timespec){.tv_sec = 100};
         const struct timespec dl = {.tv_sec = 100, .tv_nsec = waits_ns[i]};
         loom__ec_wait_until(&ec, &mode, ck_ec32_value(&ec), &dl);
-        ck_assert_msg(!ts_after(&latest, &dl), "a wait of %ld ns slept to %lld.%09ld s, past its deadline %lld.%09ld s", waits_ns[i],
+        ck_assert_msg(!loom__ts_before(&dl, &latest), "a wait of %ld ns slept to %lld.%09ld s, past its deadline %lld.%09ld s", waits_ns[i],
                       (long long)latest.tv_sec, latest.tv_nsec, (long long)dl.tv_sec, dl.tv_nsec);
-        ck_assert_msg(!ts_after(&dl, &fake_now), "a wait of %ld ns returned before its deadline", waits_ns[i]);
+        ck_assert_msg(!loom__ts_before(&fake_now, &dl), "a wait of %ld ns returned before its deadline", waits_ns[i]);
     }
 }
 END_TEST
