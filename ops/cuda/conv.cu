@@ -1,31 +1,44 @@
 // CUDA kernels of conv2d and its gradient ops (see ops/cuda/cuda.h for the contract; the meaning
-// is ops/conv.c's, the operand checks ops/shared/conv.c's). Two ways to run a problem:
+// is ops/conv.c's, the operand checks ops/shared/conv.c's). Three ways to run a problem, each the
+// fallback of the one before:
 //
-// cuDNN (builds with it, and a handle in the context): cudnnConvolutionForward, BackwardData and
-// BackwardFilter on descriptors made per call (host calls; nothing touches the device). Each
-// problem's algorithm is chosen once, not per step: the op's workspace query, called when a plan
-// is set up, runs and times cuDNN's algorithms for the problem at the plan's bounds
-// (cudnnFindConvolution*Algorithm, as PyTorch's cudnn.benchmark does), takes the fastest that
-// succeeds and whose workspace fits WS_CAP (under LOOM_DETERMINISTIC: cuDNN's heuristic order
-// instead, cudnnGetConvolution*Algorithm_v7, so that every process picks the same, and only
-// deterministic algorithms), records it in
-// a small table (keyed by op, device, dtype, math, determinism, whether a cuDNN handle is given,
-// and every size; behind a mutex) and returns its workspace. A kernel finds its problem there,
-// without asking cuDNN again. A problem the query did not see (a
-// dynamic batch below its bound, a device's part of a split) is chosen on its first call by the
-// heuristics (no launch: the call may be inside a CUDA graph's capture), within the workspace the
-// kernel was given, and recorded. f32 runs on FMA math (no TF32)
-// unless the context asks for TF32 or BF16 matmuls.
+// cuDNN's graph API (builds with cuDNN, and a handle in the context; conv_engine.cu): an engine
+// of cuDNN's heuristics finalized into an execution plan, run by cudnnBackendExecute. This API
+// reaches engines the legacy one does not (the implicit-GEMM kernels PyTorch's cudnn.benchmark
+// runs on sm90). Each problem's engine is chosen once, not per step: the op's workspace query,
+// called when a plan is set up, takes the heuristics' candidates for the problem at the plan's
+// bounds whose notes fit the math and whose workspace fits WS_CAP, runs and times them (as
+// PyTorch's cudnn.benchmark does) and keeps the fastest; under LOOM_DETERMINISTIC it times
+// nothing and takes the first deterministic one in the heuristics' order, so that every process
+// picks the same. The choice (its execution plan) goes into a small table (keyed by op, device,
+// dtype, math, determinism, whether a cuDNN handle is given, the tensors' alignment and every
+// size; behind a mutex) and its workspace is returned. A kernel finds its problem there, without
+// asking cuDNN again. A problem the query did not see (a dynamic batch below its bound, a
+// device's part of a split, tensors less aligned than the query assumed) is chosen on its first
+// call by the heuristics alone (no launch, no allocation: the call may be inside a CUDA graph's
+// capture), within the workspace the kernel was given, and recorded. f32 runs on FMA math (no
+// TF32) unless the context asks for TF32 or BF16 matmuls.
+//
+// cuDNN's legacy API, where the graph API has no engine for a problem (some f64 ones): the same
+// choice among cudnnConvolutionForward, BackwardData and BackwardFilter's algorithms
+// (cudnnFindConvolution*Algorithm timed, or cudnnGetConvolution*Algorithm_v7's order), on
+// descriptors made per call.
+//
+// With LOOM_TRACE set, each choice recorded is printed on stderr, one line per problem.
 //
 // im2col and cuBLAS (builds without cuDNN, or a problem cuDNN has no algorithm for, such as some
 // f64 ones): image by image, an im2col kernel and one strided batched GEMM over the groups; the
 // input gradient folds its columns back with a gather over the taps that reach each pixel, the
 // weight gradient adds image after image into dw. No atomics: deterministic.
 // defines: loom__cuda_register_conv
+#include "ops/cuda/conv_engine.cuh"
 #include "ops/cuda/gemm.cuh"
 #include "ops/shared/conv.h"
 
 #include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <initializer_list>
@@ -90,34 +103,41 @@ template <typename T, typename U> __global__ void add_bias(T *y, const T *b, U t
 // Workspace an algorithm may take at most when the plan is set up.
 constexpr size_t WS_CAP = (size_t)256 << 20;
 
-enum { ALGO_IM2COL = -1 };
+// Alignment in bytes the workspace query assumes of the tensors (the plan's buffers have more).
+constexpr int64_t ALIGN = 16;
 
 struct conv_key {
     int op, device, dtype, math, det, dnn;
     int64_t size[10]; // n c h w k cg r s, then groups, and 0
     int64_t attr[6];  // stride, padding, dilation
+    int64_t align;    // of the tensors' addresses, at most ALIGN
 };
 
 struct conv_choice {
-    int algo; // a cuDNN algorithm of the op, or ALGO_IM2COL
-    int math; // cudnnMathType_t
-    size_t bytes;
+    loom__conv_path kind = LOOM__CONV_PATH_IM2COL;
+    int algo = 0; // LOOM__CONV_PATH_LEGACY: a cuDNN algorithm of the op
+    int math = 0; // LOOM__CONV_PATH_LEGACY: cudnnMathType_t
+    size_t bytes = 0;
+#ifdef LOOM_HAVE_CUDNN
+    loom__conv_plan_ref plan; // LOOM__CONV_PATH_ENGINE
+#endif
 };
 
-// The chosen algorithms: a ring of the last TABLE problems.
+// The chosen algorithms: a ring of the last TABLE problems. Made once and never torn down (its
+// execution plans live as long as the process: destroying cuDNN's plans at exit can crash).
 constexpr int TABLE = 256;
 struct conv_table {
     std::mutex mu;
     conv_key key[TABLE];
     conv_choice choice[TABLE];
-    int n, next;
+    int n = 0, next = 0;
 };
-conv_table chosen;
+conv_table &chosen = *new conv_table;
 
 // f32 without tensor cores unless the context allows TF32 or BF16 matmuls.
 bool strict_math(loom_dtype dt, const loom__cuda_kctx *dev) { return dt == LOOM_F32 && dev->matmul == LOOM_MATMUL_F32; }
 
-conv_key key_of(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kctx *dev)
+conv_key key_of(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kctx *dev, int64_t align)
 {
     conv_key k;
     memset(&k, 0, sizeof k); // compared with memcmp: no stray padding bytes
@@ -134,6 +154,7 @@ conv_key key_of(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cud
         k.attr[2 + i] = cv->pad[i];
         k.attr[4 + i] = cv->dil[i];
     }
+    k.align = align;
     return k;
 }
 
@@ -256,7 +277,10 @@ bool first_fit(const Perf *perf, int n, cudnnConvolutionDescriptor_t cd, bool de
         if (cudnnSetConvolutionMathType(cd, math) != CUDNN_STATUS_SUCCESS || size_of(p.algo, &bytes) != CUDNN_STATUS_SUCCESS ||
             bytes > limit)
             continue;
-        *out = conv_choice{(int)p.algo, (int)math, bytes};
+        out->kind = LOOM__CONV_PATH_LEGACY;
+        out->algo = (int)p.algo;
+        out->math = (int)math;
+        out->bytes = bytes;
         found = true;
     }
     cudnnSetConvolutionMathType(cd, was);
@@ -313,28 +337,75 @@ bool pick_cudnn(loom_op op, cudnnHandle_t h, const conv_descs &d, bool det, bool
 
 #endif // LOOM_HAVE_CUDNN
 
-// The choice for op on cv: the table's when it has one that fits limit, else cuDNN's pick within
-// limit (measured with measure, see pick_cudnn; the im2col path when cuDNN has none, or the build
-// none), recorded. False when nothing fits.
-bool choose(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kctx *dev, size_t limit, bool measure,
-            conv_choice *out)
+// The lowest of the alignments of a, b and c, at most ALIGN.
+int64_t align_of(const void *a, const void *b, const void *c)
 {
-    const conv_key k = key_of(op, cv, dt, dev);
+    const uintptr_t bits = (uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)ALIGN;
+    return (int64_t)(bits & (~bits + 1));
+}
+
+// With LOOM_TRACE set: the choice c for op on cv, one line on stderr.
+void trace_choice(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kctx *dev, int64_t align,
+                  const conv_choice &c)
+{
+    const char *trace = getenv("LOOM_TRACE");
+    if (!trace || !*trace)
+        return;
+    char how[400];
+#ifdef LOOM_HAVE_CUDNN
+    if (c.kind == LOOM__CONV_PATH_ENGINE) {
+        int at = snprintf(how, sizeof how, "cuDNN graph API, ");
+        loom__conv_engine_describe(*c.plan, how + at, sizeof how - (size_t)at);
+    } else
+#endif
+        if (c.kind == LOOM__CONV_PATH_LEGACY)
+        snprintf(how, sizeof how, "cuDNN legacy API, algorithm %d, math type %d, workspace %zu B", c.algo, c.math, c.bytes);
+    else
+        snprintf(how, sizeof how, "im2col and cuBLAS, workspace %zu B", c.bytes);
+    fprintf(stderr,
+            "loom: cuda:%d %s %s x [%lld, %lld, %lld, %lld] w [%lld, %lld, %lld, %lld] stride %lldx%lld padding %lldx%lld "
+            "dilation %lldx%lld groups %lld%s%s, aligned to %lld B: %s\n",
+            dev->device, loom__op_def(op)->name, loom_dtype_name(dt), (long long)cv->n, (long long)cv->c, (long long)cv->h,
+            (long long)cv->w, (long long)cv->k, (long long)cv->cg, (long long)cv->r, (long long)cv->s,
+            (long long)cv->stride[0], (long long)cv->stride[1], (long long)cv->pad[0], (long long)cv->pad[1],
+            (long long)cv->dil[0], (long long)cv->dil[1], (long long)cv->groups,
+            dt == LOOM_F64 ? "" : strict_math(dt, dev) ? ", FMA math" : ", TF32 allowed", dev->deterministic ? ", deterministic" : "",
+            (long long)align, how);
+}
+
+// The choice for op on cv (its tensors aligned to align bytes): the table's when it has one that
+// fits limit, else, within limit, cuDNN's graph API's (measured with measure, see
+// conv_engine.cuh), else its legacy API's (see pick_cudnn), else the im2col path (also when the
+// build has no cuDNN); recorded. False when nothing fits.
+bool choose(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kctx *dev, int64_t align, size_t limit,
+            bool measure, conv_choice *out)
+{
+    const conv_key k = key_of(op, cv, dt, dev, align);
     if (find_choice(k, out) && out->bytes <= limit)
         return true;
+    *out = conv_choice{};
     bool found = false;
 #ifdef LOOM_HAVE_CUDNN
-    conv_descs d;
-    if (dev->dnn && make_descs(&d, cv, dt, strict_math(dt, dev)) == CUDNN_STATUS_SUCCESS)
-        found = pick_cudnn(op, (cudnnHandle_t)dev->dnn, d, dev->deterministic != 0, strict_math(dt, dev), limit,
-                           measure && !dev->deterministic, out);
+    if (dev->dnn) {
+        const bool det = dev->deterministic != 0, strict = strict_math(dt, dev);
+        const loom__conv_engine_ask a = {(cudnnHandle_t)dev->dnn, op, cv, dt, align, strict, det, measure && !det, limit};
+        out->plan = loom__conv_engine_pick(a, &out->bytes);
+        out->kind = out->plan ? LOOM__CONV_PATH_ENGINE : LOOM__CONV_PATH_IM2COL;
+        found = out->plan != nullptr;
+        conv_descs d;
+        if (!found && make_descs(&d, cv, dt, strict) == CUDNN_STATUS_SUCCESS)
+            found = pick_cudnn(op, (cudnnHandle_t)dev->dnn, d, det, strict, limit, measure && !det, out);
+    }
 #endif
     if (!found) {
-        *out = conv_choice{ALGO_IM2COL, 0, im2col_bytes(cv, dt)};
+        out->kind = LOOM__CONV_PATH_IM2COL;
+        out->bytes = im2col_bytes(cv, dt);
         found = out->bytes <= limit;
     }
-    if (found)
+    if (found) {
         record_choice(k, *out);
+        trace_choice(op, cv, dt, dev, align, *out);
+    }
     return found;
 }
 
@@ -481,22 +552,38 @@ static loom_status cuda_conv(const loom_tensor *t, loom__value *out, loom__value
     }
     if (!int_sizes(&cv))
         return loom__kfail(ctx, LOOM_ERR_UNSUPPORTED, "%s: a size exceeds the 32-bit sizes of cuDNN and cuBLAS", what);
+    // x, w and y as the op reads and writes them: conv2d x, w -> y; grad_input dy, w -> dx; grad_weight x, dy -> dw
+    void *x = t->op == LOOM_OP_CONV2D_GRAD_INPUT ? out->data : src[0]->data;
+    void *w = t->op == LOOM_OP_CONV2D_GRAD_WEIGHT ? out->data : src[1]->data;
+    void *y = t->op == LOOM_OP_CONV2D ? out->data : t->op == LOOM_OP_CONV2D_GRAD_INPUT ? src[0]->data : src[1]->data;
+    const int64_t align = align_of(x, w, y);
     conv_choice c;
-    if (!choose(t->op, &cv, out->dtype, ctx->cuda, ctx->cuda->workspace ? ctx->cuda->workspace_bytes : 0, false, &c))
+    if (!choose(t->op, &cv, out->dtype, ctx->cuda, align, ctx->cuda->workspace ? ctx->cuda->workspace_bytes : 0, false, &c))
         return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: no algorithm fits the workspace of %zu bytes (im2col needs %zu)", what,
                            ctx->cuda->workspace_bytes, im2col_bytes(&cv, out->dtype));
 #ifdef LOOM_HAVE_CUDNN
-    if (c.algo != ALGO_IM2COL) {
-        const cudnnStatus_t ds = run_cudnn(t, &cv, out->dtype, c, out, src, ctx);
+    if (c.kind != LOOM__CONV_PATH_IM2COL) {
+        const cudnnStatus_t ds =
+            c.kind == LOOM__CONV_PATH_ENGINE
+                ? loom__conv_engine_run(*c.plan, (cudnnHandle_t)ctx->cuda->dnn, x, w, y, ctx->cuda->workspace)
+                : run_cudnn(t, &cv, out->dtype, c, out, src, ctx);
         if (ds == CUDNN_STATUS_SUCCESS) {
             LOOM__CUDA_CHECK_LAUNCH(ctx, what);
             return bias(t, &cv, out, src, ctx);
         }
         // refused after all: the im2col path from now on, where it fits
-        const conv_choice im = {ALGO_IM2COL, 0, im2col_bytes(&cv, out->dtype)};
-        if (!refused(ds) || im.bytes > ctx->cuda->workspace_bytes)
-            return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: cuDNN algorithm %d: %s", what, c.algo, cudnnGetErrorString(ds));
-        record_choice(key_of(t->op, &cv, out->dtype, ctx->cuda), im);
+        conv_choice im;
+        im.bytes = im2col_bytes(&cv, out->dtype);
+        if (!refused(ds) || im.bytes > ctx->cuda->workspace_bytes) {
+            char how[320];
+            if (c.kind == LOOM__CONV_PATH_ENGINE)
+                loom__conv_engine_describe(*c.plan, how, sizeof how);
+            else
+                snprintf(how, sizeof how, "legacy algorithm %d", c.algo);
+            return loom__kfail(ctx, LOOM_ERR_RUNTIME, "%s: cuDNN %s: %s", what, how, cudnnGetErrorString(ds));
+        }
+        record_choice(key_of(t->op, &cv, out->dtype, ctx->cuda, align), im);
+        trace_choice(t->op, &cv, out->dtype, ctx->cuda, align, im);
     }
 #endif
     s = loom__cuda_float_dispatch(out->dtype, ctx, [&](auto zero) {
@@ -506,8 +593,8 @@ static loom_status cuda_conv(const loom_tensor *t, loom__value *out, loom__value
     return s == LOOM_OK ? bias(t, &cv, out, src, ctx) : s;
 }
 
-// Scratch at the bounds: the chosen algorithm's (which the query chooses, measuring cuDNN's
-// algorithms, and records here).
+// Scratch at the bounds: the chosen engine's or algorithm's (which the query chooses, measuring
+// cuDNN's candidates, and records here).
 static size_t conv_workspace(const loom_tensor *t, const int64_t *src_nnz, const loom__cuda_kctx *dev)
 {
     (void)src_nnz;
@@ -515,10 +602,24 @@ static size_t conv_workspace(const loom_tensor *t, const int64_t *src_nnz, const
     if (!geometry_at_bounds(t, &cv) || loom__conv_work_of(&cv, t->op) != LOOM__CONV_RUN || !int_sizes(&cv))
         return 0;
     conv_choice c;
-    if (dev && choose(t->op, &cv, t->dtype, dev, WS_CAP, true, &c))
+    if (dev && choose(t->op, &cv, t->dtype, dev, ALIGN, WS_CAP, true, &c))
         return c.bytes;
     const size_t im = im2col_bytes(&cv, t->dtype);
     return im == SIZE_MAX ? 0 : im;
+}
+
+extern "C" int loom__cuda_conv_path(const loom_tensor *t, const loom__cuda_kctx *dev, int *cudnn)
+{
+#ifdef LOOM_HAVE_CUDNN
+    *cudnn = 1;
+#else
+    *cudnn = 0;
+#endif
+    loom__conv cv;
+    conv_choice c;
+    if (!geometry_at_bounds(t, &cv) || !find_choice(key_of(t->op, &cv, t->dtype, dev, ALIGN), &c))
+        return -1;
+    return (int)c.kind;
 }
 
 extern "C" void loom__cuda_register_conv(loom__cuda_op *table)

@@ -104,6 +104,20 @@ void loom__cuda_register_conv(loom__cuda_op *table);
 void loom__cuda_register_pool2d(loom__cuda_op *table);
 void loom__cuda_register_norm(loom__cuda_op *table);
 
+/* How a convolution problem runs (ops/cuda/conv.cu): an engine of cuDNN's graph API, an
+ * algorithm of its legacy API, or im2col and cuBLAS. */
+typedef enum loom__conv_path {
+    LOOM__CONV_PATH_IM2COL,
+    LOOM__CONV_PATH_ENGINE,
+    LOOM__CONV_PATH_LEGACY,
+    LOOM__CONV_PATH_COUNT
+} loom__conv_path;
+
+/* The path chosen for the convolution t (conv2d or a gradient op) at the bounds of its dims, with
+ * dev's device, modes and handle (or none), its tensors as aligned as the plan's buffers; -1 when
+ * no choice is recorded. *cudnn gets whether the build has cuDNN. For tests. */
+int loom__cuda_conv_path(const loom_tensor *t, const struct loom__cuda_kctx *dev, int *cudnn);
+
 #ifdef __cplusplus
 }
 #endif
