@@ -1,9 +1,10 @@
 /* conv2d and its gradient ops on a GPU: each kernel against the CPU's on random shapes (strides
  * 1-3, padding 0-2, dilations 1-2, groups 1 and 2, batches 1-3) in f32 and f64, on cuDNN and on
  * the im2col path (no cuDNN handle), in deterministic mode twice over differently filled memory
- * for the same bits, and with TF32 allowed; and a small CNN trained on cuda:0 with a dynamic batch
- * fed at sizes below its bound (problems the plan's workspace query did not see, replayed from a
- * CUDA graph) against cpu:0. Skipped (77) without CUDA or a GPU. */
+ * for the same bits, and with TF32 allowed; ResNet's problems, which must run on cuDNN's graph
+ * API; and a small CNN trained on cuda:0 with a dynamic batch fed at sizes below its bound
+ * (problems the plan's workspace query did not see, replayed from a CUDA graph) against cpu:0.
+ * Skipped (77) without CUDA or a GPU. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +69,32 @@ static int check_bits(loom_program *p)
     return checked;
 }
 
+/* Every convolution p ran (conv2d and both gradients: 3) chose cuDNN's graph API under the GPU's
+ * present modes, where the build has cuDNN and the device a handle; else nothing to check. */
+static void assert_engines(loom_program *p)
+{
+    const loom__cuda_kctx kc = lt_gpu_kctx(gpu);
+    int convs = 0, cudnn = 0;
+    for (int id = 0; id < p->n; id++) {
+        const loom_tensor *t = p->g->t[id];
+        if (!is_conv(t->op) || p->dead[id])
+            continue;
+        const int path = loom__cuda_conv_path(t, &kc, &cudnn);
+        ck_assert_msg(!cudnn || !kc.dnn || path == LOOM__CONV_PATH_ENGINE,
+                      "%s '%s' (%s, matmul %d, deterministic %d): path %d, not cuDNN's graph API (%d); LOOM_TRACE=1 "
+                      "prints each choice",
+                      loom__op_def(t->op)->name, t->name, loom_dtype_name(t->dtype), kc.matmul, kc.deterministic, path,
+                      LOOM__CONV_PATH_ENGINE);
+        convs++;
+    }
+    ck_assert_int_eq(convs, 3);
+}
+
 /* x, w (and b) parameters of g in dt, y = conv2d, loss sum(y * y): one GRAD run on the reference
  * executor, then every op of it on the GPU against the CPU, on cuDNN and without it, and the
- * convolutions' bits in deterministic mode. */
-static void check_geom(const geom *g, loom_dtype dt, int bias, int index, double tol)
+ * convolutions' bits in deterministic mode. With engines, every convolution must have run on
+ * cuDNN's graph API (see assert_engines), TF32 and deterministic ones too. */
+static void check_geom_paths(const geom *g, loom_dtype dt, int bias, int index, double tol, int engines)
 {
     lt_case *c = lt_case_new();
     loom_graph *gr = lt_graph(c);
@@ -85,18 +108,29 @@ static void check_geom(const geom *g, loom_dtype dt, int bias, int index, double
     for (int dnn = 1; dnn >= 0; dnn--) {
         lt_gpu_set_dnn(gpu, dnn);
         lt_gpu_check_program(gpu, p, tol);
+        if (engines && dnn)
+            assert_engines(p);
         lt_gpu_set_modes(gpu, 1, 0);
         ck_assert_int_ge(check_bits(p), 2);
+        if (engines && dnn)
+            assert_engines(p);
         lt_gpu_set_modes(gpu, 0, 0);
     }
     lt_gpu_set_dnn(gpu, 1);
-    if (dt == LOOM_F32 && tol == lt_gpu_tol(dt)) { /* TF32 products: 10-bit mantissas (the small shapes: long sums
-                                                      of TF32 products drift further) */
+    if (dt == LOOM_F32 && (tol == lt_gpu_tol(dt) || engines)) { /* TF32 products: 10-bit mantissas (the small
+                                                                   shapes: long sums of TF32 products drift further) */
         lt_gpu_set_modes(gpu, 0, LOOM_MATMUL_TF32);
         lt_gpu_check_program(gpu, p, 2e-2);
+        if (engines)
+            assert_engines(p);
         lt_gpu_set_modes(gpu, 0, 0);
     }
     lt_case_free(c);
+}
+
+static void check_geom(const geom *g, loom_dtype dt, int bias, int index, double tol)
+{
+    check_geom_paths(g, dt, bias, index, tol, 0);
 }
 
 START_TEST(test_random_shapes_on_gpu)
@@ -110,6 +144,15 @@ START_TEST(test_random_shapes_on_gpu)
 }
 END_TEST
 
+/* check_geom_paths on each of n geometries, with and without a bias, engines as it says. A weight
+ * gradient of these sums 144 products of sums of 72 in f32, in another order than the CPU: its
+ * elements that cancel to under 1 differ by 4e-5 (seen on an H100); hence 10 times the tolerance. */
+static void check_larger(const geom *gs, size_t n, loom_dtype dt, int engines)
+{
+    for (size_t i = 0; i < n; i++)
+        check_geom_paths(&gs[i], dt, (int)(i % 2), (int)i, 10 * lt_gpu_tol(dt), engines);
+}
+
 /* A 1x1 kernel, a kernel as large as the padded input, many channels in groups, a long batch. */
 START_TEST(test_larger_shapes_on_gpu)
 {
@@ -120,10 +163,23 @@ START_TEST(test_larger_shapes_on_gpu)
         {4, 32, 12, 12, 16, 3, 3, {{2, 2}, {1, 1}, {1, 1}, 4}},
         {9, 8, 10, 7, 6, 3, 2, {{1, 2}, {2, 0}, {2, 1}, 2}},
     };
-    /* a weight gradient here sums 144 products of sums of 72 in f32, in another order than the
-     * CPU: its elements that cancel to under 1 differ by 4e-5 (seen on an H100) */
-    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
-        check_geom(&gs[i], dt, (int)(i % 2), (int)i, 10 * lt_gpu_tol(dt));
+    check_larger(gs, sizeof gs / sizeof gs[0], dt, 0);
+}
+END_TEST
+
+/* ResNet's problems in f32 run on cuDNN's graph API, not on its legacy API or im2col (which would
+ * take them silently): a 3x3 convolution with padding 1, one with stride 2, a 1x1 one with stride 2
+ * (the shortcut), and a grouped one; forward, input and weight gradients, on FMA math, TF32 and in
+ * deterministic mode. Checked against the CPU as above. */
+START_TEST(test_graph_api_on_gpu)
+{
+    static const geom gs[] = {
+        {4, 16, 8, 8, 16, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}},
+        {4, 16, 8, 8, 32, 3, 3, {{2, 2}, {1, 1}, {1, 1}, 1}},
+        {4, 16, 8, 8, 32, 1, 1, {{2, 2}, {0, 0}, {1, 1}, 1}},
+        {4, 16, 8, 8, 16, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 4}},
+    };
+    check_larger(gs, sizeof gs / sizeof gs[0], LOOM_F32, 1);
 }
 END_TEST
 
@@ -224,6 +280,7 @@ static Suite *suite(void)
     lt_gpu_add_fixture(tc, &gpu);
     tcase_add_loop_test(tc, test_random_shapes_on_gpu, 0, 2);
     tcase_add_loop_test(tc, test_larger_shapes_on_gpu, 0, 2);
+    tcase_add_test(tc, test_graph_api_on_gpu);
     tcase_add_test(tc, test_cnn_on_gpu);
     suite_add_tcase(s, tc);
     return s;

@@ -46,6 +46,17 @@ void lt_gpu_set_modes(lt_gpu *g, int deterministic, int matmul)
 
 void lt_gpu_set_dnn(lt_gpu *g, int on) { g->no_dnn = !on; }
 
+loom__cuda_kctx lt_gpu_kctx(lt_gpu *g)
+{
+    return (loom__cuda_kctx){.device = g->dev.index,
+                             .stream = g->dev.stream[LOOM__CUDA_COMPUTE],
+                             .blas = g->dev.blas,
+                             .sparse = g->dev.sparse,
+                             .dnn = g->no_dnn ? NULL : g->dev.dnn,
+                             .deterministic = g->deterministic,
+                             .matmul = g->matmul};
+}
+
 /* The suite's slot for the device, for the fixture's functions (which take no arguments). */
 static lt_gpu **fixture_gpu;
 
@@ -223,15 +234,9 @@ static loom_status run_cuda(lt_gpu *g, const loom_tensor *t, loom__value *out, l
     int64_t nnz[LOOM__MAX_SRC] = {0};
     for (int i = 0; i < t->n_src; i++)
         nnz[i] = dsrc[i]->rowptr ? dsrc[i]->nnz : 0;
-    loom__cuda_kctx cc = {.device = g->dev.index,
-                          .stream = g->dev.stream[LOOM__CUDA_COMPUTE],
-                          .blas = g->dev.blas,
-                          .sparse = g->dev.sparse,
-                          .dnn = g->no_dnn ? NULL : g->dev.dnn,
-                          .err = g->dev.err,
-                          .tag = t->id,
-                          .deterministic = g->deterministic,
-                          .matmul = g->matmul};
+    loom__cuda_kctx cc = lt_gpu_kctx(g);
+    cc.err = g->dev.err;
+    cc.tag = t->id;
     size_t ws = op->workspace ? op->workspace(t, nnz, &cc) : 0;
     void *wsp = NULL;
     loom_status s;

@@ -48,6 +48,9 @@ int lt_gpu_run(Suite *(*suite)(void));
 void lt_gpu_set_modes(lt_gpu *g, int deterministic, int matmul);
 /* Gives kernels the device's cuDNN handle (on, the default) or none (their paths without cuDNN). */
 void lt_gpu_set_dnn(lt_gpu *g, int on);
+/* The kernel context g's kernels get, less its workspace and error record: the device, its
+ * handles (cuDNN's as lt_gpu_set_dnn says) and g's modes. */
+loom__cuda_kctx lt_gpu_kctx(lt_gpu *g);
 
 /* Runs t's CPU kernel on host copies of src and its CUDA kernel on device copies, then compares
  * the outputs (and, for in-place ops, every source): floats within tol * max(1, |cpu|), integers
