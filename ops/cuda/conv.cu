@@ -4,8 +4,8 @@
 //
 // cuDNN's graph API (builds with cuDNN, and a handle in the context; conv_engine.cu): an engine
 // of cuDNN's heuristics finalized into an execution plan, run by cudnnBackendExecute. This API
-// reaches engines the legacy one does not (the implicit-GEMM kernels PyTorch's cudnn.benchmark
-// runs on sm90). Each problem's engine is chosen once, not per step: the op's workspace query,
+// exposes engines the legacy one does not, and is the one PyTorch's cudnn.benchmark chooses
+// through. Each problem's engine is chosen once, not per step: the op's workspace query,
 // called when a plan is set up, takes the heuristics' candidates for the problem at the plan's
 // bounds whose notes fit the math and whose workspace fits WS_CAP, runs and times them (as
 // PyTorch's cudnn.benchmark does) and keeps the fastest; under LOOM_DETERMINISTIC it times
@@ -19,8 +19,8 @@
 // capture), within the workspace the kernel was given, and recorded. f32 runs on FMA math (no
 // TF32) unless the context asks for TF32 or BF16 matmuls.
 //
-// cuDNN's legacy API, where the graph API has no engine for a problem (some f64 ones): the same
-// choice among cudnnConvolutionForward, BackwardData and BackwardFilter's algorithms
+// cuDNN's legacy API, where the graph API has no engine for a problem (f64 ones may have none):
+// the same choice among cudnnConvolutionForward, BackwardData and BackwardFilter's algorithms
 // (cudnnFindConvolution*Algorithm timed, or cudnnGetConvolution*Algorithm_v7's order), on
 // descriptors made per call.
 //

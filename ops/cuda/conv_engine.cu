@@ -436,10 +436,13 @@ loom__conv_plan_ref loom__conv_engine_pick(const loom__conv_engine_ask &a, size_
     if (first < 0)
         return nullptr;
     int best = first;
-    if (a.measure && kept > 1 && time_candidates(a, &c)) {
+    if (a.measure && kept > 1 && time_candidates(a, &c)) { // else (no scratch) the first, untimed
+        best = -1;
         for (int i = 0; i < c.n; i++)
-            if (c.plan[i] && c.ms[i] >= 0 && (c.ms[best] < 0 || c.ms[i] < c.ms[best]))
+            if (c.plan[i] && c.ms[i] >= 0 && (best < 0 || c.ms[i] < c.ms[best]))
                 best = i;
+        if (best < 0) // none ran
+            return nullptr;
         p->ms = c.ms[best];
         p->timed = kept;
     }
