@@ -388,7 +388,8 @@ bool choose(loom_op op, const loom__conv *cv, loom_dtype dt, const loom__cuda_kc
 #ifdef LOOM_HAVE_CUDNN
     if (dev->dnn) {
         const bool det = dev->deterministic != 0, strict = strict_math(dt, dev);
-        const loom__conv_engine_ask a = {(cudnnHandle_t)dev->dnn, op, cv, dt, align, strict, det, measure && !det, limit};
+        const loom__conv_engine_ask a = {(cudnnHandle_t)dev->dnn, dev->device, op, cv, dt, align, strict, det, measure,
+                                         measure && !det, limit};
         out->plan = loom__conv_engine_pick(a, &out->bytes);
         out->kind = out->plan ? LOOM__CONV_PATH_ENGINE : LOOM__CONV_PATH_IM2COL;
         found = out->plan != nullptr;

@@ -12,6 +12,10 @@
 // Without measure the first kept is taken (no launch, no allocation: the call may be inside a
 // CUDA graph's capture). With measure every kept one runs on scratch buffers, once to warm up
 // then RUNS times, and the least time wins.
+// Every plan of a device is made and run with one handle of its own (device_handle), made where a
+// plan is first set up on the device and never destroyed, as the plans are not: a program's handle
+// lives as long as its program, and a plan kept in the table outlives it. A run sets that handle's
+// stream to its caller's, under the device's lock.
 // defines: loom__conv_engine_pick, loom__conv_engine_run, loom__conv_engine_describe
 #include "ops/cuda/conv_engine.cuh"
 
@@ -37,7 +41,7 @@ struct loom__conv_plan {
     float ms = -1; // its time when measured
     int timed = 0; // candidates timed
     char tag[TAG] = "";
-    std::mutex mu;
+    int device = 0;
     ~loom__conv_plan()
     {
         while (n > 0)
@@ -49,6 +53,27 @@ namespace {
 
 constexpr int RUNS = 3;       // timed runs of a candidate
 constexpr int CANDIDATES = 64; // engine configs looked at, at most
+constexpr int DEVICES = 64;    // devices with a handle of their own; a device past them has no plans
+
+// The handles of the devices (see the top of the file) and the locks of their streams. Made once
+// and never torn down, as the plans made with them.
+struct device_handles {
+    std::mutex make;
+    std::mutex run[DEVICES];
+    cudnnHandle_t h[DEVICES] = {};
+};
+device_handles &handles = *new device_handles;
+
+// Device's handle; with setup made when missing (the device current), else NULL when missing.
+cudnnHandle_t device_handle(int device, bool setup)
+{
+    if (device < 0 || device >= DEVICES)
+        return nullptr;
+    std::lock_guard<std::mutex> lock(handles.make);
+    if (!handles.h[device] && setup && cudnnCreate(&handles.h[device]) != CUDNN_STATUS_SUCCESS)
+        handles.h[device] = nullptr;
+    return handles.h[device];
+}
 
 #define TRY(call)                                   \
     do {                                            \
@@ -123,7 +148,7 @@ const op_attrs &attrs_of(loom_op op)
 }
 
 // The operation graph of a's problem into p's first GRAPH_DESCS slots; *graph is the last.
-cudnnStatus_t make_graph(loom__conv_plan *p, const loom__conv_engine_ask &a, cudnnBackendDescriptor_t *graph)
+cudnnStatus_t make_graph(loom__conv_plan *p, const loom__conv_engine_ask &a, cudnnHandle_t h, cudnnBackendDescriptor_t *graph)
 {
     const loom__conv *cv = a.cv;
     const cudnnDataType_t t = a.dt == LOOM_F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
@@ -160,7 +185,7 @@ cudnnStatus_t make_graph(loom__conv_plan *p, const loom__conv_engine_ask &a, cud
 
     TRY(make(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph));
     TRY(set_desc(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, op));
-    TRY(set(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &a.h));
+    TRY(set(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h));
     return cudnnBackendFinalize(*graph);
 }
 
@@ -334,6 +359,19 @@ cudnnStatus_t execute(cudnnHandle_t h, cudnnBackendDescriptor_t plan, void *x, v
     return s;
 }
 
+// Runs plan (made with device's handle) on the stream of caller's handle, under the device's lock.
+cudnnStatus_t run_on(int device, cudnnHandle_t caller, cudnnBackendDescriptor_t plan, void *x, void *w, void *y, void *ws)
+{
+    const cudnnHandle_t h = device_handle(device, false);
+    cudaStream_t st;
+    if (!h)
+        return CUDNN_STATUS_NOT_INITIALIZED;
+    TRY(cudnnGetStream(caller, &st));
+    std::lock_guard<std::mutex> lock(handles.run[device]);
+    TRY(cudnnSetStream(h, st));
+    return execute(h, plan, x, w, y, ws);
+}
+
 // Device scratch of the timing runs: x, w, y at the problem's sizes and the largest workspace.
 struct scratch {
     void *p[4] = {};
@@ -377,12 +415,12 @@ bool time_candidates(const loom__conv_engine_ask &a, candidates *c)
         return false;
     for (int i = 0; i < c->n; i++) {
         c->ms[i] = -1;
-        if (!c->plan[i] || execute(a.h, c->plan[i], s.p[0], s.p[1], s.p[2], s.p[3]) != CUDNN_STATUS_SUCCESS)
+        if (!c->plan[i] || run_on(a.device, a.h, c->plan[i], s.p[0], s.p[1], s.p[2], s.p[3]) != CUDNN_STATUS_SUCCESS)
             continue;
         for (int r = 0; r < RUNS; r++) {
             float ms = -1;
             if (cudaEventRecord(s.ev[0], st) != cudaSuccess ||
-                execute(a.h, c->plan[i], s.p[0], s.p[1], s.p[2], s.p[3]) != CUDNN_STATUS_SUCCESS ||
+                run_on(a.device, a.h, c->plan[i], s.p[0], s.p[1], s.p[2], s.p[3]) != CUDNN_STATUS_SUCCESS ||
                 cudaEventRecord(s.ev[1], st) != cudaSuccess || cudaEventSynchronize(s.ev[1]) != cudaSuccess ||
                 cudaEventElapsedTime(&ms, s.ev[0], s.ev[1]) != cudaSuccess) {
                 c->ms[i] = -1;
@@ -408,9 +446,11 @@ loom__conv_plan_ref loom__conv_engine_pick(const loom__conv_engine_ask &a, size_
     } catch (...) {
         return nullptr;
     }
+    const cudnnHandle_t h = device_handle(a.device, a.setup);
     cudnnBackendDescriptor_t graph;
-    if (make_graph(p, a, &graph) != CUDNN_STATUS_SUCCESS)
+    if (!h || make_graph(p, a, h, &graph) != CUDNN_STATUS_SUCCESS)
         return nullptr;
+    p->device = a.device;
     candidates c;
     // a mode that fails leaves the other's (f64 problems may have neither)
     (void)heuristics(graph, CUDNN_HEUR_MODE_A, &c);
@@ -422,7 +462,7 @@ loom__conv_plan_ref loom__conv_engine_pick(const loom__conv_engine_ask &a, size_
             continue;
         for (int j = 0; j < i && !seen; j++)
             seen = c.plan[j] && !strcmp(c.tag[j], c.tag[i]);
-        if (seen || make_plan(a.h, c.cfg[i], &c.plan[i], &c.bytes[i]) != CUDNN_STATUS_SUCCESS)
+        if (seen || make_plan(h, c.cfg[i], &c.plan[i], &c.bytes[i]) != CUDNN_STATUS_SUCCESS)
             continue;
         if (c.bytes[i] > a.limit) {
             cudnnBackendDestroyDescriptor(c.plan[i]);
@@ -457,8 +497,7 @@ loom__conv_plan_ref loom__conv_engine_pick(const loom__conv_engine_ask &a, size_
 
 cudnnStatus_t loom__conv_engine_run(loom__conv_plan &p, cudnnHandle_t h, void *x, void *w, void *y, void *ws)
 {
-    std::lock_guard<std::mutex> lock(p.mu);
-    return execute(h, p.d[p.n - 1], x, w, y, p.bytes ? ws : nullptr);
+    return run_on(p.device, h, p.d[p.n - 1], x, w, y, p.bytes ? ws : nullptr);
 }
 
 void loom__conv_engine_describe(const loom__conv_plan &p, char *buf, size_t len)

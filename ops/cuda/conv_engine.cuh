@@ -22,13 +22,15 @@ typedef std::shared_ptr<loom__conv_plan> loom__conv_plan_ref;
 // One problem to choose an engine for: op (conv2d, conv2d_grad_input, conv2d_grad_weight) on cv
 // in dt (f32 or f64), its tensors' addresses aligned to align bytes.
 struct loom__conv_engine_ask {
-    cudnnHandle_t h;
+    cudnnHandle_t h; // the caller's: its stream is the one timed on
+    int device;      // the CUDA device current, whose handle makes and runs the plans
     loom_op op;
     const loom__conv *cv;
     loom_dtype dt;
     int64_t align;
     bool strict;  // f32 on FMA math: no tensor cores
     bool det;     // LOOM_DETERMINISTIC: deterministic engines only, in heuristic order
+    bool setup;   // where a plan is set up: may allocate (the device's handle, once)
     bool measure; // time the candidates (launches, allocations and a synchronisation)
     size_t limit; // workspace bytes at most
 };
@@ -41,7 +43,7 @@ loom__conv_plan_ref loom__conv_engine_pick(const loom__conv_engine_ask &a, size_
 
 // Runs plan p on h's stream: x [n, c, h, w], w [k, cg, r, s], y [n, k, p, q] as the op reads and
 // writes them (dx, dy and dw in their places), ws of the plan's bytes. A host call; serialised
-// per plan, as cuDNN's plans are not safe to run from two threads at once.
+// per device, as the plans of a device share its handle (conv_engine.cu).
 cudnnStatus_t loom__conv_engine_run(loom__conv_plan &p, cudnnHandle_t h, void *x, void *w, void *y, void *ws);
 
 // "engine 12 (k2=1 k3=0), workspace 0 B, 0.041 ms, fastest of 7 timed" into buf.
