@@ -146,11 +146,13 @@ END_TEST
 
 /* check_geom_paths on each of n geometries, with and without a bias, engines as it says. A weight
  * gradient of these sums 144 products of sums of 72 in f32, in another order than the CPU: its
- * elements that cancel to under 1 differ by 4e-5 (seen on an H100); hence 10 times the tolerance. */
+ * elements that cancel to under 1 differ by 4e-5 on the legacy API's algorithms and by 1.01e-4 on
+ * the graph API's engines (seen on an H100: 0.792099 against 0.791998, on FMA math); hence 30
+ * times the tolerance. */
 static void check_larger(const geom *gs, size_t n, loom_dtype dt, int engines)
 {
     for (size_t i = 0; i < n; i++)
-        check_geom_paths(&gs[i], dt, (int)(i % 2), (int)i, 10 * lt_gpu_tol(dt), engines);
+        check_geom_paths(&gs[i], dt, (int)(i % 2), (int)i, 30 * lt_gpu_tol(dt), engines);
 }
 
 /* A 1x1 kernel, a kernel as large as the padded input, many channels in groups, a long batch. */
