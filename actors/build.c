@@ -1,13 +1,16 @@
 /* Building the actors of a plan (see exec.h): register buffers as tokens in each device's memory,
  * one actor per task (or per fused GPU chain), the chains' control rings, the edges. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "actors/exec_internal.h"
 #include "runtime/comm/nccl/nccl.h"
 
 #include <loom/dist.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* loom_compile admits regst_num up to the public bound; every such register must be one the
  * runtime takes. */
@@ -73,9 +76,21 @@ static loom__exec *fail(loom__exec *x, loom_status s, const char *what)
     return NULL;
 }
 
+/* A device's memory. One of 2 MiB or more is in huge pages where Linux gives them (transparent huge
+ * pages, asked for by madvise): a pass over a register then misses the TLB 512 times less, and the
+ * transport's copy between ranks (Open MPI's CMA pins the pages it copies) pins 512 times fewer
+ * pages; measured, the all-reduce between 2 ranks took 20 to 30% less time (bench/README.md). */
 static void *block(size_t n)
 {
+    enum { HUGE_PAGE = 2 << 20 };
     void *b = NULL;
+    if (n >= HUGE_PAGE && n <= SIZE_MAX - HUGE_PAGE) {
+        size_t whole = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        if (posix_memalign(&b, HUGE_PAGE, whole))
+            return NULL;
+        (void)madvise(b, whole, MADV_HUGEPAGE); /* a hint: without huge pages it is memory as any */
+        return b;
+    }
     return posix_memalign(&b, 64, n ? n : 64) ? NULL : b;
 }
 

@@ -2,8 +2,9 @@
  * Rank 0 prints one JSON line per case:
  *
  *   {"case":"allreduce","ranks":2,"devices_per_rank":1,"bytes":16777216,"per_step":1,"route":"one phase",
- *    "net_yield_us":0,"mpi_ms":..,"mpi_med_ms":..,"mpi_busbw_gbs":..,"loom_step_ms":..,"loom_local_step_ms":..,
- *    "loom_boxing_ms":..,"loom_boxing_med_ms":..,"loom_busbw_gbs":..,"ratio":..}
+ *    "net_yield_us":0,"mpi_ms":..,"mpi_med_ms":..,"mpi_busbw_gbs":..,"mpi_k_ms":..,"mpi_k_med_ms":..,
+ *    "loom_step_ms":..,"loom_local_step_ms":..,"loom_boxing_ms":..,"loom_boxing_med_ms":..,"loom_busbw_gbs":..,
+ *    "ratio":..,"ratio_k":..}
  *
  *   The all-reduce of a partial sum between ranks through Loom's boxing, against MPI_Allreduce
  *   alone on buffers of the same size (bytes of floats). Loom's side is a forward step over
@@ -19,8 +20,9 @@
  *   phase (every device reads every part whole), or as a ring (a reduce-scatter, of which only a
  *   device's range of another rank's part crosses, then an all-gather of the ranges:
  *   graphs/plan/plan.c), the route a cost model with a boxing latency of a second, and of a
- *   picosecond, chooses (from 3 devices; on 2 the model keeps one phase, and only that line is
- *   printed). MPI makes per_step calls a step, back to back. Steps of a run overlap as in training
+ *   picosecond, chooses. MPI makes per_step calls a step, back to back, on one buffer (mpi_ms:
+ *   hot in cache from 1 to 4 MiB) and on per_step buffers, one a call (mpi_k_ms: the same memory
+ *   as the step's per_step tensors; ratio_k is against it). Steps of a run overlap as in training
  *   (a step's parts may travel while the step before computes): the figure is what the boxing
  *   adds to a step. mpi_ms, loom_step_ms and loom_local_step_ms are the best of the repetitions,
  *   and loom_boxing_ms comes from the best two; the *_med_ms fields are medians, to show the noise
@@ -46,10 +48,10 @@
  *   on one rank with two devices and on two ranks with one device each (there with each setting
  *   of the communication thread, interleaved: what its polling costs the ranks' compute).
  *
- * Usage: mpi [--devices 1|2] [MIB ...] (CPU devices a rank for the all-reduce, default 1;
- * all-reduce sizes in MiB, default 1 4 16 64). All-reduce times are of 9 repetitions of 10 steps
- * (MPI: of 10 per_step calls) after a warm-up, MPI's and the programs' of a size interleaved; the
- * MLP's the best of 5. The bench sets LOOM_NET_YIELD_US itself. */
+ * Usage: mpi [allreduce] [--devices 1|2] [MIB ...] (allreduce: those cases alone; CPU devices a
+ * rank for the all-reduce, default 1; all-reduce sizes in MiB, default 1 4 16 64). All-reduce
+ * times are of 9 repetitions of 10 steps (MPI: of 10 per_step calls) after a warm-up, MPI's and
+ * the programs' of a size interleaved; the MLP's the best of 5. The bench sets LOOM_NET_YIELD_US itself. */
 #define _POSIX_C_SOURCE 200809L /* setenv, mkdtemp, open_memstream */
 #include <loom/loom.h>
 
@@ -219,6 +221,18 @@ static void allreduce_case(int64_t bytes, int rank, int ranks, int per_rank)
     float *in = malloc((size_t)bytes), *out = malloc((size_t)bytes), *d[2], *dl;
     for (int64_t i = 0; i < n; i++)
         in[i] = (float)(i % 5);
+    /* k buffers, as the step's k tensors: the same memory as Loom's inputs, not one buffer hot in
+     * cache */
+    float *ins[MAX_PER_STEP], *outs[MAX_PER_STEP];
+    for (int c = 0; c < k; c++) {
+        ins[c] = malloc((size_t)bytes), outs[c] = malloc((size_t)bytes);
+        if (!ins[c] || !outs[c]) {
+            fprintf(stderr, "mpi bench: out of memory\n");
+            exit(1);
+        }
+        memcpy(ins[c], in, (size_t)bytes);
+        memset(outs[c], 0, (size_t)bytes);
+    }
     loom_graph *g[2], *gl;
     loom_program *with[2];
     for (int r = 0; r < 2; r++)
@@ -229,13 +243,18 @@ static void allreduce_case(int64_t bytes, int rank, int ranks, int per_rank)
     for (int r = 0; r < routes; r++)
         loom_program_run_steps(with[r], LOOM_RUN_EVAL, 1);
     loom_program_run_steps(local, LOOM_RUN_EVAL, 1);
-    double tm[AR_REPS], tw[NPOLL][2][AR_REPS], tl[NPOLL][AR_REPS];
+    double tm[AR_REPS], tk[AR_REPS], tw[NPOLL][2][AR_REPS], tl[NPOLL][AR_REPS];
     for (int r = 0; r < AR_REPS; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = now_s();
         for (int c = 0; c < STEPS * k; c++)
             MPI_Allreduce(in, out, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         tm[r] = (now_s() - t0) / (STEPS * k);
+        MPI_Barrier(MPI_COMM_WORLD);
+        t0 = now_s();
+        for (int c = 0; c < STEPS * k; c++)
+            MPI_Allreduce(ins[c % k], outs[c % k], (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        tk[r] = (now_s() - t0) / (STEPS * k);
         for (int i = 0; i < NPOLL; i++) { /* in turns first */
             int y = (r + i) % NPOLL;
             set_poll(y);
@@ -246,8 +265,9 @@ static void allreduce_case(int64_t bytes, int rank, int ranks, int per_rank)
             tl[y][r] = time_steps(local, LOOM_RUN_EVAL);
         }
     }
-    double mpi, mpi_med, bus = 2.0 * (ranks - 1) / ranks * (double)bytes;
+    double mpi, mpi_med, mk, mk_med, bus = 2.0 * (ranks - 1) / ranks * (double)bytes;
     best_median(tm, AR_REPS, &mpi, &mpi_med);
+    best_median(tk, AR_REPS, &mk, &mk_med);
     for (int y = 0; y < NPOLL; y++) {
         double l, l_med;
         best_median(tl[y], AR_REPS, &l, &l_med);
@@ -255,15 +275,17 @@ static void allreduce_case(int64_t bytes, int rank, int ranks, int per_rank)
             double w, w_med;
             best_median(tw[y][q], AR_REPS, &w, &w_med);
             double b = (w - l) / k, b_med = (w_med - l_med) / k;
-            char boxed[200] = "\"loom_boxing_ms\":null,\"loom_boxing_med_ms\":null,\"loom_busbw_gbs\":null,\"ratio\":null";
+            char boxed[240] = "\"loom_boxing_ms\":null,\"loom_boxing_med_ms\":null,\"loom_busbw_gbs\":null,\"ratio\":null,\"ratio_k\":null";
             if (b > 0 && b_med > 0) /* else lost in the noise */
-                snprintf(boxed, sizeof boxed, "\"loom_boxing_ms\":%.3f,\"loom_boxing_med_ms\":%.3f,\"loom_busbw_gbs\":%.3f,\"ratio\":%.3f",
-                         b * 1e3, b_med * 1e3, bus / b / 1e9, mpi / b);
+                snprintf(boxed, sizeof boxed,
+                         "\"loom_boxing_ms\":%.3f,\"loom_boxing_med_ms\":%.3f,\"loom_busbw_gbs\":%.3f,\"ratio\":%.3f,\"ratio_k\":%.3f",
+                         b * 1e3, b_med * 1e3, bus / b / 1e9, mpi / b, mk / b);
             if (rank == 0)
                 printf("{\"case\":\"allreduce\",\"ranks\":%d,\"devices_per_rank\":%d,\"bytes\":%lld,\"per_step\":%d,\"route\":\"%s\",\"net_yield_us\":%s,"
-                       "\"mpi_ms\":%.3f,\"mpi_med_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,%s}\n",
-                       ranks, per_rank, (long long)bytes, k, route_name[q], yield_us[y], mpi * 1e3, mpi_med * 1e3, bus / mpi / 1e9, w * 1e3,
-                       l * 1e3, boxed);
+                       "\"mpi_ms\":%.3f,\"mpi_med_ms\":%.3f,\"mpi_busbw_gbs\":%.3f,\"mpi_k_ms\":%.3f,\"mpi_k_med_ms\":%.3f,"
+                       "\"loom_step_ms\":%.3f,\"loom_local_step_ms\":%.3f,%s}\n",
+                       ranks, per_rank, (long long)bytes, k, route_name[q], yield_us[y], mpi * 1e3, mpi_med * 1e3, bus / mpi / 1e9, mk * 1e3,
+                       mk_med * 1e3, w * 1e3, l * 1e3, boxed);
         }
     }
     unsetenv("LOOM_NET_YIELD_US");
@@ -275,6 +297,8 @@ static void allreduce_case(int64_t bytes, int rank, int ranks, int per_rank)
     }
     loom_program_free(local);
     loom_graph_free(gl);
+    for (int c = 0; c < k; c++)
+        free(ins[c]), free(outs[c]);
     free(in), free(out), free(dl);
 }
 
@@ -474,7 +498,9 @@ int main(int argc, char **argv)
     }
     int rank = loom_dist_rank(), ranks = loom_dist_size();
     int64_t mib[16] = {1, 4, 16, 64};
-    int nmib = 4, first = 1, per_rank = 1;
+    int nmib = 4, first = 1, per_rank = 1, only = 0;
+    if (argc > 1 && !strcmp(argv[1], "allreduce")) /* the all-reduces alone */
+        only = 1, argv++, argc--;
     if (argc == 2 && !strcmp(argv[1], "hop")) { /* the messages alone */
         if (ranks >= 2)
             hop_case(rank, ranks);
@@ -497,6 +523,11 @@ int main(int argc, char **argv)
     for (int k = 0; k < nmib; k++)
         allreduce_case(mib[k] << 20, rank, ranks, per_rank);
     remove_models();
+    if (only) {
+        loom_dist_finalize();
+        MPI_Finalize();
+        return 0;
+    }
     if (ranks >= 2)
         hop_case(rank, ranks);
     dp_case("cpu:0-1", rank, ranks, 0);

@@ -3,9 +3,9 @@
  * ranks), then an all-gather of the ranges (graphs/plan/plan.c, loom__all_reduce_ring). A
  * data-parallel MLP on one device per rank (@0-(n-1)/cpu:0) and on two (@0-(n-1)/cpu:0-1) is
  * compiled with a cost model whose boxing latency makes every all-reduce one phase, and with one
- * that makes it a ring wherever the model prefers one (never on two devices: the same bytes cross
- * and the gather adds a pass); the plan must hold the ring's reduce-scatter where expected, each
- * device's range 1/n of the gradient (registers rounded up to 64 bytes), and the parameters after three steps must be the same bits
+ * that makes it a ring wherever the model prefers one (everywhere, with that latency); the plan
+ * must hold the ring's reduce-scatter where expected, each device's range 1/n of the gradient
+ * (registers rounded up to 64 bytes), and the parameters after three steps must be the same bits
  * both ways, and those of one device within rounding. The bytes a rank sends in a step of one
  * all-reduce: a ring's 2 (n-1)/n of a part against one phase's n - 1 parts. */
 #include "harness.h"
@@ -134,12 +134,8 @@ static void check_ring(const char *devices, int per_rank)
     ck_assert_int_eq(rings, 0);
     ck_assert_msg(whole >= n, "rank %d: no all-reduce of a gradient on %s", loom_dist_rank(), where);
     all_reduces(pr, n, &rings, &whole);
-    if (n == 2) { /* the model never prefers the ring on two devices */
-        ck_assert_int_eq(rings, 0);
-    } else {
-        ck_assert_msg(whole == 0, "rank %d: %d boxing tasks of all-reduces in one phase on %s", loom_dist_rank(), whole, where);
-        ck_assert_msg(rings >= n, "rank %d: %d reduce-scatters of a ring on %s", loom_dist_rank(), rings, where);
-    }
+    ck_assert_msg(whole == 0, "rank %d: %d boxing tasks of all-reduces in one phase on %s", loom_dist_rank(), whole, where);
+    ck_assert_msg(rings >= n, "rank %d: %d reduce-scatters of a ring on %s", loom_dist_rank(), rings, where);
     train(p1, g1, w1);
     train(po, go, wo);
     train(pr, gr, wr);
@@ -210,7 +206,7 @@ START_TEST(test_ring_bytes)
     const double part = N * sizeof(float), one = bytes_a_step(one_phase, N), two = bytes_a_step(ring, N);
     ck_assert_msg(one >= (n - 1) * part && one < (n - 1) * part + 4096, "rank %d: one phase sent %.0f bytes a step, not about %.0f",
                   loom_dist_rank(), one, (n - 1) * part);
-    const double want = n > 2 ? 2.0 * (n - 1) / n * part : part; /* on 2 ranks the model keeps one phase */
+    const double want = 2.0 * (n - 1) / n * part;
     ck_assert_msg(two >= want && two < want + 4096, "rank %d: the ring sent %.0f bytes a step, not about %.0f", loom_dist_rank(), two,
                   want);
 }

@@ -35,11 +35,12 @@ START_TEST(test_boxing_table)
      * or, past some bytes, in two phases its quarter of each part, then the others' quarters */
     ck_assert(!loom__all_reduce_two_phase(1e3, 4, shared) && loom__all_reduce_two_phase(1e6, 4, shared));
     ck_assert(!loom__all_reduce_two_phase(1e9, 2, shared) && !loom__all_reduce_two_phase(1e9, 4, ring));
-    /* over ranks, a ring from 3 devices past some bytes (4 ranks of 1 device: 4.75 T against 8 T
-     * at 10 GB/s, past 20 us); never on 2 devices, nor on one rank's */
-    ck_assert(!loom__all_reduce_ring(1e4, 4, 1, shared) && loom__all_reduce_ring(1e6, 4, 1, shared));
+    /* over ranks, a ring past some bytes (4 ranks of 1 device: 3.75 T against 8 T at 10 GB/s, past
+     * 20 us, from about 50 KB; 2 ranks of 1: 3.5 T against 4 T, from 400 KB); never on one rank's */
+    ck_assert(!loom__all_reduce_ring(1e4, 4, 1, shared) && loom__all_reduce_ring(1e5, 4, 1, shared));
     ck_assert(loom__all_reduce_ring(1e6, 4, 2, shared) && loom__all_reduce_ring(1e6, 8, 2, shared));
-    ck_assert(!loom__all_reduce_ring(1e9, 2, 1, shared) && !loom__all_reduce_ring(1e9, 4, 4, shared));
+    ck_assert(!loom__all_reduce_ring(3e5, 2, 1, shared) && loom__all_reduce_ring(5e5, 2, 1, shared));
+    ck_assert(!loom__all_reduce_ring(1e9, 4, 4, shared) && !loom__all_reduce_ring(1e9, 1, 1, shared));
     ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e3, 4, shared), 5e3, 1e-9);
     ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_REDUCE, 1e6, 4, shared), 3.25e6, 1e-6);
     ck_assert_double_eq_tol(loom__box_bytes(LOOM__BOX_ALL_GATHER, 1e6, 4, shared), 2e6, 1e-6);

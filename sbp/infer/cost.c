@@ -87,12 +87,16 @@ int loom__all_reduce_ring(double bytes, int n, int per_rank, const loom__cost_de
 {
     /* a rank of m devices, T bytes: one phase receives (n - m) T and its devices read and write
      * m (n + 1) T, in one boxing; the ring receives (m + 1) (n - m) / n T (each device's range of
-     * every other rank's part, then the other ranks' ranges once) and its devices read and write
-     * m (3 + 1/n) T (loom__all_reduce_two_phase's), in two boxings one after the other */
+     * every other rank's part, then the other ranks' ranges once), and its devices read and write
+     * m (2 + 1/n) T: the reduce-scatter reads its range of every part and writes it, (1 + 1/n) T,
+     * and the all-gather writes the whole, T, from ranges just written (its own by the
+     * reduce-scatter, the others' by the transport), read where they are still in cache. So on 2
+     * devices too, past some bytes (3.5 T against 4 T): measured, 2 ranks of one device each
+     * all-reduce faster so from 1 to 64 MiB (bench/README.md) */
     if (n < 2 || per_rank < 1 || per_rank >= n)
         return 0;
     const double m = per_rank, T = bytes;
-    const double one = (n - m) * T + m * (n + 1) * T, ring = (m + 1) * (n - m) / n * T + m * (3 + 1.0 / n) * T;
+    const double one = (n - m) * T + m * (n + 1) * T, ring = (m + 1) * (n - m) / n * T + m * (2 + 1.0 / n) * T;
     return (one - ring) / d->box_bw > d->box_latency;
 }
 

@@ -134,10 +134,11 @@ int loom__all_reduce_two_phase(double bytes, int n, const loom__cost_dev *d);
  * costs less as a ring's reduce-scatter and all-gather, each device summing its 1/n range of every
  * part (of which only that range crosses ranks) and then gathering the others' ranges, than in
  * one phase, each device reading every part whole (a rank receives n - per_rank parts and each
- * device sums n). Never on 2 devices (the same bytes cross, and the gather adds a pass). Assumes
- * that what a rank receives from others costs as much a byte as what its devices read and write
- * (box_bw, shared by the rank's devices), and that each of the ring's two boxings, one after the
- * other, costs a boxing latency (box_latency) as one phase's one does. The plan boxes it so
+ * device sums n). On 2 devices the same bytes cross either way, and the ring sums half as much but
+ * gathers after. Assumes that what a rank receives from others costs as much a byte as what its
+ * devices read and write (box_bw, shared by the rank's devices), that the gather reads its ranges
+ * in cache (just written: by the sum, or by the transport), and that each of the ring's two
+ * boxings, one after the other, costs a boxing latency (box_latency) as one phase's one does. The plan boxes it so
  * (graphs/plan/plan.c, two_phase_axis) when the tensor has a static axis whose ranges are
  * contiguous. */
 int loom__all_reduce_ring(double bytes, int n, int per_rank, const loom__cost_dev *d);
