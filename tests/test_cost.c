@@ -321,6 +321,37 @@ START_TEST(test_threads_share_the_cores)
 }
 END_TEST
 
+/* A program's kernel threads by default: the cores each of its devices gets, at least one (one
+ * device: every core; cpu:0-1 on 2 cores: one each); loom_train_opts.threads overrides. */
+START_TEST(test_default_threads)
+{
+    const int cores = loom__pool_cores();
+    const char *spec[] = {"cpu:0", "cpu:0-1", "cpu:0-3"};
+    const int ndev[] = {1, 2, 4};
+    for (int i = 0; i < 3; i++)
+        for (int given = 0; given <= 3; given += 3) {
+            loom_error e = LOOM_ERROR_INIT;
+            loom_graph *g = loom_graph_new();
+            loom_placement *pl = loom_placement_parse(spec[i], &e);
+            loom_graph_set_placement(g, pl);
+            loom_placement_free(pl);
+            loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+            loom_tensor_set_sbp(x, loom_split(0));
+            loom_tensor *y = loom_scale(g, x, 2);
+            loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+            o.threads = given;
+            loom_program *p = NULL;
+            ck_assert_msg(loom_compile(g, NULL, &o, &p) == LOOM_OK, "%s", loom_graph_error(g));
+            (void)y;
+            int want = given ? given : cores / ndev[i] > 1 ? cores / ndev[i] : 1;
+            ck_assert_msg(p->threads == want && p->cost.dev[LOOM_DEVICE_CPU].threads == want, "%s, threads %d: %d (wanted %d)",
+                          spec[i], given, p->threads, want);
+            loom_program_free(p);
+            loom_graph_free(g);
+        }
+}
+END_TEST
+
 /* Parses text as a calibration into *cm; the message into msg. */
 static int parse(const char *text, loom__cost_model *cm, char *msg, size_t len)
 {
@@ -514,6 +545,7 @@ int main(void)
     tcase_add_test(tc, test_all_reduce_phases_same_bits);
     tcase_add_test(tc, test_calibration_measured_and_used);
     tcase_add_test(tc, test_threads_share_the_cores);
+    tcase_add_test(tc, test_default_threads);
     tcase_add_test(tc, test_lib_latency_read);
     tcase_add_test(tc, test_fit_recovers_figures);
     tcase_add_test(tc, test_fit_latency_not_negative);
