@@ -2,7 +2,7 @@
  *
  * Designed graphs, each one kind of work (chains of small ops, of small and of large matrix
  * products, of large elementwise ops, of boxings small and large), are compiled and run for a
- * fraction of a second each, in rounds of every case in turn, and their steps timed. The large
+ * fraction of a second each, in rounds of every case in turn, and their steps timed. Narrow
  * matrix products on one device run twice, with the program's kernel threads and with one: how
  * much faster the threads made them is thread_gain, measured rather than fitted. The model predicts each step as a sum of terms
  * (ops, library calls, flops, bytes, boxings, boxing bytes, steps) times the seconds one of each
@@ -41,6 +41,7 @@ typedef struct cal_case {
     int ops;
     int64_t rows, cols; /* of x, over all devices */
     int threads;        /* the program's kernel threads (0: as many as cores) */
+    int gain_only;      /* measured for thread_gain, not fitted */
 } cal_case;
 
 typedef struct cal_result {
@@ -174,23 +175,29 @@ static int cases_of(loom_device_kind kind, int multi, cal_case *c)
 {
     int n = 0, m = multi;
     const int64_t big = kind == LOOM_DEVICE_CUDA ? 1 << 24 : 1 << 20; /* floats of a large tensor */
-    c[n++] = (cal_case){"small ops", kind, 1, SCALE, 8, 8, 8, 0};
-    c[n++] = (cal_case){"many small ops", kind, 1, SCALE, 48, 8, 8, 0};
+    c[n++] = (cal_case){"small ops", kind, 1, SCALE, 8, 8, 8, 0, 0};
+    c[n++] = (cal_case){"many small ops", kind, 1, SCALE, 48, 8, 8, 0, 0};
     /* library calls: [48, 48] products, a GEMM's register tile (which matmul's flops count at
      * least), so that the flops the model counts are those done and the rest is the calls' */
-    c[n++] = (cal_case){"small matrix products", kind, 1, MATMUL, 16, 48, 48, 0};
-    c[n++] = (cal_case){"large elementwise ops", kind, 1, SCALE, 8, big / 256, 256, 0};
-    c[n++] = (cal_case){"matrix products", kind, 1, MATMUL, 4, kind == LOOM_DEVICE_CUDA ? 4096 : 256, kind == LOOM_DEVICE_CUDA ? 2048 : 512, 0};
-    if (kind == LOOM_DEVICE_CPU && loom__pool_cores() > 1) /* the same on one thread: what the others add */
-        c[n++] = (cal_case){"matrix products, one thread", kind, 1, MATMUL, 4, 256, 512, 1};
+    c[n++] = (cal_case){"small matrix products", kind, 1, MATMUL, 16, 48, 48, 0, 0};
+    c[n++] = (cal_case){"large elementwise ops", kind, 1, SCALE, 8, big / 256, 256, 0, 0};
+    c[n++] = (cal_case){"matrix products", kind, 1, MATMUL, 4, kind == LOOM_DEVICE_CUDA ? 4096 : 256, kind == LOOM_DEVICE_CUDA ? 2048 : 512, 0, 0};
+    if (kind == LOOM_DEVICE_CPU && loom__pool_cores() > 1) { /* on one thread */
+        c[n++] = (cal_case){"matrix products, one thread", kind, 1, MATMUL, 4, 256, 512, 1, 0};
+        /* thread_gain: products just large enough for a kernel to split them (about 130 us each on
+         * one core), on all the threads and on one; not fitted, as their flops count a whole GEMM
+         * tile of 48 where they have 32 columns */
+        c[n++] = (cal_case){"narrow matrix products", kind, 1, MATMUL, 8, 6400, 32, 0, 1};
+        c[n++] = (cal_case){"narrow matrix products, one thread", kind, 1, MATMUL, 8, 6400, 32, 1, 1};
+    }
     if (m < 2)
         return n;
-    c[n++] = (cal_case){"large elementwise ops, split", kind, m, SCALE, 8, big / 256, 256, 0};
+    c[n++] = (cal_case){"large elementwise ops, split", kind, m, SCALE, 8, big / 256, 256, 0, 0};
     c[n++] = (cal_case){"matrix products, split", kind, m, MATMUL, 4, (kind == LOOM_DEVICE_CUDA ? 4096 : 256) * m,
-                        kind == LOOM_DEVICE_CUDA ? 2048 : 512, 0};
-    c[n++] = (cal_case){"small all-gathers", kind, m, GATHER, 8, 8 * m, 8, 0};
-    c[n++] = (cal_case){"large all-gathers", kind, m, GATHER, 8, big / 256, 256, 0};
-    c[n++] = (cal_case){"large all-reduces", kind, m, REDUCE, 4, 2 * m, big / 2, 0};
+                        kind == LOOM_DEVICE_CUDA ? 2048 : 512, 0, 0};
+    c[n++] = (cal_case){"small all-gathers", kind, m, GATHER, 8, 8 * m, 8, 0, 0};
+    c[n++] = (cal_case){"large all-gathers", kind, m, GATHER, 8, big / 256, 256, 0, 0};
+    c[n++] = (cal_case){"large all-reduces", kind, m, REDUCE, 4, 2 * m, big / 2, 0, 0};
     return n;
 }
 
@@ -200,14 +207,14 @@ static const char *const term_field[LOOM__COST_TERMS] = {
     [LOOM__TERM_NET_BOXES] = "net_latency", [LOOM__TERM_NET_BYTES] = "net_bw",
 };
 
-/* thread_gain from the matrix products on one device measured with the program's threads (as
- * many as cores, c) and on one: 1 + thread_gain (c - 1) is how much faster the threads made them,
- * held to 0 .. 1. Left as it was when the cases have no such pair. */
+/* thread_gain from the narrow matrix products measured with the program's threads (as many as
+ * cores, c) and with one: 1 + thread_gain (c - 1) is how much faster the threads made them, held
+ * to 0 .. 1. Left as it was when the cases have no such pair. */
 static void thread_gain(const cal_case *c, const cal_result *r, int n, loom__cost_dev *d, int *fitted)
 {
     int all = -1, one = -1;
     for (int i = 0; i < n; i++)
-        if (c[i].pattern == MATMUL && c[i].ndev == 1 && c[i].ops == 4)
+        if (c[i].gain_only)
             *(c[i].threads == 1 ? &one : &all) = i;
     const int cores = loom__pool_cores();
     if (all < 0 || one < 0 || cores < 2 || !(r[all].c.measured > 0))
@@ -243,9 +250,11 @@ static loom_status calibrate_kind(loom__cost_model *cm, loom_device_kind kind, i
         for (int i = 0; i < n; i++)
             terms_of(p[i], cm, &res[i]);
         loom__cost_case fc[16];
+        int nf = 0;
         for (int i = 0; i < n; i++)
-            fc[i] = res[i].c;
-        loom__cost_fit(fc, n, &cm->dev[kind], fitted);
+            if (!cases[i].gain_only)
+                fc[nf++] = res[i].c;
+        loom__cost_fit(fc, nf, &cm->dev[kind], fitted);
     }
     for (int i = 0; s == LOOM_OK && i < n; i++) {
         terms_of(p[i], cm, &res[i]);
