@@ -440,7 +440,7 @@ loom_status loom_compile(loom_graph *g, loom_tensor *loss, const loom_train_opts
      * default the cores each device of the process gets, at least one, as devices that take every
      * core already run at once and a kernel's threads would only wake beside them and be waited for
      * (measured on 2 cores: an MLP's step on cpu:0-1 was 10 to 20% faster with one thread than two) */
-    const int each = loom__pool_cores() / p->local_devices;
+    const int each = loom__pool_cores() / (p->local_devices > 0 ? p->local_devices : 1); /* 0: the places not checked */
     p->threads = opts && opts->threads > 0 ? opts->threads : each > 1 ? each : 1;
     p->cost.dev[LOOM_DEVICE_CPU].cores = loom__pool_cores();
     p->cost.dev[LOOM_DEVICE_CPU].threads = p->threads;
