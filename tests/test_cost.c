@@ -150,6 +150,7 @@ START_TEST(test_calibration_measured_and_used)
     for (size_t i = 0; i < sizeof lat / sizeof *lat; i++)
         ck_assert_msg(lat[i] >= 0 && isfinite(lat[i]), "latency %zu is %g", i, lat[i]);
     ck_assert_msg(d->thread_gain >= 0 && d->thread_gain <= 1, "thread_gain %g", d->thread_gain);
+    ck_assert_msg(d->core_share > 0 && d->core_share <= 1, "core_share %g", d->core_share);
     ck_assert(d->shared);
     /* every case's measured and predicted step are in the file */
     FILE *f = fopen(path, "r");
@@ -306,6 +307,29 @@ START_TEST(test_threads_share_the_cores)
                       m2[LOOM__TERM_FLOPS]);
         ck_assert_double_eq(r1[LOOM__TERM_BYTES], 2 * r2[LOOM__TERM_BYTES]);
     }
+    /* core_share: two devices that get 1.5 of the 2 cores run 4/3 as long, ops on one thread and
+     * split ones alike; one device is as before; no share below one core */
+    cm.dev[LOOM_DEVICE_CPU].thread_gain = 1;
+    for (int k = 0; k < 3; k++) {
+        double share[] = {1, 0.75, 0.25}, slower[] = {1, 4.0 / 3, 2}; /* 0.25 of 2 cores: held at one */
+        double a1[LOOM__COST_TERMS] = {0}, a2[LOOM__COST_TERMS] = {0}, b1[LOOM__COST_TERMS] = {0}, b2[LOOM__COST_TERMS] = {0};
+        cm.dev[LOOM_DEVICE_CPU].core_share = 1;
+        loom__op_terms(m, &rows, 2, &cm, a1);
+        loom__op_terms(r, &rows, 2, &cm, b1);
+        loom__op_terms(m, &whole, 1, &cm, t);
+        cm.dev[LOOM_DEVICE_CPU].core_share = share[k];
+        loom__op_terms(m, &rows, 2, &cm, a2);
+        loom__op_terms(r, &rows, 2, &cm, b2);
+        double one[LOOM__COST_TERMS] = {0};
+        loom__op_terms(m, &whole, 1, &cm, one);
+        ck_assert_msg(fabs(a2[LOOM__TERM_FLOPS] - slower[k] * a1[LOOM__TERM_FLOPS]) < 1e-6 * a1[LOOM__TERM_FLOPS] &&
+                          fabs(b2[LOOM__TERM_BYTES] - slower[k] * b1[LOOM__TERM_BYTES]) < 1e-6 * b1[LOOM__TERM_BYTES],
+                      "core_share %g: matmul's flops %g (was %g), relu's bytes %g (was %g)", share[k], a2[LOOM__TERM_FLOPS],
+                      a1[LOOM__TERM_FLOPS], b2[LOOM__TERM_BYTES], b1[LOOM__TERM_BYTES]);
+        ck_assert_double_eq(one[LOOM__TERM_FLOPS], t[LOOM__TERM_FLOPS]);
+        memset(t, 0, sizeof t);
+    }
+    cm.dev[LOOM_DEVICE_CPU].core_share = 1;
     cm.dev[LOOM_DEVICE_CPU].thread_gain = 0; /* 4 devices on 2 cores: half a core each, whatever the gain */
     memset(t, 0, sizeof t);
     loom__op_terms(m, &rows, 4, &cm, t);
@@ -381,6 +405,10 @@ static void refused_at(const char *text, const char *at, const char *want)
     "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": 2e-5, \"box_bw\": 1e10, "                \
     "\"step_latency\": 5e-5, \"thread_gain\": " gain ", \"shared\": true}"
 
+#define SHARE_FIGURES(share)                                                                                         \
+    "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": 2e-5, \"box_bw\": 1e10, "                \
+    "\"step_latency\": 5e-5, \"core_share\": " share ", \"shared\": true}"
+
 /* lib_latency, and the network's figures (net_latency, net_bw): read when there, the built-in
  * figure when not (a file written before it was a figure); a latency may be 0 (a calibration fits
  * one so), below 0 or not a number is refused at its byte; a rate of 0 is refused. */
@@ -414,6 +442,12 @@ START_TEST(test_lib_latency_read)
     refused_at(FILE_OF(GAIN_FIGURES("true")), "true", "'thread_gain' must be a number from 0 to 1");
     ck_assert_msg(parse(FILE_OF(CPU_FIGURES("2e-5")), &cm, msg, sizeof msg) == 0, "%s", msg);
     ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].thread_gain, 1);
+    /* core_share: above 0, at most 1, the built-in 1 when left out */
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].core_share, 1);
+    ck_assert_msg(parse(FILE_OF(SHARE_FIGURES("0.6")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].core_share, 0.6);
+    refused_at(FILE_OF(SHARE_FIGURES("0")), "0, \"shared", "'core_share' must be a number above 0, at most 1");
+    refused_at(FILE_OF(SHARE_FIGURES("1.01")), "1.01", "'core_share' must be a number above 0, at most 1");
     /* the parse refused leaves the model as it was */
     ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].op_latency, 1e-5);
     ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].net_latency, 10e-6);

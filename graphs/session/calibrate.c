@@ -224,6 +224,26 @@ static void thread_gain(const cal_case *c, const cal_result *r, int n, loom__cos
     fitted[LOOM__COST_TERMS] = 1;
 }
 
+/* core_share from the matrix products on one thread and split over m devices, each device the
+ * one thread's rows: the devices ran at m t1 / tm cores' rate of the C they could use, held to
+ * 1 / C .. 1. Left as it was when the cases have no such pair. */
+static void core_share(const cal_case *c, const cal_result *r, int n, loom__cost_dev *d, int *fitted)
+{
+    int one = -1, split = -1;
+    for (int i = 0; i < n; i++)
+        if (c[i].pattern == MATMUL && !c[i].gain_only && c[i].ops == 4)
+            if (c[i].ndev > 1 || c[i].threads == 1)
+                *(c[i].ndev > 1 ? &split : &one) = i;
+    const int cores = loom__pool_cores();
+    if (one < 0 || split < 0 || cores < 2 || !(r[split].c.measured > 0))
+        return;
+    const int m = c[split].ndev;
+    double got = m * r[one].c.measured / r[split].c.measured, most = m < cores ? m : cores;
+    double share = (got < most ? got : most) / cores;
+    d->core_share = share < 1.0 / cores ? 1.0 / cores : share;
+    fitted[LOOM__COST_TERMS + 1] = 1;
+}
+
 /* Calibrates kind's figures in cm->dev[kind] over its cases; writes the cases' lines to log and
  * keeps them in res (room for 16). */
 static loom_status calibrate_kind(loom__cost_model *cm, loom_device_kind kind, int multi, double budget, FILE *log,
@@ -244,8 +264,10 @@ static loom_status calibrate_kind(loom__cost_model *cm, loom_device_kind kind, i
             if (round == 0 || t < res[i].c.measured)
                 res[i].c.measured = t;
         }
-    if (s == LOOM_OK)
+    if (s == LOOM_OK) {
         thread_gain(cases, res, n, &cm->dev[kind], fitted);
+        core_share(cases, res, n, &cm->dev[kind], fitted);
+    }
     for (int round = 0; s == LOOM_OK && round < 3; round++) { /* the roofline sides settle */
         for (int i = 0; i < n; i++)
             terms_of(p[i], cm, &res[i]);
@@ -276,12 +298,12 @@ static void put_dev(FILE *f, loom_device_kind kind, const loom__cost_dev *d, con
 {
     fprintf(f, "    \"%s\": {\"flops\": %.6g, \"mem_bw\": %.6g, \"op_latency\": %.6g, \"lib_latency\": %.6g, "
                "\"box_latency\": %.6g, \"box_bw\": %.6g, \"step_latency\": %.6g, \"net_latency\": %.6g, \"net_bw\": %.6g, "
-               "\"thread_gain\": %.4g, \"shared\": %s, \"measured\": [",
+               "\"thread_gain\": %.4g, \"core_share\": %.4g, \"shared\": %s, \"measured\": [",
             loom_device_kind_name(kind), d->flops, d->mem_bw, d->op_latency, d->lib_latency, d->box_latency, d->box_bw,
-            d->step_latency, d->net_latency, d->net_bw, d->thread_gain, d->shared ? "true" : "false");
-    for (int j = 0, k = 0; j <= LOOM__COST_TERMS; j++)
+            d->step_latency, d->net_latency, d->net_bw, d->thread_gain, d->core_share, d->shared ? "true" : "false");
+    for (int j = 0, k = 0; j <= LOOM__COST_TERMS + 1; j++)
         if (fitted[j])
-            fprintf(f, "%s\"%s\"", k++ ? ", " : "", j < LOOM__COST_TERMS ? term_field[j] : "thread_gain");
+            fprintf(f, "%s\"%s\"", k++ ? ", " : "", j < LOOM__COST_TERMS ? term_field[j] : j == LOOM__COST_TERMS ? "thread_gain" : "core_share");
     fprintf(f, "]}%s\n", last ? "" : ",");
 }
 
@@ -296,7 +318,7 @@ loom_status loom_calibrate(const char *path, FILE *log, loom_error *err)
     enum { MAXC = 16 };
     cal_case cases[LOOM_DEVICE_KIND_COUNT][MAXC];
     cal_result res[LOOM_DEVICE_KIND_COUNT][MAXC];
-    int ncases[LOOM_DEVICE_KIND_COUNT] = {0}, fitted[LOOM_DEVICE_KIND_COUNT][LOOM__COST_TERMS + 1] = {{0}}; /* + thread_gain */
+    int ncases[LOOM_DEVICE_KIND_COUNT] = {0}, fitted[LOOM_DEVICE_KIND_COUNT][LOOM__COST_TERMS + 2] = {{0}}; /* + thread_gain, core_share */
     int cores = loom__pool_cores(), cpus = cores < 2 ? 2 : cores > 4 ? 4 : cores;
     loom_error why = LOOM_ERROR_INIT;
     int gpus = loom_cuda_device_count(&why);

@@ -9,11 +9,12 @@
  *      "cases": [...]}
  *
  * A device kind left out keeps the built-in figures; every figure of a kind given must be there
- * but lib_latency, net_latency, net_bw and thread_gain (a file written before they were figures:
+ * but lib_latency, net_latency, net_bw, thread_gain and core_share (a file written before they were figures:
  * the built-in ones; the network's are not measured by a calibration on one machine, which writes
  * the figures it was given), a rate (flops,
  * mem_bw, box_bw) a positive finite number, a latency a finite number not below 0 (a calibration
- * fits one at 0 when the steps show none), thread_gain a number from 0 to 1. Members the reader does not know are refused (a
+ * fits one at 0 when the steps show none), thread_gain a number from 0 to 1, core_share one above 0
+ * and at most 1. Members the reader does not know are refused (a
  * misspelt figure would otherwise be silently the built-in one), but for the informative ones
  * listed. */
 #include <math.h>
@@ -38,14 +39,16 @@ static int read_dev(const loom__json *doc, int o, const char *path, loom__cost_d
         int fraction; /* from 0 to 1 */
     } figure[] = {{"flops", 0, 0, 0},       {"mem_bw", 0, 0, 0},       {"op_latency", 1, 0, 0}, {"lib_latency", 1, 1, 0},
                   {"box_latency", 1, 0, 0}, {"box_bw", 0, 0, 0},       {"step_latency", 1, 0, 0},
-                  {"net_latency", 1, 1, 0}, {"net_bw", 0, 1, 0},       {"thread_gain", 1, 1, 1}};
+                  {"net_latency", 1, 1, 0}, {"net_bw", 0, 1, 0},       {"thread_gain", 1, 1, 1},
+                  {"core_share", 0, 1, 1}};
     double *field[] = {&d->flops,     &d->mem_bw,       &d->op_latency,  &d->lib_latency, &d->box_latency,
-                       &d->box_bw,    &d->step_latency, &d->net_latency, &d->net_bw,      &d->thread_gain};
+                       &d->box_bw,    &d->step_latency, &d->net_latency, &d->net_bw,      &d->thread_gain,
+                       &d->core_share};
     enum { NFIG = sizeof figure / sizeof *figure };
     const loom__json_val *obj = &doc->v[o];
     if (obj->kind != LOOM__JSON_OBJ)
         return bad(msg, len, path, obj->at, "expected an object of figures");
-    char what[200];
+    char what[256];
     for (int c = obj->first; c >= 0; c = doc->v[c].next) {
         const loom__json_val *v = &doc->v[c];
         int k = 0;
@@ -55,7 +58,8 @@ static int read_dev(const loom__json *doc, int o, const char *path, loom__cost_d
             if (v->kind != LOOM__JSON_NUM || !isfinite(v->f) || !(figure[k].latency ? v->f >= 0 : v->f > 0) ||
                 (figure[k].fraction && v->f > 1)) {
                 if (figure[k].fraction)
-                    snprintf(what, sizeof what, "'%s' must be a number from 0 to 1", figure[k].name);
+                    snprintf(what, sizeof what, figure[k].latency ? "'%s' must be a number from 0 to 1" : "'%s' must be a number above 0, at most 1",
+                             figure[k].name);
                 else
                     snprintf(what, sizeof what, "'%s' must be a %s number", figure[k].name, figure[k].latency ? "non-negative" : "positive");
                 return bad(msg, len, path, v->at, what);
@@ -67,7 +71,7 @@ static int read_dev(const loom__json *doc, int o, const char *path, loom__cost_d
             d->shared = v->i != 0;
         } else if (strcmp(v->key, "measured")) {
             snprintf(what, sizeof what, "unknown figure '%.40s' (expected flops, mem_bw, op_latency, lib_latency, box_latency, "
-                                        "box_bw, step_latency, net_latency, net_bw, thread_gain, shared, measured)", v->key);
+                                        "box_bw, step_latency, net_latency, net_bw, thread_gain, core_share, shared, measured)", v->key);
             return bad(msg, len, path, v->at, what);
         }
     }
