@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "graphs/session/program.h"
+#include "ops/cpu/pool.h"
 
 static char dir[64];
 
@@ -148,6 +149,8 @@ START_TEST(test_calibration_measured_and_used)
         ck_assert_msg(rate[i] > 0 && isfinite(rate[i]), "rate %zu is %g", i, rate[i]);
     for (size_t i = 0; i < sizeof lat / sizeof *lat; i++)
         ck_assert_msg(lat[i] >= 0 && isfinite(lat[i]), "latency %zu is %g", i, lat[i]);
+    ck_assert_msg(d->thread_gain >= 0 && d->thread_gain <= 1, "thread_gain %g", d->thread_gain);
+    ck_assert_msg(d->core_share > 0 && d->core_share <= 1, "core_share %g", d->core_share);
     ck_assert(d->shared);
     /* every case's measured and predicted step are in the file */
     FILE *f = fopen(path, "r");
@@ -157,6 +160,9 @@ START_TEST(test_calibration_measured_and_used)
     ck_assert_ptr_nonnull(strstr(text, "\"large all-reduces\""));
     ck_assert_ptr_nonnull(strstr(text, "\"small matrix products\""));
     ck_assert_ptr_nonnull(strstr(text, "\"lib_latency\": "));
+    ck_assert_ptr_nonnull(strstr(text, "\"thread_gain\": "));
+    if (loom__pool_cores() > 1) /* measured from the matrix products on one thread and on all */
+        ck_assert_ptr_nonnull(strstr(text, "\"matrix products, one thread\""));
     ck_assert_ptr_nonnull(strstr(text, "\"net_bw\": 4e+11")); /* the network's, as given: one machine does not measure it */
     ck_assert_ptr_nonnull(strstr(text, "\"measured_s\""));
     /* a compile takes it, by option and by $LOOM_COST_MODEL, and the plan says so */
@@ -286,11 +292,87 @@ START_TEST(test_threads_share_the_cores)
     ck_assert_double_eq_tol(t[LOOM__TERM_OPS], 2, 1e-12);
     /* a quarter of its bytes each, at a quarter of the rate: the whole at the machine's */
     ck_assert_double_eq_tol(t[LOOM__TERM_BYTES], 2 * 1024.0 * 1024 * 4, 1e-3);
+    /* the threads' gain: a split op of one device gets 1 + gain of the 2 cores' rate; devices of
+     * one core each, and one-thread ops, are as before */
+    cm.dev[LOOM_DEVICE_CPU].threads = 2;
+    for (int k = 0; k <= 2; k++) {
+        cm.dev[LOOM_DEVICE_CPU].thread_gain = k / 2.0;
+        double m1[LOOM__COST_TERMS] = {0}, m2[LOOM__COST_TERMS] = {0}, r1[LOOM__COST_TERMS] = {0}, r2[LOOM__COST_TERMS] = {0};
+        loom__op_terms(m, &whole, 1, &cm, m1);
+        loom__op_terms(m, &rows, 2, &cm, m2);
+        loom__op_terms(r, &whole, 1, &cm, r1);
+        loom__op_terms(r, &rows, 2, &cm, r2);
+        ck_assert_msg(fabs(m1[LOOM__TERM_FLOPS] * (1 + k / 2.0) - 2 * m2[LOOM__TERM_FLOPS]) < 1e-6 * m2[LOOM__TERM_FLOPS],
+                      "gain %g: matmul's flops %g on one device, %g split over two", k / 2.0, m1[LOOM__TERM_FLOPS],
+                      m2[LOOM__TERM_FLOPS]);
+        ck_assert_double_eq(r1[LOOM__TERM_BYTES], 2 * r2[LOOM__TERM_BYTES]);
+    }
+    /* core_share: two devices that get 1.5 of the 2 cores run 4/3 as long, ops on one thread and
+     * split ones alike; one device is as before; no share below one core */
+    cm.dev[LOOM_DEVICE_CPU].thread_gain = 1;
+    for (int k = 0; k < 3; k++) {
+        double share[] = {1, 0.75, 0.25}, slower[] = {1, 4.0 / 3, 2}; /* 0.25 of 2 cores: held at one */
+        double a1[LOOM__COST_TERMS] = {0}, a2[LOOM__COST_TERMS] = {0}, b1[LOOM__COST_TERMS] = {0}, b2[LOOM__COST_TERMS] = {0};
+        cm.dev[LOOM_DEVICE_CPU].core_share = 1;
+        loom__op_terms(m, &rows, 2, &cm, a1);
+        loom__op_terms(r, &rows, 2, &cm, b1);
+        loom__op_terms(m, &whole, 1, &cm, t);
+        cm.dev[LOOM_DEVICE_CPU].core_share = share[k];
+        loom__op_terms(m, &rows, 2, &cm, a2);
+        loom__op_terms(r, &rows, 2, &cm, b2);
+        double one[LOOM__COST_TERMS] = {0};
+        loom__op_terms(m, &whole, 1, &cm, one);
+        ck_assert_msg(fabs(a2[LOOM__TERM_FLOPS] - slower[k] * a1[LOOM__TERM_FLOPS]) < 1e-6 * a1[LOOM__TERM_FLOPS] &&
+                          fabs(b2[LOOM__TERM_BYTES] - slower[k] * b1[LOOM__TERM_BYTES]) < 1e-6 * b1[LOOM__TERM_BYTES],
+                      "core_share %g: matmul's flops %g (was %g), relu's bytes %g (was %g)", share[k], a2[LOOM__TERM_FLOPS],
+                      a1[LOOM__TERM_FLOPS], b2[LOOM__TERM_BYTES], b1[LOOM__TERM_BYTES]);
+        ck_assert_double_eq(one[LOOM__TERM_FLOPS], t[LOOM__TERM_FLOPS]);
+        memset(t, 0, sizeof t);
+    }
+    cm.dev[LOOM_DEVICE_CPU].core_share = 1;
+    cm.dev[LOOM_DEVICE_CPU].thread_gain = 0; /* 4 devices on 2 cores: half a core each, whatever the gain */
+    memset(t, 0, sizeof t);
+    loom__op_terms(m, &rows, 4, &cm, t);
+    double t1[LOOM__COST_TERMS] = {0};
+    cm.dev[LOOM_DEVICE_CPU].thread_gain = 1;
+    loom__op_terms(m, &rows, 4, &cm, t1);
+    ck_assert_double_eq(t[LOOM__TERM_FLOPS], t1[LOOM__TERM_FLOPS]);
     cm.dev[LOOM_DEVICE_CPU].cores = 1;
     memset(t, 0, sizeof t);
     loom__op_terms(r, &rows, 2, &cm, t); /* 2 devices on one core queue */
     ck_assert_double_eq_tol(t[LOOM__TERM_OPS], 2, 1e-12);
     loom_graph_free(g);
+}
+END_TEST
+
+/* A program's kernel threads by default: the cores each of its devices gets, at least one (one
+ * device: every core; cpu:0-1 on 2 cores: one each); loom_train_opts.threads overrides. */
+START_TEST(test_default_threads)
+{
+    const int cores = loom__pool_cores();
+    const char *spec[] = {"cpu:0", "cpu:0-1", "cpu:0-3"};
+    const int ndev[] = {1, 2, 4};
+    for (int i = 0; i < 3; i++)
+        for (int given = 0; given <= 3; given += 3) {
+            loom_error e = LOOM_ERROR_INIT;
+            loom_graph *g = loom_graph_new();
+            loom_placement *pl = loom_placement_parse(spec[i], &e);
+            loom_graph_set_placement(g, pl);
+            loom_placement_free(pl);
+            loom_tensor *x = loom_input(g, "x", LOOM_F32, loom_shape(8, 4));
+            loom_tensor_set_sbp(x, loom_split(0));
+            loom_tensor *y = loom_scale(g, x, 2);
+            loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+            o.threads = given;
+            loom_program *p = NULL;
+            ck_assert_msg(loom_compile(g, NULL, &o, &p) == LOOM_OK, "%s", loom_graph_error(g));
+            (void)y;
+            int want = given ? given : cores / ndev[i] > 1 ? cores / ndev[i] : 1;
+            ck_assert_msg(p->threads == want && p->cost.dev[LOOM_DEVICE_CPU].threads == want, "%s, threads %d: %d (wanted %d)",
+                          spec[i], given, p->threads, want);
+            loom_program_free(p);
+            loom_graph_free(g);
+        }
 }
 END_TEST
 
@@ -319,6 +401,14 @@ static void refused_at(const char *text, const char *at, const char *want)
     "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": 2e-5, \"box_bw\": 1e10, "                \
     "\"step_latency\": 5e-5, \"net_latency\": " lat ", \"net_bw\": " bw ", \"shared\": true}"
 
+#define GAIN_FIGURES(gain)                                                                                           \
+    "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": 2e-5, \"box_bw\": 1e10, "                \
+    "\"step_latency\": 5e-5, \"thread_gain\": " gain ", \"shared\": true}"
+
+#define SHARE_FIGURES(share)                                                                                         \
+    "{\"flops\": 1e11, \"mem_bw\": 1e10, \"op_latency\": 1e-5, \"box_latency\": 2e-5, \"box_bw\": 1e10, "                \
+    "\"step_latency\": 5e-5, \"core_share\": " share ", \"shared\": true}"
+
 /* lib_latency, and the network's figures (net_latency, net_bw): read when there, the built-in
  * figure when not (a file written before it was a figure); a latency may be 0 (a calibration fits
  * one so), below 0 or not a number is refused at its byte; a rate of 0 is refused. */
@@ -341,6 +431,23 @@ START_TEST(test_lib_latency_read)
     refused_at(FILE_OF(LIB_FIGURES("1e-6", "-5e-5")), "-5e-5", "'step_latency' must be a non-negative number");
     refused_at(FILE_OF("{\"flops\": 0}"), "0}", "'flops' must be a positive number");
     refused_at(FILE_OF("{\"lib_latncy\": 1e-6}"), "1e-6", "unknown figure 'lib_latncy'");
+    /* thread_gain: a number from 0 to 1, the built-in 1 when left out */
+    ck_assert_double_eq(def.dev[LOOM_DEVICE_CPU].thread_gain, 1);
+    ck_assert_msg(parse(FILE_OF(GAIN_FIGURES("0.25")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].thread_gain, 0.25);
+    ck_assert_msg(parse(FILE_OF(GAIN_FIGURES("0")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].thread_gain, 0);
+    refused_at(FILE_OF(GAIN_FIGURES("1.5")), "1.5", "'thread_gain' must be a number from 0 to 1");
+    refused_at(FILE_OF(GAIN_FIGURES("-0.1")), "-0.1", "'thread_gain' must be a number from 0 to 1");
+    refused_at(FILE_OF(GAIN_FIGURES("true")), "true", "'thread_gain' must be a number from 0 to 1");
+    ck_assert_msg(parse(FILE_OF(CPU_FIGURES("2e-5")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].thread_gain, 1);
+    /* core_share: above 0, at most 1, the built-in 1 when left out */
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].core_share, 1);
+    ck_assert_msg(parse(FILE_OF(SHARE_FIGURES("0.6")), &cm, msg, sizeof msg) == 0, "%s", msg);
+    ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].core_share, 0.6);
+    refused_at(FILE_OF(SHARE_FIGURES("0")), "0, \"shared", "'core_share' must be a number above 0, at most 1");
+    refused_at(FILE_OF(SHARE_FIGURES("1.01")), "1.01", "'core_share' must be a number above 0, at most 1");
     /* the parse refused leaves the model as it was */
     ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].op_latency, 1e-5);
     ck_assert_double_eq(cm.dev[LOOM_DEVICE_CPU].net_latency, 10e-6);
@@ -472,6 +579,7 @@ int main(void)
     tcase_add_test(tc, test_all_reduce_phases_same_bits);
     tcase_add_test(tc, test_calibration_measured_and_used);
     tcase_add_test(tc, test_threads_share_the_cores);
+    tcase_add_test(tc, test_default_threads);
     tcase_add_test(tc, test_lib_latency_read);
     tcase_add_test(tc, test_fit_recovers_figures);
     tcase_add_test(tc, test_fit_latency_not_negative);

@@ -2,7 +2,9 @@
  *
  * Designed graphs, each one kind of work (chains of small ops, of small and of large matrix
  * products, of large elementwise ops, of boxings small and large), are compiled and run for a
- * fraction of a second each, and their steps timed. The model predicts each step as a sum of terms
+ * fraction of a second each, in rounds of every case in turn, and their steps timed. Narrow
+ * matrix products on one device run twice, with the program's kernel threads and with one: how
+ * much faster the threads made them is thread_gain, measured rather than fitted. The model predicts each step as a sum of terms
  * (ops, library calls, flops, bytes, boxings, boxing bytes, steps) times the seconds one of each
  * takes; those seconds are what the calibration fits (loom__cost_fit: least squares over the
  * cases, weighted so that every case counts by its relative error, no latency below 0). A term no
@@ -29,6 +31,8 @@ enum pattern {
     REDUCE, /* column sums of x (P), each into B (all-reduce) */
 };
 
+enum { ROUNDS = 3 }; /* of the cases' measures (calibrate_kind) */
+
 typedef struct cal_case {
     const char *what;
     loom_device_kind kind;
@@ -36,6 +40,8 @@ typedef struct cal_case {
     enum pattern pattern;
     int ops;
     int64_t rows, cols; /* of x, over all devices */
+    int threads;        /* the program's kernel threads (0: as many as cores) */
+    int gain_only;      /* measured for thread_gain, not fitted */
 } cal_case;
 
 typedef struct cal_result {
@@ -99,7 +105,9 @@ static loom_status build(const cal_case *c, loom_graph **gp, loom_program **pp, 
             loom_tensor_set_sbp(h, loom_split(0));
     }
     loom_program *p = NULL;
-    loom_status s = loom_graph_error(g) ? LOOM_ERR_INVALID : loom_compile(g, NULL, NULL, &p);
+    loom_train_opts o = LOOM_TRAIN_OPTS_INIT;
+    o.threads = c->threads;
+    loom_status s = loom_graph_error(g) ? LOOM_ERR_INVALID : loom_compile(g, NULL, &o, &p);
     if (s != LOOM_OK) {
         loom_error_set(err, s, "loom_calibrate: case '%s': %s", c->what, loom_graph_error(g));
         loom_graph_free(g);
@@ -167,21 +175,29 @@ static int cases_of(loom_device_kind kind, int multi, cal_case *c)
 {
     int n = 0, m = multi;
     const int64_t big = kind == LOOM_DEVICE_CUDA ? 1 << 24 : 1 << 20; /* floats of a large tensor */
-    c[n++] = (cal_case){"small ops", kind, 1, SCALE, 8, 8, 8};
-    c[n++] = (cal_case){"many small ops", kind, 1, SCALE, 48, 8, 8};
+    c[n++] = (cal_case){"small ops", kind, 1, SCALE, 8, 8, 8, 0, 0};
+    c[n++] = (cal_case){"many small ops", kind, 1, SCALE, 48, 8, 8, 0, 0};
     /* library calls: [48, 48] products, a GEMM's register tile (which matmul's flops count at
      * least), so that the flops the model counts are those done and the rest is the calls' */
-    c[n++] = (cal_case){"small matrix products", kind, 1, MATMUL, 16, 48, 48};
-    c[n++] = (cal_case){"large elementwise ops", kind, 1, SCALE, 8, big / 256, 256};
-    c[n++] = (cal_case){"matrix products", kind, 1, MATMUL, 4, kind == LOOM_DEVICE_CUDA ? 4096 : 256, kind == LOOM_DEVICE_CUDA ? 2048 : 512};
+    c[n++] = (cal_case){"small matrix products", kind, 1, MATMUL, 16, 48, 48, 0, 0};
+    c[n++] = (cal_case){"large elementwise ops", kind, 1, SCALE, 8, big / 256, 256, 0, 0};
+    c[n++] = (cal_case){"matrix products", kind, 1, MATMUL, 4, kind == LOOM_DEVICE_CUDA ? 4096 : 256, kind == LOOM_DEVICE_CUDA ? 2048 : 512, 0, 0};
+    if (kind == LOOM_DEVICE_CPU && loom__pool_cores() > 1) { /* on one thread */
+        c[n++] = (cal_case){"matrix products, one thread", kind, 1, MATMUL, 4, 256, 512, 1, 0};
+        /* thread_gain: products just large enough for a kernel to split them (about 130 us each on
+         * one core), on all the threads and on one; not fitted, as their flops count a whole GEMM
+         * tile of 48 where they have 32 columns */
+        c[n++] = (cal_case){"narrow matrix products", kind, 1, MATMUL, 8, 6400, 32, 0, 1};
+        c[n++] = (cal_case){"narrow matrix products, one thread", kind, 1, MATMUL, 8, 6400, 32, 1, 1};
+    }
     if (m < 2)
         return n;
-    c[n++] = (cal_case){"large elementwise ops, split", kind, m, SCALE, 8, big / 256, 256};
+    c[n++] = (cal_case){"large elementwise ops, split", kind, m, SCALE, 8, big / 256, 256, 0, 0};
     c[n++] = (cal_case){"matrix products, split", kind, m, MATMUL, 4, (kind == LOOM_DEVICE_CUDA ? 4096 : 256) * m,
-                        kind == LOOM_DEVICE_CUDA ? 2048 : 512};
-    c[n++] = (cal_case){"small all-gathers", kind, m, GATHER, 8, 8 * m, 8};
-    c[n++] = (cal_case){"large all-gathers", kind, m, GATHER, 8, big / 256, 256};
-    c[n++] = (cal_case){"large all-reduces", kind, m, REDUCE, 4, 2 * m, big / 2};
+                        kind == LOOM_DEVICE_CUDA ? 2048 : 512, 0, 0};
+    c[n++] = (cal_case){"small all-gathers", kind, m, GATHER, 8, 8 * m, 8, 0, 0};
+    c[n++] = (cal_case){"large all-gathers", kind, m, GATHER, 8, big / 256, 256, 0, 0};
+    c[n++] = (cal_case){"large all-reduces", kind, m, REDUCE, 4, 2 * m, big / 2, 0, 0};
     return n;
 }
 
@@ -190,6 +206,43 @@ static const char *const term_field[LOOM__COST_TERMS] = {
     [LOOM__TERM_BOXES] = "box_latency", [LOOM__TERM_BOX_BYTES] = "box_bw", [LOOM__TERM_STEPS] = "step_latency",
     [LOOM__TERM_NET_BOXES] = "net_latency", [LOOM__TERM_NET_BYTES] = "net_bw",
 };
+
+/* thread_gain from the narrow matrix products measured with the program's threads (as many as
+ * cores, c) and with one: 1 + thread_gain (c - 1) is how much faster the threads made them, held
+ * to 0 .. 1. Left as it was when the cases have no such pair. */
+static void thread_gain(const cal_case *c, const cal_result *r, int n, loom__cost_dev *d, int *fitted)
+{
+    int all = -1, one = -1;
+    for (int i = 0; i < n; i++)
+        if (c[i].gain_only)
+            *(c[i].threads == 1 ? &one : &all) = i;
+    const int cores = loom__pool_cores();
+    if (all < 0 || one < 0 || cores < 2 || !(r[all].c.measured > 0))
+        return;
+    double g = (r[one].c.measured / r[all].c.measured - 1) / (cores - 1);
+    d->thread_gain = g < 0 ? 0 : g > 1 ? 1 : g;
+    fitted[LOOM__COST_TERMS] = 1;
+}
+
+/* core_share from the matrix products on one thread and split over m devices, each device the
+ * one thread's rows: the devices ran at m t1 / tm cores' rate of the C they could use, held to
+ * 1 / C .. 1. Left as it was when the cases have no such pair. */
+static void core_share(const cal_case *c, const cal_result *r, int n, loom__cost_dev *d, int *fitted)
+{
+    int one = -1, split = -1;
+    for (int i = 0; i < n; i++)
+        if (c[i].pattern == MATMUL && !c[i].gain_only && c[i].ops == 4)
+            if (c[i].ndev > 1 || c[i].threads == 1)
+                *(c[i].ndev > 1 ? &split : &one) = i;
+    const int cores = loom__pool_cores();
+    if (one < 0 || split < 0 || cores < 2 || !(r[split].c.measured > 0))
+        return;
+    const int m = c[split].ndev;
+    double got = m * r[one].c.measured / r[split].c.measured, most = m < cores ? m : cores;
+    double share = (got < most ? got : most) / cores;
+    d->core_share = share < 1.0 / cores ? 1.0 / cores : share;
+    fitted[LOOM__COST_TERMS + 1] = 1;
+}
 
 /* Calibrates kind's figures in cm->dev[kind] over its cases; writes the cases' lines to log and
  * keeps them in res (room for 16). */
@@ -200,18 +253,30 @@ static loom_status calibrate_kind(loom__cost_model *cm, loom_device_kind kind, i
     loom_graph *g[16] = {0};
     loom_program *p[16] = {0};
     loom_status s = LOOM_OK;
-    for (int i = 0; i < n && s == LOOM_OK; i++) {
+    for (int i = 0; i < n && s == LOOM_OK; i++)
         s = build(&cases[i], &g[i], &p[i], err);
-        if (s == LOOM_OK)
-            s = measure(p[i], budget, &res[i].c.measured, err);
+    /* rounds of every case in turn, each case's fastest kept: a slower spell of the machine
+     * (another process) falls on every case alike rather than on the few measured in it */
+    for (int round = 0; round < ROUNDS && s == LOOM_OK; round++)
+        for (int i = 0; i < n && s == LOOM_OK; i++) {
+            double t = INFINITY;
+            s = measure(p[i], budget / ROUNDS, &t, err);
+            if (round == 0 || t < res[i].c.measured)
+                res[i].c.measured = t;
+        }
+    if (s == LOOM_OK) {
+        thread_gain(cases, res, n, &cm->dev[kind], fitted);
+        core_share(cases, res, n, &cm->dev[kind], fitted);
     }
     for (int round = 0; s == LOOM_OK && round < 3; round++) { /* the roofline sides settle */
         for (int i = 0; i < n; i++)
             terms_of(p[i], cm, &res[i]);
         loom__cost_case fc[16];
+        int nf = 0;
         for (int i = 0; i < n; i++)
-            fc[i] = res[i].c;
-        loom__cost_fit(fc, n, &cm->dev[kind], fitted);
+            if (!cases[i].gain_only)
+                fc[nf++] = res[i].c;
+        loom__cost_fit(fc, nf, &cm->dev[kind], fitted);
     }
     for (int i = 0; s == LOOM_OK && i < n; i++) {
         terms_of(p[i], cm, &res[i]);
@@ -233,12 +298,12 @@ static void put_dev(FILE *f, loom_device_kind kind, const loom__cost_dev *d, con
 {
     fprintf(f, "    \"%s\": {\"flops\": %.6g, \"mem_bw\": %.6g, \"op_latency\": %.6g, \"lib_latency\": %.6g, "
                "\"box_latency\": %.6g, \"box_bw\": %.6g, \"step_latency\": %.6g, \"net_latency\": %.6g, \"net_bw\": %.6g, "
-               "\"shared\": %s, \"measured\": [",
+               "\"thread_gain\": %.4g, \"core_share\": %.4g, \"shared\": %s, \"measured\": [",
             loom_device_kind_name(kind), d->flops, d->mem_bw, d->op_latency, d->lib_latency, d->box_latency, d->box_bw,
-            d->step_latency, d->net_latency, d->net_bw, d->shared ? "true" : "false");
-    for (int j = 0, k = 0; j < LOOM__COST_TERMS; j++)
+            d->step_latency, d->net_latency, d->net_bw, d->thread_gain, d->core_share, d->shared ? "true" : "false");
+    for (int j = 0, k = 0; j <= LOOM__COST_TERMS + 1; j++)
         if (fitted[j])
-            fprintf(f, "%s\"%s\"", k++ ? ", " : "", term_field[j]);
+            fprintf(f, "%s\"%s\"", k++ ? ", " : "", j < LOOM__COST_TERMS ? term_field[j] : j == LOOM__COST_TERMS ? "thread_gain" : "core_share");
     fprintf(f, "]}%s\n", last ? "" : ",");
 }
 
@@ -253,14 +318,14 @@ loom_status loom_calibrate(const char *path, FILE *log, loom_error *err)
     enum { MAXC = 16 };
     cal_case cases[LOOM_DEVICE_KIND_COUNT][MAXC];
     cal_result res[LOOM_DEVICE_KIND_COUNT][MAXC];
-    int ncases[LOOM_DEVICE_KIND_COUNT] = {0}, fitted[LOOM_DEVICE_KIND_COUNT][LOOM__COST_TERMS] = {{0}};
+    int ncases[LOOM_DEVICE_KIND_COUNT] = {0}, fitted[LOOM_DEVICE_KIND_COUNT][LOOM__COST_TERMS + 2] = {{0}}; /* + thread_gain, core_share */
     int cores = loom__pool_cores(), cpus = cores < 2 ? 2 : cores > 4 ? 4 : cores;
     loom_error why = LOOM_ERROR_INIT;
     int gpus = loom_cuda_device_count(&why);
-    loom_status s = calibrate_kind(&cm, LOOM_DEVICE_CPU, cpus, 0.15, log, cases[LOOM_DEVICE_CPU], res[LOOM_DEVICE_CPU],
+    loom_status s = calibrate_kind(&cm, LOOM_DEVICE_CPU, cpus, 0.3, log, cases[LOOM_DEVICE_CPU], res[LOOM_DEVICE_CPU],
                                    &ncases[LOOM_DEVICE_CPU], fitted[LOOM_DEVICE_CPU], err);
     if (s == LOOM_OK && gpus > 0)
-        s = calibrate_kind(&cm, LOOM_DEVICE_CUDA, gpus >= 2 ? 2 : 1, 0.15, log, cases[LOOM_DEVICE_CUDA],
+        s = calibrate_kind(&cm, LOOM_DEVICE_CUDA, gpus >= 2 ? 2 : 1, 0.3, log, cases[LOOM_DEVICE_CUDA],
                            res[LOOM_DEVICE_CUDA], &ncases[LOOM_DEVICE_CUDA], fitted[LOOM_DEVICE_CUDA], err);
     if (s != LOOM_OK)
         return s;

@@ -204,7 +204,8 @@ static loom_status measure(const loom_place_model *m, const loom_place_opts *o, 
     }
     int64_t per = o->steps / ROUNDS > 0 ? o->steps / ROUNDS : 1;
     for (int r = 0; r < ROUNDS; r++)
-        for (int i = 0; i < n; i++) {
+        for (int k = 0; k < n; k++) {
+            const int i = r % 2 ? n - 1 - k : k; /* odd rounds in reverse: no candidate always runs first */
             double t0 = now();
             if ((s = loom_program_run_steps(t[i].p, LOOM_RUN_STEP, per)) != LOOM_OK)
                 return step_failed(&c[i], t[i].p, s, err);

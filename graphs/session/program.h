@@ -55,6 +55,7 @@ struct loom_program {
     int trace_record; /* the runtimes record every act (tests read them) */
     char trace_err[512]; /* why the last run's trace ($LOOM_TRACE) was not written, "" when it was */
     int ndevices;        /* of the graph's placement */
+    int local_devices;   /* of them, this process's (its rank's; plan_only: plan_rank's) */
     int plan_only;       /* compiled for the plan of rank plan_rank alone (loom_train_opts.plan_only): not run */
     int plan_rank;
     loom__sbp_plan sbp;  /* with more than one device: every tensor's SBP */

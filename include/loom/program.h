@@ -111,8 +111,9 @@ typedef struct loom_train_opts {
                                GRAD with a loss, else FORWARD) is made by loom_compile, which fails
                                over it; other modes, and a program with a CSR input (sized by the
                                matrix fed), fail at their first run. On GPUs it bounds each device. */
-    int threads;   /**< threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0 leaves the
-                        library's default. The runtime's own threads follow from the plan: one per
+    int threads;   /**< threads a CPU kernel may use (OpenBLAS GEMM), set at each run; 0: the cores
+                        each of the process's devices gets, at least one (devices that take every
+                        core gain nothing from a kernel's threads besides them). The runtime's own threads follow from the plan: one per
                         device stream, plus the source's and the host's. */
     loom_matmul_precision matmul; /**< GPUs: f32 matmuls on tensor cores (TF32, BF16), or not */
     int check_numerics; /**< 1: after every op, scan its output; the first op whose output holds a

@@ -17,9 +17,10 @@ void loom__cost_default(loom__cost_model *cm)
      * NCCL rings over NVLink */
     cm->dev[LOOM_DEVICE_CUDA] = (loom__cost_dev){.flops = 50e12, .mem_bw = 3e12, .op_latency = 4e-6, .lib_latency = 4e-6,
                                                  .box_latency = 10e-6, .box_bw = 150e9, .step_latency = 30e-6, .shared = 0};
-    /* nodes of either kind on 8 x 400 Gb/s of network, a ring step between them 10 us */
+    /* nodes of either kind on 8 x 400 Gb/s of network, a ring step between them 10 us; a kernel's
+     * threads on idle cores */
     for (int k = 0; k < LOOM_DEVICE_KIND_COUNT; k++)
-        cm->dev[k].net_bw = 400e9, cm->dev[k].net_latency = 10e-6;
+        cm->dev[k].net_bw = 400e9, cm->dev[k].net_latency = 10e-6, cm->dev[k].thread_gain = 1, cm->dev[k].core_share = 1;
 }
 
 void loom__cost_unit(const loom__cost_dev *d, double unit[LOOM__COST_TERMS])
@@ -237,13 +238,20 @@ int loom__tensor_ranks(const loom_tensor *t)
 
 /* On devices sharing a machine of C cores (its rates), one of n devices running at once (or the
  * pipeline's `running`) with T kernel threads: what its work counts times the machine's rate (a
- * kernel split over the threads: the devices share min(C, max(T, P)) cores; one on one thread: a
- * core, or C/P of one), and how many acts an act counts (queued past C devices). */
+ * kernel split over the threads: the devices share min(C', max(T, P)) cores, c of them each, of
+ * which a c > 1 counts 1 + thread_gain (c - 1); one on one thread: a core, or C'/P of one, where
+ * C' is C, or for several devices core_share C, at least one), and how
+ * many acts an act counts (queued past C devices). */
 static void shared_factors(const loom__cost_dev *d, int n, int threaded, double *mult, double *acts)
 {
     const double C = d->cores > 1 ? d->cores : 1, T = d->threads > 0 ? d->threads : C;
     const double P = d->running > n ? d->running : n, busy = T > P ? T : P;
-    *mult = threaded ? P * C / (busy < C ? busy : C) : (P > C ? P : C);
+    const double share = P > 1 && d->core_share > 0 && d->core_share < 1 ? C * d->core_share : C,
+                 got = share > 1 ? share : 1; /* the cores devices running at once get */
+    double c = (busy < got ? busy : got) / P;
+    if (c > 1)
+        c = 1 + d->thread_gain * (c - 1);
+    *mult = threaded ? C / c : C * (P > got ? P / got : 1);
     *acts = P > C ? P / C : 1;
 }
 

@@ -18,7 +18,11 @@
  * among the n devices of the placement, which run at once: an op whose kernel splits its work
  * over the threads (LOOM__OPF_THREADED) gets its share of min(C, max(T, n)) cores (with T = C, a
  * split op then costs its whole work at the machine's rate, a replicated one n times that); any
- * other op runs on one thread, one core or C/n of one. The acts of n devices on C cores queue
+ * other op runs on one thread, one core or C/n of one. A split op that gets c > 1 cores runs at
+ * 1 + thread_gain (c - 1) of them: the pool's threads wake for each op and the op waits for its
+ * slowest part, so on a machine whose other cores are busy (other processes) it gains less than
+ * c, or nothing; devices, each on its own thread, do not wait so. Several devices running at once
+ * share core_share C of the cores (at least one), as processes beside them take the rest. The acts of n devices on C cores queue
  * when n > C: an op counts n/C ops then. (n is the devices that run at once: the op's
  * placement's, or a pipeline's all, `running`.)
  *
@@ -77,6 +81,11 @@ typedef struct loom__cost_dev {
     double step_latency; /* seconds a step takes besides its ops */
     double net_latency;  /* seconds of a step between nodes (ranks), of a ring or a tree */
     double net_bw;       /* bytes per second a node sends to the other nodes, all its links */
+    double thread_gain;  /* shared: the share of a core each kernel thread past the first adds to an op
+                          * split over the threads (1: they run at once on idle cores; 0: a split op
+                          * runs no faster than on one thread, its other cores busy) */
+    double core_share;   /* shared: the share of the machine's cores that several devices running at
+                          * once get (1: every core; less where other processes hold some) */
     int shared;          /* 1: the devices share one machine (see above); 0: each its own, on links */
     int threads;         /* shared: the kernel threads the devices share (a program's, set when it
                           * compiles; 0: as many as cores); not read from or written to a calibration */

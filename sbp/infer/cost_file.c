@@ -3,17 +3,18 @@
  *     {"format": "loom-cost-model", "version": 1, "machine": "...", "measured_at": "...",
  *      "devices": {"cpu": {"flops": 1.2e11, "mem_bw": 9e9, "op_latency": 8e-6, "lib_latency": 3e-6,
  *                          "box_latency": 2e-5, "box_bw": 8e9, "step_latency": 5e-5,
- *                          "net_latency": 1e-5, "net_bw": 4e11, "shared": true,
+ *                          "net_latency": 1e-5, "net_bw": 4e11, "thread_gain": 0.8, "shared": true,
  *                          "measured": [...]},
  *                  "cuda": {...}},
  *      "cases": [...]}
  *
  * A device kind left out keeps the built-in figures; every figure of a kind given must be there
- * but lib_latency, net_latency and net_bw (a file written before they were figures: the built-in
- * ones; the network's are not measured by a calibration on one machine, which writes the figures
- * it was given), a rate (flops,
+ * but lib_latency, net_latency, net_bw, thread_gain and core_share (a file written before they were figures:
+ * the built-in ones; the network's are not measured by a calibration on one machine, which writes
+ * the figures it was given), a rate (flops,
  * mem_bw, box_bw) a positive finite number, a latency a finite number not below 0 (a calibration
- * fits one at 0 when the steps show none). Members the reader does not know are refused (a
+ * fits one at 0 when the steps show none), thread_gain a number from 0 to 1, core_share one above 0
+ * and at most 1. Members the reader does not know are refused (a
  * misspelt figure would otherwise be silently the built-in one), but for the informative ones
  * listed. */
 #include <math.h>
@@ -35,24 +36,32 @@ static int read_dev(const loom__json *doc, int o, const char *path, loom__cost_d
         const char *name;
         int latency;  /* 0 allowed */
         int optional; /* the built-in figure when left out */
-    } figure[] = {{"flops", 0, 0},        {"mem_bw", 0, 0},       {"op_latency", 1, 0}, {"lib_latency", 1, 1},
-                  {"box_latency", 1, 0},  {"box_bw", 0, 0},       {"step_latency", 1, 0},
-                  {"net_latency", 1, 1},  {"net_bw", 0, 1}};
+        int fraction; /* from 0 to 1 */
+    } figure[] = {{"flops", 0, 0, 0},       {"mem_bw", 0, 0, 0},       {"op_latency", 1, 0, 0}, {"lib_latency", 1, 1, 0},
+                  {"box_latency", 1, 0, 0}, {"box_bw", 0, 0, 0},       {"step_latency", 1, 0, 0},
+                  {"net_latency", 1, 1, 0}, {"net_bw", 0, 1, 0},       {"thread_gain", 1, 1, 1},
+                  {"core_share", 0, 1, 1}};
     double *field[] = {&d->flops,     &d->mem_bw,       &d->op_latency,  &d->lib_latency, &d->box_latency,
-                       &d->box_bw,    &d->step_latency, &d->net_latency, &d->net_bw};
+                       &d->box_bw,    &d->step_latency, &d->net_latency, &d->net_bw,      &d->thread_gain,
+                       &d->core_share};
     enum { NFIG = sizeof figure / sizeof *figure };
     const loom__json_val *obj = &doc->v[o];
     if (obj->kind != LOOM__JSON_OBJ)
         return bad(msg, len, path, obj->at, "expected an object of figures");
-    char what[200];
+    char what[256];
     for (int c = obj->first; c >= 0; c = doc->v[c].next) {
         const loom__json_val *v = &doc->v[c];
         int k = 0;
         while (k < NFIG && strcmp(v->key, figure[k].name))
             k++;
         if (k < NFIG) {
-            if (v->kind != LOOM__JSON_NUM || !isfinite(v->f) || !(figure[k].latency ? v->f >= 0 : v->f > 0)) {
-                snprintf(what, sizeof what, "'%s' must be a %s number", figure[k].name, figure[k].latency ? "non-negative" : "positive");
+            if (v->kind != LOOM__JSON_NUM || !isfinite(v->f) || !(figure[k].latency ? v->f >= 0 : v->f > 0) ||
+                (figure[k].fraction && v->f > 1)) {
+                if (figure[k].fraction)
+                    snprintf(what, sizeof what, figure[k].latency ? "'%s' must be a number from 0 to 1" : "'%s' must be a number above 0, at most 1",
+                             figure[k].name);
+                else
+                    snprintf(what, sizeof what, "'%s' must be a %s number", figure[k].name, figure[k].latency ? "non-negative" : "positive");
                 return bad(msg, len, path, v->at, what);
             }
             *field[k] = v->f;
@@ -62,7 +71,7 @@ static int read_dev(const loom__json *doc, int o, const char *path, loom__cost_d
             d->shared = v->i != 0;
         } else if (strcmp(v->key, "measured")) {
             snprintf(what, sizeof what, "unknown figure '%.40s' (expected flops, mem_bw, op_latency, lib_latency, box_latency, "
-                                        "box_bw, step_latency, net_latency, net_bw, shared, measured)", v->key);
+                                        "box_bw, step_latency, net_latency, net_bw, thread_gain, core_share, shared, measured)", v->key);
             return bad(msg, len, path, v->at, what);
         }
     }
